@@ -1,0 +1,46 @@
+/* ll_event.h — life cycle and storage form of events and lots.
+ *
+ * ll_event_pack() is the deterministic binary form of an event (ll_buf
+ * encoding, see ll_buf.h): it is what the log stores and what the
+ * redelivery digest is computed over. It is versioned by a leading byte so
+ * old log entries stay readable. */
+#ifndef LL_EVENT_H
+#define LL_EVENT_H
+
+#include "ll_buf.h"
+#include "ll_types.h"
+
+void ll_event_init(ll_event *ev);
+void ll_event_free(ll_event *ev); /* frees the strings, leaves ev zeroed */
+void ll_event_copy(ll_event *dst, const ll_event *src); /* deep copy */
+
+void ll_event_pack(const ll_event *ev, ll_buf *out);
+bool ll_event_unpack(const void *p, size_t n, ll_event *ev);
+
+/* SHA-256 of ll_event_pack(ev): "same content" for redelivery checks. */
+void ll_event_digest(const ll_event *ev, uint8_t digest[32]);
+
+void ll_lot_init(ll_lot *lot);
+void ll_lot_free(ll_lot *lot);
+void ll_lot_copy(ll_lot *dst, const ll_lot *src);
+void ll_lot_pack(const ll_lot *lot, ll_buf *out);
+bool ll_lot_unpack(const void *p, size_t n, ll_lot *lot);
+
+/* Heap copy of s (NULL-safe). Aborts on out-of-memory: lotline does not try
+ * to run on after malloc fails. */
+char *ll_strdup(const char *s);
+void *ll_xmalloc(size_t n);
+void *ll_xcalloc(size_t n, size_t size);
+void *ll_xrealloc(void *p, size_t n);
+
+/* Wall clock in ms since the epoch, and a monotonic clock in ns. */
+int64_t ll_now_ms(void);
+uint64_t ll_mono_ns(void);
+
+/* RFC 3339 UTC with milliseconds only when non-zero
+ * ("2027-03-01T00:00:00Z", "2027-03-01T00:00:00.250Z"). out >= 32 bytes. */
+char *ll_time_format(int64_t ms, char *out);
+/* Accepts "YYYY-MM-DDTHH:MM:SS[.fff...]" followed by "Z" or "+hh:mm"/"-hh:mm". */
+bool ll_time_parse(const char *s, int64_t *ms_out);
+
+#endif

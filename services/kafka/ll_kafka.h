@@ -1,0 +1,60 @@
+/* ll_kafka.h — lotline's Kafka edges: the embedded broker and a producer
+ * that waits for delivery.
+ *
+ * The embedded broker is librdkafka's mock cluster, speaking the Kafka
+ * protocol on loopback; it is for first runs, demos and tests. Production
+ * points --brokers at a real cluster. */
+#ifndef LL_KAFKA_H
+#define LL_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ll_config.h"
+#include "ll_types.h"
+
+/* Topic names in use (defaults from the contract; config may rename). */
+typedef struct ll_topics {
+  const char *inbound;    /* lots.inbound */
+  const char *events;     /* lots.events */
+  const char *rejected;   /* lots.rejected */
+  const char *quantities; /* lots.quantities */
+} ll_topics;
+
+void ll_topics_from_config(const ll_config *cfg, ll_topics *out);
+
+/* ---- embedded broker ---- */
+typedef struct ll_broker ll_broker;
+
+/* Start a mock cluster of broker_count brokers on loopback and create the
+ * four topics with `partitions` partitions each. */
+ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
+                           int partitions, ll_err *err);
+const char *ll_broker_bootstraps(const ll_broker *b); /* "127.0.0.1:port,..." */
+void *ll_broker_mock_cluster(ll_broker *b); /* rd_kafka_mock_cluster_t *, for fault injection */
+void ll_broker_stop(ll_broker *b);
+
+/* ---- producer that waits for the outcome of each send ---- */
+typedef struct ll_producer ll_producer;
+
+/* Idempotent producer (acks=all) for the given brokers; kafka.* keys of cfg
+ * are passed to librdkafka. message_timeout_ms bounds how long librdkafka
+ * keeps retrying one message (0 = forever). */
+ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
+                             int message_timeout_ms, ll_err *err);
+/* Apply cfg's kafka.* keys to a librdkafka conf (rd_kafka_conf_t *). */
+int ll_kafka_conf_apply(void *rd_conf, const ll_config *cfg, ll_err *err);
+/* Send one message and wait (at most timeout_ms) for the broker's
+ * acknowledgement. Thread-safe. Returns 0, or -1 with err (timeout, broker
+ * unreachable) — the caller answers 503. */
+int ll_producer_send_sync(ll_producer *p, const char *topic, const void *key,
+                          size_t key_len, const void *value, size_t value_len,
+                          int timeout_ms, ll_err *err);
+/* Send without waiting (delivery errors are logged); flush() waits. */
+int ll_producer_send(ll_producer *p, const char *topic, const void *key,
+                     size_t key_len, const void *value, size_t value_len,
+                     ll_err *err);
+int ll_producer_flush(ll_producer *p, int timeout_ms, ll_err *err);
+void ll_producer_free(ll_producer *p);
+
+#endif

@@ -1,0 +1,210 @@
+/* ll_producer.c — an idempotent producer with a synchronous send.
+ *
+ * A background thread serves librdkafka's delivery reports. A synchronous
+ * send parks the caller on a per-message waiter until the report arrives or
+ * its deadline passes. A caller that gives up marks the waiter abandoned;
+ * the report, when it comes, frees it. So a timed-out message may still be
+ * delivered later: clients retry with the same Idempotency-Key, and the
+ * command side turns the second copy into a no-op. */
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ll_event.h"
+#include "ll_kafka.h"
+#include "ll_logging.h"
+
+#define PRODUCER_POLL_MS 100
+#define PRODUCER_CLOSE_FLUSH_MS 5000
+
+typedef struct waiter {
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  bool done;
+  bool abandoned;
+  rd_kafka_resp_err_t err;
+} waiter;
+
+struct ll_producer {
+  rd_kafka_t *rk;
+  pthread_t poller;
+  atomic_bool stopping;
+  atomic_llong failed_async; /* async deliveries that failed */
+};
+
+static void waiter_free(waiter *w) {
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cond);
+  free(w);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                        void *opaque) {
+  ll_producer *p = opaque;
+  (void)rk;
+  waiter *w = m->_private;
+  if (!w) {
+    if (m->err) {
+      atomic_fetch_add(&p->failed_async, 1);
+      ll_log(LL_ERROR, "producer", "delivery to %s failed: %s",
+             rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    }
+    return;
+  }
+  pthread_mutex_lock(&w->mu);
+  if (w->abandoned) {
+    pthread_mutex_unlock(&w->mu);
+    waiter_free(w);
+    return;
+  }
+  w->done = true;
+  w->err = m->err;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static void *poll_loop(void *arg) {
+  ll_producer *p = arg;
+  while (!atomic_load(&p->stopping))
+    rd_kafka_poll(p->rk, PRODUCER_POLL_MS);
+  return NULL;
+}
+
+int ll_kafka_conf_apply(void *rd_conf, const ll_config *cfg, ll_err *err) {
+  char errstr[512];
+  for (size_t i = 0; i < cfg->len; i++) {
+    const char *key = cfg->entries[i].key;
+    if (strncmp(key, "kafka.", 6) != 0)
+      continue;
+    if (rd_kafka_conf_set(rd_conf, key + 6, cfg->entries[i].value, errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK)
+      return ll_err_set(err, LL_OK, "config key '%s': %s", key, errstr);
+  }
+  return 0;
+}
+
+ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
+                             int message_timeout_ms, ll_err *err) {
+  char errstr[512], timeout[32];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  snprintf(timeout, sizeof timeout, "%d", message_timeout_ms);
+  const char *settings[][2] = {
+      {"bootstrap.servers", brokers},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", "1"},
+      {"message.timeout.ms", timeout},
+      {"client.id", "lotline-producer"},
+  };
+  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+    if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      ll_err_set(err, LL_OK, "producer config %s: %s", settings[i][0],
+                 errstr);
+      return NULL;
+    }
+  }
+  if (ll_kafka_conf_apply(conf, cfg, err) != 0) {
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  ll_producer *p = ll_xcalloc(1, sizeof *p);
+  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  rd_kafka_conf_set_opaque(conf, p);
+  p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (!p->rk) {
+    free(p);
+    ll_err_set(err, LL_OK, "cannot create producer: %s", errstr);
+    return NULL;
+  }
+  if (pthread_create(&p->poller, NULL, poll_loop, p) != 0) {
+    rd_kafka_destroy(p->rk);
+    free(p);
+    ll_err_set(err, LL_OK, "cannot start producer thread");
+    return NULL;
+  }
+  return p;
+}
+
+static int produce(ll_producer *p, const char *topic, const void *key,
+                   size_t key_len, const void *value, size_t value_len,
+                   waiter *w, ll_err *err) {
+  rd_kafka_resp_err_t e = rd_kafka_producev(
+      p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
+      RD_KAFKA_V_VALUE((void *)value, value_len),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(w),
+      RD_KAFKA_V_END);
+  if (e)
+    return ll_err_set(err, LL_OK, "cannot queue message for %s: %s", topic,
+                      rd_kafka_err2str(e));
+  return 0;
+}
+
+int ll_producer_send(ll_producer *p, const char *topic, const void *key,
+                     size_t key_len, const void *value, size_t value_len,
+                     ll_err *err) {
+  return produce(p, topic, key, key_len, value, value_len, NULL, err);
+}
+
+int ll_producer_send_sync(ll_producer *p, const char *topic, const void *key,
+                          size_t key_len, const void *value, size_t value_len,
+                          int timeout_ms, ll_err *err) {
+  waiter *w = ll_xcalloc(1, sizeof *w);
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cond, NULL);
+  if (produce(p, topic, key, key_len, value, value_len, w, err) != 0) {
+    waiter_free(w);
+    return -1;
+  }
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += timeout_ms / 1000;
+  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&w->mu);
+  while (!w->done) {
+    if (pthread_cond_timedwait(&w->cond, &w->mu, &deadline) != 0 &&
+        !w->done) {
+      w->abandoned = true; /* the delivery report frees it */
+      pthread_mutex_unlock(&w->mu);
+      return ll_err_set(err, LL_OK,
+                        "Kafka did not acknowledge the message within %d ms",
+                        timeout_ms);
+    }
+  }
+  rd_kafka_resp_err_t e = w->err;
+  pthread_mutex_unlock(&w->mu);
+  waiter_free(w);
+  if (e)
+    return ll_err_set(err, LL_OK, "Kafka refused the message: %s",
+                      rd_kafka_err2str(e));
+  return 0;
+}
+
+int ll_producer_flush(ll_producer *p, int timeout_ms, ll_err *err) {
+  rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, timeout_ms);
+  if (e)
+    return ll_err_set(err, LL_OK, "producer flush: %s (%d message(s) left)",
+                      rd_kafka_err2str(e), rd_kafka_outq_len(p->rk));
+  return 0;
+}
+
+void ll_producer_free(ll_producer *p) {
+  if (!p)
+    return;
+  rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, PRODUCER_CLOSE_FLUSH_MS);
+  if (e)
+    ll_log(LL_WARN, "producer", "closing with %d undelivered message(s)",
+           rd_kafka_outq_len(p->rk));
+  atomic_store(&p->stopping, true);
+  pthread_join(p->poller, NULL);
+  rd_kafka_destroy(p->rk);
+  free(p);
+}

@@ -1,0 +1,450 @@
+/* command.c — the command consumer: lots.inbound -> rules -> the log.
+ *
+ * Shape of the loop (after librdkafka's examples/consumer.c):
+ *   poll messages into a batch until batch_max_events or batch_max_ms;
+ *   for each: decode, check the key, load facts, decide, and stage the
+ *   log append / state changes / rejection / next input offset in one
+ *   RocksDB WriteBatch; commit it with one synced write (group commit);
+ *   then publish the batch's rejections and commit offsets to Kafka.
+ *
+ * The offsets in RocksDB are the truth: on assignment the consumer starts
+ * each partition at its stored offset (or the beginning), so a crash
+ * between the RocksDB commit and the Kafka commit neither loses nor doubles
+ * an event. Kafka-side commits are informational (lag tools show them).
+ * Offsets are keyed by the cluster id, so a new embedded broker (a new,
+ * empty cluster) starts from its beginning.
+ *
+ * Eager assignment with a rebalance callback: before partitions are taken
+ * away the batch in flight is committed. */
+#include "command.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ll_event.h"
+#include "ll_logging.h"
+
+#define COMMAND_IDLE_POLL_MS 100
+#define COMMAND_RETRY_SLEEP_MS 1000
+#define COMMAND_CLUSTER_ID_WAIT_MS 2000
+#define COMMAND_PARTITIONS_MAX 1024
+
+typedef struct pending_offset {
+  int32_t partition;
+  int64_t next;
+} pending_offset;
+
+typedef struct pending_rejection {
+  ll_buf key;
+  bool has_key;
+  ll_buf value;
+} pending_rejection;
+
+typedef struct loop {
+  const ll_command_opts *o;
+  ll_command_stats *stats;
+  rd_kafka_t *rk;
+  char *cluster_id;
+  ll_store_batch *batch; /* NULL when no batch is open */
+  size_t batch_msgs;
+  uint64_t batch_started_ns;
+  pending_offset offsets[COMMAND_PARTITIONS_MAX];
+  size_t n_offsets;
+  pending_rejection *rejections;
+  size_t n_rejections, cap_rejections;
+  ll_buf scratch;
+  bool fatal;
+  ll_err fatal_err;
+} loop;
+
+static void note_offset(loop *l, int32_t partition, int64_t next) {
+  for (size_t i = 0; i < l->n_offsets; i++) {
+    if (l->offsets[i].partition == partition) {
+      if (next > l->offsets[i].next)
+        l->offsets[i].next = next;
+      return;
+    }
+  }
+  /* Partition ids are bounded by the topic's partition count. */
+  if (l->n_offsets == COMMAND_PARTITIONS_MAX) {
+    l->fatal = true;
+    ll_err_set(&l->fatal_err, LL_OK, "more than %d partitions in one batch",
+               COMMAND_PARTITIONS_MAX);
+    return;
+  }
+  l->offsets[l->n_offsets++] = (pending_offset){partition, next};
+}
+
+static void queue_rejection(loop *l, const rd_kafka_message_t *m,
+                            const ll_rejection *r) {
+  ll_err e;
+  if (l->n_rejections == l->cap_rejections) {
+    l->cap_rejections = l->cap_rejections ? l->cap_rejections * 2 : 64;
+    l->rejections = ll_xrealloc(l->rejections, l->cap_rejections *
+                                                   sizeof *l->rejections);
+  }
+  pending_rejection *p = &l->rejections[l->n_rejections];
+  ll_buf_init(&p->key);
+  ll_buf_init(&p->value);
+  p->has_key = m->key != NULL;
+  if (p->has_key)
+    ll_buf_put(&p->key, m->key, m->key_len);
+  if (ll_codec_encode_rejection(l->o->codec, r, &p->value, &e) != 0) {
+    ll_log(LL_ERROR, "command", "cannot encode rejection at %s/%d@%lld: %s",
+           r->topic, r->partition, (long long)r->offset, e.message);
+    ll_buf_free(&p->key);
+    ll_buf_free(&p->value);
+    return;
+  }
+  l->n_rejections++;
+}
+
+static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
+                   ll_code code, const char *message) {
+  const char *topic = rd_kafka_topic_name(m->rkt);
+  int64_t now_ms = ll_now_ms();
+  ll_stored_rejection sr = {.rejected_at_ms = now_ms,
+                            .event_id = (char *)event_id,
+                            .code = code,
+                            .message = (char *)message,
+                            .topic = (char *)topic,
+                            .partition = m->partition,
+                            .offset = m->offset};
+  ll_store_batch_reject(l->batch, &sr);
+  ll_rejection r = {.event_id = (char *)event_id,
+                    .code = code,
+                    .message = (char *)message,
+                    .topic = (char *)topic,
+                    .partition = m->partition,
+                    .offset = m->offset,
+                    .rejected_at_ms = now_ms,
+                    .key = m->key,
+                    .key_len = m->key_len,
+                    .value = m->payload,
+                    .value_len = m->len};
+  queue_rejection(l, m, &r);
+  atomic_fetch_add(&l->stats->rejected, 1);
+  ll_log(LL_DEBUG, "command", "rejected %s/%d@%lld %s: %s", topic,
+         m->partition, (long long)m->offset, ll_code_name(code), message);
+}
+
+static bool key_matches(const rd_kafka_message_t *m, const char *product_id) {
+  size_t n = strlen(product_id);
+  return m->key && m->key_len == n && memcmp(m->key, product_id, n) == 0;
+}
+
+/* Decide one decoded event and stage its effects in the batch. */
+static void decide_event(loop *l, const rd_kafka_message_t *m,
+                         ll_event *ev) {
+  ll_state_reader reader = ll_store_batch_reader(l->batch);
+  ll_facts facts;
+  ll_decision d;
+  ll_mutations muts;
+  ll_err e;
+  ll_facts_init(&facts);
+  ll_decision_init(&d);
+  ll_mutations_init(&muts);
+  if (ll_facts_load(&reader, ev, &facts, &e) != 0) {
+    l->fatal = true;
+    ll_err_set(&l->fatal_err, LL_OK, "reading state: %s", e.message);
+    goto out;
+  }
+  ll_decide(&facts, ev, &l->o->rule_opts, &d);
+  if (d.duplicate) {
+    atomic_fetch_add(&l->stats->duplicates, 1);
+    goto out;
+  }
+  if (d.accepted) {
+    /* The log holds the event as validated: addressed by lot_id. */
+    ll_event normalized;
+    const ll_event *logged = ev;
+    if (!ev->lot_id) {
+      ll_event_copy(&normalized, ev);
+      normalized.lot_id = ll_strdup(d.lot.lot_id);
+      logged = &normalized;
+    }
+    ll_input in = {rd_kafka_topic_name(m->rkt), m->partition, m->offset};
+    uint64_t position =
+        ll_store_batch_append(l->batch, logged, &in, ll_now_ms());
+    if (logged != ev)
+      ll_event_free(&normalized);
+    ll_decision_mutations(ev, &d, position, &muts);
+    ll_store_batch_mutate(l->batch, &muts);
+    atomic_fetch_add(&l->stats->accepted, 1);
+  } else {
+    ll_decision_mutations(ev, &d, 0, &muts);
+    ll_store_batch_mutate(l->batch, &muts);
+    reject(l, m, ev->event_id, d.code, d.message);
+  }
+out:
+  ll_mutations_free(&muts);
+  ll_decision_free(&d);
+  ll_facts_free(&facts);
+}
+
+/* Returns false when the message must be retried later (registry down). */
+static bool process_message(loop *l, const rd_kafka_message_t *m) {
+  ll_event ev;
+  ll_err e = {0};
+  bool retry_later = false;
+  ll_event_init(&ev);
+  ll_code code =
+      ll_codec_decode(l->o->codec, m->payload, m->len, &ev, &retry_later, &e);
+  if (retry_later) {
+    ll_event_free(&ev);
+    ll_log(LL_WARN, "command", "%s/%d@%lld: %s; will retry",
+           rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset,
+           e.message);
+    return false;
+  }
+  if (code != LL_OK) {
+    reject(l, m, NULL, code, e.message);
+  } else if (!key_matches(m, ev.product_id)) {
+    char msg[LL_MESSAGE_MAX_BYTES];
+    snprintf(msg, sizeof msg,
+             "The Kafka key '%.*s' differs from the event's product_id "
+             "'%s': events of one product must be keyed by that product.",
+             m->key ? (int)(m->key_len > 100 ? 100 : m->key_len) : 6,
+             m->key ? (const char *)m->key : "(none)", ev.product_id);
+    reject(l, m, ev.event_id, LL_KEY_MISMATCH, msg);
+  } else {
+    decide_event(l, m, &ev);
+  }
+  ll_event_free(&ev);
+  note_offset(l, m->partition, m->offset + 1);
+  return true;
+}
+
+static void publish_rejections(loop *l) {
+  ll_err e;
+  for (size_t i = 0; i < l->n_rejections; i++) {
+    pending_rejection *p = &l->rejections[i];
+    if (l->o->producer &&
+        ll_producer_send(l->o->producer, l->o->topics.rejected,
+                         p->has_key ? p->key.data : NULL, p->key.len,
+                         p->value.data, p->value.len, &e) != 0)
+      ll_log(LL_ERROR, "command", "publishing a rejection: %s", e.message);
+    ll_buf_free(&p->key);
+    ll_buf_free(&p->value);
+  }
+  l->n_rejections = 0;
+}
+
+static void commit_kafka_offsets(loop *l) {
+  rd_kafka_topic_partition_list_t *list =
+      rd_kafka_topic_partition_list_new((int)l->n_offsets);
+  for (size_t i = 0; i < l->n_offsets; i++)
+    rd_kafka_topic_partition_list_add(list, l->o->topics.inbound,
+                                      l->offsets[i].partition)
+        ->offset = l->offsets[i].next;
+  rd_kafka_resp_err_t e = rd_kafka_commit(l->rk, list, 1 /* async */);
+  if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    ll_log(LL_DEBUG, "command", "informational offset commit: %s",
+           rd_kafka_err2str(e));
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Make the open batch durable. On a storage error nothing of the batch is
+ * kept and the loop stops: offsets never run ahead of the log. */
+static void commit_batch(loop *l) {
+  if (!l->batch)
+    return;
+  if (l->fatal) {
+    ll_store_batch_abort(l->batch);
+    l->batch = NULL;
+    return;
+  }
+  for (size_t i = 0; i < l->n_offsets; i++)
+    ll_store_batch_offset(l->batch, l->cluster_id, l->o->topics.inbound,
+                          l->offsets[i].partition, l->offsets[i].next);
+  ll_err e;
+  uint64_t t0 = ll_mono_ns();
+  size_t n = l->batch_msgs;
+  int rc = ll_store_batch_commit(l->batch, true, &e);
+  l->batch = NULL;
+  l->batch_msgs = 0;
+  if (rc != 0) {
+    l->fatal = true;
+    ll_err_set(&l->fatal_err, LL_OK, "writing the log: %s", e.message);
+    for (size_t i = 0; i < l->n_rejections; i++) {
+      ll_buf_free(&l->rejections[i].key);
+      ll_buf_free(&l->rejections[i].value);
+    }
+    l->n_rejections = 0;
+    l->n_offsets = 0;
+    return;
+  }
+  atomic_fetch_add(&l->stats->batches, 1);
+  ll_log(LL_DEBUG, "command", "batch of %zu message(s) synced in %.2f ms", n,
+         (double)(ll_mono_ns() - t0) / 1e6);
+  publish_rejections(l);
+  commit_kafka_offsets(l);
+  l->n_offsets = 0;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+  loop *l = opaque;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    for (int i = 0; i < parts->cnt; i++) {
+      rd_kafka_topic_partition_t *tp = &parts->elems[i];
+      int64_t next = 0;
+      bool found = false;
+      ll_err e;
+      if (ll_store_get_offset(l->o->store, l->cluster_id, tp->topic,
+                              tp->partition, &next, &found, &e) != 0) {
+        l->fatal = true;
+        l->fatal_err = e;
+        found = false;
+      }
+      tp->offset = found ? next : RD_KAFKA_OFFSET_BEGINNING;
+      ll_log(LL_INFO, "command", "assigned %s/%d from offset %s%lld",
+             tp->topic, tp->partition, found ? "" : "beginning ",
+             found ? (long long)next : 0LL);
+    }
+    rd_kafka_assign(rk, parts);
+    atomic_store(&l->stats->assigned, parts->cnt > 0);
+  } else {
+    commit_batch(l); /* finish what we have before losing partitions */
+    ll_log(LL_INFO, "command", "partitions revoked (%d)", parts->cnt);
+    rd_kafka_assign(rk, NULL);
+    atomic_store(&l->stats->assigned, false);
+  }
+}
+
+static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  const char *settings[][2] = {
+      {"bootstrap.servers", l->o->brokers},
+      {"group.id", ll_config_get(l->o->cfg, "group.id")},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"partition.assignment.strategy", "range,roundrobin"},
+      {"client.id", "lotline-command"},
+      {"fetch.wait.max.ms", "10"},
+  };
+  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+    if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      ll_err_set(err, LL_OK, "consumer config %s: %s", settings[i][0],
+                 errstr);
+      return NULL;
+    }
+  }
+  if (ll_kafka_conf_apply(conf, l->o->cfg, err) != 0) {
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  rd_kafka_conf_set_opaque(conf, l);
+  rd_kafka_t *rk =
+      rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (!rk) {
+    ll_err_set(err, LL_OK, "cannot create consumer: %s", errstr);
+    return NULL;
+  }
+  rd_kafka_poll_set_consumer(rk);
+  return rk;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Registry down: keep what is decided, rewind the partition to the message
+ * that could not be read, and wait before trying it again. */
+static void retry_later(loop *l, const rd_kafka_message_t *m) {
+  commit_batch(l);
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(m->rkt),
+                                    m->partition)
+      ->offset = m->offset;
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(l->rk, list, 5000);
+  if (e) {
+    ll_log(LL_WARN, "command", "seek back failed: %s",
+           rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  sleep_ms(COMMAND_RETRY_SLEEP_MS);
+}
+
+int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
+                   volatile sig_atomic_t *stop, ll_err *err) {
+  loop l = {.o = opts, .stats = stats};
+  ll_buf_init(&l.scratch);
+  l.rk = make_consumer(&l, err);
+  if (!l.rk)
+    return -1;
+  while (!*stop && !l.cluster_id) {
+    l.cluster_id = rd_kafka_clusterid(l.rk, COMMAND_CLUSTER_ID_WAIT_MS);
+    if (!l.cluster_id)
+      ll_log(LL_WARN, "command", "waiting for Kafka at %s", opts->brokers);
+  }
+  if (l.cluster_id) {
+    ll_log(LL_INFO, "command", "connected to cluster %s; consuming %s",
+           l.cluster_id, opts->topics.inbound);
+    rd_kafka_topic_partition_list_t *subs =
+        rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(subs, opts->topics.inbound,
+                                      RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(l.rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e) {
+      l.fatal = true;
+      ll_err_set(&l.fatal_err, LL_OK, "cannot subscribe to %s: %s",
+                 opts->topics.inbound, rd_kafka_err2str(e));
+    }
+  }
+  const uint64_t max_ns = (uint64_t)opts->batch_max_ms * 1000000ull;
+  while (!*stop && !l.fatal && l.cluster_id) {
+    int timeout_ms = COMMAND_IDLE_POLL_MS;
+    if (l.batch) {
+      uint64_t elapsed = ll_mono_ns() - l.batch_started_ns;
+      if (elapsed >= max_ns ||
+          l.batch_msgs >= (size_t)opts->batch_max_events) {
+        commit_batch(&l);
+        continue;
+      }
+      timeout_ms = (int)((max_ns - elapsed) / 1000000ull);
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(l.rk, timeout_ms);
+    if (!m)
+      continue;
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        ll_log(LL_WARN, "command", "consumer: %s",
+               rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    if (!l.batch) {
+      l.batch = ll_store_batch_begin(opts->store);
+      l.batch_started_ns = ll_mono_ns();
+    }
+    l.batch_msgs++;
+    if (!process_message(&l, m))
+      retry_later(&l, m);
+    rd_kafka_message_destroy(m);
+  }
+  commit_batch(&l);
+  ll_log(LL_INFO, "command", "closing consumer");
+  rd_kafka_consumer_close(l.rk);
+  rd_kafka_destroy(l.rk);
+  free(l.cluster_id);
+  free(l.rejections);
+  ll_buf_free(&l.scratch);
+  if (l.fatal) {
+    *err = l.fatal_err;
+    return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,44 @@
+/* command.h — the command consumer: lots.inbound -> rules -> the log. */
+#ifndef LL_COMMAND_H
+#define LL_COMMAND_H
+
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "ll_codec.h"
+#include "ll_config.h"
+#include "ll_kafka.h"
+#include "ll_rules.h"
+#include "ll_store.h"
+
+#define LL_BATCH_MAX_EVENTS_LIMIT 100000
+#define LL_BATCH_MAX_MS_LIMIT 10000
+
+typedef struct ll_command_opts {
+  const ll_config *cfg;
+  const char *brokers;
+  ll_store *store;          /* primary */
+  ll_codec *codec;
+  ll_producer *producer;    /* publishes rejections */
+  ll_topics topics;
+  ll_rule_opts rule_opts;
+  int batch_max_events;     /* a durable batch ends at this many messages */
+  int batch_max_ms;         /* ... or this long after its first message */
+} ll_command_opts;
+
+/* Counters, readable from other threads (metrics, logs). */
+typedef struct ll_command_stats {
+  atomic_llong accepted;
+  atomic_llong rejected;
+  atomic_llong duplicates;
+  atomic_llong batches;
+  atomic_bool assigned; /* has partitions */
+} ll_command_stats;
+
+/* Runs until *stop becomes non-zero; the batch in flight is finished and
+ * synced first. Returns 0, or -1 with err on a fatal failure (storage
+ * errors: offsets are not advanced past what was written). */
+int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
+                   volatile sig_atomic_t *stop, ll_err *err);
+
+#endif

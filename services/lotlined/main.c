@@ -1,0 +1,533 @@
+/* main.c — lotlined: the lotline daemon.
+ *
+ *   lotlined all      command consumer + projection worker + HTTP API; with
+ *                     no --brokers it also runs the embedded broker
+ *   lotlined command  the command consumer alone (owns <data>/log)
+ *   lotlined project  projection worker + HTTP API (follows <data>/log as a
+ *                     RocksDB secondary, owns <data>/views)
+ *   lotlined broker   the embedded broker alone
+ *
+ * Threads: the command consumer runs on the main thread (all, command), the
+ * projector on its own thread, the HTTP API on libmicrohttpd's pool. A
+ * SIGTERM or SIGINT sets `stop`; every loop checks it, the batch in flight
+ * is synced, and the process exits 0. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "command.h"
+#include "ll_api.h"
+#include "ll_event.h"
+#include "ll_logging.h"
+#include "ll_views.h"
+
+#define EXIT_USAGE 2
+#define PROJECTOR_BATCH_MAX 2000
+#define PROJECTOR_IDLE_SLEEP_US 1000
+#define API_PRODUCER_TIMEOUT_MS 5000
+
+static volatile sig_atomic_t stop = 0;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop = 1;
+}
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: lotlined MODE [options]\n"
+          "\n"
+          "Lot and serial-number traceability service.\n"
+          "\n"
+          "modes:\n"
+          "  all       command consumer + projection worker + HTTP API in one\n"
+          "            process; without --brokers it starts the embedded broker\n"
+          "            and writes its bootstrap list to <data>/broker.addr\n"
+          "  command   the command consumer alone (owns <data>/log)\n"
+          "  project   the projection worker + HTTP API (reads <data>/log,\n"
+          "            owns <data>/views)\n"
+          "  broker    the embedded broker alone; prints its bootstrap list as\n"
+          "            the first line on stdout\n"
+          "\n"
+          "options:\n"
+          "  --data DIR          data directory (default ./lotline-data)\n"
+          "  --brokers LIST      Kafka bootstrap servers; command and project\n"
+          "                      fall back to <data>/broker.addr\n"
+          "  --http HOST:PORT    HTTP API address (default 127.0.0.1:8080;\n"
+          "                      port 0 picks a free one, see <data>/http.addr)\n"
+          "  --config FILE       key=value settings (see below)\n"
+          "  --set KEY=VALUE     one setting (repeatable)\n"
+          "  --log-level LEVEL   debug, info, warn, error\n"
+          "  --help, --version\n"
+          "\n"
+          "Settings, lowest precedence first: defaults, --config FILE,\n"
+          "LOTLINE_<KEY> environment variables (dots become underscores,\n"
+          "e.g. LOTLINE_HTTP_LISTEN), then flags.\n"
+          "\n"
+          "keys:                           default            meaning\n");
+  ll_config_print_keys(out);
+  fprintf(out, "\nExit status: 0 on success, 1 on runtime failure, 2 on bad "
+               "usage.\n");
+}
+
+static int fail_usage(const char *fmt, const char *arg) {
+  fprintf(stderr, "lotlined: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, " (see lotlined --help)\n");
+  return EXIT_USAGE;
+}
+
+static int fail(const char *what, const ll_err *e) {
+  fprintf(stderr, "lotlined: %s: %s\n", what, e->message);
+  return 1;
+}
+
+static int mkdir_p(const char *path) {
+  char tmp[PATH_MAX];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p == '/') {
+      *p = '\0';
+      if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return -1;
+      *p = '/';
+    }
+  }
+  return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Write a one-line file atomically (write to a temp name, rename). */
+static int write_addr_file(const char *dir, const char *name,
+                           const char *line, ll_err *err) {
+  char path[PATH_MAX], tmp[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+  FILE *f = fopen(tmp, "w");
+  if (!f)
+    return ll_err_set(err, LL_OK, "cannot write %s: %s", tmp,
+                      strerror(errno));
+  fprintf(f, "%s\n", line);
+  if (fclose(f) != 0 || rename(tmp, path) != 0)
+    return ll_err_set(err, LL_OK, "cannot write %s: %s", path,
+                      strerror(errno));
+  return 0;
+}
+
+static char *read_addr_file(const char *dir, const char *name) {
+  char path[PATH_MAX], line[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return NULL;
+  char *s = fgets(line, sizeof line, f);
+  fclose(f);
+  if (!s)
+    return NULL;
+  line[strcspn(line, "\r\n")] = '\0';
+  return line[0] ? ll_strdup(line) : NULL;
+}
+
+static bool is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The schema directory: configured, next to the build tree, installed, or
+ * the source tree this binary was built from. */
+static const char *find_schemas(const ll_config *cfg, char *buf, size_t n) {
+  const char *configured = ll_config_get(cfg, "schemas.dir");
+  if (configured && *configured)
+    return configured;
+  char exe[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len > 0) {
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+      *slash = '\0';
+    const char *candidates[] = {"%s/../../schemas", "%s/../share/lotline/schemas"};
+    for (size_t i = 0; i < 2; i++) {
+      snprintf(buf, n, candidates[i], exe);
+      if (is_dir(buf))
+        return buf;
+    }
+  }
+  snprintf(buf, n, "%s/schemas", LOTLINE_SOURCE_DIR);
+  return buf;
+}
+
+typedef struct projector_thread {
+  ll_projector *projector;
+  pthread_t thread;
+  bool failed;
+  ll_err err;
+} projector_thread;
+
+static void *projector_main(void *arg) {
+  projector_thread *t = arg;
+  while (!stop) {
+    size_t applied = 0;
+    if (ll_projector_step(t->projector, PROJECTOR_BATCH_MAX, &applied,
+                          &t->err) != 0) {
+      t->failed = true;
+      ll_log(LL_ERROR, "project", "projection stopped: %s", t->err.message);
+      stop = 1;
+      break;
+    }
+    if (applied == 0)
+      usleep(PROJECTOR_IDLE_SLEEP_US);
+  }
+  return NULL;
+}
+
+typedef struct daemon_ctx {
+  ll_config cfg;
+  const char *data;
+  char *brokers;
+  ll_topics topics;
+  ll_broker *broker;
+  ll_codec *codec;
+  ll_store *store;
+  ll_views *views;
+  ll_producer *api_producer;
+  ll_producer *rej_producer;
+  ll_projector *projector;
+  projector_thread pt;
+  bool pt_started;
+  ll_api *api;
+} daemon_ctx;
+
+static void daemon_close(daemon_ctx *d) {
+  stop = 1;
+  if (d->api)
+    ll_api_stop(d->api);
+  if (d->pt_started)
+    pthread_join(d->pt.thread, NULL);
+  if (d->projector)
+    ll_projector_free(d->projector);
+  if (d->api_producer)
+    ll_producer_free(d->api_producer);
+  if (d->rej_producer)
+    ll_producer_free(d->rej_producer);
+  if (d->views)
+    ll_views_close(d->views);
+  if (d->store)
+    ll_store_close(d->store);
+  if (d->codec)
+    ll_codec_close(d->codec);
+  if (d->broker)
+    ll_broker_stop(d->broker);
+  free(d->brokers);
+}
+
+static int open_codec(daemon_ctx *d) {
+  char buf[PATH_MAX];
+  ll_err e;
+  const char *dir = find_schemas(&d->cfg, buf, sizeof buf);
+  d->codec =
+      ll_codec_open(dir, ll_config_get(&d->cfg, "schema.registry.url"), &e);
+  if (!d->codec)
+    return fail("loading schemas", &e);
+  return 0;
+}
+
+static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
+  char path[PATH_MAX];
+  ll_err e;
+  int64_t timeout_ms;
+  if (ll_config_get_int(&d->cfg, "write.timeout.ms", &timeout_ms, &e) != 0)
+    return fail("config", &e);
+  if (!d->store) {
+    snprintf(path, sizeof path, "%s/log", d->data);
+    d->store = ll_store_open(path, log_mode, &e);
+    if (!d->store)
+      return fail("opening the log", &e);
+  }
+  snprintf(path, sizeof path, "%s/views", d->data);
+  d->views = ll_views_open(path, &e);
+  if (!d->views)
+    return fail("opening the views", &e);
+  d->projector = ll_projector_new(d->store, d->views);
+  d->pt.projector = d->projector;
+  if (pthread_create(&d->pt.thread, NULL, projector_main, &d->pt) != 0) {
+    ll_err_set(&e, LL_OK, "cannot start the projector thread");
+    return fail("starting", &e);
+  }
+  d->pt_started = true;
+  if (d->brokers) {
+    d->api_producer = ll_producer_new(&d->cfg, d->brokers,
+                                      (int)timeout_ms, &e);
+    if (!d->api_producer)
+      return fail("creating the API producer", &e);
+  }
+  ll_api_deps deps = {.views = d->views,
+                      .log = d->store,
+                      .codec = d->codec,
+                      .producer = d->api_producer,
+                      .inbound_topic = d->topics.inbound,
+                      .write_timeout_ms = (int)timeout_ms};
+  d->api = ll_api_start(ll_config_get(&d->cfg, "http.listen"), &deps, &e);
+  if (!d->api)
+    return fail("starting the HTTP API", &e);
+  if (write_addr_file(d->data, "http.addr", ll_api_address(d->api), &e) != 0)
+    return fail("starting", &e);
+  ll_log(LL_INFO, "api", "HTTP API on http://%s", ll_api_address(d->api));
+  return 0;
+}
+
+static int run_command_loop(daemon_ctx *d) {
+  ll_err e;
+  char path[PATH_MAX];
+  int64_t max_events, max_ms;
+  if (ll_config_get_int(&d->cfg, "batch.max.events", &max_events, &e) != 0 ||
+      ll_config_get_int(&d->cfg, "batch.max.ms", &max_ms, &e) != 0)
+    return fail("config", &e);
+  if (max_events < 1 || max_events > LL_BATCH_MAX_EVENTS_LIMIT ||
+      max_ms < 0 || max_ms > LL_BATCH_MAX_MS_LIMIT) {
+    fprintf(stderr, "lotlined: batch.max.events must be 1..%d and "
+                    "batch.max.ms 0..%d\n",
+            LL_BATCH_MAX_EVENTS_LIMIT, LL_BATCH_MAX_MS_LIMIT);
+    return EXIT_USAGE;
+  }
+  if (!d->store) {
+    snprintf(path, sizeof path, "%s/log", d->data);
+    d->store = ll_store_open(path, LL_STORE_PRIMARY, &e);
+    if (!d->store)
+      return fail("opening the log", &e);
+  }
+  d->rej_producer = ll_producer_new(&d->cfg, d->brokers, 0, &e);
+  if (!d->rej_producer)
+    return fail("creating the rejections producer", &e);
+  ll_command_opts opts = {
+      .cfg = &d->cfg,
+      .brokers = d->brokers,
+      .store = d->store,
+      .codec = d->codec,
+      .producer = d->rej_producer,
+      .topics = d->topics,
+      .rule_opts = {.allow_expired_delivery =
+                        ll_config_get_bool(&d->cfg,
+                                           "rules.allow_expired_delivery")},
+      .batch_max_events = (int)max_events,
+      .batch_max_ms = (int)max_ms,
+  };
+  static ll_command_stats stats;
+  if (ll_command_run(&opts, &stats, &stop, &e) != 0)
+    return fail("command consumer", &e);
+  ll_log(LL_INFO, "command", "stopped: %lld accepted, %lld rejected, %lld "
+                             "duplicate(s)",
+         (long long)atomic_load(&stats.accepted),
+         (long long)atomic_load(&stats.rejected),
+         (long long)atomic_load(&stats.duplicates));
+  return 0;
+}
+
+static void wait_for_stop(void) {
+  while (!stop)
+    usleep(50 * 1000);
+}
+
+static int resolve_brokers(daemon_ctx *d, bool may_embed) {
+  const char *b = ll_config_get(&d->cfg, "brokers");
+  if (b && *b) {
+    d->brokers = ll_strdup(b);
+    return 0;
+  }
+  ll_err e;
+  if (may_embed) {
+    int64_t partitions, count;
+    if (ll_config_get_int(&d->cfg, "broker.partitions", &partitions, &e) !=
+            0 ||
+        ll_config_get_int(&d->cfg, "broker.count", &count, &e) != 0)
+      return fail("config", &e);
+    d->broker = ll_broker_start(&d->topics, (int)count, (int)partitions, &e);
+    if (!d->broker)
+      return fail("starting the embedded broker", &e);
+    d->brokers = ll_strdup(ll_broker_bootstraps(d->broker));
+    if (write_addr_file(d->data, "broker.addr", d->brokers, &e) != 0)
+      return fail("starting", &e);
+    return 0;
+  }
+  d->brokers = read_addr_file(d->data, "broker.addr");
+  if (!d->brokers) {
+    fprintf(stderr,
+            "lotlined: no --brokers given and no %s/broker.addr to read "
+            "them from\n",
+            d->data);
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+      strcmp(argv[1], "-h") == 0) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? EXIT_USAGE : 0;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("lotlined %s\n", LOTLINE_VERSION);
+    return 0;
+  }
+  const char *mode = argv[1];
+  if (strcmp(mode, "all") && strcmp(mode, "command") &&
+      strcmp(mode, "project") && strcmp(mode, "broker"))
+    return fail_usage("unknown mode '%s'", mode);
+
+  daemon_ctx d = {0};
+  ll_err e;
+  ll_config_init(&d.cfg);
+  enum { OPT_DATA = 1, OPT_BROKERS, OPT_HTTP, OPT_CONFIG, OPT_SET, OPT_LOG,
+         OPT_HELP };
+  static const struct option longopts[] = {
+      {"data", required_argument, NULL, OPT_DATA},
+      {"brokers", required_argument, NULL, OPT_BROKERS},
+      {"http", required_argument, NULL, OPT_HTTP},
+      {"config", required_argument, NULL, OPT_CONFIG},
+      {"set", required_argument, NULL, OPT_SET},
+      {"log-level", required_argument, NULL, OPT_LOG},
+      {"help", no_argument, NULL, OPT_HELP},
+      {NULL, 0, NULL, 0}};
+  /* Two passes: the config file first, so flags override it. */
+  const char *config_file = NULL;
+  bool data_given = false;
+  opterr = 0;
+  optind = 2;
+  int c;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    if (c == OPT_CONFIG)
+      config_file = optarg;
+    else if (c == OPT_HELP) {
+      usage(stdout);
+      return 0;
+    } else if (c == '?')
+      return fail_usage("unknown or incomplete option '%s'",
+                        argv[optind - 1]);
+  }
+  if (optind < argc)
+    return fail_usage("unexpected argument '%s'", argv[optind]);
+  if (config_file && ll_config_load_file(&d.cfg, config_file, &e) != 0) {
+    fprintf(stderr, "lotlined: %s\n", e.message);
+    return EXIT_USAGE;
+  }
+  if (ll_config_load_env(&d.cfg, &e) != 0) {
+    fprintf(stderr, "lotlined: environment: %s\n", e.message);
+    return EXIT_USAGE;
+  }
+  optind = 2;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    int rc = 0;
+    switch (c) {
+    case OPT_DATA:
+      rc = ll_config_set(&d.cfg, "data", optarg, &e);
+      data_given = true;
+      break;
+    case OPT_BROKERS:
+      rc = ll_config_set(&d.cfg, "brokers", optarg, &e);
+      break;
+    case OPT_HTTP:
+      rc = ll_config_set(&d.cfg, "http.listen", optarg, &e);
+      break;
+    case OPT_LOG:
+      rc = ll_config_set(&d.cfg, "log.level", optarg, &e);
+      break;
+    case OPT_SET: {
+      char *eq = strchr(optarg, '=');
+      if (!eq)
+        return fail_usage("--set needs KEY=VALUE, got '%s'", optarg);
+      *eq = '\0';
+      rc = ll_config_set(&d.cfg, optarg, eq + 1, &e);
+      *eq = '=';
+      break;
+    }
+    default:
+      break;
+    }
+    if (rc != 0) {
+      fprintf(stderr, "lotlined: %s\n", e.message);
+      return EXIT_USAGE;
+    }
+  }
+  ll_level level;
+  if (!ll_log_parse_level(ll_config_get(&d.cfg, "log.level"), &level))
+    return fail_usage("unknown log level '%s'",
+                      ll_config_get(&d.cfg, "log.level"));
+  ll_log_set_level(level);
+
+  struct sigaction sa = {.sa_handler = on_signal};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  ll_topics_from_config(&d.cfg, &d.topics);
+  d.data = ll_config_get(&d.cfg, "data");
+  int rc = 0;
+  if (strcmp(mode, "broker") == 0) {
+    if (data_given && mkdir_p(d.data) != 0) {
+      fprintf(stderr, "lotlined: cannot create %s: %s\n", d.data,
+              strerror(errno));
+      return 1;
+    }
+    int64_t partitions, count;
+    if (ll_config_get_int(&d.cfg, "broker.partitions", &partitions, &e) !=
+            0 ||
+        ll_config_get_int(&d.cfg, "broker.count", &count, &e) != 0)
+      return fail("config", &e);
+    d.broker = ll_broker_start(&d.topics, (int)count, (int)partitions, &e);
+    if (!d.broker)
+      return fail("starting the embedded broker", &e);
+    printf("%s\n", ll_broker_bootstraps(d.broker));
+    fflush(stdout);
+    if (data_given &&
+        write_addr_file(d.data, "broker.addr", ll_broker_bootstraps(d.broker),
+                        &e) != 0)
+      rc = fail("starting", &e);
+    if (rc == 0)
+      wait_for_stop();
+    daemon_close(&d);
+    ll_config_free(&d.cfg);
+    return rc;
+  }
+
+  if (mkdir_p(d.data) != 0) {
+    fprintf(stderr, "lotlined: cannot create %s: %s\n", d.data,
+            strerror(errno));
+    return 1;
+  }
+  ll_log(LL_INFO, "lotlined", "starting '%s' (version %s) on data %s", mode,
+         LOTLINE_VERSION, d.data);
+  bool all = strcmp(mode, "all") == 0;
+  rc = resolve_brokers(&d, all);
+  if (rc == 0)
+    rc = open_codec(&d);
+  if (rc == 0 && all)
+    rc = start_projection_and_api(&d, LL_STORE_PRIMARY);
+  if (rc == 0 && strcmp(mode, "project") == 0) {
+    rc = start_projection_and_api(&d, LL_STORE_SECONDARY);
+    if (rc == 0)
+      wait_for_stop();
+  }
+  if (rc == 0 && (all || strcmp(mode, "command") == 0))
+    rc = run_command_loop(&d);
+  if (rc == 0 && d.pt_started) {
+    stop = 1;
+    pthread_join(d.pt.thread, NULL);
+    d.pt_started = false;
+    if (d.pt.failed)
+      rc = fail("projection", &d.pt.err);
+  }
+  ll_log(rc == 0 ? LL_INFO : LL_ERROR, "lotlined", "'%s' stopped (exit %d)",
+         mode, rc);
+  daemon_close(&d);
+  ll_config_free(&d.cfg);
+  return rc;
+}

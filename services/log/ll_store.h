@@ -12,7 +12,7 @@
  * a crash either all of a batch is there or none of it.
  *
  * The projection worker opens the same directory read-only as a RocksDB
- * secondary instance (own info-log dir under <data>/secondary-<pid>) and
+ * secondary instance (private info-log dir <dir>.secondary/<pid>-XXXXXX) and
  * calls ll_store_catch_up() to see new entries. */
 #ifndef LL_STORE_H
 #define LL_STORE_H

@@ -1,0 +1,503 @@
+/* lot_details.c — the lot details read model (the "View" tab), list and
+ * search.
+ *
+ * One row per lot, "lot/<lot_id>" -> ll_lot_pack(lot), kept as the rules
+ * keep it: a LotCreated makes the row (version 1, name trimmed, an empty
+ * optional text stored as none); a LotUpdated applies the values it carries
+ * (absent = unchanged, "" clears reference/description, new_product_id moves
+ * the lot to another product) and bumps the version; a StockMoved adds to
+ * on_hand what it brings into INTERNAL/TRANSIT locations, subtracts what it
+ * takes out, and counts the move. updated_at is the occurred_at of the last
+ * event on the lot: view values never depend on when they were projected.
+ *
+ * Two index rows with empty values make the list filters cheap:
+ * "prod/<product_id>\x1f<lot_id>" and "name/<trimmed name>\x1f<lot_id>",
+ * both in lot_id order within their prefix, moved along on product change and
+ * rename. The log holds validated events, so an event that does not fit the
+ * view (an update of an unknown lot, a second LotCreated) means the views and
+ * the log disagree; that is reported as an error rather than skipped, so the
+ * projector stops at the first inconsistency instead of drifting.
+ *
+ * Listing walks one prefix in key order (the name index when a name is
+ * given, else the product index, else all lots), applies the remaining
+ * filters to each lot, and reads one lot past the page to know whether a
+ * next cursor is needed. It reads from one snapshot so a page is
+ * consistent. q matches ASCII letters case-insensitively (other bytes
+ * exactly): no locale-dependent folding in the service. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ll_decimal.h"
+#include "ll_event.h"
+#include "ll_text.h"
+#include "views_internal.h"
+
+static const char *entry_what(const ll_log_entry *e) {
+  return ll_event_type_name(e->event.type);
+}
+
+/* A lot record as this view writes it: the required texts are there. */
+static bool unpack_lot(const void *p, size_t n, ll_lot *lot) {
+  if (!ll_lot_unpack(p, n, lot))
+    return false;
+  if (lot->lot_id == NULL || lot->product_id == NULL || lot->name == NULL) {
+    ll_lot_free(lot);
+    return false;
+  }
+  return true;
+}
+
+/* An optional text as the view stores it: "" is the same as none. */
+static char *opt_text_dup(const char *s) {
+  return (s == NULL || s[0] == '\0') ? NULL : ll_strdup(s);
+}
+
+static int load_lot(ll_views_txn *t, const ll_log_entry *e, const char *lot_id,
+                    ll_buf *key, ll_buf *val, ll_lot *lot, bool *found,
+                    ll_err *err) {
+  if (!ll_views_key1(key, LL_VK_LOT, lot_id))
+    return ll_err_set(err, LL_OK,
+                      "views: log position %llu: %s with an unusable lot_id",
+                      (unsigned long long)e->position, entry_what(e));
+  if (ll_views_txn_get(t, key, val, found, err) != 0)
+    return -1;
+  if (*found && !unpack_lot(val->data, val->len, lot))
+    return ll_err_set(err, LL_OK, "views: corrupt lot record for %s", lot_id);
+  return 0;
+}
+
+static void store_lot(ll_views_txn *t, const ll_buf *key, const ll_lot *lot,
+                      ll_buf *val) {
+  ll_buf_reset(val);
+  ll_lot_pack(lot, val);
+  ll_views_txn_put(t, key, val->data, val->len);
+}
+
+/* Put or delete one index row "<prefix><a>\x1f<lot_id>". */
+static int index_row(ll_views_txn *t, const ll_log_entry *e, const char *prefix,
+                     const char *a, const char *lot_id, bool put, ll_err *err) {
+  ll_buf key;
+  ll_buf_init(&key);
+  if (!ll_views_key2(&key, prefix, a, lot_id)) {
+    ll_buf_free(&key);
+    return ll_err_set(err, LL_OK,
+                      "views: log position %llu: %s with an unusable "
+                      "product id or name",
+                      (unsigned long long)e->position, entry_what(e));
+  }
+  if (put)
+    ll_views_txn_put(t, &key, "", 0);
+  else
+    ll_views_txn_del(t, &key);
+  ll_buf_free(&key);
+  return 0;
+}
+
+static int apply_created(ll_views_txn *t, const ll_log_entry *e, ll_buf *key,
+                         ll_buf *val, ll_err *err) {
+  const ll_event *ev = &e->event;
+  if (ev->lot_id == NULL || ev->product_id == NULL || ev->name == NULL)
+    return ll_err_set(err, LL_OK,
+                      "views: log position %llu: LotCreated without lot_id, "
+                      "product_id or name",
+                      (unsigned long long)e->position);
+  ll_lot lot;
+  ll_lot_init(&lot);
+  bool found = false;
+  if (load_lot(t, e, ev->lot_id, key, val, &lot, &found, err) != 0) {
+    ll_lot_free(&lot);
+    return -1;
+  }
+  if (found) {
+    ll_lot_free(&lot);
+    return ll_err_set(err, LL_OK,
+                      "views: log position %llu creates lot %s, which the "
+                      "views already hold: views and log disagree, rebuild "
+                      "the views",
+                      (unsigned long long)e->position, ev->lot_id);
+  }
+  lot.lot_id = ll_strdup(ev->lot_id);
+  lot.product_id = ll_strdup(ev->product_id);
+  lot.name = ll_text_trim_dup(ev->name);
+  lot.tracking = ev->tracking;
+  lot.reference = opt_text_dup(ev->reference);
+  lot.description = opt_text_dup(ev->description);
+  lot.expiration_at = ev->expiration_at;
+  lot.use_by_at = ev->use_by_at;
+  lot.removal_at = ev->removal_at;
+  lot.alert_at = ev->alert_at;
+  lot.version = 1;
+  lot.on_hand_micro = 0;
+  lot.move_count = 0;
+  lot.created_at_ms = ev->occurred_at_ms;
+  lot.updated_at_ms = ev->occurred_at_ms;
+  store_lot(t, key, &lot, val);
+  int rc = 0;
+  if (index_row(t, e, LL_VK_PRODUCT, lot.product_id, lot.lot_id, true, err) !=
+          0 ||
+      index_row(t, e, LL_VK_NAME, lot.name, lot.lot_id, true, err) != 0)
+    rc = -1;
+  ll_lot_free(&lot);
+  return rc;
+}
+
+static int apply_updated(ll_views_txn *t, const ll_log_entry *e, ll_lot *lot,
+                         ll_err *err) {
+  const ll_event *ev = &e->event;
+  if (ev->name != NULL) {
+    char *name = ll_text_trim_dup(ev->name);
+    if (strcmp(name, lot->name) != 0) {
+      if (index_row(t, e, LL_VK_NAME, lot->name, lot->lot_id, false, err) !=
+              0 ||
+          index_row(t, e, LL_VK_NAME, name, lot->lot_id, true, err) != 0) {
+        free(name);
+        return -1;
+      }
+    }
+    free(lot->name);
+    lot->name = name;
+  }
+  if (ev->new_product_id != NULL &&
+      strcmp(ev->new_product_id, lot->product_id) != 0) {
+    if (index_row(t, e, LL_VK_PRODUCT, lot->product_id, lot->lot_id, false,
+                  err) != 0 ||
+        index_row(t, e, LL_VK_PRODUCT, ev->new_product_id, lot->lot_id, true,
+                  err) != 0)
+      return -1;
+    free(lot->product_id);
+    lot->product_id = ll_strdup(ev->new_product_id);
+  }
+  if (ev->reference != NULL) {
+    free(lot->reference);
+    lot->reference = opt_text_dup(ev->reference);
+  }
+  if (ev->description != NULL) {
+    free(lot->description);
+    lot->description = opt_text_dup(ev->description);
+  }
+  if (ev->expiration_at.set)
+    lot->expiration_at = ev->expiration_at;
+  if (ev->use_by_at.set)
+    lot->use_by_at = ev->use_by_at;
+  if (ev->removal_at.set)
+    lot->removal_at = ev->removal_at;
+  if (ev->alert_at.set)
+    lot->alert_at = ev->alert_at;
+  lot->version++;
+  lot->updated_at_ms = ev->occurred_at_ms;
+  return 0;
+}
+
+static int apply_moved(const ll_log_entry *e, ll_lot *lot, ll_err *err) {
+  const ll_event *ev = &e->event;
+  int64_t on_hand = lot->on_hand_micro;
+  bool ok = true;
+  if (ll_usage_is_stock(ev->to.usage))
+    ok = ok && ll_decimal_add(on_hand, ev->quantity_micro, &on_hand);
+  if (ll_usage_is_stock(ev->from.usage))
+    ok = ok && ll_decimal_sub(on_hand, ev->quantity_micro, &on_hand);
+  if (!ok || on_hand < 0)
+    return ll_err_set(err, LL_OK,
+                      "views: log position %llu: on hand of lot %s would "
+                      "overflow or go below zero",
+                      (unsigned long long)e->position, lot->lot_id);
+  lot->on_hand_micro = on_hand;
+  lot->move_count++;
+  lot->updated_at_ms = ev->occurred_at_ms;
+  return 0;
+}
+
+int ll_lot_details_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
+  ll_buf key, val;
+  ll_buf_init(&key);
+  ll_buf_init(&val);
+  int rc = 0;
+  if (e->event.type == LL_EV_LOT_CREATED) {
+    rc = apply_created(t, e, &key, &val, err);
+  } else {
+    ll_lot lot;
+    ll_lot_init(&lot);
+    bool found = false;
+    if (e->event.lot_id == NULL)
+      rc = ll_err_set(err, LL_OK,
+                      "views: log position %llu: %s without lot_id (the log "
+                      "holds normalized events)",
+                      (unsigned long long)e->position, entry_what(e));
+    else
+      rc = load_lot(t, e, e->event.lot_id, &key, &val, &lot, &found, err);
+    if (rc == 0 && !found)
+      rc = ll_err_set(err, LL_OK,
+                      "views: log position %llu: %s of lot %s, which the "
+                      "views do not hold: views and log disagree, rebuild "
+                      "the views",
+                      (unsigned long long)e->position, entry_what(e),
+                      e->event.lot_id);
+    if (rc == 0)
+      rc = e->event.type == LL_EV_LOT_UPDATED ? apply_updated(t, e, &lot, err)
+                                              : apply_moved(e, &lot, err);
+    if (rc == 0)
+      store_lot(t, &key, &lot, &val);
+    ll_lot_free(&lot);
+  }
+  ll_buf_free(&key);
+  ll_buf_free(&val);
+  return rc;
+}
+
+/* ---- queries ---- */
+
+int ll_views_get_lot(ll_views *v, const char *lot_id, ll_lot *lot, bool *found,
+                     ll_err *err) {
+  assert(v != NULL && lot_id != NULL && lot != NULL && found != NULL);
+  *found = false;
+  ll_buf key;
+  ll_buf_init(&key);
+  if (!ll_views_key1(&key, LL_VK_LOT, lot_id)) {
+    ll_buf_free(&key);
+    return 0; /* no lot id holds the separator */
+  }
+  char *rerr = NULL;
+  size_t len = 0;
+  char *p = rocksdb_get(v->db, v->read_opts, (const char *)key.data, key.len,
+                        &len, &rerr);
+  ll_buf_free(&key);
+  if (rerr != NULL) {
+    ll_err_set(err, LL_OK, "views: cannot read lot %s: %s", lot_id, rerr);
+    rocksdb_free(rerr);
+    rocksdb_free(p);
+    return -1;
+  }
+  if (p == NULL)
+    return 0;
+  ll_lot_init(lot);
+  bool ok = unpack_lot(p, len, lot);
+  rocksdb_free(p);
+  if (!ok) {
+    ll_lot_free(lot);
+    return ll_err_set(err, LL_OK, "views: corrupt lot record for %s", lot_id);
+  }
+  *found = true;
+  return 0;
+}
+
+void ll_lots_free(ll_lot *a, size_t n) {
+  if (a == NULL)
+    return;
+  for (size_t i = 0; i < n; i++)
+    ll_lot_free(&a[i]);
+  free(a);
+}
+
+static bool blank(const char *s) {
+  return s == NULL || s[0] == '\0';
+}
+
+static char fold(char c) {
+  return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Is needle (already folded) a substring of hay, ASCII case-insensitive? */
+static bool contains_folded(const char *hay, const char *needle) {
+  if (hay == NULL)
+    return false;
+  size_t n = strlen(needle);
+  for (; *hay != '\0'; hay++) {
+    size_t i = 0;
+    while (i < n && hay[i] != '\0' && fold(hay[i]) == needle[i])
+      i++;
+    if (i == n)
+      return true;
+  }
+  return false;
+}
+
+/* The filter, prepared once per list call. Empty strings mean "no filter"
+ * (an HTTP "?name=" with nothing after it). */
+typedef struct list_plan {
+  const char *product_id;
+  char *name; /* trimmed */
+  char *q;    /* folded */
+  const char *cursor;
+  size_t limit;
+} list_plan;
+
+static void plan_init(list_plan *pl, const ll_lot_filter *f) {
+  memset(pl, 0, sizeof *pl);
+  pl->product_id = blank(f->product_id) ? NULL : f->product_id;
+  pl->name = blank(f->name) ? NULL : ll_text_trim_dup(f->name);
+  if (!blank(f->q)) {
+    pl->q = ll_strdup(f->q);
+    for (char *c = pl->q; *c != '\0'; c++)
+      *c = fold(*c);
+  }
+  pl->cursor = blank(f->cursor) ? NULL : f->cursor;
+  pl->limit = f->limit == 0 ? LL_LIST_LIMIT_DEFAULT : f->limit;
+  if (pl->limit > LL_LIST_LIMIT_MAX)
+    pl->limit = LL_LIST_LIMIT_MAX;
+}
+
+static void plan_free(list_plan *pl) {
+  free(pl->name);
+  free(pl->q);
+}
+
+static bool plan_matches(const list_plan *pl, const ll_lot *lot) {
+  if (pl->product_id != NULL && strcmp(lot->product_id, pl->product_id) != 0)
+    return false;
+  if (pl->name != NULL && strcmp(lot->name, pl->name) != 0)
+    return false;
+  if (pl->q != NULL && !contains_folded(lot->lot_id, pl->q) &&
+      !contains_folded(lot->name, pl->q) &&
+      !contains_folded(lot->reference, pl->q))
+    return false;
+  return true;
+}
+
+/* Read lot_id (not NUL-terminated) through the snapshot. */
+static int read_lot_at(ll_views *v, const rocksdb_readoptions_t *ro,
+                       const char *lot_id, size_t lot_id_len, ll_buf *key,
+                       ll_lot *lot, bool *found, ll_err *err) {
+  ll_buf_reset(key);
+  ll_buf_put(key, LL_VK_LOT, strlen(LL_VK_LOT));
+  ll_buf_put(key, lot_id, lot_id_len);
+  char *rerr = NULL;
+  size_t len = 0;
+  char *p =
+      rocksdb_get(v->db, ro, (const char *)key->data, key->len, &len, &rerr);
+  *found = false;
+  if (rerr != NULL) {
+    ll_err_set(err, LL_OK, "views: cannot read a lot: %s", rerr);
+    rocksdb_free(rerr);
+    rocksdb_free(p);
+    return -1;
+  }
+  if (p == NULL)
+    return 0;
+  bool ok = unpack_lot(p, len, lot);
+  rocksdb_free(p);
+  if (!ok)
+    return ll_err_set(err, LL_OK, "views: corrupt lot record for %.*s",
+                      (int)lot_id_len, lot_id);
+  *found = true;
+  return 0;
+}
+
+int ll_views_list_lots(ll_views *v, const ll_lot_filter *f, ll_lot **out,
+                       size_t *n_out, char **next_cursor, ll_err *err) {
+  assert(v != NULL && f != NULL && out != NULL && n_out != NULL &&
+         next_cursor != NULL);
+  *out = NULL;
+  *n_out = 0;
+  *next_cursor = NULL;
+
+  list_plan pl;
+  plan_init(&pl, f);
+
+  /* Which prefix to walk: the most selective index the filter names. */
+  ll_buf prefix, key;
+  ll_buf_init(&prefix);
+  ll_buf_init(&key);
+  bool by_index = true;
+  bool possible = true;
+  if (pl.name != NULL)
+    possible = ll_views_key1(&prefix, LL_VK_NAME, pl.name);
+  else if (pl.product_id != NULL)
+    possible = ll_views_key1(&prefix, LL_VK_PRODUCT, pl.product_id);
+  else {
+    ll_buf_put(&prefix, LL_VK_LOT, strlen(LL_VK_LOT));
+    by_index = false;
+  }
+  if (by_index && possible)
+    ll_buf_put_u8(&prefix, (uint8_t)LL_VK_SEP);
+
+  ll_lot *lots = ll_xcalloc(pl.limit, sizeof *lots);
+  size_t n = 0;
+  bool more = false;
+  int rc = 0;
+
+  const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(v->db);
+  rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+  rocksdb_readoptions_set_snapshot(ro, snap);
+  rocksdb_iterator_t *it = rocksdb_create_iterator(v->db, ro);
+
+  ll_buf_reset(&key);
+  ll_buf_put(&key, prefix.data, prefix.len);
+  if (pl.cursor != NULL)
+    ll_buf_put(&key, pl.cursor, strlen(pl.cursor));
+  if (possible)
+    rocksdb_iter_seek(it, (const char *)key.data, key.len);
+
+  for (; possible && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    size_t klen = 0;
+    const char *k = rocksdb_iter_key(it, &klen);
+    if (klen < prefix.len || memcmp(k, prefix.data, prefix.len) != 0)
+      break;
+    const char *id = k + prefix.len;
+    size_t id_len = klen - prefix.len;
+    if (pl.cursor != NULL) {
+      /* Strictly after the cursor: skip the cursor's own row. */
+      size_t cl = strlen(pl.cursor);
+      int c = memcmp(id, pl.cursor, id_len < cl ? id_len : cl);
+      if (c < 0 || (c == 0 && id_len <= cl))
+        continue;
+    }
+    ll_lot lot;
+    ll_lot_init(&lot);
+    bool found = true;
+    if (by_index) {
+      rc = read_lot_at(v, ro, id, id_len, &key, &lot, &found, err);
+      if (rc == 0 && !found)
+        rc = ll_err_set(err, LL_OK,
+                        "views: index row without its lot %.*s: rebuild the "
+                        "views",
+                        (int)id_len, id);
+    } else {
+      size_t vlen = 0;
+      const char *val = rocksdb_iter_value(it, &vlen);
+      if (!unpack_lot(val, vlen, &lot))
+        rc = ll_err_set(err, LL_OK, "views: corrupt lot record for %.*s",
+                        (int)id_len, id);
+    }
+    if (rc != 0) {
+      ll_lot_free(&lot);
+      break;
+    }
+    if (!plan_matches(&pl, &lot)) {
+      ll_lot_free(&lot);
+      continue;
+    }
+    if (n == pl.limit) {
+      ll_lot_free(&lot);
+      more = true;
+      break;
+    }
+    lots[n++] = lot;
+  }
+  if (rc == 0) {
+    char *iter_err = NULL;
+    rocksdb_iter_get_error(it, &iter_err);
+    if (iter_err != NULL) {
+      rc = ll_err_set(err, LL_OK, "views: list failed: %s", iter_err);
+      rocksdb_free(iter_err);
+    }
+  }
+  rocksdb_iter_destroy(it);
+  rocksdb_readoptions_destroy(ro);
+  rocksdb_release_snapshot(v->db, snap);
+  ll_buf_free(&prefix);
+  ll_buf_free(&key);
+  plan_free(&pl);
+
+  if (rc != 0) {
+    ll_lots_free(lots, n);
+    return -1;
+  }
+  if (more) {
+    assert(n > 0);
+    *next_cursor = ll_strdup(lots[n - 1].lot_id);
+  }
+  *out = lots;
+  *n_out = n;
+  return 0;
+}

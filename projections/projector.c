@@ -1,0 +1,87 @@
+/* projector.c — follows the log and feeds the views.
+ *
+ * One step: let the log store catch up with its primary (cheap when nothing
+ * changed), read the entries after the views' checkpoint, apply them as one
+ * run. The caller loops on ll_projector_step() and sleeps when it applies
+ * nothing. The entry slots are allocated once, LL_PROJECTOR_BATCH_MAX of
+ * them, so a step never allocates more than the entries' own strings, and a
+ * step's batch (and its RocksDB WriteBatch) stays bounded.
+ *
+ * The views never run ahead of the log they follow: if the log ends before
+ * the views' checkpoint, the views were built from another log (a restored
+ * backup, a swapped data directory) and the step fails rather than waiting
+ * for positions that would mean something else. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ll_event.h"
+#include "ll_views.h"
+
+#define LL_PROJECTOR_BATCH_MAX 1024 /* log entries per step */
+
+struct ll_projector {
+  ll_store *log;
+  ll_views *views;
+  ll_log_entry *entries; /* LL_PROJECTOR_BATCH_MAX slots, zeroed when idle */
+};
+
+ll_projector *ll_projector_new(ll_store *log, ll_views *views) {
+  assert(log != NULL && views != NULL);
+  ll_projector *p = ll_xcalloc(1, sizeof *p);
+  p->log = log;
+  p->views = views;
+  p->entries = ll_xcalloc(LL_PROJECTOR_BATCH_MAX, sizeof *p->entries);
+  return p;
+}
+
+void ll_projector_free(ll_projector *p) {
+  if (p == NULL)
+    return;
+  free(p->entries);
+  free(p);
+}
+
+static void release_entries(ll_projector *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    ll_log_entry_free(&p->entries[i]);
+  memset(p->entries, 0, n * sizeof *p->entries);
+}
+
+int ll_projector_step(ll_projector *p, size_t max, size_t *applied,
+                      ll_err *err) {
+  assert(p != NULL && applied != NULL);
+  *applied = 0;
+  /* 0 asks for "as much as one step may do". */
+  if (max == 0 || max > LL_PROJECTOR_BATCH_MAX)
+    max = LL_PROJECTOR_BATCH_MAX;
+
+  if (ll_store_catch_up(p->log, err) != 0)
+    return -1;
+  uint64_t before = ll_views_position(p->views);
+  size_t n = 0;
+  if (ll_store_read_log(p->log, before + 1, p->entries, max, &n, err) != 0) {
+    /* The store may have filled some slots before failing. */
+    release_entries(p, max);
+    return -1;
+  }
+  assert(n <= max);
+  if (n == 0) {
+    uint64_t last = ll_store_last_position(p->log);
+    if (last < before)
+      return ll_err_set(err, LL_OK,
+                        "projector: the views stand at log position %llu "
+                        "but the log ends at %llu: they were built from "
+                        "another log, rebuild them",
+                        (unsigned long long)before, (unsigned long long)last);
+    return 0;
+  }
+  int rc = ll_views_apply(p->views, p->entries, n, err);
+  release_entries(p, n);
+  if (rc != 0)
+    return -1;
+  uint64_t after = ll_views_position(p->views);
+  assert(after >= before);
+  *applied = (size_t)(after - before);
+  return 0;
+}

@@ -1,0 +1,188 @@
+/* ll_store_batch.c — one input batch, written atomically (ll_store.h).
+ *
+ * A batch is a RocksDB WriteBatchWithIndex: the rules read the state
+ * through it (ll_store_batch_reader), so the second event of a poll sees
+ * what the first one changed before anything is on disk. Commit is a single
+ * rocksdb_write of the whole batch, log entries, state, rejections, offsets
+ * and the meta counters together: after a crash either all of it is there
+ * or none of it.
+ *
+ * Positions and rejection sequences are handed out from the counters the
+ * store had when the batch began; the store's counters move only after the
+ * write succeeded, so an abort or a failed commit leaves no hole and no
+ * trace. Only one batch may be open at a time (the command thread's). */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ll_event.h"
+#include "ll_store_internal.h"
+
+struct ll_store_batch {
+  ll_store *store;
+  rocksdb_writebatch_wi_t *wbwi;
+  uint64_t base_position;  /* store's last position at begin */
+  uint64_t base_rejection; /* store's last rejection sequence at begin */
+  size_t appended;
+  size_t rejected;
+  ll_buf key; /* scratch, reused by every write of the batch */
+  ll_buf value;
+};
+
+static void put_be64_key(ll_buf *key, uint64_t v) {
+  ll_buf_reset(key);
+  ll_buf_put_be64(key, v);
+}
+
+ll_store_batch *ll_store_batch_begin(ll_store *s) {
+  assert(s && s->db);
+  assert(!s->batch_open);
+  ll_store_batch *b = ll_xcalloc(1, sizeof *b);
+  b->store = s;
+  /* overwrite_keys: the index keeps only the newest write of a key, which
+   * is what reads through the batch must see. */
+  b->wbwi = rocksdb_writebatch_wi_create(0, 1);
+  b->base_position =
+      atomic_load_explicit(&s->last_position, memory_order_acquire);
+  b->base_rejection =
+      atomic_load_explicit(&s->last_rejection, memory_order_acquire);
+  ll_buf_init(&b->key);
+  ll_buf_init(&b->value);
+  s->batch_open = true;
+  return b;
+}
+
+static void batch_free(ll_store_batch *b) {
+  b->store->batch_open = false;
+  rocksdb_writebatch_wi_destroy(b->wbwi);
+  ll_buf_free(&b->key);
+  ll_buf_free(&b->value);
+  free(b);
+}
+
+static int batch_get(void *ctx, const void *key, size_t key_len, ll_buf *out,
+                     bool *found, ll_err *err) {
+  ll_store_batch *b = ctx;
+  ll_store *s = b->store;
+  char *rerr = NULL;
+  size_t n = 0;
+  char *v = rocksdb_writebatch_wi_get_from_batch_and_db_cf(
+      b->wbwi, s->db, s->read_opts, s->cf[LL_CF_STATE], key, key_len, &n,
+      &rerr);
+  if (rerr)
+    return ll_store_fail(s, err, "read state through batch", rerr);
+  ll_buf_reset(out);
+  *found = v != NULL;
+  if (v) {
+    ll_buf_put(out, v, n);
+    rocksdb_free(v);
+  }
+  return 0;
+}
+
+ll_state_reader ll_store_batch_reader(ll_store_batch *b) {
+  return (ll_state_reader){.ctx = b, .get = batch_get};
+}
+
+uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
+                               const ll_input *in, int64_t recorded_at_ms) {
+  assert(ev && ev->type != LL_EV_NONE);
+  assert(b->appended < LL_STORE_BATCH_MAX_ENTRIES);
+  uint64_t position = b->base_position + b->appended + 1;
+  put_be64_key(&b->key, position);
+  ll_store_encode_log_value(&b->value, ev, in, recorded_at_ms);
+  rocksdb_writebatch_wi_put_cf(b->wbwi, b->store->cf[LL_CF_LOG],
+                               (const char *)b->key.data, b->key.len,
+                               (const char *)b->value.data, b->value.len);
+  b->appended++;
+  return position;
+}
+
+void ll_store_batch_mutate(ll_store_batch *b, const ll_mutations *m) {
+  rocksdb_column_family_handle_t *cf = b->store->cf[LL_CF_STATE];
+  for (size_t i = 0; i < m->len; i++) {
+    const ll_mutation *mu = &m->items[i];
+    assert(mu->key.len > 0);
+    if (mu->is_delete)
+      rocksdb_writebatch_wi_delete_cf(b->wbwi, cf, (const char *)mu->key.data,
+                                      mu->key.len);
+    else
+      rocksdb_writebatch_wi_put_cf(b->wbwi, cf, (const char *)mu->key.data,
+                                   mu->key.len, (const char *)mu->value.data,
+                                   mu->value.len);
+  }
+}
+
+void ll_store_batch_reject(ll_store_batch *b, const ll_stored_rejection *r) {
+  assert(r && r->code != LL_OK && r->code < LL_CODE_COUNT);
+  assert(b->rejected < LL_STORE_BATCH_MAX_ENTRIES);
+  /* r->sequence is ignored: sequences are the store's to assign. */
+  uint64_t sequence = b->base_rejection + b->rejected + 1;
+  put_be64_key(&b->key, sequence);
+  ll_store_encode_rejection(&b->value, r);
+  rocksdb_writebatch_wi_put_cf(b->wbwi, b->store->cf[LL_CF_REJECTIONS],
+                               (const char *)b->key.data, b->key.len,
+                               (const char *)b->value.data, b->value.len);
+  b->rejected++;
+}
+
+void ll_store_batch_offset(ll_store_batch *b, const char *cluster,
+                           const char *topic, int32_t partition,
+                           int64_t next_offset) {
+  assert(next_offset >= 0);
+  ll_store_offset_key(&b->key, cluster, topic, partition);
+  ll_store_encode_offset(&b->value, next_offset);
+  rocksdb_writebatch_wi_put_cf(b->wbwi, b->store->cf[LL_CF_OFFSETS],
+                               (const char *)b->key.data, b->key.len,
+                               (const char *)b->value.data, b->value.len);
+}
+
+size_t ll_store_batch_count(const ll_store_batch *b) {
+  return b->appended;
+}
+
+static void put_meta_u64(ll_store_batch *b, const char *key, uint64_t v) {
+  put_be64_key(&b->value, v);
+  rocksdb_writebatch_wi_put_cf(b->wbwi, b->store->cf[LL_CF_DEFAULT], key,
+                               strlen(key), (const char *)b->value.data,
+                               b->value.len);
+}
+
+int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
+  ll_store *s = b->store;
+  int rc = 0;
+  if (s->mode != LL_STORE_PRIMARY) {
+    rc = ll_err_set(err, LL_OK,
+                    "log store %s is open as a read-only secondary: cannot "
+                    "commit",
+                    s->dir);
+    goto done;
+  }
+  uint64_t last_position = b->base_position + b->appended;
+  uint64_t last_rejection = b->base_rejection + b->rejected;
+  if (b->appended > 0)
+    put_meta_u64(b, LL_META_LAST_POSITION, last_position);
+  if (b->rejected > 0)
+    put_meta_u64(b, LL_META_LAST_REJECTION, last_rejection);
+
+  char *rerr = NULL;
+  rocksdb_write_writebatch_wi(s->db, sync ? s->write_sync : s->write_nosync,
+                              b->wbwi, &rerr);
+  if (rerr) {
+    rc = ll_store_fail(s, err, "commit", rerr);
+    goto done;
+  }
+  /* Single writer: nobody moved the counters since begin. */
+  assert(atomic_load(&s->last_position) == b->base_position);
+  atomic_store_explicit(&s->last_position, last_position, memory_order_release);
+  atomic_store_explicit(&s->last_rejection, last_rejection,
+                        memory_order_release);
+done:
+  batch_free(b);
+  return rc;
+}
+
+void ll_store_batch_abort(ll_store_batch *b) {
+  if (b)
+    batch_free(b);
+}

@@ -1,0 +1,127 @@
+/* ll_store_record.c — the bytes the log store keeps, one codec per column
+ * family. Everything uses the ll_buf encoding (ll_buf.h: LEB128 varints,
+ * zig-zag signed varints, NULL-preserving strings).
+ *
+ *   log         key   position, 8-byte big-endian, dense from 1
+ *               value u8 version (1)
+ *                     svar recorded_at_ms
+ *                     svar partition   (-1 when not from Kafka)
+ *                     svar offset      (-1 when not from Kafka)
+ *                     ll_event_pack() bytes, to the end of the value
+ *   rejections  key   sequence, 8-byte big-endian, dense from 1
+ *               value u8 version (1)
+ *                     str event_id (may be NULL)
+ *                     str code name ("INSUFFICIENT_STOCK": names are the
+ *                         contract, enum numbers are not)
+ *                     str message, str topic
+ *                     svar partition, svar offset, svar rejected_at_ms
+ *   offsets     key   "<cluster>\x1f<topic>\x1f<partition as decimal>"
+ *               value svar next offset
+ *   state       keys and values owned by rules/ll_state.c
+ *   default     meta (ll_store_internal.h)
+ *
+ * Decoders reject trailing bytes as well as short input: a value that does
+ * not parse exactly is corrupt, not "probably fine". */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ll_event.h"
+#include "ll_store_internal.h"
+
+#define LOG_VALUE_VERSION 1
+#define REJECTION_VERSION 1
+
+void ll_store_encode_log_value(ll_buf *out, const ll_event *ev,
+                               const ll_input *in, int64_t recorded_at_ms) {
+  ll_buf_reset(out);
+  ll_buf_put_u8(out, LOG_VALUE_VERSION);
+  ll_buf_put_svar(out, recorded_at_ms);
+  ll_buf_put_svar(out, in ? in->partition : -1);
+  ll_buf_put_svar(out, in ? in->offset : -1);
+  ll_event_pack(ev, out); /* appends */
+}
+
+bool ll_store_decode_log_value(const void *p, size_t n, ll_log_entry *e) {
+  ll_rd rd;
+  uint8_t version;
+  int64_t partition;
+  ll_rd_init(&rd, p, n);
+  if (!ll_rd_u8(&rd, &version) || version != LOG_VALUE_VERSION)
+    return false;
+  if (!ll_rd_svar(&rd, &e->recorded_at_ms) || !ll_rd_svar(&rd, &partition) ||
+      !ll_rd_svar(&rd, &e->offset))
+    return false;
+  if (partition < INT32_MIN || partition > INT32_MAX)
+    return false;
+  e->partition = (int32_t)partition;
+  ll_event_init(&e->event);
+  if (!ll_event_unpack(rd.p, ll_rd_left(&rd), &e->event)) {
+    ll_event_free(&e->event);
+    return false;
+  }
+  return true;
+}
+
+void ll_store_encode_rejection(ll_buf *out, const ll_stored_rejection *r) {
+  ll_buf_reset(out);
+  ll_buf_put_u8(out, REJECTION_VERSION);
+  ll_buf_put_str(out, r->event_id);
+  ll_buf_put_str(out, ll_code_name(r->code));
+  ll_buf_put_str(out, r->message);
+  ll_buf_put_str(out, r->topic);
+  ll_buf_put_svar(out, r->partition);
+  ll_buf_put_svar(out, r->offset);
+  ll_buf_put_svar(out, r->rejected_at_ms);
+}
+
+bool ll_store_decode_rejection(const void *p, size_t n,
+                               ll_stored_rejection *r) {
+  ll_rd rd;
+  uint8_t version;
+  char *code_name = NULL;
+  int64_t partition = 0;
+  bool ok = false;
+
+  memset(r, 0, sizeof *r);
+  ll_rd_init(&rd, p, n);
+  if (!ll_rd_u8(&rd, &version) || version != REJECTION_VERSION)
+    goto done;
+  if (!ll_rd_str(&rd, &r->event_id) || !ll_rd_str(&rd, &code_name) ||
+      !ll_rd_str(&rd, &r->message) || !ll_rd_str(&rd, &r->topic) ||
+      !ll_rd_svar(&rd, &partition) || !ll_rd_svar(&rd, &r->offset) ||
+      !ll_rd_svar(&rd, &r->rejected_at_ms))
+    goto done;
+  if (ll_rd_left(&rd) != 0 || partition < INT32_MIN || partition > INT32_MAX)
+    goto done;
+  if (!ll_code_parse(code_name, &r->code))
+    goto done;
+  r->partition = (int32_t)partition;
+  ok = true;
+done:
+  free(code_name);
+  if (!ok)
+    ll_stored_rejection_free(r);
+  return ok;
+}
+
+void ll_store_offset_key(ll_buf *out, const char *cluster, const char *topic,
+                         int32_t partition) {
+  assert(cluster && topic);
+  /* The separator cannot occur in Kafka topic names or cluster ids; a key
+   * that could be read two ways would mix up two partitions' offsets. */
+  assert(!strchr(cluster, 0x1f) && !strchr(topic, 0x1f));
+  ll_buf_reset(out);
+  ll_buf_printf(out, "%s\x1f%s\x1f%d", cluster, topic, (int)partition);
+}
+
+void ll_store_encode_offset(ll_buf *out, int64_t next_offset) {
+  ll_buf_reset(out);
+  ll_buf_put_svar(out, next_offset);
+}
+
+bool ll_store_decode_offset(const void *p, size_t n, int64_t *next_offset) {
+  ll_rd rd;
+  ll_rd_init(&rd, p, n);
+  return ll_rd_svar(&rd, next_offset) && ll_rd_left(&rd) == 0;
+}

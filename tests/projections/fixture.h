@@ -1,0 +1,120 @@
+/* fixture.h — helpers shared by the projection tests: a scratch directory
+ * removed at the end, and a hand-built log (ll_log_entry array with
+ * consecutive positions) of validated, normalized events. */
+#ifndef LL_TEST_PROJECTIONS_FIXTURE_H
+#define LL_TEST_PROJECTIONS_FIXTURE_H
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ll_event.h"
+#include "ll_views.h"
+
+#define T_EPOCH_MS 1798761600000LL /* 2027-01-01T00:00:00Z */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+                    struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+/* mkdtemp under TMPDIR (or /tmp); the caller removes it with rm_tree. */
+static inline char *scratch_dir(void) {
+  const char *base = getenv("TMPDIR");
+  char tmpl[4096];
+  snprintf(tmpl, sizeof tmpl, "%s/lotline-views-XXXXXX",
+           base != NULL && base[0] != '\0' ? base : "/tmp");
+  char *dir = mkdtemp(tmpl);
+  return dir != NULL ? strdup(dir) : NULL;
+}
+
+static inline void rm_tree(char *dir) {
+  if (dir == NULL)
+    return;
+  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  free(dir);
+}
+
+/* A hand-made log. Positions run 1, 2, 3, ...; event k occurs at
+ * T_EPOCH_MS + k seconds. */
+typedef struct tlog {
+  ll_log_entry *e;
+  size_t n, cap;
+} tlog;
+
+static inline void tlog_free(tlog *l) {
+  for (size_t i = 0; i < l->n; i++)
+    ll_event_free(&l->e[i].event);
+  free(l->e);
+  memset(l, 0, sizeof *l);
+}
+
+static inline ll_event *tlog_push(tlog *l, ll_event_type type,
+                                  const char *lot_id, const char *product_id) {
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 16;
+    l->e = realloc(l->e, l->cap * sizeof *l->e);
+  }
+  ll_log_entry *e = &l->e[l->n++];
+  memset(e, 0, sizeof *e);
+  e->position = l->n;
+  e->recorded_at_ms = 0;
+  e->partition = -1;
+  e->offset = -1;
+  ll_event_init(&e->event);
+  ll_event *ev = &e->event;
+  ev->type = type;
+  char id[64];
+  snprintf(id, sizeof id, "ev-%zu", l->n);
+  ev->event_id = ll_strdup(id);
+  ev->occurred_at_ms = T_EPOCH_MS + (int64_t)l->n * 1000;
+  ev->lot_id = ll_strdup(lot_id);
+  ev->product_id = ll_strdup(product_id);
+  return ev;
+}
+
+static inline ll_event *tlog_created(tlog *l, const char *lot_id,
+                                     const char *product_id, const char *name,
+                                     const char *reference) {
+  ll_event *ev = tlog_push(l, LL_EV_LOT_CREATED, lot_id, product_id);
+  ev->name = ll_strdup(name);
+  ev->tracking = LL_TRACK_LOT;
+  ev->reference = ll_strdup(reference);
+  return ev;
+}
+
+/* new values: NULL = unchanged */
+static inline ll_event *tlog_updated(tlog *l, const char *lot_id,
+                                     const char *product_id, const char *name,
+                                     const char *new_product_id,
+                                     const char *reference,
+                                     const char *description) {
+  ll_event *ev = tlog_push(l, LL_EV_LOT_UPDATED, lot_id, product_id);
+  ev->name = ll_strdup(name);
+  ev->new_product_id = ll_strdup(new_product_id);
+  ev->reference = ll_strdup(reference);
+  ev->description = ll_strdup(description);
+  return ev;
+}
+
+static inline ll_event *tlog_moved(tlog *l, const char *lot_id,
+                                   const char *product_id,
+                                   int64_t quantity_micro, const char *from,
+                                   ll_usage from_usage, const char *to,
+                                   ll_usage to_usage) {
+  ll_event *ev = tlog_push(l, LL_EV_STOCK_MOVED, lot_id, product_id);
+  ev->quantity_valid = true;
+  ev->quantity_micro = quantity_micro;
+  ev->from.id = ll_strdup(from);
+  ev->from.usage = from_usage;
+  ev->to.id = ll_strdup(to);
+  ev->to.usage = to_usage;
+  return ev;
+}
+
+#endif

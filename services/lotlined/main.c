@@ -32,7 +32,7 @@
 #define EXIT_USAGE 2
 #define PROJECTOR_BATCH_MAX 2000
 #define PROJECTOR_IDLE_SLEEP_US 1000
-#define API_PRODUCER_TIMEOUT_MS 5000
+#define LOG_WAIT_SLEEP_US (200 * 1000)
 
 static volatile sig_atomic_t stop = 0;
 
@@ -239,6 +239,26 @@ static int open_codec(daemon_ctx *d) {
   return 0;
 }
 
+/* A secondary waits for the command consumer to create the log: the two
+ * processes may start in any order. Other errors are final. */
+static ll_store *open_log(const char *path, ll_store_mode mode, ll_err *e) {
+  bool told = false;
+  for (;;) {
+    ll_store *s = ll_store_open(path, mode, e);
+    if (s || mode != LL_STORE_SECONDARY || stop)
+      return s;
+    if (!strstr(e->message, "does not exist yet") &&
+        !strstr(e->message, "Column family not found"))
+      return NULL;
+    if (!told)
+      ll_log(LL_INFO, "project", "waiting for the command consumer to "
+                                 "create %s",
+             path);
+    told = true;
+    usleep(LOG_WAIT_SLEEP_US);
+  }
+}
+
 static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
   char path[PATH_MAX];
   ll_err e;
@@ -247,9 +267,9 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
     return fail("config", &e);
   if (!d->store) {
     snprintf(path, sizeof path, "%s/log", d->data);
-    d->store = ll_store_open(path, log_mode, &e);
+    d->store = open_log(path, log_mode, &e);
     if (!d->store)
-      return fail("opening the log", &e);
+      return stop ? 0 : fail("opening the log", &e);
   }
   snprintf(path, sizeof path, "%s/views", d->data);
   d->views = ll_views_open(path, &e);

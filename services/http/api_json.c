@@ -1,0 +1,368 @@
+/* api_json.c — the HTTP API's mapping between JSON and lotline's types.
+ *
+ * Outgoing: lots, rejections, times (RFC 3339 UTC via ll_time_format) and
+ * quantities (decimal strings via ll_decimal_format; a quantity is never a
+ * JSON number, so no client parses it into a double). Absent optional
+ * values are JSON null.
+ *
+ * Incoming: request bodies use the event field names of contract section
+ * 3.2. The split between 400 and 422 is: a value of the wrong JSON type is
+ * a malformed request (400 BAD_REQUEST); a value of the right type that
+ * cannot be an event field (an unknown usage, a time that is not RFC 3339,
+ * a quantity that is not a decimal with at most 6 decimals) is a rule
+ * failure (422 with the rule's code). Unknown fields are ignored, so
+ * clients may send more than this version reads. JSON null means absent.
+ * Everything else (required fields, text limits, positive quantity,
+ * from != to, date order) is ll_check_fields()'s job in api_write.c. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "ll_decimal.h"
+#include "ll_event.h"
+#include "ll_store.h"
+
+/* ---- outgoing ---- */
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), or 0. */
+static size_t utf8_valid_len(const unsigned char *p, size_t left) {
+  if (p[0] < 0x80)
+    return 1;
+  size_t n;
+  uint32_t cp;
+  if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+    n = 2;
+    cp = p[0] & 0x1F;
+  } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+    n = 3;
+    cp = p[0] & 0x0F;
+  } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+    n = 4;
+    cp = p[0] & 0x07;
+  } else {
+    return 0;
+  }
+  if (left < n)
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (p[i] & 0x3F);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+      (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return n;
+}
+
+json_t *api_json_text(const char *s) {
+  if (s == NULL)
+    return json_null();
+  json_t *j = json_string(s);
+  if (j != NULL)
+    return j;
+  /* Not valid UTF-8 (a rejection message may quote raw input bytes). */
+  size_t len = strlen(s);
+  ll_buf out;
+  ll_buf_init(&out);
+  const unsigned char *p = (const unsigned char *)s;
+  for (size_t i = 0; i < len;) {
+    size_t n = utf8_valid_len(p + i, len - i);
+    if (n == 0) {
+      ll_buf_put(&out, "\xEF\xBF\xBD", 3); /* U+FFFD */
+      i++;
+    } else {
+      ll_buf_put(&out, p + i, n);
+      i += n;
+    }
+  }
+  j = json_stringn((const char *)out.data, out.len);
+  ll_buf_free(&out);
+  assert(j != NULL);
+  return j;
+}
+
+json_t *api_json_time_ms(int64_t ms) {
+  char buf[64];
+  return json_string(ll_time_format(ms, buf));
+}
+
+json_t *api_json_time(const ll_opt_time *t) {
+  return t->set ? api_json_time_ms(t->ms) : json_null();
+}
+
+json_t *api_json_decimal(int64_t micro) {
+  char buf[LL_DECIMAL_STR_MAX];
+  return json_string(ll_decimal_format(micro, buf));
+}
+
+json_t *api_json_lot(const ll_lot *lot) {
+  json_t *j = json_object();
+  json_object_set_new(j, "lot_id", api_json_text(lot->lot_id));
+  json_object_set_new(j, "name", api_json_text(lot->name));
+  json_object_set_new(j, "product_id", api_json_text(lot->product_id));
+  json_object_set_new(j, "tracking",
+                      json_string(ll_tracking_name(lot->tracking)));
+  json_object_set_new(j, "reference", api_json_text(lot->reference));
+  json_object_set_new(j, "description", api_json_text(lot->description));
+  json_object_set_new(j, "expiration_at", api_json_time(&lot->expiration_at));
+  json_object_set_new(j, "use_by_at", api_json_time(&lot->use_by_at));
+  json_object_set_new(j, "removal_at", api_json_time(&lot->removal_at));
+  json_object_set_new(j, "alert_at", api_json_time(&lot->alert_at));
+  json_object_set_new(j, "version", json_integer(lot->version));
+  json_object_set_new(j, "on_hand", api_json_decimal(lot->on_hand_micro));
+  json_object_set_new(j, "created_at", api_json_time_ms(lot->created_at_ms));
+  json_object_set_new(j, "updated_at", api_json_time_ms(lot->updated_at_ms));
+  return j;
+}
+
+json_t *api_json_rejection(const ll_stored_rejection *rej) {
+  json_t *j = json_object();
+  json_object_set_new(j, "sequence", json_integer((json_int_t)rej->sequence));
+  json_object_set_new(j, "event_id", api_json_text(rej->event_id));
+  json_object_set_new(j, "code", json_string(ll_code_name(rej->code)));
+  json_object_set_new(j, "message", api_json_text(rej->message));
+  json_object_set_new(j, "topic", api_json_text(rej->topic));
+  json_object_set_new(j, "partition", json_integer(rej->partition));
+  json_object_set_new(j, "offset", json_integer(rej->offset));
+  json_object_set_new(j, "rejected_at", api_json_time_ms(rej->rejected_at_ms));
+  return j;
+}
+
+/* ---- incoming ---- */
+
+/* An optional string field: absent or null leaves *out NULL. */
+static int take_text(const json_t *body, const char *key, char **out,
+                     api_reply *r) {
+  const json_t *v = json_object_get(body, key);
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (!json_is_string(v)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "%s must be a string", key);
+    return -1;
+  }
+  /* jansson rejects \u0000 unless asked, so strlen is the full text. */
+  free(*out);
+  *out = ll_strdup(json_string_value(v));
+  return 0;
+}
+
+/* An optional RFC 3339 time: absent or null leaves *out unset. */
+static int take_time(const json_t *body, const char *key, ll_opt_time *out,
+                     api_reply *r) {
+  const json_t *v = json_object_get(body, key);
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (!json_is_string(v)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "%s must be an RFC 3339 string", key);
+    return -1;
+  }
+  int64_t ms;
+  if (!ll_time_parse(json_string_value(v), &ms)) {
+    api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                    ll_code_name(LL_INVALID_FIELD),
+                    "%s is not an RFC 3339 time such as "
+                    "2027-03-01T00:00:00Z",
+                    key);
+    return -1;
+  }
+  out->set = true;
+  out->ms = ms;
+  return 0;
+}
+
+static int take_dates(const json_t *body, ll_event *ev, api_reply *r) {
+  if (take_time(body, "expiration_at", &ev->expiration_at, r) != 0 ||
+      take_time(body, "use_by_at", &ev->use_by_at, r) != 0 ||
+      take_time(body, "removal_at", &ev->removal_at, r) != 0 ||
+      take_time(body, "alert_at", &ev->alert_at, r) != 0)
+    return -1;
+  return 0;
+}
+
+static int take_tracking(const json_t *body, ll_tracking *out, api_reply *r) {
+  const json_t *v = json_object_get(body, "tracking");
+  *out = LL_TRACK_LOT;
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (!json_is_string(v)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "tracking must be a string");
+    return -1;
+  }
+  if (!ll_tracking_parse(json_string_value(v), out)) {
+    api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                    ll_code_name(LL_INVALID_FIELD),
+                    "tracking must be LOT or SERIAL");
+    return -1;
+  }
+  return 0;
+}
+
+/* from / to: {"id": "...", "usage": "INTERNAL"}. */
+static int take_location(const json_t *body, const char *key, ll_location *out,
+                         api_reply *r) {
+  const json_t *v = json_object_get(body, key);
+  if (v == NULL || json_is_null(v)) {
+    api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                    ll_code_name(LL_MISSING_FIELD),
+                    "%s is required: {\"id\": ..., \"usage\": ...}", key);
+    return -1;
+  }
+  if (!json_is_object(v)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "%s must be an object {\"id\": ..., \"usage\": ...}", key);
+    return -1;
+  }
+  const json_t *id = json_object_get(v, "id");
+  if (id != NULL && !json_is_null(id)) {
+    if (!json_is_string(id)) {
+      api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                      "%s.id must be a string", key);
+      return -1;
+    }
+    free(out->id);
+    out->id = ll_strdup(json_string_value(id));
+  }
+  const json_t *usage = json_object_get(v, "usage");
+  if (usage == NULL || json_is_null(usage)) {
+    api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                    ll_code_name(LL_MISSING_FIELD), "%s.usage is required",
+                    key);
+    return -1;
+  }
+  if (!json_is_string(usage)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "%s.usage must be a string", key);
+    return -1;
+  }
+  if (!ll_usage_parse(json_string_value(usage), &out->usage)) {
+    api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                    ll_code_name(LL_INVALID_FIELD),
+                    "%s.usage must be one of INTERNAL, TRANSIT, SUPPLIER, "
+                    "CUSTOMER, INVENTORY, PRODUCTION, SCRAP",
+                    key);
+    return -1;
+  }
+  return 0;
+}
+
+/* Quantities are decimal strings only: a JSON number would have passed
+ * through a double in most clients already. */
+static int take_quantity(const json_t *body, ll_event *ev, api_reply *r) {
+  const json_t *v = json_object_get(body, "quantity");
+  if (v == NULL || json_is_null(v)) {
+    api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                    ll_code_name(LL_MISSING_FIELD), "quantity is required");
+    return -1;
+  }
+  if (!json_is_string(v)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "quantity must be a decimal string such as \"1.5\"");
+    return -1;
+  }
+  switch (ll_decimal_parse(json_string_value(v), &ev->quantity_micro)) {
+  case LL_DEC_OK:
+    ev->quantity_valid = true;
+    return 0;
+  case LL_DEC_SCALE:
+    api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                    ll_code_name(LL_INVALID_QUANTITY),
+                    "quantity has more than %d decimals", LL_QUANTITY_SCALE);
+    return -1;
+  case LL_DEC_OVERFLOW:
+    api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                    ll_code_name(LL_INVALID_QUANTITY), "quantity is too large");
+    return -1;
+  case LL_DEC_SYNTAX:
+  default:
+    api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                    ll_code_name(LL_INVALID_QUANTITY),
+                    "quantity is not a decimal number such as \"1.5\"");
+    return -1;
+  }
+}
+
+static int created_from_json(const json_t *body, ll_event *ev, api_reply *r) {
+  if (take_text(body, "lot_id", &ev->lot_id, r) != 0 ||
+      take_text(body, "product_id", &ev->product_id, r) != 0 ||
+      take_text(body, "name", &ev->name, r) != 0 ||
+      take_tracking(body, &ev->tracking, r) != 0 ||
+      take_text(body, "reference", &ev->reference, r) != 0 ||
+      take_text(body, "description", &ev->description, r) != 0 ||
+      take_dates(body, ev, r) != 0)
+    return -1;
+  return 0;
+}
+
+/* PATCH takes new values under their plain names: "product_id" is the new
+ * product. The lot id comes from the path; the current product from the
+ * state (api_write.c). */
+static int updated_from_json(const json_t *body, const char *lot_id,
+                             ll_event *ev, api_reply *r) {
+  char *body_lot_id = NULL;
+  if (take_text(body, "lot_id", &body_lot_id, r) != 0)
+    return -1;
+  bool differs = body_lot_id != NULL && strcmp(body_lot_id, lot_id) != 0;
+  free(body_lot_id);
+  if (differs) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "lot_id in the body differs from the lot id in the path");
+    return -1;
+  }
+  free(ev->lot_id);
+  ev->lot_id = ll_strdup(lot_id);
+  if (take_text(body, "name", &ev->name, r) != 0 ||
+      take_text(body, "product_id", &ev->new_product_id, r) != 0 ||
+      take_text(body, "reference", &ev->reference, r) != 0 ||
+      take_text(body, "description", &ev->description, r) != 0 ||
+      take_dates(body, ev, r) != 0)
+    return -1;
+  const json_t *v = json_object_get(body, "expected_version");
+  if (v != NULL && !json_is_null(v)) {
+    if (!json_is_integer(v)) {
+      api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                      "expected_version must be an integer");
+      return -1;
+    }
+    ev->has_expected_version = true;
+    ev->expected_version = (int64_t)json_integer_value(v);
+  }
+  return 0;
+}
+
+static int moved_from_json(const json_t *body, ll_event *ev, api_reply *r) {
+  if (take_text(body, "product_id", &ev->product_id, r) != 0 ||
+      take_text(body, "lot_id", &ev->lot_id, r) != 0 ||
+      take_text(body, "lot_name", &ev->lot_name, r) != 0 ||
+      take_text(body, "reference", &ev->reference, r) != 0 ||
+      take_quantity(body, ev, r) != 0 ||
+      take_location(body, "from", &ev->from, r) != 0 ||
+      take_location(body, "to", &ev->to, r) != 0)
+    return -1;
+  return 0;
+}
+
+int api_event_from_json(ll_event_type type, const json_t *body,
+                        const char *lot_id, ll_event *ev, api_reply *r) {
+  assert(json_is_object(body));
+  switch (type) {
+  case LL_EV_LOT_CREATED:
+    return created_from_json(body, ev, r);
+  case LL_EV_LOT_UPDATED:
+    assert(lot_id != NULL);
+    return updated_from_json(body, lot_id, ev, r);
+  case LL_EV_STOCK_MOVED:
+    return moved_from_json(body, ev, r);
+  case LL_EV_NONE:
+  default:
+    break;
+  }
+  assert(!"api_event_from_json: unknown event type");
+  return -1;
+}

@@ -1,0 +1,485 @@
+/* api_write.c — the write routes: POST /v1/lots, PATCH /v1/lots/{lot_id},
+ * POST /v1/moves.
+ *
+ * The API never changes state itself. A write becomes one event, published
+ * to the inbound topic like any upstream system's, and the answer is the
+ * command consumer's decision, read back from the log store's state:
+ *
+ *   1. parse the body (api_json.c) and build the event: event_id from the
+ *      Idempotency-Key header or a random UUID v4, occurred_at = now; for
+ *      PATCH the lot's current product from the state (the event carries
+ *      the current product, the body's "product_id" is the new one); for a
+ *      move without product_id, the product of the lot named by lot_id;
+ *   2. ll_check_fields(): what needs no state is answered at once (422),
+ *      without publishing;
+ *   3. if the state already knows the event id (a retried Idempotency-Key),
+ *      answer its recorded outcome without publishing again — after
+ *      checking that the retry is the same request (same digest once the
+ *      fields the API fills in itself are taken from the original event),
+ *      else 409 EVENT_ID_REUSED;
+ *   4. encode (Avro single-object), send to the inbound topic keyed by
+ *      product_id and wait for the broker's acknowledgement;
+ *   5. poll the state for the event id's outcome every 2 ms;
+ *   6. accepted: wait for the views to reach the event's log position so
+ *      that a following GET sees the write, then answer with the lot.
+ * All of it within write_timeout_ms (<= 5 s) from the moment the body is
+ * read. A write holds one MHD worker thread while it waits.
+ *
+ * Status mapping:
+ *   201  POST /v1/lots accepted: the lot. POST /v1/moves accepted:
+ *        {"event_id","position","lot"}. Header Lotline-Position: N.
+ *   200  PATCH accepted: the lot. Header Lotline-Position: N.
+ *   400  BAD_REQUEST: body missing, not JSON, not an object, a field of the
+ *        wrong JSON type (a quantity must be a string), body over 1 MiB, an
+ *        Idempotency-Key that is not 1..255 characters of printable text,
+ *        lot_id in a PATCH body that differs from the path.
+ *   404  UNKNOWN_LOT on PATCH (checked before publishing, and the rule's
+ *        answer if the lot vanished in between).
+ *   409  DUPLICATE_LOT, LOT_ID_TAKEN, VERSION_CONFLICT, EVENT_ID_REUSED,
+ *        PRODUCT_LOCKED, SERIAL_ALREADY_IN_STOCK, LOCATION_USAGE_CONFLICT.
+ *   422  every other rejection code (field checks before publishing, rules
+ *        after), including UNKNOWN_LOT on a move.
+ *   503  UNAVAILABLE: no producer in this process, the broker did not
+ *        acknowledge in time, the outcome did not arrive in time ("timed
+ *        out waiting for the outcome": the event may still be decided
+ *        later; retry with the same Idempotency-Key), a storage error.
+ * Every error body is {"code","message"}.
+ *
+ * If the views are still behind when the deadline comes, an accepted write
+ * is answered from the state's copy of the lot (it is accepted: a 503 would
+ * invite a retry without an Idempotency-Key) and the Lotline-Position
+ * header tells the client which ?min_position= to read at. */
+#include <assert.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "ll_codec.h"
+#include "ll_event.h"
+#include "ll_kafka.h"
+#include "ll_logging.h"
+#include "ll_rules.h"
+#include "ll_state.h"
+#include "ll_store.h"
+#include "ll_text.h"
+#include "ll_views.h"
+
+#define NS_PER_MS 1000000ULL
+
+unsigned int api_status_for_rejection(ll_event_type type, ll_code code) {
+  switch (code) {
+  case LL_UNKNOWN_LOT:
+    return type == LL_EV_LOT_UPDATED ? MHD_HTTP_NOT_FOUND
+                                     : MHD_HTTP_UNPROCESSABLE_CONTENT;
+  case LL_DUPLICATE_LOT:
+  case LL_LOT_ID_TAKEN:
+  case LL_VERSION_CONFLICT:
+  case LL_EVENT_ID_REUSED:
+  case LL_PRODUCT_LOCKED:
+  case LL_SERIAL_ALREADY_IN_STOCK:
+  case LL_LOCATION_USAGE_CONFLICT:
+    return MHD_HTTP_CONFLICT;
+  default:
+    return MHD_HTTP_UNPROCESSABLE_CONTENT;
+  }
+}
+
+static void reply_rejection(api_reply *r, ll_event_type type, ll_code code,
+                            const char *message) {
+  api_reply_error(r, api_status_for_rejection(type, code), ll_code_name(code),
+                  "%s", message);
+}
+
+static void reply_storage_error(api_reply *r, const ll_err *err) {
+  api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                  "storage error: %s", err->message);
+}
+
+/* A random UUID v4 (RFC 4122 section 4.4). */
+static int new_uuid_v4(char out[37]) {
+  uint8_t b[16];
+  if (RAND_bytes(b, sizeof b) != 1)
+    return -1;
+  b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
+  b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
+  snprintf(out, 37,
+           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+           "%02x%02x%02x%02x%02x%02x",
+           b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+           b[11], b[12], b[13], b[14], b[15]);
+  return 0;
+}
+
+static int take_event_id(api_request *rq, ll_event *ev, api_reply *r) {
+  const char *key =
+      MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Idempotency-Key");
+  if (key != NULL) {
+    if (ll_text_blank(key) ||
+        ll_text_check(key, LL_TEXT_MAX_CHARS, 0, false) != LL_TEXT_OK) {
+      api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                      "Idempotency-Key must be 1..%d characters of "
+                      "printable UTF-8",
+                      LL_TEXT_MAX_CHARS);
+      return -1;
+    }
+    ev->event_id = ll_strdup(key);
+    return 0;
+  }
+  char uuid[37];
+  if (new_uuid_v4(uuid) != 0) {
+    api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                    "no random bytes for an event id; send an "
+                    "Idempotency-Key header");
+    return -1;
+  }
+  ev->event_id = ll_strdup(uuid);
+  return 0;
+}
+
+/* The product the event must carry when the client did not (or, for PATCH,
+ * cannot) give it: the lot's current product, from the state. */
+static int fill_product(ll_api *api, ll_event *ev, bool *derived,
+                        api_reply *r) {
+  *derived = false;
+  bool needed = ev->type == LL_EV_LOT_UPDATED ||
+                (ev->type == LL_EV_STOCK_MOVED && ev->product_id == NULL &&
+                 ev->lot_id != NULL);
+  if (!needed)
+    return 0;
+  ll_state_reader reader = ll_store_state_reader(api->deps.log);
+  ll_lot lot;
+  ll_lot_init(&lot);
+  bool found = false;
+  ll_err err = {0};
+  int rc = -1;
+  if (ll_state_get_lot(&reader, ev->lot_id, &lot, &found, &err) != 0) {
+    reply_storage_error(r, &err);
+  } else if (!found) {
+    api_reply_error(r, api_status_for_rejection(ev->type, LL_UNKNOWN_LOT),
+                    ll_code_name(LL_UNKNOWN_LOT), "lot %s does not exist",
+                    ev->lot_id);
+  } else {
+    free(ev->product_id);
+    ev->product_id = ll_strdup(lot.product_id);
+    *derived = true;
+    rc = 0;
+  }
+  ll_lot_free(&lot);
+  return rc;
+}
+
+static int get_seen(ll_api *api, const char *event_id, ll_seen *seen,
+                    api_reply *r) {
+  ll_state_reader reader = ll_store_state_reader(api->deps.log);
+  ll_err err = {0};
+  memset(seen, 0, sizeof *seen);
+  if (ll_state_get_seen(&reader, event_id, seen, &err) != 0) {
+    reply_storage_error(r, &err);
+    return -1;
+  }
+  return 0;
+}
+
+static uint64_t ms_left(uint64_t deadline_ns) {
+  uint64_t now = ll_mono_ns();
+  return now >= deadline_ns ? 0 : (deadline_ns - now) / NS_PER_MS;
+}
+
+static int publish(ll_api *api, const ll_event *ev, uint64_t deadline_ns,
+                   api_reply *r) {
+  assert(ev->product_id != NULL); /* ll_check_fields requires it */
+  ll_buf value;
+  ll_buf_init(&value);
+  ll_err err = {0};
+  pthread_mutex_lock(&api->codec_mu);
+  int rc = ll_codec_encode(api->deps.codec, ev, &value, &err);
+  pthread_mutex_unlock(&api->codec_mu);
+  if (rc != 0) {
+    api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                    ll_code_name(LL_INVALID_FIELD), "%s", err.message);
+    ll_buf_free(&value);
+    return -1;
+  }
+  uint64_t left_ms = ms_left(deadline_ns);
+  if (left_ms == 0) {
+    rc = ll_err_set(&err, LL_OK, "no time left to publish");
+  } else {
+    rc = ll_producer_send_sync(api->deps.producer, api->deps.inbound_topic,
+                               ev->product_id, strlen(ev->product_id),
+                               value.data, value.len, (int)left_ms, &err);
+  }
+  ll_buf_free(&value);
+  if (rc != 0) {
+    ll_log(LL_WARN, "http", "publishing event %s failed: %s", ev->event_id,
+           err.message);
+    api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                    "could not publish to %s: %s", api->deps.inbound_topic,
+                    err.message);
+    return -1;
+  }
+  return 0;
+}
+
+static int await_outcome(ll_api *api, const char *event_id,
+                         uint64_t deadline_ns, ll_seen *seen, api_reply *r) {
+  for (;;) {
+    if (get_seen(api, event_id, seen, r) != 0)
+      return -1;
+    if (seen->found)
+      return 0;
+    if (ll_mono_ns() >= deadline_ns || !api_poll_pause(api)) {
+      api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                      "timed out waiting for the outcome of event %s; it "
+                      "may still be decided: retry with Idempotency-Key: %s",
+                      event_id, event_id);
+      return -1;
+    }
+  }
+}
+
+/* The log entry at position, or false. */
+static bool read_entry(ll_api *api, uint64_t position, ll_log_entry *e) {
+  size_t n = 0;
+  ll_err err = {0};
+  if (ll_store_read_log(api->deps.log, position, e, 1, &n, &err) != 0) {
+    ll_log(LL_WARN, "http", "reading log position %llu: %s",
+           (unsigned long long)position, err.message);
+    return false;
+  }
+  return n == 1;
+}
+
+/* The lot a move addressed only by name: the views' lot with that
+ * (product, name). */
+static int find_lot_by_name(ll_api *api, const char *product_id,
+                            const char *name, ll_lot *lot, bool *found,
+                            ll_err *err) {
+  char *trimmed = ll_text_trim_dup(name);
+  ll_lot_filter f = {.product_id = product_id, .name = trimmed, .limit = 1};
+  ll_lot *lots = NULL;
+  size_t n = 0;
+  char *next = NULL;
+  int rc = ll_views_list_lots(api->deps.views, &f, &lots, &n, &next, err);
+  free(trimmed);
+  if (rc != 0)
+    return -1;
+  *found = n > 0;
+  if (n > 0)
+    ll_lot_copy(lot, &lots[0]);
+  ll_lots_free(lots, n);
+  free(next);
+  return 0;
+}
+
+/* The lot to answer an accepted write with: from the views once they hold
+ * the write, else the state's copy. */
+static int load_answer_lot(ll_api *api, const ll_event *ev, uint64_t position,
+                           uint64_t deadline_ns, ll_lot *lot, bool *found,
+                           api_reply *r) {
+  bool caught_up = api_wait_views(api, position, deadline_ns);
+  ll_err err = {0};
+  *found = false;
+  char *lot_id = ll_strdup(ev->lot_id);
+  if (lot_id == NULL) {
+    /* A move by lot_name: the log entry may carry the resolved id. */
+    ll_log_entry e;
+    memset(&e, 0, sizeof e);
+    if (read_entry(api, position, &e)) {
+      lot_id = ll_strdup(e.event.lot_id);
+      ll_log_entry_free(&e);
+    }
+  }
+  int rc = 0;
+  if (caught_up) {
+    if (lot_id != NULL)
+      rc = ll_views_get_lot(api->deps.views, lot_id, lot, found, &err);
+    else
+      rc =
+          find_lot_by_name(api, ev->product_id, ev->lot_name, lot, found, &err);
+  } else {
+    ll_log(LL_WARN, "http",
+           "views at %llu have not reached position %llu in time; answering "
+           "from the command state",
+           (unsigned long long)ll_views_position(api->deps.views),
+           (unsigned long long)position);
+  }
+  if (rc == 0 && !*found && lot_id != NULL) {
+    ll_state_reader reader = ll_store_state_reader(api->deps.log);
+    ll_lot_free(lot);
+    ll_lot_init(lot);
+    rc = ll_state_get_lot(&reader, lot_id, lot, found, &err);
+  }
+  free(lot_id);
+  if (rc != 0) {
+    reply_storage_error(r, &err);
+    return -1;
+  }
+  return 0;
+}
+
+static void answer_outcome(ll_api *api, const ll_event *ev, const ll_seen *seen,
+                           uint64_t deadline_ns, api_reply *r) {
+  assert(seen->found);
+  if (!seen->accepted) {
+    reply_rejection(r, ev->type, seen->code, seen->message);
+    return;
+  }
+  ll_lot lot;
+  ll_lot_init(&lot);
+  bool found = false;
+  if (load_answer_lot(api, ev, seen->position, deadline_ns, &lot, &found, r) !=
+      0) {
+    ll_lot_free(&lot);
+    return;
+  }
+  json_t *lot_json = found ? api_json_lot(&lot) : json_null();
+  ll_lot_free(&lot);
+  if (ev->type == LL_EV_STOCK_MOVED) {
+    json_t *body = json_object();
+    json_object_set_new(body, "event_id", api_json_text(ev->event_id));
+    json_object_set_new(body, "position",
+                        json_integer((json_int_t)seen->position));
+    json_object_set_new(body, "lot", lot_json);
+    api_reply_json(r, MHD_HTTP_CREATED, body);
+  } else if (!found) {
+    json_decref(lot_json);
+    api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                    "event %s was accepted at position %llu but the lot is "
+                    "not readable yet",
+                    ev->event_id, (unsigned long long)seen->position);
+  } else {
+    api_reply_json(
+        r, ev->type == LL_EV_LOT_CREATED ? MHD_HTTP_CREATED : MHD_HTTP_OK,
+        lot_json);
+  }
+  r->position = seen->position;
+}
+
+/* The digest the command consumer computed: over the event as decoded from
+ * the wire, so whatever the Avro round trip normalizes is normalized here
+ * too. Without a codec (or if it fails) the event as built. */
+static void digest_as_published(ll_api *api, const ll_event *ev,
+                                uint8_t digest[32]) {
+  if (api->deps.codec != NULL) {
+    ll_buf wire;
+    ll_buf_init(&wire);
+    ll_event decoded;
+    ll_event_init(&decoded);
+    ll_err err = {0};
+    bool retry_later = false;
+    pthread_mutex_lock(&api->codec_mu);
+    bool ok = ll_codec_encode(api->deps.codec, ev, &wire, &err) == 0 &&
+              ll_codec_decode(api->deps.codec, wire.data, wire.len, &decoded,
+                              &retry_later, &err) == LL_OK &&
+              !retry_later;
+    pthread_mutex_unlock(&api->codec_mu);
+    if (ok)
+      ll_event_digest(&decoded, digest);
+    ll_event_free(&decoded);
+    ll_buf_free(&wire);
+    if (ok)
+      return;
+  }
+  ll_event_digest(ev, digest);
+}
+
+/* A retried event id: same request -> the recorded outcome; another
+ * request -> EVENT_ID_REUSED. Only accepted events can be compared (the log
+ * holds their original); a rejection's outcome is returned as recorded. */
+static void answer_replay(ll_api *api, ll_event *ev, bool product_derived,
+                          const ll_seen *seen, uint64_t deadline_ns,
+                          api_reply *r) {
+  if (seen->accepted) {
+    ll_log_entry e;
+    memset(&e, 0, sizeof e);
+    if (read_entry(api, seen->position, &e)) {
+      bool same_type = e.event.type == ev->type;
+      if (same_type) {
+        ev->occurred_at_ms = e.event.occurred_at_ms;
+        if (product_derived) {
+          free(ev->product_id);
+          ev->product_id = ll_strdup(e.event.product_id);
+        }
+      }
+      ll_log_entry_free(&e);
+      uint8_t digest[32];
+      digest_as_published(api, ev, digest);
+      if (!same_type || memcmp(digest, seen->digest, sizeof digest) != 0) {
+        api_reply_error(r, MHD_HTTP_CONFLICT, ll_code_name(LL_EVENT_ID_REUSED),
+                        "event id %s was already used for a different event",
+                        ev->event_id);
+        return;
+      }
+    }
+  }
+  answer_outcome(api, ev, seen, deadline_ns, r);
+}
+
+void api_write(api_request *rq, ll_event_type type, const char *lot_id,
+               api_reply *r) {
+  ll_api *api = rq->api;
+  uint64_t deadline_ns =
+      ll_mono_ns() + (uint64_t)api->write_timeout_ms * NS_PER_MS;
+  if (rq->body.len == 0) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "a JSON object body is required");
+    return;
+  }
+  json_error_t jerr;
+  json_t *body = json_loadb((const char *)rq->body.data, rq->body.len,
+                            JSON_REJECT_DUPLICATES, &jerr);
+  if (body == NULL) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "malformed JSON at line %d, column %d: %s", jerr.line,
+                    jerr.column, jerr.text);
+    return;
+  }
+  ll_event ev;
+  ll_event_init(&ev);
+  ev.type = type;
+  if (!json_is_object(body)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "the body must be a JSON object");
+    goto out;
+  }
+  if (take_event_id(rq, &ev, r) != 0)
+    goto out;
+  ev.occurred_at_ms = ll_now_ms();
+  if (api_event_from_json(type, body, lot_id, &ev, r) != 0)
+    goto out;
+  bool product_derived = false;
+  if (fill_product(api, &ev, &product_derived, r) != 0)
+    goto out;
+
+  ll_err err = {0};
+  ll_code code = ll_check_fields(&ev, &err);
+  if (code != LL_OK) {
+    reply_rejection(r, type, code, err.message);
+    goto out;
+  }
+
+  ll_seen seen;
+  if (get_seen(api, ev.event_id, &seen, r) != 0)
+    goto out;
+  if (seen.found) {
+    answer_replay(api, &ev, product_derived, &seen, deadline_ns, r);
+    goto out;
+  }
+
+  if (api->deps.producer == NULL) {
+    api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                    "writes are disabled: this process has no Kafka "
+                    "producer");
+    goto out;
+  }
+  if (publish(api, &ev, deadline_ns, r) != 0)
+    goto out;
+  if (await_outcome(api, ev.event_id, deadline_ns, &seen, r) != 0)
+    goto out;
+  answer_outcome(api, &ev, &seen, deadline_ns, r);
+out:
+  ll_event_free(&ev);
+  json_decref(body);
+}

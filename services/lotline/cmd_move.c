@@ -1,0 +1,267 @@
+/* cmd_move.c — `lotline move`: one StockMoved through POST /v1/moves.
+ *
+ * Locations are written LOC[:USAGE], split at the last ':' so ids may hold
+ * colons when the usage is spelled out ("Dock:3:INTERNAL"); the usage is
+ * case-insensitive and defaults to INTERNAL, the common case inside a
+ * warehouse. The quantity is checked and sent as a canonical decimal
+ * string, never through floating point. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum {
+  OPT_PRODUCT = CLI_OPT_COMMAND_FIRST,
+  OPT_LOT_ID,
+  OPT_LOT_NAME,
+  OPT_QTY,
+  OPT_FROM,
+  OPT_TO,
+  OPT_REFERENCE,
+  OPT_IDEMPOTENCY_KEY,
+};
+
+static const struct option move_options[] = {
+    {"product", required_argument, NULL, OPT_PRODUCT},
+    {"lot-id", required_argument, NULL, OPT_LOT_ID},
+    {"lot-name", required_argument, NULL, OPT_LOT_NAME},
+    {"qty", required_argument, NULL, OPT_QTY},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"to", required_argument, NULL, OPT_TO},
+    {"reference", required_argument, NULL, OPT_REFERENCE},
+    {"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY_KEY},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct move_input {
+  const char *product;
+  const char *lot_id;
+  const char *lot_name;
+  const char *qty;
+  const char *from;
+  const char *to;
+  const char *reference;
+  const char *idempotency_key;
+} move_input;
+
+/* A parsed end of the move. */
+typedef struct move_end {
+  char *id;
+  ll_usage usage;
+} move_end;
+
+static int collect(cli_args *a, move_input *in, bool *help) {
+  for (;;) {
+    int opt = cli_args_next(a);
+    switch (opt) {
+    case CLI_ARGS_END:
+      return CLI_EXIT_OK;
+    case CLI_ARGS_HELP:
+      *help = true;
+      return CLI_EXIT_OK;
+    case CLI_ARGS_ERROR:
+      return CLI_EXIT_USAGE;
+    case OPT_PRODUCT:
+      in->product = a->value;
+      break;
+    case OPT_LOT_ID:
+      in->lot_id = a->value;
+      break;
+    case OPT_LOT_NAME:
+      in->lot_name = a->value;
+      break;
+    case OPT_QTY:
+      in->qty = a->value;
+      break;
+    case OPT_FROM:
+      in->from = a->value;
+      break;
+    case OPT_TO:
+      in->to = a->value;
+      break;
+    case OPT_REFERENCE:
+      in->reference = a->value;
+      break;
+    case OPT_IDEMPOTENCY_KEY:
+      in->idempotency_key = a->value;
+      break;
+    default:
+      assert(!"getopt returned an option without a case");
+      return CLI_EXIT_USAGE;
+    }
+  }
+}
+
+static int put_location(const cli_command *cmd, json_t *body, const char *key,
+                        const char *option, const move_end *end) {
+  json_t *loc = json_object();
+  int rc = cli_put_text(cmd, loc, "id", option, end->id);
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_put_text(cmd, loc, "usage", option, ll_usage_name(end->usage));
+  }
+  if (rc == CLI_EXIT_OK) {
+    json_object_set_new(body, key, loc);
+  } else {
+    json_decref(loc);
+  }
+  return rc;
+}
+
+/* Check the input and fill body; the two ends are kept for the summary. */
+static int build_move(const cli_command *cmd, const move_input *in,
+                      json_t *body, move_end *from, move_end *to,
+                      char qty[LL_DECIMAL_STR_MAX]) {
+  int rc = cli_require(cmd, "--product", in->product);
+  if (rc == CLI_EXIT_OK && (in->lot_id == NULL) == (in->lot_name == NULL)) {
+    rc = cli_usage_error(cmd, "give exactly one of --lot-id and --lot-name");
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = in->lot_id ? cli_require(cmd, "--lot-id", in->lot_id)
+                    : cli_require(cmd, "--lot-name", in->lot_name);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_require(cmd, "--qty", in->qty);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_require(cmd, "--from", in->from);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_require(cmd, "--to", in->to);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_check_idempotency_key(cmd, in->idempotency_key);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_parse_quantity(cmd, "--qty", in->qty, qty);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_parse_location(cmd, "--from", in->from, &from->id, &from->usage);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_parse_location(cmd, "--to", in->to, &to->id, &to->usage);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_put_text(cmd, body, "product_id", "--product", in->product);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = in->lot_id
+             ? cli_put_text(cmd, body, "lot_id", "--lot-id", in->lot_id)
+             : cli_put_text(cmd, body, "lot_name", "--lot-name", in->lot_name);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_put_text(cmd, body, "quantity", "--qty", qty);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = put_location(cmd, body, "from", "--from", from);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = put_location(cmd, body, "to", "--to", to);
+  }
+  if (rc == CLI_EXIT_OK && in->reference != NULL && in->reference[0] != '\0') {
+    rc = cli_put_text(cmd, body, "reference", "--reference", in->reference);
+  }
+  return rc;
+}
+
+/* The answer is {"event_id","position","lot"}: the lot names the id a
+ * move by --lot-name resolved to, and its new quantity on hand. */
+static void print_summary(const move_input *in, const json_t *answer,
+                          const char *qty, const move_end *from,
+                          const move_end *to) {
+  const json_t *lot_json = json_object_get(answer, "lot");
+  const char *lot_id = cli_json_str(lot_json, "lot_id");
+  char *lot = cli_one_line(lot_id       ? lot_id
+                           : in->lot_id ? in->lot_id
+                                        : in->lot_name,
+                           0);
+  char *src = cli_one_line(from->id, 0);
+  char *dst = cli_one_line(to->id, 0);
+  printf("Moved %s of lot %s from %s (%s) to %s (%s).\n", qty, lot, src,
+         ll_usage_name(from->usage), dst, ll_usage_name(to->usage));
+  if (json_object_get(lot_json, "on_hand") != NULL) {
+    char buf[LL_DECIMAL_STR_MAX];
+    printf("On hand: %s\n", cli_json_quantity(lot_json, "on_hand", buf));
+  }
+  free(dst);
+  free(src);
+  free(lot);
+}
+
+static int run_move(cli_ctx *ctx, const cli_command *cmd, int argc,
+                    char **argv) {
+  cli_args a;
+  cli_args_init(&a, ctx, cmd, argc, argv, move_options);
+  move_input in = {0};
+  bool help = false;
+  int rc = collect(&a, &in, &help);
+  if (rc != CLI_EXIT_OK || help) {
+    return help ? cli_print_usage(cmd) : rc;
+  }
+  if (a.first_arg < argc) {
+    return cli_usage_error(cmd, "unexpected argument '%s'", argv[a.first_arg]);
+  }
+  json_t *body = json_object();
+  move_end from = {0}, to = {0};
+  char qty[LL_DECIMAL_STR_MAX] = "";
+  rc = build_move(cmd, &in, body, &from, &to, qty);
+  if (rc == CLI_EXIT_OK) {
+    cli_request req = {.method = "POST",
+                       .path = "/v1/moves",
+                       .body = body,
+                       .idempotency_key = in.idempotency_key};
+    json_t *answer = NULL;
+    rc = cli_call(ctx, &req, &answer);
+    if (rc == CLI_EXIT_OK) {
+      if (ctx->json) {
+        rc = cli_print_json(answer);
+      } else {
+        print_summary(&in, answer, qty, &from, &to);
+      }
+    }
+    json_decref(answer);
+  }
+  free(from.id);
+  free(to.id);
+  json_decref(body);
+  return rc;
+}
+
+static const char move_usage[] =
+    "Usage: lotline move --product P (--lot-id ID | --lot-name N) --qty Q\n"
+    "                    --from LOC[:USAGE] --to LOC[:USAGE] [OPTIONS]\n"
+    "\n"
+    "Move a quantity of one lot from one location to another.\n"
+    "\n"
+    "Options:\n"
+    "  --product P          the lot's product (required)\n"
+    "  --lot-id ID          the lot, by id, or\n"
+    "  --lot-name N         the lot, by its name within the product\n"
+    "  --qty Q              a decimal > 0 with at most 6 decimals, e.g. 2.5\n"
+    "                       (a serial number moves with quantity 1)\n"
+    "  --from LOC[:USAGE]   where the quantity leaves (required)\n"
+    "  --to LOC[:USAGE]     where it arrives (required)\n"
+    "  --reference R        the picking, purchase or manufacturing order;\n"
+    "                       moves into and out of a PRODUCTION location with\n"
+    "                       the same reference link consumed and produced "
+    "lots\n"
+    "  --idempotency-key K  the same key applies the move only once\n"
+    "  -h, --help           this text\n"
+    "Global options --api, --data, --json and --timeout-ms work here too.\n"
+    "\n"
+    "USAGE is one of INTERNAL (the default), TRANSIT, SUPPLIER, CUSTOMER,\n"
+    "INVENTORY, PRODUCTION, SCRAP, in any case. The location is split at\n"
+    "the last ':', so write Dock:3:INTERNAL for an id that holds a ':'.\n"
+    "\n"
+    "Examples:\n"
+    "  lotline move --product P-100 --lot-id LOT-2027-001 --qty 10 \\\n"
+    "      --from Vendors:SUPPLIER --to WH/Stock --reference PO-7\n"
+    "  lotline move --product P-100 --lot-name 0001 --qty 2.5 \\\n"
+    "      --from WH/Stock --to Customers:customer --reference SO-42\n";
+
+const cli_command cli_cmd_move = {
+    .name = "move",
+    .summary = "move a quantity of a lot between two locations",
+    .usage = move_usage,
+    .run = run_move,
+};

@@ -1,0 +1,302 @@
+/* cmd_query.c — the listing commands: locations (where a lot is, the
+ * "Locations" tab) and lots (list and search).
+ *
+ * Both print an aligned table with quantities right-aligned in canonical
+ * decimal form, so columns of numbers line up. lots pages with the API's
+ * cursor: the next cursor is printed under the table, to pass back with
+ * --cursor. An answer without the expected array is reported, not shown as
+ * an empty table, so a client/server mismatch cannot pass for "nothing". */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum {
+  OPT_ALL = CLI_OPT_COMMAND_FIRST,
+  OPT_PRODUCT,
+  OPT_NAME,
+  OPT_Q,
+  OPT_LIMIT,
+  OPT_CURSOR,
+};
+
+static const struct option locations_options[] = {
+    {"all", no_argument, NULL, OPT_ALL},
+    {NULL, 0, NULL, 0},
+};
+
+static const struct option lots_options[] = {
+    {"product", required_argument, NULL, OPT_PRODUCT},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"q", required_argument, NULL, OPT_Q},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"cursor", required_argument, NULL, OPT_CURSOR},
+    {NULL, 0, NULL, 0},
+};
+
+static const json_t *answer_array(const json_t *answer, const char *key) {
+  const json_t *a = json_object_get(answer, key);
+  if (!json_is_array(a)) {
+    cli_fail("unexpected answer from the lotline API: no \"%s\" array", key);
+    return NULL;
+  }
+  return a;
+}
+
+static void print_locations(const json_t *answer, const json_t *locations) {
+  static const char *const headers[] = {"LOCATION", "USAGE", "QUANTITY"};
+  static const cli_align align[] = {CLI_ALIGN_LEFT, CLI_ALIGN_LEFT,
+                                    CLI_ALIGN_RIGHT};
+  cli_table t;
+  cli_table_init(&t, 3, headers, align);
+  size_t i;
+  const json_t *row;
+  json_array_foreach(locations, i, row) {
+    char usage_buf[LL_DECIMAL_STR_MAX], qty_buf[LL_DECIMAL_STR_MAX];
+    const char *cells[] = {
+        cli_json_str(row, "location"),
+        cli_json_text(row, "usage", usage_buf, sizeof usage_buf),
+        cli_json_quantity(row, "quantity", qty_buf),
+    };
+    cli_table_add(&t, cells);
+  }
+  cli_table_print(&t, stdout);
+  cli_table_free(&t);
+  char buf[LL_DECIMAL_STR_MAX];
+  printf("\nOn hand: %s\n", cli_json_quantity(answer, "on_hand", buf));
+}
+
+static int run_locations(cli_ctx *ctx, const cli_command *cmd, int argc,
+                         char **argv) {
+  cli_args a;
+  cli_args_init(&a, ctx, cmd, argc, argv, locations_options);
+  bool all = false;
+  for (int opt = cli_args_next(&a); opt != CLI_ARGS_END;
+       opt = cli_args_next(&a)) {
+    if (opt == CLI_ARGS_HELP) {
+      return cli_print_usage(cmd);
+    }
+    if (opt == CLI_ARGS_ERROR) {
+      return CLI_EXIT_USAGE;
+    }
+    assert(opt == OPT_ALL);
+    all = true;
+  }
+  const char *lot_id = NULL;
+  int rc = cli_one_lot_id(&a, &lot_id);
+  if (rc != CLI_EXIT_OK) {
+    return rc;
+  }
+  char *segment = cli_escape(lot_id);
+  char *path =
+      cli_sprintf("/v1/lots/%s/locations%s", segment, all ? "?all=1" : "");
+  cli_request req = {.method = "GET", .path = path};
+  json_t *answer = NULL;
+  rc = cli_call(ctx, &req, &answer);
+  if (rc == CLI_EXIT_OK) {
+    const json_t *locations = NULL;
+    if (ctx->json) {
+      rc = cli_print_json(answer);
+    } else if ((locations = answer_array(answer, "locations")) == NULL) {
+      rc = CLI_EXIT_FAILURE;
+    } else {
+      print_locations(answer, locations);
+    }
+  }
+  json_decref(answer);
+  free(path);
+  free(segment);
+  return rc;
+}
+
+/* The list filters, in the order they go into the query string. */
+typedef struct lots_filter {
+  const char *product;
+  const char *name;
+  const char *q;
+  const char *limit;
+  const char *cursor;
+} lots_filter;
+
+static void query_add(FILE *q, bool *first, const char *key,
+                      const char *value) {
+  if (value == NULL) {
+    return;
+  }
+  char *escaped = cli_escape(value);
+  fprintf(q, "%c%s=%s", *first ? '?' : '&', key, escaped);
+  *first = false;
+  free(escaped);
+}
+
+/* "/v1/lots?product_id=...": malloc'd. */
+static char *lots_path(const lots_filter *f) {
+  char *query = NULL;
+  size_t query_len = 0;
+  FILE *q = open_memstream(&query, &query_len);
+  if (q == NULL) {
+    abort(); /* out of memory */
+  }
+  bool first = true;
+  query_add(q, &first, "product_id", f->product);
+  query_add(q, &first, "name", f->name);
+  query_add(q, &first, "q", f->q);
+  query_add(q, &first, "limit", f->limit);
+  query_add(q, &first, "cursor", f->cursor);
+  if (fclose(q) != 0) {
+    abort(); /* open_memstream only fails on out of memory */
+  }
+  char *path = cli_sprintf("/v1/lots%s", query);
+  free(query);
+  return path;
+}
+
+static void print_lots(const json_t *answer, const json_t *lots) {
+  static const char *const headers[] = {"LOT_ID", "PRODUCT", "NAME", "TRACKING",
+                                        "ON_HAND"};
+  static const cli_align align[] = {CLI_ALIGN_LEFT, CLI_ALIGN_LEFT,
+                                    CLI_ALIGN_LEFT, CLI_ALIGN_LEFT,
+                                    CLI_ALIGN_RIGHT};
+  cli_table t;
+  cli_table_init(&t, 5, headers, align);
+  size_t i;
+  const json_t *lot;
+  json_array_foreach(lots, i, lot) {
+    char buf[4][LL_DECIMAL_STR_MAX];
+    const char *cells[] = {
+        cli_json_text(lot, "lot_id", buf[0], sizeof buf[0]),
+        cli_json_text(lot, "product_id", buf[1], sizeof buf[1]),
+        cli_json_text(lot, "name", buf[2], sizeof buf[2]),
+        cli_json_text(lot, "tracking", buf[3], sizeof buf[3]),
+        NULL,
+    };
+    char qty[LL_DECIMAL_STR_MAX];
+    cells[4] = cli_json_quantity(lot, "on_hand", qty);
+    cli_table_add(&t, cells);
+  }
+  cli_table_print(&t, stdout);
+  cli_table_free(&t);
+  const char *next = cli_json_str(answer, "next_cursor");
+  if (next != NULL && next[0] != '\0') {
+    char *shown = cli_one_line(next, 0);
+    printf("\nNext cursor: %s\n", shown);
+    free(shown);
+  }
+}
+
+static int run_lots(cli_ctx *ctx, const cli_command *cmd, int argc,
+                    char **argv) {
+  cli_args a;
+  cli_args_init(&a, ctx, cmd, argc, argv, lots_options);
+  lots_filter f = {0};
+  for (int opt = cli_args_next(&a); opt != CLI_ARGS_END;
+       opt = cli_args_next(&a)) {
+    switch (opt) {
+    case CLI_ARGS_HELP:
+      return cli_print_usage(cmd);
+    case CLI_ARGS_ERROR:
+      return CLI_EXIT_USAGE;
+    case OPT_PRODUCT:
+      f.product = a.value;
+      break;
+    case OPT_NAME:
+      f.name = a.value;
+      break;
+    case OPT_Q:
+      f.q = a.value;
+      break;
+    case OPT_LIMIT:
+      f.limit = a.value;
+      break;
+    case OPT_CURSOR:
+      f.cursor = a.value;
+      break;
+    default:
+      assert(!"getopt returned an option without a case");
+      return CLI_EXIT_USAGE;
+    }
+  }
+  if (a.first_arg < argc) {
+    return cli_usage_error(cmd, "unexpected argument '%s'", argv[a.first_arg]);
+  }
+  if (f.limit != NULL) {
+    /* The API owns the upper bound; this only catches typos. */
+    int64_t limit = 0;
+    int rc = cli_parse_int(cmd, "--limit", f.limit, 1, INT32_MAX, &limit);
+    if (rc != CLI_EXIT_OK) {
+      return rc;
+    }
+  }
+  char *path = lots_path(&f);
+  cli_request req = {.method = "GET", .path = path};
+  json_t *answer = NULL;
+  int rc = cli_call(ctx, &req, &answer);
+  if (rc == CLI_EXIT_OK) {
+    const json_t *lots = NULL;
+    if (ctx->json) {
+      rc = cli_print_json(answer);
+    } else if ((lots = answer_array(answer, "lots")) == NULL) {
+      rc = CLI_EXIT_FAILURE;
+    } else {
+      print_lots(answer, lots);
+    }
+  }
+  json_decref(answer);
+  free(path);
+  return rc;
+}
+
+static const char locations_usage[] =
+    "Usage: lotline locations LOT_ID [--all]\n"
+    "\n"
+    "Print where a lot is: a table LOCATION USAGE QUANTITY of the internal\n"
+    "and transit locations that hold some of it, then the quantity on hand\n"
+    "(their sum).\n"
+    "\n"
+    "Options:\n"
+    "  --all        also list virtual locations (supplier, customer,\n"
+    "               inventory, production, scrap): with them the quantities\n"
+    "               of a lot add up to 0\n"
+    "  -h, --help   this text\n"
+    "Global options --api, --data, --json and --timeout-ms work here too.\n"
+    "\n"
+    "Example:\n"
+    "  lotline locations LOT-2027-001 --all\n";
+
+static const char lots_usage[] =
+    "Usage: lotline lots [--product P] [--name N] [--q TEXT] [--limit N]\n"
+    "                    [--cursor C]\n"
+    "\n"
+    "List lots in lot id order as a table LOT_ID PRODUCT NAME TRACKING\n"
+    "ON_HAND. When there are more, the next cursor is printed below the\n"
+    "table: pass it with --cursor for the next page.\n"
+    "\n"
+    "Options:\n"
+    "  --product P   only lots of product P\n"
+    "  --name N      only lots named N\n"
+    "  --q TEXT      lots whose id, name or reference contains TEXT (any\n"
+    "                case)\n"
+    "  --limit N     at most N lots (the API's default otherwise)\n"
+    "  --cursor C    continue after a previous page\n"
+    "  -h, --help    this text\n"
+    "Global options --api, --data, --json and --timeout-ms work here too.\n"
+    "\n"
+    "Examples:\n"
+    "  lotline lots --product P-100 --limit 20\n"
+    "  lotline lots --q 2027 --cursor LOT-2027-020\n";
+
+const cli_command cli_cmd_locations = {
+    .name = "locations",
+    .summary = "show where a lot is and how much of it",
+    .usage = locations_usage,
+    .run = run_locations,
+};
+
+const cli_command cli_cmd_lots = {
+    .name = "lots",
+    .summary = "list and search lots",
+    .usage = lots_usage,
+    .run = run_lots,
+};

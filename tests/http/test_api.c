@@ -1,0 +1,976 @@
+/* test_api.c — the HTTP API as a client sees it, over real sockets with
+ * libcurl.
+ *
+ * The fixture is a real log store and real views in a temporary directory.
+ * Events go through the same steps as in the command consumer (facts ->
+ * rules -> log append + state mutations, or a stored rejection) and the
+ * views are fed from the log, so the API reads what production would hold.
+ * There is no Kafka producer: writes that pass every check answer 503,
+ * which lets these tests show everything that must be answered before
+ * publishing (400, 404, 422, a replayed Idempotency-Key). */
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "ll_api.h"
+#include "ll_codec.h"
+#include "ll_event.h"
+#include "ll_rules.h"
+#include "ll_state.h"
+#include "ll_store.h"
+#include "ll_views.h"
+
+#define T_EPOCH_MS 1798761600000LL      /* 2027-01-01T00:00:00Z */
+#define T_EXPIRATION_MS 1803859200000LL /* 2027-03-01T00:00:00Z */
+#define BODY_LIMIT_BYTES (1024 * 1024)
+#define READY_LAG_MAX 1000
+
+/* ---- fixture ---- */
+
+typedef struct fixture {
+  char root[512];
+  ll_store *store;
+  ll_views *views;
+  ll_codec *codec;
+  ll_api *api;
+  char base_url[400];
+  int next_offset; /* input offsets of hand-fed events */
+} fixture;
+
+static fixture *F;
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+                    struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+/* Decide events like the command consumer does and commit them in one
+ * batch: accepted ones are appended to the log (addressed by lot_id),
+ * rejected ones stored as rejections; both are remembered by event id. */
+static void feed(ll_event *events, size_t n) {
+  ll_store_batch *b = ll_store_batch_begin(F->store);
+  for (size_t i = 0; i < n; i++) {
+    ll_event *ev = &events[i];
+    ll_state_reader reader = ll_store_batch_reader(b);
+    ll_facts facts;
+    ll_decision d;
+    ll_mutations muts;
+    ll_err err = {0};
+    ll_facts_init(&facts);
+    ll_decision_init(&d);
+    ll_mutations_init(&muts);
+    assert_int_equal(ll_facts_load(&reader, ev, &facts, &err), 0);
+    ll_rule_opts opts = {0};
+    ll_decide(&facts, ev, &opts, &d);
+    assert_false(d.duplicate);
+    ll_input in = {"lots.inbound", 0, F->next_offset++};
+    if (d.accepted) {
+      uint64_t pos = ll_store_batch_append(b, ev, &in, ev->occurred_at_ms);
+      ll_decision_mutations(ev, &d, pos, &muts);
+    } else {
+      ll_decision_mutations(ev, &d, 0, &muts);
+      ll_stored_rejection r = {.rejected_at_ms = ev->occurred_at_ms,
+                               .event_id = ev->event_id,
+                               .code = d.code,
+                               .message = d.message,
+                               .topic = "lots.inbound",
+                               .partition = 0,
+                               .offset = in.offset};
+      ll_store_batch_reject(b, &r);
+    }
+    ll_store_batch_mutate(b, &muts);
+    ll_mutations_free(&muts);
+    ll_decision_free(&d);
+    ll_facts_free(&facts);
+  }
+  ll_err err = {0};
+  assert_int_equal(ll_store_batch_commit(b, false, &err), 0);
+}
+
+/* Apply to the views whatever the log holds beyond their position. */
+static void project(void) {
+  ll_log_entry entries[64];
+  for (;;) {
+    size_t n = 0;
+    ll_err err = {0};
+    uint64_t from = ll_views_position(F->views) + 1;
+    assert_int_equal(ll_store_read_log(F->store, from, entries, 64, &n, &err),
+                     0);
+    if (n == 0)
+      return;
+    assert_int_equal(ll_views_apply(F->views, entries, n, &err), 0);
+    for (size_t i = 0; i < n; i++)
+      ll_log_entry_free(&entries[i]);
+  }
+}
+
+static void ev_base(ll_event *ev, ll_event_type type, const char *event_id,
+                    int seconds, const char *product_id, const char *lot_id) {
+  ll_event_init(ev);
+  ev->type = type;
+  ev->event_id = ll_strdup(event_id);
+  ev->occurred_at_ms = T_EPOCH_MS + seconds * 1000LL;
+  ev->product_id = ll_strdup(product_id);
+  ev->lot_id = ll_strdup(lot_id);
+}
+
+static void ev_created(ll_event *ev, const char *event_id, int seconds,
+                       const char *product_id, const char *lot_id,
+                       const char *name, ll_tracking tracking) {
+  ev_base(ev, LL_EV_LOT_CREATED, event_id, seconds, product_id, lot_id);
+  ev->name = ll_strdup(name);
+  ev->tracking = tracking;
+}
+
+static void ev_moved(ll_event *ev, const char *event_id, int seconds,
+                     const char *product_id, const char *lot_id,
+                     int64_t quantity_micro, const char *from,
+                     ll_usage from_usage, const char *to, ll_usage to_usage) {
+  ev_base(ev, LL_EV_STOCK_MOVED, event_id, seconds, product_id, lot_id);
+  ev->quantity_valid = true;
+  ev->quantity_micro = quantity_micro;
+  ev->from.id = ll_strdup(from);
+  ev->from.usage = from_usage;
+  ev->to.id = ll_strdup(to);
+  ev->to.usage = to_usage;
+}
+
+/* The starting data: 6 accepted events (positions 1..6), 2 rejections. */
+#define SEED_EVENTS 8
+#define SEED_POSITIONS 6
+
+static void seed(void) {
+  ll_event evs[SEED_EVENTS];
+  ev_created(&evs[0], "ev-1", 1, "P-1", "L-1", "A-001", LL_TRACK_LOT);
+  evs[0].reference = ll_strdup("PO-1");
+  evs[0].expiration_at = (ll_opt_time){true, T_EXPIRATION_MS};
+  ev_created(&evs[1], "ev-2", 2, "P-1", "L-2", "A-002", LL_TRACK_LOT);
+  ev_created(&evs[2], "ev-3", 3, "P-2", "L-3", "S-100", LL_TRACK_SERIAL);
+  ev_created(&evs[3], "ev-4", 4, "P-1", "L/4", "A-004", LL_TRACK_LOT);
+  ev_moved(&evs[4], "ev-5", 5, "P-1", "L-1", 10500000, "Vendors",
+           LL_USAGE_SUPPLIER, "WH/Stock", LL_USAGE_INTERNAL);
+  ev_moved(&evs[5], "ev-6", 6, "P-1", "L-1", 2000000, "WH/Stock",
+           LL_USAGE_INTERNAL, "Customers", LL_USAGE_CUSTOMER);
+  /* rejected: same (product, name) as L-1 */
+  ev_created(&evs[6], "ev-dup", 7, "P-1", "L-5", "A-001", LL_TRACK_LOT);
+  /* rejected: nothing of L-2 in stock */
+  ev_moved(&evs[7], "ev-short", 8, "P-1", "L-2", 5000000, "WH/Stock",
+           LL_USAGE_INTERNAL, "Customers", LL_USAGE_CUSTOMER);
+  feed(evs, SEED_EVENTS);
+  for (size_t i = 0; i < SEED_EVENTS; i++)
+    ll_event_free(&evs[i]);
+  project();
+  assert_int_equal(ll_store_last_position(F->store), SEED_POSITIONS);
+  assert_int_equal(ll_views_position(F->views), SEED_POSITIONS);
+}
+
+static int group_setup(void **state) {
+  (void)state;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  F = calloc(1, sizeof *F);
+  const char *tmp = getenv("TMPDIR");
+  snprintf(F->root, sizeof F->root, "%s/lotline-http-XXXXXX",
+           tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+  if (mkdtemp(F->root) == NULL) {
+    fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+    return -1;
+  }
+  char dir[600];
+  ll_err err = {0};
+  snprintf(dir, sizeof dir, "%s/log", F->root);
+  F->store = ll_store_open(dir, LL_STORE_PRIMARY, &err);
+  snprintf(dir, sizeof dir, "%s/views", F->root);
+  F->views = ll_views_open(dir, &err);
+  const char *schemas = getenv("LOTLINE_SCHEMAS");
+  F->codec = ll_codec_open(
+      schemas != NULL ? schemas : LOTLINE_SOURCE_DIR "/schemas", NULL, &err);
+  if (F->store == NULL || F->views == NULL || F->codec == NULL) {
+    fprintf(stderr, "fixture: %s\n", err.message);
+    return -1;
+  }
+  return 0;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  ll_api_stop(F->api);
+  ll_codec_close(F->codec);
+  ll_views_close(F->views);
+  ll_store_close(F->store);
+  nftw(F->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  free(F);
+  curl_global_cleanup();
+  return 0;
+}
+
+/* ---- the client ---- */
+
+typedef struct resp {
+  long status;
+  char *body;
+  size_t len;
+  json_t *json; /* NULL when the body is not JSON */
+  char content_type[128];
+  char allow[128];
+  char position[32];
+} resp;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+  resp *r = ud;
+  size_t add = size * n;
+  r->body = realloc(r->body, r->len + add + 1);
+  memcpy(r->body + r->len, p, add);
+  r->len += add;
+  r->body[r->len] = '\0';
+  return add;
+}
+
+static void header_value(const char *line, size_t n, const char *name,
+                         char *out, size_t cap) {
+  size_t k = strlen(name);
+  if (n <= k + 1 || strncasecmp(line, name, k) != 0 || line[k] != ':')
+    return;
+  const char *v = line + k + 1;
+  size_t vn = n - k - 1;
+  while (vn > 0 && *v == ' ')
+    v++, vn--;
+  while (vn > 0 && (v[vn - 1] == '\r' || v[vn - 1] == '\n'))
+    vn--;
+  if (vn >= cap)
+    vn = cap - 1;
+  memcpy(out, v, vn);
+  out[vn] = '\0';
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  resp *r = ud;
+  size_t len = size * n;
+  header_value(p, len, "Allow", r->allow, sizeof r->allow);
+  header_value(p, len, "Lotline-Position", r->position, sizeof r->position);
+  return len;
+}
+
+/* One request. body may be NULL; extra headers NULL-terminated. */
+static resp request_n(const char *method, const char *path, const char *body,
+                      size_t body_len, const char *const *headers) {
+  resp r;
+  memset(&r, 0, sizeof r);
+  CURL *c = curl_easy_init();
+  assert_non_null(c);
+  char url[4096];
+  snprintf(url, sizeof url, "%s%s", F->base_url, path);
+  struct curl_slist *h = NULL;
+  for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
+    h = curl_slist_append(h, headers[i]);
+  if (body != NULL)
+    h = curl_slist_append(h, "Content-Type: application/json");
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (strcmp(method, "HEAD") == 0)
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  else if (strcmp(method, "GET") != 0)
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  if (body != NULL) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  }
+  CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK)
+    fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  char *ct = NULL;
+  curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+  if (ct != NULL)
+    snprintf(r.content_type, sizeof r.content_type, "%s", ct);
+  if (r.body != NULL)
+    r.json = json_loadb(r.body, r.len, 0, NULL);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  return r;
+}
+
+static resp request(const char *method, const char *path, const char *body,
+                    const char *const *headers) {
+  return request_n(method, path, body, body != NULL ? strlen(body) : 0,
+                   headers);
+}
+
+static resp get(const char *path) {
+  return request("GET", path, NULL, NULL);
+}
+
+static void resp_free(resp *r) {
+  free(r->body);
+  json_decref(r->json);
+  memset(r, 0, sizeof *r);
+}
+
+static const char *jstr(const json_t *obj, const char *key) {
+  const json_t *v = json_object_get(obj, key);
+  return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static bool jnull(const json_t *obj, const char *key) {
+  return json_is_null(json_object_get(obj, key));
+}
+
+static long long jint(const json_t *obj, const char *key) {
+  const json_t *v = json_object_get(obj, key);
+  assert_true(json_is_integer(v));
+  return (long long)json_integer_value(v);
+}
+
+/* An error answer: status, JSON {"code","message"} with a message. */
+static void expect_error(resp *r, long status, const char *code) {
+  if (r->status != status || r->json == NULL || jstr(r->json, "code") == NULL ||
+      strcmp(jstr(r->json, "code"), code) != 0)
+    fail_msg("want %ld %s, got %ld %s", status, code, r->status,
+             r->body != NULL ? r->body : "(no body)");
+  assert_string_equal(r->content_type, "application/json");
+  const char *message = jstr(r->json, "message");
+  assert_non_null(message);
+  assert_true(strlen(message) > 0);
+}
+
+static void expect_status(const char *method, const char *path,
+                          const char *body, long status, const char *code) {
+  resp r = request(method, path, body, NULL);
+  expect_error(&r, status, code);
+  resp_free(&r);
+}
+
+/* ---- start-up ---- */
+
+static void test_start_binds_a_free_port(void **state) {
+  (void)state;
+  ll_api_deps deps = {.views = F->views,
+                      .log = F->store,
+                      .codec = F->codec,
+                      .producer = NULL,
+                      .inbound_topic = "lots.inbound",
+                      .write_timeout_ms = 2000};
+  ll_err err = {0};
+  F->api = ll_api_start("127.0.0.1:0", &deps, &err);
+  if (F->api == NULL)
+    fail_msg("ll_api_start: %s", err.message);
+  const char *addr = ll_api_address(F->api);
+  assert_int_equal(strncmp(addr, "127.0.0.1:", 10), 0);
+  assert_true(atoi(addr + 10) > 0);
+  snprintf(F->base_url, sizeof F->base_url, "http://%s", addr);
+  seed();
+}
+
+static void test_start_refuses_bad_or_busy_addresses(void **state) {
+  (void)state;
+  ll_api_deps deps = {.views = F->views, .log = F->store};
+  const char *bad[] = {"nonsense", "127.0.0.1:99999", "127.0.0.1:",
+                       ":80",      "127.0.0.1:8o",    "::1:80"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ll_err err = {0};
+    ll_api *api = ll_api_start(bad[i], &deps, &err);
+    if (api != NULL)
+      fail_msg("%s was accepted", bad[i]);
+    assert_true(strlen(err.message) > 0);
+  }
+  ll_err err = {0};
+  ll_api *api = ll_api_start(ll_api_address(F->api), &deps, &err);
+  assert_null(api);
+  assert_non_null(strstr(err.message, "in use"));
+}
+
+/* ---- health ---- */
+
+static void test_healthz_and_readyz(void **state) {
+  (void)state;
+  resp r = get("/healthz");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.content_type, "application/json");
+  assert_string_equal(jstr(r.json, "status"), "ok");
+  resp_free(&r);
+
+  r = get("/readyz");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(jstr(r.json, "status"), "ready");
+  assert_int_equal(jint(r.json, "position"), SEED_POSITIONS);
+  assert_int_equal(jint(r.json, "log_position"), SEED_POSITIONS);
+  resp_free(&r);
+
+  r = get("/metrics");
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.content_type, "text/plain"));
+  assert_non_null(strstr(r.body, "lotline_views_position 6\n"));
+  resp_free(&r);
+}
+
+/* ---- reads ---- */
+
+static void test_get_lot(void **state) {
+  (void)state;
+  resp r = get("/v1/lots/L-1");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.content_type, "application/json");
+  assert_non_null(r.json);
+  assert_string_equal(jstr(r.json, "lot_id"), "L-1");
+  assert_string_equal(jstr(r.json, "name"), "A-001");
+  assert_string_equal(jstr(r.json, "product_id"), "P-1");
+  assert_string_equal(jstr(r.json, "tracking"), "LOT");
+  assert_string_equal(jstr(r.json, "reference"), "PO-1");
+  assert_true(jnull(r.json, "description"));
+  assert_string_equal(jstr(r.json, "expiration_at"), "2027-03-01T00:00:00Z");
+  assert_true(jnull(r.json, "use_by_at"));
+  assert_true(jnull(r.json, "removal_at"));
+  assert_true(jnull(r.json, "alert_at"));
+  assert_int_equal(jint(r.json, "version"), 1);
+  /* 10.5 received, 2 delivered: a decimal string, never a number */
+  assert_string_equal(jstr(r.json, "on_hand"), "8.5");
+  assert_string_equal(jstr(r.json, "created_at"), "2027-01-01T00:00:01Z");
+  assert_string_equal(jstr(r.json, "updated_at"), "2027-01-01T00:00:06Z");
+  resp_free(&r);
+
+  r = get("/v1/lots/L-3");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(jstr(r.json, "tracking"), "SERIAL");
+  assert_string_equal(jstr(r.json, "on_hand"), "0");
+  resp_free(&r);
+
+  r = request("HEAD", "/v1/lots/L-1", NULL, NULL);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.len, 0);
+  resp_free(&r);
+}
+
+static void test_lot_id_with_slash_is_percent_encoded(void **state) {
+  (void)state;
+  resp r = get("/v1/lots/L%2F4");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(jstr(r.json, "lot_id"), "L/4");
+  resp_free(&r);
+  /* unencoded, it is another path */
+  expect_status("GET", "/v1/lots/L/4", NULL, 404, "NOT_FOUND");
+  r = get("/v1/lots/L%2F4/locations");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(jstr(r.json, "lot_id"), "L/4");
+  resp_free(&r);
+}
+
+static void test_unknown_lot_is_404(void **state) {
+  (void)state;
+  expect_status("GET", "/v1/lots/NOPE", NULL, 404, "UNKNOWN_LOT");
+  expect_status("GET", "/v1/lots/NOPE/locations", NULL, 404, "UNKNOWN_LOT");
+  expect_status("GET", "/v1/lots/%C3%A9t%C3%A9", NULL, 404, "UNKNOWN_LOT");
+}
+
+static void test_locations(void **state) {
+  (void)state;
+  resp r = get("/v1/lots/L-1/locations");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(jstr(r.json, "lot_id"), "L-1");
+  assert_string_equal(jstr(r.json, "product_id"), "P-1");
+  assert_string_equal(jstr(r.json, "on_hand"), "8.5");
+  json_t *locs = json_object_get(r.json, "locations");
+  assert_int_equal(json_array_size(locs), 1);
+  json_t *l = json_array_get(locs, 0);
+  assert_string_equal(jstr(l, "location"), "WH/Stock");
+  assert_string_equal(jstr(l, "usage"), "INTERNAL");
+  assert_string_equal(jstr(l, "quantity"), "8.5");
+  resp_free(&r);
+
+  /* virtual locations too: sorted by id, summing to zero */
+  r = get("/v1/lots/L-1/locations?all=1");
+  assert_int_equal(r.status, 200);
+  locs = json_object_get(r.json, "locations");
+  assert_int_equal(json_array_size(locs), 3);
+  const char *want[3][3] = {{"Customers", "CUSTOMER", "2"},
+                            {"Vendors", "SUPPLIER", "-10.5"},
+                            {"WH/Stock", "INTERNAL", "8.5"}};
+  for (size_t i = 0; i < 3; i++) {
+    l = json_array_get(locs, i);
+    assert_string_equal(jstr(l, "location"), want[i][0]);
+    assert_string_equal(jstr(l, "usage"), want[i][1]);
+    assert_string_equal(jstr(l, "quantity"), want[i][2]);
+  }
+  resp_free(&r);
+
+  r = get("/v1/lots/L-2/locations");
+  assert_int_equal(r.status, 200);
+  assert_int_equal(json_array_size(json_object_get(r.json, "locations")), 0);
+  resp_free(&r);
+
+  expect_status("GET", "/v1/lots/L-1/locations?all=maybe", NULL, 400,
+                "BAD_REQUEST");
+}
+
+/* The lot ids of a list answer, joined by ','. */
+static void list_ids(const resp *r, char *out, size_t cap) {
+  out[0] = '\0';
+  json_t *lots = json_object_get(r->json, "lots");
+  assert_true(json_is_array(lots));
+  for (size_t i = 0; i < json_array_size(lots); i++) {
+    const char *id = jstr(json_array_get(lots, i), "lot_id");
+    assert_non_null(id);
+    if (i > 0)
+      strncat(out, ",", cap - strlen(out) - 1);
+    strncat(out, id, cap - strlen(out) - 1);
+  }
+}
+
+static void test_list_and_paging(void **state) {
+  (void)state;
+  char ids[256];
+  resp r = get("/v1/lots");
+  assert_int_equal(r.status, 200);
+  list_ids(&r, ids, sizeof ids);
+  assert_string_equal(ids, "L-1,L-2,L-3,L/4");
+  assert_true(jnull(r.json, "next_cursor"));
+  /* whole lots, as GET /v1/lots/{id} */
+  json_t *first = json_array_get(json_object_get(r.json, "lots"), 0);
+  assert_string_equal(jstr(first, "on_hand"), "8.5");
+  resp_free(&r);
+
+  /* pages of 2 for product P-1: L-1, L-2 | L/4 */
+  r = get("/v1/lots?product_id=P-1&limit=2");
+  assert_int_equal(r.status, 200);
+  list_ids(&r, ids, sizeof ids);
+  assert_string_equal(ids, "L-1,L-2");
+  const char *cursor = jstr(r.json, "next_cursor");
+  assert_non_null(cursor);
+  char *esc = curl_easy_escape(NULL, cursor, 0);
+  char path[512];
+  snprintf(path, sizeof path, "/v1/lots?product_id=P-1&limit=2&cursor=%s", esc);
+  curl_free(esc);
+  resp_free(&r);
+  r = get(path);
+  assert_int_equal(r.status, 200);
+  list_ids(&r, ids, sizeof ids);
+  assert_string_equal(ids, "L/4");
+  assert_true(jnull(r.json, "next_cursor"));
+  resp_free(&r);
+
+  r = get("/v1/lots?q=s-10");
+  list_ids(&r, ids, sizeof ids);
+  assert_string_equal(ids, "L-3");
+  resp_free(&r);
+
+  r = get("/v1/lots?product_id=P-1&name=A-002");
+  list_ids(&r, ids, sizeof ids);
+  assert_string_equal(ids, "L-2");
+  resp_free(&r);
+
+  r = get("/v1/lots?product_id=P-9");
+  assert_int_equal(r.status, 200);
+  list_ids(&r, ids, sizeof ids);
+  assert_string_equal(ids, "");
+  resp_free(&r);
+
+  r = get("/v1/lots?limit=1000");
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  const char *bad[] = {"0", "1001", "abc", "-1", "1.5", "99999999999999999999"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(path, sizeof path, "/v1/lots?limit=%s", bad[i]);
+    expect_status("GET", path, NULL, 400, "BAD_REQUEST");
+  }
+}
+
+static void test_rejections(void **state) {
+  (void)state;
+  resp r = get("/v1/rejections");
+  assert_int_equal(r.status, 200);
+  json_t *rej = json_object_get(r.json, "rejections");
+  assert_int_equal(json_array_size(rej), 2);
+  /* newest first */
+  json_t *a = json_array_get(rej, 0);
+  json_t *b = json_array_get(rej, 1);
+  assert_string_equal(jstr(a, "code"), "INSUFFICIENT_STOCK");
+  assert_string_equal(jstr(a, "event_id"), "ev-short");
+  assert_int_equal(jint(a, "sequence"), 2);
+  assert_string_equal(jstr(a, "topic"), "lots.inbound");
+  assert_int_equal(jint(a, "partition"), 0);
+  assert_int_equal(jint(a, "offset"), 7);
+  assert_string_equal(jstr(a, "rejected_at"), "2027-01-01T00:00:08Z");
+  assert_non_null(strstr(jstr(a, "message"), "L-2"));
+  assert_string_equal(jstr(b, "code"), "DUPLICATE_LOT");
+  assert_int_equal(jint(b, "sequence"), 1);
+  resp_free(&r);
+
+  r = get("/v1/rejections?limit=1");
+  assert_int_equal(json_array_size(json_object_get(r.json, "rejections")), 1);
+  resp_free(&r);
+  expect_status("GET", "/v1/rejections?limit=0", NULL, 400, "BAD_REQUEST");
+}
+
+static void test_unknown_routes_and_methods(void **state) {
+  (void)state;
+  expect_status("GET", "/", NULL, 404, "NOT_FOUND");
+  expect_status("GET", "/v2/lots", NULL, 404, "NOT_FOUND");
+  expect_status("GET", "/v1/lots/L-1/locations/x", NULL, 404, "NOT_FOUND");
+  expect_status("GET", "/a/b/c/d/e/f/g/h/i", NULL, 404, "NOT_FOUND");
+  expect_status("GET", "/v1/lots/%zz", NULL, 400, "BAD_REQUEST");
+  expect_status("GET", "/v1/lots/a%00b", NULL, 400, "BAD_REQUEST");
+  expect_status("GET", "/v1/lots/a%4", NULL, 400, "BAD_REQUEST");
+
+  resp r = request("DELETE", "/v1/lots/L-1", NULL, NULL);
+  expect_error(&r, 405, "METHOD_NOT_ALLOWED");
+  assert_string_equal(r.allow, "GET, HEAD, PATCH");
+  resp_free(&r);
+  expect_status("POST", "/healthz", "{}", 405, "METHOD_NOT_ALLOWED");
+  expect_status("GET", "/v1/moves", NULL, 405, "METHOD_NOT_ALLOWED");
+  expect_status("PUT", "/v1/lots", "{}", 405, "METHOD_NOT_ALLOWED");
+}
+
+/* ---- min_position ---- */
+
+static void *apply_later(void *arg) {
+  (void)arg;
+  struct timespec ts = {0, 300 * 1000000L};
+  nanosleep(&ts, NULL);
+  ll_event ev;
+  ev_base(&ev, LL_EV_LOT_UPDATED, "ev-7", 9, "P-1", "L-2");
+  ev.name = ll_strdup("A-002-renamed");
+  feed(&ev, 1);
+  ll_event_free(&ev);
+  project();
+  return NULL;
+}
+
+static void test_min_position_waits_for_the_views(void **state) {
+  (void)state;
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, apply_later, NULL), 0);
+  resp r = get("/v1/lots/L-2?min_position=7");
+  pthread_join(t, NULL);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(jstr(r.json, "name"), "A-002-renamed");
+  assert_int_equal(jint(r.json, "version"), 2);
+  resp_free(&r);
+
+  r = get("/v1/lots/L-2?min_position=7");
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+  expect_status("GET", "/v1/lots/L-2?min_position=x", NULL, 400, "BAD_REQUEST");
+  /* never reached: 503 after the 5 s wait */
+  expect_status("GET", "/v1/lots?min_position=100", NULL, 503, "UNAVAILABLE");
+}
+
+/* ---- writes: what is answered before publishing ---- */
+
+static const char *const NO_HEADERS[] = {NULL};
+
+static void test_write_body_errors_are_400(void **state) {
+  (void)state;
+  expect_status("POST", "/v1/lots", "{", 400, "BAD_REQUEST");
+  expect_status("POST", "/v1/lots", "", 400, "BAD_REQUEST");
+  expect_status("POST", "/v1/lots", "[1,2]", 400, "BAD_REQUEST");
+  expect_status("POST", "/v1/lots", "\"lot\"", 400, "BAD_REQUEST");
+  expect_status("POST", "/v1/lots", "{\"lot_id\": 5}", 400, "BAD_REQUEST");
+  expect_status("POST", "/v1/lots", "{\"name\": [\"x\"]}", 400, "BAD_REQUEST");
+  expect_status("POST", "/v1/lots", "{\"expiration_at\": 1803859200000}", 400,
+                "BAD_REQUEST");
+  expect_status("POST", "/v1/lots", "{\"lot_id\": \"a\", \"lot_id\": \"b\"}",
+                400, "BAD_REQUEST");
+  expect_status("POST", "/v1/lots", "{\"lot_id\": \"\xff\"}", 400,
+                "BAD_REQUEST");
+  expect_status("POST", "/v1/lots", "{\"lot_id\": \"a\\u0000b\"}", 400,
+                "BAD_REQUEST");
+  expect_status("PATCH", "/v1/lots/L-1", "{\"expected_version\": \"1\"}", 400,
+                "BAD_REQUEST");
+  expect_status("PATCH", "/v1/lots/L-1", "{\"lot_id\": \"L-2\"}", 400,
+                "BAD_REQUEST");
+  expect_status("POST", "/v1/moves",
+                "{\"lot_id\": \"L-1\", \"quantity\": 1.5, "
+                "\"from\": {\"id\": \"A\", \"usage\": \"INTERNAL\"}, "
+                "\"to\": {\"id\": \"B\", \"usage\": \"INTERNAL\"}}",
+                400, "BAD_REQUEST");
+  expect_status("POST", "/v1/moves",
+                "{\"lot_id\": \"L-1\", \"quantity\": \"1\", "
+                "\"from\": \"WH/Stock\", "
+                "\"to\": {\"id\": \"B\", \"usage\": \"INTERNAL\"}}",
+                400, "BAD_REQUEST");
+
+  char key[400];
+  memset(key, 'k', 300);
+  strcpy(key + 300, "");
+  char header[420];
+  snprintf(header, sizeof header, "Idempotency-Key: %s", key);
+  const char *h[] = {header, NULL};
+  resp r = request("POST", "/v1/lots",
+                   "{\"lot_id\":\"L-9\",\"product_id\":\"P-1\","
+                   "\"name\":\"A-009\"}",
+                   h);
+  expect_error(&r, 400, "BAD_REQUEST");
+  resp_free(&r);
+}
+
+static void test_oversized_body_is_400(void **state) {
+  (void)state;
+  size_t n = BODY_LIMIT_BYTES + 100;
+  char *big = malloc(n);
+  memset(big, ' ', n);
+  big[0] = '{';
+  big[n - 1] = '}';
+  /* curl asks "Expect: 100-continue" for a large body: refused up front */
+  resp r = request_n("POST", "/v1/lots", big, n, NO_HEADERS);
+  expect_error(&r, 400, "BAD_REQUEST");
+  assert_non_null(strstr(jstr(r.json, "message"), "1 MiB"));
+  resp_free(&r);
+  /* without it the body is read, dropped and answered */
+  const char *no_expect[] = {"Expect:", NULL};
+  r = request_n("POST", "/v1/lots", big, n, no_expect);
+  expect_error(&r, 400, "BAD_REQUEST");
+  assert_non_null(strstr(jstr(r.json, "message"), "1 MiB"));
+  resp_free(&r);
+  free(big);
+  /* the server is still fine */
+  r = get("/healthz");
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+}
+
+#define MOVE_BODY(qty, from, from_usage, to, to_usage)                         \
+  "{\"lot_id\": \"L-1\", \"quantity\": \"" qty "\", "                          \
+  "\"from\": {\"id\": \"" from "\", \"usage\": \"" from_usage "\"}, "          \
+  "\"to\": {\"id\": \"" to "\", \"usage\": \"" to_usage "\"}}"
+
+static void test_field_checks_are_422_before_publishing(void **state) {
+  (void)state;
+  expect_status("POST", "/v1/lots",
+                "{\"lot_id\": \"L-9\", \"product_id\": "
+                "\"P-1\"}",
+                422, "MISSING_FIELD");
+  expect_status("POST", "/v1/lots",
+                "{\"lot_id\": \"L-9\", \"product_id\": \"P-1\", \"name\": "
+                "\"A\", \"tracking\": \"BATCH\"}",
+                422, "INVALID_FIELD");
+  expect_status("POST", "/v1/lots",
+                "{\"lot_id\": \"L-9\", \"product_id\": \"P-1\", \"name\": "
+                "\"A\", \"expiration_at\": \"2027-13-45\"}",
+                422, "INVALID_FIELD");
+  expect_status("POST", "/v1/lots",
+                "{\"lot_id\": \"L-9\", \"product_id\": \"P-1\", \"name\": "
+                "\"A\", \"expiration_at\": \"2027-03-01T00:00:00Z\", "
+                "\"alert_at\": \"2027-04-01T00:00:00Z\"}",
+                422, "INVALID_DATES");
+  expect_status("POST", "/v1/moves",
+                MOVE_BODY("-1", "A", "INTERNAL", "B", "INTERNAL"), 422,
+                "INVALID_QUANTITY");
+  expect_status("POST", "/v1/moves",
+                MOVE_BODY("0", "A", "INTERNAL", "B", "INTERNAL"), 422,
+                "INVALID_QUANTITY");
+  expect_status("POST", "/v1/moves",
+                MOVE_BODY("1.1234567", "A", "INTERNAL", "B", "INTERNAL"), 422,
+                "INVALID_QUANTITY");
+  expect_status("POST", "/v1/moves",
+                MOVE_BODY("1e3", "A", "INTERNAL", "B", "INTERNAL"), 422,
+                "INVALID_QUANTITY");
+  expect_status("POST", "/v1/moves",
+                MOVE_BODY("1", "WH/Stock", "INTERNAL", "WH/Stock", "INTERNAL"),
+                422, "SAME_LOCATION");
+  expect_status("POST", "/v1/moves",
+                MOVE_BODY("1", "A", "WAREHOUSE", "B", "INTERNAL"), 422,
+                "INVALID_FIELD");
+  expect_status("POST", "/v1/moves",
+                "{\"lot_id\": \"L-1\", \"quantity\": \"1\", "
+                "\"to\": {\"id\": \"B\", \"usage\": \"INTERNAL\"}}",
+                422, "MISSING_FIELD");
+  expect_status("POST", "/v1/moves",
+                "{\"lot_id\": \"L-1\", \"from\": {\"id\": \"A\", \"usage\": "
+                "\"INTERNAL\"}, \"to\": {\"id\": \"B\", \"usage\": "
+                "\"INTERNAL\"}}",
+                422, "MISSING_FIELD");
+  /* a move for a lot that does not exist, with no product to key it by */
+  expect_status("POST", "/v1/moves",
+                "{\"lot_id\": \"NOPE\", \"quantity\": \"1\", "
+                "\"from\": {\"id\": \"A\", \"usage\": \"SUPPLIER\"}, "
+                "\"to\": {\"id\": \"B\", \"usage\": \"INTERNAL\"}}",
+                422, "UNKNOWN_LOT");
+  /* PATCH of an unknown lot: 404 without publishing */
+  expect_status("PATCH", "/v1/lots/NOPE", "{\"name\": \"x\"}", 404,
+                "UNKNOWN_LOT");
+}
+
+static void test_writes_without_producer_are_503(void **state) {
+  (void)state;
+  /* valid (unknown fields are ignored): only publishing is missing */
+  expect_status("POST", "/v1/lots",
+                "{\"lot_id\": \"L-9\", \"product_id\": \"P-1\", \"name\": "
+                "\"A-009\", \"colour\": \"blue\"}",
+                503, "UNAVAILABLE");
+  expect_status("PATCH", "/v1/lots/L-1", "{\"name\": \"A-001b\"}", 503,
+                "UNAVAILABLE");
+  expect_status(
+      "POST", "/v1/moves",
+      MOVE_BODY("1.5", "WH/Stock", "INTERNAL", "WH/Shelf-2", "INTERNAL"), 503,
+      "UNAVAILABLE");
+  /* nothing was decided meanwhile */
+  resp r = get("/v1/lots/L-1");
+  assert_string_equal(jstr(r.json, "name"), "A-001");
+  assert_string_equal(jstr(r.json, "on_hand"), "8.5");
+  resp_free(&r);
+}
+
+/* ---- a retried Idempotency-Key gets the recorded outcome ---- */
+
+static void test_replayed_idempotency_key(void **state) {
+  (void)state;
+  /* ev-1 was accepted: the same request again is the same 201 */
+  const char *h1[] = {"Idempotency-Key: ev-1", NULL};
+  const char *created = "{\"lot_id\": \"L-1\", \"product_id\": \"P-1\", "
+                        "\"name\": \"A-001\", \"reference\": \"PO-1\", "
+                        "\"expiration_at\": \"2027-03-01T00:00:00Z\"}";
+  resp r = request("POST", "/v1/lots", created, h1);
+  if (r.status != 201)
+    fail_msg("replay: %ld %s", r.status, r.body);
+  assert_string_equal(jstr(r.json, "lot_id"), "L-1");
+  assert_string_equal(r.position, "1");
+  resp_free(&r);
+
+  /* ... another request under that key is EVENT_ID_REUSED */
+  r = request("POST", "/v1/lots",
+              "{\"lot_id\": \"L-1\", \"product_id\": \"P-1\", "
+              "\"name\": \"A-001\"}",
+              h1);
+  expect_error(&r, 409, "EVENT_ID_REUSED");
+  resp_free(&r);
+
+  /* ev-dup was rejected: its rejection again */
+  const char *h2[] = {"Idempotency-Key: ev-dup", NULL};
+  r = request("POST", "/v1/lots",
+              "{\"lot_id\": \"L-5\", \"product_id\": \"P-1\", "
+              "\"name\": \"A-001\"}",
+              h2);
+  expect_error(&r, 409, "DUPLICATE_LOT");
+  resp_free(&r);
+
+  /* ev-short was rejected: 422 for a move */
+  const char *h3[] = {"Idempotency-Key: ev-short", NULL};
+  r = request("POST", "/v1/moves",
+              "{\"lot_id\": \"L-2\", \"product_id\": \"P-1\", "
+              "\"quantity\": \"5\", "
+              "\"from\": {\"id\": \"WH/Stock\", \"usage\": \"INTERNAL\"}, "
+              "\"to\": {\"id\": \"Customers\", \"usage\": \"CUSTOMER\"}}",
+              h3);
+  expect_error(&r, 422, "INSUFFICIENT_STOCK");
+  resp_free(&r);
+
+  /* ev-5, a move (the product taken from the lot): 201 with the lot */
+  const char *h5[] = {"Idempotency-Key: ev-5", NULL};
+  r = request("POST", "/v1/moves",
+              "{\"lot_id\": \"L-1\", \"quantity\": \"10.5\", "
+              "\"from\": {\"id\": \"Vendors\", \"usage\": \"SUPPLIER\"}, "
+              "\"to\": {\"id\": \"WH/Stock\", \"usage\": \"INTERNAL\"}}",
+              h5);
+  if (r.status != 201)
+    fail_msg("move replay: %ld %s", r.status, r.body);
+  assert_string_equal(jstr(r.json, "event_id"), "ev-5");
+  assert_int_equal(jint(r.json, "position"), 5);
+  assert_string_equal(jstr(json_object_get(r.json, "lot"), "lot_id"), "L-1");
+  resp_free(&r);
+
+  /* ev-7, the rename of L-2: PATCH replays give 200 */
+  const char *h7[] = {"Idempotency-Key: ev-7", NULL};
+  r = request("PATCH", "/v1/lots/L-2", "{\"name\": \"A-002-renamed\"}", h7);
+  if (r.status != 200)
+    fail_msg("patch replay: %ld %s", r.status, r.body);
+  assert_string_equal(jstr(r.json, "name"), "A-002-renamed");
+  resp_free(&r);
+}
+
+/* ---- hostile input never drops the connection ---- */
+
+static void test_odd_requests_get_json_answers(void **state) {
+  (void)state;
+  const char *paths[] = {"/v1/lots/%FF%FE",
+                         "/v1/lots?q=%FF",
+                         "/v1/lots?cursor=%FF%FF",
+                         "/v1//lots",
+                         "/v1/lots/L-1?min_position=",
+                         "/v1/rejections?limit=%00"};
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    resp r = get(paths[i]);
+    if (r.json == NULL)
+      fail_msg("%s: %ld %s", paths[i], r.status, r.body);
+    assert_string_equal(r.content_type, "application/json");
+    resp_free(&r);
+  }
+}
+
+/* ---- readiness: last, it grows the log beyond the views ---- */
+
+static void test_readyz_when_views_lag(void **state) {
+  (void)state;
+  ll_store_batch *b = ll_store_batch_begin(F->store);
+  for (int i = 0; i < READY_LAG_MAX + 10; i++) {
+    ll_event ev;
+    char id[32], lot[32];
+    snprintf(id, sizeof id, "lag-%d", i);
+    snprintf(lot, sizeof lot, "LAG-%d", i);
+    ev_created(&ev, id, 100 + i, "P-3", lot, lot, LL_TRACK_LOT);
+    ll_input in = {"lots.inbound", 1, i};
+    ll_store_batch_append(b, &ev, &in, ev.occurred_at_ms);
+    ll_event_free(&ev);
+  }
+  ll_err err = {0};
+  assert_int_equal(ll_store_batch_commit(b, false, &err), 0);
+
+  resp r = get("/readyz");
+  expect_error(&r, 503, "UNAVAILABLE");
+  assert_int_equal(jint(r.json, "position"), 7);
+  assert_int_equal(jint(r.json, "log_position"), 7 + READY_LAG_MAX + 10);
+  resp_free(&r);
+  /* liveness does not depend on it */
+  r = get("/healthz");
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+
+  project();
+  r = get("/readyz");
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_start_binds_a_free_port),
+      cmocka_unit_test(test_start_refuses_bad_or_busy_addresses),
+      cmocka_unit_test(test_healthz_and_readyz),
+      cmocka_unit_test(test_get_lot),
+      cmocka_unit_test(test_lot_id_with_slash_is_percent_encoded),
+      cmocka_unit_test(test_unknown_lot_is_404),
+      cmocka_unit_test(test_locations),
+      cmocka_unit_test(test_list_and_paging),
+      cmocka_unit_test(test_rejections),
+      cmocka_unit_test(test_unknown_routes_and_methods),
+      cmocka_unit_test(test_min_position_waits_for_the_views),
+      cmocka_unit_test(test_write_body_errors_are_400),
+      cmocka_unit_test(test_oversized_body_is_400),
+      cmocka_unit_test(test_field_checks_are_422_before_publishing),
+      cmocka_unit_test(test_writes_without_producer_are_503),
+      cmocka_unit_test(test_replayed_idempotency_key),
+      cmocka_unit_test(test_odd_requests_get_json_answers),
+      cmocka_unit_test(test_readyz_when_views_lag),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

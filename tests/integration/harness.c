@@ -1,0 +1,309 @@
+/* harness.c — see harness.h. Test-only code: failures abort the test with
+ * a message rather than returning error values. */
+#include "harness.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ll_decimal.h"
+#include "ll_event.h"
+
+static void die(const char *fmt, const char *arg) {
+  fprintf(stderr, "harness: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n");
+  abort();
+}
+
+char *h_tempdir(const char *tag) {
+  const char *base = getenv("TMPDIR");
+  char tmpl[512];
+  snprintf(tmpl, sizeof tmpl, "%s/lotline-%s-XXXXXX",
+           base && *base ? base : "/tmp", tag);
+  if (!mkdtemp(tmpl))
+    die("mkdtemp failed for %s", tmpl);
+  return ll_strdup(tmpl);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+void h_rmrf(const char *path) {
+  if (path && *path)
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *h_bin(const char *name, char *buf, size_t n) {
+  const char *dir = getenv("LOTLINE_BIN");
+  snprintf(buf, n, "%s/%s", dir && *dir ? dir : "build/bin", name);
+  return buf;
+}
+
+h_proc h_spawn(const char *log_path, const char *const argv[]) {
+  h_proc p = {0};
+  snprintf(p.log_path, sizeof p.log_path, "%s", log_path);
+  p.pid = fork();
+  if (p.pid < 0)
+    die("fork failed for %s", argv[0]);
+  if (p.pid == 0) {
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    execv(argv[0], (char *const *)argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  return p;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+int h_stop(h_proc *p, int timeout_ms) {
+  if (p->pid <= 0)
+    return -1;
+  kill(p->pid, SIGTERM);
+  int status;
+  for (int waited = 0; waited <= timeout_ms; waited += 10) {
+    pid_t r = waitpid(p->pid, &status, WNOHANG);
+    if (r == p->pid) {
+      p->pid = 0;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    sleep_ms(10);
+  }
+  h_kill9(p);
+  return -1;
+}
+
+void h_kill9(h_proc *p) {
+  if (p->pid > 0) {
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
+  }
+}
+
+void h_dump_log(const h_proc *p) {
+  FILE *f = fopen(p->log_path, "r");
+  if (!f)
+    return;
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  fseek(f, size > 8000 ? size - 8000 : 0, SEEK_SET);
+  char buf[8192];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  fprintf(stderr, "---- %s (tail) ----\n%s\n----\n", p->log_path, buf);
+}
+
+char *h_wait_file(const char *dir, const char *name, int timeout_ms) {
+  char path[1024], line[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  for (int waited = 0; waited <= timeout_ms; waited += 20) {
+    FILE *f = fopen(path, "r");
+    if (f) {
+      char *s = fgets(line, sizeof line, f);
+      fclose(f);
+      if (s) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0])
+          return ll_strdup(line);
+      }
+    }
+    sleep_ms(20);
+  }
+  return NULL;
+}
+
+typedef struct body_buf {
+  char *data;
+  size_t len;
+} body_buf;
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg) {
+  body_buf *b = arg;
+  b->data = ll_xrealloc(b->data, b->len + size * n + 1);
+  memcpy(b->data + b->len, p, size * n);
+  b->len += size * n;
+  b->data[b->len] = '\0';
+  return size * n;
+}
+
+int h_http(const char *method, const char *base, const char *path,
+           const char *body, const char *extra_header, json_t **json) {
+  char url[2048];
+  snprintf(url, sizeof url, "http://%s%s", base, path);
+  CURL *c = curl_easy_init();
+  body_buf b = {0};
+  struct curl_slist *headers =
+      curl_slist_append(NULL, "Content-Type: application/json");
+  if (extra_header)
+    headers = curl_slist_append(headers, extra_header);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
+  if (body)
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  long status = -1;
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(c);
+  if (json)
+    *json = b.data ? json_loads(b.data, 0, NULL) : NULL;
+  free(b.data);
+  return (int)status;
+}
+
+json_t *h_http_wait(const char *base, const char *path,
+                    bool (*pred)(json_t *, const void *), const void *arg,
+                    int timeout_ms) {
+  json_t *j = NULL;
+  for (int waited = 0; waited <= timeout_ms; waited += 50) {
+    if (j)
+      json_decref(j);
+    j = NULL;
+    int status = h_http("GET", base, path, NULL, NULL, &j);
+    if (status == 200 && j && pred(j, arg))
+      return j;
+    sleep_ms(50);
+  }
+  return j;
+}
+
+struct h_producer {
+  rd_kafka_t *rk;
+};
+
+h_producer *h_producer_new(const char *brokers) {
+  char errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
+                    sizeof errstr);
+  rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof errstr);
+  h_producer *p = ll_xcalloc(1, sizeof *p);
+  p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (!p->rk)
+    die("producer: %s", errstr);
+  return p;
+}
+
+void h_produce(h_producer *p, const char *topic, const char *key,
+               const void *value, size_t len) {
+  for (;;) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(topic),
+        RD_KAFKA_V_KEY((void *)key, key ? strlen(key) : 0),
+        RD_KAFKA_V_VALUE((void *)value, len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(p->rk, 10);
+      continue;
+    }
+    if (e)
+      die("produce: %s", rd_kafka_err2str(e));
+    break;
+  }
+  rd_kafka_poll(p->rk, 0);
+}
+
+void h_producer_free(h_producer *p) {
+  if (rd_kafka_flush(p->rk, 30000))
+    die("producer flush timed out%s", "");
+  rd_kafka_destroy(p->rk);
+  free(p);
+}
+
+int h_consume_all(const char *brokers, const char *topic, int want,
+                  int timeout_ms,
+                  void (*fn)(const void *key, size_t key_len,
+                             const void *value, size_t len, void *arg),
+                  void *arg) {
+  char errstr[256], group[64];
+  snprintf(group, sizeof group, "lotline-test-%d-%ld", (int)getpid(),
+           (long)time(NULL));
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr,
+                    sizeof errstr);
+  rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr,
+                    sizeof errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (!rk)
+    die("consumer: %s", errstr);
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(subs, topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_subscribe(rk, subs);
+  rd_kafka_topic_partition_list_destroy(subs);
+  int got = 0;
+  for (int waited = 0; got < want && waited < timeout_ms; waited += 100) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    if (!m)
+      continue;
+    if (!m->err) {
+      fn(m->key, m->key_len, m->payload, m->len, arg);
+      got++;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return got;
+}
+
+void h_ev_create(ll_event *ev, const char *event_id, const char *product,
+                 const char *lot_id, const char *name, ll_tracking tracking) {
+  ll_event_init(ev);
+  ev->type = LL_EV_LOT_CREATED;
+  ev->event_id = ll_strdup(event_id);
+  ev->occurred_at_ms = ll_now_ms();
+  ev->product_id = ll_strdup(product);
+  ev->lot_id = ll_strdup(lot_id);
+  ev->name = ll_strdup(name);
+  ev->tracking = tracking;
+}
+
+void h_ev_move(ll_event *ev, const char *event_id, const char *product,
+               const char *lot_id, const char *qty, const char *from,
+               ll_usage from_usage, const char *to, ll_usage to_usage) {
+  ll_event_init(ev);
+  ev->type = LL_EV_STOCK_MOVED;
+  ev->event_id = ll_strdup(event_id);
+  ev->occurred_at_ms = ll_now_ms();
+  ev->product_id = ll_strdup(product);
+  ev->lot_id = ll_strdup(lot_id);
+  ev->quantity_valid = ll_decimal_parse(qty, &ev->quantity_micro) == LL_DEC_OK;
+  ev->from.id = ll_strdup(from);
+  ev->from.usage = from_usage;
+  ev->to.id = ll_strdup(to);
+  ev->to.usage = to_usage;
+}

@@ -17,6 +17,8 @@
  * the message in err. */
 ll_code ll_check_fields(const ll_event *ev, ll_err *err);
 
+/* Initialises *out (whatever it held is not freed); release it with
+ * ll_decision_free. opts may be NULL (defaults). */
 void ll_decide(const ll_facts *facts, const ll_event *ev,
                const ll_rule_opts *opts, ll_decision *out);
 

@@ -87,6 +87,7 @@ typedef struct ll_facts {
 
 void ll_facts_init(ll_facts *f);
 void ll_facts_free(ll_facts *f);
+/* Initialises *facts (release with ll_facts_free, also after a failure). */
 int ll_facts_load(const ll_state_reader *reader, const ll_event *ev,
                   ll_facts *facts, ll_err *err);
 

@@ -1,0 +1,650 @@
+/* ll_rules.c — the inventory rules: a pure function of (facts, event).
+ *
+ * Every event goes through the same front door, then the rules of its type.
+ * The first rule that fails decides the rejection; a rejection changes
+ * nothing but the event id's record (see ll_state.c). The order:
+ *
+ *   every event  1. event_id present and valid (MISSING_FIELD, INVALID_FIELD)
+ *                2. id seen: same content -> duplicate, else EVENT_ID_REUSED
+ *                3. ll_check_fields, no state: MISSING_FIELD, INVALID_FIELD,
+ *                   INVALID_QUANTITY (<= 0, unreadable), SAME_LOCATION,
+ *                   INVALID_DATES (the event's own dates)
+ *   LotCreated   DUPLICATE_LOT, LOT_ID_TAKEN, TRACKING_MISMATCH
+ *   LotUpdated   UNKNOWN_LOT, LOT_PRODUCT_MISMATCH, VERSION_CONFLICT,
+ *                PRODUCT_LOCKED, DUPLICATE_LOT, TRACKING_MISMATCH,
+ *                INVALID_DATES (the update merged with the lot's dates)
+ *   StockMoved   UNKNOWN_LOT, INVALID_FIELD (lot_id and lot_name disagree),
+ *                LOT_PRODUCT_MISMATCH, LOCATION_USAGE_CONFLICT (from, to),
+ *                SERIAL_QUANTITY, SERIAL_NOT_AT_SOURCE,
+ *                SERIAL_ALREADY_IN_STOCK, INSUFFICIENT_STOCK, EXPIRED_LOT,
+ *                INVALID_QUANTITY (a quantity would overflow int64 micro)
+ *
+ * The order follows contract section 4, except that for updates and moves
+ * the rules that say whether the event addresses an existing lot of its
+ * product come first: the other rules cannot be judged without that lot,
+ * and an update written against a stale version is reported as such
+ * before anything its (stale) content may break.
+ *
+ * Names are compared exactly after trimming surrounding white space, and the
+ * lot keeps the trimmed name. Messages are for people: they name the lot
+ * (name and id), product, locations and quantities, and are cut at a
+ * character boundary to fit LL_MESSAGE_MAX_BYTES. */
+#include "ll_rules.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ll_decimal.h"
+#include "ll_event.h"
+#include "ll_text.h"
+
+#define DUPLICATE_LOT_SENTENCE                                                 \
+  "The combination of lot/serial number and product must be unique."
+#define PRODUCT_LOCKED_SENTENCE                                                \
+  "You are not allowed to change the product linked to a serial or lot "       \
+  "number if some stock moves have already been created with that number. "    \
+  "This would lead to inconsistencies in your stock."
+#define SERIAL_ASSIGNED_SENTENCE "The serial number has already been assigned."
+
+/* ---- messages ---- */
+
+/* printf into a message buffer; when the text does not fit, it is cut on a
+ * UTF-8 character boundary and ends in an ellipsis, so the message stays
+ * valid UTF-8 for JSON and Avro. */
+static void msg_vformat(char *out, size_t size, const char *fmt, va_list ap) {
+  static const char ellipsis[] = "\xE2\x80\xA6";
+  int n = vsnprintf(out, size, fmt, ap);
+  if (n < 0) {
+    out[0] = '\0';
+    return;
+  }
+  if ((size_t)n < size)
+    return;
+  size_t cut = size - sizeof ellipsis;
+  while (cut > 0 && ((unsigned char)out[cut] & 0xC0) == 0x80)
+    cut--;
+  memcpy(out + cut, ellipsis, sizeof ellipsis);
+}
+
+static void msg_format(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void msg_format(char *out, size_t size, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  msg_vformat(out, size, fmt, ap);
+  va_end(ap);
+}
+
+static ll_code err_set(ll_err *err, ll_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static ll_code err_set(ll_err *err, ll_code code, const char *fmt, ...) {
+  if (err) {
+    va_list ap;
+    va_start(ap, fmt);
+    err->code = code;
+    msg_vformat(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}
+
+static void reject(ll_decision *d, ll_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reject(ll_decision *d, ll_code code, const char *fmt, ...) {
+  assert(code != LL_OK);
+  va_list ap;
+  va_start(ap, fmt);
+  d->accepted = false;
+  d->code = code;
+  msg_vformat(d->message, sizeof d->message, fmt, ap);
+  va_end(ap);
+}
+
+static void reject_err(ll_decision *d, const ll_err *err) {
+  d->accepted = false;
+  d->code = err->code;
+  memcpy(d->message, err->message, sizeof d->message);
+}
+
+static const char *kind_of(const ll_lot *lot) {
+  return lot->tracking == LL_TRACK_SERIAL ? "Serial number" : "Lot";
+}
+
+/* ---- field checks (no state) ---- */
+
+static bool present(const char *s) {
+  return !ll_text_blank(s);
+}
+
+typedef struct text_rule {
+  bool required;
+  bool trimmed; /* limits apply to the trimmed text (names) */
+  bool allow_newlines;
+  size_t max_chars;
+  size_t max_bytes;
+} text_rule;
+
+static const text_rule ID_RULE = {true, false, false, LL_TEXT_MAX_CHARS, 0};
+static const text_rule NAME_RULE = {true, true, false, LL_TEXT_MAX_CHARS, 0};
+static const text_rule OPT_NAME_RULE = {false, true, false, LL_TEXT_MAX_CHARS,
+                                        0};
+static const text_rule OPT_TEXT_RULE = {false, false, false, LL_TEXT_MAX_CHARS,
+                                        0};
+static const text_rule DESCRIPTION_RULE = {false, false, true, 0,
+                                           LL_DESCRIPTION_MAX_BYTES};
+
+/* A required text must be present and not blank. Every given text must be
+ * UTF-8 without control characters and within its limits. The field's value
+ * never goes into the message: it may be the very thing that is invalid. */
+static ll_code check_text(const char *field, const char *value,
+                          const text_rule *rule, ll_err *err) {
+  if (!present(value)) {
+    if (rule->required)
+      return err_set(err, LL_MISSING_FIELD, "The field %s is required.", field);
+    if (!value)
+      return LL_OK;
+  }
+  switch (ll_text_check(value, 0, 0, rule->allow_newlines)) {
+  case LL_TEXT_OK:
+    break;
+  case LL_TEXT_BAD_UTF8:
+    return err_set(err, LL_INVALID_FIELD, "The field %s is not valid UTF-8.",
+                   field);
+  case LL_TEXT_CONTROL:
+    return err_set(err, LL_INVALID_FIELD,
+                   "The field %s contains control characters.", field);
+  case LL_TEXT_TOO_LONG:
+    break; /* no limits were asked for */
+  }
+  char *trimmed = rule->trimmed ? ll_text_trim_dup(value) : NULL;
+  const char *measured = trimmed ? trimmed : value;
+  size_t chars = ll_text_chars(measured);
+  size_t bytes = strlen(measured);
+  free(trimmed);
+  if (rule->max_chars && chars > rule->max_chars)
+    return err_set(err, LL_INVALID_FIELD,
+                   "The field %s is too long: %zu characters, at most %zu.",
+                   field, chars, rule->max_chars);
+  if (rule->max_bytes && bytes > rule->max_bytes)
+    return err_set(err, LL_INVALID_FIELD,
+                   "The field %s is too long: %zu bytes, at most %zu.", field,
+                   bytes, rule->max_bytes);
+  return LL_OK;
+}
+
+/* In an update, a given name or product must not be empty: absent means
+ * unchanged, but there is no "no name" or "no product". */
+static ll_code check_optional_required(const char *field, const char *value,
+                                       const text_rule *rule, ll_err *err) {
+  if (value && !present(value))
+    return err_set(err, LL_MISSING_FIELD, "The field %s must not be empty.",
+                   field);
+  return check_text(field, value, rule, err);
+}
+
+static ll_code check_date_pair(const char *label, ll_opt_time date,
+                               const char *date_name, ll_opt_time expiration,
+                               ll_err *err) {
+  if (!date.set || !expiration.set || date.ms <= expiration.ms)
+    return LL_OK;
+  char a[32], b[32];
+  return err_set(err, LL_INVALID_DATES,
+                 "%s: the %s date (%s) is later than the expiration date "
+                 "(%s).",
+                 label, date_name, ll_time_format(date.ms, a),
+                 ll_time_format(expiration.ms, b));
+}
+
+/* Alert, removal and use-by dates may not come after the expiration date. */
+static ll_code check_dates(const char *label, ll_opt_time expiration,
+                           ll_opt_time use_by, ll_opt_time removal,
+                           ll_opt_time alert, ll_err *err) {
+  ll_code code;
+  if ((code = check_date_pair(label, alert, "alert", expiration, err)))
+    return code;
+  if ((code = check_date_pair(label, removal, "removal", expiration, err)))
+    return code;
+  return check_date_pair(label, use_by, "use-by", expiration, err);
+}
+
+static ll_code check_event_id(const ll_event *ev, ll_err *err) {
+  return check_text("event_id", ev->event_id, &ID_RULE, err);
+}
+
+static ll_code check_created_fields(const ll_event *ev, ll_err *err) {
+  ll_code code;
+  if ((code = check_text("lot_id", ev->lot_id, &ID_RULE, err)) ||
+      (code = check_text("name", ev->name, &NAME_RULE, err)))
+    return code;
+  if (ev->tracking != LL_TRACK_LOT && ev->tracking != LL_TRACK_SERIAL)
+    return err_set(err, LL_INVALID_FIELD,
+                   "The field tracking must be LOT or SERIAL.");
+  if ((code = check_text("reference", ev->reference, &OPT_TEXT_RULE, err)) ||
+      (code =
+           check_text("description", ev->description, &DESCRIPTION_RULE, err)))
+    return code;
+  char label[LL_MESSAGE_MAX_BYTES];
+  char *name = ll_text_trim_dup(ev->name);
+  msg_format(label, sizeof label, "The new lot '%s' (%s)", name, ev->lot_id);
+  free(name);
+  return check_dates(label, ev->expiration_at, ev->use_by_at, ev->removal_at,
+                     ev->alert_at, err);
+}
+
+static ll_code check_updated_fields(const ll_event *ev, ll_err *err) {
+  ll_code code;
+  if ((code = check_text("lot_id", ev->lot_id, &ID_RULE, err)) ||
+      (code = check_optional_required("name", ev->name, &OPT_NAME_RULE, err)) ||
+      (code = check_optional_required("new_product_id", ev->new_product_id,
+                                      &OPT_TEXT_RULE, err)) ||
+      (code = check_text("reference", ev->reference, &OPT_TEXT_RULE, err)) ||
+      (code =
+           check_text("description", ev->description, &DESCRIPTION_RULE, err)))
+    return code;
+  /* Only the dates the event itself gives; ll_decide checks them again
+   * merged with the lot's current dates. */
+  char label[LL_MESSAGE_MAX_BYTES];
+  msg_format(label, sizeof label, "The update of lot %s", ev->lot_id);
+  return check_dates(label, ev->expiration_at, ev->use_by_at, ev->removal_at,
+                     ev->alert_at, err);
+}
+
+static ll_code check_location(const char *field, const ll_location *loc,
+                              ll_err *err) {
+  ll_code code = check_text(field, loc->id, &ID_RULE, err);
+  if (code)
+    return code;
+  if ((int)loc->usage < 0 || loc->usage >= LL_USAGE_COUNT)
+    return err_set(err, LL_INVALID_FIELD, "The usage of %s is not known.",
+                   field);
+  return LL_OK;
+}
+
+static ll_code check_moved_fields(const ll_event *ev, ll_err *err) {
+  ll_code code;
+  if (!present(ev->lot_id) && !present(ev->lot_name))
+    return err_set(err, LL_MISSING_FIELD,
+                   "The field lot_id or lot_name is required.");
+  if ((present(ev->lot_id) &&
+       (code = check_text("lot_id", ev->lot_id, &ID_RULE, err))) ||
+      (present(ev->lot_name) &&
+       (code = check_text("lot_name", ev->lot_name, &NAME_RULE, err))) ||
+      (code = check_location("from.id", &ev->from, err)) ||
+      (code = check_location("to.id", &ev->to, err)) ||
+      (code = check_text("reference", ev->reference, &OPT_TEXT_RULE, err)))
+    return code;
+  if (!ev->quantity_valid)
+    return err_set(err, LL_INVALID_QUANTITY,
+                   "The quantity is not a decimal with at most 6 decimals "
+                   "that fits the supported range.");
+  if (ev->quantity_micro <= 0) {
+    char q[LL_DECIMAL_STR_MAX];
+    return err_set(err, LL_INVALID_QUANTITY,
+                   "The quantity must be greater than zero, not %s.",
+                   ll_decimal_format(ev->quantity_micro, q));
+  }
+  if (strcmp(ev->from.id, ev->to.id) == 0)
+    return err_set(err, LL_SAME_LOCATION,
+                   "A move needs two different locations; both are '%s'.",
+                   ev->from.id);
+  return LL_OK;
+}
+
+ll_code ll_check_fields(const ll_event *ev, ll_err *err) {
+  if (ev->type != LL_EV_LOT_CREATED && ev->type != LL_EV_LOT_UPDATED &&
+      ev->type != LL_EV_STOCK_MOVED)
+    return err_set(err, LL_MALFORMED, "The event type is not known.");
+  ll_code code;
+  if ((code = check_event_id(ev, err)) ||
+      (code = check_text("product_id", ev->product_id, &ID_RULE, err)))
+    return code;
+  switch (ev->type) {
+  case LL_EV_LOT_CREATED:
+    return check_created_fields(ev, err);
+  case LL_EV_LOT_UPDATED:
+    return check_updated_fields(ev, err);
+  default:
+    return check_moved_fields(ev, err);
+  }
+}
+
+/* ---- LotCreated ---- */
+
+/* "" clears an optional text: the lot holds NULL for "none". */
+static char *optional_text(const char *s) {
+  return s && *s ? ll_strdup(s) : NULL;
+}
+
+static void decide_created(const ll_facts *facts, const ll_event *ev,
+                           ll_decision *d) {
+  char *name = ll_text_trim_dup(ev->name);
+  if (facts->name_owner_lot_id) {
+    reject(d, LL_DUPLICATE_LOT,
+           DUPLICATE_LOT_SENTENCE
+           " Product '%s' already has a lot named '%s' (lot id '%s').",
+           ev->product_id, name, facts->name_owner_lot_id);
+  } else if (facts->lot_found) {
+    reject(d, LL_LOT_ID_TAKEN,
+           "The lot id '%s' is already taken by lot '%s' of product '%s'.",
+           ev->lot_id, facts->lot.name, facts->lot.product_id);
+  } else if (facts->tracking_found && facts->tracking != ev->tracking) {
+    reject(d, LL_TRACKING_MISMATCH,
+           "Product '%s' is tracked by %s (fixed by its first lot), so lot "
+           "'%s' (%s) cannot be tracked by %s.",
+           ev->product_id, ll_tracking_name(facts->tracking), name, ev->lot_id,
+           ll_tracking_name(ev->tracking));
+  } else {
+    ll_lot *lot = &d->lot;
+    d->accepted = true;
+    lot->lot_id = ll_strdup(ev->lot_id);
+    lot->product_id = ll_strdup(ev->product_id);
+    lot->name = name;
+    name = NULL;
+    lot->tracking = ev->tracking;
+    lot->reference = optional_text(ev->reference);
+    lot->description = optional_text(ev->description);
+    lot->expiration_at = ev->expiration_at;
+    lot->use_by_at = ev->use_by_at;
+    lot->removal_at = ev->removal_at;
+    lot->alert_at = ev->alert_at;
+    lot->version = 1;
+    lot->on_hand_micro = 0;
+    lot->move_count = 0;
+    lot->created_at_ms = ev->occurred_at_ms;
+    lot->updated_at_ms = ev->occurred_at_ms;
+    d->set_tracking = !facts->tracking_found;
+  }
+  free(name);
+}
+
+/* ---- LotUpdated ---- */
+
+static ll_opt_time merged_date(ll_opt_time given, ll_opt_time current) {
+  return given.set ? given : current;
+}
+
+static void decide_updated(const ll_facts *facts, const ll_event *ev,
+                           ll_decision *d) {
+  const ll_lot *cur = &facts->lot;
+  if (!facts->lot_found) {
+    reject(d, LL_UNKNOWN_LOT, "There is no lot with id '%s'.", ev->lot_id);
+    return;
+  }
+  if (strcmp(ev->product_id, cur->product_id) != 0) {
+    reject(d, LL_LOT_PRODUCT_MISMATCH,
+           "%s '%s' (%s) belongs to product '%s', not to product '%s'.",
+           kind_of(cur), cur->name, cur->lot_id, cur->product_id,
+           ev->product_id);
+    return;
+  }
+  if (ev->has_expected_version && ev->expected_version != cur->version) {
+    reject(d, LL_VERSION_CONFLICT,
+           "%s '%s' (%s) is at version %lld, but the update expected "
+           "version %lld.",
+           kind_of(cur), cur->name, cur->lot_id, (long long)cur->version,
+           (long long)ev->expected_version);
+    return;
+  }
+  bool product_change =
+      ev->new_product_id && strcmp(ev->new_product_id, cur->product_id) != 0;
+  if (product_change && cur->move_count > 0) {
+    reject(d, LL_PRODUCT_LOCKED,
+           PRODUCT_LOCKED_SENTENCE " (%s '%s' (%s) of product '%s' has %lld "
+                                   "stock move%s.)",
+           kind_of(cur), cur->name, cur->lot_id, cur->product_id,
+           (long long)cur->move_count, cur->move_count == 1 ? "" : "s");
+    return;
+  }
+
+  const char *product = product_change ? ev->new_product_id : cur->product_id;
+  char *name = ev->name ? ll_text_trim_dup(ev->name) : ll_strdup(cur->name);
+  if (facts->name_owner_lot_id &&
+      strcmp(facts->name_owner_lot_id, cur->lot_id) != 0) {
+    reject(d, LL_DUPLICATE_LOT,
+           DUPLICATE_LOT_SENTENCE
+           " Product '%s' already has a lot named '%s' (lot id '%s').",
+           product, name, facts->name_owner_lot_id);
+    free(name);
+    return;
+  }
+  if (product_change && facts->tracking_found &&
+      facts->tracking != cur->tracking) {
+    reject(d, LL_TRACKING_MISMATCH,
+           "Product '%s' is tracked by %s (fixed by its first lot), so lot "
+           "'%s' (%s), tracked by %s, cannot move to it.",
+           product, ll_tracking_name(facts->tracking), cur->name, cur->lot_id,
+           ll_tracking_name(cur->tracking));
+    free(name);
+    return;
+  }
+  ll_opt_time expiration = merged_date(ev->expiration_at, cur->expiration_at);
+  ll_opt_time use_by = merged_date(ev->use_by_at, cur->use_by_at);
+  ll_opt_time removal = merged_date(ev->removal_at, cur->removal_at);
+  ll_opt_time alert = merged_date(ev->alert_at, cur->alert_at);
+  ll_err err;
+  char label[LL_MESSAGE_MAX_BYTES];
+  msg_format(label, sizeof label, "%s '%s' (%s)", kind_of(cur), cur->name,
+             cur->lot_id);
+  if (check_dates(label, expiration, use_by, removal, alert, &err)) {
+    reject_err(d, &err);
+    free(name);
+    return;
+  }
+
+  ll_lot *lot = &d->lot;
+  d->accepted = true;
+  ll_lot_copy(lot, cur);
+  if (strcmp(product, cur->product_id) != 0 || strcmp(name, cur->name) != 0) {
+    d->old_name_key_product = ll_strdup(cur->product_id);
+    d->old_name_key_name = ll_strdup(cur->name);
+  }
+  free(lot->product_id);
+  lot->product_id = ll_strdup(product);
+  free(lot->name);
+  lot->name = name;
+  if (ev->reference) {
+    free(lot->reference);
+    lot->reference = optional_text(ev->reference);
+  }
+  if (ev->description) {
+    free(lot->description);
+    lot->description = optional_text(ev->description);
+  }
+  lot->expiration_at = expiration;
+  lot->use_by_at = use_by;
+  lot->removal_at = removal;
+  lot->alert_at = alert;
+  assert(cur->version >= 1 && cur->version < INT64_MAX);
+  lot->version = cur->version + 1;
+  lot->updated_at_ms = ev->occurred_at_ms;
+  d->set_tracking = product_change && !facts->tracking_found;
+}
+
+/* ---- StockMoved ---- */
+
+static void decide_moved(const ll_facts *facts, const ll_event *ev,
+                         const ll_rule_opts *opts, ll_decision *d) {
+  const ll_lot *cur = &facts->lot;
+  char q[LL_DECIMAL_STR_MAX], avail[LL_DECIMAL_STR_MAX];
+  ll_decimal_format(ev->quantity_micro, q);
+
+  if (!facts->lot_found) {
+    if (present(ev->lot_id)) {
+      reject(d, LL_UNKNOWN_LOT, "There is no lot with id '%s'.", ev->lot_id);
+    } else {
+      char *name = ll_text_trim_dup(ev->lot_name);
+      reject(d, LL_UNKNOWN_LOT, "Product '%s' has no lot named '%s'.",
+             ev->product_id, name);
+      free(name);
+    }
+    return;
+  }
+  if (present(ev->lot_id) && present(ev->lot_name)) {
+    char *name = ll_text_trim_dup(ev->lot_name);
+    bool same = strcmp(name, cur->name) == 0;
+    if (!same)
+      reject(d, LL_INVALID_FIELD,
+             "lot_id and lot_name disagree: lot '%s' is named '%s', not "
+             "'%s'.",
+             cur->lot_id, cur->name, name);
+    free(name);
+    if (!same)
+      return;
+  }
+  if (strcmp(ev->product_id, cur->product_id) != 0) {
+    reject(d, LL_LOT_PRODUCT_MISMATCH,
+           "%s '%s' (%s) belongs to product '%s', not to product '%s'.",
+           kind_of(cur), cur->name, cur->lot_id, cur->product_id,
+           ev->product_id);
+    return;
+  }
+  const ll_location *ends[2] = {&ev->from, &ev->to};
+  const bool known[2] = {facts->from_usage_found, facts->to_usage_found};
+  const ll_usage usage[2] = {facts->from_usage, facts->to_usage};
+  for (int i = 0; i < 2; i++) {
+    if (known[i] && usage[i] != ends[i]->usage) {
+      reject(d, LL_LOCATION_USAGE_CONFLICT,
+             "Location '%s' is known as a %s location; this move gives it "
+             "usage %s.",
+             ends[i]->id, ll_usage_name(usage[i]),
+             ll_usage_name(ends[i]->usage));
+      return;
+    }
+  }
+
+  bool from_stock = ll_usage_is_stock(ev->from.usage);
+  bool to_stock = ll_usage_is_stock(ev->to.usage);
+  bool serial = cur->tracking == LL_TRACK_SERIAL;
+  if (serial && ev->quantity_micro != LL_MICRO) {
+    reject(d, LL_SERIAL_QUANTITY,
+           "Serial number '%s' (%s) of product '%s' can only move with "
+           "quantity 1, not %s.",
+           cur->name, cur->lot_id, cur->product_id, q);
+    return;
+  }
+  if (serial && from_stock && facts->from_qty_micro != LL_MICRO) {
+    reject(d, LL_SERIAL_NOT_AT_SOURCE,
+           "Serial number '%s' (%s) of product '%s' is not at location '%s' "
+           "(quantity there: %s).",
+           cur->name, cur->lot_id, cur->product_id, ev->from.id,
+           ll_decimal_format(facts->from_qty_micro, avail));
+    return;
+  }
+  if (serial && !from_stock && to_stock && cur->on_hand_micro > 0) {
+    reject(d, LL_SERIAL_ALREADY_IN_STOCK,
+           SERIAL_ASSIGNED_SENTENCE
+           " Serial number '%s' (%s) of product '%s' is already on hand, so "
+           "it cannot be received into '%s' from '%s'.",
+           cur->name, cur->lot_id, cur->product_id, ev->to.id, ev->from.id);
+    return;
+  }
+  if (from_stock && facts->from_qty_micro < ev->quantity_micro) {
+    reject(d, LL_INSUFFICIENT_STOCK,
+           "Not enough stock of %s '%s' (%s) of product '%s' at location "
+           "'%s': %s available, %s requested.",
+           serial ? "serial number" : "lot", cur->name, cur->lot_id,
+           cur->product_id, ev->from.id,
+           ll_decimal_format(facts->from_qty_micro, avail), q);
+    return;
+  }
+  bool allow_expired = opts && opts->allow_expired_delivery;
+  if (ev->to.usage == LL_USAGE_CUSTOMER && !allow_expired &&
+      cur->expiration_at.set && cur->expiration_at.ms <= ev->occurred_at_ms) {
+    char t[32];
+    reject(d, LL_EXPIRED_LOT,
+           "%s '%s' (%s) of product '%s' expired at %s; it cannot be "
+           "delivered to customer location '%s'.",
+           kind_of(cur), cur->name, cur->lot_id, cur->product_id,
+           ll_time_format(cur->expiration_at.ms, t), ev->to.id);
+    return;
+  }
+
+  int64_t new_from, new_to, new_on_hand = cur->on_hand_micro;
+  bool ok =
+      ll_decimal_sub(facts->from_qty_micro, ev->quantity_micro, &new_from) &&
+      ll_decimal_add(facts->to_qty_micro, ev->quantity_micro, &new_to);
+  if (ok && from_stock)
+    ok = ll_decimal_sub(new_on_hand, ev->quantity_micro, &new_on_hand);
+  if (ok && to_stock)
+    ok = ll_decimal_add(new_on_hand, ev->quantity_micro, &new_on_hand);
+  if (!ok) {
+    reject(d, LL_INVALID_QUANTITY,
+           "Moving %s of %s '%s' (%s) from '%s' to '%s' would exceed the "
+           "largest quantity lotline can hold.",
+           q, kind_of(cur), cur->name, cur->lot_id, ev->from.id, ev->to.id);
+    return;
+  }
+
+  /* The contract's invariants: stock never below zero, a serial is on hand
+   * at most once. The rules above guarantee them; a failure here means the
+   * state or the rules are wrong, and going on would spread the damage. */
+  assert(!from_stock || new_from >= 0);
+  assert(!to_stock || new_to >= 0);
+  assert(new_on_hand >= 0);
+  assert(!serial || new_on_hand == 0 || new_on_hand == LL_MICRO);
+  assert(cur->move_count >= 0 && cur->move_count < INT64_MAX);
+
+  d->accepted = true;
+  ll_lot_copy(&d->lot, cur);
+  d->lot.on_hand_micro = new_on_hand;
+  d->lot.move_count = cur->move_count + 1;
+  d->lot.updated_at_ms = ev->occurred_at_ms;
+  d->from_qty_micro = new_from;
+  d->to_qty_micro = new_to;
+  d->set_from_usage = !facts->from_usage_found;
+  d->set_to_usage = !facts->to_usage_found;
+}
+
+/* ---- the front door ---- */
+
+void ll_decide(const ll_facts *facts, const ll_event *ev,
+               const ll_rule_opts *opts, ll_decision *out) {
+  ll_err err;
+  ll_decision_init(out);
+
+  /* Without a sound id there is no redelivery check to make. */
+  if (check_event_id(ev, &err) != LL_OK) {
+    reject_err(out, &err);
+    return;
+  }
+  if (facts->seen.found) {
+    uint8_t digest[32];
+    ll_event_digest(ev, digest);
+    if (memcmp(digest, facts->seen.digest, sizeof digest) == 0) {
+      out->duplicate = true;
+      return;
+    }
+    if (facts->seen.accepted)
+      reject(out, LL_EVENT_ID_REUSED,
+             "The event id '%s' was already used by another event (accepted "
+             "at log position %llu).",
+             ev->event_id, (unsigned long long)facts->seen.position);
+    else
+      reject(out, LL_EVENT_ID_REUSED,
+             "The event id '%s' was already used by another event (rejected "
+             "with %s).",
+             ev->event_id, ll_code_name(facts->seen.code));
+    return;
+  }
+  if (ll_check_fields(ev, &err) != LL_OK) {
+    reject_err(out, &err);
+    return;
+  }
+  switch (ev->type) {
+  case LL_EV_LOT_CREATED:
+    decide_created(facts, ev, out);
+    break;
+  case LL_EV_LOT_UPDATED:
+    decide_updated(facts, ev, out);
+    break;
+  case LL_EV_STOCK_MOVED:
+    decide_moved(facts, ev, opts, out);
+    break;
+  default:
+    assert(!"ll_check_fields admits only known event types");
+  }
+  assert(out->accepted != (out->code != LL_OK));
+}

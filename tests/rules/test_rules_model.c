@@ -1,0 +1,726 @@
+/* test_rules_model.c — the rules against a reference model, at random.
+ *
+ * Random events over a small world that slowly moves on: at any time the
+ * events pick among 3 products, 8 lot ids and 5 names (windows that slide as
+ * the run goes, so new products and lots keep appearing) and 8 locations,
+ * so that they collide often: names taken, lots unknown, stock short,
+ * serials doubled, ids redelivered and reused. A reference model,
+ * written separately and as plainly as possible (arrays, linear scans,
+ * 128-bit sums, no indexes), predicts each outcome; the real rules run on
+ * the in-memory state. After every event the outcome and the touched lot
+ * must agree and the contract's invariants must hold in the real state;
+ * every 1000 events the whole state is compared.
+ *
+ * The seed is printed; LOTLINE_SEED=<n> replays a run, LOTLINE_MODEL_EVENTS
+ * sets the number of events (default 100000). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "ll_event.h"
+#include "rules/mem_state.h"
+
+#define WINDOW_PRODUCTS 3
+#define WINDOW_LOTS 8
+#define WINDOW_NAMES 5
+#define SLIDE_PRODUCTS 2000 /* events per step of each window */
+#define SLIDE_LOTS 100
+#define SLIDE_NAMES 150
+#define N_LOCS 8
+#define T0 1800000000000LL
+#define DAY_MS 86400000LL
+#define RING 1024
+#define DUP (-1)
+
+static const char *const LOCS[N_LOCS] = {"S/A", "S/B", "T/1", "V",
+                                         "C",   "I",   "M",   "X"};
+static const ll_usage LOC_USAGE[N_LOCS] = {
+    LL_USAGE_INTERNAL,   LL_USAGE_INTERNAL, LL_USAGE_TRANSIT,
+    LL_USAGE_SUPPLIER,   LL_USAGE_CUSTOMER, LL_USAGE_INVENTORY,
+    LL_USAGE_PRODUCTION, LL_USAGE_SCRAP};
+
+/* ---- random numbers (splitmix64) ---- */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void) {
+  uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+static int pick(int n) {
+  return (int)(rnd() % (uint64_t)n);
+}
+
+static bool chance(int percent) {
+  return pick(100) < percent;
+}
+
+/* ---- the reference model ---- */
+
+typedef struct mlot {
+  bool exists;
+  int product;
+  char name[16]; /* trimmed */
+  ll_tracking tracking;
+  ll_opt_time expiration, use_by, removal, alert;
+  int64_t version, move_count, created_at, updated_at;
+  int64_t qty[N_LOCS];
+} mlot;
+
+typedef struct model {
+  mlot *lots; /* by lot number: "L<k>" */
+  int n_lots;
+  bool *tracking_set; /* by product number: "P<k>" */
+  ll_tracking *tracking;
+  int n_products;
+  bool usage_set[N_LOCS];
+  ll_usage usage[N_LOCS];
+  mem_state *seen; /* event id -> packed event of its recorded outcome */
+} model;
+
+static const char *lot_str(int k) {
+  static char buf[4][16];
+  static int next;
+  char *b = buf[next++ % 4];
+  snprintf(b, 16, "L%d", k);
+  return b;
+}
+
+static const char *product_str(int k) {
+  static char buf[4][16];
+  static int next;
+  char *b = buf[next++ % 4];
+  snprintf(b, 16, "P%d", k);
+  return b;
+}
+
+/* "L12" -> 12, "P3" -> 3. */
+static int number_of(const char *s) {
+  return atoi(s + 1);
+}
+
+static bool is_stock(ll_usage u) {
+  return u == LL_USAGE_INTERNAL || u == LL_USAGE_TRANSIT;
+}
+
+/* Spaces are the only white space the generator puts around names. */
+static void model_trim(const char *s, char out[16]) {
+  while (*s == ' ')
+    s++;
+  size_t n = strlen(s);
+  while (n > 0 && s[n - 1] == ' ')
+    n--;
+  assert_true(n < 16);
+  memcpy(out, s, n);
+  out[n] = '\0';
+}
+
+static int index_of(const char *const *list, int n, const char *s) {
+  for (int i = 0; s && i < n; i++) {
+    if (strcmp(list[i], s) == 0)
+      return i;
+  }
+  return -1;
+}
+
+static int name_owner(const model *m, int product, const char *trimmed) {
+  for (int i = 0; i < m->n_lots; i++) {
+    if (m->lots[i].exists && m->lots[i].product == product &&
+        strcmp(m->lots[i].name, trimmed) == 0)
+      return i;
+  }
+  return -1;
+}
+
+static int64_t on_hand(const mlot *l, const model *m) {
+  __int128 sum = 0;
+  for (int i = 0; i < N_LOCS; i++) {
+    if (m->usage_set[i] && is_stock(m->usage[i]))
+      sum += l->qty[i];
+  }
+  assert_true(sum >= 0 && sum <= INT64_MAX);
+  return (int64_t)sum;
+}
+
+static bool dates_bad(ll_opt_time exp, ll_opt_time a, ll_opt_time b,
+                      ll_opt_time c) {
+  if (!exp.set)
+    return false;
+  return (a.set && a.ms > exp.ms) || (b.set && b.ms > exp.ms) ||
+         (c.set && c.ms > exp.ms);
+}
+
+static bool has_control(const char *s) {
+  for (; s && *s; s++) {
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      return true;
+  }
+  return false;
+}
+
+static bool blank(const char *s) {
+  if (!s)
+    return true;
+  while (*s == ' ')
+    s++;
+  return *s == '\0';
+}
+
+static bool same_content(const ll_event *a, const uint8_t *packed, size_t n) {
+  ll_buf b;
+  ll_buf_init(&b);
+  ll_event_pack(a, &b);
+  bool same = b.len == n && memcmp(b.data, packed, n) == 0;
+  ll_buf_free(&b);
+  return same;
+}
+
+/* The expected outcome of ev: an ll_code, LL_OK, or DUP. Also resolves the
+ * lot a move or update addresses (*lot_out, -1 if none). */
+static int model_expect(const model *m, const ll_event *ev, int *lot_out) {
+  *lot_out = -1;
+  const uint8_t *packed;
+  size_t n;
+  if (mem_state_get(m->seen, ev->event_id, strlen(ev->event_id), &packed, &n))
+    return same_content(ev, packed, n) ? DUP : LL_EVENT_ID_REUSED;
+
+  int product = number_of(ev->product_id);
+  char name[16];
+
+  if (ev->type == LL_EV_LOT_CREATED) {
+    if (blank(ev->name))
+      return LL_MISSING_FIELD;
+    if (has_control(ev->name))
+      return LL_INVALID_FIELD;
+    if (dates_bad(ev->expiration_at, ev->alert_at, ev->removal_at,
+                  ev->use_by_at))
+      return LL_INVALID_DATES;
+    model_trim(ev->name, name);
+    int lot = number_of(ev->lot_id);
+    *lot_out = lot;
+    if (name_owner(m, product, name) >= 0)
+      return LL_DUPLICATE_LOT;
+    if (m->lots[lot].exists)
+      return LL_LOT_ID_TAKEN;
+    if (m->tracking_set[product] && m->tracking[product] != ev->tracking)
+      return LL_TRACKING_MISMATCH;
+    return LL_OK;
+  }
+
+  if (ev->type == LL_EV_LOT_UPDATED) {
+    if (ev->name && blank(ev->name))
+      return LL_MISSING_FIELD;
+    if (ev->name && has_control(ev->name))
+      return LL_INVALID_FIELD;
+    if (dates_bad(ev->expiration_at, ev->alert_at, ev->removal_at,
+                  ev->use_by_at))
+      return LL_INVALID_DATES;
+    int lot = number_of(ev->lot_id);
+    const mlot *l = &m->lots[lot];
+    *lot_out = lot;
+    if (!l->exists)
+      return LL_UNKNOWN_LOT;
+    if (l->product != product)
+      return LL_LOT_PRODUCT_MISMATCH;
+    if (ev->has_expected_version && ev->expected_version != l->version)
+      return LL_VERSION_CONFLICT;
+    int new_product =
+        ev->new_product_id ? number_of(ev->new_product_id) : l->product;
+    bool change = new_product != l->product;
+    if (change && l->move_count > 0)
+      return LL_PRODUCT_LOCKED;
+    if (ev->name)
+      model_trim(ev->name, name);
+    else
+      strcpy(name, l->name);
+    int owner = name_owner(m, new_product, name);
+    if (owner >= 0 && owner != lot)
+      return LL_DUPLICATE_LOT;
+    if (change && m->tracking_set[new_product] &&
+        m->tracking[new_product] != l->tracking)
+      return LL_TRACKING_MISMATCH;
+    ll_opt_time e = ev->expiration_at.set ? ev->expiration_at : l->expiration;
+    ll_opt_time a = ev->alert_at.set ? ev->alert_at : l->alert;
+    ll_opt_time r = ev->removal_at.set ? ev->removal_at : l->removal;
+    ll_opt_time u = ev->use_by_at.set ? ev->use_by_at : l->use_by;
+    if (dates_bad(e, a, r, u))
+      return LL_INVALID_DATES;
+    return LL_OK;
+  }
+
+  /* StockMoved */
+  if (!ev->quantity_valid || ev->quantity_micro <= 0)
+    return LL_INVALID_QUANTITY;
+  int from = index_of(LOCS, N_LOCS, ev->from.id);
+  int to = index_of(LOCS, N_LOCS, ev->to.id);
+  if (from == to)
+    return LL_SAME_LOCATION;
+  int lot = -1;
+  if (ev->lot_id) {
+    lot = number_of(ev->lot_id);
+    if (!m->lots[lot].exists)
+      lot = -1;
+  } else {
+    model_trim(ev->lot_name, name);
+    lot = name_owner(m, product, name);
+  }
+  *lot_out = lot;
+  if (lot < 0)
+    return LL_UNKNOWN_LOT;
+  const mlot *l = &m->lots[lot];
+  if (ev->lot_id && ev->lot_name) {
+    model_trim(ev->lot_name, name);
+    if (strcmp(name, l->name) != 0)
+      return LL_INVALID_FIELD;
+  }
+  if (l->product != product)
+    return LL_LOT_PRODUCT_MISMATCH;
+  if (m->usage_set[from] && m->usage[from] != ev->from.usage)
+    return LL_LOCATION_USAGE_CONFLICT;
+  if (m->usage_set[to] && m->usage[to] != ev->to.usage)
+    return LL_LOCATION_USAGE_CONFLICT;
+  bool serial = l->tracking == LL_TRACK_SERIAL;
+  int64_t q = ev->quantity_micro;
+  if (serial && q != LL_MICRO)
+    return LL_SERIAL_QUANTITY;
+  if (serial && is_stock(ev->from.usage) && l->qty[from] != LL_MICRO)
+    return LL_SERIAL_NOT_AT_SOURCE;
+  if (serial && !is_stock(ev->from.usage) && is_stock(ev->to.usage) &&
+      on_hand(l, m) > 0)
+    return LL_SERIAL_ALREADY_IN_STOCK;
+  if (is_stock(ev->from.usage) && l->qty[from] < q)
+    return LL_INSUFFICIENT_STOCK;
+  if (ev->to.usage == LL_USAGE_CUSTOMER && l->expiration.set &&
+      l->expiration.ms <= ev->occurred_at_ms)
+    return LL_EXPIRED_LOT;
+  __int128 nf = (__int128)l->qty[from] - q, nt = (__int128)l->qty[to] + q;
+  __int128 oh = (__int128)on_hand(l, m);
+  if (is_stock(ev->from.usage))
+    oh -= q;
+  if (is_stock(ev->to.usage))
+    oh += q;
+  if (nf < INT64_MIN || nt > INT64_MAX || oh > INT64_MAX)
+    return LL_INVALID_QUANTITY;
+  return LL_OK;
+}
+
+static void model_record(model *m, const ll_event *ev) {
+  ll_buf b;
+  ll_buf_init(&b);
+  ll_event_pack(ev, &b);
+  mem_state_put(m->seen, ev->event_id, strlen(ev->event_id), b.data, b.len);
+  ll_buf_free(&b);
+}
+
+static void model_apply(model *m, const ll_event *ev, int lot) {
+  mlot *l = &m->lots[lot];
+  int product = number_of(ev->product_id);
+  if (ev->type == LL_EV_LOT_CREATED) {
+    memset(l, 0, sizeof *l);
+    l->exists = true;
+    l->product = product;
+    model_trim(ev->name, l->name);
+    l->tracking = ev->tracking;
+    l->expiration = ev->expiration_at;
+    l->use_by = ev->use_by_at;
+    l->removal = ev->removal_at;
+    l->alert = ev->alert_at;
+    l->version = 1;
+    l->created_at = l->updated_at = ev->occurred_at_ms;
+    if (!m->tracking_set[product]) {
+      m->tracking_set[product] = true;
+      m->tracking[product] = ev->tracking;
+    }
+  } else if (ev->type == LL_EV_LOT_UPDATED) {
+    if (ev->name)
+      model_trim(ev->name, l->name);
+    if (ev->new_product_id) {
+      l->product = number_of(ev->new_product_id);
+      if (!m->tracking_set[l->product]) {
+        m->tracking_set[l->product] = true;
+        m->tracking[l->product] = l->tracking;
+      }
+    }
+    if (ev->expiration_at.set)
+      l->expiration = ev->expiration_at;
+    if (ev->use_by_at.set)
+      l->use_by = ev->use_by_at;
+    if (ev->removal_at.set)
+      l->removal = ev->removal_at;
+    if (ev->alert_at.set)
+      l->alert = ev->alert_at;
+    l->version++;
+    l->updated_at = ev->occurred_at_ms;
+  } else {
+    int from = index_of(LOCS, N_LOCS, ev->from.id);
+    int to = index_of(LOCS, N_LOCS, ev->to.id);
+    l->qty[from] -= ev->quantity_micro;
+    l->qty[to] += ev->quantity_micro;
+    l->move_count++;
+    l->updated_at = ev->occurred_at_ms;
+    if (!m->usage_set[from]) {
+      m->usage_set[from] = true;
+      m->usage[from] = ev->from.usage;
+    }
+    if (!m->usage_set[to]) {
+      m->usage_set[to] = true;
+      m->usage[to] = ev->to.usage;
+    }
+  }
+}
+
+/* ---- event generation ---- */
+
+static const char *name_str(uint64_t seq) {
+  static char buf[16];
+  snprintf(buf, sizeof buf, "N%d",
+           (int)(seq / SLIDE_NAMES) + pick(WINDOW_NAMES));
+  return buf;
+}
+
+static const char *random_name(uint64_t seq) {
+  static char buf[24];
+  int r = pick(100);
+  if (r < 1)
+    return "  ";
+  if (r < 2)
+    return "bad\x01";
+  const char *n = name_str(seq);
+  if (r < 20)
+    snprintf(buf, sizeof buf, " %s  ", n);
+  else
+    snprintf(buf, sizeof buf, "%s", n);
+  return buf;
+}
+
+static ll_opt_time random_date(int percent, int64_t around, int lo_days,
+                               int hi_days) {
+  ll_opt_time t = {false, 0};
+  if (chance(percent)) {
+    t.set = true;
+    t.ms = around + (int64_t)(lo_days + pick(hi_days - lo_days + 1)) * DAY_MS;
+  }
+  return t;
+}
+
+static int64_t random_quantity(void) {
+  static const int64_t q[] = {LL_MICRO,  LL_MICRO, LL_MICRO,  500000,
+                              2000000,   3250000,  1,         10000000,
+                              100000000, 0,        -LL_MICRO, 7};
+  if (chance(1))
+    return INT64_MAX / 2 + pick(3);
+  return q[pick(sizeof q / sizeof q[0])];
+}
+
+static int random_loc_with_stock(const model *m, int lot) {
+  int candidates[N_LOCS], n = 0;
+  for (int i = 0; lot >= 0 && i < N_LOCS; i++) {
+    if (m->lots[lot].qty[i] > 0)
+      candidates[n++] = i;
+  }
+  return n > 0 && chance(60) ? candidates[pick(n)] : pick(N_LOCS);
+}
+
+static void random_event(const model *m, ll_event *ev, uint64_t seq) {
+  char id[32];
+  snprintf(id, sizeof id, "ev%llu", (unsigned long long)seq);
+  const char *product =
+      product_str((int)(seq / SLIDE_PRODUCTS) + pick(WINDOW_PRODUCTS));
+  int lot = (int)(seq / SLIDE_LOTS) + pick(WINDOW_LOTS);
+  assert_true(lot < m->n_lots);
+  const mlot *l = &m->lots[lot];
+  int kind = pick(100);
+  if (kind < 18) {
+    ev_created(ev, id, product, lot_str(lot), random_name(seq),
+               chance(50) ? LL_TRACK_LOT : LL_TRACK_SERIAL);
+    ev->expiration_at = random_date(50, T0, -10, 30);
+    int64_t exp = ev->expiration_at.set ? ev->expiration_at.ms : T0;
+    ev->alert_at = random_date(20, exp, -10, 1);
+    ev->removal_at = random_date(20, exp, -10, 1);
+    ev->use_by_at = random_date(20, exp, -10, 1);
+  } else if (kind < 33) {
+    /* Mostly the lot's real product, so that updates get through. */
+    if (l->exists && chance(85))
+      product = product_str(l->product);
+    ev_updated(ev, id, product, lot_str(lot));
+    if (chance(30))
+      ev_set(&ev->name, random_name(seq));
+    if (chance(15))
+      ev_set(&ev->new_product_id,
+             product_str((int)(seq / SLIDE_PRODUCTS) + pick(WINDOW_PRODUCTS)));
+    if (chance(20))
+      ev_set(&ev->reference, chance(50) ? "" : "R1");
+    if (chance(10))
+      ev_set(&ev->description, "a\nb");
+    if (chance(30)) {
+      ev->has_expected_version = true;
+      ev->expected_version = l->version + (chance(70) ? 0 : 1);
+    }
+    ev->expiration_at = random_date(15, T0, -10, 30);
+    ev->alert_at = random_date(10, T0, -10, 30);
+    ev->removal_at = random_date(10, T0, -10, 30);
+    ev->use_by_at = random_date(10, T0, -10, 30);
+  } else {
+    if (l->exists && chance(90))
+      product = product_str(l->product);
+    int from = random_loc_with_stock(m, lot);
+    int to = pick(N_LOCS);
+    ll_usage fu = chance(3) ? (ll_usage)pick(LL_USAGE_COUNT) : LOC_USAGE[from];
+    ll_usage tu = chance(3) ? (ll_usage)pick(LL_USAGE_COUNT) : LOC_USAGE[to];
+    ev_moved(ev, id, product, lot_str(lot), random_quantity(), LOCS[from], fu,
+             LOCS[to], tu);
+    if (chance(2))
+      ev->quantity_valid = false;
+    int by = pick(100);
+    if (by < 15 && l->exists) {
+      ev_set(&ev->lot_id, NULL);
+      ev_set(&ev->lot_name, chance(80) ? l->name : name_str(seq));
+    } else if (by < 20 && l->exists) {
+      ev_set(&ev->lot_name, chance(80) ? l->name : name_str(seq));
+    }
+  }
+  ev->occurred_at_ms = T0 + (int64_t)pick(40 * 24) * 3600000;
+}
+
+/* ---- checks against the real state ---- */
+
+static uint64_t seed;
+static uint64_t step_no;
+
+#define CHECK(cond, ...)                                                       \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      print_error("seed %llu, event %llu: ", (unsigned long long)seed,         \
+                  (unsigned long long)step_no);                                \
+      fail_msg(__VA_ARGS__);                                                   \
+    }                                                                          \
+  } while (0)
+
+static bool time_eq(ll_opt_time a, ll_opt_time b) {
+  return a.set == b.set && (!a.set || a.ms == b.ms);
+}
+
+/* The real lot agrees with the model; the contract's invariants hold. */
+static void check_lot(rules_env *env, const model *m, int i) {
+  const mlot *want = &m->lots[i];
+  ll_lot got;
+  const char *id = lot_str(i);
+  bool found = env_lot(env, id, &got);
+  CHECK(found == want->exists, "lot %s: found %d, model %d", id, found,
+        want->exists);
+  if (found) {
+    CHECK(strcmp(got.product_id, product_str(want->product)) == 0,
+          "lot %s: product %s, model %s", id, got.product_id,
+          product_str(want->product));
+    CHECK(strcmp(got.name, want->name) == 0, "lot %s: name '%s', model '%s'",
+          id, got.name, want->name);
+    CHECK(got.tracking == want->tracking, "lot %s: tracking", id);
+    CHECK(got.version == want->version, "lot %s: version %lld, model %lld", id,
+          (long long)got.version, (long long)want->version);
+    CHECK(got.move_count == want->move_count, "lot %s: move_count", id);
+    CHECK(got.created_at_ms == want->created_at, "lot %s: created_at", id);
+    CHECK(got.updated_at_ms == want->updated_at, "lot %s: updated_at", id);
+    CHECK(time_eq(got.expiration_at, want->expiration) &&
+              time_eq(got.use_by_at, want->use_by) &&
+              time_eq(got.removal_at, want->removal) &&
+              time_eq(got.alert_at, want->alert),
+          "lot %s: dates", id);
+    __int128 sum = 0, stock = 0;
+    for (int k = 0; k < N_LOCS; k++) {
+      int64_t q = env_qty(env, id, LOCS[k]);
+      CHECK(q == want->qty[k], "lot %s at %s: %lld, model %lld", id, LOCS[k],
+            (long long)q, (long long)want->qty[k]);
+      sum += q;
+      if (m->usage_set[k] && is_stock(m->usage[k])) {
+        CHECK(q >= 0, "invariant: lot %s below zero at stock location %s", id,
+              LOCS[k]);
+        stock += q;
+      }
+    }
+    CHECK(sum == 0, "invariant: lot %s does not sum to zero", id);
+    CHECK(stock == got.on_hand_micro, "lot %s: on_hand %lld, sum %lld", id,
+          (long long)got.on_hand_micro, (long long)stock);
+    CHECK(got.tracking != LL_TRACK_SERIAL || got.on_hand_micro == 0 ||
+              got.on_hand_micro == LL_MICRO,
+          "invariant: serial %s on hand %lld", id,
+          (long long)got.on_hand_micro);
+  }
+  ll_lot_free(&got);
+}
+
+static void count_names(void *ctx, const uint8_t *key, size_t key_len,
+                        const uint8_t *value, size_t value_len) {
+  (void)value;
+  (void)value_len;
+  if (key_len > 0 && key[0] == 'n')
+    (*(int *)ctx)++;
+}
+
+/* Every lot has its name index entry and, when `all`, nothing else has
+ * one (that walk visits every event record, so it runs now and then). */
+static void check_name_index(rules_env *env, const model *m, bool all) {
+  int lots = 0, names = 0;
+  for (int i = 0; i < m->n_lots; i++) {
+    if (!m->lots[i].exists)
+      continue;
+    lots++;
+    char key[64];
+    int n = snprintf(key, sizeof key, "n%s\x1f%s",
+                     product_str(m->lots[i].product), m->lots[i].name);
+    const char *id = lot_str(i);
+    const uint8_t *v;
+    size_t vn;
+    CHECK(mem_state_get(env->state, key, (size_t)n, &v, &vn) &&
+              vn == strlen(id) && memcmp(v, id, vn) == 0,
+          "name index: %s/%s does not point at %s",
+          product_str(m->lots[i].product), m->lots[i].name, id);
+  }
+  if (!all)
+    return;
+  mem_state_foreach(env->state, count_names, &names);
+  CHECK(names == lots, "name index: %d entries for %d lots", names, lots);
+}
+
+static const char *outcome(int code) {
+  return code == DUP ? "duplicate" : ll_code_name((ll_code)code);
+}
+
+static void test_rules_against_model(void **state) {
+  (void)state;
+  const char *env_seed = getenv("LOTLINE_SEED");
+  const char *env_events = getenv("LOTLINE_MODEL_EVENTS");
+  seed = env_seed ? strtoull(env_seed, NULL, 10)
+                  : (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
+  uint64_t n_events = env_events ? strtoull(env_events, NULL, 10) : 100000;
+  printf("rules_model: seed=%llu events=%llu (LOTLINE_SEED reproduces)\n",
+         (unsigned long long)seed, (unsigned long long)n_events);
+  fflush(stdout);
+  rng_state = seed;
+
+  rules_env env;
+  env_init(&env);
+  model m;
+  memset(&m, 0, sizeof m);
+  m.n_lots = (int)(n_events / SLIDE_LOTS) + WINDOW_LOTS + 1;
+  m.lots = ll_xcalloc((size_t)m.n_lots, sizeof *m.lots);
+  m.n_products = (int)(n_events / SLIDE_PRODUCTS) + WINDOW_PRODUCTS + 1;
+  m.tracking_set = ll_xcalloc((size_t)m.n_products, sizeof *m.tracking_set);
+  m.tracking = ll_xcalloc((size_t)m.n_products, sizeof *m.tracking);
+  m.seen = mem_state_new();
+  ll_event ring[RING];
+  size_t ring_len = 0;
+  uint64_t counts[LL_CODE_COUNT + 1] = {0}; /* [LL_CODE_COUNT] = dup */
+
+  for (step_no = 1; step_no <= n_events; step_no++) {
+    ll_event ev;
+    int r = pick(100);
+    if (ring_len > 0 && r < 4) {
+      /* Redeliver a recent event exactly. */
+      ll_event_copy(&ev, &ring[pick((int)ring_len)]);
+    } else if (ring_len > 0 && r < 6) {
+      /* Reuse a recent id for new content. */
+      const ll_event *old = &ring[pick((int)ring_len)];
+      random_event(&m, &ev, step_no);
+      ev_set(&ev.event_id, old->event_id);
+    } else {
+      random_event(&m, &ev, step_no);
+    }
+
+    int lot = -1;
+    int want = model_expect(&m, &ev, &lot);
+    ll_decision d;
+    env_process(&env, &ev, &d);
+    int got = d.duplicate ? DUP : d.accepted ? LL_OK : (int)d.code;
+    CHECK(got == want, "%s %s: got %s (%s), model says %s",
+          ll_event_type_name(ev.type), ev.event_id, outcome(got), d.message,
+          outcome(want));
+    counts[got == DUP ? LL_CODE_COUNT : got]++;
+
+    if (want == LL_OK)
+      model_apply(&m, &ev, lot);
+    if (want != DUP && want != LL_EVENT_ID_REUSED)
+      model_record(&m, &ev);
+    if (lot >= 0)
+      check_lot(&env, &m, lot);
+    if (ev.type == LL_EV_LOT_UPDATED && lot >= 0) {
+      /* A rename or product change may free or take a name. */
+      check_name_index(&env, &m, false);
+    }
+    if (step_no % 1000 == 0) {
+      for (int i = 0; i < m.n_lots; i++)
+        check_lot(&env, &m, i);
+      check_name_index(&env, &m, true);
+    }
+
+    if (ring_len < RING) {
+      ring[ring_len++] = ev;
+    } else {
+      size_t slot = (size_t)pick(RING);
+      ll_event_free(&ring[slot]);
+      ring[slot] = ev;
+    }
+    ll_decision_free(&d);
+  }
+
+  printf("rules_model: outcomes:");
+  for (int c = 0; c <= LL_CODE_COUNT; c++) {
+    if (counts[c])
+      printf(" %s=%llu", c == LL_CODE_COUNT ? "duplicate" : ll_code_name(c),
+             (unsigned long long)counts[c]);
+  }
+  printf("\n");
+  /* The world is small enough that every rule fires in a long run. */
+  if (n_events >= 100000) {
+    const ll_code expected[] = {
+        LL_OK,
+        LL_MISSING_FIELD,
+        LL_INVALID_FIELD,
+        LL_DUPLICATE_LOT,
+        LL_LOT_ID_TAKEN,
+        LL_TRACKING_MISMATCH,
+        LL_UNKNOWN_LOT,
+        LL_VERSION_CONFLICT,
+        LL_PRODUCT_LOCKED,
+        LL_LOT_PRODUCT_MISMATCH,
+        LL_INVALID_QUANTITY,
+        LL_SAME_LOCATION,
+        LL_LOCATION_USAGE_CONFLICT,
+        LL_SERIAL_QUANTITY,
+        LL_SERIAL_NOT_AT_SOURCE,
+        LL_SERIAL_ALREADY_IN_STOCK,
+        LL_INSUFFICIENT_STOCK,
+        LL_INVALID_DATES,
+        LL_EXPIRED_LOT,
+        LL_EVENT_ID_REUSED,
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
+      CHECK(counts[expected[i]] > 0, "no event ended as %s",
+            ll_code_name(expected[i]));
+    CHECK(counts[LL_CODE_COUNT] > 0, "no duplicate was seen");
+  }
+
+  for (size_t i = 0; i < ring_len; i++)
+    ll_event_free(&ring[i]);
+  mem_state_free(m.seen);
+  free(m.lots);
+  free(m.tracking_set);
+  free(m.tracking);
+  env_free(&env);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_rules_against_model),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

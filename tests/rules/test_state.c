@@ -1,0 +1,299 @@
+/* test_state.c — the validation state's stored form (rules/ll_state.c).
+ *
+ * The command consumer stores exactly what these tests read back: which keys
+ * an event writes, what an event id's record says, which outcomes are not
+ * remembered, and that a damaged record or a failing store is an error, not
+ * a silently wrong decision. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ll_event.h"
+#include "rules/mem_state.h"
+
+static bool has_key(rules_env *env, const char *key, size_t key_len,
+                    const char *value, size_t value_len) {
+  const uint8_t *v;
+  size_t n;
+  if (!mem_state_get(env->state, key, key_len, &v, &n))
+    return false;
+  return !value || (n == value_len && memcmp(v, value, n) == 0);
+}
+#define HAS(env, key) has_key((env), key, sizeof(key) - 1, NULL, 0)
+#define HAS_VALUE(env, key, value)                                             \
+  has_key((env), key, sizeof(key) - 1, value, sizeof(value) - 1)
+
+static void process(rules_env *env, ll_event *ev, ll_decision *d) {
+  env_process(env, ev, d);
+}
+
+static void test_keys_written_by_a_creation(void **state) {
+  (void)state;
+  rules_env env;
+  env_init(&env);
+  ll_event ev;
+  ll_decision d;
+  ev_created(&ev, "c1", "P", "L1", " A ", LL_TRACK_SERIAL);
+  process(&env, &ev, &d);
+  assert_true(d.accepted);
+  ll_decision_free(&d);
+  ll_event_free(&ev);
+  assert_int_equal(mem_state_count(env.state), 4);
+  assert_true(HAS(&env, "ec1"));
+  assert_true(HAS(&env, "lL1"));
+  assert_true(HAS_VALUE(&env,
+                        "nP\x1f"
+                        "A",
+                        "L1"));
+  assert_true(HAS_VALUE(&env, "tP", "\x01"));
+  env_free(&env);
+}
+
+static void test_keys_written_by_a_move(void **state) {
+  (void)state;
+  rules_env env;
+  env_init(&env);
+  ll_event ev;
+  ll_decision d;
+  ev_created(&ev, "c1", "P", "L1", "A", LL_TRACK_LOT);
+  process(&env, &ev, &d);
+  ll_decision_free(&d);
+  ll_event_free(&ev);
+  ev_moved(&ev, "m1", "P", "L1", 2500000, "Vendors", LL_USAGE_SUPPLIER,
+           "WH/Stock", LL_USAGE_INTERNAL);
+  process(&env, &ev, &d);
+  assert_true(d.accepted);
+  ll_decision_free(&d);
+  ll_event_free(&ev);
+  assert_true(HAS_VALUE(&env, "uVendors", "\x02"));
+  assert_true(HAS_VALUE(&env, "uWH/Stock", "\x00"));
+  /* Zig-zag varints: -2500000 -> 4999999, 2500000 -> 5000000. */
+  assert_true(HAS_VALUE(&env, "qL1\x1fVendors", "\xbf\x96\xb1\x02"));
+  assert_true(HAS_VALUE(&env, "qL1\x1fWH/Stock", "\xc0\x96\xb1\x02"));
+  assert_int_equal(mem_state_count(env.state), 9);
+  env_free(&env);
+}
+
+static void test_rename_moves_the_name_key(void **state) {
+  (void)state;
+  rules_env env;
+  env_init(&env);
+  ll_event ev;
+  ll_decision d;
+  ev_created(&ev, "c1", "P", "L1", "A", LL_TRACK_LOT);
+  process(&env, &ev, &d);
+  ll_decision_free(&d);
+  ll_event_free(&ev);
+  ev_updated(&ev, "u1", "P", "L1");
+  ev_set(&ev.name, "B");
+  ev_set(&ev.new_product_id, "Q");
+  process(&env, &ev, &d);
+  assert_true(d.accepted);
+  assert_true(d.set_tracking);
+  assert_string_equal(d.old_name_key_product, "P");
+  assert_string_equal(d.old_name_key_name, "A");
+  ll_decision_free(&d);
+  ll_event_free(&ev);
+  assert_false(HAS(&env, "nP\x1f"
+                         "A"));
+  assert_true(HAS_VALUE(&env,
+                        "nQ\x1f"
+                        "B",
+                        "L1"));
+  assert_true(HAS_VALUE(&env, "tQ", "\x00"));
+  assert_true(HAS(&env, "tP")); /* a product's tracking stays fixed */
+
+  /* An update that keeps name and product leaves the index alone. */
+  ev_updated(&ev, "u2", "Q", "L1");
+  ev_set(&ev.reference, "PO-7");
+  process(&env, &ev, &d);
+  assert_true(d.accepted);
+  assert_null(d.old_name_key_product);
+  assert_false(d.set_tracking);
+  ll_decision_free(&d);
+  ll_event_free(&ev);
+  assert_true(HAS_VALUE(&env,
+                        "nQ\x1f"
+                        "B",
+                        "L1"));
+  env_free(&env);
+}
+
+static void test_seen_records(void **state) {
+  (void)state;
+  rules_env env;
+  env_init(&env);
+  ll_event ev;
+  ll_decision d;
+  ll_seen seen;
+  ll_err err = {0};
+  ll_state_reader reader = mem_state_reader(env.state);
+
+  ev_updated(&ev, "u1", "P", "NOPE");
+  process(&env, &ev, &d);
+  assert_int_equal(d.code, LL_UNKNOWN_LOT);
+  assert_int_equal(ll_state_get_seen(&reader, "u1", &seen, &err), 0);
+  assert_true(seen.found);
+  assert_false(seen.accepted);
+  assert_int_equal(seen.code, LL_UNKNOWN_LOT);
+  assert_string_equal(seen.message, d.message);
+  uint8_t digest[32];
+  ll_event_digest(&ev, digest);
+  assert_memory_equal(seen.digest, digest, 32);
+  ll_decision_free(&d);
+  ll_event_free(&ev);
+
+  ev_created(&ev, "c1", "P", "L1", "A", LL_TRACK_LOT);
+  process(&env, &ev, &d);
+  ll_decision_free(&d);
+  ll_event_free(&ev);
+  assert_int_equal(ll_state_get_seen(&reader, "c1", &seen, &err), 0);
+  assert_true(seen.found);
+  assert_true(seen.accepted);
+  assert_int_equal(seen.position, 1);
+
+  assert_int_equal(ll_state_get_seen(&reader, "never", &seen, &err), 0);
+  assert_false(seen.found);
+  assert_int_equal(ll_state_get_seen(&reader, "", &seen, &err), 0);
+  assert_false(seen.found);
+  env_free(&env);
+}
+
+/* Outcomes that must leave no trace: a blank or invalid event id (nothing
+ * sound to key it by), a duplicate, EVENT_ID_REUSED (it must not replace
+ * the owner's record), and the wire-level codes. */
+static void test_outcomes_not_remembered(void **state) {
+  (void)state;
+  rules_env env;
+  env_init(&env);
+  ll_event ev;
+  ll_decision d;
+  char long_id[300];
+  memset(long_id, 'x', 299);
+  long_id[299] = '\0';
+  const char *bad_ids[] = {"", "  ", long_id, "id\x01", "\xc0\xaf"};
+  for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+    ev_created(&ev, bad_ids[i], "P", "L1", "A", LL_TRACK_LOT);
+    process(&env, &ev, &d);
+    assert_false(d.accepted);
+    ll_decision_free(&d);
+    ll_event_free(&ev);
+  }
+  assert_int_equal(mem_state_count(env.state), 0);
+
+  ll_mutations muts;
+  ll_mutations_init(&muts);
+  ev_created(&ev, "k1", "P", "L1", "A", LL_TRACK_LOT);
+  const ll_code silent[] = {LL_MALFORMED, LL_UNKNOWN_SCHEMA, LL_KEY_MISMATCH,
+                            LL_EVENT_ID_REUSED};
+  for (size_t i = 0; i < sizeof silent / sizeof silent[0]; i++) {
+    ll_decision_init(&d);
+    d.code = silent[i];
+    ll_decision_mutations(&ev, &d, 0, &muts);
+    assert_int_equal(muts.len, 0);
+  }
+  ll_decision_init(&d);
+  d.duplicate = true;
+  ll_decision_mutations(&ev, &d, 0, &muts);
+  assert_int_equal(muts.len, 0);
+  ll_mutations_free(&muts);
+  ll_event_free(&ev);
+  env_free(&env);
+}
+
+static void load_expect_error(rules_env *env, const ll_event *ev,
+                              const char *what) {
+  ll_state_reader reader = mem_state_reader(env->state);
+  ll_facts facts;
+  ll_err err = {0};
+  ll_facts_init(&facts);
+  assert_int_equal(ll_facts_load(&reader, ev, &facts, &err), -1);
+  if (!strstr(err.message, what))
+    fail_msg("error \"%s\" does not mention \"%s\"", err.message, what);
+  ll_facts_free(&facts);
+}
+
+static void test_corrupt_records_are_errors(void **state) {
+  (void)state;
+  rules_env env;
+  env_init(&env);
+  ll_event ev;
+  ev_moved(&ev, "m1", "P", "L1", LL_MICRO, "Vendors", LL_USAGE_SUPPLIER,
+           "WH/Stock", LL_USAGE_INTERNAL);
+
+  mem_state_put(env.state, "lL1", 3, "\x07junk", 5);
+  load_expect_error(&env, &ev, "corrupt lot");
+
+  ll_event good;
+  ll_decision d;
+  env_free(&env);
+  env_init(&env);
+  ev_created(&good, "c1", "P", "L1", "A", LL_TRACK_LOT);
+  env_process(&env, &good, &d);
+  ll_decision_free(&d);
+  ll_event_free(&good);
+
+  mem_state_put(env.state, "uVendors", 8, "\x09", 1);
+  load_expect_error(&env, &ev, "corrupt location");
+  mem_state_put(env.state, "uVendors", 8, "\x02", 1);
+
+  mem_state_put(env.state, "qL1\x1fWH/Stock", 12, "\x80", 1);
+  load_expect_error(&env, &ev, "corrupt quantity");
+  mem_state_put(env.state, "qL1\x1fWH/Stock", 12, "\x02", 1);
+
+  mem_state_put(env.state, "em1", 3, "\x01\x02", 2);
+  load_expect_error(&env, &ev, "corrupt event");
+  ll_event_free(&ev);
+  env_free(&env);
+}
+
+static int failing_get(void *ctx, const void *key, size_t key_len, ll_buf *out,
+                       bool *found, ll_err *err) {
+  (void)ctx;
+  (void)key;
+  (void)key_len;
+  (void)out;
+  *found = false;
+  return ll_err_set(err, LL_OK, "disk on fire");
+}
+
+static void test_reader_errors_propagate(void **state) {
+  (void)state;
+  ll_state_reader reader = {.ctx = NULL, .get = failing_get};
+  ll_event ev;
+  ll_facts facts;
+  ll_err err = {0};
+  ev_created(&ev, "c1", "P", "L1", "A", LL_TRACK_LOT);
+  assert_int_equal(ll_facts_load(&reader, &ev, &facts, &err), -1);
+  assert_string_equal(err.message, "disk on fire");
+  ll_facts_free(&facts);
+  ll_event_free(&ev);
+
+  ll_lot lot;
+  bool found = true;
+  memset(&err, 0, sizeof err);
+  assert_int_equal(ll_state_get_lot(&reader, "L1", &lot, &found, &err), -1);
+  assert_false(found);
+  assert_string_equal(err.message, "disk on fire");
+  ll_lot_free(&lot);
+  ll_seen seen;
+  assert_int_equal(ll_state_get_seen(&reader, "c1", &seen, &err), -1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_keys_written_by_a_creation),
+      cmocka_unit_test(test_keys_written_by_a_move),
+      cmocka_unit_test(test_rename_moves_the_name_key),
+      cmocka_unit_test(test_seen_records),
+      cmocka_unit_test(test_outcomes_not_remembered),
+      cmocka_unit_test(test_corrupt_records_are_errors),
+      cmocka_unit_test(test_reader_errors_propagate),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

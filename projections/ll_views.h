@@ -24,8 +24,8 @@ int ll_views_apply(ll_views *v, const ll_log_entry *entries, size_t n,
                    ll_err *err);
 
 /* ---- queries (thread-safe) ---- */
-int ll_views_get_lot(ll_views *v, const char *lot_id, ll_lot *lot,
-                     bool *found, ll_err *err);
+int ll_views_get_lot(ll_views *v, const char *lot_id, ll_lot *lot, bool *found,
+                     ll_err *err);
 
 typedef struct ll_lot_location {
   char *location;

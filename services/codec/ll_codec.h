@@ -56,23 +56,23 @@ int ll_codec_encode_version(ll_codec *codec, const ll_event *ev, int version,
 /* A rejection as published to lots.rejected: Avro single-object encoding
  * of schemas/Rejection.v1.avsc. */
 typedef struct ll_rejection {
-  char *event_id;  /* NULL when the bytes could not be decoded */
+  char *event_id; /* NULL when the bytes could not be decoded */
   ll_code code;
   char *message;
   char *topic;
   int32_t partition;
   int64_t offset;
   int64_t rejected_at_ms;
-  uint8_t *key;    /* original key bytes (may be NULL) */
+  uint8_t *key; /* original key bytes (may be NULL) */
   size_t key_len;
-  uint8_t *value;  /* original value bytes */
+  uint8_t *value; /* original value bytes */
   size_t value_len;
 } ll_rejection;
 
 int ll_codec_encode_rejection(ll_codec *codec, const ll_rejection *r,
                               ll_buf *out, ll_err *err);
-ll_code ll_codec_decode_rejection(ll_codec *codec, const void *data,
-                                  size_t len, ll_rejection *r, ll_err *err);
+ll_code ll_codec_decode_rejection(ll_codec *codec, const void *data, size_t len,
+                                  ll_rejection *r, ll_err *err);
 void ll_rejection_free(ll_rejection *r);
 
 /* One entry of lots.quantities: Avro single-object encoding of

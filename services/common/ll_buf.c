@@ -10,14 +10,18 @@
 
 #include "ll_event.h"
 
-void ll_buf_init(ll_buf *b) { memset(b, 0, sizeof *b); }
+void ll_buf_init(ll_buf *b) {
+  memset(b, 0, sizeof *b);
+}
 
 void ll_buf_free(ll_buf *b) {
   free(b->data);
   memset(b, 0, sizeof *b);
 }
 
-void ll_buf_reset(ll_buf *b) { b->len = 0; }
+void ll_buf_reset(ll_buf *b) {
+  b->len = 0;
+}
 
 void ll_buf_reserve(ll_buf *b, size_t extra) {
   if (b->len + extra <= b->cap)
@@ -37,7 +41,9 @@ void ll_buf_put(ll_buf *b, const void *p, size_t n) {
   b->len += n;
 }
 
-void ll_buf_put_u8(ll_buf *b, uint8_t v) { ll_buf_put(b, &v, 1); }
+void ll_buf_put_u8(ll_buf *b, uint8_t v) {
+  ll_buf_put(b, &v, 1);
+}
 
 void ll_buf_put_uvar(ll_buf *b, uint64_t v) {
   uint8_t tmp[10];
@@ -99,7 +105,9 @@ void ll_rd_init(ll_rd *r, const void *p, size_t n) {
   r->bad = false;
 }
 
-size_t ll_rd_left(const ll_rd *r) { return (size_t)(r->end - r->p); }
+size_t ll_rd_left(const ll_rd *r) {
+  return (size_t)(r->end - r->p);
+}
 
 static bool rd_fail(ll_rd *r) {
   r->bad = true;

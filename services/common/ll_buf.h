@@ -26,8 +26,8 @@ void ll_buf_put(ll_buf *b, const void *p, size_t n);
 void ll_buf_put_u8(ll_buf *b, uint8_t v);
 void ll_buf_put_uvar(ll_buf *b, uint64_t v);
 void ll_buf_put_svar(ll_buf *b, int64_t v);
-void ll_buf_put_be64(ll_buf *b, uint64_t v); /* sortable keys */
-void ll_buf_put_str(ll_buf *b, const char *s); /* NULL-preserving */
+void ll_buf_put_be64(ll_buf *b, uint64_t v);               /* sortable keys */
+void ll_buf_put_str(ll_buf *b, const char *s);             /* NULL-preserving */
 void ll_buf_put_bytes(ll_buf *b, const void *p, size_t n); /* len + bytes */
 /* Append a NUL-terminated copy-free printf. */
 void ll_buf_printf(ll_buf *b, const char *fmt, ...)

@@ -16,9 +16,9 @@
 
 typedef enum ll_decimal_status {
   LL_DEC_OK = 0,
-  LL_DEC_SYNTAX,    /* not a decimal number */
-  LL_DEC_SCALE,     /* more than 6 decimals */
-  LL_DEC_OVERFLOW,  /* does not fit */
+  LL_DEC_SYNTAX,   /* not a decimal number */
+  LL_DEC_SCALE,    /* more than 6 decimals */
+  LL_DEC_OVERFLOW, /* does not fit */
 } ll_decimal_status;
 
 ll_decimal_status ll_decimal_parse(const char *s, int64_t *micro_out);

@@ -65,7 +65,9 @@ uint64_t ll_mono_ns(void) {
 
 /* ---- events ---- */
 
-void ll_event_init(ll_event *ev) { memset(ev, 0, sizeof *ev); }
+void ll_event_init(ll_event *ev) {
+  memset(ev, 0, sizeof *ev);
+}
 
 void ll_event_free(ll_event *ev) {
   free(ev->event_id);
@@ -201,7 +203,9 @@ void ll_event_digest(const ll_event *ev, uint8_t digest[32]) {
 
 /* ---- lots ---- */
 
-void ll_lot_init(ll_lot *lot) { memset(lot, 0, sizeof *lot); }
+void ll_lot_init(ll_lot *lot) {
+  memset(lot, 0, sizeof *lot);
+}
 
 void ll_lot_free(ll_lot *lot) {
   free(lot->lot_id);

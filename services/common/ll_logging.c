@@ -13,7 +13,9 @@
 static atomic_int min_level = LL_INFO;
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
-void ll_log_set_level(ll_level level) { atomic_store(&min_level, level); }
+void ll_log_set_level(ll_level level) {
+  atomic_store(&min_level, level);
+}
 
 bool ll_log_parse_level(const char *name, ll_level *out) {
   for (int i = 0; name && i < 4; i++) {
@@ -33,11 +35,11 @@ void ll_log(ll_level level, const char *component, const char *fmt, ...) {
   struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
-  int n = snprintf(line, sizeof line,
-                   "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                   tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                   level_names[level], component);
+  int n = snprintf(
+      line, sizeof line,
+      "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ", tm.tm_year + 1900,
+      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+      ts.tv_nsec / 1000000, level_names[level], component);
   va_list ap;
   va_start(ap, fmt);
   int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

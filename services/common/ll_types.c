@@ -33,7 +33,7 @@ static const char *const code_names[LL_CODE_COUNT] = {
 };
 
 static const char *const usage_names[LL_USAGE_COUNT] = {
-    "INTERNAL", "TRANSIT",    "SUPPLIER", "CUSTOMER",
+    "INTERNAL",  "TRANSIT",    "SUPPLIER", "CUSTOMER",
     "INVENTORY", "PRODUCTION", "SCRAP",
 };
 

@@ -13,11 +13,11 @@
 #include <stdint.h>
 
 /* Limits (contract section 4). Characters are Unicode code points. */
-#define LL_TEXT_MAX_CHARS 255            /* name, reference, every id */
-#define LL_DESCRIPTION_MAX_BYTES 65536   /* description: 64 KiB */
+#define LL_TEXT_MAX_CHARS 255          /* name, reference, every id */
+#define LL_DESCRIPTION_MAX_BYTES 65536 /* description: 64 KiB */
 #define LL_QUANTITY_SCALE 6
 #define LL_MICRO 1000000LL
-#define LL_MESSAGE_MAX_BYTES 512         /* rejection/error message */
+#define LL_MESSAGE_MAX_BYTES 512 /* rejection/error message */
 
 typedef enum ll_event_type {
   LL_EV_NONE = 0,
@@ -136,12 +136,12 @@ typedef struct ll_err {
   char message[LL_MESSAGE_MAX_BYTES];
 } ll_err;
 
-const char *ll_code_name(ll_code code);          /* "INSUFFICIENT_STOCK" */
+const char *ll_code_name(ll_code code); /* "INSUFFICIENT_STOCK" */
 bool ll_code_parse(const char *name, ll_code *out);
-const char *ll_usage_name(ll_usage usage);       /* "INTERNAL" */
+const char *ll_usage_name(ll_usage usage); /* "INTERNAL" */
 bool ll_usage_parse(const char *name, ll_usage *out);
-bool ll_usage_is_stock(ll_usage usage);          /* INTERNAL or TRANSIT */
-const char *ll_tracking_name(ll_tracking t);     /* "LOT" / "SERIAL" */
+bool ll_usage_is_stock(ll_usage usage);      /* INTERNAL or TRANSIT */
+const char *ll_tracking_name(ll_tracking t); /* "LOT" / "SERIAL" */
 bool ll_tracking_parse(const char *name, ll_tracking *out);
 const char *ll_event_type_name(ll_event_type t); /* "LotCreated" ... */
 

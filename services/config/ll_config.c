@@ -22,8 +22,10 @@ typedef struct known_key {
 
 static const known_key known_keys[] = {
     {"data", "./lotline-data", "data directory (log, views, broker.addr)"},
-    {"brokers", NULL, "Kafka bootstrap list; empty = start the embedded broker"},
-    {"http.listen", "127.0.0.1:8080", "HTTP API address (HOST:PORT, port 0 = any)"},
+    {"brokers", NULL,
+     "Kafka bootstrap list; empty = start the embedded broker"},
+    {"http.listen", "127.0.0.1:8080",
+     "HTTP API address (HOST:PORT, port 0 = any)"},
     {"group.id", "lotline", "consumer group of the command consumer"},
     {"topic.inbound", "lots.inbound", "input topic"},
     {"topic.events", "lots.events", "accepted events topic"},
@@ -33,7 +35,8 @@ static const known_key known_keys[] = {
     {"schema.registry.url", NULL, "Confluent Schema Registry URL"},
     {"batch.max.events", "2000", "most events per durable batch"},
     {"batch.max.ms", "5", "longest wait to fill a batch, ms"},
-    {"rules.allow_expired_delivery", "false", "accept expired lots to CUSTOMER"},
+    {"rules.allow_expired_delivery", "false",
+     "accept expired lots to CUSTOMER"},
     {"broker.partitions", "16", "embedded broker: partitions per topic"},
     {"broker.count", "1", "embedded broker: number of brokers"},
     {"write.timeout.ms", "5000", "HTTP writes: longest wait for the outcome"},
@@ -173,5 +176,5 @@ void ll_config_print_keys(FILE *out) {
             known_keys[i].default_value ? known_keys[i].default_value : "-",
             known_keys[i].help);
   fprintf(out, "  %-30s %-18s %s\n", "kafka.<property>", "-",
-           "passed to librdkafka unchanged (SASL, TLS, ...)");
+          "passed to librdkafka unchanged (SASL, TLS, ...)");
 }

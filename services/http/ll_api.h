@@ -18,19 +18,18 @@
 
 typedef struct ll_api_deps {
   ll_views *views;
-  ll_store *log;          /* primary or secondary */
+  ll_store *log; /* primary or secondary */
   ll_codec *codec;
-  ll_producer *producer;  /* NULL: writes answer 503 */
+  ll_producer *producer; /* NULL: writes answer 503 */
   const char *inbound_topic;
-  int write_timeout_ms;   /* contract: <= 5000 */
+  int write_timeout_ms; /* contract: <= 5000 */
 } ll_api_deps;
 
 typedef struct ll_api ll_api;
 
 /* listen is "HOST:PORT"; port 0 picks a free port. The bound address is
  * returned by ll_api_address(). */
-ll_api *ll_api_start(const char *listen, const ll_api_deps *deps,
-                     ll_err *err);
+ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err);
 const char *ll_api_address(const ll_api *api); /* "127.0.0.1:41234" */
 void ll_api_stop(ll_api *api);
 

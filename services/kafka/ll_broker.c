@@ -45,8 +45,8 @@ ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
   }
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   /* The host handle never connects anywhere itself. */
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", "", errstr,
-                        sizeof errstr) != RD_KAFKA_CONF_OK ||
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", "", errstr, sizeof errstr) !=
+          RD_KAFKA_CONF_OK ||
       rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr) !=
           RD_KAFKA_CONF_OK) {
     rd_kafka_conf_destroy(conf);
@@ -56,8 +56,7 @@ ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
   rd_kafka_t *host =
       rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!host) {
-    ll_err_set(err, LL_OK, "cannot create the broker host handle: %s",
-               errstr);
+    ll_err_set(err, LL_OK, "cannot create the broker host handle: %s", errstr);
     return NULL;
   }
   rd_kafka_mock_cluster_t *cluster =
@@ -91,9 +90,13 @@ ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
   return b;
 }
 
-const char *ll_broker_bootstraps(const ll_broker *b) { return b->bootstraps; }
+const char *ll_broker_bootstraps(const ll_broker *b) {
+  return b->bootstraps;
+}
 
-void *ll_broker_mock_cluster(ll_broker *b) { return b->cluster; }
+void *ll_broker_mock_cluster(ll_broker *b) {
+  return b->cluster;
+}
 
 void ll_broker_stop(ll_broker *b) {
   if (!b)

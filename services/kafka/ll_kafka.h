@@ -31,7 +31,8 @@ typedef struct ll_broker ll_broker;
 ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
                            int partitions, ll_err *err);
 const char *ll_broker_bootstraps(const ll_broker *b); /* "127.0.0.1:port,..." */
-void *ll_broker_mock_cluster(ll_broker *b); /* rd_kafka_mock_cluster_t *, for fault injection */
+void *ll_broker_mock_cluster(
+    ll_broker *b); /* rd_kafka_mock_cluster_t *, for fault injection */
 void ll_broker_stop(ll_broker *b);
 
 /* ---- producer that waits for the outcome of each send ---- */

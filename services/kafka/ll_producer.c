@@ -103,8 +103,7 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
     if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
                           sizeof errstr) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
-      ll_err_set(err, LL_OK, "producer config %s: %s", settings[i][0],
-                 errstr);
+      ll_err_set(err, LL_OK, "producer config %s: %s", settings[i][0], errstr);
       return NULL;
     }
   }
@@ -170,8 +169,7 @@ int ll_producer_send_sync(ll_producer *p, const char *topic, const void *key,
   }
   pthread_mutex_lock(&w->mu);
   while (!w->done) {
-    if (pthread_cond_timedwait(&w->cond, &w->mu, &deadline) != 0 &&
-        !w->done) {
+    if (pthread_cond_timedwait(&w->cond, &w->mu, &deadline) != 0 && !w->done) {
       w->abandoned = true; /* the delivery report frees it */
       pthread_mutex_unlock(&w->mu);
       return ll_err_set(err, LL_OK,

@@ -49,7 +49,7 @@ typedef struct ll_log_entry {
   int64_t recorded_at_ms;
   int32_t partition; /* input partition and offset (-1 when not from Kafka) */
   int64_t offset;
-  ll_event event;    /* owned: ll_log_entry_free */
+  ll_event event; /* owned: ll_log_entry_free */
 } ll_log_entry;
 
 void ll_log_entry_free(ll_log_entry *e);

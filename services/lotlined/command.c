@@ -83,8 +83,8 @@ static void queue_rejection(loop *l, const rd_kafka_message_t *m,
   ll_err e;
   if (l->n_rejections == l->cap_rejections) {
     l->cap_rejections = l->cap_rejections ? l->cap_rejections * 2 : 64;
-    l->rejections = ll_xrealloc(l->rejections, l->cap_rejections *
-                                                   sizeof *l->rejections);
+    l->rejections =
+        ll_xrealloc(l->rejections, l->cap_rejections * sizeof *l->rejections);
   }
   pending_rejection *p = &l->rejections[l->n_rejections];
   ll_buf_init(&p->key);
@@ -127,8 +127,8 @@ static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
                     .value_len = m->len};
   queue_rejection(l, m, &r);
   atomic_fetch_add(&l->stats->rejected, 1);
-  ll_log(LL_DEBUG, "command", "rejected %s/%d@%lld %s: %s", topic,
-         m->partition, (long long)m->offset, ll_code_name(code), message);
+  ll_log(LL_DEBUG, "command", "rejected %s/%d@%lld %s: %s", topic, m->partition,
+         (long long)m->offset, ll_code_name(code), message);
 }
 
 static bool key_matches(const rd_kafka_message_t *m, const char *product_id) {
@@ -137,8 +137,7 @@ static bool key_matches(const rd_kafka_message_t *m, const char *product_id) {
 }
 
 /* Decide one decoded event and stage its effects in the batch. */
-static void decide_event(loop *l, const rd_kafka_message_t *m,
-                         ll_event *ev) {
+static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
   ll_state_reader reader = ll_store_batch_reader(l->batch);
   ll_facts facts;
   ll_decision d;
@@ -286,8 +285,7 @@ static void commit_batch(loop *l) {
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts,
-                         void *opaque) {
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
   loop *l = opaque;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     for (int i = 0; i < parts->cnt; i++) {
@@ -302,8 +300,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         found = false;
       }
       tp->offset = found ? next : RD_KAFKA_OFFSET_BEGINNING;
-      ll_log(LL_INFO, "command", "assigned %s/%d from offset %s%lld",
-             tp->topic, tp->partition, found ? "" : "beginning ",
+      ll_log(LL_INFO, "command", "assigned %s/%d from offset %s%lld", tp->topic,
+             tp->partition, found ? "" : "beginning ",
              found ? (long long)next : 0LL);
     }
     rd_kafka_assign(rk, parts);
@@ -333,8 +331,7 @@ static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
     if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
                           sizeof errstr) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
-      ll_err_set(err, LL_OK, "consumer config %s: %s", settings[i][0],
-                 errstr);
+      ll_err_set(err, LL_OK, "consumer config %s: %s", settings[i][0], errstr);
       return NULL;
     }
   }
@@ -344,8 +341,7 @@ static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
   }
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
   rd_kafka_conf_set_opaque(conf, l);
-  rd_kafka_t *rk =
-      rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (!rk) {
     ll_err_set(err, LL_OK, "cannot create consumer: %s", errstr);
     return NULL;
@@ -409,8 +405,7 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
     int timeout_ms = COMMAND_IDLE_POLL_MS;
     if (l.batch) {
       uint64_t elapsed = ll_mono_ns() - l.batch_started_ns;
-      if (elapsed >= max_ns ||
-          l.batch_msgs >= (size_t)opts->batch_max_events) {
+      if (elapsed >= max_ns || l.batch_msgs >= (size_t)opts->batch_max_events) {
         commit_batch(&l);
         continue;
       }
@@ -421,8 +416,7 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
       continue;
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-        ll_log(LL_WARN, "command", "consumer: %s",
-               rd_kafka_message_errstr(m));
+        ll_log(LL_WARN, "command", "consumer: %s", rd_kafka_message_errstr(m));
       rd_kafka_message_destroy(m);
       continue;
     }

@@ -17,13 +17,13 @@
 typedef struct ll_command_opts {
   const ll_config *cfg;
   const char *brokers;
-  ll_store *store;          /* primary */
+  ll_store *store; /* primary */
   ll_codec *codec;
-  ll_producer *producer;    /* publishes rejections */
+  ll_producer *producer; /* publishes rejections */
   ll_topics topics;
   ll_rule_opts rule_opts;
-  int batch_max_events;     /* a durable batch ends at this many messages */
-  int batch_max_ms;         /* ... or this long after its first message */
+  int batch_max_events; /* a durable batch ends at this many messages */
+  int batch_max_ms;     /* ... or this long after its first message */
 } ll_command_opts;
 
 /* Counters, readable from other threads (metrics, logs). */

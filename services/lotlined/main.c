@@ -42,37 +42,38 @@ static void on_signal(int sig) {
 }
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: lotlined MODE [options]\n"
-          "\n"
-          "Lot and serial-number traceability service.\n"
-          "\n"
-          "modes:\n"
-          "  all       command consumer + projection worker + HTTP API in one\n"
-          "            process; without --brokers it starts the embedded broker\n"
-          "            and writes its bootstrap list to <data>/broker.addr\n"
-          "  command   the command consumer alone (owns <data>/log)\n"
-          "  project   the projection worker + HTTP API (reads <data>/log,\n"
-          "            owns <data>/views)\n"
-          "  broker    the embedded broker alone; prints its bootstrap list as\n"
-          "            the first line on stdout\n"
-          "\n"
-          "options:\n"
-          "  --data DIR          data directory (default ./lotline-data)\n"
-          "  --brokers LIST      Kafka bootstrap servers; command and project\n"
-          "                      fall back to <data>/broker.addr\n"
-          "  --http HOST:PORT    HTTP API address (default 127.0.0.1:8080;\n"
-          "                      port 0 picks a free one, see <data>/http.addr)\n"
-          "  --config FILE       key=value settings (see below)\n"
-          "  --set KEY=VALUE     one setting (repeatable)\n"
-          "  --log-level LEVEL   debug, info, warn, error\n"
-          "  --help, --version\n"
-          "\n"
-          "Settings, lowest precedence first: defaults, --config FILE,\n"
-          "LOTLINE_<KEY> environment variables (dots become underscores,\n"
-          "e.g. LOTLINE_HTTP_LISTEN), then flags.\n"
-          "\n"
-          "keys:                           default            meaning\n");
+  fprintf(
+      out,
+      "usage: lotlined MODE [options]\n"
+      "\n"
+      "Lot and serial-number traceability service.\n"
+      "\n"
+      "modes:\n"
+      "  all       command consumer + projection worker + HTTP API in one\n"
+      "            process; without --brokers it starts the embedded broker\n"
+      "            and writes its bootstrap list to <data>/broker.addr\n"
+      "  command   the command consumer alone (owns <data>/log)\n"
+      "  project   the projection worker + HTTP API (reads <data>/log,\n"
+      "            owns <data>/views)\n"
+      "  broker    the embedded broker alone; prints its bootstrap list as\n"
+      "            the first line on stdout\n"
+      "\n"
+      "options:\n"
+      "  --data DIR          data directory (default ./lotline-data)\n"
+      "  --brokers LIST      Kafka bootstrap servers; command and project\n"
+      "                      fall back to <data>/broker.addr\n"
+      "  --http HOST:PORT    HTTP API address (default 127.0.0.1:8080;\n"
+      "                      port 0 picks a free one, see <data>/http.addr)\n"
+      "  --config FILE       key=value settings (see below)\n"
+      "  --set KEY=VALUE     one setting (repeatable)\n"
+      "  --log-level LEVEL   debug, info, warn, error\n"
+      "  --help, --version\n"
+      "\n"
+      "Settings, lowest precedence first: defaults, --config FILE,\n"
+      "LOTLINE_<KEY> environment variables (dots become underscores,\n"
+      "e.g. LOTLINE_HTTP_LISTEN), then flags.\n"
+      "\n"
+      "keys:                           default            meaning\n");
   ll_config_print_keys(out);
   fprintf(out, "\nExit status: 0 on success, 1 on runtime failure, 2 on bad "
                "usage.\n");
@@ -105,19 +106,17 @@ static int mkdir_p(const char *path) {
 }
 
 /* Write a one-line file atomically (write to a temp name, rename). */
-static int write_addr_file(const char *dir, const char *name,
-                           const char *line, ll_err *err) {
+static int write_addr_file(const char *dir, const char *name, const char *line,
+                           ll_err *err) {
   char path[PATH_MAX], tmp[PATH_MAX];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
   FILE *f = fopen(tmp, "w");
   if (!f)
-    return ll_err_set(err, LL_OK, "cannot write %s: %s", tmp,
-                      strerror(errno));
+    return ll_err_set(err, LL_OK, "cannot write %s: %s", tmp, strerror(errno));
   fprintf(f, "%s\n", line);
   if (fclose(f) != 0 || rename(tmp, path) != 0)
-    return ll_err_set(err, LL_OK, "cannot write %s: %s", path,
-                      strerror(errno));
+    return ll_err_set(err, LL_OK, "cannot write %s: %s", path, strerror(errno));
   return 0;
 }
 
@@ -153,7 +152,8 @@ static const char *find_schemas(const ll_config *cfg, char *buf, size_t n) {
     char *slash = strrchr(exe, '/');
     if (slash)
       *slash = '\0';
-    const char *candidates[] = {"%s/../../schemas", "%s/../share/lotline/schemas"};
+    const char *candidates[] = {"%s/../../schemas",
+                                "%s/../share/lotline/schemas"};
     for (size_t i = 0; i < 2; i++) {
       snprintf(buf, n, candidates[i], exe);
       if (is_dir(buf))
@@ -251,8 +251,9 @@ static ll_store *open_log(const char *path, ll_store_mode mode, ll_err *e) {
         !strstr(e->message, "Column family not found"))
       return NULL;
     if (!told)
-      ll_log(LL_INFO, "project", "waiting for the command consumer to "
-                                 "create %s",
+      ll_log(LL_INFO, "project",
+             "waiting for the command consumer to "
+             "create %s",
              path);
     told = true;
     usleep(LOG_WAIT_SLEEP_US);
@@ -283,8 +284,7 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
   }
   d->pt_started = true;
   if (d->brokers) {
-    d->api_producer = ll_producer_new(&d->cfg, d->brokers,
-                                      (int)timeout_ms, &e);
+    d->api_producer = ll_producer_new(&d->cfg, d->brokers, (int)timeout_ms, &e);
     if (!d->api_producer)
       return fail("creating the API producer", &e);
   }
@@ -310,10 +310,11 @@ static int run_command_loop(daemon_ctx *d) {
   if (ll_config_get_int(&d->cfg, "batch.max.events", &max_events, &e) != 0 ||
       ll_config_get_int(&d->cfg, "batch.max.ms", &max_ms, &e) != 0)
     return fail("config", &e);
-  if (max_events < 1 || max_events > LL_BATCH_MAX_EVENTS_LIMIT ||
-      max_ms < 0 || max_ms > LL_BATCH_MAX_MS_LIMIT) {
-    fprintf(stderr, "lotlined: batch.max.events must be 1..%d and "
-                    "batch.max.ms 0..%d\n",
+  if (max_events < 1 || max_events > LL_BATCH_MAX_EVENTS_LIMIT || max_ms < 0 ||
+      max_ms > LL_BATCH_MAX_MS_LIMIT) {
+    fprintf(stderr,
+            "lotlined: batch.max.events must be 1..%d and "
+            "batch.max.ms 0..%d\n",
             LL_BATCH_MAX_EVENTS_LIMIT, LL_BATCH_MAX_MS_LIMIT);
     return EXIT_USAGE;
   }
@@ -333,17 +334,17 @@ static int run_command_loop(daemon_ctx *d) {
       .codec = d->codec,
       .producer = d->rej_producer,
       .topics = d->topics,
-      .rule_opts = {.allow_expired_delivery =
-                        ll_config_get_bool(&d->cfg,
-                                           "rules.allow_expired_delivery")},
+      .rule_opts = {.allow_expired_delivery = ll_config_get_bool(
+                        &d->cfg, "rules.allow_expired_delivery")},
       .batch_max_events = (int)max_events,
       .batch_max_ms = (int)max_ms,
   };
   static ll_command_stats stats;
   if (ll_command_run(&opts, &stats, &stop, &e) != 0)
     return fail("command consumer", &e);
-  ll_log(LL_INFO, "command", "stopped: %lld accepted, %lld rejected, %lld "
-                             "duplicate(s)",
+  ll_log(LL_INFO, "command",
+         "stopped: %lld accepted, %lld rejected, %lld "
+         "duplicate(s)",
          (long long)atomic_load(&stats.accepted),
          (long long)atomic_load(&stats.rejected),
          (long long)atomic_load(&stats.duplicates));
@@ -364,8 +365,7 @@ static int resolve_brokers(daemon_ctx *d, bool may_embed) {
   ll_err e;
   if (may_embed) {
     int64_t partitions, count;
-    if (ll_config_get_int(&d->cfg, "broker.partitions", &partitions, &e) !=
-            0 ||
+    if (ll_config_get_int(&d->cfg, "broker.partitions", &partitions, &e) != 0 ||
         ll_config_get_int(&d->cfg, "broker.count", &count, &e) != 0)
       return fail("config", &e);
     d->broker = ll_broker_start(&d->topics, (int)count, (int)partitions, &e);
@@ -405,8 +405,15 @@ int main(int argc, char **argv) {
   daemon_ctx d = {0};
   ll_err e;
   ll_config_init(&d.cfg);
-  enum { OPT_DATA = 1, OPT_BROKERS, OPT_HTTP, OPT_CONFIG, OPT_SET, OPT_LOG,
-         OPT_HELP };
+  enum {
+    OPT_DATA = 1,
+    OPT_BROKERS,
+    OPT_HTTP,
+    OPT_CONFIG,
+    OPT_SET,
+    OPT_LOG,
+    OPT_HELP
+  };
   static const struct option longopts[] = {
       {"data", required_argument, NULL, OPT_DATA},
       {"brokers", required_argument, NULL, OPT_BROKERS},
@@ -429,8 +436,7 @@ int main(int argc, char **argv) {
       usage(stdout);
       return 0;
     } else if (c == '?')
-      return fail_usage("unknown or incomplete option '%s'",
-                        argv[optind - 1]);
+      return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
   }
   if (optind < argc)
     return fail_usage("unexpected argument '%s'", argv[optind]);
@@ -498,8 +504,7 @@ int main(int argc, char **argv) {
       return 1;
     }
     int64_t partitions, count;
-    if (ll_config_get_int(&d.cfg, "broker.partitions", &partitions, &e) !=
-            0 ||
+    if (ll_config_get_int(&d.cfg, "broker.partitions", &partitions, &e) != 0 ||
         ll_config_get_int(&d.cfg, "broker.count", &count, &e) != 0)
       return fail("config", &e);
     d.broker = ll_broker_start(&d.topics, (int)count, (int)partitions, &e);
@@ -507,9 +512,8 @@ int main(int argc, char **argv) {
       return fail("starting the embedded broker", &e);
     printf("%s\n", ll_broker_bootstraps(d.broker));
     fflush(stdout);
-    if (data_given &&
-        write_addr_file(d.data, "broker.addr", ll_broker_bootstraps(d.broker),
-                        &e) != 0)
+    if (data_given && write_addr_file(d.data, "broker.addr",
+                                      ll_broker_bootstraps(d.broker), &e) != 0)
       rc = fail("starting", &e);
     if (rc == 0)
       wait_for_stop();

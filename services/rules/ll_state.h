@@ -52,8 +52,8 @@ typedef struct ll_seen {
   bool found;
   uint8_t digest[32];
   bool accepted;
-  uint64_t position; /* log position when accepted */
-  ll_code code;      /* rejection code when rejected */
+  uint64_t position;                  /* log position when accepted */
+  ll_code code;                       /* rejection code when rejected */
   char message[LL_MESSAGE_MAX_BYTES]; /* rejection message when rejected */
 } ll_seen;
 
@@ -101,16 +101,16 @@ typedef struct ll_rule_opts {
 typedef struct ll_decision {
   bool duplicate; /* identical redelivery: no-op, nothing to write */
   bool accepted;
-  ll_code code;   /* rejection code when !accepted && !duplicate */
+  ll_code code; /* rejection code when !accepted && !duplicate */
   char message[LL_MESSAGE_MAX_BYTES];
 
   ll_lot lot;                 /* new state of the lot (accepted) */
   char *old_name_key_product; /* name index entry to drop (rename/reproduct) */
   char *old_name_key_name;
-  bool set_tracking;          /* first lot of a product fixes its tracking */
-  bool set_from_usage;        /* first sighting of a location */
+  bool set_tracking;   /* first lot of a product fixes its tracking */
+  bool set_from_usage; /* first sighting of a location */
   bool set_to_usage;
-  int64_t from_qty_micro;     /* StockMoved: new quantities */
+  int64_t from_qty_micro; /* StockMoved: new quantities */
   int64_t to_qty_micro;
 } ll_decision;
 

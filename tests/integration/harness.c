@@ -19,6 +19,9 @@
 #include "ll_decimal.h"
 #include "ll_event.h"
 
+/* Fixed, so that a resent event is the same content (a redelivery). */
+#define H_OCCURRED_AT_MS 1795000000000LL
+
 static void die(const char *fmt, const char *arg) {
   fprintf(stderr, "harness: ");
   fprintf(stderr, fmt, arg);
@@ -205,8 +208,7 @@ h_producer *h_producer_new(const char *brokers) {
   char errstr[256];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
-                    sizeof errstr);
+  rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof errstr);
   rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof errstr);
   h_producer *p = ll_xcalloc(1, sizeof *p);
   p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
@@ -243,8 +245,8 @@ void h_producer_free(h_producer *p) {
 
 int h_consume_all(const char *brokers, const char *topic, int want,
                   int timeout_ms,
-                  void (*fn)(const void *key, size_t key_len,
-                             const void *value, size_t len, void *arg),
+                  void (*fn)(const void *key, size_t key_len, const void *value,
+                             size_t len, void *arg),
                   void *arg) {
   char errstr[256], group[64];
   snprintf(group, sizeof group, "lotline-test-%d-%ld", (int)getpid(),
@@ -254,8 +256,7 @@ int h_consume_all(const char *brokers, const char *topic, int want,
   rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr);
   rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr,
                     sizeof errstr);
-  rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr,
-                    sizeof errstr);
+  rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (!rk)
     die("consumer: %s", errstr);
@@ -285,7 +286,7 @@ void h_ev_create(ll_event *ev, const char *event_id, const char *product,
   ll_event_init(ev);
   ev->type = LL_EV_LOT_CREATED;
   ev->event_id = ll_strdup(event_id);
-  ev->occurred_at_ms = ll_now_ms();
+  ev->occurred_at_ms = H_OCCURRED_AT_MS;
   ev->product_id = ll_strdup(product);
   ev->lot_id = ll_strdup(lot_id);
   ev->name = ll_strdup(name);
@@ -298,7 +299,7 @@ void h_ev_move(ll_event *ev, const char *event_id, const char *product,
   ll_event_init(ev);
   ev->type = LL_EV_STOCK_MOVED;
   ev->event_id = ll_strdup(event_id);
-  ev->occurred_at_ms = ll_now_ms();
+  ev->occurred_at_ms = H_OCCURRED_AT_MS;
   ev->product_id = ll_strdup(product);
   ev->lot_id = ll_strdup(lot_id);
   ev->quantity_valid = ll_decimal_parse(qty, &ev->quantity_micro) == LL_DEC_OK;

@@ -58,8 +58,8 @@ void h_producer_free(h_producer *p);
  * beginning) until `want` messages were read or timeout. Calls fn for each. */
 int h_consume_all(const char *brokers, const char *topic, int want,
                   int timeout_ms,
-                  void (*fn)(const void *key, size_t key_len,
-                             const void *value, size_t len, void *arg),
+                  void (*fn)(const void *key, size_t key_len, const void *value,
+                             size_t len, void *arg),
                   void *arg);
 
 /* Events to play with. */

@@ -51,6 +51,8 @@ typedef struct loop {
   ll_store_batch *batch; /* NULL when no batch is open */
   size_t batch_msgs;
   uint64_t batch_started_ns;
+  uint64_t batch_poll_ns;    /* time spent waiting for messages */
+  uint64_t batch_process_ns; /* time spent deciding them */
   pending_offset offsets[COMMAND_PARTITIONS_MAX];
   size_t n_offsets;
   pending_rejection *rejections;
@@ -277,8 +279,13 @@ static void commit_batch(loop *l) {
     return;
   }
   atomic_fetch_add(&l->stats->batches, 1);
-  ll_log(LL_DEBUG, "command", "batch of %zu message(s) synced in %.2f ms", n,
-         (double)(ll_mono_ns() - t0) / 1e6);
+  ll_log(LL_DEBUG, "command",
+         "batch of %zu message(s) synced in %.2f ms (polling %.2f ms, "
+         "deciding %.2f ms)",
+         n, (double)(ll_mono_ns() - t0) / 1e6, (double)l->batch_poll_ns / 1e6,
+         (double)l->batch_process_ns / 1e6);
+  l->batch_poll_ns = 0;
+  l->batch_process_ns = 0;
   publish_rejections(l);
   commit_kafka_offsets(l);
   l->n_offsets = 0;
@@ -326,6 +333,11 @@ static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
       {"partition.assignment.strategy", "range,roundrobin"},
       {"client.id", "lotline-command"},
       {"fetch.wait.max.ms", "10"},
+      /* A restarted consumer waits for its dead predecessor to time out of
+       * the group: keep that short (Kafka's minimum allowed by default).
+       * kafka.session.timeout.ms overrides it. */
+      {"session.timeout.ms", "6000"},
+      {"heartbeat.interval.ms", "1000"},
   };
   for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
     if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
@@ -411,7 +423,10 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
       }
       timeout_ms = (int)((max_ns - elapsed) / 1000000ull);
     }
+    uint64_t t_poll = ll_mono_ns();
     rd_kafka_message_t *m = rd_kafka_consumer_poll(l.rk, timeout_ms);
+    uint64_t t_polled = ll_mono_ns();
+    l.batch_poll_ns += t_polled - t_poll;
     if (!m)
       continue;
     if (m->err) {
@@ -428,6 +443,7 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
     if (!process_message(&l, m))
       retry_later(&l, m);
     rd_kafka_message_destroy(m);
+    l.batch_process_ns += ll_mono_ns() - t_polled;
   }
   commit_batch(&l);
   ll_log(LL_INFO, "command", "closing consumer");

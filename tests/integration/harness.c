@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -58,6 +59,35 @@ const char *h_bin(const char *name, char *buf, size_t n) {
   return buf;
 }
 
+/* Every child still running when the test program exits (a failed assert
+ * ends a test early) is killed, so no daemon outlives its test. */
+#define H_CHILDREN_MAX 64
+static pid_t children[H_CHILDREN_MAX];
+
+static void kill_children(void) {
+  for (int i = 0; i < H_CHILDREN_MAX; i++) {
+    if (children[i] > 0 && kill(children[i], 0) == 0) {
+      kill(children[i], SIGKILL);
+      waitpid(children[i], NULL, 0);
+    }
+    children[i] = 0;
+  }
+}
+
+static void remember_child(pid_t pid) {
+  static bool registered = false;
+  if (!registered) {
+    atexit(kill_children);
+    registered = true;
+  }
+  for (int i = 0; i < H_CHILDREN_MAX; i++) {
+    if (children[i] <= 0 || kill(children[i], 0) != 0) {
+      children[i] = pid;
+      return;
+    }
+  }
+}
+
 h_proc h_spawn(const char *log_path, const char *const argv[]) {
   h_proc p = {0};
   snprintf(p.log_path, sizeof p.log_path, "%s", log_path);
@@ -65,6 +95,7 @@ h_proc h_spawn(const char *log_path, const char *const argv[]) {
   if (p.pid < 0)
     die("fork failed for %s", argv[0]);
   if (p.pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
@@ -75,6 +106,7 @@ h_proc h_spawn(const char *log_path, const char *const argv[]) {
     fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
     _exit(127);
   }
+  remember_child(p.pid);
   return p;
 }
 

@@ -1,0 +1,824 @@
+/* bench.c — lotline's benchmark: figures, and the ceilings they are
+ * measured against, in one run on one machine.
+ *
+ *   1. generate a deterministic workload (workload.c) and PRE-PRODUCE it
+ *      into lots.inbound on an embedded broker hosted in this process, with
+ *      enough partitions that the broker's per-partition retention (~5 MB)
+ *      keeps every message;
+ *   2. ceilings: a bare librdkafka consumer reading the same messages, and
+ *      synced, batched RocksDB appends of the same bytes;
+ *   3. durable ingest: `lotlined command` consumes everything (rate from its
+ *      first to its last durable batch, watched through a RocksDB secondary);
+ *   4. projection: `lotlined project` catches up from zero;
+ *   5. rebuild: `lotline rebuild` (when the CLI has it);
+ *   6. API: wrk on GET /v1/lots/{id}/locations, random lots, concurrent;
+ *   7. freshness: `lotlined command` + `project` running, a fixed offered
+ *      load, produced -> visible through the API for sampled new lots;
+ *   8. peak RSS of each process, bytes on disk per event.
+ * Prints a table and writes JSON (--out). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <math.h>
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "ll_event.h"
+#include "ll_kafka.h"
+#include "ll_store.h"
+#include "workload.h"
+
+#define BENCH_POLL_MS 20
+#define BENCH_PHASE_TIMEOUT_S 1800
+#define BENCH_ROCKS_BATCH 2000
+#define BENCH_FRESH_SAMPLES_MAX 100000
+
+typedef struct opts {
+  int64_t events;
+  uint64_t seed;
+  int partitions;
+  const char *out;
+  const char *workdir;
+  int api_seconds;
+  int api_connections;
+  int fresh_rate;
+  int fresh_seconds;
+  bool keep;
+} opts;
+
+typedef struct results {
+  double produce_eps;
+  double consume_ceiling_eps;
+  double rocks_ceiling_eps;
+  double ingest_eps;
+  double ingest_startup_s;
+  double projection_eps;
+  double rebuild_s;
+  double api_rps;
+  double api_p50_ms, api_p99_ms;
+  double fresh_p50_ms, fresh_p99_ms;
+  int64_t fresh_samples;
+  double fresh_offered_eps;
+  int64_t rss_command_kb, rss_project_kb, rss_all_project_kb;
+  double disk_bytes_per_event;
+  int64_t log_entries, rejections;
+} results;
+
+static double now_s(void) { return (double)ll_mono_ns() / 1e9; }
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void die(const char *what, const char *why) {
+  fprintf(stderr, "bench: %s: %s\n", what, why);
+  exit(1);
+}
+
+static int64_t rss_peak_kb(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "r");
+  int64_t kb = -1;
+  if (!f)
+    return -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmHWM: %" SCNd64, &kb) == 1)
+      break;
+  fclose(f);
+  return kb;
+}
+
+static int64_t dir_bytes(const char *dir) {
+  char cmd[1200], buf[64];
+  snprintf(cmd, sizeof cmd, "du -sb '%s' 2>/dev/null", dir);
+  FILE *p = popen(cmd, "r");
+  int64_t n = -1;
+  if (p && fgets(buf, sizeof buf, p))
+    n = strtoll(buf, NULL, 10);
+  if (p)
+    pclose(p);
+  return n;
+}
+
+/* ---- 1. produce ---- */
+
+typedef struct stored_msg {
+  uint32_t off; /* into the arena */
+  uint32_t len;
+} stored_msg;
+
+typedef struct corpus {
+  uint8_t *arena;
+  size_t arena_len, arena_cap;
+  stored_msg *msgs;
+  int64_t n;
+} corpus;
+
+static rd_kafka_t *make_producer(const char *brokers) {
+  char err[256];
+  rd_kafka_conf_t *c = rd_kafka_conf_new();
+  const char *kv[][2] = {{"bootstrap.servers", brokers},
+                         {"linger.ms", "20"},
+                         {"batch.num.messages", "10000"},
+                         {"queue.buffering.max.messages", "2000000"},
+                         {"queue.buffering.max.kbytes", "2000000"},
+                         {"enable.idempotence", "true"}};
+  for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+    if (rd_kafka_conf_set(c, kv[i][0], kv[i][1], err, sizeof err))
+      die("producer config", err);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+  if (!rk)
+    die("producer", err);
+  return rk;
+}
+
+static void produce_one(rd_kafka_t *rk, const char *key, const void *v,
+                        size_t n) {
+  for (;;) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC("lots.inbound"),
+        RD_KAFKA_V_KEY((void *)key, strlen(key)),
+        RD_KAFKA_V_VALUE((void *)v, n),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(rk, 5);
+      continue;
+    }
+    if (e)
+      die("produce", rd_kafka_err2str(e));
+    return;
+  }
+}
+
+static void produce_workload(workload *wl, const char *brokers, corpus *c,
+                             results *r) {
+  rd_kafka_t *rk = make_producer(brokers);
+  ll_buf v;
+  const char *key;
+  ll_buf_init(&v);
+  double t0 = now_s();
+  int64_t n = 0;
+  while (wl_next(wl, &key, &v)) {
+    produce_one(rk, key, v.data, v.len);
+    if (c->arena_len + v.len > c->arena_cap) {
+      c->arena_cap = c->arena_cap ? c->arena_cap * 2 : (64u << 20);
+      c->arena = ll_xrealloc(c->arena, c->arena_cap);
+    }
+    memcpy(c->arena + c->arena_len, v.data, v.len);
+    c->msgs[n] = (stored_msg){(uint32_t)c->arena_len, (uint32_t)v.len};
+    c->arena_len += v.len;
+    n++;
+    if (n % 200000 == 0)
+      fprintf(stderr, "  produced %" PRId64 " events\n", n);
+    rd_kafka_poll(rk, 0);
+  }
+  if (rd_kafka_flush(rk, 120000))
+    die("produce", "flush timed out");
+  c->n = n;
+  r->produce_eps = (double)n / (now_s() - t0);
+  rd_kafka_destroy(rk);
+  ll_buf_free(&v);
+}
+
+/* ---- 2. ceilings ---- */
+
+static void assign_all(rd_kafka_t *rk, int partitions) {
+  rd_kafka_topic_partition_list_t *l =
+      rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; p++)
+    rd_kafka_topic_partition_list_add(l, "lots.inbound", p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void consume_ceiling(const char *brokers, const opts *o, int64_t total,
+                            results *r) {
+  char err[256];
+  rd_kafka_conf_t *c = rd_kafka_conf_new();
+  rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof err);
+  rd_kafka_conf_set(c, "group.id", "bench-raw", err, sizeof err);
+  rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err);
+  rd_kafka_conf_set(c, "fetch.wait.max.ms", "10", err, sizeof err);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+  if (!rk)
+    die("consumer", err);
+  rd_kafka_poll_set_consumer(rk);
+  assign_all(rk, o->partitions);
+  int64_t got = 0;
+  uint64_t bytes = 0;
+  double t0 = 0, deadline = now_s() + BENCH_PHASE_TIMEOUT_S;
+  while (got < total && now_s() < deadline) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    if (!m)
+      continue;
+    if (!m->err) {
+      if (got == 0)
+        t0 = now_s();
+      got++;
+      bytes += m->len;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  double dt = now_s() - t0;
+  r->consume_ceiling_eps = (double)got / dt;
+  if (got != total)
+    die("consume ceiling", "did not read every message back");
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+}
+
+static void rocks_ceiling(const corpus *c, const char *dir, results *r) {
+  char *err = NULL, path[1024];
+  snprintf(path, sizeof path, "%s/rocks-ceiling", dir);
+  rocksdb_options_t *op = rocksdb_options_create();
+  rocksdb_options_set_create_if_missing(op, 1);
+  rocksdb_t *db = rocksdb_open(op, path, &err);
+  if (!db)
+    die("rocksdb ceiling", err);
+  rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+  rocksdb_writeoptions_set_sync(wo, 1);
+  rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+  double t0 = now_s();
+  for (int64_t i = 0; i < c->n; i++) {
+    uint8_t key[8];
+    for (int k = 0; k < 8; k++)
+      key[k] = (uint8_t)((uint64_t)(i + 1) >> (56 - 8 * k));
+    rocksdb_writebatch_put(b, (const char *)key, 8,
+                           (const char *)c->arena + c->msgs[i].off,
+                           c->msgs[i].len);
+    if ((i + 1) % BENCH_ROCKS_BATCH == 0 || i + 1 == c->n) {
+      rocksdb_write(db, wo, b, &err);
+      if (err)
+        die("rocksdb ceiling write", err);
+      rocksdb_writebatch_clear(b);
+    }
+  }
+  r->rocks_ceiling_eps = (double)c->n / (now_s() - t0);
+  rocksdb_writebatch_destroy(b);
+  rocksdb_writeoptions_destroy(wo);
+  rocksdb_close(db);
+  rocksdb_options_destroy(op);
+  h_rmrf(path);
+}
+
+/* ---- 3. ingest ---- */
+
+/* LOTLINE_BENCH_LOG_LEVEL=debug shows every batch in command.log. */
+static const char *daemon_log_level(void) {
+  const char *l = getenv("LOTLINE_BENCH_LOG_LEVEL");
+  return l && *l ? l : "warn";
+}
+
+
+static int64_t consumed_offsets(ll_store *s, const char *cluster,
+                                int partitions) {
+  int64_t sum = 0;
+  for (int p = 0; p < partitions; p++) {
+    int64_t next = 0;
+    bool found = false;
+    ll_err e;
+    if (ll_store_get_offset(s, cluster, "lots.inbound", p, &next, &found,
+                            &e) == 0 &&
+        found)
+      sum += next;
+  }
+  return sum;
+}
+
+static char *cluster_id(const char *brokers) {
+  char err[256];
+  rd_kafka_conf_t *c = rd_kafka_conf_new();
+  rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof err);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+  char *id = rd_kafka_clusterid(rk, 10000);
+  rd_kafka_destroy(rk);
+  if (!id)
+    die("cluster id", "no answer");
+  char *copy = ll_strdup(id);
+  rd_kafka_mem_free(NULL, id);
+  return copy;
+}
+
+static void ingest(const char *bin, const char *brokers, const char *data,
+                   const opts *o, int64_t total, results *r) {
+  char log[1200], logdir[1100];
+  snprintf(log, sizeof log, "%s/command.log", data);
+  const char *argv[] = {bin,     "command",     "--data",
+                        data,    "--brokers",   brokers,
+                        "--log-level", daemon_log_level(), NULL};
+  char *cluster = cluster_id(brokers);
+  double t_spawn = now_s();
+  h_proc p = h_spawn(log, argv);
+  snprintf(logdir, sizeof logdir, "%s/log", data);
+  ll_store *s = NULL;
+  ll_err e;
+  double t_first = 0, deadline = now_s() + BENCH_PHASE_TIMEOUT_S;
+  int64_t done = 0, last_report = 0;
+  while (done < total && now_s() < deadline) {
+    sleep_ms(BENCH_POLL_MS);
+    if (!s) {
+      s = ll_store_open(logdir, LL_STORE_SECONDARY, &e);
+      continue;
+    }
+    if (ll_store_catch_up(s, &e) != 0)
+      continue;
+    done = consumed_offsets(s, cluster, o->partitions);
+    if (done > 0 && t_first == 0)
+      t_first = now_s();
+    if (done - last_report >= 250000) {
+      fprintf(stderr, "  ingested %" PRId64 " / %" PRId64 "\n", done, total);
+      last_report = done;
+    }
+    if (waitpid(p.pid, NULL, WNOHANG) == p.pid) {
+      h_dump_log(&p);
+      die("ingest", "lotlined command exited");
+    }
+  }
+  double t_end = now_s();
+  if (done < total)
+    die("ingest", "timed out");
+  r->ingest_eps = (double)total / (t_end - t_first);
+  r->ingest_startup_s = t_first - t_spawn;
+  r->log_entries = (int64_t)ll_store_last_position(s);
+  ll_stored_rejection newest;
+  size_t n = 0;
+  if (ll_store_recent_rejections(s, 1, &newest, &n, &e) == 0 && n == 1) {
+    r->rejections = (int64_t)newest.sequence;
+    ll_stored_rejection_free(&newest);
+  }
+  r->rss_command_kb = rss_peak_kb(p.pid);
+  ll_store_close(s);
+  if (h_stop(&p, 10000) != 0)
+    die("ingest", "lotlined command did not stop cleanly");
+  free(cluster);
+}
+
+/* ---- 4. projection ---- */
+
+static int64_t readyz_position(const char *http) {
+  json_t *j = NULL;
+  int64_t pos = -1;
+  h_http("GET", http, "/readyz", NULL, NULL, &j);
+  if (j) {
+    json_t *v = json_object_get(j, "position");
+    if (json_is_integer(v))
+      pos = json_integer_value(v);
+    json_decref(j);
+  }
+  return pos;
+}
+
+static h_proc start_project(const char *bin, const char *brokers,
+                            const char *data, const char *tag, char **http) {
+  char log[1200], addr[1200];
+  snprintf(log, sizeof log, "%s/%s.log", data, tag);
+  snprintf(addr, sizeof addr, "%s/http.addr", data);
+  remove(addr);
+  const char *argv[] = {bin,     "project", "--data", data, "--brokers",
+                        brokers, "--http",  "127.0.0.1:0", "--log-level", daemon_log_level(),  NULL};
+  h_proc p = h_spawn(log, argv);
+  *http = h_wait_file(data, "http.addr", 30000);
+  if (!*http) {
+    h_dump_log(&p);
+    die("project", "did not start");
+  }
+  return p;
+}
+
+static void projection(const char *bin, const char *brokers, const char *data,
+                       results *r) {
+  char *http = NULL;
+  double t0 = now_s();
+  h_proc p = start_project(bin, brokers, data, "project", &http);
+  int64_t pos = 0, last_report = 0;
+  double t_first = 0, deadline = now_s() + BENCH_PHASE_TIMEOUT_S;
+  while (pos < r->log_entries && now_s() < deadline) {
+    sleep_ms(BENCH_POLL_MS);
+    pos = readyz_position(http);
+    if (pos > 0 && t_first == 0)
+      t_first = now_s();
+    if (pos - last_report >= 250000) {
+      fprintf(stderr, "  projected %" PRId64 " / %" PRId64 "\n", pos,
+              r->log_entries);
+      last_report = pos;
+    }
+  }
+  if (pos < r->log_entries)
+    die("projection", "timed out");
+  (void)t0;
+  r->projection_eps = (double)r->log_entries / (now_s() - t_first);
+  r->rss_project_kb = rss_peak_kb(p.pid);
+  if (h_stop(&p, 10000) != 0)
+    die("projection", "lotlined project did not stop cleanly");
+  free(http);
+}
+
+/* ---- 5. rebuild ---- */
+
+static void rebuild(const char *cli, const char *data, results *r) {
+  char cmd[2400];
+  snprintf(cmd, sizeof cmd, "'%s' rebuild --data '%s' >/dev/null 2>&1", cli,
+           data);
+  double t0 = now_s();
+  int rc = system(cmd);
+  r->rebuild_s = rc == 0 ? now_s() - t0 : -1;
+}
+
+/* ---- 6. API load ---- */
+
+static void api_load(const char *bin, const char *brokers, const char *data,
+                     const opts *o, int64_t lots, results *r) {
+  char *http = NULL, script[1200], cmd[4000], line[512];
+  h_proc p = start_project(bin, brokers, data, "project-api", &http);
+  snprintf(script, sizeof script, "%s/wrk.lua", data);
+  FILE *f = fopen(script, "w");
+  if (!f)
+    die("api", "cannot write the wrk script");
+  fprintf(f,
+          "math.randomseed(%llu)\n"
+          "request = function()\n"
+          "  return wrk.format(nil, string.format("
+          "\"/v1/lots/L%%07d/locations\", math.random(0, %lld)))\n"
+          "end\n",
+          (unsigned long long)o->seed, (long long)(lots - 1));
+  fclose(f);
+  snprintf(cmd, sizeof cmd,
+           "wrk -t2 -c%d -d%ds --latency -s '%s' http://%s 2>&1",
+           o->api_connections, o->api_seconds, script, http);
+  FILE *w = popen(cmd, "r");
+  if (!w)
+    die("api", "cannot run wrk");
+  while (fgets(line, sizeof line, w)) {
+    double v;
+    char unit[8];
+    if (sscanf(line, "Requests/sec: %lf", &v) == 1)
+      r->api_rps = v;
+    if (sscanf(line, " 50%% %lf%7s", &v, unit) == 2)
+      r->api_p50_ms = strcmp(unit, "us") == 0  ? v / 1000
+                      : strcmp(unit, "s") == 0 ? v * 1000
+                                               : v;
+    if (sscanf(line, " 99%% %lf%7s", &v, unit) == 2)
+      r->api_p99_ms = strcmp(unit, "us") == 0  ? v / 1000
+                      : strcmp(unit, "s") == 0 ? v * 1000
+                                               : v;
+    if (strstr(line, "Non-2xx"))
+      fprintf(stderr, "  wrk: %s", line);
+  }
+  pclose(w);
+  int64_t rss = rss_peak_kb(p.pid);
+  if (rss > r->rss_project_kb)
+    r->rss_project_kb = rss;
+  h_stop(&p, 10000);
+  free(http);
+}
+
+/* ---- 7. freshness ---- */
+
+typedef struct fresh_sample {
+  char lot_id[16];
+  double produced_s;
+} fresh_sample;
+
+typedef struct fresh_ctx {
+  const char *http;
+  fresh_sample *samples;
+  atomic_llong n_produced; /* samples handed to the poller */
+  atomic_bool producing_done;
+  double *latencies_ms;
+  int64_t n_lat;
+} fresh_ctx;
+
+static bool lot_visible(const char *http, const char *lot_id) {
+  char path[64];
+  snprintf(path, sizeof path, "/v1/lots/%s", lot_id);
+  return h_http("GET", http, path, NULL, NULL, NULL) == 200;
+}
+
+static void *fresh_poller(void *arg) {
+  fresh_ctx *c = arg;
+  int64_t next = 0;
+  for (;;) {
+    int64_t avail = atomic_load(&c->n_produced);
+    if (next >= avail) {
+      if (atomic_load(&c->producing_done) &&
+          next >= atomic_load(&c->n_produced))
+        break;
+      usleep(200);
+      continue;
+    }
+    fresh_sample *s = &c->samples[next];
+    double give_up = s->produced_s + 10;
+    while (!lot_visible(c->http, s->lot_id) && now_s() < give_up)
+      usleep(200);
+    c->latencies_ms[c->n_lat++] = (now_s() - s->produced_s) * 1000;
+    next++;
+  }
+  return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void freshness(const char *bin, const char *cli, workload *wl,
+                      const char *brokers, const char *data, const opts *o,
+                      results *r) {
+  (void)cli;
+  char log[1200];
+  snprintf(log, sizeof log, "%s/command-fresh.log", data);
+  const char *argv[] = {bin,       "command",   "--data",    data,
+                        "--brokers", brokers,   "--log-level", daemon_log_level(),
+                        NULL};
+  h_proc cmdp = h_spawn(log, argv);
+  char *http = NULL;
+  h_proc proj = start_project(bin, brokers, data, "project-fresh", &http);
+  sleep_ms(3000); /* consumer group joined, caught up */
+  fresh_ctx c = {.http = http};
+  c.samples = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof *c.samples);
+  c.latencies_ms = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof(double));
+  pthread_t poller;
+  pthread_create(&poller, NULL, fresh_poller, &c);
+  rd_kafka_t *rk = make_producer(brokers);
+  ll_buf v;
+  ll_buf_init(&v);
+  const char *key;
+  int64_t sent = 0, total = (int64_t)o->fresh_rate * o->fresh_seconds;
+  int64_t created_before = wl_lots_created(wl);
+  wl_extend(wl, total);
+  double t0 = now_s();
+  while (sent < total) {
+    double due = t0 + (double)sent / o->fresh_rate;
+    while (now_s() < due)
+      usleep(50);
+    if (!wl_next(wl, &key, &v))
+      break;
+    int64_t created = wl_lots_created(wl);
+    produce_one(rk, key, v.data, v.len);
+    rd_kafka_poll(rk, 0);
+    if (created != created_before && created % 20 == 0 &&
+        atomic_load(&c.n_produced) < BENCH_FRESH_SAMPLES_MAX) {
+      fresh_sample *s = &c.samples[atomic_load(&c.n_produced)];
+      wl_lot_id(wl, created - 1, s->lot_id, sizeof s->lot_id);
+      s->produced_s = now_s();
+      atomic_fetch_add(&c.n_produced, 1);
+    }
+    created_before = created;
+    sent++;
+  }
+  r->fresh_offered_eps = (double)sent / (now_s() - t0);
+  rd_kafka_flush(rk, 30000);
+  atomic_store(&c.producing_done, true);
+  pthread_join(poller, NULL);
+  qsort(c.latencies_ms, (size_t)c.n_lat, sizeof(double), cmp_double);
+  r->fresh_samples = c.n_lat;
+  if (c.n_lat > 0) {
+    r->fresh_p50_ms = c.latencies_ms[c.n_lat / 2];
+    r->fresh_p99_ms = c.latencies_ms[(c.n_lat * 99) / 100];
+  }
+  r->rss_all_project_kb = rss_peak_kb(proj.pid);
+  h_stop(&proj, 10000);
+  h_stop(&cmdp, 10000);
+  rd_kafka_destroy(rk);
+  ll_buf_free(&v);
+  free(c.samples);
+  free(c.latencies_ms);
+  free(http);
+}
+
+/* ---- report ---- */
+
+static void report(const opts *o, const wl_stats *ws, const results *r) {
+  printf("\nlotline benchmark: %" PRId64 " events (%" PRId64 " valid, %" PRId64
+         " invalid), seed %llu, %d partitions, pre-produced\n",
+         ws->generated, ws->valid, ws->invalid, (unsigned long long)o->seed,
+         o->partitions);
+  printf("  log entries %" PRId64 ", rejections %" PRId64 "\n\n",
+         r->log_entries, r->rejections);
+  printf("%-44s %14s %s\n", "measure", "value", "target");
+  printf("%-44s %14.0f\n", "produce (bench producer), events/s",
+         r->produce_eps);
+  printf("%-44s %14.0f\n", "ceiling: bare consumer, events/s",
+         r->consume_ceiling_eps);
+  printf("%-44s %14.0f\n", "ceiling: synced RocksDB appends, events/s",
+         r->rocks_ceiling_eps);
+  printf("%-44s %14.0f >= 150000\n", "durable ingest, events/s", r->ingest_eps);
+  printf("%-44s %13.1f%% >= 35%%\n", "ingest / consume ceiling",
+         100 * r->ingest_eps / r->consume_ceiling_eps);
+  printf("%-44s %13.1f%%\n", "ingest / RocksDB ceiling",
+         100 * r->ingest_eps / r->rocks_ceiling_eps);
+  printf("%-44s %14.2f\n", "ingest start-up (spawn -> first batch), s",
+         r->ingest_startup_s);
+  printf("%-44s %14.0f >= 300000\n", "projection, events/s", r->projection_eps);
+  printf("%-44s %14.2f <= 5 (1M)\n", "rebuild, s", r->rebuild_s);
+  printf("%-44s %14.0f >= 20000\n", "API GET locations, requests/s",
+         r->api_rps);
+  printf("%-44s %14.2f\n", "API p50, ms", r->api_p50_ms);
+  printf("%-44s %14.2f <= 5\n", "API p99, ms", r->api_p99_ms);
+  printf("%-44s %14.0f\n", "freshness offered load, events/s",
+         r->fresh_offered_eps);
+  printf("%-44s %14.2f\n", "freshness p50, ms", r->fresh_p50_ms);
+  printf("%-44s %14.2f <= 100\n", "freshness p99, ms", r->fresh_p99_ms);
+  printf("%-44s %14" PRId64 "\n", "freshness samples", r->fresh_samples);
+  printf("%-44s %14.1f <= 512\n", "peak RSS command, MB",
+         r->rss_command_kb / 1024.0);
+  printf("%-44s %14.1f <= 512\n", "peak RSS project, MB",
+         r->rss_project_kb / 1024.0);
+  printf("%-44s %14.1f\n", "bytes on disk per event",
+         r->disk_bytes_per_event);
+  if (o->out) {
+    FILE *f = fopen(o->out, "w");
+    if (!f)
+      die("cannot write", o->out);
+    fprintf(f,
+            "{\"events\":%" PRId64 ",\"seed\":%llu,\"partitions\":%d,"
+            "\"produce_eps\":%.0f,\"consume_ceiling_eps\":%.0f,"
+            "\"rocks_ceiling_eps\":%.0f,\"ingest_eps\":%.0f,"
+            "\"ingest_vs_consume\":%.3f,\"projection_eps\":%.0f,"
+            "\"rebuild_s\":%.2f,\"api_rps\":%.0f,\"api_p50_ms\":%.3f,"
+            "\"api_p99_ms\":%.3f,\"fresh_offered_eps\":%.0f,"
+            "\"fresh_p50_ms\":%.2f,\"fresh_p99_ms\":%.2f,"
+            "\"rss_command_mb\":%.1f,\"rss_project_mb\":%.1f,"
+            "\"disk_bytes_per_event\":%.1f,\"log_entries\":%" PRId64
+            ",\"rejections\":%" PRId64 "}\n",
+            ws->generated, (unsigned long long)o->seed, o->partitions,
+            r->produce_eps, r->consume_ceiling_eps, r->rocks_ceiling_eps,
+            r->ingest_eps, r->ingest_eps / r->consume_ceiling_eps,
+            r->projection_eps, r->rebuild_s, r->api_rps, r->api_p50_ms,
+            r->api_p99_ms, r->fresh_offered_eps, r->fresh_p50_ms,
+            r->fresh_p99_ms, r->rss_command_kb / 1024.0,
+            r->rss_project_kb / 1024.0, r->disk_bytes_per_event,
+            r->log_entries, r->rejections);
+    fclose(f);
+    printf("\nJSON written to %s\n", o->out);
+  }
+}
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: lotline_bench [options]\n"
+          "  --events N        events to generate (default 1000000)\n"
+          "  --seed S          workload seed (default 42)\n"
+          "  --partitions P    lots.inbound partitions (default 32; the\n"
+          "                    embedded broker keeps ~5 MB per partition)\n"
+          "  --api-seconds S   wrk duration (default 10)\n"
+          "  --connections C   wrk connections (default 32)\n"
+          "  --fresh-rate R    offered load for freshness, events/s "
+          "(default 20000)\n"
+          "  --fresh-seconds S (default 10)\n"
+          "  --workdir DIR     where data goes (default a temp dir)\n"
+          "  --keep            keep the data directory\n"
+          "  --out FILE        write the figures as JSON\n"
+          "  --smoke           a tiny run (20,000 events, short phases)\n");
+}
+
+int main(int argc, char **argv) {
+  opts o = {.events = 1000000,
+            .seed = 42,
+            .partitions = 32,
+            .api_seconds = 10,
+            .api_connections = 32,
+            .fresh_rate = 20000,
+            .fresh_seconds = 10};
+  static const struct option lo[] = {
+      {"events", required_argument, NULL, 'n'},
+      {"seed", required_argument, NULL, 's'},
+      {"partitions", required_argument, NULL, 'p'},
+      {"api-seconds", required_argument, NULL, 'a'},
+      {"connections", required_argument, NULL, 'c'},
+      {"fresh-rate", required_argument, NULL, 'r'},
+      {"fresh-seconds", required_argument, NULL, 'f'},
+      {"workdir", required_argument, NULL, 'w'},
+      {"keep", no_argument, NULL, 'k'},
+      {"out", required_argument, NULL, 'o'},
+      {"smoke", no_argument, NULL, 'S'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  int ch;
+  while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    switch (ch) {
+    case 'n':
+      o.events = strtoll(optarg, NULL, 10);
+      break;
+    case 's':
+      o.seed = strtoull(optarg, NULL, 10);
+      break;
+    case 'p':
+      o.partitions = atoi(optarg);
+      break;
+    case 'a':
+      o.api_seconds = atoi(optarg);
+      break;
+    case 'c':
+      o.api_connections = atoi(optarg);
+      break;
+    case 'r':
+      o.fresh_rate = atoi(optarg);
+      break;
+    case 'f':
+      o.fresh_seconds = atoi(optarg);
+      break;
+    case 'w':
+      o.workdir = optarg;
+      break;
+    case 'k':
+      o.keep = true;
+      break;
+    case 'o':
+      o.out = optarg;
+      break;
+    case 'S':
+      o.events = 20000;
+      o.api_seconds = 2;
+      o.fresh_rate = 2000;
+      o.fresh_seconds = 2;
+      o.partitions = 8;
+      break;
+    case 'h':
+      usage(stdout);
+      return 0;
+    default:
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (o.events < 1000 || o.partitions < 1 || o.partitions > 256) {
+    usage(stderr);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  char bin[1024], cli[1024];
+  h_bin("lotlined", bin, sizeof bin);
+  h_bin("lotline", cli, sizeof cli);
+  char *dir = o.workdir ? ll_strdup(o.workdir) : h_tempdir("bench");
+  char data[1200];
+  snprintf(data, sizeof data, "%s/data", dir);
+  h_rmrf(data);
+  if (mkdir(data, 0755) != 0 && errno != EEXIST)
+    die("mkdir", strerror(errno));
+  ll_err e;
+  ll_codec *codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
+  if (!codec)
+    die("schemas (set LOTLINE_SCHEMAS)", e.message);
+  ll_topics topics = {"lots.inbound", "lots.events", "lots.rejected",
+                      "lots.quantities"};
+  ll_broker *broker = ll_broker_start(&topics, 1, o.partitions, &e);
+  if (!broker)
+    die("broker", e.message);
+  const char *brokers = ll_broker_bootstraps(broker);
+  wl_config wc = {.seed = o.seed,
+                  .events = o.events,
+                  .products = o.events >= 1000000 ? 10000 : 500,
+                  .lots = o.events >= 1000000 ? 200000 : (int)(o.events / 5),
+                  .serial_pct = 10,
+                  .invalid_pm = 20,
+                  .start_ms = 1790000000000LL};
+  workload *wl = wl_new(&wc, codec);
+  corpus c = {0};
+  c.msgs = ll_xcalloc((size_t)o.events, sizeof *c.msgs);
+  results r = {0};
+  fprintf(stderr, "1/7 generating and producing %" PRId64 " events\n",
+          o.events);
+  produce_workload(wl, brokers, &c, &r);
+  fprintf(stderr, "2/7 ceilings\n");
+  consume_ceiling(brokers, &o, c.n, &r);
+  rocks_ceiling(&c, dir, &r);
+  fprintf(stderr, "3/7 durable ingest (lotlined command)\n");
+  ingest(bin, brokers, data, &o, c.n, &r);
+  r.disk_bytes_per_event = (double)dir_bytes(data) / (double)c.n;
+  fprintf(stderr, "4/7 projection (lotlined project)\n");
+  projection(bin, brokers, data, &r);
+  fprintf(stderr, "5/7 rebuild (lotline rebuild)\n");
+  rebuild(cli, data, &r);
+  fprintf(stderr, "6/7 API load (wrk)\n");
+  api_load(bin, brokers, data, &o, wl_lots_created(wl), &r);
+  fprintf(stderr, "7/7 freshness at %d events/s\n", o.fresh_rate);
+  wl_stats ws = *wl_stats_get(wl); /* the pre-produced stream */
+  freshness(bin, cli, wl, brokers, data, &o, &r);
+  report(&o, &ws, &r);
+  wl_free(wl);
+  ll_broker_stop(broker);
+  ll_codec_close(codec);
+  free(c.arena);
+  free(c.msgs);
+  if (!o.keep && !o.workdir)
+    h_rmrf(dir);
+  free(dir);
+  return 0;
+}

@@ -76,7 +76,9 @@ typedef struct results {
   int64_t log_entries, rejections;
 } results;
 
-static double now_s(void) { return (double)ll_mono_ns() / 1e9; }
+static double now_s(void) {
+  return (double)ll_mono_ns() / 1e9;
+}
 
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -284,7 +286,6 @@ static const char *daemon_log_level(void) {
   return l && *l ? l : "warn";
 }
 
-
 static int64_t consumed_offsets(ll_store *s, const char *cluster,
                                 int partitions) {
   int64_t sum = 0;
@@ -292,8 +293,8 @@ static int64_t consumed_offsets(ll_store *s, const char *cluster,
     int64_t next = 0;
     bool found = false;
     ll_err e;
-    if (ll_store_get_offset(s, cluster, "lots.inbound", p, &next, &found,
-                            &e) == 0 &&
+    if (ll_store_get_offset(s, cluster, "lots.inbound", p, &next, &found, &e) ==
+            0 &&
         found)
       sum += next;
   }
@@ -318,8 +319,8 @@ static void ingest(const char *bin, const char *brokers, const char *data,
                    const opts *o, int64_t total, results *r) {
   char log[1200], logdir[1100];
   snprintf(log, sizeof log, "%s/command.log", data);
-  const char *argv[] = {bin,     "command",     "--data",
-                        data,    "--brokers",   brokers,
+  const char *argv[] = {bin,           "command",          "--data",
+                        data,          "--brokers",        brokers,
                         "--log-level", daemon_log_level(), NULL};
   char *cluster = cluster_id(brokers);
   double t_spawn = now_s();
@@ -389,8 +390,10 @@ static h_proc start_project(const char *bin, const char *brokers,
   snprintf(log, sizeof log, "%s/%s.log", data, tag);
   snprintf(addr, sizeof addr, "%s/http.addr", data);
   remove(addr);
-  const char *argv[] = {bin,     "project", "--data", data, "--brokers",
-                        brokers, "--http",  "127.0.0.1:0", "--log-level", daemon_log_level(),  NULL};
+  const char *argv[] = {
+      bin,     "project", "--data",      data,          "--brokers",
+      brokers, "--http",  "127.0.0.1:0", "--log-level", daemon_log_level(),
+      NULL};
   h_proc p = h_spawn(log, argv);
   *http = h_wait_file(data, "http.addr", 30000);
   if (!*http) {
@@ -542,9 +545,9 @@ static void freshness(const char *bin, const char *cli, workload *wl,
   (void)cli;
   char log[1200];
   snprintf(log, sizeof log, "%s/command-fresh.log", data);
-  const char *argv[] = {bin,       "command",   "--data",    data,
-                        "--brokers", brokers,   "--log-level", daemon_log_level(),
-                        NULL};
+  const char *argv[] = {bin,           "command",          "--data",
+                        data,          "--brokers",        brokers,
+                        "--log-level", daemon_log_level(), NULL};
   h_proc cmdp = h_spawn(log, argv);
   char *http = NULL;
   h_proc proj = start_project(bin, brokers, data, "project-fresh", &http);
@@ -639,8 +642,7 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
          r->rss_command_kb / 1024.0);
   printf("%-44s %14.1f <= 512\n", "peak RSS project, MB",
          r->rss_project_kb / 1024.0);
-  printf("%-44s %14.1f\n", "bytes on disk per event",
-         r->disk_bytes_per_event);
+  printf("%-44s %14.1f\n", "bytes on disk per event", r->disk_bytes_per_event);
   if (o->out) {
     FILE *f = fopen(o->out, "w");
     if (!f)
@@ -662,8 +664,8 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
             r->projection_eps, r->rebuild_s, r->api_rps, r->api_p50_ms,
             r->api_p99_ms, r->fresh_offered_eps, r->fresh_p50_ms,
             r->fresh_p99_ms, r->rss_command_kb / 1024.0,
-            r->rss_project_kb / 1024.0, r->disk_bytes_per_event,
-            r->log_entries, r->rejections);
+            r->rss_project_kb / 1024.0, r->disk_bytes_per_event, r->log_entries,
+            r->rejections);
     fclose(f);
     printf("\nJSON written to %s\n", o->out);
   }

@@ -80,8 +80,12 @@ void wl_free(workload *w) {
   free(w);
 }
 
-const wl_stats *wl_stats_get(const workload *w) { return &w->stats; }
-int64_t wl_lots_created(const workload *w) { return w->n_created; }
+const wl_stats *wl_stats_get(const workload *w) {
+  return &w->stats;
+}
+int64_t wl_lots_created(const workload *w) {
+  return w->n_created;
+}
 
 void wl_extend(workload *w, int64_t more) {
   /* A later phase creates new lots too: a fifth of its events, as before. */
@@ -295,8 +299,7 @@ static bool gen_production(workload *w, ll_event *ev) {
   loc_name(out_loc, to, sizeof to);
   snprintf(ref, sizeof ref, "MO-%lld", (long long)++w->n_orders);
   base_event(w, ev, LL_EV_STOCK_MOVED, la->product);
-  set_move(ev, a, qty, from, LL_USAGE_INTERNAL, line, LL_USAGE_PRODUCTION,
-           ref);
+  set_move(ev, a, qty, from, LL_USAGE_INTERNAL, line, LL_USAGE_PRODUCTION, ref);
   s->qty_micro -= qty;
   drop_empty(la);
   w->has_pending = true; /* ids: base_event counts the pending one */

@@ -74,8 +74,8 @@ typedef struct ll_views_reader ll_views_reader;
 ll_views_reader *ll_views_reader_open(ll_views *v, ll_err *err);
 void ll_views_reader_close(ll_views_reader *r);
 uint64_t ll_views_reader_position(const ll_views_reader *r);
-int ll_views_reader_get_lot(ll_views_reader *r, const char *lot_id,
-                            ll_lot *lot, bool *found, ll_err *err);
+int ll_views_reader_get_lot(ll_views_reader *r, const char *lot_id, ll_lot *lot,
+                            bool *found, ll_err *err);
 int ll_views_reader_lot_locations(ll_views_reader *r, const char *lot_id,
                                   bool include_virtual, ll_lot_location **out,
                                   size_t *n_out, ll_err *err);
@@ -126,8 +126,8 @@ void ll_lot_as_of_free(ll_lot_as_of *a);
 
 /* ---- genealogy (genealogy.c) ---- */
 
-#define LL_TRACE_DEPTH_MAX 32         /* deepest level of a trace tree */
-#define LL_TRACE_LOTS_MAX 10000       /* tree nodes in one answer */
+#define LL_TRACE_DEPTH_MAX 32          /* deepest level of a trace tree */
+#define LL_TRACE_LOTS_MAX 10000        /* tree nodes in one answer */
 #define LL_TRACE_DELIVERIES_MAX 100000 /* deliveries in one answer */
 
 typedef enum ll_trace_direction {

@@ -89,10 +89,9 @@ bool ll_views_key2(ll_buf *key, const char *prefix, const char *a,
  * prefix, in key order; fn returns false to stop. The rows are read before
  * fn runs, so fn may write to the run. */
 typedef bool (*ll_views_row_fn)(const char *key, size_t key_len,
-                                const char *value, size_t value_len,
-                                void *arg);
-int ll_views_txn_scan(ll_views_txn *t, const ll_buf *prefix,
-                      ll_views_row_fn fn, void *arg, ll_err *err);
+                                const char *value, size_t value_len, void *arg);
+int ll_views_txn_scan(ll_views_txn *t, const ll_buf *prefix, ll_views_row_fn fn,
+                      void *arg, ll_err *err);
 
 /* A consistent read (views_read.c). */
 struct ll_views_reader {
@@ -116,8 +115,7 @@ int ll_lot_details_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
 int ll_lot_locations_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
 int ll_lot_history_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
 int ll_genealogy_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
-int ll_location_tree_apply(ll_views_txn *t, const ll_log_entry *e,
-                           ll_err *err);
+int ll_location_tree_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
 int ll_lot_expiry_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
 
 /* Read paths the readers share with the older entry points. */

@@ -6,7 +6,13 @@
  * restart resumes exactly where the views stand. One file per read model:
  *   lot_details.c    lot by id (the "View" tab), list and search
  *   lot_locations.c  quantity per (lot, location) (the "Locations" tab)
- * Reads are thread-safe. */
+ *   lot_history.c    every event of a lot, and its locations as of a
+ *                    past position or time
+ *   genealogy.c      production links between lots, customer deliveries
+ *   location_tree.c  quantities rolled up the location path tree
+ *   lot_expiry.c     on-hand lots in FEFO order
+ * Reads are thread-safe. A reader (views_read.c) reads several of them
+ * from one snapshot, together with the log position it stands at. */
 #ifndef LL_VIEWS_H
 #define LL_VIEWS_H
 
@@ -57,6 +63,176 @@ typedef struct ll_lot_filter {
 int ll_views_list_lots(ll_views *v, const ll_lot_filter *f, ll_lot **out,
                        size_t *n_out, char **next_cursor, ll_err *err);
 void ll_lots_free(ll_lot *a, size_t n);
+
+/* ---- consistent reads (views_read.c) ----
+ * A reader sees the views as of one moment: every query made through it
+ * reads the same RocksDB snapshot, and ll_views_reader_position() is the
+ * log position that snapshot stands at (the checkpoint written in the same
+ * batch as the rows). Readers are cheap; open one per request. */
+typedef struct ll_views_reader ll_views_reader;
+
+ll_views_reader *ll_views_reader_open(ll_views *v, ll_err *err);
+void ll_views_reader_close(ll_views_reader *r);
+uint64_t ll_views_reader_position(const ll_views_reader *r);
+int ll_views_reader_get_lot(ll_views_reader *r, const char *lot_id, ll_lot *lot,
+                            bool *found, ll_err *err);
+int ll_views_reader_lot_locations(ll_views_reader *r, const char *lot_id,
+                                  bool include_virtual, ll_lot_location **out,
+                                  size_t *n_out, ll_err *err);
+
+/* ---- history (lot_history.c) ---- */
+
+/* One accepted event of a lot, as the log holds it. */
+typedef struct ll_history_entry {
+  uint64_t position;
+  int64_t recorded_at_ms;
+  ll_event event; /* owned */
+} ll_history_entry;
+
+/* The lot's events with position > after_position, oldest first, at most
+ * limit (1..LL_LIST_LIMIT_MAX); *more says whether there are later ones.
+ * An unknown lot has no events. *out is malloc'd. */
+int ll_views_lot_history(ll_views_reader *r, const char *lot_id,
+                         uint64_t after_position, size_t limit,
+                         ll_history_entry **out, size_t *n_out, bool *more,
+                         ll_err *err);
+void ll_history_free(ll_history_entry *a, size_t n);
+
+/* A past moment: a log position, or a time compared with each entry's
+ * recorded_at (when the command consumer appended it to the log). */
+typedef struct ll_as_of {
+  bool by_time;
+  uint64_t position; /* !by_time: entries with position <= this */
+  int64_t time_ms;   /* by_time: entries recorded at or before this */
+} ll_as_of;
+
+/* What the Locations view showed for a lot at a past moment, replayed from
+ * the lot's history. existed is false when the lot had not been created
+ * yet. Locations are sorted by id, non-zero only, virtual ones only with
+ * include_virtual, exactly as ll_views_lot_locations() lists them. */
+typedef struct ll_lot_as_of {
+  bool existed;
+  char *product_id;
+  int64_t on_hand_micro;
+  uint64_t last_event_position; /* the lot's last event included, 0: none */
+  ll_lot_location *locations;
+  size_t n_locations;
+} ll_lot_as_of;
+
+int ll_views_lot_as_of(ll_views_reader *r, const char *lot_id,
+                       const ll_as_of *at, bool include_virtual,
+                       ll_lot_as_of *out, ll_err *err);
+void ll_lot_as_of_free(ll_lot_as_of *a);
+
+/* ---- genealogy (genealogy.c) ---- */
+
+#define LL_TRACE_DEPTH_MAX 32          /* deepest level of a trace tree */
+#define LL_TRACE_LOTS_MAX 10000        /* tree nodes in one answer */
+#define LL_TRACE_DELIVERIES_MAX 100000 /* deliveries in one answer */
+
+typedef enum ll_trace_direction {
+  LL_TRACE_DOWNSTREAM = 0, /* what was made from the lot */
+  LL_TRACE_UPSTREAM = 1,   /* what the lot was made from */
+} ll_trace_direction;
+
+/* One production reference linking a node to its parent. consumed is how
+ * much of the consuming lot went into PRODUCTION under the reference,
+ * produced how much of the produced lot came out of it (totals). */
+typedef struct ll_trace_link {
+  char *reference;
+  int64_t consumed_micro;
+  int64_t produced_micro;
+} ll_trace_link;
+
+typedef struct ll_trace_node {
+  size_t parent; /* index of the parent node; SIZE_MAX for the root */
+  unsigned depth;
+  char *lot_id;
+  char *product_id; /* NULL if the lot row is missing (never, in practice) */
+  char *name;
+  ll_trace_link *links; /* to the parent; none for the root */
+  size_t n_links;
+  bool repeat;    /* the lot is shown earlier in the tree: not expanded */
+  bool truncated; /* it has links not shown (depth or size limit) */
+} ll_trace_node;
+
+/* A move of a lot to a CUSTOMER location. */
+typedef struct ll_delivery {
+  uint64_t position;
+  char *lot_id;
+  char *location;
+  int64_t quantity_micro;
+  char *reference; /* NULL = none */
+  int64_t occurred_at_ms;
+  int64_t recorded_at_ms;
+} ll_delivery;
+
+/* A trace: nodes in breadth-first order (so each lot is expanded where it
+ * is nearest the root; children follow their parent's order), and for
+ * downstream traces the deliveries of every lot in the tree, in node
+ * order, then log order. */
+typedef struct ll_trace {
+  ll_trace_node *nodes;
+  size_t n_nodes;
+  ll_delivery *deliveries;
+  size_t n_deliveries;
+  bool truncated; /* a limit cut the tree or the deliveries short */
+} ll_trace;
+
+/* depth_limit 1..LL_TRACE_DEPTH_MAX. A lot that does not exist gives an
+ * empty trace (n_nodes 0). */
+int ll_views_trace(ll_views_reader *r, const char *lot_id,
+                   ll_trace_direction direction, unsigned depth_limit,
+                   ll_trace *out, ll_err *err);
+void ll_trace_free(ll_trace *t);
+
+/* ---- what is in a location (location_tree.c) ---- */
+
+/* One lot in a location (or, with children, in its subtree). quantity sums
+ * every location concerned; on_hand only the INTERNAL/TRANSIT ones. usage
+ * is the location's usage for a single location (children false). */
+typedef struct ll_location_lot {
+  char *lot_id;
+  ll_usage usage;
+  int64_t quantity_micro;
+  int64_t on_hand_micro;
+} ll_location_lot;
+
+/* Lots with a non-zero quantity in location (children: in the location or
+ * any location whose id starts with location + "/"), in lot_id order, after
+ * cursor (a lot_id, or NULL), at most limit. *next_cursor is malloc'd, or
+ * NULL when there is no more. */
+int ll_views_location_lots(ll_views_reader *r, const char *location,
+                           bool children, const char *cursor, size_t limit,
+                           ll_location_lot **out, size_t *n_out,
+                           char **next_cursor, ll_err *err);
+void ll_location_lots_free(ll_location_lot *a, size_t n);
+
+/* ---- expiry (lot_expiry.c) ---- */
+
+/* On-hand lots in FEFO order: by removal date (the expiration date when a
+ * lot has no removal date), then expiration date, then lot_id; lots with
+ * neither date come last. */
+typedef struct ll_fefo_filter {
+  bool has_before;
+  int64_t before_ms;      /* only lots whose removal date is before this */
+  const char *location;   /* only lots on hand there, or NULL */
+  bool children;          /* location includes the locations below it */
+  const char *product_id; /* or NULL */
+  const char *cursor;     /* from a previous page, or NULL */
+  size_t limit;           /* 1..LL_LIST_LIMIT_MAX */
+} ll_fefo_filter;
+
+typedef struct ll_fefo_lot {
+  ll_lot lot;
+  int64_t location_on_hand_micro; /* with a location filter */
+} ll_fefo_lot;
+
+/* A bad cursor is an error with code LL_INVALID_FIELD. */
+int ll_views_fefo(ll_views_reader *r, const ll_fefo_filter *f,
+                  ll_fefo_lot **out, size_t *n_out, char **next_cursor,
+                  ll_err *err);
+void ll_fefo_lots_free(ll_fefo_lot *a, size_t n);
 
 /* The projector: follows the log store and feeds the views. */
 typedef struct ll_projector ll_projector;

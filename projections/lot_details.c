@@ -249,6 +249,12 @@ int ll_lot_details_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
 
 int ll_views_get_lot(ll_views *v, const char *lot_id, ll_lot *lot, bool *found,
                      ll_err *err) {
+  return ll_lot_details_get(v, v->read_opts, lot_id, lot, found, err);
+}
+
+int ll_lot_details_get(ll_views *v, const rocksdb_readoptions_t *ro,
+                       const char *lot_id, ll_lot *lot, bool *found,
+                       ll_err *err) {
   assert(v != NULL && lot_id != NULL && lot != NULL && found != NULL);
   *found = false;
   ll_buf key;
@@ -259,8 +265,8 @@ int ll_views_get_lot(ll_views *v, const char *lot_id, ll_lot *lot, bool *found,
   }
   char *rerr = NULL;
   size_t len = 0;
-  char *p = rocksdb_get(v->db, v->read_opts, (const char *)key.data, key.len,
-                        &len, &rerr);
+  char *p =
+      rocksdb_get(v->db, ro, (const char *)key.data, key.len, &len, &rerr);
   ll_buf_free(&key);
   if (rerr != NULL) {
     ll_err_set(err, LL_OK, "views: cannot read lot %s: %s", lot_id, rerr);

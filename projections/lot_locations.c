@@ -120,6 +120,13 @@ void ll_lot_locations_free(ll_lot_location *a, size_t n) {
 int ll_views_lot_locations(ll_views *v, const char *lot_id,
                            bool include_virtual, ll_lot_location **out,
                            size_t *n_out, ll_err *err) {
+  return ll_lot_locations_get(v, v->read_opts, lot_id, include_virtual, out,
+                              n_out, err);
+}
+
+int ll_lot_locations_get(ll_views *v, const rocksdb_readoptions_t *ro,
+                         const char *lot_id, bool include_virtual,
+                         ll_lot_location **out, size_t *n_out, ll_err *err) {
   assert(v != NULL && lot_id != NULL && out != NULL && n_out != NULL);
   *out = NULL;
   *n_out = 0;
@@ -136,7 +143,7 @@ int ll_views_lot_locations(ll_views *v, const char *lot_id,
   int rc = 0;
   /* One iterator reads one consistent version of the rows. Keys sort by
    * location id in byte order, which is the order the API promises. */
-  rocksdb_iterator_t *it = rocksdb_create_iterator(v->db, v->read_opts);
+  rocksdb_iterator_t *it = rocksdb_create_iterator(v->db, ro);
   for (rocksdb_iter_seek(it, (const char *)prefix.data, prefix.len);
        rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
     size_t klen = 0, vlen = 0;

@@ -235,7 +235,11 @@ static int apply_entry(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
                       (unsigned long long)e->position, (int)e->event.type);
   }
   if (ll_lot_details_apply(t, e, err) != 0 ||
-      ll_lot_locations_apply(t, e, err) != 0)
+      ll_lot_locations_apply(t, e, err) != 0 ||
+      ll_lot_history_apply(t, e, err) != 0 ||
+      ll_genealogy_apply(t, e, err) != 0 ||
+      ll_location_tree_apply(t, e, err) != 0 ||
+      ll_lot_expiry_apply(t, e, err) != 0)
     return -1;
   return 0;
 }

@@ -12,6 +12,15 @@
  *   name/<name>\x1f<lot_id>       (empty)          lots by trimmed name
  *   qty/<lot_id>\x1f<location>    u8 usage, svar quantity_micro (never 0)
  *   loc/<location>\x1f<lot_id>    u8 usage, svar quantity_micro (never 0)
+ *   hist/<lot_id>\x1f<be64 pos>   svar recorded_at_ms, ll_event_pack(event)
+ *   dlv/<lot_id>\x1f<be64 pos>    a delivery to a CUSTOMER location
+ *   gcon/<reference>\x1f<lot_id>  svar quantity consumed under reference
+ *   gpro/<reference>\x1f<lot_id>  svar quantity produced under reference
+ *   gdn/<lot>\x1f<made>\x1f<ref>   svar consumed, svar produced (edge down)
+ *   gup/<made>\x1f<lot>\x1f<ref>   the same value (edge up)
+ *   tree/<path>\x1f<lot_id>       svar quantity, svar on_hand under path
+ *   fefo/<be64 removal><be64 expiration><lot_id>  (empty)  on-hand lots
+ *   fefok/<lot_id>                the lot's fefo/ key, while it has one
  *
  * Every value is a function of the log entries applied so far (no wall
  * clock, no randomness) and a row whose quantity returns to zero is deleted,
@@ -27,7 +36,7 @@
 #include "ll_buf.h"
 #include "ll_views.h"
 
-#define LL_VIEWS_FORMAT 1
+#define LL_VIEWS_FORMAT 2 /* 2: history, genealogy, tree, fefo */
 
 #define LL_VK_POSITION "meta/position"
 #define LL_VK_FORMAT "meta/format"
@@ -36,6 +45,15 @@
 #define LL_VK_NAME "name/"
 #define LL_VK_QTY "qty/"
 #define LL_VK_LOC "loc/"
+#define LL_VK_HISTORY "hist/"
+#define LL_VK_DELIVERY "dlv/"
+#define LL_VK_CONSUMED "gcon/"
+#define LL_VK_PRODUCED "gpro/"
+#define LL_VK_EDGE_DOWN "gdn/"
+#define LL_VK_EDGE_UP "gup/"
+#define LL_VK_TREE "tree/"
+#define LL_VK_FEFO "fefo/"
+#define LL_VK_FEFO_OF "fefok/"
 #define LL_VK_SEP '\x1f'
 
 struct ll_views {
@@ -67,9 +85,50 @@ bool ll_views_key1(ll_buf *key, const char *prefix, const char *a);
 bool ll_views_key2(ll_buf *key, const char *prefix, const char *a,
                    const char *b);
 
-/* Per-read-model appliers, called in log order inside one run. */
+/* Visit every row of the run (batch over database) whose key starts with
+ * prefix, in key order; fn returns false to stop. The rows are read before
+ * fn runs, so fn may write to the run. */
+typedef bool (*ll_views_row_fn)(const char *key, size_t key_len,
+                                const char *value, size_t value_len, void *arg);
+int ll_views_txn_scan(ll_views_txn *t, const ll_buf *prefix, ll_views_row_fn fn,
+                      void *arg, ll_err *err);
+
+/* A consistent read (views_read.c). */
+struct ll_views_reader {
+  ll_views *v;
+  const rocksdb_snapshot_t *snap;
+  rocksdb_readoptions_t *ro; /* reads the snapshot */
+  uint64_t position;         /* the checkpoint in the snapshot */
+};
+
+int ll_views_reader_get(ll_views_reader *r, const ll_buf *key, ll_buf *value,
+                        bool *found, ll_err *err);
+/* Visit the snapshot's rows from start (inclusive) while they begin with
+ * prefix; fn returns false to stop. */
+int ll_views_reader_scan(ll_views_reader *r, const ll_buf *prefix,
+                         const ll_buf *start, ll_views_row_fn fn, void *arg,
+                         ll_err *err);
+
+/* Per-read-model appliers, called in log order inside one run, in this
+ * order (lot_expiry reads the lot row lot_details has just written). */
 int ll_lot_details_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
 int ll_lot_locations_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
+int ll_lot_history_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
+int ll_genealogy_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
+int ll_location_tree_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
+int ll_lot_expiry_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
+
+/* Read paths the readers share with the older entry points. */
+int ll_lot_details_get(ll_views *v, const rocksdb_readoptions_t *ro,
+                       const char *lot_id, ll_lot *lot, bool *found,
+                       ll_err *err);
+int ll_lot_locations_get(ll_views *v, const rocksdb_readoptions_t *ro,
+                         const char *lot_id, bool include_virtual,
+                         ll_lot_location **out, size_t *n_out, ll_err *err);
+
+/* A key of three parts: prefix + a + "\x1f" + b + "\x1f" + c. */
+bool ll_views_key3(ll_buf *key, const char *prefix, const char *a,
+                   const char *b, const char *c);
 
 /* Quantity row value: u8 usage, svar quantity_micro. */
 void ll_views_qty_pack(ll_usage usage, int64_t quantity_micro, ll_buf *out);

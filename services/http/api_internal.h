@@ -1,10 +1,12 @@
 /* api_internal.h — what the HTTP API's files share (not a public header).
  *
- * The API is three files:
+ * The API is four files:
  *   ll_api.c     the daemon: listening, the request life cycle, routing and
  *                the read routes
  *   api_write.c  the write routes: event, field checks, publish, await
  *   api_json.c   the mapping between JSON and lotline's types
+ *   api_trace.c  the traceability reads: history, as-of, genealogy,
+ *                location contents, FEFO
  * A handler fills an api_reply (status + JSON body); ll_api.c turns it into
  * an HTTP response. */
 #ifndef LL_API_INTERNAL_H
@@ -75,6 +77,27 @@ void api_reply_error(api_reply *r, unsigned int status, const char *code,
 bool api_poll_pause(ll_api *api);
 /* Wait until the views reach position or deadline_ns (monotonic) passes. */
 bool api_wait_views(ll_api *api, uint64_t position, uint64_t deadline_ns);
+
+/* Read helpers (ll_api.c): a query parameter (NULL when absent or empty),
+ * decimal digits, ?limit= (default LL_LIST_LIMIT_DEFAULT, 400 outside
+ * 1..LL_LIST_LIMIT_MAX), a 1/0 flag, and the common error replies. The
+ * int ones return -1 with r filled on a bad value. */
+const char *api_query(const api_request *rq, const char *key);
+bool api_parse_u64(const char *s, uint64_t *out);
+int api_query_limit(const api_request *rq, size_t *limit, api_reply *r);
+int api_query_flag(const api_request *rq, const char *key, bool *out,
+                   api_reply *r);
+void api_reply_storage_error(api_reply *r, const ll_err *err);
+void api_reply_unknown_lot(api_reply *r, const char *lot_id);
+
+/* ---- traceability reads (api_trace.c) ---- */
+void api_get_lot_locations(api_request *rq, const char *lot_id, api_reply *r);
+void api_get_lot_moves(api_request *rq, const char *lot_id, api_reply *r);
+void api_get_lot_trace(api_request *rq, const char *lot_id, api_reply *r);
+void api_get_location_lots(api_request *rq, const char *location, api_reply *r);
+/* GET /v1/lots with expiring_before= or location=: the FEFO list. */
+bool api_wants_fefo(const api_request *rq);
+void api_get_lots_fefo(api_request *rq, api_reply *r);
 
 /* ---- writes (api_write.c) ---- */
 /* POST /v1/lots (lot_id NULL), PATCH /v1/lots/{lot_id}, POST /v1/moves. */

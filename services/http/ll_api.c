@@ -26,14 +26,17 @@
  *   GET  /metrics                     Prometheus text format
  *   POST /v1/lots                     LotCreated (api_write.c)
  *   GET  /v1/lots                     ?product_id=&name=&q=&limit=&cursor=
+ *                                     (with expiring_before= or location=:
+ *                                     FEFO order, api_trace.c)
  *   GET  /v1/lots/{lot_id}            the lot
  *   PATCH /v1/lots/{lot_id}           LotUpdated (api_write.c)
- *   GET  /v1/lots/{lot_id}/locations  ?all=1 adds virtual locations
+ *   GET  /v1/lots/{lot_id}/locations  ?all=1 adds virtual locations,
+ *                                     ?as_of= a past moment (api_trace.c)
+ *   GET  /v1/lots/{lot_id}/moves      history (api_trace.c)
+ *   GET  /v1/lots/{lot_id}/trace      genealogy (api_trace.c)
+ *   GET  /v1/locations/{id}/lots      contents, ?children=1 (api_trace.c)
  *   POST /v1/moves                    StockMoved (api_write.c)
  *   GET  /v1/rejections               ?limit=
- *   GET  /v1/lots/{lot_id}/moves, /v1/lots/{lot_id}/trace,
- *        /v1/locations/{location_id}/lots: 501 NOT_IMPLEMENTED (no read
- *        model for them yet)
  * Reads take ?min_position=N: wait up to 5 s for the views to apply log
  * position N, else 503. HEAD works wherever GET does.
  *
@@ -220,6 +223,32 @@ static void reply_unknown_lot(api_reply *r, const char *lot_id) {
                   "lot %s does not exist", lot_id);
 }
 
+/* The helpers above, for the other read routes (api_trace.c). */
+const char *api_query(const api_request *rq, const char *key) {
+  return query(rq, key);
+}
+
+bool api_parse_u64(const char *s, uint64_t *out) {
+  return parse_u64(s, out);
+}
+
+int api_query_limit(const api_request *rq, size_t *limit, api_reply *r) {
+  return query_limit(rq, limit, r);
+}
+
+int api_query_flag(const api_request *rq, const char *key, bool *out,
+                   api_reply *r) {
+  return query_flag(rq, key, out, r);
+}
+
+void api_reply_storage_error(api_reply *r, const ll_err *err) {
+  reply_storage_error(r, err);
+}
+
+void api_reply_unknown_lot(api_reply *r, const char *lot_id) {
+  reply_unknown_lot(r, lot_id);
+}
+
 /* ---- read routes ---- */
 
 static void get_healthz(api_reply *r) {
@@ -295,46 +324,6 @@ static void get_lot(api_request *rq, const char *lot_id, api_reply *r) {
   ll_lot_free(&lot);
 }
 
-static void get_lot_locations(api_request *rq, const char *lot_id,
-                              api_reply *r) {
-  bool all = false;
-  if (query_flag(rq, "all", &all, r) != 0)
-    return;
-  ll_views *views = rq->api->deps.views;
-  ll_lot lot;
-  ll_lot_init(&lot);
-  bool found = false;
-  ll_err err = {0};
-  ll_lot_location *locs = NULL;
-  size_t n = 0;
-  if (ll_views_get_lot(views, lot_id, &lot, &found, &err) != 0) {
-    reply_storage_error(r, &err);
-  } else if (!found) {
-    reply_unknown_lot(r, lot_id);
-  } else if (ll_views_lot_locations(views, lot_id, all, &locs, &n, &err) != 0) {
-    reply_storage_error(r, &err);
-  } else {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-      json_t *l = json_object();
-      json_object_set_new(l, "location", api_json_text(locs[i].location));
-      json_object_set_new(l, "usage",
-                          json_string(ll_usage_name(locs[i].usage)));
-      json_object_set_new(l, "quantity",
-                          api_json_decimal(locs[i].quantity_micro));
-      json_array_append_new(arr, l);
-    }
-    json_t *body = json_object();
-    json_object_set_new(body, "lot_id", api_json_text(lot.lot_id));
-    json_object_set_new(body, "product_id", api_json_text(lot.product_id));
-    json_object_set_new(body, "on_hand", api_json_decimal(lot.on_hand_micro));
-    json_object_set_new(body, "locations", arr);
-    api_reply_json(r, MHD_HTTP_OK, body);
-  }
-  ll_lot_locations_free(locs, n);
-  ll_lot_free(&lot);
-}
-
 static void get_lots(api_request *rq, api_reply *r) {
   ll_lot_filter f = {
       .product_id = query(rq, "product_id"),
@@ -386,11 +375,6 @@ static void get_rejections(api_request *rq, api_reply *r) {
   for (size_t i = 0; i < n; i++)
     ll_stored_rejection_free(&rejs[i]);
   free(rejs);
-}
-
-static void not_implemented(api_reply *r, const char *what) {
-  api_reply_error(r, MHD_HTTP_NOT_IMPLEMENTED, "NOT_IMPLEMENTED",
-                  "%s is not available in this version", what);
 }
 
 /* ---- routing ---- */
@@ -528,8 +512,12 @@ static void route(api_request *rq, api_reply *r) {
       method_not_allowed(rq, r, read_only);
   } else if (path_is(&p, 2, "v1", "lots")) {
     if (is_read(rq)) {
-      if (read_ready(rq, r))
-        get_lots(rq, r);
+      if (read_ready(rq, r)) {
+        if (api_wants_fefo(rq))
+          api_get_lots_fefo(rq, r);
+        else
+          get_lots(rq, r);
+      }
     } else if (method_is(rq, MHD_HTTP_METHOD_POST)) {
       api_write(rq, LL_EV_LOT_CREATED, NULL, r);
     } else {
@@ -548,14 +536,22 @@ static void route(api_request *rq, api_reply *r) {
     if (!is_read(rq))
       method_not_allowed(rq, r, read_only);
     else if (read_ready(rq, r))
-      get_lot_locations(rq, p.seg[2], r);
-  } else if (path_is(&p, 4, "v1", "lots", NULL, "moves") ||
-             path_is(&p, 4, "v1", "lots", NULL, "trace") ||
-             path_is(&p, 4, "v1", "locations", NULL, "lots")) {
+      api_get_lot_locations(rq, p.seg[2], r);
+  } else if (path_is(&p, 4, "v1", "lots", NULL, "moves")) {
     if (!is_read(rq))
       method_not_allowed(rq, r, read_only);
-    else
-      not_implemented(r, "this read model");
+    else if (read_ready(rq, r))
+      api_get_lot_moves(rq, p.seg[2], r);
+  } else if (path_is(&p, 4, "v1", "lots", NULL, "trace")) {
+    if (!is_read(rq))
+      method_not_allowed(rq, r, read_only);
+    else if (read_ready(rq, r))
+      api_get_lot_trace(rq, p.seg[2], r);
+  } else if (path_is(&p, 4, "v1", "locations", NULL, "lots")) {
+    if (!is_read(rq))
+      method_not_allowed(rq, r, read_only);
+    else if (read_ready(rq, r))
+      api_get_location_lots(rq, p.seg[2], r);
   } else if (path_is(&p, 2, "v1", "moves")) {
     if (method_is(rq, MHD_HTTP_METHOD_POST))
       api_write(rq, LL_EV_STOCK_MOVED, NULL, r);

@@ -68,6 +68,11 @@ extern const cli_command cli_cmd_move;
 extern const cli_command cli_cmd_show;
 extern const cli_command cli_cmd_locations;
 extern const cli_command cli_cmd_lots;
+extern const cli_command cli_cmd_history; /* cmd_trace.c */
+extern const cli_command cli_cmd_trace;
+extern const cli_command cli_cmd_recall;
+extern const cli_command cli_cmd_stock;
+extern const cli_command cli_cmd_expiring;
 
 /* ---- option parsing (cli_args.c) ---- */
 

@@ -13,8 +13,9 @@
 #include "cli.h"
 
 static const cli_command *const commands[] = {
-    &cli_cmd_create, &cli_cmd_update,    &cli_cmd_move,
-    &cli_cmd_show,   &cli_cmd_locations, &cli_cmd_lots,
+    &cli_cmd_create,    &cli_cmd_update, &cli_cmd_move,     &cli_cmd_show,
+    &cli_cmd_locations, &cli_cmd_lots,   &cli_cmd_history,  &cli_cmd_trace,
+    &cli_cmd_recall,    &cli_cmd_stock,  &cli_cmd_expiring,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -53,6 +54,10 @@ static const char usage_tail[] =
     "  lotline show LOT-2027-001\n"
     "  lotline locations LOT-2027-001 --all\n"
     "  lotline lots --product P-100 --limit 20\n"
+    "  lotline history LOT-2027-001\n"
+    "  lotline trace LOT-2027-001 --up\n"
+    "  lotline recall LOT-2027-001 --format csv\n"
+    "  lotline stock WH/Stock --children\n"
     "  lotline --data ./lotline-data --json show LOT-2027-001\n"
     "\n"
     "Exit status: 0 success; 1 runtime failure, or the API refused the\n"

@@ -1,0 +1,505 @@
+/* genealogy.c — which lots were made from which, through production, and
+ * where each lot was delivered.
+ *
+ * The contract's rule: moves into and out of a PRODUCTION location that
+ * share a `reference` (the manufacturing order) link the lots consumed to
+ * the lots produced. A move into PRODUCTION with reference R consumes its
+ * lot under R; a move out of PRODUCTION with reference R produces its lot
+ * under R. Either side may come first (components are often consumed
+ * before the product is declared, but not always), so both sides are kept
+ * per reference and every new arrival links itself to what the other side
+ * already holds:
+ *   gcon/<R>\x1f<lot>              svar total consumed of lot under R
+ *   gpro/<R>\x1f<lot>              svar total produced of lot under R
+ *   gdn/<consumed>\x1f<produced>\x1f<R>   svar consumed, svar produced
+ *   gup/<produced>\x1f<consumed>\x1f<R>   the same value, the other way
+ * Edge quantities are the running totals under R, rewritten as more moves
+ * of either side arrive, so an edge always says "c of this went into R,
+ * which put out p of that". A move with no reference links nothing; a move
+ * between two PRODUCTION locations is neither a consumption nor an output;
+ * a lot that is both consumed and produced under R (a rework) gets no edge
+ * to itself. Quantities are gross: a component returned from production to
+ * stock counts as an output of R, as the log says.
+ *
+ * Deliveries are the moves to a CUSTOMER location, one row each:
+ *   dlv/<lot>\x1f<be64 position>   str location, svar quantity,
+ *                                  str reference, svar occurred_at_ms,
+ *                                  svar recorded_at_ms
+ *
+ * A trace walks the edges breadth-first from one lot, so each lot is
+ * expanded at its shallowest place and shown again elsewhere only as a
+ * "repeat" leaf: the tree is cycle-safe and its size is bounded by the
+ * edges, not by the paths. LL_TRACE_DEPTH_MAX, LL_TRACE_LOTS_MAX and
+ * LL_TRACE_DELIVERIES_MAX bound one answer; hitting one sets truncated. */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ll_decimal.h"
+#include "ll_event.h"
+#include "views_internal.h"
+
+/* ---- apply ---- */
+
+static int corrupt(ll_err *err, const ll_log_entry *e, const char *what) {
+  return ll_err_set(err, LL_OK, "views: log position %llu: %s",
+                    (unsigned long long)e->position, what);
+}
+
+static int put_delivery(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
+  const ll_event *ev = &e->event;
+  ll_buf key, val;
+  ll_buf_init(&key);
+  ll_buf_init(&val);
+  int rc = 0;
+  if (!ll_views_key1(&key, LL_VK_DELIVERY, ev->lot_id)) {
+    rc = corrupt(err, e, "delivery with an unusable lot_id");
+  } else {
+    ll_buf_put_u8(&key, (uint8_t)LL_VK_SEP);
+    ll_buf_put_be64(&key, e->position);
+    ll_buf_put_str(&val, ev->to.id);
+    ll_buf_put_svar(&val, ev->quantity_micro);
+    ll_buf_put_str(&val, ev->reference);
+    ll_buf_put_svar(&val, ev->occurred_at_ms);
+    ll_buf_put_svar(&val, e->recorded_at_ms);
+    ll_views_txn_put(t, &key, val.data, val.len);
+  }
+  ll_buf_free(&key);
+  ll_buf_free(&val);
+  return rc;
+}
+
+static bool read_svar(const char *p, size_t n, int64_t *out) {
+  ll_rd rd;
+  ll_rd_init(&rd, p, n);
+  return ll_rd_svar(&rd, out) && ll_rd_left(&rd) == 0;
+}
+
+/* The other side of a reference: lots and their totals. */
+typedef struct side_lot {
+  char *lot_id;
+  int64_t total_micro;
+} side_lot;
+
+typedef struct side_scan {
+  size_t prefix_len;
+  side_lot *lots;
+  size_t n;
+  bool corrupt;
+} side_scan;
+
+static bool collect_side(const char *k, size_t klen, const char *v, size_t vlen,
+                         void *arg) {
+  side_scan *s = arg;
+  int64_t total = 0;
+  if (klen <= s->prefix_len || !read_svar(v, vlen, &total)) {
+    s->corrupt = true;
+    return false;
+  }
+  size_t id_len = klen - s->prefix_len;
+  char *id = ll_xmalloc(id_len + 1);
+  memcpy(id, k + s->prefix_len, id_len);
+  id[id_len] = '\0';
+  s->lots = ll_xrealloc(s->lots, (s->n + 1) * sizeof *s->lots);
+  s->lots[s->n++] = (side_lot){.lot_id = id, .total_micro = total};
+  return true;
+}
+
+static void put_edge(ll_views_txn *t, ll_buf *key, ll_buf *val,
+                     const char *consumed_lot, const char *produced_lot,
+                     const char *reference, int64_t consumed_micro,
+                     int64_t produced_micro) {
+  ll_buf_reset(val);
+  ll_buf_put_svar(val, consumed_micro);
+  ll_buf_put_svar(val, produced_micro);
+  /* Every part was checked for the separator by the callers. */
+  bool ok = ll_views_key3(key, LL_VK_EDGE_DOWN, consumed_lot, produced_lot,
+                          reference);
+  assert(ok);
+  ll_views_txn_put(t, key, val->data, val->len);
+  ok = ll_views_key3(key, LL_VK_EDGE_UP, produced_lot, consumed_lot, reference);
+  assert(ok);
+  (void)ok;
+  ll_views_txn_put(t, key, val->data, val->len);
+}
+
+/* The lot arrives on one side of reference R (consumed: into PRODUCTION;
+ * else produced: out of it): add to its total there and link it with
+ * every lot on the other side. */
+static int link_side(ll_views_txn *t, const ll_log_entry *e, bool consumed,
+                     ll_err *err) {
+  const ll_event *ev = &e->event;
+  const char *ref = ev->reference;
+  const char *lot = ev->lot_id;
+  ll_buf key, val;
+  ll_buf_init(&key);
+  ll_buf_init(&val);
+  side_scan other = {.n = 0};
+  int rc = 0;
+  int64_t total = 0;
+  bool found = false;
+
+  if (!ll_views_key2(&key, consumed ? LL_VK_CONSUMED : LL_VK_PRODUCED, ref,
+                     lot)) {
+    rc = corrupt(err, e, "production move with an unusable reference or lot");
+    goto done;
+  }
+  if (ll_views_txn_get(t, &key, &val, &found, err) != 0) {
+    rc = -1;
+    goto done;
+  }
+  if (found && !read_svar((const char *)val.data, val.len, &total)) {
+    rc = corrupt(err, e, "corrupt production total in the views");
+    goto done;
+  }
+  if (!ll_decimal_add(total, ev->quantity_micro, &total)) {
+    rc = corrupt(err, e, "production total overflows");
+    goto done;
+  }
+  ll_buf_reset(&val);
+  ll_buf_put_svar(&val, total);
+  ll_views_txn_put(t, &key, val.data, val.len);
+
+  /* The other side: "<prefix><R>\x1f". */
+  bool ok =
+      ll_views_key1(&key, consumed ? LL_VK_PRODUCED : LL_VK_CONSUMED, ref);
+  assert(ok); /* ref passed key2 above */
+  (void)ok;
+  ll_buf_put_u8(&key, (uint8_t)LL_VK_SEP);
+  other.prefix_len = key.len;
+  if (ll_views_txn_scan(t, &key, collect_side, &other, err) != 0) {
+    rc = -1;
+    goto done;
+  }
+  if (other.corrupt) {
+    rc = corrupt(err, e, "corrupt production total in the views");
+    goto done;
+  }
+  for (size_t i = 0; i < other.n; i++) {
+    const side_lot *o = &other.lots[i];
+    if (strchr(o->lot_id, LL_VK_SEP) != NULL) {
+      rc = corrupt(err, e, "unusable lot id in the production rows");
+      goto done;
+    }
+    if (strcmp(o->lot_id, lot) == 0)
+      continue; /* a rework: no edge from a lot to itself */
+    if (consumed)
+      put_edge(t, &key, &val, lot, o->lot_id, ref, total, o->total_micro);
+    else
+      put_edge(t, &key, &val, o->lot_id, lot, ref, o->total_micro, total);
+  }
+done:
+  for (size_t i = 0; i < other.n; i++)
+    free(other.lots[i].lot_id);
+  free(other.lots);
+  ll_buf_free(&key);
+  ll_buf_free(&val);
+  return rc;
+}
+
+int ll_genealogy_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
+  const ll_event *ev = &e->event;
+  if (ev->type != LL_EV_STOCK_MOVED)
+    return 0;
+  if (ev->lot_id == NULL || ev->from.id == NULL || ev->to.id == NULL)
+    return corrupt(err, e, "StockMoved without lot_id or locations");
+  if (ev->to.usage == LL_USAGE_CUSTOMER && put_delivery(t, e, err) != 0)
+    return -1;
+  if (ev->reference == NULL || ev->reference[0] == '\0')
+    return 0;
+  bool into = ev->to.usage == LL_USAGE_PRODUCTION;
+  bool out_of = ev->from.usage == LL_USAGE_PRODUCTION;
+  if (into == out_of)
+    return 0; /* not a production move, or production to production */
+  return link_side(t, e, into, err);
+}
+
+/* ---- deliveries ---- */
+
+static void delivery_free(ll_delivery *d) {
+  free(d->lot_id);
+  free(d->location);
+  free(d->reference);
+}
+
+typedef struct delivery_scan {
+  const char *lot_id;
+  size_t prefix_len;
+  ll_trace *trace;
+  bool corrupt;
+} delivery_scan;
+
+static bool collect_delivery(const char *k, size_t klen, const char *v,
+                             size_t vlen, void *arg) {
+  delivery_scan *s = arg;
+  ll_trace *tr = s->trace;
+  if (tr->n_deliveries == LL_TRACE_DELIVERIES_MAX) {
+    tr->truncated = true;
+    return false;
+  }
+  ll_delivery d = {.lot_id = NULL};
+  ll_rd rd;
+  ll_rd_init(&rd, v, vlen);
+  bool ok = klen == s->prefix_len + 8 && ll_rd_str(&rd, &d.location) &&
+            ll_rd_svar(&rd, &d.quantity_micro) &&
+            ll_rd_str(&rd, &d.reference) &&
+            ll_rd_svar(&rd, &d.occurred_at_ms) &&
+            ll_rd_svar(&rd, &d.recorded_at_ms) && ll_rd_left(&rd) == 0 &&
+            d.location != NULL;
+  if (!ok) {
+    delivery_free(&d);
+    s->corrupt = true;
+    return false;
+  }
+  d.position = ll_be64_decode(k + s->prefix_len);
+  d.lot_id = ll_strdup(s->lot_id);
+  tr->deliveries = ll_xrealloc(tr->deliveries,
+                               (tr->n_deliveries + 1) * sizeof *tr->deliveries);
+  tr->deliveries[tr->n_deliveries++] = d;
+  return true;
+}
+
+static int add_deliveries(ll_views_reader *r, const char *lot_id, ll_trace *tr,
+                          ll_err *err) {
+  ll_buf prefix;
+  ll_buf_init(&prefix);
+  bool ok = ll_views_key1(&prefix, LL_VK_DELIVERY, lot_id);
+  assert(ok); /* lot ids in the tree come from validated keys */
+  (void)ok;
+  ll_buf_put_u8(&prefix, (uint8_t)LL_VK_SEP);
+  delivery_scan s = {.lot_id = lot_id, .prefix_len = prefix.len, .trace = tr};
+  int rc = ll_views_reader_scan(r, &prefix, NULL, collect_delivery, &s, err);
+  ll_buf_free(&prefix);
+  if (rc == 0 && s.corrupt)
+    rc = ll_err_set(err, LL_OK, "views: corrupt delivery record of lot %s",
+                    lot_id);
+  return rc;
+}
+
+/* ---- the set of lots already in the tree ---- */
+
+/* Open addressing on FNV-1a; the table is at most half full. */
+typedef struct lot_set {
+  const char **slots; /* borrowed from the nodes */
+  size_t cap;         /* power of two */
+  size_t n;
+} lot_set;
+
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s != '\0'; s++)
+    h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+  return h;
+}
+
+/* Insert s; false if it was there already. */
+static bool lot_set_add(lot_set *set, const char *s) {
+  if (2 * (set->n + 1) > set->cap) {
+    size_t cap = set->cap == 0 ? 64 : set->cap * 2;
+    const char **slots = ll_xcalloc(cap, sizeof *slots);
+    for (size_t i = 0; i < set->cap; i++) {
+      if (set->slots[i] == NULL)
+        continue;
+      size_t j = fnv1a(set->slots[i]) & (cap - 1);
+      while (slots[j] != NULL)
+        j = (j + 1) & (cap - 1);
+      slots[j] = set->slots[i];
+    }
+    free(set->slots);
+    set->slots = slots;
+    set->cap = cap;
+  }
+  size_t j = fnv1a(s) & (set->cap - 1);
+  for (; set->slots[j] != NULL; j = (j + 1) & (set->cap - 1)) {
+    if (strcmp(set->slots[j], s) == 0)
+      return false;
+  }
+  set->slots[j] = s;
+  set->n++;
+  return true;
+}
+
+/* ---- trace ---- */
+
+/* The edges of one lot, grouped by the lot at their other end. */
+typedef struct edge_scan {
+  size_t prefix_len;
+  ll_trace_node *children; /* lot_id and links filled */
+  size_t n;
+  bool any; /* stop at the first edge: only "has it edges?" */
+  bool found;
+  bool corrupt;
+} edge_scan;
+
+static bool collect_edge(const char *k, size_t klen, const char *v, size_t vlen,
+                         void *arg) {
+  edge_scan *s = arg;
+  s->found = true;
+  if (s->any)
+    return false;
+  const char *rest = k + s->prefix_len;
+  size_t rest_len = klen - s->prefix_len;
+  const char *sep = memchr(rest, LL_VK_SEP, rest_len);
+  ll_rd rd;
+  ll_trace_link link = {.reference = NULL};
+  ll_rd_init(&rd, v, vlen);
+  if (sep == NULL || sep == rest || sep == rest + rest_len - 1 ||
+      !ll_rd_svar(&rd, &link.consumed_micro) ||
+      !ll_rd_svar(&rd, &link.produced_micro) || ll_rd_left(&rd) != 0) {
+    s->corrupt = true;
+    return false;
+  }
+  size_t other_len = (size_t)(sep - rest);
+  size_t ref_len = rest_len - other_len - 1;
+  ll_trace_node *last = s->n > 0 ? &s->children[s->n - 1] : NULL;
+  if (last == NULL || strlen(last->lot_id) != other_len ||
+      memcmp(last->lot_id, rest, other_len) != 0) {
+    s->children = ll_xrealloc(s->children, (s->n + 1) * sizeof *s->children);
+    last = &s->children[s->n++];
+    memset(last, 0, sizeof *last);
+    last->lot_id = ll_xmalloc(other_len + 1);
+    memcpy(last->lot_id, rest, other_len);
+    last->lot_id[other_len] = '\0';
+  }
+  link.reference = ll_xmalloc(ref_len + 1);
+  memcpy(link.reference, sep + 1, ref_len);
+  link.reference[ref_len] = '\0';
+  last->links =
+      ll_xrealloc(last->links, (last->n_links + 1) * sizeof *last->links);
+  last->links[last->n_links++] = link;
+  return true;
+}
+
+static void node_free(ll_trace_node *n) {
+  free(n->lot_id);
+  free(n->product_id);
+  free(n->name);
+  for (size_t i = 0; i < n->n_links; i++)
+    free(n->links[i].reference);
+  free(n->links);
+}
+
+void ll_trace_free(ll_trace *t) {
+  if (t == NULL)
+    return;
+  for (size_t i = 0; i < t->n_nodes; i++)
+    node_free(&t->nodes[i]);
+  free(t->nodes);
+  for (size_t i = 0; i < t->n_deliveries; i++)
+    delivery_free(&t->deliveries[i]);
+  free(t->deliveries);
+  memset(t, 0, sizeof *t);
+}
+
+/* Fill product and name from the lot details. */
+static int describe(ll_views_reader *r, ll_trace_node *node, ll_err *err) {
+  ll_lot lot;
+  bool found = false;
+  ll_lot_init(&lot);
+  if (ll_views_reader_get_lot(r, node->lot_id, &lot, &found, err) != 0)
+    return -1;
+  if (found) {
+    node->product_id = lot.product_id;
+    node->name = lot.name;
+    lot.product_id = NULL;
+    lot.name = NULL;
+    ll_lot_free(&lot);
+  }
+  return 0;
+}
+
+static int scan_edges(ll_views_reader *r, const char *lot_id,
+                      ll_trace_direction dir, edge_scan *s, ll_err *err) {
+  ll_buf prefix;
+  ll_buf_init(&prefix);
+  bool ok = ll_views_key1(
+      &prefix, dir == LL_TRACE_DOWNSTREAM ? LL_VK_EDGE_DOWN : LL_VK_EDGE_UP,
+      lot_id);
+  assert(ok);
+  (void)ok;
+  ll_buf_put_u8(&prefix, (uint8_t)LL_VK_SEP);
+  s->prefix_len = prefix.len;
+  int rc = ll_views_reader_scan(r, &prefix, NULL, collect_edge, s, err);
+  ll_buf_free(&prefix);
+  if (rc == 0 && s->corrupt)
+    rc = ll_err_set(err, LL_OK, "views: corrupt genealogy record of lot %s",
+                    lot_id);
+  return rc;
+}
+
+/* Expand node i: append its children (or mark it truncated). */
+static int expand(ll_views_reader *r, ll_trace *tr, lot_set *seen, size_t i,
+                  ll_trace_direction dir, unsigned depth_limit, ll_err *err) {
+  edge_scan s = {.any = tr->nodes[i].depth >= depth_limit};
+  int rc = scan_edges(r, tr->nodes[i].lot_id, dir, &s, err);
+  if (rc == 0 && s.any && s.found) {
+    tr->nodes[i].truncated = true;
+    tr->truncated = true;
+  }
+  size_t used = 0;
+  for (; rc == 0 && used < s.n; used++) {
+    if (tr->n_nodes == LL_TRACE_LOTS_MAX) {
+      tr->nodes[i].truncated = true;
+      tr->truncated = true;
+      break;
+    }
+    ll_trace_node child = s.children[used];
+    child.parent = i;
+    child.depth = tr->nodes[i].depth + 1;
+    tr->nodes = ll_xrealloc(tr->nodes, (tr->n_nodes + 1) * sizeof *tr->nodes);
+    tr->nodes[tr->n_nodes] = child;
+    ll_trace_node *added = &tr->nodes[tr->n_nodes++];
+    added->repeat = !lot_set_add(seen, added->lot_id);
+    rc = describe(r, added, err);
+  }
+  for (size_t k = used; k < s.n; k++) /* not taken into the tree */
+    node_free(&s.children[k]);
+  free(s.children);
+  return rc;
+}
+
+int ll_views_trace(ll_views_reader *r, const char *lot_id,
+                   ll_trace_direction direction, unsigned depth_limit,
+                   ll_trace *out, ll_err *err) {
+  assert(r != NULL && lot_id != NULL && out != NULL);
+  assert(depth_limit >= 1 && depth_limit <= LL_TRACE_DEPTH_MAX);
+  memset(out, 0, sizeof *out);
+  if (strchr(lot_id, LL_VK_SEP) != NULL)
+    return 0; /* no such lot */
+  ll_trace_node root = {.parent = SIZE_MAX, .lot_id = ll_strdup(lot_id)};
+  if (describe(r, &root, err) != 0) {
+    node_free(&root);
+    return -1;
+  }
+  if (root.product_id == NULL) { /* the lot does not exist */
+    node_free(&root);
+    return 0;
+  }
+  out->nodes = ll_xmalloc(sizeof *out->nodes);
+  out->nodes[0] = root;
+  out->n_nodes = 1;
+  lot_set seen = {.n = 0};
+  lot_set_add(&seen, out->nodes[0].lot_id);
+  int rc = 0;
+  /* Breadth-first: the nodes array is the queue. Only the slots array of
+   * the set points into node strings, which never move. */
+  for (size_t i = 0; rc == 0 && i < out->n_nodes; i++) {
+    if (!out->nodes[i].repeat)
+      rc = expand(r, out, &seen, i, direction, depth_limit, err);
+  }
+  if (direction == LL_TRACE_DOWNSTREAM) {
+    for (size_t i = 0; rc == 0 && i < out->n_nodes; i++) {
+      if (out->n_deliveries == LL_TRACE_DELIVERIES_MAX) {
+        out->truncated = true;
+        break;
+      }
+      if (!out->nodes[i].repeat)
+        rc = add_deliveries(r, out->nodes[i].lot_id, out, err);
+    }
+  }
+  free(seen.slots);
+  if (rc != 0)
+    ll_trace_free(out);
+  return rc;
+}

@@ -1,0 +1,221 @@
+/* location_tree.c — what is in a location, and in everything below it.
+ *
+ * Location ids are paths: "WH/Stock/Shelf-2" lies under "WH/Stock", which
+ * lies under "WH". A location's own contents are the loc/ rows that
+ * lot_locations.c keeps. For the subtree, every move also adjusts one
+ * rollup row per ancestor of each of its ends (the location itself
+ * included):
+ *   tree/<path>\x1f<lot_id>   svar quantity_micro, svar on_hand_micro
+ * quantity sums every location at or under <path>; on_hand only the
+ * INTERNAL and TRANSIT ones, so a subtree that mixes stock and virtual
+ * locations still answers "how much is on hand here". A row whose two sums
+ * return to zero is deleted, like the loc/ rows. Ancestors are the prefixes
+ * that end just before a '/', so "WH/Stock2" is not under "WH/Stock" (the
+ * '/' is part of the rule, not a string prefix test), and a move costs two
+ * times the path depth in row updates; answering "what is under WH/Stock"
+ * is then one prefix scan in lot_id order, cheap to page. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ll_decimal.h"
+#include "ll_event.h"
+#include "views_internal.h"
+
+/* ---- apply ---- */
+
+static bool decode_tree(const void *p, size_t n, int64_t *quantity,
+                        int64_t *on_hand) {
+  ll_rd rd;
+  ll_rd_init(&rd, p, n);
+  return ll_rd_svar(&rd, quantity) && ll_rd_svar(&rd, on_hand) &&
+         ll_rd_left(&rd) == 0;
+}
+
+/* Add delta to the rollup row of (path, lot). */
+static int adjust_row(ll_views_txn *t, const ll_log_entry *e, const char *path,
+                      const char *lot_id, int64_t delta_micro, bool stock,
+                      ll_err *err) {
+  ll_buf key, val;
+  ll_buf_init(&key);
+  ll_buf_init(&val);
+  int rc = 0;
+  bool found = false;
+  int64_t quantity = 0, on_hand = 0;
+  if (!ll_views_key2(&key, LL_VK_TREE, path, lot_id)) {
+    rc = ll_err_set(err, LL_OK,
+                    "views: log position %llu: unusable location or lot id",
+                    (unsigned long long)e->position);
+    goto done;
+  }
+  if (ll_views_txn_get(t, &key, &val, &found, err) != 0) {
+    rc = -1;
+    goto done;
+  }
+  if (found && !decode_tree(val.data, val.len, &quantity, &on_hand)) {
+    rc = ll_err_set(err, LL_OK, "views: corrupt rollup record of %s under %s",
+                    lot_id, path);
+    goto done;
+  }
+  if (!ll_decimal_add(quantity, delta_micro, &quantity) ||
+      (stock && !ll_decimal_add(on_hand, delta_micro, &on_hand))) {
+    rc = ll_err_set(err, LL_OK,
+                    "views: log position %llu: quantity of lot %s under %s "
+                    "overflows",
+                    (unsigned long long)e->position, lot_id, path);
+    goto done;
+  }
+  if (on_hand < 0) {
+    rc = ll_err_set(err, LL_OK,
+                    "views: log position %llu: on hand of lot %s under %s "
+                    "would go below zero",
+                    (unsigned long long)e->position, lot_id, path);
+    goto done;
+  }
+  if (quantity == 0 && on_hand == 0) {
+    ll_views_txn_del(t, &key);
+  } else {
+    ll_buf_reset(&val);
+    ll_buf_put_svar(&val, quantity);
+    ll_buf_put_svar(&val, on_hand);
+    ll_views_txn_put(t, &key, val.data, val.len);
+  }
+done:
+  ll_buf_free(&key);
+  ll_buf_free(&val);
+  return rc;
+}
+
+/* Adjust the rows of loc and of every ancestor path of it. */
+static int adjust_path(ll_views_txn *t, const ll_log_entry *e,
+                       const char *lot_id, const ll_location *loc,
+                       int64_t delta_micro, ll_err *err) {
+  bool stock = ll_usage_is_stock(loc->usage);
+  size_t len = strlen(loc->id);
+  char *path = ll_xmalloc(len + 1);
+  int rc = 0;
+  for (size_t i = 1; rc == 0 && i <= len; i++) {
+    if (i < len && loc->id[i] != '/')
+      continue;
+    memcpy(path, loc->id, i);
+    path[i] = '\0';
+    rc = adjust_row(t, e, path, lot_id, delta_micro, stock, err);
+  }
+  free(path);
+  return rc;
+}
+
+int ll_location_tree_apply(ll_views_txn *t, const ll_log_entry *e,
+                           ll_err *err) {
+  const ll_event *ev = &e->event;
+  if (ev->type != LL_EV_STOCK_MOVED)
+    return 0;
+  if (ev->lot_id == NULL || ev->from.id == NULL || ev->to.id == NULL ||
+      ev->quantity_micro <= 0)
+    return ll_err_set(err, LL_OK,
+                      "views: log position %llu: StockMoved without lot_id, "
+                      "locations or a positive quantity",
+                      (unsigned long long)e->position);
+  if (adjust_path(t, e, ev->lot_id, &ev->from, -ev->quantity_micro, err) != 0 ||
+      adjust_path(t, e, ev->lot_id, &ev->to, ev->quantity_micro, err) != 0)
+    return -1;
+  return 0;
+}
+
+/* ---- query ---- */
+
+void ll_location_lots_free(ll_location_lot *a, size_t n) {
+  if (a == NULL)
+    return;
+  for (size_t i = 0; i < n; i++)
+    free(a[i].lot_id);
+  free(a);
+}
+
+typedef struct lots_scan {
+  size_t prefix_len;
+  bool children;
+  const char *cursor;
+  ll_location_lot *rows;
+  size_t n, limit;
+  bool more, corrupt;
+} lots_scan;
+
+static bool collect_lot(const char *k, size_t klen, const char *v, size_t vlen,
+                        void *arg) {
+  lots_scan *s = arg;
+  const char *id = k + s->prefix_len;
+  size_t id_len = klen - s->prefix_len;
+  if (s->cursor != NULL && strlen(s->cursor) == id_len &&
+      memcmp(s->cursor, id, id_len) == 0)
+    return true; /* the cursor's own row: the page starts after it */
+  if (s->n == s->limit) {
+    s->more = true;
+    return false;
+  }
+  ll_location_lot row = {.usage = LL_USAGE_INTERNAL};
+  bool ok;
+  if (s->children) {
+    ok = decode_tree(v, vlen, &row.quantity_micro, &row.on_hand_micro);
+  } else {
+    ok = ll_views_qty_unpack(v, vlen, &row.usage, &row.quantity_micro);
+    row.on_hand_micro = ll_usage_is_stock(row.usage) ? row.quantity_micro : 0;
+  }
+  if (!ok || id_len == 0) {
+    s->corrupt = true;
+    return false;
+  }
+  row.lot_id = ll_xmalloc(id_len + 1);
+  memcpy(row.lot_id, id, id_len);
+  row.lot_id[id_len] = '\0';
+  s->rows[s->n++] = row;
+  return true;
+}
+
+int ll_views_location_lots(ll_views_reader *r, const char *location,
+                           bool children, const char *cursor, size_t limit,
+                           ll_location_lot **out, size_t *n_out,
+                           char **next_cursor, ll_err *err) {
+  assert(r != NULL && location != NULL && out != NULL && n_out != NULL &&
+         next_cursor != NULL);
+  assert(limit >= 1 && limit <= LL_LIST_LIMIT_MAX);
+  *out = NULL;
+  *n_out = 0;
+  *next_cursor = NULL;
+  if (cursor != NULL && cursor[0] == '\0')
+    cursor = NULL;
+  ll_buf prefix, start;
+  ll_buf_init(&prefix);
+  ll_buf_init(&start);
+  if (!ll_views_key1(&prefix, children ? LL_VK_TREE : LL_VK_LOC, location)) {
+    ll_buf_free(&prefix);
+    return 0; /* no location id holds the separator */
+  }
+  ll_buf_put_u8(&prefix, (uint8_t)LL_VK_SEP);
+  ll_buf_put(&start, prefix.data, prefix.len);
+  if (cursor != NULL)
+    ll_buf_put(&start, cursor, strlen(cursor));
+
+  lots_scan s = {.prefix_len = prefix.len,
+                 .children = children,
+                 .cursor = cursor,
+                 .limit = limit};
+  s.rows = ll_xcalloc(limit, sizeof *s.rows);
+  int rc = ll_views_reader_scan(r, &prefix, &start, collect_lot, &s, err);
+  if (rc == 0 && s.corrupt)
+    rc = ll_err_set(err, LL_OK, "views: corrupt quantity record at %s",
+                    location);
+  ll_buf_free(&prefix);
+  ll_buf_free(&start);
+  if (rc != 0) {
+    ll_location_lots_free(s.rows, s.n);
+    return -1;
+  }
+  if (s.more) {
+    assert(s.n > 0);
+    *next_cursor = ll_strdup(s.rows[s.n - 1].lot_id);
+  }
+  *out = s.rows;
+  *n_out = s.n;
+  return 0;
+}

@@ -105,7 +105,7 @@ static int64_t rss_peak_kb(pid_t pid) {
 }
 
 static int64_t dir_bytes(const char *dir) {
-  char cmd[1200], buf[64];
+  char cmd[2048], buf[64];
   snprintf(cmd, sizeof cmd, "du -sb '%s' 2>/dev/null", dir);
   FILE *p = popen(cmd, "r");
   int64_t n = -1;
@@ -317,7 +317,7 @@ static char *cluster_id(const char *brokers) {
 
 static void ingest(const char *bin, const char *brokers, const char *data,
                    const opts *o, int64_t total, results *r) {
-  char log[1200], logdir[1100];
+  char log[2048], logdir[2048];
   snprintf(log, sizeof log, "%s/command.log", data);
   const char *argv[] = {bin,           "command",          "--data",
                         data,          "--brokers",        brokers,
@@ -386,7 +386,7 @@ static int64_t readyz_position(const char *http) {
 
 static h_proc start_project(const char *bin, const char *brokers,
                             const char *data, const char *tag, char **http) {
-  char log[1200], addr[1200];
+  char log[2048], addr[2048];
   snprintf(log, sizeof log, "%s/%s.log", data, tag);
   snprintf(addr, sizeof addr, "%s/http.addr", data);
   remove(addr);
@@ -446,7 +446,7 @@ static void rebuild(const char *cli, const char *data, results *r) {
 
 static void api_load(const char *bin, const char *brokers, const char *data,
                      const opts *o, int64_t lots, results *r) {
-  char *http = NULL, script[1200], cmd[4000], line[512];
+  char *http = NULL, script[2048], cmd[4000], line[512];
   h_proc p = start_project(bin, brokers, data, "project-api", &http);
   snprintf(script, sizeof script, "%s/wrk.lua", data);
   FILE *f = fopen(script, "w");
@@ -493,7 +493,7 @@ static void api_load(const char *bin, const char *brokers, const char *data,
 /* ---- 7. freshness ---- */
 
 typedef struct fresh_sample {
-  char lot_id[16];
+  char lot_id[32];
   double produced_s;
 } fresh_sample;
 
@@ -543,7 +543,7 @@ static void freshness(const char *bin, const char *cli, workload *wl,
                       const char *brokers, const char *data, const opts *o,
                       results *r) {
   (void)cli;
-  char log[1200];
+  char log[2048];
   snprintf(log, sizeof log, "%s/command-fresh.log", data);
   const char *argv[] = {bin,           "command",          "--data",
                         data,          "--brokers",        brokers,
@@ -769,7 +769,7 @@ int main(int argc, char **argv) {
   h_bin("lotlined", bin, sizeof bin);
   h_bin("lotline", cli, sizeof cli);
   char *dir = o.workdir ? ll_strdup(o.workdir) : h_tempdir("bench");
-  char data[1200];
+  char data[1024];
   snprintf(data, sizeof data, "%s/data", dir);
   h_rmrf(data);
   if (mkdir(data, 0755) != 0 && errno != EEXIST)

@@ -134,7 +134,7 @@ static void base_event(workload *w, ll_event *ev, ll_event_type type,
 static void set_move(ll_event *ev, int64_t lot, int64_t qty_micro,
                      const char *from, ll_usage from_usage, const char *to,
                      ll_usage to_usage, const char *reference) {
-  char id[16];
+  char id[32];
   snprintf(id, sizeof id, "L%07lld", (long long)lot);
   ev->lot_id = ll_strdup(id);
   ev->quantity_valid = true;
@@ -179,7 +179,7 @@ static bool gen_create(workload *w, ll_event *ev) {
     return false;
   int64_t i = w->n_created++;
   wl_lot *l = &w->lots[i];
-  char id[16], name[24];
+  char id[32], name[32];
   base_event(w, ev, LL_EV_LOT_CREATED, l->product);
   snprintf(id, sizeof id, "L%07lld", (long long)i);
   snprintf(name, sizeof name, "%s-%07lld", l->serial ? "SN" : "LOT",
@@ -343,7 +343,7 @@ static int gen_invalid(workload *w, ll_event *ev) {
   }
   if (kind == 2 && w->n_created > 0) { /* DUPLICATE_LOT */
     int64_t j = rnd_range(w, 0, w->n_created - 1);
-    char id[24], name[24];
+    char id[32], name[32];
     base_event(w, ev, LL_EV_LOT_CREATED, w->lots[j].product);
     snprintf(id, sizeof id, "DUP%07lld", (long long)w->stats.generated);
     snprintf(name, sizeof name, "%s-%07lld", w->lots[j].serial ? "SN" : "LOT",

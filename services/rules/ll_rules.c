@@ -477,6 +477,34 @@ static bool within_limit(int64_t micro) {
   return micro >= -LL_QUANTITY_MAX_MICRO && micro <= LL_QUANTITY_MAX_MICRO;
 }
 
+/* INVALID_QUANTITY for a move whose result would not fit: name the first
+ * quantity that would leave the range (summed is false when an int64 sum
+ * itself overflowed, then there is no value to show). */
+static void reject_over_limit(ll_decision *d, const ll_event *ev,
+                              const ll_lot *cur, bool summed, int64_t new_from,
+                              int64_t new_to, int64_t new_on_hand) {
+  char q[LL_DECIMAL_STR_MAX], max[LL_DECIMAL_STR_MAX], v[LL_DECIMAL_STR_MAX];
+  char what[LL_MESSAGE_MAX_BYTES];
+  ll_decimal_format(ev->quantity_micro, q);
+  ll_decimal_format(LL_QUANTITY_MAX_MICRO, max);
+  const char *kind = cur->tracking == LL_TRACK_SERIAL ? "serial number" : "lot";
+  if (!summed)
+    msg_format(what, sizeof what, "a quantity out of range");
+  else if (!within_limit(new_from))
+    msg_format(what, sizeof what, "its quantity at '%s' to %s", ev->from.id,
+               ll_decimal_format(new_from, v));
+  else if (!within_limit(new_to))
+    msg_format(what, sizeof what, "its quantity at '%s' to %s", ev->to.id,
+               ll_decimal_format(new_to, v));
+  else
+    msg_format(what, sizeof what, "its quantity on hand to %s",
+               ll_decimal_format(new_on_hand, v));
+  reject(d, LL_INVALID_QUANTITY,
+         "Moving %s of %s '%s' (%s) from '%s' to '%s' would take %s, beyond "
+         "the largest quantity lotline can hold (%s either way).",
+         q, kind, cur->name, cur->lot_id, ev->from.id, ev->to.id, what, max);
+}
+
 static void decide_moved(const ll_facts *facts, const ll_event *ev,
                          const ll_rule_opts *opts, ll_decision *d) {
   const ll_lot *cur = &facts->lot;
@@ -519,8 +547,8 @@ static void decide_moved(const ll_facts *facts, const ll_event *ev,
   for (int i = 0; i < 2; i++) {
     if (known[i] && usage[i] != ends[i]->usage) {
       reject(d, LL_LOCATION_USAGE_CONFLICT,
-             "Location '%s' is known as a %s location; this move gives it "
-             "usage %s.",
+             "Location '%s' has usage %s (fixed when it was first seen); "
+             "this move gives it usage %s.",
              ends[i]->id, ll_usage_name(usage[i]),
              ll_usage_name(ends[i]->usage));
       return;
@@ -585,15 +613,9 @@ static void decide_moved(const ll_facts *facts, const ll_event *ev,
     ok = ll_decimal_sub(new_on_hand, ev->quantity_micro, &new_on_hand);
   if (ok && to_stock)
     ok = ll_decimal_add(new_on_hand, ev->quantity_micro, &new_on_hand);
-  ok = ok && within_limit(new_from) && within_limit(new_to) &&
-       within_limit(new_on_hand);
-  if (!ok) {
-    char max[LL_DECIMAL_STR_MAX];
-    reject(d, LL_INVALID_QUANTITY,
-           "Moving %s of %s '%s' (%s) from '%s' to '%s' would take a quantity "
-           "beyond the largest quantity lotline can hold (%s either way).",
-           q, kind_of(cur), cur->name, cur->lot_id, ev->from.id, ev->to.id,
-           ll_decimal_format(LL_QUANTITY_MAX_MICRO, max));
+  if (!ok || !within_limit(new_from) || !within_limit(new_to) ||
+      !within_limit(new_on_hand)) {
+    reject_over_limit(d, ev, cur, ok, new_from, new_to, new_on_hand);
     return;
   }
 

@@ -605,7 +605,7 @@ static void decide_moved(const ll_facts *facts, const ll_event *ev,
   /* Every quantity kept stays within +-LL_QUANTITY_MAX_MICRO, so the sums
    * below cannot overflow int64; they are checked all the same, in case a
    * state written before the limit holds more. */
-  int64_t new_from, new_to, new_on_hand = cur->on_hand_micro;
+  int64_t new_from = 0, new_to = 0, new_on_hand = cur->on_hand_micro;
   bool ok =
       ll_decimal_sub(facts->from_qty_micro, ev->quantity_micro, &new_from) &&
       ll_decimal_add(facts->to_qty_micro, ev->quantity_micro, &new_to);

@@ -16,6 +16,10 @@
 #define LL_TEXT_MAX_CHARS 255          /* name, reference, every id */
 #define LL_DESCRIPTION_MAX_BYTES 65536 /* description: 64 KiB */
 #define LL_QUANTITY_SCALE 6
+/* Largest quantity, in micro-units: the Avro schemas' decimal(18, 6),
+ * 999,999,999,999.999999. Applies to a move's quantity and to every
+ * quantity the rules keep (per location, either sign, and on hand). */
+#define LL_QUANTITY_MAX_MICRO 999999999999999999LL
 #define LL_MICRO 1000000LL
 #define LL_MESSAGE_MAX_BYTES 512 /* rejection/error message */
 

@@ -7,7 +7,8 @@
  *   every event  1. event_id present and valid (MISSING_FIELD, INVALID_FIELD)
  *                2. id seen: same content -> duplicate, else EVENT_ID_REUSED
  *                3. ll_check_fields, no state: MISSING_FIELD, INVALID_FIELD,
- *                   INVALID_QUANTITY (<= 0, unreadable), SAME_LOCATION,
+ *                   INVALID_QUANTITY (<= 0, unreadable, above
+ *                   LL_QUANTITY_MAX_MICRO), SAME_LOCATION,
  *                   INVALID_DATES (the event's own dates)
  *   LotCreated   DUPLICATE_LOT, LOT_ID_TAKEN, TRACKING_MISMATCH
  *   LotUpdated   UNKNOWN_LOT, LOT_PRODUCT_MISMATCH, VERSION_CONFLICT,
@@ -17,7 +18,8 @@
  *                LOT_PRODUCT_MISMATCH, LOCATION_USAGE_CONFLICT (from, to),
  *                SERIAL_QUANTITY, SERIAL_NOT_AT_SOURCE,
  *                SERIAL_ALREADY_IN_STOCK, INSUFFICIENT_STOCK, EXPIRED_LOT,
- *                INVALID_QUANTITY (a quantity would overflow int64 micro)
+ *                INVALID_QUANTITY (a quantity kept, at either location or
+ *                on hand, would leave +-LL_QUANTITY_MAX_MICRO)
  *
  * The order follows contract section 4, except that for updates and moves
  * the rules that say whether the event addresses an existing lot of its
@@ -280,12 +282,17 @@ static ll_code check_moved_fields(const ll_event *ev, ll_err *err) {
     return err_set(err, LL_INVALID_QUANTITY,
                    "The quantity is not a decimal with at most 6 decimals "
                    "that fits the supported range.");
-  if (ev->quantity_micro <= 0) {
-    char q[LL_DECIMAL_STR_MAX];
+  char q[LL_DECIMAL_STR_MAX], max[LL_DECIMAL_STR_MAX];
+  if (ev->quantity_micro <= 0)
     return err_set(err, LL_INVALID_QUANTITY,
                    "The quantity must be greater than zero, not %s.",
                    ll_decimal_format(ev->quantity_micro, q));
-  }
+  if (ev->quantity_micro > LL_QUANTITY_MAX_MICRO)
+    return err_set(err, LL_INVALID_QUANTITY,
+                   "The quantity %s is more than the largest quantity lotline "
+                   "accepts, %s (decimal precision 18, scale 6).",
+                   ll_decimal_format(ev->quantity_micro, q),
+                   ll_decimal_format(LL_QUANTITY_MAX_MICRO, max));
   if (strcmp(ev->from.id, ev->to.id) == 0)
     return err_set(err, LL_SAME_LOCATION,
                    "A move needs two different locations; both are '%s'.",
@@ -465,6 +472,39 @@ static void decide_updated(const ll_facts *facts, const ll_event *ev,
 
 /* ---- StockMoved ---- */
 
+/* A quantity lotline can hold: within the Avro decimal(18, 6) range. */
+static bool within_limit(int64_t micro) {
+  return micro >= -LL_QUANTITY_MAX_MICRO && micro <= LL_QUANTITY_MAX_MICRO;
+}
+
+/* INVALID_QUANTITY for a move whose result would not fit: name the first
+ * quantity that would leave the range (summed is false when an int64 sum
+ * itself overflowed, then there is no value to show). */
+static void reject_over_limit(ll_decision *d, const ll_event *ev,
+                              const ll_lot *cur, bool summed, int64_t new_from,
+                              int64_t new_to, int64_t new_on_hand) {
+  char q[LL_DECIMAL_STR_MAX], max[LL_DECIMAL_STR_MAX], v[LL_DECIMAL_STR_MAX];
+  char what[LL_MESSAGE_MAX_BYTES];
+  ll_decimal_format(ev->quantity_micro, q);
+  ll_decimal_format(LL_QUANTITY_MAX_MICRO, max);
+  const char *kind = cur->tracking == LL_TRACK_SERIAL ? "serial number" : "lot";
+  if (!summed)
+    msg_format(what, sizeof what, "a quantity out of range");
+  else if (!within_limit(new_from))
+    msg_format(what, sizeof what, "its quantity at '%s' to %s", ev->from.id,
+               ll_decimal_format(new_from, v));
+  else if (!within_limit(new_to))
+    msg_format(what, sizeof what, "its quantity at '%s' to %s", ev->to.id,
+               ll_decimal_format(new_to, v));
+  else
+    msg_format(what, sizeof what, "its quantity on hand to %s",
+               ll_decimal_format(new_on_hand, v));
+  reject(d, LL_INVALID_QUANTITY,
+         "Moving %s of %s '%s' (%s) from '%s' to '%s' would take %s, beyond "
+         "the largest quantity lotline can hold (%s either way).",
+         q, kind, cur->name, cur->lot_id, ev->from.id, ev->to.id, what, max);
+}
+
 static void decide_moved(const ll_facts *facts, const ll_event *ev,
                          const ll_rule_opts *opts, ll_decision *d) {
   const ll_lot *cur = &facts->lot;
@@ -507,8 +547,8 @@ static void decide_moved(const ll_facts *facts, const ll_event *ev,
   for (int i = 0; i < 2; i++) {
     if (known[i] && usage[i] != ends[i]->usage) {
       reject(d, LL_LOCATION_USAGE_CONFLICT,
-             "Location '%s' is known as a %s location; this move gives it "
-             "usage %s.",
+             "Location '%s' has usage %s (fixed when it was first seen); "
+             "this move gives it usage %s.",
              ends[i]->id, ll_usage_name(usage[i]),
              ll_usage_name(ends[i]->usage));
       return;
@@ -562,7 +602,10 @@ static void decide_moved(const ll_facts *facts, const ll_event *ev,
     return;
   }
 
-  int64_t new_from, new_to, new_on_hand = cur->on_hand_micro;
+  /* Every quantity kept stays within +-LL_QUANTITY_MAX_MICRO, so the sums
+   * below cannot overflow int64; they are checked all the same, in case a
+   * state written before the limit holds more. */
+  int64_t new_from = 0, new_to = 0, new_on_hand = cur->on_hand_micro;
   bool ok =
       ll_decimal_sub(facts->from_qty_micro, ev->quantity_micro, &new_from) &&
       ll_decimal_add(facts->to_qty_micro, ev->quantity_micro, &new_to);
@@ -570,11 +613,9 @@ static void decide_moved(const ll_facts *facts, const ll_event *ev,
     ok = ll_decimal_sub(new_on_hand, ev->quantity_micro, &new_on_hand);
   if (ok && to_stock)
     ok = ll_decimal_add(new_on_hand, ev->quantity_micro, &new_on_hand);
-  if (!ok) {
-    reject(d, LL_INVALID_QUANTITY,
-           "Moving %s of %s '%s' (%s) from '%s' to '%s' would exceed the "
-           "largest quantity lotline can hold.",
-           q, kind_of(cur), cur->name, cur->lot_id, ev->from.id, ev->to.id);
+  if (!ok || !within_limit(new_from) || !within_limit(new_to) ||
+      !within_limit(new_on_hand)) {
+    reject_over_limit(d, ev, cur, ok, new_from, new_to, new_on_hand);
     return;
   }
 

@@ -330,20 +330,40 @@ static void test_invalid_quantity(void **state) {
       {RECEIVE("P", "L1", "-0.000001", "WH/Stock"),
        .expect = LL_INVALID_QUANTITY},
       {RECEIVE("P", "L1", "!", "WH/Stock"), .expect = LL_INVALID_QUANTITY},
-      {RECEIVE("P", "L1", "0.000001", "WH/Stock")},
-      /* Overflow of int64 micro-units anywhere is rejected, not wrapped:
-       * on hand, a virtual location going down, one going up. */
-      {RECEIVE("P", "L1", "9223372036854.775807", "WH/Other"),
-       .expect = LL_INVALID_QUANTITY, .msg = "largest quantity"},
-      {MOVE("P", "L1", "9223372036854.775807", "Vendors", SUPPLIER, "Customers",
+      /* The Avro schemas' decimal(18, 6) is the limit, even though int64
+       * micro-units would go further. */
+      {RECEIVE("P", "L1", "1000000000000", "WH/Stock"),
+       .expect = LL_INVALID_QUANTITY, .msg = "1000000000000",
+       .msg2 = "largest quantity lotline accepts, 999999999999.999999"},
+      {RECEIVE("P", "L1", "9223372036854.775807", "WH/Stock"),
+       .expect = LL_INVALID_QUANTITY},
+      /* Exactly the limit: a virtual location goes to -max, another to
+       * +max. One micro-unit more at either end is rejected, not kept. */
+      {MOVE("P", "L1", "999999999999.999999", "Vendors", SUPPLIER, "Customers",
             CUSTOMER)},
       {MOVE("P", "L1", "0.000001", "Vendors", SUPPLIER, "Customers-2",
             CUSTOMER),
-       .expect = LL_INVALID_QUANTITY},
-      {MOVE("P", "L1", "0.000001", "WH/Stock", INTERNAL, "Customers", CUSTOMER),
+       .expect = LL_INVALID_QUANTITY, .msg = "largest quantity",
+       .msg2 = "its quantity at 'Vendors' to -1000000000000,"},
+      {MOVE("P", "L1", "0.000001", "Production", PRODUCTION, "Customers",
+            CUSTOMER),
+       .expect = LL_INVALID_QUANTITY, .msg = "999999999999.999999",
+       .msg2 = "its quantity at 'Customers' to 1000000000000,"},
+      /* On hand is bounded too, although each shelf stays within it. */
+      {MOVE("P", "L1", "0.000001", "Vendors-2", SUPPLIER, "WH/Stock",
+            INTERNAL)},
+      {MOVE("P", "L1", "999999999999.999999", "Vendors-3", SUPPLIER, "WH/Other",
+            INTERNAL),
+       .expect = LL_INVALID_QUANTITY, .msg = "largest quantity",
+       .msg2 = "its quantity on hand to 1000000000000,"},
+      {MOVE("P", "L1", "999999999999.999998", "Vendors-3", SUPPLIER, "WH/Other",
+            INTERNAL)},
+      {MOVE("P", "L1", "0.000001", "Vendors-2", SUPPLIER, "WH/Stock", INTERNAL),
        .expect = LL_INVALID_QUANTITY},
       {MOVE("P", "L1", "0.000001", "WH/Stock", INTERNAL, "Customers-2",
             CUSTOMER)},
+      {MOVE("P", "L1", "0.000001", "Vendors-2", SUPPLIER, "WH/Stock",
+            INTERNAL)},
   };
   TABLE(quantity);
 }
@@ -768,6 +788,13 @@ static void test_check_fields_alone(void **state) {
   assert_int_equal(err.code, LL_INVALID_QUANTITY);
   assert_non_null(strstr(err.message, "greater than zero"));
   assert_int_equal(ll_check_fields(&ev, NULL), LL_INVALID_QUANTITY);
+  ev.quantity_micro = LL_QUANTITY_MAX_MICRO;
+  assert_int_equal(ll_check_fields(&ev, &err), LL_OK);
+  ev.quantity_micro = LL_QUANTITY_MAX_MICRO + 1;
+  assert_int_equal(ll_check_fields(&ev, &err), LL_INVALID_QUANTITY);
+  assert_non_null(strstr(err.message, "1000000000000 is more than"));
+  ev.quantity_micro = INT64_MAX;
+  assert_int_equal(ll_check_fields(&ev, &err), LL_INVALID_QUANTITY);
   ev.quantity_micro = LL_MICRO;
   ev_set(&ev.to.id, "A");
   assert_int_equal(ll_check_fields(&ev, &err), LL_SAME_LOCATION);

@@ -5,11 +5,13 @@
  * the run goes, so new products and lots keep appearing) and 8 locations,
  * so that they collide often: names taken, lots unknown, stock short,
  * serials doubled, ids redelivered and reused. A reference model,
- * written separately and as plainly as possible (arrays, linear scans,
- * 128-bit sums, no indexes), predicts each outcome; the real rules run on
- * the in-memory state. After every event the outcome and the touched lot
- * must agree and the contract's invariants must hold in the real state;
- * every 1000 events the whole state is compared.
+ * written separately and as plainly as possible (arrays, 128-bit sums, one
+ * index: a table of name owners by product and name number, checked
+ * against a linear scan every 1000 events), predicts each outcome; the
+ * real rules run on the in-memory state. After every event the outcome and
+ * the touched lot must agree and the contract's invariants must hold in the
+ * real state; every 1000 events the recent lots and every 10000 events the
+ * whole state are compared.
  *
  * The seed is printed; LOTLINE_SEED=<n> replays a run, LOTLINE_MODEL_EVENTS
  * sets the number of events (default 100000). */
@@ -37,7 +39,11 @@
 #define T0 1800000000000LL
 #define DAY_MS 86400000LL
 #define RING 1024
+#define RECENT_LOTS 50 /* lots behind the window checked every 1000 events */
 #define DUP (-1)
+/* The contract's largest quantity, decimal(18, 6), written out here rather
+ * than taken from the code under test. */
+#define MODEL_QTY_MAX 999999999999999999LL
 
 static const char *const LOCS[N_LOCS] = {"S/A", "S/B", "T/1", "V",
                                          "C",   "I",   "M",   "X"};
@@ -80,6 +86,12 @@ typedef struct mlot {
 typedef struct model {
   mlot *lots; /* by lot number: "L<k>" */
   int n_lots;
+  /* Name index: name_owner_plus1[product * n_names + k] is 1 + the number of
+   * the lot of that product named "N<k>", 0 if none. Every name a lot can
+   * keep is "N<k>" (asserted when kept), so the table sees them all. */
+  int *name_owner_plus1;
+  int n_names;
+  int n_named;        /* non-zero entries in the table */
   bool *tracking_set; /* by product number: "P<k>" */
   ll_tracking *tracking;
   int n_products;
@@ -133,13 +145,43 @@ static int index_of(const char *const *list, int n, const char *s) {
   return -1;
 }
 
-static int name_owner(const model *m, int product, const char *trimmed) {
-  for (int i = 0; i < m->n_lots; i++) {
-    if (m->lots[i].exists && m->lots[i].product == product &&
-        strcmp(m->lots[i].name, trimmed) == 0)
-      return i;
+/* The slot of (product, "N<k>") in the name index, or -1 for a name of
+ * another form (no lot can have one). */
+static int name_slot(const model *m, int product, const char *trimmed) {
+  if (trimmed[0] != 'N' || trimmed[1] < '0' || trimmed[1] > '9' ||
+      (trimmed[1] == '0' && trimmed[2] != '\0')) /* "N01" is not "N1" */
+    return -1;
+  int k = 0;
+  for (const char *p = trimmed + 1; *p; p++) {
+    if (*p < '0' || *p > '9' || k > 100000000)
+      return -1;
+    k = k * 10 + (*p - '0');
   }
-  return -1;
+  assert_true(product >= 0 && product < m->n_products);
+  if (k >= m->n_names)
+    return -1;
+  return product * m->n_names + k;
+}
+
+static int name_owner(const model *m, int product, const char *trimmed) {
+  int slot = name_slot(m, product, trimmed);
+  return slot < 0 ? -1 : m->name_owner_plus1[slot] - 1;
+}
+
+static void name_index_set(model *m, int lot) {
+  int slot = name_slot(m, m->lots[lot].product, m->lots[lot].name);
+  assert_true(slot >= 0);
+  assert_int_equal(m->name_owner_plus1[slot], 0);
+  m->name_owner_plus1[slot] = lot + 1;
+  m->n_named++;
+}
+
+static void name_index_clear(model *m, int lot) {
+  int slot = name_slot(m, m->lots[lot].product, m->lots[lot].name);
+  assert_true(slot >= 0);
+  assert_int_equal(m->name_owner_plus1[slot], lot + 1);
+  m->name_owner_plus1[slot] = 0;
+  m->n_named--;
 }
 
 static int64_t on_hand(const mlot *l, const model *m) {
@@ -259,7 +301,8 @@ static int model_expect(const model *m, const ll_event *ev, int *lot_out) {
   }
 
   /* StockMoved */
-  if (!ev->quantity_valid || ev->quantity_micro <= 0)
+  if (!ev->quantity_valid || ev->quantity_micro <= 0 ||
+      ev->quantity_micro > MODEL_QTY_MAX)
     return LL_INVALID_QUANTITY;
   int from = index_of(LOCS, N_LOCS, ev->from.id);
   int to = index_of(LOCS, N_LOCS, ev->to.id);
@@ -309,7 +352,8 @@ static int model_expect(const model *m, const ll_event *ev, int *lot_out) {
     oh -= q;
   if (is_stock(ev->to.usage))
     oh += q;
-  if (nf < INT64_MIN || nt > INT64_MAX || oh > INT64_MAX)
+  if (nf < -MODEL_QTY_MAX || nf > MODEL_QTY_MAX || nt < -MODEL_QTY_MAX ||
+      nt > MODEL_QTY_MAX || oh > MODEL_QTY_MAX)
     return LL_INVALID_QUANTITY;
   return LL_OK;
 }
@@ -337,11 +381,13 @@ static void model_apply(model *m, const ll_event *ev, int lot) {
     l->alert = ev->alert_at;
     l->version = 1;
     l->created_at = l->updated_at = ev->occurred_at_ms;
+    name_index_set(m, lot);
     if (!m->tracking_set[product]) {
       m->tracking_set[product] = true;
       m->tracking[product] = ev->tracking;
     }
   } else if (ev->type == LL_EV_LOT_UPDATED) {
+    name_index_clear(m, lot);
     if (ev->name)
       model_trim(ev->name, l->name);
     if (ev->new_product_id) {
@@ -351,6 +397,7 @@ static void model_apply(model *m, const ll_event *ev, int lot) {
         m->tracking[l->product] = l->tracking;
       }
     }
+    name_index_set(m, lot);
     if (ev->expiration_at.set)
       l->expiration = ev->expiration_at;
     if (ev->use_by_at.set)
@@ -417,8 +464,12 @@ static int64_t random_quantity(void) {
   static const int64_t q[] = {LL_MICRO,  LL_MICRO, LL_MICRO,  500000,
                               2000000,   3250000,  1,         10000000,
                               100000000, 0,        -LL_MICRO, 7};
+  /* Around the limit: just inside, at, just over; and halves, so that
+   * two moves reach it together. */
   if (chance(1))
-    return INT64_MAX / 2 + pick(3);
+    return MODEL_QTY_MAX - 1 + pick(3);
+  if (chance(1))
+    return MODEL_QTY_MAX / 2 + pick(3);
   return q[pick(sizeof q / sizeof q[0])];
 }
 
@@ -429,6 +480,16 @@ static int random_loc_with_stock(const model *m, int lot) {
       candidates[n++] = i;
   }
   return n > 0 && chance(60) ? candidates[pick(n)] : pick(N_LOCS);
+}
+
+/* Now and then a usage other than the location's own, but only once the
+ * location is known: a first sighting fixes a usage for good, and a world
+ * whose customer location got fixed as something else would never see
+ * another delivery (nor EXPIRED_LOT). */
+static ll_usage random_usage(const model *m, int loc) {
+  if (m->usage_set[loc] && chance(3))
+    return (ll_usage)pick(LL_USAGE_COUNT);
+  return LOC_USAGE[loc];
 }
 
 static void random_event(const model *m, ll_event *ev, uint64_t seq) {
@@ -475,8 +536,8 @@ static void random_event(const model *m, ll_event *ev, uint64_t seq) {
       product = product_str(l->product);
     int from = random_loc_with_stock(m, lot);
     int to = pick(N_LOCS);
-    ll_usage fu = chance(3) ? (ll_usage)pick(LL_USAGE_COUNT) : LOC_USAGE[from];
-    ll_usage tu = chance(3) ? (ll_usage)pick(LL_USAGE_COUNT) : LOC_USAGE[to];
+    ll_usage fu = random_usage(m, from);
+    ll_usage tu = random_usage(m, to);
     ev_moved(ev, id, product, lot_str(lot), random_quantity(), LOCS[from], fu,
              LOCS[to], tu);
     if (chance(2))
@@ -566,26 +627,59 @@ static void count_names(void *ctx, const uint8_t *key, size_t key_len,
     (*(int *)ctx)++;
 }
 
-/* Every lot has its name index entry and, when `all`, nothing else has
- * one (that walk visits every event record, so it runs now and then). */
-static void check_name_index(rules_env *env, const model *m, bool all) {
+/* The real state's name index key of a lot of the model. */
+static int name_key(char *key, size_t size, const mlot *l) {
+  int n = snprintf(key, size, "n%s\x1f%s", product_str(l->product), l->name);
+  assert_true(n > 0 && (size_t)n < size);
+  return n;
+}
+
+/* The lot's name index entry, in the real state, points at it. */
+static void check_name_entry(rules_env *env, const model *m, int lot) {
+  char key[64];
+  int n = name_key(key, sizeof key, &m->lots[lot]);
+  const char *id = lot_str(lot);
+  const uint8_t *v;
+  size_t vn;
+  CHECK(mem_state_get(env->state, key, (size_t)n, &v, &vn) &&
+            vn == strlen(id) && memcmp(v, id, vn) == 0,
+        "name index: %s/%s does not point at %s",
+        product_str(m->lots[lot].product), m->lots[lot].name, id);
+}
+
+/* After an accepted update: the lot's entry is there, and its previous
+ * one is gone if the key changed (a rename or product change frees it). */
+static void check_name_moved(rules_env *env, const model *m, int lot,
+                             const char *old_key, int old_n) {
+  check_name_entry(env, m, lot);
+  char key[64];
+  int n = name_key(key, sizeof key, &m->lots[lot]);
+  const uint8_t *v;
+  size_t vn;
+  if (n != old_n || memcmp(key, old_key, (size_t)n) != 0)
+    CHECK(!mem_state_get(env->state, old_key, (size_t)old_n, &v, &vn),
+          "name index: %s still there after lot %s left it", old_key + 1,
+          lot_str(lot));
+}
+
+/* Every lot has its name index entry, in the real state and in the
+ * model's table, and the table holds nothing else. When `walk`, the real
+ * state holds nothing else either (that walk visits every event record, so
+ * it runs now and then). */
+static void check_name_index(rules_env *env, const model *m, bool walk) {
   int lots = 0, names = 0;
   for (int i = 0; i < m->n_lots; i++) {
     if (!m->lots[i].exists)
       continue;
     lots++;
-    char key[64];
-    int n = snprintf(key, sizeof key, "n%s\x1f%s",
-                     product_str(m->lots[i].product), m->lots[i].name);
-    const char *id = lot_str(i);
-    const uint8_t *v;
-    size_t vn;
-    CHECK(mem_state_get(env->state, key, (size_t)n, &v, &vn) &&
-              vn == strlen(id) && memcmp(v, id, vn) == 0,
-          "name index: %s/%s does not point at %s",
-          product_str(m->lots[i].product), m->lots[i].name, id);
+    check_name_entry(env, m, i);
+    CHECK(name_owner(m, m->lots[i].product, m->lots[i].name) == i,
+          "model name index: %s/%s does not point at %s",
+          product_str(m->lots[i].product), m->lots[i].name, lot_str(i));
   }
-  if (!all)
+  CHECK(m->n_named == lots, "model name index: %d entries for %d lots",
+        m->n_named, lots);
+  if (!walk)
     return;
   mem_state_foreach(env->state, count_names, &names);
   CHECK(names == lots, "name index: %d entries for %d lots", names, lots);
@@ -616,10 +710,14 @@ static void test_rules_against_model(void **state) {
   m.n_products = (int)(n_events / SLIDE_PRODUCTS) + WINDOW_PRODUCTS + 1;
   m.tracking_set = ll_xcalloc((size_t)m.n_products, sizeof *m.tracking_set);
   m.tracking = ll_xcalloc((size_t)m.n_products, sizeof *m.tracking);
+  m.n_names = (int)(n_events / SLIDE_NAMES) + WINDOW_NAMES + 1;
+  m.name_owner_plus1 = ll_xcalloc((size_t)m.n_products * (size_t)m.n_names,
+                                  sizeof *m.name_owner_plus1);
   m.seen = mem_state_new();
   ll_event ring[RING];
   size_t ring_len = 0;
   uint64_t counts[LL_CODE_COUNT + 1] = {0}; /* [LL_CODE_COUNT] = dup */
+  uint64_t held_limit = 0; /* INVALID_QUANTITY for a quantity kept */
 
   for (step_no = 1; step_no <= n_events; step_no++) {
     ll_event ev;
@@ -638,6 +736,10 @@ static void test_rules_against_model(void **state) {
 
     int lot = -1;
     int want = model_expect(&m, &ev, &lot);
+    char old_key[64];
+    int old_n = 0;
+    if (want == LL_OK && ev.type == LL_EV_LOT_UPDATED)
+      old_n = name_key(old_key, sizeof old_key, &m.lots[lot]);
     ll_decision d;
     env_process(&env, &ev, &d);
     int got = d.duplicate ? DUP : d.accepted ? LL_OK : (int)d.code;
@@ -645,6 +747,8 @@ static void test_rules_against_model(void **state) {
           ll_event_type_name(ev.type), ev.event_id, outcome(got), d.message,
           outcome(want));
     counts[got == DUP ? LL_CODE_COUNT : got]++;
+    if (got == LL_INVALID_QUANTITY && strstr(d.message, "can hold"))
+      held_limit++;
 
     if (want == LL_OK)
       model_apply(&m, &ev, lot);
@@ -652,14 +756,16 @@ static void test_rules_against_model(void **state) {
       model_record(&m, &ev);
     if (lot >= 0)
       check_lot(&env, &m, lot);
-    if (ev.type == LL_EV_LOT_UPDATED && lot >= 0) {
-      /* A rename or product change may free or take a name. */
-      check_name_index(&env, &m, false);
-    }
+    if (old_n > 0)
+      check_name_moved(&env, &m, lot, old_key, old_n);
     if (step_no % 1000 == 0) {
-      for (int i = 0; i < m.n_lots; i++)
+      /* Every 1000 events the lots around the window, every 10000 all of
+       * them: a change to a lot no event addressed shows up either way. */
+      bool full = step_no % 10000 == 0 || step_no == n_events;
+      int from = full ? 0 : (int)(step_no / SLIDE_LOTS) - RECENT_LOTS;
+      for (int i = from < 0 ? 0 : from; i < m.n_lots; i++)
         check_lot(&env, &m, i);
-      check_name_index(&env, &m, true);
+      check_name_index(&env, &m, full);
     }
 
     if (ring_len < RING) {
@@ -678,7 +784,8 @@ static void test_rules_against_model(void **state) {
       printf(" %s=%llu", c == LL_CODE_COUNT ? "duplicate" : ll_code_name(c),
              (unsigned long long)counts[c]);
   }
-  printf("\n");
+  printf(" (of which a quantity kept beyond the limit: %llu)\n",
+         (unsigned long long)held_limit);
   /* The world is small enough that every rule fires in a long run. */
   if (n_events >= 100000) {
     const ll_code expected[] = {
@@ -707,6 +814,7 @@ static void test_rules_against_model(void **state) {
       CHECK(counts[expected[i]] > 0, "no event ended as %s",
             ll_code_name(expected[i]));
     CHECK(counts[LL_CODE_COUNT] > 0, "no duplicate was seen");
+    CHECK(held_limit > 0, "no move was stopped at the quantity limit");
   }
 
   for (size_t i = 0; i < ring_len; i++)
@@ -715,6 +823,7 @@ static void test_rules_against_model(void **state) {
   free(m.lots);
   free(m.tracking_set);
   free(m.tracking);
+  free(m.name_owner_plus1);
   env_free(&env);
 }
 

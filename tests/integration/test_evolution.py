@@ -25,6 +25,7 @@ import urllib.request
 
 import avro.schema
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_registry import (SCHEMAS, STOCK, VENDOR, Lotlined,  # noqa: E402
                            Registry, confluent, lot_created, produce,

@@ -38,6 +38,7 @@ import avro.io
 import avro.schema
 from confluent_kafka import Producer
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_python_client import canonical_form, crc64_avro  # noqa: E402
 

@@ -194,8 +194,7 @@ static void test_kafka_examples_accepted(void **state) {
     ll_config one;
     ll_config_init(&one);
     assert_int_equal(
-        ll_config_set(&one, s.commented[i].key, s.commented[i].value, &err),
-        0);
+        ll_config_set(&one, s.commented[i].key, s.commented[i].value, &err), 0);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (ll_kafka_conf_apply(conf, &one, &err) != 0)
       fail_msg("line %d: %s", s.commented[i].line, err.message);

@@ -99,6 +99,8 @@ def check_compose(compose):
     check("controller" in roles and "broker" in roles,
           "compose: kafka runs in KRaft mode (broker,controller roles)")
     check(not any("zookeeper" in n for n in svcs), "compose: no ZooKeeper")
+    check(kenv.get("CLUSTER_ID") or kenv.get("KAFKA_KRAFT_CLUSTER_ID"),
+          "compose: kafka has a KRaft cluster id (the image requires one)")
     reg = svcs.get("schema-registry", {})
     check("schema-registry" in reg.get("image", ""),
           "compose: a Confluent Schema Registry service")

@@ -8,6 +8,7 @@ packages=(
   librdkafka-dev librocksdb-dev libavro-dev libcmocka-dev
   libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
   curl kcat wrk python3-confluent-kafka python3-avro
+  shellcheck python3-yaml python3-jsonschema docker-compose systemd
 )
 
 sudo_cmd=()

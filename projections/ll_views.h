@@ -58,6 +58,9 @@ int ll_views_list_lots(ll_views *v, const ll_lot_filter *f, ll_lot **out,
                        size_t *n_out, char **next_cursor, ll_err *err);
 void ll_lots_free(ll_lot *a, size_t n);
 
+/* RocksDB's estimates for the views database (views_stats.c). */
+void ll_views_stats(ll_views *v, ll_db_stats *out);
+
 /* The projector: follows the log store and feeds the views. */
 typedef struct ll_projector ll_projector;
 ll_projector *ll_projector_new(ll_store *log, ll_views *views);

@@ -342,7 +342,8 @@ static int write_api_addr(daemon_ctx *d, ll_err *e) {
 }
 
 /* metrics.listen: /healthz, /readyz and /metrics on an address of their
- * own; the only HTTP of `lotlined command`. */
+ * own (written to <data>/metrics.addr); the only HTTP of `lotlined
+ * command`. */
 static int start_ops_api(daemon_ctx *d) {
   const char *listen = ll_config_get(&d->cfg, "metrics.listen");
   if (listen == NULL || *listen == '\0')
@@ -353,6 +354,9 @@ static int start_ops_api(daemon_ctx *d) {
   d->ops_api = ll_api_start(listen, &deps, &e);
   if (!d->ops_api)
     return fail("starting the metrics listener (metrics.listen)", &e);
+  if (write_addr_file(d->data, "metrics.addr", ll_api_address(d->ops_api),
+                      &e) != 0)
+    return fail("starting", &e);
   ll_log(LL_INFO, "api", "health and metrics on %s://%s",
          ll_api_tls(d->ops_api) ? "https" : "http", ll_api_address(d->ops_api));
   return 0;

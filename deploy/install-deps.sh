@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config clang-format clang
   librdkafka-dev librocksdb-dev libavro-dev libcmocka-dev
   libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
-  curl kcat python3-confluent-kafka python3-avro
+  curl kcat python3-confluent-kafka python3-avro openssl
 )
 
 sudo_cmd=()

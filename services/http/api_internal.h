@@ -35,6 +35,7 @@
  * streamed through it in pieces. */
 #define LL_API_CONNECTION_MEMORY_BYTES (64 * 1024)
 #define LL_API_TOKEN_DIGEST_BYTES 32 /* SHA-256 */
+#define LL_API_QUERY_PARAMS_MAX 64   /* routes take a handful */
 
 struct ll_api {
   struct MHD_Daemon *daemon;
@@ -82,6 +83,7 @@ typedef struct api_request {
   uint64_t started_ns;
   unsigned int status; /* answered status, for the request log */
   bool routed;         /* route() found a route: label metrics by it */
+  bool query_too_long; /* more than LL_API_QUERY_PARAMS_MAX parameters */
 } api_request;
 
 /* ---- replies (ll_api.c) ---- */
@@ -105,6 +107,10 @@ void api_ops_stop(ll_api *api);
 bool api_ops_path(const char *raw_uri);
 /* Bearer-token check before routing; false with r filled (401/403). */
 bool api_authorize(api_request *rq, api_reply *r);
+/* Called by the URI callback with MHD's own buffer: true when the query
+ * has more than LL_API_QUERY_PARAMS_MAX parameters, and then the query is
+ * emptied so that MHD does not parse it (see api_ops.c). */
+bool api_guard_query(char *uri);
 /* GET /metrics. */
 void api_get_metrics(api_request *rq, api_reply *r);
 /* Count and time one finished request. */

@@ -124,6 +124,31 @@ bool api_authorize(api_request *rq, api_reply *r) {
   return false;
 }
 
+/* ---- query strings ---- */
+
+/* libmicrohttpd 0.9.75 parses the query into records in the connection's
+ * memory pool right after the URI callback. When they do not fit (about
+ * 1000 parameters in 64 KiB) it queues a 431 but then carries on as if
+ * nothing happened, and the connection hangs, unanswered, until the idle
+ * timeout. So a query with more parameters than any route takes is cut
+ * here, the one moment MHD shows it to us: the text after '?' is emptied
+ * in MHD's buffer (the request's own copy of the URI still routes it) and
+ * the request is answered 400. The buffer is MHD's read buffer, which MHD
+ * itself rewrites in place right after this callback. */
+bool api_guard_query(char *uri) {
+  char *q = uri != NULL ? strchr(uri, '?') : NULL;
+  if (q == NULL)
+    return false;
+  size_t params = 1;
+  for (const char *p = q + 1; *p != '\0' && *p != '#'; p++)
+    if (*p == '&' && ++params > LL_API_QUERY_PARAMS_MAX)
+      break;
+  if (params <= LL_API_QUERY_PARAMS_MAX)
+    return false;
+  q[1] = '\0';
+  return true;
+}
+
 /* ---- TLS ---- */
 
 static int no_passphrase(char *buf, int size, int rwflag, void *u) {

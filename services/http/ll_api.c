@@ -596,7 +596,9 @@ static api_request *request_new(ll_api *api, const char *uri) {
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
   (void)conn;
-  return request_new(cls, uri);
+  api_request *rq = request_new(cls, uri);
+  rq->query_too_long = api_guard_query((char *)uri);
+  return rq;
 }
 
 static enum MHD_Result queue_reply(api_request *rq, api_reply *r) {
@@ -692,6 +694,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
   api_reply_init(&r);
   if (!api_authorize(rq, &r))
     ; /* r holds the 401/403 */
+  else if (rq->query_too_long)
+    api_reply_error(&r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "the query string has more than %d parameters",
+                    LL_API_QUERY_PARAMS_MAX);
   else if (rq->body_too_large)
     reply_too_large(&r);
   else

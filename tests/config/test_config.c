@@ -207,9 +207,9 @@ static void test_checks_across_keys(void **state) {
   ll_config_free(&c);
 
   ll_config_init(&c);
-  assert_int_equal(ll_config_set(&c, "http.token.write_file",
-                                 path_in_tmp("missing"), &e),
-                   0);
+  assert_int_equal(
+      ll_config_set(&c, "http.token.write_file", path_in_tmp("missing"), &e),
+      0);
   assert_int_equal(ll_config_check(&c, &e), -1);
   assert_non_null(strstr(e.message, "'http.token.write_file'"));
   ll_config_free(&c);
@@ -324,8 +324,8 @@ static void test_precedence(void **state) {
                    "log.level = warn\n"
                    "kafka.client.rack = rack-from-file\n");
   const char *env[] = {"LOTLINE_HTTP_LISTEN=127.0.0.1:2222",
-                       "LOTLINE_BATCH_MAX_EVENTS=20",
-                       "LOTLINE_BATCH_MAX_MS=8", NULL};
+                       "LOTLINE_BATCH_MAX_EVENTS=20", "LOTLINE_BATCH_MAX_MS=8",
+                       NULL};
   const char *args[] = {"all",
                         "--config",
                         conf,
@@ -361,21 +361,20 @@ static void test_bad_settings_stop_the_start(void **state) {
   char *data = path_in_tmp("never-created");
   char *conf = path_in_tmp("bad.conf");
   write_file(conf, "batch.max.events = 5\nbogus.key = 1\n");
-  const char *unknown_in_file[] = {"all", "--data", data, "--config", conf,
-                                   NULL};
+  const char *unknown_in_file[] = {"all",      "--data", data,
+                                   "--config", conf,     NULL};
   expect_refused(NULL, unknown_in_file, data, "'bogus.key'");
   expect_refused(NULL, unknown_in_file, data, ":2:");
 
-  const char *unknown_flag[] = {"all", "--data", data, "--set", "htp.listen=x",
-                                NULL};
+  const char *unknown_flag[] = {"all",   "--data",       data,
+                                "--set", "htp.listen=x", NULL};
   expect_refused(NULL, unknown_flag, data, "'htp.listen'");
 
-  const char *bad_int[] = {"command", "--data", data, "--set",
-                           "batch.max.events=0", NULL};
+  const char *bad_int[] = {
+      "command", "--data", data, "--set", "batch.max.events=0", NULL};
   expect_refused(NULL, bad_int, data, "'batch.max.events'");
 
-  const char *bad_http[] = {"all", "--data", data, "--http", "localhost",
-                            NULL};
+  const char *bad_http[] = {"all", "--data", data, "--http", "localhost", NULL};
   expect_refused(NULL, bad_http, data, "'http.listen'");
 
   const char *plain[] = {"all", "--data", data, NULL};
@@ -383,19 +382,19 @@ static void test_bad_settings_stop_the_start(void **state) {
   expect_refused(bad_env, plain, data, "LOTLINE_LOG_FORMAT");
   expect_refused(bad_env, plain, data, "'log.format'");
 
-  const char *read_only_token[] = {"all", "--data", data, "--set",
-                                   "http.token.read=r", NULL};
+  const char *read_only_token[] = {
+      "all", "--data", data, "--set", "http.token.read=r", NULL};
   expect_refused(NULL, read_only_token, data, "'http.token.write'");
 }
 
 static void test_kafka_settings_checked_by_librdkafka(void **state) {
   (void)state;
   char *data = path_in_tmp("never-created-kafka");
-  const char *unknown[] = {"all", "--data", data, "--set",
-                           "kafka.no.such.property=1", NULL};
+  const char *unknown[] = {
+      "all", "--data", data, "--set", "kafka.no.such.property=1", NULL};
   expect_refused(NULL, unknown, data, "'kafka.no.such.property'");
-  const char *bad_value[] = {"command", "--data", data, "--set",
-                             "kafka.socket.timeout.ms=soon", NULL};
+  const char *bad_value[] = {
+      "command", "--data", data, "--set", "kafka.socket.timeout.ms=soon", NULL};
   expect_refused(NULL, bad_value, data, "'kafka.socket.timeout.ms'");
   /* Only creating a client finds this one. */
   const char *missing_ca[] = {"all",
@@ -452,18 +451,18 @@ static void test_tls_files_checked(void **state) {
   snprintf(cert_a, sizeof cert_a, "http.tls.cert=%s/a.crt", tmp);
   snprintf(key_a, sizeof key_a, "http.tls.key=%s/a.key", tmp);
   snprintf(key_b, sizeof key_b, "http.tls.key=%s/b.key", tmp);
-  const char *mismatch[] = {"all", "--data", data, "--set", cert_a,
-                            "--set", key_b, NULL};
+  const char *mismatch[] = {"all",  "--data", data,  "--set",
+                            cert_a, "--set",  key_b, NULL};
   expect_refused(NULL, mismatch, data, "does not belong");
   const char *no_key[] = {"all", "--data", data, "--set", cert_a, NULL};
   expect_refused(NULL, no_key, data, "'http.tls.key'");
   char key_is_cert[600];
   snprintf(key_is_cert, sizeof key_is_cert, "http.tls.key=%s/a.crt", tmp);
-  const char *not_a_key[] = {"all", "--data", data, "--set", cert_a,
-                             "--set", key_is_cert, NULL};
+  const char *not_a_key[] = {"all",  "--data", data,        "--set",
+                             cert_a, "--set",  key_is_cert, NULL};
   expect_refused(NULL, not_a_key, data, "'http.tls.key'");
-  const char *good[] = {"all",   "--data", data,           "--set", cert_a,
-                        "--set", key_a,    "--print-config", NULL};
+  const char *good[] = {"all", "--data",         data, "--set", cert_a, "--set",
+                        key_a, "--print-config", NULL};
   run_result *r = run(NULL, good);
   if (r->status != 0)
     fail_msg("exit %d: %s", r->status, r->err);

@@ -316,8 +316,8 @@ static bool mix_processed(const scrape *sc) {
   return value_or(sc, "lotline_events_accepted_total", "", 0) >= 2 &&
          value_or(sc, "lotline_events_rejected_total", "code=\"MALFORMED\"",
                   0) >= 1 &&
-         value_or(sc, "lotline_events_rejected_total",
-                  "code=\"KEY_MISMATCH\"", 0) >= 1 &&
+         value_or(sc, "lotline_events_rejected_total", "code=\"KEY_MISMATCH\"",
+                  0) >= 1 &&
          value_or(sc, "lotline_events_duplicate_total", "", 0) >= 1;
 }
 
@@ -398,8 +398,8 @@ static void test_all_metrics_move(void **state) {
   scrape sc;
   scrape_metrics(http, &sc);
   assert_true(value(&sc, "lotline_events_accepted_total", "") == 0);
-  assert_true(value(&sc, "lotline_events_rejected_total",
-                    "code=\"MALFORMED\"") == 0);
+  assert_true(
+      value(&sc, "lotline_events_rejected_total", "code=\"MALFORMED\"") == 0);
   assert_true(value(&sc, "lotline_consumer_assigned_partitions", "") == 16);
   assert_true(value(&sc, "lotline_log_position", "") == 0);
   assert_true(value(&sc, "lotline_batch_size_messages_count", "") == 0);
@@ -415,8 +415,8 @@ static void test_all_metrics_move(void **state) {
   if (!scrape_until(http, &sc, caught_up))
     fail_msg("lag did not come back to 0");
   assert_true(value(&sc, "lotline_events_accepted_total", "") == 2);
-  assert_true(value(&sc, "lotline_events_rejected_total",
-                    "code=\"MALFORMED\"") == 1);
+  assert_true(
+      value(&sc, "lotline_events_rejected_total", "code=\"MALFORMED\"") == 1);
   assert_true(value(&sc, "lotline_events_rejected_total",
                     "code=\"KEY_MISMATCH\"") == 1);
   assert_true(value(&sc, "lotline_events_rejected_total",
@@ -491,13 +491,9 @@ static void test_command_metrics_listener(void **state) {
   h_proc broker = h_spawn(log_b, argv_b);
   char *brokers = h_wait_file(dir, "broker.addr", START_TIMEOUT_MS);
   assert_non_null(brokers);
-  const char *argv_c[] = {h_bin("lotlined", bin_c, sizeof bin_c),
-                          "command",
-                          "--data",
-                          dir,
-                          "--set",
-                          "metrics.listen=127.0.0.1:0",
-                          NULL};
+  const char *argv_c[] = {
+      h_bin("lotlined", bin_c, sizeof bin_c), "command", "--data", dir, "--set",
+      "metrics.listen=127.0.0.1:0",           NULL};
   h_proc command = h_spawn(log_c, argv_c);
   char *addr = h_wait_file(dir, "metrics.addr", START_TIMEOUT_MS);
   if (!addr) {

@@ -98,8 +98,16 @@ static void usage(FILE *out) {
       "\n"
       "keys:                           default            meaning\n");
   ll_config_print_keys(out);
-  fprintf(out, "\nExit status: 0 on success, 1 on runtime failure, 2 on bad "
-               "usage.\n");
+  fprintf(out,
+          "\n"
+          "files in the data directory: log/ (the event log, RocksDB),\n"
+          "views/ (the read models), broker.addr (embedded broker's\n"
+          "bootstrap list), http.addr (the API's HOST:PORT, https://HOST:PORT\n"
+          "with TLS), metrics.addr (metrics.listen's HOST:PORT).\n"
+          "\n"
+          "SIGTERM or SIGINT: the batch in flight is synced, then exit 0.\n"
+          "Exit status: 0 on success, 1 on runtime failure, 2 on bad "
+          "usage.\n");
 }
 
 static int fail_usage(const char *fmt, const char *arg) {

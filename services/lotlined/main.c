@@ -560,6 +560,12 @@ static int check_settings(daemon_ctx *d, ll_err *e) {
   return ll_api_check_tls(d->tls_cert, d->tls_key, e);
 }
 
+/* Leaving before anything started: the settings are all there is. */
+static int settings_done(daemon_ctx *d, int rc) {
+  ll_config_free(&d->cfg);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
       strcmp(argv[1], "-h") == 0) {
@@ -614,19 +620,21 @@ int main(int argc, char **argv) {
       print_config = true;
     else if (c == OPT_HELP) {
       usage(stdout);
-      return 0;
+      return settings_done(&d, 0);
     } else if (c == '?')
-      return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
+      return settings_done(&d, fail_usage("unknown or incomplete option '%s'",
+                                          argv[optind - 1]));
   }
   if (optind < argc)
-    return fail_usage("unexpected argument '%s'", argv[optind]);
+    return settings_done(&d,
+                         fail_usage("unexpected argument '%s'", argv[optind]));
   if (config_file && ll_config_load_file(&d.cfg, config_file, &e) != 0) {
     fprintf(stderr, "lotlined: %s\n", e.message);
-    return EXIT_USAGE;
+    return settings_done(&d, EXIT_USAGE);
   }
   if (ll_config_load_env(&d.cfg, &e) != 0) {
     fprintf(stderr, "lotlined: %s\n", e.message);
-    return EXIT_USAGE;
+    return settings_done(&d, EXIT_USAGE);
   }
   optind = 2;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -651,7 +659,8 @@ int main(int argc, char **argv) {
     case OPT_SET: {
       char *eq = strchr(optarg, '=');
       if (!eq)
-        return fail_usage("--set needs KEY=VALUE, got '%s'", optarg);
+        return settings_done(
+            &d, fail_usage("--set needs KEY=VALUE, got '%s'", optarg));
       *eq = '\0';
       rc = ll_config_set(&d.cfg, optarg, eq + 1, &e);
       *eq = '=';
@@ -662,7 +671,7 @@ int main(int argc, char **argv) {
     }
     if (rc != 0) {
       fprintf(stderr, "lotlined: %s\n", e.message);
-      return EXIT_USAGE;
+      return settings_done(&d, EXIT_USAGE);
     }
   }
   rc_check = check_settings(&d, &e);

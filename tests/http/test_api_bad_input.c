@@ -354,9 +354,9 @@ static void test_bad_headers_the_api_sees(void **state) {
   memset(header, 0, sizeof header);
   strcpy(header, "Idempotency-Key: ");
   memset(header + strlen(header), 'k', 400);
-  resp r = request("POST", "/v1/lots",
-                   "{\"lot_id\":\"L-9\",\"product_id\":\"P\",\"name\":\"N\"}",
-                   47, header);
+  static const char body[] =
+      "{\"lot_id\":\"L-9\",\"product_id\":\"P\",\"name\":\"N\"}";
+  resp r = request("POST", "/v1/lots", body, strlen(body), header);
   assert_int_equal(r.status, 400);
   assert_string_equal(r.content_type, "application/json");
   resp_free(&r);

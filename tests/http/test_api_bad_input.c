@@ -10,8 +10,10 @@
  * test checks what can be promised with libmicrohttpd 0.9.75: a complete
  * HTTP answer with the right 4xx status and Connection: close (its body is
  * MHD's fixed HTML page), sent over raw sockets so that nothing in a
- * client library smooths it over. At the end the server is still up and
- * its metrics count no 5xx at all. */
+ * client library smooths it over. Two things only MHD decides: an
+ * unknown HTTP version is 505, and bytes that are not a request line at
+ * all get the connection closed at once. At the end the server is still up
+ * and the API itself answered no 5xx. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
@@ -465,6 +467,14 @@ static void test_what_libmicrohttpd_answers(void **state) {
   const char *http09 = "GET /healthz\r\n\r\n";
   expect_raw("no HTTP version", http09, strlen(http09), 400);
 
+  /* What libmicrohttpd does and this API cannot change: an HTTP version it
+   * does not speak is 505, and a request line that is not HTTP at all
+   * (no URI) closes the connection at once, with nothing to answer to. */
+  const char *http99 = "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n";
+  expect_raw("HTTP/9.9", http99, strlen(http99), 505);
+  const char *garbage = "GARBAGE\r\n\r\n";
+  expect_raw("not HTTP", garbage, strlen(garbage), 0);
+
   /* Answered by the API itself, as JSON, over the same raw path. */
   const char *raw_bytes = "GET /v1/lots/\xff\xfe HTTP/1.1\r\nHost: x\r\n"
                           "Connection: close\r\n\r\n";
@@ -482,7 +492,8 @@ static void test_what_libmicrohttpd_answers(void **state) {
   assert_non_null(strstr(a.head, "application/json"));
 }
 
-/* Last: after all of the above, the server answers and counted no 5xx. */
+/* Last: after all of the above, the server answers, and nothing it
+ * answered itself was a 5xx. */
 static void test_still_up_and_no_5xx(void **state) {
   (void)state;
   resp r = request("GET", "/healthz", NULL, 0, NULL);

@@ -692,15 +692,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
   }
   api_reply r;
   api_reply_init(&r);
-  if (!api_authorize(rq, &r))
-    ; /* r holds the 401/403 */
-  else if (rq->query_too_long)
+  bool allowed = api_authorize(rq, &r); /* else r holds the 401/403 */
+  if (allowed && rq->query_too_long)
     api_reply_error(&r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
                     "the query string has more than %d parameters",
                     LL_API_QUERY_PARAMS_MAX);
-  else if (rq->body_too_large)
+  else if (allowed && rq->body_too_large)
     reply_too_large(&r);
-  else
+  else if (allowed)
     route(rq, &r);
   return queue_reply(rq, &r);
 }

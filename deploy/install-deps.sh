@@ -9,6 +9,7 @@ packages=(
   libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
   curl kcat wrk python3-confluent-kafka python3-avro
   shellcheck python3-yaml python3-jsonschema docker-compose systemd
+  openssl
 )
 
 sudo_cmd=()

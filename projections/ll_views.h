@@ -234,6 +234,9 @@ int ll_views_fefo(ll_views_reader *r, const ll_fefo_filter *f,
                   ll_err *err);
 void ll_fefo_lots_free(ll_fefo_lot *a, size_t n);
 
+/* RocksDB's estimates for the views database (views_stats.c). */
+void ll_views_stats(ll_views *v, ll_db_stats *out);
+
 /* The projector: follows the log store and feeds the views. */
 typedef struct ll_projector ll_projector;
 ll_projector *ll_projector_new(ll_store *log, ll_views *views);

@@ -19,6 +19,7 @@
 
 #include "ll_api.h"
 #include "ll_buf.h"
+#include "ll_metrics.h"
 #include "ll_types.h"
 
 #define LL_API_BODY_MAX_BYTES (1024 * 1024) /* request bodies: 1 MiB */
@@ -31,6 +32,12 @@
 #define LL_API_READY_LAG_MAX 1000 /* /readyz: views this close to the log */
 #define LL_API_ADDRESS_MAX 320    /* "HOST:PORT", host up to 255 + [] */
 #define LL_API_SEGMENTS_MAX 6     /* path segments we route on */
+/* Per-connection memory of libmicrohttpd: the request line and headers
+ * must fit in it (beyond, MHD answers 431 or 414 itself); the body is
+ * streamed through it in pieces. */
+#define LL_API_CONNECTION_MEMORY_BYTES (64 * 1024)
+#define LL_API_TOKEN_DIGEST_BYTES 32 /* SHA-256 */
+#define LL_API_QUERY_PARAMS_MAX 64   /* routes take a handful */
 
 struct ll_api {
   struct MHD_Daemon *daemon;
@@ -40,7 +47,19 @@ struct ll_api {
   char address[LL_API_ADDRESS_MAX];
   pthread_mutex_t codec_mu; /* the codec does not promise thread safety */
   atomic_bool stopping;     /* waits end early when the API stops */
-  atomic_uint_fast64_t responses_by_class[6]; /* [2] = 2xx ... [5] = 5xx */
+  /* Operations (api_ops.c): metrics, bearer tokens, TLS. */
+  ll_metrics *metrics;     /* deps.metrics or own_metrics */
+  ll_metrics *own_metrics; /* when the caller gave none */
+  ll_metric *m_requests;   /* lotline_http_requests_total */
+  ll_metric *m_duration;   /* lotline_http_request_duration_seconds */
+  ll_series *m_log_position, *m_views_position, *m_projection_lag;
+  ll_metric *m_db_memory, *m_db_sst;
+  ll_series *m_log_size;
+  bool read_protected, write_protected;
+  unsigned char read_digest[LL_API_TOKEN_DIGEST_BYTES];
+  unsigned char write_digest[LL_API_TOKEN_DIGEST_BYTES];
+  bool tls;
+  char *tls_cert_pem, *tls_key_pem; /* our copies, alive until MHD stops */
 };
 
 typedef struct api_reply {
@@ -50,6 +69,8 @@ typedef struct api_reply {
   const char *content_type; /* static; NULL = application/json */
   const char *allow;        /* Allow header for 405, static */
   uint64_t position;        /* Lotline-Position header when > 0 */
+  /* WWW-Authenticate header for 401, static */
+  const char *www_authenticate;
 } api_reply;
 
 /* One HTTP request, from the URI callback to the completion callback. */
@@ -63,6 +84,8 @@ typedef struct api_request {
   ll_buf body;
   uint64_t started_ns;
   unsigned int status; /* answered status, for the request log */
+  bool routed;         /* route() found a route: label metrics by it */
+  bool query_too_long; /* more than LL_API_QUERY_PARAMS_MAX parameters */
 } api_request;
 
 /* ---- replies (ll_api.c) ---- */
@@ -98,6 +121,25 @@ void api_get_location_lots(api_request *rq, const char *location, api_reply *r);
 /* GET /v1/lots with expiring_before= or location=: the FEFO list. */
 bool api_wants_fefo(const api_request *rq);
 void api_get_lots_fefo(api_request *rq, api_reply *r);
+
+/* ---- operations (api_ops.c) ---- */
+/* Metrics families, collector, tokens, TLS check; -1 with err. */
+int api_ops_start(ll_api *api, const ll_api_deps *deps, ll_err *err);
+void api_ops_stop(ll_api *api);
+/* Is raw_uri one of /healthz, /readyz, /metrics? */
+bool api_ops_path(const char *raw_uri);
+/* Bearer-token check before routing; false with r filled (401/403). */
+bool api_authorize(api_request *rq, api_reply *r);
+/* Called by the URI callback with MHD's own buffer: true when the query
+ * has more than LL_API_QUERY_PARAMS_MAX parameters, and then the query is
+ * emptied so that MHD does not parse it (see api_ops.c). */
+bool api_guard_query(char *uri);
+/* GET /metrics. */
+void api_get_metrics(api_request *rq, api_reply *r);
+/* Count and time one finished request. */
+void api_observe(api_request *rq);
+/* GnuTLS priority string for HTTPS. */
+const char *api_tls_priorities(void);
 
 /* ---- writes (api_write.c) ---- */
 /* POST /v1/lots (lot_id NULL), PATCH /v1/lots/{lot_id}, POST /v1/moves. */

@@ -21,9 +21,11 @@
  * Routes:
  *   GET  /healthz                     {"status":"ok"}
  *   GET  /readyz                      200 {"status":"ready",...} when the
- *                                     views are within LL_API_READY_LAG_MAX
- *                                     positions of the log, else 503
- *   GET  /metrics                     Prometheus text format
+ *                                     views are within ready_lag_max
+ *                                     positions of the log and the command
+ *                                     consumer of this process (if any)
+ *                                     holds partitions, else 503
+ *   GET  /metrics                     Prometheus text format (api_ops.c)
  *   POST /v1/lots                     LotCreated (api_write.c)
  *   GET  /v1/lots                     ?product_id=&name=&q=&limit=&cursor=
  *                                     (with expiring_before= or location=:
@@ -37,6 +39,9 @@
  *   GET  /v1/locations/{id}/lots      contents, ?children=1 (api_trace.c)
  *   POST /v1/moves                    StockMoved (api_write.c)
  *   GET  /v1/rejections               ?limit=
+ * An ops-only API (deps.ops_only: `lotlined command`, metrics.listen)
+ * serves the first three and answers 404 to the rest. Bearer tokens, when
+ * configured, are checked before routing (api_ops.c): 401/403.
  * Reads take ?min_position=N: wait up to 5 s for the views to apply log
  * position N, else 503. HEAD works wherever GET does.
  *
@@ -65,10 +70,10 @@
 #include "api_internal.h"
 #include "ll_event.h"
 #include "ll_logging.h"
+#include "ll_text.h"
 #include "ll_views.h"
 
 #define JSON_CONTENT_TYPE "application/json"
-#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define LISTEN_BACKLOG 128
 #define NS_PER_MS 1000000ULL
 
@@ -257,22 +262,40 @@ static void get_healthz(api_reply *r) {
   api_reply_json(r, MHD_HTTP_OK, body);
 }
 
+/* Ready: the views trail the log by at most ready_lag_max positions (when
+ * this process has views), and the command consumer of this process (when
+ * there is one) holds partitions. */
 static void get_readyz(api_request *rq, api_reply *r) {
-  uint64_t views_pos = ll_views_position(rq->api->deps.views);
-  uint64_t log_pos = ll_store_last_position(rq->api->deps.log);
-  bool ready =
-      log_pos <= views_pos || log_pos - views_pos <= LL_API_READY_LAG_MAX;
+  const ll_api_deps *deps = &rq->api->deps;
+  uint64_t lag_max =
+      deps->ready_lag_max > 0 ? deps->ready_lag_max : LL_API_READY_LAG_MAX;
+  uint64_t log_pos = ll_store_last_position(deps->log);
+  uint64_t views_pos = deps->views != NULL ? ll_views_position(deps->views) : 0;
+  bool caught_up = deps->views == NULL || log_pos <= views_pos ||
+                   log_pos - views_pos <= lag_max;
+  bool assigned =
+      deps->consumer_assigned == NULL || atomic_load(deps->consumer_assigned);
+  bool ready = caught_up && assigned;
   json_t *body = json_object();
   json_object_set_new(body, "status",
                       json_string(ready ? "ready" : "catching_up"));
-  json_object_set_new(body, "position", json_integer((json_int_t)views_pos));
+  if (deps->views != NULL)
+    json_object_set_new(body, "position", json_integer((json_int_t)views_pos));
   json_object_set_new(body, "log_position", json_integer((json_int_t)log_pos));
+  if (deps->consumer_assigned != NULL)
+    json_object_set_new(body, "consumer",
+                        json_string(assigned ? "assigned" : "unassigned"));
   if (!ready) {
-    char message[160];
-    snprintf(message, sizeof message,
-             "the views are %" PRIu64 " positions behind the log (ready "
-             "within %d)",
-             log_pos - views_pos, LL_API_READY_LAG_MAX);
+    char message[200];
+    if (!caught_up)
+      snprintf(message, sizeof message,
+               "the views are %" PRIu64 " positions behind the log (ready "
+               "within %" PRIu64 ")",
+               log_pos - views_pos, lag_max);
+    else
+      snprintf(message, sizeof message,
+               "the command consumer holds no partitions of the input topic "
+               "(yet)");
     json_object_set_new(body, "code", json_string("UNAVAILABLE"));
     json_object_set_new(body, "message", json_string(message));
   }
@@ -280,34 +303,7 @@ static void get_readyz(api_request *rq, api_reply *r) {
 }
 
 static void get_metrics(api_request *rq, api_reply *r) {
-  ll_api *api = rq->api;
-  ll_buf out;
-  ll_buf_init(&out);
-  ll_buf_printf(&out,
-                "# HELP lotline_views_position Last log position applied "
-                "to the views.\n"
-                "# TYPE lotline_views_position gauge\n"
-                "lotline_views_position %" PRIu64 "\n"
-                "# HELP lotline_log_position Last position of the log.\n"
-                "# TYPE lotline_log_position gauge\n"
-                "lotline_log_position %" PRIu64 "\n"
-                "# HELP lotline_http_responses_total HTTP responses by "
-                "status class.\n"
-                "# TYPE lotline_http_responses_total counter\n",
-                ll_views_position(api->deps.views),
-                ll_store_last_position(api->deps.log));
-  for (int c = 2; c <= 5; c++)
-    ll_buf_printf(&out, "lotline_http_responses_total{class=\"%dxx\"} %llu\n",
-                  c,
-                  (unsigned long long)atomic_load(&api->responses_by_class[c]));
-  api_reply_free(r);
-  r->status = MHD_HTTP_OK;
-  r->body_len = out.len;
-  r->body = ll_xmalloc(out.len + 1);
-  memcpy(r->body, out.data, out.len);
-  r->body[out.len] = '\0';
-  r->content_type = METRICS_CONTENT_TYPE;
-  ll_buf_free(&out);
+  api_get_metrics(rq, r);
 }
 
 static void get_lot(api_request *rq, const char *lot_id, api_reply *r) {
@@ -389,7 +385,9 @@ static int hex_value(char c) {
   return -1;
 }
 
-/* Percent-decode one path segment; NULL on a bad escape or %00. */
+/* Percent-decode one path segment; NULL on a bad escape, or when the
+ * result is not UTF-8 text without control characters (%00, %FF, %0A):
+ * no lot or location id can be such. */
 static char *decode_segment(const char *p, size_t n) {
   char *out = ll_xmalloc(n + 1);
   size_t len = 0;
@@ -408,6 +406,10 @@ static char *decode_segment(const char *p, size_t n) {
     i += 2;
   }
   out[len] = '\0';
+  if (ll_text_check(out, 0, 0, false) != LL_TEXT_OK) {
+    free(out);
+    return NULL;
+  }
   return out;
 }
 
@@ -489,11 +491,19 @@ static bool read_ready(api_request *rq, api_reply *r) {
 
 static void route(api_request *rq, api_reply *r) {
   api_path p;
-  if (path_split(rq->raw_uri, &p) != 0) {
-    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                    "the path has a bad percent-escape");
+  if (rq->api->deps.ops_only && !api_ops_path(rq->raw_uri)) {
+    api_reply_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND",
+                    "this address serves /healthz, /readyz and /metrics "
+                    "only");
     return;
   }
+  if (path_split(rq->raw_uri, &p) != 0) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "the path has a bad percent-escape, or a segment that "
+                    "is not UTF-8 text without control characters");
+    return;
+  }
+  rq->routed = true; /* unless the last branch below says otherwise */
   static const char read_only[] = "GET, HEAD";
   if (path_is(&p, 1, "healthz")) {
     if (is_read(rq))
@@ -563,6 +573,7 @@ static void route(api_request *rq, api_reply *r) {
     else if (read_ready(rq, r))
       get_rejections(rq, r);
   } else {
+    rq->routed = false;
     api_reply_error(r, MHD_HTTP_NOT_FOUND, "NOT_FOUND", "no route for %s %s",
                     rq->method, rq->raw_uri);
   }
@@ -581,7 +592,9 @@ static api_request *request_new(ll_api *api, const char *uri) {
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
   (void)conn;
-  return request_new(cls, uri);
+  api_request *rq = request_new(cls, uri);
+  rq->query_too_long = api_guard_query((char *)uri);
+  return rq;
 }
 
 static enum MHD_Result queue_reply(api_request *rq, api_reply *r) {
@@ -601,6 +614,9 @@ static enum MHD_Result queue_reply(api_request *rq, api_reply *r) {
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
   if (r->allow != NULL)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+  if (r->www_authenticate != NULL)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                            r->www_authenticate);
   if (r->position > 0) {
     char pos[24];
     snprintf(pos, sizeof pos, "%" PRIu64, r->position);
@@ -609,9 +625,6 @@ static enum MHD_Result queue_reply(api_request *rq, api_reply *r) {
   enum MHD_Result ret = MHD_queue_response(rq->conn, r->status, resp);
   MHD_destroy_response(resp);
   rq->status = r->status;
-  unsigned int cls = r->status / 100;
-  if (cls >= 2 && cls <= 5)
-    atomic_fetch_add(&rq->api->responses_by_class[cls], 1);
   return ret;
 }
 
@@ -648,12 +661,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
      * the body. Others send it anyway: it is read and dropped. */
     const char *expect =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
-    if (expect != NULL && strcasecmp(expect, "100-continue") == 0 &&
-        body_expected_too_large(conn)) {
+    if (expect != NULL && strcasecmp(expect, "100-continue") == 0) {
       api_reply r;
       api_reply_init(&r);
-      reply_too_large(&r);
-      return queue_reply(rq, &r);
+      if (!api_authorize(rq, &r))
+        return queue_reply(rq, &r);
+      if (body_expected_too_large(conn)) {
+        reply_too_large(&r);
+        return queue_reply(rq, &r);
+      }
     }
     return MHD_YES;
   }
@@ -672,9 +688,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
   }
   api_reply r;
   api_reply_init(&r);
-  if (rq->body_too_large)
+  bool allowed = api_authorize(rq, &r); /* else r holds the 401/403 */
+  if (allowed && rq->query_too_long)
+    api_reply_error(&r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "the query string has more than %d parameters",
+                    LL_API_QUERY_PARAMS_MAX);
+  else if (allowed && rq->body_too_large)
     reply_too_large(&r);
-  else
+  else if (allowed)
     route(rq, &r);
   return queue_reply(rq, &r);
 }
@@ -687,6 +708,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   if (rq == NULL)
     return;
   *con_cls = NULL;
+  api_observe(rq);
   uint64_t took_us =
       rq->started_ns != 0 ? (ll_mono_ns() - rq->started_ns) / 1000 : 0;
   if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -811,7 +833,7 @@ static int open_listener(const char *addr, int *fd_out, bool *v6_out,
 
 ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err) {
   assert(listen != NULL && deps != NULL);
-  assert(deps->views != NULL && deps->log != NULL);
+  assert((deps->views != NULL || deps->ops_only) && deps->log != NULL);
   if (deps->producer != NULL &&
       (deps->codec == NULL || deps->inbound_topic == NULL)) {
     ll_err_set(err, LL_OK,
@@ -829,8 +851,12 @@ ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err) {
     api->write_timeout_ms = LL_API_WRITE_TIMEOUT_MS_MAX;
   pthread_mutex_init(&api->codec_mu, NULL);
   atomic_init(&api->stopping, false);
-  for (size_t i = 0; i < 6; i++)
-    atomic_init(&api->responses_by_class[i], 0);
+  if (api_ops_start(api, deps, err) != 0) {
+    pthread_mutex_destroy(&api->codec_mu);
+    free(api->inbound_topic);
+    free(api);
+    return NULL;
+  }
 
   int fd = -1;
   bool v6 = false;
@@ -840,6 +866,22 @@ ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err) {
   unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
   if (v6)
     flags |= MHD_USE_IPv6;
+  struct MHD_OptionItem extra[] = {
+      {MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+       (intptr_t)LL_API_CONNECTION_MEMORY_BYTES, NULL},
+      {MHD_OPTION_END, 0, NULL}, /* the TLS options go here */
+      {MHD_OPTION_END, 0, NULL},
+      {MHD_OPTION_END, 0, NULL},
+      {MHD_OPTION_END, 0, NULL}};
+  if (api->tls) {
+    flags |= MHD_USE_TLS;
+    extra[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                       api->tls_cert_pem};
+    extra[2] =
+        (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, api->tls_key_pem};
+    extra[3] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                       (void *)api_tls_priorities()};
+  }
   api->daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, on_access, api, MHD_OPTION_EXTERNAL_LOGGER,
       on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
@@ -847,15 +889,18 @@ ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err) {
       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LL_API_CONNECTIONS_MAX,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)LL_API_IDLE_TIMEOUT_S,
       MHD_OPTION_URI_LOG_CALLBACK, on_uri, api, MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, api, MHD_OPTION_END);
+      on_completed, api, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
   if (api->daemon == NULL) {
     close(fd);
-    ll_err_set(err, LL_OK, "cannot start the HTTP server on %s", listen);
+    ll_err_set(err, LL_OK, "cannot start the HTTP server on %s%s", listen,
+               api->tls ? " (HTTPS: see the log for GnuTLS's reason)" : "");
     goto fail;
   }
-  ll_log(LL_INFO, "http", "listening on http://%s", api->address);
+  ll_log(LL_INFO, "http", "listening on %s://%s", api->tls ? "https" : "http",
+         api->address);
   return api;
 fail:
+  api_ops_stop(api);
   pthread_mutex_destroy(&api->codec_mu);
   free(api->inbound_topic);
   free(api);
@@ -866,11 +911,16 @@ const char *ll_api_address(const ll_api *api) {
   return api->address;
 }
 
+bool ll_api_tls(const ll_api *api) {
+  return api->tls;
+}
+
 void ll_api_stop(ll_api *api) {
   if (api == NULL)
     return;
   atomic_store(&api->stopping, true); /* waiting writes give up now */
   MHD_stop_daemon(api->daemon);       /* joins the workers, closes fd */
+  api_ops_stop(api);
   pthread_mutex_destroy(&api->codec_mu);
   free(api->inbound_topic);
   free(api);

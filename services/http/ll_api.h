@@ -8,10 +8,13 @@
 #ifndef LL_API_H
 #define LL_API_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ll_codec.h"
 #include "ll_kafka.h"
+#include "ll_metrics.h"
 #include "ll_store.h"
 #include "ll_types.h"
 #include "ll_views.h"
@@ -23,6 +26,22 @@ typedef struct ll_api_deps {
   ll_producer *producer; /* NULL: writes answer 503 */
   const char *inbound_topic;
   int write_timeout_ms; /* contract: <= 5000 */
+  /* Operations; zero values keep an open, plain-HTTP API of its own. */
+  ll_metrics *metrics; /* NULL: the API keeps a registry of its own */
+  /* The command consumer in this process holds partitions; NULL when there
+   * is none. /readyz needs it true. */
+  const atomic_bool *consumer_assigned;
+  /* /readyz: most positions the views may trail; 0: LL_API_READY_LAG_MAX */
+  uint64_t ready_lag_max;
+  /* Serve /healthz, /readyz and /metrics only (views may be NULL). */
+  bool ops_only;
+  /* Bearer tokens: reads need read_token (or write_token), writes need
+   * write_token; NULL or empty: open. */
+  const char *read_token;
+  const char *write_token;
+  /* PEM certificate (chain) and key: both set = HTTPS. */
+  const char *tls_cert_pem;
+  const char *tls_key_pem;
 } ll_api_deps;
 
 typedef struct ll_api ll_api;
@@ -31,6 +50,10 @@ typedef struct ll_api ll_api;
  * returned by ll_api_address(). */
 ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err);
 const char *ll_api_address(const ll_api *api); /* "127.0.0.1:41234" */
+bool ll_api_tls(const ll_api *api);            /* serving HTTPS */
+/* Can this build serve HTTPS with this PEM certificate and key (present,
+ * unencrypted, belonging together)? -1 with err naming the config key. */
+int ll_api_check_tls(const char *cert_pem, const char *key_pem, ll_err *err);
 void ll_api_stop(ll_api *api);
 
 #endif

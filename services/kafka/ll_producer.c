@@ -73,8 +73,21 @@ static void *poll_loop(void *arg) {
   return NULL;
 }
 
+/* librdkafka's log lines go through ll_log, so log.format=json holds for
+ * them too. Syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug. */
+static void on_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac,
+                           const char *buf) {
+  (void)rk;
+  ll_level l = level <= 3   ? LL_ERROR
+               : level == 4 ? LL_WARN
+               : level <= 6 ? LL_INFO
+                            : LL_DEBUG;
+  ll_log(l, "kafka", "%s: %s", fac, buf);
+}
+
 int ll_kafka_conf_apply(void *rd_conf, const ll_config *cfg, ll_err *err) {
   char errstr[512];
+  rd_kafka_conf_set_log_cb(rd_conf, on_rdkafka_log);
   for (size_t i = 0; i < cfg->len; i++) {
     const char *key = cfg->entries[i].key;
     if (strncmp(key, "kafka.", 6) != 0)

@@ -107,4 +107,16 @@ int ll_store_recent_rejections(ll_store *s, size_t limit,
                                ll_stored_rejection *out, size_t *n_out,
                                ll_err *err);
 
+/* RocksDB's own estimates for a whole database (ll_store_stats.c), for
+ * metrics. A property RocksDB cannot give reads 0. */
+typedef struct ll_db_stats {
+  uint64_t sst_bytes;           /* rocksdb.total-sst-files-size */
+  uint64_t live_data_bytes;     /* rocksdb.estimate-live-data-size */
+  uint64_t memtable_bytes;      /* rocksdb.cur-size-all-mem-tables */
+  uint64_t table_readers_bytes; /* rocksdb.estimate-table-readers-mem */
+  uint64_t block_cache_bytes;   /* the block cache's usage */
+} ll_db_stats;
+
+void ll_store_stats(ll_store *s, ll_db_stats *out);
+
 #endif

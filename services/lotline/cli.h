@@ -33,6 +33,8 @@
 
 #define CLI_DEFAULT_API "http://127.0.0.1:8080"
 #define CLI_API_ENV "LOTLINE_API"
+#define CLI_TOKEN_ENV "LOTLINE_TOKEN"   /* bearer token for the API */
+#define CLI_CACERT_ENV "LOTLINE_CACERT" /* CA file to trust for HTTPS */
 #define CLI_HTTP_ADDR_FILE "http.addr"
 /* Writes wait up to 5 s on the server (contract section 5): leave room. */
 #define CLI_TIMEOUT_MS_DEFAULT 10000

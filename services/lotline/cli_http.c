@@ -8,6 +8,11 @@
  * explicit --data beats the environment because it names one deployment on
  * the command line, where the environment is a standing default.
  *
+ * With LOTLINE_TOKEN set, every request carries "Authorization: Bearer
+ * <token>" (the API's http.token.read / http.token.write); LOTLINE_CACERT
+ * names a CA file to trust for an https:// API (a self-signed
+ * certificate, say).
+ *
  * Failures are reported the same way for every command: the API's own
  * errors as "lotline: CODE: message", transport errors as "lotline: cannot
  * reach the lotline API at URL: ...". Text that came from the network is
@@ -192,6 +197,10 @@ static bool set_request(CURL *h, const cli_ctx *ctx, const cli_request *req,
   ok &= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
   ok &= curl_easy_setopt(h, CURLOPT_WRITEDATA, sink) == CURLE_OK;
   ok &= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
+  const char *ca = getenv(CLI_CACERT_ENV);
+  if (!ll_text_blank(ca)) {
+    ok &= curl_easy_setopt(h, CURLOPT_CAINFO, ca) == CURLE_OK;
+  }
   if (body_text != NULL) {
     ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDS, body_text) == CURLE_OK;
     ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body_text)) ==
@@ -222,6 +231,12 @@ int cli_call(cli_ctx *ctx, const cli_request *req, json_t **out) {
   }
   if (req->idempotency_key != NULL) {
     char *line = cli_sprintf("Idempotency-Key: %s", req->idempotency_key);
+    headers = curl_slist_append(headers, line);
+    free(line);
+  }
+  const char *token = getenv(CLI_TOKEN_ENV);
+  if (!ll_text_blank(token)) {
+    char *line = cli_sprintf("Authorization: Bearer %s", token);
     headers = curl_slist_append(headers, line);
     free(line);
   }

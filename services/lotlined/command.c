@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "command_metrics.h"
 #include "ll_event.h"
 #include "ll_logging.h"
 #include "state_cache.h"
@@ -63,6 +64,7 @@ typedef struct loop {
   ll_buf scratch;
   bool fatal;
   ll_err fatal_err;
+  command_metrics metrics;
 } loop;
 
 static void note_offset(loop *l, int32_t partition, int64_t next) {
@@ -132,6 +134,7 @@ static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
                     .value_len = m->len};
   queue_rejection(l, m, &r);
   atomic_fetch_add(&l->stats->rejected, 1);
+  command_metrics_rejected(&l->metrics, code);
   ll_log(LL_DEBUG, "command", "rejected %s/%d@%lld %s: %s", topic, m->partition,
          (long long)m->offset, ll_code_name(code), message);
 }
@@ -159,6 +162,7 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
   ll_decide(&facts, ev, &l->o->rule_opts, &d);
   if (d.duplicate) {
     atomic_fetch_add(&l->stats->duplicates, 1);
+    ll_counter_add(l->metrics.duplicates, 1);
     goto out;
   }
   if (d.accepted) {
@@ -179,6 +183,7 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
     ll_store_batch_mutate(l->batch, &muts);
     ll_state_cache_stage(l->cache, &muts);
     atomic_fetch_add(&l->stats->accepted, 1);
+    ll_counter_add(l->metrics.accepted, 1);
   } else {
     ll_decision_mutations(ev, &d, 0, &muts);
     ll_store_batch_mutate(l->batch, &muts);
@@ -200,6 +205,7 @@ static bool process_message(loop *l, const rd_kafka_message_t *m) {
   ll_code code =
       ll_codec_decode(l->o->codec, m->payload, m->len, &ev, &retry_later, &e);
   if (retry_later) {
+    ll_counter_add(l->metrics.retries, 1);
     ll_event_free(&ev);
     ll_log(LL_WARN, "command", "%s/%d@%lld: %s; will retry",
            rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset,
@@ -287,6 +293,10 @@ static void commit_batch(loop *l) {
   }
   ll_state_cache_commit(l->cache);
   atomic_fetch_add(&l->stats->batches, 1);
+  command_metrics_batch(&l->metrics, n, ll_mono_ns() - t0);
+  for (size_t i = 0; i < l->n_offsets; i++)
+    command_metrics_committed(&l->metrics, l->offsets[i].partition,
+                              l->offsets[i].next);
   ll_log(LL_DEBUG, "command",
          "batch of %zu message(s) synced in %.2f ms (polling %.2f ms, "
          "deciding %.2f ms)",
@@ -320,11 +330,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
              found ? (long long)next : 0LL);
     }
     rd_kafka_assign(rk, parts);
+    command_metrics_assigned(&l->metrics, parts);
     atomic_store(&l->stats->assigned, parts->cnt > 0);
   } else {
     commit_batch(l); /* finish what we have before losing partitions */
     ll_log(LL_INFO, "command", "partitions revoked (%d)", parts->cnt);
     rd_kafka_assign(rk, NULL);
+    command_metrics_revoked(&l->metrics);
     atomic_store(&l->stats->assigned, false);
   }
 }
@@ -399,6 +411,7 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
   ll_buf_init(&l.scratch);
   l.committed = ll_store_state_reader(opts->store);
   l.cache = ll_state_cache_new(&l.committed, LL_STATE_CACHE_MAX_ENTRIES);
+  command_metrics_init(&l.metrics, opts->metrics, opts->topics.inbound);
   l.rk = make_consumer(&l, err);
   if (!l.rk) {
     ll_state_cache_free(l.cache);
@@ -426,6 +439,7 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
   }
   const uint64_t max_ns = (uint64_t)opts->batch_max_ms * 1000000ull;
   while (!*stop && !l.fatal && l.cluster_id) {
+    command_metrics_refresh_lag(&l.metrics, l.rk);
     int timeout_ms = COMMAND_IDLE_POLL_MS;
     if (l.batch) {
       uint64_t elapsed = ll_mono_ns() - l.batch_started_ns;

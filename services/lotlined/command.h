@@ -8,6 +8,7 @@
 #include "ll_codec.h"
 #include "ll_config.h"
 #include "ll_kafka.h"
+#include "ll_metrics.h"
 #include "ll_rules.h"
 #include "ll_store.h"
 
@@ -24,6 +25,7 @@ typedef struct ll_command_opts {
   ll_rule_opts rule_opts;
   int batch_max_events; /* a durable batch ends at this many messages */
   int batch_max_ms;     /* ... or this long after its first message */
+  ll_metrics *metrics;  /* NULL: none (command_metrics.h lists them) */
 } ll_command_opts;
 
 /* Counters, readable from other threads (metrics, logs). */

@@ -10,9 +10,17 @@
  * Threads: the command consumer runs on the main thread (all, command), the
  * projector on its own thread, the HTTP API on libmicrohttpd's pool. A
  * SIGTERM or SIGINT sets `stop`; every loop checks it, the batch in flight
- * is synced, and the process exits 0. */
+ * is synced, and the process exits 0.
+ *
+ * Start-up checks every setting before anything runs: the form of each
+ * value, the files it names, the kafka.* properties (librdkafka itself
+ * checks them, on a throwaway client), the HTTPS certificate and key, and
+ * exits 2 with a message naming the key. One metrics registry serves the
+ * whole process; `lotlined command` has no API, so its /healthz, /readyz
+ * and /metrics are served on metrics.listen when that is set. */
 #include <errno.h>
 #include <getopt.h>
+#include <librdkafka/rdkafka.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,12 +35,14 @@
 #include "ll_api.h"
 #include "ll_event.h"
 #include "ll_logging.h"
+#include "ll_metrics.h"
 #include "ll_views.h"
 
 #define EXIT_USAGE 2
 #define PROJECTOR_BATCH_MAX 2000
 #define PROJECTOR_IDLE_SLEEP_US 1000
 #define LOG_WAIT_SLEEP_US (200 * 1000)
+#define ADDR_LINE_MAX 400 /* "https://" + HOST:PORT */
 
 static volatile sig_atomic_t stop = 0;
 
@@ -67,16 +77,37 @@ static void usage(FILE *out) {
       "  --config FILE       key=value settings (see below)\n"
       "  --set KEY=VALUE     one setting (repeatable)\n"
       "  --log-level LEVEL   debug, info, warn, error\n"
+      "  --log-format FMT    text, or json (one object per line: ts, level,\n"
+      "                      component, msg)\n"
+      "  --print-config      check every setting, print them with where\n"
+      "                      each came from (secrets hidden), and exit\n"
       "  --help, --version\n"
       "\n"
       "Settings, lowest precedence first: defaults, --config FILE,\n"
       "LOTLINE_<KEY> environment variables (dots become underscores,\n"
-      "e.g. LOTLINE_HTTP_LISTEN), then flags.\n"
+      "e.g. LOTLINE_HTTP_LISTEN), then flags. Every value is checked at\n"
+      "start-up, kafka.* ones by librdkafka; an unknown key or a bad value\n"
+      "stops the start with exit status 2 and a message naming the key.\n"
+      "\n"
+      "HTTP: GET /healthz (alive), /readyz (the views within ready.lag.max\n"
+      "of the log, and in 'all' the consumer holds partitions), /metrics\n"
+      "(Prometheus text). With http.token.write set, writes need\n"
+      "'Authorization: Bearer <token>'; with http.token.read set too, so\n"
+      "do reads and /metrics. http.tls.cert + http.tls.key serve HTTPS.\n"
+      "'command' serves /healthz, /readyz and /metrics on metrics.listen.\n"
       "\n"
       "keys:                           default            meaning\n");
   ll_config_print_keys(out);
-  fprintf(out, "\nExit status: 0 on success, 1 on runtime failure, 2 on bad "
-               "usage.\n");
+  fprintf(out,
+          "\n"
+          "files in the data directory: log/ (the event log, RocksDB),\n"
+          "views/ (the read models), broker.addr (embedded broker's\n"
+          "bootstrap list), http.addr (the API's HOST:PORT, https://HOST:PORT\n"
+          "with TLS), metrics.addr (metrics.listen's HOST:PORT).\n"
+          "\n"
+          "SIGTERM or SIGINT: the batch in flight is synced, then exit 0.\n"
+          "Exit status: 0 on success, 1 on runtime failure, 2 on bad "
+          "usage.\n");
 }
 
 static int fail_usage(const char *fmt, const char *arg) {
@@ -169,12 +200,15 @@ typedef struct projector_thread {
   pthread_t thread;
   bool failed;
   ll_err err;
+  ll_series *m_applied; /* lotline_projection_applied_total */
+  ll_series *m_step;    /* lotline_projection_step_seconds */
 } projector_thread;
 
 static void *projector_main(void *arg) {
   projector_thread *t = arg;
   while (!stop) {
     size_t applied = 0;
+    uint64_t t0 = ll_mono_ns();
     if (ll_projector_step(t->projector, PROJECTOR_BATCH_MAX, &applied,
                           &t->err) != 0) {
       t->failed = true;
@@ -182,10 +216,26 @@ static void *projector_main(void *arg) {
       stop = 1;
       break;
     }
-    if (applied == 0)
+    if (applied == 0) {
       usleep(PROJECTOR_IDLE_SLEEP_US);
+      continue;
+    }
+    ll_counter_add(t->m_applied, applied);
+    ll_histogram_observe(t->m_step, (ll_mono_ns() - t0) / 1000);
   }
   return NULL;
+}
+
+static void projector_metrics(projector_thread *t, ll_metrics *m) {
+  t->m_applied = ll_metric_with(ll_metrics_counter(
+      m, "lotline_projection_applied_total",
+      "Log entries applied to the views by this process.", NULL));
+  t->m_step = ll_metric_with(ll_metrics_histogram(
+      m, "lotline_projection_step_seconds",
+      "Time of one projection step that applied entries (read the log, "
+      "write the views).",
+      NULL, ll_metrics_latency_us_buckets, ll_metrics_latency_us_buckets_len,
+      1000000));
 }
 
 typedef struct daemon_ctx {
@@ -203,12 +253,19 @@ typedef struct daemon_ctx {
   projector_thread pt;
   bool pt_started;
   ll_api *api;
+  ll_api *ops_api; /* metrics.listen */
+  ll_metrics *metrics;
+  ll_command_stats stats; /* the command consumer's, read by /readyz */
+  bool has_consumer;      /* all, command */
+  char *read_token, *write_token, *tls_cert, *tls_key;
 } daemon_ctx;
 
 static void daemon_close(daemon_ctx *d) {
   stop = 1;
   if (d->api)
     ll_api_stop(d->api);
+  if (d->ops_api)
+    ll_api_stop(d->ops_api);
   if (d->pt_started)
     pthread_join(d->pt.thread, NULL);
   if (d->projector)
@@ -226,6 +283,11 @@ static void daemon_close(daemon_ctx *d) {
   if (d->broker)
     ll_broker_stop(d->broker);
   free(d->brokers);
+  ll_metrics_free(d->metrics);
+  free(d->read_token);
+  free(d->write_token);
+  free(d->tls_cert);
+  free(d->tls_key);
 }
 
 static int open_codec(daemon_ctx *d) {
@@ -260,6 +322,54 @@ static ll_store *open_log(const char *path, ll_store_mode mode, ll_err *e) {
   }
 }
 
+/* What every API of this process shares: metrics, readiness, tokens, TLS. */
+static ll_api_deps ops_deps(daemon_ctx *d) {
+  int64_t lag_max = 0;
+  ll_err e;
+  if (ll_config_get_int(&d->cfg, "ready.lag.max", &lag_max, &e) != 0)
+    lag_max = 0; /* checked at start-up; 0 = the API's default */
+  return (ll_api_deps){
+      .log = d->store,
+      .views = d->views,
+      .metrics = d->metrics,
+      .consumer_assigned = d->has_consumer ? &d->stats.assigned : NULL,
+      .ready_lag_max = (uint64_t)lag_max,
+      .read_token = d->read_token,
+      .write_token = d->write_token,
+      .tls_cert_pem = d->tls_cert,
+      .tls_key_pem = d->tls_key,
+  };
+}
+
+static int write_api_addr(daemon_ctx *d, ll_err *e) {
+  char line[ADDR_LINE_MAX];
+  /* The CLI takes a bare HOST:PORT as http://; HTTPS says so. */
+  snprintf(line, sizeof line, "%s%s", ll_api_tls(d->api) ? "https://" : "",
+           ll_api_address(d->api));
+  return write_addr_file(d->data, "http.addr", line, e);
+}
+
+/* metrics.listen: /healthz, /readyz and /metrics on an address of their
+ * own (written to <data>/metrics.addr); the only HTTP of `lotlined
+ * command`. */
+static int start_ops_api(daemon_ctx *d) {
+  const char *listen = ll_config_get(&d->cfg, "metrics.listen");
+  if (listen == NULL || *listen == '\0')
+    return 0;
+  ll_err e;
+  ll_api_deps deps = ops_deps(d);
+  deps.ops_only = true;
+  d->ops_api = ll_api_start(listen, &deps, &e);
+  if (!d->ops_api)
+    return fail("starting the metrics listener (metrics.listen)", &e);
+  if (write_addr_file(d->data, "metrics.addr", ll_api_address(d->ops_api),
+                      &e) != 0)
+    return fail("starting", &e);
+  ll_log(LL_INFO, "api", "health and metrics on %s://%s",
+         ll_api_tls(d->ops_api) ? "https" : "http", ll_api_address(d->ops_api));
+  return 0;
+}
+
 static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
   char path[PATH_MAX];
   ll_err e;
@@ -278,6 +388,7 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
     return fail("opening the views", &e);
   d->projector = ll_projector_new(d->store, d->views);
   d->pt.projector = d->projector;
+  projector_metrics(&d->pt, d->metrics);
   if (pthread_create(&d->pt.thread, NULL, projector_main, &d->pt) != 0) {
     ll_err_set(&e, LL_OK, "cannot start the projector thread");
     return fail("starting", &e);
@@ -288,19 +399,19 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
     if (!d->api_producer)
       return fail("creating the API producer", &e);
   }
-  ll_api_deps deps = {.views = d->views,
-                      .log = d->store,
-                      .codec = d->codec,
-                      .producer = d->api_producer,
-                      .inbound_topic = d->topics.inbound,
-                      .write_timeout_ms = (int)timeout_ms};
+  ll_api_deps deps = ops_deps(d);
+  deps.codec = d->codec;
+  deps.producer = d->api_producer;
+  deps.inbound_topic = d->topics.inbound;
+  deps.write_timeout_ms = (int)timeout_ms;
   d->api = ll_api_start(ll_config_get(&d->cfg, "http.listen"), &deps, &e);
   if (!d->api)
     return fail("starting the HTTP API", &e);
-  if (write_addr_file(d->data, "http.addr", ll_api_address(d->api), &e) != 0)
+  if (write_api_addr(d, &e) != 0)
     return fail("starting", &e);
-  ll_log(LL_INFO, "api", "HTTP API on http://%s", ll_api_address(d->api));
-  return 0;
+  ll_log(LL_INFO, "api", "HTTP API on %s://%s",
+         ll_api_tls(d->api) ? "https" : "http", ll_api_address(d->api));
+  return start_ops_api(d);
 }
 
 static int run_command_loop(daemon_ctx *d) {
@@ -324,6 +435,11 @@ static int run_command_loop(daemon_ctx *d) {
     if (!d->store)
       return fail("opening the log", &e);
   }
+  if (!d->api && !d->ops_api) { /* `command`: its health and metrics */
+    int rc = start_ops_api(d);
+    if (rc != 0)
+      return rc;
+  }
   d->rej_producer = ll_producer_new(&d->cfg, d->brokers, 0, &e);
   if (!d->rej_producer)
     return fail("creating the rejections producer", &e);
@@ -338,16 +454,16 @@ static int run_command_loop(daemon_ctx *d) {
                         &d->cfg, "rules.allow_expired_delivery")},
       .batch_max_events = (int)max_events,
       .batch_max_ms = (int)max_ms,
+      .metrics = d->metrics,
   };
-  static ll_command_stats stats;
-  if (ll_command_run(&opts, &stats, &stop, &e) != 0)
+  if (ll_command_run(&opts, &d->stats, &stop, &e) != 0)
     return fail("command consumer", &e);
   ll_log(LL_INFO, "command",
          "stopped: %lld accepted, %lld rejected, %lld "
          "duplicate(s)",
-         (long long)atomic_load(&stats.accepted),
-         (long long)atomic_load(&stats.rejected),
-         (long long)atomic_load(&stats.duplicates));
+         (long long)atomic_load(&d->stats.accepted),
+         (long long)atomic_load(&d->stats.rejected),
+         (long long)atomic_load(&d->stats.duplicates));
   return 0;
 }
 
@@ -387,6 +503,69 @@ static int resolve_brokers(daemon_ctx *d, bool may_embed) {
   return 0;
 }
 
+static void quiet_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac,
+                              const char *buf) {
+  (void)rk;
+  (void)level;
+  (void)fac;
+  (void)buf;
+}
+
+/* librdkafka's own verdict on the kafka.* properties: every one is set on a
+ * fresh configuration (unknown names and bad values fail there, naming the
+ * key), then a client is created and dropped, which checks what only
+ * creation checks (TLS files, SASL mechanisms). No broker is contacted. */
+static int check_kafka_settings(const ll_config *cfg, ll_err *err) {
+  bool any = false;
+  for (size_t i = 0; i < cfg->len && !any; i++)
+    any = strncmp(cfg->entries[i].key, "kafka.", 6) == 0;
+  if (!any)
+    return 0;
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  if (ll_kafka_conf_apply(conf, cfg, err) != 0) {
+    rd_kafka_conf_destroy(conf);
+    return -1;
+  }
+  rd_kafka_conf_set_log_cb(conf, quiet_rdkafka_log);
+  char errstr[512];
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (rk == NULL) {
+    rd_kafka_conf_destroy(conf);
+    return ll_err_set(err, LL_OK, "kafka.* settings: %s", errstr);
+  }
+  rd_kafka_destroy(rk);
+  return 0;
+}
+
+/* Everything the settings name, checked before anything starts: files,
+ * related keys, kafka.*, tokens and the HTTPS pair (read into d). */
+static int check_settings(daemon_ctx *d, ll_err *e) {
+  if (ll_config_check(&d->cfg, e) != 0 ||
+      check_kafka_settings(&d->cfg, e) != 0 ||
+      ll_config_get_secret(&d->cfg, "http.token.read", &d->read_token, e) !=
+          0 ||
+      ll_config_get_secret(&d->cfg, "http.token.write", &d->write_token, e) !=
+          0)
+    return -1;
+  if (!ll_config_has(&d->cfg, "http.tls.cert"))
+    return 0;
+  ll_err fe;
+  if (ll_config_read_file(ll_config_get(&d->cfg, "http.tls.cert"),
+                          LL_CONFIG_PEM_MAX_BYTES, &d->tls_cert, NULL,
+                          &fe) != 0)
+    return ll_err_set(e, LL_OK, "config key 'http.tls.cert': %s", fe.message);
+  if (ll_config_read_file(ll_config_get(&d->cfg, "http.tls.key"),
+                          LL_CONFIG_PEM_MAX_BYTES, &d->tls_key, NULL, &fe) != 0)
+    return ll_err_set(e, LL_OK, "config key 'http.tls.key': %s", fe.message);
+  return ll_api_check_tls(d->tls_cert, d->tls_key, e);
+}
+
+/* Leaving before anything started: the settings are all there is. */
+static int settings_done(daemon_ctx *d, int rc) {
+  ll_config_free(&d->cfg);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
       strcmp(argv[1], "-h") == 0) {
@@ -404,6 +583,7 @@ int main(int argc, char **argv) {
 
   daemon_ctx d = {0};
   ll_err e;
+  int rc_check;
   ll_config_init(&d.cfg);
   enum {
     OPT_DATA = 1,
@@ -412,6 +592,8 @@ int main(int argc, char **argv) {
     OPT_CONFIG,
     OPT_SET,
     OPT_LOG,
+    OPT_LOG_FORMAT,
+    OPT_PRINT_CONFIG,
     OPT_HELP
   };
   static const struct option longopts[] = {
@@ -421,32 +603,38 @@ int main(int argc, char **argv) {
       {"config", required_argument, NULL, OPT_CONFIG},
       {"set", required_argument, NULL, OPT_SET},
       {"log-level", required_argument, NULL, OPT_LOG},
+      {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+      {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
       {"help", no_argument, NULL, OPT_HELP},
       {NULL, 0, NULL, 0}};
   /* Two passes: the config file first, so flags override it. */
   const char *config_file = NULL;
-  bool data_given = false;
+  bool data_given = false, print_config = false;
   opterr = 0;
   optind = 2;
   int c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     if (c == OPT_CONFIG)
       config_file = optarg;
+    else if (c == OPT_PRINT_CONFIG)
+      print_config = true;
     else if (c == OPT_HELP) {
       usage(stdout);
-      return 0;
+      return settings_done(&d, 0);
     } else if (c == '?')
-      return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
+      return settings_done(&d, fail_usage("unknown or incomplete option '%s'",
+                                          argv[optind - 1]));
   }
   if (optind < argc)
-    return fail_usage("unexpected argument '%s'", argv[optind]);
+    return settings_done(&d,
+                         fail_usage("unexpected argument '%s'", argv[optind]));
   if (config_file && ll_config_load_file(&d.cfg, config_file, &e) != 0) {
     fprintf(stderr, "lotlined: %s\n", e.message);
-    return EXIT_USAGE;
+    return settings_done(&d, EXIT_USAGE);
   }
   if (ll_config_load_env(&d.cfg, &e) != 0) {
-    fprintf(stderr, "lotlined: environment: %s\n", e.message);
-    return EXIT_USAGE;
+    fprintf(stderr, "lotlined: %s\n", e.message);
+    return settings_done(&d, EXIT_USAGE);
   }
   optind = 2;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -465,10 +653,14 @@ int main(int argc, char **argv) {
     case OPT_LOG:
       rc = ll_config_set(&d.cfg, "log.level", optarg, &e);
       break;
+    case OPT_LOG_FORMAT:
+      rc = ll_config_set(&d.cfg, "log.format", optarg, &e);
+      break;
     case OPT_SET: {
       char *eq = strchr(optarg, '=');
       if (!eq)
-        return fail_usage("--set needs KEY=VALUE, got '%s'", optarg);
+        return settings_done(
+            &d, fail_usage("--set needs KEY=VALUE, got '%s'", optarg));
       *eq = '\0';
       rc = ll_config_set(&d.cfg, optarg, eq + 1, &e);
       *eq = '=';
@@ -479,14 +671,30 @@ int main(int argc, char **argv) {
     }
     if (rc != 0) {
       fprintf(stderr, "lotlined: %s\n", e.message);
-      return EXIT_USAGE;
+      return settings_done(&d, EXIT_USAGE);
     }
   }
+  rc_check = check_settings(&d, &e);
+  if (rc_check != 0) {
+    fprintf(stderr, "lotlined: %s\n", e.message);
+    daemon_close(&d);
+    ll_config_free(&d.cfg);
+    return EXIT_USAGE;
+  }
+  if (print_config) {
+    ll_config_print(&d.cfg, stdout);
+    daemon_close(&d);
+    ll_config_free(&d.cfg);
+    return 0;
+  }
   ll_level level;
-  if (!ll_log_parse_level(ll_config_get(&d.cfg, "log.level"), &level))
-    return fail_usage("unknown log level '%s'",
-                      ll_config_get(&d.cfg, "log.level"));
+  ll_log_format format;
+  if (!ll_log_parse_level(ll_config_get(&d.cfg, "log.level"), &level) ||
+      !ll_log_parse_format(ll_config_get(&d.cfg, "log.format"), &format))
+    abort(); /* both checked when set */
   ll_log_set_level(level);
+  ll_log_set_format(format);
+  d.metrics = ll_metrics_new();
 
   struct sigaction sa = {.sa_handler = on_signal};
   sigemptyset(&sa.sa_mask);
@@ -530,6 +738,7 @@ int main(int argc, char **argv) {
   ll_log(LL_INFO, "lotlined", "starting '%s' (version %s) on data %s", mode,
          LOTLINE_VERSION, d.data);
   bool all = strcmp(mode, "all") == 0;
+  d.has_consumer = all || strcmp(mode, "command") == 0;
   rc = resolve_brokers(&d, all);
   if (rc == 0)
     rc = open_codec(&d);

@@ -1,0 +1,125 @@
+/* command_metrics.c — the command consumer's metrics (see the header).
+ *
+ * Lag is computed from what is already in memory: librdkafka keeps each
+ * assigned partition's high watermark from its fetch responses
+ * (rd_kafka_get_watermark_offsets makes no request), and the consumer knows
+ * the next offset it made durable. So the refresh costs a few lookups a
+ * second and no round trip to the brokers. */
+#include "command_metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ll_event.h"
+
+void command_metrics_init(command_metrics *cm, ll_metrics *m,
+                          const char *topic) {
+  memset(cm, 0, sizeof *cm);
+  cm->topic = topic;
+  if (m == NULL)
+    return;
+  cm->accepted = ll_metric_with(
+      ll_metrics_counter(m, "lotline_events_accepted_total",
+                         "Events accepted and appended to the log.", NULL));
+  cm->duplicates = ll_metric_with(ll_metrics_counter(
+      m, "lotline_events_duplicate_total",
+      "Redelivered events (same event_id, same content): no-ops.", NULL));
+  cm->retries = ll_metric_with(ll_metrics_counter(
+      m, "lotline_decode_retries_total",
+      "Messages put back because the schema registry could not be reached.",
+      NULL));
+  ll_metric *rejected =
+      ll_metrics_counter(m, "lotline_events_rejected_total",
+                         "Events rejected, by rejection code.", "code");
+  for (int c = 1; c < LL_CODE_COUNT; c++)
+    cm->rejected[c] = ll_metric_with(rejected, ll_code_name((ll_code)c));
+  cm->batch_size = ll_metric_with(ll_metrics_histogram(
+      m, "lotline_batch_size_messages",
+      "Input messages per durable batch (one synced RocksDB write).", NULL,
+      ll_metrics_size_buckets, ll_metrics_size_buckets_len, 1));
+  cm->commit_latency = ll_metric_with(
+      ll_metrics_histogram(m, "lotline_batch_commit_seconds",
+                           "Time to commit a batch to the log (synced write).",
+                           NULL, ll_metrics_latency_us_buckets,
+                           ll_metrics_latency_us_buckets_len, 1000000));
+  cm->assigned = ll_metric_with(ll_metrics_gauge(
+      m, "lotline_consumer_assigned_partitions",
+      "Partitions of the input topic assigned to this consumer.", NULL));
+  cm->lag = ll_metrics_gauge(
+      m, "lotline_consumer_lag_messages",
+      "Messages in the partition not yet durable in the log (high "
+      "watermark minus the next stored offset).",
+      "topic,partition");
+}
+
+void command_metrics_rejected(command_metrics *cm, ll_code code) {
+  if (code > LL_OK && code < LL_CODE_COUNT)
+    ll_counter_add(cm->rejected[code], 1);
+}
+
+static command_partition *partition(command_metrics *cm, int32_t p) {
+  return p >= 0 && p < LL_COMMAND_METRICS_PARTITIONS_MAX ? &cm->parts[p] : NULL;
+}
+
+void command_metrics_assigned(command_metrics *cm,
+                              const rd_kafka_topic_partition_list_t *parts) {
+  int n = 0;
+  for (int i = 0; i < parts->cnt; i++) {
+    command_partition *cp = partition(cm, parts->elems[i].partition);
+    if (cp == NULL)
+      continue;
+    if (cp->lag == NULL && cm->lag != NULL) {
+      char id[16];
+      snprintf(id, sizeof id, "%d", (int)parts->elems[i].partition);
+      cp->lag = ll_metric_with(cm->lag, cm->topic, id);
+    }
+    cp->assigned = true;
+    cp->next = parts->elems[i].offset;
+    n++;
+  }
+  ll_gauge_set(cm->assigned, n);
+  cm->lag_refreshed_ns = 0; /* refresh at the next chance */
+}
+
+void command_metrics_revoked(command_metrics *cm) {
+  for (size_t i = 0; i < LL_COMMAND_METRICS_PARTITIONS_MAX; i++) {
+    if (cm->parts[i].assigned)
+      ll_series_hide(cm->parts[i].lag);
+    cm->parts[i].assigned = false;
+  }
+  ll_gauge_set(cm->assigned, 0);
+}
+
+void command_metrics_batch(command_metrics *cm, size_t messages,
+                           uint64_t commit_ns) {
+  ll_histogram_observe(cm->batch_size, messages);
+  ll_histogram_observe(cm->commit_latency, commit_ns / 1000);
+}
+
+void command_metrics_committed(command_metrics *cm, int32_t p, int64_t next) {
+  command_partition *cp = partition(cm, p);
+  if (cp != NULL && next > cp->next)
+    cp->next = next;
+}
+
+void command_metrics_refresh_lag(command_metrics *cm, rd_kafka_t *rk) {
+  if (cm->lag == NULL)
+    return;
+  uint64_t now = ll_mono_ns();
+  if (cm->lag_refreshed_ns != 0 &&
+      now - cm->lag_refreshed_ns < LL_COMMAND_LAG_REFRESH_MS * 1000000ull)
+    return;
+  cm->lag_refreshed_ns = now;
+  for (int32_t p = 0; p < LL_COMMAND_METRICS_PARTITIONS_MAX; p++) {
+    command_partition *cp = &cm->parts[p];
+    if (!cp->assigned)
+      continue;
+    int64_t lo = 0, hi = 0;
+    if (rd_kafka_get_watermark_offsets(rk, cm->topic, p, &lo, &hi) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        hi < 0)
+      continue; /* not fetched yet: no number rather than a wrong one */
+    int64_t next = cp->next >= 0 ? cp->next : (lo >= 0 ? lo : 0);
+    ll_gauge_set(cp->lag, hi > next ? hi - next : 0);
+  }
+}

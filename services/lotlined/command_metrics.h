@@ -1,0 +1,62 @@
+/* command_metrics.h — the command consumer's metrics (see command.c).
+ *
+ *   lotline_events_accepted_total           counter
+ *   lotline_events_rejected_total{code}     counter, one series per code
+ *   lotline_events_duplicate_total          counter (redeliveries: no-ops)
+ *   lotline_decode_retries_total            counter (registry unreachable)
+ *   lotline_batch_size_messages             histogram (messages per batch)
+ *   lotline_batch_commit_seconds            histogram (synced RocksDB write)
+ *   lotline_consumer_assigned_partitions    gauge
+ *   lotline_consumer_lag_messages{topic,partition}
+ *       gauge: the partition's high watermark (librdkafka's cached value,
+ *       refreshed by every fetch) minus the next offset stored durably in
+ *       the log, every LL_COMMAND_LAG_REFRESH_MS; shown only while the
+ *       partition is assigned.
+ * All of it is owned by the consumer's thread except the series' values. */
+#ifndef LL_COMMAND_METRICS_H
+#define LL_COMMAND_METRICS_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ll_metrics.h"
+#include "ll_types.h"
+
+#define LL_COMMAND_LAG_REFRESH_MS 1000
+#define LL_COMMAND_METRICS_PARTITIONS_MAX 1024 /* partition ids tracked */
+
+typedef struct command_partition {
+  bool assigned;
+  int64_t next; /* next offset durable in the log; < 0: from the start */
+  ll_series *lag;
+} command_partition;
+
+typedef struct command_metrics {
+  const char *topic;
+  ll_series *accepted, *duplicates, *retries;
+  ll_series *rejected[LL_CODE_COUNT];
+  ll_series *batch_size, *commit_latency, *assigned;
+  ll_metric *lag;
+  command_partition parts[LL_COMMAND_METRICS_PARTITIONS_MAX];
+  uint64_t lag_refreshed_ns;
+} command_metrics;
+
+/* m may be NULL: every update is then a no-op. */
+void command_metrics_init(command_metrics *cm, ll_metrics *m,
+                          const char *topic);
+void command_metrics_rejected(command_metrics *cm, ll_code code);
+/* After the rebalance callback chose the start offsets. */
+void command_metrics_assigned(command_metrics *cm,
+                              const rd_kafka_topic_partition_list_t *parts);
+void command_metrics_revoked(command_metrics *cm);
+/* A batch is durable: its size, its commit time, its partitions' offsets. */
+void command_metrics_batch(command_metrics *cm, size_t messages,
+                           uint64_t commit_ns);
+void command_metrics_committed(command_metrics *cm, int32_t partition,
+                               int64_t next);
+/* Recompute the lag gauges if LL_COMMAND_LAG_REFRESH_MS passed. */
+void command_metrics_refresh_lag(command_metrics *cm, rd_kafka_t *rk);
+
+#endif

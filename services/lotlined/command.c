@@ -31,6 +31,7 @@
 #define COMMAND_RETRY_SLEEP_MS 1000
 #define COMMAND_CLUSTER_ID_WAIT_MS 2000
 #define COMMAND_PARTITIONS_MAX 1024
+#define COMMAND_RECONNECT_BACKOFF_MAX_MS "1000"
 
 typedef struct pending_offset {
   int32_t partition;
@@ -326,6 +327,8 @@ static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
       {"partition.assignment.strategy", "range,roundrobin"},
       {"client.id", "lotline-command"},
       {"fetch.wait.max.ms", "10"},
+      /* Back within a second of Kafka: API writes wait for our decision. */
+      {"reconnect.backoff.max.ms", COMMAND_RECONNECT_BACKOFF_MAX_MS},
   };
   for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
     if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,

@@ -19,6 +19,8 @@
  *   group        Heartbeat and JoinGroup errors: forced rebalances
  *   leaders      every partition's leader moves, three times
  *   broker-down  one broker goes down, its partitions fail over, it returns
+ *   slow         every broker answers late: writes time out (503) although
+ *                Kafka has them; the retries' extra copies are duplicates
  *   all-down     every broker is down: POST /v1/moves answers 503 with a
  *                JSON message within write.timeout.ms; after the brokers
  *                return, the same request succeeds
@@ -73,6 +75,7 @@
 #define START_TIMEOUT_MS 30000
 #define RECOVER_TIMEOUT_MS 60000
 #define DRAIN_TIMEOUT_MS 30000
+#define SLOW_RTT_MS 2500 /* > WRITE_TIMEOUT_MS: acknowledgements come late */
 #define HOLD_MS 3000 /* how long a fault lasts when it is not self-draining */
 #define STOP_TIMEOUT_MS 10000
 #define API_KEY_DEADLINE_MS 90000 /* one key must succeed within this */
@@ -617,6 +620,47 @@ static void phase_broker_down(void) {
   expect_recovery("broker-down");
 }
 
+/* Brokers answer late: a write's acknowledgement misses its deadline
+ * although Kafka has the event. The client's retries with the same key
+ * publish copies; every copy after the first must be a silent duplicate. */
+static void phase_slow(void) {
+  printf("phase slow: every broker answers %d ms late for %d ms\n", SLOW_RTT_MS,
+         2 * HOLD_MS);
+  for (int32_t b = 1; b <= BROKERS; b++)
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(fx.mock, b, SLOW_RTT_MS),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+  int64_t slow_at = mono_ms();
+  json_t *j = NULL;
+  int64_t t0 = mono_ms();
+  int st = h_http("POST", fx.http, "/v1/moves", API_MOVE_BODY,
+                  "Idempotency-Key: slow-1", &j);
+  int64_t took = mono_ms() - t0;
+  printf("  [slow] POST /v1/moves answered %d in %lld ms\n", st,
+         (long long)took);
+  assert_int_equal(st, 503);
+  assert_true(took <= WRITE_TIMEOUT_MS + WRITE_503_SLACK_MS);
+  json_decref(j);
+  /* Retry while the brokers are still slow: more copies of slow-1. */
+  for (int i = 0; i < 3; i++) {
+    st = h_http("POST", fx.http, "/v1/moves", API_MOVE_BODY,
+                "Idempotency-Key: slow-1", &j);
+    json_decref(j);
+    j = NULL;
+    assert_true(st == 503 || st == 201);
+  }
+  int64_t held = mono_ms() - slow_at;
+  if (held < 2 * HOLD_MS)
+    sleep_ms((int)(2 * HOLD_MS - held));
+  for (int32_t b = 1; b <= BROKERS; b++)
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(fx.mock, b, 0),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+  char why[512];
+  if (!api_move(fx.http, "slow-1", NULL, why, sizeof why))
+    fail_msg("after the brokers sped up: %s", why);
+  fx.extra_api_units++;
+  expect_recovery("slow");
+}
+
 static void phase_all_down(void) {
   printf("phase all-down: every broker down for %d ms\n", 2 * HOLD_MS);
   for (int32_t b = 1; b <= BROKERS; b++)
@@ -972,6 +1016,7 @@ static void test_broker_faults(void **state) {
   phase_group();
   phase_leaders();
   phase_broker_down();
+  phase_slow();
   phase_all_down();
   printf("all phases done in %lld ms\n", (long long)(mono_ms() - t0));
 

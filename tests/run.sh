@@ -63,10 +63,13 @@ stage_fuzz() {
   corpus=$(mktemp -d "${TMPDIR:-/tmp}/lotline-fuzz-XXXXXX")
   cp tests/fuzz/corpus/* "$corpus"/
   local rc=0
-  # Progress lines (#N NEW ...) dropped; reports and final stats kept.
+  # Progress lines (#N NEW ...) and the recommended dictionary dropped;
+  # reports and final stats kept.
   build-fuzz/bin/fuzz_decode_validate -dict=tests/fuzz/fuzz.dict \
     -max_total_time="$fuzz_seconds" -print_final_stats=1 \
-    -artifact_prefix="$corpus/" "$corpus" 2>&1 | sed -E '/^#[0-9]+/d' || rc=$?
+    -artifact_prefix="$corpus/" "$corpus" 2>&1 |
+    sed -E '/^#[0-9]+/d; /^\tNEW_FUNC/d; /^###### Recommended/,/^###### End of recommended/d' ||
+    rc=$?
   if [ "$rc" -ne 0 ]; then
     echo "fuzz: the target failed (exit $rc); the input is kept in $corpus" >&2
     ls "$corpus" | grep -E '^(crash|leak|timeout|oom)-' >&2 || true

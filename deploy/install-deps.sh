@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config clang-format clang
+  build-essential cmake pkg-config clang-format clang libclang-rt-14-dev
   librdkafka-dev librocksdb-dev libavro-dev libcmocka-dev
   libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
   curl kcat wrk python3-confluent-kafka python3-avro

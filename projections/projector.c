@@ -48,6 +48,15 @@ static void release_entries(ll_projector *p, size_t n) {
   memset(p->entries, 0, n * sizeof *p->entries);
 }
 
+/* Whether the log holds position pos. */
+static int log_reaches(ll_projector *p, uint64_t pos, bool *yes, ll_err *err) {
+  size_t n = 0;
+  int rc = ll_store_read_log(p->log, pos, p->entries, 1, &n, err);
+  release_entries(p, 1);
+  *yes = rc == 0 && n == 1;
+  return rc;
+}
+
 int ll_projector_step(ll_projector *p, size_t max, size_t *applied,
                       ll_err *err) {
   assert(p != NULL && applied != NULL);
@@ -68,7 +77,14 @@ int ll_projector_step(ll_projector *p, size_t max, size_t *applied,
   assert(n <= max);
   if (n == 0) {
     uint64_t last = ll_store_last_position(p->log);
-    if (last < before)
+    /* The primary bumps its last-position counter just after the write
+     * that made the entries readable, so in between we may have applied
+     * entries past the counter: only a missing entry at the checkpoint
+     * means another log. */
+    bool reaches = false;
+    if (last < before && log_reaches(p, before, &reaches, err) != 0)
+      return -1;
+    if (last < before && !reaches)
       return ll_err_set(err, LL_OK,
                         "projector: the views stand at log position %llu "
                         "but the log ends at %llu: they were built from "

@@ -6,7 +6,8 @@
  * command consumer's decision, read back from the log store's state:
  *
  *   1. parse the body (api_json.c) and build the event: event_id from the
- *      Idempotency-Key header or a random UUID v4, occurred_at = now; for
+ *      Idempotency-Key header or a random UUID v4, occurred_at = now (a
+ *      retry of a key this process published keeps the first time); for
  *      PATCH the lot's current product from the state (the event carries
  *      the current product, the body's "product_id" is the new one); for a
  *      move without product_id, the product of the lot named by lot_id;
@@ -67,6 +68,52 @@
 #include "ll_views.h"
 
 #define NS_PER_MS 1000000ULL
+/* Event ids published lately, remembered with their occurred_at (see
+ * published_time). A client retries within seconds; this many writes is
+ * minutes of traffic for one API process. */
+#define API_PUBLISHED_MAX 4096
+
+/* A publication that timed out may still reach Kafka, and a retry with the
+ * same Idempotency-Key publishes again. Both copies must be the same event
+ * (the second is then a silent duplicate), not two events under one id
+ * (EVENT_ID_REUSED): so a retry reuses the first attempt's occurred_at.
+ * Process-wide ring of recent publications; a retry that reaches another
+ * API process gets a fresh occurred_at. */
+typedef struct published {
+  char *event_id;
+  int64_t occurred_at_ms;
+} published;
+
+static pthread_mutex_t published_mu = PTHREAD_MUTEX_INITIALIZER;
+static published published_ring[API_PUBLISHED_MAX];
+static size_t published_next;
+
+static void published_remember(const char *event_id, int64_t occurred_at_ms) {
+  pthread_mutex_lock(&published_mu);
+  published *p = &published_ring[published_next++ % API_PUBLISHED_MAX];
+  free(p->event_id);
+  p->event_id = ll_strdup(event_id);
+  p->occurred_at_ms = occurred_at_ms;
+  pthread_mutex_unlock(&published_mu);
+}
+
+/* The occurred_at an event id was last published with, else now. */
+static int64_t published_time(const char *event_id) {
+  int64_t t = ll_now_ms();
+  pthread_mutex_lock(&published_mu);
+  for (size_t i = 0; i < API_PUBLISHED_MAX; i++) {
+    /* Newest first: a key reused long ago and again now gets the latest. */
+    size_t k = (published_next + API_PUBLISHED_MAX - 1 - i) % API_PUBLISHED_MAX;
+    if (published_ring[k].event_id == NULL)
+      break;
+    if (strcmp(published_ring[k].event_id, event_id) == 0) {
+      t = published_ring[k].occurred_at_ms;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&published_mu);
+  return t;
+}
 
 unsigned int api_status_for_rejection(ll_event_type type, ll_code code) {
   switch (code) {
@@ -206,6 +253,7 @@ static int publish(ll_api *api, const ll_event *ev, uint64_t deadline_ns,
   if (left_ms == 0) {
     rc = ll_err_set(&err, LL_OK, "no time left to publish");
   } else {
+    published_remember(ev->event_id, ev->occurred_at_ms);
     rc = ll_producer_send_sync(api->deps.producer, api->deps.inbound_topic,
                                ev->product_id, strlen(ev->product_id),
                                value.data, value.len, (int)left_ms, &err);
@@ -214,9 +262,12 @@ static int publish(ll_api *api, const ll_event *ev, uint64_t deadline_ns,
   if (rc != 0) {
     ll_log(LL_WARN, "http", "publishing event %s failed: %s", ev->event_id,
            err.message);
+    /* An unacknowledged message may still reach Kafka later: only a retry
+     * with the same event id is safe, so say which. */
     api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
-                    "could not publish to %s: %s", api->deps.inbound_topic,
-                    err.message);
+                    "could not publish to %s: %s; the event may still be "
+                    "delivered: retry with Idempotency-Key: %s",
+                    api->deps.inbound_topic, err.message, ev->event_id);
     return -1;
   }
   return 0;
@@ -446,7 +497,7 @@ void api_write(api_request *rq, ll_event_type type, const char *lot_id,
   }
   if (take_event_id(rq, &ev, r) != 0)
     goto out;
-  ev.occurred_at_ms = ll_now_ms();
+  ev.occurred_at_ms = published_time(ev.event_id);
   if (api_event_from_json(type, body, lot_id, &ev, r) != 0)
     goto out;
   bool product_derived = false;

@@ -19,6 +19,7 @@
 
 #define PRODUCER_POLL_MS 100
 #define PRODUCER_CLOSE_FLUSH_MS 5000
+#define PRODUCER_RECONNECT_BACKOFF_MAX_MS "1000"
 
 typedef struct waiter {
   pthread_mutex_t mu;
@@ -109,6 +110,9 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
       {"enable.idempotence", "true"},
       {"acks", "all"},
       {"linger.ms", "1"},
+      /* librdkafka's default (10 s) would keep the API answering 503 for
+       * up to 10 s after Kafka is back; writes have 5 s. */
+      {"reconnect.backoff.max.ms", PRODUCER_RECONNECT_BACKOFF_MAX_MS},
       {"message.timeout.ms", timeout},
       {"client.id", "lotline-producer"},
   };

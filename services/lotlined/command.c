@@ -33,6 +33,7 @@
 #define COMMAND_RETRY_SLEEP_MS 1000
 #define COMMAND_CLUSTER_ID_WAIT_MS 2000
 #define COMMAND_PARTITIONS_MAX 1024
+#define COMMAND_RECONNECT_BACKOFF_MAX_MS "1000"
 
 typedef struct pending_offset {
   int32_t partition;
@@ -358,6 +359,8 @@ static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
        * kafka.session.timeout.ms overrides it. */
       {"session.timeout.ms", "6000"},
       {"heartbeat.interval.ms", "1000"},
+      /* Back within a second of Kafka: API writes wait for our decision. */
+      {"reconnect.backoff.max.ms", COMMAND_RECONNECT_BACKOFF_MAX_MS},
   };
   for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
     if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,

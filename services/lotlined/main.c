@@ -186,9 +186,9 @@ static const char *find_schemas(const ll_config *cfg, char *buf, size_t n) {
     const char *candidates[] = {"%s/../../schemas",
                                 "%s/../share/lotline/schemas"};
     for (size_t i = 0; i < 2; i++) {
-      snprintf(buf, n, candidates[i], exe);
-      if (is_dir(buf))
-        return buf;
+      int len_needed = snprintf(buf, n, candidates[i], exe);
+      if (len_needed > 0 && (size_t)len_needed < n && is_dir(buf))
+        return buf; /* a truncated path would name another directory */
     }
   }
   snprintf(buf, n, "%s/schemas", LOTLINE_SOURCE_DIR);

@@ -26,7 +26,15 @@
  * The last position and last rejection sequence live in the meta column
  * family, written in the same batch as the entries they count, and are
  * cached in atomics so any thread may ask how far the log goes. At open the
- * meta counter is checked against the last key actually in the log. */
+ * meta counter is checked against the last key actually in the log, and the
+ * meta last hash against the hash stored in that last entry (the chain the
+ * next batch continues; ll_store_verify() checks the whole of it).
+ *
+ * Checkpoints (ll_store_checkpoint) are RocksDB's own: hard links to the
+ * table files plus the WALs needed for a consistent cut across the column
+ * families. Only the primary may take one: RocksDB 7.8 cannot checkpoint a
+ * secondary instance (a secondary does not own the files it reads; see
+ * facebook/rocksdb#11167 and the unmerged #9820). */
 #include <assert.h>
 #include <errno.h>
 #include <ftw.h>
@@ -260,6 +268,74 @@ static int check_meta(ll_store *s, ll_err *err) {
   return 0;
 }
 
+/* The meta last hash, *found false when absent. */
+static int read_meta_hash(ll_store *s, uint8_t out[LL_LOG_HASH_BYTES],
+                          bool *found, ll_err *err) {
+  char *rerr = NULL;
+  rocksdb_pinnableslice_t *v = rocksdb_get_pinned_cf(
+      s->db, s->read_opts, s->cf[LL_CF_DEFAULT], LL_META_LAST_HASH,
+      strlen(LL_META_LAST_HASH), &rerr);
+  if (rerr)
+    return ll_store_fail(s, err, "read meta", rerr);
+  memset(out, 0, LL_LOG_HASH_BYTES);
+  *found = v != NULL;
+  if (!v)
+    return 0;
+  size_t n;
+  const char *p = rocksdb_pinnableslice_value(v, &n);
+  int rc = 0;
+  if (n == LL_LOG_HASH_BYTES)
+    memcpy(out, p, n);
+  else
+    rc = ll_err_set(err, LL_OK, "log store %s: meta %s is corrupt (%zu bytes)",
+                    s->dir, LL_META_LAST_HASH, n);
+  rocksdb_pinnableslice_destroy(v);
+  return rc;
+}
+
+/* Invariant: meta's last hash is the hash stored in the last entry. The
+ * next batch chains on it, so a difference would fork the chain. */
+static int check_last_hash(ll_store *s, ll_err *err) {
+  uint64_t last = atomic_load(&s->last_position);
+  bool found;
+  if (read_meta_hash(s, s->last_hash, &found, err) != 0)
+    return -1;
+  if (last == 0) {
+    if (found)
+      return ll_err_set(err, LL_OK,
+                        "log store %s is inconsistent: the log is empty but "
+                        "meta holds a last hash",
+                        s->dir);
+    return 0;
+  }
+  if (!found)
+    return ll_err_set(err, LL_OK,
+                      "log store %s is inconsistent: meta holds no last hash "
+                      "for position %llu",
+                      s->dir, (unsigned long long)last);
+  uint8_t key[8];
+  for (int i = 0; i < 8; i++)
+    key[i] = (uint8_t)(last >> (56 - 8 * i));
+  char *rerr = NULL;
+  rocksdb_pinnableslice_t *v =
+      rocksdb_get_pinned_cf(s->db, s->read_opts, s->cf[LL_CF_LOG],
+                            (const char *)key, sizeof key, &rerr);
+  if (rerr)
+    return ll_store_fail(s, err, "read log", rerr);
+  size_t n = 0;
+  const char *p = v ? rocksdb_pinnableslice_value(v, &n) : NULL;
+  const uint8_t *stored = p ? ll_store_log_value_hash(p, n) : NULL;
+  bool same = stored && memcmp(stored, s->last_hash, LL_LOG_HASH_BYTES) == 0;
+  rocksdb_pinnableslice_destroy(v);
+  if (!same)
+    return ll_err_set(err, LL_OK,
+                      "log store %s is inconsistent: meta's last hash is not "
+                      "the hash of the entry at position %llu (run "
+                      "'lotline verify')",
+                      s->dir, (unsigned long long)last);
+  return 0;
+}
+
 /* A new database is stamped with the format version; an existing one must
  * carry a version this code reads. */
 static int check_format(ll_store *s, ll_err *err) {
@@ -309,7 +385,8 @@ static int open_db(ll_store *s, bool compress, char **rerr) {
   return s->db ? 0 : -1;
 }
 
-ll_store *ll_store_open(const char *dir, ll_store_mode mode, ll_err *err) {
+static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
+                            ll_err *err) {
   assert(dir && *dir);
   assert(mode == LL_STORE_PRIMARY || mode == LL_STORE_SECONDARY);
   ll_store *s = ll_xcalloc(1, sizeof *s);
@@ -363,14 +440,26 @@ ll_store *ll_store_open(const char *dir, ll_store_mode mode, ll_err *err) {
     }
     goto fail;
   }
-  if (check_format(s, err) != 0 || load_meta(s, err) != 0 ||
-      check_meta(s, err) != 0)
+  if (check_format(s, err) != 0 || load_meta(s, err) != 0)
+    goto fail;
+  if (check && (check_meta(s, err) != 0 || check_last_hash(s, err) != 0))
     goto fail;
   return s;
 
 fail:
   ll_store_close(s);
   return NULL;
+}
+
+ll_store *ll_store_open(const char *dir, ll_store_mode mode, ll_err *err) {
+  return store_open(dir, mode, true, err);
+}
+
+ll_store *ll_store_open_unchecked(const char *dir, ll_store_mode mode,
+                                  ll_err *err) {
+  /* An unchecked primary could append on a broken chain. */
+  assert(mode == LL_STORE_SECONDARY);
+  return store_open(dir, mode, false, err);
 }
 
 void ll_store_close(ll_store *s) {
@@ -404,6 +493,28 @@ int ll_store_catch_up(ll_store *s, ll_err *err) {
 
 uint64_t ll_store_last_position(ll_store *s) {
   return atomic_load_explicit(&s->last_position, memory_order_acquire);
+}
+
+int ll_store_checkpoint(ll_store *s, const char *dir, uint64_t *position,
+                        ll_err *err) {
+  assert(dir && *dir);
+  if (s->mode != LL_STORE_PRIMARY)
+    return ll_err_set(err, LL_OK,
+                      "log store %s is open as a secondary: only the process "
+                      "that owns the log can checkpoint it",
+                      s->dir);
+  *position = ll_store_last_position(s);
+  char *rerr = NULL;
+  rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(s->db, &rerr);
+  if (rerr)
+    return ll_store_fail(s, err, "checkpoint", rerr);
+  /* log_size_for_flush 0: flush the memtables first, so the checkpoint is
+   * mostly table files (hard links) rather than copied WAL. */
+  rocksdb_checkpoint_create(cp, dir, 0, &rerr);
+  rocksdb_checkpoint_object_destroy(cp);
+  if (rerr)
+    return ll_store_fail(s, err, "checkpoint", rerr);
+  return 0;
 }
 
 /* ---- reads ------------------------------------------------------------ */

@@ -11,6 +11,7 @@
 #define LL_VIEWS_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ll_store.h"
 #include "ll_types.h"
@@ -66,5 +67,36 @@ void ll_projector_free(ll_projector *p);
  * *applied = how many; 0 means caught up. */
 int ll_projector_step(ll_projector *p, size_t max, size_t *applied,
                       ll_err *err);
+
+/* ---- maintenance (views_admin.c) ---- */
+
+/* Every key and value of the views in key order, one "hexkey hexvalue"
+ * line each: equal dumps mean equal views. _dir opens the database
+ * read-only (no lock), so it works next to a running service. */
+int ll_views_dump(ll_views *v, FILE *out, ll_err *err);
+int ll_views_dump_dir(const char *dir, FILE *out, ll_err *err);
+
+/* Online RocksDB checkpoint into dir (must not exist). *position is the
+ * views' position when it began (the checkpoint holds at least that). */
+int ll_views_checkpoint(ll_views *v, const char *dir, uint64_t *position,
+                        ll_err *err);
+
+/* Progress of a rebuild: return false to cancel (the views stay as they
+ * were). */
+typedef bool (*ll_rebuild_progress)(void *ctx, uint64_t position,
+                                    uint64_t target);
+
+typedef struct ll_rebuild_stats {
+  uint64_t entries;  /* log entries replayed */
+  uint64_t position; /* the new views' position */
+  uint64_t elapsed_ns;
+} ll_rebuild_stats;
+
+/* Replace the views at views_dir by a replay of the whole log into fresh
+ * views, swapped in atomically when complete. Refuses while a process has
+ * the views open. log may be a secondary (it is caught up first). */
+int ll_views_rebuild(ll_store *log, const char *views_dir,
+                     ll_rebuild_progress progress, void *ctx,
+                     ll_rebuild_stats *stats, ll_err *err);
 
 #endif

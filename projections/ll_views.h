@@ -81,6 +81,19 @@ int ll_views_dump_dir(const char *dir, FILE *out, ll_err *err);
 int ll_views_checkpoint(ll_views *v, const char *dir, uint64_t *position,
                         ll_err *err);
 
+/* A backup: checkpoint the views (when views != NULL) into dir/views, then
+ * the log (when log != NULL, a primary) into dir/log. Views first, so a
+ * service started on the backup never finds views ahead of its log (it
+ * projects the difference). dir must exist; dir/views and dir/log must
+ * not. On failure what this call made is removed. Positions are lower
+ * bounds (taken when each checkpoint began). */
+typedef struct ll_backup_result {
+  bool has_views, has_log;
+  uint64_t views_position, log_position;
+} ll_backup_result;
+int ll_backup_checkpoint(ll_views *views, ll_store *log, const char *dir,
+                         ll_backup_result *result, ll_err *err);
+
 /* Progress of a rebuild: return false to cancel (the views stay as they
  * were). */
 typedef bool (*ll_rebuild_progress)(void *ctx, uint64_t position,

@@ -26,6 +26,11 @@
  * views database this build cannot read (another format) can still be
  * rebuilt.
  *
+ * Backup (ll_backup_checkpoint). RocksDB checkpoints of the views, then of
+ * the log, into DIR/views and DIR/log, taken by whoever owns the handles
+ * (the CLI when the service is stopped, the service itself through its
+ * admin endpoint otherwise: services/http/api_admin.c says why).
+ *
  * Dump. Every key and value of the views database in key order, one line
  * each: hex(key) SP hex(value) LF. Two databases that applied the same log
  * dump the same bytes, whatever their batching (views_internal.h), which is
@@ -143,7 +148,7 @@ int ll_views_checkpoint(ll_views *v, const char *dir, uint64_t *position,
   return 0;
 }
 
-/* ---- rebuild ---- */
+/* ---- rebuild and backup helpers ---- */
 
 static int rm_entry(const char *path, const struct stat *sb, int flag,
                     struct FTW *ftw) {
@@ -185,6 +190,46 @@ static int lock_views(const char *views_dir, int *fd_out, ll_err *err) {
   }
   *fd_out = fd;
   return 0;
+}
+
+int ll_backup_checkpoint(ll_views *views, ll_store *log, const char *dir,
+                         ll_backup_result *res, ll_err *err) {
+  assert(dir != NULL && res != NULL);
+  memset(res, 0, sizeof *res);
+  char views_dir[PATH_MAX], log_dir[PATH_MAX];
+  int nv = snprintf(views_dir, sizeof views_dir, "%s/views", dir);
+  int nl = snprintf(log_dir, sizeof log_dir, "%s/log", dir);
+  if (nv < 0 || (size_t)nv >= sizeof views_dir || nl < 0 ||
+      (size_t)nl >= sizeof log_dir)
+    return ll_err_set(err, LL_OK, "backup: path too long: %s", dir);
+  if (!is_dir(dir))
+    return ll_err_set(err, LL_OK, "backup: %s is not a directory", dir);
+  struct stat st;
+  if ((views != NULL && lstat(views_dir, &st) == 0) ||
+      (log != NULL && lstat(log_dir, &st) == 0))
+    return ll_err_set(err, LL_OK,
+                      "backup: %s already holds a backup (log or views): "
+                      "choose a new directory",
+                      dir);
+  if (views != NULL) {
+    if (ll_views_checkpoint(views, views_dir, &res->views_position, err) != 0)
+      goto fail;
+    res->has_views = true;
+  }
+  if (log != NULL) {
+    if (ll_store_checkpoint(log, log_dir, &res->log_position, err) != 0)
+      goto fail;
+    res->has_log = true;
+  }
+  return 0;
+fail:
+  /* Whatever the failed checkpoint left, and the part done before it. */
+  if (views != NULL && is_dir(views_dir))
+    (void)rm_tree(views_dir);
+  if (log != NULL && is_dir(log_dir))
+    (void)rm_tree(log_dir);
+  res->has_views = res->has_log = false;
+  return -1;
 }
 
 /* Remove "<views>.rebuild-*" directories a crashed rebuild left behind.

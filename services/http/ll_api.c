@@ -31,6 +31,8 @@
  *   GET  /v1/lots/{lot_id}/locations  ?all=1 adds virtual locations
  *   POST /v1/moves                    StockMoved (api_write.c)
  *   GET  /v1/rejections               ?limit=
+ *   POST /v1/admin/backup             online backup, loopback only
+ *                                     (api_admin.c)
  *   GET  /v1/lots/{lot_id}/moves, /v1/lots/{lot_id}/trace,
  *        /v1/locations/{location_id}/lots: 501 NOT_IMPLEMENTED (no read
  *        model for them yet)
@@ -559,6 +561,11 @@ static void route(api_request *rq, api_reply *r) {
   } else if (path_is(&p, 2, "v1", "moves")) {
     if (method_is(rq, MHD_HTTP_METHOD_POST))
       api_write(rq, LL_EV_STOCK_MOVED, NULL, r);
+    else
+      method_not_allowed(rq, r, "POST");
+  } else if (path_is(&p, 3, "v1", "admin", "backup")) {
+    if (method_is(rq, MHD_HTTP_METHOD_POST))
+      api_admin_backup(rq, r);
     else
       method_not_allowed(rq, r, "POST");
   } else if (path_is(&p, 2, "v1", "rejections")) {

@@ -495,6 +495,10 @@ uint64_t ll_store_last_position(ll_store *s) {
   return atomic_load_explicit(&s->last_position, memory_order_acquire);
 }
 
+ll_store_mode ll_store_get_mode(const ll_store *s) {
+  return s->mode;
+}
+
 int ll_store_checkpoint(ll_store *s, const char *dir, uint64_t *position,
                         ll_err *err) {
   assert(dir && *dir);

@@ -46,6 +46,7 @@ void ll_store_close(ll_store *s);
 /* Secondary: see what the primary wrote since. Primary: no-op. */
 int ll_store_catch_up(ll_store *s, ll_err *err);
 uint64_t ll_store_last_position(ll_store *s);
+ll_store_mode ll_store_get_mode(const ll_store *s);
 
 /* Where an event came from. */
 typedef struct ll_input {

@@ -13,8 +13,17 @@
 #include "cli.h"
 
 static const cli_command *const commands[] = {
-    &cli_cmd_create, &cli_cmd_update,    &cli_cmd_move,
-    &cli_cmd_show,   &cli_cmd_locations, &cli_cmd_lots,
+    &cli_cmd_create,
+    &cli_cmd_update,
+    &cli_cmd_move,
+    &cli_cmd_show,
+    &cli_cmd_locations,
+    &cli_cmd_lots,
+    /* administration (cmd_admin.c) */
+    &cli_cmd_verify,
+    &cli_cmd_rebuild,
+    &cli_cmd_backup,
+    &cli_cmd_views_dump,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -61,7 +70,9 @@ static const char usage_tail[] =
 static void print_main_usage(FILE *out) {
   fputs(usage_head, out);
   for (size_t i = 0; i < N_COMMANDS; i++) {
-    fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    if (commands[i]->summary != NULL) { /* NULL: hidden */
+      fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    }
   }
   fputs(usage_tail, out);
 }

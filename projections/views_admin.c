@@ -2,17 +2,18 @@
  * it from the log, dumping it, checkpointing it (ll_views.h).
  *
  * Rebuild. The views are derived data, so rebuilding them is replaying the
- * whole log into an empty views database with the same projector the
- * service runs. It is built beside the live one, in "<views>.rebuild-XXXXXX"
- * (same parent, so same filesystem), flushed to table files, closed, and
- * only then swapped in with one renameat2(RENAME_EXCHANGE): the old and the
- * new directory trade places atomically, so a crash at any moment leaves
- * either the old views or the complete new ones at <views>, never a mix.
- * The old views (now at the temporary name) are removed afterwards; a crash
- * in between leaves that directory behind, and the next rebuild removes any
- * such leftovers. On a filesystem without RENAME_EXCHANGE it falls back to
- * two renames (old aside, new in); a crash between them leaves no <views>,
- * which the projector treats as empty views and rebuilds from the log.
+ * whole log into an empty views database through the same ll_views_apply()
+ * the projector calls (in bigger runs: REBUILD_RUN_ENTRIES). It is built
+ * beside the live one, in "<views>.rebuild-XXXXXX" (same parent, so same
+ * filesystem), flushed to table files, closed, and only then swapped in
+ * with one renameat2(RENAME_EXCHANGE): the old and the new directory trade
+ * places atomically, so a crash at any moment leaves either the old views
+ * or the complete new ones at <views>, never a mix. The old views (now at
+ * the temporary name) are removed afterwards; a crash in between leaves
+ * that directory behind, and the next rebuild removes any such leftovers.
+ * On a filesystem without RENAME_EXCHANGE it falls back to two renames (old
+ * aside, new in); a crash between them leaves no <views>, which the
+ * projector treats as empty views and rebuilds from the log.
  *
  * Nobody may use the views meanwhile: the rebuild holds an open-file-
  * description lock (F_OFD_SETLK) on <views>/LOCK, the file RocksDB locks
@@ -52,7 +53,12 @@
 #include "views_internal.h"
 
 #define REBUILD_SUFFIX ".rebuild-"
-#define REBUILD_STEP_ENTRIES 1024 /* log entries per projector step */
+/* Log entries applied per views write batch. Larger than the projector's
+ * steps: the batch keeps only the newest write of a key, and a replay
+ * rewrites the same few rows (a lot, its quantities) again and again, so
+ * big runs spare RocksDB most of those versions. Bounded memory: the run's
+ * decoded entries plus one write batch. */
+#define REBUILD_RUN_ENTRIES 16384
 
 /* ---- dump ---- */
 
@@ -313,7 +319,9 @@ static int swap_in(const char *tmp, const char *views_dir, bool had_old,
   /* No RENAME_EXCHANGE here: old aside (to a name of its own), new in,
    * then the old to tmp's name for the caller to remove. */
   char aside[PATH_MAX];
-  snprintf(aside, sizeof aside, "%s.old", tmp);
+  int n = snprintf(aside, sizeof aside, "%s.old", tmp);
+  if (n < 0 || (size_t)n >= sizeof aside)
+    return ll_err_set(err, LL_OK, "views: path too long: %s", tmp);
   if (rename(views_dir, aside) != 0)
     return ll_err_set(err, LL_OK, "views: cannot move %s aside: %s", views_dir,
                       strerror(errno));
@@ -335,28 +343,39 @@ static int replay(ll_store *log, const char *tmp, ll_rebuild_progress progress,
   ll_views *nv = ll_views_open(tmp, err);
   if (nv == NULL)
     return -1;
-  ll_projector *p = ll_projector_new(log, nv);
+  /* No WAL for a build nobody reads until it is flushed and swapped in: a
+   * crash before that discards it anyway. */
+  rocksdb_writeoptions_disable_WAL(nv->write_opts, 1);
+  ll_log_entry *entries = ll_xcalloc(REBUILD_RUN_ENTRIES, sizeof *entries);
   int rc = ll_store_catch_up(log, err);
   uint64_t target = ll_store_last_position(log);
   while (rc == 0 && ll_views_position(nv) < target) {
-    size_t applied = 0;
-    rc = ll_projector_step(p, REBUILD_STEP_ENTRIES, &applied, err);
+    uint64_t from = ll_views_position(nv) + 1;
+    uint64_t left = target - from + 1;
+    size_t want =
+        left < REBUILD_RUN_ENTRIES ? (size_t)left : (size_t)REBUILD_RUN_ENTRIES;
+    size_t n = 0;
+    rc = ll_store_read_log(log, from, entries, want, &n, err);
     if (rc != 0)
       break;
-    if (applied == 0) {
+    if (n == 0) {
       rc = ll_err_set(err, LL_OK,
                       "rebuild: the log ended at position %llu, before "
                       "position %llu it reported",
-                      (unsigned long long)ll_views_position(nv),
+                      (unsigned long long)(from - 1),
                       (unsigned long long)target);
       break;
     }
-    if (progress != NULL && !progress(ctx, ll_views_position(nv), target))
-      rc = ll_err_set(err, LL_OK, "rebuild cancelled: the views are unchanged");
+    rc = ll_views_apply(nv, entries, n, err);
+    for (size_t i = 0; i < n; i++)
+      ll_log_entry_free(&entries[i]);
+    if (rc == 0 && progress != NULL &&
+        !progress(ctx, ll_views_position(nv), target))
+      rc = ll_err_set(err, LL_OK, "cancelled: the views were left as they were");
   }
+  free(entries);
   st->position = ll_views_position(nv);
   st->entries = st->position;
-  ll_projector_free(p);
   if (rc == 0) {
     /* Table files, synced, before the swap makes them the views. */
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();

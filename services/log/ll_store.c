@@ -12,7 +12,9 @@
  * Secondary: the projection worker opens the same directory as a RocksDB
  * secondary instance. RocksDB wants a directory of its own for the
  * secondary's info log; we make a private one, "<dir>.secondary/<pid>-XXXXXX"
- * (mkdtemp), and remove it on close, so several followers can run at once.
+ * (mkdtemp), and remove it on close, so several followers can run at once;
+ * the directories of followers that died without closing are removed by
+ * the next one to open.
  * A secondary must keep every table file open (max_open_files = -1): the
  * primary may delete files the secondary still reads. It sees new writes
  * only when ll_store_catch_up() tails the primary's MANIFEST and WAL.
@@ -36,8 +38,10 @@
  * secondary instance (a secondary does not own the files it reads; see
  * facebook/rocksdb#11167 and the unmerged #9820). */
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +56,11 @@
 #define INFO_LOG_FILES_KEPT 5
 #define INFO_LOG_FILE_MAX_BYTES (16u * 1024 * 1024)
 #define BACKGROUND_JOBS 2
+/* Meta and offsets are written with every batch but stay tiny, so their
+ * memtables never fill and would keep every WAL file alive (hundreds of MB
+ * that each restart and each secondary open replays). Past this total the
+ * column families holding the oldest WAL are flushed. */
+#define WAL_TOTAL_MAX_BYTES (64u * 1024 * 1024)
 
 static const char *const cf_names[LL_CF_COUNT] = {
     [LL_CF_DEFAULT] = "default",       [LL_CF_LOG] = "log",
@@ -106,6 +115,7 @@ static void open_opts_build(open_opts *o, ll_store *s, bool compress) {
   rocksdb_options_set_create_missing_column_families(o->db, primary);
   rocksdb_options_set_paranoid_checks(o->db, 1);
   rocksdb_options_set_max_background_jobs(o->db, BACKGROUND_JOBS);
+  rocksdb_options_set_max_total_wal_size(o->db, WAL_TOTAL_MAX_BYTES);
   rocksdb_options_set_keep_log_file_num(o->db, INFO_LOG_FILES_KEPT);
   rocksdb_options_set_max_log_file_size(o->db, INFO_LOG_FILE_MAX_BYTES);
   if (!primary)
@@ -142,6 +152,30 @@ static int remove_entry(const char *path, const struct stat *sb, int flag,
   return remove(path);
 }
 
+/* Remove the directories of followers that died without closing (kill -9,
+ * a crash): "<pid>-XXXXXX" whose pid no longer runs. A live pid is left
+ * alone even if it was reused: a stale directory is harmless. */
+static void remove_dead_secondaries(const char *parent) {
+  DIR *d = opendir(parent);
+  if (!d)
+    return;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    char *end = NULL;
+    long pid = strtol(de->d_name, &end, 10);
+    if (pid <= 0 || end == de->d_name || *end != '-')
+      continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue;
+    ll_buf path;
+    ll_buf_init(&path);
+    ll_buf_printf(&path, "%s/%s", parent, de->d_name);
+    (void)nftw((char *)path.data, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ll_buf_free(&path);
+  }
+  closedir(d);
+}
+
 static int make_secondary_path(ll_store *s, ll_err *err) {
   ll_buf path;
   ll_buf_init(&path);
@@ -152,6 +186,7 @@ static int make_secondary_path(ll_store *s, ll_err *err) {
     ll_buf_free(&path);
     return -1;
   }
+  remove_dead_secondaries((char *)path.data);
   ll_buf_printf(&path, "/%ld-XXXXXX", (long)getpid());
   if (!mkdtemp((char *)path.data)) {
     ll_err_set(err, LL_OK, "log store %s: create %s: %s", s->dir,

@@ -238,21 +238,25 @@ static int run_rebuild(cli_ctx *ctx, const cli_command *cmd, int argc,
     rc = cli_fail("rebuild: %s", e.message);
     goto out;
   }
-  struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term;
+  /* Ctrl-C, kill, a closed terminal: stop at the next run, cleanly. */
+  struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term,
+                   old_hup;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
+  sigaction(SIGHUP, &sa, &old_hup);
   progress p;
   progress_init(&p, "rebuild");
   ll_rebuild_stats st;
   int brc = ll_views_rebuild(log, views_dir, on_rebuild_progress, &p, &st, &e);
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
+  sigaction(SIGHUP, &old_hup, NULL);
   ll_store_close(log);
   if (p.drawn) {
     if (p.tty)
       fputc('\n', stderr);
-    else
+    else if (brc == 0)
       progress_show(&p, st.position, st.position, true);
   }
   if (brc != 0) {

@@ -371,7 +371,8 @@ static int replay(ll_store *log, const char *tmp, ll_rebuild_progress progress,
       ll_log_entry_free(&entries[i]);
     if (rc == 0 && progress != NULL &&
         !progress(ctx, ll_views_position(nv), target))
-      rc = ll_err_set(err, LL_OK, "cancelled: the views were left as they were");
+      rc =
+          ll_err_set(err, LL_OK, "cancelled: the views were left as they were");
   }
   free(entries);
   st->position = ll_views_position(nv);

@@ -37,7 +37,7 @@
 /* The main test: enough entries for several of the rebuild's runs
  * (REBUILD_RUN_ENTRIES = 16384 in views_admin.c). */
 #define N_EVENTS_MAIN 24000
-/* LOTLINE_TEST_REBUILD_EVENTS=N runs the tests on a bigger log, for
+/* LOTLINE_TEST_REBUILD_EVENTS=N runs the main test on a bigger log, for
  * figures (e.g. 1000000); the default run stays small. */
 #define EVENTS_ENV "LOTLINE_TEST_REBUILD_EVENTS"
 #define BATCH_MAX 64 /* events per store batch: 1..BATCH_MAX */
@@ -275,8 +275,7 @@ static int n_events(int at_least) {
   return n > at_least ? n : at_least;
 }
 
-static void write_log(fixture *f, int at_least) {
-  int total = n_events(at_least);
+static void write_log(fixture *f, int total) {
   gen *g = calloc(1, sizeof *g);
   g->rng = SEED;
   g->f = f;
@@ -417,7 +416,7 @@ static bool leftovers_in(const char *root) {
  * drops whatever the old views held. */
 static void test_rebuild_equals_incremental(void **state) {
   fixture *f = *state;
-  write_log(f, N_EVENTS_MAIN);
+  write_log(f, n_events(N_EVENTS_MAIN));
   assert_true(f->accepted >= MIN_ACCEPTED);
   assert_true(f->rejected > 0);
   project_incrementally(f);

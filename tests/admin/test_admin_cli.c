@@ -29,7 +29,9 @@
 #include "harness.h"
 
 #define START_TIMEOUT_MS 20000
-#define STOP_TIMEOUT_MS 5000
+/* Generous: graceful shutdown within 5 s is tested elsewhere; here a slow,
+ * shared machine must not fail a backup test. */
+#define STOP_TIMEOUT_MS 15000
 #define CLI_TIMEOUT_MS 60000
 #define N_LOTS 24
 #define TAMPERED_POSITION 17
@@ -140,11 +142,16 @@ static service start_all(const char *dir) {
   return s;
 }
 
+static void stop_proc(h_proc *p, const char *what) {
+  int rc = h_stop(p, STOP_TIMEOUT_MS);
+  if (rc != 0) {
+    h_dump_log(p);
+    fail_msg("%s exited %d on SIGTERM", what, rc);
+  }
+}
+
 static void stop_service(service *s) {
-  int rc = h_stop(&s->proc, STOP_TIMEOUT_MS);
-  if (rc != 0)
-    h_dump_log(&s->proc);
-  assert_int_equal(rc, 0);
+  stop_proc(&s->proc, "lotlined all");
   free(s->http);
   s->http = NULL;
   /* The next start writes a fresh address. */
@@ -459,7 +466,7 @@ static void test_backup_split_mode(void **state) {
   snprintf(part, sizeof part, "%s/views", backup);
   assert_int_not_equal(access(part, F_OK), 0); /* nothing half-done */
 
-  assert_int_equal(h_stop(&command, STOP_TIMEOUT_MS), 0);
+  stop_proc(&command, "lotlined command");
   r = run_cli(root, "backup", backup, "--data", data, "--json", NULL);
   expect_status(&r, 0, "backup with lotlined command stopped");
   assert_non_null(strstr(r.out, "views by the running lotlined project"));
@@ -472,8 +479,8 @@ static void test_backup_split_mode(void **state) {
   service b = start_all(backup);
   compare_answers(http, b.http, "P", position);
   stop_service(&b);
-  assert_int_equal(h_stop(&project, STOP_TIMEOUT_MS), 0);
-  assert_int_equal(h_stop(&broker, STOP_TIMEOUT_MS), 0);
+  stop_proc(&project, "lotlined project");
+  stop_proc(&broker, "lotlined broker");
   free(http);
   h_rmrf(root);
   free(root);

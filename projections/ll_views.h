@@ -17,6 +17,7 @@
 #define LL_VIEWS_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ll_store.h"
 #include "ll_types.h"
@@ -245,5 +246,49 @@ void ll_projector_free(ll_projector *p);
  * *applied = how many; 0 means caught up. */
 int ll_projector_step(ll_projector *p, size_t max, size_t *applied,
                       ll_err *err);
+
+/* ---- maintenance (views_admin.c) ---- */
+
+/* Every key and value of the views in key order, one "hexkey hexvalue"
+ * line each: equal dumps mean equal views. _dir opens the database
+ * read-only (no lock), so it works next to a running service. */
+int ll_views_dump(ll_views *v, FILE *out, ll_err *err);
+int ll_views_dump_dir(const char *dir, FILE *out, ll_err *err);
+
+/* Online RocksDB checkpoint into dir (must not exist). *position is the
+ * views' position when it began (the checkpoint holds at least that). */
+int ll_views_checkpoint(ll_views *v, const char *dir, uint64_t *position,
+                        ll_err *err);
+
+/* A backup: checkpoint the views (when views != NULL) into dir/views, then
+ * the log (when log != NULL, a primary) into dir/log. Views first, so a
+ * service started on the backup never finds views ahead of its log (it
+ * projects the difference). dir must exist; dir/views and dir/log must
+ * not. On failure what this call made is removed. Positions are lower
+ * bounds (taken when each checkpoint began). */
+typedef struct ll_backup_result {
+  bool has_views, has_log;
+  uint64_t views_position, log_position;
+} ll_backup_result;
+int ll_backup_checkpoint(ll_views *views, ll_store *log, const char *dir,
+                         ll_backup_result *result, ll_err *err);
+
+/* Progress of a rebuild: return false to cancel (the views stay as they
+ * were). */
+typedef bool (*ll_rebuild_progress)(void *ctx, uint64_t position,
+                                    uint64_t target);
+
+typedef struct ll_rebuild_stats {
+  uint64_t entries;  /* log entries replayed */
+  uint64_t position; /* the new views' position */
+  uint64_t elapsed_ns;
+} ll_rebuild_stats;
+
+/* Replace the views at views_dir by a replay of the whole log into fresh
+ * views, swapped in atomically when complete. Refuses while a process has
+ * the views open. log may be a secondary (it is caught up first). */
+int ll_views_rebuild(ll_store *log, const char *views_dir,
+                     ll_rebuild_progress progress, void *ctx,
+                     ll_rebuild_stats *stats, ll_err *err);
 
 #endif

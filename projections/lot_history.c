@@ -227,7 +227,8 @@ static int compare_ends(const void *a, const void *b) {
 
 /* Sum the ends per location into the answer's locations list. */
 static int sum_ends(replay *rp, bool include_virtual, ll_err *err) {
-  qsort(rp->ends, rp->n_ends, sizeof *rp->ends, compare_ends);
+  if (rp->n_ends > 0) /* qsort wants a real array, even for zero items */
+    qsort(rp->ends, rp->n_ends, sizeof *rp->ends, compare_ends);
   ll_lot_as_of *out = rp->out;
   for (size_t i = 0; i < rp->n_ends;) {
     size_t j = i;

@@ -149,6 +149,10 @@ void api_write(api_request *rq, ll_event_type type, const char *lot_id,
  * api_write.c). */
 unsigned int api_status_for_rejection(ll_event_type type, ll_code code);
 
+/* ---- admin (api_admin.c) ---- */
+/* POST /v1/admin/backup */
+void api_admin_backup(api_request *rq, api_reply *r);
+
 /* ---- JSON mapping (api_json.c) ---- */
 /* A JSON string for s (null when s is NULL); bytes that are not valid
  * UTF-8 become U+FFFD so the answer stays valid JSON. */

@@ -39,6 +39,8 @@
  *   GET  /v1/locations/{id}/lots      contents, ?children=1 (api_trace.c)
  *   POST /v1/moves                    StockMoved (api_write.c)
  *   GET  /v1/rejections               ?limit=
+ *   POST /v1/admin/backup             online backup, loopback only
+ *                                     (api_admin.c)
  * An ops-only API (deps.ops_only: `lotlined command`, metrics.listen)
  * serves the first three and answers 404 to the rest. Bearer tokens, when
  * configured, are checked before routing (api_ops.c): 401/403.
@@ -565,6 +567,11 @@ static void route(api_request *rq, api_reply *r) {
   } else if (path_is(&p, 2, "v1", "moves")) {
     if (method_is(rq, MHD_HTTP_METHOD_POST))
       api_write(rq, LL_EV_STOCK_MOVED, NULL, r);
+    else
+      method_not_allowed(rq, r, "POST");
+  } else if (path_is(&p, 3, "v1", "admin", "backup")) {
+    if (method_is(rq, MHD_HTTP_METHOD_POST))
+      api_admin_backup(rq, r);
     else
       method_not_allowed(rq, r, "POST");
   } else if (path_is(&p, 2, "v1", "rejections")) {

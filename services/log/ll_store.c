@@ -12,7 +12,9 @@
  * Secondary: the projection worker opens the same directory as a RocksDB
  * secondary instance. RocksDB wants a directory of its own for the
  * secondary's info log; we make a private one, "<dir>.secondary/<pid>-XXXXXX"
- * (mkdtemp), and remove it on close, so several followers can run at once.
+ * (mkdtemp), and remove it on close, so several followers can run at once;
+ * the directories of followers that died without closing are removed by
+ * the next one to open.
  * A secondary must keep every table file open (max_open_files = -1): the
  * primary may delete files the secondary still reads. It sees new writes
  * only when ll_store_catch_up() tails the primary's MANIFEST and WAL.
@@ -26,10 +28,20 @@
  * The last position and last rejection sequence live in the meta column
  * family, written in the same batch as the entries they count, and are
  * cached in atomics so any thread may ask how far the log goes. At open the
- * meta counter is checked against the last key actually in the log. */
+ * meta counter is checked against the last key actually in the log, and the
+ * meta last hash against the hash stored in that last entry (the chain the
+ * next batch continues; ll_store_verify() checks the whole of it).
+ *
+ * Checkpoints (ll_store_checkpoint) are RocksDB's own: hard links to the
+ * table files plus the WALs needed for a consistent cut across the column
+ * families. Only the primary may take one: RocksDB 7.8 cannot checkpoint a
+ * secondary instance (a secondary does not own the files it reads; see
+ * facebook/rocksdb#11167 and the unmerged #9820). */
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +56,11 @@
 #define INFO_LOG_FILES_KEPT 5
 #define INFO_LOG_FILE_MAX_BYTES (16u * 1024 * 1024)
 #define BACKGROUND_JOBS 2
+/* Meta and offsets are written with every batch but stay tiny, so their
+ * memtables never fill and would keep every WAL file alive (hundreds of MB
+ * that each restart and each secondary open replays). Past this total the
+ * column families holding the oldest WAL are flushed. */
+#define WAL_TOTAL_MAX_BYTES (64u * 1024 * 1024)
 
 static const char *const cf_names[LL_CF_COUNT] = {
     [LL_CF_DEFAULT] = "default",       [LL_CF_LOG] = "log",
@@ -98,6 +115,7 @@ static void open_opts_build(open_opts *o, ll_store *s, bool compress) {
   rocksdb_options_set_create_missing_column_families(o->db, primary);
   rocksdb_options_set_paranoid_checks(o->db, 1);
   rocksdb_options_set_max_background_jobs(o->db, BACKGROUND_JOBS);
+  rocksdb_options_set_max_total_wal_size(o->db, WAL_TOTAL_MAX_BYTES);
   rocksdb_options_set_keep_log_file_num(o->db, INFO_LOG_FILES_KEPT);
   rocksdb_options_set_max_log_file_size(o->db, INFO_LOG_FILE_MAX_BYTES);
   if (!primary)
@@ -134,6 +152,30 @@ static int remove_entry(const char *path, const struct stat *sb, int flag,
   return remove(path);
 }
 
+/* Remove the directories of followers that died without closing (kill -9,
+ * a crash): "<pid>-XXXXXX" whose pid no longer runs. A live pid is left
+ * alone even if it was reused: a stale directory is harmless. */
+static void remove_dead_secondaries(const char *parent) {
+  DIR *d = opendir(parent);
+  if (!d)
+    return;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    char *end = NULL;
+    long pid = strtol(de->d_name, &end, 10);
+    if (pid <= 0 || end == de->d_name || *end != '-')
+      continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue;
+    ll_buf path;
+    ll_buf_init(&path);
+    ll_buf_printf(&path, "%s/%s", parent, de->d_name);
+    (void)nftw((char *)path.data, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ll_buf_free(&path);
+  }
+  closedir(d);
+}
+
 static int make_secondary_path(ll_store *s, ll_err *err) {
   ll_buf path;
   ll_buf_init(&path);
@@ -144,6 +186,7 @@ static int make_secondary_path(ll_store *s, ll_err *err) {
     ll_buf_free(&path);
     return -1;
   }
+  remove_dead_secondaries((char *)path.data);
   ll_buf_printf(&path, "/%ld-XXXXXX", (long)getpid());
   if (!mkdtemp((char *)path.data)) {
     ll_err_set(err, LL_OK, "log store %s: create %s: %s", s->dir,
@@ -260,6 +303,74 @@ static int check_meta(ll_store *s, ll_err *err) {
   return 0;
 }
 
+/* The meta last hash, *found false when absent. */
+static int read_meta_hash(ll_store *s, uint8_t out[LL_LOG_HASH_BYTES],
+                          bool *found, ll_err *err) {
+  char *rerr = NULL;
+  rocksdb_pinnableslice_t *v = rocksdb_get_pinned_cf(
+      s->db, s->read_opts, s->cf[LL_CF_DEFAULT], LL_META_LAST_HASH,
+      strlen(LL_META_LAST_HASH), &rerr);
+  if (rerr)
+    return ll_store_fail(s, err, "read meta", rerr);
+  memset(out, 0, LL_LOG_HASH_BYTES);
+  *found = v != NULL;
+  if (!v)
+    return 0;
+  size_t n;
+  const char *p = rocksdb_pinnableslice_value(v, &n);
+  int rc = 0;
+  if (n == LL_LOG_HASH_BYTES)
+    memcpy(out, p, n);
+  else
+    rc = ll_err_set(err, LL_OK, "log store %s: meta %s is corrupt (%zu bytes)",
+                    s->dir, LL_META_LAST_HASH, n);
+  rocksdb_pinnableslice_destroy(v);
+  return rc;
+}
+
+/* Invariant: meta's last hash is the hash stored in the last entry. The
+ * next batch chains on it, so a difference would fork the chain. */
+static int check_last_hash(ll_store *s, ll_err *err) {
+  uint64_t last = atomic_load(&s->last_position);
+  bool found;
+  if (read_meta_hash(s, s->last_hash, &found, err) != 0)
+    return -1;
+  if (last == 0) {
+    if (found)
+      return ll_err_set(err, LL_OK,
+                        "log store %s is inconsistent: the log is empty but "
+                        "meta holds a last hash",
+                        s->dir);
+    return 0;
+  }
+  if (!found)
+    return ll_err_set(err, LL_OK,
+                      "log store %s is inconsistent: meta holds no last hash "
+                      "for position %llu",
+                      s->dir, (unsigned long long)last);
+  uint8_t key[8];
+  for (int i = 0; i < 8; i++)
+    key[i] = (uint8_t)(last >> (56 - 8 * i));
+  char *rerr = NULL;
+  rocksdb_pinnableslice_t *v =
+      rocksdb_get_pinned_cf(s->db, s->read_opts, s->cf[LL_CF_LOG],
+                            (const char *)key, sizeof key, &rerr);
+  if (rerr)
+    return ll_store_fail(s, err, "read log", rerr);
+  size_t n = 0;
+  const char *p = v ? rocksdb_pinnableslice_value(v, &n) : NULL;
+  const uint8_t *stored = p ? ll_store_log_value_hash(p, n) : NULL;
+  bool same = stored && memcmp(stored, s->last_hash, LL_LOG_HASH_BYTES) == 0;
+  rocksdb_pinnableslice_destroy(v);
+  if (!same)
+    return ll_err_set(err, LL_OK,
+                      "log store %s is inconsistent: meta's last hash is not "
+                      "the hash of the entry at position %llu (run "
+                      "'lotline verify')",
+                      s->dir, (unsigned long long)last);
+  return 0;
+}
+
 /* A new database is stamped with the format version; an existing one must
  * carry a version this code reads. */
 static int check_format(ll_store *s, ll_err *err) {
@@ -309,7 +420,8 @@ static int open_db(ll_store *s, bool compress, char **rerr) {
   return s->db ? 0 : -1;
 }
 
-ll_store *ll_store_open(const char *dir, ll_store_mode mode, ll_err *err) {
+static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
+                            ll_err *err) {
   assert(dir && *dir);
   assert(mode == LL_STORE_PRIMARY || mode == LL_STORE_SECONDARY);
   ll_store *s = ll_xcalloc(1, sizeof *s);
@@ -363,14 +475,26 @@ ll_store *ll_store_open(const char *dir, ll_store_mode mode, ll_err *err) {
     }
     goto fail;
   }
-  if (check_format(s, err) != 0 || load_meta(s, err) != 0 ||
-      check_meta(s, err) != 0)
+  if (check_format(s, err) != 0 || load_meta(s, err) != 0)
+    goto fail;
+  if (check && (check_meta(s, err) != 0 || check_last_hash(s, err) != 0))
     goto fail;
   return s;
 
 fail:
   ll_store_close(s);
   return NULL;
+}
+
+ll_store *ll_store_open(const char *dir, ll_store_mode mode, ll_err *err) {
+  return store_open(dir, mode, true, err);
+}
+
+ll_store *ll_store_open_unchecked(const char *dir, ll_store_mode mode,
+                                  ll_err *err) {
+  /* An unchecked primary could append on a broken chain. */
+  assert(mode == LL_STORE_SECONDARY);
+  return store_open(dir, mode, false, err);
 }
 
 void ll_store_close(ll_store *s) {
@@ -404,6 +528,32 @@ int ll_store_catch_up(ll_store *s, ll_err *err) {
 
 uint64_t ll_store_last_position(ll_store *s) {
   return atomic_load_explicit(&s->last_position, memory_order_acquire);
+}
+
+ll_store_mode ll_store_get_mode(const ll_store *s) {
+  return s->mode;
+}
+
+int ll_store_checkpoint(ll_store *s, const char *dir, uint64_t *position,
+                        ll_err *err) {
+  assert(dir && *dir);
+  if (s->mode != LL_STORE_PRIMARY)
+    return ll_err_set(err, LL_OK,
+                      "log store %s is open as a secondary: only the process "
+                      "that owns the log can checkpoint it",
+                      s->dir);
+  *position = ll_store_last_position(s);
+  char *rerr = NULL;
+  rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(s->db, &rerr);
+  if (rerr)
+    return ll_store_fail(s, err, "checkpoint", rerr);
+  /* log_size_for_flush 0: flush the memtables first, so the checkpoint is
+   * mostly table files (hard links) rather than copied WAL. */
+  rocksdb_checkpoint_create(cp, dir, 0, &rerr);
+  rocksdb_checkpoint_object_destroy(cp);
+  if (rerr)
+    return ll_store_fail(s, err, "checkpoint", rerr);
+  return 0;
 }
 
 /* ---- reads ------------------------------------------------------------ */

@@ -13,7 +13,18 @@
  *
  * The projection worker opens the same directory read-only as a RocksDB
  * secondary instance (private info-log dir <dir>.secondary/<pid>-XXXXXX) and
- * calls ll_store_catch_up() to see new entries. */
+ * calls ll_store_catch_up() to see new entries.
+ *
+ * Tamper evidence: every log entry carries a SHA-256 hash chained to the
+ * previous entry's,
+ *   hash_0 = 32 zero bytes
+ *   hash_n = SHA-256(hash_{n-1} || position n as 8 bytes big-endian ||
+ *                    the stored value without its 32 hash bytes)
+ * (value layout in ll_store_record.c). The batch computes the hashes as it
+ * appends, so entries chain within a batch too, and the hash of the last
+ * entry is kept in meta ("last_hash"), written in the same WriteBatch.
+ * Changing, removing or reordering any stored entry breaks the chain from
+ * that position on; ll_store_verify() finds the first such position. */
 #ifndef LL_STORE_H
 #define LL_STORE_H
 
@@ -35,6 +46,7 @@ void ll_store_close(ll_store *s);
 /* Secondary: see what the primary wrote since. Primary: no-op. */
 int ll_store_catch_up(ll_store *s, ll_err *err);
 uint64_t ll_store_last_position(ll_store *s);
+ll_store_mode ll_store_get_mode(const ll_store *s);
 
 /* Where an event came from. */
 typedef struct ll_input {
@@ -44,8 +56,11 @@ typedef struct ll_input {
 } ll_input;
 
 /* One log entry as read back. */
+#define LL_LOG_HASH_BYTES 32 /* SHA-256 */
+
 typedef struct ll_log_entry {
   uint64_t position;
+  uint8_t hash[LL_LOG_HASH_BYTES]; /* chain hash (see above) */
   int64_t recorded_at_ms;
   int32_t partition; /* input partition and offset (-1 when not from Kafka) */
   int64_t offset;
@@ -118,5 +133,44 @@ typedef struct ll_db_stats {
 } ll_db_stats;
 
 void ll_store_stats(ll_store *s, ll_db_stats *out);
+
+/* ---- administration (ll_store_verify.c) ---- */
+
+/* What ll_store_verify() found. ok is true when every entry from position 1
+ * to the end decodes, carries its chain hash, positions are dense and the
+ * meta records (last position, last hash) name the last entry. Otherwise
+ * bad_position is the first position found wrong and why says how. */
+typedef struct ll_verify_report {
+  bool ok;
+  uint64_t entries;                     /* entries checked and found good */
+  uint8_t last_hash[LL_LOG_HASH_BYTES]; /* chain hash after those entries */
+  uint64_t meta_last_position;          /* what meta says */
+  uint64_t bad_position;                /* when !ok */
+  char why[LL_MESSAGE_MAX_BYTES];       /* when !ok */
+} ll_verify_report;
+
+/* Called every LL_VERIFY_PROGRESS_EVERY entries and at the end. */
+#define LL_VERIFY_PROGRESS_EVERY 4096
+typedef void (*ll_verify_progress)(void *ctx, uint64_t checked, uint64_t total);
+
+/* Check the whole chain of the log store at dir. Opens it as a secondary,
+ * so it works while the command consumer writes (it checks the log as it
+ * stood when opened). Returns 0 with *report filled, or -1 with err set
+ * when the store could not be opened or read at all. progress may be
+ * NULL. */
+int ll_store_verify(const char *dir, ll_verify_progress progress, void *ctx,
+                    ll_verify_report *report, ll_err *err);
+
+/* Write an online RocksDB checkpoint of a primary store into dir (which
+ * must not exist; same filesystem = hard links). Consistent across column
+ * families. *position is the last position committed when it began (the
+ * checkpoint holds at least that much). Fails on a secondary: a checkpoint
+ * must come from the process that owns the log. */
+int ll_store_checkpoint(ll_store *s, const char *dir, uint64_t *position,
+                        ll_err *err);
+
+/* Lowercase hex of a hash; out holds 2 * LL_LOG_HASH_BYTES + 1. */
+void ll_log_hash_hex(const uint8_t hash[LL_LOG_HASH_BYTES],
+                     char out[2 * LL_LOG_HASH_BYTES + 1]);
 
 #endif

@@ -10,7 +10,12 @@
  * Positions and rejection sequences are handed out from the counters the
  * store had when the batch began; the store's counters move only after the
  * write succeeded, so an abort or a failed commit leaves no hole and no
- * trace. Only one batch may be open at a time (the command thread's). */
+ * trace. Only one batch may be open at a time (the command thread's).
+ *
+ * The chain hash (ll_store.h) works the same way: the batch starts from
+ * the store's last hash, chains each entry it appends on the one before,
+ * and writes the final hash to meta with the entries; the store adopts it
+ * only after the write succeeded. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,7 @@ struct ll_store_batch {
   uint64_t base_rejection; /* store's last rejection sequence at begin */
   size_t appended;
   size_t rejected;
+  uint8_t hash[LL_LOG_HASH_BYTES]; /* chain hash of the last entry so far */
   ll_buf key; /* scratch, reused by every write of the batch */
   ll_buf value;
 };
@@ -46,6 +52,7 @@ ll_store_batch *ll_store_batch_begin(ll_store *s) {
       atomic_load_explicit(&s->last_position, memory_order_acquire);
   b->base_rejection =
       atomic_load_explicit(&s->last_rejection, memory_order_acquire);
+  memcpy(b->hash, s->last_hash, sizeof b->hash);
   ll_buf_init(&b->key);
   ll_buf_init(&b->value);
   s->batch_open = true;
@@ -90,7 +97,10 @@ uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
   assert(b->appended < LL_STORE_BATCH_MAX_ENTRIES);
   uint64_t position = b->base_position + b->appended + 1;
   put_be64_key(&b->key, position);
-  ll_store_encode_log_value(&b->value, ev, in, recorded_at_ms);
+  uint8_t hash[LL_LOG_HASH_BYTES];
+  ll_store_encode_log_value(&b->value, position, b->hash, ev, in,
+                            recorded_at_ms, hash);
+  memcpy(b->hash, hash, sizeof b->hash);
   rocksdb_writebatch_wi_put_cf(b->wbwi, b->store->cf[LL_CF_LOG],
                                (const char *)b->key.data, b->key.len,
                                (const char *)b->value.data, b->value.len);
@@ -160,8 +170,12 @@ int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
   }
   uint64_t last_position = b->base_position + b->appended;
   uint64_t last_rejection = b->base_rejection + b->rejected;
-  if (b->appended > 0)
+  if (b->appended > 0) {
     put_meta_u64(b, LL_META_LAST_POSITION, last_position);
+    rocksdb_writebatch_wi_put_cf(b->wbwi, s->cf[LL_CF_DEFAULT],
+                                 LL_META_LAST_HASH, strlen(LL_META_LAST_HASH),
+                                 (const char *)b->hash, sizeof b->hash);
+  }
   if (b->rejected > 0)
     put_meta_u64(b, LL_META_LAST_REJECTION, last_rejection);
 
@@ -174,6 +188,7 @@ int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
   }
   /* Single writer: nobody moved the counters since begin. */
   assert(atomic_load(&s->last_position) == b->base_position);
+  memcpy(s->last_hash, b->hash, sizeof s->last_hash);
   atomic_store_explicit(&s->last_position, last_position, memory_order_release);
   atomic_store_explicit(&s->last_rejection, last_rejection,
                         memory_order_release);

@@ -23,11 +23,14 @@ enum {
 };
 
 /* Meta keys in the default column family. Values are 8-byte big-endian
- * counters, except the format version (one byte). */
+ * counters, except the format version (one byte) and the last hash (the
+ * LL_LOG_HASH_BYTES chain hash of the entry at last_position; absent while
+ * the log is empty). Version 2: log entries carry the chain hash. */
 #define LL_META_FORMAT "format_version"
 #define LL_META_LAST_POSITION "last_position"
 #define LL_META_LAST_REJECTION "last_rejection"
-#define LL_STORE_FORMAT_VERSION 1
+#define LL_META_LAST_HASH "last_hash"
+#define LL_STORE_FORMAT_VERSION 2
 
 /* A batch holds one poll's worth of input; far above any sane poll size,
  * low enough that a runaway loop is caught before memory runs out. */
@@ -47,6 +50,10 @@ struct ll_store {
    * (secondary); read from any thread. */
   _Atomic uint64_t last_position;
   _Atomic uint64_t last_rejection;
+  /* Chain hash of the entry at last_position (zeros when empty). Loaded at
+   * open, then written only by the command thread after a commit: the next
+   * batch chains on it. Nobody else reads it. */
+  uint8_t last_hash[LL_LOG_HASH_BYTES];
   bool batch_open; /* the command thread's own bookkeeping */
 };
 
@@ -54,10 +61,29 @@ struct ll_store {
  * return -1. */
 int ll_store_fail(const ll_store *s, ll_err *err, const char *op, char *rerr);
 
+/* ll_store_open() without the meta consistency checks (format still
+ * checked): for ll_store_verify(), which reports those differences by
+ * position instead of refusing to open. */
+ll_store *ll_store_open_unchecked(const char *dir, ll_store_mode mode,
+                                  ll_err *err);
+
 /* Records (ll_store_record.c). */
-void ll_store_encode_log_value(ll_buf *out, const ll_event *ev,
-                               const ll_input *in, int64_t recorded_at_ms);
+/* Encode the entry at `position`, chained on prev_hash; its own hash is
+ * stored in the value and copied to hash_out. */
+void ll_store_encode_log_value(ll_buf *out, uint64_t position,
+                               const uint8_t prev_hash[LL_LOG_HASH_BYTES],
+                               const ll_event *ev, const ll_input *in,
+                               int64_t recorded_at_ms,
+                               uint8_t hash_out[LL_LOG_HASH_BYTES]);
 bool ll_store_decode_log_value(const void *p, size_t n, ll_log_entry *e);
+/* The hash stored in a log value (borrowed), or NULL when the value is too
+ * short or of another version to hold one. */
+const uint8_t *ll_store_log_value_hash(const void *p, size_t n);
+/* The hash the value at `position` must carry when the previous entry's is
+ * prev_hash. Precondition: ll_store_log_value_hash(p, n) != NULL. */
+void ll_store_chain_hash(const void *p, size_t n, uint64_t position,
+                         const uint8_t prev_hash[LL_LOG_HASH_BYTES],
+                         uint8_t out[LL_LOG_HASH_BYTES]);
 void ll_store_encode_rejection(ll_buf *out, const ll_stored_rejection *r);
 bool ll_store_decode_rejection(const void *p, size_t n, ll_stored_rejection *r);
 void ll_store_offset_key(ll_buf *out, const char *cluster, const char *topic,

@@ -3,7 +3,10 @@
  * zig-zag signed varints, NULL-preserving strings).
  *
  *   log         key   position, 8-byte big-endian, dense from 1
- *               value u8 version (1)
+ *               value u8 version (2)
+ *                     32 bytes: the chain hash (ll_store.h), SHA-256 of
+ *                       previous hash || key || this value without these
+ *                       32 bytes (the version byte and everything after)
  *                     svar recorded_at_ms
  *                     svar partition   (-1 when not from Kafka)
  *                     svar offset      (-1 when not from Kafka)
@@ -21,34 +24,84 @@
  *   default     meta (ll_store_internal.h)
  *
  * Decoders reject trailing bytes as well as short input: a value that does
- * not parse exactly is corrupt, not "probably fine". */
+ * not parse exactly is corrupt, not "probably fine".
+ *
+ * The hash sits at a fixed offset right after the version byte, so a
+ * verifier can check the chain before (and whether or not) the rest of the
+ * value parses. Nothing was deployed with version 1 (no hash), so there is
+ * no reader for it: a store of format 1 is refused at open. */
 #include <assert.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ll_event.h"
 #include "ll_store_internal.h"
 
-#define LOG_VALUE_VERSION 1
+#define LOG_VALUE_VERSION 2
+#define LOG_HASH_OFFSET 1 /* after the version byte */
+#define LOG_BODY_OFFSET (LOG_HASH_OFFSET + LL_LOG_HASH_BYTES)
 #define REJECTION_VERSION 1
 
-void ll_store_encode_log_value(ll_buf *out, const ll_event *ev,
-                               const ll_input *in, int64_t recorded_at_ms) {
+const uint8_t *ll_store_log_value_hash(const void *p, size_t n) {
+  const uint8_t *v = p;
+  if (n < LOG_BODY_OFFSET || v[0] != LOG_VALUE_VERSION)
+    return NULL;
+  return v + LOG_HASH_OFFSET;
+}
+
+void ll_store_chain_hash(const void *p, size_t n, uint64_t position,
+                         const uint8_t prev_hash[LL_LOG_HASH_BYTES],
+                         uint8_t out[LL_LOG_HASH_BYTES]) {
+  const uint8_t *v = p;
+  assert(n >= LOG_BODY_OFFSET);
+  uint8_t key[8];
+  for (int i = 0; i < 8; i++)
+    key[i] = (uint8_t)(position >> (56 - 8 * i));
+  unsigned int len = 0;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+            EVP_DigestUpdate(ctx, prev_hash, LL_LOG_HASH_BYTES) &&
+            EVP_DigestUpdate(ctx, key, sizeof key) &&
+            EVP_DigestUpdate(ctx, v, LOG_HASH_OFFSET) &&
+            EVP_DigestUpdate(ctx, v + LOG_BODY_OFFSET, n - LOG_BODY_OFFSET) &&
+            EVP_DigestFinal_ex(ctx, out, &len) && len == LL_LOG_HASH_BYTES;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) {
+    /* Only out of memory or a broken OpenSSL gets here; a log entry
+     * without its hash must never be written. */
+    fprintf(stderr, "lotline: SHA-256 failed in OpenSSL\n");
+    abort();
+  }
+}
+
+void ll_store_encode_log_value(ll_buf *out, uint64_t position,
+                               const uint8_t prev_hash[LL_LOG_HASH_BYTES],
+                               const ll_event *ev, const ll_input *in,
+                               int64_t recorded_at_ms,
+                               uint8_t hash_out[LL_LOG_HASH_BYTES]) {
+  static const uint8_t placeholder[LL_LOG_HASH_BYTES];
+  assert(position >= 1);
   ll_buf_reset(out);
   ll_buf_put_u8(out, LOG_VALUE_VERSION);
+  ll_buf_put(out, placeholder, sizeof placeholder);
   ll_buf_put_svar(out, recorded_at_ms);
   ll_buf_put_svar(out, in ? in->partition : -1);
   ll_buf_put_svar(out, in ? in->offset : -1);
   ll_event_pack(ev, out); /* appends */
+  ll_store_chain_hash(out->data, out->len, position, prev_hash, hash_out);
+  memcpy(out->data + LOG_HASH_OFFSET, hash_out, LL_LOG_HASH_BYTES);
 }
 
 bool ll_store_decode_log_value(const void *p, size_t n, ll_log_entry *e) {
   ll_rd rd;
-  uint8_t version;
   int64_t partition;
-  ll_rd_init(&rd, p, n);
-  if (!ll_rd_u8(&rd, &version) || version != LOG_VALUE_VERSION)
+  const uint8_t *hash = ll_store_log_value_hash(p, n);
+  if (hash == NULL)
     return false;
+  memcpy(e->hash, hash, LL_LOG_HASH_BYTES);
+  ll_rd_init(&rd, (const uint8_t *)p + LOG_BODY_OFFSET, n - LOG_BODY_OFFSET);
   if (!ll_rd_svar(&rd, &e->recorded_at_ms) || !ll_rd_svar(&rd, &partition) ||
       !ll_rd_svar(&rd, &e->offset))
     return false;
@@ -124,4 +177,14 @@ bool ll_store_decode_offset(const void *p, size_t n, int64_t *next_offset) {
   ll_rd rd;
   ll_rd_init(&rd, p, n);
   return ll_rd_svar(&rd, next_offset) && ll_rd_left(&rd) == 0;
+}
+
+void ll_log_hash_hex(const uint8_t hash[LL_LOG_HASH_BYTES],
+                     char out[2 * LL_LOG_HASH_BYTES + 1]) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < LL_LOG_HASH_BYTES; i++) {
+    out[2 * i] = digits[hash[i] >> 4];
+    out[2 * i + 1] = digits[hash[i] & 0xf];
+  }
+  out[2 * LL_LOG_HASH_BYTES] = '\0';
 }

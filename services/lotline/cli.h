@@ -1,7 +1,9 @@
 /* cli.h — what the lotline CLI's commands share.
  *
  * The CLI is a thin client of the HTTP API (contract section 5): it never
- * touches Kafka or RocksDB. Each command is one entry of a table in main.c
+ * touches Kafka, and only the administration commands (cmd_admin.c:
+ * verify, rebuild, backup) open the RocksDB data directory. Each command
+ * is one entry of a table in main.c
  * (name, one-line summary, full usage, run function) and lives in a
  * cmd_*.c file; adding a command means writing one function and one table
  * row. The pieces a command needs are here:
@@ -75,6 +77,11 @@ extern const cli_command cli_cmd_trace;
 extern const cli_command cli_cmd_recall;
 extern const cli_command cli_cmd_stock;
 extern const cli_command cli_cmd_expiring;
+/* administration (cmd_admin.c); views-dump is hidden (summary NULL) */
+extern const cli_command cli_cmd_verify;
+extern const cli_command cli_cmd_rebuild;
+extern const cli_command cli_cmd_backup;
+extern const cli_command cli_cmd_views_dump;
 
 /* ---- option parsing (cli_args.c) ---- */
 

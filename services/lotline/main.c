@@ -13,9 +13,23 @@
 #include "cli.h"
 
 static const cli_command *const commands[] = {
-    &cli_cmd_create,    &cli_cmd_update, &cli_cmd_move,     &cli_cmd_show,
-    &cli_cmd_locations, &cli_cmd_lots,   &cli_cmd_history,  &cli_cmd_trace,
-    &cli_cmd_recall,    &cli_cmd_stock,  &cli_cmd_expiring,
+    &cli_cmd_create,
+    &cli_cmd_update,
+    &cli_cmd_move,
+    &cli_cmd_show,
+    &cli_cmd_locations,
+    &cli_cmd_lots,
+    /* traceability (cmd_trace.c) */
+    &cli_cmd_history,
+    &cli_cmd_trace,
+    &cli_cmd_recall,
+    &cli_cmd_stock,
+    &cli_cmd_expiring,
+    /* administration (cmd_admin.c) */
+    &cli_cmd_verify,
+    &cli_cmd_rebuild,
+    &cli_cmd_backup,
+    &cli_cmd_views_dump,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -72,7 +86,9 @@ static const char usage_tail[] =
 static void print_main_usage(FILE *out) {
   fputs(usage_head, out);
   for (size_t i = 0; i < N_COMMANDS; i++) {
-    fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    if (commands[i]->summary != NULL) { /* NULL: hidden */
+      fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    }
   }
   fputs(usage_tail, out);
 }

@@ -785,6 +785,27 @@ static void test_lost_entry_refuses_open(void **state) {
   assert_non_null(strstr(err.message, "inconsistent"));
 }
 
+/* A follower killed without closing leaves its private directory behind;
+ * the next follower to open removes it (and leaves live ones alone). */
+static void test_dead_follower_dirs_are_removed(void **state) {
+  fixture *f = *state;
+  ll_store_close(open_ok(f->dir, LL_STORE_PRIMARY));
+  char parent[700], dead[800], live[800];
+  snprintf(parent, sizeof parent, "%s.secondary", f->dir);
+  /* No process has a pid this large (pid_max is at most 2^22). */
+  snprintf(dead, sizeof dead, "%s/2147483000-abcdef", parent);
+  snprintf(live, sizeof live, "%s/%ld-live00", parent, (long)getppid());
+  assert_int_equal(mkdir(parent, 0700), 0);
+  assert_int_equal(mkdir(dead, 0700), 0);
+  assert_int_equal(mkdir(live, 0700), 0);
+  ll_store *s = open_ok(f->dir, LL_STORE_SECONDARY);
+  struct stat st;
+  assert_int_not_equal(stat(dead, &st), 0);
+  assert_int_equal(stat(live, &st), 0);
+  ll_store_close(s);
+  assert_int_equal(rmdir(live), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -804,6 +825,7 @@ int main(void) {
       T(test_read_past_end),
       T(test_corrupt_entry_names_position),
       T(test_lost_entry_refuses_open),
+      T(test_dead_follower_dirs_are_removed),
 #undef T
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,514 @@
+/* test_chain.c — the log's tamper evidence: every entry carries a SHA-256
+ * hash chained to the one before (ll_store.h), and ll_store_verify() names
+ * the first position where the chain, the positions or the meta records
+ * stop adding up.
+ *
+ * The chain is recomputed here from the raw stored bytes with OpenSSL, as
+ * the format documents it, so the test pins the format rather than the
+ * code's own idea of it. Damage is done the way an attacker or a broken
+ * disk would: by writing the RocksDB database directly, one byte at a
+ * time. */
+#include <errno.h>
+#include <ftw.h>
+#include <openssl/evp.h>
+#include <rocksdb/c.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "ll_event.h"
+#include "ll_store.h"
+
+#define N_ENTRIES 300 /* in batches of 1, 7, 92 and 200 */
+#define TAMPERED 157  /* a position in the middle of a batch */
+
+typedef struct fixture {
+  char root[512];
+  char dir[600];
+} fixture;
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  const char *tmp = getenv("TMPDIR");
+  snprintf(f->root, sizeof f->root, "%s/lotline-chain-XXXXXX",
+           tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(f->root)) {
+    fprintf(stderr, "mkdtemp %s: %s\n", f->root, strerror(errno));
+    free(f);
+    return -1;
+  }
+  snprintf(f->dir, sizeof f->dir, "%s/log", f->root);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  int rc = nftw(f->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  free(f);
+  return rc;
+}
+
+static ll_store *open_ok(const char *dir, ll_store_mode mode) {
+  ll_err err = {0};
+  ll_store *s = ll_store_open(dir, mode, &err);
+  if (!s)
+    fail_msg("open %s: %s", dir, err.message);
+  return s;
+}
+
+static void make_event(ll_event *ev, int i) {
+  char text[64];
+  ll_event_init(ev);
+  ev->type = LL_EV_STOCK_MOVED;
+  snprintf(text, sizeof text, "ev-%d", i);
+  ev->event_id = ll_strdup(text);
+  ev->occurred_at_ms = 1800000000000LL + i;
+  ev->product_id = ll_strdup("P-1");
+  snprintf(text, sizeof text, "lot-%d", i % 5);
+  ev->lot_id = ll_strdup(text);
+  ev->quantity_valid = true;
+  ev->quantity_micro = (int64_t)(i + 1) * LL_MICRO;
+  ev->from.id = ll_strdup("Partners/Vendors");
+  ev->from.usage = LL_USAGE_SUPPLIER;
+  ev->to.id = ll_strdup("WH/Stock");
+  ev->to.usage = LL_USAGE_INTERNAL;
+}
+
+static void append(ll_store *s, int first, int n) {
+  ll_err err = {0};
+  ll_store_batch *b = ll_store_batch_begin(s);
+  for (int i = first; i < first + n; i++) {
+    ll_event ev;
+    make_event(&ev, i);
+    ll_input in = {.topic = "lots.inbound", .partition = 0, .offset = i};
+    ll_store_batch_append(b, &ev, &in, 1900000000000LL + i);
+    ll_event_free(&ev);
+  }
+  if (ll_store_batch_commit(b, false, &err) != 0)
+    fail_msg("commit: %s", err.message);
+}
+
+/* N_ENTRIES entries in batches of different sizes. */
+static void write_log(const char *dir) {
+  ll_store *s = open_ok(dir, LL_STORE_PRIMARY);
+  append(s, 0, 1);
+  append(s, 1, 7);
+  append(s, 8, 92);
+  append(s, 100, 200);
+  assert_int_equal(ll_store_last_position(s), N_ENTRIES);
+  ll_store_close(s);
+}
+
+/* ---- raw access ---- */
+
+enum { CF_DEFAULT, CF_LOG, CF_COUNT = 5 };
+
+typedef struct raw {
+  rocksdb_t *db;
+  rocksdb_column_family_handle_t *cf[CF_COUNT];
+  rocksdb_readoptions_t *ro;
+  rocksdb_writeoptions_t *wo;
+} raw;
+
+static void raw_open(raw *r, const char *dir) {
+  const char *names[CF_COUNT] = {"default", "log", "state", "offsets",
+                                 "rejections"};
+  rocksdb_options_t *o = rocksdb_options_create();
+  const rocksdb_options_t *cf_opts[CF_COUNT] = {o, o, o, o, o};
+  char *rerr = NULL;
+  r->db = rocksdb_open_column_families(o, dir, CF_COUNT, names, cf_opts, r->cf,
+                                       &rerr);
+  rocksdb_options_destroy(o);
+  if (!r->db)
+    fail_msg("raw open: %s", rerr);
+  r->ro = rocksdb_readoptions_create();
+  r->wo = rocksdb_writeoptions_create();
+}
+
+static void raw_close(raw *r) {
+  for (int i = 0; i < CF_COUNT; i++)
+    rocksdb_column_family_handle_destroy(r->cf[i]);
+  rocksdb_readoptions_destroy(r->ro);
+  rocksdb_writeoptions_destroy(r->wo);
+  rocksdb_close(r->db);
+}
+
+static void be64(uint64_t v, char out[8]) {
+  for (int i = 0; i < 8; i++)
+    out[i] = (char)(v >> (56 - 8 * i));
+}
+
+/* The stored value at position (malloc'd), or NULL. */
+static char *raw_get(raw *r, uint64_t position, size_t *n) {
+  char key[8];
+  be64(position, key);
+  char *rerr = NULL;
+  char *v = rocksdb_get_cf(r->db, r->ro, r->cf[CF_LOG], key, 8, n, &rerr);
+  assert_null(rerr);
+  return v;
+}
+
+static void raw_put(raw *r, int cf, const char *key, size_t key_len,
+                    const char *value, size_t n) {
+  char *rerr = NULL;
+  rocksdb_put_cf(r->db, r->wo, r->cf[cf], key, key_len, value, n, &rerr);
+  assert_null(rerr);
+}
+
+/* Flip one bit of the byte at `offset` in the value at `position`. */
+static void flip_byte(const char *dir, uint64_t position, size_t offset) {
+  raw r;
+  raw_open(&r, dir);
+  size_t n = 0;
+  char *v = raw_get(&r, position, &n);
+  assert_non_null(v);
+  assert_true(offset < n);
+  v[offset] ^= 0x01;
+  char key[8];
+  be64(position, key);
+  raw_put(&r, CF_LOG, key, 8, v, n);
+  rocksdb_free(v);
+  raw_close(&r);
+}
+
+static void sha256(const void *p, size_t n, uint8_t out[32]) {
+  unsigned int len = 32;
+  assert_true(EVP_Digest(p, n, out, &len, EVP_sha256(), NULL));
+}
+
+static ll_verify_report verify(const char *dir) {
+  ll_verify_report r;
+  ll_err err = {0};
+  if (ll_store_verify(dir, NULL, NULL, &r, &err) != 0)
+    fail_msg("verify: %s", err.message);
+  return r;
+}
+
+/* ---- tests ---- */
+
+/* The documented format, recomputed independently: hash_0 = zeros,
+ * hash_n = SHA-256(hash_{n-1} || be64(n) || value without bytes 1..32). The
+ * store's entries, its meta and the verifier all agree with it. */
+static void test_chain_matches_documented_format(void **state) {
+  fixture *f = *state;
+  write_log(f->dir);
+
+  raw r;
+  raw_open(&r, f->dir);
+  uint8_t prev[32] = {0};
+  for (uint64_t pos = 1; pos <= N_ENTRIES; pos++) {
+    size_t n = 0;
+    char *v = raw_get(&r, pos, &n);
+    assert_non_null(v);
+    assert_true(n > 33);
+    assert_int_equal((unsigned char)v[0], 2); /* value version */
+    size_t in_len = 32 + 8 + (n - 32);
+    uint8_t *in = malloc(in_len);
+    memcpy(in, prev, 32);
+    be64(pos, (char *)in + 32);
+    in[40] = (uint8_t)v[0];
+    memcpy(in + 41, v + 33, n - 33);
+    uint8_t want[32];
+    sha256(in, in_len, want);
+    free(in);
+    assert_memory_equal(v + 1, want, 32);
+    memcpy(prev, want, 32);
+    rocksdb_free(v);
+  }
+  size_t n = 0;
+  char *rerr = NULL;
+  char *meta =
+      rocksdb_get_cf(r.db, r.ro, r.cf[CF_DEFAULT], "last_hash", 9, &n, &rerr);
+  assert_null(rerr);
+  assert_non_null(meta);
+  assert_int_equal(n, 32);
+  assert_memory_equal(meta, prev, 32);
+  rocksdb_free(meta);
+  raw_close(&r);
+
+  /* Entries read back carry their hash. */
+  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_log_entry e;
+  size_t got = 0;
+  ll_err err = {0};
+  assert_int_equal(ll_store_read_log(s, N_ENTRIES, &e, 1, &got, &err), 0);
+  assert_int_equal(got, 1);
+  assert_memory_equal(e.hash, prev, 32);
+  ll_log_entry_free(&e);
+  ll_store_close(s);
+
+  ll_verify_report rep = verify(f->dir);
+  assert_true(rep.ok);
+  assert_int_equal(rep.entries, N_ENTRIES);
+  assert_int_equal(rep.meta_last_position, N_ENTRIES);
+  assert_memory_equal(rep.last_hash, prev, 32);
+}
+
+/* The chain continues across restarts and over aborted batches. */
+static void test_chain_survives_reopen_and_abort(void **state) {
+  fixture *f = *state;
+  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  append(s, 0, 10);
+  ll_store_batch *b = ll_store_batch_begin(s);
+  ll_event ev;
+  make_event(&ev, 999);
+  ll_store_batch_append(b, &ev, NULL, 0);
+  ll_event_free(&ev);
+  ll_store_batch_abort(b);
+  append(s, 10, 5);
+  ll_store_close(s);
+
+  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  append(s, 15, 5);
+  ll_store_close(s);
+
+  ll_verify_report rep = verify(f->dir);
+  assert_true(rep.ok);
+  assert_int_equal(rep.entries, 20);
+}
+
+static void test_empty_log_verifies(void **state) {
+  fixture *f = *state;
+  ll_store_close(open_ok(f->dir, LL_STORE_PRIMARY));
+  ll_verify_report rep = verify(f->dir);
+  assert_true(rep.ok);
+  assert_int_equal(rep.entries, 0);
+  static const uint8_t zeros[32];
+  assert_memory_equal(rep.last_hash, zeros, 32);
+}
+
+/* One flipped bit anywhere in an entry's value — the event, the input
+ * offset, the version byte, the stored hash — is caught at that position,
+ * and only the first broken position is reported. */
+static void test_one_flipped_byte_is_found(void **state) {
+  fixture *f = *state;
+  write_log(f->dir);
+  size_t n = 0;
+  raw r;
+  raw_open(&r, f->dir);
+  char *v = raw_get(&r, TAMPERED, &n);
+  rocksdb_free(v);
+  raw_close(&r);
+
+  /* offsets: first hash byte, inside the hash, first body byte, last */
+  const size_t offsets[] = {1, 20, 33, n - 1};
+  for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+    flip_byte(f->dir, TAMPERED, offsets[i]);
+    ll_verify_report rep = verify(f->dir);
+    assert_false(rep.ok);
+    if (rep.bad_position != TAMPERED)
+      fail_msg("byte %zu: reported position %llu (%s)", offsets[i],
+               (unsigned long long)rep.bad_position, rep.why);
+    assert_int_equal(rep.entries, TAMPERED - 1);
+    assert_non_null(strstr(rep.why, "hash mismatch"));
+    flip_byte(f->dir, TAMPERED, offsets[i]); /* undo */
+    assert_true(verify(f->dir).ok);
+  }
+
+  /* The version byte: no longer a value that holds a hash. */
+  flip_byte(f->dir, TAMPERED, 0);
+  ll_verify_report rep = verify(f->dir);
+  assert_false(rep.ok);
+  assert_int_equal(rep.bad_position, TAMPERED);
+  assert_non_null(strstr(rep.why, "no chain hash"));
+}
+
+/* An attacker who rewrites an entry and recomputes its hash still breaks
+ * the next link. */
+static void test_rehashed_entry_breaks_next_link(void **state) {
+  fixture *f = *state;
+  write_log(f->dir);
+  raw r;
+  raw_open(&r, f->dir);
+  size_t n = 0;
+  char *v = raw_get(&r, TAMPERED, &n);
+  char *prev_v = NULL;
+  size_t prev_n = 0;
+  prev_v = raw_get(&r, TAMPERED - 1, &prev_n);
+  v[n - 1] ^= 0x01;
+  /* Recompute this entry's hash from the (good) previous one. */
+  size_t in_len = 32 + 8 + (n - 32);
+  uint8_t *in = malloc(in_len);
+  memcpy(in, prev_v + 1, 32);
+  be64(TAMPERED, (char *)in + 32);
+  in[40] = (uint8_t)v[0];
+  memcpy(in + 41, v + 33, n - 33);
+  uint8_t h[32];
+  sha256(in, in_len, h);
+  free(in);
+  memcpy(v + 1, h, 32);
+  char key[8];
+  be64(TAMPERED, key);
+  raw_put(&r, CF_LOG, key, 8, v, n);
+  rocksdb_free(v);
+  rocksdb_free(prev_v);
+  raw_close(&r);
+
+  ll_verify_report rep = verify(f->dir);
+  assert_false(rep.ok);
+  assert_int_equal(rep.bad_position, TAMPERED + 1);
+}
+
+static void test_missing_entry_is_found(void **state) {
+  fixture *f = *state;
+  write_log(f->dir);
+  raw r;
+  raw_open(&r, f->dir);
+  char key[8];
+  be64(TAMPERED, key);
+  char *rerr = NULL;
+  rocksdb_delete_cf(r.db, r.wo, r.cf[CF_LOG], key, 8, &rerr);
+  assert_null(rerr);
+  raw_close(&r);
+  ll_verify_report rep = verify(f->dir);
+  assert_false(rep.ok);
+  assert_int_equal(rep.bad_position, TAMPERED);
+  assert_non_null(strstr(rep.why, "missing"));
+}
+
+static void test_meta_must_name_the_last_entry(void **state) {
+  fixture *f = *state;
+  write_log(f->dir);
+  raw r;
+  raw_open(&r, f->dir);
+  char last[8];
+  be64(N_ENTRIES + 2, last);
+  raw_put(&r, CF_DEFAULT, "last_position", 13, last, 8);
+  raw_close(&r);
+  ll_verify_report rep = verify(f->dir);
+  assert_false(rep.ok);
+  assert_int_equal(rep.bad_position, N_ENTRIES + 1);
+  assert_non_null(strstr(rep.why, "missing"));
+
+  raw_open(&r, f->dir);
+  be64(N_ENTRIES - 2, last);
+  raw_put(&r, CF_DEFAULT, "last_position", 13, last, 8);
+  raw_close(&r);
+  rep = verify(f->dir);
+  assert_false(rep.ok);
+  assert_int_equal(rep.bad_position, N_ENTRIES - 1);
+  assert_non_null(strstr(rep.why, "beyond"));
+
+  raw_open(&r, f->dir);
+  be64(N_ENTRIES, last);
+  raw_put(&r, CF_DEFAULT, "last_position", 13, last, 8);
+  char hash[32] = {0};
+  raw_put(&r, CF_DEFAULT, "last_hash", 9, hash, 32);
+  raw_close(&r);
+  rep = verify(f->dir);
+  assert_false(rep.ok);
+  assert_int_equal(rep.bad_position, N_ENTRIES);
+  assert_non_null(strstr(rep.why, "last hash"));
+
+  /* The command consumer refuses to append on such a chain. */
+  ll_err err = {0};
+  assert_null(ll_store_open(f->dir, LL_STORE_PRIMARY, &err));
+  assert_non_null(strstr(err.message, "last hash"));
+}
+
+/* A damaged last entry is refused at open too: the next batch would chain
+ * on it. */
+static void test_damaged_last_entry_refuses_open(void **state) {
+  fixture *f = *state;
+  write_log(f->dir);
+  flip_byte(f->dir, N_ENTRIES, 5); /* inside the stored hash */
+  ll_err err = {0};
+  assert_null(ll_store_open(f->dir, LL_STORE_PRIMARY, &err));
+  assert_non_null(strstr(err.message, "last hash"));
+  ll_verify_report rep = verify(f->dir);
+  assert_false(rep.ok);
+  assert_int_equal(rep.bad_position, N_ENTRIES);
+}
+
+static void count_progress(void *ctx, uint64_t checked, uint64_t total) {
+  uint64_t *calls = ctx;
+  assert_true(checked <= total);
+  (*calls)++;
+}
+
+/* Verify runs next to the primary that keeps appending, and sees the log as
+ * it stood when it began. */
+static void test_verify_next_to_live_primary(void **state) {
+  fixture *f = *state;
+  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  for (int i = 0; i < 10; i++)
+    append(s, i * 1000, 1000);
+  ll_verify_report rep;
+  ll_err err = {0};
+  uint64_t calls = 0;
+  assert_int_equal(ll_store_verify(f->dir, count_progress, &calls, &rep, &err),
+                   0);
+  assert_true(rep.ok);
+  assert_int_equal(rep.entries, 10000);
+  assert_int_equal(calls, 10000 / LL_VERIFY_PROGRESS_EVERY + 1);
+  append(s, 10000, 5);
+  rep = verify(f->dir);
+  assert_true(rep.ok);
+  assert_int_equal(rep.entries, 10005);
+  ll_store_close(s);
+}
+
+static void test_checkpoint_is_a_verified_copy(void **state) {
+  fixture *f = *state;
+  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  append(s, 0, 50);
+  char cp[700];
+  snprintf(cp, sizeof cp, "%s/checkpoint", f->root);
+  uint64_t position = 0;
+  ll_err err = {0};
+  if (ll_store_checkpoint(s, cp, &position, &err) != 0)
+    fail_msg("checkpoint: %s", err.message);
+  assert_int_equal(position, 50);
+  append(s, 50, 5); /* after the checkpoint: not in it */
+  ll_store_close(s);
+
+  ll_verify_report rep = verify(cp);
+  assert_true(rep.ok);
+  assert_int_equal(rep.entries, 50);
+  s = open_ok(cp, LL_STORE_PRIMARY);
+  assert_int_equal(ll_store_last_position(s), 50);
+  append(s, 50, 1); /* the copy is a store of its own */
+  ll_store_close(s);
+  assert_true(verify(cp).ok);
+
+  /* A secondary cannot. */
+  s = open_ok(f->dir, LL_STORE_SECONDARY);
+  char cp2[700];
+  snprintf(cp2, sizeof cp2, "%s/checkpoint2", f->root);
+  assert_int_equal(ll_store_checkpoint(s, cp2, &position, &err), -1);
+  assert_non_null(strstr(err.message, "owns the log"));
+  ll_store_close(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+      T(test_chain_matches_documented_format),
+      T(test_chain_survives_reopen_and_abort),
+      T(test_empty_log_verifies),
+      T(test_one_flipped_byte_is_found),
+      T(test_rehashed_entry_breaks_next_link),
+      T(test_missing_entry_is_found),
+      T(test_meta_must_name_the_last_entry),
+      T(test_damaged_last_entry_refuses_open),
+      T(test_verify_next_to_live_primary),
+      T(test_checkpoint_is_a_verified_copy),
+#undef T
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -52,6 +52,7 @@
 #include "ll_store_internal.h"
 
 #define BLOCK_CACHE_BYTES (64u * 1024 * 1024)
+#define STATE_MEMTABLE_BLOOM_RATIO 0.1 /* of the write buffer */
 #define STATE_BLOOM_BITS_PER_KEY 10.0
 #define INFO_LOG_FILES_KEPT 5
 #define INFO_LOG_FILE_MAX_BYTES (16u * 1024 * 1024)
@@ -130,6 +131,12 @@ static void open_opts_build(open_opts *o, ll_store *s, bool compress) {
     rocksdb_options_set_bottommost_compression(
         o->cf[i], compress ? rocksdb_zstd_compression : rocksdb_no_compression);
   }
+  /* Most state reads that reach RocksDB ask for an event id never seen
+   * (the command consumer caches the rest): a bloom filter over the
+   * memtable answers those without searching its skip list. */
+  rocksdb_options_set_memtable_whole_key_filtering(o->cf[LL_CF_STATE], 1);
+  rocksdb_options_set_memtable_prefix_bloom_size_ratio(
+      o->cf[LL_CF_STATE], STATE_MEMTABLE_BLOOM_RATIO);
 }
 
 /* RocksDB refuses options naming a codec it was built without. */

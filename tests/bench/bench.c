@@ -551,7 +551,26 @@ static void freshness(const char *bin, const char *cli, workload *wl,
   h_proc cmdp = h_spawn(log, argv);
   char *http = NULL;
   h_proc proj = start_project(bin, brokers, data, "project-fresh", &http);
-  sleep_ms(3000); /* consumer group joined, caught up */
+  /* Offer load only once the consumer has joined its group and caught up:
+   * one new lot, produced now, must be visible through the API. */
+  {
+    rd_kafka_t *probe = make_producer(brokers);
+    ll_buf pv;
+    const char *pkey;
+    char lot[32];
+    ll_buf_init(&pv);
+    wl_extend(wl, 50);
+    int64_t before = wl_lots_created(wl);
+    while (wl_lots_created(wl) == before && wl_next(wl, &pkey, &pv))
+      produce_one(probe, pkey, pv.data, pv.len);
+    rd_kafka_flush(probe, 10000);
+    wl_lot_id(wl, wl_lots_created(wl) - 1, lot, sizeof lot);
+    double give_up = now_s() + 120;
+    while (!lot_visible(http, lot) && now_s() < give_up)
+      sleep_ms(50);
+    rd_kafka_destroy(probe);
+    ll_buf_free(&pv);
+  }
   fresh_ctx c = {.http = http};
   c.samples = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof *c.samples);
   c.latencies_ms = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof(double));

@@ -787,6 +787,7 @@ static step_result publish_run(ll_publisher *p, size_t n, ll_err *err) {
       p->txn_next[t][q] = -1;
   p->txn_delivery_err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
+  uint64_t t0 = ll_mono_ns();
   txn_class c =
       classify(p, rd_kafka_begin_transaction(p->rk), "begin_transaction", err);
   if (c == TXN_FENCED)
@@ -804,10 +805,12 @@ static step_result publish_run(ll_publisher *p, size_t n, ll_err *err) {
     if (r == STEP_OK)
       r = produce_entry(p, run, &p->entries[i], err);
   }
+  uint64_t t1 = ll_mono_ns();
   if (r == STEP_OK)
     r = commit_transaction(p, err);
   else if (r == STEP_AGAIN)
     r = abort_transaction(p, err);
+  uint64_t t2 = ll_mono_ns();
   if (r == STEP_OK && crash_here(p, LL_PUB_AFTER_COMMIT, last))
     r = STEP_CRASH;
   if (r != STEP_OK) {
@@ -823,6 +826,11 @@ static step_result publish_run(ll_publisher *p, size_t n, ll_err *err) {
         p->rec.next_offset[t][q] = p->txn_next[t][q];
   if (pub_run_commit(run, p->cluster_id, &p->rec, true, err) != 0)
     return STEP_FATAL;
+  ll_log(LL_DEBUG, "publish",
+         "positions %" PRIu64 "..%" PRIu64 ": produce %.1f ms, commit %.1f "
+         "ms, store %.1f ms",
+         p->entries[0].position, last, (double)(t1 - t0) / 1e6,
+         (double)(t2 - t1) / 1e6, (double)(ll_mono_ns() - t2) / 1e6);
   long long quantities = 0;
   for (size_t i = 0; i < n; i++)
     quantities += p->entries[i].event.type == LL_EV_STOCK_MOVED ? 2 : 0;

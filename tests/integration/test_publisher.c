@@ -636,7 +636,7 @@ static void test_new_cluster_gets_the_whole_log(void **state) {
 }
 
 int main(void) {
-  ll_log_set_level(LL_WARN);
+  ll_log_set_level(getenv("LOTLINE_TEST_DEBUG") ? LL_DEBUG : LL_WARN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_publishes_the_log_in_order, setup,
                                       teardown),

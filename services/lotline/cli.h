@@ -68,6 +68,8 @@ extern const cli_command cli_cmd_move;
 extern const cli_command cli_cmd_show;
 extern const cli_command cli_cmd_locations;
 extern const cli_command cli_cmd_lots;
+extern const cli_command cli_cmd_generate; /* cmd_bulk.c */
+extern const cli_command cli_cmd_import;   /* cmd_bulk.c */
 
 /* ---- option parsing (cli_args.c) ---- */
 

@@ -13,8 +13,8 @@
 #include "cli.h"
 
 static const cli_command *const commands[] = {
-    &cli_cmd_create, &cli_cmd_update,    &cli_cmd_move,
-    &cli_cmd_show,   &cli_cmd_locations, &cli_cmd_lots,
+    &cli_cmd_create,    &cli_cmd_update, &cli_cmd_move,     &cli_cmd_show,
+    &cli_cmd_locations, &cli_cmd_lots,   &cli_cmd_generate, &cli_cmd_import,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -307,9 +307,8 @@ static int start_publisher(daemon_ctx *d) {
                          .codec = d->codec,
                          .topics = d->topics,
                          .transactional_id = txn_id,
-                         .batch_max_events = batch < 1 || batch > INT32_MAX
-                                                 ? 0
-                                                 : (int)batch};
+                         .batch_max_events =
+                             batch < 1 || batch > INT32_MAX ? 0 : (int)batch};
   d->pub.publisher = ll_publisher_new(&o, &e);
   if (!d->pub.publisher)
     return fail("starting the publisher", &e);

@@ -317,6 +317,9 @@ static void generate_report(const cli_ctx *ctx, const generate_input *in,
   free(li);
   print_codes(s);
   size_t shown = 0;
+  if (s->rejected > 0) {
+    printf("Rejected lots:\n");
+  }
   for (size_t i = 0; i < b->n && shown < REJECTIONS_SHOWN_MAX; i++) {
     const bulk_item *it = &b->items[i];
     if (it->code == NULL) {
@@ -679,37 +682,41 @@ static void csv_cell(FILE *out, const char *s, size_t n) {
   fputc('"', out);
 }
 
-/* The row again without columns import ignores (old error columns), so a
- * rejects file of a rejects file stays tidy. A row that could not be read
- * is written as it came. */
+/* The row again without the columns import ignores (old error columns),
+ * so a rejects file of a rejects file stays tidy. A row that could not be
+ * read as one cell per column is kept whole, as text, in the first column:
+ * the rejects file stays valid CSV with the error columns in place. */
 static void csv_row(FILE *out, const bulk_header *h, const char *raw,
                     size_t raw_len) {
   const char *p = raw;
   bulk_fields f;
   size_t lines = 0;
   char msg[BULK_MESSAGE_MAX];
-  if (bulk_csv_record(&p, raw + raw_len, &f, &lines, msg, sizeof msg) != 0 ||
-      f.n != h->n) {
-    if (f.n != h->n) {
-      bulk_fields_free(&f);
-    }
-    fwrite(raw, 1, raw_len, out);
-    fputc(',', out);
-    return;
+  bool readable =
+      bulk_csv_record(&p, raw + raw_len, &f, &lines, msg, sizeof msg) == 0;
+  if (readable && f.n != h->n) {
+    bulk_fields_free(&f);
+    readable = false;
   }
   bool first = true;
-  for (size_t i = 0; i < f.n; i++) {
+  for (size_t i = 0; i < h->n; i++) {
     if (h->col[i] == BULK_COL_IGNORED) {
       continue;
     }
     if (!first) {
       fputc(',', out);
     }
+    if (readable) {
+      csv_cell(out, f.v[i], strlen(f.v[i]));
+    } else if (first) {
+      csv_cell(out, raw, raw_len);
+    }
     first = false;
-    csv_cell(out, f.v[i], strlen(f.v[i]));
   }
   fputc(',', out);
-  bulk_fields_free(&f);
+  if (readable) {
+    bulk_fields_free(&f);
+  }
 }
 
 static int write_rejects(const char *path, import_format format,
@@ -953,8 +960,9 @@ static const char import_usage[] =
     "format with the reason added (CSV columns error_line, error_code,\n"
     "error_message; an NDJSON \"error\" member). import ignores those, so\n"
     "the file can be fixed and imported again. BAD_ROW marks a row that\n"
-    "could not be read; UNAVAILABLE one the API did not take after "
-    "retries.\n"
+    "could not be read (a CSV row that does not fit the columns is kept\n"
+    "whole in the first column); UNAVAILABLE one the API did not take\n"
+    "after retries.\n"
     "\n"
     "Importing the same file again is safe: each row's event id is\n"
     "\"import:\" + the file's SHA-256 (16 hex digits) + \":\" + its line,\n"

@@ -261,6 +261,7 @@ typedef struct progress {
   size_t total;
   int last_decile;
   uint64_t last_draw_ns;
+  size_t last_done; /* terminal: redraw only when it moved */
 } progress;
 
 static void progress_draw(progress *p, size_t done, size_t accepted,
@@ -271,10 +272,12 @@ static void progress_draw(progress *p, size_t done, size_t accepted,
   int pct = (int)(done * 100 / p->total);
   if (p->tty) {
     uint64_t now = ll_mono_ns();
-    if (!final && now - p->last_draw_ns < PROGRESS_EVERY_MS * 1000000ULL) {
+    if (!final && (done == p->last_done ||
+                   now - p->last_draw_ns < PROGRESS_EVERY_MS * 1000000ULL)) {
       return;
     }
     p->last_draw_ns = now;
+    p->last_done = done;
     char bar[BAR_WIDTH + 1];
     size_t fill = done * BAR_WIDTH / p->total;
     for (size_t i = 0; i < BAR_WIDTH; i++) {
@@ -357,7 +360,8 @@ int bulk_send(bulk_batch *b, const bulk_send_opts *o, bulk_summary *s) {
   progress pr = {.on = o->progress,
                  .tty = isatty(STDERR_FILENO) == 1,
                  .what = o->what,
-                 .total = b->n};
+                 .total = b->n,
+                 .last_done = SIZE_MAX};
   CURLM *multi = curl_multi_init();
   if (multi == NULL) {
     free(ready.v);

@@ -924,6 +924,13 @@ int ll_publisher_run(ll_publisher *p, volatile sig_atomic_t *stop,
       return -1;
     }
   }
+  ll_log(LL_INFO, "publish",
+         "stopped at log position %llu: %lld event(s) and %lld quantity "
+         "record(s) in %lld transaction(s) since start",
+         (unsigned long long)atomic_load(&p->stats.position),
+         (long long)atomic_load(&p->stats.events),
+         (long long)atomic_load(&p->stats.quantities),
+         (long long)atomic_load(&p->stats.transactions));
   return 0;
 }
 

@@ -82,6 +82,8 @@ extern const cli_command cli_cmd_verify;
 extern const cli_command cli_cmd_rebuild;
 extern const cli_command cli_cmd_backup;
 extern const cli_command cli_cmd_views_dump;
+extern const cli_command cli_cmd_generate; /* cmd_bulk.c */
+extern const cli_command cli_cmd_import;   /* cmd_bulk.c */
 
 /* ---- option parsing (cli_args.c) ---- */
 

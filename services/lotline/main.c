@@ -19,6 +19,9 @@ static const cli_command *const commands[] = {
     &cli_cmd_show,
     &cli_cmd_locations,
     &cli_cmd_lots,
+    /* bulk (cmd_bulk.c) */
+    &cli_cmd_generate,
+    &cli_cmd_import,
     /* traceability (cmd_trace.c) */
     &cli_cmd_history,
     &cli_cmd_trace,

@@ -37,6 +37,7 @@
 #include "ll_logging.h"
 #include "ll_metrics.h"
 #include "ll_views.h"
+#include "publisher.h"
 
 #define EXIT_USAGE 2
 #define PROJECTOR_BATCH_MAX 2000
@@ -238,6 +239,24 @@ static void projector_metrics(projector_thread *t, ll_metrics *m) {
       1000000));
 }
 
+/* The publisher (publisher.c) on its own thread, in `all` and `project`. */
+typedef struct publisher_thread {
+  ll_publisher *publisher;
+  pthread_t thread;
+  bool failed;
+  ll_err err;
+} publisher_thread;
+
+static void *publisher_main(void *arg) {
+  publisher_thread *t = arg;
+  if (ll_publisher_run(t->publisher, &stop, &t->err) != 0) {
+    t->failed = true;
+    ll_log(LL_ERROR, "publish", "publishing stopped: %s", t->err.message);
+    stop = 1;
+  }
+  return NULL;
+}
+
 typedef struct daemon_ctx {
   ll_config cfg;
   const char *data;
@@ -252,6 +271,8 @@ typedef struct daemon_ctx {
   ll_projector *projector;
   projector_thread pt;
   bool pt_started;
+  publisher_thread pub;
+  bool pub_started;
   ll_api *api;
   ll_api *ops_api; /* metrics.listen */
   ll_metrics *metrics;
@@ -268,6 +289,9 @@ static void daemon_close(daemon_ctx *d) {
     ll_api_stop(d->ops_api);
   if (d->pt_started)
     pthread_join(d->pt.thread, NULL);
+  if (d->pub_started)
+    pthread_join(d->pub.thread, NULL);
+  ll_publisher_free(d->pub.publisher);
   if (d->projector)
     ll_projector_free(d->projector);
   if (d->api_producer)
@@ -370,6 +394,42 @@ static int start_ops_api(daemon_ctx *d) {
   return 0;
 }
 
+/* The publisher follows the same log store as the projector. */
+static int start_publisher(daemon_ctx *d) {
+  if (!ll_config_get_bool(&d->cfg, "publish.enabled") || !d->brokers)
+    return 0;
+  ll_err e;
+  int64_t batch;
+  if (ll_config_get_int(&d->cfg, "publish.batch.max.events", &batch, &e) != 0)
+    return fail("config", &e);
+  char path[PATH_MAX], txn_id[LL_TEXT_MAX_CHARS + 1];
+  const char *configured = ll_config_get(&d->cfg, "publish.transactional.id");
+  if (configured && *configured)
+    snprintf(txn_id, sizeof txn_id, "%s", configured);
+  else
+    snprintf(txn_id, sizeof txn_id, "%s-publisher",
+             ll_config_get(&d->cfg, "group.id"));
+  snprintf(path, sizeof path, "%s/publisher", d->data);
+  ll_publisher_opts o = {.cfg = &d->cfg,
+                         .brokers = d->brokers,
+                         .state_dir = path,
+                         .log = d->store,
+                         .codec = d->codec,
+                         .topics = d->topics,
+                         .transactional_id = txn_id,
+                         .batch_max_events =
+                             batch < 1 || batch > INT32_MAX ? 0 : (int)batch};
+  d->pub.publisher = ll_publisher_new(&o, &e);
+  if (!d->pub.publisher)
+    return fail("starting the publisher", &e);
+  if (pthread_create(&d->pub.thread, NULL, publisher_main, &d->pub) != 0) {
+    ll_err_set(&e, LL_OK, "cannot start the publisher thread");
+    return fail("starting", &e);
+  }
+  d->pub_started = true;
+  return 0;
+}
+
 static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
   char path[PATH_MAX];
   ll_err e;
@@ -394,6 +454,8 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
     return fail("starting", &e);
   }
   d->pt_started = true;
+  if (start_publisher(d) != 0)
+    return 1;
   if (d->brokers) {
     d->api_producer = ll_producer_new(&d->cfg, d->brokers, (int)timeout_ms, &e);
     if (!d->api_producer)
@@ -757,6 +819,13 @@ int main(int argc, char **argv) {
     d.pt_started = false;
     if (d.pt.failed)
       rc = fail("projection", &d.pt.err);
+  }
+  if (d.pub_started) {
+    stop = 1;
+    pthread_join(d.pub.thread, NULL);
+    d.pub_started = false;
+    if (d.pub.failed && rc == 0)
+      rc = fail("publisher", &d.pub.err);
   }
   ll_log(rc == 0 ? LL_INFO : LL_ERROR, "lotlined", "'%s' stopped (exit %d)",
          mode, rc);

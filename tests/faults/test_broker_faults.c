@@ -38,11 +38,12 @@
  * each once; lots.rejected publishes each of them once; and every lot's
  * quantities equal the test's own model of the stream.
  *
- * The mock broker is not a perfect Kafka: it does not deduplicate an
- * idempotent producer's retries, so a response lost in a disconnect can
- * leave a message twice in a topic. The checks count such copies as the
- * broker's (the same bytes twice) and hold lotline to what the topics
- * really contain. */
+ * The mock broker is not a perfect Kafka: it checks no idempotent
+ * producer's sequence numbers, so every producer here keeps one request in
+ * flight (MAX_IN_FLIGHT explains why), and it does not deduplicate retries,
+ * so a response lost in a disconnect can leave a message twice in a topic.
+ * The checks count such copies as the broker's (the same bytes twice) and
+ * hold lotline to what the topics really contain. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,6 +90,14 @@
 #define API_KEY_DEADLINE_MS 90000 /* one key must succeed within this */
 #define SESSION_TIMEOUT_MS "6000" /* consumer group session */
 #define HEARTBEAT_INTERVAL_MS "1000"
+/* One produce request in flight per connection, for every producer here.
+ * The mock broker checks no idempotent-producer sequence numbers: when an
+ * injected error fails batch N while batch N+1 of the same partition is in
+ * flight, the mock takes N+1 (a real broker refuses it as out of
+ * sequence), and the producer then counts N as written (acknowledging a
+ * later batch implies the earlier ones) although the mock never wrote it.
+ * That loss would be the mock's, not lotline's. */
+#define MAX_IN_FLIGHT "1"
 
 static const char *const topic_names[] = {"lots.inbound", "lots.events",
                                           "lots.rejected", "lots.quantities"};
@@ -295,10 +304,12 @@ static void stream_start(stream *s, ll_codec *codec, const char *brokers) {
     snprintf(s->products[i].lot, sizeof s->products[i].lot, "FL%d", i);
   }
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  const char *settings[][2] = {{"bootstrap.servers", brokers},
-                               {"enable.idempotence", "true"},
-                               {"linger.ms", "5"},
-                               {"client.id", "faults-stream"}};
+  const char *settings[][2] = {
+      {"bootstrap.servers", brokers},
+      {"enable.idempotence", "true"},
+      {"linger.ms", "5"},
+      {"max.in.flight.requests.per.connection", MAX_IN_FLIGHT},
+      {"client.id", "faults-stream"}};
   for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
     assert_int_equal(rd_kafka_conf_set(conf, settings[i][0], settings[i][1],
                                        errstr, sizeof errstr),
@@ -556,23 +567,15 @@ static void phase_fetch(void) {
 }
 
 static void phase_produce(void) {
-  /* Only errors after which the mock broker behaves like a real one.
-   * Not REQUEST_TIMED_OUT or NOT_ENOUGH_REPLICAS_AFTER_APPEND: the producer
-   * takes those as "possibly written" and, when a later batch of the same
-   * partition then succeeds, as written (a real broker would have refused
-   * the later batch as out of sequence; the mock, which checks no
-   * sequence numbers and wrote nothing, takes it), so the earlier batch
-   * would be lost by the mock, not by lotline. A disconnect fails every
-   * batch in flight on the connection, so it stays in. */
   const rd_kafka_resp_err_t errs[] = {
       RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
       RD_KAFKA_RESP_ERR__TRANSPORT,
       RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
       RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
-      RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR,
+      RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
       RD_KAFKA_RESP_ERR__TRANSPORT,
-      RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
-      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
   };
   printf("phase produce: %zu Produce errors\n", sizeof errs / sizeof errs[0]);
   push_errors(1, API_PRODUCE, errs, sizeof errs / sizeof errs[0]);
@@ -1157,23 +1160,26 @@ static void test_broker_faults(void **state) {
   /* The mock group coordinator waits session.timeout.ms - 1 s before it
    * completes a rebalance (a real broker completes it once every member
    * has rejoined): a short session keeps the group phase short. */
-  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
-                        "all",
-                        "--data",
-                        fx.dir,
-                        "--brokers",
-                        brokers,
-                        "--http",
-                        "127.0.0.1:0",
-                        "--set",
-                        timeout,
-                        "--set",
-                        "kafka.session.timeout.ms=" SESSION_TIMEOUT_MS,
-                        "--set",
-                        "kafka.heartbeat.interval.ms=" HEARTBEAT_INTERVAL_MS,
-                        NULL,
-                        NULL,
-                        NULL};
+  const char *argv[] = {
+      h_bin("lotlined", bin, sizeof bin),
+      "all",
+      "--data",
+      fx.dir,
+      "--brokers",
+      brokers,
+      "--http",
+      "127.0.0.1:0",
+      "--set",
+      timeout,
+      "--set",
+      "kafka.session.timeout.ms=" SESSION_TIMEOUT_MS,
+      "--set",
+      "kafka.heartbeat.interval.ms=" HEARTBEAT_INTERVAL_MS,
+      "--set",
+      "kafka.max.in.flight.requests.per.connection=" MAX_IN_FLIGHT,
+      NULL,
+      NULL,
+      NULL};
   /* FAULTS_KAFKA_DEBUG=eos,msg (say) turns on librdkafka's debug logs. */
   char debug[128];
   const char *dbg = getenv("FAULTS_KAFKA_DEBUG");

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -65,6 +66,30 @@ h_proc h_spawn(const char *log_path, const char *const argv[]) {
   if (p.pid < 0)
     die("fork failed for %s", argv[0]);
   if (p.pid == 0) {
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    execv(argv[0], (char *const *)argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  return p;
+}
+
+h_proc h_spawn_tied(const char *log_path, const char *const argv[]) {
+  h_proc p = {0};
+  snprintf(p.log_path, sizeof p.log_path, "%s", log_path);
+  pid_t parent = getpid();
+  p.pid = fork();
+  if (p.pid < 0)
+    die("fork failed for %s", argv[0]);
+  if (p.pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) /* the parent died before prctl */
+      _exit(127);
     int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, 1);

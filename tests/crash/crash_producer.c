@@ -250,7 +250,9 @@ static bool gen_create(gen *g, cp_product *p) {
   cp_lot *l = &p->lots[p->n_lots++];
   memset(l, 0, sizeof *l);
   int n = p->next_lot++;
-  snprintf(l->lot_id, sizeof l->lot_id, "%s-L%d", p->id, n);
+  char lot_id[CP_ID_MAX]; /* l lives inside p: no snprintf from p to l */
+  snprintf(lot_id, sizeof lot_id, "%s-L%d", p->id, n);
+  memcpy(l->lot_id, lot_id, sizeof l->lot_id);
   snprintf(l->name, sizeof l->name, "%s-%d",
            p->tracking == LL_TRACK_SERIAL ? "SN" : "LOT", n);
   l->version = 1;

@@ -23,6 +23,8 @@ static void rig_die(rig *r, const char *what) {
           r->dir ? r->dir : "-");
   if (r->svc.log_path[0])
     h_dump_log(&r->svc);
+  if (r->proj.log_path[0])
+    h_dump_log(&r->proj);
   abort();
 }
 
@@ -88,6 +90,8 @@ void rig_start(rig *r, const char *tag) {
 void rig_finish(rig *r, bool passed) {
   if (r->svc.pid > 0)
     h_kill9(&r->svc);
+  if (r->proj.pid > 0)
+    h_kill9(&r->proj);
   if (r->producer.pid > 0)
     h_kill9(&r->producer);
   if (r->broker.pid > 0 && h_stop(&r->broker, RIG_STOP_TIMEOUT_MS) != 0)
@@ -169,7 +173,8 @@ void rig_start_service_with(rig *r, const char *mode,
   char bin[512], log[600], addr[600], brokers[512];
   snprintf(log, sizeof log, "%s/svc-%d.log", r->dir, ++r->runs);
   snprintf(addr, sizeof addr, "%s/http.addr", r->svc_dir);
-  unlink(addr); /* the new run writes its own */
+  if (strcmp(mode, "command") != 0)
+    unlink(addr); /* the new run writes its own */
   snprintf(brokers, sizeof brokers, "%s", r->brokers);
   const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
                         mode,
@@ -199,6 +204,27 @@ void rig_start_service_with(rig *r, const char *mode,
 
 bool rig_service_running(rig *r) {
   return r->svc.pid > 0 && reap(&r->svc) < 0;
+}
+
+void rig_start_projector(rig *r) {
+  char bin[512], log[600], addr[600];
+  snprintf(log, sizeof log, "%s/proj-%d.log", r->dir, ++r->proj_runs);
+  snprintf(addr, sizeof addr, "%s/http.addr", r->svc_dir);
+  unlink(addr);
+  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
+                        "project",
+                        "--data",
+                        r->svc_dir,
+                        "--brokers",
+                        r->brokers,
+                        "--http",
+                        "127.0.0.1:0",
+                        NULL};
+  r->proj = h_spawn_tied(log, argv);
+}
+
+bool rig_projector_running(rig *r) {
+  return r->proj.pid > 0 && reap(&r->proj) < 0;
 }
 
 bool rig_log_contains(rig *r, const char *text) {

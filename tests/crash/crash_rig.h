@@ -6,7 +6,8 @@
  *   the producer  crash_producer, streaming a seeded mix of events and
  *                 writing the expected outcome of each;
  *   the service   `lotlined all|command` on <dir>/svc, killed, stopped and
- *                 restarted at will; each run logs to <dir>/svc-<n>.log.
+ *                 restarted at will; each run logs to <dir>/svc-<n>.log;
+ *                 optionally `lotlined project` beside it (proj-<n>.log).
  * Between runs the rig reads what the service left durable (a snapshot of
  * the log store, opened read-only) so that the end of the test can check
  * that at every crash the stored offsets matched the log exactly.
@@ -41,6 +42,8 @@ typedef struct rig {
   int producer_status; /* -1 while running */
   h_proc svc;
   int runs;
+  h_proc proj; /* `lotlined project` when the service is split in two */
+  int proj_runs;
   cc_snapshot *snaps;
   size_t n_snaps;
   uint64_t started_ns;
@@ -64,6 +67,10 @@ void rig_start_service(rig *r, const char *mode);
 void rig_start_service_with(rig *r, const char *mode,
                             const char *const extra[]);
 bool rig_service_running(rig *r);
+/* `lotlined project` on the same data directory: the projection and the
+ * API in a process of their own, following the log as a secondary. */
+void rig_start_projector(rig *r);
+bool rig_projector_running(rig *r);
 /* Wait until the run's log says its partitions were assigned. */
 bool rig_wait_assigned(rig *r, int timeout_ms);
 /* Wait for the service to exit by itself; its status, -1 on timeout. */

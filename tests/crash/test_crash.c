@@ -11,13 +11,19 @@
  * consumed to the last message and the service stopped with SIGTERM (exit
  * 0 within 5 s), then everything is checked (crash_check.h).
  *
+ * Split (LOTLINE_CRASH_SPLIT=1): the service runs as `lotlined command` and
+ * `lotlined project` (the projection following the log as a RocksDB
+ * secondary in its own process); each kill takes the command consumer, the
+ * projector, or both.
+ *
  * Settings (environment): LOTLINE_CRASH_EVENTS (default 30000),
  * LOTLINE_CRASH_KILLS (10), LOTLINE_CRASH_SEED (default: the clock; the
  * seed is printed, and replays the same stream), LOTLINE_CRASH_RATE
  * (messages/s; default: spread the stream over the kills),
- * LOTLINE_CRASH_PRODUCTS (64). ctest runs it twice: test_crash (the
- * defaults, about 2 minutes) and test_crash_long (labels crash;long:
- * 200,000 events and 15 kills). */
+ * LOTLINE_CRASH_PRODUCTS (64), LOTLINE_CRASH_SPLIT (0). ctest runs it as
+ * test_crash (the defaults, about a minute), test_crash_split (split, 20,000
+ * events, 9 kills) and test_crash_long (labels crash;long: 200,000 events,
+ * 15 kills). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,6 +71,7 @@ static void test_kill9_under_load(void **state) {
   long long events = env_ll("LOTLINE_CRASH_EVENTS", 30000);
   long long kills_wanted = env_ll("LOTLINE_CRASH_KILLS", 10);
   long long products = env_ll("LOTLINE_CRASH_PRODUCTS", 64);
+  bool split = env_ll("LOTLINE_CRASH_SPLIT", 0) != 0;
   uint64_t seed = (uint64_t)env_ll("LOTLINE_CRASH_SEED", 0);
   if (seed == 0)
     seed = (uint64_t)time(NULL);
@@ -75,8 +82,9 @@ static void test_kill9_under_load(void **state) {
       rate = RATE_MIN;
   }
   printf("crash: seed %llu, %lld events over %lld products at %lld/s, %lld "
-         "kills\n",
-         (unsigned long long)seed, events, products, rate, kills_wanted);
+         "kills of %s\n",
+         (unsigned long long)seed, events, products, rate, kills_wanted,
+         split ? "lotlined command + lotlined project" : "lotlined all");
   fflush(stdout);
 
   rig_start(&r, "crash");
@@ -86,31 +94,53 @@ static void test_kill9_under_load(void **state) {
   double downtime_s = 0;
   while (kills < kills_wanted || rig_producer_running(&r)) {
     uint64_t t0 = ll_mono_ns();
-    rig_start_service(&r, "all");
+    if (!rig_service_running(&r))
+      rig_start_service(&r, split ? "command" : "all");
+    if (split && !rig_projector_running(&r))
+      rig_start_projector(&r);
     if (!rig_wait_assigned(&r, ASSIGN_TIMEOUT_MS)) {
       h_dump_log(&r.svc);
       fail_msg("run %d: no partitions assigned", r.runs);
     }
     downtime_s += (double)(ll_mono_ns() - t0) / 1e9;
+    /* Every fourth kill comes right after the assignment (fetching, first
+     * batch), the others anywhere in a wider window. */
     long long delay =
-        rig_rand(&rng) % 4 == 0
+        kills % 4 == 0
             ? (long long)(rig_rand(&rng) % KILL_SOON_MAX_MS)
             : KILL_SOON_MAX_MS + (long long)(rig_rand(&rng) % KILL_LATE_MAX_MS);
     sleep_ms(delay);
-    if (!rig_service_running(&r)) {
+    if (!rig_service_running(&r) || (split && !rig_projector_running(&r))) {
       h_dump_log(&r.svc);
+      if (split)
+        h_dump_log(&r.proj);
       fail_msg("run %d: the service died by itself", r.runs);
     }
+    /* Split: the command consumer, the projector, or both at once. */
+    enum {
+      VICTIM_COMMAND,
+      VICTIM_PROJECTOR,
+      VICTIM_BOTH
+    } victim = split ? kills % 3 : VICTIM_COMMAND;
     bool streaming = rig_producer_running(&r);
-    h_kill9(&r.svc);
+    if (victim != VICTIM_PROJECTOR)
+      h_kill9(&r.svc);
+    if (victim != VICTIM_COMMAND)
+      h_kill9(&r.proj);
     kills++;
     kills_streaming += streaming;
-    rig_snapshot(&r);
-    printf("kill %d at %.1f s, %lld ms after the assignment%s: log at %llu, "
-           "%llu rejections\n",
-           kills, rig_elapsed_s(&r), delay, streaming ? "" : " (stream ended)",
-           (unsigned long long)r.snaps[r.n_snaps - 1].last_position,
-           (unsigned long long)r.snaps[r.n_snaps - 1].last_rejection);
+    printf("kill %d (%s) at %.1f s, %lld ms after the assignment%s", kills,
+           victim == VICTIM_COMMAND     ? split ? "command" : "all"
+           : victim == VICTIM_PROJECTOR ? "project"
+                                        : "command and project",
+           rig_elapsed_s(&r), delay, streaming ? "" : " (stream ended)");
+    if (victim != VICTIM_PROJECTOR) {
+      rig_snapshot(&r); /* the log's writer is dead: what did it leave? */
+      printf(": log at %llu, %llu rejections",
+             (unsigned long long)r.snaps[r.n_snaps - 1].last_position,
+             (unsigned long long)r.snaps[r.n_snaps - 1].last_rejection);
+    }
+    printf("\n");
     fflush(stdout);
   }
   assert_int_equal(rig_wait_producer(&r, PRODUCER_TIMEOUT_MS), 0);
@@ -119,7 +149,10 @@ static void test_kill9_under_load(void **state) {
   ll_err e;
   if (cc_expect_load(r.expect_path, &x, &e) != 0)
     fail_msg("expectations: %s", e.message);
-  rig_start_service(&r, "all");
+  if (!rig_service_running(&r))
+    rig_start_service(&r, split ? "command" : "all");
+  if (split && !rig_projector_running(&r))
+    rig_start_projector(&r);
   if (!rig_wait_consumed(&r, &x, CONSUME_TIMEOUT_MS) ||
       !rig_wait_views(&r, (uint64_t)x.accepted, CONSUME_TIMEOUT_MS)) {
     h_dump_log(&r.svc);
@@ -131,6 +164,12 @@ static void test_kill9_under_load(void **state) {
   if (status != 0)
     h_dump_log(&r.svc);
   assert_int_equal(status, 0);
+  if (split) {
+    status = h_stop(&r.proj, STOP_TIMEOUT_MS);
+    if (status != 0)
+      h_dump_log(&r.proj);
+    assert_int_equal(status, 0);
+  }
 
   int bad = rig_verify(&r, &x, true);
   printf("crash: seed %llu, %lld messages (%lld accepted, %lld rejected, %lld "

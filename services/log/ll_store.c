@@ -63,6 +63,15 @@
  * column families holding the oldest WAL are flushed. */
 #define WAL_TOTAL_MAX_BYTES (64u * 1024 * 1024)
 
+/* RocksDB's info LOG keeps warnings and errors only (rocksdb::WARN_LEVEL).
+ * The LOG sits on the same filesystem as the data: when that fills up, a
+ * failed LOG append followed by another one trips an assertion inside
+ * RocksDB 7.8 as Debian builds it (WritableFileWriter, "sync_without_flush_
+ * called_"), aborting the process before the write error reaches us. Few
+ * LOG lines make that unlikely; the command consumer also stops while
+ * there is still room (storage.min.free.mb). */
+#define INFO_LOG_LEVEL_WARN 2
+
 static const char *const cf_names[LL_CF_COUNT] = {
     [LL_CF_DEFAULT] = "default",       [LL_CF_LOG] = "log",
     [LL_CF_STATE] = "state",           [LL_CF_OFFSETS] = "offsets",
@@ -118,6 +127,7 @@ static void open_opts_build(open_opts *o, ll_store *s, bool compress) {
   rocksdb_options_set_max_background_jobs(o->db, BACKGROUND_JOBS);
   rocksdb_options_set_max_total_wal_size(o->db, WAL_TOTAL_MAX_BYTES);
   rocksdb_options_set_keep_log_file_num(o->db, INFO_LOG_FILES_KEPT);
+  rocksdb_options_set_info_log_level(o->db, INFO_LOG_LEVEL_WARN);
   rocksdb_options_set_max_log_file_size(o->db, INFO_LOG_FILE_MAX_BYTES);
   if (!primary)
     rocksdb_options_set_max_open_files(o->db, -1);
@@ -641,6 +651,15 @@ int ll_store_read_log(ll_store *s, uint64_t from, ll_log_entry *entries,
                       "log store %s: position 0 requested (positions start "
                       "at 1)",
                       s->dir);
+  /* Readers see the log up to the published last position only. A commit
+   * is readable in RocksDB a moment before the committing thread moves the
+   * counter; a reader in that moment must not see an entry the store does
+   * not claim yet (the projector would find its views ahead of the log). */
+  uint64_t last = ll_store_last_position(s);
+  if (from > last)
+    return 0;
+  if (max > last - from + 1)
+    max = (size_t)(last - from + 1);
   if (max == 0)
     return 0;
 

@@ -15,12 +15,19 @@
  * empty cluster) starts from its beginning.
  *
  * Eager assignment with a rebalance callback: before partitions are taken
- * away the batch in flight is committed. */
+ * away the batch in flight is committed.
+ *
+ * A full disk stops the loop: a batch is not committed while the log's
+ * filesystem has less than min_free_bytes free (a clean stop with room left
+ * for RocksDB to close), and a failed commit stops it too. Either way
+ * nothing of the batch is written and the stored offsets stay where the log
+ * ends; the caller exits non-zero with the reason. */
 #include "command.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -260,15 +267,48 @@ static void commit_kafka_offsets(loop *l) {
   rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* Make the open batch durable. On a storage error nothing of the batch is
- * kept and the loop stops: offsets never run ahead of the log. */
+/* Forget what the batch would have published and stored. */
+static void drop_pending(loop *l) {
+  for (size_t i = 0; i < l->n_rejections; i++) {
+    ll_buf_free(&l->rejections[i].key);
+    ll_buf_free(&l->rejections[i].value);
+  }
+  l->n_rejections = 0;
+  l->n_offsets = 0;
+  l->batch_msgs = 0;
+}
+
+/* False (and the loop stops) when the log's filesystem is nearly full. If
+ * statvfs itself fails, RocksDB's own write error is the judge. */
+static bool enough_space(loop *l) {
+  struct statvfs st;
+  if (l->o->min_free_bytes <= 0 || !l->o->log_dir ||
+      statvfs(l->o->log_dir, &st) != 0)
+    return true;
+  uint64_t free_bytes = (uint64_t)st.f_bavail * (uint64_t)st.f_frsize;
+  if (free_bytes >= (uint64_t)l->o->min_free_bytes)
+    return true;
+  l->fatal = true;
+  ll_err_set(&l->fatal_err, LL_OK,
+             "disk almost full: %.2f MiB free on the filesystem of %s, "
+             "less than storage.min.free.mb (%lld MiB); stopped before "
+             "writing the next batch",
+             (double)free_bytes / (1024.0 * 1024.0), l->o->log_dir,
+             (long long)(l->o->min_free_bytes / (1024 * 1024)));
+  return false;
+}
+
+/* Make the open batch durable. On a storage error (or too little space)
+ * nothing of the batch is kept and the loop stops: offsets never run ahead
+ * of the log. */
 static void commit_batch(loop *l) {
   if (!l->batch)
     return;
-  if (l->fatal) {
+  if (l->fatal || !enough_space(l)) {
     ll_store_batch_abort(l->batch);
     ll_state_cache_abort(l->cache);
     l->batch = NULL;
+    drop_pending(l);
     return;
   }
   for (size_t i = 0; i < l->n_offsets; i++)
@@ -284,12 +324,7 @@ static void commit_batch(loop *l) {
     ll_state_cache_abort(l->cache);
     l->fatal = true;
     ll_err_set(&l->fatal_err, LL_OK, "writing the log: %s", e.message);
-    for (size_t i = 0; i < l->n_rejections; i++) {
-      ll_buf_free(&l->rejections[i].key);
-      ll_buf_free(&l->rejections[i].value);
-    }
-    l->n_rejections = 0;
-    l->n_offsets = 0;
+    drop_pending(l);
     return;
   }
   ll_state_cache_commit(l->cache);

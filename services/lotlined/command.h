@@ -14,6 +14,7 @@
 
 #define LL_BATCH_MAX_EVENTS_LIMIT 100000
 #define LL_BATCH_MAX_MS_LIMIT 10000
+#define LL_MIN_FREE_MB_LIMIT (1024 * 1024) /* storage.min.free.mb: 1 TiB */
 
 typedef struct ll_command_opts {
   const ll_config *cfg;
@@ -23,9 +24,11 @@ typedef struct ll_command_opts {
   ll_producer *producer; /* publishes rejections */
   ll_topics topics;
   ll_rule_opts rule_opts;
-  int batch_max_events; /* a durable batch ends at this many messages */
-  int batch_max_ms;     /* ... or this long after its first message */
-  ll_metrics *metrics;  /* NULL: none (command_metrics.h lists them) */
+  int batch_max_events;   /* a durable batch ends at this many messages */
+  int batch_max_ms;       /* ... or this long after its first message */
+  const char *log_dir;    /* the log's directory: its filesystem is watched */
+  int64_t min_free_bytes; /* no batch is committed with less free (0: off) */
+  ll_metrics *metrics;    /* NULL: none (command_metrics.h lists them) */
 } ll_command_opts;
 
 /* Counters, readable from other threads (metrics, logs). */

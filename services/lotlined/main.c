@@ -279,6 +279,9 @@ typedef struct daemon_ctx {
   ll_command_stats stats; /* the command consumer's, read by /readyz */
   bool has_consumer;      /* all, command */
   char *read_token, *write_token, *tls_cert, *tls_key;
+  int64_t batch_max_events; /* command consumer: read_command_bounds() */
+  int64_t batch_max_ms;
+  int64_t min_free_mb;
 } daemon_ctx;
 
 static void daemon_close(daemon_ctx *d) {
@@ -476,23 +479,41 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
   return start_ops_api(d);
 }
 
+/* The command consumer's bounds (batch.max.events, batch.max.ms,
+ * storage.min.free.mb), checked before anything starts: a bad value is a
+ * usage error naming the key. */
+static int read_bounded_int(const ll_config *cfg, const char *key, int64_t min,
+                            int64_t max, int64_t *out) {
+  ll_err e;
+  if (ll_config_get_int(cfg, key, out, &e) != 0) {
+    fprintf(stderr, "lotlined: %s\n", e.message);
+    return EXIT_USAGE;
+  }
+  if (*out < min || *out > max) {
+    fprintf(stderr, "lotlined: %s must be %lld..%lld, got %lld\n", key,
+            (long long)min, (long long)max, (long long)*out);
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
+static int read_command_bounds(daemon_ctx *d) {
+  int rc = read_bounded_int(&d->cfg, "batch.max.events", 1,
+                            LL_BATCH_MAX_EVENTS_LIMIT, &d->batch_max_events);
+  if (rc == 0)
+    rc = read_bounded_int(&d->cfg, "batch.max.ms", 0, LL_BATCH_MAX_MS_LIMIT,
+                          &d->batch_max_ms);
+  if (rc == 0)
+    rc = read_bounded_int(&d->cfg, "storage.min.free.mb", 0,
+                          LL_MIN_FREE_MB_LIMIT, &d->min_free_mb);
+  return rc;
+}
+
 static int run_command_loop(daemon_ctx *d) {
   ll_err e;
   char path[PATH_MAX];
-  int64_t max_events, max_ms;
-  if (ll_config_get_int(&d->cfg, "batch.max.events", &max_events, &e) != 0 ||
-      ll_config_get_int(&d->cfg, "batch.max.ms", &max_ms, &e) != 0)
-    return fail("config", &e);
-  if (max_events < 1 || max_events > LL_BATCH_MAX_EVENTS_LIMIT || max_ms < 0 ||
-      max_ms > LL_BATCH_MAX_MS_LIMIT) {
-    fprintf(stderr,
-            "lotlined: batch.max.events must be 1..%d and "
-            "batch.max.ms 0..%d\n",
-            LL_BATCH_MAX_EVENTS_LIMIT, LL_BATCH_MAX_MS_LIMIT);
-    return EXIT_USAGE;
-  }
+  snprintf(path, sizeof path, "%s/log", d->data);
   if (!d->store) {
-    snprintf(path, sizeof path, "%s/log", d->data);
     d->store = ll_store_open(path, LL_STORE_PRIMARY, &e);
     if (!d->store)
       return fail("opening the log", &e);
@@ -514,8 +535,10 @@ static int run_command_loop(daemon_ctx *d) {
       .topics = d->topics,
       .rule_opts = {.allow_expired_delivery = ll_config_get_bool(
                         &d->cfg, "rules.allow_expired_delivery")},
-      .batch_max_events = (int)max_events,
-      .batch_max_ms = (int)max_ms,
+      .batch_max_events = (int)d->batch_max_events,
+      .batch_max_ms = (int)d->batch_max_ms,
+      .log_dir = path,
+      .min_free_bytes = d->min_free_mb * 1024 * 1024,
       .metrics = d->metrics,
   };
   if (ll_command_run(&opts, &d->stats, &stop, &e) != 0)
@@ -801,7 +824,10 @@ int main(int argc, char **argv) {
          LOTLINE_VERSION, d.data);
   bool all = strcmp(mode, "all") == 0;
   d.has_consumer = all || strcmp(mode, "command") == 0;
-  rc = resolve_brokers(&d, all);
+  if (d.has_consumer)
+    rc = read_command_bounds(&d);
+  if (rc == 0)
+    rc = resolve_brokers(&d, all);
   if (rc == 0)
     rc = open_codec(&d);
   if (rc == 0 && all)

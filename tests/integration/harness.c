@@ -110,6 +110,30 @@ h_proc h_spawn(const char *log_path, const char *const argv[]) {
   return p;
 }
 
+h_proc h_spawn_tied(const char *log_path, const char *const argv[]) {
+  h_proc p = {0};
+  snprintf(p.log_path, sizeof p.log_path, "%s", log_path);
+  pid_t parent = getpid();
+  p.pid = fork();
+  if (p.pid < 0)
+    die("fork failed for %s", argv[0]);
+  if (p.pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) /* the parent died before prctl */
+      _exit(127);
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    execv(argv[0], (char *const *)argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  return p;
+}
+
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);

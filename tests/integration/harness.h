@@ -27,6 +27,9 @@ const char *h_bin(const char *name, char *buf, size_t n);
 
 /* Start a program with args (NULL-terminated), stdout+stderr to log_path. */
 h_proc h_spawn(const char *log_path, const char *const argv[]);
+/* Like h_spawn, and the child is SIGKILLed when the test process dies
+ * (PR_SET_PDEATHSIG), so an aborted test leaves no process behind. */
+h_proc h_spawn_tied(const char *log_path, const char *const argv[]);
 /* SIGTERM, wait up to timeout_ms; returns exit status, or -1 if it had to
  * be killed (then the test should fail). */
 int h_stop(h_proc *p, int timeout_ms);

@@ -168,9 +168,12 @@ int cc_expect_load(const char *path, cc_expect *x, ll_err *err) {
     rc = ll_err_set(err, LL_OK, "%s: totals missing or inconsistent", path);
   if (rc != 0)
     return rc;
-  qsort(x->lots, x->n_lots, sizeof *x->lots, cmp_lot);
+  /* qsort wants real arrays, even for zero items. */
+  if (x->n_lots > 0)
+    qsort(x->lots, x->n_lots, sizeof *x->lots, cmp_lot);
   for (size_t i = 0; i < x->n_lots; i++)
-    qsort(x->lots[i].locs, x->lots[i].n_locs, sizeof(cc_loc), cmp_loc);
+    if (x->lots[i].n_locs > 0)
+      qsort(x->lots[i].locs, x->lots[i].n_locs, sizeof(cc_loc), cmp_loc);
   return 0;
 }
 
@@ -348,7 +351,8 @@ int cc_check_log(const cc_stored *st, const cc_expect *x) {
     if (e->event_id)
       ids[n_ids++] = e->event_id;
   }
-  qsort(ids, n_ids, sizeof *ids, cmp_str_ptr);
+  if (n_ids > 0)
+    qsort(ids, n_ids, sizeof *ids, cmp_str_ptr);
   for (size_t i = 1; i < n_ids; i++)
     if (strcmp(ids[i - 1], ids[i]) == 0)
       mismatch(&r, "event id %s is in the log twice", ids[i]);

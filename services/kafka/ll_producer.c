@@ -18,7 +18,10 @@
 #include "ll_logging.h"
 
 #define PRODUCER_POLL_MS 100
-#define PRODUCER_CLOSE_FLUSH_MS 5000
+/* At close, undelivered messages get this long: lotlined's whole shutdown
+ * must fit in 5 s even with Kafka unreachable (two producers and the
+ * consumer's close share that). */
+#define PRODUCER_CLOSE_FLUSH_MS 1000
 #define PRODUCER_RECONNECT_BACKOFF_MAX_MS "1000"
 
 typedef struct waiter {

@@ -41,6 +41,7 @@
 #define COMMAND_CLUSTER_ID_WAIT_MS 2000
 #define COMMAND_PARTITIONS_MAX 1024
 #define COMMAND_RECONNECT_BACKOFF_MAX_MS "1000"
+#define COMMAND_CLOSE_TIMEOUT_MS 2000 /* for leaving the group at shutdown */
 
 typedef struct pending_offset {
   int32_t partition;
@@ -443,6 +444,42 @@ static void retry_later(loop *l, const rd_kafka_message_t *m) {
   sleep_ms(COMMAND_RETRY_SLEEP_MS);
 }
 
+/* Leave the group and close the consumer, giving Kafka timeout_ms. With
+ * the brokers unreachable librdkafka 2.0's rd_kafka_consumer_close() never
+ * returns (librdkafka issue 4519), so the close runs in the background
+ * (rd_kafka_consumer_close_queue; its rebalance events go to on_rebalance
+ * here) and we stop waiting at the deadline. Everything consumed is durable by
+ * now; an unclosed consumer only leaves its membership to expire on the broker.
+ * Returns true when closed (the handle may then be destroyed). */
+static bool close_consumer(rd_kafka_t *rk, int timeout_ms) {
+  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+  rd_kafka_error_t *e = rd_kafka_consumer_close_queue(rk, q);
+  if (e) {
+    ll_log(LL_WARN, "command", "closing the consumer: %s",
+           rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+  }
+  uint64_t deadline_ns = ll_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+  while (!e && !rd_kafka_consumer_closed(rk) && ll_mono_ns() < deadline_ns) {
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, COMMAND_IDLE_POLL_MS);
+    if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+      on_rebalance(rk, rd_kafka_event_error(ev),
+                   rd_kafka_event_topic_partition_list(ev),
+                   rd_kafka_opaque(rk));
+    if (ev)
+      rd_kafka_event_destroy(ev);
+  }
+  bool closed = !e && rd_kafka_consumer_closed(rk);
+  if (closed)
+    rd_kafka_queue_destroy(q);
+  else
+    ll_log(LL_WARN, "command",
+           "Kafka did not let the consumer close within %d ms; leaving "
+           "without (the offsets are in the log store)",
+           timeout_ms);
+  return closed;
+}
+
 int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
                    volatile sig_atomic_t *stop, ll_err *err) {
   loop l = {.o = opts, .stats = stats};
@@ -511,8 +548,8 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
   }
   commit_batch(&l);
   ll_log(LL_INFO, "command", "closing consumer");
-  rd_kafka_consumer_close(l.rk);
-  rd_kafka_destroy(l.rk);
+  if (close_consumer(l.rk, COMMAND_CLOSE_TIMEOUT_MS))
+    rd_kafka_destroy(l.rk);
   ll_state_cache_stats cs;
   ll_state_cache_get_stats(l.cache, &cs);
   ll_log(LL_INFO, "command",

@@ -42,6 +42,7 @@
 #define EXIT_USAGE 2
 #define PROJECTOR_BATCH_MAX 2000
 #define PROJECTOR_IDLE_SLEEP_US 1000
+#define PUBLISHER_JOIN_MS 1500
 #define LOG_WAIT_SLEEP_US (200 * 1000)
 #define ADDR_LINE_MAX 400 /* "https://" + HOST:PORT */
 
@@ -273,6 +274,7 @@ typedef struct daemon_ctx {
   bool pt_started;
   publisher_thread pub;
   bool pub_started;
+  bool pub_abandoned; /* its thread still runs: keep what it uses open */
   ll_api *api;
   ll_api *ops_api; /* metrics.listen */
   ll_metrics *metrics;
@@ -284,6 +286,27 @@ typedef struct daemon_ctx {
   int64_t min_free_mb;
 } daemon_ctx;
 
+/* The publisher may sit in a Kafka transaction call while Kafka is gone;
+ * shutdown must still end within its 5 s. Its transaction is recovered at
+ * the next start (publisher.c), so after PUBLISHER_JOIN_MS it is left. */
+static bool join_publisher(daemon_ctx *d) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += PUBLISHER_JOIN_MS / 1000;
+  deadline.tv_nsec += (long)(PUBLISHER_JOIN_MS % 1000) * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  if (pthread_timedjoin_np(d->pub.thread, NULL, &deadline) == 0)
+    return true;
+  ll_log(LL_WARN, "publish",
+         "the publisher did not stop within %d ms (Kafka unreachable?); its "
+         "open transaction is recovered at the next start",
+         PUBLISHER_JOIN_MS);
+  return false;
+}
+
 static void daemon_close(daemon_ctx *d) {
   stop = 1;
   if (d->api)
@@ -292,8 +315,10 @@ static void daemon_close(daemon_ctx *d) {
     ll_api_stop(d->ops_api);
   if (d->pt_started)
     pthread_join(d->pt.thread, NULL);
-  if (d->pub_started)
-    pthread_join(d->pub.thread, NULL);
+  if (d->pub_started && !join_publisher(d)) {
+    d->pub.publisher = NULL; /* still busy: left to the process exit */
+    d->pub_abandoned = true;
+  }
   ll_publisher_free(d->pub.publisher);
   if (d->projector)
     ll_projector_free(d->projector);
@@ -303,9 +328,9 @@ static void daemon_close(daemon_ctx *d) {
     ll_producer_free(d->rej_producer);
   if (d->views)
     ll_views_close(d->views);
-  if (d->store)
+  if (d->store && !d->pub_abandoned)
     ll_store_close(d->store);
-  if (d->codec)
+  if (d->codec && !d->pub_abandoned)
     ll_codec_close(d->codec);
   if (d->broker)
     ll_broker_stop(d->broker);
@@ -848,9 +873,11 @@ int main(int argc, char **argv) {
   }
   if (d.pub_started) {
     stop = 1;
-    pthread_join(d.pub.thread, NULL);
     d.pub_started = false;
-    if (d.pub.failed && rc == 0)
+    if (!join_publisher(&d)) {
+      d.pub.publisher = NULL; /* still busy: left to the process exit */
+      d.pub_abandoned = true;
+    } else if (d.pub.failed && rc == 0)
       rc = fail("publisher", &d.pub.err);
   }
   ll_log(rc == 0 ? LL_INFO : LL_ERROR, "lotlined", "'%s' stopped (exit %d)",

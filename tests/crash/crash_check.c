@@ -326,7 +326,7 @@ static void check_sequence(const cc_entry *e, size_t n, cc_report *r) {
   }
 }
 
-int cc_check_log(const cc_stored *st, const cc_expect *x) {
+int cc_check_log(const cc_stored *st, const cc_expect *x, bool whole_stream) {
   cc_report r = {.what = "log"};
   check_sequence(st->log, st->n_log, &r);
   char **ids = ll_xcalloc(st->n_log ? st->n_log : 1, sizeof *ids);
@@ -359,13 +359,14 @@ int cc_check_log(const cc_stored *st, const cc_expect *x) {
   free(ids);
   /* Every entry is an accepted message and none twice (offsets strictly
    * increase): so equal counts mean every accepted message is there. */
-  if ((int64_t)st->n_log != x->accepted)
+  if (whole_stream && (int64_t)st->n_log != x->accepted)
     mismatch(&r, "%zu entries, %lld accepted messages", st->n_log,
              (long long)x->accepted);
   return report_done(&r);
 }
 
-int cc_check_rejections(const cc_stored *st, const cc_expect *x) {
+int cc_check_rejections(const cc_stored *st, const cc_expect *x,
+                        bool whole_stream) {
   cc_report r = {.what = "rejections"};
   check_sequence(st->rej, st->n_rej, &r);
   for (size_t i = 0; i < st->n_rej; i++) {
@@ -389,7 +390,7 @@ int cc_check_rejections(const cc_stored *st, const cc_expect *x) {
                e->event_id ? e->event_id : "-",
                m->event_id ? m->event_id : "-");
   }
-  if ((int64_t)st->n_rej != x->rejected)
+  if (whole_stream && (int64_t)st->n_rej != x->rejected)
     mismatch(&r, "%zu rejections recorded, %lld expected", st->n_rej,
              (long long)x->rejected);
   return report_done(&r);
@@ -413,10 +414,16 @@ int cc_check_offsets(ll_store *s, const char *cluster, const char *topic,
   return report_done(&r);
 }
 
+/* The snapshot's stored next offset of e's partition (-1: none). */
+static int64_t next_offset(const cc_snapshot *snap, const cc_entry *e) {
+  return e->partition >= 0 && e->partition < CC_PARTITIONS_MAX
+             ? snap->next_offset[e->partition]
+             : -1;
+}
+
 /* Below the snapshot's stored offset of its partition? */
 static bool consumed(const cc_snapshot *snap, const cc_entry *e) {
-  return e->partition >= 0 && e->partition < CC_PARTITIONS_MAX &&
-         e->offset < snap->next_offset[e->partition];
+  return e->offset < next_offset(snap, e);
 }
 
 int cc_check_snapshot(const cc_stored *st, const cc_expect *x,
@@ -435,7 +442,7 @@ int cc_check_snapshot(const cc_stored *st, const cc_expect *x,
                i + 1, (int)st->log[i].partition, (long long)st->log[i].offset,
                i < snap->last_position ? "in" : "after",
                (unsigned long long)snap->last_position,
-               (long long)snap->next_offset[st->log[i].partition]);
+               (long long)next_offset(snap, &st->log[i]));
   for (size_t i = 0; i < st->n_rej; i++)
     if ((i < snap->last_rejection) != consumed(snap, &st->rej[i]))
       mismatch(&r,
@@ -444,7 +451,7 @@ int cc_check_snapshot(const cc_stored *st, const cc_expect *x,
                i + 1, (int)st->rej[i].partition, (long long)st->rej[i].offset,
                i < snap->last_rejection ? "in" : "after",
                (unsigned long long)snap->last_rejection,
-               (long long)snap->next_offset[st->rej[i].partition]);
+               (long long)next_offset(snap, &st->rej[i]));
   /* And the counts agree with the messages below the offsets. */
   int64_t accepted = 0, rejected = 0;
   for (int p = 0; p < x->n_partitions; p++)
@@ -590,6 +597,7 @@ static bool same_locations(ll_views *a, ll_views *b, const char *lot_id,
       ll_views_lot_locations(b, lot_id, true, &lb, &nb, &e) != 0) {
     mismatch(r, "%s: %s", lot_id, e.message);
     ll_lot_locations_free(la, na);
+    ll_lot_locations_free(lb, nb);
     return false;
   }
   bool same = na == nb;

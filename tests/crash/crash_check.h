@@ -91,11 +91,13 @@ int cc_stored_load(ll_store *s, size_t max_rejections, cc_stored *out,
 void cc_stored_free(cc_stored *st);
 
 /* The log: positions dense from 1, input offsets strictly increasing per
- * partition, no event id twice, and exactly the accepted messages. */
-int cc_check_log(const cc_stored *st, const cc_expect *x);
-/* The rejections column family: each rejected message exactly once, with
- * its code and event id; nothing else. */
-int cc_check_rejections(const cc_stored *st, const cc_expect *x);
+ * partition, no event id twice, only accepted messages and (when
+ * whole_stream) all of them. */
+int cc_check_log(const cc_stored *st, const cc_expect *x, bool whole_stream);
+/* The rejections column family: rejected messages only, each at most once,
+ * with its code and event id; (when whole_stream) all of them. */
+int cc_check_rejections(const cc_stored *st, const cc_expect *x,
+                        bool whole_stream);
 /* Stored offsets = one past the last message of every partition. */
 int cc_check_offsets(ll_store *s, const char *cluster, const char *topic,
                      const cc_expect *x);

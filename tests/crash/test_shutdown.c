@@ -115,9 +115,43 @@ static void test_sigterm_under_load(void **state) {
   assert_int_equal(bad, 0);
 }
 
+/* The broker dies under load, then SIGTERM: librdkafka cannot leave the
+ * group nor deliver the last rejections, and the service must still exit
+ * 0 within 5 s with what it consumed durable and consistent. */
+static void test_sigterm_with_kafka_gone(void **state) {
+  (void)state;
+  enum { GONE_EVENTS = 60000, BUSY_MS = 1500 };
+  uint64_t seed = (uint64_t)time(NULL);
+  rig_start(&r, "kafkagone");
+  rig_start_producer(&r, seed, GONE_EVENTS, PRODUCTS, 0);
+  assert_int_equal(rig_wait_producer(&r, PRODUCER_TIMEOUT_MS), 0);
+  cc_expect x;
+  ll_err e;
+  if (cc_expect_load(r.expect_path, &x, &e) != 0)
+    fail_msg("expectations: %s", e.message);
+  rig_start_service(&r, "all");
+  if (!rig_wait_assigned(&r, ASSIGN_TIMEOUT_MS)) {
+    h_dump_log(&r.svc);
+    fail_msg("no partitions assigned");
+  }
+  sleep_ms(BUSY_MS); /* working through the backlog */
+  h_kill9(&r.broker);
+  double seconds;
+  stop_service(&seconds);
+  rig_snapshot(&r);
+  printf("Kafka gone: exit 0 in %.2f s; log at %llu of %lld accepted\n",
+         seconds, (unsigned long long)r.snaps[0].last_position,
+         (long long)x.accepted);
+  int bad = rig_verify_prefix(&r, &x);
+  cc_expect_free(&x);
+  rig_finish(&r, bad == 0);
+  assert_int_equal(bad, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_sigterm_under_load, teardown),
+      cmocka_unit_test_teardown(test_sigterm_with_kafka_gone, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

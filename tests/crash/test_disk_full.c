@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,10 @@ static void test_full_disk_stops_then_resumes(void **state) {
   rig_start(&r, "diskfull");
   if (mkdir(r.svc_dir, 0755) != 0)
     fail_msg("mkdir %s: %s", r.svc_dir, strerror(errno));
+  /* A mount namespace of our own (and of the processes we start from now
+   * on): the tmpfs goes away with them even if this test is killed. */
+  if (unshare(CLONE_NEWNS) == 0)
+    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
   if (mount("tmpfs", r.svc_dir, "tmpfs", 0, TMPFS_SMALL) != 0) {
     printf("SKIPPED: cannot mount a tmpfs (%s) at %s: %s; this test needs "
            "root or CAP_SYS_ADMIN\n",

@@ -21,7 +21,7 @@
 /* At close, undelivered messages get this long: lotlined's whole shutdown
  * must fit in 5 s even with Kafka unreachable (two producers and the
  * consumer's close share that). */
-#define PRODUCER_CLOSE_FLUSH_MS 1000
+#define PRODUCER_CLOSE_FLUSH_MS 750
 #define PRODUCER_RECONNECT_BACKOFF_MAX_MS "1000"
 
 typedef struct waiter {

@@ -41,7 +41,7 @@
 #define COMMAND_CLUSTER_ID_WAIT_MS 2000
 #define COMMAND_PARTITIONS_MAX 1024
 #define COMMAND_RECONNECT_BACKOFF_MAX_MS "1000"
-#define COMMAND_CLOSE_TIMEOUT_MS 2000 /* for leaving the group at shutdown */
+#define COMMAND_CLOSE_TIMEOUT_MS 1500 /* for leaving the group at shutdown */
 
 typedef struct pending_offset {
   int32_t partition;

@@ -81,11 +81,12 @@ void ll_store_encode_log_value(ll_buf *out, uint64_t position,
                                const ll_event *ev, const ll_input *in,
                                int64_t recorded_at_ms,
                                uint8_t hash_out[LL_LOG_HASH_BYTES]) {
-  static const uint8_t placeholder[LL_LOG_HASH_BYTES];
+  /* Room for the chain hash, filled in once the rest is encoded. */
+  static const uint8_t hash_slot[LL_LOG_HASH_BYTES];
   assert(position >= 1);
   ll_buf_reset(out);
   ll_buf_put_u8(out, LOG_VALUE_VERSION);
-  ll_buf_put(out, placeholder, sizeof placeholder);
+  ll_buf_put(out, hash_slot, sizeof hash_slot);
   ll_buf_put_svar(out, recorded_at_ms);
   ll_buf_put_svar(out, in ? in->partition : -1);
   ll_buf_put_svar(out, in ? in->offset : -1);

@@ -55,6 +55,16 @@ int ll_producer_send_sync(ll_producer *p, const char *topic, const void *key,
 int ll_producer_send(ll_producer *p, const char *topic, const void *key,
                      size_t key_len, const void *value, size_t value_len,
                      ll_err *err);
+/* Send without waiting; fn(arg, tag, err) runs on the producer's delivery
+ * thread when Kafka acknowledged the message (err 0) or librdkafka gave up
+ * on it (err = librdkafka's error code). Returns -1 with err when the
+ * message could not even be queued (say the local queue is full): nothing
+ * was sent and fn will not run. */
+typedef void (*ll_delivery_fn)(void *arg, uint64_t tag, int err);
+int ll_producer_send_tracked(ll_producer *p, const char *topic, const void *key,
+                             size_t key_len, const void *value,
+                             size_t value_len, ll_delivery_fn fn, void *arg,
+                             uint64_t tag, ll_err *err);
 int ll_producer_flush(ll_producer *p, int timeout_ms, ll_err *err);
 void ll_producer_free(ll_producer *p);
 

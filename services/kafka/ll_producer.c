@@ -5,7 +5,9 @@
  * its deadline passes. A caller that gives up marks the waiter abandoned;
  * the report, when it comes, frees it. So a timed-out message may still be
  * delivered later: clients retry with the same Idempotency-Key, and the
- * command side turns the second copy into a no-op. */
+ * command side turns the second copy into a no-op. A tracked send hands
+ * its outcome to a callback instead (the rejections outbox). Each message's
+ * opaque is a `delivery` header: a waiter or a tracker. */
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,13 +26,26 @@
 #define PRODUCER_CLOSE_FLUSH_MS 750
 #define PRODUCER_RECONNECT_BACKOFF_MAX_MS "1000"
 
+typedef enum delivery_kind {
+  DELIVERY_WAITER = 1,
+  DELIVERY_TRACKER
+} delivery_kind;
+
 typedef struct waiter {
+  delivery_kind kind; /* first: DELIVERY_WAITER */
   pthread_mutex_t mu;
   pthread_cond_t cond;
   bool done;
   bool abandoned;
   rd_kafka_resp_err_t err;
 } waiter;
+
+typedef struct tracker {
+  delivery_kind kind; /* first: DELIVERY_TRACKER */
+  ll_delivery_fn fn;
+  void *arg;
+  uint64_t tag;
+} tracker;
 
 struct ll_producer {
   rd_kafka_t *rk;
@@ -49,8 +64,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         void *opaque) {
   ll_producer *p = opaque;
   (void)rk;
-  waiter *w = m->_private;
-  if (!w) {
+  if (!m->_private) {
     if (m->err) {
       atomic_fetch_add(&p->failed_async, 1);
       ll_log(LL_ERROR, "producer", "delivery to %s failed: %s",
@@ -58,6 +72,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     }
     return;
   }
+  if (*(const delivery_kind *)m->_private == DELIVERY_TRACKER) {
+    tracker *t = m->_private;
+    t->fn(t->arg, t->tag, (int)m->err);
+    free(t);
+    return;
+  }
+  waiter *w = m->_private;
   pthread_mutex_lock(&w->mu);
   if (w->abandoned) {
     pthread_mutex_unlock(&w->mu);
@@ -150,8 +171,8 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
 }
 
 static int produce(ll_producer *p, const char *topic, const void *key,
-                   size_t key_len, const void *value, size_t value_len,
-                   waiter *w, ll_err *err) {
+                   size_t key_len, const void *value, size_t value_len, void *w,
+                   ll_err *err) {
   rd_kafka_resp_err_t e = rd_kafka_producev(
       p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
       RD_KAFKA_V_VALUE((void *)value, value_len),
@@ -169,10 +190,24 @@ int ll_producer_send(ll_producer *p, const char *topic, const void *key,
   return produce(p, topic, key, key_len, value, value_len, NULL, err);
 }
 
+int ll_producer_send_tracked(ll_producer *p, const char *topic, const void *key,
+                             size_t key_len, const void *value,
+                             size_t value_len, ll_delivery_fn fn, void *arg,
+                             uint64_t tag, ll_err *err) {
+  tracker *t = ll_xcalloc(1, sizeof *t);
+  *t = (tracker){DELIVERY_TRACKER, fn, arg, tag};
+  if (produce(p, topic, key, key_len, value, value_len, t, err) != 0) {
+    free(t);
+    return -1;
+  }
+  return 0;
+}
+
 int ll_producer_send_sync(ll_producer *p, const char *topic, const void *key,
                           size_t key_len, const void *value, size_t value_len,
                           int timeout_ms, ll_err *err) {
   waiter *w = ll_xcalloc(1, sizeof *w);
+  w->kind = DELIVERY_WAITER;
   pthread_mutex_init(&w->mu, NULL);
   pthread_cond_init(&w->cond, NULL);
   if (produce(p, topic, key, key_len, value, value_len, w, err) != 0) {

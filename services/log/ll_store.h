@@ -94,7 +94,13 @@ ll_state_reader ll_store_batch_reader(ll_store_batch *b);
 uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
                                const ll_input *in, int64_t recorded_at_ms);
 void ll_store_batch_mutate(ll_store_batch *b, const ll_mutations *m);
-void ll_store_batch_reject(ll_store_batch *b, const ll_stored_rejection *r);
+/* Returns the rejection's sequence. */
+uint64_t ll_store_batch_reject(ll_store_batch *b, const ll_stored_rejection *r);
+/* Keep the rejection's Kafka record (for lots.rejected) in the outbox under
+ * its sequence, in the same atomic write (ll_store_outbox.c). */
+void ll_store_batch_outbox(ll_store_batch *b, uint64_t sequence,
+                           const void *key, size_t key_len, bool has_key,
+                           const void *value, size_t value_len);
 void ll_store_batch_offset(ll_store_batch *b, const char *cluster,
                            const char *topic, int32_t partition,
                            int64_t next_offset);
@@ -121,6 +127,31 @@ int ll_store_read_log(ll_store *s, uint64_t from, ll_log_entry *entries,
 int ll_store_recent_rejections(ll_store *s, size_t limit,
                                ll_stored_rejection *out, size_t *n_out,
                                ll_err *err);
+
+/* ---- the rejections outbox (ll_store_outbox.c) ----
+ * Every rejection's lots.rejected record is written to the outbox in the
+ * batch that stores the rejection, and deleted once Kafka acknowledged it:
+ * a crash or a broker outage between the commit and the delivery loses no
+ * record; what is still in the outbox at start is sent again. Keys live in
+ * the default column family: "outbox/" + 8-byte big-endian sequence. */
+typedef struct ll_outbox_record {
+  uint64_t sequence;
+  bool has_key;
+  ll_buf key;
+  ll_buf value;
+} ll_outbox_record;
+
+void ll_outbox_record_free(ll_outbox_record *r);
+/* Up to max records with sequence > after, in sequence order; out must hold
+ * max slots (filled slots are the caller's to free). */
+int ll_store_outbox_read(ll_store *s, uint64_t after, ll_outbox_record *out,
+                         size_t max, size_t *n_out, ll_err *err);
+/* How many records the outbox holds. */
+int ll_store_outbox_count(ll_store *s, uint64_t *count, ll_err *err);
+/* Forget delivered records (an unsynced write: after a crash a deleted
+ * record may come back and is sent again, never lost). */
+int ll_store_outbox_delete(ll_store *s, const uint64_t *sequences, size_t n,
+                           ll_err *err);
 
 /* RocksDB's own estimates for a whole database (ll_store_stats.c), for
  * metrics. A property RocksDB cannot give reads 0. */

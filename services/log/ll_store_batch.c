@@ -123,7 +123,8 @@ void ll_store_batch_mutate(ll_store_batch *b, const ll_mutations *m) {
   }
 }
 
-void ll_store_batch_reject(ll_store_batch *b, const ll_stored_rejection *r) {
+uint64_t ll_store_batch_reject(ll_store_batch *b,
+                               const ll_stored_rejection *r) {
   assert(r && r->code != LL_OK && r->code < LL_CODE_COUNT);
   assert(b->rejected < LL_STORE_BATCH_MAX_ENTRIES);
   /* r->sequence is ignored: sequences are the store's to assign. */
@@ -134,6 +135,19 @@ void ll_store_batch_reject(ll_store_batch *b, const ll_stored_rejection *r) {
                                (const char *)b->key.data, b->key.len,
                                (const char *)b->value.data, b->value.len);
   b->rejected++;
+  return sequence;
+}
+
+void ll_store_batch_outbox(ll_store_batch *b, uint64_t sequence,
+                           const void *key, size_t key_len, bool has_key,
+                           const void *value, size_t value_len) {
+  assert(sequence > b->base_rejection &&
+         sequence <= b->base_rejection + b->rejected);
+  ll_store_outbox_key(&b->key, sequence);
+  ll_store_encode_outbox(&b->value, key, key_len, has_key, value, value_len);
+  rocksdb_writebatch_wi_put_cf(b->wbwi, b->store->cf[LL_CF_DEFAULT],
+                               (const char *)b->key.data, b->key.len,
+                               (const char *)b->value.data, b->value.len);
 }
 
 void ll_store_batch_offset(ll_store_batch *b, const char *cluster,

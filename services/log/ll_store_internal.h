@@ -31,6 +31,7 @@ enum {
 #define LL_META_LAST_REJECTION "last_rejection"
 #define LL_META_LAST_HASH "last_hash"
 #define LL_STORE_FORMAT_VERSION 2
+#define LL_OUTBOX_PREFIX "outbox/" /* + be64 sequence: ll_store_outbox.c */
 
 /* A batch holds one poll's worth of input; far above any sane poll size,
  * low enough that a runaway loop is caught before memory runs out. */
@@ -66,6 +67,11 @@ int ll_store_fail(const ll_store *s, ll_err *err, const char *op, char *rerr);
  * position instead of refusing to open. */
 ll_store *ll_store_open_unchecked(const char *dir, ll_store_mode mode,
                                   ll_err *err);
+
+/* Outbox keys and values (ll_store_outbox.c). */
+void ll_store_outbox_key(ll_buf *key, uint64_t sequence);
+void ll_store_encode_outbox(ll_buf *out, const void *key, size_t key_len,
+                            bool has_key, const void *value, size_t value_len);
 
 /* Records (ll_store_record.c). */
 /* Encode the entry at `position`, chained on prev_hash; its own hash is

@@ -3,9 +3,10 @@
  * Shape of the loop (after librdkafka's examples/consumer.c):
  *   poll messages into a batch until batch_max_events or batch_max_ms;
  *   for each: decode, check the key, load facts, decide, and stage the
- *   log append / state changes / rejection / next input offset in one
- *   RocksDB WriteBatch; commit it with one synced write (group commit);
- *   then publish the batch's rejections and commit offsets to Kafka.
+ *   log append / state changes / rejection and its lots.rejected record
+ *   (the outbox) / next input offset in one RocksDB WriteBatch; commit it
+ *   with one synced write (group commit); then let the outbox send the
+ *   new rejections (rejection_outbox.c) and commit offsets to Kafka.
  *
  * The offsets in RocksDB are the truth: on assignment the consumer starts
  * each partition at its stored offset (or the beginning), so a crash
@@ -48,12 +49,6 @@ typedef struct pending_offset {
   int64_t next;
 } pending_offset;
 
-typedef struct pending_rejection {
-  ll_buf key;
-  bool has_key;
-  ll_buf value;
-} pending_rejection;
-
 typedef struct loop {
   const ll_command_opts *o;
   ll_command_stats *stats;
@@ -68,8 +63,7 @@ typedef struct loop {
   uint64_t batch_process_ns; /* time spent deciding them */
   pending_offset offsets[COMMAND_PARTITIONS_MAX];
   size_t n_offsets;
-  pending_rejection *rejections;
-  size_t n_rejections, cap_rejections;
+  size_t batch_outbox; /* outbox records in the open batch */
   ll_buf scratch;
   bool fatal;
   ll_err fatal_err;
@@ -94,28 +88,20 @@ static void note_offset(loop *l, int32_t partition, int64_t next) {
   l->offsets[l->n_offsets++] = (pending_offset){partition, next};
 }
 
-static void queue_rejection(loop *l, const rd_kafka_message_t *m,
-                            const ll_rejection *r) {
+/* The rejection's lots.rejected record goes into the outbox, in the same
+ * batch as the rejection itself. */
+static void stage_rejection_record(loop *l, const rd_kafka_message_t *m,
+                                   uint64_t sequence, const ll_rejection *r) {
   ll_err e;
-  if (l->n_rejections == l->cap_rejections) {
-    l->cap_rejections = l->cap_rejections ? l->cap_rejections * 2 : 64;
-    l->rejections =
-        ll_xrealloc(l->rejections, l->cap_rejections * sizeof *l->rejections);
-  }
-  pending_rejection *p = &l->rejections[l->n_rejections];
-  ll_buf_init(&p->key);
-  ll_buf_init(&p->value);
-  p->has_key = m->key != NULL;
-  if (p->has_key)
-    ll_buf_put(&p->key, m->key, m->key_len);
-  if (ll_codec_encode_rejection(l->o->codec, r, &p->value, &e) != 0) {
+  ll_buf_reset(&l->scratch);
+  if (ll_codec_encode_rejection(l->o->codec, r, &l->scratch, &e) != 0) {
     ll_log(LL_ERROR, "command", "cannot encode rejection at %s/%d@%lld: %s",
            r->topic, r->partition, (long long)r->offset, e.message);
-    ll_buf_free(&p->key);
-    ll_buf_free(&p->value);
     return;
   }
-  l->n_rejections++;
+  ll_store_batch_outbox(l->batch, sequence, m->key, m->key_len, m->key != NULL,
+                        l->scratch.data, l->scratch.len);
+  l->batch_outbox++;
 }
 
 static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
@@ -129,7 +115,7 @@ static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
                             .topic = (char *)topic,
                             .partition = m->partition,
                             .offset = m->offset};
-  ll_store_batch_reject(l->batch, &sr);
+  uint64_t sequence = ll_store_batch_reject(l->batch, &sr);
   ll_rejection r = {.event_id = (char *)event_id,
                     .code = code,
                     .message = (char *)message,
@@ -141,7 +127,7 @@ static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
                     .key_len = m->key_len,
                     .value = m->payload,
                     .value_len = m->len};
-  queue_rejection(l, m, &r);
+  stage_rejection_record(l, m, sequence, &r);
   atomic_fetch_add(&l->stats->rejected, 1);
   command_metrics_rejected(&l->metrics, code);
   ll_log(LL_DEBUG, "command", "rejected %s/%d@%lld %s: %s", topic, m->partition,
@@ -239,19 +225,14 @@ static bool process_message(loop *l, const rd_kafka_message_t *m) {
   return true;
 }
 
-static void publish_rejections(loop *l) {
+/* Hand the outbox's new and unacknowledged records to Kafka. A store that
+ * cannot be read or written stops the loop like a failed commit. */
+static void pump_outbox(loop *l) {
   ll_err e;
-  for (size_t i = 0; i < l->n_rejections; i++) {
-    pending_rejection *p = &l->rejections[i];
-    if (l->o->producer &&
-        ll_producer_send(l->o->producer, l->o->topics.rejected,
-                         p->has_key ? p->key.data : NULL, p->key.len,
-                         p->value.data, p->value.len, &e) != 0)
-      ll_log(LL_ERROR, "command", "publishing a rejection: %s", e.message);
-    ll_buf_free(&p->key);
-    ll_buf_free(&p->value);
+  if (l->o->outbox && !l->fatal && ll_outbox_pump(l->o->outbox, &e) != 0) {
+    l->fatal = true;
+    ll_err_set(&l->fatal_err, LL_OK, "rejections outbox: %s", e.message);
   }
-  l->n_rejections = 0;
 }
 
 static void commit_kafka_offsets(loop *l) {
@@ -270,11 +251,7 @@ static void commit_kafka_offsets(loop *l) {
 
 /* Forget what the batch would have published and stored. */
 static void drop_pending(loop *l) {
-  for (size_t i = 0; i < l->n_rejections; i++) {
-    ll_buf_free(&l->rejections[i].key);
-    ll_buf_free(&l->rejections[i].value);
-  }
-  l->n_rejections = 0;
+  l->batch_outbox = 0;
   l->n_offsets = 0;
   l->batch_msgs = 0;
 }
@@ -341,7 +318,10 @@ static void commit_batch(loop *l) {
          (double)l->batch_process_ns / 1e6);
   l->batch_poll_ns = 0;
   l->batch_process_ns = 0;
-  publish_rejections(l);
+  if (l->o->outbox)
+    ll_outbox_committed(l->o->outbox, l->batch_outbox);
+  l->batch_outbox = 0;
+  pump_outbox(l);
   commit_kafka_offsets(l);
   l->n_offsets = 0;
 }
@@ -512,6 +492,7 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
                  opts->topics.inbound, rd_kafka_err2str(e));
     }
   }
+  pump_outbox(&l); /* rejections an earlier run left unpublished */
   const uint64_t max_ns = (uint64_t)opts->batch_max_ms * 1000000ull;
   while (!*stop && !l.fatal && l.cluster_id) {
     command_metrics_refresh_lag(&l.metrics, l.rk);
@@ -528,8 +509,10 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
     rd_kafka_message_t *m = rd_kafka_consumer_poll(l.rk, timeout_ms);
     uint64_t t_polled = ll_mono_ns();
     l.batch_poll_ns += t_polled - t_poll;
-    if (!m)
+    if (!m) {
+      pump_outbox(&l); /* idle: acknowledgements and retries */
       continue;
+    }
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
         ll_log(LL_WARN, "command", "consumer: %s", rd_kafka_message_errstr(m));
@@ -547,6 +530,7 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
     l.batch_process_ns += ll_mono_ns() - t_polled;
   }
   commit_batch(&l);
+  pump_outbox(&l); /* what an earlier run left, if nothing ran it yet */
   ll_log(LL_INFO, "command", "closing consumer");
   if (close_consumer(l.rk, COMMAND_CLOSE_TIMEOUT_MS))
     rd_kafka_destroy(l.rk);
@@ -557,7 +541,6 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
          cs.entries, cs.hits, cs.misses, cs.resets);
   ll_state_cache_free(l.cache);
   free(l.cluster_id);
-  free(l.rejections);
   ll_buf_free(&l.scratch);
   if (l.fatal) {
     *err = l.fatal_err;

@@ -11,6 +11,7 @@
 #include "ll_metrics.h"
 #include "ll_rules.h"
 #include "ll_store.h"
+#include "rejection_outbox.h"
 
 #define LL_BATCH_MAX_EVENTS_LIMIT 100000
 #define LL_BATCH_MAX_MS_LIMIT 10000
@@ -21,7 +22,7 @@ typedef struct ll_command_opts {
   const char *brokers;
   ll_store *store; /* primary */
   ll_codec *codec;
-  ll_producer *producer; /* publishes rejections */
+  ll_outbox *outbox; /* publishes rejections (rejection_outbox.h) */
   ll_topics topics;
   ll_rule_opts rule_opts;
   int batch_max_events;   /* a durable batch ends at this many messages */

@@ -269,6 +269,7 @@ typedef struct daemon_ctx {
   ll_views *views;
   ll_producer *api_producer;
   ll_producer *rej_producer;
+  ll_outbox *outbox; /* after rej_producer: freed once it is gone */
   ll_projector *projector;
   projector_thread pt;
   bool pt_started;
@@ -326,6 +327,7 @@ static void daemon_close(daemon_ctx *d) {
     ll_producer_free(d->api_producer);
   if (d->rej_producer)
     ll_producer_free(d->rej_producer);
+  ll_outbox_free(d->outbox);
   if (d->views)
     ll_views_close(d->views);
   if (d->store && !d->pub_abandoned)
@@ -551,12 +553,16 @@ static int run_command_loop(daemon_ctx *d) {
   d->rej_producer = ll_producer_new(&d->cfg, d->brokers, 0, &e);
   if (!d->rej_producer)
     return fail("creating the rejections producer", &e);
+  d->outbox = ll_outbox_new(d->store, d->rej_producer, d->topics.rejected,
+                            d->metrics, &e);
+  if (!d->outbox)
+    return fail("opening the rejections outbox", &e);
   ll_command_opts opts = {
       .cfg = &d->cfg,
       .brokers = d->brokers,
       .store = d->store,
       .codec = d->codec,
-      .producer = d->rej_producer,
+      .outbox = d->outbox,
       .topics = d->topics,
       .rule_opts = {.allow_expired_delivery = ll_config_get_bool(
                         &d->cfg, "rules.allow_expired_delivery")},

@@ -99,6 +99,12 @@ int cc_check_log(const cc_stored *st, const cc_expect *x, bool whole_stream);
 int cc_check_rejections(const cc_stored *st, const cc_expect *x,
                         bool whole_stream);
 /* Stored offsets = one past the last message of every partition. */
+/* lots.rejected (read to its end through brokers) against the stored
+ * rejections: each at least once (a repeat after a kill is allowed and
+ * counted), none other; and the outbox empty (the service was stopped
+ * cleanly with Kafka up, so everything was acknowledged). */
+int cc_check_rejected_topic(ll_store *s, const cc_stored *st,
+                            const char *brokers, const char *topic);
 int cc_check_offsets(ll_store *s, const char *cluster, const char *topic,
                      const cc_expect *x);
 /* A snapshot is consistent: the first last_position log entries and the

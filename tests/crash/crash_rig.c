@@ -372,8 +372,10 @@ static int verify_store(rig *r, ll_store *s, const cc_expect *x,
     rig_die(r, e.message);
   int bad = cc_check_log(st, x, whole_stream);
   bad += cc_check_rejections(st, x, whole_stream);
-  if (whole_stream)
+  if (whole_stream) {
     bad += cc_check_offsets(s, r->cluster_id, "lots.inbound", x);
+    bad += cc_check_rejected_topic(s, st, r->brokers, "lots.rejected");
+  }
   for (size_t i = 0; i < r->n_snaps; i++)
     bad += cc_check_snapshot(st, x, &r->snaps[i]);
   return bad;

@@ -417,8 +417,8 @@ static size_t on_text(char *p, size_t size, size_t n, void *arg) {
   return size * n;
 }
 
-/* lotline_log_position from /metrics, or -1. */
-static long log_position(const char *http) {
+/* A gauge without labels from /metrics, or -1. */
+static long metric_value(const char *http, const char *name) {
   char url[256];
   snprintf(url, sizeof url, "http://%s/metrics", http);
   CURL *c = curl_easy_init();
@@ -429,13 +429,19 @@ static long log_position(const char *http) {
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
   long pos = -1;
   if (curl_easy_perform(c) == CURLE_OK && b.data) {
-    const char *line = strstr(b.data, "\nlotline_log_position ");
+    char needle[128];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *line = strstr(b.data, needle);
     if (line)
-      pos = strtol(line + strlen("\nlotline_log_position "), NULL, 10);
+      pos = strtol(line + strlen(needle), NULL, 10);
   }
   curl_easy_cleanup(c);
   free(b.data);
   return pos;
+}
+
+static long log_position(const char *http) {
+  return metric_value(http, "lotline_log_position");
 }
 
 /* A set of input positions: partition << 40 | offset. */
@@ -877,7 +883,9 @@ static void read_topic(const char *brokers, const char *topic,
   const char *settings[][2] = {{"bootstrap.servers", brokers},
                                {"group.id", "faults-check"},
                                {"enable.auto.commit", "false"},
-                               {"enable.partition.eof", "true"}};
+                               {"enable.partition.eof", "true"},
+                               /* never skip silently past a gap */
+                               {"auto.offset.reset", "error"}};
   for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
     assert_int_equal(rd_kafka_conf_set(conf, settings[i][0], settings[i][1],
                                        errstr, sizeof errstr),
@@ -914,6 +922,9 @@ static void read_topic(const char *brokers, const char *topic,
         open--;
     } else if (!m->err && m->offset < high[m->partition]) {
       fn(m, arg);
+    } else if (m->err) {
+      fail_msg("reading %s [%d] at offset %lld: %s", topic, m->partition,
+               (long long)m->offset, rd_kafka_message_errstr(m));
     }
     rd_kafka_message_destroy(m);
   }
@@ -1247,6 +1258,16 @@ static void test_broker_faults(void **state) {
   check_quantities(api_units);
   sleep_ms(1000);
   assert_int_equal(log_position(fx.http), want);
+  /* lotline says when every rejection is on lots.rejected. */
+  int64_t t_pub = mono_ms();
+  long unpublished = -1;
+  while ((unpublished =
+              metric_value(fx.http, "lotline_rejections_unpublished")) != 0 &&
+         mono_ms() - t_pub < RECOVER_TIMEOUT_MS)
+    sleep_ms(50);
+  if (unpublished != 0)
+    fail_msg("lotline_rejections_unpublished is %ld after %d ms", unpublished,
+             RECOVER_TIMEOUT_MS);
 
   int rc = h_stop(&fx.daemon, STOP_TIMEOUT_MS);
   if (rc != 0)

@@ -51,10 +51,6 @@ int ll_kafka_conf_apply(void *rd_conf, const ll_config *cfg, ll_err *err);
 int ll_producer_send_sync(ll_producer *p, const char *topic, const void *key,
                           size_t key_len, const void *value, size_t value_len,
                           int timeout_ms, ll_err *err);
-/* Send without waiting (delivery errors are logged); flush() waits. */
-int ll_producer_send(ll_producer *p, const char *topic, const void *key,
-                     size_t key_len, const void *value, size_t value_len,
-                     ll_err *err);
 /* Send without waiting; fn(arg, tag, err) runs on the producer's delivery
  * thread when Kafka acknowledged the message (err 0) or librdkafka gave up
  * on it (err = librdkafka's error code). Returns -1 with err when the

@@ -8,6 +8,7 @@
  * command side turns the second copy into a no-op. A tracked send hands
  * its outcome to a callback instead (the rejections outbox). Each message's
  * opaque is a `delivery` header: a waiter or a tracker. */
+#include <assert.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -51,7 +52,6 @@ struct ll_producer {
   rd_kafka_t *rk;
   pthread_t poller;
   atomic_bool stopping;
-  atomic_llong failed_async; /* async deliveries that failed */
 };
 
 static void waiter_free(waiter *w) {
@@ -62,16 +62,9 @@ static void waiter_free(waiter *w) {
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         void *opaque) {
-  ll_producer *p = opaque;
   (void)rk;
-  if (!m->_private) {
-    if (m->err) {
-      atomic_fetch_add(&p->failed_async, 1);
-      ll_log(LL_ERROR, "producer", "delivery to %s failed: %s",
-             rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-    }
-    return;
-  }
+  (void)opaque;
+  assert(m->_private); /* every send has a waiter or a tracker */
   if (*(const delivery_kind *)m->_private == DELIVERY_TRACKER) {
     tracker *t = m->_private;
     t->fn(t->arg, t->tag, (int)m->err);
@@ -182,12 +175,6 @@ static int produce(ll_producer *p, const char *topic, const void *key,
     return ll_err_set(err, LL_OK, "cannot queue message for %s: %s", topic,
                       rd_kafka_err2str(e));
   return 0;
-}
-
-int ll_producer_send(ll_producer *p, const char *topic, const void *key,
-                     size_t key_len, const void *value, size_t value_len,
-                     ll_err *err) {
-  return produce(p, topic, key, key_len, value, value_len, NULL, err);
 }
 
 int ll_producer_send_tracked(ll_producer *p, const char *topic, const void *key,

@@ -44,6 +44,17 @@
 #define BENCH_PHASE_TIMEOUT_S 1800
 #define BENCH_ROCKS_BATCH 2000
 #define BENCH_FRESH_SAMPLES_MAX 100000
+/* RSS is sampled every BENCH_RSS_STEP log entries (at least 5 samples). */
+#define BENCH_RSS_STEP 1000000
+#define BENCH_RSS_MARKS_MAX 64
+
+/* A process's peak RSS as the log grows: kb[i] at entries at[i]. */
+typedef struct rss_marks {
+  int64_t at[BENCH_RSS_MARKS_MAX];
+  int64_t kb[BENCH_RSS_MARKS_MAX];
+  int n;
+  int64_t step, next;
+} rss_marks;
 
 typedef struct opts {
   int64_t events;
@@ -72,6 +83,7 @@ typedef struct results {
   int64_t fresh_samples;
   double fresh_offered_eps;
   int64_t rss_command_kb, rss_project_kb, rss_all_project_kb;
+  rss_marks rss_command_marks, rss_project_marks;
   double disk_bytes_per_event;
   int64_t log_entries, rejections;
 } results;
@@ -102,6 +114,39 @@ static int64_t rss_peak_kb(pid_t pid) {
       break;
   fclose(f);
   return kb;
+}
+
+static void rss_marks_init(rss_marks *m, int64_t total) {
+  memset(m, 0, sizeof *m);
+  m->step = total / 5 < BENCH_RSS_STEP ? total / 5 : BENCH_RSS_STEP;
+  if (m->step < 1)
+    m->step = 1;
+  m->next = m->step;
+}
+
+/* Record the peak RSS at each step the process has passed. */
+static void rss_marks_note(rss_marks *m, pid_t pid, int64_t done) {
+  while (done >= m->next && m->n < BENCH_RSS_MARKS_MAX) {
+    m->at[m->n] = m->next;
+    m->kb[m->n] = rss_peak_kb(pid);
+    m->n++;
+    m->next += m->step;
+  }
+}
+
+static void rss_marks_print(const char *who, const rss_marks *m) {
+  printf("  peak RSS of %s as the log grows:", who);
+  for (int i = 0; i < m->n; i++)
+    printf(" %" PRId64 ":%.0fMB", m->at[i], m->kb[i] / 1024.0);
+  printf("\n");
+}
+
+static void rss_marks_json(FILE *f, const char *name, const rss_marks *m) {
+  fprintf(f, ",\"%s\":[", name);
+  for (int i = 0; i < m->n; i++)
+    fprintf(f, "%s{\"entries\":%" PRId64 ",\"mb\":%.1f}", i ? "," : "",
+            m->at[i], m->kb[i] / 1024.0);
+  fprintf(f, "]");
 }
 
 static int64_t dir_bytes(const char *dir) {
@@ -330,6 +375,7 @@ static void ingest(const char *bin, const char *brokers, const char *data,
   ll_err e;
   double t_first = 0, deadline = now_s() + BENCH_PHASE_TIMEOUT_S;
   int64_t done = 0, last_report = 0;
+  rss_marks_init(&r->rss_command_marks, total);
   while (done < total && now_s() < deadline) {
     sleep_ms(BENCH_POLL_MS);
     if (!s) {
@@ -341,6 +387,7 @@ static void ingest(const char *bin, const char *brokers, const char *data,
     done = consumed_offsets(s, cluster, o->partitions);
     if (done > 0 && t_first == 0)
       t_first = now_s();
+    rss_marks_note(&r->rss_command_marks, p.pid, done);
     if (done - last_report >= 250000) {
       fprintf(stderr, "  ingested %" PRId64 " / %" PRId64 "\n", done, total);
       last_report = done;
@@ -410,11 +457,13 @@ static void projection(const char *bin, const char *brokers, const char *data,
   h_proc p = start_project(bin, brokers, data, "project", &http);
   int64_t pos = 0, last_report = 0;
   double t_first = 0, deadline = now_s() + BENCH_PHASE_TIMEOUT_S;
+  rss_marks_init(&r->rss_project_marks, r->log_entries);
   while (pos < r->log_entries && now_s() < deadline) {
     sleep_ms(BENCH_POLL_MS);
     pos = readyz_position(http);
     if (pos > 0 && t_first == 0)
       t_first = now_s();
+    rss_marks_note(&r->rss_project_marks, p.pid, pos);
     if (pos - last_report >= 250000) {
       fprintf(stderr, "  projected %" PRId64 " / %" PRId64 "\n", pos,
               r->log_entries);
@@ -662,6 +711,8 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
   printf("%-44s %14.1f <= 512\n", "peak RSS project, MB",
          r->rss_project_kb / 1024.0);
   printf("%-44s %14.1f\n", "bytes on disk per event", r->disk_bytes_per_event);
+  rss_marks_print("command", &r->rss_command_marks);
+  rss_marks_print("project", &r->rss_project_marks);
   if (o->out) {
     FILE *f = fopen(o->out, "w");
     if (!f)
@@ -676,7 +727,7 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
             "\"fresh_p50_ms\":%.2f,\"fresh_p99_ms\":%.2f,"
             "\"rss_command_mb\":%.1f,\"rss_project_mb\":%.1f,"
             "\"disk_bytes_per_event\":%.1f,\"log_entries\":%" PRId64
-            ",\"rejections\":%" PRId64 "}\n",
+            ",\"rejections\":%" PRId64,
             ws->generated, (unsigned long long)o->seed, o->partitions,
             r->produce_eps, r->consume_ceiling_eps, r->rocks_ceiling_eps,
             r->ingest_eps, r->ingest_eps / r->consume_ceiling_eps,
@@ -685,6 +736,9 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
             r->fresh_p99_ms, r->rss_command_kb / 1024.0,
             r->rss_project_kb / 1024.0, r->disk_bytes_per_event, r->log_entries,
             r->rejections);
+    rss_marks_json(f, "rss_command_marks", &r->rss_command_marks);
+    rss_marks_json(f, "rss_project_marks", &r->rss_project_marks);
+    fprintf(f, "}\n");
     fclose(f);
     printf("\nJSON written to %s\n", o->out);
   }

@@ -25,6 +25,7 @@
  * must fit in 5 s even with Kafka unreachable (two producers and the
  * consumer's close share that). */
 #define PRODUCER_CLOSE_FLUSH_MS 750
+#define PRODUCER_PURGE_REPORTS_MS 100 /* purged messages' reports */
 #define PRODUCER_RECONNECT_BACKOFF_MAX_MS "1000"
 
 typedef enum delivery_kind {
@@ -240,9 +241,14 @@ void ll_producer_free(ll_producer *p) {
   if (!p)
     return;
   rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, PRODUCER_CLOSE_FLUSH_MS);
-  if (e)
+  if (e) {
     ll_log(LL_WARN, "producer", "closing with %d undelivered message(s)",
            rd_kafka_outq_len(p->rk));
+    /* Their delivery reports (error: purged) free what each send left
+     * with librdkafka and tell the outbox the record stays for later. */
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(p->rk, PRODUCER_PURGE_REPORTS_MS);
+  }
   atomic_store(&p->stopping, true);
   pthread_join(p->poller, NULL);
   rd_kafka_destroy(p->rk);

@@ -75,7 +75,9 @@ static void on_delivered(void *arg, uint64_t sequence, int err) {
   pthread_mutex_lock(&o->mu);
   seq_push(err ? &o->failed : &o->acked, sequence);
   pthread_mutex_unlock(&o->mu);
-  if (err)
+  bool purged = err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT; /* at shutdown */
+  if (err && !purged)
     ll_log(LL_WARN, "outbox",
            "rejection %" PRIu64 " was not delivered to %s (%s); sending "
            "it again",

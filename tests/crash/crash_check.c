@@ -10,6 +10,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "harness.h"
 #include "ll_codec.h"
 #include "ll_event.h"
 
@@ -411,6 +412,32 @@ static int64_t input_key(int32_t partition, int64_t offset) {
 
 #define RECORDS_READ_TIMEOUT_MS 60000
 
+typedef struct topic_scan {
+  ll_codec *codec;
+  cc_report *r;
+  int64_t *keys; /* input_key of each record's original input */
+  size_t n, cap;
+} topic_scan;
+
+static void on_record(const rd_kafka_message_t *m, void *arg) {
+  topic_scan *sc = arg;
+  ll_rejection rej;
+  ll_err e;
+  memset(&rej, 0, sizeof rej);
+  if (ll_codec_decode_rejection(sc->codec, m->payload, m->len, &rej, &e) !=
+      LL_OK) {
+    mismatch(sc->r, "%s [%d] offset %lld: %s", rd_kafka_topic_name(m->rkt),
+             m->partition, (long long)m->offset, e.message);
+    return;
+  }
+  if (sc->n == sc->cap) {
+    sc->cap = sc->cap ? sc->cap * 2 : 1024;
+    sc->keys = ll_xrealloc(sc->keys, sc->cap * sizeof *sc->keys);
+  }
+  sc->keys[sc->n++] = input_key(rej.partition, rej.offset);
+  ll_rejection_free(&rej);
+}
+
 int cc_check_rejected_topic(ll_store *s, const cc_stored *st,
                             const char *brokers, const char *topic) {
   cc_report r = {.what = "lots.rejected"};
@@ -426,75 +453,15 @@ int cc_check_rejected_topic(ll_store *s, const cc_stored *st,
     mismatch(&r, "codec: %s", e.message);
     return report_done(&r);
   }
-  char errstr[256];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  const char *settings[][2] = {{"bootstrap.servers", brokers},
-                               {"group.id", "crash-check"},
-                               {"enable.auto.commit", "false"},
-                               {"enable.partition.eof", "true"},
-                               {"auto.offset.reset", "error"}};
-  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
-    rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
-                      sizeof errstr);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  const rd_kafka_metadata_t *md = NULL;
-  rd_kafka_topic_t *rkt = rk ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
-  if (!rk || rd_kafka_metadata(rk, 0, rkt, &md, 10000) != 0 ||
-      md->topic_cnt != 1) {
-    mismatch(&r, "cannot read the metadata of %s", topic);
-    goto out;
-  }
-  int n_parts = md->topics[0].partition_cnt;
-  int64_t *high = calloc((size_t)n_parts, sizeof *high);
-  rd_kafka_topic_partition_list_t *parts =
-      rd_kafka_topic_partition_list_new(n_parts);
-  int open = 0;
-  for (int p = 0; p < n_parts; p++) {
-    int64_t low = 0;
-    if (rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high[p], 10000) !=
-            0 ||
-        low != 0)
-      mismatch(&r, "%s [%d]: cannot read from offset 0", topic, p);
-    if (high[p] > 0) {
-      rd_kafka_topic_partition_list_add(parts, topic, p)->offset = 0;
-      open++;
-    }
-  }
-  rd_kafka_assign(rk, parts);
-  rd_kafka_topic_partition_list_destroy(parts);
-  size_t cap = 1024, n = 0;
-  int64_t *keys = malloc(cap * sizeof *keys);
-  uint64_t deadline = ll_mono_ns() + RECORDS_READ_TIMEOUT_MS * 1000000ull;
-  while (open > 0 && ll_mono_ns() < deadline) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-    if (!m)
-      continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      if (m->offset >= high[m->partition])
-        open--;
-    } else if (m->err) {
-      mismatch(&r, "reading %s [%d]: %s", topic, m->partition,
-               rd_kafka_message_errstr(m));
-      open = 0;
-    } else if (m->offset < high[m->partition]) {
-      ll_rejection rej;
-      memset(&rej, 0, sizeof rej);
-      if (ll_codec_decode_rejection(codec, m->payload, m->len, &rej, &e) !=
-          LL_OK) {
-        mismatch(&r, "%s [%d] offset %lld: %s", topic, m->partition,
-                 (long long)m->offset, e.message);
-      } else {
-        if (n == cap)
-          keys = realloc(keys, (cap *= 2) * sizeof *keys);
-        keys[n++] = input_key(rej.partition, rej.offset);
-        ll_rejection_free(&rej);
-      }
-    }
-    rd_kafka_message_destroy(m);
-  }
-  if (open > 0)
-    mismatch(&r, "could not read %s to its end", topic);
-  qsort(keys, n, sizeof *keys, cmp_key);
+  topic_scan sc = {.codec = codec, .r = &r};
+  char why[512];
+  if (h_read_topic(brokers, topic, RECORDS_READ_TIMEOUT_MS, on_record, &sc, why,
+                   sizeof why) != 0)
+    mismatch(&r, "%s", why);
+  int64_t *keys = sc.keys;
+  size_t n = sc.n;
+  if (n > 0)
+    qsort(keys, n, sizeof *keys, cmp_key);
   size_t distinct = 0, repeats = 0;
   for (size_t i = 0; i < n; i++) {
     if (i > 0 && keys[i] == keys[i - 1])
@@ -506,7 +473,7 @@ int cc_check_rejected_topic(ll_store *s, const cc_stored *st,
   size_t found = 0;
   for (size_t i = 0; i < st->n_rej; i++) {
     int64_t k = input_key(st->rej[i].partition, st->rej[i].offset);
-    if (bsearch(&k, keys, distinct, sizeof *keys, cmp_key))
+    if (distinct > 0 && bsearch(&k, keys, distinct, sizeof *keys, cmp_key))
       found++;
     else
       mismatch(&r, "rejection of %d@%lld is missing", (int)st->rej[i].partition,
@@ -519,14 +486,6 @@ int cc_check_rejected_topic(ll_store *s, const cc_stored *st,
          "%zu repeat(s)\n",
          n, distinct, st->n_rej, repeats);
   free(keys);
-  free(high);
-out:
-  if (md)
-    rd_kafka_metadata_destroy(md);
-  if (rkt)
-    rd_kafka_topic_destroy(rkt);
-  if (rk)
-    rd_kafka_destroy(rk);
   ll_codec_close(codec);
   return report_done(&r);
 }

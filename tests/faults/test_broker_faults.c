@@ -878,59 +878,10 @@ static void keyset_free(keyset *s) {
 static void read_topic(const char *brokers, const char *topic,
                        void (*fn)(const rd_kafka_message_t *m, void *arg),
                        void *arg) {
-  char errstr[256];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  const char *settings[][2] = {{"bootstrap.servers", brokers},
-                               {"group.id", "faults-check"},
-                               {"enable.auto.commit", "false"},
-                               {"enable.partition.eof", "true"},
-                               /* never skip silently past a gap */
-                               {"auto.offset.reset", "error"}};
-  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
-    assert_int_equal(rd_kafka_conf_set(conf, settings[i][0], settings[i][1],
-                                       errstr, sizeof errstr),
-                     RD_KAFKA_CONF_OK);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  assert_non_null(rk);
-  int64_t high[PARTITIONS];
-  int open = 0;
-  rd_kafka_topic_partition_list_t *parts =
-      rd_kafka_topic_partition_list_new(PARTITIONS);
-  for (int32_t p = 0; p < PARTITIONS; p++) {
-    int64_t low = 0;
-    assert_int_equal(
-        rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high[p], 10000),
-        RD_KAFKA_RESP_ERR_NO_ERROR);
-    /* The mock broker keeps a partition's last few megabytes only. */
-    if (low != 0)
-      fail_msg("%s [%d] starts at offset %lld: the broker dropped records",
-               topic, p, (long long)low);
-    if (high[p] > 0) {
-      rd_kafka_topic_partition_list_add(parts, topic, p)->offset = 0;
-      open++;
-    }
-  }
-  assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
-  rd_kafka_topic_partition_list_destroy(parts);
-  int64_t deadline = mono_ms() + RECOVER_TIMEOUT_MS;
-  while (open > 0 && mono_ms() < deadline) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-    if (!m)
-      continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      if (m->offset >= high[m->partition])
-        open--;
-    } else if (!m->err && m->offset < high[m->partition]) {
-      fn(m, arg);
-    } else if (m->err) {
-      fail_msg("reading %s [%d] at offset %lld: %s", topic, m->partition,
-               (long long)m->offset, rd_kafka_message_errstr(m));
-    }
-    rd_kafka_message_destroy(m);
-  }
-  rd_kafka_destroy(rk);
-  if (open > 0)
-    fail_msg("could not read %s to its end", topic);
+  char why[512];
+  if (h_read_topic(brokers, topic, RECOVER_TIMEOUT_MS, fn, arg, why,
+                   sizeof why) != 0)
+    fail_msg("%s", why);
 }
 
 /* What lotline had to reject, from lots.inbound as it is: every message

@@ -337,6 +337,92 @@ int h_consume_all(const char *brokers, const char *topic, int want,
   return got;
 }
 
+int h_read_topic(const char *brokers, const char *topic, int timeout_ms,
+                 void (*fn)(const rd_kafka_message_t *m, void *arg), void *arg,
+                 char *why, size_t why_len) {
+  char errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  const char *settings[][2] = {{"bootstrap.servers", brokers},
+                               {"group.id", "lotline-test-reader"},
+                               {"enable.auto.commit", "false"},
+                               {"enable.partition.eof", "true"},
+                               {"auto.offset.reset", "error"}};
+  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+    if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK)
+      die("reader config: %s", errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (!rk)
+    die("reader: %s", errstr);
+  int rc = -1;
+  int64_t *high = NULL;
+  const rd_kafka_metadata_t *md = NULL;
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+  if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      md->topic_cnt != 1 || md->topics[0].err) {
+    snprintf(why, why_len, "no metadata for %s", topic);
+    goto out;
+  }
+  int n_parts = md->topics[0].partition_cnt;
+  high = calloc((size_t)n_parts + 1, sizeof *high);
+  rd_kafka_topic_partition_list_t *parts =
+      rd_kafka_topic_partition_list_new(n_parts);
+  int open = 0;
+  for (int p = 0; p < n_parts; p++) {
+    int64_t low = 0;
+    if (rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high[p], 10000) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        low != 0) {
+      snprintf(why, why_len,
+               "%s [%d] does not start at offset 0 (%lld): the "
+               "broker dropped records",
+               topic, p, (long long)low);
+      rd_kafka_topic_partition_list_destroy(parts);
+      goto out;
+    }
+    if (high[p] > 0) {
+      rd_kafka_topic_partition_list_add(parts, topic, p)->offset = 0;
+      open++;
+    }
+  }
+  rd_kafka_assign(rk, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  while (open > 0) {
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >
+        timeout_ms) {
+      snprintf(why, why_len, "could not read %s to its end in %d ms", topic,
+               timeout_ms);
+      goto out;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+    if (!m)
+      continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (m->offset >= high[m->partition])
+        open--;
+    } else if (m->err) {
+      snprintf(why, why_len, "reading %s [%d] at offset %lld: %s", topic,
+               m->partition, (long long)m->offset, rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      goto out;
+    } else if (m->offset < high[m->partition]) {
+      fn(m, arg);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rc = 0;
+out:
+  free(high);
+  if (md)
+    rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  rd_kafka_destroy(rk);
+  return rc;
+}
+
 void h_ev_create(ll_event *ev, const char *event_id, const char *product,
                  const char *lot_id, const char *name, ll_tracking tracking) {
   ll_event_init(ev);

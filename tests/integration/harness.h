@@ -6,6 +6,7 @@
 #define LL_TEST_HARNESS_H
 
 #include <jansson.h>
+#include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -64,6 +65,15 @@ int h_consume_all(const char *brokers, const char *topic, int want,
                   void (*fn)(const void *key, size_t key_len, const void *value,
                              size_t len, void *arg),
                   void *arg);
+
+/* Read a topic exactly to the end it has now: every partition from offset
+ * 0 to its high watermark, fn for each record. Strict: a partition that no
+ * longer starts at 0 (the embedded broker dropped records), a read error
+ * (never a silent skip past a gap) or the timeout return -1 with the reason
+ * in why. */
+int h_read_topic(const char *brokers, const char *topic, int timeout_ms,
+                 void (*fn)(const rd_kafka_message_t *m, void *arg), void *arg,
+                 char *why, size_t why_len);
 
 /* Events to play with. */
 void h_ev_create(ll_event *ev, const char *event_id, const char *product,

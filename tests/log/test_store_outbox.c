@@ -1,41 +1,26 @@
 /* test_store_outbox.c — the rejections outbox of the log store: a record
  * staged with its rejection is durable exactly when the batch is, comes
  * back in sequence order after a restart, and is gone once deleted. */
-#include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cmocka.h>
 
+#include "harness.h"
 #include "ll_store.h"
 
 typedef struct fixture {
-  char root[512];
+  char *root; /* h_tempdir: removed at teardown */
   char dir[600];
 } fixture;
 
-static int remove_entry(const char *path, const struct stat *sb, int flag,
-                        struct FTW *ftw) {
-  (void)sb, (void)flag, (void)ftw;
-  return remove(path);
-}
-
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
-  const char *tmp = getenv("TMPDIR");
-  snprintf(f->root, sizeof f->root, "%s/lotline-outbox-XXXXXX",
-           tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(f->root)) {
-    fprintf(stderr, "mkdtemp %s: %s\n", f->root, strerror(errno));
-    free(f);
-    return -1;
-  }
+  f->root = h_tempdir("outbox");
   snprintf(f->dir, sizeof f->dir, "%s/log", f->root);
   *state = f;
   return 0;
@@ -43,7 +28,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  nftw(f->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  h_rmrf(f->root);
+  free(f->root);
   free(f);
   return 0;
 }

@@ -18,7 +18,7 @@
 #include "ll_event.h"
 #include "ll_views.h"
 
-#define LL_PROJECTOR_BATCH_MAX 1024 /* log entries per step */
+#define LL_PROJECTOR_BATCH_MAX 16384 /* log entries per step */
 
 struct ll_projector {
   ll_store *log;

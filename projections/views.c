@@ -297,6 +297,7 @@ ll_views *ll_views_open(const char *dir, ll_err *err) {
   const ll_views_tuning tuning = {
       .cache_max_entries = LL_VIEWS_CACHE_MAX_ENTRIES,
       .cache_max_bytes = LL_VIEWS_CACHE_MAX_BYTES,
+      .write_buffer_bytes = LL_VIEWS_WRITE_BUFFER_BYTES,
   };
   return ll_views_open_tuned(dir, &tuning, err);
 }

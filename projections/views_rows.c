@@ -271,10 +271,12 @@ void ll_views_rows_fill(ll_views_rows *t, uint64_t hash, const void *key,
                         size_t key_len, const void *value, size_t value_len,
                         bool present) {
   assert(t->slots[find_slot(t, hash, key, key_len)].row == NULL);
-  trim(t); /* room first, so the new row is not the one evicted */
   ll_vrow *r = add_row(t, hash, key, key_len, present ? value_len : 0);
   r = set_value(t, r, value, value_len, present);
   r->flags |= LL_VROW_READ | LL_VROW_REFERENCED;
+  /* Back within the bounds; the new row, just marked as read, is passed
+   * over in favour of rows that were not read since the last turn. */
+  trim(t);
 }
 
 /* The run's scan group of key's first group_len bytes: its slot in the

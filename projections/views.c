@@ -17,8 +17,8 @@
  * changed (a lot created and moved in one run), a row rewritten by many
  * entries is written to RocksDB once, with its final value, and rows read
  * before come from the row cache instead of RocksDB. At the end of the run
- * its rows, sorted by key (RocksDB inserts sorted keys faster), and the
- * checkpoint go out in one plain WriteBatch. The projector is the views
+ * its rows, sorted by key, and the checkpoint go out in one plain
+ * WriteBatch (views_write.c). The projector is the views
  * database's only writer, which is what keeps the cache exact; a failed
  * run drops it.
  *
@@ -33,7 +33,6 @@
  *
  * Key layout: see views_internal.h. */
 #include <assert.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,8 +88,8 @@ bool ll_views_qty_unpack(const void *p, size_t n, ll_usage *usage,
 /* ---- the run in progress ---- */
 
 /* The families ll_views_txn_scan() may scan (genealogy.c looks up the
- * other side of a production reference). Their rows in the overlay are
- * linked per group so a scan finds them without walking the run. */
+ * other side of a production reference). Their rows in the run are linked
+ * per group so a scan finds them without walking the run. */
 static const char *const scan_families[] = {LL_VK_CONSUMED, LL_VK_PRODUCED};
 
 size_t ll_views_scan_group_len(const void *key, size_t key_len) {
@@ -352,215 +351,6 @@ static int apply_entry(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
   return 0;
 }
 
-/* A row of the run with the first 16 bytes of its key as two big-endian
- * numbers, so most comparisons of the sort never touch the row. */
-typedef struct ll_sort_rec {
-  uint64_t k0, k1;
-  const ll_vrow *row;
-} ll_sort_rec;
-
-static uint64_t key_word(const uint8_t *key, size_t len, size_t at) {
-  uint8_t w[8] = {0};
-  if (at < len)
-    memcpy(w, key + at, len - at < 8 ? len - at : 8);
-  return ll_be64_decode(w);
-}
-
-static inline int compare_recs(const ll_sort_rec *x, const ll_sort_rec *y) {
-  if (x->k0 != y->k0)
-    return x->k0 < y->k0 ? -1 : 1;
-  if (x->k1 != y->k1)
-    return x->k1 < y->k1 ? -1 : 1;
-  const ll_vrow *p = x->row, *q = y->row;
-  size_t n = p->key_len < q->key_len ? p->key_len : q->key_len;
-  /* Equal first 16 bytes (zero-padded): compare from the start. */
-  int c = memcmp(p->bytes, q->bytes, n);
-  if (c != 0)
-    return c;
-  return p->key_len < q->key_len ? -1 : p->key_len > q->key_len ? 1 : 0;
-}
-
-/* memcmp order of a row's key against key. */
-static int compare_key_with(const ll_vrow *r, const char *key, size_t len) {
-  size_t n = r->key_len < len ? r->key_len : len;
-  int c = memcmp(r->bytes, key, n);
-  if (c != 0)
-    return c;
-  return r->key_len < len ? -1 : r->key_len > len ? 1 : 0;
-}
-
-#define SORT_INSERTION_MAX 16 /* ranges this short: insertion sort */
-
-static void swap_recs(ll_sort_rec *a, ll_sort_rec *b) {
-  ll_sort_rec t = *a;
-  *a = *b;
-  *b = t;
-}
-
-/* Quicksort (median of three, smaller side first so the stack stays
- * logarithmic) finished by insertion sort; the comparison inlines, which
- * qsort's callback cannot. Keys are distinct (one row per key). */
-static void sort_recs(ll_sort_rec *a, size_t n) {
-  while (n > SORT_INSERTION_MAX) {
-    size_t mid = n / 2;
-    if (compare_recs(&a[mid], &a[0]) < 0)
-      swap_recs(&a[mid], &a[0]);
-    if (compare_recs(&a[n - 1], &a[0]) < 0)
-      swap_recs(&a[n - 1], &a[0]);
-    if (compare_recs(&a[n - 1], &a[mid]) < 0)
-      swap_recs(&a[n - 1], &a[mid]);
-    ll_sort_rec pivot = a[mid];
-    size_t i = 0, j = n - 1;
-    for (;;) {
-      while (compare_recs(&a[i], &pivot) < 0)
-        i++;
-      while (compare_recs(&pivot, &a[j]) < 0)
-        j--;
-      if (i >= j)
-        break;
-      swap_recs(&a[i], &a[j]);
-      i++;
-      j--;
-    }
-    /* a[0..j] <= pivot <= a[j+1..n-1] */
-    size_t left = j + 1, right = n - left;
-    if (left < right) {
-      sort_recs(a, left);
-      a += left;
-      n = right;
-    } else {
-      sort_recs(a + left, right);
-      n = left;
-    }
-  }
-  for (size_t i = 1; i < n; i++) {
-    ll_sort_rec x = a[i];
-    size_t j = i;
-    for (; j > 0 && compare_recs(&x, &a[j - 1]) < 0; j--)
-      a[j] = a[j - 1];
-    a[j] = x;
-  }
-}
-
-/* The run's rows in key order: RocksDB inserts sorted keys into its
- * memtable much faster (each insert starts where the last one ended). */
-static const ll_sort_rec *sort_run(ll_views *v, size_t *n_out) {
-  size_t n = v->rows.n_dirty;
-  if (v->sorted_cap < n) {
-    v->sorted_cap = n;
-    v->sorted = ll_xrealloc(v->sorted, v->sorted_cap * sizeof *v->sorted);
-  }
-  for (size_t i = 0; i < n; i++) {
-    const ll_vrow *r = v->rows.dirty[i];
-    v->sorted[i] = (ll_sort_rec){.k0 = key_word(r->bytes, r->key_len, 0),
-                                 .k1 = key_word(r->bytes, r->key_len, 8),
-                                 .row = r};
-  }
-  sort_recs(v->sorted, n);
-  *n_out = n;
-  return v->sorted;
-}
-
-static int rocks_fail(ll_err *err, const char *what, char *rerr) {
-  ll_err_set(err, LL_OK, "views: %s: %s", what, rerr);
-  rocksdb_free(rerr);
-  return -1;
-}
-
-/* Bulk load: the run's rows, already sorted, and the checkpoint in its
- * place among them, into one table file that RocksDB then takes in
- * (ingest), skipping the memtable. Deletes are kept as tombstones, since
- * an earlier file may hold the key. */
-static int commit_run_file(ll_views *v, const ll_sort_rec *sorted, size_t n,
-                           const uint8_t pos[8], ll_err *err) {
-  char path[4200];
-  int len = snprintf(path, sizeof path, "%s/run-%llu.sst", v->dir,
-                     (unsigned long long)v->files_ingested);
-  if (len < 0 || (size_t)len >= sizeof path)
-    return ll_err_set(err, LL_OK, "views: path too long: %s", v->dir);
-  rocksdb_sstfilewriter_t *w =
-      rocksdb_sstfilewriter_create(v->env_opts, v->options);
-  char *rerr = NULL;
-  rocksdb_sstfilewriter_open(w, path, &rerr);
-  const size_t pos_key_len = strlen(LL_VK_POSITION);
-  bool pos_done = false;
-  for (size_t i = 0; rerr == NULL && i <= n; i++) {
-    const ll_vrow *r = i < n ? sorted[i].row : NULL;
-    if (!pos_done &&
-        (r == NULL || compare_key_with(r, LL_VK_POSITION, pos_key_len) > 0)) {
-      rocksdb_sstfilewriter_put(w, LL_VK_POSITION, pos_key_len,
-                                (const char *)pos, 8, &rerr);
-      pos_done = true;
-      if (rerr != NULL)
-        break;
-    }
-    if (r == NULL)
-      break;
-    if (ll_vrow_present(r))
-      rocksdb_sstfilewriter_put(w, (const char *)r->bytes, r->key_len,
-                                (const char *)ll_vrow_value(r), r->value_len,
-                                &rerr);
-    else
-      rocksdb_sstfilewriter_delete(w, (const char *)r->bytes, r->key_len,
-                                   &rerr);
-  }
-  if (rerr == NULL)
-    rocksdb_sstfilewriter_finish(w, &rerr);
-  rocksdb_sstfilewriter_destroy(w);
-  if (rerr != NULL) {
-    (void)remove(path);
-    return rocks_fail(err, "cannot write a table file", rerr);
-  }
-  const char *files[1] = {path};
-  rocksdb_ingest_external_file(v->db, files, 1, v->ingest_opts, &rerr);
-  if (rerr != NULL) {
-    (void)remove(path);
-    return rocks_fail(err, "cannot ingest a table file", rerr);
-  }
-  v->files_ingested++;
-  return 0;
-}
-
-/* Write the run: one put or delete per row it wrote, and the checkpoint,
- * in one WriteBatch (or one table file, in a bulk load). */
-static int commit_run(ll_views *v, uint64_t position, ll_err *err) {
-  rocksdb_writebatch_clear(v->wb);
-  size_t n = 0;
-  const ll_sort_rec *sorted = sort_run(v, &n);
-  if (v->bulk_load) {
-    uint8_t pos[8];
-    for (int i = 7; i >= 0; i--)
-      pos[i] = (uint8_t)(position >> (8 * (7 - i)));
-    if (commit_run_file(v, sorted, n, pos, err) != 0)
-      return -1;
-    ll_views_rows_commit(&v->rows);
-    return 0;
-  }
-  for (size_t i = 0; i < n; i++) {
-    const ll_vrow *r = sorted[i].row;
-    if (ll_vrow_present(r))
-      rocksdb_writebatch_put(v->wb, (const char *)r->bytes, r->key_len,
-                             (const char *)ll_vrow_value(r), r->value_len);
-    else
-      rocksdb_writebatch_delete(v->wb, (const char *)r->bytes, r->key_len);
-  }
-  uint8_t pos[8];
-  for (int i = 7; i >= 0; i--)
-    pos[i] = (uint8_t)(position >> (8 * (7 - i)));
-  rocksdb_writebatch_put(v->wb, LL_VK_POSITION, strlen(LL_VK_POSITION),
-                         (const char *)pos, sizeof pos);
-  char *rerr = NULL;
-  rocksdb_write(v->db, v->write_opts, v->wb, &rerr);
-  rocksdb_writebatch_clear(v->wb);
-  if (rerr != NULL) {
-    ll_err_set(err, LL_OK, "views: write failed: %s", rerr);
-    rocksdb_free(rerr);
-    return -1;
-  }
-  ll_views_rows_commit(&v->rows);
-  return 0;
-}
-
 int ll_views_apply(ll_views *v, const ll_log_entry *entries, size_t n,
                    ll_err *err) {
   assert(v != NULL);
@@ -593,7 +383,7 @@ int ll_views_apply(ll_views *v, const ll_log_entry *entries, size_t n,
   }
 
   if (rc == 0 && applied > 0) {
-    rc = commit_run(v, position, err);
+    rc = ll_views_commit_run(v, position, err);
     if (rc == 0)
       atomic_store(&v->position, position);
   }

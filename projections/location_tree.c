@@ -86,15 +86,16 @@ done:
   return rc;
 }
 
-/* Adjust the rows of loc and of every ancestor path of it. */
+/* Adjust the rows of loc and of every ancestor path of it longer than
+ * skip_len bytes. */
 static int adjust_path(ll_views_txn *t, const ll_log_entry *e,
                        const char *lot_id, const ll_location *loc,
-                       int64_t delta_micro, ll_err *err) {
+                       size_t skip_len, int64_t delta_micro, ll_err *err) {
   bool stock = ll_usage_is_stock(loc->usage);
   size_t len = strlen(loc->id);
   char *path = ll_xmalloc(len + 1);
   int rc = 0;
-  for (size_t i = 1; rc == 0 && i <= len; i++) {
+  for (size_t i = skip_len + 1; rc == 0 && i <= len; i++) {
     if (i < len && loc->id[i] != '/')
       continue;
     memcpy(path, loc->id, i);
@@ -103,6 +104,20 @@ static int adjust_path(ll_views_txn *t, const ll_log_entry *e,
   }
   free(path);
   return rc;
+}
+
+/* The length of the longest path that is a or an ancestor of a, and b or
+ * an ancestor of b ("WH/A" and "WH/B" share "WH"; "WH/A" and "WH/AB" too). */
+static size_t common_ancestor_len(const char *a, const char *b) {
+  size_t common = 0;
+  for (size_t i = 0;; i++) {
+    bool a_end = a[i] == '\0' || a[i] == '/';
+    bool b_end = b[i] == '\0' || b[i] == '/';
+    if (i > 0 && a_end && b_end)
+      common = i;
+    if (a[i] != b[i] || a[i] == '\0')
+      return common;
+  }
 }
 
 int ll_location_tree_apply(ll_views_txn *t, const ll_log_entry *e,
@@ -116,8 +131,17 @@ int ll_location_tree_apply(ll_views_txn *t, const ll_log_entry *e,
                       "views: log position %llu: StockMoved without lot_id, "
                       "locations or a positive quantity",
                       (unsigned long long)e->position);
-  if (adjust_path(t, e, ev->lot_id, &ev->from, -ev->quantity_micro, err) != 0 ||
-      adjust_path(t, e, ev->lot_id, &ev->to, ev->quantity_micro, err) != 0)
+  /* A path both ends lie under gets the quantity taken out and put back:
+   * when both ends count the same way (both on hand or both not), its row
+   * ends as it was, so it is left alone (a move from a shelf to the next
+   * one touches two rows, not eight). */
+  size_t common = 0;
+  if (ll_usage_is_stock(ev->from.usage) == ll_usage_is_stock(ev->to.usage))
+    common = common_ancestor_len(ev->from.id, ev->to.id);
+  if (adjust_path(t, e, ev->lot_id, &ev->from, common, -ev->quantity_micro,
+                  err) != 0 ||
+      adjust_path(t, e, ev->lot_id, &ev->to, common, ev->quantity_micro, err) !=
+          0)
     return -1;
   return 0;
 }

@@ -1,11 +1,16 @@
 /* projector.c — follows the log and feeds the views.
  *
- * One step: let the log store catch up with its primary (cheap when nothing
- * changed), read the entries after the views' checkpoint, apply them as one
- * run. The caller loops on ll_projector_step() and sleeps when it applies
- * nothing. The entry slots are allocated once, LL_PROJECTOR_BATCH_MAX of
- * them, so a step never allocates more than the entries' own strings, and a
- * step's batch (and its RocksDB WriteBatch) stays bounded.
+ * One step: read the entries after the views' checkpoint, apply them as
+ * one run. Only when the entries the log store already knows do not fill
+ * the step does it catch up with its primary (which reads the primary's
+ * MANIFEST and WAL: not free) and read on, so a projector with a backlog
+ * does not pay for it on every step, and one that is caught up sees new
+ * entries at once. The caller loops on ll_projector_step() and sleeps when
+ * it applies nothing. The entry slots are allocated once,
+ * LL_PROJECTOR_BATCH_MAX of them, so a step never allocates more than the
+ * entries' own strings, and a step's run (its rows in memory, its RocksDB
+ * WriteBatch) stays bounded. Big steps are what make a backlog cheap to
+ * work off: a row that many entries of a run rewrite is written once.
  *
  * The views never run ahead of the log they follow: if the log ends before
  * the views' checkpoint, the views were built from another log (a restored
@@ -17,8 +22,6 @@
 
 #include "ll_event.h"
 #include "ll_views.h"
-
-#define LL_PROJECTOR_BATCH_MAX 1024 /* log entries per step */
 
 struct ll_projector {
   ll_store *log;
@@ -65,8 +68,6 @@ int ll_projector_step(ll_projector *p, size_t max, size_t *applied,
   if (max == 0 || max > LL_PROJECTOR_BATCH_MAX)
     max = LL_PROJECTOR_BATCH_MAX;
 
-  if (ll_store_catch_up(p->log, err) != 0)
-    return -1;
   uint64_t before = ll_views_position(p->views);
   size_t n = 0;
   if (ll_store_read_log(p->log, before + 1, p->entries, max, &n, err) != 0) {
@@ -75,6 +76,17 @@ int ll_projector_step(ll_projector *p, size_t max, size_t *applied,
     return -1;
   }
   assert(n <= max);
+  if (n < max) {
+    size_t more = 0;
+    if (ll_store_catch_up(p->log, err) != 0 ||
+        ll_store_read_log(p->log, before + 1 + n, p->entries + n, max - n,
+                          &more, err) != 0) {
+      release_entries(p, max);
+      return -1;
+    }
+    assert(more <= max - n);
+    n += more;
+  }
   if (n == 0) {
     uint64_t last = ll_store_last_position(p->log);
     /* The primary bumps its last-position counter just after the write

@@ -11,13 +11,25 @@
  *
  * ll_views_apply() takes entries in log order. Entries at or below the
  * checkpoint are skipped (re-applying is a no-op); a hole in the positions is
- * an error and nothing of the run is written. The run's batch is a
- * WriteBatchWithIndex read through on every lookup, so an entry sees what
- * earlier entries of the same run changed (a lot created and moved in one
- * run). One apply runs at a time (apply_lock); reads never take the lock:
+ * an error and nothing of the run is written. The appliers read and write
+ * rows through the run (ll_views_txn_*), which keeps them in memory
+ * (views_rows.h): an entry sees what earlier entries of the same run
+ * changed (a lot created and moved in one run), a row rewritten by many
+ * entries is written to RocksDB once, with its final value, and rows read
+ * before come from the row cache instead of RocksDB. At the end of the run
+ * its rows, sorted by key, and the checkpoint go out in one plain
+ * WriteBatch (views_write.c). The projector is the views
+ * database's only writer, which is what keeps the cache exact; a failed
+ * run drops it.
+ *
+ * One apply runs at a time (apply_lock); reads never take the lock:
  * RocksDB reads are thread-safe and each write is atomic. The position is
  * published only after its batch is written, so a reader that sees position
  * N also sees every view row of entries up to N.
+ *
+ * A rebuild opens the views for a bulk load (ll_views_open_tuned): no WAL,
+ * a bigger cache, and each run written as one sorted table file that
+ * RocksDB ingests, instead of going through the memtable.
  *
  * Key layout: see views_internal.h. */
 #include <assert.h>
@@ -26,6 +38,9 @@
 
 #include "ll_event.h"
 #include "views_internal.h"
+
+#define VIEWS_BLOOM_BITS_PER_KEY 10
+#define VIEWS_MEMTABLE_BLOOM_RATIO 0.02 /* of the memtable's size */
 
 /* ---- keys and values shared by the read models ---- */
 
@@ -72,37 +87,75 @@ bool ll_views_qty_unpack(const void *p, size_t n, ll_usage *usage,
 
 /* ---- the run in progress ---- */
 
+/* The families ll_views_txn_scan() may scan (genealogy.c looks up the
+ * other side of a production reference). Their rows in the run are linked
+ * per group so a scan finds them without walking the run. */
+static const char *const scan_families[] = {LL_VK_CONSUMED, LL_VK_PRODUCED};
+
+size_t ll_views_scan_group_len(const void *key, size_t key_len) {
+  const char *k = key;
+  for (size_t f = 0; f < sizeof scan_families / sizeof scan_families[0]; f++) {
+    size_t n = strlen(scan_families[f]);
+    if (key_len <= n || memcmp(k, scan_families[f], n) != 0)
+      continue;
+    const char *sep = memchr(k + n, LL_VK_SEP, key_len - n);
+    return sep != NULL ? (size_t)(sep - k) + 1 : 0;
+  }
+  return 0;
+}
+
 int ll_views_txn_get(ll_views_txn *t, const ll_buf *key, ll_buf *value,
                      bool *found, ll_err *err) {
-  char *rerr = NULL;
-  size_t len = 0;
-  char *p = rocksdb_writebatch_wi_get_from_batch_and_db(
-      t->batch, t->v->db, t->v->read_opts, (const char *)key->data, key->len,
-      &len, &rerr);
+  ll_views *v = t->v;
   ll_buf_reset(value);
   *found = false;
+  uint64_t h = ll_views_hash(key->data, key->len);
+  const ll_vrow *r = ll_views_rows_get(&v->rows, h, key->data, key->len);
+  if (r != NULL) {
+    *found = ll_vrow_present(r);
+    if (*found)
+      ll_buf_put(value, ll_vrow_value(r), r->value_len);
+    return 0;
+  }
+  if (v->rows.complete) {
+    ll_views_rows_fill(&v->rows, h, key->data, key->len, NULL, 0, false);
+    return 0;
+  }
+  char *rerr = NULL;
+  rocksdb_pinnableslice_t *p = rocksdb_get_pinned(
+      v->db, v->read_opts, (const char *)key->data, key->len, &rerr);
   if (rerr != NULL) {
     ll_err_set(err, LL_OK, "views: read failed: %s", rerr);
     rocksdb_free(rerr);
-    rocksdb_free(p);
+    rocksdb_pinnableslice_destroy(p);
     return -1;
   }
-  if (p == NULL)
-    return 0;
-  ll_buf_put(value, p, len);
-  rocksdb_free(p);
-  *found = true;
+  if (p != NULL) {
+    size_t len = 0;
+    const char *data = rocksdb_pinnableslice_value(p, &len);
+    ll_buf_put(value, data, len);
+    rocksdb_pinnableslice_destroy(p);
+    *found = true;
+  }
+  ll_views_rows_fill(&v->rows, h, key->data, key->len, value->data, value->len,
+                     *found);
   return 0;
+}
+
+static void txn_write(ll_views_txn *t, const ll_buf *key, const void *value,
+                      size_t value_len, bool present) {
+  ll_views_rows_put(&t->v->rows, ll_views_hash(key->data, key->len), key->data,
+                    key->len, value, value_len, present,
+                    ll_views_scan_group_len(key->data, key->len));
 }
 
 void ll_views_txn_put(ll_views_txn *t, const ll_buf *key, const void *value,
                       size_t value_len) {
-  rocksdb_writebatch_wi_put(t->batch, (const char *)key->data, key->len,
-                            (const char *)value, value_len);
+  txn_write(t, key, value, value_len, true);
 }
 
 void ll_views_txn_del(ll_views_txn *t, const ll_buf *key) {
-  rocksdb_writebatch_wi_delete(t->batch, (const char *)key->data, key->len);
+  txn_write(t, key, NULL, 0, false);
 }
 
 /* ---- open / close ---- */
@@ -175,19 +228,50 @@ static int check_format(ll_views *v, const char *dir, ll_err *err) {
   return 0;
 }
 
-ll_views *ll_views_open(const char *dir, ll_err *err) {
-  assert(dir != NULL);
+ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
+                              ll_err *err) {
+  assert(dir != NULL && tuning != NULL);
   ll_views *v = ll_xcalloc(1, sizeof *v);
   v->options = rocksdb_options_create();
   rocksdb_options_set_create_if_missing(v->options, 1);
   rocksdb_options_set_keep_log_file_num(v->options, 4);
+  /* Most reads the cache misses are first lookups of rows that do not
+   * exist yet (a lot's first quantity at a location): bloom filters in the
+   * table files and the memtable answer those without a search. */
+  v->table_opts = rocksdb_block_based_options_create();
+  rocksdb_block_based_options_set_filter_policy(
+      v->table_opts,
+      rocksdb_filterpolicy_create_bloom_full(VIEWS_BLOOM_BITS_PER_KEY));
+  rocksdb_options_set_block_based_table_factory(v->options, v->table_opts);
+  rocksdb_options_set_memtable_whole_key_filtering(v->options, 1);
+  rocksdb_options_set_memtable_prefix_bloom_size_ratio(
+      v->options, VIEWS_MEMTABLE_BLOOM_RATIO);
+  if (tuning->write_buffer_bytes > 0)
+    rocksdb_options_set_write_buffer_size(v->options,
+                                          tuning->write_buffer_bytes);
   v->read_opts = rocksdb_readoptions_create();
+  v->scan_opts = rocksdb_readoptions_create();
   v->write_opts = rocksdb_writeoptions_create();
   /* Derived data: a lost tail after a power cut is re-projected from the
-   * log. The WAL stays on so a process crash loses nothing. */
+   * log. The WAL stays on so a process crash loses nothing, except in a
+   * rebuild, which nobody reads until it is flushed and swapped in. */
   rocksdb_writeoptions_set_sync(v->write_opts, 0);
+  if (tuning->bulk_load) {
+    rocksdb_writeoptions_disable_WAL(v->write_opts, 1);
+    v->bulk_load = true;
+    v->env_opts = rocksdb_envoptions_create();
+    v->ingest_opts = rocksdb_ingestexternalfileoptions_create();
+    rocksdb_ingestexternalfileoptions_set_move_files(v->ingest_opts, 1);
+    rocksdb_ingestexternalfileoptions_set_allow_global_seqno(v->ingest_opts, 1);
+    rocksdb_ingestexternalfileoptions_set_allow_blocking_flush(v->ingest_opts,
+                                                               1);
+  }
+  v->dir = ll_strdup(dir);
   pthread_mutex_init(&v->apply_lock, NULL);
   atomic_init(&v->position, 0);
+  ll_views_rows_init(&v->rows, tuning->cache_max_entries,
+                     tuning->cache_max_bytes);
+  v->wb = rocksdb_writebatch_create();
 
   char *rerr = NULL;
   v->db = rocksdb_open(v->options, dir, &rerr);
@@ -201,7 +285,20 @@ ll_views *ll_views_open(const char *dir, ll_err *err) {
     ll_views_close(v);
     return NULL;
   }
+  /* Nothing applied yet means no view rows (they are written together
+   * with the checkpoint): the row table knows them all. */
+  if (atomic_load(&v->position) == 0)
+    ll_views_rows_set_complete(&v->rows);
   return v;
+}
+
+ll_views *ll_views_open(const char *dir, ll_err *err) {
+  const ll_views_tuning tuning = {
+      .cache_max_entries = LL_VIEWS_CACHE_MAX_ENTRIES,
+      .cache_max_bytes = LL_VIEWS_CACHE_MAX_BYTES,
+      .write_buffer_bytes = LL_VIEWS_WRITE_BUFFER_BYTES,
+  };
+  return ll_views_open_tuned(dir, &tuning, err);
 }
 
 void ll_views_close(ll_views *v) {
@@ -209,9 +306,19 @@ void ll_views_close(ll_views *v) {
     return;
   if (v->db != NULL)
     rocksdb_close(v->db);
+  rocksdb_writebatch_destroy(v->wb);
+  free(v->sorted);
+  free(v->dir);
+  if (v->env_opts != NULL)
+    rocksdb_envoptions_destroy(v->env_opts);
+  if (v->ingest_opts != NULL)
+    rocksdb_ingestexternalfileoptions_destroy(v->ingest_opts);
+  ll_views_rows_free(&v->rows);
   rocksdb_writeoptions_destroy(v->write_opts);
+  rocksdb_readoptions_destroy(v->scan_opts);
   rocksdb_readoptions_destroy(v->read_opts);
   rocksdb_options_destroy(v->options);
+  rocksdb_block_based_options_destroy(v->table_opts);
   pthread_mutex_destroy(&v->apply_lock);
   free(v);
 }
@@ -250,7 +357,8 @@ int ll_views_apply(ll_views *v, const ll_log_entry *entries, size_t n,
   assert(entries != NULL || n == 0);
   pthread_mutex_lock(&v->apply_lock);
   uint64_t position = atomic_load(&v->position);
-  ll_views_txn t = {.v = v, .batch = rocksdb_writebatch_wi_create(0, 1)};
+  ll_views_txn t = {.v = v};
+  assert(v->rows.n_dirty == 0);
   int rc = 0;
   size_t applied = 0;
 
@@ -275,25 +383,14 @@ int ll_views_apply(ll_views *v, const ll_log_entry *entries, size_t n,
   }
 
   if (rc == 0 && applied > 0) {
-    ll_buf key, val;
-    ll_buf_init(&key);
-    ll_buf_init(&val);
-    ll_buf_put(&key, LL_VK_POSITION, strlen(LL_VK_POSITION));
-    ll_buf_put_be64(&val, position);
-    ll_views_txn_put(&t, &key, val.data, val.len);
-    ll_buf_free(&key);
-    ll_buf_free(&val);
-
-    char *rerr = NULL;
-    rocksdb_write_writebatch_wi(v->db, v->write_opts, t.batch, &rerr);
-    if (rerr != NULL) {
-      rc = ll_err_set(err, LL_OK, "views: write failed: %s", rerr);
-      rocksdb_free(rerr);
-    } else {
+    rc = ll_views_commit_run(v, position, err);
+    if (rc == 0)
       atomic_store(&v->position, position);
-    }
   }
-  rocksdb_writebatch_wi_destroy(t.batch);
+  /* A failed run wrote nothing: its rows go, and the rows read before
+   * with them, so no doubt about them can outlive the error. */
+  if (rc != 0)
+    ll_views_rows_reset(&v->rows);
   pthread_mutex_unlock(&v->apply_lock);
   return rc;
 }

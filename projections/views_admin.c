@@ -3,7 +3,9 @@
  *
  * Rebuild. The views are derived data, so rebuilding them is replaying the
  * whole log into an empty views database through the same ll_views_apply()
- * the projector calls (in bigger runs: REBUILD_RUN_ENTRIES). It is built
+ * the projector calls, in bigger runs (REBUILD_RUN_ENTRIES) and opened for
+ * a bulk load: no WAL, a bigger row cache (REBUILD_CACHE_MAX_*), each run
+ * ingested as one table file. It is built
  * beside the live one, in "<views>.rebuild-XXXXXX" (same parent, so same
  * filesystem), flushed to table files, closed, and only then swapped in
  * with one renameat2(RENAME_EXCHANGE): the old and the new directory trade
@@ -53,12 +55,19 @@
 #include "views_internal.h"
 
 #define REBUILD_SUFFIX ".rebuild-"
-/* Log entries applied per views write batch. Larger than the projector's
- * steps: the batch keeps only the newest write of a key, and a replay
- * rewrites the same few rows (a lot, its quantities) again and again, so
- * big runs spare RocksDB most of those versions. Bounded memory: the run's
- * decoded entries plus one write batch. */
-#define REBUILD_RUN_ENTRIES 16384
+/* Log entries applied per run, each run one ingested table file. Larger
+ * than the projector's steps: a run writes one version of each row it
+ * touched, so big runs spare RocksDB most of the versions of rows a replay
+ * rewrites again and again, and make fewer files. Bounded memory: the
+ * run's decoded entries plus its rows (about 9 a entry). */
+#define REBUILD_RUN_ENTRIES 65536
+/* The rebuild's row cache: as long as it has evicted nothing, a lookup it
+ * misses is known absent without reading RocksDB (views_rows.h), so it is
+ * worth more here than in the long-running projector. */
+#define REBUILD_CACHE_MAX_ENTRIES (2 * 1024 * 1024)
+#define REBUILD_CACHE_MAX_BYTES (256 * 1024 * 1024)
+/* Only the format mark goes through the memtable; 0: RocksDB's default. */
+#define REBUILD_WRITE_BUFFER_BYTES 0
 
 /* ---- dump ---- */
 
@@ -340,12 +349,17 @@ static int swap_in(const char *tmp, const char *views_dir, bool had_old,
 /* Replay the log into the (empty) views at tmp; closes them. */
 static int replay(ll_store *log, const char *tmp, ll_rebuild_progress progress,
                   void *ctx, ll_rebuild_stats *st, ll_err *err) {
-  ll_views *nv = ll_views_open(tmp, err);
+  /* A bulk load, nobody reads it until it is flushed and swapped in: a
+   * crash before that discards it anyway. */
+  const ll_views_tuning tuning = {
+      .cache_max_entries = REBUILD_CACHE_MAX_ENTRIES,
+      .cache_max_bytes = REBUILD_CACHE_MAX_BYTES,
+      .bulk_load = true,
+      .write_buffer_bytes = REBUILD_WRITE_BUFFER_BYTES,
+  };
+  ll_views *nv = ll_views_open_tuned(tmp, &tuning, err);
   if (nv == NULL)
     return -1;
-  /* No WAL for a build nobody reads until it is flushed and swapped in: a
-   * crash before that discards it anyway. */
-  rocksdb_writeoptions_disable_WAL(nv->write_opts, 1);
   ll_log_entry *entries = ll_xcalloc(REBUILD_RUN_ENTRIES, sizeof *entries);
   int rc = ll_store_catch_up(log, err);
   uint64_t target = ll_store_last_position(log);

@@ -35,6 +35,7 @@
 
 #include "ll_buf.h"
 #include "ll_views.h"
+#include "views_rows.h"
 
 #define LL_VIEWS_FORMAT 2 /* 2: history, genealogy, tree, fefo */
 
@@ -56,20 +57,57 @@
 #define LL_VK_FEFO_OF "fefok/"
 #define LL_VK_SEP '\x1f'
 
+/* The projector's row cache (views_rows.h), clean rows: a row costs its
+ * block (about 50 bytes plus key and value) and about 40 bytes of table,
+ * so the entries bound holds for quantity rows and the bytes bound for
+ * long lot records. */
+#define LL_VIEWS_CACHE_MAX_ENTRIES (512 * 1024)
+#define LL_VIEWS_CACHE_MAX_BYTES (64 * 1024 * 1024)
+/* The projector's memtable. Smaller than RocksDB's 64 MiB default: each
+ * run inserts ~9 rows per entry at keys spread over the whole memtable,
+ * and a skip list that stays within the CPU caches takes them in about a
+ * quarter less time (flushes, on RocksDB's own thread, come more often). */
+#define LL_VIEWS_WRITE_BUFFER_BYTES (16 * 1024 * 1024)
+
+typedef struct ll_views_tuning {
+  size_t cache_max_entries;
+  size_t cache_max_bytes;
+  size_t write_buffer_bytes; /* RocksDB memtable size, 0: default */
+  bool bulk_load; /* a rebuild: no WAL, runs ingested as table files */
+} ll_views_tuning;
+
 struct ll_views {
   rocksdb_t *db;
   rocksdb_options_t *options;
+  rocksdb_block_based_table_options_t *table_opts;
   rocksdb_readoptions_t *read_opts;
   rocksdb_writeoptions_t *write_opts;
   pthread_mutex_t apply_lock; /* one ll_views_apply() at a time */
   _Atomic uint64_t position;  /* published after the batch is written */
+  /* Owned by the apply in progress (apply_lock): */
+  ll_views_rows rows;         /* the run's writes, and rows read before */
+  rocksdb_writebatch_t *wb;   /* the run's commit, reused */
+  struct ll_sort_rec *sorted; /* the run's rows in key order, reused */
+  size_t sorted_cap;
+  /* Bulk load (a rebuild): each run becomes a table file, ingested. */
+  bool bulk_load;
+  char *dir;
+  uint64_t files_ingested;
+  rocksdb_envoptions_t *env_opts;
+  rocksdb_ingestexternalfileoptions_t *ingest_opts;
+  rocksdb_readoptions_t *scan_opts; /* upper-bounded prefix scans */
 };
 
-/* One ll_views_apply() run: the pending batch, read through so an entry sees
- * what earlier entries of the same run wrote. */
+ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
+                              ll_err *err);
+/* Write the run's rows and its checkpoint (views_write.c), then commit
+ * them in the row table; -1 when RocksDB refused (nothing written). */
+int ll_views_commit_run(ll_views *v, uint64_t position, ll_err *err);
+
+/* One ll_views_apply() run: reads see the run's own writes (the overlay),
+ * then the cache, then the database. */
 typedef struct ll_views_txn {
   ll_views *v;
-  rocksdb_writebatch_wi_t *batch;
 } ll_views_txn;
 
 int ll_views_txn_get(ll_views_txn *t, const ll_buf *key, ll_buf *value,
@@ -85,13 +123,18 @@ bool ll_views_key1(ll_buf *key, const char *prefix, const char *a);
 bool ll_views_key2(ll_buf *key, const char *prefix, const char *a,
                    const char *b);
 
-/* Visit every row of the run (batch over database) whose key starts with
+/* Visit every row of the run (overlay over database) whose key starts with
  * prefix, in key order; fn returns false to stop. The rows are read before
- * fn runs, so fn may write to the run. */
+ * fn runs, so fn may write to the run. Only the scan groups of the
+ * scannable families can be scanned: prefix is "<family><part>\x1f" with
+ * family one of LL_VK_CONSUMED, LL_VK_PRODUCED (views.c lists them). */
 typedef bool (*ll_views_row_fn)(const char *key, size_t key_len,
                                 const char *value, size_t value_len, void *arg);
 int ll_views_txn_scan(ll_views_txn *t, const ll_buf *prefix, ll_views_row_fn fn,
                       void *arg, ll_err *err);
+/* The length of key's scan group ("<family><part>\x1f"), or 0 when its
+ * family is not scannable. */
+size_t ll_views_scan_group_len(const void *key, size_t key_len);
 
 /* A consistent read (views_read.c). */
 struct ll_views_reader {

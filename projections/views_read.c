@@ -7,17 +7,21 @@
  * the reader stands at; the HTTP API sends it back as Lotline-Position. A
  * reader holds nothing but the snapshot: open one per request.
  *
- * Scans walk the rows that start with a prefix. Inside an apply run they go
- * through the run's WriteBatchWithIndex on top of the database (so an entry
- * sees what earlier entries of the same run wrote); the rows are collected
- * first and handed to the callback after the iterator is gone, because a
- * batch iterator does not survive writes to its batch. */
+ * Scans walk the rows that start with a prefix. Inside an apply run they
+ * merge the committed rows (a database iterator bounded to the prefix) with
+ * the run's own rows of the same scan group (the overlay links them, so a
+ * scan never walks the whole run); the rows are collected first and handed
+ * to the callback afterwards, because the callback may write to the run. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ll_event.h"
 #include "views_internal.h"
+
+/* A scan prefix is "<family><reference>\x1f": a reference is at most
+ * LL_TEXT_MAX_CHARS characters of UTF-8 (4 bytes each at most). */
+#define LL_VIEWS_SCAN_PREFIX_MAX (4 * LL_TEXT_MAX_CHARS + 16)
 
 bool ll_views_key3(ll_buf *key, const char *prefix, const char *a,
                    const char *b, const char *c) {
@@ -48,20 +52,61 @@ static int iter_error(rocksdb_iterator_t *it, const char *what, ll_err *err) {
 
 /* ---- scans inside an apply run ---- */
 
-/* Rows copied out of a batch iterator: key/value pairs, back to back. */
+/* Rows copied out, key/value pairs back to back. */
 typedef struct row_list {
   ll_buf bytes; /* uvar klen, key, uvar vlen, value; repeated */
   size_t n;
 } row_list;
 
-int ll_views_txn_scan(ll_views_txn *t, const ll_buf *prefix, ll_views_row_fn fn,
-                      void *arg, ll_err *err) {
-  row_list rows = {.n = 0};
-  ll_buf_init(&rows.bytes);
-  rocksdb_iterator_t *base = rocksdb_create_iterator(t->v->db, t->v->read_opts);
-  /* The batch iterator takes over the base iterator. */
-  rocksdb_iterator_t *it =
-      rocksdb_writebatch_wi_create_iterator_with_base(t->batch, base);
+static void row_list_add(row_list *l, const void *k, size_t klen, const void *v,
+                         size_t vlen) {
+  ll_buf_put_bytes(&l->bytes, k, klen);
+  ll_buf_put_bytes(&l->bytes, v, vlen);
+  l->n++;
+}
+
+static bool row_list_next(ll_rd *rd, const uint8_t **k, size_t *klen,
+                          const uint8_t **v, size_t *vlen) {
+  if (ll_rd_left(rd) == 0)
+    return false;
+  bool ok = ll_rd_bytes(rd, k, klen) && ll_rd_bytes(rd, v, vlen);
+  assert(ok); /* written by row_list_add */
+  return ok;
+}
+
+static int compare_rows(const void *a, const void *b) {
+  const ll_vrow *x = *(const ll_vrow *const *)a;
+  const ll_vrow *y = *(const ll_vrow *const *)b;
+  size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+  int c = memcmp(x->bytes, y->bytes, n);
+  if (c != 0)
+    return c;
+  return x->key_len < y->key_len ? -1 : x->key_len > y->key_len ? 1 : 0;
+}
+
+static int compare_keys(const uint8_t *a, size_t alen, const uint8_t *b,
+                        size_t blen) {
+  size_t n = alen < blen ? alen : blen;
+  int c = memcmp(a, b, n);
+  if (c != 0)
+    return c;
+  return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+/* The committed rows of the group, in key order. */
+static int scan_db(ll_views *v, const ll_buf *prefix, row_list *out,
+                   ll_err *err) {
+  /* The upper bound is the prefix with its last byte (the separator)
+   * raised by one: the iterator stops there instead of reading on. */
+  uint8_t bound[LL_VIEWS_SCAN_PREFIX_MAX];
+  if (prefix->len == 0 || prefix->len > sizeof bound)
+    return ll_err_set(err, LL_OK, "views: scan prefix of %zu bytes",
+                      prefix->len);
+  memcpy(bound, prefix->data, prefix->len);
+  bound[prefix->len - 1]++;
+  rocksdb_readoptions_set_iterate_upper_bound(v->scan_opts, (const char *)bound,
+                                              prefix->len);
+  rocksdb_iterator_t *it = rocksdb_create_iterator(v->db, v->scan_opts);
   for (rocksdb_iter_seek(it, (const char *)prefix->data, prefix->len);
        rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
     size_t klen = 0, vlen = 0;
@@ -69,25 +114,71 @@ int ll_views_txn_scan(ll_views_txn *t, const ll_buf *prefix, ll_views_row_fn fn,
     if (!has_prefix(k, klen, prefix))
       break;
     const char *val = rocksdb_iter_value(it, &vlen);
-    ll_buf_put_bytes(&rows.bytes, k, klen);
-    ll_buf_put_bytes(&rows.bytes, val, vlen);
-    rows.n++;
+    row_list_add(out, k, klen, val, vlen);
   }
   int rc = iter_error(it, "scan", err);
   rocksdb_iter_destroy(it);
+  rocksdb_readoptions_set_iterate_upper_bound(v->scan_opts, NULL, 0);
+  return rc;
+}
 
+int ll_views_txn_scan(ll_views_txn *t, const ll_buf *prefix, ll_views_row_fn fn,
+                      void *arg, ll_err *err) {
+  ll_views *v = t->v;
+  /* Only whole scan groups: their rows of the run are linked together. */
+  assert(ll_views_scan_group_len(prefix->data, prefix->len) == prefix->len);
+  row_list db = {.n = 0}, merged = {.n = 0};
+  ll_buf_init(&db.bytes);
+  ll_buf_init(&merged.bytes);
+  int rc = scan_db(v, prefix, &db, err);
+
+  /* The run's rows of the group, sorted. */
+  const ll_vrow **mine = NULL;
+  size_t n_mine = 0, cap_mine = 0;
+  for (uint32_t i = ll_views_rows_group(&v->rows, prefix->data, prefix->len);
+       rc == 0 && i != LL_VROW_NONE; i = v->rows.dirty[i]->group_next) {
+    if (n_mine == cap_mine) {
+      cap_mine = cap_mine ? cap_mine * 2 : 8;
+      mine = ll_xrealloc(mine, cap_mine * sizeof *mine);
+    }
+    mine[n_mine++] = v->rows.dirty[i];
+  }
+  if (n_mine > 1)
+    qsort(mine, n_mine, sizeof *mine, compare_rows);
+
+  /* Merge: the run's row wins over the committed one, a delete hides it.
+   * Everything is copied before fn runs, since fn may write to the run. */
   ll_rd rd;
-  ll_rd_init(&rd, rows.bytes.data, rows.bytes.len);
-  for (size_t i = 0; rc == 0 && i < rows.n; i++) {
-    const uint8_t *k = NULL, *val = NULL;
-    size_t klen = 0, vlen = 0;
-    bool ok = ll_rd_bytes(&rd, &k, &klen) && ll_rd_bytes(&rd, &val, &vlen);
-    assert(ok); /* we wrote these bytes just above */
-    (void)ok;
+  ll_rd_init(&rd, db.bytes.data, db.bytes.len);
+  const uint8_t *k = NULL, *val = NULL;
+  size_t klen = 0, vlen = 0;
+  bool have_db = rc == 0 && row_list_next(&rd, &k, &klen, &val, &vlen);
+  size_t m = 0;
+  while (rc == 0 && (have_db || m < n_mine)) {
+    int c = !have_db ? 1
+            : m == n_mine
+                ? -1
+                : compare_keys(k, klen, mine[m]->bytes, mine[m]->key_len);
+    if (c < 0) {
+      row_list_add(&merged, k, klen, val, vlen);
+    } else {
+      if (ll_vrow_present(mine[m]))
+        row_list_add(&merged, mine[m]->bytes, mine[m]->key_len,
+                     ll_vrow_value(mine[m]), mine[m]->value_len);
+      m++;
+    }
+    if (c <= 0)
+      have_db = row_list_next(&rd, &k, &klen, &val, &vlen);
+  }
+  free(mine);
+
+  ll_rd_init(&rd, merged.bytes.data, merged.bytes.len);
+  while (rc == 0 && row_list_next(&rd, &k, &klen, &val, &vlen)) {
     if (!fn((const char *)k, klen, (const char *)val, vlen, arg))
       break;
   }
-  ll_buf_free(&rows.bytes);
+  ll_buf_free(&db.bytes);
+  ll_buf_free(&merged.bytes);
   return rc;
 }
 

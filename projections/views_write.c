@@ -1,0 +1,230 @@
+/* views_write.c — writing a run of view rows to RocksDB.
+ *
+ * A run ends with its rows (views_rows.h) sorted by key into one
+ * WriteBatch, its checkpoint ("meta/position") in its place among them,
+ * and the batch written at once, so the rows and the checkpoint land
+ * together. Sorted keys go into RocksDB's memtable about twice as fast as
+ * the same keys in hash order (consecutive inserts share most of the skip
+ * list's search path, which then stays in the CPU caches), and a bulk load
+ * needs them sorted anyway: there (a rebuild) the batch becomes one table
+ * file that RocksDB ingests, skipping the memtable altogether.
+ *
+ * Sorting: each row gets the first 16 bytes of its key as two big-endian
+ * numbers, so most comparisons never touch the row itself, and the sort
+ * is a quicksort with the comparison inlined (qsort's callback cannot be). */
+#include <assert.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ll_event.h"
+#include "views_internal.h"
+
+/* ---- sorting ---- */
+
+/* A row of the run with the first 16 bytes of its key as two big-endian
+ * numbers, so most comparisons of the sort never touch the row. */
+typedef struct ll_sort_rec {
+  uint64_t k0, k1;
+  const ll_vrow *row;
+} ll_sort_rec;
+
+static uint64_t key_word(const uint8_t *key, size_t len, size_t at) {
+  uint8_t w[8] = {0};
+  if (at < len)
+    memcpy(w, key + at, len - at < 8 ? len - at : 8);
+  return ll_be64_decode(w);
+}
+
+static int compare_keys(const uint8_t *a, size_t alen, const uint8_t *b,
+                        size_t blen) {
+  size_t n = alen < blen ? alen : blen;
+  int c = memcmp(a, b, n);
+  if (c != 0)
+    return c;
+  return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+static inline int compare_recs(const ll_sort_rec *x, const ll_sort_rec *y) {
+  if (x->k0 != y->k0)
+    return x->k0 < y->k0 ? -1 : 1;
+  if (x->k1 != y->k1)
+    return x->k1 < y->k1 ? -1 : 1;
+  /* Equal first 16 bytes (zero-padded): compare the whole keys. */
+  return compare_keys(x->row->bytes, x->row->key_len, y->row->bytes,
+                      y->row->key_len);
+}
+
+#define SORT_INSERTION_MAX 16   /* ranges this short: insertion sort */
+#define SORTED_PREFETCH_AHEAD 8 /* rows */
+
+static void swap_recs(ll_sort_rec *a, ll_sort_rec *b) {
+  ll_sort_rec t = *a;
+  *a = *b;
+  *b = t;
+}
+
+/* Quicksort (median of three, recursing into the smaller side so the
+ * stack stays logarithmic) finished by insertion sort; the comparison
+ * inlines, which qsort's callback cannot. Keys are distinct. */
+static void sort_recs(ll_sort_rec *a, size_t n) {
+  while (n > SORT_INSERTION_MAX) {
+    size_t mid = n / 2;
+    if (compare_recs(&a[mid], &a[0]) < 0)
+      swap_recs(&a[mid], &a[0]);
+    if (compare_recs(&a[n - 1], &a[0]) < 0)
+      swap_recs(&a[n - 1], &a[0]);
+    if (compare_recs(&a[n - 1], &a[mid]) < 0)
+      swap_recs(&a[n - 1], &a[mid]);
+    ll_sort_rec pivot = a[mid];
+    size_t i = 0, j = n - 1;
+    for (;;) {
+      while (compare_recs(&a[i], &pivot) < 0)
+        i++;
+      while (compare_recs(&pivot, &a[j]) < 0)
+        j--;
+      if (i >= j)
+        break;
+      swap_recs(&a[i], &a[j]);
+      i++;
+      j--;
+    }
+    /* a[0..j] <= pivot <= a[j+1..n-1] */
+    size_t left = j + 1, right = n - left;
+    if (left < right) {
+      sort_recs(a, left);
+      a += left;
+      n = right;
+    } else {
+      sort_recs(a + left, right);
+      n = left;
+    }
+  }
+  for (size_t i = 1; i < n; i++) {
+    ll_sort_rec x = a[i];
+    size_t j = i;
+    for (; j > 0 && compare_recs(&x, &a[j - 1]) < 0; j--)
+      a[j] = a[j - 1];
+    a[j] = x;
+  }
+}
+
+/* The run's rows, sorted, and the checkpoint in its place, into b. */
+static void build_batch(ll_views *v, rocksdb_writebatch_t *b,
+                        uint64_t position) {
+  size_t n = v->rows.n_dirty;
+  if (v->sorted_cap < n) {
+    v->sorted_cap = n;
+    v->sorted = ll_xrealloc(v->sorted, v->sorted_cap * sizeof *v->sorted);
+  }
+  for (size_t i = 0; i < n; i++) {
+    const ll_vrow *r = v->rows.dirty[i];
+    v->sorted[i] = (ll_sort_rec){.k0 = key_word(r->bytes, r->key_len, 0),
+                                 .k1 = key_word(r->bytes, r->key_len, 8),
+                                 .row = r};
+  }
+  sort_recs(v->sorted, n);
+
+  uint8_t pos[8];
+  for (int i = 7; i >= 0; i--)
+    pos[i] = (uint8_t)(position >> (8 * (7 - i)));
+  const uint8_t *pos_key = (const uint8_t *)LL_VK_POSITION;
+  const size_t pos_key_len = strlen(LL_VK_POSITION);
+  bool pos_done = false;
+  rocksdb_writebatch_clear(b);
+  for (size_t i = 0; i <= n; i++) {
+    /* The rows are scattered over the heap: ask for one a little ahead. */
+    if (i + SORTED_PREFETCH_AHEAD < n)
+      __builtin_prefetch(v->sorted[i + SORTED_PREFETCH_AHEAD].row);
+    const ll_vrow *r = i < n ? v->sorted[i].row : NULL;
+    if (!pos_done && (r == NULL || compare_keys(r->bytes, r->key_len, pos_key,
+                                                pos_key_len) > 0)) {
+      rocksdb_writebatch_put(b, LL_VK_POSITION, pos_key_len, (const char *)pos,
+                             sizeof pos);
+      pos_done = true;
+    }
+    if (r == NULL)
+      break;
+    assert(compare_keys(r->bytes, r->key_len, pos_key, pos_key_len) != 0);
+    if (ll_vrow_present(r))
+      rocksdb_writebatch_put(b, (const char *)r->bytes, r->key_len,
+                             (const char *)ll_vrow_value(r), r->value_len);
+    else
+      rocksdb_writebatch_delete(b, (const char *)r->bytes, r->key_len);
+  }
+}
+
+/* ---- writing ---- */
+
+static int rocks_fail(ll_err *err, const char *what, char *rerr) {
+  ll_err_set(err, LL_OK, "views: %s: %s", what, rerr);
+  rocksdb_free(rerr);
+  return -1;
+}
+
+typedef struct file_fill {
+  rocksdb_sstfilewriter_t *w;
+  char *rerr; /* the first error; the rest is skipped */
+} file_fill;
+
+static void file_put(void *arg, const char *k, size_t klen, const char *val,
+                     size_t vlen) {
+  file_fill *f = arg;
+  if (f->rerr == NULL)
+    rocksdb_sstfilewriter_put(f->w, k, klen, val, vlen, &f->rerr);
+}
+
+static void file_delete(void *arg, const char *k, size_t klen) {
+  file_fill *f = arg;
+  if (f->rerr == NULL)
+    rocksdb_sstfilewriter_delete(f->w, k, klen, &f->rerr);
+}
+
+/* Bulk load: the batch (sorted) into one table file that RocksDB then
+ * takes in, skipping the memtable. Deletes are kept as tombstones, since
+ * an earlier file may hold the key. */
+static int write_file(ll_views *v, rocksdb_writebatch_t *b, ll_err *err) {
+  char path[PATH_MAX];
+  int len = snprintf(path, sizeof path, "%s/run-%llu.sst", v->dir,
+                     (unsigned long long)v->files_ingested);
+  if (len < 0 || (size_t)len >= sizeof path)
+    return ll_err_set(err, LL_OK, "views: path too long: %s", v->dir);
+  file_fill f = {.w = rocksdb_sstfilewriter_create(v->env_opts, v->options)};
+  rocksdb_sstfilewriter_open(f.w, path, &f.rerr);
+  if (f.rerr == NULL)
+    rocksdb_writebatch_iterate(b, &f, file_put, file_delete);
+  if (f.rerr == NULL)
+    rocksdb_sstfilewriter_finish(f.w, &f.rerr);
+  rocksdb_sstfilewriter_destroy(f.w);
+  if (f.rerr != NULL) {
+    (void)remove(path);
+    return rocks_fail(err, "cannot write a table file", f.rerr);
+  }
+  const char *files[1] = {path};
+  char *rerr = NULL;
+  rocksdb_ingest_external_file(v->db, files, 1, v->ingest_opts, &rerr);
+  if (rerr != NULL) {
+    (void)remove(path);
+    return rocks_fail(err, "cannot ingest a table file", rerr);
+  }
+  v->files_ingested++;
+  return 0;
+}
+
+int ll_views_commit_run(ll_views *v, uint64_t position, ll_err *err) {
+  build_batch(v, v->wb, position);
+  int rc = 0;
+  if (v->bulk_load) {
+    rc = write_file(v, v->wb, err);
+  } else {
+    char *rerr = NULL;
+    rocksdb_write(v->db, v->write_opts, v->wb, &rerr);
+    if (rerr != NULL)
+      rc = rocks_fail(err, "write failed", rerr);
+  }
+  rocksdb_writebatch_clear(v->wb);
+  if (rc == 0)
+    ll_views_rows_commit(&v->rows);
+  return rc;
+}

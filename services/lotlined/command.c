@@ -34,7 +34,6 @@
 #include "command_metrics.h"
 #include "ll_event.h"
 #include "ll_logging.h"
-#include "state_cache.h"
 
 #define COMMAND_IDLE_POLL_MS 100
 #define COMMAND_RETRY_SLEEP_MS 1000
@@ -59,9 +58,7 @@ typedef struct loop {
   ll_command_stats *stats;
   rd_kafka_t *rk;
   char *cluster_id;
-  ll_store_batch *batch;     /* NULL when no batch is open */
-  ll_state_reader committed; /* the state in RocksDB */
-  ll_state_cache *cache;     /* in front of it, with the batch's writes */
+  ll_store_batch *batch; /* NULL when no batch is open */
   size_t batch_msgs;
   uint64_t batch_started_ns;
   uint64_t batch_poll_ns;    /* time spent waiting for messages */
@@ -155,7 +152,7 @@ static bool key_matches(const rd_kafka_message_t *m, const char *product_id) {
 
 /* Decide one decoded event and stage its effects in the batch. */
 static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
-  ll_state_reader reader = ll_state_cache_reader(l->cache);
+  ll_state_reader reader = ll_store_batch_reader(l->batch);
   ll_facts facts;
   ll_decision d;
   ll_mutations muts;
@@ -190,13 +187,11 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
       ll_event_free(&normalized);
     ll_decision_mutations(ev, &d, position, &muts);
     ll_store_batch_mutate(l->batch, &muts);
-    ll_state_cache_stage(l->cache, &muts);
     atomic_fetch_add(&l->stats->accepted, 1);
     ll_counter_add(l->metrics.accepted, 1);
   } else {
     ll_decision_mutations(ev, &d, 0, &muts);
     ll_store_batch_mutate(l->batch, &muts);
-    ll_state_cache_stage(l->cache, &muts);
     reject(l, m, ev->event_id, d.code, d.message);
   }
 out:
@@ -307,7 +302,6 @@ static void commit_batch(loop *l) {
     return;
   if (l->fatal || !enough_space(l)) {
     ll_store_batch_abort(l->batch);
-    ll_state_cache_abort(l->cache);
     l->batch = NULL;
     drop_pending(l);
     return;
@@ -322,13 +316,11 @@ static void commit_batch(loop *l) {
   l->batch = NULL;
   l->batch_msgs = 0;
   if (rc != 0) {
-    ll_state_cache_abort(l->cache);
     l->fatal = true;
     ll_err_set(&l->fatal_err, LL_OK, "writing the log: %s", e.message);
     drop_pending(l);
     return;
   }
-  ll_state_cache_commit(l->cache);
   atomic_fetch_add(&l->stats->batches, 1);
   command_metrics_batch(&l->metrics, n, ll_mono_ns() - t0);
   for (size_t i = 0; i < l->n_offsets; i++)
@@ -484,14 +476,10 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
                    volatile sig_atomic_t *stop, ll_err *err) {
   loop l = {.o = opts, .stats = stats};
   ll_buf_init(&l.scratch);
-  l.committed = ll_store_state_reader(opts->store);
-  l.cache = ll_state_cache_new(&l.committed, LL_STATE_CACHE_MAX_ENTRIES);
   command_metrics_init(&l.metrics, opts->metrics, opts->topics.inbound);
   l.rk = make_consumer(&l, err);
-  if (!l.rk) {
-    ll_state_cache_free(l.cache);
+  if (!l.rk)
     return -1;
-  }
   while (!*stop && !l.cluster_id) {
     l.cluster_id = rd_kafka_clusterid(l.rk, COMMAND_CLUSTER_ID_WAIT_MS);
     if (!l.cluster_id)
@@ -550,12 +538,12 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
   ll_log(LL_INFO, "command", "closing consumer");
   if (close_consumer(l.rk, COMMAND_CLOSE_TIMEOUT_MS))
     rd_kafka_destroy(l.rk);
-  ll_state_cache_stats cs;
-  ll_state_cache_get_stats(l.cache, &cs);
+  ll_store_state_stats ss;
+  ll_store_get_state_stats(opts->store, &ss);
   ll_log(LL_INFO, "command",
-         "state cache: %zu entries, %zu hits, %zu misses, %zu resets",
-         cs.entries, cs.hits, cs.misses, cs.resets);
-  ll_state_cache_free(l.cache);
+         "state in memory: %zu entries (%zu not applied yet), %zu hits, %zu "
+         "misses, %zu evictions, %zu applies",
+         ss.entries, ss.dirty, ss.hits, ss.misses, ss.evictions, ss.applies);
   free(l.cluster_id);
   free(l.rejections);
   ll_buf_free(&l.scratch);

@@ -6,7 +6,9 @@
  * which can never occur inside an id or name because the rules reject
  * control characters in every text that reaches a key of an accepted event):
  *
- *   "e" event_id                  -> seen record
+ *   "e" H(event_id)               -> seen record; H is the first 16 bytes
+ *                                    of SHA-256(event_id): fixed-size keys
+ *                                    whatever the producer's id looks like
  *   "l" lot_id                    -> ll_lot_pack(lot)
  *   "n" product_id "\x1f" name    -> lot_id (raw bytes); name is trimmed
  *   "t" product_id                -> u8 ll_tracking, fixed by the first lot
@@ -18,6 +20,10 @@
  * event), u8 accepted; then uvar log position if accepted, else uvar
  * rejection code and the message as a string.
  *
+ * Event-id records are written once and rarely read again (only when the
+ * same id comes back), so ll_state_key_cacheable() tells a cache in front
+ * of the state to keep them only as long as it must.
+ *
  * Which rejections are remembered: a rejection of the event itself is
  * recorded under its id, so that an identical redelivery is a no-op. Not
  * recorded are EVENT_ID_REUSED (it must not overwrite the record of the
@@ -27,6 +33,7 @@
  * nothing sound to key the record by). */
 #include "ll_state.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +50,9 @@
 #define KEY_SEPARATOR '\x1f'
 #define SEEN_FORMAT_V1 1
 #define DIGEST_BYTES 32
+/* 128 bits: a collision between two ids is as likely as a random UUID
+ * colliding, and keys stay short whatever the producer's ids look like. */
+#define EVENT_KEY_HASH_BYTES 16
 
 /* ---- mutations ---- */
 
@@ -103,6 +113,26 @@ static void key2(ll_buf *k, char kind, const char *a, const char *b) {
   ll_buf_put(k, b, strlen(b));
 }
 
+void ll_state_event_key(ll_buf *k, const char *event_id) {
+  uint8_t digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!EVP_Digest(event_id, strlen(event_id), digest, &len, EVP_sha256(),
+                  NULL) ||
+      len < EVENT_KEY_HASH_BYTES) {
+    /* Only a broken OpenSSL gets here; a record under a wrong key would
+     * let a duplicate through. */
+    fprintf(stderr, "lotline: SHA-256 unavailable in OpenSSL\n");
+    abort();
+  }
+  ll_buf_reset(k);
+  ll_buf_put_u8(k, (uint8_t)KEY_EVENT);
+  ll_buf_put(k, digest, EVENT_KEY_HASH_BYTES);
+}
+
+bool ll_state_key_cacheable(const void *key, size_t key_len) {
+  return key_len > 0 && ((const uint8_t *)key)[0] != KEY_EVENT;
+}
+
 /* ---- reads ---- */
 
 static int state_get(const ll_state_reader *reader, const ll_buf *key,
@@ -131,7 +161,7 @@ static int read_seen(const ll_state_reader *reader, const char *event_id,
                      ll_seen *seen, ll_buf *key, ll_buf *value, ll_err *err) {
   bool found;
   memset(seen, 0, sizeof *seen);
-  key1(key, KEY_EVENT, event_id);
+  ll_state_event_key(key, event_id);
   if (state_get(reader, key, value, &found, err) != 0)
     return -1;
   if (!found)
@@ -421,7 +451,7 @@ static void put_seen(const ll_event *ev, const ll_decision *d,
     ll_buf_put_uvar(value, (uint64_t)d->code);
     ll_buf_put_str(value, d->message);
   }
-  key1(key, KEY_EVENT, ev->event_id);
+  ll_state_event_key(key, ev->event_id);
   ll_mutations_put(out, key->data, key->len, value->data, value->len);
 }
 

@@ -122,6 +122,15 @@ void ll_decision_free(ll_decision *d);
 void ll_decision_mutations(const ll_event *ev, const ll_decision *d,
                            uint64_t position, ll_mutations *out);
 
+/* The key of event_id's seen record ("e" + the first 16 bytes of its
+ * SHA-256), into k (reset first). */
+void ll_state_event_key(ll_buf *k, const char *event_id);
+
+/* False for keys a cache in front of the state should not keep once they
+ * are stored (event-id records: written once, read again only when the
+ * same id comes back). */
+bool ll_state_key_cacheable(const void *key, size_t key_len);
+
 /* Read one event id's record (for the HTTP API waiting on an outcome). */
 int ll_state_get_seen(const ll_state_reader *reader, const char *event_id,
                       ll_seen *seen, ll_err *err);

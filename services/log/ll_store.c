@@ -430,6 +430,12 @@ static int open_db(ll_store *s, bool compress, char **rerr) {
     if (s->state_cf_opts)
       rocksdb_options_destroy(s->state_cf_opts);
     s->state_cf_opts = rocksdb_options_create_copy(o.cf[LL_CF_STATE]);
+    /* An SST writer compresses as for the bottom level (an ingested file
+     * may land there); ours land in L0 and are rewritten by compaction,
+     * so they get the cheaper codec of the upper levels. */
+    rocksdb_options_set_bottommost_compression(
+        s->state_cf_opts,
+        compress ? rocksdb_lz4_compression : rocksdb_no_compression);
   }
   const rocksdb_options_t *cf_opts[LL_CF_COUNT];
   for (int i = 0; i < LL_CF_COUNT; i++)

@@ -34,9 +34,26 @@
 #include "ll_event.h"
 #include "ll_store_internal.h"
 
-static int cmp_changes(const void *a, const void *b) {
-  const ll_state_change *x = a, *y = b;
-  return ll_state_key_cmp(x->key, x->key_len, y->key, y->key_len);
+/* Sorting by key: the first eight bytes as a big-endian integer decide
+ * most comparisons without touching the keys again. */
+typedef struct sort_item {
+  uint64_t prefix;
+  const ll_state_change *change;
+} sort_item;
+
+static int cmp_items(const void *a, const void *b) {
+  const sort_item *x = a, *y = b;
+  if (x->prefix != y->prefix)
+    return x->prefix < y->prefix ? -1 : 1;
+  return ll_state_key_cmp(x->change->key, x->change->key_len, y->change->key,
+                          y->change->key_len);
+}
+
+static uint64_t key_prefix(const ll_state_change *c) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; i++)
+    v = v << 8 | (i < c->key_len ? c->key[i] : 0);
+  return v;
 }
 
 static int apply_fail(ll_store *s, ll_err *err, const char *op, char *rerr) {
@@ -49,7 +66,10 @@ static int apply_fail(ll_store *s, ll_err *err, const char *op, char *rerr) {
 /* Steps 1 and 2: the job's changes into `state`. */
 static int ingest_changes(ll_store *s, ll_apply_job *job, uint64_t file_no,
                           ll_err *err) {
-  qsort(job->changes, job->n_changes, sizeof *job->changes, cmp_changes);
+  sort_item *order = ll_xmalloc(job->n_changes * sizeof *order);
+  for (size_t i = 0; i < job->n_changes; i++)
+    order[i] = (sort_item){key_prefix(&job->changes[i]), &job->changes[i]};
+  qsort(order, job->n_changes, sizeof *order, cmp_items);
   ll_buf path;
   ll_buf_init(&path);
   ll_buf_printf(&path, "%s/state-%llu-%llu.sst", s->ingest_dir,
@@ -63,7 +83,7 @@ static int ingest_changes(ll_store *s, ll_apply_job *job, uint64_t file_no,
       rocksdb_sstfilewriter_create(env, s->state_cf_opts);
   rocksdb_sstfilewriter_open(w, file, &rerr);
   for (size_t i = 0; !rerr && i < job->n_changes; i++) {
-    const ll_state_change *c = &job->changes[i];
+    const ll_state_change *c = order[i].change;
     if (c->present)
       rocksdb_sstfilewriter_put(w, (const char *)c->key, c->key_len,
                                 (const char *)c->value, c->value_len, &rerr);
@@ -95,6 +115,7 @@ static int ingest_changes(ll_store *s, ll_apply_job *job, uint64_t file_no,
   /* Moved into the database on success; a leftover on failure. */
   (void)unlink(file);
   ll_buf_free(&path);
+  free(order);
   return rc;
 }
 

@@ -130,6 +130,13 @@ void ll_store_batch_offset(ll_store_batch *b, const char *cluster,
                             (const char *)b->value.data, b->value.len);
 }
 
+int ll_store_batch_prefetch(ll_store_batch *b, const ll_buf *keys,
+                            ll_err *err) {
+  if (!b->store->mem)
+    return 0;
+  return ll_state_mem_prefetch(b->store, keys, err);
+}
+
 size_t ll_store_batch_count(const ll_store_batch *b) {
   return b->appended;
 }

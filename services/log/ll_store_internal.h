@@ -56,9 +56,9 @@ enum {
  * threads scan those, so they must stay few); a commit waits for the
  * running apply when LL_STATE_DIRTY_MAX_ENTRIES are dirty. */
 #define LL_STATE_CACHE_MAX_ENTRIES (512u * 1024)
-#define LL_STATE_APPLY_MIN_ENTRIES (128u * 1024)
+#define LL_STATE_APPLY_MIN_ENTRIES (256u * 1024)
 #define LL_STATE_APPLY_MAX_RECORDS 256u
-#define LL_STATE_DIRTY_MAX_ENTRIES (512u * 1024)
+#define LL_STATE_DIRTY_MAX_ENTRIES (768u * 1024)
 
 #define LL_TABLE_ABSENT UINT32_MAX /* value_len of a key without value */
 
@@ -95,7 +95,29 @@ uint32_t ll_table_put(ll_table *t, const void *key, size_t n, uint64_t hash,
                       bool *created);
 void ll_table_set_value(ll_table_entry *e, const void *value,
                         uint32_t value_len);
+/* Hints for looking many keys up at once: start loading the key's home
+ * slot, then (once that is in cache) the entry it names, so the lookups
+ * that follow wait for memory in parallel rather than one after another. */
+void ll_table_warm_slot(const ll_table *t, uint64_t hash);
+void ll_table_warm_entry(const ll_table *t, uint64_t hash);
 void ll_table_remove(ll_table *t, uint32_t idx);
+
+/* Answers fetched ahead from the state column family for a chunk of
+ * events (ll_store_state.c): open addressing over copies of the keys and
+ * values in one buffer, emptied at each prefetch. */
+typedef struct ll_prefetch_slot {
+  uint64_t hash;
+  uint32_t key_off, key_len;     /* key_len 0: empty slot */
+  uint32_t value_off, value_len; /* value_len LL_TABLE_ABSENT: absent */
+  bool dropped;                  /* written since: the answer no longer holds */
+} ll_prefetch_slot;
+
+typedef struct ll_prefetch {
+  ll_prefetch_slot *slots;
+  size_t n_slots; /* power of two */
+  size_t live;
+  ll_buf bytes;
+} ll_prefetch;
 
 /* One state change, as journal records and the applier hold it. */
 typedef struct ll_state_change {
@@ -106,7 +128,7 @@ typedef struct ll_state_change {
   bool present;
 } ll_state_change;
 
-/* RocksDB's bytewise order, which journal records and SST files follow. */
+/* RocksDB's bytewise order, which SST files follow. */
 int ll_state_key_cmp(const void *a, size_t a_len, const void *b, size_t b_len);
 
 /* What the open batch changed first, to undo it on abort. */
@@ -120,7 +142,7 @@ typedef struct ll_state_undo {
 
 /* A snapshot of dirty state handed to the applier. */
 typedef struct ll_apply_job {
-  ll_state_change *changes; /* the applier sorts these */
+  ll_state_change *changes;
   size_t n_changes;
   uint32_t *entries; /* the table entries they came from (batch thread's) */
   ll_buf bytes;      /* the keys and values changes point into */
@@ -152,6 +174,24 @@ typedef struct ll_state_mem {
   ll_buf undo_bytes;
   size_t dirty_at_begin;
   ll_state_reader below; /* the state column family itself */
+  /* Column-family answers fetched ahead for the keys the next events will
+   * read (ll_store_batch_prefetch), gen 0. A write removes its key here:
+   * from then on the table has it, and an apply may change the column
+   * family under it. */
+  ll_prefetch prefetched;
+  /* Scratch of ll_state_mem_prefetch, kept between calls. */
+  struct ll_prefetch_key {
+    const uint8_t *key;
+    size_t len;
+    uint64_t hash;
+  } * pf_keys;
+  size_t cap_pf_keys;
+  const char **pf_list;
+  size_t *pf_lens;
+  ll_prefetch_slot **pf_slots;
+  rocksdb_pinnableslice_t **pf_values;
+  char **pf_errs;
+  size_t cap_pf_list;
   ll_buf scratch;
   ll_store_state_stats stats;
 } ll_state_mem;
@@ -216,6 +256,7 @@ void ll_state_mem_close(ll_store *s);
 void ll_state_mem_begin(ll_store *s);
 ll_state_reader ll_state_mem_reader(ll_store *s);
 void ll_state_mem_mutate(ll_store *s, const ll_mutations *m);
+int ll_state_mem_prefetch(ll_store *s, const ll_buf *keys, ll_err *err);
 /* The open batch's changes as a journal record (out is reset; empty when
  * the batch changed no state). */
 void ll_state_mem_encode_batch(ll_store *s, ll_buf *out);
@@ -230,7 +271,7 @@ void ll_state_mem_set_limits(ll_store *s, const ll_state_limits *limits);
 bool ll_state_mem_must_wait(const ll_store *s);
 
 /* ---- ll_store_journal.c ---- */
-/* Encode sorted, distinct changes as a journal record. */
+/* Encode distinct changes (any order) as a journal record. */
 void ll_journal_encode(ll_buf *out, const ll_state_change *changes, size_t n);
 /* Find key in a record: *found, and when found *change (borrowing the
  * record). False when the record is corrupt. */

@@ -78,6 +78,7 @@ int ll_state_mem_open(ll_store *s, ll_err *err) {
       .dirty_max_entries = LL_STATE_DIRTY_MAX_ENTRIES,
   };
   ll_table_init(&m->table);
+  ll_buf_init(&m->prefetched.bytes);
   ll_buf_init(&m->undo_bytes);
   ll_buf_init(&m->scratch);
   m->below = ll_store_cf_state_reader(s);
@@ -140,6 +141,14 @@ void ll_state_mem_close(ll_store *s) {
   if (!m)
     return;
   ll_table_free(&m->table);
+  free(m->prefetched.slots);
+  ll_buf_free(&m->prefetched.bytes);
+  free(m->pf_keys);
+  free(m->pf_list);
+  free(m->pf_lens);
+  free(m->pf_slots);
+  free(m->pf_values);
+  free(m->pf_errs);
   free(m->dirty);
   free(m->undo);
   ll_buf_free(&m->undo_bytes);
@@ -161,6 +170,54 @@ static void evict_clean(ll_state_mem *m) {
   m->stats.evictions++;
 }
 
+/* ---- the prefetch map ---- */
+
+#define PREFETCH_MIN_SLOTS 512u
+
+static void clear_prefetched(ll_state_mem *m) {
+  ll_prefetch *p = &m->prefetched;
+  if (p->live > 0)
+    memset(p->slots, 0, p->n_slots * sizeof *p->slots);
+  p->live = 0;
+  ll_buf_reset(&p->bytes);
+}
+
+/* Empty, with room for n keys at most half full. */
+static void prefetch_reset(ll_prefetch *p, size_t n) {
+  size_t want = PREFETCH_MIN_SLOTS;
+  while (want < 2 * n)
+    want *= 2;
+  if (want > p->n_slots) {
+    free(p->slots);
+    p->n_slots = want;
+    p->slots = ll_xcalloc(want, sizeof *p->slots);
+  } else if (p->live > 0) {
+    memset(p->slots, 0, p->n_slots * sizeof *p->slots);
+  }
+  p->live = 0;
+  ll_buf_reset(&p->bytes);
+}
+
+/* The slot of key, or the empty one where it would go. */
+static ll_prefetch_slot *prefetch_slot(ll_prefetch *p, const void *key,
+                                       size_t n, uint64_t h) {
+  size_t mask = p->n_slots - 1;
+  for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+    ll_prefetch_slot *s = &p->slots[i];
+    if (s->key_len == 0 || (s->hash == h && s->key_len == n &&
+                            memcmp(p->bytes.data + s->key_off, key, n) == 0))
+      return s;
+  }
+}
+
+static const ll_prefetch_slot *prefetch_find(ll_prefetch *p, const void *key,
+                                             size_t n, uint64_t h) {
+  if (p->live == 0)
+    return NULL;
+  ll_prefetch_slot *s = prefetch_slot(p, key, n, h);
+  return s->key_len == 0 || s->dropped ? NULL : s;
+}
+
 void ll_state_mem_begin(ll_store *s) {
   ll_state_mem *m = s->mem;
   assert(m->batch_gen == 0 && m->n_undo == 0);
@@ -168,6 +225,7 @@ void ll_state_mem_begin(ll_store *s) {
     evict_clean(m);
   m->batch_gen = m->last_journal + 1;
   m->dirty_at_begin = m->n_dirty;
+  clear_prefetched(m);
   ll_buf_reset(&m->undo_bytes);
 }
 
@@ -186,8 +244,14 @@ static int mem_get(void *ctx, const void *key, size_t key_len, ll_buf *out,
     return 0;
   }
   m->stats.misses++;
-  if (m->below.get(m->below.ctx, key, key_len, out, found, err) != 0)
+  const ll_prefetch_slot *p = prefetch_find(&m->prefetched, key, key_len, h);
+  if (p) {
+    *found = p->value_len != LL_TABLE_ABSENT;
+    if (*found)
+      ll_buf_put(out, m->prefetched.bytes.data + p->value_off, p->value_len);
+  } else if (m->below.get(m->below.ctx, key, key_len, out, found, err) != 0) {
     return -1;
+  }
   if (ll_state_key_cacheable(key, key_len)) {
     bool created;
     (void)ll_table_put(&m->table, key, key_len, h, out->data,
@@ -221,6 +285,11 @@ static void push_undo(ll_state_mem *m, uint32_t idx, bool created) {
 static void write_one(ll_state_mem *m, const void *key, size_t key_len,
                       const void *value, uint32_t value_len) {
   uint64_t h = ll_table_hash(key, key_len);
+  if (m->prefetched.live > 0) {
+    ll_prefetch_slot *p = prefetch_slot(&m->prefetched, key, key_len, h);
+    if (p->key_len != 0)
+      p->dropped = true;
+  }
   ll_table_entry *e = ll_table_find(&m->table, key, key_len, h);
   if (e && e->gen == m->batch_gen) { /* written before in this batch */
     ll_table_set_value(e, value, value_len);
@@ -256,13 +325,6 @@ void ll_state_mem_mutate(ll_store *s, const ll_mutations *muts) {
   }
 }
 
-static int cmp_entries(const void *a, const void *b, void *ctx) {
-  ll_state_mem *m = ctx;
-  const ll_table_entry *x = entry_at(m, *(const uint32_t *)a);
-  const ll_table_entry *y = entry_at(m, *(const uint32_t *)b);
-  return ll_state_key_cmp(x->bytes, x->key_len, y->bytes, y->key_len);
-}
-
 static ll_state_change change_of(const ll_table_entry *e) {
   bool present = e->value_len != LL_TABLE_ABSENT;
   return (ll_state_change){.key = e->bytes,
@@ -278,16 +340,11 @@ void ll_state_mem_encode_batch(ll_store *s, ll_buf *out) {
   if (m->n_undo == 0)
     return;
   /* The undo list names each entry the batch changed exactly once. */
-  uint32_t *order = ll_xmalloc(m->n_undo * sizeof *order);
-  for (size_t i = 0; i < m->n_undo; i++)
-    order[i] = m->undo[i].idx;
-  qsort_r(order, m->n_undo, sizeof *order, cmp_entries, m);
   ll_state_change *changes = ll_xmalloc(m->n_undo * sizeof *changes);
   for (size_t i = 0; i < m->n_undo; i++)
-    changes[i] = change_of(entry_at(m, order[i]));
+    changes[i] = change_of(entry_at(m, m->undo[i].idx));
   ll_journal_encode(out, changes, m->n_undo);
   free(changes);
-  free(order);
 }
 
 void ll_state_mem_committed(ll_store *s, bool wrote_record) {
@@ -315,6 +372,99 @@ void ll_state_mem_abort(ll_store *s) {
   m->n_dirty = m->dirty_at_begin;
   m->n_undo = 0;
   m->batch_gen = 0;
+}
+
+/* Keys not in memory, read from the column family in one MultiGet. The
+ * table lookups are done for all keys at once, in stages (slot, entry,
+ * key), so their cache misses overlap; the keys found in the table are
+ * then warm for the reads that follow. */
+int ll_state_mem_prefetch(ll_store *s, const ll_buf *keys, ll_err *err) {
+  ll_state_mem *m = s->mem;
+  ll_prefetch *p = &m->prefetched;
+  assert(m->batch_gen != 0);
+  size_t count = 0;
+  ll_rd rd;
+  ll_rd_init(&rd, keys->data, keys->len);
+  for (uint64_t len; ll_rd_uvar(&rd, &len) && ll_rd_left(&rd) >= len;
+       rd.p += len) {
+    assert(len > 0 && len < UINT32_MAX); /* ll_facts_prefetch_keys() */
+    if (count == m->cap_pf_keys) {
+      m->cap_pf_keys = m->cap_pf_keys ? 2 * m->cap_pf_keys : 1024;
+      m->pf_keys = ll_xrealloc(m->pf_keys, m->cap_pf_keys * sizeof *m->pf_keys);
+    }
+    uint64_t h = ll_table_hash(rd.p, (size_t)len);
+    m->pf_keys[count++] = (struct ll_prefetch_key){rd.p, (size_t)len, h};
+    ll_table_warm_slot(&m->table, h);
+  }
+  for (size_t i = 0; i < count; i++)
+    ll_table_warm_entry(&m->table, m->pf_keys[i].hash);
+  prefetch_reset(p, count);
+  for (size_t i = 0; i < count; i++) {
+    const struct ll_prefetch_key *k = &m->pf_keys[i];
+    const ll_table_entry *e = ll_table_find(&m->table, k->key, k->len, k->hash);
+    if (e) {
+      __builtin_prefetch(e->bytes + e->key_len);
+      continue;
+    }
+    ll_prefetch_slot *slot = prefetch_slot(p, k->key, k->len, k->hash);
+    if (slot->key_len != 0)
+      continue; /* asked for already */
+    assert(p->bytes.len + k->len < UINT32_MAX);
+    *slot = (ll_prefetch_slot){.hash = k->hash,
+                               .key_off = (uint32_t)p->bytes.len,
+                               .key_len = (uint32_t)k->len,
+                               .value_len = LL_TABLE_ABSENT};
+    ll_buf_put(&p->bytes, k->key, k->len);
+    p->live++;
+  }
+  size_t n = p->live;
+  if (n == 0)
+    return 0;
+  /* One MultiGet, the keys pointing into the map's buffer (which does not
+   * move until the values are appended below). */
+  if (n > m->cap_pf_list) {
+    m->cap_pf_list = n;
+    m->pf_list = ll_xrealloc(m->pf_list, n * sizeof *m->pf_list);
+    m->pf_lens = ll_xrealloc(m->pf_lens, n * sizeof *m->pf_lens);
+    m->pf_slots = ll_xrealloc(m->pf_slots, n * sizeof *m->pf_slots);
+    m->pf_values = ll_xrealloc(m->pf_values, n * sizeof *m->pf_values);
+    m->pf_errs = ll_xrealloc(m->pf_errs, n * sizeof *m->pf_errs);
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < p->n_slots; i++) {
+    if (p->slots[i].key_len == 0)
+      continue;
+    m->pf_slots[k] = &p->slots[i];
+    m->pf_list[k] = (const char *)p->bytes.data + p->slots[i].key_off;
+    m->pf_lens[k] = p->slots[i].key_len;
+    m->pf_values[k] = NULL;
+    m->pf_errs[k] = NULL;
+    k++;
+  }
+  assert(k == n);
+  rocksdb_batched_multi_get_cf(s->db, s->read_opts, s->cf[LL_CF_STATE], n,
+                               m->pf_list, m->pf_lens, m->pf_values, m->pf_errs,
+                               false);
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (m->pf_errs[i] && rc == 0)
+      rc = ll_store_fail(s, err, "read state", m->pf_errs[i]);
+    else if (m->pf_errs[i])
+      rocksdb_free(m->pf_errs[i]);
+    if (!m->pf_values[i])
+      continue;
+    size_t vlen;
+    const char *v = rocksdb_pinnableslice_value(m->pf_values[i], &vlen);
+    assert(p->bytes.len + vlen < UINT32_MAX);
+    m->pf_slots[i]->value_off = (uint32_t)p->bytes.len;
+    m->pf_slots[i]->value_len = (uint32_t)vlen;
+    ll_buf_put(&p->bytes, v, vlen);
+    rocksdb_pinnableslice_destroy(m->pf_values[i]);
+  }
+  m->stats.prefetched += n;
+  if (rc != 0)
+    clear_prefetched(m);
+  return rc;
 }
 
 /* ---- applies ---- */

@@ -87,6 +87,16 @@ ll_table_entry *ll_table_find(ll_table *t, const void *key, size_t n,
   return idx == NO_ENTRY ? NULL : &t->entries[idx];
 }
 
+void ll_table_warm_slot(const ll_table *t, uint64_t hash) {
+  __builtin_prefetch(&t->slots[slot_of(t, hash)]);
+}
+
+void ll_table_warm_entry(const ll_table *t, uint64_t hash) {
+  uint32_t idx = t->slots[slot_of(t, hash)];
+  if (idx != NO_ENTRY)
+    __builtin_prefetch(&t->entries[idx]);
+}
+
 static void grow_slots(ll_table *t) {
   free(t->slots);
   t->n_slots *= 2;

@@ -34,6 +34,7 @@
 #include "ll_state.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,16 +61,17 @@ void ll_mutations_init(ll_mutations *m) {
   memset(m, 0, sizeof *m);
 }
 
+/* Items keep their buffers across resets (items[0..ready) are
+ * initialised), so a list reused event after event stops allocating. */
 void ll_mutations_reset(ll_mutations *m) {
-  for (size_t i = 0; i < m->len; i++) {
-    ll_buf_free(&m->items[i].key);
-    ll_buf_free(&m->items[i].value);
-  }
   m->len = 0;
 }
 
 void ll_mutations_free(ll_mutations *m) {
-  ll_mutations_reset(m);
+  for (size_t i = 0; i < m->ready; i++) {
+    ll_buf_free(&m->items[i].key);
+    ll_buf_free(&m->items[i].value);
+  }
   free(m->items);
   memset(m, 0, sizeof *m);
 }
@@ -79,10 +81,17 @@ static ll_mutation *mutations_push(ll_mutations *m) {
     m->cap = m->cap ? m->cap * 2 : 8;
     m->items = ll_xrealloc(m->items, m->cap * sizeof *m->items);
   }
-  ll_mutation *item = &m->items[m->len++];
+  ll_mutation *item = &m->items[m->len];
+  if (m->len == m->ready) {
+    ll_buf_init(&item->key);
+    ll_buf_init(&item->value);
+    m->ready++;
+  } else {
+    ll_buf_reset(&item->key);
+    ll_buf_reset(&item->value);
+  }
+  m->len++;
   item->is_delete = false;
-  ll_buf_init(&item->key);
-  ll_buf_init(&item->value);
   return item;
 }
 
@@ -113,11 +122,21 @@ static void key2(ll_buf *k, char kind, const char *a, const char *b) {
   ll_buf_put(k, b, strlen(b));
 }
 
+/* SHA-256 fetched once (EVP_sha256() is looked up again on every digest
+ * in OpenSSL 3), kept for the life of the process. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void) {
+  sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void ll_state_event_key(ll_buf *k, const char *event_id) {
   uint8_t digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (!EVP_Digest(event_id, strlen(event_id), digest, &len, EVP_sha256(),
-                  NULL) ||
+  pthread_once(&sha256_once, fetch_sha256);
+  if (!sha256_md ||
+      !EVP_Digest(event_id, strlen(event_id), digest, &len, sha256_md, NULL) ||
       len < EVENT_KEY_HASH_BYTES) {
     /* Only a broken OpenSSL gets here; a record under a wrong key would
      * let a duplicate through. */
@@ -408,6 +427,60 @@ int ll_facts_load(const ll_state_reader *reader, const ll_event *ev,
   if (rc != 0)
     ll_facts_free(facts);
   return rc;
+}
+
+/* ---- prefetching ---- */
+
+static void append_key(ll_buf *keys, const ll_buf *key) {
+  ll_buf_put_uvar(keys, key->len);
+  ll_buf_put(keys, key->data, key->len);
+}
+
+static void append_key2(ll_buf *keys, ll_buf *key, char kind, const char *a,
+                        const char *b) {
+  key2(key, kind, a, b);
+  append_key(keys, key);
+}
+
+/* Mirrors ll_facts_load(): every read it makes whose key does not depend
+ * on what an earlier read returned. */
+void ll_facts_prefetch_keys(const ll_event *ev, ll_buf *keys) {
+  ll_buf key;
+  ll_buf_init(&key);
+  if (event_id_recordable(ev->event_id)) {
+    ll_state_event_key(&key, ev->event_id);
+    append_key(keys, &key);
+  }
+  bool lot = present(ev->lot_id);
+  if (lot && ev->type != LL_EV_NONE) {
+    key1(&key, KEY_LOT, ev->lot_id);
+    append_key(keys, &key);
+  }
+  if (ev->type == LL_EV_LOT_CREATED && present(ev->product_id)) {
+    if (present(ev->name)) {
+      char *name = ll_text_trim_dup(ev->name);
+      append_key2(keys, &key, KEY_NAME, ev->product_id, name);
+      free(name);
+    }
+    key1(&key, KEY_TRACKING, ev->product_id);
+    append_key(keys, &key);
+  } else if (ev->type == LL_EV_STOCK_MOVED) {
+    if (!lot && present(ev->lot_name) && present(ev->product_id)) {
+      char *name = ll_text_trim_dup(ev->lot_name);
+      append_key2(keys, &key, KEY_NAME, ev->product_id, name);
+      free(name);
+    }
+    const char *ends[2] = {ev->from.id, ev->to.id};
+    for (int i = 0; i < 2; i++) {
+      if (!present(ends[i]))
+        continue;
+      key1(&key, KEY_USAGE, ends[i]);
+      append_key(keys, &key);
+      if (lot)
+        append_key2(keys, &key, KEY_QUANTITY, ev->lot_id, ends[i]);
+    }
+  }
+  ll_buf_free(&key);
 }
 
 /* ---- decisions ---- */

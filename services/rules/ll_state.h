@@ -38,10 +38,11 @@ typedef struct ll_mutations {
   ll_mutation *items;
   size_t len;
   size_t cap;
+  size_t ready; /* items whose buffers are initialised (kept on reset) */
 } ll_mutations;
 
 void ll_mutations_init(ll_mutations *m);
-void ll_mutations_reset(ll_mutations *m);
+void ll_mutations_reset(ll_mutations *m); /* empty; keeps the memory */
 void ll_mutations_free(ll_mutations *m);
 void ll_mutations_put(ll_mutations *m, const void *key, size_t key_len,
                       const void *value, size_t value_len);
@@ -90,6 +91,11 @@ void ll_facts_free(ll_facts *f);
 /* Initialises *facts (release with ll_facts_free, also after a failure). */
 int ll_facts_load(const ll_state_reader *reader, const ll_event *ev,
                   ll_facts *facts, ll_err *err);
+
+/* The keys ll_facts_load() will read for ev that are known before it reads
+ * anything (it may read others too): appended to keys, each as a uvar
+ * length and the key's bytes. A store can fetch them all at once. */
+void ll_facts_prefetch_keys(const ll_event *ev, ll_buf *keys);
 
 /* Options a deployment may set. */
 typedef struct ll_rule_opts {

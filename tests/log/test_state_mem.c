@@ -322,6 +322,45 @@ static void test_journal_survives_reopen_and_is_read_by_all(void **state) {
   ll_store_close(s);
 }
 
+/* A batch of many keys: its record is sorted another way (radix sort),
+ * and every key must still be found in it, by readers and at reopen. */
+static void test_large_record_is_searchable(void **state) {
+  fixture *f = *state;
+  enum { KEYS = 3000 };
+  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store_batch *b = ll_store_batch_begin(s);
+  ll_mutations m;
+  ll_mutations_init(&m);
+  char key[32], value[32];
+  for (int i = 0; i < KEYS; i++) {
+    snprintf(key, sizeof key, "l%d", i);
+    snprintf(value, sizeof value, "v%d", i);
+    if (i % 5 == 0)
+      ll_mutations_del(&m, key, strlen(key));
+    else
+      ll_mutations_put(&m, key, strlen(key), value, strlen(value));
+  }
+  ll_store_batch_mutate(b, &m);
+  ll_err err = {0};
+  assert_int_equal(ll_store_batch_commit(b, false, &err), 0);
+  assert_int_equal(journal_records(s), 1);
+  ll_store *sec = open_ok(f->dir, LL_STORE_SECONDARY);
+  for (int i = 0; i < KEYS; i++) {
+    snprintf(key, sizeof key, "l%d", i);
+    snprintf(value, sizeof value, "v%d", i);
+    expect(ll_store_state_reader(sec), key, i % 5 == 0 ? NULL : value);
+  }
+  expect(ll_store_state_reader(sec), "l3000", NULL);
+  ll_store_close(sec);
+  ll_store_close(s);
+  s = open_ok(f->dir, LL_STORE_PRIMARY); /* checks the record's order */
+  ll_store_state_stats st;
+  ll_store_get_state_stats(s, &st);
+  assert_int_equal(st.dirty, KEYS);
+  ll_store_close(s);
+  ll_mutations_free(&m);
+}
+
 /* A crash between an apply's ingest and its delete (the delete is not
  * synced) leaves records whose values `state` already holds; they come
  * back at open, in order with the newer ones, and change nothing. */
@@ -455,6 +494,66 @@ static void test_background_applies_keep_state_exact(void **state) {
   ll_store_close(s);
 }
 
+static void add_key(ll_buf *keys, const char *key) {
+  ll_buf_put_uvar(keys, strlen(key));
+  ll_buf_put(keys, key, strlen(key));
+}
+
+/* Prefetched answers are the column family's, and give way to the
+ * table: to dirty keys, to keys written after the prefetch. */
+static void test_prefetch_answers_like_reads(void **state) {
+  fixture *f = *state;
+  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  const char *applied[] = {"lA", "a1", "lB", "b1", "eX", "x1"};
+  write_batch(s, applied, 6);
+  apply_ok(s);
+  ll_store_close(s); /* nothing cached: every read goes to RocksDB */
+  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  const char *dirty[] = {"lB", "b2"};
+  write_batch(s, dirty, 2);
+
+  ll_store_batch *b = ll_store_batch_begin(s);
+  ll_buf keys;
+  ll_buf_init(&keys);
+  const char *names[] = {"lA", "lB", "lC", "eX", "eY", "lA"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    add_key(&keys, names[i]);
+  ll_err err = {0};
+  assert_int_equal(ll_store_batch_prefetch(b, &keys, &err), 0);
+  ll_store_state_stats st;
+  ll_store_get_state_stats(s, &st);
+  assert_int_equal(st.prefetched, 4); /* lA, lC, eX, eY: lB is in memory */
+  ll_state_reader r = ll_store_batch_reader(b);
+  expect(r, "lA", "a1");
+  expect(r, "lB", "b2");
+  expect(r, "lC", NULL);
+  expect(r, "eX", "x1");
+  ll_mutations m;
+  ll_mutations_init(&m);
+  ll_mutations_put(&m, "eY", 2, "y1", 2);
+  ll_mutations_del(&m, "eX", 2);
+  ll_store_batch_mutate(b, &m);
+  expect(r, "eY", "y1");
+  expect(r, "eX", NULL);
+  ll_store_get_state_stats(s, &st);
+  size_t misses = st.misses;
+  expect(r, "lC", NULL); /* cached now: not asked again */
+  ll_store_get_state_stats(s, &st);
+  assert_int_equal(st.misses, misses);
+  assert_int_equal(ll_store_batch_commit(b, false, &err), 0);
+
+  /* The next batch starts without them; the state is what was written. */
+  b = ll_store_batch_begin(s);
+  r = ll_store_batch_reader(b);
+  expect(r, "eY", "y1");
+  expect(r, "eX", NULL);
+  expect(r, "lA", "a1");
+  ll_store_batch_abort(b);
+  ll_mutations_free(&m);
+  ll_buf_free(&keys);
+  ll_store_close(s);
+}
+
 /* A store from before the journal is refused, and left as it was. */
 static void test_older_store_is_refused_untouched(void **state) {
   fixture *f = *state;
@@ -493,8 +592,10 @@ int main(void) {
       cmocka_unit_test(test_table_matches_model),
       T(test_batch_reads_own_writes_and_abort_undoes),
       T(test_journal_survives_reopen_and_is_read_by_all),
+      T(test_large_record_is_searchable),
       T(test_reapplied_records_change_nothing),
       T(test_background_applies_keep_state_exact),
+      T(test_prefetch_answers_like_reads),
       T(test_older_store_is_refused_untouched),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

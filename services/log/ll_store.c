@@ -137,8 +137,14 @@ static void open_opts_build(open_opts *o, ll_store *s, bool compress) {
   rocksdb_options_set_keep_log_file_num(o->db, INFO_LOG_FILES_KEPT);
   rocksdb_options_set_info_log_level(o->db, INFO_LOG_LEVEL_WARN);
   rocksdb_options_set_max_log_file_size(o->db, INFO_LOG_FILE_MAX_BYTES);
-  if (!primary)
+  if (!primary) {
     rocksdb_options_set_max_open_files(o->db, -1);
+    /* Each catch-up that finds new table files (every flush, compaction
+     * and state apply of the primary) opens them; with more than one
+     * thread RocksDB starts that many threads each time, which cost a
+     * following process more than reading the files. */
+    rocksdb_options_set_max_file_opening_threads(o->db, 1);
+  }
 
   for (int i = 0; i < LL_CF_COUNT; i++) {
     o->cf[i] = rocksdb_options_create_copy(o->db);
@@ -570,6 +576,7 @@ void ll_store_close(ll_store *s) {
   if (!s)
     return;
   assert(!s->batch_open);
+  ll_store_batch_destroy(s->spare_batch);
   ll_applier_shutdown(s);
   ll_state_mem_close(s);
   if (s->db) {

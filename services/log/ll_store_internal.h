@@ -76,7 +76,7 @@ typedef struct ll_table_entry {
 } ll_table_entry;
 
 typedef struct ll_table {
-  uint32_t *slots; /* entry index per slot, UINT32_MAX when empty */
+  uint64_t *slots; /* hash tag << 32 | entry index; all ones: empty */
   size_t n_slots;  /* power of two, at least twice the live entries */
   ll_table_entry *entries;
   size_t n_entries, cap_entries;
@@ -229,7 +229,8 @@ struct ll_store {
    * open, then written only by the command thread after a commit: the next
    * batch chains on it. Nobody else reads it. */
   uint8_t last_hash[LL_LOG_HASH_BYTES];
-  bool batch_open; /* the command thread's own bookkeeping */
+  bool batch_open;             /* the command thread's own bookkeeping */
+  ll_store_batch *spare_batch; /* the last batch, reused by the next */
   /* Primary only: the state in memory and its applier. The batch thread
    * owns mem; the applier thread sees only the job it was handed. */
   ll_state_mem *mem;
@@ -249,6 +250,8 @@ int ll_store_fail(const ll_store *s, ll_err *err, const char *op, char *rerr);
  * position instead of refusing to open. */
 ll_store *ll_store_open_unchecked(const char *dir, ll_store_mode mode,
                                   ll_err *err);
+
+void ll_store_batch_destroy(ll_store_batch *b); /* ll_store_batch.c */
 
 /* ---- ll_store_state.c: the primary's state layer ---- */
 int ll_state_mem_open(ll_store *s, ll_err *err); /* loads the journal */

@@ -61,11 +61,11 @@ static int cmp_slots(const void *a, const void *b) {
                           y->change->key_len);
 }
 
-/* Sort by hash: a radix sort, four passes of 16 bits (a batch holds
+/* Sort by hash: a radix sort, six passes of 11 bits (a batch holds
  * thousands of keys; qsort's calls to a comparator cost more than the
  * whole of this), then equal hashes, if any, by key. */
 static void sort_slots(slot *a, size_t n) {
-  enum { DIGIT_BITS = 16, DIGITS = 1 << DIGIT_BITS };
+  enum { DIGIT_BITS = 11, DIGITS = 1 << DIGIT_BITS };
   slot *tmp = ll_xmalloc(n * sizeof *tmp);
   size_t *count = ll_xmalloc(DIGITS * sizeof *count);
   for (int shift = 0; shift < 64; shift += DIGIT_BITS) {

@@ -3,8 +3,10 @@
  * tagged with the journal record that last changed it (gen; 0 when the
  * state column family already holds the value).
  *
- * Open addressing with linear probing over a slot array of entry indexes;
- * the entries themselves sit in a dense array so that an index stays valid
+ * Open addressing with linear probing over a slot array of entry indexes,
+ * each with the top 32 bits of its key's hash as a tag, so that probing
+ * past other keys reads only the slot array; the entries themselves sit in
+ * a dense array so that an index stays valid
  * for the entry's whole life (the state layer keeps lists of them: the
  * open batch's undo list, the dirty list). Removal shifts the following
  * probe run back (no tombstones), and the freed entry goes on a free list.
@@ -20,6 +22,7 @@
 
 #define TABLE_MIN_SLOTS 1024u
 #define NO_ENTRY UINT32_MAX
+#define EMPTY_SLOT UINT64_MAX /* idx NO_ENTRY, which no entry has */
 /* Values grow in steps of this many bytes, so a record that grows by a
  * byte or two (a varint crossing a boundary) is not reallocated each time. */
 #define VALUE_CAP_STEP 16u
@@ -51,7 +54,7 @@ void ll_table_init(ll_table *t) {
   memset(t, 0, sizeof *t);
   t->n_slots = TABLE_MIN_SLOTS;
   t->slots = ll_xmalloc(t->n_slots * sizeof *t->slots);
-  memset(t->slots, 0xff, t->n_slots * sizeof *t->slots);
+  memset(t->slots, 0xff, t->n_slots * sizeof *t->slots); /* EMPTY_SLOT */
   t->free_head = NO_ENTRY;
 }
 
@@ -67,15 +70,26 @@ static size_t slot_of(const ll_table *t, uint64_t hash) {
   return (size_t)hash & (t->n_slots - 1);
 }
 
+static uint64_t make_slot(uint32_t idx, uint64_t hash) {
+  return (hash & 0xFFFFFFFF00000000ull) | idx;
+}
+
+static uint32_t slot_idx(uint64_t slot) {
+  return (uint32_t)slot;
+}
+
 /* The slot holding key, or the empty slot where it would go. */
 static size_t find_slot(const ll_table *t, const void *key, size_t n,
                         uint64_t hash) {
   size_t mask = t->n_slots - 1;
+  uint64_t tag = hash & 0xFFFFFFFF00000000ull;
   for (size_t i = slot_of(t, hash);; i = (i + 1) & mask) {
-    uint32_t idx = t->slots[i];
-    if (idx == NO_ENTRY)
+    uint64_t slot = t->slots[i];
+    if (slot == EMPTY_SLOT)
       return i;
-    const ll_table_entry *e = &t->entries[idx];
+    if ((slot & 0xFFFFFFFF00000000ull) != tag)
+      continue;
+    const ll_table_entry *e = &t->entries[slot_idx(slot)];
     if (e->hash == hash && e->key_len == n && memcmp(e->bytes, key, n) == 0)
       return i;
   }
@@ -83,8 +97,8 @@ static size_t find_slot(const ll_table *t, const void *key, size_t n,
 
 ll_table_entry *ll_table_find(ll_table *t, const void *key, size_t n,
                               uint64_t hash) {
-  uint32_t idx = t->slots[find_slot(t, key, n, hash)];
-  return idx == NO_ENTRY ? NULL : &t->entries[idx];
+  uint64_t slot = t->slots[find_slot(t, key, n, hash)];
+  return slot == EMPTY_SLOT ? NULL : &t->entries[slot_idx(slot)];
 }
 
 void ll_table_warm_slot(const ll_table *t, uint64_t hash) {
@@ -92,9 +106,9 @@ void ll_table_warm_slot(const ll_table *t, uint64_t hash) {
 }
 
 void ll_table_warm_entry(const ll_table *t, uint64_t hash) {
-  uint32_t idx = t->slots[slot_of(t, hash)];
-  if (idx != NO_ENTRY)
-    __builtin_prefetch(&t->entries[idx]);
+  uint64_t slot = t->slots[slot_of(t, hash)];
+  if (slot != EMPTY_SLOT)
+    __builtin_prefetch(&t->entries[slot_idx(slot)]);
 }
 
 static void grow_slots(ll_table *t) {
@@ -108,9 +122,9 @@ static void grow_slots(ll_table *t) {
       continue;
     size_t mask = t->n_slots - 1;
     size_t s = slot_of(t, e->hash);
-    while (t->slots[s] != NO_ENTRY)
+    while (t->slots[s] != EMPTY_SLOT)
       s = (s + 1) & mask;
-    t->slots[s] = (uint32_t)i;
+    t->slots[s] = make_slot((uint32_t)i, e->hash);
   }
 }
 
@@ -152,8 +166,8 @@ uint32_t ll_table_put(ll_table *t, const void *key, size_t n, uint64_t hash,
                       bool *created) {
   assert(n > 0 && n < LL_TABLE_ABSENT);
   size_t s = find_slot(t, key, n, hash);
-  uint32_t idx = t->slots[s];
-  *created = idx == NO_ENTRY;
+  uint32_t idx = slot_idx(t->slots[s]);
+  *created = t->slots[s] == EMPTY_SLOT;
   if (*created) {
     idx = new_entry(t);
     ll_table_entry *e = &t->entries[idx];
@@ -162,7 +176,7 @@ uint32_t ll_table_put(ll_table *t, const void *key, size_t n, uint64_t hash,
     e->value_cap = cap_for(value_len);
     e->bytes = ll_xmalloc(n + e->value_cap);
     memcpy(e->bytes, key, n);
-    t->slots[s] = idx;
+    t->slots[s] = make_slot(idx, hash);
     t->live++;
   }
   ll_table_entry *e = &t->entries[idx];
@@ -179,14 +193,14 @@ void ll_table_remove(ll_table *t, uint32_t idx) {
   ll_table_entry *e = &t->entries[idx];
   size_t mask = t->n_slots - 1;
   size_t i = find_slot(t, e->bytes, e->key_len, e->hash);
-  assert(t->slots[i] == idx);
+  assert(slot_idx(t->slots[i]) == idx);
   /* Backward-shift deletion: move later members of the probe run into the
    * hole when their home slot allows it, so lookups never need tombstones. */
   for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
-    uint32_t other = t->slots[j];
-    if (other == NO_ENTRY)
+    uint64_t other = t->slots[j];
+    if (other == EMPTY_SLOT)
       break;
-    size_t home = slot_of(t, t->entries[other].hash);
+    size_t home = slot_of(t, t->entries[slot_idx(other)].hash);
     /* other may move to i if i lies cyclically in [home, j). */
     bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
     if (movable) {
@@ -194,7 +208,7 @@ void ll_table_remove(ll_table *t, uint32_t idx) {
       i = j;
     }
   }
-  t->slots[i] = NO_ENTRY;
+  t->slots[i] = EMPTY_SLOT;
   free(e->bytes);
   memset(e, 0, sizeof *e);
   e->next_free = t->free_head;

@@ -33,13 +33,12 @@
  * nothing sound to key the record by). */
 #include "ll_state.h"
 
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ll_event.h"
+#include "ll_sha256.h"
 #include "ll_text.h"
 
 #define KEY_EVENT 'e'
@@ -54,6 +53,8 @@
 /* 128 bits: a collision between two ids is as likely as a random UUID
  * colliding, and keys stay short whatever the producer's ids look like. */
 #define EVENT_KEY_HASH_BYTES 16
+/* Ids up to this long are remembered (longer ones are hashed each time). */
+#define LL_EVENT_ID_MEMO_BYTES 128
 
 /* ---- mutations ---- */
 
@@ -122,30 +123,29 @@ static void key2(ll_buf *k, char kind, const char *a, const char *b) {
   ll_buf_put(k, b, strlen(b));
 }
 
-/* SHA-256 fetched once (EVP_sha256() is looked up again on every digest
- * in OpenSSL 3), kept for the life of the process. */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void fetch_sha256(void) {
-  sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
+/* The last id keyed on this thread: an event's key is wanted several times
+ * (prefetch, read, write), and each costs a SHA-256. */
+static _Thread_local struct {
+  char id[LL_EVENT_ID_MEMO_BYTES];
+  uint8_t key[1 + EVENT_KEY_HASH_BYTES];
+  bool valid;
+} last_event_key;
 
 void ll_state_event_key(ll_buf *k, const char *event_id) {
-  uint8_t digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  pthread_once(&sha256_once, fetch_sha256);
-  if (!sha256_md ||
-      !EVP_Digest(event_id, strlen(event_id), digest, &len, sha256_md, NULL) ||
-      len < EVENT_KEY_HASH_BYTES) {
-    /* Only a broken OpenSSL gets here; a record under a wrong key would
-     * let a duplicate through. */
-    fprintf(stderr, "lotline: SHA-256 unavailable in OpenSSL\n");
-    abort();
+  size_t n = strlen(event_id);
+  bool memo = n < sizeof last_event_key.id;
+  if (!memo || !last_event_key.valid ||
+      memcmp(last_event_key.id, event_id, n + 1) != 0) {
+    uint8_t digest[LL_SHA256_BYTES];
+    ll_sha256(event_id, n, digest);
+    last_event_key.key[0] = (uint8_t)KEY_EVENT;
+    memcpy(last_event_key.key + 1, digest, EVENT_KEY_HASH_BYTES);
+    last_event_key.valid = memo;
+    if (memo)
+      memcpy(last_event_key.id, event_id, n + 1);
   }
   ll_buf_reset(k);
-  ll_buf_put_u8(k, (uint8_t)KEY_EVENT);
-  ll_buf_put(k, digest, EVENT_KEY_HASH_BYTES);
+  ll_buf_put(k, last_event_key.key, sizeof last_event_key.key);
 }
 
 bool ll_state_key_cacheable(const void *key, size_t key_len) {

@@ -93,6 +93,7 @@ typedef struct writer {
   avro_value_iface_t *writer_class;
   avro_value_iface_t *resolver;
   const json_t *reader_doc; /* owned by the catalog */
+  ll_names_memo *names;     /* own */
 } writer;
 
 /* One local schema file. */
@@ -297,6 +298,7 @@ static void writer_release(writer *w) {
     avro_schema_decref(w->projected);
   if (w->schema)
     avro_schema_decref(w->schema);
+  free(w->names);
   memset(w, 0, sizeof *w);
 }
 
@@ -312,6 +314,7 @@ static int writer_prepare(ll_codec *c, ll_kind kind, avro_schema_t schema,
   w->kind = kind;
   w->schema = avro_schema_incref(schema);
   w->reader_doc = reader->doc;
+  w->names = ll_xcalloc(1, sizeof *w->names);
   w->projected = project(pj, reader->schema, schema, 0);
   free(pj);
   if (!w->projected) {
@@ -666,6 +669,7 @@ static ll_code read_datum(const writer *w, const uint8_t *p, size_t n,
         .value = rv,
         .fields_json = json_object_get(w->reader_doc, "fields"),
         .reader_doc = w->reader_doc,
+        .names = w->names,
     };
     code = fn(w->kind, &rec, out, err);
     avro_value_decref(&rv);

@@ -70,12 +70,25 @@ ll_registry_status ll_registry_fetch(const char *urls, uint32_t id,
 /* A record being read: either an Avro value (fields missing from it take
  * the reader schema's default, found in `fields_json`), or a JSON object
  * (a record-typed default). */
+/* Nested record types found by name in a reader document, remembered per
+ * writer (finding one walks the whole JSON document, and a StockMoved
+ * has two locations). Keys are Avro-C's name strings, which live as long
+ * as the writer's schemas; guarded by the codec's lock like everything
+ * else of a writer. */
+#define LL_NAMES_MEMO_MAX 8
+typedef struct ll_names_memo {
+  const char *name[LL_NAMES_MEMO_MAX];
+  const json_t *fields[LL_NAMES_MEMO_MAX]; /* NULL: not in the reader */
+  size_t n;
+} ll_names_memo;
+
 typedef struct ll_rec {
   bool has_value;
   avro_value_t value;
   const json_t *fields_json; /* the reader's "fields" array */
   const json_t *json_value;  /* when !has_value */
   const json_t *reader_doc;  /* the whole reader schema, for nested names */
+  ll_names_memo *names;      /* may be NULL */
 } ll_rec;
 
 ll_code ll_map_read_event(ll_kind kind, const ll_rec *rec, ll_event *ev,

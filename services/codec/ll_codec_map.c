@@ -291,6 +291,22 @@ static ll_code get_bytes(const ll_rec *r, const char *name, uint8_t **out,
   return LL_OK;
 }
 
+/* The reader's "fields" of the record type named name, remembered. */
+static const json_t *nested_fields(const ll_rec *r, const char *name) {
+  ll_names_memo *m = r->names;
+  for (size_t i = 0; m && i < m->n; i++)
+    if (m->name[i] == name)
+      return m->fields[i];
+  const json_t *fields =
+      json_object_get(ll_json_find_named(r->reader_doc, name), "fields");
+  if (m && m->n < LL_NAMES_MEMO_MAX && name) {
+    m->name[m->n] = name;
+    m->fields[m->n] = fields;
+    m->n++;
+  }
+  return fields;
+}
+
 /* A nested record; sub reads as all-absent when the field is absent. */
 static ll_code get_record(const ll_rec *r, const char *name, ll_rec *sub,
                           ll_err *err) {
@@ -311,9 +327,9 @@ static ll_code get_record(const ll_rec *r, const char *name, ll_rec *sub,
     return read_fail(err, name, "not a record");
   sub->has_value = true;
   sub->value = fv.value;
-  const json_t *def = ll_json_find_named(
-      r->reader_doc, avro_schema_name(avro_value_get_schema(&fv.value)));
-  sub->fields_json = json_object_get(def, "fields");
+  sub->names = r->names;
+  sub->fields_json =
+      nested_fields(r, avro_schema_name(avro_value_get_schema(&fv.value)));
   return LL_OK;
 }
 

@@ -6,11 +6,12 @@
  * version, and unpack keeps reading the old ones. */
 #include "ll_event.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "ll_sha256.h"
 
 #define EVENT_FORMAT_V1 1
 #define LOT_FORMAT_V1 1
@@ -191,13 +192,9 @@ bool ll_event_unpack(const void *p, size_t n, ll_event *ev) {
 
 void ll_event_digest(const ll_event *ev, uint8_t digest[32]) {
   ll_buf b;
-  unsigned int len = 32;
   ll_buf_init(&b);
   ll_event_pack(ev, &b);
-  if (!EVP_Digest(b.data, b.len, digest, &len, EVP_sha256(), NULL)) {
-    fprintf(stderr, "lotline: SHA-256 unavailable in OpenSSL\n");
-    abort();
-  }
+  ll_sha256(b.data, b.len, digest);
   ll_buf_free(&b);
 }
 

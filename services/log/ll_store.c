@@ -1,8 +1,10 @@
 /* ll_store.c — opening, closing and reading the log store (ll_store.h).
  *
- * One RocksDB database per data directory, five column families (log,
- * state, offsets, rejections, default = meta); what the bytes mean is in
- * ll_store_record.c, how a batch is written in ll_store_batch.c.
+ * One RocksDB database per data directory, six column families (log,
+ * state, journal, offsets, rejections, default = meta); what the bytes
+ * mean is in ll_store_record.c and ll_store_journal.c, how a batch is
+ * written in ll_store_batch.c, how the primary keeps the state in memory in
+ * ll_store_state.c and folds the journal into `state` in ll_store_apply.c.
  *
  * Primary: the command consumer opens read-write, creating the database and
  * any missing column family. RocksDB's LOCK file makes a second primary
@@ -24,6 +26,13 @@
  * free names), LZ4 for hot levels and ZSTD for the bottom level. If the
  * installed RocksDB lacks those codecs the open is retried without
  * compression: more bytes on disk beat a service that will not start.
+ * `state` is written only by ingesting SST files, so it needs no memtable
+ * tuning; its options are kept for the applier, whose files must match.
+ *
+ * Formats: the meta format version says how the bytes are laid out, and a
+ * store of another version is refused at open with both versions named.
+ * A store older than version 3 has no journal column family; that is
+ * checked before opening, so the refusal changes nothing on disk.
  *
  * The last position and last rejection sequence live in the meta column
  * family, written in the same batch as the entries they count, and are
@@ -52,7 +61,6 @@
 #include "ll_store_internal.h"
 
 #define BLOCK_CACHE_BYTES (64u * 1024 * 1024)
-#define STATE_MEMTABLE_BLOOM_RATIO 0.1 /* of the write buffer */
 #define STATE_BLOOM_BITS_PER_KEY 10.0
 #define INFO_LOG_FILES_KEPT 5
 #define INFO_LOG_FILE_MAX_BYTES (16u * 1024 * 1024)
@@ -75,7 +83,7 @@
 static const char *const cf_names[LL_CF_COUNT] = {
     [LL_CF_DEFAULT] = "default",       [LL_CF_LOG] = "log",
     [LL_CF_STATE] = "state",           [LL_CF_OFFSETS] = "offsets",
-    [LL_CF_REJECTIONS] = "rejections",
+    [LL_CF_REJECTIONS] = "rejections", [LL_CF_JOURNAL] = "journal",
 };
 
 int ll_store_fail(const ll_store *s, ll_err *err, const char *op, char *rerr) {
@@ -129,8 +137,14 @@ static void open_opts_build(open_opts *o, ll_store *s, bool compress) {
   rocksdb_options_set_keep_log_file_num(o->db, INFO_LOG_FILES_KEPT);
   rocksdb_options_set_info_log_level(o->db, INFO_LOG_LEVEL_WARN);
   rocksdb_options_set_max_log_file_size(o->db, INFO_LOG_FILE_MAX_BYTES);
-  if (!primary)
+  if (!primary) {
     rocksdb_options_set_max_open_files(o->db, -1);
+    /* Each catch-up that finds new table files (every flush, compaction
+     * and state apply of the primary) opens them; with more than one
+     * thread RocksDB starts that many threads each time, which cost a
+     * following process more than reading the files. */
+    rocksdb_options_set_max_file_opening_threads(o->db, 1);
+  }
 
   for (int i = 0; i < LL_CF_COUNT; i++) {
     o->cf[i] = rocksdb_options_create_copy(o->db);
@@ -141,12 +155,6 @@ static void open_opts_build(open_opts *o, ll_store *s, bool compress) {
     rocksdb_options_set_bottommost_compression(
         o->cf[i], compress ? rocksdb_zstd_compression : rocksdb_no_compression);
   }
-  /* Most state reads that reach RocksDB ask for an event id never seen
-   * (the command consumer caches the rest): a bloom filter over the
-   * memtable answers those without searching its skip list. */
-  rocksdb_options_set_memtable_whole_key_filtering(o->cf[LL_CF_STATE], 1);
-  rocksdb_options_set_memtable_prefix_bloom_size_ratio(
-      o->cf[LL_CF_STATE], STATE_MEMTABLE_BLOOM_RATIO);
 }
 
 /* RocksDB refuses options naming a codec it was built without. */
@@ -404,7 +412,8 @@ static int check_format(ll_store *s, ll_err *err) {
     if (version != LL_STORE_FORMAT_VERSION)
       return ll_err_set(err, LL_OK,
                         "log store %s has format version %d; this build "
-                        "reads version %d",
+                        "reads version %d and does not convert other "
+                        "versions",
                         s->dir, version, LL_STORE_FORMAT_VERSION);
     return 0;
   }
@@ -423,6 +432,17 @@ static int check_format(ll_store *s, ll_err *err) {
 static int open_db(ll_store *s, bool compress, char **rerr) {
   open_opts o;
   open_opts_build(&o, s, compress);
+  if (s->mode == LL_STORE_PRIMARY) {
+    if (s->state_cf_opts)
+      rocksdb_options_destroy(s->state_cf_opts);
+    s->state_cf_opts = rocksdb_options_create_copy(o.cf[LL_CF_STATE]);
+    /* An SST writer compresses as for the bottom level (an ingested file
+     * may land there); ours land in L0 and are rewritten by compaction,
+     * so they get the cheaper codec of the upper levels. */
+    rocksdb_options_set_bottommost_compression(
+        s->state_cf_opts,
+        compress ? rocksdb_lz4_compression : rocksdb_no_compression);
+  }
   const rocksdb_options_t *cf_opts[LL_CF_COUNT];
   for (int i = 0; i < LL_CF_COUNT; i++)
     cf_opts[i] = o.cf[i];
@@ -435,6 +455,33 @@ static int open_db(ll_store *s, bool compress, char **rerr) {
         rerr);
   open_opts_free(&o);
   return s->db ? 0 : -1;
+}
+
+/* A database written before format 3 lacks the journal column family:
+ * refuse it before RocksDB would add one (primary) or fail on it
+ * (secondary) with a message that names neither cause nor remedy. */
+static int check_column_families(const char *dir, ll_err *err) {
+  rocksdb_options_t *o = rocksdb_options_create();
+  size_t n = 0;
+  char *rerr = NULL;
+  char **names = rocksdb_list_column_families(o, dir, &n, &rerr);
+  rocksdb_options_destroy(o);
+  if (rerr) {
+    rocksdb_free(rerr); /* no database yet: the open creates or reports it */
+    return 0;
+  }
+  bool journal = false;
+  for (size_t i = 0; i < n; i++)
+    journal = journal || strcmp(names[i], cf_names[LL_CF_JOURNAL]) == 0;
+  rocksdb_list_column_families_destroy(names, n);
+  if (journal)
+    return 0;
+  return ll_err_set(err, LL_OK,
+                    "log store %s was written by an older lotline (format "
+                    "version 2 or earlier, without a state journal); this "
+                    "build reads format version %d and does not convert "
+                    "older stores: start from an empty data directory",
+                    dir, LL_STORE_FORMAT_VERSION);
 }
 
 static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
@@ -472,6 +519,8 @@ static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
       goto fail;
   }
 
+  if (check_column_families(dir, err) != 0)
+    goto fail;
   char *rerr = NULL;
   if (open_db(s, true, &rerr) != 0 && is_missing_codec(rerr)) {
     rocksdb_free(rerr);
@@ -496,6 +545,15 @@ static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
     goto fail;
   if (check && (check_meta(s, err) != 0 || check_last_hash(s, err) != 0))
     goto fail;
+  if (mode == LL_STORE_PRIMARY) {
+    ll_buf ingest;
+    ll_buf_init(&ingest);
+    ll_buf_printf(&ingest, "%s.ingest", dir);
+    s->ingest_dir = ll_strdup((const char *)ingest.data);
+    ll_buf_free(&ingest);
+    if (ll_state_mem_open(s, err) != 0)
+      goto fail;
+  }
   return s;
 
 fail:
@@ -518,6 +576,9 @@ void ll_store_close(ll_store *s) {
   if (!s)
     return;
   assert(!s->batch_open);
+  ll_store_batch_destroy(s->spare_batch);
+  ll_applier_shutdown(s);
+  ll_state_mem_close(s);
   if (s->db) {
     for (int i = 0; i < LL_CF_COUNT; i++)
       if (s->cf[i])
@@ -529,6 +590,9 @@ void ll_store_close(ll_store *s) {
   rocksdb_writeoptions_destroy(s->write_sync);
   rocksdb_writeoptions_destroy(s->write_nosync);
   rocksdb_cache_destroy(s->block_cache);
+  if (s->state_cf_opts)
+    rocksdb_options_destroy(s->state_cf_opts);
+  free(s->ingest_dir);
   free(s->dir);
   free(s);
 }
@@ -574,29 +638,6 @@ int ll_store_checkpoint(ll_store *s, const char *dir, uint64_t *position,
 }
 
 /* ---- reads ------------------------------------------------------------ */
-
-static int state_get(void *ctx, const void *key, size_t key_len, ll_buf *out,
-                     bool *found, ll_err *err) {
-  ll_store *s = ctx;
-  char *rerr = NULL;
-  rocksdb_pinnableslice_t *v = rocksdb_get_pinned_cf(
-      s->db, s->read_opts, s->cf[LL_CF_STATE], key, key_len, &rerr);
-  if (rerr)
-    return ll_store_fail(s, err, "read state", rerr);
-  ll_buf_reset(out);
-  *found = v != NULL;
-  if (v) {
-    size_t n;
-    const char *p = rocksdb_pinnableslice_value(v, &n);
-    ll_buf_put(out, p, n);
-    rocksdb_pinnableslice_destroy(v);
-  }
-  return 0;
-}
-
-ll_state_reader ll_store_state_reader(ll_store *s) {
-  return (ll_state_reader){.ctx = s, .get = state_get};
-}
 
 int ll_store_get_offset(ll_store *s, const char *cluster, const char *topic,
                         int32_t partition, int64_t *next_offset, bool *found,

@@ -3,13 +3,35 @@
  * One RocksDB database (<data>/log) owned by the command consumer, with
  * column families:
  *   log         position (8-byte big-endian, from 1) -> log entry
- *   state       the validation state (keys owned by rules/ll_state.c)
+ *   state       the validation state (keys owned by rules/ll_state.c), as
+ *               of the last apply (below)
+ *   journal     sequence (8-byte big-endian) -> the state changes of one
+ *               batch, not yet applied to `state`
  *   offsets     "<cluster>\x1f<topic>\x1f<partition>" -> next input offset
  *   rejections  sequence (8-byte big-endian, from 1) -> rejection record
- *   default     meta: last position, last rejection sequence
- * Everything one input batch changes (log entries, state, rejections,
- * offsets) goes into one WriteBatch, committed with one synced write: after
- * a crash either all of a batch is there or none of it.
+ *   default     meta: last position, last rejection sequence, last journal
+ * Everything one input batch changes (log entries, its state changes as one
+ * journal record, rejections, offsets) goes into one WriteBatch, committed
+ * with one synced write: after a crash either all of a batch is there or
+ * none of it.
+ *
+ * Why a journal: state keys are random (lot ids, hashed event ids), and
+ * inserting random keys into RocksDB's memtable costs microseconds each
+ * (skip-list cache misses), several per event. So a batch writes its state
+ * changes as one record under a sequential key, and the primary keeps them
+ * in memory; in the background, once enough have gathered, the applier
+ * writes them, folded (one final value per key) and sorted, into an SST
+ * file, ingests it into `state` and deletes the journal records it covers
+ * (ll_store_apply.c). The state is always `state` overlaid with the
+ * journal's records, newest first; an apply changes how it is stored, never
+ * what it is (a crash between ingest and delete leaves records whose
+ * values `state` already holds: reading or re-applying them is harmless).
+ *
+ * The primary's batches read the state through its in-memory copy
+ * (ll_store_state.c): every key changed since the last apply, plus a
+ * bounded cache of what was read. Everybody else (other threads, other
+ * processes) reads through ll_store_state_reader(): the journal records,
+ * newest first, then `state`.
  *
  * The projection worker opens the same directory read-only as a RocksDB
  * secondary instance (private info-log dir <dir>.secondary/<pid>-XXXXXX) and
@@ -83,9 +105,10 @@ typedef struct ll_stored_rejection {
 
 void ll_stored_rejection_free(ll_stored_rejection *r);
 
-/* A write batch. Reads through ll_store_batch_reader() see the batch's own
- * pending state writes on top of the database. Not thread-safe: one batch
- * at a time, from the command consumer's thread. */
+/* A write batch (primary only). Reads through ll_store_batch_reader() see
+ * the batch's own pending state writes on top of the committed state. Not
+ * thread-safe: one batch at a time, always from the same thread (the
+ * command consumer's), which owns the primary's in-memory state. */
 typedef struct ll_store_batch ll_store_batch;
 
 ll_store_batch *ll_store_batch_begin(ll_store *s);
@@ -105,13 +128,35 @@ void ll_store_batch_offset(ll_store_batch *b, const char *cluster,
                            const char *topic, int32_t partition,
                            int64_t next_offset);
 size_t ll_store_batch_count(const ll_store_batch *b); /* events appended */
+/* Fetch, in one RocksDB MultiGet, what the batch's reader will be asked
+ * for next: keys as ll_facts_prefetch_keys() lists them. Keys held in
+ * memory are skipped; the answers last until the next prefetch or the end
+ * of the batch. Only a matter of speed: reads are the same without it. */
+int ll_store_batch_prefetch(ll_store_batch *b, const ll_buf *keys, ll_err *err);
 /* Commit atomically; sync = fsync the WAL. Frees the batch either way. On
- * failure nothing of the batch is visible and err says why. */
+ * failure nothing of the batch is visible and err says why (also when an
+ * earlier background apply failed: from then on every commit fails). */
 int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err);
 void ll_store_batch_abort(ll_store_batch *b);
 
-/* Reader over the committed state (thread-safe). */
+/* Reader over the committed state (thread-safe; journal, then `state`). */
 ll_state_reader ll_store_state_reader(ll_store *s);
+
+/* Primary, between batches: apply every journal record to `state` now and
+ * wait for it (tests, maintenance). */
+int ll_store_apply_state(ll_store *s, ll_err *err);
+
+/* The primary's in-memory state, for logs and metrics. */
+typedef struct ll_store_state_stats {
+  size_t entries;    /* in memory: dirty + cached */
+  size_t dirty;      /* changed, not yet applied */
+  size_t hits;       /* batch reads answered from memory */
+  size_t misses;     /* batch reads not answered by the table */
+  size_t prefetched; /* keys fetched ahead from `state` */
+  size_t evictions;  /* times the clean entries were dropped */
+  size_t applies;    /* background applies finished */
+} ll_store_state_stats;
+void ll_store_get_state_stats(ll_store *s, ll_store_state_stats *out);
 
 /* Next input offset stored for a partition; *found false if none. */
 int ll_store_get_offset(ll_store *s, const char *cluster, const char *topic,

@@ -1,21 +1,32 @@
 /* ll_store_batch.c — one input batch, written atomically (ll_store.h).
  *
- * A batch is a RocksDB WriteBatchWithIndex: the rules read the state
- * through it (ll_store_batch_reader), so the second event of a poll sees
- * what the first one changed before anything is on disk. Commit is a single
- * rocksdb_write of the whole batch, log entries, state, rejections, offsets
- * and the meta counters together: after a crash either all of it is there
- * or none of it.
+ * A batch is a plain RocksDB WriteBatch for what it appends (log entries,
+ * rejections, offsets, meta), while its state changes go to the primary's
+ * in-memory state (ll_store_state.c), where the rules read them back
+ * (ll_store_batch_reader): the second event of a poll sees what the first
+ * one changed before anything is on disk, and a key written by several
+ * events of the batch is kept once, with its final value. At commit those
+ * changes become one journal record, sorted by key, in the same WriteBatch:
+ * commit is a single rocksdb_write of log entries, journal record,
+ * rejections, offsets and the meta counters together: after a crash either
+ * all of it is there or none of it. An abort, or a failed write, undoes the
+ * in-memory changes too.
  *
- * Positions and rejection sequences are handed out from the counters the
- * store had when the batch began; the store's counters move only after the
- * write succeeded, so an abort or a failed commit leaves no hole and no
- * trace. Only one batch may be open at a time (the command thread's).
+ * Positions, rejection sequences and the journal sequence are handed out
+ * from the counters the store had when the batch began; the store's
+ * counters move only after the write succeeded, so an abort or a failed
+ * commit leaves no hole and no trace. Only one batch may be open at a time
+ * (the command thread's).
  *
  * The chain hash (ll_store.h) works the same way: the batch starts from
  * the store's last hash, chains each entry it appends on the one before,
  * and writes the final hash to meta with the entries; the store adopts it
- * only after the write succeeded. */
+ * only after the write succeeded.
+ *
+ * Between batches the commit also lets the background applier make
+ * progress (ll_store_state_maintain), and waits for it when too much state
+ * is dirty (LL_STATE_DIRTY_MAX_ENTRIES): memory stays bounded even when
+ * the applier falls behind. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +36,7 @@
 
 struct ll_store_batch {
   ll_store *store;
-  rocksdb_writebatch_wi_t *wbwi;
+  rocksdb_writebatch_t *wb;
   uint64_t base_position;  /* store's last position at begin */
   uint64_t base_rejection; /* store's last rejection sequence at begin */
   size_t appended;
@@ -43,52 +54,53 @@ static void put_be64_key(ll_buf *key, uint64_t v) {
 ll_store_batch *ll_store_batch_begin(ll_store *s) {
   assert(s && s->db);
   assert(!s->batch_open);
-  ll_store_batch *b = ll_xcalloc(1, sizeof *b);
+  /* One batch object per store, kept with its buffers between batches:
+   * a fresh WriteBatch and record buffer per batch cost page faults on
+   * every commit. */
+  ll_store_batch *b = s->spare_batch;
+  s->spare_batch = NULL;
+  if (!b) {
+    b = ll_xcalloc(1, sizeof *b);
+    b->wb = rocksdb_writebatch_create();
+    ll_buf_init(&b->key);
+    ll_buf_init(&b->value);
+  }
   b->store = s;
-  /* overwrite_keys: the index keeps only the newest write of a key, which
-   * is what reads through the batch must see. */
-  b->wbwi = rocksdb_writebatch_wi_create(0, 1);
+  b->appended = 0;
+  b->rejected = 0;
+  rocksdb_writebatch_clear(b->wb);
+  if (s->mem) /* a secondary's batch can only fail to commit */
+    ll_state_mem_begin(s);
   b->base_position =
       atomic_load_explicit(&s->last_position, memory_order_acquire);
   b->base_rejection =
       atomic_load_explicit(&s->last_rejection, memory_order_acquire);
   memcpy(b->hash, s->last_hash, sizeof b->hash);
-  ll_buf_init(&b->key);
-  ll_buf_init(&b->value);
   s->batch_open = true;
   return b;
 }
 
-static void batch_free(ll_store_batch *b) {
-  b->store->batch_open = false;
-  rocksdb_writebatch_wi_destroy(b->wbwi);
+void ll_store_batch_destroy(ll_store_batch *b) {
+  if (!b)
+    return;
+  rocksdb_writebatch_destroy(b->wb);
   ll_buf_free(&b->key);
   ll_buf_free(&b->value);
   free(b);
 }
 
-static int batch_get(void *ctx, const void *key, size_t key_len, ll_buf *out,
-                     bool *found, ll_err *err) {
-  ll_store_batch *b = ctx;
+/* The batch goes back to its store for the next one. */
+static void batch_free(ll_store_batch *b) {
   ll_store *s = b->store;
-  char *rerr = NULL;
-  size_t n = 0;
-  char *v = rocksdb_writebatch_wi_get_from_batch_and_db_cf(
-      b->wbwi, s->db, s->read_opts, s->cf[LL_CF_STATE], key, key_len, &n,
-      &rerr);
-  if (rerr)
-    return ll_store_fail(s, err, "read state through batch", rerr);
-  ll_buf_reset(out);
-  *found = v != NULL;
-  if (v) {
-    ll_buf_put(out, v, n);
-    rocksdb_free(v);
-  }
-  return 0;
+  s->batch_open = false;
+  assert(!s->spare_batch);
+  s->spare_batch = b;
 }
 
 ll_state_reader ll_store_batch_reader(ll_store_batch *b) {
-  return (ll_state_reader){.ctx = b, .get = batch_get};
+  if (!b->store->mem)
+    return ll_store_state_reader(b->store);
+  return ll_state_mem_reader(b->store);
 }
 
 uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
@@ -101,26 +113,16 @@ uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
   ll_store_encode_log_value(&b->value, position, b->hash, ev, in,
                             recorded_at_ms, hash);
   memcpy(b->hash, hash, sizeof b->hash);
-  rocksdb_writebatch_wi_put_cf(b->wbwi, b->store->cf[LL_CF_LOG],
-                               (const char *)b->key.data, b->key.len,
-                               (const char *)b->value.data, b->value.len);
+  rocksdb_writebatch_put_cf(b->wb, b->store->cf[LL_CF_LOG],
+                            (const char *)b->key.data, b->key.len,
+                            (const char *)b->value.data, b->value.len);
   b->appended++;
   return position;
 }
 
 void ll_store_batch_mutate(ll_store_batch *b, const ll_mutations *m) {
-  rocksdb_column_family_handle_t *cf = b->store->cf[LL_CF_STATE];
-  for (size_t i = 0; i < m->len; i++) {
-    const ll_mutation *mu = &m->items[i];
-    assert(mu->key.len > 0);
-    if (mu->is_delete)
-      rocksdb_writebatch_wi_delete_cf(b->wbwi, cf, (const char *)mu->key.data,
-                                      mu->key.len);
-    else
-      rocksdb_writebatch_wi_put_cf(b->wbwi, cf, (const char *)mu->key.data,
-                                   mu->key.len, (const char *)mu->value.data,
-                                   mu->value.len);
-  }
+  assert(b->store->mem); /* the state is the primary's to change */
+  ll_state_mem_mutate(b->store, m);
 }
 
 uint64_t ll_store_batch_reject(ll_store_batch *b,
@@ -131,9 +133,9 @@ uint64_t ll_store_batch_reject(ll_store_batch *b,
   uint64_t sequence = b->base_rejection + b->rejected + 1;
   put_be64_key(&b->key, sequence);
   ll_store_encode_rejection(&b->value, r);
-  rocksdb_writebatch_wi_put_cf(b->wbwi, b->store->cf[LL_CF_REJECTIONS],
-                               (const char *)b->key.data, b->key.len,
-                               (const char *)b->value.data, b->value.len);
+  rocksdb_writebatch_put_cf(b->wb, b->store->cf[LL_CF_REJECTIONS],
+                            (const char *)b->key.data, b->key.len,
+                            (const char *)b->value.data, b->value.len);
   b->rejected++;
   return sequence;
 }
@@ -145,9 +147,9 @@ void ll_store_batch_outbox(ll_store_batch *b, uint64_t sequence,
          sequence <= b->base_rejection + b->rejected);
   ll_store_outbox_key(&b->key, sequence);
   ll_store_encode_outbox(&b->value, key, key_len, has_key, value, value_len);
-  rocksdb_writebatch_wi_put_cf(b->wbwi, b->store->cf[LL_CF_DEFAULT],
-                               (const char *)b->key.data, b->key.len,
-                               (const char *)b->value.data, b->value.len);
+  rocksdb_writebatch_put_cf(b->wb, b->store->cf[LL_CF_DEFAULT],
+                            (const char *)b->key.data, b->key.len,
+                            (const char *)b->value.data, b->value.len);
 }
 
 void ll_store_batch_offset(ll_store_batch *b, const char *cluster,
@@ -156,9 +158,16 @@ void ll_store_batch_offset(ll_store_batch *b, const char *cluster,
   assert(next_offset >= 0);
   ll_store_offset_key(&b->key, cluster, topic, partition);
   ll_store_encode_offset(&b->value, next_offset);
-  rocksdb_writebatch_wi_put_cf(b->wbwi, b->store->cf[LL_CF_OFFSETS],
-                               (const char *)b->key.data, b->key.len,
-                               (const char *)b->value.data, b->value.len);
+  rocksdb_writebatch_put_cf(b->wb, b->store->cf[LL_CF_OFFSETS],
+                            (const char *)b->key.data, b->key.len,
+                            (const char *)b->value.data, b->value.len);
+}
+
+int ll_store_batch_prefetch(ll_store_batch *b, const ll_buf *keys,
+                            ll_err *err) {
+  if (!b->store->mem)
+    return 0;
+  return ll_state_mem_prefetch(b->store, keys, err);
 }
 
 size_t ll_store_batch_count(const ll_store_batch *b) {
@@ -167,35 +176,54 @@ size_t ll_store_batch_count(const ll_store_batch *b) {
 
 static void put_meta_u64(ll_store_batch *b, const char *key, uint64_t v) {
   put_be64_key(&b->value, v);
-  rocksdb_writebatch_wi_put_cf(b->wbwi, b->store->cf[LL_CF_DEFAULT], key,
-                               strlen(key), (const char *)b->value.data,
-                               b->value.len);
+  rocksdb_writebatch_put_cf(b->wb, b->store->cf[LL_CF_DEFAULT], key,
+                            strlen(key), (const char *)b->value.data,
+                            b->value.len);
 }
 
 int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
   ll_store *s = b->store;
+  ll_state_mem *mem = s->mem;
   int rc = 0;
   if (s->mode != LL_STORE_PRIMARY) {
     rc = ll_err_set(err, LL_OK,
                     "log store %s is open as a read-only secondary: cannot "
                     "commit",
                     s->dir);
+    batch_free(b);
+    return rc;
+  }
+  /* Bounded memory: with too much dirty, let the running apply finish
+   * first. */
+  if (s->applier.busy && ll_state_mem_must_wait(s))
+    (void)ll_applier_collect(s, true);
+  if (s->apply_failed) {
+    *err = s->apply_err;
+    rc = -1;
     goto done;
   }
   uint64_t last_position = b->base_position + b->appended;
   uint64_t last_rejection = b->base_rejection + b->rejected;
   if (b->appended > 0) {
     put_meta_u64(b, LL_META_LAST_POSITION, last_position);
-    rocksdb_writebatch_wi_put_cf(b->wbwi, s->cf[LL_CF_DEFAULT],
-                                 LL_META_LAST_HASH, strlen(LL_META_LAST_HASH),
-                                 (const char *)b->hash, sizeof b->hash);
+    rocksdb_writebatch_put_cf(b->wb, s->cf[LL_CF_DEFAULT], LL_META_LAST_HASH,
+                              strlen(LL_META_LAST_HASH), (const char *)b->hash,
+                              sizeof b->hash);
   }
   if (b->rejected > 0)
     put_meta_u64(b, LL_META_LAST_REJECTION, last_rejection);
+  ll_state_mem_encode_batch(s, &b->value);
+  bool record = b->value.len > 0;
+  if (record) {
+    put_be64_key(&b->key, mem->batch_gen);
+    rocksdb_writebatch_put_cf(b->wb, s->cf[LL_CF_JOURNAL],
+                              (const char *)b->key.data, b->key.len,
+                              (const char *)b->value.data, b->value.len);
+    put_meta_u64(b, LL_META_LAST_JOURNAL, mem->batch_gen);
+  }
 
   char *rerr = NULL;
-  rocksdb_write_writebatch_wi(s->db, sync ? s->write_sync : s->write_nosync,
-                              b->wbwi, &rerr);
+  rocksdb_write(s->db, sync ? s->write_sync : s->write_nosync, b->wb, &rerr);
   if (rerr) {
     rc = ll_store_fail(s, err, "commit", rerr);
     goto done;
@@ -206,12 +234,20 @@ int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
   atomic_store_explicit(&s->last_position, last_position, memory_order_release);
   atomic_store_explicit(&s->last_rejection, last_rejection,
                         memory_order_release);
+  ll_state_mem_committed(s, record);
+  batch_free(b);
+  ll_store_state_maintain(s);
+  return 0;
 done:
+  ll_state_mem_abort(s);
   batch_free(b);
   return rc;
 }
 
 void ll_store_batch_abort(ll_store_batch *b) {
-  if (b)
-    batch_free(b);
+  if (!b)
+    return;
+  if (b->store->mem)
+    ll_state_mem_abort(b->store);
+  batch_free(b);
 }

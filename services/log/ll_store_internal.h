@@ -3,10 +3,15 @@
  * keys, the record codecs (ll_store_record.c) and the error helper.
  *
  * Split: ll_store.c opens, closes and reads; ll_store_batch.c builds and
- * commits write batches; ll_store_record.c knows the bytes on disk. */
+ * commits write batches; ll_store_record.c knows the bytes on disk;
+ * ll_store_state.c keeps the primary's state in memory (ll_store_table.c
+ * is its hash table); ll_store_journal.c knows the journal records and
+ * reads the state for everybody else; ll_store_apply.c folds the journal
+ * into the state column family in the background. */
 #ifndef LL_STORE_INTERNAL_H
 #define LL_STORE_INTERNAL_H
 
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 
@@ -19,23 +24,193 @@ enum {
   LL_CF_STATE,
   LL_CF_OFFSETS,
   LL_CF_REJECTIONS,
+  LL_CF_JOURNAL,
   LL_CF_COUNT,
 };
 
 /* Meta keys in the default column family. Values are 8-byte big-endian
  * counters, except the format version (one byte) and the last hash (the
  * LL_LOG_HASH_BYTES chain hash of the entry at last_position; absent while
- * the log is empty). Version 2: log entries carry the chain hash. */
+ * the log is empty). Version 2: log entries carry the chain hash. Version
+ * 3: state changes go through the journal column family, event-id records
+ * are keyed by a hash of the id. */
 #define LL_META_FORMAT "format_version"
 #define LL_META_LAST_POSITION "last_position"
 #define LL_META_LAST_REJECTION "last_rejection"
 #define LL_META_LAST_HASH "last_hash"
-#define LL_STORE_FORMAT_VERSION 2
+#define LL_META_LAST_JOURNAL "last_journal"
+#define LL_STORE_FORMAT_VERSION 3
 #define LL_OUTBOX_PREFIX "outbox/" /* + be64 sequence: ll_store_outbox.c */
 
 /* A batch holds one poll's worth of input; far above any sane poll size,
  * low enough that a runaway loop is caught before memory runs out. */
 #define LL_STORE_BATCH_MAX_ENTRIES 1000000u
+
+/* ---- the primary's in-memory state (ll_store_state.c) ---- */
+
+/* Bounds. The cache keeps what was read from the state column family;
+ * past LL_STATE_CACHE_MAX_ENTRIES entries the clean ones (those the column
+ * family holds as they are) are dropped at the next batch. Dirty entries
+ * (changed, not yet folded into the column family) stay until applied:
+ * an apply starts at LL_STATE_APPLY_MIN_ENTRIES of them, or when
+ * LL_STATE_APPLY_MAX_RECORDS journal records wait (readers on other
+ * threads scan those, so they must stay few); a commit waits for the
+ * running apply when LL_STATE_DIRTY_MAX_ENTRIES are dirty. */
+#define LL_STATE_CACHE_MAX_ENTRIES (512u * 1024)
+#define LL_STATE_APPLY_MIN_ENTRIES (256u * 1024)
+#define LL_STATE_APPLY_MAX_RECORDS 256u
+#define LL_STATE_DIRTY_MAX_ENTRIES (768u * 1024)
+
+#define LL_TABLE_ABSENT UINT32_MAX /* value_len of a key without value */
+
+typedef struct ll_table_entry {
+  uint64_t hash;
+  /* 0: the state column family holds this value (a clean cache entry).
+   * Otherwise the journal record that changed it last, or the open batch's
+   * record-to-be. */
+  uint64_t gen;
+  uint8_t *bytes; /* key_len bytes of key, then the value; NULL: unused */
+  uint32_t key_len;
+  uint32_t value_len; /* LL_TABLE_ABSENT: no value (deleted, or unknown) */
+  uint32_t value_cap;
+  uint32_t next_free; /* free-list link while unused */
+} ll_table_entry;
+
+typedef struct ll_table {
+  uint64_t *slots; /* hash tag << 32 | entry index; all ones: empty */
+  size_t n_slots;  /* power of two, at least twice the live entries */
+  ll_table_entry *entries;
+  size_t n_entries, cap_entries;
+  uint32_t free_head;
+  size_t live;
+} ll_table;
+
+uint64_t ll_table_hash(const void *key, size_t n);
+void ll_table_init(ll_table *t);
+void ll_table_free(ll_table *t);
+ll_table_entry *ll_table_find(ll_table *t, const void *key, size_t n,
+                              uint64_t hash);
+/* Insert or overwrite; returns the entry's index (stable until removed). */
+uint32_t ll_table_put(ll_table *t, const void *key, size_t n, uint64_t hash,
+                      const void *value, uint32_t value_len, uint64_t gen,
+                      bool *created);
+void ll_table_set_value(ll_table_entry *e, const void *value,
+                        uint32_t value_len);
+/* Hints for looking many keys up at once: start loading the key's home
+ * slot, then (once that is in cache) the entry it names, so the lookups
+ * that follow wait for memory in parallel rather than one after another. */
+void ll_table_warm_slot(const ll_table *t, uint64_t hash);
+void ll_table_warm_entry(const ll_table *t, uint64_t hash);
+void ll_table_remove(ll_table *t, uint32_t idx);
+
+/* Answers fetched ahead from the state column family for a chunk of
+ * events (ll_store_state.c): open addressing over copies of the keys and
+ * values in one buffer, emptied at each prefetch. */
+typedef struct ll_prefetch_slot {
+  uint64_t hash;
+  uint32_t key_off, key_len;     /* key_len 0: empty slot */
+  uint32_t value_off, value_len; /* value_len LL_TABLE_ABSENT: absent */
+  bool dropped;                  /* written since: the answer no longer holds */
+} ll_prefetch_slot;
+
+typedef struct ll_prefetch {
+  ll_prefetch_slot *slots;
+  size_t n_slots; /* power of two */
+  size_t live;
+  ll_buf bytes;
+} ll_prefetch;
+
+/* One state change, as journal records and the applier hold it. */
+typedef struct ll_state_change {
+  const uint8_t *key;
+  size_t key_len;
+  const uint8_t *value; /* NULL when !present */
+  size_t value_len;
+  bool present;
+} ll_state_change;
+
+/* RocksDB's bytewise order, which SST files follow. */
+int ll_state_key_cmp(const void *a, size_t a_len, const void *b, size_t b_len);
+
+/* What the open batch changed first, to undo it on abort. */
+typedef struct ll_state_undo {
+  uint32_t idx;
+  bool created; /* the batch made the entry */
+  uint64_t old_gen;
+  uint32_t old_len; /* LL_TABLE_ABSENT or the length at old_off */
+  size_t old_off;   /* in undo_bytes */
+} ll_state_undo;
+
+/* A snapshot of dirty state handed to the applier. */
+typedef struct ll_apply_job {
+  ll_state_change *changes;
+  size_t n_changes;
+  uint32_t *entries; /* the table entries they came from (batch thread's) */
+  ll_buf bytes;      /* the keys and values changes point into */
+  uint64_t first_journal; /* journal records [first, through] it covers */
+  uint64_t through_journal;
+} ll_apply_job;
+
+/* The bounds above, per store so that tests can make them small. */
+typedef struct ll_state_limits {
+  size_t cache_max_entries;
+  size_t apply_min_entries;
+  size_t apply_max_records;
+  size_t dirty_max_entries;
+} ll_state_limits;
+
+typedef struct ll_state_mem {
+  ll_state_limits limits;
+  ll_table table;
+  uint32_t *dirty; /* entries with gen > snap_through, each once */
+  size_t n_dirty, cap_dirty;
+  uint64_t last_journal;  /* newest journal record committed */
+  uint64_t first_journal; /* oldest record not yet deleted by an apply */
+  uint64_t snap_through;  /* records up to here are in an apply job */
+  size_t in_flight;       /* entries of the job being applied */
+  /* The open batch: it writes journal record batch_gen when it commits. */
+  uint64_t batch_gen; /* 0 when no batch is open */
+  ll_state_undo *undo;
+  size_t n_undo, cap_undo;
+  ll_buf undo_bytes;
+  size_t dirty_at_begin;
+  ll_state_reader below; /* the state column family itself */
+  /* Column-family answers fetched ahead for the keys the next events will
+   * read (ll_store_batch_prefetch), gen 0. A write removes its key here:
+   * from then on the table has it, and an apply may change the column
+   * family under it. */
+  ll_prefetch prefetched;
+  /* Scratch of ll_state_mem_prefetch, kept between calls. */
+  struct ll_prefetch_key {
+    const uint8_t *key;
+    size_t len;
+    uint64_t hash;
+  } * pf_keys;
+  size_t cap_pf_keys;
+  const char **pf_list;
+  size_t *pf_lens;
+  ll_prefetch_slot **pf_slots;
+  rocksdb_pinnableslice_t **pf_values;
+  char **pf_errs;
+  size_t cap_pf_list;
+  ll_buf scratch;
+  ll_store_state_stats stats;
+} ll_state_mem;
+
+/* The background applier (ll_store_apply.c). */
+typedef struct ll_applier {
+  pthread_t thread;
+  bool started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool busy;     /* a job was handed over and not collected yet */
+  bool finished; /* the thread is done with it (rc, err say how) */
+  bool stop;
+  ll_apply_job job;
+  int rc;
+  ll_err err;
+  uint64_t next_file; /* names the SST files */
+} ll_applier;
 
 struct ll_store {
   char *dir;
@@ -55,7 +230,16 @@ struct ll_store {
    * open, then written only by the command thread after a commit: the next
    * batch chains on it. Nobody else reads it. */
   uint8_t last_hash[LL_LOG_HASH_BYTES];
-  bool batch_open; /* the command thread's own bookkeeping */
+  bool batch_open;             /* the command thread's own bookkeeping */
+  ll_store_batch *spare_batch; /* the last batch, reused by the next */
+  /* Primary only: the state in memory and its applier. The batch thread
+   * owns mem; the applier thread sees only the job it was handed. */
+  ll_state_mem *mem;
+  ll_applier applier;
+  rocksdb_options_t *state_cf_opts; /* for the applier's SST files */
+  char *ingest_dir;                 /* "<dir>.ingest", where they are built */
+  bool apply_failed;                /* sticky: commits refuse from then on */
+  ll_err apply_err;
 };
 
 /* Turn a RocksDB error string into err ("log store DIR: OP: why"), free it,
@@ -72,6 +256,55 @@ ll_store *ll_store_open_unchecked(const char *dir, ll_store_mode mode,
 void ll_store_outbox_key(ll_buf *key, uint64_t sequence);
 void ll_store_encode_outbox(ll_buf *out, const void *key, size_t key_len,
                             bool has_key, const void *value, size_t value_len);
+
+void ll_store_batch_destroy(ll_store_batch *b); /* ll_store_batch.c */
+
+/* ---- ll_store_state.c: the primary's state layer ---- */
+int ll_state_mem_open(ll_store *s, ll_err *err); /* loads the journal */
+void ll_state_mem_close(ll_store *s);
+void ll_state_mem_begin(ll_store *s);
+ll_state_reader ll_state_mem_reader(ll_store *s);
+void ll_state_mem_mutate(ll_store *s, const ll_mutations *m);
+int ll_state_mem_prefetch(ll_store *s, const ll_buf *keys, ll_err *err);
+/* The open batch's changes as a journal record (out is reset; empty when
+ * the batch changed no state). */
+void ll_state_mem_encode_batch(ll_store *s, ll_buf *out);
+void ll_state_mem_committed(ll_store *s, bool wrote_record);
+void ll_state_mem_abort(ll_store *s);
+/* Copy every dirty entry into a job, records [first, last_journal]. */
+void ll_state_mem_snapshot(ll_store *s, ll_apply_job *job);
+/* The job is in the state column family and its records are deleted. */
+void ll_state_mem_applied(ll_store *s, const ll_apply_job *job);
+bool ll_state_mem_wants_apply(const ll_store *s);
+void ll_state_mem_set_limits(ll_store *s, const ll_state_limits *limits);
+bool ll_state_mem_must_wait(const ll_store *s);
+
+/* ---- ll_store_journal.c ---- */
+/* Encode distinct changes (any order) as a journal record. */
+void ll_journal_encode(ll_buf *out, const ll_state_change *changes, size_t n);
+/* Find key in a record: *found, and when found *change (borrowing the
+ * record). False when the record is corrupt. */
+bool ll_journal_lookup(const void *rec, size_t n, const void *key,
+                       size_t key_len, ll_state_change *change, bool *found);
+/* Call fn for every change of a record, in key order. False when the
+ * record is corrupt. */
+bool ll_journal_each(const void *rec, size_t n,
+                     void (*fn)(void *ctx, const ll_state_change *c),
+                     void *ctx);
+/* Reader of the state column family alone (no journal). */
+ll_state_reader ll_store_cf_state_reader(ll_store *s);
+
+/* ---- ll_store_apply.c ---- */
+/* Hand a job to the applier thread (starting it if needed). Precondition:
+ * !applier.busy. */
+int ll_applier_start(ll_store *s, ll_err *err);
+/* If the running job is finished, collect it: true, and the state layer
+ * has been told. wait: block until it is. */
+bool ll_applier_collect(ll_store *s, bool wait);
+void ll_applier_shutdown(ll_store *s);
+/* Everything between commits: collect a finished apply, start the next
+ * one when due. */
+void ll_store_state_maintain(ll_store *s);
 
 /* Records (ll_store_record.c). */
 /* Encode the entry at `position`, chained on prev_hash; its own hash is

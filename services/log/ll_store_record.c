@@ -31,12 +31,12 @@
  * value parses. Nothing was deployed with version 1 (no hash), so there is
  * no reader for it: a store of format 1 is refused at open. */
 #include <assert.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ll_event.h"
+#include "ll_sha256.h"
 #include "ll_store_internal.h"
 
 #define LOG_VALUE_VERSION 2
@@ -59,21 +59,13 @@ void ll_store_chain_hash(const void *p, size_t n, uint64_t position,
   uint8_t key[8];
   for (int i = 0; i < 8; i++)
     key[i] = (uint8_t)(position >> (56 - 8 * i));
-  unsigned int len = 0;
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-            EVP_DigestUpdate(ctx, prev_hash, LL_LOG_HASH_BYTES) &&
-            EVP_DigestUpdate(ctx, key, sizeof key) &&
-            EVP_DigestUpdate(ctx, v, LOG_HASH_OFFSET) &&
-            EVP_DigestUpdate(ctx, v + LOG_BODY_OFFSET, n - LOG_BODY_OFFSET) &&
-            EVP_DigestFinal_ex(ctx, out, &len) && len == LL_LOG_HASH_BYTES;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) {
-    /* Only out of memory or a broken OpenSSL gets here; a log entry
-     * without its hash must never be written. */
-    fprintf(stderr, "lotline: SHA-256 failed in OpenSSL\n");
-    abort();
-  }
+  ll_sha256_part parts[4] = {
+      {prev_hash, LL_LOG_HASH_BYTES},
+      {key, sizeof key},
+      {v, LOG_HASH_OFFSET},
+      {v + LOG_BODY_OFFSET, n - LOG_BODY_OFFSET},
+  };
+  ll_sha256_parts(parts, 4, out);
 }
 
 void ll_store_encode_log_value(ll_buf *out, uint64_t position,

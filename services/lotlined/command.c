@@ -1,13 +1,25 @@
 /* command.c — the command consumer: lots.inbound -> rules -> the log.
  *
  * Shape of the loop (after librdkafka's examples/consumer.c):
- *   poll messages into a batch until batch_max_events or batch_max_ms;
- *   for each: decode, check the key, load facts, decide, and stage the
- *   log append / state changes / rejection and its lots.rejected record
- *   (the outbox) / next input offset in one RocksDB WriteBatch; commit it
- *   with one synced write (group commit); then let the outbox send the
- *   new rejections (rejection_outbox.c) and commit offsets to Kafka.
+ *   poll messages into a batch until batch_max_events or batch_max_ms, a
+ *   chunk at a time (what the consumer has ready, up to CMD_CHUNK_MAX);
+ *   the decoder thread (command_decode.c) decodes a chunk while this
+ *   thread decides the one before: has the store fetch in one go the state
+ *   its events will read (ll_store_batch_prefetch), then for each message
+ *   checks the key, loads facts, decides, and stages the log append /
+ *   state changes / rejection / next input offset in the store's batch;
+ *   commit it with one synced write (group commit); then let the outbox
+ *   send the new rejections (rejection_outbox.c) and commit offsets to
+ *   Kafka. A rejection's lots.rejected record goes into the outbox in the
+ *   same batch as the rejection itself.
  *
+ * A chunk never outlives the assignment it was polled under: one polled
+ * before a rebalance is dropped unprocessed (the new assignment starts
+ * from the stored offsets, so its messages come again), and so are the
+ * messages of a partition polled before that partition was sought back
+ * after a retry (registry down): they come again after the one that
+ * failed.
+
  * The offsets in RocksDB are the truth: on assignment the consumer starts
  * each partition at its stored offset (or the beginning), so a crash
  * between the RocksDB commit and the Kafka commit neither loses nor doubles
@@ -25,6 +37,7 @@
  * ends; the caller exits non-zero with the reason. */
 #include "command.h"
 
+#include <assert.h>
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +45,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "command_decode.h"
 #include "command_metrics.h"
 #include "ll_event.h"
 #include "ll_logging.h"
-#include "state_cache.h"
 
 #define COMMAND_IDLE_POLL_MS 100
 #define COMMAND_RETRY_SLEEP_MS 1000
@@ -54,9 +67,7 @@ typedef struct loop {
   ll_command_stats *stats;
   rd_kafka_t *rk;
   char *cluster_id;
-  ll_store_batch *batch;     /* NULL when no batch is open */
-  ll_state_reader committed; /* the state in RocksDB */
-  ll_state_cache *cache;     /* in front of it, with the batch's writes */
+  ll_store_batch *batch; /* NULL when no batch is open */
   size_t batch_msgs;
   uint64_t batch_started_ns;
   uint64_t batch_poll_ns;    /* time spent waiting for messages */
@@ -65,6 +76,12 @@ typedef struct loop {
   size_t n_offsets;
   size_t batch_outbox; /* outbox records in the open batch */
   ll_buf scratch;
+  cmd_decoder *decoder;
+  cmd_chunk *chunks[2]; /* one being decided, one being decoded */
+  ll_mutations muts;    /* one event's state changes, reused */
+  uint64_t rebalances;  /* assignment changes seen, to drop stale chunks */
+  uint64_t seeks;       /* retries that sought a partition back */
+  uint64_t partition_seek[COMMAND_PARTITIONS_MAX]; /* `seeks` at its last */
   bool fatal;
   ll_err fatal_err;
   command_metrics metrics;
@@ -134,21 +151,16 @@ static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
          (long long)m->offset, ll_code_name(code), message);
 }
 
-static bool key_matches(const rd_kafka_message_t *m, const char *product_id) {
-  size_t n = strlen(product_id);
-  return m->key && m->key_len == n && memcmp(m->key, product_id, n) == 0;
-}
-
 /* Decide one decoded event and stage its effects in the batch. */
 static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
-  ll_state_reader reader = ll_state_cache_reader(l->cache);
+  ll_state_reader reader = ll_store_batch_reader(l->batch);
   ll_facts facts;
   ll_decision d;
-  ll_mutations muts;
+  ll_mutations *muts = &l->muts;
   ll_err e;
   ll_facts_init(&facts);
   ll_decision_init(&d);
-  ll_mutations_init(&muts);
+  ll_mutations_reset(muts);
   if (ll_facts_load(&reader, ev, &facts, &e) != 0) {
     l->fatal = true;
     ll_err_set(&l->fatal_err, LL_OK, "reading state: %s", e.message);
@@ -174,55 +186,37 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
         ll_store_batch_append(l->batch, logged, &in, ll_now_ms());
     if (logged != ev)
       ll_event_free(&normalized);
-    ll_decision_mutations(ev, &d, position, &muts);
-    ll_store_batch_mutate(l->batch, &muts);
-    ll_state_cache_stage(l->cache, &muts);
+    ll_decision_mutations(ev, &d, position, muts);
+    ll_store_batch_mutate(l->batch, muts);
     atomic_fetch_add(&l->stats->accepted, 1);
     ll_counter_add(l->metrics.accepted, 1);
   } else {
-    ll_decision_mutations(ev, &d, 0, &muts);
-    ll_store_batch_mutate(l->batch, &muts);
-    ll_state_cache_stage(l->cache, &muts);
+    ll_decision_mutations(ev, &d, 0, muts);
+    ll_store_batch_mutate(l->batch, muts);
     reject(l, m, ev->event_id, d.code, d.message);
   }
 out:
-  ll_mutations_free(&muts);
   ll_decision_free(&d);
   ll_facts_free(&facts);
 }
 
-/* Returns false when the message must be retried later (registry down). */
-static bool process_message(loop *l, const rd_kafka_message_t *m) {
-  ll_event ev;
-  ll_err e = {0};
-  bool retry_later = false;
-  ll_event_init(&ev);
-  ll_code code =
-      ll_codec_decode(l->o->codec, m->payload, m->len, &ev, &retry_later, &e);
-  if (retry_later) {
-    ll_counter_add(l->metrics.retries, 1);
-    ll_event_free(&ev);
-    ll_log(LL_WARN, "command", "%s/%d@%lld: %s; will retry",
-           rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset,
-           e.message);
-    return false;
-  }
+/* Decide one decoded message (code and e as the codec left them). */
+static void process_decoded(loop *l, const rd_kafka_message_t *m, ll_event *ev,
+                            ll_code code, const ll_err *e) {
   if (code != LL_OK) {
-    reject(l, m, NULL, code, e.message);
-  } else if (!key_matches(m, ev.product_id)) {
+    reject(l, m, NULL, code, e->message);
+  } else if (!cmd_key_matches(m, ev->product_id)) {
     char msg[LL_MESSAGE_MAX_BYTES];
     snprintf(msg, sizeof msg,
              "The Kafka key '%.*s' differs from the event's product_id "
              "'%s': events of one product must be keyed by that product.",
              m->key ? (int)(m->key_len > 100 ? 100 : m->key_len) : 6,
-             m->key ? (const char *)m->key : "(none)", ev.product_id);
-    reject(l, m, ev.event_id, LL_KEY_MISMATCH, msg);
+             m->key ? (const char *)m->key : "(none)", ev->product_id);
+    reject(l, m, ev->event_id, LL_KEY_MISMATCH, msg);
   } else {
-    decide_event(l, m, &ev);
+    decide_event(l, m, ev);
   }
-  ll_event_free(&ev);
   note_offset(l, m->partition, m->offset + 1);
-  return true;
 }
 
 /* Hand the outbox's new and unacknowledged records to Kafka. A store that
@@ -284,7 +278,6 @@ static void commit_batch(loop *l) {
     return;
   if (l->fatal || !enough_space(l)) {
     ll_store_batch_abort(l->batch);
-    ll_state_cache_abort(l->cache);
     l->batch = NULL;
     drop_pending(l);
     return;
@@ -299,13 +292,11 @@ static void commit_batch(loop *l) {
   l->batch = NULL;
   l->batch_msgs = 0;
   if (rc != 0) {
-    ll_state_cache_abort(l->cache);
     l->fatal = true;
     ll_err_set(&l->fatal_err, LL_OK, "writing the log: %s", e.message);
     drop_pending(l);
     return;
   }
-  ll_state_cache_commit(l->cache);
   atomic_fetch_add(&l->stats->batches, 1);
   command_metrics_batch(&l->metrics, n, ll_mono_ns() - t0);
   for (size_t i = 0; i < l->n_offsets; i++)
@@ -329,6 +320,7 @@ static void commit_batch(loop *l) {
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   loop *l = opaque;
+  l->rebalances++;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     for (int i = 0; i < parts->cnt; i++) {
       rd_kafka_topic_partition_t *tp = &parts->elems[i];
@@ -424,6 +416,84 @@ static void retry_later(loop *l, const rd_kafka_message_t *m) {
   sleep_ms(COMMAND_RETRY_SLEEP_MS);
 }
 
+/* Poll up to max messages into c: the first poll waits up to timeout_ms,
+ * then whatever else is ready. Messages polled before a rebalance (the
+ * callback runs inside a poll) are dropped: see the top of the file. */
+static void poll_chunk(loop *l, cmd_chunk *c, int timeout_ms, size_t max) {
+  assert(c->n == 0 && max <= CMD_CHUNK_MAX);
+  while (c->n < max) {
+    uint64_t rebalances = l->rebalances;
+    rd_kafka_message_t *m =
+        rd_kafka_consumer_poll(l->rk, c->n == 0 ? timeout_ms : 0);
+    if (l->rebalances != rebalances) {
+      for (size_t i = 0; i < c->n; i++)
+        rd_kafka_message_destroy(c->msgs[i]);
+      c->n = 0;
+    }
+    if (!m)
+      break;
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        ll_log(LL_WARN, "command", "consumer: %s", rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      if (c->n == 0)
+        break; /* back to the loop: it decides how long to wait */
+      continue;
+    }
+    c->msgs[c->n++] = m;
+  }
+  c->rebalances = l->rebalances;
+  c->seeks = l->seeks;
+}
+
+static void begin_batch(loop *l) {
+  if (l->batch)
+    return;
+  l->batch = ll_store_batch_begin(l->o->store);
+  l->batch_started_ns = ll_mono_ns();
+}
+
+/* Polled before its partition was sought back: it comes again. */
+static bool stale_after_seek(const loop *l, const cmd_chunk *c,
+                             const rd_kafka_message_t *m) {
+  return m->partition >= 0 && m->partition < COMMAND_PARTITIONS_MAX &&
+         l->partition_seek[m->partition] > c->seeks;
+}
+
+/* Prefetch and decide a decoded chunk, then release it. */
+static void process_chunk(loop *l, cmd_chunk *c) {
+  if (c->rebalances != l->rebalances || l->fatal) {
+    cmd_chunk_release(c); /* polled under an assignment now gone */
+    return;
+  }
+  ll_err e;
+  begin_batch(l);
+  if (c->prefetch_keys.len > 0 &&
+      ll_store_batch_prefetch(l->batch, &c->prefetch_keys, &e) != 0) {
+    l->fatal = true;
+    ll_err_set(&l->fatal_err, LL_OK, "reading state: %s", e.message);
+  }
+  for (size_t i = 0; i < c->n && !l->fatal; i++) {
+    rd_kafka_message_t *m = c->msgs[i];
+    if (stale_after_seek(l, c, m))
+      continue;
+    if (c->retry[i]) {
+      ll_counter_add(l->metrics.retries, 1);
+      ll_log(LL_WARN, "command", "%s/%d@%lld: %s; will retry",
+             rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset,
+             c->errs[i].message);
+      retry_later(l, m);
+      if (m->partition >= 0 && m->partition < COMMAND_PARTITIONS_MAX)
+        l->partition_seek[m->partition] = ++l->seeks;
+      continue;
+    }
+    begin_batch(l);
+    l->batch_msgs++;
+    process_decoded(l, m, &c->events[i], c->codes[i], &c->errs[i]);
+  }
+  cmd_chunk_release(c);
+}
+
 /* Leave the group and close the consumer, giving Kafka timeout_ms. With
  * the brokers unreachable librdkafka 2.0's rd_kafka_consumer_close() never
  * returns (librdkafka issue 4519), so the close runs in the background
@@ -464,13 +534,20 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
                    volatile sig_atomic_t *stop, ll_err *err) {
   loop l = {.o = opts, .stats = stats};
   ll_buf_init(&l.scratch);
-  l.committed = ll_store_state_reader(opts->store);
-  l.cache = ll_state_cache_new(&l.committed, LL_STATE_CACHE_MAX_ENTRIES);
+  ll_mutations_init(&l.muts);
+
   command_metrics_init(&l.metrics, opts->metrics, opts->topics.inbound);
   l.rk = make_consumer(&l, err);
-  if (!l.rk) {
-    ll_state_cache_free(l.cache);
+  if (!l.rk)
     return -1;
+  l.decoder = cmd_decoder_start(opts->codec, err);
+  if (!l.decoder) {
+    rd_kafka_destroy(l.rk);
+    return -1;
+  }
+  for (int i = 0; i < 2; i++) {
+    l.chunks[i] = ll_xcalloc(1, sizeof *l.chunks[i]);
+    ll_buf_init(&l.chunks[i]->prefetch_keys);
   }
   while (!*stop && !l.cluster_id) {
     l.cluster_id = rd_kafka_clusterid(l.rk, COMMAND_CLUSTER_ID_WAIT_MS);
@@ -494,6 +571,8 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
   }
   pump_outbox(&l); /* rejections an earlier run left unpublished */
   const uint64_t max_ns = (uint64_t)opts->batch_max_ms * 1000000ull;
+  /* cur: polled and handed to the decoder, to be decided next. */
+  cmd_chunk *cur = NULL;
   while (!*stop && !l.fatal && l.cluster_id) {
     command_metrics_refresh_lag(&l.metrics, l.rk);
     int timeout_ms = COMMAND_IDLE_POLL_MS;
@@ -505,43 +584,54 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
       }
       timeout_ms = (int)((max_ns - elapsed) / 1000000ull);
     }
+    /* With a chunk waiting, take only what is ready: deciding it is what
+     * to do next. */
+    if (cur)
+      timeout_ms = 0;
+    size_t room =
+        (size_t)opts->batch_max_events - l.batch_msgs - (cur ? cur->n : 0);
+    cmd_chunk *next = cur == l.chunks[0] ? l.chunks[1] : l.chunks[0];
     uint64_t t_poll = ll_mono_ns();
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(l.rk, timeout_ms);
+    if (room > 0)
+      poll_chunk(&l, next, timeout_ms,
+                 room < CMD_CHUNK_MAX ? room : CMD_CHUNK_MAX);
     uint64_t t_polled = ll_mono_ns();
     l.batch_poll_ns += t_polled - t_poll;
-    if (!m) {
+    if (next->n > 0)
+      cmd_decoder_submit(l.decoder, next);
+    if (next->n == 0 && !cur)
       pump_outbox(&l); /* idle: acknowledgements and retries */
-      continue;
+    if (cur) {
+      cmd_decoder_wait(l.decoder, cur);
+      process_chunk(&l, cur);
+      l.batch_process_ns += ll_mono_ns() - t_polled;
     }
-    if (m->err) {
-      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-        ll_log(LL_WARN, "command", "consumer: %s", rd_kafka_message_errstr(m));
-      rd_kafka_message_destroy(m);
-      continue;
-    }
-    if (!l.batch) {
-      l.batch = ll_store_batch_begin(opts->store);
-      l.batch_started_ns = ll_mono_ns();
-    }
-    l.batch_msgs++;
-    if (!process_message(&l, m))
-      retry_later(&l, m);
-    rd_kafka_message_destroy(m);
-    l.batch_process_ns += ll_mono_ns() - t_polled;
+    cur = next->n > 0 ? next : NULL;
+  }
+  if (cur) { /* decoded, never decided: its messages come again */
+    cmd_decoder_wait(l.decoder, cur);
+    cmd_chunk_release(cur);
   }
   commit_batch(&l);
   pump_outbox(&l); /* what an earlier run left, if nothing ran it yet */
   ll_log(LL_INFO, "command", "closing consumer");
   if (close_consumer(l.rk, COMMAND_CLOSE_TIMEOUT_MS))
     rd_kafka_destroy(l.rk);
-  ll_state_cache_stats cs;
-  ll_state_cache_get_stats(l.cache, &cs);
+  ll_store_state_stats ss;
+  ll_store_get_state_stats(opts->store, &ss);
   ll_log(LL_INFO, "command",
-         "state cache: %zu entries, %zu hits, %zu misses, %zu resets",
-         cs.entries, cs.hits, cs.misses, cs.resets);
-  ll_state_cache_free(l.cache);
+         "state in memory: %zu entries (%zu not applied yet), %zu hits, %zu "
+         "misses (%zu keys prefetched), %zu evictions, %zu applies",
+         ss.entries, ss.dirty, ss.hits, ss.misses, ss.prefetched, ss.evictions,
+         ss.applies);
   free(l.cluster_id);
   ll_buf_free(&l.scratch);
+  cmd_decoder_stop(l.decoder);
+  ll_mutations_free(&l.muts);
+  for (int i = 0; i < 2; i++) {
+    ll_buf_free(&l.chunks[i]->prefetch_keys);
+    free(l.chunks[i]);
+  }
   if (l.fatal) {
     *err = l.fatal_err;
     return -1;

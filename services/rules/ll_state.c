@@ -6,7 +6,9 @@
  * which can never occur inside an id or name because the rules reject
  * control characters in every text that reaches a key of an accepted event):
  *
- *   "e" event_id                  -> seen record
+ *   "e" H(event_id)               -> seen record; H is the first 16 bytes
+ *                                    of SHA-256(event_id): fixed-size keys
+ *                                    whatever the producer's id looks like
  *   "l" lot_id                    -> ll_lot_pack(lot)
  *   "n" product_id "\x1f" name    -> lot_id (raw bytes); name is trimmed
  *   "t" product_id                -> u8 ll_tracking, fixed by the first lot
@@ -17,6 +19,10 @@
  * Seen record: u8 format (1), bytes digest (32, SHA-256 of the packed
  * event), u8 accepted; then uvar log position if accepted, else uvar
  * rejection code and the message as a string.
+ *
+ * Event-id records are written once and rarely read again (only when the
+ * same id comes back), so ll_state_key_cacheable() tells a cache in front
+ * of the state to keep them only as long as it must.
  *
  * Which rejections are remembered: a rejection of the event itself is
  * recorded under its id, so that an identical redelivery is a no-op. Not
@@ -32,6 +38,7 @@
 #include <string.h>
 
 #include "ll_event.h"
+#include "ll_sha256.h"
 #include "ll_text.h"
 
 #define KEY_EVENT 'e'
@@ -43,6 +50,11 @@
 #define KEY_SEPARATOR '\x1f'
 #define SEEN_FORMAT_V1 1
 #define DIGEST_BYTES 32
+/* 128 bits: a collision between two ids is as likely as a random UUID
+ * colliding, and keys stay short whatever the producer's ids look like. */
+#define EVENT_KEY_HASH_BYTES 16
+/* Ids up to this long are remembered (longer ones are hashed each time). */
+#define LL_EVENT_ID_MEMO_BYTES 128
 
 /* ---- mutations ---- */
 
@@ -50,16 +62,17 @@ void ll_mutations_init(ll_mutations *m) {
   memset(m, 0, sizeof *m);
 }
 
+/* Items keep their buffers across resets (items[0..ready) are
+ * initialised), so a list reused event after event stops allocating. */
 void ll_mutations_reset(ll_mutations *m) {
-  for (size_t i = 0; i < m->len; i++) {
-    ll_buf_free(&m->items[i].key);
-    ll_buf_free(&m->items[i].value);
-  }
   m->len = 0;
 }
 
 void ll_mutations_free(ll_mutations *m) {
-  ll_mutations_reset(m);
+  for (size_t i = 0; i < m->ready; i++) {
+    ll_buf_free(&m->items[i].key);
+    ll_buf_free(&m->items[i].value);
+  }
   free(m->items);
   memset(m, 0, sizeof *m);
 }
@@ -69,10 +82,17 @@ static ll_mutation *mutations_push(ll_mutations *m) {
     m->cap = m->cap ? m->cap * 2 : 8;
     m->items = ll_xrealloc(m->items, m->cap * sizeof *m->items);
   }
-  ll_mutation *item = &m->items[m->len++];
+  ll_mutation *item = &m->items[m->len];
+  if (m->len == m->ready) {
+    ll_buf_init(&item->key);
+    ll_buf_init(&item->value);
+    m->ready++;
+  } else {
+    ll_buf_reset(&item->key);
+    ll_buf_reset(&item->value);
+  }
+  m->len++;
   item->is_delete = false;
-  ll_buf_init(&item->key);
-  ll_buf_init(&item->value);
   return item;
 }
 
@@ -103,6 +123,35 @@ static void key2(ll_buf *k, char kind, const char *a, const char *b) {
   ll_buf_put(k, b, strlen(b));
 }
 
+/* The last id keyed on this thread: an event's key is wanted several times
+ * (prefetch, read, write), and each costs a SHA-256. */
+static _Thread_local struct {
+  char id[LL_EVENT_ID_MEMO_BYTES];
+  uint8_t key[1 + EVENT_KEY_HASH_BYTES];
+  bool valid;
+} last_event_key;
+
+void ll_state_event_key(ll_buf *k, const char *event_id) {
+  size_t n = strlen(event_id);
+  bool memo = n < sizeof last_event_key.id;
+  if (!memo || !last_event_key.valid ||
+      memcmp(last_event_key.id, event_id, n + 1) != 0) {
+    uint8_t digest[LL_SHA256_BYTES];
+    ll_sha256(event_id, n, digest);
+    last_event_key.key[0] = (uint8_t)KEY_EVENT;
+    memcpy(last_event_key.key + 1, digest, EVENT_KEY_HASH_BYTES);
+    last_event_key.valid = memo;
+    if (memo)
+      memcpy(last_event_key.id, event_id, n + 1);
+  }
+  ll_buf_reset(k);
+  ll_buf_put(k, last_event_key.key, sizeof last_event_key.key);
+}
+
+bool ll_state_key_cacheable(const void *key, size_t key_len) {
+  return key_len > 0 && ((const uint8_t *)key)[0] != KEY_EVENT;
+}
+
 /* ---- reads ---- */
 
 static int state_get(const ll_state_reader *reader, const ll_buf *key,
@@ -131,7 +180,7 @@ static int read_seen(const ll_state_reader *reader, const char *event_id,
                      ll_seen *seen, ll_buf *key, ll_buf *value, ll_err *err) {
   bool found;
   memset(seen, 0, sizeof *seen);
-  key1(key, KEY_EVENT, event_id);
+  ll_state_event_key(key, event_id);
   if (state_get(reader, key, value, &found, err) != 0)
     return -1;
   if (!found)
@@ -380,6 +429,60 @@ int ll_facts_load(const ll_state_reader *reader, const ll_event *ev,
   return rc;
 }
 
+/* ---- prefetching ---- */
+
+static void append_key(ll_buf *keys, const ll_buf *key) {
+  ll_buf_put_uvar(keys, key->len);
+  ll_buf_put(keys, key->data, key->len);
+}
+
+static void append_key2(ll_buf *keys, ll_buf *key, char kind, const char *a,
+                        const char *b) {
+  key2(key, kind, a, b);
+  append_key(keys, key);
+}
+
+/* Mirrors ll_facts_load(): every read it makes whose key does not depend
+ * on what an earlier read returned. */
+void ll_facts_prefetch_keys(const ll_event *ev, ll_buf *keys) {
+  ll_buf key;
+  ll_buf_init(&key);
+  if (event_id_recordable(ev->event_id)) {
+    ll_state_event_key(&key, ev->event_id);
+    append_key(keys, &key);
+  }
+  bool lot = present(ev->lot_id);
+  if (lot && ev->type != LL_EV_NONE) {
+    key1(&key, KEY_LOT, ev->lot_id);
+    append_key(keys, &key);
+  }
+  if (ev->type == LL_EV_LOT_CREATED && present(ev->product_id)) {
+    if (present(ev->name)) {
+      char *name = ll_text_trim_dup(ev->name);
+      append_key2(keys, &key, KEY_NAME, ev->product_id, name);
+      free(name);
+    }
+    key1(&key, KEY_TRACKING, ev->product_id);
+    append_key(keys, &key);
+  } else if (ev->type == LL_EV_STOCK_MOVED) {
+    if (!lot && present(ev->lot_name) && present(ev->product_id)) {
+      char *name = ll_text_trim_dup(ev->lot_name);
+      append_key2(keys, &key, KEY_NAME, ev->product_id, name);
+      free(name);
+    }
+    const char *ends[2] = {ev->from.id, ev->to.id};
+    for (int i = 0; i < 2; i++) {
+      if (!present(ends[i]))
+        continue;
+      key1(&key, KEY_USAGE, ends[i]);
+      append_key(keys, &key);
+      if (lot)
+        append_key2(keys, &key, KEY_QUANTITY, ev->lot_id, ends[i]);
+    }
+  }
+  ll_buf_free(&key);
+}
+
 /* ---- decisions ---- */
 
 void ll_decision_init(ll_decision *d) {
@@ -421,7 +524,7 @@ static void put_seen(const ll_event *ev, const ll_decision *d,
     ll_buf_put_uvar(value, (uint64_t)d->code);
     ll_buf_put_str(value, d->message);
   }
-  key1(key, KEY_EVENT, ev->event_id);
+  ll_state_event_key(key, ev->event_id);
   ll_mutations_put(out, key->data, key->len, value->data, value->len);
 }
 

@@ -38,10 +38,11 @@ typedef struct ll_mutations {
   ll_mutation *items;
   size_t len;
   size_t cap;
+  size_t ready; /* items whose buffers are initialised (kept on reset) */
 } ll_mutations;
 
 void ll_mutations_init(ll_mutations *m);
-void ll_mutations_reset(ll_mutations *m);
+void ll_mutations_reset(ll_mutations *m); /* empty; keeps the memory */
 void ll_mutations_free(ll_mutations *m);
 void ll_mutations_put(ll_mutations *m, const void *key, size_t key_len,
                       const void *value, size_t value_len);
@@ -91,6 +92,11 @@ void ll_facts_free(ll_facts *f);
 int ll_facts_load(const ll_state_reader *reader, const ll_event *ev,
                   ll_facts *facts, ll_err *err);
 
+/* The keys ll_facts_load() will read for ev that are known before it reads
+ * anything (it may read others too): appended to keys, each as a uvar
+ * length and the key's bytes. A store can fetch them all at once. */
+void ll_facts_prefetch_keys(const ll_event *ev, ll_buf *keys);
+
 /* Options a deployment may set. */
 typedef struct ll_rule_opts {
   bool allow_expired_delivery; /* EXPIRED_LOT off */
@@ -121,6 +127,15 @@ void ll_decision_free(ll_decision *d);
  * event id record. `position` is the log position of an accepted event. */
 void ll_decision_mutations(const ll_event *ev, const ll_decision *d,
                            uint64_t position, ll_mutations *out);
+
+/* The key of event_id's seen record ("e" + the first 16 bytes of its
+ * SHA-256), into k (reset first). */
+void ll_state_event_key(ll_buf *k, const char *event_id);
+
+/* False for keys a cache in front of the state should not keep once they
+ * are stored (event-id records: written once, read again only when the
+ * same id comes back). */
+bool ll_state_key_cacheable(const void *key, size_t key_len);
 
 /* Read one event id's record (for the HTTP API waiting on an outcome). */
 int ll_state_get_seen(const ll_state_reader *reader, const char *event_id,

@@ -262,13 +262,14 @@ static uint64_t json_u64(const char *text, const char *key) {
 static void tamper(const char *data_dir, uint64_t position) {
   char dir[600];
   snprintf(dir, sizeof dir, "%s/log", data_dir);
-  const char *names[5] = {"default", "log", "state", "offsets", "rejections"};
+  const char *names[6] = {"default", "log",        "state",
+                          "offsets", "rejections", "journal"};
   rocksdb_options_t *o = rocksdb_options_create();
-  const rocksdb_options_t *cf_opts[5] = {o, o, o, o, o};
-  rocksdb_column_family_handle_t *cf[5];
+  const rocksdb_options_t *cf_opts[6] = {o, o, o, o, o, o};
+  rocksdb_column_family_handle_t *cf[6];
   char *rerr = NULL;
   rocksdb_t *db =
-      rocksdb_open_column_families(o, dir, 5, names, cf_opts, cf, &rerr);
+      rocksdb_open_column_families(o, dir, 6, names, cf_opts, cf, &rerr);
   rocksdb_options_destroy(o);
   if (!db)
     fail_msg("raw open: %s", rerr);
@@ -287,7 +288,7 @@ static void tamper(const char *data_dir, uint64_t position) {
   rocksdb_free(v);
   rocksdb_readoptions_destroy(ro);
   rocksdb_writeoptions_destroy(wo);
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < 6; i++)
     rocksdb_column_family_handle_destroy(cf[i]);
   rocksdb_close(db);
 }

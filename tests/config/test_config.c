@@ -98,7 +98,7 @@ static void test_defaults(void **state) {
   int64_t n = 0;
   ll_err e;
   assert_int_equal(ll_config_get_int(&c, "batch.max.events", &n, &e), 0);
-  assert_int_equal(n, 2000);
+  assert_int_equal(n, 5000);
   assert_false(ll_config_get_bool(&c, "rules.allow_expired_delivery"));
   assert_int_equal(ll_config_check(&c, &e), 0);
   ll_config_free(&c);

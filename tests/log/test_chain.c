@@ -116,7 +116,7 @@ static void write_log(const char *dir) {
 
 /* ---- raw access ---- */
 
-enum { CF_DEFAULT, CF_LOG, CF_COUNT = 5 };
+enum { CF_DEFAULT, CF_LOG, CF_COUNT = 6 };
 
 typedef struct raw {
   rocksdb_t *db;
@@ -126,10 +126,10 @@ typedef struct raw {
 } raw;
 
 static void raw_open(raw *r, const char *dir) {
-  const char *names[CF_COUNT] = {"default", "log", "state", "offsets",
-                                 "rejections"};
+  const char *names[CF_COUNT] = {"default", "log",        "state",
+                                 "offsets", "rejections", "journal"};
   rocksdb_options_t *o = rocksdb_options_create();
-  const rocksdb_options_t *cf_opts[CF_COUNT] = {o, o, o, o, o};
+  const rocksdb_options_t *cf_opts[CF_COUNT] = {o, o, o, o, o, o};
   char *rerr = NULL;
   r->db = rocksdb_open_column_families(o, dir, CF_COUNT, names, cf_opts, r->cf,
                                        &rerr);

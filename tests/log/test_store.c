@@ -713,22 +713,26 @@ static void test_read_past_end(void **state) {
 }
 
 /* Raw access to the column families, to damage a store on purpose. */
+#define RAW_CFS 6
+
 static rocksdb_t *raw_open(const char *dir,
-                           rocksdb_column_family_handle_t *cf[5]) {
-  const char *names[5] = {"default", "log", "state", "offsets", "rejections"};
+                           rocksdb_column_family_handle_t *cf[RAW_CFS]) {
+  const char *names[RAW_CFS] = {"default", "log",        "state",
+                                "offsets", "rejections", "journal"};
   rocksdb_options_t *o = rocksdb_options_create();
-  const rocksdb_options_t *cf_opts[5] = {o, o, o, o, o};
+  const rocksdb_options_t *cf_opts[RAW_CFS] = {o, o, o, o, o, o};
   char *rerr = NULL;
   rocksdb_t *db =
-      rocksdb_open_column_families(o, dir, 5, names, cf_opts, cf, &rerr);
+      rocksdb_open_column_families(o, dir, RAW_CFS, names, cf_opts, cf, &rerr);
   rocksdb_options_destroy(o);
   if (!db)
     fail_msg("raw open: %s", rerr);
   return db;
 }
 
-static void raw_close(rocksdb_t *db, rocksdb_column_family_handle_t *cf[5]) {
-  for (int i = 0; i < 5; i++)
+static void raw_close(rocksdb_t *db,
+                      rocksdb_column_family_handle_t *cf[RAW_CFS]) {
+  for (int i = 0; i < RAW_CFS; i++)
     rocksdb_column_family_handle_destroy(cf[i]);
   rocksdb_close(db);
 }
@@ -740,7 +744,7 @@ static void test_corrupt_entry_names_position(void **state) {
   append_events(s, 0, 3, false);
   ll_store_close(s);
 
-  rocksdb_column_family_handle_t *cf[5];
+  rocksdb_column_family_handle_t *cf[RAW_CFS];
   rocksdb_t *db = raw_open(f->dir, cf);
   const char key[8] = {0, 0, 0, 0, 0, 0, 0, 2};
   char *rerr = NULL;
@@ -771,7 +775,7 @@ static void test_lost_entry_refuses_open(void **state) {
 
   /* Delete the last entry behind the store's back: appending now would hand
    * out position 3 twice, so the open must refuse. */
-  rocksdb_column_family_handle_t *cf[5];
+  rocksdb_column_family_handle_t *cf[RAW_CFS];
   rocksdb_t *db = raw_open(f->dir, cf);
   const char key[8] = {0, 0, 0, 0, 0, 0, 0, 3};
   char *rerr = NULL;

@@ -25,6 +25,26 @@ static bool has_key(rules_env *env, const char *key, size_t key_len,
   return !value || (n == value_len && memcmp(v, value, n) == 0);
 }
 #define HAS(env, key) has_key((env), key, sizeof(key) - 1, NULL, 0)
+
+/* Seen records are keyed by a hash of the event id. */
+static bool has_seen(rules_env *env, const char *event_id) {
+  ll_buf k;
+  ll_buf_init(&k);
+  ll_state_event_key(&k, event_id);
+  bool found = has_key(env, (const char *)k.data, k.len, NULL, 0);
+  assert_int_equal(k.len, 17);
+  ll_buf_free(&k);
+  return found;
+}
+
+static void put_seen_raw(rules_env *env, const char *event_id,
+                         const char *value, size_t value_len) {
+  ll_buf k;
+  ll_buf_init(&k);
+  ll_state_event_key(&k, event_id);
+  mem_state_put(env->state, k.data, k.len, value, value_len);
+  ll_buf_free(&k);
+}
 #define HAS_VALUE(env, key, value)                                             \
   has_key((env), key, sizeof(key) - 1, value, sizeof(value) - 1)
 
@@ -44,7 +64,7 @@ static void test_keys_written_by_a_creation(void **state) {
   ll_decision_free(&d);
   ll_event_free(&ev);
   assert_int_equal(mem_state_count(env.state), 4);
-  assert_true(HAS(&env, "ec1"));
+  assert_true(has_seen(&env, "c1"));
   assert_true(HAS(&env, "lL1"));
   assert_true(HAS_VALUE(&env,
                         "nP\x1f"
@@ -246,7 +266,7 @@ static void test_corrupt_records_are_errors(void **state) {
   load_expect_error(&env, &ev, "corrupt quantity");
   mem_state_put(env.state, "qL1\x1fWH/Stock", 12, "\x02", 1);
 
-  mem_state_put(env.state, "em1", 3, "\x01\x02", 2);
+  put_seen_raw(&env, "m1", "\x01\x02", 2);
   load_expect_error(&env, &ev, "corrupt event");
   ll_event_free(&ev);
   env_free(&env);
@@ -285,6 +305,105 @@ static void test_reader_errors_propagate(void **state) {
   assert_int_equal(ll_state_get_seen(&reader, "c1", &seen, &err), -1);
 }
 
+/* ---- prefetch keys ---- */
+
+#define READS_MAX 32
+
+/* Reads through to a mem_state, noting every key asked for, and whether
+ * an earlier read had found something (later keys may depend on it). */
+typedef struct recorder {
+  ll_state_reader below;
+  ll_buf keys[READS_MAX];
+  bool after_found[READS_MAX];
+  int n;
+  bool found_any;
+} recorder;
+
+static int recording_get(void *ctx, const void *key, size_t key_len,
+                         ll_buf *out, bool *found, ll_err *err) {
+  recorder *r = ctx;
+  assert_true(r->n < READS_MAX);
+  ll_buf_init(&r->keys[r->n]);
+  ll_buf_put(&r->keys[r->n], key, key_len);
+  r->after_found[r->n] = r->found_any;
+  r->n++;
+  int rc = r->below.get(r->below.ctx, key, key_len, out, found, err);
+  r->found_any = r->found_any || *found;
+  return rc;
+}
+
+static bool listed(const ll_buf *keys, const ll_buf *key) {
+  ll_rd rd;
+  ll_rd_init(&rd, keys->data, keys->len);
+  uint64_t len;
+  while (ll_rd_uvar(&rd, &len)) {
+    assert_true(ll_rd_left(&rd) >= len);
+    if (len == key->len && memcmp(rd.p, key->data, len) == 0)
+      return true;
+    rd.p += len;
+  }
+  return false;
+}
+
+/* Every read ll_facts_load makes for ev whose key could not depend on an
+ * earlier answer is among ll_facts_prefetch_keys(ev); with all_of, every
+ * read at all. */
+static void check_prefetch(rules_env *env, const ll_event *ev, bool all_of) {
+  recorder r = {.below = mem_state_reader(env->state)};
+  ll_state_reader reader = {.ctx = &r, .get = recording_get};
+  ll_facts facts;
+  ll_err err = {0};
+  assert_int_equal(ll_facts_load(&reader, ev, &facts, &err), 0);
+  ll_facts_free(&facts);
+  ll_buf keys;
+  ll_buf_init(&keys);
+  ll_facts_prefetch_keys(ev, &keys);
+  for (int i = 0; i < r.n; i++) {
+    if ((all_of || !r.after_found[i]) && !listed(&keys, &r.keys[i]))
+      fail_msg("event %s: read %d (kind '%c') was not prefetched",
+               ev->event_id ? ev->event_id : "(none)", i, r.keys[i].data[0]);
+    ll_buf_free(&r.keys[i]);
+  }
+  ll_buf_free(&keys);
+}
+
+static void test_prefetch_keys_cover_the_reads(void **state) {
+  (void)state;
+  rules_env env;
+  env_init(&env);
+  ll_event created, renamed, moved, by_name, no_id;
+  ev_created(&created, "c1", "P", "L1", " A ", LL_TRACK_SERIAL);
+  ev_updated(&renamed, "u1", "P", "L1");
+  ev_set(&renamed.name, "B");
+  ev_set(&renamed.new_product_id, "Q");
+  ev_moved(&moved, "m1", "P", "L1", LL_MICRO, "Vendors", LL_USAGE_SUPPLIER,
+           "WH/Stock", LL_USAGE_INTERNAL);
+  ev_moved(&by_name, "m2", "P", NULL, LL_MICRO, "WH/Stock", LL_USAGE_INTERNAL,
+           "Customers", LL_USAGE_CUSTOMER);
+  ev_set(&by_name.lot_name, "A");
+  ev_moved(&no_id, NULL, "P", "L1", LL_MICRO, "Vendors", LL_USAGE_SUPPLIER,
+           "WH/Stock", LL_USAGE_INTERNAL);
+  const ll_event *all[] = {&created, &renamed, &moved, &by_name, &no_id};
+
+  /* Empty state: nothing is found, so every read is known in advance. */
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    check_prefetch(&env, all[i], true);
+  /* With the lot there: a move by lot id still reads only listed keys;
+   * the others read what the lot says (its product, its name) too. */
+  ll_decision d;
+  env_process(&env, &created, &d);
+  assert_true(d.accepted);
+  ll_decision_free(&d);
+  env_process(&env, &moved, &d);
+  assert_true(d.accepted);
+  ll_decision_free(&d);
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    check_prefetch(&env, all[i], all[i] == &moved || all[i] == &no_id);
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    ll_event_free((ll_event *)all[i]);
+  env_free(&env);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_keys_written_by_a_creation),
@@ -294,6 +413,7 @@ int main(void) {
       cmocka_unit_test(test_outcomes_not_remembered),
       cmocka_unit_test(test_corrupt_records_are_errors),
       cmocka_unit_test(test_reader_errors_propagate),
+      cmocka_unit_test(test_prefetch_keys_cover_the_reads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

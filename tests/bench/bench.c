@@ -842,6 +842,8 @@ int main(int argc, char **argv) {
   h_bin("lotlined", bin, sizeof bin);
   h_bin("lotline", cli, sizeof cli);
   char *dir = o.workdir ? ll_strdup(o.workdir) : h_tempdir("bench");
+  if (o.workdir && mkdir(dir, 0755) != 0 && errno != EEXIST)
+    die(dir, strerror(errno));
   char data[1024];
   snprintf(data, sizeof data, "%s/data", dir);
   h_rmrf(data);

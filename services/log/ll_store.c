@@ -467,6 +467,9 @@ static int check_column_families(const char *dir, ll_err *err) {
   char **names = rocksdb_list_column_families(o, dir, &n, &rerr);
   rocksdb_options_destroy(o);
   if (rerr) {
+    /* RocksDB 7.8 returns an empty allocation even on error. */
+    if (names)
+      rocksdb_list_column_families_destroy(names, n);
     rocksdb_free(rerr); /* no database yet: the open creates or reports it */
     return 0;
   }

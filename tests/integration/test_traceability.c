@@ -38,9 +38,11 @@
 #define VIEW_TIMEOUT_MS 20000
 #define STOP_TIMEOUT_MS 5000
 #define CLI_TIMEOUT_MS 20000
-#define STREAM_MOVES 60    /* moves sent while snapshots are taken */
-#define STREAM_PAUSE_MS 15 /* between two of them */
-#define SNAPSHOTS_MIN 5    /* distinct positions the test must see */
+#define STREAM_MOVES 60 /* moves sent while snapshots are taken */
+#define STREAM_PAUSE_MS                                                        \
+  50                    /* between two of them: 3 s of streaming,              \
+                           enough for a slow (loaded) sampler */
+#define SNAPSHOTS_MIN 5 /* distinct positions the test must see */
 #define SNAPSHOTS_MAX 4096
 
 static ll_codec *codec;

@@ -56,6 +56,10 @@
 #define COMMAND_PARTITIONS_MAX 1024
 #define COMMAND_RECONNECT_BACKOFF_MAX_MS "1000"
 #define COMMAND_CLOSE_TIMEOUT_MS 1500 /* for leaving the group at shutdown */
+/* At shutdown, waiting for Kafka to acknowledge the last rejections: at
+ * most this long, and no longer than this without any acknowledgement. */
+#define COMMAND_DRAIN_MAX_MS 2000
+#define COMMAND_DRAIN_STALL_MS 500
 
 typedef struct pending_offset {
   int32_t partition;
@@ -613,7 +617,15 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
     cmd_chunk_release(cur);
   }
   commit_batch(&l);
-  pump_outbox(&l); /* what an earlier run left, if nothing ran it yet */
+  /* A clean stop delivers the last rejections rather than leaving them to
+   * the next start, unless Kafka does not answer. */
+  ll_err drain_err;
+  if (l.o->outbox && !l.fatal &&
+      ll_outbox_drain(l.o->outbox, COMMAND_DRAIN_MAX_MS, COMMAND_DRAIN_STALL_MS,
+                      &drain_err) != 0) {
+    l.fatal = true;
+    ll_err_set(&l.fatal_err, LL_OK, "rejections outbox: %s", drain_err.message);
+  }
   ll_log(LL_INFO, "command", "closing consumer");
   if (close_consumer(l.rk, COMMAND_CLOSE_TIMEOUT_MS))
     rd_kafka_destroy(l.rk);

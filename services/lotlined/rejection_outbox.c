@@ -33,11 +33,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 
 #include "ll_event.h"
 #include "ll_logging.h"
+
+#define OUTBOX_DRAIN_PAUSE_MS 5 /* between pumps while draining */
 
 typedef struct seq_list {
   uint64_t *v;
@@ -211,6 +214,31 @@ int ll_outbox_pump(ll_outbox *o, ll_err *err) {
     if (full || n < LL_OUTBOX_READ_MAX)
       break;
   }
+  return 0;
+}
+
+int ll_outbox_drain(ll_outbox *o, int max_ms, int stall_ms, ll_err *err) {
+  const uint64_t ms = 1000000u;
+  uint64_t start = ll_mono_ns(), progress = start;
+  uint64_t left = atomic_load(&o->held);
+  while (left > 0) {
+    if (ll_outbox_pump(o, err) != 0)
+      return -1;
+    uint64_t now = ll_mono_ns(), held = atomic_load(&o->held);
+    if (held < left)
+      progress = now;
+    left = held;
+    if (left == 0 || now - start >= (uint64_t)max_ms * ms ||
+        now - progress >= (uint64_t)stall_ms * ms)
+      break;
+    struct timespec pause = {0, OUTBOX_DRAIN_PAUSE_MS * 1000000L};
+    nanosleep(&pause, NULL);
+  }
+  if (left > 0)
+    ll_log(LL_WARN, "outbox",
+           "stopping with %" PRIu64 " rejection(s) not acknowledged by %s "
+           "after %d ms",
+           left, o->topic, (int)((ll_mono_ns() - start) / ms));
   return 0;
 }
 

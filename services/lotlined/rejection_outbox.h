@@ -27,6 +27,11 @@ void ll_outbox_committed(ll_outbox *o, uint64_t n);
  * Kafka acknowledged, send again what it refused, send what is new. Errors
  * are the store's (the caller stops). */
 int ll_outbox_pump(ll_outbox *o, ll_err *err);
+/* At a clean stop: pump until Kafka has acknowledged everything, for at
+ * most max_ms, giving up early when no acknowledgement came for stall_ms
+ * (Kafka unreachable: the rest stays for the next start). Returns the
+ * pump's error, else 0. */
+int ll_outbox_drain(ll_outbox *o, int max_ms, int stall_ms, ll_err *err);
 /* Records not yet acknowledged by Kafka (thread-safe). */
 uint64_t ll_outbox_unpublished(ll_outbox *o);
 /* After the producer is freed (no delivery report can come any more). */

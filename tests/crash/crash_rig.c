@@ -175,6 +175,8 @@ void rig_start_service_with(rig *r, const char *mode,
   snprintf(addr, sizeof addr, "%s/http.addr", r->svc_dir);
   if (strcmp(mode, "command") != 0)
     unlink(addr); /* the new run writes its own */
+  snprintf(addr, sizeof addr, "%s/metrics.addr", r->svc_dir);
+  unlink(addr);
   snprintf(brokers, sizeof brokers, "%s", r->brokers);
   const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
                         mode,
@@ -188,6 +190,8 @@ void rig_start_service_with(rig *r, const char *mode,
                         "kafka.session.timeout.ms=" RIG_SESSION_TIMEOUT_MS,
                         "--set",
                         "kafka.heartbeat.interval.ms=" RIG_HEARTBEAT_MS,
+                        "--set",
+                        "metrics.listen=127.0.0.1:0",
                         NULL};
   const char *all[RIG_ARGS_MAX];
   size_t n = 0;
@@ -294,10 +298,33 @@ static bool all_consumed(const cc_snapshot *snap, const cc_expect *x) {
   return true;
 }
 
+/* The outbox's gauge, read from the service's metrics listener. */
+static bool wait_published(rig *r, int timeout_ms) {
+  char *metrics = h_wait_file(r->svc_dir, "metrics.addr", RIG_START_TIMEOUT_MS);
+  if (!metrics)
+    return false;
+  long left = -1;
+  for (int waited = 0; waited <= timeout_ms; waited += RIG_POLL_MS) {
+    if (!rig_service_running(r))
+      break;
+    left = h_metric(metrics, "lotline_rejections_unpublished");
+    if (left == 0)
+      break;
+    sleep_ms(RIG_POLL_MS);
+  }
+  if (left != 0)
+    fprintf(stderr,
+            "crash rig: lotline_rejections_unpublished still %ld after %d ms\n",
+            left, timeout_ms);
+  free(metrics);
+  return left == 0;
+}
+
 bool rig_wait_consumed(rig *r, const cc_expect *x, int timeout_ms) {
   ll_store *s = NULL;
   bool done = false;
   ll_err e;
+  uint64_t t0 = ll_mono_ns();
   for (int waited = 0; !done && waited <= timeout_ms; waited += RIG_POLL_MS) {
     if (!rig_service_running(r))
       break;
@@ -312,7 +339,10 @@ bool rig_wait_consumed(rig *r, const cc_expect *x, int timeout_ms) {
   }
   if (s)
     ll_store_close(s);
-  return done;
+  if (!done)
+    return false;
+  int spent_ms = (int)((ll_mono_ns() - t0) / 1000000u);
+  return wait_published(r, timeout_ms > spent_ms ? timeout_ms - spent_ms : 0);
 }
 
 static bool views_at(json_t *j, const void *arg) {

@@ -81,7 +81,9 @@ bool rig_file_contains(const char *path, const char *text);
 
 /* Read what the (stopped) service left durable; kept for rig_verify. */
 void rig_snapshot(rig *r);
-/* Wait until the stored offsets cover every message of x. */
+/* Wait until the stored offsets cover every message of x and Kafka has
+ * acknowledged every stored rejection (lotline_rejections_unpublished is
+ * 0), so that a clean stop right after leaves nothing in the outbox. */
 bool rig_wait_consumed(rig *r, const cc_expect *x, int timeout_ms);
 /* Wait until the running service's views have applied `position`. */
 bool rig_wait_views(rig *r, uint64_t position, int timeout_ms);

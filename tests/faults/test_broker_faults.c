@@ -403,45 +403,8 @@ static void *api_main(void *arg) {
 /* ---------------------------------------------------------------------
  * Observing lotlined. */
 
-typedef struct text_buf {
-  char *data;
-  size_t len;
-} text_buf;
-
-static size_t on_text(char *p, size_t size, size_t n, void *arg) {
-  text_buf *b = arg;
-  b->data = ll_xrealloc(b->data, b->len + size * n + 1);
-  memcpy(b->data + b->len, p, size * n);
-  b->len += size * n;
-  b->data[b->len] = '\0';
-  return size * n;
-}
-
-/* A gauge without labels from /metrics, or -1. */
-static long metric_value(const char *http, const char *name) {
-  char url[256];
-  snprintf(url, sizeof url, "http://%s/metrics", http);
-  CURL *c = curl_easy_init();
-  text_buf b = {0};
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_text);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-  long pos = -1;
-  if (curl_easy_perform(c) == CURLE_OK && b.data) {
-    char needle[128];
-    snprintf(needle, sizeof needle, "\n%s ", name);
-    const char *line = strstr(b.data, needle);
-    if (line)
-      pos = strtol(line + strlen(needle), NULL, 10);
-  }
-  curl_easy_cleanup(c);
-  free(b.data);
-  return pos;
-}
-
 static long log_position(const char *http) {
-  return metric_value(http, "lotline_log_position");
+  return h_metric(http, "lotline_log_position");
 }
 
 /* A set of input positions: partition << 40 | offset. */
@@ -1213,7 +1176,7 @@ static void test_broker_faults(void **state) {
   int64_t t_pub = mono_ms();
   long unpublished = -1;
   while ((unpublished =
-              metric_value(fx.http, "lotline_rejections_unpublished")) != 0 &&
+              h_metric(fx.http, "lotline_rejections_unpublished")) != 0 &&
          mono_ms() - t_pub < RECOVER_TIMEOUT_MS)
     sleep_ms(50);
   if (unpublished != 0)

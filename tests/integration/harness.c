@@ -240,6 +240,28 @@ int h_http(const char *method, const char *base, const char *path,
   return (int)status;
 }
 
+long h_metric(const char *base, const char *name) {
+  char url[2048];
+  snprintf(url, sizeof url, "http://%s/metrics", base);
+  CURL *c = curl_easy_init();
+  body_buf b = {0};
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+  long value = -1;
+  if (curl_easy_perform(c) == CURLE_OK && b.data) {
+    char needle[256];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *line = strstr(b.data, needle);
+    if (line)
+      value = strtol(line + strlen(needle), NULL, 10);
+  }
+  curl_easy_cleanup(c);
+  free(b.data);
+  return value;
+}
+
 json_t *h_http_wait(const char *base, const char *path,
                     bool (*pred)(json_t *, const void *), const void *arg,
                     int timeout_ms) {

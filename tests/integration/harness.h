@@ -46,6 +46,10 @@ char *h_wait_file(const char *dir, const char *name, int timeout_ms);
 int h_http(const char *method, const char *base, const char *path,
            const char *body, const char *extra_header, json_t **json);
 
+/* The value of an unlabelled metric in base's /metrics (Prometheus text),
+ * or -1 when the listener does not answer or the metric is not there. */
+long h_metric(const char *base, const char *name);
+
 /* Repeat GET until pred(json) is true or timeout; returns last json. */
 json_t *h_http_wait(const char *base, const char *path,
                     bool (*pred)(json_t *, const void *), const void *arg,

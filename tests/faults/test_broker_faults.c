@@ -1175,8 +1175,8 @@ static void test_broker_faults(void **state) {
   /* lotline says when every rejection is on lots.rejected. */
   int64_t t_pub = mono_ms();
   long unpublished = -1;
-  while ((unpublished =
-              h_metric(fx.http, "lotline_rejections_unpublished")) != 0 &&
+  while ((unpublished = h_metric(fx.http, "lotline_rejections_unpublished")) !=
+             0 &&
          mono_ms() - t_pub < RECOVER_TIMEOUT_MS)
     sleep_ms(50);
   if (unpublished != 0)

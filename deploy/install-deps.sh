@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang-format clang libclang-rt-14-dev
   librdkafka-dev librocksdb-dev libavro-dev libcmocka-dev
-  libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
+  libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjemalloc-dev
   curl kcat wrk python3-confluent-kafka python3-avro
   shellcheck python3-yaml python3-jsonschema docker-compose systemd
   openssl

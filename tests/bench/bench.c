@@ -44,6 +44,7 @@
 #define BENCH_PHASE_TIMEOUT_S 1800
 #define BENCH_ROCKS_BATCH 2000
 #define BENCH_FRESH_SAMPLES_MAX 100000
+#define BENCH_FRESH_POLL_US 1000 /* between polls of a lot not visible yet */
 /* RSS is sampled every BENCH_RSS_STEP log entries (at least 5 samples). */
 #define BENCH_RSS_STEP 1000000
 #define BENCH_RSS_MARKS_MAX 64
@@ -555,14 +556,34 @@ typedef struct fresh_ctx {
   int64_t n_lat;
 } fresh_ctx;
 
-static bool lot_visible(const char *http, const char *lot_id) {
-  char path[64];
-  snprintf(path, sizeof path, "/v1/lots/%s", lot_id);
-  return h_http("GET", http, path, NULL, NULL, NULL) == 200;
+static size_t discard(char *p, size_t size, size_t n, void *arg) {
+  (void)p;
+  (void)arg;
+  return size * n;
+}
+
+/* One keep-alive connection for all the polls: a new connection per poll
+ * would load the API (and this process) far more than the reads do. */
+static bool lot_visible(CURL *c, const char *http, const char *lot_id) {
+  char url[256];
+  snprintf(url, sizeof url, "http://%s/v1/lots/%s", http, lot_id);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  long status = 0;
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  return status == 200;
+}
+
+static CURL *poll_handle(void) {
+  CURL *c = curl_easy_init();
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+  return c;
 }
 
 static void *fresh_poller(void *arg) {
   fresh_ctx *c = arg;
+  CURL *h = poll_handle();
   int64_t next = 0;
   for (;;) {
     int64_t avail = atomic_load(&c->n_produced);
@@ -575,11 +596,12 @@ static void *fresh_poller(void *arg) {
     }
     fresh_sample *s = &c->samples[next];
     double give_up = s->produced_s + 10;
-    while (!lot_visible(c->http, s->lot_id) && now_s() < give_up)
-      usleep(200);
+    while (!lot_visible(h, c->http, s->lot_id) && now_s() < give_up)
+      usleep(BENCH_FRESH_POLL_US);
     c->latencies_ms[c->n_lat++] = (now_s() - s->produced_s) * 1000;
     next++;
   }
+  curl_easy_cleanup(h);
   return NULL;
 }
 
@@ -615,8 +637,10 @@ static void freshness(const char *bin, const char *cli, workload *wl,
     rd_kafka_flush(probe, 10000);
     wl_lot_id(wl, wl_lots_created(wl) - 1, lot, sizeof lot);
     double give_up = now_s() + 120;
-    while (!lot_visible(http, lot) && now_s() < give_up)
+    CURL *h = poll_handle();
+    while (!lot_visible(h, http, lot) && now_s() < give_up)
       sleep_ms(50);
+    curl_easy_cleanup(h);
     rd_kafka_destroy(probe);
     ll_buf_free(&pv);
   }

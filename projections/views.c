@@ -242,6 +242,20 @@ ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
   rocksdb_block_based_options_set_filter_policy(
       v->table_opts,
       rocksdb_filterpolicy_create_bloom_full(VIEWS_BLOOM_BITS_PER_KEY));
+  v->block_cache = rocksdb_cache_create_lru(LL_VIEWS_BLOCK_CACHE_BYTES);
+  rocksdb_block_based_options_set_block_cache(v->table_opts, v->block_cache);
+  rocksdb_block_based_options_set_index_type(
+      v->table_opts,
+      rocksdb_block_based_table_index_type_two_level_index_search);
+  rocksdb_block_based_options_set_partition_filters(v->table_opts, 1);
+  rocksdb_block_based_options_set_cache_index_and_filter_blocks(v->table_opts,
+                                                                1);
+  rocksdb_block_based_options_set_cache_index_and_filter_blocks_with_high_priority(
+      v->table_opts, 1);
+  rocksdb_block_based_options_set_pin_top_level_index_and_filter(v->table_opts,
+                                                                 1);
+  rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(
+      v->table_opts, 1);
   rocksdb_options_set_block_based_table_factory(v->options, v->table_opts);
   rocksdb_options_set_memtable_whole_key_filtering(v->options, 1);
   rocksdb_options_set_memtable_prefix_bloom_size_ratio(
@@ -319,6 +333,8 @@ void ll_views_close(ll_views *v) {
   rocksdb_readoptions_destroy(v->read_opts);
   rocksdb_options_destroy(v->options);
   rocksdb_block_based_options_destroy(v->table_opts);
+  if (v->block_cache)
+    rocksdb_cache_destroy(v->block_cache);
   pthread_mutex_destroy(&v->apply_lock);
   free(v);
 }

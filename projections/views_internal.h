@@ -68,6 +68,11 @@
  * and a skip list that stays within the CPU caches takes them in about a
  * quarter less time (flushes, on RocksDB's own thread, come more often). */
 #define LL_VIEWS_WRITE_BUFFER_BYTES (16 * 1024 * 1024)
+/* The views' RocksDB block cache. Index and filter blocks live in it too
+ * (partitioned, top level pinned), so the memory the views take stays
+ * bounded however big the database grows, instead of every table file
+ * keeping its whole index and bloom filter in memory. */
+#define LL_VIEWS_BLOCK_CACHE_BYTES (64 * 1024 * 1024)
 
 typedef struct ll_views_tuning {
   size_t cache_max_entries;
@@ -80,6 +85,7 @@ struct ll_views {
   rocksdb_t *db;
   rocksdb_options_t *options;
   rocksdb_block_based_table_options_t *table_opts;
+  rocksdb_cache_t *block_cache;
   rocksdb_readoptions_t *read_opts;
   rocksdb_writeoptions_t *write_opts;
   pthread_mutex_t apply_lock; /* one ll_views_apply() at a time */

@@ -246,7 +246,32 @@ typedef struct publisher_thread {
   pthread_t thread;
   bool failed;
   ll_err err;
+  ll_store *log;
+  ll_series *m_position, *m_lag;
+  bool collecting; /* publisher_collect is registered */
 } publisher_thread;
+
+/* At each /metrics scrape: how far lots.events is behind the log. */
+static void publisher_collect(void *arg) {
+  publisher_thread *t = arg;
+  uint64_t pos = atomic_load(&ll_publisher_get_stats(t->publisher)->position);
+  uint64_t last = ll_store_last_position(t->log);
+  ll_gauge_set(t->m_position, (int64_t)pos);
+  ll_gauge_set(t->m_lag, (int64_t)(last > pos ? last - pos : 0));
+}
+
+static void publisher_metrics(publisher_thread *t, ll_metrics *m) {
+  t->m_position = ll_metric_with(ll_metrics_gauge(
+      m, "lotline_publish_position",
+      "Last log position published to the events and quantities topics "
+      "(committed).",
+      NULL));
+  t->m_lag = ll_metric_with(ll_metrics_gauge(
+      m, "lotline_publish_lag",
+      "Log positions not yet published to the events and quantities topics.",
+      NULL));
+  t->collecting = ll_metrics_add_collector(m, publisher_collect, t) == 0;
+}
 
 static void *publisher_main(void *arg) {
   publisher_thread *t = arg;
@@ -316,6 +341,9 @@ static void daemon_close(daemon_ctx *d) {
     ll_api_stop(d->ops_api);
   if (d->pt_started)
     pthread_join(d->pt.thread, NULL);
+  if (d->pub.collecting) /* the APIs are stopped: no scrape is running */
+    ll_metrics_remove_collector(d->metrics, publisher_collect, &d->pub);
+  d->pub.collecting = false;
   if (d->pub_started && !join_publisher(d)) {
     d->pub.publisher = NULL; /* still busy: left to the process exit */
     d->pub_abandoned = true;
@@ -452,6 +480,8 @@ static int start_publisher(daemon_ctx *d) {
   d->pub.publisher = ll_publisher_new(&o, &e);
   if (!d->pub.publisher)
     return fail("starting the publisher", &e);
+  d->pub.log = d->store;
+  publisher_metrics(&d->pub, d->metrics);
   if (pthread_create(&d->pub.thread, NULL, publisher_main, &d->pub) != 0) {
     ll_err_set(&e, LL_OK, "cannot start the publisher thread");
     return fail("starting", &e);

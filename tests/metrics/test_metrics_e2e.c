@@ -323,7 +323,8 @@ static bool mix_processed(const scrape *sc) {
 
 static bool caught_up(const scrape *sc) {
   if (value_or(sc, "lotline_views_position", "", 0) < 2 ||
-      value_or(sc, "lotline_projection_lag", "", 1) != 0)
+      value_or(sc, "lotline_projection_lag", "", 1) != 0 ||
+      value_or(sc, "lotline_publish_lag", "", 1) != 0)
     return false;
   double lag = 0;
   for (size_t i = 0; i < sc->n; i++)
@@ -429,6 +430,8 @@ static void test_all_metrics_move(void **state) {
   assert_true(value(&sc, "lotline_batch_commit_seconds_count", "") == batches);
   assert_true(value(&sc, "lotline_log_position", "") == 2);
   assert_true(value(&sc, "lotline_views_position", "") == 2);
+  /* both accepted events are on lots.events (committed) */
+  assert_true(value(&sc, "lotline_publish_position", "") == 2);
   assert_true(value(&sc, "lotline_projection_applied_total", "") == 2);
   assert_int_equal(count_samples(&sc, "lotline_consumer_lag_messages"), 16);
   assert_true(value(&sc, "lotline_consumer_lag_messages",

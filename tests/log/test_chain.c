@@ -9,7 +9,6 @@
  * disk would: by writing the RocksDB database directly, one byte at a
  * time. */
 #include <errno.h>
-#include <ftw.h>
 #include <openssl/evp.h>
 #include <rocksdb/c.h>
 #include <setjmp.h>
@@ -24,52 +23,10 @@
 
 #include "ll_event.h"
 #include "ll_store.h"
+#include "log_fixture.h"
 
 #define N_ENTRIES 300 /* in batches of 1, 7, 92 and 200 */
 #define TAMPERED 157  /* a position in the middle of a batch */
-
-typedef struct fixture {
-  char root[512];
-  char dir[600];
-} fixture;
-
-static int remove_entry(const char *path, const struct stat *sb, int flag,
-                        struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  const char *tmp = getenv("TMPDIR");
-  snprintf(f->root, sizeof f->root, "%s/lotline-chain-XXXXXX",
-           tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(f->root)) {
-    fprintf(stderr, "mkdtemp %s: %s\n", f->root, strerror(errno));
-    free(f);
-    return -1;
-  }
-  snprintf(f->dir, sizeof f->dir, "%s/log", f->root);
-  *state = f;
-  return 0;
-}
-
-static int teardown(void **state) {
-  fixture *f = *state;
-  int rc = nftw(f->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free(f);
-  return rc;
-}
-
-static ll_store *open_ok(const char *dir, ll_store_mode mode) {
-  ll_err err = {0};
-  ll_store *s = ll_store_open(dir, mode, &err);
-  if (!s)
-    fail_msg("open %s: %s", dir, err.message);
-  return s;
-}
 
 static void make_event(ll_event *ev, int i) {
   char text[64];
@@ -105,7 +62,7 @@ static void append(ll_store *s, int first, int n) {
 
 /* N_ENTRIES entries in batches of different sizes. */
 static void write_log(const char *dir) {
-  ll_store *s = open_ok(dir, LL_STORE_PRIMARY);
+  ll_store *s = log_open_ok(dir, LL_STORE_PRIMARY);
   append(s, 0, 1);
   append(s, 1, 7);
   append(s, 8, 92);
@@ -205,7 +162,7 @@ static ll_verify_report verify(const char *dir) {
  * hash_n = SHA-256(hash_{n-1} || be64(n) || value without bytes 1..32). The
  * store's entries, its meta and the verifier all agree with it. */
 static void test_chain_matches_documented_format(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   write_log(f->dir);
 
   raw r;
@@ -242,7 +199,7 @@ static void test_chain_matches_documented_format(void **state) {
   raw_close(&r);
 
   /* Entries read back carry their hash. */
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_log_entry e;
   size_t got = 0;
   ll_err err = {0};
@@ -261,8 +218,8 @@ static void test_chain_matches_documented_format(void **state) {
 
 /* The chain continues across restarts and over aborted batches. */
 static void test_chain_survives_reopen_and_abort(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   append(s, 0, 10);
   ll_store_batch *b = ll_store_batch_begin(s);
   ll_event ev;
@@ -273,7 +230,7 @@ static void test_chain_survives_reopen_and_abort(void **state) {
   append(s, 10, 5);
   ll_store_close(s);
 
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   append(s, 15, 5);
   ll_store_close(s);
 
@@ -283,8 +240,8 @@ static void test_chain_survives_reopen_and_abort(void **state) {
 }
 
 static void test_empty_log_verifies(void **state) {
-  fixture *f = *state;
-  ll_store_close(open_ok(f->dir, LL_STORE_PRIMARY));
+  log_fixture *f = *state;
+  ll_store_close(log_open_ok(f->dir, LL_STORE_PRIMARY));
   ll_verify_report rep = verify(f->dir);
   assert_true(rep.ok);
   assert_int_equal(rep.entries, 0);
@@ -296,7 +253,7 @@ static void test_empty_log_verifies(void **state) {
  * offset, the version byte, the stored hash — is caught at that position,
  * and only the first broken position is reported. */
 static void test_one_flipped_byte_is_found(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   write_log(f->dir);
   size_t n = 0;
   raw r;
@@ -331,7 +288,7 @@ static void test_one_flipped_byte_is_found(void **state) {
 /* An attacker who rewrites an entry and recomputes its hash still breaks
  * the next link. */
 static void test_rehashed_entry_breaks_next_link(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   write_log(f->dir);
   raw r;
   raw_open(&r, f->dir);
@@ -365,7 +322,7 @@ static void test_rehashed_entry_breaks_next_link(void **state) {
 }
 
 static void test_missing_entry_is_found(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   write_log(f->dir);
   raw r;
   raw_open(&r, f->dir);
@@ -382,7 +339,7 @@ static void test_missing_entry_is_found(void **state) {
 }
 
 static void test_meta_must_name_the_last_entry(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   write_log(f->dir);
   raw r;
   raw_open(&r, f->dir);
@@ -424,7 +381,7 @@ static void test_meta_must_name_the_last_entry(void **state) {
 /* A damaged last entry is refused at open too: the next batch would chain
  * on it. */
 static void test_damaged_last_entry_refuses_open(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   write_log(f->dir);
   flip_byte(f->dir, N_ENTRIES, 5); /* inside the stored hash */
   ll_err err = {0};
@@ -444,8 +401,8 @@ static void count_progress(void *ctx, uint64_t checked, uint64_t total) {
 /* Verify runs next to the primary that keeps appending, and sees the log as
  * it stood when it began. */
 static void test_verify_next_to_live_primary(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   for (int i = 0; i < 10; i++)
     append(s, i * 1000, 1000);
   ll_verify_report rep;
@@ -464,8 +421,8 @@ static void test_verify_next_to_live_primary(void **state) {
 }
 
 static void test_checkpoint_is_a_verified_copy(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   append(s, 0, 50);
   char cp[700];
   snprintf(cp, sizeof cp, "%s/checkpoint", f->root);
@@ -480,14 +437,14 @@ static void test_checkpoint_is_a_verified_copy(void **state) {
   ll_verify_report rep = verify(cp);
   assert_true(rep.ok);
   assert_int_equal(rep.entries, 50);
-  s = open_ok(cp, LL_STORE_PRIMARY);
+  s = log_open_ok(cp, LL_STORE_PRIMARY);
   assert_int_equal(ll_store_last_position(s), 50);
   append(s, 50, 1); /* the copy is a store of its own */
   ll_store_close(s);
   assert_true(verify(cp).ok);
 
   /* A secondary cannot. */
-  s = open_ok(f->dir, LL_STORE_SECONDARY);
+  s = log_open_ok(f->dir, LL_STORE_SECONDARY);
   char cp2[700];
   snprintf(cp2, sizeof cp2, "%s/checkpoint2", f->root);
   assert_int_equal(ll_store_checkpoint(s, cp2, &position, &err), -1);
@@ -497,7 +454,8 @@ static void test_checkpoint_is_a_verified_copy(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn)                                                                  \
+  cmocka_unit_test_setup_teardown(fn, log_fixture_setup, log_fixture_teardown)
       T(test_chain_matches_documented_format),
       T(test_chain_survives_reopen_and_abort),
       T(test_empty_log_verifies),

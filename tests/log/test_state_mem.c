@@ -10,7 +10,6 @@
  * and an older store is refused without being touched. The hash table gets
  * a randomized test against a plain model, removals included. */
 #include <errno.h>
-#include <ftw.h>
 #include <rocksdb/c.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,54 +25,12 @@
 #include "ll_state.h"
 #include "ll_store.h"
 #include "ll_store_internal.h"
+#include "log_fixture.h"
 
 #define MODEL_KEYS 3000
 #define MODEL_STEPS 200000
 #define RANDOM_BATCHES 300
 #define RANDOM_KEYS 400
-
-typedef struct fixture {
-  char root[512];
-  char dir[600];
-} fixture;
-
-static int remove_entry(const char *path, const struct stat *sb, int flag,
-                        struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  const char *tmp = getenv("TMPDIR");
-  snprintf(f->root, sizeof f->root, "%s/lotline-state-XXXXXX",
-           tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(f->root)) {
-    fprintf(stderr, "mkdtemp %s: %s\n", f->root, strerror(errno));
-    free(f);
-    return -1;
-  }
-  snprintf(f->dir, sizeof f->dir, "%s/log", f->root);
-  *state = f;
-  return 0;
-}
-
-static int teardown(void **state) {
-  fixture *f = *state;
-  int rc = nftw(f->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free(f);
-  return rc;
-}
-
-static ll_store *open_ok(const char *dir, ll_store_mode mode) {
-  ll_err err = {0};
-  ll_store *s = ll_store_open(dir, mode, &err);
-  if (!s)
-    fail_msg("open %s: %s", dir, err.message);
-  return s;
-}
 
 /* Read key through r: NULL when absent, else the value in buf. */
 static const char *get(ll_state_reader r, const char *key, char *buf,
@@ -198,8 +155,8 @@ static void test_table_matches_model(void **state) {
 /* ---- batches ---- */
 
 static void test_batch_reads_own_writes_and_abort_undoes(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   const char *setup_kv[] = {"lA", "a1", "lC", "c1", "lD", "d1"};
   write_batch(s, setup_kv, 6);
   apply_ok(s); /* A, C, D now in the column family, and clean in memory */
@@ -244,7 +201,7 @@ static void test_batch_reads_own_writes_and_abort_undoes(void **state) {
   apply_ok(s);
   assert_int_equal(journal_records(s), 0);
   ll_store_close(s);
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   b = ll_store_batch_begin(s);
   r = ll_store_batch_reader(b);
   expect(r, "lA", "a1");
@@ -257,15 +214,15 @@ static void test_batch_reads_own_writes_and_abort_undoes(void **state) {
 }
 
 static void test_journal_survives_reopen_and_is_read_by_all(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   const char *b1[] = {"lA", "a1", "lB", "b1"};
   const char *b2[] = {"lA", "a2", "lB", NULL, "lC", "c1"};
   write_batch(s, b1, 4);
   write_batch(s, b2, 6);
   assert_int_equal(journal_records(s), 2);
 
-  ll_store *sec = open_ok(f->dir, LL_STORE_SECONDARY);
+  ll_store *sec = log_open_ok(f->dir, LL_STORE_SECONDARY);
   ll_state_reader sr = ll_store_state_reader(sec);
   expect(sr, "lA", "a2");
   expect(sr, "lB", NULL);
@@ -273,7 +230,7 @@ static void test_journal_survives_reopen_and_is_read_by_all(void **state) {
 
   /* Restart without an apply: the journal is the state's only copy. */
   ll_store_close(s);
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_store_state_stats st;
   ll_store_get_state_stats(s, &st);
   assert_int_equal(st.dirty, 3);
@@ -312,7 +269,7 @@ static void test_journal_survives_reopen_and_is_read_by_all(void **state) {
   ll_store_close(sec);
   ll_store_close(s);
 
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   b = ll_store_batch_begin(s);
   r = ll_store_batch_reader(b);
   expect(r, "lA", "a3");
@@ -325,9 +282,9 @@ static void test_journal_survives_reopen_and_is_read_by_all(void **state) {
 /* A batch of many keys: its record is sorted another way (radix sort),
  * and every key must still be found in it, by readers and at reopen. */
 static void test_large_record_is_searchable(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   enum { KEYS = 3000 };
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_store_batch *b = ll_store_batch_begin(s);
   ll_mutations m;
   ll_mutations_init(&m);
@@ -344,7 +301,7 @@ static void test_large_record_is_searchable(void **state) {
   ll_err err = {0};
   assert_int_equal(ll_store_batch_commit(b, false, &err), 0);
   assert_int_equal(journal_records(s), 1);
-  ll_store *sec = open_ok(f->dir, LL_STORE_SECONDARY);
+  ll_store *sec = log_open_ok(f->dir, LL_STORE_SECONDARY);
   for (int i = 0; i < KEYS; i++) {
     snprintf(key, sizeof key, "l%d", i);
     snprintf(value, sizeof value, "v%d", i);
@@ -353,7 +310,7 @@ static void test_large_record_is_searchable(void **state) {
   expect(ll_store_state_reader(sec), "l3000", NULL);
   ll_store_close(sec);
   ll_store_close(s);
-  s = open_ok(f->dir, LL_STORE_PRIMARY); /* checks the record's order */
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY); /* checks the record's order */
   ll_store_state_stats st;
   ll_store_get_state_stats(s, &st);
   assert_int_equal(st.dirty, KEYS);
@@ -365,8 +322,8 @@ static void test_large_record_is_searchable(void **state) {
  * synced) leaves records whose values `state` already holds; they come
  * back at open, in order with the newer ones, and change nothing. */
 static void test_reapplied_records_change_nothing(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   const char *b1[] = {"lA", "a1", "lB", "b1"};
   write_batch(s, b1, 4);
   size_t n = 0;
@@ -384,13 +341,13 @@ static void test_reapplied_records_change_nothing(void **state) {
   assert_null(rerr);
   rocksdb_free(rec);
   ll_store_close(s);
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   const char *b2[] = {"lB", "b2"};
   write_batch(s, b2, 2);
   ll_store_close(s);
 
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
-  ll_store *sec = open_ok(f->dir, LL_STORE_SECONDARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store *sec = log_open_ok(f->dir, LL_STORE_SECONDARY);
   for (int round = 0; round < 2; round++) {
     ll_store_batch *b = ll_store_batch_begin(s);
     ll_state_reader r = ll_store_batch_reader(b);
@@ -412,10 +369,10 @@ static void test_reapplied_records_change_nothing(void **state) {
  * clean entries are dropped, event-id records leave once applied, dirty
  * entries never. A model checks every value along the way. */
 static void test_background_applies_keep_state_exact(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   static char model[RANDOM_KEYS][16];
   static bool present[RANDOM_KEYS];
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_state_limits limits = {.cache_max_entries = 50,
                             .apply_min_entries = 64,
                             .apply_max_records = 7,
@@ -478,7 +435,7 @@ static void test_background_applies_keep_state_exact(void **state) {
     expect(cr, key, present[k] ? model[k] : NULL);
   }
   ll_store_close(s);
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_store_batch *b = ll_store_batch_begin(s);
   ll_state_reader r = ll_store_batch_reader(b);
   for (int k = 0; k < RANDOM_KEYS; k++) {
@@ -502,13 +459,13 @@ static void add_key(ll_buf *keys, const char *key) {
 /* Prefetched answers are the column family's, and give way to the
  * table: to dirty keys, to keys written after the prefetch. */
 static void test_prefetch_answers_like_reads(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   const char *applied[] = {"lA", "a1", "lB", "b1", "eX", "x1"};
   write_batch(s, applied, 6);
   apply_ok(s);
   ll_store_close(s); /* nothing cached: every read goes to RocksDB */
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   const char *dirty[] = {"lB", "b2"};
   write_batch(s, dirty, 2);
 
@@ -556,7 +513,7 @@ static void test_prefetch_answers_like_reads(void **state) {
 
 /* A store from before the journal is refused, and left as it was. */
 static void test_older_store_is_refused_untouched(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   const char *names[] = {"default", "log", "state", "offsets", "rejections"};
   rocksdb_options_t *o = rocksdb_options_create();
   rocksdb_options_set_create_if_missing(o, 1);
@@ -591,7 +548,8 @@ static void test_older_store_is_refused_untouched(void **state) {
 }
 
 int main(void) {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn)                                                                  \
+  cmocka_unit_test_setup_teardown(fn, log_fixture_setup, log_fixture_teardown)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_table_matches_model),
       T(test_batch_reads_own_writes_and_abort_undoes),

@@ -4,7 +4,6 @@
  * own writes, all-or-nothing commits, offsets, rejections, a secondary that
  * follows the primary, and clear errors for a locked or damaged store. */
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <rocksdb/c.h>
 #include <sched.h>
@@ -23,55 +22,13 @@
 #include "ll_event.h"
 #include "ll_state.h"
 #include "ll_store.h"
+#include "log_fixture.h"
 
 #define LARGE_BATCH_ENTRIES 10000
 #define READ_CHUNK 1000
 #define CONCURRENT_BATCHES 200
 #define CONCURRENT_BATCH_ENTRIES 5
 #define CONCURRENT_READERS 2
-
-typedef struct fixture {
-  char root[512]; /* mkdtemp directory, removed at teardown */
-  char dir[600];  /* <root>/log: the store */
-} fixture;
-
-static int remove_entry(const char *path, const struct stat *sb, int flag,
-                        struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  const char *tmp = getenv("TMPDIR");
-  snprintf(f->root, sizeof f->root, "%s/lotline-store-XXXXXX",
-           tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(f->root)) {
-    fprintf(stderr, "mkdtemp %s: %s\n", f->root, strerror(errno));
-    free(f);
-    return -1;
-  }
-  snprintf(f->dir, sizeof f->dir, "%s/log", f->root);
-  *state = f;
-  return 0;
-}
-
-static int teardown(void **state) {
-  fixture *f = *state;
-  int rc = nftw(f->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free(f);
-  return rc;
-}
-
-static ll_store *open_ok(const char *dir, ll_store_mode mode) {
-  ll_err err = {0};
-  ll_store *s = ll_store_open(dir, mode, &err);
-  if (!s)
-    fail_msg("open %s: %s", dir, err.message);
-  return s;
-}
 
 /* A StockMoved whose fields all derive from i, so a read-back can be
  * checked field by field. */
@@ -172,8 +129,8 @@ static void put_state(ll_mutations *m, const char *key, const char *value) {
 }
 
 static void test_append_commit_read_in_order(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   assert_int_equal(ll_store_last_position(s), 0);
   append_events(s, 0, 3, false);
   append_events(s, 3, 2, false);
@@ -200,8 +157,8 @@ static void test_append_commit_read_in_order(void **state) {
 }
 
 static void test_entry_without_kafka_input(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_err err = {0};
   ll_event ev;
   make_event(&ev, 0);
@@ -219,8 +176,8 @@ static void test_entry_without_kafka_input(void **state) {
 }
 
 static void test_batch_reader_sees_pending_and_db(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_err err = {0};
   ll_mutations m;
   ll_mutations_init(&m);
@@ -272,8 +229,8 @@ static void test_batch_reader_sees_pending_and_db(void **state) {
 }
 
 static void test_abort_leaves_nothing(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_err err = {0};
   append_events(s, 0, 2, false);
 
@@ -319,16 +276,16 @@ static void test_abort_leaves_nothing(void **state) {
   ll_store_close(s);
 
   /* Nor does the aborted batch come back after a restart. */
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   assert_int_equal(ll_store_last_position(s), 3);
   assert_false(state_get(ll_store_state_reader(s), "lot/X", v, sizeof v));
   ll_store_close(s);
 }
 
 static void test_reopen_keeps_everything(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   ll_err err = {0};
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   append_events(s, 0, 3, false);
   ll_store_batch *b = ll_store_batch_begin(s);
   ll_mutations m;
@@ -340,7 +297,7 @@ static void test_reopen_keeps_everything(void **state) {
   assert_int_equal(ll_store_batch_commit(b, false, &err), 0);
   ll_store_close(s);
 
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   assert_int_equal(ll_store_last_position(s), 3);
   append_events(s, 3, 2, false);
   assert_int_equal(ll_store_last_position(s), 5);
@@ -363,9 +320,9 @@ static void test_reopen_keeps_everything(void **state) {
 }
 
 static void test_offsets_round_trip(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   ll_err err = {0};
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_store_batch *b = ll_store_batch_begin(s);
   ll_store_batch_offset(b, "c1", "lots.inbound", 0, 10);
   ll_store_batch_offset(b, "c1", "lots.inbound", 1, 20);
@@ -445,9 +402,9 @@ static void check_rejection(const ll_stored_rejection *r, int i) {
 }
 
 static void test_rejections_newest_first_with_limit(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   ll_err err = {0};
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_store_batch *b = ll_store_batch_begin(s);
   for (int i = 0; i < 3; i++)
     reject(b, i);
@@ -456,7 +413,7 @@ static void test_rejections_newest_first_with_limit(void **state) {
   ll_store_close(s);
 
   /* Sequences continue after a restart. */
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   b = ll_store_batch_begin(s);
   for (int i = 3; i < 5; i++)
     reject(b, i);
@@ -524,8 +481,8 @@ static void *reader_main(void *arg) {
 }
 
 static void test_readers_on_other_threads(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   atomic_bool done;
   atomic_int started;
   atomic_init(&done, false);
@@ -555,12 +512,12 @@ static void test_readers_on_other_threads(void **state) {
 }
 
 static void test_secondary_follows_primary(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   ll_err err = {0};
-  ll_store *p = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store *p = log_open_ok(f->dir, LL_STORE_PRIMARY);
   append_events(p, 0, 2, true);
 
-  ll_store *sec = open_ok(f->dir, LL_STORE_SECONDARY);
+  ll_store *sec = log_open_ok(f->dir, LL_STORE_SECONDARY);
   assert_int_equal(ll_store_last_position(sec), 2);
 
   ll_store_batch *b = ll_store_batch_begin(p);
@@ -633,7 +590,7 @@ static void test_secondary_follows_primary(void **state) {
 }
 
 static void test_secondary_of_missing_store_fails(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   ll_err err = {0};
   assert_null(ll_store_open(f->dir, LL_STORE_SECONDARY, &err));
   assert_non_null(strstr(err.message, f->dir));
@@ -641,9 +598,9 @@ static void test_secondary_of_missing_store_fails(void **state) {
 }
 
 static void test_second_primary_is_refused(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   ll_err err = {0};
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   assert_null(ll_store_open(f->dir, LL_STORE_PRIMARY, &err));
   assert_non_null(strstr(err.message, f->dir));
   assert_non_null(strstr(err.message, "another process"));
@@ -654,12 +611,12 @@ static void test_second_primary_is_refused(void **state) {
 }
 
 static void test_commit_with_sync(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   append_events(s, 0, 4, true);
   append_events(s, 4, 1, true);
   ll_store_close(s);
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   assert_int_equal(ll_store_last_position(s), 5);
   ll_log_entry e[8];
   size_t n = read_log(s, 1, e, 8);
@@ -671,13 +628,13 @@ static void test_commit_with_sync(void **state) {
 }
 
 static void test_large_batch(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   append_events(s, 0, LARGE_BATCH_ENTRIES, true);
   assert_int_equal(ll_store_last_position(s), LARGE_BATCH_ENTRIES);
   ll_store_close(s);
 
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   assert_int_equal(ll_store_last_position(s), LARGE_BATCH_ENTRIES);
   ll_log_entry *e = calloc(READ_CHUNK, sizeof *e);
   uint64_t from = 1;
@@ -696,9 +653,9 @@ static void test_large_batch(void **state) {
 }
 
 static void test_read_past_end(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   ll_err err = {0};
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_log_entry e[4];
   assert_int_equal(read_log(s, 1, e, 4), 0); /* empty log */
   append_events(s, 0, 3, false);
@@ -738,9 +695,9 @@ static void raw_close(rocksdb_t *db,
 }
 
 static void test_corrupt_entry_names_position(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   ll_err err = {0};
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   append_events(s, 0, 3, false);
   ll_store_close(s);
 
@@ -754,7 +711,7 @@ static void test_corrupt_entry_names_position(void **state) {
   rocksdb_writeoptions_destroy(wo);
   raw_close(db, cf);
 
-  s = open_ok(f->dir, LL_STORE_PRIMARY);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_log_entry e[4];
   size_t n = 9;
   assert_int_equal(ll_store_read_log(s, 1, e, 4, &n, &err), -1);
@@ -767,9 +724,9 @@ static void test_corrupt_entry_names_position(void **state) {
 }
 
 static void test_lost_entry_refuses_open(void **state) {
-  fixture *f = *state;
+  log_fixture *f = *state;
   ll_err err = {0};
-  ll_store *s = open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   append_events(s, 0, 3, false);
   ll_store_close(s);
 
@@ -792,8 +749,8 @@ static void test_lost_entry_refuses_open(void **state) {
 /* A follower killed without closing leaves its private directory behind;
  * the next follower to open removes it (and leaves live ones alone). */
 static void test_dead_follower_dirs_are_removed(void **state) {
-  fixture *f = *state;
-  ll_store_close(open_ok(f->dir, LL_STORE_PRIMARY));
+  log_fixture *f = *state;
+  ll_store_close(log_open_ok(f->dir, LL_STORE_PRIMARY));
   char parent[700], dead[800], live[800];
   snprintf(parent, sizeof parent, "%s.secondary", f->dir);
   /* No process has a pid this large (pid_max is at most 2^22). */
@@ -802,7 +759,7 @@ static void test_dead_follower_dirs_are_removed(void **state) {
   assert_int_equal(mkdir(parent, 0700), 0);
   assert_int_equal(mkdir(dead, 0700), 0);
   assert_int_equal(mkdir(live, 0700), 0);
-  ll_store *s = open_ok(f->dir, LL_STORE_SECONDARY);
+  ll_store *s = log_open_ok(f->dir, LL_STORE_SECONDARY);
   struct stat st;
   assert_int_not_equal(stat(dead, &st), 0);
   assert_int_equal(stat(live, &st), 0);
@@ -812,7 +769,8 @@ static void test_dead_follower_dirs_are_removed(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn)                                                                  \
+  cmocka_unit_test_setup_teardown(fn, log_fixture_setup, log_fixture_teardown)
       T(test_append_commit_read_in_order),
       T(test_entry_without_kafka_input),
       T(test_batch_reader_sees_pending_and_db),

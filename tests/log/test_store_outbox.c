@@ -12,35 +12,7 @@
 
 #include "harness.h"
 #include "ll_store.h"
-
-typedef struct fixture {
-  char *root; /* h_tempdir: removed at teardown */
-  char dir[600];
-} fixture;
-
-static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  f->root = h_tempdir("outbox");
-  snprintf(f->dir, sizeof f->dir, "%s/log", f->root);
-  *state = f;
-  return 0;
-}
-
-static int teardown(void **state) {
-  fixture *f = *state;
-  h_rmrf(f->root);
-  free(f->root);
-  free(f);
-  return 0;
-}
-
-static ll_store *open_ok(const char *dir) {
-  ll_err e = {0};
-  ll_store *s = ll_store_open(dir, LL_STORE_PRIMARY, &e);
-  if (!s)
-    fail_msg("open %s: %s", dir, e.message);
-  return s;
-}
+#include "log_fixture.h"
 
 /* One batch rejecting n inputs (offsets from first), each with its record
  * "value-<offset>" keyed "key-<offset>" (the odd ones without a key). */
@@ -105,15 +77,15 @@ static uint64_t count(ll_store *s) {
 }
 
 static void test_records_come_back_in_order_after_restart(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   assert_int_equal(count(s), 0);
   reject_batch(s, 0, 3, true);
   reject_batch(s, 3, 2, false); /* aborted: neither rejection nor record */
   reject_batch(s, 5, 2, true);  /* sequences 4 and 5 */
   ll_store_close(s);
 
-  s = open_ok(f->dir);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   assert_int_equal(count(s), 5);
   ll_outbox_record r[8];
   size_t n = read_all(s, 0, r, 8);
@@ -134,8 +106,8 @@ static void test_records_come_back_in_order_after_restart(void **state) {
 }
 
 static void test_deleted_records_stay_deleted(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   reject_batch(s, 0, 4, true);
   ll_err e = {0};
   const uint64_t acked[] = {1, 3};
@@ -143,7 +115,7 @@ static void test_deleted_records_stay_deleted(void **state) {
   assert_int_equal(count(s), 2);
   ll_store_close(s);
 
-  s = open_ok(f->dir);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   ll_outbox_record r[4];
   size_t n = read_all(s, 0, r, 4);
   assert_int_equal(n, 2);
@@ -163,8 +135,8 @@ static void test_deleted_records_stay_deleted(void **state) {
 }
 
 static void test_secondary_cannot_delete(void **state) {
-  fixture *f = *state;
-  ll_store *s = open_ok(f->dir);
+  log_fixture *f = *state;
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   reject_batch(s, 0, 1, true);
   ll_err e = {0};
   ll_store *sec = ll_store_open(f->dir, LL_STORE_SECONDARY, &e);
@@ -180,11 +152,12 @@ static void test_secondary_cannot_delete(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
-          test_records_come_back_in_order_after_restart, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_deleted_records_stay_deleted, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_secondary_cannot_delete, setup,
-                                      teardown),
+          test_records_come_back_in_order_after_restart, log_fixture_setup,
+          log_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_deleted_records_stay_deleted,
+                                      log_fixture_setup, log_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_secondary_cannot_delete,
+                                      log_fixture_setup, log_fixture_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

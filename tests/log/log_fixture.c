@@ -1,0 +1,38 @@
+/* log_fixture.c — see log_fixture.h. */
+#include "log_fixture.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+int log_fixture_setup(void **state) {
+  log_fixture *f = calloc(1, sizeof *f);
+  if (!f)
+    return -1;
+  f->root = h_tempdir("log");
+  snprintf(f->dir, sizeof f->dir, "%s/log", f->root);
+  *state = f;
+  return 0;
+}
+
+int log_fixture_teardown(void **state) {
+  log_fixture *f = *state;
+  h_rmrf(f->root);
+  free(f->root);
+  free(f);
+  return 0;
+}
+
+ll_store *log_open_ok(const char *dir, ll_store_mode mode) {
+  ll_err err = {0};
+  ll_store *s = ll_store_open(dir, mode, &err);
+  if (!s)
+    fail_msg("open %s: %s", dir, err.message);
+  return s;
+}

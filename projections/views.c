@@ -109,7 +109,7 @@ int ll_views_txn_get(ll_views_txn *t, const ll_buf *key, ll_buf *value,
   ll_views *v = t->v;
   ll_buf_reset(value);
   *found = false;
-  uint64_t h = ll_views_hash(key->data, key->len);
+  uint64_t h = ll_hash64(key->data, key->len);
   const ll_vrow *r = ll_views_rows_get(&v->rows, h, key->data, key->len);
   if (r != NULL) {
     *found = ll_vrow_present(r);
@@ -144,7 +144,7 @@ int ll_views_txn_get(ll_views_txn *t, const ll_buf *key, ll_buf *value,
 
 static void txn_write(ll_views_txn *t, const ll_buf *key, const void *value,
                       size_t value_len, bool present) {
-  ll_views_rows_put(&t->v->rows, ll_views_hash(key->data, key->len), key->data,
+  ll_views_rows_put(&t->v->rows, ll_hash64(key->data, key->len), key->data,
                     key->len, value, value_len, present,
                     ll_views_scan_group_len(key->data, key->len));
 }

@@ -21,34 +21,6 @@
 #define TABLE_MIN_SLOTS 1024
 #define VALUE_ROUND_BYTES 16 /* values get room to grow in steps */
 
-/* ---- hashing ---- */
-
-static uint64_t mix64(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
-
-uint64_t ll_views_hash(const void *key, size_t key_len) {
-  const uint8_t *p = key;
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)key_len;
-  size_t n = key_len;
-  while (n >= 8) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    h = (h ^ w) * 0x9fb21c651e98df25ULL;
-    h ^= h >> 29;
-    p += 8;
-    n -= 8;
-  }
-  uint64_t w = 0;
-  memcpy(&w, p, n);
-  return mix64(h ^ w);
-}
-
 /* ---- slots ---- */
 
 static size_t row_bytes(const ll_vrow *r) {
@@ -315,7 +287,7 @@ static void link_group(ll_views_rows *t, ll_vrow *r, size_t group_len) {
   assert(r->dirty != LL_VROW_NONE && group_len < r->key_len);
   if ((t->n_groups + 1) * 2 > t->group_mask + 1)
     grow_groups(t);
-  uint64_t h = ll_views_hash(r->bytes, group_len);
+  uint64_t h = ll_hash64(r->bytes, group_len);
   ll_vgroup *g = find_group(t, h, r->bytes, group_len);
   if (g->first == LL_VROW_NONE) {
     *g = (ll_vgroup){.hash = h, .key_len = (uint32_t)group_len};
@@ -352,8 +324,7 @@ uint32_t ll_views_rows_group(const ll_views_rows *t, const void *group,
                              size_t group_len) {
   if (t->n_groups == 0)
     return LL_VROW_NONE;
-  return find_group(t, ll_views_hash(group, group_len), group, group_len)
-      ->first;
+  return find_group(t, ll_hash64(group, group_len), group, group_len)->first;
 }
 
 void ll_views_rows_commit(ll_views_rows *t) {

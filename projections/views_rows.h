@@ -42,6 +42,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ll_hash.h"
+
 #define LL_VROW_NONE UINT32_MAX
 
 enum {
@@ -108,8 +110,6 @@ typedef struct ll_views_rows {
   bool complete;
   ll_views_rows_stats stats;
 } ll_views_rows;
-
-uint64_t ll_views_hash(const void *key, size_t key_len);
 
 void ll_views_rows_init(ll_views_rows *t, size_t max_entries, size_t max_bytes);
 void ll_views_rows_free(ll_views_rows *t);

@@ -15,6 +15,7 @@
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 
+#include "ll_hash.h"
 #include "ll_store.h"
 
 /* Column families, in the order they are opened. */
@@ -85,7 +86,6 @@ typedef struct ll_table {
   size_t live;
 } ll_table;
 
-uint64_t ll_table_hash(const void *key, size_t n);
 void ll_table_init(ll_table *t);
 void ll_table_free(ll_table *t);
 ll_table_entry *ll_table_find(ll_table *t, const void *key, size_t n,

@@ -8,7 +8,7 @@
  *   u8  version (1)
  *   u32 count, little-endian
  *   count index slots, in (hash, key) order: u64 hash, u32 offset of the
- *       change in the value (both little-endian); hash = ll_table_hash()
+ *       change in the value (both little-endian); hash = ll_hash64()
  *       of the key, so that function is part of this format
  *   changes: uvar key length, key bytes, u8 present (0 or 1),
  *            when present: uvar value length, value bytes
@@ -103,7 +103,7 @@ void ll_journal_encode(ll_buf *out, const ll_state_change *changes, size_t n) {
   slot *order = ll_xmalloc(n * sizeof *order);
   for (size_t i = 0; i < n; i++)
     order[i] =
-        (slot){ll_table_hash(changes[i].key, changes[i].key_len), &changes[i]};
+        (slot){ll_hash64(changes[i].key, changes[i].key_len), &changes[i]};
   if (n < RADIX_SORT_MIN)
     qsort(order, n, sizeof *order, cmp_slots);
   else
@@ -182,7 +182,7 @@ bool ll_journal_lookup(const void *rec, size_t n, const void *key,
   *found = false;
   if (!read_header(p, n, &count))
     return false;
-  uint64_t h = ll_table_hash(key, key_len);
+  uint64_t h = ll_hash64(key, key_len);
   size_t lo = 0, hi = count; /* first slot with hash >= h */
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -218,7 +218,7 @@ bool ll_journal_each(const void *rec, size_t n,
       return false;
     cur = (slot){slot_hash(p, i), &c};
     /* A wrong hash, or slots out of order, and lookups would miss keys. */
-    if (cur.hash != ll_table_hash(c.key, c.key_len) ||
+    if (cur.hash != ll_hash64(c.key, c.key_len) ||
         (i > 0 && cmp_slots(&prev, &cur) >= 0))
       return false;
     fn(ctx, &c);

@@ -57,7 +57,7 @@ static void load_change(void *ctx, const ll_state_change *c) {
   load_ctx *lc = ctx;
   ll_state_mem *m = lc->m;
   bool created;
-  uint64_t h = ll_table_hash(c->key, c->key_len);
+  uint64_t h = ll_hash64(c->key, c->key_len);
   ll_table_entry *old = ll_table_find(&m->table, c->key, c->key_len, h);
   bool listed = old != NULL; /* loaded from an earlier record: listed */
   uint32_t idx = ll_table_put(
@@ -233,7 +233,7 @@ void ll_state_mem_begin(ll_store *s) {
 static int mem_get(void *ctx, const void *key, size_t key_len, ll_buf *out,
                    bool *found, ll_err *err) {
   ll_state_mem *m = ctx;
-  uint64_t h = ll_table_hash(key, key_len);
+  uint64_t h = ll_hash64(key, key_len);
   const ll_table_entry *e = ll_table_find(&m->table, key, key_len, h);
   ll_buf_reset(out);
   if (e) {
@@ -284,7 +284,7 @@ static void push_undo(ll_state_mem *m, uint32_t idx, bool created) {
 
 static void write_one(ll_state_mem *m, const void *key, size_t key_len,
                       const void *value, uint32_t value_len) {
-  uint64_t h = ll_table_hash(key, key_len);
+  uint64_t h = ll_hash64(key, key_len);
   if (m->prefetched.live > 0) {
     ll_prefetch_slot *p = prefetch_slot(&m->prefetched, key, key_len, h);
     if (p->key_len != 0)
@@ -392,7 +392,7 @@ int ll_state_mem_prefetch(ll_store *s, const ll_buf *keys, ll_err *err) {
       m->cap_pf_keys = m->cap_pf_keys ? 2 * m->cap_pf_keys : 1024;
       m->pf_keys = ll_xrealloc(m->pf_keys, m->cap_pf_keys * sizeof *m->pf_keys);
     }
-    uint64_t h = ll_table_hash(rd.p, (size_t)len);
+    uint64_t h = ll_hash64(rd.p, (size_t)len);
     m->pf_keys[count++] = (struct ll_prefetch_key){rd.p, (size_t)len, h};
     ll_table_warm_slot(&m->table, h);
   }

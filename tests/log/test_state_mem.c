@@ -119,7 +119,7 @@ static void test_table_matches_model(void **state) {
     int k = (int)(rng_next(&rng) % MODEL_KEYS);
     char key[32];
     int key_len = snprintf(key, sizeof key, "k%d", k);
-    uint64_t h = ll_table_hash(key, (size_t)key_len);
+    uint64_t h = ll_hash64(key, (size_t)key_len);
     /* Every fourth key collides on purpose: probe runs and shifts. */
     if (k % 4 == 0)
       h = 7;

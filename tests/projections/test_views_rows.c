@@ -19,7 +19,7 @@
 /* ---- the table ---- */
 
 static uint64_t h(const char *key) {
-  return ll_views_hash(key, strlen(key));
+  return ll_hash64(key, strlen(key));
 }
 
 static void put(ll_views_rows *t, const char *key, const char *value) {

@@ -234,11 +234,7 @@ int ll_outbox_drain(ll_outbox *o, int max_ms, int stall_ms, ll_err *err) {
     struct timespec pause = {0, OUTBOX_DRAIN_PAUSE_MS * 1000000L};
     nanosleep(&pause, NULL);
   }
-  if (left > 0)
-    ll_log(LL_WARN, "outbox",
-           "stopping with %" PRIu64 " rejection(s) not acknowledged by %s "
-           "after %d ms",
-           left, o->topic, (int)((ll_mono_ns() - start) / ms));
+  /* What is left is reported once, by ll_outbox_free(). */
   return 0;
 }
 

@@ -24,14 +24,6 @@
 
 /* ---- apply ---- */
 
-static bool decode_tree(const void *p, size_t n, int64_t *quantity,
-                        int64_t *on_hand) {
-  ll_rd rd;
-  ll_rd_init(&rd, p, n);
-  return ll_rd_svar(&rd, quantity) && ll_rd_svar(&rd, on_hand) &&
-         ll_rd_left(&rd) == 0;
-}
-
 /* Add delta to the rollup row of (path, lot). */
 static int adjust_row(ll_views_txn *t, const ll_log_entry *e, const char *path,
                       const char *lot_id, int64_t delta_micro, bool stock,
@@ -52,7 +44,7 @@ static int adjust_row(ll_views_txn *t, const ll_log_entry *e, const char *path,
     rc = -1;
     goto done;
   }
-  if (found && !decode_tree(val.data, val.len, &quantity, &on_hand)) {
+  if (found && !ll_views_tree_unpack(val.data, val.len, &quantity, &on_hand)) {
     rc = ll_err_set(err, LL_OK, "views: corrupt rollup record of %s under %s",
                     lot_id, path);
     goto done;
@@ -75,9 +67,7 @@ static int adjust_row(ll_views_txn *t, const ll_log_entry *e, const char *path,
   if (quantity == 0 && on_hand == 0) {
     ll_views_txn_del(t, &key);
   } else {
-    ll_buf_reset(&val);
-    ll_buf_put_svar(&val, quantity);
-    ll_buf_put_svar(&val, on_hand);
+    ll_views_tree_pack(quantity, on_hand, &val);
     ll_views_txn_put(t, &key, val.data, val.len);
   }
 done:
@@ -180,7 +170,7 @@ static bool collect_lot(const char *k, size_t klen, const char *v, size_t vlen,
   ll_location_lot row = {.usage = LL_USAGE_INTERNAL};
   bool ok;
   if (s->children) {
-    ok = decode_tree(v, vlen, &row.quantity_micro, &row.on_hand_micro);
+    ok = ll_views_tree_unpack(v, vlen, &row.quantity_micro, &row.on_hand_micro);
   } else {
     ok = ll_views_qty_unpack(v, vlen, &row.usage, &row.quantity_micro);
     row.on_hand_micro = ll_usage_is_stock(row.usage) ? row.quantity_micro : 0;

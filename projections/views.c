@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "ll_event.h"
+#include "ll_logging.h"
 #include "views_internal.h"
 
 #define VIEWS_BLOOM_BITS_PER_KEY 10
@@ -85,6 +86,21 @@ bool ll_views_qty_unpack(const void *p, size_t n, ll_usage *usage,
   return true;
 }
 
+void ll_views_tree_pack(int64_t quantity_micro, int64_t on_hand_micro,
+                        ll_buf *out) {
+  ll_buf_reset(out);
+  ll_buf_put_svar(out, quantity_micro);
+  ll_buf_put_svar(out, on_hand_micro);
+}
+
+bool ll_views_tree_unpack(const void *p, size_t n, int64_t *quantity_micro,
+                          int64_t *on_hand_micro) {
+  ll_rd rd;
+  ll_rd_init(&rd, p, n);
+  return ll_rd_svar(&rd, quantity_micro) && ll_rd_svar(&rd, on_hand_micro) &&
+         ll_rd_left(&rd) == 0;
+}
+
 /* ---- the run in progress ---- */
 
 /* The families ll_views_txn_scan() may scan (genealogy.c looks up the
@@ -117,7 +133,18 @@ int ll_views_txn_get(ll_views_txn *t, const ll_buf *key, ll_buf *value,
       ll_buf_put(value, ll_vrow_value(r), r->value_len);
     return 0;
   }
-  if (v->rows.complete) {
+  /* Quantity rows: the compact index knows them, or says it does not
+   * (then the row table's completeness says nothing either: the index's
+   * rows are not in it). */
+  bool quant = ll_views_quant_covers(key->data, key->len);
+  if (quant) {
+    ll_vq_answer a = ll_views_quant_get(&v->quant, key->data, key->len, value);
+    if (a != LL_VQ_UNKNOWN) {
+      *found = a == LL_VQ_FOUND;
+      return 0;
+    }
+  }
+  if (v->rows.complete && !quant) {
     ll_views_rows_fill(&v->rows, h, key->data, key->len, NULL, 0, false);
     return 0;
   }
@@ -285,6 +312,9 @@ ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
   atomic_init(&v->position, 0);
   ll_views_rows_init(&v->rows, tuning->cache_max_entries,
                      tuning->cache_max_bytes);
+  ll_views_quant_init(&v->quant, tuning->quant_max_bytes > 0
+                                     ? tuning->quant_max_bytes
+                                     : LL_VIEWS_QUANT_MAX_BYTES);
   v->wb = rocksdb_writebatch_create();
 
   char *rerr = NULL;
@@ -311,6 +341,7 @@ ll_views *ll_views_open(const char *dir, ll_err *err) {
       .cache_max_entries = LL_VIEWS_CACHE_MAX_ENTRIES,
       .cache_max_bytes = LL_VIEWS_CACHE_MAX_BYTES,
       .write_buffer_bytes = LL_VIEWS_WRITE_BUFFER_BYTES,
+      .quant_max_bytes = LL_VIEWS_QUANT_MAX_BYTES,
   };
   return ll_views_open_tuned(dir, &tuning, err);
 }
@@ -328,6 +359,7 @@ void ll_views_close(ll_views *v) {
   if (v->ingest_opts != NULL)
     rocksdb_ingestexternalfileoptions_destroy(v->ingest_opts);
   ll_views_rows_free(&v->rows);
+  ll_views_quant_free(&v->quant);
   rocksdb_writeoptions_destroy(v->write_opts);
   rocksdb_readoptions_destroy(v->scan_opts);
   rocksdb_readoptions_destroy(v->read_opts);
@@ -367,11 +399,58 @@ static int apply_entry(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
   return 0;
 }
 
+/* Load the database's quantity rows into the compact index, at the first
+ * run (readers that never apply do not pay for it). Views with nothing
+ * applied have no rows: the index knows them all from the start. A row the
+ * index refuses, or a failed read, leaves it incomplete: it still answers
+ * for the rows it holds, and the others are read from RocksDB. */
+static void load_quantities(ll_views *v) {
+  v->quant.loaded = true;
+  if (atomic_load(&v->position) == 0) {
+    ll_views_quant_set_complete(&v->quant);
+    return;
+  }
+  const char *const families[] = {LL_VK_QTY, LL_VK_TREE};
+  uint64_t t0 = ll_mono_ns();
+  bool all = true;
+  rocksdb_iterator_t *it = rocksdb_create_iterator(v->db, v->read_opts);
+  for (size_t f = 0; all && f < sizeof families / sizeof families[0]; f++) {
+    size_t plen = strlen(families[f]);
+    for (rocksdb_iter_seek(it, families[f], plen);
+         all && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+      size_t klen = 0, vlen = 0;
+      const char *k = rocksdb_iter_key(it, &klen);
+      if (klen < plen || memcmp(k, families[f], plen) != 0)
+        break;
+      const char *val = rocksdb_iter_value(it, &vlen);
+      all = ll_views_quant_set(&v->quant, k, klen, val, vlen, true);
+    }
+  }
+  char *rerr = NULL;
+  rocksdb_iter_get_error(it, &rerr);
+  rocksdb_iter_destroy(it);
+  if (rerr != NULL) {
+    ll_log(LL_WARN, "views", "cannot load the quantity rows: %s", rerr);
+    rocksdb_free(rerr);
+    all = false;
+  }
+  ll_views_quant_stats st;
+  ll_views_quant_get_stats(&v->quant, &st);
+  if (all)
+    ll_views_quant_set_complete(&v->quant);
+  ll_log(LL_INFO, "views",
+         "%zu quantity rows loaded into memory in %.2f s (room for %zu)%s",
+         st.rows, (double)(ll_mono_ns() - t0) / 1e9, st.capacity,
+         all ? "" : "; not all of them: the rest are read from the database");
+}
+
 int ll_views_apply(ll_views *v, const ll_log_entry *entries, size_t n,
                    ll_err *err) {
   assert(v != NULL);
   assert(entries != NULL || n == 0);
   pthread_mutex_lock(&v->apply_lock);
+  if (!v->quant.loaded)
+    load_quantities(v);
   uint64_t position = atomic_load(&v->position);
   ll_views_txn t = {.v = v};
   assert(v->rows.n_dirty == 0);

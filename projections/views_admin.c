@@ -66,6 +66,8 @@
  * worth more here than in the long-running projector. */
 #define REBUILD_CACHE_MAX_ENTRIES (2 * 1024 * 1024)
 #define REBUILD_CACHE_MAX_BYTES (256 * 1024 * 1024)
+/* Its quantity rows in memory (views_quant.h): about 8 million rows. */
+#define REBUILD_QUANT_MAX_BYTES (256 * 1024 * 1024)
 /* Only the format mark goes through the memtable; 0: RocksDB's default. */
 #define REBUILD_WRITE_BUFFER_BYTES 0
 
@@ -356,6 +358,7 @@ static int replay(ll_store *log, const char *tmp, ll_rebuild_progress progress,
       .cache_max_bytes = REBUILD_CACHE_MAX_BYTES,
       .bulk_load = true,
       .write_buffer_bytes = REBUILD_WRITE_BUFFER_BYTES,
+      .quant_max_bytes = REBUILD_QUANT_MAX_BYTES,
   };
   ll_views *nv = ll_views_open_tuned(tmp, &tuning, err);
   if (nv == NULL)

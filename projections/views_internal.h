@@ -35,6 +35,7 @@
 
 #include "ll_buf.h"
 #include "ll_views.h"
+#include "views_quant.h"
 #include "views_rows.h"
 
 #define LL_VIEWS_FORMAT 2 /* 2: history, genealogy, tree, fefo */
@@ -61,8 +62,12 @@
  * block (about 50 bytes plus key and value) and about 40 bytes of table,
  * so the entries bound holds for quantity rows and the bytes bound for
  * long lot records. */
-#define LL_VIEWS_CACHE_MAX_ENTRIES (512 * 1024)
-#define LL_VIEWS_CACHE_MAX_BYTES (64 * 1024 * 1024)
+#define LL_VIEWS_CACHE_MAX_ENTRIES (256 * 1024)
+#define LL_VIEWS_CACHE_MAX_BYTES (32 * 1024 * 1024)
+/* The projector's quantity rows in memory (views_quant.h): 96 MiB hold
+ * about 3 million qty/ and tree/ rows, the whole of them at a million log
+ * entries of the benchmark's workload (200,000 lots, 500 locations). */
+#define LL_VIEWS_QUANT_MAX_BYTES (96 * 1024 * 1024)
 /* The projector's memtable. Smaller than RocksDB's 64 MiB default: each
  * run inserts ~9 rows per entry at keys spread over the whole memtable,
  * and a skip list that stays within the CPU caches takes them in about a
@@ -78,6 +83,7 @@ typedef struct ll_views_tuning {
   size_t cache_max_entries;
   size_t cache_max_bytes;
   size_t write_buffer_bytes; /* RocksDB memtable size, 0: default */
+  size_t quant_max_bytes;    /* views_quant.h */
   bool bulk_load; /* a rebuild: no WAL, runs ingested as table files */
 } ll_views_tuning;
 
@@ -92,6 +98,7 @@ struct ll_views {
   _Atomic uint64_t position;  /* published after the batch is written */
   /* Owned by the apply in progress (apply_lock): */
   ll_views_rows rows;         /* the run's writes, and rows read before */
+  ll_views_quant quant;       /* committed quantity rows, compact */
   rocksdb_writebatch_t *wb;   /* the run's commit, reused */
   struct ll_sort_rec *sorted; /* the run's rows in key order, reused */
   size_t sorted_cap;
@@ -183,5 +190,10 @@ bool ll_views_key3(ll_buf *key, const char *prefix, const char *a,
 void ll_views_qty_pack(ll_usage usage, int64_t quantity_micro, ll_buf *out);
 bool ll_views_qty_unpack(const void *p, size_t n, ll_usage *usage,
                          int64_t *quantity_micro);
+/* Rollup row value (location_tree.c): svar quantity, svar on_hand. */
+void ll_views_tree_pack(int64_t quantity_micro, int64_t on_hand_micro,
+                        ll_buf *out);
+bool ll_views_tree_unpack(const void *p, size_t n, int64_t *quantity_micro,
+                          int64_t *on_hand_micro);
 
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "ll_event.h"
+#include "ll_logging.h"
 #include "views_internal.h"
 
 /* ---- sorting ---- */
@@ -212,6 +213,30 @@ static int write_file(ll_views *v, rocksdb_writebatch_t *b, ll_err *err) {
   return 0;
 }
 
+/* The run's quantity rows, now in RocksDB, go to the compact index; the
+ * row table then drops them at its commit (as rows nobody reads back),
+ * except the ones the index refused, which it keeps as before. */
+static void hand_over_quantities(ll_views *v) {
+  ll_views_rows *t = &v->rows;
+  for (size_t i = 0; i < t->n_dirty; i++) {
+    ll_vrow *r = t->dirty[i];
+    if (!ll_views_quant_covers(r->bytes, r->key_len))
+      continue;
+    uint64_t refused = v->quant.stats.refused;
+    if (ll_views_quant_set(&v->quant, r->bytes, r->key_len, ll_vrow_value(r),
+                           r->value_len, ll_vrow_present(r))) {
+      r->flags &= (uint8_t)~LL_VROW_READ;
+    } else if (refused == 0) {
+      ll_views_quant_stats st;
+      ll_views_quant_get_stats(&v->quant, &st);
+      ll_log(LL_WARN, "views",
+             "the quantity rows in memory reached their bound (%zu rows, "
+             "room for %zu): further ones are read from the views database",
+             st.rows, st.capacity);
+    }
+  }
+}
+
 int ll_views_commit_run(ll_views *v, uint64_t position, ll_err *err) {
   build_batch(v, v->wb, position);
   int rc = 0;
@@ -224,7 +249,9 @@ int ll_views_commit_run(ll_views *v, uint64_t position, ll_err *err) {
       rc = rocks_fail(err, "write failed", rerr);
   }
   rocksdb_writebatch_clear(v->wb);
-  if (rc == 0)
+  if (rc == 0) {
+    hand_over_quantities(v);
     ll_views_rows_commit(&v->rows);
+  }
   return rc;
 }

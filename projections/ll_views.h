@@ -240,7 +240,7 @@ void ll_views_stats(ll_views *v, ll_db_stats *out);
 
 /* The projector: follows the log store and feeds the views. A step
  * applies at most LL_PROJECTOR_BATCH_MAX log entries, as one run. */
-#define LL_PROJECTOR_BATCH_MAX 8192
+#define LL_PROJECTOR_BATCH_MAX 16384
 typedef struct ll_projector ll_projector;
 ll_projector *ll_projector_new(ll_store *log, ll_views *views);
 void ll_projector_free(ll_projector *p);

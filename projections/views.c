@@ -300,13 +300,16 @@ ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
   if (tuning->bulk_load) {
     rocksdb_writeoptions_disable_WAL(v->write_opts, 1);
     v->bulk_load = true;
-    v->env_opts = rocksdb_envoptions_create();
-    v->ingest_opts = rocksdb_ingestexternalfileoptions_create();
-    rocksdb_ingestexternalfileoptions_set_move_files(v->ingest_opts, 1);
-    rocksdb_ingestexternalfileoptions_set_allow_global_seqno(v->ingest_opts, 1);
-    rocksdb_ingestexternalfileoptions_set_allow_blocking_flush(v->ingest_opts,
-                                                               1);
   }
+  /* Big runs (a rebuild's, a projector's that is behind) go in as table
+   * files (views_write.c). */
+  v->env_opts = rocksdb_envoptions_create();
+  v->ingest_opts = rocksdb_ingestexternalfileoptions_create();
+  rocksdb_ingestexternalfileoptions_set_move_files(v->ingest_opts, 1);
+  rocksdb_ingestexternalfileoptions_set_allow_global_seqno(v->ingest_opts, 1);
+  rocksdb_ingestexternalfileoptions_set_allow_blocking_flush(v->ingest_opts, 1);
+  v->file_min_rows = tuning->file_min_rows > 0 ? tuning->file_min_rows
+                                               : LL_VIEWS_FILE_MIN_ROWS;
   v->dir = ll_strdup(dir);
   pthread_mutex_init(&v->apply_lock, NULL);
   atomic_init(&v->position, 0);

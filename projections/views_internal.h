@@ -73,6 +73,12 @@
  * and a skip list that stays within the CPU caches takes them in about a
  * quarter less time (flushes, on RocksDB's own thread, come more often). */
 #define LL_VIEWS_WRITE_BUFFER_BYTES (16 * 1024 * 1024)
+/* A run with at least this many rows to write (a projector working off a
+ * backlog) is written as one sorted table file that RocksDB ingests, like
+ * a rebuild's runs: no memtable inserts, no WAL, no flush. Small runs (a
+ * projector keeping up) go through the memtable, which is cheaper for a
+ * handful of rows than a file. */
+#define LL_VIEWS_FILE_MIN_ROWS 16384
 /* The views' RocksDB block cache. Index and filter blocks live in it too
  * (partitioned, top level pinned), so the memory the views take stays
  * bounded however big the database grows, instead of every table file
@@ -83,7 +89,8 @@ typedef struct ll_views_tuning {
   size_t cache_max_entries;
   size_t cache_max_bytes;
   size_t write_buffer_bytes; /* RocksDB memtable size, 0: default */
-  size_t quant_max_bytes;    /* views_quant.h */
+  size_t quant_max_bytes;    /* views_quant.h; 0: LL_VIEWS_QUANT_MAX_BYTES */
+  size_t file_min_rows;      /* 0: LL_VIEWS_FILE_MIN_ROWS */
   bool bulk_load; /* a rebuild: no WAL, runs ingested as table files */
 } ll_views_tuning;
 
@@ -104,6 +111,7 @@ struct ll_views {
   size_t sorted_cap;
   /* Bulk load (a rebuild): each run becomes a table file, ingested. */
   bool bulk_load;
+  size_t file_min_rows; /* a run this big is written as a table file */
   char *dir;
   uint64_t files_ingested;
   rocksdb_envoptions_t *env_opts;

@@ -231,12 +231,16 @@ static void dump(ll_views *v, ll_buf *out) {
   free(text);
 }
 
+/* Runs of 1 to 23 entries. */
 static void apply_runs(ll_views *v, const tlog *l, size_t from, size_t to) {
   ll_err err = {0};
-  for (size_t at = from; at < to; at += 13) {
-    size_t n = to - at < 13 ? to - at : 13;
+  for (size_t at = from; at < to;) {
+    size_t n = 1 + at % 23;
+    if (n > to - at)
+      n = to - at;
     if (ll_views_apply(v, &l->e[at], n, &err) != 0)
       fail_msg("apply: %s", err.message);
+    at += n;
   }
 }
 
@@ -254,10 +258,12 @@ static void test_views_agree_whatever_the_index_holds(void **state) {
   assert_true(st.complete && st.rows > 100 && st.hits > 100);
 
   /* An index far too small: part of the rows in it, the rest read from
-   * RocksDB through a tiny row cache; a restart half way. */
+   * RocksDB through a tiny row cache; runs written as table files or
+   * through the memtable by their size; a restart half way. */
   const ll_views_tuning small = {.cache_max_entries = 8,
                                  .cache_max_bytes = 2048,
-                                 .quant_max_bytes = 16384};
+                                 .quant_max_bytes = 16384,
+                                 .file_min_rows = 60};
   char *dir_small = scratch_dir();
   ll_views *v = ll_views_open_tuned(dir_small, &small, &err);
   assert_non_null(v);
@@ -266,6 +272,7 @@ static void test_views_agree_whatever_the_index_holds(void **state) {
   v = ll_views_open_tuned(dir_small, &small, &err);
   assert_non_null(v);
   apply_runs(v, &log, log.n / 2, log.n);
+  assert_true(v->files_ingested > 3 && v->files_ingested < 50);
   ll_views_quant_get_stats(&v->quant, &st);
   assert_false(st.complete);
   assert_true(st.refused > 0 && st.hits > 0 && st.unknown > 0);

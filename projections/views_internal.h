@@ -62,12 +62,12 @@
  * block (about 50 bytes plus key and value) and about 40 bytes of table,
  * so the entries bound holds for quantity rows and the bytes bound for
  * long lot records. */
-#define LL_VIEWS_CACHE_MAX_ENTRIES (256 * 1024)
-#define LL_VIEWS_CACHE_MAX_BYTES (32 * 1024 * 1024)
-/* The projector's quantity rows in memory (views_quant.h): 96 MiB hold
- * about 3 million qty/ and tree/ rows, the whole of them at a million log
+#define LL_VIEWS_CACHE_MAX_ENTRIES (512 * 1024)
+#define LL_VIEWS_CACHE_MAX_BYTES (64 * 1024 * 1024)
+/* The projector's quantity rows in memory (views_quant.h): 128 MiB hold
+ * 3.67 million qty/ and tree/ rows, the whole of them at 1.2 million log
  * entries of the benchmark's workload (200,000 lots, 500 locations). */
-#define LL_VIEWS_QUANT_MAX_BYTES (96 * 1024 * 1024)
+#define LL_VIEWS_QUANT_MAX_BYTES (128 * 1024 * 1024)
 /* The projector's memtable. Smaller than RocksDB's 64 MiB default: each
  * run inserts ~9 rows per entry at keys spread over the whole memtable,
  * and a skip list that stays within the CPU caches takes them in about a

@@ -61,6 +61,10 @@
 #include "ll_store_internal.h"
 
 #define BLOCK_CACHE_BYTES (64u * 1024 * 1024)
+/* A follower (the projector, the publisher, the API) reads the log in
+ * order, each block about once: a small cache does, and leaves the memory
+ * to the views. */
+#define FOLLOWER_BLOCK_CACHE_BYTES (16u * 1024 * 1024)
 #define STATE_BLOOM_BITS_PER_KEY 10.0
 #define INFO_LOG_FILES_KEPT 5
 #define INFO_LOG_FILE_MAX_BYTES (16u * 1024 * 1024)
@@ -496,7 +500,9 @@ static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
   s->mode = mode;
   atomic_init(&s->last_position, 0);
   atomic_init(&s->last_rejection, 0);
-  s->block_cache = rocksdb_cache_create_lru(BLOCK_CACHE_BYTES);
+  s->block_cache = rocksdb_cache_create_lru(mode == LL_STORE_PRIMARY
+                                                ? BLOCK_CACHE_BYTES
+                                                : FOLLOWER_BLOCK_CACHE_BYTES);
   s->read_opts = rocksdb_readoptions_create();
   s->write_sync = rocksdb_writeoptions_create();
   rocksdb_writeoptions_set_sync(s->write_sync, 1);

@@ -634,10 +634,22 @@ static void freshness(const char *bin, const char *cli, workload *wl,
   (void)cli;
   char log[2048];
   snprintf(log, sizeof log, "%s/command-fresh.log", data);
-  const char *argv[] = {bin,           "command",          "--data",
-                        data,          "--brokers",        brokers,
-                        "--log-level", daemon_log_level(), NULL};
+  /* The command consumer serves its metrics too, for the progress lines. */
+  char metrics_addr[2048];
+  snprintf(metrics_addr, sizeof metrics_addr, "%s/metrics.addr", data);
+  remove(metrics_addr);
+  const char *argv[] = {bin,           "command",
+                        "--data",      data,
+                        "--brokers",   brokers,
+                        "--log-level", daemon_log_level(),
+                        "--set",       "metrics.listen=127.0.0.1:0",
+                        NULL};
   h_proc cmdp = h_spawn(log, argv);
+  char *cmd_metrics = h_wait_file(data, "metrics.addr", 30000);
+  if (cmd_metrics == NULL) {
+    h_dump_log(&cmdp);
+    die("freshness", "lotlined command did not start");
+  }
   char *http = NULL;
   h_proc proj = start_project(bin, brokers, data, "project-fresh", &http);
   /* Offer load only once the consumer has joined its group and caught up:
@@ -674,8 +686,23 @@ static void freshness(const char *bin, const char *cli, workload *wl,
   int64_t sent = 0, total = (int64_t)o->fresh_rate * o->fresh_seconds;
   int64_t created_before = wl_lots_created(wl);
   wl_extend(wl, total);
-  double t0 = now_s();
+  double t0 = now_s(), next_report = t0 + 1;
+  int64_t log_at_start = h_metric(cmd_metrics, "lotline_log_position");
   while (sent < total) {
+    if (now_s() >= next_report) {
+      /* Where each stage stands: what the command consumer appended,
+       * what the projector applied (its lag behind the log it sees),
+       * what the downstream publisher has left. */
+      long cmd_pos = h_metric(cmd_metrics, "lotline_log_position");
+      long views_pos = h_metric(http, "lotline_views_position");
+      fprintf(stderr,
+              "  %2.0f s: sent %" PRId64 ", appended %ld, projected %ld, "
+              "publish lag %ld\n",
+              now_s() - t0, sent, cmd_pos - (long)log_at_start,
+              views_pos - (long)log_at_start,
+              h_metric(http, "lotline_publish_lag"));
+      next_report += 1;
+    }
     double due = t0 + (double)sent / o->fresh_rate;
     while (now_s() < due)
       usleep(50);
@@ -712,6 +739,7 @@ static void freshness(const char *bin, const char *cli, workload *wl,
   free(c.samples);
   free(c.latencies_ms);
   free(http);
+  free(cmd_metrics);
 }
 
 /* ---- report ---- */

@@ -11,15 +11,13 @@
 #include "views_internal.h"
 
 #define LL_VQ_EMPTY 0 /* no key is 0: the lot id is stored plus one */
-#define NAMES_MIN_SLOTS 32
-#define NAME_BYTES_MIN 256
+#define NAMES_MIN_SLOTS 8
+#define NAME_BYTES_MIN 64
 /* Slots are at most this full (numerator / denominator). */
 #define LOAD_NUM 3
 #define LOAD_DEN 4
 /* Of max_bytes, the part left for interned names; the rest are slots. */
 #define NAMES_SHARE_DEN 8
-
-enum { FAMILY_QTY = 0, FAMILY_TREE = 1 };
 
 /* ---- interned names ---- */
 
@@ -82,7 +80,7 @@ static int64_t names_intern(ll_vq_names *s, const char *p, size_t len,
     more += (s->slots == NULL ? NAMES_MIN_SLOTS : s->mask + 1) *
             sizeof *s->slots * 2;
   if (s->n == s->cap)
-    more += (s->cap ? s->cap : 16) * sizeof *s->names;
+    more += (s->cap ? s->cap : 4) * sizeof *s->names;
   if (s->bytes_len + len > s->bytes_cap)
     more += s->bytes_cap + len + NAME_BYTES_MIN;
   if (more > room || s->n >= UINT32_MAX - 1 || len > UINT32_MAX ||
@@ -91,7 +89,7 @@ static int64_t names_intern(ll_vq_names *s, const char *p, size_t len,
   if (s->slots == NULL || (s->n + 1) * 2 > s->mask + 1)
     names_grow_slots(s);
   if (s->n == s->cap) {
-    s->cap = s->cap ? s->cap * 2 : 16;
+    s->cap = s->cap ? s->cap * 2 : 4;
     s->names = ll_xrealloc(s->names, s->cap * sizeof *s->names);
   }
   if (s->bytes_len + len > s->bytes_cap) {
@@ -130,10 +128,10 @@ static bool split_key(const void *key, size_t key_len, vq_key *out) {
   const char *k = key;
   size_t plen;
   if (has_prefix(k, key_len, LL_VK_QTY, strlen(LL_VK_QTY))) {
-    out->family = FAMILY_QTY;
+    out->family = LL_VQ_QTY;
     plen = strlen(LL_VK_QTY);
   } else if (has_prefix(k, key_len, LL_VK_TREE, strlen(LL_VK_TREE))) {
-    out->family = FAMILY_TREE;
+    out->family = LL_VQ_TREE;
     plen = strlen(LL_VK_TREE);
   } else {
     return false;
@@ -146,7 +144,7 @@ static bool split_key(const void *key, size_t key_len, vq_key *out) {
   /* qty/<lot>\x1f<location>, tree/<path>\x1f<lot> */
   const char *a = first, *b = sep + 1;
   size_t a_len = (size_t)(sep - first), b_len = (size_t)(end - b);
-  if (out->family == FAMILY_QTY) {
+  if (out->family == LL_VQ_QTY) {
     out->lot = a, out->lot_len = a_len, out->place = b, out->place_len = b_len;
   } else {
     out->place = a, out->place_len = a_len, out->lot = b, out->lot_len = b_len;
@@ -227,7 +225,7 @@ void ll_views_quant_set_complete(ll_views_quant *q) {
 
 static bool unpack(int family, const void *p, size_t n, int64_t *a,
                    int64_t *b) {
-  if (family == FAMILY_QTY) {
+  if (family == LL_VQ_QTY) {
     ll_usage usage;
     if (!ll_views_qty_unpack(p, n, &usage, a))
       return false;
@@ -238,28 +236,26 @@ static bool unpack(int family, const void *p, size_t n, int64_t *a,
 }
 
 static void pack(int family, int64_t a, int64_t b, ll_buf *out) {
-  if (family == FAMILY_QTY)
+  if (family == LL_VQ_QTY)
     ll_views_qty_pack((ll_usage)b, a, out);
   else
     ll_views_tree_pack(a, b, out);
 }
 
-ll_vq_answer ll_views_quant_get(ll_views_quant *q, const void *key,
-                                size_t key_len, ll_buf *value) {
-  vq_key k = {0};
-  if (!split_key(key, key_len, &k)) {
-    /* Not a row it could hold (callers ask for covered keys only). */
-    q->stats.unknown++;
-    return LL_VQ_UNKNOWN;
-  }
-  int64_t lot = names_lookup(&q->lots, k.lot, k.lot_len);
-  int64_t place = lot < 0 ? -1 : names_lookup(&q->places, k.place, k.place_len);
-  if (place >= 0) {
-    const ll_vq_slot *s = &q->slots[find_slot(
-        q, slot_key(k.family, (uint32_t)lot, (uint32_t)place))];
+ll_vq_answer ll_views_quant_get_pair(ll_views_quant *q, int family,
+                                     const char *lot_id, size_t lot_len,
+                                     const char *place, size_t place_len,
+                                     int64_t *a, int64_t *b) {
+  assert(family == LL_VQ_QTY || family == LL_VQ_TREE);
+  int64_t lot = names_lookup(&q->lots, lot_id, lot_len);
+  int64_t pl = lot < 0 ? -1 : names_lookup(&q->places, place, place_len);
+  if (pl >= 0) {
+    const ll_vq_slot *s =
+        &q->slots[find_slot(q, slot_key(family, (uint32_t)lot, (uint32_t)pl))];
     if (s->key != LL_VQ_EMPTY) {
       q->stats.hits++;
-      pack(k.family, s->a, s->b, value);
+      *a = s->a;
+      *b = s->b;
       return LL_VQ_FOUND;
     }
   }
@@ -271,23 +267,37 @@ ll_vq_answer ll_views_quant_get(ll_views_quant *q, const void *key,
   return LL_VQ_UNKNOWN;
 }
 
+ll_vq_answer ll_views_quant_get(ll_views_quant *q, const void *key,
+                                size_t key_len, ll_buf *value) {
+  vq_key k = {0};
+  if (!split_key(key, key_len, &k)) {
+    /* Not a row it could hold (callers ask for covered keys only). */
+    q->stats.unknown++;
+    return LL_VQ_UNKNOWN;
+  }
+  int64_t a = 0, b = 0;
+  ll_vq_answer ans = ll_views_quant_get_pair(q, k.family, k.lot, k.lot_len,
+                                             k.place, k.place_len, &a, &b);
+  if (ans == LL_VQ_FOUND)
+    pack(k.family, a, b, value);
+  return ans;
+}
+
 static bool refuse(ll_views_quant *q) {
   q->complete = false;
   q->stats.refused++;
   return false;
 }
 
-bool ll_views_quant_set(ll_views_quant *q, const void *key, size_t key_len,
-                        const void *value, size_t value_len, bool present) {
-  vq_key k = {0};
-  int64_t a = 0, b = 0;
-  if (!split_key(key, key_len, &k) ||
-      (present && !unpack(k.family, value, value_len, &a, &b)))
-    return refuse(q);
-  int64_t lot = names_lookup(&q->lots, k.lot, k.lot_len);
-  int64_t place = lot < 0 ? -1 : names_lookup(&q->places, k.place, k.place_len);
-  if (place >= 0) {
-    size_t i = find_slot(q, slot_key(k.family, (uint32_t)lot, (uint32_t)place));
+bool ll_views_quant_set_pair(ll_views_quant *q, int family, const char *lot_id,
+                             size_t lot_len, const char *place,
+                             size_t place_len, bool present, int64_t a,
+                             int64_t b) {
+  assert(family == LL_VQ_QTY || family == LL_VQ_TREE);
+  int64_t lot = names_lookup(&q->lots, lot_id, lot_len);
+  int64_t pl = lot < 0 ? -1 : names_lookup(&q->places, place, place_len);
+  if (pl >= 0) {
+    size_t i = find_slot(q, slot_key(family, (uint32_t)lot, (uint32_t)pl));
     if (q->slots[i].key != LL_VQ_EMPTY) {
       if (present) {
         q->slots[i].a = a;
@@ -306,21 +316,31 @@ bool ll_views_quant_set(ll_views_quant *q, const void *key, size_t key_len,
   size_t used = names_bytes(&q->lots) + names_bytes(&q->places);
   size_t room = names_room > used ? names_room - used : 0;
   if (lot < 0)
-    lot = names_intern(&q->lots, k.lot, k.lot_len, room);
-  if (lot >= 0 && place < 0) {
+    lot = names_intern(&q->lots, lot_id, lot_len, room);
+  if (lot >= 0 && pl < 0) {
     used = names_bytes(&q->lots) + names_bytes(&q->places);
     room = names_room > used ? names_room - used : 0;
-    place = names_intern(&q->places, k.place, k.place_len, room);
+    pl = names_intern(&q->places, place, place_len, room);
   }
   /* Place ids take 31 bits of the slot key, the lot id plus one 32. */
-  if (lot < 0 || place < 0 || place >= (int64_t)1 << 31 ||
-      lot >= (int64_t)UINT32_MAX)
+  if (lot < 0 || pl < 0 || pl >= (int64_t)1 << 31 || lot >= (int64_t)UINT32_MAX)
     return refuse(q);
-  uint64_t sk = slot_key(k.family, (uint32_t)lot, (uint32_t)place);
+  uint64_t sk = slot_key(family, (uint32_t)lot, (uint32_t)pl);
   size_t i = find_slot(q, sk);
   q->slots[i] = (ll_vq_slot){.key = sk, .a = a, .b = b};
   q->rows++;
   return true;
+}
+
+bool ll_views_quant_set(ll_views_quant *q, const void *key, size_t key_len,
+                        const void *value, size_t value_len, bool present) {
+  vq_key k = {0};
+  int64_t a = 0, b = 0;
+  if (!split_key(key, key_len, &k) ||
+      (present && !unpack(k.family, value, value_len, &a, &b)))
+    return refuse(q);
+  return ll_views_quant_set_pair(q, k.family, k.lot, k.lot_len, k.place,
+                                 k.place_len, present, a, b);
 }
 
 void ll_views_quant_get_stats(const ll_views_quant *q,

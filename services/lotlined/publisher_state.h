@@ -44,6 +44,10 @@ typedef struct pub_cluster {
 } pub_cluster;
 
 pub_state *pub_state_open(const char *dir, ll_err *err);
+/* The same with at most quant_max_bytes of quantities in memory (tests:
+ * an index too small for them, the rest read from RocksDB). */
+pub_state *pub_state_open_bounded(const char *dir, size_t quant_max_bytes,
+                                  ll_err *err);
 void pub_state_close(pub_state *s);
 /* The log position the stored quantities stand at. */
 uint64_t pub_state_position(const pub_state *s);

@@ -42,6 +42,9 @@
 #define PUB_STATE_FORMAT 1
 /* The quantities in memory: about 1.8 million rows. */
 #define PUB_QUANT_MAX_BYTES (48u * 1024 * 1024)
+/* Reads come from the index, so a big memtable (RocksDB's default is 64
+ * MiB) would only hold memory. */
+#define PUB_WRITE_BUFFER_BYTES (16u * 1024 * 1024)
 
 struct pub_state {
   rocksdb_t *db;
@@ -202,6 +205,7 @@ pub_state *pub_state_open_bounded(const char *dir, size_t quant_max_bytes,
   s->options = rocksdb_options_create();
   rocksdb_options_set_create_if_missing(s->options, 1);
   rocksdb_options_set_keep_log_file_num(s->options, 4);
+  rocksdb_options_set_write_buffer_size(s->options, PUB_WRITE_BUFFER_BYTES);
   s->read_opts = rocksdb_readoptions_create();
   s->write_sync = rocksdb_writeoptions_create();
   rocksdb_writeoptions_set_sync(s->write_sync, 1);

@@ -17,4 +17,6 @@ void ll_views_stats(ll_views *v, ll_db_stats *out) {
   out->memtable_bytes = property(v, "rocksdb.cur-size-all-mem-tables");
   out->table_readers_bytes = property(v, "rocksdb.estimate-table-readers-mem");
   out->block_cache_bytes = property(v, "rocksdb.block-cache-usage");
+  out->compaction_pending_bytes =
+      property(v, "rocksdb.estimate-pending-compaction-bytes");
 }

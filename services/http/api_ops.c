@@ -268,6 +268,8 @@ static void set_db_gauges(ll_api *api, const char *db, const ll_db_stats *st) {
   ll_gauge_set(ll_metric_with(api->m_db_memory, db, "table_readers"),
                (int64_t)st->table_readers_bytes);
   ll_gauge_set(ll_metric_with(api->m_db_sst, db), (int64_t)st->sst_bytes);
+  ll_gauge_set(ll_metric_with(api->m_db_compaction, db),
+               (int64_t)st->compaction_pending_bytes);
 }
 
 static void collect(void *arg) {
@@ -320,6 +322,12 @@ static void register_metrics(ll_api *api) {
       "db,kind");
   api->m_db_sst = ll_metrics_gauge(m, "lotline_rocksdb_sst_bytes",
                                    "RocksDB SST files by database.", "db");
+  api->m_db_compaction = ll_metrics_gauge(
+      m, "lotline_rocksdb_compaction_pending_bytes",
+      "RocksDB's estimate of the compaction work owed, by database: high "
+      "after a backlog was worked off, while reads pay for the extra "
+      "files.",
+      "db");
 }
 
 void api_get_metrics(api_request *rq, api_reply *r) {

@@ -206,6 +206,8 @@ typedef struct ll_db_stats {
   uint64_t memtable_bytes;      /* rocksdb.cur-size-all-mem-tables */
   uint64_t table_readers_bytes; /* rocksdb.estimate-table-readers-mem */
   uint64_t block_cache_bytes;   /* the block cache's usage */
+  /* rocksdb.estimate-pending-compaction-bytes: compaction work owed. */
+  uint64_t compaction_pending_bytes;
 } ll_db_stats;
 
 void ll_store_stats(ll_store *s, ll_db_stats *out);

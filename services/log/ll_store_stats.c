@@ -23,4 +23,6 @@ void ll_store_stats(ll_store *s, ll_db_stats *out) {
   out->table_readers_bytes =
       sum_property(s, "rocksdb.estimate-table-readers-mem");
   out->block_cache_bytes = rocksdb_cache_get_usage(s->block_cache);
+  out->compaction_pending_bytes =
+      sum_property(s, "rocksdb.estimate-pending-compaction-bytes");
 }

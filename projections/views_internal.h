@@ -59,11 +59,12 @@
 #define LL_VK_SEP '\x1f'
 
 /* The projector's row cache (views_rows.h), clean rows: a row costs its
- * block (about 50 bytes plus key and value) and about 40 bytes of table,
- * so the entries bound holds for quantity rows and the bytes bound for
- * long lot records. */
-#define LL_VIEWS_CACHE_MAX_ENTRIES (512 * 1024)
-#define LL_VIEWS_CACHE_MAX_BYTES (64 * 1024 * 1024)
+ * block (about 50 bytes plus key and value) and about 40 bytes of table.
+ * The quantity rows live in the quantity index, so what it holds is
+ * mostly lot records (about 150 bytes each: 48 MiB hold some 300,000
+ * lots) and their expiry index rows. */
+#define LL_VIEWS_CACHE_MAX_ENTRIES (384 * 1024)
+#define LL_VIEWS_CACHE_MAX_BYTES (48 * 1024 * 1024)
 /* The projector's quantity rows in memory (views_quant.h): 128 MiB hold
  * 3.67 million qty/ and tree/ rows, the whole of them at 1.2 million log
  * entries of the benchmark's workload (200,000 lots, 500 locations). */

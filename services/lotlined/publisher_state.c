@@ -40,8 +40,8 @@
 #define KEY_CLUSTER "cluster/"
 #define KEY_SEP '\x1f'
 #define PUB_STATE_FORMAT 1
-/* The quantities in memory: about 1.8 million rows. */
-#define PUB_QUANT_MAX_BYTES (48u * 1024 * 1024)
+/* The quantities in memory: about 1.5 million rows. */
+#define PUB_QUANT_MAX_BYTES (40u * 1024 * 1024)
 /* Reads come from the index, so a big memtable (RocksDB's default is 64
  * MiB) would only hold memory. */
 #define PUB_WRITE_BUFFER_BYTES (16u * 1024 * 1024)

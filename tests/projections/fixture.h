@@ -117,4 +117,23 @@ static inline ll_event *tlog_moved(tlog *l, const char *lot_id,
   return ev;
 }
 
+/* Every key and value of the views in key order (ll_views_dump()'s text):
+ * two views hold the same rows when their dumps are the same bytes. */
+static inline void views_dump(ll_views *v, ll_buf *out) {
+  char *text = NULL;
+  size_t len = 0;
+  ll_err err = {0};
+  FILE *f = open_memstream(&text, &len);
+  int rc = f != NULL ? ll_views_dump(v, f, &err) : -1;
+  if (f != NULL)
+    fclose(f);
+  if (rc != 0) {
+    fprintf(stderr, "views_dump: %s\n", f ? err.message : "no memory");
+    abort();
+  }
+  ll_buf_reset(out);
+  ll_buf_put(out, text, len);
+  free(text);
+}
+
 #endif

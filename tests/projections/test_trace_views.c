@@ -76,23 +76,6 @@ static void stamp_recorded_times(tlog *l) {
     l->e[i].recorded_at_ms = l->e[i].event.occurred_at_ms + 500;
 }
 
-/* Every key and value in the views database, in key order. */
-static void dump(ll_views *v, ll_buf *out) {
-  ll_buf_reset(out);
-  rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-  rocksdb_iterator_t *it = rocksdb_create_iterator(v->db, ro);
-  for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it);
-       rocksdb_iter_next(it)) {
-    size_t kl, vl;
-    const char *k = rocksdb_iter_key(it, &kl);
-    const char *val = rocksdb_iter_value(it, &vl);
-    ll_buf_put_bytes(out, k, kl);
-    ll_buf_put_bytes(out, val, vl);
-  }
-  rocksdb_iter_destroy(it);
-  rocksdb_readoptions_destroy(ro);
-}
-
 /* How many rows start with prefix. */
 static size_t count_rows(ll_views *v, const char *prefix) {
   size_t n = 0, plen = strlen(prefix);
@@ -689,7 +672,7 @@ static void test_any_batching_gives_identical_views(void **state) {
   ll_buf want, got;
   ll_buf_init(&want);
   ll_buf_init(&got);
-  dump(c->v, &want);
+  views_dump(c->v, &want);
   assert_true(count_rows(c->v, "hist/") == c->log.n);
   assert_true(count_rows(c->v, "gdn/") > 0);
   assert_true(count_rows(c->v, "tree/") > 0);
@@ -705,7 +688,7 @@ static void test_any_batching_gives_identical_views(void **state) {
       size_t n = i + steps[s] <= c->log.n ? steps[s] : c->log.n - i;
       apply_ok(v, &c->log.e[i], n);
     }
-    dump(v, &got);
+    views_dump(v, &got);
     assert_int_equal(got.len, want.len);
     assert_memory_equal(got.data, want.data, want.len);
     ll_views_close(v);

@@ -94,23 +94,6 @@ static void assert_loc(const locs *l, size_t i, const char *id, ll_usage usage,
   assert_int_equal(l->a[i].quantity_micro, quantity_micro);
 }
 
-/* Every key and value in the views database, in key order. */
-static void dump(ll_views *v, ll_buf *out) {
-  ll_buf_reset(out);
-  rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-  rocksdb_iterator_t *it = rocksdb_create_iterator(v->db, ro);
-  for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it);
-       rocksdb_iter_next(it)) {
-    size_t kl, vl;
-    const char *k = rocksdb_iter_key(it, &kl);
-    const char *val = rocksdb_iter_value(it, &vl);
-    ll_buf_put_bytes(out, k, kl);
-    ll_buf_put_bytes(out, val, vl);
-  }
-  rocksdb_iter_destroy(it);
-  rocksdb_readoptions_destroy(ro);
-}
-
 /* Is the raw row there? key is NUL-terminated ("\x1f" is not NUL). */
 static bool raw_has(ll_views *v, const char *key) {
   char *rerr = NULL;
@@ -296,11 +279,11 @@ static void test_reapplying_old_positions_is_a_no_op(void **state) {
   ll_buf before, after;
   ll_buf_init(&before);
   ll_buf_init(&after);
-  dump(c->v, &before);
+  views_dump(c->v, &before);
 
   apply_ok(c->v, c->log.e, 3);     /* all old */
   apply_ok(c->v, c->log.e + 1, 1); /* one old */
-  dump(c->v, &after);
+  views_dump(c->v, &after);
   assert_int_equal(before.len, after.len);
   assert_memory_equal(before.data, after.data, before.len);
   assert_int_equal(ll_views_position(c->v), 3);
@@ -566,11 +549,11 @@ static void test_batching_does_not_change_the_views(void **state) {
   ll_buf a, b;
   ll_buf_init(&a);
   ll_buf_init(&b);
-  dump(c->v, &a);
-  dump(v2, &b);
+  views_dump(c->v, &a);
+  views_dump(v2, &b);
   assert_int_equal(a.len, b.len);
   assert_memory_equal(a.data, b.data, a.len);
-  dump(v3, &b);
+  views_dump(v3, &b);
   assert_int_equal(a.len, b.len);
   assert_memory_equal(a.data, b.data, a.len);
   /* L05 went in and out again: no zero rows are left behind. */

@@ -218,19 +218,6 @@ static void build_log(tlog *l) {
   }
 }
 
-static void dump(ll_views *v, ll_buf *out) {
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&text, &len);
-  assert_non_null(f);
-  ll_err err = {0};
-  assert_int_equal(ll_views_dump(v, f, &err), 0);
-  fclose(f);
-  ll_buf_reset(out);
-  ll_buf_put(out, text, len);
-  free(text);
-}
-
 /* Runs of 1 to 23 entries. */
 static void apply_runs(ll_views *v, const tlog *l, size_t from, size_t to) {
   ll_err err = {0};
@@ -293,12 +280,12 @@ static void test_views_agree_whatever_the_index_holds(void **state) {
   ll_buf want, got;
   ll_buf_init(&want);
   ll_buf_init(&got);
-  dump(ref, &want);
+  views_dump(ref, &want);
   assert_true(want.len > 10000);
-  dump(v, &got);
+  views_dump(v, &got);
   assert_int_equal(got.len, want.len);
   assert_memory_equal(got.data, want.data, want.len);
-  dump(w, &got);
+  views_dump(w, &got);
   assert_int_equal(got.len, want.len);
   assert_memory_equal(got.data, want.data, want.len);
   ll_buf_free(&want);

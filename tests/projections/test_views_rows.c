@@ -295,19 +295,6 @@ static void build_random_log(tlog *l) {
   }
 }
 
-static void dump_views(ll_views *v, ll_buf *out) {
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&text, &len);
-  assert_non_null(f);
-  ll_err err = {0};
-  assert_int_equal(ll_views_dump(v, f, &err), 0);
-  fclose(f);
-  ll_buf_reset(out);
-  ll_buf_put(out, text, len);
-  free(text);
-}
-
 static void apply_ok(ll_views *v, const ll_log_entry *e, size_t n) {
   ll_err err = {0};
   if (ll_views_apply(v, e, n, &err) != 0)
@@ -367,12 +354,12 @@ static void test_tiny_cache_restart_and_bulk_load_agree(void **state) {
   ll_buf want, got;
   ll_buf_init(&want);
   ll_buf_init(&got);
-  dump_views(ref, &want);
+  views_dump(ref, &want);
   assert_true(want.len > 10000);
-  dump_views(v, &got);
+  views_dump(v, &got);
   assert_int_equal(got.len, want.len);
   assert_memory_equal(got.data, want.data, want.len);
-  dump_views(b, &got);
+  views_dump(b, &got);
   assert_int_equal(got.len, want.len);
   assert_memory_equal(got.data, want.data, want.len);
 

@@ -57,7 +57,7 @@ enum {
  * LL_STATE_APPLY_MAX_RECORDS journal records wait (readers on other
  * threads scan those, so they must stay few); a commit waits for the
  * running apply when LL_STATE_DIRTY_MAX_ENTRIES are dirty. */
-#define LL_STATE_CACHE_MAX_ENTRIES (1024u * 1024)
+#define LL_STATE_CACHE_MAX_ENTRIES (512u * 1024)
 #define LL_STATE_APPLY_MIN_ENTRIES (256u * 1024)
 #define LL_STATE_APPLY_MAX_RECORDS 256u
 #define LL_STATE_DIRTY_MAX_ENTRIES (768u * 1024)

@@ -344,7 +344,6 @@ ll_views *ll_views_open(const char *dir, ll_err *err) {
       .cache_max_entries = LL_VIEWS_CACHE_MAX_ENTRIES,
       .cache_max_bytes = LL_VIEWS_CACHE_MAX_BYTES,
       .write_buffer_bytes = LL_VIEWS_WRITE_BUFFER_BYTES,
-      .quant_max_bytes = LL_VIEWS_QUANT_MAX_BYTES,
   };
   return ll_views_open_tuned(dir, &tuning, err);
 }

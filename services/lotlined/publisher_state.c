@@ -501,18 +501,23 @@ static bool each_change(const pub_run *r, change_fn fn, void *arg) {
   return true;
 }
 
+/* The commit's batch, and a value buffer reused for every change. */
+typedef struct batch_fill {
+  rocksdb_writebatch_t *b;
+  ll_buf value;
+} batch_fill;
+
 static void change_to_batch(void *arg, const char *key, size_t key_len,
                             int64_t q) {
-  rocksdb_writebatch_t *b = arg;
+  batch_fill *f = arg;
   if (q == 0) {
-    rocksdb_writebatch_delete(b, key, key_len);
-  } else {
-    ll_buf v;
-    ll_buf_init(&v);
-    ll_buf_put_svar(&v, q);
-    rocksdb_writebatch_put(b, key, key_len, (const char *)v.data, v.len);
-    ll_buf_free(&v);
+    rocksdb_writebatch_delete(f->b, key, key_len);
+    return;
   }
+  ll_buf_reset(&f->value);
+  ll_buf_put_svar(&f->value, q);
+  rocksdb_writebatch_put(f->b, key, key_len, (const char *)f->value.data,
+                         f->value.len);
 }
 
 static void change_to_index(void *arg, const char *key, size_t key_len,
@@ -533,10 +538,13 @@ int pub_run_commit(pub_run *r, const char *cluster_id, const pub_cluster *c,
   pub_state *s = r->s;
   /* The changes in order (the last one of a row wins), zeros as deletes,
    * then the position and the cluster record: one write. */
-  rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-  bool ok = each_change(r, change_to_batch, b);
+  batch_fill fill = {.b = rocksdb_writebatch_create()};
+  ll_buf_init(&fill.value);
+  bool ok = each_change(r, change_to_batch, &fill);
   assert(ok);
   (void)ok;
+  ll_buf_free(&fill.value);
+  rocksdb_writebatch_t *b = fill.b;
   ll_buf_reset(&r->val);
   ll_buf_put_be64(&r->val, r->position);
   rocksdb_writebatch_put(b, KEY_POSITION, strlen(KEY_POSITION),

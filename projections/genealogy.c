@@ -38,16 +38,17 @@
 
 #include "ll_decimal.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "views_internal.h"
 
 /* ---- apply ---- */
 
-static int corrupt(ll_err *err, const ll_log_entry *e, const char *what) {
+static int corrupt(ll_err *err, const ll_entry *e, const char *what) {
   return ll_err_set(err, LL_OK, "views: log position %llu: %s",
                     (unsigned long long)e->position, what);
 }
 
-static int put_delivery(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
+static int put_delivery(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   const ll_event *ev = &e->event;
   ll_buf key, val;
   ll_buf_init(&key);
@@ -127,7 +128,7 @@ static void put_edge(ll_views_txn *t, ll_buf *key, ll_buf *val,
 /* The lot arrives on one side of reference R (consumed: into PRODUCTION;
  * else produced: out of it): add to its total there and link it with
  * every lot on the other side. */
-static int link_side(ll_views_txn *t, const ll_log_entry *e, bool consumed,
+static int link_side(ll_views_txn *t, const ll_entry *e, bool consumed,
                      ll_err *err) {
   const ll_event *ev = &e->event;
   const char *ref = ev->reference;
@@ -198,7 +199,7 @@ done:
   return rc;
 }
 
-int ll_genealogy_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
+int ll_genealogy_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   const ll_event *ev = &e->event;
   if (ev->type != LL_EV_STOCK_MOVED)
     return 0;

@@ -27,8 +27,7 @@ typedef struct ll_views ll_views;
 ll_views *ll_views_open(const char *dir, ll_err *err);
 void ll_views_close(ll_views *v);
 uint64_t ll_views_position(ll_views *v); /* last applied log position */
-int ll_views_apply(ll_views *v, const ll_log_entry *entries, size_t n,
-                   ll_err *err);
+int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n, ll_err *err);
 
 /* ---- queries (thread-safe) ---- */
 int ll_views_get_lot(ll_views *v, const char *lot_id, ll_lot *lot, bool *found,

@@ -18,14 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ll_buf.h"
 #include "ll_decimal.h"
-#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 #include "views_internal.h"
 
 /* ---- apply ---- */
 
 /* Add delta to the rollup row of (path, lot). */
-static int adjust_row(ll_views_txn *t, const ll_log_entry *e, const char *path,
+static int adjust_row(ll_views_txn *t, const ll_entry *e, const char *path,
                       const char *lot_id, int64_t delta_micro, bool stock,
                       ll_err *err) {
   ll_buf key, val;
@@ -78,9 +80,9 @@ done:
 
 /* Adjust the rows of loc and of every ancestor path of it longer than
  * skip_len bytes. */
-static int adjust_path(ll_views_txn *t, const ll_log_entry *e,
-                       const char *lot_id, const ll_location *loc,
-                       size_t skip_len, int64_t delta_micro, ll_err *err) {
+static int adjust_path(ll_views_txn *t, const ll_entry *e, const char *lot_id,
+                       const ll_location *loc, size_t skip_len,
+                       int64_t delta_micro, ll_err *err) {
   bool stock = ll_usage_is_stock(loc->usage);
   size_t len = strlen(loc->id);
   char *path = ll_xmalloc(len + 1);
@@ -110,8 +112,7 @@ static size_t common_ancestor_len(const char *a, const char *b) {
   }
 }
 
-int ll_location_tree_apply(ll_views_txn *t, const ll_log_entry *e,
-                           ll_err *err) {
+int ll_location_tree_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   const ll_event *ev = &e->event;
   if (ev->type != LL_EV_STOCK_MOVED)
     return 0;

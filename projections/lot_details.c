@@ -30,10 +30,11 @@
 
 #include "ll_decimal.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_text.h"
 #include "views_internal.h"
 
-static const char *entry_what(const ll_log_entry *e) {
+static const char *entry_what(const ll_entry *e) {
   return ll_event_type_name(e->event.type);
 }
 
@@ -53,7 +54,7 @@ static char *opt_text_dup(const char *s) {
   return (s == NULL || s[0] == '\0') ? NULL : ll_strdup(s);
 }
 
-static int load_lot(ll_views_txn *t, const ll_log_entry *e, const char *lot_id,
+static int load_lot(ll_views_txn *t, const ll_entry *e, const char *lot_id,
                     ll_buf *key, ll_buf *val, ll_lot *lot, bool *found,
                     ll_err *err) {
   if (!ll_views_key1(key, LL_VK_LOT, lot_id))
@@ -75,7 +76,7 @@ static void store_lot(ll_views_txn *t, const ll_buf *key, const ll_lot *lot,
 }
 
 /* Put or delete one index row "<prefix><a>\x1f<lot_id>". */
-static int index_row(ll_views_txn *t, const ll_log_entry *e, const char *prefix,
+static int index_row(ll_views_txn *t, const ll_entry *e, const char *prefix,
                      const char *a, const char *lot_id, bool put, ll_err *err) {
   ll_buf key;
   ll_buf_init(&key);
@@ -94,7 +95,7 @@ static int index_row(ll_views_txn *t, const ll_log_entry *e, const char *prefix,
   return 0;
 }
 
-static int apply_created(ll_views_txn *t, const ll_log_entry *e, ll_buf *key,
+static int apply_created(ll_views_txn *t, const ll_entry *e, ll_buf *key,
                          ll_buf *val, ll_err *err) {
   const ll_event *ev = &e->event;
   if (ev->lot_id == NULL || ev->product_id == NULL || ev->name == NULL)
@@ -142,7 +143,7 @@ static int apply_created(ll_views_txn *t, const ll_log_entry *e, ll_buf *key,
   return rc;
 }
 
-static int apply_updated(ll_views_txn *t, const ll_log_entry *e, ll_lot *lot,
+static int apply_updated(ll_views_txn *t, const ll_entry *e, ll_lot *lot,
                          ll_err *err) {
   const ll_event *ev = &e->event;
   if (ev->name != NULL) {
@@ -189,7 +190,7 @@ static int apply_updated(ll_views_txn *t, const ll_log_entry *e, ll_lot *lot,
   return 0;
 }
 
-static int apply_moved(const ll_log_entry *e, ll_lot *lot, ll_err *err) {
+static int apply_moved(const ll_entry *e, ll_lot *lot, ll_err *err) {
   const ll_event *ev = &e->event;
   int64_t on_hand = lot->on_hand_micro;
   bool ok = true;
@@ -208,7 +209,7 @@ static int apply_moved(const ll_log_entry *e, ll_lot *lot, ll_err *err) {
   return 0;
 }
 
-int ll_lot_details_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
+int ll_lot_details_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   ll_buf key, val;
   ll_buf_init(&key);
   ll_buf_init(&val);

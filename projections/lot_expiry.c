@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "views_internal.h"
 
 #define DATE_NONE UINT64_MAX
@@ -52,7 +53,7 @@ static void fefo_key(ll_buf *key, const ll_lot *lot) {
   ll_buf_put(key, lot->lot_id, strlen(lot->lot_id));
 }
 
-int ll_lot_expiry_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
+int ll_lot_expiry_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   const ll_event *ev = &e->event;
   if (ev->type == LL_EV_LOT_CREATED)
     return 0; /* nothing on hand yet */

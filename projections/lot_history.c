@@ -25,6 +25,7 @@
 
 #include "ll_decimal.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "views_internal.h"
 
 static bool history_prefix(ll_buf *key, const char *lot_id) {
@@ -34,7 +35,7 @@ static bool history_prefix(ll_buf *key, const char *lot_id) {
   return true;
 }
 
-int ll_lot_history_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
+int ll_lot_history_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   const ll_event *ev = &e->event;
   if (ev->lot_id == NULL)
     return ll_err_set(err, LL_OK, "views: log position %llu: %s without lot_id",

@@ -19,12 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ll_buf.h"
 #include "ll_decimal.h"
-#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 #include "views_internal.h"
 
 /* Add delta_micro to the lot's row at loc. */
-static int adjust(ll_views_txn *t, const ll_log_entry *e, const char *lot_id,
+static int adjust(ll_views_txn *t, const ll_entry *e, const char *lot_id,
                   const ll_location *loc, int64_t delta_micro, ll_err *err) {
   ll_buf qty_key, loc_key, val;
   ll_buf_init(&qty_key);
@@ -90,8 +92,7 @@ done:
   return rc;
 }
 
-int ll_lot_locations_apply(ll_views_txn *t, const ll_log_entry *e,
-                           ll_err *err) {
+int ll_lot_locations_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   const ll_event *ev = &e->event;
   if (ev->type != LL_EV_STOCK_MOVED)
     return 0;

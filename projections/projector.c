@@ -20,13 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 #include "ll_views.h"
 
 struct ll_projector {
   ll_store *log;
   ll_views *views;
-  ll_log_entry *entries; /* LL_PROJECTOR_BATCH_MAX slots, zeroed when idle */
+  ll_entry *entries; /* LL_PROJECTOR_BATCH_MAX slots, zeroed when idle */
 };
 
 ll_projector *ll_projector_new(ll_store *log, ll_views *views) {
@@ -47,7 +48,7 @@ void ll_projector_free(ll_projector *p) {
 
 static void release_entries(ll_projector *p, size_t n) {
   for (size_t i = 0; i < n; i++)
-    ll_log_entry_free(&p->entries[i]);
+    ll_entry_free(&p->entries[i]);
   memset(p->entries, 0, n * sizeof *p->entries);
 }
 

@@ -36,8 +36,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_buf.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
+#include "ll_time.h"
+#include "ll_types.h"
 #include "views_internal.h"
 
 #define VIEWS_BLOOM_BITS_PER_KEY 10
@@ -379,7 +382,7 @@ uint64_t ll_views_position(ll_views *v) {
 
 /* ---- apply ---- */
 
-static int apply_entry(ll_views_txn *t, const ll_log_entry *e, ll_err *err) {
+static int apply_entry(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   switch (e->event.type) {
   case LL_EV_LOT_CREATED:
   case LL_EV_LOT_UPDATED:
@@ -446,7 +449,7 @@ static void load_quantities(ll_views *v) {
          all ? "" : "; not all of them: the rest are read from the database");
 }
 
-int ll_views_apply(ll_views *v, const ll_log_entry *entries, size_t n,
+int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n,
                    ll_err *err) {
   assert(v != NULL);
   assert(entries != NULL || n == 0);
@@ -460,7 +463,7 @@ int ll_views_apply(ll_views *v, const ll_log_entry *entries, size_t n,
   size_t applied = 0;
 
   for (size_t i = 0; i < n; i++) {
-    const ll_log_entry *e = &entries[i];
+    const ll_entry *e = &entries[i];
     if (e->position <= position)
       continue; /* applied before: idempotent */
     if (e->position != position + 1) {

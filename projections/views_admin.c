@@ -50,8 +50,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ll_event.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
+#include "ll_time.h"
+#include "ll_types.h"
 #include "views_internal.h"
 
 #define REBUILD_SUFFIX ".rebuild-"
@@ -363,7 +365,7 @@ static int replay(ll_store *log, const char *tmp, ll_rebuild_progress progress,
   ll_views *nv = ll_views_open_tuned(tmp, &tuning, err);
   if (nv == NULL)
     return -1;
-  ll_log_entry *entries = ll_xcalloc(REBUILD_RUN_ENTRIES, sizeof *entries);
+  ll_entry *entries = ll_xcalloc(REBUILD_RUN_ENTRIES, sizeof *entries);
   int rc = ll_store_catch_up(log, err);
   uint64_t target = ll_store_last_position(log);
   while (rc == 0 && ll_views_position(nv) < target) {
@@ -385,7 +387,7 @@ static int replay(ll_store *log, const char *tmp, ll_rebuild_progress progress,
     }
     rc = ll_views_apply(nv, entries, n, err);
     for (size_t i = 0; i < n; i++)
-      ll_log_entry_free(&entries[i]);
+      ll_entry_free(&entries[i]);
     if (rc == 0 && progress != NULL &&
         !progress(ctx, ll_views_position(nv), target))
       rc =

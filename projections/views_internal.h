@@ -176,12 +176,12 @@ int ll_views_reader_scan(ll_views_reader *r, const ll_buf *prefix,
 
 /* Per-read-model appliers, called in log order inside one run, in this
  * order (lot_expiry reads the lot row lot_details has just written). */
-int ll_lot_details_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
-int ll_lot_locations_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
-int ll_lot_history_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
-int ll_genealogy_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
-int ll_location_tree_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
-int ll_lot_expiry_apply(ll_views_txn *t, const ll_log_entry *e, ll_err *err);
+int ll_lot_details_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
+int ll_lot_locations_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
+int ll_lot_history_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
+int ll_genealogy_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
+int ll_location_tree_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
+int ll_lot_expiry_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 
 /* Read paths the readers share with the older entry points. */
 int ll_lot_details_get(ll_views *v, const rocksdb_readoptions_t *ro,

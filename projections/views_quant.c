@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_buf.h"
 #include "ll_hash.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 #include "views_internal.h"
 
 #define LL_VQ_EMPTY 0 /* no key is 0: the lot id is stored plus one */

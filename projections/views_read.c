@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_buf.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 #include "views_internal.h"
 
 /* A scan prefix is "<family><reference>\x1f": a reference is at most

@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 
 #define TABLE_MIN_SLOTS 1024
 #define VALUE_ROUND_BYTES 16 /* values get room to grow in steps */

@@ -21,8 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 #include "views_internal.h"
 
 /* ---- sorting ---- */

@@ -27,8 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ll_buf.h"
 #include "ll_codec_internal.h"
-#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 
 #define CANON_MAX_NAMES 1024
 

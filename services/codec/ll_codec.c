@@ -40,6 +40,7 @@
 
 #include "ll_codec_internal.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 
 #define SINGLE_OBJECT_HEADER_BYTES 10 /* C3 01 + 8-byte fingerprint */
 #define CONFLUENT_HEADER_BYTES 5      /* 00 + 4-byte schema id */

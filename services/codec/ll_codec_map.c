@@ -23,7 +23,8 @@
 
 #include "ll_codec_internal.h"
 #include "ll_decimal.h"
-#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 
 /* ---- JSON helpers ---- */
 

@@ -21,9 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ll_buf.h"
 #include "ll_codec_internal.h"
-#include "ll_event.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 
 #define REGISTRY_URL_MAX 2048
 

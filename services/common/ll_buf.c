@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 
 void ll_buf_init(ll_buf *b) {
   memset(b, 0, sizeof *b);

@@ -26,22 +26,4 @@ void ll_lot_copy(ll_lot *dst, const ll_lot *src);
 void ll_lot_pack(const ll_lot *lot, ll_buf *out);
 bool ll_lot_unpack(const void *p, size_t n, ll_lot *lot);
 
-/* Heap copy of s (NULL-safe). Aborts on out-of-memory: lotline does not try
- * to run on after malloc fails. */
-char *ll_strdup(const char *s);
-void *ll_xmalloc(size_t n);
-void *ll_xcalloc(size_t n, size_t size);
-void *ll_xrealloc(void *p, size_t n);
-
-/* Wall clock in ms since the epoch, and a monotonic clock in ns. */
-int64_t ll_now_ms(void);
-uint64_t ll_mono_ns(void);
-
-/* RFC 3339 UTC with milliseconds only when non-zero
- * ("2027-03-01T00:00:00Z", "2027-03-01T00:00:00.250Z"). out >= 32 bytes. */
-char *ll_time_format(int64_t ms, char *out);
-/* Accepts "YYYY-MM-DDTHH:MM:SS[.fff...]" followed by "Z" or "+hh:mm"/"-hh:mm".
- */
-bool ll_time_parse(const char *s, int64_t *ms_out);
-
 #endif

@@ -19,7 +19,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 
 /* Decode one code point at s. Returns its length in bytes (1..4), or 0 when
  * the bytes at s are not a well-formed UTF-8 sequence. */

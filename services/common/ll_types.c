@@ -1,6 +1,7 @@
 /* ll_types.c — names of the domain enums and the error value helper. The
  * name tables are the stable strings of the contract: never reorder them. */
 #include "ll_types.h"
+#include <assert.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -104,6 +105,8 @@ const char *ll_event_type_name(ll_event_type t) {
 
 int ll_err_set(ll_err *err, ll_code code, const char *fmt, ...) {
   if (err) {
+    /* LL_OK here is a runtime failure not yet given a kind. */
+    err->kind = code == LL_OK ? LL_ERR_INTERNAL : LL_ERR_REJECTED;
     err->code = code;
     va_list ap;
     va_start(ap, fmt);
@@ -111,4 +114,28 @@ int ll_err_set(ll_err *err, ll_code code, const char *fmt, ...) {
     va_end(ap);
   }
   return -1;
+}
+
+int ll_fail(ll_err *err, ll_err_kind kind, const char *fmt, ...) {
+  assert(kind > LL_ERR_REJECTED && kind < LL_ERR_KIND_COUNT);
+  if (err) {
+    err->kind = kind;
+    err->code = LL_OK;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+const char *ll_err_kind_name(ll_err_kind kind) {
+  static const char *const names[LL_ERR_KIND_COUNT] = {
+      [LL_ERR_NONE] = "NONE",       [LL_ERR_REJECTED] = "REJECTED",
+      [LL_ERR_IO] = "IO",           [LL_ERR_CORRUPT] = "CORRUPT",
+      [LL_ERR_KAFKA] = "KAFKA",     [LL_ERR_CONFIG] = "CONFIG",
+      [LL_ERR_FULL] = "FULL",       [LL_ERR_BUSY] = "BUSY",
+      [LL_ERR_TIMEOUT] = "TIMEOUT", [LL_ERR_INTERNAL] = "INTERNAL",
+  };
+  return kind < LL_ERR_KIND_COUNT ? names[kind] : "?";
 }

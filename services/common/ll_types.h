@@ -133,25 +133,51 @@ typedef struct ll_lot {
   int64_t updated_at_ms; /* occurred_at of the last accepted event on it */
 } ll_lot;
 
-/* Errors are values: a code (a rejection code, or LL_OK with a message for
- * runtime failures) and a human-readable message. */
+/* Kinds of runtime failure, as SQLite's primary result codes: the caller
+ * branches on the kind, the message explains the case. Logs and exit
+ * reasons show the kind's name ("IO", ...). A rejection is not a failure:
+ * its kind is LL_ERR_REJECTED and its code says which rule. */
+typedef enum ll_err_kind {
+  LL_ERR_NONE = 0, /* no error */
+  LL_ERR_REJECTED, /* an event refused by a rule or a field check: see code */
+  LL_ERR_IO,       /* the disk, the file system or a storage call failed */
+  LL_ERR_CORRUPT,  /* stored or received bytes that do not decode or verify */
+  LL_ERR_KAFKA,    /* the broker or the Kafka client */
+  LL_ERR_CONFIG,   /* a setting, a file it names, an argument or a request */
+  LL_ERR_FULL,     /* a bound reached: disk space, a table, a size limit */
+  LL_ERR_BUSY,     /* held by someone else: a lock, another process */
+  LL_ERR_TIMEOUT,  /* an answer that did not come in time */
+  LL_ERR_INTERNAL, /* an invariant broken or a library's unexpected answer */
+  LL_ERR_KIND_COUNT,
+} ll_err_kind;
+
+/* Errors are values: a kind, a rejection code (LL_OK unless kind is
+ * LL_ERR_REJECTED) and a human-readable message. */
 typedef struct ll_err {
+  ll_err_kind kind;
   ll_code code;
   char message[LL_MESSAGE_MAX_BYTES];
 } ll_err;
 
 const char *ll_code_name(ll_code code); /* "INSUFFICIENT_STOCK" */
 bool ll_code_parse(const char *name, ll_code *out);
-const char *ll_usage_name(ll_usage usage); /* "INTERNAL" */
+const char *ll_err_kind_name(ll_err_kind kind); /* "IO" */
+const char *ll_usage_name(ll_usage usage);      /* "INTERNAL" */
 bool ll_usage_parse(const char *name, ll_usage *out);
 bool ll_usage_is_stock(ll_usage usage);      /* INTERNAL or TRANSIT */
 const char *ll_tracking_name(ll_tracking t); /* "LOT" / "SERIAL" */
 bool ll_tracking_parse(const char *name, ll_tracking *out);
 const char *ll_event_type_name(ll_event_type t); /* "LotCreated" ... */
 
-/* Fill err with a code and printf-style message; returns -1 so callers can
- * write `return ll_err_set(err, LL_OK, "...")`. err may be NULL. */
+/* A rejection: fills err with the rule's code (not LL_OK) and a
+ * printf-style message; returns -1. err may be NULL. */
 int ll_err_set(ll_err *err, ll_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A runtime failure of the given kind (not NONE or REJECTED); returns -1 so
+ * callers can write `return ll_fail(err, LL_ERR_IO, "...")`. err may be
+ * NULL. */
+int ll_fail(ll_err *err, ll_err_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -18,7 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 
 typedef enum key_kind {
   KIND_TEXT = 0, /* anything */

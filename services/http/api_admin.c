@@ -32,8 +32,9 @@
 #include <sys/socket.h>
 
 #include "api_internal.h"
-#include "ll_event.h"
 #include "ll_logging.h"
+#include "ll_time.h"
+#include "ll_types.h"
 #include "ll_views.h"
 
 #define BACKUP_DIR_MAX_BYTES 3072 /* leaves room for "/views" in PATH_MAX */

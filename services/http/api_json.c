@@ -20,9 +20,12 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "ll_buf.h"
 #include "ll_decimal.h"
-#include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_store.h"
+#include "ll_time.h"
+#include "ll_types.h"
 
 /* ---- outgoing ---- */
 

@@ -33,7 +33,10 @@
 #include <strings.h>
 
 #include "api_internal.h"
-#include "ll_event.h"
+#include "ll_buf.h"
+#include "ll_mem.h"
+#include "ll_time.h"
+#include "ll_types.h"
 #include "ll_views.h"
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"

@@ -54,6 +54,8 @@
 
 #include "api_internal.h"
 #include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_time.h"
 #include "ll_views.h"
 
 #define NS_PER_MS 1000000ULL

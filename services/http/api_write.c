@@ -61,10 +61,12 @@
 #include "ll_event.h"
 #include "ll_kafka.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
 #include "ll_rules.h"
 #include "ll_state.h"
 #include "ll_store.h"
 #include "ll_text.h"
+#include "ll_time.h"
 #include "ll_views.h"
 
 #define NS_PER_MS 1000000ULL
@@ -291,7 +293,7 @@ static int await_outcome(ll_api *api, const char *event_id,
 }
 
 /* The log entry at position, or false. */
-static bool read_entry(ll_api *api, uint64_t position, ll_log_entry *e) {
+static bool read_entry(ll_api *api, uint64_t position, ll_entry *e) {
   size_t n = 0;
   ll_err err = {0};
   if (ll_store_read_log(api->deps.log, position, e, 1, &n, &err) != 0) {
@@ -335,11 +337,11 @@ static int load_answer_lot(ll_api *api, const ll_event *ev, uint64_t position,
   char *lot_id = ll_strdup(ev->lot_id);
   if (lot_id == NULL) {
     /* A move by lot_name: the log entry may carry the resolved id. */
-    ll_log_entry e;
+    ll_entry e;
     memset(&e, 0, sizeof e);
     if (read_entry(api, position, &e)) {
       lot_id = ll_strdup(e.event.lot_id);
-      ll_log_entry_free(&e);
+      ll_entry_free(&e);
     }
   }
   int rc = 0;
@@ -443,7 +445,7 @@ static void answer_replay(ll_api *api, ll_event *ev, bool product_derived,
                           const ll_seen *seen, uint64_t deadline_ns,
                           api_reply *r) {
   if (seen->accepted) {
-    ll_log_entry e;
+    ll_entry e;
     memset(&e, 0, sizeof e);
     if (read_entry(api, seen->position, &e)) {
       bool same_type = e.event.type == ev->type;
@@ -454,7 +456,7 @@ static void answer_replay(ll_api *api, ll_event *ev, bool product_derived,
           ev->product_id = ll_strdup(e.event.product_id);
         }
       }
-      ll_log_entry_free(&e);
+      ll_entry_free(&e);
       uint8_t digest[32];
       digest_as_published(api, ev, digest);
       if (!same_type || memcmp(digest, seen->digest, sizeof digest) != 0) {

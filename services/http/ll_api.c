@@ -72,7 +72,9 @@
 #include "api_internal.h"
 #include "ll_event.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
 #include "ll_text.h"
+#include "ll_time.h"
 #include "ll_views.h"
 
 #define JSON_CONTENT_TYPE "application/json"

@@ -10,9 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
 #include "ll_kafka.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 
 #define BROKER_PARTITIONS_MAX 256
 #define BROKER_COUNT_MAX 9

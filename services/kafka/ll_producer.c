@@ -16,9 +16,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "ll_event.h"
 #include "ll_kafka.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 
 #define PRODUCER_POLL_MS 100
 /* At close, undelivered messages get this long: lotlined's whole shutdown

@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_store_internal.h"
 
 #define BLOCK_CACHE_BYTES (64u * 1024 * 1024)
@@ -333,7 +334,7 @@ static int check_meta(ll_store *s, ll_err *err) {
 }
 
 /* The meta last hash, *found false when absent. */
-static int read_meta_hash(ll_store *s, uint8_t out[LL_LOG_HASH_BYTES],
+static int read_meta_hash(ll_store *s, uint8_t out[LL_ENTRY_HASH_BYTES],
                           bool *found, ll_err *err) {
   char *rerr = NULL;
   rocksdb_pinnableslice_t *v = rocksdb_get_pinned_cf(
@@ -341,14 +342,14 @@ static int read_meta_hash(ll_store *s, uint8_t out[LL_LOG_HASH_BYTES],
       strlen(LL_META_LAST_HASH), &rerr);
   if (rerr)
     return ll_store_fail(s, err, "read meta", rerr);
-  memset(out, 0, LL_LOG_HASH_BYTES);
+  memset(out, 0, LL_ENTRY_HASH_BYTES);
   *found = v != NULL;
   if (!v)
     return 0;
   size_t n;
   const char *p = rocksdb_pinnableslice_value(v, &n);
   int rc = 0;
-  if (n == LL_LOG_HASH_BYTES)
+  if (n == LL_ENTRY_HASH_BYTES)
     memcpy(out, p, n);
   else
     rc = ll_err_set(err, LL_OK, "log store %s: meta %s is corrupt (%zu bytes)",
@@ -389,7 +390,7 @@ static int check_last_hash(ll_store *s, ll_err *err) {
   size_t n = 0;
   const char *p = v ? rocksdb_pinnableslice_value(v, &n) : NULL;
   const uint8_t *stored = p ? ll_store_log_value_hash(p, n) : NULL;
-  bool same = stored && memcmp(stored, s->last_hash, LL_LOG_HASH_BYTES) == 0;
+  bool same = stored && memcmp(stored, s->last_hash, LL_ENTRY_HASH_BYTES) == 0;
   rocksdb_pinnableslice_destroy(v);
   if (!same)
     return ll_err_set(err, LL_OK,
@@ -680,7 +681,7 @@ int ll_store_get_offset(ll_store *s, const char *cluster, const char *topic,
   return 0;
 }
 
-void ll_log_entry_free(ll_log_entry *e) {
+void ll_entry_free(ll_entry *e) {
   if (!e)
     return;
   ll_event_free(&e->event);
@@ -696,8 +697,8 @@ void ll_stored_rejection_free(ll_stored_rejection *r) {
   memset(r, 0, sizeof *r);
 }
 
-int ll_store_read_log(ll_store *s, uint64_t from, ll_log_entry *entries,
-                      size_t max, size_t *n_out, ll_err *err) {
+int ll_store_read_log(ll_store *s, uint64_t from, ll_entry *entries, size_t max,
+                      size_t *n_out, ll_err *err) {
   *n_out = 0;
   if (from == 0)
     return ll_err_set(err, LL_OK,
@@ -744,7 +745,7 @@ int ll_store_read_log(ll_store *s, uint64_t from, ll_log_entry *entries,
           s->dir, (unsigned long long)expected, (unsigned long long)position);
       break;
     }
-    ll_log_entry *e = &entries[n];
+    ll_entry *e = &entries[n];
     memset(e, 0, sizeof *e);
     if (!ll_store_decode_log_value(value, value_len, e)) {
       memset(e, 0, sizeof *e);
@@ -765,7 +766,7 @@ int ll_store_read_log(ll_store *s, uint64_t from, ll_log_entry *entries,
   rocksdb_iter_destroy(it);
   if (rc != 0) {
     for (size_t i = 0; i < n; i++)
-      ll_log_entry_free(&entries[i]);
+      ll_entry_free(&entries[i]);
     return -1;
   }
   *n_out = n;

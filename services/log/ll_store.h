@@ -78,18 +78,18 @@ typedef struct ll_input {
 } ll_input;
 
 /* One log entry as read back. */
-#define LL_LOG_HASH_BYTES 32 /* SHA-256 */
+#define LL_ENTRY_HASH_BYTES 32 /* SHA-256 */
 
-typedef struct ll_log_entry {
+typedef struct ll_entry {
   uint64_t position;
-  uint8_t hash[LL_LOG_HASH_BYTES]; /* chain hash (see above) */
+  uint8_t hash[LL_ENTRY_HASH_BYTES]; /* chain hash (see above) */
   int64_t recorded_at_ms;
   int32_t partition; /* input partition and offset (-1 when not from Kafka) */
   int64_t offset;
-  ll_event event; /* owned: ll_log_entry_free */
-} ll_log_entry;
+  ll_event event; /* owned: ll_entry_free */
+} ll_entry;
 
-void ll_log_entry_free(ll_log_entry *e);
+void ll_entry_free(ll_entry *e);
 
 /* A stored rejection. */
 typedef struct ll_stored_rejection {
@@ -165,8 +165,8 @@ int ll_store_get_offset(ll_store *s, const char *cluster, const char *topic,
 
 /* Read up to max entries starting at position `from` (>= 1), in order.
  * entries must hold max slots; *n_out is how many were filled. */
-int ll_store_read_log(ll_store *s, uint64_t from, ll_log_entry *entries,
-                      size_t max, size_t *n_out, ll_err *err);
+int ll_store_read_log(ll_store *s, uint64_t from, ll_entry *entries, size_t max,
+                      size_t *n_out, ll_err *err);
 
 /* Most recent rejections, newest first; *n_out filled. */
 int ll_store_recent_rejections(ll_store *s, size_t limit,
@@ -220,11 +220,11 @@ void ll_store_stats(ll_store *s, ll_db_stats *out);
  * bad_position is the first position found wrong and why says how. */
 typedef struct ll_verify_report {
   bool ok;
-  uint64_t entries;                     /* entries checked and found good */
-  uint8_t last_hash[LL_LOG_HASH_BYTES]; /* chain hash after those entries */
-  uint64_t meta_last_position;          /* what meta says */
-  uint64_t bad_position;                /* when !ok */
-  char why[LL_MESSAGE_MAX_BYTES];       /* when !ok */
+  uint64_t entries;                       /* entries checked and found good */
+  uint8_t last_hash[LL_ENTRY_HASH_BYTES]; /* chain hash after those entries */
+  uint64_t meta_last_position;            /* what meta says */
+  uint64_t bad_position;                  /* when !ok */
+  char why[LL_MESSAGE_MAX_BYTES];         /* when !ok */
 } ll_verify_report;
 
 /* Called every LL_VERIFY_PROGRESS_EVERY entries and at the end. */
@@ -247,8 +247,8 @@ int ll_store_verify(const char *dir, ll_verify_progress progress, void *ctx,
 int ll_store_checkpoint(ll_store *s, const char *dir, uint64_t *position,
                         ll_err *err);
 
-/* Lowercase hex of a hash; out holds 2 * LL_LOG_HASH_BYTES + 1. */
-void ll_log_hash_hex(const uint8_t hash[LL_LOG_HASH_BYTES],
-                     char out[2 * LL_LOG_HASH_BYTES + 1]);
+/* Lowercase hex of a hash; out holds 2 * LL_ENTRY_HASH_BYTES + 1. */
+void ll_entry_hash_hex(const uint8_t hash[LL_ENTRY_HASH_BYTES],
+                       char out[2 * LL_ENTRY_HASH_BYTES + 1]);
 
 #endif

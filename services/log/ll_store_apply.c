@@ -31,8 +31,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ll_event.h"
+#include "ll_buf.h"
+#include "ll_mem.h"
 #include "ll_store_internal.h"
+#include "ll_types.h"
 
 /* Sorting by key: the first eight bytes as a big-endian integer decide
  * most comparisons without touching the keys again. */

@@ -31,8 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_buf.h"
+#include "ll_mem.h"
 #include "ll_store_internal.h"
+#include "ll_types.h"
 
 struct ll_store_batch {
   ll_store *store;
@@ -41,7 +43,7 @@ struct ll_store_batch {
   uint64_t base_rejection; /* store's last rejection sequence at begin */
   size_t appended;
   size_t rejected;
-  uint8_t hash[LL_LOG_HASH_BYTES]; /* chain hash of the last entry so far */
+  uint8_t hash[LL_ENTRY_HASH_BYTES]; /* chain hash of the last entry so far */
   ll_buf key; /* scratch, reused by every write of the batch */
   ll_buf value;
 };
@@ -109,7 +111,7 @@ uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
   assert(b->appended < LL_STORE_BATCH_MAX_ENTRIES);
   uint64_t position = b->base_position + b->appended + 1;
   put_be64_key(&b->key, position);
-  uint8_t hash[LL_LOG_HASH_BYTES];
+  uint8_t hash[LL_ENTRY_HASH_BYTES];
   ll_store_encode_log_value(&b->value, position, b->hash, ev, in,
                             recorded_at_ms, hash);
   memcpy(b->hash, hash, sizeof b->hash);

@@ -31,7 +31,7 @@ enum {
 
 /* Meta keys in the default column family. Values are 8-byte big-endian
  * counters, except the format version (one byte) and the last hash (the
- * LL_LOG_HASH_BYTES chain hash of the entry at last_position; absent while
+ * LL_ENTRY_HASH_BYTES chain hash of the entry at last_position; absent while
  * the log is empty). Version 2: log entries carry the chain hash. Version
  * 3: state changes go through the journal column family, event-id records
  * are keyed by a hash of the id. */
@@ -229,7 +229,7 @@ struct ll_store {
   /* Chain hash of the entry at last_position (zeros when empty). Loaded at
    * open, then written only by the command thread after a commit: the next
    * batch chains on it. Nobody else reads it. */
-  uint8_t last_hash[LL_LOG_HASH_BYTES];
+  uint8_t last_hash[LL_ENTRY_HASH_BYTES];
   bool batch_open;             /* the command thread's own bookkeeping */
   ll_store_batch *spare_batch; /* the last batch, reused by the next */
   /* Primary only: the state in memory and its applier. The batch thread
@@ -310,19 +310,19 @@ void ll_store_state_maintain(ll_store *s);
 /* Encode the entry at `position`, chained on prev_hash; its own hash is
  * stored in the value and copied to hash_out. */
 void ll_store_encode_log_value(ll_buf *out, uint64_t position,
-                               const uint8_t prev_hash[LL_LOG_HASH_BYTES],
+                               const uint8_t prev_hash[LL_ENTRY_HASH_BYTES],
                                const ll_event *ev, const ll_input *in,
                                int64_t recorded_at_ms,
-                               uint8_t hash_out[LL_LOG_HASH_BYTES]);
-bool ll_store_decode_log_value(const void *p, size_t n, ll_log_entry *e);
+                               uint8_t hash_out[LL_ENTRY_HASH_BYTES]);
+bool ll_store_decode_log_value(const void *p, size_t n, ll_entry *e);
 /* The hash stored in a log value (borrowed), or NULL when the value is too
  * short or of another version to hold one. */
 const uint8_t *ll_store_log_value_hash(const void *p, size_t n);
 /* The hash the value at `position` must carry when the previous entry's is
  * prev_hash. Precondition: ll_store_log_value_hash(p, n) != NULL. */
 void ll_store_chain_hash(const void *p, size_t n, uint64_t position,
-                         const uint8_t prev_hash[LL_LOG_HASH_BYTES],
-                         uint8_t out[LL_LOG_HASH_BYTES]);
+                         const uint8_t prev_hash[LL_ENTRY_HASH_BYTES],
+                         uint8_t out[LL_ENTRY_HASH_BYTES]);
 void ll_store_encode_rejection(ll_buf *out, const ll_stored_rejection *r);
 bool ll_store_decode_rejection(const void *p, size_t n, ll_stored_rejection *r);
 void ll_store_offset_key(ll_buf *out, const char *cluster, const char *topic,

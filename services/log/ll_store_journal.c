@@ -29,8 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_buf.h"
+#include "ll_mem.h"
 #include "ll_store_internal.h"
+#include "ll_types.h"
 
 #define JOURNAL_VERSION 1
 #define HEADER_BYTES 5 /* version + count */

@@ -41,7 +41,7 @@
 
 #define LOG_VALUE_VERSION 2
 #define LOG_HASH_OFFSET 1 /* after the version byte */
-#define LOG_BODY_OFFSET (LOG_HASH_OFFSET + LL_LOG_HASH_BYTES)
+#define LOG_BODY_OFFSET (LOG_HASH_OFFSET + LL_ENTRY_HASH_BYTES)
 #define REJECTION_VERSION 1
 
 const uint8_t *ll_store_log_value_hash(const void *p, size_t n) {
@@ -52,15 +52,15 @@ const uint8_t *ll_store_log_value_hash(const void *p, size_t n) {
 }
 
 void ll_store_chain_hash(const void *p, size_t n, uint64_t position,
-                         const uint8_t prev_hash[LL_LOG_HASH_BYTES],
-                         uint8_t out[LL_LOG_HASH_BYTES]) {
+                         const uint8_t prev_hash[LL_ENTRY_HASH_BYTES],
+                         uint8_t out[LL_ENTRY_HASH_BYTES]) {
   const uint8_t *v = p;
   assert(n >= LOG_BODY_OFFSET);
   uint8_t key[8];
   for (int i = 0; i < 8; i++)
     key[i] = (uint8_t)(position >> (56 - 8 * i));
   ll_sha256_part parts[4] = {
-      {prev_hash, LL_LOG_HASH_BYTES},
+      {prev_hash, LL_ENTRY_HASH_BYTES},
       {key, sizeof key},
       {v, LOG_HASH_OFFSET},
       {v + LOG_BODY_OFFSET, n - LOG_BODY_OFFSET},
@@ -69,12 +69,12 @@ void ll_store_chain_hash(const void *p, size_t n, uint64_t position,
 }
 
 void ll_store_encode_log_value(ll_buf *out, uint64_t position,
-                               const uint8_t prev_hash[LL_LOG_HASH_BYTES],
+                               const uint8_t prev_hash[LL_ENTRY_HASH_BYTES],
                                const ll_event *ev, const ll_input *in,
                                int64_t recorded_at_ms,
-                               uint8_t hash_out[LL_LOG_HASH_BYTES]) {
+                               uint8_t hash_out[LL_ENTRY_HASH_BYTES]) {
   /* Room for the chain hash, filled in once the rest is encoded. */
-  static const uint8_t hash_slot[LL_LOG_HASH_BYTES];
+  static const uint8_t hash_slot[LL_ENTRY_HASH_BYTES];
   assert(position >= 1);
   ll_buf_reset(out);
   ll_buf_put_u8(out, LOG_VALUE_VERSION);
@@ -84,16 +84,16 @@ void ll_store_encode_log_value(ll_buf *out, uint64_t position,
   ll_buf_put_svar(out, in ? in->offset : -1);
   ll_event_pack(ev, out); /* appends */
   ll_store_chain_hash(out->data, out->len, position, prev_hash, hash_out);
-  memcpy(out->data + LOG_HASH_OFFSET, hash_out, LL_LOG_HASH_BYTES);
+  memcpy(out->data + LOG_HASH_OFFSET, hash_out, LL_ENTRY_HASH_BYTES);
 }
 
-bool ll_store_decode_log_value(const void *p, size_t n, ll_log_entry *e) {
+bool ll_store_decode_log_value(const void *p, size_t n, ll_entry *e) {
   ll_rd rd;
   int64_t partition;
   const uint8_t *hash = ll_store_log_value_hash(p, n);
   if (hash == NULL)
     return false;
-  memcpy(e->hash, hash, LL_LOG_HASH_BYTES);
+  memcpy(e->hash, hash, LL_ENTRY_HASH_BYTES);
   ll_rd_init(&rd, (const uint8_t *)p + LOG_BODY_OFFSET, n - LOG_BODY_OFFSET);
   if (!ll_rd_svar(&rd, &e->recorded_at_ms) || !ll_rd_svar(&rd, &partition) ||
       !ll_rd_svar(&rd, &e->offset))
@@ -172,12 +172,12 @@ bool ll_store_decode_offset(const void *p, size_t n, int64_t *next_offset) {
   return ll_rd_svar(&rd, next_offset) && ll_rd_left(&rd) == 0;
 }
 
-void ll_log_hash_hex(const uint8_t hash[LL_LOG_HASH_BYTES],
-                     char out[2 * LL_LOG_HASH_BYTES + 1]) {
+void ll_entry_hash_hex(const uint8_t hash[LL_ENTRY_HASH_BYTES],
+                       char out[2 * LL_ENTRY_HASH_BYTES + 1]) {
   static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < LL_LOG_HASH_BYTES; i++) {
+  for (size_t i = 0; i < LL_ENTRY_HASH_BYTES; i++) {
     out[2 * i] = digits[hash[i] >> 4];
     out[2 * i + 1] = digits[hash[i] & 0xf];
   }
-  out[2 * LL_LOG_HASH_BYTES] = '\0';
+  out[2 * LL_ENTRY_HASH_BYTES] = '\0';
 }

@@ -24,8 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_buf.h"
+#include "ll_mem.h"
 #include "ll_store_internal.h"
+#include "ll_types.h"
 
 int ll_state_key_cmp(const void *a, size_t a_len, const void *b, size_t b_len) {
   int c = memcmp(a, b, a_len < b_len ? a_len : b_len);

@@ -17,8 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_store_internal.h"
+#include "ll_types.h"
 
 #define TABLE_MIN_SLOTS 1024u
 #define NO_ENTRY UINT32_MAX

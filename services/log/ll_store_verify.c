@@ -19,8 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ll_event.h"
 #include "ll_store_internal.h"
+#include "ll_types.h"
 
 static void report_bad(ll_verify_report *r, uint64_t position, const char *fmt,
                        ...) __attribute__((format(printf, 3, 4)));
@@ -86,23 +86,23 @@ static void check_entries(ll_store *s, rocksdb_iterator_t *it,
                  value_len, value_len > 0 ? (unsigned char)value[0] : -1);
       return;
     }
-    uint8_t want[LL_LOG_HASH_BYTES];
+    uint8_t want[LL_ENTRY_HASH_BYTES];
     ll_store_chain_hash(value, value_len, position, r->last_hash, want);
     if (memcmp(want, stored, sizeof want) != 0) {
-      char want_hex[2 * LL_LOG_HASH_BYTES + 1];
-      char got_hex[2 * LL_LOG_HASH_BYTES + 1];
-      ll_log_hash_hex(want, want_hex);
-      ll_log_hash_hex(stored, got_hex);
+      char want_hex[2 * LL_ENTRY_HASH_BYTES + 1];
+      char got_hex[2 * LL_ENTRY_HASH_BYTES + 1];
+      ll_entry_hash_hex(want, want_hex);
+      ll_entry_hash_hex(stored, got_hex);
       report_bad(r, position,
                  "hash mismatch: the entry stores %s, the chain gives %s "
                  "(the entry or one before it was altered)",
                  got_hex, want_hex);
       return;
     }
-    ll_log_entry e;
+    ll_entry e;
     memset(&e, 0, sizeof e);
     bool decodes = ll_store_decode_log_value(value, value_len, &e);
-    ll_log_entry_free(&e);
+    ll_entry_free(&e);
     if (!decodes) {
       report_bad(r, position,
                  "the entry does not decode (its hash matches: it was "
@@ -126,7 +126,7 @@ int ll_store_verify(const char *dir, ll_verify_progress progress, void *ctx,
     return -1;
 
   uint8_t last_be[8];
-  uint8_t meta_hash[LL_LOG_HASH_BYTES];
+  uint8_t meta_hash[LL_ENTRY_HASH_BYTES];
   bool has_last = false, has_hash = false;
   if (read_meta(s, LL_META_LAST_POSITION, last_be, sizeof last_be, &has_last,
                 err) != 0 ||

@@ -15,8 +15,10 @@
 #include <string.h>
 
 #include "bulk.h"
-#include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_text.h"
+#include "ll_time.h"
+#include "ll_types.h"
 
 #define ENUM_NAME_MAX 16
 

@@ -22,7 +22,9 @@
 
 #include "bulk.h"
 #include "ll_buf.h"
-#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_time.h"
+#include "ll_types.h"
 
 #define RETRY_PAUSE_MS 250    /* doubled on each retry */
 #define PROGRESS_EVERY_MS 100 /* terminal redraw */

@@ -18,8 +18,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_text.h"
+#include "ll_time.h"
+#include "ll_types.h"
 
 #define USAGE_NAME_MAX 16 /* longest usage symbol is 10 characters */
 

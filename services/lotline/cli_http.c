@@ -25,8 +25,9 @@
 
 #include "cli.h"
 #include "ll_buf.h"
-#include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_text.h"
+#include "ll_types.h"
 
 #define ERROR_BODY_SHOWN_MAX 200 /* characters of a non-JSON error body */
 

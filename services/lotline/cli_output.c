@@ -13,7 +13,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 
 #define COLUMN_GAP "  "
 #define VIEW_LABEL_WIDTH 14 /* "Description:" and two spaces */

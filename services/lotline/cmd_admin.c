@@ -43,8 +43,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "ll_event.h"
 #include "ll_store.h"
+#include "ll_time.h"
+#include "ll_types.h"
 #include "ll_views.h"
 
 #define DATA_DIR_DEFAULT "./lotline-data"
@@ -179,8 +180,8 @@ static int run_verify(cli_ctx *ctx, const cli_command *cmd, int argc,
     return cli_fail("verify: %s", e.message);
   }
   progress_show(&p, r.entries, r.entries, true);
-  char hex[2 * LL_LOG_HASH_BYTES + 1];
-  ll_log_hash_hex(r.last_hash, hex);
+  char hex[2 * LL_ENTRY_HASH_BYTES + 1];
+  ll_entry_hash_hex(r.last_hash, hex);
   if (ctx->json) {
     json_t *j =
         json_pack("{s:b, s:I, s:s, s:I}", "ok", r.ok, "entries",

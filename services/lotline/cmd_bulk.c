@@ -33,8 +33,9 @@
 #include "bulk.h"
 #include "cli.h"
 #include "ll_buf.h"
-#include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_text.h"
+#include "ll_types.h"
 
 #define GENERATE_COUNT_MAX 100000
 #define IMPORT_FILE_MAX_BYTES (1024L * 1024 * 1024)

@@ -49,6 +49,8 @@
 #include "command_metrics.h"
 #include "ll_event.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
+#include "ll_time.h"
 
 #define COMMAND_IDLE_POLL_MS 100
 #define COMMAND_RETRY_SLEEP_MS 1000

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_state.h"
 
 #define QUEUE_MAX 2

@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_time.h"
+#include "ll_types.h"
 
 void command_metrics_init(command_metrics *cm, ll_metrics *m,
                           const char *topic) {

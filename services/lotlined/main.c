@@ -33,9 +33,11 @@
 
 #include "command.h"
 #include "ll_api.h"
-#include "ll_event.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
 #include "ll_metrics.h"
+#include "ll_time.h"
+#include "ll_types.h"
 #include "ll_views.h"
 #include "publisher.h"
 

@@ -75,8 +75,10 @@
 #include <unistd.h>
 
 #include "ll_buf.h"
-#include "ll_event.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
+#include "ll_time.h"
+#include "ll_types.h"
 #include "publisher_state.h"
 
 #define PUB_IDLE_POLL_MS 5
@@ -106,8 +108,8 @@ struct ll_publisher {
   pub_state *state;
   rd_kafka_t *rk; /* NULL until connected */
   char *cluster_id;
-  pub_cluster rec;       /* where we stand in this cluster (stored copy) */
-  ll_log_entry *entries; /* batch_max_events slots */
+  pub_cluster rec;   /* where we stand in this cluster (stored copy) */
+  ll_entry *entries; /* batch_max_events slots */
   /* The transaction in flight: delivery reports land here. */
   int64_t txn_next[PUB_TOPICS][PUB_PARTITIONS_MAX];
   rd_kafka_resp_err_t txn_delivery_err;
@@ -138,7 +140,7 @@ static const char *topic_name(const ll_publisher *p, int t) {
 
 static void release_entries(ll_publisher *p, size_t n) {
   for (size_t i = 0; i < n; i++)
-    ll_log_entry_free(&p->entries[i]);
+    ll_entry_free(&p->entries[i]);
 }
 
 static bool parse_position(const void *v, size_t n, uint64_t *out) {
@@ -703,7 +705,7 @@ static step_result produce(ll_publisher *p, const char *topic,
   }
 }
 
-static step_result produce_quantity(ll_publisher *p, const ll_log_entry *e,
+static step_result produce_quantity(ll_publisher *p, const ll_entry *e,
                                     const ll_location *loc, int64_t after,
                                     const char *position, ll_err *err) {
   ll_quantity_changed q = {.lot_id = e->event.lot_id,
@@ -722,7 +724,7 @@ static step_result produce_quantity(ll_publisher *p, const ll_log_entry *e,
 
 /* Stage one entry in the run and queue its records. */
 static step_result produce_entry(ll_publisher *p, pub_run *run,
-                                 const ll_log_entry *e, ll_err *err) {
+                                 const ll_entry *e, ll_err *err) {
   char position[PUB_POSITION_STR_MAX];
   snprintf(position, sizeof position, "%" PRIu64, e->position);
   int64_t from_after = 0, to_after = 0;

@@ -30,8 +30,10 @@
 
 #include "ll_buf.h"
 #include "ll_decimal.h"
-#include "ll_event.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
+#include "ll_time.h"
+#include "ll_types.h"
 #include "views_quant.h"
 
 #define KEY_POSITION "meta/position"
@@ -384,8 +386,8 @@ uint64_t pub_run_position(const pub_run *r) {
 }
 
 /* Add delta to the row at (lot, loc) through the staged batch. */
-static int adjust(pub_run *r, const ll_log_entry *e, const char *loc,
-                  int64_t delta, int64_t *after, ll_err *err) {
+static int adjust(pub_run *r, const ll_entry *e, const char *loc, int64_t delta,
+                  int64_t *after, ll_err *err) {
   if (!qty_key(&r->key, e->event.lot_id, loc))
     return ll_err_set(err, LL_OK,
                       "publisher: log position %llu: StockMoved with an "
@@ -445,7 +447,7 @@ static int adjust(pub_run *r, const ll_log_entry *e, const char *loc,
   return 0;
 }
 
-int pub_run_apply(pub_run *r, const ll_log_entry *e, int64_t *from_after,
+int pub_run_apply(pub_run *r, const ll_entry *e, int64_t *from_after,
                   int64_t *to_after, ll_err *err) {
   if (e->position != r->position + 1)
     return ll_err_set(err, LL_OK,

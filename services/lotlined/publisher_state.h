@@ -65,7 +65,7 @@ pub_run *pub_run_begin(pub_state *s);
 /* Apply the next entry (its position must follow the last one applied).
  * For a StockMoved, *from_after and *to_after are the new quantities at its
  * source and destination; other events change no quantity. */
-int pub_run_apply(pub_run *r, const ll_log_entry *e, int64_t *from_after,
+int pub_run_apply(pub_run *r, const ll_entry *e, int64_t *from_after,
                   int64_t *to_after, ll_err *err);
 uint64_t pub_run_position(const pub_run *r); /* last entry applied */
 /* Write the run atomically (sync = fsync the WAL), with the cluster record

@@ -37,8 +37,10 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "ll_event.h"
 #include "ll_logging.h"
+#include "ll_mem.h"
+#include "ll_time.h"
+#include "ll_types.h"
 
 #define OUTBOX_DRAIN_PAUSE_MS 5 /* between pumps while draining */
 

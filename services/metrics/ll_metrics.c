@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_buf.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 
 const uint64_t ll_metrics_latency_us_buckets[] = {
     100,   250,    500,    1000,   2500,    5000,    10000,   25000,

@@ -41,7 +41,9 @@
 
 #include "ll_decimal.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_text.h"
+#include "ll_time.h"
 
 #define DUPLICATE_LOT_SENTENCE                                                 \
   "The combination of lot/serial number and product must be unique."

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_sha256.h"
 #include "ll_text.h"
 

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_rules.h"
 #include "ll_state.h"
 #include "ll_store.h"

@@ -36,9 +36,12 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "ll_event.h"
+#include "ll_buf.h"
 #include "ll_kafka.h"
+#include "ll_mem.h"
 #include "ll_store.h"
+#include "ll_time.h"
+#include "ll_types.h"
 #include "workload.h"
 
 #define BENCH_POLL_MS 20

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ll_event.h"
+#include "ll_mem.h"
 
 #define WL_WAREHOUSES 5
 #define WL_ZONES 10

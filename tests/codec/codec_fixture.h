@@ -26,6 +26,7 @@
 
 #include "ll_codec.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 
 static inline const char *schemas_dir(void) {
   const char *dir = getenv("LOTLINE_SCHEMAS");

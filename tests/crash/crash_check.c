@@ -13,6 +13,7 @@
 #include "harness.h"
 #include "ll_codec.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 
 #define CC_REPORT_MAX 10
 #define CC_READ_CHUNK 1024
@@ -239,7 +240,7 @@ int cc_snapshot_take(ll_store *s, const char *cluster, const char *topic,
 int cc_stored_load(ll_store *s, size_t max_rejections, cc_stored *out,
                    ll_err *err) {
   memset(out, 0, sizeof *out);
-  ll_log_entry *chunk = ll_xcalloc(CC_READ_CHUNK, sizeof *chunk);
+  ll_entry *chunk = ll_xcalloc(CC_READ_CHUNK, sizeof *chunk);
   size_t cap = 0;
   for (;;) {
     size_t n;
@@ -259,7 +260,7 @@ int cc_stored_load(ll_store *s, size_t max_rejections, cc_stored *out,
           .offset = chunk[i].offset,
           .event_id = ll_strdup(chunk[i].event.event_id),
       };
-      ll_log_entry_free(&chunk[i]);
+      ll_entry_free(&chunk[i]);
     }
     if (n < CC_READ_CHUNK)
       break;

@@ -36,6 +36,8 @@
 
 #include "ll_codec.h"
 #include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_time.h"
 
 #define CP_PRODUCTS_MAX 512
 #define CP_LOTS_PER_PRODUCT_MAX 24

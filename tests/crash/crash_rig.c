@@ -10,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_time.h"
+#include "ll_types.h"
 
 #define RIG_START_TIMEOUT_MS 30000
 #define RIG_CLUSTER_ID_TIMEOUT_MS 10000

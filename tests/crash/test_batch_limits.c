@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "crash_rig.h"
-#include "ll_event.h"
+#include "ll_types.h"
 
 #define EXIT_USAGE 2
 #define USAGE_TIMEOUT_MS 10000

@@ -36,7 +36,8 @@
 #include <time.h>
 
 #include "crash_rig.h"
-#include "ll_event.h"
+#include "ll_time.h"
+#include "ll_types.h"
 
 #define ASSIGN_TIMEOUT_MS 60000
 #define KILL_SOON_MAX_MS 150   /* a quarter of the kills: just assigned */

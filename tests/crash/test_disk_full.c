@@ -31,7 +31,7 @@
 #include <time.h>
 
 #include "crash_rig.h"
-#include "ll_event.h"
+#include "ll_types.h"
 
 #define TMPFS_SMALL "size=8m"
 #define TMPFS_BIG "size=512m"

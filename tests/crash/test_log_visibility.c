@@ -21,6 +21,7 @@
 
 #include "harness.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_store.h"
 
 #define BATCHES 20000
@@ -67,7 +68,7 @@ static void test_reads_stop_at_the_published_position(void **state) {
     fail_msg("open: %s", e.message);
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, writer, &sh), 0);
-  ll_log_entry *entries = ll_xcalloc(READ_MAX, sizeof *entries);
+  ll_entry *entries = ll_xcalloc(READ_MAX, sizeof *entries);
   uint64_t seen = 0, ahead = 0;
   while (!atomic_load(&sh.done) || seen < ll_store_last_position(sh.store)) {
     size_t n;
@@ -77,7 +78,7 @@ static void test_reads_stop_at_the_published_position(void **state) {
     for (size_t i = 0; i < n; i++) {
       ahead += entries[i].position > published;
       seen = entries[i].position;
-      ll_log_entry_free(&entries[i]);
+      ll_entry_free(&entries[i]);
     }
   }
   assert_int_equal(pthread_join(t, NULL), 0);

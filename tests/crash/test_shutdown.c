@@ -20,7 +20,8 @@
 #include <time.h>
 
 #include "crash_rig.h"
-#include "ll_event.h"
+#include "ll_time.h"
+#include "ll_types.h"
 
 #define STOPS 6
 #define EVENTS 40000

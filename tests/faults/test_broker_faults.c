@@ -65,7 +65,9 @@
 #include "ll_decimal.h"
 #include "ll_event.h"
 #include "ll_kafka.h"
+#include "ll_mem.h"
 #include "ll_store.h"
+#include "ll_time.h"
 
 /* Kafka protocol request types (ApiKey) the faults target. */
 #define API_PRODUCE 0
@@ -908,7 +910,7 @@ static void check_log(const char *brokers, long api_units) {
   long api_seen = 0, creates_seen = 0;
   keyset inputs = {0};
   enum { CHUNK = 512 };
-  ll_log_entry *entries = ll_xcalloc(CHUNK, sizeof *entries);
+  ll_entry *entries = ll_xcalloc(CHUNK, sizeof *entries);
   uint64_t pos = 1;
   while (pos <= last) {
     size_t n = 0;
@@ -917,7 +919,7 @@ static void check_log(const char *brokers, long api_units) {
                e.message);
     assert_true(n > 0);
     for (size_t i = 0; i < n; i++) {
-      ll_log_entry *le = &entries[i];
+      ll_entry *le = &entries[i];
       assert_int_equal(le->position, pos + i);
       keyset_add(&inputs, input_key(le->partition, le->offset));
       const char *id = le->event.event_id;
@@ -937,7 +939,7 @@ static void check_log(const char *brokers, long api_units) {
       } else {
         fail_msg("unexpected event %s in the log", id);
       }
-      ll_log_entry_free(le);
+      ll_entry_free(le);
     }
     pos += n;
   }

@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "ll_event.h"
+#include "ll_types.h"
 #include "mem_state.h"
 
 #define DAY_MS 86400000LL

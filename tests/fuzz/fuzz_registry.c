@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ll_event.h"
+#include "ll_buf.h"
+#include "ll_mem.h"
+#include "ll_types.h"
 
 #define FUZZ_REGISTRY_PATH_MAX 1024
 

@@ -29,6 +29,7 @@
 #include "ll_api.h"
 #include "ll_codec.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_rules.h"
 #include "ll_state.h"
 #include "ll_store.h"
@@ -106,7 +107,7 @@ static void feed(ll_event *events, size_t n) {
 
 /* Apply to the views whatever the log holds beyond their position. */
 static void project(void) {
-  ll_log_entry entries[64];
+  ll_entry entries[64];
   for (;;) {
     size_t n = 0;
     ll_err err = {0};
@@ -117,7 +118,7 @@ static void project(void) {
       return;
     assert_int_equal(ll_views_apply(F->views, entries, n, &err), 0);
     for (size_t i = 0; i < n; i++)
-      ll_log_entry_free(&entries[i]);
+      ll_entry_free(&entries[i]);
   }
 }
 

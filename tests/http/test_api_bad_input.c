@@ -35,8 +35,8 @@
 
 #include "ll_api.h"
 #include "ll_codec.h"
-#include "ll_event.h"
 #include "ll_store.h"
+#include "ll_types.h"
 #include "ll_views.h"
 
 #define BODY_LIMIT_BYTES (1024 * 1024)

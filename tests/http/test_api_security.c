@@ -24,8 +24,8 @@
 
 #include "ll_api.h"
 #include "ll_codec.h"
-#include "ll_event.h"
 #include "ll_store.h"
+#include "ll_types.h"
 #include "ll_views.h"
 
 #define READ_TOKEN "read-token-0123456789"

@@ -22,6 +22,7 @@
 
 #include "ll_api.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_rules.h"
 #include "ll_state.h"
 #include "ll_store.h"
@@ -83,7 +84,7 @@ static uint64_t feed(ll_event *ev) {
 }
 
 static void project(void) {
-  ll_log_entry entries[64];
+  ll_entry entries[64];
   for (;;) {
     size_t n = 0;
     ll_err err = {0};
@@ -94,7 +95,7 @@ static void project(void) {
       return;
     assert_int_equal(ll_views_apply(F->views, entries, n, &err), 0);
     for (size_t i = 0; i < n; i++)
-      ll_log_entry_free(&entries[i]);
+      ll_entry_free(&entries[i]);
   }
 }
 

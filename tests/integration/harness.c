@@ -19,6 +19,7 @@
 
 #include "ll_decimal.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 
 /* Fixed, so that a resent event is the same content (a redelivery). */
 #define H_OCCURRED_AT_MS 1795000000000LL

@@ -32,6 +32,7 @@
 #include "ll_kafka.h"
 #include "ll_logging.h"
 #include "ll_store.h"
+#include "ll_time.h"
 #include "publisher.h"
 #include "publisher_state.h"
 
@@ -324,7 +325,7 @@ typedef struct expected_qty {
 static size_t expected_quantities(fixture *f, expected_qty *out, size_t max) {
   size_t n = 0;
   uint64_t last = ll_store_last_position(f->log);
-  ll_log_entry e;
+  ll_entry e;
   ll_err err;
   for (uint64_t pos = 1; pos <= last; pos++) {
     size_t got = 0;
@@ -350,7 +351,7 @@ static size_t expected_quantities(fixture *f, expected_qty *out, size_t max) {
         out[i].position = pos;
       }
     }
-    ll_log_entry_free(&e);
+    ll_entry_free(&e);
   }
   return n;
 }
@@ -404,7 +405,7 @@ static check_result check_topics(fixture *f, const char *brokers) {
     *hp = r->position;
     if (r->topic == 0) {
       seen[r->position]++;
-      ll_log_entry e;
+      ll_entry e;
       size_t got = 0;
       assert_int_equal(
           ll_store_read_log(f->log, r->position, &e, 1, &got, &err), 0);
@@ -417,7 +418,7 @@ static check_result check_topics(fixture *f, const char *brokers) {
       assert_string_equal(ev.event_id, e.event.event_id);
       assert_string_equal(r->key, e.event.product_id);
       ll_event_free(&ev);
-      ll_log_entry_free(&e);
+      ll_entry_free(&e);
     }
   }
   for (uint64_t pos = 1; pos <= last; pos++)
@@ -561,7 +562,7 @@ static void test_gap_in_doubt_is_published_again(void **state) {
    * between is on another partition (within a partition the idempotent
    * producer never leaves gaps). */
   ll_err e;
-  ll_log_entry entry;
+  ll_entry entry;
   size_t got = 0;
   uint64_t q = 0;
   int32_t first_part = -1;
@@ -570,7 +571,7 @@ static void test_gap_in_doubt_is_published_again(void **state) {
     int32_t part = rd_kafka_msg_partitioner_consistent(
         NULL, entry.event.product_id, strlen(entry.event.product_id),
         PARTITIONS, NULL, NULL);
-    ll_log_entry_free(&entry);
+    ll_entry_free(&entry);
     if (pos == published + 1)
       first_part = part;
     else if (part != first_part)
@@ -601,7 +602,7 @@ static void test_gap_in_doubt_is_published_again(void **state) {
   assert_int_equal(rd_kafka_flush(p, 10000), 0);
   rd_kafka_destroy(p);
   ll_buf_free(&value);
-  ll_log_entry_free(&entry);
+  ll_entry_free(&entry);
 
   ll_publisher_stats st;
   publish_all(f, brokers(f), 10, NULL, &st);

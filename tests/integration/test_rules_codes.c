@@ -38,6 +38,7 @@
 #include "ll_codec.h"
 #include "ll_decimal.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 
 #define START_TIMEOUT_MS 20000
 #define VIEW_TIMEOUT_MS 30000

@@ -33,6 +33,8 @@
 #include "harness.h"
 #include "ll_codec.h"
 #include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_time.h"
 
 #define START_TIMEOUT_MS 20000
 #define VIEW_TIMEOUT_MS 20000

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_store.h"
 #include "log_fixture.h"
 
@@ -200,13 +201,13 @@ static void test_chain_matches_documented_format(void **state) {
 
   /* Entries read back carry their hash. */
   ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
-  ll_log_entry e;
+  ll_entry e;
   size_t got = 0;
   ll_err err = {0};
   assert_int_equal(ll_store_read_log(s, N_ENTRIES, &e, 1, &got, &err), 0);
   assert_int_equal(got, 1);
   assert_memory_equal(e.hash, prev, 32);
-  ll_log_entry_free(&e);
+  ll_entry_free(&e);
   ll_store_close(s);
 
   ll_verify_report rep = verify(f->dir);

@@ -21,10 +21,11 @@
 
 #include <cmocka.h>
 
-#include "ll_event.h"
+#include "ll_buf.h"
 #include "ll_state.h"
 #include "ll_store.h"
 #include "ll_store_internal.h"
+#include "ll_types.h"
 #include "log_fixture.h"
 
 #define MODEL_KEYS 3000

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_state.h"
 #include "ll_store.h"
 #include "log_fixture.h"
@@ -51,7 +52,7 @@ static void make_event(ll_event *ev, int i) {
   ev->reference = i % 2 ? ll_strdup("PO-0042") : NULL;
 }
 
-static void check_entry(const ll_log_entry *e, uint64_t position, int i) {
+static void check_entry(const ll_entry *e, uint64_t position, int i) {
   char text[64];
   assert_int_equal(e->position, position);
   assert_int_equal(e->event.type, LL_EV_STOCK_MOVED);
@@ -93,8 +94,7 @@ static void append_events(ll_store *s, int first, int n, bool sync) {
     fail_msg("commit: %s", err.message);
 }
 
-static size_t read_log(ll_store *s, uint64_t from, ll_log_entry *out,
-                       size_t max) {
+static size_t read_log(ll_store *s, uint64_t from, ll_entry *out, size_t max) {
   ll_err err = {0};
   size_t n = 99;
   if (ll_store_read_log(s, from, out, max, &n, &err) != 0)
@@ -102,9 +102,9 @@ static size_t read_log(ll_store *s, uint64_t from, ll_log_entry *out,
   return n;
 }
 
-static void free_entries(ll_log_entry *e, size_t n) {
+static void free_entries(ll_entry *e, size_t n) {
   for (size_t i = 0; i < n; i++)
-    ll_log_entry_free(&e[i]);
+    ll_entry_free(&e[i]);
 }
 
 static bool state_get(ll_state_reader r, const char *key, char *value,
@@ -136,7 +136,7 @@ static void test_append_commit_read_in_order(void **state) {
   append_events(s, 3, 2, false);
   assert_int_equal(ll_store_last_position(s), 5);
 
-  ll_log_entry e[8];
+  ll_entry e[8];
   size_t n = read_log(s, 1, e, 8);
   assert_int_equal(n, 5);
   for (size_t i = 0; i < n; i++) {
@@ -166,7 +166,7 @@ static void test_entry_without_kafka_input(void **state) {
   assert_int_equal(ll_store_batch_append(b, &ev, NULL, 42), 1);
   ll_event_free(&ev);
   assert_int_equal(ll_store_batch_commit(b, false, &err), 0);
-  ll_log_entry e[1];
+  ll_entry e[1];
   assert_int_equal(read_log(s, 1, e, 1), 1);
   assert_int_equal(e[0].partition, -1);
   assert_int_equal(e[0].offset, -1);
@@ -254,7 +254,7 @@ static void test_abort_leaves_nothing(void **state) {
   ll_store_batch_abort(b);
 
   assert_int_equal(ll_store_last_position(s), 2);
-  ll_log_entry e[4];
+  ll_entry e[4];
   assert_int_equal(read_log(s, 3, e, 4), 0);
   char v[16];
   assert_false(state_get(ll_store_state_reader(s), "lot/X", v, sizeof v));
@@ -301,7 +301,7 @@ static void test_reopen_keeps_everything(void **state) {
   assert_int_equal(ll_store_last_position(s), 3);
   append_events(s, 3, 2, false);
   assert_int_equal(ll_store_last_position(s), 5);
-  ll_log_entry e[8];
+  ll_entry e[8];
   size_t n = read_log(s, 1, e, 8);
   assert_int_equal(n, 5);
   for (size_t i = 0; i < n; i++)
@@ -450,7 +450,7 @@ typedef struct reader_ctx {
  * 1..N are readable, and the number never goes down. */
 static void *reader_main(void *arg) {
   reader_ctx *c = arg;
-  ll_log_entry e[CONCURRENT_BATCH_ENTRIES];
+  ll_entry e[CONCURRENT_BATCH_ENTRIES];
   uint64_t seen = 0;
   atomic_fetch_add(c->started, 1);
   /* One last round after the writer is done: reads race with commits
@@ -474,7 +474,7 @@ static void *reader_main(void *arg) {
         n != (size_t)(last - from + 1) || e[n - 1].position != last)
       c->failures++;
     for (size_t i = 0; i < n; i++)
-      ll_log_entry_free(&e[i]);
+      ll_entry_free(&e[i]);
   }
   c->final_position = seen;
   return NULL;
@@ -538,7 +538,7 @@ static void test_secondary_follows_primary(void **state) {
   assert_int_equal(ll_store_last_position(p), 5);
 
   /* Until it catches up, the secondary keeps its view. */
-  ll_log_entry e[8];
+  ll_entry e[8];
   assert_int_equal(ll_store_last_position(sec), 2);
   assert_int_equal(read_log(sec, 3, e, 8), 0);
 
@@ -618,7 +618,7 @@ static void test_commit_with_sync(void **state) {
   ll_store_close(s);
   s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   assert_int_equal(ll_store_last_position(s), 5);
-  ll_log_entry e[8];
+  ll_entry e[8];
   size_t n = read_log(s, 1, e, 8);
   assert_int_equal(n, 5);
   for (size_t i = 0; i < n; i++)
@@ -636,7 +636,7 @@ static void test_large_batch(void **state) {
 
   s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   assert_int_equal(ll_store_last_position(s), LARGE_BATCH_ENTRIES);
-  ll_log_entry *e = calloc(READ_CHUNK, sizeof *e);
+  ll_entry *e = calloc(READ_CHUNK, sizeof *e);
   uint64_t from = 1;
   for (;;) {
     size_t n = read_log(s, from, e, READ_CHUNK);
@@ -656,7 +656,7 @@ static void test_read_past_end(void **state) {
   log_fixture *f = *state;
   ll_err err = {0};
   ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
-  ll_log_entry e[4];
+  ll_entry e[4];
   assert_int_equal(read_log(s, 1, e, 4), 0); /* empty log */
   append_events(s, 0, 3, false);
   assert_int_equal(read_log(s, 4, e, 4), 0);
@@ -712,7 +712,7 @@ static void test_corrupt_entry_names_position(void **state) {
   raw_close(db, cf);
 
   s = log_open_ok(f->dir, LL_STORE_PRIMARY);
-  ll_log_entry e[4];
+  ll_entry e[4];
   size_t n = 9;
   assert_int_equal(ll_store_read_log(s, 1, e, 4, &n, &err), -1);
   assert_int_equal(n, 0);

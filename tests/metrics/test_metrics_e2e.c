@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "ll_codec.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 
 #define START_TIMEOUT_MS 20000
 #define MOVE_TIMEOUT_MS 20000

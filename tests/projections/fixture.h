@@ -1,5 +1,5 @@
 /* fixture.h — helpers shared by the projection tests: a scratch directory
- * removed at the end, and a hand-built log (ll_log_entry array with
+ * removed at the end, and a hand-built log (ll_entry array with
  * consecutive positions) of validated, normalized events. */
 #ifndef LL_TEST_PROJECTIONS_FIXTURE_H
 #define LL_TEST_PROJECTIONS_FIXTURE_H
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "ll_views.h"
 
 #define T_EPOCH_MS 1798761600000LL /* 2027-01-01T00:00:00Z */
@@ -43,7 +44,7 @@ static inline void rm_tree(char *dir) {
 /* A hand-made log. Positions run 1, 2, 3, ...; event k occurs at
  * T_EPOCH_MS + k seconds. */
 typedef struct tlog {
-  ll_log_entry *e;
+  ll_entry *e;
   size_t n, cap;
 } tlog;
 
@@ -60,7 +61,7 @@ static inline ll_event *tlog_push(tlog *l, ll_event_type type,
     l->cap = l->cap ? l->cap * 2 : 16;
     l->e = realloc(l->e, l->cap * sizeof *l->e);
   }
-  ll_log_entry *e = &l->e[l->n++];
+  ll_entry *e = &l->e[l->n++];
   memset(e, 0, sizeof *e);
   e->position = l->n;
   e->recorded_at_ms = 0;

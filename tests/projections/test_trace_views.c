@@ -42,7 +42,7 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void apply_ok(ll_views *v, const ll_log_entry *e, size_t n) {
+static void apply_ok(ll_views *v, const ll_entry *e, size_t n) {
   ll_err err = {0};
   if (ll_views_apply(v, e, n, &err) != 0)
     fail_msg("apply: %s", err.message);

@@ -40,7 +40,7 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void apply_ok(ll_views *v, const ll_log_entry *e, size_t n) {
+static void apply_ok(ll_views *v, const ll_entry *e, size_t n) {
   ll_err err = {0};
   if (ll_views_apply(v, e, n, &err) != 0)
     fail_msg("apply: %s", err.message);
@@ -311,7 +311,7 @@ static void test_gap_is_an_error_and_writes_nothing(void **state) {
   assert_int_equal(ll_views_position(c->v), 0);
 
   /* 1, 2, then 4: the whole run is refused, even 1 and 2 */
-  ll_log_entry run[3] = {c->log.e[0], c->log.e[1], c->log.e[3]};
+  ll_entry run[3] = {c->log.e[0], c->log.e[1], c->log.e[3]};
   assert_int_equal(ll_views_apply(c->v, run, 3, &err), -1);
   assert_int_equal(ll_views_position(c->v), 0);
   assert_false(lot_exists(c->v, "L1"));

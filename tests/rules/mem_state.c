@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "ll_event.h"
+#include "ll_mem.h"
 
 typedef struct entry {
   struct entry *next;

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "rules/mem_state.h"
 
 #define WINDOW_PRODUCTS 3

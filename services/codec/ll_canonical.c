@@ -104,7 +104,7 @@ static char *join_name(const char *ns, const char *name) {
 
 static int put_reference(canon *c, const char *ref, const char *ns) {
   if (!is_dotted_name(ref, false))
-    return ll_err_set(c->err, LL_OK, "invalid type name \"%.100s\"", ref);
+    return ll_fail(c->err, LL_ERR_CORRUPT, "invalid type name \"%.100s\"", ref);
   char *full = NULL;
   if (strchr(ref, '.')) {
     full = ll_strdup(ref);
@@ -116,7 +116,7 @@ static int put_reference(canon *c, const char *ref, const char *ns) {
     }
   }
   if (!name_defined(c, full)) {
-    ll_err_set(c->err, LL_OK, "unknown type \"%.100s\"", ref);
+    ll_fail(c->err, LL_ERR_CORRUPT, "unknown type \"%.100s\"", ref);
     free(full);
     return -1;
   }
@@ -131,9 +131,9 @@ static int put_named(canon *c, const json_t *s, const char *type,
                      const char *ns, int depth) {
   const char *name = json_string_value(json_object_get(s, "name"));
   if (!name)
-    return ll_err_set(c->err, LL_OK, "a %s has no \"name\"", type);
+    return ll_fail(c->err, LL_ERR_CORRUPT, "a %s has no \"name\"", type);
   if (!is_dotted_name(name, false))
-    return ll_err_set(c->err, LL_OK, "invalid name \"%.100s\"", name);
+    return ll_fail(c->err, LL_ERR_CORRUPT, "invalid name \"%.100s\"", name);
 
   char *full;
   if (strchr(name, '.')) {
@@ -144,19 +144,20 @@ static int put_named(canon *c, const json_t *s, const char *type,
     if (ns_json && !json_is_null(ns_json)) {
       own_ns = json_string_value(ns_json);
       if (!own_ns || !is_dotted_name(own_ns, true))
-        return ll_err_set(c->err, LL_OK, "invalid namespace in %.100s", name);
+        return ll_fail(c->err, LL_ERR_CORRUPT, "invalid namespace in %.100s",
+                       name);
     }
     full = join_name(own_ns, name);
   }
   if (name_defined(c, full)) {
-    ll_err_set(c->err, LL_OK, "type %.100s is defined twice", full);
+    ll_fail(c->err, LL_ERR_CORRUPT, "type %.100s is defined twice", full);
     free(full);
     return -1;
   }
   if (c->name_count == CANON_MAX_NAMES) {
     free(full);
-    return ll_err_set(c->err, LL_OK, "more than %d named types",
-                      CANON_MAX_NAMES);
+    return ll_fail(c->err, LL_ERR_FULL, "more than %d named types",
+                   CANON_MAX_NAMES);
   }
   c->names[c->name_count++] = full;
 
@@ -166,7 +167,7 @@ static int put_named(canon *c, const json_t *s, const char *type,
   if (dot) {
     size_t n = (size_t)(dot - full);
     if (n >= sizeof inner_ns)
-      return ll_err_set(c->err, LL_OK, "namespace too long in %.100s", full);
+      return ll_fail(c->err, LL_ERR_FULL, "namespace too long in %.100s", full);
     memcpy(inner_ns, full, n);
     inner_ns[n] = '\0';
   }
@@ -175,16 +176,19 @@ static int put_named(canon *c, const json_t *s, const char *type,
   if (strcmp(type, "record") == 0) {
     const json_t *fields = json_object_get(s, "fields");
     if (!json_is_array(fields))
-      return ll_err_set(c->err, LL_OK, "record %.100s has no \"fields\"", full);
+      return ll_fail(c->err, LL_ERR_CORRUPT, "record %.100s has no \"fields\"",
+                     full);
     ll_buf_printf(&c->out, ",\"fields\":[");
     for (size_t i = 0; i < json_array_size(fields); i++) {
       const json_t *f = json_array_get(fields, i);
       const char *fname = json_string_value(json_object_get(f, "name"));
       if (!fname || !is_simple_name(fname, strlen(fname)))
-        return ll_err_set(c->err, LL_OK, "record %.100s: bad field name", full);
+        return ll_fail(c->err, LL_ERR_CORRUPT, "record %.100s: bad field name",
+                       full);
       const json_t *ftype = json_object_get(f, "type");
       if (!ftype)
-        return ll_err_set(c->err, LL_OK, "field %.100s has no \"type\"", fname);
+        return ll_fail(c->err, LL_ERR_CORRUPT, "field %.100s has no \"type\"",
+                       fname);
       ll_buf_printf(&c->out, "%s{\"name\":\"%s\",\"type\":", i ? "," : "",
                     fname);
       if (put_schema(c, ftype, inner_ns, depth + 1) != 0)
@@ -195,20 +199,21 @@ static int put_named(canon *c, const json_t *s, const char *type,
   } else if (strcmp(type, "enum") == 0) {
     const json_t *symbols = json_object_get(s, "symbols");
     if (!json_is_array(symbols))
-      return ll_err_set(c->err, LL_OK, "enum %.100s has no \"symbols\"", full);
+      return ll_fail(c->err, LL_ERR_CORRUPT, "enum %.100s has no \"symbols\"",
+                     full);
     ll_buf_printf(&c->out, ",\"symbols\":[");
     for (size_t i = 0; i < json_array_size(symbols); i++) {
       const char *sym = json_string_value(json_array_get(symbols, i));
       if (!sym || !is_simple_name(sym, strlen(sym)))
-        return ll_err_set(c->err, LL_OK, "enum %.100s: bad symbol", full);
+        return ll_fail(c->err, LL_ERR_CORRUPT, "enum %.100s: bad symbol", full);
       ll_buf_printf(&c->out, "%s\"%s\"", i ? "," : "", sym);
     }
     ll_buf_put_u8(&c->out, ']');
   } else { /* fixed */
     const json_t *size = json_object_get(s, "size");
     if (!json_is_integer(size) || json_integer_value(size) < 0)
-      return ll_err_set(c->err, LL_OK, "fixed %.100s has no valid \"size\"",
-                        full);
+      return ll_fail(c->err, LL_ERR_CORRUPT,
+                     "fixed %.100s has no valid \"size\"", full);
     ll_buf_printf(&c->out, ",\"size\":%lld",
                   (long long)json_integer_value(size));
   }
@@ -218,8 +223,8 @@ static int put_named(canon *c, const json_t *s, const char *type,
 
 static int put_schema(canon *c, const json_t *s, const char *ns, int depth) {
   if (depth > LL_AVRO_MAX_DEPTH)
-    return ll_err_set(c->err, LL_OK, "schema nested deeper than %d",
-                      LL_AVRO_MAX_DEPTH);
+    return ll_fail(c->err, LL_ERR_FULL, "schema nested deeper than %d",
+                   LL_AVRO_MAX_DEPTH);
   if (json_is_string(s)) {
     const char *name = json_string_value(s);
     if (is_primitive(name)) {
@@ -240,15 +245,15 @@ static int put_schema(canon *c, const json_t *s, const char *ns, int depth) {
     return 0;
   }
   if (!json_is_object(s))
-    return ll_err_set(c->err, LL_OK,
-                      "a schema must be a string, array or "
-                      "object");
+    return ll_fail(c->err, LL_ERR_CORRUPT,
+                   "a schema must be a string, array or "
+                   "object");
 
   const char *type = json_string_value(json_object_get(s, "type"));
   if (!type)
-    return ll_err_set(c->err, LL_OK,
-                      "schema object without a string "
-                      "\"type\"");
+    return ll_fail(c->err, LL_ERR_CORRUPT,
+                   "schema object without a string "
+                   "\"type\"");
   if (is_primitive(type)) {
     ll_buf_printf(&c->out, "\"%s\"", type);
     return 0;
@@ -262,7 +267,7 @@ static int put_schema(canon *c, const json_t *s, const char *ns, int depth) {
     const char *key = array ? "items" : "values";
     const json_t *inner = json_object_get(s, key);
     if (!inner)
-      return ll_err_set(c->err, LL_OK, "%s without \"%s\"", type, key);
+      return ll_fail(c->err, LL_ERR_CORRUPT, "%s without \"%s\"", type, key);
     ll_buf_printf(&c->out, "{\"type\":\"%s\",\"%s\":", type, key);
     if (put_schema(c, inner, ns, depth + 1) != 0)
       return -1;
@@ -275,14 +280,14 @@ static int put_schema(canon *c, const json_t *s, const char *ns, int depth) {
 
 char *ll_avro_canonical_form(const char *schema_json, ll_err *err) {
   if (!schema_json) {
-    ll_err_set(err, LL_OK, "no schema text");
+    ll_fail(err, LL_ERR_INTERNAL, "no schema text");
     return NULL;
   }
   json_error_t jerr;
   json_t *doc = json_loads(schema_json, JSON_DECODE_ANY, &jerr);
   if (!doc) {
-    ll_err_set(err, LL_OK, "schema is not JSON: %s (line %d)", jerr.text,
-               jerr.line);
+    ll_fail(err, LL_ERR_CORRUPT, "schema is not JSON: %s (line %d)", jerr.text,
+            jerr.line);
     return NULL;
   }
   canon c = {.err = err};

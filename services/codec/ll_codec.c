@@ -344,7 +344,7 @@ static int writer_prepare(ll_codec *c, ll_kind kind, avro_schema_t schema,
 static char *read_text_file(const char *path, size_t *len, ll_err *err) {
   FILE *f = fopen(path, "rb");
   if (!f) {
-    ll_err_set(err, LL_OK, "cannot open %s: %s", path, strerror(errno));
+    ll_fail(err, LL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     return NULL;
   }
   char *text = ll_xmalloc(LL_SCHEMA_MAX_BYTES + 1);
@@ -352,8 +352,8 @@ static char *read_text_file(const char *path, size_t *len, ll_err *err) {
   bool failed = ferror(f) != 0;
   fclose(f);
   if (failed || n > LL_SCHEMA_MAX_BYTES) {
-    ll_err_set(err, LL_OK, "cannot read %s: %s", path,
-               failed ? "read error" : "larger than 1 MiB");
+    ll_fail(err, failed ? LL_ERR_IO : LL_ERR_FULL, "cannot read %s: %s", path,
+            failed ? "read error" : "larger than 1 MiB");
     free(text);
     return NULL;
   }
@@ -398,7 +398,7 @@ static int load_version(const char *dir, const char *file, ll_kind kind,
                         int version, schema_version *sv, ll_err *err) {
   char path[4096];
   if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
-    return ll_err_set(err, LL_OK, "schema path too long: %s", file);
+    return ll_fail(err, LL_ERR_CONFIG, "schema path too long: %s", file);
   size_t len;
   char *text = read_text_file(path, &len, err);
   if (!text)
@@ -410,30 +410,30 @@ static int load_version(const char *dir, const char *file, ll_kind kind,
   sv->kind = kind;
   sv->version = version;
   if (!canonical) {
-    ll_err_set(err, LL_OK, "%s: %s", path, sub.message);
+    ll_fail(err, LL_ERR_CONFIG, "%s: %s", path, sub.message);
     goto out;
   }
   sv->fingerprint = ll_crc64_avro(canonical, strlen(canonical));
   sv->doc = json_loads(text, JSON_DECODE_ANY, &jerr);
   if (!sv->doc) {
-    ll_err_set(err, LL_OK, "%s: %s", path, jerr.text);
+    ll_fail(err, LL_ERR_CONFIG, "%s: %s", path, jerr.text);
     goto out;
   }
   if (avro_schema_from_json_length(text, len, &sv->schema) != 0) {
     sv->schema = NULL;
-    ll_err_set(err, LL_OK, "%s: Avro-C: %s", path, avro_strerror());
+    ll_fail(err, LL_ERR_CONFIG, "%s: Avro-C: %s", path, avro_strerror());
     goto out;
   }
   const char *name = ll_avro_short_name(sv->schema);
   if (!is_avro_record(sv->schema) || !name ||
       strcmp(name, kind_names[kind]) != 0) {
-    ll_err_set(err, LL_OK, "%s: expected a record named %s", path,
-               kind_names[kind]);
+    ll_fail(err, LL_ERR_CONFIG, "%s: expected a record named %s", path,
+            kind_names[kind]);
     goto out;
   }
   sv->generic = avro_generic_class_from_schema(sv->schema);
   if (!sv->generic) {
-    ll_err_set(err, LL_OK, "%s: Avro-C: %s", path, avro_strerror());
+    ll_fail(err, LL_ERR_CONFIG, "%s: Avro-C: %s", path, avro_strerror());
     goto out;
   }
   rc = 0;
@@ -446,8 +446,9 @@ out:
 static int load_catalog(ll_codec *c, ll_err *err) {
   DIR *dir = opendir(c->schema_dir);
   if (!dir)
-    return ll_err_set(err, LL_OK, "cannot open schema directory %s: %s",
-                      c->schema_dir, strerror(errno));
+    return ll_fail(
+        err, errno == ENOENT || errno == ENOTDIR ? LL_ERR_CONFIG : LL_ERR_IO,
+        "cannot open schema directory %s: %s", c->schema_dir, strerror(errno));
   c->versions = ll_xcalloc(LL_CODEC_MAX_SCHEMA_FILES, sizeof *c->versions);
   int rc = 0;
   struct dirent *de;
@@ -461,13 +462,13 @@ static int load_catalog(ll_codec *c, ll_err *err) {
       continue; /* a record lotline does not use */
     for (size_t i = 0; i < c->version_count; i++) {
       if (c->versions[i].kind == kind && c->versions[i].version == version) {
-        rc = ll_err_set(err, LL_OK, "%s: two files for %s v%d", c->schema_dir,
-                        record, version);
+        rc = ll_fail(err, LL_ERR_CONFIG, "%s: two files for %s v%d",
+                     c->schema_dir, record, version);
       }
     }
     if (rc == 0 && c->version_count == LL_CODEC_MAX_SCHEMA_FILES)
-      rc = ll_err_set(err, LL_OK, "%s: more than %d schema files",
-                      c->schema_dir, LL_CODEC_MAX_SCHEMA_FILES);
+      rc = ll_fail(err, LL_ERR_FULL, "%s: more than %d schema files",
+                   c->schema_dir, LL_CODEC_MAX_SCHEMA_FILES);
     if (rc == 0) {
       rc = load_version(c->schema_dir, de->d_name, kind, version,
                         &c->versions[c->version_count], err);
@@ -485,16 +486,16 @@ static int load_catalog(ll_codec *c, ll_err *err) {
   }
   for (int k = 0; k < LL_KIND_COUNT; k++) {
     if (!c->current[k])
-      return ll_err_set(err, LL_OK, "no %s.v<N>.avsc in %s", kind_names[k],
-                        c->schema_dir);
+      return ll_fail(err, LL_ERR_CONFIG, "no %s.v<N>.avsc in %s", kind_names[k],
+                     c->schema_dir);
   }
   for (size_t i = 0; i < c->version_count; i++) {
     schema_version *sv = &c->versions[i];
     ll_err sub;
     if (writer_prepare(c, sv->kind, sv->schema, &sv->reading, &sub) != 0)
-      return ll_err_set(err, LL_OK, "%s v%d cannot be read as v%d: %s",
-                        kind_names[sv->kind], sv->version,
-                        c->current[sv->kind]->version, sub.message);
+      return ll_fail(err, LL_ERR_CONFIG, "%s v%d cannot be read as v%d: %s",
+                     kind_names[sv->kind], sv->version,
+                     c->current[sv->kind]->version, sub.message);
   }
   return 0;
 }
@@ -502,7 +503,7 @@ static int load_catalog(ll_codec *c, ll_err *err) {
 ll_codec *ll_codec_open(const char *schema_dir, const char *registry_url,
                         ll_err *err) {
   if (!schema_dir) {
-    ll_err_set(err, LL_OK, "no schema directory");
+    ll_fail(err, LL_ERR_CONFIG, "no schema directory");
     return NULL;
   }
   ll_codec *c = ll_xcalloc(1, sizeof *c);
@@ -754,8 +755,15 @@ static ll_code decode_confluent(ll_codec *c, const uint8_t *data, size_t len,
     ll_err fetch_err = {0};
     ll_registry_status st =
         ll_registry_fetch(c->registry_url, id, &schema_json, &fetch_err);
-    if (st == LL_REGISTRY_UNAVAILABLE || st == LL_REGISTRY_NOT_FOUND) {
-      *retry_later = st == LL_REGISTRY_UNAVAILABLE;
+    if (st == LL_REGISTRY_UNAVAILABLE) {
+      /* Not the message's fault: the caller sees the failure's own kind
+       * (IO, TIMEOUT, ...), not a rejection. */
+      *retry_later = true;
+      if (err)
+        *err = fetch_err;
+      return LL_UNKNOWN_SCHEMA;
+    }
+    if (st == LL_REGISTRY_NOT_FOUND) {
       ll_err_set(err, LL_UNKNOWN_SCHEMA, "%s", fetch_err.message);
       return LL_UNKNOWN_SCHEMA;
     }
@@ -902,21 +910,21 @@ static int encode_with(const schema_version *sv, write_fn fn, const void *in,
   avro_value_t v;
   int rc = -1;
   if (avro_generic_value_new(sv->generic, &v) != 0) {
-    ll_err_set(err, LL_OK, "Avro-C: %s", avro_strerror());
+    ll_fail(err, LL_ERR_INTERNAL, "Avro-C: %s", avro_strerror());
     goto unlock;
   }
   size_t size = 0;
   if (fn(&v, sv->doc, in, err) != 0)
     goto done;
   if (avro_value_sizeof(&v, &size) != 0) {
-    ll_err_set(err, LL_OK, "Avro-C: %s", avro_strerror());
+    ll_fail(err, LL_ERR_INTERNAL, "Avro-C: %s", avro_strerror());
     goto done;
   }
   ll_buf_reserve(out, size);
   avro_writer_t w =
       avro_writer_memory((const char *)out->data + out->len, (int64_t)size);
   if (avro_value_write(w, &v) != 0) {
-    ll_err_set(err, LL_OK, "Avro-C: %s", avro_strerror());
+    ll_fail(err, LL_ERR_INTERNAL, "Avro-C: %s", avro_strerror());
   } else {
     out->len += size;
     rc = 0;
@@ -940,12 +948,12 @@ static int encode_event(ll_codec *c, const ll_event *ev, int version,
                         bool header, ll_buf *out, ll_err *err) {
   ll_kind kind;
   if (!kind_of_event(ev->type, &kind))
-    return ll_err_set(err, LL_OK, "cannot encode an event of type %d",
-                      (int)ev->type);
+    return ll_fail(err, LL_ERR_INTERNAL, "cannot encode an event of type %d",
+                   (int)ev->type);
   const schema_version *sv = find_version(c, kind, version);
   if (!sv)
-    return ll_err_set(err, LL_OK, "no schema %s.v%d.avsc in %s",
-                      kind_names[kind], version, c->schema_dir);
+    return ll_fail(err, LL_ERR_CONFIG, "no schema %s.v%d.avsc in %s",
+                   kind_names[kind], version, c->schema_dir);
   return encode_with(sv, write_event_fn, ev, header, out, err);
 }
 

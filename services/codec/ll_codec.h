@@ -36,8 +36,9 @@ void ll_codec_close(ll_codec *codec);
 /* Decode one message value into ev (initialized by the caller, freed by the
  * caller). Returns LL_OK, or LL_MALFORMED / LL_UNKNOWN_SCHEMA with err set.
  * When the Schema Registry cannot be reached, *retry_later is set to true
- * (the return value is then meaningless): the caller must wait and retry
- * the same message, never reject it. */
+ * (the return value is then meaningless) and err holds the failure with its
+ * kind (IO, TIMEOUT, CORRUPT for an answer that is not JSON): the caller
+ * must wait and retry the same message, never reject it. */
 ll_code ll_codec_decode(ll_codec *codec, const void *data, size_t len,
                         ll_event *ev, bool *retry_later, ll_err *err);
 

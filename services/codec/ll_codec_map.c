@@ -482,7 +482,8 @@ ll_code ll_map_read_quantity(const ll_rec *r, ll_quantity_changed *q,
 /* ---- writing ---- */
 
 static int write_fail(ll_err *err, const char *field, const char *what) {
-  return ll_err_set(err, LL_OK, "cannot encode field %s: %s", field, what);
+  return ll_fail(err, LL_ERR_INTERNAL, "cannot encode field %s: %s", field,
+                 what);
 }
 
 /* Give a fresh value something writable: first union branch, empty

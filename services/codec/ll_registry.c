@@ -58,7 +58,8 @@ static ll_registry_status parse_answer(const body *b, char **schema_json_out,
   json_error_t jerr;
   json_t *doc = json_loadb((const char *)b->buf.data, b->buf.len, 0, &jerr);
   if (!doc) {
-    ll_err_set(err, LL_OK, "schema registry answer is not JSON: %s", jerr.text);
+    ll_fail(err, LL_ERR_CORRUPT, "schema registry answer is not JSON: %s",
+            jerr.text);
     return LL_REGISTRY_UNAVAILABLE;
   }
   ll_registry_status status = LL_REGISTRY_FOUND;
@@ -90,13 +91,13 @@ static ll_registry_status fetch_one(const char *base, size_t base_len,
   int n = snprintf(url, sizeof url, "%.*s/schemas/ids/%" PRIu32, (int)base_len,
                    base, id);
   if (n < 0 || (size_t)n >= sizeof url) {
-    ll_err_set(err, LL_OK, "schema registry URL too long");
+    ll_fail(err, LL_ERR_CONFIG, "schema registry URL too long");
     return LL_REGISTRY_UNAVAILABLE;
   }
 
   CURL *curl = curl_easy_init();
   if (!curl) {
-    ll_err_set(err, LL_OK, "curl_easy_init failed");
+    ll_fail(err, LL_ERR_INTERNAL, "curl_easy_init failed");
     return LL_REGISTRY_UNAVAILABLE;
   }
   body b = {.too_big = false};
@@ -119,8 +120,11 @@ static ll_registry_status fetch_one(const char *base, size_t base_len,
   long http_status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
   if (rc != CURLE_OK) {
-    ll_err_set(err, LL_OK, "schema registry %s: %s", url,
-               b.too_big ? "answer too large" : curl_easy_strerror(rc));
+    ll_err_kind kind = b.too_big                        ? LL_ERR_FULL
+                       : rc == CURLE_OPERATION_TIMEDOUT ? LL_ERR_TIMEOUT
+                                                        : LL_ERR_IO;
+    ll_fail(err, kind, "schema registry %s: %s", url,
+            b.too_big ? "answer too large" : curl_easy_strerror(rc));
     status = LL_REGISTRY_UNAVAILABLE;
   } else if (http_status == 200) {
     status = parse_answer(&b, schema_json_out, err);
@@ -129,8 +133,8 @@ static ll_registry_status fetch_one(const char *base, size_t base_len,
                "schema id %" PRIu32 " is not in the schema registry", id);
     status = LL_REGISTRY_NOT_FOUND;
   } else {
-    ll_err_set(err, LL_OK, "schema registry %s answered HTTP %ld", url,
-               http_status);
+    ll_fail(err, LL_ERR_IO, "schema registry %s answered HTTP %ld", url,
+            http_status);
     status = LL_REGISTRY_UNAVAILABLE;
   }
   curl_slist_free_all(headers);
@@ -144,12 +148,12 @@ ll_registry_status ll_registry_fetch(const char *urls, uint32_t id,
   *schema_json_out = NULL;
   pthread_once(&curl_once, registry_global_init);
   if (curl_init_rc != CURLE_OK) {
-    ll_err_set(err, LL_OK, "curl_global_init: %s",
-               curl_easy_strerror(curl_init_rc));
+    ll_fail(err, LL_ERR_INTERNAL, "curl_global_init: %s",
+            curl_easy_strerror(curl_init_rc));
     return LL_REGISTRY_UNAVAILABLE;
   }
   ll_registry_status status = LL_REGISTRY_UNAVAILABLE;
-  ll_err_set(err, LL_OK, "no schema registry URL");
+  ll_fail(err, LL_ERR_CONFIG, "no schema registry URL");
   const char *p = urls;
   while (*p) {
     while (*p == ' ' || *p == ',')
@@ -160,7 +164,9 @@ ll_registry_status ll_registry_fetch(const char *urls, uint32_t id,
     status = fetch_one(p, len, id, schema_json_out, err);
     if (status != LL_REGISTRY_UNAVAILABLE)
       return status;
-    ll_log(LL_WARN, "codec", "%s", err ? err->message : "registry fetch");
+    if (err)
+      ll_log(LL_WARN, "codec", "%s: %s", ll_err_kind_name(err->kind),
+             err->message);
     p += len;
   }
   return status;

@@ -35,13 +35,13 @@ ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
                            int partitions, ll_err *err) {
   char errstr[512];
   if (broker_count < 1 || broker_count > BROKER_COUNT_MAX) {
-    ll_err_set(err, LL_OK, "broker count %d out of range 1..%d", broker_count,
-               BROKER_COUNT_MAX);
+    ll_fail(err, LL_ERR_CONFIG, "broker count %d out of range 1..%d",
+            broker_count, BROKER_COUNT_MAX);
     return NULL;
   }
   if (partitions < 1 || partitions > BROKER_PARTITIONS_MAX) {
-    ll_err_set(err, LL_OK, "partitions %d out of range 1..%d", partitions,
-               BROKER_PARTITIONS_MAX);
+    ll_fail(err, LL_ERR_CONFIG, "partitions %d out of range 1..%d", partitions,
+            BROKER_PARTITIONS_MAX);
     return NULL;
   }
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -51,20 +51,21 @@ ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
       rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr) !=
           RD_KAFKA_CONF_OK) {
     rd_kafka_conf_destroy(conf);
-    ll_err_set(err, LL_OK, "broker config: %s", errstr);
+    ll_fail(err, LL_ERR_KAFKA, "broker config: %s", errstr);
     return NULL;
   }
   rd_kafka_t *host =
       rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!host) {
-    ll_err_set(err, LL_OK, "cannot create the broker host handle: %s", errstr);
+    ll_fail(err, LL_ERR_KAFKA, "cannot create the broker host handle: %s",
+            errstr);
     return NULL;
   }
   rd_kafka_mock_cluster_t *cluster =
       rd_kafka_mock_cluster_new(host, broker_count);
   if (!cluster) {
     rd_kafka_destroy(host);
-    ll_err_set(err, LL_OK, "cannot start the embedded broker");
+    ll_fail(err, LL_ERR_KAFKA, "cannot start the embedded broker");
     return NULL;
   }
   const char *names[] = {topics->inbound, topics->events, topics->rejected,
@@ -75,8 +76,8 @@ ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
     if (e) {
       rd_kafka_mock_cluster_destroy(cluster);
       rd_kafka_destroy(host);
-      ll_err_set(err, LL_OK, "cannot create topic %s: %s", names[i],
-                 rd_kafka_err2str(e));
+      ll_fail(err, LL_ERR_KAFKA, "cannot create topic %s: %s", names[i],
+              rd_kafka_err2str(e));
       return NULL;
     }
   }

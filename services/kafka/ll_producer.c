@@ -114,7 +114,7 @@ int ll_kafka_conf_apply(void *rd_conf, const ll_config *cfg, ll_err *err) {
       continue;
     if (rd_kafka_conf_set(rd_conf, key + 6, cfg->entries[i].value, errstr,
                           sizeof errstr) != RD_KAFKA_CONF_OK)
-      return ll_err_set(err, LL_OK, "config key '%s': %s", key, errstr);
+      return ll_fail(err, LL_ERR_CONFIG, "config key '%s': %s", key, errstr);
   }
   return 0;
 }
@@ -139,7 +139,8 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
     if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
                           sizeof errstr) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
-      ll_err_set(err, LL_OK, "producer config %s: %s", settings[i][0], errstr);
+      ll_fail(err, LL_ERR_CONFIG, "producer config %s: %s", settings[i][0],
+              errstr);
       return NULL;
     }
   }
@@ -153,13 +154,13 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
   p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!p->rk) {
     free(p);
-    ll_err_set(err, LL_OK, "cannot create producer: %s", errstr);
+    ll_fail(err, LL_ERR_KAFKA, "cannot create producer: %s", errstr);
     return NULL;
   }
   if (pthread_create(&p->poller, NULL, poll_loop, p) != 0) {
     rd_kafka_destroy(p->rk);
     free(p);
-    ll_err_set(err, LL_OK, "cannot start producer thread");
+    ll_fail(err, LL_ERR_INTERNAL, "cannot start producer thread");
     return NULL;
   }
   return p;
@@ -174,8 +175,9 @@ static int produce(ll_producer *p, const char *topic, const void *key,
       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(w),
       RD_KAFKA_V_END);
   if (e)
-    return ll_err_set(err, LL_OK, "cannot queue message for %s: %s", topic,
-                      rd_kafka_err2str(e));
+    return ll_fail(
+        err, e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? LL_ERR_FULL : LL_ERR_KAFKA,
+        "cannot queue message for %s: %s", topic, rd_kafka_err2str(e));
   return 0;
 }
 
@@ -216,25 +218,29 @@ int ll_producer_send_sync(ll_producer *p, const char *topic, const void *key,
     if (pthread_cond_timedwait(&w->cond, &w->mu, &deadline) != 0 && !w->done) {
       w->abandoned = true; /* the delivery report frees it */
       pthread_mutex_unlock(&w->mu);
-      return ll_err_set(err, LL_OK,
-                        "Kafka did not acknowledge the message within %d ms",
-                        timeout_ms);
+      return ll_fail(err, LL_ERR_TIMEOUT,
+                     "Kafka did not acknowledge the message within %d ms",
+                     timeout_ms);
     }
   }
   rd_kafka_resp_err_t e = w->err;
   pthread_mutex_unlock(&w->mu);
   waiter_free(w);
   if (e)
-    return ll_err_set(err, LL_OK, "Kafka refused the message: %s",
-                      rd_kafka_err2str(e));
+    return ll_fail(err,
+                   e == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? LL_ERR_TIMEOUT
+                                                         : LL_ERR_KAFKA,
+                   "Kafka refused the message: %s", rd_kafka_err2str(e));
   return 0;
 }
 
 int ll_producer_flush(ll_producer *p, int timeout_ms, ll_err *err) {
   rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, timeout_ms);
   if (e)
-    return ll_err_set(err, LL_OK, "producer flush: %s (%d message(s) left)",
-                      rd_kafka_err2str(e), rd_kafka_outq_len(p->rk));
+    return ll_fail(
+        err, e == RD_KAFKA_RESP_ERR__TIMED_OUT ? LL_ERR_TIMEOUT : LL_ERR_KAFKA,
+        "producer flush: %s (%d message(s) left)", rd_kafka_err2str(e),
+        rd_kafka_outq_len(p->rk));
   return 0;
 }
 

@@ -163,7 +163,8 @@ static int state_get(const ll_state_reader *reader, const ll_buf *key,
 }
 
 static int corrupt(ll_err *err, const char *what, const char *id) {
-  return ll_err_set(err, LL_OK, "state: corrupt %s record for '%s'", what, id);
+  return ll_fail(err, LL_ERR_CORRUPT, "state: corrupt %s record for '%s'", what,
+                 id);
 }
 
 /* A text is a usable key part when it is present and not blank. */

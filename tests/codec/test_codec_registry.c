@@ -97,6 +97,7 @@ static void test_unknown_id(void **state) {
   bool retry = true;
   assert_int_equal(decode(c, &msg, &out, &retry, &err), LL_UNKNOWN_SCHEMA);
   assert_false(retry);
+  assert_int_equal(err.kind, LL_ERR_REJECTED);
   assert_int_equal(err.code, LL_UNKNOWN_SCHEMA);
   assert_non_null(strstr(err.message, "4242"));
   ll_event_free(&in);
@@ -121,6 +122,9 @@ static void test_registry_down_means_retry(void **state) {
   bool retry = false;
   decode(c, &msg, &out, &retry, &err);
   assert_true(retry);
+  /* A failure to wait out, not a rejection: the log shows its kind. */
+  assert_int_equal(err.kind, LL_ERR_IO);
+  assert_int_equal(err.code, LL_OK);
   ll_codec_close(c);
 
   /* A registry that answers 503, then recovers: retry, then success. */
@@ -133,6 +137,8 @@ static void test_registry_down_means_retry(void **state) {
   retry = false;
   decode(c, &msg, &out, &retry, &err);
   assert_true(retry);
+  assert_int_equal(err.kind, LL_ERR_IO);
+  assert_non_null(strstr(err.message, "HTTP 503"));
   registry_set_status(&reg, 401); /* our credentials, not the message's */
   retry = false;
   decode(c, &msg, &out, &retry, &err);

@@ -420,6 +420,7 @@ static void test_open_errors(void **state) {
   ll_err err = {0};
   assert_null(ll_codec_open("/nonexistent/lotline-schemas", NULL, &err));
   assert_non_null(strstr(err.message, "/nonexistent/lotline-schemas"));
+  assert_int_equal(err.kind, LL_ERR_CONFIG); /* a setting names no folder */
 
   /* A directory without the Rejection schema. */
   char *dir = make_schema_dir(NULL);
@@ -428,6 +429,7 @@ static void test_open_errors(void **state) {
   unlink(path);
   assert_null(ll_codec_open(dir, NULL, &err));
   assert_non_null(strstr(err.message, "Rejection"));
+  assert_int_equal(err.kind, LL_ERR_CONFIG);
 
   /* A schema whose record name does not match its file name. */
   char prod[2048];
@@ -440,6 +442,7 @@ static void test_open_errors(void **state) {
   free(text);
   assert_null(ll_codec_open(dir, NULL, &err));
   assert_non_null(strstr(err.message, "expected a record named Rejection"));
+  assert_int_equal(err.kind, LL_ERR_CONFIG);
 
   /* A new version that cannot read the old one (new field, no default). */
   snprintf(path, sizeof path, "%s/Rejection.v1.avsc", dir);
@@ -454,6 +457,7 @@ static void test_open_errors(void **state) {
   fclose(f);
   assert_null(ll_codec_open(dir, NULL, &err));
   assert_non_null(strstr(err.message, "severity"));
+  assert_int_equal(err.kind, LL_ERR_CONFIG);
   remove_schema_dir(dir);
 }
 

@@ -12,7 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Limits (contract section 4). Characters are Unicode code points. */
+/* Limits (docs/rejections.md, "Limits"). Characters are Unicode code
+ * points. */
 #define LL_TEXT_MAX_CHARS 255          /* name, reference, every id */
 #define LL_DESCRIPTION_MAX_BYTES 65536 /* description: 64 KiB */
 #define LL_QUANTITY_SCALE 6
@@ -47,8 +48,8 @@ typedef enum ll_usage {
   LL_USAGE_COUNT = 7,
 } ll_usage;
 
-/* Rejection codes: stable, part of the contract (section 4). LL_OK is not a
- * rejection. Keep ll_code_name() in ll_types.c in the same order. */
+/* Rejection codes: stable, part of the contract (docs/rejections.md). LL_OK
+ * is not a rejection. Keep ll_code_name() in ll_types.c in the same order. */
 typedef enum ll_code {
   LL_OK = 0,
   LL_MALFORMED,

@@ -21,11 +21,11 @@
  *                INVALID_QUANTITY (a quantity kept, at either location or
  *                on hand, would leave +-LL_QUANTITY_MAX_MICRO)
  *
- * The order follows contract section 4, except that for updates and moves
- * the rules that say whether the event addresses an existing lot of its
- * product come first: the other rules cannot be judged without that lot,
- * and an update written against a stale version is reported as such
- * before anything its (stale) content may break.
+ * The order is the one docs/rejections.md gives ("Order of checks"). For
+ * updates and moves the rules that say whether the event addresses an
+ * existing lot of its product come first: the other rules cannot be judged
+ * without that lot, and an update written against a stale version is
+ * reported as such before anything its (stale) content may break.
  *
  * Names are compared exactly after trimming surrounding white space, and the
  * lot keeps the trimmed name. Messages are for people: they name the lot
@@ -85,9 +85,11 @@ static void msg_format(char *out, size_t size, const char *fmt, ...) {
 static ll_code err_set(ll_err *err, ll_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static ll_code err_set(ll_err *err, ll_code code, const char *fmt, ...) {
+  assert(code != LL_OK);
   if (err) {
     va_list ap;
     va_start(ap, fmt);
+    err->kind = LL_ERR_REJECTED;
     err->code = code;
     msg_vformat(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
@@ -507,12 +509,11 @@ static void reject_over_limit(ll_decision *d, const ll_event *ev,
          q, kind, cur->name, cur->lot_id, ev->from.id, ev->to.id, what, max);
 }
 
-static void decide_moved(const ll_facts *facts, const ll_event *ev,
-                         const ll_rule_opts *opts, ll_decision *d) {
+/* The move must address an existing lot of its product: no other rule can
+ * be judged without that lot. Returns false after rejecting. */
+static bool check_move_lot(const ll_facts *facts, const ll_event *ev,
+                           ll_decision *d) {
   const ll_lot *cur = &facts->lot;
-  char q[LL_DECIMAL_STR_MAX], avail[LL_DECIMAL_STR_MAX];
-  ll_decimal_format(ev->quantity_micro, q);
-
   if (!facts->lot_found) {
     if (present(ev->lot_id)) {
       reject(d, LL_UNKNOWN_LOT, "There is no lot with id '%s'.", ev->lot_id);
@@ -522,7 +523,7 @@ static void decide_moved(const ll_facts *facts, const ll_event *ev,
              ev->product_id, name);
       free(name);
     }
-    return;
+    return false;
   }
   if (present(ev->lot_id) && present(ev->lot_name)) {
     char *name = ll_text_trim_dup(ev->lot_name);
@@ -534,15 +535,22 @@ static void decide_moved(const ll_facts *facts, const ll_event *ev,
              cur->lot_id, cur->name, name);
     free(name);
     if (!same)
-      return;
+      return false;
   }
   if (strcmp(ev->product_id, cur->product_id) != 0) {
     reject(d, LL_LOT_PRODUCT_MISMATCH,
            "%s '%s' (%s) belongs to product '%s', not to product '%s'.",
            kind_of(cur), cur->name, cur->lot_id, cur->product_id,
            ev->product_id);
-    return;
+    return false;
   }
+  return true;
+}
+
+/* A location's usage is fixed when it is first seen: otherwise a move could
+ * turn a customer location into stock and conjure goods. From, then to. */
+static bool check_move_usages(const ll_facts *facts, const ll_event *ev,
+                              ll_decision *d) {
   const ll_location *ends[2] = {&ev->from, &ev->to};
   const bool known[2] = {facts->from_usage_found, facts->to_usage_found};
   const ll_usage usage[2] = {facts->from_usage, facts->to_usage};
@@ -553,92 +561,152 @@ static void decide_moved(const ll_facts *facts, const ll_event *ev,
              "this move gives it usage %s.",
              ends[i]->id, ll_usage_name(usage[i]),
              ll_usage_name(ends[i]->usage));
-      return;
+      return false;
     }
   }
+  return true;
+}
 
+/* A serial number is one unit: it moves whole, from where it is, and is on
+ * hand in at most one place, so it is traceable to a single customer. */
+static bool check_serial_move(const ll_facts *facts, const ll_event *ev,
+                              ll_decision *d) {
+  const ll_lot *cur = &facts->lot;
+  if (cur->tracking != LL_TRACK_SERIAL)
+    return true;
   bool from_stock = ll_usage_is_stock(ev->from.usage);
   bool to_stock = ll_usage_is_stock(ev->to.usage);
-  bool serial = cur->tracking == LL_TRACK_SERIAL;
-  if (serial && ev->quantity_micro != LL_MICRO) {
+  char q[LL_DECIMAL_STR_MAX], avail[LL_DECIMAL_STR_MAX];
+  if (ev->quantity_micro != LL_MICRO) {
     reject(d, LL_SERIAL_QUANTITY,
            "Serial number '%s' (%s) of product '%s' can only move with "
            "quantity 1, not %s.",
-           cur->name, cur->lot_id, cur->product_id, q);
-    return;
+           cur->name, cur->lot_id, cur->product_id,
+           ll_decimal_format(ev->quantity_micro, q));
+    return false;
   }
-  if (serial && from_stock && facts->from_qty_micro != LL_MICRO) {
+  if (from_stock && facts->from_qty_micro != LL_MICRO) {
     reject(d, LL_SERIAL_NOT_AT_SOURCE,
            "Serial number '%s' (%s) of product '%s' is not at location '%s' "
            "(quantity there: %s).",
            cur->name, cur->lot_id, cur->product_id, ev->from.id,
            ll_decimal_format(facts->from_qty_micro, avail));
-    return;
+    return false;
   }
-  if (serial && !from_stock && to_stock && cur->on_hand_micro > 0) {
+  if (!from_stock && to_stock && cur->on_hand_micro > 0) {
     reject(d, LL_SERIAL_ALREADY_IN_STOCK,
            SERIAL_ASSIGNED_SENTENCE
            " Serial number '%s' (%s) of product '%s' is already on hand, so "
            "it cannot be received into '%s' from '%s'.",
            cur->name, cur->lot_id, cur->product_id, ev->to.id, ev->from.id);
-    return;
+    return false;
   }
-  if (from_stock && facts->from_qty_micro < ev->quantity_micro) {
-    reject(d, LL_INSUFFICIENT_STOCK,
-           "Not enough stock of %s '%s' (%s) of product '%s' at location "
-           "'%s': %s available, %s requested.",
-           serial ? "serial number" : "lot", cur->name, cur->lot_id,
-           cur->product_id, ev->from.id,
-           ll_decimal_format(facts->from_qty_micro, avail), q);
-    return;
-  }
-  bool allow_expired = opts && opts->allow_expired_delivery;
-  if (ev->to.usage == LL_USAGE_CUSTOMER && !allow_expired &&
-      cur->expiration_at.set && cur->expiration_at.ms <= ev->occurred_at_ms) {
-    char t[32];
-    reject(d, LL_EXPIRED_LOT,
-           "%s '%s' (%s) of product '%s' expired at %s; it cannot be "
-           "delivered to customer location '%s'.",
-           kind_of(cur), cur->name, cur->lot_id, cur->product_id,
-           ll_time_format(cur->expiration_at.ms, t), ev->to.id);
-    return;
-  }
+  return true;
+}
 
-  /* Every quantity kept stays within +-LL_QUANTITY_MAX_MICRO, so the sums
-   * below cannot overflow int64; they are checked all the same, in case a
-   * state written before the limit holds more. */
+/* Stock at an internal or transit location never goes below zero: what
+ * leaves must be there. Virtual locations (supplier, customer, ...) may. */
+static bool check_stock_at_source(const ll_facts *facts, const ll_event *ev,
+                                  ll_decision *d) {
+  const ll_lot *cur = &facts->lot;
+  if (!ll_usage_is_stock(ev->from.usage) ||
+      facts->from_qty_micro >= ev->quantity_micro)
+    return true;
+  char q[LL_DECIMAL_STR_MAX], avail[LL_DECIMAL_STR_MAX];
+  reject(d, LL_INSUFFICIENT_STOCK,
+         "Not enough stock of %s '%s' (%s) of product '%s' at location "
+         "'%s': %s available, %s requested.",
+         cur->tracking == LL_TRACK_SERIAL ? "serial number" : "lot", cur->name,
+         cur->lot_id, cur->product_id, ev->from.id,
+         ll_decimal_format(facts->from_qty_micro, avail),
+         ll_decimal_format(ev->quantity_micro, q));
+  return false;
+}
+
+/* Expired goods are not delivered to customers, unless the operator allows
+ * it (allow_expired_delivery); other moves of an expired lot are fine. */
+static bool check_expiry_for_customer(const ll_facts *facts, const ll_event *ev,
+                                      const ll_rule_opts *opts,
+                                      ll_decision *d) {
+  const ll_lot *cur = &facts->lot;
+  bool allow_expired = opts && opts->allow_expired_delivery;
+  if (ev->to.usage != LL_USAGE_CUSTOMER || allow_expired ||
+      !cur->expiration_at.set || cur->expiration_at.ms > ev->occurred_at_ms)
+    return true;
+  char t[32];
+  reject(d, LL_EXPIRED_LOT,
+         "%s '%s' (%s) of product '%s' expired at %s; it cannot be "
+         "delivered to customer location '%s'.",
+         kind_of(cur), cur->name, cur->lot_id, cur->product_id,
+         ll_time_format(cur->expiration_at.ms, t), ev->to.id);
+  return false;
+}
+
+/* The quantities a move leaves behind. */
+typedef struct move_result {
+  int64_t from_micro;
+  int64_t to_micro;
+  int64_t on_hand_micro;
+} move_result;
+
+/* Every quantity kept stays within +-LL_QUANTITY_MAX_MICRO, so these sums
+ * cannot overflow int64; they are checked all the same, in case a state
+ * written before the limit holds more. Returns false after rejecting. */
+static bool sum_move_quantities(const ll_facts *facts, const ll_event *ev,
+                                ll_decision *d, move_result *out) {
+  const ll_lot *cur = &facts->lot;
   int64_t new_from = 0, new_to = 0, new_on_hand = cur->on_hand_micro;
   bool ok =
       ll_decimal_sub(facts->from_qty_micro, ev->quantity_micro, &new_from) &&
       ll_decimal_add(facts->to_qty_micro, ev->quantity_micro, &new_to);
-  if (ok && from_stock)
+  if (ok && ll_usage_is_stock(ev->from.usage))
     ok = ll_decimal_sub(new_on_hand, ev->quantity_micro, &new_on_hand);
-  if (ok && to_stock)
+  if (ok && ll_usage_is_stock(ev->to.usage))
     ok = ll_decimal_add(new_on_hand, ev->quantity_micro, &new_on_hand);
   if (!ok || !within_limit(new_from) || !within_limit(new_to) ||
       !within_limit(new_on_hand)) {
     reject_over_limit(d, ev, cur, ok, new_from, new_to, new_on_hand);
-    return;
+    return false;
   }
+  *out = (move_result){new_from, new_to, new_on_hand};
+  return true;
+}
 
-  /* The contract's invariants: stock never below zero, a serial is on hand
-   * at most once. The rules above guarantee them; a failure here means the
-   * state or the rules are wrong, and going on would spread the damage. */
-  assert(!from_stock || new_from >= 0);
-  assert(!to_stock || new_to >= 0);
-  assert(new_on_hand >= 0);
-  assert(!serial || new_on_hand == 0 || new_on_hand == LL_MICRO);
+/* Fill the decision of an accepted move. The invariants of docs/concepts.md
+ * (stock never below zero, a serial on hand at most once) are guaranteed by
+ * the rules above; a failure here means the state or the rules are wrong,
+ * and going on would spread the damage. */
+static void accept_move(const ll_facts *facts, const ll_event *ev,
+                        const move_result *m, ll_decision *d) {
+  const ll_lot *cur = &facts->lot;
+  assert(!ll_usage_is_stock(ev->from.usage) || m->from_micro >= 0);
+  assert(!ll_usage_is_stock(ev->to.usage) || m->to_micro >= 0);
+  assert(m->on_hand_micro >= 0);
+  assert(cur->tracking != LL_TRACK_SERIAL || m->on_hand_micro == 0 ||
+         m->on_hand_micro == LL_MICRO);
   assert(cur->move_count >= 0 && cur->move_count < INT64_MAX);
 
   d->accepted = true;
   ll_lot_copy(&d->lot, cur);
-  d->lot.on_hand_micro = new_on_hand;
+  d->lot.on_hand_micro = m->on_hand_micro;
   d->lot.move_count = cur->move_count + 1;
   d->lot.updated_at_ms = ev->occurred_at_ms;
-  d->from_qty_micro = new_from;
-  d->to_qty_micro = new_to;
+  d->from_qty_micro = m->from_micro;
+  d->to_qty_micro = m->to_micro;
   d->set_from_usage = !facts->from_usage_found;
   d->set_to_usage = !facts->to_usage_found;
+}
+
+/* The StockMoved rules in docs/rejections.md's order; the first that fails
+ * decides the rejection. */
+static void decide_moved(const ll_facts *facts, const ll_event *ev,
+                         const ll_rule_opts *opts, ll_decision *d) {
+  move_result m;
+  if (check_move_lot(facts, ev, d) && check_move_usages(facts, ev, d) &&
+      check_serial_move(facts, ev, d) && check_stock_at_source(facts, ev, d) &&
+      check_expiry_for_customer(facts, ev, opts, d) &&
+      sum_move_quantities(facts, ev, d, &m))
+    accept_move(facts, ev, &m, d);
 }
 
 /* ---- the front door ---- */

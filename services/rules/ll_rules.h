@@ -1,7 +1,7 @@
 /* ll_rules.h — the inventory rules: a pure function of (facts, event).
  *
  * No Kafka, RocksDB or HTTP in here. ll_decide() checks the event in the
- * order of contract section 4 and either accepts it (filling the lot's new
+ * order docs/rejections.md gives and either accepts it (filling the lot's new
  * state and the quantity changes) or rejects it with a stable code and a
  * message that names the lot, product, location and quantities involved.
  * An identical redelivery of an event id is a duplicate (no-op); a

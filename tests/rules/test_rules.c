@@ -779,12 +779,15 @@ static void test_accept_product_change(void **state) {
 static void test_check_fields_alone(void **state) {
   (void)state;
   ll_event ev;
-  ll_err err = {0};
+  /* The HTTP API answers 422 from this err: whatever it held before, it
+   * must come back a rejection, not a runtime failure. */
+  ll_err err = {.kind = LL_ERR_IO};
   ev_moved(&ev, "m", "P", "L1", LL_MICRO, "A", LL_USAGE_INTERNAL, "B",
            LL_USAGE_CUSTOMER);
   assert_int_equal(ll_check_fields(&ev, &err), LL_OK);
   ev.quantity_micro = 0;
   assert_int_equal(ll_check_fields(&ev, &err), LL_INVALID_QUANTITY);
+  assert_int_equal(err.kind, LL_ERR_REJECTED);
   assert_int_equal(err.code, LL_INVALID_QUANTITY);
   assert_non_null(strstr(err.message, "greater than zero"));
   assert_int_equal(ll_check_fields(&ev, NULL), LL_INVALID_QUANTITY);

@@ -37,7 +37,8 @@ static inline ll_codec *open_codec(const char *dir, const char *registry_url) {
   ll_err err = {0};
   ll_codec *c = ll_codec_open(dir, registry_url, &err);
   if (!c)
-    fail_msg("ll_codec_open(%s): %s", dir, err.message);
+    fail_msg("ll_codec_open(%s): %s: %s", dir, ll_err_kind_name(err.kind),
+             err.message);
   return c;
 }
 

@@ -98,7 +98,8 @@ static void check_event_result(ll_codec *c, ll_code code, const ll_err *err,
     ll_buf_init(&again);
     ll_err e2;
     if (ll_codec_encode(c, ev, &again, &e2) != 0)
-      fail_msg("decoded event does not encode: %s", e2.message);
+      fail_msg("decoded event does not encode: %s: %s",
+               ll_err_kind_name(e2.kind), e2.message);
     ll_event back;
     ll_event_init(&back);
     bool retry;

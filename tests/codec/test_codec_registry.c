@@ -20,7 +20,7 @@ static void confluent_event(ll_codec *c, const ll_event *ev, uint32_t id,
   ll_buf_init(&avro);
   ll_err err;
   if (ll_codec_encode_version(c, ev, 1, &avro, &err) != 0)
-    fail_msg("encode: %s", err.message);
+    fail_msg("encode: %s: %s", ll_err_kind_name(err.kind), err.message);
   confluent_frame(id, &avro, out);
   ll_buf_free(&avro);
 }

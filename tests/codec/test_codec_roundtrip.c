@@ -32,7 +32,7 @@ static void roundtrip(sample_fn make, bool all_fields) {
   ll_buf_init(&b);
   ll_err err = {0};
   if (ll_codec_encode(codec, &in, &b, &err) != 0)
-    fail_msg("encode: %s", err.message);
+    fail_msg("encode: %s: %s", ll_err_kind_name(err.kind), err.message);
   assert_int_equal(b.data[0], 0xC3);
   assert_int_equal(b.data[1], 0x01);
   if (decode(codec, &b, &out, &err) != LL_OK)

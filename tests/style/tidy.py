@@ -10,13 +10,15 @@ reviewer to remember. It reports, as path:line, each:
   (b) ll_err_set( whose code argument is LL_OK in services/ and projections/:
       a runtime failure is made with ll_fail and a kind, so callers can
       branch on it (services/common/ll_types.h);
-  (c) comment in services/, projections/ or tests/ that cites the contract
-      by section number: sections get renumbered, the files under docs/
+  (c) comment (C, Python, shell, CMake; a Python docstring counts) in
+      services/, projections/ or tests/ that cites the contract by section
+      number: sections get renumbered, the files under docs/
       (docs/rejections.md, docs/events.md, ...) keep their names.
 
 Usage:
   tidy.py [--root DIR] [PATH ...]  check DIR (default: the repository), only
-                                   under PATHs (files or folders) if given
+                                   under PATHs (files or folders, relative
+                                   to DIR) if given
   tidy.py --self-test              check that tests/style/fixtures gives
                                    exactly the offenders it was built with
 
@@ -243,7 +245,9 @@ def python_comments(text):
     comments, previous = [], tokenize.NEWLINE
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            docstring = tok.type == tokenize.STRING and previous in statement_start
+            docstring = (
+                tok.type == tokenize.STRING and previous in statement_start
+            )
             if tok.type == tokenize.COMMENT or docstring:
                 row, col = tok.start
                 comments.append((starts[row - 1] + col, tok.string))
@@ -354,7 +358,10 @@ def self_test():
         if name in FIXTURE_LENGTHS
     }
     if lengths != FIXTURE_LENGTHS:
-        print("self-test: fixture lengths %s, want %s" % (lengths, FIXTURE_LENGTHS))
+        print(
+            "self-test: fixture lengths %s, want %s"
+            % (lengths, FIXTURE_LENGTHS)
+        )
         return 1
     found = {o.key() for o in check_tree(FIXTURES)}
     missed = FIXTURE_EXPECTED - found
@@ -378,6 +385,15 @@ def main():
     args = parser.parse_args()
     if args.self_test:
         return self_test()
+    missing = [
+        p for p in args.paths if not os.path.exists(os.path.join(args.root, p))
+    ]
+    if missing:
+        # A mistyped path would otherwise check nothing and pass.
+        print(
+            "tidy: no such path under %s: %s" % (args.root, ", ".join(missing))
+        )
+        return 2
     offences = check_tree(args.root, args.paths)
     for offence in offences:
         print(offence)

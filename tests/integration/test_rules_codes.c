@@ -1,4 +1,4 @@
-/* test_rules_codes.c — every rejection code of contract section 4, for real.
+/* test_rules_codes.c — every rejection code of docs/rejections.md, for real.
  *
  * One `lotlined all` on its embedded broker. The Kafka path, as an upstream
  * system would use it (a plain librdkafka producer and ll_codec):

@@ -182,8 +182,6 @@ bool api_wait_views(ll_api *api, uint64_t position, uint64_t deadline_ns);
  * ?min_position=, and the common error replies. The int ones return -1
  * with r filled on a bad value. */
 const char *api_query(const api_request *rq, const char *key);
-/* Was the parameter sent at all (even empty)? */
-bool api_query_present(const api_request *rq, const char *key);
 int api_await_min_position(api_request *rq, api_reply *r);
 bool api_parse_u64(const char *s, uint64_t *out);
 int api_query_limit(const api_request *rq, size_t *limit, api_reply *r);

@@ -3,7 +3,7 @@
  *   GET /v1/lots[?product_id=&name=&q=&limit=&cursor=]
  *       {"lots":[lot],"next_cursor"} in lot_id order; with
  *       expiring_before= or location= the FEFO list instead (api_trace.c).
- *       children= only combines with location= (400 otherwise: it would
+ *       children=1 only combines with location= (400 otherwise: it would
  *       be ignored).
  *   GET /v1/lots/{lot_id}
  *       the lot, 404 UNKNOWN_LOT when there is none.
@@ -64,10 +64,13 @@ static void list_lots(api_request *rq, api_reply *r) {
 
 void api_get_lots(api_request *rq, const char *id, api_reply *r) {
   (void)id;
-  if (api_query_present(rq, "children") && api_query(rq, "location") == NULL) {
+  bool children = false;
+  if (api_query_flag(rq, "children", &children, r) != 0)
+    return;
+  if (children && api_query(rq, "location") == NULL) {
     /* Ignoring it would answer a question the client did not ask. */
     api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                    "children only combines with location");
+                    "children=1 only combines with location");
   } else if (api_wants_fefo(rq)) {
     api_get_lots_fefo(rq, r);
   } else {

@@ -98,13 +98,6 @@ const char *api_query(const api_request *rq, const char *key) {
   return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
-bool api_query_present(const api_request *rq, const char *key) {
-  assert(rq->route != NULL && api_route_takes(rq->route, key));
-  const char *v = NULL;
-  return MHD_lookup_connection_value_n(rq->conn, MHD_GET_ARGUMENT_KIND, key,
-                                       strlen(key), &v, NULL) == MHD_YES;
-}
-
 /* Decimal digits only, no sign, no overflow. */
 bool api_parse_u64(const char *s, uint64_t *out) {
   if (s == NULL || *s == '\0')

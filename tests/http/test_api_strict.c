@@ -252,6 +252,30 @@ static void test_named_unknown_parameters(void **state) {
                  (const char *const[]){"'sort'", NULL});
 }
 
+/* children widens a location to its subtree: without a location it would
+ * be ignored, so it is refused; children=0 asks for nothing and passes
+ * (`lotline expiring` sends it). */
+static void test_children_needs_a_location(void **state) {
+  (void)state;
+  expect_refused("GET", "/v1/lots?children=1", NULL,
+                 (const char *const[]){"children", "location", NULL});
+  expect_refused("GET",
+                 "/v1/lots?expiring_before=2027-01-01T00:00:00Z&children=1",
+                 NULL, (const char *const[]){"children", "location", NULL});
+  static const char *const fine[] = {
+      "/v1/lots?expiring_before=2027-01-01T00:00:00Z&location=&children=0",
+      "/v1/lots?location=WH&children=1",
+      "/v1/lots?children=0",
+  };
+  for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+    resp r = request("GET", fine[i], NULL);
+    if (r.status != 200)
+      fail_msg("GET %s: want 200, got %ld %s", fine[i], r.status,
+               r.body != NULL ? r.body : "");
+    resp_free(&r);
+  }
+}
+
 /* What a route declares is never "unknown". Empty values read as absent
  * (a flag as set), so each parameter alone gets through the check. */
 static void test_declared_parameters_pass(void **state) {
@@ -376,6 +400,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_route_refuses_an_unknown_parameter),
       cmocka_unit_test(test_named_unknown_parameters),
+      cmocka_unit_test(test_children_needs_a_location),
       cmocka_unit_test(test_declared_parameters_pass),
       cmocka_unit_test(test_as_of_on_locations_answers),
       cmocka_unit_test(test_each_write_refuses_an_unknown_field),

@@ -153,6 +153,9 @@ extern const api_param api_min_position_param;
 
 /* Does the pattern match these segments? */
 bool api_route_path_is(const api_route *rt, const api_path *p);
+/* "a, b, c" (then extra, when not NULL); "none" for none. */
+void api_param_names(const api_param *list, const char *extra, char *out,
+                     size_t cap);
 /* Does the route accept this query parameter? */
 bool api_route_takes(const api_route *rt, const char *key);
 /* "GET, HEAD, POST": the methods the path of rt takes. */

@@ -202,11 +202,7 @@ bool api_check_fields(const json_t *obj, const api_param *fields,
     if (field_known(fields, key))
       continue;
     char accepted[512];
-    size_t len = 0;
-    accepted[0] = '\0';
-    for (const api_param *f = fields; f->name != NULL; f++)
-      len += (size_t)snprintf(accepted + len, sizeof accepted - len, "%s%s",
-                              len > 0 ? ", " : "", f->name);
+    api_param_names(fields, NULL, accepted, sizeof accepted);
     api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
                     "unknown field '%.64s' in %s; accepted: %s", key, where,
                     accepted);

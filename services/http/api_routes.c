@@ -185,17 +185,21 @@ void api_route_allow(const api_route *rt, char *out, size_t cap) {
   }
 }
 
-/* The names the route accepts, "a, b, c" ("none" for none). */
-static void accepted_names(const api_route *rt, const api_param *list,
-                           char *out, size_t cap) {
+static void append_name(char *out, size_t cap, size_t *len, const char *name) {
+  int w = snprintf(out + *len, cap - *len, "%s%s", *len > 0 ? ", " : "", name);
+  if (w > 0)
+    *len = *len + (size_t)w < cap ? *len + (size_t)w : cap - 1;
+}
+
+void api_param_names(const api_param *list, const char *extra, char *out,
+                     size_t cap) {
+  assert(cap > 0);
   size_t len = 0;
   out[0] = '\0';
   for (const api_param *q = list; q != NULL && q->name != NULL; q++)
-    len += (size_t)snprintf(out + len, cap - len, "%s%s", len > 0 ? ", " : "",
-                            q->name);
-  if (rt != NULL && (rt->flags & API_VIEWS) && len < cap)
-    len += (size_t)snprintf(out + len, cap - len, "%s%s", len > 0 ? ", " : "",
-                            api_min_position_param.name);
+    append_name(out, cap, &len, q->name);
+  if (extra != NULL)
+    append_name(out, cap, &len, extra);
   if (len == 0)
     snprintf(out, cap, "none");
 }
@@ -211,7 +215,8 @@ static enum MHD_Result find_unknown(void *cls, enum MHD_ValueKind kind,
   (void)kind;
   (void)value;
   unknown_search *s = cls;
-  if (key == NULL || api_route_takes(s->route, key))
+  /* "?a=1&" and "?&" hold an empty name: no parameter at all. */
+  if (key == NULL || key[0] == '\0' || api_route_takes(s->route, key))
     return MHD_YES;
   snprintf(s->name, sizeof s->name, "%s", key);
   s->found = true;
@@ -225,7 +230,10 @@ bool api_route_check_query(const api_request *rq, api_reply *r) {
   if (!s.found)
     return true;
   char accepted[512];
-  accepted_names(rq->route, rq->route->query, accepted, sizeof accepted);
+  api_param_names(rq->route->query,
+                  (rq->route->flags & API_VIEWS) ? api_min_position_param.name
+                                                 : NULL,
+                  accepted, sizeof accepted);
   api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
                   "unknown query parameter '%s': %s %s accepts %s", s.name,
                   rq->route->method, rq->route->pattern, accepted);

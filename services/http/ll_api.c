@@ -58,7 +58,6 @@
 
 #define JSON_CONTENT_TYPE "application/json"
 #define LISTEN_BACKLOG 128
-#define NS_PER_MS 1000000ULL
 
 /* ---- routing ---- */
 

@@ -206,6 +206,39 @@ static const char *empty_body(const api_route *rt) {
   return strcmp(rt->method, "GET") == 0 ? NULL : "{}";
 }
 
+/* ---- the table ---- */
+
+static bool lists_status(const api_route *rt, unsigned status) {
+  for (const unsigned *s = rt->statuses; *s != 0; s++)
+    if (*s == status)
+      return true;
+  return false;
+}
+
+/* What the docs promise of every route holds in the table: one row per
+ * method and path; 400 everywhere (an unknown parameter); 401 wherever a
+ * token can be asked for and 403 on writes (the read token); 503 where
+ * the views are waited for; a body exactly on writes. */
+static void test_the_table_is_consistent(void **state) {
+  (void)state;
+  for (size_t i = 0; i < api_routes_count; i++) {
+    const api_route *rt = &api_routes[i];
+    for (size_t k = i + 1; k < api_routes_count; k++)
+      if (strcmp(rt->method, api_routes[k].method) == 0 &&
+          strcmp(rt->pattern, api_routes[k].pattern) == 0)
+        fail_msg("%s %s is in the table twice", rt->method, rt->pattern);
+    assert_true(lists_status(rt, 400));
+    assert_true(lists_status(rt, 401) == !(rt->flags & API_OPEN));
+    if (rt->flags & API_WRITE)
+      assert_true(lists_status(rt, 403));
+    if (rt->flags & API_VIEWS)
+      assert_true(lists_status(rt, 503));
+    assert_true((rt->body != NULL) == ((rt->flags & API_WRITE) != 0));
+    assert_true(((rt->flags & API_READ) != 0) ==
+                (strcmp(rt->method, "GET") == 0));
+  }
+}
+
 /* ---- query parameters ---- */
 
 /* Any route, any stray name: 400 naming it and every accepted one. */
@@ -250,6 +283,10 @@ static void test_named_unknown_parameters(void **state) {
   /* refused even when it comes after accepted ones */
   expect_refused("GET", "/v1/lots?limit=5&cursor=A&sort=name", NULL,
                  (const char *const[]){"'sort'", NULL});
+  /* an empty name is no parameter */
+  resp r = request("GET", "/v1/lots?limit=5&", NULL);
+  assert_int_equal(r.status, 200);
+  resp_free(&r);
 }
 
 /* children widens a location to its subtree: without a location it would
@@ -398,6 +435,7 @@ static void test_the_table_drives_405(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_the_table_is_consistent),
       cmocka_unit_test(test_every_route_refuses_an_unknown_parameter),
       cmocka_unit_test(test_named_unknown_parameters),
       cmocka_unit_test(test_children_needs_a_location),

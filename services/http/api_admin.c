@@ -22,10 +22,10 @@
  * (both parts default to true). Answer 200:
  *   {"dir": ..., "views": {"position": N} | null, "log": {"position": M} |
  *    null, "seconds": S}
- * Errors: 400 bad body, 403 FORBIDDEN from a non-loopback peer (the
- * endpoint writes files as the service's user: the API may listen on
- * other interfaces, its admin side does not), 409 LOG_NOT_OWNED, 422
- * INVALID_FIELD for a relative or missing dir or one that already holds a
+ * Errors: 400 bad body or a field other than these three, 403 FORBIDDEN from a
+ * non-loopback peer (the endpoint writes files as the service's user: the API
+ * may listen on other interfaces, its admin side does not), 409 LOG_NOT_OWNED,
+ * 422 INVALID_FIELD for a relative or missing dir or one that already holds a
  * backup, 500 BACKUP_FAILED when RocksDB fails (nothing left behind). */
 #include <netinet/in.h>
 #include <string.h>
@@ -39,7 +39,7 @@
 
 #define BACKUP_DIR_MAX_BYTES 3072 /* leaves room for "/views" in PATH_MAX */
 
-static bool peer_is_loopback(struct MHD_Connection *conn) {
+bool api_peer_is_loopback(struct MHD_Connection *conn) {
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   if (ci == NULL || ci->client_addr == NULL)
@@ -75,18 +75,26 @@ static json_t *part_json(bool done, uint64_t position) {
   return json_pack("{s:I}", "position", (json_int_t)position);
 }
 
-void api_admin_backup(api_request *rq, api_reply *r) {
+const api_param api_backup_fields[] = {
+    {"dir", "string", "an absolute path to an existing, empty directory"},
+    {"views", "boolean", "back up the views (default true)"},
+    {"log", "boolean", "back up the log (default true)"},
+    {NULL, NULL, NULL}};
+
+/* The route table sends only loopback clients here (API_ADMIN). */
+void api_admin_backup(api_request *rq, const char *id, api_reply *r) {
+  (void)id;
   const ll_api_deps *deps = &rq->api->deps;
-  if (!peer_is_loopback(rq->conn)) {
-    api_reply_error(r, MHD_HTTP_FORBIDDEN, "FORBIDDEN",
-                    "the admin endpoints answer loopback clients only");
-    return;
-  }
   json_error_t jerr;
   json_t *body = rq->body.len == 0
                      ? NULL
                      : json_loadb((const char *)rq->body.data, rq->body.len,
                                   JSON_REJECT_DUPLICATES, &jerr);
+  if (json_is_object(body) &&
+      !api_check_fields(body, api_backup_fields, "the body", r)) {
+    json_decref(body);
+    return;
+  }
   const json_t *dir_v = json_object_get(body, "dir");
   int want_views = part_wanted(body, "views");
   int want_log = part_wanted(body, "log");
@@ -135,7 +143,8 @@ void api_admin_backup(api_request *rq, api_reply *r) {
     else
       api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "BACKUP_FAILED", "%s",
                       e.message);
-    ll_log(LL_ERROR, "admin", "backup into %s failed: %s", dir, e.message);
+    ll_log(LL_ERROR, "admin", "backup into %s failed (%s): %s", dir,
+           ll_err_kind_name(e.kind), e.message);
     json_decref(body);
     return;
   }

@@ -1,12 +1,21 @@
 /* api_internal.h — what the HTTP API's files share (not a public header).
  *
- * The API is four files:
- *   ll_api.c     the daemon: listening, the request life cycle, routing and
- *                the read routes
- *   api_write.c  the write routes: event, field checks, publish, await
- *   api_json.c   the mapping between JSON and lotline's types
- *   api_trace.c  the traceability reads: history, as-of, genealogy,
- *                location contents, FEFO
+ * A request flows through the files in this order:
+ *   ll_api.c      the daemon: listening, the request life cycle, matching
+ *                 the path against the route table and dispatching
+ *   api_routes.c  the route table: every route once, with its method,
+ *                 path, handler, flags, query parameters, body fields and
+ *                 statuses; routing, tokens, metrics and the docs check
+ *                 (api_routes_main.c prints it) all read it
+ *   api_ops.c     tokens, metrics, TLS, /healthz and /readyz
+ *   api_read.c    GET /v1/lots, /v1/lots/{lot_id}, /v1/rejections
+ *   api_trace.c   the traceability reads: history, as-of, genealogy,
+ *                 location contents, FEFO
+ *   api_write.c   the write routes: event, field checks, publish, await
+ *   api_admin.c   POST /v1/admin/backup
+ *   api_json.c    the mapping between JSON and lotline's types, and the
+ *                 body fields each write accepts
+ *   api_reply.c   replies, query parameters, waiting for the views
  * A handler fills an api_reply (status + JSON body); ll_api.c turns it into
  * an HTTP response. */
 #ifndef LL_API_INTERNAL_H
@@ -26,7 +35,7 @@
 #define LL_API_THREADS 8 /* writes block a worker up to 5 s */
 #define LL_API_CONNECTIONS_MAX 1024
 #define LL_API_IDLE_TIMEOUT_S 60         /* idle keep-alive connections */
-#define LL_API_WRITE_TIMEOUT_MS_MAX 5000 /* contract: outcome within 5 s */
+#define LL_API_WRITE_TIMEOUT_MS_MAX 5000 /* docs/api.md: within 5 s */
 #define LL_API_MIN_POSITION_WAIT_MS 5000 /* ?min_position= */
 #define LL_API_POLL_INTERVAL_MS 2        /* outcome / views polling */
 #define LL_API_READY_LAG_MAX 1000 /* /readyz: views this close to the log */
@@ -38,6 +47,7 @@
 #define LL_API_CONNECTION_MEMORY_BYTES (64 * 1024)
 #define LL_API_TOKEN_DIGEST_BYTES 32 /* SHA-256 */
 #define LL_API_QUERY_PARAMS_MAX 64   /* routes take a handful */
+#define LL_API_ALLOW_MAX 48          /* "GET, HEAD, PATCH, POST" */
 
 struct ll_api {
   struct MHD_Daemon *daemon;
@@ -66,12 +76,21 @@ typedef struct api_reply {
   unsigned int status;
   char *body; /* malloc'd */
   size_t body_len;
-  const char *content_type; /* static; NULL = application/json */
-  const char *allow;        /* Allow header for 405, static */
-  uint64_t position;        /* Lotline-Position header when > 0 */
+  const char *content_type;     /* static; NULL = application/json */
+  char allow[LL_API_ALLOW_MAX]; /* Allow header for 405, "" for none */
+  uint64_t position;            /* Lotline-Position header when > 0 */
   /* WWW-Authenticate header for 401, static */
   const char *www_authenticate;
 } api_reply;
+
+/* A path split on '/' and percent-decoded segment by segment. */
+typedef struct api_path {
+  char *seg[LL_API_SEGMENTS_MAX];
+  size_t n;
+  bool too_long; /* more segments than any route has */
+} api_path;
+
+struct api_route;
 
 /* One HTTP request, from the URI callback to the completion callback. */
 typedef struct api_request {
@@ -84,11 +103,70 @@ typedef struct api_request {
   ll_buf body;
   uint64_t started_ns;
   unsigned int status; /* answered status, for the request log */
-  bool routed;         /* route() found a route: label metrics by it */
+  bool routed;         /* dispatched on a route's path: label metrics */
   bool query_too_long; /* more than LL_API_QUERY_PARAMS_MAX parameters */
+  /* Set once method and headers are known (ll_api.c, api_match). */
+  bool matched;
+  bool path_bad;                      /* a bad percent-escape */
+  api_path path;                      /* the decoded segments */
+  const struct api_route *route;      /* method and path match, else NULL */
+  const struct api_route *path_route; /* the path matches (any method) */
 } api_request;
 
-/* ---- replies (ll_api.c) ---- */
+/* ---- the route table (api_routes.c) ---- */
+
+/* A query parameter or a body field a route accepts. type is the
+ * OpenAPI type: "string", "integer", "boolean" or "object". */
+typedef struct api_param {
+  const char *name;
+  const char *type;
+  const char *what; /* one line for people */
+} api_param;
+
+/* The id is the path's one {parameter} (decoded), NULL when it has none. */
+typedef void (*api_handler)(api_request *rq, const char *id, api_reply *r);
+
+enum {
+  API_READ = 1 << 0,  /* GET (and HEAD): the read token */
+  API_WRITE = 1 << 1, /* changes something: the write token */
+  API_OPEN = 1 << 2,  /* no token ever: probes */
+  API_OPS = 1 << 3,   /* also served by an ops-only listener */
+  API_VIEWS = 1 << 4, /* reads the views: takes ?min_position= */
+  API_ADMIN = 1 << 5, /* loopback clients only */
+};
+
+typedef struct api_route {
+  const char *method;  /* "GET" (HEAD too), "POST" or "PATCH" */
+  const char *pattern; /* "/v1/lots/{lot_id}": a {name} is one segment */
+  api_handler handler;
+  unsigned flags;
+  const api_param *query;   /* {NULL}-terminated; with API_VIEWS add
+                               min_position */
+  const api_param *body;    /* writes: the fields accepted, else NULL */
+  const unsigned *statuses; /* 0-terminated: every status it answers */
+  const char *summary;
+} api_route;
+
+extern const api_route api_routes[];
+extern const size_t api_routes_count;
+extern const api_param api_min_position_param;
+
+/* Does the pattern match these segments? */
+bool api_route_path_is(const api_route *rt, const api_path *p);
+/* "a, b, c" (then extra, when not NULL); "none" for none. */
+void api_param_names(const api_param *list, const char *extra, char *out,
+                     size_t cap);
+/* Does the route accept this query parameter? */
+bool api_route_takes(const api_route *rt, const char *key);
+/* "GET, HEAD, POST": the methods the path of rt takes. */
+void api_route_allow(const api_route *rt, char *out, size_t cap);
+/* 400 naming the first query parameter the route does not accept; false
+ * then, with r filled. */
+bool api_route_check_query(const api_request *rq, api_reply *r);
+/* The whole table as JSON (api_routes_main.c prints it for the docs). */
+json_t *api_routes_json(void);
+
+/* ---- replies (api_reply.c) ---- */
 void api_reply_init(api_reply *r);
 void api_reply_free(api_reply *r);
 /* Takes ownership of body (a JSON object or array). */
@@ -101,17 +179,24 @@ bool api_poll_pause(ll_api *api);
 /* Wait until the views reach position or deadline_ns (monotonic) passes. */
 bool api_wait_views(ll_api *api, uint64_t position, uint64_t deadline_ns);
 
-/* Read helpers (ll_api.c): a query parameter (NULL when absent or empty),
- * decimal digits, ?limit= (default LL_LIST_LIMIT_DEFAULT, 400 outside
- * 1..LL_LIST_LIMIT_MAX), a 1/0 flag, and the common error replies. The
- * int ones return -1 with r filled on a bad value. */
+/* Read helpers (api_reply.c): a query parameter (NULL when absent or
+ * empty; the route must declare it), decimal digits, ?limit= (default
+ * LL_LIST_LIMIT_DEFAULT, 400 outside 1..LL_LIST_LIMIT_MAX), a 1/0 flag,
+ * ?min_position=, and the common error replies. The int ones return -1
+ * with r filled on a bad value. */
 const char *api_query(const api_request *rq, const char *key);
+int api_await_min_position(api_request *rq, api_reply *r);
 bool api_parse_u64(const char *s, uint64_t *out);
 int api_query_limit(const api_request *rq, size_t *limit, api_reply *r);
 int api_query_flag(const api_request *rq, const char *key, bool *out,
                    api_reply *r);
 void api_reply_storage_error(api_reply *r, const ll_err *err);
 void api_reply_unknown_lot(api_reply *r, const char *lot_id);
+
+/* ---- lots and rejections (api_read.c) ---- */
+void api_get_lots(api_request *rq, const char *id, api_reply *r);
+void api_get_lot(api_request *rq, const char *lot_id, api_reply *r);
+void api_get_rejections(api_request *rq, const char *id, api_reply *r);
 
 /* ---- traceability reads (api_trace.c) ---- */
 void api_get_lot_locations(api_request *rq, const char *lot_id, api_reply *r);
@@ -126,16 +211,17 @@ void api_get_lots_fefo(api_request *rq, api_reply *r);
 /* Metrics families, collector, tokens, TLS check; -1 with err. */
 int api_ops_start(ll_api *api, const ll_api_deps *deps, ll_err *err);
 void api_ops_stop(ll_api *api);
-/* Is raw_uri one of /healthz, /readyz, /metrics? */
-bool api_ops_path(const char *raw_uri);
-/* Bearer-token check before routing; false with r filled (401/403). */
+/* Bearer-token check before dispatching, by the matched route's flags
+ * (by the method when no route matched); false with r filled (401/403). */
 bool api_authorize(api_request *rq, api_reply *r);
 /* Called by the URI callback with MHD's own buffer: true when the query
  * has more than LL_API_QUERY_PARAMS_MAX parameters, and then the query is
  * emptied so that MHD does not parse it (see api_ops.c). */
 bool api_guard_query(char *uri);
-/* GET /metrics. */
-void api_get_metrics(api_request *rq, api_reply *r);
+/* GET /healthz, /readyz, /metrics. */
+void api_get_healthz(api_request *rq, const char *id, api_reply *r);
+void api_get_readyz(api_request *rq, const char *id, api_reply *r);
+void api_get_metrics(api_request *rq, const char *id, api_reply *r);
 /* Count and time one finished request. */
 void api_observe(api_request *rq);
 /* GnuTLS priority string for HTTPS. */
@@ -151,7 +237,10 @@ unsigned int api_status_for_rejection(ll_event_type type, ll_code code);
 
 /* ---- admin (api_admin.c) ---- */
 /* POST /v1/admin/backup */
-void api_admin_backup(api_request *rq, api_reply *r);
+void api_admin_backup(api_request *rq, const char *id, api_reply *r);
+extern const api_param api_backup_fields[];
+/* Is the client on a loopback address? */
+bool api_peer_is_loopback(struct MHD_Connection *conn);
 
 /* ---- JSON mapping (api_json.c) ---- */
 /* A JSON string for s (null when s is NULL); bytes that are not valid
@@ -163,10 +252,20 @@ json_t *api_json_decimal(int64_t micro);
 json_t *api_json_lot(const ll_lot *lot);
 json_t *api_json_rejection(const struct ll_stored_rejection *rej);
 
+/* The body fields each write accepts (the route table points at them). */
+extern const api_param api_lot_create_fields[];
+extern const api_param api_lot_update_fields[];
+extern const api_param api_move_fields[];
+extern const api_param api_location_fields[]; /* inside "from" and "to" */
+/* 400 naming the first member of obj not in fields (where: "the body",
+ * "from"); false then, with r filled. */
+bool api_check_fields(const json_t *obj, const api_param *fields,
+                      const char *where, api_reply *r);
+
 /* Fill ev's client-given fields from a JSON body. On failure returns -1
- * with r filled: 400 for a wrong JSON type, 422 for a value that cannot be
- * an event field (an unknown usage, a bad time or quantity). lot_id is the
- * path's lot id for LotUpdated. */
+ * with r filled: 400 for an unknown field or a wrong JSON type, 422 for a
+ * value that cannot be an event field (an unknown usage, a bad time or
+ * quantity). lot_id is the path's lot id for LotUpdated. */
 int api_event_from_json(ll_event_type type, const json_t *body,
                         const char *lot_id, ll_event *ev, api_reply *r);
 

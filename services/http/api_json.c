@@ -5,13 +5,17 @@
  * JSON number, so no client parses it into a double). Absent optional
  * values are JSON null.
  *
- * Incoming: request bodies use the event field names of contract section
- * 3.2. The split between 400 and 422 is: a value of the wrong JSON type is
- * a malformed request (400 BAD_REQUEST); a value of the right type that
+ * Incoming: request bodies use the event field names of docs/events.md.
+ * Each write accepts the fields of its list below (the route table,
+ * api_routes.c, points at the same lists, so the docs check sees them); a
+ * field not in the list is refused with 400 BAD_REQUEST naming it and the
+ * accepted ones: a misspelt "referense" silently dropped would record an
+ * event without the reference the client meant to give. The split between
+ * 400 and 422 is: an unknown field or a value of the wrong JSON type is a
+ * malformed request (400 BAD_REQUEST); a value of the right type that
  * cannot be an event field (an unknown usage, a time that is not RFC 3339,
  * a quantity that is not a decimal with at most 6 decimals) is a rule
- * failure (422 with the rule's code). Unknown fields are ignored, so
- * clients may send more than this version reads. JSON null means absent.
+ * failure (422 with the rule's code). JSON null means absent.
  * Everything else (required fields, text limits, positive quantity,
  * from != to, date order) is ll_check_fields()'s job in api_write.c. */
 #include <assert.h>
@@ -137,6 +141,76 @@ json_t *api_json_rejection(const ll_stored_rejection *rej) {
 
 /* ---- incoming ---- */
 
+#define DATE_FIELDS                                                            \
+  {"expiration_at", "string", "RFC 3339 time"},                                \
+      {"use_by_at", "string", "RFC 3339 time"},                                \
+      {"removal_at", "string", "RFC 3339 time"}, {                             \
+    "alert_at", "string", "RFC 3339 time"                                      \
+  }
+
+const api_param api_lot_create_fields[] = {
+    {"lot_id", "string", "the lot's id, unique"},
+    {"product_id", "string", "the product"},
+    {"name", "string", "the lot or serial number, unique per product"},
+    {"tracking", "string", "LOT (default) or SERIAL"},
+    {"reference", "string", "free text, e.g. the purchase order"},
+    {"description", "string", "free text"},
+    DATE_FIELDS,
+    {NULL, NULL, NULL}};
+
+const api_param api_lot_update_fields[] = {
+    {"lot_id", "string", "optional; must equal the path's lot id"},
+    {"name", "string", "the new name"},
+    {"product_id", "string",
+     "the NEW product (only while the lot has no "
+     "moves)"},
+    {"reference", "string", "the new reference; \"\" clears it"},
+    {"description", "string", "the new description; \"\" clears it"},
+    DATE_FIELDS,
+    {"expected_version", "integer",
+     "refuse with 409 VERSION_CONFLICT unless the lot is at this version"},
+    {NULL, NULL, NULL}};
+
+const api_param api_move_fields[] = {
+    {"product_id", "string", "the product; may be left out with lot_id"},
+    {"lot_id", "string", "the lot (or lot_name)"},
+    {"lot_name", "string", "the lot by its name within the product"},
+    {"quantity", "string", "a decimal string, at most 6 decimals"},
+    {"from", "object", "the source location {id, usage}"},
+    {"to", "object", "the destination location {id, usage}"},
+    {"reference", "string", "free text, e.g. the order"},
+    {NULL, NULL, NULL}};
+
+const api_param api_location_fields[] = {
+    {"id", "string", "the location id"},
+    {"usage", "string", "INTERNAL, TRANSIT, SUPPLIER, CUSTOMER, ..."},
+    {NULL, NULL, NULL}};
+
+static bool field_known(const api_param *fields, const char *key) {
+  for (const api_param *f = fields; f->name != NULL; f++)
+    if (strcmp(f->name, key) == 0)
+      return true;
+  return false;
+}
+
+bool api_check_fields(const json_t *obj, const api_param *fields,
+                      const char *where, api_reply *r) {
+  const char *key;
+  const json_t *v;
+  json_object_foreach((json_t *)obj, key, v) {
+    (void)v;
+    if (field_known(fields, key))
+      continue;
+    char accepted[512];
+    api_param_names(fields, NULL, accepted, sizeof accepted);
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "unknown field '%.64s' in %s; accepted: %s", key, where,
+                    accepted);
+    return false;
+  }
+  return true;
+}
+
 /* An optional string field: absent or null leaves *out NULL. */
 static int take_text(const json_t *body, const char *key, char **out,
                      api_reply *r) {
@@ -222,6 +296,8 @@ static int take_location(const json_t *body, const char *key, ll_location *out,
                     "%s must be an object {\"id\": ..., \"usage\": ...}", key);
     return -1;
   }
+  if (!api_check_fields(v, api_location_fields, key, r))
+    return -1;
   const json_t *id = json_object_get(v, "id");
   if (id != NULL && !json_is_null(id)) {
     if (!json_is_string(id)) {
@@ -356,11 +432,17 @@ int api_event_from_json(ll_event_type type, const json_t *body,
   assert(json_is_object(body));
   switch (type) {
   case LL_EV_LOT_CREATED:
+    if (!api_check_fields(body, api_lot_create_fields, "the body", r))
+      return -1;
     return created_from_json(body, ev, r);
   case LL_EV_LOT_UPDATED:
     assert(lot_id != NULL);
+    if (!api_check_fields(body, api_lot_update_fields, "the body", r))
+      return -1;
     return updated_from_json(body, lot_id, ev, r);
   case LL_EV_STOCK_MOVED:
+    if (!api_check_fields(body, api_move_fields, "the body", r))
+      return -1;
     return moved_from_json(body, ev, r);
   case LL_EV_NONE:
   default:

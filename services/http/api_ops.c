@@ -4,15 +4,18 @@
  * Metrics. Every finished request counts in lotline_http_requests_total
  * {method,route,status} and is timed in
  * lotline_http_request_duration_seconds{method,route}. The route label is
- * the matched route's template (/v1/lots/{id}/locations): ids never become
- * label values, and a request no route took (404, 401, a bad path, a body
- * over the limit) is labelled "unmatched", so hostile paths cannot grow
- * the series without bound. A collector fills the position and RocksDB
- * gauges when /metrics is read: reading them is cheaper than keeping them.
+ * the matched route's path from the route table, with every {parameter}
+ * written {id} (/v1/lots/{id}/locations): ids never become label values, and a
+ * request no route took (404, 401, a bad path, a body over the limit) is
+ * labelled "unmatched", so hostile paths cannot grow the series without bound.
+ * A collector fills the position and RocksDB gauges when /metrics is read:
+ * reading them is cheaper than keeping them.
  *
- * Tokens. http.token.write guards every method but GET and HEAD;
- * http.token.read guards GET and HEAD (the write token is good for reads
- * too); /healthz and /readyz stay open for probes. Tokens are compared as
+ * Tokens. The route table (api_routes.c) says which token a route needs:
+ * http.token.write for the write routes, http.token.read for the read
+ * routes (the write token is good for reads too); the open routes,
+ * /healthz and /readyz, need none, for probes. A request no route takes
+ * needs the write token unless it is a GET or HEAD. Tokens are compared as
  * SHA-256 digests with CRYPTO_memcmp: the time taken says nothing about
  * how much of a guess was right, nor about the token's length, and the
  * plain tokens are not kept. A missing or unknown token is 401 with
@@ -41,7 +44,6 @@
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define ROUTE_LABEL_MAX 160  /* bytes of a route template */
-#define ROUTE_SEGMENT_MAX 32 /* bytes of one literal segment in a label */
 #define AUTH_HEADER_MAX 4096 /* longer Authorization values are wrong */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
@@ -73,20 +75,6 @@ static const char *bearer_token(api_request *rq, size_t *n) {
   return h;
 }
 
-static bool first_segment_is(const char *raw_uri, const char *name) {
-  size_t n = strlen(name);
-  return raw_uri[0] == '/' && strncmp(raw_uri + 1, name, n) == 0 &&
-         (raw_uri[1 + n] == '\0' || raw_uri[1 + n] == '?' ||
-          raw_uri[1 + n] == '#' ||
-          (raw_uri[1 + n] == '/' && strcspn(raw_uri + 2 + n, "?#") == 0));
-}
-
-bool api_ops_path(const char *raw_uri) {
-  return first_segment_is(raw_uri, "healthz") ||
-         first_segment_is(raw_uri, "readyz") ||
-         first_segment_is(raw_uri, "metrics");
-}
-
 static void reply_unauthorized(api_reply *r, bool had_token) {
   api_reply_error(r, MHD_HTTP_UNAUTHORIZED, "UNAUTHORIZED",
                   had_token ? "the bearer token is not valid here"
@@ -97,11 +85,14 @@ static void reply_unauthorized(api_reply *r, bool had_token) {
 
 bool api_authorize(api_request *rq, api_reply *r) {
   ll_api *api = rq->api;
-  if (first_segment_is(rq->raw_uri, "healthz") ||
-      first_segment_is(rq->raw_uri, "readyz"))
+  const api_route *rt = rq->route;
+  if (rt != NULL && (rt->flags & API_OPEN))
     return true;
-  bool write = strcmp(rq->method, MHD_HTTP_METHOD_GET) != 0 &&
-               strcmp(rq->method, MHD_HTTP_METHOD_HEAD) != 0;
+  /* No route: by the method, so that a client without a token learns
+   * nothing of which paths exist. */
+  bool write = rt != NULL ? (rt->flags & API_WRITE) != 0
+                          : strcmp(rq->method, MHD_HTTP_METHOD_GET) != 0 &&
+                                strcmp(rq->method, MHD_HTTP_METHOD_HEAD) != 0;
   if (write ? !api->write_protected : !api->read_protected)
     return true;
   size_t n = 0;
@@ -173,16 +164,16 @@ static int check_tls_pair(const char *cert_pem, const char *key_pem,
                       ? PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL)
                       : NULL;
   if (cert == NULL)
-    ll_err_set(err, LL_OK,
-               "config key 'http.tls.cert': no PEM certificate in the file");
+    ll_fail(err, LL_ERR_CONFIG,
+            "config key 'http.tls.cert': no PEM certificate in the file");
   else if (key == NULL)
-    ll_err_set(err, LL_OK,
-               "config key 'http.tls.key': no unencrypted PEM private key "
-               "in the file");
+    ll_fail(err, LL_ERR_CONFIG,
+            "config key 'http.tls.key': no unencrypted PEM private key "
+            "in the file");
   else if (X509_check_private_key(cert, key) != 1)
-    ll_err_set(err, LL_OK,
-               "config keys 'http.tls.cert' and 'http.tls.key': the key "
-               "does not belong to the certificate");
+    ll_fail(err, LL_ERR_CONFIG,
+            "config keys 'http.tls.cert' and 'http.tls.key': the key "
+            "does not belong to the certificate");
   else
     rc = 0;
   EVP_PKEY_free(key);
@@ -194,10 +185,65 @@ static int check_tls_pair(const char *cert_pem, const char *key_pem,
 
 int ll_api_check_tls(const char *cert_pem, const char *key_pem, ll_err *err) {
   if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-    return ll_err_set(err, LL_OK,
-                      "config key 'http.tls.cert': this libmicrohttpd was "
-                      "built without TLS support");
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "config key 'http.tls.cert': this libmicrohttpd was "
+                   "built without TLS support");
   return check_tls_pair(cert_pem, key_pem, err);
+}
+
+/* ---- probes ---- */
+
+void api_get_healthz(api_request *rq, const char *id, api_reply *r) {
+  (void)rq;
+  (void)id;
+  json_t *body = json_object();
+  json_object_set_new(body, "status", json_string("ok"));
+  api_reply_json(r, MHD_HTTP_OK, body);
+}
+
+static void set_not_ready(json_t *body, bool caught_up, uint64_t behind,
+                          uint64_t lag_max) {
+  char message[200];
+  if (!caught_up)
+    snprintf(message, sizeof message,
+             "the views are %" PRIu64 " positions behind the log (ready "
+             "within %" PRIu64 ")",
+             behind, lag_max);
+  else
+    snprintf(message, sizeof message,
+             "the command consumer holds no partitions of the input topic "
+             "(yet)");
+  json_object_set_new(body, "code", json_string("UNAVAILABLE"));
+  json_object_set_new(body, "message", json_string(message));
+}
+
+/* Ready: the views trail the log by at most ready_lag_max positions (when
+ * this process has views), and the command consumer of this process (when
+ * there is one) holds partitions. */
+void api_get_readyz(api_request *rq, const char *id, api_reply *r) {
+  (void)id;
+  const ll_api_deps *deps = &rq->api->deps;
+  uint64_t lag_max =
+      deps->ready_lag_max > 0 ? deps->ready_lag_max : LL_API_READY_LAG_MAX;
+  uint64_t log_pos = ll_store_last_position(deps->log);
+  uint64_t views_pos = deps->views != NULL ? ll_views_position(deps->views) : 0;
+  bool caught_up = deps->views == NULL || log_pos <= views_pos ||
+                   log_pos - views_pos <= lag_max;
+  bool assigned =
+      deps->consumer_assigned == NULL || atomic_load(deps->consumer_assigned);
+  bool ready = caught_up && assigned;
+  json_t *body = json_object();
+  json_object_set_new(body, "status",
+                      json_string(ready ? "ready" : "catching_up"));
+  if (deps->views != NULL)
+    json_object_set_new(body, "position", json_integer((json_int_t)views_pos));
+  json_object_set_new(body, "log_position", json_integer((json_int_t)log_pos));
+  if (deps->consumer_assigned != NULL)
+    json_object_set_new(body, "consumer",
+                        json_string(assigned ? "assigned" : "unassigned"));
+  if (!ready)
+    set_not_ready(body, caught_up, log_pos - views_pos, lag_max);
+  api_reply_json(r, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
 }
 
 /* ---- metrics ---- */
@@ -211,41 +257,22 @@ static const char *method_label(const char *m) {
   return "other";
 }
 
-/* The matched route's template: /v1/<collection>/{id}/<sub>/{id}...; other
- * paths keep their literal segments (a route matched them, so there are
- * few). */
+/* The matched route's path from the table, each {parameter} as {id}. */
 static void route_label(const api_request *rq, char *out, size_t cap) {
-  if (!rq->routed) {
+  if (!rq->routed || rq->path_route == NULL) {
     snprintf(out, cap, "unmatched");
     return;
   }
-  const char *p = rq->raw_uri;
-  size_t end = strcspn(p, "?#");
-  bool v1 = strncmp(p, "/v1/", 4) == 0 || strcmp(p, "/v1") == 0;
-  size_t len = 0, seg = 0;
-  out[0] = '\0';
-  size_t i = 1;
-  while (i < end && seg < LL_API_SEGMENTS_MAX) {
-    size_t j = i;
-    while (j < end && p[j] != '/')
-      j++;
-    if (j == i && j == end)
-      break;
-    int w;
-    if (v1 && seg >= 2 && seg % 2 == 0)
-      w = snprintf(out + len, cap - len, "/{id}");
-    else
-      w = snprintf(out + len, cap - len, "/%.*s",
-                   (int)(j - i < ROUTE_SEGMENT_MAX ? j - i : ROUTE_SEGMENT_MAX),
-                   p + i);
-    if (w < 0 || (size_t)w >= cap - len)
-      break;
-    len += (size_t)w;
-    seg++;
-    i = j + 1;
+  size_t len = 0;
+  for (const char *p = rq->path_route->pattern; *p != '\0' && len + 1 < cap;) {
+    if (*p == '{') {
+      len += (size_t)snprintf(out + len, cap - len, "{id}");
+      p += strcspn(p, "}") + 1;
+    } else {
+      out[len++] = *p++;
+    }
   }
-  if (len == 0)
-    snprintf(out, cap, "/");
+  out[len < cap ? len : cap - 1] = '\0';
 }
 
 void api_observe(api_request *rq) {
@@ -333,7 +360,8 @@ static void register_metrics(ll_api *api) {
       "db");
 }
 
-void api_get_metrics(api_request *rq, api_reply *r) {
+void api_get_metrics(api_request *rq, const char *id, api_reply *r) {
+  (void)id;
   ll_buf out;
   ll_buf_init(&out);
   ll_metrics_expose(rq->api->metrics, &out);
@@ -356,7 +384,7 @@ int api_ops_start(ll_api *api, const ll_api_deps *deps, ll_err *err) {
   if (ll_metrics_add_collector(api->metrics, collect, api) != 0) {
     ll_metrics_free(api->own_metrics);
     api->own_metrics = NULL;
-    return ll_err_set(err, LL_OK, "too many metrics collectors");
+    return ll_fail(err, LL_ERR_FULL, "too many metrics collectors");
   }
   if (deps->read_token != NULL && deps->read_token[0] != '\0') {
     api->read_protected = true;
@@ -373,7 +401,8 @@ int api_ops_start(ll_api *api, const ll_api_deps *deps, ll_err *err) {
   bool key = deps->tls_key_pem != NULL && deps->tls_key_pem[0] != '\0';
   int rc = 0;
   if (cert != key)
-    rc = ll_err_set(err, LL_OK, "HTTPS needs both a certificate and a key");
+    rc =
+        ll_fail(err, LL_ERR_CONFIG, "HTTPS needs both a certificate and a key");
   else if (cert)
     rc = ll_api_check_tls(deps->tls_cert_pem, deps->tls_key_pem, err);
   if (rc != 0) {

@@ -8,7 +8,10 @@
  *       {"time":T} and "last_event_position" (the lot's last event taken
  *       in, 0 for none). A position the views have not reached yet is
  *       waited for like ?min_position=. 404 UNKNOWN_LOT if the lot does not
- *       exist, or did not exist yet at that moment.
+ *       exist, or did not exist yet at that moment. This is the one route
+ *       that takes as_of: only the lot's history can be replayed to a past
+ *       moment; the trace and location views keep the present only, so
+ *       their routes refuse as_of like any unknown parameter.
  *   GET /v1/lots/{lot_id}/moves[?limit=&cursor=]
  *       {"lot_id","events":[event],"next_cursor"}: every accepted event of
  *       the lot, oldest first. An event is {"position","type","event_id",

@@ -1,4 +1,5 @@
-/* ll_api.h — the HTTP API (contract section 5), on libmicrohttpd.
+/* ll_api.h — the HTTP API (docs/api.md, docs/openapi.yaml), on
+ * libmicrohttpd.
  *
  * Reads come from the views (and, for rejections and write outcomes, from
  * the log store). Writes are turned into events, checked for the field
@@ -25,7 +26,7 @@ typedef struct ll_api_deps {
   ll_codec *codec;
   ll_producer *producer; /* NULL: writes answer 503 */
   const char *inbound_topic;
-  int write_timeout_ms; /* contract: <= 5000 */
+  int write_timeout_ms; /* docs/api.md: <= 5000 */
   /* Operations; zero values keep an open, plain-HTTP API of its own. */
   ll_metrics *metrics; /* NULL: the API keeps a registry of its own */
   /* The command consumer in this process holds partitions; NULL when there

@@ -814,10 +814,10 @@ static void test_field_checks_are_422_before_publishing(void **state) {
 
 static void test_writes_without_producer_are_503(void **state) {
   (void)state;
-  /* valid (unknown fields are ignored): only publishing is missing */
+  /* valid: only publishing is missing */
   expect_status("POST", "/v1/lots",
                 "{\"lot_id\": \"L-9\", \"product_id\": \"P-1\", \"name\": "
-                "\"A-009\", \"colour\": \"blue\"}",
+                "\"A-009\"}",
                 503, "UNAVAILABLE");
   expect_status("PATCH", "/v1/lots/L-1", "{\"name\": \"A-001b\"}", 503,
                 "UNAVAILABLE");

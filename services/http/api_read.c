@@ -1,0 +1,104 @@
+/* api_read.c — the plain read routes: lots and rejections.
+ *
+ *   GET /v1/lots[?product_id=&name=&q=&limit=&cursor=]
+ *       {"lots":[lot],"next_cursor"} in lot_id order; with
+ *       expiring_before= or location= the FEFO list instead (api_trace.c).
+ *       children=1 only combines with location= (400 otherwise: it would
+ *       be ignored).
+ *   GET /v1/lots/{lot_id}
+ *       the lot, 404 UNKNOWN_LOT when there is none.
+ *   GET /v1/rejections[?limit=]
+ *       {"rejections":[rejection]}, newest first, from the log store.
+ * docs/api.md and docs/openapi.yaml describe the shapes. */
+#include <assert.h>
+#include <stdlib.h>
+
+#include "api_internal.h"
+#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_store.h"
+#include "ll_views.h"
+
+void api_get_lot(api_request *rq, const char *lot_id, api_reply *r) {
+  ll_lot lot;
+  ll_lot_init(&lot);
+  bool found = false;
+  ll_err err = {0};
+  if (ll_views_get_lot(rq->api->deps.views, lot_id, &lot, &found, &err) != 0)
+    api_reply_storage_error(r, &err);
+  else if (!found)
+    api_reply_unknown_lot(r, lot_id);
+  else
+    api_reply_json(r, MHD_HTTP_OK, api_json_lot(&lot));
+  ll_lot_free(&lot);
+}
+
+static void list_lots(api_request *rq, api_reply *r) {
+  ll_lot_filter f = {
+      .product_id = api_query(rq, "product_id"),
+      .name = api_query(rq, "name"),
+      .q = api_query(rq, "q"),
+      .cursor = api_query(rq, "cursor"),
+  };
+  if (api_query_limit(rq, &f.limit, r) != 0)
+    return;
+  ll_lot *lots = NULL;
+  size_t n = 0;
+  char *next = NULL;
+  ll_err err = {0};
+  if (ll_views_list_lots(rq->api->deps.views, &f, &lots, &n, &next, &err) !=
+      0) {
+    api_reply_storage_error(r, &err);
+    return;
+  }
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(arr, api_json_lot(&lots[i]));
+  json_t *body = json_object();
+  json_object_set_new(body, "lots", arr);
+  json_object_set_new(body, "next_cursor", api_json_text(next));
+  api_reply_json(r, MHD_HTTP_OK, body);
+  ll_lots_free(lots, n);
+  free(next);
+}
+
+void api_get_lots(api_request *rq, const char *id, api_reply *r) {
+  (void)id;
+  bool children = false;
+  if (api_query_flag(rq, "children", &children, r) != 0)
+    return;
+  if (children && api_query(rq, "location") == NULL) {
+    /* Ignoring it would answer a question the client did not ask. */
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "children=1 only combines with location");
+  } else if (api_wants_fefo(rq)) {
+    api_get_lots_fefo(rq, r);
+  } else {
+    list_lots(rq, r);
+  }
+}
+
+void api_get_rejections(api_request *rq, const char *id, api_reply *r) {
+  (void)id;
+  size_t limit;
+  if (api_query_limit(rq, &limit, r) != 0)
+    return;
+  ll_stored_rejection *rejs = ll_xcalloc(limit, sizeof *rejs);
+  size_t n = 0;
+  ll_err err = {0};
+  if (ll_store_recent_rejections(rq->api->deps.log, limit, rejs, &n, &err) !=
+      0) {
+    api_reply_storage_error(r, &err);
+  } else {
+    assert(n <= limit);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+      json_array_append_new(arr, api_json_rejection(&rejs[i]));
+    json_t *body = json_object();
+    json_object_set_new(body, "rejections", arr);
+    api_reply_json(r, MHD_HTTP_OK, body);
+  }
+  for (size_t i = 0; i < n; i++)
+    ll_stored_rejection_free(&rejs[i]);
+  free(rejs);
+}

@@ -1,0 +1,290 @@
+/* api_routes.c — the route table: every route of the HTTP API, once.
+ *
+ * As Redis's commands.def declares each command with its flags and
+ * handler, each row here is one method on one path: its handler, its
+ * flags (read or write, open to probes, served by the ops-only listener,
+ * reads the views, loopback only), the query parameters it accepts, the
+ * body fields a write accepts and every status it answers. Everything
+ * else reads the rows: ll_api.c matches and dispatches on them and answers
+ * 405 with the Allow header they imply; api_ops.c picks the token a
+ * request needs and labels the metrics by the row's path; a query
+ * parameter not in the row is refused (400) before the handler runs; the
+ * writes refuse body fields not in the row (api_json.c); and
+ * api_routes_main.c prints the table as JSON so that tests/deploy/
+ * test_docs.py can hold docs/openapi.yaml and docs/api.md to it, both
+ * ways. A route is added here, or it does not exist. */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "ll_types.h"
+
+#define UNKNOWN_NAME_MAX 64 /* bytes of an unknown name quoted back */
+
+/* ---- handlers of the write routes ---- */
+
+static void post_lot(api_request *rq, const char *id, api_reply *r) {
+  (void)id; /* the path has no {parameter} */
+  api_write(rq, LL_EV_LOT_CREATED, NULL, r);
+}
+
+static void patch_lot(api_request *rq, const char *lot_id, api_reply *r) {
+  api_write(rq, LL_EV_LOT_UPDATED, lot_id, r);
+}
+
+static void post_move(api_request *rq, const char *id, api_reply *r) {
+  (void)id; /* the path has no {parameter} */
+  api_write(rq, LL_EV_STOCK_MOVED, NULL, r);
+}
+
+/* ---- the table ---- */
+
+const api_param api_min_position_param = {
+    "min_position", "integer",
+    "wait (up to 5 s) until the views have applied this log position, else "
+    "503"};
+
+#define LIMIT_PARAM                                                            \
+  { "limit", "integer", "page size, 1..1000 (default 50)" }
+#define CURSOR_PARAM                                                           \
+  { "cursor", "string", "the next_cursor of the previous page" }
+#define END_PARAMS                                                             \
+  { NULL, NULL, NULL }
+
+static const api_param no_params[] = {END_PARAMS};
+
+static const api_param lots_params[] = {
+    {"product_id", "string", "only lots of this product"},
+    {"name", "string", "only lots with this name (exact, after trimming)"},
+    {"q", "string", "lots whose id, name or reference contains this text"},
+    LIMIT_PARAM,
+    CURSOR_PARAM,
+    {"expiring_before", "string",
+     "FEFO list: lots whose removal date is before this RFC 3339 time"},
+    {"location", "string", "FEFO list: lots on hand at this location"},
+    {"children", "boolean", "with location: also the locations below it"},
+    END_PARAMS};
+
+static const api_param lot_locations_params[] = {
+    {"all", "boolean", "also the virtual locations (SUPPLIER, CUSTOMER, ...)"},
+    {"as_of", "string",
+     "a past moment: a log position (digits) or an RFC 3339 time"},
+    END_PARAMS};
+
+static const api_param paged_params[] = {LIMIT_PARAM, CURSOR_PARAM, END_PARAMS};
+
+static const api_param trace_params[] = {
+    {"direction", "string", "downstream (default) or upstream"},
+    {"depth", "integer", "levels to follow, 1..32 (default 32)"},
+    END_PARAMS};
+
+static const api_param location_lots_params[] = {
+    {"children", "boolean", "also the locations below this one"},
+    LIMIT_PARAM,
+    CURSOR_PARAM,
+    END_PARAMS};
+
+static const api_param rejections_params[] = {LIMIT_PARAM, END_PARAMS};
+
+static const unsigned healthz_statuses[] = {200, 400, 0};
+static const unsigned readyz_statuses[] = {200, 400, 503, 0};
+static const unsigned metrics_statuses[] = {200, 400, 401, 0};
+static const unsigned list_statuses[] = {200, 400, 401, 503, 0};
+static const unsigned lot_read_statuses[] = {200, 400, 401, 404, 503, 0};
+static const unsigned create_statuses[] = {201, 400, 401, 403,
+                                           409, 422, 503, 0};
+static const unsigned update_statuses[] = {200, 400, 401, 403, 404,
+                                           409, 422, 503, 0};
+static const unsigned backup_statuses[] = {200, 400, 401, 403,
+                                           409, 422, 500, 0};
+
+#define READ (API_READ | API_VIEWS)
+
+const api_route api_routes[] = {
+    {"GET", "/healthz", api_get_healthz, API_READ | API_OPEN | API_OPS,
+     no_params, NULL, healthz_statuses, "liveness"},
+    {"GET", "/readyz", api_get_readyz, API_READ | API_OPEN | API_OPS, no_params,
+     NULL, readyz_statuses, "readiness: the views are close to the log"},
+    {"GET", "/metrics", api_get_metrics, API_READ | API_OPS, no_params, NULL,
+     metrics_statuses, "Prometheus metrics"},
+    {"POST", "/v1/lots", post_lot, API_WRITE, no_params, api_lot_create_fields,
+     create_statuses, "create a lot or serial number"},
+    {"GET", "/v1/lots", api_get_lots, READ, lots_params, NULL, list_statuses,
+     "list and search lots; FEFO with expiring_before or location"},
+    {"GET", "/v1/lots/{lot_id}", api_get_lot, READ, no_params, NULL,
+     lot_read_statuses, "one lot"},
+    {"PATCH", "/v1/lots/{lot_id}", patch_lot, API_WRITE, no_params,
+     api_lot_update_fields, update_statuses, "change a lot"},
+    {"GET", "/v1/lots/{lot_id}/locations", api_get_lot_locations, READ,
+     lot_locations_params, NULL, lot_read_statuses,
+     "where the lot is, now or as of a past moment"},
+    {"GET", "/v1/lots/{lot_id}/moves", api_get_lot_moves, READ, paged_params,
+     NULL, lot_read_statuses, "the lot's history, oldest first"},
+    {"GET", "/v1/lots/{lot_id}/trace", api_get_lot_trace, READ, trace_params,
+     NULL, lot_read_statuses, "genealogy through production"},
+    {"GET", "/v1/locations/{location_id}/lots", api_get_location_lots, READ,
+     location_lots_params, NULL, list_statuses, "what is in a location"},
+    {"POST", "/v1/moves", post_move, API_WRITE, no_params, api_move_fields,
+     create_statuses, "move a quantity of a lot"},
+    {"GET", "/v1/rejections", api_get_rejections, READ, rejections_params, NULL,
+     list_statuses, "recent rejections, newest first"},
+    {"POST", "/v1/admin/backup", api_admin_backup, API_WRITE | API_ADMIN,
+     no_params, api_backup_fields, backup_statuses,
+     "online backup of the views and the log"},
+};
+
+const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];
+
+/* ---- matching ---- */
+
+bool api_route_path_is(const api_route *rt, const api_path *p) {
+  if (p->too_long)
+    return false;
+  const char *s = rt->pattern;
+  size_t i = 0;
+  while (*s == '/') {
+    s++;
+    size_t n = strcspn(s, "/");
+    if (i == p->n)
+      return false;
+    bool param = s[0] == '{';
+    if (!param && (strlen(p->seg[i]) != n || strncmp(p->seg[i], s, n) != 0))
+      return false;
+    i++;
+    s += n;
+  }
+  return i == p->n;
+}
+
+bool api_route_takes(const api_route *rt, const char *key) {
+  if ((rt->flags & API_VIEWS) && strcmp(key, api_min_position_param.name) == 0)
+    return true;
+  for (const api_param *q = rt->query; q->name != NULL; q++)
+    if (strcmp(q->name, key) == 0)
+      return true;
+  return false;
+}
+
+static bool same_pattern(const api_route *a, const api_route *b) {
+  return strcmp(a->pattern, b->pattern) == 0;
+}
+
+void api_route_allow(const api_route *rt, char *out, size_t cap) {
+  size_t len = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < api_routes_count; i++) {
+    const api_route *o = &api_routes[i];
+    if (!same_pattern(o, rt))
+      continue;
+    bool get = strcmp(o->method, "GET") == 0;
+    int w = snprintf(out + len, cap - len, "%s%s%s", len > 0 ? ", " : "",
+                     o->method, get ? ", HEAD" : "");
+    assert(w > 0 && (size_t)w < cap - len); /* LL_API_ALLOW_MAX */
+    len += (size_t)w;
+  }
+}
+
+static void append_name(char *out, size_t cap, size_t *len, const char *name) {
+  int w = snprintf(out + *len, cap - *len, "%s%s", *len > 0 ? ", " : "", name);
+  if (w > 0)
+    *len = *len + (size_t)w < cap ? *len + (size_t)w : cap - 1;
+}
+
+void api_param_names(const api_param *list, const char *extra, char *out,
+                     size_t cap) {
+  assert(cap > 0);
+  size_t len = 0;
+  out[0] = '\0';
+  for (const api_param *q = list; q != NULL && q->name != NULL; q++)
+    append_name(out, cap, &len, q->name);
+  if (extra != NULL)
+    append_name(out, cap, &len, extra);
+  if (len == 0)
+    snprintf(out, cap, "none");
+}
+
+typedef struct unknown_search {
+  const api_route *route;
+  char name[UNKNOWN_NAME_MAX];
+  bool found;
+} unknown_search;
+
+static enum MHD_Result find_unknown(void *cls, enum MHD_ValueKind kind,
+                                    const char *key, const char *value) {
+  (void)kind;
+  (void)value;
+  unknown_search *s = cls;
+  /* "?a=1&" and "?&" hold an empty name: no parameter at all. */
+  if (key == NULL || key[0] == '\0' || api_route_takes(s->route, key))
+    return MHD_YES;
+  snprintf(s->name, sizeof s->name, "%s", key);
+  s->found = true;
+  return MHD_NO;
+}
+
+bool api_route_check_query(const api_request *rq, api_reply *r) {
+  assert(rq->route != NULL);
+  unknown_search s = {.route = rq->route};
+  MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, find_unknown, &s);
+  if (!s.found)
+    return true;
+  char accepted[512];
+  api_param_names(rq->route->query,
+                  (rq->route->flags & API_VIEWS) ? api_min_position_param.name
+                                                 : NULL,
+                  accepted, sizeof accepted);
+  api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                  "unknown query parameter '%s': %s %s accepts %s", s.name,
+                  rq->route->method, rq->route->pattern, accepted);
+  return false;
+}
+
+/* ---- the table as JSON ---- */
+
+static json_t *params_json(const api_param *list, bool min_position) {
+  json_t *arr = json_array();
+  for (const api_param *q = list; q != NULL && q->name != NULL; q++)
+    json_array_append_new(arr,
+                          json_pack("{s:s, s:s, s:s}", "name", q->name, "type",
+                                    q->type, "description", q->what));
+  if (min_position)
+    json_array_append_new(
+        arr, json_pack("{s:s, s:s, s:s}", "name", api_min_position_param.name,
+                       "type", api_min_position_param.type, "description",
+                       api_min_position_param.what));
+  return arr;
+}
+
+static json_t *flags_json(unsigned flags) {
+  static const struct {
+    unsigned flag;
+    const char *name;
+  } names[] = {{API_READ, "read"}, {API_WRITE, "write"}, {API_OPEN, "open"},
+               {API_OPS, "ops"},   {API_VIEWS, "views"}, {API_ADMIN, "admin"}};
+  json_t *arr = json_array();
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (flags & names[i].flag)
+      json_array_append_new(arr, json_string(names[i].name));
+  return arr;
+}
+
+static json_t *route_json(const api_route *rt) {
+  json_t *statuses = json_array();
+  for (const unsigned *s = rt->statuses; *s != 0; s++)
+    json_array_append_new(statuses, json_integer(*s));
+  json_t *body = rt->body == NULL ? json_null() : params_json(rt->body, false);
+  return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "method", rt->method,
+                   "path", rt->pattern, "summary", rt->summary, "flags",
+                   flags_json(rt->flags), "query",
+                   params_json(rt->query, rt->flags & API_VIEWS), "body", body,
+                   "statuses", statuses);
+}
+
+json_t *api_routes_json(void) {
+  json_t *routes = json_array();
+  for (size_t i = 0; i < api_routes_count; i++)
+    json_array_append_new(routes, route_json(&api_routes[i]));
+  return json_pack("{s:o, s:o}", "routes", routes, "location_fields",
+                   params_json(api_location_fields, false));
+}

@@ -155,6 +155,7 @@ static void test_seen_records(void **state) {
   ll_state_reader reader = mem_state_reader(env.state);
 
   ev_updated(&ev, "u1", "P", "NOPE");
+  ev_set(&ev.reference, "PO-1");
   process(&env, &ev, &d);
   assert_int_equal(d.code, LL_UNKNOWN_LOT);
   assert_int_equal(ll_state_get_seen(&reader, "u1", &seen, &err), 0);

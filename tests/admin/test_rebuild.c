@@ -11,7 +11,6 @@
  * accepted ones are appended, in batches of random sizes. The incremental
  * views are projected in random small steps. */
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <rocksdb/c.h>
 #include <setjmp.h>
@@ -32,6 +31,7 @@
 #include "ll_store.h"
 #include "ll_views.h"
 #include "mem_state.h"
+#include "support.h"
 
 #define N_EVENTS 4000     /* events offered to the rules (default) */
 #define MIN_ACCEPTED 3000 /* of which at least this many are logged */
@@ -50,21 +50,13 @@
 /* ---- fixture ---- */
 
 typedef struct fixture {
-  char root[512];
+  char *root; /* temp directory (tests/support) */
   char log_dir[600];
   char views_dir[600];
   ll_store *log;
   uint64_t accepted;
   uint64_t rejected;
 } fixture;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
 
 /* ---- a random but valid flow ---- */
 
@@ -296,10 +288,8 @@ static void write_log(fixture *f, int total) {
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
-  const char *tmp = getenv("TMPDIR");
-  snprintf(f->root, sizeof f->root, "%s/lotline-rebuild-XXXXXX",
-           tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(f->root)) {
+  f->root = ts_tempdir("rebuild");
+  if (f->root == NULL) {
     free(f);
     return -1;
   }
@@ -318,7 +308,8 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   ll_store_close(f->log);
-  int rc = nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  int rc = ts_rmtree(f->root);
+  free(f->root);
   free(f);
   return rc;
 }

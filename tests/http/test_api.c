@@ -7,7 +7,11 @@
  * views are fed from the log, so the API reads what production would hold.
  * There is no Kafka producer: writes that pass every check answer 503,
  * which lets these tests show everything that must be answered before
- * publishing (400, 404, 422, a replayed Idempotency-Key). */
+ * publishing (400, 404, 422, a replayed Idempotency-Key).
+ *
+ * A second group runs `lotlined all` (the integration harness spawns it,
+ * with its embedded broker) for what needs a write to be published and
+ * decided: a retried Idempotency-Key after an acceptance or a rejection. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -25,6 +29,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "harness.h"
 #include "ll_api.h"
 #include "ll_codec.h"
 #include "ll_event.h"
@@ -699,61 +704,67 @@ static void test_writes_without_producer_are_503(void **state) {
 
 /* ---- a retried Idempotency-Key gets the recorded outcome ---- */
 
+/* The request an event of the seed was: ev-1 created L-1. */
+#define EV1_BODY                                                               \
+  "{\"lot_id\": \"L-1\", \"product_id\": \"P-1\", \"name\": \"A-001\", "       \
+  "\"reference\": \"PO-1\", \"expiration_at\": \"2027-03-01T00:00:00Z\"}"
+/* ev-5 received 10.5 of L-1 (the product taken from the lot) */
+#define EV5_BODY(qty)                                                          \
+  "{\"lot_id\": \"L-1\", \"quantity\": \"" qty "\", "                          \
+  "\"from\": {\"id\": \"Vendors\", \"usage\": \"SUPPLIER\"}, "                 \
+  "\"to\": {\"id\": \"WH/Stock\", \"usage\": \"INTERNAL\"}}"
+
+/* One request under an Idempotency-Key: status and code. */
+static void expect_keyed(const char *key, const char *method, const char *path,
+                         const char *body, long status, const char *code) {
+  char header[300];
+  snprintf(header, sizeof header, "Idempotency-Key: %s", key);
+  const char *h[] = {header, NULL};
+  resp r = request(method, path, body, h);
+  expect_error(&r, status, code);
+  ts_resp_free(&r);
+}
+
+/* Accepted first: the same request again is the recorded answer; another
+ * request under the key, on the same route or another, is EVENT_ID_REUSED
+ * (docs/concepts.md, "Event ids and idempotency"). Nothing is appended. */
 static void test_replayed_idempotency_key(void **state) {
   (void)state;
-  /* ev-1 was accepted: the same request again is the same 201 */
+  uint64_t log_before = ll_store_last_position(F->store);
   const char *h1[] = {"Idempotency-Key: ev-1", NULL};
-  const char *created = "{\"lot_id\": \"L-1\", \"product_id\": \"P-1\", "
-                        "\"name\": \"A-001\", \"reference\": \"PO-1\", "
-                        "\"expiration_at\": \"2027-03-01T00:00:00Z\"}";
-  resp r = request("POST", "/v1/lots", created, h1);
+  resp r = request("POST", "/v1/lots", EV1_BODY, h1);
   if (r.status != 201)
     fail_msg("replay: %ld %s", r.status, r.body);
   assert_string_equal(ts_jstr(r.json, "lot_id"), "L-1");
   assert_string_equal(r.position, "1");
   ts_resp_free(&r);
 
-  /* ... another request under that key is EVENT_ID_REUSED */
-  r = request("POST", "/v1/lots",
-              "{\"lot_id\": \"L-1\", \"product_id\": \"P-1\", "
-              "\"name\": \"A-001\"}",
-              h1);
-  expect_error(&r, 409, "EVENT_ID_REUSED");
-  ts_resp_free(&r);
+  /* ... another lot, a move, a PATCH under that key: EVENT_ID_REUSED */
+  expect_keyed("ev-1", "POST", "/v1/lots",
+               "{\"lot_id\": \"L-1\", \"product_id\": \"P-1\", "
+               "\"name\": \"A-001\"}",
+               409, "EVENT_ID_REUSED");
+  expect_keyed("ev-1", "POST", "/v1/moves", EV5_BODY("1"), 409,
+               "EVENT_ID_REUSED");
+  expect_keyed("ev-1", "PATCH", "/v1/lots/L-1", "{\"reference\": \"PO-1\"}",
+               409, "EVENT_ID_REUSED");
 
-  /* ev-dup was rejected: its rejection again */
-  const char *h2[] = {"Idempotency-Key: ev-dup", NULL};
-  r = request("POST", "/v1/lots",
-              "{\"lot_id\": \"L-5\", \"product_id\": \"P-1\", "
-              "\"name\": \"A-001\"}",
-              h2);
-  expect_error(&r, 409, "DUPLICATE_LOT");
-  ts_resp_free(&r);
-
-  /* ev-short was rejected: 422 for a move */
-  const char *h3[] = {"Idempotency-Key: ev-short", NULL};
-  r = request("POST", "/v1/moves",
-              "{\"lot_id\": \"L-2\", \"product_id\": \"P-1\", "
-              "\"quantity\": \"5\", "
-              "\"from\": {\"id\": \"WH/Stock\", \"usage\": \"INTERNAL\"}, "
-              "\"to\": {\"id\": \"Customers\", \"usage\": \"CUSTOMER\"}}",
-              h3);
-  expect_error(&r, 422, "INSUFFICIENT_STOCK");
-  ts_resp_free(&r);
-
-  /* ev-5, a move (the product taken from the lot): 201 with the lot */
+  /* ev-5, a move: the same request is 201 with the lot ... */
   const char *h5[] = {"Idempotency-Key: ev-5", NULL};
-  r = request("POST", "/v1/moves",
-              "{\"lot_id\": \"L-1\", \"quantity\": \"10.5\", "
-              "\"from\": {\"id\": \"Vendors\", \"usage\": \"SUPPLIER\"}, "
-              "\"to\": {\"id\": \"WH/Stock\", \"usage\": \"INTERNAL\"}}",
-              h5);
+  r = request("POST", "/v1/moves", EV5_BODY("10.5"), h5);
   if (r.status != 201)
     fail_msg("move replay: %ld %s", r.status, r.body);
   assert_string_equal(ts_jstr(r.json, "event_id"), "ev-5");
   assert_int_equal(ts_jint(r.json, "position"), 5);
   assert_string_equal(ts_jstr(json_object_get(r.json, "lot"), "lot_id"), "L-1");
   ts_resp_free(&r);
+  /* ... the quantity changed, or the key sent to another route, is not */
+  expect_keyed("ev-5", "POST", "/v1/moves", EV5_BODY("5"), 409,
+               "EVENT_ID_REUSED");
+  expect_keyed("ev-5", "POST", "/v1/lots",
+               "{\"lot_id\": \"L-8\", \"product_id\": \"P-1\", "
+               "\"name\": \"A-008\"}",
+               409, "EVENT_ID_REUSED");
 
   /* ev-7, the rename of L-2: PATCH replays give 200 */
   const char *h7[] = {"Idempotency-Key: ev-7", NULL};
@@ -761,6 +772,72 @@ static void test_replayed_idempotency_key(void **state) {
   if (r.status != 200)
     fail_msg("patch replay: %ld %s", r.status, r.body);
   assert_string_equal(ts_jstr(r.json, "name"), "A-002-renamed");
+  ts_resp_free(&r);
+  expect_keyed("ev-7", "PATCH", "/v1/lots/L-2", "{\"name\": \"A-002-other\"}",
+               409, "EVENT_ID_REUSED");
+  assert_int_equal(ll_store_last_position(F->store), log_before);
+}
+
+/* Rejected first, by an event this API process did not publish (here fed
+ * to the log directly, at another occurred_at): nothing shows that a
+ * request is the same one, so every request under the key is
+ * EVENT_ID_REUSED and names the recorded rejection; none is answered with
+ * that rejection as if it were its own. The same rule under a key this
+ * process published is shown below, through lotlined all. */
+static void test_rejected_key_from_elsewhere_is_reused(void **state) {
+  (void)state;
+  uint64_t log_before = ll_store_last_position(F->store);
+  /* ev-dup (DUPLICATE_LOT): its own content, and a correction */
+  const char *h2[] = {"Idempotency-Key: ev-dup", NULL};
+  resp r = request("POST", "/v1/lots",
+                   "{\"lot_id\": \"L-5\", \"product_id\": \"P-1\", "
+                   "\"name\": \"A-001\"}",
+                   h2);
+  expect_error(&r, 409, "EVENT_ID_REUSED");
+  assert_non_null(strstr(ts_jstr(r.json, "message"), "DUPLICATE_LOT"));
+  ts_resp_free(&r);
+  expect_keyed("ev-dup", "POST", "/v1/lots",
+               "{\"lot_id\": \"L-5\", \"product_id\": \"P-1\", "
+               "\"name\": \"A-005\"}",
+               409, "EVENT_ID_REUSED");
+  /* ev-short (INSUFFICIENT_STOCK): a smaller quantity, another route */
+  static const char *const short_moves[] = {
+      "{\"lot_id\": \"L-2\", \"product_id\": \"P-1\", \"quantity\": \"5\", "
+      "\"from\": {\"id\": \"WH/Stock\", \"usage\": \"INTERNAL\"}, "
+      "\"to\": {\"id\": \"Customers\", \"usage\": \"CUSTOMER\"}}",
+      "{\"lot_id\": \"L-2\", \"product_id\": \"P-1\", \"quantity\": \"0.5\", "
+      "\"from\": {\"id\": \"WH/Stock\", \"usage\": \"INTERNAL\"}, "
+      "\"to\": {\"id\": \"Customers\", \"usage\": \"CUSTOMER\"}}"};
+  for (size_t i = 0; i < 2; i++)
+    expect_keyed("ev-short", "POST", "/v1/moves", short_moves[i], 409,
+                 "EVENT_ID_REUSED");
+  expect_keyed("ev-short", "POST", "/v1/lots",
+               "{\"lot_id\": \"L-6\", \"product_id\": \"P-1\", "
+               "\"name\": \"A-006\"}",
+               409, "EVENT_ID_REUSED");
+  /* a key checked before the fields: a broken request is still REUSED */
+  expect_keyed("ev-short", "POST", "/v1/moves",
+               MOVE_BODY("0", "A", "INTERNAL", "B", "INTERNAL"), 409,
+               "EVENT_ID_REUSED");
+  assert_int_equal(ll_store_last_position(F->store), log_before);
+}
+
+/* A PATCH with no field to change is MISSING_FIELD before publishing
+ * (docs/rejections.md): no version bump, nothing in the log. */
+static void test_patch_that_changes_nothing_is_422(void **state) {
+  (void)state;
+  uint64_t log_before = ll_store_last_position(F->store);
+  static const char *const bodies[] = {"{}", "{\"expected_version\": 1}",
+                                       "{\"colour\": \"blue\"}"};
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+    resp r = request("PATCH", "/v1/lots/L-1", bodies[i], NO_HEADERS);
+    expect_error(&r, 422, "MISSING_FIELD");
+    assert_non_null(strstr(ts_jstr(r.json, "message"), "changes nothing"));
+    ts_resp_free(&r);
+  }
+  assert_int_equal(ll_store_last_position(F->store), log_before);
+  resp r = get("/v1/lots/L-1");
+  assert_int_equal(ts_jint(r.json, "version"), 1);
   ts_resp_free(&r);
 }
 
@@ -817,6 +894,226 @@ static void test_readyz_when_views_lag(void **state) {
   ts_resp_free(&r);
 }
 
+/* ---- through lotlined all: the API publishes, the command consumer
+ * decides ----
+ *
+ * The one idempotency rule (docs/concepts.md, "Event ids and idempotency")
+ * where the first outcome was decided by the command consumer: the same
+ * request under a used key gets the recorded outcome, accepted or
+ * rejected; another request under it, on any route, is 409
+ * EVENT_ID_REUSED; neither appends anything. */
+
+#define DAEMON_START_MS 30000
+#define DAEMON_STOP_MS 15000
+
+typedef struct lotlined_all {
+  char *dir;
+  char *http; /* "127.0.0.1:PORT" */
+  h_proc proc;
+} lotlined_all;
+
+static lotlined_all *D;
+
+/* One request to lotlined all, under an Idempotency-Key when key is set. */
+static ts_resp daemon_request(const char *method, const char *path,
+                              const char *body, const char *key) {
+  char url[512], header[300];
+  snprintf(url, sizeof url, "http://%s%s", D->http, path);
+  snprintf(header, sizeof header, "Idempotency-Key: %s", key ? key : "");
+  const char *headers[] = {key != NULL ? header : NULL, NULL};
+  ts_request q = {.method = method,
+                  .url = url,
+                  .body = body,
+                  .content_type = "application/json",
+                  .headers = headers};
+  return ts_send(&q, NULL);
+}
+
+static void daemon_expect(const char *key, const char *method, const char *path,
+                          const char *body, long status, const char *code) {
+  ts_resp r = daemon_request(method, path, body, key);
+  const char *got = r.json != NULL ? ts_jstr(r.json, "code") : NULL;
+  if (r.status != status ||
+      (code != NULL && (got == NULL || strcmp(got, code) != 0)))
+    fail_msg("%s %s (%s): want %ld %s, got %ld %s", method, path, key, status,
+             code != NULL ? code : "", r.status, r.body ? r.body : "");
+  ts_resp_free(&r);
+}
+
+/* The log's last position, as /readyz tells it. */
+static long long daemon_log_position(void) {
+  ts_resp r = daemon_request("GET", "/readyz", NULL, NULL);
+  long long pos = ts_jint(r.json, "log_position");
+  ts_resp_free(&r);
+  return pos;
+}
+
+static bool daemon_ready(void) {
+  char url[512];
+  snprintf(url, sizeof url, "http://%s/readyz", D->http);
+  ts_request q = {.url = url, .timeout_ms = 2000};
+  CURLcode rc;
+  ts_resp r = ts_send(&q, &rc);
+  bool ready = rc == CURLE_OK && r.status == 200;
+  ts_resp_free(&r);
+  return ready;
+}
+
+static int daemon_setup(void **state) {
+  (void)state;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  D = calloc(1, sizeof *D);
+  D->dir = ts_tempdir("http-all");
+  if (D->dir == NULL)
+    return -1;
+  char bin[512], log[4200];
+  snprintf(log, sizeof log, "%s/lotlined.log", D->dir);
+  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
+                        "all",
+                        "--data",
+                        D->dir,
+                        "--http",
+                        "127.0.0.1:0",
+                        NULL};
+  D->proc = h_spawn_tied(log, argv);
+  D->http = h_wait_file(D->dir, "http.addr", DAEMON_START_MS);
+  for (int waited_ms = 0; D->http != NULL && !daemon_ready(); waited_ms += 50) {
+    if (waited_ms >= DAEMON_START_MS) {
+      free(D->http);
+      D->http = NULL;
+      break;
+    }
+    usleep(50 * 1000);
+  }
+  if (D->http == NULL) {
+    h_dump_log(&D->proc);
+    return -1;
+  }
+  return 0;
+}
+
+static int daemon_teardown(void **state) {
+  (void)state;
+  int rc = h_stop(&D->proc, DAEMON_STOP_MS);
+  if (rc != 0)
+    h_dump_log(&D->proc);
+  ts_rmtree(D->dir);
+  free(D->dir);
+  free(D->http);
+  free(D);
+  curl_global_cleanup();
+  return rc == 0 ? 0 : -1;
+}
+
+#define K1_CREATE(name)                                                        \
+  "{\"lot_id\": \"K-1\", \"product_id\": \"P-9\", \"name\": \"" name "\"}"
+#define K1_MOVE(qty, from, from_usage, to, to_usage)                           \
+  "{\"lot_id\": \"K-1\", \"quantity\": \"" qty "\", "                          \
+  "\"from\": {\"id\": \"" from "\", \"usage\": \"" from_usage "\"}, "          \
+  "\"to\": {\"id\": \"" to "\", \"usage\": \"" to_usage "\"}}"
+#define K1_RECEIVE(qty)                                                        \
+  K1_MOVE(qty, "Vendors", "SUPPLIER", "WH/Stock", "INTERNAL")
+#define K1_PICK(qty)                                                           \
+  K1_MOVE(qty, "WH/Stock", "INTERNAL", "Customers", "CUSTOMER")
+
+static const char *k1_on_hand(char out[32]) {
+  ts_resp r = daemon_request("GET", "/v1/lots/K-1", NULL, NULL);
+  assert_int_equal(r.status, 200);
+  snprintf(out, 32, "%s", ts_jstr(r.json, "on_hand"));
+  ts_resp_free(&r);
+  return out;
+}
+
+static void test_daemon_accepted_first(void **state) {
+  (void)state;
+  daemon_expect("c-1", "POST", "/v1/lots", K1_CREATE("B-1"), 201, NULL);
+  ts_resp first = daemon_request("POST", "/v1/moves", K1_RECEIVE("10"), "r-1");
+  assert_int_equal(first.status, 201);
+  long long log_pos = daemon_log_position();
+  assert_int_equal(log_pos, 2);
+
+  /* the same requests: the recorded answers */
+  daemon_expect("c-1", "POST", "/v1/lots", K1_CREATE("B-1"), 201, NULL);
+  ts_resp again = daemon_request("POST", "/v1/moves", K1_RECEIVE("10"), "r-1");
+  assert_int_equal(again.status, 201);
+  assert_int_equal(ts_jint(again.json, "position"),
+                   ts_jint(first.json, "position"));
+  ts_resp_free(&again);
+  ts_resp_free(&first);
+
+  /* other requests under those keys */
+  daemon_expect("c-1", "POST", "/v1/lots", K1_CREATE("B-2"), 409,
+                "EVENT_ID_REUSED");
+  daemon_expect("c-1", "PATCH", "/v1/lots/K-1", "{\"reference\": \"PO-1\"}",
+                409, "EVENT_ID_REUSED");
+  daemon_expect("r-1", "POST", "/v1/moves", K1_RECEIVE("11"), 409,
+                "EVENT_ID_REUSED");
+  daemon_expect("r-1", "POST", "/v1/lots",
+                "{\"lot_id\": \"K-2\", \"product_id\": \"P-9\", "
+                "\"name\": \"B-2\"}",
+                409, "EVENT_ID_REUSED");
+  assert_int_equal(daemon_log_position(), log_pos);
+  char q[32];
+  assert_string_equal(k1_on_hand(q), "10");
+}
+
+static void test_daemon_rejected_first(void **state) {
+  (void)state;
+  long long log_pos = daemon_log_position();
+  ts_resp first =
+      daemon_request("POST", "/v1/moves", K1_PICK("500"), "pick-77");
+  if (first.status != 422 ||
+      strcmp(ts_jstr(first.json, "code"), "INSUFFICIENT_STOCK") != 0)
+    fail_msg("pick-77: %ld %s", first.status, first.body);
+
+  /* the same request: the recorded rejection, code and message */
+  ts_resp again =
+      daemon_request("POST", "/v1/moves", K1_PICK("500"), "pick-77");
+  assert_int_equal(again.status, 422);
+  assert_string_equal(ts_jstr(again.json, "code"), "INSUFFICIENT_STOCK");
+  assert_string_equal(ts_jstr(again.json, "message"),
+                      ts_jstr(first.json, "message"));
+  ts_resp_free(&again);
+  ts_resp_free(&first);
+
+  /* the corrected move, a lot, a PATCH under that key: EVENT_ID_REUSED */
+  daemon_expect("pick-77", "POST", "/v1/moves", K1_PICK("5"), 409,
+                "EVENT_ID_REUSED");
+  daemon_expect("pick-77", "POST", "/v1/lots",
+                "{\"lot_id\": \"K-3\", \"product_id\": \"P-9\", "
+                "\"name\": \"B-3\"}",
+                409, "EVENT_ID_REUSED");
+  daemon_expect("pick-77", "PATCH", "/v1/lots/K-1", "{\"reference\": \"x\"}",
+                409, "EVENT_ID_REUSED");
+  assert_int_equal(daemon_log_position(), log_pos);
+  char q[32];
+  assert_string_equal(k1_on_hand(q), "10");
+
+  /* one rejection recorded under pick-77, however often it was sent */
+  ts_resp r = daemon_request("GET", "/v1/rejections", NULL, NULL);
+  size_t i, n = 0;
+  const json_t *row;
+  json_array_foreach(ts_jarr(r.json, "rejections"), i, row) {
+    const char *id = ts_jstr(row, "event_id");
+    n += id != NULL && strcmp(id, "pick-77") == 0;
+  }
+  ts_resp_free(&r);
+  assert_int_equal(n, 1);
+}
+
+/* A PATCH that changes nothing: 422 before publishing, as over Kafka. */
+static void test_daemon_patch_that_changes_nothing(void **state) {
+  (void)state;
+  long long log_pos = daemon_log_position();
+  daemon_expect("p-0", "PATCH", "/v1/lots/K-1", "{}", 422, "MISSING_FIELD");
+  daemon_expect(NULL, "PATCH", "/v1/lots/K-1", "{\"expected_version\": 1}", 422,
+                "MISSING_FIELD");
+  assert_int_equal(daemon_log_position(), log_pos);
+  ts_resp r = daemon_request("GET", "/v1/lots/K-1", NULL, NULL);
+  assert_int_equal(ts_jint(r.json, "version"), 1);
+  ts_resp_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_start_binds_a_free_port),
@@ -835,8 +1132,19 @@ int main(void) {
       cmocka_unit_test(test_field_checks_are_422_before_publishing),
       cmocka_unit_test(test_writes_without_producer_are_503),
       cmocka_unit_test(test_replayed_idempotency_key),
+      cmocka_unit_test(test_rejected_key_from_elsewhere_is_reused),
+      cmocka_unit_test(test_patch_that_changes_nothing_is_422),
       cmocka_unit_test(test_odd_requests_get_json_answers),
       cmocka_unit_test(test_readyz_when_views_lag),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  const struct CMUnitTest through_kafka[] = {
+      cmocka_unit_test(test_daemon_accepted_first),
+      cmocka_unit_test(test_daemon_rejected_first),
+      cmocka_unit_test(test_daemon_patch_that_changes_nothing),
+  };
+  int failed = cmocka_run_group_tests_name("without a producer", tests,
+                                           group_setup, group_teardown);
+  return failed + cmocka_run_group_tests_name("through lotlined all",
+                                              through_kafka, daemon_setup,
+                                              daemon_teardown);
 }

@@ -444,9 +444,10 @@ static void digest_as_published(ll_api *api, const ll_event *ev,
 /* Put back into a retried request the fields the API filled in itself the
  * first time, so that its digest can be compared with the recorded one.
  * Accepted: occurred_at and the derived product from the log entry.
- * Rejected: the log holds nothing, so occurred_at is the one this process
- * published the id with (published_time, already in ev) and the derived
- * product is the lot's current one. A storage failure answers 503. */
+ * Rejected: occurred_at from the event id's record (records written before
+ * it was kept: the time this process published the id with, already in ev
+ * from published_time) and the derived product is the lot's current one.
+ * A storage failure answers 503. */
 static int restore_filled_fields(ll_api *api, ll_event *ev, const ll_seen *seen,
                                  api_reply *r) {
   bool derived = product_derived(ev);
@@ -465,6 +466,8 @@ static int restore_filled_fields(ll_api *api, ll_event *ev, const ll_seen *seen,
     }
     return 0;
   }
+  if (seen->occurred_at_known)
+    ev->occurred_at_ms = seen->occurred_at_ms;
   if (!derived)
     return 0;
   ll_state_reader reader = ll_store_state_reader(api->deps.log);
@@ -500,12 +503,9 @@ static void reply_reused(api_reply *r, const ll_event *ev,
 }
 
 /* A used event id (a retried Idempotency-Key), before any other check, as
- * the command consumer does (docs/concepts.md, "Event ids"): the same
- * request gets the recorded outcome, accepted or rejected; any other
- * request, on any route, is 409 EVENT_ID_REUSED. A rejected id whose first
- * occurred_at this process does not remember (published by another
- * process, or before a restart) cannot be shown to be the same request:
- * its digest differs and the answer is EVENT_ID_REUSED. */
+ * the command consumer does (docs/concepts.md, "Event ids and
+ * idempotency"): the same request gets the recorded outcome, accepted or
+ * rejected; any other request, on any route, is 409 EVENT_ID_REUSED. */
 static void answer_replay(ll_api *api, ll_event *ev, const ll_seen *seen,
                           uint64_t deadline_ns, api_reply *r) {
   if (restore_filled_fields(api, ev, seen, r) != 0)

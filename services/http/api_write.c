@@ -300,8 +300,9 @@ static bool read_entry(ll_api *api, uint64_t position, ll_entry *e) {
   size_t n = 0;
   ll_err err = {0};
   if (ll_store_read_log(api->deps.log, position, e, 1, &n, &err) != 0) {
-    ll_log(LL_WARN, "http", "reading log position %llu: %s",
-           (unsigned long long)position, err.message);
+    ll_log(LL_WARN, "http", "reading log position %llu (%s): %s",
+           (unsigned long long)position, ll_err_kind_name(err.kind),
+           err.message);
     return false;
   }
   return n == 1;
@@ -447,23 +448,30 @@ static void digest_as_published(ll_api *api, const ll_event *ev,
  * Rejected: occurred_at from the event id's record (records written before
  * it was kept: the time this process published the id with, already in ev
  * from published_time) and the derived product is the lot's current one.
- * A storage failure answers 503. */
+ * Returns -1 with a 503 answer when the state or the log cannot be read. */
 static int restore_filled_fields(ll_api *api, ll_event *ev, const ll_seen *seen,
                                  api_reply *r) {
   bool derived = product_derived(ev);
   if (seen->accepted) {
     ll_entry e;
     memset(&e, 0, sizeof e);
-    if (read_entry(api, seen->position, &e)) {
-      if (e.event.type == ev->type) {
-        ev->occurred_at_ms = e.event.occurred_at_ms;
-        if (derived) {
-          free(ev->product_id);
-          ev->product_id = ll_strdup(e.event.product_id);
-        }
-      }
-      ll_entry_free(&e);
+    if (!read_entry(api, seen->position, &e)) {
+      /* Not a 409: a client told to change its key could apply the write
+       * twice. */
+      api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                      "event %s was accepted at log position %llu, which "
+                      "cannot be read now: retry",
+                      ev->event_id, (unsigned long long)seen->position);
+      return -1;
     }
+    if (e.event.type == ev->type) {
+      ev->occurred_at_ms = e.event.occurred_at_ms;
+      if (derived) {
+        free(ev->product_id);
+        ev->product_id = ll_strdup(e.event.product_id);
+      }
+    }
+    ll_entry_free(&e);
     return 0;
   }
   if (seen->occurred_at_known)

@@ -246,7 +246,7 @@ static void test_start_binds_a_free_port(void **state) {
   ll_err err = {0};
   F->api = ll_api_start("127.0.0.1:0", &deps, &err);
   if (F->api == NULL)
-    fail_msg("ll_api_start: %s", err.message);
+    fail_msg("ll_api_start: %s: %s", ll_err_kind_name(err.kind), err.message);
   const char *addr = ll_api_address(F->api);
   assert_int_equal(strncmp(addr, "127.0.0.1:", 10), 0);
   assert_true(atoi(addr + 10) > 0);

@@ -60,7 +60,7 @@ static ll_api *start(const ll_api_deps *deps) {
   ll_err err = {0};
   ll_api *api = ll_api_start("127.0.0.1:0", deps, &err);
   if (api == NULL)
-    fail_msg("ll_api_start: %s", err.message);
+    fail_msg("ll_api_start: %s: %s", ll_err_kind_name(err.kind), err.message);
   return api;
 }
 

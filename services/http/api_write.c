@@ -7,17 +7,18 @@
  *
  *   1. parse the body (api_json.c) and build the event: event_id from the
  *      Idempotency-Key header or a random UUID v4, occurred_at = now (a
- *      retry of a key this process published keeps the first time); for
- *      PATCH the lot's current product from the state (the event carries
- *      the current product, the body's "product_id" is the new one); for a
- *      move without product_id, the product of the lot named by lot_id;
- *   2. ll_check_fields(): what needs no state is answered at once (422),
- *      without publishing;
- *   3. if the state already knows the event id (a retried Idempotency-Key),
- *      answer its recorded outcome without publishing again — after
- *      checking that the retry is the same request (same digest once the
- *      fields the API fills in itself are taken from the original event),
- *      else 409 EVENT_ID_REUSED;
+ *      retry of a key this process published keeps the first time);
+ *   2. if the state already knows the event id (a retried Idempotency-Key),
+ *      answer without publishing again, whatever the route: the recorded
+ *      outcome if the retry is the same request (same digest once the
+ *      fields the API fills in itself are taken from the first attempt),
+ *      else 409 EVENT_ID_REUSED (the one rule: docs/concepts.md, "Event
+ *      ids and idempotency");
+ *   3. fill in the product: for PATCH the lot's current product from the
+ *      state (the event carries the current product, the body's
+ *      "product_id" is the new one); for a move without product_id, the
+ *      product of the lot named by lot_id. Then ll_check_fields(): what
+ *      needs no state is answered at once (422), without publishing;
  *   4. encode (Avro single-object), send to the inbound topic keyed by
  *      product_id and wait for the broker's acknowledgement;
  *   5. poll the state for the event id's outcome every 2 ms;
@@ -187,15 +188,18 @@ static int take_event_id(api_request *rq, ll_event *ev, api_reply *r) {
   return 0;
 }
 
+/* Does the event carry a product the API fills in itself (PATCH: the lot's
+ * current product; a move given only lot_id: the lot's product)? */
+static bool product_derived(const ll_event *ev) {
+  return ev->type == LL_EV_LOT_UPDATED ||
+         (ev->type == LL_EV_STOCK_MOVED && ev->product_id == NULL &&
+          ev->lot_id != NULL);
+}
+
 /* The product the event must carry when the client did not (or, for PATCH,
  * cannot) give it: the lot's current product, from the state. */
-static int fill_product(ll_api *api, ll_event *ev, bool *derived,
-                        api_reply *r) {
-  *derived = false;
-  bool needed = ev->type == LL_EV_LOT_UPDATED ||
-                (ev->type == LL_EV_STOCK_MOVED && ev->product_id == NULL &&
-                 ev->lot_id != NULL);
-  if (!needed)
+static int fill_product(ll_api *api, ll_event *ev, api_reply *r) {
+  if (!product_derived(ev))
     return 0;
   ll_state_reader reader = ll_store_state_reader(api->deps.log);
   ll_lot lot;
@@ -212,7 +216,6 @@ static int fill_product(ll_api *api, ll_event *ev, bool *derived,
   } else {
     free(ev->product_id);
     ev->product_id = ll_strdup(lot.product_id);
-    *derived = true;
     rc = 0;
   }
   ll_lot_free(&lot);
@@ -253,7 +256,7 @@ static int publish(ll_api *api, const ll_event *ev, uint64_t deadline_ns,
   }
   uint64_t left_ms = ms_left(deadline_ns);
   if (left_ms == 0) {
-    rc = ll_err_set(&err, LL_OK, "no time left to publish");
+    rc = ll_fail(&err, LL_ERR_TIMEOUT, "no time left to publish");
   } else {
     published_remember(ev->event_id, ev->occurred_at_ms);
     rc = ll_producer_send_sync(api->deps.producer, api->deps.inbound_topic,
@@ -262,8 +265,8 @@ static int publish(ll_api *api, const ll_event *ev, uint64_t deadline_ns,
   }
   ll_buf_free(&value);
   if (rc != 0) {
-    ll_log(LL_WARN, "http", "publishing event %s failed: %s", ev->event_id,
-           err.message);
+    ll_log(LL_WARN, "http", "publishing event %s failed (%s): %s", ev->event_id,
+           ll_err_kind_name(err.kind), err.message);
     /* An unacknowledged message may still reach Kafka later: only a retry
      * with the same event id is safe, so say which. */
     api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
@@ -297,8 +300,9 @@ static bool read_entry(ll_api *api, uint64_t position, ll_entry *e) {
   size_t n = 0;
   ll_err err = {0};
   if (ll_store_read_log(api->deps.log, position, e, 1, &n, &err) != 0) {
-    ll_log(LL_WARN, "http", "reading log position %llu: %s",
-           (unsigned long long)position, err.message);
+    ll_log(LL_WARN, "http", "reading log position %llu (%s): %s",
+           (unsigned long long)position, ll_err_kind_name(err.kind),
+           err.message);
     return false;
   }
   return n == 1;
@@ -438,34 +442,91 @@ static void digest_as_published(ll_api *api, const ll_event *ev,
   ll_event_digest(ev, digest);
 }
 
-/* A retried event id: same request -> the recorded outcome; another
- * request -> EVENT_ID_REUSED. Only accepted events can be compared (the log
- * holds their original); a rejection's outcome is returned as recorded. */
-static void answer_replay(ll_api *api, ll_event *ev, bool product_derived,
-                          const ll_seen *seen, uint64_t deadline_ns,
-                          api_reply *r) {
+/* Put back into a retried request the fields the API filled in itself the
+ * first time, so that its digest can be compared with the recorded one.
+ * Accepted: occurred_at and the derived product from the log entry.
+ * Rejected: occurred_at from the event id's record (records written before
+ * it was kept: the time this process published the id with, already in ev
+ * from published_time) and the derived product is the lot's current one.
+ * Returns -1 with a 503 answer when the state or the log cannot be read. */
+static int restore_filled_fields(ll_api *api, ll_event *ev, const ll_seen *seen,
+                                 api_reply *r) {
+  bool derived = product_derived(ev);
   if (seen->accepted) {
     ll_entry e;
     memset(&e, 0, sizeof e);
-    if (read_entry(api, seen->position, &e)) {
-      bool same_type = e.event.type == ev->type;
-      if (same_type) {
-        ev->occurred_at_ms = e.event.occurred_at_ms;
-        if (product_derived) {
-          free(ev->product_id);
-          ev->product_id = ll_strdup(e.event.product_id);
-        }
-      }
-      ll_entry_free(&e);
-      uint8_t digest[32];
-      digest_as_published(api, ev, digest);
-      if (!same_type || memcmp(digest, seen->digest, sizeof digest) != 0) {
-        api_reply_error(r, MHD_HTTP_CONFLICT, ll_code_name(LL_EVENT_ID_REUSED),
-                        "event id %s was already used for a different event",
-                        ev->event_id);
-        return;
+    if (!read_entry(api, seen->position, &e)) {
+      /* Not a 409: a client told to change its key could apply the write
+       * twice. */
+      api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                      "event %s was accepted at log position %llu, which "
+                      "cannot be read now: retry",
+                      ev->event_id, (unsigned long long)seen->position);
+      return -1;
+    }
+    if (e.event.type == ev->type) {
+      ev->occurred_at_ms = e.event.occurred_at_ms;
+      if (derived) {
+        free(ev->product_id);
+        ev->product_id = ll_strdup(e.event.product_id);
       }
     }
+    ll_entry_free(&e);
+    return 0;
+  }
+  if (seen->occurred_at_known)
+    ev->occurred_at_ms = seen->occurred_at_ms;
+  if (!derived)
+    return 0;
+  ll_state_reader reader = ll_store_state_reader(api->deps.log);
+  ll_lot lot;
+  ll_lot_init(&lot);
+  bool found = false;
+  ll_err err = {0};
+  int rc = ll_state_get_lot(&reader, ev->lot_id, &lot, &found, &err);
+  if (rc != 0)
+    reply_storage_error(r, &err);
+  else if (found) {
+    free(ev->product_id);
+    ev->product_id = ll_strdup(lot.product_id);
+  }
+  ll_lot_free(&lot);
+  return rc;
+}
+
+static void reply_reused(api_reply *r, const ll_event *ev,
+                         const ll_seen *seen) {
+  if (seen->accepted)
+    api_reply_error(r, MHD_HTTP_CONFLICT, ll_code_name(LL_EVENT_ID_REUSED),
+                    "event id %s was already used for a different event "
+                    "(accepted at log position %llu); send a new "
+                    "Idempotency-Key for a new request",
+                    ev->event_id, (unsigned long long)seen->position);
+  else
+    api_reply_error(r, MHD_HTTP_CONFLICT, ll_code_name(LL_EVENT_ID_REUSED),
+                    "event id %s was already used for a different event "
+                    "(rejected with %s); send a new Idempotency-Key for a "
+                    "new request",
+                    ev->event_id, ll_code_name(seen->code));
+}
+
+/* A used event id (a retried Idempotency-Key), before any other check, as
+ * the command consumer does (docs/concepts.md, "Event ids and
+ * idempotency"): the same request gets the recorded outcome, accepted or
+ * rejected; any other request, on any route, is 409 EVENT_ID_REUSED. */
+static void answer_replay(ll_api *api, ll_event *ev, const ll_seen *seen,
+                          uint64_t deadline_ns, api_reply *r) {
+  if (restore_filled_fields(api, ev, seen, r) != 0)
+    return;
+  uint8_t digest[32];
+  bool same = false;
+  if (ev->product_id != NULL) { /* every published event has one */
+    digest_as_published(api, ev, digest);
+    same = memcmp(digest, seen->digest, sizeof digest) == 0;
+  }
+  if (!same) {
+    reply_reused(r, ev, seen);
+    return;
   }
   answer_outcome(api, ev, seen, deadline_ns, r);
 }
@@ -502,22 +563,21 @@ void api_write(api_request *rq, ll_event_type type, const char *lot_id,
   ev.occurred_at_ms = published_time(ev.event_id);
   if (api_event_from_json(type, body, lot_id, &ev, r) != 0)
     goto out;
-  bool product_derived = false;
-  if (fill_product(api, &ev, &product_derived, r) != 0)
-    goto out;
-
-  ll_err err = {0};
-  ll_code code = ll_check_fields(&ev, &err);
-  if (code != LL_OK) {
-    reply_rejection(r, type, code, err.message);
-    goto out;
-  }
 
   ll_seen seen;
   if (get_seen(api, ev.event_id, &seen, r) != 0)
     goto out;
   if (seen.found) {
-    answer_replay(api, &ev, product_derived, &seen, deadline_ns, r);
+    answer_replay(api, &ev, &seen, deadline_ns, r);
+    goto out;
+  }
+
+  if (fill_product(api, &ev, r) != 0)
+    goto out;
+  ll_err err = {0};
+  ll_code code = ll_check_fields(&ev, &err);
+  if (code != LL_OK) {
+    reply_rejection(r, type, code, err.message);
     goto out;
   }
 

@@ -304,6 +304,17 @@ static ll_code check_moved_fields(const ll_event *ev, ll_err *err) {
   return LL_OK;
 }
 
+/* An update that gives no field to change (only expected_version, or
+ * nothing) would still bump the version and take a place in the permanent
+ * log: it is refused (docs/rejections.md, MISSING_FIELD). "" for reference
+ * or description counts: it clears them. */
+static bool update_changes_something(const ll_event *ev) {
+  return ev->name != NULL || ev->new_product_id != NULL ||
+         ev->reference != NULL || ev->description != NULL ||
+         ev->expiration_at.set || ev->use_by_at.set || ev->removal_at.set ||
+         ev->alert_at.set;
+}
+
 ll_code ll_check_fields(const ll_event *ev, ll_err *err) {
   if (ev->type != LL_EV_LOT_CREATED && ev->type != LL_EV_LOT_UPDATED &&
       ev->type != LL_EV_STOCK_MOVED)
@@ -316,7 +327,14 @@ ll_code ll_check_fields(const ll_event *ev, ll_err *err) {
   case LL_EV_LOT_CREATED:
     return check_created_fields(ev, err);
   case LL_EV_LOT_UPDATED:
-    return check_updated_fields(ev, err);
+    if ((code = check_updated_fields(ev, err)))
+      return code;
+    if (!update_changes_something(ev))
+      return err_set(err, LL_MISSING_FIELD,
+                     "LotUpdated changes nothing: give at least one of name, "
+                     "new_product_id, reference, description, expiration_at, "
+                     "use_by_at, removal_at, alert_at.");
+    return LL_OK;
   default:
     return check_moved_fields(ev, err);
   }

@@ -18,7 +18,11 @@
  *
  * Seen record: u8 format (1), bytes digest (32, SHA-256 of the packed
  * event), u8 accepted; then uvar log position if accepted, else uvar
- * rejection code and the message as a string.
+ * rejection code, the message as a string and the event's occurred_at as a
+ * zig-zag varint (absent in older records: it is read when bytes are left).
+ * A rejected event is nowhere else, and the HTTP API needs its occurred_at
+ * to compare a retried request with it (docs/concepts.md, "Event ids and
+ * idempotency").
  *
  * Event-id records are written once and rarely read again (only when the
  * same id comes back), so ll_state_key_cacheable() tells a cache in front
@@ -213,6 +217,11 @@ static int read_seen(const ll_state_reader *reader, const char *event_id,
     seen->code = (ll_code)code;
     snprintf(seen->message, sizeof seen->message, "%s", message ? message : "");
     free(message);
+    if (ll_rd_left(&r) > 0) {
+      if (!ll_rd_svar(&r, &seen->occurred_at_ms))
+        return corrupt(err, "event", event_id);
+      seen->occurred_at_known = true;
+    }
   }
   if (ll_rd_left(&r) != 0)
     return corrupt(err, "event", event_id);
@@ -525,6 +534,7 @@ static void put_seen(const ll_event *ev, const ll_decision *d,
   } else {
     ll_buf_put_uvar(value, (uint64_t)d->code);
     ll_buf_put_str(value, d->message);
+    ll_buf_put_svar(value, ev->occurred_at_ms);
   }
   ll_state_event_key(key, ev->event_id);
   ll_mutations_put(out, key->data, key->len, value->data, value->len);

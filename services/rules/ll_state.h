@@ -56,6 +56,12 @@ typedef struct ll_seen {
   uint64_t position;                  /* log position when accepted */
   ll_code code;                       /* rejection code when rejected */
   char message[LL_MESSAGE_MAX_BYTES]; /* rejection message when rejected */
+  /* Rejected: the event's occurred_at, which the log does not hold, so
+   * that the HTTP API can tell a retried request from another one under
+   * the same key (docs/concepts.md). False in records from before it was
+   * kept. */
+  bool occurred_at_known;
+  int64_t occurred_at_ms;
 } ll_seen;
 
 /* Everything ll_decide may look at, gathered before deciding. */

@@ -11,7 +11,6 @@
  * accepted ones are appended, in batches of random sizes. The incremental
  * views are projected in random small steps. */
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <rocksdb/c.h>
 #include <setjmp.h>
@@ -32,6 +31,7 @@
 #include "ll_store.h"
 #include "ll_views.h"
 #include "mem_state.h"
+#include "support.h"
 
 #define N_EVENTS 4000     /* events offered to the rules (default) */
 #define MIN_ACCEPTED 3000 /* of which at least this many are logged */
@@ -50,21 +50,13 @@
 /* ---- fixture ---- */
 
 typedef struct fixture {
-  char root[512];
+  char *root; /* temp directory (tests/support) */
   char log_dir[600];
   char views_dir[600];
   ll_store *log;
   uint64_t accepted;
   uint64_t rejected;
 } fixture;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
 
 /* ---- a random but valid flow ---- */
 
@@ -288,7 +280,7 @@ static void write_log(fixture *f, int total) {
     for (int i = 0; i < n && done < total; i++, done++)
       one_event(g);
     if (ll_store_batch_commit(g->batch, false, &err) != 0)
-      fail_msg("commit: %s", err.message);
+      fail_msg("commit: %s: %s", ll_err_kind_name(err.kind), err.message);
   }
   free(g);
   assert_int_equal(ll_store_last_position(f->log), f->accepted);
@@ -296,10 +288,8 @@ static void write_log(fixture *f, int total) {
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
-  const char *tmp = getenv("TMPDIR");
-  snprintf(f->root, sizeof f->root, "%s/lotline-rebuild-XXXXXX",
-           tmp && *tmp ? tmp : "/tmp");
-  if (!mkdtemp(f->root)) {
+  f->root = ts_tempdir("rebuild");
+  if (f->root == NULL) {
     free(f);
     return -1;
   }
@@ -308,7 +298,8 @@ static int setup(void **state) {
   ll_err err = {0};
   f->log = ll_store_open(f->log_dir, LL_STORE_PRIMARY, &err);
   if (!f->log) {
-    fprintf(stderr, "open log: %s\n", err.message);
+    fprintf(stderr, "open log: %s: %s\n", ll_err_kind_name(err.kind),
+            err.message);
     return -1;
   }
   *state = f;
@@ -318,7 +309,8 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   ll_store_close(f->log);
-  int rc = nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  int rc = ts_rmtree(f->root);
+  free(f->root);
   free(f);
   return rc;
 }
@@ -329,7 +321,8 @@ static ll_views *views_open(const char *dir) {
   ll_err err = {0};
   ll_views *v = ll_views_open(dir, &err);
   if (!v)
-    fail_msg("views open %s: %s", dir, err.message);
+    fail_msg("views open %s: %s: %s", dir, ll_err_kind_name(err.kind),
+             err.message);
   return v;
 }
 
@@ -345,7 +338,7 @@ static void project_incrementally(fixture *f) {
     rng ^= rng >> 7;
     rng ^= rng << 17;
     if (ll_projector_step(p, 1 + (size_t)(rng % STEP_MAX), &applied, &err) != 0)
-      fail_msg("step: %s", err.message);
+      fail_msg("step: %s: %s", ll_err_kind_name(err.kind), err.message);
   } while (applied > 0);
   assert_int_equal(ll_views_position(v), f->accepted);
   ll_projector_free(p);
@@ -358,7 +351,7 @@ static char *dump(const char *dir, size_t *n) {
   FILE *out = open_memstream(&buf, n);
   ll_err err = {0};
   if (ll_views_dump_dir(dir, out, &err) != 0)
-    fail_msg("dump: %s", err.message);
+    fail_msg("dump: %s: %s", ll_err_kind_name(err.kind), err.message);
   fclose(out);
   return buf;
 }
@@ -436,7 +429,7 @@ static void test_rebuild_equals_incremental(void **state) {
   ll_rebuild_stats st;
   ll_err err = {0};
   if (ll_views_rebuild(f->log, f->views_dir, on_progress, &pl, &st, &err) != 0)
-    fail_msg("rebuild: %s", err.message);
+    fail_msg("rebuild: %s: %s", ll_err_kind_name(err.kind), err.message);
   assert_int_equal(st.entries, f->accepted);
   assert_int_equal(st.position, f->accepted);
   assert_int_equal(pl.last, f->accepted);

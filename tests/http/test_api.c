@@ -7,9 +7,12 @@
  * views are fed from the log, so the API reads what production would hold.
  * There is no Kafka producer: writes that pass every check answer 503,
  * which lets these tests show everything that must be answered before
- * publishing (400, 404, 422, a replayed Idempotency-Key). */
+ * publishing (400, 404, 422, a replayed Idempotency-Key).
+ *
+ * A second group runs `lotlined all` (the integration harness spawns it,
+ * with its embedded broker) for what needs a write to be published and
+ * decided: a retried Idempotency-Key after an acceptance or a rejection. */
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +29,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "harness.h"
 #include "ll_api.h"
 #include "ll_codec.h"
 #include "ll_event.h"
@@ -34,6 +38,7 @@
 #include "ll_state.h"
 #include "ll_store.h"
 #include "ll_views.h"
+#include "support.h"
 
 #define T_EPOCH_MS 1798761600000LL      /* 2027-01-01T00:00:00Z */
 #define T_EXPIRATION_MS 1803859200000LL /* 2027-03-01T00:00:00Z */
@@ -42,25 +47,10 @@
 
 /* ---- fixture ---- */
 
-typedef struct fixture {
-  char root[512];
-  ll_store *store;
-  ll_views *views;
-  ll_codec *codec;
-  ll_api *api;
-  char base_url[400];
-  int next_offset; /* input offsets of hand-fed events */
-} fixture;
-
-static fixture *F;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
+/* A log store, views and codec in a temp directory (tests/support); the
+ * first test starts the API on them. */
+static ts_api_fixture *F;
+static int next_offset; /* input offsets of hand-fed events */
 
 /* Decide events like the command consumer does and commit them in one
  * batch: accepted ones are appended to the log (addressed by lot_id),
@@ -81,7 +71,7 @@ static void feed(ll_event *events, size_t n) {
     ll_rule_opts opts = {0};
     ll_decide(&facts, ev, &opts, &d);
     assert_false(d.duplicate);
-    ll_input in = {"lots.inbound", 0, F->next_offset++};
+    ll_input in = {"lots.inbound", 0, next_offset++};
     if (d.accepted) {
       uint64_t pos = ll_store_batch_append(b, ev, &in, ev->occurred_at_ms);
       ll_decision_mutations(ev, &d, pos, &muts);
@@ -184,133 +174,33 @@ static void seed(void) {
 
 static int group_setup(void **state) {
   (void)state;
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   F = calloc(1, sizeof *F);
-  const char *tmp = getenv("TMPDIR");
-  snprintf(F->root, sizeof F->root, "%s/lotline-http-XXXXXX",
-           tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-  if (mkdtemp(F->root) == NULL) {
-    fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
-    return -1;
-  }
-  char dir[600];
-  ll_err err = {0};
-  snprintf(dir, sizeof dir, "%s/log", F->root);
-  F->store = ll_store_open(dir, LL_STORE_PRIMARY, &err);
-  snprintf(dir, sizeof dir, "%s/views", F->root);
-  F->views = ll_views_open(dir, &err);
-  const char *schemas = getenv("LOTLINE_SCHEMAS");
-  F->codec = ll_codec_open(
-      schemas != NULL ? schemas : LOTLINE_SOURCE_DIR "/schemas", NULL, &err);
-  if (F->store == NULL || F->views == NULL || F->codec == NULL) {
-    fprintf(stderr, "fixture: %s\n", err.message);
-    return -1;
-  }
-  return 0;
+  return F != NULL ? ts_fixture_open(F, "http", true) : -1;
 }
 
 static int group_teardown(void **state) {
   (void)state;
-  ll_api_stop(F->api);
-  ll_codec_close(F->codec);
-  ll_views_close(F->views);
-  ll_store_close(F->store);
-  nftw(F->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  ts_fixture_close(F);
   free(F);
-  curl_global_cleanup();
   return 0;
 }
 
 /* ---- the client ---- */
 
-typedef struct resp {
-  long status;
-  char *body;
-  size_t len;
-  json_t *json; /* NULL when the body is not JSON */
-  char content_type[128];
-  char allow[128];
-  char position[32];
-} resp;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-  resp *r = ud;
-  size_t add = size * n;
-  r->body = realloc(r->body, r->len + add + 1);
-  memcpy(r->body + r->len, p, add);
-  r->len += add;
-  r->body[r->len] = '\0';
-  return add;
-}
-
-static void header_value(const char *line, size_t n, const char *name,
-                         char *out, size_t cap) {
-  size_t k = strlen(name);
-  if (n <= k + 1 || strncasecmp(line, name, k) != 0 || line[k] != ':')
-    return;
-  const char *v = line + k + 1;
-  size_t vn = n - k - 1;
-  while (vn > 0 && *v == ' ')
-    v++, vn--;
-  while (vn > 0 && (v[vn - 1] == '\r' || v[vn - 1] == '\n'))
-    vn--;
-  if (vn >= cap)
-    vn = cap - 1;
-  memcpy(out, v, vn);
-  out[vn] = '\0';
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-  resp *r = ud;
-  size_t len = size * n;
-  header_value(p, len, "Allow", r->allow, sizeof r->allow);
-  header_value(p, len, "Lotline-Position", r->position, sizeof r->position);
-  return len;
-}
+typedef ts_resp resp;
 
 /* One request. body may be NULL; extra headers NULL-terminated. */
 static resp request_n(const char *method, const char *path, const char *body,
                       size_t body_len, const char *const *headers) {
-  resp r;
-  memset(&r, 0, sizeof r);
-  CURL *c = curl_easy_init();
-  assert_non_null(c);
   char url[4096];
   snprintf(url, sizeof url, "%s%s", F->base_url, path);
-  struct curl_slist *h = NULL;
-  for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
-    h = curl_slist_append(h, headers[i]);
-  if (body != NULL)
-    h = curl_slist_append(h, "Content-Type: application/json");
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  if (strcmp(method, "HEAD") == 0)
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  else if (strcmp(method, "GET") != 0)
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  if (body != NULL) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  }
-  CURLcode rc = curl_easy_perform(c);
-  if (rc != CURLE_OK)
-    fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  char *ct = NULL;
-  curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-  if (ct != NULL)
-    snprintf(r.content_type, sizeof r.content_type, "%s", ct);
-  if (r.body != NULL)
-    r.json = json_loadb(r.body, r.len, 0, NULL);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(c);
-  return r;
+  ts_request q = {.method = method,
+                  .url = url,
+                  .body = body,
+                  .body_len = body_len,
+                  .content_type = "application/json",
+                  .headers = headers};
+  return ts_send(&q, NULL);
 }
 
 static resp request(const char *method, const char *path, const char *body,
@@ -323,35 +213,15 @@ static resp get(const char *path) {
   return request("GET", path, NULL, NULL);
 }
 
-static void resp_free(resp *r) {
-  free(r->body);
-  json_decref(r->json);
-  memset(r, 0, sizeof *r);
-}
-
-static const char *jstr(const json_t *obj, const char *key) {
-  const json_t *v = json_object_get(obj, key);
-  return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static bool jnull(const json_t *obj, const char *key) {
-  return json_is_null(json_object_get(obj, key));
-}
-
-static long long jint(const json_t *obj, const char *key) {
-  const json_t *v = json_object_get(obj, key);
-  assert_true(json_is_integer(v));
-  return (long long)json_integer_value(v);
-}
-
 /* An error answer: status, JSON {"code","message"} with a message. */
 static void expect_error(resp *r, long status, const char *code) {
-  if (r->status != status || r->json == NULL || jstr(r->json, "code") == NULL ||
-      strcmp(jstr(r->json, "code"), code) != 0)
+  if (r->status != status || r->json == NULL ||
+      ts_jstr(r->json, "code") == NULL ||
+      strcmp(ts_jstr(r->json, "code"), code) != 0)
     fail_msg("want %ld %s, got %ld %s", status, code, r->status,
              r->body != NULL ? r->body : "(no body)");
   assert_string_equal(r->content_type, "application/json");
-  const char *message = jstr(r->json, "message");
+  const char *message = ts_jstr(r->json, "message");
   assert_non_null(message);
   assert_true(strlen(message) > 0);
 }
@@ -360,7 +230,7 @@ static void expect_status(const char *method, const char *path,
                           const char *body, long status, const char *code) {
   resp r = request(method, path, body, NULL);
   expect_error(&r, status, code);
-  resp_free(&r);
+  ts_resp_free(&r);
 }
 
 /* ---- start-up ---- */
@@ -376,7 +246,7 @@ static void test_start_binds_a_free_port(void **state) {
   ll_err err = {0};
   F->api = ll_api_start("127.0.0.1:0", &deps, &err);
   if (F->api == NULL)
-    fail_msg("ll_api_start: %s", err.message);
+    fail_msg("ll_api_start: %s: %s", ll_err_kind_name(err.kind), err.message);
   const char *addr = ll_api_address(F->api);
   assert_int_equal(strncmp(addr, "127.0.0.1:", 10), 0);
   assert_true(atoi(addr + 10) > 0);
@@ -409,21 +279,21 @@ static void test_healthz_and_readyz(void **state) {
   resp r = get("/healthz");
   assert_int_equal(r.status, 200);
   assert_string_equal(r.content_type, "application/json");
-  assert_string_equal(jstr(r.json, "status"), "ok");
-  resp_free(&r);
+  assert_string_equal(ts_jstr(r.json, "status"), "ok");
+  ts_resp_free(&r);
 
   r = get("/readyz");
   assert_int_equal(r.status, 200);
-  assert_string_equal(jstr(r.json, "status"), "ready");
-  assert_int_equal(jint(r.json, "position"), SEED_POSITIONS);
-  assert_int_equal(jint(r.json, "log_position"), SEED_POSITIONS);
-  resp_free(&r);
+  assert_string_equal(ts_jstr(r.json, "status"), "ready");
+  assert_int_equal(ts_jint(r.json, "position"), SEED_POSITIONS);
+  assert_int_equal(ts_jint(r.json, "log_position"), SEED_POSITIONS);
+  ts_resp_free(&r);
 
   r = get("/metrics");
   assert_int_equal(r.status, 200);
   assert_non_null(strstr(r.content_type, "text/plain"));
   assert_non_null(strstr(r.body, "lotline_views_position 6\n"));
-  resp_free(&r);
+  ts_resp_free(&r);
 }
 
 /* ---- reads ---- */
@@ -434,47 +304,47 @@ static void test_get_lot(void **state) {
   assert_int_equal(r.status, 200);
   assert_string_equal(r.content_type, "application/json");
   assert_non_null(r.json);
-  assert_string_equal(jstr(r.json, "lot_id"), "L-1");
-  assert_string_equal(jstr(r.json, "name"), "A-001");
-  assert_string_equal(jstr(r.json, "product_id"), "P-1");
-  assert_string_equal(jstr(r.json, "tracking"), "LOT");
-  assert_string_equal(jstr(r.json, "reference"), "PO-1");
-  assert_true(jnull(r.json, "description"));
-  assert_string_equal(jstr(r.json, "expiration_at"), "2027-03-01T00:00:00Z");
-  assert_true(jnull(r.json, "use_by_at"));
-  assert_true(jnull(r.json, "removal_at"));
-  assert_true(jnull(r.json, "alert_at"));
-  assert_int_equal(jint(r.json, "version"), 1);
+  assert_string_equal(ts_jstr(r.json, "lot_id"), "L-1");
+  assert_string_equal(ts_jstr(r.json, "name"), "A-001");
+  assert_string_equal(ts_jstr(r.json, "product_id"), "P-1");
+  assert_string_equal(ts_jstr(r.json, "tracking"), "LOT");
+  assert_string_equal(ts_jstr(r.json, "reference"), "PO-1");
+  assert_true(ts_jnull(r.json, "description"));
+  assert_string_equal(ts_jstr(r.json, "expiration_at"), "2027-03-01T00:00:00Z");
+  assert_true(ts_jnull(r.json, "use_by_at"));
+  assert_true(ts_jnull(r.json, "removal_at"));
+  assert_true(ts_jnull(r.json, "alert_at"));
+  assert_int_equal(ts_jint(r.json, "version"), 1);
   /* 10.5 received, 2 delivered: a decimal string, never a number */
-  assert_string_equal(jstr(r.json, "on_hand"), "8.5");
-  assert_string_equal(jstr(r.json, "created_at"), "2027-01-01T00:00:01Z");
-  assert_string_equal(jstr(r.json, "updated_at"), "2027-01-01T00:00:06Z");
-  resp_free(&r);
+  assert_string_equal(ts_jstr(r.json, "on_hand"), "8.5");
+  assert_string_equal(ts_jstr(r.json, "created_at"), "2027-01-01T00:00:01Z");
+  assert_string_equal(ts_jstr(r.json, "updated_at"), "2027-01-01T00:00:06Z");
+  ts_resp_free(&r);
 
   r = get("/v1/lots/L-3");
   assert_int_equal(r.status, 200);
-  assert_string_equal(jstr(r.json, "tracking"), "SERIAL");
-  assert_string_equal(jstr(r.json, "on_hand"), "0");
-  resp_free(&r);
+  assert_string_equal(ts_jstr(r.json, "tracking"), "SERIAL");
+  assert_string_equal(ts_jstr(r.json, "on_hand"), "0");
+  ts_resp_free(&r);
 
   r = request("HEAD", "/v1/lots/L-1", NULL, NULL);
   assert_int_equal(r.status, 200);
   assert_int_equal(r.len, 0);
-  resp_free(&r);
+  ts_resp_free(&r);
 }
 
 static void test_lot_id_with_slash_is_percent_encoded(void **state) {
   (void)state;
   resp r = get("/v1/lots/L%2F4");
   assert_int_equal(r.status, 200);
-  assert_string_equal(jstr(r.json, "lot_id"), "L/4");
-  resp_free(&r);
+  assert_string_equal(ts_jstr(r.json, "lot_id"), "L/4");
+  ts_resp_free(&r);
   /* unencoded, it is another path */
   expect_status("GET", "/v1/lots/L/4", NULL, 404, "NOT_FOUND");
   r = get("/v1/lots/L%2F4/locations");
   assert_int_equal(r.status, 200);
-  assert_string_equal(jstr(r.json, "lot_id"), "L/4");
-  resp_free(&r);
+  assert_string_equal(ts_jstr(r.json, "lot_id"), "L/4");
+  ts_resp_free(&r);
 }
 
 static void test_unknown_lot_is_404(void **state) {
@@ -488,16 +358,16 @@ static void test_locations(void **state) {
   (void)state;
   resp r = get("/v1/lots/L-1/locations");
   assert_int_equal(r.status, 200);
-  assert_string_equal(jstr(r.json, "lot_id"), "L-1");
-  assert_string_equal(jstr(r.json, "product_id"), "P-1");
-  assert_string_equal(jstr(r.json, "on_hand"), "8.5");
+  assert_string_equal(ts_jstr(r.json, "lot_id"), "L-1");
+  assert_string_equal(ts_jstr(r.json, "product_id"), "P-1");
+  assert_string_equal(ts_jstr(r.json, "on_hand"), "8.5");
   json_t *locs = json_object_get(r.json, "locations");
   assert_int_equal(json_array_size(locs), 1);
   json_t *l = json_array_get(locs, 0);
-  assert_string_equal(jstr(l, "location"), "WH/Stock");
-  assert_string_equal(jstr(l, "usage"), "INTERNAL");
-  assert_string_equal(jstr(l, "quantity"), "8.5");
-  resp_free(&r);
+  assert_string_equal(ts_jstr(l, "location"), "WH/Stock");
+  assert_string_equal(ts_jstr(l, "usage"), "INTERNAL");
+  assert_string_equal(ts_jstr(l, "quantity"), "8.5");
+  ts_resp_free(&r);
 
   /* virtual locations too: sorted by id, summing to zero */
   r = get("/v1/lots/L-1/locations?all=1");
@@ -509,16 +379,16 @@ static void test_locations(void **state) {
                             {"WH/Stock", "INTERNAL", "8.5"}};
   for (size_t i = 0; i < 3; i++) {
     l = json_array_get(locs, i);
-    assert_string_equal(jstr(l, "location"), want[i][0]);
-    assert_string_equal(jstr(l, "usage"), want[i][1]);
-    assert_string_equal(jstr(l, "quantity"), want[i][2]);
+    assert_string_equal(ts_jstr(l, "location"), want[i][0]);
+    assert_string_equal(ts_jstr(l, "usage"), want[i][1]);
+    assert_string_equal(ts_jstr(l, "quantity"), want[i][2]);
   }
-  resp_free(&r);
+  ts_resp_free(&r);
 
   r = get("/v1/lots/L-2/locations");
   assert_int_equal(r.status, 200);
   assert_int_equal(json_array_size(json_object_get(r.json, "locations")), 0);
-  resp_free(&r);
+  ts_resp_free(&r);
 
   expect_status("GET", "/v1/lots/L-1/locations?all=maybe", NULL, 400,
                 "BAD_REQUEST");
@@ -530,7 +400,7 @@ static void list_ids(const resp *r, char *out, size_t cap) {
   json_t *lots = json_object_get(r->json, "lots");
   assert_true(json_is_array(lots));
   for (size_t i = 0; i < json_array_size(lots); i++) {
-    const char *id = jstr(json_array_get(lots, i), "lot_id");
+    const char *id = ts_jstr(json_array_get(lots, i), "lot_id");
     assert_non_null(id);
     if (i > 0)
       strncat(out, ",", cap - strlen(out) - 1);
@@ -545,50 +415,50 @@ static void test_list_and_paging(void **state) {
   assert_int_equal(r.status, 200);
   list_ids(&r, ids, sizeof ids);
   assert_string_equal(ids, "L-1,L-2,L-3,L/4");
-  assert_true(jnull(r.json, "next_cursor"));
+  assert_true(ts_jnull(r.json, "next_cursor"));
   /* whole lots, as GET /v1/lots/{id} */
   json_t *first = json_array_get(json_object_get(r.json, "lots"), 0);
-  assert_string_equal(jstr(first, "on_hand"), "8.5");
-  resp_free(&r);
+  assert_string_equal(ts_jstr(first, "on_hand"), "8.5");
+  ts_resp_free(&r);
 
   /* pages of 2 for product P-1: L-1, L-2 | L/4 */
   r = get("/v1/lots?product_id=P-1&limit=2");
   assert_int_equal(r.status, 200);
   list_ids(&r, ids, sizeof ids);
   assert_string_equal(ids, "L-1,L-2");
-  const char *cursor = jstr(r.json, "next_cursor");
+  const char *cursor = ts_jstr(r.json, "next_cursor");
   assert_non_null(cursor);
   char *esc = curl_easy_escape(NULL, cursor, 0);
   char path[512];
   snprintf(path, sizeof path, "/v1/lots?product_id=P-1&limit=2&cursor=%s", esc);
   curl_free(esc);
-  resp_free(&r);
+  ts_resp_free(&r);
   r = get(path);
   assert_int_equal(r.status, 200);
   list_ids(&r, ids, sizeof ids);
   assert_string_equal(ids, "L/4");
-  assert_true(jnull(r.json, "next_cursor"));
-  resp_free(&r);
+  assert_true(ts_jnull(r.json, "next_cursor"));
+  ts_resp_free(&r);
 
   r = get("/v1/lots?q=s-10");
   list_ids(&r, ids, sizeof ids);
   assert_string_equal(ids, "L-3");
-  resp_free(&r);
+  ts_resp_free(&r);
 
   r = get("/v1/lots?product_id=P-1&name=A-002");
   list_ids(&r, ids, sizeof ids);
   assert_string_equal(ids, "L-2");
-  resp_free(&r);
+  ts_resp_free(&r);
 
   r = get("/v1/lots?product_id=P-9");
   assert_int_equal(r.status, 200);
   list_ids(&r, ids, sizeof ids);
   assert_string_equal(ids, "");
-  resp_free(&r);
+  ts_resp_free(&r);
 
   r = get("/v1/lots?limit=1000");
   assert_int_equal(r.status, 200);
-  resp_free(&r);
+  ts_resp_free(&r);
   const char *bad[] = {"0", "1001", "abc", "-1", "1.5", "99999999999999999999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     snprintf(path, sizeof path, "/v1/lots?limit=%s", bad[i]);
@@ -605,21 +475,21 @@ static void test_rejections(void **state) {
   /* newest first */
   json_t *a = json_array_get(rej, 0);
   json_t *b = json_array_get(rej, 1);
-  assert_string_equal(jstr(a, "code"), "INSUFFICIENT_STOCK");
-  assert_string_equal(jstr(a, "event_id"), "ev-short");
-  assert_int_equal(jint(a, "sequence"), 2);
-  assert_string_equal(jstr(a, "topic"), "lots.inbound");
-  assert_int_equal(jint(a, "partition"), 0);
-  assert_int_equal(jint(a, "offset"), 7);
-  assert_string_equal(jstr(a, "rejected_at"), "2027-01-01T00:00:08Z");
-  assert_non_null(strstr(jstr(a, "message"), "L-2"));
-  assert_string_equal(jstr(b, "code"), "DUPLICATE_LOT");
-  assert_int_equal(jint(b, "sequence"), 1);
-  resp_free(&r);
+  assert_string_equal(ts_jstr(a, "code"), "INSUFFICIENT_STOCK");
+  assert_string_equal(ts_jstr(a, "event_id"), "ev-short");
+  assert_int_equal(ts_jint(a, "sequence"), 2);
+  assert_string_equal(ts_jstr(a, "topic"), "lots.inbound");
+  assert_int_equal(ts_jint(a, "partition"), 0);
+  assert_int_equal(ts_jint(a, "offset"), 7);
+  assert_string_equal(ts_jstr(a, "rejected_at"), "2027-01-01T00:00:08Z");
+  assert_non_null(strstr(ts_jstr(a, "message"), "L-2"));
+  assert_string_equal(ts_jstr(b, "code"), "DUPLICATE_LOT");
+  assert_int_equal(ts_jint(b, "sequence"), 1);
+  ts_resp_free(&r);
 
   r = get("/v1/rejections?limit=1");
   assert_int_equal(json_array_size(json_object_get(r.json, "rejections")), 1);
-  resp_free(&r);
+  ts_resp_free(&r);
   expect_status("GET", "/v1/rejections?limit=0", NULL, 400, "BAD_REQUEST");
 }
 
@@ -636,7 +506,7 @@ static void test_unknown_routes_and_methods(void **state) {
   resp r = request("DELETE", "/v1/lots/L-1", NULL, NULL);
   expect_error(&r, 405, "METHOD_NOT_ALLOWED");
   assert_string_equal(r.allow, "GET, HEAD, PATCH");
-  resp_free(&r);
+  ts_resp_free(&r);
   expect_status("POST", "/healthz", "{}", 405, "METHOD_NOT_ALLOWED");
   expect_status("GET", "/v1/moves", NULL, 405, "METHOD_NOT_ALLOWED");
   expect_status("PUT", "/v1/lots", "{}", 405, "METHOD_NOT_ALLOWED");
@@ -664,13 +534,13 @@ static void test_min_position_waits_for_the_views(void **state) {
   resp r = get("/v1/lots/L-2?min_position=7");
   pthread_join(t, NULL);
   assert_int_equal(r.status, 200);
-  assert_string_equal(jstr(r.json, "name"), "A-002-renamed");
-  assert_int_equal(jint(r.json, "version"), 2);
-  resp_free(&r);
+  assert_string_equal(ts_jstr(r.json, "name"), "A-002-renamed");
+  assert_int_equal(ts_jint(r.json, "version"), 2);
+  ts_resp_free(&r);
 
   r = get("/v1/lots/L-2?min_position=7");
   assert_int_equal(r.status, 200);
-  resp_free(&r);
+  ts_resp_free(&r);
   expect_status("GET", "/v1/lots/L-2?min_position=x", NULL, 400, "BAD_REQUEST");
   /* never reached: 503 after the 5 s wait */
   expect_status("GET", "/v1/lots?min_position=100", NULL, 503, "UNAVAILABLE");
@@ -722,7 +592,7 @@ static void test_write_body_errors_are_400(void **state) {
                    "\"name\":\"A-009\"}",
                    h);
   expect_error(&r, 400, "BAD_REQUEST");
-  resp_free(&r);
+  ts_resp_free(&r);
 }
 
 static void test_oversized_body_is_400(void **state) {
@@ -735,19 +605,19 @@ static void test_oversized_body_is_400(void **state) {
   /* curl asks "Expect: 100-continue" for a large body: refused up front */
   resp r = request_n("POST", "/v1/lots", big, n, NO_HEADERS);
   expect_error(&r, 400, "BAD_REQUEST");
-  assert_non_null(strstr(jstr(r.json, "message"), "1 MiB"));
-  resp_free(&r);
+  assert_non_null(strstr(ts_jstr(r.json, "message"), "1 MiB"));
+  ts_resp_free(&r);
   /* without it the body is read, dropped and answered */
   const char *no_expect[] = {"Expect:", NULL};
   r = request_n("POST", "/v1/lots", big, n, no_expect);
   expect_error(&r, 400, "BAD_REQUEST");
-  assert_non_null(strstr(jstr(r.json, "message"), "1 MiB"));
-  resp_free(&r);
+  assert_non_null(strstr(ts_jstr(r.json, "message"), "1 MiB"));
+  ts_resp_free(&r);
   free(big);
   /* the server is still fine */
   r = get("/healthz");
   assert_int_equal(r.status, 200);
-  resp_free(&r);
+  ts_resp_free(&r);
 }
 
 #define MOVE_BODY(qty, from, from_usage, to, to_usage)                         \
@@ -827,76 +697,150 @@ static void test_writes_without_producer_are_503(void **state) {
       "UNAVAILABLE");
   /* nothing was decided meanwhile */
   resp r = get("/v1/lots/L-1");
-  assert_string_equal(jstr(r.json, "name"), "A-001");
-  assert_string_equal(jstr(r.json, "on_hand"), "8.5");
-  resp_free(&r);
+  assert_string_equal(ts_jstr(r.json, "name"), "A-001");
+  assert_string_equal(ts_jstr(r.json, "on_hand"), "8.5");
+  ts_resp_free(&r);
 }
 
 /* ---- a retried Idempotency-Key gets the recorded outcome ---- */
 
+/* The request an event of the seed was: ev-1 created L-1. */
+#define EV1_BODY                                                               \
+  "{\"lot_id\": \"L-1\", \"product_id\": \"P-1\", \"name\": \"A-001\", "       \
+  "\"reference\": \"PO-1\", \"expiration_at\": \"2027-03-01T00:00:00Z\"}"
+/* ev-5 received 10.5 of L-1 (the product taken from the lot) */
+#define EV5_BODY(qty)                                                          \
+  "{\"lot_id\": \"L-1\", \"quantity\": \"" qty "\", "                          \
+  "\"from\": {\"id\": \"Vendors\", \"usage\": \"SUPPLIER\"}, "                 \
+  "\"to\": {\"id\": \"WH/Stock\", \"usage\": \"INTERNAL\"}}"
+
+/* One request under an Idempotency-Key: status and code. */
+static void expect_keyed(const char *key, const char *method, const char *path,
+                         const char *body, long status, const char *code) {
+  char header[300];
+  snprintf(header, sizeof header, "Idempotency-Key: %s", key);
+  const char *h[] = {header, NULL};
+  resp r = request(method, path, body, h);
+  expect_error(&r, status, code);
+  ts_resp_free(&r);
+}
+
+/* Accepted first: the same request again is the recorded answer; another
+ * request under the key, on the same route or another, is EVENT_ID_REUSED
+ * (docs/concepts.md, "Event ids and idempotency"). Nothing is appended. */
 static void test_replayed_idempotency_key(void **state) {
   (void)state;
-  /* ev-1 was accepted: the same request again is the same 201 */
+  uint64_t log_before = ll_store_last_position(F->store);
   const char *h1[] = {"Idempotency-Key: ev-1", NULL};
-  const char *created = "{\"lot_id\": \"L-1\", \"product_id\": \"P-1\", "
-                        "\"name\": \"A-001\", \"reference\": \"PO-1\", "
-                        "\"expiration_at\": \"2027-03-01T00:00:00Z\"}";
-  resp r = request("POST", "/v1/lots", created, h1);
+  resp r = request("POST", "/v1/lots", EV1_BODY, h1);
   if (r.status != 201)
     fail_msg("replay: %ld %s", r.status, r.body);
-  assert_string_equal(jstr(r.json, "lot_id"), "L-1");
+  assert_string_equal(ts_jstr(r.json, "lot_id"), "L-1");
   assert_string_equal(r.position, "1");
-  resp_free(&r);
+  ts_resp_free(&r);
 
-  /* ... another request under that key is EVENT_ID_REUSED */
-  r = request("POST", "/v1/lots",
-              "{\"lot_id\": \"L-1\", \"product_id\": \"P-1\", "
-              "\"name\": \"A-001\"}",
-              h1);
-  expect_error(&r, 409, "EVENT_ID_REUSED");
-  resp_free(&r);
+  /* ... another lot, a move, a PATCH under that key: EVENT_ID_REUSED */
+  expect_keyed("ev-1", "POST", "/v1/lots",
+               "{\"lot_id\": \"L-1\", \"product_id\": \"P-1\", "
+               "\"name\": \"A-001\"}",
+               409, "EVENT_ID_REUSED");
+  expect_keyed("ev-1", "POST", "/v1/moves", EV5_BODY("1"), 409,
+               "EVENT_ID_REUSED");
+  expect_keyed("ev-1", "PATCH", "/v1/lots/L-1", "{\"reference\": \"PO-1\"}",
+               409, "EVENT_ID_REUSED");
 
-  /* ev-dup was rejected: its rejection again */
-  const char *h2[] = {"Idempotency-Key: ev-dup", NULL};
-  r = request("POST", "/v1/lots",
-              "{\"lot_id\": \"L-5\", \"product_id\": \"P-1\", "
-              "\"name\": \"A-001\"}",
-              h2);
-  expect_error(&r, 409, "DUPLICATE_LOT");
-  resp_free(&r);
-
-  /* ev-short was rejected: 422 for a move */
-  const char *h3[] = {"Idempotency-Key: ev-short", NULL};
-  r = request("POST", "/v1/moves",
-              "{\"lot_id\": \"L-2\", \"product_id\": \"P-1\", "
-              "\"quantity\": \"5\", "
-              "\"from\": {\"id\": \"WH/Stock\", \"usage\": \"INTERNAL\"}, "
-              "\"to\": {\"id\": \"Customers\", \"usage\": \"CUSTOMER\"}}",
-              h3);
-  expect_error(&r, 422, "INSUFFICIENT_STOCK");
-  resp_free(&r);
-
-  /* ev-5, a move (the product taken from the lot): 201 with the lot */
+  /* ev-5, a move: the same request is 201 with the lot ... */
   const char *h5[] = {"Idempotency-Key: ev-5", NULL};
-  r = request("POST", "/v1/moves",
-              "{\"lot_id\": \"L-1\", \"quantity\": \"10.5\", "
-              "\"from\": {\"id\": \"Vendors\", \"usage\": \"SUPPLIER\"}, "
-              "\"to\": {\"id\": \"WH/Stock\", \"usage\": \"INTERNAL\"}}",
-              h5);
+  r = request("POST", "/v1/moves", EV5_BODY("10.5"), h5);
   if (r.status != 201)
     fail_msg("move replay: %ld %s", r.status, r.body);
-  assert_string_equal(jstr(r.json, "event_id"), "ev-5");
-  assert_int_equal(jint(r.json, "position"), 5);
-  assert_string_equal(jstr(json_object_get(r.json, "lot"), "lot_id"), "L-1");
-  resp_free(&r);
+  assert_string_equal(ts_jstr(r.json, "event_id"), "ev-5");
+  assert_int_equal(ts_jint(r.json, "position"), 5);
+  assert_string_equal(ts_jstr(json_object_get(r.json, "lot"), "lot_id"), "L-1");
+  ts_resp_free(&r);
+  /* ... the quantity changed, or the key sent to another route, is not */
+  expect_keyed("ev-5", "POST", "/v1/moves", EV5_BODY("5"), 409,
+               "EVENT_ID_REUSED");
+  expect_keyed("ev-5", "POST", "/v1/lots",
+               "{\"lot_id\": \"L-8\", \"product_id\": \"P-1\", "
+               "\"name\": \"A-008\"}",
+               409, "EVENT_ID_REUSED");
 
   /* ev-7, the rename of L-2: PATCH replays give 200 */
   const char *h7[] = {"Idempotency-Key: ev-7", NULL};
   r = request("PATCH", "/v1/lots/L-2", "{\"name\": \"A-002-renamed\"}", h7);
   if (r.status != 200)
     fail_msg("patch replay: %ld %s", r.status, r.body);
-  assert_string_equal(jstr(r.json, "name"), "A-002-renamed");
-  resp_free(&r);
+  assert_string_equal(ts_jstr(r.json, "name"), "A-002-renamed");
+  ts_resp_free(&r);
+  expect_keyed("ev-7", "PATCH", "/v1/lots/L-2", "{\"name\": \"A-002-other\"}",
+               409, "EVENT_ID_REUSED");
+  assert_int_equal(ll_store_last_position(F->store), log_before);
+}
+
+/* Rejected first (the seed's ev-dup and ev-short, decided by the rules):
+ * the same request again is the recorded rejection, its code and message;
+ * any other request under the key, on the same route or another, is
+ * EVENT_ID_REUSED naming that rejection, even one that would fail a field
+ * check. Nothing is appended. */
+static void test_rejected_key_replayed(void **state) {
+  (void)state;
+  uint64_t log_before = ll_store_last_position(F->store);
+  const char *h2[] = {"Idempotency-Key: ev-dup", NULL};
+  resp r = request("POST", "/v1/lots",
+                   "{\"lot_id\": \"L-5\", \"product_id\": \"P-1\", "
+                   "\"name\": \"A-001\"}",
+                   h2);
+  expect_error(&r, 409, "DUPLICATE_LOT");
+  ts_resp_free(&r);
+  r = request("POST", "/v1/lots",
+              "{\"lot_id\": \"L-5\", \"product_id\": \"P-1\", "
+              "\"name\": \"A-005\"}",
+              h2);
+  expect_error(&r, 409, "EVENT_ID_REUSED");
+  assert_non_null(strstr(ts_jstr(r.json, "message"), "DUPLICATE_LOT"));
+  ts_resp_free(&r);
+
+  /* ev-short (INSUFFICIENT_STOCK): the same move, then a corrected one */
+  expect_keyed("ev-short", "POST", "/v1/moves",
+               "{\"lot_id\": \"L-2\", \"product_id\": \"P-1\", "
+               "\"quantity\": \"5\", "
+               "\"from\": {\"id\": \"WH/Stock\", \"usage\": \"INTERNAL\"}, "
+               "\"to\": {\"id\": \"Customers\", \"usage\": \"CUSTOMER\"}}",
+               422, "INSUFFICIENT_STOCK");
+  expect_keyed("ev-short", "POST", "/v1/moves",
+               "{\"lot_id\": \"L-2\", \"product_id\": \"P-1\", "
+               "\"quantity\": \"0.5\", "
+               "\"from\": {\"id\": \"WH/Stock\", \"usage\": \"INTERNAL\"}, "
+               "\"to\": {\"id\": \"Customers\", \"usage\": \"CUSTOMER\"}}",
+               409, "EVENT_ID_REUSED");
+  expect_keyed("ev-short", "POST", "/v1/lots",
+               "{\"lot_id\": \"L-6\", \"product_id\": \"P-1\", "
+               "\"name\": \"A-006\"}",
+               409, "EVENT_ID_REUSED");
+  expect_keyed("ev-short", "POST", "/v1/moves",
+               MOVE_BODY("0", "A", "INTERNAL", "B", "INTERNAL"), 409,
+               "EVENT_ID_REUSED");
+  assert_int_equal(ll_store_last_position(F->store), log_before);
+}
+
+/* A PATCH with no field to change is MISSING_FIELD before publishing
+ * (docs/rejections.md): no version bump, nothing in the log. */
+static void test_patch_that_changes_nothing_is_422(void **state) {
+  (void)state;
+  uint64_t log_before = ll_store_last_position(F->store);
+  static const char *const bodies[] = {"{}", "{\"expected_version\": 1}",
+                                       "{\"colour\": \"blue\"}"};
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+    resp r = request("PATCH", "/v1/lots/L-1", bodies[i], NO_HEADERS);
+    expect_error(&r, 422, "MISSING_FIELD");
+    assert_non_null(strstr(ts_jstr(r.json, "message"), "changes nothing"));
+    ts_resp_free(&r);
+  }
+  assert_int_equal(ll_store_last_position(F->store), log_before);
+  resp r = get("/v1/lots/L-1");
+  assert_int_equal(ts_jint(r.json, "version"), 1);
+  ts_resp_free(&r);
 }
 
 /* ---- hostile input never drops the connection ---- */
@@ -914,7 +858,7 @@ static void test_odd_requests_get_json_answers(void **state) {
     if (r.json == NULL)
       fail_msg("%s: %ld %s", paths[i], r.status, r.body);
     assert_string_equal(r.content_type, "application/json");
-    resp_free(&r);
+    ts_resp_free(&r);
   }
 }
 
@@ -938,18 +882,238 @@ static void test_readyz_when_views_lag(void **state) {
 
   resp r = get("/readyz");
   expect_error(&r, 503, "UNAVAILABLE");
-  assert_int_equal(jint(r.json, "position"), 7);
-  assert_int_equal(jint(r.json, "log_position"), 7 + READY_LAG_MAX + 10);
-  resp_free(&r);
+  assert_int_equal(ts_jint(r.json, "position"), 7);
+  assert_int_equal(ts_jint(r.json, "log_position"), 7 + READY_LAG_MAX + 10);
+  ts_resp_free(&r);
   /* liveness does not depend on it */
   r = get("/healthz");
   assert_int_equal(r.status, 200);
-  resp_free(&r);
+  ts_resp_free(&r);
 
   project();
   r = get("/readyz");
   assert_int_equal(r.status, 200);
-  resp_free(&r);
+  ts_resp_free(&r);
+}
+
+/* ---- through lotlined all: the API publishes, the command consumer
+ * decides ----
+ *
+ * The one idempotency rule (docs/concepts.md, "Event ids and idempotency")
+ * where the first outcome was decided by the command consumer: the same
+ * request under a used key gets the recorded outcome, accepted or
+ * rejected; another request under it, on any route, is 409
+ * EVENT_ID_REUSED; neither appends anything. */
+
+#define DAEMON_START_MS 30000
+#define DAEMON_STOP_MS 15000
+
+typedef struct lotlined_all {
+  char *dir;
+  char *http; /* "127.0.0.1:PORT" */
+  h_proc proc;
+} lotlined_all;
+
+static lotlined_all *D;
+
+/* One request to lotlined all, under an Idempotency-Key when key is set. */
+static ts_resp daemon_request(const char *method, const char *path,
+                              const char *body, const char *key) {
+  char url[512], header[300];
+  snprintf(url, sizeof url, "http://%s%s", D->http, path);
+  snprintf(header, sizeof header, "Idempotency-Key: %s", key ? key : "");
+  const char *headers[] = {key != NULL ? header : NULL, NULL};
+  ts_request q = {.method = method,
+                  .url = url,
+                  .body = body,
+                  .content_type = "application/json",
+                  .headers = headers};
+  return ts_send(&q, NULL);
+}
+
+static void daemon_expect(const char *key, const char *method, const char *path,
+                          const char *body, long status, const char *code) {
+  ts_resp r = daemon_request(method, path, body, key);
+  const char *got = r.json != NULL ? ts_jstr(r.json, "code") : NULL;
+  if (r.status != status ||
+      (code != NULL && (got == NULL || strcmp(got, code) != 0)))
+    fail_msg("%s %s (%s): want %ld %s, got %ld %s", method, path, key, status,
+             code != NULL ? code : "", r.status, r.body ? r.body : "");
+  ts_resp_free(&r);
+}
+
+/* The log's last position, as /readyz tells it. */
+static long long daemon_log_position(void) {
+  ts_resp r = daemon_request("GET", "/readyz", NULL, NULL);
+  long long pos = ts_jint(r.json, "log_position");
+  ts_resp_free(&r);
+  return pos;
+}
+
+static bool daemon_ready(void) {
+  char url[512];
+  snprintf(url, sizeof url, "http://%s/readyz", D->http);
+  ts_request q = {.url = url, .timeout_ms = 2000};
+  CURLcode rc;
+  ts_resp r = ts_send(&q, &rc);
+  bool ready = rc == CURLE_OK && r.status == 200;
+  ts_resp_free(&r);
+  return ready;
+}
+
+static int daemon_setup(void **state) {
+  (void)state;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  D = calloc(1, sizeof *D);
+  D->dir = ts_tempdir("http-all");
+  if (D->dir == NULL)
+    return -1;
+  char bin[512], log[4200];
+  snprintf(log, sizeof log, "%s/lotlined.log", D->dir);
+  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
+                        "all",
+                        "--data",
+                        D->dir,
+                        "--http",
+                        "127.0.0.1:0",
+                        NULL};
+  D->proc = h_spawn_tied(log, argv);
+  D->http = h_wait_file(D->dir, "http.addr", DAEMON_START_MS);
+  for (int waited_ms = 0; D->http != NULL && !daemon_ready(); waited_ms += 50) {
+    if (waited_ms >= DAEMON_START_MS) {
+      free(D->http);
+      D->http = NULL;
+      break;
+    }
+    usleep(50 * 1000);
+  }
+  if (D->http == NULL) {
+    h_dump_log(&D->proc);
+    return -1;
+  }
+  return 0;
+}
+
+static int daemon_teardown(void **state) {
+  (void)state;
+  int rc = h_stop(&D->proc, DAEMON_STOP_MS);
+  if (rc != 0)
+    h_dump_log(&D->proc);
+  ts_rmtree(D->dir);
+  free(D->dir);
+  free(D->http);
+  free(D);
+  curl_global_cleanup();
+  return rc == 0 ? 0 : -1;
+}
+
+#define K1_CREATE(name)                                                        \
+  "{\"lot_id\": \"K-1\", \"product_id\": \"P-9\", \"name\": \"" name "\"}"
+#define K1_MOVE(qty, from, from_usage, to, to_usage)                           \
+  "{\"lot_id\": \"K-1\", \"quantity\": \"" qty "\", "                          \
+  "\"from\": {\"id\": \"" from "\", \"usage\": \"" from_usage "\"}, "          \
+  "\"to\": {\"id\": \"" to "\", \"usage\": \"" to_usage "\"}}"
+#define K1_RECEIVE(qty)                                                        \
+  K1_MOVE(qty, "Vendors", "SUPPLIER", "WH/Stock", "INTERNAL")
+#define K1_PICK(qty)                                                           \
+  K1_MOVE(qty, "WH/Stock", "INTERNAL", "Customers", "CUSTOMER")
+
+static const char *k1_on_hand(char out[32]) {
+  ts_resp r = daemon_request("GET", "/v1/lots/K-1", NULL, NULL);
+  assert_int_equal(r.status, 200);
+  snprintf(out, 32, "%s", ts_jstr(r.json, "on_hand"));
+  ts_resp_free(&r);
+  return out;
+}
+
+static void test_daemon_accepted_first(void **state) {
+  (void)state;
+  daemon_expect("c-1", "POST", "/v1/lots", K1_CREATE("B-1"), 201, NULL);
+  ts_resp first = daemon_request("POST", "/v1/moves", K1_RECEIVE("10"), "r-1");
+  assert_int_equal(first.status, 201);
+  long long log_pos = daemon_log_position();
+  assert_int_equal(log_pos, 2);
+
+  /* the same requests: the recorded answers */
+  daemon_expect("c-1", "POST", "/v1/lots", K1_CREATE("B-1"), 201, NULL);
+  ts_resp again = daemon_request("POST", "/v1/moves", K1_RECEIVE("10"), "r-1");
+  assert_int_equal(again.status, 201);
+  assert_int_equal(ts_jint(again.json, "position"),
+                   ts_jint(first.json, "position"));
+  ts_resp_free(&again);
+  ts_resp_free(&first);
+
+  /* other requests under those keys */
+  daemon_expect("c-1", "POST", "/v1/lots", K1_CREATE("B-2"), 409,
+                "EVENT_ID_REUSED");
+  daemon_expect("c-1", "PATCH", "/v1/lots/K-1", "{\"reference\": \"PO-1\"}",
+                409, "EVENT_ID_REUSED");
+  daemon_expect("r-1", "POST", "/v1/moves", K1_RECEIVE("11"), 409,
+                "EVENT_ID_REUSED");
+  daemon_expect("r-1", "POST", "/v1/lots",
+                "{\"lot_id\": \"K-2\", \"product_id\": \"P-9\", "
+                "\"name\": \"B-2\"}",
+                409, "EVENT_ID_REUSED");
+  assert_int_equal(daemon_log_position(), log_pos);
+  char q[32];
+  assert_string_equal(k1_on_hand(q), "10");
+}
+
+static void test_daemon_rejected_first(void **state) {
+  (void)state;
+  long long log_pos = daemon_log_position();
+  ts_resp first =
+      daemon_request("POST", "/v1/moves", K1_PICK("500"), "pick-77");
+  if (first.status != 422 ||
+      strcmp(ts_jstr(first.json, "code"), "INSUFFICIENT_STOCK") != 0)
+    fail_msg("pick-77: %ld %s", first.status, first.body);
+
+  /* the same request: the recorded rejection, code and message */
+  ts_resp again =
+      daemon_request("POST", "/v1/moves", K1_PICK("500"), "pick-77");
+  assert_int_equal(again.status, 422);
+  assert_string_equal(ts_jstr(again.json, "code"), "INSUFFICIENT_STOCK");
+  assert_string_equal(ts_jstr(again.json, "message"),
+                      ts_jstr(first.json, "message"));
+  ts_resp_free(&again);
+  ts_resp_free(&first);
+
+  /* the corrected move, a lot, a PATCH under that key: EVENT_ID_REUSED */
+  daemon_expect("pick-77", "POST", "/v1/moves", K1_PICK("5"), 409,
+                "EVENT_ID_REUSED");
+  daemon_expect("pick-77", "POST", "/v1/lots",
+                "{\"lot_id\": \"K-3\", \"product_id\": \"P-9\", "
+                "\"name\": \"B-3\"}",
+                409, "EVENT_ID_REUSED");
+  daemon_expect("pick-77", "PATCH", "/v1/lots/K-1", "{\"reference\": \"x\"}",
+                409, "EVENT_ID_REUSED");
+  assert_int_equal(daemon_log_position(), log_pos);
+  char q[32];
+  assert_string_equal(k1_on_hand(q), "10");
+
+  /* one rejection recorded under pick-77, however often it was sent */
+  ts_resp r = daemon_request("GET", "/v1/rejections", NULL, NULL);
+  size_t i, n = 0;
+  const json_t *row;
+  json_array_foreach(ts_jarr(r.json, "rejections"), i, row) {
+    const char *id = ts_jstr(row, "event_id");
+    n += id != NULL && strcmp(id, "pick-77") == 0;
+  }
+  ts_resp_free(&r);
+  assert_int_equal(n, 1);
+}
+
+/* A PATCH that changes nothing: 422 before publishing, as over Kafka. */
+static void test_daemon_patch_that_changes_nothing(void **state) {
+  (void)state;
+  long long log_pos = daemon_log_position();
+  daemon_expect("p-0", "PATCH", "/v1/lots/K-1", "{}", 422, "MISSING_FIELD");
+  daemon_expect(NULL, "PATCH", "/v1/lots/K-1", "{\"expected_version\": 1}", 422,
+                "MISSING_FIELD");
+  assert_int_equal(daemon_log_position(), log_pos);
+  ts_resp r = daemon_request("GET", "/v1/lots/K-1", NULL, NULL);
+  assert_int_equal(ts_jint(r.json, "version"), 1);
+  ts_resp_free(&r);
 }
 
 int main(void) {
@@ -970,8 +1134,19 @@ int main(void) {
       cmocka_unit_test(test_field_checks_are_422_before_publishing),
       cmocka_unit_test(test_writes_without_producer_are_503),
       cmocka_unit_test(test_replayed_idempotency_key),
+      cmocka_unit_test(test_rejected_key_replayed),
+      cmocka_unit_test(test_patch_that_changes_nothing_is_422),
       cmocka_unit_test(test_odd_requests_get_json_answers),
       cmocka_unit_test(test_readyz_when_views_lag),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  const struct CMUnitTest through_kafka[] = {
+      cmocka_unit_test(test_daemon_accepted_first),
+      cmocka_unit_test(test_daemon_rejected_first),
+      cmocka_unit_test(test_daemon_patch_that_changes_nothing),
+  };
+  int failed = cmocka_run_group_tests_name("without a producer", tests,
+                                           group_setup, group_teardown);
+  return failed + cmocka_run_group_tests_name("through lotlined all",
+                                              through_kafka, daemon_setup,
+                                              daemon_teardown);
 }

@@ -16,7 +16,6 @@
  * and the API itself answered no 5xx. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,143 +37,59 @@
 #include "ll_store.h"
 #include "ll_types.h"
 #include "ll_views.h"
+#include "support.h"
 
 #define BODY_LIMIT_BYTES (1024 * 1024)
 #define HEADER_OVER_LIMIT_BYTES (80 * 1024) /* the API allows 64 KiB */
 #define RAW_TIMEOUT_S 10
 #define RAW_ANSWER_MAX (256 * 1024)
 
-typedef struct fixture {
-  char root[512];
-  ll_store *store;
-  ll_views *views;
-  ll_codec *codec;
-  ll_metrics *metrics;
-  ll_api *api;
-  char base[400];
-  int port;
-} fixture;
-
-static fixture *F;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
+/* A log store, views and codec in a temp directory, the API on them
+ * (tests/support), with a metrics registry of the test's own. */
+static ts_api_fixture *F;
+static ll_metrics *metrics;
+static int api_port;
 
 static int group_setup(void **state) {
   (void)state;
   F = calloc(1, sizeof *F);
-  const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-  snprintf(F->root, sizeof F->root, "%s/ll-bad-input-XXXXXX", tmp);
-  if (mkdtemp(F->root) == NULL)
+  if (F == NULL || ts_fixture_open(F, "bad-input", true) != 0)
     return -1;
-  char path[600];
-  ll_err err = {0};
-  snprintf(path, sizeof path, "%s/log", F->root);
-  F->store = ll_store_open(path, LL_STORE_PRIMARY, &err);
-  snprintf(path, sizeof path, "%s/views", F->root);
-  F->views = ll_views_open(path, &err);
-  F->codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &err);
-  if (F->store == NULL || F->views == NULL || F->codec == NULL) {
-    fprintf(stderr, "setup: %s\n", err.message);
-    return -1;
-  }
-  F->metrics = ll_metrics_new();
-  ll_api_deps deps = {.views = F->views,
-                      .log = F->store,
-                      .codec = F->codec,
-                      .inbound_topic = "lots.inbound",
+  metrics = ll_metrics_new();
+  ll_api_deps deps = {.inbound_topic = "lots.inbound",
                       .write_timeout_ms = 1000,
-                      .metrics = F->metrics};
-  F->api = ll_api_start("127.0.0.1:0", &deps, &err);
-  if (F->api == NULL) {
-    fprintf(stderr, "ll_api_start: %s\n", err.message);
+                      .metrics = metrics};
+  if (ts_fixture_start_api(F, deps) != 0)
     return -1;
-  }
-  snprintf(F->base, sizeof F->base, "http://%s", ll_api_address(F->api));
-  F->port = atoi(strrchr(ll_api_address(F->api), ':') + 1);
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  api_port = atoi(strrchr(ll_api_address(F->api), ':') + 1);
   return 0;
 }
 
 static int group_teardown(void **state) {
   (void)state;
-  ll_api_stop(F->api);
-  ll_metrics_free(F->metrics);
-  ll_views_close(F->views);
-  ll_store_close(F->store);
-  ll_codec_close(F->codec);
-  nftw(F->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  curl_global_cleanup();
+  ts_fixture_close(F); /* stops the API before its metrics go */
+  ll_metrics_free(metrics);
   free(F);
   return 0;
 }
 
 /* ---- libcurl requests ---- */
 
-typedef struct resp {
-  long status;
-  char *body;
-  size_t len;
-  char content_type[128];
-  json_t *json;
-} resp;
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg) {
-  resp *r = arg;
-  r->body = realloc(r->body, r->len + size * n + 1);
-  memcpy(r->body + r->len, p, size * n);
-  r->len += size * n;
-  r->body[r->len] = '\0';
-  return size * n;
-}
+typedef ts_resp resp;
 
 /* path is sent exactly as given (no "../" squashing by libcurl). */
 static resp request(const char *method, const char *path, const char *body,
                     size_t body_len, const char *header) {
-  resp r = {0};
   char url[4096];
-  snprintf(url, sizeof url, "%s%s", F->base, path);
-  CURL *c = curl_easy_init();
-  struct curl_slist *h = NULL;
-  if (header != NULL)
-    h = curl_slist_append(h, header);
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  if (strcmp(method, "GET") != 0)
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  if (body != NULL) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  }
-  CURLcode rc = curl_easy_perform(c);
-  if (rc != CURLE_OK)
-    fail_msg("%s %s: the connection failed: %s", method, path,
-             curl_easy_strerror(rc));
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  char *ct = NULL;
-  curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-  if (ct != NULL)
-    snprintf(r.content_type, sizeof r.content_type, "%s", ct);
-  if (r.body != NULL)
-    r.json = json_loadb(r.body, r.len, 0, NULL);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(c);
-  return r;
-}
-
-static void resp_free(resp *r) {
-  free(r->body);
-  json_decref(r->json);
+  snprintf(url, sizeof url, "%s%s", F->base_url, path);
+  const char *headers[] = {header, NULL};
+  ts_request q = {.method = method,
+                  .url = url,
+                  .body = body,
+                  .body_len = body_len,
+                  .headers = headers,
+                  .path_as_is = true};
+  return ts_send(&q, NULL);
 }
 
 /* A bad request answered by the API: status, JSON code and message. */
@@ -188,7 +103,7 @@ static void expect(const char *method, const char *path, const char *body,
     fail_msg("%s %s: want %ld %s, got %ld %s", method, path, status, code,
              r.status, r.body != NULL ? r.body : "(no body)");
   assert_string_equal(r.content_type, "application/json");
-  resp_free(&r);
+  ts_resp_free(&r);
 }
 
 /* ---- the cases ---- */
@@ -285,13 +200,13 @@ static void test_oversized_body(void **state) {
   resp r = request("POST", "/v1/lots", big, n, NULL);
   assert_int_equal(r.status, 400);
   assert_non_null(strstr(r.body, "1 MiB"));
-  resp_free(&r);
+  ts_resp_free(&r);
   /* without it, the body is read, dropped and answered */
   r = request("POST", "/v1/lots", big, n, "Expect:");
   assert_int_equal(r.status, 400);
   assert_string_equal(json_string_value(json_object_get(r.json, "code")),
                       "BAD_REQUEST");
-  resp_free(&r);
+  ts_resp_free(&r);
   free(big);
 }
 
@@ -361,7 +276,7 @@ static void test_bad_headers_the_api_sees(void **state) {
   resp r = request("POST", "/v1/lots", body, strlen(body), header);
   assert_int_equal(r.status, 400);
   assert_string_equal(r.content_type, "application/json");
-  resp_free(&r);
+  ts_resp_free(&r);
 }
 
 /* ---- raw sockets ---- */
@@ -378,7 +293,7 @@ static raw_answer raw_request(const char *data, size_t len) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   assert_true(fd >= 0);
   struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_port = htons((uint16_t)F->port)};
+                           .sin_port = htons((uint16_t)api_port)};
   inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
   assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
   struct timeval tv = {RAW_TIMEOUT_S, 0};
@@ -498,14 +413,14 @@ static void test_still_up_and_no_5xx(void **state) {
   (void)state;
   resp r = request("GET", "/healthz", NULL, 0, NULL);
   assert_int_equal(r.status, 200);
-  resp_free(&r);
+  ts_resp_free(&r);
   r = request("GET", "/metrics", NULL, 0, NULL);
   assert_int_equal(r.status, 200);
   assert_non_null(strstr(r.body, "status=\"400\""));
   assert_non_null(strstr(r.body, "status=\"404\""));
   if (strstr(r.body, "status=\"5") != NULL)
     fail_msg("a 5xx was answered:\n%s", r.body);
-  resp_free(&r);
+  ts_resp_free(&r);
 }
 
 int main(void) {

@@ -6,7 +6,6 @@
  * wrong token is 401 with WWW-Authenticate: Bearer, and /healthz and
  * /readyz stay open for probes. HTTPS: a self-signed certificate made with
  * `openssl req` at test time; the client verifies it. */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -27,56 +26,24 @@
 #include "ll_store.h"
 #include "ll_types.h"
 #include "ll_views.h"
+#include "support.h"
 
 #define READ_TOKEN "read-token-0123456789"
 #define WRITE_TOKEN "write-token-9876543210"
 
-typedef struct fixture {
-  char root[512];
-  ll_store *store;
-  ll_views *views;
-  ll_codec *codec;
-} fixture;
-
-static fixture *F;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
+/* A log store, views and codec in a temp directory (tests/support); each
+ * test starts the APIs it needs on them. */
+static ts_api_fixture *F;
 
 static int group_setup(void **state) {
   (void)state;
   F = calloc(1, sizeof *F);
-  const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-  snprintf(F->root, sizeof F->root, "%s/ll-security-XXXXXX", tmp);
-  if (mkdtemp(F->root) == NULL)
-    return -1;
-  char path[600];
-  ll_err err = {0};
-  snprintf(path, sizeof path, "%s/log", F->root);
-  F->store = ll_store_open(path, LL_STORE_PRIMARY, &err);
-  snprintf(path, sizeof path, "%s/views", F->root);
-  F->views = ll_views_open(path, &err);
-  F->codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &err);
-  if (F->store == NULL || F->views == NULL || F->codec == NULL) {
-    fprintf(stderr, "setup: %s\n", err.message);
-    return -1;
-  }
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  return 0;
+  return F != NULL ? ts_fixture_open(F, "security", true) : -1;
 }
 
 static int group_teardown(void **state) {
   (void)state;
-  ll_views_close(F->views);
-  ll_store_close(F->store);
-  ll_codec_close(F->codec);
-  nftw(F->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  curl_global_cleanup();
+  ts_fixture_close(F);
   free(F);
   return 0;
 }
@@ -93,45 +60,13 @@ static ll_api *start(const ll_api_deps *deps) {
   ll_err err = {0};
   ll_api *api = ll_api_start("127.0.0.1:0", deps, &err);
   if (api == NULL)
-    fail_msg("ll_api_start: %s", err.message);
+    fail_msg("ll_api_start: %s: %s", ll_err_kind_name(err.kind), err.message);
   return api;
 }
 
 /* ---- requests ---- */
 
-typedef struct resp {
-  long status;
-  char *body;
-  size_t len;
-  char www_authenticate[256];
-  json_t *json;
-} resp;
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg) {
-  resp *r = arg;
-  r->body = realloc(r->body, r->len + size * n + 1);
-  memcpy(r->body + r->len, p, size * n);
-  r->len += size * n;
-  r->body[r->len] = '\0';
-  return size * n;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *arg) {
-  resp *r = arg;
-  size_t len = size * n;
-  static const char name[] = "WWW-Authenticate:";
-  if (len > sizeof name && strncasecmp(p, name, sizeof name - 1) == 0) {
-    size_t v = sizeof name - 1;
-    while (v < len && p[v] == ' ')
-      v++;
-    size_t end = len;
-    while (end > v && (p[end - 1] == '\r' || p[end - 1] == '\n'))
-      end--;
-    snprintf(r->www_authenticate, sizeof r->www_authenticate, "%.*s",
-             (int)(end - v), p + v);
-  }
-  return len;
-}
+typedef ts_resp resp;
 
 typedef struct req {
   const char *method;
@@ -143,44 +78,21 @@ typedef struct req {
 } req;
 
 static resp send_req(const ll_api *api, req q, CURLcode *rc_out) {
-  resp r = {0};
   char url[512];
   snprintf(url, sizeof url, "%s://%s%s", q.https ? "https" : "http",
            ll_api_address(api), q.path);
-  CURL *c = curl_easy_init();
-  struct curl_slist *h = NULL;
-  if (q.auth != NULL)
-    h = curl_slist_append(h, q.auth);
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  if (q.cainfo != NULL)
-    curl_easy_setopt(c, CURLOPT_CAINFO, q.cainfo);
-  if (strcmp(q.method, "GET") != 0)
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q.method);
-  if (q.body != NULL)
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, q.body);
-  CURLcode rc = curl_easy_perform(c);
-  if (rc_out != NULL)
-    *rc_out = rc;
-  else if (rc != CURLE_OK)
-    fail_msg("%s %s: %s", q.method, q.path, curl_easy_strerror(rc));
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  if (r.body != NULL)
-    r.json = json_loadb(r.body, r.len, 0, NULL);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(c);
-  return r;
+  const char *headers[] = {q.auth, NULL};
+  ts_request tq = {.method = q.method,
+                   .url = url,
+                   .body = q.body,
+                   .headers = headers,
+                   .cainfo = q.cainfo,
+                   .timeout_ms = 10000L};
+  return ts_send(&tq, rc_out);
 }
 
 static void resp_free(resp *r) {
-  free(r->body);
-  json_decref(r->json);
+  ts_resp_free(r);
 }
 
 static const char *code_of(const resp *r) {

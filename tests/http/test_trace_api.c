@@ -6,7 +6,6 @@
  * does, then projected, so the API reads what production would hold. No
  * Kafka: these routes only read. */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +26,7 @@
 #include "ll_state.h"
 #include "ll_store.h"
 #include "ll_views.h"
+#include "support.h"
 
 #define T_EPOCH_MS 1798761600000LL /* 2027-01-01T00:00:00Z */
 #define DAY_MS 86400000LL
@@ -34,24 +34,10 @@
 
 /* ---- fixture ---- */
 
-typedef struct fixture {
-  char root[512];
-  ll_store *store;
-  ll_views *views;
-  ll_api *api;
-  char base_url[400];
-  int next_offset;
-} fixture;
-
-static fixture *F;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
+/* A log store and views in a temp directory, the API on them
+ * (tests/support). */
+static ts_api_fixture *F;
+static int next_offset; /* input offsets of hand-fed events */
 
 /* Decide one event like the command consumer and commit it; it must be
  * accepted. recorded_at is the event's occurred_at + 1 s. */
@@ -71,7 +57,7 @@ static uint64_t feed(ll_event *ev) {
   if (!d.accepted)
     fail_msg("%s rejected: %s %s", ev->event_id, ll_code_name(d.code),
              d.message);
-  ll_input in = {"lots.inbound", 0, F->next_offset++};
+  ll_input in = {"lots.inbound", 0, next_offset++};
   uint64_t pos = ll_store_batch_append(b, ev, &in, ev->occurred_at_ms + 1000);
   ll_decision_mutations(ev, &d, pos, &muts);
   ll_store_batch_mutate(b, &muts);
@@ -174,109 +160,28 @@ static void seed(void) {
 
 static int group_setup(void **state) {
   (void)state;
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   F = calloc(1, sizeof *F);
-  const char *tmp = getenv("TMPDIR");
-  snprintf(F->root, sizeof F->root, "%s/lotline-trace-XXXXXX",
-           tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-  if (mkdtemp(F->root) == NULL) {
-    fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+  if (F == NULL || ts_fixture_open(F, "trace", false) != 0)
     return -1;
-  }
-  char dir[600];
-  ll_err err = {0};
-  snprintf(dir, sizeof dir, "%s/log", F->root);
-  F->store = ll_store_open(dir, LL_STORE_PRIMARY, &err);
-  snprintf(dir, sizeof dir, "%s/views", F->root);
-  F->views = F->store != NULL ? ll_views_open(dir, &err) : NULL;
-  if (F->views == NULL) {
-    fprintf(stderr, "fixture: %s\n", err.message);
-    return -1;
-  }
-  ll_api_deps deps = {.views = F->views, .log = F->store};
-  F->api = ll_api_start("127.0.0.1:0", &deps, &err);
-  if (F->api == NULL) {
-    fprintf(stderr, "api: %s\n", err.message);
-    return -1;
-  }
-  snprintf(F->base_url, sizeof F->base_url, "http://%s",
-           ll_api_address(F->api));
-  return 0;
+  return ts_fixture_start_api(F, (ll_api_deps){0});
 }
 
 static int group_teardown(void **state) {
   (void)state;
-  ll_api_stop(F->api);
-  ll_views_close(F->views);
-  ll_store_close(F->store);
-  nftw(F->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  ts_fixture_close(F);
   free(F);
-  curl_global_cleanup();
   return 0;
 }
 
 /* ---- the client ---- */
 
-typedef struct resp {
-  long status;
-  char *body;
-  size_t len;
-  json_t *json;
-  char position[32]; /* Lotline-Position header */
-} resp;
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-  resp *r = ud;
-  size_t add = size * n;
-  r->body = realloc(r->body, r->len + add + 1);
-  memcpy(r->body + r->len, p, add);
-  r->len += add;
-  r->body[r->len] = '\0';
-  return add;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-  resp *r = ud;
-  size_t len = size * n;
-  static const char name[] = "Lotline-Position:";
-  size_t k = sizeof name - 1;
-  if (len > k && strncasecmp(p, name, k) == 0) {
-    size_t i = k, o = 0;
-    while (i < len && p[i] == ' ')
-      i++;
-    while (i < len && p[i] >= '0' && p[i] <= '9' && o + 1 < sizeof r->position)
-      r->position[o++] = p[i++];
-    r->position[o] = '\0';
-  }
-  return len;
-}
+typedef ts_resp resp;
 
 static resp request(const char *method, const char *path) {
-  resp r;
-  memset(&r, 0, sizeof r);
-  CURL *c = curl_easy_init();
-  assert_non_null(c);
   char url[4096];
   snprintf(url, sizeof url, "%s%s", F->base_url, path);
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  if (strcmp(method, "HEAD") == 0)
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  else if (strcmp(method, "GET") != 0)
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  CURLcode rc = curl_easy_perform(c);
-  if (rc != CURLE_OK)
-    fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  if (r.body != NULL)
-    r.json = json_loadb(r.body, r.len, 0, NULL);
-  curl_easy_cleanup(c);
-  return r;
+  ts_request q = {.method = method, .url = url};
+  return ts_send(&q, NULL);
 }
 
 static resp get_ok(const char *path) {
@@ -286,38 +191,15 @@ static resp get_ok(const char *path) {
   return r;
 }
 
-static void resp_free(resp *r) {
-  free(r->body);
-  json_decref(r->json);
-  memset(r, 0, sizeof *r);
-}
-
-static const char *jstr(const json_t *obj, const char *key) {
-  const json_t *v = json_object_get(obj, key);
-  return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static long long jint(const json_t *obj, const char *key) {
-  const json_t *v = json_object_get(obj, key);
-  assert_true(json_is_integer(v));
-  return (long long)json_integer_value(v);
-}
-
-static const json_t *jarr(const json_t *obj, const char *key) {
-  const json_t *v = json_object_get(obj, key);
-  assert_true(json_is_array(v));
-  return v;
-}
-
 static void expect_error(const char *method, const char *path, long status,
                          const char *code) {
   resp r = request(method, path);
-  if (r.status != status || r.json == NULL || jstr(r.json, "code") == NULL ||
-      strcmp(jstr(r.json, "code"), code) != 0)
+  if (r.status != status || r.json == NULL || ts_jstr(r.json, "code") == NULL ||
+      strcmp(ts_jstr(r.json, "code"), code) != 0)
     fail_msg("%s %s: want %ld %s, got %ld %s", method, path, status, code,
              r.status, r.body != NULL ? r.body : "(no body)");
-  assert_non_null(jstr(r.json, "message"));
-  resp_free(&r);
+  assert_non_null(ts_jstr(r.json, "message"));
+  ts_resp_free(&r);
 }
 
 /* Space-separated values of key over an array of objects. */
@@ -326,7 +208,7 @@ static void join(const json_t *arr, const char *key, char *out, size_t cap) {
   const json_t *row;
   out[0] = '\0';
   json_array_foreach(arr, i, row) {
-    const char *v = jstr(row, key);
+    const char *v = ts_jstr(row, key);
     strncat(out, v != NULL ? v : "-", cap - strlen(out) - 1);
     strncat(out, " ", cap - strlen(out) - 1);
   }
@@ -344,41 +226,43 @@ static void test_history_route(void **state) {
   (void)state;
   resp r = get_ok("/v1/lots/RAW/moves");
   assert_string_equal(r.position, "13");
-  const json_t *events = jarr(r.json, "events");
+  const json_t *events = ts_jarr(r.json, "events");
   assert_int_equal(json_array_size(events), 4);
   char types[256];
   join(events, "type", types, sizeof types);
   assert_string_equal(types, "LotCreated StockMoved StockMoved StockMoved ");
   const json_t *created = json_array_get(events, 0);
-  assert_string_equal(jstr(created, "name"), "RAW");
-  assert_string_equal(jstr(created, "expiration_at"), "2027-05-31T00:00:00Z");
+  assert_string_equal(ts_jstr(created, "name"), "RAW");
+  assert_string_equal(ts_jstr(created, "expiration_at"),
+                      "2027-05-31T00:00:00Z");
   const json_t *consumed = json_array_get(events, 3);
-  assert_int_equal(jint(consumed, "position"), (long long)pos_consumed);
-  assert_string_equal(jstr(consumed, "quantity"), "30");
-  assert_string_equal(jstr(consumed, "reference"), "MO-1");
+  assert_int_equal(ts_jint(consumed, "position"), (long long)pos_consumed);
+  assert_string_equal(ts_jstr(consumed, "quantity"), "30");
+  assert_string_equal(ts_jstr(consumed, "reference"), "MO-1");
   const json_t *to = json_object_get(consumed, "to");
-  assert_string_equal(jstr(to, "id"), "Production");
-  assert_string_equal(jstr(to, "usage"), "PRODUCTION");
-  assert_string_equal(jstr(json_object_get(consumed, "from"), "id"),
+  assert_string_equal(ts_jstr(to, "id"), "Production");
+  assert_string_equal(ts_jstr(to, "usage"), "PRODUCTION");
+  assert_string_equal(ts_jstr(json_object_get(consumed, "from"), "id"),
                       "WH/Stock/Shelf-2");
   /* recorded 1 s after it occurred (the fixture's clock) */
-  assert_string_equal(jstr(consumed, "occurred_at"), "2027-01-01T00:00:07Z");
-  assert_string_equal(jstr(consumed, "recorded_at"), "2027-01-01T00:00:08Z");
+  assert_string_equal(ts_jstr(consumed, "occurred_at"), "2027-01-01T00:00:07Z");
+  assert_string_equal(ts_jstr(consumed, "recorded_at"), "2027-01-01T00:00:08Z");
   assert_true(json_is_null(json_object_get(r.json, "next_cursor")));
-  resp_free(&r);
+  ts_resp_free(&r);
 
   /* pages of 3 */
   r = get_ok("/v1/lots/RAW/moves?limit=3");
-  assert_int_equal(json_array_size(jarr(r.json, "events")), 3);
+  assert_int_equal(json_array_size(ts_jarr(r.json, "events")), 3);
   char path[128];
   snprintf(path, sizeof path, "/v1/lots/RAW/moves?limit=3&cursor=%s",
-           jstr(r.json, "next_cursor"));
-  resp_free(&r);
+           ts_jstr(r.json, "next_cursor"));
+  ts_resp_free(&r);
   r = get_ok(path);
-  assert_int_equal(json_array_size(jarr(r.json, "events")), 1);
-  assert_int_equal(jint(json_array_get(jarr(r.json, "events"), 0), "position"),
-                   (long long)pos_consumed);
-  resp_free(&r);
+  assert_int_equal(json_array_size(ts_jarr(r.json, "events")), 1);
+  assert_int_equal(
+      ts_jint(json_array_get(ts_jarr(r.json, "events"), 0), "position"),
+      (long long)pos_consumed);
+  ts_resp_free(&r);
 
   expect_error("GET", "/v1/lots/NOPE/moves", 404, "UNKNOWN_LOT");
   expect_error("GET", "/v1/lots/RAW/moves?cursor=abc", 400, "BAD_REQUEST");
@@ -390,36 +274,38 @@ static void test_locations_now_and_as_of(void **state) {
   (void)state;
   resp now = get_ok("/v1/lots/RAW/locations");
   assert_string_equal(now.position, "13");
-  assert_string_equal(jstr(now.json, "on_hand"), "70");
-  resp_free(&now);
+  assert_string_equal(ts_jstr(now.json, "on_hand"), "70");
+  ts_resp_free(&now);
 
   char path[160];
   /* just after the shelf move: 60 on WH/Stock, 40 on Shelf-2 */
   snprintf(path, sizeof path, "/v1/lots/RAW/locations?as_of=%llu",
            (unsigned long long)pos_shelf);
   resp r = get_ok(path);
-  assert_string_equal(jstr(r.json, "on_hand"), "100");
+  assert_string_equal(ts_jstr(r.json, "on_hand"), "100");
   char locs[256], qtys[256];
-  join(jarr(r.json, "locations"), "location", locs, sizeof locs);
-  join(jarr(r.json, "locations"), "quantity", qtys, sizeof qtys);
+  join(ts_jarr(r.json, "locations"), "location", locs, sizeof locs);
+  join(ts_jarr(r.json, "locations"), "quantity", qtys, sizeof qtys);
   assert_string_equal(locs, "WH/Stock WH/Stock/Shelf-2 ");
   assert_string_equal(qtys, "60 40 ");
-  assert_int_equal(jint(json_object_get(r.json, "as_of"), "position"),
+  assert_int_equal(ts_jint(json_object_get(r.json, "as_of"), "position"),
                    (long long)pos_shelf);
-  assert_int_equal(jint(r.json, "last_event_position"), (long long)pos_shelf);
-  resp_free(&r);
+  assert_int_equal(ts_jint(r.json, "last_event_position"),
+                   (long long)pos_shelf);
+  ts_resp_free(&r);
 
   /* the same moment by time: the shelf move was recorded at 00:00:07 (it
    * occurred at 00:00:06); with all=1 the virtual locations show */
   r = get_ok("/v1/lots/RAW/locations?all=1&as_of=2027-01-01T00:00:07Z");
-  join(jarr(r.json, "locations"), "location", locs, sizeof locs);
+  join(ts_jarr(r.json, "locations"), "location", locs, sizeof locs);
   assert_string_equal(locs, "Vendors WH/Stock WH/Stock/Shelf-2 ");
-  assert_string_equal(jstr(json_object_get(r.json, "as_of"), "time"),
+  assert_string_equal(ts_jstr(json_object_get(r.json, "as_of"), "time"),
                       "2027-01-01T00:00:07Z");
-  resp_free(&r);
+  ts_resp_free(&r);
   r = get_ok("/v1/lots/RAW/locations?as_of=2027-01-01T01:00:07%2B01:00");
-  assert_int_equal(jint(r.json, "last_event_position"), (long long)pos_shelf);
-  resp_free(&r);
+  assert_int_equal(ts_jint(r.json, "last_event_position"),
+                   (long long)pos_shelf);
+  ts_resp_free(&r);
 
   /* before it was created; never existed; nonsense */
   expect_error("GET", "/v1/lots/RAW/locations?as_of=0", 404, "UNKNOWN_LOT");
@@ -435,7 +321,7 @@ static const json_t *child(const json_t *node, const char *lot) {
   size_t i;
   const json_t *c;
   json_array_foreach(json_object_get(node, "children"), i, c) {
-    if (strcmp(jstr(c, "lot_id"), lot) == 0)
+    if (strcmp(ts_jstr(c, "lot_id"), lot) == 0)
       return c;
   }
   fail_msg("no child %s", lot);
@@ -445,46 +331,46 @@ static const json_t *child(const json_t *node, const char *lot) {
 static void test_trace_route(void **state) {
   (void)state;
   resp r = get_ok("/v1/lots/RAW/trace");
-  assert_string_equal(jstr(r.json, "direction"), "downstream");
-  assert_int_equal(jint(r.json, "depth_limit"), LL_TRACE_DEPTH_MAX);
+  assert_string_equal(ts_jstr(r.json, "direction"), "downstream");
+  assert_int_equal(ts_jint(r.json, "depth_limit"), LL_TRACE_DEPTH_MAX);
   assert_true(json_is_false(json_object_get(r.json, "truncated")));
-  assert_int_equal(jint(r.json, "lot_count"), 3);
+  assert_int_equal(ts_jint(r.json, "lot_count"), 3);
   const json_t *tree = json_object_get(r.json, "tree");
-  assert_string_equal(jstr(tree, "lot_id"), "RAW");
-  assert_string_equal(jstr(tree, "product_id"), "FLOUR");
+  assert_string_equal(ts_jstr(tree, "lot_id"), "RAW");
+  assert_string_equal(ts_jstr(tree, "product_id"), "FLOUR");
   const json_t *mix = child(tree, "MIX");
-  const json_t *link = json_array_get(jarr(mix, "links"), 0);
-  assert_string_equal(jstr(link, "reference"), "MO-1");
-  assert_string_equal(jstr(link, "consumed"), "30");
-  assert_string_equal(jstr(link, "produced"), "50");
+  const json_t *link = json_array_get(ts_jarr(mix, "links"), 0);
+  assert_string_equal(ts_jstr(link, "reference"), "MO-1");
+  assert_string_equal(ts_jstr(link, "consumed"), "30");
+  assert_string_equal(ts_jstr(link, "produced"), "50");
   const json_t *bread = child(mix, "BREAD");
-  link = json_array_get(jarr(bread, "links"), 0);
-  assert_string_equal(jstr(link, "consumed"), "20");
-  assert_string_equal(jstr(link, "produced"), "200");
-  assert_int_equal(json_array_size(jarr(bread, "children")), 0);
-  const json_t *dl = jarr(r.json, "deliveries");
+  link = json_array_get(ts_jarr(bread, "links"), 0);
+  assert_string_equal(ts_jstr(link, "consumed"), "20");
+  assert_string_equal(ts_jstr(link, "produced"), "200");
+  assert_int_equal(json_array_size(ts_jarr(bread, "children")), 0);
+  const json_t *dl = ts_jarr(r.json, "deliveries");
   char where[256], qty[64];
   join(dl, "location", where, sizeof where);
   join(dl, "quantity", qty, sizeof qty);
   assert_string_equal(where, "Customers/ACME Customers/Globex ");
   assert_string_equal(qty, "80 20 ");
-  assert_string_equal(jstr(json_array_get(dl, 0), "product_id"), "BREAD");
-  assert_string_equal(jstr(json_array_get(dl, 0), "reference"), "SO-1");
-  resp_free(&r);
+  assert_string_equal(ts_jstr(json_array_get(dl, 0), "product_id"), "BREAD");
+  assert_string_equal(ts_jstr(json_array_get(dl, 0), "reference"), "SO-1");
+  ts_resp_free(&r);
 
   r = get_ok("/v1/lots/BREAD/trace?direction=upstream");
   tree = json_object_get(r.json, "tree");
-  assert_string_equal(jstr(child(child(tree, "MIX"), "RAW"), "product_id"),
+  assert_string_equal(ts_jstr(child(child(tree, "MIX"), "RAW"), "product_id"),
                       "FLOUR");
   assert_null(json_object_get(r.json, "deliveries"));
-  resp_free(&r);
+  ts_resp_free(&r);
 
   r = get_ok("/v1/lots/RAW/trace?depth=1");
   assert_true(json_is_true(json_object_get(r.json, "truncated")));
   mix = child(json_object_get(r.json, "tree"), "MIX");
   assert_true(json_is_true(json_object_get(mix, "truncated")));
-  assert_int_equal(json_array_size(jarr(r.json, "deliveries")), 0);
-  resp_free(&r);
+  assert_int_equal(json_array_size(ts_jarr(r.json, "deliveries")), 0);
+  ts_resp_free(&r);
 
   expect_error("GET", "/v1/lots/NOPE/trace", 404, "UNKNOWN_LOT");
   expect_error("GET", "/v1/lots/RAW/trace?direction=sideways", 400,
@@ -493,58 +379,59 @@ static void test_trace_route(void **state) {
   expect_error("GET", "/v1/lots/RAW/trace?depth=33", 400, "BAD_REQUEST");
   r = request("HEAD", "/v1/lots/RAW/trace");
   assert_int_equal(r.status, 200);
-  resp_free(&r);
+  ts_resp_free(&r);
 }
 
 static void test_location_lots_route(void **state) {
   (void)state;
   /* exact: WH/Stock holds MIX 30 and RAW 60 */
   resp r = get_ok("/v1/locations/WH%2FStock/lots");
-  assert_string_equal(jstr(r.json, "location"), "WH/Stock");
+  assert_string_equal(ts_jstr(r.json, "location"), "WH/Stock");
   assert_true(json_is_false(json_object_get(r.json, "children")));
   char ids[256], qty[128];
-  join(jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
-  join(jarr(r.json, "lots"), "quantity", qty, sizeof qty);
+  join(ts_jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
+  join(ts_jarr(r.json, "lots"), "quantity", qty, sizeof qty);
   assert_string_equal(ids, "MIX RAW ");
   assert_string_equal(qty, "30 60 ");
-  assert_string_equal(jstr(json_array_get(jarr(r.json, "lots"), 0), "usage"),
-                      "INTERNAL");
   assert_string_equal(
-      jstr(json_array_get(jarr(r.json, "lots"), 0), "product_id"), "DOUGH");
-  resp_free(&r);
+      ts_jstr(json_array_get(ts_jarr(r.json, "lots"), 0), "usage"), "INTERNAL");
+  assert_string_equal(
+      ts_jstr(json_array_get(ts_jarr(r.json, "lots"), 0), "product_id"),
+      "DOUGH");
+  ts_resp_free(&r);
 
   /* children: plus Shelf-2 (BREAD 100, RAW 10); not WH/Stock2 */
   r = get_ok("/v1/locations/WH%2FStock/lots?children=1");
-  join(jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
-  join(jarr(r.json, "lots"), "on_hand", qty, sizeof qty);
+  join(ts_jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
+  join(ts_jarr(r.json, "lots"), "on_hand", qty, sizeof qty);
   assert_string_equal(ids, "BREAD MIX RAW ");
   assert_string_equal(qty, "100 30 70 ");
   assert_string_equal(r.position, "13");
-  resp_free(&r);
+  ts_resp_free(&r);
 
   /* the whole warehouse, a page at a time */
   r = get_ok("/v1/locations/WH/lots?children=1&limit=3");
-  join(jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
+  join(ts_jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
   assert_string_equal(ids, "BREAD L-9 MIX ");
-  assert_string_equal(jstr(r.json, "next_cursor"), "MIX");
-  resp_free(&r);
+  assert_string_equal(ts_jstr(r.json, "next_cursor"), "MIX");
+  ts_resp_free(&r);
   r = get_ok("/v1/locations/WH/lots?children=1&limit=3&cursor=MIX");
-  join(jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
+  join(ts_jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
   assert_string_equal(ids, "RAW ");
   assert_true(json_is_null(json_object_get(r.json, "next_cursor")));
-  resp_free(&r);
+  ts_resp_free(&r);
 
   /* customers: what was delivered where */
   r = get_ok("/v1/locations/Customers/lots?children=1");
-  join(jarr(r.json, "lots"), "quantity", qty, sizeof qty);
+  join(ts_jarr(r.json, "lots"), "quantity", qty, sizeof qty);
   assert_string_equal(qty, "100 ");
-  join(jarr(r.json, "lots"), "on_hand", qty, sizeof qty);
+  join(ts_jarr(r.json, "lots"), "on_hand", qty, sizeof qty);
   assert_string_equal(qty, "0 ");
-  resp_free(&r);
+  ts_resp_free(&r);
 
   r = get_ok("/v1/locations/Nowhere/lots");
-  assert_int_equal(json_array_size(jarr(r.json, "lots")), 0);
-  resp_free(&r);
+  assert_int_equal(json_array_size(ts_jarr(r.json, "lots")), 0);
+  ts_resp_free(&r);
   expect_error("GET", "/v1/locations/WH/lots?children=maybe", 400,
                "BAD_REQUEST");
   expect_error("PUT", "/v1/locations/WH/lots", 405, "METHOD_NOT_ALLOWED");
@@ -556,42 +443,42 @@ static void test_fefo_route(void **state) {
    * RAW day 150 */
   resp r = get_ok("/v1/lots?location=WH&children=1");
   char ids[256];
-  join(jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
+  join(ts_jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
   assert_string_equal(ids, "L-9 BREAD MIX RAW ");
-  join(jarr(r.json, "lots"), "location_on_hand", ids, sizeof ids);
+  join(ts_jarr(r.json, "lots"), "location_on_hand", ids, sizeof ids);
   assert_string_equal(ids, "5 100 30 70 ");
-  resp_free(&r);
+  ts_resp_free(&r);
 
   r = get_ok("/v1/lots?expiring_before=2027-02-01T00:00:00Z");
-  join(jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
+  join(ts_jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
   assert_string_equal(ids, "L-9 BREAD ");
-  assert_null(json_object_get(json_array_get(jarr(r.json, "lots"), 0),
+  assert_null(json_object_get(json_array_get(ts_jarr(r.json, "lots"), 0),
                               "location_on_hand"));
-  resp_free(&r);
+  ts_resp_free(&r);
 
   r = get_ok("/v1/lots?expiring_before=2027-02-02T00:00:00Z&location=WH%2FStock"
              "&product_id=DOUGH");
-  join(jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
+  join(ts_jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
   assert_string_equal(ids, "MIX ");
-  resp_free(&r);
+  ts_resp_free(&r);
 
   r = get_ok("/v1/lots?location=WH&children=1&limit=2");
-  const char *next = jstr(r.json, "next_cursor");
+  const char *next = ts_jstr(r.json, "next_cursor");
   assert_non_null(next);
   char path[256];
   snprintf(path, sizeof path, "/v1/lots?location=WH&children=1&cursor=%s",
            next);
-  resp_free(&r);
+  ts_resp_free(&r);
   r = get_ok(path);
-  join(jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
+  join(ts_jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
   assert_string_equal(ids, "MIX RAW ");
-  resp_free(&r);
+  ts_resp_free(&r);
 
   /* without these parameters, the plain list */
   r = get_ok("/v1/lots?product_id=FLOUR");
-  join(jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
+  join(ts_jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
   assert_string_equal(ids, "L-9 RAW ");
-  resp_free(&r);
+  ts_resp_free(&r);
 
   expect_error("GET", "/v1/lots?expiring_before=soon", 400, "BAD_REQUEST");
   expect_error("GET", "/v1/lots?location=WH&q=x", 400, "BAD_REQUEST");

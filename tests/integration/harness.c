@@ -5,7 +5,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include "ll_decimal.h"
 #include "ll_event.h"
 #include "ll_mem.h"
+#include "support.h"
 
 /* Fixed, so that a resent event is the same content (a redelivery). */
 #define H_OCCURRED_AT_MS 1795000000000LL
@@ -32,26 +32,14 @@ static void die(const char *fmt, const char *arg) {
 }
 
 char *h_tempdir(const char *tag) {
-  const char *base = getenv("TMPDIR");
-  char tmpl[512];
-  snprintf(tmpl, sizeof tmpl, "%s/lotline-%s-XXXXXX",
-           base && *base ? base : "/tmp", tag);
-  if (!mkdtemp(tmpl))
-    die("mkdtemp failed for %s", tmpl);
-  return ll_strdup(tmpl);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
+  char *dir = ts_tempdir(tag);
+  if (dir == NULL)
+    die("no temp directory for %s", tag);
+  return dir;
 }
 
 void h_rmrf(const char *path) {
-  if (path && *path)
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  ts_rmtree(path);
 }
 
 const char *h_bin(const char *name, char *buf, size_t n) {

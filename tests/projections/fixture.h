@@ -4,7 +4,6 @@
 #ifndef LL_TEST_PROJECTIONS_FIXTURE_H
 #define LL_TEST_PROJECTIONS_FIXTURE_H
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,31 +12,18 @@
 #include "ll_event.h"
 #include "ll_mem.h"
 #include "ll_views.h"
+#include "support.h"
 
 #define T_EPOCH_MS 1798761600000LL /* 2027-01-01T00:00:00Z */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-/* mkdtemp under TMPDIR (or /tmp); the caller removes it with rm_tree. */
+/* A scratch directory under $TMPDIR (or /tmp); the caller removes it with
+ * rm_tree. Both are the test-support library's (tests/support). */
 static inline char *scratch_dir(void) {
-  const char *base = getenv("TMPDIR");
-  char tmpl[4096];
-  snprintf(tmpl, sizeof tmpl, "%s/lotline-views-XXXXXX",
-           base != NULL && base[0] != '\0' ? base : "/tmp");
-  char *dir = mkdtemp(tmpl);
-  return dir != NULL ? strdup(dir) : NULL;
+  return ts_tempdir("views");
 }
 
 static inline void rm_tree(char *dir) {
-  if (dir == NULL)
-    return;
-  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  ts_rmtree(dir);
   free(dir);
 }
 

@@ -280,12 +280,15 @@ static void test_version_conflict(void **state) {
        .reference = "PO-2", .expect = LL_VERSION_CONFLICT,
        .msg = "at version 2", .msg2 = "expected version 1"},
       {UPDATE("P", "L1"), .has_version = true, .version = 3,
-       .expect = LL_VERSION_CONFLICT},
-      {UPDATE("P", "L1"), .has_version = true, .version = 2},
-      {UPDATE("P", "L1")}, /* no expectation: last writer wins */
+       .reference = "PO-3", .expect = LL_VERSION_CONFLICT},
+      {UPDATE("P", "L1"), .has_version = true, .version = 2,
+       .reference = "PO-4"},
+      {UPDATE("P", "L1"), .reference = "PO-5"}, /* no expectation: last
+                                                   writer wins */
       /* Moves do not change the version. */
       {RECEIVE("P", "L1", "5", "WH/Stock")},
-      {UPDATE("P", "L1"), .has_version = true, .version = 4},
+      {UPDATE("P", "L1"), .has_version = true, .version = 4,
+       .reference = "PO-6"},
   };
   TABLE(version);
 }
@@ -832,6 +835,25 @@ static void test_long_message_is_valid_utf8(void **state) {
   env_free(&env);
 }
 
+/* An update with no field to change would only bump the version and fill
+ * the permanent log: MISSING_FIELD, before any state is read (so even for
+ * a lot that does not exist). Clearing a text ("") is a change. */
+static void test_update_that_changes_nothing(void **state) {
+  (void)state;
+  static const step nothing[] = {
+      {CREATE("P", "L1", "A")},
+      {UPDATE("P", "L1"), .expect = LL_MISSING_FIELD,
+       .msg = "LotUpdated changes nothing", .msg2 = "new_product_id"},
+      {UPDATE("P", "L1"), .has_version = true, .version = 1,
+       .expect = LL_MISSING_FIELD, .msg = "changes nothing"},
+      {UPDATE("P", "NOPE"), .expect = LL_MISSING_FIELD},
+      {UPDATE("P", "L1"), .has_version = true, .version = 1, .reference = ""},
+      {UPDATE("P", "L1"), .has_version = true, .version = 2,
+       .use_by = AT(1800000000000)},
+  };
+  TABLE(nothing);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_missing_field),
@@ -860,6 +882,7 @@ int main(void) {
       cmocka_unit_test(test_accept_product_change),
       cmocka_unit_test(test_check_fields_alone),
       cmocka_unit_test(test_long_message_is_valid_utf8),
+      cmocka_unit_test(test_update_that_changes_nothing),
   };
   return cmocka_run_group_tests(tests, setup_texts, NULL);
 }

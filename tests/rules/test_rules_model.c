@@ -268,6 +268,10 @@ static int model_expect(const model *m, const ll_event *ev, int *lot_out) {
     if (dates_bad(ev->expiration_at, ev->alert_at, ev->removal_at,
                   ev->use_by_at))
       return LL_INVALID_DATES;
+    if (!ev->name && !ev->new_product_id && !ev->reference &&
+        !ev->description && !ev->expiration_at.set && !ev->alert_at.set &&
+        !ev->removal_at.set && !ev->use_by_at.set)
+      return LL_MISSING_FIELD; /* an update that changes nothing */
     int lot = number_of(ev->lot_id);
     const mlot *l = &m->lots[lot];
     *lot_out = lot;

@@ -155,6 +155,7 @@ static void test_seen_records(void **state) {
   ll_state_reader reader = mem_state_reader(env.state);
 
   ev_updated(&ev, "u1", "P", "NOPE");
+  ev_set(&ev.reference, "PO-1");
   process(&env, &ev, &d);
   assert_int_equal(d.code, LL_UNKNOWN_LOT);
   assert_int_equal(ll_state_get_seen(&reader, "u1", &seen, &err), 0);
@@ -165,8 +166,27 @@ static void test_seen_records(void **state) {
   uint8_t digest[32];
   ll_event_digest(&ev, digest);
   assert_memory_equal(seen.digest, digest, 32);
+  /* a rejection keeps the event's occurred_at: the log does not have it */
+  assert_true(seen.occurred_at_known);
+  assert_int_equal(seen.occurred_at_ms, ev.occurred_at_ms);
   ll_decision_free(&d);
   ll_event_free(&ev);
+
+  /* a rejection recorded before occurred_at was kept still reads */
+  ll_buf old;
+  ll_buf_init(&old);
+  ll_buf_put_u8(&old, 1); /* the format */
+  ll_buf_put_bytes(&old, digest, sizeof digest);
+  ll_buf_put_u8(&old, 0); /* rejected */
+  ll_buf_put_uvar(&old, LL_UNKNOWN_LOT);
+  ll_buf_put_str(&old, "no");
+  put_seen_raw(&env, "u-old", (const char *)old.data, old.len);
+  ll_buf_free(&old);
+  assert_int_equal(ll_state_get_seen(&reader, "u-old", &seen, &err), 0);
+  assert_true(seen.found);
+  assert_int_equal(seen.code, LL_UNKNOWN_LOT);
+  assert_string_equal(seen.message, "no");
+  assert_false(seen.occurred_at_known);
 
   ev_created(&ev, "c1", "P", "L1", "A", LL_TRACK_LOT);
   process(&env, &ev, &d);

@@ -3,7 +3,7 @@
  * A rejection is stored (rejections column family) and its lots.rejected
  * record is put in the outbox in the same WriteBatch as the input offset
  * that moved past it, so "the input was consumed" and "its record will be
- * published" are one durable fact. The publisher (services/lotlined/
+ * published" are one durable fact. The sender (services/command/
  * rejection_outbox.c) sends what the outbox holds and deletes each record
  * once Kafka acknowledged it. A record left behind by a crash is sent again
  * at the next start: lots.rejected is at least once, and a repeat carries

@@ -1,5 +1,14 @@
 /* publisher.c — publishes the log to lots.events and lots.quantities.
  *
+ * Where it lives: services/publisher/ holds the publisher (this file) and
+ * its state (publisher_state.c). It follows the log as the projector
+ * (projections/projector.c) does, and folds quantities with the views' own
+ * fold (projections/quantity_fold.h), but it is not a read model: it
+ * writes to Kafka, and projections/ is linked by readers (the HTTP API,
+ * the CLI's offline commands) that must not pull a producer in. So it is a
+ * library of its own, started by lotlined (services/lotlined/main.c) like
+ * the command consumer (services/command/).
+ *
  * The publisher follows the log store like the projector does (catch up,
  * read the entries after its position) and publishes each run of entries
  * (at most publish.batch.max.events) as ONE Kafka transaction:

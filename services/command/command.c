@@ -1,5 +1,9 @@
 /* command.c — the command consumer: lots.inbound -> rules -> the log.
  *
+ * services/command/ owns the consumer's loop (this file), its decoder
+ * thread (command_decode.c), its metrics (command_metrics.c) and the
+ * sender of lots.rejected (rejection_outbox.c); lotlined's main.c starts it.
+ *
  * Shape of the loop (after librdkafka's examples/consumer.c):
  *   poll messages into a batch until batch_max_events or batch_max_ms, a
  *   chunk at a time (what the consumer has ready, up to CMD_CHUNK_MAX);

@@ -59,6 +59,7 @@
 
 #include "ll_event.h"
 #include "ll_mem.h"
+#include "ll_rocks.h"
 #include "ll_store_internal.h"
 
 #define BLOCK_CACHE_BYTES (64u * 1024 * 1024)
@@ -92,10 +93,7 @@ static const char *const cf_names[LL_CF_COUNT] = {
 };
 
 int ll_store_fail(const ll_store *s, ll_err *err, const char *op, char *rerr) {
-  ll_err_set(err, LL_OK, "log store %s: %s: %s", s->dir, op,
-             rerr ? rerr : "unknown error");
-  rocksdb_free(rerr);
-  return -1;
+  return ll_rocks_fail(err, rerr, "log store %s: %s", s->dir, op);
 }
 
 /* ---- options ---------------------------------------------------------- */
@@ -401,35 +399,20 @@ static int check_last_hash(ll_store *s, ll_err *err) {
   return 0;
 }
 
-/* A new database is stamped with the format version; an existing one must
- * carry a version this code reads. */
+/* A new database is stamped with the format version (a uvar, one byte
+ * for the versions there are); an existing one must carry a version this
+ * code reads. Only the primary stamps. */
 static int check_format(ll_store *s, ll_err *err) {
-  const char *key = LL_META_FORMAT;
-  char *rerr = NULL;
-  size_t n = 0;
-  char *v = rocksdb_get_cf(s->db, s->read_opts, s->cf[LL_CF_DEFAULT], key,
-                           strlen(key), &n, &rerr);
-  if (rerr)
-    return ll_store_fail(s, err, "read format version", rerr);
-  if (v) {
-    int version = n == 1 ? (unsigned char)v[0] : -1;
-    rocksdb_free(v);
-    if (version != LL_STORE_FORMAT_VERSION)
-      return ll_err_set(err, LL_OK,
-                        "log store %s has format version %d; this build "
-                        "reads version %d and does not convert other "
-                        "versions",
-                        s->dir, version, LL_STORE_FORMAT_VERSION);
-    return 0;
-  }
-  if (s->mode != LL_STORE_PRIMARY)
-    return 0; /* the primary stamps it on its first open */
-  const char version = LL_STORE_FORMAT_VERSION;
-  rocksdb_put_cf(s->db, s->write_sync, s->cf[LL_CF_DEFAULT], key, strlen(key),
-                 &version, 1, &rerr);
-  if (rerr)
-    return ll_store_fail(s, err, "write format version", rerr);
-  return 0;
+  const ll_rocks_format f = {
+      .name = "log store",
+      .dir = s->dir,
+      .key = LL_META_FORMAT,
+      .version = LL_STORE_FORMAT_VERSION,
+      .remedy = " and does not convert other versions",
+  };
+  return ll_rocks_check_format(
+      s->db, s->read_opts, s->mode == LL_STORE_PRIMARY ? s->write_sync : NULL,
+      &f, NULL, err);
 }
 
 /* ---- open / close ----------------------------------------------------- */

@@ -32,6 +32,7 @@
 #include "ll_decimal.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
+#include "ll_rocks.h"
 #include "ll_time.h"
 #include "ll_types.h"
 #include "views_quant.h"
@@ -55,6 +56,7 @@ struct pub_state {
   rocksdb_writeoptions_t *write_sync;
   rocksdb_writeoptions_t *write_nosync;
   char *dir;
+  char *name; /* "publisher state <dir>": messages */
   uint64_t position;
   bool run_open;        /* one run at a time */
   ll_views_quant quant; /* committed quantities (all of them: complete) */
@@ -71,65 +73,34 @@ struct pub_run {
   ll_buf changes;
 };
 
-static int fail(const pub_state *s, ll_err *err, const char *what, char *rerr) {
-  ll_err_set(err, LL_OK, "publisher state %s: %s: %s", s->dir, what,
-             rerr ? rerr : "unknown error");
-  rocksdb_free(rerr);
-  return -1;
-}
-
 /* Read a key; *found false when absent. value is reset first. */
 static int get(pub_state *s, const char *key, size_t key_len, ll_buf *value,
                bool *found, ll_err *err) {
-  char *rerr = NULL;
-  size_t len = 0;
-  char *p = rocksdb_get(s->db, s->read_opts, key, key_len, &len, &rerr);
-  ll_buf_reset(value);
-  *found = false;
-  if (rerr != NULL) {
-    rocksdb_free(p);
-    return fail(s, err, "read", rerr);
-  }
-  if (p != NULL) {
-    ll_buf_put(value, p, len);
-    rocksdb_free(p);
-    *found = true;
-  }
-  return 0;
+  return ll_rocks_get(s->db, s->read_opts, key, key_len, value, found, s->name,
+                      err);
 }
 
+/* The format mark (stamped on a new state), then the position. */
 static int check_format(pub_state *s, ll_err *err) {
+  const ll_rocks_format f = {
+      .name = "publisher state",
+      .dir = s->dir,
+      .key = KEY_FORMAT,
+      .version = PUB_STATE_FORMAT,
+      .remedy = ": delete the directory, the publisher rebuilds it from the "
+                "log",
+  };
+  if (ll_rocks_check_format(s->db, s->read_opts, s->write_sync, &f, NULL,
+                            err) != 0)
+    return -1;
   ll_buf v;
   ll_buf_init(&v);
   bool found = false;
-  int rc = get(s, KEY_FORMAT, strlen(KEY_FORMAT), &v, &found, err);
-  if (rc == 0 && found) {
-    ll_rd rd;
-    uint64_t format = 0;
-    ll_rd_init(&rd, v.data, v.len);
-    if (!ll_rd_uvar(&rd, &format) || format != PUB_STATE_FORMAT)
-      rc = ll_err_set(err, LL_OK,
-                      "publisher state %s has another format (this build "
-                      "reads %d): delete the directory, the publisher "
-                      "rebuilds it from the log",
-                      s->dir, PUB_STATE_FORMAT);
-  } else if (rc == 0) {
-    ll_buf_reset(&v);
-    ll_buf_put_uvar(&v, PUB_STATE_FORMAT);
-    char *rerr = NULL;
-    rocksdb_put(s->db, s->write_sync, KEY_FORMAT, strlen(KEY_FORMAT),
-                (const char *)v.data, v.len, &rerr);
-    if (rerr != NULL)
-      rc = fail(s, err, "initialise", rerr);
-  }
-  if (rc == 0) {
-    rc = get(s, KEY_POSITION, strlen(KEY_POSITION), &v, &found, err);
-    if (rc == 0 && found && v.len != 8)
-      rc = ll_err_set(err, LL_OK, "publisher state %s: corrupt position",
-                      s->dir);
-    if (rc == 0)
-      s->position = found ? ll_be64_decode(v.data) : 0;
-  }
+  int rc = get(s, KEY_POSITION, strlen(KEY_POSITION), &v, &found, err);
+  if (rc == 0 && found && v.len != 8)
+    rc = ll_fail(err, LL_ERR_CORRUPT, "%s: corrupt position", s->name);
+  if (rc == 0)
+    s->position = found ? ll_be64_decode(v.data) : 0;
   ll_buf_free(&v);
   return rc;
 }
@@ -204,6 +175,11 @@ pub_state *pub_state_open_bounded(const char *dir, size_t quant_max_bytes,
                                   ll_err *err) {
   pub_state *s = ll_xcalloc(1, sizeof *s);
   s->dir = ll_strdup(dir);
+  ll_buf name;
+  ll_buf_init(&name);
+  ll_buf_printf(&name, "publisher state %s", dir);
+  s->name = ll_strdup((const char *)name.data);
+  ll_buf_free(&name);
   s->options = rocksdb_options_create();
   rocksdb_options_set_create_if_missing(s->options, 1);
   rocksdb_options_set_keep_log_file_num(s->options, 4);
@@ -213,14 +189,8 @@ pub_state *pub_state_open_bounded(const char *dir, size_t quant_max_bytes,
   rocksdb_writeoptions_set_sync(s->write_sync, 1);
   s->write_nosync = rocksdb_writeoptions_create();
   rocksdb_writeoptions_set_sync(s->write_nosync, 0);
-  char *rerr = NULL;
-  s->db = rocksdb_open(s->options, dir, &rerr);
-  if (rerr != NULL) {
-    fail(s, err, "open", rerr);
-    pub_state_close(s);
-    return NULL;
-  }
-  if (check_format(s, err) != 0) {
+  s->db = ll_rocks_open(s->options, dir, "publisher state", err);
+  if (s->db == NULL || check_format(s, err) != 0) {
     pub_state_close(s);
     return NULL;
   }
@@ -242,6 +212,7 @@ void pub_state_close(pub_state *s) {
   rocksdb_options_destroy(s->options);
   ll_views_quant_free(&s->quant);
   free(s->dir);
+  free(s->name);
   free(s);
 }
 
@@ -358,7 +329,7 @@ int pub_state_reset(pub_state *s, ll_err *err) {
   rocksdb_write(s->db, s->write_sync, b, &rerr);
   rocksdb_writebatch_destroy(b);
   if (rerr != NULL)
-    return fail(s, err, "reset", rerr);
+    return ll_rocks_fail(err, rerr, "%s: reset", s->name);
   s->position = 0;
   ll_views_quant_free(&s->quant);
   ll_views_quant_init(&s->quant, s->quant_max_bytes);
@@ -419,7 +390,7 @@ static int adjust(pub_run *r, const ll_entry *e, const char *loc, int64_t delta,
   }
   if (rerr != NULL) {
     rocksdb_free(p);
-    return fail(r->s, err, "read", rerr);
+    return ll_rocks_fail(err, rerr, "%s: read", r->s->name);
   }
   if (found) {
     bool ok = read_svar(p, len, &q);
@@ -566,7 +537,7 @@ int pub_run_commit(pub_run *r, const char *cluster_id, const pub_cluster *c,
   uint64_t position = r->position;
   run_free(r);
   if (rerr != NULL)
-    return fail(s, err, "write", rerr);
+    return ll_rocks_fail(err, rerr, "%s: write", s->name);
   s->position = position;
   return 0;
 }

@@ -29,12 +29,12 @@
 #include <string.h>
 
 #include "ll_buf.h"
-#include "ll_decimal.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
 #include "ll_rocks.h"
 #include "ll_time.h"
 #include "ll_types.h"
+#include "quantity_fold.h"
 #include "views_quant.h"
 
 #define KEY_POSITION "meta/position"
@@ -356,35 +356,40 @@ uint64_t pub_run_position(const pub_run *r) {
   return r->position;
 }
 
-/* Add delta to the row at (lot, loc) through the staged batch. */
-static int adjust(pub_run *r, const ll_entry *e, const char *loc, int64_t delta,
-                  int64_t *after, ll_err *err) {
-  if (!qty_key(&r->key, e->event.lot_id, loc))
-    return ll_err_set(err, LL_OK,
-                      "publisher: log position %llu: StockMoved with an "
-                      "unusable lot or location id",
-                      (unsigned long long)e->position);
-  /* The run's own change first, then the committed value: in memory, or
-   * in RocksDB when the index does not hold it. */
+/* The row of (lot, loc) as the run sees it: the run's own change first,
+ * then the committed value, in memory, or in RocksDB when the index does
+ * not hold it. */
+static int run_qty_get(void *ctx, const ll_entry *e, const ll_location *loc,
+                       int64_t *qty_micro, ll_usage *usage, bool *found,
+                       ll_err *err) {
+  (void)usage; /* the publisher keeps no usage: loc's stands */
+  pub_run *r = ctx;
+  const char *lot = e->event.lot_id;
+  if (!qty_key(&r->key, lot, loc->id))
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "publisher: log position %llu: StockMoved with an "
+                   "unusable lot or location id",
+                   (unsigned long long)e->position);
   char *rerr = NULL;
   size_t len = 0;
-  int64_t q = 0;
   char *p = rocksdb_writebatch_wi_get_from_batch(r->batch, r->s->options,
                                                  (const char *)r->key.data,
                                                  r->key.len, &len, &rerr);
-  bool found = p != NULL;
-  if (rerr == NULL && !found) {
+  *found = p != NULL;
+  if (rerr == NULL && !*found) {
     int64_t unused = 0;
-    const char *lot = e->event.lot_id;
     switch (ll_views_quant_get_pair(&r->s->quant, LL_VQ_QTY, lot, strlen(lot),
-                                    loc, strlen(loc), &q, &unused)) {
+                                    loc->id, strlen(loc->id), qty_micro,
+                                    &unused)) {
     case LL_VQ_FOUND:
+      *found = true;
+      break;
     case LL_VQ_ABSENT:
       break;
     case LL_VQ_UNKNOWN:
       p = rocksdb_get(r->s->db, r->s->read_opts, (const char *)r->key.data,
                       r->key.len, &len, &rerr);
-      found = p != NULL;
+      *found = p != NULL;
       break;
     }
   }
@@ -392,57 +397,50 @@ static int adjust(pub_run *r, const ll_entry *e, const char *loc, int64_t delta,
     rocksdb_free(p);
     return ll_rocks_fail(err, rerr, "%s: read", r->s->name);
   }
-  if (found) {
-    bool ok = read_svar(p, len, &q);
-    rocksdb_free(p);
-    if (!ok)
-      return ll_err_set(err, LL_OK,
-                        "publisher state: corrupt quantity of %s at %s",
-                        e->event.lot_id, loc);
-  }
-  if (!ll_decimal_add(q, delta, &q))
-    return ll_err_set(err, LL_OK,
-                      "publisher: log position %llu: quantity of %s at %s "
-                      "overflows",
-                      (unsigned long long)e->position, e->event.lot_id, loc);
-  /* In the run's batch a zero stays a value, so the lookup above tells it
-   * from a row the run did not touch (a delete would read as "not in the
-   * batch"); the commit turns it into a delete. */
+  if (p == NULL)
+    return 0;
+  bool ok = read_svar(p, len, qty_micro);
+  rocksdb_free(p);
+  if (!ok)
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "publisher state: corrupt quantity of %s at %s", lot,
+                   loc->id);
+  return 0;
+}
+
+/* Stage the row's new value. In the run's batch a zero stays a value, so
+ * run_qty_get tells it from a row the run did not touch (a delete would
+ * read as "not in the batch"); the commit turns it into a delete. */
+static void run_qty_put(void *ctx, const ll_location *loc, int64_t qty_micro) {
+  (void)loc; /* r->key is the row's: run_qty_get made it */
+  pub_run *r = ctx;
   ll_buf_reset(&r->val);
-  ll_buf_put_svar(&r->val, q);
+  ll_buf_put_svar(&r->val, qty_micro);
   rocksdb_writebatch_wi_put(r->batch, (const char *)r->key.data, r->key.len,
                             (const char *)r->val.data, r->val.len);
   ll_buf_put_bytes(&r->changes, r->key.data, r->key.len);
-  ll_buf_put_svar(&r->changes, q);
-  *after = q;
-  return 0;
+  ll_buf_put_svar(&r->changes, qty_micro);
 }
+
+/* No floor check: the publisher publishes what the log says; the views
+ * stop on a log that breaks it (quantity_fold.h). */
+static const ll_qty_holder run_holder = {
+    .name = "publisher",
+    .check_stock_floor = false,
+    .get = run_qty_get,
+    .put = run_qty_put,
+};
 
 int pub_run_apply(pub_run *r, const ll_entry *e, int64_t *from_after,
                   int64_t *to_after, ll_err *err) {
   if (e->position != r->position + 1)
-    return ll_err_set(err, LL_OK,
-                      "publisher: log position %llu follows %llu: entries "
-                      "missing in between",
-                      (unsigned long long)e->position,
-                      (unsigned long long)r->position);
-  const ll_event *ev = &e->event;
-  if (ev->type == LL_EV_STOCK_MOVED) {
-    if (ev->lot_id == NULL || ev->from.id == NULL || ev->to.id == NULL ||
-        !ev->quantity_valid || ev->quantity_micro <= 0)
-      return ll_err_set(err, LL_OK,
-                        "publisher: log position %llu: StockMoved without "
-                        "lot_id, locations or a positive quantity",
-                        (unsigned long long)e->position);
-    int64_t from_q = 0, to_q = 0;
-    if (adjust(r, e, ev->from.id, -ev->quantity_micro, &from_q, err) != 0 ||
-        adjust(r, e, ev->to.id, ev->quantity_micro, &to_q, err) != 0)
-      return -1;
-    if (from_after)
-      *from_after = from_q;
-    if (to_after)
-      *to_after = to_q;
-  }
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "publisher: log position %llu follows %llu: entries "
+                   "missing in between",
+                   (unsigned long long)e->position,
+                   (unsigned long long)r->position);
+  if (ll_quantity_fold(&run_holder, r, e, from_after, to_after, err) != 0)
+    return -1;
   r->position = e->position;
   return 0;
 }

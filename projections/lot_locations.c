@@ -17,6 +17,7 @@
 
 #include "ll_buf.h"
 #include "ll_mem.h"
+#include "ll_rocks.h"
 #include "ll_types.h"
 #include "quantity_fold.h"
 #include "views_internal.h"
@@ -130,8 +131,8 @@ int ll_lot_locations_get(ll_views *v, const rocksdb_readoptions_t *ro,
     ll_usage usage;
     int64_t qty = 0;
     if (!ll_views_qty_unpack(val, vlen, &usage, &qty)) {
-      rc = ll_err_set(err, LL_OK, "views: corrupt quantity record for lot %s",
-                      lot_id);
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "views: corrupt quantity record for lot %s", lot_id);
       break;
     }
     if (qty == 0 || (!include_virtual && !ll_usage_is_stock(usage)))
@@ -151,9 +152,8 @@ int ll_lot_locations_get(ll_views *v, const rocksdb_readoptions_t *ro,
     char *iter_err = NULL;
     rocksdb_iter_get_error(it, &iter_err);
     if (iter_err != NULL) {
-      rc = ll_err_set(err, LL_OK, "views: cannot read locations of %s: %s",
-                      lot_id, iter_err);
-      rocksdb_free(iter_err);
+      rc = ll_rocks_fail(err, iter_err, "views: cannot read locations of %s",
+                         lot_id);
     }
   }
   rocksdb_iter_destroy(it);

@@ -344,10 +344,10 @@ static int apply_entry(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   case LL_EV_STOCK_MOVED:
     break;
   default:
-    return ll_err_set(err, LL_OK,
-                      "views: log position %llu holds an unknown event "
-                      "type %d",
-                      (unsigned long long)e->position, (int)e->event.type);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: log position %llu holds an unknown event "
+                   "type %d",
+                   (unsigned long long)e->position, (int)e->event.type);
   }
   if (ll_lot_details_apply(t, e, err) != 0 ||
       ll_lot_locations_apply(t, e, err) != 0 ||
@@ -422,11 +422,11 @@ int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n,
     if (e->position <= position)
       continue; /* applied before: idempotent */
     if (e->position != position + 1) {
-      rc = ll_err_set(err, LL_OK,
-                      "views: log position %llu follows %llu: entries "
-                      "missing in between",
-                      (unsigned long long)e->position,
-                      (unsigned long long)position);
+      rc = ll_fail(err, LL_ERR_INTERNAL,
+                   "views: log position %llu follows %llu: entries "
+                   "missing in between",
+                   (unsigned long long)e->position,
+                   (unsigned long long)position);
       break;
     }
     if (apply_entry(&t, e, err) != 0) {

@@ -267,9 +267,9 @@ int pub_state_get_cluster(pub_state *s, const char *cluster_id,
   int rc = get(s, (const char *)key.data, key.len, &val, &found, err);
   if (rc == 0 && found) {
     if (!cluster_unpack(val.data, val.len, out))
-      rc = ll_err_set(err, LL_OK,
-                      "publisher state %s: corrupt record for cluster %s",
-                      s->dir, cluster_id);
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "publisher state %s: corrupt record for cluster %s", s->dir,
+                   cluster_id);
     else
       out->found = true;
   }
@@ -311,8 +311,9 @@ int pub_state_quantity(pub_state *s, const char *lot_id, const char *location,
   if (qty_key(&key, lot_id, location) &&
       (rc = get(s, (const char *)key.data, key.len, &val, &found, err)) == 0 &&
       found && !qty_unpack(&val, quantity_micro))
-    rc = ll_err_set(err, LL_OK, "publisher state: corrupt quantity of %s at %s",
-                    lot_id, location);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "publisher state: corrupt quantity of %s at %s", lot_id,
+                 location);
   ll_buf_free(&key);
   ll_buf_free(&val);
   return rc;
@@ -434,7 +435,7 @@ static const ll_qty_holder run_holder = {
 int pub_run_apply(pub_run *r, const ll_entry *e, int64_t *from_after,
                   int64_t *to_after, ll_err *err) {
   if (e->position != r->position + 1)
-    return ll_fail(err, LL_ERR_CORRUPT,
+    return ll_fail(err, LL_ERR_INTERNAL,
                    "publisher: log position %llu follows %llu: entries "
                    "missing in between",
                    (unsigned long long)e->position,

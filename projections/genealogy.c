@@ -1,9 +1,9 @@
 /* genealogy.c — which lots were made from which, through production, and
  * where each lot was delivered.
  *
- * The contract's rule: moves into and out of a PRODUCTION location that
- * share a `reference` (the manufacturing order) link the lots consumed to
- * the lots produced. A move into PRODUCTION with reference R consumes its
+ * The rule (docs/concepts.md): moves into and out of a PRODUCTION location
+ * that share a `reference` (the manufacturing order) link the lots consumed
+ * to the lots produced. A move into PRODUCTION with reference R consumes its
  * lot under R; a move out of PRODUCTION with reference R produces its lot
  * under R. Either side may come first (components are often consumed
  * before the product is declared, but not always), so both sides are kept

@@ -4,13 +4,12 @@
  * ("meta/position") in its place among them, written at once, so the rows
  * and the checkpoint land together. Two ways: a small run (a projector
  * keeping up) is one WriteBatch: sorted keys go into RocksDB's memtable
- * about twice as fast as the same keys in hash order (consecutive inserts
- * share most of the skip list's search path, which then stays in the CPU
- * caches). A big one (a rebuild's, a projector's working off a backlog:
+ * faster than the same keys in hash order (consecutive inserts share most
+ * of the skip list's search path, which then stays in the CPU caches). A
+ * big one (a rebuild's, a projector's working off a backlog:
  * LL_VIEWS_FILE_MIN_ROWS) is written straight into one table file that
  * RocksDB ingests atomically, skipping the WAL, the memtable and its
- * flush: at a million entries that took the projector from 38,800 to
- * 46,100 events/s.
+ * flush (docs/performance.md has the measurements).
  *
  * Sorting: each row gets the first 16 bytes of its key as two big-endian
  * numbers, so most comparisons never touch the row itself, and the sort

@@ -12,14 +12,15 @@
  * The quantities also live in memory, compact and exact (views_quant.h,
  * the projector's kind): loaded at open, updated after each successful
  * commit, so a lookup is a hash probe instead of a search through the
- * run's batch, the memtable and the table files (which cost the publisher
- * 25 to 45 microseconds an event). A row the index does not hold (past its
+ * run's batch, the memtable and the table files (docs/performance.md
+ * has what that saves). A row the index does not hold (past its
  * bound) is read from RocksDB as before; the run's own changes are read
  * from its batch.
  *
- * Quantities are exact int64 micro-units with checked arithmetic, like the
- * views. The rules keep INTERNAL/TRANSIT quantities from going below zero;
- * the publisher does not re-check that (the projection does), it only
+ * Each entry is folded by the views' own fold (projections/quantity_fold.h),
+ * so the quantities published are the views' to the micro-unit. The rules
+ * keep INTERNAL/TRANSIT quantities from going below zero; the publisher
+ * does not ask the fold to re-check that (the projection does), it only
  * refuses arithmetic overflow. */
 #include "publisher_state.h"
 

@@ -74,13 +74,6 @@ struct pub_run {
   ll_buf changes;
 };
 
-/* Read a key; *found false when absent. value is reset first. */
-static int get(pub_state *s, const char *key, size_t key_len, ll_buf *value,
-               bool *found, ll_err *err) {
-  return ll_rocks_get(s->db, s->read_opts, key, key_len, value, found, s->name,
-                      err);
-}
-
 /* The format mark (stamped on a new state), then the position. */
 static int check_format(pub_state *s, ll_err *err) {
   const ll_rocks_format f = {
@@ -97,7 +90,8 @@ static int check_format(pub_state *s, ll_err *err) {
   ll_buf v;
   ll_buf_init(&v);
   bool found = false;
-  int rc = get(s, KEY_POSITION, strlen(KEY_POSITION), &v, &found, err);
+  int rc = ll_rocks_get(s->db, s->read_opts, KEY_POSITION, strlen(KEY_POSITION),
+                        &v, &found, s->name, err);
   if (rc == 0 && found && v.len != 8)
     rc = ll_fail(err, LL_ERR_CORRUPT, "%s: corrupt position", s->name);
   if (rc == 0)
@@ -265,7 +259,8 @@ int pub_state_get_cluster(pub_state *s, const char *cluster_id,
   ll_buf_init(&val);
   cluster_key(&key, cluster_id);
   bool found = false;
-  int rc = get(s, (const char *)key.data, key.len, &val, &found, err);
+  int rc = ll_rocks_get(s->db, s->read_opts, key.data, key.len, &val, &found,
+                        s->name, err);
   if (rc == 0 && found) {
     if (!cluster_unpack(val.data, val.len, out))
       rc = ll_fail(err, LL_ERR_CORRUPT,
@@ -310,7 +305,8 @@ int pub_state_quantity(pub_state *s, const char *lot_id, const char *location,
   int rc = 0;
   bool found = false;
   if (qty_key(&key, lot_id, location) &&
-      (rc = get(s, (const char *)key.data, key.len, &val, &found, err)) == 0 &&
+      (rc = ll_rocks_get(s->db, s->read_opts, key.data, key.len, &val, &found,
+                         s->name, err)) == 0 &&
       found && !qty_unpack(&val, quantity_micro))
     rc = ll_fail(err, LL_ERR_CORRUPT,
                  "publisher state: corrupt quantity of %s at %s", lot_id,

@@ -36,9 +36,7 @@ rocksdb_t *ll_rocks_open(const rocksdb_options_t *options, const char *dir,
   char *rerr = NULL;
   rocksdb_t *db = rocksdb_open(options, dir, &rerr);
   if (rerr != NULL) {
-    /* RocksDB returns no handle with an error; be sure of it. */
-    if (db != NULL)
-      rocksdb_close(db);
+    assert(db == NULL); /* RocksDB returns no handle with an error */
     ll_rocks_fail(err, rerr, "%s: cannot open %s", name, dir);
     return NULL;
   }

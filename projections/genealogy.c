@@ -1,9 +1,9 @@
 /* genealogy.c — which lots were made from which, through production, and
  * where each lot was delivered.
  *
- * The contract's rule: moves into and out of a PRODUCTION location that
- * share a `reference` (the manufacturing order) link the lots consumed to
- * the lots produced. A move into PRODUCTION with reference R consumes its
+ * The rule (docs/concepts.md): moves into and out of a PRODUCTION location
+ * that share a `reference` (the manufacturing order) link the lots consumed
+ * to the lots produced. A move into PRODUCTION with reference R consumes its
  * lot under R; a move out of PRODUCTION with reference R produces its lot
  * under R. Either side may come first (components are often consumed
  * before the product is declared, but not always), so both sides are kept
@@ -44,8 +44,8 @@
 /* ---- apply ---- */
 
 static int corrupt(ll_err *err, const ll_entry *e, const char *what) {
-  return ll_err_set(err, LL_OK, "views: log position %llu: %s",
-                    (unsigned long long)e->position, what);
+  return ll_fail(err, LL_ERR_CORRUPT, "views: log position %llu: %s",
+                 (unsigned long long)e->position, what);
 }
 
 static int put_delivery(ll_views_txn *t, const ll_entry *e, ll_err *err) {
@@ -273,8 +273,8 @@ static int add_deliveries(ll_views_reader *r, const char *lot_id, ll_trace *tr,
   int rc = ll_views_reader_scan(r, &prefix, NULL, collect_delivery, &s, err);
   ll_buf_free(&prefix);
   if (rc == 0 && s.corrupt)
-    rc = ll_err_set(err, LL_OK, "views: corrupt delivery record of lot %s",
-                    lot_id);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "views: corrupt delivery record of lot %s", lot_id);
   return rc;
 }
 
@@ -424,8 +424,8 @@ static int scan_edges(ll_views_reader *r, const char *lot_id,
   int rc = ll_views_reader_scan(r, &prefix, NULL, collect_edge, s, err);
   ll_buf_free(&prefix);
   if (rc == 0 && s->corrupt)
-    rc = ll_err_set(err, LL_OK, "views: corrupt genealogy record of lot %s",
-                    lot_id);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "views: corrupt genealogy record of lot %s", lot_id);
   return rc;
 }
 

@@ -37,9 +37,9 @@ static int adjust_row(ll_views_txn *t, const ll_entry *e, const char *path,
   bool found = false;
   int64_t quantity = 0, on_hand = 0;
   if (!ll_views_key2(&key, LL_VK_TREE, path, lot_id)) {
-    rc = ll_err_set(err, LL_OK,
-                    "views: log position %llu: unusable location or lot id",
-                    (unsigned long long)e->position);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "views: log position %llu: unusable location or lot id",
+                 (unsigned long long)e->position);
     goto done;
   }
   if (ll_views_txn_get(t, &key, &val, &found, err) != 0) {
@@ -47,23 +47,23 @@ static int adjust_row(ll_views_txn *t, const ll_entry *e, const char *path,
     goto done;
   }
   if (found && !ll_views_tree_unpack(val.data, val.len, &quantity, &on_hand)) {
-    rc = ll_err_set(err, LL_OK, "views: corrupt rollup record of %s under %s",
-                    lot_id, path);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "views: corrupt rollup record of %s under %s", lot_id, path);
     goto done;
   }
   if (!ll_decimal_add(quantity, delta_micro, &quantity) ||
       (stock && !ll_decimal_add(on_hand, delta_micro, &on_hand))) {
-    rc = ll_err_set(err, LL_OK,
-                    "views: log position %llu: quantity of lot %s under %s "
-                    "overflows",
-                    (unsigned long long)e->position, lot_id, path);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "views: log position %llu: quantity of lot %s under %s "
+                 "overflows",
+                 (unsigned long long)e->position, lot_id, path);
     goto done;
   }
   if (on_hand < 0) {
-    rc = ll_err_set(err, LL_OK,
-                    "views: log position %llu: on hand of lot %s under %s "
-                    "would go below zero",
-                    (unsigned long long)e->position, lot_id, path);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "views: log position %llu: on hand of lot %s under %s "
+                 "would go below zero",
+                 (unsigned long long)e->position, lot_id, path);
     goto done;
   }
   if (quantity == 0 && on_hand == 0) {
@@ -118,10 +118,10 @@ int ll_location_tree_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
     return 0;
   if (ev->lot_id == NULL || ev->from.id == NULL || ev->to.id == NULL ||
       ev->quantity_micro <= 0)
-    return ll_err_set(err, LL_OK,
-                      "views: log position %llu: StockMoved without lot_id, "
-                      "locations or a positive quantity",
-                      (unsigned long long)e->position);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: log position %llu: StockMoved without lot_id, "
+                   "locations or a positive quantity",
+                   (unsigned long long)e->position);
   /* A path both ends lie under gets the quantity taken out and put back:
    * when both ends count the same way (both on hand or both not), its row
    * ends as it was, so it is left alone (a move from a shelf to the next
@@ -218,8 +218,8 @@ int ll_views_location_lots(ll_views_reader *r, const char *location,
   s.rows = ll_xcalloc(limit, sizeof *s.rows);
   int rc = ll_views_reader_scan(r, &prefix, &start, collect_lot, &s, err);
   if (rc == 0 && s.corrupt)
-    rc = ll_err_set(err, LL_OK, "views: corrupt quantity record at %s",
-                    location);
+    rc = ll_fail(err, LL_ERR_CORRUPT, "views: corrupt quantity record at %s",
+                 location);
   ll_buf_free(&prefix);
   ll_buf_free(&start);
   if (rc != 0) {

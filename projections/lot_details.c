@@ -31,6 +31,7 @@
 #include "ll_decimal.h"
 #include "ll_event.h"
 #include "ll_mem.h"
+#include "ll_rocks.h"
 #include "ll_text.h"
 #include "views_internal.h"
 
@@ -58,13 +59,14 @@ static int load_lot(ll_views_txn *t, const ll_entry *e, const char *lot_id,
                     ll_buf *key, ll_buf *val, ll_lot *lot, bool *found,
                     ll_err *err) {
   if (!ll_views_key1(key, LL_VK_LOT, lot_id))
-    return ll_err_set(err, LL_OK,
-                      "views: log position %llu: %s with an unusable lot_id",
-                      (unsigned long long)e->position, entry_what(e));
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: log position %llu: %s with an unusable lot_id",
+                   (unsigned long long)e->position, entry_what(e));
   if (ll_views_txn_get(t, key, val, found, err) != 0)
     return -1;
   if (*found && !unpack_lot(val->data, val->len, lot))
-    return ll_err_set(err, LL_OK, "views: corrupt lot record for %s", lot_id);
+    return ll_fail(err, LL_ERR_CORRUPT, "views: corrupt lot record for %s",
+                   lot_id);
   return 0;
 }
 
@@ -82,10 +84,10 @@ static int index_row(ll_views_txn *t, const ll_entry *e, const char *prefix,
   ll_buf_init(&key);
   if (!ll_views_key2(&key, prefix, a, lot_id)) {
     ll_buf_free(&key);
-    return ll_err_set(err, LL_OK,
-                      "views: log position %llu: %s with an unusable "
-                      "product id or name",
-                      (unsigned long long)e->position, entry_what(e));
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: log position %llu: %s with an unusable "
+                   "product id or name",
+                   (unsigned long long)e->position, entry_what(e));
   }
   if (put)
     ll_views_txn_put(t, &key, "", 0);
@@ -99,10 +101,10 @@ static int apply_created(ll_views_txn *t, const ll_entry *e, ll_buf *key,
                          ll_buf *val, ll_err *err) {
   const ll_event *ev = &e->event;
   if (ev->lot_id == NULL || ev->product_id == NULL || ev->name == NULL)
-    return ll_err_set(err, LL_OK,
-                      "views: log position %llu: LotCreated without lot_id, "
-                      "product_id or name",
-                      (unsigned long long)e->position);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: log position %llu: LotCreated without lot_id, "
+                   "product_id or name",
+                   (unsigned long long)e->position);
   ll_lot lot;
   ll_lot_init(&lot);
   bool found = false;
@@ -112,11 +114,11 @@ static int apply_created(ll_views_txn *t, const ll_entry *e, ll_buf *key,
   }
   if (found) {
     ll_lot_free(&lot);
-    return ll_err_set(err, LL_OK,
-                      "views: log position %llu creates lot %s, which the "
-                      "views already hold: views and log disagree, rebuild "
-                      "the views",
-                      (unsigned long long)e->position, ev->lot_id);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: log position %llu creates lot %s, which the "
+                   "views already hold: views and log disagree, rebuild "
+                   "the views",
+                   (unsigned long long)e->position, ev->lot_id);
   }
   lot.lot_id = ll_strdup(ev->lot_id);
   lot.product_id = ll_strdup(ev->product_id);
@@ -199,10 +201,10 @@ static int apply_moved(const ll_entry *e, ll_lot *lot, ll_err *err) {
   if (ll_usage_is_stock(ev->from.usage))
     ok = ok && ll_decimal_sub(on_hand, ev->quantity_micro, &on_hand);
   if (!ok || on_hand < 0)
-    return ll_err_set(err, LL_OK,
-                      "views: log position %llu: on hand of lot %s would "
-                      "overflow or go below zero",
-                      (unsigned long long)e->position, lot->lot_id);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: log position %llu: on hand of lot %s would "
+                   "overflow or go below zero",
+                   (unsigned long long)e->position, lot->lot_id);
   lot->on_hand_micro = on_hand;
   lot->move_count++;
   lot->updated_at_ms = ev->occurred_at_ms;
@@ -221,19 +223,19 @@ int ll_lot_details_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
     ll_lot_init(&lot);
     bool found = false;
     if (e->event.lot_id == NULL)
-      rc = ll_err_set(err, LL_OK,
-                      "views: log position %llu: %s without lot_id (the log "
-                      "holds normalized events)",
-                      (unsigned long long)e->position, entry_what(e));
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "views: log position %llu: %s without lot_id (the log "
+                   "holds normalized events)",
+                   (unsigned long long)e->position, entry_what(e));
     else
       rc = load_lot(t, e, e->event.lot_id, &key, &val, &lot, &found, err);
     if (rc == 0 && !found)
-      rc = ll_err_set(err, LL_OK,
-                      "views: log position %llu: %s of lot %s, which the "
-                      "views do not hold: views and log disagree, rebuild "
-                      "the views",
-                      (unsigned long long)e->position, entry_what(e),
-                      e->event.lot_id);
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "views: log position %llu: %s of lot %s, which the "
+                   "views do not hold: views and log disagree, rebuild "
+                   "the views",
+                   (unsigned long long)e->position, entry_what(e),
+                   e->event.lot_id);
     if (rc == 0)
       rc = e->event.type == LL_EV_LOT_UPDATED ? apply_updated(t, e, &lot, err)
                                               : apply_moved(e, &lot, err);
@@ -264,28 +266,22 @@ int ll_lot_details_get(ll_views *v, const rocksdb_readoptions_t *ro,
     ll_buf_free(&key);
     return 0; /* no lot id holds the separator */
   }
-  char *rerr = NULL;
-  size_t len = 0;
-  char *p =
-      rocksdb_get(v->db, ro, (const char *)key.data, key.len, &len, &rerr);
+  ll_buf val;
+  ll_buf_init(&val);
+  int rc =
+      ll_rocks_get(v->db, ro, key.data, key.len, &val, found, "views", err);
   ll_buf_free(&key);
-  if (rerr != NULL) {
-    ll_err_set(err, LL_OK, "views: cannot read lot %s: %s", lot_id, rerr);
-    rocksdb_free(rerr);
-    rocksdb_free(p);
-    return -1;
+  if (rc == 0 && *found) {
+    ll_lot_init(lot);
+    if (!unpack_lot(val.data, val.len, lot)) {
+      ll_lot_free(lot);
+      *found = false;
+      rc = ll_fail(err, LL_ERR_CORRUPT, "views: corrupt lot record for %s",
+                   lot_id);
+    }
   }
-  if (p == NULL)
-    return 0;
-  ll_lot_init(lot);
-  bool ok = unpack_lot(p, len, lot);
-  rocksdb_free(p);
-  if (!ok) {
-    ll_lot_free(lot);
-    return ll_err_set(err, LL_OK, "views: corrupt lot record for %s", lot_id);
-  }
-  *found = true;
-  return 0;
+  ll_buf_free(&val);
+  return rc;
 }
 
 void ll_lots_free(ll_lot *a, size_t n) {
@@ -364,30 +360,134 @@ static bool plan_matches(const list_plan *pl, const ll_lot *lot) {
 /* Read lot_id (not NUL-terminated) through the snapshot. */
 static int read_lot_at(ll_views *v, const rocksdb_readoptions_t *ro,
                        const char *lot_id, size_t lot_id_len, ll_buf *key,
-                       ll_lot *lot, bool *found, ll_err *err) {
+                       ll_buf *val, ll_lot *lot, bool *found, ll_err *err) {
   ll_buf_reset(key);
   ll_buf_put(key, LL_VK_LOT, strlen(LL_VK_LOT));
   ll_buf_put(key, lot_id, lot_id_len);
-  char *rerr = NULL;
-  size_t len = 0;
-  char *p =
-      rocksdb_get(v->db, ro, (const char *)key->data, key->len, &len, &rerr);
-  *found = false;
-  if (rerr != NULL) {
-    ll_err_set(err, LL_OK, "views: cannot read a lot: %s", rerr);
-    rocksdb_free(rerr);
-    rocksdb_free(p);
+  if (ll_rocks_get(v->db, ro, key->data, key->len, val, found, "views", err) !=
+      0)
     return -1;
-  }
-  if (p == NULL)
-    return 0;
-  bool ok = unpack_lot(p, len, lot);
-  rocksdb_free(p);
-  if (!ok)
-    return ll_err_set(err, LL_OK, "views: corrupt lot record for %.*s",
-                      (int)lot_id_len, lot_id);
-  *found = true;
+  if (*found && !unpack_lot(val->data, val->len, lot))
+    return ll_fail(err, LL_ERR_CORRUPT, "views: corrupt lot record for %.*s",
+                   (int)lot_id_len, lot_id);
   return 0;
+}
+
+/* Which prefix to walk: the most selective index the filter names
+ * (*by_index), else the lot rows. False when no row can match (a filter
+ * value holds the separator). */
+static bool plan_prefix(const list_plan *pl, ll_buf *prefix, bool *by_index) {
+  bool possible = true;
+  *by_index = true;
+  if (pl->name != NULL)
+    possible = ll_views_key1(prefix, LL_VK_NAME, pl->name);
+  else if (pl->product_id != NULL)
+    possible = ll_views_key1(prefix, LL_VK_PRODUCT, pl->product_id);
+  else {
+    ll_buf_put(prefix, LL_VK_LOT, strlen(LL_VK_LOT));
+    *by_index = false;
+  }
+  if (*by_index && possible)
+    ll_buf_put_u8(prefix, (uint8_t)LL_VK_SEP);
+  return possible;
+}
+
+/* A row at or before the cursor: pages start strictly after it. */
+static bool before_cursor(const list_plan *pl, const char *id, size_t id_len) {
+  if (pl->cursor == NULL)
+    return false;
+  size_t cl = strlen(pl->cursor);
+  int c = memcmp(id, pl->cursor, id_len < cl ? id_len : cl);
+  return c < 0 || (c == 0 && id_len <= cl);
+}
+
+/* One page of lots, and whether more match after it. */
+typedef struct list_page {
+  ll_lot *lots; /* pl->limit slots */
+  size_t n;
+  bool more;
+} list_page;
+
+/* The walk's buffers and where it reads. */
+typedef struct list_walk {
+  ll_views *v;
+  const rocksdb_readoptions_t *ro;
+  const list_plan *pl;
+  const ll_buf *prefix;
+  bool by_index;
+  ll_buf key, val;
+} list_walk;
+
+/* The lot of the row the iterator is at: the lot row itself, or the lot
+ * an index row names (which must exist). */
+static int row_lot(list_walk *w, rocksdb_iterator_t *it, const char *id,
+                   size_t id_len, ll_lot *lot, ll_err *err) {
+  if (!w->by_index) {
+    size_t vlen = 0;
+    const char *val = rocksdb_iter_value(it, &vlen);
+    if (!unpack_lot(val, vlen, lot))
+      return ll_fail(err, LL_ERR_CORRUPT, "views: corrupt lot record for %.*s",
+                     (int)id_len, id);
+    return 0;
+  }
+  bool found = false;
+  if (read_lot_at(w->v, w->ro, id, id_len, &w->key, &w->val, lot, &found,
+                  err) != 0)
+    return -1;
+  if (!found)
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: index row without its lot %.*s: rebuild the views",
+                   (int)id_len, id);
+  return 0;
+}
+
+/* Walk the rows under the prefix from the cursor, keeping the lots that
+ * match, up to the page's limit. */
+static int walk_lots(list_walk *w, list_page *page, ll_err *err) {
+  const list_plan *pl = w->pl;
+  const ll_buf *prefix = w->prefix;
+  rocksdb_iterator_t *it = rocksdb_create_iterator(w->v->db, w->ro);
+  ll_buf_reset(&w->key);
+  ll_buf_put(&w->key, prefix->data, prefix->len);
+  if (pl->cursor != NULL)
+    ll_buf_put(&w->key, pl->cursor, strlen(pl->cursor));
+  int rc = 0;
+  for (rocksdb_iter_seek(it, (const char *)w->key.data, w->key.len);
+       rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    size_t klen = 0;
+    const char *k = rocksdb_iter_key(it, &klen);
+    if (klen < prefix->len || memcmp(k, prefix->data, prefix->len) != 0)
+      break;
+    const char *id = k + prefix->len;
+    size_t id_len = klen - prefix->len;
+    if (before_cursor(pl, id, id_len))
+      continue;
+    ll_lot lot;
+    ll_lot_init(&lot);
+    rc = row_lot(w, it, id, id_len, &lot, err);
+    if (rc != 0) {
+      ll_lot_free(&lot);
+      break;
+    }
+    if (!plan_matches(pl, &lot)) {
+      ll_lot_free(&lot);
+      continue;
+    }
+    if (page->n == pl->limit) {
+      ll_lot_free(&lot);
+      page->more = true;
+      break;
+    }
+    page->lots[page->n++] = lot;
+  }
+  if (rc == 0) {
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    if (rerr != NULL)
+      rc = ll_rocks_fail(err, rerr, "views: list failed");
+  }
+  rocksdb_iter_destroy(it);
+  return rc;
 }
 
 int ll_views_list_lots(ll_views *v, const ll_lot_filter *f, ll_lot **out,
@@ -400,111 +500,38 @@ int ll_views_list_lots(ll_views *v, const ll_lot_filter *f, ll_lot **out,
 
   list_plan pl;
   plan_init(&pl, f);
-
-  /* Which prefix to walk: the most selective index the filter names. */
-  ll_buf prefix, key;
+  ll_buf prefix;
   ll_buf_init(&prefix);
-  ll_buf_init(&key);
-  bool by_index = true;
-  bool possible = true;
-  if (pl.name != NULL)
-    possible = ll_views_key1(&prefix, LL_VK_NAME, pl.name);
-  else if (pl.product_id != NULL)
-    possible = ll_views_key1(&prefix, LL_VK_PRODUCT, pl.product_id);
-  else {
-    ll_buf_put(&prefix, LL_VK_LOT, strlen(LL_VK_LOT));
-    by_index = false;
-  }
-  if (by_index && possible)
-    ll_buf_put_u8(&prefix, (uint8_t)LL_VK_SEP);
-
-  ll_lot *lots = ll_xcalloc(pl.limit, sizeof *lots);
-  size_t n = 0;
-  bool more = false;
+  list_walk w = {.v = v, .pl = &pl, .prefix = &prefix};
+  bool possible = plan_prefix(&pl, &prefix, &w.by_index);
+  ll_buf_init(&w.key);
+  ll_buf_init(&w.val);
+  list_page page = {.lots = ll_xcalloc(pl.limit, sizeof *page.lots)};
   int rc = 0;
-
-  const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(v->db);
-  rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-  rocksdb_readoptions_set_snapshot(ro, snap);
-  rocksdb_iterator_t *it = rocksdb_create_iterator(v->db, ro);
-
-  ll_buf_reset(&key);
-  ll_buf_put(&key, prefix.data, prefix.len);
-  if (pl.cursor != NULL)
-    ll_buf_put(&key, pl.cursor, strlen(pl.cursor));
-  if (possible)
-    rocksdb_iter_seek(it, (const char *)key.data, key.len);
-
-  for (; possible && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-    size_t klen = 0;
-    const char *k = rocksdb_iter_key(it, &klen);
-    if (klen < prefix.len || memcmp(k, prefix.data, prefix.len) != 0)
-      break;
-    const char *id = k + prefix.len;
-    size_t id_len = klen - prefix.len;
-    if (pl.cursor != NULL) {
-      /* Strictly after the cursor: skip the cursor's own row. */
-      size_t cl = strlen(pl.cursor);
-      int c = memcmp(id, pl.cursor, id_len < cl ? id_len : cl);
-      if (c < 0 || (c == 0 && id_len <= cl))
-        continue;
-    }
-    ll_lot lot;
-    ll_lot_init(&lot);
-    bool found = true;
-    if (by_index) {
-      rc = read_lot_at(v, ro, id, id_len, &key, &lot, &found, err);
-      if (rc == 0 && !found)
-        rc = ll_err_set(err, LL_OK,
-                        "views: index row without its lot %.*s: rebuild the "
-                        "views",
-                        (int)id_len, id);
-    } else {
-      size_t vlen = 0;
-      const char *val = rocksdb_iter_value(it, &vlen);
-      if (!unpack_lot(val, vlen, &lot))
-        rc = ll_err_set(err, LL_OK, "views: corrupt lot record for %.*s",
-                        (int)id_len, id);
-    }
-    if (rc != 0) {
-      ll_lot_free(&lot);
-      break;
-    }
-    if (!plan_matches(&pl, &lot)) {
-      ll_lot_free(&lot);
-      continue;
-    }
-    if (n == pl.limit) {
-      ll_lot_free(&lot);
-      more = true;
-      break;
-    }
-    lots[n++] = lot;
+  if (possible) {
+    /* One snapshot: an index row and the lot it names agree. */
+    const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(v->db);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_snapshot(ro, snap);
+    w.ro = ro;
+    rc = walk_lots(&w, &page, err);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_release_snapshot(v->db, snap);
   }
-  if (rc == 0) {
-    char *iter_err = NULL;
-    rocksdb_iter_get_error(it, &iter_err);
-    if (iter_err != NULL) {
-      rc = ll_err_set(err, LL_OK, "views: list failed: %s", iter_err);
-      rocksdb_free(iter_err);
-    }
-  }
-  rocksdb_iter_destroy(it);
-  rocksdb_readoptions_destroy(ro);
-  rocksdb_release_snapshot(v->db, snap);
   ll_buf_free(&prefix);
-  ll_buf_free(&key);
+  ll_buf_free(&w.key);
+  ll_buf_free(&w.val);
   plan_free(&pl);
 
   if (rc != 0) {
-    ll_lots_free(lots, n);
+    ll_lots_free(page.lots, page.n);
     return -1;
   }
-  if (more) {
-    assert(n > 0);
-    *next_cursor = ll_strdup(lots[n - 1].lot_id);
+  if (page.more) {
+    assert(page.n > 0);
+    *next_cursor = ll_strdup(page.lots[page.n - 1].lot_id);
   }
-  *out = lots;
-  *n_out = n;
+  *out = page.lots;
+  *n_out = page.n;
   return 0;
 }

@@ -69,10 +69,10 @@ int ll_lot_expiry_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
 
   if (!ll_views_key1(&lot_key, LL_VK_LOT, ev->lot_id) ||
       !ll_views_key1(&of_key, LL_VK_FEFO_OF, ev->lot_id)) {
-    rc = ll_err_set(err, LL_OK,
-                    "views: log position %llu: unusable lot_id for the "
-                    "expiry index",
-                    (unsigned long long)e->position);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "views: log position %llu: unusable lot_id for the "
+                 "expiry index",
+                 (unsigned long long)e->position);
     goto done;
   }
   if (ll_views_txn_get(t, &lot_key, &want, &found, err) != 0) {
@@ -81,10 +81,10 @@ int ll_lot_expiry_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   }
   if (!found || !ll_lot_unpack(want.data, want.len, &lot) ||
       lot.lot_id == NULL) {
-    rc = ll_err_set(err, LL_OK,
-                    "views: log position %llu: the lot row of %s is missing "
-                    "or corrupt",
-                    (unsigned long long)e->position, ev->lot_id);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "views: log position %llu: the lot row of %s is missing "
+                 "or corrupt",
+                 (unsigned long long)e->position, ev->lot_id);
     goto done;
   }
   if (lot.on_hand_micro > 0)
@@ -193,13 +193,13 @@ static int on_hand_at(fefo_scan *s, const char *lot_id, int64_t *out) {
     int64_t quantity = 0;
     if (!ll_rd_svar(&rd, &quantity) || !ll_rd_svar(&rd, out) ||
         ll_rd_left(&rd) != 0)
-      return ll_err_set(s->err, LL_OK, "views: corrupt rollup record");
+      return ll_fail(s->err, LL_ERR_CORRUPT, "views: corrupt rollup record");
     return 0;
   }
   ll_usage usage;
   int64_t quantity = 0;
   if (!ll_views_qty_unpack(s->val.data, s->val.len, &usage, &quantity))
-    return ll_err_set(s->err, LL_OK, "views: corrupt quantity record");
+    return ll_fail(s->err, LL_ERR_CORRUPT, "views: corrupt quantity record");
   *out = ll_usage_is_stock(usage) ? quantity : 0;
   return 0;
 }
@@ -211,7 +211,7 @@ static bool collect_fefo(const char *k, size_t klen, const char *v, size_t vlen,
   fefo_scan *s = arg;
   size_t p = strlen(LL_VK_FEFO);
   if (klen <= p + DATES_LEN) {
-    s->rc = ll_err_set(s->err, LL_OK, "views: corrupt expiry index row");
+    s->rc = ll_fail(s->err, LL_ERR_CORRUPT, "views: corrupt expiry index row");
     return false;
   }
   if (s->skip != NULL && s->skip->len == klen &&
@@ -232,10 +232,10 @@ static bool collect_fefo(const char *k, size_t klen, const char *v, size_t vlen,
   if (ll_views_reader_get_lot(s->r, lot_id, &row.lot, &found, s->err) != 0) {
     s->rc = -1;
   } else if (!found) {
-    s->rc = ll_err_set(s->err, LL_OK,
-                       "views: expiry index row without its lot %s: rebuild "
-                       "the views",
-                       lot_id);
+    s->rc = ll_fail(s->err, LL_ERR_CORRUPT,
+                    "views: expiry index row without its lot %s: rebuild "
+                    "the views",
+                    lot_id);
   } else if (s->f->product_id != NULL &&
              strcmp(s->f->product_id, row.lot.product_id) != 0) {
     take = false;

@@ -38,18 +38,18 @@ static bool history_prefix(ll_buf *key, const char *lot_id) {
 int ll_lot_history_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   const ll_event *ev = &e->event;
   if (ev->lot_id == NULL)
-    return ll_err_set(err, LL_OK, "views: log position %llu: %s without lot_id",
-                      (unsigned long long)e->position,
-                      ll_event_type_name(ev->type));
+    return ll_fail(
+        err, LL_ERR_CORRUPT, "views: log position %llu: %s without lot_id",
+        (unsigned long long)e->position, ll_event_type_name(ev->type));
   ll_buf key, val;
   ll_buf_init(&key);
   ll_buf_init(&val);
   int rc = 0;
   if (!history_prefix(&key, ev->lot_id)) {
-    rc = ll_err_set(err, LL_OK,
-                    "views: log position %llu: unusable lot_id for the "
-                    "history",
-                    (unsigned long long)e->position);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "views: log position %llu: unusable lot_id for the "
+                 "history",
+                 (unsigned long long)e->position);
   } else {
     ll_buf_put_be64(&key, e->position);
     ll_buf_put_svar(&val, e->recorded_at_ms);
@@ -132,8 +132,8 @@ int ll_views_lot_history(ll_views_reader *r, const char *lot_id,
   s.rows = ll_xcalloc(limit, sizeof *s.rows);
   int rc = ll_views_reader_scan(r, &prefix, &start, collect_page, &s, err);
   if (rc == 0 && s.corrupt)
-    rc = ll_err_set(err, LL_OK, "views: corrupt history record of lot %s",
-                    lot_id);
+    rc = ll_fail(err, LL_ERR_CORRUPT, "views: corrupt history record of lot %s",
+                 lot_id);
   ll_buf_free(&prefix);
   ll_buf_free(&start);
   if (rc != 0) {
@@ -238,9 +238,9 @@ static int sum_ends(replay *rp, bool include_virtual, ll_err *err) {
            strcmp(rp->ends[j].location, rp->ends[i].location) == 0;
          j++) {
       if (!ll_decimal_add(sum, rp->ends[j].delta_micro, &sum))
-        return ll_err_set(err, LL_OK,
-                          "views: quantity at %s overflows in the history",
-                          rp->ends[i].location);
+        return ll_fail(err, LL_ERR_CORRUPT,
+                       "views: quantity at %s overflows in the history",
+                       rp->ends[i].location);
     }
     ll_usage usage = rp->ends[i].usage;
     if (sum != 0 && (include_virtual || ll_usage_is_stock(usage))) {
@@ -278,10 +278,11 @@ int ll_views_lot_as_of(ll_views_reader *r, const char *lot_id,
   replay rp = {.prefix = &prefix, .at = at, .out = out};
   int rc = ll_views_reader_scan(r, &prefix, NULL, replay_row, &rp, err);
   if (rc == 0 && rp.corrupt)
-    rc = ll_err_set(err, LL_OK, "views: corrupt history record of lot %s",
-                    lot_id);
+    rc = ll_fail(err, LL_ERR_CORRUPT, "views: corrupt history record of lot %s",
+                 lot_id);
   if (rc == 0 && rp.overflow)
-    rc = ll_err_set(err, LL_OK, "views: on hand of lot %s overflows", lot_id);
+    rc = ll_fail(err, LL_ERR_CORRUPT, "views: on hand of lot %s overflows",
+                 lot_id);
   if (rc == 0 && out->existed)
     rc = sum_ends(&rp, include_virtual, err);
   for (size_t i = 0; i < rp.n_ends; i++)

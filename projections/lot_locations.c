@@ -1,111 +1,87 @@
 /* lot_locations.c — quantity per (lot, location): the "Locations" tab, and
  * its mirror for "what is in a location".
  *
- * Each StockMoved takes its quantity from one row and adds it to another:
+ * Each StockMoved takes its quantity from one row and adds it to another
+ * (the fold and its checks: quantity_fold.h, shared with the publisher):
  *   qty/<lot_id>\x1f<location>   u8 usage, svar quantity_micro
  *   loc/<location>\x1f<lot_id>   the same value, keyed the other way round
- * Quantities are exact int64 micro-units with checked arithmetic. Virtual
- * locations (SUPPLIER, CUSTOMER, ...) are kept too, so their quantities go
- * negative where stock came from and the sum over all of a lot's rows is
- * zero. A row whose quantity comes back to zero is deleted: reads list only
- * non-zero quantities without filtering, and the rows present depend only
- * on the log, not on how it was batched.
- *
- * The rules guarantee that an INTERNAL/TRANSIT quantity never goes below
- * zero and that a location keeps one usage; the projection checks both and
- * stops with an error if the log says otherwise, because views built on a
- * broken invariant would be wrong from then on. */
+ * Virtual locations (SUPPLIER, CUSTOMER, ...) are kept too. A row whose
+ * quantity comes back to zero is deleted: reads list only non-zero
+ * quantities without filtering, and the rows present depend only on the
+ * log, not on how it was batched. The views keep each location's usage and
+ * ask the fold to check the stock floor: a log that breaks either stops
+ * the projection. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ll_buf.h"
-#include "ll_decimal.h"
 #include "ll_mem.h"
+#include "ll_rocks.h"
 #include "ll_types.h"
+#include "quantity_fold.h"
 #include "views_internal.h"
 
-/* Add delta_micro to the lot's row at loc. */
-static int adjust(ll_views_txn *t, const ll_entry *e, const char *lot_id,
-                  const ll_location *loc, int64_t delta_micro, ll_err *err) {
+/* The rows of one (lot, location) while the fold works on it. */
+typedef struct views_rows_at {
+  ll_views_txn *t;
   ll_buf qty_key, loc_key, val;
-  ll_buf_init(&qty_key);
-  ll_buf_init(&loc_key);
-  ll_buf_init(&val);
-  int rc = 0;
-  bool found = false;
-  int64_t qty = 0;
-  ll_usage usage = loc->usage;
+} views_rows_at;
 
-  if (!ll_views_key2(&qty_key, LL_VK_QTY, lot_id, loc->id) ||
-      !ll_views_key2(&loc_key, LL_VK_LOC, loc->id, lot_id)) {
-    rc = ll_err_set(err, LL_OK,
-                    "views: log position %llu: StockMoved with an unusable "
-                    "lot or location id",
-                    (unsigned long long)e->position);
-    goto done;
-  }
-  if (ll_views_txn_get(t, &qty_key, &val, &found, err) != 0) {
-    rc = -1;
-    goto done;
-  }
-  if (found && !ll_views_qty_unpack(val.data, val.len, &usage, &qty)) {
-    rc = ll_err_set(err, LL_OK,
-                    "views: corrupt quantity record for lot %s at %s", lot_id,
-                    loc->id);
-    goto done;
-  }
-  if (found && usage != loc->usage) {
-    rc = ll_err_set(err, LL_OK,
-                    "views: log position %llu: location %s used as %s, the "
-                    "views hold it as %s",
-                    (unsigned long long)e->position, loc->id,
-                    ll_usage_name(loc->usage), ll_usage_name(usage));
-    goto done;
-  }
-  if (!ll_decimal_add(qty, delta_micro, &qty)) {
-    rc = ll_err_set(err, LL_OK,
-                    "views: log position %llu: quantity of lot %s at %s "
-                    "overflows",
-                    (unsigned long long)e->position, lot_id, loc->id);
-    goto done;
-  }
-  if (qty < 0 && ll_usage_is_stock(loc->usage)) {
-    rc = ll_err_set(err, LL_OK,
-                    "views: log position %llu: quantity of lot %s at %s "
-                    "would go below zero",
-                    (unsigned long long)e->position, lot_id, loc->id);
-    goto done;
-  }
-  if (qty == 0) {
-    ll_views_txn_del(t, &qty_key);
-    ll_views_txn_del(t, &loc_key);
-  } else {
-    ll_views_qty_pack(loc->usage, qty, &val);
-    ll_views_txn_put(t, &qty_key, val.data, val.len);
-    ll_views_txn_put(t, &loc_key, val.data, val.len);
-  }
-done:
-  ll_buf_free(&qty_key);
-  ll_buf_free(&loc_key);
-  ll_buf_free(&val);
-  return rc;
+static int views_qty_get(void *ctx, const ll_entry *e, const ll_location *loc,
+                         int64_t *qty_micro, ll_usage *usage, bool *found,
+                         ll_err *err) {
+  views_rows_at *at = ctx;
+  const char *lot_id = e->event.lot_id;
+  if (!ll_views_key2(&at->qty_key, LL_VK_QTY, lot_id, loc->id) ||
+      !ll_views_key2(&at->loc_key, LL_VK_LOC, loc->id, lot_id))
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: log position %llu: StockMoved with an unusable "
+                   "lot or location id",
+                   (unsigned long long)e->position);
+  if (ll_views_txn_get(at->t, &at->qty_key, &at->val, found, err) != 0)
+    return -1;
+  if (*found &&
+      !ll_views_qty_unpack(at->val.data, at->val.len, usage, qty_micro))
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: corrupt quantity record for lot %s at %s", lot_id,
+                   loc->id);
+  return 0;
 }
 
+/* Both rows, qty/ and its mirror loc/, with the same value. */
+static void views_qty_put(void *ctx, const ll_location *loc,
+                          int64_t qty_micro) {
+  views_rows_at *at = ctx;
+  if (qty_micro == 0) {
+    ll_views_txn_del(at->t, &at->qty_key);
+    ll_views_txn_del(at->t, &at->loc_key);
+    return;
+  }
+  ll_views_qty_pack(loc->usage, qty_micro, &at->val);
+  ll_views_txn_put(at->t, &at->qty_key, at->val.data, at->val.len);
+  ll_views_txn_put(at->t, &at->loc_key, at->val.data, at->val.len);
+}
+
+static const ll_qty_holder views_holder = {
+    .name = "views",
+    .check_stock_floor = true,
+    .get = views_qty_get,
+    .put = views_qty_put,
+};
+
 int ll_lot_locations_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
-  const ll_event *ev = &e->event;
-  if (ev->type != LL_EV_STOCK_MOVED)
+  if (e->event.type != LL_EV_STOCK_MOVED)
     return 0;
-  if (ev->lot_id == NULL || ev->from.id == NULL || ev->to.id == NULL ||
-      !ev->quantity_valid || ev->quantity_micro <= 0)
-    return ll_err_set(err, LL_OK,
-                      "views: log position %llu: StockMoved without lot_id, "
-                      "locations or a positive quantity",
-                      (unsigned long long)e->position);
-  if (adjust(t, e, ev->lot_id, &ev->from, -ev->quantity_micro, err) != 0 ||
-      adjust(t, e, ev->lot_id, &ev->to, ev->quantity_micro, err) != 0)
-    return -1;
-  return 0;
+  views_rows_at at = {.t = t};
+  ll_buf_init(&at.qty_key);
+  ll_buf_init(&at.loc_key);
+  ll_buf_init(&at.val);
+  int rc = ll_quantity_fold(&views_holder, &at, e, NULL, NULL, err);
+  ll_buf_free(&at.qty_key);
+  ll_buf_free(&at.loc_key);
+  ll_buf_free(&at.val);
+  return rc;
 }
 
 /* ---- query ---- */
@@ -155,8 +131,8 @@ int ll_lot_locations_get(ll_views *v, const rocksdb_readoptions_t *ro,
     ll_usage usage;
     int64_t qty = 0;
     if (!ll_views_qty_unpack(val, vlen, &usage, &qty)) {
-      rc = ll_err_set(err, LL_OK, "views: corrupt quantity record for lot %s",
-                      lot_id);
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "views: corrupt quantity record for lot %s", lot_id);
       break;
     }
     if (qty == 0 || (!include_virtual && !ll_usage_is_stock(usage)))
@@ -176,9 +152,8 @@ int ll_lot_locations_get(ll_views *v, const rocksdb_readoptions_t *ro,
     char *iter_err = NULL;
     rocksdb_iter_get_error(it, &iter_err);
     if (iter_err != NULL) {
-      rc = ll_err_set(err, LL_OK, "views: cannot read locations of %s: %s",
-                      lot_id, iter_err);
-      rocksdb_free(iter_err);
+      rc = ll_rocks_fail(err, iter_err, "views: cannot read locations of %s",
+                         lot_id);
     }
   }
   rocksdb_iter_destroy(it);

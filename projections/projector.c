@@ -98,11 +98,11 @@ int ll_projector_step(ll_projector *p, size_t max, size_t *applied,
     if (last < before && log_reaches(p, before, &reaches, err) != 0)
       return -1;
     if (last < before && !reaches)
-      return ll_err_set(err, LL_OK,
-                        "projector: the views stand at log position %llu "
-                        "but the log ends at %llu: they were built from "
-                        "another log, rebuild them",
-                        (unsigned long long)before, (unsigned long long)last);
+      return ll_fail(err, LL_ERR_CORRUPT,
+                     "projector: the views stand at log position %llu "
+                     "but the log ends at %llu: they were built from "
+                     "another log, rebuild them",
+                     (unsigned long long)before, (unsigned long long)last);
     return 0;
   }
   int rc = ll_views_apply(p->views, p->entries, n, err);

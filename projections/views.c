@@ -39,6 +39,7 @@
 #include "ll_buf.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
+#include "ll_rocks.h"
 #include "ll_time.h"
 #include "ll_types.h"
 #include "views_internal.h"
@@ -151,22 +152,9 @@ int ll_views_txn_get(ll_views_txn *t, const ll_buf *key, ll_buf *value,
     ll_views_rows_fill(&v->rows, h, key->data, key->len, NULL, 0, false);
     return 0;
   }
-  char *rerr = NULL;
-  rocksdb_pinnableslice_t *p = rocksdb_get_pinned(
-      v->db, v->read_opts, (const char *)key->data, key->len, &rerr);
-  if (rerr != NULL) {
-    ll_err_set(err, LL_OK, "views: read failed: %s", rerr);
-    rocksdb_free(rerr);
-    rocksdb_pinnableslice_destroy(p);
+  if (ll_rocks_get(v->db, v->read_opts, key->data, key->len, value, found,
+                   "views", err) != 0)
     return -1;
-  }
-  if (p != NULL) {
-    size_t len = 0;
-    const char *data = rocksdb_pinnableslice_value(p, &len);
-    ll_buf_put(value, data, len);
-    rocksdb_pinnableslice_destroy(p);
-    *found = true;
-  }
   ll_views_rows_fill(&v->rows, h, key->data, key->len, value->data, value->len,
                      *found);
   return 0;
@@ -190,71 +178,45 @@ void ll_views_txn_del(ll_views_txn *t, const ll_buf *key) {
 
 /* ---- open / close ---- */
 
-static int read_u64_key(ll_views *v, const char *key, uint64_t *out, bool be64,
-                        bool *found, ll_err *err) {
-  char *rerr = NULL;
-  size_t len = 0;
-  char *p = rocksdb_get(v->db, v->read_opts, key, strlen(key), &len, &rerr);
-  *found = false;
-  if (rerr != NULL) {
-    ll_err_set(err, LL_OK, "views: cannot read %s: %s", key, rerr);
-    rocksdb_free(rerr);
-    rocksdb_free(p);
-    return -1;
-  }
-  if (p == NULL)
-    return 0;
-  bool ok;
-  if (be64) {
-    ok = len == 8;
-    if (ok)
-      *out = ll_be64_decode(p);
-  } else {
-    ll_rd rd;
-    ll_rd_init(&rd, p, len);
-    ok = ll_rd_uvar(&rd, out) && ll_rd_left(&rd) == 0;
-  }
-  rocksdb_free(p);
-  if (!ok)
-    return ll_err_set(err, LL_OK, "views: corrupt %s record", key);
-  *found = true;
-  return 0;
-}
-
-/* A new database gets its format mark; an existing one must carry ours. */
-static int check_format(ll_views *v, const char *dir, ll_err *err) {
-  uint64_t format = 0, position = 0;
-  bool has_format = false, has_position = false;
-  if (read_u64_key(v, LL_VK_FORMAT, &format, false, &has_format, err) != 0 ||
-      read_u64_key(v, LL_VK_POSITION, &position, true, &has_position, err) != 0)
-    return -1;
-  if (has_format) {
-    if (format != LL_VIEWS_FORMAT)
-      return ll_err_set(err, LL_OK,
-                        "views: %s has format %llu, this build reads %d: "
-                        "delete the directory to rebuild the views",
-                        dir, (unsigned long long)format, LL_VIEWS_FORMAT);
-    atomic_store(&v->position, has_position ? position : 0);
-    return 0;
-  }
-  if (has_position)
-    return ll_err_set(err, LL_OK,
-                      "views: %s has a checkpoint but no format mark: not a "
-                      "lotline views database",
-                      dir);
+/* The checkpoint: 8 bytes big-endian; *found false when absent. */
+static int read_position(ll_views *v, uint64_t *out, bool *found, ll_err *err) {
   ll_buf val;
   ll_buf_init(&val);
-  ll_buf_put_uvar(&val, LL_VIEWS_FORMAT);
-  char *rerr = NULL;
-  rocksdb_put(v->db, v->write_opts, LL_VK_FORMAT, strlen(LL_VK_FORMAT),
-              (const char *)val.data, val.len, &rerr);
+  int rc = ll_rocks_get(v->db, v->read_opts, LL_VK_POSITION,
+                        strlen(LL_VK_POSITION), &val, found, "views", err);
+  if (rc == 0 && *found && val.len != 8)
+    rc = ll_fail(err, LL_ERR_CORRUPT, "views: corrupt %s record",
+                 LL_VK_POSITION);
+  else if (rc == 0 && *found)
+    *out = ll_be64_decode(val.data);
   ll_buf_free(&val);
-  if (rerr != NULL) {
-    ll_err_set(err, LL_OK, "views: cannot initialise %s: %s", dir, rerr);
-    rocksdb_free(rerr);
+  return rc;
+}
+
+/* A new database gets its format mark; an existing one must carry ours.
+ * A checkpoint without a mark is some other database: it is not stamped. */
+static int check_format(ll_views *v, const char *dir, ll_err *err) {
+  uint64_t position = 0;
+  bool has_format = false, has_position = false;
+  if (read_position(v, &position, &has_position, err) != 0)
     return -1;
-  }
-  atomic_store(&v->position, 0);
+  const ll_rocks_format f = {
+      .name = "views",
+      .dir = dir,
+      .key = LL_VK_FORMAT,
+      .version = LL_VIEWS_FORMAT,
+      .remedy = ": delete the directory to rebuild the views",
+  };
+  if (ll_rocks_check_format(v->db, v->read_opts,
+                            has_position ? NULL : v->write_opts, &f,
+                            &has_format, err) != 0)
+    return -1;
+  if (!has_format && has_position)
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: %s has a checkpoint but no format mark: not a "
+                   "lotline views database",
+                   dir);
+  atomic_store(&v->position, has_position ? position : 0);
   return 0;
 }
 
@@ -323,15 +285,8 @@ ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
                                      : LL_VIEWS_QUANT_MAX_BYTES);
   v->wb = rocksdb_writebatch_create();
 
-  char *rerr = NULL;
-  v->db = rocksdb_open(v->options, dir, &rerr);
-  if (rerr != NULL) {
-    ll_err_set(err, LL_OK, "views: cannot open %s: %s", dir, rerr);
-    rocksdb_free(rerr);
-    ll_views_close(v);
-    return NULL;
-  }
-  if (check_format(v, dir, err) != 0) {
+  v->db = ll_rocks_open(v->options, dir, "views", err);
+  if (v->db == NULL || check_format(v, dir, err) != 0) {
     ll_views_close(v);
     return NULL;
   }
@@ -389,10 +344,10 @@ static int apply_entry(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   case LL_EV_STOCK_MOVED:
     break;
   default:
-    return ll_err_set(err, LL_OK,
-                      "views: log position %llu holds an unknown event "
-                      "type %d",
-                      (unsigned long long)e->position, (int)e->event.type);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: log position %llu holds an unknown event "
+                   "type %d",
+                   (unsigned long long)e->position, (int)e->event.type);
   }
   if (ll_lot_details_apply(t, e, err) != 0 ||
       ll_lot_locations_apply(t, e, err) != 0 ||
@@ -467,11 +422,11 @@ int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n,
     if (e->position <= position)
       continue; /* applied before: idempotent */
     if (e->position != position + 1) {
-      rc = ll_err_set(err, LL_OK,
-                      "views: log position %llu follows %llu: entries "
-                      "missing in between",
-                      (unsigned long long)e->position,
-                      (unsigned long long)position);
+      rc = ll_fail(err, LL_ERR_INTERNAL,
+                   "views: log position %llu follows %llu: entries "
+                   "missing in between",
+                   (unsigned long long)e->position,
+                   (unsigned long long)position);
       break;
     }
     if (apply_entry(&t, e, err) != 0) {

@@ -52,6 +52,7 @@
 
 #include "ll_logging.h"
 #include "ll_mem.h"
+#include "ll_rocks.h"
 #include "ll_time.h"
 #include "ll_types.h"
 #include "views_internal.h"
@@ -101,12 +102,10 @@ static int dump_db(rocksdb_t *db, const rocksdb_readoptions_t *ro, FILE *out,
   rocksdb_iter_get_error(it, &rerr);
   rocksdb_iter_destroy(it);
   if (rerr != NULL) {
-    ll_err_set(err, LL_OK, "views: dump failed: %s", rerr);
-    rocksdb_free(rerr);
-    return -1;
+    return ll_rocks_fail(err, rerr, "views: dump failed");
   }
   if (ferror(out))
-    return ll_err_set(err, LL_OK, "views: dump: write failed");
+    return ll_fail(err, LL_ERR_IO, "views: dump: write failed");
   return 0;
 }
 
@@ -127,7 +126,7 @@ int ll_views_dump_dir(const char *dir, FILE *out, ll_err *err) {
   char current[PATH_MAX];
   snprintf(current, sizeof current, "%s/CURRENT", dir);
   if (access(current, F_OK) != 0)
-    return ll_err_set(err, LL_OK, "views: no views database at %s", dir);
+    return ll_fail(err, LL_ERR_CONFIG, "views: no views database at %s", dir);
   /* Read-only: takes no lock, so it works next to the running service
    * (and shows the views as of the open). */
   rocksdb_options_t *o = rocksdb_options_create();
@@ -135,9 +134,7 @@ int ll_views_dump_dir(const char *dir, FILE *out, ll_err *err) {
   rocksdb_t *db = rocksdb_open_for_read_only(o, dir, 0, &rerr);
   rocksdb_options_destroy(o);
   if (db == NULL) {
-    ll_err_set(err, LL_OK, "views: cannot open %s: %s", dir, rerr);
-    rocksdb_free(rerr);
-    return -1;
+    return ll_rocks_fail(err, rerr, "views: cannot open %s", dir);
   }
   rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
   int rc = dump_db(db, ro, out, err);
@@ -160,9 +157,7 @@ int ll_views_checkpoint(ll_views *v, const char *dir, uint64_t *position,
     rocksdb_checkpoint_object_destroy(cp);
   }
   if (rerr != NULL) {
-    ll_err_set(err, LL_OK, "views: checkpoint into %s failed: %s", dir, rerr);
-    rocksdb_free(rerr);
-    return -1;
+    return ll_rocks_fail(err, rerr, "views: checkpoint into %s failed", dir);
   }
   return 0;
 }
@@ -192,20 +187,20 @@ static int lock_views(const char *views_dir, int *fd_out, ll_err *err) {
   snprintf(path, sizeof path, "%s/LOCK", views_dir);
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0)
-    return ll_err_set(err, LL_OK, "views: cannot open %s: %s", path,
-                      strerror(errno));
+    return ll_fail(err, LL_ERR_IO, "views: cannot open %s: %s", path,
+                   strerror(errno));
   struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
   if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
     int e = errno;
     close(fd);
     if (e == EAGAIN || e == EACCES)
-      return ll_err_set(err, LL_OK,
-                        "the views %s are in use: a lotlined project or all "
-                        "process is running on this data directory; stop it "
-                        "first, then rebuild",
-                        views_dir);
-    return ll_err_set(err, LL_OK, "views: cannot lock %s: %s", path,
-                      strerror(e));
+      return ll_fail(err, LL_ERR_BUSY,
+                     "the views %s are in use: a lotlined project or all "
+                     "process is running on this data directory; stop it "
+                     "first, then rebuild",
+                     views_dir);
+    return ll_fail(err, LL_ERR_IO, "views: cannot lock %s: %s", path,
+                   strerror(e));
   }
   *fd_out = fd;
   return 0;
@@ -220,16 +215,16 @@ int ll_backup_checkpoint(ll_views *views, ll_store *log, const char *dir,
   int nl = snprintf(log_dir, sizeof log_dir, "%s/log", dir);
   if (nv < 0 || (size_t)nv >= sizeof views_dir || nl < 0 ||
       (size_t)nl >= sizeof log_dir)
-    return ll_err_set(err, LL_OK, "backup: path too long: %s", dir);
+    return ll_fail(err, LL_ERR_CONFIG, "backup: path too long: %s", dir);
   if (!is_dir(dir))
-    return ll_err_set(err, LL_OK, "backup: %s is not a directory", dir);
+    return ll_fail(err, LL_ERR_CONFIG, "backup: %s is not a directory", dir);
   struct stat st;
   if ((views != NULL && lstat(views_dir, &st) == 0) ||
       (log != NULL && lstat(log_dir, &st) == 0))
-    return ll_err_set(err, LL_OK,
-                      "backup: %s already holds a backup (log or views): "
-                      "choose a new directory",
-                      dir);
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "backup: %s already holds a backup (log or views): "
+                   "choose a new directory",
+                   dir);
   if (views != NULL) {
     if (ll_views_checkpoint(views, views_dir, &res->views_position, err) != 0)
       goto fail;
@@ -312,41 +307,41 @@ static int swap_in(const char *tmp, const char *views_dir, bool had_old,
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, views_dir, RENAME_NOREPLACE) == 0)
       return 0;
     if (errno == EEXIST)
-      return ll_err_set(err, LL_OK,
-                        "views %s appeared during the rebuild (a lotlined "
-                        "started?): left them alone",
-                        views_dir);
+      return ll_fail(err, LL_ERR_BUSY,
+                     "views %s appeared during the rebuild (a lotlined "
+                     "started?): left them alone",
+                     views_dir);
     if (errno != EINVAL && errno != ENOSYS)
-      return ll_err_set(err, LL_OK, "views: cannot move %s to %s: %s", tmp,
-                        views_dir, strerror(errno));
+      return ll_fail(err, LL_ERR_IO, "views: cannot move %s to %s: %s", tmp,
+                     views_dir, strerror(errno));
     if (rename(tmp, views_dir) != 0)
-      return ll_err_set(err, LL_OK, "views: cannot move %s to %s: %s", tmp,
-                        views_dir, strerror(errno));
+      return ll_fail(err, LL_ERR_IO, "views: cannot move %s to %s: %s", tmp,
+                     views_dir, strerror(errno));
     return 0;
   }
   if (renameat2(AT_FDCWD, tmp, AT_FDCWD, views_dir, RENAME_EXCHANGE) == 0)
     return 0;
   if (errno != EINVAL && errno != ENOSYS)
-    return ll_err_set(err, LL_OK, "views: cannot swap %s and %s: %s", tmp,
-                      views_dir, strerror(errno));
+    return ll_fail(err, LL_ERR_IO, "views: cannot swap %s and %s: %s", tmp,
+                   views_dir, strerror(errno));
   /* No RENAME_EXCHANGE here: old aside (to a name of its own), new in,
    * then the old to tmp's name for the caller to remove. */
   char aside[PATH_MAX];
   int n = snprintf(aside, sizeof aside, "%s.old", tmp);
   if (n < 0 || (size_t)n >= sizeof aside)
-    return ll_err_set(err, LL_OK, "views: path too long: %s", tmp);
+    return ll_fail(err, LL_ERR_CONFIG, "views: path too long: %s", tmp);
   if (rename(views_dir, aside) != 0)
-    return ll_err_set(err, LL_OK, "views: cannot move %s aside: %s", views_dir,
-                      strerror(errno));
+    return ll_fail(err, LL_ERR_IO, "views: cannot move %s aside: %s", views_dir,
+                   strerror(errno));
   if (rename(tmp, views_dir) != 0) {
     int e = errno;
     (void)rename(aside, views_dir);
-    return ll_err_set(err, LL_OK, "views: cannot move %s to %s: %s", tmp,
-                      views_dir, strerror(e));
+    return ll_fail(err, LL_ERR_IO, "views: cannot move %s to %s: %s", tmp,
+                   views_dir, strerror(e));
   }
   if (rename(aside, tmp) != 0)
-    return ll_err_set(err, LL_OK, "views: cannot move %s to %s: %s", aside, tmp,
-                      strerror(errno));
+    return ll_fail(err, LL_ERR_IO, "views: cannot move %s to %s: %s", aside,
+                   tmp, strerror(errno));
   return 0;
 }
 
@@ -378,11 +373,10 @@ static int replay(ll_store *log, const char *tmp, ll_rebuild_progress progress,
     if (rc != 0)
       break;
     if (n == 0) {
-      rc = ll_err_set(err, LL_OK,
-                      "rebuild: the log ended at position %llu, before "
-                      "position %llu it reported",
-                      (unsigned long long)(from - 1),
-                      (unsigned long long)target);
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "rebuild: the log ended at position %llu, before "
+                   "position %llu it reported",
+                   (unsigned long long)(from - 1), (unsigned long long)target);
       break;
     }
     rc = ll_views_apply(nv, entries, n, err);
@@ -390,8 +384,8 @@ static int replay(ll_store *log, const char *tmp, ll_rebuild_progress progress,
       ll_entry_free(&entries[i]);
     if (rc == 0 && progress != NULL &&
         !progress(ctx, ll_views_position(nv), target))
-      rc =
-          ll_err_set(err, LL_OK, "cancelled: the views were left as they were");
+      rc = ll_fail(err, LL_ERR_CONFIG,
+                   "cancelled: the views were left as they were");
   }
   free(entries);
   st->position = ll_views_position(nv);
@@ -404,8 +398,7 @@ static int replay(ll_store *log, const char *tmp, ll_rebuild_progress progress,
     rocksdb_flush(nv->db, fo, &rerr);
     rocksdb_flushoptions_destroy(fo);
     if (rerr != NULL) {
-      rc = ll_err_set(err, LL_OK, "views: flush of %s failed: %s", tmp, rerr);
-      rocksdb_free(rerr);
+      rc = ll_rocks_fail(err, rerr, "views: flush of %s failed", tmp);
     }
   }
   ll_views_close(nv);
@@ -419,7 +412,7 @@ int ll_views_rebuild(ll_store *log, const char *views_dir,
   memset(st, 0, sizeof *st);
   uint64_t t0 = ll_mono_ns();
   if (strlen(views_dir) + sizeof REBUILD_SUFFIX + 16 >= PATH_MAX)
-    return ll_err_set(err, LL_OK, "views: path too long: %s", views_dir);
+    return ll_fail(err, LL_ERR_CONFIG, "views: path too long: %s", views_dir);
 
   int lock_fd = -1;
   bool had_old = is_dir(views_dir);
@@ -433,8 +426,8 @@ int ll_views_rebuild(ll_store *log, const char *views_dir,
   snprintf(tmp, sizeof tmp, "%s%sXXXXXX", views_dir, REBUILD_SUFFIX);
   int rc = 0;
   if (mkdtemp(tmp) == NULL) {
-    rc = ll_err_set(err, LL_OK, "views: cannot create %s: %s", tmp,
-                    strerror(errno));
+    rc = ll_fail(err, LL_ERR_IO, "views: cannot create %s: %s", tmp,
+                 strerror(errno));
     goto out;
   }
   (void)chmod(tmp, 0755); /* mkdtemp makes it 0700 */

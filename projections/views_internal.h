@@ -66,13 +66,14 @@
 #define LL_VIEWS_CACHE_MAX_ENTRIES (384 * 1024)
 #define LL_VIEWS_CACHE_MAX_BYTES (48 * 1024 * 1024)
 /* The projector's quantity rows in memory (views_quant.h): 128 MiB hold
- * 3.67 million qty/ and tree/ rows, the whole of them at 1.2 million log
- * entries of the benchmark's workload (200,000 lots, 500 locations). */
+ * 3.67 million qty/ and tree/ rows (24-byte slots, at most three quarters
+ * full, and the interned names). */
 #define LL_VIEWS_QUANT_MAX_BYTES (128 * 1024 * 1024)
 /* The projector's memtable. Smaller than RocksDB's 64 MiB default: each
  * run inserts ~9 rows per entry at keys spread over the whole memtable,
- * and a skip list that stays within the CPU caches takes them in about a
- * quarter less time (flushes, on RocksDB's own thread, come more often). */
+ * and a skip list that stays within the CPU caches takes them faster
+ * (flushes, on RocksDB's own thread, come more often; docs/performance.md
+ * has the measurements). */
 #define LL_VIEWS_WRITE_BUFFER_BYTES (16 * 1024 * 1024)
 /* A run with at least this many rows to write (a projector working off a
  * backlog) is written as one sorted table file that RocksDB ingests, like

@@ -6,8 +6,9 @@
  * location_tree.c), two to eight rows a move, spread over every lot and
  * location there is. In the row table (views_rows.h) such a row costs
  * about 140 bytes with its key spelled out, so once the views outgrow its
- * bound most of those reads went to RocksDB: over 40 % of the projector's
- * time at a million entries. This index holds them compactly instead: lot
+ * bound most of those reads went to RocksDB, where the projector spent
+ * much of its time (docs/performance.md). This index holds them compactly
+ * instead: lot
  * ids and location paths are interned as 32-bit numbers, and a row is one
  * 24-byte slot (the two numbers and the family, two int64 values).
  *

@@ -18,6 +18,7 @@
 
 #include "ll_buf.h"
 #include "ll_mem.h"
+#include "ll_rocks.h"
 #include "ll_types.h"
 #include "views_internal.h"
 
@@ -47,9 +48,7 @@ static int iter_error(rocksdb_iterator_t *it, const char *what, ll_err *err) {
   rocksdb_iter_get_error(it, &iter_err);
   if (iter_err == NULL)
     return 0;
-  ll_err_set(err, LL_OK, "views: %s failed: %s", what, iter_err);
-  rocksdb_free(iter_err);
-  return -1;
+  return ll_rocks_fail(err, iter_err, "views: %s failed", what);
 }
 
 /* ---- scans inside an apply run ---- */
@@ -102,8 +101,8 @@ static int scan_db(ll_views *v, const ll_buf *prefix, row_list *out,
    * raised by one: the iterator stops there instead of reading on. */
   uint8_t bound[LL_VIEWS_SCAN_PREFIX_MAX];
   if (prefix->len == 0 || prefix->len > sizeof bound)
-    return ll_err_set(err, LL_OK, "views: scan prefix of %zu bytes",
-                      prefix->len);
+    return ll_fail(err, LL_ERR_INTERNAL, "views: scan prefix of %zu bytes",
+                   prefix->len);
   memcpy(bound, prefix->data, prefix->len);
   bound[prefix->len - 1]++;
   rocksdb_readoptions_set_iterate_upper_bound(v->scan_opts, (const char *)bound,
@@ -194,20 +193,16 @@ ll_views_reader *ll_views_reader_open(ll_views *v, ll_err *err) {
   r->ro = rocksdb_readoptions_create();
   rocksdb_readoptions_set_snapshot(r->ro, r->snap);
 
-  char *rerr = NULL;
-  size_t len = 0;
-  char *p = rocksdb_get(v->db, r->ro, LL_VK_POSITION, strlen(LL_VK_POSITION),
-                        &len, &rerr);
-  int rc = 0;
-  if (rerr != NULL) {
-    rc = ll_err_set(err, LL_OK, "views: cannot read the checkpoint: %s", rerr);
-    rocksdb_free(rerr);
-  } else if (p != NULL && len != 8) {
-    rc = ll_err_set(err, LL_OK, "views: corrupt checkpoint record");
-  } else {
-    r->position = p != NULL ? ll_be64_decode(p) : 0;
-  }
-  rocksdb_free(p);
+  ll_buf val;
+  ll_buf_init(&val);
+  bool found = false;
+  int rc = ll_rocks_get(v->db, r->ro, LL_VK_POSITION, strlen(LL_VK_POSITION),
+                        &val, &found, "views: the checkpoint", err);
+  if (rc == 0 && found && val.len != 8)
+    rc = ll_fail(err, LL_ERR_CORRUPT, "views: corrupt checkpoint record");
+  else if (rc == 0)
+    r->position = found ? ll_be64_decode(val.data) : 0;
+  ll_buf_free(&val);
   if (rc != 0) {
     ll_views_reader_close(r);
     return NULL;
@@ -241,24 +236,8 @@ int ll_views_reader_lot_locations(ll_views_reader *r, const char *lot_id,
 
 int ll_views_reader_get(ll_views_reader *r, const ll_buf *key, ll_buf *value,
                         bool *found, ll_err *err) {
-  char *rerr = NULL;
-  size_t len = 0;
-  char *p = rocksdb_get(r->v->db, r->ro, (const char *)key->data, key->len,
-                        &len, &rerr);
-  ll_buf_reset(value);
-  *found = false;
-  if (rerr != NULL) {
-    ll_err_set(err, LL_OK, "views: read failed: %s", rerr);
-    rocksdb_free(rerr);
-    rocksdb_free(p);
-    return -1;
-  }
-  if (p == NULL)
-    return 0;
-  ll_buf_put(value, p, len);
-  rocksdb_free(p);
-  *found = true;
-  return 0;
+  return ll_rocks_get(r->v->db, r->ro, key->data, key->len, value, found,
+                      "views", err);
 }
 
 int ll_views_reader_scan(ll_views_reader *r, const ll_buf *prefix,

@@ -4,13 +4,12 @@
  * ("meta/position") in its place among them, written at once, so the rows
  * and the checkpoint land together. Two ways: a small run (a projector
  * keeping up) is one WriteBatch: sorted keys go into RocksDB's memtable
- * about twice as fast as the same keys in hash order (consecutive inserts
- * share most of the skip list's search path, which then stays in the CPU
- * caches). A big one (a rebuild's, a projector's working off a backlog:
+ * faster than the same keys in hash order (consecutive inserts share most
+ * of the skip list's search path, which then stays in the CPU caches). A
+ * big one (a rebuild's, a projector's working off a backlog:
  * LL_VIEWS_FILE_MIN_ROWS) is written straight into one table file that
  * RocksDB ingests atomically, skipping the WAL, the memtable and its
- * flush: at a million entries that took the projector from 38,800 to
- * 46,100 events/s.
+ * flush (docs/performance.md has the measurements).
  *
  * Sorting: each row gets the first 16 bytes of its key as two big-endian
  * numbers, so most comparisons never touch the row itself, and the sort
@@ -23,6 +22,7 @@
 
 #include "ll_logging.h"
 #include "ll_mem.h"
+#include "ll_rocks.h"
 #include "ll_types.h"
 #include "views_internal.h"
 
@@ -177,12 +177,6 @@ static void batch_delete(void *arg, const char *k, size_t klen) {
 
 /* ---- writing ---- */
 
-static int rocks_fail(ll_err *err, const char *what, char *rerr) {
-  ll_err_set(err, LL_OK, "views: %s: %s", what, rerr);
-  rocksdb_free(rerr);
-  return -1;
-}
-
 typedef struct file_fill {
   rocksdb_sstfilewriter_t *w;
   char *rerr; /* the first error; the rest is skipped */
@@ -209,7 +203,7 @@ static int write_file(ll_views *v, uint64_t position, ll_err *err) {
   int len = snprintf(path, sizeof path, "%s/run-%llu.sst", v->dir,
                      (unsigned long long)v->files_ingested);
   if (len < 0 || (size_t)len >= sizeof path)
-    return ll_err_set(err, LL_OK, "views: path too long: %s", v->dir);
+    return ll_fail(err, LL_ERR_CONFIG, "views: path too long: %s", v->dir);
   file_fill f = {.w = rocksdb_sstfilewriter_create(v->env_opts, v->options)};
   rocksdb_sstfilewriter_open(f.w, path, &f.rerr);
   if (f.rerr == NULL) {
@@ -221,14 +215,14 @@ static int write_file(ll_views *v, uint64_t position, ll_err *err) {
   rocksdb_sstfilewriter_destroy(f.w);
   if (f.rerr != NULL) {
     (void)remove(path);
-    return rocks_fail(err, "cannot write a table file", f.rerr);
+    return ll_rocks_fail(err, f.rerr, "views: cannot write a table file");
   }
   const char *files[1] = {path};
   char *rerr = NULL;
   rocksdb_ingest_external_file(v->db, files, 1, v->ingest_opts, &rerr);
   if (rerr != NULL) {
     (void)remove(path);
-    return rocks_fail(err, "cannot ingest a table file", rerr);
+    return ll_rocks_fail(err, rerr, "views: cannot ingest a table file");
   }
   v->files_ingested++;
   return 0;
@@ -270,7 +264,7 @@ int ll_views_commit_run(ll_views *v, uint64_t position, ll_err *err) {
     rocksdb_write(v->db, v->write_opts, v->wb, &rerr);
     rocksdb_writebatch_clear(v->wb);
     if (rerr != NULL)
-      rc = rocks_fail(err, "write failed", rerr);
+      rc = ll_rocks_fail(err, rerr, "views: write failed");
   }
   if (rc == 0) {
     hand_over_quantities(v);

@@ -59,6 +59,7 @@
 
 #include "ll_event.h"
 #include "ll_mem.h"
+#include "ll_rocks.h"
 #include "ll_store_internal.h"
 
 #define BLOCK_CACHE_BYTES (64u * 1024 * 1024)
@@ -92,10 +93,7 @@ static const char *const cf_names[LL_CF_COUNT] = {
 };
 
 int ll_store_fail(const ll_store *s, ll_err *err, const char *op, char *rerr) {
-  ll_err_set(err, LL_OK, "log store %s: %s: %s", s->dir, op,
-             rerr ? rerr : "unknown error");
-  rocksdb_free(rerr);
-  return -1;
+  return ll_rocks_fail(err, rerr, "log store %s: %s", s->dir, op);
 }
 
 /* ---- options ---------------------------------------------------------- */
@@ -211,16 +209,16 @@ static int make_secondary_path(ll_store *s, ll_err *err) {
   ll_buf_init(&path);
   ll_buf_printf(&path, "%s.secondary", s->dir);
   if (mkdir((char *)path.data, 0700) != 0 && errno != EEXIST) {
-    ll_err_set(err, LL_OK, "log store %s: create %s: %s", s->dir,
-               (char *)path.data, strerror(errno));
+    ll_fail(err, LL_ERR_IO, "log store %s: create %s: %s", s->dir,
+            (char *)path.data, strerror(errno));
     ll_buf_free(&path);
     return -1;
   }
   remove_dead_secondaries((char *)path.data);
   ll_buf_printf(&path, "/%ld-XXXXXX", (long)getpid());
   if (!mkdtemp((char *)path.data)) {
-    ll_err_set(err, LL_OK, "log store %s: create %s: %s", s->dir,
-               (char *)path.data, strerror(errno));
+    ll_fail(err, LL_ERR_IO, "log store %s: create %s: %s", s->dir,
+            (char *)path.data, strerror(errno));
     ll_buf_free(&path);
     return -1;
   }
@@ -265,8 +263,9 @@ static int read_meta_u64(ll_store *s, const char *key, uint64_t *out,
   if (n == 8)
     *out = ll_be64_decode(p);
   else
-    rc = ll_err_set(err, LL_OK, "log store %s: meta %s is corrupt (%zu bytes)",
-                    s->dir, key, n);
+    rc =
+        ll_fail(err, LL_ERR_CORRUPT,
+                "log store %s: meta %s is corrupt (%zu bytes)", s->dir, key, n);
   rocksdb_pinnableslice_destroy(v);
   return rc;
 }
@@ -296,8 +295,8 @@ static int last_counter_key(ll_store *s, int cf, uint64_t *out, ll_err *err) {
     if (n == 8)
       *out = ll_be64_decode(k);
     else
-      rc = ll_err_set(err, LL_OK, "log store %s: %s has a %zu-byte key", s->dir,
-                      cf_names[cf], n);
+      rc = ll_fail(err, LL_ERR_CORRUPT, "log store %s: %s has a %zu-byte key",
+                   s->dir, cf_names[cf], n);
   }
   char *rerr = NULL;
   rocksdb_iter_get_error(it, &rerr);
@@ -316,20 +315,20 @@ static int check_meta(ll_store *s, ll_err *err) {
     return -1;
   uint64_t last = atomic_load(&s->last_position);
   if (last_key != last)
-    return ll_err_set(err, LL_OK,
-                      "log store %s is inconsistent: meta says the last "
-                      "position is %llu, the log ends at %llu",
-                      s->dir, (unsigned long long)last,
-                      (unsigned long long)last_key);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "log store %s is inconsistent: meta says the last "
+                   "position is %llu, the log ends at %llu",
+                   s->dir, (unsigned long long)last,
+                   (unsigned long long)last_key);
   if (last_counter_key(s, LL_CF_REJECTIONS, &last_key, err) != 0)
     return -1;
   last = atomic_load(&s->last_rejection);
   if (last_key != last)
-    return ll_err_set(err, LL_OK,
-                      "log store %s is inconsistent: meta says the last "
-                      "rejection is %llu, the rejections end at %llu",
-                      s->dir, (unsigned long long)last,
-                      (unsigned long long)last_key);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "log store %s is inconsistent: meta says the last "
+                   "rejection is %llu, the rejections end at %llu",
+                   s->dir, (unsigned long long)last,
+                   (unsigned long long)last_key);
   return 0;
 }
 
@@ -352,8 +351,9 @@ static int read_meta_hash(ll_store *s, uint8_t out[LL_ENTRY_HASH_BYTES],
   if (n == LL_ENTRY_HASH_BYTES)
     memcpy(out, p, n);
   else
-    rc = ll_err_set(err, LL_OK, "log store %s: meta %s is corrupt (%zu bytes)",
-                    s->dir, LL_META_LAST_HASH, n);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "log store %s: meta %s is corrupt (%zu bytes)", s->dir,
+                 LL_META_LAST_HASH, n);
   rocksdb_pinnableslice_destroy(v);
   return rc;
 }
@@ -367,17 +367,17 @@ static int check_last_hash(ll_store *s, ll_err *err) {
     return -1;
   if (last == 0) {
     if (found)
-      return ll_err_set(err, LL_OK,
-                        "log store %s is inconsistent: the log is empty but "
-                        "meta holds a last hash",
-                        s->dir);
+      return ll_fail(err, LL_ERR_CORRUPT,
+                     "log store %s is inconsistent: the log is empty but "
+                     "meta holds a last hash",
+                     s->dir);
     return 0;
   }
   if (!found)
-    return ll_err_set(err, LL_OK,
-                      "log store %s is inconsistent: meta holds no last hash "
-                      "for position %llu",
-                      s->dir, (unsigned long long)last);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "log store %s is inconsistent: meta holds no last hash "
+                   "for position %llu",
+                   s->dir, (unsigned long long)last);
   uint8_t key[8];
   for (int i = 0; i < 8; i++)
     key[i] = (uint8_t)(last >> (56 - 8 * i));
@@ -393,43 +393,28 @@ static int check_last_hash(ll_store *s, ll_err *err) {
   bool same = stored && memcmp(stored, s->last_hash, LL_ENTRY_HASH_BYTES) == 0;
   rocksdb_pinnableslice_destroy(v);
   if (!same)
-    return ll_err_set(err, LL_OK,
-                      "log store %s is inconsistent: meta's last hash is not "
-                      "the hash of the entry at position %llu (run "
-                      "'lotline verify')",
-                      s->dir, (unsigned long long)last);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "log store %s is inconsistent: meta's last hash is not "
+                   "the hash of the entry at position %llu (run "
+                   "'lotline verify')",
+                   s->dir, (unsigned long long)last);
   return 0;
 }
 
-/* A new database is stamped with the format version; an existing one must
- * carry a version this code reads. */
+/* A new database is stamped with the format version (a uvar, one byte
+ * for the versions there are); an existing one must carry a version this
+ * code reads. Only the primary stamps. */
 static int check_format(ll_store *s, ll_err *err) {
-  const char *key = LL_META_FORMAT;
-  char *rerr = NULL;
-  size_t n = 0;
-  char *v = rocksdb_get_cf(s->db, s->read_opts, s->cf[LL_CF_DEFAULT], key,
-                           strlen(key), &n, &rerr);
-  if (rerr)
-    return ll_store_fail(s, err, "read format version", rerr);
-  if (v) {
-    int version = n == 1 ? (unsigned char)v[0] : -1;
-    rocksdb_free(v);
-    if (version != LL_STORE_FORMAT_VERSION)
-      return ll_err_set(err, LL_OK,
-                        "log store %s has format version %d; this build "
-                        "reads version %d and does not convert other "
-                        "versions",
-                        s->dir, version, LL_STORE_FORMAT_VERSION);
-    return 0;
-  }
-  if (s->mode != LL_STORE_PRIMARY)
-    return 0; /* the primary stamps it on its first open */
-  const char version = LL_STORE_FORMAT_VERSION;
-  rocksdb_put_cf(s->db, s->write_sync, s->cf[LL_CF_DEFAULT], key, strlen(key),
-                 &version, 1, &rerr);
-  if (rerr)
-    return ll_store_fail(s, err, "write format version", rerr);
-  return 0;
+  const ll_rocks_format f = {
+      .name = "log store",
+      .dir = s->dir,
+      .key = LL_META_FORMAT,
+      .version = LL_STORE_FORMAT_VERSION,
+      .remedy = " and does not convert other versions",
+  };
+  return ll_rocks_check_format(
+      s->db, s->read_opts, s->mode == LL_STORE_PRIMARY ? s->write_sync : NULL,
+      &f, NULL, err);
 }
 
 /* ---- open / close ----------------------------------------------------- */
@@ -484,12 +469,12 @@ static int check_column_families(const char *dir, ll_err *err) {
   rocksdb_list_column_families_destroy(names, n);
   if (journal)
     return 0;
-  return ll_err_set(err, LL_OK,
-                    "log store %s was written by an older lotline (format "
-                    "version 2 or earlier, without a state journal); this "
-                    "build reads format version %d and does not convert "
-                    "older stores: start from an empty data directory",
-                    dir, LL_STORE_FORMAT_VERSION);
+  return ll_fail(err, LL_ERR_CORRUPT,
+                 "log store %s was written by an older lotline (format "
+                 "version 2 or earlier, without a state journal); this "
+                 "build reads format version %d and does not convert "
+                 "older stores: start from an empty data directory",
+                 dir, LL_STORE_FORMAT_VERSION);
 }
 
 static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
@@ -519,10 +504,10 @@ static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
     bool exists = access((char *)current.data, F_OK) == 0;
     ll_buf_free(&current);
     if (!exists) {
-      ll_err_set(err, LL_OK,
-                 "log store %s does not exist yet (the command consumer "
-                 "creates it on its first start)",
-                 dir);
+      ll_fail(err, LL_ERR_CONFIG,
+              "log store %s does not exist yet (the command consumer "
+              "creates it on its first start)",
+              dir);
       goto fail;
     }
     if (make_secondary_path(s, err) != 0)
@@ -542,10 +527,10 @@ static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
   }
   if (!s->db) {
     if (is_lock_error(rerr)) {
-      ll_err_set(err, LL_OK,
-                 "log store %s is locked: another process (or another open "
-                 "handle in this one) owns it: %s",
-                 dir, rerr);
+      ll_fail(err, LL_ERR_BUSY,
+              "log store %s is locked: another process (or another open "
+              "handle in this one) owns it: %s",
+              dir, rerr);
       rocksdb_free(rerr);
     } else {
       ll_store_fail(s, err,
@@ -632,10 +617,10 @@ int ll_store_checkpoint(ll_store *s, const char *dir, uint64_t *position,
                         ll_err *err) {
   assert(dir && *dir);
   if (s->mode != LL_STORE_PRIMARY)
-    return ll_err_set(err, LL_OK,
-                      "log store %s is open as a secondary: only the process "
-                      "that owns the log can checkpoint it",
-                      s->dir);
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "log store %s is open as a secondary: only the process "
+                   "that owns the log can checkpoint it",
+                   s->dir);
   *position = ll_store_last_position(s);
   char *rerr = NULL;
   rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(s->db, &rerr);
@@ -674,9 +659,9 @@ int ll_store_get_offset(ll_store *s, const char *cluster, const char *topic,
   bool ok = ll_store_decode_offset(p, n, next_offset);
   rocksdb_pinnableslice_destroy(v);
   if (!ok)
-    return ll_err_set(err, LL_OK,
-                      "log store %s: stored offset of %s/%s/%d is corrupt",
-                      s->dir, cluster, topic, (int)partition);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "log store %s: stored offset of %s/%s/%d is corrupt", s->dir,
+                   cluster, topic, (int)partition);
   *found = true;
   return 0;
 }
@@ -701,10 +686,10 @@ int ll_store_read_log(ll_store *s, uint64_t from, ll_entry *entries, size_t max,
                       size_t *n_out, ll_err *err) {
   *n_out = 0;
   if (from == 0)
-    return ll_err_set(err, LL_OK,
-                      "log store %s: position 0 requested (positions start "
-                      "at 1)",
-                      s->dir);
+    return ll_fail(err, LL_ERR_INTERNAL,
+                   "log store %s: position 0 requested (positions start "
+                   "at 1)",
+                   s->dir);
   /* Readers see the log up to the published last position only. A commit
    * is readable in RocksDB a moment before the committing thread moves the
    * counter; a reader in that moment must not see an entry the store does
@@ -731,27 +716,28 @@ int ll_store_read_log(ll_store *s, uint64_t from, ll_entry *entries, size_t max,
     const char *key = rocksdb_iter_key(it, &key_len);
     const char *value = rocksdb_iter_value(it, &value_len);
     if (key_len != 8) {
-      rc = ll_err_set(err, LL_OK,
-                      "log store %s: malformed log key where position %llu "
-                      "was expected",
-                      s->dir, (unsigned long long)expected);
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "log store %s: malformed log key where position %llu "
+                   "was expected",
+                   s->dir, (unsigned long long)expected);
       break;
     }
     uint64_t position = ll_be64_decode(key);
     /* Positions are dense: a gap means entries were lost. */
     if (position != expected) {
-      rc = ll_err_set(
-          err, LL_OK, "log store %s: expected log position %llu, found %llu",
-          s->dir, (unsigned long long)expected, (unsigned long long)position);
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "log store %s: expected log position %llu, found %llu",
+                   s->dir, (unsigned long long)expected,
+                   (unsigned long long)position);
       break;
     }
     ll_entry *e = &entries[n];
     memset(e, 0, sizeof *e);
     if (!ll_store_decode_log_value(value, value_len, e)) {
       memset(e, 0, sizeof *e);
-      rc = ll_err_set(err, LL_OK,
-                      "log store %s: log entry at position %llu is corrupt",
-                      s->dir, (unsigned long long)position);
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "log store %s: log entry at position %llu is corrupt",
+                   s->dir, (unsigned long long)position);
       break;
     }
     e->position = position;
@@ -790,8 +776,9 @@ int ll_store_recent_rejections(ll_store *s, size_t limit,
     const char *value = rocksdb_iter_value(it, &value_len);
     uint64_t sequence = key_len == 8 ? ll_be64_decode(key) : 0;
     if (key_len != 8 || !ll_store_decode_rejection(value, value_len, &out[n])) {
-      rc = ll_err_set(err, LL_OK, "log store %s: rejection %llu is corrupt",
-                      s->dir, (unsigned long long)sequence);
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "log store %s: rejection %llu is corrupt", s->dir,
+                   (unsigned long long)sequence);
       break;
     }
     out[n].sequence = sequence;

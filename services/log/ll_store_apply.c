@@ -33,6 +33,7 @@
 
 #include "ll_buf.h"
 #include "ll_mem.h"
+#include "ll_rocks.h"
 #include "ll_store_internal.h"
 #include "ll_types.h"
 
@@ -59,10 +60,8 @@ static uint64_t key_prefix(const ll_state_change *c) {
 }
 
 static int apply_fail(ll_store *s, ll_err *err, const char *op, char *rerr) {
-  ll_err_set(err, LL_OK, "log store %s: applying the journal: %s: %s", s->dir,
-             op, rerr ? rerr : "unknown error");
-  rocksdb_free(rerr);
-  return -1;
+  return ll_rocks_fail(err, rerr, "log store %s: applying the journal: %s",
+                       s->dir, op);
 }
 
 /* Steps 1 and 2: the job's changes into `state`. */
@@ -172,12 +171,12 @@ static void *applier_main(void *arg) {
 /* Remove SST files a dead process left half-built. */
 static int prepare_ingest_dir(ll_store *s, ll_err *err) {
   if (mkdir(s->ingest_dir, 0700) != 0 && errno != EEXIST)
-    return ll_err_set(err, LL_OK, "log store %s: create %s: %s", s->dir,
-                      s->ingest_dir, strerror(errno));
+    return ll_fail(err, LL_ERR_IO, "log store %s: create %s: %s", s->dir,
+                   s->ingest_dir, strerror(errno));
   DIR *d = opendir(s->ingest_dir);
   if (!d)
-    return ll_err_set(err, LL_OK, "log store %s: open %s: %s", s->dir,
-                      s->ingest_dir, strerror(errno));
+    return ll_fail(err, LL_ERR_IO, "log store %s: open %s: %s", s->dir,
+                   s->ingest_dir, strerror(errno));
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     if (strncmp(de->d_name, "state-", 6) != 0)
@@ -206,8 +205,9 @@ int ll_applier_start(ll_store *s, ll_err *err) {
       pthread_cond_destroy(&a->cv);
       pthread_mutex_destroy(&a->mu);
       ll_buf_free(&a->job.bytes);
-      return ll_err_set(err, LL_OK, "log store %s: start the applier: %s",
-                        s->dir, strerror(e));
+      return ll_fail(err, LL_ERR_INTERNAL,
+                     "log store %s: start the applier: %s", s->dir,
+                     strerror(e));
     }
     a->started = true;
   }

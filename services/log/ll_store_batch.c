@@ -188,10 +188,10 @@ int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
   ll_state_mem *mem = s->mem;
   int rc = 0;
   if (s->mode != LL_STORE_PRIMARY) {
-    rc = ll_err_set(err, LL_OK,
-                    "log store %s is open as a read-only secondary: cannot "
-                    "commit",
-                    s->dir);
+    rc = ll_fail(err, LL_ERR_INTERNAL,
+                 "log store %s is open as a read-only secondary: cannot "
+                 "commit",
+                 s->dir);
     batch_free(b);
     return rc;
   }

@@ -270,9 +270,9 @@ static int journal_get(ll_store *s, const void *key, size_t key_len,
     const char *seq = rocksdb_iter_key(it, &key_n);
     ll_state_change c;
     if (!ll_journal_lookup(rec, n, key, key_len, &c, in_journal)) {
-      rc = ll_err_set(err, LL_OK,
-                      "log store %s: journal record %llu is corrupt", s->dir,
-                      key_n == 8 ? (unsigned long long)ll_be64_decode(seq) : 0);
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "log store %s: journal record %llu is corrupt", s->dir,
+                   key_n == 8 ? (unsigned long long)ll_be64_decode(seq) : 0);
       break;
     }
     if (*in_journal) {

@@ -3,7 +3,7 @@
  * A rejection is stored (rejections column family) and its lots.rejected
  * record is put in the outbox in the same WriteBatch as the input offset
  * that moved past it, so "the input was consumed" and "its record will be
- * published" are one durable fact. The publisher (services/lotlined/
+ * published" are one durable fact. The sender (services/command/
  * rejection_outbox.c) sends what the outbox holds and deletes each record
  * once Kafka acknowledged it. A record left behind by a crash is sent again
  * at the next start: lots.rejected is at least once, and a repeat carries
@@ -115,10 +115,10 @@ int ll_store_outbox_read(ll_store *s, uint64_t after, ll_outbox_record *out,
   *n_out = 0;
   int rc = outbox_scan(s, after, read_one, &c, err);
   if (rc == 0 && c.corrupt)
-    rc = ll_err_set(err, LL_OK,
-                    "log store %s: an outbox record after %llu "
-                    "is corrupt",
-                    s->dir, (unsigned long long)after);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "log store %s: an outbox record after %llu "
+                 "is corrupt",
+                 s->dir, (unsigned long long)after);
   if (rc != 0) {
     for (size_t i = 0; i < c.n; i++)
       ll_outbox_record_free(&out[i]);
@@ -145,10 +145,10 @@ int ll_store_outbox_delete(ll_store *s, const uint64_t *sequences, size_t n,
   if (n == 0)
     return 0;
   if (s->mode != LL_STORE_PRIMARY)
-    return ll_err_set(err, LL_OK,
-                      "log store %s is a read-only secondary: cannot "
-                      "delete from the outbox",
-                      s->dir);
+    return ll_fail(err, LL_ERR_INTERNAL,
+                   "log store %s is a read-only secondary: cannot "
+                   "delete from the outbox",
+                   s->dir);
   rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
   ll_buf key;
   ll_buf_init(&key);

@@ -15,7 +15,8 @@
  *               value u8 version (1)
  *                     str event_id (may be NULL)
  *                     str code name ("INSUFFICIENT_STOCK": names are the
- *                         contract, enum numbers are not)
+ *                         contract, docs/rejections.md; enum numbers are
+ *                         not)
  *                     str message, str topic
  *                     svar partition, svar offset, svar rejected_at_ms
  *   offsets     key   "<cluster>\x1f<topic>\x1f<partition as decimal>"

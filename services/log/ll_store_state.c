@@ -94,8 +94,8 @@ int ll_state_mem_open(ll_store *s, ll_err *err) {
     return ll_store_fail(s, err, "read meta", rerr);
   if (v && n != 8) {
     rocksdb_free(v);
-    return ll_err_set(err, LL_OK, "log store %s: meta %s is corrupt", s->dir,
-                      LL_META_LAST_JOURNAL);
+    return ll_fail(err, LL_ERR_CORRUPT, "log store %s: meta %s is corrupt",
+                   s->dir, LL_META_LAST_JOURNAL);
   }
   m->last_journal = v ? ll_be64_decode(v) : 0;
   rocksdb_free(v);
@@ -116,11 +116,11 @@ int ll_state_mem_open(ll_store *s, ll_err *err) {
      * than meta's counter (both are written in the same batch). */
     if (seq == 0 || seq > m->last_journal || (prev && seq != prev + 1) ||
         !ll_journal_each(value, value_len, load_change, &lc)) {
-      rc = ll_err_set(err, LL_OK,
-                      "log store %s: journal record %llu is corrupt or out "
-                      "of place (meta's last journal record is %llu)",
-                      s->dir, (unsigned long long)seq,
-                      (unsigned long long)m->last_journal);
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "log store %s: journal record %llu is corrupt or out "
+                   "of place (meta's last journal record is %llu)",
+                   s->dir, (unsigned long long)seq,
+                   (unsigned long long)m->last_journal);
       break;
     }
     if (!m->first_journal)

@@ -46,8 +46,9 @@ static int read_meta(ll_store *s, const char *key, void *out, size_t want,
   *found = v != NULL;
   int rc = 0;
   if (v && n != want)
-    rc = ll_err_set(err, LL_OK, "log store %s: meta %s is corrupt (%zu bytes)",
-                    s->dir, key, n);
+    rc =
+        ll_fail(err, LL_ERR_CORRUPT,
+                "log store %s: meta %s is corrupt (%zu bytes)", s->dir, key, n);
   else if (v)
     memcpy(out, v, n);
   rocksdb_free(v);

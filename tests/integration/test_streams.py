@@ -11,7 +11,7 @@ moves the rules must reject and redelivered events, and this script keeps
 its own model of the stock so it knows exactly which events are accepted.
 
 Then it reads lots.events and lots.quantities from the beginning and checks
-what services/lotlined/publisher.c promises (docs/streams.md):
+what services/publisher/publisher.c promises (docs/streams.md):
   - every accepted event is in lots.events, decodable with python3-avro by
     the schema its fingerprint names, keyed by its product, with a
     lotline-position header; the positions are exactly 1..N and the event

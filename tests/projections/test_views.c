@@ -348,6 +348,20 @@ static void test_log_that_does_not_fit_is_an_error(void **state) {
   tlog_moved(&c->log, "L1", "P1", Q(1), "S", LL_USAGE_INTERNAL, "C",
              LL_USAGE_CUSTOMER);
   assert_int_equal(ll_views_apply(c->v, c->log.e, 2, &err), -1);
+  assert_int_equal(err.kind, LL_ERR_CORRUPT);
+  assert_non_null(strstr(err.message, "below zero"));
+  assert_int_equal(ll_views_position(c->v), 0);
+
+  /* A location used with two usages: the same. */
+  tlog_free(&c->log);
+  tlog_created(&c->log, "L1", "P1", "A", NULL);
+  tlog_moved(&c->log, "L1", "P1", Q(2), "V", LL_USAGE_SUPPLIER, "S",
+             LL_USAGE_INTERNAL);
+  tlog_moved(&c->log, "L1", "P1", Q(1), "S", LL_USAGE_TRANSIT, "C",
+             LL_USAGE_CUSTOMER);
+  assert_int_equal(ll_views_apply(c->v, c->log.e, 3, &err), -1);
+  assert_int_equal(err.kind, LL_ERR_CORRUPT);
+  assert_non_null(strstr(err.message, "used as TRANSIT"));
   assert_int_equal(ll_views_position(c->v), 0);
 }
 
@@ -582,7 +596,28 @@ static void test_open_refuses_a_foreign_database(void **state) {
   ll_err err = {0};
   c->v = ll_views_open(c->dir, &err);
   assert_null(c->v);
+  assert_int_equal(err.kind, LL_ERR_CORRUPT);
   assert_non_null(strstr(err.message, "format"));
+}
+
+static void test_open_refuses_another_format(void **state) {
+  ctx *c = *state;
+  /* Views written by another build: refused with the remedy, untouched. */
+  const char newer = LL_VIEWS_FORMAT + 1; /* uvar of a small number */
+  char *rerr = NULL;
+  rocksdb_put(c->v->db, c->v->write_opts, LL_VK_FORMAT, strlen(LL_VK_FORMAT),
+              &newer, 1, &rerr);
+  assert_null(rerr);
+  ll_views_close(c->v);
+  ll_err err = {0};
+  c->v = ll_views_open(c->dir, &err);
+  assert_null(c->v);
+  assert_int_equal(err.kind, LL_ERR_CORRUPT);
+  assert_non_null(strstr(err.message, c->dir));
+  assert_non_null(strstr(err.message, "delete the directory"));
+  c->v = ll_views_open(c->dir, &err);
+  assert_null(c->v);
+  assert_int_equal(err.kind, LL_ERR_CORRUPT);
 }
 
 int main(void) {
@@ -614,6 +649,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_refuses_a_foreign_database,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_open_refuses_another_format, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,7 +79,8 @@ cmd_decoder *cmd_decoder_start(ll_codec *codec, ll_err *err) {
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
-    ll_err_set(err, LL_OK, "cannot start the decoder thread: %s", strerror(e));
+    ll_fail(err, LL_ERR_INTERNAL, "cannot start the decoder thread: %s",
+            strerror(e));
     return NULL;
   }
   return d;

@@ -1,5 +1,9 @@
 /* command.c — the command consumer: lots.inbound -> rules -> the log.
  *
+ * services/command/ owns the consumer's loop (this file), its decoder
+ * thread (command_decode.c), its metrics (command_metrics.c) and the
+ * sender of lots.rejected (rejection_outbox.c); lotlined's main.c starts it.
+ *
  * Shape of the loop (after librdkafka's examples/consumer.c):
  *   poll messages into a batch until batch_max_events or batch_max_ms, a
  *   chunk at a time (what the consumer has ready, up to CMD_CHUNK_MAX);
@@ -93,6 +97,14 @@ typedef struct loop {
   command_metrics metrics;
 } loop;
 
+/* The kind of a failure a callee reported, to pass it on; INTERNAL when
+ * the callee gave none. */
+static ll_err_kind failure_kind(const ll_err *e) {
+  return e->kind > LL_ERR_REJECTED && e->kind < LL_ERR_KIND_COUNT
+             ? e->kind
+             : LL_ERR_INTERNAL;
+}
+
 static void note_offset(loop *l, int32_t partition, int64_t next) {
   for (size_t i = 0; i < l->n_offsets; i++) {
     if (l->offsets[i].partition == partition) {
@@ -104,8 +116,8 @@ static void note_offset(loop *l, int32_t partition, int64_t next) {
   /* Partition ids are bounded by the topic's partition count. */
   if (l->n_offsets == COMMAND_PARTITIONS_MAX) {
     l->fatal = true;
-    ll_err_set(&l->fatal_err, LL_OK, "more than %d partitions in one batch",
-               COMMAND_PARTITIONS_MAX);
+    ll_fail(&l->fatal_err, LL_ERR_FULL, "more than %d partitions in one batch",
+            COMMAND_PARTITIONS_MAX);
     return;
   }
   l->offsets[l->n_offsets++] = (pending_offset){partition, next};
@@ -115,11 +127,12 @@ static void note_offset(loop *l, int32_t partition, int64_t next) {
  * batch as the rejection itself. */
 static void stage_rejection_record(loop *l, const rd_kafka_message_t *m,
                                    uint64_t sequence, const ll_rejection *r) {
-  ll_err e;
+  ll_err e = {0};
   ll_buf_reset(&l->scratch);
   if (ll_codec_encode_rejection(l->o->codec, r, &l->scratch, &e) != 0) {
-    ll_log(LL_ERROR, "command", "cannot encode rejection at %s/%d@%lld: %s",
-           r->topic, r->partition, (long long)r->offset, e.message);
+    ll_log(LL_ERROR, "command", "cannot encode rejection at %s/%d@%lld: %s: %s",
+           r->topic, r->partition, (long long)r->offset,
+           ll_err_kind_name(e.kind), e.message);
     return;
   }
   ll_store_batch_outbox(l->batch, sequence, m->key, m->key_len, m->key != NULL,
@@ -163,13 +176,13 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
   ll_facts facts;
   ll_decision d;
   ll_mutations *muts = &l->muts;
-  ll_err e;
+  ll_err e = {0};
   ll_facts_init(&facts);
   ll_decision_init(&d);
   ll_mutations_reset(muts);
   if (ll_facts_load(&reader, ev, &facts, &e) != 0) {
     l->fatal = true;
-    ll_err_set(&l->fatal_err, LL_OK, "reading state: %s", e.message);
+    ll_fail(&l->fatal_err, failure_kind(&e), "reading state: %s", e.message);
     goto out;
   }
   ll_decide(&facts, ev, &l->o->rule_opts, &d);
@@ -228,10 +241,11 @@ static void process_decoded(loop *l, const rd_kafka_message_t *m, ll_event *ev,
 /* Hand the outbox's new and unacknowledged records to Kafka. A store that
  * cannot be read or written stops the loop like a failed commit. */
 static void pump_outbox(loop *l) {
-  ll_err e;
+  ll_err e = {0};
   if (l->o->outbox && !l->fatal && ll_outbox_pump(l->o->outbox, &e) != 0) {
     l->fatal = true;
-    ll_err_set(&l->fatal_err, LL_OK, "rejections outbox: %s", e.message);
+    ll_fail(&l->fatal_err, failure_kind(&e), "rejections outbox: %s",
+            e.message);
   }
 }
 
@@ -267,12 +281,12 @@ static bool enough_space(loop *l) {
   if (free_bytes >= (uint64_t)l->o->min_free_bytes)
     return true;
   l->fatal = true;
-  ll_err_set(&l->fatal_err, LL_OK,
-             "disk almost full: %.2f MiB free on the filesystem of %s, "
-             "less than storage.min.free.mb (%lld MiB); stopped before "
-             "writing the next batch",
-             (double)free_bytes / (1024.0 * 1024.0), l->o->log_dir,
-             (long long)(l->o->min_free_bytes / (1024 * 1024)));
+  ll_fail(&l->fatal_err, LL_ERR_FULL,
+          "disk almost full: %.2f MiB free on the filesystem of %s, "
+          "less than storage.min.free.mb (%lld MiB); stopped before "
+          "writing the next batch",
+          (double)free_bytes / (1024.0 * 1024.0), l->o->log_dir,
+          (long long)(l->o->min_free_bytes / (1024 * 1024)));
   return false;
 }
 
@@ -291,7 +305,7 @@ static void commit_batch(loop *l) {
   for (size_t i = 0; i < l->n_offsets; i++)
     ll_store_batch_offset(l->batch, l->cluster_id, l->o->topics.inbound,
                           l->offsets[i].partition, l->offsets[i].next);
-  ll_err e;
+  ll_err e = {0};
   uint64_t t0 = ll_mono_ns();
   size_t n = l->batch_msgs;
   int rc = ll_store_batch_commit(l->batch, true, &e);
@@ -299,7 +313,7 @@ static void commit_batch(loop *l) {
   l->batch_msgs = 0;
   if (rc != 0) {
     l->fatal = true;
-    ll_err_set(&l->fatal_err, LL_OK, "writing the log: %s", e.message);
+    ll_fail(&l->fatal_err, failure_kind(&e), "writing the log: %s", e.message);
     drop_pending(l);
     return;
   }
@@ -380,7 +394,8 @@ static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
     if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
                           sizeof errstr) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
-      ll_err_set(err, LL_OK, "consumer config %s: %s", settings[i][0], errstr);
+      ll_fail(err, LL_ERR_CONFIG, "consumer config %s: %s", settings[i][0],
+              errstr);
       return NULL;
     }
   }
@@ -392,7 +407,7 @@ static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
   rd_kafka_conf_set_opaque(conf, l);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (!rk) {
-    ll_err_set(err, LL_OK, "cannot create consumer: %s", errstr);
+    ll_fail(err, LL_ERR_KAFKA, "cannot create consumer: %s", errstr);
     return NULL;
   }
   rd_kafka_poll_set_consumer(rk);
@@ -472,12 +487,12 @@ static void process_chunk(loop *l, cmd_chunk *c) {
     cmd_chunk_release(c); /* polled under an assignment now gone */
     return;
   }
-  ll_err e;
+  ll_err e = {0};
   begin_batch(l);
   if (c->prefetch_keys.len > 0 &&
       ll_store_batch_prefetch(l->batch, &c->prefetch_keys, &e) != 0) {
     l->fatal = true;
-    ll_err_set(&l->fatal_err, LL_OK, "reading state: %s", e.message);
+    ll_fail(&l->fatal_err, failure_kind(&e), "reading state: %s", e.message);
   }
   for (size_t i = 0; i < c->n && !l->fatal; i++) {
     rd_kafka_message_t *m = c->msgs[i];
@@ -485,9 +500,9 @@ static void process_chunk(loop *l, cmd_chunk *c) {
       continue;
     if (c->retry[i]) {
       ll_counter_add(l->metrics.retries, 1);
-      ll_log(LL_WARN, "command", "%s/%d@%lld: %s; will retry",
+      ll_log(LL_WARN, "command", "%s/%d@%lld: %s: %s; will retry",
              rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset,
-             c->errs[i].message);
+             ll_err_kind_name(c->errs[i].kind), c->errs[i].message);
       retry_later(l, m);
       if (m->partition >= 0 && m->partition < COMMAND_PARTITIONS_MAX)
         l->partition_seek[m->partition] = ++l->seeks;
@@ -536,6 +551,105 @@ static bool close_consumer(rd_kafka_t *rk, int timeout_ms) {
   return closed;
 }
 
+/* Wait for the cluster's id (the offsets are keyed by it), then
+ * subscribe. Leaves l->cluster_id NULL when stopped first. */
+static void join_cluster(loop *l, volatile sig_atomic_t *stop) {
+  const ll_command_opts *opts = l->o;
+  while (!*stop && !l->cluster_id) {
+    l->cluster_id = rd_kafka_clusterid(l->rk, COMMAND_CLUSTER_ID_WAIT_MS);
+    if (!l->cluster_id)
+      ll_log(LL_WARN, "command", "waiting for Kafka at %s", opts->brokers);
+  }
+  if (!l->cluster_id)
+    return;
+  ll_log(LL_INFO, "command", "connected to cluster %s; consuming %s",
+         l->cluster_id, opts->topics.inbound);
+  rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(subs, opts->topics.inbound,
+                                    RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(l->rk, subs);
+  rd_kafka_topic_partition_list_destroy(subs);
+  if (e) {
+    l->fatal = true;
+    ll_fail(&l->fatal_err, LL_ERR_KAFKA, "cannot subscribe to %s: %s",
+            opts->topics.inbound, rd_kafka_err2str(e));
+  }
+}
+
+/* The loop: poll a chunk while the decoder works on the one before, then
+ * decide that one; commit a batch when it is full or old enough. */
+static void consume(loop *l, volatile sig_atomic_t *stop) {
+  const ll_command_opts *opts = l->o;
+  const uint64_t max_ns = (uint64_t)opts->batch_max_ms * 1000000ull;
+  /* cur: polled and handed to the decoder, to be decided next. */
+  cmd_chunk *cur = NULL;
+  while (!*stop && !l->fatal && l->cluster_id) {
+    command_metrics_refresh_lag(&l->metrics, l->rk);
+    int timeout_ms = COMMAND_IDLE_POLL_MS;
+    if (l->batch) {
+      uint64_t elapsed = ll_mono_ns() - l->batch_started_ns;
+      if (elapsed >= max_ns ||
+          l->batch_msgs >= (size_t)opts->batch_max_events) {
+        commit_batch(l);
+        continue;
+      }
+      timeout_ms = (int)((max_ns - elapsed) / 1000000ull);
+    }
+    /* With a chunk waiting, take only what is ready: deciding it is what
+     * to do next. */
+    if (cur)
+      timeout_ms = 0;
+    size_t room =
+        (size_t)opts->batch_max_events - l->batch_msgs - (cur ? cur->n : 0);
+    cmd_chunk *next = cur == l->chunks[0] ? l->chunks[1] : l->chunks[0];
+    uint64_t t_poll = ll_mono_ns();
+    if (room > 0)
+      poll_chunk(l, next, timeout_ms,
+                 room < CMD_CHUNK_MAX ? room : CMD_CHUNK_MAX);
+    uint64_t t_polled = ll_mono_ns();
+    l->batch_poll_ns += t_polled - t_poll;
+    if (next->n > 0)
+      cmd_decoder_submit(l->decoder, next);
+    if (next->n == 0 && !cur)
+      pump_outbox(l); /* idle: acknowledgements and retries */
+    if (cur) {
+      cmd_decoder_wait(l->decoder, cur);
+      process_chunk(l, cur);
+      l->batch_process_ns += ll_mono_ns() - t_polled;
+    }
+    cur = next->n > 0 ? next : NULL;
+  }
+  if (cur) { /* decoded, never decided: its messages come again */
+    cmd_decoder_wait(l->decoder, cur);
+    cmd_chunk_release(cur);
+  }
+}
+
+/* Commit what is left, deliver the last rejections, leave the group. */
+static void finish(loop *l) {
+  commit_batch(l);
+  /* A clean stop delivers the last rejections rather than leaving them to
+   * the next start, unless Kafka does not answer. */
+  ll_err drain_err = {0};
+  if (l->o->outbox && !l->fatal &&
+      ll_outbox_drain(l->o->outbox, COMMAND_DRAIN_MAX_MS,
+                      COMMAND_DRAIN_STALL_MS, &drain_err) != 0) {
+    l->fatal = true;
+    ll_fail(&l->fatal_err, failure_kind(&drain_err), "rejections outbox: %s",
+            drain_err.message);
+  }
+  ll_log(LL_INFO, "command", "closing consumer");
+  if (close_consumer(l->rk, COMMAND_CLOSE_TIMEOUT_MS))
+    rd_kafka_destroy(l->rk);
+  ll_store_state_stats ss;
+  ll_store_get_state_stats(l->o->store, &ss);
+  ll_log(LL_INFO, "command",
+         "state in memory: %zu entries (%zu not applied yet), %zu hits, %zu "
+         "misses (%zu keys prefetched), %zu evictions, %zu applies",
+         ss.entries, ss.dirty, ss.hits, ss.misses, ss.prefetched, ss.evictions,
+         ss.applies);
+}
+
 int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
                    volatile sig_atomic_t *stop, ll_err *err) {
   loop l = {.o = opts, .stats = stats};
@@ -555,89 +669,10 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
     l.chunks[i] = ll_xcalloc(1, sizeof *l.chunks[i]);
     ll_buf_init(&l.chunks[i]->prefetch_keys);
   }
-  while (!*stop && !l.cluster_id) {
-    l.cluster_id = rd_kafka_clusterid(l.rk, COMMAND_CLUSTER_ID_WAIT_MS);
-    if (!l.cluster_id)
-      ll_log(LL_WARN, "command", "waiting for Kafka at %s", opts->brokers);
-  }
-  if (l.cluster_id) {
-    ll_log(LL_INFO, "command", "connected to cluster %s; consuming %s",
-           l.cluster_id, opts->topics.inbound);
-    rd_kafka_topic_partition_list_t *subs =
-        rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(subs, opts->topics.inbound,
-                                      RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(l.rk, subs);
-    rd_kafka_topic_partition_list_destroy(subs);
-    if (e) {
-      l.fatal = true;
-      ll_err_set(&l.fatal_err, LL_OK, "cannot subscribe to %s: %s",
-                 opts->topics.inbound, rd_kafka_err2str(e));
-    }
-  }
+  join_cluster(&l, stop);
   pump_outbox(&l); /* rejections an earlier run left unpublished */
-  const uint64_t max_ns = (uint64_t)opts->batch_max_ms * 1000000ull;
-  /* cur: polled and handed to the decoder, to be decided next. */
-  cmd_chunk *cur = NULL;
-  while (!*stop && !l.fatal && l.cluster_id) {
-    command_metrics_refresh_lag(&l.metrics, l.rk);
-    int timeout_ms = COMMAND_IDLE_POLL_MS;
-    if (l.batch) {
-      uint64_t elapsed = ll_mono_ns() - l.batch_started_ns;
-      if (elapsed >= max_ns || l.batch_msgs >= (size_t)opts->batch_max_events) {
-        commit_batch(&l);
-        continue;
-      }
-      timeout_ms = (int)((max_ns - elapsed) / 1000000ull);
-    }
-    /* With a chunk waiting, take only what is ready: deciding it is what
-     * to do next. */
-    if (cur)
-      timeout_ms = 0;
-    size_t room =
-        (size_t)opts->batch_max_events - l.batch_msgs - (cur ? cur->n : 0);
-    cmd_chunk *next = cur == l.chunks[0] ? l.chunks[1] : l.chunks[0];
-    uint64_t t_poll = ll_mono_ns();
-    if (room > 0)
-      poll_chunk(&l, next, timeout_ms,
-                 room < CMD_CHUNK_MAX ? room : CMD_CHUNK_MAX);
-    uint64_t t_polled = ll_mono_ns();
-    l.batch_poll_ns += t_polled - t_poll;
-    if (next->n > 0)
-      cmd_decoder_submit(l.decoder, next);
-    if (next->n == 0 && !cur)
-      pump_outbox(&l); /* idle: acknowledgements and retries */
-    if (cur) {
-      cmd_decoder_wait(l.decoder, cur);
-      process_chunk(&l, cur);
-      l.batch_process_ns += ll_mono_ns() - t_polled;
-    }
-    cur = next->n > 0 ? next : NULL;
-  }
-  if (cur) { /* decoded, never decided: its messages come again */
-    cmd_decoder_wait(l.decoder, cur);
-    cmd_chunk_release(cur);
-  }
-  commit_batch(&l);
-  /* A clean stop delivers the last rejections rather than leaving them to
-   * the next start, unless Kafka does not answer. */
-  ll_err drain_err;
-  if (l.o->outbox && !l.fatal &&
-      ll_outbox_drain(l.o->outbox, COMMAND_DRAIN_MAX_MS, COMMAND_DRAIN_STALL_MS,
-                      &drain_err) != 0) {
-    l.fatal = true;
-    ll_err_set(&l.fatal_err, LL_OK, "rejections outbox: %s", drain_err.message);
-  }
-  ll_log(LL_INFO, "command", "closing consumer");
-  if (close_consumer(l.rk, COMMAND_CLOSE_TIMEOUT_MS))
-    rd_kafka_destroy(l.rk);
-  ll_store_state_stats ss;
-  ll_store_get_state_stats(opts->store, &ss);
-  ll_log(LL_INFO, "command",
-         "state in memory: %zu entries (%zu not applied yet), %zu hits, %zu "
-         "misses (%zu keys prefetched), %zu evictions, %zu applies",
-         ss.entries, ss.dirty, ss.hits, ss.misses, ss.prefetched, ss.evictions,
-         ss.applies);
+  consume(&l, stop);
+  finish(&l);
   free(l.cluster_id);
   ll_buf_free(&l.scratch);
   cmd_decoder_stop(l.decoder);

@@ -12,14 +12,15 @@
  * The quantities also live in memory, compact and exact (views_quant.h,
  * the projector's kind): loaded at open, updated after each successful
  * commit, so a lookup is a hash probe instead of a search through the
- * run's batch, the memtable and the table files (which cost the publisher
- * 25 to 45 microseconds an event). A row the index does not hold (past its
+ * run's batch, the memtable and the table files (docs/performance.md
+ * has what that saves). A row the index does not hold (past its
  * bound) is read from RocksDB as before; the run's own changes are read
  * from its batch.
  *
- * Quantities are exact int64 micro-units with checked arithmetic, like the
- * views. The rules keep INTERNAL/TRANSIT quantities from going below zero;
- * the publisher does not re-check that (the projection does), it only
+ * Each entry is folded by the views' own fold (projections/quantity_fold.h),
+ * so the quantities published are the views' to the micro-unit. The rules
+ * keep INTERNAL/TRANSIT quantities from going below zero; the publisher
+ * does not ask the fold to re-check that (the projection does), it only
  * refuses arithmetic overflow. */
 #include "publisher_state.h"
 
@@ -29,11 +30,12 @@
 #include <string.h>
 
 #include "ll_buf.h"
-#include "ll_decimal.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
+#include "ll_rocks.h"
 #include "ll_time.h"
 #include "ll_types.h"
+#include "quantity_fold.h"
 #include "views_quant.h"
 
 #define KEY_POSITION "meta/position"
@@ -55,6 +57,7 @@ struct pub_state {
   rocksdb_writeoptions_t *write_sync;
   rocksdb_writeoptions_t *write_nosync;
   char *dir;
+  char *name; /* "publisher state <dir>": messages */
   uint64_t position;
   bool run_open;        /* one run at a time */
   ll_views_quant quant; /* committed quantities (all of them: complete) */
@@ -71,65 +74,28 @@ struct pub_run {
   ll_buf changes;
 };
 
-static int fail(const pub_state *s, ll_err *err, const char *what, char *rerr) {
-  ll_err_set(err, LL_OK, "publisher state %s: %s: %s", s->dir, what,
-             rerr ? rerr : "unknown error");
-  rocksdb_free(rerr);
-  return -1;
-}
-
-/* Read a key; *found false when absent. value is reset first. */
-static int get(pub_state *s, const char *key, size_t key_len, ll_buf *value,
-               bool *found, ll_err *err) {
-  char *rerr = NULL;
-  size_t len = 0;
-  char *p = rocksdb_get(s->db, s->read_opts, key, key_len, &len, &rerr);
-  ll_buf_reset(value);
-  *found = false;
-  if (rerr != NULL) {
-    rocksdb_free(p);
-    return fail(s, err, "read", rerr);
-  }
-  if (p != NULL) {
-    ll_buf_put(value, p, len);
-    rocksdb_free(p);
-    *found = true;
-  }
-  return 0;
-}
-
+/* The format mark (stamped on a new state), then the position. */
 static int check_format(pub_state *s, ll_err *err) {
+  const ll_rocks_format f = {
+      .name = "publisher state",
+      .dir = s->dir,
+      .key = KEY_FORMAT,
+      .version = PUB_STATE_FORMAT,
+      .remedy = ": delete the directory, the publisher rebuilds it from the "
+                "log",
+  };
+  if (ll_rocks_check_format(s->db, s->read_opts, s->write_sync, &f, NULL,
+                            err) != 0)
+    return -1;
   ll_buf v;
   ll_buf_init(&v);
   bool found = false;
-  int rc = get(s, KEY_FORMAT, strlen(KEY_FORMAT), &v, &found, err);
-  if (rc == 0 && found) {
-    ll_rd rd;
-    uint64_t format = 0;
-    ll_rd_init(&rd, v.data, v.len);
-    if (!ll_rd_uvar(&rd, &format) || format != PUB_STATE_FORMAT)
-      rc = ll_err_set(err, LL_OK,
-                      "publisher state %s has another format (this build "
-                      "reads %d): delete the directory, the publisher "
-                      "rebuilds it from the log",
-                      s->dir, PUB_STATE_FORMAT);
-  } else if (rc == 0) {
-    ll_buf_reset(&v);
-    ll_buf_put_uvar(&v, PUB_STATE_FORMAT);
-    char *rerr = NULL;
-    rocksdb_put(s->db, s->write_sync, KEY_FORMAT, strlen(KEY_FORMAT),
-                (const char *)v.data, v.len, &rerr);
-    if (rerr != NULL)
-      rc = fail(s, err, "initialise", rerr);
-  }
-  if (rc == 0) {
-    rc = get(s, KEY_POSITION, strlen(KEY_POSITION), &v, &found, err);
-    if (rc == 0 && found && v.len != 8)
-      rc = ll_err_set(err, LL_OK, "publisher state %s: corrupt position",
-                      s->dir);
-    if (rc == 0)
-      s->position = found ? ll_be64_decode(v.data) : 0;
-  }
+  int rc = ll_rocks_get(s->db, s->read_opts, KEY_POSITION, strlen(KEY_POSITION),
+                        &v, &found, s->name, err);
+  if (rc == 0 && found && v.len != 8)
+    rc = ll_fail(err, LL_ERR_CORRUPT, "%s: corrupt position", s->name);
+  if (rc == 0)
+    s->position = found ? ll_be64_decode(v.data) : 0;
   ll_buf_free(&v);
   return rc;
 }
@@ -204,6 +170,11 @@ pub_state *pub_state_open_bounded(const char *dir, size_t quant_max_bytes,
                                   ll_err *err) {
   pub_state *s = ll_xcalloc(1, sizeof *s);
   s->dir = ll_strdup(dir);
+  ll_buf name;
+  ll_buf_init(&name);
+  ll_buf_printf(&name, "publisher state %s", dir);
+  s->name = ll_strdup((const char *)name.data);
+  ll_buf_free(&name);
   s->options = rocksdb_options_create();
   rocksdb_options_set_create_if_missing(s->options, 1);
   rocksdb_options_set_keep_log_file_num(s->options, 4);
@@ -213,14 +184,8 @@ pub_state *pub_state_open_bounded(const char *dir, size_t quant_max_bytes,
   rocksdb_writeoptions_set_sync(s->write_sync, 1);
   s->write_nosync = rocksdb_writeoptions_create();
   rocksdb_writeoptions_set_sync(s->write_nosync, 0);
-  char *rerr = NULL;
-  s->db = rocksdb_open(s->options, dir, &rerr);
-  if (rerr != NULL) {
-    fail(s, err, "open", rerr);
-    pub_state_close(s);
-    return NULL;
-  }
-  if (check_format(s, err) != 0) {
+  s->db = ll_rocks_open(s->options, dir, "publisher state", err);
+  if (s->db == NULL || check_format(s, err) != 0) {
     pub_state_close(s);
     return NULL;
   }
@@ -242,6 +207,7 @@ void pub_state_close(pub_state *s) {
   rocksdb_options_destroy(s->options);
   ll_views_quant_free(&s->quant);
   free(s->dir);
+  free(s->name);
   free(s);
 }
 
@@ -293,12 +259,13 @@ int pub_state_get_cluster(pub_state *s, const char *cluster_id,
   ll_buf_init(&val);
   cluster_key(&key, cluster_id);
   bool found = false;
-  int rc = get(s, (const char *)key.data, key.len, &val, &found, err);
+  int rc = ll_rocks_get(s->db, s->read_opts, key.data, key.len, &val, &found,
+                        s->name, err);
   if (rc == 0 && found) {
     if (!cluster_unpack(val.data, val.len, out))
-      rc = ll_err_set(err, LL_OK,
-                      "publisher state %s: corrupt record for cluster %s",
-                      s->dir, cluster_id);
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "publisher state %s: corrupt record for cluster %s", s->dir,
+                   cluster_id);
     else
       out->found = true;
   }
@@ -338,10 +305,12 @@ int pub_state_quantity(pub_state *s, const char *lot_id, const char *location,
   int rc = 0;
   bool found = false;
   if (qty_key(&key, lot_id, location) &&
-      (rc = get(s, (const char *)key.data, key.len, &val, &found, err)) == 0 &&
+      (rc = ll_rocks_get(s->db, s->read_opts, key.data, key.len, &val, &found,
+                         s->name, err)) == 0 &&
       found && !qty_unpack(&val, quantity_micro))
-    rc = ll_err_set(err, LL_OK, "publisher state: corrupt quantity of %s at %s",
-                    lot_id, location);
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "publisher state: corrupt quantity of %s at %s", lot_id,
+                 location);
   ll_buf_free(&key);
   ll_buf_free(&val);
   return rc;
@@ -358,7 +327,7 @@ int pub_state_reset(pub_state *s, ll_err *err) {
   rocksdb_write(s->db, s->write_sync, b, &rerr);
   rocksdb_writebatch_destroy(b);
   if (rerr != NULL)
-    return fail(s, err, "reset", rerr);
+    return ll_rocks_fail(err, rerr, "%s: reset", s->name);
   s->position = 0;
   ll_views_quant_free(&s->quant);
   ll_views_quant_init(&s->quant, s->quant_max_bytes);
@@ -385,93 +354,91 @@ uint64_t pub_run_position(const pub_run *r) {
   return r->position;
 }
 
-/* Add delta to the row at (lot, loc) through the staged batch. */
-static int adjust(pub_run *r, const ll_entry *e, const char *loc, int64_t delta,
-                  int64_t *after, ll_err *err) {
-  if (!qty_key(&r->key, e->event.lot_id, loc))
-    return ll_err_set(err, LL_OK,
-                      "publisher: log position %llu: StockMoved with an "
-                      "unusable lot or location id",
-                      (unsigned long long)e->position);
-  /* The run's own change first, then the committed value: in memory, or
-   * in RocksDB when the index does not hold it. */
+/* The row of (lot, loc) as the run sees it: the run's own change first,
+ * then the committed value, in memory, or in RocksDB when the index does
+ * not hold it. */
+static int run_qty_get(void *ctx, const ll_entry *e, const ll_location *loc,
+                       int64_t *qty_micro, ll_usage *usage, bool *found,
+                       ll_err *err) {
+  (void)usage; /* the publisher keeps no usage: loc's stands */
+  pub_run *r = ctx;
+  const char *lot = e->event.lot_id;
+  if (!qty_key(&r->key, lot, loc->id))
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "publisher: log position %llu: StockMoved with an "
+                   "unusable lot or location id",
+                   (unsigned long long)e->position);
   char *rerr = NULL;
   size_t len = 0;
-  int64_t q = 0;
   char *p = rocksdb_writebatch_wi_get_from_batch(r->batch, r->s->options,
                                                  (const char *)r->key.data,
                                                  r->key.len, &len, &rerr);
-  bool found = p != NULL;
-  if (rerr == NULL && !found) {
+  *found = p != NULL;
+  if (rerr == NULL && !*found) {
     int64_t unused = 0;
-    const char *lot = e->event.lot_id;
     switch (ll_views_quant_get_pair(&r->s->quant, LL_VQ_QTY, lot, strlen(lot),
-                                    loc, strlen(loc), &q, &unused)) {
+                                    loc->id, strlen(loc->id), qty_micro,
+                                    &unused)) {
     case LL_VQ_FOUND:
+      *found = true;
+      break;
     case LL_VQ_ABSENT:
       break;
     case LL_VQ_UNKNOWN:
       p = rocksdb_get(r->s->db, r->s->read_opts, (const char *)r->key.data,
                       r->key.len, &len, &rerr);
-      found = p != NULL;
+      *found = p != NULL;
       break;
     }
   }
   if (rerr != NULL) {
     rocksdb_free(p);
-    return fail(r->s, err, "read", rerr);
+    return ll_rocks_fail(err, rerr, "%s: read", r->s->name);
   }
-  if (found) {
-    bool ok = read_svar(p, len, &q);
-    rocksdb_free(p);
-    if (!ok)
-      return ll_err_set(err, LL_OK,
-                        "publisher state: corrupt quantity of %s at %s",
-                        e->event.lot_id, loc);
-  }
-  if (!ll_decimal_add(q, delta, &q))
-    return ll_err_set(err, LL_OK,
-                      "publisher: log position %llu: quantity of %s at %s "
-                      "overflows",
-                      (unsigned long long)e->position, e->event.lot_id, loc);
-  /* In the run's batch a zero stays a value, so the lookup above tells it
-   * from a row the run did not touch (a delete would read as "not in the
-   * batch"); the commit turns it into a delete. */
+  if (p == NULL)
+    return 0;
+  bool ok = read_svar(p, len, qty_micro);
+  rocksdb_free(p);
+  if (!ok)
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "publisher state: corrupt quantity of %s at %s", lot,
+                   loc->id);
+  return 0;
+}
+
+/* Stage the row's new value. In the run's batch a zero stays a value, so
+ * run_qty_get tells it from a row the run did not touch (a delete would
+ * read as "not in the batch"); the commit turns it into a delete. */
+static void run_qty_put(void *ctx, const ll_location *loc, int64_t qty_micro) {
+  (void)loc; /* r->key is the row's: run_qty_get made it */
+  pub_run *r = ctx;
   ll_buf_reset(&r->val);
-  ll_buf_put_svar(&r->val, q);
+  ll_buf_put_svar(&r->val, qty_micro);
   rocksdb_writebatch_wi_put(r->batch, (const char *)r->key.data, r->key.len,
                             (const char *)r->val.data, r->val.len);
   ll_buf_put_bytes(&r->changes, r->key.data, r->key.len);
-  ll_buf_put_svar(&r->changes, q);
-  *after = q;
-  return 0;
+  ll_buf_put_svar(&r->changes, qty_micro);
 }
+
+/* No floor check: the publisher publishes what the log says; the views
+ * stop on a log that breaks it (quantity_fold.h). */
+static const ll_qty_holder run_holder = {
+    .name = "publisher",
+    .check_stock_floor = false,
+    .get = run_qty_get,
+    .put = run_qty_put,
+};
 
 int pub_run_apply(pub_run *r, const ll_entry *e, int64_t *from_after,
                   int64_t *to_after, ll_err *err) {
   if (e->position != r->position + 1)
-    return ll_err_set(err, LL_OK,
-                      "publisher: log position %llu follows %llu: entries "
-                      "missing in between",
-                      (unsigned long long)e->position,
-                      (unsigned long long)r->position);
-  const ll_event *ev = &e->event;
-  if (ev->type == LL_EV_STOCK_MOVED) {
-    if (ev->lot_id == NULL || ev->from.id == NULL || ev->to.id == NULL ||
-        !ev->quantity_valid || ev->quantity_micro <= 0)
-      return ll_err_set(err, LL_OK,
-                        "publisher: log position %llu: StockMoved without "
-                        "lot_id, locations or a positive quantity",
-                        (unsigned long long)e->position);
-    int64_t from_q = 0, to_q = 0;
-    if (adjust(r, e, ev->from.id, -ev->quantity_micro, &from_q, err) != 0 ||
-        adjust(r, e, ev->to.id, ev->quantity_micro, &to_q, err) != 0)
-      return -1;
-    if (from_after)
-      *from_after = from_q;
-    if (to_after)
-      *to_after = to_q;
-  }
+    return ll_fail(err, LL_ERR_INTERNAL,
+                   "publisher: log position %llu follows %llu: entries "
+                   "missing in between",
+                   (unsigned long long)e->position,
+                   (unsigned long long)r->position);
+  if (ll_quantity_fold(&run_holder, r, e, from_after, to_after, err) != 0)
+    return -1;
   r->position = e->position;
   return 0;
 }
@@ -566,7 +533,7 @@ int pub_run_commit(pub_run *r, const char *cluster_id, const pub_cluster *c,
   uint64_t position = r->position;
   run_free(r);
   if (rerr != NULL)
-    return fail(s, err, "write", rerr);
+    return ll_rocks_fail(err, rerr, "%s: write", s->name);
   s->position = position;
   return 0;
 }

@@ -1,5 +1,14 @@
 /* publisher.c — publishes the log to lots.events and lots.quantities.
  *
+ * Where it lives: services/publisher/ holds the publisher (this file) and
+ * its state (publisher_state.c). It follows the log as the projector
+ * (projections/projector.c) does, and folds quantities with the views' own
+ * fold (projections/quantity_fold.h), but it is not a read model: it
+ * writes to Kafka, and projections/ is linked by readers (the HTTP API,
+ * the CLI's offline commands) that must not pull a producer in. So it is a
+ * library of its own, started by lotlined (services/lotlined/main.c) like
+ * the command consumer (services/command/).
+ *
  * The publisher follows the log store like the projector does (catch up,
  * read the entries after its position) and publishes each run of entries
  * (at most publish.batch.max.events) as ONE Kafka transaction:
@@ -198,7 +207,8 @@ static rd_kafka_t *new_producer(ll_publisher *p, ll_err *err) {
     if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
                           sizeof errstr) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
-      ll_err_set(err, LL_OK, "publisher config %s: %s", settings[i][0], errstr);
+      ll_fail(err, LL_ERR_CONFIG, "publisher config %s: %s", settings[i][0],
+              errstr);
       return NULL;
     }
   }
@@ -210,8 +220,8 @@ static rd_kafka_t *new_producer(ll_publisher *p, ll_err *err) {
   rd_kafka_conf_set_opaque(conf, p);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (rk == NULL)
-    ll_err_set(err, LL_OK, "cannot create the publisher's producer: %s",
-               errstr);
+    ll_fail(err, LL_ERR_KAFKA, "cannot create the publisher's producer: %s",
+            errstr);
   return rk;
 }
 
@@ -256,17 +266,17 @@ static txn_class classify(ll_publisher *p, rd_kafka_error_t *e, const char *op,
     c = TXN_RETRY;
   else
     c = TXN_RESTART;
-  ll_err_set(err, LL_OK, "publisher: %s: %s", op, rd_kafka_error_string(e));
+  ll_fail(err, LL_ERR_KAFKA, "publisher: %s: %s", op, rd_kafka_error_string(e));
   rd_kafka_error_destroy(e);
   return c;
 }
 
 static step_result fenced_result(ll_publisher *p, ll_err *err) {
-  ll_err_set(err, LL_OK,
-             "publisher: another publisher with transactional.id '%s' took "
-             "over (two deployments with the same group.id on one cluster? "
-             "set publish.transactional.id)",
-             p->o.transactional_id);
+  ll_fail(err, LL_ERR_BUSY,
+          "publisher: another publisher with transactional.id '%s' took "
+          "over (two deployments with the same group.id on one cluster? "
+          "set publish.transactional.id)",
+          p->o.transactional_id);
   return STEP_FATAL;
 }
 
@@ -278,15 +288,14 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic, int32_t *n,
       rd_kafka_metadata(rk, 0, rkt, &md, PUB_METADATA_TIMEOUT_MS);
   int rc = 0;
   if (e)
-    rc = ll_err_set(err, LL_OK, "publisher: metadata of %s: %s", topic,
-                    rd_kafka_err2str(e));
+    rc = ll_fail(err, LL_ERR_KAFKA, "publisher: metadata of %s: %s", topic,
+                 rd_kafka_err2str(e));
   else if (md->topic_cnt != 1 || md->topics[0].err ||
            md->topics[0].partition_cnt <= 0)
-    rc = ll_err_set(err, LL_OK,
-                    "publisher: topic %s is not available (%s): create it",
-                    topic,
-                    md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err)
-                                       : "no metadata");
+    rc = ll_fail(err, LL_ERR_CONFIG,
+                 "publisher: topic %s is not available (%s): create it", topic,
+                 md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err)
+                                    : "no metadata");
   else
     *n = md->topics[0].partition_cnt;
   if (md != NULL)
@@ -319,10 +328,10 @@ static step_result replay_to(ll_publisher *p, uint64_t target,
     if (ll_store_read_log(p->o.log, from, p->entries, max, &n, err) != 0)
       return STEP_FATAL;
     if (n == 0) {
-      ll_err_set(err, LL_OK,
-                 "publisher: the log ends at %" PRIu64
-                 ", before position %" PRIu64 " the publisher must reach",
-                 ll_store_last_position(p->o.log), target);
+      ll_fail(err, LL_ERR_CORRUPT,
+              "publisher: the log ends at %" PRIu64 ", before position %" PRIu64
+              " the publisher must reach",
+              ll_store_last_position(p->o.log), target);
       return STEP_FATAL;
     }
     pub_run *run = pub_run_begin(p->state);
@@ -365,8 +374,8 @@ static rd_kafka_t *new_scanner(ll_publisher *p, ll_err *err) {
     if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
                           sizeof errstr) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
-      ll_err_set(err, LL_OK, "publisher scan config %s: %s", settings[i][0],
-                 errstr);
+      ll_fail(err, LL_ERR_CONFIG, "publisher scan config %s: %s",
+              settings[i][0], errstr);
       return NULL;
     }
   }
@@ -376,8 +385,8 @@ static rd_kafka_t *new_scanner(ll_publisher *p, ll_err *err) {
   }
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (rk == NULL)
-    ll_err_set(err, LL_OK, "cannot create the publisher's scan consumer: %s",
-               errstr);
+    ll_fail(err, LL_ERR_KAFKA,
+            "cannot create the publisher's scan consumer: %s", errstr);
   return rk;
 }
 
@@ -443,8 +452,8 @@ static long scan_tail(ll_publisher *p, rd_kafka_t *c, uint64_t base, size_t n,
   rd_kafka_resp_err_t e = rd_kafka_assign(c, list);
   rd_kafka_topic_partition_list_destroy(list);
   if (e) {
-    ll_err_set(err, LL_OK, "publisher: cannot read back %s: %s",
-               p->o.topics.events, rd_kafka_err2str(e));
+    ll_fail(err, LL_ERR_KAFKA, "publisher: cannot read back %s: %s",
+            p->o.topics.events, rd_kafka_err2str(e));
     return -1;
   }
   uint64_t deadline = ll_mono_ns() + (uint64_t)PUB_SCAN_TIMEOUT_MS * 1000000ULL;
@@ -484,158 +493,207 @@ static long scan_tail(ll_publisher *p, rd_kafka_t *c, uint64_t base, size_t n,
 
 /* ---- recovery: where to resume in this cluster ---- */
 
-static step_result recover(ll_publisher *p, volatile sig_atomic_t *stop,
-                           ll_err *err) {
-  int32_t parts[PUB_TOPICS];
+/* Both topics' partition counts, within what the publisher supports. */
+static step_result count_partitions(ll_publisher *p, int32_t parts[PUB_TOPICS],
+                                    ll_err *err) {
   for (int t = 0; t < PUB_TOPICS; t++) {
     if (topic_partitions(p->rk, topic_name(p, t), &parts[t], err) != 0)
       return STEP_RECONNECT;
     if (parts[t] > PUB_PARTITIONS_MAX) {
-      ll_err_set(err, LL_OK,
-                 "publisher: %s has %d partitions, more than the %d the "
-                 "publisher supports",
-                 topic_name(p, t), (int)parts[t], PUB_PARTITIONS_MAX);
+      ll_fail(err, LL_ERR_CONFIG,
+              "publisher: %s has %d partitions, more than the %d the "
+              "publisher supports",
+              topic_name(p, t), (int)parts[t], PUB_PARTITIONS_MAX);
       return STEP_FATAL;
     }
   }
-  pub_cluster stored;
-  if (pub_state_get_cluster(p->state, p->cluster_id, &stored, err) != 0)
+  return STEP_OK;
+}
+
+/* What this cluster's record says was published must be in the log:
+ * a log that ends before it is another log. */
+static step_result load_cluster_record(ll_publisher *p, pub_cluster *stored,
+                                       ll_err *err) {
+  if (pub_state_get_cluster(p->state, p->cluster_id, stored, err) != 0)
     return STEP_FATAL;
   if (ll_store_catch_up(p->o.log, err) != 0)
     return STEP_FATAL;
   uint64_t log_end = ll_store_last_position(p->o.log);
-  if (stored.found && stored.position > log_end) {
+  if (stored->found && stored->position > log_end) {
     /* The counter may trail the entries by one commit (see step()). */
     size_t n = 0;
-    if (ll_store_read_log(p->o.log, stored.position, p->entries, 1, &n, err) !=
+    if (ll_store_read_log(p->o.log, stored->position, p->entries, 1, &n, err) !=
         0)
       return STEP_FATAL;
     release_entries(p, n);
     if (n == 1)
-      log_end = stored.position;
+      log_end = stored->position;
   }
-  if (stored.found && stored.position > log_end) {
-    ll_err_set(err, LL_OK,
-               "publisher: cluster %s has the log published up to position "
-               "%" PRIu64 " but the log ends at %" PRIu64
-               ": this is another log (restored backup?); publish it to a "
-               "new cluster or other topics",
-               p->cluster_id, stored.position, log_end);
+  if (stored->found && stored->position > log_end) {
+    ll_fail(err, LL_ERR_CORRUPT,
+            "publisher: cluster %s has the log published up to position "
+            "%" PRIu64 " but the log ends at %" PRIu64
+            ": this is another log (restored backup?); publish it to a "
+            "new cluster or other topics",
+            p->cluster_id, stored->position, log_end);
     return STEP_FATAL;
   }
+  return STEP_OK;
+}
 
+/* Each partition's low and high watermark into p->lo and p->hi. */
+static step_result read_watermarks(ll_publisher *p, rd_kafka_t *c,
+                                   const int32_t parts[PUB_TOPICS],
+                                   ll_err *err) {
+  for (int t = 0; t < PUB_TOPICS; t++) {
+    for (int32_t q = 0; q < parts[t]; q++) {
+      rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+          c, topic_name(p, t), q, &p->lo[t][q], &p->hi[t][q],
+          PUB_METADATA_TIMEOUT_MS);
+      if (e) {
+        ll_fail(err, LL_ERR_KAFKA, "publisher: watermarks of %s [%d]: %s",
+                topic_name(p, t), (int)q, rd_kafka_err2str(e));
+        return STEP_RECONNECT;
+      }
+    }
+  }
+  return STEP_OK;
+}
+
+/* A stored offset past a partition's end means the topic was recreated
+ * or truncated: what we published there is gone. */
+static bool record_usable(const ll_publisher *p, const pub_cluster *stored,
+                          const int32_t parts[PUB_TOPICS]) {
+  if (!stored->found)
+    return false;
+  for (int t = 0; t < PUB_TOPICS; t++) {
+    if (stored->partitions[t] > parts[t])
+      return false;
+    for (int32_t q = 0; q < stored->partitions[t]; q++)
+      if (stored->next_offset[t][q] > p->hi[t][q])
+        return false;
+  }
+  return true;
+}
+
+/* The longest run of positions after base whose records are all in
+ * Kafka (the event, and for a move both quantity records); logs what the
+ * read-back found. */
+static size_t count_complete(ll_publisher *p, uint64_t base, size_t n,
+                             const scan_found *found, long read) {
+  size_t done = 0;
+  while (done < n && found[done].event &&
+         (p->entries[done].event.type != LL_EV_STOCK_MOVED ||
+          (found[done].from && found[done].to)))
+    done++;
+  uint64_t resume = base + done;
+  if (read > 0)
+    ll_log(LL_INFO, "publish",
+           "read back %ld record(s) after the stored position %" PRIu64
+           ": positions up to %" PRIu64 " are complete in Kafka",
+           read, base, resume);
+  atomic_fetch_add(&p->stats.recovered, (long long)done);
+  /* Records past the complete prefix will come again. */
+  size_t visible = 0;
+  for (size_t i = done; i < n; i++)
+    visible += found[i].event || found[i].from || found[i].to;
+  if (visible > 0) {
+    ll_log(LL_WARN, "publish",
+           "%zu position(s) after %" PRIu64
+           " are partly in Kafka (an unfinished transaction the broker "
+           "did not abort): they are published again",
+           visible, resume);
+    atomic_fetch_add(&p->stats.republished, (long long)visible);
+  }
+  return done;
+}
+
+/* Continue from the stored record: read back what was written after it
+ * (the transaction in doubt) and resume after its complete prefix. */
+static step_result resume_from_record(ll_publisher *p, rd_kafka_t *c,
+                                      const pub_cluster *stored,
+                                      const int32_t parts[PUB_TOPICS],
+                                      uint64_t *resume, ll_err *err) {
+  p->rec = *stored;
+  for (int t = 0; t < PUB_TOPICS; t++) {
+    for (int32_t q = stored->partitions[t]; q < parts[t]; q++)
+      p->rec.next_offset[t][q] = -1; /* added since: read from the start */
+    p->rec.partitions[t] = parts[t];
+  }
+  size_t n = 0;
+  uint64_t base = stored->position;
+  if (ll_store_read_log(p->o.log, base + 1, p->entries,
+                        (size_t)p->o.batch_max_events, &n, err) != 0)
+    return STEP_FATAL;
+  scan_found *found = ll_xcalloc(n ? n : 1, sizeof *found);
+  long read = n ? scan_tail(p, c, base, n, found, err) : 0;
+  step_result result = STEP_OK;
+  if (read < 0)
+    result = STEP_RECONNECT;
+  else
+    *resume = base + count_complete(p, base, n, found, read);
+  free(found);
+  release_entries(p, n);
+  return result;
+}
+
+/* No usable record: publish the whole log again, and say why. */
+static void start_over(ll_publisher *p, const pub_cluster *stored,
+                       const int32_t parts[PUB_TOPICS]) {
+  memset(&p->rec, 0, sizeof p->rec);
+  long existing = 0;
+  for (int32_t q = 0; q < parts[PUB_TOPIC_EVENTS]; q++)
+    existing += (long)(p->hi[PUB_TOPIC_EVENTS][q] - p->lo[PUB_TOPIC_EVENTS][q]);
+  if (stored->found)
+    ll_log(LL_WARN, "publish",
+           "%s in cluster %s no longer holds what was published there "
+           "(topic recreated?): publishing the whole log again",
+           p->o.topics.events, p->cluster_id);
+  else if (existing > 0)
+    ll_log(LL_WARN, "publish",
+           "%s in cluster %s already holds %ld record(s) this publisher "
+           "has no record of writing: publishing the whole log from "
+           "position 1 (consumers will see those positions again)",
+           p->o.topics.events, p->cluster_id, existing);
+  else
+    ll_log(LL_INFO, "publish",
+           "first publication to cluster %s: publishing the log from "
+           "position 1",
+           p->cluster_id);
+}
+
+/* Where to resume, from the record and the read-back, with a scan
+ * consumer of its own. */
+static step_result find_resume(ll_publisher *p, const pub_cluster *stored,
+                               const int32_t parts[PUB_TOPICS],
+                               uint64_t *resume, ll_err *err) {
   rd_kafka_t *c = new_scanner(p, err);
   if (c == NULL)
     return STEP_FATAL;
-  int64_t(*lo)[PUB_PARTITIONS_MAX] = p->lo;
-  int64_t(*hi)[PUB_PARTITIONS_MAX] = p->hi;
-  step_result result = STEP_OK;
-  for (int t = 0; t < PUB_TOPICS && result == STEP_OK; t++) {
-    for (int32_t q = 0; q < parts[t]; q++) {
-      rd_kafka_resp_err_t e =
-          rd_kafka_query_watermark_offsets(c, topic_name(p, t), q, &lo[t][q],
-                                           &hi[t][q], PUB_METADATA_TIMEOUT_MS);
-      if (e) {
-        ll_err_set(err, LL_OK, "publisher: watermarks of %s [%d]: %s",
-                   topic_name(p, t), (int)q, rd_kafka_err2str(e));
-        result = STEP_RECONNECT;
-        break;
-      }
-    }
-  }
-  /* A stored offset past a partition's end means the topic was recreated
-   * or truncated: what we published there is gone. */
-  bool usable = stored.found;
-  for (int t = 0; t < PUB_TOPICS && usable && result == STEP_OK; t++) {
-    if (stored.partitions[t] > parts[t])
-      usable = false;
-    for (int32_t q = 0; q < stored.partitions[t] && usable; q++)
-      if (stored.next_offset[t][q] > hi[t][q])
-        usable = false;
-  }
-  uint64_t resume = 0;
-  if (result == STEP_OK && usable) {
-    p->rec = stored;
-    for (int t = 0; t < PUB_TOPICS; t++) {
-      for (int32_t q = stored.partitions[t]; q < parts[t]; q++)
-        p->rec.next_offset[t][q] = -1; /* added since: read from the start */
-      p->rec.partitions[t] = parts[t];
-    }
-    size_t n = 0;
-    uint64_t base = stored.position;
-    if (ll_store_read_log(p->o.log, base + 1, p->entries,
-                          (size_t)p->o.batch_max_events, &n, err) != 0) {
-      result = STEP_FATAL;
-    } else {
-      scan_found *found = ll_xcalloc(n ? n : 1, sizeof *found);
-      long read = n ? scan_tail(p, c, base, n, found, err) : 0;
-      if (read < 0) {
-        result = STEP_RECONNECT;
-      } else {
-        size_t done = 0;
-        while (done < n && found[done].event &&
-               (p->entries[done].event.type != LL_EV_STOCK_MOVED ||
-                (found[done].from && found[done].to)))
-          done++;
-        resume = base + done;
-        if (read > 0)
-          ll_log(LL_INFO, "publish",
-                 "read back %ld record(s) after the stored position %" PRIu64
-                 ": positions up to %" PRIu64 " are complete in Kafka",
-                 read, base, resume);
-        atomic_fetch_add(&p->stats.recovered, (long long)done);
-        /* Records past the complete prefix will come again. */
-        size_t visible = 0;
-        for (size_t i = done; i < n; i++)
-          visible += found[i].event || found[i].from || found[i].to;
-        if (visible > 0) {
-          ll_log(LL_WARN, "publish",
-                 "%zu position(s) after %" PRIu64
-                 " are partly in Kafka (an unfinished transaction the broker "
-                 "did not abort): they are published again",
-                 visible, resume);
-          atomic_fetch_add(&p->stats.republished, (long long)visible);
-        }
-      }
-      free(found);
-      release_entries(p, n);
-    }
-  } else if (result == STEP_OK) {
-    memset(&p->rec, 0, sizeof p->rec);
-    long existing = 0;
-    for (int32_t q = 0; q < parts[PUB_TOPIC_EVENTS]; q++)
-      existing += (long)(hi[PUB_TOPIC_EVENTS][q] - lo[PUB_TOPIC_EVENTS][q]);
-    if (stored.found)
-      ll_log(LL_WARN, "publish",
-             "%s in cluster %s no longer holds what was published there "
-             "(topic recreated?): publishing the whole log again",
-             p->o.topics.events, p->cluster_id);
-    else if (existing > 0)
-      ll_log(LL_WARN, "publish",
-             "%s in cluster %s already holds %ld record(s) this publisher "
-             "has no record of writing: publishing the whole log from "
-             "position 1 (consumers will see those positions again)",
-             p->o.topics.events, p->cluster_id, existing);
-    else
-      ll_log(LL_INFO, "publish",
-             "first publication to cluster %s: publishing the log from "
-             "position 1",
-             p->cluster_id);
-  }
+  *resume = 0;
+  step_result result = read_watermarks(p, c, parts, err);
+  if (result == STEP_OK && record_usable(p, stored, parts))
+    result = resume_from_record(p, c, stored, parts, resume, err);
+  else if (result == STEP_OK)
+    start_over(p, stored, parts);
   rd_kafka_consumer_close(c);
   rd_kafka_destroy(c);
-  if (result != STEP_OK)
-    return result;
+  return result;
+}
 
-  /* From here on, whatever we find after hi was written by us. */
+/* Store the new record (from here on, whatever we find after hi was
+ * written by us) once the quantities stand at resume. */
+static step_result settle_at(ll_publisher *p, const int32_t parts[PUB_TOPICS],
+                             uint64_t resume, volatile sig_atomic_t *stop,
+                             ll_err *err) {
   p->rec.found = true;
   p->rec.position = resume;
   for (int t = 0; t < PUB_TOPICS; t++) {
     p->rec.partitions[t] = parts[t];
     for (int32_t q = 0; q < parts[t]; q++)
-      p->rec.next_offset[t][q] = hi[t][q];
+      p->rec.next_offset[t][q] = p->hi[t][q];
   }
-  result = replay_to(p, resume, stop, err);
+  step_result result = replay_to(p, resume, stop, err);
   if (result != STEP_OK || *stop)
     return result;
   pub_run *run = pub_run_begin(p->state);
@@ -648,6 +706,24 @@ static step_result recover(ll_publisher *p, volatile sig_atomic_t *stop,
          p->o.topics.events, p->o.topics.quantities, resume + 1,
          p->o.transactional_id);
   return STEP_OK;
+}
+
+/* Recovery, in phases: the topics' shapes, this cluster's record checked
+ * against the log, where to resume (read back the transaction in doubt),
+ * then the quantities brought there and the new record stored. */
+static step_result recover(ll_publisher *p, volatile sig_atomic_t *stop,
+                           ll_err *err) {
+  int32_t parts[PUB_TOPICS];
+  pub_cluster stored;
+  uint64_t resume = 0;
+  step_result r = count_partitions(p, parts, err);
+  if (r == STEP_OK)
+    r = load_cluster_record(p, &stored, err);
+  if (r == STEP_OK)
+    r = find_resume(p, &stored, parts, &resume, err);
+  if (r == STEP_OK)
+    r = settle_at(p, parts, resume, stop, err);
+  return r;
 }
 
 static step_result pub_connect(ll_publisher *p, volatile sig_atomic_t *stop,
@@ -668,15 +744,16 @@ static step_result pub_connect(ll_publisher *p, volatile sig_atomic_t *stop,
       return fenced_result(p, err);
     if (c != TXN_RETRY)
       return STEP_RECONNECT;
-    ll_log(LL_WARN, "publish", "%s (retrying)", err->message);
+    ll_log(LL_WARN, "publish", "%s: %s (retrying)", ll_err_kind_name(err->kind),
+           err->message);
   }
   while (!*stop && p->cluster_id == NULL)
     p->cluster_id = rd_kafka_clusterid(p->rk, PUB_CLUSTER_ID_TIMEOUT_MS);
   if (p->cluster_id == NULL)
     return STEP_RECONNECT;
   if (strlen(p->cluster_id) > PUB_CLUSTER_ID_MAX) {
-    ll_err_set(err, LL_OK, "publisher: cluster id %.64s... is too long",
-               p->cluster_id);
+    ll_fail(err, LL_ERR_FULL, "publisher: cluster id %.64s... is too long",
+            p->cluster_id);
     return STEP_FATAL;
   }
   return recover(p, stop, err);
@@ -697,8 +774,8 @@ static step_result produce(ll_publisher *p, const char *topic,
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
       return STEP_OK;
     if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      ll_err_set(err, LL_OK, "publisher: cannot queue a record for %s: %s",
-                 topic, rd_kafka_err2str(e));
+      ll_fail(err, LL_ERR_KAFKA, "publisher: cannot queue a record for %s: %s",
+              topic, rd_kafka_err2str(e));
       return e == RD_KAFKA_RESP_ERR__FATAL ? STEP_RECONNECT : STEP_AGAIN;
     }
     rd_kafka_poll(p->rk, PUB_QUEUE_FULL_POLL_MS);
@@ -755,7 +832,8 @@ static step_result abort_transaction(ll_publisher *p, ll_err *err) {
     if (c == TXN_FENCED)
       return fenced_result(p, err);
     if (c != TXN_RETRY) {
-      ll_log(LL_WARN, "publish", "%s", e2.message);
+      ll_log(LL_WARN, "publish", "%s: %s", ll_err_kind_name(e2.kind),
+             e2.message);
       return STEP_RECONNECT;
     }
   }
@@ -771,7 +849,8 @@ static step_result commit_transaction(ll_publisher *p, ll_err *err) {
     case TXN_RETRY:
       continue; /* resumable: the commit goes on in the background */
     case TXN_ABORT:
-      ll_log(LL_WARN, "publish", "%s: aborting and retrying", err->message);
+      ll_log(LL_WARN, "publish", "%s: %s: aborting and retrying",
+             ll_err_kind_name(err->kind), err->message);
       return abort_transaction(p, err);
     case TXN_FENCED:
       return fenced_result(p, err);
@@ -872,10 +951,10 @@ static step_result step(ll_publisher *p, ll_err *err) {
         return STEP_FATAL;
       release_entries(p, n);
       if (n == 0) {
-        ll_err_set(err, LL_OK,
-                   "publisher: published up to position %" PRIu64
-                   " but the log ends at %" PRIu64 ": another log",
-                   p->rec.position, ll_store_last_position(p->o.log));
+        ll_fail(err, LL_ERR_CORRUPT,
+                "publisher: published up to position %" PRIu64
+                " but the log ends at %" PRIu64 ": another log",
+                p->rec.position, ll_store_last_position(p->o.log));
         return STEP_FATAL;
       }
     }
@@ -893,14 +972,15 @@ ll_publisher *ll_publisher_new(const ll_publisher_opts *o, ll_err *err) {
   assert(o->log != NULL && o->codec != NULL && o->brokers != NULL);
   if (o->batch_max_events < 1 ||
       o->batch_max_events > LL_PUBLISH_BATCH_MAX_LIMIT) {
-    ll_err_set(err, LL_OK, "publish.batch.max.events must be 1..%d",
-               LL_PUBLISH_BATCH_MAX_LIMIT);
+    ll_fail(err, LL_ERR_CONFIG, "publish.batch.max.events must be 1..%d",
+            LL_PUBLISH_BATCH_MAX_LIMIT);
     return NULL;
   }
   if (o->transactional_id == NULL || o->transactional_id[0] == '\0' ||
       strlen(o->transactional_id) > PUB_CLUSTER_ID_MAX) {
-    ll_err_set(err, LL_OK, "publisher: transactional.id must be 1..%d bytes",
-               PUB_CLUSTER_ID_MAX);
+    ll_fail(err, LL_ERR_CONFIG,
+            "publisher: transactional.id must be 1..%d bytes",
+            PUB_CLUSTER_ID_MAX);
     return NULL;
   }
   pub_state *s = pub_state_open(o->state_dir, err);
@@ -926,20 +1006,21 @@ int ll_publisher_run(ll_publisher *p, volatile sig_atomic_t *stop,
     case STEP_OK:
       break;
     case STEP_AGAIN:
-      ll_log(LL_WARN, "publish", "transaction aborted (%s): retrying",
-             err->message);
+      ll_log(LL_WARN, "publish", "transaction aborted (%s: %s): retrying",
+             ll_err_kind_name(err->kind), err->message);
       sleep_ms(stop, PUB_RETRY_BACKOFF_MS / 10);
       break;
     case STEP_RECONNECT:
       if (*stop)
         break;
-      ll_log(LL_WARN, "publish", "%s: starting a new producer", err->message);
+      ll_log(LL_WARN, "publish", "%s: %s: starting a new producer",
+             ll_err_kind_name(err->kind), err->message);
       drop_producer(p);
       atomic_fetch_add(&p->stats.producer_restarts, 1);
       sleep_ms(stop, PUB_RETRY_BACKOFF_MS);
       break;
     case STEP_CRASH:
-      ll_err_set(err, LL_OK, "publisher: simulated crash");
+      ll_fail(err, LL_ERR_INTERNAL, "publisher: simulated crash");
       return -1;
     case STEP_FATAL:
     default:

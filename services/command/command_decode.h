@@ -50,7 +50,8 @@ void cmd_chunk_release(cmd_chunk *c);
 /* Stops the thread; every submitted chunk must have been waited for. */
 void cmd_decoder_stop(cmd_decoder *d);
 
-/* The Kafka key is the event's product (contract section 3). */
+/* The Kafka key is the event's product (docs/events.md; KEY_MISMATCH in
+ * docs/rejections.md). */
 bool cmd_key_matches(const rd_kafka_message_t *m, const char *product_id);
 
 #endif

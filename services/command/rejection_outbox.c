@@ -141,7 +141,8 @@ static bool send_record(ll_outbox *o, const ll_outbox_record *r) {
           r->has_key ? r->key.len : 0, r->value.data, r->value.len,
           on_delivered, o, r->sequence, &e) != 0) {
     if (!o->warned_refused)
-      ll_log(LL_WARN, "outbox", "%s; rejections wait in the outbox", e.message);
+      ll_log(LL_WARN, "outbox", "%s: %s; rejections wait in the outbox",
+             ll_err_kind_name(e.kind), e.message);
     o->warned_refused = true;
     return false;
   }
@@ -249,7 +250,7 @@ void ll_outbox_free(ll_outbox *o) {
   take(o, &o->acked);
   if (o->scratch.n > 0 &&
       ll_store_outbox_delete(o->store, o->scratch.v, o->scratch.n, &e) != 0)
-    ll_log(LL_WARN, "outbox", "%s", e.message);
+    ll_log(LL_WARN, "outbox", "%s: %s", ll_err_kind_name(e.kind), e.message);
   else
     atomic_fetch_sub(&o->held, o->scratch.n);
   uint64_t left = atomic_load(&o->held);

@@ -1,0 +1,116 @@
+/* ll_rocks.c — the RocksDB helpers the three databases share (ll_rocks.h). */
+#include "ll_rocks.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* RocksDB's Status::ToString() starts with the code's name; ENOSPC reaches
+ * us inside an "IO error" as the system's words. */
+static ll_err_kind rocks_kind(const char *rerr) {
+  if (rerr == NULL)
+    return LL_ERR_IO;
+  if (strncmp(rerr, "Corruption", strlen("Corruption")) == 0)
+    return LL_ERR_CORRUPT;
+  if (strstr(rerr, "No space left on device") != NULL)
+    return LL_ERR_FULL;
+  return LL_ERR_IO;
+}
+
+int ll_rocks_fail(ll_err *err, char *rerr, const char *fmt, ...) {
+  char context[LL_MESSAGE_MAX_BYTES];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(context, sizeof context, fmt, ap);
+  va_end(ap);
+  ll_fail(err, rocks_kind(rerr), "%s: %s", context,
+          rerr != NULL ? rerr : "unknown error");
+  rocksdb_free(rerr);
+  return -1;
+}
+
+rocksdb_t *ll_rocks_open(const rocksdb_options_t *options, const char *dir,
+                         const char *name, ll_err *err) {
+  assert(options != NULL && dir != NULL && name != NULL);
+  char *rerr = NULL;
+  rocksdb_t *db = rocksdb_open(options, dir, &rerr);
+  if (rerr != NULL) {
+    assert(db == NULL); /* RocksDB returns no handle with an error */
+    ll_rocks_fail(err, rerr, "%s: cannot open %s", name, dir);
+    return NULL;
+  }
+  assert(db != NULL);
+  return db;
+}
+
+int ll_rocks_get(rocksdb_t *db, const rocksdb_readoptions_t *ro,
+                 const void *key, size_t key_len, ll_buf *value, bool *found,
+                 const char *name, ll_err *err) {
+  char *rerr = NULL;
+  rocksdb_pinnableslice_t *p =
+      rocksdb_get_pinned(db, ro, (const char *)key, key_len, &rerr);
+  ll_buf_reset(value);
+  *found = false;
+  if (rerr != NULL) {
+    rocksdb_pinnableslice_destroy(p);
+    return ll_rocks_fail(err, rerr, "%s: read failed", name);
+  }
+  if (p == NULL)
+    return 0;
+  size_t len = 0;
+  const char *data = rocksdb_pinnableslice_value(p, &len);
+  ll_buf_put(value, data, len);
+  rocksdb_pinnableslice_destroy(p);
+  *found = true;
+  return 0;
+}
+
+static int stamp_format(rocksdb_t *db, const rocksdb_writeoptions_t *wo,
+                        const ll_rocks_format *f, ll_err *err) {
+  ll_buf v;
+  ll_buf_init(&v);
+  ll_buf_put_uvar(&v, f->version);
+  char *rerr = NULL;
+  rocksdb_put(db, wo, f->key, strlen(f->key), (const char *)v.data, v.len,
+              &rerr);
+  ll_buf_free(&v);
+  if (rerr != NULL)
+    return ll_rocks_fail(err, rerr, "%s %s: cannot write the format mark",
+                         f->name, f->dir);
+  return 0;
+}
+
+int ll_rocks_check_format(rocksdb_t *db, const rocksdb_readoptions_t *ro,
+                          const rocksdb_writeoptions_t *stamp,
+                          const ll_rocks_format *f, bool *found, ll_err *err) {
+  assert(f->name != NULL && f->dir != NULL && f->key != NULL);
+  ll_buf v;
+  ll_buf_init(&v);
+  bool present = false;
+  int rc =
+      ll_rocks_get(db, ro, f->key, strlen(f->key), &v, &present, f->name, err);
+  if (found != NULL)
+    *found = rc == 0 && present;
+  if (rc == 0 && present) {
+    ll_rd rd;
+    uint64_t version = 0;
+    ll_rd_init(&rd, v.data, v.len);
+    if (!ll_rd_uvar(&rd, &version) || ll_rd_left(&rd) != 0)
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "%s %s has a format mark this build cannot read (%zu "
+                   "bytes); this build reads format version %llu%s",
+                   f->name, f->dir, v.len, (unsigned long long)f->version,
+                   f->remedy);
+    else if (version != f->version)
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "%s %s has format version %llu; this build reads version "
+                   "%llu%s",
+                   f->name, f->dir, (unsigned long long)version,
+                   (unsigned long long)f->version, f->remedy);
+  } else if (rc == 0 && stamp != NULL) {
+    rc = stamp_format(db, stamp, f, err);
+  }
+  ll_buf_free(&v);
+  return rc;
+}

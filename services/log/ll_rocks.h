@@ -1,0 +1,58 @@
+/* ll_rocks.h — the RocksDB helpers lotline's three databases share: the
+ * log store (ll_store.c), the views (projections/views.c) and the
+ * publisher's state (services/publisher/publisher_state.c).
+ *
+ * It owns what they all do the same way: turning a RocksDB error string
+ * into an ll_err of the right kind, opening a database with options,
+ * reading a key into a buffer, and the format mark each database carries
+ * (a uvar version under a key of its choosing), stamped on a new database
+ * and checked on an existing one. What the databases hold, and how they
+ * are tuned, stays with their owners. */
+#ifndef LL_ROCKS_H
+#define LL_ROCKS_H
+
+#include <rocksdb/c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ll_buf.h"
+#include "ll_types.h"
+
+/* A RocksDB error as a failure: the printf-style context, ": ", then
+ * RocksDB's own words. The kind is LL_ERR_CORRUPT when RocksDB reports
+ * corruption, LL_ERR_FULL when the disk is full, LL_ERR_IO otherwise.
+ * Frees rerr (NULL reads "unknown error"); returns -1. err may be NULL. */
+int ll_rocks_fail(ll_err *err, char *rerr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* rocksdb_open(); NULL with err ("<name>: cannot open <dir>: ...") when
+ * RocksDB refuses. */
+rocksdb_t *ll_rocks_open(const rocksdb_options_t *options, const char *dir,
+                         const char *name, ll_err *err);
+
+/* Read key from the default column family into value (reset first);
+ * *found false when it is absent. name says which database in a message. */
+int ll_rocks_get(rocksdb_t *db, const rocksdb_readoptions_t *ro,
+                 const void *key, size_t key_len, ll_buf *value, bool *found,
+                 const char *name, ll_err *err);
+
+/* A database's format mark. */
+typedef struct ll_rocks_format {
+  const char *name;   /* "views", "log store": the start of a message */
+  const char *dir;    /* the database's directory, named in messages */
+  const char *key;    /* where the mark lives, in the default family */
+  uint64_t version;   /* the one this build reads and writes */
+  const char *remedy; /* ends a refusal: "; delete the directory ..." */
+} ll_rocks_format;
+
+/* Check the mark: a stored version other than f->version, or a mark that
+ * does not decode, is refused (LL_ERR_CORRUPT, with f->remedy). Without a
+ * mark *found is false, and the mark is written with the write options
+ * stamp when it is not NULL: the owner of a new database stamps it, a
+ * reader leaves it. found may be NULL. */
+int ll_rocks_check_format(rocksdb_t *db, const rocksdb_readoptions_t *ro,
+                          const rocksdb_writeoptions_t *stamp,
+                          const ll_rocks_format *f, bool *found, ll_err *err);
+
+#endif

@@ -534,10 +534,10 @@ static int refuse_env(const char *name, ll_err *err) {
   if (near != NULL)
     env_name_of(near->key, env);
   return ll_fail(err, LL_ERR_CONFIG,
-                 "environment %s is not a setting%s%s%s; lotlined --help "
+                 "environment %s is not a setting%s%s%s. lotlined --help "
                  "lists the keys, docs/operations.md the other LOTLINE_* "
                  "variables it leaves alone",
-                 name, near ? "; did you mean " : "", env, near ? "?" : "");
+                 name, near ? " (did you mean " : "", env, near ? "?)" : "");
 }
 
 /* LOTLINE_<KEY> for every known key. kafka.* keys come only from the file

@@ -55,7 +55,7 @@ static const char *const log_formats[] = {"text", "json", NULL};
 /* Limits that other modules enforce too, repeated here so a bad value
  * stops the start rather than a thread: batch limits (command.h), the
  * embedded broker's partitions (a command batch tracks at most 1024) and
- * the contract's 5 s for a write's outcome. */
+ * the 5 s docs/api.md gives a write's outcome. */
 static const known_key known_keys[] = {
     {"data", "./lotline-data", "data directory (log, views, broker.addr)",
      KIND_NAME},

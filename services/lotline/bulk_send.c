@@ -312,7 +312,7 @@ static void count_code(bulk_summary *s, const char *code) {
     }
   }
   if (s->n_codes == BULK_CODES_MAX - 1) {
-    code = "OTHER"; /* more distinct codes than the contract has */
+    code = "OTHER"; /* more distinct codes than docs/rejections.md has */
     if (strcmp(s->codes[s->n_codes - 1].code, code) == 0) {
       s->codes[s->n_codes - 1].count++;
       return;

@@ -570,12 +570,12 @@ int bulk_ndjson_request(const char *line, size_t len, bulk_request *out,
   json_object_del(obj, "idempotency_key");
   json_object_del(obj, "error");
   /* null is absent (docs/api.md): only fields of this kind of request go */
-  const char *key;
+  const char *member;
   json_t *value;
   void *tmp;
-  json_object_foreach_safe(obj, tmp, key, value) {
+  json_object_foreach_safe(obj, tmp, member, value) {
     if (json_is_null(value)) {
-      json_object_del(obj, key);
+      json_object_del(obj, member);
     }
   }
   out->body = obj;

@@ -12,10 +12,12 @@
  * SIGTERM or SIGINT sets `stop`; every loop checks it, the batch in flight
  * is synced, and the process exits 0.
  *
- * Start-up checks every setting before anything runs: the form of each
- * value, the files it names, the kafka.* properties (librdkafka itself
- * checks them, on a throwaway client), the HTTPS certificate and key, and
- * exits 2 with a message naming the key. One metrics registry serves the
+ * main() is two phases: settings.c reads and checks every setting before
+ * anything runs (the form of each value, the files it names, the kafka.*
+ * properties, the HTTPS pair, an API beyond loopback without a write
+ * token, unknown LOTLINE_* variables) and exits 2 naming the key; then
+ * this file runs the mode. A runtime failure exits 1 with what failed and
+ * the error's kind (docs/operations.md). One metrics registry serves the
  * whole process; `lotlined command` has no API, so its /healthz, /readyz
  * and /metrics are served on metrics.listen when that is set. */
 #include <errno.h>

@@ -73,9 +73,7 @@ static const known_key known_keys[] = {
     {"http.token.write_file", NULL, "file holding http.token.write", KIND_FILE,
      true},
     {"http.insecure", "false",
-     "serve a non-loopback http.listen without http.token.write (writes "
-     "open to anyone who reaches it)",
-     KIND_BOOL},
+     "serve a non-loopback http.listen with no write token", KIND_BOOL},
     {"http.tls.cert", NULL, "PEM certificate (chain): serve HTTPS", KIND_FILE,
      true},
     {"http.tls.key", NULL, "PEM private key of http.tls.cert", KIND_FILE, true},

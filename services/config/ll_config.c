@@ -454,8 +454,7 @@ static const char *const env_not_settings_prefixes[] = {
 
 extern char **environ;
 
-/* LOTLINE_<KEY>: upper case, '.' -> '_' (http.listen -> LOTLINE_HTTP_LISTEN).
- */
+/* LOTLINE_<KEY>, upper case, dots to underscores: LOTLINE_HTTP_LISTEN. */
 static void env_name_of(const char *key, char name[ENV_NAME_MAX_BYTES]) {
   size_t n = strlen(ENV_PREFIX);
   memcpy(name, ENV_PREFIX, n);
@@ -538,8 +537,9 @@ static int refuse_env(const char *name, ll_err *err) {
                  name, near ? " (did you mean " : "", env, near ? "?)" : "");
 }
 
-/* LOTLINE_<KEY> for every known key. kafka.* keys come only from the file
- * or flags: their names hold dots that an environment variable cannot
+/* Every LOTLINE_* variable: a known key's is set, a known non-setting is
+ * left alone, any other refuses the start. kafka.* keys come only from the
+ * file or flags: their names hold dots that an environment variable cannot
  * carry unambiguously. */
 int ll_config_load_env(ll_config *c, ll_err *err) {
   ll_config_source was = c->loading;

@@ -118,9 +118,11 @@ static int fail_usage(const char *fmt, const char *arg) {
   return LD_EXIT_USAGE;
 }
 
-/* A bad setting: one line naming it (and the error's kind), exit 2. */
+/* A bad setting: one line naming it, exit 2. Its kind is CONFIG whichever
+ * layer found the fault (librdkafka on kafka.*, TLS on the PEM files). */
 static int fail_setting(const ll_err *e) {
-  fprintf(stderr, "lotlined: %s (%s)\n", e->message, ll_err_kind_name(e->kind));
+  fprintf(stderr, "lotlined: %s (%s)\n", e->message,
+          ll_err_kind_name(LL_ERR_CONFIG));
   return LD_EXIT_USAGE;
 }
 

@@ -293,13 +293,15 @@ static bool exists(const char *path) {
   return stat(path, &st) == 0;
 }
 
-/* Exit 2, one line on stderr naming `mention`, the data dir untouched. */
+/* Exit 2, one line on stderr naming `mention` and the kind CONFIG, the
+ * data dir untouched. */
 static void expect_refused(const char *const *env, const char *const *args,
                            const char *data, const char *mention) {
   run_result *r = run(env, args);
   if (r->status != 2 || strstr(r->err, mention) == NULL)
     fail_msg("want exit 2 naming %s, got %d: %s", mention, r->status, r->err);
   assert_non_null(strstr(r->err, "lotlined: "));
+  assert_non_null(strstr(r->err, " (CONFIG)\n"));
   assert_non_null(strchr(r->err, '\n'));
   assert_string_equal(strchr(r->err, '\n'), "\n"); /* one line */
   if (data != NULL && exists(data))
@@ -587,6 +589,17 @@ static void test_print_config_without_mode(void **state) {
   assert_non_null(strstr(r->err, "missing MODE"));
 }
 
+/* A runtime failure exits 1 and says what failed and its kind. */
+static void test_runtime_failure_shows_its_kind(void **state) {
+  (void)state;
+  const char *args[] = {"all", "--data", "/proc/lotline-no-such/data", NULL};
+  run_result *r = run(NULL, args);
+  if (r->status != 1 || strstr(r->err, "cannot create") == NULL ||
+      strstr(r->err, " (IO)\n") == NULL)
+    fail_msg("want exit 1, 'cannot create ... (IO)', got %d: %s", r->status,
+             r->err);
+}
+
 static void test_help_lists_every_key(void **state) {
   (void)state;
   const char *args[] = {"--help", NULL};
@@ -618,6 +631,7 @@ int main(void) {
       cmocka_unit_test(test_open_api_refused_before_start),
       cmocka_unit_test(test_unknown_environment_refused),
       cmocka_unit_test(test_print_config_without_mode),
+      cmocka_unit_test(test_runtime_failure_shows_its_kind),
       cmocka_unit_test(test_help_lists_every_key),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

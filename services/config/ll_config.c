@@ -9,8 +9,10 @@
  * Optional keys (`optional`) treat an empty value as "not set". */
 #include "ll_config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +55,7 @@ static const char *const log_formats[] = {"text", "json", NULL};
 /* Limits that other modules enforce too, repeated here so a bad value
  * stops the start rather than a thread: batch limits (command.h), the
  * embedded broker's partitions (a command batch tracks at most 1024) and
- * the contract's 5 s for a write's outcome. */
+ * the 5 s docs/api.md gives a write's outcome. */
 static const known_key known_keys[] = {
     {"data", "./lotline-data", "data directory (log, views, broker.addr)",
      KIND_NAME},
@@ -70,6 +72,8 @@ static const known_key known_keys[] = {
      true},
     {"http.token.write_file", NULL, "file holding http.token.write", KIND_FILE,
      true},
+    {"http.insecure", "false",
+     "serve a non-loopback http.listen with no write token", KIND_BOOL},
     {"http.tls.cert", NULL, "PEM certificate (chain): serve HTTPS", KIND_FILE,
      true},
     {"http.tls.key", NULL, "PEM private key of http.tls.cert", KIND_FILE, true},
@@ -271,26 +275,26 @@ static int check_form(const known_key *k, const char *v, ll_err *err) {
   case KIND_FILE:
   case KIND_DIR:
     if (*v == '\0' || has_control_or_space(v, true))
-      return ll_err_set(err, LL_OK,
-                        "config key '%s': the value is empty or has control "
-                        "characters",
-                        k->key);
+      return ll_fail(err, LL_ERR_CONFIG,
+                     "config key '%s': the value is empty or has control "
+                     "characters",
+                     k->key);
     return 0;
   case KIND_INT: {
     int64_t n;
     if (!parse_int(v, &n) || n < k->min || n > k->max)
-      return ll_err_set(err, LL_OK,
-                        "config key '%s': '%s' is not an integer from %lld "
-                        "to %lld",
-                        k->key, v, (long long)k->min, (long long)k->max);
+      return ll_fail(err, LL_ERR_CONFIG,
+                     "config key '%s': '%s' is not an integer from %lld "
+                     "to %lld",
+                     k->key, v, (long long)k->min, (long long)k->max);
     return 0;
   }
   case KIND_BOOL:
     if (parse_bool(v) < 0)
-      return ll_err_set(err, LL_OK,
-                        "config key '%s': '%s' is not a boolean (true, "
-                        "false, 1, 0, yes, no, on, off)",
-                        k->key, v);
+      return ll_fail(err, LL_ERR_CONFIG,
+                     "config key '%s': '%s' is not a boolean (true, "
+                     "false, 1, 0, yes, no, on, off)",
+                     k->key, v);
     return 0;
   case KIND_ENUM: {
     char names[256] = "";
@@ -301,36 +305,36 @@ static int check_form(const known_key *k, const char *v, ll_err *err) {
       snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
                k->choices[i]);
     }
-    return ll_err_set(err, LL_OK, "config key '%s': '%s' is not one of: %s",
-                      k->key, v, names);
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "config key '%s': '%s' is not one of: %s", k->key, v, names);
   }
   case KIND_HOSTPORT:
     if (!ll_config_is_hostport(v))
-      return ll_err_set(err, LL_OK,
-                        "config key '%s': '%s' is not HOST:PORT (IPv6 "
-                        "hosts in brackets, port 0 to 65535)",
-                        k->key, v);
+      return ll_fail(err, LL_ERR_CONFIG,
+                     "config key '%s': '%s' is not HOST:PORT (IPv6 "
+                     "hosts in brackets, port 0 to 65535)",
+                     k->key, v);
     return 0;
   case KIND_BROKERS:
     if (!is_brokers(v))
-      return ll_err_set(err, LL_OK,
-                        "config key '%s': '%s' is not a comma-separated "
-                        "list of host:port",
-                        k->key, v);
+      return ll_fail(err, LL_ERR_CONFIG,
+                     "config key '%s': '%s' is not a comma-separated "
+                     "list of host:port",
+                     k->key, v);
     return 0;
   case KIND_TOPIC:
     if (!is_topic(v))
-      return ll_err_set(err, LL_OK,
-                        "config key '%s': '%s' is not a Kafka topic name "
-                        "(1 to 249 of a-z A-Z 0-9 . _ -)",
-                        k->key, v);
+      return ll_fail(err, LL_ERR_CONFIG,
+                     "config key '%s': '%s' is not a Kafka topic name "
+                     "(1 to 249 of a-z A-Z 0-9 . _ -)",
+                     k->key, v);
     return 0;
   case KIND_URL:
     if (!is_url(v))
-      return ll_err_set(err, LL_OK,
-                        "config key '%s': '%s' is not an http:// or "
-                        "https:// URL",
-                        k->key, v);
+      return ll_fail(err, LL_ERR_CONFIG,
+                     "config key '%s': '%s' is not an http:// or "
+                     "https:// URL",
+                     k->key, v);
     return 0;
   }
   return 0;
@@ -359,9 +363,8 @@ int ll_config_set(ll_config *c, const char *key, const char *value,
                   ll_err *err) {
   const known_key *k = find_key(key);
   if (k == NULL && !is_kafka_key(key))
-    return ll_err_set(err, LL_OK,
-                      "unknown config key '%s' (lotlined --help lists them)",
-                      key);
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "unknown config key '%s' (lotlined --help lists them)", key);
   if (k != NULL && check_form(k, value, err) != 0)
     return -1;
   for (size_t i = 0; i < c->len; i++) {
@@ -373,8 +376,8 @@ int ll_config_set(ll_config *c, const char *key, const char *value,
     }
   }
   if (c->len == LL_CONFIG_MAX_ENTRIES)
-    return ll_err_set(err, LL_OK, "too many config keys (limit %d)",
-                      LL_CONFIG_MAX_ENTRIES);
+    return ll_fail(err, LL_ERR_CONFIG, "too many config keys (limit %d)",
+                   LL_CONFIG_MAX_ENTRIES);
   c->entries[c->len].key = ll_strdup(key);
   c->entries[c->len].value = ll_strdup(value);
   c->entries[c->len].source = c->loading;
@@ -394,8 +397,8 @@ static char *trim_in_place(char *s) {
 int ll_config_load_file(ll_config *c, const char *path, ll_err *err) {
   FILE *f = fopen(path, "r");
   if (!f)
-    return ll_err_set(err, LL_OK, "cannot open config file %s: %s", path,
-                      strerror(errno));
+    return ll_fail(err, LL_ERR_CONFIG, "cannot open config file %s: %s", path,
+                   strerror(errno));
   char line[LL_CONFIG_LINE_MAX_BYTES];
   int lineno = 0, rc = 0;
   ll_config_source was = c->loading;
@@ -403,8 +406,8 @@ int ll_config_load_file(ll_config *c, const char *path, ll_err *err) {
   while (rc == 0 && fgets(line, sizeof line, f)) {
     lineno++;
     if (strchr(line, '\n') == NULL && !feof(f)) {
-      rc = ll_err_set(err, LL_OK, "%s:%d: line longer than %d bytes", path,
-                      lineno, LL_CONFIG_LINE_MAX_BYTES - 2);
+      rc = ll_fail(err, LL_ERR_CONFIG, "%s:%d: line longer than %d bytes", path,
+                   lineno, LL_CONFIG_LINE_MAX_BYTES - 2);
       break;
     }
     char *s = trim_in_place(line);
@@ -412,40 +415,162 @@ int ll_config_load_file(ll_config *c, const char *path, ll_err *err) {
       continue;
     char *eq = strchr(s, '=');
     if (!eq) {
-      rc = ll_err_set(err, LL_OK, "%s:%d: expected key=value", path, lineno);
+      rc = ll_fail(err, LL_ERR_CONFIG, "%s:%d: expected key=value", path,
+                   lineno);
       break;
     }
     *eq = '\0';
     char *key = trim_in_place(s), *value = trim_in_place(eq + 1);
     ll_err e;
     if (ll_config_set(c, key, value, &e) != 0)
-      rc = ll_err_set(err, LL_OK, "%s:%d: %s", path, lineno, e.message);
+      rc = ll_fail(err, LL_ERR_CONFIG, "%s:%d: %s", path, lineno, e.message);
   }
   if (rc == 0 && ferror(f))
-    rc = ll_err_set(err, LL_OK, "cannot read config file %s", path);
+    rc = ll_fail(err, LL_ERR_CONFIG, "cannot read config file %s", path);
   fclose(f);
   c->loading = was;
   return rc;
 }
 
-/* LOTLINE_<KEY> with '.' -> '_' and upper case, for every known key.
- * kafka.* keys come only from the file or flags: their names hold dots
- * that an environment variable cannot carry unambiguously. Other LOTLINE_*
- * variables are left alone: the CLI and the tests have their own. */
+/* ---- the environment ---- */
+
+/* LOTLINE_* variables that are not settings, so lotlined leaves them
+ * alone (docs/operations.md lists them): the lotline CLI's own, and those
+ * the build, the test harnesses and the scripts set, which a daemon they
+ * start inherits. Any other LOTLINE_* variable stops the start: a
+ * misspelt one would otherwise be a setting silently not applied. */
+static const char *const env_not_settings[] = {
+    "LOTLINE_API",     "LOTLINE_TOKEN",        "LOTLINE_CACERT", /* CLI */
+    "LOTLINE_BIN",     "LOTLINE_BUILD",        "LOTLINE_SOURCE",
+    "LOTLINE_SCHEMAS", "LOTLINE_SEED",         "LOTLINE_MODEL_EVENTS",
+    "LOTLINE_STAGES",  "LOTLINE_FUZZ_SECONDS", "LOTLINE_KEEP_TMP",
+};
+static const char *const env_not_settings_prefixes[] = {
+    "LOTLINE_TEST_", "LOTLINE_CRASH_", "LOTLINE_BENCH_", "LOTLINE_DEMO_"};
+
+#define ENV_PREFIX "LOTLINE_"
+#define ENV_NAME_MAX_BYTES 128
+#define ENV_SUGGEST_MAX_EDITS 3 /* "did you mean" only for near misses */
+
+extern char **environ;
+
+/* LOTLINE_<KEY>, upper case, dots to underscores: LOTLINE_HTTP_LISTEN. */
+static void env_name_of(const char *key, char name[ENV_NAME_MAX_BYTES]) {
+  size_t n = strlen(ENV_PREFIX);
+  memcpy(name, ENV_PREFIX, n);
+  for (; *key && n < ENV_NAME_MAX_BYTES - 1; key++)
+    name[n++] = *key == '.' ? '_' : (char)toupper((unsigned char)*key);
+  name[n] = '\0';
+}
+
+bool ll_config_env_is_not_setting(const char *name) {
+  for (size_t i = 0; i < sizeof env_not_settings / sizeof *env_not_settings;
+       i++)
+    if (strcmp(name, env_not_settings[i]) == 0)
+      return true;
+  for (size_t i = 0;
+       i < sizeof env_not_settings_prefixes / sizeof *env_not_settings_prefixes;
+       i++) {
+    const char *p = env_not_settings_prefixes[i];
+    if (strncmp(name, p, strlen(p)) == 0 && name[strlen(p)] != '\0')
+      return true;
+  }
+  return false;
+}
+
+/* Levenshtein distance of two short names (longer ones count as far). */
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la >= ENV_NAME_MAX_BYTES || lb >= ENV_NAME_MAX_BYTES)
+    return SIZE_MAX;
+  size_t row[ENV_NAME_MAX_BYTES];
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best)
+        best = up + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+/* The known setting whose variable is closest to `name`, if near enough. */
+static const known_key *closest_env_key(const char *name) {
+  const known_key *best = NULL;
+  size_t best_d = ENV_SUGGEST_MAX_EDITS + 1;
+  for (size_t i = 0; i < KNOWN_KEY_COUNT; i++) {
+    char env[ENV_NAME_MAX_BYTES];
+    env_name_of(known_keys[i].key, env);
+    size_t d = edit_distance(name, env);
+    if (d < best_d) {
+      best_d = d;
+      best = &known_keys[i];
+    }
+  }
+  return best;
+}
+
+/* A LOTLINE_* variable that is neither a setting nor a known other one. */
+static int refuse_env(const char *name, ll_err *err) {
+  if (strncmp(name, ENV_PREFIX "KAFKA_", strlen(ENV_PREFIX "KAFKA_")) == 0)
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "environment %s: kafka.* settings come from the config "
+                   "file or --set only (their names hold dots)",
+                   name);
+  const known_key *near = closest_env_key(name);
+  char env[ENV_NAME_MAX_BYTES] = "";
+  if (near != NULL)
+    env_name_of(near->key, env);
+  return ll_fail(err, LL_ERR_CONFIG,
+                 "environment %s is not a setting%s%s%s. lotlined --help "
+                 "lists the keys, docs/operations.md the other LOTLINE_* "
+                 "variables it leaves alone",
+                 name, near ? " (did you mean " : "", env, near ? "?)" : "");
+}
+
+/* Every LOTLINE_* variable: a known key's is set, a known non-setting is
+ * left alone, any other refuses the start. kafka.* keys come only from the
+ * file or flags: their names hold dots that an environment variable cannot
+ * carry unambiguously. */
 int ll_config_load_env(ll_config *c, ll_err *err) {
   ll_config_source was = c->loading;
   c->loading = LL_CONFIG_SRC_ENV;
   int rc = 0;
-  for (size_t i = 0; i < KNOWN_KEY_COUNT && rc == 0; i++) {
-    char name[128] = "LOTLINE_";
-    size_t n = strlen(name);
-    for (const char *k = known_keys[i].key; *k && n < sizeof name - 1; k++)
-      name[n++] = *k == '.' ? '_' : (char)toupper((unsigned char)*k);
+  for (char **ep = environ; ep != NULL && *ep != NULL && rc == 0; ep++) {
+    const char *eq = strchr(*ep, '=');
+    size_t n = eq != NULL ? (size_t)(eq - *ep) : strlen(*ep);
+    if (strncmp(*ep, ENV_PREFIX, strlen(ENV_PREFIX)) != 0)
+      continue;
+    if (n >= ENV_NAME_MAX_BYTES) {
+      rc = ll_fail(err, LL_ERR_CONFIG,
+                   "environment %.40s...: not a setting (name too long)", *ep);
+      break;
+    }
+    char name[ENV_NAME_MAX_BYTES];
+    memcpy(name, *ep, n);
     name[n] = '\0';
-    const char *v = getenv(name);
+    const char *value = eq != NULL ? eq + 1 : "";
+    const known_key *k = NULL;
+    for (size_t i = 0; i < KNOWN_KEY_COUNT && k == NULL; i++) {
+      char env[ENV_NAME_MAX_BYTES];
+      env_name_of(known_keys[i].key, env);
+      if (strcmp(env, name) == 0)
+        k = &known_keys[i];
+    }
     ll_err e;
-    if (v && ll_config_set(c, known_keys[i].key, v, &e) != 0)
-      rc = ll_err_set(err, LL_OK, "environment %s: %s", name, e.message);
+    if (k != NULL && ll_config_set(c, k->key, value, &e) != 0)
+      rc = ll_fail(err, LL_ERR_CONFIG, "environment %s: %s", name, e.message);
+    else if (k == NULL && !ll_config_env_is_not_setting(name))
+      rc = refuse_env(name, err);
   }
   c->loading = was;
   return rc;
@@ -467,10 +592,10 @@ int ll_config_get_int(const ll_config *c, const char *key, int64_t *out,
                       ll_err *err) {
   const char *v = ll_config_get(c, key);
   if (!v || !*v)
-    return ll_err_set(err, LL_OK, "config key '%s' is not set", key);
+    return ll_fail(err, LL_ERR_CONFIG, "config key '%s' is not set", key);
   if (!parse_int(v, out))
-    return ll_err_set(err, LL_OK, "config key '%s': '%s' is not an integer",
-                      key, v);
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "config key '%s': '%s' is not an integer", key, v);
   return 0;
 }
 
@@ -485,16 +610,17 @@ int ll_config_read_file(const char *path, size_t max_bytes, char **out,
                         size_t *len, ll_err *err) {
   FILE *f = fopen(path, "rb");
   if (f == NULL)
-    return ll_err_set(err, LL_OK, "cannot read %s: %s", path, strerror(errno));
+    return ll_fail(err, LL_ERR_IO, "cannot read %s: %s", path, strerror(errno));
   char *buf = ll_xmalloc(max_bytes + 1);
   size_t n = fread(buf, 1, max_bytes + 1, f);
   bool failed = ferror(f) != 0;
   fclose(f);
   if (failed || n > max_bytes) {
     free(buf);
-    return ll_err_set(err, LL_OK,
-                      failed ? "cannot read %s" : "%s is larger than %zu bytes",
-                      path, max_bytes);
+    if (failed)
+      return ll_fail(err, LL_ERR_IO, "cannot read %s", path);
+    return ll_fail(err, LL_ERR_FULL, "%s is larger than %zu bytes", path,
+                   max_bytes);
   }
   buf[n] = '\0';
   *out = buf;
@@ -518,16 +644,17 @@ int ll_config_get_secret(const ll_config *c, const char *key, char **out,
   ll_err e;
   if (ll_config_read_file(ll_config_get(c, file_key),
                           LL_CONFIG_SECRET_MAX_BYTES, &text, NULL, &e) != 0)
-    return ll_err_set(err, LL_OK, "config key '%s': %s", file_key, e.message);
+    return ll_fail(err, LL_ERR_CONFIG, "config key '%s': %s", file_key,
+                   e.message);
   size_t n = strlen(text);
   while (n > 0 && isspace((unsigned char)text[n - 1]))
     text[--n] = '\0';
   if (n == 0 || has_control_or_space(text, true)) {
     free(text);
-    return ll_err_set(err, LL_OK,
-                      "config key '%s': the file is empty or holds control "
-                      "characters",
-                      file_key);
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "config key '%s': the file is empty or holds control "
+                   "characters",
+                   file_key);
   }
   *out = text;
   return 0;
@@ -536,14 +663,14 @@ int ll_config_get_secret(const ll_config *c, const char *key, char **out,
 static int check_path(const known_key *k, const char *v, ll_err *err) {
   struct stat st;
   if (stat(v, &st) != 0)
-    return ll_err_set(err, LL_OK, "config key '%s': %s: %s", k->key, v,
-                      strerror(errno));
+    return ll_fail(err, LL_ERR_CONFIG, "config key '%s': %s: %s", k->key, v,
+                   strerror(errno));
   if (k->kind == KIND_DIR && !S_ISDIR(st.st_mode))
-    return ll_err_set(err, LL_OK, "config key '%s': %s is not a directory",
-                      k->key, v);
+    return ll_fail(err, LL_ERR_CONFIG, "config key '%s': %s is not a directory",
+                   k->key, v);
   if (k->kind == KIND_FILE && (!S_ISREG(st.st_mode) || access(v, R_OK) != 0))
-    return ll_err_set(err, LL_OK, "config key '%s': %s is not a readable file",
-                      k->key, v);
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "config key '%s': %s is not a readable file", k->key, v);
   return 0;
 }
 
@@ -560,10 +687,10 @@ int ll_config_check(const ll_config *c, ll_err *err) {
     char file_key[64];
     snprintf(file_key, sizeof file_key, "%s_file", tokens[i]);
     if (ll_config_has(c, tokens[i]) && ll_config_has(c, file_key))
-      return ll_err_set(err, LL_OK,
-                        "config keys '%s' and '%s': set one of them, not "
-                        "both",
-                        tokens[i], file_key);
+      return ll_fail(err, LL_ERR_CONFIG,
+                     "config keys '%s' and '%s': set one of them, not "
+                     "both",
+                     tokens[i], file_key);
     char *secret = NULL;
     if (ll_config_get_secret(c, tokens[i], &secret, err) != 0)
       return -1;
@@ -574,18 +701,69 @@ int ll_config_check(const ll_config *c, ll_err *err) {
   bool write = ll_config_has(c, "http.token.write") ||
                ll_config_has(c, "http.token.write_file");
   if (read && !write)
-    return ll_err_set(err, LL_OK,
-                      "config key 'http.token.read' is set but "
-                      "'http.token.write' is not: writes would be open to "
-                      "anyone (set both; they may be equal)");
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "config key 'http.token.read' is set but "
+                   "'http.token.write' is not: writes would be open to "
+                   "anyone (set both; they may be equal)");
   if (ll_config_has(c, "http.tls.cert") != ll_config_has(c, "http.tls.key"))
-    return ll_err_set(
-        err, LL_OK,
+    return ll_fail(
+        err, LL_ERR_CONFIG,
         "config key '%s' is set without '%s': HTTPS needs "
         "both",
         ll_config_has(c, "http.tls.cert") ? "http.tls.cert" : "http.tls.key",
         ll_config_has(c, "http.tls.cert") ? "http.tls.key" : "http.tls.cert");
   return 0;
+}
+
+/* ---- who can reach the API ---- */
+
+bool ll_config_is_loopback(const char *hostport) {
+  char host[256];
+  const char *end;
+  if (hostport[0] == '[') {
+    hostport++;
+    end = strchr(hostport, ']');
+  } else {
+    end = strrchr(hostport, ':');
+  }
+  size_t n = end != NULL ? (size_t)(end - hostport) : strlen(hostport);
+  if (n == 0 || n >= sizeof host)
+    return false;
+  memcpy(host, hostport, n);
+  host[n] = '\0';
+  if (strcasecmp(host, "localhost") == 0)
+    return true;
+  struct in_addr v4;
+  struct in6_addr v6;
+  if (inet_pton(AF_INET, host, &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127; /* 127.0.0.0/8 */
+  if (inet_pton(AF_INET6, host, &v6) == 1)
+    return memcmp(&v6, &in6addr_loopback, sizeof v6) == 0;
+  return false; /* a name: it may resolve to anything */
+}
+
+/* Secure by default, as Redis's protected mode: an API that other hosts
+ * can reach takes writes only with a token, unless http.insecure says the
+ * risk is known (docs/operations.md, "Security of the API"). */
+int ll_config_check_exposure(const ll_config *c, bool *insecure, ll_err *err) {
+  *insecure = false;
+  const char *listen = ll_config_get(c, "http.listen");
+  if (listen == NULL || ll_config_is_loopback(listen) ||
+      ll_config_has(c, "http.token.write") ||
+      ll_config_has(c, "http.token.write_file"))
+    return 0;
+  if (ll_config_get_bool(c, "http.insecure")) {
+    *insecure = true;
+    return 0;
+  }
+  return ll_fail(err, LL_ERR_CONFIG,
+                 "config key 'http.listen' is %s, not a loopback address, "
+                 "and no write token is set: anyone who reaches it could "
+                 "write. Set 'http.token.write_file' (a file holding the "
+                 "token) or 'http.token.write' (environment "
+                 "LOTLINE_HTTP_TOKEN_WRITE), or set 'http.insecure = true' "
+                 "(LOTLINE_HTTP_INSECURE=true) to accept the risk knowingly",
+                 listen);
 }
 
 /* ---- printing ---- */

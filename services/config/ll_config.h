@@ -3,6 +3,9 @@
  * Settings come from, lowest precedence first: built-in defaults, the
  * --config FILE (key=value lines, '#' comments), LOTLINE_* environment
  * variables (LOTLINE_HTTP_LISTEN for http.listen), and command-line flags.
+ * Any other LOTLINE_* variable stops the start, naming it and the closest
+ * setting, except the few that are known not to be settings (the CLI's and
+ * the test harnesses', listed in docs/operations.md).
  * Keys starting with "kafka." are passed to librdkafka unchanged (without
  * the prefix). Unknown keys fail at start-up with a message naming them.
  *
@@ -74,6 +77,16 @@ int ll_config_read_file(const char *path, size_t max_bytes, char **out,
 
 /* "HOST:PORT" or "[V6]:PORT" with a port from 0 to 65535. */
 bool ll_config_is_hostport(const char *s);
+
+/* Is HOST:PORT's host loopback (127.0.0.0/8, [::1], localhost)? */
+bool ll_config_is_loopback(const char *hostport);
+/* An http.listen beyond loopback needs http.token.write (or its _file):
+ * -1 with a message saying how to set one, unless http.insecure = true,
+ * which sets *insecure (the caller warns) and returns 0. */
+int ll_config_check_exposure(const ll_config *c, bool *insecure, ll_err *err);
+/* A LOTLINE_* variable that is not a setting but known (the CLI's, the
+ * test harnesses'): ll_config_load_env leaves it alone. */
+bool ll_config_env_is_not_setting(const char *name);
 
 /* The table of known keys with defaults, for --help. */
 void ll_config_print_keys(FILE *out);

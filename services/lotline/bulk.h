@@ -4,7 +4,7 @@
  * per-lane order, progress, outcomes).
  *
  * A row becomes one request: POST /v1/lots for a lot, POST /v1/moves for a
- * move, with the HTTP body of contract section 5. Rows of one product go
+ * move, with the HTTP body of docs/api.md. Rows of one product go
  * in one "lane": a lane's requests are sent one after the other in file
  * order, lanes run side by side, so a product's moves keep their order
  * while different products load in parallel. */
@@ -116,8 +116,13 @@ int bulk_csv_request(const bulk_header *h, const bulk_fields *row,
                      bulk_request *out, char *msg, size_t msg_size);
 
 /* An NDJSON line -> request: a JSON object with "type": "lot" | "move",
- * the HTTP body fields, and optionally "idempotency_key"; "type",
- * "idempotency_key" and "error" (written to a rejects file) are not sent. */
+ * the HTTP body fields (docs/api.md), and optionally "idempotency_key";
+ * "type", "idempotency_key" and "error" (written to a rejects file) are
+ * not sent. -1 with a message when the row cannot become a request (a
+ * BAD_ROW: not a JSON object, no type, a member of the other row type);
+ * BULK_UNKNOWN_KEY when it has a member no row may have (the whole file is
+ * refused, as for an unknown CSV column). */
+#define BULK_UNKNOWN_KEY (-2)
 int bulk_ndjson_request(const char *line, size_t len, bulk_request *out,
                         char *msg, size_t msg_size);
 

@@ -6,8 +6,8 @@
  * (bad CSV quoting, not a JSON object, unknown type) is a BAD_ROW; a value
  * of the right shape but wrong for the domain (an unknown usage, a quantity
  * with 7 decimals, a time that is not RFC 3339) goes to the API, which
- * answers with the contract's code, so the rejects file always says what
- * lotline itself would say. */
+ * answers with its code (docs/rejections.md), so the rejects file always says
+ * what lotline itself would say. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -438,6 +438,94 @@ int bulk_csv_request(const bulk_header *h, const bulk_fields *row,
 
 /* ---- NDJSON ---- */
 
+/* The members an NDJSON row may have: the body of POST /v1/lots or
+ * POST /v1/moves (docs/api.md, docs/openapi.yaml) and what import reads
+ * itself (type, idempotency_key, and the error member of a rejects file,
+ * none of them sent). Anything else refuses the file, as an unknown CSV
+ * column does (docs/import.md): a typo never silently drops data. */
+static const struct {
+  const char *key;
+  bool lot, move;
+} ndjson_members[] = {
+    {"type", true, true},
+    {"idempotency_key", true, true},
+    {"error", true, true},
+    {"lot_id", true, true},
+    {"lot_name", false, true},
+    {"product_id", true, true},
+    {"name", true, false},
+    {"tracking", true, false},
+    {"reference", true, true},
+    {"description", true, false},
+    {"expiration_at", true, false},
+    {"use_by_at", true, false},
+    {"removal_at", true, false},
+    {"alert_at", true, false},
+    {"quantity", false, true},
+    {"from", false, true},
+    {"to", false, true},
+};
+#define NDJSON_MEMBER_COUNT (sizeof ndjson_members / sizeof ndjson_members[0])
+#define NDJSON_MEMBER_NAMES                                                    \
+  "type, idempotency_key, lot_id, lot_name, product_id, name, tracking, "      \
+  "reference, description, expiration_at, use_by_at, removal_at, alert_at, "   \
+  "quantity, from, to"
+
+static int member_index(const char *key) {
+  for (size_t i = 0; i < NDJSON_MEMBER_COUNT; i++) {
+    if (strcmp(ndjson_members[i].key, key) == 0) {
+      return (int)i;
+    }
+  }
+  return -1;
+}
+
+/* Every member known, and a location's too ({"id", "usage"}). */
+static int check_known_members(const json_t *obj, char *msg, size_t msg_size) {
+  const char *key;
+  const json_t *value;
+  json_object_foreach((json_t *)obj, key, value) {
+    if (member_index(key) < 0) {
+      bad(msg, msg_size, "unknown key '%.64s' (keys: " NDJSON_MEMBER_NAMES ")",
+          key);
+      return BULK_UNKNOWN_KEY;
+    }
+    if ((strcmp(key, "from") == 0 || strcmp(key, "to") == 0) &&
+        json_is_object(value)) {
+      const char *inner;
+      const json_t *v;
+      json_object_foreach((json_t *)value, inner, v) {
+        if (strcmp(inner, "id") != 0 && strcmp(inner, "usage") != 0) {
+          bad(msg, msg_size,
+              "unknown key '%s.%.64s' (a location has id and "
+              "usage)",
+              key, inner);
+          return BULK_UNKNOWN_KEY;
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+/* A known member of the other kind of row: this row is a BAD_ROW, as a
+ * CSV cell in a column of the other row type. */
+static int check_members_apply(const json_t *obj, bulk_kind kind, char *msg,
+                               size_t msg_size) {
+  const char *key;
+  const json_t *value;
+  json_object_foreach((json_t *)obj, key, value) {
+    int i = member_index(key);
+    bool wanted =
+        kind == BULK_LOT ? ndjson_members[i].lot : ndjson_members[i].move;
+    if (!wanted && !json_is_null(value)) {
+      return bad(msg, msg_size, "%s does not apply to a %s row", key,
+                 kind == BULK_LOT ? "lot" : "move");
+    }
+  }
+  return 0;
+}
+
 int bulk_ndjson_request(const char *line, size_t len, bulk_request *out,
                         char *msg, size_t msg_size) {
   memset(out, 0, sizeof *out);
@@ -451,6 +539,11 @@ int bulk_ndjson_request(const char *line, size_t len, bulk_request *out,
     json_decref(obj);
     return bad(msg, msg_size, "not a JSON object");
   }
+  int rc = check_known_members(obj, msg, msg_size);
+  if (rc != 0) {
+    json_decref(obj);
+    return rc;
+  }
   const char *type = json_string_value(json_object_get(obj, "type"));
   char t[ENUM_NAME_MAX];
   if (type == NULL || !upper(type, t) ||
@@ -459,6 +552,10 @@ int bulk_ndjson_request(const char *line, size_t len, bulk_request *out,
     return bad(msg, msg_size, "\"type\" must be \"lot\" or \"move\"");
   }
   out->kind = strcmp(t, "LOT") == 0 ? BULK_LOT : BULK_MOVE;
+  if (check_members_apply(obj, out->kind, msg, msg_size) != 0) {
+    json_decref(obj);
+    return -1;
+  }
   const json_t *key = json_object_get(obj, "idempotency_key");
   if (key != NULL && !json_is_null(key)) {
     if (!json_is_string(key)) {
@@ -472,6 +569,15 @@ int bulk_ndjson_request(const char *line, size_t len, bulk_request *out,
   json_object_del(obj, "type");
   json_object_del(obj, "idempotency_key");
   json_object_del(obj, "error");
+  /* null is absent (docs/api.md): only fields of this kind of request go */
+  const char *member;
+  json_t *value;
+  void *tmp;
+  json_object_foreach_safe(obj, tmp, member, value) {
+    if (json_is_null(value)) {
+      json_object_del(obj, member);
+    }
+  }
   out->body = obj;
   return 0;
 }

@@ -312,7 +312,7 @@ static void count_code(bulk_summary *s, const char *code) {
     }
   }
   if (s->n_codes == BULK_CODES_MAX - 1) {
-    code = "OTHER"; /* more distinct codes than the contract has */
+    code = "OTHER"; /* more distinct codes than docs/rejections.md has */
     if (strcmp(s->codes[s->n_codes - 1].code, code) == 0) {
       s->codes[s->n_codes - 1].count++;
       return;
@@ -348,111 +348,158 @@ static void finish(bulk_batch *b, bulk_item *it, bulk_summary *s, ring *ready,
 
 /* ---- the loop ---- */
 
-int bulk_send(bulk_batch *b, const bulk_send_opts *o, bulk_summary *s) {
-  memset(s, 0, sizeof *s);
-  size_t n_heads = 0;
-  long *heads = chain_lanes(b, &n_heads);
-  ring ready = {.v = ll_xmalloc((b->n + 1) * sizeof(long)), .cap = b->n + 1};
-  for (size_t i = 0; i < n_heads; i++) {
-    ring_push_back(&ready, heads[i]);
-  }
-  free(heads);
-  long *waiting = ll_xmalloc((b->n + 1) * sizeof *waiting); /* retries */
-  size_t n_waiting = 0;
-  progress pr = {.on = o->progress,
-                 .tty = isatty(STDERR_FILENO) == 1,
-                 .what = o->what,
-                 .total = b->n,
-                 .last_done = SIZE_MAX};
-  CURLM *multi = curl_multi_init();
-  if (multi == NULL) {
-    free(ready.v);
-    free(waiting);
+/* One run of bulk_send: the queue of items whose lane may go, the retries
+ * waiting out their pause, and the requests in flight. */
+typedef struct sender {
+  bulk_batch *b;
+  const bulk_send_opts *o;
+  bulk_summary *s;
+  ring ready;    /* items whose turn it is in their lane */
+  long *waiting; /* items waiting to be retried */
+  size_t n_waiting;
+  CURLM *multi;
+  flight **live; /* item -> its request in flight */
+  size_t done;
+  int in_flight;
+  progress pr;
+} sender;
+
+static int sender_init(sender *t, bulk_batch *b, const bulk_send_opts *o,
+                       bulk_summary *s) {
+  memset(t, 0, sizeof *t);
+  t->b = b;
+  t->o = o;
+  t->s = s;
+  t->multi = curl_multi_init();
+  if (t->multi == NULL) {
     return -1;
   }
-  curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->concurrency);
-  flight **live = ll_xcalloc(b->n + 1, sizeof *live); /* item -> request */
-  size_t done = 0;
-  int in_flight = 0, rc = 0;
-  while (done < b->n && rc == 0) {
-    /* Retries whose pause is over go first: their lanes are waiting. */
-    uint64_t now = ll_mono_ns();
-    for (size_t i = 0; i < n_waiting;) {
-      if (b->items[waiting[i]].retry_at_ns <= now) {
-        ring_push_front(&ready, waiting[i]);
-        waiting[i] = waiting[--n_waiting];
-      } else {
-        i++;
-      }
+  curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                    (long)o->concurrency);
+  size_t n_heads = 0;
+  long *heads = chain_lanes(b, &n_heads);
+  t->ready =
+      (ring){.v = ll_xmalloc((b->n + 1) * sizeof(long)), .cap = b->n + 1};
+  for (size_t i = 0; i < n_heads; i++) {
+    ring_push_back(&t->ready, heads[i]);
+  }
+  free(heads);
+  t->waiting = ll_xmalloc((b->n + 1) * sizeof *t->waiting);
+  t->live = ll_xcalloc(b->n + 1, sizeof *t->live);
+  t->pr = (progress){.on = o->progress,
+                     .tty = isatty(STDERR_FILENO) == 1,
+                     .what = o->what,
+                     .total = b->n,
+                     .last_done = SIZE_MAX};
+  return 0;
+}
+
+static void sender_free(sender *t) {
+  for (size_t i = 0; i < t->b->n && t->in_flight > 0; i++) {
+    if (t->live[i] != NULL) { /* only after a failure */
+      curl_multi_remove_handle(t->multi, t->live[i]->h);
+      flight_free(t->live[i]);
+      t->in_flight--;
     }
-    while (in_flight < o->concurrency && ready.len > 0) {
-      long idx = ring_pop(&ready);
-      bulk_item *it = &b->items[idx];
-      if (it->done || it->body == NULL) {
-        if (!it->done) {
-          bulk_item_fail(it, BULK_CODE_BAD_ROW, "nothing to send");
-        }
-      } else {
-        flight *f = flight_new(o, it, idx);
-        if (f == NULL || curl_multi_add_handle(multi, f->h) != CURLM_OK) {
-          if (f != NULL) {
-            flight_free(f);
-          }
-          rc = -1;
-          break;
-        }
-        live[idx] = f;
-        in_flight++;
-        continue;
-      }
-      finish(b, it, s, &ready, &done); /* nothing to send */
+  }
+  free(t->live);
+  if (t->multi != NULL) {
+    curl_multi_cleanup(t->multi);
+  }
+  free(t->ready.v);
+  free(t->waiting);
+}
+
+/* Retries whose pause is over go first: their lanes are waiting. */
+static void release_retries(sender *t) {
+  uint64_t now = ll_mono_ns();
+  for (size_t i = 0; i < t->n_waiting;) {
+    if (t->b->items[t->waiting[i]].retry_at_ns <= now) {
+      ring_push_front(&t->ready, t->waiting[i]);
+      t->waiting[i] = t->waiting[--t->n_waiting];
+    } else {
+      i++;
     }
+  }
+}
+
+/* Start requests for ready items, up to the concurrency. */
+static int launch_ready(sender *t) {
+  while (t->in_flight < t->o->concurrency && t->ready.len > 0) {
+    long idx = ring_pop(&t->ready);
+    bulk_item *it = &t->b->items[idx];
+    if (it->done || it->body == NULL) {
+      if (!it->done) {
+        bulk_item_fail(it, BULK_CODE_BAD_ROW, "nothing to send");
+      }
+      finish(t->b, it, t->s, &t->ready, &t->done); /* nothing to send */
+      continue;
+    }
+    flight *f = flight_new(t->o, it, idx);
+    if (f == NULL || curl_multi_add_handle(t->multi, f->h) != CURLM_OK) {
+      if (f != NULL) {
+        flight_free(f);
+      }
+      return -1;
+    }
+    t->live[idx] = f;
+    t->in_flight++;
+  }
+  return 0;
+}
+
+/* Settle the requests libcurl finished: an outcome, or a retry later. */
+static void collect_finished(sender *t) {
+  CURLMsg *m;
+  int left = 0;
+  while ((m = curl_multi_info_read(t->multi, &left)) != NULL) {
+    if (m->msg != CURLMSG_DONE) {
+      continue;
+    }
+    flight *f = NULL;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+    CURLcode res = m->data.result;
+    curl_multi_remove_handle(t->multi, f->h);
+    t->live[f->item] = NULL;
+    t->in_flight--;
+    bulk_item *it = &t->b->items[f->item];
+    if (!settle(it, f, res)) {
+      uint64_t pause_ms = (uint64_t)RETRY_PAUSE_MS << (it->attempts - 1);
+      it->retry_at_ns = ll_mono_ns() + pause_ms * 1000000ULL;
+      t->waiting[t->n_waiting++] = f->item;
+      flight_free(f);
+      continue;
+    }
+    flight_free(f);
+    finish(t->b, it, t->s, &t->ready, &t->done);
+  }
+}
+
+int bulk_send(bulk_batch *b, const bulk_send_opts *o, bulk_summary *s) {
+  memset(s, 0, sizeof *s);
+  sender t;
+  int rc = sender_init(&t, b, o, s);
+  while (rc == 0 && t.done < b->n) {
+    release_retries(&t);
+    rc = launch_ready(&t);
     int running = 0;
-    if (curl_multi_perform(multi, &running) != CURLM_OK) {
+    if (rc == 0 && curl_multi_perform(t.multi, &running) != CURLM_OK) {
       rc = -1;
+    }
+    if (rc != 0) {
       break;
     }
-    CURLMsg *m;
-    int left = 0;
-    while ((m = curl_multi_info_read(multi, &left)) != NULL) {
-      if (m->msg != CURLMSG_DONE) {
-        continue;
-      }
-      flight *f = NULL;
-      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
-      CURLcode res = m->data.result;
-      curl_multi_remove_handle(multi, f->h);
-      live[f->item] = NULL;
-      in_flight--;
-      bulk_item *it = &b->items[f->item];
-      if (!settle(it, f, res)) {
-        uint64_t pause_ms = (uint64_t)RETRY_PAUSE_MS << (it->attempts - 1);
-        it->retry_at_ns = ll_mono_ns() + pause_ms * 1000000ULL;
-        waiting[n_waiting++] = f->item;
-        flight_free(f);
-        continue;
-      }
-      flight_free(f);
-      finish(b, it, s, &ready, &done);
-    }
-    progress_draw(&pr, done, s->accepted, s->rejected, false);
-    bool blocked = ready.len == 0 || in_flight >= o->concurrency;
-    if (done < b->n && (in_flight > 0 || n_waiting > 0) && blocked) {
-      curl_multi_poll(multi, NULL, 0, POLL_MS, NULL);
+    collect_finished(&t);
+    progress_draw(&t.pr, t.done, s->accepted, s->rejected, false);
+    bool blocked = t.ready.len == 0 || t.in_flight >= o->concurrency;
+    if (t.done < b->n && (t.in_flight > 0 || t.n_waiting > 0) && blocked) {
+      curl_multi_poll(t.multi, NULL, 0, POLL_MS, NULL);
     }
   }
-  progress_draw(&pr, done, s->accepted, s->rejected, true);
-  for (size_t i = 0; i < b->n && in_flight > 0; i++) {
-    if (live[i] != NULL) { /* only after a failure */
-      curl_multi_remove_handle(multi, live[i]->h);
-      flight_free(live[i]);
-      in_flight--;
-    }
+  if (t.multi != NULL) {
+    progress_draw(&t.pr, t.done, s->accepted, s->rejected, true);
   }
-  free(live);
-  curl_multi_cleanup(multi);
-  free(ready.v);
-  free(waiting);
+  sender_free(&t);
   qsort(s->codes, s->n_codes, sizeof s->codes[0], by_count);
   return rc;
 }

@@ -1,6 +1,6 @@
 /* cli.h — what the lotline CLI's commands share.
  *
- * The CLI is a thin client of the HTTP API (contract section 5): it never
+ * The CLI is a thin client of the HTTP API (docs/api.md): it never
  * touches Kafka, and only the administration commands (cmd_admin.c:
  * verify, rebuild, backup) open the RocksDB data directory. Each command
  * is one entry of a table in main.c
@@ -13,7 +13,7 @@
  *   cli_http.c    the API address, libcurl requests, API error reporting
  *   cli_output.c  aligned tables, "label: value" views, pretty JSON
  *
- * Exit status follows the contract: 0 success, 1 runtime failure (the API
+ * Exit status as docs/cli.md says: 0 success, 1 runtime failure (the API
  * refused, or could not be reached), 2 bad usage; always with a one-line
  * reason on stderr. */
 #ifndef LOTLINE_CLI_H
@@ -38,7 +38,7 @@
 #define CLI_TOKEN_ENV "LOTLINE_TOKEN"   /* bearer token for the API */
 #define CLI_CACERT_ENV "LOTLINE_CACERT" /* CA file to trust for HTTPS */
 #define CLI_HTTP_ADDR_FILE "http.addr"
-/* Writes wait up to 5 s on the server (contract section 5): leave room. */
+/* Writes wait up to 5 s on the server (docs/api.md): leave room. */
 #define CLI_TIMEOUT_MS_DEFAULT 10000
 #define CLI_TIMEOUT_MS_MAX 3600000
 #define CLI_RESPONSE_MAX_BYTES (64u * 1024u * 1024u)

@@ -89,6 +89,11 @@ static int parse_plain(cli_ctx *ctx, const cli_command *cmd, int argc,
   return CLI_EXIT_OK;
 }
 
+/* A failure of the data layer: what failed, why, and its kind. */
+static int fail_err(const char *what, const ll_err *e) {
+  return cli_fail("%s: %s (%s)", what, e->message, ll_err_kind_name(e->kind));
+}
+
 static bool exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0;
@@ -177,7 +182,7 @@ static int run_verify(cli_ctx *ctx, const cli_command *cmd, int argc,
   ll_err e = {0};
   if (ll_store_verify(log_dir, on_verify_progress, &p, &r, &e) != 0) {
     free(log_dir);
-    return cli_fail("verify: %s", e.message);
+    return fail_err("verify", &e);
   }
   progress_show(&p, r.entries, r.entries, true);
   char hex[2 * LL_ENTRY_HASH_BYTES + 1];
@@ -236,7 +241,7 @@ static int run_rebuild(cli_ctx *ctx, const cli_command *cmd, int argc,
   /* A secondary: the command consumer may keep running. */
   ll_store *log = ll_store_open(log_dir, LL_STORE_SECONDARY, &e);
   if (log == NULL) {
-    rc = cli_fail("rebuild: %s", e.message);
+    rc = fail_err("rebuild", &e);
     goto out;
   }
   /* Ctrl-C, kill, a closed terminal: stop at the next run, cleanly. */
@@ -261,7 +266,7 @@ static int run_rebuild(cli_ctx *ctx, const cli_command *cmd, int argc,
       progress_show(&p, st.position, st.position, true);
   }
   if (brc != 0) {
-    rc = cli_fail("rebuild: %s", e.message);
+    rc = fail_err("rebuild", &e);
     goto out;
   }
   double seconds = (double)st.elapsed_ns / 1e9;
@@ -287,7 +292,7 @@ out:
 
 /* A database that another process holds open reports its LOCK file. */
 static bool is_locked(const ll_err *e) {
-  return strstr(e->message, "LOCK") != NULL ||
+  return e->kind == LL_ERR_BUSY || strstr(e->message, "LOCK") != NULL ||
          strstr(e->message, "is locked") != NULL;
 }
 
@@ -312,6 +317,112 @@ static uint64_t answer_position(const json_t *answer, const char *part) {
   return json_is_integer(p) ? (uint64_t)json_integer_value(p) : 0;
 }
 
+/* The backup's directory: created, absolute in dir, and not a backup yet. */
+static int backup_target(const char *target, char dir[PATH_MAX]) {
+  if (mkdir_p(target) != 0 || realpath(target, dir) == NULL) {
+    return cli_fail("backup: cannot create %s: %s", target, strerror(errno));
+  }
+  char *in_log = cli_sprintf("%s/log", dir),
+       *in_views = cli_sprintf("%s/views", dir);
+  bool taken = exists(in_log) || exists(in_views);
+  free(in_log);
+  free(in_views);
+  if (taken) {
+    return cli_fail("backup: %s already holds a backup: choose a new directory",
+                    dir);
+  }
+  return CLI_EXIT_OK;
+}
+
+/* What a backup holds, by whichever process took it. */
+typedef struct backup_run {
+  char dir[PATH_MAX];
+  ll_store *log;     /* opened here: the log is ours to checkpoint */
+  ll_views *views;   /* opened here, likewise; NULL without views */
+  bool log_remote;   /* held by a running lotlined */
+  bool views_remote; /* held by a running lotlined all/project */
+  json_t *answer;    /* the running lotlined's answer, if asked */
+  ll_backup_result res;
+} backup_run;
+
+/* Who owns what: whatever opens as primary is ours for the moment. */
+static int backup_open(const char *data, backup_run *r) {
+  ll_err e = {0};
+  char *log_dir = cli_sprintf("%s/log", data);
+  char *views_dir = cli_sprintf("%s/views", data);
+  char *views_current = cli_sprintf("%s/CURRENT", views_dir);
+  int rc = CLI_EXIT_OK;
+  r->log = ll_store_open(log_dir, LL_STORE_PRIMARY, &e);
+  if (r->log == NULL && !(r->log_remote = is_locked(&e))) {
+    rc = fail_err("backup", &e);
+  }
+  if (rc == CLI_EXIT_OK && exists(views_current)) {
+    r->views = ll_views_open(views_dir, &e);
+    if (r->views == NULL && !(r->views_remote = is_locked(&e))) {
+      rc = fail_err("backup", &e);
+    }
+  }
+  if (rc == CLI_EXIT_OK && r->log_remote && !r->views_remote) {
+    rc = cli_fail("backup: the log is in use by a running lotlined command, "
+                  "which has no HTTP API to take the backup (split mode): "
+                  "stop lotlined command for the backup (it resumes from its "
+                  "stored offsets), or back up while lotlined all runs");
+  }
+  free(log_dir);
+  free(views_dir);
+  free(views_current);
+  return rc;
+}
+
+/* Checkpoint what is ours, ask the running lotlined for the rest. */
+static int backup_take(cli_ctx *ctx, backup_run *r) {
+  if (r->views_remote) {
+    /* Views first (views never ahead of the log in the backup). */
+    int rc = backup_remote(ctx, r->dir, true, r->log_remote, &r->answer);
+    if (rc != CLI_EXIT_OK) {
+      return rc;
+    }
+  }
+  ll_err e = {0};
+  if (r->log != NULL &&
+      ll_backup_checkpoint(r->views, r->log, r->dir, &r->res, &e) != 0) {
+    return fail_err("backup", &e);
+  }
+  return CLI_EXIT_OK;
+}
+
+static void backup_report(const cli_ctx *ctx, const backup_run *r,
+                          double seconds) {
+  const ll_backup_result *res = &r->res;
+  uint64_t log_position =
+      res->has_log ? res->log_position : answer_position(r->answer, "log");
+  bool has_views =
+      res->has_views || json_is_object(json_object_get(r->answer, "views"));
+  uint64_t views_position = res->has_views
+                                ? res->views_position
+                                : answer_position(r->answer, "views");
+  const char *how = r->log_remote     ? "taken by the running lotlined"
+                    : r->views_remote ? "views by the running lotlined project"
+                                      : "service stopped";
+  if (ctx->json) {
+    json_t *j = json_pack(
+        "{s:s, s:I, s:o, s:s, s:f}", "dir", r->dir, "log_position",
+        (json_int_t)log_position, "views_position",
+        has_views ? json_integer((json_int_t)views_position) : json_null(),
+        "how", how, "seconds", seconds);
+    cli_print_json(j);
+    json_decref(j);
+    return;
+  }
+  printf("Backup in %s (%s, %.2f s): log at position %llu", r->dir, how,
+         seconds, (unsigned long long)log_position);
+  if (has_views)
+    printf(", views at position %llu", (unsigned long long)views_position);
+  else
+    printf(", no views (a service started on it projects them)");
+  printf("\nServe it with: lotlined all --data %s\n", r->dir);
+}
+
 static int run_backup(cli_ctx *ctx, const cli_command *cmd, int argc,
                       char **argv) {
   bool done;
@@ -320,103 +431,23 @@ static int run_backup(cli_ctx *ctx, const cli_command *cmd, int argc,
   if (done)
     return rc;
   const char *data = data_dir(ctx);
-  char *log_dir = cli_sprintf("%s/log", data);
-  char *views_dir = cli_sprintf("%s/views", data);
-  char *log_current = cli_sprintf("%s/CURRENT", log_dir);
-  char *views_current = cli_sprintf("%s/CURRENT", views_dir);
-  char dir[PATH_MAX];
-  ll_store *log = NULL;
-  ll_views *views = NULL;
-  bool log_remote = false, views_remote = false;
-  json_t *answer = NULL;
-  ll_err e = {0};
-  uint64_t t0 = ll_mono_ns();
-
-  if (!exists(log_current)) {
-    rc = cli_fail("backup: no log at %s (is --data right?)", log_dir);
-    goto out;
-  }
-  if (mkdir_p(target) != 0 || realpath(target, dir) == NULL) {
-    rc = cli_fail("backup: cannot create %s: %s", target, strerror(errno));
-    goto out;
-  }
-  char *in_log = cli_sprintf("%s/log", dir),
-       *in_views = cli_sprintf("%s/views", dir);
-  bool taken = exists(in_log) || exists(in_views);
-  free(in_log);
-  free(in_views);
-  if (taken) {
-    rc = cli_fail("backup: %s already holds a backup: choose a new directory",
-                  dir);
-    goto out;
-  }
-
-  /* Who owns what: whatever opens as primary is ours for the moment. */
-  log = ll_store_open(log_dir, LL_STORE_PRIMARY, &e);
-  if (log == NULL && !(log_remote = is_locked(&e))) {
-    rc = cli_fail("backup: %s", e.message);
-    goto out;
-  }
-  if (exists(views_current)) {
-    views = ll_views_open(views_dir, &e);
-    if (views == NULL && !(views_remote = is_locked(&e))) {
-      rc = cli_fail("backup: %s", e.message);
-      goto out;
-    }
-  }
-  if (log_remote && !views_remote) {
-    rc = cli_fail("backup: the log is in use by a running lotlined command, "
-                  "which has no HTTP API to take the backup (split mode): "
-                  "stop lotlined command for the backup (it resumes from its "
-                  "stored offsets), or back up while lotlined all runs");
-    goto out;
-  }
-  if (views_remote) {
-    /* Views first (views never ahead of the log in the backup). */
-    rc = backup_remote(ctx, dir, true, log_remote, &answer);
-    if (rc != CLI_EXIT_OK)
-      goto out;
-  }
-  ll_backup_result res = {0};
-  if (log != NULL && ll_backup_checkpoint(views, log, dir, &res, &e) != 0) {
-    rc = cli_fail("backup: %s", e.message);
-    goto out;
-  }
-  uint64_t log_position =
-      res.has_log ? res.log_position : answer_position(answer, "log");
-  bool has_views =
-      res.has_views || json_is_object(json_object_get(answer, "views"));
-  uint64_t views_position =
-      res.has_views ? res.views_position : answer_position(answer, "views");
-  double seconds = (double)(ll_mono_ns() - t0) / 1e9;
-  const char *how = log_remote     ? "taken by the running lotlined"
-                    : views_remote ? "views by the running lotlined project"
-                                   : "service stopped";
-  if (ctx->json) {
-    json_t *j = json_pack(
-        "{s:s, s:I, s:o, s:s, s:f}", "dir", dir, "log_position",
-        (json_int_t)log_position, "views_position",
-        has_views ? json_integer((json_int_t)views_position) : json_null(),
-        "how", how, "seconds", seconds);
-    cli_print_json(j);
-    json_decref(j);
-  } else {
-    printf("Backup in %s (%s, %.2f s): log at position %llu", dir, how, seconds,
-           (unsigned long long)log_position);
-    if (has_views)
-      printf(", views at position %llu", (unsigned long long)views_position);
-    else
-      printf(", no views (a service started on it projects them)");
-    printf("\nServe it with: lotlined all --data %s\n", dir);
-  }
-out:
-  ll_views_close(views);
-  ll_store_close(log);
-  json_decref(answer);
-  free(log_dir);
-  free(views_dir);
+  char *log_current = cli_sprintf("%s/log/CURRENT", data);
+  bool has_log = exists(log_current);
   free(log_current);
-  free(views_current);
+  if (!has_log)
+    return cli_fail("backup: no log at %s/log (is --data right?)", data);
+  backup_run r = {0};
+  uint64_t t0 = ll_mono_ns();
+  rc = backup_target(target, r.dir);
+  if (rc == CLI_EXIT_OK)
+    rc = backup_open(data, &r);
+  if (rc == CLI_EXIT_OK)
+    rc = backup_take(ctx, &r);
+  if (rc == CLI_EXIT_OK)
+    backup_report(ctx, &r, (double)(ll_mono_ns() - t0) / 1e9);
+  ll_views_close(r.views);
+  ll_store_close(r.log);
+  json_decref(r.answer);
   return rc;
 }
 
@@ -431,7 +462,7 @@ static int run_views_dump(cli_ctx *ctx, const cli_command *cmd, int argc,
   char *views_dir = cli_sprintf("%s/views", data_dir(ctx));
   ll_err e = {0};
   if (ll_views_dump_dir(views_dir, stdout, &e) != 0)
-    rc = cli_fail("views-dump: %s", e.message);
+    rc = fail_err("views-dump", &e);
   free(views_dir);
   return rc;
 }

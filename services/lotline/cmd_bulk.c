@@ -9,13 +9,18 @@
  * side by side, then print a summary by rejection code.
  *
  * Running either twice is safe: every request carries an Idempotency-Key
- * (the event id) that the same input always yields —
- *   generate  "generate:" + lot id
- *   import    "import:" + the first 16 hex digits of the file's SHA-256 +
- *             ":" + the row's line number, unless the row gives its own
+ * (the event id) derived from what the request says, so the same input
+ * always yields the same key and changed input a new one (docs/import.md) —
+ *   generate  "generate:" + lot id + ":" + 16 hex digits of the SHA-256 of
+ *             the lot's body
+ *   import    "import:" + 32 hex digits of the SHA-256 of the row's kind
+ *             and body + ":" + which identical row of the file it is (1,
+ *             2, ...), unless the row gives its own
  * — and the API answers a key it has seen with the first outcome instead of
- * applying the event again. (An edited file is a new file: give rows an
- * idempotency_key of their own to carry keys across edits.)
+ * applying the event again. A corrected rerun (another --tracking, a fixed
+ * quantity) is a new request with a new key, not the old rejection again;
+ * rows left as they were keep their keys however the file around them
+ * changed.
  *
  * Rejected rows go to FILE.rejected (or --rejects PATH) in the input's own
  * format with the reason added — CSV columns error_line, error_code,
@@ -40,7 +45,8 @@
 #define GENERATE_COUNT_MAX 100000
 #define IMPORT_FILE_MAX_BYTES (1024L * 1024 * 1024)
 #define REJECTIONS_SHOWN_MAX 20
-#define KEY_HASH_HEX 16
+#define KEY_HASH_HEX 32      /* import: 128 bits, no chance meetings */
+#define GENERATE_HASH_HEX 16 /* beside the lot id, which already differs */
 #define GENERATE_KEY_PREFIX "generate:"
 #define IMPORT_KEY_PREFIX "import:"
 
@@ -79,6 +85,21 @@ static void sha256_hex(const void *data, size_t n, char *out,
     out[i] = hex[(md[i / 2] >> (i % 2 ? 0 : 4)) & 0xF];
   }
   out[i] = '\0';
+}
+
+/* SHA-256 of what a request says: its kind and its body with the keys
+ * sorted, so the same row always hashes the same (CSV values are already
+ * normalised: dates in UTC, enum names upper case). */
+static void content_hash(bulk_kind kind, const json_t *body, char *out,
+                         size_t hex_digits) {
+  char *json = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+  if (json == NULL) {
+    abort(); /* a body is always an object of strings */
+  }
+  char *text = cli_sprintf("%s\n%s", kind == BULK_LOT ? "lot" : "move", json);
+  sha256_hex(text, strlen(text), out, hex_digits);
+  free(text);
+  free(json);
 }
 
 static int parse_concurrency(const cli_command *cmd, const char *text,
@@ -261,14 +282,18 @@ static int generate_template(const cli_command *cmd, const generate_input *in,
   return rc;
 }
 
-/* The idempotency key of a generated lot: its id, hashed when too long. */
-static char *generate_key(const char *lot_id) {
-  if (strlen(GENERATE_KEY_PREFIX) + ll_text_chars(lot_id) <=
-      LL_TEXT_MAX_CHARS) {
-    return cli_sprintf("%s%s", GENERATE_KEY_PREFIX, lot_id);
-  }
+/* The idempotency key of a generated lot: its id and the hash of its
+ * body, so `--tracking serial` after a TRACKING_MISMATCH is a new event;
+ * only the hash when the id is too long for a key. */
+static char *generate_key(const char *lot_id, const json_t *body) {
   char hex[65];
-  sha256_hex(lot_id, strlen(lot_id), hex, 64);
+  content_hash(BULK_LOT, body, hex, 64);
+  if (strlen(GENERATE_KEY_PREFIX) + ll_text_chars(lot_id) + 1 +
+          GENERATE_HASH_HEX <=
+      LL_TEXT_MAX_CHARS) {
+    return cli_sprintf("%s%s:%.*s", GENERATE_KEY_PREFIX, lot_id,
+                       GENERATE_HASH_HEX, hex);
+  }
   return cli_sprintf("%ssha256:%s", GENERATE_KEY_PREFIX, hex);
 }
 
@@ -390,12 +415,12 @@ static int run_generate(cli_ctx *ctx, const cli_command *cmd, int argc,
     it->label = name;
     it->kind = BULK_LOT;
     it->lane = ll_strdup(lot_id); /* lots do not wait for one another */
-    it->idempotency_key = generate_key(lot_id);
     it->body = json_deep_copy(tmpl);
     rc = cli_put_text(cmd, it->body, "name", "--first", name);
     if (rc == CLI_EXIT_OK) {
       rc = cli_put_text(cmd, it->body, "lot_id", "--lot-id-prefix", lot_id);
     }
+    it->idempotency_key = generate_key(lot_id, it->body);
     free(lot_id);
   }
   free(default_prefix);
@@ -454,8 +479,10 @@ static const char generate_usage[] =
     "Global options --api, --data, --json and --timeout-ms work here too.\n"
     "\n"
     "Running the same command again is safe: each lot is sent with the\n"
-    "Idempotency-Key \"generate:<lot id>\", and the API answers a key it has\n"
-    "seen with its first outcome. A summary by rejection code ends the run;\n"
+    "Idempotency-Key \"generate:<lot id>:<hash of the lot's fields>\", and\n"
+    "the API answers a key it has seen with its first outcome. A corrected\n"
+    "run (say --tracking serial after TRACKING_MISMATCH) changes the hash,\n"
+    "so it is decided afresh. A summary by rejection code ends the run;\n"
     "the exit status is 1 when any lot was rejected.\n"
     "\n"
     "Examples:\n"
@@ -546,26 +573,55 @@ static import_format guess_format(const char *path, const input_file *in) {
   return FORMAT_CSV;
 }
 
-/* The row's idempotency key: its own, or derived from file and line. */
-static void set_key(bulk_item *it, bulk_request *r, const char *file_hash) {
-  if (r->idempotency_key != NULL) {
-    it->idempotency_key = r->idempotency_key;
-    r->idempotency_key = NULL;
-  } else {
-    it->idempotency_key =
-        cli_sprintf("%s%s:%zu", IMPORT_KEY_PREFIX, file_hash, it->line);
-  }
-}
-
-static void take_request(bulk_item *it, bulk_request *r,
-                         const char *file_hash) {
+static void take_request(bulk_item *it, bulk_request *r) {
   it->kind = r->kind;
   it->body = r->body;
   it->lane = r->product;
+  it->idempotency_key = r->idempotency_key; /* the row's own, or NULL */
   r->body = NULL;
   r->product = NULL;
-  set_key(it, r, file_hash);
+  r->idempotency_key = NULL;
   bulk_request_free(r);
+}
+
+/* A row's content hash and where it is, to number identical rows. */
+typedef struct row_hash {
+  char hex[KEY_HASH_HEX + 1];
+  size_t item;
+} row_hash;
+
+static int by_hash_then_item(const void *a, const void *b) {
+  const row_hash *x = a, *y = b;
+  int c = strcmp(x->hex, y->hex);
+  if (c != 0) {
+    return c;
+  }
+  return x->item < y->item ? -1 : x->item > y->item;
+}
+
+/* Keys for rows without their own: "import:" + content hash + ":" + the
+ * row's number among identical rows of the file, in file order. So a
+ * rerun sends the same keys, a changed row gets a new one, and two equal
+ * moves in one file stay two events. */
+static void derive_import_keys(bulk_batch *b) {
+  row_hash *h = ll_xmalloc(sizeof *h * (b->n > 0 ? b->n : 1));
+  size_t n = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    const bulk_item *it = &b->items[i];
+    if (it->body != NULL && it->idempotency_key == NULL) {
+      content_hash(it->kind, it->body, h[n].hex, KEY_HASH_HEX);
+      h[n++].item = i;
+    }
+  }
+  qsort(h, n, sizeof *h, by_hash_then_item);
+  size_t occurrence = 0;
+  for (size_t j = 0; j < n; j++) {
+    bool same = j > 0 && strcmp(h[j].hex, h[j - 1].hex) == 0;
+    occurrence = same ? occurrence + 1 : 1;
+    b->items[h[j].item].idempotency_key =
+        cli_sprintf("%s%s:%zu", IMPORT_KEY_PREFIX, h[j].hex, occurrence);
+  }
+  free(h);
 }
 
 static bool is_blank_line(const char *p, size_t n) {
@@ -577,9 +633,10 @@ static bool is_blank_line(const char *p, size_t n) {
   return true;
 }
 
-/* NDJSON: one row per non-blank line. */
-static void load_ndjson(const input_file *in, const char *file_hash,
-                        bulk_batch *b) {
+/* NDJSON: one row per non-blank line. A member no row may have refuses
+ * the whole file (exit 2), as an unknown CSV column does. */
+static int load_ndjson(const cli_command *cmd, const char *path,
+                       const input_file *in, bulk_batch *b) {
   const char *p = in->data, *end = in->data + in->len;
   size_t line = 0;
   while (p < end) {
@@ -596,20 +653,27 @@ static void load_ndjson(const input_file *in, const char *file_hash,
       char msg[BULK_MESSAGE_MAX];
       if (n > BULK_FIELD_MAX_BYTES) {
         bulk_item_fail(it, BULK_CODE_BAD_ROW, "the line is too long");
-      } else if (bulk_ndjson_request(p, n, &r, msg, sizeof msg) != 0) {
-        bulk_item_fail(it, BULK_CODE_BAD_ROW, msg);
       } else {
-        take_request(it, &r, file_hash);
+        int rc = bulk_ndjson_request(p, n, &r, msg, sizeof msg);
+        if (rc == BULK_UNKNOWN_KEY) {
+          return cli_usage_error(cmd, "%s: line %zu: %s", path, line, msg);
+        }
+        if (rc != 0) {
+          bulk_item_fail(it, BULK_CODE_BAD_ROW, msg);
+        } else {
+          take_request(it, &r);
+        }
       }
     }
     p = nl ? nl + 1 : end;
   }
+  return CLI_EXIT_OK;
 }
 
-/* CSV: a header record, then one row per record. Returns a usage-style
- * failure when the header is unusable. */
-static int load_csv(const char *path, const input_file *in,
-                    const char *file_hash, bulk_batch *b, bulk_header *h,
+/* CSV: a header record, then one row per record. An unusable header (an
+ * unknown or repeated column, none at all) is bad usage: exit 2. */
+static int load_csv(const cli_command *cmd, const char *path,
+                    const input_file *in, bulk_batch *b, bulk_header *h,
                     const char **header_raw, size_t *header_len) {
   const char *p = in->data, *end = in->data + in->len;
   if (end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
@@ -636,7 +700,7 @@ static int load_csv(const char *path, const input_file *in,
       int rc = prc != 0 ? -1 : bulk_csv_header(&f, h, msg, sizeof msg);
       bulk_fields_free(&f);
       if (rc != 0) {
-        return cli_fail("%s: line %zu: %s", path, first_line, msg);
+        return cli_usage_error(cmd, "%s: line %zu: %s", path, first_line, msg);
       }
       *header_raw = start;
       *header_len = (size_t)(raw_end - start);
@@ -651,12 +715,13 @@ static int load_csv(const char *path, const input_file *in,
     if (prc != 0 || bulk_csv_request(h, &f, &r, msg, sizeof msg) != 0) {
       bulk_item_fail(it, BULK_CODE_BAD_ROW, msg);
     } else {
-      take_request(it, &r, file_hash);
+      take_request(it, &r);
     }
     bulk_fields_free(&f);
   }
   if (!have_header) {
-    return cli_fail("%s: no header row (type,lot_id,product_id,...)", path);
+    return cli_usage_error(
+        cmd, "%s: no header row (type,lot_id,product_id,...)", path);
   }
   return CLI_EXIT_OK;
 }
@@ -799,105 +864,126 @@ static void import_report(const cli_ctx *ctx, const char *path,
   }
 }
 
-static int run_import(cli_ctx *ctx, const cli_command *cmd, int argc,
-                      char **argv) {
-  cli_args a;
-  cli_args_init(&a, ctx, cmd, argc, argv, import_options);
-  const char *format_text = NULL, *rejects = NULL, *conc = NULL;
-  bool quiet = false, help = false;
-  for (bool more = true; more;) {
-    int opt = cli_args_next(&a);
+/* What `lotline import` was asked. */
+typedef struct import_input {
+  const char *path;
+  const char *format_text, *rejects, *concurrency;
+  bool quiet;
+  import_format format;
+  int conc;
+} import_input;
+
+static int import_collect(cli_args *a, import_input *in, bool *help) {
+  for (;;) {
+    int opt = cli_args_next(a);
     switch (opt) {
     case CLI_ARGS_END:
-      more = false;
-      break;
+      return CLI_EXIT_OK;
     case CLI_ARGS_HELP:
-      help = true;
-      more = false;
-      break;
+      *help = true;
+      return CLI_EXIT_OK;
     case CLI_ARGS_ERROR:
       return CLI_EXIT_USAGE;
     case OPT_FORMAT:
-      format_text = a.value;
+      in->format_text = a->value;
       break;
     case OPT_REJECTS:
-      rejects = a.value;
+      in->rejects = a->value;
       break;
     case OPT_CONCURRENCY:
-      conc = a.value;
+      in->concurrency = a->value;
       break;
     case OPT_QUIET:
-      quiet = true;
+      in->quiet = true;
       break;
     default:
       assert(!"getopt returned an option without a case");
       return CLI_EXIT_USAGE;
     }
   }
-  if (help) {
-    return cli_print_usage(cmd);
-  }
-  if (a.first_arg >= argc) {
+}
+
+/* The one FILE argument and the options' values. */
+static int import_check(const cli_command *cmd, const cli_args *a, int argc,
+                        char **argv, import_input *in) {
+  if (a->first_arg >= argc) {
     return cli_usage_error(cmd, "missing FILE");
   }
-  if (a.first_arg + 1 < argc) {
+  if (a->first_arg + 1 < argc) {
     return cli_usage_error(cmd, "unexpected argument '%s'",
-                           argv[a.first_arg + 1]);
+                           argv[a->first_arg + 1]);
   }
-  const char *path = argv[a.first_arg];
-  import_format format = FORMAT_GUESS;
-  if (format_text != NULL) {
-    if (strcasecmp(format_text, "csv") == 0) {
-      format = FORMAT_CSV;
-    } else if (strcasecmp(format_text, "ndjson") == 0) {
-      format = FORMAT_NDJSON;
-    } else {
-      return cli_usage_error(cmd, "--format must be csv or ndjson");
-    }
+  in->path = argv[a->first_arg];
+  in->format = FORMAT_GUESS;
+  if (in->format_text != NULL && strcasecmp(in->format_text, "csv") == 0) {
+    in->format = FORMAT_CSV;
+  } else if (in->format_text != NULL &&
+             strcasecmp(in->format_text, "ndjson") == 0) {
+    in->format = FORMAT_NDJSON;
+  } else if (in->format_text != NULL) {
+    return cli_usage_error(cmd, "--format must be csv or ndjson");
   }
-  int concurrency = BULK_CONCURRENCY_DEFAULT;
-  if (conc != NULL && parse_concurrency(cmd, conc, &concurrency) != 0) {
+  in->conc = BULK_CONCURRENCY_DEFAULT;
+  if (in->concurrency != NULL &&
+      parse_concurrency(cmd, in->concurrency, &in->conc) != 0) {
     return CLI_EXIT_USAGE;
   }
-  if (rejects != NULL && ll_text_blank(rejects)) {
+  if (in->rejects != NULL && ll_text_blank(in->rejects)) {
     return cli_usage_error(cmd, "--rejects needs a path");
   }
-  input_file in = {0};
-  int rc = read_input(path, &in);
+  return CLI_EXIT_OK;
+}
+
+/* The file's rows as requests, with their keys. */
+typedef struct import_rows {
+  input_file file;
+  bulk_batch batch;
+  bulk_header header;
+  const char *header_raw; /* CSV: the header as written, for rejects */
+  size_t header_len;
+} import_rows;
+
+static int import_load(const cli_command *cmd, import_input *in,
+                       import_rows *rows) {
+  int rc = read_input(in->path, &rows->file);
   if (rc != CLI_EXIT_OK) {
     return rc;
   }
-  if (format == FORMAT_GUESS) {
-    format = guess_format(path, &in);
+  if (in->format == FORMAT_GUESS) {
+    in->format = guess_format(in->path, &rows->file);
   }
-  char file_hash[KEY_HASH_HEX + 1];
-  sha256_hex(in.data, in.len, file_hash, KEY_HASH_HEX);
-  bulk_batch b = {0};
-  bulk_header h = {0};
-  const char *header_raw = NULL;
-  size_t header_len = 0;
-  if (format == FORMAT_CSV) {
-    rc = load_csv(path, &in, file_hash, &b, &h, &header_raw, &header_len);
+  if (in->format == FORMAT_CSV) {
+    rc = load_csv(cmd, in->path, &rows->file, &rows->batch, &rows->header,
+                  &rows->header_raw, &rows->header_len);
   } else {
-    load_ndjson(&in, file_hash, &b);
+    rc = load_ndjson(cmd, in->path, &rows->file, &rows->batch);
   }
-  char *rejects_path = rejects ? ll_strdup(rejects)
-                       : strcmp(path, "-") == 0
+  if (rc == CLI_EXIT_OK && rows->batch.n == 0) {
+    rc = cli_fail("%s holds no rows", in->path);
+  }
+  if (rc == CLI_EXIT_OK) {
+    derive_import_keys(&rows->batch);
+  }
+  return rc;
+}
+
+/* Send, write (or remove) the rejects file, report. */
+static int import_send(cli_ctx *ctx, const import_input *in,
+                       import_rows *rows) {
+  char *rejects_path = in->rejects ? ll_strdup(in->rejects)
+                       : strcmp(in->path, "-") == 0
                            ? ll_strdup("stdin.rejected")
-                           : cli_sprintf("%s.rejected", path);
+                           : cli_sprintf("%s.rejected", in->path);
   bulk_summary s;
   memset(&s, 0, sizeof s);
-  if (rc == CLI_EXIT_OK && b.n == 0) {
-    rc = cli_fail("%s holds no rows", path);
-  }
+  int rc = check_api(ctx);
   if (rc == CLI_EXIT_OK) {
-    rc = check_api(ctx);
-  }
-  if (rc == CLI_EXIT_OK) {
-    rc = send_batch(ctx, &b, concurrency, quiet || ctx->json, "rows", &s);
+    rc = send_batch(ctx, &rows->batch, in->conc, in->quiet || ctx->json, "rows",
+                    &s);
   }
   if (rc == CLI_EXIT_OK && s.rejected > 0) {
-    rc = write_rejects(rejects_path, format, &b, &h, header_raw, header_len);
+    rc = write_rejects(rejects_path, in->format, &rows->batch, &rows->header,
+                       rows->header_raw, rows->header_len);
   } else if (rc == CLI_EXIT_OK) {
     /* A rejects file from an earlier run would now mislead. */
     if (unlink(rejects_path) != 0 && errno != ENOENT) {
@@ -906,12 +992,34 @@ static int run_import(cli_ctx *ctx, const cli_command *cmd, int argc,
     }
   }
   if (rc == CLI_EXIT_OK) {
-    import_report(ctx, path, &b, &s, rejects_path);
+    import_report(ctx, in->path, &rows->batch, &s, rejects_path);
     rc = s.rejected > 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
   }
   free(rejects_path);
-  bulk_batch_free(&b);
-  free(in.data);
+  return rc;
+}
+
+static int run_import(cli_ctx *ctx, const cli_command *cmd, int argc,
+                      char **argv) {
+  cli_args a;
+  cli_args_init(&a, ctx, cmd, argc, argv, import_options);
+  import_input in = {0};
+  bool help = false;
+  int rc = import_collect(&a, &in, &help);
+  if (rc != CLI_EXIT_OK || help) {
+    return help ? cli_print_usage(cmd) : rc;
+  }
+  rc = import_check(cmd, &a, argc, argv, &in);
+  if (rc != CLI_EXIT_OK) {
+    return rc;
+  }
+  import_rows rows = {0};
+  rc = import_load(cmd, &in, &rows);
+  if (rc == CLI_EXIT_OK) {
+    rc = import_send(ctx, &in, &rows);
+  }
+  bulk_batch_free(&rows.batch);
+  free(rows.file.data);
   return rc;
 }
 
@@ -938,7 +1046,7 @@ static const char import_usage[] =
     "  from_usage, to_usage\n"
     "                  move: INTERNAL (default), TRANSIT, SUPPLIER,\n"
     "                  CUSTOMER, INVENTORY, PRODUCTION, SCRAP\n"
-    "  idempotency_key the event id (default: derived from file and line)\n"
+    "  idempotency_key the event id (default: derived from the row)\n"
     "Empty cells are absent; cells may be quoted (\"a, b\"); spaces around\n"
     "unquoted cells are dropped.\n"
     "\n"
@@ -966,10 +1074,13 @@ static const char import_usage[] =
     "after retries.\n"
     "\n"
     "Importing the same file again is safe: each row's event id is\n"
-    "\"import:\" + the file's SHA-256 (16 hex digits) + \":\" + its line,\n"
-    "and the API answers an id it has seen with the first outcome.\n"
+    "\"import:\" + the SHA-256 of what the row says + \":\" + its number\n"
+    "among identical rows, and the API answers an id it has seen with the\n"
+    "first outcome. A row you corrected is new and is decided afresh; rows\n"
+    "left as they were keep their ids, wherever they move in the file.\n"
+    "An unknown column (CSV) or key (NDJSON) refuses the whole file.\n"
     "Exit status: 0 all rows accepted, 1 some rejected (or the API could\n"
-    "not be reached), 2 bad usage.\n"
+    "not be reached), 2 bad usage (an unknown column or key included).\n"
     "\n"
     "Example (CSV):\n"
     "  type,lot_id,product_id,name,tracking,quantity,from,from_usage,to\n"

@@ -1,10 +1,10 @@
 /* cmd_lot.c — the commands about one lot: create, update, show.
  *
  * create and update share the lot's text and date options; both send the
- * event field names of contract section 3.2 as JSON (POST /v1/lots, PATCH
+ * event field names of docs/events.md as JSON (POST /v1/lots, PATCH
  * /v1/lots/{lot_id}) and print the lot the API answers with as a "View",
  * the same one `show` prints. lotline never makes up a lot id: the id is
- * the producer's stable key (contract 3.2), so create requires --lot-id.
+ * the producer's stable key (docs/events.md), so create requires --lot-id.
  * Absent options mean "unchanged" for update; an empty --reference or
  * --description clears it. */
 #include <assert.h>

@@ -293,13 +293,15 @@ static bool exists(const char *path) {
   return stat(path, &st) == 0;
 }
 
-/* Exit 2, one line on stderr naming `mention`, the data dir untouched. */
+/* Exit 2, one line on stderr naming `mention` and the kind CONFIG, the
+ * data dir untouched. */
 static void expect_refused(const char *const *env, const char *const *args,
                            const char *data, const char *mention) {
   run_result *r = run(env, args);
   if (r->status != 2 || strstr(r->err, mention) == NULL)
     fail_msg("want exit 2 naming %s, got %d: %s", mention, r->status, r->err);
   assert_non_null(strstr(r->err, "lotlined: "));
+  assert_non_null(strstr(r->err, " (CONFIG)\n"));
   assert_non_null(strchr(r->err, '\n'));
   assert_string_equal(strchr(r->err, '\n'), "\n"); /* one line */
   if (data != NULL && exists(data))
@@ -468,16 +470,147 @@ static void test_tls_files_checked(void **state) {
     fail_msg("exit %d: %s", r->status, r->err);
 }
 
+/* ---- secure by default ---- */
+
+static void test_loopback_addresses(void **state) {
+  (void)state;
+  static const char *const loopback[] = {"127.0.0.1:8080", "127.1.2.3:0",
+                                         "[::1]:8080", "localhost:80",
+                                         "LOCALHOST:1"};
+  static const char *const open[] = {"0.0.0.0:8080",  "[::]:8080",
+                                     "10.0.0.5:8080", "lotline.example:80",
+                                     "128.0.0.1:80",  "[::ffff:10.0.0.1]:80"};
+  for (size_t i = 0; i < sizeof loopback / sizeof *loopback; i++)
+    if (!ll_config_is_loopback(loopback[i]))
+      fail_msg("%s is loopback", loopback[i]);
+  for (size_t i = 0; i < sizeof open / sizeof *open; i++)
+    if (ll_config_is_loopback(open[i]))
+      fail_msg("%s is not loopback", open[i]);
+}
+
+static void test_exposure_needs_a_write_token(void **state) {
+  (void)state;
+  ll_config c;
+  ll_err e = {0};
+  bool insecure = true;
+  ll_config_init(&c);
+  assert_int_equal(ll_config_check_exposure(&c, &insecure, &e), 0);
+  assert_false(insecure); /* the default address is loopback */
+  assert_int_equal(ll_config_set(&c, "http.listen", "0.0.0.0:8080", &e), 0);
+  assert_int_equal(ll_config_check_exposure(&c, &insecure, &e), -1);
+  assert_int_equal(e.kind, LL_ERR_CONFIG);
+  assert_non_null(strstr(e.message, "'http.token.write'"));
+  assert_non_null(strstr(e.message, "LOTLINE_HTTP_TOKEN_WRITE"));
+  assert_non_null(strstr(e.message, "http.insecure = true"));
+  assert_int_equal(ll_config_set(&c, "http.insecure", "true", &e), 0);
+  assert_int_equal(ll_config_check_exposure(&c, &insecure, &e), 0);
+  assert_true(insecure);
+  assert_int_equal(ll_config_set(&c, "http.token.write", "w", &e), 0);
+  assert_int_equal(ll_config_check_exposure(&c, &insecure, &e), 0);
+  assert_false(insecure); /* a token: nothing to warn about */
+  ll_config_free(&c);
+}
+
+static void test_open_api_refused_before_start(void **state) {
+  (void)state;
+  char *data = path_in_tmp("never-created-open");
+  const char *open_all[] = {"all", "--data", data, "--http", "0.0.0.0:0", NULL};
+  expect_refused(NULL, open_all, data, "LOTLINE_HTTP_TOKEN_WRITE");
+  expect_refused(NULL, open_all, data, "http.insecure = true");
+  const char *open_env[] = {"LOTLINE_HTTP_LISTEN=[::]:8080", NULL};
+  const char *project[] = {"project", "--data", data, NULL};
+  expect_refused(open_env, project, data, "'http.listen'");
+  /* `command` serves no API: http.listen is not its business */
+  const char *command[] = {"command",   "--data",         data, "--http",
+                           "0.0.0.0:0", "--print-config", NULL};
+  run_result *r = run(NULL, command);
+  if (r->status != 0)
+    fail_msg("command: exit %d: %s", r->status, r->err);
+  const char *with_token[] = {"all",
+                              "--data",
+                              data,
+                              "--http",
+                              "0.0.0.0:0",
+                              "--set",
+                              "http.token.write=t",
+                              "--print-config",
+                              NULL};
+  r = run(NULL, with_token);
+  if (r->status != 0)
+    fail_msg("with a token: exit %d: %s", r->status, r->err);
+}
+
+/* ---- the environment ---- */
+
+static void test_unknown_environment_refused(void **state) {
+  (void)state;
+  char *data = path_in_tmp("never-created-env");
+  const char *plain[] = {"all", "--data", data, NULL};
+  const char *typo[] = {"LOTLINE_HTTP_LISTN=0.0.0.0:80", NULL};
+  expect_refused(typo, plain, data, "LOTLINE_HTTP_LISTN is not a setting");
+  expect_refused(typo, plain, data, "did you mean LOTLINE_HTTP_LISTEN?");
+  const char *far[] = {"LOTLINE_COLOUR=blue", NULL};
+  expect_refused(far, plain, data, "LOTLINE_COLOUR");
+  const char *kafka[] = {"LOTLINE_KAFKA_CLIENT_ID=x", NULL};
+  expect_refused(kafka, plain, data, "--set");
+
+  /* what the CLI and the test harnesses set is not a setting, and known */
+  const char *others[] = {"LOTLINE_API=http://127.0.0.1:1",
+                          "LOTLINE_TOKEN=t",
+                          "LOTLINE_CACERT=/nonexistent",
+                          "LOTLINE_BIN=/nonexistent",
+                          "LOTLINE_SCHEMAS=/nonexistent",
+                          "LOTLINE_SOURCE=/nonexistent",
+                          "LOTLINE_SEED=1",
+                          "LOTLINE_TEST_ANYTHING=1",
+                          "LOTLINE_CRASH_EVENTS=1",
+                          NULL};
+  const char *print[] = {"all", "--data", data, "--print-config", NULL};
+  run_result *r = run(others, print);
+  if (r->status != 0)
+    fail_msg("exit %d: %s", r->status, r->err);
+  const char *prefix_only[] = {"LOTLINE_TEST_=1", NULL};
+  expect_refused(prefix_only, plain, data, "LOTLINE_TEST_");
+}
+
+static void test_print_config_without_mode(void **state) {
+  (void)state;
+  const char *env[] = {"LOTLINE_LOG_LEVEL=warn", NULL};
+  const char *args[] = {"--print-config", "--set", "batch.max.ms=3", NULL};
+  run_result *r = run(env, args);
+  if (r->status != 0)
+    fail_msg("exit %d: %s", r->status, r->err);
+  assert_true(line_in(r->out, "batch.max.ms = 3  # flag"));
+  assert_true(line_in(r->out, "log.level = warn  # environment"));
+  assert_true(line_in(r->out, "http.insecure = false  # default"));
+  const char *no_mode[] = {"--data", "x", NULL};
+  r = run(NULL, no_mode);
+  assert_int_equal(r->status, 2);
+  assert_non_null(strstr(r->err, "missing MODE"));
+}
+
+/* A runtime failure exits 1 and says what failed and its kind. */
+static void test_runtime_failure_shows_its_kind(void **state) {
+  (void)state;
+  const char *args[] = {"all", "--data", "/proc/lotline-no-such/data", NULL};
+  run_result *r = run(NULL, args);
+  if (r->status != 1 || strstr(r->err, "cannot create") == NULL ||
+      strstr(r->err, " (IO)\n") == NULL)
+    fail_msg("want exit 1, 'cannot create ... (IO)', got %d: %s", r->status,
+             r->err);
+}
+
 static void test_help_lists_every_key(void **state) {
   (void)state;
   const char *args[] = {"--help", NULL};
   run_result *r = run(NULL, args);
   assert_int_equal(r->status, 0);
-  static const char *const keys[] = {
-      "http.token.read",  "http.token.write_file", "http.tls.cert",
-      "metrics.listen",   "ready.lag.max",         "log.format",
-      "kafka.<property>", "--print-config",        "--log-format",
-      "/readyz"};
+  static const char *const keys[] = {"http.token.read", "http.token.write_file",
+                                     "http.tls.cert",   "metrics.listen",
+                                     "ready.lag.max",   "log.format",
+                                     "http.insecure",   "kafka.<property>",
+                                     "--print-config",  "--log-format",
+                                     "/readyz"};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (strstr(r->out, keys[i]) == NULL)
       fail_msg("--help does not mention %s", keys[i]);
@@ -493,6 +626,12 @@ int main(void) {
       cmocka_unit_test(test_bad_settings_stop_the_start),
       cmocka_unit_test(test_kafka_settings_checked_by_librdkafka),
       cmocka_unit_test(test_tls_files_checked),
+      cmocka_unit_test(test_loopback_addresses),
+      cmocka_unit_test(test_exposure_needs_a_write_token),
+      cmocka_unit_test(test_open_api_refused_before_start),
+      cmocka_unit_test(test_unknown_environment_refused),
+      cmocka_unit_test(test_print_config_without_mode),
+      cmocka_unit_test(test_runtime_failure_shows_its_kind),
       cmocka_unit_test(test_help_lists_every_key),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -2,6 +2,9 @@
  * be: HTTPS from http.tls.cert/key, tokens from files, JSON logs, all from
  * a --config file; then reached the way people reach it, with curl-like
  * requests and with the lotline CLI (LOTLINE_TOKEN, LOTLINE_CACERT).
+ * And secure by default: an http.listen beyond loopback without a write
+ * token is refused (exit 2, saying how to set one), starts with a token,
+ * starts with a warning under http.insecure = true; loopback needs none.
  *
  * Needs the `openssl` command (deploy/install-deps.sh installs it) to make
  * a self-signed certificate for 127.0.0.1. */
@@ -212,10 +215,105 @@ static void test_https_tokens_and_cli(void **state) {
   free(dir);
 }
 
+/* ---- secure by default: who may start with which http.listen ---- */
+
+/* Start `lotlined all` with extra args; true when it serves its API
+ * (http.addr written) and stops cleanly on SIGTERM. log: its output. */
+static bool starts(const char *dir, const char *tag, const char *const extra[],
+                   char *log, size_t log_size) {
+  char data[600], bin[512];
+  snprintf(data, sizeof data, "%s/%s", dir, tag);
+  snprintf(log, log_size, "%s/%s.log", dir, tag);
+  const char *argv[16] = {h_bin("lotlined", bin, sizeof bin), "all", "--data",
+                          data};
+  size_t n = 4;
+  for (size_t i = 0; extra[i] != NULL && n < 15; i++)
+    argv[n++] = extra[i];
+  argv[n] = NULL;
+  h_proc p = h_spawn(log, argv);
+  char *addr = h_wait_file(data, "http.addr", START_TIMEOUT_MS);
+  int rc = h_stop(&p, STOP_TIMEOUT_MS);
+  if (addr == NULL || rc != 0)
+    h_dump_log(&p);
+  free(addr);
+  return addr != NULL && rc == 0;
+}
+
+static void test_open_address_without_token_refused(void **state) {
+  (void)state;
+  char *dir = h_tempdir("open");
+  char data[600], log[600], bin[512];
+  snprintf(data, sizeof data, "%s/data", dir);
+  snprintf(log, sizeof log, "%s/refused.log", dir);
+  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
+                        "all",
+                        "--data",
+                        data,
+                        "--http",
+                        "0.0.0.0:0",
+                        NULL};
+  h_proc p = h_spawn(log, argv);
+  int status = 0;
+  assert_int_equal(waitpid(p.pid, &status, 0), p.pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 2);
+  /* the message says how to fix it: the key, its variable, the way out */
+  assert_true(file_has(log, "'http.listen'"));
+  assert_true(file_has(log, "'http.token.write'"));
+  assert_true(file_has(log, "LOTLINE_HTTP_TOKEN_WRITE"));
+  assert_true(file_has(log, "http.insecure = true"));
+  assert_int_equal(access(data, F_OK), -1); /* nothing was started */
+  h_rmrf(dir);
+  free(dir);
+}
+
+static void test_open_address_with_token_starts(void **state) {
+  (void)state;
+  char *dir = h_tempdir("token");
+  char *token_file = write_text(dir, "write.token", WRITE_TOKEN "\n");
+  char set_token[700], log[700];
+  snprintf(set_token, sizeof set_token, "http.token.write_file=%s", token_file);
+  const char *extra[] = {"--http", "0.0.0.0:0", "--set", set_token, NULL};
+  assert_true(starts(dir, "token", extra, log, sizeof log));
+  assert_false(file_has(log, "http.insecure"));
+  free(token_file);
+  h_rmrf(dir);
+  free(dir);
+}
+
+static void test_open_address_insecure_starts_with_warning(void **state) {
+  (void)state;
+  char *dir = h_tempdir("insecure");
+  char log[700];
+  const char *extra[] = {"--http", "0.0.0.0:0", "--set", "http.insecure=true",
+                         NULL};
+  assert_true(starts(dir, "insecure", extra, log, sizeof log));
+  assert_true(file_has(log, "WARN"));
+  assert_true(file_has(log, "http.insecure = true: the API on 0.0.0.0:0 "
+                            "takes writes from anyone"));
+  h_rmrf(dir);
+  free(dir);
+}
+
+static void test_loopback_without_token_starts(void **state) {
+  (void)state;
+  char *dir = h_tempdir("loopback");
+  char log[700];
+  const char *extra[] = {"--http", "127.0.0.1:0", NULL};
+  assert_true(starts(dir, "loopback", extra, log, sizeof log));
+  assert_false(file_has(log, "http.insecure"));
+  h_rmrf(dir);
+  free(dir);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_https_tokens_and_cli),
+      cmocka_unit_test(test_open_address_without_token_refused),
+      cmocka_unit_test(test_open_address_with_token_starts),
+      cmocka_unit_test(test_open_address_insecure_starts_with_warning),
+      cmocka_unit_test(test_loopback_without_token_starts),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();

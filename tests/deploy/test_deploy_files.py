@@ -5,12 +5,15 @@ Kubernetes cluster:
   - every YAML file under deploy/ (and docs/) parses;
   - docker-compose.yml: Kafka in KRaft mode, a Schema Registry, lotline's
     command and project services on one shared volume, the topics created,
-    every LOTLINE_* variable a real config key; and `docker-compose config`
+    every LOTLINE_* variable a real config key, the API's write token
+    required from the environment; and `docker-compose config`
     accepts it when docker-compose is installed;
   - deploy/k8s: a one-replica StatefulSet whose two containers mount the
     same data volume where --data points, readiness on /readyz and liveness
     on /healthz on the declared port, the ConfigMap the pod mounts exists
-    and its lotline.conf is accepted by lotlined itself, the Service
+    and its lotline.conf is accepted by lotlined itself, the API's write
+    token comes from a Secret (lotlined refuses the open API without
+    it), the Service
     selects the pod and targets that port, kustomization lists every file;
   - the Dockerfile: the runtime stage installs a package for every shared
     library the built binaries need, the build stage only packages that
@@ -137,6 +140,12 @@ def check_compose(compose):
     check(project.get("environment", {}).get("LOTLINE_HTTP_LISTEN", "")
           .startswith("0.0.0.0:"),
           "compose: the API listens beyond the container's loopback")
+    token = str(project.get("environment", {})
+                .get("LOTLINE_HTTP_TOKEN_WRITE", ""))
+    check(re.match(r"^\$\{LOTLINE_HTTP_TOKEN_WRITE:\?.+\}$", token)
+          is not None,
+          "compose: so lotline-project takes a write token from the "
+          "environment, required (%s)" % token)
     check("/readyz" in " ".join(project.get("healthcheck", {})
                                 .get("test", [])),
           "compose: lotline-project's healthcheck is /readyz")
@@ -148,11 +157,17 @@ def check_compose(compose):
 
     dc = shutil.which("docker-compose")
     if dc:
-        r = subprocess.run([dc, "-f", os.path.join(DEPLOY,
-                                                   "docker-compose.yml"),
-                            "config", "-q"], capture_output=True, text=True)
+        argv = [dc, "-f", os.path.join(DEPLOY, "docker-compose.yml"),
+                "config", "-q"]
+        base = {k: v for k, v in os.environ.items()
+                if k != "LOTLINE_HTTP_TOKEN_WRITE"}
+        r = subprocess.run(argv, capture_output=True, text=True,
+                           env=dict(base, LOTLINE_HTTP_TOKEN_WRITE="t0ken"))
         check(r.returncode == 0, "docker-compose config accepts the file%s"
               % (": " + r.stderr.strip() if r.returncode else ""))
+        r = subprocess.run(argv, capture_output=True, text=True, env=base)
+        check(r.returncode != 0 and "LOTLINE_HTTP_TOKEN_WRITE" in r.stderr,
+              "docker-compose refuses to run without the write token")
     else:
         print("docker-compose not installed: Compose schema check skipped")
 
@@ -242,6 +257,7 @@ def check_k8s(docs):
         check(m and int(m.group(2)) in ports.values(),
               "k8s: http.listen's port is the container port")
         check_config_with_lotlined(conf, "k8s ConfigMap lotline.conf")
+        check_secure_start(conf, project)
 
     for (k, n), svc in objs.items():
         if k != "Service":
@@ -275,6 +291,37 @@ def check_config_with_lotlined(conf_text, what):
         _, err = p.communicate(timeout=15)
         check(re.match(r"^[\w.:-]+:\d+", line) is not None,
               "%s: lotlined loads it (%s)" % (what, line or err.strip()))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_secure_start(conf_text, project):
+    """The ConfigMap's http.listen is beyond loopback, so `project` needs a
+    write token: it comes from a Secret, lotlined accepts the settings with
+    it and refuses them (exit 2, naming the key) without."""
+    env = {e["name"]: e for e in project.get("env", [])}
+    ref = env.get("LOTLINE_HTTP_TOKEN_WRITE", {}).get("valueFrom", {}) \
+        .get("secretKeyRef", {})
+    check(ref.get("name") and ref.get("key"),
+          "k8s: project's LOTLINE_HTTP_TOKEN_WRITE comes from a Secret (%s)"
+          % ref)
+    tmp = tempfile.mkdtemp(prefix="lotline-deploy-")
+    try:
+        path = os.path.join(tmp, "lotline.conf")
+        with open(path, "w") as f:
+            f.write(conf_text)
+        argv = [os.path.join(BIN, "lotlined"), "project", "--config", path,
+                "--data", os.path.join(tmp, "data"), "--print-config"]
+        base = {k: v for k, v in os.environ.items()
+                if k != "LOTLINE_HTTP_TOKEN_WRITE"}
+        r = subprocess.run(argv, capture_output=True, text=True,
+                           env=dict(base, LOTLINE_HTTP_TOKEN_WRITE="t0ken"))
+        check(r.returncode == 0, "k8s: project starts with the token (%s)"
+              % r.stderr.strip())
+        r = subprocess.run(argv, capture_output=True, text=True, env=base)
+        check(r.returncode == 2 and "http.token.write" in r.stderr,
+              "k8s: project refuses the open API without it (exit %d: %s)"
+              % (r.returncode, r.stderr.strip()))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

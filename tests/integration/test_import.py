@@ -7,7 +7,9 @@ product would show up as INSUFFICIENT_STOCK; it also holds rows the rules
 reject and rows the CLI cannot read. Checked: the exit status, the summary
 by code, the rejects file (rows, line numbers, codes, re-importable), the
 quantities the API ends up with, that importing the same file again applies
-nothing twice, NDJSON, and generate's name series and its re-run."""
+nothing twice (nor does an edited copy: unchanged rows keep their event
+ids), that an unknown column or key refuses the file, NDJSON, and
+generate's name series, its re-run and a corrected re-run."""
 import csv
 import io
 import json
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 BIN = os.environ.get("LOTLINE_BIN", "build/bin")
@@ -199,6 +202,51 @@ def main():
         assert doc["rejects_file"] is None
         assert locations(http, "IMP-L0")["Customers/Bob"] == "25"
 
+        # 5b. The original file edited: the rejected row fixed as above, a
+        # new row on top (every line moves). Unchanged rows keep their
+        # event ids, the fixed row is the event the rejects file already
+        # sent: nothing is applied twice, only the new row is new.
+        edited = os.path.join(tmp, "stock-edited.csv")
+        src = text.splitlines()
+        bad_row = next(i for i, line in enumerate(src)
+                       if line.startswith("move,IMP-L0,IMP-P0,,,5000,"))
+        src[bad_row] = src[bad_row].replace(",5000,", ",25,")
+        src.insert(1, "lot,IMP-NEW,IMP-P0,N-NEW,lot,,,,,,PO-NEW")
+        with open(edited, "w") as f:
+            f.write("\n".join(src) + "\n")
+        p5 = lotline(data, "import", edited, "--quiet", want_rc=1)
+        assert "%d rows, %d accepted, 5 rejected." % (rows + 1, good + 2) \
+            in p5.stdout, p5.stdout
+        assert "INSUFFICIENT_STOCK" not in summary_codes(p5.stdout)
+        assert locations(http, "IMP-L0")["Customers/Bob"] == "25"
+        assert locations(http, "IMP-L4")["Customers/Eve"] == "40"
+        for i in range(PRODUCTS - 1):
+            assert locations(http, "IMP-L%d" % i)["Vendors/Acme"] == "-100"
+
+        # 5c. Strict input: an unknown CSV column or NDJSON key refuses the
+        # whole file (exit 2, naming it), before anything is sent.
+        typo = os.path.join(tmp, "typo.csv")
+        with open(typo, "w") as f:
+            f.write("type,lot_id,product_id,name,refrence\n"
+                    "lot,IMP-TYPO,IMP-P0,N-TYPO,PO-1\n")
+        p6 = lotline(data, "import", typo, want_rc=2)
+        assert "line 1: unknown column 'refrence'" in p6.stderr, p6.stderr
+        typo_nd = os.path.join(tmp, "typo.ndjson")
+        with open(typo_nd, "w") as f:
+            f.write(json.dumps({"type": "lot", "lot_id": "IMP-TYPO",
+                                "product_id": "IMP-P0", "name": "N-TYPO"})
+                    + "\n")
+            f.write(json.dumps({"type": "lot", "lot_id": "IMP-TYPO2",
+                                "product_id": "IMP-P0", "name": "N-TYPO2",
+                                "refrence": "PO-1"}) + "\n")
+        p7 = lotline(data, "import", typo_nd, want_rc=2)
+        assert "line 2: unknown key 'refrence'" in p7.stderr, p7.stderr
+        try:
+            urllib.request.urlopen("http://%s/v1/lots/IMP-TYPO" % http)
+            raise AssertionError("a row of a refused file was sent")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404, e
+
         # 6. NDJSON, with a rejects file elsewhere.
         nd = os.path.join(tmp, "more.ndjson")
         with open(nd, "w") as f:
@@ -251,6 +299,21 @@ def main():
         assert "0 accepted, 2 rejected." in g.stdout, g.stdout
         assert summary_codes(g.stdout) == {"DUPLICATE_LOT": 1,
                                            "TRACKING_MISMATCH": 1}, g.stdout
+        # 8. A corrected generate: rejected, then run again with the right
+        # tracking. The ids follow the content, so the corrected run is
+        # decided afresh (not the old rejection again), and running it once
+        # more changes nothing.
+        args = ["generate", "--product", "IMP-G", "--first", "SN-0200",
+                "--count", "2"]
+        g = lotline(data, *args, want_rc=1)
+        assert summary_codes(g.stdout) == {"TRACKING_MISMATCH": 2}, g.stdout
+        for _ in range(2):
+            g = lotline(data, *(args + ["--tracking", "serial"]), want_rc=0)
+            assert "2 accepted, 0 rejected." in g.stdout, g.stdout
+        with urllib.request.urlopen(
+                "http://%s/v1/lots?product_id=IMP-G&limit=100" % http) as r:
+            names = sorted(x["name"] for x in json.loads(r.read())["lots"])
+        assert names.count("SN-0200") == 1 and "SN-0201" in names, names
         print("import: %d rows (%d accepted, 6 rejected by code %s); "
               "re-import applied nothing twice; generate series ok" % (
                   rows, good, codes))

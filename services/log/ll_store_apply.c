@@ -67,6 +67,11 @@ static int apply_fail(ll_store *s, ll_err *err, const char *op, char *rerr) {
 /* Steps 1 and 2: the job's changes into `state`. */
 static int ingest_changes(ll_store *s, ll_apply_job *job, uint64_t file_no,
                           ll_err *err) {
+  if (atomic_load(&s->write_failed))
+    return ll_fail(err, LL_ERR_IO,
+                   "log store %s: applying the journal: refused, an earlier "
+                   "write failed",
+                   s->dir);
   sort_item *order = ll_xmalloc(job->n_changes * sizeof *order);
   for (size_t i = 0; i < job->n_changes; i++)
     order[i] = (sort_item){key_prefix(&job->changes[i]), &job->changes[i]};
@@ -130,12 +135,10 @@ static int delete_records(ll_store *s, const ll_apply_job *job, ll_err *err) {
     rocksdb_writebatch_delete_cf(wb, s->cf[LL_CF_JOURNAL], (const char *)key,
                                  sizeof key);
   }
-  char *rerr = NULL;
-  rocksdb_write(s->db, s->write_nosync, wb, &rerr);
+  int rc = ll_store_write(s, s->write_nosync, wb,
+                          "applying the journal: delete journal records", err);
   rocksdb_writebatch_destroy(wb);
-  if (rerr)
-    return apply_fail(s, err, "delete journal records", rerr);
-  return 0;
+  return rc;
 }
 
 static void *applier_main(void *arg) {

@@ -224,10 +224,9 @@ int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
     put_meta_u64(b, LL_META_LAST_JOURNAL, mem->batch_gen);
   }
 
-  char *rerr = NULL;
-  rocksdb_write(s->db, sync ? s->write_sync : s->write_nosync, b->wb, &rerr);
-  if (rerr) {
-    rc = ll_store_fail(s, err, "commit", rerr);
+  if (ll_store_write(s, sync ? s->write_sync : s->write_nosync, b->wb, "commit",
+                     err) != 0) {
+    rc = -1;
     goto done;
   }
   /* Single writer: nobody moved the counters since begin. */

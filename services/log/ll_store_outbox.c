@@ -158,8 +158,8 @@ int ll_store_outbox_delete(ll_store *s, const uint64_t *sequences, size_t n,
                                  (const char *)key.data, key.len);
   }
   ll_buf_free(&key);
-  char *rerr = NULL;
-  rocksdb_write(s->db, s->write_nosync, wb, &rerr);
+  int rc =
+      ll_store_write(s, s->write_nosync, wb, "delete from the outbox", err);
   rocksdb_writebatch_destroy(wb);
-  return rerr ? ll_store_fail(s, err, "delete from the outbox", rerr) : 0;
+  return rc;
 }

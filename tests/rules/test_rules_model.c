@@ -399,79 +399,72 @@ static const ll_event *model_recorded(const model *m, const char *event_id) {
   return &m->recorded[i];
 }
 
-/* The expected outcome of ev: an ll_code, LL_OK, or DUP. Also resolves the
- * lot a move or update addresses (*lot_out, -1 if none). */
-static int model_expect(const model *m, const ll_event *ev, int *lot_out) {
-  *lot_out = -1;
-  const ll_event *first = model_recorded(m, ev->event_id);
-  if (first != NULL)
-    return same_event(ev, first) ? DUP : LL_EVENT_ID_REUSED;
-
+static int expect_created(const model *m, const ll_event *ev, int *lot_out) {
   int product = number_of(ev->product_id);
   char name[16];
+  if (blank(ev->name))
+    return LL_MISSING_FIELD;
+  if (has_control(ev->name))
+    return LL_INVALID_FIELD;
+  if (dates_bad(ev->expiration_at, ev->alert_at, ev->removal_at, ev->use_by_at))
+    return LL_INVALID_DATES;
+  model_trim(ev->name, name);
+  int lot = number_of(ev->lot_id);
+  *lot_out = lot;
+  if (name_owner(m, product, name) >= 0)
+    return LL_DUPLICATE_LOT;
+  if (m->lots[lot].exists)
+    return LL_LOT_ID_TAKEN;
+  if (m->tracking_set[product] && m->tracking[product] != ev->tracking)
+    return LL_TRACKING_MISMATCH;
+  return LL_OK;
+}
 
-  if (ev->type == LL_EV_LOT_CREATED) {
-    if (blank(ev->name))
-      return LL_MISSING_FIELD;
-    if (has_control(ev->name))
-      return LL_INVALID_FIELD;
-    if (dates_bad(ev->expiration_at, ev->alert_at, ev->removal_at,
-                  ev->use_by_at))
-      return LL_INVALID_DATES;
+static int expect_updated(const model *m, const ll_event *ev, int *lot_out) {
+  int product = number_of(ev->product_id);
+  char name[16];
+  if (ev->name && blank(ev->name))
+    return LL_MISSING_FIELD;
+  if (ev->name && has_control(ev->name))
+    return LL_INVALID_FIELD;
+  if (dates_bad(ev->expiration_at, ev->alert_at, ev->removal_at, ev->use_by_at))
+    return LL_INVALID_DATES;
+  int lot = number_of(ev->lot_id);
+  const mlot *l = &m->lots[lot];
+  *lot_out = lot;
+  if (!l->exists)
+    return LL_UNKNOWN_LOT;
+  if (l->product != product)
+    return LL_LOT_PRODUCT_MISMATCH;
+  if (ev->has_expected_version && ev->expected_version != l->version)
+    return LL_VERSION_CONFLICT;
+  int new_product =
+      ev->new_product_id ? number_of(ev->new_product_id) : l->product;
+  bool change = new_product != l->product;
+  if (change && l->move_count > 0)
+    return LL_PRODUCT_LOCKED;
+  if (ev->name)
     model_trim(ev->name, name);
-    int lot = number_of(ev->lot_id);
-    *lot_out = lot;
-    if (name_owner(m, product, name) >= 0)
-      return LL_DUPLICATE_LOT;
-    if (m->lots[lot].exists)
-      return LL_LOT_ID_TAKEN;
-    if (m->tracking_set[product] && m->tracking[product] != ev->tracking)
-      return LL_TRACKING_MISMATCH;
-    return LL_OK;
-  }
+  else
+    strcpy(name, l->name);
+  int owner = name_owner(m, new_product, name);
+  if (owner >= 0 && owner != lot)
+    return LL_DUPLICATE_LOT;
+  if (change && m->tracking_set[new_product] &&
+      m->tracking[new_product] != l->tracking)
+    return LL_TRACKING_MISMATCH;
+  ll_opt_time e = ev->expiration_at.set ? ev->expiration_at : l->expiration;
+  ll_opt_time a = ev->alert_at.set ? ev->alert_at : l->alert;
+  ll_opt_time r = ev->removal_at.set ? ev->removal_at : l->removal;
+  ll_opt_time u = ev->use_by_at.set ? ev->use_by_at : l->use_by;
+  if (dates_bad(e, a, r, u))
+    return LL_INVALID_DATES;
+  return LL_OK;
+}
 
-  if (ev->type == LL_EV_LOT_UPDATED) {
-    if (ev->name && blank(ev->name))
-      return LL_MISSING_FIELD;
-    if (ev->name && has_control(ev->name))
-      return LL_INVALID_FIELD;
-    if (dates_bad(ev->expiration_at, ev->alert_at, ev->removal_at,
-                  ev->use_by_at))
-      return LL_INVALID_DATES;
-    int lot = number_of(ev->lot_id);
-    const mlot *l = &m->lots[lot];
-    *lot_out = lot;
-    if (!l->exists)
-      return LL_UNKNOWN_LOT;
-    if (l->product != product)
-      return LL_LOT_PRODUCT_MISMATCH;
-    if (ev->has_expected_version && ev->expected_version != l->version)
-      return LL_VERSION_CONFLICT;
-    int new_product =
-        ev->new_product_id ? number_of(ev->new_product_id) : l->product;
-    bool change = new_product != l->product;
-    if (change && l->move_count > 0)
-      return LL_PRODUCT_LOCKED;
-    if (ev->name)
-      model_trim(ev->name, name);
-    else
-      strcpy(name, l->name);
-    int owner = name_owner(m, new_product, name);
-    if (owner >= 0 && owner != lot)
-      return LL_DUPLICATE_LOT;
-    if (change && m->tracking_set[new_product] &&
-        m->tracking[new_product] != l->tracking)
-      return LL_TRACKING_MISMATCH;
-    ll_opt_time e = ev->expiration_at.set ? ev->expiration_at : l->expiration;
-    ll_opt_time a = ev->alert_at.set ? ev->alert_at : l->alert;
-    ll_opt_time r = ev->removal_at.set ? ev->removal_at : l->removal;
-    ll_opt_time u = ev->use_by_at.set ? ev->use_by_at : l->use_by;
-    if (dates_bad(e, a, r, u))
-      return LL_INVALID_DATES;
-    return LL_OK;
-  }
-
-  /* StockMoved */
+static int expect_moved(const model *m, const ll_event *ev, int *lot_out) {
+  int product = number_of(ev->product_id);
+  char name[16];
   if (!ev->quantity_valid || ev->quantity_micro <= 0 ||
       ev->quantity_micro > MODEL_QTY_MAX)
     return LL_INVALID_QUANTITY;
@@ -527,6 +520,20 @@ static int model_expect(const model *m, const ll_event *ev, int *lot_out) {
       nt > MODEL_QTY_MAX || oh > MODEL_QTY_MAX)
     return LL_INVALID_QUANTITY;
   return LL_OK;
+}
+
+/* The expected outcome of ev: an ll_code, LL_OK, or DUP. Also resolves the
+ * lot a move or update addresses (*lot_out, -1 if none). */
+static int model_expect(const model *m, const ll_event *ev, int *lot_out) {
+  *lot_out = -1;
+  const ll_event *first = model_recorded(m, ev->event_id);
+  if (first != NULL)
+    return same_event(ev, first) ? DUP : LL_EVENT_ID_REUSED;
+  if (ev->type == LL_EV_LOT_CREATED)
+    return expect_created(m, ev, lot_out);
+  if (ev->type == LL_EV_LOT_UPDATED)
+    return expect_updated(m, ev, lot_out);
+  return expect_moved(m, ev, lot_out);
 }
 
 static void model_record(model *m, const ll_event *ev) {

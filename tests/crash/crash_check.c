@@ -72,12 +72,12 @@ static int load_msg(cc_expect *x, const char *line, ll_err *err) {
   if (sscanf(line, "M %d %lld %63s %1023s", &partition, &offset, outcome,
              event_id) != 4 ||
       partition < 0 || partition >= CC_PARTITIONS_MAX || offset < 0)
-    return ll_err_set(err, LL_OK, "bad message line: %s", line);
+    return ll_fail(err, LL_ERR_CORRUPT, "bad message line: %s", line);
   if (offset != x->count[partition])
-    return ll_err_set(err, LL_OK,
-                      "partition %d: offset %lld where %lld was expected "
-                      "(the producer's offsets must be dense)",
-                      partition, offset, (long long)x->count[partition]);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "partition %d: offset %lld where %lld was expected "
+                   "(the producer's offsets must be dense)",
+                   partition, offset, (long long)x->count[partition]);
   int64_t n = x->count[partition]++;
   x->by_partition[partition] =
       ll_xrealloc(x->by_partition[partition], (size_t)(n + 1) * sizeof(cc_msg));
@@ -92,7 +92,7 @@ static int load_msg(cc_expect *x, const char *line, ll_err *err) {
   } else {
     ll_code code;
     if (!ll_code_parse(outcome, &code))
-      return ll_err_set(err, LL_OK, "unknown outcome %s", outcome);
+      return ll_fail(err, LL_ERR_CORRUPT, "unknown outcome %s", outcome);
     m->outcome = (int)code;
     x->rejected++;
   }
@@ -108,7 +108,7 @@ static int load_lot(cc_expect *x, const char *line, ll_err *err) {
   if (sscanf(line, "L %255s %255s %15s %lld %lld %lld %lld %lld %255s", lot_id,
              product, tracking, &version, &moves, &on_hand, &created, &updated,
              desc) != 9)
-    return ll_err_set(err, LL_OK, "bad lot line: %s", line);
+    return ll_fail(err, LL_ERR_CORRUPT, "bad lot line: %s", line);
   x->lots = ll_xrealloc(x->lots, (x->n_lots + 1) * sizeof *x->lots);
   cc_lot *l = &x->lots[x->n_lots++];
   memset(l, 0, sizeof *l);
@@ -116,7 +116,7 @@ static int load_lot(cc_expect *x, const char *line, ll_err *err) {
   l->product_id = ll_strdup(product);
   l->description = strcmp(desc, "-") == 0 ? NULL : ll_strdup(desc);
   if (!ll_tracking_parse(tracking, &l->tracking))
-    return ll_err_set(err, LL_OK, "bad tracking: %s", line);
+    return ll_fail(err, LL_ERR_CORRUPT, "bad tracking: %s", line);
   l->version = version;
   l->move_count = moves;
   l->on_hand_micro = on_hand;
@@ -130,7 +130,7 @@ static int load_qty(cc_expect *x, const char *line, ll_err *err) {
   long long qty;
   if (sscanf(line, "Q %255s %255s %lld", lot_id, location, &qty) != 3 ||
       x->n_lots == 0 || strcmp(x->lots[x->n_lots - 1].lot_id, lot_id) != 0)
-    return ll_err_set(err, LL_OK, "bad quantity line: %s", line);
+    return ll_fail(err, LL_ERR_CORRUPT, "bad quantity line: %s", line);
   cc_lot *l = &x->lots[x->n_lots - 1];
   l->locs = ll_xrealloc(l->locs, (l->n_locs + 1) * sizeof *l->locs);
   l->locs[l->n_locs++] = (cc_loc){ll_strdup(location), qty};
@@ -141,7 +141,7 @@ int cc_expect_load(const char *path, cc_expect *x, ll_err *err) {
   memset(x, 0, sizeof *x);
   FILE *f = fopen(path, "r");
   if (!f)
-    return ll_err_set(err, LL_OK, "cannot open %s", path);
+    return ll_fail(err, LL_ERR_IO, "cannot open %s", path);
   char line[CC_LINE_MAX];
   int rc = 0;
   bool total = false;
@@ -163,14 +163,15 @@ int cc_expect_load(const char *path, cc_expect *x, ll_err *err) {
                      &t_rejected, &t_dups) == 4;
       break;
     default:
-      rc = ll_err_set(err, LL_OK, "%s: unknown line: %s", path, line);
+      rc = ll_fail(err, LL_ERR_CORRUPT, "%s: unknown line: %s", path, line);
     }
   }
   fclose(f);
   if (rc == 0 &&
       (!total || t_messages != x->messages || t_accepted != x->accepted ||
        t_rejected != x->rejected || t_dups != x->duplicates))
-    rc = ll_err_set(err, LL_OK, "%s: totals missing or inconsistent", path);
+    rc = ll_fail(err, LL_ERR_CORRUPT, "%s: totals missing or inconsistent",
+                 path);
   if (rc != 0)
     return rc;
   /* qsort wants real arrays, even for zero items. */

@@ -376,6 +376,49 @@ bool rig_wait_views(rig *r, uint64_t position, int timeout_ms) {
   return done;
 }
 
+bool rig_wait_log_past(rig *r, uint64_t position, int timeout_ms) {
+  char *metrics = h_wait_file(r->svc_dir, "metrics.addr", RIG_START_TIMEOUT_MS);
+  if (!metrics)
+    return false;
+  bool past = false;
+  for (int waited = 0; !past && waited <= timeout_ms;
+       waited += RIG_POLL_MS / 2) {
+    if (!rig_service_running(r))
+      break;
+    long at = h_metric(metrics, "lotline_log_position");
+    past = at >= 0 && (uint64_t)at > position;
+    if (!past)
+      sleep_ms(RIG_POLL_MS / 2);
+  }
+  free(metrics);
+  return past;
+}
+
+int64_t rig_unconsumed(const cc_snapshot *s, const cc_expect *x) {
+  int64_t left = 0;
+  for (int p = 0; p < x->n_partitions; p++)
+    left += x->count[p] - (s->next_offset[p] < 0 ? 0 : s->next_offset[p]);
+  return left;
+}
+
+uint64_t rig_run_start(const rig *r, size_t i) {
+  return i == 0 ? 0 : r->snaps[i - 1].last_position;
+}
+
+bool rig_mid_stream(const rig *r, size_t i, const cc_expect *x, char *why,
+                    size_t why_len) {
+  uint64_t from = rig_run_start(r, i), at = r->snaps[i].last_position;
+  int64_t left = rig_unconsumed(&r->snaps[i], x);
+  bool mid = from < at && at < (uint64_t)x->accepted && left > 0;
+  if (!mid)
+    snprintf(why, why_len,
+             "the log was at %llu (the run started at %llu, the stream "
+             "ends at %lld) with %lld message(s) left to consume",
+             (unsigned long long)at, (unsigned long long)from,
+             (long long)x->accepted, (long long)left);
+  return mid;
+}
+
 /* HOOK(log-admin): `lotline rebuild` and a views dump are being written on
  * branch log-admin. Once they land, also rebuild with the CLI into a copy
  * of the data directory, dump both views and compare the dumps byte for

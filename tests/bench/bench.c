@@ -107,6 +107,12 @@ static void die(const char *what, const char *why) {
   exit(1);
 }
 
+static void die_err(const char *what, const ll_err *e) {
+  fprintf(stderr, "bench: %s: %s: %s\n", what, ll_err_kind_name(e->kind),
+          e->message);
+  exit(1);
+}
+
 static int64_t rss_peak_kb(pid_t pid) {
   char path[64], line[256];
   snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
@@ -1094,12 +1100,12 @@ int main(int argc, char **argv) {
   ll_err e;
   ll_codec *codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
   if (!codec)
-    die("schemas (set LOTLINE_SCHEMAS)", e.message);
+    die_err("schemas (set LOTLINE_SCHEMAS)", &e);
   ll_topics topics = {"lots.inbound", "lots.events", "lots.rejected",
                       "lots.quantities"};
   ll_broker *broker = ll_broker_start(&topics, 1, o.partitions, &e);
   if (!broker)
-    die("broker", e.message);
+    die_err("broker", &e);
   const char *brokers = ll_broker_bootstraps(broker);
   workload *wl = make_workload(&o, codec);
   corpus c = {0};

@@ -428,8 +428,9 @@ static void on_record(const rd_kafka_message_t *m, void *arg) {
   memset(&rej, 0, sizeof rej);
   if (ll_codec_decode_rejection(sc->codec, m->payload, m->len, &rej, &e) !=
       LL_OK) {
-    mismatch(sc->r, "%s [%d] offset %lld: %s", rd_kafka_topic_name(m->rkt),
-             m->partition, (long long)m->offset, e.message);
+    mismatch(sc->r, "%s [%d] offset %lld: %s: %s", rd_kafka_topic_name(m->rkt),
+             m->partition, (long long)m->offset, ll_err_kind_name(e.kind),
+             e.message);
     return;
   }
   if (sc->n == sc->cap) {
@@ -446,13 +447,13 @@ int cc_check_rejected_topic(ll_store *s, const cc_stored *st,
   ll_err e;
   uint64_t left = 0;
   if (ll_store_outbox_count(s, &left, &e) != 0)
-    mismatch(&r, "%s", e.message);
+    mismatch(&r, "%s: %s", ll_err_kind_name(e.kind), e.message);
   else if (left != 0)
     mismatch(&r, "%llu rejection(s) still in the outbox after a clean stop",
              (unsigned long long)left);
   ll_codec *codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
   if (!codec) {
-    mismatch(&r, "codec: %s", e.message);
+    mismatch(&r, "codec: %s: %s", ll_err_kind_name(e.kind), e.message);
     return report_done(&r);
   }
   topic_scan sc = {.codec = codec, .r = &r};
@@ -500,7 +501,7 @@ int cc_check_offsets(ll_store *s, const char *cluster, const char *topic,
     int64_t next;
     ll_err e;
     if (ll_store_get_offset(s, cluster, topic, p, &next, &found, &e) != 0) {
-      mismatch(&r, "%s", e.message);
+      mismatch(&r, "%s: %s", ll_err_kind_name(e.kind), e.message);
       continue;
     }
     if (x->count[p] == 0 ? found && next != 0 : !found || next != x->count[p])
@@ -574,7 +575,8 @@ static int check_locations(ll_views *v, const cc_lot *want, cc_report *r) {
   size_t n = 0;
   ll_err e;
   if (ll_views_lot_locations(v, want->lot_id, true, &locs, &n, &e) != 0) {
-    mismatch(r, "%s: %s", want->lot_id, e.message);
+    mismatch(r, "%s: %s: %s", want->lot_id, ll_err_kind_name(e.kind),
+             e.message);
     return -1;
   }
   bool same = n == want->n_locs;
@@ -607,7 +609,8 @@ int cc_check_views(ll_views *v, const cc_expect *x) {
     bool found;
     ll_err e;
     if (ll_views_get_lot(v, want->lot_id, &lot, &found, &e) != 0) {
-      mismatch(&r, "%s: %s", want->lot_id, e.message);
+      mismatch(&r, "%s: %s: %s", want->lot_id, ll_err_kind_name(e.kind),
+               e.message);
       continue;
     }
     if (!found) {
@@ -647,7 +650,7 @@ int cc_check_views(ll_views *v, const cc_expect *x) {
     ll_err e;
     f.cursor = cursor;
     if (ll_views_list_lots(v, &f, &lots, &n, &next, &e) != 0) {
-      mismatch(&r, "listing lots: %s", e.message);
+      mismatch(&r, "listing lots: %s: %s", ll_err_kind_name(e.kind), e.message);
       break;
     }
     for (size_t i = 0; i < n; i++)
@@ -691,7 +694,7 @@ static bool same_locations(ll_views *a, ll_views *b, const char *lot_id,
   ll_err e;
   if (ll_views_lot_locations(a, lot_id, true, &la, &na, &e) != 0 ||
       ll_views_lot_locations(b, lot_id, true, &lb, &nb, &e) != 0) {
-    mismatch(r, "%s: %s", lot_id, e.message);
+    mismatch(r, "%s: %s: %s", lot_id, ll_err_kind_name(e.kind), e.message);
     ll_lot_locations_free(la, na);
     ll_lot_locations_free(lb, nb);
     return false;
@@ -725,7 +728,7 @@ int cc_compare_views(ll_views *a, ll_views *b) {
     if (rc == 0)
       rc = ll_views_list_lots(b, &f, &lb, &nb, &next_b, &e);
     if (rc != 0) {
-      mismatch(&r, "listing lots: %s", e.message);
+      mismatch(&r, "listing lots: %s: %s", ll_err_kind_name(e.kind), e.message);
       ll_lots_free(la, na);
       free(next_a);
       break;

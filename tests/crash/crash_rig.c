@@ -30,6 +30,13 @@ static void rig_die(rig *r, const char *what) {
   abort();
 }
 
+/* A failed call of the code under test: its kind and message. */
+static void rig_die_err(rig *r, const ll_err *e) {
+  char what[sizeof e->message + 32];
+  snprintf(what, sizeof what, "%s: %s", ll_err_kind_name(e->kind), e->message);
+  rig_die(r, what);
+}
+
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
@@ -282,13 +289,13 @@ void rig_snapshot(rig *r) {
   if (!s) {
     if (strstr(e.message, "does not exist"))
       return; /* killed before it created the log: nothing to check */
-    rig_die(r, e.message);
+    rig_die_err(r, &e);
   }
   if (r->n_snaps == RIG_SNAPSHOTS_MAX)
     rig_die(r, "too many snapshots");
   if (cc_snapshot_take(s, r->cluster_id, "lots.inbound", RIG_PARTITIONS,
                        &r->snaps[r->n_snaps], &e) != 0)
-    rig_die(r, e.message);
+    rig_die_err(r, &e);
   r->n_snaps++;
   ll_store_close(s);
 }
@@ -431,7 +438,8 @@ static int compare_with_rebuild(rig *r, ll_store *s, ll_views *views) {
   snprintf(dir, sizeof dir, "%s/rebuild", r->dir);
   ll_views *rebuilt = cc_rebuild_views(s, dir, &e);
   if (!rebuilt) {
-    fprintf(stderr, "MISMATCH rebuild: %s\n", e.message);
+    fprintf(stderr, "MISMATCH rebuild: %s: %s\n", ll_err_kind_name(e.kind),
+            e.message);
     return 1;
   }
   int bad = cc_compare_views(views, rebuilt);
@@ -444,7 +452,7 @@ static int verify_store(rig *r, ll_store *s, const cc_expect *x,
                         bool whole_stream, cc_stored *st) {
   ll_err e;
   if (cc_stored_load(s, (size_t)x->rejected + 1000, st, &e) != 0)
-    rig_die(r, e.message);
+    rig_die_err(r, &e);
   int bad = cc_check_log(st, x, whole_stream);
   bad += cc_check_rejections(st, x, whole_stream);
   if (whole_stream) {
@@ -460,7 +468,7 @@ int rig_verify(rig *r, const cc_expect *x, bool with_views) {
   ll_err e;
   ll_store *s = open_log(r, &e);
   if (!s)
-    rig_die(r, e.message);
+    rig_die_err(r, &e);
   cc_stored st;
   int bad = verify_store(r, s, x, true, &st);
   if (with_views) {
@@ -468,7 +476,7 @@ int rig_verify(rig *r, const cc_expect *x, bool with_views) {
     snprintf(path, sizeof path, "%s/views", r->svc_dir);
     ll_views *v = ll_views_open(path, &e);
     if (!v)
-      rig_die(r, e.message);
+      rig_die_err(r, &e);
     bad += cc_check_views(v, x);
     bad += compare_with_rebuild(r, s, v);
     ll_views_close(v);
@@ -486,7 +494,7 @@ int rig_verify_prefix(rig *r, const cc_expect *x) {
   ll_err e;
   ll_store *s = open_log(r, &e);
   if (!s)
-    rig_die(r, e.message);
+    rig_die_err(r, &e);
   cc_stored st;
   int bad = verify_store(r, s, x, false, &st);
   printf("verified a prefix: %zu log entries, %zu rejections, %zu "

@@ -223,7 +223,7 @@ static void test_kill9_under_load(void **state) {
   cc_expect x;
   ll_err e;
   if (cc_expect_load(r.expect_path, &x, &e) != 0)
-    fail_msg("expectations: %s", e.message);
+    fail_msg("expectations: %s: %s", ll_err_kind_name(e.kind), e.message);
   check_kills_mid_stream(&x);
   double stop_s = consume_and_stop(&st, &x);
 

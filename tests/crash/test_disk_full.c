@@ -142,7 +142,7 @@ static void test_full_disk_stops_then_resumes(void **state) {
   cc_expect x;
   ll_err e;
   if (cc_expect_load(r.expect_path, &x, &e) != 0)
-    fail_msg("expectations: %s", e.message);
+    fail_msg("expectations: %s: %s", ll_err_kind_name(e.kind), e.message);
   /* The faults must have come before the end, or this proves nothing. */
   assert_true(r.snaps[1].last_position < (uint64_t)x.accepted);
 

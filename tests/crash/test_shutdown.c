@@ -107,7 +107,7 @@ static void test_sigterm_under_load(void **state) {
   cc_expect x;
   ll_err e;
   if (cc_expect_load(r.expect_path, &x, &e) != 0)
-    fail_msg("expectations: %s", e.message);
+    fail_msg("expectations: %s: %s", ll_err_kind_name(e.kind), e.message);
   assert_int_equal(r.n_snaps, STOPS);
   for (size_t i = 0; i < r.n_snaps; i++) {
     char why[256];
@@ -146,7 +146,7 @@ static void test_sigterm_with_kafka_gone(void **state) {
   cc_expect x;
   ll_err e;
   if (cc_expect_load(r.expect_path, &x, &e) != 0)
-    fail_msg("expectations: %s", e.message);
+    fail_msg("expectations: %s: %s", ll_err_kind_name(e.kind), e.message);
   rig_start_service(&r, "all");
   if (!rig_wait_assigned(&r, ASSIGN_TIMEOUT_MS)) {
     h_dump_log(&r.svc);

@@ -182,7 +182,7 @@ static void stream_send_event(stream *s, ll_event *ev, ev_kind kind) {
   ll_err e;
   ll_buf_init(&b);
   if (ll_codec_encode(s->codec, ev, &b, &e) != 0) {
-    fprintf(stderr, "encode: %s\n", e.message);
+    fprintf(stderr, "encode: %s: %s\n", ll_err_kind_name(e.kind), e.message);
     abort();
   }
   stream_send(s, ev->product_id, b.data, b.len, kind);
@@ -926,7 +926,7 @@ static void check_log(const char *brokers, long api_units) {
   ll_err e;
   ll_store *st = ll_store_open(path, LL_STORE_PRIMARY, &e);
   if (!st)
-    fail_msg("opening the log: %s", e.message);
+    fail_msg("opening the log: %s: %s", ll_err_kind_name(e.kind), e.message);
   uint64_t last = ll_store_last_position(st);
   long want = fx.s.valid + api_units + fx.api_creates;
   uint8_t *seen = ll_xcalloc(fx.s.n ? fx.s.n : 1, 1);
@@ -938,8 +938,8 @@ static void check_log(const char *brokers, long api_units) {
   while (pos <= last) {
     size_t n = 0;
     if (ll_store_read_log(st, pos, entries, CHUNK, &n, &e) != 0)
-      fail_msg("reading the log at %llu: %s", (unsigned long long)pos,
-               e.message);
+      fail_msg("reading the log at %llu: %s: %s", (unsigned long long)pos,
+               ll_err_kind_name(e.kind), e.message);
     assert_true(n > 0);
     for (size_t i = 0; i < n; i++) {
       ll_entry *le = &entries[i];
@@ -981,7 +981,7 @@ static void check_log(const char *brokers, long api_units) {
   ll_stored_rejection *rej = ll_xcalloc(cap, sizeof *rej);
   size_t n_rej = 0;
   if (ll_store_recent_rejections(st, cap, rej, &n_rej, &e) != 0)
-    fail_msg("reading rejections: %s", e.message);
+    fail_msg("reading rejections: %s: %s", ll_err_kind_name(e.kind), e.message);
   long malformed = 0, insufficient = 0;
   for (size_t i = 0; i < n_rej; i++) {
     keyset_add(&fx.stored_rejections,
@@ -1195,12 +1195,12 @@ static void test_broker_faults(void **state) {
   ll_err e;
   fx.codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
   if (!fx.codec)
-    fail_msg("codec: %s", e.message);
+    fail_msg("codec: %s: %s", ll_err_kind_name(e.kind), e.message);
   ll_topics topics = {topic_names[0], topic_names[1], topic_names[2],
                       topic_names[3]};
   fx.broker = ll_broker_start(&topics, BROKERS, PARTITIONS, &e);
   if (!fx.broker)
-    fail_msg("broker: %s", e.message);
+    fail_msg("broker: %s: %s", ll_err_kind_name(e.kind), e.message);
   fx.mock = ll_broker_mock_cluster(fx.broker);
   set_leaders(1);
   assert_int_equal(

@@ -27,7 +27,7 @@ static int setup(void **state) {
   ll_err e;
   codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
   if (!codec) {
-    fprintf(stderr, "codec: %s\n", e.message);
+    fprintf(stderr, "codec: %s: %s\n", ll_err_kind_name(e.kind), e.message);
     return -1;
   }
   return 0;

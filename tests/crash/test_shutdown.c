@@ -33,7 +33,7 @@
 #define ASSIGN_TIMEOUT_MS 60000
 #define STOP_DELAY_MIN_MS 200 /* after the run's first append: busy */
 #define STOP_DELAY_SPAN_MS 1500
-#define STOP_TIMEOUT_MS 5000 /* the contract's limit */
+#define STOP_TIMEOUT_MS 5000 /* docs/durability.md: exit 0 within 5 s */
 #define PRODUCER_TIMEOUT_MS 300000
 #define CONSUME_TIMEOUT_MS 300000
 

@@ -9,7 +9,7 @@
  * While two sources write — a streaming producer thread (plain librdkafka:
  * valid events, events the rules reject, and bytes that are not Avro) and
  * an API writer thread (POST /v1/moves with an Idempotency-Key, retried
- * with the same key after a 503, as the contract tells clients to) — the
+ * with the same key after a 503, as docs/api.md tells clients to) — the
  * main thread goes through one fault class after another:
  *
  *   fetch        Fetch requests fail (not leader, timeouts, disconnects)

@@ -515,6 +515,12 @@ static void process_chunk(loop *l, cmd_chunk *c) {
   cmd_chunk_release(c);
 }
 
+/* A consumer close left running in the background (close_consumer): its
+ * queue, and through it the handle, stay referenced until the process
+ * exits, so that LeakSanitizer sees them abandoned on purpose, not leaked
+ * (volatile: the compiler keeps a store nothing reads). */
+static rd_kafka_queue_t *volatile abandoned_close_queue;
+
 /* Leave the group and close the consumer, giving Kafka timeout_ms. With
  * the brokers unreachable librdkafka 2.0's rd_kafka_consumer_close() never
  * returns (librdkafka issue 4519), so the close runs in the background
@@ -541,13 +547,15 @@ static bool close_consumer(rd_kafka_t *rk, int timeout_ms) {
       rd_kafka_event_destroy(ev);
   }
   bool closed = !e && rd_kafka_consumer_closed(rk);
-  if (closed)
+  if (closed) {
     rd_kafka_queue_destroy(q);
-  else
+  } else {
+    abandoned_close_queue = q;
     ll_log(LL_WARN, "command",
            "Kafka did not let the consumer close within %d ms; leaving "
            "without (the offsets are in the log store)",
            timeout_ms);
+  }
   return closed;
 }
 

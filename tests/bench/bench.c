@@ -107,6 +107,12 @@ static void die(const char *what, const char *why) {
   exit(1);
 }
 
+static void die_err(const char *what, const ll_err *e) {
+  fprintf(stderr, "bench: %s: %s: %s\n", what, ll_err_kind_name(e->kind),
+          e->message);
+  exit(1);
+}
+
 static int64_t rss_peak_kb(pid_t pid) {
   char path[64], line[256];
   snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
@@ -498,43 +504,127 @@ static void rebuild(const char *cli, const char *data, results *r) {
 
 /* ---- 6. API load ---- */
 
-static void api_load(const char *bin, const char *brokers, const char *data,
-                     const opts *o, int64_t lots, results *r) {
-  char *http = NULL, script[2048], cmd[4000], line[512];
-  h_proc p = start_project(bin, brokers, data, "project-api", &http);
-  /* Reads on a caught-up service: the downstream publisher has published
-   * the whole log first, so the figures are the API's and not those of
-   * a publishing backlog sharing the cores. */
-  {
-    double give_up = now_s() + BENCH_PHASE_TIMEOUT_S, next_report = 0;
-    long lag;
-    while ((lag = h_metric(http, "lotline_publish_lag")) != 0 &&
-           now_s() < give_up) {
-      if (now_s() >= next_report) {
-        fprintf(stderr, "  waiting for the publisher: %ld position(s) left\n",
-                lag);
-        next_report = now_s() + 10;
-      }
-      sleep_ms(200);
+/* What one wrk run measured, and what went wrong in it. */
+typedef struct wrk_result {
+  int64_t requests;
+  int64_t socket_errors; /* connect + read + write + timeout */
+  int64_t non_2xx;       /* "Non-2xx or 3xx responses" */
+  double rps, p50_ms, p99_ms;
+} wrk_result;
+
+/* Reads on a caught-up service: the downstream publisher has published
+ * the whole log first, so the figures are the API's and not those of a
+ * publishing backlog sharing the cores. */
+static void wait_publisher(const char *http) {
+  double give_up = now_s() + BENCH_PHASE_TIMEOUT_S, next_report = 0;
+  long lag;
+  while ((lag = h_metric(http, "lotline_publish_lag")) != 0 &&
+         now_s() < give_up) {
+    if (now_s() >= next_report) {
+      fprintf(stderr, "  waiting for the publisher: %ld position(s) left\n",
+              lag);
+      next_report = now_s() + 10;
     }
-    if (lag != 0)
-      die("api", "the publisher did not catch up with the log");
-    /* And once RocksDB has merged the table files the projection wrote
-     * (a backlog is written as big runs, merged in the background): the
-     * figures are the reads', not those of a compaction sharing the
-     * cores. Printed, and given up on after a while. */
-    const char *owed = "lotline_rocksdb_compaction_pending_bytes{db=\"views\"}";
-    long bytes = h_metric(http, owed);
-    double t_settle = now_s(), settle_until = now_s() + 120;
-    while (bytes > 0 && now_s() < settle_until) {
-      sleep_ms(500);
-      bytes = h_metric(http, owed);
-    }
-    fprintf(stderr,
-            "  views compaction settled in %.1f s (%ld bytes still owed)\n",
-            now_s() - t_settle, bytes);
+    sleep_ms(200);
   }
-  snprintf(script, sizeof script, "%s/wrk.lua", data);
+  if (lag != 0)
+    die("api", "the publisher did not catch up with the log");
+}
+
+/* And once RocksDB has merged the table files the projection wrote (a
+ * backlog is written as big runs, merged in the background): the figures
+ * are the reads', not those of a compaction sharing the cores. Printed,
+ * and given up on after a while. */
+static void wait_compaction(const char *http) {
+  const char *owed = "lotline_rocksdb_compaction_pending_bytes{db=\"views\"}";
+  long bytes = h_metric(http, owed);
+  double t_settle = now_s(), settle_until = now_s() + 120;
+  while (bytes > 0 && now_s() < settle_until) {
+    sleep_ms(500);
+    bytes = h_metric(http, owed);
+  }
+  fprintf(stderr,
+          "  views compaction settled in %.1f s (%ld bytes still owed)\n",
+          now_s() - t_settle, bytes);
+}
+
+static double wrk_ms(double v, const char *unit) {
+  return strcmp(unit, "us") == 0  ? v / 1000
+         : strcmp(unit, "s") == 0 ? v * 1000
+                                  : v;
+}
+
+static void wrk_parse_line(const char *line, wrk_result *w) {
+  double v;
+  char unit[8];
+  int64_t n;
+  long connect, rd, wr, timeout;
+  if (sscanf(line, " %" SCNd64 " requests in", &n) == 1)
+    w->requests = n;
+  if (sscanf(line, "Requests/sec: %lf", &v) == 1)
+    w->rps = v;
+  if (sscanf(line, " 50%% %lf%7s", &v, unit) == 2)
+    w->p50_ms = wrk_ms(v, unit);
+  if (sscanf(line, " 99%% %lf%7s", &v, unit) == 2)
+    w->p99_ms = wrk_ms(v, unit);
+  if (sscanf(line,
+             " Socket errors: connect %ld, read %ld, write %ld, timeout %ld",
+             &connect, &rd, &wr, &timeout) == 4)
+    w->socket_errors = connect + rd + wr + timeout;
+  if (sscanf(line, " Non-2xx or 3xx responses: %" SCNd64, &n) == 1)
+    w->non_2xx = n;
+}
+
+/* Runs wrk against the API; a wrk that is missing or fails ends the run
+ * (a benchmark without its API figures is no benchmark). */
+static wrk_result run_wrk(const opts *o, const char *script, const char *http) {
+  char cmd[4000], line[512];
+  snprintf(cmd, sizeof cmd,
+           "wrk -t2 -c%d -d%ds --latency -s '%s' http://%s 2>&1",
+           o->api_connections, o->api_seconds, script, http);
+  FILE *p = popen(cmd, "r");
+  if (!p)
+    die("api", "cannot run wrk");
+  wrk_result w = {0};
+  while (fgets(line, sizeof line, p)) {
+    wrk_parse_line(line, &w);
+    if (strstr(line, "Non-2xx") || strstr(line, "Socket errors") ||
+        strstr(line, "not found"))
+      fprintf(stderr, "  wrk: %s", line);
+  }
+  int status = pclose(p);
+  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    char why[256];
+    snprintf(why, sizeof why,
+             "wrk failed (status %d; 127: not installed, "
+             "deploy/install-deps.sh installs it)",
+             status == -1 || !WIFEXITED(status) ? -1 : WEXITSTATUS(status));
+    die("api", why);
+  }
+  return w;
+}
+
+/* Every request asks for a lot the stream created: each must be answered,
+ * and answered 200. */
+static void check_wrk(const wrk_result *w) {
+  char why[256];
+  if (w->requests <= 0 || w->rps <= 0) {
+    snprintf(why, sizeof why, "wrk made %" PRId64 " requests (%.0f/s)",
+             w->requests, w->rps);
+    die("api", why);
+  }
+  if (w->socket_errors != 0 || w->non_2xx != 0) {
+    snprintf(why, sizeof why,
+             "%" PRId64 " socket errors and %" PRId64
+             " answers other than 200 in %" PRId64 " requests",
+             w->socket_errors, w->non_2xx, w->requests);
+    die("api", why);
+  }
+}
+
+static void write_wrk_script(char *script, size_t n, const char *data,
+                             const opts *o, int64_t lots) {
+  snprintf(script, n, "%s/wrk.lua", data);
   FILE *f = fopen(script, "w");
   if (!f)
     die("api", "cannot write the wrk script");
@@ -546,33 +636,25 @@ static void api_load(const char *bin, const char *brokers, const char *data,
           "end\n",
           (unsigned long long)o->seed, (long long)(lots - 1));
   fclose(f);
-  snprintf(cmd, sizeof cmd,
-           "wrk -t2 -c%d -d%ds --latency -s '%s' http://%s 2>&1",
-           o->api_connections, o->api_seconds, script, http);
-  FILE *w = popen(cmd, "r");
-  if (!w)
-    die("api", "cannot run wrk");
-  while (fgets(line, sizeof line, w)) {
-    double v;
-    char unit[8];
-    if (sscanf(line, "Requests/sec: %lf", &v) == 1)
-      r->api_rps = v;
-    if (sscanf(line, " 50%% %lf%7s", &v, unit) == 2)
-      r->api_p50_ms = strcmp(unit, "us") == 0  ? v / 1000
-                      : strcmp(unit, "s") == 0 ? v * 1000
-                                               : v;
-    if (sscanf(line, " 99%% %lf%7s", &v, unit) == 2)
-      r->api_p99_ms = strcmp(unit, "us") == 0  ? v / 1000
-                      : strcmp(unit, "s") == 0 ? v * 1000
-                                               : v;
-    if (strstr(line, "Non-2xx"))
-      fprintf(stderr, "  wrk: %s", line);
-  }
-  pclose(w);
+}
+
+static void api_load(const char *bin, const char *brokers, const char *data,
+                     const opts *o, int64_t lots, results *r) {
+  char *http = NULL, script[2048];
+  h_proc p = start_project(bin, brokers, data, "project-api", &http);
+  wait_publisher(http);
+  wait_compaction(http);
+  write_wrk_script(script, sizeof script, data, o, lots);
+  wrk_result w = run_wrk(o, script, http);
+  check_wrk(&w);
+  r->api_rps = w.rps;
+  r->api_p50_ms = w.p50_ms;
+  r->api_p99_ms = w.p99_ms;
   int64_t rss = rss_peak_kb(p.pid);
   if (rss > r->rss_project_kb)
     r->rss_project_kb = rss;
-  h_stop(&p, 10000);
+  if (h_stop(&p, 10000) != 0)
+    die("api", "lotlined project did not stop cleanly");
   free(http);
 }
 
@@ -646,14 +728,12 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static void freshness(const char *bin, const char *cli, workload *wl,
-                      const char *brokers, const char *data, const opts *o,
-                      results *r) {
-  (void)cli;
-  char log[2048];
+/* `lotlined command` serving its metrics too, for the progress lines and
+ * the final count; *metrics gets their address. */
+static h_proc start_command(const char *bin, const char *brokers,
+                            const char *data, char **metrics) {
+  char log[2048], metrics_addr[2048];
   snprintf(log, sizeof log, "%s/command-fresh.log", data);
-  /* The command consumer serves its metrics too, for the progress lines. */
-  char metrics_addr[2048];
   snprintf(metrics_addr, sizeof metrics_addr, "%s/metrics.addr", data);
   remove(metrics_addr);
   const char *argv[] = {bin,           "command",
@@ -662,42 +742,59 @@ static void freshness(const char *bin, const char *cli, workload *wl,
                         "--log-level", daemon_log_level(),
                         "--set",       "metrics.listen=127.0.0.1:0",
                         NULL};
-  h_proc cmdp = h_spawn(log, argv);
-  char *cmd_metrics = h_wait_file(data, "metrics.addr", 30000);
-  if (cmd_metrics == NULL) {
-    h_dump_log(&cmdp);
+  h_proc p = h_spawn(log, argv);
+  *metrics = h_wait_file(data, "metrics.addr", 30000);
+  if (*metrics == NULL) {
+    h_dump_log(&p);
     die("freshness", "lotlined command did not start");
   }
-  char *http = NULL;
-  h_proc proj = start_project(bin, brokers, data, "project-fresh", &http);
-  /* Offer load only once the consumer has joined its group and caught up:
-   * one new lot, produced now, must be visible through the API. */
-  {
-    rd_kafka_t *probe = make_producer(brokers);
-    ll_buf pv;
-    const char *pkey;
-    char lot[32];
-    ll_buf_init(&pv);
-    wl_extend(wl, 50);
-    int64_t before = wl_lots_created(wl);
-    while (wl_lots_created(wl) == before && wl_next(wl, &pkey, &pv))
-      produce_one(probe, pkey, pv.data, pv.len);
-    rd_kafka_flush(probe, 10000);
-    wl_lot_id(wl, wl_lots_created(wl) - 1, lot, sizeof lot);
-    double give_up = now_s() + 120;
-    CURL *h = poll_handle();
-    while (!lot_visible(h, http, lot) && now_s() < give_up)
-      sleep_ms(50);
-    curl_easy_cleanup(h);
-    rd_kafka_destroy(probe);
-    ll_buf_free(&pv);
-  }
-  fresh_ctx c = {.http = http};
-  c.samples = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof *c.samples);
-  c.latencies_ms = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof(double));
-  pthread_t poller;
-  pthread_create(&poller, NULL, fresh_poller, &c);
-  rd_kafka_t *rk = make_producer(brokers);
+  return p;
+}
+
+/* Offer load only once the consumer has joined its group and caught up:
+ * one new lot, produced now, must be visible through the API. */
+static void warm_up(workload *wl, const char *brokers, const char *http) {
+  rd_kafka_t *probe = make_producer(brokers);
+  ll_buf pv;
+  const char *pkey;
+  char lot[32];
+  ll_buf_init(&pv);
+  wl_extend(wl, 50);
+  int64_t before = wl_lots_created(wl);
+  while (wl_lots_created(wl) == before && wl_next(wl, &pkey, &pv))
+    produce_one(probe, pkey, pv.data, pv.len);
+  rd_kafka_flush(probe, 10000);
+  wl_lot_id(wl, wl_lots_created(wl) - 1, lot, sizeof lot);
+  double give_up = now_s() + 120;
+  CURL *h = poll_handle();
+  bool visible;
+  while (!(visible = lot_visible(h, http, lot)) && now_s() < give_up)
+    sleep_ms(50);
+  curl_easy_cleanup(h);
+  rd_kafka_destroy(probe);
+  ll_buf_free(&pv);
+  if (!visible)
+    die("freshness", "the first new lot never became visible");
+}
+
+/* Where each stage stands: what the command consumer appended, what the
+ * projector applied (its lag behind the log it sees), what the downstream
+ * publisher has left. */
+static void print_progress(double t0, int64_t sent, const char *cmd_metrics,
+                           const char *http, long log_at_start) {
+  long cmd_pos = h_metric(cmd_metrics, "lotline_log_position");
+  long views_pos = h_metric(http, "lotline_views_position");
+  fprintf(stderr,
+          "  %2.0f s: sent %" PRId64 ", appended %ld, projected %ld, "
+          "publish lag %ld\n",
+          now_s() - t0, sent, cmd_pos - log_at_start, views_pos - log_at_start,
+          h_metric(http, "lotline_publish_lag"));
+}
+
+/* Produce the fixed offered load, handing every 20th new lot to the
+ * poller; returns the events sent. */
+static int64_t offer_load(workload *wl, rd_kafka_t *rk, fresh_ctx *c,
+                          const opts *o, const char *cmd_metrics) {
   ll_buf v;
   ll_buf_init(&v);
   const char *key;
@@ -705,20 +802,10 @@ static void freshness(const char *bin, const char *cli, workload *wl,
   int64_t created_before = wl_lots_created(wl);
   wl_extend(wl, total);
   double t0 = now_s(), next_report = t0 + 1;
-  int64_t log_at_start = h_metric(cmd_metrics, "lotline_log_position");
+  long log_at_start = h_metric(cmd_metrics, "lotline_log_position");
   while (sent < total) {
     if (now_s() >= next_report) {
-      /* Where each stage stands: what the command consumer appended,
-       * what the projector applied (its lag behind the log it sees),
-       * what the downstream publisher has left. */
-      long cmd_pos = h_metric(cmd_metrics, "lotline_log_position");
-      long views_pos = h_metric(http, "lotline_views_position");
-      fprintf(stderr,
-              "  %2.0f s: sent %" PRId64 ", appended %ld, projected %ld, "
-              "publish lag %ld\n",
-              now_s() - t0, sent, cmd_pos - (long)log_at_start,
-              views_pos - (long)log_at_start,
-              h_metric(http, "lotline_publish_lag"));
+      print_progress(t0, sent, cmd_metrics, c->http, log_at_start);
       next_report += 1;
     }
     double due = t0 + (double)sent / o->fresh_rate;
@@ -730,30 +817,67 @@ static void freshness(const char *bin, const char *cli, workload *wl,
     produce_one(rk, key, v.data, v.len);
     rd_kafka_poll(rk, 0);
     if (created != created_before && created % 20 == 0 &&
-        atomic_load(&c.n_produced) < BENCH_FRESH_SAMPLES_MAX) {
-      fresh_sample *s = &c.samples[atomic_load(&c.n_produced)];
+        atomic_load(&c->n_produced) < BENCH_FRESH_SAMPLES_MAX) {
+      fresh_sample *s = &c->samples[atomic_load(&c->n_produced)];
       wl_lot_id(wl, created - 1, s->lot_id, sizeof s->lot_id);
       s->produced_s = now_s();
-      atomic_fetch_add(&c.n_produced, 1);
+      atomic_fetch_add(&c->n_produced, 1);
     }
     created_before = created;
     sent++;
   }
+  ll_buf_free(&v);
+  return sent;
+}
+
+/* Every valid event generated so far, and nothing else, is in the log:
+ * the figures were measured on a service that lost nothing. */
+static void check_log_count(const char *cmd_metrics, const workload *wl) {
+  long want = (long)wl_stats_get(wl)->valid, pos = -1;
+  double give_up = now_s() + 60;
+  while ((pos = h_metric(cmd_metrics, "lotline_log_position")) < want &&
+         now_s() < give_up)
+    sleep_ms(BENCH_POLL_MS);
+  if (pos != want) {
+    char why[128];
+    snprintf(why, sizeof why, "the log holds %ld events, %ld were valid", pos,
+             want);
+    die("freshness", why);
+  }
+}
+
+static void freshness(const char *bin, workload *wl, const char *brokers,
+                      const char *data, const opts *o, results *r) {
+  char *cmd_metrics = NULL, *http = NULL;
+  h_proc cmdp = start_command(bin, brokers, data, &cmd_metrics);
+  h_proc proj = start_project(bin, brokers, data, "project-fresh", &http);
+  warm_up(wl, brokers, http);
+  fresh_ctx c = {.http = http};
+  c.samples = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof *c.samples);
+  c.latencies_ms = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof(double));
+  pthread_t poller;
+  pthread_create(&poller, NULL, fresh_poller, &c);
+  rd_kafka_t *rk = make_producer(brokers);
+  double t0 = now_s();
+  int64_t sent = offer_load(wl, rk, &c, o, cmd_metrics);
   r->fresh_offered_eps = (double)sent / (now_s() - t0);
-  rd_kafka_flush(rk, 30000);
+  if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    die("freshness", "the offered load was not all delivered");
   atomic_store(&c.producing_done, true);
   pthread_join(poller, NULL);
+  check_log_count(cmd_metrics, wl);
   qsort(c.latencies_ms, (size_t)c.n_lat, sizeof(double), cmp_double);
   r->fresh_samples = c.n_lat;
-  if (c.n_lat > 0) {
-    r->fresh_p50_ms = c.latencies_ms[c.n_lat / 2];
-    r->fresh_p99_ms = c.latencies_ms[(c.n_lat * 99) / 100];
-  }
+  if (c.n_lat == 0)
+    die("freshness", "no lot was sampled");
+  r->fresh_p50_ms = c.latencies_ms[c.n_lat / 2];
+  r->fresh_p99_ms = c.latencies_ms[(c.n_lat * 99) / 100];
   r->rss_all_project_kb = rss_peak_kb(proj.pid);
-  h_stop(&proj, 10000);
-  h_stop(&cmdp, 10000);
+  if (h_stop(&proj, 10000) != 0)
+    die("freshness", "lotlined project did not stop cleanly");
+  if (h_stop(&cmdp, 10000) != 0)
+    die("freshness", "lotlined command did not stop cleanly");
   rd_kafka_destroy(rk);
-  ll_buf_free(&v);
   free(c.samples);
   free(c.latencies_ms);
   free(http);
@@ -850,14 +974,8 @@ static void usage(FILE *out) {
           "  --smoke           a tiny run (20,000 events, short phases)\n");
 }
 
-int main(int argc, char **argv) {
-  opts o = {.events = 1000000,
-            .seed = 42,
-            .partitions = 32,
-            .api_seconds = 10,
-            .api_connections = 32,
-            .fresh_rate = 20000,
-            .fresh_seconds = 10};
+/* Reads the options into *o; returns -1 to go on, else the exit status. */
+static int parse_opts(int argc, char **argv, opts *o) {
   static const struct option lo[] = {
       {"events", required_argument, NULL, 'n'},
       {"seed", required_argument, NULL, 's'},
@@ -876,41 +994,41 @@ int main(int argc, char **argv) {
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (ch) {
     case 'n':
-      o.events = strtoll(optarg, NULL, 10);
+      o->events = strtoll(optarg, NULL, 10);
       break;
     case 's':
-      o.seed = strtoull(optarg, NULL, 10);
+      o->seed = strtoull(optarg, NULL, 10);
       break;
     case 'p':
-      o.partitions = atoi(optarg);
+      o->partitions = atoi(optarg);
       break;
     case 'a':
-      o.api_seconds = atoi(optarg);
+      o->api_seconds = atoi(optarg);
       break;
     case 'c':
-      o.api_connections = atoi(optarg);
+      o->api_connections = atoi(optarg);
       break;
     case 'r':
-      o.fresh_rate = atoi(optarg);
+      o->fresh_rate = atoi(optarg);
       break;
     case 'f':
-      o.fresh_seconds = atoi(optarg);
+      o->fresh_seconds = atoi(optarg);
       break;
     case 'w':
-      o.workdir = optarg;
+      o->workdir = optarg;
       break;
     case 'k':
-      o.keep = true;
+      o->keep = true;
       break;
     case 'o':
-      o.out = optarg;
+      o->out = optarg;
       break;
     case 'S':
-      o.events = 20000;
-      o.api_seconds = 2;
-      o.fresh_rate = 2000;
-      o.fresh_seconds = 2;
-      o.partitions = 8;
+      o->events = 20000;
+      o->api_seconds = 2;
+      o->fresh_rate = 2000;
+      o->fresh_seconds = 2;
+      o->partitions = 8;
       break;
     case 'h':
       usage(stdout);
@@ -920,52 +1038,89 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (o.events < 1000 || o.partitions < 1 || o.partitions > 256) {
+  if (o->events < 1000 || o->partitions < 1 || o->partitions > 256) {
     usage(stderr);
     return 2;
   }
-  signal(SIGPIPE, SIG_IGN);
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  char bin[1024], cli[1024];
-  h_bin("lotlined", bin, sizeof bin);
-  h_bin("lotline", cli, sizeof cli);
-  char *dir = o.workdir ? ll_strdup(o.workdir) : h_tempdir("bench");
-  if (o.workdir && mkdir(dir, 0755) != 0 && errno != EEXIST)
-    die(dir, strerror(errno));
-  char data[1024];
-  snprintf(data, sizeof data, "%s/data", dir);
+  return -1;
+}
+
+/* The command consumer decided every pre-produced event as the workload
+ * meant: each valid one in the log, each invalid one a stored rejection. */
+static void check_ingest(const results *r, const wl_stats *ws) {
+  if (r->log_entries != ws->valid || r->rejections != ws->invalid) {
+    char why[256];
+    snprintf(why, sizeof why,
+             "%" PRId64 " log entries and %" PRId64 " rejections; the "
+             "workload had %" PRId64 " valid and %" PRId64 " invalid events",
+             r->log_entries, r->rejections, ws->valid, ws->invalid);
+    die("ingest", why);
+  }
+}
+
+/* A fresh data directory under the work directory; *dir gets the latter. */
+static void make_dirs(const opts *o, char **dir, char *data, size_t n) {
+  *dir = o->workdir ? ll_strdup(o->workdir) : h_tempdir("bench");
+  if (o->workdir && mkdir(*dir, 0755) != 0 && errno != EEXIST)
+    die(*dir, strerror(errno));
+  snprintf(data, n, "%s/data", *dir);
   h_rmrf(data);
   if (mkdir(data, 0755) != 0 && errno != EEXIST)
     die("mkdir", strerror(errno));
+}
+
+static workload *make_workload(const opts *o, ll_codec *codec) {
+  wl_config wc = {.seed = o->seed,
+                  .events = o->events,
+                  .products = o->events >= 1000000 ? 10000 : 500,
+                  .lots = o->events >= 1000000 ? 200000 : (int)(o->events / 5),
+                  .serial_pct = 10,
+                  .invalid_pm = 20,
+                  .start_ms = 1790000000000LL};
+  return wl_new(&wc, codec);
+}
+
+int main(int argc, char **argv) {
+  opts o = {.events = 1000000,
+            .seed = 42,
+            .partitions = 32,
+            .api_seconds = 10,
+            .api_connections = 32,
+            .fresh_rate = 20000,
+            .fresh_seconds = 10};
+  int status = parse_opts(argc, argv, &o);
+  if (status >= 0)
+    return status;
+  signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  char bin[1024], cli[1024], data[1024], *dir = NULL;
+  h_bin("lotlined", bin, sizeof bin);
+  h_bin("lotline", cli, sizeof cli);
+  make_dirs(&o, &dir, data, sizeof data);
   ll_err e;
   ll_codec *codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
   if (!codec)
-    die("schemas (set LOTLINE_SCHEMAS)", e.message);
+    die_err("schemas (set LOTLINE_SCHEMAS)", &e);
   ll_topics topics = {"lots.inbound", "lots.events", "lots.rejected",
                       "lots.quantities"};
   ll_broker *broker = ll_broker_start(&topics, 1, o.partitions, &e);
   if (!broker)
-    die("broker", e.message);
+    die_err("broker", &e);
   const char *brokers = ll_broker_bootstraps(broker);
-  wl_config wc = {.seed = o.seed,
-                  .events = o.events,
-                  .products = o.events >= 1000000 ? 10000 : 500,
-                  .lots = o.events >= 1000000 ? 200000 : (int)(o.events / 5),
-                  .serial_pct = 10,
-                  .invalid_pm = 20,
-                  .start_ms = 1790000000000LL};
-  workload *wl = wl_new(&wc, codec);
+  workload *wl = make_workload(&o, codec);
   corpus c = {0};
   c.msgs = ll_xcalloc((size_t)o.events, sizeof *c.msgs);
   results r = {0};
   fprintf(stderr, "1/7 generating and producing %" PRId64 " events\n",
           o.events);
   produce_workload(wl, brokers, &c, &r);
+  wl_stats ws = *wl_stats_get(wl); /* the pre-produced stream */
   fprintf(stderr, "2/7 ceilings\n");
   consume_ceiling(brokers, &o, c.n, &r);
   rocks_ceiling(&c, dir, &r);
   fprintf(stderr, "3/7 durable ingest (lotlined command)\n");
   ingest(bin, brokers, data, &o, c.n, &r);
+  check_ingest(&r, &ws);
   r.disk_bytes_per_event = (double)dir_bytes(data) / (double)c.n;
   fprintf(stderr, "4/7 projection (lotlined project)\n");
   projection(bin, brokers, data, &r);
@@ -974,8 +1129,7 @@ int main(int argc, char **argv) {
   fprintf(stderr, "6/7 API load (wrk)\n");
   api_load(bin, brokers, data, &o, wl_lots_created(wl), &r);
   fprintf(stderr, "7/7 freshness at %d events/s\n", o.fresh_rate);
-  wl_stats ws = *wl_stats_get(wl); /* the pre-produced stream */
-  freshness(bin, cli, wl, brokers, data, &o, &r);
+  freshness(bin, wl, brokers, data, &o, &r);
   report(&o, &ws, &r);
   wl_free(wl);
   ll_broker_stop(broker);

@@ -360,7 +360,8 @@ static int gen_invalid(workload *w, ll_event *ev) {
 static void encode(workload *w, const ll_event *ev, ll_buf *value) {
   ll_err e;
   if (ll_codec_encode(w->codec, ev, value, &e) != 0) {
-    fprintf(stderr, "bench: encode failed: %s\n", e.message);
+    fprintf(stderr, "bench: encode failed: %s: %s\n", ll_err_kind_name(e.kind),
+            e.message);
     abort();
   }
   snprintf(w->key, sizeof w->key, "%s", ev->product_id);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "prereq.h"
 
 #define START_TIMEOUT_MS 20000
 #define STOP_TIMEOUT_MS 5000
@@ -105,10 +106,8 @@ static bool file_has(const char *path, const char *text) {
 
 static void test_https_tokens_and_cli(void **state) {
   (void)state;
-  if (system("openssl version >/dev/null 2>&1") != 0) {
-    skip();
-    return;
-  }
+  if (system("openssl version >/dev/null 2>&1") != 0)
+    prereq_missing("the openssl command (deploy/install-deps.sh installs it)");
   char *dir = h_tempdir("secure");
   char *data = malloc(strlen(dir) + 8);
   sprintf(data, "%s/data", dir);
@@ -317,5 +316,5 @@ int main(void) {
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();
-  return rc;
+  return prereq_exit(rc);
 }

@@ -72,12 +72,12 @@ static int load_msg(cc_expect *x, const char *line, ll_err *err) {
   if (sscanf(line, "M %d %lld %63s %1023s", &partition, &offset, outcome,
              event_id) != 4 ||
       partition < 0 || partition >= CC_PARTITIONS_MAX || offset < 0)
-    return ll_err_set(err, LL_OK, "bad message line: %s", line);
+    return ll_fail(err, LL_ERR_CORRUPT, "bad message line: %s", line);
   if (offset != x->count[partition])
-    return ll_err_set(err, LL_OK,
-                      "partition %d: offset %lld where %lld was expected "
-                      "(the producer's offsets must be dense)",
-                      partition, offset, (long long)x->count[partition]);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "partition %d: offset %lld where %lld was expected "
+                   "(the producer's offsets must be dense)",
+                   partition, offset, (long long)x->count[partition]);
   int64_t n = x->count[partition]++;
   x->by_partition[partition] =
       ll_xrealloc(x->by_partition[partition], (size_t)(n + 1) * sizeof(cc_msg));
@@ -92,7 +92,7 @@ static int load_msg(cc_expect *x, const char *line, ll_err *err) {
   } else {
     ll_code code;
     if (!ll_code_parse(outcome, &code))
-      return ll_err_set(err, LL_OK, "unknown outcome %s", outcome);
+      return ll_fail(err, LL_ERR_CORRUPT, "unknown outcome %s", outcome);
     m->outcome = (int)code;
     x->rejected++;
   }
@@ -108,7 +108,7 @@ static int load_lot(cc_expect *x, const char *line, ll_err *err) {
   if (sscanf(line, "L %255s %255s %15s %lld %lld %lld %lld %lld %255s", lot_id,
              product, tracking, &version, &moves, &on_hand, &created, &updated,
              desc) != 9)
-    return ll_err_set(err, LL_OK, "bad lot line: %s", line);
+    return ll_fail(err, LL_ERR_CORRUPT, "bad lot line: %s", line);
   x->lots = ll_xrealloc(x->lots, (x->n_lots + 1) * sizeof *x->lots);
   cc_lot *l = &x->lots[x->n_lots++];
   memset(l, 0, sizeof *l);
@@ -116,7 +116,7 @@ static int load_lot(cc_expect *x, const char *line, ll_err *err) {
   l->product_id = ll_strdup(product);
   l->description = strcmp(desc, "-") == 0 ? NULL : ll_strdup(desc);
   if (!ll_tracking_parse(tracking, &l->tracking))
-    return ll_err_set(err, LL_OK, "bad tracking: %s", line);
+    return ll_fail(err, LL_ERR_CORRUPT, "bad tracking: %s", line);
   l->version = version;
   l->move_count = moves;
   l->on_hand_micro = on_hand;
@@ -130,7 +130,7 @@ static int load_qty(cc_expect *x, const char *line, ll_err *err) {
   long long qty;
   if (sscanf(line, "Q %255s %255s %lld", lot_id, location, &qty) != 3 ||
       x->n_lots == 0 || strcmp(x->lots[x->n_lots - 1].lot_id, lot_id) != 0)
-    return ll_err_set(err, LL_OK, "bad quantity line: %s", line);
+    return ll_fail(err, LL_ERR_CORRUPT, "bad quantity line: %s", line);
   cc_lot *l = &x->lots[x->n_lots - 1];
   l->locs = ll_xrealloc(l->locs, (l->n_locs + 1) * sizeof *l->locs);
   l->locs[l->n_locs++] = (cc_loc){ll_strdup(location), qty};
@@ -141,7 +141,7 @@ int cc_expect_load(const char *path, cc_expect *x, ll_err *err) {
   memset(x, 0, sizeof *x);
   FILE *f = fopen(path, "r");
   if (!f)
-    return ll_err_set(err, LL_OK, "cannot open %s", path);
+    return ll_fail(err, LL_ERR_IO, "cannot open %s", path);
   char line[CC_LINE_MAX];
   int rc = 0;
   bool total = false;
@@ -163,14 +163,15 @@ int cc_expect_load(const char *path, cc_expect *x, ll_err *err) {
                      &t_rejected, &t_dups) == 4;
       break;
     default:
-      rc = ll_err_set(err, LL_OK, "%s: unknown line: %s", path, line);
+      rc = ll_fail(err, LL_ERR_CORRUPT, "%s: unknown line: %s", path, line);
     }
   }
   fclose(f);
   if (rc == 0 &&
       (!total || t_messages != x->messages || t_accepted != x->accepted ||
        t_rejected != x->rejected || t_dups != x->duplicates))
-    rc = ll_err_set(err, LL_OK, "%s: totals missing or inconsistent", path);
+    rc = ll_fail(err, LL_ERR_CORRUPT, "%s: totals missing or inconsistent",
+                 path);
   if (rc != 0)
     return rc;
   /* qsort wants real arrays, even for zero items. */
@@ -427,8 +428,9 @@ static void on_record(const rd_kafka_message_t *m, void *arg) {
   memset(&rej, 0, sizeof rej);
   if (ll_codec_decode_rejection(sc->codec, m->payload, m->len, &rej, &e) !=
       LL_OK) {
-    mismatch(sc->r, "%s [%d] offset %lld: %s", rd_kafka_topic_name(m->rkt),
-             m->partition, (long long)m->offset, e.message);
+    mismatch(sc->r, "%s [%d] offset %lld: %s: %s", rd_kafka_topic_name(m->rkt),
+             m->partition, (long long)m->offset, ll_err_kind_name(e.kind),
+             e.message);
     return;
   }
   if (sc->n == sc->cap) {
@@ -445,13 +447,13 @@ int cc_check_rejected_topic(ll_store *s, const cc_stored *st,
   ll_err e;
   uint64_t left = 0;
   if (ll_store_outbox_count(s, &left, &e) != 0)
-    mismatch(&r, "%s", e.message);
+    mismatch(&r, "%s: %s", ll_err_kind_name(e.kind), e.message);
   else if (left != 0)
     mismatch(&r, "%llu rejection(s) still in the outbox after a clean stop",
              (unsigned long long)left);
   ll_codec *codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
   if (!codec) {
-    mismatch(&r, "codec: %s", e.message);
+    mismatch(&r, "codec: %s: %s", ll_err_kind_name(e.kind), e.message);
     return report_done(&r);
   }
   topic_scan sc = {.codec = codec, .r = &r};
@@ -499,7 +501,7 @@ int cc_check_offsets(ll_store *s, const char *cluster, const char *topic,
     int64_t next;
     ll_err e;
     if (ll_store_get_offset(s, cluster, topic, p, &next, &found, &e) != 0) {
-      mismatch(&r, "%s", e.message);
+      mismatch(&r, "%s: %s", ll_err_kind_name(e.kind), e.message);
       continue;
     }
     if (x->count[p] == 0 ? found && next != 0 : !found || next != x->count[p])
@@ -573,7 +575,8 @@ static int check_locations(ll_views *v, const cc_lot *want, cc_report *r) {
   size_t n = 0;
   ll_err e;
   if (ll_views_lot_locations(v, want->lot_id, true, &locs, &n, &e) != 0) {
-    mismatch(r, "%s: %s", want->lot_id, e.message);
+    mismatch(r, "%s: %s: %s", want->lot_id, ll_err_kind_name(e.kind),
+             e.message);
     return -1;
   }
   bool same = n == want->n_locs;
@@ -606,7 +609,8 @@ int cc_check_views(ll_views *v, const cc_expect *x) {
     bool found;
     ll_err e;
     if (ll_views_get_lot(v, want->lot_id, &lot, &found, &e) != 0) {
-      mismatch(&r, "%s: %s", want->lot_id, e.message);
+      mismatch(&r, "%s: %s: %s", want->lot_id, ll_err_kind_name(e.kind),
+               e.message);
       continue;
     }
     if (!found) {
@@ -646,7 +650,7 @@ int cc_check_views(ll_views *v, const cc_expect *x) {
     ll_err e;
     f.cursor = cursor;
     if (ll_views_list_lots(v, &f, &lots, &n, &next, &e) != 0) {
-      mismatch(&r, "listing lots: %s", e.message);
+      mismatch(&r, "listing lots: %s: %s", ll_err_kind_name(e.kind), e.message);
       break;
     }
     for (size_t i = 0; i < n; i++)
@@ -690,7 +694,7 @@ static bool same_locations(ll_views *a, ll_views *b, const char *lot_id,
   ll_err e;
   if (ll_views_lot_locations(a, lot_id, true, &la, &na, &e) != 0 ||
       ll_views_lot_locations(b, lot_id, true, &lb, &nb, &e) != 0) {
-    mismatch(r, "%s: %s", lot_id, e.message);
+    mismatch(r, "%s: %s: %s", lot_id, ll_err_kind_name(e.kind), e.message);
     ll_lot_locations_free(la, na);
     ll_lot_locations_free(lb, nb);
     return false;
@@ -724,7 +728,7 @@ int cc_compare_views(ll_views *a, ll_views *b) {
     if (rc == 0)
       rc = ll_views_list_lots(b, &f, &lb, &nb, &next_b, &e);
     if (rc != 0) {
-      mismatch(&r, "listing lots: %s", e.message);
+      mismatch(&r, "listing lots: %s: %s", ll_err_kind_name(e.kind), e.message);
       ll_lots_free(la, na);
       free(next_a);
       break;

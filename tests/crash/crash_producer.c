@@ -145,6 +145,12 @@ static void die(const char *what, const char *detail) {
   exit(1);
 }
 
+static void die_err(const char *what, const ll_err *e) {
+  fprintf(stderr, "crash_producer: %s: %s: %s\n", what,
+          ll_err_kind_name(e->kind), e->message);
+  exit(1);
+}
+
 static int64_t on_hand(const cp_lot *l) {
   int64_t sum = 0;
   for (int i = LOC_STOCK_FIRST; i < LOC_COUNT; i++)
@@ -167,7 +173,7 @@ static void emit(gen *g, const cp_product *p, ll_event *ev, ll_code code) {
   ll_err e;
   ll_buf_reset(&g->value);
   if (ll_codec_encode(g->codec, ev, &g->value, &e) != 0)
-    die("encode", e.message);
+    die_err("encode", &e);
   snprintf(g->key, sizeof g->key, "%s", p->id);
   g->code = code;
   ll_event_free(ev);
@@ -736,7 +742,7 @@ int main(int argc, char **argv) {
   gen g = {.rng = seed, .n_products = (int)products};
   g.codec = ll_codec_open(schemas, NULL, &e);
   if (!g.codec)
-    die("codec", e.message);
+    die_err("codec", &e);
   ll_buf_init(&g.value);
   g.products = ll_xcalloc((size_t)products, sizeof *g.products);
   for (int i = 0; i < g.n_products; i++) {

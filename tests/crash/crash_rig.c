@@ -30,6 +30,13 @@ static void rig_die(rig *r, const char *what) {
   abort();
 }
 
+/* A failed call of the code under test: its kind and message. */
+static void rig_die_err(rig *r, const ll_err *e) {
+  char what[sizeof e->message + 32];
+  snprintf(what, sizeof what, "%s: %s", ll_err_kind_name(e->kind), e->message);
+  rig_die(r, what);
+}
+
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
@@ -282,13 +289,13 @@ void rig_snapshot(rig *r) {
   if (!s) {
     if (strstr(e.message, "does not exist"))
       return; /* killed before it created the log: nothing to check */
-    rig_die(r, e.message);
+    rig_die_err(r, &e);
   }
   if (r->n_snaps == RIG_SNAPSHOTS_MAX)
     rig_die(r, "too many snapshots");
   if (cc_snapshot_take(s, r->cluster_id, "lots.inbound", RIG_PARTITIONS,
                        &r->snaps[r->n_snaps], &e) != 0)
-    rig_die(r, e.message);
+    rig_die_err(r, &e);
   r->n_snaps++;
   ll_store_close(s);
 }
@@ -376,6 +383,49 @@ bool rig_wait_views(rig *r, uint64_t position, int timeout_ms) {
   return done;
 }
 
+bool rig_wait_log_past(rig *r, uint64_t position, int timeout_ms) {
+  char *metrics = h_wait_file(r->svc_dir, "metrics.addr", RIG_START_TIMEOUT_MS);
+  if (!metrics)
+    return false;
+  bool past = false;
+  for (int waited = 0; !past && waited <= timeout_ms;
+       waited += RIG_POLL_MS / 2) {
+    if (!rig_service_running(r))
+      break;
+    long at = h_metric(metrics, "lotline_log_position");
+    past = at >= 0 && (uint64_t)at > position;
+    if (!past)
+      sleep_ms(RIG_POLL_MS / 2);
+  }
+  free(metrics);
+  return past;
+}
+
+int64_t rig_unconsumed(const cc_snapshot *s, const cc_expect *x) {
+  int64_t left = 0;
+  for (int p = 0; p < x->n_partitions; p++)
+    left += x->count[p] - (s->next_offset[p] < 0 ? 0 : s->next_offset[p]);
+  return left;
+}
+
+uint64_t rig_run_start(const rig *r, size_t i) {
+  return i == 0 ? 0 : r->snaps[i - 1].last_position;
+}
+
+bool rig_mid_stream(const rig *r, size_t i, const cc_expect *x, char *why,
+                    size_t why_len) {
+  uint64_t from = rig_run_start(r, i), at = r->snaps[i].last_position;
+  int64_t left = rig_unconsumed(&r->snaps[i], x);
+  bool mid = from < at && at < (uint64_t)x->accepted && left > 0;
+  if (!mid)
+    snprintf(why, why_len,
+             "the log was at %llu (the run started at %llu, the stream "
+             "ends at %lld) with %lld message(s) left to consume",
+             (unsigned long long)at, (unsigned long long)from,
+             (long long)x->accepted, (long long)left);
+  return mid;
+}
+
 /* HOOK(log-admin): `lotline rebuild` and a views dump are being written on
  * branch log-admin. Once they land, also rebuild with the CLI into a copy
  * of the data directory, dump both views and compare the dumps byte for
@@ -388,7 +438,8 @@ static int compare_with_rebuild(rig *r, ll_store *s, ll_views *views) {
   snprintf(dir, sizeof dir, "%s/rebuild", r->dir);
   ll_views *rebuilt = cc_rebuild_views(s, dir, &e);
   if (!rebuilt) {
-    fprintf(stderr, "MISMATCH rebuild: %s\n", e.message);
+    fprintf(stderr, "MISMATCH rebuild: %s: %s\n", ll_err_kind_name(e.kind),
+            e.message);
     return 1;
   }
   int bad = cc_compare_views(views, rebuilt);
@@ -401,7 +452,7 @@ static int verify_store(rig *r, ll_store *s, const cc_expect *x,
                         bool whole_stream, cc_stored *st) {
   ll_err e;
   if (cc_stored_load(s, (size_t)x->rejected + 1000, st, &e) != 0)
-    rig_die(r, e.message);
+    rig_die_err(r, &e);
   int bad = cc_check_log(st, x, whole_stream);
   bad += cc_check_rejections(st, x, whole_stream);
   if (whole_stream) {
@@ -417,7 +468,7 @@ int rig_verify(rig *r, const cc_expect *x, bool with_views) {
   ll_err e;
   ll_store *s = open_log(r, &e);
   if (!s)
-    rig_die(r, e.message);
+    rig_die_err(r, &e);
   cc_stored st;
   int bad = verify_store(r, s, x, true, &st);
   if (with_views) {
@@ -425,7 +476,7 @@ int rig_verify(rig *r, const cc_expect *x, bool with_views) {
     snprintf(path, sizeof path, "%s/views", r->svc_dir);
     ll_views *v = ll_views_open(path, &e);
     if (!v)
-      rig_die(r, e.message);
+      rig_die_err(r, &e);
     bad += cc_check_views(v, x);
     bad += compare_with_rebuild(r, s, v);
     ll_views_close(v);
@@ -443,7 +494,7 @@ int rig_verify_prefix(rig *r, const cc_expect *x) {
   ll_err e;
   ll_store *s = open_log(r, &e);
   if (!s)
-    rig_die(r, e.message);
+    rig_die_err(r, &e);
   cc_stored st;
   int bad = verify_store(r, s, x, false, &st);
   printf("verified a prefix: %zu log entries, %zu rejections, %zu "

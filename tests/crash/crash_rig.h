@@ -87,6 +87,21 @@ void rig_snapshot(rig *r);
 bool rig_wait_consumed(rig *r, const cc_expect *x, int timeout_ms);
 /* Wait until the running service's views have applied `position`. */
 bool rig_wait_views(rig *r, uint64_t position, int timeout_ms);
+/* Wait until the running service's log holds more than `position`
+ * entries (its metrics): the run is at work. False when it does not within
+ * timeout_ms or stops. */
+bool rig_wait_log_past(rig *r, uint64_t position, int timeout_ms);
+
+/* Messages of x past snapshot s's stored offsets: input left to consume. */
+int64_t rig_unconsumed(const cc_snapshot *s, const cc_expect *x);
+/* The log position the run that snapshot i ended started from: the
+ * previous snapshot's, 0 for the first. */
+uint64_t rig_run_start(const rig *r, size_t i);
+/* Was snapshot i taken mid-stream: the run it ended had appended (its
+ * position above rig_run_start) and input remained (below x's accepted
+ * count, messages past its offsets)? If not, why goes to `why`. */
+bool rig_mid_stream(const rig *r, size_t i, const cc_expect *x, char *why,
+                    size_t why_len);
 
 /* With the service stopped: every check of crash_check.h against x, on the
  * log, every snapshot, the views (when with_views) and a rebuild of them.

@@ -144,7 +144,7 @@ static batch_sizes finish(cc_expect *x, long bound) {
   assert_int_equal(rig_wait_producer(&r, PRODUCER_TIMEOUT_MS), 0);
   ll_err e;
   if (cc_expect_load(r.expect_path, x, &e) != 0)
-    fail_msg("expectations: %s", e.message);
+    fail_msg("expectations: %s: %s", ll_err_kind_name(e.kind), e.message);
   if (!rig_wait_consumed(&r, x, CONSUME_TIMEOUT_MS)) {
     h_dump_log(&r.svc);
     fail_msg("the stream was not consumed");

@@ -9,7 +9,10 @@
  * crash_producer. It is restarted after each kill. After each kill the rig
  * records what the dead service left durable. At the end the stream is
  * consumed to the last message and the service stopped with SIGTERM (exit
- * 0 within 5 s), then everything is checked (crash_check.h).
+ * 0 within 5 s), then everything is checked (crash_check.h). At least half
+ * of the kills of the command consumer must have come mid-stream (the run
+ * had appended, input remained for the next): a test that killed an idle
+ * service would prove nothing.
  *
  * Split (LOTLINE_CRASH_SPLIT=1): the service runs as `lotlined command` and
  * `lotlined project` (the projection following the log as a RocksDB
@@ -60,6 +63,26 @@ static void sleep_ms(long long ms) {
 
 static rig r; /* static: the teardown cleans up after a failed assertion */
 
+/* The kills of the log's writer that came mid-stream (rig_mid_stream);
+ * at least half of them must. */
+static void check_kills_mid_stream(const cc_expect *x) {
+  size_t mid = 0;
+  for (size_t i = 0; i < r.n_snaps; i++) {
+    char why[256];
+    if (rig_mid_stream(&r, i, x, why, sizeof why))
+      mid++;
+    else
+      printf("kill of the command consumer %zu was not mid-stream: %s\n", i + 1,
+             why);
+  }
+  printf("crash: %zu of %zu kills of the command consumer mid-stream\n", mid,
+         r.n_snaps);
+  if (r.n_snaps == 0 || mid * 2 < r.n_snaps)
+    fail_msg("%zu of %zu kills of the command consumer came mid-stream; at "
+             "least half must (is the stream too short for the kills?)",
+             mid, r.n_snaps);
+}
+
 static int teardown(void **state) {
   (void)state;
   if (r.dir)
@@ -67,53 +90,63 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void test_kill9_under_load(void **state) {
-  (void)state;
-  long long events = env_ll("LOTLINE_CRASH_EVENTS", 30000);
-  long long kills_wanted = env_ll("LOTLINE_CRASH_KILLS", 10);
-  long long products = env_ll("LOTLINE_CRASH_PRODUCTS", 64);
-  bool split = env_ll("LOTLINE_CRASH_SPLIT", 0) != 0;
-  uint64_t seed = (uint64_t)env_ll("LOTLINE_CRASH_SEED", 0);
-  if (seed == 0)
-    seed = (uint64_t)time(NULL);
-  long long rate = env_ll("LOTLINE_CRASH_RATE", 0);
-  if (rate == 0) {
-    rate = events * 1000 / (kills_wanted * CYCLE_ESTIMATE_MS);
-    if (rate < RATE_MIN)
-      rate = RATE_MIN;
-  }
-  printf("crash: seed %llu, %lld events over %lld products at %lld/s, %lld "
-         "kills of %s\n",
-         (unsigned long long)seed, events, products, rate, kills_wanted,
-         split ? "lotlined command + lotlined project" : "lotlined all");
-  fflush(stdout);
+/* The run's settings, from the environment. */
+typedef struct settings {
+  long long events, kills_wanted, products, rate;
+  bool split;
+  uint64_t seed;
+} settings;
 
-  rig_start(&r, "crash");
-  uint64_t rng = seed ^ 0x5DEECE66Dull;
-  rig_start_producer(&r, seed, events, (int)products, rate);
-  int kills = 0, kills_streaming = 0;
-  double downtime_s = 0;
-  while (kills < kills_wanted || rig_producer_running(&r)) {
+static settings read_settings(void) {
+  settings st = {.events = env_ll("LOTLINE_CRASH_EVENTS", 30000),
+                 .kills_wanted = env_ll("LOTLINE_CRASH_KILLS", 10),
+                 .products = env_ll("LOTLINE_CRASH_PRODUCTS", 64),
+                 .rate = env_ll("LOTLINE_CRASH_RATE", 0),
+                 .split = env_ll("LOTLINE_CRASH_SPLIT", 0) != 0,
+                 .seed = (uint64_t)env_ll("LOTLINE_CRASH_SEED", 0)};
+  if (st.seed == 0)
+    st.seed = (uint64_t)time(NULL);
+  if (st.rate == 0) {
+    st.rate = st.events * 1000 / (st.kills_wanted * CYCLE_ESTIMATE_MS);
+    if (st.rate < RATE_MIN)
+      st.rate = RATE_MIN;
+  }
+  return st;
+}
+
+/* Whatever of the service is down, started again. */
+static void restart_service(const settings *st) {
+  if (!rig_service_running(&r))
+    rig_start_service(&r, st->split ? "command" : "all");
+  if (st->split && !rig_projector_running(&r))
+    rig_start_projector(&r);
+}
+
+/* Kill (the command consumer, the projector or both) until the kills are
+ * done and the stream has ended; the kill counts go to *kills and
+ * *kills_streaming, the time spent waiting for assignments to
+ * *downtime_s. */
+static void kill_under_load(const settings *st, int *kills,
+                            int *kills_streaming, double *downtime_s) {
+  uint64_t rng = st->seed ^ 0x5DEECE66Dull;
+  while (*kills < st->kills_wanted || rig_producer_running(&r)) {
     uint64_t t0 = ll_mono_ns();
-    if (!rig_service_running(&r))
-      rig_start_service(&r, split ? "command" : "all");
-    if (split && !rig_projector_running(&r))
-      rig_start_projector(&r);
+    restart_service(st);
     if (!rig_wait_assigned(&r, ASSIGN_TIMEOUT_MS)) {
       h_dump_log(&r.svc);
       fail_msg("run %d: no partitions assigned", r.runs);
     }
-    downtime_s += (double)(ll_mono_ns() - t0) / 1e9;
+    *downtime_s += (double)(ll_mono_ns() - t0) / 1e9;
     /* Every fourth kill comes right after the assignment (fetching, first
      * batch), the others anywhere in a wider window. */
     long long delay =
-        kills % 4 == 0
+        *kills % 4 == 0
             ? (long long)(rig_rand(&rng) % KILL_SOON_MAX_MS)
             : KILL_SOON_MAX_MS + (long long)(rig_rand(&rng) % KILL_LATE_MAX_MS);
     sleep_ms(delay);
-    if (!rig_service_running(&r) || (split && !rig_projector_running(&r))) {
+    if (!rig_service_running(&r) || (st->split && !rig_projector_running(&r))) {
       h_dump_log(&r.svc);
-      if (split)
+      if (st->split)
         h_dump_log(&r.proj);
       fail_msg("run %d: the service died by itself", r.runs);
     }
@@ -122,16 +155,16 @@ static void test_kill9_under_load(void **state) {
       VICTIM_COMMAND,
       VICTIM_PROJECTOR,
       VICTIM_BOTH
-    } victim = split ? kills % 3 : VICTIM_COMMAND;
+    } victim = st->split ? *kills % 3 : VICTIM_COMMAND;
     bool streaming = rig_producer_running(&r);
     if (victim != VICTIM_PROJECTOR)
       h_kill9(&r.svc);
     if (victim != VICTIM_COMMAND)
       h_kill9(&r.proj);
-    kills++;
-    kills_streaming += streaming;
-    printf("kill %d (%s) at %.1f s, %lld ms after the assignment%s", kills,
-           victim == VICTIM_COMMAND     ? split ? "command" : "all"
+    (*kills)++;
+    *kills_streaming += streaming;
+    printf("kill %d (%s) at %.1f s, %lld ms after the assignment%s", *kills,
+           victim == VICTIM_COMMAND     ? st->split ? "command" : "all"
            : victim == VICTIM_PROJECTOR ? "project"
                                         : "command and project",
            rig_elapsed_s(&r), delay, streaming ? "" : " (stream ended)");
@@ -144,18 +177,14 @@ static void test_kill9_under_load(void **state) {
     printf("\n");
     fflush(stdout);
   }
-  assert_int_equal(rig_wait_producer(&r, PRODUCER_TIMEOUT_MS), 0);
+}
 
-  cc_expect x;
-  ll_err e;
-  if (cc_expect_load(r.expect_path, &x, &e) != 0)
-    fail_msg("expectations: %s", e.message);
-  if (!rig_service_running(&r))
-    rig_start_service(&r, split ? "command" : "all");
-  if (split && !rig_projector_running(&r))
-    rig_start_projector(&r);
-  if (!rig_wait_consumed(&r, &x, CONSUME_TIMEOUT_MS) ||
-      !rig_wait_views(&r, (uint64_t)x.accepted, CONSUME_TIMEOUT_MS)) {
+/* The whole stream consumed, then SIGTERM: exit 0 within 5 s; the time it
+ * took. */
+static double consume_and_stop(const settings *st, const cc_expect *x) {
+  restart_service(st);
+  if (!rig_wait_consumed(&r, x, CONSUME_TIMEOUT_MS) ||
+      !rig_wait_views(&r, (uint64_t)x->accepted, CONSUME_TIMEOUT_MS)) {
     h_dump_log(&r.svc);
     fail_msg("the stream was not consumed to its end");
   }
@@ -165,21 +194,48 @@ static void test_kill9_under_load(void **state) {
   if (status != 0)
     h_dump_log(&r.svc);
   assert_int_equal(status, 0);
-  if (split) {
+  if (st->split) {
     status = h_stop(&r.proj, STOP_TIMEOUT_MS);
     if (status != 0)
       h_dump_log(&r.proj);
     assert_int_equal(status, 0);
   }
+  return stop_s;
+}
+
+static void test_kill9_under_load(void **state) {
+  (void)state;
+  settings st = read_settings();
+  printf("crash: seed %llu, %lld events over %lld products at %lld/s, %lld "
+         "kills of %s\n",
+         (unsigned long long)st.seed, st.events, st.products, st.rate,
+         st.kills_wanted,
+         st.split ? "lotlined command + lotlined project" : "lotlined all");
+  fflush(stdout);
+
+  rig_start(&r, "crash");
+  rig_start_producer(&r, st.seed, st.events, (int)st.products, st.rate);
+  int kills = 0, kills_streaming = 0;
+  double downtime_s = 0;
+  kill_under_load(&st, &kills, &kills_streaming, &downtime_s);
+  assert_int_equal(rig_wait_producer(&r, PRODUCER_TIMEOUT_MS), 0);
+
+  cc_expect x;
+  ll_err e;
+  if (cc_expect_load(r.expect_path, &x, &e) != 0)
+    fail_msg("expectations: %s: %s", ll_err_kind_name(e.kind), e.message);
+  check_kills_mid_stream(&x);
+  double stop_s = consume_and_stop(&st, &x);
 
   int bad = rig_verify(&r, &x, true);
   printf("crash: seed %llu, %lld messages (%lld accepted, %lld rejected, %lld "
          "duplicates), %d kills (%d while streaming), %d runs, %.1f s "
          "waiting for assignments, final stop %.2f s, %d mismatches, %.1f s "
          "in all\n",
-         (unsigned long long)seed, (long long)x.messages, (long long)x.accepted,
-         (long long)x.rejected, (long long)x.duplicates, kills, kills_streaming,
-         r.runs, downtime_s, stop_s, bad, rig_elapsed_s(&r));
+         (unsigned long long)st.seed, (long long)x.messages,
+         (long long)x.accepted, (long long)x.rejected, (long long)x.duplicates,
+         kills, kills_streaming, r.runs, downtime_s, stop_s, bad,
+         rig_elapsed_s(&r));
   cc_expect_free(&x);
   rig_finish(&r, bad == 0);
   assert_int_equal(bad, 0);

@@ -4,8 +4,9 @@
  * or doubled.
  *
  * The service's data directory is a small tmpfs (mount(2): needs root or
- * CAP_SYS_ADMIN; without it the test is skipped with a message) and
- * crash_producer streams more than it holds. Two ways to stop:
+ * CAP_SYS_ADMIN; without it the test skips, saying why, and fails where
+ * prerequisites are required: prereq.h) and crash_producer streams more
+ * than it holds. Two ways to stop:
  *   1. the guard: with less than storage.min.free.mb free, `lotlined
  *      command` commits no further batch and exits 1 ("disk almost full");
  *   2. the write error: with the guard off (storage.min.free.mb=0) RocksDB
@@ -32,6 +33,7 @@
 
 #include "crash_rig.h"
 #include "ll_types.h"
+#include "prereq.h"
 
 #define TMPFS_SMALL "size=8m"
 #define TMPFS_BIG "size=512m"
@@ -113,11 +115,12 @@ static void test_full_disk_stops_then_resumes(void **state) {
   if (unshare(CLONE_NEWNS) == 0)
     mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
   if (mount("tmpfs", r.svc_dir, "tmpfs", 0, TMPFS_SMALL) != 0) {
-    printf("SKIPPED: cannot mount a tmpfs (%s) at %s: %s; this test needs "
-           "root or CAP_SYS_ADMIN\n",
-           TMPFS_SMALL, r.svc_dir, strerror(errno));
+    char why[1024];
+    snprintf(why, sizeof why,
+             "root or CAP_SYS_ADMIN, to mount a tmpfs (%s) at %s (%s)",
+             TMPFS_SMALL, r.svc_dir, strerror(errno));
     rig_finish(&r, true);
-    skip();
+    prereq_missing(why);
   }
   mounted = true;
   printf("disk full: seed %llu, %d events, data dir on a tmpfs (%s)\n",
@@ -139,7 +142,7 @@ static void test_full_disk_stops_then_resumes(void **state) {
   cc_expect x;
   ll_err e;
   if (cc_expect_load(r.expect_path, &x, &e) != 0)
-    fail_msg("expectations: %s", e.message);
+    fail_msg("expectations: %s: %s", ll_err_kind_name(e.kind), e.message);
   /* The faults must have come before the end, or this proves nothing. */
   assert_true(r.snaps[1].last_position < (uint64_t)x.accepted);
 
@@ -168,5 +171,5 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_full_disk_stops_then_resumes, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return prereq_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -49,7 +49,7 @@ static void *writer(void *arg) {
     }
     ll_err e;
     if (ll_store_batch_commit(batch, false, &e) != 0) {
-      fprintf(stderr, "commit: %s\n", e.message);
+      fprintf(stderr, "commit: %s: %s\n", ll_err_kind_name(e.kind), e.message);
       abort();
     }
   }
@@ -65,7 +65,7 @@ static void test_reads_stop_at_the_published_position(void **state) {
   ll_err e;
   shared sh = {.store = ll_store_open(path, LL_STORE_PRIMARY, &e)};
   if (!sh.store)
-    fail_msg("open: %s", e.message);
+    fail_msg("open: %s: %s", ll_err_kind_name(e.kind), e.message);
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, writer, &sh), 0);
   ll_entry *entries = ll_xcalloc(READ_MAX, sizeof *entries);
@@ -73,7 +73,7 @@ static void test_reads_stop_at_the_published_position(void **state) {
   while (!atomic_load(&sh.done) || seen < ll_store_last_position(sh.store)) {
     size_t n;
     if (ll_store_read_log(sh.store, seen + 1, entries, READ_MAX, &n, &e) != 0)
-      fail_msg("read: %s", e.message);
+      fail_msg("read: %s: %s", ll_err_kind_name(e.kind), e.message);
     uint64_t published = ll_store_last_position(sh.store);
     for (size_t i = 0; i < n; i++) {
       ahead += entries[i].position > published;

@@ -26,6 +26,7 @@
 #include "ll_store.h"
 #include "ll_types.h"
 #include "ll_views.h"
+#include "prereq.h"
 #include "support.h"
 
 #define READ_TOKEN "read-token-0123456789"
@@ -215,10 +216,8 @@ static void test_https(void **state) {
   (void)state;
   char cert[600], key[600], cert_b[600], key_b[600];
   if (!make_cert("a", cert, key, sizeof cert) ||
-      !make_cert("b", cert_b, key_b, sizeof cert_b)) {
-    skip(); /* no openssl command: deploy/install-deps.sh installs it */
-    return;
-  }
+      !make_cert("b", cert_b, key_b, sizeof cert_b))
+    prereq_missing("the openssl command (deploy/install-deps.sh installs it)");
   char *cert_pem = slurp(cert), *key_pem = slurp(key);
   char *key_b_pem = slurp(key_b);
   ll_api_deps deps = base_deps();
@@ -302,5 +301,6 @@ int main(void) {
       cmocka_unit_test(test_https),
       cmocka_unit_test(test_ops_only_and_readiness),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  return prereq_exit(
+      cmocka_run_group_tests(tests, group_setup, group_teardown));
 }

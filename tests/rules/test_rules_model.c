@@ -4,7 +4,12 @@
  * events pick among 3 products, 8 lot ids and 5 names (windows that slide as
  * the run goes, so new products and lots keep appearing) and 8 locations,
  * so that they collide often: names taken, lots unknown, stock short,
- * serials doubled, ids redelivered and reused. A reference model,
+ * serials doubled, ids redelivered and reused. Reuse includes a used id
+ * re-sent with exactly one field changed, cycling through every field of
+ * each event type's schema: any one field that differs makes the event
+ * another one (EVENT_ID_REUSED), and the model judges that by comparing
+ * field by field, not with the production code's packing or digest. A
+ * reference model,
  * written separately and as plainly as possible (arrays, 128-bit sums, one
  * index: a table of name owners by product and name number, checked
  * against a linear scan every 1000 events), predicts each outcome; the
@@ -98,7 +103,9 @@ typedef struct model {
   int n_products;
   bool usage_set[N_LOCS];
   ll_usage usage[N_LOCS];
-  mem_state *seen; /* event id -> packed event of its recorded outcome */
+  mem_state *seen;    /* event id -> index into recorded (uint32_t) */
+  ll_event *recorded; /* the first event seen with each id: own copies */
+  uint32_t n_recorded, cap_recorded;
 } model;
 
 static const char *lot_str(int k) {
@@ -219,93 +226,249 @@ static bool blank(const char *s) {
   return *s == '\0';
 }
 
-static bool same_content(const ll_event *a, const uint8_t *packed, size_t n) {
-  ll_buf b;
-  ll_buf_init(&b);
-  ll_event_pack(a, &b);
-  bool same = b.len == n && memcmp(b.data, packed, n) == 0;
-  ll_buf_free(&b);
-  return same;
+/* ---- event identity, field by field ----
+ *
+ * The fields of each event type, as its schema (schemas/<Type>.v1.avsc) lists
+ * them; an event id re-sent with any one of them different is another
+ * event. */
+
+typedef enum field {
+  F_OCCURRED_AT,
+  F_PRODUCT,
+  F_LOT_ID,
+  F_LOT_NAME,
+  F_NAME,
+  F_TRACKING,
+  F_NEW_PRODUCT,
+  F_EXPECTED_VERSION,
+  F_REFERENCE,
+  F_DESCRIPTION,
+  F_EXPIRATION,
+  F_USE_BY,
+  F_REMOVAL,
+  F_ALERT,
+  F_QUANTITY,
+  F_FROM_ID,
+  F_FROM_USAGE,
+  F_TO_ID,
+  F_TO_USAGE,
+  F_COUNT
+} field;
+
+static const char *const FIELD_NAMES[F_COUNT] = {
+    "occurred_at", "product_id",  "lot_id",         "lot_name",
+    "name",        "tracking",    "new_product_id", "expected_version",
+    "reference",   "description", "expiration_at",  "use_by_at",
+    "removal_at",  "alert_at",    "quantity",       "from.id",
+    "from.usage",  "to.id",       "to.usage"};
+
+#define TYPE_FIELDS_MAX 12
+typedef struct type_fields {
+  ll_event_type type;
+  int n;
+  field f[TYPE_FIELDS_MAX];
+} type_fields;
+
+static const type_fields FIELDS[] = {
+    {LL_EV_LOT_CREATED,
+     11,
+     {F_OCCURRED_AT, F_PRODUCT, F_LOT_ID, F_NAME, F_TRACKING, F_REFERENCE,
+      F_DESCRIPTION, F_EXPIRATION, F_USE_BY, F_REMOVAL, F_ALERT}},
+    {LL_EV_LOT_UPDATED,
+     12,
+     {F_OCCURRED_AT, F_PRODUCT, F_LOT_ID, F_EXPECTED_VERSION, F_NAME,
+      F_NEW_PRODUCT, F_REFERENCE, F_DESCRIPTION, F_EXPIRATION, F_USE_BY,
+      F_REMOVAL, F_ALERT}},
+    {LL_EV_STOCK_MOVED,
+     10,
+     {F_OCCURRED_AT, F_PRODUCT, F_LOT_ID, F_LOT_NAME, F_QUANTITY, F_FROM_ID,
+      F_FROM_USAGE, F_TO_ID, F_TO_USAGE, F_REFERENCE}},
+};
+#define N_TYPES (sizeof FIELDS / sizeof FIELDS[0])
+
+static const type_fields *fields_of(ll_event_type type) {
+  for (size_t i = 0; i < N_TYPES; i++) {
+    if (FIELDS[i].type == type)
+      return &FIELDS[i];
+  }
+  fail_msg("no field list for event type %d", (int)type);
+  return NULL;
 }
 
-/* The expected outcome of ev: an ll_code, LL_OK, or DUP. Also resolves the
- * lot a move or update addresses (*lot_out, -1 if none). */
-static int model_expect(const model *m, const ll_event *ev, int *lot_out) {
-  *lot_out = -1;
-  const uint8_t *packed;
-  size_t n;
-  if (mem_state_get(m->seen, ev->event_id, strlen(ev->event_id), &packed, &n))
-    return same_content(ev, packed, n) ? DUP : LL_EVENT_ID_REUSED;
+static bool str_eq(const char *a, const char *b) {
+  return (a == NULL && b == NULL) ||
+         (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
 
+static bool opt_time_eq(ll_opt_time a, ll_opt_time b) {
+  return a.set == b.set && (!a.set || a.ms == b.ms);
+}
+
+static bool field_eq(const ll_event *a, const ll_event *b, field f) {
+  switch (f) {
+  case F_OCCURRED_AT:
+    return a->occurred_at_ms == b->occurred_at_ms;
+  case F_PRODUCT:
+    return str_eq(a->product_id, b->product_id);
+  case F_LOT_ID:
+    return str_eq(a->lot_id, b->lot_id);
+  case F_LOT_NAME:
+    return str_eq(a->lot_name, b->lot_name);
+  case F_NAME:
+    return str_eq(a->name, b->name);
+  case F_TRACKING:
+    return a->tracking == b->tracking;
+  case F_NEW_PRODUCT:
+    return str_eq(a->new_product_id, b->new_product_id);
+  case F_EXPECTED_VERSION:
+    return a->has_expected_version == b->has_expected_version &&
+           (!a->has_expected_version ||
+            a->expected_version == b->expected_version);
+  case F_REFERENCE:
+    return str_eq(a->reference, b->reference);
+  case F_DESCRIPTION:
+    return str_eq(a->description, b->description);
+  case F_EXPIRATION:
+    return opt_time_eq(a->expiration_at, b->expiration_at);
+  case F_USE_BY:
+    return opt_time_eq(a->use_by_at, b->use_by_at);
+  case F_REMOVAL:
+    return opt_time_eq(a->removal_at, b->removal_at);
+  case F_ALERT:
+    return opt_time_eq(a->alert_at, b->alert_at);
+  case F_QUANTITY:
+    return a->quantity_valid == b->quantity_valid &&
+           a->quantity_micro == b->quantity_micro;
+  case F_FROM_ID:
+    return str_eq(a->from.id, b->from.id);
+  case F_FROM_USAGE:
+    return a->from.usage == b->from.usage;
+  case F_TO_ID:
+    return str_eq(a->to.id, b->to.id);
+  case F_TO_USAGE:
+    return a->to.usage == b->to.usage;
+  case F_COUNT:
+    break;
+  }
+  fail_msg("no comparison for field %d", (int)f);
+  return false;
+}
+
+/* The same event: same type, and every field of that type equal. */
+static bool same_event(const ll_event *a, const ll_event *b) {
+  if (a->type != b->type)
+    return false;
+  const type_fields *tf = fields_of(a->type);
+  for (int i = 0; i < tf->n; i++) {
+    if (!field_eq(a, b, tf->f[i]))
+      return false;
+  }
+  return true;
+}
+
+static char *dup_or_null(const char *s) {
+  return s ? ll_strdup(s) : NULL;
+}
+
+/* A deep copy made here, so that a copy missing a field in the code under
+ * test cannot hide the same gap in its duplicate check. */
+static void copy_event(ll_event *dst, const ll_event *src) {
+  *dst = *src;
+  dst->event_id = dup_or_null(src->event_id);
+  dst->product_id = dup_or_null(src->product_id);
+  dst->lot_id = dup_or_null(src->lot_id);
+  dst->lot_name = dup_or_null(src->lot_name);
+  dst->name = dup_or_null(src->name);
+  dst->new_product_id = dup_or_null(src->new_product_id);
+  dst->reference = dup_or_null(src->reference);
+  dst->description = dup_or_null(src->description);
+  dst->from.id = dup_or_null(src->from.id);
+  dst->to.id = dup_or_null(src->to.id);
+}
+
+/* The event first seen with this id, or NULL. */
+static const ll_event *model_recorded(const model *m, const char *event_id) {
+  const uint8_t *v;
+  size_t n;
+  if (!mem_state_get(m->seen, event_id, strlen(event_id), &v, &n))
+    return NULL;
+  uint32_t i;
+  assert_int_equal(n, sizeof i);
+  memcpy(&i, v, sizeof i);
+  assert_true(i < m->n_recorded);
+  return &m->recorded[i];
+}
+
+static int expect_created(const model *m, const ll_event *ev, int *lot_out) {
   int product = number_of(ev->product_id);
   char name[16];
+  if (blank(ev->name))
+    return LL_MISSING_FIELD;
+  if (has_control(ev->name))
+    return LL_INVALID_FIELD;
+  if (dates_bad(ev->expiration_at, ev->alert_at, ev->removal_at, ev->use_by_at))
+    return LL_INVALID_DATES;
+  model_trim(ev->name, name);
+  int lot = number_of(ev->lot_id);
+  *lot_out = lot;
+  if (name_owner(m, product, name) >= 0)
+    return LL_DUPLICATE_LOT;
+  if (m->lots[lot].exists)
+    return LL_LOT_ID_TAKEN;
+  if (m->tracking_set[product] && m->tracking[product] != ev->tracking)
+    return LL_TRACKING_MISMATCH;
+  return LL_OK;
+}
 
-  if (ev->type == LL_EV_LOT_CREATED) {
-    if (blank(ev->name))
-      return LL_MISSING_FIELD;
-    if (has_control(ev->name))
-      return LL_INVALID_FIELD;
-    if (dates_bad(ev->expiration_at, ev->alert_at, ev->removal_at,
-                  ev->use_by_at))
-      return LL_INVALID_DATES;
+static int expect_updated(const model *m, const ll_event *ev, int *lot_out) {
+  int product = number_of(ev->product_id);
+  char name[16];
+  if (ev->name && blank(ev->name))
+    return LL_MISSING_FIELD;
+  if (ev->name && has_control(ev->name))
+    return LL_INVALID_FIELD;
+  if (dates_bad(ev->expiration_at, ev->alert_at, ev->removal_at, ev->use_by_at))
+    return LL_INVALID_DATES;
+  if (!ev->name && !ev->new_product_id && !ev->reference && !ev->description &&
+      !ev->expiration_at.set && !ev->alert_at.set && !ev->removal_at.set &&
+      !ev->use_by_at.set)
+    return LL_MISSING_FIELD; /* an update that changes nothing */
+  int lot = number_of(ev->lot_id);
+  const mlot *l = &m->lots[lot];
+  *lot_out = lot;
+  if (!l->exists)
+    return LL_UNKNOWN_LOT;
+  if (l->product != product)
+    return LL_LOT_PRODUCT_MISMATCH;
+  if (ev->has_expected_version && ev->expected_version != l->version)
+    return LL_VERSION_CONFLICT;
+  int new_product =
+      ev->new_product_id ? number_of(ev->new_product_id) : l->product;
+  bool change = new_product != l->product;
+  if (change && l->move_count > 0)
+    return LL_PRODUCT_LOCKED;
+  if (ev->name)
     model_trim(ev->name, name);
-    int lot = number_of(ev->lot_id);
-    *lot_out = lot;
-    if (name_owner(m, product, name) >= 0)
-      return LL_DUPLICATE_LOT;
-    if (m->lots[lot].exists)
-      return LL_LOT_ID_TAKEN;
-    if (m->tracking_set[product] && m->tracking[product] != ev->tracking)
-      return LL_TRACKING_MISMATCH;
-    return LL_OK;
-  }
+  else
+    strcpy(name, l->name);
+  int owner = name_owner(m, new_product, name);
+  if (owner >= 0 && owner != lot)
+    return LL_DUPLICATE_LOT;
+  if (change && m->tracking_set[new_product] &&
+      m->tracking[new_product] != l->tracking)
+    return LL_TRACKING_MISMATCH;
+  ll_opt_time e = ev->expiration_at.set ? ev->expiration_at : l->expiration;
+  ll_opt_time a = ev->alert_at.set ? ev->alert_at : l->alert;
+  ll_opt_time r = ev->removal_at.set ? ev->removal_at : l->removal;
+  ll_opt_time u = ev->use_by_at.set ? ev->use_by_at : l->use_by;
+  if (dates_bad(e, a, r, u))
+    return LL_INVALID_DATES;
+  return LL_OK;
+}
 
-  if (ev->type == LL_EV_LOT_UPDATED) {
-    if (ev->name && blank(ev->name))
-      return LL_MISSING_FIELD;
-    if (ev->name && has_control(ev->name))
-      return LL_INVALID_FIELD;
-    if (dates_bad(ev->expiration_at, ev->alert_at, ev->removal_at,
-                  ev->use_by_at))
-      return LL_INVALID_DATES;
-    if (!ev->name && !ev->new_product_id && !ev->reference &&
-        !ev->description && !ev->expiration_at.set && !ev->alert_at.set &&
-        !ev->removal_at.set && !ev->use_by_at.set)
-      return LL_MISSING_FIELD; /* an update that changes nothing */
-    int lot = number_of(ev->lot_id);
-    const mlot *l = &m->lots[lot];
-    *lot_out = lot;
-    if (!l->exists)
-      return LL_UNKNOWN_LOT;
-    if (l->product != product)
-      return LL_LOT_PRODUCT_MISMATCH;
-    if (ev->has_expected_version && ev->expected_version != l->version)
-      return LL_VERSION_CONFLICT;
-    int new_product =
-        ev->new_product_id ? number_of(ev->new_product_id) : l->product;
-    bool change = new_product != l->product;
-    if (change && l->move_count > 0)
-      return LL_PRODUCT_LOCKED;
-    if (ev->name)
-      model_trim(ev->name, name);
-    else
-      strcpy(name, l->name);
-    int owner = name_owner(m, new_product, name);
-    if (owner >= 0 && owner != lot)
-      return LL_DUPLICATE_LOT;
-    if (change && m->tracking_set[new_product] &&
-        m->tracking[new_product] != l->tracking)
-      return LL_TRACKING_MISMATCH;
-    ll_opt_time e = ev->expiration_at.set ? ev->expiration_at : l->expiration;
-    ll_opt_time a = ev->alert_at.set ? ev->alert_at : l->alert;
-    ll_opt_time r = ev->removal_at.set ? ev->removal_at : l->removal;
-    ll_opt_time u = ev->use_by_at.set ? ev->use_by_at : l->use_by;
-    if (dates_bad(e, a, r, u))
-      return LL_INVALID_DATES;
-    return LL_OK;
-  }
-
-  /* StockMoved */
+static int expect_moved(const model *m, const ll_event *ev, int *lot_out) {
+  int product = number_of(ev->product_id);
+  char name[16];
   if (!ev->quantity_valid || ev->quantity_micro <= 0 ||
       ev->quantity_micro > MODEL_QTY_MAX)
     return LL_INVALID_QUANTITY;
@@ -363,12 +526,29 @@ static int model_expect(const model *m, const ll_event *ev, int *lot_out) {
   return LL_OK;
 }
 
+/* The expected outcome of ev: an ll_code, LL_OK, or DUP. Also resolves the
+ * lot a move or update addresses (*lot_out, -1 if none). */
+static int model_expect(const model *m, const ll_event *ev, int *lot_out) {
+  *lot_out = -1;
+  const ll_event *first = model_recorded(m, ev->event_id);
+  if (first != NULL)
+    return same_event(ev, first) ? DUP : LL_EVENT_ID_REUSED;
+  if (ev->type == LL_EV_LOT_CREATED)
+    return expect_created(m, ev, lot_out);
+  if (ev->type == LL_EV_LOT_UPDATED)
+    return expect_updated(m, ev, lot_out);
+  return expect_moved(m, ev, lot_out);
+}
+
 static void model_record(model *m, const ll_event *ev) {
-  ll_buf b;
-  ll_buf_init(&b);
-  ll_event_pack(ev, &b);
-  mem_state_put(m->seen, ev->event_id, strlen(ev->event_id), b.data, b.len);
-  ll_buf_free(&b);
+  if (m->n_recorded == m->cap_recorded) {
+    m->cap_recorded = m->cap_recorded ? 2 * m->cap_recorded : 1024;
+    m->recorded =
+        ll_xrealloc(m->recorded, m->cap_recorded * sizeof *m->recorded);
+  }
+  uint32_t i = m->n_recorded++;
+  copy_event(&m->recorded[i], ev);
+  mem_state_put(m->seen, ev->event_id, strlen(ev->event_id), &i, sizeof i);
 }
 
 static void model_apply(model *m, const ll_event *ev, int lot) {
@@ -558,6 +738,154 @@ static void random_event(const model *m, ll_event *ev, uint64_t seq) {
   ev->occurred_at_ms = T0 + (int64_t)pick(40 * 24) * 3600000;
 }
 
+/* ---- a used id re-sent with one field changed ---- */
+
+/* A string field to a value it did not have: set when absent, else with
+ * one character more. */
+static void change_str(char **s, const char *when_absent) {
+  char buf[64];
+  if (*s == NULL) {
+    ev_set(s, when_absent);
+    return;
+  }
+  snprintf(buf, sizeof buf, "%sx", *s);
+  ev_set(s, buf);
+}
+
+static void change_time(ll_opt_time *t) {
+  if (t->set)
+    t->ms += DAY_MS;
+  else
+    *t = (ll_opt_time){true, T0};
+}
+
+static void change_location(ll_location *l, field f) {
+  if (f == F_FROM_USAGE || f == F_TO_USAGE) {
+    l->usage = (ll_usage)((l->usage + 1) % LL_USAGE_COUNT);
+    return;
+  }
+  int i = index_of(LOCS, N_LOCS, l->id);
+  ev_set(&l->id, LOCS[(i + 1) % N_LOCS]);
+}
+
+/* Change field f of ev, and nothing else. */
+static void change_field(ll_event *ev, field f) {
+  char buf[32];
+  switch (f) {
+  case F_OCCURRED_AT:
+    ev->occurred_at_ms += 3600000;
+    break;
+  case F_PRODUCT:
+    snprintf(buf, sizeof buf, "P%d", number_of(ev->product_id) + 1);
+    ev_set(&ev->product_id, buf);
+    break;
+  case F_LOT_ID:
+    if (ev->lot_id == NULL) {
+      ev_set(&ev->lot_id, "L0");
+    } else {
+      snprintf(buf, sizeof buf, "L%d", number_of(ev->lot_id) + 1);
+      ev_set(&ev->lot_id, buf);
+    }
+    break;
+  case F_LOT_NAME:
+    change_str(&ev->lot_name, "N0");
+    break;
+  case F_NAME:
+    change_str(&ev->name, "N0");
+    break;
+  case F_TRACKING:
+    ev->tracking =
+        ev->tracking == LL_TRACK_LOT ? LL_TRACK_SERIAL : LL_TRACK_LOT;
+    break;
+  case F_NEW_PRODUCT:
+    change_str(&ev->new_product_id, "P0");
+    break;
+  case F_EXPECTED_VERSION:
+    if (ev->has_expected_version)
+      ev->expected_version++;
+    else
+      ev->has_expected_version = true, ev->expected_version = 1;
+    break;
+  case F_REFERENCE:
+    change_str(&ev->reference, "R1");
+    break;
+  case F_DESCRIPTION:
+    change_str(&ev->description, "d");
+    break;
+  case F_EXPIRATION:
+    change_time(&ev->expiration_at);
+    break;
+  case F_USE_BY:
+    change_time(&ev->use_by_at);
+    break;
+  case F_REMOVAL:
+    change_time(&ev->removal_at);
+    break;
+  case F_ALERT:
+    change_time(&ev->alert_at);
+    break;
+  case F_QUANTITY:
+    if (ev->quantity_valid)
+      ev->quantity_micro++;
+    else
+      ev->quantity_valid = true, ev->quantity_micro = LL_MICRO;
+    break;
+  case F_FROM_ID:
+  case F_FROM_USAGE:
+    change_location(&ev->from, f);
+    break;
+  case F_TO_ID:
+  case F_TO_USAGE:
+    change_location(&ev->to, f);
+    break;
+  case F_COUNT:
+    fail_msg("no field to change");
+  }
+}
+
+/* Which field each type changes next, and how often each was changed. */
+typedef struct resends {
+  int next[N_TYPES];
+  uint64_t changed[N_TYPES][TYPE_FIELDS_MAX];
+  uint64_t unchanged;
+} resends;
+
+static size_t type_slot(ll_event_type type) {
+  return (size_t)(fields_of(type) - FIELDS);
+}
+
+/* A recorded event again under its id, with the next field of its type's
+ * cycle changed; now and then unchanged. *changed gets the field, or
+ * F_COUNT when none. */
+static void resend_event(const model *m, resends *rs, ll_event *ev,
+                         field *changed) {
+  const ll_event *first = &m->recorded[pick((int)m->n_recorded)];
+  copy_event(ev, first);
+  *changed = F_COUNT;
+  if (chance(20)) {
+    rs->unchanged++;
+    return;
+  }
+  size_t t = type_slot(ev->type);
+  int i = rs->next[t];
+  rs->next[t] = (i + 1) % FIELDS[t].n;
+  *changed = FIELDS[t].f[i];
+  change_field(ev, *changed);
+  rs->changed[t][i]++;
+}
+
+/* Every field of every type was changed in some re-sent event. */
+static void check_resends_cover_fields(const resends *rs) {
+  for (size_t t = 0; t < N_TYPES; t++) {
+    for (int i = 0; i < FIELDS[t].n; i++) {
+      if (rs->changed[t][i] == 0)
+        fail_msg("no %s was re-sent with only its %s changed",
+                 ll_event_type_name(FIELDS[t].type),
+                 FIELD_NAMES[FIELDS[t].f[i]]);
+    }
+  }
+}
+
 /* ---- checks against the real state ---- */
 
 static uint64_t seed;
@@ -571,10 +899,6 @@ static uint64_t step_no;
       fail_msg(__VA_ARGS__);                                                   \
     }                                                                          \
   } while (0)
-
-static bool time_eq(ll_opt_time a, ll_opt_time b) {
-  return a.set == b.set && (!a.set || a.ms == b.ms);
-}
 
 /* The real lot agrees with the model; the contract's invariants hold. */
 static void check_lot(rules_env *env, const model *m, int i) {
@@ -596,10 +920,10 @@ static void check_lot(rules_env *env, const model *m, int i) {
     CHECK(got.move_count == want->move_count, "lot %s: move_count", id);
     CHECK(got.created_at_ms == want->created_at, "lot %s: created_at", id);
     CHECK(got.updated_at_ms == want->updated_at, "lot %s: updated_at", id);
-    CHECK(time_eq(got.expiration_at, want->expiration) &&
-              time_eq(got.use_by_at, want->use_by) &&
-              time_eq(got.removal_at, want->removal) &&
-              time_eq(got.alert_at, want->alert),
+    CHECK(opt_time_eq(got.expiration_at, want->expiration) &&
+              opt_time_eq(got.use_by_at, want->use_by) &&
+              opt_time_eq(got.removal_at, want->removal) &&
+              opt_time_eq(got.alert_at, want->alert),
           "lot %s: dates", id);
     __int128 sum = 0, stock = 0;
     for (int k = 0; k < N_LOCS; k++) {
@@ -694,6 +1018,171 @@ static const char *outcome(int code) {
   return code == DUP ? "duplicate" : ll_code_name((ll_code)code);
 }
 
+static void model_init(model *m, uint64_t n_events) {
+  memset(m, 0, sizeof *m);
+  m->n_lots = (int)(n_events / SLIDE_LOTS) + WINDOW_LOTS + 1;
+  m->lots = ll_xcalloc((size_t)m->n_lots, sizeof *m->lots);
+  m->n_products = (int)(n_events / SLIDE_PRODUCTS) + WINDOW_PRODUCTS + 1;
+  m->tracking_set = ll_xcalloc((size_t)m->n_products, sizeof *m->tracking_set);
+  m->tracking = ll_xcalloc((size_t)m->n_products, sizeof *m->tracking);
+  m->n_names = (int)(n_events / SLIDE_NAMES) + WINDOW_NAMES + 1;
+  m->name_owner_plus1 = ll_xcalloc((size_t)m->n_products * (size_t)m->n_names,
+                                   sizeof *m->name_owner_plus1);
+  m->seen = mem_state_new();
+}
+
+static void model_free(model *m) {
+  for (uint32_t i = 0; i < m->n_recorded; i++)
+    ll_event_free(&m->recorded[i]);
+  free(m->recorded);
+  mem_state_free(m->seen);
+  free(m->lots);
+  free(m->tracking_set);
+  free(m->tracking);
+  free(m->name_owner_plus1);
+}
+
+/* What one run has seen so far. */
+typedef struct run {
+  rules_env env;
+  model m;
+  ll_event ring[RING];
+  size_t ring_len;
+  uint64_t counts[LL_CODE_COUNT + 1]; /* [LL_CODE_COUNT] = dup */
+  uint64_t held_limit;                /* INVALID_QUANTITY for a quantity kept */
+  resends rs;
+} run;
+
+/* The next event: a redelivery, a used id with new content, a recorded
+ * event re-sent with one field changed, or a new event. */
+static void next_event(run *rn, ll_event *ev, field *changed) {
+  int r = pick(100);
+  *changed = F_COUNT;
+  if (rn->ring_len > 0 && r < 4) {
+    /* Redeliver a recent event exactly. */
+    ll_event_copy(ev, &rn->ring[pick((int)rn->ring_len)]);
+  } else if (rn->ring_len > 0 && r < 6) {
+    /* Reuse a recent id for new content. */
+    const ll_event *old = &rn->ring[pick((int)rn->ring_len)];
+    random_event(&rn->m, ev, step_no);
+    ev_set(&ev->event_id, old->event_id);
+  } else if (rn->m.n_recorded > 0 && r < 10) {
+    resend_event(&rn->m, &rn->rs, ev, changed);
+  } else {
+    random_event(&rn->m, ev, step_no);
+  }
+}
+
+/* Every 1000 events the lots around the window, every 10000 all of them:
+ * a change to a lot no event addressed shows up either way. */
+static void check_periodically(run *rn, uint64_t n_events) {
+  if (step_no % 1000 != 0)
+    return;
+  bool full = step_no % 10000 == 0 || step_no == n_events;
+  int from = full ? 0 : (int)(step_no / SLIDE_LOTS) - RECENT_LOTS;
+  for (int i = from < 0 ? 0 : from; i < rn->m.n_lots; i++)
+    check_lot(&rn->env, &rn->m, i);
+  check_name_index(&rn->env, &rn->m, full);
+}
+
+/* One event through the model and the real rules; they must agree. */
+static void step(run *rn, uint64_t n_events) {
+  ll_event ev;
+  field changed;
+  next_event(rn, &ev, &changed);
+  int lot = -1;
+  int want = model_expect(&rn->m, &ev, &lot);
+  /* The test's own comparison must see the change it made. */
+  CHECK(changed == F_COUNT || want == LL_EVENT_ID_REUSED,
+        "%s %s re-sent with %s changed: the model says %s",
+        ll_event_type_name(ev.type), ev.event_id, FIELD_NAMES[changed],
+        outcome(want));
+  char old_key[64];
+  int old_n = 0;
+  if (want == LL_OK && ev.type == LL_EV_LOT_UPDATED)
+    old_n = name_key(old_key, sizeof old_key, &rn->m.lots[lot]);
+  ll_decision d;
+  env_process(&rn->env, &ev, &d);
+  int got = d.duplicate ? DUP : d.accepted ? LL_OK : (int)d.code;
+  CHECK(got == want, "%s %s%s%s%s: got %s (%s), model says %s",
+        ll_event_type_name(ev.type), ev.event_id,
+        changed == F_COUNT ? "" : " re-sent with only its ",
+        changed == F_COUNT ? "" : FIELD_NAMES[changed],
+        changed == F_COUNT ? "" : " changed", outcome(got), d.message,
+        outcome(want));
+  rn->counts[got == DUP ? LL_CODE_COUNT : got]++;
+  if (got == LL_INVALID_QUANTITY && strstr(d.message, "can hold"))
+    rn->held_limit++;
+
+  if (want == LL_OK)
+    model_apply(&rn->m, &ev, lot);
+  if (want != DUP && want != LL_EVENT_ID_REUSED)
+    model_record(&rn->m, &ev);
+  if (lot >= 0)
+    check_lot(&rn->env, &rn->m, lot);
+  if (old_n > 0)
+    check_name_moved(&rn->env, &rn->m, lot, old_key, old_n);
+  check_periodically(rn, n_events);
+
+  if (rn->ring_len < RING) {
+    rn->ring[rn->ring_len++] = ev;
+  } else {
+    size_t slot = (size_t)pick(RING);
+    ll_event_free(&rn->ring[slot]);
+    rn->ring[slot] = ev;
+  }
+  ll_decision_free(&d);
+}
+
+static void print_outcomes(const run *rn) {
+  printf("rules_model: outcomes:");
+  for (int c = 0; c <= LL_CODE_COUNT; c++) {
+    if (rn->counts[c])
+      printf(" %s=%llu", c == LL_CODE_COUNT ? "duplicate" : ll_code_name(c),
+             (unsigned long long)rn->counts[c]);
+  }
+  printf(" (of which a quantity kept beyond the limit: %llu)\n",
+         (unsigned long long)rn->held_limit);
+  uint64_t changed = 0;
+  for (size_t t = 0; t < N_TYPES; t++)
+    for (int i = 0; i < FIELDS[t].n; i++)
+      changed += rn->rs.changed[t][i];
+  printf("rules_model: used ids re-sent: %llu with one field changed, %llu "
+         "unchanged\n",
+         (unsigned long long)changed, (unsigned long long)rn->rs.unchanged);
+}
+
+/* The world is small enough that every rule fires in a long run. */
+static void check_every_rule_fired(const run *rn) {
+  const ll_code expected[] = {
+      LL_OK,
+      LL_MISSING_FIELD,
+      LL_INVALID_FIELD,
+      LL_DUPLICATE_LOT,
+      LL_LOT_ID_TAKEN,
+      LL_TRACKING_MISMATCH,
+      LL_UNKNOWN_LOT,
+      LL_VERSION_CONFLICT,
+      LL_PRODUCT_LOCKED,
+      LL_LOT_PRODUCT_MISMATCH,
+      LL_INVALID_QUANTITY,
+      LL_SAME_LOCATION,
+      LL_LOCATION_USAGE_CONFLICT,
+      LL_SERIAL_QUANTITY,
+      LL_SERIAL_NOT_AT_SOURCE,
+      LL_SERIAL_ALREADY_IN_STOCK,
+      LL_INSUFFICIENT_STOCK,
+      LL_INVALID_DATES,
+      LL_EXPIRED_LOT,
+      LL_EVENT_ID_REUSED,
+  };
+  for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
+    CHECK(rn->counts[expected[i]] > 0, "no event ended as %s",
+          ll_code_name(expected[i]));
+  CHECK(rn->counts[LL_CODE_COUNT] > 0, "no duplicate was seen");
+  CHECK(rn->held_limit > 0, "no move was stopped at the quantity limit");
+}
+
 static void test_rules_against_model(void **state) {
   (void)state;
   const char *env_seed = getenv("LOTLINE_SEED");
@@ -706,130 +1195,23 @@ static void test_rules_against_model(void **state) {
   fflush(stdout);
   rng_state = seed;
 
-  rules_env env;
-  env_init(&env);
-  model m;
-  memset(&m, 0, sizeof m);
-  m.n_lots = (int)(n_events / SLIDE_LOTS) + WINDOW_LOTS + 1;
-  m.lots = ll_xcalloc((size_t)m.n_lots, sizeof *m.lots);
-  m.n_products = (int)(n_events / SLIDE_PRODUCTS) + WINDOW_PRODUCTS + 1;
-  m.tracking_set = ll_xcalloc((size_t)m.n_products, sizeof *m.tracking_set);
-  m.tracking = ll_xcalloc((size_t)m.n_products, sizeof *m.tracking);
-  m.n_names = (int)(n_events / SLIDE_NAMES) + WINDOW_NAMES + 1;
-  m.name_owner_plus1 = ll_xcalloc((size_t)m.n_products * (size_t)m.n_names,
-                                  sizeof *m.name_owner_plus1);
-  m.seen = mem_state_new();
-  ll_event ring[RING];
-  size_t ring_len = 0;
-  uint64_t counts[LL_CODE_COUNT + 1] = {0}; /* [LL_CODE_COUNT] = dup */
-  uint64_t held_limit = 0; /* INVALID_QUANTITY for a quantity kept */
+  run *rn = ll_xcalloc(1, sizeof *rn);
+  env_init(&rn->env);
+  model_init(&rn->m, n_events);
+  for (step_no = 1; step_no <= n_events; step_no++)
+    step(rn, n_events);
 
-  for (step_no = 1; step_no <= n_events; step_no++) {
-    ll_event ev;
-    int r = pick(100);
-    if (ring_len > 0 && r < 4) {
-      /* Redeliver a recent event exactly. */
-      ll_event_copy(&ev, &ring[pick((int)ring_len)]);
-    } else if (ring_len > 0 && r < 6) {
-      /* Reuse a recent id for new content. */
-      const ll_event *old = &ring[pick((int)ring_len)];
-      random_event(&m, &ev, step_no);
-      ev_set(&ev.event_id, old->event_id);
-    } else {
-      random_event(&m, &ev, step_no);
-    }
+  print_outcomes(rn);
+  if (n_events >= 100000)
+    check_every_rule_fired(rn);
+  if (n_events >= 10000)
+    check_resends_cover_fields(&rn->rs);
 
-    int lot = -1;
-    int want = model_expect(&m, &ev, &lot);
-    char old_key[64];
-    int old_n = 0;
-    if (want == LL_OK && ev.type == LL_EV_LOT_UPDATED)
-      old_n = name_key(old_key, sizeof old_key, &m.lots[lot]);
-    ll_decision d;
-    env_process(&env, &ev, &d);
-    int got = d.duplicate ? DUP : d.accepted ? LL_OK : (int)d.code;
-    CHECK(got == want, "%s %s: got %s (%s), model says %s",
-          ll_event_type_name(ev.type), ev.event_id, outcome(got), d.message,
-          outcome(want));
-    counts[got == DUP ? LL_CODE_COUNT : got]++;
-    if (got == LL_INVALID_QUANTITY && strstr(d.message, "can hold"))
-      held_limit++;
-
-    if (want == LL_OK)
-      model_apply(&m, &ev, lot);
-    if (want != DUP && want != LL_EVENT_ID_REUSED)
-      model_record(&m, &ev);
-    if (lot >= 0)
-      check_lot(&env, &m, lot);
-    if (old_n > 0)
-      check_name_moved(&env, &m, lot, old_key, old_n);
-    if (step_no % 1000 == 0) {
-      /* Every 1000 events the lots around the window, every 10000 all of
-       * them: a change to a lot no event addressed shows up either way. */
-      bool full = step_no % 10000 == 0 || step_no == n_events;
-      int from = full ? 0 : (int)(step_no / SLIDE_LOTS) - RECENT_LOTS;
-      for (int i = from < 0 ? 0 : from; i < m.n_lots; i++)
-        check_lot(&env, &m, i);
-      check_name_index(&env, &m, full);
-    }
-
-    if (ring_len < RING) {
-      ring[ring_len++] = ev;
-    } else {
-      size_t slot = (size_t)pick(RING);
-      ll_event_free(&ring[slot]);
-      ring[slot] = ev;
-    }
-    ll_decision_free(&d);
-  }
-
-  printf("rules_model: outcomes:");
-  for (int c = 0; c <= LL_CODE_COUNT; c++) {
-    if (counts[c])
-      printf(" %s=%llu", c == LL_CODE_COUNT ? "duplicate" : ll_code_name(c),
-             (unsigned long long)counts[c]);
-  }
-  printf(" (of which a quantity kept beyond the limit: %llu)\n",
-         (unsigned long long)held_limit);
-  /* The world is small enough that every rule fires in a long run. */
-  if (n_events >= 100000) {
-    const ll_code expected[] = {
-        LL_OK,
-        LL_MISSING_FIELD,
-        LL_INVALID_FIELD,
-        LL_DUPLICATE_LOT,
-        LL_LOT_ID_TAKEN,
-        LL_TRACKING_MISMATCH,
-        LL_UNKNOWN_LOT,
-        LL_VERSION_CONFLICT,
-        LL_PRODUCT_LOCKED,
-        LL_LOT_PRODUCT_MISMATCH,
-        LL_INVALID_QUANTITY,
-        LL_SAME_LOCATION,
-        LL_LOCATION_USAGE_CONFLICT,
-        LL_SERIAL_QUANTITY,
-        LL_SERIAL_NOT_AT_SOURCE,
-        LL_SERIAL_ALREADY_IN_STOCK,
-        LL_INSUFFICIENT_STOCK,
-        LL_INVALID_DATES,
-        LL_EXPIRED_LOT,
-        LL_EVENT_ID_REUSED,
-    };
-    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
-      CHECK(counts[expected[i]] > 0, "no event ended as %s",
-            ll_code_name(expected[i]));
-    CHECK(counts[LL_CODE_COUNT] > 0, "no duplicate was seen");
-    CHECK(held_limit > 0, "no move was stopped at the quantity limit");
-  }
-
-  for (size_t i = 0; i < ring_len; i++)
-    ll_event_free(&ring[i]);
-  mem_state_free(m.seen);
-  free(m.lots);
-  free(m.tracking_set);
-  free(m.tracking);
-  free(m.name_owner_plus1);
-  env_free(&env);
+  for (size_t i = 0; i < rn->ring_len; i++)
+    ll_event_free(&rn->ring[i]);
+  model_free(&rn->m);
+  env_free(&rn->env);
+  free(rn);
 }
 
 int main(void) {

@@ -1,0 +1,146 @@
+/* views_txn.c — what the read models share: key builders, the packed
+ * quantity values, and the run's reads and writes (ll_views_txn_*).
+ *
+ * Each read model (lot_details.c, lot_locations.c, ...) reads and writes
+ * rows through the run it is applied in: a read sees what earlier entries
+ * of the same run wrote (views_rows.h keeps them in memory), and a write
+ * lands in RocksDB only when the run commits (views_write.c). Key layout:
+ * views_internal.h. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ll_buf.h"
+#include "ll_mem.h"
+#include "ll_rocks.h"
+#include "ll_types.h"
+#include "views_internal.h"
+
+/* ---- keys and values shared by the read models ---- */
+
+bool ll_views_key1(ll_buf *key, const char *prefix, const char *a) {
+  ll_buf_reset(key);
+  if (a == NULL || strchr(a, LL_VK_SEP) != NULL)
+    return false;
+  ll_buf_put(key, prefix, strlen(prefix));
+  ll_buf_put(key, a, strlen(a));
+  return true;
+}
+
+bool ll_views_key2(ll_buf *key, const char *prefix, const char *a,
+                   const char *b) {
+  if (!ll_views_key1(key, prefix, a))
+    return false;
+  if (b == NULL || strchr(b, LL_VK_SEP) != NULL) {
+    ll_buf_reset(key);
+    return false;
+  }
+  ll_buf_put_u8(key, (uint8_t)LL_VK_SEP);
+  ll_buf_put(key, b, strlen(b));
+  return true;
+}
+
+void ll_views_qty_pack(ll_usage usage, int64_t quantity_micro, ll_buf *out) {
+  assert(usage >= 0 && usage < LL_USAGE_COUNT);
+  ll_buf_reset(out);
+  ll_buf_put_u8(out, (uint8_t)usage);
+  ll_buf_put_svar(out, quantity_micro);
+}
+
+bool ll_views_qty_unpack(const void *p, size_t n, ll_usage *usage,
+                         int64_t *quantity_micro) {
+  ll_rd rd;
+  uint8_t u = 0;
+  ll_rd_init(&rd, p, n);
+  if (!ll_rd_u8(&rd, &u) || !ll_rd_svar(&rd, quantity_micro) ||
+      ll_rd_left(&rd) != 0 || u >= LL_USAGE_COUNT)
+    return false;
+  *usage = (ll_usage)u;
+  return true;
+}
+
+void ll_views_tree_pack(int64_t quantity_micro, int64_t on_hand_micro,
+                        ll_buf *out) {
+  ll_buf_reset(out);
+  ll_buf_put_svar(out, quantity_micro);
+  ll_buf_put_svar(out, on_hand_micro);
+}
+
+bool ll_views_tree_unpack(const void *p, size_t n, int64_t *quantity_micro,
+                          int64_t *on_hand_micro) {
+  ll_rd rd;
+  ll_rd_init(&rd, p, n);
+  return ll_rd_svar(&rd, quantity_micro) && ll_rd_svar(&rd, on_hand_micro) &&
+         ll_rd_left(&rd) == 0;
+}
+
+/* ---- the run in progress ---- */
+
+/* The families ll_views_txn_scan() may scan (genealogy.c looks up the
+ * other side of a production reference). Their rows in the run are linked
+ * per group so a scan finds them without walking the run. */
+static const char *const scan_families[] = {LL_VK_CONSUMED, LL_VK_PRODUCED};
+
+size_t ll_views_scan_group_len(const void *key, size_t key_len) {
+  const char *k = key;
+  for (size_t f = 0; f < sizeof scan_families / sizeof scan_families[0]; f++) {
+    size_t n = strlen(scan_families[f]);
+    if (key_len <= n || memcmp(k, scan_families[f], n) != 0)
+      continue;
+    const char *sep = memchr(k + n, LL_VK_SEP, key_len - n);
+    return sep != NULL ? (size_t)(sep - k) + 1 : 0;
+  }
+  return 0;
+}
+
+int ll_views_txn_get(ll_views_txn *t, const ll_buf *key, ll_buf *value,
+                     bool *found, ll_err *err) {
+  ll_views *v = t->v;
+  ll_buf_reset(value);
+  *found = false;
+  uint64_t h = ll_hash64(key->data, key->len);
+  const ll_vrow *r = ll_views_rows_get(&v->rows, h, key->data, key->len);
+  if (r != NULL) {
+    *found = ll_vrow_present(r);
+    if (*found)
+      ll_buf_put(value, ll_vrow_value(r), r->value_len);
+    return 0;
+  }
+  /* Quantity rows: the compact index knows them, or says it does not
+   * (then the row table's completeness says nothing either: the index's
+   * rows are not in it). */
+  bool quant = ll_views_quant_covers(key->data, key->len);
+  if (quant) {
+    ll_vq_answer a = ll_views_quant_get(&v->quant, key->data, key->len, value);
+    if (a != LL_VQ_UNKNOWN) {
+      *found = a == LL_VQ_FOUND;
+      return 0;
+    }
+  }
+  if (v->rows.complete && !quant) {
+    ll_views_rows_fill(&v->rows, h, key->data, key->len, NULL, 0, false);
+    return 0;
+  }
+  if (ll_rocks_get(v->db, v->read_opts, key->data, key->len, value, found,
+                   "views", err) != 0)
+    return -1;
+  ll_views_rows_fill(&v->rows, h, key->data, key->len, value->data, value->len,
+                     *found);
+  return 0;
+}
+
+static void txn_write(ll_views_txn *t, const ll_buf *key, const void *value,
+                      size_t value_len, bool present) {
+  ll_views_rows_put(&t->v->rows, ll_hash64(key->data, key->len), key->data,
+                    key->len, value, value_len, present,
+                    ll_views_scan_group_len(key->data, key->len));
+}
+
+void ll_views_txn_put(ll_views_txn *t, const ll_buf *key, const void *value,
+                      size_t value_len) {
+  txn_write(t, key, value, value_len, true);
+}
+
+void ll_views_txn_del(ll_views_txn *t, const ll_buf *key) {
+  txn_write(t, key, NULL, 0, false);
+}

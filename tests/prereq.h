@@ -7,7 +7,7 @@
  * lotline_add_test (tests/CMakeLists.txt) sets on every test. So a test
  * that can skip ends main with prereq_exit(cmocka_run_group_tests(...)).
  *
- * LOTLINE_REQUIRE_PREREQS=1 (tests/run.sh sets it) turns every
+ * LOTLINE_TEST_REQUIRE_PREREQS=1 (tests/run.sh sets it) turns every
  * prereq_missing() into a failure naming what is missing. Include after
  * <cmocka.h>. */
 #ifndef LOTLINE_TESTS_PREREQ_H
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define PREREQ_SKIP_EXIT 77
-#define PREREQ_REQUIRE_ENV "LOTLINE_REQUIRE_PREREQS"
+#define PREREQ_REQUIRE_ENV "LOTLINE_TEST_REQUIRE_PREREQS"
 
 static int prereq_skipped_cases;
 

@@ -16,13 +16,13 @@
 # Here every test runs: a prerequisite a test would skip without (root for
 # test_disk_full's tmpfs, the openssl command for the HTTPS cases) is
 # required, and its absence fails the test naming what is missing
-# (tests/prereq.h). LOTLINE_REQUIRE_PREREQS=0 lets them skip instead, for a
+# (tests/prereq.h). LOTLINE_TEST_REQUIRE_PREREQS=0 lets them skip instead, for a
 # local run without root; never in CI (CI set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export LOTLINE_REQUIRE_PREREQS=${LOTLINE_REQUIRE_PREREQS:-1}
-if [ -n "${CI:-}" ]; then LOTLINE_REQUIRE_PREREQS=1; fi
+export LOTLINE_TEST_REQUIRE_PREREQS=${LOTLINE_TEST_REQUIRE_PREREQS:-1}
+if [ -n "${CI:-}" ]; then LOTLINE_TEST_REQUIRE_PREREQS=1; fi
 
 stages=${LOTLINE_STAGES:-build tests asan fuzz}
 jobs=$(nproc 2>/dev/null || echo 2)

@@ -16,7 +16,7 @@
 # Here every test runs: a prerequisite a test would skip without (root for
 # test_disk_full's tmpfs, the openssl command for the HTTPS cases) is
 # required, and its absence fails the test naming what is missing
-# (tests/prereq.h). LOTLINE_TEST_REQUIRE_PREREQS=0 lets them skip instead, for a
+# (tests/support/prereq.h). LOTLINE_TEST_REQUIRE_PREREQS=0 lets them skip instead, for a
 # local run without root; never in CI (CI set).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -14,9 +14,9 @@
 #include <cmocka.h>
 #include <rocksdb/c.h>
 
-#include "../projections/fixture.h"
 #include "ll_views.h"
 #include "publisher_state.h"
+#include "views_fixture.h"
 
 #define LOTS 40
 #define LOCS 6

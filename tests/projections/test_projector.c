@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "views_fixture.h"
 
 typedef struct ctx {
   char *dir;

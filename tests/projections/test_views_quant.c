@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "views_fixture.h"
 #include "views_internal.h"
 
 static void qty_value(ll_usage usage, int64_t q, ll_buf *out) {

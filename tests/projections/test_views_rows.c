@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "fixture.h"
+#include "views_fixture.h"
 #include "views_internal.h"
 
 #define Q(units) ((int64_t)(units)*LL_MICRO)

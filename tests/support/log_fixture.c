@@ -9,13 +9,13 @@
 
 #include <cmocka.h>
 
-#include "harness.h"
+#include "support.h"
 
 int log_fixture_setup(void **state) {
   log_fixture *f = calloc(1, sizeof *f);
   if (!f)
     return -1;
-  f->root = h_tempdir("log");
+  f->root = ts_tempdir("log");
   snprintf(f->dir, sizeof f->dir, "%s/log", f->root);
   *state = f;
   return 0;
@@ -23,7 +23,7 @@ int log_fixture_setup(void **state) {
 
 int log_fixture_teardown(void **state) {
   log_fixture *f = *state;
-  h_rmrf(f->root);
+  ts_rmtree(f->root);
   free(f->root);
   free(f);
   return 0;

@@ -7,7 +7,7 @@
 #include "ll_store.h"
 
 typedef struct log_fixture {
-  char *root;    /* h_tempdir: removed at teardown */
+  char *root;    /* ts_tempdir: removed at teardown */
   char dir[600]; /* <root>/log */
 } log_fixture;
 

@@ -1,8 +1,8 @@
-/* fixture.h — helpers shared by the projection tests: a scratch directory
+/* views_fixture.h — helpers shared by the projection tests: a scratch directory
  * removed at the end, and a hand-built log (ll_entry array with
  * consecutive positions) of validated, normalized events. */
-#ifndef LL_TEST_PROJECTIONS_FIXTURE_H
-#define LL_TEST_PROJECTIONS_FIXTURE_H
+#ifndef LL_TEST_VIEWS_FIXTURE_H
+#define LL_TEST_VIEWS_FIXTURE_H
 
 #include <stdio.h>
 #include <stdlib.h>

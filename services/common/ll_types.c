@@ -104,9 +104,10 @@ const char *ll_event_type_name(ll_event_type t) {
 }
 
 int ll_err_set(ll_err *err, ll_code code, const char *fmt, ...) {
+  /* A failure is ll_fail() with its kind (tests/style/tidy.py keeps it). */
+  assert(code > LL_OK && code < LL_CODE_COUNT);
   if (err) {
-    /* LL_OK here is a runtime failure not yet given a kind. */
-    err->kind = code == LL_OK ? LL_ERR_INTERNAL : LL_ERR_REJECTED;
+    err->kind = LL_ERR_REJECTED;
     err->code = code;
     va_list ap;
     va_start(ap, fmt);

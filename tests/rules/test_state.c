@@ -299,7 +299,7 @@ static int failing_get(void *ctx, const void *key, size_t key_len, ll_buf *out,
   (void)key_len;
   (void)out;
   *found = false;
-  return ll_err_set(err, LL_OK, "disk on fire");
+  return ll_fail(err, LL_ERR_IO, "disk on fire");
 }
 
 static void test_reader_errors_propagate(void **state) {

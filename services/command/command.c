@@ -35,7 +35,8 @@
  * away the batch in flight is committed.
  *
  * The log clock: no wall-clock time goes into the log, so that the same
- * input replayed gives the same log byte for byte (docs/traceability.md).
+ * input replayed gives the same log byte for byte (docs/concepts.md, "Log
+ * time").
  * An entry's recorded_at and a rejection's rejected_at are the log clock
  * after its record: clock = max(clock, the Kafka record's timestamp), a
  * record without one (-1) leaving the clock as it is. Only records that
@@ -45,8 +46,7 @@
  * the same stamps as a run that never stopped. At start the clock resumes
  * from the store (ll_store_last_recorded_at). One log takes every input
  * partition today, so the clock is the log's; it becomes one per task
- * (input partition) with the cluster (docs/cluster.md's deterministic
- * tasks).
+ * (input partition) with the cluster, each task stamping its own log.
  *
  * A full disk stops the loop: a batch is not committed while the log's
  * filesystem has less than min_free_bytes free (a clean stop with room left
@@ -167,8 +167,8 @@ static int64_t stamp(loop *l, const rd_kafka_message_t *m) {
 static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
                    ll_code code, const char *message) {
   const char *topic = rd_kafka_topic_name(m->rkt);
-  int64_t now_ms = stamp(l, m);
-  ll_stored_rejection sr = {.rejected_at_ms = now_ms,
+  int64_t at_ms = stamp(l, m);
+  ll_stored_rejection sr = {.rejected_at_ms = at_ms,
                             .event_id = (char *)event_id,
                             .code = code,
                             .message = (char *)message,
@@ -182,7 +182,7 @@ static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
                     .topic = (char *)topic,
                     .partition = m->partition,
                     .offset = m->offset,
-                    .rejected_at_ms = now_ms,
+                    .rejected_at_ms = at_ms,
                     .key = m->key,
                     .key_len = m->key_len,
                     .value = m->payload,

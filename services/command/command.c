@@ -34,6 +34,20 @@
  * Eager assignment with a rebalance callback: before partitions are taken
  * away the batch in flight is committed.
  *
+ * The log clock: no wall-clock time goes into the log, so that the same
+ * input replayed gives the same log byte for byte (docs/concepts.md, "Log
+ * time").
+ * An entry's recorded_at and a rejection's rejected_at are the log clock
+ * after its record: clock = max(clock, the Kafka record's timestamp), a
+ * record without one (-1) leaving the clock as it is. Only records that
+ * leave a trace (an entry or a rejection) move it: a duplicate writes
+ * nothing, so a clock it moved would be lost at the next start, and a
+ * restart that re-reads the input from the stored offsets must arrive at
+ * the same stamps as a run that never stopped. At start the clock resumes
+ * from the store (ll_store_last_recorded_at). One log takes every input
+ * partition today, so the clock is the log's; it becomes one per task
+ * (input partition) with the cluster, each task stamping its own log.
+ *
  * A full disk stops the loop: a batch is not committed while the log's
  * filesystem has less than min_free_bytes free (a clean stop with room left
  * for RocksDB to close), and a failed commit stops it too. Either way
@@ -92,6 +106,7 @@ typedef struct loop {
   uint64_t rebalances;  /* assignment changes seen, to drop stale chunks */
   uint64_t seeks;       /* retries that sought a partition back */
   uint64_t partition_seek[COMMAND_PARTITIONS_MAX]; /* `seeks` at its last */
+  int64_t clock_ms; /* the log clock (top of the file) */
   bool fatal;
   ll_err fatal_err;
   command_metrics metrics;
@@ -140,11 +155,20 @@ static void stage_rejection_record(loop *l, const rd_kafka_message_t *m,
   l->batch_outbox++;
 }
 
+/* Move the log clock to m's Kafka timestamp if that is later, and return
+ * it: the stamp of the entry or rejection m leaves (top of the file). */
+static int64_t stamp(loop *l, const rd_kafka_message_t *m) {
+  rd_kafka_timestamp_type_t type;
+  int64_t ts_ms = rd_kafka_message_timestamp(m, &type);
+  l->clock_ms = ll_log_clock_advance(l->clock_ms, ts_ms);
+  return l->clock_ms;
+}
+
 static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
                    ll_code code, const char *message) {
   const char *topic = rd_kafka_topic_name(m->rkt);
-  int64_t now_ms = ll_now_ms();
-  ll_stored_rejection sr = {.rejected_at_ms = now_ms,
+  int64_t at_ms = stamp(l, m);
+  ll_stored_rejection sr = {.rejected_at_ms = at_ms,
                             .event_id = (char *)event_id,
                             .code = code,
                             .message = (char *)message,
@@ -158,7 +182,7 @@ static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
                     .topic = (char *)topic,
                     .partition = m->partition,
                     .offset = m->offset,
-                    .rejected_at_ms = now_ms,
+                    .rejected_at_ms = at_ms,
                     .key = m->key,
                     .key_len = m->key_len,
                     .value = m->payload,
@@ -202,7 +226,7 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
     }
     ll_input in = {rd_kafka_topic_name(m->rkt), m->partition, m->offset};
     uint64_t position =
-        ll_store_batch_append(l->batch, logged, &in, ll_now_ms());
+        ll_store_batch_append(l->batch, logged, &in, stamp(l, m));
     if (logged != ev)
       ll_event_free(&normalized);
     ll_decision_mutations(ev, &d, position, muts);
@@ -661,6 +685,10 @@ static void finish(loop *l) {
 int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
                    volatile sig_atomic_t *stop, ll_err *err) {
   loop l = {.o = opts, .stats = stats};
+  /* The clock goes on from the last stamp in the store: a restart or a
+   * crash never makes it go back. */
+  if (ll_store_last_recorded_at(opts->store, &l.clock_ms, err) != 0)
+    return -1;
   ll_buf_init(&l.scratch);
   ll_mutations_init(&l.muts);
 

@@ -814,3 +814,28 @@ int ll_store_recent_rejections(ll_store *s, size_t limit,
   *n_out = n;
   return 0;
 }
+
+int ll_store_last_recorded_at(ll_store *s, int64_t *at_ms, ll_err *err) {
+  *at_ms = 0;
+  uint64_t last = ll_store_last_position(s);
+  if (last > 0) {
+    ll_entry e;
+    size_t n = 0;
+    if (ll_store_read_log(s, last, &e, 1, &n, err) != 0)
+      return -1;
+    if (n == 1) {
+      *at_ms = e.recorded_at_ms;
+      ll_entry_free(&e);
+    }
+  }
+  ll_stored_rejection r;
+  size_t n = 0;
+  if (ll_store_recent_rejections(s, 1, &r, &n, err) != 0)
+    return -1;
+  if (n == 1) {
+    if (r.rejected_at_ms > *at_ms)
+      *at_ms = r.rejected_at_ms;
+    ll_stored_rejection_free(&r);
+  }
+  return 0;
+}

@@ -173,6 +173,20 @@ int ll_store_recent_rejections(ll_store *s, size_t limit,
                                ll_stored_rejection *out, size_t *n_out,
                                ll_err *err);
 
+/* The later of the last entry's recorded_at and the last rejection's
+ * rejected_at (0 for an empty store): where the command consumer's log
+ * clock resumes, so that a restart never makes it go back. Both are
+ * stamped from one non-decreasing clock, so the last of each holds its
+ * maximum. */
+int ll_store_last_recorded_at(ll_store *s, int64_t *at_ms, ll_err *err);
+
+/* The log clock after a record stamped record_ms (a Kafka timestamp, -1
+ * when the record has none): never earlier than clock_ms. */
+static inline int64_t ll_log_clock_advance(int64_t clock_ms,
+                                           int64_t record_ms) {
+  return record_ms > clock_ms ? record_ms : clock_ms;
+}
+
 /* ---- the rejections outbox (ll_store_outbox.c) ----
  * Every rejection's lots.rejected record is written to the outbox in the
  * batch that stores the rejection, and deleted once Kafka acknowledged it:

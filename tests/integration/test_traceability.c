@@ -9,7 +9,9 @@
  *   - as-of: snapshots of the Locations view taken while events stream in
  *     (each with the position from the Lotline-Position header), then
  *     asked again with ?as_of=<position>: the answers must be equal; and
- *     ?as_of=<time> must agree with the positions recorded at those times;
+ *     ?as_of=<time> must agree with the positions recorded at those times
+ *     (recorded_at never going back along the log), a millisecond earlier
+ *     leaving the event out;
  *   - the location tree (children=1, WH/Stock2 is not under WH/Stock) and
  *     the FEFO list. */
 #include <setjmp.h>
@@ -460,6 +462,28 @@ static void *stream_moves(void *arg) {
   return NULL;
 }
 
+/* as_of a millisecond before event i's recorded_at answers with the event
+ * before it: the log clock stamped event i later than everything before. */
+static void check_as_of_just_before(const json_t *events, size_t i) {
+  int64_t ms, prev_ms;
+  if (i == 0 ||
+      !ll_time_parse(jstr(json_array_get(events, i), "recorded_at"), &ms) ||
+      !ll_time_parse(jstr(json_array_get(events, i - 1), "recorded_at"),
+                     &prev_ms) ||
+      prev_ms == ms)
+    return; /* nothing between the two to ask for */
+  char t[32], path[256];
+  char *esc = curl_easy_escape(NULL, ll_time_format(ms - 1, t), 0);
+  snprintf(path, sizeof path, "/v1/lots/SNAP-1/locations?all=1&as_of=%s", esc);
+  curl_free(esc);
+  json_t *before = get_ok(path);
+  assert_int_equal(
+      json_integer_value(json_object_get(before, "last_event_position")),
+      json_integer_value(
+          json_object_get(json_array_get(events, i - 1), "position")));
+  json_decref(before);
+}
+
 typedef struct snapshot {
   uint64_t position;
   json_t *json;
@@ -522,13 +546,25 @@ static void test_as_of_matches_streaming_snapshots(void **state) {
   }
   free(snaps);
 
-  /* By time: at each event's recorded_at the view showed the state after
-   * the last event recorded by then (several may share a millisecond). */
+  /* By time: recorded_at (log time, docs/traceability.md) never goes back
+   * along the log, so as_of at an event's recorded_at is the state after
+   * the last event stamped by then (several may share a millisecond), and
+   * a millisecond earlier it leaves that event out. */
   json_t *h = get_ok("/v1/lots/SNAP-1/moves?limit=1000");
   const json_t *events = json_object_get(h, "events");
   size_t ne = json_array_size(events);
   assert_int_equal(ne, 4 + STREAM_MOVES);
+  int64_t prev_ms = 0;
+  for (size_t i = 0; i < ne; i++) {
+    int64_t ms;
+    assert_true(
+        ll_time_parse(jstr(json_array_get(events, i), "recorded_at"), &ms));
+    if (ms < prev_ms)
+      fail_msg("recorded_at goes back at event %zu of SNAP-1", i);
+    prev_ms = ms;
+  }
   for (size_t i = 0; i < ne; i += 5) {
+    check_as_of_just_before(events, i);
     const char *t = jstr(json_array_get(events, i), "recorded_at");
     size_t last = i;
     while (last + 1 < ne &&

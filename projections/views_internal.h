@@ -103,6 +103,7 @@ struct ll_views {
   rocksdb_cache_t *block_cache;
   rocksdb_readoptions_t *read_opts;
   rocksdb_writeoptions_t *write_opts;
+  _Atomic bool write_failed;  /* sticky: see ll_rocks_write */
   pthread_mutex_t apply_lock; /* one ll_views_apply() at a time */
   _Atomic uint64_t position;  /* published after the batch is written */
   /* Owned by the apply in progress (apply_lock): */

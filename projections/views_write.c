@@ -260,11 +260,9 @@ int ll_views_commit_run(ll_views *v, uint64_t position, ll_err *err) {
     rocksdb_writebatch_clear(v->wb);
     const run_sink sink = {.put = batch_put, .del = batch_delete, .arg = v->wb};
     emit_run(v, position, &sink);
-    char *rerr = NULL;
-    rocksdb_write(v->db, v->write_opts, v->wb, &rerr);
+    rc = ll_rocks_write(v->db, v->write_opts, v->wb, &v->write_failed, err,
+                        "views: write failed");
     rocksdb_writebatch_clear(v->wb);
-    if (rerr != NULL)
-      rc = ll_rocks_fail(err, rerr, "views: write failed");
   }
   if (rc == 0) {
     hand_over_quantities(v);

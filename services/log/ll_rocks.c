@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,27 @@ int ll_rocks_fail(ll_err *err, char *rerr, const char *fmt, ...) {
           rerr != NULL ? rerr : "unknown error");
   rocksdb_free(rerr);
   return -1;
+}
+
+int ll_rocks_write(rocksdb_t *db, const rocksdb_writeoptions_t *wo,
+                   rocksdb_writebatch_t *wb, _Atomic bool *failed, ll_err *err,
+                   const char *fmt, ...) {
+  char context[LL_MESSAGE_MAX_BYTES];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(context, sizeof context, fmt, ap);
+  va_end(ap);
+  if (atomic_load(failed))
+    return ll_fail(err, LL_ERR_IO,
+                   "%s: refused, an earlier write failed (restart to resume "
+                   "from what was synced)",
+                   context);
+  char *rerr = NULL;
+  rocksdb_write(db, wo, wb, &rerr);
+  if (rerr == NULL)
+    return 0;
+  atomic_store(failed, true);
+  return ll_rocks_fail(err, rerr, "%s", context);
 }
 
 rocksdb_t *ll_rocks_open(const rocksdb_options_t *options, const char *dir,

@@ -12,6 +12,7 @@
 #define LL_ROCKS_H
 
 #include <rocksdb/c.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,18 @@
  * Frees rerr (NULL reads "unknown error"); returns -1. err may be NULL. */
 int ll_rocks_fail(ll_err *err, char *rerr, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* rocksdb_write() behind a latch. After a failed write (typically a full
+ * disk), RocksDB 7.8's write-ahead-log writer is left in an error state in
+ * which the next WAL write trips an assertion inside RocksDB and aborts the
+ * process, where an error was due (fixed upstream in 9.x: "Don't write to
+ * WAL after previous WAL write error"). So the first failure sets *failed,
+ * and from then on every write through the same latch is refused without
+ * calling RocksDB: the owner stops with the first error, and a restart
+ * resumes from what was synced. fmt is the context of messages. */
+int ll_rocks_write(rocksdb_t *db, const rocksdb_writeoptions_t *wo,
+                   rocksdb_writebatch_t *wb, _Atomic bool *failed, ll_err *err,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* rocksdb_open(); NULL with err ("<name>: cannot open <dir>: ...") when
  * RocksDB refuses. */

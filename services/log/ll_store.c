@@ -98,17 +98,8 @@ int ll_store_fail(const ll_store *s, ll_err *err, const char *op, char *rerr) {
 
 int ll_store_write(ll_store *s, const rocksdb_writeoptions_t *wo,
                    rocksdb_writebatch_t *wb, const char *op, ll_err *err) {
-  if (atomic_load(&s->write_failed))
-    return ll_fail(err, LL_ERR_IO,
-                   "log store %s: %s: refused, an earlier write failed "
-                   "(restart to resume from the last synced batch)",
-                   s->dir, op);
-  char *rerr = NULL;
-  rocksdb_write(s->db, wo, wb, &rerr);
-  if (rerr == NULL)
-    return 0;
-  atomic_store(&s->write_failed, true);
-  return ll_store_fail(s, err, op, rerr);
+  return ll_rocks_write(s->db, wo, wb, &s->write_failed, err,
+                        "log store %s: %s", s->dir, op);
 }
 
 /* ---- options ---------------------------------------------------------- */

@@ -248,14 +248,9 @@ struct ll_store {
  * return -1. */
 int ll_store_fail(const ll_store *s, ll_err *err, const char *op, char *rerr);
 
-/* Every write to the store goes through here. After a failed write
- * (typically ENOSPC), RocksDB 7.8's WAL writer is left in an error state in
- * which a further WAL write trips an assertion inside RocksDB and aborts
- * the process, where an error was due (fixed upstream in 9.x: "Don't write
- * to WAL after previous WAL write error"). So the first failure makes the
- * store refuse every later write without calling RocksDB: the process
- * stops with the first error, and a restart resumes from the last synced
- * batch. Returns 0, or -1 with err set. */
+/* Every write to the store goes through here, behind the store's latch
+ * (ll_rocks_write): after a failed write the store refuses every later
+ * one. Returns 0, or -1 with err set. */
 int ll_store_write(ll_store *s, const rocksdb_writeoptions_t *wo,
                    rocksdb_writebatch_t *wb, const char *op, ll_err *err);
 

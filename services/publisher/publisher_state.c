@@ -56,6 +56,7 @@ struct pub_state {
   rocksdb_readoptions_t *read_opts;
   rocksdb_writeoptions_t *write_sync;
   rocksdb_writeoptions_t *write_nosync;
+  _Atomic bool write_failed; /* sticky: see ll_rocks_write */
   char *dir;
   char *name; /* "publisher state <dir>": messages */
   uint64_t position;
@@ -323,11 +324,11 @@ int pub_state_reset(pub_state *s, ll_err *err) {
   rocksdb_writebatch_t *b = rocksdb_writebatch_create();
   rocksdb_writebatch_delete_range(b, start, strlen(start), end, strlen(end));
   rocksdb_writebatch_delete(b, KEY_POSITION, strlen(KEY_POSITION));
-  char *rerr = NULL;
-  rocksdb_write(s->db, s->write_sync, b, &rerr);
+  int rc = ll_rocks_write(s->db, s->write_sync, b, &s->write_failed, err,
+                          "%s: reset", s->name);
   rocksdb_writebatch_destroy(b);
-  if (rerr != NULL)
-    return ll_rocks_fail(err, rerr, "%s: reset", s->name);
+  if (rc != 0)
+    return rc;
   s->position = 0;
   ll_views_quant_free(&s->quant);
   ll_views_quant_init(&s->quant, s->quant_max_bytes);
@@ -525,15 +526,15 @@ int pub_run_commit(pub_run *r, const char *cluster_id, const pub_cluster *c,
     rocksdb_writebatch_put(b, (const char *)r->key.data, r->key.len,
                            (const char *)r->val.data, r->val.len);
   }
-  char *rerr = NULL;
-  rocksdb_write(s->db, sync ? s->write_sync : s->write_nosync, b, &rerr);
+  int rc = ll_rocks_write(s->db, sync ? s->write_sync : s->write_nosync, b,
+                          &s->write_failed, err, "%s: write", s->name);
   rocksdb_writebatch_destroy(b);
-  if (rerr == NULL)
+  if (rc == 0)
     each_change(r, change_to_index, s);
   uint64_t position = r->position;
   run_free(r);
-  if (rerr != NULL)
-    return ll_rocks_fail(err, rerr, "%s: write", s->name);
+  if (rc != 0)
+    return rc;
   s->position = position;
   return 0;
 }

@@ -280,3 +280,19 @@ int cli_call(cli_ctx *ctx, const cli_request *req, json_t **out) {
   free(url);
   return rc;
 }
+
+const json_t *cli_answer_array(const json_t *answer, const char *key) {
+  const json_t *a = json_object_get(answer, key);
+  if (!json_is_array(a)) {
+    cli_fail("unexpected answer from the lotline API: no \"%s\" array", key);
+    return NULL;
+  }
+  return a;
+}
+
+char *cli_lot_path(const char *lot_id, const char *rest) {
+  char *segment = cli_escape(lot_id);
+  char *path = cli_sprintf("/v1/lots/%s%s", segment, rest);
+  free(segment);
+  return path;
+}

@@ -61,32 +61,22 @@ static const char *data_dir(const cli_ctx *ctx) {
   return ctx->data_dir != NULL ? ctx->data_dir : DATA_DIR_DEFAULT;
 }
 
-/* Parse a command that takes only global options and `want` positionals
- * (0 or 1). Returns CLI_EXIT_OK and *positional, or an exit status (with
- * *done set). */
+/* Parse a command that takes only global options and, when dir is not
+ * NULL, one DIR. Returns CLI_EXIT_OK, or an exit status (with *done
+ * set). */
 static int parse_plain(cli_ctx *ctx, const cli_command *cmd, int argc,
-                       char **argv, int want, const char **positional,
-                       bool *done) {
+                       char **argv, const char **dir, bool *done) {
   static const struct option none[] = {{NULL, 0, NULL, 0}};
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, none);
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
   *done = true;
-  for (int opt = cli_args_next(&a); opt != CLI_ARGS_END;
-       opt = cli_args_next(&a)) {
-    if (opt == CLI_ARGS_HELP)
-      return cli_print_usage(cmd);
-    return CLI_EXIT_USAGE; /* CLI_ARGS_ERROR: already reported */
-  }
-  int n = argc - a.first_arg;
-  if (n < want)
-    return cli_usage_error(cmd, "missing DIR");
-  if (n > want)
-    return cli_usage_error(cmd, "unexpected argument '%s'",
-                           argv[a.first_arg + want]);
-  if (want > 0)
-    *positional = argv[a.first_arg];
-  *done = false;
-  return CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc))
+    return rc;
+  rc = dir != NULL ? cli_one_arg(&a, "DIR", dir) : cli_no_args(&a);
+  *done = rc != CLI_EXIT_OK;
+  return rc;
 }
 
 /* A failure of the data layer: what failed, why, and its kind. */
@@ -172,7 +162,7 @@ static void on_verify_progress(void *ctx, uint64_t checked, uint64_t total) {
 static int run_verify(cli_ctx *ctx, const cli_command *cmd, int argc,
                       char **argv) {
   bool done;
-  int rc = parse_plain(ctx, cmd, argc, argv, 0, NULL, &done);
+  int rc = parse_plain(ctx, cmd, argc, argv, NULL, &done);
   if (done)
     return rc;
   char *log_dir = cli_sprintf("%s/log", data_dir(ctx));
@@ -232,7 +222,7 @@ static bool on_rebuild_progress(void *ctx, uint64_t position, uint64_t target) {
 static int run_rebuild(cli_ctx *ctx, const cli_command *cmd, int argc,
                        char **argv) {
   bool done;
-  int rc = parse_plain(ctx, cmd, argc, argv, 0, NULL, &done);
+  int rc = parse_plain(ctx, cmd, argc, argv, NULL, &done);
   if (done)
     return rc;
   char *log_dir = cli_sprintf("%s/log", data_dir(ctx));
@@ -427,7 +417,7 @@ static int run_backup(cli_ctx *ctx, const cli_command *cmd, int argc,
                       char **argv) {
   bool done;
   const char *target = NULL;
-  int rc = parse_plain(ctx, cmd, argc, argv, 1, &target, &done);
+  int rc = parse_plain(ctx, cmd, argc, argv, &target, &done);
   if (done)
     return rc;
   const char *data = data_dir(ctx);
@@ -456,7 +446,7 @@ static int run_backup(cli_ctx *ctx, const cli_command *cmd, int argc,
 static int run_views_dump(cli_ctx *ctx, const cli_command *cmd, int argc,
                           char **argv) {
   bool done;
-  int rc = parse_plain(ctx, cmd, argc, argv, 0, NULL, &done);
+  int rc = parse_plain(ctx, cmd, argc, argv, NULL, &done);
   if (done)
     return rc;
   char *views_dir = cli_sprintf("%s/views", data_dir(ctx));

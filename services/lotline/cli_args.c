@@ -285,19 +285,6 @@ int cli_parse_time(const cli_command *cmd, const char *option, const char *text,
   return CLI_EXIT_OK;
 }
 
-/* Upper-case ASCII copy for case-insensitive enum names; false when the
- * text cannot be one (too long). */
-static bool upper_name(const char *s, char out[USAGE_NAME_MAX]) {
-  size_t n = strlen(s);
-  if (n >= USAGE_NAME_MAX) {
-    return false;
-  }
-  for (size_t i = 0; i <= n; i++) {
-    out[i] = (char)toupper((unsigned char)s[i]);
-  }
-  return true;
-}
-
 int cli_parse_location(const cli_command *cmd, const char *option,
                        const char *text, char **id_out, ll_usage *usage_out) {
   const char *colon = strrchr(text, ':');
@@ -305,7 +292,8 @@ int cli_parse_location(const cli_command *cmd, const char *option,
   size_t id_len = strlen(text);
   if (colon != NULL) {
     char name[USAGE_NAME_MAX];
-    if (!upper_name(colon + 1, name) || !ll_usage_parse(name, &usage)) {
+    if (!ll_text_upper(colon + 1, name, sizeof name) ||
+        !ll_usage_parse(name, &usage)) {
       return cli_usage_error(
           cmd,
           "%s '%s': unknown usage '%s' (one of INTERNAL, TRANSIT, SUPPLIER, "
@@ -331,7 +319,8 @@ int cli_parse_location(const cli_command *cmd, const char *option,
 int cli_parse_tracking(const cli_command *cmd, const char *text,
                        ll_tracking *out) {
   char name[USAGE_NAME_MAX];
-  if (!upper_name(text, name) || !ll_tracking_parse(name, out)) {
+  if (!ll_text_upper(text, name, sizeof name) ||
+      !ll_tracking_parse(name, out)) {
     return cli_usage_error(cmd, "--tracking '%s' must be lot or serial", text);
   }
   return CLI_EXIT_OK;

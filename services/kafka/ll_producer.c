@@ -19,6 +19,7 @@
 #include "ll_kafka.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
+#include "ll_time.h"
 #include "ll_types.h"
 
 #define PRODUCER_POLL_MS 100
@@ -205,14 +206,7 @@ int ll_producer_send_sync(ll_producer *p, const char *topic, const void *key,
     waiter_free(w);
     return -1;
   }
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += timeout_ms / 1000;
-  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  struct timespec deadline = ll_deadline_after_ms(timeout_ms);
   pthread_mutex_lock(&w->mu);
   while (!w->done) {
     if (pthread_cond_timedwait(&w->cond, &w->mu, &deadline) != 0 && !w->done) {

@@ -58,6 +58,27 @@ static void print_locations(const json_t *answer, const json_t *locations) {
   printf("\nOn hand: %s\n", cli_json_quantity(answer, "on_hand", buf));
 }
 
+/* GET path and show the answer: its JSON with --json, else its `key`
+ * array through print (given the whole answer too). */
+static int show_list(cli_ctx *ctx, const char *path, const char *key,
+                     void (*print)(const json_t *answer, const json_t *rows)) {
+  cli_request req = {.method = "GET", .path = path};
+  json_t *answer = NULL;
+  int rc = cli_call(ctx, &req, &answer);
+  if (rc == CLI_EXIT_OK) {
+    const json_t *rows = NULL;
+    if (ctx->json) {
+      rc = cli_print_json(answer);
+    } else if ((rows = cli_answer_array(answer, key)) == NULL) {
+      rc = CLI_EXIT_FAILURE;
+    } else {
+      print(answer, rows);
+    }
+  }
+  json_decref(answer);
+  return rc;
+}
+
 static int run_locations(cli_ctx *ctx, const cli_command *cmd, int argc,
                          char **argv) {
   cli_args a;
@@ -74,20 +95,7 @@ static int run_locations(cli_ctx *ctx, const cli_command *cmd, int argc,
   }
   bool all = CLI_VAL(vals, OPT_ALL) != NULL;
   char *path = cli_lot_path(lot_id, all ? "/locations?all=1" : "/locations");
-  cli_request req = {.method = "GET", .path = path};
-  json_t *answer = NULL;
-  rc = cli_call(ctx, &req, &answer);
-  if (rc == CLI_EXIT_OK) {
-    const json_t *locations = NULL;
-    if (ctx->json) {
-      rc = cli_print_json(answer);
-    } else if ((locations = cli_answer_array(answer, "locations")) == NULL) {
-      rc = CLI_EXIT_FAILURE;
-    } else {
-      print_locations(answer, locations);
-    }
-  }
-  json_decref(answer);
+  rc = show_list(ctx, path, "locations", print_locations);
   free(path);
   return rc;
 }
@@ -103,17 +111,8 @@ static void query_add(FILE *q, bool *first, const char *key,
   free(escaped);
 }
 
-/* "/v1/lots?product_id=...": malloc'd. The filters go into the query
- * string in this order. */
+/* "/v1/lots?product_id=...": malloc'd; the filters in this order. */
 static char *lots_path(const char *const vals[CLI_OPT_SLOTS]) {
-  static const struct {
-    int opt;
-    const char *key;
-  } filters[] = {{OPT_PRODUCT, "product_id"},
-                 {OPT_NAME, "name"},
-                 {OPT_Q, "q"},
-                 {OPT_LIMIT, "limit"},
-                 {OPT_CURSOR, "cursor"}};
   char *query = NULL;
   size_t query_len = 0;
   FILE *q = open_memstream(&query, &query_len);
@@ -121,9 +120,11 @@ static char *lots_path(const char *const vals[CLI_OPT_SLOTS]) {
     abort(); /* out of memory */
   }
   bool first = true;
-  for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
-    query_add(q, &first, filters[i].key, CLI_VAL(vals, filters[i].opt));
-  }
+  query_add(q, &first, "product_id", CLI_VAL(vals, OPT_PRODUCT));
+  query_add(q, &first, "name", CLI_VAL(vals, OPT_NAME));
+  query_add(q, &first, "q", CLI_VAL(vals, OPT_Q));
+  query_add(q, &first, "limit", CLI_VAL(vals, OPT_LIMIT));
+  query_add(q, &first, "cursor", CLI_VAL(vals, OPT_CURSOR));
   if (fclose(q) != 0) {
     abort(); /* open_memstream only fails on out of memory */
   }
@@ -185,20 +186,7 @@ static int run_lots(cli_ctx *ctx, const cli_command *cmd, int argc,
     return rc;
   }
   char *path = lots_path(vals);
-  cli_request req = {.method = "GET", .path = path};
-  json_t *answer = NULL;
-  rc = cli_call(ctx, &req, &answer);
-  if (rc == CLI_EXIT_OK) {
-    const json_t *lots = NULL;
-    if (ctx->json) {
-      rc = cli_print_json(answer);
-    } else if ((lots = cli_answer_array(answer, "lots")) == NULL) {
-      rc = CLI_EXIT_FAILURE;
-    } else {
-      print_lots(answer, lots);
-    }
-  }
-  json_decref(answer);
+  rc = show_list(ctx, path, "lots", print_lots);
   free(path);
   return rc;
 }

@@ -120,10 +120,29 @@ int ll_kafka_conf_apply(void *rd_conf, const ll_config *cfg, ll_err *err) {
   return 0;
 }
 
+void *ll_kafka_conf_new(const char *(*settings)[2], size_t n_settings,
+                        const ll_config *cfg, const char *what, ll_err *err) {
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  for (size_t i = 0; i < n_settings; i++) {
+    if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      ll_fail(err, LL_ERR_CONFIG, "%s config %s: %s", what, settings[i][0],
+              errstr);
+      return NULL;
+    }
+  }
+  if (ll_kafka_conf_apply(conf, cfg, err) != 0) {
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  return conf;
+}
+
 ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
                              int message_timeout_ms, ll_err *err) {
   char errstr[512], timeout[32];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
   snprintf(timeout, sizeof timeout, "%d", message_timeout_ms);
   const char *settings[][2] = {
       {"bootstrap.servers", brokers},
@@ -136,19 +155,10 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
       {"message.timeout.ms", timeout},
       {"client.id", "lotline-producer"},
   };
-  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-    if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
-                          sizeof errstr) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      ll_fail(err, LL_ERR_CONFIG, "producer config %s: %s", settings[i][0],
-              errstr);
-      return NULL;
-    }
-  }
-  if (ll_kafka_conf_apply(conf, cfg, err) != 0) {
-    rd_kafka_conf_destroy(conf);
+  rd_kafka_conf_t *conf = ll_kafka_conf_new(
+      settings, sizeof settings / sizeof settings[0], cfg, "producer", err);
+  if (conf == NULL)
     return NULL;
-  }
   ll_producer *p = ll_xcalloc(1, sizeof *p);
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, p);

@@ -61,22 +61,24 @@ static const char *data_dir(const cli_ctx *ctx) {
   return ctx->data_dir != NULL ? ctx->data_dir : DATA_DIR_DEFAULT;
 }
 
+/* "DIR/part" of the data directory: malloc'd. */
+static char *data_path(const cli_ctx *ctx, const char *part) {
+  return cli_sprintf("%s/%s", data_dir(ctx), part);
+}
+
 /* Parse a command that takes only global options and, when dir is not
- * NULL, one DIR. Returns CLI_EXIT_OK, or an exit status (with *done
- * set). */
-static int parse_plain(cli_ctx *ctx, const cli_command *cmd, int argc,
-                       char **argv, const char **dir, bool *done) {
+ * NULL, one DIR. Returns true to go on; false when the command is done,
+ * with its exit status in *rc. */
+static bool parse_plain(cli_ctx *ctx, const cli_command *cmd, int argc,
+                        char **argv, const char **dir, int *rc) {
   static const struct option none[] = {{NULL, 0, NULL, 0}};
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, none);
   const char *vals[CLI_OPT_SLOTS] = {NULL};
-  int rc = CLI_EXIT_OK;
-  *done = true;
-  if (!cli_args_parse(&a, vals, &rc))
-    return rc;
-  rc = dir != NULL ? cli_one_arg(&a, "DIR", dir) : cli_no_args(&a);
-  *done = rc != CLI_EXIT_OK;
-  return rc;
+  if (!cli_args_parse(&a, vals, rc))
+    return false;
+  *rc = dir != NULL ? cli_one_arg(&a, "DIR", dir) : cli_no_args(&a);
+  return *rc == CLI_EXIT_OK;
 }
 
 /* A failure of the data layer: what failed, why, and its kind. */
@@ -161,11 +163,10 @@ static void on_verify_progress(void *ctx, uint64_t checked, uint64_t total) {
 
 static int run_verify(cli_ctx *ctx, const cli_command *cmd, int argc,
                       char **argv) {
-  bool done;
-  int rc = parse_plain(ctx, cmd, argc, argv, NULL, &done);
-  if (done)
+  int rc = CLI_EXIT_OK;
+  if (!parse_plain(ctx, cmd, argc, argv, NULL, &rc))
     return rc;
-  char *log_dir = cli_sprintf("%s/log", data_dir(ctx));
+  char *log_dir = data_path(ctx, "log");
   progress p;
   progress_init(&p, "verify");
   ll_verify_report r;
@@ -221,12 +222,11 @@ static bool on_rebuild_progress(void *ctx, uint64_t position, uint64_t target) {
 
 static int run_rebuild(cli_ctx *ctx, const cli_command *cmd, int argc,
                        char **argv) {
-  bool done;
-  int rc = parse_plain(ctx, cmd, argc, argv, NULL, &done);
-  if (done)
+  int rc = CLI_EXIT_OK;
+  if (!parse_plain(ctx, cmd, argc, argv, NULL, &rc))
     return rc;
-  char *log_dir = cli_sprintf("%s/log", data_dir(ctx));
-  char *views_dir = cli_sprintf("%s/views", data_dir(ctx));
+  char *log_dir = data_path(ctx, "log");
+  char *views_dir = data_path(ctx, "views");
   ll_err e = {0};
   /* A secondary: the command consumer may keep running. */
   ll_store *log = ll_store_open(log_dir, LL_STORE_SECONDARY, &e);
@@ -415,13 +415,12 @@ static void backup_report(const cli_ctx *ctx, const backup_run *r,
 
 static int run_backup(cli_ctx *ctx, const cli_command *cmd, int argc,
                       char **argv) {
-  bool done;
   const char *target = NULL;
-  int rc = parse_plain(ctx, cmd, argc, argv, &target, &done);
-  if (done)
+  int rc = CLI_EXIT_OK;
+  if (!parse_plain(ctx, cmd, argc, argv, &target, &rc))
     return rc;
   const char *data = data_dir(ctx);
-  char *log_current = cli_sprintf("%s/log/CURRENT", data);
+  char *log_current = data_path(ctx, "log/CURRENT");
   bool has_log = exists(log_current);
   free(log_current);
   if (!has_log)
@@ -445,11 +444,10 @@ static int run_backup(cli_ctx *ctx, const cli_command *cmd, int argc,
 
 static int run_views_dump(cli_ctx *ctx, const cli_command *cmd, int argc,
                           char **argv) {
-  bool done;
-  int rc = parse_plain(ctx, cmd, argc, argv, NULL, &done);
-  if (done)
+  int rc = CLI_EXIT_OK;
+  if (!parse_plain(ctx, cmd, argc, argv, NULL, &rc))
     return rc;
-  char *views_dir = cli_sprintf("%s/views", data_dir(ctx));
+  char *views_dir = data_path(ctx, "views");
   ll_err e = {0};
   if (ll_views_dump_dir(views_dir, stdout, &e) != 0)
     rc = fail_err("views-dump", &e);

@@ -379,6 +379,16 @@ static int start_ops_api(daemon_ctx *d) {
   return 0;
 }
 
+/* Start a worker thread; `what` names it when that fails. */
+static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg,
+                        const char *what) {
+  if (pthread_create(thread, NULL, fn, arg) == 0)
+    return 0;
+  ll_err e;
+  ll_fail(&e, LL_ERR_INTERNAL, "cannot start the %s thread", what);
+  return fail("starting", &e);
+}
+
 /* The publisher follows the same log store as the projector. */
 static int start_publisher(daemon_ctx *d) {
   if (!ll_config_get_bool(&d->set.cfg, "publish.enabled") || !d->brokers)
@@ -411,10 +421,8 @@ static int start_publisher(daemon_ctx *d) {
     return fail("starting the publisher", &e);
   d->pub.log = d->store;
   publisher_metrics(&d->pub, d->metrics);
-  if (pthread_create(&d->pub.thread, NULL, publisher_main, &d->pub) != 0) {
-    ll_fail(&e, LL_ERR_INTERNAL, "cannot start the publisher thread");
-    return fail("starting", &e);
-  }
+  if (start_thread(&d->pub.thread, publisher_main, &d->pub, "publisher") != 0)
+    return 1;
   d->pub_started = true;
   return 0;
 }
@@ -438,10 +446,8 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
   d->projector = ll_projector_new(d->store, d->views);
   d->pt.projector = d->projector;
   projector_metrics(&d->pt, d->metrics);
-  if (pthread_create(&d->pt.thread, NULL, projector_main, &d->pt) != 0) {
-    ll_fail(&e, LL_ERR_INTERNAL, "cannot start the projector thread");
-    return fail("starting", &e);
-  }
+  if (start_thread(&d->pt.thread, projector_main, &d->pt, "projector") != 0)
+    return 1;
   d->pt_started = true;
   if (start_publisher(d) != 0)
     return 1;

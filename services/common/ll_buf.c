@@ -174,9 +174,7 @@ bool ll_rd_str(ll_rd *r, char **out) {
   n -= 1;
   if (n > ll_rd_left(r))
     return rd_fail(r);
-  char *s = ll_xmalloc(n + 1);
-  memcpy(s, r->p, n);
-  s[n] = '\0';
+  char *s = ll_strndup(r->p, n);
   r->p += n;
   *out = s;
   return true;

@@ -125,11 +125,7 @@ char *ll_text_trim_dup(const char *s) {
   const char *end = start + strlen(start);
   while (end > start && is_space(end[-1]))
     end--;
-  size_t n = (size_t)(end - start);
-  char *out = ll_xmalloc(n + 1);
-  memcpy(out, start, n);
-  out[n] = '\0';
-  return out;
+  return ll_strndup(start, (size_t)(end - start));
 }
 
 bool ll_text_blank(const char *s) {

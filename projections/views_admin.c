@@ -42,7 +42,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,18 +163,6 @@ int ll_views_checkpoint(ll_views *v, const char *dir, uint64_t *position,
 
 /* ---- rebuild and backup helpers ---- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static int rm_tree(const char *path) {
-  return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static bool is_dir(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
@@ -239,9 +226,9 @@ int ll_backup_checkpoint(ll_views *views, ll_store *log, const char *dir,
 fail:
   /* Whatever the failed checkpoint left, and the part done before it. */
   if (views != NULL && is_dir(views_dir))
-    (void)rm_tree(views_dir);
+    (void)ll_rocks_remove_dir(views_dir);
   if (log != NULL && is_dir(log_dir))
-    (void)rm_tree(log_dir);
+    (void)ll_rocks_remove_dir(log_dir);
   res->has_views = res->has_log = false;
   return -1;
 }
@@ -274,7 +261,7 @@ static void remove_leftovers(const char *views_dir) {
     int n = snprintf(path, sizeof path, "%s/%s", parent, de->d_name);
     if (n < 0 || (size_t)n >= sizeof path)
       continue;
-    if (rm_tree(path) != 0)
+    if (ll_rocks_remove_dir(path) != 0)
       ll_log(LL_WARN, "rebuild", "cannot remove leftover %s: %s", path,
              strerror(errno));
   }
@@ -439,7 +426,7 @@ int ll_views_rebuild(ll_store *log, const char *views_dir,
     ll_log(LL_WARN, "rebuild", "cannot sync the directory of %s: %s", views_dir,
            strerror(errno));
   /* tmp now holds the old views, or the unfinished new ones. */
-  if (is_dir(tmp) && rm_tree(tmp) != 0)
+  if (is_dir(tmp) && ll_rocks_remove_dir(tmp) != 0)
     ll_log(LL_WARN, "rebuild", "cannot remove %s: %s", tmp, strerror(errno));
 
 out:

@@ -2,6 +2,7 @@
 #include "ll_rocks.h"
 
 #include <assert.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,4 +114,16 @@ int ll_rocks_check_format(rocksdb_t *db, const rocksdb_readoptions_t *ro,
   }
   ll_buf_free(&v);
   return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+int ll_rocks_remove_dir(const char *dir) {
+  return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

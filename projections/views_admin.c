@@ -97,12 +97,8 @@ static int dump_db(rocksdb_t *db, const rocksdb_readoptions_t *ro, FILE *out,
     put_hex(out, value, value_len);
     putc('\n', out);
   }
-  char *rerr = NULL;
-  rocksdb_iter_get_error(it, &rerr);
-  rocksdb_iter_destroy(it);
-  if (rerr != NULL) {
-    return ll_rocks_fail(err, rerr, "views: dump failed");
-  }
+  if (ll_rocks_iter_end(it, "views: dump failed", err) != 0)
+    return -1;
   if (ferror(out))
     return ll_fail(err, LL_ERR_IO, "views: dump: write failed");
   return 0;

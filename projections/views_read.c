@@ -30,14 +30,6 @@ static bool has_prefix(const char *k, size_t klen, const ll_buf *prefix) {
   return klen >= prefix->len && memcmp(k, prefix->data, prefix->len) == 0;
 }
 
-static int iter_error(rocksdb_iterator_t *it, const char *what, ll_err *err) {
-  char *iter_err = NULL;
-  rocksdb_iter_get_error(it, &iter_err);
-  if (iter_err == NULL)
-    return 0;
-  return ll_rocks_fail(err, iter_err, "views: %s failed", what);
-}
-
 /* ---- scans inside an apply run ---- */
 
 /* Rows copied out, key/value pairs back to back. */
@@ -84,9 +76,7 @@ static int iterate(rocksdb_t *db, const rocksdb_readoptions_t *ro,
     if (!fn(k, klen, val, vlen, arg))
       break;
   }
-  int rc = iter_error(it, "scan", err);
-  rocksdb_iter_destroy(it);
-  return rc;
+  return ll_rocks_iter_end(it, "views: scan failed", err);
 }
 
 static bool add_row(const char *k, size_t klen, const char *v, size_t vlen,

@@ -31,6 +31,13 @@ int ll_rocks_fail(ll_err *err, char *rerr, const char *fmt, ...) {
   return -1;
 }
 
+int ll_rocks_iter_end(rocksdb_iterator_t *it, const char *what, ll_err *err) {
+  char *rerr = NULL;
+  rocksdb_iter_get_error(it, &rerr);
+  rocksdb_iter_destroy(it);
+  return rerr != NULL ? ll_rocks_fail(err, rerr, "%s", what) : 0;
+}
+
 rocksdb_t *ll_rocks_open(const rocksdb_options_t *options, const char *dir,
                          const char *name, ll_err *err) {
   assert(options != NULL && dir != NULL && name != NULL);

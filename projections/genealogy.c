@@ -99,9 +99,7 @@ static bool collect_side(const char *k, size_t klen, const char *v, size_t vlen,
     return false;
   }
   size_t id_len = klen - s->prefix_len;
-  char *id = ll_xmalloc(id_len + 1);
-  memcpy(id, k + s->prefix_len, id_len);
-  id[id_len] = '\0';
+  char *id = ll_strndup(k + s->prefix_len, id_len);
   s->lots = ll_xrealloc(s->lots, (s->n + 1) * sizeof *s->lots);
   s->lots[s->n++] = (side_lot){.lot_id = id, .total_micro = total};
   return true;
@@ -359,13 +357,9 @@ static bool collect_edge(const char *k, size_t klen, const char *v, size_t vlen,
     s->children = ll_xrealloc(s->children, (s->n + 1) * sizeof *s->children);
     last = &s->children[s->n++];
     memset(last, 0, sizeof *last);
-    last->lot_id = ll_xmalloc(other_len + 1);
-    memcpy(last->lot_id, rest, other_len);
-    last->lot_id[other_len] = '\0';
+    last->lot_id = ll_strndup(rest, other_len);
   }
-  link.reference = ll_xmalloc(ref_len + 1);
-  memcpy(link.reference, sep + 1, ref_len);
-  link.reference[ref_len] = '\0';
+  link.reference = ll_strndup(sep + 1, ref_len);
   last->links =
       ll_xrealloc(last->links, (last->n_links + 1) * sizeof *last->links);
   last->links[last->n_links++] = link;

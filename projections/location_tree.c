@@ -180,9 +180,7 @@ static bool collect_lot(const char *k, size_t klen, const char *v, size_t vlen,
     s->corrupt = true;
     return false;
   }
-  row.lot_id = ll_xmalloc(id_len + 1);
-  memcpy(row.lot_id, id, id_len);
-  row.lot_id[id_len] = '\0';
+  row.lot_id = ll_strndup(id, id_len);
   s->rows[s->n++] = row;
   return true;
 }

@@ -222,9 +222,7 @@ static bool collect_fefo(const char *k, size_t klen, const char *v, size_t vlen,
       (removal == DATE_NONE || date_ms(removal) >= s->f->before_ms))
     return false; /* the index is in removal order: nothing later is due */
   size_t id_len = klen - p - DATES_LEN;
-  char *lot_id = ll_xmalloc(id_len + 1);
-  memcpy(lot_id, k + p + DATES_LEN, id_len);
-  lot_id[id_len] = '\0';
+  char *lot_id = ll_strndup(k + p + DATES_LEN, id_len);
   ll_fefo_lot row = {.location_on_hand_micro = 0};
   ll_lot_init(&row.lot);
   bool found = false;

@@ -142,9 +142,7 @@ int ll_lot_locations_get(ll_views *v, const rocksdb_readoptions_t *ro,
       rows = ll_xrealloc(rows, cap * sizeof *rows);
     }
     size_t id_len = klen - prefix.len;
-    char *loc = ll_xmalloc(id_len + 1);
-    memcpy(loc, k + prefix.len, id_len);
-    loc[id_len] = '\0';
+    char *loc = ll_strndup(k + prefix.len, id_len);
     rows[n++] = (ll_lot_location){
         .location = loc, .usage = usage, .quantity_micro = qty};
   }

@@ -257,12 +257,9 @@ static void load_quantities(ll_views *v) {
       all = ll_views_quant_set(&v->quant, k, klen, val, vlen, true);
     }
   }
-  char *rerr = NULL;
-  rocksdb_iter_get_error(it, &rerr);
-  rocksdb_iter_destroy(it);
-  if (rerr != NULL) {
-    ll_log(LL_WARN, "views", "cannot load the quantity rows: %s", rerr);
-    rocksdb_free(rerr);
+  ll_err e;
+  if (ll_rocks_iter_end(it, "cannot load the quantity rows", &e) != 0) {
+    ll_log(LL_WARN, "views", "%s", e.message);
     all = false;
   }
   ll_views_quant_stats st;

@@ -42,7 +42,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,12 +97,8 @@ static int dump_db(rocksdb_t *db, const rocksdb_readoptions_t *ro, FILE *out,
     put_hex(out, value, value_len);
     putc('\n', out);
   }
-  char *rerr = NULL;
-  rocksdb_iter_get_error(it, &rerr);
-  rocksdb_iter_destroy(it);
-  if (rerr != NULL) {
-    return ll_rocks_fail(err, rerr, "views: dump failed");
-  }
+  if (ll_rocks_iter_end(it, "views: dump failed", err) != 0)
+    return -1;
   if (ferror(out))
     return ll_fail(err, LL_ERR_IO, "views: dump: write failed");
   return 0;
@@ -163,18 +158,6 @@ int ll_views_checkpoint(ll_views *v, const char *dir, uint64_t *position,
 }
 
 /* ---- rebuild and backup helpers ---- */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static int rm_tree(const char *path) {
-  return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static bool is_dir(const char *path) {
   struct stat st;
@@ -239,9 +222,9 @@ int ll_backup_checkpoint(ll_views *views, ll_store *log, const char *dir,
 fail:
   /* Whatever the failed checkpoint left, and the part done before it. */
   if (views != NULL && is_dir(views_dir))
-    (void)rm_tree(views_dir);
+    (void)ll_rocks_remove_dir(views_dir);
   if (log != NULL && is_dir(log_dir))
-    (void)rm_tree(log_dir);
+    (void)ll_rocks_remove_dir(log_dir);
   res->has_views = res->has_log = false;
   return -1;
 }
@@ -274,7 +257,7 @@ static void remove_leftovers(const char *views_dir) {
     int n = snprintf(path, sizeof path, "%s/%s", parent, de->d_name);
     if (n < 0 || (size_t)n >= sizeof path)
       continue;
-    if (rm_tree(path) != 0)
+    if (ll_rocks_remove_dir(path) != 0)
       ll_log(LL_WARN, "rebuild", "cannot remove leftover %s: %s", path,
              strerror(errno));
   }
@@ -439,7 +422,7 @@ int ll_views_rebuild(ll_store *log, const char *views_dir,
     ll_log(LL_WARN, "rebuild", "cannot sync the directory of %s: %s", views_dir,
            strerror(errno));
   /* tmp now holds the old views, or the unfinished new ones. */
-  if (is_dir(tmp) && rm_tree(tmp) != 0)
+  if (is_dir(tmp) && ll_rocks_remove_dir(tmp) != 0)
     ll_log(LL_WARN, "rebuild", "cannot remove %s: %s", tmp, strerror(errno));
 
 out:

@@ -146,6 +146,12 @@ void ll_views_txn_del(ll_views_txn *t, const ll_buf *key);
 bool ll_views_key1(ll_buf *key, const char *prefix, const char *a);
 bool ll_views_key2(ll_buf *key, const char *prefix, const char *a,
                    const char *b);
+/* prefix + a + "\x1f" + b + "\x1f" + c. */
+bool ll_views_key3(ll_buf *key, const char *prefix, const char *a,
+                   const char *b, const char *c);
+/* Byte order of keys, the shorter first on a tie: RocksDB's order. */
+int ll_views_compare_keys(const uint8_t *a, size_t alen, const uint8_t *b,
+                          size_t blen);
 
 /* Visit every row of the run (overlay over database) whose key starts with
  * prefix, in key order; fn returns false to stop. The rows are read before
@@ -192,10 +198,6 @@ int ll_lot_details_get(ll_views *v, const rocksdb_readoptions_t *ro,
 int ll_lot_locations_get(ll_views *v, const rocksdb_readoptions_t *ro,
                          const char *lot_id, bool include_virtual,
                          ll_lot_location **out, size_t *n_out, ll_err *err);
-
-/* A key of three parts: prefix + a + "\x1f" + b + "\x1f" + c. */
-bool ll_views_key3(ll_buf *key, const char *prefix, const char *a,
-                   const char *b, const char *c);
 
 /* Quantity row value: u8 usage, svar quantity_micro. */
 void ll_views_qty_pack(ll_usage usage, int64_t quantity_micro, ll_buf *out);

@@ -26,29 +26,8 @@
  * LL_TEXT_MAX_CHARS characters of UTF-8 (4 bytes each at most). */
 #define LL_VIEWS_SCAN_PREFIX_MAX (4 * LL_TEXT_MAX_CHARS + 16)
 
-bool ll_views_key3(ll_buf *key, const char *prefix, const char *a,
-                   const char *b, const char *c) {
-  if (!ll_views_key2(key, prefix, a, b))
-    return false;
-  if (c == NULL || strchr(c, LL_VK_SEP) != NULL) {
-    ll_buf_reset(key);
-    return false;
-  }
-  ll_buf_put_u8(key, (uint8_t)LL_VK_SEP);
-  ll_buf_put(key, c, strlen(c));
-  return true;
-}
-
 static bool has_prefix(const char *k, size_t klen, const ll_buf *prefix) {
   return klen >= prefix->len && memcmp(k, prefix->data, prefix->len) == 0;
-}
-
-static int iter_error(rocksdb_iterator_t *it, const char *what, ll_err *err) {
-  char *iter_err = NULL;
-  rocksdb_iter_get_error(it, &iter_err);
-  if (iter_err == NULL)
-    return 0;
-  return ll_rocks_fail(err, iter_err, "views: %s failed", what);
 }
 
 /* ---- scans inside an apply run ---- */
@@ -78,20 +57,32 @@ static bool row_list_next(ll_rd *rd, const uint8_t **k, size_t *klen,
 static int compare_rows(const void *a, const void *b) {
   const ll_vrow *x = *(const ll_vrow *const *)a;
   const ll_vrow *y = *(const ll_vrow *const *)b;
-  size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-  int c = memcmp(x->bytes, y->bytes, n);
-  if (c != 0)
-    return c;
-  return x->key_len < y->key_len ? -1 : x->key_len > y->key_len ? 1 : 0;
+  return ll_views_compare_keys(x->bytes, x->key_len, y->bytes, y->key_len);
 }
 
-static int compare_keys(const uint8_t *a, size_t alen, const uint8_t *b,
-                        size_t blen) {
-  size_t n = alen < blen ? alen : blen;
-  int c = memcmp(a, b, n);
-  if (c != 0)
-    return c;
-  return alen < blen ? -1 : alen > blen ? 1 : 0;
+/* Visit the rows from `from` on while their keys start with prefix; fn
+ * returns false to stop. */
+static int iterate(rocksdb_t *db, const rocksdb_readoptions_t *ro,
+                   const ll_buf *prefix, const ll_buf *from, ll_views_row_fn fn,
+                   void *arg, ll_err *err) {
+  rocksdb_iterator_t *it = rocksdb_create_iterator(db, ro);
+  for (rocksdb_iter_seek(it, (const char *)from->data, from->len);
+       rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    size_t klen = 0, vlen = 0;
+    const char *k = rocksdb_iter_key(it, &klen);
+    if (!has_prefix(k, klen, prefix))
+      break;
+    const char *val = rocksdb_iter_value(it, &vlen);
+    if (!fn(k, klen, val, vlen, arg))
+      break;
+  }
+  return ll_rocks_iter_end(it, "views: scan failed", err);
+}
+
+static bool add_row(const char *k, size_t klen, const char *v, size_t vlen,
+                    void *list) {
+  row_list_add(list, k, klen, v, vlen);
+  return true;
 }
 
 /* The committed rows of the group, in key order. */
@@ -107,18 +98,7 @@ static int scan_db(ll_views *v, const ll_buf *prefix, row_list *out,
   bound[prefix->len - 1]++;
   rocksdb_readoptions_set_iterate_upper_bound(v->scan_opts, (const char *)bound,
                                               prefix->len);
-  rocksdb_iterator_t *it = rocksdb_create_iterator(v->db, v->scan_opts);
-  for (rocksdb_iter_seek(it, (const char *)prefix->data, prefix->len);
-       rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-    size_t klen = 0, vlen = 0;
-    const char *k = rocksdb_iter_key(it, &klen);
-    if (!has_prefix(k, klen, prefix))
-      break;
-    const char *val = rocksdb_iter_value(it, &vlen);
-    row_list_add(out, k, klen, val, vlen);
-  }
-  int rc = iter_error(it, "scan", err);
-  rocksdb_iter_destroy(it);
+  int rc = iterate(v->db, v->scan_opts, prefix, prefix, add_row, out, err);
   rocksdb_readoptions_set_iterate_upper_bound(v->scan_opts, NULL, 0);
   return rc;
 }
@@ -156,10 +136,10 @@ int ll_views_txn_scan(ll_views_txn *t, const ll_buf *prefix, ll_views_row_fn fn,
   bool have_db = rc == 0 && row_list_next(&rd, &k, &klen, &val, &vlen);
   size_t m = 0;
   while (rc == 0 && (have_db || m < n_mine)) {
-    int c = !have_db ? 1
-            : m == n_mine
-                ? -1
-                : compare_keys(k, klen, mine[m]->bytes, mine[m]->key_len);
+    int c = !have_db      ? 1
+            : m == n_mine ? -1
+                          : ll_views_compare_keys(k, klen, mine[m]->bytes,
+                                                  mine[m]->key_len);
     if (c < 0) {
       row_list_add(&merged, k, klen, val, vlen);
     } else {
@@ -244,18 +224,5 @@ int ll_views_reader_scan(ll_views_reader *r, const ll_buf *prefix,
                          const ll_buf *start, ll_views_row_fn fn, void *arg,
                          ll_err *err) {
   const ll_buf *from = start != NULL ? start : prefix;
-  rocksdb_iterator_t *it = rocksdb_create_iterator(r->v->db, r->ro);
-  for (rocksdb_iter_seek(it, (const char *)from->data, from->len);
-       rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-    size_t klen = 0, vlen = 0;
-    const char *k = rocksdb_iter_key(it, &klen);
-    if (!has_prefix(k, klen, prefix))
-      break;
-    const char *val = rocksdb_iter_value(it, &vlen);
-    if (!fn(k, klen, val, vlen, arg))
-      break;
-  }
-  int rc = iter_error(it, "scan", err);
-  rocksdb_iter_destroy(it);
-  return rc;
+  return iterate(r->v->db, r->ro, prefix, from, fn, arg, err);
 }

@@ -27,17 +27,35 @@ bool ll_views_key1(ll_buf *key, const char *prefix, const char *a) {
   return true;
 }
 
-bool ll_views_key2(ll_buf *key, const char *prefix, const char *a,
-                   const char *b) {
-  if (!ll_views_key1(key, prefix, a))
-    return false;
-  if (b == NULL || strchr(b, LL_VK_SEP) != NULL) {
+/* "\x1f" + part; false (key reset) when part is NULL or holds the
+ * separator. */
+static bool key_append(ll_buf *key, const char *part) {
+  if (part == NULL || strchr(part, LL_VK_SEP) != NULL) {
     ll_buf_reset(key);
     return false;
   }
   ll_buf_put_u8(key, (uint8_t)LL_VK_SEP);
-  ll_buf_put(key, b, strlen(b));
+  ll_buf_put(key, part, strlen(part));
   return true;
+}
+
+bool ll_views_key2(ll_buf *key, const char *prefix, const char *a,
+                   const char *b) {
+  return ll_views_key1(key, prefix, a) && key_append(key, b);
+}
+
+bool ll_views_key3(ll_buf *key, const char *prefix, const char *a,
+                   const char *b, const char *c) {
+  return ll_views_key2(key, prefix, a, b) && key_append(key, c);
+}
+
+int ll_views_compare_keys(const uint8_t *a, size_t alen, const uint8_t *b,
+                          size_t blen) {
+  size_t n = alen < blen ? alen : blen;
+  int c = memcmp(a, b, n);
+  if (c != 0)
+    return c;
+  return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
 void ll_views_qty_pack(ll_usage usage, int64_t quantity_micro, ll_buf *out) {

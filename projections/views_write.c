@@ -42,23 +42,14 @@ static uint64_t key_word(const uint8_t *key, size_t len, size_t at) {
   return ll_be64_decode(w);
 }
 
-static int compare_keys(const uint8_t *a, size_t alen, const uint8_t *b,
-                        size_t blen) {
-  size_t n = alen < blen ? alen : blen;
-  int c = memcmp(a, b, n);
-  if (c != 0)
-    return c;
-  return alen < blen ? -1 : alen > blen ? 1 : 0;
-}
-
 static inline int compare_recs(const ll_sort_rec *x, const ll_sort_rec *y) {
   if (x->k0 != y->k0)
     return x->k0 < y->k0 ? -1 : 1;
   if (x->k1 != y->k1)
     return x->k1 < y->k1 ? -1 : 1;
   /* Equal first 16 bytes (zero-padded): compare the whole keys. */
-  return compare_keys(x->row->bytes, x->row->key_len, y->row->bytes,
-                      y->row->key_len);
+  return ll_views_compare_keys(x->row->bytes, x->row->key_len, y->row->bytes,
+                               y->row->key_len);
 }
 
 #define SORT_INSERTION_MAX 16   /* ranges this short: insertion sort */
@@ -149,15 +140,17 @@ static void emit_run(ll_views *v, uint64_t position, const run_sink *sink) {
     if (i + SORTED_PREFETCH_AHEAD < n)
       __builtin_prefetch(v->sorted[i + SORTED_PREFETCH_AHEAD].row);
     const ll_vrow *r = i < n ? v->sorted[i].row : NULL;
-    if (!pos_done && (r == NULL || compare_keys(r->bytes, r->key_len, pos_key,
-                                                pos_key_len) > 0)) {
+    if (!pos_done &&
+        (r == NULL || ll_views_compare_keys(r->bytes, r->key_len, pos_key,
+                                            pos_key_len) > 0)) {
       sink->put(sink->arg, LL_VK_POSITION, pos_key_len, (const char *)pos,
                 sizeof pos);
       pos_done = true;
     }
     if (r == NULL)
       break;
-    assert(compare_keys(r->bytes, r->key_len, pos_key, pos_key_len) != 0);
+    assert(ll_views_compare_keys(r->bytes, r->key_len, pos_key, pos_key_len) !=
+           0);
     if (ll_vrow_present(r))
       sink->put(sink->arg, (const char *)r->bytes, r->key_len,
                 (const char *)ll_vrow_value(r), r->value_len);

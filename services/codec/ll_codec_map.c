@@ -151,23 +151,62 @@ static bool fv_is_null(const fieldval *fv) {
   return avro_value_get_type(&fv->value) == AVRO_NULL;
 }
 
+/* The field's value: LL_OK with fv->present false when it is absent or
+ * null (nothing to read). */
+static ll_code get_set(const ll_rec *r, const char *name, fieldval *fv,
+                       ll_err *err) {
+  if (rec_get(r, name, fv, err) != LL_OK)
+    return LL_MALFORMED;
+  if (fv_is_null(fv))
+    fv->present = false;
+  return LL_OK;
+}
+
+/* What a getter accepts: the JSON type of a default and the Avro type of a
+ * value, with what to say when the field holds something else. */
+typedef struct field_type {
+  json_type json;
+  avro_type_t avro;
+  const char *not_json;
+  const char *not_avro;
+} field_type;
+
+static const field_type string_type = {
+    JSON_STRING, AVRO_STRING, "default is not a string", "not a string"};
+static const field_type symbol_type = {
+    JSON_STRING, AVRO_ENUM, "default is not a symbol", "not an enum"};
+static const field_type bytes_type = {JSON_STRING, AVRO_BYTES,
+                                      "default is not a string", "not bytes"};
+static const field_type record_type = {
+    JSON_OBJECT, AVRO_RECORD, "default is not a record", "not a record"};
+
+/* get_set, and a present value must be of type t. */
+static ll_code get_typed(const ll_rec *r, const char *name, const field_type *t,
+                         fieldval *fv, ll_err *err) {
+  if (get_set(r, name, fv, err) != LL_OK)
+    return LL_MALFORMED;
+  if (!fv->present)
+    return LL_OK;
+  if (fv->is_json && json_typeof(fv->json) != t->json)
+    return read_fail(err, name, t->not_json);
+  if (!fv->is_json && avro_value_get_type(&fv->value) != t->avro)
+    return read_fail(err, name, t->not_avro);
+  return LL_OK;
+}
+
 /* NULL when absent or null. */
 static ll_code get_str(const ll_rec *r, const char *name, char **out,
                        ll_err *err) {
   fieldval fv;
   *out = NULL;
-  if (rec_get(r, name, &fv, err) != LL_OK)
+  if (get_typed(r, name, &string_type, &fv, err) != LL_OK)
     return LL_MALFORMED;
-  if (fv_is_null(&fv))
+  if (!fv.present)
     return LL_OK;
   if (fv.is_json) {
-    if (!json_is_string(fv.json))
-      return read_fail(err, name, "default is not a string");
     *out = ll_strdup(json_string_value(fv.json));
     return LL_OK;
   }
-  if (avro_value_get_type(&fv.value) != AVRO_STRING)
-    return read_fail(err, name, "not a string");
   const char *s = NULL;
   size_t size = 0; /* Avro-C counts the terminating NUL */
   if (avro_value_get_string(&fv.value, &s, &size) != 0 || !s || size == 0)
@@ -183,9 +222,9 @@ static ll_code get_long(const ll_rec *r, const char *name, bool *set,
   fieldval fv;
   *set = false;
   *out = 0;
-  if (rec_get(r, name, &fv, err) != LL_OK)
+  if (get_set(r, name, &fv, err) != LL_OK)
     return LL_MALFORMED;
-  if (fv_is_null(&fv))
+  if (!fv.present)
     return LL_OK;
   if (fv.is_json) {
     if (!json_is_integer(fv.json))
@@ -224,18 +263,14 @@ static ll_code get_symbol(const ll_rec *r, const char *name, const char **sym,
                           ll_err *err) {
   fieldval fv;
   *sym = NULL;
-  if (rec_get(r, name, &fv, err) != LL_OK)
+  if (get_typed(r, name, &symbol_type, &fv, err) != LL_OK)
     return LL_MALFORMED;
-  if (fv_is_null(&fv))
+  if (!fv.present)
     return LL_OK;
   if (fv.is_json) {
-    if (!json_is_string(fv.json))
-      return read_fail(err, name, "default is not a symbol");
     *sym = json_string_value(fv.json);
     return LL_OK;
   }
-  if (avro_value_get_type(&fv.value) != AVRO_ENUM)
-    return read_fail(err, name, "not an enum");
   int index;
   if (avro_value_get_enum(&fv.value, &index) != 0)
     return read_fail(err, name, avro_strerror());
@@ -253,13 +288,11 @@ static ll_code get_bytes(const ll_rec *r, const char *name, uint8_t **out,
   fieldval fv;
   *out = NULL;
   *len = 0;
-  if (rec_get(r, name, &fv, err) != LL_OK)
+  if (get_typed(r, name, &bytes_type, &fv, err) != LL_OK)
     return LL_MALFORMED;
-  if (fv_is_null(&fv))
+  if (!fv.present)
     return LL_OK;
   if (fv.is_json) {
-    if (!json_is_string(fv.json))
-      return read_fail(err, name, "default is not a string");
     const uint8_t *s = (const uint8_t *)json_string_value(fv.json);
     size_t n = json_string_length(fv.json);
     uint8_t *b = ll_xmalloc(n + 1);
@@ -279,8 +312,6 @@ static ll_code get_bytes(const ll_rec *r, const char *name, uint8_t **out,
     *len = k;
     return LL_OK;
   }
-  if (avro_value_get_type(&fv.value) != AVRO_BYTES)
-    return read_fail(err, name, "not bytes");
   const void *p = NULL;
   size_t n = 0;
   if (avro_value_get_bytes(&fv.value, &p, &n) != 0)
@@ -314,18 +345,14 @@ static ll_code get_record(const ll_rec *r, const char *name, ll_rec *sub,
   fieldval fv;
   memset(sub, 0, sizeof *sub);
   sub->reader_doc = r->reader_doc;
-  if (rec_get(r, name, &fv, err) != LL_OK)
+  if (get_typed(r, name, &record_type, &fv, err) != LL_OK)
     return LL_MALFORMED;
-  if (fv_is_null(&fv))
+  if (!fv.present)
     return LL_OK;
   if (fv.is_json) {
-    if (!json_is_object(fv.json))
-      return read_fail(err, name, "default is not a record");
     sub->json_value = fv.json;
     return LL_OK;
   }
-  if (avro_value_get_type(&fv.value) != AVRO_RECORD)
-    return read_fail(err, name, "not a record");
   sub->has_value = true;
   sub->value = fv.value;
   sub->names = r->names;

@@ -36,25 +36,9 @@ static void registry_global_init(void) {
   curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-typedef struct body {
-  ll_buf buf;
-  bool too_big;
-} body;
-
-static size_t on_body(char *data, size_t size, size_t count, void *user) {
-  body *b = user;
-  size_t n = size * count;
-  if (b->buf.len + n > LL_REGISTRY_MAX_BODY_BYTES) {
-    b->too_big = true;
-    return 0; /* makes curl stop with CURLE_WRITE_ERROR */
-  }
-  ll_buf_put(&b->buf, data, n);
-  return n;
-}
-
 /* Interpret a 200 answer. */
-static ll_registry_status parse_answer(const body *b, char **schema_json_out,
-                                       ll_err *err) {
+static ll_registry_status parse_answer(const ll_buf_capped *b,
+                                       char **schema_json_out, ll_err *err) {
   json_error_t jerr;
   json_t *doc = json_loadb((const char *)b->buf.data, b->buf.len, 0, &jerr);
   if (!doc) {
@@ -100,14 +84,14 @@ static ll_registry_status fetch_one(const char *base, size_t base_len,
     ll_fail(err, LL_ERR_INTERNAL, "curl_easy_init failed");
     return LL_REGISTRY_UNAVAILABLE;
   }
-  body b = {.too_big = false};
+  ll_buf_capped b = {.max_bytes = LL_REGISTRY_MAX_BODY_BYTES};
   ll_buf_init(&b.buf);
   struct curl_slist *headers =
       curl_slist_append(NULL, "Accept: application/vnd.schemaregistry.v1+json, "
                               "application/json");
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ll_buf_capped_write);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* we run in threads */
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
@@ -120,11 +104,11 @@ static ll_registry_status fetch_one(const char *base, size_t base_len,
   long http_status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http_status);
   if (rc != CURLE_OK) {
-    ll_err_kind kind = b.too_big                        ? LL_ERR_FULL
+    ll_err_kind kind = b.too_large                      ? LL_ERR_FULL
                        : rc == CURLE_OPERATION_TIMEDOUT ? LL_ERR_TIMEOUT
                                                         : LL_ERR_IO;
     ll_fail(err, kind, "schema registry %s: %s", url,
-            b.too_big ? "answer too large" : curl_easy_strerror(rc));
+            b.too_large ? "answer too large" : curl_easy_strerror(rc));
     status = LL_REGISTRY_UNAVAILABLE;
   } else if (http_status == 200) {
     status = parse_answer(&b, schema_json_out, err);

@@ -396,7 +396,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
   char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
   const char *settings[][2] = {
       {"bootstrap.servers", l->o->brokers},
       {"group.id", ll_config_get(l->o->cfg, "group.id")},
@@ -414,19 +413,11 @@ static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
       /* Back within a second of Kafka: API writes wait for our decision. */
       {"reconnect.backoff.max.ms", COMMAND_RECONNECT_BACKOFF_MAX_MS},
   };
-  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-    if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
-                          sizeof errstr) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      ll_fail(err, LL_ERR_CONFIG, "consumer config %s: %s", settings[i][0],
-              errstr);
-      return NULL;
-    }
-  }
-  if (ll_kafka_conf_apply(conf, l->o->cfg, err) != 0) {
-    rd_kafka_conf_destroy(conf);
+  rd_kafka_conf_t *conf =
+      ll_kafka_conf_new(settings, sizeof settings / sizeof settings[0],
+                        l->o->cfg, "consumer", err);
+  if (conf == NULL)
     return NULL;
-  }
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
   rd_kafka_conf_set_opaque(conf, l);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);

@@ -42,6 +42,17 @@ void ll_buf_put(ll_buf *b, const void *p, size_t n) {
   b->len += n;
 }
 
+size_t ll_buf_capped_write(char *data, size_t size, size_t count, void *user) {
+  ll_buf_capped *c = user;
+  size_t n = size * count;
+  if (c->buf.len + n > c->max_bytes) {
+    c->too_large = true;
+    return 0;
+  }
+  ll_buf_put(&c->buf, data, n);
+  return n;
+}
+
 void ll_buf_put_u8(ll_buf *b, uint8_t v) {
   ll_buf_put(b, &v, 1);
 }
@@ -163,9 +174,7 @@ bool ll_rd_str(ll_rd *r, char **out) {
   n -= 1;
   if (n > ll_rd_left(r))
     return rd_fail(r);
-  char *s = ll_xmalloc(n + 1);
-  memcpy(s, r->p, n);
-  s[n] = '\0';
+  char *s = ll_strndup(r->p, n);
   r->p += n;
   *out = s;
   return true;

@@ -33,6 +33,19 @@ void ll_buf_put_bytes(ll_buf *b, const void *p, size_t n); /* len + bytes */
 void ll_buf_printf(ll_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* A buffer that takes at most max_bytes: where an HTTP client collects an
+ * answer it must not let grow without bound. */
+typedef struct ll_buf_capped {
+  ll_buf buf;
+  size_t max_bytes;
+  bool too_large; /* more came than max_bytes; the rest was refused */
+} ll_buf_capped;
+
+/* Append data to user (an ll_buf_capped *), in the shape of libcurl's
+ * CURLOPT_WRITEFUNCTION: returns the bytes taken, or 0 when they would pass
+ * max_bytes (libcurl then stops with CURLE_WRITE_ERROR). */
+size_t ll_buf_capped_write(char *data, size_t size, size_t count, void *user);
+
 typedef struct ll_rd {
   const uint8_t *p;
   const uint8_t *end;

@@ -6,6 +6,7 @@
  * that are not UTF-8 (a Kafka key quoted in a warning), and jansson refuses
  * those. Such bytes become U+FFFD; control characters become \u00XX. */
 #include "ll_logging.h"
+#include "ll_text.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -54,38 +55,6 @@ bool ll_log_parse_format(const char *name, ll_log_format *out) {
   return false;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-  unsigned char c = p[0];
-  size_t len;
-  unsigned int cp;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-    cp = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    cp = c & 0x0F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (n < len)
-    return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((p[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (p[i] & 0x3F);
-  }
-  if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-      (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-    return 0;
-  return len;
-}
-
 /* Append s as the inside of a JSON string; stops before overrunning cap
  * (keeping room for the closing characters). Returns the new length. */
 static size_t put_json_text(char *out, size_t len, size_t cap, const char *s,
@@ -111,7 +80,7 @@ static size_t put_json_text(char *out, size_t len, size_t cap, const char *s,
     } else if (c < 0x80) {
       piece = (const char *)p + i;
       piece_len = 1;
-    } else if ((step = utf8_len(p + i, n - i)) > 0) {
+    } else if ((step = ll_utf8_decode(p + i, n - i, NULL)) > 0) {
       piece = (const char *)p + i;
       piece_len = step;
     } else {

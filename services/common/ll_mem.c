@@ -40,3 +40,10 @@ char *ll_strdup(const char *s) {
   memcpy(d, s, n);
   return d;
 }
+
+char *ll_strndup(const void *p, size_t n) {
+  char *d = ll_xmalloc(n + 1);
+  memcpy(d, p, n);
+  d[n] = '\0';
+  return d;
+}

@@ -16,18 +16,18 @@
  * fault is the more useful one. */
 #include "ll_text.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "ll_mem.h"
 #include "ll_types.h"
 
-/* Decode one code point at s. Returns its length in bytes (1..4), or 0 when
- * the bytes at s are not a well-formed UTF-8 sequence. */
-static size_t utf8_decode(const unsigned char *s, uint32_t *cp) {
+size_t ll_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
   unsigned char b0 = s[0];
   if (b0 < 0x80) {
-    *cp = b0;
+    if (cp != NULL)
+      *cp = b0;
     return 1;
   }
   size_t len;
@@ -53,6 +53,8 @@ static size_t utf8_decode(const unsigned char *s, uint32_t *cp) {
   } else {
     return 0; /* continuation byte, C0/C1 overlong lead, or F5..FF */
   }
+  if (n < len)
+    return 0;
   for (size_t i = 1; i < len; i++) {
     unsigned char b = s[i]; /* a NUL here stops the loop: truncated */
     unsigned char min = i == 1 ? lo : 0x80;
@@ -61,7 +63,8 @@ static size_t utf8_decode(const unsigned char *s, uint32_t *cp) {
       return 0;
     v = (v << 6) | (b & 0x3F);
   }
-  *cp = v;
+  if (cp != NULL)
+    *cp = v;
   return len;
 }
 
@@ -78,7 +81,7 @@ ll_text_status ll_text_check(const char *s, size_t max_chars, size_t max_bytes,
   ll_text_status verdict = LL_TEXT_OK;
   while (*p) {
     uint32_t cp;
-    size_t len = utf8_decode(p, &cp);
+    size_t len = ll_utf8_decode(p, SIZE_MAX, &cp);
     if (len == 0)
       return LL_TEXT_BAD_UTF8;
     if (is_control(cp)) {
@@ -122,11 +125,7 @@ char *ll_text_trim_dup(const char *s) {
   const char *end = start + strlen(start);
   while (end > start && is_space(end[-1]))
     end--;
-  size_t n = (size_t)(end - start);
-  char *out = ll_xmalloc(n + 1);
-  memcpy(out, start, n);
-  out[n] = '\0';
-  return out;
+  return ll_strndup(start, (size_t)(end - start));
 }
 
 bool ll_text_blank(const char *s) {
@@ -135,4 +134,13 @@ bool ll_text_blank(const char *s) {
   while (is_space(*s))
     s++;
   return *s == '\0';
+}
+
+bool ll_text_upper(const char *s, char *out, size_t out_size) {
+  size_t n = strlen(s);
+  if (n >= out_size)
+    return false;
+  for (size_t i = 0; i <= n; i++)
+    out[i] = (char)toupper((unsigned char)s[i]);
+  return true;
 }

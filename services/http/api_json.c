@@ -28,42 +28,11 @@
 #include "ll_decimal.h"
 #include "ll_mem.h"
 #include "ll_store.h"
+#include "ll_text.h"
 #include "ll_time.h"
 #include "ll_types.h"
 
 /* ---- outgoing ---- */
-
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_valid_len(const unsigned char *p, size_t left) {
-  if (p[0] < 0x80)
-    return 1;
-  size_t n;
-  uint32_t cp;
-  if (p[0] >= 0xC2 && p[0] <= 0xDF) {
-    n = 2;
-    cp = p[0] & 0x1F;
-  } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
-    n = 3;
-    cp = p[0] & 0x0F;
-  } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-    n = 4;
-    cp = p[0] & 0x07;
-  } else {
-    return 0;
-  }
-  if (left < n)
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (p[i] & 0x3F);
-  }
-  if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-      (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return n;
-}
 
 json_t *api_json_text(const char *s) {
   if (s == NULL)
@@ -77,7 +46,7 @@ json_t *api_json_text(const char *s) {
   ll_buf_init(&out);
   const unsigned char *p = (const unsigned char *)s;
   for (size_t i = 0; i < len;) {
-    size_t n = utf8_valid_len(p + i, len - i);
+    size_t n = ll_utf8_decode(p + i, len - i, NULL);
     if (n == 0) {
       ll_buf_put(&out, "\xEF\xBF\xBD", 3); /* U+FFFD */
       i++;
@@ -211,36 +180,47 @@ bool api_check_fields(const json_t *obj, const api_param *fields,
   return true;
 }
 
-/* An optional string field: absent or null leaves *out NULL. */
-static int take_text(const json_t *body, const char *key, char **out,
-                     api_reply *r) {
-  const json_t *v = json_object_get(body, key);
+/* obj[key] when it is a string: *out NULL when absent or null; -1 after a
+ * 400 reply "<label> must be <kind>" when it is something else. */
+static int take_string(const json_t *obj, const char *key, const char *label,
+                       const char *kind, const char **out, api_reply *r) {
+  const json_t *v = json_object_get(obj, key);
+  *out = NULL;
   if (v == NULL || json_is_null(v))
     return 0;
   if (!json_is_string(v)) {
-    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                    "%s must be a string", key);
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST", "%s must be %s",
+                    label, kind);
     return -1;
   }
-  /* jansson rejects \u0000 unless asked, so strlen is the full text. */
-  free(*out);
-  *out = ll_strdup(json_string_value(v));
+  *out = json_string_value(v);
+  return 0;
+}
+
+/* An optional string field: absent or null leaves *out NULL. */
+static int take_text(const json_t *body, const char *key, char **out,
+                     api_reply *r) {
+  const char *text = NULL;
+  if (take_string(body, key, key, "a string", &text, r) != 0)
+    return -1;
+  if (text != NULL) {
+    /* jansson rejects \u0000 unless asked, so strlen is the full text. */
+    free(*out);
+    *out = ll_strdup(text);
+  }
   return 0;
 }
 
 /* An optional RFC 3339 time: absent or null leaves *out unset. */
 static int take_time(const json_t *body, const char *key, ll_opt_time *out,
                      api_reply *r) {
-  const json_t *v = json_object_get(body, key);
-  if (v == NULL || json_is_null(v))
-    return 0;
-  if (!json_is_string(v)) {
-    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                    "%s must be an RFC 3339 string", key);
+  const char *text = NULL;
+  if (take_string(body, key, key, "an RFC 3339 string", &text, r) != 0)
     return -1;
-  }
+  if (text == NULL)
+    return 0;
   int64_t ms;
-  if (!ll_time_parse(json_string_value(v), &ms)) {
+  if (!ll_time_parse(text, &ms)) {
     api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
                     ll_code_name(LL_INVALID_FIELD),
                     "%s is not an RFC 3339 time such as "
@@ -263,16 +243,11 @@ static int take_dates(const json_t *body, ll_event *ev, api_reply *r) {
 }
 
 static int take_tracking(const json_t *body, ll_tracking *out, api_reply *r) {
-  const json_t *v = json_object_get(body, "tracking");
+  const char *text = NULL;
   *out = LL_TRACK_LOT;
-  if (v == NULL || json_is_null(v))
-    return 0;
-  if (!json_is_string(v)) {
-    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                    "tracking must be a string");
+  if (take_string(body, "tracking", "tracking", "a string", &text, r) != 0)
     return -1;
-  }
-  if (!ll_tracking_parse(json_string_value(v), out)) {
+  if (text != NULL && !ll_tracking_parse(text, out)) {
     api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
                     ll_code_name(LL_INVALID_FIELD),
                     "tracking must be LOT or SERIAL");
@@ -280,6 +255,9 @@ static int take_tracking(const json_t *body, ll_tracking *out, api_reply *r) {
   }
   return 0;
 }
+
+/* "from.usage": a location key and its member, for messages. */
+#define LOCATION_LABEL_MAX 64
 
 /* from / to: {"id": "...", "usage": "INTERNAL"}. */
 static int take_location(const json_t *body, const char *key, ll_location *out,
@@ -298,29 +276,26 @@ static int take_location(const json_t *body, const char *key, ll_location *out,
   }
   if (!api_check_fields(v, api_location_fields, key, r))
     return -1;
-  const json_t *id = json_object_get(v, "id");
-  if (id != NULL && !json_is_null(id)) {
-    if (!json_is_string(id)) {
-      api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                      "%s.id must be a string", key);
-      return -1;
-    }
+  char label[LOCATION_LABEL_MAX];
+  snprintf(label, sizeof label, "%s.id", key);
+  const char *id = NULL;
+  if (take_string(v, "id", label, "a string", &id, r) != 0)
+    return -1;
+  if (id != NULL) {
     free(out->id);
-    out->id = ll_strdup(json_string_value(id));
+    out->id = ll_strdup(id);
   }
-  const json_t *usage = json_object_get(v, "usage");
-  if (usage == NULL || json_is_null(usage)) {
+  snprintf(label, sizeof label, "%s.usage", key);
+  const char *usage = NULL;
+  if (take_string(v, "usage", label, "a string", &usage, r) != 0)
+    return -1;
+  if (usage == NULL) {
     api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
                     ll_code_name(LL_MISSING_FIELD), "%s.usage is required",
                     key);
     return -1;
   }
-  if (!json_is_string(usage)) {
-    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                    "%s.usage must be a string", key);
-    return -1;
-  }
-  if (!ll_usage_parse(json_string_value(usage), &out->usage)) {
+  if (!ll_usage_parse(usage, &out->usage)) {
     api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
                     ll_code_name(LL_INVALID_FIELD),
                     "%s.usage must be one of INTERNAL, TRANSIT, SUPPLIER, "

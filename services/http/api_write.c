@@ -196,30 +196,42 @@ static bool product_derived(const ll_event *ev) {
           ev->lot_id != NULL);
 }
 
+/* ev->product_id = the lot's current product, from the state; *found
+ * false leaves it as it was. Not 0 (a 503 answer given) when the state
+ * cannot be read. */
+static int take_lot_product(ll_api *api, ll_event *ev, bool *found,
+                            api_reply *r) {
+  ll_state_reader reader = ll_store_state_reader(api->deps.log);
+  ll_lot lot;
+  ll_lot_init(&lot);
+  ll_err err = {0};
+  *found = false;
+  int rc = ll_state_get_lot(&reader, ev->lot_id, &lot, found, &err);
+  if (rc != 0) {
+    reply_storage_error(r, &err);
+  } else if (*found) {
+    free(ev->product_id);
+    ev->product_id = ll_strdup(lot.product_id);
+  }
+  ll_lot_free(&lot);
+  return rc;
+}
+
 /* The product the event must carry when the client did not (or, for PATCH,
  * cannot) give it: the lot's current product, from the state. */
 static int fill_product(ll_api *api, ll_event *ev, api_reply *r) {
   if (!product_derived(ev))
     return 0;
-  ll_state_reader reader = ll_store_state_reader(api->deps.log);
-  ll_lot lot;
-  ll_lot_init(&lot);
   bool found = false;
-  ll_err err = {0};
-  int rc = -1;
-  if (ll_state_get_lot(&reader, ev->lot_id, &lot, &found, &err) != 0) {
-    reply_storage_error(r, &err);
-  } else if (!found) {
+  if (take_lot_product(api, ev, &found, r) != 0)
+    return -1;
+  if (!found) {
     api_reply_error(r, api_status_for_rejection(ev->type, LL_UNKNOWN_LOT),
                     ll_code_name(LL_UNKNOWN_LOT), "lot %s does not exist",
                     ev->lot_id);
-  } else {
-    free(ev->product_id);
-    ev->product_id = ll_strdup(lot.product_id);
-    rc = 0;
+    return -1;
   }
-  ll_lot_free(&lot);
-  return rc;
+  return 0;
 }
 
 static int get_seen(ll_api *api, const char *event_id, ll_seen *seen,
@@ -476,22 +488,8 @@ static int restore_filled_fields(ll_api *api, ll_event *ev, const ll_seen *seen,
   }
   if (seen->occurred_at_known)
     ev->occurred_at_ms = seen->occurred_at_ms;
-  if (!derived)
-    return 0;
-  ll_state_reader reader = ll_store_state_reader(api->deps.log);
-  ll_lot lot;
-  ll_lot_init(&lot);
   bool found = false;
-  ll_err err = {0};
-  int rc = ll_state_get_lot(&reader, ev->lot_id, &lot, &found, &err);
-  if (rc != 0)
-    reply_storage_error(r, &err);
-  else if (found) {
-    free(ev->product_id);
-    ev->product_id = ll_strdup(lot.product_id);
-  }
-  ll_lot_free(&lot);
-  return rc;
+  return derived ? take_lot_product(api, ev, &found, r) : 0;
 }
 
 static void reply_reused(api_reply *r, const ll_event *ev,

@@ -45,6 +45,12 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
                              int message_timeout_ms, ll_err *err);
 /* Apply cfg's kafka.* keys to a librdkafka conf (rd_kafka_conf_t *). */
 int ll_kafka_conf_apply(void *rd_conf, const ll_config *cfg, ll_err *err);
+/* A new librdkafka conf (rd_kafka_conf_t *, the caller's): the client's
+ * own settings (name, value pairs), then cfg's kafka.* keys over them.
+ * NULL with err when librdkafka refuses one; `what` names the client in
+ * the message ("producer config linger.ms: ..."). */
+void *ll_kafka_conf_new(const char *(*settings)[2], size_t n_settings,
+                        const ll_config *cfg, const char *what, ll_err *err);
 /* Send one message and wait (at most timeout_ms) for the broker's
  * acknowledgement. Thread-safe. Returns 0, or -1 with err (timeout, broker
  * unreachable) — the caller answers 503. */

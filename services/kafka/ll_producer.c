@@ -19,6 +19,7 @@
 #include "ll_kafka.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
+#include "ll_time.h"
 #include "ll_types.h"
 
 #define PRODUCER_POLL_MS 100
@@ -119,10 +120,29 @@ int ll_kafka_conf_apply(void *rd_conf, const ll_config *cfg, ll_err *err) {
   return 0;
 }
 
+void *ll_kafka_conf_new(const char *(*settings)[2], size_t n_settings,
+                        const ll_config *cfg, const char *what, ll_err *err) {
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  for (size_t i = 0; i < n_settings; i++) {
+    if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      ll_fail(err, LL_ERR_CONFIG, "%s config %s: %s", what, settings[i][0],
+              errstr);
+      return NULL;
+    }
+  }
+  if (ll_kafka_conf_apply(conf, cfg, err) != 0) {
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  return conf;
+}
+
 ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
                              int message_timeout_ms, ll_err *err) {
   char errstr[512], timeout[32];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
   snprintf(timeout, sizeof timeout, "%d", message_timeout_ms);
   const char *settings[][2] = {
       {"bootstrap.servers", brokers},
@@ -135,19 +155,10 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
       {"message.timeout.ms", timeout},
       {"client.id", "lotline-producer"},
   };
-  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-    if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
-                          sizeof errstr) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      ll_fail(err, LL_ERR_CONFIG, "producer config %s: %s", settings[i][0],
-              errstr);
-      return NULL;
-    }
-  }
-  if (ll_kafka_conf_apply(conf, cfg, err) != 0) {
-    rd_kafka_conf_destroy(conf);
+  rd_kafka_conf_t *conf = ll_kafka_conf_new(
+      settings, sizeof settings / sizeof settings[0], cfg, "producer", err);
+  if (conf == NULL)
     return NULL;
-  }
   ll_producer *p = ll_xcalloc(1, sizeof *p);
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, p);
@@ -205,14 +216,7 @@ int ll_producer_send_sync(ll_producer *p, const char *topic, const void *key,
     waiter_free(w);
     return -1;
   }
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += timeout_ms / 1000;
-  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  struct timespec deadline = ll_deadline_after_ms(timeout_ms);
   pthread_mutex_lock(&w->mu);
   while (!w->done) {
     if (pthread_cond_timedwait(&w->cond, &w->mu, &deadline) != 0 && !w->done) {

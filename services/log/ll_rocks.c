@@ -2,6 +2,7 @@
 #include "ll_rocks.h"
 
 #include <assert.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -50,6 +51,13 @@ int ll_rocks_write(rocksdb_t *db, const rocksdb_writeoptions_t *wo,
     return 0;
   atomic_store(failed, true);
   return ll_rocks_fail(err, rerr, "%s", context);
+}
+
+int ll_rocks_iter_end(rocksdb_iterator_t *it, const char *what, ll_err *err) {
+  char *rerr = NULL;
+  rocksdb_iter_get_error(it, &rerr);
+  rocksdb_iter_destroy(it);
+  return rerr != NULL ? ll_rocks_fail(err, rerr, "%s", what) : 0;
 }
 
 rocksdb_t *ll_rocks_open(const rocksdb_options_t *options, const char *dir,
@@ -135,4 +143,16 @@ int ll_rocks_check_format(rocksdb_t *db, const rocksdb_readoptions_t *ro,
   }
   ll_buf_free(&v);
   return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+int ll_rocks_remove_dir(const char *dir) {
+  return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

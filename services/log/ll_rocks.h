@@ -6,7 +6,9 @@
  * into an ll_err of the right kind, opening a database with options,
  * reading a key into a buffer, and the format mark each database carries
  * (a uvar version under a key of its choosing), stamped on a new database
- * and checked on an existing one. What the databases hold, and how they
+ * and checked on an existing one, the end of a scan, and removing a
+ * database's directory.
+ * What the databases hold, and how they
  * are tuned, stays with their owners. */
 #ifndef LL_ROCKS_H
 #define LL_ROCKS_H
@@ -49,6 +51,15 @@ rocksdb_t *ll_rocks_open(const rocksdb_options_t *options, const char *dir,
 int ll_rocks_get(rocksdb_t *db, const rocksdb_readoptions_t *ro,
                  const void *key, size_t key_len, ll_buf *value, bool *found,
                  const char *name, ll_err *err);
+
+/* Destroy the iterator; when it stopped on an error rather than at the
+ * end, fail as ll_rocks_fail(err, error, "%s", what) does (-1). */
+int ll_rocks_iter_end(rocksdb_iterator_t *it, const char *what, ll_err *err);
+
+/* Remove dir and everything below it (a database, a backup, a follower's
+ * scratch directory); links are removed, not followed. Returns 0, or -1
+ * with errno from the first thing that could not be removed. */
+int ll_rocks_remove_dir(const char *dir);
 
 /* A database's format mark. */
 typedef struct ll_rocks_format {

@@ -49,7 +49,6 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,14 +177,6 @@ static bool is_lock_error(const char *rerr) {
 
 /* ---- secondary directory ---------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *sb, int flag,
-                        struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 /* Remove the directories of followers that died without closing (kill -9,
  * a crash): "<pid>-XXXXXX" whose pid no longer runs. A live pid is left
  * alone even if it was reused: a stale directory is harmless. */
@@ -204,7 +195,7 @@ static void remove_dead_secondaries(const char *parent) {
     ll_buf path;
     ll_buf_init(&path);
     ll_buf_printf(&path, "%s/%s", parent, de->d_name);
-    (void)nftw((char *)path.data, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)ll_rocks_remove_dir((char *)path.data);
     ll_buf_free(&path);
   }
   closedir(d);
@@ -238,7 +229,7 @@ static void remove_secondary_path(ll_store *s) {
     return;
   /* Best effort: a leftover directory of info logs harms nothing, and close
    * has no way to report. */
-  (void)nftw(s->secondary_path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  (void)ll_rocks_remove_dir(s->secondary_path);
   char *parent = ll_strdup(s->secondary_path);
   char *slash = strrchr(parent, '/');
   if (slash) {

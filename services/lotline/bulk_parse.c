@@ -289,18 +289,6 @@ int bulk_csv_header(const bulk_fields *f, bulk_header *h, char *msg,
   return 0;
 }
 
-/* Upper-case copy of an enum-like value; false when it cannot be one. */
-static bool upper(const char *s, char out[ENUM_NAME_MAX]) {
-  size_t n = strlen(s);
-  if (n >= ENUM_NAME_MAX) {
-    return false;
-  }
-  for (size_t i = 0; i <= n; i++) {
-    out[i] = (char)toupper((unsigned char)s[i]);
-  }
-  return true;
-}
-
 static int put(json_t *obj, const char *key, const char *value, char *msg,
                size_t msg_size) {
   json_t *v = json_string(value);
@@ -329,7 +317,7 @@ static int put_location(json_t *body, const char *key, const char *id,
                         const char *usage, char *msg, size_t msg_size) {
   char name[ENUM_NAME_MAX] = "INTERNAL";
   const char *shown = name;
-  if (usage != NULL && !upper(usage, name)) {
+  if (usage != NULL && !ll_text_upper(usage, name, sizeof name)) {
     shown = usage; /* too long to be a usage: the API says so */
   }
   json_t *loc = json_object();
@@ -361,7 +349,8 @@ int bulk_csv_request(const bulk_header *h, const bulk_fields *row,
     }
   }
   char type[ENUM_NAME_MAX];
-  if (cell[BULK_COL_TYPE] == NULL || !upper(cell[BULK_COL_TYPE], type) ||
+  if (cell[BULK_COL_TYPE] == NULL ||
+      !ll_text_upper(cell[BULK_COL_TYPE], type, sizeof type) ||
       (strcmp(type, "LOT") != 0 && strcmp(type, "MOVE") != 0)) {
     return bad(msg, msg_size, "type must be lot or move, not '%.32s'",
                cell[BULK_COL_TYPE] ? cell[BULK_COL_TYPE] : "");
@@ -406,8 +395,9 @@ int bulk_csv_request(const bulk_header *h, const bulk_fields *row,
     char t[ENUM_NAME_MAX];
     rc = out->kind != BULK_LOT
              ? bad(msg, msg_size, "column tracking does not apply to a move")
-             : put(out->body, "tracking", upper(tracking, t) ? t : tracking,
-                   msg, msg_size);
+             : put(out->body, "tracking",
+                   ll_text_upper(tracking, t, sizeof t) ? t : tracking, msg,
+                   msg_size);
   }
   bool has_loc = cell[BULK_COL_FROM] || cell[BULK_COL_FROM_USAGE] ||
                  cell[BULK_COL_TO] || cell[BULK_COL_TO_USAGE];
@@ -546,7 +536,7 @@ int bulk_ndjson_request(const char *line, size_t len, bulk_request *out,
   }
   const char *type = json_string_value(json_object_get(obj, "type"));
   char t[ENUM_NAME_MAX];
-  if (type == NULL || !upper(type, t) ||
+  if (type == NULL || !ll_text_upper(type, t, sizeof t) ||
       (strcmp(t, "LOT") != 0 && strcmp(t, "MOVE") != 0)) {
     json_decref(obj);
     return bad(msg, msg_size, "\"type\" must be \"lot\" or \"move\"");

@@ -143,21 +143,9 @@ typedef struct flight {
   struct curl_slist *headers;
   char *url;
   char *body;
-  ll_buf answer;
-  bool too_large;
+  ll_buf_capped answer;
   char errbuf[CURL_ERROR_SIZE];
 } flight;
-
-static size_t on_answer(char *p, size_t size, size_t n, void *user) {
-  flight *f = user;
-  size_t bytes = size * n;
-  if (f->answer.len + bytes > ANSWER_MAX_BYTES) {
-    f->too_large = true;
-    return 0;
-  }
-  ll_buf_put(&f->answer, p, bytes);
-  return bytes;
-}
 
 static void flight_free(flight *f) {
   if (f->h != NULL) {
@@ -166,14 +154,15 @@ static void flight_free(flight *f) {
   curl_slist_free_all(f->headers);
   free(f->url);
   free(f->body);
-  ll_buf_free(&f->answer);
+  ll_buf_free(&f->answer.buf);
   free(f);
 }
 
 static flight *flight_new(const bulk_send_opts *o, bulk_item *it, long idx) {
   flight *f = ll_xcalloc(1, sizeof *f);
   f->item = idx;
-  ll_buf_init(&f->answer);
+  ll_buf_init(&f->answer.buf);
+  f->answer.max_bytes = ANSWER_MAX_BYTES;
   f->url = ll_xmalloc(strlen(o->api_url) + 16);
   sprintf(f->url, "%s%s", o->api_url,
           it->kind == BULK_LOT ? "/v1/lots" : "/v1/moves");
@@ -202,8 +191,9 @@ static flight *flight_new(const bulk_send_opts *o, bulk_item *it, long idx) {
     ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDS, f->body) == CURLE_OK;
     ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(f->body)) ==
           CURLE_OK;
-    ok &= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_answer) == CURLE_OK;
-    ok &= curl_easy_setopt(h, CURLOPT_WRITEDATA, f) == CURLE_OK;
+    ok &= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ll_buf_capped_write) ==
+          CURLE_OK;
+    ok &= curl_easy_setopt(h, CURLOPT_WRITEDATA, &f->answer) == CURLE_OK;
     ok &= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, f->errbuf) == CURLE_OK;
     ok &= curl_easy_setopt(h, CURLOPT_PRIVATE, f) == CURLE_OK;
   }
@@ -225,10 +215,10 @@ static bool settle(bulk_item *it, flight *f, CURLcode res) {
   if (res != CURLE_OK) {
     char msg[BULK_MESSAGE_MAX];
     snprintf(msg, sizeof msg, "no answer from the API: %s",
-             f->too_large        ? "answer too large"
+             f->answer.too_large ? "answer too large"
              : f->errbuf[0] != 0 ? f->errbuf
                                  : curl_easy_strerror(res));
-    if (retry_left && !f->too_large) {
+    if (retry_left && !f->answer.too_large) {
       return false;
     }
     bulk_item_fail(it, BULK_CODE_UNAVAILABLE, msg);
@@ -242,7 +232,8 @@ static bool settle(bulk_item *it, flight *f, CURLcode res) {
     return false;
   }
   json_error_t jerr;
-  json_t *j = json_loadb((const char *)f->answer.data, f->answer.len, 0, &jerr);
+  json_t *j =
+      json_loadb((const char *)f->answer.buf.data, f->answer.buf.len, 0, &jerr);
   const char *code = json_string_value(json_object_get(j, "code"));
   const char *message = json_string_value(json_object_get(j, "message"));
   char fallback[32];

@@ -113,6 +113,7 @@ typedef struct cli_args {
   int argc;
   char **argv;
   struct option options[CLI_OPTIONS_MAX];
+  size_t n_options; /* entries of options[] before the zeroed end */
   char short_options[8];
   const char *value; /* the current option's value, or NULL */
   int first_arg;     /* after CLI_ARGS_END: index of the first positional */
@@ -132,9 +133,45 @@ int cli_option_error(const cli_command *cmd, int opt, char **argv);
  * terminated by a zeroed entry; its values must be < CLI_OPT_GLOBAL_FIRST. */
 void cli_args_init(cli_args *a, cli_ctx *ctx, const cli_command *cmd, int argc,
                    char **argv, const struct option *cmd_options);
+/* Accept more command options (a group several commands share, such as
+ * cli_lot_detail_options); call before the first cli_args_next(). */
+void cli_args_add(cli_args *a, const struct option *more);
 /* The next command option (value in a->value), or a CLI_ARGS_* result.
  * Global options are applied to the context and skipped. */
 int cli_args_next(cli_args *a);
+
+/* Where cli_args_parse() puts option values: one slot per command option
+ * value, vals[opt - CLI_OPT_COMMAND_FIRST], read with CLI_VAL(). */
+#define CLI_OPT_SLOTS 24
+#define CLI_VAL(vals, opt) ((vals)[(opt)-CLI_OPT_COMMAND_FIRST])
+/* Read every option: each value into its slot ("" for a flag; an absent
+ * option leaves NULL). Returns true to go on with a->first_arg; false when
+ * the command is done, *rc then being its exit status (--help printed the
+ * usage: 0; a usage error was printed: 2). */
+bool cli_args_parse(cli_args *a, const char *vals[CLI_OPT_SLOTS], int *rc);
+/* No positional arguments after the options. */
+int cli_no_args(const cli_args *a);
+/* Exactly one positional argument, which the usage calls `name`. */
+int cli_one_arg(const cli_args *a, const char *name, const char **out);
+
+/* A lot's details: the options create, update and generate share. A
+ * command that takes them numbers its own options from
+ * CLI_OPT_LOT_DETAILS_END and adds cli_lot_detail_options. */
+enum {
+  CLI_OPT_REFERENCE = CLI_OPT_COMMAND_FIRST,
+  CLI_OPT_DESCRIPTION,
+  CLI_OPT_EXPIRATION_AT,
+  CLI_OPT_USE_BY_AT,
+  CLI_OPT_REMOVAL_AT,
+  CLI_OPT_ALERT_AT,
+  CLI_OPT_LOT_DETAILS_END,
+};
+extern const struct option cli_lot_detail_options[];
+/* body gets reference, description and the dates given in vals, the dates
+ * checked and written back in UTC. clearable: an empty text is sent (an
+ * update clears it) rather than left out (a new lot has nothing to clear). */
+int cli_put_lot_details(const cli_command *cmd, json_t *body,
+                        const char *const vals[CLI_OPT_SLOTS], bool clearable);
 
 /* Print the command's usage on stdout; returns CLI_EXIT_OK. */
 int cli_print_usage(const cli_command *cmd);
@@ -167,8 +204,8 @@ int cli_parse_tracking(const cli_command *cmd, const char *text,
  * valid UTF-8 (jansson refuses it). */
 int cli_put_text(const cli_command *cmd, json_t *obj, const char *key,
                  const char *option, const char *value);
-/* The single positional LOT_ID after the options: present, not blank, and
- * nothing after it. */
+/* The single positional LOT_ID after the options (cli_one_arg), not
+ * blank. */
 int cli_one_lot_id(const cli_args *a, const char **lot_id);
 /* --idempotency-key becomes an HTTP header and the event id: NULL (absent)
  * or one printable line of at most LL_TEXT_MAX_CHARS characters. */
@@ -186,6 +223,9 @@ int cli_resolve_api(cli_ctx *ctx);
  * outside A-Z a-z 0-9 - . _ ~ is encoded; "." and ".." are encoded whole so
  * no one treats them as dot segments). malloc'd. */
 char *cli_escape(const char *s);
+/* "/v1/lots/{lot_id}" with lot_id encoded, then rest ("", "/moves"):
+ * malloc'd. */
+char *cli_lot_path(const char *lot_id, const char *rest);
 
 /* A request to the API. path starts with '/' and is already encoded. */
 typedef struct cli_request {
@@ -200,6 +240,10 @@ typedef struct cli_request {
  * ("lotline: CODE: message", "lotline: cannot reach the lotline API at
  * URL: ...") and CLI_EXIT_FAILURE is returned. */
 int cli_call(cli_ctx *ctx, const cli_request *req, json_t **out);
+/* answer[key] when it is an array; else the mismatch is reported (an API
+ * answer without its rows must not pass for an empty list) and NULL is
+ * returned. */
+const json_t *cli_answer_array(const json_t *answer, const char *key);
 
 /* ---- output (cli_output.c) ---- */
 

@@ -121,14 +121,8 @@ void cli_args_init(cli_args *a, cli_ctx *ctx, const cli_command *cmd, int argc,
   a->cmd = cmd;
   a->argc = argc;
   a->argv = argv;
-  size_t n = 0;
-  for (size_t i = 0; cmd_options[i].name != NULL; i++) {
-    assert(n + 1 < CLI_OPTIONS_MAX);
-    /* Command values must not collide with 'h', '?', ':' or globals. */
-    assert(cmd_options[i].val >= CLI_OPT_COMMAND_FIRST &&
-           cmd_options[i].val < CLI_OPT_GLOBAL_FIRST);
-    a->options[n++] = cmd_options[i];
-  }
+  cli_args_add(a, cmd_options);
+  size_t n = a->n_options;
   for (size_t i = 0; cli_global_options[i].name != NULL; i++) {
     if (cli_global_options[i].val == CLI_OPT_VERSION) {
       continue; /* only before the command */
@@ -136,10 +130,62 @@ void cli_args_init(cli_args *a, cli_ctx *ctx, const cli_command *cmd, int argc,
     assert(n + 1 < CLI_OPTIONS_MAX);
     a->options[n++] = cli_global_options[i];
   }
+  a->n_options = n;
   memset(&a->options[n], 0, sizeof a->options[n]);
   strcpy(a->short_options, ":h");
   opterr = 0;
   optind = 0; /* glibc: full re-initialisation, parsing starts at argv[1] */
+}
+
+void cli_args_add(cli_args *a, const struct option *more) {
+  size_t n = a->n_options;
+  for (size_t i = 0; more[i].name != NULL; i++) {
+    assert(n + 1 < CLI_OPTIONS_MAX);
+    /* Command values must not collide with 'h', '?', ':' or globals, and
+     * must have a slot in cli_args_parse(). */
+    assert(more[i].val >= CLI_OPT_COMMAND_FIRST &&
+           more[i].val < CLI_OPT_COMMAND_FIRST + CLI_OPT_SLOTS);
+    a->options[n++] = more[i];
+  }
+  a->n_options = n;
+  memset(&a->options[n], 0, sizeof a->options[n]);
+}
+
+bool cli_args_parse(cli_args *a, const char *vals[CLI_OPT_SLOTS], int *rc) {
+  *rc = CLI_EXIT_OK;
+  for (int opt = cli_args_next(a); opt != CLI_ARGS_END;
+       opt = cli_args_next(a)) {
+    if (opt == CLI_ARGS_HELP) {
+      *rc = cli_print_usage(a->cmd);
+      return false;
+    }
+    if (opt == CLI_ARGS_ERROR) {
+      *rc = CLI_EXIT_USAGE;
+      return false;
+    }
+    CLI_VAL(vals, opt) = a->value != NULL ? a->value : "";
+  }
+  return true;
+}
+
+int cli_no_args(const cli_args *a) {
+  if (a->first_arg < a->argc) {
+    return cli_usage_error(a->cmd, "unexpected argument '%s'",
+                           a->argv[a->first_arg]);
+  }
+  return CLI_EXIT_OK;
+}
+
+int cli_one_arg(const cli_args *a, const char *name, const char **out) {
+  if (a->first_arg >= a->argc) {
+    return cli_usage_error(a->cmd, "missing %s", name);
+  }
+  if (a->first_arg + 1 < a->argc) {
+    return cli_usage_error(a->cmd, "unexpected argument '%s'",
+                           a->argv[a->first_arg + 1]);
+  }
+  *out = a->argv[a->first_arg];
+  return CLI_EXIT_OK;
 }
 
 int cli_args_next(cli_args *a) {
@@ -239,19 +285,6 @@ int cli_parse_time(const cli_command *cmd, const char *option, const char *text,
   return CLI_EXIT_OK;
 }
 
-/* Upper-case ASCII copy for case-insensitive enum names; false when the
- * text cannot be one (too long). */
-static bool upper_name(const char *s, char out[USAGE_NAME_MAX]) {
-  size_t n = strlen(s);
-  if (n >= USAGE_NAME_MAX) {
-    return false;
-  }
-  for (size_t i = 0; i <= n; i++) {
-    out[i] = (char)toupper((unsigned char)s[i]);
-  }
-  return true;
-}
-
 int cli_parse_location(const cli_command *cmd, const char *option,
                        const char *text, char **id_out, ll_usage *usage_out) {
   const char *colon = strrchr(text, ':');
@@ -259,7 +292,8 @@ int cli_parse_location(const cli_command *cmd, const char *option,
   size_t id_len = strlen(text);
   if (colon != NULL) {
     char name[USAGE_NAME_MAX];
-    if (!upper_name(colon + 1, name) || !ll_usage_parse(name, &usage)) {
+    if (!ll_text_upper(colon + 1, name, sizeof name) ||
+        !ll_usage_parse(name, &usage)) {
       return cli_usage_error(
           cmd,
           "%s '%s': unknown usage '%s' (one of INTERNAL, TRANSIT, SUPPLIER, "
@@ -285,7 +319,8 @@ int cli_parse_location(const cli_command *cmd, const char *option,
 int cli_parse_tracking(const cli_command *cmd, const char *text,
                        ll_tracking *out) {
   char name[USAGE_NAME_MAX];
-  if (!upper_name(text, name) || !ll_tracking_parse(name, out)) {
+  if (!ll_text_upper(text, name, sizeof name) ||
+      !ll_tracking_parse(name, out)) {
     return cli_usage_error(cmd, "--tracking '%s' must be lot or serial", text);
   }
   return CLI_EXIT_OK;
@@ -314,19 +349,61 @@ int cli_put_text(const cli_command *cmd, json_t *obj, const char *key,
 }
 
 int cli_one_lot_id(const cli_args *a, const char **lot_id) {
-  int n = a->argc - a->first_arg;
-  if (n < 1) {
-    return cli_usage_error(a->cmd, "missing LOT_ID");
-  }
-  if (n > 1) {
-    return cli_usage_error(a->cmd, "unexpected argument '%s'",
-                           a->argv[a->first_arg + 1]);
-  }
-  *lot_id = a->argv[a->first_arg];
-  if (ll_text_blank(*lot_id)) {
+  int rc = cli_one_arg(a, "LOT_ID", lot_id);
+  if (rc == CLI_EXIT_OK && ll_text_blank(*lot_id)) {
     return cli_usage_error(a->cmd, "LOT_ID must not be empty");
   }
-  return CLI_EXIT_OK;
+  return rc;
+}
+
+const struct option cli_lot_detail_options[] = {
+    {"reference", required_argument, NULL, CLI_OPT_REFERENCE},
+    {"description", required_argument, NULL, CLI_OPT_DESCRIPTION},
+    {"expiration-at", required_argument, NULL, CLI_OPT_EXPIRATION_AT},
+    {"use-by-at", required_argument, NULL, CLI_OPT_USE_BY_AT},
+    {"removal-at", required_argument, NULL, CLI_OPT_REMOVAL_AT},
+    {"alert-at", required_argument, NULL, CLI_OPT_ALERT_AT},
+    {NULL, 0, NULL, 0},
+};
+
+/* The texts first, then the dates; in the order of the event's fields. */
+static const struct {
+  int opt;
+  const char *option;
+  const char *key;
+  bool is_time;
+} lot_details[] = {
+    {CLI_OPT_REFERENCE, "--reference", "reference", false},
+    {CLI_OPT_DESCRIPTION, "--description", "description", false},
+    {CLI_OPT_EXPIRATION_AT, "--expiration-at", "expiration_at", true},
+    {CLI_OPT_USE_BY_AT, "--use-by-at", "use_by_at", true},
+    {CLI_OPT_REMOVAL_AT, "--removal-at", "removal_at", true},
+    {CLI_OPT_ALERT_AT, "--alert-at", "alert_at", true},
+};
+
+int cli_put_lot_details(const cli_command *cmd, json_t *body,
+                        const char *const vals[CLI_OPT_SLOTS], bool clearable) {
+  int rc = CLI_EXIT_OK;
+  for (size_t i = 0; i < sizeof lot_details / sizeof lot_details[0]; i++) {
+    const char *value = CLI_VAL(vals, lot_details[i].opt);
+    if (value == NULL ||
+        (!lot_details[i].is_time && !clearable && value[0] == '\0')) {
+      continue;
+    }
+    char text[CLI_TIME_STR_MAX];
+    if (lot_details[i].is_time) {
+      rc = cli_parse_time(cmd, lot_details[i].option, value, text);
+      value = text;
+    }
+    if (rc == CLI_EXIT_OK) {
+      rc = cli_put_text(cmd, body, lot_details[i].key, lot_details[i].option,
+                        value);
+    }
+    if (rc != CLI_EXIT_OK) {
+      return rc;
+    }
+  }
+  return rc;
 }
 
 int cli_check_idempotency_key(const cli_command *cmd, const char *key) {

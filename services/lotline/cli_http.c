@@ -109,22 +109,6 @@ char *cli_escape(const char *s) {
   return out;
 }
 
-typedef struct body_sink {
-  ll_buf buf;
-  bool too_large;
-} body_sink;
-
-static size_t on_body(char *p, size_t size, size_t n, void *user) {
-  body_sink *sink = user;
-  size_t bytes = size * n;
-  if (sink->buf.len + bytes > CLI_RESPONSE_MAX_BYTES) {
-    sink->too_large = true;
-    return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
-  }
-  ll_buf_put(&sink->buf, p, bytes);
-  return bytes;
-}
-
 /* A non-2xx answer: the API's {"code","message"}, or whatever came. */
 static int report_api_error(long status, const ll_buf *body) {
   json_error_t jerr;
@@ -180,7 +164,7 @@ static int report_transport_error(const cli_ctx *ctx, CURL *h, CURLcode res,
 /* Set the options of one request; false when libcurl refuses one. */
 static bool set_request(CURL *h, const cli_ctx *ctx, const cli_request *req,
                         const char *url, const char *body_text,
-                        struct curl_slist *headers, body_sink *sink,
+                        struct curl_slist *headers, ll_buf_capped *sink,
                         char *errbuf) {
   bool ok = true;
   ok &= curl_easy_setopt(h, CURLOPT_URL, url) == CURLE_OK;
@@ -195,7 +179,8 @@ static bool set_request(CURL *h, const cli_ctx *ctx, const cli_request *req,
   ok &= curl_easy_setopt(h, CURLOPT_USERAGENT, "lotline/" LOTLINE_VERSION) ==
         CURLE_OK;
   ok &= curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
-  ok &= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
+  ok &= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ll_buf_capped_write) ==
+        CURLE_OK;
   ok &= curl_easy_setopt(h, CURLOPT_WRITEDATA, sink) == CURLE_OK;
   ok &= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
   const char *ca = getenv(CLI_CACERT_ENV);
@@ -241,7 +226,7 @@ int cli_call(cli_ctx *ctx, const cli_request *req, json_t **out) {
     headers = curl_slist_append(headers, line);
     free(line);
   }
-  body_sink sink = {.too_large = false};
+  ll_buf_capped sink = {.max_bytes = CLI_RESPONSE_MAX_BYTES};
   ll_buf_init(&sink.buf);
   char errbuf[CURL_ERROR_SIZE] = "";
   int rc = CLI_EXIT_FAILURE;
@@ -279,4 +264,20 @@ int cli_call(cli_ctx *ctx, const cli_request *req, json_t **out) {
   ll_buf_free(&sink.buf);
   free(url);
   return rc;
+}
+
+const json_t *cli_answer_array(const json_t *answer, const char *key) {
+  const json_t *a = json_object_get(answer, key);
+  if (!json_is_array(a)) {
+    cli_fail("unexpected answer from the lotline API: no \"%s\" array", key);
+    return NULL;
+  }
+  return a;
+}
+
+char *cli_lot_path(const char *lot_id, const char *rest) {
+  char *segment = cli_escape(lot_id);
+  char *path = cli_sprintf("/v1/lots/%s%s", segment, rest);
+  free(segment);
+  return path;
 }

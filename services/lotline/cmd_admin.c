@@ -61,32 +61,24 @@ static const char *data_dir(const cli_ctx *ctx) {
   return ctx->data_dir != NULL ? ctx->data_dir : DATA_DIR_DEFAULT;
 }
 
-/* Parse a command that takes only global options and `want` positionals
- * (0 or 1). Returns CLI_EXIT_OK and *positional, or an exit status (with
- * *done set). */
-static int parse_plain(cli_ctx *ctx, const cli_command *cmd, int argc,
-                       char **argv, int want, const char **positional,
-                       bool *done) {
+/* "DIR/part" of the data directory: malloc'd. */
+static char *data_path(const cli_ctx *ctx, const char *part) {
+  return cli_sprintf("%s/%s", data_dir(ctx), part);
+}
+
+/* Parse a command that takes only global options and, when dir is not
+ * NULL, one DIR. Returns true to go on; false when the command is done,
+ * with its exit status in *rc. */
+static bool parse_plain(cli_ctx *ctx, const cli_command *cmd, int argc,
+                        char **argv, const char **dir, int *rc) {
   static const struct option none[] = {{NULL, 0, NULL, 0}};
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, none);
-  *done = true;
-  for (int opt = cli_args_next(&a); opt != CLI_ARGS_END;
-       opt = cli_args_next(&a)) {
-    if (opt == CLI_ARGS_HELP)
-      return cli_print_usage(cmd);
-    return CLI_EXIT_USAGE; /* CLI_ARGS_ERROR: already reported */
-  }
-  int n = argc - a.first_arg;
-  if (n < want)
-    return cli_usage_error(cmd, "missing DIR");
-  if (n > want)
-    return cli_usage_error(cmd, "unexpected argument '%s'",
-                           argv[a.first_arg + want]);
-  if (want > 0)
-    *positional = argv[a.first_arg];
-  *done = false;
-  return CLI_EXIT_OK;
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  if (!cli_args_parse(&a, vals, rc))
+    return false;
+  *rc = dir != NULL ? cli_one_arg(&a, "DIR", dir) : cli_no_args(&a);
+  return *rc == CLI_EXIT_OK;
 }
 
 /* A failure of the data layer: what failed, why, and its kind. */
@@ -171,11 +163,10 @@ static void on_verify_progress(void *ctx, uint64_t checked, uint64_t total) {
 
 static int run_verify(cli_ctx *ctx, const cli_command *cmd, int argc,
                       char **argv) {
-  bool done;
-  int rc = parse_plain(ctx, cmd, argc, argv, 0, NULL, &done);
-  if (done)
+  int rc = CLI_EXIT_OK;
+  if (!parse_plain(ctx, cmd, argc, argv, NULL, &rc))
     return rc;
-  char *log_dir = cli_sprintf("%s/log", data_dir(ctx));
+  char *log_dir = data_path(ctx, "log");
   progress p;
   progress_init(&p, "verify");
   ll_verify_report r;
@@ -231,12 +222,11 @@ static bool on_rebuild_progress(void *ctx, uint64_t position, uint64_t target) {
 
 static int run_rebuild(cli_ctx *ctx, const cli_command *cmd, int argc,
                        char **argv) {
-  bool done;
-  int rc = parse_plain(ctx, cmd, argc, argv, 0, NULL, &done);
-  if (done)
+  int rc = CLI_EXIT_OK;
+  if (!parse_plain(ctx, cmd, argc, argv, NULL, &rc))
     return rc;
-  char *log_dir = cli_sprintf("%s/log", data_dir(ctx));
-  char *views_dir = cli_sprintf("%s/views", data_dir(ctx));
+  char *log_dir = data_path(ctx, "log");
+  char *views_dir = data_path(ctx, "views");
   ll_err e = {0};
   /* A secondary: the command consumer may keep running. */
   ll_store *log = ll_store_open(log_dir, LL_STORE_SECONDARY, &e);
@@ -425,13 +415,12 @@ static void backup_report(const cli_ctx *ctx, const backup_run *r,
 
 static int run_backup(cli_ctx *ctx, const cli_command *cmd, int argc,
                       char **argv) {
-  bool done;
   const char *target = NULL;
-  int rc = parse_plain(ctx, cmd, argc, argv, 1, &target, &done);
-  if (done)
+  int rc = CLI_EXIT_OK;
+  if (!parse_plain(ctx, cmd, argc, argv, &target, &rc))
     return rc;
   const char *data = data_dir(ctx);
-  char *log_current = cli_sprintf("%s/log/CURRENT", data);
+  char *log_current = data_path(ctx, "log/CURRENT");
   bool has_log = exists(log_current);
   free(log_current);
   if (!has_log)
@@ -455,11 +444,10 @@ static int run_backup(cli_ctx *ctx, const cli_command *cmd, int argc,
 
 static int run_views_dump(cli_ctx *ctx, const cli_command *cmd, int argc,
                           char **argv) {
-  bool done;
-  int rc = parse_plain(ctx, cmd, argc, argv, 0, NULL, &done);
-  if (done)
+  int rc = CLI_EXIT_OK;
+  if (!parse_plain(ctx, cmd, argc, argv, NULL, &rc))
     return rc;
-  char *views_dir = cli_sprintf("%s/views", data_dir(ctx));
+  char *views_dir = data_path(ctx, "views");
   ll_err e = {0};
   if (ll_views_dump_dir(views_dir, stdout, &e) != 0)
     rc = fail_err("views-dump", &e);

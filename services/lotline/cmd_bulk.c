@@ -28,7 +28,6 @@
  * file can be fixed and imported again. Exit status: 0 when every row was
  * accepted, 1 when some were rejected (or the API could not be reached),
  * 2 on bad usage. */
-#include <assert.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -51,17 +50,11 @@
 #define IMPORT_KEY_PREFIX "import:"
 
 enum {
-  OPT_PRODUCT = CLI_OPT_COMMAND_FIRST,
+  OPT_PRODUCT = CLI_OPT_LOT_DETAILS_END,
   OPT_FIRST,
   OPT_COUNT,
   OPT_TRACKING,
   OPT_LOT_ID_PREFIX,
-  OPT_REFERENCE,
-  OPT_DESCRIPTION,
-  OPT_EXPIRATION_AT,
-  OPT_USE_BY_AT,
-  OPT_REMOVAL_AT,
-  OPT_ALERT_AT,
   OPT_CONCURRENCY,
   OPT_DRY_RUN,
   OPT_QUIET,
@@ -156,128 +149,39 @@ static json_t *codes_json(const bulk_summary *s) {
 
 /* ---- generate ---- */
 
+/* Besides the lot details (cli_lot_detail_options), the same for every
+ * lot. */
 static const struct option generate_options[] = {
     {"product", required_argument, NULL, OPT_PRODUCT},
     {"first", required_argument, NULL, OPT_FIRST},
     {"count", required_argument, NULL, OPT_COUNT},
     {"tracking", required_argument, NULL, OPT_TRACKING},
     {"lot-id-prefix", required_argument, NULL, OPT_LOT_ID_PREFIX},
-    {"reference", required_argument, NULL, OPT_REFERENCE},
-    {"description", required_argument, NULL, OPT_DESCRIPTION},
-    {"expiration-at", required_argument, NULL, OPT_EXPIRATION_AT},
-    {"use-by-at", required_argument, NULL, OPT_USE_BY_AT},
-    {"removal-at", required_argument, NULL, OPT_REMOVAL_AT},
-    {"alert-at", required_argument, NULL, OPT_ALERT_AT},
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {NULL, 0, NULL, 0},
 };
 
-#define N_DATES 4
-static const struct {
-  int opt;
-  const char *option;
-  const char *key;
-} dates[N_DATES] = {
-    {OPT_EXPIRATION_AT, "--expiration-at", "expiration_at"},
-    {OPT_USE_BY_AT, "--use-by-at", "use_by_at"},
-    {OPT_REMOVAL_AT, "--removal-at", "removal_at"},
-    {OPT_ALERT_AT, "--alert-at", "alert_at"},
-};
-
-typedef struct generate_input {
-  const char *product, *first, *count, *tracking, *prefix;
-  const char *reference, *description;
-  const char *dates[N_DATES];
-  const char *concurrency;
-  bool dry_run, quiet;
-} generate_input;
-
-static int generate_collect(cli_args *a, generate_input *in, bool *help) {
-  for (;;) {
-    int opt = cli_args_next(a);
-    switch (opt) {
-    case CLI_ARGS_END:
-      return CLI_EXIT_OK;
-    case CLI_ARGS_HELP:
-      *help = true;
-      return CLI_EXIT_OK;
-    case CLI_ARGS_ERROR:
-      return CLI_EXIT_USAGE;
-    case OPT_PRODUCT:
-      in->product = a->value;
-      break;
-    case OPT_FIRST:
-      in->first = a->value;
-      break;
-    case OPT_COUNT:
-      in->count = a->value;
-      break;
-    case OPT_TRACKING:
-      in->tracking = a->value;
-      break;
-    case OPT_LOT_ID_PREFIX:
-      in->prefix = a->value;
-      break;
-    case OPT_REFERENCE:
-      in->reference = a->value;
-      break;
-    case OPT_DESCRIPTION:
-      in->description = a->value;
-      break;
-    case OPT_CONCURRENCY:
-      in->concurrency = a->value;
-      break;
-    case OPT_DRY_RUN:
-      in->dry_run = true;
-      break;
-    case OPT_QUIET:
-      in->quiet = true;
-      break;
-    default: {
-      size_t i = 0;
-      while (i < N_DATES && dates[i].opt != opt) {
-        i++;
-      }
-      assert(i < N_DATES && "getopt returned an option without a case");
-      in->dates[i] = a->value;
-      break;
-    }
-    }
-  }
-}
-
 /* The fields every generated lot shares. */
-static int generate_template(const cli_command *cmd, const generate_input *in,
+static int generate_template(const cli_command *cmd,
+                             const char *const vals[CLI_OPT_SLOTS],
                              json_t *tmpl) {
   ll_tracking tracking = LL_TRACK_LOT;
   int rc = CLI_EXIT_OK;
-  if (in->tracking != NULL) {
-    rc = cli_parse_tracking(cmd, in->tracking, &tracking);
+  if (CLI_VAL(vals, OPT_TRACKING) != NULL) {
+    rc = cli_parse_tracking(cmd, CLI_VAL(vals, OPT_TRACKING), &tracking);
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_put_text(cmd, tmpl, "product_id", "--product", in->product);
+    rc = cli_put_text(cmd, tmpl, "product_id", "--product",
+                      CLI_VAL(vals, OPT_PRODUCT));
   }
   if (rc == CLI_EXIT_OK) {
     rc = cli_put_text(cmd, tmpl, "tracking", "--tracking",
                       ll_tracking_name(tracking));
   }
-  if (rc == CLI_EXIT_OK && in->reference != NULL && in->reference[0]) {
-    rc = cli_put_text(cmd, tmpl, "reference", "--reference", in->reference);
-  }
-  if (rc == CLI_EXIT_OK && in->description != NULL && in->description[0]) {
-    rc = cli_put_text(cmd, tmpl, "description", "--description",
-                      in->description);
-  }
-  for (size_t i = 0; i < N_DATES && rc == CLI_EXIT_OK; i++) {
-    char text[CLI_TIME_STR_MAX];
-    if (in->dates[i] != NULL) {
-      rc = cli_parse_time(cmd, dates[i].option, in->dates[i], text);
-      if (rc == CLI_EXIT_OK) {
-        rc = cli_put_text(cmd, tmpl, dates[i].key, dates[i].option, text);
-      }
-    }
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_put_lot_details(cmd, tmpl, vals, false);
   }
   return rc;
 }
@@ -297,7 +201,7 @@ static char *generate_key(const char *lot_id, const json_t *body) {
   return cli_sprintf("%ssha256:%s", GENERATE_KEY_PREFIX, hex);
 }
 
-static void generate_report(const cli_ctx *ctx, const generate_input *in,
+static void generate_report(const cli_ctx *ctx, const char *product,
                             const bulk_batch *b, const bulk_summary *s) {
   const bulk_item *first = &b->items[0], *last = &b->items[b->n - 1];
   const char *first_id =
@@ -306,7 +210,7 @@ static void generate_report(const cli_ctx *ctx, const generate_input *in,
       json_string_value(json_object_get(last->body, "lot_id"));
   if (ctx->json) {
     json_t *j = json_object();
-    json_object_set_new(j, "product_id", json_string(in->product));
+    json_object_set_new(j, "product_id", json_string(product));
     json_object_set_new(j, "first", json_string(first->label));
     json_object_set_new(j, "last", json_string(last->label));
     json_object_set_new(j, "count", json_integer((json_int_t)b->n));
@@ -330,7 +234,7 @@ static void generate_report(const cli_ctx *ctx, const generate_input *in,
     json_decref(j);
     return;
   }
-  char *p = cli_one_line(in->product, 0);
+  char *p = cli_one_line(product, 0);
   char *f = cli_one_line(first->label, 0), *l = cli_one_line(last->label, 0);
   char *fi = cli_one_line(first_id, 0), *li = cli_one_line(last_id, 0);
   printf("Generated %zu %s of product %s: %s .. %s (lot ids %s .. %s).\n", b->n,
@@ -363,55 +267,47 @@ static void generate_report(const cli_ctx *ctx, const generate_input *in,
   }
 }
 
-static int run_generate(cli_ctx *ctx, const cli_command *cmd, int argc,
-                        char **argv) {
-  cli_args a;
-  cli_args_init(&a, ctx, cmd, argc, argv, generate_options);
-  generate_input in = {0};
-  bool help = false;
-  int rc = generate_collect(&a, &in, &help);
-  if (rc != CLI_EXIT_OK || help) {
-    return help ? cli_print_usage(cmd) : rc;
-  }
-  if (a.first_arg < argc) {
-    return cli_usage_error(cmd, "unexpected argument '%s'", argv[a.first_arg]);
-  }
-  int64_t count = 0;
-  int concurrency = BULK_CONCURRENCY_DEFAULT;
-  rc = cli_require(cmd, "--product", in.product);
+/* The required options and the numbers. */
+static int generate_check(const cli_command *cmd,
+                          const char *const vals[CLI_OPT_SLOTS], int64_t *count,
+                          int *concurrency) {
+  const char *first = CLI_VAL(vals, OPT_FIRST);
+  int rc = cli_require(cmd, "--product", CLI_VAL(vals, OPT_PRODUCT));
   if (rc == CLI_EXIT_OK) {
-    rc = cli_require(cmd, "--first", in.first);
+    rc = cli_require(cmd, "--first", first);
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_require(cmd, "--count", in.count);
+    rc = cli_require(cmd, "--count", CLI_VAL(vals, OPT_COUNT));
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_parse_int(cmd, "--count", in.count, 1, GENERATE_COUNT_MAX, &count);
+    rc = cli_parse_int(cmd, "--count", CLI_VAL(vals, OPT_COUNT), 1,
+                       GENERATE_COUNT_MAX, count);
   }
-  if (rc == CLI_EXIT_OK && in.concurrency != NULL) {
-    rc = parse_concurrency(cmd, in.concurrency, &concurrency);
+  if (rc == CLI_EXIT_OK && CLI_VAL(vals, OPT_CONCURRENCY) != NULL) {
+    rc = parse_concurrency(cmd, CLI_VAL(vals, OPT_CONCURRENCY), concurrency);
   }
-  if (rc == CLI_EXIT_OK && strpbrk(in.first, "0123456789") == NULL) {
+  if (rc == CLI_EXIT_OK && strpbrk(first, "0123456789") == NULL) {
     rc = cli_usage_error(cmd,
                          "--first '%s' has no digits to count up (e.g. "
                          "SN-0001)",
-                         in.first);
+                         first);
   }
-  json_t *tmpl = json_object();
-  if (rc == CLI_EXIT_OK) {
-    rc = generate_template(cmd, &in, tmpl);
-  }
-  if (rc != CLI_EXIT_OK) {
-    json_decref(tmpl);
-    return rc;
-  }
-  char *default_prefix = cli_sprintf("%s-", in.product);
-  const char *prefix = in.prefix ? in.prefix : default_prefix;
-  bulk_batch b = {0};
+  return rc;
+}
+
+/* One lot per name, each a copy of tmpl with its name and lot id. */
+static int generate_batch(const cli_command *cmd,
+                          const char *const vals[CLI_OPT_SLOTS], int64_t count,
+                          const json_t *tmpl, bulk_batch *b) {
+  char *default_prefix = cli_sprintf("%s-", CLI_VAL(vals, OPT_PRODUCT));
+  const char *prefix = CLI_VAL(vals, OPT_LOT_ID_PREFIX) != NULL
+                           ? CLI_VAL(vals, OPT_LOT_ID_PREFIX)
+                           : default_prefix;
+  int rc = CLI_EXIT_OK;
   for (int64_t i = 0; i < count && rc == CLI_EXIT_OK; i++) {
-    char *name = bulk_name_add(in.first, (uint64_t)i);
+    char *name = bulk_name_add(CLI_VAL(vals, OPT_FIRST), (uint64_t)i);
     char *lot_id = cli_sprintf("%s%s", prefix, name);
-    bulk_item *it = bulk_batch_add(&b, 0);
+    bulk_item *it = bulk_batch_add(b, 0);
     it->label = name;
     it->kind = BULK_LOT;
     it->lane = ll_strdup(lot_id); /* lots do not wait for one another */
@@ -424,24 +320,56 @@ static int run_generate(cli_ctx *ctx, const cli_command *cmd, int argc,
     free(lot_id);
   }
   free(default_prefix);
+  return rc;
+}
+
+static void print_dry_run(const bulk_batch *b) {
+  for (size_t i = 0; i < b->n; i++) {
+    char *name = cli_one_line(b->items[i].label, 0);
+    char *id = cli_one_line(
+        json_string_value(json_object_get(b->items[i].body, "lot_id")), 0);
+    printf("%s\t%s\n", name, id);
+    free(name);
+    free(id);
+  }
+}
+
+static int run_generate(cli_ctx *ctx, const cli_command *cmd, int argc,
+                        char **argv) {
+  cli_args a;
+  cli_args_init(&a, ctx, cmd, argc, argv, generate_options);
+  cli_args_add(&a, cli_lot_detail_options);
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
+  }
+  int64_t count = 0;
+  int concurrency = BULK_CONCURRENCY_DEFAULT;
+  rc = cli_no_args(&a);
+  if (rc == CLI_EXIT_OK) {
+    rc = generate_check(cmd, vals, &count, &concurrency);
+  }
+  json_t *tmpl = json_object();
+  if (rc == CLI_EXIT_OK) {
+    rc = generate_template(cmd, vals, tmpl);
+  }
+  bulk_batch b = {0};
+  if (rc == CLI_EXIT_OK) {
+    rc = generate_batch(cmd, vals, count, tmpl, &b);
+  }
   json_decref(tmpl);
-  if (rc == CLI_EXIT_OK && in.dry_run) {
-    for (size_t i = 0; i < b.n; i++) {
-      char *name = cli_one_line(b.items[i].label, 0);
-      char *id = cli_one_line(
-          json_string_value(json_object_get(b.items[i].body, "lot_id")), 0);
-      printf("%s\t%s\n", name, id);
-      free(name);
-      free(id);
-    }
+  if (rc == CLI_EXIT_OK && CLI_VAL(vals, OPT_DRY_RUN) != NULL) {
+    print_dry_run(&b);
   } else if (rc == CLI_EXIT_OK) {
+    bool quiet = CLI_VAL(vals, OPT_QUIET) != NULL || ctx->json;
     rc = check_api(ctx);
     bulk_summary s;
     if (rc == CLI_EXIT_OK) {
-      rc = send_batch(ctx, &b, concurrency, in.quiet || ctx->json, "lots", &s);
+      rc = send_batch(ctx, &b, concurrency, quiet, "lots", &s);
     }
     if (rc == CLI_EXIT_OK) {
-      generate_report(ctx, &in, &b, &s);
+      generate_report(ctx, CLI_VAL(vals, OPT_PRODUCT), &b, &s);
       rc = s.rejected > 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
     }
   }
@@ -867,70 +795,40 @@ static void import_report(const cli_ctx *ctx, const char *path,
 /* What `lotline import` was asked. */
 typedef struct import_input {
   const char *path;
-  const char *format_text, *rejects, *concurrency;
+  const char *rejects; /* --rejects, or NULL for FILE.rejected */
   bool quiet;
   import_format format;
   int conc;
 } import_input;
 
-static int import_collect(cli_args *a, import_input *in, bool *help) {
-  for (;;) {
-    int opt = cli_args_next(a);
-    switch (opt) {
-    case CLI_ARGS_END:
-      return CLI_EXIT_OK;
-    case CLI_ARGS_HELP:
-      *help = true;
-      return CLI_EXIT_OK;
-    case CLI_ARGS_ERROR:
-      return CLI_EXIT_USAGE;
-    case OPT_FORMAT:
-      in->format_text = a->value;
-      break;
-    case OPT_REJECTS:
-      in->rejects = a->value;
-      break;
-    case OPT_CONCURRENCY:
-      in->concurrency = a->value;
-      break;
-    case OPT_QUIET:
-      in->quiet = true;
-      break;
-    default:
-      assert(!"getopt returned an option without a case");
-      return CLI_EXIT_USAGE;
-    }
-  }
-}
-
 /* The one FILE argument and the options' values. */
-static int import_check(const cli_command *cmd, const cli_args *a, int argc,
-                        char **argv, import_input *in) {
-  if (a->first_arg >= argc) {
-    return cli_usage_error(cmd, "missing FILE");
+static int import_check(const cli_args *a,
+                        const char *const vals[CLI_OPT_SLOTS],
+                        import_input *in) {
+  const cli_command *cmd = a->cmd;
+  int rc = cli_one_arg(a, "FILE", &in->path);
+  if (rc != CLI_EXIT_OK) {
+    return rc;
   }
-  if (a->first_arg + 1 < argc) {
-    return cli_usage_error(cmd, "unexpected argument '%s'",
-                           argv[a->first_arg + 1]);
-  }
-  in->path = argv[a->first_arg];
+  const char *format = CLI_VAL(vals, OPT_FORMAT);
   in->format = FORMAT_GUESS;
-  if (in->format_text != NULL && strcasecmp(in->format_text, "csv") == 0) {
+  if (format != NULL && strcasecmp(format, "csv") == 0) {
     in->format = FORMAT_CSV;
-  } else if (in->format_text != NULL &&
-             strcasecmp(in->format_text, "ndjson") == 0) {
+  } else if (format != NULL && strcasecmp(format, "ndjson") == 0) {
     in->format = FORMAT_NDJSON;
-  } else if (in->format_text != NULL) {
+  } else if (format != NULL) {
     return cli_usage_error(cmd, "--format must be csv or ndjson");
   }
   in->conc = BULK_CONCURRENCY_DEFAULT;
-  if (in->concurrency != NULL &&
-      parse_concurrency(cmd, in->concurrency, &in->conc) != 0) {
+  if (CLI_VAL(vals, OPT_CONCURRENCY) != NULL &&
+      parse_concurrency(cmd, CLI_VAL(vals, OPT_CONCURRENCY), &in->conc) != 0) {
     return CLI_EXIT_USAGE;
   }
+  in->rejects = CLI_VAL(vals, OPT_REJECTS);
   if (in->rejects != NULL && ll_text_blank(in->rejects)) {
     return cli_usage_error(cmd, "--rejects needs a path");
   }
+  in->quiet = CLI_VAL(vals, OPT_QUIET) != NULL;
   return CLI_EXIT_OK;
 }
 
@@ -1003,13 +901,13 @@ static int run_import(cli_ctx *ctx, const cli_command *cmd, int argc,
                       char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, import_options);
-  import_input in = {0};
-  bool help = false;
-  int rc = import_collect(&a, &in, &help);
-  if (rc != CLI_EXIT_OK || help) {
-    return help ? cli_print_usage(cmd) : rc;
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
   }
-  rc = import_check(cmd, &a, argc, argv, &in);
+  import_input in = {0};
+  rc = import_check(&a, vals, &in);
   if (rc != CLI_EXIT_OK) {
     return rc;
   }

@@ -7,52 +7,28 @@
  * the producer's stable key (docs/events.md), so create requires --lot-id.
  * Absent options mean "unchanged" for update; an empty --reference or
  * --description clears it. */
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
 enum {
-  OPT_PRODUCT = CLI_OPT_COMMAND_FIRST,
+  OPT_PRODUCT = CLI_OPT_LOT_DETAILS_END,
   OPT_LOT_ID,
   OPT_NAME,
   OPT_TRACKING,
-  OPT_REFERENCE,
-  OPT_DESCRIPTION,
-  OPT_EXPIRATION_AT,
-  OPT_USE_BY_AT,
-  OPT_REMOVAL_AT,
-  OPT_ALERT_AT,
   OPT_IDEMPOTENCY_KEY,
   OPT_EXPECTED_VERSION,
 };
 
-#define N_DATES 4
-static const struct {
-  int opt;
-  const char *option;
-  const char *key;
-} dates[N_DATES] = {
-    {OPT_EXPIRATION_AT, "--expiration-at", "expiration_at"},
-    {OPT_USE_BY_AT, "--use-by-at", "use_by_at"},
-    {OPT_REMOVAL_AT, "--removal-at", "removal_at"},
-    {OPT_ALERT_AT, "--alert-at", "alert_at"},
-};
-
-/* create and update share the detail options; create adds the id and the
- * tracking (fixed at birth), update the optimistic version check. */
+/* create and update share the detail options (cli_lot_detail_options);
+ * create adds the id and the tracking (fixed at birth), update the
+ * optimistic version check. */
 static const struct option create_options[] = {
     {"lot-id", required_argument, NULL, OPT_LOT_ID},
     {"tracking", required_argument, NULL, OPT_TRACKING},
     {"product", required_argument, NULL, OPT_PRODUCT},
     {"name", required_argument, NULL, OPT_NAME},
-    {"reference", required_argument, NULL, OPT_REFERENCE},
-    {"description", required_argument, NULL, OPT_DESCRIPTION},
-    {"expiration-at", required_argument, NULL, OPT_EXPIRATION_AT},
-    {"use-by-at", required_argument, NULL, OPT_USE_BY_AT},
-    {"removal-at", required_argument, NULL, OPT_REMOVAL_AT},
-    {"alert-at", required_argument, NULL, OPT_ALERT_AT},
     {"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY_KEY},
     {NULL, 0, NULL, 0},
 };
@@ -61,12 +37,6 @@ static const struct option update_options[] = {
     {"expected-version", required_argument, NULL, OPT_EXPECTED_VERSION},
     {"product", required_argument, NULL, OPT_PRODUCT},
     {"name", required_argument, NULL, OPT_NAME},
-    {"reference", required_argument, NULL, OPT_REFERENCE},
-    {"description", required_argument, NULL, OPT_DESCRIPTION},
-    {"expiration-at", required_argument, NULL, OPT_EXPIRATION_AT},
-    {"use-by-at", required_argument, NULL, OPT_USE_BY_AT},
-    {"removal-at", required_argument, NULL, OPT_REMOVAL_AT},
-    {"alert-at", required_argument, NULL, OPT_ALERT_AT},
     {"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY_KEY},
     {NULL, 0, NULL, 0},
 };
@@ -74,96 +44,6 @@ static const struct option update_options[] = {
 static const struct option no_options[] = {
     {NULL, 0, NULL, 0},
 };
-
-/* The options as given; NULL = absent. */
-typedef struct lot_input {
-  const char *product;
-  const char *lot_id;
-  const char *name;
-  const char *tracking;
-  const char *reference;
-  const char *description;
-  const char *dates[N_DATES];
-  const char *idempotency_key;
-  const char *expected_version;
-} lot_input;
-
-/* Collect the options. Returns CLI_EXIT_OK (with *help set for --help) or
- * CLI_EXIT_USAGE after a printed error. */
-static int collect(cli_args *a, lot_input *in, bool *help) {
-  for (;;) {
-    int opt = cli_args_next(a);
-    switch (opt) {
-    case CLI_ARGS_END:
-      return CLI_EXIT_OK;
-    case CLI_ARGS_HELP:
-      *help = true;
-      return CLI_EXIT_OK;
-    case CLI_ARGS_ERROR:
-      return CLI_EXIT_USAGE;
-    case OPT_PRODUCT:
-      in->product = a->value;
-      break;
-    case OPT_LOT_ID:
-      in->lot_id = a->value;
-      break;
-    case OPT_NAME:
-      in->name = a->value;
-      break;
-    case OPT_TRACKING:
-      in->tracking = a->value;
-      break;
-    case OPT_REFERENCE:
-      in->reference = a->value;
-      break;
-    case OPT_DESCRIPTION:
-      in->description = a->value;
-      break;
-    case OPT_IDEMPOTENCY_KEY:
-      in->idempotency_key = a->value;
-      break;
-    case OPT_EXPECTED_VERSION:
-      in->expected_version = a->value;
-      break;
-    default: {
-      size_t i = 0;
-      while (i < N_DATES && dates[i].opt != opt) {
-        i++;
-      }
-      assert(i < N_DATES && "getopt returned an option without a case");
-      in->dates[i] = a->value;
-      break;
-    }
-    }
-  }
-}
-
-/* Reference, description and the dates: the same for create and update.
- * clearable: an empty text is sent (update clears it) rather than left
- * out (create has nothing to clear). */
-static int put_details(const cli_command *cmd, json_t *body,
-                       const lot_input *in, bool clearable) {
-  int rc = CLI_EXIT_OK;
-  if (in->reference != NULL && (clearable || in->reference[0] != '\0')) {
-    rc = cli_put_text(cmd, body, "reference", "--reference", in->reference);
-  }
-  if (rc == CLI_EXIT_OK && in->description != NULL &&
-      (clearable || in->description[0] != '\0')) {
-    rc = cli_put_text(cmd, body, "description", "--description",
-                      in->description);
-  }
-  for (size_t i = 0; i < N_DATES && rc == CLI_EXIT_OK; i++) {
-    if (in->dates[i] == NULL) {
-      continue;
-    }
-    char text[CLI_TIME_STR_MAX];
-    rc = cli_parse_time(cmd, dates[i].option, in->dates[i], text);
-    if (rc == CLI_EXIT_OK) {
-      rc = cli_put_text(cmd, body, dates[i].key, dates[i].option, text);
-    }
-  }
-  return rc;
-}
 
 static int print_lot_answer(const cli_ctx *ctx, const json_t *lot,
                             const char *lot_id, const char *what) {
@@ -177,43 +57,58 @@ static int print_lot_answer(const cli_ctx *ctx, const json_t *lot,
   return CLI_EXIT_OK;
 }
 
-static int build_create(const cli_command *cmd, const lot_input *in,
-                        json_t *body) {
-  if (in->lot_id == NULL) {
+static int build_create(const cli_command *cmd,
+                        const char *const vals[CLI_OPT_SLOTS], json_t *body) {
+  const char *lot_id = CLI_VAL(vals, OPT_LOT_ID);
+  const char *product = CLI_VAL(vals, OPT_PRODUCT);
+  const char *name = CLI_VAL(vals, OPT_NAME);
+  if (lot_id == NULL) {
     return cli_usage_error(cmd,
                            "missing --lot-id: lotline does not make up lot "
                            "ids; give the stable id your other systems use");
   }
-  int rc = cli_require(cmd, "--lot-id", in->lot_id);
+  int rc = cli_require(cmd, "--lot-id", lot_id);
   if (rc == CLI_EXIT_OK) {
-    rc = cli_require(cmd, "--product", in->product);
+    rc = cli_require(cmd, "--product", product);
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_require(cmd, "--name", in->name);
+    rc = cli_require(cmd, "--name", name);
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_check_idempotency_key(cmd, in->idempotency_key);
+    rc = cli_check_idempotency_key(cmd, CLI_VAL(vals, OPT_IDEMPOTENCY_KEY));
   }
   ll_tracking tracking = LL_TRACK_LOT;
-  if (rc == CLI_EXIT_OK && in->tracking != NULL) {
-    rc = cli_parse_tracking(cmd, in->tracking, &tracking);
+  if (rc == CLI_EXIT_OK && CLI_VAL(vals, OPT_TRACKING) != NULL) {
+    rc = cli_parse_tracking(cmd, CLI_VAL(vals, OPT_TRACKING), &tracking);
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_put_text(cmd, body, "lot_id", "--lot-id", in->lot_id);
+    rc = cli_put_text(cmd, body, "lot_id", "--lot-id", lot_id);
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_put_text(cmd, body, "product_id", "--product", in->product);
+    rc = cli_put_text(cmd, body, "product_id", "--product", product);
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_put_text(cmd, body, "name", "--name", in->name);
+    rc = cli_put_text(cmd, body, "name", "--name", name);
   }
   if (rc == CLI_EXIT_OK) {
     rc = cli_put_text(cmd, body, "tracking", "--tracking",
                       ll_tracking_name(tracking));
   }
   if (rc == CLI_EXIT_OK) {
-    rc = put_details(cmd, body, in, false);
+    rc = cli_put_lot_details(cmd, body, vals, false);
   }
+  return rc;
+}
+
+/* Send the request and print the lot the API answers with. */
+static int send_lot(cli_ctx *ctx, const cli_request *req, const char *lot_id,
+                    const char *what) {
+  json_t *lot = NULL;
+  int rc = cli_call(ctx, req, &lot);
+  if (rc == CLI_EXIT_OK) {
+    rc = print_lot_answer(ctx, lot, lot_id, what);
+  }
+  json_decref(lot);
   return rc;
 }
 
@@ -221,61 +116,65 @@ static int run_create(cli_ctx *ctx, const cli_command *cmd, int argc,
                       char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, create_options);
-  lot_input in = {0};
-  bool help = false;
-  int rc = collect(&a, &in, &help);
-  if (rc != CLI_EXIT_OK || help) {
-    return help ? cli_print_usage(cmd) : rc;
+  cli_args_add(&a, cli_lot_detail_options);
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
   }
-  if (a.first_arg < argc) {
-    return cli_usage_error(cmd, "unexpected argument '%s'", argv[a.first_arg]);
-  }
+  rc = cli_no_args(&a);
   json_t *body = json_object();
-  rc = build_create(cmd, &in, body);
+  if (rc == CLI_EXIT_OK) {
+    rc = build_create(cmd, vals, body);
+  }
   if (rc == CLI_EXIT_OK) {
     cli_request req = {.method = "POST",
                        .path = "/v1/lots",
                        .body = body,
-                       .idempotency_key = in.idempotency_key};
-    json_t *lot = NULL;
-    rc = cli_call(ctx, &req, &lot);
-    if (rc == CLI_EXIT_OK) {
-      rc = print_lot_answer(ctx, lot, in.lot_id, "created");
-    }
-    json_decref(lot);
+                       .idempotency_key = CLI_VAL(vals, OPT_IDEMPOTENCY_KEY)};
+    rc = send_lot(ctx, &req, CLI_VAL(vals, OPT_LOT_ID), "created");
   }
   json_decref(body);
   return rc;
 }
 
-static int build_update(const cli_command *cmd, const lot_input *in,
-                        json_t *body) {
-  int rc = cli_check_idempotency_key(cmd, in->idempotency_key);
-  if (rc == CLI_EXIT_OK && in->name != NULL) {
-    rc = cli_require(cmd, "--name", in->name);
-    if (rc == CLI_EXIT_OK) {
-      rc = cli_put_text(cmd, body, "name", "--name", in->name);
-    }
+/* name or product: absent is unchanged; given, it must not be blank. */
+static int put_changed(const cli_command *cmd, json_t *body, const char *key,
+                       const char *option, const char *value) {
+  if (value == NULL) {
+    return CLI_EXIT_OK;
+  }
+  int rc = cli_require(cmd, option, value);
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_put_text(cmd, body, key, option, value);
+  }
+  return rc;
+}
+
+static int build_update(const cli_command *cmd,
+                        const char *const vals[CLI_OPT_SLOTS], json_t *body) {
+  int rc = cli_check_idempotency_key(cmd, CLI_VAL(vals, OPT_IDEMPOTENCY_KEY));
+  if (rc == CLI_EXIT_OK) {
+    rc = put_changed(cmd, body, "name", "--name", CLI_VAL(vals, OPT_NAME));
   }
   /* Over HTTP, product_id in a PATCH body is the new product. */
-  if (rc == CLI_EXIT_OK && in->product != NULL) {
-    rc = cli_require(cmd, "--product", in->product);
-    if (rc == CLI_EXIT_OK) {
-      rc = cli_put_text(cmd, body, "product_id", "--product", in->product);
-    }
+  if (rc == CLI_EXIT_OK) {
+    rc = put_changed(cmd, body, "product_id", "--product",
+                     CLI_VAL(vals, OPT_PRODUCT));
   }
   if (rc == CLI_EXIT_OK) {
-    rc = put_details(cmd, body, in, true);
+    rc = cli_put_lot_details(cmd, body, vals, true);
   }
   if (rc == CLI_EXIT_OK && json_object_size(body) == 0) {
     return cli_usage_error(cmd, "nothing to update: give at least one of "
                                 "--name, --product, --reference, "
                                 "--description or a date");
   }
-  if (rc == CLI_EXIT_OK && in->expected_version != NULL) {
+  const char *expected = CLI_VAL(vals, OPT_EXPECTED_VERSION);
+  if (rc == CLI_EXIT_OK && expected != NULL) {
     int64_t version = 0;
-    rc = cli_parse_int(cmd, "--expected-version", in->expected_version, 1,
-                       INT64_MAX, &version);
+    rc = cli_parse_int(cmd, "--expected-version", expected, 1, INT64_MAX,
+                       &version);
     if (rc == CLI_EXIT_OK) {
       json_object_set_new(body, "expected_version", json_integer(version));
     }
@@ -287,11 +186,11 @@ static int run_update(cli_ctx *ctx, const cli_command *cmd, int argc,
                       char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, update_options);
-  lot_input in = {0};
-  bool help = false;
-  int rc = collect(&a, &in, &help);
-  if (rc != CLI_EXIT_OK || help) {
-    return help ? cli_print_usage(cmd) : rc;
+  cli_args_add(&a, cli_lot_detail_options);
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
   }
   const char *lot_id = NULL;
   rc = cli_one_lot_id(&a, &lot_id);
@@ -299,22 +198,15 @@ static int run_update(cli_ctx *ctx, const cli_command *cmd, int argc,
     return rc;
   }
   json_t *body = json_object();
-  rc = build_update(cmd, &in, body);
+  rc = build_update(cmd, vals, body);
   if (rc == CLI_EXIT_OK) {
-    char *segment = cli_escape(lot_id);
-    char *path = cli_sprintf("/v1/lots/%s", segment);
+    char *path = cli_lot_path(lot_id, "");
     cli_request req = {.method = "PATCH",
                        .path = path,
                        .body = body,
-                       .idempotency_key = in.idempotency_key};
-    json_t *lot = NULL;
-    rc = cli_call(ctx, &req, &lot);
-    if (rc == CLI_EXIT_OK) {
-      rc = print_lot_answer(ctx, lot, lot_id, "updated");
-    }
-    json_decref(lot);
+                       .idempotency_key = CLI_VAL(vals, OPT_IDEMPOTENCY_KEY)};
+    rc = send_lot(ctx, &req, lot_id, "updated");
     free(path);
-    free(segment);
   }
   json_decref(body);
   return rc;
@@ -324,20 +216,17 @@ static int run_show(cli_ctx *ctx, const cli_command *cmd, int argc,
                     char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, no_options);
-  int opt = cli_args_next(&a);
-  if (opt == CLI_ARGS_HELP) {
-    return cli_print_usage(cmd);
-  }
-  if (opt != CLI_ARGS_END) {
-    return CLI_EXIT_USAGE; /* the only other outcome is a printed error */
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
   }
   const char *lot_id = NULL;
-  int rc = cli_one_lot_id(&a, &lot_id);
+  rc = cli_one_lot_id(&a, &lot_id);
   if (rc != CLI_EXIT_OK) {
     return rc;
   }
-  char *segment = cli_escape(lot_id);
-  char *path = cli_sprintf("/v1/lots/%s", segment);
+  char *path = cli_lot_path(lot_id, "");
   cli_request req = {.method = "GET", .path = path};
   json_t *lot = NULL;
   rc = cli_call(ctx, &req, &lot);
@@ -350,7 +239,6 @@ static int run_show(cli_ctx *ctx, const cli_command *cmd, int argc,
   }
   json_decref(lot);
   free(path);
-  free(segment);
   return rc;
 }
 

@@ -5,7 +5,6 @@
  * case-insensitive and defaults to INTERNAL, the common case inside a
  * warehouse. The quantity is checked and sent as a canonical decimal
  * string, never through floating point. */
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,64 +33,11 @@ static const struct option move_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-typedef struct move_input {
-  const char *product;
-  const char *lot_id;
-  const char *lot_name;
-  const char *qty;
-  const char *from;
-  const char *to;
-  const char *reference;
-  const char *idempotency_key;
-} move_input;
-
 /* A parsed end of the move. */
 typedef struct move_end {
   char *id;
   ll_usage usage;
 } move_end;
-
-static int collect(cli_args *a, move_input *in, bool *help) {
-  for (;;) {
-    int opt = cli_args_next(a);
-    switch (opt) {
-    case CLI_ARGS_END:
-      return CLI_EXIT_OK;
-    case CLI_ARGS_HELP:
-      *help = true;
-      return CLI_EXIT_OK;
-    case CLI_ARGS_ERROR:
-      return CLI_EXIT_USAGE;
-    case OPT_PRODUCT:
-      in->product = a->value;
-      break;
-    case OPT_LOT_ID:
-      in->lot_id = a->value;
-      break;
-    case OPT_LOT_NAME:
-      in->lot_name = a->value;
-      break;
-    case OPT_QTY:
-      in->qty = a->value;
-      break;
-    case OPT_FROM:
-      in->from = a->value;
-      break;
-    case OPT_TO:
-      in->to = a->value;
-      break;
-    case OPT_REFERENCE:
-      in->reference = a->value;
-      break;
-    case OPT_IDEMPOTENCY_KEY:
-      in->idempotency_key = a->value;
-      break;
-    default:
-      assert(!"getopt returned an option without a case");
-      return CLI_EXIT_USAGE;
-    }
-  }
-}
 
 static int put_location(const cli_command *cmd, json_t *body, const char *key,
                         const char *option, const move_end *end) {
@@ -109,45 +55,48 @@ static int put_location(const cli_command *cmd, json_t *body, const char *key,
 }
 
 /* Check the input and fill body; the two ends are kept for the summary. */
-static int build_move(const cli_command *cmd, const move_input *in,
-                      json_t *body, move_end *from, move_end *to,
+static int build_move(const cli_command *cmd,
+                      const char *const vals[CLI_OPT_SLOTS], json_t *body,
+                      move_end *from, move_end *to,
                       char qty[LL_DECIMAL_STR_MAX]) {
-  int rc = cli_require(cmd, "--product", in->product);
-  if (rc == CLI_EXIT_OK && (in->lot_id == NULL) == (in->lot_name == NULL)) {
+  const char *product = CLI_VAL(vals, OPT_PRODUCT);
+  const char *lot_id = CLI_VAL(vals, OPT_LOT_ID);
+  const char *lot_name = CLI_VAL(vals, OPT_LOT_NAME);
+  int rc = cli_require(cmd, "--product", product);
+  if (rc == CLI_EXIT_OK && (lot_id == NULL) == (lot_name == NULL)) {
     rc = cli_usage_error(cmd, "give exactly one of --lot-id and --lot-name");
   }
   if (rc == CLI_EXIT_OK) {
-    rc = in->lot_id ? cli_require(cmd, "--lot-id", in->lot_id)
-                    : cli_require(cmd, "--lot-name", in->lot_name);
+    rc = lot_id ? cli_require(cmd, "--lot-id", lot_id)
+                : cli_require(cmd, "--lot-name", lot_name);
+  }
+  static const struct {
+    int opt;
+    const char *option;
+  } required[] = {{OPT_QTY, "--qty"}, {OPT_FROM, "--from"}, {OPT_TO, "--to"}};
+  for (size_t i = 0; i < 3 && rc == CLI_EXIT_OK; i++) {
+    rc = cli_require(cmd, required[i].option, CLI_VAL(vals, required[i].opt));
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_require(cmd, "--qty", in->qty);
+    rc = cli_check_idempotency_key(cmd, CLI_VAL(vals, OPT_IDEMPOTENCY_KEY));
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_require(cmd, "--from", in->from);
+    rc = cli_parse_quantity(cmd, "--qty", CLI_VAL(vals, OPT_QTY), qty);
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_require(cmd, "--to", in->to);
+    rc = cli_parse_location(cmd, "--from", CLI_VAL(vals, OPT_FROM), &from->id,
+                            &from->usage);
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_check_idempotency_key(cmd, in->idempotency_key);
+    rc = cli_parse_location(cmd, "--to", CLI_VAL(vals, OPT_TO), &to->id,
+                            &to->usage);
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_parse_quantity(cmd, "--qty", in->qty, qty);
+    rc = cli_put_text(cmd, body, "product_id", "--product", product);
   }
   if (rc == CLI_EXIT_OK) {
-    rc = cli_parse_location(cmd, "--from", in->from, &from->id, &from->usage);
-  }
-  if (rc == CLI_EXIT_OK) {
-    rc = cli_parse_location(cmd, "--to", in->to, &to->id, &to->usage);
-  }
-  if (rc == CLI_EXIT_OK) {
-    rc = cli_put_text(cmd, body, "product_id", "--product", in->product);
-  }
-  if (rc == CLI_EXIT_OK) {
-    rc = in->lot_id
-             ? cli_put_text(cmd, body, "lot_id", "--lot-id", in->lot_id)
-             : cli_put_text(cmd, body, "lot_name", "--lot-name", in->lot_name);
+    rc = lot_id ? cli_put_text(cmd, body, "lot_id", "--lot-id", lot_id)
+                : cli_put_text(cmd, body, "lot_name", "--lot-name", lot_name);
   }
   if (rc == CLI_EXIT_OK) {
     rc = cli_put_text(cmd, body, "quantity", "--qty", qty);
@@ -158,22 +107,24 @@ static int build_move(const cli_command *cmd, const move_input *in,
   if (rc == CLI_EXIT_OK) {
     rc = put_location(cmd, body, "to", "--to", to);
   }
-  if (rc == CLI_EXIT_OK && in->reference != NULL && in->reference[0] != '\0') {
-    rc = cli_put_text(cmd, body, "reference", "--reference", in->reference);
+  const char *reference = CLI_VAL(vals, OPT_REFERENCE);
+  if (rc == CLI_EXIT_OK && reference != NULL && reference[0] != '\0') {
+    rc = cli_put_text(cmd, body, "reference", "--reference", reference);
   }
   return rc;
 }
 
 /* The answer is {"event_id","position","lot"}: the lot names the id a
  * move by --lot-name resolved to, and its new quantity on hand. */
-static void print_summary(const move_input *in, const json_t *answer,
-                          const char *qty, const move_end *from,
-                          const move_end *to) {
+static void print_summary(const char *const vals[CLI_OPT_SLOTS],
+                          const json_t *answer, const char *qty,
+                          const move_end *from, const move_end *to) {
   const json_t *lot_json = json_object_get(answer, "lot");
   const char *lot_id = cli_json_str(lot_json, "lot_id");
-  char *lot = cli_one_line(lot_id       ? lot_id
-                           : in->lot_id ? in->lot_id
-                                        : in->lot_name,
+  char *lot = cli_one_line(lot_id != NULL ? lot_id
+                           : CLI_VAL(vals, OPT_LOT_ID) != NULL
+                               ? CLI_VAL(vals, OPT_LOT_ID)
+                               : CLI_VAL(vals, OPT_LOT_NAME),
                            0);
   char *src = cli_one_line(from->id, 0);
   char *dst = cli_one_line(to->id, 0);
@@ -192,31 +143,31 @@ static int run_move(cli_ctx *ctx, const cli_command *cmd, int argc,
                     char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, move_options);
-  move_input in = {0};
-  bool help = false;
-  int rc = collect(&a, &in, &help);
-  if (rc != CLI_EXIT_OK || help) {
-    return help ? cli_print_usage(cmd) : rc;
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
   }
-  if (a.first_arg < argc) {
-    return cli_usage_error(cmd, "unexpected argument '%s'", argv[a.first_arg]);
+  rc = cli_no_args(&a);
+  if (rc != CLI_EXIT_OK) {
+    return rc;
   }
   json_t *body = json_object();
   move_end from = {0}, to = {0};
   char qty[LL_DECIMAL_STR_MAX] = "";
-  rc = build_move(cmd, &in, body, &from, &to, qty);
+  rc = build_move(cmd, vals, body, &from, &to, qty);
   if (rc == CLI_EXIT_OK) {
     cli_request req = {.method = "POST",
                        .path = "/v1/moves",
                        .body = body,
-                       .idempotency_key = in.idempotency_key};
+                       .idempotency_key = CLI_VAL(vals, OPT_IDEMPOTENCY_KEY)};
     json_t *answer = NULL;
     rc = cli_call(ctx, &req, &answer);
     if (rc == CLI_EXIT_OK) {
       if (ctx->json) {
         rc = cli_print_json(answer);
       } else {
-        print_summary(&in, answer, qty, &from, &to);
+        print_summary(vals, answer, qty, &from, &to);
       }
     }
     json_decref(answer);

@@ -6,7 +6,6 @@
  * cursor: the next cursor is printed under the table, to pass back with
  * --cursor. An answer without the expected array is reported, not shown as
  * an empty table, so a client/server mismatch cannot pass for "nothing". */
-#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,15 +35,6 @@ static const struct option lots_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static const json_t *answer_array(const json_t *answer, const char *key) {
-  const json_t *a = json_object_get(answer, key);
-  if (!json_is_array(a)) {
-    cli_fail("unexpected answer from the lotline API: no \"%s\" array", key);
-    return NULL;
-  }
-  return a;
-}
-
 static void print_locations(const json_t *answer, const json_t *locations) {
   static const char *const headers[] = {"LOCATION", "USAGE", "QUANTITY"};
   static const cli_align align[] = {CLI_ALIGN_LEFT, CLI_ALIGN_LEFT,
@@ -68,57 +58,47 @@ static void print_locations(const json_t *answer, const json_t *locations) {
   printf("\nOn hand: %s\n", cli_json_quantity(answer, "on_hand", buf));
 }
 
+/* GET path and show the answer: its JSON with --json, else its `key`
+ * array through print (given the whole answer too). */
+static int show_list(cli_ctx *ctx, const char *path, const char *key,
+                     void (*print)(const json_t *answer, const json_t *rows)) {
+  cli_request req = {.method = "GET", .path = path};
+  json_t *answer = NULL;
+  int rc = cli_call(ctx, &req, &answer);
+  if (rc == CLI_EXIT_OK) {
+    const json_t *rows = NULL;
+    if (ctx->json) {
+      rc = cli_print_json(answer);
+    } else if ((rows = cli_answer_array(answer, key)) == NULL) {
+      rc = CLI_EXIT_FAILURE;
+    } else {
+      print(answer, rows);
+    }
+  }
+  json_decref(answer);
+  return rc;
+}
+
 static int run_locations(cli_ctx *ctx, const cli_command *cmd, int argc,
                          char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, locations_options);
-  bool all = false;
-  for (int opt = cli_args_next(&a); opt != CLI_ARGS_END;
-       opt = cli_args_next(&a)) {
-    if (opt == CLI_ARGS_HELP) {
-      return cli_print_usage(cmd);
-    }
-    if (opt == CLI_ARGS_ERROR) {
-      return CLI_EXIT_USAGE;
-    }
-    assert(opt == OPT_ALL);
-    all = true;
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
   }
   const char *lot_id = NULL;
-  int rc = cli_one_lot_id(&a, &lot_id);
+  rc = cli_one_lot_id(&a, &lot_id);
   if (rc != CLI_EXIT_OK) {
     return rc;
   }
-  char *segment = cli_escape(lot_id);
-  char *path =
-      cli_sprintf("/v1/lots/%s/locations%s", segment, all ? "?all=1" : "");
-  cli_request req = {.method = "GET", .path = path};
-  json_t *answer = NULL;
-  rc = cli_call(ctx, &req, &answer);
-  if (rc == CLI_EXIT_OK) {
-    const json_t *locations = NULL;
-    if (ctx->json) {
-      rc = cli_print_json(answer);
-    } else if ((locations = answer_array(answer, "locations")) == NULL) {
-      rc = CLI_EXIT_FAILURE;
-    } else {
-      print_locations(answer, locations);
-    }
-  }
-  json_decref(answer);
+  bool all = CLI_VAL(vals, OPT_ALL) != NULL;
+  char *path = cli_lot_path(lot_id, all ? "/locations?all=1" : "/locations");
+  rc = show_list(ctx, path, "locations", print_locations);
   free(path);
-  free(segment);
   return rc;
 }
-
-/* The list filters, in the order they go into the query string. */
-typedef struct lots_filter {
-  const char *product;
-  const char *name;
-  const char *q;
-  const char *limit;
-  const char *cursor;
-} lots_filter;
 
 static void query_add(FILE *q, bool *first, const char *key,
                       const char *value) {
@@ -131,8 +111,8 @@ static void query_add(FILE *q, bool *first, const char *key,
   free(escaped);
 }
 
-/* "/v1/lots?product_id=...": malloc'd. */
-static char *lots_path(const lots_filter *f) {
+/* "/v1/lots?product_id=...": malloc'd; the filters in this order. */
+static char *lots_path(const char *const vals[CLI_OPT_SLOTS]) {
   char *query = NULL;
   size_t query_len = 0;
   FILE *q = open_memstream(&query, &query_len);
@@ -140,11 +120,11 @@ static char *lots_path(const lots_filter *f) {
     abort(); /* out of memory */
   }
   bool first = true;
-  query_add(q, &first, "product_id", f->product);
-  query_add(q, &first, "name", f->name);
-  query_add(q, &first, "q", f->q);
-  query_add(q, &first, "limit", f->limit);
-  query_add(q, &first, "cursor", f->cursor);
+  query_add(q, &first, "product_id", CLI_VAL(vals, OPT_PRODUCT));
+  query_add(q, &first, "name", CLI_VAL(vals, OPT_NAME));
+  query_add(q, &first, "q", CLI_VAL(vals, OPT_Q));
+  query_add(q, &first, "limit", CLI_VAL(vals, OPT_LIMIT));
+  query_add(q, &first, "cursor", CLI_VAL(vals, OPT_CURSOR));
   if (fclose(q) != 0) {
     abort(); /* open_memstream only fails on out of memory */
   }
@@ -190,60 +170,23 @@ static int run_lots(cli_ctx *ctx, const cli_command *cmd, int argc,
                     char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, lots_options);
-  lots_filter f = {0};
-  for (int opt = cli_args_next(&a); opt != CLI_ARGS_END;
-       opt = cli_args_next(&a)) {
-    switch (opt) {
-    case CLI_ARGS_HELP:
-      return cli_print_usage(cmd);
-    case CLI_ARGS_ERROR:
-      return CLI_EXIT_USAGE;
-    case OPT_PRODUCT:
-      f.product = a.value;
-      break;
-    case OPT_NAME:
-      f.name = a.value;
-      break;
-    case OPT_Q:
-      f.q = a.value;
-      break;
-    case OPT_LIMIT:
-      f.limit = a.value;
-      break;
-    case OPT_CURSOR:
-      f.cursor = a.value;
-      break;
-    default:
-      assert(!"getopt returned an option without a case");
-      return CLI_EXIT_USAGE;
-    }
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
   }
-  if (a.first_arg < argc) {
-    return cli_usage_error(cmd, "unexpected argument '%s'", argv[a.first_arg]);
-  }
-  if (f.limit != NULL) {
+  rc = cli_no_args(&a);
+  if (rc == CLI_EXIT_OK && CLI_VAL(vals, OPT_LIMIT) != NULL) {
     /* The API owns the upper bound; this only catches typos. */
     int64_t limit = 0;
-    int rc = cli_parse_int(cmd, "--limit", f.limit, 1, INT32_MAX, &limit);
-    if (rc != CLI_EXIT_OK) {
-      return rc;
-    }
+    rc = cli_parse_int(cmd, "--limit", CLI_VAL(vals, OPT_LIMIT), 1, INT32_MAX,
+                       &limit);
   }
-  char *path = lots_path(&f);
-  cli_request req = {.method = "GET", .path = path};
-  json_t *answer = NULL;
-  int rc = cli_call(ctx, &req, &answer);
-  if (rc == CLI_EXIT_OK) {
-    const json_t *lots = NULL;
-    if (ctx->json) {
-      rc = cli_print_json(answer);
-    } else if ((lots = answer_array(answer, "lots")) == NULL) {
-      rc = CLI_EXIT_FAILURE;
-    } else {
-      print_lots(answer, lots);
-    }
+  if (rc != CLI_EXIT_OK) {
+    return rc;
   }
-  json_decref(answer);
+  char *path = lots_path(vals);
+  rc = show_list(ctx, path, "lots", print_lots);
   free(path);
   return rc;
 }

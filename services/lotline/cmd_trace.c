@@ -12,7 +12,6 @@
  * when the API says the tree was cut short, every output says so too and a
  * warning goes to stderr, because a silently partial recall list is worse
  * than none. */
-#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +34,6 @@ enum {
 };
 
 /* ---- shared pieces ---- */
-
-static const json_t *answer_array(const json_t *answer, const char *key) {
-  const json_t *a = json_object_get(answer, key);
-  if (!json_is_array(a)) {
-    cli_fail("unexpected answer from the lotline API: no \"%s\" array", key);
-    return NULL;
-  }
-  return a;
-}
 
 /* GET path (which has no '?' yet when has_query is false) page by page:
  * *out is the first page's answer with the key array holding every page's
@@ -71,7 +61,7 @@ static int fetch_all(cli_ctx *ctx, const char *path, bool has_query,
     if (rc != CLI_EXIT_OK) {
       break;
     }
-    const json_t *rows = answer_array(answer, key);
+    const json_t *rows = cli_answer_array(answer, key);
     if (rows == NULL) {
       json_decref(answer);
       rc = CLI_EXIT_FAILURE;
@@ -108,31 +98,6 @@ static int fetch_all(cli_ctx *ctx, const char *path, bool has_query,
   *out = all;
   return CLI_EXIT_OK;
 }
-
-/* Parse the options of a command that takes none of its own beyond those
- * in opts; each option value goes to vals[opt - CLI_OPT_COMMAND_FIRST]
- * ("" for a flag). Returns CLI_EXIT_OK, or an exit status to stop with;
- * *help is set when --help was asked for. */
-#define OPT_SLOTS 8
-static int parse_options(cli_args *a, const char *vals[OPT_SLOTS], bool *help) {
-  *help = false;
-  for (int opt = cli_args_next(a); opt != CLI_ARGS_END;
-       opt = cli_args_next(a)) {
-    if (opt == CLI_ARGS_HELP) {
-      *help = true;
-      return CLI_EXIT_OK;
-    }
-    if (opt == CLI_ARGS_ERROR) {
-      return CLI_EXIT_USAGE;
-    }
-    int slot = opt - CLI_OPT_COMMAND_FIRST;
-    assert(slot >= 0 && slot < OPT_SLOTS);
-    vals[slot] = a->value != NULL ? a->value : "";
-  }
-  return CLI_EXIT_OK;
-}
-
-#define VAL(vals, opt) ((vals)[(opt)-CLI_OPT_COMMAND_FIRST])
 
 /* "Vendors:SUPPLIER"; INTERNAL, the default, is left out as in `move`. */
 static char *location_text(const json_t *loc) {
@@ -214,19 +179,17 @@ static int run_history(cli_ctx *ctx, const cli_command *cmd, int argc,
                        char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, history_options);
-  const char *vals[OPT_SLOTS] = {NULL};
-  bool help = false;
-  int rc = parse_options(&a, vals, &help);
-  if (rc != CLI_EXIT_OK || help) {
-    return help ? cli_print_usage(cmd) : rc;
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
   }
   const char *lot_id = NULL;
   rc = cli_one_lot_id(&a, &lot_id);
   if (rc != CLI_EXIT_OK) {
     return rc;
   }
-  char *segment = cli_escape(lot_id);
-  char *path = cli_sprintf("/v1/lots/%s/moves", segment);
+  char *path = cli_lot_path(lot_id, "/moves");
   json_t *answer = NULL;
   rc = fetch_all(ctx, path, false, "events", &answer);
   if (rc == CLI_EXIT_OK) {
@@ -238,7 +201,6 @@ static int run_history(cli_ctx *ctx, const cli_command *cmd, int argc,
   }
   json_decref(answer);
   free(path);
-  free(segment);
   return rc;
 }
 
@@ -342,13 +304,13 @@ static json_t *group_deliveries(const json_t *deliveries) {
 
 static int get_trace(cli_ctx *ctx, const char *lot_id, bool up, int64_t depth,
                      json_t **answer) {
-  char *segment = cli_escape(lot_id);
-  char *path = cli_sprintf("/v1/lots/%s/trace?direction=%s&depth=%lld", segment,
-                           up ? "upstream" : "downstream", (long long)depth);
+  char *query = cli_sprintf("/trace?direction=%s&depth=%lld",
+                            up ? "upstream" : "downstream", (long long)depth);
+  char *path = cli_lot_path(lot_id, query);
   cli_request req = {.method = "GET", .path = path};
   int rc = cli_call(ctx, &req, answer);
   free(path);
-  free(segment);
+  free(query);
   if (rc == CLI_EXIT_OK && !json_is_object(json_object_get(*answer, "tree"))) {
     json_decref(*answer);
     *answer = NULL;
@@ -361,18 +323,17 @@ static int run_trace(cli_ctx *ctx, const cli_command *cmd, int argc,
                      char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, trace_options);
-  const char *vals[OPT_SLOTS] = {NULL};
-  bool help = false;
-  int rc = parse_options(&a, vals, &help);
-  if (rc != CLI_EXIT_OK || help) {
-    return help ? cli_print_usage(cmd) : rc;
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
   }
-  if (VAL(vals, OPT_UP) != NULL && VAL(vals, OPT_DOWN) != NULL) {
+  if (CLI_VAL(vals, OPT_UP) != NULL && CLI_VAL(vals, OPT_DOWN) != NULL) {
     return cli_usage_error(cmd, "--up and --down exclude each other");
   }
   int64_t depth = CLI_TRACE_DEPTH_MAX;
-  if (VAL(vals, OPT_DEPTH) != NULL) {
-    rc = cli_parse_int(cmd, "--depth", VAL(vals, OPT_DEPTH), 1,
+  if (CLI_VAL(vals, OPT_DEPTH) != NULL) {
+    rc = cli_parse_int(cmd, "--depth", CLI_VAL(vals, OPT_DEPTH), 1,
                        CLI_TRACE_DEPTH_MAX, &depth);
     if (rc != CLI_EXIT_OK) {
       return rc;
@@ -383,7 +344,7 @@ static int run_trace(cli_ctx *ctx, const cli_command *cmd, int argc,
   if (rc != CLI_EXIT_OK) {
     return rc;
   }
-  bool up = VAL(vals, OPT_UP) != NULL;
+  bool up = CLI_VAL(vals, OPT_UP) != NULL;
   json_t *answer = NULL;
   rc = get_trace(ctx, lot_id, up, depth, &answer);
   if (rc != CLI_EXIT_OK) {
@@ -663,14 +624,13 @@ static int run_recall(cli_ctx *ctx, const cli_command *cmd, int argc,
                       char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, recall_options);
-  const char *vals[OPT_SLOTS] = {NULL};
-  bool help = false;
-  int rc = parse_options(&a, vals, &help);
-  if (rc != CLI_EXIT_OK || help) {
-    return help ? cli_print_usage(cmd) : rc;
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
   }
   recall_format format = ctx->json ? RECALL_JSON : RECALL_TABLE;
-  const char *f = VAL(vals, OPT_FORMAT);
+  const char *f = CLI_VAL(vals, OPT_FORMAT);
   if (f != NULL) {
     if (strcmp(f, "table") == 0) {
       format = RECALL_TABLE;
@@ -792,24 +752,20 @@ static int run_stock(cli_ctx *ctx, const cli_command *cmd, int argc,
                      char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, stock_options);
-  const char *vals[OPT_SLOTS] = {NULL};
-  bool help = false;
-  int rc = parse_options(&a, vals, &help);
-  if (rc != CLI_EXIT_OK || help) {
-    return help ? cli_print_usage(cmd) : rc;
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
   }
-  if (a.first_arg >= argc) {
-    return cli_usage_error(cmd, "missing LOCATION");
+  const char *location = NULL;
+  rc = cli_one_arg(&a, "LOCATION", &location);
+  if (rc != CLI_EXIT_OK) {
+    return rc;
   }
-  if (a.first_arg + 1 < argc) {
-    return cli_usage_error(cmd, "unexpected argument '%s'",
-                           argv[a.first_arg + 1]);
-  }
-  const char *location = argv[a.first_arg];
   if (location[0] == '\0') {
     return cli_usage_error(cmd, "LOCATION must not be empty");
   }
-  bool children = VAL(vals, OPT_CHILDREN) != NULL;
+  bool children = CLI_VAL(vals, OPT_CHILDREN) != NULL;
   char *segment = cli_escape(location);
   char *path = cli_sprintf("/v1/locations/%s/lots%s", segment,
                            children ? "?children=1" : "");
@@ -870,22 +826,22 @@ static int run_expiring(cli_ctx *ctx, const cli_command *cmd, int argc,
                         char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, expiring_options);
-  const char *vals[OPT_SLOTS] = {NULL};
-  bool help = false;
-  int rc = parse_options(&a, vals, &help);
-  if (rc != CLI_EXIT_OK || help) {
-    return help ? cli_print_usage(cmd) : rc;
+  const char *vals[CLI_OPT_SLOTS] = {NULL};
+  int rc = CLI_EXIT_OK;
+  if (!cli_args_parse(&a, vals, &rc)) {
+    return rc;
   }
-  if (a.first_arg < argc) {
-    return cli_usage_error(cmd, "unexpected argument '%s'", argv[a.first_arg]);
+  rc = cli_no_args(&a);
+  if (rc != CLI_EXIT_OK) {
+    return rc;
   }
-  const char *location = VAL(vals, OPT_LOCATION);
-  const char *before = VAL(vals, OPT_BEFORE);
-  const char *product = VAL(vals, OPT_PRODUCT);
+  const char *location = CLI_VAL(vals, OPT_LOCATION);
+  const char *before = CLI_VAL(vals, OPT_BEFORE);
+  const char *product = CLI_VAL(vals, OPT_PRODUCT);
   if (before == NULL && location == NULL) {
     return cli_usage_error(cmd, "give --before, --location or both");
   }
-  if (VAL(vals, OPT_CHILDREN) != NULL && location == NULL) {
+  if (CLI_VAL(vals, OPT_CHILDREN) != NULL && location == NULL) {
     return cli_usage_error(cmd, "--children needs --location");
   }
   char when[CLI_TIME_STR_MAX] = "";
@@ -900,7 +856,7 @@ static int run_expiring(cli_ctx *ctx, const cli_command *cmd, int argc,
   char *p = product != NULL ? cli_escape(product) : NULL;
   char *path = cli_sprintf(
       "/v1/lots?expiring_before=%s&location=%s&children=%s&product_id=%s", w,
-      l != NULL ? l : "", VAL(vals, OPT_CHILDREN) != NULL ? "1" : "0",
+      l != NULL ? l : "", CLI_VAL(vals, OPT_CHILDREN) != NULL ? "1" : "0",
       p != NULL ? p : "");
   json_t *answer = NULL;
   rc = fetch_all(ctx, path, true, "lots", &answer);

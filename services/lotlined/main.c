@@ -254,14 +254,7 @@ typedef struct daemon_ctx {
  * shutdown must still end within its 5 s. Its transaction is recovered at
  * the next start (publisher.c), so after PUBLISHER_JOIN_MS it is left. */
 static bool join_publisher(daemon_ctx *d) {
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += PUBLISHER_JOIN_MS / 1000;
-  deadline.tv_nsec += (long)(PUBLISHER_JOIN_MS % 1000) * 1000000L;
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  struct timespec deadline = ll_deadline_after_ms(PUBLISHER_JOIN_MS);
   if (pthread_timedjoin_np(d->pub.thread, NULL, &deadline) == 0)
     return true;
   ll_log(LL_WARN, "publish",
@@ -386,6 +379,16 @@ static int start_ops_api(daemon_ctx *d) {
   return 0;
 }
 
+/* Start a worker thread; `what` names it when that fails. */
+static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg,
+                        const char *what) {
+  if (pthread_create(thread, NULL, fn, arg) == 0)
+    return 0;
+  ll_err e;
+  ll_fail(&e, LL_ERR_INTERNAL, "cannot start the %s thread", what);
+  return fail("starting", &e);
+}
+
 /* The publisher follows the same log store as the projector. */
 static int start_publisher(daemon_ctx *d) {
   if (!ll_config_get_bool(&d->set.cfg, "publish.enabled") || !d->brokers)
@@ -418,10 +421,8 @@ static int start_publisher(daemon_ctx *d) {
     return fail("starting the publisher", &e);
   d->pub.log = d->store;
   publisher_metrics(&d->pub, d->metrics);
-  if (pthread_create(&d->pub.thread, NULL, publisher_main, &d->pub) != 0) {
-    ll_fail(&e, LL_ERR_INTERNAL, "cannot start the publisher thread");
-    return fail("starting", &e);
-  }
+  if (start_thread(&d->pub.thread, publisher_main, &d->pub, "publisher") != 0)
+    return 1;
   d->pub_started = true;
   return 0;
 }
@@ -445,10 +446,8 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
   d->projector = ll_projector_new(d->store, d->views);
   d->pt.projector = d->projector;
   projector_metrics(&d->pt, d->metrics);
-  if (pthread_create(&d->pt.thread, NULL, projector_main, &d->pt) != 0) {
-    ll_fail(&e, LL_ERR_INTERNAL, "cannot start the projector thread");
-    return fail("starting", &e);
-  }
+  if (start_thread(&d->pt.thread, projector_main, &d->pt, "projector") != 0)
+    return 1;
   d->pt_started = true;
   if (start_publisher(d) != 0)
     return 1;
@@ -525,6 +524,20 @@ static void wait_for_stop(void) {
     usleep(50 * 1000);
 }
 
+/* The embedded broker, as broker.count and broker.partitions say. */
+static int start_broker(daemon_ctx *d) {
+  ll_err e;
+  int64_t partitions, count;
+  if (ll_config_get_int(&d->set.cfg, "broker.partitions", &partitions, &e) !=
+          0 ||
+      ll_config_get_int(&d->set.cfg, "broker.count", &count, &e) != 0)
+    return fail("config", &e);
+  d->broker = ll_broker_start(&d->topics, (int)count, (int)partitions, &e);
+  if (!d->broker)
+    return fail("starting the embedded broker", &e);
+  return 0;
+}
+
 static int resolve_brokers(daemon_ctx *d, bool may_embed) {
   const char *b = ll_config_get(&d->set.cfg, "brokers");
   if (b && *b) {
@@ -533,14 +546,9 @@ static int resolve_brokers(daemon_ctx *d, bool may_embed) {
   }
   ll_err e;
   if (may_embed) {
-    int64_t partitions, count;
-    if (ll_config_get_int(&d->set.cfg, "broker.partitions", &partitions, &e) !=
-            0 ||
-        ll_config_get_int(&d->set.cfg, "broker.count", &count, &e) != 0)
-      return fail("config", &e);
-    d->broker = ll_broker_start(&d->topics, (int)count, (int)partitions, &e);
-    if (!d->broker)
-      return fail("starting the embedded broker", &e);
+    int rc = start_broker(d);
+    if (rc != 0)
+      return rc;
     d->brokers = ll_strdup(ll_broker_bootstraps(d->broker));
     if (write_addr_file(d->data, "broker.addr", d->brokers, &e) != 0)
       return fail("starting", &e);
@@ -588,15 +596,10 @@ static int make_data_dir(const char *data) {
 static int run_broker(daemon_ctx *d) {
   if (d->set.data_given && make_data_dir(d->data) != 0)
     return 1;
+  int rc = start_broker(d);
+  if (rc != 0)
+    return rc;
   ll_err e;
-  int64_t partitions, count;
-  if (ll_config_get_int(&d->set.cfg, "broker.partitions", &partitions, &e) !=
-          0 ||
-      ll_config_get_int(&d->set.cfg, "broker.count", &count, &e) != 0)
-    return fail("config", &e);
-  d->broker = ll_broker_start(&d->topics, (int)count, (int)partitions, &e);
-  if (!d->broker)
-    return fail("starting the embedded broker", &e);
   printf("%s\n", ll_broker_bootstraps(d->broker));
   fflush(stdout);
   if (d->set.data_given &&

@@ -248,11 +248,9 @@ static int check_kafka_settings(const ll_config *cfg, ll_err *err) {
     any = strncmp(cfg->entries[i].key, "kafka.", 6) == 0;
   if (!any)
     return 0;
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  if (ll_kafka_conf_apply(conf, cfg, err) != 0) {
-    rd_kafka_conf_destroy(conf);
+  rd_kafka_conf_t *conf = ll_kafka_conf_new(NULL, 0, cfg, "kafka", err);
+  if (conf == NULL)
     return -1;
-  }
   rd_kafka_conf_set_log_cb(conf, quiet_rdkafka_log);
   char errstr[512];
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);

@@ -234,10 +234,7 @@ static bool series_matches(const ll_series *s, size_t n,
 static char *copy_value(const char *v) {
   v = v != NULL ? v : "";
   size_t n = strnlen(v, LL_METRICS_LABEL_VALUE_MAX);
-  char *out = ll_xmalloc(n + 1);
-  memcpy(out, v, n);
-  out[n] = '\0';
-  return out;
+  return ll_strndup(v, n);
 }
 
 static ll_series *find_series(ll_metric *f, size_t published,

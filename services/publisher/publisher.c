@@ -193,7 +193,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
 static rd_kafka_t *new_producer(ll_publisher *p, ll_err *err) {
   char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
   const char *settings[][2] = {
       {"bootstrap.servers", p->o.brokers},
       {"transactional.id", p->o.transactional_id},
@@ -203,19 +202,11 @@ static rd_kafka_t *new_producer(ll_publisher *p, ll_err *err) {
       {"transaction.timeout.ms", PUB_TRANSACTION_TIMEOUT_MS},
       {"client.id", "lotline-publisher"},
   };
-  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-    if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
-                          sizeof errstr) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      ll_fail(err, LL_ERR_CONFIG, "publisher config %s: %s", settings[i][0],
-              errstr);
-      return NULL;
-    }
-  }
-  if (ll_kafka_conf_apply(conf, p->o.cfg, err) != 0) {
-    rd_kafka_conf_destroy(conf);
+  rd_kafka_conf_t *conf =
+      ll_kafka_conf_new(settings, sizeof settings / sizeof settings[0],
+                        p->o.cfg, "publisher", err);
+  if (conf == NULL)
     return NULL;
-  }
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, p);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
@@ -358,7 +349,6 @@ typedef struct scan_found {
 
 static rd_kafka_t *new_scanner(ll_publisher *p, ll_err *err) {
   char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
   char group[PUB_CLUSTER_ID_MAX + 64];
   snprintf(group, sizeof group, "%s-scan", p->o.transactional_id);
   const char *settings[][2] = {
@@ -370,19 +360,11 @@ static rd_kafka_t *new_scanner(ll_publisher *p, ll_err *err) {
       {"enable.partition.eof", "true"},
       {"client.id", "lotline-publisher-scan"},
   };
-  for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-    if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
-                          sizeof errstr) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      ll_fail(err, LL_ERR_CONFIG, "publisher scan config %s: %s",
-              settings[i][0], errstr);
-      return NULL;
-    }
-  }
-  if (ll_kafka_conf_apply(conf, p->o.cfg, err) != 0) {
-    rd_kafka_conf_destroy(conf);
+  rd_kafka_conf_t *conf =
+      ll_kafka_conf_new(settings, sizeof settings / sizeof settings[0],
+                        p->o.cfg, "publisher scan", err);
+  if (conf == NULL)
     return NULL;
-  }
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (rk == NULL)
     ll_fail(err, LL_ERR_KAFKA,

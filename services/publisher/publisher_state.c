@@ -145,12 +145,9 @@ static void load_quantities(pub_state *s) {
           ll_views_quant_set_pair(&s->quant, LL_VQ_QTY, lot, lot_len, loc,
                                   loc_len, true, q, 0);
   }
-  char *rerr = NULL;
-  rocksdb_iter_get_error(it, &rerr);
-  rocksdb_iter_destroy(it);
-  if (rerr != NULL) {
-    ll_log(LL_WARN, "publish", "cannot load the quantities: %s", rerr);
-    rocksdb_free(rerr);
+  ll_err e;
+  if (ll_rocks_iter_end(it, "cannot load the quantities", &e) != 0) {
+    ll_log(LL_WARN, "publish", "%s", e.message);
     all = false;
   }
   if (all)

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "data_lock.h"
 #include "ll_api.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
@@ -248,6 +249,7 @@ typedef struct daemon_ctx {
   ll_metrics *metrics;
   ll_command_stats stats; /* the command consumer's, read by /readyz */
   bool has_consumer;      /* all, command */
+  ld_locks locks;         /* the roles this process holds on data */
 } daemon_ctx;
 
 /* The publisher may sit in a Kafka transaction call while Kafka is gone;
@@ -297,6 +299,7 @@ static void daemon_close(daemon_ctx *d) {
     ll_broker_stop(d->broker);
   free(d->brokers);
   ll_metrics_free(d->metrics);
+  ld_locks_release(&d->locks); /* last: everything using data is closed */
 }
 
 static int open_codec(daemon_ctx *d) {
@@ -596,6 +599,12 @@ static int make_data_dir(const char *data) {
 static int run_broker(daemon_ctx *d) {
   if (d->set.data_given && make_data_dir(d->data) != 0)
     return 1;
+  if (d->set.data_given) {
+    int rc = ld_locks_take(&d->locks, d->data, LD_ROLE_BIT(LD_ROLE_BROKER),
+                           d->set.mode_name);
+    if (rc != 0)
+      return rc;
+  }
   int rc = start_broker(d);
   if (rc != 0)
     return rc;
@@ -632,12 +641,29 @@ static int join_workers(daemon_ctx *d, int rc) {
   return rc;
 }
 
+/* The roles a service mode holds on its data directory (data_lock.h). */
+static unsigned roles_of(const daemon_ctx *d) {
+  const char *b = ll_config_get(&d->set.cfg, "brokers");
+  bool embeds = d->set.mode == LD_MODE_ALL && !(b && *b);
+  unsigned roles = 0;
+  if (d->set.mode == LD_MODE_ALL || d->set.mode == LD_MODE_COMMAND)
+    roles |= LD_ROLE_BIT(LD_ROLE_CONSUMER);
+  if (d->set.mode == LD_MODE_ALL || d->set.mode == LD_MODE_PROJECT)
+    roles |= LD_ROLE_BIT(LD_ROLE_VIEWS);
+  if (embeds)
+    roles |= LD_ROLE_BIT(LD_ROLE_BROKER);
+  return roles;
+}
+
 /* `all`, `command`, `project`: start what the mode runs, run until a
  * signal or a failure, then stop it all. */
 static int run_service(daemon_ctx *d) {
   ld_mode mode = d->set.mode;
   if (make_data_dir(d->data) != 0)
     return 1;
+  int rc = ld_locks_take(&d->locks, d->data, roles_of(d), d->set.mode_name);
+  if (rc != 0)
+    return rc;
   ll_log(LL_INFO, "lotlined", "starting '%s' (version %s) on data %s",
          d->set.mode_name, LOTLINE_VERSION, d->data);
   if (d->set.api_insecure)
@@ -646,7 +672,7 @@ static int run_service(daemon_ctx *d) {
            "reaches it (no http.token.write); docs/operations.md",
            ll_config_get(&d->set.cfg, "http.listen"));
   d->has_consumer = mode == LD_MODE_ALL || mode == LD_MODE_COMMAND;
-  int rc = resolve_brokers(d, mode == LD_MODE_ALL);
+  rc = resolve_brokers(d, mode == LD_MODE_ALL);
   if (rc == 0)
     rc = open_codec(d);
   if (rc == 0 && mode == LD_MODE_ALL)
@@ -666,6 +692,7 @@ static int run_service(daemon_ctx *d) {
 
 int main(int argc, char **argv) {
   daemon_ctx d = {0};
+  ld_locks_init(&d.locks);
   int rc = ld_settings_load(&d.set, argc, argv);
   if (rc == LD_SETTINGS_RUN) {
     prepare_process(&d);

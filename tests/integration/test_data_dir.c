@@ -1,0 +1,142 @@
+/* test_data_dir.c — one process per role on a data directory
+ * (services/lotlined/data_lock.h, docs/operations.md).
+ *
+ * A `lotlined all` runs on a directory; a second `all`, a `command`, a
+ * `project` and a `broker` on the same directory must each exit 2 at once,
+ * naming the process that holds the role, and leave broker.addr and the
+ * running service untouched. `command` and `project` share a directory
+ * (test_end_to_end covers it). After a kill -9 of the holder the locks are
+ * gone with it: a new `all` starts on the directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define START_TIMEOUT_MS 20000
+#define STOP_TIMEOUT_MS 10000
+#define REFUSAL_TIMEOUT_MS 5000 /* a refusal comes before anything starts */
+#define POLL_SLEEP_NS (20 * 1000 * 1000)
+
+static char *read_file(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return NULL;
+  char *buf = calloc(1, 4096);
+  size_t n = fread(buf, 1, 4095, f);
+  buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+/* Run lotlined MODE on dir and wait for it to end by itself; returns its
+ * exit status, or -1 if it was still running after the timeout (then it
+ * is killed: it started instead of refusing). */
+static int run_to_exit(const char *dir, const char *mode, const char *log) {
+  char bin[512];
+  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
+                        mode,
+                        "--data",
+                        dir,
+                        "--http",
+                        "127.0.0.1:0",
+                        NULL};
+  const char *argv_broker[] = {argv[0], mode, "--data", dir, NULL};
+  h_proc p = h_spawn(log, strcmp(mode, "broker") == 0 ? argv_broker : argv);
+  struct timespec pause = {0, POLL_SLEEP_NS};
+  for (int waited_ms = 0; waited_ms < REFUSAL_TIMEOUT_MS; waited_ms += 20) {
+    int status;
+    if (waitpid(p.pid, &status, WNOHANG) == p.pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    nanosleep(&pause, NULL);
+  }
+  h_kill9(&p);
+  return -1;
+}
+
+static h_proc start_all(const char *dir, const char *log) {
+  char bin[512];
+  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
+                        "all",
+                        "--data",
+                        dir,
+                        "--http",
+                        "127.0.0.1:0",
+                        NULL};
+  h_proc p = h_spawn_tied(log, argv);
+  char *http = h_wait_file(dir, "http.addr", START_TIMEOUT_MS);
+  if (!http) {
+    h_dump_log(&p);
+    fail_msg("lotlined all did not start on %s", dir);
+  }
+  free(http);
+  return p;
+}
+
+static void test_second_owner_is_refused(void **state) {
+  (void)state;
+  char *dir = h_tempdir("datadir");
+  char log[600], pid[32];
+  snprintf(log, sizeof log, "%s/first.log", dir);
+  h_proc first = start_all(dir, log);
+  snprintf(pid, sizeof pid, "pid %ld", (long)first.pid);
+  char addr_path[600];
+  snprintf(addr_path, sizeof addr_path, "%s/broker.addr", dir);
+  char *broker_addr = read_file(addr_path);
+  assert_non_null(broker_addr);
+
+  static const char *const modes[] = {"all", "command", "project", "broker"};
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    char second_log[600];
+    snprintf(second_log, sizeof second_log, "%s/second-%s.log", dir, modes[i]);
+    int rc = run_to_exit(dir, modes[i], second_log);
+    char *said = read_file(second_log);
+    if (rc != 2 || !said || !strstr(said, "is in use") || !strstr(said, pid))
+      fail_msg("a second '%s' on the directory: exit %d, said: %s", modes[i],
+               rc, said ? said : "(nothing)");
+    free(said);
+    char *now = read_file(addr_path);
+    assert_non_null(now);
+    assert_string_equal(now, broker_addr); /* not overwritten */
+    free(now);
+  }
+  /* The first one was not disturbed: it still stops cleanly. */
+  assert_int_equal(h_stop(&first, STOP_TIMEOUT_MS), 0);
+  free(broker_addr);
+  h_rmrf(dir);
+  free(dir);
+}
+
+static void test_kill9_leaves_no_stale_lock(void **state) {
+  (void)state;
+  char *dir = h_tempdir("datadir");
+  char log[600];
+  snprintf(log, sizeof log, "%s/first.log", dir);
+  h_proc first = start_all(dir, log);
+  h_kill9(&first);
+  /* http.addr of the dead one must not pass for the new one's. */
+  char http_path[600];
+  snprintf(http_path, sizeof http_path, "%s/http.addr", dir);
+  unlink(http_path);
+  snprintf(log, sizeof log, "%s/again.log", dir);
+  h_proc again = start_all(dir, log);
+  assert_int_equal(h_stop(&again, STOP_TIMEOUT_MS), 0);
+  h_rmrf(dir);
+  free(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_second_owner_is_refused),
+      cmocka_unit_test(test_kill9_leaves_no_stale_lock),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

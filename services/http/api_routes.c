@@ -281,10 +281,29 @@ static json_t *route_json(const api_route *rt) {
                    "statuses", statuses);
 }
 
+/* Every rejection code with the status each write answers it with
+ * (api_status_for_rejection), for docs/rejections.md's table. */
+static json_t *rejections_json(void) {
+  json_t *codes = json_array();
+  for (int c = LL_OK + 1; c < LL_CODE_COUNT; c++)
+    json_array_append_new(
+        codes,
+        json_pack(
+            "{s:s, s:i, s:i, s:i}", "code", ll_code_name((ll_code)c),
+            "post_lots",
+            (int)api_status_for_rejection(LL_EV_LOT_CREATED, (ll_code)c),
+            "patch_lot",
+            (int)api_status_for_rejection(LL_EV_LOT_UPDATED, (ll_code)c),
+            "post_moves",
+            (int)api_status_for_rejection(LL_EV_STOCK_MOVED, (ll_code)c)));
+  return codes;
+}
+
 json_t *api_routes_json(void) {
   json_t *routes = json_array();
   for (size_t i = 0; i < api_routes_count; i++)
     json_array_append_new(routes, route_json(&api_routes[i]));
-  return json_pack("{s:o, s:o}", "routes", routes, "location_fields",
-                   params_json(api_location_fields, false));
+  return json_pack("{s:o, s:o, s:o}", "routes", routes, "location_fields",
+                   params_json(api_location_fields, false), "rejections",
+                   rejections_json());
 }

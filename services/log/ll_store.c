@@ -267,6 +267,35 @@ static int read_meta_u64(ll_store *s, const char *key, uint64_t *out,
   return rc;
 }
 
+int ll_store_bind_group(ll_store *s, const char *group_id, ll_err *err) {
+  assert(s->mode == LL_STORE_PRIMARY && group_id != NULL);
+  ll_buf stored;
+  ll_buf_init(&stored);
+  bool found = false;
+  rocksdb_readoptions_t *ro = s->read_opts;
+  int rc = ll_rocks_get(s->db, ro, LL_META_GROUP, strlen(LL_META_GROUP),
+                        &stored, &found, s->dir, err);
+  if (rc == 0 && found &&
+      (stored.len != strlen(group_id) ||
+       memcmp(stored.data, group_id, stored.len) != 0))
+    rc = ll_fail(err, LL_ERR_CONFIG,
+                 "log store %s belongs to consumer group '%.*s', not '%s': "
+                 "start it with group.id = %.*s, or give group '%s' a data "
+                 "directory of its own",
+                 s->dir, (int)stored.len, (const char *)stored.data, group_id,
+                 (int)stored.len, (const char *)stored.data, group_id);
+  if (rc == 0 && !found) {
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_writebatch_put_cf(wb, s->cf[LL_CF_DEFAULT], LL_META_GROUP,
+                              strlen(LL_META_GROUP), group_id,
+                              strlen(group_id));
+    rc = ll_store_write(s, s->write_sync, wb, "record the consumer group", err);
+    rocksdb_writebatch_destroy(wb);
+  }
+  ll_buf_free(&stored);
+  return rc;
+}
+
 static int load_meta(ll_store *s, ll_err *err) {
   uint64_t last_position, last_rejection;
   if (read_meta_u64(s, LL_META_LAST_POSITION, &last_position, err) != 0 ||

@@ -180,6 +180,13 @@ int ll_store_recent_rejections(ll_store *s, size_t limit,
  * maximum. */
 int ll_store_last_recorded_at(ll_store *s, int64_t *at_ms, ll_err *err);
 
+/* The consumer group the log belongs to. The first primary to consume into
+ * a log records its group.id; a later start with another group is refused
+ * (LL_ERR_CONFIG, with the remedy): two groups feeding one log would each
+ * see only part of the input, and offsets stored for one mean nothing to
+ * the other. Primary only. */
+int ll_store_bind_group(ll_store *s, const char *group_id, ll_err *err);
+
 /* The log clock after a record stamped record_ms (a Kafka timestamp, -1
  * when the record has none): never earlier than clock_ms. */
 static inline int64_t ll_log_clock_advance(int64_t clock_ms,

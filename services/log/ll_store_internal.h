@@ -40,6 +40,7 @@ enum {
 #define LL_META_LAST_REJECTION "last_rejection"
 #define LL_META_LAST_HASH "last_hash"
 #define LL_META_LAST_JOURNAL "last_journal"
+#define LL_META_GROUP "group_id"
 #define LL_STORE_FORMAT_VERSION 3
 #define LL_OUTBOX_PREFIX "outbox/" /* + be64 sequence: ll_store_outbox.c */
 

@@ -641,6 +641,23 @@ static int join_workers(daemon_ctx *d, int rc) {
   return rc;
 }
 
+/* The consumer's log, opened before anything starts: a log that belongs to
+ * another consumer group is a setup error (exit 2, ll_store_bind_group). */
+static int open_own_log(daemon_ctx *d) {
+  char path[PATH_MAX];
+  ll_err e;
+  snprintf(path, sizeof path, "%s/log", d->data);
+  d->store = ll_store_open(path, LL_STORE_PRIMARY, &e);
+  if (!d->store)
+    return fail("opening the log", &e);
+  if (ll_store_bind_group(d->store, ll_config_get(&d->set.cfg, "group.id"),
+                          &e) != 0) {
+    int rc = fail("opening the log", &e);
+    return e.kind == LL_ERR_CONFIG ? LD_EXIT_USAGE : rc;
+  }
+  return 0;
+}
+
 /* The roles a service mode holds on its data directory (data_lock.h). */
 static unsigned roles_of(const daemon_ctx *d) {
   const char *b = ll_config_get(&d->set.cfg, "brokers");
@@ -672,7 +689,10 @@ static int run_service(daemon_ctx *d) {
            "reaches it (no http.token.write); docs/operations.md",
            ll_config_get(&d->set.cfg, "http.listen"));
   d->has_consumer = mode == LD_MODE_ALL || mode == LD_MODE_COMMAND;
-  rc = resolve_brokers(d, mode == LD_MODE_ALL);
+  if (d->has_consumer)
+    rc = open_own_log(d);
+  if (rc == 0)
+    rc = resolve_brokers(d, mode == LD_MODE_ALL);
   if (rc == 0)
     rc = open_codec(d);
   if (rc == 0 && mode == LD_MODE_ALL)

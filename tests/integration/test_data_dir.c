@@ -6,7 +6,8 @@
  * naming the process that holds the role, and leave broker.addr and the
  * running service untouched. `command` and `project` share a directory
  * (test_end_to_end covers it). After a kill -9 of the holder the locks are
- * gone with it: a new `all` starts on the directory. */
+ * gone with it: a new `all` starts on the directory. A log that belongs to
+ * one consumer group is refused to another (exit 2). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,7 +41,8 @@ static char *read_file(const char *path) {
 /* Run lotlined MODE on dir and wait for it to end by itself; returns its
  * exit status, or -1 if it was still running after the timeout (then it
  * is killed: it started instead of refusing). */
-static int run_to_exit(const char *dir, const char *mode, const char *log) {
+static int run_to_exit_with(const char *dir, const char *mode, const char *log,
+                            const char *set) {
   char bin[512];
   const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
                         mode,
@@ -48,6 +50,8 @@ static int run_to_exit(const char *dir, const char *mode, const char *log) {
                         dir,
                         "--http",
                         "127.0.0.1:0",
+                        set ? "--set" : NULL,
+                        set,
                         NULL};
   const char *argv_broker[] = {argv[0], mode, "--data", dir, NULL};
   h_proc p = h_spawn(log, strcmp(mode, "broker") == 0 ? argv_broker : argv);
@@ -60,6 +64,10 @@ static int run_to_exit(const char *dir, const char *mode, const char *log) {
   }
   h_kill9(&p);
   return -1;
+}
+
+static int run_to_exit(const char *dir, const char *mode, const char *log) {
+  return run_to_exit_with(dir, mode, log, NULL);
 }
 
 static h_proc start_all(const char *dir, const char *log) {
@@ -133,8 +141,34 @@ static void test_kill9_leaves_no_stale_lock(void **state) {
   free(dir);
 }
 
+static void test_log_of_another_group_is_refused(void **state) {
+  (void)state;
+  char *dir = h_tempdir("datadir");
+  char log[600];
+  snprintf(log, sizeof log, "%s/first.log", dir);
+  h_proc first = start_all(dir, log); /* group.id = lotline, the default */
+  assert_int_equal(h_stop(&first, STOP_TIMEOUT_MS), 0);
+  snprintf(log, sizeof log, "%s/other.log", dir);
+  int rc = run_to_exit_with(dir, "all", log, "group.id=other-group");
+  char *said = read_file(log);
+  if (rc != 2 || !said ||
+      !strstr(said, "belongs to consumer group 'lotline', not 'other-group'"))
+    fail_msg("another group on the log: exit %d, said: %s", rc,
+             said ? said : "(nothing)");
+  free(said);
+  snprintf(log, sizeof log, "%s/again.log", dir);
+  char http_path[600];
+  snprintf(http_path, sizeof http_path, "%s/http.addr", dir);
+  unlink(http_path);
+  h_proc again = start_all(dir, log); /* its own group: it starts */
+  assert_int_equal(h_stop(&again, STOP_TIMEOUT_MS), 0);
+  h_rmrf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_log_of_another_group_is_refused),
       cmocka_unit_test(test_second_owner_is_refused),
       cmocka_unit_test(test_kill9_leaves_no_stale_lock),
   };

@@ -104,7 +104,7 @@ static const known_key known_keys[] = {
      true},
     {"batch.max.events", "5000", "most events per durable batch (1..100000)",
      KIND_INT, false, 1, 100000},
-    {"batch.max.ms", "20", "longest wait to fill a batch, ms (0..10000)",
+    {"batch.max.ms", "20", "longest a batch stays open while messages keep coming, ms (0..10000)",
      KIND_INT, false, 0, 10000},
     {"storage.min.free.mb", "64",
      "the command consumer stops when less is free on the log's disk (0 off)",

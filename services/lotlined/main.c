@@ -43,7 +43,13 @@
 #include "settings.h"
 
 #define PROJECTOR_BATCH_MAX LL_PROJECTOR_BATCH_MAX
-#define PROJECTOR_IDLE_SLEEP_US 1000
+/* A projector with nothing to apply waits for the log to change: a commit
+ * in this process wakes it at once; a log another process writes (a
+ * secondary) shows new entries only when caught up with, so it looks again
+ * after PROJECTOR_FOLLOW_WAIT_MS. PROJECTOR_IDLE_WAIT_MS bounds a wait so
+ * that a stop is seen. */
+#define PROJECTOR_IDLE_WAIT_MS 100
+#define PROJECTOR_FOLLOW_WAIT_MS 1
 #define PUBLISHER_JOIN_MS 500
 #define LOG_WAIT_SLEEP_US (200 * 1000)
 #define ADDR_LINE_MAX 400 /* "https://" + HOST:PORT */
@@ -139,6 +145,7 @@ static const char *find_schemas(const ll_config *cfg, char *buf, size_t n) {
 
 typedef struct projector_thread {
   ll_projector *projector;
+  ll_store *log; /* what it follows: its changes wake it */
   pthread_t thread;
   bool failed;
   ll_err err;
@@ -148,8 +155,13 @@ typedef struct projector_thread {
 
 static void *projector_main(void *arg) {
   projector_thread *t = arg;
+  uint64_t idle_wait_ns = (ll_store_get_mode(t->log) == LL_STORE_PRIMARY
+                               ? PROJECTOR_IDLE_WAIT_MS
+                               : PROJECTOR_FOLLOW_WAIT_MS) *
+                          1000000ull;
   while (!stop) {
     size_t applied = 0;
+    uint64_t seen = ll_store_changes(t->log);
     uint64_t t0 = ll_mono_ns();
     if (ll_projector_step(t->projector, PROJECTOR_BATCH_MAX, &applied,
                           &t->err) != 0) {
@@ -160,7 +172,7 @@ static void *projector_main(void *arg) {
       break;
     }
     if (applied == 0) {
-      usleep(PROJECTOR_IDLE_SLEEP_US);
+      ll_store_wait_change(t->log, seen, ll_mono_ns() + idle_wait_ns);
       continue;
     }
     ll_counter_add(t->m_applied, applied);
@@ -231,6 +243,7 @@ typedef struct daemon_ctx {
   char *brokers;
   ll_topics topics;
   ll_broker *broker;
+  bool embedded_broker; /* ours, or the one <data>/broker.addr names */
   ll_codec *codec;
   ll_store *store;
   ll_views *views;
@@ -444,6 +457,7 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
     return fail("opening the views", &e);
   d->projector = ll_projector_new(d->store, d->views);
   d->pt.projector = d->projector;
+  d->pt.log = d->store;
   projector_metrics(&d->pt, d->metrics);
   if (pthread_create(&d->pt.thread, NULL, projector_main, &d->pt) != 0) {
     ll_fail(&e, LL_ERR_INTERNAL, "cannot start the projector thread");
@@ -505,6 +519,7 @@ static int run_command_loop(daemon_ctx *d) {
                         &d->set.cfg, "rules.allow_expired_delivery")},
       .batch_max_events = (int)d->set.batch_max_events,
       .batch_max_ms = (int)d->set.batch_max_ms,
+      .embedded_broker = d->embedded_broker,
       .log_dir = path,
       .min_free_bytes = d->set.min_free_mb * 1024 * 1024,
       .metrics = d->metrics,
@@ -544,9 +559,11 @@ static int resolve_brokers(daemon_ctx *d, bool may_embed) {
     d->brokers = ll_strdup(ll_broker_bootstraps(d->broker));
     if (write_addr_file(d->data, "broker.addr", d->brokers, &e) != 0)
       return fail("starting", &e);
+    d->embedded_broker = true;
     return 0;
   }
   d->brokers = read_addr_file(d->data, "broker.addr");
+  d->embedded_broker = d->brokers != NULL;
   if (!d->brokers) {
     fprintf(stderr,
             "lotlined: no --brokers given and no %s/broker.addr to read "

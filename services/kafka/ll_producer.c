@@ -27,6 +27,7 @@
  * consumer's close share that). */
 #define PRODUCER_CLOSE_FLUSH_MS 750
 #define PRODUCER_PURGE_REPORTS_MS 100 /* purged messages' reports */
+#define PRODUCER_LINGER_MS "0"
 #define PRODUCER_RECONNECT_BACKOFF_MAX_MS "1000"
 
 typedef enum delivery_kind {
@@ -128,7 +129,10 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
       {"bootstrap.servers", brokers},
       {"enable.idempotence", "true"},
       {"acks", "all"},
-      {"linger.ms", "1"},
+      /* An API write waits for its acknowledgement: send at once. Under
+       * load the messages that queue while a request is in flight still
+       * go out together. */
+      {"linger.ms", PRODUCER_LINGER_MS},
       /* librdkafka's default (10 s) would keep the API answering 503 for
        * up to 10 s after Kafka is back; writes have 5 s. */
       {"reconnect.backoff.max.ms", PRODUCER_RECONNECT_BACKOFF_MAX_MS},

@@ -51,8 +51,13 @@ typedef struct tracker {
   uint64_t tag;
 } tracker;
 
+/* lotline's four topics (ll_topics): their handles live as long as the
+ * producer (see know_topics). */
+#define PRODUCER_TOPICS 4
+
 struct ll_producer {
   rd_kafka_t *rk;
+  rd_kafka_topic_t *topics[PRODUCER_TOPICS];
   pthread_t poller;
   atomic_bool stopping;
 };
@@ -120,6 +125,26 @@ int ll_kafka_conf_apply(void *rd_conf, const ll_config *cfg, ll_err *err) {
   return 0;
 }
 
+/* Name the topics before the first connection is up: librdkafka 2.0 then
+ * fetches their metadata with the connection's. A topic first named by a
+ * send after that waits for the client's next topic scan (once a second)
+ * before anything is sent to it: a first write would wait up to 1 s. */
+static void know_topics(ll_producer *p, const ll_config *cfg) {
+  ll_topics t;
+  ll_topics_from_config(cfg, &t);
+  const char *names[PRODUCER_TOPICS] = {t.inbound, t.events, t.rejected,
+                                        t.quantities};
+  for (size_t i = 0; i < PRODUCER_TOPICS; i++)
+    if (names[i] && *names[i])
+      p->topics[i] = rd_kafka_topic_new(p->rk, names[i], NULL);
+}
+
+static void forget_topics(ll_producer *p) {
+  for (size_t i = 0; i < PRODUCER_TOPICS; i++)
+    if (p->topics[i])
+      rd_kafka_topic_destroy(p->topics[i]);
+}
+
 ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
                              int message_timeout_ms, ll_err *err) {
   char errstr[512], timeout[32];
@@ -161,7 +186,9 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
     ll_fail(err, LL_ERR_KAFKA, "cannot create producer: %s", errstr);
     return NULL;
   }
+  know_topics(p, cfg);
   if (pthread_create(&p->poller, NULL, poll_loop, p) != 0) {
+    forget_topics(p);
     rd_kafka_destroy(p->rk);
     free(p);
     ll_fail(err, LL_ERR_INTERNAL, "cannot start producer thread");
@@ -262,6 +289,7 @@ void ll_producer_free(ll_producer *p) {
   }
   atomic_store(&p->stopping, true);
   pthread_join(p->poller, NULL);
+  forget_topics(p);
   rd_kafka_destroy(p->rk);
   free(p);
 }

@@ -46,10 +46,13 @@
 /* A projector with nothing to apply waits for the log to change: a commit
  * in this process wakes it at once; a log another process writes (a
  * secondary) shows new entries only when caught up with, so it looks again
- * after PROJECTOR_FOLLOW_WAIT_MS. PROJECTOR_IDLE_WAIT_MS bounds a wait so
- * that a stop is seen. */
+ * after PROJECTOR_FOLLOW_WAIT_MS, doubling while nothing comes up to
+ * PROJECTOR_FOLLOW_WAIT_MAX_MS: a catch-up reads the primary's MANIFEST
+ * and WAL, and a thousand a second on an idle log take CPU from the reads.
+ * PROJECTOR_IDLE_WAIT_MS bounds a wait so that a stop is seen. */
 #define PROJECTOR_IDLE_WAIT_MS 100
 #define PROJECTOR_FOLLOW_WAIT_MS 1
+#define PROJECTOR_FOLLOW_WAIT_MAX_MS 8
 #define PUBLISHER_JOIN_MS 500
 #define LOG_WAIT_SLEEP_US (200 * 1000)
 #define ADDR_LINE_MAX 400 /* "https://" + HOST:PORT */
@@ -155,10 +158,9 @@ typedef struct projector_thread {
 
 static void *projector_main(void *arg) {
   projector_thread *t = arg;
-  uint64_t idle_wait_ns = (ll_store_get_mode(t->log) == LL_STORE_PRIMARY
-                               ? PROJECTOR_IDLE_WAIT_MS
-                               : PROJECTOR_FOLLOW_WAIT_MS) *
-                          1000000ull;
+  bool follows = ll_store_get_mode(t->log) != LL_STORE_PRIMARY;
+  uint64_t wait_ms =
+      follows ? PROJECTOR_FOLLOW_WAIT_MS : PROJECTOR_IDLE_WAIT_MS;
   while (!stop) {
     size_t applied = 0;
     uint64_t seen = ll_store_changes(t->log);
@@ -172,9 +174,13 @@ static void *projector_main(void *arg) {
       break;
     }
     if (applied == 0) {
-      ll_store_wait_change(t->log, seen, ll_mono_ns() + idle_wait_ns);
+      ll_store_wait_change(t->log, seen, ll_mono_ns() + wait_ms * 1000000ull);
+      if (follows && wait_ms < PROJECTOR_FOLLOW_WAIT_MAX_MS)
+        wait_ms *= 2;
       continue;
     }
+    if (follows)
+      wait_ms = PROJECTOR_FOLLOW_WAIT_MS;
     ll_counter_add(t->m_applied, applied);
     ll_histogram_observe(t->m_step, (ll_mono_ns() - t0) / 1000);
   }

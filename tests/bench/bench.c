@@ -750,19 +750,23 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* `lotlined command` serving its metrics too, for the progress lines and
- * the final count; *metrics gets their address. */
+ * the final count; *metrics gets their address. It finds the brokers in
+ * <data>/broker.addr, as with an embedded broker (the benchmark's is one),
+ * so it paces its fetches as it would with one (command.c). */
 static h_proc start_command(const char *bin, const char *brokers,
                             const char *data, char **metrics) {
-  char log[2048], metrics_addr[2048];
+  char log[2048], metrics_addr[2048], broker_addr[2048];
   snprintf(log, sizeof log, "%s/command-fresh.log", data);
   snprintf(metrics_addr, sizeof metrics_addr, "%s/metrics.addr", data);
+  snprintf(broker_addr, sizeof broker_addr, "%s/broker.addr", data);
   remove(metrics_addr);
-  const char *argv[] = {bin,           "command",
-                        "--data",      data,
-                        "--brokers",   brokers,
-                        "--log-level", daemon_log_level(),
-                        "--set",       "metrics.listen=127.0.0.1:0",
-                        NULL};
+  FILE *f = fopen(broker_addr, "w");
+  if (f == NULL || fprintf(f, "%s\n", brokers) < 0 || fclose(f) != 0)
+    die("freshness", "cannot write broker.addr");
+  const char *argv[] = {
+      bin,           "command",          "--data", data,
+      "--log-level", daemon_log_level(), "--set",  "metrics.listen=127.0.0.1:0",
+      NULL};
   h_proc p = h_spawn(log, argv);
   *metrics = h_wait_file(data, "metrics.addr", 30000);
   if (*metrics == NULL) {

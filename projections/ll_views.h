@@ -27,6 +27,10 @@ typedef struct ll_views ll_views;
 ll_views *ll_views_open(const char *dir, ll_err *err);
 void ll_views_close(ll_views *v);
 uint64_t ll_views_position(ll_views *v); /* last applied log position */
+/* Wait until the views have applied position, woken by each apply (no
+ * polling); false when deadline_ns (ll_mono_ns clock) comes first. */
+bool ll_views_wait_position(ll_views *v, uint64_t position,
+                            uint64_t deadline_ns);
 int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n, ll_err *err);
 
 /* ---- queries (thread-safe) ---- */

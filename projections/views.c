@@ -149,6 +149,7 @@ ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
   v->dir = ll_strdup(dir);
   pthread_mutex_init(&v->apply_lock, NULL);
   atomic_init(&v->position, 0);
+  ll_notify_init(&v->applied);
   ll_views_rows_init(&v->rows, tuning->cache_max_entries,
                      tuning->cache_max_bytes);
   ll_views_quant_init(&v->quant, tuning->quant_max_bytes > 0
@@ -199,11 +200,25 @@ void ll_views_close(ll_views *v) {
   if (v->block_cache)
     rocksdb_cache_destroy(v->block_cache);
   pthread_mutex_destroy(&v->apply_lock);
+  ll_notify_destroy(&v->applied);
   free(v);
 }
 
 uint64_t ll_views_position(ll_views *v) {
   return atomic_load(&v->position);
+}
+
+bool ll_views_wait_position(ll_views *v, uint64_t position,
+                            uint64_t deadline_ns) {
+  for (;;) {
+    /* The counter first: an apply after the check wakes the wait. */
+    uint64_t seen = ll_notify_seq(&v->applied);
+    if (atomic_load(&v->position) >= position)
+      return true;
+    if (ll_mono_ns() >= deadline_ns)
+      return false;
+    ll_notify_wait(&v->applied, seen, deadline_ns);
+  }
 }
 
 /* ---- apply ---- */
@@ -307,8 +322,10 @@ int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n,
 
   if (rc == 0 && applied > 0) {
     rc = ll_views_commit_run(v, position, err);
-    if (rc == 0)
+    if (rc == 0) {
       atomic_store(&v->position, position);
+      ll_notify_bump(&v->applied);
+    }
   }
   /* A failed run wrote nothing: its rows go, and the rows read before
    * with them, so no doubt about them can outlive the error. */

@@ -34,6 +34,7 @@
 #include <stdatomic.h>
 
 #include "ll_buf.h"
+#include "ll_notify.h"
 #include "ll_views.h"
 #include "views_quant.h"
 #include "views_rows.h"
@@ -106,6 +107,7 @@ struct ll_views {
   _Atomic bool write_failed;  /* sticky: see ll_rocks_write */
   pthread_mutex_t apply_lock; /* one ll_views_apply() at a time */
   _Atomic uint64_t position;  /* published after the batch is written */
+  ll_notify applied;          /* bumped after position moves */
   /* Owned by the apply in progress (apply_lock): */
   ll_views_rows rows;         /* the run's writes, and rows read before */
   ll_views_quant quant;       /* committed quantity rows, compact */

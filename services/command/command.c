@@ -5,8 +5,10 @@
  * sender of lots.rejected (rejection_outbox.c); lotlined's main.c starts it.
  *
  * Shape of the loop (after librdkafka's examples/consumer.c):
- *   poll messages into a batch until batch_max_events or batch_max_ms, a
- *   chunk at a time (what the consumer has ready, up to CMD_CHUNK_MAX);
+ *   poll messages into a batch, a chunk at a time (what the consumer has
+ *   ready, up to CMD_CHUNK_MAX), until the consumer has nothing more ready
+ *   (group commit: a lone event is synced at once, a burst shares one
+ *   sync), batch_max_events, or batch_max_ms of messages that keep coming;
  *   the decoder thread (command_decode.c) decodes a chunk while this
  *   thread decides the one before: has the store fetch in one go the state
  *   its events will read (ll_store_batch_prefetch), then for each message
@@ -75,6 +77,13 @@
 #define COMMAND_CLUSTER_ID_WAIT_MS 2000
 #define COMMAND_PARTITIONS_MAX 1024
 #define COMMAND_RECONNECT_BACKOFF_MAX_MS "1000"
+/* How long the broker may hold a fetch that finds nothing. Kafka answers as
+ * soon as a message arrives, so this only paces an idle consumer's fetches.
+ * librdkafka's mock cluster (the embedded broker) holds an empty fetch for
+ * all of it even when a message arrives meanwhile, so there it is what a
+ * lone event waits before it is read: keep it short. */
+#define COMMAND_FETCH_WAIT_MAX_MS "10"
+#define COMMAND_FETCH_WAIT_MAX_MS_EMBEDDED "1"
 #define COMMAND_CLOSE_TIMEOUT_MS 1500 /* for leaving the group at shutdown */
 /* At shutdown, waiting for Kafka to acknowledge the last rejections: at
  * most this long, and no longer than this without any acknowledgement. */
@@ -404,7 +413,9 @@ static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
       {"auto.offset.reset", "earliest"},
       {"partition.assignment.strategy", "range,roundrobin"},
       {"client.id", "lotline-command"},
-      {"fetch.wait.max.ms", "10"},
+      {"fetch.wait.max.ms", l->o->embedded_broker
+                                ? COMMAND_FETCH_WAIT_MAX_MS_EMBEDDED
+                                : COMMAND_FETCH_WAIT_MAX_MS},
       /* A restarted consumer waits for its dead predecessor to time out of
        * the group: keep that short (Kafka's minimum allowed by default).
        * kafka.session.timeout.ms overrides it. */
@@ -599,8 +610,18 @@ static void join_cluster(loop *l, volatile sig_atomic_t *stop) {
   }
 }
 
+/* A batch is closed by the consumer running dry (group commit), by its
+ * event count, or by batch_max_ms of messages that keep coming. */
+static bool batch_must_close(const loop *l, uint64_t max_ns) {
+  return l->batch_msgs >= (size_t)l->o->batch_max_events ||
+         ll_mono_ns() - l->batch_started_ns >= max_ns;
+}
+
 /* The loop: poll a chunk while the decoder works on the one before, then
- * decide that one; commit a batch when it is full or old enough. */
+ * decide that one. With a batch open nothing is waited for: the batch is
+ * committed as soon as the consumer has nothing more ready, so a lone
+ * event is synced at once and a burst shares one sync (what arrives while
+ * a batch syncs goes into the next). */
 static void consume(loop *l, volatile sig_atomic_t *stop) {
   const ll_command_opts *opts = l->o;
   const uint64_t max_ns = (uint64_t)opts->batch_max_ms * 1000000ull;
@@ -608,20 +629,12 @@ static void consume(loop *l, volatile sig_atomic_t *stop) {
   cmd_chunk *cur = NULL;
   while (!*stop && !l->fatal && l->cluster_id) {
     command_metrics_refresh_lag(&l->metrics, l->rk);
-    int timeout_ms = COMMAND_IDLE_POLL_MS;
-    if (l->batch) {
-      uint64_t elapsed = ll_mono_ns() - l->batch_started_ns;
-      if (elapsed >= max_ns ||
-          l->batch_msgs >= (size_t)opts->batch_max_events) {
-        commit_batch(l);
-        continue;
-      }
-      timeout_ms = (int)((max_ns - elapsed) / 1000000ull);
+    if (l->batch && batch_must_close(l, max_ns)) {
+      commit_batch(l);
+      continue;
     }
-    /* With a chunk waiting, take only what is ready: deciding it is what
-     * to do next. */
-    if (cur)
-      timeout_ms = 0;
+    /* Block only when there is nothing to decide and nothing to sync. */
+    int timeout_ms = cur || l->batch ? 0 : COMMAND_IDLE_POLL_MS;
     size_t room =
         (size_t)opts->batch_max_events - l->batch_msgs - (cur ? cur->n : 0);
     cmd_chunk *next = cur == l->chunks[0] ? l->chunks[1] : l->chunks[0];
@@ -633,12 +646,14 @@ static void consume(loop *l, volatile sig_atomic_t *stop) {
     l->batch_poll_ns += t_polled - t_poll;
     if (next->n > 0)
       cmd_decoder_submit(l->decoder, next);
-    if (next->n == 0 && !cur)
-      pump_outbox(l); /* idle: acknowledgements and retries */
     if (cur) {
       cmd_decoder_wait(l->decoder, cur);
       process_chunk(l, cur);
       l->batch_process_ns += ll_mono_ns() - t_polled;
+    } else if (next->n == 0 && l->batch) {
+      commit_batch(l); /* ran dry: group commit */
+    } else if (next->n == 0) {
+      pump_outbox(l); /* idle: acknowledgements and retries */
     }
     cur = next->n > 0 ? next : NULL;
   }

@@ -25,8 +25,14 @@ typedef struct ll_command_opts {
   ll_outbox *outbox; /* publishes rejections (rejection_outbox.h) */
   ll_topics topics;
   ll_rule_opts rule_opts;
-  int batch_max_events;   /* a durable batch ends at this many messages */
-  int batch_max_ms;       /* ... or this long after its first message */
+  /* A durable batch ends when the consumer has nothing more ready (group
+   * commit), at batch_max_events messages, or batch_max_ms after its first
+   * message while more keep coming. */
+  int batch_max_events;
+  int batch_max_ms;
+  /* The brokers are the embedded one (librdkafka's mock cluster): it holds
+   * an empty fetch for all of fetch.wait.max.ms, so keep that short. */
+  bool embedded_broker;
   const char *log_dir;    /* the log's directory: its filesystem is watched */
   int64_t min_free_bytes; /* no batch is committed with less free (0: off) */
   ll_metrics *metrics;    /* NULL: none (command_metrics.h lists them) */

@@ -37,7 +37,9 @@
 #define LL_API_IDLE_TIMEOUT_S 60         /* idle keep-alive connections */
 #define LL_API_WRITE_TIMEOUT_MS_MAX 5000 /* docs/api.md: within 5 s */
 #define LL_API_MIN_POSITION_WAIT_MS 5000 /* ?min_position= */
-#define LL_API_POLL_INTERVAL_MS 2        /* outcome / views polling */
+/* A write or read waiting for the log or the views is woken by their
+ * change; it also looks at api->stopping at least this often. */
+#define LL_API_WAIT_SLICE_MS 50
 #define LL_API_READY_LAG_MAX 1000 /* /readyz: views this close to the log */
 #define LL_API_ADDRESS_MAX 320    /* "HOST:PORT", host up to 255 + [] */
 #define LL_API_SEGMENTS_MAX 6     /* path segments we route on */
@@ -174,9 +176,12 @@ void api_reply_json(api_reply *r, unsigned int status, json_t *body);
 void api_reply_error(api_reply *r, unsigned int status, const char *code,
                      const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Sleep one polling interval; false when the API is stopping. */
-bool api_poll_pause(ll_api *api);
-/* Wait until the views reach position or deadline_ns (monotonic) passes. */
+/* Wait (at most one slice) for the log to change past seen (read with
+ * ll_store_changes() before looking); false when deadline_ns (monotonic)
+ * has passed or the API is stopping. */
+bool api_wait_log(ll_api *api, uint64_t seen, uint64_t deadline_ns);
+/* Wait until the views reach position or deadline_ns (monotonic) passes,
+ * woken by each apply. */
 bool api_wait_views(ll_api *api, uint64_t position, uint64_t deadline_ns);
 
 /* Read helpers (api_reply.c): a query parameter (NULL when absent or

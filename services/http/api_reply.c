@@ -71,20 +71,26 @@ void api_reply_unknown_lot(api_reply *r, const char *lot_id) {
 
 /* ---- waiting ---- */
 
-bool api_poll_pause(ll_api *api) {
-  if (atomic_load(&api->stopping))
+/* Waits are cut into slices so that a stopping API lets its workers go;
+ * a slice ends early when what is waited for changes. */
+static uint64_t slice_end(uint64_t deadline_ns) {
+  uint64_t end = ll_mono_ns() + (uint64_t)LL_API_WAIT_SLICE_MS * NS_PER_MS;
+  return end < deadline_ns ? end : deadline_ns;
+}
+
+bool api_wait_log(ll_api *api, uint64_t seen, uint64_t deadline_ns) {
+  if (atomic_load(&api->stopping) || ll_mono_ns() >= deadline_ns)
     return false;
-  struct timespec ts = {.tv_sec = 0,
-                        .tv_nsec = LL_API_POLL_INTERVAL_MS * 1000000L};
-  nanosleep(&ts, NULL);
-  return !atomic_load(&api->stopping);
+  ll_store_wait_change(api->deps.log, seen, slice_end(deadline_ns));
+  return true;
 }
 
 bool api_wait_views(ll_api *api, uint64_t position, uint64_t deadline_ns) {
   for (;;) {
-    if (ll_views_position(api->deps.views) >= position)
+    uint64_t until = slice_end(deadline_ns);
+    if (ll_views_wait_position(api->deps.views, position, until))
       return true;
-    if (ll_mono_ns() >= deadline_ns || !api_poll_pause(api))
+    if (until >= deadline_ns || atomic_load(&api->stopping))
       return false;
   }
 }

@@ -21,7 +21,8 @@
  *      needs no state is answered at once (422), without publishing;
  *   4. encode (Avro single-object), send to the inbound topic keyed by
  *      product_id and wait for the broker's acknowledgement;
- *   5. poll the state for the event id's outcome every 2 ms;
+ *   5. wait for the event id's outcome in the state, woken by each commit
+ *      of the log (no polling);
  *   6. accepted: wait for the views to reach the event's log position so
  *      that a following GET sees the write, then answer with the lot.
  * All of it within write_timeout_ms (<= 5 s) from the moment the body is
@@ -293,11 +294,13 @@ static int publish(ll_api *api, const ll_event *ev, uint64_t deadline_ns,
 static int await_outcome(ll_api *api, const char *event_id,
                          uint64_t deadline_ns, ll_seen *seen, api_reply *r) {
   for (;;) {
+    /* The counter first: a commit after the look wakes the wait. */
+    uint64_t changes = ll_store_changes(api->deps.log);
     if (get_seen(api, event_id, seen, r) != 0)
       return -1;
     if (seen->found)
       return 0;
-    if (ll_mono_ns() >= deadline_ns || !api_poll_pause(api)) {
+    if (!api_wait_log(api, changes, deadline_ns)) {
       api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
                       "timed out waiting for the outcome of event %s; it "
                       "may still be decided: retry with Idempotency-Key: %s",

@@ -28,6 +28,7 @@
  * consumer's close share that). */
 #define PRODUCER_CLOSE_FLUSH_MS 750
 #define PRODUCER_PURGE_REPORTS_MS 100 /* purged messages' reports */
+#define PRODUCER_LINGER_MS "0"
 #define PRODUCER_RECONNECT_BACKOFF_MAX_MS "1000"
 
 typedef enum delivery_kind {
@@ -51,8 +52,13 @@ typedef struct tracker {
   uint64_t tag;
 } tracker;
 
+/* lotline's four topics (ll_topics): their handles live as long as the
+ * producer (see know_topics). */
+#define PRODUCER_TOPICS 4
+
 struct ll_producer {
   rd_kafka_t *rk;
+  rd_kafka_topic_t *topics[PRODUCER_TOPICS];
   pthread_t poller;
   atomic_bool stopping;
 };
@@ -140,6 +146,26 @@ void *ll_kafka_conf_new(const char *(*settings)[2], size_t n_settings,
   return conf;
 }
 
+/* Name the topics before the first connection is up: librdkafka 2.0 then
+ * fetches their metadata with the connection's. A topic first named by a
+ * send after that waits for the client's next topic scan (once a second)
+ * before anything is sent to it: a first write would wait up to 1 s. */
+static void know_topics(ll_producer *p, const ll_config *cfg) {
+  ll_topics t;
+  ll_topics_from_config(cfg, &t);
+  const char *names[PRODUCER_TOPICS] = {t.inbound, t.events, t.rejected,
+                                        t.quantities};
+  for (size_t i = 0; i < PRODUCER_TOPICS; i++)
+    if (names[i] && *names[i])
+      p->topics[i] = rd_kafka_topic_new(p->rk, names[i], NULL);
+}
+
+static void forget_topics(ll_producer *p) {
+  for (size_t i = 0; i < PRODUCER_TOPICS; i++)
+    if (p->topics[i])
+      rd_kafka_topic_destroy(p->topics[i]);
+}
+
 ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
                              int message_timeout_ms, ll_err *err) {
   char errstr[512], timeout[32];
@@ -148,7 +174,10 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
       {"bootstrap.servers", brokers},
       {"enable.idempotence", "true"},
       {"acks", "all"},
-      {"linger.ms", "1"},
+      /* An API write waits for its acknowledgement: send at once. Under
+       * load the messages that queue while a request is in flight still
+       * go out together. */
+      {"linger.ms", PRODUCER_LINGER_MS},
       /* librdkafka's default (10 s) would keep the API answering 503 for
        * up to 10 s after Kafka is back; writes have 5 s. */
       {"reconnect.backoff.max.ms", PRODUCER_RECONNECT_BACKOFF_MAX_MS},
@@ -168,7 +197,9 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
     ll_fail(err, LL_ERR_KAFKA, "cannot create producer: %s", errstr);
     return NULL;
   }
+  know_topics(p, cfg);
   if (pthread_create(&p->poller, NULL, poll_loop, p) != 0) {
+    forget_topics(p);
     rd_kafka_destroy(p->rk);
     free(p);
     ll_fail(err, LL_ERR_INTERNAL, "cannot start producer thread");
@@ -262,6 +293,7 @@ void ll_producer_free(ll_producer *p) {
   }
   atomic_store(&p->stopping, true);
   pthread_join(p->poller, NULL);
+  forget_topics(p);
   rd_kafka_destroy(p->rk);
   free(p);
 }

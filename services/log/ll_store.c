@@ -512,6 +512,7 @@ static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
   s->mode = mode;
   atomic_init(&s->last_position, 0);
   atomic_init(&s->last_rejection, 0);
+  ll_notify_init(&s->changed);
   s->block_cache = rocksdb_cache_create_lru(mode == LL_STORE_PRIMARY
                                                 ? BLOCK_CACHE_BYTES
                                                 : FOLLOWER_BLOCK_CACHE_BYTES);
@@ -618,6 +619,7 @@ void ll_store_close(ll_store *s) {
     rocksdb_options_destroy(s->state_cf_opts);
   free(s->ingest_dir);
   free(s->dir);
+  ll_notify_destroy(&s->changed);
   free(s);
 }
 
@@ -628,11 +630,26 @@ int ll_store_catch_up(ll_store *s, ll_err *err) {
   rocksdb_try_catch_up_with_primary(s->db, &rerr);
   if (rerr)
     return ll_store_fail(s, err, "catch up with primary", rerr);
-  return load_meta(s, err);
+  if (load_meta(s, err) != 0)
+    return -1;
+  /* Wake waiters only when the primary wrote something since. */
+  uint64_t seq = rocksdb_get_latest_sequence_number(s->db);
+  if (atomic_exchange(&s->caught_up_seq, seq) != seq)
+    ll_notify_bump(&s->changed);
+  return 0;
 }
 
 uint64_t ll_store_last_position(ll_store *s) {
   return atomic_load_explicit(&s->last_position, memory_order_acquire);
+}
+
+uint64_t ll_store_changes(ll_store *s) {
+  return ll_notify_seq(&s->changed);
+}
+
+uint64_t ll_store_wait_change(ll_store *s, uint64_t seen,
+                              uint64_t deadline_ns) {
+  return ll_notify_wait(&s->changed, seen, deadline_ns);
 }
 
 ll_store_mode ll_store_get_mode(const ll_store *s) {

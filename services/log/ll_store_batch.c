@@ -238,6 +238,7 @@ int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
   ll_state_mem_committed(s, record);
   batch_free(b);
   ll_store_state_maintain(s);
+  ll_notify_bump(&s->changed); /* after the state shows the batch */
   return 0;
 done:
   ll_state_mem_abort(s);

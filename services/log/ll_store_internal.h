@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 
 #include "ll_hash.h"
+#include "ll_notify.h"
 #include "ll_store.h"
 
 /* Column families, in the order they are opened. */
@@ -243,6 +244,10 @@ struct ll_store {
   ll_err apply_err;
   /* Sticky, any thread: a write failed (see ll_store_write). */
   _Atomic bool write_failed;
+  /* Bumped after each commit (primary) or each catch-up that found new
+   * writes (secondary): what waiters for the log sleep on. */
+  ll_notify changed;
+  _Atomic uint64_t caught_up_seq; /* secondary: RocksDB sequence last seen */
 };
 
 /* Turn a RocksDB error string into err ("log store DIR: OP: why"), free it,

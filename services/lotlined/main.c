@@ -44,7 +44,16 @@
 #include "settings.h"
 
 #define PROJECTOR_BATCH_MAX LL_PROJECTOR_BATCH_MAX
-#define PROJECTOR_IDLE_SLEEP_US 1000
+/* A projector with nothing to apply waits for the log to change: a commit
+ * in this process wakes it at once; a log another process writes (a
+ * secondary) shows new entries only when caught up with, so it looks again
+ * after PROJECTOR_FOLLOW_WAIT_MS, doubling while nothing comes up to
+ * PROJECTOR_FOLLOW_WAIT_MAX_MS: a catch-up reads the primary's MANIFEST
+ * and WAL, and a thousand a second on an idle log take CPU from the reads.
+ * PROJECTOR_IDLE_WAIT_MS bounds a wait so that a stop is seen. */
+#define PROJECTOR_IDLE_WAIT_MS 100
+#define PROJECTOR_FOLLOW_WAIT_MS 1
+#define PROJECTOR_FOLLOW_WAIT_MAX_MS 8
 #define PUBLISHER_JOIN_MS 500
 #define LOG_WAIT_SLEEP_US (200 * 1000)
 #define ADDR_LINE_MAX 400 /* "https://" + HOST:PORT */
@@ -140,6 +149,7 @@ static const char *find_schemas(const ll_config *cfg, char *buf, size_t n) {
 
 typedef struct projector_thread {
   ll_projector *projector;
+  ll_store *log; /* what it follows: its changes wake it */
   pthread_t thread;
   bool failed;
   ll_err err;
@@ -149,8 +159,12 @@ typedef struct projector_thread {
 
 static void *projector_main(void *arg) {
   projector_thread *t = arg;
+  bool follows = ll_store_get_mode(t->log) != LL_STORE_PRIMARY;
+  uint64_t wait_ms =
+      follows ? PROJECTOR_FOLLOW_WAIT_MS : PROJECTOR_IDLE_WAIT_MS;
   while (!stop) {
     size_t applied = 0;
+    uint64_t seen = ll_store_changes(t->log);
     uint64_t t0 = ll_mono_ns();
     if (ll_projector_step(t->projector, PROJECTOR_BATCH_MAX, &applied,
                           &t->err) != 0) {
@@ -161,9 +175,13 @@ static void *projector_main(void *arg) {
       break;
     }
     if (applied == 0) {
-      usleep(PROJECTOR_IDLE_SLEEP_US);
+      ll_store_wait_change(t->log, seen, ll_mono_ns() + wait_ms * 1000000ull);
+      if (follows && wait_ms < PROJECTOR_FOLLOW_WAIT_MAX_MS)
+        wait_ms *= 2;
       continue;
     }
+    if (follows)
+      wait_ms = PROJECTOR_FOLLOW_WAIT_MS;
     ll_counter_add(t->m_applied, applied);
     ll_histogram_observe(t->m_step, (ll_mono_ns() - t0) / 1000);
   }
@@ -232,6 +250,7 @@ typedef struct daemon_ctx {
   char *brokers;
   ll_topics topics;
   ll_broker *broker;
+  bool embedded_broker; /* ours, or the one <data>/broker.addr names */
   ll_codec *codec;
   ll_store *store;
   ll_views *views;
@@ -448,6 +467,7 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
     return fail("opening the views", &e);
   d->projector = ll_projector_new(d->store, d->views);
   d->pt.projector = d->projector;
+  d->pt.log = d->store;
   projector_metrics(&d->pt, d->metrics);
   if (start_thread(&d->pt.thread, projector_main, &d->pt, "projector") != 0)
     return 1;
@@ -507,6 +527,7 @@ static int run_command_loop(daemon_ctx *d) {
                         &d->set.cfg, "rules.allow_expired_delivery")},
       .batch_max_events = (int)d->set.batch_max_events,
       .batch_max_ms = (int)d->set.batch_max_ms,
+      .embedded_broker = d->embedded_broker,
       .log_dir = path,
       .min_free_bytes = d->set.min_free_mb * 1024 * 1024,
       .metrics = d->metrics,
@@ -555,9 +576,11 @@ static int resolve_brokers(daemon_ctx *d, bool may_embed) {
     d->brokers = ll_strdup(ll_broker_bootstraps(d->broker));
     if (write_addr_file(d->data, "broker.addr", d->brokers, &e) != 0)
       return fail("starting", &e);
+    d->embedded_broker = true;
     return 0;
   }
   d->brokers = read_addr_file(d->data, "broker.addr");
+  d->embedded_broker = d->brokers != NULL;
   if (!d->brokers) {
     fprintf(stderr,
             "lotlined: no --brokers given and no %s/broker.addr to read "

@@ -916,6 +916,7 @@ static step_result publish_run(ll_publisher *p, size_t n, ll_err *err) {
 
 /* Publish what the log holds after our position (one transaction). */
 static step_result step(ll_publisher *p, ll_err *err) {
+  uint64_t seen = ll_store_changes(p->o.log);
   if (ll_store_catch_up(p->o.log, err) != 0)
     return STEP_FATAL;
   size_t n = 0;
@@ -940,7 +941,10 @@ static step_result step(ll_publisher *p, ll_err *err) {
         return STEP_FATAL;
       }
     }
-    rd_kafka_poll(p->rk, PUB_IDLE_POLL_MS);
+    /* Serve Kafka's callbacks, then sleep until the log changes. */
+    rd_kafka_poll(p->rk, 0);
+    ll_store_wait_change(p->o.log, seen,
+                         ll_mono_ns() + PUB_IDLE_POLL_MS * 1000000ull);
     return STEP_OK;
   }
   step_result r = publish_run(p, n, err);

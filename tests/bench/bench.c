@@ -14,8 +14,11 @@
  *   6. API: wrk on GET /v1/lots/{id}/locations, random lots, concurrent,
  *      once the publisher has caught up and the views' compaction settled;
  *   7. freshness: `lotlined command` + `project` running, a fixed offered
- *      load, produced -> visible through the API for sampled new lots;
- *   8. peak RSS of each process, bytes on disk per event.
+ *      load (2,000, 10,000 and 20,000 events/s, each on a fresh start),
+ *      produced -> visible through the API for sampled new lots;
+ *   8. write latency (bench_write.c): POST /v1/moves on a fresh `lotlined
+ *      all`, one client, then 32 at once;
+ *   and the peak RSS of each process, bytes on disk per event.
  * Prints a table and writes JSON (--out). */
 #include <curl/curl.h>
 #include <errno.h>
@@ -35,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_write.h"
 #include "harness.h"
 #include "ll_buf.h"
 #include "ll_kafka.h"
@@ -45,10 +49,16 @@
 #include "workload.h"
 
 #define BENCH_POLL_MS 20
+#define BENCH_BACKLOG_LINGER_MS "20" /* pre-produced: big requests */
+#define BENCH_CLIENT_LINGER_MS "5"   /* offered load: librdkafka default */
 #define BENCH_PHASE_TIMEOUT_S 1800
 #define BENCH_ROCKS_BATCH 2000
 #define BENCH_FRESH_SAMPLES_MAX 100000
 #define BENCH_FRESH_POLL_US 1000 /* between polls of a lot not visible yet */
+#define BENCH_FRESH_RATES_MAX 3
+#define BENCH_WRITE_ONE 500    /* one client's sequential writes */
+#define BENCH_WRITE_CLIENTS 32 /* clients writing at once */
+#define BENCH_WRITE_SECONDS 5  /* how long they write */
 /* RSS is sampled every BENCH_RSS_STEP log entries (at least 5 samples). */
 #define BENCH_RSS_STEP 1000000
 #define BENCH_RSS_MARKS_MAX 64
@@ -69,10 +79,20 @@ typedef struct opts {
   const char *workdir;
   int api_seconds;
   int api_connections;
-  int fresh_rate;
+  int fresh_rates[BENCH_FRESH_RATES_MAX]; /* offered loads, events/s */
+  int n_fresh_rates;
   int fresh_seconds;
+  int write_one, write_clients, write_seconds;
   bool keep;
 } opts;
+
+/* Produced -> visible at one offered load. */
+typedef struct fresh_figures {
+  int rate;
+  double offered_eps;
+  double p50_ms, p99_ms, max_ms;
+  int64_t samples;
+} fresh_figures;
 
 typedef struct results {
   double produce_eps;
@@ -84,9 +104,8 @@ typedef struct results {
   double rebuild_s;
   double api_rps;
   double api_p50_ms, api_p99_ms;
-  double fresh_p50_ms, fresh_p99_ms;
-  int64_t fresh_samples;
-  double fresh_offered_eps;
+  fresh_figures fresh[BENCH_FRESH_RATES_MAX];
+  write_figures write_one, write_many;
   int64_t rss_command_kb, rss_project_kb, rss_all_project_kb;
   rss_marks rss_command_marks, rss_project_marks;
   double disk_bytes_per_event;
@@ -186,11 +205,13 @@ typedef struct corpus {
   int64_t n;
 } corpus;
 
-static rd_kafka_t *make_producer(const char *brokers) {
+/* linger_ms: what the producer waits to fill a request (the pre-produced
+ * backlog wants big requests, the offered load a client's latency). */
+static rd_kafka_t *make_producer(const char *brokers, const char *linger_ms) {
   char err[256];
   rd_kafka_conf_t *c = rd_kafka_conf_new();
   const char *kv[][2] = {{"bootstrap.servers", brokers},
-                         {"linger.ms", "20"},
+                         {"linger.ms", linger_ms},
                          {"batch.num.messages", "10000"},
                          {"queue.buffering.max.messages", "2000000"},
                          {"queue.buffering.max.kbytes", "2000000"},
@@ -224,7 +245,7 @@ static void produce_one(rd_kafka_t *rk, const char *key, const void *v,
 
 static void produce_workload(workload *wl, const char *brokers, corpus *c,
                              results *r) {
-  rd_kafka_t *rk = make_producer(brokers);
+  rd_kafka_t *rk = make_producer(brokers, BENCH_BACKLOG_LINGER_MS);
   ll_buf v;
   const char *key;
   ll_buf_init(&v);
@@ -729,19 +750,23 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* `lotlined command` serving its metrics too, for the progress lines and
- * the final count; *metrics gets their address. */
+ * the final count; *metrics gets their address. It finds the brokers in
+ * <data>/broker.addr, as with an embedded broker (the benchmark's is one),
+ * so it paces its fetches as it would with one (command.c). */
 static h_proc start_command(const char *bin, const char *brokers,
                             const char *data, char **metrics) {
-  char log[2048], metrics_addr[2048];
+  char log[2048], metrics_addr[2048], broker_addr[2048];
   snprintf(log, sizeof log, "%s/command-fresh.log", data);
   snprintf(metrics_addr, sizeof metrics_addr, "%s/metrics.addr", data);
+  snprintf(broker_addr, sizeof broker_addr, "%s/broker.addr", data);
   remove(metrics_addr);
-  const char *argv[] = {bin,           "command",
-                        "--data",      data,
-                        "--brokers",   brokers,
-                        "--log-level", daemon_log_level(),
-                        "--set",       "metrics.listen=127.0.0.1:0",
-                        NULL};
+  FILE *f = fopen(broker_addr, "w");
+  if (f == NULL || fprintf(f, "%s\n", brokers) < 0 || fclose(f) != 0)
+    die("freshness", "cannot write broker.addr");
+  const char *argv[] = {
+      bin,           "command",          "--data", data,
+      "--log-level", daemon_log_level(), "--set",  "metrics.listen=127.0.0.1:0",
+      NULL};
   h_proc p = h_spawn(log, argv);
   *metrics = h_wait_file(data, "metrics.addr", 30000);
   if (*metrics == NULL) {
@@ -753,8 +778,7 @@ static h_proc start_command(const char *bin, const char *brokers,
 
 /* Offer load only once the consumer has joined its group and caught up:
  * one new lot, produced now, must be visible through the API. */
-static void warm_up(workload *wl, const char *brokers, const char *http) {
-  rd_kafka_t *probe = make_producer(brokers);
+static void warm_up(workload *wl, rd_kafka_t *probe, const char *http) {
   ll_buf pv;
   const char *pkey;
   char lot[32];
@@ -771,7 +795,6 @@ static void warm_up(workload *wl, const char *brokers, const char *http) {
   while (!(visible = lot_visible(h, http, lot)) && now_s() < give_up)
     sleep_ms(50);
   curl_easy_cleanup(h);
-  rd_kafka_destroy(probe);
   ll_buf_free(&pv);
   if (!visible)
     die("freshness", "the first new lot never became visible");
@@ -794,11 +817,11 @@ static void print_progress(double t0, int64_t sent, const char *cmd_metrics,
 /* Produce the fixed offered load, handing every 20th new lot to the
  * poller; returns the events sent. */
 static int64_t offer_load(workload *wl, rd_kafka_t *rk, fresh_ctx *c,
-                          const opts *o, const char *cmd_metrics) {
+                          const opts *o, int rate, const char *cmd_metrics) {
   ll_buf v;
   ll_buf_init(&v);
   const char *key;
-  int64_t sent = 0, total = (int64_t)o->fresh_rate * o->fresh_seconds;
+  int64_t sent = 0, total = (int64_t)rate * o->fresh_seconds;
   int64_t created_before = wl_lots_created(wl);
   wl_extend(wl, total);
   double t0 = now_s(), next_report = t0 + 1;
@@ -808,7 +831,7 @@ static int64_t offer_load(workload *wl, rd_kafka_t *rk, fresh_ctx *c,
       print_progress(t0, sent, cmd_metrics, c->http, log_at_start);
       next_report += 1;
     }
-    double due = t0 + (double)sent / o->fresh_rate;
+    double due = t0 + (double)sent / rate;
     while (now_s() < due)
       usleep(50);
     if (!wl_next(wl, &key, &v))
@@ -847,32 +870,41 @@ static void check_log_count(const char *cmd_metrics, const workload *wl) {
 }
 
 static void freshness(const char *bin, workload *wl, const char *brokers,
-                      const char *data, const opts *o, results *r) {
+                      const char *data, const opts *o, int rate,
+                      fresh_figures *f, results *r) {
   char *cmd_metrics = NULL, *http = NULL;
   h_proc cmdp = start_command(bin, brokers, data, &cmd_metrics);
   h_proc proj = start_project(bin, brokers, data, "project-fresh", &http);
-  warm_up(wl, brokers, http);
+  /* The producer of the offered load is the one that warmed up: connected,
+   * with its producer id and the topic's metadata, as a running client's
+   * would be. A new one would make the first second's events wait for
+   * that (see docs/performance.md). */
+  rd_kafka_t *rk = make_producer(brokers, BENCH_CLIENT_LINGER_MS);
+  warm_up(wl, rk, http);
   fresh_ctx c = {.http = http};
   c.samples = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof *c.samples);
   c.latencies_ms = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof(double));
   pthread_t poller;
   pthread_create(&poller, NULL, fresh_poller, &c);
-  rd_kafka_t *rk = make_producer(brokers);
   double t0 = now_s();
-  int64_t sent = offer_load(wl, rk, &c, o, cmd_metrics);
-  r->fresh_offered_eps = (double)sent / (now_s() - t0);
+  int64_t sent = offer_load(wl, rk, &c, o, rate, cmd_metrics);
+  f->rate = rate;
+  f->offered_eps = (double)sent / (now_s() - t0);
   if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
     die("freshness", "the offered load was not all delivered");
   atomic_store(&c.producing_done, true);
   pthread_join(poller, NULL);
   check_log_count(cmd_metrics, wl);
   qsort(c.latencies_ms, (size_t)c.n_lat, sizeof(double), cmp_double);
-  r->fresh_samples = c.n_lat;
+  f->samples = c.n_lat;
   if (c.n_lat == 0)
     die("freshness", "no lot was sampled");
-  r->fresh_p50_ms = c.latencies_ms[c.n_lat / 2];
-  r->fresh_p99_ms = c.latencies_ms[(c.n_lat * 99) / 100];
-  r->rss_all_project_kb = rss_peak_kb(proj.pid);
+  f->p50_ms = c.latencies_ms[c.n_lat / 2];
+  f->p99_ms = c.latencies_ms[(c.n_lat * 99) / 100];
+  f->max_ms = c.latencies_ms[c.n_lat - 1];
+  int64_t rss = rss_peak_kb(proj.pid);
+  if (rss > r->rss_all_project_kb)
+    r->rss_all_project_kb = rss;
   if (h_stop(&proj, 10000) != 0)
     die("freshness", "lotlined project did not stop cleanly");
   if (h_stop(&cmdp, 10000) != 0)
@@ -885,6 +917,47 @@ static void freshness(const char *bin, workload *wl, const char *brokers,
 }
 
 /* ---- report ---- */
+
+static void print_fresh(const opts *o, const results *r) {
+  for (int i = 0; i < o->n_fresh_rates; i++) {
+    const fresh_figures *f = &r->fresh[i];
+    char what[64];
+    snprintf(what, sizeof what, "freshness at %d/s offered", f->rate);
+    printf("%-44s %14.0f\n", what, f->offered_eps);
+    printf("  %-42s %14.2f\n", "p50, ms", f->p50_ms);
+    printf("  %-42s %14.2f%s\n", "p99, ms", f->p99_ms,
+           f->rate == 10000 ? " <= 100" : "");
+    printf("  %-42s %14.2f\n", "max, ms", f->max_ms);
+    printf("  %-42s %14" PRId64 "\n", "samples", f->samples);
+  }
+}
+
+static void print_write(const char *what, const write_figures *w,
+                        const char *p50_target, const char *p99_target) {
+  printf("%-44s %14" PRId64 " writes\n", what, w->writes);
+  printf("  %-42s %14.2f %s\n", "p50, ms", w->p50_ms, p50_target);
+  printf("  %-42s %14.2f %s\n", "p99, ms", w->p99_ms, p99_target);
+  printf("  %-42s %14.2f\n", "max, ms", w->max_ms);
+}
+
+/* The figures the text table has, as JSON members (after "{" and others). */
+static void json_latency(FILE *f, const opts *o, const results *r) {
+  for (int i = 0; i < o->n_fresh_rates; i++) {
+    const fresh_figures *x = &r->fresh[i];
+    fprintf(f,
+            ",\"fresh_%d_offered_eps\":%.0f,\"fresh_%d_p50_ms\":%.2f,"
+            "\"fresh_%d_p99_ms\":%.2f,\"fresh_%d_max_ms\":%.2f",
+            x->rate, x->offered_eps, x->rate, x->p50_ms, x->rate, x->p99_ms,
+            x->rate, x->max_ms);
+  }
+  const write_figures *w[2] = {&r->write_one, &r->write_many};
+  for (int i = 0; i < 2; i++)
+    fprintf(f,
+            ",\"write_%d_p50_ms\":%.3f,\"write_%d_p99_ms\":%.3f,"
+            "\"write_%d_max_ms\":%.3f,\"write_%d_per_s\":%.0f",
+            w[i]->clients, w[i]->p50_ms, w[i]->clients, w[i]->p99_ms,
+            w[i]->clients, w[i]->max_ms, w[i]->clients, w[i]->writes_per_s);
+}
 
 static void report(const opts *o, const wl_stats *ws, const results *r) {
   printf("\nlotline benchmark: %" PRId64 " events (%" PRId64 " valid, %" PRId64
@@ -913,11 +986,11 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
          r->api_rps);
   printf("%-44s %14.2f\n", "API p50, ms", r->api_p50_ms);
   printf("%-44s %14.2f <= 5\n", "API p99, ms", r->api_p99_ms);
-  printf("%-44s %14.0f\n", "freshness offered load, events/s",
-         r->fresh_offered_eps);
-  printf("%-44s %14.2f\n", "freshness p50, ms", r->fresh_p50_ms);
-  printf("%-44s %14.2f <= 100\n", "freshness p99, ms", r->fresh_p99_ms);
-  printf("%-44s %14" PRId64 "\n", "freshness samples", r->fresh_samples);
+  print_fresh(o, r);
+  print_write("write latency, 1 client", &r->write_one, "<= 3", "<= 10");
+  print_write("write latency, 32 clients", &r->write_many, "", "<= 50");
+  printf("%-44s %14.0f >= 5000\n", "writes/s, 32 clients",
+         r->write_many.writes_per_s);
   printf("%-44s %14.1f <= 512\n", "peak RSS command, MB",
          r->rss_command_kb / 1024.0);
   printf("%-44s %14.1f <= 512\n", "peak RSS project, MB",
@@ -935,8 +1008,7 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
             "\"rocks_ceiling_eps\":%.0f,\"ingest_eps\":%.0f,"
             "\"ingest_vs_consume\":%.3f,\"projection_eps\":%.0f,"
             "\"rebuild_s\":%.2f,\"api_rps\":%.0f,\"api_p50_ms\":%.3f,"
-            "\"api_p99_ms\":%.3f,\"fresh_offered_eps\":%.0f,"
-            "\"fresh_p50_ms\":%.2f,\"fresh_p99_ms\":%.2f,"
+            "\"api_p99_ms\":%.3f,"
             "\"rss_command_mb\":%.1f,\"rss_project_mb\":%.1f,"
             "\"disk_bytes_per_event\":%.1f,\"log_entries\":%" PRId64
             ",\"rejections\":%" PRId64,
@@ -944,10 +1016,10 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
             r->produce_eps, r->consume_ceiling_eps, r->rocks_ceiling_eps,
             r->ingest_eps, r->ingest_eps / r->consume_ceiling_eps,
             r->projection_eps, r->rebuild_s, r->api_rps, r->api_p50_ms,
-            r->api_p99_ms, r->fresh_offered_eps, r->fresh_p50_ms,
-            r->fresh_p99_ms, r->rss_command_kb / 1024.0,
+            r->api_p99_ms, r->rss_command_kb / 1024.0,
             r->rss_project_kb / 1024.0, r->disk_bytes_per_event, r->log_entries,
             r->rejections);
+    json_latency(f, o, r);
     rss_marks_json(f, "rss_command_marks", &r->rss_command_marks);
     rss_marks_json(f, "rss_project_marks", &r->rss_project_marks);
     fprintf(f, "}\n");
@@ -966,8 +1038,12 @@ static void usage(FILE *out) {
           "  --api-seconds S   wrk duration (default 10)\n"
           "  --connections C   wrk connections (default 32)\n"
           "  --fresh-rate R    offered load for freshness, events/s "
-          "(default 20000)\n"
+          "(default\n"
+          "                    2000, 10000 and 20000; repeat for several)\n"
           "  --fresh-seconds S (default 10)\n"
+          "  --write-one N     one client's sequential writes (default "
+          "500)\n"
+          "  --write-seconds S 32 clients' writing time (default 5)\n"
           "  --workdir DIR     where data goes (default a temp dir)\n"
           "  --keep            keep the data directory\n"
           "  --out FILE        write the figures as JSON\n"
@@ -984,6 +1060,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"connections", required_argument, NULL, 'c'},
       {"fresh-rate", required_argument, NULL, 'r'},
       {"fresh-seconds", required_argument, NULL, 'f'},
+      {"write-one", required_argument, NULL, 'W'},
+      {"write-seconds", required_argument, NULL, 'T'},
       {"workdir", required_argument, NULL, 'w'},
       {"keep", no_argument, NULL, 'k'},
       {"out", required_argument, NULL, 'o'},
@@ -991,6 +1069,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int ch;
+  bool rates_given = false; /* the first --fresh-rate replaces the default */
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (ch) {
     case 'n':
@@ -1009,7 +1088,17 @@ static int parse_opts(int argc, char **argv, opts *o) {
       o->api_connections = atoi(optarg);
       break;
     case 'r':
-      o->fresh_rate = atoi(optarg);
+      if (!rates_given)
+        o->n_fresh_rates = 0;
+      rates_given = true;
+      if (o->n_fresh_rates < BENCH_FRESH_RATES_MAX)
+        o->fresh_rates[o->n_fresh_rates++] = atoi(optarg);
+      break;
+    case 'W':
+      o->write_one = atoi(optarg);
+      break;
+    case 'T':
+      o->write_seconds = atoi(optarg);
       break;
     case 'f':
       o->fresh_seconds = atoi(optarg);
@@ -1026,8 +1115,12 @@ static int parse_opts(int argc, char **argv, opts *o) {
     case 'S':
       o->events = 20000;
       o->api_seconds = 2;
-      o->fresh_rate = 2000;
+      o->fresh_rates[0] = 2000;
+      o->n_fresh_rates = 1;
+      rates_given = true;
       o->fresh_seconds = 2;
+      o->write_one = 50;
+      o->write_seconds = 1;
       o->partitions = 8;
       break;
     case 'h':
@@ -1038,7 +1131,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
       return 2;
     }
   }
-  if (o->events < 1000 || o->partitions < 1 || o->partitions > 256) {
+  if (o->events < 1000 || o->partitions < 1 || o->partitions > 256 ||
+      o->write_one < 1 || o->write_seconds < 1) {
     usage(stderr);
     return 2;
   }
@@ -1086,8 +1180,12 @@ int main(int argc, char **argv) {
             .partitions = 32,
             .api_seconds = 10,
             .api_connections = 32,
-            .fresh_rate = 20000,
-            .fresh_seconds = 10};
+            .fresh_rates = {2000, 10000, 20000},
+            .n_fresh_rates = 3,
+            .fresh_seconds = 10,
+            .write_one = BENCH_WRITE_ONE,
+            .write_clients = BENCH_WRITE_CLIENTS,
+            .write_seconds = BENCH_WRITE_SECONDS};
   int status = parse_opts(argc, argv, &o);
   if (status >= 0)
     return status;
@@ -1111,25 +1209,31 @@ int main(int argc, char **argv) {
   corpus c = {0};
   c.msgs = ll_xcalloc((size_t)o.events, sizeof *c.msgs);
   results r = {0};
-  fprintf(stderr, "1/7 generating and producing %" PRId64 " events\n",
+  fprintf(stderr, "1/8 generating and producing %" PRId64 " events\n",
           o.events);
   produce_workload(wl, brokers, &c, &r);
   wl_stats ws = *wl_stats_get(wl); /* the pre-produced stream */
-  fprintf(stderr, "2/7 ceilings\n");
+  fprintf(stderr, "2/8 ceilings\n");
   consume_ceiling(brokers, &o, c.n, &r);
   rocks_ceiling(&c, dir, &r);
-  fprintf(stderr, "3/7 durable ingest (lotlined command)\n");
+  fprintf(stderr, "3/8 durable ingest (lotlined command)\n");
   ingest(bin, brokers, data, &o, c.n, &r);
   check_ingest(&r, &ws);
   r.disk_bytes_per_event = (double)dir_bytes(data) / (double)c.n;
-  fprintf(stderr, "4/7 projection (lotlined project)\n");
+  fprintf(stderr, "4/8 projection (lotlined project)\n");
   projection(bin, brokers, data, &r);
-  fprintf(stderr, "5/7 rebuild (lotline rebuild)\n");
+  fprintf(stderr, "5/8 rebuild (lotline rebuild)\n");
   rebuild(cli, data, &r);
-  fprintf(stderr, "6/7 API load (wrk)\n");
+  fprintf(stderr, "6/8 API load (wrk)\n");
   api_load(bin, brokers, data, &o, wl_lots_created(wl), &r);
-  fprintf(stderr, "7/7 freshness at %d events/s\n", o.fresh_rate);
-  freshness(bin, wl, brokers, data, &o, &r);
+  for (int i = 0; i < o.n_fresh_rates; i++) {
+    fprintf(stderr, "7/8 freshness at %d events/s\n", o.fresh_rates[i]);
+    freshness(bin, wl, brokers, data, &o, o.fresh_rates[i], &r.fresh[i], &r);
+  }
+  fprintf(stderr, "8/8 write latency (lotlined all, 1 and %d clients)\n",
+          o.write_clients);
+  bench_write_latency(bin, dir, o.write_one, o.write_clients, o.write_seconds,
+                      &r.write_one, &r.write_many);
   report(&o, &ws, &r);
   wl_free(wl);
   ll_broker_stop(broker);

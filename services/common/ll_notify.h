@@ -1,0 +1,30 @@
+/* ll_notify.h — "something changed": a counter threads can wait on.
+ *
+ * The log store bumps one after each commit (or a secondary's catch-up
+ * that found new writes), the views after each apply. A waiter reads the
+ * counter, checks its own condition, then waits for the counter to move
+ * past what it read: a change between the check and the wait is never
+ * missed, and nobody polls. */
+#ifndef LL_NOTIFY_H
+#define LL_NOTIFY_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+typedef struct ll_notify {
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* on CLOCK_MONOTONIC, the clock of ll_mono_ns() */
+  uint64_t seq;
+} ll_notify;
+
+void ll_notify_init(ll_notify *n);
+void ll_notify_destroy(ll_notify *n);
+/* The counter now: read it before checking the condition waited for. */
+uint64_t ll_notify_seq(ll_notify *n);
+/* Count a change and wake every waiter. */
+void ll_notify_bump(ll_notify *n);
+/* Wait until the counter differs from seen or ll_mono_ns() reaches
+ * deadline_ns; returns the counter. */
+uint64_t ll_notify_wait(ll_notify *n, uint64_t seen, uint64_t deadline_ns);
+
+#endif

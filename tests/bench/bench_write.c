@@ -1,0 +1,198 @@
+/* bench_write.c — write latency: what a client waits between its POST
+ * /v1/moves and the answer (the event decided, synced and in the views).
+ *
+ * A fresh `lotlined all` with its own embedded broker, as an operator
+ * would start it; once /readyz says ready (the consumer has its
+ * partitions), each client creates its own lot (its own product, so the
+ * clients' events spread over the partitions) and then moves quantities
+ * from a supplier into stock, which every state accepts. One client posts
+ * one write after another; then many clients post at once, each one write
+ * after another, for a fixed time. */
+#include "bench_write.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "harness.h"
+#include "ll_mem.h"
+#include "ll_time.h"
+
+#define WRITE_READY_TIMEOUT_MS 60000
+#define WRITE_HTTP_TIMEOUT_MS 10000L
+#define WRITE_BODY_MAX_BYTES 512
+#define WRITE_URL_MAX_BYTES 320
+#define WRITE_SAMPLES_MAX 200000 /* per client */
+#define WRITE_STOP_TIMEOUT_MS 15000
+
+typedef struct client {
+  const char *http;
+  int id;
+  double until_s; /* many clients: post until then */
+  int writes;     /* one client: this many */
+  double *ms;     /* round trips */
+  int64_t n;
+  pthread_t thread;
+} client;
+
+static double now_s(void) {
+  return (double)ll_mono_ns() / 1e9;
+}
+
+static void fail(const char *why) {
+  fprintf(stderr, "bench: write latency: %s\n", why);
+  exit(1);
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg) {
+  (void)p;
+  (void)arg;
+  return size * n;
+}
+
+/* POST body to path on a keep-alive handle; the HTTP status. */
+static long post(CURL *h, const char *http, const char *path,
+                 const char *body) {
+  char url[WRITE_URL_MAX_BYTES];
+  snprintf(url, sizeof url, "http://%s%s", http, path);
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+  long status = 0;
+  if (curl_easy_perform(h) == CURLE_OK)
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  return status;
+}
+
+static CURL *client_handle(struct curl_slist *headers) {
+  CURL *h = curl_easy_init();
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, WRITE_HTTP_TIMEOUT_MS);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  return h;
+}
+
+static void *run_client(void *arg) {
+  client *c = arg;
+  struct curl_slist *headers =
+      curl_slist_append(NULL, "Content-Type: application/json");
+  CURL *h = client_handle(headers);
+  char body[WRITE_BODY_MAX_BYTES];
+  snprintf(body, sizeof body,
+           "{\"lot_id\":\"BW-LOT-%d\",\"product_id\":\"BW-P-%d\","
+           "\"name\":\"bench %d\",\"tracking\":\"LOT\"}",
+           c->id, c->id, c->id);
+  if (post(h, c->http, "/v1/lots", body) != 201)
+    fail("creating a client's lot was not answered 201");
+  snprintf(body, sizeof body,
+           "{\"product_id\":\"BW-P-%d\",\"lot_id\":\"BW-LOT-%d\","
+           "\"quantity\":\"1\",\"from\":{\"id\":\"Vendors/Bench\","
+           "\"usage\":\"SUPPLIER\"},\"to\":{\"id\":\"WH/Bench\","
+           "\"usage\":\"INTERNAL\"},\"reference\":\"bench\"}",
+           c->id, c->id);
+  while (c->n < WRITE_SAMPLES_MAX &&
+         (c->writes > 0 ? c->n < c->writes : now_s() < c->until_s)) {
+    double t0 = now_s();
+    if (post(h, c->http, "/v1/moves", body) != 201)
+      fail("a move was not answered 201");
+    c->ms[c->n++] = (now_s() - t0) * 1000;
+  }
+  curl_easy_cleanup(h);
+  curl_slist_free_all(headers);
+  return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Run n clients to the end; their round trips summed up in *f. */
+static void run_clients(client *cs, int n, write_figures *f) {
+  double t0 = now_s();
+  for (int i = 0; i < n; i++)
+    pthread_create(&cs[i].thread, NULL, run_client, &cs[i]);
+  for (int i = 0; i < n; i++)
+    pthread_join(cs[i].thread, NULL);
+  double elapsed_s = now_s() - t0;
+  int64_t total = 0;
+  for (int i = 0; i < n; i++)
+    total += cs[i].n;
+  if (total == 0)
+    fail("no write was measured");
+  double *all = ll_xcalloc((size_t)total, sizeof *all);
+  int64_t k = 0;
+  for (int i = 0; i < n; i++) {
+    memcpy(all + k, cs[i].ms, (size_t)cs[i].n * sizeof *all);
+    k += cs[i].n;
+  }
+  qsort(all, (size_t)total, sizeof *all, cmp_double);
+  *f = (write_figures){.clients = n,
+                       .writes = total,
+                       .p50_ms = all[total / 2],
+                       .p99_ms = all[(total * 99) / 100],
+                       .max_ms = all[total - 1],
+                       .writes_per_s = (double)total / elapsed_s};
+  free(all);
+}
+
+static bool is_ready(json_t *j, const void *arg) {
+  (void)arg;
+  const char *status = json_string_value(json_object_get(j, "status"));
+  return status != NULL && strcmp(status, "ready") == 0;
+}
+
+static h_proc start_all(const char *bin, const char *data, char **http) {
+  char log[2100];
+  snprintf(log, sizeof log, "%s/all.log", data);
+  mkdir(data, 0755); /* for the log; lotlined fills it */
+  /* LOTLINE_BENCH_LOG_LEVEL=debug shows every batch in all.log. */
+  const char *level = getenv("LOTLINE_BENCH_LOG_LEVEL");
+  const char *argv[] = {
+      bin,           "all",
+      "--data",      data,
+      "--http",      "127.0.0.1:0",
+      "--log-level", level != NULL && *level != '\0' ? level : "warn",
+      NULL};
+  h_proc p = h_spawn(log, argv);
+  *http = h_wait_file(data, "http.addr", WRITE_READY_TIMEOUT_MS);
+  json_t *j = *http ? h_http_wait(*http, "/readyz", is_ready, NULL,
+                                  WRITE_READY_TIMEOUT_MS)
+                    : NULL;
+  bool ready = j != NULL && is_ready(j, NULL);
+  json_decref(j);
+  if (!ready) {
+    h_dump_log(&p);
+    fail("lotlined all did not become ready");
+  }
+  return p;
+}
+
+void bench_write_latency(const char *bin, const char *dir, int one_writes,
+                         int many_clients, int many_seconds, write_figures *one,
+                         write_figures *many) {
+  char data[2048];
+  snprintf(data, sizeof data, "%s/write", dir);
+  char *http = NULL;
+  h_proc p = start_all(bin, data, &http);
+  client *cs = ll_xcalloc((size_t)many_clients + 1, sizeof *cs);
+  for (int i = 0; i <= many_clients; i++) {
+    cs[i] = (client){.http = http, .id = i};
+    cs[i].ms = ll_xcalloc(WRITE_SAMPLES_MAX, sizeof *cs[i].ms);
+  }
+  cs[0].writes = one_writes;
+  run_clients(cs, 1, one);
+  double until_s = now_s() + many_seconds;
+  for (int i = 1; i <= many_clients; i++)
+    cs[i].until_s = until_s;
+  run_clients(cs + 1, many_clients, many);
+  if (h_stop(&p, WRITE_STOP_TIMEOUT_MS) != 0)
+    fail("lotlined all did not stop cleanly");
+  for (int i = 0; i <= many_clients; i++)
+    free(cs[i].ms);
+  free(cs);
+  free(http);
+}

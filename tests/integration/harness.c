@@ -31,6 +31,14 @@ static void die(const char *fmt, const char *arg) {
   abort();
 }
 
+ll_codec *h_codec_open(void) {
+  ll_err e;
+  ll_codec *codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
+  if (!codec)
+    fprintf(stderr, "codec: %s: %s\n", ll_err_kind_name(e.kind), e.message);
+  return codec;
+}
+
 char *h_tempdir(const char *tag) {
   char *dir = ts_tempdir(tag);
   if (dir == NULL)

@@ -23,6 +23,11 @@ typedef struct h_proc {
 char *h_tempdir(const char *tag);
 void h_rmrf(const char *path);
 
+/* The codec a test program encodes its events with: the schemas of
+ * $LOTLINE_SCHEMAS. NULL after saying why on stderr (a group setup then
+ * returns -1). */
+ll_codec *h_codec_open(void);
+
 /* Path of a lotlined/lotline binary ($LOTLINE_BIN or build/bin). */
 const char *h_bin(const char *name, char *buf, size_t n);
 

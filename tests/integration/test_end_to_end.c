@@ -24,12 +24,9 @@ static ll_codec *codec;
 
 static int setup(void **state) {
   (void)state;
-  ll_err e;
-  codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
-  if (!codec) {
-    fprintf(stderr, "codec: %s: %s\n", ll_err_kind_name(e.kind), e.message);
+  codec = h_codec_open();
+  if (!codec)
     return -1;
-  }
   return 0;
 }
 

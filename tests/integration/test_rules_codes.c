@@ -1016,12 +1016,9 @@ static int setup(void **state) {
   (void)state;
   memset(NAME256, 'a', 256);
   NAME256[256] = '\0';
-  ll_err e;
-  codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
-  if (!codec) {
-    fprintf(stderr, "codec: %s\n", e.message);
+  codec = h_codec_open();
+  if (!codec)
     return -1;
-  }
   return 0;
 }
 

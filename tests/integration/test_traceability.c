@@ -234,12 +234,9 @@ static int run_cli(char **out, const char *const args[]) {
 
 static int setup(void **state) {
   (void)state;
-  ll_err e;
-  codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
-  if (!codec) {
-    fprintf(stderr, "codec: %s\n", e.message);
+  codec = h_codec_open();
+  if (!codec)
     return -1;
-  }
   curl_global_init(CURL_GLOBAL_DEFAULT);
   data_dir = h_tempdir("trace");
   char bin[512], log[600];

@@ -33,12 +33,9 @@ static ll_codec *codec;
 
 static int setup(void **state) {
   (void)state;
-  ll_err e;
-  codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
-  if (!codec) {
-    fprintf(stderr, "codec: %s\n", e.message);
+  codec = h_codec_open();
+  if (!codec)
     return -1;
-  }
   return 0;
 }
 

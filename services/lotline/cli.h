@@ -207,6 +207,11 @@ int cli_put_text(const cli_command *cmd, json_t *obj, const char *key,
 /* The single positional LOT_ID after the options (cli_one_arg), not
  * blank. */
 int cli_one_lot_id(const cli_args *a, const char **lot_id);
+/* The opening of a command on one lot: the options, then exactly one
+ * LOT_ID. Like cli_args_parse: true to go on, false to return *rc (0
+ * after --help). */
+bool cli_args_parse_lot(cli_args *a, const char *vals[CLI_OPT_SLOTS],
+                        const char **lot_id, int *rc);
 /* --idempotency-key becomes an HTTP header and the event id: NULL (absent)
  * or one printable line of at most LL_TEXT_MAX_CHARS characters. */
 int cli_check_idempotency_key(const cli_command *cmd, const char *key);

@@ -356,6 +356,14 @@ int cli_one_lot_id(const cli_args *a, const char **lot_id) {
   return rc;
 }
 
+bool cli_args_parse_lot(cli_args *a, const char *vals[CLI_OPT_SLOTS],
+                        const char **lot_id, int *rc) {
+  if (!cli_args_parse(a, vals, rc))
+    return false;
+  *rc = cli_one_lot_id(a, lot_id);
+  return *rc == CLI_EXIT_OK;
+}
+
 const struct option cli_lot_detail_options[] = {
     {"reference", required_argument, NULL, CLI_OPT_REFERENCE},
     {"description", required_argument, NULL, CLI_OPT_DESCRIPTION},

@@ -189,12 +189,8 @@ static int run_update(cli_ctx *ctx, const cli_command *cmd, int argc,
   cli_args_add(&a, cli_lot_detail_options);
   const char *vals[CLI_OPT_SLOTS] = {NULL};
   int rc = CLI_EXIT_OK;
-  if (!cli_args_parse(&a, vals, &rc)) {
-    return rc;
-  }
   const char *lot_id = NULL;
-  rc = cli_one_lot_id(&a, &lot_id);
-  if (rc != CLI_EXIT_OK) {
+  if (!cli_args_parse_lot(&a, vals, &lot_id, &rc)) {
     return rc;
   }
   json_t *body = json_object();
@@ -218,12 +214,8 @@ static int run_show(cli_ctx *ctx, const cli_command *cmd, int argc,
   cli_args_init(&a, ctx, cmd, argc, argv, no_options);
   const char *vals[CLI_OPT_SLOTS] = {NULL};
   int rc = CLI_EXIT_OK;
-  if (!cli_args_parse(&a, vals, &rc)) {
-    return rc;
-  }
   const char *lot_id = NULL;
-  rc = cli_one_lot_id(&a, &lot_id);
-  if (rc != CLI_EXIT_OK) {
+  if (!cli_args_parse_lot(&a, vals, &lot_id, &rc)) {
     return rc;
   }
   char *path = cli_lot_path(lot_id, "");

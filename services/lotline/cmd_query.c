@@ -85,12 +85,8 @@ static int run_locations(cli_ctx *ctx, const cli_command *cmd, int argc,
   cli_args_init(&a, ctx, cmd, argc, argv, locations_options);
   const char *vals[CLI_OPT_SLOTS] = {NULL};
   int rc = CLI_EXIT_OK;
-  if (!cli_args_parse(&a, vals, &rc)) {
-    return rc;
-  }
   const char *lot_id = NULL;
-  rc = cli_one_lot_id(&a, &lot_id);
-  if (rc != CLI_EXIT_OK) {
+  if (!cli_args_parse_lot(&a, vals, &lot_id, &rc)) {
     return rc;
   }
   bool all = CLI_VAL(vals, OPT_ALL) != NULL;

@@ -181,12 +181,8 @@ static int run_history(cli_ctx *ctx, const cli_command *cmd, int argc,
   cli_args_init(&a, ctx, cmd, argc, argv, history_options);
   const char *vals[CLI_OPT_SLOTS] = {NULL};
   int rc = CLI_EXIT_OK;
-  if (!cli_args_parse(&a, vals, &rc)) {
-    return rc;
-  }
   const char *lot_id = NULL;
-  rc = cli_one_lot_id(&a, &lot_id);
-  if (rc != CLI_EXIT_OK) {
+  if (!cli_args_parse_lot(&a, vals, &lot_id, &rc)) {
     return rc;
   }
   char *path = cli_lot_path(lot_id, "/moves");

@@ -31,6 +31,24 @@ static void die(const char *fmt, const char *arg) {
   abort();
 }
 
+rd_kafka_t *h_idempotent_producer(const char *brokers,
+                                  void (*dr)(rd_kafka_t *rk,
+                                             const rd_kafka_message_t *m,
+                                             void *opaque)) {
+  char errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr,
+                        sizeof errstr) != RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
+                        sizeof errstr) != RD_KAFKA_CONF_OK)
+    die("producer config: %s", errstr);
+  rd_kafka_conf_set_dr_msg_cb(conf, dr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (!rk)
+    die("producer: %s", errstr);
+  return rk;
+}
+
 ll_codec *h_codec_open(void) {
   ll_err e;
   ll_codec *codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);

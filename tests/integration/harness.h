@@ -60,6 +60,14 @@ json_t *h_http_wait(const char *base, const char *path,
                     bool (*pred)(json_t *, const void *), const void *arg,
                     int timeout_ms);
 
+/* A plain idempotent librdkafka producer (order kept across retries)
+ * calling dr for each delivery report; fails the test if it cannot be
+ * made. For tests that send their own records with rd_kafka_producev. */
+rd_kafka_t *h_idempotent_producer(const char *brokers,
+                                  void (*dr)(rd_kafka_t *rk,
+                                             const rd_kafka_message_t *m,
+                                             void *opaque));
+
 /* librdkafka producer: send and wait for delivery. */
 typedef struct h_producer h_producer;
 h_producer *h_producer_new(const char *brokers);

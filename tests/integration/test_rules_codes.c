@@ -186,19 +186,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 /* Produce items [from, to) in order, wait for every delivery report. */
 static void send_range(const char *brokers, sent_list *l, size_t from,
                        size_t to) {
-  char errstr[256];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr,
-                                     sizeof errstr),
-                   RD_KAFKA_CONF_OK);
-  /* Idempotence keeps the order within a partition across retries. */
-  assert_int_equal(rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
-                                     sizeof errstr),
-                   RD_KAFKA_CONF_OK);
-  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (!rk)
-    fail_msg("producer: %s", errstr);
+  rd_kafka_t *rk = h_idempotent_producer(brokers, on_delivery);
   for (size_t i = from; i < to; i++) {
     sent *s = &l->items[i];
     rd_kafka_resp_err_t e;

@@ -67,7 +67,9 @@
 
 #include "command_decode.h"
 #include "command_metrics.h"
+#include "command_topics.h"
 #include "ll_event.h"
+#include "ll_hash.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
 #include "ll_time.h"
@@ -115,7 +117,8 @@ typedef struct loop {
   uint64_t rebalances;  /* assignment changes seen, to drop stale chunks */
   uint64_t seeks;       /* retries that sought a partition back */
   uint64_t partition_seek[COMMAND_PARTITIONS_MAX]; /* `seeks` at its last */
-  int64_t clock_ms; /* the log clock (top of the file) */
+  int64_t clock_ms;   /* the log clock (top of the file) */
+  int32_t partitions; /* of the input topic, checked at start */
   bool fatal;
   ll_err fatal_err;
   command_metrics metrics;
@@ -252,6 +255,27 @@ out:
   ll_facts_free(&facts);
 }
 
+/* The record is on the partition Kafka's default partitioner gives its
+ * key (the key is the product: checked before). */
+static bool on_own_partition(const loop *l, const rd_kafka_message_t *m) {
+  return m->partition == ll_partition_of_key(m->key, m->key_len, l->partitions);
+}
+
+static void reject_wrong_partition(loop *l, const rd_kafka_message_t *m,
+                                   const ll_event *ev) {
+  char msg[LL_MESSAGE_MAX_BYTES];
+  snprintf(msg, sizeof msg,
+           "Product '%s' belongs to partition %d of %s (murmur2 of the key, "
+           "Kafka's default partitioner, over %d partitions), but this event "
+           "arrived on partition %d: all events of a product must be on its "
+           "partition. Produce with Kafka's default partitioner (librdkafka "
+           "clients: partitioner=murmur2_random).",
+           ev->product_id,
+           (int)ll_partition_of_key(m->key, m->key_len, l->partitions),
+           rd_kafka_topic_name(m->rkt), (int)l->partitions, (int)m->partition);
+  reject(l, m, ev->event_id, LL_WRONG_PARTITION, msg);
+}
+
 /* Decide one decoded message (code and e as the codec left them). */
 static void process_decoded(loop *l, const rd_kafka_message_t *m, ll_event *ev,
                             ll_code code, const ll_err *e) {
@@ -265,6 +289,8 @@ static void process_decoded(loop *l, const rd_kafka_message_t *m, ll_event *ev,
              m->key ? (int)(m->key_len > 100 ? 100 : m->key_len) : 6,
              m->key ? (const char *)m->key : "(none)", ev->product_id);
     reject(l, m, ev->event_id, LL_KEY_MISMATCH, msg);
+  } else if (!on_own_partition(l, m)) {
+    reject_wrong_partition(l, m, ev);
   } else {
     decide_event(l, m, ev);
   }
@@ -377,6 +403,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     for (int i = 0; i < parts->cnt; i++) {
       rd_kafka_topic_partition_t *tp = &parts->elems[i];
+      if (tp->partition >= l->partitions) {
+        l->fatal = true;
+        ll_fail(&l->fatal_err, LL_ERR_CONFIG,
+                "%s now has more than the %d partitions it had at start: a "
+                "product's events now go to another partition than the one "
+                "that holds its lots (docs/operations.md, \"Partition "
+                "counts\")",
+                tp->topic, (int)l->partitions);
+      }
       int64_t next = 0;
       bool found = false;
       ll_err e;
@@ -585,6 +620,39 @@ static bool close_consumer(rd_kafka_t *rk, int timeout_ms) {
   return closed;
 }
 
+/* Wait for the input topic, check it against the events topic and the
+ * log (a count the log was not written under is refused), and keep its
+ * partition count for WRONG_PARTITION. -1 (l->fatal) on a setup error or
+ * when stopped first. */
+static int check_topics(loop *l, volatile sig_atomic_t *stop) {
+  const ll_command_opts *opts = l->o;
+  ll_err e = {0};
+  while (!*stop) {
+    if (cmd_check_topics(l->rk, &opts->topics, COMMAND_CLUSTER_ID_WAIT_MS,
+                         &l->partitions, &e) != 0 &&
+        e.kind != LL_ERR_KAFKA)
+      break;
+    if (e.kind == LL_ERR_KAFKA)
+      ll_log(LL_WARN, "command", "%s", e.message);
+    else if (l->partitions > 0)
+      break;
+    else
+      ll_log(LL_WARN, "command", "waiting for topic %s to exist",
+             opts->topics.inbound);
+    e = (ll_err){0};
+    sleep_ms(COMMAND_CLUSTER_ID_WAIT_MS);
+  }
+  if (e.kind == LL_ERR_NONE && l->partitions > 0)
+    ll_store_bind_partitions(opts->store, opts->topics.inbound, l->partitions,
+                             &e);
+  if (e.kind != LL_ERR_NONE || l->partitions == 0) {
+    l->fatal = e.kind != LL_ERR_NONE;
+    l->fatal_err = e;
+    return -1;
+  }
+  return 0;
+}
+
 /* Wait for the cluster's id (the offsets are keyed by it), then
  * subscribe. Leaves l->cluster_id NULL when stopped first. */
 static void join_cluster(loop *l, volatile sig_atomic_t *stop) {
@@ -594,10 +662,11 @@ static void join_cluster(loop *l, volatile sig_atomic_t *stop) {
     if (!l->cluster_id)
       ll_log(LL_WARN, "command", "waiting for Kafka at %s", opts->brokers);
   }
-  if (!l->cluster_id)
+  if (!l->cluster_id || check_topics(l, stop) != 0)
     return;
-  ll_log(LL_INFO, "command", "connected to cluster %s; consuming %s",
-         l->cluster_id, opts->topics.inbound);
+  ll_log(LL_INFO, "command",
+         "connected to cluster %s; consuming %s (%d partitions)", l->cluster_id,
+         opts->topics.inbound, (int)l->partitions);
   rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(subs, opts->topics.inbound,
                                     RD_KAFKA_PARTITION_UA);

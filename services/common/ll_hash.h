@@ -11,4 +11,14 @@
 
 uint64_t ll_hash64(const void *key, size_t n);
 
+/* Kafka's murmur2 of a key, as its Java client's default partitioner and
+ * librdkafka's `murmur2` partitioners compute it (seed 0x9747b28c). */
+uint32_t ll_murmur2(const void *key, size_t n);
+
+/* The partition Kafka's default partitioner gives a keyed record:
+ * (murmur2(key) & 0x7fffffff) mod partitions. All events of a product must
+ * be on this partition of lots.inbound (docs/events.md, WRONG_PARTITION).
+ * partitions >= 1. */
+int32_t ll_partition_of_key(const void *key, size_t n, int32_t partitions);
+
 #endif

@@ -31,6 +31,7 @@ static const char *const code_names[LL_CODE_COUNT] = {
     [LL_INVALID_DATES] = "INVALID_DATES",
     [LL_EXPIRED_LOT] = "EXPIRED_LOT",
     [LL_EVENT_ID_REUSED] = "EVENT_ID_REUSED",
+    [LL_WRONG_PARTITION] = "WRONG_PARTITION",
 };
 
 static const char *const usage_names[LL_USAGE_COUNT] = {

@@ -74,6 +74,7 @@ typedef enum ll_code {
   LL_INVALID_DATES,
   LL_EXPIRED_LOT,
   LL_EVENT_ID_REUSED,
+  LL_WRONG_PARTITION,
   LL_CODE_COUNT,
 } ll_code;
 

@@ -183,6 +183,9 @@ ll_producer *ll_producer_new(const ll_config *cfg, const char *brokers,
       {"reconnect.backoff.max.ms", PRODUCER_RECONNECT_BACKOFF_MAX_MS},
       {"message.timeout.ms", timeout},
       {"client.id", "lotline-producer"},
+      /* Kafka's default partitioner: a product's events must reach the
+       * partition lotline computes for it (docs/events.md). */
+      {"partitioner", "murmur2_random"},
   };
   rd_kafka_conf_t *conf = ll_kafka_conf_new(
       settings, sizeof settings / sizeof settings[0], cfg, "producer", err);

@@ -267,31 +267,67 @@ static int read_meta_u64(ll_store *s, const char *key, uint64_t *out,
   return rc;
 }
 
+/* Record value under a meta key the first time; later, compare. *same is
+ * false (and stored holds the recorded value) when they differ. */
+static int bind_meta(ll_store *s, const char *key, const char *value,
+                     ll_buf *stored, bool *same, const char *what,
+                     ll_err *err) {
+  assert(s->mode == LL_STORE_PRIMARY && value != NULL);
+  bool found = false;
+  *same = true;
+  int rc = ll_rocks_get(s->db, s->read_opts, key, strlen(key), stored, &found,
+                        s->dir, err);
+  if (rc != 0)
+    return rc;
+  if (found) {
+    *same = stored->len == strlen(value) &&
+            memcmp(stored->data, value, stored->len) == 0;
+    return 0;
+  }
+  rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+  rocksdb_writebatch_put_cf(wb, s->cf[LL_CF_DEFAULT], key, strlen(key), value,
+                            strlen(value));
+  rc = ll_store_write(s, s->write_sync, wb, what, err);
+  rocksdb_writebatch_destroy(wb);
+  return rc;
+}
+
 int ll_store_bind_group(ll_store *s, const char *group_id, ll_err *err) {
-  assert(s->mode == LL_STORE_PRIMARY && group_id != NULL);
   ll_buf stored;
   ll_buf_init(&stored);
-  bool found = false;
-  rocksdb_readoptions_t *ro = s->read_opts;
-  int rc = ll_rocks_get(s->db, ro, LL_META_GROUP, strlen(LL_META_GROUP),
-                        &stored, &found, s->dir, err);
-  if (rc == 0 && found &&
-      (stored.len != strlen(group_id) ||
-       memcmp(stored.data, group_id, stored.len) != 0))
+  bool same;
+  int rc = bind_meta(s, LL_META_GROUP, group_id, &stored, &same,
+                     "record the consumer group", err);
+  if (rc == 0 && !same)
     rc = ll_fail(err, LL_ERR_CONFIG,
                  "log store %s belongs to consumer group '%.*s', not '%s': "
                  "start it with group.id = %.*s, or give group '%s' a data "
                  "directory of its own",
                  s->dir, (int)stored.len, (const char *)stored.data, group_id,
                  (int)stored.len, (const char *)stored.data, group_id);
-  if (rc == 0 && !found) {
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    rocksdb_writebatch_put_cf(wb, s->cf[LL_CF_DEFAULT], LL_META_GROUP,
-                              strlen(LL_META_GROUP), group_id,
-                              strlen(group_id));
-    rc = ll_store_write(s, s->write_sync, wb, "record the consumer group", err);
-    rocksdb_writebatch_destroy(wb);
-  }
+  ll_buf_free(&stored);
+  return rc;
+}
+
+int ll_store_bind_partitions(ll_store *s, const char *topic, int32_t partitions,
+                             ll_err *err) {
+  char value[16];
+  snprintf(value, sizeof value, "%d", (int)partitions);
+  ll_buf stored;
+  ll_buf_init(&stored);
+  bool same;
+  int rc = bind_meta(s, LL_META_PARTITIONS, value, &stored, &same,
+                     "record the input's partition count", err);
+  if (rc == 0 && !same)
+    rc = ll_fail(err, LL_ERR_CONFIG,
+                 "log store %s was written from %.*s partitions of the input, "
+                 "but %s now has %d: a product's events now go to another "
+                 "partition than the one that holds its lots. Give %s back "
+                 "its partition count, or start from an empty data "
+                 "directory and new topics (docs/operations.md, "
+                 "\"Partition counts\")",
+                 s->dir, (int)stored.len, (const char *)stored.data, topic,
+                 (int)partitions, topic);
   ll_buf_free(&stored);
   return rc;
 }

@@ -193,6 +193,13 @@ int ll_store_last_recorded_at(ll_store *s, int64_t *at_ms, ll_err *err);
  * the other. Primary only. */
 int ll_store_bind_group(ll_store *s, const char *group_id, ll_err *err);
 
+/* The partition count of the input topic, bound the same way: products are
+ * spread over partitions by that count (docs/events.md, WRONG_PARTITION),
+ * so a log written under one count is refused under another
+ * (LL_ERR_CONFIG, with the remedy). Primary only. */
+int ll_store_bind_partitions(ll_store *s, const char *topic, int32_t partitions,
+                             ll_err *err);
+
 /* The log clock after a record stamped record_ms (a Kafka timestamp, -1
  * when the record has none): never earlier than clock_ms. */
 static inline int64_t ll_log_clock_advance(int64_t clock_ms,

@@ -42,6 +42,8 @@ enum {
 #define LL_META_LAST_HASH "last_hash"
 #define LL_META_LAST_JOURNAL "last_journal"
 #define LL_META_GROUP "group_id"
+/* The input topic's partition count when the log was first written. */
+#define LL_META_PARTITIONS "input_partitions"
 #define LL_STORE_FORMAT_VERSION 3
 #define LL_OUTBOX_PREFIX "outbox/" /* + be64 sequence: ll_store_outbox.c */
 

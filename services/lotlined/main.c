@@ -532,8 +532,10 @@ static int run_command_loop(daemon_ctx *d) {
       .min_free_bytes = d->set.min_free_mb * 1024 * 1024,
       .metrics = d->metrics,
   };
-  if (ll_command_run(&opts, &d->stats, &stop, &e) != 0)
-    return fail("command consumer", &e);
+  if (ll_command_run(&opts, &d->stats, &stop, &e) != 0) {
+    int rc = fail("command consumer", &e);
+    return e.kind == LL_ERR_CONFIG ? LD_EXIT_USAGE : rc;
+  }
   ll_log(LL_INFO, "command",
          "stopped: %lld accepted, %lld rejected, %lld "
          "duplicate(s)",

@@ -31,10 +31,10 @@
  * Which rejections are remembered: a rejection of the event itself is
  * recorded under its id, so that an identical redelivery is a no-op. Not
  * recorded are EVENT_ID_REUSED (it must not overwrite the record of the
- * event that owns the id), the wire-level codes MALFORMED, UNKNOWN_SCHEMA
- * and KEY_MISMATCH (the same payload under the right key is a legitimate
- * delivery), and events whose id is itself missing or invalid (there is
- * nothing sound to key the record by). */
+ * event that owns the id), the wire-level codes MALFORMED, UNKNOWN_SCHEMA,
+ * KEY_MISMATCH and WRONG_PARTITION (the same payload under the right key,
+ * on the right partition, is a legitimate delivery), and events whose id is
+ * itself missing or invalid (there is nothing sound to key the record by). */
 #include "ll_state.h"
 
 #include <stdio.h>
@@ -513,6 +513,7 @@ static bool rejection_recorded(ll_code code) {
   case LL_MALFORMED:
   case LL_UNKNOWN_SCHEMA:
   case LL_KEY_MISMATCH:
+  case LL_WRONG_PARTITION:
   case LL_EVENT_ID_REUSED:
     return false;
   default:

@@ -215,7 +215,8 @@ static rd_kafka_t *make_producer(const char *brokers, const char *linger_ms) {
                          {"batch.num.messages", "10000"},
                          {"queue.buffering.max.messages", "2000000"},
                          {"queue.buffering.max.kbytes", "2000000"},
-                         {"enable.idempotence", "true"}};
+                         {"enable.idempotence", "true"},
+                         {"partitioner", "murmur2_random"}};
   for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
     if (rd_kafka_conf_set(c, kv[i][0], kv[i][1], err, sizeof err))
       die("producer config", err);

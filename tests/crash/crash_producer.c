@@ -595,6 +595,7 @@ static rd_kafka_t *make_producer(const char *brokers) {
       {"linger.ms", "5"},
       {"message.timeout.ms", "0"},
       {"client.id", "crash-producer"},
+      {"partitioner", "murmur2_random"},
   };
   for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
     if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,

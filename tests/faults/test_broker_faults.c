@@ -311,7 +311,8 @@ static void stream_start(stream *s, ll_codec *codec, const char *brokers) {
       {"enable.idempotence", "true"},
       {"linger.ms", "5"},
       {"max.in.flight.requests.per.connection", MAX_IN_FLIGHT},
-      {"client.id", "faults-stream"}};
+      {"client.id", "faults-stream"},
+      {"partitioner", "murmur2_random"}};
   for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
     assert_int_equal(rd_kafka_conf_set(conf, settings[i][0], settings[i][1],
                                        errstr, sizeof errstr),

@@ -40,6 +40,8 @@ rd_kafka_t *h_idempotent_producer(const char *brokers,
   if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr,
                         sizeof errstr) != RD_KAFKA_CONF_OK ||
       rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
+                        sizeof errstr) != RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, "partitioner", "murmur2_random", errstr,
                         sizeof errstr) != RD_KAFKA_CONF_OK)
     die("producer config: %s", errstr);
   rd_kafka_conf_set_dr_msg_cb(conf, dr);
@@ -303,6 +305,8 @@ h_producer *h_producer_new(const char *brokers) {
   rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr);
   rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof errstr);
   rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "partitioner", "murmur2_random", errstr,
+                    sizeof errstr);
   h_producer *p = ll_xcalloc(1, sizeof *p);
   p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!p->rk)

@@ -7,7 +7,9 @@
  * running service untouched. `command` and `project` share a directory
  * (test_end_to_end covers it). After a kill -9 of the holder the locks are
  * gone with it: a new `all` starts on the directory. A log that belongs to
- * one consumer group is refused to another (exit 2). */
+ * one consumer group is refused to another (exit 2), and so are a
+ * partition count of the input other than the log was written under and a
+ * lots.events with another partition count than lots.inbound. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,12 +21,17 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include "harness.h"
 
 #define START_TIMEOUT_MS 20000
 #define STOP_TIMEOUT_MS 10000
 #define REFUSAL_TIMEOUT_MS 5000 /* a refusal comes before anything starts */
+/* Refusals that need Kafka's answer (topics, partition counts) come after
+ * the embedded broker started and the consumer connected. */
+#define KAFKA_REFUSAL_TIMEOUT_MS 20000
 #define POLL_SLEEP_NS (20 * 1000 * 1000)
 
 static char *read_file(const char *path) {
@@ -38,25 +45,28 @@ static char *read_file(const char *path) {
   return buf;
 }
 
-/* Run lotlined MODE on dir and wait for it to end by itself; returns its
- * exit status, or -1 if it was still running after the timeout (then it
- * is killed: it started instead of refusing). */
-static int run_to_exit_with(const char *dir, const char *mode, const char *log,
-                            const char *set) {
+/* Run lotlined MODE on dir with the extra arguments (NULL-terminated, may
+ * be NULL) and wait for it to end by itself; returns its exit status, or
+ * -1 if it was still running after the timeout (then it is killed: it
+ * started instead of refusing). */
+static int run_to_exit_argv(const char *dir, const char *mode, const char *log,
+                            const char *const *extra, int timeout_ms) {
   char bin[512];
-  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
-                        mode,
-                        "--data",
-                        dir,
-                        "--http",
-                        "127.0.0.1:0",
-                        set ? "--set" : NULL,
-                        set,
-                        NULL};
+  const char *argv[16] = {h_bin("lotlined", bin, sizeof bin),
+                          mode,
+                          "--data",
+                          dir,
+                          "--http",
+                          "127.0.0.1:0"};
+  size_t n = 6;
+  for (size_t i = 0; extra && extra[i]; i++) {
+    assert_true(n < 15);
+    argv[n++] = extra[i];
+  }
   const char *argv_broker[] = {argv[0], mode, "--data", dir, NULL};
   h_proc p = h_spawn(log, strcmp(mode, "broker") == 0 ? argv_broker : argv);
   struct timespec pause = {0, POLL_SLEEP_NS};
-  for (int waited_ms = 0; waited_ms < REFUSAL_TIMEOUT_MS; waited_ms += 20) {
+  for (int waited_ms = 0; waited_ms < timeout_ms; waited_ms += 20) {
     int status;
     if (waitpid(p.pid, &status, WNOHANG) == p.pid)
       return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -64,6 +74,13 @@ static int run_to_exit_with(const char *dir, const char *mode, const char *log,
   }
   h_kill9(&p);
   return -1;
+}
+
+static int run_to_exit_with(const char *dir, const char *mode, const char *log,
+                            const char *set) {
+  const char *extra[] = {"--set", set, NULL};
+  return run_to_exit_argv(dir, mode, log, set ? extra : NULL,
+                          REFUSAL_TIMEOUT_MS);
 }
 
 static int run_to_exit(const char *dir, const char *mode, const char *log) {
@@ -166,9 +183,67 @@ static void test_log_of_another_group_is_refused(void **state) {
   free(dir);
 }
 
+/* Products are spread over partitions by the count: a log written under
+ * 16 partitions is refused under 8. */
+static void test_other_partition_count_is_refused(void **state) {
+  (void)state;
+  char *dir = h_tempdir("datadir");
+  char log[600];
+  snprintf(log, sizeof log, "%s/first.log", dir);
+  h_proc first = start_all(dir, log); /* broker.partitions = 16, the default */
+  assert_int_equal(h_stop(&first, STOP_TIMEOUT_MS), 0);
+  snprintf(log, sizeof log, "%s/fewer.log", dir);
+  const char *extra[] = {"--set", "broker.partitions=8", NULL};
+  int rc = run_to_exit_argv(dir, "all", log, extra, KAFKA_REFUSAL_TIMEOUT_MS);
+  char *said = read_file(log);
+  if (rc != 2 || !said || !strstr(said, "written from 16 partitions") ||
+      !strstr(said, "lots.inbound now has 8"))
+    fail_msg("8 partitions on a log of 16: exit %d, said: %s", rc,
+             said ? said : "(nothing)");
+  free(said);
+  h_rmrf(dir);
+  free(dir);
+}
+
+/* A broker of the test's own whose lots.events has fewer partitions than
+ * lots.inbound: the command consumer refuses to start (exit 2). */
+static void test_events_not_copartitioned_is_refused(void **state) {
+  (void)state;
+  char errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  assert_non_null(rk);
+  rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, 1);
+  assert_non_null(mc);
+  assert_int_equal(rd_kafka_mock_topic_create(mc, "lots.inbound", 8, 1), 0);
+  assert_int_equal(rd_kafka_mock_topic_create(mc, "lots.events", 4, 1), 0);
+  assert_int_equal(rd_kafka_mock_topic_create(mc, "lots.rejected", 4, 1), 0);
+  assert_int_equal(rd_kafka_mock_topic_create(mc, "lots.quantities", 4, 1), 0);
+  char *dir = h_tempdir("datadir");
+  char log[600];
+  snprintf(log, sizeof log, "%s/mismatch.log", dir);
+  const char *extra[] = {"--brokers", rd_kafka_mock_cluster_bootstraps(mc),
+                         NULL};
+  int rc = run_to_exit_argv(dir, "all", log, extra, KAFKA_REFUSAL_TIMEOUT_MS);
+  char *said = read_file(log);
+  if (rc != 2 || !said ||
+      !strstr(said, "lots.inbound (8 partitions) and lots.events (4 "
+                    "partitions) must have the same partition count"))
+    fail_msg("lots.events of 4 partitions for 8: exit %d, said: %s", rc,
+             said ? said : "(nothing)");
+  free(said);
+  rd_kafka_mock_cluster_destroy(mc);
+  rd_kafka_destroy(rk);
+  h_rmrf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_log_of_another_group_is_refused),
+      cmocka_unit_test(test_other_partition_count_is_refused),
+      cmocka_unit_test(test_events_not_copartitioned_is_refused),
       cmocka_unit_test(test_second_owner_is_refused),
       cmocka_unit_test(test_kill9_leaves_no_stale_lock),
   };

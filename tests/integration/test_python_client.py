@@ -99,7 +99,7 @@ def main():
         http = wait_file(os.path.join(tmp, "http.addr"))
         created, moved = load("LotCreated"), load("StockMoved")
         now = int(time.time() * 1000)
-        p = Producer({"bootstrap.servers": brokers})
+        p = Producer({"bootstrap.servers": brokers, "partitioner": "murmur2_random"})
         p.produce("lots.inbound", key=b"RESIN", value=single_object(created, {
             "event_id": "py-c1", "occurred_at": ts(now), "product_id": "RESIN",
             "lot_id": "PY-1", "name": "R-2026-01", "tracking": "LOT",

@@ -246,7 +246,7 @@ STOCK = {"id": "WH/Stock", "usage": "INTERNAL"}
 
 def produce(brokers, items):
     """items: (key, value) pairs, sent in order and flushed."""
-    p = Producer({"bootstrap.servers": brokers, "enable.idempotence": True})
+    p = Producer({"bootstrap.servers": brokers, "partitioner": "murmur2_random", "enable.idempotence": True})
     for key, value in items:
         p.produce("lots.inbound", key=key.encode(), value=value)
     assert p.flush(15) == 0, "producer did not deliver"

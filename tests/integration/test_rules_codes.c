@@ -38,6 +38,7 @@
 #include "ll_codec.h"
 #include "ll_decimal.h"
 #include "ll_event.h"
+#include "ll_hash.h"
 #include "ll_mem.h"
 
 #define START_TIMEOUT_MS 20000
@@ -63,6 +64,7 @@ typedef struct sent {
   char *event_id; /* NULL when the bytes are not an event */
   ll_buf value;
   const char *words[MAX_WORDS]; /* the message must contain each */
+  bool wrong_partition;         /* sent to the partition after its own */
   int delivered;                /* 1 delivered, -1 failed */
   int32_t partition;
   int64_t offset;
@@ -183,6 +185,28 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
   s->offset = m->offset;
 }
 
+/* The partition count of lots.inbound. */
+static int32_t inbound_partitions(rd_kafka_t *rk) {
+  const struct rd_kafka_metadata *md = NULL;
+  assert_int_equal(rd_kafka_metadata(rk, 1, NULL, &md, 10000), 0);
+  int32_t n = 0;
+  for (int i = 0; i < md->topic_cnt; i++)
+    if (strcmp(md->topics[i].topic, "lots.inbound") == 0)
+      n = md->topics[i].partition_cnt;
+  rd_kafka_metadata_destroy(md);
+  assert_true(n > 1);
+  return n;
+}
+
+/* Where s goes: the partition Kafka's default partitioner gives its key
+ * (the producer's own choice), or the next one. */
+static int32_t partition_for(rd_kafka_t *rk, const sent *s) {
+  if (!s->wrong_partition)
+    return RD_KAFKA_PARTITION_UA;
+  int32_t n = inbound_partitions(rk);
+  return (ll_partition_of_key(s->key, strlen(s->key), n) + 1) % n;
+}
+
 /* Produce items [from, to) in order, wait for every delivery report. */
 static void send_range(const char *brokers, sent_list *l, size_t from,
                        size_t to) {
@@ -192,6 +216,7 @@ static void send_range(const char *brokers, sent_list *l, size_t from,
     rd_kafka_resp_err_t e;
     do {
       e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("lots.inbound"),
+                            RD_KAFKA_V_PARTITION(partition_for(rk, s)),
                             RD_KAFKA_V_KEY((void *)s->key, strlen(s->key)),
                             RD_KAFKA_V_VALUE(s->value.data, s->value.len),
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -409,6 +434,13 @@ static void build_triggers(sent_list *l) {
           "WH/Stock", LL_USAGE_INTERNAL);
   s = add_event(l, "keyed by another product", LL_KEY_MISMATCH, "GLUE", &ev);
   words(s, "'GLUE'", "'PAINT'", NULL, NULL);
+
+  ev_move(&ev, "rc-t-partition", "PAINT", "RC-L1", "1", "Vendors",
+          LL_USAGE_SUPPLIER, "WH/Stock", LL_USAGE_INTERNAL);
+  s = add_event(l, "on another product's partition", LL_WRONG_PARTITION,
+                "PAINT", &ev);
+  s->wrong_partition = true;
+  words(s, "'PAINT'", "partitioner=murmur2_random", NULL, NULL);
 
   ev_create(&ev, "rc-t-missing", "PAINT", "RC-L7", "   ", LL_TRACK_LOT);
   s = add_event(l, "blank name", LL_MISSING_FIELD, "PAINT", &ev);
@@ -887,8 +919,8 @@ static void run_http_path(const char *http, bool covered[LL_CODE_COUNT]) {
 /* Every code but the wire-level ones was answered over HTTP. */
 static void check_http_coverage(const bool covered[LL_CODE_COUNT]) {
   for (int c = 1; c < LL_CODE_COUNT; c++) {
-    bool wire_only =
-        c == LL_MALFORMED || c == LL_UNKNOWN_SCHEMA || c == LL_KEY_MISMATCH;
+    bool wire_only = c == LL_MALFORMED || c == LL_UNKNOWN_SCHEMA ||
+                     c == LL_KEY_MISMATCH || c == LL_WRONG_PARTITION;
     if (!wire_only && !covered[c])
       fail_msg("no HTTP case for %s", ll_code_name((ll_code)c));
   }

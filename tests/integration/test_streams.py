@@ -265,7 +265,7 @@ class Daemon:
 
 
 def produce(brokers, msgs):
-    p = Producer({"bootstrap.servers": brokers, "linger.ms": 5})
+    p = Producer({"bootstrap.servers": brokers, "partitioner": "murmur2_random", "linger.ms": 5})
     for key, value in msgs:
         p.produce("lots.inbound", key=key.encode(), value=value)
         p.poll(0)

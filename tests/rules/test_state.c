@@ -230,7 +230,7 @@ static void test_outcomes_not_remembered(void **state) {
   ll_mutations_init(&muts);
   ev_created(&ev, "k1", "P", "L1", "A", LL_TRACK_LOT);
   const ll_code silent[] = {LL_MALFORMED, LL_UNKNOWN_SCHEMA, LL_KEY_MISMATCH,
-                            LL_EVENT_ID_REUSED};
+                            LL_WRONG_PARTITION, LL_EVENT_ID_REUSED};
   for (size_t i = 0; i < sizeof silent / sizeof silent[0]; i++) {
     ll_decision_init(&d);
     d.code = silent[i];

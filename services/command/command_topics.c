@@ -1,0 +1,45 @@
+/* command_topics.c — see command_topics.h. */
+#include "command_topics.h"
+
+#include <string.h>
+
+/* The partition count of name in md; 0 when absent or in error. */
+static int32_t partitions_of(const struct rd_kafka_metadata *md,
+                             const char *name) {
+  for (int i = 0; i < md->topic_cnt; i++) {
+    const struct rd_kafka_metadata_topic *t = &md->topics[i];
+    if (strcmp(t->topic, name) == 0)
+      return t->err ? 0 : t->partition_cnt;
+  }
+  return 0;
+}
+
+int cmd_check_topics(rd_kafka_t *rk, const ll_topics *topics, int timeout_ms,
+                     int32_t *inbound, ll_err *err) {
+  const struct rd_kafka_metadata *md = NULL;
+  /* All topics: asking for one by name may create it on brokers that
+   * auto-create topics, with whatever partition count they default to. */
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+  if (e)
+    return ll_fail(err, LL_ERR_KAFKA, "cannot read the topics' metadata: %s",
+                   rd_kafka_err2str(e));
+  *inbound = partitions_of(md, topics->inbound);
+  int32_t events = partitions_of(md, topics->events);
+  rd_kafka_metadata_destroy(md);
+  if (*inbound == 0)
+    return 0;
+  if (events == 0)
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "topic %s does not exist: create it with %d partitions, "
+                   "like %s (docs/operations.md, \"Partition counts\")",
+                   topics->events, (int)*inbound, topics->inbound);
+  if (events != *inbound)
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "topics %s (%d partitions) and %s (%d partitions) must have "
+                   "the same partition count: the events accepted from "
+                   "partition p of %s go to partition p of %s "
+                   "(docs/operations.md, \"Partition counts\")",
+                   topics->inbound, (int)*inbound, topics->events, (int)events,
+                   topics->inbound, topics->events);
+  return 0;
+}

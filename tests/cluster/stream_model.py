@@ -162,6 +162,7 @@ class Model:
         self.seen = {}          # event_id -> value bytes (first content)
         self.rejections = {}    # event_id -> code, the remembered ones
         self.reused = {}        # event_id -> count of EVENT_ID_REUSED
+        self.partition = {}     # rejected event_id -> its partition
         self.accepted = 0
         self.clock_ms = T0_MS
 
@@ -179,10 +180,12 @@ class Model:
         if first is not None:
             if first != ev.value:
                 self.reused[ev.event_id] = self.reused.get(ev.event_id, 0) + 1
+                self.partition[ev.event_id] = ev.partition
             return ev
         self.seen[ev.event_id] = ev.value
         if ev.kind.startswith("reject:"):
             self.rejections[ev.event_id] = ev.kind[len("reject:"):]
+            self.partition[ev.event_id] = ev.partition
         else:
             self.accepted += 1
         return ev

@@ -341,13 +341,17 @@ def probe_product(partition, partitions):
     raise AssertionError("no probe product for partition %d" % partition)
 
 
+def probe_lot_id(round_name, partition):
+    return "CK-PROBE-%s-%d" % (round_name, partition)
+
+
 def probes(model, round_name):
     """One new lot per partition: visible through the API once some
     instance processes that partition again."""
     out = []
     for p in range(model.partitions):
         product = probe_product(p, model.partitions)
-        lot_id = "CK-PROBE-%s-%d" % (round_name, p)
+        lot_id = probe_lot_id(round_name, p)
         ev = model.create(product, lot_id, lot_id,
                           "ck-probe-%s-%d" % (round_name, p))
         assert ev.partition == p

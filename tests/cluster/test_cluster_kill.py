@@ -72,6 +72,8 @@ def parse_args():
         p.error("one instance cannot fail over: add --no-kill")
     if a.kill_index is None:
         a.kill_index = a.instances - 1
+    if not 0 <= a.kill_index < a.instances:
+        p.error("--kill-index must name one of the %d instances" % a.instances)
     return a
 
 
@@ -169,7 +171,8 @@ class ProbeRound:
 
     def __init__(self, name, evs, since, what):
         self.name, self.sent_at, self.what = name, since, what
-        self.pending = {ev.partition: lot_id_of(ev) for ev in evs}
+        self.pending = {ev.partition: sm.probe_lot_id(name, ev.partition)
+                        for ev in evs}
         self.seen_s = {}
 
     def poll(self, instances):
@@ -192,10 +195,6 @@ class ProbeRound:
         return "%s: every partition processing %.2fs after %s (slowest %s)" % (
             self.name, self.worst_s(), self.what,
             ", ".join("p%d %.2fs" % kv for kv in slow))
-
-
-def lot_id_of(ev):
-    return "CK-PROBE-%s-%d" % (ev.event_id.split("-")[2], ev.partition)
 
 
 # ---- the run: stream, kill, restart ----
@@ -234,7 +233,8 @@ class Run:
             self.coverage_s = time.time() - since
 
     def wait_progress(self, fraction, extra=None):
-        while feeder_progress(self) < fraction and not self.feeder.done.is_set():
+        while self.feeder.progress() < fraction and \
+                not self.feeder.done.is_set():
             self.poll_rounds()
             if extra:
                 extra()
@@ -291,10 +291,6 @@ class Run:
         self.failures.append((kind, subject, instance, expected, got))
 
 
-def feeder_progress(run):
-    return run.feeder.progress()
-
-
 # ---- settling ----
 
 def committed_lag(brokers, group, topic, partitions):
@@ -318,7 +314,7 @@ def committed_lag(brokers, group, topic, partitions):
 
 
 def instance_state(inst):
-    status, ready = inst.get("/readyz")
+    status, _ = inst.get("/readyz")
     values, owned = inst.metrics()
     return {"ready": status == 200,
             "log": values.get("lotline_log_position"),
@@ -413,14 +409,15 @@ def judges(run, owners, partition, names):
 
 
 def check_lots(run, instances, owners):
-    wrong = {i.name: 0 for i in instances}
+    wrong = {i.name: {"unknown": 0, "different": 0} for i in instances}
     names = [i.name for i in instances]
     for lot_id, lot in sorted(run.m.lots.items()):
         want = lot.expected()
         got = {i.name: lot_answer(i, lot_id) for i in instances}
         bad = [n for n, g in got.items() if g != want]
         for n in bad:
-            wrong[n] += 1
+            wrong[n]["different" if isinstance(got[n], dict) else
+                     "unknown"] += 1
         judge = judges(run, owners,
                        sm.partition_of(lot.product, run.a.partitions), names)
         if judge is not None:
@@ -487,6 +484,10 @@ def check_failover(run):
                 run.fail("failover", "kill -> every partition processing",
                          "-", "within %.0fs" % limit,
                          r.describe())
+    if run.coverage_s is None and run.a.kill_index is not None and \
+            not run.a.no_kill:
+        say("assignment (lotline_consumer_lag_messages of the live instances)"
+            " did not cover every partition before the restart")
     if run.coverage_s is not None:
         say("assignment (lotline_consumer_lag_messages of the live instances)"
             " covered every partition %.2fs after the kill" % run.coverage_s)
@@ -517,7 +518,10 @@ def summarize(run, wrong_lots, n_rejections):
         len(run.m.lots), n_rejections, len(run.stream),
         sum(len(r.seen_s) + len(r.pending) for r in run.rounds)))
     for name, n in sorted(wrong_lots.items()):
-        print("  %s: %d of %d lots wrong" % (name, n, len(run.m.lots)))
+        print("  %s: %d of %d lots wrong (%d not found or no answer, %d with "
+              "other quantities)" % (name, n["unknown"] + n["different"],
+                                     len(run.m.lots), n["unknown"],
+                                     n["different"]))
     for r in run.rounds:
         print("  probes " + r.describe())
     if run.ready_after_restart_s is not None:

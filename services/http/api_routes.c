@@ -98,6 +98,7 @@ static const unsigned update_statuses[] = {200, 400, 401, 403, 404,
                                            409, 422, 503, 0};
 static const unsigned backup_statuses[] = {200, 400, 401, 403,
                                            409, 422, 500, 0};
+static const unsigned ui_statuses[] = {200, 304, 400, 404, 0};
 
 #define READ (API_READ | API_VIEWS)
 
@@ -132,6 +133,10 @@ const api_route api_routes[] = {
     {"POST", "/v1/admin/backup", api_admin_backup, API_WRITE | API_ADMIN,
      no_params, api_backup_fields, backup_statuses,
      "online backup of the views and the log"},
+    {"GET", "/ui", api_get_ui, API_READ | API_OPEN, no_params, NULL,
+     ui_statuses, "the web console (docs/console.md)"},
+    {"GET", "/ui/{page}", api_get_ui, API_READ | API_OPEN | API_TAIL, no_params,
+     NULL, ui_statuses, "a page of the web console, or one of its files"},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];
@@ -149,6 +154,8 @@ bool api_route_path_is(const api_route *rt, const api_path *p) {
     if (i == p->n)
       return false;
     bool param = s[0] == '{';
+    if (param && (rt->flags & API_TAIL) && s[n] == '\0')
+      return true; /* the rest of the path, one segment or more */
     if (!param && (strlen(p->seg[i]) != n || strncmp(p->seg[i], s, n) != 0))
       return false;
     i++;
@@ -261,7 +268,8 @@ static json_t *flags_json(unsigned flags) {
     unsigned flag;
     const char *name;
   } names[] = {{API_READ, "read"}, {API_WRITE, "write"}, {API_OPEN, "open"},
-               {API_OPS, "ops"},   {API_VIEWS, "views"}, {API_ADMIN, "admin"}};
+               {API_OPS, "ops"},   {API_VIEWS, "views"}, {API_ADMIN, "admin"},
+               {API_TAIL, "tail"}};
   json_t *arr = json_array();
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (flags & names[i].flag)

@@ -69,7 +69,7 @@ export async function locationsPage(main) {
       }
       const tree = buildTree(rows, root);
       results.replaceChildren(
-        complete ? null : h('p', { class: 'notice warn' }, `Only the first ${lots.length} lots are shown.`),
+        complete ? '' : h('p', { class: 'notice warn' }, `Only the first ${lots.length} lots are shown.`),
         h('ul', { class: 'tree locations' }, treeNode(tree)));
     } catch (e) {
       results.replaceChildren(errorBox(e));
@@ -111,7 +111,7 @@ export async function rejectionsPage(main) {
       const codes = [...new Set(all.map((r) => r.code))].sort();
       const keep = codeSelect.value;
       codeSelect.replaceChildren(h('option', { value: '' }, 'Any code'),
-        codes.map((c) => h('option', { value: c, selected: c === keep }, c)));
+        ...codes.map((c) => h('option', { value: c, selected: c === keep }, c)));
       show();
     } catch (e) {
       results.replaceChildren(errorBox(e));

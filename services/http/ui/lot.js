@@ -259,7 +259,7 @@ function recallTab(box, ref) {
         h('p', {}, `Recall of ${t.tree.lot_id}: ${made.length} lot${made.length === 1 ? '' : 's'} made from it, ` +
           `${t.deliveries.length} deliver${t.deliveries.length === 1 ? 'y' : 'ies'} to ${customers.size} ` +
           `customer location${customers.size === 1 ? '' : 's'}.`),
-        t.truncated ? notice('The trace stops at a limit: the recall may be incomplete.', 'warn') : null,
+        t.truncated ? notice('The trace stops at a limit: the recall may be incomplete.', 'warn') : '',
         table('Lots made from it', ['Lot ID', 'Product', 'Name', 'Level'],
           made.map(([n, depth]) => [h('a', { href: lotHref({ lot_id: n.lot_id }) }, n.lot_id),
             n.product_id, n.name, String(depth)]), [3]),

@@ -5,7 +5,7 @@ import {
   lotLink, lotHref, DATES, showRefusal, clearRefusal,
 } from './dom.js';
 
-const PAGE_SIZE = 50;
+const PAGE_SIZES = ['10', '50', '200'];
 // Filters the API has no parameter for (on hand, tracking) are applied
 // here: whole API pages are read until a page's worth matches, at most
 // this many pages per screen.
@@ -20,7 +20,8 @@ function matches(lot, f) {
 
 // One screen of lots from cursor: {lots, next}.
 async function fetchScreen(f, cursor) {
-  const query = { product_id: f.product_id, limit: PAGE_SIZE, cursor };
+  const size = Number(f.limit);
+  const query = { product_id: f.product_id, limit: size, cursor };
   if (f.expiring_before) query.expiring_before = toIso(f.expiring_before);
   else query.q = f.q;
   const lots = [];
@@ -30,7 +31,7 @@ async function fetchScreen(f, cursor) {
     const { body } = await api.listLots(query);
     lots.push(...body.lots.filter((l) => matches(l, f)));
     next = body.next_cursor;
-    if (!next || lots.length >= PAGE_SIZE) break;
+    if (!next || lots.length >= size) break;
   }
   return { lots, next };
 }
@@ -41,7 +42,7 @@ function lotRows(lots) {
 }
 
 export async function lotsPage(main) {
-  const f = { q: '', product_id: '', on_hand: '', tracking: '', expiring_before: '' };
+  const f = { q: '', product_id: '', on_hand: '', tracking: '', expiring_before: '', limit: '50' };
   const cursors = [null]; // the cursor of each screen seen, for Previous
   const results = h('div', { class: 'results' });
   const form = h('form', { class: 'filters', role: 'search' },
@@ -51,6 +52,7 @@ export async function lotsPage(main) {
     field('Tracking', select('tracking', [['', 'Any'], ['LOT', 'Lot'], ['SERIAL', 'Serial']])),
     field('Expiring before', input('expiring_before', { type: 'datetime-local', step: '1' }),
       'FEFO order; only lots on hand'),
+    field('Per page', select('limit', PAGE_SIZES.map((n) => [n, n]), '50')),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Search')));
 
   async function show(index) {

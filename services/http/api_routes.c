@@ -98,7 +98,8 @@ static const unsigned update_statuses[] = {200, 400, 401, 403, 404,
                                            409, 422, 503, 0};
 static const unsigned backup_statuses[] = {200, 400, 401, 403,
                                            409, 422, 500, 0};
-static const unsigned ui_statuses[] = {200, 304, 400, 404, 0};
+static const unsigned ui_statuses[] = {200, 304, 400, 0};
+static const unsigned ui_file_statuses[] = {200, 304, 400, 404, 0};
 
 #define READ (API_READ | API_VIEWS)
 
@@ -136,7 +137,7 @@ const api_route api_routes[] = {
     {"GET", "/ui", api_get_ui, API_READ | API_OPEN, no_params, NULL,
      ui_statuses, "the web console (docs/console.md)"},
     {"GET", "/ui/{page}", api_get_ui, API_READ | API_OPEN | API_TAIL, no_params,
-     NULL, ui_statuses, "a page of the web console, or one of its files"},
+     NULL, ui_file_statuses, "a page of the web console, or one of its files"},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];

@@ -159,3 +159,17 @@ export function showRefusal(form, err, byCode) {
   control.setAttribute('aria-invalid', 'true');
   control.focus();
 }
+
+// Quantities are exact decimals with at most 6 decimals (docs/api.md):
+// added as integers of millionths, never as floating point.
+export function addDecimal(a, b) {
+  const micro = (s) => {
+    const [whole, frac = ''] = s.replace('-', '').split('.');
+    const v = BigInt(whole) * 1000000n + BigInt((frac + '000000').slice(0, 6));
+    return s.startsWith('-') ? -v : v;
+  };
+  const sum = micro(a) + micro(b);
+  const abs = sum < 0n ? -sum : sum;
+  const frac = String(abs % 1000000n).padStart(6, '0').replace(/0+$/, '');
+  return (sum < 0n ? '-' : '') + String(abs / 1000000n) + (frac ? '.' + frac : '');
+}

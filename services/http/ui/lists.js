@@ -2,7 +2,9 @@
 // (/ui/locations), the dead letters (/ui/rejections) and the FEFO list
 // (/ui/expiring).
 import * as api from './api.js';
-import { h, field, input, select, table, errorBox, loading, toIso, showTime, lotLink, checkbox } from './dom.js';
+import {
+  h, field, input, select, table, errorBox, loading, toIso, showTime, lotLink, checkbox, addDecimal,
+} from './dom.js';
 
 const PAGE_SIZE = 200;
 const LOTS_MAX = 500; // the location tree reads at most this many lots
@@ -26,17 +28,17 @@ async function lotsUnder(root) {
 // The tree of locations: {name, path, lots: [{lot, quantity}], total,
 // children: Map}, from each lot's stock locations.
 function buildTree(rows, root) {
-  const top = { name: root || 'All locations', path: root, lots: [], total: 0, children: new Map() };
+  const top = { name: root || 'All locations', path: root, lots: [], total: '0', children: new Map() };
   for (const { lot, loc } of rows) {
     if (root && loc.location !== root && !loc.location.startsWith(root + '/')) continue;
     const rest = root ? loc.location.slice(root.length).split('/').filter(Boolean) : loc.location.split('/');
     let n = top;
-    top.total += Number(loc.quantity);
+    top.total = addDecimal(top.total, loc.quantity);
     for (const part of rest) {
       const path = n.path ? n.path + '/' + part : part;
-      if (!n.children.has(part)) n.children.set(part, { name: part, path, lots: [], total: 0, children: new Map() });
+      if (!n.children.has(part)) n.children.set(part, { name: part, path, lots: [], total: '0', children: new Map() });
       n = n.children.get(part);
-      n.total += Number(loc.quantity);
+      n.total = addDecimal(n.total, loc.quantity);
     }
     n.lots.push({ lot, quantity: loc.quantity, usage: loc.usage });
   }

@@ -4,7 +4,7 @@
 import * as api from './api.js';
 import {
   h, field, input, table, errorBox, notice, loading, toIso, toLocal, showTime,
-  lotHref, DATES, showRefusal, clearRefusal, checkbox,
+  lotHref, DATES, showRefusal, clearRefusal, checkbox, addDecimal,
 } from './dom.js';
 
 export const TABS = ['edit', 'locations', 'history', 'trace', 'recall'];
@@ -254,7 +254,7 @@ function recallTab(box, ref) {
       const made = flatten(t.tree, 1, []);
       const customers = new Map();
       for (const d of t.deliveries)
-        customers.set(d.location, (customers.get(d.location) || 0) + Number(d.quantity));
+        customers.set(d.location, addDecimal(customers.get(d.location) || '0', d.quantity));
       box.replaceChildren(
         h('p', {}, `Recall of ${t.tree.lot_id}: ${made.length} lot${made.length === 1 ? '' : 's'} made from it, ` +
           `${t.deliveries.length} deliver${t.deliveries.length === 1 ? 'y' : 'ies'} to ${customers.size} ` +
@@ -267,7 +267,7 @@ function recallTab(box, ref) {
           t.deliveries.map((d) => [d.location, d.lot_id, d.product_id, d.quantity, d.reference || '—',
             showTime(d.recorded_at)]), [3]),
         table('Per customer', ['Customer', 'Quantity delivered'],
-          [...customers].map(([c, q]) => [c, String(q)]), [1]));
+          [...customers].map(([c, q]) => [c, q]), [1]));
     } catch (e) {
       box.replaceChildren(errorBox(e));
     }

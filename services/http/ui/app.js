@@ -87,7 +87,11 @@ function onClick(e) {
 function setupToken() {
   const form = document.getElementById('token-form');
   const field = document.getElementById('token');
+  const showSet = () => {
+    field.placeholder = api.token() ? 'set for this tab' : '';
+  };
   form.hidden = !api.token();
+  showSet();
   window.addEventListener('lotline:token-needed', () => {
     if (!form.hidden) return;
     form.hidden = false;
@@ -97,11 +101,13 @@ function setupToken() {
     e.preventDefault();
     api.setToken(field.value.trim());
     field.value = '';
+    showSet();
     render();
   });
   document.getElementById('token-forget').addEventListener('click', () => {
     api.setToken('');
     field.value = '';
+    showSet();
     render();
   });
 }

@@ -3,6 +3,8 @@
 # puppeteer-core, which downloads no browser) into DIR/node_modules:
 #   bash tests/ui/install-npm.sh DIR
 # Does nothing when DIR already holds exactly this lock file's packages.
+# puppeteer-core stays on 24.x: it needs node >= 18 (bookworm's nodejs is
+# 18.19); 25.x needs node >= 22.12.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${1:?usage: install-npm.sh DIR}

@@ -17,4 +17,4 @@ mkdir -p "$dir"
 cp "$here/package.json" "$here/package-lock.json" "$dir/"
 # The system's Chromium is used: nothing to download.
 export PUPPETEER_SKIP_DOWNLOAD=1
-(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+(cd "$dir" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)

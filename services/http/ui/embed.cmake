@@ -35,7 +35,4 @@ foreach(name IN LISTS FILES)
 endforeach()
 string(APPEND body "\nconst api_ui_asset api_ui_assets[] = {\n${table}};\n")
 string(APPEND body "const size_t api_ui_assets_count = ${i};\n")
-file(WRITE "${OUT}.tmp" "${body}")
-# the file is rewritten only when it changes: no needless rebuild
-configure_file("${OUT}.tmp" "${OUT}" COPYONLY)
-file(REMOVE "${OUT}.tmp")
+file(WRITE "${OUT}" "${body}")

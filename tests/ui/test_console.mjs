@@ -489,7 +489,10 @@ async function main() {
   await step('stock by location, rejections, expiring', [], async () => {
     await open('/ui/locations');
     await assertLabelled();
+    await page.waitForSelector('ul.locations');
+    await waitText('ul.locations > li > details > summary', 'All locations');
     await typeInto('root', 'WH');
+    await clearResults();
     await page.keyboard.press('Enter');
     await waitText('ul.locations', 'Transit');
     const top = await page.$eval('ul.locations > li > details > summary', (s) => s.textContent);
@@ -563,9 +566,10 @@ async function main() {
 
   await step('a phone width: readable, no sideways scrolling', [], async () => {
     await page.setViewport({ width: 375, height: 740, isMobile: true });
-    for (const p of ['/ui/lots', '/ui/lots/LOC-1/locations', '/ui/lots/new', '/ui/lots/FLOUR-1/recall']) {
+    for (const [p, shown] of [['/ui/lots', 'main table'], ['/ui/lots/LOC-1/locations', 'main table'],
+      ['/ui/lots/new', 'main form'], ['/ui/lots/FLOUR-1/recall', 'main table']]) {
       await open(p);
-      await sleep(300);
+      await page.waitForSelector(shown);
       const wide = await page.evaluate(() => document.documentElement.scrollWidth);
       assert.ok(wide <= 375, `${p} is ${wide} px wide`);
     }

@@ -173,3 +173,14 @@ export function addDecimal(a, b) {
   const frac = String(abs % 1000000n).padStart(6, '0').replace(/0+$/, '');
   return (sum < 0n ? '-' : '') + String(abs / 1000000n) + (frac ? '.' + frac : '');
 }
+
+// Answers can arrive out of order (a slow first load, then a quick second
+// one): latest(load) gives a function that runs load(current, ...args),
+// and load draws only while current() is true: no newer call started.
+export function latest(load) {
+  let last = 0;
+  return (...args) => {
+    const mine = ++last;
+    return load(() => mine === last, ...args);
+  };
+}

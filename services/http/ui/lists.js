@@ -3,7 +3,7 @@
 // (/ui/expiring).
 import * as api from './api.js';
 import {
-  h, field, input, select, table, errorBox, loading, toIso, showTime, lotLink, checkbox, addDecimal,
+  h, field, input, select, table, errorBox, loading, toIso, showTime, lotLink, checkbox, addDecimal, latest,
 } from './dom.js';
 
 const PAGE_SIZE = 200;
@@ -59,7 +59,7 @@ export async function locationsPage(main) {
   const form = h('form', { class: 'filters' },
     field('Location', input('root', { placeholder: 'e.g. WH' }), 'and everything below it; empty: every location'),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show')));
-  async function load() {
+  const load = latest(async (current) => {
     const root = form.elements.root.value.trim().replace(/\/+$/, '');
     results.replaceChildren(loading());
     try {
@@ -69,14 +69,15 @@ export async function locationsPage(main) {
         const { body } = await api.lotLocations({ lot_id: lot.lot_id });
         for (const loc of body.locations) rows.push({ lot, loc });
       }
+      if (!current()) return;
       const tree = buildTree(rows, root);
       results.replaceChildren(
         complete ? '' : h('p', { class: 'notice warn' }, `Only the first ${lots.length} lots are shown.`),
         h('ul', { class: 'tree locations' }, treeNode(tree)));
     } catch (e) {
-      results.replaceChildren(errorBox(e));
+      if (current()) results.replaceChildren(errorBox(e));
     }
-  }
+  });
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     load();
@@ -106,9 +107,10 @@ export async function rejectionsPage(main) {
       rows.map((r) => [h('code', {}, r.code), r.message, r.event_id || '—', showTime(r.rejected_at),
         `${r.topic}[${r.partition}]@${r.offset}`])));
   }
-  async function load() {
+  const load = latest(async (current) => {
     try {
       const { body } = await api.rejections(Number(form.elements.limit.value));
+      if (!current()) return;
       all = body.rejections;
       const codes = [...new Set(all.map((r) => r.code))].sort();
       const keep = codeSelect.value;
@@ -116,9 +118,9 @@ export async function rejectionsPage(main) {
         ...codes.map((c) => h('option', { value: c, selected: c === keep }, c)));
       show();
     } catch (e) {
-      results.replaceChildren(errorBox(e));
+      if (current()) results.replaceChildren(errorBox(e));
     }
-  }
+  });
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     load();
@@ -140,7 +142,7 @@ export async function expiringPage(main) {
     field('Product', input('product_id')),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show')));
   const cursors = [null];
-  async function load(index) {
+  const load = latest(async (current, index) => {
     const v = (id) => form.elements[id].value.trim();
     const location = v('location');
     results.replaceChildren(loading());
@@ -150,6 +152,7 @@ export async function expiringPage(main) {
         location, children: location ? form.elements.children.checked : false,
         product_id: v('product_id'), limit: 50, cursor: cursors[index],
       });
+      if (!current()) return;
       cursors.length = index + 1;
       if (body.next_cursor) cursors.push(body.next_cursor);
       results.replaceChildren(
@@ -162,9 +165,9 @@ export async function expiringPage(main) {
           h('span', {}, `Page ${index + 1}`),
           h('button', { type: 'button', disabled: !body.next_cursor, onclick: () => load(index + 1) }, 'Next page')));
     } catch (e) {
-      results.replaceChildren(errorBox(e));
+      if (current()) results.replaceChildren(errorBox(e));
     }
-  }
+  });
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     cursors.length = 1;

@@ -4,7 +4,7 @@
 import * as api from './api.js';
 import {
   h, field, input, table, errorBox, notice, loading, toIso, toLocal, showTime,
-  lotHref, DATES, showRefusal, clearRefusal, checkbox, addDecimal,
+  lotHref, DATES, showRefusal, clearRefusal, checkbox, addDecimal, latest,
 } from './dom.js';
 
 export const TABS = ['edit', 'locations', 'history', 'trace', 'recall'];
@@ -156,11 +156,12 @@ function locationsTab(box, ref) {
     e.preventDefault();
     load();
   });
-  async function load(minPosition) {
+  const load = latest(async (current, minPosition) => {
     try {
       const { body } = await api.lotLocations(ref, {
         all: form.elements.all.checked, as_of: asOf.value.trim(), min_position: minPosition,
       });
+      if (!current()) return;
       const when = body.as_of
         ? (body.as_of.position !== undefined ? `at log position ${body.as_of.position}` : `at ${body.as_of.time}`)
         : 'now';
@@ -170,9 +171,9 @@ function locationsTab(box, ref) {
           body.locations.map((l) => [l.location, l.usage, l.quantity,
             STOCK_USAGES.includes(l.usage) ? 'yes' : 'no']), [2]));
     } catch (e) {
-      results.replaceChildren(errorBox(e));
+      if (current()) results.replaceChildren(errorBox(e));
     }
-  }
+  });
   box.replaceChildren(form, results);
   return load;
 }

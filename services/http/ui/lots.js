@@ -2,7 +2,7 @@
 import * as api from './api.js';
 import {
   h, field, input, select, table, errorBox, notice, loading, toIso, showTime,
-  lotLink, lotHref, DATES, showRefusal, clearRefusal,
+  lotLink, lotHref, DATES, showRefusal, clearRefusal, latest,
 } from './dom.js';
 
 const PAGE_SIZES = ['10', '50', '200'];
@@ -55,10 +55,11 @@ export async function lotsPage(main) {
     field('Per page', select('limit', PAGE_SIZES.map((n) => [n, n]), '50')),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Search')));
 
-  async function show(index) {
+  const show = latest(async (current, index) => {
     results.replaceChildren(loading());
     try {
       const { lots, next } = await fetchScreen(f, cursors[index]);
+      if (!current()) return;
       cursors.length = index + 1;
       if (next) cursors.push(next);
       const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' },
@@ -70,9 +71,9 @@ export async function lotsPage(main) {
           ['Lot ID', 'Name', 'Product', 'Tracking', 'On hand', 'Removal / expiry'], lotRows(lots), [4]),
         pager);
     } catch (e) {
-      results.replaceChildren(errorBox(e));
+      if (current()) results.replaceChildren(errorBox(e));
     }
-  }
+  });
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();

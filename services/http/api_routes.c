@@ -3,7 +3,8 @@
  * As Redis's commands.def declares each command with its flags and
  * handler, each row here is one method on one path: its handler, its
  * flags (read or write, open to probes, served by the ops-only listener,
- * reads the views, loopback only), the query parameters it accepts, the
+ * reads the views, loopback only, last parameter takes the rest of the
+ * path), the query parameters it accepts, the
  * body fields a write accepts and every status it answers. Everything
  * else reads the rows: ll_api.c matches and dispatches on them and answers
  * 405 with the Allow header they imply; api_ops.c picks the token a

@@ -421,12 +421,18 @@ async function main() {
       all.locations.map((l) => [l.location, l.usage, l.quantity]));
     // as of position 3: after the receipt and the first internal move
     await page.click('#all');
-    await page.type('#as_of', '3');
+    await page.type('#as_of_position', '3');
     await page.keyboard.press('Enter');
     await waitText('#tab-content .total', 'at log position 3');
     const then = (await apiCall('GET', '/v1/lots/LOC-1/locations?as_of=3')).json;
     assert.deepEqual((await tableRows('#tab-content')).map((r) => r.slice(0, 3)),
       then.locations.map((l) => [l.location, l.usage, l.quantity]));
+    // as of a time: the picker's local time goes out in UTC
+    await typeInto('as_of_position', '');
+    await page.$eval('#as_of_time', (e) => { e.value = '2099-01-01T00:00:00'; });
+    await clickText('#tab-content button', 'Show');
+    await waitText('#tab-content .total', 'at 2099-');
+    assert.equal(await text('#tab-content .on-hand'), api.on_hand);
   });
 
   await step('live: an open lot page follows its lot', [], async () => {

@@ -148,9 +148,13 @@ const STOCK_USAGES = ['INTERNAL', 'TRANSIT'];
 function locationsTab(box, ref) {
   const results = h('div', { class: 'results' });
   const all = checkbox('all', 'Show virtual locations', false, () => load());
-  const asOf = input('as_of', { placeholder: 'now' });
+  const asOfTime = input('as_of_time', { type: 'datetime-local', step: '1' });
+  const asOfPosition = input('as_of_position', { type: 'number', min: '1', inputmode: 'numeric' });
+  // as_of is a log position or a time; the position wins when both are set
+  const asOf = () => asOfPosition.value.trim() || toIso(asOfTime.value);
   const form = h('form', { class: 'filters' }, all,
-    field('As of', asOf, 'a log position, or a time (2027-03-01T00:00:00Z); empty: now'),
+    field('As of time', asOfTime, 'empty: now'),
+    field('As of log position', asOfPosition, 'instead of a time'),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show')));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -159,7 +163,7 @@ function locationsTab(box, ref) {
   const load = latest(async (current, minPosition) => {
     try {
       const { body } = await api.lotLocations(ref, {
-        all: form.elements.all.checked, as_of: asOf.value.trim(), min_position: minPosition,
+        all: form.elements.all.checked, as_of: asOf(), min_position: minPosition,
       });
       if (!current()) return;
       const when = body.as_of

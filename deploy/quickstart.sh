@@ -54,3 +54,6 @@ Look around:
   kcat -b $(cat "$data/broker.addr") -t lots.rejected -C -e -q | head -c 400
 Log: $data/lotlined.log.  Stop: kill \$(cat $data/lotlined.pid)
 TXT
+echo
+echo "Web console, the sample lot's Locations tab (docs/console.md):"
+echo "  $api/ui/lots/paint-red-001/locations"

@@ -13,6 +13,7 @@
  *                 location contents, FEFO
  *   api_write.c   the write routes: event, field checks, publish, await
  *   api_admin.c   POST /v1/admin/backup
+ *   api_ui.c      GET /ui/...: the web console's page and files
  *   api_json.c    the mapping between JSON and lotline's types, and the
  *                 body fields each write accepts
  *   api_reply.c   replies, query parameters, waiting for the views
@@ -50,6 +51,7 @@
 #define LL_API_TOKEN_DIGEST_BYTES 32 /* SHA-256 */
 #define LL_API_QUERY_PARAMS_MAX 64   /* routes take a handful */
 #define LL_API_ALLOW_MAX 48          /* "GET, HEAD, PATCH, POST" */
+#define LL_API_REPLY_HEADERS_MAX 8   /* the console's: api_ui.c */
 
 struct ll_api {
   struct MHD_Daemon *daemon;
@@ -83,6 +85,10 @@ typedef struct api_reply {
   uint64_t position;            /* Lotline-Position header when > 0 */
   /* WWW-Authenticate header for 401, static */
   const char *www_authenticate;
+  /* More headers, {name, value}, static strings; a Cache-Control among
+   * them replaces the default no-store (the console's files, api_ui.c). */
+  const char *headers[LL_API_REPLY_HEADERS_MAX][2];
+  size_t header_count;
 } api_reply;
 
 /* A path split on '/' and percent-decoded segment by segment. */
@@ -135,6 +141,7 @@ enum {
   API_OPS = 1 << 3,   /* also served by an ops-only listener */
   API_VIEWS = 1 << 4, /* reads the views: takes ?min_position= */
   API_ADMIN = 1 << 5, /* loopback clients only */
+  API_TAIL = 1 << 6,  /* the last {parameter} takes the rest of the path */
 };
 
 typedef struct api_route {
@@ -239,6 +246,10 @@ void api_write(api_request *rq, ll_event_type type, const char *lot_id,
 /* HTTP status for a rejection code of an event type (documented in
  * api_write.c). */
 unsigned int api_status_for_rejection(ll_event_type type, ll_code code);
+
+/* ---- the web console (api_ui.c) ---- */
+/* GET /ui and /ui/{page}: the console's page or one of its files. */
+void api_get_ui(api_request *rq, const char *id, api_reply *r);
 
 /* ---- admin (api_admin.c) ---- */
 /* POST /v1/admin/backup */

@@ -3,7 +3,8 @@
  * As Redis's commands.def declares each command with its flags and
  * handler, each row here is one method on one path: its handler, its
  * flags (read or write, open to probes, served by the ops-only listener,
- * reads the views, loopback only), the query parameters it accepts, the
+ * reads the views, loopback only, last parameter takes the rest of the
+ * path), the query parameters it accepts, the
  * body fields a write accepts and every status it answers. Everything
  * else reads the rows: ll_api.c matches and dispatches on them and answers
  * 405 with the Allow header they imply; api_ops.c picks the token a
@@ -98,6 +99,8 @@ static const unsigned update_statuses[] = {200, 400, 401, 403, 404,
                                            409, 422, 503, 0};
 static const unsigned backup_statuses[] = {200, 400, 401, 403,
                                            409, 422, 500, 0};
+static const unsigned ui_statuses[] = {200, 304, 400, 0};
+static const unsigned ui_file_statuses[] = {200, 304, 400, 404, 0};
 
 #define READ (API_READ | API_VIEWS)
 
@@ -132,6 +135,10 @@ const api_route api_routes[] = {
     {"POST", "/v1/admin/backup", api_admin_backup, API_WRITE | API_ADMIN,
      no_params, api_backup_fields, backup_statuses,
      "online backup of the views and the log"},
+    {"GET", "/ui", api_get_ui, API_READ | API_OPEN, no_params, NULL,
+     ui_statuses, "the web console (docs/console.md)"},
+    {"GET", "/ui/{page}", api_get_ui, API_READ | API_OPEN | API_TAIL, no_params,
+     NULL, ui_file_statuses, "a page of the web console, or one of its files"},
 };
 
 const size_t api_routes_count = sizeof api_routes / sizeof api_routes[0];
@@ -149,6 +156,8 @@ bool api_route_path_is(const api_route *rt, const api_path *p) {
     if (i == p->n)
       return false;
     bool param = s[0] == '{';
+    if (param && (rt->flags & API_TAIL) && s[n] == '\0')
+      return true; /* the rest of the path, one segment or more */
     if (!param && (strlen(p->seg[i]) != n || strncmp(p->seg[i], s, n) != 0))
       return false;
     i++;
@@ -261,7 +270,8 @@ static json_t *flags_json(unsigned flags) {
     unsigned flag;
     const char *name;
   } names[] = {{API_READ, "read"}, {API_WRITE, "write"}, {API_OPEN, "open"},
-               {API_OPS, "ops"},   {API_VIEWS, "views"}, {API_ADMIN, "admin"}};
+               {API_OPS, "ops"},   {API_VIEWS, "views"}, {API_ADMIN, "admin"},
+               {API_TAIL, "tail"}};
   json_t *arr = json_array();
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (flags & names[i].flag)

@@ -252,7 +252,14 @@ static enum MHD_Result queue_reply(api_request *rq, api_reply *r) {
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                           r->content_type != NULL ? r->content_type
                                                   : JSON_CONTENT_TYPE);
-  MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+  bool cache_control = false;
+  for (size_t i = 0; i < r->header_count; i++) {
+    MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
+    cache_control |=
+        strcasecmp(r->headers[i][0], MHD_HTTP_HEADER_CACHE_CONTROL) == 0;
+  }
+  if (!cache_control)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
   if (r->allow[0] != '\0')
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
   if (r->www_authenticate != NULL)

@@ -260,9 +260,10 @@ static int read_lot(const ll_state_reader *reader, const char *product_id,
   key2(key, KEY_LOT, product_id, lot_id);
   if (state_get(reader, key, value, found, err) != 0)
     return -1;
-  if (*found && (!ll_lot_unpack(value->data, value->len, lot) ||
-                 strcmp(lot->lot_id, lot_id) != 0 ||
-                 strcmp(lot->product_id, product_id) != 0)) {
+  if (*found &&
+      (!ll_lot_unpack(value->data, value->len, lot) || lot->lot_id == NULL ||
+       lot->product_id == NULL || strcmp(lot->lot_id, lot_id) != 0 ||
+       strcmp(lot->product_id, product_id) != 0)) {
     *found = false;
     return corrupt(err, "lot", lot_id);
   }

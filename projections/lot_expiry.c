@@ -135,7 +135,7 @@ static int hex_digit(char c) {
   return -1;
 }
 
-/* Cursor "<32 hex digits><lot_id>" -> the fefo/ key it names. */
+/* Cursor "<32 hex digits><lot cursor>" -> the fefo/ key it names. */
 static bool cursor_key(const char *cursor, ll_buf *key) {
   size_t len = strlen(cursor);
   if (len <= CURSOR_HEX_LEN)

@@ -3,11 +3,13 @@
  *
  * Each StockMoved takes its quantity from one row and adds it to another
  * (the fold and its checks: quantity_fold.h, shared with the publisher):
- *   qty/<product_id>\x1f<lot_id>\x1f<location>  u8 usage, svar quantity_micro
+ *   qty/<lot_id>\x1f<product_id>\x1f<location>  u8 usage, svar quantity_micro
  *   loc/<location>\x1f<lot_id>\x1f<product_id>  the same value, keyed the
  *                                                other way round
  * A lot is (product_id, lot_id); the loc/ rows list a location's lots in
- * (lot_id, product_id) order.
+ * (lot_id, product_id) order. The lot is written lot id first in both, as
+ * in tree/ (location_tree.c), so the quantity index in memory
+ * (views_quant.h) keeps one name per lot for all three.
  * Virtual locations (SUPPLIER, CUSTOMER, ...) are kept too. A row whose
  * quantity comes back to zero is deleted: reads list only non-zero
  * quantities without filtering, and the rows present depend only on the
@@ -37,7 +39,7 @@ static int views_qty_get(void *ctx, const ll_entry *e, const ll_location *loc,
   views_rows_at *at = ctx;
   const char *lot_id = e->event.lot_id;
   const char *product_id = e->event.product_id;
-  if (!ll_views_key3(&at->qty_key, LL_VK_QTY, product_id, lot_id, loc->id) ||
+  if (!ll_views_key3(&at->qty_key, LL_VK_QTY, lot_id, product_id, loc->id) ||
       !ll_views_key3(&at->loc_key, LL_VK_LOC, loc->id, lot_id, product_id))
     return ll_fail(err, LL_ERR_CORRUPT,
                    "views: log position %llu: StockMoved with an unusable "
@@ -115,7 +117,7 @@ int ll_lot_locations_get(ll_views *v, const rocksdb_readoptions_t *ro,
   *n_out = 0;
   ll_buf prefix;
   ll_buf_init(&prefix);
-  if (!ll_views_key2(&prefix, LL_VK_QTY, product_id, lot_id)) {
+  if (!ll_views_key2(&prefix, LL_VK_QTY, lot_id, product_id)) {
     ll_buf_free(&prefix);
     return 0; /* no lot id holds the separator */
   }

@@ -14,7 +14,7 @@
  *   prod/<P>\x1f<L>               (empty)          lots of a product
  *   name/<name>\x1f<L>\x1f<P>      (empty)          lots by trimmed name
  *   lotp/<L>\x1f<P>               (empty)          every lot, by lot id
- *   qty/<P>\x1f<L>\x1f<location>   u8 usage, svar quantity_micro (never 0)
+ *   qty/<L>\x1f<P>\x1f<location>   u8 usage, svar quantity_micro (never 0)
  *   loc/<location>\x1f<L>\x1f<P>   u8 usage, svar quantity_micro (never 0)
  *   hist/<P>\x1f<L>\x1f<be64 pos>  svar recorded_at_ms, ll_event_pack(event)
  *   dlv/<P>\x1f<L>\x1f<be64 pos>   a delivery to a CUSTOMER location
@@ -28,7 +28,8 @@
  *
  * Lists of lots (by lot id, name, location, path) are in (lot_id,
  * product_id) order: the lot id first, so a lot id that two products use
- * lists its lots together.
+ * lists its lots together. qty/, loc/ and tree/ write the lot the same way
+ * (<L>\x1f<P>), so the quantity index in memory interns one name per lot.
  *
  * Every value is a function of the log entries applied so far (no wall
  * clock, no randomness) and a row whose quantity returns to zero is deleted,

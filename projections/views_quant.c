@@ -138,9 +138,10 @@ static bool split_key(const void *key, size_t key_len, vq_key *out) {
   } else {
     return false;
   }
-  /* qty/<product>\x1f<lot_id>\x1f<location>,
+  /* qty/<lot_id>\x1f<product>\x1f<location>,
    * tree/<path>\x1f<lot_id>\x1f<product>: two separators; the lot string
-   * is its two parts with the separator between them. */
+   * is its two parts with the separator between them, the same in both
+   * families. */
   const char *first = k + plen, *end = k + key_len;
   const char *s1 = memchr(first, LL_VK_SEP, (size_t)(end - first));
   const char *s2 =

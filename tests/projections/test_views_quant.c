@@ -23,7 +23,7 @@ static bool set_qty(ll_views_quant *q, const char *lot, const char *loc,
   ll_buf key, val;
   ll_buf_init(&key);
   ll_buf_init(&val);
-  assert_true(ll_views_key3(&key, LL_VK_QTY, "P", lot, loc));
+  assert_true(ll_views_key3(&key, LL_VK_QTY, lot, "P", loc));
   qty_value(usage, qty, &val);
   bool ok =
       ll_views_quant_set(q, key.data, key.len, val.data, val.len, qty != 0);
@@ -32,13 +32,13 @@ static bool set_qty(ll_views_quant *q, const char *lot, const char *loc,
   return ok;
 }
 
-/* The answer for qty/P\x1f<lot>\x1f<loc>; *qty set when FOUND. */
+/* The answer for qty/<lot>\x1fP\x1f<loc>; *qty set when FOUND. */
 static ll_vq_answer get_qty(ll_views_quant *q, const char *lot, const char *loc,
                             ll_usage *usage, int64_t *qty) {
   ll_buf key, val;
   ll_buf_init(&key);
   ll_buf_init(&val);
-  assert_true(ll_views_key3(&key, LL_VK_QTY, "P", lot, loc));
+  assert_true(ll_views_key3(&key, LL_VK_QTY, lot, "P", loc));
   ll_vq_answer a = ll_views_quant_get(q, key.data, key.len, &val);
   if (a == LL_VQ_FOUND)
     assert_true(ll_views_qty_unpack(val.data, val.len, usage, qty));

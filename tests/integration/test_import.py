@@ -312,6 +312,20 @@ def main():
             body = json.loads(e.read())
             assert e.code == 409 and body["code"] == "AMBIGUOUS_LOT" and \
                 body["products"] == ["IMP-TA", "IMP-TB"], (e.code, body)
+        # The CLI: without --product the API's AMBIGUOUS_LOT and the
+        # products, exit 1; with it, the lot.
+        ps = lotline(data, "show", "IMP-TWIN", want_rc=1)
+        assert "AMBIGUOUS_LOT" in ps.stderr and \
+            "products: IMP-TA, IMP-TB" in ps.stderr, ps.stderr
+        ps = lotline(data, "--json", "locations", "IMP-TWIN", "--product",
+                     "IMP-TB", want_rc=0)
+        doc = json.loads(ps.stdout)
+        assert doc["product_id"] == "IMP-TB" and doc["on_hand"] == "5", doc
+        ps = lotline(data, "update", "IMP-TWIN", "--product", "IMP-TA",
+                     "--reference", "PO-TA", want_rc=0)
+        ps = lotline(data, "--json", "show", "IMP-TWIN", "--product", "IMP-TA",
+                     want_rc=0)
+        assert json.loads(ps.stdout)["reference"] == "PO-TA", ps.stdout
 
         # 7. generate: a name series, a re-run, a conflicting run.
         g = lotline(data, "generate", "--product", "IMP-G", "--first",

@@ -8,7 +8,8 @@
  * under R. Either side may come first (components are often consumed
  * before the product is declared, but not always), so both sides are kept
  * per reference and every new arrival links itself to what the other side
- * already holds:
+ * already holds. A lot is (product, lot id), written <lot> below for
+ * "<product_id>\x1f<lot_id>":
  *   gcon/<R>\x1f<lot>              svar total consumed of lot under R
  *   gpro/<R>\x1f<lot>              svar total produced of lot under R
  *   gdn/<consumed>\x1f<produced>\x1f<R>   svar consumed, svar produced
@@ -54,7 +55,7 @@ static int put_delivery(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   ll_buf_init(&key);
   ll_buf_init(&val);
   int rc = 0;
-  if (!ll_views_key1(&key, LL_VK_DELIVERY, ev->lot_id)) {
+  if (!ll_views_key2(&key, LL_VK_DELIVERY, ev->product_id, ev->lot_id)) {
     rc = corrupt(err, e, "delivery with an unusable lot_id");
   } else {
     ll_buf_put_u8(&key, (uint8_t)LL_VK_SEP);
@@ -79,6 +80,7 @@ static bool read_svar(const char *p, size_t n, int64_t *out) {
 
 /* The other side of a reference: lots and their totals. */
 typedef struct side_lot {
+  char *product_id;
   char *lot_id;
   int64_t total_micro;
 } side_lot;
@@ -98,26 +100,37 @@ static bool collect_side(const char *k, size_t klen, const char *v, size_t vlen,
     s->corrupt = true;
     return false;
   }
-  size_t id_len = klen - s->prefix_len;
-  char *id = ll_strndup(k + s->prefix_len, id_len);
+  side_lot lot = {.total_micro = total};
+  if (!ll_views_split2(k + s->prefix_len, klen - s->prefix_len, &lot.product_id,
+                       &lot.lot_id)) {
+    s->corrupt = true;
+    return false;
+  }
   s->lots = ll_xrealloc(s->lots, (s->n + 1) * sizeof *s->lots);
-  s->lots[s->n++] = (side_lot){.lot_id = id, .total_micro = total};
+  s->lots[s->n++] = lot;
   return true;
 }
 
+/* prefix + a + b + reference, a and b lots of (product, lot id). */
+static bool edge_key(ll_buf *key, const char *prefix, const side_lot *a,
+                     const side_lot *b, const char *reference) {
+  return ll_views_key2(key, prefix, a->product_id, a->lot_id) &&
+         ll_views_key_append(key, b->product_id) &&
+         ll_views_key_append(key, b->lot_id) &&
+         ll_views_key_append(key, reference);
+}
+
 static void put_edge(ll_views_txn *t, ll_buf *key, ll_buf *val,
-                     const char *consumed_lot, const char *produced_lot,
-                     const char *reference, int64_t consumed_micro,
-                     int64_t produced_micro) {
+                     const side_lot *consumed, const side_lot *produced,
+                     const char *reference) {
   ll_buf_reset(val);
-  ll_buf_put_svar(val, consumed_micro);
-  ll_buf_put_svar(val, produced_micro);
+  ll_buf_put_svar(val, consumed->total_micro);
+  ll_buf_put_svar(val, produced->total_micro);
   /* Every part was checked for the separator by the callers. */
-  bool ok = ll_views_key3(key, LL_VK_EDGE_DOWN, consumed_lot, produced_lot,
-                          reference);
+  bool ok = edge_key(key, LL_VK_EDGE_DOWN, consumed, produced, reference);
   assert(ok);
   ll_views_txn_put(t, key, val->data, val->len);
-  ok = ll_views_key3(key, LL_VK_EDGE_UP, produced_lot, consumed_lot, reference);
+  ok = edge_key(key, LL_VK_EDGE_UP, produced, consumed, reference);
   assert(ok);
   (void)ok;
   ll_views_txn_put(t, key, val->data, val->len);
@@ -130,7 +143,7 @@ static int link_side(ll_views_txn *t, const ll_entry *e, bool consumed,
                      ll_err *err) {
   const ll_event *ev = &e->event;
   const char *ref = ev->reference;
-  const char *lot = ev->lot_id;
+  side_lot lot = {.product_id = ev->product_id, .lot_id = ev->lot_id};
   ll_buf key, val;
   ll_buf_init(&key);
   ll_buf_init(&val);
@@ -139,8 +152,8 @@ static int link_side(ll_views_txn *t, const ll_entry *e, bool consumed,
   int64_t total = 0;
   bool found = false;
 
-  if (!ll_views_key2(&key, consumed ? LL_VK_CONSUMED : LL_VK_PRODUCED, ref,
-                     lot)) {
+  if (!ll_views_key3(&key, consumed ? LL_VK_CONSUMED : LL_VK_PRODUCED, ref,
+                     lot.product_id, lot.lot_id)) {
     rc = corrupt(err, e, "production move with an unusable reference or lot");
     goto done;
   }
@@ -159,6 +172,7 @@ static int link_side(ll_views_txn *t, const ll_entry *e, bool consumed,
   ll_buf_reset(&val);
   ll_buf_put_svar(&val, total);
   ll_views_txn_put(t, &key, val.data, val.len);
+  lot.total_micro = total;
 
   /* The other side: "<prefix><R>\x1f". */
   bool ok =
@@ -177,20 +191,19 @@ static int link_side(ll_views_txn *t, const ll_entry *e, bool consumed,
   }
   for (size_t i = 0; i < other.n; i++) {
     const side_lot *o = &other.lots[i];
-    if (strchr(o->lot_id, LL_VK_SEP) != NULL) {
-      rc = corrupt(err, e, "unusable lot id in the production rows");
-      goto done;
-    }
-    if (strcmp(o->lot_id, lot) == 0)
+    if (strcmp(o->lot_id, lot.lot_id) == 0 &&
+        strcmp(o->product_id, lot.product_id) == 0)
       continue; /* a rework: no edge from a lot to itself */
     if (consumed)
-      put_edge(t, &key, &val, lot, o->lot_id, ref, total, o->total_micro);
+      put_edge(t, &key, &val, &lot, o, ref);
     else
-      put_edge(t, &key, &val, o->lot_id, lot, ref, o->total_micro, total);
+      put_edge(t, &key, &val, o, &lot, ref);
   }
 done:
-  for (size_t i = 0; i < other.n; i++)
+  for (size_t i = 0; i < other.n; i++) {
+    free(other.lots[i].product_id);
     free(other.lots[i].lot_id);
+  }
   free(other.lots);
   ll_buf_free(&key);
   ll_buf_free(&val);
@@ -217,12 +230,14 @@ int ll_genealogy_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
 /* ---- deliveries ---- */
 
 static void delivery_free(ll_delivery *d) {
+  free(d->product_id);
   free(d->lot_id);
   free(d->location);
   free(d->reference);
 }
 
 typedef struct delivery_scan {
+  const char *product_id;
   const char *lot_id;
   size_t prefix_len;
   ll_trace *trace;
@@ -252,6 +267,7 @@ static bool collect_delivery(const char *k, size_t klen, const char *v,
     return false;
   }
   d.position = ll_be64_decode(k + s->prefix_len);
+  d.product_id = ll_strdup(s->product_id);
   d.lot_id = ll_strdup(s->lot_id);
   tr->deliveries = ll_xrealloc(tr->deliveries,
                                (tr->n_deliveries + 1) * sizeof *tr->deliveries);
@@ -259,15 +275,19 @@ static bool collect_delivery(const char *k, size_t klen, const char *v,
   return true;
 }
 
-static int add_deliveries(ll_views_reader *r, const char *lot_id, ll_trace *tr,
-                          ll_err *err) {
+static int add_deliveries(ll_views_reader *r, const ll_trace_node *node,
+                          ll_trace *tr, ll_err *err) {
+  const char *lot_id = node->lot_id;
   ll_buf prefix;
   ll_buf_init(&prefix);
-  bool ok = ll_views_key1(&prefix, LL_VK_DELIVERY, lot_id);
-  assert(ok); /* lot ids in the tree come from validated keys */
+  bool ok = ll_views_key2(&prefix, LL_VK_DELIVERY, node->product_id, lot_id);
+  assert(ok); /* lots in the tree come from validated keys */
   (void)ok;
   ll_buf_put_u8(&prefix, (uint8_t)LL_VK_SEP);
-  delivery_scan s = {.lot_id = lot_id, .prefix_len = prefix.len, .trace = tr};
+  delivery_scan s = {.product_id = node->product_id,
+                     .lot_id = lot_id,
+                     .prefix_len = prefix.len,
+                     .trace = tr};
   int rc = ll_views_reader_scan(r, &prefix, NULL, collect_delivery, &s, err);
   ll_buf_free(&prefix);
   if (rc == 0 && s.corrupt)
@@ -278,10 +298,11 @@ static int add_deliveries(ll_views_reader *r, const char *lot_id, ll_trace *tr,
 
 /* ---- the set of lots already in the tree ---- */
 
-/* Open addressing on FNV-1a; the table is at most half full. */
+/* Open addressing on FNV-1a; the table is at most half full. Members are
+ * "<product_id>\x1f<lot_id>": a lot is (product, lot id). */
 typedef struct lot_set {
-  const char **slots; /* borrowed from the nodes */
-  size_t cap;         /* power of two */
+  char **slots; /* owned */
+  size_t cap;   /* power of two */
   size_t n;
 } lot_set;
 
@@ -292,11 +313,16 @@ static uint64_t fnv1a(const char *s) {
   return h;
 }
 
-/* Insert s; false if it was there already. */
-static bool lot_set_add(lot_set *set, const char *s) {
+/* Insert the node's lot; false if it was there already. */
+static bool lot_set_add(lot_set *set, const ll_trace_node *node) {
+  size_t plen = strlen(node->product_id), llen = strlen(node->lot_id);
+  char *s = ll_xmalloc(plen + 1 + llen + 1);
+  memcpy(s, node->product_id, plen);
+  s[plen] = LL_VK_SEP;
+  memcpy(s + plen + 1, node->lot_id, llen + 1);
   if (2 * (set->n + 1) > set->cap) {
     size_t cap = set->cap == 0 ? 64 : set->cap * 2;
-    const char **slots = ll_xcalloc(cap, sizeof *slots);
+    char **slots = ll_xcalloc(cap, sizeof *slots);
     for (size_t i = 0; i < set->cap; i++) {
       if (set->slots[i] == NULL)
         continue;
@@ -311,12 +337,20 @@ static bool lot_set_add(lot_set *set, const char *s) {
   }
   size_t j = fnv1a(s) & (set->cap - 1);
   for (; set->slots[j] != NULL; j = (j + 1) & (set->cap - 1)) {
-    if (strcmp(set->slots[j], s) == 0)
+    if (strcmp(set->slots[j], s) == 0) {
+      free(s);
       return false;
+    }
   }
   set->slots[j] = s;
   set->n++;
   return true;
+}
+
+static void lot_set_free(lot_set *set) {
+  for (size_t i = 0; i < set->cap; i++)
+    free(set->slots[i]);
+  free(set->slots);
 }
 
 /* ---- trace ---- */
@@ -337,27 +371,34 @@ static bool collect_edge(const char *k, size_t klen, const char *v, size_t vlen,
   s->found = true;
   if (s->any)
     return false;
-  const char *rest = k + s->prefix_len;
-  size_t rest_len = klen - s->prefix_len;
-  const char *sep = memchr(rest, LL_VK_SEP, rest_len);
+  /* After the prefix: <product>\x1f<lot>\x1f<reference>. */
+  const char *rest = k + s->prefix_len, *end = k + klen;
+  const char *sep1 = memchr(rest, LL_VK_SEP, (size_t)(end - rest));
+  const char *sep = sep1 == NULL
+                        ? NULL
+                        : memchr(sep1 + 1, LL_VK_SEP, (size_t)(end - sep1 - 1));
   ll_rd rd;
   ll_trace_link link = {.reference = NULL};
   ll_rd_init(&rd, v, vlen);
-  if (sep == NULL || sep == rest || sep == rest + rest_len - 1 ||
+  if (sep == NULL || sep1 == rest || sep == sep1 + 1 || sep == end - 1 ||
       !ll_rd_svar(&rd, &link.consumed_micro) ||
       !ll_rd_svar(&rd, &link.produced_micro) || ll_rd_left(&rd) != 0) {
     s->corrupt = true;
     return false;
   }
-  size_t other_len = (size_t)(sep - rest);
-  size_t ref_len = rest_len - other_len - 1;
+  size_t product_len = (size_t)(sep1 - rest);
+  size_t lot_len = (size_t)(sep - sep1 - 1);
+  size_t ref_len = (size_t)(end - sep - 1);
   ll_trace_node *last = s->n > 0 ? &s->children[s->n - 1] : NULL;
-  if (last == NULL || strlen(last->lot_id) != other_len ||
-      memcmp(last->lot_id, rest, other_len) != 0) {
+  if (last == NULL || strlen(last->lot_id) != lot_len ||
+      memcmp(last->lot_id, sep1 + 1, lot_len) != 0 ||
+      strlen(last->product_id) != product_len ||
+      memcmp(last->product_id, rest, product_len) != 0) {
     s->children = ll_xrealloc(s->children, (s->n + 1) * sizeof *s->children);
     last = &s->children[s->n++];
     memset(last, 0, sizeof *last);
-    last->lot_id = ll_strndup(rest, other_len);
+    last->product_id = ll_strndup(rest, product_len);
+    last->lot_id = ll_strndup(sep1 + 1, lot_len);
   }
   link.reference = ll_strndup(sep + 1, ref_len);
   last->links =
@@ -387,30 +428,32 @@ void ll_trace_free(ll_trace *t) {
   memset(t, 0, sizeof *t);
 }
 
-/* Fill product and name from the lot details. */
-static int describe(ll_views_reader *r, ll_trace_node *node, ll_err *err) {
+/* Fill the name from the lot details; *found false when the lot is not
+ * there. */
+static int describe(ll_views_reader *r, ll_trace_node *node, bool *found,
+                    ll_err *err) {
   ll_lot lot;
-  bool found = false;
+  *found = false;
   ll_lot_init(&lot);
-  if (ll_views_reader_get_lot(r, node->lot_id, &lot, &found, err) != 0)
+  if (ll_views_reader_get_lot(r, node->product_id, node->lot_id, &lot, found,
+                              err) != 0)
     return -1;
-  if (found) {
-    node->product_id = lot.product_id;
+  if (*found) {
     node->name = lot.name;
-    lot.product_id = NULL;
     lot.name = NULL;
     ll_lot_free(&lot);
   }
   return 0;
 }
 
-static int scan_edges(ll_views_reader *r, const char *lot_id,
+static int scan_edges(ll_views_reader *r, const ll_trace_node *node,
                       ll_trace_direction dir, edge_scan *s, ll_err *err) {
+  const char *lot_id = node->lot_id;
   ll_buf prefix;
   ll_buf_init(&prefix);
-  bool ok = ll_views_key1(
+  bool ok = ll_views_key2(
       &prefix, dir == LL_TRACE_DOWNSTREAM ? LL_VK_EDGE_DOWN : LL_VK_EDGE_UP,
-      lot_id);
+      node->product_id, lot_id);
   assert(ok);
   (void)ok;
   ll_buf_put_u8(&prefix, (uint8_t)LL_VK_SEP);
@@ -427,7 +470,7 @@ static int scan_edges(ll_views_reader *r, const char *lot_id,
 static int expand(ll_views_reader *r, ll_trace *tr, lot_set *seen, size_t i,
                   ll_trace_direction dir, unsigned depth_limit, ll_err *err) {
   edge_scan s = {.any = tr->nodes[i].depth >= depth_limit};
-  int rc = scan_edges(r, tr->nodes[i].lot_id, dir, &s, err);
+  int rc = scan_edges(r, &tr->nodes[i], dir, &s, err);
   if (rc == 0 && s.any && s.found) {
     tr->nodes[i].truncated = true;
     tr->truncated = true;
@@ -445,8 +488,9 @@ static int expand(ll_views_reader *r, ll_trace *tr, lot_set *seen, size_t i,
     tr->nodes = ll_xrealloc(tr->nodes, (tr->n_nodes + 1) * sizeof *tr->nodes);
     tr->nodes[tr->n_nodes] = child;
     ll_trace_node *added = &tr->nodes[tr->n_nodes++];
-    added->repeat = !lot_set_add(seen, added->lot_id);
-    rc = describe(r, added, err);
+    added->repeat = !lot_set_add(seen, added);
+    bool found = false;
+    rc = describe(r, added, &found, err);
   }
   for (size_t k = used; k < s.n; k++) /* not taken into the tree */
     node_free(&s.children[k]);
@@ -454,29 +498,29 @@ static int expand(ll_views_reader *r, ll_trace *tr, lot_set *seen, size_t i,
   return rc;
 }
 
-int ll_views_trace(ll_views_reader *r, const char *lot_id,
-                   ll_trace_direction direction, unsigned depth_limit,
-                   ll_trace *out, ll_err *err) {
-  assert(r != NULL && lot_id != NULL && out != NULL);
+int ll_views_trace(ll_views_reader *r, const char *product_id,
+                   const char *lot_id, ll_trace_direction direction,
+                   unsigned depth_limit, ll_trace *out, ll_err *err) {
+  assert(r != NULL && product_id != NULL && lot_id != NULL && out != NULL);
   assert(depth_limit >= 1 && depth_limit <= LL_TRACE_DEPTH_MAX);
   memset(out, 0, sizeof *out);
-  if (strchr(lot_id, LL_VK_SEP) != NULL)
+  if (strchr(lot_id, LL_VK_SEP) != NULL ||
+      strchr(product_id, LL_VK_SEP) != NULL)
     return 0; /* no such lot */
-  ll_trace_node root = {.parent = SIZE_MAX, .lot_id = ll_strdup(lot_id)};
-  if (describe(r, &root, err) != 0) {
+  ll_trace_node root = {.parent = SIZE_MAX,
+                        .product_id = ll_strdup(product_id),
+                        .lot_id = ll_strdup(lot_id)};
+  bool found = false;
+  int rc = describe(r, &root, &found, err);
+  if (rc != 0 || !found) { /* an error, or the lot does not exist */
     node_free(&root);
-    return -1;
-  }
-  if (root.product_id == NULL) { /* the lot does not exist */
-    node_free(&root);
-    return 0;
+    return rc;
   }
   out->nodes = ll_xmalloc(sizeof *out->nodes);
   out->nodes[0] = root;
   out->n_nodes = 1;
   lot_set seen = {.n = 0};
-  lot_set_add(&seen, out->nodes[0].lot_id);
-  int rc = 0;
+  lot_set_add(&seen, &out->nodes[0]);
   /* Breadth-first: the nodes array is the queue. Only the slots array of
    * the set points into node strings, which never move. */
   for (size_t i = 0; rc == 0 && i < out->n_nodes; i++) {
@@ -490,10 +534,10 @@ int ll_views_trace(ll_views_reader *r, const char *lot_id,
         break;
       }
       if (!out->nodes[i].repeat)
-        rc = add_deliveries(r, out->nodes[i].lot_id, out, err);
+        rc = add_deliveries(r, &out->nodes[i], out, err);
     }
   }
-  free(seen.slots);
+  lot_set_free(&seen);
   if (rc != 0)
     ll_trace_free(out);
   return rc;

@@ -12,7 +12,11 @@
  *   location_tree.c  quantities rolled up the location path tree
  *   lot_expiry.c     on-hand lots in FEFO order
  * Reads are thread-safe. A reader (views_read.c) reads several of them
- * from one snapshot, together with the log position it stands at. */
+ * from one snapshot, together with the log position it stands at.
+ *
+ * A lot is (product_id, lot_id): lot_id is unique within its product
+ * only, so every query about one lot takes both. ll_views_lot_products()
+ * says which products use a lot id. */
 #ifndef LL_VIEWS_H
 #define LL_VIEWS_H
 
@@ -34,8 +38,8 @@ bool ll_views_wait_position(ll_views *v, uint64_t position,
 int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n, ll_err *err);
 
 /* ---- queries (thread-safe) ---- */
-int ll_views_get_lot(ll_views *v, const char *lot_id, ll_lot *lot, bool *found,
-                     ll_err *err);
+int ll_views_get_lot(ll_views *v, const char *product_id, const char *lot_id,
+                     ll_lot *lot, bool *found, ll_err *err);
 
 typedef struct ll_lot_location {
   char *location;
@@ -45,9 +49,9 @@ typedef struct ll_lot_location {
 
 /* The lot's non-zero quantities by location, sorted by location id;
  * include_virtual adds non-INTERNAL/TRANSIT locations. *out is malloc'd. */
-int ll_views_lot_locations(ll_views *v, const char *lot_id,
-                           bool include_virtual, ll_lot_location **out,
-                           size_t *n_out, ll_err *err);
+int ll_views_lot_locations(ll_views *v, const char *product_id,
+                           const char *lot_id, bool include_virtual,
+                           ll_lot_location **out, size_t *n_out, ll_err *err);
 void ll_lot_locations_free(ll_lot_location *a, size_t n);
 
 #define LL_LIST_LIMIT_DEFAULT 50
@@ -58,12 +62,13 @@ typedef struct ll_lot_filter {
   const char *name;       /* exact (trimmed), or NULL */
   const char *q;          /* case-insensitive substring of lot_id, name or
                              reference, or NULL */
-  const char *cursor;     /* return lots with lot_id > cursor, or NULL */
+  const char *cursor;     /* a next_cursor this list gave out, or NULL */
   size_t limit;           /* 1..LL_LIST_LIMIT_MAX */
 } ll_lot_filter;
 
-/* Matching lots in lot_id order. *next_cursor is a malloc'd cursor for the
- * next page, or NULL when there is no more. *out is malloc'd. */
+/* Matching lots in (lot_id, product_id) order. *next_cursor is a malloc'd
+ * cursor for the next page (opaque text), or NULL when there is no more.
+ * *out is malloc'd. */
 int ll_views_list_lots(ll_views *v, const ll_lot_filter *f, ll_lot **out,
                        size_t *n_out, char **next_cursor, ll_err *err);
 void ll_lots_free(ll_lot *a, size_t n);
@@ -78,11 +83,21 @@ typedef struct ll_views_reader ll_views_reader;
 ll_views_reader *ll_views_reader_open(ll_views *v, ll_err *err);
 void ll_views_reader_close(ll_views_reader *r);
 uint64_t ll_views_reader_position(const ll_views_reader *r);
-int ll_views_reader_get_lot(ll_views_reader *r, const char *lot_id, ll_lot *lot,
-                            bool *found, ll_err *err);
-int ll_views_reader_lot_locations(ll_views_reader *r, const char *lot_id,
-                                  bool include_virtual, ll_lot_location **out,
-                                  size_t *n_out, ll_err *err);
+int ll_views_reader_get_lot(ll_views_reader *r, const char *product_id,
+                            const char *lot_id, ll_lot *lot, bool *found,
+                            ll_err *err);
+int ll_views_reader_lot_locations(ll_views_reader *r, const char *product_id,
+                                  const char *lot_id, bool include_virtual,
+                                  ll_lot_location **out, size_t *n_out,
+                                  ll_err *err);
+
+/* The products that have a lot with this id, sorted (byte order), at most
+ * LL_LOT_PRODUCTS_MAX of them; none when no product has one. *products is
+ * malloc'd (ll_views_lot_products_free). */
+#define LL_LOT_PRODUCTS_MAX 1000
+int ll_views_lot_products(ll_views_reader *r, const char *lot_id,
+                          char ***products, size_t *n_out, ll_err *err);
+void ll_views_lot_products_free(char **products, size_t n);
 
 /* ---- history (lot_history.c) ---- */
 
@@ -96,10 +111,10 @@ typedef struct ll_history_entry {
 /* The lot's events with position > after_position, oldest first, at most
  * limit (1..LL_LIST_LIMIT_MAX); *more says whether there are later ones.
  * An unknown lot has no events. *out is malloc'd. */
-int ll_views_lot_history(ll_views_reader *r, const char *lot_id,
-                         uint64_t after_position, size_t limit,
-                         ll_history_entry **out, size_t *n_out, bool *more,
-                         ll_err *err);
+int ll_views_lot_history(ll_views_reader *r, const char *product_id,
+                         const char *lot_id, uint64_t after_position,
+                         size_t limit, ll_history_entry **out, size_t *n_out,
+                         bool *more, ll_err *err);
 void ll_history_free(ll_history_entry *a, size_t n);
 
 /* A past moment: a log position, or a time compared with each entry's
@@ -123,9 +138,9 @@ typedef struct ll_lot_as_of {
   size_t n_locations;
 } ll_lot_as_of;
 
-int ll_views_lot_as_of(ll_views_reader *r, const char *lot_id,
-                       const ll_as_of *at, bool include_virtual,
-                       ll_lot_as_of *out, ll_err *err);
+int ll_views_lot_as_of(ll_views_reader *r, const char *product_id,
+                       const char *lot_id, const ll_as_of *at,
+                       bool include_virtual, ll_lot_as_of *out, ll_err *err);
 void ll_lot_as_of_free(ll_lot_as_of *a);
 
 /* ---- genealogy (genealogy.c) ---- */
@@ -152,8 +167,8 @@ typedef struct ll_trace_node {
   size_t parent; /* index of the parent node; SIZE_MAX for the root */
   unsigned depth;
   char *lot_id;
-  char *product_id; /* NULL if the lot row is missing (never, in practice) */
-  char *name;
+  char *product_id; /* with lot_id, the lot: (product_id, lot_id) */
+  char *name;       /* NULL if the lot row is missing (never, in practice) */
   ll_trace_link *links; /* to the parent; none for the root */
   size_t n_links;
   bool repeat;    /* the lot is shown earlier in the tree: not expanded */
@@ -163,6 +178,7 @@ typedef struct ll_trace_node {
 /* A move of a lot to a CUSTOMER location. */
 typedef struct ll_delivery {
   uint64_t position;
+  char *product_id;
   char *lot_id;
   char *location;
   int64_t quantity_micro;
@@ -185,9 +201,9 @@ typedef struct ll_trace {
 
 /* depth_limit 1..LL_TRACE_DEPTH_MAX. A lot that does not exist gives an
  * empty trace (n_nodes 0). */
-int ll_views_trace(ll_views_reader *r, const char *lot_id,
-                   ll_trace_direction direction, unsigned depth_limit,
-                   ll_trace *out, ll_err *err);
+int ll_views_trace(ll_views_reader *r, const char *product_id,
+                   const char *lot_id, ll_trace_direction direction,
+                   unsigned depth_limit, ll_trace *out, ll_err *err);
 void ll_trace_free(ll_trace *t);
 
 /* ---- what is in a location (location_tree.c) ---- */
@@ -197,14 +213,16 @@ void ll_trace_free(ll_trace *t);
  * is the location's usage for a single location (children false). */
 typedef struct ll_location_lot {
   char *lot_id;
+  char *product_id;
   ll_usage usage;
   int64_t quantity_micro;
   int64_t on_hand_micro;
 } ll_location_lot;
 
 /* Lots with a non-zero quantity in location (children: in the location or
- * any location whose id starts with location + "/"), in lot_id order, after
- * cursor (a lot_id, or NULL), at most limit. *next_cursor is malloc'd, or
+ * any location whose id starts with location + "/"), in (lot_id,
+ * product_id) order, after cursor (a next_cursor it gave out, or NULL), at
+ * most limit. *next_cursor is malloc'd, or
  * NULL when there is no more. */
 int ll_views_location_lots(ll_views_reader *r, const char *location,
                            bool children, const char *cursor, size_t limit,

@@ -5,7 +5,8 @@
  * lot_locations.c keeps. For the subtree, every move also adjusts one
  * rollup row per ancestor of each of its ends (the location itself
  * included):
- *   tree/<path>\x1f<lot_id>   svar quantity_micro, svar on_hand_micro
+ *   tree/<path>\x1f<lot_id>\x1f<product_id>
+ *                             svar quantity_micro, svar on_hand_micro
  * quantity sums every location at or under <path>; on_hand only the
  * INTERNAL and TRANSIT ones, so a subtree that mixes stock and virtual
  * locations still answers "how much is on hand here". A row whose two sums
@@ -13,7 +14,7 @@
  * that end just before a '/', so "WH/Stock2" is not under "WH/Stock" (the
  * '/' is part of the rule, not a string prefix test), and a move costs two
  * times the path depth in row updates; answering "what is under WH/Stock"
- * is then one prefix scan in lot_id order, cheap to page. */
+ * is then one prefix scan in (lot_id, product_id) order, cheap to page. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,15 +29,15 @@
 
 /* Add delta to the rollup row of (path, lot). */
 static int adjust_row(ll_views_txn *t, const ll_entry *e, const char *path,
-                      const char *lot_id, int64_t delta_micro, bool stock,
-                      ll_err *err) {
+                      const char *lot_id, const char *product_id,
+                      int64_t delta_micro, bool stock, ll_err *err) {
   ll_buf key, val;
   ll_buf_init(&key);
   ll_buf_init(&val);
   int rc = 0;
   bool found = false;
   int64_t quantity = 0, on_hand = 0;
-  if (!ll_views_key2(&key, LL_VK_TREE, path, lot_id)) {
+  if (!ll_views_key3(&key, LL_VK_TREE, path, lot_id, product_id)) {
     rc = ll_fail(err, LL_ERR_CORRUPT,
                  "views: log position %llu: unusable location or lot id",
                  (unsigned long long)e->position);
@@ -80,7 +81,7 @@ done:
 
 /* Adjust the rows of loc and of every ancestor path of it longer than
  * skip_len bytes. */
-static int adjust_path(ll_views_txn *t, const ll_entry *e, const char *lot_id,
+static int adjust_path(ll_views_txn *t, const ll_entry *e,
                        const ll_location *loc, size_t skip_len,
                        int64_t delta_micro, ll_err *err) {
   bool stock = ll_usage_is_stock(loc->usage);
@@ -92,7 +93,8 @@ static int adjust_path(ll_views_txn *t, const ll_entry *e, const char *lot_id,
       continue;
     memcpy(path, loc->id, i);
     path[i] = '\0';
-    rc = adjust_row(t, e, path, lot_id, delta_micro, stock, err);
+    rc = adjust_row(t, e, path, e->event.lot_id, e->event.product_id,
+                    delta_micro, stock, err);
   }
   free(path);
   return rc;
@@ -129,10 +131,8 @@ int ll_location_tree_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   size_t common = 0;
   if (ll_usage_is_stock(ev->from.usage) == ll_usage_is_stock(ev->to.usage))
     common = common_ancestor_len(ev->from.id, ev->to.id);
-  if (adjust_path(t, e, ev->lot_id, &ev->from, common, -ev->quantity_micro,
-                  err) != 0 ||
-      adjust_path(t, e, ev->lot_id, &ev->to, common, ev->quantity_micro, err) !=
-          0)
+  if (adjust_path(t, e, &ev->from, common, -ev->quantity_micro, err) != 0 ||
+      adjust_path(t, e, &ev->to, common, ev->quantity_micro, err) != 0)
     return -1;
   return 0;
 }
@@ -142,15 +142,17 @@ int ll_location_tree_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
 void ll_location_lots_free(ll_location_lot *a, size_t n) {
   if (a == NULL)
     return;
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
     free(a[i].lot_id);
+    free(a[i].product_id);
+  }
   free(a);
 }
 
 typedef struct lots_scan {
   size_t prefix_len;
   bool children;
-  const char *cursor;
+  const ll_lot_cursor *cursor;
   ll_location_lot *rows;
   size_t n, limit;
   bool more, corrupt;
@@ -159,11 +161,14 @@ typedef struct lots_scan {
 static bool collect_lot(const char *k, size_t klen, const char *v, size_t vlen,
                         void *arg) {
   lots_scan *s = arg;
+  /* After the prefix: <lot_id>\x1f<product_id>. */
   const char *id = k + s->prefix_len;
   size_t id_len = klen - s->prefix_len;
-  if (s->cursor != NULL && strlen(s->cursor) == id_len &&
-      memcmp(s->cursor, id, id_len) == 0)
-    return true; /* the cursor's own row: the page starts after it */
+  const char *sep = memchr(id, LL_VK_SEP, id_len);
+  size_t lot_len = sep ? (size_t)(sep - id) : 0;
+  if (sep != NULL && ll_lot_cursor_before(s->cursor, id, lot_len, sep + 1,
+                                          id_len - lot_len - 1))
+    return true; /* at or before the cursor: the page starts after it */
   if (s->n == s->limit) {
     s->more = true;
     return false;
@@ -176,11 +181,10 @@ static bool collect_lot(const char *k, size_t klen, const char *v, size_t vlen,
     ok = ll_views_qty_unpack(v, vlen, &row.usage, &row.quantity_micro);
     row.on_hand_micro = ll_usage_is_stock(row.usage) ? row.quantity_micro : 0;
   }
-  if (!ok || id_len == 0) {
+  if (!ok || !ll_views_split2(id, id_len, &row.lot_id, &row.product_id)) {
     s->corrupt = true;
     return false;
   }
-  row.lot_id = ll_strndup(id, id_len);
   s->rows[s->n++] = row;
   return true;
 }
@@ -195,23 +199,24 @@ int ll_views_location_lots(ll_views_reader *r, const char *location,
   *out = NULL;
   *n_out = 0;
   *next_cursor = NULL;
-  if (cursor != NULL && cursor[0] == '\0')
-    cursor = NULL;
+  ll_lot_cursor c;
+  ll_lot_cursor_parse(cursor, &c);
   ll_buf prefix, start;
   ll_buf_init(&prefix);
   ll_buf_init(&start);
   if (!ll_views_key1(&prefix, children ? LL_VK_TREE : LL_VK_LOC, location)) {
     ll_buf_free(&prefix);
+    ll_lot_cursor_free(&c);
     return 0; /* no location id holds the separator */
   }
   ll_buf_put_u8(&prefix, (uint8_t)LL_VK_SEP);
   ll_buf_put(&start, prefix.data, prefix.len);
-  if (cursor != NULL)
-    ll_buf_put(&start, cursor, strlen(cursor));
+  if (c.lot_id != NULL)
+    ll_buf_put(&start, c.lot_id, strlen(c.lot_id));
 
   lots_scan s = {.prefix_len = prefix.len,
                  .children = children,
-                 .cursor = cursor,
+                 .cursor = &c,
                  .limit = limit};
   s.rows = ll_xcalloc(limit, sizeof *s.rows);
   int rc = ll_views_reader_scan(r, &prefix, &start, collect_lot, &s, err);
@@ -220,13 +225,15 @@ int ll_views_location_lots(ll_views_reader *r, const char *location,
                  location);
   ll_buf_free(&prefix);
   ll_buf_free(&start);
+  ll_lot_cursor_free(&c);
   if (rc != 0) {
     ll_location_lots_free(s.rows, s.n);
     return -1;
   }
   if (s.more) {
     assert(s.n > 0);
-    *next_cursor = ll_strdup(s.rows[s.n - 1].lot_id);
+    *next_cursor = ll_lot_cursor_format(s.rows[s.n - 1].lot_id,
+                                        s.rows[s.n - 1].product_id);
   }
   *out = s.rows;
   *n_out = s.n;

@@ -1,25 +1,29 @@
 /* lot_details.c — the lot details read model (the "View" tab), list and
  * search.
  *
- * One row per lot, "lot/<lot_id>" -> ll_lot_pack(lot), kept as the rules
- * keep it: a LotCreated makes the row (version 1, name trimmed, an empty
- * optional text stored as none); a LotUpdated applies the values it carries
- * (absent = unchanged, "" clears reference/description, new_product_id moves
- * the lot to another product) and bumps the version; a StockMoved adds to
+ * One row per lot, "lot/<product_id>\x1f<lot_id>" -> ll_lot_pack(lot): a
+ * lot is (product_id, lot_id). Kept as the rules keep it: a LotCreated
+ * makes the row (version 1, name trimmed, an empty optional text stored as
+ * none); a LotUpdated applies the values it carries (absent = unchanged,
+ * "" clears reference/description; a lot's product never changes) and
+ * bumps the version; a StockMoved adds to
  * on_hand what it brings into INTERNAL/TRANSIT locations, subtracts what it
  * takes out, and counts the move. updated_at is the occurred_at of the last
  * event on the lot: view values never depend on when they were projected.
  *
- * Two index rows with empty values make the list filters cheap:
- * "prod/<product_id>\x1f<lot_id>" and "name/<trimmed name>\x1f<lot_id>",
- * both in lot_id order within their prefix, moved along on product change and
- * rename. The log holds validated events, so an event that does not fit the
- * view (an update of an unknown lot, a second LotCreated) means the views and
- * the log disagree; that is reported as an error rather than skipped, so the
- * projector stops at the first inconsistency instead of drifting.
+ * Three index rows with empty values make the list filters cheap and keep
+ * lists in (lot_id, product_id) order:
+ *   prod/<product_id>\x1f<lot_id>
+ *   name/<trimmed name>\x1f<lot_id>\x1f<product_id>  (moved on rename)
+ *   lotp/<lot_id>\x1f<product_id>     every lot; also which products use a
+ *                                    lot id (ll_views_lot_products) The log
+ * holds validated events, so an event that does not fit the view (an update of
+ * an unknown lot, a second LotCreated) means the views and the log disagree;
+ * that is reported as an error rather than skipped, so the projector stops at
+ * the first inconsistency instead of drifting.
  *
  * Listing walks one prefix in key order (the name index when a name is
- * given, else the product index, else all lots), applies the remaining
+ * given, else the product index, else the lot id index), applies the remaining
  * filters to each lot, and reads one lot past the page to know whether a
  * next cursor is needed. It reads from one snapshot so a page is
  * consistent. q matches ASCII letters case-insensitively (other bytes
@@ -55,10 +59,10 @@ static char *opt_text_dup(const char *s) {
   return (s == NULL || s[0] == '\0') ? NULL : ll_strdup(s);
 }
 
-static int load_lot(ll_views_txn *t, const ll_entry *e, const char *lot_id,
-                    ll_buf *key, ll_buf *val, ll_lot *lot, bool *found,
-                    ll_err *err) {
-  if (!ll_views_key1(key, LL_VK_LOT, lot_id))
+static int load_lot(ll_views_txn *t, const ll_entry *e, ll_buf *key,
+                    ll_buf *val, ll_lot *lot, bool *found, ll_err *err) {
+  const char *lot_id = e->event.lot_id;
+  if (!ll_views_key2(key, LL_VK_LOT, e->event.product_id, lot_id))
     return ll_fail(err, LL_ERR_CORRUPT,
                    "views: log position %llu: %s with an unusable lot_id",
                    (unsigned long long)e->position, entry_what(e));
@@ -77,12 +81,14 @@ static void store_lot(ll_views_txn *t, const ll_buf *key, const ll_lot *lot,
   ll_views_txn_put(t, key, val->data, val->len);
 }
 
-/* Put or delete one index row "<prefix><a>\x1f<lot_id>". */
+/* Put or delete one index row "<prefix><a>\x1f<b>[\x1f<c>]". */
 static int index_row(ll_views_txn *t, const ll_entry *e, const char *prefix,
-                     const char *a, const char *lot_id, bool put, ll_err *err) {
+                     const char *a, const char *b, const char *c, bool put,
+                     ll_err *err) {
   ll_buf key;
   ll_buf_init(&key);
-  if (!ll_views_key2(&key, prefix, a, lot_id)) {
+  if (!ll_views_key2(&key, prefix, a, b) ||
+      (c != NULL && !ll_views_key_append(&key, c))) {
     ll_buf_free(&key);
     return ll_fail(err, LL_ERR_CORRUPT,
                    "views: log position %llu: %s with an unusable "
@@ -108,7 +114,7 @@ static int apply_created(ll_views_txn *t, const ll_entry *e, ll_buf *key,
   ll_lot lot;
   ll_lot_init(&lot);
   bool found = false;
-  if (load_lot(t, e, ev->lot_id, key, val, &lot, &found, err) != 0) {
+  if (load_lot(t, e, key, val, &lot, &found, err) != 0) {
     ll_lot_free(&lot);
     return -1;
   }
@@ -137,9 +143,12 @@ static int apply_created(ll_views_txn *t, const ll_entry *e, ll_buf *key,
   lot.updated_at_ms = ev->occurred_at_ms;
   store_lot(t, key, &lot, val);
   int rc = 0;
-  if (index_row(t, e, LL_VK_PRODUCT, lot.product_id, lot.lot_id, true, err) !=
-          0 ||
-      index_row(t, e, LL_VK_NAME, lot.name, lot.lot_id, true, err) != 0)
+  if (index_row(t, e, LL_VK_PRODUCT, lot.product_id, lot.lot_id, NULL, true,
+                err) != 0 ||
+      index_row(t, e, LL_VK_NAME, lot.name, lot.lot_id, lot.product_id, true,
+                err) != 0 ||
+      index_row(t, e, LL_VK_LOT_PRODUCTS, lot.lot_id, lot.product_id, NULL,
+                true, err) != 0)
     rc = -1;
   ll_lot_free(&lot);
   return rc;
@@ -151,9 +160,10 @@ static int apply_updated(ll_views_txn *t, const ll_entry *e, ll_lot *lot,
   if (ev->name != NULL) {
     char *name = ll_text_trim_dup(ev->name);
     if (strcmp(name, lot->name) != 0) {
-      if (index_row(t, e, LL_VK_NAME, lot->name, lot->lot_id, false, err) !=
-              0 ||
-          index_row(t, e, LL_VK_NAME, name, lot->lot_id, true, err) != 0) {
+      if (index_row(t, e, LL_VK_NAME, lot->name, lot->lot_id, lot->product_id,
+                    false, err) != 0 ||
+          index_row(t, e, LL_VK_NAME, name, lot->lot_id, lot->product_id, true,
+                    err) != 0) {
         free(name);
         return -1;
       }
@@ -162,15 +172,11 @@ static int apply_updated(ll_views_txn *t, const ll_entry *e, ll_lot *lot,
     lot->name = name;
   }
   if (ev->new_product_id != NULL &&
-      strcmp(ev->new_product_id, lot->product_id) != 0) {
-    if (index_row(t, e, LL_VK_PRODUCT, lot->product_id, lot->lot_id, false,
-                  err) != 0 ||
-        index_row(t, e, LL_VK_PRODUCT, ev->new_product_id, lot->lot_id, true,
-                  err) != 0)
-      return -1;
-    free(lot->product_id);
-    lot->product_id = ll_strdup(ev->new_product_id);
-  }
+      strcmp(ev->new_product_id, lot->product_id) != 0)
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: log position %llu changes the product of lot %s, "
+                   "which the rules refuse (PRODUCT_LOCKED)",
+                   (unsigned long long)e->position, lot->lot_id);
   if (ev->reference != NULL) {
     free(lot->reference);
     lot->reference = opt_text_dup(ev->reference);
@@ -228,7 +234,7 @@ int ll_lot_details_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
                    "holds normalized events)",
                    (unsigned long long)e->position, entry_what(e));
     else
-      rc = load_lot(t, e, e->event.lot_id, &key, &val, &lot, &found, err);
+      rc = load_lot(t, e, &key, &val, &lot, &found, err);
     if (rc == 0 && !found)
       rc = ll_fail(err, LL_ERR_CORRUPT,
                    "views: log position %llu: %s of lot %s, which the "
@@ -250,19 +256,21 @@ int ll_lot_details_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
 
 /* ---- queries ---- */
 
-int ll_views_get_lot(ll_views *v, const char *lot_id, ll_lot *lot, bool *found,
-                     ll_err *err) {
-  return ll_lot_details_get(v, v->read_opts, lot_id, lot, found, err);
+int ll_views_get_lot(ll_views *v, const char *product_id, const char *lot_id,
+                     ll_lot *lot, bool *found, ll_err *err) {
+  return ll_lot_details_get(v, v->read_opts, product_id, lot_id, lot, found,
+                            err);
 }
 
 int ll_lot_details_get(ll_views *v, const rocksdb_readoptions_t *ro,
-                       const char *lot_id, ll_lot *lot, bool *found,
-                       ll_err *err) {
-  assert(v != NULL && lot_id != NULL && lot != NULL && found != NULL);
+                       const char *product_id, const char *lot_id, ll_lot *lot,
+                       bool *found, ll_err *err) {
+  assert(v != NULL && product_id != NULL && lot_id != NULL && lot != NULL &&
+         found != NULL);
   *found = false;
   ll_buf key;
   ll_buf_init(&key);
-  if (!ll_views_key1(&key, LL_VK_LOT, lot_id)) {
+  if (!ll_views_key2(&key, LL_VK_LOT, product_id, lot_id)) {
     ll_buf_free(&key);
     return 0; /* no lot id holds the separator */
   }
@@ -321,7 +329,7 @@ typedef struct list_plan {
   const char *product_id;
   char *name; /* trimmed */
   char *q;    /* folded */
-  const char *cursor;
+  ll_lot_cursor cursor;
   size_t limit;
 } list_plan;
 
@@ -334,7 +342,7 @@ static void plan_init(list_plan *pl, const ll_lot_filter *f) {
     for (char *c = pl->q; *c != '\0'; c++)
       *c = fold(*c);
   }
-  pl->cursor = blank(f->cursor) ? NULL : f->cursor;
+  ll_lot_cursor_parse(f->cursor, &pl->cursor);
   pl->limit = f->limit == 0 ? LL_LIST_LIMIT_DEFAULT : f->limit;
   if (pl->limit > LL_LIST_LIMIT_MAX)
     pl->limit = LL_LIST_LIMIT_MAX;
@@ -343,6 +351,7 @@ static void plan_init(list_plan *pl, const ll_lot_filter *f) {
 static void plan_free(list_plan *pl) {
   free(pl->name);
   free(pl->q);
+  ll_lot_cursor_free(&pl->cursor);
 }
 
 static bool plan_matches(const list_plan *pl, const ll_lot *lot) {
@@ -357,48 +366,43 @@ static bool plan_matches(const list_plan *pl, const ll_lot *lot) {
   return true;
 }
 
-/* Read lot_id (not NUL-terminated) through the snapshot. */
+/* Read the lot (product_id, lot_id) through the snapshot. */
 static int read_lot_at(ll_views *v, const rocksdb_readoptions_t *ro,
-                       const char *lot_id, size_t lot_id_len, ll_buf *key,
+                       const char *product_id, const char *lot_id, ll_buf *key,
                        ll_buf *val, ll_lot *lot, bool *found, ll_err *err) {
-  ll_buf_reset(key);
-  ll_buf_put(key, LL_VK_LOT, strlen(LL_VK_LOT));
-  ll_buf_put(key, lot_id, lot_id_len);
+  if (!ll_views_key2(key, LL_VK_LOT, product_id, lot_id))
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "views: unusable lot %s of %s in an index", lot_id,
+                   product_id);
   if (ll_rocks_get(v->db, ro, key->data, key->len, val, found, "views", err) !=
       0)
     return -1;
   if (*found && !unpack_lot(val->data, val->len, lot))
-    return ll_fail(err, LL_ERR_CORRUPT, "views: corrupt lot record for %.*s",
-                   (int)lot_id_len, lot_id);
+    return ll_fail(err, LL_ERR_CORRUPT, "views: corrupt lot record for %s",
+                   lot_id);
   return 0;
 }
 
-/* Which prefix to walk: the most selective index the filter names
- * (*by_index), else the lot rows. False when no row can match (a filter
- * value holds the separator). */
-static bool plan_prefix(const list_plan *pl, ll_buf *prefix, bool *by_index) {
+/* Which index to walk: the most selective the filter names. Rows of the
+ * name and lot id indexes end in "<lot_id>\x1f<product_id>", rows of the
+ * product index in "<lot_id>" (the product is the filter's). False when no
+ * row can match (a filter value holds the separator). */
+static bool plan_prefix(const list_plan *pl, ll_buf *prefix,
+                        const char **fixed_product) {
   bool possible = true;
-  *by_index = true;
-  if (pl->name != NULL)
+  *fixed_product = NULL;
+  if (pl->name != NULL) {
     possible = ll_views_key1(prefix, LL_VK_NAME, pl->name);
-  else if (pl->product_id != NULL)
+  } else if (pl->product_id != NULL) {
     possible = ll_views_key1(prefix, LL_VK_PRODUCT, pl->product_id);
-  else {
-    ll_buf_put(prefix, LL_VK_LOT, strlen(LL_VK_LOT));
-    *by_index = false;
+    *fixed_product = pl->product_id;
+  } else {
+    ll_buf_put(prefix, LL_VK_LOT_PRODUCTS, strlen(LL_VK_LOT_PRODUCTS));
+    return true;
   }
-  if (*by_index && possible)
+  if (possible)
     ll_buf_put_u8(prefix, (uint8_t)LL_VK_SEP);
   return possible;
-}
-
-/* A row at or before the cursor: pages start strictly after it. */
-static bool before_cursor(const list_plan *pl, const char *id, size_t id_len) {
-  if (pl->cursor == NULL)
-    return false;
-  size_t cl = strlen(pl->cursor);
-  int c = memcmp(id, pl->cursor, id_len < cl ? id_len : cl);
-  return c < 0 || (c == 0 && id_len <= cl);
 }
 
 /* One page of lots, and whether more match after it. */
@@ -414,31 +418,34 @@ typedef struct list_walk {
   const rocksdb_readoptions_t *ro;
   const list_plan *pl;
   const ll_buf *prefix;
-  bool by_index;
+  const char *fixed_product; /* the product index's product, or NULL */
   ll_buf key, val;
 } list_walk;
 
-/* The lot of the row the iterator is at: the lot row itself, or the lot
- * an index row names (which must exist). */
-static int row_lot(list_walk *w, rocksdb_iterator_t *it, const char *id,
-                   size_t id_len, ll_lot *lot, ll_err *err) {
-  if (!w->by_index) {
-    size_t vlen = 0;
-    const char *val = rocksdb_iter_value(it, &vlen);
-    if (!unpack_lot(val, vlen, lot))
-      return ll_fail(err, LL_ERR_CORRUPT, "views: corrupt lot record for %.*s",
-                     (int)id_len, id);
-    return 0;
-  }
-  bool found = false;
-  if (read_lot_at(w->v, w->ro, id, id_len, &w->key, &w->val, lot, &found,
-                  err) != 0)
-    return -1;
-  if (!found)
-    return ll_fail(err, LL_ERR_CORRUPT,
-                   "views: index row without its lot %.*s: rebuild the views",
-                   (int)id_len, id);
-  return 0;
+/* The lot an index row names (which must exist), or *skip when the row is
+ * at or before the cursor. */
+static int row_lot(list_walk *w, const char *id, size_t id_len, ll_lot *lot,
+                   bool *skip, ll_err *err) {
+  char *lot_id = NULL, *product_id = NULL;
+  bool ok = w->fixed_product != NULL
+                ? (lot_id = ll_strndup(id, id_len), true)
+                : ll_views_split2(id, id_len, &lot_id, &product_id);
+  if (!ok)
+    return ll_fail(err, LL_ERR_CORRUPT, "views: corrupt lot index row");
+  const char *product = w->fixed_product ? w->fixed_product : product_id;
+  *skip = ll_lot_cursor_before(&w->pl->cursor, lot_id, strlen(lot_id), product,
+                               strlen(product));
+  bool found = true;
+  int rc = *skip ? 0
+                 : read_lot_at(w->v, w->ro, product, lot_id, &w->key, &w->val,
+                               lot, &found, err);
+  if (rc == 0 && !found)
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "views: index row without its lot %s of %s: rebuild the views",
+                 lot_id, product);
+  free(lot_id);
+  free(product_id);
+  return rc;
 }
 
 /* Walk the rows under the prefix from the cursor, keeping the lots that
@@ -447,30 +454,26 @@ static int walk_lots(list_walk *w, list_page *page, ll_err *err) {
   const list_plan *pl = w->pl;
   const ll_buf *prefix = w->prefix;
   rocksdb_iterator_t *it = rocksdb_create_iterator(w->v->db, w->ro);
-  ll_buf_reset(&w->key);
-  ll_buf_put(&w->key, prefix->data, prefix->len);
-  if (pl->cursor != NULL)
-    ll_buf_put(&w->key, pl->cursor, strlen(pl->cursor));
+  ll_buf seek;
+  ll_buf_init(&seek);
+  ll_buf_put(&seek, prefix->data, prefix->len);
+  if (pl->cursor.lot_id != NULL)
+    ll_buf_put(&seek, pl->cursor.lot_id, strlen(pl->cursor.lot_id));
   int rc = 0;
-  for (rocksdb_iter_seek(it, (const char *)w->key.data, w->key.len);
+  for (rocksdb_iter_seek(it, (const char *)seek.data, seek.len);
        rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
     size_t klen = 0;
     const char *k = rocksdb_iter_key(it, &klen);
     if (klen < prefix->len || memcmp(k, prefix->data, prefix->len) != 0)
       break;
-    const char *id = k + prefix->len;
-    size_t id_len = klen - prefix->len;
-    if (before_cursor(pl, id, id_len))
-      continue;
     ll_lot lot;
     ll_lot_init(&lot);
-    rc = row_lot(w, it, id, id_len, &lot, err);
-    if (rc != 0) {
+    bool skip = false;
+    rc = row_lot(w, k + prefix->len, klen - prefix->len, &lot, &skip, err);
+    if (rc != 0 || skip || !plan_matches(pl, &lot)) {
       ll_lot_free(&lot);
-      break;
-    }
-    if (!plan_matches(pl, &lot)) {
-      ll_lot_free(&lot);
+      if (rc != 0)
+        break;
       continue;
     }
     if (page->n == pl->limit) {
@@ -480,6 +483,7 @@ static int walk_lots(list_walk *w, list_page *page, ll_err *err) {
     }
     page->lots[page->n++] = lot;
   }
+  ll_buf_free(&seek);
   if (rc == 0) {
     char *rerr = NULL;
     rocksdb_iter_get_error(it, &rerr);
@@ -503,7 +507,7 @@ int ll_views_list_lots(ll_views *v, const ll_lot_filter *f, ll_lot **out,
   ll_buf prefix;
   ll_buf_init(&prefix);
   list_walk w = {.v = v, .pl = &pl, .prefix = &prefix};
-  bool possible = plan_prefix(&pl, &prefix, &w.by_index);
+  bool possible = plan_prefix(&pl, &prefix, &w.fixed_product);
   ll_buf_init(&w.key);
   ll_buf_init(&w.val);
   list_page page = {.lots = ll_xcalloc(pl.limit, sizeof *page.lots)};
@@ -529,9 +533,69 @@ int ll_views_list_lots(ll_views *v, const ll_lot_filter *f, ll_lot **out,
   }
   if (page.more) {
     assert(page.n > 0);
-    *next_cursor = ll_strdup(page.lots[page.n - 1].lot_id);
+    *next_cursor = ll_lot_cursor_format(page.lots[page.n - 1].lot_id,
+                                        page.lots[page.n - 1].product_id);
   }
   *out = page.lots;
   *n_out = page.n;
+  return 0;
+}
+
+/* ---- which products use a lot id ---- */
+
+void ll_views_lot_products_free(char **products, size_t n) {
+  for (size_t i = 0; products != NULL && i < n; i++)
+    free(products[i]);
+  free(products);
+}
+
+typedef struct products_scan {
+  size_t prefix_len;
+  char **products;
+  size_t n;
+  bool corrupt;
+} products_scan;
+
+static bool collect_product(const char *k, size_t klen, const char *v,
+                            size_t vlen, void *arg) {
+  (void)v;
+  (void)vlen;
+  products_scan *s = arg;
+  if (klen <= s->prefix_len ||
+      memchr(k + s->prefix_len, LL_VK_SEP, klen - s->prefix_len) != NULL) {
+    s->corrupt = true;
+    return false;
+  }
+  if (s->n == LL_LOT_PRODUCTS_MAX)
+    return false;
+  s->products = ll_xrealloc(s->products, (s->n + 1) * sizeof *s->products);
+  s->products[s->n++] = ll_strndup(k + s->prefix_len, klen - s->prefix_len);
+  return true;
+}
+
+int ll_views_lot_products(ll_views_reader *r, const char *lot_id,
+                          char ***products, size_t *n_out, ll_err *err) {
+  assert(r != NULL && lot_id != NULL && products != NULL && n_out != NULL);
+  *products = NULL;
+  *n_out = 0;
+  ll_buf prefix;
+  ll_buf_init(&prefix);
+  if (!ll_views_key1(&prefix, LL_VK_LOT_PRODUCTS, lot_id)) {
+    ll_buf_free(&prefix);
+    return 0; /* no lot id holds the separator */
+  }
+  ll_buf_put_u8(&prefix, (uint8_t)LL_VK_SEP);
+  products_scan s = {.prefix_len = prefix.len};
+  int rc = ll_views_reader_scan(r, &prefix, NULL, collect_product, &s, err);
+  ll_buf_free(&prefix);
+  if (rc == 0 && s.corrupt)
+    rc = ll_fail(err, LL_ERR_CORRUPT, "views: corrupt lot id index row of %s",
+                 lot_id);
+  if (rc != 0) {
+    ll_views_lot_products_free(s.products, s.n);
+    return -1;
+  }
+  *products = s.products;
+  *n_out = s.n;
   return 0;
 }

@@ -1,8 +1,8 @@
 /* lot_expiry.c — on-hand lots in FEFO order (first expired, first out).
  *
  * One index row per lot that has stock on hand:
- *   fefo/<be64 removal><be64 expiration><lot_id>   (empty)
- *   fefok/<lot_id>                                 that fefo/ key
+ *   fefo/<be64 removal><be64 expiration><lot_id>\x1f<product_id>  (empty)
+ *   fefok/<product_id>\x1f<lot_id>                 that fefo/ key
  * removal is the lot's removal date, or its expiration date when it has no
  * removal date (the rules keep removal <= expiration, so this is "the date
  * the lot must leave stock"); expiration is the expiration date. Both are
@@ -20,7 +20,7 @@
  * those lots. A location filter is a point read per candidate (the loc/ row
  * for one location, the tree/ rollup with children); without a date bound
  * that is one read per lot on hand. Cursors are the hex of the two dates
- * followed by the lot id. */
+ * followed by the lot's page cursor (views_internal.h, ll_lot_cursor). */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +51,8 @@ static void fefo_key(ll_buf *key, const ll_lot *lot) {
   ll_buf_put_be64(key, date_key(removal));
   ll_buf_put_be64(key, date_key(&lot->expiration_at));
   ll_buf_put(key, lot->lot_id, strlen(lot->lot_id));
+  ll_buf_put_u8(key, (uint8_t)LL_VK_SEP);
+  ll_buf_put(key, lot->product_id, strlen(lot->product_id));
 }
 
 int ll_lot_expiry_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
@@ -67,8 +69,8 @@ int ll_lot_expiry_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   bool found = false, indexed = false;
   int rc = 0;
 
-  if (!ll_views_key1(&lot_key, LL_VK_LOT, ev->lot_id) ||
-      !ll_views_key1(&of_key, LL_VK_FEFO_OF, ev->lot_id)) {
+  if (!ll_views_key2(&lot_key, LL_VK_LOT, ev->product_id, ev->lot_id) ||
+      !ll_views_key2(&of_key, LL_VK_FEFO_OF, ev->product_id, ev->lot_id)) {
     rc = ll_fail(err, LL_ERR_CORRUPT,
                  "views: log position %llu: unusable lot_id for the "
                  "expiry index",
@@ -133,7 +135,7 @@ static int hex_digit(char c) {
   return -1;
 }
 
-/* Cursor "<32 hex digits><lot_id>" -> the fefo/ key it names. */
+/* Cursor "<32 hex digits><lot cursor>" -> the fefo/ key it names. */
 static bool cursor_key(const char *cursor, ll_buf *key) {
   size_t len = strlen(cursor);
   if (len <= CURSOR_HEX_LEN)
@@ -146,19 +148,29 @@ static bool cursor_key(const char *cursor, ll_buf *key) {
       return false;
     ll_buf_put_u8(key, (uint8_t)(hi * 16 + lo));
   }
-  ll_buf_put(key, cursor + CURSOR_HEX_LEN, len - CURSOR_HEX_LEN);
+  ll_lot_cursor c;
+  ll_lot_cursor_parse(cursor + CURSOR_HEX_LEN, &c);
+  if (c.lot_id != NULL)
+    ll_buf_put(key, c.lot_id, strlen(c.lot_id));
+  if (c.product_id != NULL) {
+    ll_buf_put_u8(key, (uint8_t)LL_VK_SEP);
+    ll_buf_put(key, c.product_id, strlen(c.product_id));
+  }
+  ll_lot_cursor_free(&c);
   return true;
 }
 
-static char *key_cursor(const char *k, size_t klen) {
+static char *key_cursor(const char *k, size_t klen, const ll_lot *lot) {
   size_t p = strlen(LL_VK_FEFO);
   assert(klen > p + DATES_LEN);
-  size_t id_len = klen - p - DATES_LEN;
-  char *c = ll_xmalloc(CURSOR_HEX_LEN + id_len + 1);
+  (void)klen;
+  char *tail = ll_lot_cursor_format(lot->lot_id, lot->product_id);
+  size_t tail_len = strlen(tail);
+  char *c = ll_xmalloc(CURSOR_HEX_LEN + tail_len + 1);
   for (size_t i = 0; i < DATES_LEN; i++)
     snprintf(c + 2 * i, 3, "%02x", (unsigned)(uint8_t)k[p + i]);
-  memcpy(c + CURSOR_HEX_LEN, k + p + DATES_LEN, id_len);
-  c[CURSOR_HEX_LEN + id_len] = '\0';
+  memcpy(c + CURSOR_HEX_LEN, tail, tail_len + 1);
+  free(tail);
   return c;
 }
 
@@ -176,12 +188,12 @@ typedef struct fefo_scan {
 } fefo_scan;
 
 /* The lot's on-hand quantity at the filter's location (0 if none). */
-static int on_hand_at(fefo_scan *s, const char *lot_id, int64_t *out) {
+static int on_hand_at(fefo_scan *s, const ll_lot *lot, int64_t *out) {
   const ll_fefo_filter *f = s->f;
   bool found = false;
   *out = 0;
-  if (!ll_views_key2(&s->key, f->children ? LL_VK_TREE : LL_VK_LOC, f->location,
-                     lot_id))
+  if (!ll_views_key3(&s->key, f->children ? LL_VK_TREE : LL_VK_LOC, f->location,
+                     lot->lot_id, lot->product_id))
     return 0; /* a location with the separator holds nothing */
   if (ll_views_reader_get(s->r, &s->key, &s->val, &found, s->err) != 0)
     return -1;
@@ -222,12 +234,17 @@ static bool collect_fefo(const char *k, size_t klen, const char *v, size_t vlen,
       (removal == DATE_NONE || date_ms(removal) >= s->f->before_ms))
     return false; /* the index is in removal order: nothing later is due */
   size_t id_len = klen - p - DATES_LEN;
-  char *lot_id = ll_strndup(k + p + DATES_LEN, id_len);
+  char *lot_id = NULL, *product_id = NULL;
+  if (!ll_views_split2(k + p + DATES_LEN, id_len, &lot_id, &product_id)) {
+    s->rc = ll_fail(s->err, LL_ERR_CORRUPT, "views: corrupt expiry index row");
+    return false;
+  }
   ll_fefo_lot row = {.location_on_hand_micro = 0};
   ll_lot_init(&row.lot);
   bool found = false;
   bool take = true;
-  if (ll_views_reader_get_lot(s->r, lot_id, &row.lot, &found, s->err) != 0) {
+  if (ll_views_reader_get_lot(s->r, product_id, lot_id, &row.lot, &found,
+                              s->err) != 0) {
     s->rc = -1;
   } else if (!found) {
     s->rc = ll_fail(s->err, LL_ERR_CORRUPT,
@@ -238,12 +255,13 @@ static bool collect_fefo(const char *k, size_t klen, const char *v, size_t vlen,
              strcmp(s->f->product_id, row.lot.product_id) != 0) {
     take = false;
   } else if (s->f->location != NULL) {
-    if (on_hand_at(s, lot_id, &row.location_on_hand_micro) != 0)
+    if (on_hand_at(s, &row.lot, &row.location_on_hand_micro) != 0)
       s->rc = -1;
     else
       take = row.location_on_hand_micro > 0;
   }
   free(lot_id);
+  free(product_id);
   if (s->rc != 0 || !take) {
     if (found)
       ll_lot_free(&row.lot);
@@ -256,7 +274,7 @@ static bool collect_fefo(const char *k, size_t klen, const char *v, size_t vlen,
   }
   s->rows[s->n++] = row;
   free(s->last_key_cursor);
-  s->last_key_cursor = key_cursor(k, klen);
+  s->last_key_cursor = key_cursor(k, klen, &row.lot);
   return true;
 }
 

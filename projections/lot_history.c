@@ -3,7 +3,8 @@
  *
  * One row per event that names the lot (its LotCreated, every LotUpdated,
  * every StockMoved):
- *   hist/<lot_id>\x1f<be64 position>  svar recorded_at_ms, ll_event_pack()
+ *   hist/<product_id>\x1f<lot_id>\x1f<be64 position>
+ *                                     svar recorded_at_ms, ll_event_pack()
  * The big-endian position sorts the rows in log order within the lot, so
  * the history is one prefix scan and a page starts with one seek. The
  * value is the event as the log holds it (normalized: moves carry lot_id),
@@ -28,8 +29,9 @@
 #include "ll_mem.h"
 #include "views_internal.h"
 
-static bool history_prefix(ll_buf *key, const char *lot_id) {
-  if (!ll_views_key1(key, LL_VK_HISTORY, lot_id))
+static bool history_prefix(ll_buf *key, const char *product_id,
+                           const char *lot_id) {
+  if (!ll_views_key2(key, LL_VK_HISTORY, product_id, lot_id))
     return false;
   ll_buf_put_u8(key, (uint8_t)LL_VK_SEP);
   return true;
@@ -45,7 +47,7 @@ int ll_lot_history_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   ll_buf_init(&key);
   ll_buf_init(&val);
   int rc = 0;
-  if (!history_prefix(&key, ev->lot_id)) {
+  if (!history_prefix(&key, ev->product_id, ev->lot_id)) {
     rc = ll_fail(err, LL_ERR_CORRUPT,
                  "views: log position %llu: unusable lot_id for the "
                  "history",
@@ -108,10 +110,10 @@ static bool collect_page(const char *k, size_t klen, const char *v, size_t vlen,
   return true;
 }
 
-int ll_views_lot_history(ll_views_reader *r, const char *lot_id,
-                         uint64_t after_position, size_t limit,
-                         ll_history_entry **out, size_t *n_out, bool *more,
-                         ll_err *err) {
+int ll_views_lot_history(ll_views_reader *r, const char *product_id,
+                         const char *lot_id, uint64_t after_position,
+                         size_t limit, ll_history_entry **out, size_t *n_out,
+                         bool *more, ll_err *err) {
   assert(r != NULL && lot_id != NULL && out != NULL && n_out != NULL &&
          more != NULL);
   assert(limit >= 1 && limit <= LL_LIST_LIMIT_MAX);
@@ -121,7 +123,7 @@ int ll_views_lot_history(ll_views_reader *r, const char *lot_id,
   ll_buf prefix, start;
   ll_buf_init(&prefix);
   ll_buf_init(&start);
-  if (!history_prefix(&prefix, lot_id)) {
+  if (!history_prefix(&prefix, product_id, lot_id)) {
     ll_buf_free(&prefix);
     return 0; /* no lot id holds the separator */
   }
@@ -195,7 +197,7 @@ static bool replay_row(const char *k, size_t klen, const char *v, size_t vlen,
     out->existed = true;
     product = ev->product_id;
   } else if (ev->type == LL_EV_LOT_UPDATED) {
-    product = ev->new_product_id;
+    /* A lot's product never changes (docs/events.md, LotUpdated). */
   } else if (ev->quantity_micro > 0 && ev->from.id != NULL &&
              ev->to.id != NULL) {
     push_end(rp, &ev->from, -ev->quantity_micro);
@@ -264,14 +266,14 @@ void ll_lot_as_of_free(ll_lot_as_of *a) {
   memset(a, 0, sizeof *a);
 }
 
-int ll_views_lot_as_of(ll_views_reader *r, const char *lot_id,
-                       const ll_as_of *at, bool include_virtual,
-                       ll_lot_as_of *out, ll_err *err) {
+int ll_views_lot_as_of(ll_views_reader *r, const char *product_id,
+                       const char *lot_id, const ll_as_of *at,
+                       bool include_virtual, ll_lot_as_of *out, ll_err *err) {
   assert(r != NULL && lot_id != NULL && at != NULL && out != NULL);
   memset(out, 0, sizeof *out);
   ll_buf prefix;
   ll_buf_init(&prefix);
-  if (!history_prefix(&prefix, lot_id)) {
+  if (!history_prefix(&prefix, product_id, lot_id)) {
     ll_buf_free(&prefix);
     return 0;
   }

@@ -3,8 +3,13 @@
  *
  * Each StockMoved takes its quantity from one row and adds it to another
  * (the fold and its checks: quantity_fold.h, shared with the publisher):
- *   qty/<lot_id>\x1f<location>   u8 usage, svar quantity_micro
- *   loc/<location>\x1f<lot_id>   the same value, keyed the other way round
+ *   qty/<lot_id>\x1f<product_id>\x1f<location>  u8 usage, svar quantity_micro
+ *   loc/<location>\x1f<lot_id>\x1f<product_id>  the same value, keyed the
+ *                                                other way round
+ * A lot is (product_id, lot_id); the loc/ rows list a location's lots in
+ * (lot_id, product_id) order. The lot is written lot id first in both, as
+ * in tree/ (location_tree.c), so the quantity index in memory
+ * (views_quant.h) keeps one name per lot for all three.
  * Virtual locations (SUPPLIER, CUSTOMER, ...) are kept too. A row whose
  * quantity comes back to zero is deleted: reads list only non-zero
  * quantities without filtering, and the rows present depend only on the
@@ -33,8 +38,9 @@ static int views_qty_get(void *ctx, const ll_entry *e, const ll_location *loc,
                          ll_err *err) {
   views_rows_at *at = ctx;
   const char *lot_id = e->event.lot_id;
-  if (!ll_views_key2(&at->qty_key, LL_VK_QTY, lot_id, loc->id) ||
-      !ll_views_key2(&at->loc_key, LL_VK_LOC, loc->id, lot_id))
+  const char *product_id = e->event.product_id;
+  if (!ll_views_key3(&at->qty_key, LL_VK_QTY, lot_id, product_id, loc->id) ||
+      !ll_views_key3(&at->loc_key, LL_VK_LOC, loc->id, lot_id, product_id))
     return ll_fail(err, LL_ERR_CORRUPT,
                    "views: log position %llu: StockMoved with an unusable "
                    "lot or location id",
@@ -94,22 +100,24 @@ void ll_lot_locations_free(ll_lot_location *a, size_t n) {
   free(a);
 }
 
-int ll_views_lot_locations(ll_views *v, const char *lot_id,
-                           bool include_virtual, ll_lot_location **out,
-                           size_t *n_out, ll_err *err) {
-  return ll_lot_locations_get(v, v->read_opts, lot_id, include_virtual, out,
-                              n_out, err);
+int ll_views_lot_locations(ll_views *v, const char *product_id,
+                           const char *lot_id, bool include_virtual,
+                           ll_lot_location **out, size_t *n_out, ll_err *err) {
+  return ll_lot_locations_get(v, v->read_opts, product_id, lot_id,
+                              include_virtual, out, n_out, err);
 }
 
 int ll_lot_locations_get(ll_views *v, const rocksdb_readoptions_t *ro,
-                         const char *lot_id, bool include_virtual,
-                         ll_lot_location **out, size_t *n_out, ll_err *err) {
-  assert(v != NULL && lot_id != NULL && out != NULL && n_out != NULL);
+                         const char *product_id, const char *lot_id,
+                         bool include_virtual, ll_lot_location **out,
+                         size_t *n_out, ll_err *err) {
+  assert(v != NULL && product_id != NULL && lot_id != NULL && out != NULL &&
+         n_out != NULL);
   *out = NULL;
   *n_out = 0;
   ll_buf prefix;
   ll_buf_init(&prefix);
-  if (!ll_views_key1(&prefix, LL_VK_QTY, lot_id)) {
+  if (!ll_views_key2(&prefix, LL_VK_QTY, lot_id, product_id)) {
     ll_buf_free(&prefix);
     return 0; /* no lot id holds the separator */
   }

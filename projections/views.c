@@ -76,7 +76,7 @@ static int check_format(ll_views *v, const char *dir, ll_err *err) {
       .dir = dir,
       .key = LL_VK_FORMAT,
       .version = LL_VIEWS_FORMAT,
-      .remedy = ": delete the directory to rebuild the views",
+      .remedy = ": run 'lotline rebuild' to rebuild the views from the log",
   };
   if (ll_rocks_check_format(v->db, v->read_opts,
                             has_position ? NULL : v->write_opts, &f,

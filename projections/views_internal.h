@@ -7,20 +7,29 @@
  *
  *   meta/position                 8-byte big-endian last applied position
  *   meta/format                   uvar LL_VIEWS_FORMAT
- *   lot/<lot_id>                  ll_lot_pack(lot)
- *   prod/<product_id>\x1f<lot_id> (empty)          lots of a product
- *   name/<name>\x1f<lot_id>       (empty)          lots by trimmed name
- *   qty/<lot_id>\x1f<location>    u8 usage, svar quantity_micro (never 0)
- *   loc/<location>\x1f<lot_id>    u8 usage, svar quantity_micro (never 0)
- *   hist/<lot_id>\x1f<be64 pos>   svar recorded_at_ms, ll_event_pack(event)
- *   dlv/<lot_id>\x1f<be64 pos>    a delivery to a CUSTOMER location
- *   gcon/<reference>\x1f<lot_id>  svar quantity consumed under reference
- *   gpro/<reference>\x1f<lot_id>  svar quantity produced under reference
+ * A lot is (product_id, lot_id): <P> is its product id, <L> its lot id,
+ * <lot> the two as "<P>\x1f<L>".
+ *
+ *   lot/<P>\x1f<L>                ll_lot_pack(lot)
+ *   prod/<P>\x1f<L>               (empty)          lots of a product
+ *   name/<name>\x1f<L>\x1f<P>      (empty)          lots by trimmed name
+ *   lotp/<L>\x1f<P>               (empty)          every lot, by lot id
+ *   qty/<L>\x1f<P>\x1f<location>   u8 usage, svar quantity_micro (never 0)
+ *   loc/<location>\x1f<L>\x1f<P>   u8 usage, svar quantity_micro (never 0)
+ *   hist/<P>\x1f<L>\x1f<be64 pos>  svar recorded_at_ms, ll_event_pack(event)
+ *   dlv/<P>\x1f<L>\x1f<be64 pos>   a delivery to a CUSTOMER location
+ *   gcon/<reference>\x1f<lot>     svar quantity consumed under reference
+ *   gpro/<reference>\x1f<lot>     svar quantity produced under reference
  *   gdn/<lot>\x1f<made>\x1f<ref>   svar consumed, svar produced (edge down)
  *   gup/<made>\x1f<lot>\x1f<ref>   the same value (edge up)
- *   tree/<path>\x1f<lot_id>       svar quantity, svar on_hand under path
- *   fefo/<be64 removal><be64 expiration><lot_id>  (empty)  on-hand lots
- *   fefok/<lot_id>                the lot's fefo/ key, while it has one
+ *   tree/<path>\x1f<L>\x1f<P>      svar quantity, svar on_hand under path
+ *   fefo/<be64 removal><be64 expiration><L>\x1f<P>  (empty)  on-hand lots
+ *   fefok/<P>\x1f<L>              the lot's fefo/ key, while it has one
+ *
+ * Lists of lots (by lot id, name, location, path) are in (lot_id,
+ * product_id) order: the lot id first, so a lot id that two products use
+ * lists its lots together. qty/, loc/ and tree/ write the lot the same way
+ * (<L>\x1f<P>), so the quantity index in memory interns one name per lot.
  *
  * Every value is a function of the log entries applied so far (no wall
  * clock, no randomness) and a row whose quantity returns to zero is deleted,
@@ -39,13 +48,15 @@
 #include "views_quant.h"
 #include "views_rows.h"
 
-#define LL_VIEWS_FORMAT 2 /* 2: history, genealogy, tree, fefo */
+#define LL_VIEWS_FORMAT                                                        \
+  3 /* 2: history, genealogy, tree, fefo; 3: lots by (product, lot id) */
 
 #define LL_VK_POSITION "meta/position"
 #define LL_VK_FORMAT "meta/format"
 #define LL_VK_LOT "lot/"
 #define LL_VK_PRODUCT "prod/"
 #define LL_VK_NAME "name/"
+#define LL_VK_LOT_PRODUCTS "lotp/"
 #define LL_VK_QTY "qty/"
 #define LL_VK_LOC "loc/"
 #define LL_VK_HISTORY "hist/"
@@ -151,6 +162,29 @@ bool ll_views_key2(ll_buf *key, const char *prefix, const char *a,
 /* prefix + a + "\x1f" + b + "\x1f" + c. */
 bool ll_views_key3(ll_buf *key, const char *prefix, const char *a,
                    const char *b, const char *c);
+/* "\x1f" + part at the end of key; false (key reset) when part is NULL
+ * or holds the separator. */
+bool ll_views_key_append(ll_buf *key, const char *part);
+/* A page cursor over lots listed in (lot_id, product_id) order. The text
+ * form is "<bytes of lot_id>:<lot_id><product_id>", opaque to clients; a
+ * text of another form is a plain lot id (the form before lots were
+ * scoped by product): the page starts after every lot with that id. */
+typedef struct ll_lot_cursor {
+  char *lot_id;     /* NULL: no cursor */
+  char *product_id; /* NULL: after every product of lot_id */
+} ll_lot_cursor;
+
+void ll_lot_cursor_parse(const char *text, ll_lot_cursor *c);
+void ll_lot_cursor_free(ll_lot_cursor *c);
+char *ll_lot_cursor_format(const char *lot_id, const char *product_id);
+/* Is the lot (lot_id, product_id) at or before the cursor (not on the
+ * page that starts after it)? */
+bool ll_lot_cursor_before(const ll_lot_cursor *c, const char *lot_id,
+                          size_t lot_len, const char *product_id,
+                          size_t product_len);
+/* Split "<a>\x1f<b>" (exactly one separator, both parts non-empty) into
+ * two malloc'd strings; false when it is not so. */
+bool ll_views_split2(const char *p, size_t n, char **a, char **b);
 /* Byte order of keys, the shorter first on a tie: RocksDB's order. */
 int ll_views_compare_keys(const uint8_t *a, size_t alen, const uint8_t *b,
                           size_t blen);
@@ -195,11 +229,12 @@ int ll_lot_expiry_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 
 /* Read paths the readers share with the older entry points. */
 int ll_lot_details_get(ll_views *v, const rocksdb_readoptions_t *ro,
-                       const char *lot_id, ll_lot *lot, bool *found,
-                       ll_err *err);
+                       const char *product_id, const char *lot_id, ll_lot *lot,
+                       bool *found, ll_err *err);
 int ll_lot_locations_get(ll_views *v, const rocksdb_readoptions_t *ro,
-                         const char *lot_id, bool include_virtual,
-                         ll_lot_location **out, size_t *n_out, ll_err *err);
+                         const char *product_id, const char *lot_id,
+                         bool include_virtual, ll_lot_location **out,
+                         size_t *n_out, ll_err *err);
 
 /* Quantity row value: u8 usage, svar quantity_micro. */
 void ll_views_qty_pack(ll_usage usage, int64_t quantity_micro, ll_buf *out);

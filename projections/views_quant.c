@@ -138,12 +138,18 @@ static bool split_key(const void *key, size_t key_len, vq_key *out) {
   } else {
     return false;
   }
+  /* qty/<lot_id>\x1f<product>\x1f<location>,
+   * tree/<path>\x1f<lot_id>\x1f<product>: two separators; the lot string
+   * is its two parts with the separator between them, the same in both
+   * families. */
   const char *first = k + plen, *end = k + key_len;
-  const char *sep = memchr(first, LL_VK_SEP, (size_t)(end - first));
-  if (sep == NULL || sep == first || sep + 1 == end ||
-      memchr(sep + 1, LL_VK_SEP, (size_t)(end - sep - 1)) != NULL)
+  const char *s1 = memchr(first, LL_VK_SEP, (size_t)(end - first));
+  const char *s2 =
+      s1 == NULL ? NULL : memchr(s1 + 1, LL_VK_SEP, (size_t)(end - s1 - 1));
+  if (s2 == NULL || s1 == first || s2 == s1 + 1 || s2 + 1 == end ||
+      memchr(s2 + 1, LL_VK_SEP, (size_t)(end - s2 - 1)) != NULL)
     return false;
-  /* qty/<lot>\x1f<location>, tree/<path>\x1f<lot> */
+  const char *sep = out->family == LL_VQ_QTY ? s2 : s1;
   const char *a = first, *b = sep + 1;
   size_t a_len = (size_t)(sep - first), b_len = (size_t)(end - b);
   if (out->family == LL_VQ_QTY) {

@@ -71,8 +71,10 @@ typedef struct ll_views_quant {
   ll_views_quant_stats stats;
 } ll_views_quant;
 
-/* The two families: qty/<lot>\x1f<location> (a: quantity, b: usage) and
- * tree/<path>\x1f<lot> (a: quantity, b: on hand). */
+/* The two families: qty/<lot_id>\x1f<product>\x1f<location> (a:
+ * quantity, b: usage) and tree/<path>\x1f<lot_id>\x1f<product> (a:
+ * quantity, b: on hand). The "lot" of the pair functions is the two lot
+ * parts of the key as they stand, separator included. */
 enum { LL_VQ_QTY = 0, LL_VQ_TREE = 1 };
 
 typedef enum ll_vq_answer {

@@ -202,16 +202,18 @@ uint64_t ll_views_reader_position(const ll_views_reader *r) {
   return r->position;
 }
 
-int ll_views_reader_get_lot(ll_views_reader *r, const char *lot_id, ll_lot *lot,
-                            bool *found, ll_err *err) {
-  return ll_lot_details_get(r->v, r->ro, lot_id, lot, found, err);
+int ll_views_reader_get_lot(ll_views_reader *r, const char *product_id,
+                            const char *lot_id, ll_lot *lot, bool *found,
+                            ll_err *err) {
+  return ll_lot_details_get(r->v, r->ro, product_id, lot_id, lot, found, err);
 }
 
-int ll_views_reader_lot_locations(ll_views_reader *r, const char *lot_id,
-                                  bool include_virtual, ll_lot_location **out,
-                                  size_t *n_out, ll_err *err) {
-  return ll_lot_locations_get(r->v, r->ro, lot_id, include_virtual, out, n_out,
-                              err);
+int ll_views_reader_lot_locations(ll_views_reader *r, const char *product_id,
+                                  const char *lot_id, bool include_virtual,
+                                  ll_lot_location **out, size_t *n_out,
+                                  ll_err *err) {
+  return ll_lot_locations_get(r->v, r->ro, product_id, lot_id, include_virtual,
+                              out, n_out, err);
 }
 
 int ll_views_reader_get(ll_views_reader *r, const ll_buf *key, ll_buf *value,

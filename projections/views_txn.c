@@ -27,9 +27,7 @@ bool ll_views_key1(ll_buf *key, const char *prefix, const char *a) {
   return true;
 }
 
-/* "\x1f" + part; false (key reset) when part is NULL or holds the
- * separator. */
-static bool key_append(ll_buf *key, const char *part) {
+bool ll_views_key_append(ll_buf *key, const char *part) {
   if (part == NULL || strchr(part, LL_VK_SEP) != NULL) {
     ll_buf_reset(key);
     return false;
@@ -41,12 +39,68 @@ static bool key_append(ll_buf *key, const char *part) {
 
 bool ll_views_key2(ll_buf *key, const char *prefix, const char *a,
                    const char *b) {
-  return ll_views_key1(key, prefix, a) && key_append(key, b);
+  return ll_views_key1(key, prefix, a) && ll_views_key_append(key, b);
 }
 
 bool ll_views_key3(ll_buf *key, const char *prefix, const char *a,
                    const char *b, const char *c) {
-  return ll_views_key2(key, prefix, a, b) && key_append(key, c);
+  return ll_views_key2(key, prefix, a, b) && ll_views_key_append(key, c);
+}
+
+bool ll_views_split2(const char *p, size_t n, char **a, char **b) {
+  const char *sep = memchr(p, LL_VK_SEP, n);
+  if (sep == NULL || sep == p || sep == p + n - 1 ||
+      memchr(sep + 1, LL_VK_SEP, n - (size_t)(sep - p) - 1) != NULL)
+    return false;
+  *a = ll_strndup(p, (size_t)(sep - p));
+  *b = ll_strndup(sep + 1, n - (size_t)(sep - p) - 1);
+  return true;
+}
+
+void ll_lot_cursor_parse(const char *text, ll_lot_cursor *c) {
+  memset(c, 0, sizeof *c);
+  if (text == NULL || text[0] == '\0')
+    return;
+  char *end = NULL;
+  unsigned long n =
+      text[0] >= '0' && text[0] <= '9' ? strtoul(text, &end, 10) : 0;
+  if (end != NULL && *end == ':' && n > 0 && strlen(end + 1) > n) {
+    c->lot_id = ll_strndup(end + 1, n);
+    c->product_id = ll_strdup(end + 1 + n);
+    return;
+  }
+  c->lot_id = ll_strdup(text);
+}
+
+void ll_lot_cursor_free(ll_lot_cursor *c) {
+  free(c->lot_id);
+  free(c->product_id);
+  memset(c, 0, sizeof *c);
+}
+
+char *ll_lot_cursor_format(const char *lot_id, const char *product_id) {
+  ll_buf b;
+  ll_buf_init(&b);
+  ll_buf_printf(&b, "%zu:%s%s", strlen(lot_id), lot_id, product_id);
+  char *out = ll_strndup((const char *)b.data, b.len);
+  ll_buf_free(&b);
+  return out;
+}
+
+static int compare_part(const char *a, size_t alen, const char *b) {
+  return ll_views_compare_keys((const uint8_t *)a, alen, (const uint8_t *)b,
+                               strlen(b));
+}
+
+bool ll_lot_cursor_before(const ll_lot_cursor *c, const char *lot_id,
+                          size_t lot_len, const char *product_id,
+                          size_t product_len) {
+  if (c->lot_id == NULL)
+    return false;
+  int by_lot = compare_part(lot_id, lot_len, c->lot_id);
+  if (by_lot != 0 || c->product_id == NULL)
+    return by_lot <= 0;
+  return compare_part(product_id, product_len, c->product_id) <= 0;
 }
 
 int ll_views_compare_keys(const uint8_t *a, size_t alen, const uint8_t *b,

@@ -31,6 +31,7 @@
 #include "ll_buf.h"
 #include "ll_metrics.h"
 #include "ll_types.h"
+#include "ll_views.h"
 
 #define LL_API_BODY_MAX_BYTES (1024 * 1024) /* request bodies: 1 MiB */
 #define LL_API_THREADS 8 /* writes block a worker up to 5 s */
@@ -203,7 +204,32 @@ int api_query_limit(const api_request *rq, size_t *limit, api_reply *r);
 int api_query_flag(const api_request *rq, const char *key, bool *out,
                    api_reply *r);
 void api_reply_storage_error(api_reply *r, const ll_err *err);
-void api_reply_unknown_lot(api_reply *r, const char *lot_id);
+/* 404 UNKNOWN_LOT; product_id NULL when the route named none. */
+void api_reply_unknown_lot(api_reply *r, const char *product_id,
+                           const char *lot_id);
+/* The decoded path segment under {name} in the matched route's pattern,
+ * or NULL when the pattern has none (ll_api.c). */
+const char *api_path_param(const api_request *rq, const char *name);
+
+/* ---- which lot a route names (api_lot.c) ----
+ * A lot is (product_id, lot_id). The product-scoped routes name both
+ * (/v1/products/{product_id}/lots/{lot_id}...); the plain ones
+ * (/v1/lots/{lot_id}...) name the lot id only, which works while exactly
+ * one product has a lot with that id. */
+/* The product: the path's {product_id}, else the one product that has a
+ * lot lot_id in the reader's snapshot. NULL with r filled when there is
+ * none (404 UNKNOWN_LOT), two or more (409 AMBIGUOUS_LOT, listing them) or
+ * the views cannot be read (503). Free the result. */
+char *api_lot_product(api_request *rq, ll_views_reader *vr, const char *lot_id,
+                      api_reply *r);
+/* The same for a lot id given without a product where no path names one
+ * (PATCH /v1/lots/{lot_id}, a move with only lot_id); unknown_status is the
+ * status of UNKNOWN_LOT there. */
+char *api_lot_product_of(ll_api *api, const char *lot_id,
+                         unsigned unknown_status, api_reply *r);
+/* 409 AMBIGUOUS_LOT naming the products (sorted). */
+void api_reply_ambiguous_lot(api_reply *r, const char *lot_id,
+                             char *const *products, size_t n);
 
 /* ---- lots and rejections (api_read.c) ---- */
 void api_get_lots(api_request *rq, const char *id, api_reply *r);
@@ -240,7 +266,8 @@ void api_observe(api_request *rq);
 const char *api_tls_priorities(void);
 
 /* ---- writes (api_write.c) ---- */
-/* POST /v1/lots (lot_id NULL), PATCH /v1/lots/{lot_id}, POST /v1/moves. */
+/* POST /v1/lots (lot_id NULL), PATCH /v1/lots/{lot_id} and
+ * /v1/products/{product_id}/lots/{lot_id}, POST /v1/moves. */
 void api_write(api_request *rq, ll_event_type type, const char *lot_id,
                api_reply *r);
 /* HTTP status for a rejection code of an event type (documented in

@@ -118,7 +118,7 @@ json_t *api_json_rejection(const ll_stored_rejection *rej) {
   }
 
 const api_param api_lot_create_fields[] = {
-    {"lot_id", "string", "the lot's id, unique"},
+    {"lot_id", "string", "the lot's id, unique within its product"},
     {"product_id", "string", "the product"},
     {"name", "string", "the lot or serial number, unique per product"},
     {"tracking", "string", "LOT (default) or SERIAL"},
@@ -131,8 +131,8 @@ const api_param api_lot_update_fields[] = {
     {"lot_id", "string", "optional; must equal the path's lot id"},
     {"name", "string", "the new name"},
     {"product_id", "string",
-     "the NEW product (only while the lot has no "
-     "moves)"},
+     "the lot's own product only: another one is 409 PRODUCT_LOCKED (a "
+     "lot's product cannot be changed)"},
     {"reference", "string", "the new reference; \"\" clears it"},
     {"description", "string", "the new description; \"\" clears it"},
     DATE_FIELDS,
@@ -141,7 +141,8 @@ const api_param api_lot_update_fields[] = {
     {NULL, NULL, NULL}};
 
 const api_param api_move_fields[] = {
-    {"product_id", "string", "the product; may be left out with lot_id"},
+    {"product_id", "string",
+     "the product; may be left out with a lot_id that one product uses"},
     {"lot_id", "string", "the lot (or lot_name)"},
     {"lot_name", "string", "the lot by its name within the product"},
     {"quantity", "string", "a decimal string, at most 6 decimals"},

@@ -1,12 +1,13 @@
 /* api_read.c — the plain read routes: lots and rejections.
  *
  *   GET /v1/lots[?product_id=&name=&q=&limit=&cursor=]
- *       {"lots":[lot],"next_cursor"} in lot_id order; with
+ *       {"lots":[lot],"next_cursor"} in (lot_id, product_id) order; with
  *       expiring_before= or location= the FEFO list instead (api_trace.c).
  *       children=1 only combines with location= (400 otherwise: it would
  *       be ignored).
- *   GET /v1/lots/{lot_id}
- *       the lot, 404 UNKNOWN_LOT when there is none.
+ *   GET /v1/lots/{lot_id}, GET /v1/products/{product_id}/lots/{lot_id}
+ *       the lot, 404 UNKNOWN_LOT when there is none; on the plain route 409
+ *       AMBIGUOUS_LOT when two or more products have one (api_lot.c).
  *   GET /v1/rejections[?limit=]
  *       {"rejections":[rejection]}, newest first, from the log store.
  * docs/api.md and docs/openapi.yaml describe the shapes. */
@@ -20,17 +21,29 @@
 #include "ll_views.h"
 
 void api_get_lot(api_request *rq, const char *lot_id, api_reply *r) {
+  ll_err err = {0};
+  ll_views_reader *vr = ll_views_reader_open(rq->api->deps.views, &err);
+  if (vr == NULL) {
+    api_reply_storage_error(r, &err);
+    return;
+  }
+  char *product = api_lot_product(rq, vr, lot_id, r);
   ll_lot lot;
   ll_lot_init(&lot);
   bool found = false;
-  ll_err err = {0};
-  if (ll_views_get_lot(rq->api->deps.views, lot_id, &lot, &found, &err) != 0)
+  if (product == NULL) {
+    /* r is filled */
+  } else if (ll_views_reader_get_lot(vr, product, lot_id, &lot, &found, &err) !=
+             0) {
     api_reply_storage_error(r, &err);
-  else if (!found)
-    api_reply_unknown_lot(r, lot_id);
-  else
+  } else if (!found) {
+    api_reply_unknown_lot(r, product, lot_id);
+  } else {
     api_reply_json(r, MHD_HTTP_OK, api_json_lot(&lot));
+  }
   ll_lot_free(&lot);
+  free(product);
+  ll_views_reader_close(vr);
 }
 
 static void list_lots(api_request *rq, api_reply *r) {

@@ -64,9 +64,14 @@ void api_reply_storage_error(api_reply *r, const ll_err *err) {
                   "storage error: %s", err->message);
 }
 
-void api_reply_unknown_lot(api_reply *r, const char *lot_id) {
-  api_reply_error(r, MHD_HTTP_NOT_FOUND, ll_code_name(LL_UNKNOWN_LOT),
-                  "lot %s does not exist", lot_id);
+void api_reply_unknown_lot(api_reply *r, const char *product_id,
+                           const char *lot_id) {
+  if (product_id != NULL)
+    api_reply_error(r, MHD_HTTP_NOT_FOUND, ll_code_name(LL_UNKNOWN_LOT),
+                    "product %s has no lot %s", product_id, lot_id);
+  else
+    api_reply_error(r, MHD_HTTP_NOT_FOUND, ll_code_name(LL_UNKNOWN_LOT),
+                    "lot %s does not exist", lot_id);
 }
 
 /* ---- waiting ---- */

@@ -92,7 +92,11 @@ static const unsigned healthz_statuses[] = {200, 400, 0};
 static const unsigned readyz_statuses[] = {200, 400, 503, 0};
 static const unsigned metrics_statuses[] = {200, 400, 401, 0};
 static const unsigned list_statuses[] = {200, 400, 401, 503, 0};
-static const unsigned lot_read_statuses[] = {200, 400, 401, 404, 503, 0};
+/* The plain lot routes answer 409 AMBIGUOUS_LOT when two or more products
+ * use the lot id (api_lot.c); the product-scoped ones cannot. */
+static const unsigned lot_read_statuses[] = {200, 400, 401, 404, 409, 503, 0};
+static const unsigned product_lot_read_statuses[] = {200, 400, 401,
+                                                     404, 503, 0};
 static const unsigned create_statuses[] = {201, 400, 401, 403,
                                            409, 422, 503, 0};
 static const unsigned update_statuses[] = {200, 400, 401, 403, 404,
@@ -126,6 +130,21 @@ const api_route api_routes[] = {
      NULL, lot_read_statuses, "the lot's history, oldest first"},
     {"GET", "/v1/lots/{lot_id}/trace", api_get_lot_trace, READ, trace_params,
      NULL, lot_read_statuses, "genealogy through production"},
+    {"GET", "/v1/products/{product_id}/lots/{lot_id}", api_get_lot, READ,
+     no_params, NULL, product_lot_read_statuses, "one lot of a product"},
+    {"PATCH", "/v1/products/{product_id}/lots/{lot_id}", patch_lot, API_WRITE,
+     no_params, api_lot_update_fields, update_statuses,
+     "change a lot of a product"},
+    {"GET", "/v1/products/{product_id}/lots/{lot_id}/locations",
+     api_get_lot_locations, READ, lot_locations_params, NULL,
+     product_lot_read_statuses,
+     "where a lot of a product is, now or as of a past moment"},
+    {"GET", "/v1/products/{product_id}/lots/{lot_id}/moves", api_get_lot_moves,
+     READ, paged_params, NULL, product_lot_read_statuses,
+     "the history of a lot of a product, oldest first"},
+    {"GET", "/v1/products/{product_id}/lots/{lot_id}/trace", api_get_lot_trace,
+     READ, trace_params, NULL, product_lot_read_statuses,
+     "genealogy of a lot of a product through production"},
     {"GET", "/v1/locations/{location_id}/lots", api_get_location_lots, READ,
      location_lots_params, NULL, list_statuses, "what is in a location"},
     {"POST", "/v1/moves", post_move, API_WRITE, no_params, api_move_fields,

@@ -1,5 +1,10 @@
 /* api_trace.c — the traceability read routes and their JSON shapes.
  *
+ * Each lot route exists twice: /v1/lots/{lot_id}/... and
+ * /v1/products/{product_id}/lots/{lot_id}/..., the same answer; the first
+ * needs the lot id to be used by one product only (api_lot.c: else 409
+ * AMBIGUOUS_LOT).
+ *
  *   GET /v1/lots/{lot_id}/locations[?all=1][&as_of=P|T]
  *       {"lot_id","product_id","on_hand","locations":[{"location","usage",
  *       "quantity"}]}. With as_of, what that answer was at log position P
@@ -36,8 +41,8 @@
  *       {"location","children","lots":[{"lot_id","product_id","name",
  *       "usage","quantity","on_hand"}],"next_cursor"}: lots with a non-zero
  *       quantity in the location, or with children=1 in it and every
- *       location below it ("WH/Stock/..."; usage is null there). lot_id
- *       order; the cursor is the last lot_id of the page.
+ *       location below it ("WH/Stock/..."; usage is null there). (lot_id,
+ *       product_id) order; the cursor is opaque.
  *   GET /v1/lots?expiring_before=T&location=L[&children=1][&product_id=]
  *       {"lots":[lot + "location_on_hand" with a location],"next_cursor"}:
  *       on-hand lots in FEFO order (removal date, or expiration when there
@@ -162,11 +167,11 @@ static json_t *json_trace_node(const ll_trace_node *n) {
   return j;
 }
 
-static json_t *json_delivery(const ll_delivery *d, const char *product_id) {
+static json_t *json_delivery(const ll_delivery *d) {
   json_t *j = json_object();
   json_object_set_new(j, "position", json_integer((json_int_t)d->position));
   json_object_set_new(j, "lot_id", api_json_text(d->lot_id));
-  json_object_set_new(j, "product_id", api_json_text(product_id));
+  json_object_set_new(j, "product_id", api_json_text(d->product_id));
   json_object_set_new(j, "location", api_json_text(d->location));
   json_object_set_new(j, "quantity", api_json_decimal(d->quantity_micro));
   json_object_set_new(j, "reference", api_json_text(d->reference));
@@ -213,22 +218,28 @@ static void bad_request(api_reply *r, const char *message) {
   api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST", "%s", message);
 }
 
-/* Does the lot exist (in the reader's snapshot)? On a storage error r is
- * filled and -1 returned; a missing lot fills r with 404 and returns 1. */
-static int require_lot(ll_views_reader *vr, const char *lot_id, ll_lot *lot,
-                       api_reply *r) {
+/* The lot the route names (api_lot.c), in the reader's snapshot. lot is
+ * initialised either way. On a storage error r is filled and -1 returned;
+ * a lot that is not there (or not one: AMBIGUOUS_LOT) fills r and returns
+ * 1. */
+static int require_lot(api_request *rq, ll_views_reader *vr, const char *lot_id,
+                       ll_lot *lot, api_reply *r) {
   bool found = false;
   ll_err err = {0};
   ll_lot_init(lot);
-  if (ll_views_reader_get_lot(vr, lot_id, lot, &found, &err) != 0) {
-    api_reply_storage_error(r, &err);
-    return -1;
-  }
-  if (!found) {
-    api_reply_unknown_lot(r, lot_id);
+  char *product = api_lot_product(rq, vr, lot_id, r);
+  if (product == NULL)
     return 1;
+  int rc = 0;
+  if (ll_views_reader_get_lot(vr, product, lot_id, lot, &found, &err) != 0) {
+    api_reply_storage_error(r, &err);
+    rc = -1;
+  } else if (!found) {
+    api_reply_unknown_lot(r, api_path_param(rq, "product_id"), lot_id);
+    rc = 1;
   }
-  return 0;
+  free(product);
+  return rc;
 }
 
 /* ---- /v1/lots/{lot_id}/locations ---- */
@@ -256,8 +267,9 @@ static void current_locations(api_request *rq, const char *lot_id, bool all,
   ll_lot_location *locs = NULL;
   size_t n = 0;
   ll_err err = {0};
-  if (require_lot(vr, lot_id, &lot, r) == 0) {
-    if (ll_views_reader_lot_locations(vr, lot_id, all, &locs, &n, &err) != 0) {
+  if (require_lot(rq, vr, lot_id, &lot, r) == 0) {
+    if (ll_views_reader_lot_locations(vr, lot.product_id, lot_id, all, &locs,
+                                      &n, &err) != 0) {
       api_reply_storage_error(r, &err);
     } else {
       json_t *body = json_object();
@@ -299,9 +311,10 @@ static void past_locations(api_request *rq, const char *lot_id, bool all,
     ll_time_format(at->time_ms, when);
   else
     snprintf(when, sizeof when, "position %" PRIu64, at->position);
-  if (require_lot(vr, lot_id, &lot, r) != 0) {
+  if (require_lot(rq, vr, lot_id, &lot, r) != 0) {
     /* r is filled */
-  } else if (ll_views_lot_as_of(vr, lot_id, at, all, &past, &err) != 0) {
+  } else if (ll_views_lot_as_of(vr, lot.product_id, lot_id, at, all, &past,
+                                &err) != 0) {
     api_reply_storage_error(r, &err);
   } else if (!past.existed) {
     api_reply_error(r, MHD_HTTP_NOT_FOUND, ll_code_name(LL_UNKNOWN_LOT),
@@ -363,10 +376,10 @@ void api_get_lot_moves(api_request *rq, const char *lot_id, api_reply *r) {
   size_t n = 0;
   bool more = false;
   ll_err err = {0};
-  if (require_lot(vr, lot_id, &lot, r) != 0) {
+  if (require_lot(rq, vr, lot_id, &lot, r) != 0) {
     /* r is filled */
-  } else if (ll_views_lot_history(vr, lot_id, after, limit, &rows, &n, &more,
-                                  &err) != 0) {
+  } else if (ll_views_lot_history(vr, lot.product_id, lot_id, after, limit,
+                                  &rows, &n, &more, &err) != 0) {
     api_reply_storage_error(r, &err);
   } else {
     json_t *events = json_array();
@@ -415,18 +428,8 @@ static int trace_params(api_request *rq, ll_trace_direction *dir,
 
 static json_t *json_deliveries(const ll_trace *t) {
   json_t *arr = json_array();
-  size_t node = 0;
-  for (size_t i = 0; i < t->n_deliveries; i++) {
-    const ll_delivery *d = &t->deliveries[i];
-    /* Deliveries come in node order: find this one's node from the last. */
-    size_t k = node;
-    while (k < t->n_nodes &&
-           (t->nodes[k].repeat || strcmp(t->nodes[k].lot_id, d->lot_id) != 0))
-      k++;
-    assert(k < t->n_nodes);
-    node = k;
-    json_array_append_new(arr, json_delivery(d, t->nodes[k].product_id));
-  }
+  for (size_t i = 0; i < t->n_deliveries; i++)
+    json_array_append_new(arr, json_delivery(&t->deliveries[i]));
   return arr;
 }
 
@@ -439,11 +442,15 @@ void api_get_lot_trace(api_request *rq, const char *lot_id, api_reply *r) {
   if (vr == NULL)
     return;
   ll_trace t;
+  memset(&t, 0, sizeof t);
   ll_err err = {0};
-  if (ll_views_trace(vr, lot_id, dir, depth, &t, &err) != 0) {
+  char *product = api_lot_product(rq, vr, lot_id, r);
+  if (product == NULL) {
+    /* r is filled */
+  } else if (ll_views_trace(vr, product, lot_id, dir, depth, &t, &err) != 0) {
     api_reply_storage_error(r, &err);
   } else if (t.n_nodes == 0) {
-    api_reply_unknown_lot(r, lot_id);
+    api_reply_unknown_lot(r, api_path_param(rq, "product_id"), lot_id);
   } else {
     size_t lots = 0;
     for (size_t i = 0; i < t.n_nodes; i++)
@@ -461,6 +468,7 @@ void api_get_lot_trace(api_request *rq, const char *lot_id, api_reply *r) {
       json_object_set_new(body, "deliveries", json_deliveries(&t));
     reply_read(r, vr, body);
   }
+  free(product);
   ll_trace_free(&t);
   ll_views_reader_close(vr);
 }
@@ -493,11 +501,11 @@ void api_get_location_lots(api_request *rq, const char *location,
     ll_lot lot;
     bool found = false;
     ll_lot_init(&lot);
-    rc = ll_views_reader_get_lot(vr, rows[i].lot_id, &lot, &found, &err);
+    rc = ll_views_reader_get_lot(vr, rows[i].product_id, rows[i].lot_id, &lot,
+                                 &found, &err);
     json_t *j = json_object();
     json_object_set_new(j, "lot_id", api_json_text(rows[i].lot_id));
-    json_object_set_new(j, "product_id",
-                        api_json_text(found ? lot.product_id : NULL));
+    json_object_set_new(j, "product_id", api_json_text(rows[i].product_id));
     json_object_set_new(j, "name", api_json_text(found ? lot.name : NULL));
     json_object_set_new(j, "usage",
                         children ? json_null()

@@ -8,17 +8,22 @@
  *   1. parse the body (api_json.c) and build the event: event_id from the
  *      Idempotency-Key header or a random UUID v4, occurred_at = now (a
  *      retry of a key this process published keeps the first time);
- *   2. if the state already knows the event id (a retried Idempotency-Key),
- *      answer without publishing again, whatever the route: the recorded
- *      outcome if the retry is the same request (same digest once the
- *      fields the API fills in itself are taken from the first attempt),
- *      else 409 EVENT_ID_REUSED (the one rule: docs/concepts.md, "Event
- *      ids and idempotency");
- *   3. fill in the product: for PATCH the lot's current product from the
- *      state (the event carries the current product, the body's
- *      "product_id" is the new one); for a move without product_id, the
- *      product of the lot named by lot_id. Then ll_check_fields(): what
- *      needs no state is answered at once (422), without publishing;
+ *   2. fill in the product where the client does not give it (a lot is
+ *      (product_id, lot_id), and event ids are scoped by product): for
+ *      PATCH the path's {product_id}, or on /v1/lots/{lot_id} the one
+ *      product with a lot of that id (404 UNKNOWN_LOT when none, 409
+ *      AMBIGUOUS_LOT when several: api_lot.c), and the lot must exist in
+ *      the state (404); the body's "product_id" is new_product_id, which
+ *      the rules refuse when it differs (409 PRODUCT_LOCKED). For a move
+ *      without product_id, the one product with a lot of that lot_id;
+ *   3. if the state already knows the event id under that product (a
+ *      retried Idempotency-Key), answer without publishing again, whatever
+ *      the route: the recorded outcome if the retry is the same request
+ *      (same digest once the fields the API fills in itself are taken from
+ *      the first attempt), else 409 EVENT_ID_REUSED (the one rule:
+ *      docs/concepts.md, "Event ids and idempotency"). Then
+ *      ll_check_fields(): what needs no state is answered at once (422),
+ *      without publishing;
  *   4. encode (Avro single-object), send to the inbound topic keyed by
  *      product_id and wait for the broker's acknowledgement;
  *   5. wait for the event id's outcome in the state, woken by each commit
@@ -38,6 +43,9 @@
  *        lot_id in a PATCH body that differs from the path.
  *   404  UNKNOWN_LOT on PATCH (checked before publishing, and the rule's
  *        answer if the lot vanished in between).
+ *   409  AMBIGUOUS_LOT: PATCH /v1/lots/{lot_id} or a move without
+ *        product_id whose lot id two or more products use (body also has
+ *        "products"), before publishing.
  *   409  DUPLICATE_LOT, LOT_ID_TAKEN, VERSION_CONFLICT, EVENT_ID_REUSED,
  *        PRODUCT_LOCKED, SERIAL_ALREADY_IN_STOCK, LOCATION_USAGE_CONFLICT.
  *   422  every other rejection code (field checks before publishing, rules
@@ -190,57 +198,62 @@ static int take_event_id(api_request *rq, ll_event *ev, api_reply *r) {
 }
 
 /* Does the event carry a product the API fills in itself (PATCH: the lot's
- * current product; a move given only lot_id: the lot's product)? */
+ * product; a move given only lot_id: the lot's product)? */
 static bool product_derived(const ll_event *ev) {
   return ev->type == LL_EV_LOT_UPDATED ||
          (ev->type == LL_EV_STOCK_MOVED && ev->product_id == NULL &&
           ev->lot_id != NULL);
 }
 
-/* ev->product_id = the lot's current product, from the state; *found
- * false leaves it as it was. Not 0 (a 503 answer given) when the state
- * cannot be read. */
-static int take_lot_product(ll_api *api, ll_event *ev, bool *found,
-                            api_reply *r) {
+/* A PATCH must name a lot the state has: 404 before anything is
+ * published. Not 0 with r filled. */
+static int require_state_lot(ll_api *api, const ll_event *ev, api_reply *r) {
   ll_state_reader reader = ll_store_state_reader(api->deps.log);
   ll_lot lot;
   ll_lot_init(&lot);
   ll_err err = {0};
-  *found = false;
-  int rc = ll_state_get_lot(&reader, ev->lot_id, &lot, found, &err);
+  bool found = false;
+  int rc =
+      ll_state_get_lot(&reader, ev->product_id, ev->lot_id, &lot, &found, &err);
+  ll_lot_free(&lot);
   if (rc != 0) {
     reply_storage_error(r, &err);
-  } else if (*found) {
-    free(ev->product_id);
-    ev->product_id = ll_strdup(lot.product_id);
-  }
-  ll_lot_free(&lot);
-  return rc;
-}
-
-/* The product the event must carry when the client did not (or, for PATCH,
- * cannot) give it: the lot's current product, from the state. */
-static int fill_product(ll_api *api, ll_event *ev, api_reply *r) {
-  if (!product_derived(ev))
-    return 0;
-  bool found = false;
-  if (take_lot_product(api, ev, &found, r) != 0)
     return -1;
+  }
   if (!found) {
-    api_reply_error(r, api_status_for_rejection(ev->type, LL_UNKNOWN_LOT),
-                    ll_code_name(LL_UNKNOWN_LOT), "lot %s does not exist",
-                    ev->lot_id);
+    api_reply_unknown_lot(r, ev->product_id, ev->lot_id);
     return -1;
   }
   return 0;
 }
 
-static int get_seen(ll_api *api, const char *event_id, ll_seen *seen,
+/* The product the event must carry when the client did not (or, for PATCH,
+ * cannot) give it: the path's, else the one product with a lot of that id
+ * (api_lot.c). */
+static int fill_product(api_request *rq, ll_event *ev, api_reply *r) {
+  if (!product_derived(ev))
+    return 0;
+  const char *named = api_path_param(rq, "product_id");
+  char *product =
+      named != NULL
+          ? ll_strdup(named)
+          : api_lot_product_of(
+                rq->api, ev->lot_id,
+                api_status_for_rejection(ev->type, LL_UNKNOWN_LOT), r);
+  if (product == NULL)
+    return -1;
+  free(ev->product_id);
+  ev->product_id = product;
+  return ev->type == LL_EV_LOT_UPDATED ? require_state_lot(rq->api, ev, r) : 0;
+}
+
+static int get_seen(ll_api *api, const ll_event *ev, ll_seen *seen,
                     api_reply *r) {
   ll_state_reader reader = ll_store_state_reader(api->deps.log);
   ll_err err = {0};
   memset(seen, 0, sizeof *seen);
-  if (ll_state_get_seen(&reader, event_id, seen, &err) != 0) {
+  if (ll_state_get_seen(&reader, ev->product_id, ev->event_id, seen, &err) !=
+      0) {
     reply_storage_error(r, &err);
     return -1;
   }
@@ -291,12 +304,13 @@ static int publish(ll_api *api, const ll_event *ev, uint64_t deadline_ns,
   return 0;
 }
 
-static int await_outcome(ll_api *api, const char *event_id,
-                         uint64_t deadline_ns, ll_seen *seen, api_reply *r) {
+static int await_outcome(ll_api *api, const ll_event *ev, uint64_t deadline_ns,
+                         ll_seen *seen, api_reply *r) {
+  const char *event_id = ev->event_id;
   for (;;) {
     /* The counter first: a commit after the look wakes the wait. */
     uint64_t changes = ll_store_changes(api->deps.log);
-    if (get_seen(api, event_id, seen, r) != 0)
+    if (get_seen(api, ev, seen, r) != 0)
       return -1;
     if (seen->found)
       return 0;
@@ -366,7 +380,8 @@ static int load_answer_lot(ll_api *api, const ll_event *ev, uint64_t position,
   int rc = 0;
   if (caught_up) {
     if (lot_id != NULL)
-      rc = ll_views_get_lot(api->deps.views, lot_id, lot, found, &err);
+      rc = ll_views_get_lot(api->deps.views, ev->product_id, lot_id, lot, found,
+                            &err);
     else
       rc =
           find_lot_by_name(api, ev->product_id, ev->lot_name, lot, found, &err);
@@ -381,7 +396,7 @@ static int load_answer_lot(ll_api *api, const ll_event *ev, uint64_t position,
     ll_state_reader reader = ll_store_state_reader(api->deps.log);
     ll_lot_free(lot);
     ll_lot_init(lot);
-    rc = ll_state_get_lot(&reader, lot_id, lot, found, &err);
+    rc = ll_state_get_lot(&reader, ev->product_id, lot_id, lot, found, &err);
   }
   free(lot_id);
   if (rc != 0) {
@@ -459,14 +474,13 @@ static void digest_as_published(ll_api *api, const ll_event *ev,
 
 /* Put back into a retried request the fields the API filled in itself the
  * first time, so that its digest can be compared with the recorded one.
- * Accepted: occurred_at and the derived product from the log entry.
- * Rejected: occurred_at from the event id's record (records written before
- * it was kept: the time this process published the id with, already in ev
- * from published_time) and the derived product is the lot's current one.
- * Returns -1 with a 503 answer when the state or the log cannot be read. */
+ * Accepted: occurred_at from the log entry. Rejected: occurred_at from the
+ * event id's record (records written before it was kept: the time this
+ * process published the id with, already in ev from published_time). The
+ * derived product is the one the id was found under (fill_product).
+ * Returns -1 with a 503 answer when the log cannot be read. */
 static int restore_filled_fields(ll_api *api, ll_event *ev, const ll_seen *seen,
                                  api_reply *r) {
-  bool derived = product_derived(ev);
   if (seen->accepted) {
     ll_entry e;
     memset(&e, 0, sizeof e);
@@ -479,20 +493,14 @@ static int restore_filled_fields(ll_api *api, ll_event *ev, const ll_seen *seen,
                       ev->event_id, (unsigned long long)seen->position);
       return -1;
     }
-    if (e.event.type == ev->type) {
+    if (e.event.type == ev->type)
       ev->occurred_at_ms = e.event.occurred_at_ms;
-      if (derived) {
-        free(ev->product_id);
-        ev->product_id = ll_strdup(e.event.product_id);
-      }
-    }
     ll_entry_free(&e);
     return 0;
   }
   if (seen->occurred_at_known)
     ev->occurred_at_ms = seen->occurred_at_ms;
-  bool found = false;
-  return derived ? take_lot_product(api, ev, &found, r) : 0;
+  return 0;
 }
 
 static void reply_reused(api_reply *r, const ll_event *ev,
@@ -565,16 +573,16 @@ void api_write(api_request *rq, ll_event_type type, const char *lot_id,
   if (api_event_from_json(type, body, lot_id, &ev, r) != 0)
     goto out;
 
+  if (fill_product(rq, &ev, r) != 0)
+    goto out;
   ll_seen seen;
-  if (get_seen(api, ev.event_id, &seen, r) != 0)
+  if (get_seen(api, &ev, &seen, r) != 0)
     goto out;
   if (seen.found) {
     answer_replay(api, &ev, &seen, deadline_ns, r);
     goto out;
   }
 
-  if (fill_product(api, &ev, r) != 0)
-    goto out;
   ll_err err = {0};
   ll_code code = ll_check_fields(&ev, &err);
   if (code != LL_OK) {
@@ -590,7 +598,7 @@ void api_write(api_request *rq, ll_event_type type, const char *lot_id,
   }
   if (publish(api, &ev, deadline_ns, r) != 0)
     goto out;
-  if (await_outcome(api, ev.event_id, deadline_ns, &seen, r) != 0)
+  if (await_outcome(api, &ev, deadline_ns, &seen, r) != 0)
     goto out;
   answer_outcome(api, &ev, &seen, deadline_ns, r);
 out:

@@ -161,14 +161,30 @@ static void api_match(api_request *rq) {
   }
 }
 
-/* The id a handler gets: the segment under the pattern's {parameter}. */
+/* The id a handler gets: the segment under the pattern's last
+ * {parameter} (the lot in /v1/products/{product_id}/lots/{lot_id}). */
 static const char *path_id(const api_request *rq) {
-  const char *s = rq->route->pattern;
+  const char *s = rq->route->pattern, *id = NULL;
   for (size_t i = 0; *s == '/' && i < rq->path.n; i++) {
     s++;
     if (s[0] == '{')
-      return rq->path.seg[i];
+      id = rq->path.seg[i];
     s += strcspn(s, "/");
+  }
+  return id;
+}
+
+const char *api_path_param(const api_request *rq, const char *name) {
+  if (rq->route == NULL)
+    return NULL;
+  const char *s = rq->route->pattern;
+  size_t name_len = strlen(name);
+  for (size_t i = 0; *s == '/' && i < rq->path.n; i++) {
+    s++;
+    size_t n = strcspn(s, "/");
+    if (s[0] == '{' && n == name_len + 2 && strncmp(s + 1, name, name_len) == 0)
+      return rq->path.seg[i];
+    s += n;
   }
   return NULL;
 }

@@ -472,7 +472,9 @@ static int check_format(ll_store *s, ll_err *err) {
       .dir = s->dir,
       .key = LL_META_FORMAT,
       .version = LL_STORE_FORMAT_VERSION,
-      .remedy = " and does not convert other versions",
+      .remedy = " and does not convert other versions: start from an empty "
+                "data directory and replay the input (docs/operations.md, "
+                "\"Upgrading\")",
   };
   return ll_rocks_check_format(
       s->db, s->read_opts, s->mode == LL_STORE_PRIMARY ? s->write_sync : NULL,

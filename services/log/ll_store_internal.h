@@ -35,7 +35,8 @@ enum {
  * LL_ENTRY_HASH_BYTES chain hash of the entry at last_position; absent while
  * the log is empty). Version 2: log entries carry the chain hash. Version
  * 3: state changes go through the journal column family, event-id records
- * are keyed by a hash of the id. */
+ * are keyed by a hash of the id. Version 4: every state key is scoped by
+ * product (a lot is (product_id, lot_id); services/rules/ll_state.c). */
 #define LL_META_FORMAT "format_version"
 #define LL_META_LAST_POSITION "last_position"
 #define LL_META_LAST_REJECTION "last_rejection"
@@ -44,7 +45,7 @@ enum {
 #define LL_META_GROUP "group_id"
 /* The input topic's partition count when the log was first written. */
 #define LL_META_PARTITIONS "input_partitions"
-#define LL_STORE_FORMAT_VERSION 3
+#define LL_STORE_FORMAT_VERSION 4
 #define LL_OUTBOX_PREFIX "outbox/" /* + be64 sequence: ll_store_outbox.c */
 
 /* A batch holds one poll's worth of input; far above any sane poll size,

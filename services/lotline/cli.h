@@ -207,9 +207,15 @@ int cli_put_text(const cli_command *cmd, json_t *obj, const char *key,
 /* The single positional LOT_ID after the options (cli_one_arg), not
  * blank. */
 int cli_one_lot_id(const cli_args *a, const char **lot_id);
-/* The opening of a command on one lot: the options, then exactly one
- * LOT_ID. Like cli_args_parse: true to go on, false to return *rc (0
- * after --help). */
+/* --product P of the commands on one lot: a lot is (product_id, lot_id),
+ * and with it they use the product-scoped routes. Its value is
+ * CLI_VAL(vals, CLI_OPT_LOT_PRODUCT); the last command slot, which no
+ * command's own options reach. */
+#define CLI_OPT_LOT_PRODUCT (CLI_OPT_COMMAND_FIRST + CLI_OPT_SLOTS - 1)
+extern const struct option cli_lot_product_options[];
+/* The opening of a command on one lot: the options (cli_lot_product_options
+ * added), then exactly one LOT_ID. Like cli_args_parse: true to go on,
+ * false to return *rc (0 after --help). */
 bool cli_args_parse_lot(cli_args *a, const char *vals[CLI_OPT_SLOTS],
                         const char **lot_id, int *rc);
 /* --idempotency-key becomes an HTTP header and the event id: NULL (absent)
@@ -228,9 +234,12 @@ int cli_resolve_api(cli_ctx *ctx);
  * outside A-Z a-z 0-9 - . _ ~ is encoded; "." and ".." are encoded whole so
  * no one treats them as dot segments). malloc'd. */
 char *cli_escape(const char *s);
-/* "/v1/lots/{lot_id}" with lot_id encoded, then rest ("", "/moves"):
- * malloc'd. */
-char *cli_lot_path(const char *lot_id, const char *rest);
+/* "/v1/products/{product_id}/lots/{lot_id}", or without a product
+ * "/v1/lots/{lot_id}" (which answers 409 AMBIGUOUS_LOT when two or more
+ * products have a lot with that id), ids encoded, then rest ("",
+ * "/moves"): malloc'd. */
+char *cli_lot_path(const char *product_id, const char *lot_id,
+                   const char *rest);
 
 /* A request to the API. path starts with '/' and is already encoded. */
 typedef struct cli_request {

@@ -356,8 +356,14 @@ int cli_one_lot_id(const cli_args *a, const char **lot_id) {
   return rc;
 }
 
+const struct option cli_lot_product_options[] = {
+    {"product", required_argument, NULL, CLI_OPT_LOT_PRODUCT},
+    {NULL, 0, NULL, 0},
+};
+
 bool cli_args_parse_lot(cli_args *a, const char *vals[CLI_OPT_SLOTS],
                         const char **lot_id, int *rc) {
+  cli_args_add(a, cli_lot_product_options);
   if (!cli_args_parse(a, vals, rc))
     return false;
   *rc = cli_one_lot_id(a, lot_id);

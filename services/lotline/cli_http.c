@@ -109,7 +109,30 @@ char *cli_escape(const char *s) {
   return out;
 }
 
-/* A non-2xx answer: the API's {"code","message"}, or whatever came. */
+/* "; products: A, B (choose one with --product)" for an AMBIGUOUS_LOT
+ * answer's "products", else "": malloc'd. */
+static char *products_hint(const json_t *j) {
+  const json_t *products = json_object_get(j, "products");
+  if (!json_is_array(products) || json_array_size(products) == 0)
+    return ll_strdup("");
+  ll_buf b;
+  ll_buf_init(&b);
+  ll_buf_printf(&b, "; products:");
+  size_t i;
+  const json_t *p;
+  json_array_foreach(products, i, p) {
+    char *one = cli_one_line(json_is_string(p) ? json_string_value(p) : "?", 0);
+    ll_buf_printf(&b, "%s %s", i > 0 ? "," : "", one);
+    free(one);
+  }
+  ll_buf_printf(&b, " (choose one with --product)");
+  char *out = ll_strndup((const char *)b.data, b.len);
+  ll_buf_free(&b);
+  return out;
+}
+
+/* A non-2xx answer: the API's {"code","message"} (and the products of an
+ * AMBIGUOUS_LOT), or whatever came. */
 static int report_api_error(long status, const ll_buf *body) {
   json_error_t jerr;
   json_t *j = json_loadb((const char *)body->data, body->len, 0, &jerr);
@@ -119,7 +142,9 @@ static int report_api_error(long status, const ll_buf *body) {
   if (code != NULL) {
     char *c = cli_one_line(code, 0);
     char *m = cli_one_line(message ? message : "(no message)", 0);
-    rc = cli_fail("%s: %s", c, m);
+    char *hint = products_hint(j);
+    rc = cli_fail("%s: %s%s", c, m, hint);
+    free(hint);
     free(c);
     free(m);
   } else if (body->len > 0) {
@@ -275,9 +300,17 @@ const json_t *cli_answer_array(const json_t *answer, const char *key) {
   return a;
 }
 
-char *cli_lot_path(const char *lot_id, const char *rest) {
+char *cli_lot_path(const char *product_id, const char *lot_id,
+                   const char *rest) {
   char *segment = cli_escape(lot_id);
-  char *path = cli_sprintf("/v1/lots/%s%s", segment, rest);
+  char *path = NULL;
+  if (product_id != NULL) {
+    char *product = cli_escape(product_id);
+    path = cli_sprintf("/v1/products/%s/lots/%s%s", product, segment, rest);
+    free(product);
+  } else {
+    path = cli_sprintf("/v1/lots/%s%s", segment, rest);
+  }
   free(segment);
   return path;
 }

@@ -35,7 +35,6 @@ static const struct option create_options[] = {
 
 static const struct option update_options[] = {
     {"expected-version", required_argument, NULL, OPT_EXPECTED_VERSION},
-    {"product", required_argument, NULL, OPT_PRODUCT},
     {"name", required_argument, NULL, OPT_NAME},
     {"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY_KEY},
     {NULL, 0, NULL, 0},
@@ -157,18 +156,15 @@ static int build_update(const cli_command *cmd,
   if (rc == CLI_EXIT_OK) {
     rc = put_changed(cmd, body, "name", "--name", CLI_VAL(vals, OPT_NAME));
   }
-  /* Over HTTP, product_id in a PATCH body is the new product. */
-  if (rc == CLI_EXIT_OK) {
-    rc = put_changed(cmd, body, "product_id", "--product",
-                     CLI_VAL(vals, OPT_PRODUCT));
-  }
+  /* --product names the lot (a lot's product cannot be changed): it goes
+   * into the path, not the body. */
   if (rc == CLI_EXIT_OK) {
     rc = cli_put_lot_details(cmd, body, vals, true);
   }
   if (rc == CLI_EXIT_OK && json_object_size(body) == 0) {
     return cli_usage_error(cmd, "nothing to update: give at least one of "
-                                "--name, --product, --reference, "
-                                "--description or a date");
+                                "--name, --reference, --description or a "
+                                "date");
   }
   const char *expected = CLI_VAL(vals, OPT_EXPECTED_VERSION);
   if (rc == CLI_EXIT_OK && expected != NULL) {
@@ -196,7 +192,7 @@ static int run_update(cli_ctx *ctx, const cli_command *cmd, int argc,
   json_t *body = json_object();
   rc = build_update(cmd, vals, body);
   if (rc == CLI_EXIT_OK) {
-    char *path = cli_lot_path(lot_id, "");
+    char *path = cli_lot_path(CLI_VAL(vals, CLI_OPT_LOT_PRODUCT), lot_id, "");
     cli_request req = {.method = "PATCH",
                        .path = path,
                        .body = body,
@@ -218,7 +214,7 @@ static int run_show(cli_ctx *ctx, const cli_command *cmd, int argc,
   if (!cli_args_parse_lot(&a, vals, &lot_id, &rc)) {
     return rc;
   }
-  char *path = cli_lot_path(lot_id, "");
+  char *path = cli_lot_path(CLI_VAL(vals, CLI_OPT_LOT_PRODUCT), lot_id, "");
   cli_request req = {.method = "GET", .path = path};
   json_t *lot = NULL;
   rc = cli_call(ctx, &req, &lot);
@@ -265,15 +261,17 @@ static const char create_usage[] =
     "      --reference PO-7 --expiration-at 2027-03-01\n";
 
 static const char update_usage[] =
-    "Usage: lotline update LOT_ID [OPTIONS]\n"
+    "Usage: lotline update LOT_ID [--product P] [OPTIONS]\n"
     "\n"
     "Change a lot's details and print it. Only the options given change;\n"
-    "an empty --reference \"\" or --description \"\" clears it. The product\n"
-    "can change only while the lot has no stock moves.\n"
+    "an empty --reference \"\" or --description \"\" clears it. A lot's\n"
+    "product cannot be changed: create the lot under the right product.\n"
     "\n"
     "Options:\n"
+    "  --product P            the lot's product: a lot is (product, LOT_ID);\n"
+    "                         needed when two or more products have a lot\n"
+    "                         LOT_ID (else AMBIGUOUS_LOT)\n"
     "  --name N               the new lot or serial number\n"
-    "  --product P            the new product\n"
     "  --reference R\n"
     "  --description D\n"
     "  --expiration-at T      T is a date (2027-03-01, midnight UTC) or an\n"
@@ -291,12 +289,15 @@ static const char update_usage[] =
     "      --expected-version 1\n";
 
 static const char show_usage[] =
-    "Usage: lotline show LOT_ID\n"
+    "Usage: lotline show LOT_ID [--product P]\n"
     "\n"
     "Print one lot's details: name, product, tracking, reference,\n"
     "description, dates, quantity on hand, version and times.\n"
     "\n"
     "Options:\n"
+    "  --product P  the lot's product: a lot is (product, LOT_ID); needed\n"
+    "               when two or more products have a lot LOT_ID (else\n"
+    "               AMBIGUOUS_LOT, which lists them)\n"
     "  -h, --help   this text\n"
     "Global options --api, --data, --json and --timeout-ms work here too.\n"
     "\n"
@@ -312,8 +313,7 @@ const cli_command cli_cmd_create = {
 
 const cli_command cli_cmd_update = {
     .name = "update",
-    .summary = "change a lot's name, product, reference, description or "
-               "dates",
+    .summary = "change a lot's name, reference, description or dates",
     .usage = update_usage,
     .run = run_update,
 };

@@ -90,7 +90,8 @@ static int run_locations(cli_ctx *ctx, const cli_command *cmd, int argc,
     return rc;
   }
   bool all = CLI_VAL(vals, OPT_ALL) != NULL;
-  char *path = cli_lot_path(lot_id, all ? "/locations?all=1" : "/locations");
+  char *path = cli_lot_path(CLI_VAL(vals, CLI_OPT_LOT_PRODUCT), lot_id,
+                            all ? "/locations?all=1" : "/locations");
   rc = show_list(ctx, path, "locations", print_locations);
   free(path);
   return rc;
@@ -188,13 +189,16 @@ static int run_lots(cli_ctx *ctx, const cli_command *cmd, int argc,
 }
 
 static const char locations_usage[] =
-    "Usage: lotline locations LOT_ID [--all]\n"
+    "Usage: lotline locations LOT_ID [--product P] [--all]\n"
     "\n"
     "Print where a lot is: a table LOCATION USAGE QUANTITY of the internal\n"
     "and transit locations that hold some of it, then the quantity on hand\n"
     "(their sum).\n"
     "\n"
     "Options:\n"
+    "  --product P  the lot's product: a lot is (product, LOT_ID); needed\n"
+    "               when two or more products have a lot LOT_ID (else\n"
+    "               AMBIGUOUS_LOT, which lists them)\n"
     "  --all        also list virtual locations (supplier, customer,\n"
     "               inventory, production, scrap): with them the quantities\n"
     "               of a lot add up to 0\n"

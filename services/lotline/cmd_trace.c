@@ -185,7 +185,8 @@ static int run_history(cli_ctx *ctx, const cli_command *cmd, int argc,
   if (!cli_args_parse_lot(&a, vals, &lot_id, &rc)) {
     return rc;
   }
-  char *path = cli_lot_path(lot_id, "/moves");
+  char *path =
+      cli_lot_path(CLI_VAL(vals, CLI_OPT_LOT_PRODUCT), lot_id, "/moves");
   json_t *answer = NULL;
   rc = fetch_all(ctx, path, false, "events", &answer);
   if (rc == CLI_EXIT_OK) {
@@ -234,6 +235,18 @@ static void print_line(const char *prefix, const char *branch,
   free(clean);
 }
 
+/* The key group_deliveries() files a node's or a delivery's lot under
+ * (product and lot id; no id holds a control character), or NULL:
+ * malloc'd. */
+static char *lot_key(const json_t *obj) {
+  const char *lot = cli_json_str(obj, "lot_id");
+  const char *product = cli_json_str(obj, "product_id");
+  if (lot == NULL) {
+    return NULL;
+  }
+  return cli_sprintf("%s\x1f%s", product != NULL ? product : "", lot);
+}
+
 /* One node and, below it, its deliveries and its children. */
 static void print_tree(const json_t *node, const json_t *deliveries_by_lot,
                        const char *prefix, bool root, bool last) {
@@ -252,8 +265,10 @@ static void print_tree(const json_t *node, const json_t *deliveries_by_lot,
   char *inner =
       cli_sprintf("%s%s", prefix, root ? "" : (last ? "    " : "│   "));
   const json_t *children = json_object_get(node, "children");
+  char *key = repeat ? NULL : lot_key(node);
   const json_t *mine =
-      repeat || lot == NULL ? NULL : json_object_get(deliveries_by_lot, lot);
+      key == NULL ? NULL : json_object_get(deliveries_by_lot, key);
+  free(key);
   size_t n_children = json_array_size(children);
   size_t n_mine = json_array_size(mine);
   size_t i;
@@ -278,31 +293,33 @@ static void print_tree(const json_t *node, const json_t *deliveries_by_lot,
   free(inner);
 }
 
-/* {lot_id: [delivery, ...]} from the flat list. */
+/* {"<product_id> <lot_id>": [delivery, ...]} from the flat list: a lot is
+ * (product_id, lot_id), and two products may have lots with one id. */
 static json_t *group_deliveries(const json_t *deliveries) {
   json_t *by_lot = json_object();
   size_t i;
   const json_t *d;
   json_array_foreach(deliveries, i, d) {
-    const char *lot = cli_json_str(d, "lot_id");
-    if (lot == NULL) {
+    char *key = lot_key(d);
+    if (key == NULL) {
       continue;
     }
-    json_t *list = json_object_get(by_lot, lot);
+    json_t *list = json_object_get(by_lot, key);
     if (list == NULL) {
       list = json_array();
-      json_object_set_new(by_lot, lot, list);
+      json_object_set_new(by_lot, key, list);
     }
     json_array_append(list, (json_t *)d);
+    free(key);
   }
   return by_lot;
 }
 
-static int get_trace(cli_ctx *ctx, const char *lot_id, bool up, int64_t depth,
-                     json_t **answer) {
+static int get_trace(cli_ctx *ctx, const char *product_id, const char *lot_id,
+                     bool up, int64_t depth, json_t **answer) {
   char *query = cli_sprintf("/trace?direction=%s&depth=%lld",
                             up ? "upstream" : "downstream", (long long)depth);
-  char *path = cli_lot_path(lot_id, query);
+  char *path = cli_lot_path(product_id, lot_id, query);
   cli_request req = {.method = "GET", .path = path};
   int rc = cli_call(ctx, &req, answer);
   free(path);
@@ -319,6 +336,7 @@ static int run_trace(cli_ctx *ctx, const cli_command *cmd, int argc,
                      char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, trace_options);
+  cli_args_add(&a, cli_lot_product_options);
   const char *vals[CLI_OPT_SLOTS] = {NULL};
   int rc = CLI_EXIT_OK;
   if (!cli_args_parse(&a, vals, &rc)) {
@@ -342,7 +360,8 @@ static int run_trace(cli_ctx *ctx, const cli_command *cmd, int argc,
   }
   bool up = CLI_VAL(vals, OPT_UP) != NULL;
   json_t *answer = NULL;
-  rc = get_trace(ctx, lot_id, up, depth, &answer);
+  rc = get_trace(ctx, CLI_VAL(vals, CLI_OPT_LOT_PRODUCT), lot_id, up, depth,
+                 &answer);
   if (rc != CLI_EXIT_OK) {
     return rc;
   }
@@ -620,6 +639,7 @@ static int run_recall(cli_ctx *ctx, const cli_command *cmd, int argc,
                       char **argv) {
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, recall_options);
+  cli_args_add(&a, cli_lot_product_options);
   const char *vals[CLI_OPT_SLOTS] = {NULL};
   int rc = CLI_EXIT_OK;
   if (!cli_args_parse(&a, vals, &rc)) {
@@ -644,7 +664,8 @@ static int run_recall(cli_ctx *ctx, const cli_command *cmd, int argc,
     return rc;
   }
   json_t *answer = NULL;
-  rc = get_trace(ctx, lot_id, false, CLI_TRACE_DEPTH_MAX, &answer);
+  rc = get_trace(ctx, CLI_VAL(vals, CLI_OPT_LOT_PRODUCT), lot_id, false,
+                 CLI_TRACE_DEPTH_MAX, &answer);
   if (rc != CLI_EXIT_OK) {
     return rc;
   }
@@ -874,7 +895,7 @@ static int run_expiring(cli_ctx *ctx, const cli_command *cmd, int argc,
 /* ---- the commands ---- */
 
 static const char history_usage[] =
-    "Usage: lotline history LOT_ID\n"
+    "Usage: lotline history LOT_ID [--product P]\n"
     "\n"
     "Print every accepted event of a lot, oldest first: a table POS\n"
     "(log position) OCCURRED_AT EVENT (created, updated, moved) QTY FROM TO\n"
@@ -883,6 +904,9 @@ static const char history_usage[] =
     "the API's events (with recorded_at and event_id), every page.\n"
     "\n"
     "Options:\n"
+    "  --product P  the lot's product: a lot is (product, LOT_ID); needed\n"
+    "               when two or more products have a lot LOT_ID (else\n"
+    "               AMBIGUOUS_LOT, which lists them)\n"
     "  -h, --help   this text\n"
     "Global options --api, --data, --json and --timeout-ms work here too.\n"
     "\n"
@@ -890,7 +914,7 @@ static const char history_usage[] =
     "  lotline history LOT-2027-001\n";
 
 static const char trace_usage[] =
-    "Usage: lotline trace LOT_ID [--down | --up] [--depth N]\n"
+    "Usage: lotline trace LOT_ID [--product P] [--down | --up] [--depth N]\n"
     "\n"
     "Print the lot's genealogy as a tree. Moves into and out of a\n"
     "PRODUCTION location with the same reference (the manufacturing order)\n"
@@ -902,6 +926,9 @@ static const char trace_usage[] =
     "lot with more beyond the depth limit is marked [more not shown].\n"
     "\n"
     "Options:\n"
+    "  --product P  the lot's product: a lot is (product, LOT_ID); needed\n"
+    "               when two or more products have a lot LOT_ID (else\n"
+    "               AMBIGUOUS_LOT, which lists them)\n"
     "  --down       what was made from the lot (default)\n"
     "  --up         what the lot was made from\n"
     "  --depth N    levels below the lot, 1 to 32 (default 32)\n"
@@ -913,7 +940,7 @@ static const char trace_usage[] =
     "  lotline trace BREAD-0042 --up\n";
 
 static const char recall_usage[] =
-    "Usage: lotline recall LOT_ID [--format table|csv|json]\n"
+    "Usage: lotline recall LOT_ID [--product P] [--format table|csv|json]\n"
     "\n"
     "List everything a recall of the lot concerns: every lot made from it,\n"
     "transitively through production (level 1 was made from it, level 2\n"
@@ -926,6 +953,9 @@ static const char recall_usage[] =
     "output says INCOMPLETE (truncated=true) and a warning goes to stderr.\n"
     "\n"
     "Options:\n"
+    "  --product P  the lot's product: a lot is (product, LOT_ID); needed\n"
+    "               when two or more products have a lot LOT_ID (else\n"
+    "               AMBIGUOUS_LOT, which lists them)\n"
     "  --format F   table (default), csv or json (--json means json)\n"
     "  -h, --help   this text\n"
     "Global options --api, --data, --json and --timeout-ms work here too.\n"

@@ -17,7 +17,8 @@
  *                      single-object encoding (current schema), header
  *                      lotline-position = the log position in decimal
  *     lots.quantities  for a StockMoved, two records, source then
- *                      destination: key lot_id "\x1f" location id, value =
+ *                      destination: key product_id "\x1f" lot_id "\x1f"
+ *                      location id (a lot is (product_id, lot_id)), value =
  *                      QuantityChanged with the quantity AFTER the move,
  *                      same header
  * then commits the transaction, then stores locally, in one synced RocksDB
@@ -166,9 +167,12 @@ static bool parse_position(const void *v, size_t n, uint64_t *out) {
   return true;
 }
 
-/* lot_id "\x1f" location: the lots.quantities key. */
-static void quantity_key(ll_buf *key, const char *lot_id, const char *loc) {
+/* product_id "\x1f" lot_id "\x1f" location: the lots.quantities key. */
+static void quantity_key(ll_buf *key, const char *product_id,
+                         const char *lot_id, const char *loc) {
   ll_buf_reset(key);
+  ll_buf_put(key, product_id, strlen(product_id));
+  ll_buf_put_u8(key, 0x1f);
   ll_buf_put(key, lot_id, strlen(lot_id));
   ll_buf_put_u8(key, 0x1f);
   ll_buf_put(key, loc, strlen(loc));
@@ -392,10 +396,10 @@ static void scan_note(ll_publisher *p, const rd_kafka_message_t *m, int t,
   }
   if (ev->type != LL_EV_STOCK_MOVED || m->key == NULL)
     return;
-  quantity_key(&p->key, ev->lot_id, ev->from.id);
+  quantity_key(&p->key, ev->product_id, ev->lot_id, ev->from.id);
   if (m->key_len == p->key.len && memcmp(m->key, p->key.data, p->key.len) == 0)
     found[i].from = true;
-  quantity_key(&p->key, ev->lot_id, ev->to.id);
+  quantity_key(&p->key, ev->product_id, ev->lot_id, ev->to.id);
   if (m->key_len == p->key.len && memcmp(m->key, p->key.data, p->key.len) == 0)
     found[i].to = true;
 }
@@ -777,7 +781,7 @@ static step_result produce_quantity(ll_publisher *p, const ll_entry *e,
   ll_buf_reset(&p->value);
   if (ll_codec_encode_quantity(p->o.codec, &q, &p->value, err) != 0)
     return STEP_FATAL;
-  quantity_key(&p->key, e->event.lot_id, loc->id);
+  quantity_key(&p->key, e->event.product_id, e->event.lot_id, loc->id);
   return produce(p, p->o.topics.quantities, &p->key, &p->value, position, err);
 }
 

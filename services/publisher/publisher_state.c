@@ -43,7 +43,7 @@
 #define KEY_QTY "qty/"
 #define KEY_CLUSTER "cluster/"
 #define KEY_SEP '\x1f'
-#define PUB_STATE_FORMAT 1
+#define PUB_STATE_FORMAT 2 /* 2: quantities keyed by (product, lot) */
 /* The quantities in memory: about 1.5 million rows. */
 #define PUB_QUANT_MAX_BYTES (40u * 1024 * 1024)
 /* Reads come from the index, so a big memtable (RocksDB's default is 64
@@ -101,14 +101,23 @@ static int check_format(pub_state *s, ll_err *err) {
   return rc;
 }
 
-/* qty/<lot>\x1f<location> split into its parts; false when it is not. */
+/* qty/<product>\x1f<lot_id>\x1f<location> split into the lot (product
+ * and lot id, with the separator between them: a lot is (product_id,
+ * lot_id)) and the location; false when it is not so. */
 static bool qty_parts(const char *k, size_t n, const char **lot,
                       size_t *lot_len, const char **loc, size_t *loc_len) {
   size_t plen = strlen(KEY_QTY);
   if (n <= plen || memcmp(k, KEY_QTY, plen) != 0)
     return false;
-  const char *sep = memchr(k + plen, KEY_SEP, n - plen);
-  if (sep == NULL)
+  const char *sep = NULL;
+  int seps = 0;
+  for (const char *p = k + plen; p < k + n; p++) {
+    if (*p == KEY_SEP) {
+      sep = p;
+      seps++;
+    }
+  }
+  if (seps != 2)
     return false;
   *lot = k + plen;
   *lot_len = (size_t)(sep - *lot);
@@ -276,14 +285,18 @@ int pub_state_get_cluster(pub_state *s, const char *cluster_id,
 
 /* ---- quantities ---- */
 
-/* qty/<lot>\x1f<location>; false when a part holds the separator, which
- * validated ids never do. */
-static bool qty_key(ll_buf *key, const char *lot_id, const char *location) {
+/* qty/<product>\x1f<lot_id>\x1f<location>; false when a part holds the
+ * separator, which validated ids never do. */
+static bool qty_key(ll_buf *key, const char *product_id, const char *lot_id,
+                    const char *location) {
   ll_buf_reset(key);
-  if (lot_id == NULL || location == NULL || strchr(lot_id, KEY_SEP) ||
+  if (product_id == NULL || lot_id == NULL || location == NULL ||
+      strchr(product_id, KEY_SEP) || strchr(lot_id, KEY_SEP) ||
       strchr(location, KEY_SEP))
     return false;
   ll_buf_put(key, KEY_QTY, strlen(KEY_QTY));
+  ll_buf_put(key, product_id, strlen(product_id));
+  ll_buf_put_u8(key, (uint8_t)KEY_SEP);
   ll_buf_put(key, lot_id, strlen(lot_id));
   ll_buf_put_u8(key, (uint8_t)KEY_SEP);
   ll_buf_put(key, location, strlen(location));
@@ -294,15 +307,16 @@ static bool qty_unpack(const ll_buf *v, int64_t *q) {
   return read_svar((const char *)v->data, v->len, q);
 }
 
-int pub_state_quantity(pub_state *s, const char *lot_id, const char *location,
-                       int64_t *quantity_micro, ll_err *err) {
+int pub_state_quantity(pub_state *s, const char *product_id, const char *lot_id,
+                       const char *location, int64_t *quantity_micro,
+                       ll_err *err) {
   ll_buf key, val;
   ll_buf_init(&key);
   ll_buf_init(&val);
   *quantity_micro = 0;
   int rc = 0;
   bool found = false;
-  if (qty_key(&key, lot_id, location) &&
+  if (qty_key(&key, product_id, lot_id, location) &&
       (rc = ll_rocks_get(s->db, s->read_opts, key.data, key.len, &val, &found,
                          s->name, err)) == 0 &&
       found && !qty_unpack(&val, quantity_micro))
@@ -360,8 +374,8 @@ static int run_qty_get(void *ctx, const ll_entry *e, const ll_location *loc,
                        ll_err *err) {
   (void)usage; /* the publisher keeps no usage: loc's stands */
   pub_run *r = ctx;
-  const char *lot = e->event.lot_id;
-  if (!qty_key(&r->key, lot, loc->id))
+  const char *lot_id = e->event.lot_id;
+  if (!qty_key(&r->key, e->event.product_id, lot_id, loc->id))
     return ll_fail(err, LL_ERR_CORRUPT,
                    "publisher: log position %llu: StockMoved with an "
                    "unusable lot or location id",
@@ -374,7 +388,10 @@ static int run_qty_get(void *ctx, const ll_entry *e, const ll_location *loc,
   *found = p != NULL;
   if (rerr == NULL && !*found) {
     int64_t unused = 0;
-    switch (ll_views_quant_get_pair(&r->s->quant, LL_VQ_QTY, lot, strlen(lot),
+    /* The index's lot is "<product>\x1f<lot_id>", as the key holds it. */
+    const char *lot = (const char *)r->key.data + strlen(KEY_QTY);
+    size_t lot_len = r->key.len - strlen(KEY_QTY) - strlen(loc->id) - 1;
+    switch (ll_views_quant_get_pair(&r->s->quant, LL_VQ_QTY, lot, lot_len,
                                     loc->id, strlen(loc->id), qty_micro,
                                     &unused)) {
     case LL_VQ_FOUND:
@@ -399,7 +416,7 @@ static int run_qty_get(void *ctx, const ll_entry *e, const ll_location *loc,
   rocksdb_free(p);
   if (!ok)
     return ll_fail(err, LL_ERR_CORRUPT,
-                   "publisher state: corrupt quantity of %s at %s", lot,
+                   "publisher state: corrupt quantity of %s at %s", lot_id,
                    loc->id);
   return 0;
 }

@@ -4,7 +4,8 @@
  * Three things, all written together in one WriteBatch per transaction:
  *   meta/position            8-byte big-endian: the log position the
  *                            quantities below stand at
- *   qty/<lot_id>\x1f<loc>    svar quantity_micro after that position (rows
+ *   qty/<product_id>\x1f<lot_id>\x1f<loc>
+ *                            svar quantity_micro after that position (rows
  *                            that come back to zero are deleted)
  *   cluster/<cluster id>     per Kafka cluster: the last log position
  *                            published there, and for each partition of
@@ -74,8 +75,10 @@ int pub_run_commit(pub_run *r, const char *cluster_id, const pub_cluster *c,
                    bool sync, ll_err *err);
 void pub_run_abort(pub_run *r);
 
-/* The quantity stored for (lot, location) at the state's position (tests). */
-int pub_state_quantity(pub_state *s, const char *lot_id, const char *location,
-                       int64_t *quantity_micro, ll_err *err);
+/* The quantity stored for the lot (product_id, lot_id) at a location, at
+ * the state's position (tests). */
+int pub_state_quantity(pub_state *s, const char *product_id, const char *lot_id,
+                       const char *location, int64_t *quantity_micro,
+                       ll_err *err);
 
 #endif

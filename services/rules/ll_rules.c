@@ -11,15 +11,20 @@
  *                   LL_QUANTITY_MAX_MICRO), SAME_LOCATION,
  *                   INVALID_DATES (the event's own dates)
  *   LotCreated   DUPLICATE_LOT, LOT_ID_TAKEN, TRACKING_MISMATCH
- *   LotUpdated   UNKNOWN_LOT, LOT_PRODUCT_MISMATCH, VERSION_CONFLICT,
- *                PRODUCT_LOCKED, DUPLICATE_LOT, TRACKING_MISMATCH,
+ *   LotUpdated   UNKNOWN_LOT, VERSION_CONFLICT, PRODUCT_LOCKED (any
+ *                new_product_id other than product_id), DUPLICATE_LOT,
  *                INVALID_DATES (the update merged with the lot's dates)
  *   StockMoved   UNKNOWN_LOT, INVALID_FIELD (lot_id and lot_name disagree),
- *                LOT_PRODUCT_MISMATCH, LOCATION_USAGE_CONFLICT (from, to),
+ *                LOCATION_USAGE_CONFLICT (from, to),
  *                SERIAL_QUANTITY, SERIAL_NOT_AT_SOURCE,
  *                SERIAL_ALREADY_IN_STOCK, INSUFFICIENT_STOCK, EXPIRED_LOT,
  *                INVALID_QUANTITY (a quantity kept, at either location or
  *                on hand, would leave +-LL_QUANTITY_MAX_MICRO)
+ *
+ * Every rule is local to the event's product: a lot is (product_id,
+ * lot_id), event ids, names, tracking and location usages are scoped by
+ * product (ll_state.c), so a lot of another product is simply unknown here
+ * and LOT_PRODUCT_MISMATCH can no longer happen (docs/rejections.md).
  *
  * The order is the one docs/rejections.md gives ("Order of checks"). For
  * updates and moves the rules that say whether the event addresses an
@@ -47,10 +52,7 @@
 
 #define DUPLICATE_LOT_SENTENCE                                                 \
   "The combination of lot/serial number and product must be unique."
-#define PRODUCT_LOCKED_SENTENCE                                                \
-  "You are not allowed to change the product linked to a serial or lot "       \
-  "number if some stock moves have already been created with that number. "    \
-  "This would lead to inconsistencies in your stock."
+#define PRODUCT_LOCKED_SENTENCE "The product of a lot cannot be changed."
 #define SERIAL_ASSIGNED_SENTENCE "The serial number has already been assigned."
 
 /* ---- messages ---- */
@@ -395,20 +397,32 @@ static ll_opt_time merged_date(ll_opt_time given, ll_opt_time current) {
   return given.set ? given : current;
 }
 
+/* A lot's product decides which partition of lots.inbound decides its
+ * events; moving a lot to another product would take a round trip between
+ * two of them and show a state in between. So it is refused, with the way
+ * round it: the lot has no moves to lose if it is created again under the
+ * right product (docs/events.md, LotUpdated). */
+static void reject_product_change(ll_decision *d, const ll_event *ev,
+                                  const ll_lot *cur) {
+  reject(d, LL_PRODUCT_LOCKED,
+         PRODUCT_LOCKED_SENTENCE
+         " %s '%s' (%s) stays with product '%s'. To have it under product "
+         "'%s', create it there (lot ids are unique within a product, so the "
+         "id '%s' is free to use under '%s' unless that product has one) and "
+         "rename or leave this one.",
+         kind_of(cur), cur->name, cur->lot_id, cur->product_id,
+         ev->new_product_id, cur->lot_id, ev->new_product_id);
+}
+
 static void decide_updated(const ll_facts *facts, const ll_event *ev,
                            ll_decision *d) {
   const ll_lot *cur = &facts->lot;
   if (!facts->lot_found) {
-    reject(d, LL_UNKNOWN_LOT, "There is no lot with id '%s'.", ev->lot_id);
+    reject(d, LL_UNKNOWN_LOT, "Product '%s' has no lot with id '%s'.",
+           ev->product_id, ev->lot_id);
     return;
   }
-  if (strcmp(ev->product_id, cur->product_id) != 0) {
-    reject(d, LL_LOT_PRODUCT_MISMATCH,
-           "%s '%s' (%s) belongs to product '%s', not to product '%s'.",
-           kind_of(cur), cur->name, cur->lot_id, cur->product_id,
-           ev->product_id);
-    return;
-  }
+  assert(strcmp(ev->product_id, cur->product_id) == 0);
   if (ev->has_expected_version && ev->expected_version != cur->version) {
     reject(d, LL_VERSION_CONFLICT,
            "%s '%s' (%s) is at version %lld, but the update expected "
@@ -417,18 +431,12 @@ static void decide_updated(const ll_facts *facts, const ll_event *ev,
            (long long)ev->expected_version);
     return;
   }
-  bool product_change =
-      ev->new_product_id && strcmp(ev->new_product_id, cur->product_id) != 0;
-  if (product_change && cur->move_count > 0) {
-    reject(d, LL_PRODUCT_LOCKED,
-           PRODUCT_LOCKED_SENTENCE " (%s '%s' (%s) of product '%s' has %lld "
-                                   "stock move%s.)",
-           kind_of(cur), cur->name, cur->lot_id, cur->product_id,
-           (long long)cur->move_count, cur->move_count == 1 ? "" : "s");
+  if (ev->new_product_id && strcmp(ev->new_product_id, cur->product_id) != 0) {
+    reject_product_change(d, ev, cur);
     return;
   }
 
-  const char *product = product_change ? ev->new_product_id : cur->product_id;
+  const char *product = cur->product_id;
   char *name = ev->name ? ll_text_trim_dup(ev->name) : ll_strdup(cur->name);
   if (facts->name_owner_lot_id &&
       strcmp(facts->name_owner_lot_id, cur->lot_id) != 0) {
@@ -436,16 +444,6 @@ static void decide_updated(const ll_facts *facts, const ll_event *ev,
            DUPLICATE_LOT_SENTENCE
            " Product '%s' already has a lot named '%s' (lot id '%s').",
            product, name, facts->name_owner_lot_id);
-    free(name);
-    return;
-  }
-  if (product_change && facts->tracking_found &&
-      facts->tracking != cur->tracking) {
-    reject(d, LL_TRACKING_MISMATCH,
-           "Product '%s' is tracked by %s (fixed by its first lot), so lot "
-           "'%s' (%s), tracked by %s, cannot move to it.",
-           product, ll_tracking_name(facts->tracking), cur->name, cur->lot_id,
-           ll_tracking_name(cur->tracking));
     free(name);
     return;
   }
@@ -466,12 +464,10 @@ static void decide_updated(const ll_facts *facts, const ll_event *ev,
   ll_lot *lot = &d->lot;
   d->accepted = true;
   ll_lot_copy(lot, cur);
-  if (strcmp(product, cur->product_id) != 0 || strcmp(name, cur->name) != 0) {
+  if (strcmp(name, cur->name) != 0) {
     d->old_name_key_product = ll_strdup(cur->product_id);
     d->old_name_key_name = ll_strdup(cur->name);
   }
-  free(lot->product_id);
-  lot->product_id = ll_strdup(product);
   free(lot->name);
   lot->name = name;
   if (ev->reference) {
@@ -489,7 +485,6 @@ static void decide_updated(const ll_facts *facts, const ll_event *ev,
   assert(cur->version >= 1 && cur->version < INT64_MAX);
   lot->version = cur->version + 1;
   lot->updated_at_ms = ev->occurred_at_ms;
-  d->set_tracking = product_change && !facts->tracking_found;
 }
 
 /* ---- StockMoved ---- */
@@ -534,7 +529,8 @@ static bool check_move_lot(const ll_facts *facts, const ll_event *ev,
   const ll_lot *cur = &facts->lot;
   if (!facts->lot_found) {
     if (present(ev->lot_id)) {
-      reject(d, LL_UNKNOWN_LOT, "There is no lot with id '%s'.", ev->lot_id);
+      reject(d, LL_UNKNOWN_LOT, "Product '%s' has no lot with id '%s'.",
+             ev->product_id, ev->lot_id);
     } else {
       char *name = ll_text_trim_dup(ev->lot_name);
       reject(d, LL_UNKNOWN_LOT, "Product '%s' has no lot named '%s'.",
@@ -555,18 +551,14 @@ static bool check_move_lot(const ll_facts *facts, const ll_event *ev,
     if (!same)
       return false;
   }
-  if (strcmp(ev->product_id, cur->product_id) != 0) {
-    reject(d, LL_LOT_PRODUCT_MISMATCH,
-           "%s '%s' (%s) belongs to product '%s', not to product '%s'.",
-           kind_of(cur), cur->name, cur->lot_id, cur->product_id,
-           ev->product_id);
-    return false;
-  }
+  assert(strcmp(ev->product_id, cur->product_id) == 0);
   return true;
 }
 
-/* A location's usage is fixed when it is first seen: otherwise a move could
- * turn a customer location into stock and conjure goods. From, then to. */
+/* A location's usage is fixed by the product's first accepted move naming
+ * it: otherwise a move could turn a customer location into stock and
+ * conjure goods. Per product, because a rule spanning products would need
+ * a round trip between partitions (docs/concepts.md). From, then to. */
 static bool check_move_usages(const ll_facts *facts, const ll_event *ev,
                               ll_decision *d) {
   const ll_location *ends[2] = {&ev->from, &ev->to};
@@ -575,9 +567,9 @@ static bool check_move_usages(const ll_facts *facts, const ll_event *ev,
   for (int i = 0; i < 2; i++) {
     if (known[i] && usage[i] != ends[i]->usage) {
       reject(d, LL_LOCATION_USAGE_CONFLICT,
-             "Location '%s' has usage %s (fixed when it was first seen); "
-             "this move gives it usage %s.",
-             ends[i]->id, ll_usage_name(usage[i]),
+             "Location '%s' has usage %s for product '%s' (fixed by the "
+             "product's first move there); this move gives it usage %s.",
+             ends[i]->id, ll_usage_name(usage[i]), ev->product_id,
              ll_usage_name(ends[i]->usage));
       return false;
     }

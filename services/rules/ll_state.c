@@ -4,17 +4,30 @@
  *
  * Keys (one byte of kind, then the parts; "\x1f" is the unit separator,
  * which can never occur inside an id or name because the rules reject
- * control characters in every text that reaches a key of an accepted event):
+ * control characters in every text that reaches a key of an accepted event).
+ * Every key starts with the product: a lot is (product_id, lot_id), and
+ * every rule is local to one product (docs/concepts.md), so the state of a
+ * product is one contiguous range of each kind:
  *
- *   "e" H(event_id)               -> seen record; H is the first 16 bytes
+ *   "e" product_id "\x1f" H(event_id)
+ *                                 -> seen record; H is the first 16 bytes
  *                                    of SHA-256(event_id): fixed-size keys
  *                                    whatever the producer's id looks like
- *   "l" lot_id                    -> ll_lot_pack(lot)
+ *                                    (a fixed-size tail also keeps the key
+ *                                    unambiguous when a rejected event's
+ *                                    product holds the separator)
+ *   "l" product_id "\x1f" lot_id  -> ll_lot_pack(lot)
  *   "n" product_id "\x1f" name    -> lot_id (raw bytes); name is trimmed
  *   "t" product_id                -> u8 ll_tracking, fixed by the first lot
- *   "u" location_id               -> u8 ll_usage, fixed by first sighting
- *   "q" lot_id "\x1f" location_id -> zig-zag varint quantity in micro-units;
+ *   "u" product_id "\x1f" location_id
+ *                                 -> u8 ll_usage, fixed by the product's
+ *                                    first accepted move naming it
+ *   "q" product_id "\x1f" lot_id "\x1f" location_id
+ *                                 -> zig-zag varint quantity in micro-units;
  *                                    absent means 0 (zero is deleted)
+ *
+ * An event whose product_id is absent has its seen record under the empty
+ * product (it can only be rejected).
  *
  * Seen record: u8 format (1), bytes digest (32, SHA-256 of the packed
  * event), u8 accepted; then uvar log position if accepted, else uvar
@@ -128,29 +141,37 @@ static void key2(ll_buf *k, char kind, const char *a, const char *b) {
   ll_buf_put(k, b, strlen(b));
 }
 
-/* The last id keyed on this thread: an event's key is wanted several times
- * (prefetch, read, write), and each costs a SHA-256. */
+static void key3(ll_buf *k, char kind, const char *a, const char *b,
+                 const char *c) {
+  key2(k, kind, a, b);
+  ll_buf_put_u8(k, (uint8_t)KEY_SEPARATOR);
+  ll_buf_put(k, c, strlen(c));
+}
+
+/* The last id hashed on this thread: an event's key is wanted several
+ * times (prefetch, read, write), and each costs a SHA-256. */
 static _Thread_local struct {
   char id[LL_EVENT_ID_MEMO_BYTES];
-  uint8_t key[1 + EVENT_KEY_HASH_BYTES];
+  uint8_t hash[EVENT_KEY_HASH_BYTES];
   bool valid;
-} last_event_key;
+} last_event_hash;
 
-void ll_state_event_key(ll_buf *k, const char *event_id) {
+void ll_state_event_key(ll_buf *k, const char *product_id,
+                        const char *event_id) {
   size_t n = strlen(event_id);
-  bool memo = n < sizeof last_event_key.id;
-  if (!memo || !last_event_key.valid ||
-      memcmp(last_event_key.id, event_id, n + 1) != 0) {
+  bool memo = n < sizeof last_event_hash.id;
+  if (!memo || !last_event_hash.valid ||
+      memcmp(last_event_hash.id, event_id, n + 1) != 0) {
     uint8_t digest[LL_SHA256_BYTES];
     ll_sha256(event_id, n, digest);
-    last_event_key.key[0] = (uint8_t)KEY_EVENT;
-    memcpy(last_event_key.key + 1, digest, EVENT_KEY_HASH_BYTES);
-    last_event_key.valid = memo;
+    memcpy(last_event_hash.hash, digest, EVENT_KEY_HASH_BYTES);
+    last_event_hash.valid = memo;
     if (memo)
-      memcpy(last_event_key.id, event_id, n + 1);
+      memcpy(last_event_hash.id, event_id, n + 1);
   }
-  ll_buf_reset(k);
-  ll_buf_put(k, last_event_key.key, sizeof last_event_key.key);
+  key1(k, KEY_EVENT, product_id ? product_id : "");
+  ll_buf_put_u8(k, (uint8_t)KEY_SEPARATOR);
+  ll_buf_put(k, last_event_hash.hash, sizeof last_event_hash.hash);
 }
 
 bool ll_state_key_cacheable(const void *key, size_t key_len) {
@@ -182,11 +203,12 @@ static bool event_id_recordable(const char *event_id) {
          ll_text_check(event_id, LL_TEXT_MAX_CHARS, 0, false) == LL_TEXT_OK;
 }
 
-static int read_seen(const ll_state_reader *reader, const char *event_id,
-                     ll_seen *seen, ll_buf *key, ll_buf *value, ll_err *err) {
+static int read_seen(const ll_state_reader *reader, const char *product_id,
+                     const char *event_id, ll_seen *seen, ll_buf *key,
+                     ll_buf *value, ll_err *err) {
   bool found;
   memset(seen, 0, sizeof *seen);
-  ll_state_event_key(key, event_id);
+  ll_state_event_key(key, product_id, event_id);
   if (state_get(reader, key, value, &found, err) != 0)
     return -1;
   if (!found)
@@ -229,14 +251,19 @@ static int read_seen(const ll_state_reader *reader, const char *event_id,
   return 0;
 }
 
-static int read_lot(const ll_state_reader *reader, const char *lot_id,
-                    ll_lot *lot, bool *found, ll_buf *key, ll_buf *value,
-                    ll_err *err) {
+/* A lot is stored under its own product: one found under another is a
+ * broken state, not a lot of that product. */
+static int read_lot(const ll_state_reader *reader, const char *product_id,
+                    const char *lot_id, ll_lot *lot, bool *found, ll_buf *key,
+                    ll_buf *value, ll_err *err) {
   ll_lot_init(lot);
-  key1(key, KEY_LOT, lot_id);
+  key2(key, KEY_LOT, product_id, lot_id);
   if (state_get(reader, key, value, found, err) != 0)
     return -1;
-  if (*found && !ll_lot_unpack(value->data, value->len, lot)) {
+  if (*found &&
+      (!ll_lot_unpack(value->data, value->len, lot) || lot->lot_id == NULL ||
+       lot->product_id == NULL || strcmp(lot->lot_id, lot_id) != 0 ||
+       strcmp(lot->product_id, product_id) != 0)) {
     *found = false;
     return corrupt(err, "lot", lot_id);
   }
@@ -263,29 +290,35 @@ static int read_name_owner(const ll_state_reader *reader,
   return 0;
 }
 
+/* Tracking is keyed by the product alone (id NULL), usage by (product,
+ * location). */
 static int read_small_enum(const ll_state_reader *reader, char kind,
-                           const char *id, unsigned limit, bool *found,
-                           unsigned *out, ll_buf *key, ll_buf *value,
-                           ll_err *err) {
-  key1(key, kind, id);
+                           const char *product_id, const char *id,
+                           unsigned limit, bool *found, unsigned *out,
+                           ll_buf *key, ll_buf *value, ll_err *err) {
+  if (id)
+    key2(key, kind, product_id, id);
+  else
+    key1(key, kind, product_id);
   if (state_get(reader, key, value, found, err) != 0)
     return -1;
   if (!*found)
     return 0;
   if (value->len != 1 || value->data[0] >= limit) {
     *found = false;
-    return corrupt(err, kind == KEY_USAGE ? "location" : "tracking", id);
+    return corrupt(err, kind == KEY_USAGE ? "location" : "tracking",
+                   id ? id : product_id);
   }
   *out = value->data[0];
   return 0;
 }
 
-static int read_quantity(const ll_state_reader *reader, const char *lot_id,
+static int read_quantity(const ll_state_reader *reader, const ll_lot *lot,
                          const char *location_id, int64_t *qty_micro,
                          ll_buf *key, ll_buf *value, ll_err *err) {
   bool found;
   *qty_micro = 0;
-  key2(key, KEY_QUANTITY, lot_id, location_id);
+  key3(key, KEY_QUANTITY, lot->product_id, lot->lot_id, location_id);
   if (state_get(reader, key, value, &found, err) != 0)
     return -1;
   if (!found)
@@ -314,8 +347,9 @@ static int load_tracking(const ll_state_reader *reader, const char *product_id,
                          ll_facts *facts, ll_buf *key, ll_buf *value,
                          ll_err *err) {
   unsigned v = 0;
-  if (read_small_enum(reader, KEY_TRACKING, product_id, LL_TRACK_SERIAL + 1,
-                      &facts->tracking_found, &v, key, value, err) != 0)
+  if (read_small_enum(reader, KEY_TRACKING, product_id, NULL,
+                      LL_TRACK_SERIAL + 1, &facts->tracking_found, &v, key,
+                      value, err) != 0)
     return -1;
   facts->tracking = (ll_tracking)v;
   return 0;
@@ -324,11 +358,12 @@ static int load_tracking(const ll_state_reader *reader, const char *product_id,
 static int load_created(const ll_state_reader *reader, const ll_event *ev,
                         ll_facts *facts, ll_buf *key, ll_buf *value,
                         ll_err *err) {
-  if (present(ev->lot_id) && read_lot(reader, ev->lot_id, &facts->lot,
-                                      &facts->lot_found, key, value, err) != 0)
-    return -1;
   if (!present(ev->product_id))
     return 0;
+  if (present(ev->lot_id) &&
+      read_lot(reader, ev->product_id, ev->lot_id, &facts->lot,
+               &facts->lot_found, key, value, err) != 0)
+    return -1;
   if (present(ev->name)) {
     char *name = ll_text_trim_dup(ev->name);
     int rc = read_name_owner(reader, ev->product_id, name,
@@ -343,43 +378,39 @@ static int load_created(const ll_state_reader *reader, const ll_event *ev,
 static int load_updated(const ll_state_reader *reader, const ll_event *ev,
                         ll_facts *facts, ll_buf *key, ll_buf *value,
                         ll_err *err) {
-  if (!present(ev->lot_id))
+  if (!present(ev->lot_id) || !present(ev->product_id))
     return 0;
-  if (read_lot(reader, ev->lot_id, &facts->lot, &facts->lot_found, key, value,
-               err) != 0)
+  if (read_lot(reader, ev->product_id, ev->lot_id, &facts->lot,
+               &facts->lot_found, key, value, err) != 0)
     return -1;
   if (!facts->lot_found)
     return 0;
-  const char *product =
-      present(ev->new_product_id) ? ev->new_product_id : facts->lot.product_id;
   char *name = present(ev->name) ? ll_text_trim_dup(ev->name)
                                  : ll_strdup(facts->lot.name);
-  int rc = read_name_owner(reader, product, name, &facts->name_owner_lot_id,
-                           key, value, err);
+  int rc = read_name_owner(reader, ev->product_id, name,
+                           &facts->name_owner_lot_id, key, value, err);
   free(name);
-  if (rc != 0)
-    return -1;
-  if (present(ev->new_product_id))
-    return load_tracking(reader, ev->new_product_id, facts, key, value, err);
-  return 0;
+  return rc;
 }
 
 static int load_moved(const ll_state_reader *reader, const ll_event *ev,
                       ll_facts *facts, ll_buf *key, ll_buf *value,
                       ll_err *err) {
+  if (!present(ev->product_id))
+    return 0;
   if (present(ev->lot_id)) {
-    if (read_lot(reader, ev->lot_id, &facts->lot, &facts->lot_found, key, value,
-                 err) != 0)
+    if (read_lot(reader, ev->product_id, ev->lot_id, &facts->lot,
+                 &facts->lot_found, key, value, err) != 0)
       return -1;
-  } else if (present(ev->lot_name) && present(ev->product_id)) {
+  } else if (present(ev->lot_name)) {
     char *owner = NULL;
     char *name = ll_text_trim_dup(ev->lot_name);
     int rc =
         read_name_owner(reader, ev->product_id, name, &owner, key, value, err);
     free(name);
     if (rc == 0 && owner)
-      rc = read_lot(reader, owner, &facts->lot, &facts->lot_found, key, value,
-                    err);
+      rc = read_lot(reader, ev->product_id, owner, &facts->lot,
+                    &facts->lot_found, key, value, err);
     free(owner);
     if (rc != 0)
       return -1;
@@ -387,23 +418,25 @@ static int load_moved(const ll_state_reader *reader, const ll_event *ev,
 
   unsigned v = 0;
   if (present(ev->from.id)) {
-    if (read_small_enum(reader, KEY_USAGE, ev->from.id, LL_USAGE_COUNT,
-                        &facts->from_usage_found, &v, key, value, err) != 0)
+    if (read_small_enum(reader, KEY_USAGE, ev->product_id, ev->from.id,
+                        LL_USAGE_COUNT, &facts->from_usage_found, &v, key,
+                        value, err) != 0)
       return -1;
     facts->from_usage = (ll_usage)v;
     if (facts->lot_found &&
-        read_quantity(reader, facts->lot.lot_id, ev->from.id,
-                      &facts->from_qty_micro, key, value, err) != 0)
+        read_quantity(reader, &facts->lot, ev->from.id, &facts->from_qty_micro,
+                      key, value, err) != 0)
       return -1;
   }
   if (present(ev->to.id)) {
-    if (read_small_enum(reader, KEY_USAGE, ev->to.id, LL_USAGE_COUNT,
-                        &facts->to_usage_found, &v, key, value, err) != 0)
+    if (read_small_enum(reader, KEY_USAGE, ev->product_id, ev->to.id,
+                        LL_USAGE_COUNT, &facts->to_usage_found, &v, key, value,
+                        err) != 0)
       return -1;
     facts->to_usage = (ll_usage)v;
     if (facts->lot_found &&
-        read_quantity(reader, facts->lot.lot_id, ev->to.id,
-                      &facts->to_qty_micro, key, value, err) != 0)
+        read_quantity(reader, &facts->lot, ev->to.id, &facts->to_qty_micro, key,
+                      value, err) != 0)
       return -1;
   }
   return 0;
@@ -417,7 +450,8 @@ int ll_facts_load(const ll_state_reader *reader, const ll_event *ev,
   ll_buf_init(&key);
   ll_buf_init(&value);
   if (event_id_recordable(ev->event_id))
-    rc = read_seen(reader, ev->event_id, &facts->seen, &key, &value, err);
+    rc = read_seen(reader, ev->product_id, ev->event_id, &facts->seen, &key,
+                   &value, err);
   if (rc == 0) {
     switch (ev->type) {
     case LL_EV_LOT_CREATED:
@@ -453,21 +487,37 @@ static void append_key2(ll_buf *keys, ll_buf *key, char kind, const char *a,
   append_key(keys, key);
 }
 
+/* The usage and, when the lot is named by id, the quantity of each end. */
+static void append_move_ends(const ll_event *ev, ll_buf *keys, ll_buf *key) {
+  const char *ends[2] = {ev->from.id, ev->to.id};
+  for (int i = 0; i < 2; i++) {
+    if (!present(ends[i]))
+      continue;
+    append_key2(keys, key, KEY_USAGE, ev->product_id, ends[i]);
+    if (present(ev->lot_id)) {
+      key3(key, KEY_QUANTITY, ev->product_id, ev->lot_id, ends[i]);
+      append_key(keys, key);
+    }
+  }
+}
+
 /* Mirrors ll_facts_load(): every read it makes whose key does not depend
  * on what an earlier read returned. */
 void ll_facts_prefetch_keys(const ll_event *ev, ll_buf *keys) {
   ll_buf key;
   ll_buf_init(&key);
   if (event_id_recordable(ev->event_id)) {
-    ll_state_event_key(&key, ev->event_id);
+    ll_state_event_key(&key, ev->product_id, ev->event_id);
     append_key(keys, &key);
+  }
+  if (!present(ev->product_id)) {
+    ll_buf_free(&key);
+    return; /* nothing else is read */
   }
   bool lot = present(ev->lot_id);
-  if (lot && ev->type != LL_EV_NONE) {
-    key1(&key, KEY_LOT, ev->lot_id);
-    append_key(keys, &key);
-  }
-  if (ev->type == LL_EV_LOT_CREATED && present(ev->product_id)) {
+  if (lot && ev->type != LL_EV_NONE)
+    append_key2(keys, &key, KEY_LOT, ev->product_id, ev->lot_id);
+  if (ev->type == LL_EV_LOT_CREATED) {
     if (present(ev->name)) {
       char *name = ll_text_trim_dup(ev->name);
       append_key2(keys, &key, KEY_NAME, ev->product_id, name);
@@ -476,20 +526,12 @@ void ll_facts_prefetch_keys(const ll_event *ev, ll_buf *keys) {
     key1(&key, KEY_TRACKING, ev->product_id);
     append_key(keys, &key);
   } else if (ev->type == LL_EV_STOCK_MOVED) {
-    if (!lot && present(ev->lot_name) && present(ev->product_id)) {
+    if (!lot && present(ev->lot_name)) {
       char *name = ll_text_trim_dup(ev->lot_name);
       append_key2(keys, &key, KEY_NAME, ev->product_id, name);
       free(name);
     }
-    const char *ends[2] = {ev->from.id, ev->to.id};
-    for (int i = 0; i < 2; i++) {
-      if (!present(ends[i]))
-        continue;
-      key1(&key, KEY_USAGE, ends[i]);
-      append_key(keys, &key);
-      if (lot)
-        append_key2(keys, &key, KEY_QUANTITY, ev->lot_id, ends[i]);
-    }
+    append_move_ends(ev, keys, &key);
   }
   ll_buf_free(&key);
 }
@@ -537,7 +579,7 @@ static void put_seen(const ll_event *ev, const ll_decision *d,
     ll_buf_put_str(value, d->message);
     ll_buf_put_svar(value, ev->occurred_at_ms);
   }
-  ll_state_event_key(key, ev->event_id);
+  ll_state_event_key(key, ev->product_id, ev->event_id);
   ll_mutations_put(out, key->data, key->len, value->data, value->len);
 }
 
@@ -573,7 +615,7 @@ void ll_decision_mutations(const ll_event *ev, const ll_decision *d,
     const ll_lot *lot = &d->lot;
     ll_buf_reset(&value);
     ll_lot_pack(lot, &value);
-    key1(&key, KEY_LOT, lot->lot_id);
+    key2(&key, KEY_LOT, lot->product_id, lot->lot_id);
     ll_mutations_put(out, key.data, key.len, value.data, value.len);
 
     if (ev->type == LL_EV_LOT_CREATED || ev->type == LL_EV_LOT_UPDATED) {
@@ -590,16 +632,16 @@ void ll_decision_mutations(const ll_event *ev, const ll_decision *d,
       }
     } else if (ev->type == LL_EV_STOCK_MOVED) {
       if (d->set_from_usage) {
-        key1(&key, KEY_USAGE, ev->from.id);
+        key2(&key, KEY_USAGE, lot->product_id, ev->from.id);
         put_u8(out, &key, (uint8_t)ev->from.usage);
       }
       if (d->set_to_usage) {
-        key1(&key, KEY_USAGE, ev->to.id);
+        key2(&key, KEY_USAGE, lot->product_id, ev->to.id);
         put_u8(out, &key, (uint8_t)ev->to.usage);
       }
-      key2(&key, KEY_QUANTITY, lot->lot_id, ev->from.id);
+      key3(&key, KEY_QUANTITY, lot->product_id, lot->lot_id, ev->from.id);
       put_quantity(out, &key, &value, d->from_qty_micro);
-      key2(&key, KEY_QUANTITY, lot->lot_id, ev->to.id);
+      key3(&key, KEY_QUANTITY, lot->product_id, lot->lot_id, ev->to.id);
       put_quantity(out, &key, &value, d->to_qty_micro);
     }
   }
@@ -609,31 +651,32 @@ void ll_decision_mutations(const ll_event *ev, const ll_decision *d,
 
 /* ---- single reads ---- */
 
-int ll_state_get_seen(const ll_state_reader *reader, const char *event_id,
-                      ll_seen *seen, ll_err *err) {
+int ll_state_get_seen(const ll_state_reader *reader, const char *product_id,
+                      const char *event_id, ll_seen *seen, ll_err *err) {
   ll_buf key, value;
   memset(seen, 0, sizeof *seen);
   if (!event_id_recordable(event_id))
     return 0; /* never recorded: not found */
   ll_buf_init(&key);
   ll_buf_init(&value);
-  int rc = read_seen(reader, event_id, seen, &key, &value, err);
+  int rc = read_seen(reader, product_id, event_id, seen, &key, &value, err);
   ll_buf_free(&key);
   ll_buf_free(&value);
   return rc;
 }
 
-int ll_state_get_lot(const ll_state_reader *reader, const char *lot_id,
-                     ll_lot *lot, bool *found, ll_err *err) {
+int ll_state_get_lot(const ll_state_reader *reader, const char *product_id,
+                     const char *lot_id, ll_lot *lot, bool *found,
+                     ll_err *err) {
   ll_buf key, value;
   *found = false;
-  if (!present(lot_id)) {
+  if (!present(lot_id) || !present(product_id)) {
     ll_lot_init(lot);
     return 0;
   }
   ll_buf_init(&key);
   ll_buf_init(&value);
-  int rc = read_lot(reader, lot_id, lot, found, &key, &value, err);
+  int rc = read_lot(reader, product_id, lot_id, lot, found, &key, &value, err);
   ll_buf_free(&key);
   ll_buf_free(&value);
   return rc;

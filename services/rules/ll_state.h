@@ -1,11 +1,13 @@
 /* ll_state.h — the validation state the rules read, and how it is stored.
  *
  * The command consumer keeps, in RocksDB, exactly what the rules need to
- * decide an event without replaying the log: lots by id, lot ids by
- * (product, trimmed name), each product's tracking mode, each location's
- * usage, the quantity of each lot at each location, and every event id seen
- * with a digest of its content and its outcome. This module owns the keys
- * and values of that state; the storage itself is behind ll_state_reader
+ * decide an event without replaying the log, all of it scoped by product
+ * (a lot is (product_id, lot_id); every rule is local to one product):
+ * lots by (product, lot id), lot ids by (product, trimmed name), each
+ * product's tracking mode, the usage each product fixed for a location,
+ * the quantity of each lot at each location, and every (product, event
+ * id) seen with a digest of its content and its outcome. This module owns the
+ * keys and values of that state; the storage itself is behind ll_state_reader
  * (reads) and ll_mutations (writes), so tests can keep the state in memory.
  *
  * Deciding an event is three steps, only the middle one is the rule:
@@ -68,22 +70,22 @@ typedef struct ll_seen {
 typedef struct ll_facts {
   ll_seen seen; /* the event id's earlier outcome, if any */
 
-  /* The lot addressed by the event: by lot_id, or for a StockMoved with only
-   * lot_name, by (product_id, trimmed lot_name). */
+  /* The lot addressed by the event, within its product_id: by lot_id, or
+   * for a StockMoved with only lot_name, by trimmed lot_name. */
   bool lot_found;
   ll_lot lot;
 
   /* LotCreated: the lot that owns (product_id, trimmed name), if any.
-   * LotUpdated: the lot that owns (target product, target trimmed name),
-   * where target = new value if given, else the lot's current one. */
+   * LotUpdated: the lot that owns (product_id, target trimmed name), where
+   * target = the new name if given, else the lot's current one. */
   char *name_owner_lot_id;
 
-  /* LotCreated: product_id's tracking; LotUpdated with new_product_id: the
-   * new product's tracking. */
+  /* LotCreated: product_id's tracking. */
   bool tracking_found;
   ll_tracking tracking;
 
-  /* StockMoved: known usages of from/to, and the lot's quantity there. */
+  /* StockMoved: the usages product_id fixed for from/to, and the lot's
+   * quantity there. */
   bool from_usage_found;
   ll_usage from_usage;
   bool to_usage_found;
@@ -117,10 +119,10 @@ typedef struct ll_decision {
   char message[LL_MESSAGE_MAX_BYTES];
 
   ll_lot lot;                 /* new state of the lot (accepted) */
-  char *old_name_key_product; /* name index entry to drop (rename/reproduct) */
+  char *old_name_key_product; /* name index entry to drop (rename) */
   char *old_name_key_name;
   bool set_tracking;   /* first lot of a product fixes its tracking */
-  bool set_from_usage; /* first sighting of a location */
+  bool set_from_usage; /* the product's first move naming a location */
   bool set_to_usage;
   int64_t from_qty_micro; /* StockMoved: new quantities */
   int64_t to_qty_micro;
@@ -134,20 +136,24 @@ void ll_decision_free(ll_decision *d);
 void ll_decision_mutations(const ll_event *ev, const ll_decision *d,
                            uint64_t position, ll_mutations *out);
 
-/* The key of event_id's seen record ("e" + the first 16 bytes of its
- * SHA-256), into k (reset first). */
-void ll_state_event_key(ll_buf *k, const char *event_id);
+/* The key of (product_id, event_id)'s seen record ("e" + product_id +
+ * "\x1f" + the first 16 bytes of the id's SHA-256), into k (reset first).
+ * product_id NULL is the empty product. */
+void ll_state_event_key(ll_buf *k, const char *product_id,
+                        const char *event_id);
 
 /* False for keys a cache in front of the state should not keep once they
  * are stored (event-id records: written once, read again only when the
  * same id comes back). */
 bool ll_state_key_cacheable(const void *key, size_t key_len);
 
-/* Read one event id's record (for the HTTP API waiting on an outcome). */
-int ll_state_get_seen(const ll_state_reader *reader, const char *event_id,
-                      ll_seen *seen, ll_err *err);
-/* Read one lot by id. */
-int ll_state_get_lot(const ll_state_reader *reader, const char *lot_id,
-                     ll_lot *lot, bool *found, ll_err *err);
+/* Read the record of an event id under a product (for the HTTP API
+ * waiting on an outcome): the same id under another product is another
+ * event. */
+int ll_state_get_seen(const ll_state_reader *reader, const char *product_id,
+                      const char *event_id, ll_seen *seen, ll_err *err);
+/* Read one lot by (product, lot id). */
+int ll_state_get_lot(const ll_state_reader *reader, const char *product_id,
+                     const char *lot_id, ll_lot *lot, bool *found, ll_err *err);
 
 #endif

@@ -450,12 +450,23 @@ static void test_rebuild_equals_incremental(void **state) {
 
   /* The rebuilt views serve and keep following the log. */
   ll_views *v = views_open(f->views_dir);
+  ll_lot_filter first = {.limit = 1};
+  ll_lot *lots = NULL;
+  size_t n = 0;
+  char *next = NULL;
+  assert_int_equal(ll_views_list_lots(v, &first, &lots, &n, &next, &err), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(lots[0].lot_id, "LOT-0000");
   ll_lot lot;
   bool found = false;
   ll_lot_init(&lot);
-  assert_int_equal(ll_views_get_lot(v, "LOT-0000", &lot, &found, &err), 0);
+  assert_int_equal(
+      ll_views_get_lot(v, lots[0].product_id, "LOT-0000", &lot, &found, &err),
+      0);
   assert_true(found);
   ll_lot_free(&lot);
+  ll_lots_free(lots, n);
+  free(next);
   ll_views_close(v);
 }
 
@@ -527,6 +538,26 @@ static void test_rebuild_without_views(void **state) {
   assert_int_equal(st.entries, f->accepted);
 }
 
+/* Views of the format before lots were scoped by product (2) are refused
+ * with the remedy, and the remedy works: rebuild replaces them. */
+static void test_rebuild_replaces_views_of_an_older_format(void **state) {
+  fixture *f = *state;
+  write_log(f, N_EVENTS);
+  project_incrementally(f);
+  put_raw(f->views_dir, "meta/format", "\x02");
+  ll_err err = {0};
+  assert_null(ll_views_open(f->views_dir, &err));
+  assert_int_equal(err.kind, LL_ERR_CORRUPT);
+  assert_non_null(strstr(err.message, "format version 2"));
+  assert_non_null(strstr(err.message, "lotline rebuild"));
+  ll_rebuild_stats st;
+  assert_int_equal(
+      ll_views_rebuild(f->log, f->views_dir, NULL, NULL, &st, &err), 0);
+  ll_views *v = views_open(f->views_dir);
+  assert_int_equal(ll_views_position(v), f->accepted);
+  ll_views_close(v);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -534,6 +565,7 @@ int main(void) {
       T(test_cancelled_rebuild_keeps_old_views),
       T(test_rebuild_refuses_views_in_use),
       T(test_rebuild_without_views),
+      T(test_rebuild_replaces_views_of_an_older_format),
 #undef T
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -639,17 +639,52 @@ static void update_sends_only_what_changes(void **state) {
   assert_int_equal(r.status, 0);
   assert_true(strncmp(r.out, "Lot LOT/1 a updated.\n\n", 22) == 0);
   assert_string_equal(api.method, "PATCH");
-  assert_string_equal(api.target, "/v1/lots/LOT%2F1%20a");
+  /* --product names the lot (product, LOT_ID): the product-scoped route,
+   * and no product_id in the body (a lot's product cannot change). */
+  assert_string_equal(api.target, "/v1/products/P-200/lots/LOT%2F1%20a");
   json_t *sent = sent_json();
-  json_t *want = json_pack("{s:s, s:s, s:s, s:I}", "product_id", "P-200",
-                           "reference", "", "use_by_at", "2027-02-15T00:00:00Z",
-                           "expected_version", (json_int_t)2);
+  json_t *want =
+      json_pack("{s:s, s:s, s:I}", "reference", "", "use_by_at",
+                "2027-02-15T00:00:00Z", "expected_version", (json_int_t)2);
   if (!json_equal(sent, want)) {
     fail_msg("sent %s", api.body);
   }
   json_decref(sent);
   json_decref(want);
   run_result_free(&r);
+}
+
+/* A lot is (product, LOT_ID): --product picks the product-scoped routes;
+ * without it, an AMBIGUOUS_LOT answer shows its message and the products,
+ * and the exit status is 1 like any other API error. */
+static void product_option_names_the_lot(void **state) {
+  (void)state;
+  static const char *const cmds[][2] = {{"show", ""},
+                                        {"locations", "/locations"},
+                                        {"history", "/moves"},
+                                        {"trace", "/trace"}};
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+    fake_answer(409, "{\"code\":\"AMBIGUOUS_LOT\",\"message\":\"2 "
+                     "products have a lot with id L-1\",\"products\":"
+                     "[\"GLUE\",\"PAINT\"]}");
+    run_result r = run_api(cmds[i][0], "L-1", NULL);
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.out, "");
+    assert_string_equal(r.err, "lotline: AMBIGUOUS_LOT: 2 products have a "
+                               "lot with id L-1; products: GLUE, PAINT "
+                               "(choose one with --product)\n");
+    assert_true(strncmp(api.target, "/v1/lots/L-1", 12) == 0);
+    run_result_free(&r);
+
+    fake_answer(404, "{\"code\":\"UNKNOWN_LOT\",\"message\":\"no\"}");
+    r = run_api(cmds[i][0], "L-1", "--product", "PAINT/2", NULL);
+    assert_int_equal(r.status, 1);
+    char want[128];
+    snprintf(want, sizeof want, "/v1/products/PAINT%%2F2/lots/L-1%s",
+             cmds[i][1]);
+    assert_true(strncmp(api.target, want, strlen(want)) == 0);
+    run_result_free(&r);
+  }
 }
 
 static void move_sends_a_decimal_string_and_usages(void **state) {
@@ -760,6 +795,7 @@ int main(void) {
       cmocka_unit_test(create_sends_the_lot_and_prints_it),
       cmocka_unit_test(api_errors_are_printed_as_code_and_message),
       cmocka_unit_test(update_sends_only_what_changes),
+      cmocka_unit_test(product_option_names_the_lot),
       cmocka_unit_test(move_sends_a_decimal_string_and_usages),
       cmocka_unit_test(unreachable_api_is_a_runtime_failure),
       cmocka_unit_test(data_dir_gives_the_address),

@@ -574,7 +574,8 @@ static int check_locations(ll_views *v, const cc_lot *want, cc_report *r) {
   ll_lot_location *locs = NULL;
   size_t n = 0;
   ll_err e;
-  if (ll_views_lot_locations(v, want->lot_id, true, &locs, &n, &e) != 0) {
+  if (ll_views_lot_locations(v, want->product_id, want->lot_id, true, &locs, &n,
+                             &e) != 0) {
     mismatch(r, "%s: %s: %s", want->lot_id, ll_err_kind_name(e.kind),
              e.message);
     return -1;
@@ -608,7 +609,8 @@ int cc_check_views(ll_views *v, const cc_expect *x) {
     ll_lot lot;
     bool found;
     ll_err e;
-    if (ll_views_get_lot(v, want->lot_id, &lot, &found, &e) != 0) {
+    if (ll_views_get_lot(v, want->product_id, want->lot_id, &lot, &found, &e) !=
+        0) {
       mismatch(&r, "%s: %s: %s", want->lot_id, ll_err_kind_name(e.kind),
                e.message);
       continue;
@@ -687,13 +689,16 @@ static bool same_lot(const ll_lot *a, const ll_lot *b) {
          a->updated_at_ms == b->updated_at_ms;
 }
 
-static bool same_locations(ll_views *a, ll_views *b, const char *lot_id,
+static bool same_locations(ll_views *a, ll_views *b, const ll_lot *lot,
                            cc_report *r) {
+  const char *lot_id = lot->lot_id;
   ll_lot_location *la = NULL, *lb = NULL;
   size_t na = 0, nb = 0;
   ll_err e;
-  if (ll_views_lot_locations(a, lot_id, true, &la, &na, &e) != 0 ||
-      ll_views_lot_locations(b, lot_id, true, &lb, &nb, &e) != 0) {
+  if (ll_views_lot_locations(a, lot->product_id, lot_id, true, &la, &na, &e) !=
+          0 ||
+      ll_views_lot_locations(b, lot->product_id, lot_id, true, &lb, &nb, &e) !=
+          0) {
     mismatch(r, "%s: %s: %s", lot_id, ll_err_kind_name(e.kind), e.message);
     ll_lot_locations_free(la, na);
     ll_lot_locations_free(lb, nb);
@@ -739,7 +744,7 @@ int cc_compare_views(ll_views *a, ll_views *b) {
       if (!same_lot(&la[i], &lb[i]))
         mismatch(&r, "lot %s differs from the rebuild's %s", la[i].lot_id,
                  lb[i].lot_id);
-      else if (!same_locations(a, b, la[i].lot_id, &r))
+      else if (!same_locations(a, b, &la[i], &r))
         mismatch(&r, "lot %s: locations differ from the rebuild", la[i].lot_id);
     }
     ll_lots_free(la, na);

@@ -901,6 +901,90 @@ static void test_readyz_when_views_lag(void **state) {
   ts_resp_free(&r);
 }
 
+/* A lot is (product_id, lot_id). D-1 under two products: the plain
+ * routes answer 409 AMBIGUOUS_LOT with both products, before anything is
+ * published; the product-scoped routes answer for each lot. */
+static void test_lot_id_of_two_products(void **state) {
+  (void)state;
+  ll_event evs[3];
+  ev_created(&evs[0], "two-1", 301, "P-8", "D-1", "Eight", LL_TRACK_LOT);
+  ev_created(&evs[1], "two-2", 302, "P-7", "D-1", "Seven", LL_TRACK_LOT);
+  ev_moved(&evs[2], "two-3", 303, "P-8", "D-1", 3000000, "Vendors",
+           LL_USAGE_SUPPLIER, "WH/Stock", LL_USAGE_INTERNAL);
+  feed(evs, 3);
+  for (size_t i = 0; i < 3; i++)
+    ll_event_free(&evs[i]);
+  project();
+
+  static const char *const plain[] = {"/v1/lots/D-1", "/v1/lots/D-1/locations",
+                                      "/v1/lots/D-1/moves",
+                                      "/v1/lots/D-1/trace"};
+  for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+    resp r = get(plain[i]);
+    expect_error(&r, 409, "AMBIGUOUS_LOT");
+    const json_t *products = ts_jarr(r.json, "products");
+    assert_int_equal(json_array_size(products), 2);
+    assert_string_equal(json_string_value(json_array_get(products, 0)), "P-7");
+    assert_string_equal(json_string_value(json_array_get(products, 1)), "P-8");
+    ts_resp_free(&r);
+  }
+
+  resp r = get("/v1/products/P-8/lots/D-1");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(ts_jstr(r.json, "name"), "Eight");
+  assert_string_equal(ts_jstr(r.json, "on_hand"), "3");
+  ts_resp_free(&r);
+  r = get("/v1/products/P-7/lots/D-1");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(ts_jstr(r.json, "name"), "Seven");
+  assert_string_equal(ts_jstr(r.json, "on_hand"), "0");
+  ts_resp_free(&r);
+  r = get("/v1/products/P-8/lots/D-1/locations");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(ts_jstr(r.json, "product_id"), "P-8");
+  assert_int_equal(json_array_size(ts_jarr(r.json, "locations")), 1);
+  ts_resp_free(&r);
+  r = get("/v1/products/P-8/lots/D-1/moves");
+  assert_int_equal(r.status, 200);
+  assert_int_equal(json_array_size(ts_jarr(r.json, "events")), 2);
+  ts_resp_free(&r);
+  r = get("/v1/products/P-7/lots/D-1/trace");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(ts_jstr(json_object_get(r.json, "tree"), "product_id"),
+                      "P-7");
+  ts_resp_free(&r);
+  r = get("/v1/products/P-7/lots/D-1/locations?as_of=1");
+  expect_error(&r, 404, "UNKNOWN_LOT"); /* not created yet at position 1 */
+  ts_resp_free(&r);
+  expect_status("GET", "/v1/products/P-9/lots/D-1", NULL, 404, "UNKNOWN_LOT");
+  expect_status("GET", "/v1/products/P-9/lots/D-1/moves", NULL, 404,
+                "UNKNOWN_LOT");
+  /* A lot id one product uses still works on the plain routes. */
+  r = get("/v1/lots/L-1");
+  assert_int_equal(r.status, 200);
+  ts_resp_free(&r);
+  r = get("/v1/products/P-1/lots/L-1");
+  assert_int_equal(r.status, 200);
+  ts_resp_free(&r);
+
+  /* Writes that need the product find it the same way, before publishing:
+   * a PATCH or a move without product_id is ambiguous. */
+  expect_status("PATCH", "/v1/lots/D-1", "{\"reference\": \"x\"}", 409,
+                "AMBIGUOUS_LOT");
+  expect_status("POST", "/v1/moves",
+                "{\"lot_id\": \"D-1\", \"quantity\": \"1\", "
+                "\"from\": {\"id\": \"WH/Stock\", \"usage\": "
+                "\"INTERNAL\"}, \"to\": {\"id\": \"C\", \"usage\": "
+                "\"CUSTOMER\"}}",
+                409, "AMBIGUOUS_LOT");
+  expect_status("PATCH", "/v1/products/P-9/lots/D-1", "{\"reference\": \"x\"}",
+                404, "UNKNOWN_LOT");
+  /* The product-scoped PATCH passes every check: only the missing
+   * producer stops it. */
+  expect_status("PATCH", "/v1/products/P-7/lots/D-1", "{\"reference\": \"x\"}",
+                503, "UNAVAILABLE");
+}
+
 /* ---- through lotlined all: the API publishes, the command consumer
  * decides ----
  *
@@ -1108,6 +1192,64 @@ static void test_daemon_rejected_first(void **state) {
   assert_int_equal(n, 1);
 }
 
+/* A lot is (product_id, lot_id), and every rule is local to a product,
+ * through the whole path: API, Kafka, command consumer, views. */
+#define K7_CREATE(product, name)                                               \
+  "{\"lot_id\": \"K-7\", \"product_id\": \"" product "\", \"name\": \"" name   \
+  "\"}"
+#define K7_MOVE(product, to, usage)                                            \
+  "{\"product_id\": \"" product "\", \"lot_id\": \"K-7\", \"quantity\": "      \
+  "\"1\", \"from\": {\"id\": \"Vendors\", \"usage\": \"SUPPLIER\"}, "          \
+  "\"to\": {\"id\": \"" to "\", \"usage\": \"" usage "\"}}"
+
+static void test_daemon_lots_are_scoped_by_product(void **state) {
+  (void)state;
+  /* The same lot id under two products: two lots. */
+  daemon_expect("k7-a", "POST", "/v1/lots", K7_CREATE("P-9", "Nine"), 201,
+                NULL);
+  daemon_expect("k7-b", "POST", "/v1/lots", K7_CREATE("P-8", "Eight"), 201,
+                NULL);
+  daemon_expect("k7-c", "POST", "/v1/lots", K7_CREATE("P-9", "Other"), 409,
+                "LOT_ID_TAKEN");
+  ts_resp r = daemon_request("GET", "/v1/lots/K-7", NULL, NULL);
+  assert_int_equal(r.status, 409);
+  assert_string_equal(ts_jstr(r.json, "code"), "AMBIGUOUS_LOT");
+  assert_int_equal(json_array_size(ts_jarr(r.json, "products")), 2);
+  ts_resp_free(&r);
+  r = daemon_request("GET", "/v1/products/P-8/lots/K-7", NULL, NULL);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(ts_jstr(r.json, "name"), "Eight");
+  ts_resp_free(&r);
+
+  /* An Idempotency-Key is per product: the same key under another product
+   * is another event; under the same product with other content, reused. */
+  daemon_expect("k7-m", "POST", "/v1/moves", K7_MOVE("P-9", "Dock", "INTERNAL"),
+                201, NULL);
+  daemon_expect("k7-m", "POST", "/v1/moves", K7_MOVE("P-8", "Dock", "TRANSIT"),
+                201, NULL);
+  daemon_expect("k7-m", "POST", "/v1/moves", K7_MOVE("P-9", "Dock", "TRANSIT"),
+                409, "EVENT_ID_REUSED");
+  /* A location's usage is fixed per product: Dock is INTERNAL for P-9 and
+   * TRANSIT for P-8. */
+  daemon_expect("k7-n", "POST", "/v1/moves", K7_MOVE("P-9", "Dock", "TRANSIT"),
+                409, "LOCATION_USAGE_CONFLICT");
+  r = daemon_request("GET", "/v1/products/P-8/lots/K-7/locations", NULL, NULL);
+  assert_int_equal(r.status, 200);
+  const json_t *loc = json_array_get(ts_jarr(r.json, "locations"), 0);
+  assert_string_equal(ts_jstr(loc, "usage"), "TRANSIT");
+  ts_resp_free(&r);
+
+  /* A lot's product cannot be changed; naming its own is no change. */
+  r = daemon_request("PATCH", "/v1/products/P-9/lots/K-7",
+                     "{\"product_id\": \"P-7\"}", "k7-p");
+  assert_int_equal(r.status, 409);
+  assert_string_equal(ts_jstr(r.json, "code"), "PRODUCT_LOCKED");
+  assert_non_null(strstr(ts_jstr(r.json, "message"), "cannot be changed"));
+  ts_resp_free(&r);
+  daemon_expect("k7-q", "PATCH", "/v1/products/P-9/lots/K-7",
+                "{\"product_id\": \"P-9\", \"reference\": \"R\"}", 200, NULL);
+}
+
 /* A PATCH that changes nothing: 422 before publishing, as over Kafka. */
 static void test_daemon_patch_that_changes_nothing(void **state) {
   (void)state;
@@ -1143,11 +1285,13 @@ int main(void) {
       cmocka_unit_test(test_patch_that_changes_nothing_is_422),
       cmocka_unit_test(test_odd_requests_get_json_answers),
       cmocka_unit_test(test_readyz_when_views_lag),
+      cmocka_unit_test(test_lot_id_of_two_products),
   };
   const struct CMUnitTest through_kafka[] = {
       cmocka_unit_test(test_daemon_accepted_first),
       cmocka_unit_test(test_daemon_rejected_first),
       cmocka_unit_test(test_daemon_patch_that_changes_nothing),
+      cmocka_unit_test(test_daemon_lots_are_scoped_by_product),
   };
   int failed = cmocka_run_group_tests_name("without a producer", tests,
                                            group_setup, group_teardown);

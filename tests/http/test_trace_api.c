@@ -413,7 +413,7 @@ static void test_location_lots_route(void **state) {
   r = get_ok("/v1/locations/WH/lots?children=1&limit=3");
   join(ts_jarr(r.json, "lots"), "lot_id", ids, sizeof ids);
   assert_string_equal(ids, "BREAD L-9 MIX ");
-  assert_string_equal(ts_jstr(r.json, "next_cursor"), "MIX");
+  assert_string_equal(ts_jstr(r.json, "next_cursor"), "3:MIXDOUGH");
   ts_resp_free(&r);
   r = get_ok("/v1/locations/WH/lots?children=1&limit=3&cursor=MIX");
   join(ts_jarr(r.json, "lots"), "lot_id", ids, sizeof ids);

@@ -15,6 +15,7 @@
 #include "harness.h"
 #include "ll_codec.h"
 #include "ll_event.h"
+#include "ll_mem.h"
 
 #define START_TIMEOUT_MS 20000
 #define VIEW_TIMEOUT_MS 20000
@@ -121,9 +122,15 @@ static void produce_rejections(const char *brokers, const char *prefix) {
             LL_USAGE_SUPPLIER, "WH/Stock", LL_USAGE_INTERNAL);
   send_event(p, "PAINT", &ev); /* UNKNOWN_LOT */
   snprintf(lot, sizeof lot, "%s-L1", prefix);
-  h_ev_move(&ev, EID("r4"), "GLUE", lot, "1", "Vendors", LL_USAGE_SUPPLIER,
-            "WH/Stock", LL_USAGE_INTERNAL);
-  send_event(p, "GLUE", &ev); /* LOT_PRODUCT_MISMATCH */
+  /* A lot's product cannot be changed (a lot is (product, lot id)). */
+  ll_event_init(&ev);
+  ev.type = LL_EV_LOT_UPDATED;
+  ev.event_id = ll_strdup(EID("r4"));
+  ev.occurred_at_ms = 1795000000000LL; /* the harness events' time */
+  ev.product_id = ll_strdup("PAINT");
+  ev.lot_id = ll_strdup(lot);
+  ev.new_product_id = ll_strdup("GLUE");
+  send_event(p, "PAINT", &ev); /* PRODUCT_LOCKED */
   h_ev_move(&ev, EID("r5"), "PAINT", lot, "1", "Vendors", LL_USAGE_SUPPLIER,
             "WH/Stock", LL_USAGE_INTERNAL);
   send_event(p, "GLUE", &ev); /* KEY_MISMATCH */
@@ -142,10 +149,8 @@ static void produce_rejections(const char *brokers, const char *prefix) {
 
 static const size_t flow_rejections = 7;
 static const char *const flow_codes[] = {
-    "INSUFFICIENT_STOCK", "DUPLICATE_LOT",
-    "UNKNOWN_LOT",        "LOT_PRODUCT_MISMATCH",
-    "KEY_MISMATCH",       "UNKNOWN_SCHEMA",
-    "MALFORMED"};
+    "INSUFFICIENT_STOCK", "DUPLICATE_LOT",  "UNKNOWN_LOT", "PRODUCT_LOCKED",
+    "KEY_MISMATCH",       "UNKNOWN_SCHEMA", "MALFORMED"};
 
 static void check_locations(const char *http, const char *lot_id) {
   char path[256];

@@ -9,7 +9,9 @@ by code, the rejects file (rows, line numbers, codes, re-importable), the
 quantities the API ends up with, that importing the same file again applies
 nothing twice (nor does an edited copy: unchanged rows keep their event
 ids), that an unknown column or key refuses the file, NDJSON, and
-generate's name series, its re-run and a corrected re-run."""
+generate's name series, its re-run and a corrected re-run; and that a lot
+is (product_id, lot_id): one lot id under two products, AMBIGUOUS_LOT for
+a move row that does not say which."""
 import csv
 import io
 import json
@@ -274,6 +276,56 @@ def main():
         assert [r["error"]["line"] for r in nrej] == [4, 5], nrej
         assert nrej[0]["raw"] == "{oops" and nrej[1]["quantity"] == "9"
         assert locations(http, "IMP-J1")["WH/Stock"] == "3.5"
+
+        # 6b. A lot is (product_id, lot_id): IMP-TWIN under two products,
+        # both accepted; a move row without product_id is AMBIGUOUS_LOT,
+        # with it each lot gets its own stock; the same lot id again under
+        # one product is LOT_ID_TAKEN.
+        twin = os.path.join(tmp, "twin.csv")
+        with open(twin, "w") as f:
+            f.write("type,lot_id,product_id,name,quantity,from,from_usage,to\n"
+                    "lot,IMP-TWIN,IMP-TA,TA,,,,\n"
+                    "lot,IMP-TWIN,IMP-TB,TB,,,,\n"
+                    "lot,IMP-TWIN,IMP-TA,TA2,,,,\n")
+        pt = lotline(data, "import", twin, want_rc=1)
+        assert "3 rows, 2 accepted, 1 rejected" in pt.stdout, pt.stdout
+        assert summary_codes(pt.stdout) == {"LOT_ID_TAKEN": 1}, pt.stdout
+        with open(twin, "w") as f:
+            f.write("type,lot_id,product_id,quantity,from,from_usage,to\n"
+                    "move,IMP-TWIN,,1,Vendors/Acme,supplier,WH/Stock\n"
+                    "move,IMP-TWIN,IMP-TA,2,Vendors/Acme,supplier,WH/Stock\n"
+                    "move,IMP-TWIN,IMP-TB,5,Vendors/Acme,supplier,WH/Stock\n")
+        pt = lotline(data, "import", twin, want_rc=1)
+        assert "3 rows, 2 accepted, 1 rejected" in pt.stdout, pt.stdout
+        assert summary_codes(pt.stdout) == {"AMBIGUOUS_LOT": 1}, pt.stdout
+        for product, want_q in (("IMP-TA", "2"), ("IMP-TB", "5")):
+            url = ("http://%s/v1/products/%s/lots/IMP-TWIN/locations" %
+                   (http, product))
+            with urllib.request.urlopen(url, timeout=10) as r:
+                doc = json.loads(r.read())
+            assert doc["on_hand"] == want_q and \
+                doc["product_id"] == product, doc
+        try:
+            urllib.request.urlopen("http://%s/v1/lots/IMP-TWIN" % http)
+            raise AssertionError("the plain route named one of two lots")
+        except urllib.error.HTTPError as e:
+            body = json.loads(e.read())
+            assert e.code == 409 and body["code"] == "AMBIGUOUS_LOT" and \
+                body["products"] == ["IMP-TA", "IMP-TB"], (e.code, body)
+        # The CLI: without --product the API's AMBIGUOUS_LOT and the
+        # products, exit 1; with it, the lot.
+        ps = lotline(data, "show", "IMP-TWIN", want_rc=1)
+        assert "AMBIGUOUS_LOT" in ps.stderr and \
+            "products: IMP-TA, IMP-TB" in ps.stderr, ps.stderr
+        ps = lotline(data, "--json", "locations", "IMP-TWIN", "--product",
+                     "IMP-TB", want_rc=0)
+        doc = json.loads(ps.stdout)
+        assert doc["product_id"] == "IMP-TB" and doc["on_hand"] == "5", doc
+        ps = lotline(data, "update", "IMP-TWIN", "--product", "IMP-TA",
+                     "--reference", "PO-TA", want_rc=0)
+        ps = lotline(data, "--json", "show", "IMP-TWIN", "--product", "IMP-TA",
+                     want_rc=0)
+        assert json.loads(ps.stdout)["reference"] == "PO-TA", ps.stdout
 
         # 7. generate: a name series, a re-run, a conflicting run.
         g = lotline(data, "generate", "--product", "IMP-G", "--first",

@@ -337,7 +337,8 @@ static size_t expected_quantities(fixture *f, expected_qty *out, size_t max) {
         int64_t delta =
             side == 0 ? -e.event.quantity_micro : e.event.quantity_micro;
         char key[128];
-        snprintf(key, sizeof key, "%s\x1f%s", e.event.lot_id, loc);
+        snprintf(key, sizeof key, "%s\x1f%s\x1f%s", e.event.product_id,
+                 e.event.lot_id, loc);
         size_t i = 0;
         while (i < n && strcmp(out[i].key, key) != 0)
           i++;

@@ -103,7 +103,7 @@ static void check_stored(rig *g, pub_state *s) {
     for (int c = 0; c < LOCS; c++) {
       int64_t q = -1;
       snprintf(lot, sizeof lot, "L%02d", i);
-      assert_int_equal(pub_state_quantity(s, lot, locs[c], &q, &err), 0);
+      assert_int_equal(pub_state_quantity(s, "P", lot, locs[c], &q, &err), 0);
       assert_int_equal(q, g->m.q[i][c]);
     }
 }
@@ -210,14 +210,15 @@ static void test_quantities_are_the_views(void **state) {
     snprintf(lot, sizeof lot, "L%02d", i);
     ll_lot_location *ls = NULL;
     size_t n = 0;
-    assert_int_equal(ll_views_lot_locations(v, lot, true, &ls, &n, &err), 0);
+    assert_int_equal(ll_views_lot_locations(v, "P", lot, true, &ls, &n, &err),
+                     0);
     for (size_t c = 0; c < sizeof agree_locs / sizeof agree_locs[0]; c++) {
       int64_t views_q = 0, pub_q = -1;
       for (size_t k = 0; k < n; k++)
         if (strcmp(ls[k].location, agree_locs[c]) == 0)
           views_q = ls[k].quantity_micro;
-      assert_int_equal(pub_state_quantity(s, lot, agree_locs[c], &pub_q, &err),
-                       0);
+      assert_int_equal(
+          pub_state_quantity(s, "P", lot, agree_locs[c], &pub_q, &err), 0);
       assert_int_equal(pub_q, views_q);
       rows += views_q != 0;
     }
@@ -264,7 +265,12 @@ static void test_other_format_is_refused(void **state) {
   s = pub_state_open(dir, &err);
   assert_null(s);
   assert_non_null(strstr(err.message, "format version 7"));
+  /* Format 1 kept quantities by lot id alone: refused as well. */
   put_format(dir, 1);
+  s = pub_state_open(dir, &err);
+  assert_null(s);
+  assert_non_null(strstr(err.message, "format version 1"));
+  put_format(dir, 2);
   s = pub_state_open(dir, &err);
   assert_non_null(s);
   pub_state_close(s);

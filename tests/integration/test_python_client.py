@@ -5,7 +5,10 @@ python3-avro (not lotline's codec) must be read by lotline like its own.
 Starts `lotlined all` on the embedded broker in a temp dir, produces a lot,
 a receipt and an over-delivery in Avro single-object encoding, then checks
 the Locations view over HTTP and reads the rejection back from
-lots.rejected, decoding it with python3-avro."""
+lots.rejected, decoding it with python3-avro. A lot is (product_id,
+lot_id) and event ids are scoped by product: the same lot id and the same
+event ids under a second product are a second lot and new events."""
+import urllib.error
 import io
 import json
 import os
@@ -107,9 +110,16 @@ def main():
             "expiration_at": ts(now + 86400000 * 365), "use_by_at": None,
             "removal_at": None, "alert_at": None}))
 
-        def move(eid, qty, src, dst):
+        # The same lot id and event id under another product.
+        p.produce("lots.inbound", key=b"GLUE", value=single_object(created, {
+            "event_id": "py-c1", "occurred_at": ts(now), "product_id": "GLUE",
+            "lot_id": "PY-1", "name": "G-2026-01", "tracking": "LOT",
+            "reference": None, "description": None, "expiration_at": None,
+            "use_by_at": None, "removal_at": None, "alert_at": None}))
+
+        def move(eid, qty, src, dst, product="RESIN"):
             return single_object(moved, {
-                "event_id": eid, "occurred_at": ts(now), "product_id": "RESIN",
+                "event_id": eid, "occurred_at": ts(now), "product_id": product,
                 "lot_id": "PY-1", "lot_name": None,
                 "quantity": decimal.Decimal(qty), "from": src, "to": dst,
                 "reference": "WH/IN/0001"})
@@ -121,24 +131,41 @@ def main():
                   value=move("py-m1", "12.250000", vendor, stock))
         p.produce("lots.inbound", key=b"RESIN",
                   value=move("py-m2", "20.000000", stock, customer))
+        p.produce("lots.inbound", key=b"GLUE",
+                  value=move("py-m1", "3.000000", vendor, stock, "GLUE"))
         assert p.flush(15) == 0, "producer did not deliver"
 
-        deadline = time.time() + 20
-        view = None
-        while time.time() < deadline:
-            try:
-                view = get_json("http://%s/v1/lots/PY-1/locations" % http)
-                if view.get("on_hand") == "12.25":
-                    break
-            except Exception:
-                pass
-            time.sleep(0.1)
-        assert view and view["on_hand"] == "12.25", view
+        def wait_view(product, on_hand):
+            url = "http://%s/v1/products/%s/lots/PY-1/locations" % (http,
+                                                                     product)
+            deadline = time.time() + 20
+            view = None
+            while time.time() < deadline:
+                try:
+                    view = get_json(url)
+                    if view.get("on_hand") == on_hand:
+                        break
+                except Exception:
+                    pass
+                time.sleep(0.1)
+            assert view and view["on_hand"] == on_hand, (product, view)
+            return view
+
+        view = wait_view("RESIN", "12.25")
         assert view["locations"] == [
             {"location": "WH/Stock", "usage": "INTERNAL", "quantity": "12.25"}
         ], view["locations"]
-        lot = get_json("http://%s/v1/lots/PY-1" % http)
+        glue = wait_view("GLUE", "3")
+        assert glue["product_id"] == "GLUE", glue
+        lot = get_json("http://%s/v1/products/RESIN/lots/PY-1" % http)
         assert lot["name"] == "R-2026-01" and lot["reference"] == "PO-1", lot
+        try:
+            get_json("http://%s/v1/lots/PY-1" % http)
+            raise AssertionError("/v1/lots/PY-1 named one of two lots")
+        except urllib.error.HTTPError as e:
+            body = json.loads(e.read())
+            assert e.code == 409 and body["code"] == "AMBIGUOUS_LOT" and \
+                body["products"] == ["GLUE", "RESIN"], (e.code, body)
 
         rejection_schema = load("Rejection")
         fp = struct.pack("<Q", crc64_avro(

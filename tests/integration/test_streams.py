@@ -22,7 +22,8 @@ what services/publisher/publisher.c promises (docs/streams.md):
     transaction in flight at the kill -9; the embedded broker does not abort
     transactions); the SIGTERM causes none;
   - lots.quantities, reduced to the last record per key as compaction
-    would, gives for every lot exactly GET /v1/lots/{id}/locations?all=1.
+    would, gives for every lot exactly
+    GET /v1/products/{product_id}/lots/{id}/locations?all=1.
 """
 import decimal
 import io
@@ -432,8 +433,10 @@ def main():
         for part, off, key, value, pos in qrecs:
             name, rec = decode(by_fp, value)
             assert name == "QuantityChanged", name
-            lot, loc = key.decode().split("\x1f")
-            assert (rec["lot_id"], rec["location"]) == (lot, loc), rec
+            # A lot is (product_id, lot_id): the key names both.
+            product, lot, loc = key.decode().split("\x1f")
+            assert (rec["product_id"], rec["lot_id"], rec["location"]) == \
+                (product, lot, loc), rec
             assert rec["position"] == pos, (rec, pos)
             assert 1 <= pos <= last
             latest[key] = rec
@@ -441,13 +444,15 @@ def main():
             assert max(qrepeats) - min(qrepeats) < BATCH, qrepeats
         n_rows = 0
         for product, lot_id, serial in flow.lots:
-            api = json.loads(get("http://%s/v1/lots/%s/locations?all=1" %
-                                 (d.http, lot_id)))
+            api = json.loads(get(
+                "http://%s/v1/products/%s/lots/%s/locations?all=1" %
+                (d.http, product, lot_id)))
             want = {(r["location"], r["usage"]): decimal.Decimal(r["quantity"])
                     for r in api["locations"]}
             got = {(r["location"], r["usage"]): r["quantity"]
                    for k, r in latest.items()
-                   if r["lot_id"] == lot_id and r["quantity"] != 0}
+                   if r["lot_id"] == lot_id and r["product_id"] == product
+                   and r["quantity"] != 0}
             assert got == want, "%s: stream %s, API %s" % (lot_id, got, want)
             model = {loc: q for (lot, loc), q in flow.qty.items()
                      if lot == lot_id and q != 0}

@@ -746,6 +746,32 @@ static void test_lost_entry_refuses_open(void **state) {
   assert_non_null(strstr(err.message, "inconsistent"));
 }
 
+/* A store of format 3 (state keyed by lot id alone, before lots were
+ * scoped by product) is refused, not read, with what to do. */
+static void test_store_of_format_3_is_refused(void **state) {
+  log_fixture *f = *state;
+  ll_err err = {0};
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
+  append_events(s, 0, 2, false);
+  ll_store_close(s);
+
+  rocksdb_column_family_handle_t *cf[RAW_CFS];
+  rocksdb_t *db = raw_open(f->dir, cf);
+  char *rerr = NULL;
+  rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+  rocksdb_put_cf(db, wo, cf[0], "format_version", 14, "\x03", 1, &rerr);
+  assert_null(rerr);
+  rocksdb_writeoptions_destroy(wo);
+  raw_close(db, cf);
+
+  assert_null(ll_store_open(f->dir, LL_STORE_PRIMARY, &err));
+  assert_int_equal(err.kind, LL_ERR_CORRUPT);
+  assert_non_null(strstr(err.message, "format version 3"));
+  assert_non_null(strstr(err.message, "start from an empty data directory"));
+  /* Refused, not converted: still refused. */
+  assert_null(ll_store_open(f->dir, LL_STORE_PRIMARY, &err));
+}
+
 /* A follower killed without closing leaves its private directory behind;
  * the next follower to open removes it (and leaves live ones alone). */
 static void test_dead_follower_dirs_are_removed(void **state) {
@@ -788,6 +814,7 @@ int main(void) {
       T(test_corrupt_entry_names_position),
       T(test_lost_entry_refuses_open),
       T(test_dead_follower_dirs_are_removed),
+      T(test_store_of_format_3_is_refused),
 #undef T
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -82,7 +82,7 @@ static int64_t on_hand(ll_views *v, const char *lot_id) {
   ll_lot_init(&lot);
   bool found = false;
   ll_err err = {0};
-  assert_int_equal(ll_views_get_lot(v, lot_id, &lot, &found, &err), 0);
+  assert_int_equal(ll_views_get_lot(v, "P1", lot_id, &lot, &found, &err), 0);
   assert_true(found);
   int64_t q = lot.on_hand_micro;
   ll_lot_free(&lot);
@@ -128,7 +128,7 @@ static void test_projector_follows_the_log(void **state) {
   size_t n = 0;
   ll_err err = {0};
   assert_int_equal(
-      ll_views_lot_locations(c->views, "L1", false, &locs, &n, &err), 0);
+      ll_views_lot_locations(c->views, "P1", "L1", false, &locs, &n, &err), 0);
   assert_int_equal(n, 1);
   assert_string_equal(locs[0].location, "WH/Stock");
   assert_int_equal(locs[0].quantity_micro, 5249999);

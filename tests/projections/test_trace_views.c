@@ -133,12 +133,25 @@ static void build_chain(tlog *l) {
   stamp_recorded_times(l);
 }
 
+/* The product of each lot these tests create: a lot is (product, lot id). */
+static const char *product_of(const char *lot) {
+  static const char *const map[][2] = {{"RAW", "FLOUR"},
+                                       {"RAW1", "FLOUR"},
+                                       {"STARCH", "STARCH"},
+                                       {"MIX", "DOUGH"},
+                                       {"BREAD", "BREAD"}};
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    if (strcmp(map[i][0], lot) == 0)
+      return map[i][1];
+  return "P";
+}
+
 static ll_trace trace(ll_views *v, const char *lot, ll_trace_direction dir,
                       unsigned depth) {
   ll_views_reader *r = reader(v);
   ll_trace t;
   ll_err err = {0};
-  if (ll_views_trace(r, lot, dir, depth, &t, &err) != 0)
+  if (ll_views_trace(r, product_of(lot), lot, dir, depth, &t, &err) != 0)
     fail_msg("trace: %s", err.message);
   ll_views_reader_close(r);
   return t;
@@ -169,9 +182,9 @@ static void test_history_lists_the_lots_events_in_order(void **state) {
   size_t n = 0;
   bool more = true;
   ll_err err = {0};
-  assert_int_equal(
-      ll_views_lot_history(r, "RAW", 0, LL_LIST_LIMIT_MAX, &h, &n, &more, &err),
-      0);
+  assert_int_equal(ll_views_lot_history(r, product_of("RAW"), "RAW", 0,
+                                        LL_LIST_LIMIT_MAX, &h, &n, &more, &err),
+                   0);
   assert_false(more);
   /* created, received, 2 consumptions, unlinked consumption, p->p, update */
   assert_int_equal(n, 7);
@@ -190,24 +203,28 @@ static void test_history_lists_the_lots_events_in_order(void **state) {
   ll_history_free(h, n);
 
   /* pages: two at a time, after a position */
-  assert_int_equal(ll_views_lot_history(r, "RAW", 0, 2, &h, &n, &more, &err),
+  assert_int_equal(ll_views_lot_history(r, product_of("RAW"), "RAW", 0, 2, &h,
+                                        &n, &more, &err),
                    0);
   assert_int_equal(n, 2);
   assert_true(more);
   uint64_t after = h[1].position;
   ll_history_free(h, n);
-  assert_int_equal(
-      ll_views_lot_history(r, "RAW", after, 2, &h, &n, &more, &err), 0);
+  assert_int_equal(ll_views_lot_history(r, product_of("RAW"), "RAW", after, 2,
+                                        &h, &n, &more, &err),
+                   0);
   assert_int_equal(n, 2);
   assert_int_equal(h[0].position, third);
   ll_history_free(h, n);
 
-  assert_int_equal(ll_views_lot_history(r, "NOPE", 0, 10, &h, &n, &more, &err),
+  assert_int_equal(ll_views_lot_history(r, product_of("NOPE"), "NOPE", 0, 10,
+                                        &h, &n, &more, &err),
                    0);
   assert_int_equal(n, 0);
   assert_false(more);
   ll_history_free(h, n);
-  assert_int_equal(ll_views_lot_history(r, "RAW1", 0, 10, &h, &n, &more, &err),
+  assert_int_equal(ll_views_lot_history(r, product_of("RAW1"), "RAW1", 0, 10,
+                                        &h, &n, &more, &err),
                    0);
   assert_int_equal(n, 1);
   ll_history_free(h, n);
@@ -245,18 +262,22 @@ static void test_as_of_position_replays_the_locations_view(void **state) {
       for (int all = 0; all <= 1; all++) {
         ll_as_of at = {.by_time = false, .position = p};
         ll_lot_as_of past;
-        assert_int_equal(
-            ll_views_lot_as_of(full, lots[k], &at, all, &past, &err), 0);
+        assert_int_equal(ll_views_lot_as_of(full, product_of(lots[k]), lots[k],
+                                            &at, all, &past, &err),
+                         0);
         ll_lot then;
         bool found = false;
         ll_lot_init(&then);
-        assert_int_equal(ll_views_get_lot(v2, lots[k], &then, &found, &err), 0);
+        assert_int_equal(ll_views_get_lot(v2, product_of(lots[k]), lots[k],
+                                          &then, &found, &err),
+                         0);
         assert_int_equal(past.existed, found);
         if (found) {
           ll_lot_location *now = NULL;
           size_t n = 0;
-          assert_int_equal(
-              ll_views_lot_locations(v2, lots[k], all, &now, &n, &err), 0);
+          assert_int_equal(ll_views_lot_locations(v2, product_of(lots[k]),
+                                                  lots[k], all, &now, &n, &err),
+                           0);
           assert_same_locations(past.locations, past.n_locations, now, n);
           assert_int_equal(past.on_hand_micro, then.on_hand_micro);
           assert_string_equal(past.product_id, then.product_id);
@@ -284,23 +305,30 @@ static void test_as_of_time_uses_recorded_at(void **state) {
   ll_as_of at5 = {.by_time = true, .time_ms = T_EPOCH_MS + 5500};
   ll_as_of at7 = {.by_time = true, .time_ms = T_EPOCH_MS + 7600};
   ll_lot_as_of a;
-  assert_int_equal(ll_views_lot_as_of(r, "RAW", &before, false, &a, &err), 0);
+  assert_int_equal(
+      ll_views_lot_as_of(r, product_of("RAW"), "RAW", &before, false, &a, &err),
+      0);
   assert_true(a.existed);
   assert_int_equal(a.n_locations, 0);
   assert_int_equal(a.last_event_position, 1);
   ll_lot_as_of_free(&a);
-  assert_int_equal(ll_views_lot_as_of(r, "RAW", &at5, false, &a, &err), 0);
+  assert_int_equal(
+      ll_views_lot_as_of(r, product_of("RAW"), "RAW", &at5, false, &a, &err),
+      0);
   assert_int_equal(a.n_locations, 1);
   assert_int_equal(a.locations[0].quantity_micro, Q(100));
   assert_int_equal(a.last_event_position, 5);
   ll_lot_as_of_free(&a);
-  assert_int_equal(ll_views_lot_as_of(r, "RAW", &at7, true, &a, &err), 0);
+  assert_int_equal(
+      ll_views_lot_as_of(r, product_of("RAW"), "RAW", &at7, true, &a, &err), 0);
   assert_int_equal(a.on_hand_micro, Q(60));
   assert_int_equal(a.n_locations, 3); /* Vendors, Production, WH/Stock */
   ll_lot_as_of_free(&a);
   /* before the lot was created */
   ll_as_of early = {.by_time = true, .time_ms = T_EPOCH_MS};
-  assert_int_equal(ll_views_lot_as_of(r, "RAW", &early, false, &a, &err), 0);
+  assert_int_equal(
+      ll_views_lot_as_of(r, product_of("RAW"), "RAW", &early, false, &a, &err),
+      0);
   assert_false(a.existed);
   ll_lot_as_of_free(&a);
   ll_views_reader_close(r);
@@ -431,9 +459,62 @@ static void test_trace_is_cycle_safe_and_depth_limited(void **state) {
   assert_true(t.nodes[2].truncated);
   assert_false(t.nodes[0].truncated);
   ll_trace_free(&t);
-  assert_int_equal(count_rows(c->v, "gdn/B\x1f"
-                                    "B"),
+  /* a rework (B consumed and produced under R2): no edge B -> B */
+  assert_int_equal(count_rows(c->v, "gdn/P\x1f"
+                                    "B\x1fP\x1f"
+                                    "B\x1f"),
                    0);
+  assert_true(count_rows(c->v, "gdn/P\x1f"
+                               "B\x1fP\x1f"
+                               "C\x1f") > 0);
+}
+
+/* A lot is (product, lot id): lot L of product X goes into a production
+ * order that makes lot L of product Y. They are two lots, linked like any
+ * other pair, not a rework; each node and delivery names its product. */
+static void test_trace_links_lots_by_product_and_id(void **state) {
+  ctx *c = *state;
+  tlog *l = &c->log;
+  tlog_created(l, "L", "X", "x", NULL);
+  tlog_created(l, "L", "Y", "y", NULL);
+  move(l, "L", "X", Q(5), "V", LL_USAGE_SUPPLIER, "S", LL_USAGE_INTERNAL, NULL);
+  move(l, "L", "X", Q(2), "S", LL_USAGE_INTERNAL, "Prod", LL_USAGE_PRODUCTION,
+       "MO-9");
+  move(l, "L", "Y", Q(1), "Prod", LL_USAGE_PRODUCTION, "S", LL_USAGE_INTERNAL,
+       "MO-9");
+  move(l, "L", "Y", Q(1), "S", LL_USAGE_INTERNAL, "Customers",
+       LL_USAGE_CUSTOMER, "SO-9");
+  apply_all(c);
+
+  ll_views_reader *r = reader(c->v);
+  ll_trace t;
+  ll_err err = {0};
+  assert_int_equal(
+      ll_views_trace(r, "X", "L", LL_TRACE_DOWNSTREAM, 32, &t, &err), 0);
+  assert_int_equal(t.n_nodes, 2);
+  assert_string_equal(t.nodes[0].product_id, "X");
+  assert_string_equal(t.nodes[1].product_id, "Y");
+  assert_string_equal(t.nodes[1].lot_id, "L");
+  assert_string_equal(t.nodes[1].name, "y");
+  assert_false(t.nodes[1].repeat);
+  assert_int_equal(t.nodes[1].n_links, 1);
+  assert_int_equal(t.nodes[1].links[0].consumed_micro, Q(2));
+  assert_int_equal(t.nodes[1].links[0].produced_micro, Q(1));
+  assert_int_equal(t.n_deliveries, 1);
+  assert_string_equal(t.deliveries[0].product_id, "Y");
+  assert_string_equal(t.deliveries[0].lot_id, "L");
+  ll_trace_free(&t);
+  assert_int_equal(ll_views_trace(r, "Y", "L", LL_TRACE_UPSTREAM, 32, &t, &err),
+                   0);
+  assert_int_equal(t.n_nodes, 2);
+  assert_string_equal(t.nodes[1].product_id, "X");
+  ll_trace_free(&t);
+  /* a product without such a lot: nothing */
+  assert_int_equal(
+      ll_views_trace(r, "Z", "L", LL_TRACE_DOWNSTREAM, 32, &t, &err), 0);
+  assert_int_equal(t.n_nodes, 0);
+  ll_trace_free(&t);
+  ll_views_reader_close(r);
 }
 
 /* ---- location tree ---- */
@@ -491,7 +572,8 @@ static void test_location_contents_and_rollup(void **state) {
       ll_views_location_lots(r, "WH", true, NULL, 1, &rows, &n, &next, &err),
       0);
   assert_int_equal(n, 1);
-  assert_string_equal(next, "L1");
+  assert_string_equal(next, "2:L1P"); /* lot id, then product */
+  assert_string_equal(rows[0].product_id, "P");
   ll_location_lots_free(rows, n);
   char *cursor = next;
   assert_int_equal(
@@ -640,20 +722,22 @@ static void test_reader_sees_one_moment(void **state) {
   bool found = false;
   ll_err err = {0};
   ll_lot_init(&lot);
-  assert_int_equal(ll_views_reader_get_lot(r, "RAW", &lot, &found, &err), 0);
+  assert_int_equal(
+      ll_views_reader_get_lot(r, "FLOUR", "RAW", &lot, &found, &err), 0);
   assert_true(found);
   assert_int_equal(lot.on_hand_micro, Q(100));
   ll_lot_free(&lot);
   ll_lot_location *locs = NULL;
   size_t n = 0;
   assert_int_equal(
-      ll_views_reader_lot_locations(r, "RAW", false, &locs, &n, &err), 0);
+      ll_views_reader_lot_locations(r, "FLOUR", "RAW", false, &locs, &n, &err),
+      0);
   assert_int_equal(n, 1);
   assert_int_equal(locs[0].quantity_micro, Q(100));
   ll_lot_locations_free(locs, n);
   ll_trace t;
-  assert_int_equal(ll_views_trace(r, "RAW", LL_TRACE_DOWNSTREAM, 5, &t, &err),
-                   0);
+  assert_int_equal(
+      ll_views_trace(r, "FLOUR", "RAW", LL_TRACE_DOWNSTREAM, 5, &t, &err), 0);
   assert_int_equal(t.n_nodes, 1); /* MO-1 had not happened yet */
   ll_trace_free(&t);
   ll_views_reader_close(r);
@@ -712,6 +796,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_chain_upstream, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_trace_is_cycle_safe_and_depth_limited, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_trace_links_lots_by_product_and_id,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_location_contents_and_rollup, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_fefo_order_filters_and_pages, setup,

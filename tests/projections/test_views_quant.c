@@ -23,7 +23,7 @@ static bool set_qty(ll_views_quant *q, const char *lot, const char *loc,
   ll_buf key, val;
   ll_buf_init(&key);
   ll_buf_init(&val);
-  assert_true(ll_views_key2(&key, LL_VK_QTY, lot, loc));
+  assert_true(ll_views_key3(&key, LL_VK_QTY, lot, "P", loc));
   qty_value(usage, qty, &val);
   bool ok =
       ll_views_quant_set(q, key.data, key.len, val.data, val.len, qty != 0);
@@ -32,13 +32,13 @@ static bool set_qty(ll_views_quant *q, const char *lot, const char *loc,
   return ok;
 }
 
-/* The answer for qty/<lot>\x1f<loc>; *qty set when FOUND. */
+/* The answer for qty/<lot>\x1fP\x1f<loc>; *qty set when FOUND. */
 static ll_vq_answer get_qty(ll_views_quant *q, const char *lot, const char *loc,
                             ll_usage *usage, int64_t *qty) {
   ll_buf key, val;
   ll_buf_init(&key);
   ll_buf_init(&val);
-  assert_true(ll_views_key2(&key, LL_VK_QTY, lot, loc));
+  assert_true(ll_views_key3(&key, LL_VK_QTY, lot, "P", loc));
   ll_vq_answer a = ll_views_quant_get(q, key.data, key.len, &val);
   if (a == LL_VQ_FOUND)
     assert_true(ll_views_qty_unpack(val.data, val.len, usage, qty));
@@ -60,12 +60,12 @@ static void test_both_families_round_trip(void **state) {
   assert_int_equal(usage, LL_USAGE_TRANSIT);
   assert_int_equal(qty, -12345678);
   /* The same names in the other family, and the other order, are other
-   * rows: tree/<path>\x1f<lot>. */
+   * rows: tree/<path>\x1f<lot>\x1f<product>. */
   ll_buf key, val, got;
   ll_buf_init(&key);
   ll_buf_init(&val);
   ll_buf_init(&got);
-  assert_true(ll_views_key2(&key, LL_VK_TREE, "WH/A", "L1"));
+  assert_true(ll_views_key3(&key, LL_VK_TREE, "WH/A", "L1", "P"));
   assert_int_equal(ll_views_quant_get(&q, key.data, key.len, &got),
                    LL_VQ_ABSENT);
   ll_views_tree_pack(INT64_MAX, INT64_MIN, &val);

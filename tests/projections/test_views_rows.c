@@ -397,7 +397,7 @@ static void test_a_failed_run_leaves_no_trace(void **state) {
   ll_lot lot;
   ll_lot_init(&lot);
   bool found = false;
-  assert_int_equal(ll_views_get_lot(v, "L1", &lot, &found, &err), 0);
+  assert_int_equal(ll_views_get_lot(v, "P1", "L1", &lot, &found, &err), 0);
   assert_true(found);
   assert_int_equal(lot.on_hand_micro, Q(5));
   ll_lot_free(&lot);

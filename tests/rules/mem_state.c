@@ -229,19 +229,21 @@ void env_process(rules_env *env, const ll_event *ev, ll_decision *d) {
   ll_mutations_free(&muts);
 }
 
-bool env_lot(rules_env *env, const char *lot_id, ll_lot *lot) {
+bool env_lot(rules_env *env, const char *product_id, const char *lot_id,
+             ll_lot *lot) {
   ll_state_reader reader = mem_state_reader(env->state);
   ll_err err = {0};
   bool found = false;
-  if (ll_state_get_lot(&reader, lot_id, lot, &found, &err) != 0)
+  if (ll_state_get_lot(&reader, product_id, lot_id, lot, &found, &err) != 0)
     fail_msg("ll_state_get_lot failed: %s", err.message);
   return found;
 }
 
-int64_t env_qty(rules_env *env, const char *lot_id, const char *location_id) {
+int64_t env_qty(rules_env *env, const char *product_id, const char *lot_id,
+                const char *location_id) {
   ll_buf key;
   ll_buf_init(&key);
-  ll_buf_printf(&key, "q%s\x1f%s", lot_id, location_id);
+  ll_buf_printf(&key, "q%s\x1f%s\x1f%s", product_id, lot_id, location_id);
   const uint8_t *v;
   size_t n;
   int64_t qty = 0;

@@ -46,10 +46,13 @@ void env_free(rules_env *env);
 /* Load facts, decide, apply the mutations. d is initialised here; free it
  * with ll_decision_free. Fails the test on a state read error. */
 void env_process(rules_env *env, const ll_event *ev, ll_decision *d);
-/* The lot as stored (found == false if absent). lot must be freed. */
-bool env_lot(rules_env *env, const char *lot_id, ll_lot *lot);
+/* The lot (product_id, lot_id) as stored (found == false if absent). lot
+ * must be freed. */
+bool env_lot(rules_env *env, const char *product_id, const char *lot_id,
+             ll_lot *lot);
 /* The stored quantity of a lot at a location ("q" key), 0 when absent. */
-int64_t env_qty(rules_env *env, const char *lot_id, const char *location_id);
+int64_t env_qty(rules_env *env, const char *product_id, const char *lot_id,
+                const char *location_id);
 
 /* Event builders: every string argument is copied; NULL stays NULL. */
 void ev_created(ll_event *ev, const char *event_id, const char *product_id,

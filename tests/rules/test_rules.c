@@ -21,10 +21,7 @@
 
 #define DUPLICATE_LOT_SENTENCE                                                 \
   "The combination of lot/serial number and product must be unique."
-#define PRODUCT_LOCKED_SENTENCE                                                \
-  "You are not allowed to change the product linked to a serial or lot "       \
-  "number if some stock moves have already been created with that number. "    \
-  "This would lead to inconsistencies in your stock."
+#define PRODUCT_LOCKED_SENTENCE "The product of a lot cannot be changed."
 #define SERIAL_ASSIGNED_SENTENCE "The serial number has already been assigned."
 
 #define RECEIVE(p, l, q, to) MOVE(p, l, q, "Vendors", SUPPLIER, to, INTERNAL)
@@ -201,12 +198,11 @@ static void test_duplicate_lot(void **state) {
       {UPDATE("P", "L1"), .name = "B"},
       {CREATE("P", "L4", "A")}, /* the old name is free again */
       {CREATE("P", "L5", "B"), .expect = LL_DUPLICATE_LOT},
-      /* A product change must not collide in the new product. */
-      {UPDATE("Q", "L3"), .new_product = "P", .expect = LL_DUPLICATE_LOT,
-       .msg2 = "'L4'"},
-      {UPDATE("Q", "L3"), .new_product = "P", .name = "C"},
+      /* A rename within Q frees its old name in Q only. */
+      {UPDATE("Q", "L3"), .name = "C"},
       {CREATE("Q", "L6", "A")}, /* L3 left its name in Q behind */
-      {CREATE("P", "L7", "C"), .expect = LL_DUPLICATE_LOT},
+      {CREATE("P", "L7", "C")}, /* Q's C is no concern of P */
+      {CREATE("P", "L8", "C"), .expect = LL_DUPLICATE_LOT},
   };
   TABLE(duplicate);
 }
@@ -217,10 +213,20 @@ static void test_lot_id_taken(void **state) {
       {CREATE("P", "L1", "A")},
       {CREATE("P", "L1", "B"), .expect = LL_LOT_ID_TAKEN, .msg = "'L1'",
        .msg2 = "'A'"},
-      {CREATE("Q", "L1", "A"), .expect = LL_LOT_ID_TAKEN},
+      /* A lot is (product, lot id): another product may have an L1. */
+      {CREATE("Q", "L1", "A")},
+      {CREATE("Q", "L1", "C"), .expect = LL_LOT_ID_TAKEN,
+       .msg = "of product 'Q'"},
       /* Contract order: the name rule comes first. */
       {CREATE("P", "L1", "A"), .expect = LL_DUPLICATE_LOT},
       {CREATE("P", "L2", "B")},
+      /* Each L1 is its own lot: moves and updates name it by product. */
+      {RECEIVE("P", "L1", "5", "WH/Stock")},
+      {RECEIVE("Q", "L1", "2", "WH/Stock")},
+      {UPDATE("Q", "L1"), .name = "Q-one"},
+      {MOVE("Q", "L1", "3", "WH/Stock", INTERNAL, "Customers", CUSTOMER),
+       .expect = LL_INSUFFICIENT_STOCK, .msg = "2 available"},
+      {MOVE("P", "L1", "3", "WH/Stock", INTERNAL, "Customers", CUSTOMER)},
   };
   TABLE(taken);
 }
@@ -234,10 +240,8 @@ static void test_tracking_mismatch(void **state) {
       {CREATE("Q", "S1", "SN-1"), SERIAL},
       {CREATE("Q", "L2", "B"), .expect = LL_TRACKING_MISMATCH},
       {CREATE("Q", "S2", "SN-2"), SERIAL},
-      {UPDATE("P", "L1"), .new_product = "Q", .expect = LL_TRACKING_MISMATCH},
-      {UPDATE("P", "L1"), .new_product = "NEW"}, /* NEW's first lot */
-      {CREATE("NEW", "S3", "SN-3"), SERIAL, .expect = LL_TRACKING_MISMATCH},
-      /* P keeps its tracking even now that it has no lot left. */
+      {CREATE("NEW", "S3", "SN-3"), SERIAL}, /* NEW's first lot */
+      {CREATE("NEW", "L4", "D"), .expect = LL_TRACKING_MISMATCH},
       {CREATE("P", "S3", "SN-3"), SERIAL, .expect = LL_TRACKING_MISMATCH},
       {CREATE("P", "L3", "C")},
   };
@@ -248,7 +252,7 @@ static void test_unknown_lot(void **state) {
   (void)state;
   static const step unknown[] = {
       {UPDATE("P", "NOPE"), .name = "X", .expect = LL_UNKNOWN_LOT,
-       .msg = "'NOPE'"},
+       .msg = "Product 'P' has no lot with id 'NOPE'"},
       {MOVE("P", "NOPE", "1", "Vendors", SUPPLIER, "WH/Stock", INTERNAL),
        .expect = LL_UNKNOWN_LOT},
       {CREATE("P", "L1", "A")},
@@ -293,34 +297,44 @@ static void test_version_conflict(void **state) {
   TABLE(version);
 }
 
+/* A lot's product cannot be changed, moves or not: the migration is to
+ * create the lot under the right product, where its id is free. */
 static void test_product_locked(void **state) {
   (void)state;
   static const step locked[] = {
       {CREATE("P", "L1", "A")},
-      {UPDATE("P", "L1"), .new_product = "Q"}, /* no moves yet */
-      {RECEIVE("Q", "L1", "5", "WH/Stock")},
-      {UPDATE("Q", "L1"), .new_product = "P", .expect = LL_PRODUCT_LOCKED,
-       .msg = PRODUCT_LOCKED_SENTENCE, .msg2 = "Lot 'A' (L1)"},
+      {UPDATE("P", "L1"), .new_product = "Q", .expect = LL_PRODUCT_LOCKED,
+       .msg = PRODUCT_LOCKED_SENTENCE, .msg2 = "create it there"},
+      {UPDATE("P", "L1"), .new_product = "Q", .name = "B",
+       .expect = LL_PRODUCT_LOCKED, .msg2 = "Lot 'A' (L1)"},
       /* Naming the current product is no change. */
-      {UPDATE("Q", "L1"), .new_product = "Q", .name = "A-renamed"},
-      /* Still locked once the stock is gone: the moves exist. */
-      {MOVE("Q", "L1", "5", "WH/Stock", INTERNAL, "Vendors", SUPPLIER)},
-      {UPDATE("Q", "L1"), .new_product = "P", .expect = LL_PRODUCT_LOCKED},
+      {UPDATE("P", "L1"), .new_product = "P", .name = "A-renamed"},
+      /* The migration: the same lot id under the right product. */
+      {CREATE("Q", "L1", "A")},
+      {RECEIVE("P", "L1", "5", "WH/Stock")},
+      {UPDATE("P", "L1"), .new_product = "Q", .expect = LL_PRODUCT_LOCKED},
+      /* The stale version is reported first, as for any update. */
+      {UPDATE("P", "L1"), .new_product = "Q", .has_version = true, .version = 9,
+       .expect = LL_VERSION_CONFLICT},
   };
   TABLE(locked);
 }
 
-static void test_lot_product_mismatch(void **state) {
+/* A lot of another product is unknown within this one: the old
+ * LOT_PRODUCT_MISMATCH cannot happen any more. */
+static void test_lot_of_another_product(void **state) {
   (void)state;
-  static const step mismatch[] = {
+  static const step other[] = {
       {CREATE("P", "L1", "A")},
-      {RECEIVE("Q", "L1", "1", "WH/Stock"), .expect = LL_LOT_PRODUCT_MISMATCH,
-       .msg = "belongs to product 'P'", .msg2 = "not to product 'Q'"},
-      {UPDATE("Q", "L1"), .name = "B", .expect = LL_LOT_PRODUCT_MISMATCH},
+      {RECEIVE("Q", "L1", "1", "WH/Stock"), .expect = LL_UNKNOWN_LOT,
+       .msg = "Product 'Q' has no lot with id 'L1'"},
+      {UPDATE("Q", "L1"), .name = "B", .expect = LL_UNKNOWN_LOT},
+      {MOVE("Q", NULL, "1", "Vendors", SUPPLIER, "WH/Stock", INTERNAL),
+       .lot_name = "A", .expect = LL_UNKNOWN_LOT},
       {RECEIVE("P", "L1", "1", "WH/Stock")},
       {UPDATE("P", "L1"), .name = "B"},
   };
-  TABLE(mismatch);
+  TABLE(other);
 }
 
 static void test_invalid_quantity(void **state) {
@@ -403,11 +417,17 @@ static void test_location_usage_conflict(void **state) {
       {MOVE("P", "L1", "1", "WH/Stock", INTERNAL, "Dock", INTERNAL)},
       {MOVE("P", "L1", "1", "Dock", TRANSIT, "WH/Stock", INTERNAL),
        .expect = LL_LOCATION_USAGE_CONFLICT},
-      /* Usages belong to locations, whatever the lot or product. */
+      /* Within a product, usages belong to locations, whatever the lot. */
+      {CREATE("P", "L2", "B")},
+      {MOVE("P", "L2", "1", "Vendors", SUPPLIER, "Dock", TRANSIT),
+       .expect = LL_LOCATION_USAGE_CONFLICT, .msg2 = "product 'P'"},
+      {MOVE("P", "L2", "1", "Vendors", SUPPLIER, "Dock", INTERNAL)},
+      /* Each product fixes its own: Q may see Dock as TRANSIT... */
       {CREATE("Q", "L2", "B")},
-      {MOVE("Q", "L2", "1", "Vendors", SUPPLIER, "Dock", TRANSIT),
-       .expect = LL_LOCATION_USAGE_CONFLICT},
-      {MOVE("Q", "L2", "1", "Vendors", SUPPLIER, "Dock", INTERNAL)},
+      {MOVE("Q", "L2", "1", "Vendors", SUPPLIER, "Dock", TRANSIT)},
+      /* ...and then keeps it so. */
+      {MOVE("Q", "L2", "1", "Vendors", SUPPLIER, "Dock", INTERNAL),
+       .expect = LL_LOCATION_USAGE_CONFLICT, .msg = "usage TRANSIT"},
   };
   TABLE(usage);
 }
@@ -593,17 +613,23 @@ static void test_event_id_reused(void **state) {
       /* Ids are unique across event types. */
       {UPDATE("P", "L1"), .id = "m1", .name = "A3",
        .expect = LL_EVENT_ID_REUSED},
+      /* ...within a product: under another product an id is new. */
+      {CREATE("Q", "L1", "A"), .id = "e1"},
+      {CREATE("Q", "L1", "A"), .id = "e1", .expect = EXPECT_DUP},
+      {CREATE("Q", "L9", "Z"), .id = "e1", .expect = LL_EVENT_ID_REUSED},
+      {RECEIVE("Q", "L1", "7", "WH/Stock"), .id = "m1"},
   };
   rules_env env;
   env_init(&env);
   RUN(&env, ids);
-  assert_int_equal(env_qty(&env, "L1", "WH/Stock"), 1 * LL_MICRO);
+  assert_int_equal(env_qty(&env, "P", "L1", "WH/Stock"), 1 * LL_MICRO);
+  assert_int_equal(env_qty(&env, "Q", "L1", "WH/Stock"), 7 * LL_MICRO);
   ll_lot lot;
-  assert_true(env_lot(&env, "L1", &lot));
+  assert_true(env_lot(&env, "P", "L1", &lot));
   assert_string_equal(lot.name, "A2");
   assert_int_equal(lot.move_count, 1);
   ll_lot_free(&lot);
-  assert_false(env_lot(&env, "L2", &lot));
+  assert_false(env_lot(&env, "P", "L2", &lot));
   env_free(&env);
 }
 
@@ -634,7 +660,7 @@ static void test_accept_create(void **state) {
   ll_event_free(&ev);
 
   ll_lot lot;
-  assert_true(env_lot(&env, "L1", &lot));
+  assert_true(env_lot(&env, "P", "L1", &lot));
   assert_string_equal(lot.lot_id, "L1");
   assert_string_equal(lot.product_id, "P");
   assert_string_equal(lot.name, "Lot 42");
@@ -661,7 +687,7 @@ static void test_accept_create(void **state) {
   ll_seen seen;
   ll_err err;
   ll_state_reader reader = mem_state_reader(env.state);
-  assert_int_equal(ll_state_get_seen(&reader, "c2", &seen, &err), 0);
+  assert_int_equal(ll_state_get_seen(&reader, "P", "c2", &seen, &err), 0);
   assert_true(seen.found);
   assert_true(seen.accepted);
   assert_int_equal(seen.position, 2);
@@ -681,13 +707,13 @@ static void test_accept_moves(void **state) {
   rules_env env;
   env_init(&env);
   RUN(&env, moves);
-  assert_int_equal(env_qty(&env, "L1", "Vendors"), -10 * LL_MICRO);
-  assert_int_equal(env_qty(&env, "L1", "WH/Stock"), 6 * LL_MICRO);
-  assert_int_equal(env_qty(&env, "L1", "Truck"), 1500000);
-  assert_int_equal(env_qty(&env, "L1", "Customers"), 2 * LL_MICRO);
-  assert_int_equal(env_qty(&env, "L1", "Scrap"), 500000);
+  assert_int_equal(env_qty(&env, "P", "L1", "Vendors"), -10 * LL_MICRO);
+  assert_int_equal(env_qty(&env, "P", "L1", "WH/Stock"), 6 * LL_MICRO);
+  assert_int_equal(env_qty(&env, "P", "L1", "Truck"), 1500000);
+  assert_int_equal(env_qty(&env, "P", "L1", "Customers"), 2 * LL_MICRO);
+  assert_int_equal(env_qty(&env, "P", "L1", "Scrap"), 500000);
   ll_lot lot;
-  assert_true(env_lot(&env, "L1", &lot));
+  assert_true(env_lot(&env, "P", "L1", &lot));
   assert_int_equal(lot.on_hand_micro, 7500000); /* 6 + 1.5 */
   assert_int_equal(lot.move_count, 4);
   assert_int_equal(lot.version, 1);
@@ -708,7 +734,7 @@ static void test_accept_moves(void **state) {
   assert_int_equal(d.lot.on_hand_micro, 1500000);
   ll_decision_free(&d);
   ll_event_free(&ev);
-  assert_int_equal(env_qty(&env, "L1", "WH/Stock"), 0);
+  assert_int_equal(env_qty(&env, "P", "L1", "WH/Stock"), 0);
 
   /* First sighting of a location fixes its usage. */
   ev_moved(&ev, "in", "P", "L1", 1, "Vendors", LL_USAGE_SUPPLIER, "New bin",
@@ -738,7 +764,7 @@ static void test_accept_update(void **state) {
   env_init(&env);
   RUN(&env, story);
   ll_lot lot;
-  assert_true(env_lot(&env, "L1", &lot));
+  assert_true(env_lot(&env, "P", "L1", &lot));
   assert_string_equal(lot.name, "New name");
   assert_string_equal(lot.reference, "PO-1"); /* absent: unchanged */
   assert_null(lot.description);               /* "": cleared */
@@ -753,27 +779,39 @@ static void test_accept_update(void **state) {
   env_free(&env);
 }
 
-static void test_accept_product_change(void **state) {
+/* The same lot id under two products: two lots, each with its own fields,
+ * quantities and name, and an update of one leaves the other alone. */
+static void test_same_lot_id_two_products(void **state) {
   (void)state;
   static const step story[] = {
       {CREATE("P", "L1", "A")},
-      {UPDATE("P", "L1"), .new_product = "Q", .name = "B"},
-      {CREATE("P", "L2", "A")},
-      {CREATE("Q", "L3", "B"), .expect = LL_DUPLICATE_LOT},
+      {CREATE("Q", "L1", "A"), SERIAL},
+      {UPDATE("P", "L1"), .new_product = "P", .name = "B"},
       {MOVE("Q", NULL, "1", "Vendors", SUPPLIER, "WH/Stock", INTERNAL),
-       .lot_name = "B"},
-      {MOVE("P", "L1", "1", "Vendors", SUPPLIER, "WH/Stock", INTERNAL),
-       .expect = LL_LOT_PRODUCT_MISMATCH},
-      {CREATE("Q", "S1", "SN"), SERIAL, .expect = LL_TRACKING_MISMATCH},
+       .lot_name = "A"},
+      {RECEIVE("P", "L1", "4", "WH/Stock")},
+      {CREATE("P", "L2", "A")}, /* P's A is free after the rename */
+      {CREATE("Q", "L2", "A"), SERIAL, .expect = LL_DUPLICATE_LOT},
   };
   rules_env env;
   env_init(&env);
   RUN(&env, story);
   ll_lot lot;
-  assert_true(env_lot(&env, "L1", &lot));
-  assert_string_equal(lot.product_id, "Q");
+  assert_true(env_lot(&env, "P", "L1", &lot));
+  assert_string_equal(lot.product_id, "P");
   assert_string_equal(lot.name, "B");
+  assert_int_equal(lot.version, 2);
+  assert_int_equal(lot.on_hand_micro, 4 * LL_MICRO);
   ll_lot_free(&lot);
+  assert_true(env_lot(&env, "Q", "L1", &lot));
+  assert_string_equal(lot.product_id, "Q");
+  assert_string_equal(lot.name, "A");
+  assert_int_equal(lot.version, 1);
+  assert_int_equal(lot.tracking, LL_TRACK_SERIAL);
+  assert_int_equal(lot.on_hand_micro, LL_MICRO);
+  ll_lot_free(&lot);
+  assert_int_equal(env_qty(&env, "P", "L1", "WH/Stock"), 4 * LL_MICRO);
+  assert_int_equal(env_qty(&env, "Q", "L1", "WH/Stock"), LL_MICRO);
   env_free(&env);
 }
 
@@ -864,7 +902,7 @@ int main(void) {
       cmocka_unit_test(test_unknown_lot),
       cmocka_unit_test(test_version_conflict),
       cmocka_unit_test(test_product_locked),
-      cmocka_unit_test(test_lot_product_mismatch),
+      cmocka_unit_test(test_lot_of_another_product),
       cmocka_unit_test(test_invalid_quantity),
       cmocka_unit_test(test_same_location),
       cmocka_unit_test(test_location_usage_conflict),
@@ -879,7 +917,7 @@ int main(void) {
       cmocka_unit_test(test_accept_create),
       cmocka_unit_test(test_accept_moves),
       cmocka_unit_test(test_accept_update),
-      cmocka_unit_test(test_accept_product_change),
+      cmocka_unit_test(test_same_lot_id_two_products),
       cmocka_unit_test(test_check_fields_alone),
       cmocka_unit_test(test_long_message_is_valid_utf8),
       cmocka_unit_test(test_update_that_changes_nothing),

@@ -4,7 +4,10 @@
  * events pick among 3 products, 8 lot ids and 5 names (windows that slide as
  * the run goes, so new products and lots keep appearing) and 8 locations,
  * so that they collide often: names taken, lots unknown, stock short,
- * serials doubled, ids redelivered and reused. Reuse includes a used id
+ * serials doubled, ids redelivered and reused. A lot is (product, lot id):
+ * the same lot id under two products is two lots, and event ids, names,
+ * tracking and location usages all belong to one product, so the model
+ * keeps every one of them per product. Reuse includes a used id
  * re-sent with exactly one field changed, cycling through every field of
  * each event type's schema: any one field that differs makes the event
  * another one (EVENT_ID_REUSED), and the model judges that by comparing
@@ -90,20 +93,23 @@ typedef struct mlot {
 } mlot;
 
 typedef struct model {
-  mlot *lots; /* by lot number: "L<k>" */
-  int n_lots;
-  /* Name index: name_owner_plus1[product * n_names + k] is 1 + the number of
-   * the lot of that product named "N<k>", 0 if none. Every name a lot can
-   * keep is "N<k>" (asserted when kept), so the table sees them all. */
+  /* By product number and lot number: lots[p * n_lots + k] is lot "L<k>"
+   * of product "P<p>". A model lot index is that position. */
+  mlot *lots;
+  int n_lots; /* lot numbers per product */
+  /* Name index: name_owner_plus1[product * n_names + k] is 1 + the index
+   * of the lot of that product named "N<k>", 0 if none. Every name a lot
+   * can keep is "N<k>" (asserted when kept), so the table sees them all. */
   int *name_owner_plus1;
   int n_names;
   int n_named;        /* non-zero entries in the table */
   bool *tracking_set; /* by product number: "P<k>" */
   ll_tracking *tracking;
   int n_products;
-  bool usage_set[N_LOCS];
-  ll_usage usage[N_LOCS];
-  mem_state *seen;    /* event id -> index into recorded (uint32_t) */
+  bool *usage_set; /* [product * N_LOCS + location]: fixed per product */
+  ll_usage *usage;
+  /* "<product>/<event id>" -> index into recorded (uint32_t) */
+  mem_state *seen;
   ll_event *recorded; /* the first event seen with each id: own copies */
   uint32_t n_recorded, cap_recorded;
 } model;
@@ -143,6 +149,24 @@ static void model_trim(const char *s, char out[16]) {
   assert_true(n < 16);
   memcpy(out, s, n);
   out[n] = '\0';
+}
+
+static int lot_index(const model *m, int product, int k) {
+  assert_true(product >= 0 && product < m->n_products);
+  assert_true(k >= 0 && k < m->n_lots);
+  return product * m->n_lots + k;
+}
+
+static int lot_number(const model *m, int lot) {
+  return lot % m->n_lots;
+}
+
+static bool usage_known(const model *m, int product, int loc) {
+  return m->usage_set[product * N_LOCS + loc];
+}
+
+static ll_usage usage_of(const model *m, int product, int loc) {
+  return m->usage[product * N_LOCS + loc];
 }
 
 static int index_of(const char *const *list, int n, const char *s) {
@@ -195,7 +219,7 @@ static void name_index_clear(model *m, int lot) {
 static int64_t on_hand(const mlot *l, const model *m) {
   __int128 sum = 0;
   for (int i = 0; i < N_LOCS; i++) {
-    if (m->usage_set[i] && is_stock(m->usage[i]))
+    if (usage_known(m, l->product, i) && is_stock(usage_of(m, l->product, i)))
       sum += l->qty[i];
   }
   assert_true(sum >= 0 && sum <= INT64_MAX);
@@ -386,11 +410,20 @@ static void copy_event(ll_event *dst, const ll_event *src) {
   dst->to.id = dup_or_null(src->to.id);
 }
 
-/* The event first seen with this id, or NULL. */
-static const ll_event *model_recorded(const model *m, const char *event_id) {
+/* The model's own key of an event id: ids are per product. */
+static size_t seen_key(const ll_event *ev, char *key, size_t size) {
+  int n = snprintf(key, size, "%s/%s", ev->product_id, ev->event_id);
+  assert_true(n > 0 && (size_t)n < size);
+  return (size_t)n;
+}
+
+/* The event first seen with this id under this product, or NULL. */
+static const ll_event *model_recorded(const model *m, const ll_event *ev) {
   const uint8_t *v;
   size_t n;
-  if (!mem_state_get(m->seen, event_id, strlen(event_id), &v, &n))
+  char key[96];
+  size_t key_len = seen_key(ev, key, sizeof key);
+  if (!mem_state_get(m->seen, key, key_len, &v, &n))
     return NULL;
   uint32_t i;
   assert_int_equal(n, sizeof i);
@@ -409,7 +442,7 @@ static int expect_created(const model *m, const ll_event *ev, int *lot_out) {
   if (dates_bad(ev->expiration_at, ev->alert_at, ev->removal_at, ev->use_by_at))
     return LL_INVALID_DATES;
   model_trim(ev->name, name);
-  int lot = number_of(ev->lot_id);
+  int lot = lot_index(m, product, number_of(ev->lot_id));
   *lot_out = lot;
   if (name_owner(m, product, name) >= 0)
     return LL_DUPLICATE_LOT;
@@ -433,30 +466,23 @@ static int expect_updated(const model *m, const ll_event *ev, int *lot_out) {
       !ev->expiration_at.set && !ev->alert_at.set && !ev->removal_at.set &&
       !ev->use_by_at.set)
     return LL_MISSING_FIELD; /* an update that changes nothing */
-  int lot = number_of(ev->lot_id);
+  int lot = lot_index(m, product, number_of(ev->lot_id));
   const mlot *l = &m->lots[lot];
   *lot_out = lot;
   if (!l->exists)
     return LL_UNKNOWN_LOT;
-  if (l->product != product)
-    return LL_LOT_PRODUCT_MISMATCH;
   if (ev->has_expected_version && ev->expected_version != l->version)
     return LL_VERSION_CONFLICT;
-  int new_product =
-      ev->new_product_id ? number_of(ev->new_product_id) : l->product;
-  bool change = new_product != l->product;
-  if (change && l->move_count > 0)
+  /* A lot's product never changes; naming its own product is no change. */
+  if (ev->new_product_id && number_of(ev->new_product_id) != product)
     return LL_PRODUCT_LOCKED;
   if (ev->name)
     model_trim(ev->name, name);
   else
     strcpy(name, l->name);
-  int owner = name_owner(m, new_product, name);
+  int owner = name_owner(m, product, name);
   if (owner >= 0 && owner != lot)
     return LL_DUPLICATE_LOT;
-  if (change && m->tracking_set[new_product] &&
-      m->tracking[new_product] != l->tracking)
-    return LL_TRACKING_MISMATCH;
   ll_opt_time e = ev->expiration_at.set ? ev->expiration_at : l->expiration;
   ll_opt_time a = ev->alert_at.set ? ev->alert_at : l->alert;
   ll_opt_time r = ev->removal_at.set ? ev->removal_at : l->removal;
@@ -478,7 +504,7 @@ static int expect_moved(const model *m, const ll_event *ev, int *lot_out) {
     return LL_SAME_LOCATION;
   int lot = -1;
   if (ev->lot_id) {
-    lot = number_of(ev->lot_id);
+    lot = lot_index(m, product, number_of(ev->lot_id));
     if (!m->lots[lot].exists)
       lot = -1;
   } else {
@@ -494,11 +520,10 @@ static int expect_moved(const model *m, const ll_event *ev, int *lot_out) {
     if (strcmp(name, l->name) != 0)
       return LL_INVALID_FIELD;
   }
-  if (l->product != product)
-    return LL_LOT_PRODUCT_MISMATCH;
-  if (m->usage_set[from] && m->usage[from] != ev->from.usage)
+  if (usage_known(m, product, from) &&
+      usage_of(m, product, from) != ev->from.usage)
     return LL_LOCATION_USAGE_CONFLICT;
-  if (m->usage_set[to] && m->usage[to] != ev->to.usage)
+  if (usage_known(m, product, to) && usage_of(m, product, to) != ev->to.usage)
     return LL_LOCATION_USAGE_CONFLICT;
   bool serial = l->tracking == LL_TRACK_SERIAL;
   int64_t q = ev->quantity_micro;
@@ -530,7 +555,7 @@ static int expect_moved(const model *m, const ll_event *ev, int *lot_out) {
  * lot a move or update addresses (*lot_out, -1 if none). */
 static int model_expect(const model *m, const ll_event *ev, int *lot_out) {
   *lot_out = -1;
-  const ll_event *first = model_recorded(m, ev->event_id);
+  const ll_event *first = model_recorded(m, ev);
   if (first != NULL)
     return same_event(ev, first) ? DUP : LL_EVENT_ID_REUSED;
   if (ev->type == LL_EV_LOT_CREATED)
@@ -548,7 +573,9 @@ static void model_record(model *m, const ll_event *ev) {
   }
   uint32_t i = m->n_recorded++;
   copy_event(&m->recorded[i], ev);
-  mem_state_put(m->seen, ev->event_id, strlen(ev->event_id), &i, sizeof i);
+  char key[96];
+  size_t key_len = seen_key(ev, key, sizeof key);
+  mem_state_put(m->seen, key, key_len, &i, sizeof i);
 }
 
 static void model_apply(model *m, const ll_event *ev, int lot) {
@@ -575,13 +602,6 @@ static void model_apply(model *m, const ll_event *ev, int lot) {
     name_index_clear(m, lot);
     if (ev->name)
       model_trim(ev->name, l->name);
-    if (ev->new_product_id) {
-      l->product = number_of(ev->new_product_id);
-      if (!m->tracking_set[l->product]) {
-        m->tracking_set[l->product] = true;
-        m->tracking[l->product] = l->tracking;
-      }
-    }
     name_index_set(m, lot);
     if (ev->expiration_at.set)
       l->expiration = ev->expiration_at;
@@ -600,13 +620,13 @@ static void model_apply(model *m, const ll_event *ev, int lot) {
     l->qty[to] += ev->quantity_micro;
     l->move_count++;
     l->updated_at = ev->occurred_at_ms;
-    if (!m->usage_set[from]) {
-      m->usage_set[from] = true;
-      m->usage[from] = ev->from.usage;
+    if (!usage_known(m, product, from)) {
+      m->usage_set[product * N_LOCS + from] = true;
+      m->usage[product * N_LOCS + from] = ev->from.usage;
     }
-    if (!m->usage_set[to]) {
-      m->usage_set[to] = true;
-      m->usage[to] = ev->to.usage;
+    if (!usage_known(m, product, to)) {
+      m->usage_set[product * N_LOCS + to] = true;
+      m->usage[product * N_LOCS + to] = ev->to.usage;
     }
   }
 }
@@ -671,23 +691,39 @@ static int random_loc_with_stock(const model *m, int lot) {
  * location is known: a first sighting fixes a usage for good, and a world
  * whose customer location got fixed as something else would never see
  * another delivery (nor EXPIRED_LOT). */
-static ll_usage random_usage(const model *m, int loc) {
-  if (m->usage_set[loc] && chance(3))
+static ll_usage random_usage(const model *m, int product, int loc) {
+  if (usage_known(m, product, loc) && chance(3))
     return (ll_usage)pick(LL_USAGE_COUNT);
   return LOC_USAGE[loc];
+}
+
+/* A product of the window under which lot number k exists, or -1. */
+static int product_with_lot(const model *m, uint64_t seq, int k) {
+  int first = (int)(seq / SLIDE_PRODUCTS), start = pick(WINDOW_PRODUCTS);
+  for (int i = 0; i < WINDOW_PRODUCTS; i++) {
+    int p = first + (start + i) % WINDOW_PRODUCTS;
+    if (m->lots[lot_index(m, p, k)].exists)
+      return p;
+  }
+  return -1;
 }
 
 static void random_event(const model *m, ll_event *ev, uint64_t seq) {
   char id[32];
   snprintf(id, sizeof id, "ev%llu", (unsigned long long)seq);
-  const char *product =
-      product_str((int)(seq / SLIDE_PRODUCTS) + pick(WINDOW_PRODUCTS));
-  int lot = (int)(seq / SLIDE_LOTS) + pick(WINDOW_LOTS);
-  assert_true(lot < m->n_lots);
-  const mlot *l = &m->lots[lot];
+  int p = (int)(seq / SLIDE_PRODUCTS) + pick(WINDOW_PRODUCTS);
+  int k = (int)(seq / SLIDE_LOTS) + pick(WINDOW_LOTS);
   int kind = pick(100);
+  /* Updates and moves mostly name a lot that exists under their product,
+   * so that they get through; now and then one of another product. */
+  int has = kind >= 18 ? product_with_lot(m, seq, k) : -1;
+  if (has >= 0 && chance(kind < 33 ? 85 : 90))
+    p = has;
+  const char *product = product_str(p);
+  int lot = lot_index(m, p, k);
+  const mlot *l = &m->lots[lot];
   if (kind < 18) {
-    ev_created(ev, id, product, lot_str(lot), random_name(seq),
+    ev_created(ev, id, product, lot_str(k), random_name(seq),
                chance(50) ? LL_TRACK_LOT : LL_TRACK_SERIAL);
     ev->expiration_at = random_date(50, T0, -10, 30);
     int64_t exp = ev->expiration_at.set ? ev->expiration_at.ms : T0;
@@ -695,15 +731,15 @@ static void random_event(const model *m, ll_event *ev, uint64_t seq) {
     ev->removal_at = random_date(20, exp, -10, 1);
     ev->use_by_at = random_date(20, exp, -10, 1);
   } else if (kind < 33) {
-    /* Mostly the lot's real product, so that updates get through. */
-    if (l->exists && chance(85))
-      product = product_str(l->product);
-    ev_updated(ev, id, product, lot_str(lot));
+    ev_updated(ev, id, product, lot_str(k));
     if (chance(30))
       ev_set(&ev->name, random_name(seq));
+    /* Its own product (no change) or, refused, another one. */
     if (chance(15))
       ev_set(&ev->new_product_id,
-             product_str((int)(seq / SLIDE_PRODUCTS) + pick(WINDOW_PRODUCTS)));
+             chance(50) ? product
+                        : product_str((int)(seq / SLIDE_PRODUCTS) +
+                                      pick(WINDOW_PRODUCTS)));
     if (chance(20))
       ev_set(&ev->reference, chance(50) ? "" : "R1");
     if (chance(10))
@@ -717,13 +753,11 @@ static void random_event(const model *m, ll_event *ev, uint64_t seq) {
     ev->removal_at = random_date(10, T0, -10, 30);
     ev->use_by_at = random_date(10, T0, -10, 30);
   } else {
-    if (l->exists && chance(90))
-      product = product_str(l->product);
     int from = random_loc_with_stock(m, lot);
     int to = pick(N_LOCS);
-    ll_usage fu = random_usage(m, from);
-    ll_usage tu = random_usage(m, to);
-    ev_moved(ev, id, product, lot_str(lot), random_quantity(), LOCS[from], fu,
+    ll_usage fu = random_usage(m, p, from);
+    ll_usage tu = random_usage(m, p, to);
+    ev_moved(ev, id, product, lot_str(k), random_quantity(), LOCS[from], fu,
              LOCS[to], tu);
     if (chance(2))
       ev->quantity_valid = false;
@@ -776,7 +810,8 @@ static void change_field(ll_event *ev, field f) {
     ev->occurred_at_ms += 3600000;
     break;
   case F_PRODUCT:
-    snprintf(buf, sizeof buf, "P%d", number_of(ev->product_id) + 1);
+    /* P2k <-> P2k+1: a chain of such changes stays within the products. */
+    snprintf(buf, sizeof buf, "P%d", number_of(ev->product_id) ^ 1);
     ev_set(&ev->product_id, buf);
     break;
   case F_LOT_ID:
@@ -904,12 +939,14 @@ static uint64_t step_no;
 static void check_lot(rules_env *env, const model *m, int i) {
   const mlot *want = &m->lots[i];
   ll_lot got;
-  const char *id = lot_str(i);
-  bool found = env_lot(env, id, &got);
+  const char *id = lot_str(lot_number(m, i));
+  const char *product = product_str(i / m->n_lots);
+  bool found = env_lot(env, product, id, &got);
   CHECK(found == want->exists, "lot %s: found %d, model %d", id, found,
         want->exists);
   if (found) {
-    CHECK(strcmp(got.product_id, product_str(want->product)) == 0,
+    CHECK(strcmp(got.product_id, product) == 0 &&
+              strcmp(product, product_str(want->product)) == 0,
           "lot %s: product %s, model %s", id, got.product_id,
           product_str(want->product));
     CHECK(strcmp(got.name, want->name) == 0, "lot %s: name '%s', model '%s'",
@@ -927,11 +964,12 @@ static void check_lot(rules_env *env, const model *m, int i) {
           "lot %s: dates", id);
     __int128 sum = 0, stock = 0;
     for (int k = 0; k < N_LOCS; k++) {
-      int64_t q = env_qty(env, id, LOCS[k]);
+      int64_t q = env_qty(env, product, id, LOCS[k]);
       CHECK(q == want->qty[k], "lot %s at %s: %lld, model %lld", id, LOCS[k],
             (long long)q, (long long)want->qty[k]);
       sum += q;
-      if (m->usage_set[k] && is_stock(m->usage[k])) {
+      if (usage_known(m, want->product, k) &&
+          is_stock(usage_of(m, want->product, k))) {
         CHECK(q >= 0, "invariant: lot %s below zero at stock location %s", id,
               LOCS[k]);
         stock += q;
@@ -967,7 +1005,7 @@ static int name_key(char *key, size_t size, const mlot *l) {
 static void check_name_entry(rules_env *env, const model *m, int lot) {
   char key[64];
   int n = name_key(key, sizeof key, &m->lots[lot]);
-  const char *id = lot_str(lot);
+  const char *id = lot_str(lot_number(m, lot));
   const uint8_t *v;
   size_t vn;
   CHECK(mem_state_get(env->state, key, (size_t)n, &v, &vn) &&
@@ -988,7 +1026,7 @@ static void check_name_moved(rules_env *env, const model *m, int lot,
   if (n != old_n || memcmp(key, old_key, (size_t)n) != 0)
     CHECK(!mem_state_get(env->state, old_key, (size_t)old_n, &v, &vn),
           "name index: %s still there after lot %s left it", old_key + 1,
-          lot_str(lot));
+          lot_str(lot_number(m, lot)));
 }
 
 /* Every lot has its name index entry, in the real state and in the
@@ -997,14 +1035,15 @@ static void check_name_moved(rules_env *env, const model *m, int lot,
  * it runs now and then). */
 static void check_name_index(rules_env *env, const model *m, bool walk) {
   int lots = 0, names = 0;
-  for (int i = 0; i < m->n_lots; i++) {
+  for (int i = 0; i < m->n_products * m->n_lots; i++) {
     if (!m->lots[i].exists)
       continue;
     lots++;
     check_name_entry(env, m, i);
     CHECK(name_owner(m, m->lots[i].product, m->lots[i].name) == i,
           "model name index: %s/%s does not point at %s",
-          product_str(m->lots[i].product), m->lots[i].name, lot_str(i));
+          product_str(m->lots[i].product), m->lots[i].name,
+          lot_str(lot_number(m, i)));
   }
   CHECK(m->n_named == lots, "model name index: %d entries for %d lots",
         m->n_named, lots);
@@ -1021,8 +1060,12 @@ static const char *outcome(int code) {
 static void model_init(model *m, uint64_t n_events) {
   memset(m, 0, sizeof *m);
   m->n_lots = (int)(n_events / SLIDE_LOTS) + WINDOW_LOTS + 1;
-  m->lots = ll_xcalloc((size_t)m->n_lots, sizeof *m->lots);
   m->n_products = (int)(n_events / SLIDE_PRODUCTS) + WINDOW_PRODUCTS + 1;
+  m->lots =
+      ll_xcalloc((size_t)m->n_products * (size_t)m->n_lots, sizeof *m->lots);
+  m->usage_set =
+      ll_xcalloc((size_t)m->n_products * N_LOCS, sizeof *m->usage_set);
+  m->usage = ll_xcalloc((size_t)m->n_products * N_LOCS, sizeof *m->usage);
   m->tracking_set = ll_xcalloc((size_t)m->n_products, sizeof *m->tracking_set);
   m->tracking = ll_xcalloc((size_t)m->n_products, sizeof *m->tracking);
   m->n_names = (int)(n_events / SLIDE_NAMES) + WINDOW_NAMES + 1;
@@ -1037,6 +1080,8 @@ static void model_free(model *m) {
   free(m->recorded);
   mem_state_free(m->seen);
   free(m->lots);
+  free(m->usage_set);
+  free(m->usage);
   free(m->tracking_set);
   free(m->tracking);
   free(m->name_owner_plus1);
@@ -1050,6 +1095,8 @@ typedef struct run {
   size_t ring_len;
   uint64_t counts[LL_CODE_COUNT + 1]; /* [LL_CODE_COUNT] = dup */
   uint64_t held_limit;                /* INVALID_QUANTITY for a quantity kept */
+  uint64_t other_product_new;         /* a used id under another product,
+                                         accepted as a new event */
   resends rs;
 } run;
 
@@ -1078,10 +1125,13 @@ static void next_event(run *rn, ll_event *ev, field *changed) {
 static void check_periodically(run *rn, uint64_t n_events) {
   if (step_no % 1000 != 0)
     return;
+  const model *m = &rn->m;
   bool full = step_no % 10000 == 0 || step_no == n_events;
   int from = full ? 0 : (int)(step_no / SLIDE_LOTS) - RECENT_LOTS;
-  for (int i = from < 0 ? 0 : from; i < rn->m.n_lots; i++)
-    check_lot(&rn->env, &rn->m, i);
+  int first_product = full ? 0 : (int)(step_no / SLIDE_PRODUCTS) - 1;
+  for (int p = first_product < 0 ? 0 : first_product; p < m->n_products; p++)
+    for (int k = from < 0 ? 0 : from; k < m->n_lots; k++)
+      check_lot(&rn->env, m, lot_index(m, p, k));
   check_name_index(&rn->env, &rn->m, full);
 }
 
@@ -1092,8 +1142,10 @@ static void step(run *rn, uint64_t n_events) {
   next_event(rn, &ev, &changed);
   int lot = -1;
   int want = model_expect(&rn->m, &ev, &lot);
-  /* The test's own comparison must see the change it made. */
-  CHECK(changed == F_COUNT || want == LL_EVENT_ID_REUSED,
+  /* The test's own comparison must see the change it made; an id under
+   * another product is another event, judged afresh. */
+  CHECK(changed == F_COUNT || changed == F_PRODUCT ||
+            want == LL_EVENT_ID_REUSED,
         "%s %s re-sent with %s changed: the model says %s",
         ll_event_type_name(ev.type), ev.event_id, FIELD_NAMES[changed],
         outcome(want));
@@ -1111,6 +1163,8 @@ static void step(run *rn, uint64_t n_events) {
         changed == F_COUNT ? "" : " changed", outcome(got), d.message,
         outcome(want));
   rn->counts[got == DUP ? LL_CODE_COUNT : got]++;
+  if (changed == F_PRODUCT && got == LL_OK)
+    rn->other_product_new++;
   if (got == LL_INVALID_QUANTITY && strstr(d.message, "can hold"))
     rn->held_limit++;
 
@@ -1164,7 +1218,6 @@ static void check_every_rule_fired(const run *rn) {
       LL_UNKNOWN_LOT,
       LL_VERSION_CONFLICT,
       LL_PRODUCT_LOCKED,
-      LL_LOT_PRODUCT_MISMATCH,
       LL_INVALID_QUANTITY,
       LL_SAME_LOCATION,
       LL_LOCATION_USAGE_CONFLICT,
@@ -1181,6 +1234,10 @@ static void check_every_rule_fired(const run *rn) {
           ll_code_name(expected[i]));
   CHECK(rn->counts[LL_CODE_COUNT] > 0, "no duplicate was seen");
   CHECK(rn->held_limit > 0, "no move was stopped at the quantity limit");
+  CHECK(rn->other_product_new > 0,
+        "no used id was accepted as a new event under another product");
+  CHECK(rn->counts[LL_LOT_PRODUCT_MISMATCH] == 0,
+        "LOT_PRODUCT_MISMATCH cannot happen with lots scoped by product");
 }
 
 static void test_rules_against_model(void **state) {

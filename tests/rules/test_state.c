@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "ll_event.h"
+#include "ll_mem.h"
 #include "rules/mem_state.h"
 
 static bool has_key(rules_env *env, const char *key, size_t key_len,
@@ -26,13 +27,16 @@ static bool has_key(rules_env *env, const char *key, size_t key_len,
 }
 #define HAS(env, key) has_key((env), key, sizeof(key) - 1, NULL, 0)
 
-/* Seen records are keyed by a hash of the event id. */
-static bool has_seen(rules_env *env, const char *event_id) {
+/* Seen records are keyed by the product and a hash of the event id. */
+static bool has_seen(rules_env *env, const char *product_id,
+                     const char *event_id) {
   ll_buf k;
   ll_buf_init(&k);
-  ll_state_event_key(&k, event_id);
+  ll_state_event_key(&k, product_id, event_id);
   bool found = has_key(env, (const char *)k.data, k.len, NULL, 0);
-  assert_int_equal(k.len, 17);
+  assert_int_equal(k.len, 1 + strlen(product_id) + 1 + 16);
+  assert_memory_equal(k.data + 1, product_id, strlen(product_id));
+  assert_int_equal(k.data[1 + strlen(product_id)], 0x1f);
   ll_buf_free(&k);
   return found;
 }
@@ -41,7 +45,7 @@ static void put_seen_raw(rules_env *env, const char *event_id,
                          const char *value, size_t value_len) {
   ll_buf k;
   ll_buf_init(&k);
-  ll_state_event_key(&k, event_id);
+  ll_state_event_key(&k, "P", event_id);
   mem_state_put(env->state, k.data, k.len, value, value_len);
   ll_buf_free(&k);
 }
@@ -64,8 +68,9 @@ static void test_keys_written_by_a_creation(void **state) {
   ll_decision_free(&d);
   ll_event_free(&ev);
   assert_int_equal(mem_state_count(env.state), 4);
-  assert_true(has_seen(&env, "c1"));
-  assert_true(HAS(&env, "lL1"));
+  assert_true(has_seen(&env, "P", "c1"));
+  assert_false(has_seen(&env, "Q", "c1"));
+  assert_true(HAS(&env, "lP\x1fL1"));
   assert_true(HAS_VALUE(&env,
                         "nP\x1f"
                         "A",
@@ -90,11 +95,12 @@ static void test_keys_written_by_a_move(void **state) {
   assert_true(d.accepted);
   ll_decision_free(&d);
   ll_event_free(&ev);
-  assert_true(HAS_VALUE(&env, "uVendors", "\x02"));
-  assert_true(HAS_VALUE(&env, "uWH/Stock", "\x00"));
+  /* Usages and quantities are keyed by the product first. */
+  assert_true(HAS_VALUE(&env, "uP\x1fVendors", "\x02"));
+  assert_true(HAS_VALUE(&env, "uP\x1fWH/Stock", "\x00"));
   /* Zig-zag varints: -2500000 -> 4999999, 2500000 -> 5000000. */
-  assert_true(HAS_VALUE(&env, "qL1\x1fVendors", "\xbf\x96\xb1\x02"));
-  assert_true(HAS_VALUE(&env, "qL1\x1fWH/Stock", "\xc0\x96\xb1\x02"));
+  assert_true(HAS_VALUE(&env, "qP\x1fL1\x1fVendors", "\xbf\x96\xb1\x02"));
+  assert_true(HAS_VALUE(&env, "qP\x1fL1\x1fWH/Stock", "\xc0\x96\xb1\x02"));
   assert_int_equal(mem_state_count(env.state), 9);
   env_free(&env);
 }
@@ -111,10 +117,10 @@ static void test_rename_moves_the_name_key(void **state) {
   ll_event_free(&ev);
   ev_updated(&ev, "u1", "P", "L1");
   ev_set(&ev.name, "B");
-  ev_set(&ev.new_product_id, "Q");
+  ev_set(&ev.new_product_id, "P"); /* the same product: no change */
   process(&env, &ev, &d);
   assert_true(d.accepted);
-  assert_true(d.set_tracking);
+  assert_false(d.set_tracking);
   assert_string_equal(d.old_name_key_product, "P");
   assert_string_equal(d.old_name_key_name, "A");
   ll_decision_free(&d);
@@ -122,14 +128,13 @@ static void test_rename_moves_the_name_key(void **state) {
   assert_false(HAS(&env, "nP\x1f"
                          "A"));
   assert_true(HAS_VALUE(&env,
-                        "nQ\x1f"
+                        "nP\x1f"
                         "B",
                         "L1"));
-  assert_true(HAS_VALUE(&env, "tQ", "\x00"));
   assert_true(HAS(&env, "tP")); /* a product's tracking stays fixed */
 
-  /* An update that keeps name and product leaves the index alone. */
-  ev_updated(&ev, "u2", "Q", "L1");
+  /* An update that keeps the name leaves the index alone. */
+  ev_updated(&ev, "u2", "P", "L1");
   ev_set(&ev.reference, "PO-7");
   process(&env, &ev, &d);
   assert_true(d.accepted);
@@ -138,7 +143,7 @@ static void test_rename_moves_the_name_key(void **state) {
   ll_decision_free(&d);
   ll_event_free(&ev);
   assert_true(HAS_VALUE(&env,
-                        "nQ\x1f"
+                        "nP\x1f"
                         "B",
                         "L1"));
   env_free(&env);
@@ -158,7 +163,7 @@ static void test_seen_records(void **state) {
   ev_set(&ev.reference, "PO-1");
   process(&env, &ev, &d);
   assert_int_equal(d.code, LL_UNKNOWN_LOT);
-  assert_int_equal(ll_state_get_seen(&reader, "u1", &seen, &err), 0);
+  assert_int_equal(ll_state_get_seen(&reader, "P", "u1", &seen, &err), 0);
   assert_true(seen.found);
   assert_false(seen.accepted);
   assert_int_equal(seen.code, LL_UNKNOWN_LOT);
@@ -182,7 +187,7 @@ static void test_seen_records(void **state) {
   ll_buf_put_str(&old, "no");
   put_seen_raw(&env, "u-old", (const char *)old.data, old.len);
   ll_buf_free(&old);
-  assert_int_equal(ll_state_get_seen(&reader, "u-old", &seen, &err), 0);
+  assert_int_equal(ll_state_get_seen(&reader, "P", "u-old", &seen, &err), 0);
   assert_true(seen.found);
   assert_int_equal(seen.code, LL_UNKNOWN_LOT);
   assert_string_equal(seen.message, "no");
@@ -192,14 +197,17 @@ static void test_seen_records(void **state) {
   process(&env, &ev, &d);
   ll_decision_free(&d);
   ll_event_free(&ev);
-  assert_int_equal(ll_state_get_seen(&reader, "c1", &seen, &err), 0);
+  assert_int_equal(ll_state_get_seen(&reader, "P", "c1", &seen, &err), 0);
   assert_true(seen.found);
   assert_true(seen.accepted);
   assert_int_equal(seen.position, 1);
-
-  assert_int_equal(ll_state_get_seen(&reader, "never", &seen, &err), 0);
+  /* The same id under another product is another event. */
+  assert_int_equal(ll_state_get_seen(&reader, "Q", "c1", &seen, &err), 0);
   assert_false(seen.found);
-  assert_int_equal(ll_state_get_seen(&reader, "", &seen, &err), 0);
+
+  assert_int_equal(ll_state_get_seen(&reader, "P", "never", &seen, &err), 0);
+  assert_false(seen.found);
+  assert_int_equal(ll_state_get_seen(&reader, "P", "", &seen, &err), 0);
   assert_false(seen.found);
   env_free(&env);
 }
@@ -266,7 +274,7 @@ static void test_corrupt_records_are_errors(void **state) {
   ev_moved(&ev, "m1", "P", "L1", LL_MICRO, "Vendors", LL_USAGE_SUPPLIER,
            "WH/Stock", LL_USAGE_INTERNAL);
 
-  mem_state_put(env.state, "lL1", 3, "\x07junk", 5);
+  mem_state_put(env.state, "lP\x1fL1", 5, "\x07junk", 5);
   load_expect_error(&env, &ev, "corrupt lot");
 
   ll_event good;
@@ -278,13 +286,35 @@ static void test_corrupt_records_are_errors(void **state) {
   ll_decision_free(&d);
   ll_event_free(&good);
 
-  mem_state_put(env.state, "uVendors", 8, "\x09", 1);
+  mem_state_put(env.state, "uP\x1fVendors", 10, "\x09", 1);
   load_expect_error(&env, &ev, "corrupt location");
-  mem_state_put(env.state, "uVendors", 8, "\x02", 1);
+  mem_state_put(env.state, "uP\x1fVendors", 10, "\x02", 1);
 
-  mem_state_put(env.state, "qL1\x1fWH/Stock", 12, "\x80", 1);
+  mem_state_put(env.state, "qP\x1fL1\x1fWH/Stock", 14, "\x80", 1);
   load_expect_error(&env, &ev, "corrupt quantity");
-  mem_state_put(env.state, "qL1\x1fWH/Stock", 12, "\x02", 1);
+  mem_state_put(env.state, "qP\x1fL1\x1fWH/Stock", 14, "\x02", 1);
+
+  /* A lot stored under a product it does not belong to is corrupt. */
+  ll_buf lot_value;
+  ll_buf_init(&lot_value);
+  ll_lot other;
+  ll_lot_init(&other);
+  other.lot_id = ll_strdup("L1");
+  other.product_id = ll_strdup("Q");
+  other.name = ll_strdup("A");
+  ll_lot_pack(&other, &lot_value);
+  ll_lot_free(&other);
+  const uint8_t *kept;
+  size_t kept_len;
+  assert_true(mem_state_get(env.state, "lP\x1fL1", 5, &kept, &kept_len));
+  ll_buf saved;
+  ll_buf_init(&saved);
+  ll_buf_put(&saved, kept, kept_len);
+  mem_state_put(env.state, "lP\x1fL1", 5, lot_value.data, lot_value.len);
+  load_expect_error(&env, &ev, "corrupt lot");
+  mem_state_put(env.state, "lP\x1fL1", 5, saved.data, saved.len);
+  ll_buf_free(&saved);
+  ll_buf_free(&lot_value);
 
   put_seen_raw(&env, "m1", "\x01\x02", 2);
   load_expect_error(&env, &ev, "corrupt event");
@@ -317,12 +347,13 @@ static void test_reader_errors_propagate(void **state) {
   ll_lot lot;
   bool found = true;
   memset(&err, 0, sizeof err);
-  assert_int_equal(ll_state_get_lot(&reader, "L1", &lot, &found, &err), -1);
+  assert_int_equal(ll_state_get_lot(&reader, "P", "L1", &lot, &found, &err),
+                   -1);
   assert_false(found);
   assert_string_equal(err.message, "disk on fire");
   ll_lot_free(&lot);
   ll_seen seen;
-  assert_int_equal(ll_state_get_seen(&reader, "c1", &seen, &err), -1);
+  assert_int_equal(ll_state_get_seen(&reader, "P", "c1", &seen, &err), -1);
 }
 
 /* ---- prefetch keys ---- */
@@ -395,7 +426,7 @@ static void test_prefetch_keys_cover_the_reads(void **state) {
   ev_created(&created, "c1", "P", "L1", " A ", LL_TRACK_SERIAL);
   ev_updated(&renamed, "u1", "P", "L1");
   ev_set(&renamed.name, "B");
-  ev_set(&renamed.new_product_id, "Q");
+  ev_set(&renamed.new_product_id, "P");
   ev_moved(&moved, "m1", "P", "L1", LL_MICRO, "Vendors", LL_USAGE_SUPPLIER,
            "WH/Stock", LL_USAGE_INTERNAL);
   ev_moved(&by_name, "m2", "P", NULL, LL_MICRO, "WH/Stock", LL_USAGE_INTERNAL,

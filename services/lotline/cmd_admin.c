@@ -6,7 +6,7 @@
  *
  *   verify   opens the log as a RocksDB secondary (no lock: works while
  *            lotlined runs) and checks the hash chain from position 1
- *            (ll_store_verify). Prints "OK: N entries, last hash H" or the
+ *            (ll_store_verify). Prints "OK: N entries in T tasks, last hash H" or the
  *            first bad position and why (exit 1).
  *   rebuild  replays the whole log into fresh views and swaps them in
  *            atomically (ll_views_rebuild). The log is read as a secondary
@@ -180,8 +180,9 @@ static int run_verify(cli_ctx *ctx, const cli_command *cmd, int argc,
   ll_entry_hash_hex(r.last_hash, hex);
   if (ctx->json) {
     json_t *j =
-        json_pack("{s:b, s:I, s:s, s:I}", "ok", r.ok, "entries",
-                  (json_int_t)r.entries, "last_hash", hex, "meta_last_position",
+        json_pack("{s:b, s:I, s:I, s:s, s:I}", "ok", r.ok, "entries",
+                  (json_int_t)r.entries, "tasks", (json_int_t)r.tasks,
+                  "last_hash", hex, "meta_last_position",
                   (json_int_t)r.meta_last_position);
     if (!r.ok) {
       json_object_set_new(j, "bad_position",
@@ -191,8 +192,8 @@ static int run_verify(cli_ctx *ctx, const cli_command *cmd, int argc,
     cli_print_json(j);
     json_decref(j);
   } else if (r.ok) {
-    printf("OK: %llu entries, last hash %s\n", (unsigned long long)r.entries,
-           hex);
+    printf("OK: %llu entries in %zu tasks, last hash %s\n",
+           (unsigned long long)r.entries, r.tasks, hex);
   } else {
     printf("BAD at position %llu: %s\n"
            "(positions 1..%llu verified; chain hash there %s)\n",
@@ -463,7 +464,7 @@ static const char verify_usage[] =
     "Check the log's tamper evidence: every entry from position 1 must be\n"
     "there, decode, and carry the SHA-256 hash chained to the entry before\n"
     "it; the store's record of the last position and hash must match the\n"
-    "last entry. Prints 'OK: N entries, last hash H', or the first bad\n"
+    "last entry. Prints 'OK: N entries in T tasks, last hash H', or the first bad\n"
     "position and why. Works while lotlined runs (reads the log as it\n"
     "stood when the check began).\n"
     "\n"

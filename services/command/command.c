@@ -45,10 +45,10 @@
  * leave a trace (an entry or a rejection) move it: a duplicate writes
  * nothing, so a clock it moved would be lost at the next start, and a
  * restart that re-reads the input from the stored offsets must arrive at
- * the same stamps as a run that never stopped. At start the clock resumes
- * from the store (ll_store_last_recorded_at). One log takes every input
- * partition today, so the clock is the log's; it becomes one per task
- * (input partition) with the cluster, each task stamping its own log.
+ * the same stamps as a run that never stopped. The clock is the task's (the
+ * input partition's): the store keeps it with the task's last entry
+ * (ll_store_task_last), so it resumes where the task left it, on this
+ * instance or another, and no other partition's records can move it.
  *
  * A full disk stops the loop: a batch is not committed while the log's
  * filesystem has less than min_free_bytes free (a clean stop with room left
@@ -117,7 +117,6 @@ typedef struct loop {
   uint64_t rebalances;  /* assignment changes seen, to drop stale chunks */
   uint64_t seeks;       /* retries that sought a partition back */
   uint64_t partition_seek[COMMAND_PARTITIONS_MAX]; /* `seeks` at its last */
-  int64_t clock_ms;   /* the log clock (top of the file) */
   int32_t partitions; /* of the input topic, checked at start */
   bool fatal;
   ll_err fatal_err;
@@ -167,13 +166,14 @@ static void stage_rejection_record(loop *l, const rd_kafka_message_t *m,
   l->batch_outbox++;
 }
 
-/* Move the log clock to m's Kafka timestamp if that is later, and return
- * it: the stamp of the entry or rejection m leaves (top of the file). */
+/* The stamp of the entry or rejection m leaves: its task's clock moved to
+ * m's Kafka timestamp if that is later (top of the file). The batch moves
+ * the clock when it stores the entry or rejection. */
 static int64_t stamp(loop *l, const rd_kafka_message_t *m) {
   rd_kafka_timestamp_type_t type;
   int64_t ts_ms = rd_kafka_message_timestamp(m, &type);
-  l->clock_ms = ll_log_clock_advance(l->clock_ms, ts_ms);
-  return l->clock_ms;
+  return ll_log_clock_advance(ll_store_batch_task_clock(l->batch, m->partition),
+                              ts_ms);
 }
 
 static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
@@ -760,10 +760,6 @@ static void finish(loop *l) {
 int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
                    volatile sig_atomic_t *stop, ll_err *err) {
   loop l = {.o = opts, .stats = stats};
-  /* The clock goes on from the last stamp in the store: a restart or a
-   * crash never makes it go back. */
-  if (ll_store_last_recorded_at(opts->store, &l.clock_ms, err) != 0)
-    return -1;
   ll_buf_init(&l.scratch);
   ll_mutations_init(&l.muts);
 

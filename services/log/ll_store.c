@@ -394,75 +394,6 @@ static int check_meta(ll_store *s, ll_err *err) {
   return 0;
 }
 
-/* The meta last hash, *found false when absent. */
-static int read_meta_hash(ll_store *s, uint8_t out[LL_ENTRY_HASH_BYTES],
-                          bool *found, ll_err *err) {
-  char *rerr = NULL;
-  rocksdb_pinnableslice_t *v = rocksdb_get_pinned_cf(
-      s->db, s->read_opts, s->cf[LL_CF_DEFAULT], LL_META_LAST_HASH,
-      strlen(LL_META_LAST_HASH), &rerr);
-  if (rerr)
-    return ll_store_fail(s, err, "read meta", rerr);
-  memset(out, 0, LL_ENTRY_HASH_BYTES);
-  *found = v != NULL;
-  if (!v)
-    return 0;
-  size_t n;
-  const char *p = rocksdb_pinnableslice_value(v, &n);
-  int rc = 0;
-  if (n == LL_ENTRY_HASH_BYTES)
-    memcpy(out, p, n);
-  else
-    rc = ll_fail(err, LL_ERR_CORRUPT,
-                 "log store %s: meta %s is corrupt (%zu bytes)", s->dir,
-                 LL_META_LAST_HASH, n);
-  rocksdb_pinnableslice_destroy(v);
-  return rc;
-}
-
-/* Invariant: meta's last hash is the hash stored in the last entry. The
- * next batch chains on it, so a difference would fork the chain. */
-static int check_last_hash(ll_store *s, ll_err *err) {
-  uint64_t last = atomic_load(&s->last_position);
-  bool found;
-  if (read_meta_hash(s, s->last_hash, &found, err) != 0)
-    return -1;
-  if (last == 0) {
-    if (found)
-      return ll_fail(err, LL_ERR_CORRUPT,
-                     "log store %s is inconsistent: the log is empty but "
-                     "meta holds a last hash",
-                     s->dir);
-    return 0;
-  }
-  if (!found)
-    return ll_fail(err, LL_ERR_CORRUPT,
-                   "log store %s is inconsistent: meta holds no last hash "
-                   "for position %llu",
-                   s->dir, (unsigned long long)last);
-  uint8_t key[8];
-  for (int i = 0; i < 8; i++)
-    key[i] = (uint8_t)(last >> (56 - 8 * i));
-  char *rerr = NULL;
-  rocksdb_pinnableslice_t *v =
-      rocksdb_get_pinned_cf(s->db, s->read_opts, s->cf[LL_CF_LOG],
-                            (const char *)key, sizeof key, &rerr);
-  if (rerr)
-    return ll_store_fail(s, err, "read log", rerr);
-  size_t n = 0;
-  const char *p = v ? rocksdb_pinnableslice_value(v, &n) : NULL;
-  const uint8_t *stored = p ? ll_store_log_value_hash(p, n) : NULL;
-  bool same = stored && memcmp(stored, s->last_hash, LL_ENTRY_HASH_BYTES) == 0;
-  rocksdb_pinnableslice_destroy(v);
-  if (!same)
-    return ll_fail(err, LL_ERR_CORRUPT,
-                   "log store %s is inconsistent: meta's last hash is not "
-                   "the hash of the entry at position %llu (run "
-                   "'lotline verify')",
-                   s->dir, (unsigned long long)last);
-  return 0;
-}
-
 /* A new database is stamped with the format version (a uvar, one byte
  * for the versions there are); an existing one must carry a version this
  * code reads. Only the primary stamps. */
@@ -551,6 +482,7 @@ static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
   atomic_init(&s->last_position, 0);
   atomic_init(&s->last_rejection, 0);
   ll_notify_init(&s->changed);
+  pthread_mutex_init(&s->tasks_mu, NULL);
   s->block_cache = rocksdb_cache_create_lru(mode == LL_STORE_PRIMARY
                                                 ? BLOCK_CACHE_BYTES
                                                 : FOLLOWER_BLOCK_CACHE_BYTES);
@@ -606,7 +538,9 @@ static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
   }
   if (check_format(s, err) != 0 || load_meta(s, err) != 0)
     goto fail;
-  if (check && (check_meta(s, err) != 0 || check_last_hash(s, err) != 0))
+  if (ll_store_tasks_load(s, err) != 0)
+    goto fail;
+  if (check && (check_meta(s, err) != 0 || ll_store_tasks_check(s, err) != 0))
     goto fail;
   if (mode == LL_STORE_PRIMARY) {
     ll_buf ingest;
@@ -658,6 +592,8 @@ void ll_store_close(ll_store *s) {
   free(s->ingest_dir);
   free(s->dir);
   ll_notify_destroy(&s->changed);
+  ll_store_tasks_free(s);
+  pthread_mutex_destroy(&s->tasks_mu);
   free(s);
 }
 
@@ -668,7 +604,7 @@ int ll_store_catch_up(ll_store *s, ll_err *err) {
   rocksdb_try_catch_up_with_primary(s->db, &rerr);
   if (rerr)
     return ll_store_fail(s, err, "catch up with primary", rerr);
-  if (load_meta(s, err) != 0)
+  if (load_meta(s, err) != 0 || ll_store_tasks_load(s, err) != 0)
     return -1;
   /* Wake waiters only when the primary wrote something since. */
   uint64_t seq = rocksdb_get_latest_sequence_number(s->db);
@@ -878,30 +814,5 @@ int ll_store_recent_rejections(ll_store *s, size_t limit,
     return -1;
   }
   *n_out = n;
-  return 0;
-}
-
-int ll_store_last_recorded_at(ll_store *s, int64_t *at_ms, ll_err *err) {
-  *at_ms = 0;
-  uint64_t last = ll_store_last_position(s);
-  if (last > 0) {
-    ll_entry e;
-    size_t n = 0;
-    if (ll_store_read_log(s, last, &e, 1, &n, err) != 0)
-      return -1;
-    if (n == 1) {
-      *at_ms = e.recorded_at_ms;
-      ll_entry_free(&e);
-    }
-  }
-  ll_stored_rejection r;
-  size_t n = 0;
-  if (ll_store_recent_rejections(s, 1, &r, &n, err) != 0)
-    return -1;
-  if (n == 1) {
-    if (r.rejected_at_ms > *at_ms)
-      *at_ms = r.rejected_at_ms;
-    ll_stored_rejection_free(&r);
-  }
   return 0;
 }

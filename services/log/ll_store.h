@@ -37,16 +37,24 @@
  * secondary instance (private info-log dir <dir>.secondary/<pid>-XXXXXX) and
  * calls ll_store_catch_up() to see new entries.
  *
+ * Tasks: every entry belongs to the task of its input partition (entries
+ * not from Kafka to task -1), and carries its task position: dense from 1
+ * within the task, the same on every instance that holds the task
+ * (docs/cluster-design.md). The log's own position is local: the order
+ * this store appended entries in, across tasks.
+ *
  * Tamper evidence: every log entry carries a SHA-256 hash chained to the
- * previous entry's,
+ * previous entry of its task,
  *   hash_0 = 32 zero bytes
- *   hash_n = SHA-256(hash_{n-1} || position n as 8 bytes big-endian ||
+ *   hash_n = SHA-256(hash_{n-1} || task position n as 8 bytes big-endian ||
  *                    the stored value without its 32 hash bytes)
  * (value layout in ll_store_record.c). The batch computes the hashes as it
- * appends, so entries chain within a batch too, and the hash of the last
- * entry is kept in meta ("last_hash"), written in the same WriteBatch.
- * Changing, removing or reordering any stored entry breaks the chain from
- * that position on; ll_store_verify() finds the first such position. */
+ * appends, so entries chain within a batch too, and each task's last
+ * entry (task position, local position, hash, clock) is kept in meta
+ * ("task/" + partition, ll_store_task.c), written in the same WriteBatch.
+ * Changing, removing or reordering any stored entry breaks its task's
+ * chain from that entry on; ll_store_verify() finds the first such
+ * position. */
 #ifndef LL_STORE_H
 #define LL_STORE_H
 
@@ -87,7 +95,8 @@ typedef struct ll_input {
 #define LL_ENTRY_HASH_BYTES 32 /* SHA-256 */
 
 typedef struct ll_entry {
-  uint64_t position;
+  uint64_t position;                 /* in this store's log (local) */
+  uint64_t task_position;            /* within its task (the input partition) */
   uint8_t hash[LL_ENTRY_HASH_BYTES]; /* chain hash (see above) */
   int64_t recorded_at_ms;
   int32_t partition; /* input partition and offset (-1 when not from Kafka) */
@@ -119,11 +128,15 @@ typedef struct ll_store_batch ll_store_batch;
 
 ll_store_batch *ll_store_batch_begin(ll_store *s);
 ll_state_reader ll_store_batch_reader(ll_store_batch *b);
-/* Append an accepted event; assigns and returns its log position. */
+/* Append an accepted event; assigns and returns its log position (the
+ * task position is the next of the task of in->partition, or of task -1
+ * when in is NULL). recorded_at_ms must not be earlier than the task's
+ * clock, which it becomes. */
 uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
                                const ll_input *in, int64_t recorded_at_ms);
 void ll_store_batch_mutate(ll_store_batch *b, const ll_mutations *m);
-/* Returns the rejection's sequence. */
+/* Returns the rejection's sequence. r->rejected_at_ms must not be earlier
+ * than the clock of the task of r->partition, which it becomes. */
 uint64_t ll_store_batch_reject(ll_store_batch *b, const ll_stored_rejection *r);
 /* Keep the rejection's Kafka record (for lots.rejected) in the outbox under
  * its sequence, in the same atomic write (ll_store_outbox.c). */
@@ -179,12 +192,26 @@ int ll_store_recent_rejections(ll_store *s, size_t limit,
                                ll_stored_rejection *out, size_t *n_out,
                                ll_err *err);
 
-/* The later of the last entry's recorded_at and the last rejection's
- * rejected_at (0 for an empty store): where the command consumer's log
- * clock resumes, so that a restart never makes it go back. Both are
- * stamped from one non-decreasing clock, so the last of each holds its
- * maximum. */
-int ll_store_last_recorded_at(ll_store *s, int64_t *at_ms, ll_err *err);
+/* A task's last entry and its clock, as last committed. */
+typedef struct ll_task_last {
+  int32_t partition;
+  uint64_t position; /* task position of its last entry (0: none yet) */
+  uint64_t local;    /* that entry's position in this store's log */
+  uint8_t hash[LL_ENTRY_HASH_BYTES]; /* that entry's chain hash */
+  /* The task's log clock: the latest recorded_at or rejected_at it
+   * stamped (0: none). Stamps are never earlier (ll_log_clock_advance), so
+   * a restart, or another instance that takes the task over, goes on from
+   * here. */
+  int64_t clock_ms;
+} ll_task_last;
+
+/* The task of partition; all zeros but the partition when it has no entry
+ * and no rejection yet. Any thread. */
+void ll_store_task_last(ll_store *s, int32_t partition, ll_task_last *out);
+
+/* The task's clock as the open batch left it: what the next entry or
+ * rejection of the task is stamped from. */
+int64_t ll_store_batch_task_clock(ll_store_batch *b, int32_t partition);
 
 /* The consumer group the log belongs to. The first primary to consume into
  * a log records its group.id; a later start with another group is refused
@@ -249,16 +276,19 @@ void ll_store_stats(ll_store *s, ll_db_stats *out);
 /* ---- administration (ll_store_verify.c) ---- */
 
 /* What ll_store_verify() found. ok is true when every entry from position 1
- * to the end decodes, carries its chain hash, positions are dense and the
- * meta records (last position, last hash) name the last entry. Otherwise
- * bad_position is the first position found wrong and why says how. */
+ * to the end decodes, carries its task's chain hash, positions are dense
+ * (in the log and within each task) and the meta records (last position,
+ * each task's last entry) name the last entries. Otherwise bad_position is
+ * the first position found wrong and why says how. */
 typedef struct ll_verify_report {
   bool ok;
-  uint64_t entries;                       /* entries checked and found good */
-  uint8_t last_hash[LL_ENTRY_HASH_BYTES]; /* chain hash after those entries */
-  uint64_t meta_last_position;            /* what meta says */
-  uint64_t bad_position;                  /* when !ok */
-  char why[LL_MESSAGE_MAX_BYTES];         /* when !ok */
+  uint64_t entries; /* entries checked and found good */
+  size_t tasks;     /* tasks those entries belong to */
+  /* The chain hash of the last entry checked (that entry's task). */
+  uint8_t last_hash[LL_ENTRY_HASH_BYTES];
+  uint64_t meta_last_position;    /* what meta says */
+  uint64_t bad_position;          /* when !ok */
+  char why[LL_MESSAGE_MAX_BYTES]; /* when !ok */
 } ll_verify_report;
 
 /* Called every LL_VERIFY_PROGRESS_EVERY entries and at the end. */

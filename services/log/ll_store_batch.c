@@ -18,10 +18,11 @@
  * commit leaves no hole and no trace. Only one batch may be open at a time
  * (the command thread's).
  *
- * The chain hash (ll_store.h) works the same way: the batch starts from
- * the store's last hash, chains each entry it appends on the one before,
- * and writes the final hash to meta with the entries; the store adopts it
- * only after the write succeeded.
+ * Task positions, chain hashes and clocks (ll_store.h) work the same way:
+ * the first time the batch touches a task it copies the task's last entry
+ * and clock from the store (ll_task_pending), chains each entry it
+ * appends on the task's one before, and writes the tasks' records to meta
+ * with the entries; the store adopts them only after the write succeeded.
  *
  * Between batches the commit also lets the background applier make
  * progress (ll_store_state_maintain), and waits for it when too much state
@@ -43,8 +44,8 @@ struct ll_store_batch {
   uint64_t base_rejection; /* store's last rejection sequence at begin */
   size_t appended;
   size_t rejected;
-  uint8_t hash[LL_ENTRY_HASH_BYTES]; /* chain hash of the last entry so far */
-  ll_buf key; /* scratch, reused by every write of the batch */
+  ll_task_pending tasks; /* the tasks touched, as the batch leaves them */
+  ll_buf key;            /* scratch, reused by every write of the batch */
   ll_buf value;
 };
 
@@ -70,6 +71,7 @@ ll_store_batch *ll_store_batch_begin(ll_store *s) {
   b->store = s;
   b->appended = 0;
   b->rejected = 0;
+  b->tasks.n = 0;
   rocksdb_writebatch_clear(b->wb);
   if (s->mem) /* a secondary's batch can only fail to commit */
     ll_state_mem_begin(s);
@@ -77,7 +79,6 @@ ll_store_batch *ll_store_batch_begin(ll_store *s) {
       atomic_load_explicit(&s->last_position, memory_order_acquire);
   b->base_rejection =
       atomic_load_explicit(&s->last_rejection, memory_order_acquire);
-  memcpy(b->hash, s->last_hash, sizeof b->hash);
   s->batch_open = true;
   return b;
 }
@@ -86,6 +87,7 @@ void ll_store_batch_destroy(ll_store_batch *b) {
   if (!b)
     return;
   rocksdb_writebatch_destroy(b->wb);
+  ll_task_pending_free(&b->tasks);
   ll_buf_free(&b->key);
   ll_buf_free(&b->value);
   free(b);
@@ -110,11 +112,17 @@ uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
   assert(ev && ev->type != LL_EV_NONE);
   assert(b->appended < LL_STORE_BATCH_MAX_ENTRIES);
   uint64_t position = b->base_position + b->appended + 1;
+  ll_task_last *t =
+      ll_task_pending_get(&b->tasks, b->store, in ? in->partition : -1);
+  assert(recorded_at_ms >= t->clock_ms);
   put_be64_key(&b->key, position);
   uint8_t hash[LL_ENTRY_HASH_BYTES];
-  ll_store_encode_log_value(&b->value, position, b->hash, ev, in,
+  ll_store_encode_log_value(&b->value, t->position + 1, t->hash, ev, in,
                             recorded_at_ms, hash);
-  memcpy(b->hash, hash, sizeof b->hash);
+  t->position++;
+  t->local = position;
+  memcpy(t->hash, hash, sizeof t->hash);
+  t->clock_ms = recorded_at_ms;
   rocksdb_writebatch_put_cf(b->wb, b->store->cf[LL_CF_LOG],
                             (const char *)b->key.data, b->key.len,
                             (const char *)b->value.data, b->value.len);
@@ -133,6 +141,9 @@ uint64_t ll_store_batch_reject(ll_store_batch *b,
   assert(b->rejected < LL_STORE_BATCH_MAX_ENTRIES);
   /* r->sequence is ignored: sequences are the store's to assign. */
   uint64_t sequence = b->base_rejection + b->rejected + 1;
+  ll_task_last *t = ll_task_pending_get(&b->tasks, b->store, r->partition);
+  assert(r->rejected_at_ms >= t->clock_ms);
+  t->clock_ms = r->rejected_at_ms;
   put_be64_key(&b->key, sequence);
   ll_store_encode_rejection(&b->value, r);
   rocksdb_writebatch_put_cf(b->wb, b->store->cf[LL_CF_REJECTIONS],
@@ -172,6 +183,15 @@ int ll_store_batch_prefetch(ll_store_batch *b, const ll_buf *keys,
   return ll_state_mem_prefetch(b->store, keys, err);
 }
 
+int64_t ll_store_batch_task_clock(ll_store_batch *b, int32_t partition) {
+  for (size_t i = 0; i < b->tasks.n; i++)
+    if (b->tasks.items[i].partition == partition)
+      return b->tasks.items[i].clock_ms;
+  ll_task_last t;
+  ll_store_task_last(b->store, partition, &t);
+  return t.clock_ms;
+}
+
 size_t ll_store_batch_count(const ll_store_batch *b) {
   return b->appended;
 }
@@ -206,12 +226,9 @@ int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
   }
   uint64_t last_position = b->base_position + b->appended;
   uint64_t last_rejection = b->base_rejection + b->rejected;
-  if (b->appended > 0) {
+  if (b->appended > 0)
     put_meta_u64(b, LL_META_LAST_POSITION, last_position);
-    rocksdb_writebatch_put_cf(b->wb, s->cf[LL_CF_DEFAULT], LL_META_LAST_HASH,
-                              strlen(LL_META_LAST_HASH), (const char *)b->hash,
-                              sizeof b->hash);
-  }
+  ll_task_pending_write(&b->tasks, s, b->wb, &b->key, &b->value);
   if (b->rejected > 0)
     put_meta_u64(b, LL_META_LAST_REJECTION, last_rejection);
   ll_state_mem_encode_batch(s, &b->value);
@@ -231,7 +248,7 @@ int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
   }
   /* Single writer: nobody moved the counters since begin. */
   assert(atomic_load(&s->last_position) == b->base_position);
-  memcpy(s->last_hash, b->hash, sizeof s->last_hash);
+  ll_task_pending_adopt(&b->tasks, s);
   atomic_store_explicit(&s->last_position, last_position, memory_order_release);
   atomic_store_explicit(&s->last_rejection, last_rejection,
                         memory_order_release);

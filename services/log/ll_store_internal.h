@@ -31,21 +31,22 @@ enum {
 };
 
 /* Meta keys in the default column family. Values are 8-byte big-endian
- * counters, except the format version (one byte) and the last hash (the
- * LL_ENTRY_HASH_BYTES chain hash of the entry at last_position; absent while
- * the log is empty). Version 2: log entries carry the chain hash. Version
+ * counters, except the format version (one byte) and the tasks' records
+ * (ll_store_task.c). Version 2: log entries carry the chain hash. Version
  * 3: state changes go through the journal column family, event-id records
  * are keyed by a hash of the id. Version 4: every state key is scoped by
- * product (a lot is (product_id, lot_id); services/rules/ll_state.c). */
+ * product (a lot is (product_id, lot_id); services/rules/ll_state.c).
+ * Version 5: entries carry their task position and chain within their
+ * task; meta holds each task's last entry instead of one last hash. */
 #define LL_META_FORMAT "format_version"
 #define LL_META_LAST_POSITION "last_position"
 #define LL_META_LAST_REJECTION "last_rejection"
-#define LL_META_LAST_HASH "last_hash"
 #define LL_META_LAST_JOURNAL "last_journal"
+#define LL_META_TASK_PREFIX "task/" /* + be32 partition: ll_store_task.c */
 #define LL_META_GROUP "group_id"
 /* The input topic's partition count when the log was first written. */
 #define LL_META_PARTITIONS "input_partitions"
-#define LL_STORE_FORMAT_VERSION 4
+#define LL_STORE_FORMAT_VERSION 5
 #define LL_OUTBOX_PREFIX "outbox/" /* + be64 sequence: ll_store_outbox.c */
 
 /* A batch holds one poll's worth of input; far above any sane poll size,
@@ -231,10 +232,12 @@ struct ll_store {
    * (secondary); read from any thread. */
   _Atomic uint64_t last_position;
   _Atomic uint64_t last_rejection;
-  /* Chain hash of the entry at last_position (zeros when empty). Loaded at
-   * open, then written only by the command thread after a commit: the next
-   * batch chains on it. Nobody else reads it. */
-  uint8_t last_hash[LL_ENTRY_HASH_BYTES];
+  /* Each task's last entry and clock, sorted by partition (ll_store_task.c).
+   * Loaded at open; changed by the command thread after a commit; read by
+   * any thread under tasks_mu. */
+  ll_task_last *tasks;
+  size_t n_tasks, cap_tasks;
+  pthread_mutex_t tasks_mu;
   bool batch_open;             /* the command thread's own bookkeeping */
   ll_store_batch *spare_batch; /* the last batch, reused by the next */
   /* Primary only: the state in memory and its applier. The batch thread
@@ -275,6 +278,34 @@ void ll_store_encode_outbox(ll_buf *out, const void *key, size_t key_len,
                             bool has_key, const void *value, size_t value_len);
 
 void ll_store_batch_destroy(ll_store_batch *b); /* ll_store_batch.c */
+
+/* ---- ll_store_task.c: each task's last entry ---- */
+/* Read every task record from meta (at open, and on a secondary's
+ * catch-up). */
+int ll_store_tasks_load(ll_store *s, ll_err *err);
+/* Invariant at open: each task's record names an entry of the log that
+ * belongs to the task, at that task position, with that hash. */
+int ll_store_tasks_check(ll_store *s, ll_err *err);
+void ll_store_tasks_free(ll_store *s);
+/* The pending records of one batch (the tasks it touched). */
+typedef struct ll_task_pending {
+  ll_task_last *items;
+  size_t n, cap;
+} ll_task_pending;
+/* The batch's record of partition's task, copied from the store the first
+ * time the batch touches it. */
+ll_task_last *ll_task_pending_get(ll_task_pending *p, ll_store *s,
+                                  int32_t partition);
+/* Stage the records in wb (the batch commits them with its entries). */
+void ll_task_pending_write(const ll_task_pending *p, ll_store *s,
+                           rocksdb_writebatch_t *wb, ll_buf *key,
+                           ll_buf *value);
+/* After the write: the store adopts them. */
+void ll_task_pending_adopt(const ll_task_pending *p, ll_store *s);
+void ll_task_pending_free(ll_task_pending *p);
+void ll_store_task_key(ll_buf *key, int32_t partition);
+void ll_store_encode_task(ll_buf *out, const ll_task_last *t);
+bool ll_store_decode_task(const void *p, size_t n, ll_task_last *t);
 
 /* ---- ll_store_state.c: the primary's state layer ---- */
 int ll_state_mem_open(ll_store *s, ll_err *err); /* loads the journal */
@@ -324,9 +355,10 @@ void ll_applier_shutdown(ll_store *s);
 void ll_store_state_maintain(ll_store *s);
 
 /* Records (ll_store_record.c). */
-/* Encode the entry at `position`, chained on prev_hash; its own hash is
- * stored in the value and copied to hash_out. */
-void ll_store_encode_log_value(ll_buf *out, uint64_t position,
+/* Encode the entry at task position `task_position`, chained on prev_hash
+ * (the task's previous entry's); its own hash is stored in the value and
+ * copied to hash_out. */
+void ll_store_encode_log_value(ll_buf *out, uint64_t task_position,
                                const uint8_t prev_hash[LL_ENTRY_HASH_BYTES],
                                const ll_event *ev, const ll_input *in,
                                int64_t recorded_at_ms,
@@ -335,9 +367,10 @@ bool ll_store_decode_log_value(const void *p, size_t n, ll_entry *e);
 /* The hash stored in a log value (borrowed), or NULL when the value is too
  * short or of another version to hold one. */
 const uint8_t *ll_store_log_value_hash(const void *p, size_t n);
-/* The hash the value at `position` must carry when the previous entry's is
- * prev_hash. Precondition: ll_store_log_value_hash(p, n) != NULL. */
-void ll_store_chain_hash(const void *p, size_t n, uint64_t position,
+/* The hash the value at `task_position` must carry when the task's previous
+ * entry's is prev_hash. Precondition: ll_store_log_value_hash(p, n) !=
+ * NULL. */
+void ll_store_chain_hash(const void *p, size_t n, uint64_t task_position,
                          const uint8_t prev_hash[LL_ENTRY_HASH_BYTES],
                          uint8_t out[LL_ENTRY_HASH_BYTES]);
 void ll_store_encode_rejection(ll_buf *out, const ll_stored_rejection *r);

@@ -3,13 +3,16 @@
  * zig-zag signed varints, NULL-preserving strings).
  *
  *   log         key   position, 8-byte big-endian, dense from 1
- *               value u8 version (2)
- *                     32 bytes: the chain hash (ll_store.h), SHA-256 of
- *                       previous hash || key || this value without these
- *                       32 bytes (the version byte and everything after)
+ *               value u8 version (3)
+ *                     32 bytes: the task's chain hash (ll_store.h),
+ *                       SHA-256 of the task's previous hash || the task
+ *                       position as 8 bytes big-endian || this value
+ *                       without these 32 bytes (the version byte and
+ *                       everything after)
  *                     svar recorded_at_ms
- *                     svar partition   (-1 when not from Kafka)
+ *                     svar partition   (-1 when not from Kafka): the task
  *                     svar offset      (-1 when not from Kafka)
+ *                     uvar task position (dense from 1 within the task)
  *                     ll_event_pack() bytes, to the end of the value
  *   rejections  key   sequence, 8-byte big-endian, dense from 1
  *               value u8 version (1)
@@ -29,8 +32,10 @@
  *
  * The hash sits at a fixed offset right after the version byte, so a
  * verifier can check the chain before (and whether or not) the rest of the
- * value parses. Nothing was deployed with version 1 (no hash), so there is
- * no reader for it: a store of format 1 is refused at open. */
+ * value parses. The local position (the key) is not hashed: a task's
+ * entries hash the same on every instance that holds them, whatever else
+ * its log holds. Versions 1 and 2 (no hash; one chain over the whole log)
+ * were never deployed: stores of those formats are refused at open. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +45,7 @@
 #include "ll_sha256.h"
 #include "ll_store_internal.h"
 
-#define LOG_VALUE_VERSION 2
+#define LOG_VALUE_VERSION 3
 #define LOG_HASH_OFFSET 1 /* after the version byte */
 #define LOG_BODY_OFFSET (LOG_HASH_OFFSET + LL_ENTRY_HASH_BYTES)
 #define REJECTION_VERSION 1
@@ -52,14 +57,14 @@ const uint8_t *ll_store_log_value_hash(const void *p, size_t n) {
   return v + LOG_HASH_OFFSET;
 }
 
-void ll_store_chain_hash(const void *p, size_t n, uint64_t position,
+void ll_store_chain_hash(const void *p, size_t n, uint64_t task_position,
                          const uint8_t prev_hash[LL_ENTRY_HASH_BYTES],
                          uint8_t out[LL_ENTRY_HASH_BYTES]) {
   const uint8_t *v = p;
   assert(n >= LOG_BODY_OFFSET);
   uint8_t key[8];
   for (int i = 0; i < 8; i++)
-    key[i] = (uint8_t)(position >> (56 - 8 * i));
+    key[i] = (uint8_t)(task_position >> (56 - 8 * i));
   ll_sha256_part parts[4] = {
       {prev_hash, LL_ENTRY_HASH_BYTES},
       {key, sizeof key},
@@ -69,22 +74,23 @@ void ll_store_chain_hash(const void *p, size_t n, uint64_t position,
   ll_sha256_parts(parts, 4, out);
 }
 
-void ll_store_encode_log_value(ll_buf *out, uint64_t position,
+void ll_store_encode_log_value(ll_buf *out, uint64_t task_position,
                                const uint8_t prev_hash[LL_ENTRY_HASH_BYTES],
                                const ll_event *ev, const ll_input *in,
                                int64_t recorded_at_ms,
                                uint8_t hash_out[LL_ENTRY_HASH_BYTES]) {
   /* Room for the chain hash, filled in once the rest is encoded. */
   static const uint8_t hash_slot[LL_ENTRY_HASH_BYTES];
-  assert(position >= 1);
+  assert(task_position >= 1);
   ll_buf_reset(out);
   ll_buf_put_u8(out, LOG_VALUE_VERSION);
   ll_buf_put(out, hash_slot, sizeof hash_slot);
   ll_buf_put_svar(out, recorded_at_ms);
   ll_buf_put_svar(out, in ? in->partition : -1);
   ll_buf_put_svar(out, in ? in->offset : -1);
+  ll_buf_put_uvar(out, task_position);
   ll_event_pack(ev, out); /* appends */
-  ll_store_chain_hash(out->data, out->len, position, prev_hash, hash_out);
+  ll_store_chain_hash(out->data, out->len, task_position, prev_hash, hash_out);
   memcpy(out->data + LOG_HASH_OFFSET, hash_out, LL_ENTRY_HASH_BYTES);
 }
 
@@ -97,7 +103,8 @@ bool ll_store_decode_log_value(const void *p, size_t n, ll_entry *e) {
   memcpy(e->hash, hash, LL_ENTRY_HASH_BYTES);
   ll_rd_init(&rd, (const uint8_t *)p + LOG_BODY_OFFSET, n - LOG_BODY_OFFSET);
   if (!ll_rd_svar(&rd, &e->recorded_at_ms) || !ll_rd_svar(&rd, &partition) ||
-      !ll_rd_svar(&rd, &e->offset))
+      !ll_rd_svar(&rd, &e->offset) || !ll_rd_uvar(&rd, &e->task_position) ||
+      e->task_position == 0)
     return false;
   if (partition < INT32_MIN || partition > INT32_MAX)
     return false;

@@ -1,9 +1,10 @@
-/* ll_store_verify.c — checking the log's hash chain (ll_store_verify).
+/* ll_store_verify.c — checking the tasks' hash chains (ll_store_verify).
  *
  * One pass over the log column family in key order, from position 1:
- * every key must be the next position, every value must carry the hash the
- * chain gives it (ll_store.h) and decode as an entry; at the end, meta's
- * last position and last hash must name the last entry. The first
+ * every key must be the next position, every value must carry the hash its
+ * task's chain gives it (ll_store.h), at the next position of its task,
+ * and decode as an entry; at the end, meta's last position must name the
+ * last entry and each task's record its last entry. The first
  * difference stops the pass and is reported with its position: a chain is
  * only as good as its first broken link, and everything after it hashes on
  * a value nobody can vouch for.
@@ -13,12 +14,14 @@
  * diagnose), so it runs next to a live command consumer. A secondary sees
  * the primary as of its open and changes only on catch-up, which this pass
  * never calls: the log and meta it reads are one consistent cut. Memory is
- * one entry at a time. */
+ * one entry at a time, plus one record per task. */
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "ll_mem.h"
 #include "ll_store_internal.h"
 #include "ll_types.h"
 
@@ -55,10 +58,79 @@ static int read_meta(ll_store *s, const char *key, void *out, size_t want,
   return rc;
 }
 
-/* Walk the chain; stops at the first bad entry. */
-static void check_entries(ll_store *s, rocksdb_iterator_t *it,
-                          ll_verify_progress progress, void *ctx,
-                          ll_verify_report *r) {
+/* The tasks met so far: their last entry as the walk found it. */
+typedef struct walk_tasks {
+  ll_task_last *items;
+  size_t n, cap;
+} walk_tasks;
+
+static ll_task_last *walk_task(walk_tasks *w, int32_t partition) {
+  for (size_t i = 0; i < w->n; i++)
+    if (w->items[i].partition == partition)
+      return &w->items[i];
+  if (w->n == w->cap) {
+    w->cap = w->cap ? 2 * w->cap : 16;
+    w->items = ll_xrealloc(w->items, w->cap * sizeof *w->items);
+  }
+  w->items[w->n] = (ll_task_last){.partition = partition};
+  return &w->items[w->n++];
+}
+
+/* The hash and decoding of the value at position; the task it belongs to
+ * moves on. False (r says why) at the first thing wrong. */
+static bool check_entry(uint64_t position, const char *value, size_t value_len,
+                        walk_tasks *w, ll_verify_report *r) {
+  const uint8_t *stored = ll_store_log_value_hash(value, value_len);
+  if (!stored) {
+    report_bad(r, position,
+               "the entry holds no chain hash (%zu bytes, version byte %d)",
+               value_len, value_len > 0 ? (unsigned char)value[0] : -1);
+    return false;
+  }
+  ll_entry e;
+  memset(&e, 0, sizeof e);
+  bool decodes = ll_store_decode_log_value(value, value_len, &e);
+  int32_t partition = e.partition;
+  uint64_t task_position = e.task_position;
+  ll_entry_free(&e);
+  if (!decodes) {
+    report_bad(r, position, "the entry does not decode");
+    return false;
+  }
+  e.partition = partition;
+  e.task_position = task_position;
+  ll_task_last *t = walk_task(w, e.partition);
+  if (e.task_position != t->position + 1) {
+    report_bad(r, position,
+               "task %d: the entry is at task position %llu, the task's "
+               "next is %llu",
+               (int)e.partition, (unsigned long long)e.task_position,
+               (unsigned long long)(t->position + 1));
+    return false;
+  }
+  uint8_t want[LL_ENTRY_HASH_BYTES];
+  ll_store_chain_hash(value, value_len, e.task_position, t->hash, want);
+  if (memcmp(want, stored, sizeof want) != 0) {
+    char want_hex[2 * LL_ENTRY_HASH_BYTES + 1];
+    char got_hex[2 * LL_ENTRY_HASH_BYTES + 1];
+    ll_entry_hash_hex(want, want_hex);
+    ll_entry_hash_hex(stored, got_hex);
+    report_bad(r, position,
+               "hash mismatch: the entry stores %s, the chain of task %d "
+               "gives %s (the entry or one before it was altered)",
+               got_hex, (int)e.partition, want_hex);
+    return false;
+  }
+  t->position = e.task_position;
+  t->local = position;
+  memcpy(t->hash, want, sizeof want);
+  memcpy(r->last_hash, want, sizeof want);
+  return true;
+}
+
+/* Walk the log; stops at the first bad entry. */
+static void check_entries(rocksdb_iterator_t *it, ll_verify_progress progress,
+                          void *ctx, walk_tasks *w, ll_verify_report *r) {
   uint64_t total = r->meta_last_position;
   for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it);
        rocksdb_iter_next(it)) {
@@ -80,42 +152,44 @@ static void check_entries(ll_store *s, rocksdb_iterator_t *it,
                  (unsigned long long)expected, (unsigned long long)position);
       return;
     }
-    const uint8_t *stored = ll_store_log_value_hash(value, value_len);
-    if (!stored) {
-      report_bad(r, position,
-                 "the entry holds no chain hash (%zu bytes, version byte %d)",
-                 value_len, value_len > 0 ? (unsigned char)value[0] : -1);
+    if (!check_entry(position, value, value_len, w, r))
       return;
-    }
-    uint8_t want[LL_ENTRY_HASH_BYTES];
-    ll_store_chain_hash(value, value_len, position, r->last_hash, want);
-    if (memcmp(want, stored, sizeof want) != 0) {
-      char want_hex[2 * LL_ENTRY_HASH_BYTES + 1];
-      char got_hex[2 * LL_ENTRY_HASH_BYTES + 1];
-      ll_entry_hash_hex(want, want_hex);
-      ll_entry_hash_hex(stored, got_hex);
-      report_bad(r, position,
-                 "hash mismatch: the entry stores %s, the chain gives %s "
-                 "(the entry or one before it was altered)",
-                 got_hex, want_hex);
-      return;
-    }
-    ll_entry e;
-    memset(&e, 0, sizeof e);
-    bool decodes = ll_store_decode_log_value(value, value_len, &e);
-    ll_entry_free(&e);
-    if (!decodes) {
-      report_bad(r, position,
-                 "the entry does not decode (its hash matches: it was "
-                 "written that way)");
-      return;
-    }
-    memcpy(r->last_hash, want, sizeof want);
     r->entries = position;
     if (progress && position % LL_VERIFY_PROGRESS_EVERY == 0)
       progress(ctx, position, total > position ? total : position);
   }
-  (void)s;
+}
+
+/* Each task's meta record must name the last entry the walk found for it,
+ * and every task the walk found must have one. */
+static void check_task_records(ll_store *s, const walk_tasks *w,
+                               ll_verify_report *r) {
+  for (size_t i = 0; r->ok && i < w->n; i++) {
+    const ll_task_last *found = &w->items[i];
+    ll_task_last meta;
+    ll_store_task_last(s, found->partition, &meta);
+    if (meta.position != found->position || meta.local != found->local ||
+        memcmp(meta.hash, found->hash, sizeof meta.hash) != 0)
+      report_bad(r, found->local,
+                 "meta says task %d ends at its position %llu (log position "
+                 "%llu), the log at %llu (log position %llu)",
+                 (int)found->partition, (unsigned long long)meta.position,
+                 (unsigned long long)meta.local,
+                 (unsigned long long)found->position,
+                 (unsigned long long)found->local);
+  }
+  for (size_t i = 0; r->ok && i < s->n_tasks; i++) {
+    const ll_task_last *meta = &s->tasks[i];
+    bool seen = false;
+    for (size_t j = 0; j < w->n; j++)
+      seen = seen || w->items[j].partition == meta->partition;
+    if (!seen && meta->position > 0)
+      report_bad(r, meta->local,
+                 "meta says task %d ends at log position %llu, but the log "
+                 "holds no entry of it",
+                 (int)meta->partition, (unsigned long long)meta->local);
+  }
+  r->tasks = w->n;
 }
 
 int ll_store_verify(const char *dir, ll_verify_progress progress, void *ctx,
@@ -127,11 +201,8 @@ int ll_store_verify(const char *dir, ll_verify_progress progress, void *ctx,
     return -1;
 
   uint8_t last_be[8];
-  uint8_t meta_hash[LL_ENTRY_HASH_BYTES];
-  bool has_last = false, has_hash = false;
+  bool has_last = false;
   if (read_meta(s, LL_META_LAST_POSITION, last_be, sizeof last_be, &has_last,
-                err) != 0 ||
-      read_meta(s, LL_META_LAST_HASH, meta_hash, sizeof meta_hash, &has_hash,
                 err) != 0) {
     ll_store_close(s);
     return -1;
@@ -141,12 +212,14 @@ int ll_store_verify(const char *dir, ll_verify_progress progress, void *ctx,
 
   rocksdb_iterator_t *it =
       rocksdb_create_iterator_cf(s->db, s->read_opts, s->cf[LL_CF_LOG]);
-  check_entries(s, it, progress, ctx, r);
+  walk_tasks w = {0};
+  check_entries(it, progress, ctx, &w, r);
   char *rerr = NULL;
   rocksdb_iter_get_error(it, &rerr);
   rocksdb_iter_destroy(it);
   if (rerr) {
     int rc = ll_store_fail(s, err, "read log", rerr);
+    free(w.items);
     ll_store_close(s);
     return rc;
   }
@@ -171,15 +244,8 @@ int ll_store_verify(const char *dir, ll_verify_progress progress, void *ctx,
                  (unsigned long long)(r->meta_last_position + 1),
                  (unsigned long long)r->meta_last_position);
   }
-  if (r->ok && r->entries > 0 &&
-      (!has_hash || memcmp(meta_hash, r->last_hash, sizeof meta_hash) != 0))
-    report_bad(r, r->entries,
-               "meta's last hash is %s the chain's hash at the last "
-               "position %llu",
-               has_hash ? "not" : "missing, not",
-               (unsigned long long)r->entries);
-  if (r->ok && r->entries == 0 && has_hash)
-    report_bad(r, 1, "the log is empty but meta holds a last hash");
+  check_task_records(s, &w, r);
+  free(w.items);
   ll_store_close(s);
   return 0;
 }

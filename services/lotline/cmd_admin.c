@@ -6,27 +6,21 @@
  *
  *   verify   opens the log as a RocksDB secondary (no lock: works while
  *            lotlined runs) and checks the hash chain from position 1
- *            (ll_store_verify). Prints "OK: N entries, last hash H" or the
- *            first bad position and why (exit 1).
- *   rebuild  replays the whole log into fresh views and swaps them in
- *            atomically (ll_views_rebuild). The log is read as a secondary
- *            (the command consumer may run); the views must not be in use,
- *            so a running lotlined project/all makes it refuse (exit 1).
- *            Ctrl-C cancels cleanly: the old views stay.
- *   backup   RocksDB checkpoints of the views then the log into DIR/views
- *            and DIR/log. A checkpoint needs the handle that owns the
- *            database (RocksDB cannot checkpoint a secondary), so:
- *              service stopped      the CLI opens both and checkpoints them;
- *              lotlined all running the CLI asks it (POST /v1/admin/backup,
- *                                   loopback only), it owns both;
- *              split mode           lotlined project backs up the views it
- *                                   owns; the log's owner, lotlined command,
- *                                   has no HTTP server, so it must be
- *                                   stopped for the backup and the CLI
- *                                   checkpoints the log itself.
- *            Who owns what is found by trying: a database the CLI can open
- *            as primary is not in use; a locked one belongs to a running
- *            lotlined, reached at the address in DATA/http.addr.
+ *            (ll_store_verify). Prints "OK: N entries in T tasks, last hash H"
+ * or the first bad position and why (exit 1). rebuild  replays the whole log
+ * into fresh views and swaps them in atomically (ll_views_rebuild). The log is
+ * read as a secondary (the command consumer may run); the views must not be in
+ * use, so a running lotlined project/all makes it refuse (exit 1). Ctrl-C
+ * cancels cleanly: the old views stay. backup   RocksDB checkpoints of the
+ * views then the log into DIR/views and DIR/log. A checkpoint needs the handle
+ * that owns the database (RocksDB cannot checkpoint a secondary), so: service
+ * stopped      the CLI opens both and checkpoints them; lotlined all running
+ * the CLI asks it (POST /v1/admin/backup, loopback only), it owns both; split
+ * mode           lotlined project backs up the views it owns; the log's owner,
+ * lotlined command, has no HTTP server, so it must be stopped for the backup
+ * and the CLI checkpoints the log itself. Who owns what is found by trying: a
+ * database the CLI can open as primary is not in use; a locked one belongs to a
+ * running lotlined, reached at the address in DATA/http.addr.
  *
  * Progress goes to stderr: a bar redrawn in place when stderr is a
  * terminal, otherwise a plain line every PROGRESS_LINE_INTERVAL_MS. Results
@@ -179,10 +173,10 @@ static int run_verify(cli_ctx *ctx, const cli_command *cmd, int argc,
   char hex[2 * LL_ENTRY_HASH_BYTES + 1];
   ll_entry_hash_hex(r.last_hash, hex);
   if (ctx->json) {
-    json_t *j =
-        json_pack("{s:b, s:I, s:s, s:I}", "ok", r.ok, "entries",
-                  (json_int_t)r.entries, "last_hash", hex, "meta_last_position",
-                  (json_int_t)r.meta_last_position);
+    json_t *j = json_pack("{s:b, s:I, s:I, s:s, s:I}", "ok", r.ok, "entries",
+                          (json_int_t)r.entries, "tasks", (json_int_t)r.tasks,
+                          "last_hash", hex, "meta_last_position",
+                          (json_int_t)r.meta_last_position);
     if (!r.ok) {
       json_object_set_new(j, "bad_position",
                           json_integer((json_int_t)r.bad_position));
@@ -191,8 +185,8 @@ static int run_verify(cli_ctx *ctx, const cli_command *cmd, int argc,
     cli_print_json(j);
     json_decref(j);
   } else if (r.ok) {
-    printf("OK: %llu entries, last hash %s\n", (unsigned long long)r.entries,
-           hex);
+    printf("OK: %llu entries in %zu tasks, last hash %s\n",
+           (unsigned long long)r.entries, r.tasks, hex);
   } else {
     printf("BAD at position %llu: %s\n"
            "(positions 1..%llu verified; chain hash there %s)\n",
@@ -463,7 +457,8 @@ static const char verify_usage[] =
     "Check the log's tamper evidence: every entry from position 1 must be\n"
     "there, decode, and carry the SHA-256 hash chained to the entry before\n"
     "it; the store's record of the last position and hash must match the\n"
-    "last entry. Prints 'OK: N entries, last hash H', or the first bad\n"
+    "last entry. Prints 'OK: N entries in T tasks, last hash H', or the first "
+    "bad\n"
     "position and why. Works while lotlined runs (reads the log as it\n"
     "stood when the check began).\n"
     "\n"

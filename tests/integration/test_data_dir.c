@@ -183,6 +183,23 @@ static void test_log_of_another_group_is_refused(void **state) {
   free(dir);
 }
 
+/* Until the service on dir answers /readyz 200: its consumer holds
+ * partitions, so it has checked the topics and bound the log to them. */
+static void wait_ready(const char *dir) {
+  char *http = h_wait_file(dir, "http.addr", START_TIMEOUT_MS);
+  assert_non_null(http);
+  struct timespec pause = {0, POLL_SLEEP_NS};
+  int status = -1;
+  for (int waited_ms = 0; waited_ms < START_TIMEOUT_MS && status != 200;
+       waited_ms += 20) {
+    status = h_http("GET", http, "/readyz", NULL, NULL, NULL);
+    if (status != 200)
+      nanosleep(&pause, NULL);
+  }
+  free(http);
+  assert_int_equal(status, 200);
+}
+
 /* Products are spread over partitions by the count: a log written under
  * 16 partitions is refused under 8. */
 static void test_other_partition_count_is_refused(void **state) {
@@ -191,6 +208,7 @@ static void test_other_partition_count_is_refused(void **state) {
   char log[600];
   snprintf(log, sizeof log, "%s/first.log", dir);
   h_proc first = start_all(dir, log); /* broker.partitions = 16, the default */
+  wait_ready(dir);
   assert_int_equal(h_stop(&first, STOP_TIMEOUT_MS), 0);
   snprintf(log, sizeof log, "%s/fewer.log", dir);
   const char *extra[] = {"--set", "broker.partitions=8", NULL};

@@ -1,7 +1,9 @@
 /* test_chain.c — the log's tamper evidence: every entry carries a SHA-256
- * hash chained to the one before (ll_store.h), and ll_store_verify() names
- * the first position where the chain, the positions or the meta records
- * stop adding up.
+ * hash chained to the one before it in its task (ll_store.h), and
+ * ll_store_verify() names the first position where a chain, the positions
+ * or the meta records stop adding up. The entries alternate between two
+ * tasks (input partitions 0 and 1), so each chain skips every other
+ * entry of the log.
  *
  * The chain is recomputed here from the raw stored bytes with OpenSSL, as
  * the format documents it, so the test pins the format rather than the
@@ -28,6 +30,7 @@
 
 #define N_ENTRIES 300 /* in batches of 1, 7, 92 and 200 */
 #define TAMPERED 157  /* a position in the middle of a batch */
+#define TASKS 2       /* entry i is from partition i % TASKS */
 
 static void make_event(ll_event *ev, int i) {
   char text[64];
@@ -53,7 +56,8 @@ static void append(ll_store *s, int first, int n) {
   for (int i = first; i < first + n; i++) {
     ll_event ev;
     make_event(&ev, i);
-    ll_input in = {.topic = "lots.inbound", .partition = 0, .offset = i};
+    ll_input in = {
+        .topic = "lots.inbound", .partition = i % TASKS, .offset = i / TASKS};
     ll_store_batch_append(b, &ev, &in, 1900000000000LL + i);
     ll_event_free(&ev);
   }
@@ -159,62 +163,77 @@ static ll_verify_report verify(const char *dir) {
 
 /* ---- tests ---- */
 
-/* The documented format, recomputed independently: hash_0 = zeros,
- * hash_n = SHA-256(hash_{n-1} || be64(n) || value without bytes 1..32). The
- * store's entries, its meta and the verifier all agree with it. */
+/* The meta record of a task: "task/" + be32(partition) -> u8 1, uvar task
+ * position, uvar local position, 32-byte hash, svar clock. *hash points
+ * into rec. Positions here are below 2^14: two-byte uvars at most. */
+static void parse_task_record(const char *rec, size_t n, uint64_t *task_pos,
+                              uint64_t *local, const char **hash) {
+  const uint8_t *p = (const uint8_t *)rec;
+  assert_true(n > 1 + 32);
+  assert_int_equal(p[0], 1);
+  size_t i = 1;
+  uint64_t *outs[2] = {task_pos, local};
+  for (int k = 0; k < 2; k++) {
+    *outs[k] = p[i] & 0x7f;
+    if (p[i++] & 0x80)
+      *outs[k] |= (uint64_t)(p[i++] & 0x7f) << 7;
+  }
+  *hash = rec + i;
+}
+
+/* The documented format, recomputed independently: per task, hash_0 =
+ * zeros, hash_n = SHA-256(hash_{n-1} || be64(task position n) || value
+ * without bytes 1..32). The store's entries, its meta and the verifier all
+ * agree with it. */
 static void test_chain_matches_documented_format(void **state) {
   log_fixture *f = *state;
   write_log(f->dir);
 
   raw r;
   raw_open(&r, f->dir);
-  uint8_t prev[32] = {0};
+  uint8_t prev[TASKS][32] = {{0}};
+  uint64_t task_pos[TASKS] = {0};
   for (uint64_t pos = 1; pos <= N_ENTRIES; pos++) {
+    int task = (int)((pos - 1) % TASKS);
+    uint64_t n_in_task = ++task_pos[task];
     size_t n = 0;
     char *v = raw_get(&r, pos, &n);
     assert_non_null(v);
     assert_true(n > 33);
-    assert_int_equal((unsigned char)v[0], 2); /* value version */
+    assert_int_equal((unsigned char)v[0], 3); /* value version */
     size_t in_len = 32 + 8 + (n - 32);
     uint8_t *in = malloc(in_len);
-    memcpy(in, prev, 32);
-    be64(pos, (char *)in + 32);
+    memcpy(in, prev[task], 32);
+    be64(n_in_task, (char *)in + 32);
     in[40] = (uint8_t)v[0];
     memcpy(in + 41, v + 33, n - 33);
     uint8_t want[32];
     sha256(in, in_len, want);
     free(in);
     assert_memory_equal(v + 1, want, 32);
-    memcpy(prev, want, 32);
+    memcpy(prev[task], want, 32);
     rocksdb_free(v);
   }
-  size_t n = 0;
-  char *rerr = NULL;
-  char *meta =
-      rocksdb_get_cf(r.db, r.ro, r.cf[CF_DEFAULT], "last_hash", 9, &n, &rerr);
-  assert_null(rerr);
-  assert_non_null(meta);
-  assert_int_equal(n, 32);
-  assert_memory_equal(meta, prev, 32);
-  rocksdb_free(meta);
+  for (int task = 0; task < TASKS; task++) {
+    char key[9] = {'t', 'a', 's', 'k', '/', 0, 0, 0, (char)task};
+    size_t n = 0;
+    char *rerr = NULL;
+    char *meta = rocksdb_get_cf(r.db, r.ro, r.cf[CF_DEFAULT], key, sizeof key,
+                                &n, &rerr);
+    assert_null(rerr);
+    assert_non_null(meta);
+    uint64_t last_task_pos, local;
+    const char *hash;
+    parse_task_record(meta, n, &last_task_pos, &local, &hash);
+    assert_int_equal(last_task_pos, N_ENTRIES / TASKS);
+    assert_int_equal(local, N_ENTRIES - (TASKS - 1) + task);
+    assert_memory_equal(hash, prev[task], 32);
+    rocksdb_free(meta);
+  }
   raw_close(&r);
-
-  /* Entries read back carry their hash. */
-  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
-  ll_entry e;
-  size_t got = 0;
-  ll_err err = {0};
-  assert_int_equal(ll_store_read_log(s, N_ENTRIES, &e, 1, &got, &err), 0);
-  assert_int_equal(got, 1);
-  assert_memory_equal(e.hash, prev, 32);
-  ll_entry_free(&e);
-  ll_store_close(s);
-
   ll_verify_report rep = verify(f->dir);
   assert_true(rep.ok);
-  assert_int_equal(rep.entries, N_ENTRIES);
-  assert_int_equal(rep.meta_last_position, N_ENTRIES);
-  assert_memory_equal(rep.last_hash, prev, 32);
+  assert_int_equal(rep.tasks, TASKS);
 }
 
 /* The chain continues across restarts and over aborted batches. */
@@ -287,7 +306,7 @@ static void test_one_flipped_byte_is_found(void **state) {
 }
 
 /* An attacker who rewrites an entry and recomputes its hash still breaks
- * the next link. */
+ * the next link of its task. */
 static void test_rehashed_entry_breaks_next_link(void **state) {
   log_fixture *f = *state;
   write_log(f->dir);
@@ -297,13 +316,13 @@ static void test_rehashed_entry_breaks_next_link(void **state) {
   char *v = raw_get(&r, TAMPERED, &n);
   char *prev_v = NULL;
   size_t prev_n = 0;
-  prev_v = raw_get(&r, TAMPERED - 1, &prev_n);
+  prev_v = raw_get(&r, TAMPERED - TASKS, &prev_n); /* its task's previous */
   v[n - 1] ^= 0x01;
   /* Recompute this entry's hash from the (good) previous one. */
   size_t in_len = 32 + 8 + (n - 32);
   uint8_t *in = malloc(in_len);
   memcpy(in, prev_v + 1, 32);
-  be64(TAMPERED, (char *)in + 32);
+  be64((TAMPERED - 1) / TASKS + 1, (char *)in + 32); /* its task position */
   in[40] = (uint8_t)v[0];
   memcpy(in + 41, v + 33, n - 33);
   uint8_t h[32];
@@ -319,7 +338,7 @@ static void test_rehashed_entry_breaks_next_link(void **state) {
 
   ll_verify_report rep = verify(f->dir);
   assert_false(rep.ok);
-  assert_int_equal(rep.bad_position, TAMPERED + 1);
+  assert_int_equal(rep.bad_position, TAMPERED + TASKS);
 }
 
 static void test_missing_entry_is_found(void **state) {
@@ -362,21 +381,32 @@ static void test_meta_must_name_the_last_entry(void **state) {
   assert_int_equal(rep.bad_position, N_ENTRIES - 1);
   assert_non_null(strstr(rep.why, "beyond"));
 
+  /* Task 1's record with another hash for its last entry. */
   raw_open(&r, f->dir);
   be64(N_ENTRIES, last);
   raw_put(&r, CF_DEFAULT, "last_position", 13, last, 8);
-  char hash[32] = {0};
-  raw_put(&r, CF_DEFAULT, "last_hash", 9, hash, 32);
+  const char key[9] = {'t', 'a', 's', 'k', '/', 0, 0, 0, 1};
+  size_t n = 0;
+  char *rerr = NULL;
+  char *rec =
+      rocksdb_get_cf(r.db, r.ro, r.cf[CF_DEFAULT], key, sizeof key, &n, &rerr);
+  assert_non_null(rec);
+  uint64_t task_pos, local;
+  const char *hash;
+  parse_task_record(rec, n, &task_pos, &local, &hash);
+  rec[hash - rec] ^= 0x01;
+  raw_put(&r, CF_DEFAULT, key, sizeof key, rec, n);
+  rocksdb_free(rec);
   raw_close(&r);
   rep = verify(f->dir);
   assert_false(rep.ok);
   assert_int_equal(rep.bad_position, N_ENTRIES);
-  assert_non_null(strstr(rep.why, "last hash"));
+  assert_non_null(strstr(rep.why, "meta says task 1 ends"));
 
   /* The command consumer refuses to append on such a chain. */
   ll_err err = {0};
   assert_null(ll_store_open(f->dir, LL_STORE_PRIMARY, &err));
-  assert_non_null(strstr(err.message, "last hash"));
+  assert_non_null(strstr(err.message, "meta says task 1 ends"));
 }
 
 /* A damaged last entry is refused at open too: the next batch would chain
@@ -387,7 +417,7 @@ static void test_damaged_last_entry_refuses_open(void **state) {
   flip_byte(f->dir, N_ENTRIES, 5); /* inside the stored hash */
   ll_err err = {0};
   assert_null(ll_store_open(f->dir, LL_STORE_PRIMARY, &err));
-  assert_non_null(strstr(err.message, "last hash"));
+  assert_non_null(strstr(err.message, "meta says task 1 ends"));
   ll_verify_report rep = verify(f->dir);
   assert_false(rep.ok);
   assert_int_equal(rep.bad_position, N_ENTRIES);

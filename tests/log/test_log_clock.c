@@ -3,9 +3,11 @@
  * The command consumer stamps recorded_at and rejected_at from the Kafka
  * records' timestamps (services/command/command.c): the clock moves to a
  * record's timestamp only when that is later, and a restart resumes it
- * from the last stamps in the store. Here the rule itself, and the resume
- * point across a close and reopen, with entries and rejections taking
- * turns at being the later one. */
+ * from the last stamps in the store. Each task (input partition) has its
+ * own clock, so that a task decides the same whatever else its instance
+ * holds. Here the rule itself, and the resume point across a close and
+ * reopen, with entries and rejections taking turns at being the later
+ * one, and another task's stamps leaving the clock alone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,7 +40,8 @@ static void test_advance_never_goes_back(void **state) {
   assert_int_equal(ll_log_clock_advance(0, -1), 0);
 }
 
-static void append_stamped(ll_store *s, const char *id, int64_t at_ms) {
+static void append_stamped(ll_store *s, int32_t partition, const char *id,
+                           int64_t at_ms) {
   ll_event ev;
   ll_event_init(&ev);
   ev.type = LL_EV_LOT_CREATED;
@@ -49,7 +52,7 @@ static void append_stamped(ll_store *s, const char *id, int64_t at_ms) {
   ev.name = ll_strdup(id);
   ev.tracking = LL_TRACK_LOT;
   ll_store_batch *b = ll_store_batch_begin(s);
-  ll_input in = {"lots.inbound", 0, at_ms};
+  ll_input in = {"lots.inbound", partition, at_ms};
   ll_store_batch_append(b, &ev, &in, at_ms);
   ll_err err;
   assert_int_equal(ll_store_batch_commit(b, true, &err), 0);
@@ -69,14 +72,13 @@ static void reject_stamped(ll_store *s, int64_t at_ms) {
   assert_int_equal(ll_store_batch_commit(b, true, &err), 0);
 }
 
-/* Where the clock resumes after closing and reopening the store. */
+/* Where task 0's clock resumes after closing and reopening the store. */
 static int64_t resume_after_restart(log_fixture *f, ll_store **s) {
   ll_store_close(*s);
   *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
-  int64_t at = -1;
-  ll_err err;
-  assert_int_equal(ll_store_last_recorded_at(*s, &at, &err), 0);
-  return at;
+  ll_task_last t;
+  ll_store_task_last(*s, 0, &t);
+  return t.clock_ms;
 }
 
 static void test_restart_resumes_the_clock(void **state) {
@@ -84,14 +86,21 @@ static void test_restart_resumes_the_clock(void **state) {
   ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
   assert_int_equal(resume_after_restart(f, &s), 0); /* empty store */
 
-  append_stamped(s, "L-1", T0_MS);
+  append_stamped(s, 0, "L-1", T0_MS);
   assert_int_equal(resume_after_restart(f, &s), T0_MS);
   /* The last rejection is later than the last entry. */
   reject_stamped(s, T0_MS + 5000);
   assert_int_equal(resume_after_restart(f, &s), T0_MS + 5000);
   /* The last entry is later again. */
-  append_stamped(s, "L-2", T0_MS + 9000);
+  append_stamped(s, 0, "L-2", T0_MS + 9000);
   assert_int_equal(resume_after_restart(f, &s), T0_MS + 9000);
+  /* Another task's later stamp is its own. */
+  append_stamped(s, 3, "L-3", T0_MS + 60000);
+  assert_int_equal(resume_after_restart(f, &s), T0_MS + 9000);
+  ll_task_last t3;
+  ll_store_task_last(s, 3, &t3);
+  assert_int_equal(t3.clock_ms, T0_MS + 60000);
+  assert_int_equal(t3.position, 1);
 
   /* After a restart an older record cannot stamp earlier than the store's
    * last stamp. */

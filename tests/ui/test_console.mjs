@@ -722,8 +722,7 @@ async function main() {
       ['/ui/lots/LOC-1/history', 'LOC-1'], ['/ui/lots/FLOUR-1/trace', 'FLOUR-1'],
       ['/ui/lots/FLOUR-1/recall', 'FLOUR-1'], ['/ui/moves/new', 'Move stock'],
       ['/ui/locations', 'Stock by location'], ['/ui/rejections', 'Rejections'], ['/ui/expiring', 'Expiring'],
-      [`/ui/lots/${SHARED}`, SHARED], [lotPath('GLUE'), SHARED], [lotPath('PAINT', '/history'), SHARED],
-      [lotPath('GLUE', '/recall'), SHARED],
+      [`/ui/lots/${SHARED}`, SHARED], [lotPath('PAINT', '/history'), SHARED],
     ];
     for (const [p, heading] of pages) {
       const resp = await page.goto(srv.base + p, { waitUntil: 'load' });

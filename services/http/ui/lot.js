@@ -303,8 +303,7 @@ async function ambiguous(main, ref, err, tab) {
 function header(lot, ref, tab) {
   return [
     h('h1', {}, 'Lot ', h('span', { class: 'lot-id' }, lot.lot_id)),
-    h('p', { class: 'sub' }, `${lot.name} · product `, h('span', { class: 'lot-product' }, lot.product_id),
-      ` · ${lot.tracking} · on hand `,
+    h('p', { class: 'sub' }, `${lot.name} · product ${lot.product_id} · ${lot.tracking} · on hand `,
       h('strong', { class: 'lot-on-hand' }, lot.on_hand), ` · version ${lot.version} · `,
       h('a', { href: moveHref(ref), class: 'move-link' }, 'Move stock')),
     h('nav', { class: 'tabs', 'aria-label': 'Lot' }, h('ul', {}, TAB_NAMES.map(([id, name]) =>

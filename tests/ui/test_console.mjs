@@ -87,6 +87,8 @@ async function must(method, p, body) {
 const loc = (id, usage) => ({ id, usage });
 const move = (lot_id, quantity, from, to, reference) =>
   must('POST', '/v1/moves', { lot_id, quantity, from, to, reference });
+const moveOf = (product_id, lot_id, quantity, from, to, reference) =>
+  must('POST', '/v1/moves', { product_id, lot_id, quantity, from, to, reference });
 
 async function seed() {
   await must('POST', '/v1/lots', { lot_id: 'LOC-1', product_id: 'P-LOC', name: 'L1',
@@ -111,6 +113,24 @@ async function seed() {
   await move('BREAD-1', '30', stock, loc('Customers/ACME', 'CUSTOMER'), 'SO-1');
   await move('BREAD-1', '5', stock, loc('Customers/Bob', 'CUSTOMER'), 'SO-2');
 }
+
+// Two products with a lot SHARED-1 (docs/api.md: a lot is product and lot
+// id), and GLUE's made from PAINT's: a lot L made from another product's
+// lot L. Seeded after the lots list is checked, which counts lots.
+const SHARED = 'SHARED-1';
+async function seedShared() {
+  await must('POST', '/v1/lots', { lot_id: SHARED, product_id: 'PAINT', name: 'PT1',
+    expiration_at: '2028-01-01T00:00:00Z' });
+  await must('POST', '/v1/lots', { lot_id: SHARED, product_id: 'GLUE', name: 'GL1',
+    expiration_at: '2028-06-01T00:00:00Z' });
+  await moveOf('PAINT', SHARED, '10', loc('Vendors/Acme', 'SUPPLIER'), loc('WH/Paint', 'INTERNAL'), 'PO-P');
+  await moveOf('PAINT', SHARED, '4', loc('WH/Paint', 'INTERNAL'), loc('Production', 'PRODUCTION'), 'MO-9');
+  await moveOf('GLUE', SHARED, '6', loc('Production', 'PRODUCTION'), loc('WH/Glue', 'INTERNAL'), 'MO-9');
+  await moveOf('GLUE', SHARED, '1', loc('WH/Glue', 'INTERNAL'), loc('Customers/Q', 'CUSTOMER'), 'SO-Q');
+}
+
+const lotPath = (product, tail = '') => `/ui/products/${product}/lots/${SHARED}${tail}`;
+const apiLotPath = (product, tail = '') => `/v1/products/${product}/lots/${SHARED}${tail}`;
 
 // ---- the browser ----
 
@@ -208,6 +228,33 @@ async function assertLabelled() {
 // Rows of the tab's table, as arrays of cell texts.
 async function tableRows(scope) {
   return page.$$eval(scope + ' tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent.trim())));
+}
+
+// The links that selector finds, as [text, href] pairs.
+async function links(selector) {
+  return page.$$eval(selector, (as) => as.map((a) => [a.textContent, a.getAttribute('href')]));
+}
+
+// The writes (method, path, body) the page sends to the API until stop().
+function recordWrites() {
+  const writes = [];
+  const seen = (r) => {
+    if (r.method() !== 'GET' && new URL(r.url()).pathname.startsWith('/v1/'))
+      writes.push({ method: r.method(), path: new URL(r.url()).pathname, body: JSON.parse(r.postData() || 'null') });
+  };
+  page.on('request', seen);
+  return { writes, stop: () => page.off('request', seen) };
+}
+
+async function waitPath(want) {
+  await page.waitForFunction((p) => location.pathname === p, { timeout: WAIT_MS }, want);
+}
+
+// The lot page's facts (View tab) as {label: text}.
+async function facts() {
+  await page.waitForSelector('dl.facts');
+  return page.$$eval('dl.facts dt', (dts) => Object.fromEntries(dts.map((dt) =>
+    [dt.textContent, dt.nextElementSibling.textContent])));
 }
 
 // ---- the steps ----
@@ -308,7 +355,8 @@ async function main() {
     await page.keyboard.press('Tab'); // Lot ID
     await page.keyboard.type('UI-2');
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => location.pathname === '/ui/lots/UI-2', { timeout: WAIT_MS });
+    // the new lot opens under its product
+    await page.waitForFunction(() => location.pathname === '/ui/products/P-UI/lots/UI-2', { timeout: WAIT_MS });
     await waitText('main h1', 'UI-2');
     assert.equal((await apiCall('GET', '/v1/lots/UI-2')).json.name, 'N2');
     await shot('lot-view');
@@ -472,7 +520,7 @@ async function main() {
     await shot('trace');
     // follow the link to bread, and look up
     await clickText('ul.tree a', 'BREAD-1');
-    await page.waitForFunction(() => location.pathname === '/ui/lots/BREAD-1', { timeout: WAIT_MS });
+    await page.waitForFunction(() => location.pathname === '/ui/products/BREAD/lots/BREAD-1', { timeout: WAIT_MS });
     await clickText('nav.tabs a', 'Trace');
     await page.waitForSelector('ul.tree[data-direction=upstream]');
     const up = await page.$$eval('ul.tree[data-direction=upstream] a', (as) => as.map((a) => a.textContent));
@@ -522,13 +570,159 @@ async function main() {
     await shot('expiring');
   });
 
-  await step('deep links: every page loads directly, and again on reload', [], async () => {
+  await step('a lot id two products use: the plain link offers each product\'s lot', [409], async () => {
+    await seedShared();
+    const plain = await apiCall('GET', `/v1/lots/${SHARED}`);
+    assert.equal(plain.status, 409);
+    assert.equal(plain.json.code, 'AMBIGUOUS_LOT');
+    assert.deepEqual(plain.json.products, ['GLUE', 'PAINT']);
+    await open(`/ui/lots/${SHARED}/locations`);
+    await waitText('.notice .code', 'AMBIGUOUS_LOT');
+    await waitText('ul.products', 'PT1'); // each choice says which lot it is
+    await waitText('ul.products', 'GL1');
+    assert.deepEqual(await links('ul.products a'),
+      plain.json.products.map((p) => [p, lotPath(p, '/locations')]));
+    await shot('ambiguous');
+    await clickText('ul.products a', 'PAINT');
+    await waitPath(lotPath('PAINT', '/locations'));
+    await waitText('#tab-content tbody', 'WH/Paint');
+  });
+
+  await step('each product\'s lot page shows its own lot, as the API does', [], async () => {
+    for (const product of ['PAINT', 'GLUE']) {
+      const lot = await must('GET', apiLotPath(product));
+      await open(lotPath(product));
+      const seen = await facts();
+      assert.equal(seen.Product, product);
+      assert.equal(seen.Name, lot.name);
+      assert.equal(seen['On hand'], lot.on_hand);
+      assert.equal(await text('header nav a[aria-current=page]'), 'Lots');
+      // every tab, and the move form, keep the product
+      assert.deepEqual((await links('nav.tabs a')).map((l) => l[1]),
+        ['', '/edit', '/locations', '/history', '/trace', '/recall'].map((t) => lotPath(product, t)));
+      assert.equal(await page.$eval('a.move-link', (a) => a.getAttribute('href')),
+        `/ui/moves/new?lot_id=${SHARED}&product_id=${product}`);
+      await clickText('nav.tabs a', 'Locations');
+      await waitPath(lotPath(product, '/locations'));
+      await page.waitForSelector('#tab-content tbody tr');
+      const where = await must('GET', apiLotPath(product, '/locations'));
+      assert.deepEqual((await tableRows('#tab-content')).map((r) => r.slice(0, 3)),
+        where.locations.map((l) => [l.location, l.usage, l.quantity]));
+      assert.equal(await text('#tab-content .on-hand'), where.on_hand);
+      await clickText('nav.tabs a', 'History');
+      await waitPath(lotPath(product, '/history'));
+      await page.waitForSelector('#tab-content caption');
+      const history = await must('GET', apiLotPath(product, '/moves?limit=100'));
+      assert.deepEqual((await tableRows('#tab-content')).map((r) => [r[0], r[1], r[4]]),
+        history.events.map((e) => [String(e.position), e.type, e.reference || '—']));
+    }
+    // GLUE's SHARED-1 was made from PAINT's: the trace names each by its product
+    await open(lotPath('PAINT', '/trace'));
+    await page.waitForSelector('ul.tree[data-direction=downstream] a');
+    assert.deepEqual(await links('ul.tree[data-direction=downstream] a'), [[SHARED, lotPath('GLUE')]]);
+    await open(lotPath('GLUE', '/trace'));
+    await page.waitForSelector('ul.tree[data-direction=upstream] a');
+    assert.deepEqual(await links('ul.tree[data-direction=upstream] a'), [[SHARED, lotPath('PAINT')]]);
+    // the recall of PAINT's lot: GLUE's delivery, linked to GLUE's lot
+    await open(lotPath('PAINT', '/recall'));
+    await page.waitForSelector('#tab-content table');
+    const trace = await must('GET', apiLotPath('PAINT', '/trace'));
+    assert.equal(trace.deliveries.length, 1);
+    // made from it, and delivered
+    assert.deepEqual(await links('#tab-content tbody a'), [[SHARED, lotPath('GLUE')], [SHARED, lotPath('GLUE')]]);
+    const deliveries = (await page.$$eval('#tab-content table', (ts) => [...ts[1].tBodies[0].rows]
+      .map((r) => [...r.cells].map((c) => c.textContent.trim()))));
+    assert.deepEqual(deliveries.map((r) => r.slice(0, 4)),
+      trace.deliveries.map((d) => [d.location, d.lot_id, d.product_id, d.quantity]));
+  });
+
+  await step('create, edit and move on the product-scoped pages', [409], async () => {
+    // a third product takes the same lot id: the form opens it under INK
+    await open('/ui/lots/new');
+    await page.type('#product_id', 'INK');
+    await page.type('#name', 'IN1');
+    await page.type('#lot_id', SHARED);
+    await clickText('button', 'Create');
+    await waitPath(lotPath('INK'));
+    assert.equal((await facts()).Product, 'INK');
+    assert.equal((await must('GET', apiLotPath('INK'))).name, 'IN1');
+    // edit GLUE's: the PATCH names the product, PAINT's lot is untouched
+    await open(lotPath('GLUE', '/edit'));
+    assert.equal(await value('name'), 'GL1');
+    let rec = recordWrites();
+    await typeInto('reference', 'GLUE-REF');
+    await clickText('button', 'Save');
+    await waitText('.saved', 'Saved');
+    rec.stop();
+    assert.deepEqual(rec.writes.map((w) => [w.method, w.path]), [['PATCH', apiLotPath('GLUE')]]);
+    assert.equal((await must('GET', apiLotPath('GLUE'))).reference, 'GLUE-REF');
+    assert.equal((await must('GET', apiLotPath('PAINT'))).reference, null);
+    // move PAINT's from its page: the form comes filled in and sends the product
+    await open(lotPath('PAINT'));
+    await clickText('a', 'Move stock');
+    await waitPath('/ui/moves/new');
+    assert.equal(await value('lot_id'), SHARED);
+    assert.equal(await value('product_id'), 'PAINT');
+    rec = recordWrites();
+    await page.type('#quantity', '2');
+    await page.type('#from_id', 'WH/Paint');
+    await page.type('#to_id', 'WH/Paint2');
+    await clickText('button', 'Move');
+    await waitText('.answer', 'of product PAINT has 6 on hand');
+    rec.stop();
+    assert.equal(rec.writes.length, 1);
+    assert.equal(rec.writes[0].body.product_id, 'PAINT');
+    await clickText('.answer a', SHARED);
+    await waitPath(lotPath('PAINT', '/locations'));
+    await waitText('#tab-content tbody', 'WH/Paint2');
+    const where = await must('GET', apiLotPath('PAINT', '/locations'));
+    assert.deepEqual((await tableRows('#tab-content')).map((r) => r.slice(0, 3)),
+      where.locations.map((l) => [l.location, l.usage, l.quantity]));
+    // without the product, the lot id is ambiguous: said at Product, nothing moved
+    await open('/ui/moves/new');
+    await page.type('#lot_id', SHARED);
+    await page.type('#quantity', '1');
+    await page.type('#from_id', 'WH/Paint2');
+    await page.type('#to_id', 'WH/Paint');
+    await clickText('button', 'Move');
+    await waitText('#product_id-error', 'AMBIGUOUS_LOT');
+    assert.match(await text('#product_id-error'), /GLUE, INK, PAINT/);
+    assert.deepEqual((await must('GET', apiLotPath('PAINT', '/locations'))).locations, where.locations);
+  });
+
+  await step('the lists link each lot under its product', [], async () => {
+    await open('/ui/lots');
+    await typeInto('q', SHARED);
+    await clearResults();
+    await page.keyboard.press('Enter');
+    await waitCaption('3 lots');
+    const rows = await tableRows('.results');
+    assert.deepEqual(rows.map((r) => r[2]), ['GLUE', 'INK', 'PAINT']);
+    assert.deepEqual(await links('.results tbody a'), rows.map((r) => [SHARED, lotPath(r[2])]));
+    await open('/ui/expiring');
+    await page.waitForSelector('.results tbody tr');
+    const fefo = (await must('GET', '/v1/lots?expiring_before=9999-12-31T00:00:00Z&limit=50')).lots;
+    assert.deepEqual(await links('.results tbody a'),
+      fefo.map((l) => [l.lot_id, `/ui/products/${l.product_id}/lots/${l.lot_id}`]));
+    await open('/ui/locations');
+    await typeInto('root', 'WH');
+    await clearResults();
+    await page.keyboard.press('Enter');
+    await waitText('ul.locations', 'Paint2');
+    const here = (await links('ul.locations a')).filter((l) => l[0] === SHARED);
+    assert.deepEqual(here.map((l) => l[1]).sort(),
+      [lotPath('GLUE', '/locations'), lotPath('PAINT', '/locations'), lotPath('PAINT', '/locations')]);
+    await waitText('ul.locations', `${SHARED} PT1 · PAINT · 2 (INTERNAL)`);
+  });
+
+  await step('deep links: every page loads directly, and again on reload', [409], async () => {
     const pages = [
       ['/ui/', 'Lots'], ['/ui/lots', 'Lots'], ['/ui/lots/new', 'New lot'], ['/ui/lots/LOC-1', 'LOC-1'],
       ['/ui/lots/LOC-1/edit', 'LOC-1'], ['/ui/lots/LOC-1/locations', 'LOC-1'],
       ['/ui/lots/LOC-1/history', 'LOC-1'], ['/ui/lots/FLOUR-1/trace', 'FLOUR-1'],
       ['/ui/lots/FLOUR-1/recall', 'FLOUR-1'], ['/ui/moves/new', 'Move stock'],
       ['/ui/locations', 'Stock by location'], ['/ui/rejections', 'Rejections'], ['/ui/expiring', 'Expiring'],
+      [`/ui/lots/${SHARED}`, SHARED], [lotPath('PAINT', '/history'), SHARED],
     ];
     for (const [p, heading] of pages) {
       const resp = await page.goto(srv.base + p, { waitUntil: 'load' });
@@ -539,7 +733,7 @@ async function main() {
       await page.reload({ waitUntil: 'load' });
       await waitText('main h1', heading);
       assert.equal(await page.evaluate(() => location.pathname), p);
-      const tab = p.match(/^\/ui\/lots\/[^/]+\/(edit|locations|history|trace|recall)$/);
+      const tab = p.match(/^\/ui(?:\/products\/[^/]+)?\/lots\/[^/]+\/(edit|locations|history|trace|recall)$/);
       if (tab) assert.equal(await text('nav.tabs a[aria-current=page]'),
         tab[1][0].toUpperCase() + tab[1].slice(1));
     }

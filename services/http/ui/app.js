@@ -45,8 +45,8 @@ function pageFor(path) {
 function markCurrent(path) {
   for (const a of document.querySelectorAll('header nav a')) {
     const here = a.getAttribute('href');
-    const current = path === here || (here === '/ui/lots' && /^\/ui\/?$/.test(path)) ||
-      (here === '/ui/lots' && path.startsWith('/ui/lots/') && path !== '/ui/lots/new');
+    const onLot = path.startsWith('/ui/products/') || (path.startsWith('/ui/lots/') && path !== '/ui/lots/new');
+    const current = path === here || (here === '/ui/lots' && (/^\/ui\/?$/.test(path) || onLot));
     if (current) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }

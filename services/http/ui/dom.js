@@ -109,7 +109,15 @@ export function showTime(iso) {
 
 const enc = encodeURIComponent;
 
-// The console's URL of a lot (and a tab): product-scoped when known.
+// A lot's reference {lot_id, product_id} from anything that names one
+// (a lot, a list row, a trace node, a delivery, a move's answer).
+export function lotRef(x) {
+  return { lot_id: x.lot_id, product_id: x.product_id || undefined };
+}
+
+// The console's URL of a lot (and a tab): product-scoped when the product
+// is known, since a lot id alone may name lots of several products
+// (docs/api.md); the plain /ui/lots/{lot_id} only for a lot id typed alone.
 export function lotHref(ref, tab) {
   const base = ref.product_id
     ? `/ui/products/${enc(ref.product_id)}/lots/${enc(ref.lot_id)}`
@@ -117,8 +125,17 @@ export function lotHref(ref, tab) {
   return tab && tab !== 'view' ? base + '/' + tab : base;
 }
 
-export function lotLink(lot) {
-  return h('a', { href: lotHref({ lot_id: lot.lot_id }) }, lot.lot_id);
+// A link to a lot, under its product when x names one.
+export function lotLink(x, tab) {
+  return h('a', { href: lotHref(lotRef(x), tab) }, x.lot_id);
+}
+
+// The move form, filled in for a lot when one is given.
+export function moveHref(ref) {
+  if (!ref) return '/ui/moves/new';
+  const q = new URLSearchParams({ lot_id: ref.lot_id });
+  if (ref.product_id) q.set('product_id', ref.product_id);
+  return '/ui/moves/new?' + q.toString();
 }
 
 // The four dates of a lot, in form order, with their labels.

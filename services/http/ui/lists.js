@@ -1,9 +1,9 @@
 // lists.js — the lists that are not about one lot: stock by location
 // (/ui/locations), the dead letters (/ui/rejections) and the FEFO list
-// (/ui/expiring).
+// (/ui/expiring). Their lots are linked under their products.
 import * as api from './api.js';
 import {
-  h, field, input, select, table, errorBox, loading, toIso, showTime, lotLink, checkbox, addDecimal, latest,
+  h, field, input, select, table, errorBox, loading, toIso, showTime, lotLink, lotRef, checkbox, addDecimal, latest,
 } from './dom.js';
 
 const PAGE_SIZE = 200;
@@ -49,7 +49,7 @@ function treeNode(n) {
   return h('li', {},
     h('details', { open: true },
       h('summary', {}, h('span', { class: 'loc' }, n.name), ' ', h('span', { class: 'qty' }, String(n.total))),
-      n.lots.length ? h('ul', { class: 'lots' }, n.lots.map((l) => h('li', {}, lotLink(l.lot),
+      n.lots.length ? h('ul', { class: 'lots' }, n.lots.map((l) => h('li', {}, lotLink(l.lot, 'locations'),
         ` ${l.lot.name} · ${l.lot.product_id} · ${l.quantity} (${l.usage})`))) : null,
       n.children.size ? h('ul', {}, [...n.children.values()].map(treeNode)) : null));
 }
@@ -66,7 +66,7 @@ export async function locationsPage(main) {
       const { lots, complete } = await lotsUnder(root);
       const rows = [];
       for (const lot of lots) {
-        const { body } = await api.lotLocations({ lot_id: lot.lot_id });
+        const { body } = await api.lotLocations(lotRef(lot));
         for (const loc of body.locations) rows.push({ lot, loc });
       }
       if (!current()) return;

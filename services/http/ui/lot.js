@@ -1,10 +1,16 @@
-// lot.js — one lot (/ui/lots/{lot_id}[/tab], and the product-scoped
-// /ui/products/{product_id}/lots/{lot_id}[/tab]): the tabs View, Edit,
+// lot.js — one lot (/ui/products/{product_id}/lots/{lot_id}[/tab], and
+// /ui/lots/{lot_id}[/tab] for a lot id typed alone): the tabs View, Edit,
 // Locations, History, Trace and Recall, kept live while open.
+//
+// A lot is (product_id, lot_id): once the lot is read, every call and
+// every link of the page names its product, so a lot id that a second
+// product takes up later cannot turn the open page ambiguous. A plain
+// lot id that several products use answers AMBIGUOUS_LOT: the page then
+// offers each product's lot.
 import * as api from './api.js';
 import {
   h, field, input, table, errorBox, notice, loading, toIso, toLocal, showTime,
-  lotHref, DATES, showRefusal, clearRefusal, checkbox, addDecimal, latest,
+  lotHref, lotRef, lotLink, moveHref, DATES, showRefusal, clearRefusal, checkbox, addDecimal, latest,
 } from './dom.js';
 
 export const TABS = ['edit', 'locations', 'history', 'trace', 'recall'];
@@ -219,7 +225,7 @@ function node(n, root) {
   const via = n.links.map((l) => `${l.reference}: ${l.consumed} consumed, ${l.produced} produced`).join('; ');
   return h('li', {},
     h('span', { class: 'node' },
-      root ? h('strong', {}, n.lot_id) : h('a', { href: lotHref({ lot_id: n.lot_id }) }, n.lot_id),
+      root ? h('strong', {}, n.lot_id) : lotLink(n),
       ` ${n.name} · ${n.product_id}`,
       via ? h('span', { class: 'via' }, ` (${via})`) : null,
       n.repeat ? h('em', {}, ' (shown above)') : null,
@@ -266,10 +272,9 @@ function recallTab(box, ref) {
           `customer location${customers.size === 1 ? '' : 's'}.`),
         t.truncated ? notice('The trace stops at a limit: the recall may be incomplete.', 'warn') : '',
         table('Lots made from it', ['Lot ID', 'Product', 'Name', 'Level'],
-          made.map(([n, depth]) => [h('a', { href: lotHref({ lot_id: n.lot_id }) }, n.lot_id),
-            n.product_id, n.name, String(depth)]), [3]),
+          made.map(([n, depth]) => [lotLink(n), n.product_id, n.name, String(depth)]), [3]),
         table('Deliveries to customers', ['Customer', 'Lot ID', 'Product', 'Quantity', 'Reference', 'Recorded'],
-          t.deliveries.map((d) => [d.location, d.lot_id, d.product_id, d.quantity, d.reference || '—',
+          t.deliveries.map((d) => [d.location, lotLink(d), d.product_id, d.quantity, d.reference || '—',
             showTime(d.recorded_at)]), [3]),
         table('Per customer', ['Customer', 'Quantity delivered'],
           [...customers].map(([c, q]) => [c, q]), [1]));
@@ -281,47 +286,59 @@ function recallTab(box, ref) {
 
 // ---- the page ----
 
-function ambiguous(main, ref, err, tab) {
+// A plain lot id that several products use: one link per product's lot,
+// to the same tab, with what tells the lots apart.
+async function ambiguous(main, ref, err, tab) {
+  const products = (err.products || []).map((p) => (typeof p === 'string' ? p : p.product_id));
+  const lots = await Promise.all(products.map((product_id) =>
+    api.getLot({ product_id, lot_id: ref.lot_id }).then((r) => r.body, () => null)));
   main.replaceChildren(h('h1', {}, `Lot ${ref.lot_id}`),
-    errorBox(err),
-    h('p', {}, 'Several products have a lot with this id. Choose the product:'),
-    h('ul', { class: 'products' }, (err.products || []).map((p) => {
-      const id = typeof p === 'string' ? p : p.product_id;
-      return h('li', {}, h('a', { href: lotHref({ product_id: id, lot_id: ref.lot_id }, tab) }, id));
-    })));
+    notice([h('strong', { class: 'code' }, err.code),
+      ` ${products.length} products have a lot with id ${ref.lot_id}. Choose the product:`], 'warn'),
+    h('ul', { class: 'products' }, products.map((product_id, i) => h('li', {},
+      h('a', { href: lotHref({ product_id, lot_id: ref.lot_id }, tab) }, product_id),
+      lots[i] ? ` · ${lots[i].name} · ${lots[i].tracking} · on hand ${lots[i].on_hand}` : null))));
 }
 
 function header(lot, ref, tab) {
   return [
     h('h1', {}, 'Lot ', h('span', { class: 'lot-id' }, lot.lot_id)),
     h('p', { class: 'sub' }, `${lot.name} · product ${lot.product_id} · ${lot.tracking} · on hand `,
-      h('strong', { class: 'lot-on-hand' }, lot.on_hand), ` · version ${lot.version}`),
+      h('strong', { class: 'lot-on-hand' }, lot.on_hand), ` · version ${lot.version} · `,
+      h('a', { href: moveHref(ref), class: 'move-link' }, 'Move stock')),
     h('nav', { class: 'tabs', 'aria-label': 'Lot' }, h('ul', {}, TAB_NAMES.map(([id, name]) =>
       h('li', {}, h('a', { href: lotHref(ref, id), 'aria-current': id === tab ? 'page' : null }, name))))),
   ];
 }
 
-export async function lotPage(main, navigate, ref, tab) {
+// The tab's content in box; returns the function that reads it again
+// (null for the tabs that show the lot itself).
+function openTab(tab, box, state, ref, onSaved) {
+  if (tab === 'view') viewTab(box, state.lot);
+  else if (tab === 'edit') editTab(box, state, ref, onSaved);
+  else if (tab === 'locations') return locationsTab(box, ref);
+  else if (tab === 'history') return historyTab(box, ref);
+  else if (tab === 'trace') return traceTab(box, ref);
+  else if (tab === 'recall') return recallTab(box, ref);
+  return null;
+}
+
+export async function lotPage(main, navigate, asked, tab) {
   main.append(loading());
   let lot;
   let position;
   try {
-    ({ body: lot, position } = await api.getLot(ref));
+    ({ body: lot, position } = await api.getLot(asked));
   } catch (err) {
-    if (err.code === 'AMBIGUOUS_LOT') ambiguous(main, ref, err, tab);
-    else main.replaceChildren(h('h1', {}, `Lot ${ref.lot_id}`), errorBox(err));
+    if (err.code === 'AMBIGUOUS_LOT') await ambiguous(main, asked, err, tab);
+    else main.replaceChildren(h('h1', {}, `Lot ${asked.lot_id}`), errorBox(err));
     return null;
   }
+  const ref = lotRef(lot);
   const box = h('section', { class: 'tab', id: 'tab-content' });
   const live = h('p', { class: 'live', 'aria-live': 'polite' });
   const state = { lot, changed: null };
-  let reload = null;
-  if (tab === 'view') viewTab(box, lot);
-  else if (tab === 'edit') editTab(box, state, ref, (l, p) => { state.lot = l; position = p; });
-  else if (tab === 'locations') reload = locationsTab(box, ref);
-  else if (tab === 'history') reload = historyTab(box, ref);
-  else if (tab === 'trace') reload = traceTab(box, ref);
-  else if (tab === 'recall') reload = recallTab(box, ref);
+  const reload = openTab(tab, box, state, ref, (l, p) => { state.lot = l; position = p; });
   main.replaceChildren(...header(lot, ref, tab), box, live);
   if (reload) await reload();
   return watch(ref, position, async (changedAt) => {

@@ -1,8 +1,10 @@
 // lots.js — the lots list (/ui/lots) and the create form (/ui/lots/new).
+// Every lot is linked under its product (/ui/products/{p}/lots/{l}): two
+// products may have a lot with the same id.
 import * as api from './api.js';
 import {
   h, field, input, select, table, errorBox, notice, loading, toIso, showTime,
-  lotLink, lotHref, DATES, showRefusal, clearRefusal, latest,
+  lotLink, lotHref, lotRef, DATES, showRefusal, clearRefusal, latest,
 } from './dom.js';
 
 const PAGE_SIZES = ['10', '50', '200'];
@@ -142,13 +144,13 @@ export async function newLotPage(main, navigate) {
       retry = null;
       clearRefusal(form);
       if (!another) {
-        navigate(lotHref({ lot_id: lot.lot_id }));
+        navigate(lotHref(lotRef(lot)));
         return;
       }
       form.elements.name.value = '';
       form.elements.lot_id.value = '';
       form.querySelector('.created').replaceChildren(notice(
-        ['Created lot ', h('a', { href: lotHref({ lot_id: lot.lot_id }) }, lot.lot_id),
+        ['Created lot ', lotLink(lot),
           ` (${lot.name}) of product ${lot.product_id}.`]));
       form.elements.name.focus();
     } catch (err) {

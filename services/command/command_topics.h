@@ -16,8 +16,8 @@
  * (the caller waits for it). Fails LL_ERR_CONFIG when the input exists but
  * the events or quantities topic does not, or has another partition count:
  * each partition of the input is a task whose accepted events and
- * quantity changes go to the same partition of those topics. Fails LL_ERR_KAFKA when the cluster does not answer
- * within timeout_ms. */
+ * quantity changes go to the same partition of those topics. Fails LL_ERR_KAFKA
+ * when the cluster does not answer within timeout_ms. */
 int cmd_check_topics(rd_kafka_t *rk, const ll_topics *topics, int timeout_ms,
                      int32_t *inbound, ll_err *err);
 

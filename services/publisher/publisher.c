@@ -817,8 +817,7 @@ static step_result produce_entry(ll_publisher *p, pub_run *run,
     return STEP_FATAL;
   ll_buf_reset(&p->key);
   ll_buf_put(&p->key, e->event.product_id, strlen(e->event.product_id));
-  step_result r =
-      produce(p, p->o.topics.events, &p->key, &p->value, &at, err);
+  step_result r = produce(p, p->o.topics.events, &p->key, &p->value, &at, err);
   if (r == STEP_OK && e->event.type == LL_EV_STOCK_MOVED) {
     r = produce_quantity(p, e, &e->event.from, from_after, &at, err);
     if (r == STEP_OK)

@@ -241,12 +241,14 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
         ll_store_batch_append(l->batch, logged, &in, stamp(l, m));
     if (logged != ev)
       ll_event_free(&normalized);
-    ll_decision_mutations(ev, &d, position, muts);
+    ll_log_at at = {position, m->partition,
+                    ll_store_batch_task_position(l->batch, m->partition)};
+    ll_decision_mutations(ev, &d, &at, muts);
     ll_store_batch_mutate(l->batch, muts);
     atomic_fetch_add(&l->stats->accepted, 1);
     ll_counter_add(l->metrics.accepted, 1);
   } else {
-    ll_decision_mutations(ev, &d, 0, muts);
+    ll_decision_mutations(ev, &d, NULL, muts);
     ll_store_batch_mutate(l->batch, muts);
     reject(l, m, ev->event_id, d.code, d.message);
   }

@@ -14,6 +14,24 @@ static int32_t partitions_of(const struct rd_kafka_metadata *md,
   return 0;
 }
 
+/* out (count n, 0 when missing) must have the input's count. */
+static int check_copartitioned(const char *input, int32_t inbound,
+                               const char *out, int32_t n, ll_err *err) {
+  if (n == 0)
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "topic %s does not exist: create it with %d partitions, "
+                   "like %s (docs/operations.md, \"Partition counts\")",
+                   out, (int)inbound, input);
+  if (n != inbound)
+    return ll_fail(err, LL_ERR_CONFIG,
+                   "topics %s (%d partitions) and %s (%d partitions) must have "
+                   "the same partition count: what is accepted from "
+                   "partition p of %s goes to partition p of %s "
+                   "(docs/operations.md, \"Partition counts\")",
+                   input, (int)inbound, out, (int)n, input, out);
+  return 0;
+}
+
 int cmd_check_topics(rd_kafka_t *rk, const ll_topics *topics, int timeout_ms,
                      int32_t *inbound, ll_err *err) {
   const struct rd_kafka_metadata *md = NULL;
@@ -25,21 +43,13 @@ int cmd_check_topics(rd_kafka_t *rk, const ll_topics *topics, int timeout_ms,
                    rd_kafka_err2str(e));
   *inbound = partitions_of(md, topics->inbound);
   int32_t events = partitions_of(md, topics->events);
+  int32_t quantities = partitions_of(md, topics->quantities);
   rd_kafka_metadata_destroy(md);
   if (*inbound == 0)
     return 0;
-  if (events == 0)
-    return ll_fail(err, LL_ERR_CONFIG,
-                   "topic %s does not exist: create it with %d partitions, "
-                   "like %s (docs/operations.md, \"Partition counts\")",
-                   topics->events, (int)*inbound, topics->inbound);
-  if (events != *inbound)
-    return ll_fail(err, LL_ERR_CONFIG,
-                   "topics %s (%d partitions) and %s (%d partitions) must have "
-                   "the same partition count: the events accepted from "
-                   "partition p of %s go to partition p of %s "
-                   "(docs/operations.md, \"Partition counts\")",
-                   topics->inbound, (int)*inbound, topics->events, (int)events,
-                   topics->inbound, topics->events);
-  return 0;
+  if (check_copartitioned(topics->inbound, *inbound, topics->events, events,
+                          err) != 0)
+    return -1;
+  return check_copartitioned(topics->inbound, *inbound, topics->quantities,
+                             quantities, err);
 }

@@ -1,7 +1,7 @@
 /* command_topics.h — what the command consumer checks about its topics
  * before it consumes: the partition count of the input, and that the
- * accepted events' topic has the same (docs/operations.md, "Partition
- * counts"). */
+ * accepted events' and the quantities' topics have the same
+ * (docs/operations.md, "Partition counts"). */
 #ifndef LL_COMMAND_TOPICS_H
 #define LL_COMMAND_TOPICS_H
 
@@ -11,13 +11,13 @@
 #include "ll_kafka.h"
 #include "ll_types.h"
 
-/* The partition counts of topics->inbound and topics->events as the cluster
- * reports them. *inbound is 0 while the input topic does not exist (the
- * caller waits for it). Fails LL_ERR_CONFIG when the input exists but the
- * events topic does not, or has another partition count: each partition of
- * the input is a task whose accepted events go to the same partition of
- * the events topic. Fails LL_ERR_KAFKA when the cluster does not answer
- * within timeout_ms. */
+/* The partition counts of the input, events and quantities topics as the
+ * cluster reports them. *inbound is 0 while the input topic does not exist
+ * (the caller waits for it). Fails LL_ERR_CONFIG when the input exists but
+ * the events or quantities topic does not, or has another partition count:
+ * each partition of the input is a task whose accepted events and
+ * quantity changes go to the same partition of those topics. Fails LL_ERR_KAFKA
+ * when the cluster does not answer within timeout_ms. */
 int cmd_check_topics(rd_kafka_t *rk, const ll_topics *topics, int timeout_ms,
                      int32_t *inbound, ll_err *err);
 

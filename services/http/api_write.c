@@ -508,9 +508,10 @@ static void reply_reused(api_reply *r, const ll_event *ev,
   if (seen->accepted)
     api_reply_error(r, MHD_HTTP_CONFLICT, ll_code_name(LL_EVENT_ID_REUSED),
                     "event id %s was already used for a different event "
-                    "(accepted at log position %llu); send a new "
-                    "Idempotency-Key for a new request",
-                    ev->event_id, (unsigned long long)seen->position);
+                    "(accepted at position %llu of partition %d); send a "
+                    "new Idempotency-Key for a new request",
+                    ev->event_id, (unsigned long long)seen->task_position,
+                    (int)seen->partition);
   else
     api_reply_error(r, MHD_HTTP_CONFLICT, ll_code_name(LL_EVENT_ID_REUSED),
                     "event id %s was already used for a different event "

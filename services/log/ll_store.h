@@ -134,6 +134,9 @@ ll_state_reader ll_store_batch_reader(ll_store_batch *b);
  * clock, which it becomes. */
 uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
                                const ll_input *in, int64_t recorded_at_ms);
+/* The task position of the last entry the batch appended to the task of
+ * partition (the store's, when the batch appended none there). */
+uint64_t ll_store_batch_task_position(ll_store_batch *b, int32_t partition);
 void ll_store_batch_mutate(ll_store_batch *b, const ll_mutations *m);
 /* Returns the rejection's sequence. r->rejected_at_ms must not be earlier
  * than the clock of the task of r->partition, which it becomes. */

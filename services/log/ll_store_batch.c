@@ -183,6 +183,15 @@ int ll_store_batch_prefetch(ll_store_batch *b, const ll_buf *keys,
   return ll_state_mem_prefetch(b->store, keys, err);
 }
 
+uint64_t ll_store_batch_task_position(ll_store_batch *b, int32_t partition) {
+  for (size_t i = 0; i < b->tasks.n; i++)
+    if (b->tasks.items[i].partition == partition)
+      return b->tasks.items[i].position;
+  ll_task_last t;
+  ll_store_task_last(b->store, partition, &t);
+  return t.position;
+}
+
 int64_t ll_store_batch_task_clock(ll_store_batch *b, int32_t partition) {
   for (size_t i = 0; i < b->tasks.n; i++)
     if (b->tasks.items[i].partition == partition)

@@ -12,10 +12,14 @@
  * The publisher follows the log store like the projector does (catch up,
  * read the entries after its position) and publishes each run of entries
  * (at most publish.batch.max.events) as ONE Kafka transaction:
- *   for each entry, in log order:
+ *   for each entry, in log order, to the partition of its task (the input
+ *   partition it was decided from: the topics are co-partitioned):
  *     lots.events      key product_id, value = the event in Avro
- *                      single-object encoding (current schema), header
- *                      lotline-position = the log position in decimal
+ *                      single-object encoding (current schema), headers
+ *                      lotline-position = the task position in decimal
+ *                      (the same on every instance that decides the task)
+ *                      and lotline-log-position = the position in this
+ *                      instance's log (for reading back, below)
  *     lots.quantities  for a StockMoved, two records, source then
  *                      destination: key product_id "\x1f" lot_id "\x1f"
  *                      location id (a lot is (product_id, lot_id)), value =
@@ -32,7 +36,7 @@
  * default "<group.id>-publisher": one publisher per deployment) and so
  * idempotent: within a partition, records land once each and in the order
  * produced. Topics keep per-partition order, so every partition of both
- * topics carries its positions in increasing order.
+ * topics carries its task's positions in increasing order.
  *
  * Restart. At start (and after a producer had to be replaced) the publisher
  * calls init_transactions(), which fences any earlier instance and, on a
@@ -384,7 +388,7 @@ static void scan_note(ll_publisher *p, const rd_kafka_message_t *m, int t,
   size_t vlen = 0;
   uint64_t pos = 0;
   if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-      rd_kafka_header_get_last(hdrs, LL_POSITION_HEADER, &v, &vlen) !=
+      rd_kafka_header_get_last(hdrs, LL_LOG_POSITION_HEADER, &v, &vlen) !=
           RD_KAFKA_RESP_ERR_NO_ERROR ||
       !parse_position(v, vlen, &pos) || pos <= base || pos > base + n)
     return;
@@ -747,15 +751,30 @@ static step_result pub_connect(ll_publisher *p, volatile sig_atomic_t *stop,
 
 /* ---- one transaction ---- */
 
+/* An entry's two positions as header values. */
+typedef struct pub_positions {
+  char task[PUB_POSITION_STR_MAX];
+  char log[PUB_POSITION_STR_MAX];
+  int32_t partition; /* the task's, or RD_KAFKA_PARTITION_UA */
+} pub_positions;
+
+static void entry_positions(const ll_entry *e, pub_positions *out) {
+  snprintf(out->task, sizeof out->task, "%" PRIu64, e->task_position);
+  snprintf(out->log, sizeof out->log, "%" PRIu64, e->position);
+  /* Entries not from Kafka (partition -1) exist only in tests. */
+  out->partition = e->partition >= 0 ? e->partition : RD_KAFKA_PARTITION_UA;
+}
+
 static step_result produce(ll_publisher *p, const char *topic,
                            const ll_buf *key, const ll_buf *value,
-                           const char *position, ll_err *err) {
+                           const pub_positions *at, ll_err *err) {
   for (;;) {
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(topic),
+        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(at->partition),
         RD_KAFKA_V_KEY((void *)key->data, key->len),
         RD_KAFKA_V_VALUE((void *)value->data, value->len),
-        RD_KAFKA_V_HEADER(LL_POSITION_HEADER, position, -1),
+        RD_KAFKA_V_HEADER(LL_POSITION_HEADER, at->task, -1),
+        RD_KAFKA_V_HEADER(LL_LOG_POSITION_HEADER, at->log, -1),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
       return STEP_OK;
@@ -770,26 +789,26 @@ static step_result produce(ll_publisher *p, const char *topic,
 
 static step_result produce_quantity(ll_publisher *p, const ll_entry *e,
                                     const ll_location *loc, int64_t after,
-                                    const char *position, ll_err *err) {
+                                    const pub_positions *at, ll_err *err) {
   ll_quantity_changed q = {.lot_id = e->event.lot_id,
                            .product_id = e->event.product_id,
                            .location = loc->id,
                            .usage = loc->usage,
                            .quantity_micro = after,
-                           .position = (int64_t)e->position,
+                           .position = (int64_t)e->task_position,
                            .occurred_at_ms = e->event.occurred_at_ms};
   ll_buf_reset(&p->value);
   if (ll_codec_encode_quantity(p->o.codec, &q, &p->value, err) != 0)
     return STEP_FATAL;
   quantity_key(&p->key, e->event.product_id, e->event.lot_id, loc->id);
-  return produce(p, p->o.topics.quantities, &p->key, &p->value, position, err);
+  return produce(p, p->o.topics.quantities, &p->key, &p->value, at, err);
 }
 
 /* Stage one entry in the run and queue its records. */
 static step_result produce_entry(ll_publisher *p, pub_run *run,
                                  const ll_entry *e, ll_err *err) {
-  char position[PUB_POSITION_STR_MAX];
-  snprintf(position, sizeof position, "%" PRIu64, e->position);
+  pub_positions at;
+  entry_positions(e, &at);
   int64_t from_after = 0, to_after = 0;
   if (pub_run_apply(run, e, &from_after, &to_after, err) != 0)
     return STEP_FATAL;
@@ -798,12 +817,11 @@ static step_result produce_entry(ll_publisher *p, pub_run *run,
     return STEP_FATAL;
   ll_buf_reset(&p->key);
   ll_buf_put(&p->key, e->event.product_id, strlen(e->event.product_id));
-  step_result r =
-      produce(p, p->o.topics.events, &p->key, &p->value, position, err);
+  step_result r = produce(p, p->o.topics.events, &p->key, &p->value, &at, err);
   if (r == STEP_OK && e->event.type == LL_EV_STOCK_MOVED) {
-    r = produce_quantity(p, e, &e->event.from, from_after, position, err);
+    r = produce_quantity(p, e, &e->event.from, from_after, &at, err);
     if (r == STEP_OK)
-      r = produce_quantity(p, e, &e->event.to, to_after, position, err);
+      r = produce_quantity(p, e, &e->event.to, to_after, &at, err);
   }
   return r;
 }

@@ -22,6 +22,10 @@
 
 #define LL_PUBLISH_BATCH_MAX_LIMIT 10000 /* log entries per transaction */
 #define LL_POSITION_HEADER "lotline-position"
+/* The entry's position in the publishing instance's own log: how the
+ * publisher recognises its records when it reads back an unfinished
+ * transaction. Not for consumers (docs/streams.md). */
+#define LL_LOG_POSITION_HEADER "lotline-log-position"
 
 /* Points where a test may make the publisher stop as if the process had
  * been killed there (no cleanup, nothing stored locally). */

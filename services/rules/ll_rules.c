@@ -741,8 +741,9 @@ void ll_decide(const ll_facts *facts, const ll_event *ev,
     if (facts->seen.accepted)
       reject(out, LL_EVENT_ID_REUSED,
              "The event id '%s' was already used by another event (accepted "
-             "at log position %llu).",
-             ev->event_id, (unsigned long long)facts->seen.position);
+             "at position %llu of partition %d).",
+             ev->event_id, (unsigned long long)facts->seen.task_position,
+             (int)facts->seen.partition);
     else
       reject(out, LL_EVENT_ID_REUSED,
              "The event id '%s' was already used by another event (rejected "

@@ -30,7 +30,8 @@
  * product (it can only be rejected).
  *
  * Seen record: u8 format (1), bytes digest (32, SHA-256 of the packed
- * event), u8 accepted; then uvar log position if accepted, else uvar
+ * event), u8 accepted; then if accepted: uvar log position, svar partition
+ * and uvar task position (where the entry went: ll_log_at); else uvar
  * rejection code, the message as a string and the event's occurred_at as a
  * zig-zag varint (absent in older records: it is read when bytes are left).
  * A rejected event is nowhere else, and the HTTP API needs its occurred_at
@@ -50,6 +51,8 @@
  * itself missing or invalid (there is nothing sound to key the record by). */
 #include "ll_state.h"
 
+#include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,8 +229,12 @@ static int read_seen(const ll_state_reader *reader, const char *product_id,
   memcpy(seen->digest, digest, DIGEST_BYTES);
   seen->accepted = accepted == 1;
   if (seen->accepted) {
-    if (!ll_rd_uvar(&r, &seen->position))
+    int64_t partition = 0;
+    if (!ll_rd_uvar(&r, &seen->position) || !ll_rd_svar(&r, &partition) ||
+        partition < -1 || partition > INT32_MAX ||
+        !ll_rd_uvar(&r, &seen->task_position))
       return corrupt(err, "event", event_id);
+    seen->partition = (int32_t)partition;
   } else {
     uint64_t code = 0;
     char *message = NULL;
@@ -564,7 +571,7 @@ static bool rejection_recorded(ll_code code) {
 }
 
 static void put_seen(const ll_event *ev, const ll_decision *d,
-                     uint64_t position, ll_buf *key, ll_buf *value,
+                     const ll_log_at *at, ll_buf *key, ll_buf *value,
                      ll_mutations *out) {
   uint8_t digest[DIGEST_BYTES];
   ll_event_digest(ev, digest);
@@ -573,7 +580,10 @@ static void put_seen(const ll_event *ev, const ll_decision *d,
   ll_buf_put_bytes(value, digest, sizeof digest);
   ll_buf_put_u8(value, d->accepted ? 1 : 0);
   if (d->accepted) {
-    ll_buf_put_uvar(value, position);
+    assert(at != NULL);
+    ll_buf_put_uvar(value, at->position);
+    ll_buf_put_svar(value, at->partition);
+    ll_buf_put_uvar(value, at->task_position);
   } else {
     ll_buf_put_uvar(value, (uint64_t)d->code);
     ll_buf_put_str(value, d->message);
@@ -599,7 +609,7 @@ static void put_quantity(ll_mutations *out, ll_buf *key, ll_buf *value,
 }
 
 void ll_decision_mutations(const ll_event *ev, const ll_decision *d,
-                           uint64_t position, ll_mutations *out) {
+                           const ll_log_at *at, ll_mutations *out) {
   if (d->duplicate)
     return;
   if (!d->accepted && !rejection_recorded(d->code))
@@ -609,7 +619,7 @@ void ll_decision_mutations(const ll_event *ev, const ll_decision *d,
   ll_buf_init(&key);
   ll_buf_init(&value);
   if (event_id_recordable(ev->event_id))
-    put_seen(ev, d, position, &key, &value, out);
+    put_seen(ev, d, at, &key, &value, out);
 
   if (d->accepted) {
     const ll_lot *lot = &d->lot;

@@ -50,12 +50,25 @@ void ll_mutations_put(ll_mutations *m, const void *key, size_t key_len,
                       const void *value, size_t value_len);
 void ll_mutations_del(ll_mutations *m, const void *key, size_t key_len);
 
+/* Where an accepted event went: its position in this instance's log, and
+ * its task (input partition) and position there, which are the same on
+ * every instance (docs/cluster-design.md). */
+typedef struct ll_log_at {
+  uint64_t position;
+  int32_t partition;
+  uint64_t task_position;
+} ll_log_at;
+
 /* What the state remembers of an event id. */
 typedef struct ll_seen {
   bool found;
   uint8_t digest[32];
   bool accepted;
-  uint64_t position;                  /* log position when accepted */
+  uint64_t position; /* log position when accepted (this instance's) */
+  /* When accepted: its task and task position (partition -1 and
+   * task_position = position for an event not from Kafka). */
+  int32_t partition;
+  uint64_t task_position;
   ll_code code;                       /* rejection code when rejected */
   char message[LL_MESSAGE_MAX_BYTES]; /* rejection message when rejected */
   /* Rejected: the event's occurred_at, which the log does not hold, so
@@ -132,9 +145,10 @@ void ll_decision_init(ll_decision *d);
 void ll_decision_free(ll_decision *d);
 
 /* The writes that record `ev` with `decision` in the state, including the
- * event id record. `position` is the log position of an accepted event. */
+ * event id record. `at` is where an accepted event went in the log (NULL
+ * for a rejected one). */
 void ll_decision_mutations(const ll_event *ev, const ll_decision *d,
-                           uint64_t position, ll_mutations *out);
+                           const ll_log_at *at, ll_mutations *out);
 
 /* The key of (product_id, event_id)'s seen record ("e" + product_id +
  * "\x1f" + the first 16 bytes of the id's SHA-256), into k (reset first).

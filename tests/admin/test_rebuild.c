@@ -136,7 +136,8 @@ static bool offer(gen *g, ll_event *ev) {
   } else {
     g->f->rejected++;
   }
-  ll_decision_mutations(ev, &d, position, &muts);
+  ll_log_at at = {position, -1, position};
+  ll_decision_mutations(ev, &d, d.accepted ? &at : NULL, &muts);
   ll_store_batch_mutate(g->batch, &muts);
   bool accepted = d.accepted;
   ll_mutations_free(&muts);

@@ -101,7 +101,8 @@ static void decide(run *r, const ll_event *ev, ll_decision *d) {
   ll_facts_free(&facts);
   ll_mutations muts;
   ll_mutations_init(&muts);
-  ll_decision_mutations(ev, d, d->accepted ? ++r->position : 0, &muts);
+  ll_log_at at = {d->accepted ? ++r->position : 0, -1, r->position};
+  ll_decision_mutations(ev, d, d->accepted ? &at : NULL, &muts);
   mem_state_apply(r->state, &muts);
   ll_mutations_free(&muts);
 }

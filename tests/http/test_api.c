@@ -74,9 +74,10 @@ static void feed(ll_event *events, size_t n) {
     ll_input in = {"lots.inbound", 0, next_offset++};
     if (d.accepted) {
       uint64_t pos = ll_store_batch_append(b, ev, &in, ev->occurred_at_ms);
-      ll_decision_mutations(ev, &d, pos, &muts);
+      ll_log_at at = {pos, -1, pos};
+      ll_decision_mutations(ev, &d, &at, &muts);
     } else {
-      ll_decision_mutations(ev, &d, 0, &muts);
+      ll_decision_mutations(ev, &d, NULL, &muts);
       ll_stored_rejection r = {.rejected_at_ms = ev->occurred_at_ms,
                                .event_id = ev->event_id,
                                .code = d.code,

@@ -59,7 +59,8 @@ static uint64_t feed(ll_event *ev) {
              d.message);
   ll_input in = {"lots.inbound", 0, next_offset++};
   uint64_t pos = ll_store_batch_append(b, ev, &in, ev->occurred_at_ms + 1000);
-  ll_decision_mutations(ev, &d, pos, &muts);
+  ll_log_at at = {pos, -1, pos};
+  ll_decision_mutations(ev, &d, d.accepted ? &at : NULL, &muts);
   ll_store_batch_mutate(b, &muts);
   ll_mutations_free(&muts);
   ll_decision_free(&d);

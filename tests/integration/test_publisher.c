@@ -597,6 +597,7 @@ static void test_gap_in_doubt_is_published_again(void **state) {
                                        strlen(entry.event.product_id)),
                         RD_KAFKA_V_VALUE(value.data, value.len),
                         RD_KAFKA_V_HEADER(LL_POSITION_HEADER, pos, -1),
+                        RD_KAFKA_V_HEADER(LL_LOG_POSITION_HEADER, pos, -1),
                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                         RD_KAFKA_V_END),
       0);

@@ -543,7 +543,7 @@ static void build_triggers(sent_list *l) {
           "WH/Stock", LL_USAGE_INTERNAL);
   s = add_event(l, "accepted event id, other content", LL_EVENT_ID_REUSED,
                 "PAINT", &ev);
-  words(s, "'rc-s2'", "accepted at log position", NULL, NULL);
+  words(s, "'rc-s2'", "accepted at position", "of partition", NULL);
 
   /* Identical redeliveries: of an accepted event and of a rejected one. */
   ev_move(&ev, "rc-s2", "PAINT", "RC-L1", "10", "Vendors", LL_USAGE_SUPPLIER,

@@ -14,10 +14,13 @@ Then it reads lots.events and lots.quantities from the beginning and checks
 what services/publisher/publisher.c promises (docs/streams.md):
   - every accepted event is in lots.events, decodable with python3-avro by
     the schema its fingerprint names, keyed by its product, with a
-    lotline-position header; the positions are exactly 1..N and the event
-    ids exactly the accepted ones;
+    lotline-position header; every product on one partition, the one its
+    input partition has (the topics are co-partitioned); on each partition
+    the positions are exactly 1..N_p (task positions: dense within the
+    partition), the N_p add up to the log's N, and the event ids are exactly
+    the accepted ones;
   - per partition, first copies come in increasing position order; a repeat
-    is byte-identical to its first copy, and all repeats together fall in
+    is byte-identical to its first copy, and a partition's repeats fall in
     one window of at most publish.batch.max.events positions (the
     transaction in flight at the kill -9; the embedded broker does not abort
     transactions); the SIGTERM causes none;
@@ -317,17 +320,28 @@ def read_topic(brokers, topic, timeout_s=60):
     return out
 
 
+def positions_by_partition(recs):
+    out = {}
+    for part, off, key, value, pos in recs:
+        out.setdefault(part, set()).add(pos)
+    return out
+
+
 def wait_published(brokers, last, timeout_s=60):
+    """Until every partition holds 1..N_p with the N_p adding up to last."""
     deadline = time.time() + timeout_s
     while True:
         recs = read_topic(brokers, "lots.events")
-        seen = {r[4] for r in recs}
-        if all(p in seen for p in range(1, last + 1)):
+        by_part = positions_by_partition(recs)
+        dense = all(ps == set(range(1, max(ps) + 1)) for ps in by_part.values())
+        total = sum(max(ps) for ps in by_part.values())
+        if dense and total == last:
             return recs
         if time.time() > deadline:
-            missing = [p for p in range(1, last + 1) if p not in seen]
-            raise AssertionError("positions never published: %s..." %
-                                 missing[:10])
+            raise AssertionError(
+                "positions never published: %d of %d, per partition %s" % (
+                    total, last, {p: (len(ps), max(ps))
+                                  for p, ps in sorted(by_part.items())}))
         time.sleep(0.5)
 
 
@@ -343,7 +357,7 @@ def split_repeats(recs, key_of):
         if ident in seen:
             assert seen[ident] == (key, value), \
                 "repeat of position %d differs from its first copy" % pos
-            repeats.append(pos)
+            repeats.append((part, pos))
             continue
         seen[ident] = (key, value)
         assert pos >= high.get(part, 0), \
@@ -352,6 +366,13 @@ def split_repeats(recs, key_of):
         high[part] = pos
         firsts.append((part, off, key, value, pos))
     return firsts, repeats
+
+
+def repeats_by_partition(repeats):
+    out = {}
+    for part, pos in repeats:
+        out.setdefault(part, []).append(pos)
+    return out
 
 
 # ---- the test ----
@@ -409,20 +430,31 @@ def main():
         # lots.events
         recs = wait_published(brokers, last)
         firsts, repeats = split_repeats(recs, lambda k, v: k)
-        positions = sorted(r[4] for r in firsts)
-        assert positions == list(range(1, last + 1)), "positions not 1..N"
+        by_part = {}
+        for part, off, key, value, pos in firsts:
+            by_part.setdefault(part, []).append(pos)
+        for part, ps in by_part.items():
+            assert sorted(ps) == list(range(1, len(ps) + 1)), \
+                "partition %d: positions not 1..N_p" % part
+        assert sum(len(ps) for ps in by_part.values()) == last
+        product_parts = {}
+        for part, off, key, value, pos in firsts:
+            product_parts.setdefault(key, set()).add(part)
+        assert all(len(ps) == 1 for ps in product_parts.values()), \
+            "a product on several partitions: %s" % product_parts
         ids = []
-        for part, off, key, value, pos in sorted(firsts, key=lambda r: r[4]):
+        for part, off, key, value, pos in sorted(firsts,
+                                                 key=lambda r: (r[0], r[4])):
             name, rec = decode(by_fp, value)
             assert name in ("LotCreated", "LotUpdated", "StockMoved"), name
             assert key.decode() == rec["product_id"], (key, rec)
             ids.append(rec["event_id"])
         assert sorted(ids) == sorted(flow.accepted), "accepted ids differ"
         assert len(set(ids)) == len(ids), "an event id twice in the log"
-        if repeats:
-            assert max(repeats) - min(repeats) < BATCH, \
-                "repeats span more than one transaction: %d..%d" % (
-                    min(repeats), max(repeats))
+        for part, ps in repeats_by_partition(repeats).items():
+            assert max(ps) - min(ps) < BATCH, \
+                "partition %d: repeats span more than one transaction: " \
+                "%d..%d" % (part, min(ps), max(ps))
 
         say("lots.events checked")
 
@@ -440,8 +472,8 @@ def main():
             assert rec["position"] == pos, (rec, pos)
             assert 1 <= pos <= last
             latest[key] = rec
-        if qrepeats:
-            assert max(qrepeats) - min(qrepeats) < BATCH, qrepeats
+        for part, ps in repeats_by_partition(qrepeats).items():
+            assert max(ps) - min(ps) < BATCH, (part, ps)
         n_rows = 0
         for product, lot_id, serial in flow.lots:
             api = json.loads(get(
@@ -464,7 +496,9 @@ def main():
               "lots.quantities" % (
                   last, flow.rejected, len(qrecs), len(flow.lots), n_rows,
                   len(repeats),
-                  "%d..%d" % (min(repeats), max(repeats)) if repeats else "-",
+                  ", ".join("%d: %d..%d" % (p, min(ps), max(ps)) for p, ps in
+                            sorted(repeats_by_partition(repeats).items()))
+                  or "-",
                   len(qrepeats)))
         d.term()
         d = None

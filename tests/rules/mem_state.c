@@ -224,7 +224,8 @@ void env_process(rules_env *env, const ll_event *ev, ll_decision *d) {
     position = ++env->last_position;
   ll_mutations muts;
   ll_mutations_init(&muts);
-  ll_decision_mutations(ev, d, position, &muts);
+  ll_log_at at = {position, -1, position};
+  ll_decision_mutations(ev, d, d->accepted ? &at : NULL, &muts);
   mem_state_apply(env->state, &muts);
   ll_mutations_free(&muts);
 }

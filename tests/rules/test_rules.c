@@ -592,7 +592,7 @@ static void test_event_id_reused(void **state) {
       {CREATE("P", "L1", "A"), .id = "e1"},
       {CREATE("P", "L1", "A"), .id = "e1", .expect = EXPECT_DUP},
       {CREATE("P", "L1", "B"), .id = "e1", .expect = LL_EVENT_ID_REUSED,
-       .msg = "'e1'", .msg2 = "accepted at log position 1"},
+       .msg = "'e1'", .msg2 = "accepted at position 1 of partition -1"},
       /* The reuse did not overwrite the record of e1. */
       {CREATE("P", "L1", "A"), .id = "e1", .expect = EXPECT_DUP},
       /* Reuse is found before anything else is wrong with the event. */

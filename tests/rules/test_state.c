@@ -242,12 +242,12 @@ static void test_outcomes_not_remembered(void **state) {
   for (size_t i = 0; i < sizeof silent / sizeof silent[0]; i++) {
     ll_decision_init(&d);
     d.code = silent[i];
-    ll_decision_mutations(&ev, &d, 0, &muts);
+    ll_decision_mutations(&ev, &d, NULL, &muts);
     assert_int_equal(muts.len, 0);
   }
   ll_decision_init(&d);
   d.duplicate = true;
-  ll_decision_mutations(&ev, &d, 0, &muts);
+  ll_decision_mutations(&ev, &d, NULL, &muts);
   assert_int_equal(muts.len, 0);
   ll_mutations_free(&muts);
   ll_event_free(&ev);

@@ -423,6 +423,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         l->fatal_err = e;
         found = false;
       }
+      if (!found && !l->fatal &&
+          cmd_check_start(rk, tp->topic, tp->partition, l->o->allow_truncated,
+                          COMMAND_CLUSTER_ID_WAIT_MS, &next, &e) != 0) {
+        l->fatal = true;
+        l->fatal_err = e;
+      }
       tp->offset = found ? next : RD_KAFKA_OFFSET_BEGINNING;
       ll_log(LL_INFO, "command", "assigned %s/%d from offset %s%lld", tp->topic,
              tp->partition, found ? "" : "beginning ",

@@ -25,6 +25,10 @@ typedef struct ll_command_opts {
   ll_outbox *outbox; /* publishes rejections (rejection_outbox.h) */
   ll_topics topics;
   ll_rule_opts rule_opts;
+  /* Start a partition the log holds nothing of from its oldest remaining
+   * event even when retention deleted earlier ones (otherwise a setup
+   * error: cmd_check_start). */
+  bool allow_truncated;
   /* A durable batch ends when the consumer has nothing more ready (group
    * commit), at batch_max_events messages, or batch_max_ms after its first
    * message while more keep coming. */

@@ -32,6 +32,29 @@ static int check_copartitioned(const char *input, int32_t inbound,
   return 0;
 }
 
+int cmd_check_start(rd_kafka_t *rk, const char *topic, int32_t partition,
+                    bool allow_truncated, int timeout_ms, int64_t *start,
+                    ll_err *err) {
+  int64_t lo = 0, hi = 0;
+  rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+      rk, topic, partition, &lo, &hi, timeout_ms);
+  if (e)
+    return ll_fail(err, LL_ERR_KAFKA, "cannot read where %s/%d begins: %s",
+                   topic, (int)partition, rd_kafka_err2str(e));
+  *start = lo;
+  if (lo == 0 || allow_truncated)
+    return 0;
+  return ll_fail(err, LL_ERR_CONFIG,
+                 "%s/%d begins at offset %lld: its first events were deleted "
+                 "by retention, and this data directory holds nothing of the "
+                 "partition, so deciding it from there would leave out every "
+                 "lot created before. Start from a backup of a data directory "
+                 "that holds the partition (docs/operations.md, \"Backup and "
+                 "restore\"), or set input.allow_truncated = true to decide "
+                 "it from its oldest remaining event",
+                 topic, (int)partition, (long long)lo);
+}
+
 int cmd_check_topics(rd_kafka_t *rk, const ll_topics *topics, int timeout_ms,
                      int32_t *inbound, ll_err *err) {
   const struct rd_kafka_metadata *md = NULL;

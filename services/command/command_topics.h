@@ -21,4 +21,13 @@
 int cmd_check_topics(rd_kafka_t *rk, const ll_topics *topics, int timeout_ms,
                      int32_t *inbound, ll_err *err);
 
+/* A partition the log holds nothing of is decided from its first event:
+ * fails LL_ERR_CONFIG when Kafka no longer holds it (retention deleted the
+ * partition's first events), unless allow_truncated, and LL_ERR_KAFKA when
+ * the cluster does not say within timeout_ms. *start is where to begin
+ * (the partition's low watermark). */
+int cmd_check_start(rd_kafka_t *rk, const char *topic, int32_t partition,
+                    bool allow_truncated, int timeout_ms, int64_t *start,
+                    ll_err *err);
+
 #endif

@@ -525,6 +525,8 @@ static int run_command_loop(daemon_ctx *d) {
       .topics = d->topics,
       .rule_opts = {.allow_expired_delivery = ll_config_get_bool(
                         &d->set.cfg, "rules.allow_expired_delivery")},
+      .allow_truncated =
+          ll_config_get_bool(&d->set.cfg, "input.allow_truncated"),
       .batch_max_events = (int)d->set.batch_max_events,
       .batch_max_ms = (int)d->set.batch_max_ms,
       .embedded_broker = d->embedded_broker,

@@ -9,7 +9,8 @@
  * gone with it: a new `all` starts on the directory. A log that belongs to
  * one consumer group is refused to another (exit 2), and so are a
  * partition count of the input other than the log was written under and a
- * lots.events with another partition count than lots.inbound. */
+ * lots.events with another partition count than lots.inbound, and a
+ * partition of the input whose first events retention deleted. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -257,11 +258,85 @@ static void test_events_not_copartitioned_is_refused(void **state) {
   free(dir);
 }
 
+/* 8 records of 800 KB on partition 0: past the embedded broker's 5 MB per
+ * partition, so it drops the oldest and the partition no longer starts at
+ * offset 0, as retention would leave it. */
+static void fill_past_retention(rd_kafka_t *rk) {
+  enum { RECORDS = 8, RECORD_BYTES = 800 * 1000 };
+  char *value = calloc(1, RECORD_BYTES);
+  for (int i = 0; i < RECORDS; i++)
+    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("lots.inbound"),
+                                       RD_KAFKA_V_PARTITION(0),
+                                       RD_KAFKA_V_VALUE(value, RECORD_BYTES),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                       RD_KAFKA_V_END),
+                     0);
+  assert_int_equal(rd_kafka_flush(rk, 30000), 0);
+  free(value);
+  int64_t lo = -1, hi = -1;
+  assert_int_equal(
+      rd_kafka_query_watermark_offsets(rk, "lots.inbound", 0, &lo, &hi, 10000),
+      0);
+  assert_true(lo > 0); /* the broker did drop the first records */
+}
+
+/* A partition whose first events are gone cannot be decided from the
+ * start: a fresh data directory refuses it (exit 2) unless
+ * input.allow_truncated says to decide from the oldest event left. */
+static void test_truncated_input_is_refused(void **state) {
+  (void)state;
+  char errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "message.max.bytes", "1000000", errstr,
+                    sizeof errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  assert_non_null(rk);
+  rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, 1);
+  assert_non_null(mc);
+  static const char *const names[] = {"lots.inbound", "lots.events",
+                                      "lots.rejected", "lots.quantities"};
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(rd_kafka_mock_topic_create(mc, names[i], 4, 1), 0);
+  rd_kafka_conf_t *pconf = rd_kafka_conf_new();
+  rd_kafka_conf_set(pconf, "bootstrap.servers",
+                    rd_kafka_mock_cluster_bootstraps(mc), errstr,
+                    sizeof errstr);
+  rd_kafka_t *producer =
+      rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof errstr);
+  assert_non_null(producer);
+  fill_past_retention(producer);
+  rd_kafka_destroy(producer);
+
+  char *dir = h_tempdir("datadir");
+  char log[600];
+  snprintf(log, sizeof log, "%s/truncated.log", dir);
+  const char *extra[] = {"--brokers", rd_kafka_mock_cluster_bootstraps(mc),
+                         NULL};
+  int rc = run_to_exit_argv(dir, "all", log, extra, KAFKA_REFUSAL_TIMEOUT_MS);
+  char *said = read_file(log);
+  if (rc != 2 || !said || !strstr(said, "lots.inbound/0 begins at offset") ||
+      !strstr(said, "input.allow_truncated"))
+    fail_msg("a truncated partition: exit %d, said: %s", rc,
+             said ? said : "(nothing)");
+  free(said);
+  /* Allowed: it starts (and is still running when the wait ends). */
+  snprintf(log, sizeof log, "%s/allowed.log", dir);
+  const char *allowed[] = {"--brokers", rd_kafka_mock_cluster_bootstraps(mc),
+                           "--set", "input.allow_truncated=true", NULL};
+  assert_int_equal(run_to_exit_argv(dir, "all", log, allowed, 8000), -1);
+  rd_kafka_mock_cluster_destroy(mc);
+  rd_kafka_destroy(rk);
+  h_rmrf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_log_of_another_group_is_refused),
       cmocka_unit_test(test_other_partition_count_is_refused),
       cmocka_unit_test(test_events_not_copartitioned_is_refused),
+      cmocka_unit_test(test_truncated_input_is_refused),
       cmocka_unit_test(test_second_owner_is_refused),
       cmocka_unit_test(test_kill9_leaves_no_stale_lock),
   };

@@ -36,6 +36,12 @@ uint64_t ll_views_position(ll_views *v); /* last applied log position */
 bool ll_views_wait_position(ll_views *v, uint64_t position,
                             uint64_t deadline_ns);
 int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n, ll_err *err);
+/* The task position of the last entry of the task of `partition` the views
+ * have applied (0: none), and a wait for it like ll_views_wait_position:
+ * what a position token "partition:task_position" is read at. */
+uint64_t ll_views_task_position(ll_views *v, int32_t partition);
+bool ll_views_wait_task(ll_views *v, int32_t partition, uint64_t task_position,
+                        uint64_t deadline_ns);
 
 /* ---- queries (thread-safe) ---- */
 int ll_views_get_lot(ll_views *v, const char *product_id, const char *lot_id,

@@ -148,6 +148,7 @@ ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
                                                : LL_VIEWS_FILE_MIN_ROWS;
   v->dir = ll_strdup(dir);
   pthread_mutex_init(&v->apply_lock, NULL);
+  pthread_mutex_init(&v->tasks_mu, NULL);
   atomic_init(&v->position, 0);
   ll_notify_init(&v->applied);
   ll_views_rows_init(&v->rows, tuning->cache_max_entries,
@@ -158,7 +159,8 @@ ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
   v->wb = rocksdb_writebatch_create();
 
   v->db = ll_rocks_open(v->options, dir, "views", err);
-  if (v->db == NULL || check_format(v, dir, err) != 0) {
+  if (v->db == NULL || check_format(v, dir, err) != 0 ||
+      ll_views_tasks_load(v, err) != 0) {
     ll_views_close(v);
     return NULL;
   }
@@ -200,6 +202,8 @@ void ll_views_close(ll_views *v) {
   if (v->block_cache)
     rocksdb_cache_destroy(v->block_cache);
   pthread_mutex_destroy(&v->apply_lock);
+  pthread_mutex_destroy(&v->tasks_mu);
+  free(v->tasks);
   ll_notify_destroy(&v->applied);
   free(v);
 }
@@ -242,6 +246,7 @@ static int apply_entry(ll_views_txn *t, const ll_entry *e, ll_err *err) {
       ll_location_tree_apply(t, e, err) != 0 ||
       ll_lot_expiry_apply(t, e, err) != 0)
     return -1;
+  ll_views_task_note(t, e);
   return 0;
 }
 
@@ -323,6 +328,7 @@ int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n,
   if (rc == 0 && applied > 0) {
     rc = ll_views_commit_run(v, position, err);
     if (rc == 0) {
+      ll_views_tasks_committed(v, entries, n);
       atomic_store(&v->position, position);
       ll_notify_bump(&v->applied);
     }

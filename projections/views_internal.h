@@ -7,6 +7,8 @@
  *
  *   meta/position                 8-byte big-endian last applied position
  *   meta/format                   uvar LL_VIEWS_FORMAT
+ *   meta/task/<be32 partition>    be64 task position of the task's last
+ *                                 entry applied (views_tasks.c)
  * A lot is (product_id, lot_id): <P> is its product id, <L> its lot id,
  * <lot> the two as "<P>\x1f<L>".
  *
@@ -49,9 +51,11 @@
 #include "views_rows.h"
 
 #define LL_VIEWS_FORMAT                                                        \
-  3 /* 2: history, genealogy, tree, fefo; 3: lots by (product, lot id) */
+  4 /* 2: history, genealogy, tree, fefo; 3: lots by (product, lot id); 4:     \
+       each task's applied position */
 
 #define LL_VK_POSITION "meta/position"
+#define LL_VK_TASK "meta/task/"
 #define LL_VK_FORMAT "meta/format"
 #define LL_VK_LOT "lot/"
 #define LL_VK_PRODUCT "prod/"
@@ -108,6 +112,11 @@ typedef struct ll_views_tuning {
   bool bulk_load; /* a rebuild: no WAL, runs ingested as table files */
 } ll_views_tuning;
 
+typedef struct ll_views_task {
+  int32_t partition;
+  uint64_t position;
+} ll_views_task;
+
 struct ll_views {
   rocksdb_t *db;
   rocksdb_options_t *options;
@@ -133,6 +142,10 @@ struct ll_views {
   rocksdb_envoptions_t *env_opts;
   rocksdb_ingestexternalfileoptions_t *ingest_opts;
   rocksdb_readoptions_t *scan_opts; /* upper-bounded prefix scans */
+  /* Each task's last applied task position (views_tasks.c), any thread. */
+  pthread_mutex_t tasks_mu;
+  ll_views_task *tasks;
+  size_t n_tasks, cap_tasks;
 };
 
 ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
@@ -245,5 +258,10 @@ void ll_views_tree_pack(int64_t quantity_micro, int64_t on_hand_micro,
                         ll_buf *out);
 bool ll_views_tree_unpack(const void *p, size_t n, int64_t *quantity_micro,
                           int64_t *on_hand_micro);
+
+/* views_tasks.c */
+void ll_views_task_note(ll_views_txn *t, const ll_entry *e);
+void ll_views_tasks_committed(ll_views *v, const ll_entry *entries, size_t n);
+int ll_views_tasks_load(ll_views *v, ll_err *err);
 
 #endif

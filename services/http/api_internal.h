@@ -77,6 +77,13 @@ struct ll_api {
   char *tls_cert_pem, *tls_key_pem; /* our copies, alive until MHD stops */
 };
 
+/* A position token "partition:task position" (docs/api.md). */
+#define LL_API_TOKEN_MAX 48
+
+/* Parse a token; false when text is not one. */
+bool api_parse_token(const char *text, int32_t *partition,
+                     uint64_t *task_position);
+
 typedef struct api_reply {
   unsigned int status;
   char *body; /* malloc'd */
@@ -84,6 +91,7 @@ typedef struct api_reply {
   const char *content_type;     /* static; NULL = application/json */
   char allow[LL_API_ALLOW_MAX]; /* Allow header for 405, "" for none */
   uint64_t position;            /* Lotline-Position header when > 0 */
+  char token[LL_API_TOKEN_MAX]; /* Lotline-Token header when not "" */
   /* WWW-Authenticate header for 401, static */
   const char *www_authenticate;
   /* More headers, {name, value}, static strings; a Cache-Control among

@@ -160,21 +160,51 @@ int api_query_flag(const api_request *rq, const char *key, bool *out,
   return -1;
 }
 
-/* ?min_position=N: read-your-writes for clients that know a position. */
+bool api_parse_token(const char *text, int32_t *partition,
+                     uint64_t *task_position) {
+  const char *colon = strchr(text, ':');
+  if (colon == NULL || colon == text || colon - text > 10)
+    return false;
+  char part[16];
+  memcpy(part, text, (size_t)(colon - text));
+  part[colon - text] = '\0';
+  uint64_t p;
+  if (!api_parse_u64(part, &p) || p > INT32_MAX ||
+      !api_parse_u64(colon + 1, task_position))
+    return false;
+  *partition = (int32_t)p;
+  return true;
+}
+
+/* ?min_position=N (this instance's log position) or =P:N (a token: task
+ * position N of partition P, the same on every instance): read-your-writes
+ * for clients that know a position. */
 int api_await_min_position(api_request *rq, api_reply *r) {
   const char *s = api_query(rq, "min_position");
   if (s == NULL)
     return 0;
-  uint64_t position;
-  if (!api_parse_u64(s, &position)) {
+  uint64_t position = 0, task_position = 0;
+  int32_t partition = -1;
+  bool token = strchr(s, ':') != NULL;
+  if (token ? !api_parse_token(s, &partition, &task_position)
+            : !api_parse_u64(s, &position)) {
     api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
-                    "min_position must be a non-negative integer");
+                    "min_position must be a log position (a non-negative "
+                    "integer) or a token P:N (partition P of lots.inbound, "
+                    "task position N), as Lotline-Token carries");
     return -1;
   }
   uint64_t deadline_ns =
       ll_mono_ns() + (uint64_t)LL_API_MIN_POSITION_WAIT_MS * NS_PER_MS;
-  if (api_wait_views(rq->api, position, deadline_ns))
+  if (token ? ll_views_wait_task(rq->api->deps.views, partition, task_position,
+                                 deadline_ns)
+            : api_wait_views(rq->api, position, deadline_ns))
     return 0;
+  if (token) {
+    api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                    "the views did not reach %s in time", s);
+    return -1;
+  }
   api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
                   "the views did not reach position %" PRIu64
                   " within %d ms (at %" PRIu64 ")",

@@ -42,9 +42,10 @@ static void post_move(api_request *rq, const char *id, api_reply *r) {
 /* ---- the table ---- */
 
 const api_param api_min_position_param = {
-    "min_position", "integer",
-    "wait (up to 5 s) until the views have applied this log position, else "
-    "503"};
+    "min_position", "string",
+    "wait (up to 5 s) until the views have applied this log position N, or "
+    "this token P:N (task position N of partition P, as Lotline-Token "
+    "carries), else 503"};
 
 #define LIMIT_PARAM                                                            \
   { "limit", "integer", "page size, 1..1000 (default 50)" }

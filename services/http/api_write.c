@@ -35,8 +35,10 @@
  *
  * Status mapping:
  *   201  POST /v1/lots accepted: the lot. POST /v1/moves accepted:
- *        {"event_id","position","lot"}. Header Lotline-Position: N.
- *   200  PATCH accepted: the lot. Header Lotline-Position: N.
+ *        {"event_id","position","token","lot"}. Headers Lotline-Position:
+ *        N (this instance's log) and Lotline-Token: P:N (partition, task
+ *        position: the same on every instance).
+ *   200  PATCH accepted: the lot. The same headers.
  *   400  BAD_REQUEST: body missing, not JSON, not an object, a field of the
  *        wrong JSON type (a quantity must be a string), body over 1 MiB, an
  *        Idempotency-Key that is not 1..255 characters of printable text,
@@ -423,11 +425,14 @@ static void answer_outcome(ll_api *api, const ll_event *ev, const ll_seen *seen,
   }
   json_t *lot_json = found ? api_json_lot(&lot) : json_null();
   ll_lot_free(&lot);
+  snprintf(r->token, sizeof r->token, "%d:%llu", (int)seen->partition,
+           (unsigned long long)seen->task_position);
   if (ev->type == LL_EV_STOCK_MOVED) {
     json_t *body = json_object();
     json_object_set_new(body, "event_id", api_json_text(ev->event_id));
     json_object_set_new(body, "position",
                         json_integer((json_int_t)seen->position));
+    json_object_set_new(body, "token", json_string(r->token));
     json_object_set_new(body, "lot", lot_json);
     api_reply_json(r, MHD_HTTP_CREATED, body);
   } else if (!found) {

@@ -286,6 +286,8 @@ static enum MHD_Result queue_reply(api_request *rq, api_reply *r) {
     snprintf(pos, sizeof pos, "%" PRIu64, r->position);
     MHD_add_response_header(resp, "Lotline-Position", pos);
   }
+  if (r->token[0] != '\0')
+    MHD_add_response_header(resp, "Lotline-Token", r->token);
   enum MHD_Result ret = MHD_queue_response(rq->conn, r->status, resp);
   MHD_destroy_response(resp);
   rq->status = r->status;

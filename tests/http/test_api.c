@@ -542,7 +542,21 @@ static void test_min_position_waits_for_the_views(void **state) {
   r = get("/v1/lots/L-2?min_position=7");
   assert_int_equal(r.status, 200);
   ts_resp_free(&r);
+  /* The same as a token: every entry here is from partition 0, where it
+   * is task position 7 too. */
+  r = get("/v1/lots/L-2?min_position=0:7");
+  assert_int_equal(r.status, 200);
+  ts_resp_free(&r);
   expect_status("GET", "/v1/lots/L-2?min_position=x", NULL, 400, "BAD_REQUEST");
+  expect_status("GET", "/v1/lots/L-2?min_position=0:x", NULL, 400,
+                "BAD_REQUEST");
+  expect_status("GET", "/v1/lots/L-2?min_position=-1:3", NULL, 400,
+                "BAD_REQUEST");
+  expect_status("GET", "/v1/lots/L-2?min_position=:3", NULL, 400,
+                "BAD_REQUEST");
+  /* a partition the views have applied nothing of: 503 after the wait */
+  expect_status("GET", "/v1/lots/L-2?min_position=5:1", NULL, 503,
+                "UNAVAILABLE");
   /* never reached: 503 after the 5 s wait */
   expect_status("GET", "/v1/lots?min_position=100", NULL, 503, "UNAVAILABLE");
 }
@@ -1123,6 +1137,14 @@ static void test_daemon_accepted_first(void **state) {
   assert_int_equal(first.status, 201);
   long long log_pos = daemon_log_position();
   assert_int_equal(log_pos, 2);
+  /* Its token: the product's partition, task position 2 there (the lot's
+   * creation is 1); reading at it works. */
+  const char *token = ts_jstr(first.json, "token");
+  assert_non_null(token);
+  assert_non_null(strstr(token, ":2"));
+  char path[128];
+  snprintf(path, sizeof path, "/v1/lots/K-1?min_position=%s", token);
+  daemon_expect(NULL, "GET", path, NULL, 200, NULL);
 
   /* the same requests: the recorded answers */
   daemon_expect("c-1", "POST", "/v1/lots", K1_CREATE("B-1"), 201, NULL);
@@ -1130,6 +1152,7 @@ static void test_daemon_accepted_first(void **state) {
   assert_int_equal(again.status, 201);
   assert_int_equal(ts_jint(again.json, "position"),
                    ts_jint(first.json, "position"));
+  assert_string_equal(ts_jstr(again.json, "token"), token);
   ts_resp_free(&again);
   ts_resp_free(&first);
 

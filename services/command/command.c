@@ -705,7 +705,7 @@ static void consume(loop *l, volatile sig_atomic_t *stop) {
   /* cur: polled and handed to the decoder, to be decided next. */
   cmd_chunk *cur = NULL;
   while (!*stop && !l->fatal && l->cluster_id) {
-    command_metrics_refresh_lag(&l->metrics, l->rk);
+    command_metrics_refresh_lag(&l->metrics, l->rk, opts->store);
     if (l->batch && batch_must_close(l, max_ns)) {
       commit_batch(l);
       continue;

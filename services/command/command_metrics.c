@@ -51,6 +51,10 @@ void command_metrics_init(command_metrics *cm, ll_metrics *m,
       "Messages in the partition not yet durable in the log (high "
       "watermark minus the next stored offset).",
       "topic,partition");
+  cm->task_position = ll_metrics_gauge(
+      m, "lotline_task_position",
+      "Task position of the last log entry decided from the partition.",
+      "topic,partition");
 }
 
 void command_metrics_rejected(command_metrics *cm, ll_code code) {
@@ -73,6 +77,7 @@ void command_metrics_assigned(command_metrics *cm,
       char id[16];
       snprintf(id, sizeof id, "%d", (int)parts->elems[i].partition);
       cp->lag = ll_metric_with(cm->lag, cm->topic, id);
+      cp->task_position = ll_metric_with(cm->task_position, cm->topic, id);
     }
     cp->assigned = true;
     cp->next = parts->elems[i].offset;
@@ -84,8 +89,10 @@ void command_metrics_assigned(command_metrics *cm,
 
 void command_metrics_revoked(command_metrics *cm) {
   for (size_t i = 0; i < LL_COMMAND_METRICS_PARTITIONS_MAX; i++) {
-    if (cm->parts[i].assigned)
+    if (cm->parts[i].assigned) {
       ll_series_hide(cm->parts[i].lag);
+      ll_series_hide(cm->parts[i].task_position);
+    }
     cm->parts[i].assigned = false;
   }
   ll_gauge_set(cm->assigned, 0);
@@ -103,7 +110,8 @@ void command_metrics_committed(command_metrics *cm, int32_t p, int64_t next) {
     cp->next = next;
 }
 
-void command_metrics_refresh_lag(command_metrics *cm, rd_kafka_t *rk) {
+void command_metrics_refresh_lag(command_metrics *cm, rd_kafka_t *rk,
+                                 ll_store *log) {
   if (cm->lag == NULL)
     return;
   uint64_t now = ll_mono_ns();
@@ -115,6 +123,11 @@ void command_metrics_refresh_lag(command_metrics *cm, rd_kafka_t *rk) {
     command_partition *cp = &cm->parts[p];
     if (!cp->assigned)
       continue;
+    if (log != NULL) {
+      ll_task_last t;
+      ll_store_task_last(log, p, &t);
+      ll_gauge_set(cp->task_position, (int64_t)t.position);
+    }
     int64_t lo = 0, hi = 0;
     if (rd_kafka_get_watermark_offsets(rk, cm->topic, p, &lo, &hi) !=
             RD_KAFKA_RESP_ERR_NO_ERROR ||

@@ -12,6 +12,11 @@
  *       refreshed by every fetch) minus the next offset stored durably in
  *       the log, every LL_COMMAND_LAG_REFRESH_MS; shown only while the
  *       partition is assigned.
+ *   lotline_task_position{topic,partition}
+ *       gauge: the task position of the last entry in the log decided
+ *       from the partition (docs/cluster-design.md), refreshed with the
+ *       lag, shown only while the partition is assigned: the same number
+ *       on every instance that holds the task once it has caught up.
  * All of it is owned by the consumer's thread except the series' values. */
 #ifndef LL_COMMAND_METRICS_H
 #define LL_COMMAND_METRICS_H
@@ -22,6 +27,7 @@
 #include <stdint.h>
 
 #include "ll_metrics.h"
+#include "ll_store.h"
 #include "ll_types.h"
 
 #define LL_COMMAND_LAG_REFRESH_MS 1000
@@ -31,6 +37,7 @@ typedef struct command_partition {
   bool assigned;
   int64_t next; /* next offset durable in the log; < 0: from the start */
   ll_series *lag;
+  ll_series *task_position;
 } command_partition;
 
 typedef struct command_metrics {
@@ -39,6 +46,7 @@ typedef struct command_metrics {
   ll_series *rejected[LL_CODE_COUNT];
   ll_series *batch_size, *commit_latency, *assigned;
   ll_metric *lag;
+  ll_metric *task_position;
   command_partition parts[LL_COMMAND_METRICS_PARTITIONS_MAX];
   uint64_t lag_refreshed_ns;
 } command_metrics;
@@ -56,7 +64,9 @@ void command_metrics_batch(command_metrics *cm, size_t messages,
                            uint64_t commit_ns);
 void command_metrics_committed(command_metrics *cm, int32_t partition,
                                int64_t next);
-/* Recompute the lag gauges if LL_COMMAND_LAG_REFRESH_MS passed. */
-void command_metrics_refresh_lag(command_metrics *cm, rd_kafka_t *rk);
+/* Recompute the lag and task position gauges if LL_COMMAND_LAG_REFRESH_MS
+ * passed (log: where the task positions are read; may be NULL). */
+void command_metrics_refresh_lag(command_metrics *cm, rd_kafka_t *rk,
+                                 ll_store *log);
 
 #endif

@@ -179,6 +179,14 @@ static double value(const scrape *sc, const char *name, const char *labels) {
   return s->value;
 }
 
+static double sum_samples(const scrape *sc, const char *name) {
+  double sum = 0;
+  for (size_t i = 0; i < sc->n; i++)
+    if (strcmp(sc->s[i].name, name) == 0)
+      sum += sc->s[i].value;
+  return sum;
+}
+
 static size_t count_samples(const scrape *sc, const char *name) {
   size_t n = 0;
   for (size_t i = 0; i < sc->n; i++)
@@ -331,6 +339,12 @@ static bool caught_up(const scrape *sc) {
   return lag == 0;
 }
 
+/* The two accepted events are both of PAINT, one partition: its task
+ * positions 1 and 2, the other 15 tasks at 0 (refreshed once a second). */
+static bool tasks_counted(const scrape *sc) {
+  return sum_samples(sc, "lotline_task_position") == 2;
+}
+
 static bool is_ready(json_t *j, const void *arg) {
   (void)arg;
   json_t *s = json_object_get(j, "status");
@@ -432,9 +446,13 @@ static void test_all_metrics_move(void **state) {
   assert_true(value(&sc, "lotline_publish_position", "") == 2);
   assert_true(value(&sc, "lotline_projection_applied_total", "") == 2);
   assert_int_equal(count_samples(&sc, "lotline_consumer_lag_messages"), 16);
+  assert_int_equal(count_samples(&sc, "lotline_task_position"), 16);
   assert_true(value(&sc, "lotline_consumer_lag_messages",
                     "topic=\"lots.inbound\",partition=\"0\"") == 0);
   assert_true(value(&sc, "lotline_log_size_bytes", "") > 0);
+  scrape_free(&sc);
+  if (!scrape_until(http, &sc, tasks_counted))
+    fail_msg("lotline_task_position does not add up to 2");
   assert_true(value(&sc, "lotline_rocksdb_memory_bytes",
                     "db=\"log\",kind=\"memtables\"") > 0);
   assert_true(value(&sc, "lotline_rocksdb_memory_bytes",

@@ -91,19 +91,39 @@ void api_get_lots(api_request *rq, const char *id, api_reply *r) {
   }
 }
 
+/* In a cluster, a page of rejections is read from this many times more
+ * of the newest: those of partitions it no longer owns are left out. */
+#define REJECTIONS_SCAN_FACTOR 4
+
+/* Keep the rejections this instance serves (api_serves_partition). */
+static void keep_served(ll_api *api, ll_stored_rejection *rejs, size_t *n,
+                        size_t limit) {
+  size_t kept = 0;
+  for (size_t i = 0; i < *n; i++) {
+    if (kept < limit && api_serves_partition(api, rejs[i].partition))
+      rejs[kept++] = rejs[i];
+    else
+      ll_stored_rejection_free(&rejs[i]);
+  }
+  *n = kept;
+}
+
 void api_get_rejections(api_request *rq, const char *id, api_reply *r) {
   (void)id;
   size_t limit;
   if (api_query_limit(rq, &limit, r) != 0)
     return;
-  ll_stored_rejection *rejs = ll_xcalloc(limit, sizeof *rejs);
+  size_t scan =
+      api_cluster(rq->api) != NULL ? limit * REJECTIONS_SCAN_FACTOR : limit;
+  ll_stored_rejection *rejs = ll_xcalloc(scan, sizeof *rejs);
   size_t n = 0;
   ll_err err = {0};
-  if (ll_store_recent_rejections(rq->api->deps.log, limit, rejs, &n, &err) !=
+  if (ll_store_recent_rejections(rq->api->deps.log, scan, rejs, &n, &err) !=
       0) {
     api_reply_storage_error(r, &err);
   } else {
-    assert(n <= limit);
+    assert(n <= scan);
+    keep_served(rq->api, rejs, &n, limit);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
       json_array_append_new(arr, api_json_rejection(&rejs[i]));

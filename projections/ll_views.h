@@ -72,6 +72,10 @@ typedef struct ll_lot_filter {
 int ll_views_list_lots(ll_views *v, const ll_lot_filter *f, ll_lot **out,
                        size_t *n_out, char **next_cursor, ll_err *err);
 void ll_lots_free(ll_lot *a, size_t n);
+/* The next_cursor of a page of lots (ll_views_list_lots,
+ * ll_views_location_lots) whose last row is (lot_id, product_id):
+ * malloc'd. The API merges the pages of several instances with it. */
+char *ll_views_lot_page_cursor(const char *lot_id, const char *product_id);
 
 /* ---- consistent reads (views_read.c) ----
  * A reader sees the views as of one moment: every query made through it

@@ -353,23 +353,88 @@ static int newest_first(const void *a, const void *b) {
   return ox > oy ? -1 : ox < oy;
 }
 
-static void merge_rejections(json_t *all, json_t **answers, size_t n,
-                             size_t limit, api_reply *r) {
+/* ---- reads asked of every owner ---- */
+
+/* Rows from every answer (this instance's first) into one array. */
+static json_t *all_rows(json_t *mine, json_t **answers, size_t n,
+                        const char *field) {
+  json_t *rows = json_array();
+  json_array_extend(rows, json_object_get(mine, field));
   for (size_t i = 0; i < n; i++)
-    json_array_extend(all, json_object_get(answers[i], "rejections"));
-  size_t total = json_array_size(all);
-  json_t **rows = ll_xcalloc(total + 1, sizeof *rows);
-  for (size_t i = 0; i < total; i++)
-    rows[i] = json_array_get(all, i);
-  qsort(rows, total, sizeof *rows, newest_first);
-  json_t *page = json_array();
-  for (size_t i = 0; i < total && i < limit; i++)
-    json_array_append(page, rows[i]);
-  free(rows);
-  api_reply_json(r, MHD_HTTP_OK, json_pack("{s:o}", "rejections", page));
+    json_array_extend(rows, json_object_get(answers[i], field));
+  return rows;
 }
 
-static bool route_rejections(api_request *rq, api_reply *r) {
+/* The first limit rows of rows sorted by compare, as a new array. */
+static json_t *first_sorted(json_t *rows, size_t limit,
+                            int (*compare)(const void *, const void *)) {
+  size_t total = json_array_size(rows);
+  json_t **sorted = ll_xcalloc(total + 1, sizeof *sorted);
+  for (size_t i = 0; i < total; i++)
+    sorted[i] = json_array_get(rows, i);
+  qsort(sorted, total, sizeof *sorted, compare);
+  json_t *page = json_array();
+  for (size_t i = 0; i < total && i < limit; i++)
+    json_array_append(page, sorted[i]);
+  free(sorted);
+  return page;
+}
+
+static void merge_rejections(json_t *mine, json_t **answers, size_t n,
+                             size_t limit, api_reply *r) {
+  json_t *rows = all_rows(mine, answers, n, "rejections");
+  json_object_set_new(mine, "rejections",
+                      first_sorted(rows, limit, newest_first));
+  json_decref(rows);
+  api_reply_json(r, MHD_HTTP_OK, json_incref(mine));
+}
+
+static const char *text_of(const json_t *row, const char *field) {
+  const char *s = json_string_value(json_object_get(row, field));
+  return s != NULL ? s : "";
+}
+
+/* The views' order of lots: lot_id, then product_id, bytewise. */
+static int by_lot_then_product(const void *a, const void *b) {
+  const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+  int c = strcmp(text_of(x, "lot_id"), text_of(y, "lot_id"));
+  return c != 0 ? c
+                : strcmp(text_of(x, "product_id"), text_of(y, "product_id"));
+}
+
+/* Each owner gave its first limit lots after the cursor, and a cursor
+ * when it has more: the first limit of them all are the page, and its
+ * cursor is the one after its last lot, which every instance reads the
+ * same (ll_views_lot_page_cursor). */
+static void merge_lot_pages(json_t *mine, json_t **answers, size_t n,
+                            size_t limit, api_reply *r) {
+  bool more = json_is_string(json_object_get(mine, "next_cursor"));
+  for (size_t i = 0; i < n; i++)
+    more |= json_is_string(json_object_get(answers[i], "next_cursor"));
+  json_t *rows = all_rows(mine, answers, n, "lots");
+  more |= json_array_size(rows) > limit;
+  json_t *page = first_sorted(rows, limit, by_lot_then_product);
+  json_decref(rows);
+  size_t k = json_array_size(page);
+  char *next = NULL;
+  if (more && k > 0) {
+    json_t *last = json_array_get(page, k - 1);
+    next = ll_views_lot_page_cursor(text_of(last, "lot_id"),
+                                    text_of(last, "product_id"));
+  }
+  json_object_set_new(mine, "lots", page);
+  json_object_set_new(mine, "next_cursor", api_json_text(next));
+  free(next);
+  api_reply_json(r, MHD_HTTP_OK, json_incref(mine));
+}
+
+typedef void (*merge_fn)(json_t *mine, json_t **answers, size_t n, size_t limit,
+                         api_reply *r);
+
+/* This instance's answer (its own partitions) and every other owner's to
+ * the same request, merged; a partition without an owner, or an owner
+ * that cannot answer, is a 503, never a partial answer. */
+static bool gather(api_request *rq, merge_fn merge, api_reply *r) {
   size_t limit;
   if (api_query_limit(rq, &limit, r) != 0)
     return true;
@@ -379,28 +444,35 @@ static bool route_rejections(api_request *rq, api_reply *r) {
                     "rebalance is under way); retry in a moment");
     return true;
   }
-  api_reply mine;
-  api_reply_init(&mine);
-  api_get_rejections(rq, NULL, &mine);
-  json_t *all = mine.status == MHD_HTTP_OK
-                    ? json_loadb(mine.body, mine.body_len, 0, NULL)
-                    : NULL;
-  if (all == NULL) {
-    *r = mine;
+  api_reply own;
+  api_reply_init(&own);
+  rq->route->handler(rq, api_path_param(rq, "location_id"), &own);
+  json_t *mine = own.status == MHD_HTTP_OK
+                     ? json_loadb(own.body, own.body_len, 0, NULL)
+                     : NULL;
+  if (mine == NULL) {
+    *r = own; /* its error is the answer */
     return true;
   }
-  api_reply_free(&mine);
+  api_reply_free(&own);
   json_t *answers[PEERS_MAX];
   long statuses[PEERS_MAX];
   size_t n = 0;
-  if (scatter(rq, rq->raw_uri, answers, statuses, &n, r) == 0) {
-    json_t *rows = json_incref(json_object_get(all, "rejections"));
-    merge_rejections(rows, answers, n, limit, r);
-    json_decref(rows);
-  }
+  if (scatter(rq, rq->raw_uri, answers, statuses, &n, r) == 0)
+    merge(mine, answers, n, limit, r);
   answers_free(answers, n);
-  json_decref(all);
+  json_decref(mine);
   return true;
+}
+
+static bool route_gathered(api_request *rq, api_reply *r) {
+  if (is_forwarded(rq))
+    return false; /* answered for this instance's partitions */
+  if (strcmp(rq->route->pattern, "/v1/rejections") == 0)
+    return gather(rq, merge_rejections, r);
+  if (api_wants_fefo(rq))
+    return false; /* not gathered yet: docs/cluster-design.md */
+  return gather(rq, merge_lot_pages, r);
 }
 
 /* ---- the entry point ---- */
@@ -417,7 +489,7 @@ bool api_cluster_route(api_request *rq, api_reply *r) {
   if (flags & API_BY_BODY)
     return route_write(rq, r);
   if (flags & API_SCATTER)
-    return !is_forwarded(rq) && route_rejections(rq, r);
+    return route_gathered(rq, r);
   return false;
 }
 

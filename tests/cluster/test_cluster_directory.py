@@ -11,7 +11,8 @@ api_cluster.c), on two `lotlined all` instances of one group:
   - a request carrying Lotline-Forwarded is never forwarded again: on the
     owner it is answered, on the other instance 503;
   - a lot id used by products on both instances: 409 AMBIGUOUS_LOT on
-    both; GET /v1/rejections lists each rejection once on both;
+    both; GET /v1/rejections lists each rejection once on both; GET
+    /v1/lots and a location's lots list every lot once, page by page;
   - claims: an old claim of another instance published late does not take
     a partition over; a later one does (and is verified: the real owner
     keeps answering for itself); its empty claim (a clean stop) removes
@@ -219,6 +220,41 @@ def check_spanning(a, b, mine, theirs):
               "each rejection once through %s: %s" % (inst.name, ids))
 
 
+def page_through(inst, path):
+    """Every (lot_id, product_id) of a paged list, one lot a page."""
+    seen, cursor = [], None
+    for _ in range(50):
+        q = "&cursor=" + urllib.request.quote(cursor, safe="") if cursor \
+            else ""
+        st, body = call(inst, "GET", path + "?limit=1" + q)
+        if not check(st == 200, "GET %s: %d" % (path, st)):
+            return seen
+        seen += [(lot["lot_id"], lot["product_id"]) for lot in body["lots"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return seen
+    check(False, "%s ends" % path)
+    return seen
+
+
+def check_lists(a, b, mine, theirs):
+    """Lists that span products: every owner's lots, each once, in
+    (lot_id, product_id) order, through either instance, page by page."""
+    call(b, "POST", "/v1/moves", {
+        "product_id": mine, "lot_id": "L-" + mine, "quantity": "3",
+        "from": {"id": "V", "usage": "SUPPLIER"},
+        "to": {"id": "WH", "usage": "INTERNAL"}})
+    lots = sorted([("L-" + mine, mine), ("L-" + theirs, theirs),
+                   ("SHARED", mine), ("SHARED", theirs)])
+    for inst in (a, b):
+        got = page_through(inst, "/v1/lots")
+        check(got == lots, "GET /v1/lots through %s: %s" % (inst.name, got))
+        got = page_through(inst, "/v1/locations/WH/lots")
+        want = sorted([("L-" + mine, mine), ("L-" + theirs, theirs)])
+        check(got == want, "GET /v1/locations/WH/lots through %s: %s" %
+              (inst.name, got))
+
+
 def produce_claim(brokers, instance, value, timestamp_ms):
     p = Producer({"bootstrap.servers": brokers})
     p.produce("lots.members", key=instance, value=value,
@@ -284,6 +320,7 @@ def main():
     theirs = by[directory(b)["self"]][0]
     check_forwarding(a, b, mine, theirs)
     check_spanning(a, b, mine, theirs)
+    check_lists(a, b, mine, theirs)
     check_claims(cluster, a, b, theirs)
     check_clean_stop(a, b)
     cluster.stop_all()

@@ -21,13 +21,18 @@
  *     forwarded: 200 names one product, 409 lists them, 404 none) and
  *     merged with this instance's own; none answers locally (404 as
  *     today), two or more 409 AMBIGUOUS_LOT, one goes to its owner.
- *   - GET /v1/rejections is asked of every owner and merged newest first.
+ *   - GET /v1/rejections, GET /v1/lots and a location's lots are asked of
+ *     every owner, each answering for its own partitions, and merged: the
+ *     rejections newest first, the lots in (lot_id, product_id) order
+ *     with a cursor every instance reads the same. The expiry list and
+ *     trace are not gathered yet (docs/cluster-design.md, decision 5).
  *
  * A forwarded request (LL_FORWARDED_HEADER) is never forwarded again: it
  * is answered here, or 503 when this instance does not own the partition
  * either (the directory said otherwise a moment ago: the client retries).
- * An instance answers only for the partitions it owns: the lot id index
- * and the rejections are filtered by partition (api_serves_*), so the
+ * An instance answers only for the partitions it owns: the lot id index,
+ * the rejections and the lists are filtered by partition (api_serves_*,
+ * in api_lot.c, api_read.c and api_trace.c), so the
  * leftovers of a partition it no longer owns are never served. Without
  * peers (one instance, or the API of `lotlined project`) nothing changes:
  * everything is answered here, as a cluster of one. */
@@ -326,7 +331,7 @@ static bool route_write(api_request *rq, api_reply *r) {
   else if (lot_id != NULL && *lot_id != '\0' && !is_forwarded(rq) &&
            strcmp(rq->route->pattern, "/v1/moves") == 0)
     answered = route_lot(rq, lot_id, r);
-  json_decref(body); /* a body that is not JSON is refused here (400) */
+  json_decref(body); /* one that is not JSON: the handler answers 400 */
   return answered;
 }
 

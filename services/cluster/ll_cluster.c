@@ -20,7 +20,7 @@
 
 #define CLUSTER_POLL_MS 100
 #define CLUSTER_METADATA_WAIT_MS 1000
-/* A clean stop waits this long for its empty claim to reach Kafka: the
+/* A clean stop waits this long for its tombstone to reach Kafka: the
  * others then forget it at once rather than at the next rebalance. Kept
  * short: a stop must end within its 5 s even when Kafka is gone. */
 #define CLUSTER_STOP_FLUSH_MS 500
@@ -226,10 +226,27 @@ ll_cluster *ll_cluster_start(const ll_cluster_opts *o, ll_err *err) {
   return c;
 }
 
+/* A clean stop: a tombstone under this instance's id removes it from
+ * every directory at once (and from the topic at its next compaction). */
+static void publish_leaving(ll_cluster *c) {
+  rd_kafka_resp_err_t e =
+      rd_kafka_producev(c->producer, RD_KAFKA_V_TOPIC(c->topic),
+                        RD_KAFKA_V_KEY(c->id, strlen(c->id)),
+                        RD_KAFKA_V_VALUE(NULL, 0), RD_KAFKA_V_END);
+  if (e)
+    ll_log(LL_WARN, "cluster", "cannot send the end of the claims of %s: %s",
+           c->id, rd_kafka_err2str(e));
+  else
+    ll_log(LL_INFO, "cluster", "left the cluster as %s", c->id);
+}
+
 void ll_cluster_stop(ll_cluster *c) {
   if (c == NULL)
     return;
-  ll_cluster_set_owned(c, NULL, 0, 0);
+  pthread_mutex_lock(&c->mu);
+  memset(c->owns, 0, sizeof c->owns);
+  pthread_mutex_unlock(&c->mu);
+  publish_leaving(c);
   rd_kafka_flush(c->producer, CLUSTER_STOP_FLUSH_MS);
   atomic_store(&c->stopping, true);
   pthread_join(c->thread, NULL);

@@ -10,8 +10,9 @@
  * directory publishes it as a claim to the compacted topic lots.members,
  * keyed by the instance id, and follows that topic from its beginning
  * (plain assign, no group) on a thread of its own, so every instance
- * knows partition -> (instance, URL). A clean stop publishes an empty
- * claim.
+ * knows partition -> (instance, URL). A revocation publishes an empty
+ * claim (the instance stays known, owning nothing); a clean stop a
+ * tombstone, which removes it.
  *
  * What this instance owns is never read back from the topic: it is what
  * its own consumer holds, the only sure answer. A claim of another
@@ -48,7 +49,7 @@ typedef struct ll_cluster_opts {
 
 /* Start following the members topic; -1 (NULL) with err. */
 ll_cluster *ll_cluster_start(const ll_cluster_opts *o, ll_err *err);
-/* Publish an empty claim (a clean stop), wait for it briefly, stop. */
+/* Publish a tombstone (a clean stop), wait for it briefly, stop. */
 void ll_cluster_stop(ll_cluster *c);
 
 /* The command consumer's assignment changed: parts are the partitions of
@@ -62,8 +63,9 @@ const char *ll_cluster_id(const ll_cluster *c);
 int32_t ll_cluster_partitions(ll_cluster *c);
 /* Does this instance's consumer hold partition p? */
 bool ll_cluster_owns(ll_cluster *c, int32_t p);
-/* Does another instance claim partitions? Without one this instance is a
- * cluster of one and answers everything from its own views. */
+/* Is another instance known (it claimed partitions and has not stopped
+ * cleanly, even if it owns none during a rebalance)? Without one this
+ * instance is a cluster of one and answers everything from its views. */
 bool ll_cluster_has_peers(ll_cluster *c);
 
 typedef enum ll_owner_kind {

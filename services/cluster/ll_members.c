@@ -97,11 +97,6 @@ int ll_members_apply(ll_members *ms, const char *key, size_t key_len,
   }
   if (parse_claim(&m, value, value_len, err) != 0)
     return -1;
-  if (m.n_owned == 0) { /* a clean stop or a revocation */
-    if (at >= 0)
-      remove_at(ms, at);
-    return 0;
-  }
   if (at >= 0) {
     ms->m[at] = m;
     return 0;

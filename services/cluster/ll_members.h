@@ -4,8 +4,9 @@
  * Every instance publishes a claim to the compacted topic lots.members,
  * keyed by its instance id, on every assignment change: {"id", "url",
  * "partitions": [...], "partition_count", "generation"}. A claim replaces
- * the instance's previous one; a claim with no partitions (a clean stop,
- * a revocation) or a tombstone removes the instance. This table is the
+ * the instance's previous one; a claim with no partitions (a revocation:
+ * a rebalance under way) keeps the instance known, owning nothing; a
+ * tombstone (a clean stop) removes it. This table is the
  * pure part: it applies records and answers "who owns partition p", with
  * no Kafka inside, so that it is tested alone (tests/http).
  *
@@ -52,9 +53,8 @@ char *ll_claim_encode(const char *id, const char *url, const int32_t *parts,
                       size_t n, int32_t partition_count, int64_t generation);
 
 /* Apply one record of lots.members: key = instance id; value NULL (a
- * tombstone) or a claim. A claim that names no partition removes the
- * instance. -1 with err for a record that is not a claim (it is skipped:
- * one bad record never hides the others). */
+ * tombstone: the instance is removed) or a claim. -1 with err for a record that
+ * is not a claim (it is skipped: one bad record never hides the others). */
 int ll_members_apply(ll_members *ms, const char *key, size_t key_len,
                      const void *value, size_t value_len, int64_t timestamp_ms,
                      int64_t offset, ll_err *err);

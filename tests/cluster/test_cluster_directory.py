@@ -15,8 +15,9 @@ api_cluster.c), on two `lotlined all` instances of one group:
     /v1/lots and a location's lots list every lot once, page by page;
   - claims: an old claim of another instance published late does not take
     a partition over; a later one does (and is verified: the real owner
-    keeps answering for itself); its empty claim (a clean stop) removes
-    it; SIGTERM of an instance removes it from the other's directory.
+    keeps answering for itself); its empty claim (a revocation) leaves it
+    known, owning nothing; its tombstone (a clean stop) removes it;
+    SIGTERM of an instance removes it from the other's directory.
 
 Exits 0 on success, 1 with the failures, 77 when a prerequisite is
 missing (confluent_kafka, the binaries)."""
@@ -287,8 +288,14 @@ def check_claims(cluster, a, b, theirs):
     ghost["partitions"] = []
     produce_claim(cluster.brokers, "ghost", json.dumps(ghost),
                   int(time.time() * 1000) + 2000)
-    wait_for("the ghost's empty claim removes it",
-             lambda: "ghost" not in owners(a).values())
+    wait_for("the ghost's empty claim leaves it known, owning nothing",
+             lambda: "ghost" not in owners(a).values() and "ghost" in
+             {i["id"] for i in directory(a)["instances"]})
+    produce_claim(cluster.brokers, "ghost", None,
+                  int(time.time() * 1000) + 3000)
+    wait_for("the ghost's tombstone (a clean stop) removes it",
+             lambda: "ghost" not in {i["id"] for i in
+                                     directory(a)["instances"]})
     wait_for("the partition is the real owner's again",
              lambda: call(a, "GET", path)[0] == 200)
 

@@ -64,10 +64,10 @@ static void a_later_claim_supersedes_a_stale_one(void **state) {
   assert_string_equal(owner_of(&ms, 3, NULL), "C");
 }
 
-/* A clean stop publishes an empty claim; compaction may turn it into a
- * tombstone. Either way the instance is gone, its partitions unowned
- * until someone claims them. */
-static void an_empty_claim_or_a_tombstone_removes_the_instance(void **state) {
+/* A revocation publishes an empty claim: the instance stays known (a
+ * rebalance is under way, its partitions have no owner); a clean stop
+ * publishes a tombstone, which removes it. */
+static void an_empty_claim_owns_nothing_a_tombstone_removes(void **state) {
   (void)state;
   static ll_members ms;
   memset(&ms, 0, sizeof ms);
@@ -75,10 +75,14 @@ static void an_empty_claim_or_a_tombstone_removes_the_instance(void **state) {
   claim(&ms, "A", "http://a:1", a, 2, 1000, 0);
   claim(&ms, "B", "http://b:1", b, 2, 1000, 1);
   claim(&ms, "B", "http://b:1", NULL, 0, 3000, 2);
-  assert_int_equal(ms.n, 1);
+  assert_int_equal(ms.n, 2);
   assert_null(owner_of(&ms, 2, NULL));
+  assert_string_equal(owner_of(&ms, 0, NULL), "A");
   ll_err err = {0};
-  assert_int_equal(ll_members_apply(&ms, "A", 1, NULL, 0, 4000, 3, &err), 0);
+  assert_int_equal(ll_members_apply(&ms, "B", 1, NULL, 0, 4000, 3, &err), 0);
+  assert_int_equal(ms.n, 1);
+  assert_string_equal(ms.m[0].id, "A");
+  assert_int_equal(ll_members_apply(&ms, "A", 1, NULL, 0, 5000, 4, &err), 0);
   assert_int_equal(ms.n, 0);
   assert_null(owner_of(&ms, 0, NULL));
 }
@@ -120,7 +124,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(each_partition_has_its_claimer),
       cmocka_unit_test(a_later_claim_supersedes_a_stale_one),
-      cmocka_unit_test(an_empty_claim_or_a_tombstone_removes_the_instance),
+      cmocka_unit_test(an_empty_claim_owns_nothing_a_tombstone_removes),
       cmocka_unit_test(a_new_claim_replaces_the_previous),
       cmocka_unit_test(a_bad_record_is_skipped),
   };

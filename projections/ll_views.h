@@ -259,6 +259,12 @@ int ll_views_fefo(ll_views_reader *r, const ll_fefo_filter *f,
                   ll_fefo_lot **out, size_t *n_out, char **next_cursor,
                   ll_err *err);
 void ll_fefo_lots_free(ll_fefo_lot *a, size_t n);
+/* The next_cursor of a FEFO page whose last row is lot (its lot_id,
+ * product_id, removal_at and expiration_at are read): malloc'd. Cursors
+ * of the same form sort in FEFO order by their first 32 characters, then
+ * by (lot_id, product_id). The API merges the pages of several instances
+ * with it. */
+char *ll_views_fefo_page_cursor(const ll_lot *lot);
 
 /* RocksDB's estimates for the views database (views_stats.c). */
 void ll_views_stats(ll_views *v, ll_db_stats *out);

@@ -24,8 +24,9 @@
  *   - GET /v1/rejections, GET /v1/lots and a location's lots are asked of
  *     every owner, each answering for its own partitions, and merged: the
  *     rejections newest first, the lots in (lot_id, product_id) order
- *     with a cursor every instance reads the same. The expiry list and
- *     trace are not gathered yet (docs/cluster-design.md, decision 5).
+ *     (the expiry list in FEFO order) with a cursor every instance reads
+ *     the same. Trace is not gathered yet (docs/cluster-design.md,
+ *     decision 5).
  *
  * A forwarded request (LL_FORWARDED_HEADER) is never forwarded again: it
  * is answered here, or 503 when this instance does not own the partition
@@ -42,6 +43,7 @@
 
 #include "api_internal.h"
 #include "ll_cluster.h"
+#include "ll_event.h"
 #include "ll_hash.h"
 #include "ll_mem.h"
 #include "ll_time.h"
@@ -433,6 +435,65 @@ static void merge_lot_pages(json_t *mine, json_t **answers, size_t n,
   api_reply_json(r, MHD_HTTP_OK, json_incref(mine));
 }
 
+/* A FEFO row with its cursor, which sorts in FEFO order by its dates
+ * part (ll_views_fefo_page_cursor), then by lot. */
+typedef struct fefo_row {
+  json_t *row;
+  char *cursor;
+} fefo_row;
+
+#define FEFO_DATES_HEX 32 /* the dates part of a FEFO cursor */
+
+static void read_time(const json_t *row, const char *field, ll_opt_time *t) {
+  const char *text = json_string_value(json_object_get(row, field));
+  t->set = text != NULL && ll_time_parse(text, &t->ms);
+}
+
+static char *fefo_cursor_of(const json_t *row) {
+  ll_lot lot;
+  ll_lot_init(&lot);
+  lot.lot_id = (char *)text_of(row, "lot_id"); /* borrowed, never freed */
+  lot.product_id = (char *)text_of(row, "product_id");
+  read_time(row, "removal_at", &lot.removal_at);
+  read_time(row, "expiration_at", &lot.expiration_at);
+  return ll_views_fefo_page_cursor(&lot);
+}
+
+static int fefo_order(const void *a, const void *b) {
+  const fefo_row *x = a, *y = b;
+  int c = strncmp(x->cursor, y->cursor, FEFO_DATES_HEX);
+  return c != 0 ? c : by_lot_then_product(&x->row, &y->row);
+}
+
+/* As merge_lot_pages, in FEFO order. */
+static void merge_fefo_pages(json_t *mine, json_t **answers, size_t n,
+                             size_t limit, api_reply *r) {
+  bool more = json_is_string(json_object_get(mine, "next_cursor"));
+  for (size_t i = 0; i < n; i++)
+    more |= json_is_string(json_object_get(answers[i], "next_cursor"));
+  json_t *rows = all_rows(mine, answers, n, "lots");
+  size_t total = json_array_size(rows);
+  fefo_row *sorted = ll_xcalloc(total + 1, sizeof *sorted);
+  for (size_t i = 0; i < total; i++)
+    sorted[i] = (fefo_row){json_array_get(rows, i),
+                           fefo_cursor_of(json_array_get(rows, i))};
+  qsort(sorted, total, sizeof *sorted, fefo_order);
+  size_t k = total < limit ? total : limit;
+  json_t *page = json_array();
+  for (size_t i = 0; i < k; i++)
+    json_array_append(page, sorted[i].row);
+  more |= total > limit;
+  json_object_set_new(mine, "lots", page);
+  json_object_set_new(mine, "next_cursor",
+                      more && k > 0 ? json_string(sorted[k - 1].cursor)
+                                    : json_null());
+  for (size_t i = 0; i < total; i++)
+    free(sorted[i].cursor);
+  free(sorted);
+  json_decref(rows);
+  api_reply_json(r, MHD_HTTP_OK, json_incref(mine));
+}
+
 typedef void (*merge_fn)(json_t *mine, json_t **answers, size_t n, size_t limit,
                          api_reply *r);
 
@@ -476,7 +537,7 @@ static bool route_gathered(api_request *rq, api_reply *r) {
   if (strcmp(rq->route->pattern, "/v1/rejections") == 0)
     return gather(rq, merge_rejections, r);
   if (api_wants_fefo(rq))
-    return false; /* not gathered yet: docs/cluster-design.md */
+    return gather(rq, merge_fefo_pages, r);
   return gather(rq, merge_lot_pages, r);
 }
 

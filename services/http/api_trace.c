@@ -599,8 +599,56 @@ bool api_wants_fefo(const api_request *rq) {
          api_query(rq, "location") != NULL;
 }
 
-void api_get_lots_fefo(api_request *rq, api_reply *r) {
-  ll_fefo_filter f = {
+/* Move the rows of page this instance serves into kept (up to limit);
+ * the index of the first row not looked at. */
+static size_t keep_served_fefo(ll_api *api, ll_fefo_lot *page, size_t n,
+                               ll_fefo_lot *kept, size_t *n_kept,
+                               size_t limit) {
+  size_t i = 0;
+  for (; i < n && *n_kept < limit; i++) {
+    if (!api_serves_product(api, page[i].lot.product_id))
+      continue;
+    kept[(*n_kept)++] = page[i];
+    ll_lot_init(&page[i].lot); /* moved */
+  }
+  return i;
+}
+
+/* The FEFO rows this instance serves (api_serves_product), as
+ * served_lots (api_read.c) does for the lot list. */
+static int served_fefo(ll_api *api, ll_views_reader *vr, ll_fefo_filter f,
+                       ll_fefo_lot **out, size_t *n_out, char **next,
+                       ll_err *err) {
+  ll_fefo_lot *kept = ll_xcalloc(f.limit, sizeof *kept);
+  size_t n = 0;
+  bool more = true;
+  char *cursor = f.cursor != NULL ? ll_strdup(f.cursor) : NULL;
+  while (n < f.limit && more) {
+    ll_fefo_lot *page = NULL;
+    size_t pn = 0;
+    char *page_next = NULL;
+    f.cursor = cursor;
+    if (ll_views_fefo(vr, &f, &page, &pn, &page_next, err) != 0) {
+      free(cursor);
+      ll_fefo_lots_free(kept, n);
+      return -1;
+    }
+    size_t looked = keep_served_fefo(api, page, pn, kept, &n, f.limit);
+    more = page_next != NULL || looked < pn;
+    ll_fefo_lots_free(page, pn);
+    free(cursor);
+    cursor = page_next;
+  }
+  free(cursor);
+  *next = more && n > 0 ? ll_views_fefo_page_cursor(&kept[n - 1].lot) : NULL;
+  *out = kept;
+  *n_out = n;
+  return 0;
+}
+
+/* The filter from the query; -1 with r filled (400). */
+static int fefo_filter(api_request *rq, ll_fefo_filter *f, api_reply *r) {
+  *f = (ll_fefo_filter){
       .location = api_query(rq, "location"),
       .product_id = api_query(rq, "product_id"),
       .cursor = api_query(rq, "cursor"),
@@ -608,19 +656,26 @@ void api_get_lots_fefo(api_request *rq, api_reply *r) {
   if (api_query(rq, "name") != NULL || api_query(rq, "q") != NULL) {
     bad_request(r, "name and q do not combine with expiring_before or "
                    "location");
-    return;
+    return -1;
   }
   const char *before = api_query(rq, "expiring_before");
   if (before != NULL) {
-    if (!ll_time_parse(before, &f.before_ms)) {
+    if (!ll_time_parse(before, &f->before_ms)) {
       bad_request(r, "expiring_before must be an RFC 3339 time such as "
                      "2027-03-01T00:00:00Z");
-      return;
+      return -1;
     }
-    f.has_before = true;
+    f->has_before = true;
   }
-  if (api_query_flag(rq, "children", &f.children, r) != 0 ||
-      api_query_limit(rq, &f.limit, r) != 0)
+  if (api_query_flag(rq, "children", &f->children, r) != 0 ||
+      api_query_limit(rq, &f->limit, r) != 0)
+    return -1;
+  return 0;
+}
+
+void api_get_lots_fefo(api_request *rq, api_reply *r) {
+  ll_fefo_filter f;
+  if (fefo_filter(rq, &f, r) != 0)
     return;
   ll_views_reader *vr = open_reader(rq, r);
   if (vr == NULL)
@@ -629,7 +684,7 @@ void api_get_lots_fefo(api_request *rq, api_reply *r) {
   size_t n = 0;
   char *next = NULL;
   ll_err err = {0};
-  if (ll_views_fefo(vr, &f, &rows, &n, &next, &err) != 0) {
+  if (served_fefo(rq->api, vr, f, &rows, &n, &next, &err) != 0) {
     if (err.code == LL_INVALID_FIELD)
       bad_request(r, err.message);
     else
@@ -637,10 +692,6 @@ void api_get_lots_fefo(api_request *rq, api_reply *r) {
   } else {
     json_t *lots = json_array();
     for (size_t i = 0; i < n; i++) {
-      /* In a cluster, only the partitions this instance owns; a page may
-       * then come out short, its cursor still after the last row read. */
-      if (!api_serves_product(rq->api, rows[i].lot.product_id))
-        continue;
       json_t *j = api_json_lot(&rows[i].lot);
       if (f.location != NULL)
         json_object_set_new(j, "location_on_hand",

@@ -12,7 +12,8 @@ api_cluster.c), on two `lotlined all` instances of one group:
     owner it is answered, on the other instance 503;
   - a lot id used by products on both instances: 409 AMBIGUOUS_LOT on
     both; GET /v1/rejections lists each rejection once on both; GET
-    /v1/lots and a location's lots list every lot once, page by page;
+    /v1/lots, a location's lots and the expiry list (FEFO) list every lot
+    once, in order, page by page;
   - claims: an old claim of another instance published late does not take
     a partition over; a later one does (and is verified: the real owner
     keeps answering for itself); its empty claim (a revocation) leaves it
@@ -227,7 +228,8 @@ def page_through(inst, path):
     for _ in range(50):
         q = "&cursor=" + urllib.request.quote(cursor, safe="") if cursor \
             else ""
-        st, body = call(inst, "GET", path + "?limit=1" + q)
+        sep = "&" if "?" in path else "?"
+        st, body = call(inst, "GET", path + sep + "limit=1" + q)
         if not check(st == 200, "GET %s: %d" % (path, st)):
             return seen
         seen += [(lot["lot_id"], lot["product_id"]) for lot in body["lots"]]
@@ -253,6 +255,31 @@ def check_lists(a, b, mine, theirs):
         got = page_through(inst, "/v1/locations/WH/lots")
         want = sorted([("L-" + mine, mine), ("L-" + theirs, theirs)])
         check(got == want, "GET /v1/locations/WH/lots through %s: %s" %
+              (inst.name, got))
+    check_fefo(a, b, mine, theirs)
+
+
+def check_fefo(a, b, mine, theirs):
+    """The expiry list (FEFO): the lot that must leave stock first comes
+    first, whichever instance owns it; lots without dates last."""
+    for prod, exp in ((mine, "2027-05-01T00:00:00Z"),
+                      (theirs, "2027-03-01T00:00:00Z")):
+        call(a, "POST", "/v1/lots", {"lot_id": "E-" + prod,
+                                     "product_id": prod, "name": "E",
+                                     "expiration_at": exp})
+        st, _ = call(b, "POST", "/v1/moves", {
+            "product_id": prod, "lot_id": "E-" + prod, "quantity": "1",
+            "from": {"id": "V", "usage": "SUPPLIER"},
+            "to": {"id": "WH", "usage": "INTERNAL"}})
+        check(st == 201, "stock of E-%s received: %d" % (prod, st))
+    want = [("E-" + theirs, theirs), ("E-" + mine, mine)] + sorted(
+        [("L-" + mine, mine), ("L-" + theirs, theirs)])
+    for inst in (a, b):
+        got = page_through(inst, "/v1/lots?location=WH")
+        check(got == want, "FEFO at WH through %s: %s" % (inst.name, got))
+        got = page_through(inst, "/v1/lots?expiring_before="
+                           "2027-04-01T00:00:00Z")
+        check(got == want[:1], "FEFO before April through %s: %s" %
               (inst.name, got))
 
 

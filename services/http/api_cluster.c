@@ -494,6 +494,35 @@ static void merge_fefo_pages(json_t *mine, json_t **answers, size_t n,
   api_reply_json(r, MHD_HTTP_OK, json_incref(mine));
 }
 
+/* The request's path and query without ?min_position=: a log position
+ * is one instance's (the one that decided the write it came from), so
+ * the other owners must not wait for it in their own logs. Gathered
+ * reads do not wait for it until positions are per task
+ * (docs/cluster-design.md, decision 6). */
+static char *without_min_position(const char *uri) {
+  static const char name[] = "min_position";
+  size_t path_len = strcspn(uri, "?");
+  ll_buf b;
+  ll_buf_init(&b);
+  ll_buf_put(&b, uri, path_len);
+  const char *q = uri[path_len] == '?' ? uri + path_len + 1 : "";
+  char sep = '?';
+  while (*q != '\0') {
+    size_t n = strcspn(q, "&");
+    size_t key = strcspn(q, "=&");
+    bool drop = key == sizeof name - 1 && strncmp(q, name, key) == 0;
+    if (n > 0 && !drop) {
+      ll_buf_put(&b, &sep, 1);
+      ll_buf_put(&b, q, n);
+      sep = '&';
+    }
+    q += n + (q[n] == '&');
+  }
+  char *out = ll_strndup((const char *)b.data, b.len);
+  ll_buf_free(&b);
+  return out;
+}
+
 typedef void (*merge_fn)(json_t *mine, json_t **answers, size_t n, size_t limit,
                          api_reply *r);
 
@@ -521,11 +550,13 @@ static bool gather(api_request *rq, merge_fn merge, api_reply *r) {
     return true;
   }
   api_reply_free(&own);
+  char *target = without_min_position(rq->raw_uri);
   json_t *answers[PEERS_MAX];
   long statuses[PEERS_MAX];
   size_t n = 0;
-  if (scatter(rq, rq->raw_uri, answers, statuses, &n, r) == 0)
+  if (scatter(rq, target, answers, statuses, &n, r) == 0)
     merge(mine, answers, n, limit, r);
+  free(target);
   answers_free(answers, n);
   json_decref(mine);
   return true;

@@ -14,7 +14,7 @@
 
 #include "ll_cluster.h"
 
-#define FORWARD_HEADER_MAX_BYTES 512
+#define FORWARD_HEADER_MAX_BYTES 8192 /* a long bearer token fits */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 

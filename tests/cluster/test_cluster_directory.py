@@ -188,6 +188,13 @@ def check_forwarding(a, b, mine, theirs):
     st, loc = call(a, "GET", "/v1/lots/L-%s/locations" % theirs)
     check(st == 200 and loc["on_hand"] == "5",
           "the retried move counted once: %s" % loc)
+    st, body = call(a, "PATCH", "/v1/lots/L-" + theirs,
+                    {"reference": "PO-9", "expected_version": 1})
+    check(st == 200 and body["reference"] == "PO-9",
+          "PATCH through the non-owner: %d" % st)
+    st, body = call(b, "GET", "/v1/products/%s/lots/L-%s" % (theirs, theirs))
+    check(body.get("reference") == "PO-9" and body.get("version") == 2,
+          "the owner shows the change once: %s" % body)
     fwd = {"Lotline-Forwarded": "1"}
     st, body = call(a, "GET", "/v1/products/%s/lots/L-%s" % (theirs, theirs),
                     headers=fwd)

@@ -78,6 +78,10 @@ typedef struct ll_lot_filter {
 int ll_views_list_lots(ll_views *v, const ll_lot_filter *f, ll_lot **out,
                        size_t *n_out, char **next_cursor, ll_err *err);
 void ll_lots_free(ll_lot *a, size_t n);
+/* The next_cursor of a page of lots (ll_views_list_lots,
+ * ll_views_location_lots) whose last row is (lot_id, product_id):
+ * malloc'd. The API merges the pages of several instances with it. */
+char *ll_views_lot_page_cursor(const char *lot_id, const char *product_id);
 
 /* ---- consistent reads (views_read.c) ----
  * A reader sees the views as of one moment: every query made through it
@@ -261,6 +265,12 @@ int ll_views_fefo(ll_views_reader *r, const ll_fefo_filter *f,
                   ll_fefo_lot **out, size_t *n_out, char **next_cursor,
                   ll_err *err);
 void ll_fefo_lots_free(ll_fefo_lot *a, size_t n);
+/* The next_cursor of a FEFO page whose last row is lot (its lot_id,
+ * product_id, removal_at and expiration_at are read): malloc'd. Cursors
+ * of the same form sort in FEFO order by their first 32 characters, then
+ * by (lot_id, product_id). The API merges the pages of several instances
+ * with it. */
+char *ll_views_fefo_page_cursor(const ll_lot *lot);
 
 /* RocksDB's estimates for the views database (views_stats.c). */
 void ll_views_stats(ll_views *v, ll_db_stats *out);

@@ -325,3 +325,12 @@ int ll_views_fefo(ll_views_reader *r, const ll_fefo_filter *f,
   *n_out = s.n;
   return 0;
 }
+
+char *ll_views_fefo_page_cursor(const ll_lot *lot) {
+  ll_buf key;
+  ll_buf_init(&key);
+  fefo_key(&key, lot);
+  char *cursor = key_cursor((const char *)key.data, key.len, lot);
+  ll_buf_free(&key);
+  return cursor;
+}

@@ -87,6 +87,10 @@ char *ll_lot_cursor_format(const char *lot_id, const char *product_id) {
   return out;
 }
 
+char *ll_views_lot_page_cursor(const char *lot_id, const char *product_id) {
+  return ll_lot_cursor_format(lot_id, product_id);
+}
+
 static int compare_part(const char *a, size_t alen, const char *b) {
   return ll_views_compare_keys((const uint8_t *)a, alen, (const uint8_t *)b,
                                strlen(b));

@@ -398,6 +398,19 @@ static void commit_batch(loop *l) {
   l->n_offsets = 0;
 }
 
+/* Tell the cluster directory what this consumer now holds. */
+static void announce_assignment(const loop *l,
+                                const rd_kafka_topic_partition_list_t *parts) {
+  if (l->o->on_assignment == NULL)
+    return;
+  int32_t held[COMMAND_PARTITIONS_MAX];
+  size_t n = 0;
+  for (int i = 0; parts != NULL && i < parts->cnt && n < COMMAND_PARTITIONS_MAX;
+       i++)
+    held[n++] = parts->elems[i].partition;
+  l->o->on_assignment(l->o->assignment_ctx, held, n, l->partitions);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   loop *l = opaque;
@@ -437,12 +450,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_assign(rk, parts);
     command_metrics_assigned(&l->metrics, parts);
     atomic_store(&l->stats->assigned, parts->cnt > 0);
+    announce_assignment(l, parts);
   } else {
     commit_batch(l); /* finish what we have before losing partitions */
     ll_log(LL_INFO, "command", "partitions revoked (%d)", parts->cnt);
     rd_kafka_assign(rk, NULL);
     command_metrics_revoked(&l->metrics);
     atomic_store(&l->stats->assigned, false);
+    announce_assignment(l, NULL);
   }
 }
 

@@ -40,6 +40,13 @@ typedef struct ll_command_opts {
   const char *log_dir;    /* the log's directory: its filesystem is watched */
   int64_t min_free_bytes; /* no batch is committed with less free (0: off) */
   ll_metrics *metrics;    /* NULL: none (command_metrics.h lists them) */
+  /* Told every assignment change, from the rebalance callback: the
+   * partitions of the input topic now held (n 0 on a revocation) and the
+   * topic's partition count. It must not block (the cluster directory
+   * only records it and sends a claim asynchronously). NULL: none. */
+  void (*on_assignment)(void *ctx, const int32_t *parts, size_t n,
+                        int32_t partition_count);
+  void *assignment_ctx;
 } ll_command_opts;
 
 /* Counters, readable from other threads (metrics, logs). */

@@ -8,6 +8,9 @@
  *                 statuses; routing, tokens, metrics and the docs check
  *                 (api_routes_main.c prints it) all read it
  *   api_ops.c     tokens, metrics, TLS, /healthz and /readyz
+ *   api_cluster.c in a cluster, forwarding to the instance that owns
+ *                 what a request names, and scatter-gather; GET
+ *                 /v1/cluster
  *   api_read.c    GET /v1/lots, /v1/lots/{lot_id}, /v1/rejections
  *   api_trace.c   the traceability reads: history, as-of, genealogy,
  *                 location contents, FEFO
@@ -75,6 +78,8 @@ struct ll_api {
   unsigned char write_digest[LL_API_TOKEN_DIGEST_BYTES];
   bool tls;
   char *tls_cert_pem, *tls_key_pem; /* our copies, alive until MHD stops */
+  /* The ownership directory (api_cluster.c); NULL: a single instance. */
+  _Atomic(struct ll_cluster *) cluster;
 };
 
 /* A position token "partition:task position" (docs/api.md). */
@@ -151,6 +156,12 @@ enum {
   API_VIEWS = 1 << 4, /* reads the views: takes ?min_position= */
   API_ADMIN = 1 << 5, /* loopback clients only */
   API_TAIL = 1 << 6,  /* the last {parameter} takes the rest of the path */
+  /* In a cluster (api_cluster.c): answered by the owner of the lot id's
+   * product; of the body's product; by every owner, merged. A route whose
+   * path names {product_id} goes to that product's owner. */
+  API_BY_LOT = 1 << 7,
+  API_BY_BODY = 1 << 8,
+  API_SCATTER = 1 << 9,
 };
 
 typedef struct api_route {
@@ -238,6 +249,18 @@ char *api_lot_product_of(ll_api *api, const char *lot_id,
 /* 409 AMBIGUOUS_LOT naming the products (sorted). */
 void api_reply_ambiguous_lot(api_reply *r, const char *lot_id,
                              char *const *products, size_t n);
+
+/* ---- a cluster of instances (api_cluster.c) ---- */
+struct ll_cluster *api_cluster(ll_api *api);
+/* Another instance answers this request (forwarded, or asked of every
+ * owner and merged): true with r filled; false when this one answers. */
+bool api_cluster_route(api_request *rq, api_reply *r);
+/* Does this instance serve the rows of this partition (or product)? It
+ * does when it owns it, and always without peers. */
+bool api_serves_partition(ll_api *api, int32_t partition);
+bool api_serves_product(ll_api *api, const char *product_id);
+/* GET /v1/cluster */
+void api_get_cluster(api_request *rq, const char *id, api_reply *r);
 
 /* ---- lots and rejections (api_read.c) ---- */
 void api_get_lots(api_request *rq, const char *id, api_reply *r);

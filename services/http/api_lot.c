@@ -33,9 +33,22 @@ void api_reply_ambiguous_lot(api_reply *r, const char *lot_id,
   api_reply_json(r, MHD_HTTP_CONFLICT, body);
 }
 
+/* Keep the products this instance serves (in a cluster, those of the
+ * partitions it owns: never a leftover of one it no longer owns). */
+static void keep_served(ll_api *api, char **products, size_t *n) {
+  size_t kept = 0;
+  for (size_t i = 0; i < *n; i++) {
+    if (api_serves_product(api, products[i]))
+      products[kept++] = products[i];
+    else
+      free(products[i]);
+  }
+  *n = kept;
+}
+
 /* The one product with a lot lot_id in the snapshot, else NULL with r
  * filled (unknown_status for none, 409 for several, 503). */
-static char *only_product(ll_views_reader *vr, const char *lot_id,
+static char *only_product(ll_api *api, ll_views_reader *vr, const char *lot_id,
                           unsigned unknown_status, api_reply *r) {
   char **products = NULL;
   size_t n = 0;
@@ -44,6 +57,7 @@ static char *only_product(ll_views_reader *vr, const char *lot_id,
     api_reply_storage_error(r, &err);
     return NULL;
   }
+  keep_served(api, products, &n);
   char *product = NULL;
   if (n == 1) {
     product = products[0];
@@ -63,7 +77,7 @@ char *api_lot_product(api_request *rq, ll_views_reader *vr, const char *lot_id,
   const char *named = api_path_param(rq, "product_id");
   if (named != NULL)
     return ll_strdup(named);
-  return only_product(vr, lot_id, MHD_HTTP_NOT_FOUND, r);
+  return only_product(rq->api, vr, lot_id, MHD_HTTP_NOT_FOUND, r);
 }
 
 char *api_lot_product_of(ll_api *api, const char *lot_id,
@@ -74,7 +88,7 @@ char *api_lot_product_of(ll_api *api, const char *lot_id,
     api_reply_storage_error(r, &err);
     return NULL;
   }
-  char *product = only_product(vr, lot_id, unknown_status, r);
+  char *product = only_product(api, vr, lot_id, unknown_status, r);
   ll_views_reader_close(vr);
   return product;
 }

@@ -37,6 +37,7 @@
 
 #include "api_internal.h"
 #include "ll_buf.h"
+#include "ll_cluster.h"
 #include "ll_mem.h"
 #include "ll_time.h"
 #include "ll_types.h"
@@ -217,6 +218,14 @@ static void set_not_ready(json_t *body, bool caught_up, uint64_t behind,
   json_object_set_new(body, "message", json_string(message));
 }
 
+static void set_not_owned(json_t *body) {
+  json_object_set_new(body, "code", json_string("UNAVAILABLE"));
+  json_object_set_new(body, "message",
+                      json_string("no instance of the cluster is known to own "
+                                  "some partition of the input topic (a "
+                                  "rebalance is under way)"));
+}
+
 /* Ready: the views trail the log by at most ready_lag_max positions (when
  * this process has views), and the command consumer of this process (when
  * there is one) holds partitions. */
@@ -231,7 +240,12 @@ void api_get_readyz(api_request *rq, const char *id, api_reply *r) {
                    log_pos - views_pos <= lag_max;
   bool assigned =
       deps->consumer_assigned == NULL || atomic_load(deps->consumer_assigned);
-  bool ready = caught_up && assigned;
+  /* In a cluster: an owner is known for every partition (else some
+   * requests could not be answered). */
+  struct ll_cluster *cluster = api_cluster(rq->api);
+  bool owners = cluster == NULL || !ll_cluster_has_peers(cluster) ||
+                ll_cluster_complete(cluster);
+  bool ready = caught_up && assigned && owners;
   json_t *body = json_object();
   json_object_set_new(body, "status",
                       json_string(ready ? "ready" : "catching_up"));
@@ -241,7 +255,12 @@ void api_get_readyz(api_request *rq, const char *id, api_reply *r) {
   if (deps->consumer_assigned != NULL)
     json_object_set_new(body, "consumer",
                         json_string(assigned ? "assigned" : "unassigned"));
-  if (!ready)
+  if (cluster != NULL)
+    json_object_set_new(body, "owners",
+                        json_string(owners ? "known" : "incomplete"));
+  if (!ready && !owners && caught_up && assigned)
+    set_not_owned(body);
+  else if (!ready)
     set_not_ready(body, caught_up, log_pos - views_pos, lag_max);
   api_reply_json(r, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body);
 }

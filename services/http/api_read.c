@@ -46,6 +46,55 @@ void api_get_lot(api_request *rq, const char *lot_id, api_reply *r) {
   ll_views_reader_close(vr);
 }
 
+/* Move the lots of page this instance serves into kept (up to limit);
+ * the index of the first row not looked at. */
+static size_t keep_served_lots(ll_api *api, ll_lot *page, size_t n,
+                               ll_lot *kept, size_t *n_kept, size_t limit) {
+  size_t i = 0;
+  for (; i < n && *n_kept < limit; i++) {
+    if (!api_serves_product(api, page[i].product_id))
+      continue;
+    kept[(*n_kept)++] = page[i];
+    ll_lot_init(&page[i]); /* moved: freeing the page leaves it */
+  }
+  return i;
+}
+
+/* A page of the lots this instance serves (api_serves_product): pages of
+ * the views are read until limit of them or the end, so that what it kept
+ * of partitions it no longer owns never shows. *next is the cursor after
+ * the last one, NULL at the end. */
+static int served_lots(ll_api *api, ll_lot_filter f, ll_lot **out,
+                       size_t *n_out, char **next, ll_err *err) {
+  ll_lot *kept = ll_xcalloc(f.limit, sizeof *kept);
+  size_t n = 0;
+  bool more = true;
+  char *cursor = f.cursor != NULL ? ll_strdup(f.cursor) : NULL;
+  while (n < f.limit && more) {
+    ll_lot *page = NULL;
+    size_t pn = 0;
+    char *page_next = NULL;
+    f.cursor = cursor;
+    if (ll_views_list_lots(api->deps.views, &f, &page, &pn, &page_next, err)) {
+      free(cursor);
+      ll_lots_free(kept, n);
+      return -1;
+    }
+    size_t looked = keep_served_lots(api, page, pn, kept, &n, f.limit);
+    more = page_next != NULL || looked < pn;
+    ll_lots_free(page, pn);
+    free(cursor);
+    cursor = page_next;
+  }
+  free(cursor);
+  *next = more && n > 0 ? ll_views_lot_page_cursor(kept[n - 1].lot_id,
+                                                   kept[n - 1].product_id)
+                        : NULL;
+  *out = kept;
+  *n_out = n;
+  return 0;
+}
+
 static void list_lots(api_request *rq, api_reply *r) {
   ll_lot_filter f = {
       .product_id = api_query(rq, "product_id"),
@@ -59,8 +108,7 @@ static void list_lots(api_request *rq, api_reply *r) {
   size_t n = 0;
   char *next = NULL;
   ll_err err = {0};
-  if (ll_views_list_lots(rq->api->deps.views, &f, &lots, &n, &next, &err) !=
-      0) {
+  if (served_lots(rq->api, f, &lots, &n, &next, &err) != 0) {
     api_reply_storage_error(r, &err);
     return;
   }
@@ -91,19 +139,39 @@ void api_get_lots(api_request *rq, const char *id, api_reply *r) {
   }
 }
 
+/* In a cluster, a page of rejections is read from this many times more
+ * of the newest: those of partitions it no longer owns are left out. */
+#define REJECTIONS_SCAN_FACTOR 4
+
+/* Keep the rejections this instance serves (api_serves_partition). */
+static void keep_served(ll_api *api, ll_stored_rejection *rejs, size_t *n,
+                        size_t limit) {
+  size_t kept = 0;
+  for (size_t i = 0; i < *n; i++) {
+    if (kept < limit && api_serves_partition(api, rejs[i].partition))
+      rejs[kept++] = rejs[i];
+    else
+      ll_stored_rejection_free(&rejs[i]);
+  }
+  *n = kept;
+}
+
 void api_get_rejections(api_request *rq, const char *id, api_reply *r) {
   (void)id;
   size_t limit;
   if (api_query_limit(rq, &limit, r) != 0)
     return;
-  ll_stored_rejection *rejs = ll_xcalloc(limit, sizeof *rejs);
+  size_t scan =
+      api_cluster(rq->api) != NULL ? limit * REJECTIONS_SCAN_FACTOR : limit;
+  ll_stored_rejection *rejs = ll_xcalloc(scan, sizeof *rejs);
   size_t n = 0;
   ll_err err = {0};
-  if (ll_store_recent_rejections(rq->api->deps.log, limit, rejs, &n, &err) !=
+  if (ll_store_recent_rejections(rq->api->deps.log, scan, rejs, &n, &err) !=
       0) {
     api_reply_storage_error(r, &err);
   } else {
-    assert(n <= limit);
+    assert(n <= scan);
+    keep_served(rq->api, rejs, &n, limit);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
       json_array_append_new(arr, api_json_rejection(&rejs[i]));

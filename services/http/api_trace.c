@@ -475,12 +475,89 @@ void api_get_lot_trace(api_request *rq, const char *lot_id, api_reply *r) {
 
 /* ---- /v1/locations/{location_id}/lots ---- */
 
+/* Move the rows of page this instance serves into kept (up to limit);
+ * the index of the first row not looked at. */
+static size_t keep_served_rows(ll_api *api, ll_location_lot *page, size_t n,
+                               ll_location_lot *kept, size_t *n_kept,
+                               size_t limit) {
+  size_t i = 0;
+  for (; i < n && *n_kept < limit; i++) {
+    if (!api_serves_product(api, page[i].product_id))
+      continue;
+    kept[(*n_kept)++] = page[i];
+    page[i].lot_id = page[i].product_id = NULL; /* moved */
+  }
+  return i;
+}
+
+typedef struct location_query {
+  const char *location;
+  bool children;
+  const char *cursor;
+  size_t limit;
+} location_query;
+
+/* The rows of a location this instance serves (api_serves_product), as
+ * served_lots (api_read.c) does for the lot list. */
+static int served_location_lots(ll_api *api, ll_views_reader *vr,
+                                const location_query *q, ll_location_lot **out,
+                                size_t *n_out, char **next, ll_err *err) {
+  ll_location_lot *kept = ll_xcalloc(q->limit, sizeof *kept);
+  size_t n = 0;
+  bool more = true;
+  char *cursor = q->cursor != NULL ? ll_strdup(q->cursor) : NULL;
+  while (n < q->limit && more) {
+    ll_location_lot *page = NULL;
+    size_t pn = 0;
+    char *page_next = NULL;
+    if (ll_views_location_lots(vr, q->location, q->children, cursor, q->limit,
+                               &page, &pn, &page_next, err) != 0) {
+      free(cursor);
+      ll_location_lots_free(kept, n);
+      return -1;
+    }
+    size_t looked = keep_served_rows(api, page, pn, kept, &n, q->limit);
+    more = page_next != NULL || looked < pn;
+    ll_location_lots_free(page, pn);
+    free(cursor);
+    cursor = page_next;
+  }
+  free(cursor);
+  *next = more && n > 0 ? ll_views_lot_page_cursor(kept[n - 1].lot_id,
+                                                   kept[n - 1].product_id)
+                        : NULL;
+  *out = kept;
+  *n_out = n;
+  return 0;
+}
+
+static json_t *location_row_json(ll_views_reader *vr,
+                                 const ll_location_lot *row, bool children,
+                                 ll_err *err, int *rc) {
+  ll_lot lot;
+  bool found = false;
+  ll_lot_init(&lot);
+  *rc = ll_views_reader_get_lot(vr, row->product_id, row->lot_id, &lot, &found,
+                                err);
+  json_t *j = json_object();
+  json_object_set_new(j, "lot_id", api_json_text(row->lot_id));
+  json_object_set_new(j, "product_id", api_json_text(row->product_id));
+  json_object_set_new(j, "name", api_json_text(found ? lot.name : NULL));
+  json_object_set_new(j, "usage",
+                      children ? json_null()
+                               : json_string(ll_usage_name(row->usage)));
+  json_object_set_new(j, "quantity", api_json_decimal(row->quantity_micro));
+  json_object_set_new(j, "on_hand", api_json_decimal(row->on_hand_micro));
+  if (found)
+    ll_lot_free(&lot);
+  return j;
+}
+
 void api_get_location_lots(api_request *rq, const char *location,
                            api_reply *r) {
-  bool children = false;
-  size_t limit = 0;
-  if (api_query_flag(rq, "children", &children, r) != 0 ||
-      api_query_limit(rq, &limit, r) != 0)
+  location_query q = {.location = location, .cursor = api_query(rq, "cursor")};
+  if (api_query_flag(rq, "children", &q.children, r) != 0 ||
+      api_query_limit(rq, &q.limit, r) != 0)
     return;
   ll_views_reader *vr = open_reader(rq, r);
   if (vr == NULL)
@@ -489,41 +566,23 @@ void api_get_location_lots(api_request *rq, const char *location,
   size_t n = 0;
   char *next = NULL;
   ll_err err = {0};
-  if (ll_views_location_lots(vr, location, children, api_query(rq, "cursor"),
-                             limit, &rows, &n, &next, &err) != 0) {
+  if (served_location_lots(rq->api, vr, &q, &rows, &n, &next, &err) != 0) {
     api_reply_storage_error(r, &err);
     ll_views_reader_close(vr);
     return;
   }
   json_t *lots = json_array();
   int rc = 0;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    ll_lot lot;
-    bool found = false;
-    ll_lot_init(&lot);
-    rc = ll_views_reader_get_lot(vr, rows[i].product_id, rows[i].lot_id, &lot,
-                                 &found, &err);
-    json_t *j = json_object();
-    json_object_set_new(j, "lot_id", api_json_text(rows[i].lot_id));
-    json_object_set_new(j, "product_id", api_json_text(rows[i].product_id));
-    json_object_set_new(j, "name", api_json_text(found ? lot.name : NULL));
-    json_object_set_new(j, "usage",
-                        children ? json_null()
-                                 : json_string(ll_usage_name(rows[i].usage)));
-    json_object_set_new(j, "quantity",
-                        api_json_decimal(rows[i].quantity_micro));
-    json_object_set_new(j, "on_hand", api_json_decimal(rows[i].on_hand_micro));
-    json_array_append_new(lots, j);
-    if (found)
-      ll_lot_free(&lot);
-  }
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    json_array_append_new(
+        lots, location_row_json(vr, &rows[i], q.children, &err, &rc));
   if (rc != 0) {
     json_decref(lots);
     api_reply_storage_error(r, &err);
   } else {
     json_t *body = json_object();
     json_object_set_new(body, "location", api_json_text(location));
-    json_object_set_new(body, "children", json_boolean(children));
+    json_object_set_new(body, "children", json_boolean(q.children));
     json_object_set_new(body, "lots", lots);
     json_object_set_new(body, "next_cursor", api_json_text(next));
     reply_read(r, vr, body);
@@ -540,8 +599,56 @@ bool api_wants_fefo(const api_request *rq) {
          api_query(rq, "location") != NULL;
 }
 
-void api_get_lots_fefo(api_request *rq, api_reply *r) {
-  ll_fefo_filter f = {
+/* Move the rows of page this instance serves into kept (up to limit);
+ * the index of the first row not looked at. */
+static size_t keep_served_fefo(ll_api *api, ll_fefo_lot *page, size_t n,
+                               ll_fefo_lot *kept, size_t *n_kept,
+                               size_t limit) {
+  size_t i = 0;
+  for (; i < n && *n_kept < limit; i++) {
+    if (!api_serves_product(api, page[i].lot.product_id))
+      continue;
+    kept[(*n_kept)++] = page[i];
+    ll_lot_init(&page[i].lot); /* moved */
+  }
+  return i;
+}
+
+/* The FEFO rows this instance serves (api_serves_product), as
+ * served_lots (api_read.c) does for the lot list. */
+static int served_fefo(ll_api *api, ll_views_reader *vr, ll_fefo_filter f,
+                       ll_fefo_lot **out, size_t *n_out, char **next,
+                       ll_err *err) {
+  ll_fefo_lot *kept = ll_xcalloc(f.limit, sizeof *kept);
+  size_t n = 0;
+  bool more = true;
+  char *cursor = f.cursor != NULL ? ll_strdup(f.cursor) : NULL;
+  while (n < f.limit && more) {
+    ll_fefo_lot *page = NULL;
+    size_t pn = 0;
+    char *page_next = NULL;
+    f.cursor = cursor;
+    if (ll_views_fefo(vr, &f, &page, &pn, &page_next, err) != 0) {
+      free(cursor);
+      ll_fefo_lots_free(kept, n);
+      return -1;
+    }
+    size_t looked = keep_served_fefo(api, page, pn, kept, &n, f.limit);
+    more = page_next != NULL || looked < pn;
+    ll_fefo_lots_free(page, pn);
+    free(cursor);
+    cursor = page_next;
+  }
+  free(cursor);
+  *next = more && n > 0 ? ll_views_fefo_page_cursor(&kept[n - 1].lot) : NULL;
+  *out = kept;
+  *n_out = n;
+  return 0;
+}
+
+/* The filter from the query; -1 with r filled (400). */
+static int fefo_filter(api_request *rq, ll_fefo_filter *f, api_reply *r) {
+  *f = (ll_fefo_filter){
       .location = api_query(rq, "location"),
       .product_id = api_query(rq, "product_id"),
       .cursor = api_query(rq, "cursor"),
@@ -549,19 +656,26 @@ void api_get_lots_fefo(api_request *rq, api_reply *r) {
   if (api_query(rq, "name") != NULL || api_query(rq, "q") != NULL) {
     bad_request(r, "name and q do not combine with expiring_before or "
                    "location");
-    return;
+    return -1;
   }
   const char *before = api_query(rq, "expiring_before");
   if (before != NULL) {
-    if (!ll_time_parse(before, &f.before_ms)) {
+    if (!ll_time_parse(before, &f->before_ms)) {
       bad_request(r, "expiring_before must be an RFC 3339 time such as "
                      "2027-03-01T00:00:00Z");
-      return;
+      return -1;
     }
-    f.has_before = true;
+    f->has_before = true;
   }
-  if (api_query_flag(rq, "children", &f.children, r) != 0 ||
-      api_query_limit(rq, &f.limit, r) != 0)
+  if (api_query_flag(rq, "children", &f->children, r) != 0 ||
+      api_query_limit(rq, &f->limit, r) != 0)
+    return -1;
+  return 0;
+}
+
+void api_get_lots_fefo(api_request *rq, api_reply *r) {
+  ll_fefo_filter f;
+  if (fefo_filter(rq, &f, r) != 0)
     return;
   ll_views_reader *vr = open_reader(rq, r);
   if (vr == NULL)
@@ -570,7 +684,7 @@ void api_get_lots_fefo(api_request *rq, api_reply *r) {
   size_t n = 0;
   char *next = NULL;
   ll_err err = {0};
-  if (ll_views_fefo(vr, &f, &rows, &n, &next, &err) != 0) {
+  if (served_fefo(rq->api, vr, f, &rows, &n, &next, &err) != 0) {
     if (err.code == LL_INVALID_FIELD)
       bad_request(r, err.message);
     else

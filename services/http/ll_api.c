@@ -232,6 +232,8 @@ static void dispatch(api_request *rq, api_reply *r) {
   }
   if (!api_route_check_query(rq, r))
     return;
+  if (api_cluster_route(rq, r))
+    return; /* the owner answered (a position to wait for is its own) */
   if ((rt->flags & API_VIEWS) && api_await_min_position(rq, r) != 0)
     return;
   rt->handler(rq, path_id(rq), r);
@@ -519,6 +521,7 @@ ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err) {
     api->write_timeout_ms = LL_API_WRITE_TIMEOUT_MS_MAX;
   pthread_mutex_init(&api->codec_mu, NULL);
   atomic_init(&api->stopping, false);
+  atomic_init(&api->cluster, NULL);
   if (api_ops_start(api, deps, err) != 0) {
     pthread_mutex_destroy(&api->codec_mu);
     free(api->inbound_topic);

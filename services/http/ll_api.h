@@ -56,5 +56,9 @@ bool ll_api_tls(const ll_api *api);            /* serving HTTPS */
  * unencrypted, belonging together)? -1 with err naming the config key. */
 int ll_api_check_tls(const char *cert_pem, const char *key_pem, ll_err *err);
 void ll_api_stop(ll_api *api);
+/* Join a cluster: from now on requests that another instance owns go
+ * there (services/http/api_cluster.c). Thread-safe; c outlives the API. */
+struct ll_cluster;
+void ll_api_set_cluster(ll_api *api, struct ll_cluster *c);
 
 #endif

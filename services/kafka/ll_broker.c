@@ -29,6 +29,18 @@ void ll_topics_from_config(const ll_config *cfg, ll_topics *out) {
   out->events = ll_config_get(cfg, "topic.events");
   out->rejected = ll_config_get(cfg, "topic.rejected");
   out->quantities = ll_config_get(cfg, "topic.quantities");
+  out->members = ll_config_get(cfg, "topic.members");
+}
+
+/* Create one topic; -1 with err. */
+static int create_topic(rd_kafka_mock_cluster_t *cluster, const char *name,
+                        int partitions, int broker_count, ll_err *err) {
+  rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(
+      cluster, name, partitions, broker_count < 3 ? broker_count : 3);
+  if (e)
+    return ll_fail(err, LL_ERR_KAFKA, "cannot create topic %s: %s", name,
+                   rd_kafka_err2str(e));
+  return 0;
 }
 
 ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
@@ -69,17 +81,17 @@ ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
     return NULL;
   }
   const char *names[] = {topics->inbound, topics->events, topics->rejected,
-                         topics->quantities};
+                         topics->quantities, topics->members};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(
-        cluster, names[i], partitions, broker_count < 3 ? broker_count : 3);
-    if (e) {
-      rd_kafka_mock_cluster_destroy(cluster);
-      rd_kafka_destroy(host);
-      ll_fail(err, LL_ERR_KAFKA, "cannot create topic %s: %s", names[i],
-              rd_kafka_err2str(e));
-      return NULL;
-    }
+    /* The members topic is tiny: one partition keeps its claims in order. */
+    bool members = names[i] == topics->members;
+    if (names[i] == NULL ||
+        create_topic(cluster, names[i], members ? 1 : partitions, broker_count,
+                     err) == 0)
+      continue;
+    rd_kafka_mock_cluster_destroy(cluster);
+    rd_kafka_destroy(host);
+    return NULL;
   }
   ll_broker *b = ll_xcalloc(1, sizeof *b);
   b->host = host;

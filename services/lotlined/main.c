@@ -33,7 +33,9 @@
 
 #include "command.h"
 #include "data_lock.h"
+#include "instance_id.h"
 #include "ll_api.h"
+#include "ll_cluster.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
 #include "ll_metrics.h"
@@ -264,7 +266,8 @@ typedef struct daemon_ctx {
   bool pub_started;
   bool pub_abandoned; /* its thread still runs: keep what it uses open */
   ll_api *api;
-  ll_api *ops_api; /* metrics.listen */
+  ll_api *ops_api;     /* metrics.listen */
+  ll_cluster *cluster; /* `all` on Kafka: the ownership directory */
   ll_metrics *metrics;
   ll_command_stats stats; /* the command consumer's, read by /readyz */
   bool has_consumer;      /* all, command */
@@ -291,6 +294,7 @@ static void daemon_close(daemon_ctx *d) {
     ll_api_stop(d->api);
   if (d->ops_api)
     ll_api_stop(d->ops_api);
+  ll_cluster_stop(d->cluster); /* after the API: no request uses it now */
   if (d->pt_started)
     pthread_join(d->pt.thread, NULL);
   if (d->pub.collecting) /* the APIs are stopped: no scrape is running */
@@ -495,6 +499,46 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
   return start_ops_api(d);
 }
 
+static void on_assignment(void *ctx, const int32_t *parts, size_t n,
+                          int32_t partition_count) {
+  ll_cluster_set_owned(ctx, parts, n, partition_count);
+}
+
+/* The URL other instances forward to: http.advertise, else the address
+ * the API is bound to (right for loopback tests only: a deployment whose
+ * API listens on 0.0.0.0 sets http.advertise). */
+static void advertised_url(daemon_ctx *d, char *out, size_t cap) {
+  const char *set = ll_config_get(&d->set.cfg, "http.advertise");
+  if (set != NULL && *set != '\0')
+    snprintf(out, cap, "%s", set);
+  else
+    snprintf(out, cap, "%s://%s", ll_api_tls(d->api) ? "https" : "http",
+             ll_api_address(d->api));
+  size_t n = strlen(out);
+  while (n > 0 && out[n - 1] == '/')
+    out[--n] = '\0';
+}
+
+/* `all`: join the ownership directory (services/cluster), so that any
+ * instance of the group answers any request. */
+static int start_cluster(daemon_ctx *d) {
+  char id[LL_MEMBER_ID_MAX], url[LL_MEMBER_URL_MAX];
+  ll_err e;
+  if (ld_instance_id(&d->set.cfg, d->data, id, sizeof id, &e) != 0)
+    return fail("reading the instance id", &e);
+  advertised_url(d, url, sizeof url);
+  ll_cluster_opts o = {.cfg = &d->set.cfg,
+                       .brokers = d->brokers,
+                       .members_topic = d->topics.members,
+                       .instance_id = id,
+                       .url = url};
+  d->cluster = ll_cluster_start(&o, &e);
+  if (!d->cluster)
+    return fail("starting the cluster directory", &e);
+  ll_api_set_cluster(d->api, d->cluster);
+  return 0;
+}
+
 static int run_command_loop(daemon_ctx *d) {
   ll_err e;
   char path[PATH_MAX];
@@ -533,6 +577,8 @@ static int run_command_loop(daemon_ctx *d) {
       .log_dir = path,
       .min_free_bytes = d->set.min_free_mb * 1024 * 1024,
       .metrics = d->metrics,
+      .on_assignment = d->cluster ? on_assignment : NULL,
+      .assignment_ctx = d->cluster,
   };
   if (ll_command_run(&opts, &d->stats, &stop, &e) != 0) {
     int rc = fail("command consumer", &e);
@@ -724,6 +770,8 @@ static int run_service(daemon_ctx *d) {
     rc = open_codec(d);
   if (rc == 0 && mode == LD_MODE_ALL)
     rc = start_projection_and_api(d, LL_STORE_PRIMARY);
+  if (rc == 0 && mode == LD_MODE_ALL && d->api)
+    rc = start_cluster(d);
   if (rc == 0 && mode == LD_MODE_PROJECT) {
     rc = start_projection_and_api(d, LL_STORE_SECONDARY);
     if (rc == 0)

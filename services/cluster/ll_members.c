@@ -1,0 +1,137 @@
+/* ll_members.c — the ownership directory's table (ll_members.h). */
+#include <assert.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ll_members.h"
+
+char *ll_claim_encode(const char *id, const char *url, const int32_t *parts,
+                      size_t n, int32_t partition_count, int64_t generation) {
+  json_t *list = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(list, json_integer(parts[i]));
+  json_t *claim =
+      json_pack("{s:s, s:s, s:o, s:i, s:I}", "id", id, "url", url, "partitions",
+                list, "partition_count", (int)partition_count, "generation",
+                (json_int_t)generation);
+  char *out = json_dumps(claim, JSON_COMPACT);
+  json_decref(claim);
+  return out;
+}
+
+static int find(const ll_members *ms, const char *id) {
+  for (size_t i = 0; i < ms->n; i++)
+    if (strcmp(ms->m[i].id, id) == 0)
+      return (int)i;
+  return -1;
+}
+
+static void remove_at(ll_members *ms, int i) {
+  assert(i >= 0 && (size_t)i < ms->n);
+  ms->m[i] = ms->m[ms->n - 1];
+  ms->n--;
+}
+
+bool ll_member_owns(const ll_member *m, int32_t p) {
+  return p >= 0 && p < LL_MEMBERS_PARTITIONS_MAX &&
+         (m->owns[p / 8] & (1u << (p % 8))) != 0;
+}
+
+/* Fill m's partitions from the claim's array; -1 on a bad number. */
+static int read_partitions(ll_member *m, const json_t *list, ll_err *err) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(list, i, v) {
+    json_int_t p = json_is_integer(v) ? json_integer_value(v) : -1;
+    if (p < 0 || p >= LL_MEMBERS_PARTITIONS_MAX)
+      return ll_fail(err, LL_ERR_CORRUPT,
+                     "claim of %s: partition %zu is not 0..%d", m->id, i,
+                     LL_MEMBERS_PARTITIONS_MAX - 1);
+    if (!ll_member_owns(m, (int32_t)p))
+      m->n_owned++;
+    m->owns[p / 8] |= (uint8_t)(1u << (p % 8));
+  }
+  return 0;
+}
+
+/* Parse a claim into m; -1 with err when it is not one. */
+static int parse_claim(ll_member *m, const void *value, size_t len,
+                       ll_err *err) {
+  json_error_t jerr;
+  json_t *claim = json_loadb(value, len, 0, &jerr);
+  const char *url = NULL;
+  json_t *list = NULL;
+  json_int_t count = 0;
+  if (claim == NULL ||
+      json_unpack(claim, "{s:s, s:o, s:I}", "url", &url, "partitions", &list,
+                  "partition_count", &count) != 0 ||
+      !json_is_array(list) || strlen(url) >= LL_MEMBER_URL_MAX || count < 0 ||
+      count > LL_MEMBERS_PARTITIONS_MAX) {
+    json_decref(claim);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "the record of %s in the members topic is not a claim",
+                   m->id);
+  }
+  snprintf(m->url, sizeof m->url, "%s", url);
+  m->partition_count = (int32_t)count;
+  int rc = read_partitions(m, list, err);
+  json_decref(claim);
+  return rc;
+}
+
+int ll_members_apply(ll_members *ms, const char *key, size_t key_len,
+                     const void *value, size_t value_len, int64_t timestamp_ms,
+                     int64_t offset, ll_err *err) {
+  if (key == NULL || key_len == 0 || key_len >= LL_MEMBER_ID_MAX)
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "a record of the members topic has no instance id key");
+  ll_member m = {.timestamp_ms = timestamp_ms, .offset = offset};
+  memcpy(m.id, key, key_len);
+  m.id[key_len] = '\0';
+  int at = find(ms, m.id);
+  if (value == NULL || value_len == 0) { /* a tombstone */
+    if (at >= 0)
+      remove_at(ms, at);
+    return 0;
+  }
+  if (parse_claim(&m, value, value_len, err) != 0)
+    return -1;
+  if (at >= 0) {
+    ms->m[at] = m;
+    return 0;
+  }
+  if (ms->n == LL_MEMBERS_MAX)
+    return ll_fail(err, LL_ERR_FULL,
+                   "more than %d instances claim partitions: %s ignored",
+                   LL_MEMBERS_MAX, m.id);
+  ms->m[ms->n++] = m;
+  return 0;
+}
+
+static bool later(const ll_member *a, const ll_member *b) {
+  if (a->timestamp_ms != b->timestamp_ms)
+    return a->timestamp_ms > b->timestamp_ms;
+  return a->offset > b->offset;
+}
+
+int ll_members_owner(const ll_members *ms, int32_t p, const char *except_id) {
+  int best = -1;
+  for (size_t i = 0; i < ms->n; i++) {
+    const ll_member *m = &ms->m[i];
+    if (!ll_member_owns(m, p) ||
+        (except_id != NULL && strcmp(m->id, except_id) == 0))
+      continue;
+    if (best < 0 || later(m, &ms->m[best]))
+      best = (int)i;
+  }
+  return best;
+}
+
+int32_t ll_members_partition_count(const ll_members *ms) {
+  int32_t n = 0;
+  for (size_t i = 0; i < ms->n; i++)
+    if (ms->m[i].partition_count > n)
+      n = ms->m[i].partition_count;
+  return n;
+}

@@ -1,0 +1,72 @@
+/* ll_members.h — the ownership directory's table: which instance claims
+ * which partitions of lots.inbound (docs/cluster-design.md, decision 5).
+ *
+ * Every instance publishes a claim to the compacted topic lots.members,
+ * keyed by its instance id, on every assignment change: {"id", "url",
+ * "partitions": [...], "partition_count", "generation"}. A claim replaces
+ * the instance's previous one; a claim with no partitions (a revocation:
+ * a rebalance under way) keeps the instance known, owning nothing; a
+ * tombstone (a clean stop) removes it. This table is the
+ * pure part: it applies records and answers "who owns partition p", with
+ * no Kafka inside, so that it is tested alone (tests/http).
+ *
+ * Order of claims. Two claims may name the same partition for a moment:
+ * the new owner's claim and the old owner's, not yet replaced (a killed
+ * instance never replaces it). The later claim wins, by the Kafka record
+ * timestamp and then the offset. librdkafka 2.0.2 does not expose the
+ * group generation to the application, so the timestamp is the order; it
+ * is safe because a stale winner only costs a retry: an instance answers
+ * a forwarded request only for partitions its own consumer holds, else
+ * 503 (docs/operations.md, "Running a cluster"). */
+#ifndef LL_MEMBERS_H
+#define LL_MEMBERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ll_types.h"
+
+#define LL_MEMBERS_MAX 64              /* instances in one cluster */
+#define LL_MEMBER_ID_MAX 64            /* bytes of an instance id, with NUL */
+#define LL_MEMBER_URL_MAX 320          /* bytes of an advertised URL */
+#define LL_MEMBERS_PARTITIONS_MAX 1024 /* partitions of lots.inbound */
+#define LL_CLAIM_MAX_BYTES (16 * 1024) /* one claim record */
+
+typedef struct ll_member {
+  char id[LL_MEMBER_ID_MAX];
+  char url[LL_MEMBER_URL_MAX]; /* "http://127.0.0.1:8080", no trailing / */
+  int64_t timestamp_ms;        /* of the claim's Kafka record */
+  int64_t offset;              /* of the claim's Kafka record */
+  int32_t partition_count;     /* of lots.inbound, as the claimer saw it */
+  uint8_t owns[LL_MEMBERS_PARTITIONS_MAX / 8];
+  size_t n_owned;
+} ll_member;
+
+typedef struct ll_members {
+  ll_member m[LL_MEMBERS_MAX];
+  size_t n;
+} ll_members;
+
+/* A claim as JSON (malloc'd): what an instance publishes. */
+char *ll_claim_encode(const char *id, const char *url, const int32_t *parts,
+                      size_t n, int32_t partition_count, int64_t generation);
+
+/* Apply one record of lots.members: key = instance id; value NULL (a
+ * tombstone: the instance is removed) or a claim. -1 with err for a record that
+ * is not a claim (it is skipped: one bad record never hides the others). */
+int ll_members_apply(ll_members *ms, const char *key, size_t key_len,
+                     const void *value, size_t value_len, int64_t timestamp_ms,
+                     int64_t offset, ll_err *err);
+
+/* Does member m claim partition p? */
+bool ll_member_owns(const ll_member *m, int32_t p);
+
+/* The member whose claim of p is the latest, other than except_id (NULL:
+ * none excluded); -1 when no one claims p. */
+int ll_members_owner(const ll_members *ms, int32_t p, const char *except_id);
+
+/* The largest partition count any claim carries (0: no claim). */
+int32_t ll_members_partition_count(const ll_members *ms);
+
+#endif

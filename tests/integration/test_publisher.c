@@ -39,8 +39,8 @@
 #include "ll_time.h"
 #include "publisher.h"
 
-#define PARTITIONS 4 /* product k is on partition k: partition 3 stays empty   \
-                      */
+/* Product k is on partition k: partition 3 stays empty. */
+#define PARTITIONS 4
 #define PRODUCTS 3
 #define LOTS_PER_PRODUCT 4
 #define KEYS_MAX 64

@@ -9,7 +9,9 @@
  *               batch, not yet applied to `state`
  *   offsets     "<cluster>\x1f<topic>\x1f<partition>" -> next input offset
  *   rejections  sequence (8-byte big-endian, from 1) -> rejection record
- *   default     meta: last position, last rejection sequence, last journal
+ *   default     meta: last position, last rejection sequence, last journal;
+ *               the task index (task, task position) -> position
+ *               (ll_store_task.c); the rejections outbox
  * Everything one input batch changes (log entries, its state changes as one
  * journal record, rejections, offsets) goes into one WriteBatch, committed
  * with one synced write: after a crash either all of a batch is there or

@@ -224,8 +224,8 @@ static void publisher_collect(void *arg) {
 static void publisher_metrics(publisher_thread *t, ll_metrics *m) {
   t->m_position = ll_metric_with(ll_metrics_gauge(
       m, "lotline_publish_position",
-      "Last log position published to the events and quantities topics "
-      "(committed).",
+      "Last log position in the events and quantities topics (committed "
+      "by this instance, or found there already).",
       NULL));
   t->m_lag = ll_metric_with(ll_metrics_gauge(
       m, "lotline_publish_lag",

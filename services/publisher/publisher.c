@@ -63,11 +63,11 @@
  * Never a skip: a task position counts as published only when all its
  * records are read back from Kafka.
  *
- * Broker errors are retried: abortable transaction errors abort and redo
- * the run; a fatal producer error replaces the producer (and reads the
- * ends again). Fencing by another live publisher with the same
- * transactional.id, a failing log, and an entry that has no partition of
- * the topics stop the publisher. */
+ * Broker errors are retried: abortable transaction errors abort the
+ * transaction, a fatal producer error replaces the producer; either way
+ * the publisher reads the ends again before it goes on. Fencing by another live
+ * publisher with the same transactional.id, a failing log, and an entry that
+ * has no partition of the topics stop the publisher. */
 #include "publisher.h"
 
 #include <assert.h>
@@ -119,6 +119,7 @@ struct ll_publisher {
   rd_kafka_resp_err_t txn_delivery_err;
   ll_buf key, value;
   bool crashed; /* the test hook fired: leave everything as it is */
+  bool reread;  /* a transaction was aborted: read the ends again */
 };
 
 /* ---- small helpers ---- */
@@ -697,7 +698,14 @@ ll_publisher *ll_publisher_new(const ll_publisher_opts *o, ll_err *err) {
 int ll_publisher_run(ll_publisher *p, volatile sig_atomic_t *stop,
                      ll_err *err) {
   while (!*stop) {
-    step_result r = p->rk == NULL ? pub_connect(p, stop, err) : step(p, err);
+    step_result r;
+    if (p->rk == NULL)
+      r = pub_connect(p, stop, err);
+    else if (p->reread)
+      r = find_where_tasks_stand(p, err);
+    else
+      r = step(p, err);
+    p->reread = r == STEP_AGAIN;
     switch (r) {
     case STEP_OK:
       break;

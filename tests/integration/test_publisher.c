@@ -433,8 +433,8 @@ static size_t check_events(fixture *f, ll_store *log, const records *rs,
   size_t repeats = 0;
   for (size_t i = 0; i < rs->n; i++) {
     const record *r = &rs->r[i];
-    if (r->topic != TOPIC_EVENTS || r->partition != q)
-      continue;
+    if (r->topic != TOPIC_EVENTS || r->partition != q || r->position == 0)
+      continue; /* a record without a position is not lotline's */
     if (r->position >= 1 && r->position <= high) {
       if (!same_bytes(r, first[r->position]))
         fail_msg("%s [%d] %" PRIu64 ": a repeat that differs", topics.events,
@@ -525,8 +525,8 @@ static size_t check_quantities(fixture *f, ll_store *log, const records *rs,
   size_t n = expected_quantities(log, q, &x), k = 0, repeats = 0;
   for (size_t i = 0; i < rs->n; i++) {
     const record *r = &rs->r[i];
-    if (r->topic != TOPIC_QUANTITIES || r->partition != q)
-      continue;
+    if (r->topic != TOPIC_QUANTITIES || r->partition != q || r->position == 0)
+      continue; /* a record without a position is not lotline's */
     if (k < n && r->position == x[k].position &&
         r->key_len == strlen(x[k].key) &&
         memcmp(r->key, x[k].key, r->key_len) == 0) {
@@ -617,9 +617,11 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* Produce records outside any publisher (what a killed one left). */
+/* Produce `copies` records outside any publisher: what a killed one left
+ * (position n), or records of someone else's without a position (n = 0). */
 static void produce_raw(fixture *f, const char *topic, int32_t q,
-                        const ll_buf *key, const ll_buf *value, uint64_t n) {
+                        const ll_buf *key, const ll_buf *value, uint64_t n,
+                        int copies) {
   char errstr[256], pos[24];
   snprintf(pos, sizeof pos, "%" PRIu64, n);
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -627,14 +629,18 @@ static void produce_raw(fixture *f, const char *topic, int32_t q,
                     errstr, sizeof errstr);
   rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   assert_non_null(p);
-  assert_int_equal(
-      rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(q),
-                        RD_KAFKA_V_KEY(key->data, key->len),
-                        RD_KAFKA_V_VALUE(value->data, value->len),
-                        RD_KAFKA_V_HEADER(LL_POSITION_HEADER, pos, -1),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                        RD_KAFKA_V_END),
-      0);
+  for (int i = 0; i < copies; i++) {
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    if (n > 0)
+      rd_kafka_header_add(h, LL_POSITION_HEADER, -1, pos, -1);
+    assert_int_equal(
+        rd_kafka_producev(
+            p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(q),
+            RD_KAFKA_V_KEY(key->data, key->len),
+            RD_KAFKA_V_VALUE(value->data, value->len), RD_KAFKA_V_HEADERS(h),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+        0);
+  }
   assert_int_equal(rd_kafka_flush(p, 10000), 0);
   rd_kafka_destroy(p);
 }
@@ -711,7 +717,7 @@ static void test_incomplete_move_is_published_again(void **state) {
   ll_buf_init(&value);
   ll_buf_put(&key, e.event.product_id, strlen(e.event.product_id));
   assert_int_equal(ll_codec_encode(f->codec, &e.event, &value, &err), 0);
-  produce_raw(f, topics.events, e.partition, &key, &value, e.task_position);
+  produce_raw(f, topics.events, e.partition, &key, &value, e.task_position, 1);
   ll_quantity_changed qc = {.lot_id = e.event.lot_id,
                             .product_id = e.event.product_id,
                             .location = e.event.from.id,
@@ -724,7 +730,8 @@ static void test_incomplete_move_is_published_again(void **state) {
   ll_buf_reset(&key);
   ll_buf_printf(&key, "%s\x1f%s\x1f%s", e.event.product_id, e.event.lot_id,
                 e.event.from.id);
-  produce_raw(f, topics.quantities, e.partition, &key, &value, e.task_position);
+  produce_raw(f, topics.quantities, e.partition, &key, &value, e.task_position,
+              1);
   ll_buf_free(&key);
   ll_buf_free(&value);
   ll_entry_free(&e);
@@ -732,6 +739,30 @@ static void test_incomplete_move_is_published_again(void **state) {
   runner r = publish_all(f, &f->a, "pub-a", 10, NULL);
   assert_int_equal(r.events, 10);
   assert_int_equal(check_topics(f, &f->a), 2);
+}
+
+/* The last position of a partition lies behind many records without one
+ * (written by someone else): the publisher reads further back until it
+ * finds it, and neither repeats nor skips. */
+static void test_end_found_behind_records_without_position(void **state) {
+  fixture *f = *state;
+  write_lots(&f->a);
+  write_moves(&f->a, 30);
+  publish_all(f, &f->a, "pub-a", 10, NULL);
+  ll_buf key, value;
+  ll_buf_init(&key);
+  ll_buf_init(&value);
+  ll_buf_printf(&key, "not-lotline");
+  ll_buf_printf(&value, "not an event");
+  produce_raw(f, topics.events, 1, &key, &value, 0, 700);
+  produce_raw(f, topics.quantities, 1, &key, &value, 0, 700);
+  ll_buf_free(&key);
+  ll_buf_free(&value);
+  write_moves(&f->a, 12);
+  runner r = publish_all(f, &f->a, "pub-a", 10, NULL);
+  assert_int_equal(r.events, 12);
+  assert_int_equal(r.skipped, 0);
+  assert_int_equal(check_topics(f, &f->a), 0);
 }
 
 /* Two data directories holding the same tasks (the second a checkpoint of
@@ -816,6 +847,8 @@ int main(void) {
           test_crash_mid_transaction_resumes_after_kafka, setup, teardown),
       cmocka_unit_test_setup_teardown(test_incomplete_move_is_published_again,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_end_found_behind_records_without_position, setup, teardown),
       cmocka_unit_test_setup_teardown(
           test_copies_one_after_the_other_publish_once, setup, teardown),
       cmocka_unit_test_setup_teardown(

@@ -237,8 +237,12 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
       logged = &normalized;
     }
     ll_input in = {rd_kafka_topic_name(m->rkt), m->partition, m->offset};
-    uint64_t position =
-        ll_store_batch_append(l->batch, logged, &in, stamp(l, m));
+    /* The quantities the move leaves go into the entry: the publisher
+     * writes them to lots.quantities without a fold of its own. */
+    ll_move_after after = {d.from_qty_micro, d.to_qty_micro};
+    uint64_t position = ll_store_batch_append_decided(
+        l->batch, logged, &in, stamp(l, m),
+        ev->type == LL_EV_STOCK_MOVED ? &after : NULL);
     if (logged != ev)
       ll_event_free(&normalized);
     ll_log_at at = {position, m->partition,

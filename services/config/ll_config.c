@@ -105,8 +105,9 @@ static const known_key known_keys[] = {
      "most log entries per publish transaction (1..100000)", KIND_INT, false, 1,
      100000},
     {"publish.transactional.id", NULL,
-     "publisher transactional.id; default <group.id>-publisher", KIND_NAME,
-     true},
+     "publisher transactional.id, one per instance; default "
+     "<group.id>-publisher-<instance>",
+     KIND_NAME, true},
     {"schemas.dir", NULL, "directory of the .avsc schema versions", KIND_DIR,
      true},
     {"schema.registry.url", NULL, "Confluent Schema Registry URL", KIND_URL,

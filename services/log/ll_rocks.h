@@ -1,6 +1,5 @@
-/* ll_rocks.h — the RocksDB helpers lotline's three databases share: the
- * log store (ll_store.c), the views (projections/views.c) and the
- * publisher's state (services/publisher/publisher_state.c).
+/* ll_rocks.h — the RocksDB helpers lotline's databases share: the log
+ * store (ll_store.c) and the views (projections/views.c).
  *
  * It owns what they all do the same way: turning a RocksDB error string
  * into an ll_err of the right kind, opening a database with options,

@@ -9,7 +9,9 @@
  *               batch, not yet applied to `state`
  *   offsets     "<cluster>\x1f<topic>\x1f<partition>" -> next input offset
  *   rejections  sequence (8-byte big-endian, from 1) -> rejection record
- *   default     meta: last position, last rejection sequence, last journal
+ *   default     meta: last position, last rejection sequence, last journal;
+ *               the task index (task, task position) -> position
+ *               (ll_store_task.c); the rejections outbox
  * Everything one input batch changes (log entries, its state changes as one
  * journal record, rejections, offsets) goes into one WriteBatch, committed
  * with one synced write: after a crash either all of a batch is there or
@@ -101,6 +103,11 @@ typedef struct ll_entry {
   int64_t recorded_at_ms;
   int32_t partition; /* input partition and offset (-1 when not from Kafka) */
   int64_t offset;
+  /* StockMoved: the lot's quantity at the source and at the destination
+   * after the move, as the rules decided it (0 for other events). They
+   * depend on the task's input alone, so every instance holds the same. */
+  int64_t from_after_micro;
+  int64_t to_after_micro;
   ll_event event; /* owned: ll_entry_free */
 } ll_entry;
 
@@ -128,10 +135,25 @@ typedef struct ll_store_batch ll_store_batch;
 
 ll_store_batch *ll_store_batch_begin(ll_store *s);
 ll_state_reader ll_store_batch_reader(ll_store_batch *b);
+/* What a StockMoved left behind: the lot's quantity at its source and at
+ * its destination after the move (ll_decision's from/to_qty_micro). */
+typedef struct ll_move_after {
+  int64_t from_after_micro;
+  int64_t to_after_micro;
+} ll_move_after;
+
 /* Append an accepted event; assigns and returns its log position (the
  * task position is the next of the task of in->partition, or of task -1
- * when in is NULL). recorded_at_ms must not be earlier than the task's
- * clock, which it becomes. */
+ * when in is NULL), and indexes it under (task, task position)
+ * (ll_store_task_local). recorded_at_ms must not be earlier than the
+ * task's clock, which it becomes. For a StockMoved, after holds the
+ * quantities the move left (NULL: other events). */
+uint64_t ll_store_batch_append_decided(ll_store_batch *b, const ll_event *ev,
+                                       const ll_input *in,
+                                       int64_t recorded_at_ms,
+                                       const ll_move_after *after);
+/* The same without the quantities (stored as 0): for logs written by
+ * tests and tools whose moves are never published downstream. */
 uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
                                const ll_input *in, int64_t recorded_at_ms);
 /* The task position of the last entry the batch appended to the task of
@@ -211,6 +233,13 @@ typedef struct ll_task_last {
 /* The task of partition; all zeros but the partition when it has no entry
  * and no rejection yet. Any thread. */
 void ll_store_task_last(ll_store *s, int32_t partition, ll_task_last *out);
+
+/* The local position of the entry at task position task_position of the
+ * task of partition (index "tix/", ll_store_task.c); *found false when
+ * this store holds no such entry. Any thread, primary or secondary (after
+ * ll_store_catch_up). */
+int ll_store_task_local(ll_store *s, int32_t partition, uint64_t task_position,
+                        uint64_t *local, bool *found, ll_err *err);
 
 /* The task's clock as the open batch left it: what the next entry or
  * rejection of the task is stamped from. */

@@ -109,6 +109,27 @@ ll_state_reader ll_store_batch_reader(ll_store_batch *b) {
 
 uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
                                const ll_input *in, int64_t recorded_at_ms) {
+  return ll_store_batch_append_decided(b, ev, in, recorded_at_ms, NULL);
+}
+
+/* The task index: (task, task position) -> local position, in the same
+ * WriteBatch as the entry. Keys grow with the task position, so within a
+ * task they are appended in order. */
+static void put_task_index(ll_store_batch *b, int32_t partition,
+                           uint64_t task_position, uint64_t position) {
+  ll_store_task_index_key(&b->key, partition, task_position);
+  uint8_t local[8];
+  for (int i = 0; i < 8; i++)
+    local[i] = (uint8_t)(position >> (56 - 8 * i));
+  rocksdb_writebatch_put_cf(b->wb, b->store->cf[LL_CF_DEFAULT],
+                            (const char *)b->key.data, b->key.len,
+                            (const char *)local, sizeof local);
+}
+
+uint64_t ll_store_batch_append_decided(ll_store_batch *b, const ll_event *ev,
+                                       const ll_input *in,
+                                       int64_t recorded_at_ms,
+                                       const ll_move_after *after) {
   assert(ev && ev->type != LL_EV_NONE);
   assert(b->appended < LL_STORE_BATCH_MAX_ENTRIES);
   uint64_t position = b->base_position + b->appended + 1;
@@ -118,7 +139,7 @@ uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
   put_be64_key(&b->key, position);
   uint8_t hash[LL_ENTRY_HASH_BYTES];
   ll_store_encode_log_value(&b->value, t->position + 1, t->hash, ev, in,
-                            recorded_at_ms, hash);
+                            recorded_at_ms, after, hash);
   t->position++;
   t->local = position;
   memcpy(t->hash, hash, sizeof t->hash);
@@ -126,6 +147,7 @@ uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
   rocksdb_writebatch_put_cf(b->wb, b->store->cf[LL_CF_LOG],
                             (const char *)b->key.data, b->key.len,
                             (const char *)b->value.data, b->value.len);
+  put_task_index(b, t->partition, t->position, position);
   b->appended++;
   return position;
 }

@@ -43,6 +43,9 @@ enum {
 #define LL_META_LAST_REJECTION "last_rejection"
 #define LL_META_LAST_JOURNAL "last_journal"
 #define LL_META_TASK_PREFIX "task/" /* + be32 partition: ll_store_task.c */
+/* + be32 partition + be64 task position -> be64 local position. */
+#define LL_TASK_INDEX_PREFIX "tix/"
+#define LL_TASK_INDEX_KEY_BYTES (4 + 4 + 8)
 #define LL_META_GROUP "group_id"
 /* The input topic's partition count when the log was first written. */
 #define LL_META_PARTITIONS "input_partitions"
@@ -362,7 +365,11 @@ void ll_store_encode_log_value(ll_buf *out, uint64_t task_position,
                                const uint8_t prev_hash[LL_ENTRY_HASH_BYTES],
                                const ll_event *ev, const ll_input *in,
                                int64_t recorded_at_ms,
+                               const ll_move_after *after,
                                uint8_t hash_out[LL_ENTRY_HASH_BYTES]);
+/* The task index's key of (partition, task_position). */
+void ll_store_task_index_key(ll_buf *key, int32_t partition,
+                             uint64_t task_position);
 bool ll_store_decode_log_value(const void *p, size_t n, ll_entry *e);
 /* The hash stored in a log value (borrowed), or NULL when the value is too
  * short or of another version to hold one. */

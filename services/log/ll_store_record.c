@@ -13,6 +13,9 @@
  *                     svar partition   (-1 when not from Kafka): the task
  *                     svar offset      (-1 when not from Kafka)
  *                     uvar task position (dense from 1 within the task)
+ *                     uvar n: 2 for a StockMoved, 0 for other events
+ *                     n svars: the lot's quantity (micro) after the move
+ *                       at the source, then at the destination
  *                     ll_event_pack() bytes, to the end of the value
  *   rejections  key   sequence, 8-byte big-endian, dense from 1
  *               value u8 version (1)
@@ -49,6 +52,7 @@
 #define LOG_HASH_OFFSET 1 /* after the version byte */
 #define LOG_BODY_OFFSET (LOG_HASH_OFFSET + LL_ENTRY_HASH_BYTES)
 #define REJECTION_VERSION 1
+#define LOG_MOVE_QUANTITIES 2 /* a StockMoved's: source, destination */
 
 const uint8_t *ll_store_log_value_hash(const void *p, size_t n) {
   const uint8_t *v = p;
@@ -78,6 +82,7 @@ void ll_store_encode_log_value(ll_buf *out, uint64_t task_position,
                                const uint8_t prev_hash[LL_ENTRY_HASH_BYTES],
                                const ll_event *ev, const ll_input *in,
                                int64_t recorded_at_ms,
+                               const ll_move_after *after,
                                uint8_t hash_out[LL_ENTRY_HASH_BYTES]) {
   /* Room for the chain hash, filled in once the rest is encoded. */
   static const uint8_t hash_slot[LL_ENTRY_HASH_BYTES];
@@ -89,6 +94,15 @@ void ll_store_encode_log_value(ll_buf *out, uint64_t task_position,
   ll_buf_put_svar(out, in ? in->partition : -1);
   ll_buf_put_svar(out, in ? in->offset : -1);
   ll_buf_put_uvar(out, task_position);
+  if (ev->type == LL_EV_STOCK_MOVED) {
+    static const ll_move_after none;
+    const ll_move_after *a = after ? after : &none;
+    ll_buf_put_uvar(out, LOG_MOVE_QUANTITIES);
+    ll_buf_put_svar(out, a->from_after_micro);
+    ll_buf_put_svar(out, a->to_after_micro);
+  } else {
+    ll_buf_put_uvar(out, 0);
+  }
   ll_event_pack(ev, out); /* appends */
   ll_store_chain_hash(out->data, out->len, task_position, prev_hash, hash_out);
   memcpy(out->data + LOG_HASH_OFFSET, hash_out, LL_ENTRY_HASH_BYTES);
@@ -109,8 +123,19 @@ bool ll_store_decode_log_value(const void *p, size_t n, ll_entry *e) {
   if (partition < INT32_MIN || partition > INT32_MAX)
     return false;
   e->partition = (int32_t)partition;
+  uint64_t quantities;
+  e->from_after_micro = e->to_after_micro = 0;
+  if (!ll_rd_uvar(&rd, &quantities) ||
+      (quantities != 0 && quantities != LOG_MOVE_QUANTITIES))
+    return false;
+  if (quantities == LOG_MOVE_QUANTITIES &&
+      (!ll_rd_svar(&rd, &e->from_after_micro) ||
+       !ll_rd_svar(&rd, &e->to_after_micro)))
+    return false;
   ll_event_init(&e->event);
-  if (!ll_event_unpack(rd.p, ll_rd_left(&rd), &e->event)) {
+  if (!ll_event_unpack(rd.p, ll_rd_left(&rd), &e->event) ||
+      (e->event.type == LL_EV_STOCK_MOVED) !=
+          (quantities == LOG_MOVE_QUANTITIES)) {
     ll_event_free(&e->event);
     return false;
   }

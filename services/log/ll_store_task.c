@@ -7,7 +7,15 @@
  * written by the batch that changes it, in the same WriteBatch as its
  * entries and rejections. The store keeps them in memory, sorted by
  * partition: a few per input partition, so lookups are a binary search
- * and a batch's copies a short list. */
+ * and a batch's copies a short list.
+ *
+ * The task index, key "tix/" + the partition as 4 bytes big-endian + the
+ * task position as 8 bytes big-endian, value the local position as 8
+ * bytes big-endian, one per entry, written by the batch that appends it:
+ * where a task's entry at a given task position sits in this log (the
+ * publisher resumes each task there). Within a task the keys are
+ * appended in increasing order, so the index costs RocksDB sequential
+ * inserts only. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,4 +227,44 @@ void ll_task_pending_adopt(const ll_task_pending *p, ll_store *s) {
 void ll_task_pending_free(ll_task_pending *p) {
   free(p->items);
   memset(p, 0, sizeof *p);
+}
+
+void ll_store_task_index_key(ll_buf *key, int32_t partition,
+                             uint64_t task_position) {
+  ll_buf_reset(key);
+  ll_buf_put(key, LL_TASK_INDEX_PREFIX, strlen(LL_TASK_INDEX_PREFIX));
+  uint32_t p = (uint32_t)partition;
+  uint8_t be[4] = {(uint8_t)(p >> 24), (uint8_t)(p >> 16), (uint8_t)(p >> 8),
+                   (uint8_t)p};
+  ll_buf_put(key, be, sizeof be);
+  ll_buf_put_be64(key, task_position);
+}
+
+int ll_store_task_local(ll_store *s, int32_t partition, uint64_t task_position,
+                        uint64_t *local, bool *found, ll_err *err) {
+  ll_buf key;
+  ll_buf_init(&key);
+  ll_store_task_index_key(&key, partition, task_position);
+  assert(key.len == LL_TASK_INDEX_KEY_BYTES);
+  char *rerr = NULL;
+  size_t n = 0;
+  char *v = rocksdb_get_cf(s->db, s->read_opts, s->cf[LL_CF_DEFAULT],
+                           (const char *)key.data, key.len, &n, &rerr);
+  ll_buf_free(&key);
+  *found = false;
+  if (rerr)
+    return ll_store_fail(s, err, "read the task index", rerr);
+  if (v != NULL && n != 8) {
+    rocksdb_free(v);
+    return ll_fail(err, LL_ERR_CORRUPT,
+                   "log store %s: the task index of task %d at %llu is "
+                   "corrupt",
+                   s->dir, (int)partition, (unsigned long long)task_position);
+  }
+  if (v != NULL) {
+    *local = ll_be64_decode(v);
+    *found = true;
+  }
+  rocksdb_free(v);
+  return 0;
 }

@@ -39,6 +39,7 @@
 #include "ll_logging.h"
 #include "ll_mem.h"
 #include "ll_metrics.h"
+#include "ll_sha256.h"
 #include "ll_time.h"
 #include "ll_types.h"
 #include "ll_views.h"
@@ -225,8 +226,8 @@ static void publisher_collect(void *arg) {
 static void publisher_metrics(publisher_thread *t, ll_metrics *m) {
   t->m_position = ll_metric_with(ll_metrics_gauge(
       m, "lotline_publish_position",
-      "Last log position published to the events and quantities topics "
-      "(committed).",
+      "Last log position in the events and quantities topics (committed "
+      "by this instance, or found there already).",
       NULL));
   t->m_lag = ll_metric_with(ll_metrics_gauge(
       m, "lotline_publish_lag",
@@ -415,6 +416,25 @@ static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg,
   return fail("starting", &e);
 }
 
+/* What makes the publisher's default transactional.id this instance's own:
+ * instances must not fence each other (publisher.c). The one place that
+ * names the instance: the hash of the data directory's canonical path,
+ * stable across restarts on one machine. */
+static int publisher_instance_tag(const daemon_ctx *d, char *out, size_t n) {
+  char canonical[PATH_MAX];
+  if (realpath(d->data, canonical) == NULL) {
+    ll_err e;
+    ll_fail(&e, LL_ERR_IO, "cannot resolve the data directory %s: %s", d->data,
+            strerror(errno));
+    return fail("starting the publisher", &e);
+  }
+  uint8_t hash[LL_SHA256_BYTES];
+  ll_sha256(canonical, strlen(canonical), hash);
+  snprintf(out, n, "%02x%02x%02x%02x%02x%02x", hash[0], hash[1], hash[2],
+           hash[3], hash[4], hash[5]);
+  return 0;
+}
+
 /* The publisher follows the same log store as the projector. */
 static int start_publisher(daemon_ctx *d) {
   if (!ll_config_get_bool(&d->set.cfg, "publish.enabled") || !d->brokers)
@@ -424,18 +444,18 @@ static int start_publisher(daemon_ctx *d) {
   if (ll_config_get_int(&d->set.cfg, "publish.batch.max.events", &batch, &e) !=
       0)
     return fail("config", &e);
-  char path[PATH_MAX], txn_id[LL_TEXT_MAX_CHARS + 1];
+  char txn_id[LL_TEXT_MAX_CHARS + 1], tag[16];
   const char *configured =
       ll_config_get(&d->set.cfg, "publish.transactional.id");
   if (configured && *configured)
     snprintf(txn_id, sizeof txn_id, "%s", configured);
+  else if (publisher_instance_tag(d, tag, sizeof tag) != 0)
+    return 1;
   else
-    snprintf(txn_id, sizeof txn_id, "%s-publisher",
-             ll_config_get(&d->set.cfg, "group.id"));
-  snprintf(path, sizeof path, "%s/publisher", d->data);
+    snprintf(txn_id, sizeof txn_id, "%s-publisher-%s",
+             ll_config_get(&d->set.cfg, "group.id"), tag);
   ll_publisher_opts o = {.cfg = &d->set.cfg,
                          .brokers = d->brokers,
-                         .state_dir = path,
                          .log = d->store,
                          .codec = d->codec,
                          .topics = d->topics,

@@ -14,7 +14,7 @@ Then it reads lots.events and lots.quantities from the beginning and checks
 what services/publisher/publisher.c promises (docs/streams.md):
   - every accepted event is in lots.events, decodable with python3-avro by
     the schema its fingerprint names, keyed by its product, with a
-    lotline-position header; every product on one partition, the one its
+    lotline-position header (its only header); every product on one partition, the one its
     input partition has (the topics are co-partitioned); on each partition
     the positions are exactly 1..N_p (task positions: dense within the
     partition), the N_p add up to the log's N, and the event ids are exactly
@@ -312,6 +312,11 @@ def read_topic(brokers, topic, timeout_s=60):
         if m.error():
             todo.discard(m.partition())
             continue
+        # The position is the only header: consumers get no bookkeeping.
+        names = [k for k, _ in (m.headers() or [])]
+        assert names == ["lotline-position"], \
+            "%s [%d] offset %d: headers %s" % (topic, m.partition(),
+                                               m.offset(), names)
         pos = dict(m.headers() or []).get("lotline-position")
         out.append((m.partition(), m.offset(), m.key(), m.value(),
                     int(pos) if pos is not None else None))
@@ -426,6 +431,9 @@ def main():
                 log_position(d.http), len(flow.accepted))
 
         say("phase 4: log at %d" % last)
+        # The publisher keeps nothing of its own: Kafka says where it is.
+        assert not os.path.exists(os.path.join(d.data, "publisher")), \
+            "the publisher wrote a state directory"
 
         # lots.events
         recs = wait_published(brokers, last)

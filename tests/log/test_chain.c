@@ -58,7 +58,9 @@ static void append(ll_store *s, int first, int n) {
     make_event(&ev, i);
     ll_input in = {
         .topic = "lots.inbound", .partition = i % TASKS, .offset = i / TASKS};
-    ll_store_batch_append(b, &ev, &in, 1900000000000LL + i);
+    ll_move_after after = {.from_after_micro = -(int64_t)(i + 1) * LL_MICRO,
+                           .to_after_micro = (int64_t)(i + 1) * LL_MICRO / 2};
+    ll_store_batch_append_decided(b, &ev, &in, 1900000000000LL + i, &after);
     ll_event_free(&ev);
   }
   if (ll_store_batch_commit(b, false, &err) != 0)
@@ -181,6 +183,62 @@ static void parse_task_record(const char *rec, size_t n, uint64_t *task_pos,
   *hash = rec + i;
 }
 
+static uint64_t read_uvar(const uint8_t *p, size_t n, size_t *i) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    assert_true(*i < n);
+    uint8_t byte = p[(*i)++];
+    v |= (uint64_t)(byte & 0x7f) << shift;
+    if (!(byte & 0x80))
+      return v;
+  }
+  fail_msg("uvar too long");
+  return 0;
+}
+
+static int64_t read_svar(const uint8_t *p, size_t n, size_t *i) {
+  uint64_t z = read_uvar(p, n, i);
+  return (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+}
+
+/* The fields after the hash, as ll_store_record.c documents them: svar
+ * recorded_at, svar partition, svar offset, uvar task position, uvar 2 and
+ * the two quantities a move left (what the publisher writes downstream),
+ * then the packed event. */
+static void check_value_fields(const char *v, size_t n, uint64_t pos,
+                               uint64_t task_pos) {
+  const uint8_t *p = (const uint8_t *)v;
+  size_t i = 33;
+  int64_t entry = (int64_t)pos - 1; /* the i of make_event and append */
+  assert_int_equal(read_svar(p, n, &i), 1900000000000LL + entry);
+  assert_int_equal(read_svar(p, n, &i), entry % TASKS);
+  assert_int_equal(read_svar(p, n, &i), entry / TASKS);
+  assert_int_equal(read_uvar(p, n, &i), task_pos);
+  assert_int_equal(read_uvar(p, n, &i), 2);
+  assert_int_equal(read_svar(p, n, &i), -(entry + 1) * LL_MICRO);
+  assert_int_equal(read_svar(p, n, &i), (entry + 1) * LL_MICRO / 2);
+  assert_true(i < n);
+}
+
+/* The task index: "tix/" + be32(partition) + be64(task position) ->
+ * be64(local position), for every entry. */
+static void check_task_index(raw *r, int task, uint64_t task_pos,
+                             uint64_t pos) {
+  char key[16] = {'t', 'i', 'x', '/', 0, 0, 0, (char)task};
+  be64(task_pos, key + 8);
+  size_t n = 0;
+  char *rerr = NULL;
+  char *v = rocksdb_get_cf(r->db, r->ro, r->cf[CF_DEFAULT], key, sizeof key, &n,
+                           &rerr);
+  assert_null(rerr);
+  assert_non_null(v);
+  char want[8];
+  be64(pos, want);
+  assert_int_equal(n, 8);
+  assert_memory_equal(v, want, 8);
+  rocksdb_free(v);
+}
+
 /* The documented format, recomputed independently: per task, hash_0 =
  * zeros, hash_n = SHA-256(hash_{n-1} || be64(task position n) || value
  * without bytes 1..32). The store's entries, its meta and the verifier all
@@ -212,6 +270,8 @@ static void test_chain_matches_documented_format(void **state) {
     free(in);
     assert_memory_equal(v + 1, want, 32);
     memcpy(prev[task], want, 32);
+    check_value_fields(v, n, pos, n_in_task);
+    check_task_index(&r, task, n_in_task, pos);
     rocksdb_free(v);
   }
   for (int task = 0; task < TASKS; task++) {
@@ -234,6 +294,27 @@ static void test_chain_matches_documented_format(void **state) {
   ll_verify_report rep = verify(f->dir);
   assert_true(rep.ok);
   assert_int_equal(rep.tasks, TASKS);
+  /* Read back through the store: the entry and the index agree. */
+  ll_store *s = log_open_ok(f->dir, LL_STORE_SECONDARY);
+  ll_err err = {0};
+  uint64_t local = 0;
+  bool found = false;
+  assert_int_equal(ll_store_task_local(s, 1, 10, &local, &found, &err), 0);
+  assert_true(found);
+  ll_entry e;
+  size_t n = 0;
+  assert_int_equal(ll_store_read_log(s, local, &e, 1, &n, &err), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(e.partition, 1);
+  assert_int_equal(e.task_position, 10);
+  assert_int_equal(e.from_after_micro, -(int64_t)local * LL_MICRO);
+  assert_int_equal(e.to_after_micro, (int64_t)local * LL_MICRO / 2);
+  ll_entry_free(&e);
+  assert_int_equal(
+      ll_store_task_local(s, 1, N_ENTRIES / TASKS + 1, &local, &found, &err),
+      0);
+  assert_false(found);
+  ll_store_close(s);
 }
 
 /* The chain continues across restarts and over aborted batches. */

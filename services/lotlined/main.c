@@ -417,21 +417,12 @@ static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg,
 }
 
 /* What makes the publisher's default transactional.id this instance's own:
- * instances must not fence each other (publisher.c). The one place that
- * names the instance: the hash of the data directory's canonical path,
- * stable across restarts on one machine. */
+ * instances must not fence each other (publisher.c). The instance's id
+ * (cluster.instance.id, else <data>/instance.id), as in the directory. */
 static int publisher_instance_tag(const daemon_ctx *d, char *out, size_t n) {
-  char canonical[PATH_MAX];
-  if (realpath(d->data, canonical) == NULL) {
-    ll_err e;
-    ll_fail(&e, LL_ERR_IO, "cannot resolve the data directory %s: %s", d->data,
-            strerror(errno));
-    return fail("starting the publisher", &e);
-  }
-  uint8_t hash[LL_SHA256_BYTES];
-  ll_sha256(canonical, strlen(canonical), hash);
-  snprintf(out, n, "%02x%02x%02x%02x%02x%02x", hash[0], hash[1], hash[2],
-           hash[3], hash[4], hash[5]);
+  ll_err e;
+  if (ld_instance_id(&d->set.cfg, d->data, out, n, &e) != 0)
+    return fail("reading the instance id", &e);
   return 0;
 }
 
@@ -444,7 +435,7 @@ static int start_publisher(daemon_ctx *d) {
   if (ll_config_get_int(&d->set.cfg, "publish.batch.max.events", &batch, &e) !=
       0)
     return fail("config", &e);
-  char txn_id[LL_TEXT_MAX_CHARS + 1], tag[16];
+  char txn_id[LL_TEXT_MAX_CHARS + 1], tag[LL_MEMBER_ID_MAX];
   const char *configured =
       ll_config_get(&d->set.cfg, "publish.transactional.id");
   if (configured && *configured)

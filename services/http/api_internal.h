@@ -271,6 +271,16 @@ void api_get_rejections(api_request *rq, const char *id, api_reply *r);
 void api_get_lot_locations(api_request *rq, const char *lot_id, api_reply *r);
 void api_get_lot_moves(api_request *rq, const char *lot_id, api_reply *r);
 void api_get_lot_trace(api_request *rq, const char *lot_id, api_reply *r);
+/* A trace in a cluster (api_trace_cluster.c): GET /v1/cluster/genealogy,
+ * what one owner knows; api_trace_gather, the trace walked over every
+ * owner (0 with out filled, n_nodes 0 for an unknown lot; -1 with r
+ * filled). api_trace_gathers: is this instance one of several? */
+void api_get_cluster_genealogy(api_request *rq, const char *id, api_reply *r);
+bool api_trace_gathers(ll_api *api);
+int api_trace_gather(api_request *rq, ll_views_reader *vr,
+                     const char *product_id, const char *lot_id,
+                     ll_trace_direction direction, unsigned depth_limit,
+                     ll_trace *out, api_reply *r);
 void api_get_location_lots(api_request *rq, const char *location, api_reply *r);
 /* GET /v1/lots with expiring_before= or location=: the FEFO list. */
 bool api_wants_fefo(const api_request *rq);

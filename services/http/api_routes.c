@@ -89,11 +89,20 @@ static const api_param location_lots_params[] = {
 
 static const api_param rejections_params[] = {LIMIT_PARAM, END_PARAMS};
 
+static const api_param genealogy_params[] = {
+    {"reference", "string",
+     "the lots consumed and produced under this reference"},
+    {"product_id", "string", "with lot_id: the facts of this lot"},
+    {"lot_id", "string", "with product_id: the facts of this lot"},
+    {"deliveries", "boolean", "with a lot: also its deliveries"},
+    END_PARAMS};
+
 static const unsigned healthz_statuses[] = {200, 400, 0};
 static const unsigned readyz_statuses[] = {200, 400, 503, 0};
 static const unsigned metrics_statuses[] = {200, 400, 401, 0};
 static const unsigned cluster_statuses[] = {200, 400, 401, 0};
 static const unsigned list_statuses[] = {200, 400, 401, 503, 0};
+static const unsigned genealogy_statuses[] = {200, 400, 401, 503, 0};
 /* The plain lot routes answer 409 AMBIGUOUS_LOT when two or more products
  * use the lot id (api_lot.c); the product-scoped ones cannot. */
 static const unsigned lot_read_statuses[] = {200, 400, 401, 404, 409, 503, 0};
@@ -157,6 +166,9 @@ const api_route api_routes[] = {
      rejections_params, NULL, list_statuses, "recent rejections, newest first"},
     {"GET", "/v1/cluster", api_get_cluster, API_READ, no_params, NULL,
      cluster_statuses, "the instances of the cluster and their partitions"},
+    {"GET", "/v1/cluster/genealogy", api_get_cluster_genealogy, READ,
+     genealogy_params, NULL, genealogy_statuses,
+     "internal: what this instance's partitions hold of the genealogy"},
     {"POST", "/v1/admin/backup", api_admin_backup, API_WRITE | API_ADMIN,
      no_params, api_backup_fields, backup_statuses,
      "online backup of the views and the log"},

@@ -25,8 +25,9 @@ decision 3), so it is compared between the instances of the cluster (all
 answer the owner's) but left out against the single instance.
 
 Exits 0 on success, 1 with the failures, 77 when a prerequisite is
-missing (the binaries, avro for stream_model's murmur2)."""
+missing (the binaries, avro, confluent_kafka)."""
 import copy
+import decimal
 import importlib.util
 import json
 import os
@@ -43,7 +44,8 @@ SETTLE_S = 20
 sys.dont_write_bytecode = True
 
 BIN = os.environ.get("LOTLINE_BIN", "build/bin")
-MISSING = [] if importlib.util.find_spec("avro") else ["avro"]
+MISSING = [m for m in ("avro", "confluent_kafka")
+           if importlib.util.find_spec(m) is None]
 MISSING += [os.path.join(BIN, b) for b in ("lotlined", "lotline")
             if not os.access(os.path.join(BIN, b), os.X_OK)]
 if MISSING:
@@ -56,6 +58,7 @@ if MISSING:
 sys.path.insert(0, HERE)
 import cluster_kit as kit  # noqa: E402
 import stream_model  # noqa: E402
+from confluent_kafka import Producer  # noqa: E402
 
 failures = []
 
@@ -122,19 +125,7 @@ def pick_products(own):
     return flour, dough, bread, salt
 
 
-def lot(product, lot_id):
-    return {"product_id": product, "lot_id": lot_id, "name": "N-" + lot_id}
-
-
-def move(product, lot_id, qty, frm, to, ref=None):
-    m = {"product_id": product, "lot_id": lot_id, "quantity": qty,
-         "from": {"id": frm[0], "usage": frm[1]},
-         "to": {"id": to[0], "usage": to[1]}}
-    if ref is not None:
-        m["reference"] = ref
-    return m
-
-
+T0_MS = stream_model.T0_MS
 SUP = ("Vendors/Mill", "SUPPLIER")
 WH = ("WH/Stock", "INTERNAL")
 PROD = ("Production", "PRODUCTION")
@@ -142,42 +133,83 @@ ACME = ("Customers/ACME", "CUSTOMER")
 BETA = ("Customers/BETA", "CUSTOMER")
 
 
-def writes(flour, dough, bread, salt):
-    """The events, in order: (path, body)."""
-    lots = [lot(flour, "F1"), lot(flour, "F2"), lot(salt, "S1"),
-            lot(dough, "D1"), lot(bread, "B1"), lot(bread, "B2")]
-    moves = [
-        move(flour, "F1", "100", SUP, WH), move(flour, "F2", "50", SUP, WH),
-        move(salt, "S1", "10", SUP, WH),
-        # MO-1: flour and salt into dough; F1 both before and after D1.
-        move(flour, "F1", "60", WH, PROD, "MO-1"),
-        move(flour, "F2", "20", WH, PROD, "MO-1"),
-        move(salt, "S1", "2", WH, PROD, "MO-1"),
-        move(dough, "D1", "80", PROD, WH, "MO-1"),
-        move(flour, "F1", "10.5", WH, PROD, "MO-1"),
-        # MO-2: dough into bread, D1 reworked (out again under MO-2).
-        move(dough, "D1", "50", WH, PROD, "MO-2"),
-        move(bread, "B1", "40", PROD, WH, "MO-2"),
-        move(bread, "B2", "30", PROD, WH, "MO-2"),
-        move(dough, "D1", "5", PROD, WH, "MO-2"),
-        # MO-3: D1 into B1 again, a second link between the two.
-        move(dough, "D1", "20", WH, PROD, "MO-3"),
-        move(bread, "B1", "15", PROD, WH, "MO-3"),
-        # Deliveries.
-        move(bread, "B1", "30", WH, ACME, "SO-1"),
-        move(bread, "B2", "10", WH, BETA, "SO-2"),
-        move(bread, "B1", "5", WH, BETA, "SO-3"),
-        move(flour, "F2", "1", WH, ACME, "SO-4"),
-    ]
-    return [("/v1/lots", b) for b in lots] + [("/v1/moves", b) for b in moves]
+class Events:
+    """The records of lots.inbound, each with its own event time and Kafka
+    timestamp, so both sides get the same bytes and the same recorded_at."""
+
+    def __init__(self):
+        self.wire = stream_model.Wire(os.environ.get("LOTLINE_SCHEMAS",
+                                                     "schemas"))
+        self.records = []     # (product, value, timestamp_ms)
+        self.count = {}       # lot_id -> accepted events of the lot
+
+    def _add(self, record, product, lot_id, datum):
+        ms = T0_MS + 1000 * (len(self.records) + 1)
+        datum = dict(datum, lot_id=lot_id, product_id=product,
+                     event_id="tr-%03d" % len(self.records),
+                     occurred_at=stream_model.at(ms))
+        self.records.append((product, self.wire.encode(record, datum), ms))
+        self.count[lot_id] = self.count.get(lot_id, 0) + 1
+
+    def create(self, product, lot_id):
+        self._add("LotCreated", product, lot_id, {
+            "name": "N-" + lot_id, "tracking": "LOT", "reference": None,
+            "description": None, "expiration_at": None, "use_by_at": None,
+            "removal_at": None, "alert_at": None})
+
+    def move(self, product, lot_id, qty, frm, to, ref=None):
+        self._add("StockMoved", product, lot_id, {
+            "lot_name": None,
+            "quantity": decimal.Decimal(qty).quantize(stream_model.SCALE),
+            "from": {"id": frm[0], "usage": frm[1]},
+            "to": {"id": to[0], "usage": to[1]}, "reference": ref})
 
 
-def send(inst, items):
-    for path, body in items:
-        st, answer = call(inst, "POST", path, body)
-        if not check(st == 201, "POST %s %s through %s: %s" % (
-                path, body.get("lot_id"), inst.name, st if st == 201
-                else answer)):
+def chain(flour, dough, bread, salt):
+    ev = Events()
+    for product, lot_id in ((flour, "F1"), (flour, "F2"), (salt, "S1"),
+                            (dough, "D1"), (bread, "B1"), (bread, "B2")):
+        ev.create(product, lot_id)
+    ev.move(flour, "F1", "100", SUP, WH)
+    ev.move(flour, "F2", "50", SUP, WH)
+    ev.move(salt, "S1", "10", SUP, WH)
+    # MO-1: flour and salt into dough; F1 both before and after D1.
+    ev.move(flour, "F1", "60", WH, PROD, "MO-1")
+    ev.move(flour, "F2", "20", WH, PROD, "MO-1")
+    ev.move(salt, "S1", "2", WH, PROD, "MO-1")
+    ev.move(dough, "D1", "80", PROD, WH, "MO-1")
+    ev.move(flour, "F1", "10.5", WH, PROD, "MO-1")
+    # MO-2: dough into bread, D1 reworked (out again under MO-2).
+    ev.move(dough, "D1", "50", WH, PROD, "MO-2")
+    ev.move(bread, "B1", "40", PROD, WH, "MO-2")
+    ev.move(bread, "B2", "30", PROD, WH, "MO-2")
+    ev.move(dough, "D1", "5", PROD, WH, "MO-2")
+    # MO-3: D1 into B1 again, a second link between the two.
+    ev.move(dough, "D1", "20", WH, PROD, "MO-3")
+    ev.move(bread, "B1", "15", PROD, WH, "MO-3")
+    # Deliveries to customers.
+    ev.move(bread, "B1", "30", WH, ACME, "SO-1")
+    ev.move(bread, "B2", "10", WH, BETA, "SO-2")
+    ev.move(bread, "B1", "5", WH, BETA, "SO-3")
+    ev.move(flour, "F2", "1", WH, ACME, "SO-4")
+    return ev
+
+
+def produce(cluster, events):
+    p = Producer({"bootstrap.servers": cluster.brokers,
+                  "enable.idempotence": True, "acks": "all"})
+    for product, value, ms in events.records:
+        p.produce("lots.inbound", key=product.encode(), value=value,
+                  partition=partition_of(product), timestamp=ms)
+    check(p.flush(30) == 0, "the events reach the broker of %s" %
+          cluster.instances[0].name)
+
+
+def settled(inst, events):
+    """Every lot's history complete, read through inst."""
+    for lot_id, n in events.count.items():
+        st, body = call(inst, "GET", "/v1/lots/%s/moves?limit=100" % lot_id)
+        if st != 200 or len(body["events"]) != n:
             return False
     return True
 
@@ -312,11 +344,12 @@ def main():
     spread = {own[partition_of(p)] for p in (flour, dough, bread)}
     check(len(spread) >= 2, "flour %s, dough %s, bread %s on %d instances" %
           (flour, dough, bread, len(spread)))
-    items = writes(flour, dough, bread, salt)
-    # Through every instance in turn: each write goes to its owner.
-    for k, item in enumerate(items):
-        send(cluster.instances[k % 3], [item])
-    send(single.instances[0], items)
+    events = chain(flour, dough, bread, salt)
+    produce(cluster, events)
+    produce(single, events)
+    for inst in cluster.instances + single.instances:
+        wait_for("every event applied, read through %s" % inst.name,
+                 lambda: settled(inst, events), 60)
     check_traces(cluster, single.instances[0], queries(flour, dough, bread))
     check_recalls(cluster, single.instances[0])
     check_internal(cluster, flour)

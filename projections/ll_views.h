@@ -58,12 +58,14 @@ void ll_lot_locations_free(ll_lot_location *a, size_t n);
 #define LL_LIST_LIMIT_MAX 1000
 
 typedef struct ll_lot_filter {
-  const char *product_id; /* exact, or NULL */
-  const char *name;       /* exact (trimmed), or NULL */
-  const char *q;          /* case-insensitive substring of lot_id, name or
-                             reference, or NULL */
-  const char *cursor;     /* a next_cursor this list gave out, or NULL */
-  size_t limit;           /* 1..LL_LIST_LIMIT_MAX */
+  const char *product_id;     /* exact, or NULL */
+  const char *name;           /* exact (trimmed), or NULL */
+  const char *q;              /* case-insensitive substring of lot_id, name or
+                                 reference, or NULL */
+  const char *cursor;         /* a next_cursor this list gave out, or NULL */
+  size_t limit;               /* 1..LL_LIST_LIMIT_MAX */
+  const char *property_key;   /* only lots whose property ... */
+  const char *property_value; /* ... has exactly this value, or NULL */
 } ll_lot_filter;
 
 /* Matching lots in (lot_id, product_id) order. *next_cursor is a malloc'd
@@ -185,6 +187,8 @@ typedef struct ll_delivery {
   char *reference; /* NULL = none */
   int64_t occurred_at_ms;
   int64_t recorded_at_ms;
+  char *partner_id; /* the customer the move named, or NULL */
+  char *partner_name;
 } ll_delivery;
 
 /* A trace: nodes in breadth-first order (so each lot is expanded where it

@@ -196,8 +196,9 @@ static bool replay_row(const char *k, size_t klen, const char *v, size_t vlen,
   if (ev->type == LL_EV_LOT_CREATED) {
     out->existed = true;
     product = ev->product_id;
-  } else if (ev->type == LL_EV_LOT_UPDATED) {
-    /* A lot's product never changes (docs/events.md, LotUpdated). */
+  } else if (ev->type == LL_EV_LOT_UPDATED || ev->type == LL_EV_LOT_HELD ||
+             ev->type == LL_EV_LOT_RELEASED) {
+    /* No quantity; a lot's product never changes (docs/events.md). */
   } else if (ev->quantity_micro > 0 && ev->from.id != NULL &&
              ev->to.id != NULL) {
     push_end(rp, &ev->from, -ev->quantity_micro);

@@ -228,6 +228,8 @@ static int apply_entry(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   case LL_EV_LOT_CREATED:
   case LL_EV_LOT_UPDATED:
   case LL_EV_STOCK_MOVED:
+  case LL_EV_LOT_HELD:
+  case LL_EV_LOT_RELEASED:
     break;
   default:
     return ll_fail(err, LL_ERR_CORRUPT,

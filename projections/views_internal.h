@@ -68,6 +68,7 @@
 #define LL_VK_TREE "tree/"
 #define LL_VK_FEFO "fefo/"
 #define LL_VK_FEFO_OF "fefok/"
+#define LL_VK_PRODUCT_UOM "puom/"
 #define LL_VK_SEP '\x1f'
 
 /* The projector's row cache (views_rows.h), clean rows: a row costs its

@@ -54,12 +54,15 @@ static const char *const kind_names[LL_KIND_COUNT] = {
     [LL_KIND_STOCK_MOVED] = "StockMoved",
     [LL_KIND_REJECTION] = "Rejection",
     [LL_KIND_QUANTITY_CHANGED] = "QuantityChanged",
+    [LL_KIND_LOT_HELD] = "LotHeld",
+    [LL_KIND_LOT_RELEASED] = "LotReleased",
 };
 
 #define KIND_BIT(k) (1u << (k))
 #define EVENT_KINDS                                                            \
   (KIND_BIT(LL_KIND_LOT_CREATED) | KIND_BIT(LL_KIND_LOT_UPDATED) |             \
-   KIND_BIT(LL_KIND_STOCK_MOVED))
+   KIND_BIT(LL_KIND_STOCK_MOVED) | KIND_BIT(LL_KIND_LOT_HELD) |                \
+   KIND_BIT(LL_KIND_LOT_RELEASED))
 
 const char *ll_kind_record_name(ll_kind kind) {
   return (int)kind >= 0 && kind < LL_KIND_COUNT ? kind_names[kind] : "?";
@@ -570,6 +573,12 @@ static bool kind_of_event(ll_event_type type, ll_kind *kind) {
   case LL_EV_STOCK_MOVED:
     *kind = LL_KIND_STOCK_MOVED;
     return true;
+  case LL_EV_LOT_HELD:
+    *kind = LL_KIND_LOT_HELD;
+    return true;
+  case LL_EV_LOT_RELEASED:
+    *kind = LL_KIND_LOT_RELEASED;
+    return true;
   default:
     return false;
   }
@@ -685,7 +694,7 @@ static ll_code wrong_kind(ll_err *err, ll_kind got, unsigned kinds) {
   ll_err_set(err, LL_UNKNOWN_SCHEMA, "the message is a %s, expected %s",
              kind_names[got],
              kinds == EVENT_KINDS ? "an event (LotCreated, LotUpdated, "
-                                    "StockMoved)"
+                                    "StockMoved, LotHeld, LotReleased)"
              : kinds == KIND_BIT(LL_KIND_REJECTION) ? "a Rejection"
                                                     : "a QuantityChanged");
   return LL_UNKNOWN_SCHEMA;

@@ -28,13 +28,17 @@
 #define LL_REGISTRY_CACHE_MAX 256 /* schema ids kept per codec */
 #define LL_CODEC_MAX_SCHEMA_FILES 256
 
-/* The records lotline reads and writes. The first three are events. */
+/* The records lotline reads and writes: the events (EVENT_KINDS in
+ * ll_codec.c) and the two records lotline writes, Rejection and
+ * QuantityChanged. */
 typedef enum ll_kind {
   LL_KIND_LOT_CREATED = 0,
   LL_KIND_LOT_UPDATED,
   LL_KIND_STOCK_MOVED,
   LL_KIND_REJECTION,
   LL_KIND_QUANTITY_CHANGED,
+  LL_KIND_LOT_HELD,
+  LL_KIND_LOT_RELEASED,
   LL_KIND_COUNT,
 } ll_kind;
 

@@ -274,6 +274,12 @@ void api_write(api_request *rq, ll_event_type type, const char *lot_id,
  * api_write.c). */
 unsigned int api_status_for_rejection(ll_event_type type, ll_code code);
 
+/* ---- holds (api_hold.c) ---- */
+/* POST /v1/lots/{lot_id}/hold and /release (and the product-scoped
+ * forms): a LotHeld or LotReleased through api_write. */
+void api_post_hold(api_request *rq, const char *lot_id, api_reply *r);
+void api_post_release(api_request *rq, const char *lot_id, api_reply *r);
+
 /* ---- the web console (api_ui.c) ---- */
 /* GET /ui and /ui/{page}: the console's page or one of its files. */
 void api_get_ui(api_request *rq, const char *id, api_reply *r);
@@ -293,12 +299,20 @@ json_t *api_json_time(const ll_opt_time *t);
 json_t *api_json_time_ms(int64_t ms);
 json_t *api_json_decimal(int64_t micro);
 json_t *api_json_lot(const ll_lot *lot);
+/* A property map as a JSON object; a partner as {id, name} (null when
+ * id is NULL); what an event carries beyond the fields every history
+ * entry shows (uom, properties, partner, reason), added to j. */
+json_t *api_json_props(const ll_props *p);
+json_t *api_json_partner(const char *id, const char *name);
+void api_json_event_extras(json_t *j, const ll_event *ev);
 json_t *api_json_rejection(const struct ll_stored_rejection *rej);
 
 /* The body fields each write accepts (the route table points at them). */
 extern const api_param api_lot_create_fields[];
 extern const api_param api_lot_update_fields[];
 extern const api_param api_move_fields[];
+extern const api_param api_lot_hold_fields[]; /* hold and release */
+extern const api_param api_partner_fields[];  /* inside "partner" */
 extern const api_param api_location_fields[]; /* inside "from" and "to" */
 /* 400 naming the first member of obj not in fields (where: "the body",
  * "from"); false then, with r filled. */

@@ -103,6 +103,9 @@ static const unsigned update_statuses[] = {200, 400, 401, 403, 404,
                                            409, 422, 503, 0};
 static const unsigned backup_statuses[] = {200, 400, 401, 403,
                                            409, 422, 500, 0};
+/* Hold and release: a write on an existing lot, like PATCH. */
+static const unsigned hold_statuses[] = {200, 400, 401, 403, 404,
+                                         409, 422, 503, 0};
 static const unsigned ui_statuses[] = {200, 304, 400, 0};
 static const unsigned ui_file_statuses[] = {200, 304, 400, 404, 0};
 
@@ -130,6 +133,17 @@ const api_route api_routes[] = {
      NULL, lot_read_statuses, "the lot's history, oldest first"},
     {"GET", "/v1/lots/{lot_id}/trace", api_get_lot_trace, READ, trace_params,
      NULL, lot_read_statuses, "genealogy through production"},
+    {"POST", "/v1/lots/{lot_id}/hold", api_post_hold, API_WRITE, no_params,
+     api_lot_hold_fields, hold_statuses,
+     "put a lot on hold: no delivery, no consumption"},
+    {"POST", "/v1/lots/{lot_id}/release", api_post_release, API_WRITE,
+     no_params, api_lot_hold_fields, hold_statuses, "release a held lot"},
+    {"POST", "/v1/products/{product_id}/lots/{lot_id}/hold", api_post_hold,
+     API_WRITE, no_params, api_lot_hold_fields, hold_statuses,
+     "put a lot of a product on hold"},
+    {"POST", "/v1/products/{product_id}/lots/{lot_id}/release",
+     api_post_release, API_WRITE, no_params, api_lot_hold_fields, hold_statuses,
+     "release a held lot of a product"},
     {"GET", "/v1/products/{product_id}/lots/{lot_id}", api_get_lot, READ,
      no_params, NULL, product_lot_read_statuses, "one lot of a product"},
     {"PATCH", "/v1/products/{product_id}/lots/{lot_id}", patch_lot, API_WRITE,

@@ -142,6 +142,7 @@ static json_t *json_history_entry(const ll_history_entry *h) {
                           json_integer(ev->expected_version));
     break;
   }
+  api_json_event_extras(j, ev);
   return j;
 }
 
@@ -177,6 +178,8 @@ static json_t *json_delivery(const ll_delivery *d) {
   json_object_set_new(j, "reference", api_json_text(d->reference));
   json_object_set_new(j, "occurred_at", api_json_time_ms(d->occurred_at_ms));
   json_object_set_new(j, "recorded_at", api_json_time_ms(d->recorded_at_ms));
+  json_object_set_new(j, "partner",
+                      api_json_partner(d->partner_id, d->partner_name));
   return j;
 }
 

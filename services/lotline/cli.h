@@ -72,6 +72,8 @@ extern const cli_command cli_cmd_move;
 extern const cli_command cli_cmd_show;
 extern const cli_command cli_cmd_locations;
 extern const cli_command cli_cmd_lots;
+extern const cli_command cli_cmd_hold; /* cmd_hold.c */
+extern const cli_command cli_cmd_release;
 extern const cli_command cli_cmd_history; /* cmd_trace.c */
 extern const cli_command cli_cmd_trace;
 extern const cli_command cli_cmd_recall;
@@ -84,6 +86,21 @@ extern const cli_command cli_cmd_backup;
 extern const cli_command cli_cmd_views_dump;
 extern const cli_command cli_cmd_generate; /* cmd_bulk.c */
 extern const cli_command cli_cmd_import;   /* cmd_bulk.c */
+
+/* POST .../hold or .../release of one lot (product_id may be NULL); on
+ * success *lot_out is the lot the API answers with. Errors are reported
+ * as cli_call does. */
+int cli_hold_lot(cli_ctx *ctx, const char *product_id, const char *lot_id,
+                 bool hold, const char *reason, const char *idempotency_key,
+                 json_t **lot_out);
+
+/* recall --hold: hold the recalled lot and every lot of the report's
+ * "lots" that still has stock on hand; report["held"] lists them (lot_id,
+ * product_id, on_hand, uom, reason, since; the reason and since of the
+ * hold in force, which an earlier hold may have set). Stops at the first
+ * failure, reported on stderr; report["held"] then lists the lots held
+ * before it. */
+int cli_recall_hold(cli_ctx *ctx, json_t *report, const char *reason);
 
 /* ---- option parsing (cli_args.c) ---- */
 

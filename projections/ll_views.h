@@ -119,6 +119,35 @@ int ll_views_lot_history(ll_views_reader *r, const char *product_id,
                          bool *more, ll_err *err);
 void ll_history_free(ll_history_entry *a, size_t n);
 
+/* Every event of the lot, oldest first, handed to fn (borrowed for the
+ * call) until it returns false. */
+typedef bool (*ll_history_fn)(const ll_history_entry *h, void *arg);
+int ll_views_lot_history_each(ll_views_reader *r, const char *product_id,
+                              const char *lot_id, ll_history_fn fn, void *arg,
+                              ll_err *err);
+
+/* ---- partners (lot_partners.c) ---- */
+
+/* The lot's business partners, from the moves that name one: suppliers
+ * (what came from a SUPPLIER location, less what went back to one) and
+ * customers (what went to a CUSTOMER location, less what came back). */
+typedef struct ll_partner_total {
+  char *id;
+  char *name; /* the latest name a move gave, or NULL */
+  int64_t quantity_micro;
+  int64_t moves;
+} ll_partner_total;
+
+typedef struct ll_lot_partners {
+  ll_partner_total *suppliers, *customers; /* sorted by id */
+  size_t n_suppliers, n_customers;
+} ll_lot_partners;
+
+int ll_views_lot_partners(ll_views_reader *r, const char *product_id,
+                          const char *lot_id, ll_lot_partners *out,
+                          ll_err *err);
+void ll_lot_partners_free(ll_lot_partners *p);
+
 /* A past moment: a log position, or a time compared with each entry's
  * recorded_at (when the command consumer appended it to the log). */
 typedef struct ll_as_of {

@@ -280,6 +280,14 @@ unsigned int api_status_for_rejection(ll_event_type type, ll_code code);
 void api_post_hold(api_request *rq, const char *lot_id, api_reply *r);
 void api_post_release(api_request *rq, const char *lot_id, api_reply *r);
 
+/* ---- reports (api_reports.c) ---- */
+void api_get_lot_partners(api_request *rq, const char *lot_id, api_reply *r);
+/* ?property=KEY:VALUE into f (split at the first ':'); *held is the
+ * malloc'd text f points into, to free after the list. -1 with a 400 in r
+ * when it is not KEY:VALUE. */
+int api_query_property(const api_request *rq, char **held, ll_lot_filter *f,
+                       api_reply *r);
+
 /* ---- the web console (api_ui.c) ---- */
 /* GET /ui and /ui/{page}: the console's page or one of its files. */
 void api_get_ui(api_request *rq, const char *id, api_reply *r);

@@ -124,6 +124,7 @@ enum {
   CLI_ARGS_ERROR = -3, /* a usage error was printed: exit 2 */
 };
 
+#define CLI_REPEAT_MAX 64 /* values of a repeated option: LL_PROPERTIES_MAX */
 typedef struct cli_args {
   cli_ctx *ctx;
   const cli_command *cmd;
@@ -134,6 +135,11 @@ typedef struct cli_args {
   char short_options[8];
   const char *value; /* the current option's value, or NULL */
   int first_arg;     /* after CLI_ARGS_END: index of the first positional */
+  /* One option may be given several times (--property): every value, in
+   * order, besides the last one in its slot. 0 = none. */
+  int repeat_opt;
+  const char *repeated[CLI_REPEAT_MAX];
+  size_t n_repeated;
 } cli_args;
 
 /* Options shared by every command (and accepted before the command). */
@@ -189,6 +195,11 @@ extern const struct option cli_lot_detail_options[];
  * update clears it) rather than left out (a new lot has nothing to clear). */
 int cli_put_lot_details(const cli_command *cmd, json_t *body,
                         const char *const vals[CLI_OPT_SLOTS], bool clearable);
+
+/* --property KEY=VALUE, given a->n_repeated times: body["properties"] =
+ * {KEY: VALUE, ...}. clearable: an empty VALUE is sent (an update removes
+ * the key) rather than refused. */
+int cli_put_properties(const cli_args *a, json_t *body, bool clearable);
 
 /* Print the command's usage on stdout; returns CLI_EXIT_OK. */
 int cli_print_usage(const cli_command *cmd);

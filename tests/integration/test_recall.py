@@ -11,7 +11,9 @@ and list both deliveries with their customers' ids and names, in JSON, CSV
 and the table. Then the holds act: B1 cannot be delivered (422
 LOT_ON_HOLD, naming the reason) nor consumed, but may move to quarantine;
 the history shows the hold; a second recall holds nothing twice (the hold
-keeps its first time); release lets B1 go again."""
+keeps its first time); release lets B1 go again. Then the partners
+report of F1 (a supplier, a customer net of a return), properties set,
+merged and searched through the CLI, and units shown and checked."""
 import csv
 import io
 import json
@@ -49,7 +51,7 @@ def lot(d, product, lot_id, name, uom=None):
 
 
 def move(d, product, lot_id, qty, src, dst, ref=None, partner=None,
-         want=201):
+         want=201, uom=None):
     body = {"product_id": product, "lot_id": lot_id, "quantity": qty,
             "from": {"id": src[0], "usage": src[1]},
             "to": {"id": dst[0], "usage": dst[1]}}
@@ -57,6 +59,8 @@ def move(d, product, lot_id, qty, src, dst, ref=None, partner=None,
         body["reference"] = ref
     if partner:
         body["partner"] = {"id": partner[0], "name": partner[1]}
+    if uom:
+        body["uom"] = uom
     status, answer = call(d, "POST", "/v1/moves", body)
     assert status == want, (body, status, answer)
     return answer
@@ -156,6 +160,49 @@ def check_hold_acts(d):
           "quarantine move allowed; released, delivered")
 
 
+def check_partners(d):
+    """GET .../partners: suppliers and customers with net quantities."""
+    move(d, "FLOUR", "F1", "4", ANN, STOCK, "RMA-1", ("C-2", "Ann, Baker"))
+    status, body = call(d, "GET", "/v1/products/FLOUR/lots/F1/partners")
+    assert status == 200, body
+    assert body["uom"] == "kg", body
+    assert body["suppliers"] == [{"id": "S-1", "name": "Mill AG",
+                                  "quantity": "100", "moves": 1}], body
+    # 10 delivered, 4 returned.
+    assert body["customers"] == [{"id": "C-2", "name": "Ann, Baker",
+                                  "quantity": "6", "moves": 2}], body
+    status, body = call(d, "GET", "/v1/lots/B1/partners")
+    assert status == 200 and body["suppliers"] == [], body
+    assert [c["id"] for c in body["customers"]] == ["C-1"], body
+    print("partners: supplier S-1 100 kg, customer C-2 6 kg net of a return")
+
+
+def check_properties_and_units(d):
+    """lotline create/update --property, lots --property, units."""
+    out = lotline(d, "create", "--product", "FLOUR", "--lot-id", "F2",
+                  "--name", "F-0002", "--property", "supplier_batch=SB-1",
+                  "--property", "origin=DE")
+    assert "Property:     origin=DE" in out, out
+    lotline(d, "update", "F2", "--product", "FLOUR", "--property", "origin=",
+            "--property", "grade=A")
+    status, f2 = call(d, "GET", "/v1/products/FLOUR/lots/F2")
+    assert f2["properties"] == {"grade": "A", "supplier_batch": "SB-1"}, f2
+    assert f2["uom"] == "kg", f2  # the product's unit, fixed by F1
+    out = lotline(d, "lots", "--property", "grade=A")
+    assert "F2" in out and "F1" not in out, out
+    out = lotline(d, "show", "F1", "--product", "FLOUR")
+    assert "On hand:      34 kg" in out, out  # 30 and a return of 4
+    answer = move(d, "FLOUR", "F2", "1", VENDOR, STOCK, want=422,
+                  partner=("S-1", "Mill AG"), uom="lb")
+    assert answer["code"] == "UOM_MISMATCH", answer
+    lotline(d, "move", "--product", "FLOUR", "--lot-id", "F2", "--qty", "2",
+            "--from", "Vendors/Mill:SUPPLIER", "--to", "WH/Stock",
+            "--partner", "S-2", "--partner-name", "Other Mill", "--uom", "kg")
+    status, body = call(d, "GET", "/v1/products/FLOUR/lots/F2/partners")
+    assert [s["id"] for s in body["suppliers"]] == ["S-2"], body
+    print("properties merged and found; units shown and checked")
+
+
 def main():
     d = Lotlined()
     ok = False
@@ -167,6 +214,8 @@ def main():
         check_report(report)
         check_formats(d)
         check_hold_acts(d)
+        check_partners(d)
+        check_properties_and_units(d)
         ok = True
     finally:
         d.stop(ok)

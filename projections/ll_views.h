@@ -174,6 +174,54 @@ int ll_views_lot_as_of(ll_views_reader *r, const char *product_id,
                        bool include_virtual, ll_lot_as_of *out, ll_err *err);
 void ll_lot_as_of_free(ll_lot_as_of *a);
 
+/* ---- balances and locations as of (lot_balance.c) ---- */
+
+#define LL_REPORT_LOTS_MAX 10000 /* lots one location report looks at */
+
+typedef struct ll_location_lot ll_location_lot; /* below */
+
+/* A window of the log: from (inclusive) and to (inclusive), each a log
+ * position or a time (ll_as_of); an unset end is open. */
+typedef struct ll_window {
+  bool has_from, has_to;
+  ll_as_of from, to;
+} ll_window;
+
+/* One row of a balance: per location of a lot, or per lot of a location.
+ * opening is the quantity before the window, in and out what the window's
+ * moves brought and took, closing = opening + in - out. */
+typedef struct ll_balance_row {
+  char *location; /* a lot's balance: the location */
+  char *lot_id;   /* a location's balance: the lot */
+  char *product_id;
+  ll_usage usage;
+  int64_t opening_micro, in_micro, out_micro, closing_micro;
+} ll_balance_row;
+
+typedef struct ll_balance {
+  ll_balance_row *rows; /* sorted by location, or by (lot_id, product_id) */
+  size_t n;
+  bool truncated; /* more than LL_REPORT_LOTS_MAX lots */
+} ll_balance;
+
+/* Per location of the lot; only INTERNAL and TRANSIT ones unless all.
+ * Rows that are zero throughout are left out. */
+int ll_views_lot_balance(ll_views_reader *r, const char *product_id,
+                         const char *lot_id, const ll_window *w, bool all,
+                         ll_balance *out, ll_err *err);
+/* Per lot that was ever at location (children: or below it). */
+int ll_views_location_balance(ll_views_reader *r, const char *location,
+                              bool children, const ll_window *w,
+                              ll_balance *out, ll_err *err);
+/* What was in location (children: or below it) at a past moment: the lots
+ * with a non-zero quantity there, as ll_views_location_lots() answers now
+ * (usage only without children). */
+int ll_views_location_lots_as_of(ll_views_reader *r, const char *location,
+                                 bool children, const ll_as_of *at,
+                                 ll_location_lot **out, size_t *n_out,
+                                 bool *truncated, ll_err *err);
+void ll_balance_free(ll_balance *b);
+
 /* ---- genealogy (genealogy.c) ---- */
 
 #define LL_TRACE_DEPTH_MAX 32          /* deepest level of a trace tree */

@@ -282,6 +282,12 @@ void api_post_release(api_request *rq, const char *lot_id, api_reply *r);
 
 /* ---- reports (api_reports.c) ---- */
 void api_get_lot_partners(api_request *rq, const char *lot_id, api_reply *r);
+void api_get_lot_balance(api_request *rq, const char *lot_id, api_reply *r);
+void api_get_balance(api_request *rq, const char *id, api_reply *r);
+/* GET /v1/locations/{location_id}/lots with ?as_of= (api_trace.c hands
+ * it over). */
+void api_get_location_lots_as_of(api_request *rq, const char *location,
+                                 api_reply *r);
 /* ?property=KEY:VALUE into f (split at the first ':'); *held is the
  * malloc'd text f points into, to free after the list. -1 with a 400 in r
  * when it is not KEY:VALUE. */

@@ -2,6 +2,12 @@
  *   GET /v1/lots/{lot_id}/partners   a lot's suppliers and customers with
  *                                    quantities (lot_partners.c)
  *   GET /v1/lots?property=KEY:VALUE  the filter (the list is api_read.c's)
+ *   GET /v1/lots/{lot_id}/balance    per location: opening, in, out,
+ *                                    closing over ?from=&to= (lot_balance.c)
+ *   GET /v1/balance?location=        the same per lot of a location
+ *   GET /v1/locations/{location_id}/lots?as_of=
+ *                                    what the location held then (the
+ *                                    current list is api_trace.c's)
  * and the product-scoped form. Each read opens one views snapshot and
  * answers with its position, as the other reads do. */
 #include <stdlib.h>
@@ -10,6 +16,7 @@
 #include "api_internal.h"
 #include "ll_event.h"
 #include "ll_mem.h"
+#include "ll_time.h"
 
 /* ---- shared by the reports ---- */
 
@@ -108,5 +115,215 @@ void api_get_lot_partners(api_request *rq, const char *lot_id, api_reply *r) {
   }
   ll_lot_partners_free(&p);
   ll_lot_free(&lot);
+  ll_views_reader_close(vr);
+}
+
+/* ---- balances ---- */
+
+/* A log position (digits) or an RFC 3339 time, as as_of takes. */
+static int parse_cut(const char *s, const char *name, ll_as_of *at,
+                     api_reply *r) {
+  memset(at, 0, sizeof *at);
+  if (api_parse_u64(s, &at->position))
+    return 0;
+  if (ll_time_parse(s, &at->time_ms)) {
+    at->by_time = true;
+    return 0;
+  }
+  api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                  "%s must be a log position (digits) or an RFC 3339 time "
+                  "such as 2027-03-01T00:00:00Z",
+                  name);
+  return -1;
+}
+
+static int parse_window(const api_request *rq, ll_window *w, api_reply *r) {
+  memset(w, 0, sizeof *w);
+  const char *from = api_query(rq, "from"), *to = api_query(rq, "to");
+  if (from != NULL && parse_cut(from, "from", &w->from, r) != 0)
+    return -1;
+  if (to != NULL && parse_cut(to, "to", &w->to, r) != 0)
+    return -1;
+  w->has_from = from != NULL;
+  w->has_to = to != NULL;
+  return 0;
+}
+
+static json_t *cut_json(bool set, const ll_as_of *at) {
+  if (!set)
+    return json_null();
+  return at->by_time ? api_json_time_ms(at->time_ms)
+                     : json_integer((json_int_t)at->position);
+}
+
+static json_t *balance_row_json(const ll_balance_row *row) {
+  json_t *j = json_object();
+  if (row->location != NULL) {
+    json_object_set_new(j, "location", api_json_text(row->location));
+    json_object_set_new(j, "usage", json_string(ll_usage_name(row->usage)));
+  } else {
+    json_object_set_new(j, "lot_id", api_json_text(row->lot_id));
+    json_object_set_new(j, "product_id", api_json_text(row->product_id));
+  }
+  json_object_set_new(j, "opening", api_json_decimal(row->opening_micro));
+  json_object_set_new(j, "in", api_json_decimal(row->in_micro));
+  json_object_set_new(j, "out", api_json_decimal(row->out_micro));
+  json_object_set_new(j, "closing", api_json_decimal(row->closing_micro));
+  return j;
+}
+
+static json_t *window_body(const ll_window *w) {
+  json_t *body = json_object();
+  json_object_set_new(body, "from", cut_json(w->has_from, &w->from));
+  json_object_set_new(body, "to", cut_json(w->has_to, &w->to));
+  return body;
+}
+
+void api_get_lot_balance(api_request *rq, const char *lot_id, api_reply *r) {
+  ll_window w;
+  bool all = false;
+  if (parse_window(rq, &w, r) != 0 || api_query_flag(rq, "all", &all, r) != 0)
+    return;
+  ll_views_reader *vr = open_snapshot(rq, r);
+  if (vr == NULL)
+    return;
+  ll_lot lot;
+  ll_balance b;
+  memset(&b, 0, sizeof b);
+  ll_err err = {0};
+  if (named_lot(rq, vr, lot_id, &lot, r) != 0) {
+    /* r is filled */
+  } else if (ll_views_lot_balance(vr, lot.product_id, lot_id, &w, all, &b,
+                                  &err) != 0) {
+    api_reply_storage_error(r, &err);
+  } else {
+    json_t *rows = json_array();
+    for (size_t i = 0; i < b.n; i++)
+      json_array_append_new(rows, balance_row_json(&b.rows[i]));
+    json_t *body = window_body(&w);
+    json_object_set_new(body, "lot_id", api_json_text(lot.lot_id));
+    json_object_set_new(body, "product_id", api_json_text(lot.product_id));
+    json_object_set_new(body, "uom", api_json_text(lot.uom));
+    json_object_set_new(body, "locations", rows);
+    reply_snapshot(r, vr, body);
+  }
+  ll_balance_free(&b);
+  ll_lot_free(&lot);
+  ll_views_reader_close(vr);
+}
+
+/* Each lot row with its unit, read from the lot. */
+static int balance_lots_json(ll_views_reader *vr, const ll_balance *b,
+                             json_t *rows, ll_err *err) {
+  for (size_t i = 0; i < b->n; i++) {
+    ll_lot lot;
+    bool found = false;
+    ll_lot_init(&lot);
+    if (ll_views_reader_get_lot(vr, b->rows[i].product_id, b->rows[i].lot_id,
+                                &lot, &found, err) != 0)
+      return -1;
+    json_t *j = balance_row_json(&b->rows[i]);
+    json_object_set_new(j, "uom", api_json_text(found ? lot.uom : NULL));
+    json_array_append_new(rows, j);
+    ll_lot_free(&lot);
+  }
+  return 0;
+}
+
+void api_get_balance(api_request *rq, const char *id, api_reply *r) {
+  (void)id; /* the path has no {parameter} */
+  ll_window w;
+  bool children = false;
+  const char *location = api_query(rq, "location");
+  if (location == NULL) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "location is required: GET /v1/balance?location=WH/Stock");
+    return;
+  }
+  if (parse_window(rq, &w, r) != 0 ||
+      api_query_flag(rq, "children", &children, r) != 0)
+    return;
+  ll_views_reader *vr = open_snapshot(rq, r);
+  if (vr == NULL)
+    return;
+  ll_balance b;
+  ll_err err = {0};
+  json_t *rows = json_array();
+  if (ll_views_location_balance(vr, location, children, &w, &b, &err) != 0 ||
+      balance_lots_json(vr, &b, rows, &err) != 0) {
+    json_decref(rows);
+    api_reply_storage_error(r, &err);
+  } else {
+    json_t *body = window_body(&w);
+    json_object_set_new(body, "location", api_json_text(location));
+    json_object_set_new(body, "children", json_boolean(children));
+    json_object_set_new(body, "lots", rows);
+    json_object_set_new(body, "truncated", json_boolean(b.truncated));
+    reply_snapshot(r, vr, body);
+  }
+  ll_balance_free(&b);
+  ll_views_reader_close(vr);
+}
+
+/* ---- GET /v1/locations/{location_id}/lots?as_of= ---- */
+
+static json_t *as_of_lots_json(ll_views_reader *vr, const ll_location_lot *rows,
+                               size_t n, bool children, ll_err *err) {
+  json_t *lots = json_array();
+  for (size_t i = 0; i < n; i++) {
+    ll_lot lot;
+    bool found = false;
+    ll_lot_init(&lot);
+    if (ll_views_reader_get_lot(vr, rows[i].product_id, rows[i].lot_id, &lot,
+                                &found, err) != 0) {
+      json_decref(lots);
+      return NULL;
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "lot_id", api_json_text(rows[i].lot_id));
+    json_object_set_new(j, "product_id", api_json_text(rows[i].product_id));
+    json_object_set_new(j, "name", api_json_text(found ? lot.name : NULL));
+    json_object_set_new(j, "usage",
+                        children ? json_null()
+                                 : json_string(ll_usage_name(rows[i].usage)));
+    json_object_set_new(j, "quantity",
+                        api_json_decimal(rows[i].quantity_micro));
+    json_object_set_new(j, "on_hand", api_json_decimal(rows[i].on_hand_micro));
+    json_array_append_new(lots, j);
+    ll_lot_free(&lot);
+  }
+  return lots;
+}
+
+void api_get_location_lots_as_of(api_request *rq, const char *location,
+                                 api_reply *r) {
+  ll_as_of at;
+  bool children = false;
+  if (parse_cut(api_query(rq, "as_of"), "as_of", &at, r) != 0 ||
+      api_query_flag(rq, "children", &children, r) != 0)
+    return;
+  ll_views_reader *vr = open_snapshot(rq, r);
+  if (vr == NULL)
+    return;
+  ll_location_lot *rows = NULL;
+  size_t n = 0;
+  bool truncated = false;
+  ll_err err = {0};
+  json_t *lots = NULL;
+  if (ll_views_location_lots_as_of(vr, location, children, &at, &rows, &n,
+                                   &truncated, &err) != 0 ||
+      (lots = as_of_lots_json(vr, rows, n, children, &err)) == NULL) {
+    api_reply_storage_error(r, &err);
+  } else {
+    json_t *body = json_object();
+    json_object_set_new(body, "location", api_json_text(location));
+    json_object_set_new(body, "children", json_boolean(children));
+    json_object_set_new(body, "lots", lots);
+    json_object_set_new(body, "next_cursor", json_null());
+    json_object_set_new(body, "as_of", cut_json(true, &at));
+    json_object_set_new(body, "truncated", json_boolean(truncated));
+    reply_snapshot(r, vr, body);
+  }
+  ll_location_lots_free(rows, n);
   ll_views_reader_close(vr);
 }

@@ -84,11 +84,32 @@ static const api_param trace_params[] = {
 
 static const api_param location_lots_params[] = {
     {"children", "boolean", "also the locations below this one"},
+    {"as_of", "string",
+     "a past moment: a log position (digits) or an RFC 3339 time"},
     LIMIT_PARAM,
     CURSOR_PARAM,
     END_PARAMS};
 
 static const api_param rejections_params[] = {LIMIT_PARAM, END_PARAMS};
+
+#define WINDOW_PARAMS                                                          \
+  {"from", "string",                                                           \
+   "the window's start: a log position (digits) or an RFC 3339 time"},         \
+  {                                                                            \
+    "to", "string",                                                            \
+        "the window's end (inclusive): a log position or an RFC 3339 time"     \
+  }
+
+static const api_param lot_balance_params[] = {
+    WINDOW_PARAMS,
+    {"all", "boolean", "also the virtual locations (SUPPLIER, CUSTOMER, ...)"},
+    END_PARAMS};
+
+static const api_param balance_params[] = {
+    {"location", "string", "the location (required)"},
+    {"children", "boolean", "also the locations below it"},
+    WINDOW_PARAMS,
+    END_PARAMS};
 
 static const unsigned healthz_statuses[] = {200, 400, 0};
 static const unsigned readyz_statuses[] = {200, 400, 503, 0};
@@ -149,6 +170,14 @@ const api_route api_routes[] = {
     {"GET", "/v1/lots/{lot_id}/partners", api_get_lot_partners, READ, no_params,
      NULL, lot_read_statuses,
      "the lot's suppliers and customers with quantities"},
+    {"GET", "/v1/lots/{lot_id}/balance", api_get_lot_balance, READ,
+     lot_balance_params, NULL, lot_read_statuses,
+     "per location: opening, in, out, closing over a window"},
+    {"GET", "/v1/products/{product_id}/lots/{lot_id}/balance",
+     api_get_lot_balance, READ, lot_balance_params, NULL,
+     product_lot_read_statuses, "the balance of a lot of a product"},
+    {"GET", "/v1/balance", api_get_balance, READ, balance_params, NULL,
+     list_statuses, "per lot of a location: opening, in, out, closing"},
     {"GET", "/v1/products/{product_id}/lots/{lot_id}/partners",
      api_get_lot_partners, READ, no_params, NULL, product_lot_read_statuses,
      "the suppliers and customers of a lot of a product"},

@@ -480,6 +480,10 @@ void api_get_lot_trace(api_request *rq, const char *lot_id, api_reply *r) {
 
 void api_get_location_lots(api_request *rq, const char *location,
                            api_reply *r) {
+  if (api_query(rq, "as_of") != NULL) {
+    api_get_location_lots_as_of(rq, location, r); /* api_reports.c */
+    return;
+  }
   bool children = false;
   size_t limit = 0;
   if (api_query_flag(rq, "children", &children, r) != 0 ||

@@ -79,6 +79,7 @@ extern const cli_command cli_cmd_trace;
 extern const cli_command cli_cmd_recall;
 extern const cli_command cli_cmd_stock;
 extern const cli_command cli_cmd_expiring;
+extern const cli_command cli_cmd_balance; /* cmd_balance.c */
 /* administration (cmd_admin.c); views-dump is hidden (summary NULL) */
 extern const cli_command cli_cmd_verify;
 extern const cli_command cli_cmd_rebuild;

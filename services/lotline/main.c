@@ -30,6 +30,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_recall,
     &cli_cmd_stock,
     &cli_cmd_expiring,
+    &cli_cmd_balance,
     /* administration (cmd_admin.c) */
     &cli_cmd_verify,
     &cli_cmd_rebuild,

@@ -95,6 +95,34 @@ def build_chain(d):
     move(d, "FLOUR", "F1", "10", STOCK, ANN, "SO-2", ("C-2", "Ann, Baker"))
 
 
+def check_reports(d):
+    """Balances and a location as of a past moment, on the chain."""
+    status, b = call(d, "GET", "/v1/products/FLOUR/lots/F1/balance")
+    assert status == 200, b
+    assert b["locations"] == [{"location": "WH/Stock", "usage": "INTERNAL",
+                               "opening": "0", "in": "100", "out": "70",
+                               "closing": "30"}], b
+    assert b["uom"] == "kg", b
+    status, b = call(d, "GET", "/v1/lots/F1/balance?from=5&to=6")
+    row = b["locations"][0]
+    assert (row["opening"], row["in"], row["out"], row["closing"]) == \
+        ("100", "0", "60", "40"), b  # 4 received 100, 5 consumed 60
+    status, b = call(d, "GET", "/v1/balance?location=WH&children=1")
+    got = {x["lot_id"]: (x["opening"], x["in"], x["out"], x["closing"])
+           for x in b["lots"]}
+    assert got == {"B1": ("0", "80", "30", "50"), "D1": ("0", "50", "50", "0"),
+                   "F1": ("0", "100", "70", "30")}, b
+    # Position 4 is F1's receipt: then WH/Stock held 100 of F1 only.
+    status, b = call(d, "GET", "/v1/locations/WH%2FStock/lots?as_of=4")
+    assert [(x["lot_id"], x["quantity"]) for x in b["lots"]] == \
+        [("F1", "100")], b
+    out = lotline(d, "balance", "F1", "--product", "FLOUR")
+    assert "WH/Stock" in out and "Quantities in kg." in out, out
+    out = lotline(d, "balance", "--location", "WH", "--children", "--to", "9")
+    assert "D1" in out and "B1" in out, out
+    print("balances per location and per lot; WH/Stock as of position 4")
+
+
 def check_report(report):
     held = {(h["product_id"], h["lot_id"]): h for h in report["held"]}
     assert set(held) == {("FLOUR", "F1"), ("BREAD", "B1")}, report["held"]
@@ -208,6 +236,7 @@ def main():
     ok = False
     try:
         build_chain(d)
+        check_reports(d)
         report = json.loads(lotline(d, "recall", "F1", "--product", "FLOUR",
                                     "--hold", "--reason", REASON,
                                     "--format", "json"))

@@ -56,6 +56,7 @@ static const char *const kind_names[LL_KIND_COUNT] = {
     [LL_KIND_QUANTITY_CHANGED] = "QuantityChanged",
     [LL_KIND_LOT_HELD] = "LotHeld",
     [LL_KIND_LOT_RELEASED] = "LotReleased",
+    [LL_KIND_DATE_REACHED] = "LotDateReached",
 };
 
 #define KIND_BIT(k) (1u << (k))
@@ -994,5 +995,16 @@ static int write_quantity_fn(avro_value_t *rec, const json_t *doc,
 int ll_codec_encode_quantity(ll_codec *c, const ll_quantity_changed *q,
                              ll_buf *out, ll_err *err) {
   return encode_with(c->current[LL_KIND_QUANTITY_CHANGED], write_quantity_fn, q,
+                     true, out, err);
+}
+
+static int write_date_reached_fn(avro_value_t *rec, const json_t *doc,
+                                 const void *in, ll_err *err) {
+  return ll_map_write_date_reached(rec, doc, in, err);
+}
+
+int ll_codec_encode_date_reached(ll_codec *c, const ll_date_reached *a,
+                                 ll_buf *out, ll_err *err) {
+  return encode_with(c->current[LL_KIND_DATE_REACHED], write_date_reached_fn, a,
                      true, out, err);
 }

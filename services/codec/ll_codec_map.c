@@ -948,3 +948,22 @@ int ll_map_write_quantity(avro_value_t *rec, const json_t *writer_doc,
   PUT(put_long(rec, "occurred_at", true, q->occurred_at_ms, err));
   return 0;
 }
+
+const char *ll_date_kind_name(ll_date_kind kind) {
+  static const char *const names[LL_DATE_KIND_COUNT] = {
+      "ALERT", "USE_BY", "REMOVAL", "EXPIRATION"};
+  return (int)kind >= 0 && kind < LL_DATE_KIND_COUNT ? names[kind] : "?";
+}
+
+int ll_map_write_date_reached(avro_value_t *rec, const json_t *writer_doc,
+                              const ll_date_reached *a, ll_err *err) {
+  if ((int)a->kind < 0 || a->kind >= LL_DATE_KIND_COUNT)
+    return write_fail(err, "kind", "out of range");
+  PUT(fill_defaults(rec, writer_doc, err));
+  PUT(put_str(rec, "lot_id", a->lot_id, err));
+  PUT(put_str(rec, "product_id", a->product_id, err));
+  PUT(put_symbol(rec, "kind", ll_date_kind_name(a->kind), err));
+  PUT(put_long(rec, "at", true, a->at_ms, err));
+  PUT(put_quantity(rec, "on_hand", a->on_hand_micro, err));
+  return 0;
+}

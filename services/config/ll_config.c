@@ -90,6 +90,8 @@ static const known_key known_keys[] = {
     {"topic.rejected", "lots.rejected", "rejections topic", KIND_TOPIC},
     {"topic.quantities", "lots.quantities", "quantity changes topic",
      KIND_TOPIC},
+    {"topic.alerts", "lots.alerts", "date alerts topic (LotDateReached)",
+     KIND_TOPIC},
     {"publish.enabled", "true",
      "publish the log to lots.events and lots.quantities", KIND_BOOL},
     {"publish.batch.max.events", "1000",

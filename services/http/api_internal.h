@@ -284,6 +284,7 @@ void api_post_release(api_request *rq, const char *lot_id, api_reply *r);
 void api_get_lot_partners(api_request *rq, const char *lot_id, api_reply *r);
 void api_get_lot_balance(api_request *rq, const char *lot_id, api_reply *r);
 void api_get_balance(api_request *rq, const char *id, api_reply *r);
+void api_get_alerts(api_request *rq, const char *id, api_reply *r);
 /* GET /v1/locations/{location_id}/lots with ?as_of= (api_trace.c hands
  * it over). */
 void api_get_location_lots_as_of(api_request *rq, const char *location,

@@ -8,11 +8,13 @@
  *   GET /v1/locations/{location_id}/lots?as_of=
  *                                    what the location held then (the
  *                                    current list is api_trace.c's)
+ *   GET /v1/alerts?since=            the date alerts (services/alerts)
  * and the product-scoped form. Each read opens one views snapshot and
  * answers with its position, as the other reads do. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts.h"
 #include "api_internal.h"
 #include "ll_event.h"
 #include "ll_mem.h"
@@ -326,4 +328,58 @@ void api_get_location_lots_as_of(api_request *rq, const char *location,
   }
   ll_location_lots_free(rows, n);
   ll_views_reader_close(vr);
+}
+
+/* ---- GET /v1/alerts ---- */
+
+static json_t *alert_json(const ll_alert *al) {
+  json_t *j = json_object();
+  json_object_set_new(j, "sequence", json_integer((json_int_t)al->sequence));
+  json_object_set_new(j, "lot_id", api_json_text(al->lot_id));
+  json_object_set_new(j, "product_id", api_json_text(al->product_id));
+  json_object_set_new(j, "kind", json_string(ll_date_kind_name(al->kind)));
+  json_object_set_new(j, "at", api_json_time_ms(al->at_ms));
+  json_object_set_new(j, "on_hand", api_json_decimal(al->on_hand_micro));
+  json_object_set_new(j, "emitted_at", api_json_time_ms(al->emitted_at_ms));
+  json_object_set_new(j, "sent", json_boolean(al->sent));
+  return j;
+}
+
+void api_get_alerts(api_request *rq, const char *id, api_reply *r) {
+  (void)id; /* the path has no {parameter} */
+  size_t limit = 0;
+  uint64_t since = 0;
+  const char *s = api_query(rq, "since");
+  if (api_query_limit(rq, &limit, r) != 0)
+    return;
+  if (s != NULL && !api_parse_u64(s, &since)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "since must be a sequence number (digits), e.g. the "
+                    "next_since of the previous answer");
+    return;
+  }
+  if (rq->api->deps.alerts == NULL) {
+    api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                    "this process runs no alerts worker (lotlined all or "
+                    "project, with a broker)");
+    return;
+  }
+  ll_alert *list = NULL;
+  size_t n = 0;
+  ll_err err = {0};
+  if (ll_alerts_list(rq->api->deps.alerts, since, limit, &list, &n, &err) !=
+      0) {
+    api_reply_storage_error(r, &err);
+    return;
+  }
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(arr, alert_json(&list[i]));
+  json_t *body = json_object();
+  json_object_set_new(body, "alerts", arr);
+  json_object_set_new(
+      body, "next_since",
+      json_integer((json_int_t)(n > 0 ? list[n - 1].sequence : since)));
+  api_reply_json(r, MHD_HTTP_OK, body);
+  ll_alerts_free(list, n);
 }

@@ -100,6 +100,11 @@ static const api_param rejections_params[] = {LIMIT_PARAM, END_PARAMS};
         "the window's end (inclusive): a log position or an RFC 3339 time"     \
   }
 
+static const api_param alerts_params[] = {
+    {"since", "integer", "only alerts with a greater sequence number"},
+    LIMIT_PARAM,
+    END_PARAMS};
+
 static const api_param lot_balance_params[] = {
     WINDOW_PARAMS,
     {"all", "boolean", "also the virtual locations (SUPPLIER, CUSTOMER, ...)"},
@@ -202,6 +207,8 @@ const api_route api_routes[] = {
      create_statuses, "move a quantity of a lot"},
     {"GET", "/v1/rejections", api_get_rejections, READ, rejections_params, NULL,
      list_statuses, "recent rejections, newest first"},
+    {"GET", "/v1/alerts", api_get_alerts, API_READ, alerts_params, NULL,
+     list_statuses, "date alerts (LotDateReached), oldest first"},
     {"POST", "/v1/admin/backup", api_admin_backup, API_WRITE | API_ADMIN,
      no_params, api_backup_fields, backup_statuses,
      "online backup of the views and the log"},

@@ -29,6 +29,7 @@ void ll_topics_from_config(const ll_config *cfg, ll_topics *out) {
   out->events = ll_config_get(cfg, "topic.events");
   out->rejected = ll_config_get(cfg, "topic.rejected");
   out->quantities = ll_config_get(cfg, "topic.quantities");
+  out->alerts = ll_config_get(cfg, "topic.alerts");
 }
 
 ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
@@ -69,8 +70,10 @@ ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
     return NULL;
   }
   const char *names[] = {topics->inbound, topics->events, topics->rejected,
-                         topics->quantities};
+                         topics->quantities, topics->alerts};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (names[i] == NULL || names[i][0] == '\0')
+      continue; /* a caller that needs no alerts topic */
     rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(
         cluster, names[i], partitions, broker_count < 3 ? broker_count : 3);
     if (e) {

@@ -19,6 +19,7 @@ typedef struct ll_topics {
   const char *events;     /* lots.events */
   const char *rejected;   /* lots.rejected */
   const char *quantities; /* lots.quantities */
+  const char *alerts;     /* lots.alerts (services/alerts) */
 } ll_topics;
 
 void ll_topics_from_config(const ll_config *cfg, ll_topics *out);
@@ -27,7 +28,7 @@ void ll_topics_from_config(const ll_config *cfg, ll_topics *out);
 typedef struct ll_broker ll_broker;
 
 /* Start a mock cluster of broker_count brokers on loopback and create the
- * four topics with `partitions` partitions each. */
+ * five topics with `partitions` partitions each. */
 ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
                            int partitions, ll_err *err);
 const char *ll_broker_bootstraps(const ll_broker *b); /* "127.0.0.1:port,..." */

@@ -117,12 +117,22 @@ static const struct option history_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* What a LotCreated/LotUpdated sets, as "key=value" pairs. */
+/* What an event sets or says beyond the table's columns, as "key=value"
+ * pairs: a LotCreated's or LotUpdated's values, a hold's reason, a move's
+ * partner and unit. */
 static char *event_details(const json_t *ev) {
   static const char *const keys[] = {
-      "name",          "new_product_id", "description", "tracking",
-      "expiration_at", "use_by_at",      "removal_at",  "alert_at"};
+      "name",      "new_product_id", "description", "tracking", "expiration_at",
+      "use_by_at", "removal_at",     "alert_at",    "uom",      "reason"};
   char *out = cli_sprintf("%s", "");
+  const json_t *partner = json_object_get(ev, "partner");
+  if (json_is_object(partner)) {
+    const char *name = cli_json_str(partner, "name");
+    free(out);
+    out = cli_sprintf("partner=%s%s%s%s", cli_json_str(partner, "id"),
+                      name != NULL ? " (" : "", name != NULL ? name : "",
+                      name != NULL ? ")" : "");
+  }
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
     const char *v = cli_json_str(ev, keys[i]);
     if (v == NULL) {
@@ -153,11 +163,13 @@ static void print_history(const json_t *events) {
     bool moved = type != NULL && strcmp(type, "StockMoved") == 0;
     char *from = moved ? location_text(json_object_get(ev, "from")) : NULL;
     char *to = moved ? location_text(json_object_get(ev, "to")) : NULL;
-    char *details = moved ? NULL : event_details(ev);
-    const char *what = type == NULL                      ? "-"
-                       : moved                           ? "moved"
-                       : strcmp(type, "LotCreated") == 0 ? "created"
-                                                         : "updated";
+    char *details = event_details(ev);
+    const char *what = type == NULL                       ? "-"
+                       : moved                            ? "moved"
+                       : strcmp(type, "LotCreated") == 0  ? "created"
+                       : strcmp(type, "LotHeld") == 0     ? "held"
+                       : strcmp(type, "LotReleased") == 0 ? "released"
+                                                          : "updated";
     const char *cells[] = {
         cli_json_text(ev, "position", pos, sizeof pos),
         cli_json_text(ev, "occurred_at", when, sizeof when),

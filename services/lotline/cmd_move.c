@@ -172,7 +172,9 @@ static void print_summary(const char *const vals[CLI_OPT_SLOTS],
          ll_usage_name(from->usage), dst, ll_usage_name(to->usage));
   if (json_object_get(lot_json, "on_hand") != NULL) {
     char buf[LL_DECIMAL_STR_MAX];
-    printf("On hand: %s\n", cli_json_quantity(lot_json, "on_hand", buf));
+    const char *uom = cli_json_str(lot_json, "uom");
+    printf("On hand: %s%s%s\n", cli_json_quantity(lot_json, "on_hand", buf),
+           uom != NULL ? " " : "", uom != NULL ? uom : "");
   }
   free(dst);
   free(src);

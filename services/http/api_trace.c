@@ -279,6 +279,7 @@ static void current_locations(api_request *rq, const char *lot_id, bool all,
       json_object_set_new(body, "lot_id", api_json_text(lot.lot_id));
       json_object_set_new(body, "product_id", api_json_text(lot.product_id));
       json_object_set_new(body, "on_hand", api_json_decimal(lot.on_hand_micro));
+      json_object_set_new(body, "uom", api_json_text(lot.uom));
       json_object_set_new(body, "locations", json_lot_locations(locs, n));
       reply_read(r, vr, body);
     }

@@ -57,7 +57,9 @@ static void print_locations(const json_t *answer, const json_t *locations) {
   cli_table_print(&t, stdout);
   cli_table_free(&t);
   char buf[LL_DECIMAL_STR_MAX];
-  printf("\nOn hand: %s\n", cli_json_quantity(answer, "on_hand", buf));
+  const char *uom = cli_json_str(answer, "uom");
+  printf("\nOn hand: %s%s%s\n", cli_json_quantity(answer, "on_hand", buf),
+         uom != NULL ? " " : "", uom != NULL ? uom : "");
 }
 
 /* GET path and show the answer: its JSON with --json, else its `key`

@@ -55,7 +55,7 @@
 
 #define LL_VIEWS_FORMAT                                                        \
   5 /* 2: history, genealogy, tree, fefo; 3: lots by (product, lot id);        \
-       4: units, holds, lots ever at a location (balances); 5: each task's    \
+       4: units, holds, lots ever at a location (balances); 5: each task's     \
        applied position */
 
 #define LL_VK_POSITION "meta/position"

@@ -81,7 +81,7 @@ ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
     ll_fail(err, LL_ERR_KAFKA, "cannot start the embedded broker");
     return NULL;
   }
-  const char *names[] = {topics->inbound, topics->events, topics->rejected,
+  const char *names[] = {topics->inbound,    topics->events,  topics->rejected,
                          topics->quantities, topics->members, topics->alerts};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     /* The members topic is tiny: one partition keeps its claims in order. */

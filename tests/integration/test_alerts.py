@@ -122,7 +122,7 @@ def topic_alerts(brokers):
         schema = avro.schema.parse(f.read())
     reader = avro.io.DatumReader(schema)
     out = []
-    for rec in read_topic(brokers, "lots.alerts"):
+    for rec in read_topic(brokers, "lots.alerts", headers=()):
         value = rec[3]
         assert value[:2] == b"\xc3\x01", value[:2]
         datum = reader.read(avro.io.BinaryDecoder(io.BytesIO(value[10:])))

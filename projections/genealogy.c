@@ -65,6 +65,12 @@ static int put_delivery(ll_views_txn *t, const ll_entry *e, ll_err *err) {
     ll_buf_put_str(&val, ev->reference);
     ll_buf_put_svar(&val, ev->occurred_at_ms);
     ll_buf_put_svar(&val, e->recorded_at_ms);
+    /* The customer, when the move names it; rows written before partners
+     * end here. */
+    if (ev->partner_id != NULL) {
+      ll_buf_put_str(&val, ev->partner_id);
+      ll_buf_put_str(&val, ev->partner_name);
+    }
     ll_views_txn_put(t, &key, val.data, val.len);
   }
   ll_buf_free(&key);
@@ -234,6 +240,8 @@ static void delivery_free(ll_delivery *d) {
   free(d->lot_id);
   free(d->location);
   free(d->reference);
+  free(d->partner_id);
+  free(d->partner_name);
 }
 
 typedef struct delivery_scan {
@@ -259,8 +267,10 @@ static bool collect_delivery(const char *k, size_t klen, const char *v,
             ll_rd_svar(&rd, &d.quantity_micro) &&
             ll_rd_str(&rd, &d.reference) &&
             ll_rd_svar(&rd, &d.occurred_at_ms) &&
-            ll_rd_svar(&rd, &d.recorded_at_ms) && ll_rd_left(&rd) == 0 &&
-            d.location != NULL;
+            ll_rd_svar(&rd, &d.recorded_at_ms) && d.location != NULL;
+  if (ok && ll_rd_left(&rd) > 0)
+    ok = ll_rd_str(&rd, &d.partner_id) && ll_rd_str(&rd, &d.partner_name);
+  ok = ok && ll_rd_left(&rd) == 0;
   if (!ok) {
     delivery_free(&d);
     s->corrupt = true;

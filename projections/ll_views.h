@@ -64,12 +64,14 @@ void ll_lot_locations_free(ll_lot_location *a, size_t n);
 #define LL_LIST_LIMIT_MAX 1000
 
 typedef struct ll_lot_filter {
-  const char *product_id; /* exact, or NULL */
-  const char *name;       /* exact (trimmed), or NULL */
-  const char *q;          /* case-insensitive substring of lot_id, name or
-                             reference, or NULL */
-  const char *cursor;     /* a next_cursor this list gave out, or NULL */
-  size_t limit;           /* 1..LL_LIST_LIMIT_MAX */
+  const char *product_id;     /* exact, or NULL */
+  const char *name;           /* exact (trimmed), or NULL */
+  const char *q;              /* case-insensitive substring of lot_id, name or
+                                 reference, or NULL */
+  const char *cursor;         /* a next_cursor this list gave out, or NULL */
+  size_t limit;               /* 1..LL_LIST_LIMIT_MAX */
+  const char *property_key;   /* only lots whose property ... */
+  const char *property_value; /* ... has exactly this value, or NULL */
 } ll_lot_filter;
 
 /* Matching lots in (lot_id, product_id) order. *next_cursor is a malloc'd
@@ -127,6 +129,35 @@ int ll_views_lot_history(ll_views_reader *r, const char *product_id,
                          bool *more, ll_err *err);
 void ll_history_free(ll_history_entry *a, size_t n);
 
+/* Every event of the lot, oldest first, handed to fn (borrowed for the
+ * call) until it returns false. */
+typedef bool (*ll_history_fn)(const ll_history_entry *h, void *arg);
+int ll_views_lot_history_each(ll_views_reader *r, const char *product_id,
+                              const char *lot_id, ll_history_fn fn, void *arg,
+                              ll_err *err);
+
+/* ---- partners (lot_partners.c) ---- */
+
+/* The lot's business partners, from the moves that name one: suppliers
+ * (what came from a SUPPLIER location, less what went back to one) and
+ * customers (what went to a CUSTOMER location, less what came back). */
+typedef struct ll_partner_total {
+  char *id;
+  char *name; /* the latest name a move gave, or NULL */
+  int64_t quantity_micro;
+  int64_t moves;
+} ll_partner_total;
+
+typedef struct ll_lot_partners {
+  ll_partner_total *suppliers, *customers; /* sorted by id */
+  size_t n_suppliers, n_customers;
+} ll_lot_partners;
+
+int ll_views_lot_partners(ll_views_reader *r, const char *product_id,
+                          const char *lot_id, ll_lot_partners *out,
+                          ll_err *err);
+void ll_lot_partners_free(ll_lot_partners *p);
+
 /* A past moment: a log position, or a time compared with each entry's
  * recorded_at (when the command consumer appended it to the log). */
 typedef struct ll_as_of {
@@ -152,6 +183,54 @@ int ll_views_lot_as_of(ll_views_reader *r, const char *product_id,
                        const char *lot_id, const ll_as_of *at,
                        bool include_virtual, ll_lot_as_of *out, ll_err *err);
 void ll_lot_as_of_free(ll_lot_as_of *a);
+
+/* ---- balances and locations as of (lot_balance.c) ---- */
+
+#define LL_REPORT_LOTS_MAX 10000 /* lots one location report looks at */
+
+typedef struct ll_location_lot ll_location_lot; /* below */
+
+/* A window of the log: from (inclusive) and to (inclusive), each a log
+ * position or a time (ll_as_of); an unset end is open. */
+typedef struct ll_window {
+  bool has_from, has_to;
+  ll_as_of from, to;
+} ll_window;
+
+/* One row of a balance: per location of a lot, or per lot of a location.
+ * opening is the quantity before the window, in and out what the window's
+ * moves brought and took, closing = opening + in - out. */
+typedef struct ll_balance_row {
+  char *location; /* a lot's balance: the location */
+  char *lot_id;   /* a location's balance: the lot */
+  char *product_id;
+  ll_usage usage;
+  int64_t opening_micro, in_micro, out_micro, closing_micro;
+} ll_balance_row;
+
+typedef struct ll_balance {
+  ll_balance_row *rows; /* sorted by location, or by (lot_id, product_id) */
+  size_t n;
+  bool truncated; /* more than LL_REPORT_LOTS_MAX lots */
+} ll_balance;
+
+/* Per location of the lot; only INTERNAL and TRANSIT ones unless all.
+ * Rows that are zero throughout are left out. */
+int ll_views_lot_balance(ll_views_reader *r, const char *product_id,
+                         const char *lot_id, const ll_window *w, bool all,
+                         ll_balance *out, ll_err *err);
+/* Per lot that was ever at location (children: or below it). */
+int ll_views_location_balance(ll_views_reader *r, const char *location,
+                              bool children, const ll_window *w,
+                              ll_balance *out, ll_err *err);
+/* What was in location (children: or below it) at a past moment: the lots
+ * with a non-zero quantity there, as ll_views_location_lots() answers now
+ * (usage only without children). */
+int ll_views_location_lots_as_of(ll_views_reader *r, const char *location,
+                                 bool children, const ll_as_of *at,
+                                 ll_location_lot **out, size_t *n_out,
+                                 bool *truncated, ll_err *err);
+void ll_balance_free(ll_balance *b);
 
 /* ---- genealogy (genealogy.c) ---- */
 
@@ -195,6 +274,8 @@ typedef struct ll_delivery {
   char *reference; /* NULL = none */
   int64_t occurred_at_ms;
   int64_t recorded_at_ms;
+  char *partner_id; /* the customer the move named, or NULL */
+  char *partner_name;
 } ll_delivery;
 
 /* A trace: nodes in breadth-first order (so each lot is expanded where it

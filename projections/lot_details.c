@@ -6,7 +6,9 @@
  * makes the row (version 1, name trimmed, an empty optional text stored as
  * none); a LotUpdated applies the values it carries (absent = unchanged,
  * "" clears reference/description; a lot's product never changes) and
- * bumps the version; a StockMoved adds to
+ * bumps the version and merges its properties; LotHeld and LotReleased set
+ * and clear the hold as the rules do (a second hold keeps the first);
+ * a StockMoved adds to
  * on_hand what it brings into INTERNAL/TRANSIT locations, subtracts what it
  * takes out, and counts the move. updated_at is the occurred_at of the last
  * event on the lot: view values never depend on when they were projected.
@@ -16,7 +18,10 @@
  *   prod/<product_id>\x1f<lot_id>
  *   name/<trimmed name>\x1f<lot_id>\x1f<product_id>  (moved on rename)
  *   lotp/<lot_id>\x1f<product_id>     every lot; also which products use a
- *                                    lot id (ll_views_lot_products) The log
+ *                                    lot id (ll_views_lot_products)
+ * and "puom/<product_id>" -> the product's unit, fixed by its first lot
+ * that states one: a lot created without a unit shows the product's. The
+ * log
  * holds validated events, so an event that does not fit the view (an update of
  * an unknown lot, a second LotCreated) means the views and the log disagree;
  * that is reported as an error rather than skipped, so the projector stops at
@@ -103,6 +108,32 @@ static int index_row(ll_views_txn *t, const ll_entry *e, const char *prefix,
   return 0;
 }
 
+/* The lot's unit: its own, else the product's (and the first lot that
+ * states one fixes the product's, as in the rules). */
+static int apply_uom(ll_views_txn *t, const ll_event *ev, ll_lot *lot,
+                     ll_err *err) {
+  ll_buf key, val;
+  ll_buf_init(&key);
+  ll_buf_init(&val);
+  bool found = false;
+  int rc = 0;
+  ll_buf_put(&key, LL_VK_PRODUCT_UOM, strlen(LL_VK_PRODUCT_UOM));
+  ll_buf_put(&key, ev->product_id, strlen(ev->product_id));
+  if (ll_views_txn_get(t, &key, &val, &found, err) != 0)
+    rc = -1;
+  else if (found)
+    lot->uom = ll_strndup(val.data, val.len);
+  else if (ev->uom != NULL)
+    ll_views_txn_put(t, &key, ev->uom, strlen(ev->uom));
+  if (rc == 0 && ev->uom != NULL) {
+    free(lot->uom);
+    lot->uom = ll_strdup(ev->uom);
+  }
+  ll_buf_free(&key);
+  ll_buf_free(&val);
+  return rc;
+}
+
 static int apply_created(ll_views_txn *t, const ll_entry *e, ll_buf *key,
                          ll_buf *val, ll_err *err) {
   const ll_event *ev = &e->event;
@@ -141,6 +172,11 @@ static int apply_created(ll_views_txn *t, const ll_entry *e, ll_buf *key,
   lot.move_count = 0;
   lot.created_at_ms = ev->occurred_at_ms;
   lot.updated_at_ms = ev->occurred_at_ms;
+  ll_props_merge(&lot.properties, &ev->properties);
+  if (apply_uom(t, ev, &lot, err) != 0) {
+    ll_lot_free(&lot);
+    return -1;
+  }
   store_lot(t, key, &lot, val);
   int rc = 0;
   if (index_row(t, e, LL_VK_PRODUCT, lot.product_id, lot.lot_id, NULL, true,
@@ -193,9 +229,22 @@ static int apply_updated(ll_views_txn *t, const ll_entry *e, ll_lot *lot,
     lot->removal_at = ev->removal_at;
   if (ev->alert_at.set)
     lot->alert_at = ev->alert_at;
+  ll_props_merge(&lot->properties, &ev->properties);
   lot->version++;
   lot->updated_at_ms = ev->occurred_at_ms;
   return 0;
+}
+
+static void apply_hold(const ll_event *ev, ll_lot *lot) {
+  if (ev->type == LL_EV_LOT_HELD && lot->hold_reason == NULL) {
+    lot->hold_reason = ll_strdup(ev->reason);
+    lot->hold_since_ms = ev->occurred_at_ms;
+  } else if (ev->type == LL_EV_LOT_RELEASED) {
+    free(lot->hold_reason);
+    lot->hold_reason = NULL;
+    lot->hold_since_ms = 0;
+  }
+  lot->updated_at_ms = ev->occurred_at_ms;
 }
 
 static int apply_moved(const ll_entry *e, ll_lot *lot, ll_err *err) {
@@ -242,9 +291,12 @@ int ll_lot_details_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
                    "the views",
                    (unsigned long long)e->position, entry_what(e),
                    e->event.lot_id);
-    if (rc == 0)
-      rc = e->event.type == LL_EV_LOT_UPDATED ? apply_updated(t, e, &lot, err)
-                                              : apply_moved(e, &lot, err);
+    if (rc == 0 && e->event.type == LL_EV_LOT_UPDATED)
+      rc = apply_updated(t, e, &lot, err);
+    else if (rc == 0 && e->event.type == LL_EV_STOCK_MOVED)
+      rc = apply_moved(e, &lot, err);
+    else if (rc == 0)
+      apply_hold(&e->event, &lot);
     if (rc == 0)
       store_lot(t, &key, &lot, &val);
     ll_lot_free(&lot);
@@ -331,6 +383,8 @@ typedef struct list_plan {
   char *q;    /* folded */
   ll_lot_cursor cursor;
   size_t limit;
+  const char *property_key; /* with property_value: that property's value */
+  const char *property_value;
 } list_plan;
 
 static void plan_init(list_plan *pl, const ll_lot_filter *f) {
@@ -343,6 +397,8 @@ static void plan_init(list_plan *pl, const ll_lot_filter *f) {
       *c = fold(*c);
   }
   ll_lot_cursor_parse(f->cursor, &pl->cursor);
+  pl->property_key = blank(f->property_key) ? NULL : f->property_key;
+  pl->property_value = f->property_value ? f->property_value : "";
   pl->limit = f->limit == 0 ? LL_LIST_LIMIT_DEFAULT : f->limit;
   if (pl->limit > LL_LIST_LIMIT_MAX)
     pl->limit = LL_LIST_LIMIT_MAX;
@@ -357,6 +413,11 @@ static void plan_free(list_plan *pl) {
 static bool plan_matches(const list_plan *pl, const ll_lot *lot) {
   if (pl->product_id != NULL && strcmp(lot->product_id, pl->product_id) != 0)
     return false;
+  if (pl->property_key != NULL) {
+    const char *have = ll_props_get(&lot->properties, pl->property_key);
+    if (have == NULL || strcmp(have, pl->property_value) != 0)
+      return false;
+  }
   if (pl->name != NULL && strcmp(lot->name, pl->name) != 0)
     return false;
   if (pl->q != NULL && !contains_folded(lot->lot_id, pl->q) &&

@@ -148,6 +148,46 @@ int ll_views_lot_history(ll_views_reader *r, const char *product_id,
   return 0;
 }
 
+/* ---- every row, for the reports ---- */
+
+typedef struct each_scan {
+  const ll_buf *prefix;
+  ll_history_fn fn;
+  void *arg;
+  bool corrupt;
+} each_scan;
+
+static bool each_row(const char *k, size_t klen, const char *v, size_t vlen,
+                     void *arg) {
+  each_scan *s = arg;
+  ll_history_entry h;
+  if (!decode_row(k, klen, s->prefix, v, vlen, &h)) {
+    s->corrupt = true;
+    return false;
+  }
+  bool more = s->fn(&h, s->arg);
+  ll_event_free(&h.event);
+  return more;
+}
+
+int ll_views_lot_history_each(ll_views_reader *r, const char *product_id,
+                              const char *lot_id, ll_history_fn fn, void *arg,
+                              ll_err *err) {
+  ll_buf prefix;
+  ll_buf_init(&prefix);
+  if (!history_prefix(&prefix, product_id, lot_id)) {
+    ll_buf_free(&prefix);
+    return 0;
+  }
+  each_scan s = {.prefix = &prefix, .fn = fn, .arg = arg};
+  int rc = ll_views_reader_scan(r, &prefix, NULL, each_row, &s, err);
+  if (rc == 0 && s.corrupt)
+    rc = ll_fail(err, LL_ERR_CORRUPT, "views: corrupt history record of lot %s",
+                 lot_id);
+  ll_buf_free(&prefix);
+  return rc;
+}
+
 /* ---- as of ---- */
 
 /* One end of a move: delta_micro at a location. */
@@ -196,8 +236,9 @@ static bool replay_row(const char *k, size_t klen, const char *v, size_t vlen,
   if (ev->type == LL_EV_LOT_CREATED) {
     out->existed = true;
     product = ev->product_id;
-  } else if (ev->type == LL_EV_LOT_UPDATED) {
-    /* A lot's product never changes (docs/events.md, LotUpdated). */
+  } else if (ev->type == LL_EV_LOT_UPDATED || ev->type == LL_EV_LOT_HELD ||
+             ev->type == LL_EV_LOT_RELEASED) {
+    /* No quantity; a lot's product never changes (docs/events.md). */
   } else if (ev->quantity_micro > 0 && ev->from.id != NULL &&
              ev->to.id != NULL) {
     push_end(rp, &ev->from, -ev->quantity_micro);

@@ -232,6 +232,8 @@ static int apply_entry(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   case LL_EV_LOT_CREATED:
   case LL_EV_LOT_UPDATED:
   case LL_EV_STOCK_MOVED:
+  case LL_EV_LOT_HELD:
+  case LL_EV_LOT_RELEASED:
     break;
   default:
     return ll_fail(err, LL_ERR_CORRUPT,
@@ -244,7 +246,8 @@ static int apply_entry(ll_views_txn *t, const ll_entry *e, ll_err *err) {
       ll_lot_history_apply(t, e, err) != 0 ||
       ll_genealogy_apply(t, e, err) != 0 ||
       ll_location_tree_apply(t, e, err) != 0 ||
-      ll_lot_expiry_apply(t, e, err) != 0)
+      ll_lot_expiry_apply(t, e, err) != 0 ||
+      ll_lot_balance_apply(t, e, err) != 0)
     return -1;
   ll_views_task_note(t, e);
   return 0;

@@ -27,6 +27,9 @@
  *   tree/<path>\x1f<L>\x1f<P>      svar quantity, svar on_hand under path
  *   fefo/<be64 removal><be64 expiration><L>\x1f<P>  (empty)  on-hand lots
  *   fefok/<P>\x1f<L>              the lot's fefo/ key, while it has one
+ *   puom/<P>                      the product's unit of measure
+ *   locl/<location>\x1f<L>\x1f<P>  (empty)  every lot a move ever took to
+ *                                 or from the location (never deleted)
  *
  * Lists of lots (by lot id, name, location, path) are in (lot_id,
  * product_id) order: the lot id first, so a lot id that two products use
@@ -51,8 +54,9 @@
 #include "views_rows.h"
 
 #define LL_VIEWS_FORMAT                                                        \
-  4 /* 2: history, genealogy, tree, fefo; 3: lots by (product, lot id); 4:     \
-       each task's applied position */
+  5 /* 2: history, genealogy, tree, fefo; 3: lots by (product, lot id);        \
+       4: units, holds, lots ever at a location (balances); 5: each task's     \
+       applied position */
 
 #define LL_VK_POSITION "meta/position"
 #define LL_VK_TASK "meta/task/"
@@ -72,6 +76,8 @@
 #define LL_VK_TREE "tree/"
 #define LL_VK_FEFO "fefo/"
 #define LL_VK_FEFO_OF "fefok/"
+#define LL_VK_PRODUCT_UOM "puom/"
+#define LL_VK_LOC_EVER "locl/"
 #define LL_VK_SEP '\x1f'
 
 /* The projector's row cache (views_rows.h), clean rows: a row costs its
@@ -239,6 +245,7 @@ int ll_lot_history_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_genealogy_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_location_tree_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_lot_expiry_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
+int ll_lot_balance_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 
 /* Read paths the readers share with the older entry points. */
 int ll_lot_details_get(ll_views *v, const rocksdb_readoptions_t *ro,

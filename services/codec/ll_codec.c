@@ -54,12 +54,16 @@ static const char *const kind_names[LL_KIND_COUNT] = {
     [LL_KIND_STOCK_MOVED] = "StockMoved",
     [LL_KIND_REJECTION] = "Rejection",
     [LL_KIND_QUANTITY_CHANGED] = "QuantityChanged",
+    [LL_KIND_LOT_HELD] = "LotHeld",
+    [LL_KIND_LOT_RELEASED] = "LotReleased",
+    [LL_KIND_DATE_REACHED] = "LotDateReached",
 };
 
 #define KIND_BIT(k) (1u << (k))
 #define EVENT_KINDS                                                            \
   (KIND_BIT(LL_KIND_LOT_CREATED) | KIND_BIT(LL_KIND_LOT_UPDATED) |             \
-   KIND_BIT(LL_KIND_STOCK_MOVED))
+   KIND_BIT(LL_KIND_STOCK_MOVED) | KIND_BIT(LL_KIND_LOT_HELD) |                \
+   KIND_BIT(LL_KIND_LOT_RELEASED))
 
 const char *ll_kind_record_name(ll_kind kind) {
   return (int)kind >= 0 && kind < LL_KIND_COUNT ? kind_names[kind] : "?";
@@ -570,6 +574,12 @@ static bool kind_of_event(ll_event_type type, ll_kind *kind) {
   case LL_EV_STOCK_MOVED:
     *kind = LL_KIND_STOCK_MOVED;
     return true;
+  case LL_EV_LOT_HELD:
+    *kind = LL_KIND_LOT_HELD;
+    return true;
+  case LL_EV_LOT_RELEASED:
+    *kind = LL_KIND_LOT_RELEASED;
+    return true;
   default:
     return false;
   }
@@ -685,7 +695,7 @@ static ll_code wrong_kind(ll_err *err, ll_kind got, unsigned kinds) {
   ll_err_set(err, LL_UNKNOWN_SCHEMA, "the message is a %s, expected %s",
              kind_names[got],
              kinds == EVENT_KINDS ? "an event (LotCreated, LotUpdated, "
-                                    "StockMoved)"
+                                    "StockMoved, LotHeld, LotReleased)"
              : kinds == KIND_BIT(LL_KIND_REJECTION) ? "a Rejection"
                                                     : "a QuantityChanged");
   return LL_UNKNOWN_SCHEMA;
@@ -985,5 +995,16 @@ static int write_quantity_fn(avro_value_t *rec, const json_t *doc,
 int ll_codec_encode_quantity(ll_codec *c, const ll_quantity_changed *q,
                              ll_buf *out, ll_err *err) {
   return encode_with(c->current[LL_KIND_QUANTITY_CHANGED], write_quantity_fn, q,
+                     true, out, err);
+}
+
+static int write_date_reached_fn(avro_value_t *rec, const json_t *doc,
+                                 const void *in, ll_err *err) {
+  return ll_map_write_date_reached(rec, doc, in, err);
+}
+
+int ll_codec_encode_date_reached(ll_codec *c, const ll_date_reached *a,
+                                 ll_buf *out, ll_err *err) {
+  return encode_with(c->current[LL_KIND_DATE_REACHED], write_date_reached_fn, a,
                      true, out, err);
 }

@@ -96,6 +96,29 @@ ll_code ll_codec_decode_quantity(ll_codec *codec, const void *data, size_t len,
                                  ll_quantity_changed *q, ll_err *err);
 void ll_quantity_changed_free(ll_quantity_changed *q);
 
+/* One entry of lots.alerts: a date of a lot with stock on hand passed
+ * (services/alerts). Avro single-object encoding of
+ * schemas/LotDateReached.v1.avsc. */
+typedef enum ll_date_kind {
+  LL_DATE_ALERT = 0, /* alert_at */
+  LL_DATE_USE_BY,    /* use_by_at */
+  LL_DATE_REMOVAL,   /* removal_at */
+  LL_DATE_EXPIRATION,
+  LL_DATE_KIND_COUNT,
+} ll_date_kind;
+
+typedef struct ll_date_reached {
+  const char *lot_id;
+  const char *product_id;
+  ll_date_kind kind;
+  int64_t at_ms;
+  int64_t on_hand_micro;
+} ll_date_reached;
+
+const char *ll_date_kind_name(ll_date_kind kind); /* "ALERT" ... */
+int ll_codec_encode_date_reached(ll_codec *codec, const ll_date_reached *a,
+                                 ll_buf *out, ll_err *err);
+
 /* Fingerprint (CRC-64-AVRO of the Parsing Canonical Form) of a record's
  * schema version, 0 = current; returns false if unknown. */
 bool ll_codec_fingerprint(ll_codec *codec, ll_event_type type, int version,

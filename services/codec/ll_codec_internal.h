@@ -28,13 +28,18 @@
 #define LL_REGISTRY_CACHE_MAX 256 /* schema ids kept per codec */
 #define LL_CODEC_MAX_SCHEMA_FILES 256
 
-/* The records lotline reads and writes. The first three are events. */
+/* The records lotline reads and writes: the events (EVENT_KINDS in
+ * ll_codec.c) and the records lotline writes, Rejection, QuantityChanged
+ * and LotDateReached. */
 typedef enum ll_kind {
   LL_KIND_LOT_CREATED = 0,
   LL_KIND_LOT_UPDATED,
   LL_KIND_STOCK_MOVED,
   LL_KIND_REJECTION,
   LL_KIND_QUANTITY_CHANGED,
+  LL_KIND_LOT_HELD,
+  LL_KIND_LOT_RELEASED,
+  LL_KIND_DATE_REACHED,
   LL_KIND_COUNT,
 } ll_kind;
 
@@ -105,6 +110,8 @@ int ll_map_write_rejection(avro_value_t *rec, const json_t *writer_doc,
                            const ll_rejection *r, ll_err *err);
 int ll_map_write_quantity(avro_value_t *rec, const json_t *writer_doc,
                           const ll_quantity_changed *q, ll_err *err);
+int ll_map_write_date_reached(avro_value_t *rec, const json_t *writer_doc,
+                              const ll_date_reached *a, ll_err *err);
 
 /* The JSON definition of the named type `name` (unqualified or full)
  * inside a schema document, or NULL. */

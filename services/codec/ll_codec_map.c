@@ -23,6 +23,7 @@
 
 #include "ll_codec_internal.h"
 #include "ll_decimal.h"
+#include "ll_event.h"
 #include "ll_mem.h"
 #include "ll_types.h"
 
@@ -397,6 +398,65 @@ static ll_code get_location(const ll_rec *r, const char *name, ll_location *loc,
   return LL_OK;
 }
 
+/* A map of strings, sorted by key; absent or null leaves it empty. More
+ * than LL_PROPERTIES_MAX entries is malformed (a bound on what one event
+ * may add to a lot). */
+static ll_code get_string_map(const ll_rec *r, const char *name, ll_props *out,
+                              ll_err *err) {
+  fieldval fv;
+  if (get_set(r, name, &fv, err) != LL_OK)
+    return LL_MALFORMED;
+  if (!fv.present)
+    return LL_OK;
+  if (fv.is_json) {
+    if (!json_is_object(fv.json))
+      return read_fail(err, name, "default is not a map");
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)fv.json, k, v) {
+      if (!json_is_string(v))
+        return read_fail(err, name, "default value is not a string");
+      ll_props_add(out, k, json_string_value(v));
+    }
+  } else {
+    if (avro_value_get_type(&fv.value) != AVRO_MAP)
+      return read_fail(err, name, "not a map");
+    size_t n = 0;
+    avro_value_get_size(&fv.value, &n);
+    if (n > LL_PROPERTIES_MAX)
+      return read_fail(err, name, "more entries than lotline keeps");
+    for (size_t i = 0; i < n; i++) {
+      avro_value_t v;
+      const char *k = NULL, *s = NULL;
+      size_t size = 0;
+      if (avro_value_get_by_index(&fv.value, i, &v, &k) != 0 || k == NULL ||
+          avro_value_get_type(&v) != AVRO_STRING ||
+          avro_value_get_string(&v, &s, &size) != 0 || s == NULL || size == 0)
+        return read_fail(err, name, "unreadable entry");
+      if (memchr(s, '\0', size - 1))
+        return read_fail(err, name, "string holds a NUL byte");
+      ll_props_add(out, k, s);
+    }
+  }
+  ll_props_sort(out);
+  return LL_OK;
+}
+
+/* StockMoved.partner: {id, name}; absent leaves both NULL. */
+static ll_code get_partner(const ll_rec *r, ll_event *ev, ll_err *err) {
+  ll_rec sub;
+  if (get_record(r, "partner", &sub, err) != LL_OK)
+    return LL_MALFORMED;
+  if (!sub.has_value && !sub.json_value)
+    return LL_OK;
+  if (get_str(&sub, "id", &ev->partner_id, err) != LL_OK ||
+      get_str(&sub, "name", &ev->partner_name, err) != LL_OK)
+    return LL_MALFORMED;
+  if (!ev->partner_id)
+    ev->partner_id = ll_strdup(""); /* the rules answer MISSING_FIELD */
+  return LL_OK;
+}
+
 #define TRY(call)                                                              \
   do {                                                                         \
     if ((call) != LL_OK)                                                       \
@@ -437,6 +497,8 @@ ll_code ll_map_read_event(ll_kind kind, const ll_rec *r, ll_event *ev,
                  tracking);
       return LL_MALFORMED;
     }
+    TRY(get_str(r, "uom", &ev->uom, err));
+    TRY(get_string_map(r, "properties", &ev->properties, err));
     return read_dates(r, ev, err);
   }
   case LL_KIND_LOT_UPDATED:
@@ -446,7 +508,13 @@ ll_code ll_map_read_event(ll_kind kind, const ll_rec *r, ll_event *ev,
     TRY(get_str(r, "name", &ev->name, err));
     TRY(get_str(r, "new_product_id", &ev->new_product_id, err));
     TRY(get_str(r, "description", &ev->description, err));
+    TRY(get_string_map(r, "properties", &ev->properties, err));
     return read_dates(r, ev, err);
+  case LL_KIND_LOT_HELD:
+  case LL_KIND_LOT_RELEASED:
+    ev->type = kind == LL_KIND_LOT_HELD ? LL_EV_LOT_HELD : LL_EV_LOT_RELEASED;
+    TRY(get_str(r, "reason", &ev->reason, err));
+    return LL_OK;
   case LL_KIND_STOCK_MOVED:
     ev->type = LL_EV_STOCK_MOVED;
     TRY(get_str(r, "lot_name", &ev->lot_name, err));
@@ -454,6 +522,8 @@ ll_code ll_map_read_event(ll_kind kind, const ll_rec *r, ll_event *ev,
                      err));
     TRY(get_location(r, "from", &ev->from, err));
     TRY(get_location(r, "to", &ev->to, err));
+    TRY(get_partner(r, ev, err));
+    TRY(get_str(r, "uom", &ev->uom, err));
     return LL_OK;
   default:
     ll_err_set(err, LL_UNKNOWN_SCHEMA, "%s is not an event",
@@ -758,6 +828,40 @@ static int put_location(avro_value_t *rec, const char *name,
   return 0;
 }
 
+/* A map of strings, or null when empty and the schema allows it. */
+static int put_string_map(avro_value_t *rec, const char *name,
+                          const ll_props *p, ll_err *err) {
+  avro_value_t f, b;
+  if (field_of(rec, name, &f))
+    return 0;
+  if (p->n == 0 && select_type(&f, AVRO_NULL, &b) == 0)
+    return 0;
+  if (select_type(&f, AVRO_MAP, &b) != 0)
+    return write_fail(err, name, "the schema has no map here");
+  for (size_t i = 0; i < p->n; i++) {
+    avro_value_t elem;
+    if (avro_value_add(&b, p->items[i].key, &elem, NULL, NULL) != 0 ||
+        avro_value_set_string(&elem,
+                              p->items[i].value ? p->items[i].value : "") != 0)
+      return write_fail(err, name, avro_strerror());
+  }
+  return 0;
+}
+
+static int put_partner(avro_value_t *rec, const ll_event *ev, ll_err *err) {
+  avro_value_t f, b;
+  if (field_of(rec, "partner", &f))
+    return 0;
+  if (!ev->partner_id && !ev->partner_name)
+    return put_null(&f, "partner", err);
+  if (select_type(&f, AVRO_RECORD, &b) != 0)
+    return write_fail(err, "partner", "the schema has no record here");
+  if (put_str(&b, "id", ev->partner_id, err) != 0 ||
+      put_str(&b, "name", ev->partner_name, err) != 0)
+    return -1;
+  return 0;
+}
+
 #define PUT(call)                                                              \
   do {                                                                         \
     if ((call) != 0)                                                           \
@@ -777,6 +881,8 @@ int ll_map_write_event(avro_value_t *rec, const json_t *writer_doc,
     PUT(put_str(rec, "name", ev->name, err));
     PUT(put_str(rec, "description", ev->description, err));
     PUT(put_symbol(rec, "tracking", ll_tracking_name(ev->tracking), err));
+    PUT(put_str(rec, "uom", ev->uom, err));
+    PUT(put_string_map(rec, "properties", &ev->properties, err));
     break;
   case LL_EV_LOT_UPDATED:
     PUT(put_long(rec, "expected_version", ev->has_expected_version,
@@ -784,7 +890,12 @@ int ll_map_write_event(avro_value_t *rec, const json_t *writer_doc,
     PUT(put_str(rec, "name", ev->name, err));
     PUT(put_str(rec, "new_product_id", ev->new_product_id, err));
     PUT(put_str(rec, "description", ev->description, err));
+    PUT(put_string_map(rec, "properties", &ev->properties, err));
     break;
+  case LL_EV_LOT_HELD:
+  case LL_EV_LOT_RELEASED:
+    PUT(put_str(rec, "reason", ev->reason, err));
+    return 0;
   case LL_EV_STOCK_MOVED:
     if (!ev->quantity_valid)
       return write_fail(err, "quantity", "no valid quantity");
@@ -792,6 +903,8 @@ int ll_map_write_event(avro_value_t *rec, const json_t *writer_doc,
     PUT(put_quantity(rec, "quantity", ev->quantity_micro, err));
     PUT(put_location(rec, "from", &ev->from, err));
     PUT(put_location(rec, "to", &ev->to, err));
+    PUT(put_partner(rec, ev, err));
+    PUT(put_str(rec, "uom", ev->uom, err));
     return 0;
   default:
     return write_fail(err, "type", "not an event type");
@@ -833,5 +946,24 @@ int ll_map_write_quantity(avro_value_t *rec, const json_t *writer_doc,
   PUT(put_quantity(rec, "quantity", q->quantity_micro, err));
   PUT(put_long(rec, "position", true, q->position, err));
   PUT(put_long(rec, "occurred_at", true, q->occurred_at_ms, err));
+  return 0;
+}
+
+const char *ll_date_kind_name(ll_date_kind kind) {
+  static const char *const names[LL_DATE_KIND_COUNT] = {
+      "ALERT", "USE_BY", "REMOVAL", "EXPIRATION"};
+  return (int)kind >= 0 && kind < LL_DATE_KIND_COUNT ? names[kind] : "?";
+}
+
+int ll_map_write_date_reached(avro_value_t *rec, const json_t *writer_doc,
+                              const ll_date_reached *a, ll_err *err) {
+  if ((int)a->kind < 0 || a->kind >= LL_DATE_KIND_COUNT)
+    return write_fail(err, "kind", "out of range");
+  PUT(fill_defaults(rec, writer_doc, err));
+  PUT(put_str(rec, "lot_id", a->lot_id, err));
+  PUT(put_str(rec, "product_id", a->product_id, err));
+  PUT(put_symbol(rec, "kind", ll_date_kind_name(a->kind), err));
+  PUT(put_long(rec, "at", true, a->at_ms, err));
+  PUT(put_quantity(rec, "on_hand", a->on_hand_micro, err));
   return 0;
 }

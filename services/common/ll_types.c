@@ -32,6 +32,8 @@ static const char *const code_names[LL_CODE_COUNT] = {
     [LL_EXPIRED_LOT] = "EXPIRED_LOT",
     [LL_EVENT_ID_REUSED] = "EVENT_ID_REUSED",
     [LL_WRONG_PARTITION] = "WRONG_PARTITION",
+    [LL_LOT_ON_HOLD] = "LOT_ON_HOLD",
+    [LL_UOM_MISMATCH] = "UOM_MISMATCH",
 };
 
 static const char *const usage_names[LL_USAGE_COUNT] = {
@@ -99,6 +101,10 @@ const char *ll_event_type_name(ll_event_type t) {
     return "LotUpdated";
   case LL_EV_STOCK_MOVED:
     return "StockMoved";
+  case LL_EV_LOT_HELD:
+    return "LotHeld";
+  case LL_EV_LOT_RELEASED:
+    return "LotReleased";
   default:
     return "None";
   }

@@ -29,7 +29,10 @@ typedef enum ll_event_type {
   LL_EV_LOT_CREATED = 1,
   LL_EV_LOT_UPDATED = 2,
   LL_EV_STOCK_MOVED = 3,
+  LL_EV_LOT_HELD = 4,
+  LL_EV_LOT_RELEASED = 5,
 } ll_event_type;
+#define LL_EV_LAST LL_EV_LOT_RELEASED
 
 typedef enum ll_tracking {
   LL_TRACK_LOT = 0,
@@ -75,6 +78,8 @@ typedef enum ll_code {
   LL_EXPIRED_LOT,
   LL_EVENT_ID_REUSED,
   LL_WRONG_PARTITION,
+  LL_LOT_ON_HOLD,
+  LL_UOM_MISMATCH,
   LL_CODE_COUNT,
 } ll_code;
 
@@ -82,6 +87,23 @@ typedef struct ll_opt_time {
   bool set;
   int64_t ms; /* milliseconds since the Unix epoch, UTC */
 } ll_opt_time;
+
+/* Limits of a lot's properties (docs/events.md, "Properties"). */
+#define LL_PROPERTIES_MAX 64 /* keys per lot and per event */
+
+/* One property of a lot: a key and a text value. In a LotUpdated an empty
+ * value removes the key. */
+typedef struct ll_prop {
+  char *key;
+  char *value;
+} ll_prop;
+
+/* A property map, sorted by key (ll_props_sort) so that its packed form
+ * and its digest do not depend on the order a producer wrote it in. */
+typedef struct ll_props {
+  ll_prop *items;
+  size_t n;
+} ll_props;
 
 typedef struct ll_location {
   char *id; /* path such as "WH/Stock/Shelf-2" */
@@ -96,7 +118,12 @@ typedef struct ll_location {
  *              values name, new_product_id, reference, description, dates.
  *              NULL / !set means unchanged; "" clears reference/description.
  *  StockMoved: event_id, occurred_at_ms, product_id, lot_id or lot_name,
- *              quantity, from, to, reference. */
+ *              quantity, from, to, reference; optional partner (the
+ *              supplier of a receipt, the customer of a delivery), uom.
+ *  LotHeld, LotReleased: event_id, occurred_at_ms, product_id, lot_id,
+ *              reason.
+ *  LotCreated also takes uom and properties; LotUpdated properties (merged
+ *  into the lot's; an empty value removes a key). */
 typedef struct ll_event {
   ll_event_type type;
   char *event_id;
@@ -117,6 +144,11 @@ typedef struct ll_event {
   bool quantity_valid;
   int64_t quantity_micro;
   ll_location from, to;
+  char *reason;        /* LotHeld, LotReleased */
+  char *partner_id;    /* StockMoved: NULL = no partner */
+  char *partner_name;  /* StockMoved */
+  char *uom;           /* LotCreated, StockMoved: NULL = not stated */
+  ll_props properties; /* LotCreated, LotUpdated */
 } ll_event;
 
 /* The state of one lot, as the rules and the lot details view keep it. */
@@ -133,6 +165,10 @@ typedef struct ll_lot {
   int64_t move_count;    /* accepted StockMoved events of this lot */
   int64_t created_at_ms; /* occurred_at of the LotCreated */
   int64_t updated_at_ms; /* occurred_at of the last accepted event on it */
+  char *hold_reason;     /* NULL = not held */
+  int64_t hold_since_ms; /* occurred_at of the LotHeld that holds it */
+  char *uom;             /* the unit the lot was created with, or NULL */
+  ll_props properties;
 } ll_lot;
 
 /* Kinds of runtime failure, as SQLite's primary result codes: the caller

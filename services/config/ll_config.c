@@ -99,6 +99,8 @@ static const known_key known_keys[] = {
     {"cluster.instance.id", NULL,
      "cluster: this instance's id (default: <data>/instance.id, made once)",
      KIND_NAME, true},
+    {"topic.alerts", "lots.alerts", "date alerts topic (LotDateReached)",
+     KIND_TOPIC},
     {"publish.enabled", "true",
      "publish the log to lots.events and lots.quantities", KIND_BOOL},
     {"publish.batch.max.events", "1000",

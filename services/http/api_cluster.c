@@ -64,6 +64,10 @@ static bool has_peers(ll_api *api) {
   return c != NULL && ll_cluster_has_peers(c);
 }
 
+bool api_cluster_has_peers(ll_api *api) {
+  return has_peers(api);
+}
+
 bool api_serves_partition(ll_api *api, int32_t partition) {
   ll_cluster *c = api_cluster(api);
   return c == NULL || !ll_cluster_has_peers(c) || ll_cluster_owns(c, partition);
@@ -587,6 +591,14 @@ bool api_cluster_route(api_request *rq, api_reply *r) {
     return route_write(rq, r);
   if (flags & API_SCATTER)
     return route_gathered(rq, r);
+  if (flags & API_LOCAL) {
+    api_reply_error(r, MHD_HTTP_NOT_IMPLEMENTED, "NOT_IN_CLUSTER",
+                    "%s answers from one instance's data and is not gathered "
+                    "from every instance yet: in a cluster of several it would "
+                    "answer for part of the lots only (docs/api.md)",
+                    rq->route->pattern);
+    return true;
+  }
   return false;
 }
 

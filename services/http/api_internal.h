@@ -162,6 +162,9 @@ enum {
   API_BY_LOT = 1 << 7,
   API_BY_BODY = 1 << 8,
   API_SCATTER = 1 << 9,
+  /* Answered from this instance's views alone (not gathered yet): 501
+   * NOT_IN_CLUSTER while other instances are known. */
+  API_LOCAL = 1 << 10,
 };
 
 typedef struct api_route {
@@ -258,6 +261,8 @@ bool api_cluster_route(api_request *rq, api_reply *r);
 /* Does this instance serve the rows of this partition (or product)? It
  * does when it owns it, and always without peers. */
 bool api_serves_partition(ll_api *api, int32_t partition);
+/* Other instances are known: the API is one of a cluster of several. */
+bool api_cluster_has_peers(ll_api *api);
 bool api_serves_product(ll_api *api, const char *product_id);
 /* GET /v1/cluster */
 void api_get_cluster(api_request *rq, const char *id, api_reply *r);
@@ -274,9 +279,8 @@ void api_get_lot_trace(api_request *rq, const char *lot_id, api_reply *r);
 /* A trace in a cluster (api_trace_cluster.c): GET /v1/cluster/genealogy,
  * what one owner knows; api_trace_gather, the trace walked over every
  * owner (0 with out filled, n_nodes 0 for an unknown lot; -1 with r
- * filled). api_trace_gathers: is this instance one of several? */
+ * filled). */
 void api_get_cluster_genealogy(api_request *rq, const char *id, api_reply *r);
-bool api_trace_gathers(ll_api *api);
 int api_trace_gather(api_request *rq, ll_views_reader *vr,
                      const char *product_id, const char *lot_id,
                      ll_trace_direction direction, unsigned depth_limit,
@@ -315,6 +319,27 @@ void api_write(api_request *rq, ll_event_type type, const char *lot_id,
  * api_write.c). */
 unsigned int api_status_for_rejection(ll_event_type type, ll_code code);
 
+/* ---- holds (api_hold.c) ---- */
+/* POST /v1/lots/{lot_id}/hold and /release (and the product-scoped
+ * forms): a LotHeld or LotReleased through api_write. */
+void api_post_hold(api_request *rq, const char *lot_id, api_reply *r);
+void api_post_release(api_request *rq, const char *lot_id, api_reply *r);
+
+/* ---- reports (api_reports.c) ---- */
+void api_get_lot_partners(api_request *rq, const char *lot_id, api_reply *r);
+void api_get_lot_balance(api_request *rq, const char *lot_id, api_reply *r);
+void api_get_balance(api_request *rq, const char *id, api_reply *r);
+void api_get_alerts(api_request *rq, const char *id, api_reply *r);
+/* GET /v1/locations/{location_id}/lots with ?as_of= (api_trace.c hands
+ * it over). */
+void api_get_location_lots_as_of(api_request *rq, const char *location,
+                                 api_reply *r);
+/* ?property=KEY:VALUE into f (split at the first ':'); *held is the
+ * malloc'd text f points into, to free after the list. -1 with a 400 in r
+ * when it is not KEY:VALUE. */
+int api_query_property(const api_request *rq, char **held, ll_lot_filter *f,
+                       api_reply *r);
+
 /* ---- the web console (api_ui.c) ---- */
 /* GET /ui and /ui/{page}: the console's page or one of its files. */
 void api_get_ui(api_request *rq, const char *id, api_reply *r);
@@ -334,12 +359,20 @@ json_t *api_json_time(const ll_opt_time *t);
 json_t *api_json_time_ms(int64_t ms);
 json_t *api_json_decimal(int64_t micro);
 json_t *api_json_lot(const ll_lot *lot);
+/* A property map as a JSON object; a partner as {id, name} (null when
+ * id is NULL); what an event carries beyond the fields every history
+ * entry shows (uom, properties, partner, reason), added to j. */
+json_t *api_json_props(const ll_props *p);
+json_t *api_json_partner(const char *id, const char *name);
+void api_json_event_extras(json_t *j, const ll_event *ev);
 json_t *api_json_rejection(const struct ll_stored_rejection *rej);
 
 /* The body fields each write accepts (the route table points at them). */
 extern const api_param api_lot_create_fields[];
 extern const api_param api_lot_update_fields[];
 extern const api_param api_move_fields[];
+extern const api_param api_lot_hold_fields[]; /* hold and release */
+extern const api_param api_partner_fields[];  /* inside "partner" */
 extern const api_param api_location_fields[]; /* inside "from" and "to" */
 /* 400 naming the first member of obj not in fields (where: "the body",
  * "from"); false then, with r filled. */

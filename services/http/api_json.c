@@ -26,6 +26,7 @@
 #include "api_internal.h"
 #include "ll_buf.h"
 #include "ll_decimal.h"
+#include "ll_event.h"
 #include "ll_mem.h"
 #include "ll_store.h"
 #include "ll_text.h"
@@ -92,7 +93,52 @@ json_t *api_json_lot(const ll_lot *lot) {
   json_object_set_new(j, "on_hand", api_json_decimal(lot->on_hand_micro));
   json_object_set_new(j, "created_at", api_json_time_ms(lot->created_at_ms));
   json_object_set_new(j, "updated_at", api_json_time_ms(lot->updated_at_ms));
+  json_object_set_new(j, "uom", api_json_text(lot->uom));
+  json_object_set_new(j, "properties", api_json_props(&lot->properties));
+  json_t *hold = json_null();
+  if (lot->hold_reason != NULL)
+    hold = json_pack("{s:o, s:o}", "reason", api_json_text(lot->hold_reason),
+                     "since", api_json_time_ms(lot->hold_since_ms));
+  json_object_set_new(j, "hold", hold);
   return j;
+}
+
+json_t *api_json_props(const ll_props *p) {
+  json_t *j = json_object();
+  for (size_t i = 0; i < p->n; i++)
+    json_object_set_new(j, p->items[i].key, api_json_text(p->items[i].value));
+  return j;
+}
+
+json_t *api_json_partner(const char *id, const char *name) {
+  if (id == NULL)
+    return json_null();
+  return json_pack("{s:o, s:o}", "id", api_json_text(id), "name",
+                   api_json_text(name));
+}
+
+void api_json_event_extras(json_t *j, const ll_event *ev) {
+  switch (ev->type) {
+  case LL_EV_LOT_CREATED:
+    json_object_set_new(j, "uom", api_json_text(ev->uom));
+    json_object_set_new(j, "properties", api_json_props(&ev->properties));
+    break;
+  case LL_EV_LOT_UPDATED:
+    if (ev->properties.n > 0)
+      json_object_set_new(j, "properties", api_json_props(&ev->properties));
+    break;
+  case LL_EV_STOCK_MOVED:
+    json_object_set_new(j, "partner",
+                        api_json_partner(ev->partner_id, ev->partner_name));
+    json_object_set_new(j, "uom", api_json_text(ev->uom));
+    break;
+  case LL_EV_LOT_HELD:
+  case LL_EV_LOT_RELEASED:
+    json_object_set_new(j, "reason", api_json_text(ev->reason));
+    break;
+  default:
+    break;
+  }
 }
 
 json_t *api_json_rejection(const ll_stored_rejection *rej) {
@@ -125,6 +171,10 @@ const api_param api_lot_create_fields[] = {
     {"reference", "string", "free text, e.g. the purchase order"},
     {"description", "string", "free text"},
     DATE_FIELDS,
+    {"uom", "string",
+     "unit of measure; the product's first lot that states one fixes it"},
+    {"properties", "object",
+     "key-value texts, e.g. {\"supplier_batch\": \"B7\"}"},
     {NULL, NULL, NULL}};
 
 const api_param api_lot_update_fields[] = {
@@ -138,6 +188,17 @@ const api_param api_lot_update_fields[] = {
     DATE_FIELDS,
     {"expected_version", "integer",
      "refuse with 409 VERSION_CONFLICT unless the lot is at this version"},
+    {"properties", "object",
+     "merged into the lot's properties; an empty value removes the key"},
+    {NULL, NULL, NULL}};
+
+const api_param api_lot_hold_fields[] = {
+    {"reason", "string", "why, for people (a recall number, a finding)"},
+    {NULL, NULL, NULL}};
+
+const api_param api_partner_fields[] = {
+    {"id", "string", "the partner's id"},
+    {"name", "string", "the partner's name"},
     {NULL, NULL, NULL}};
 
 const api_param api_move_fields[] = {
@@ -149,6 +210,9 @@ const api_param api_move_fields[] = {
     {"from", "object", "the source location {id, usage}"},
     {"to", "object", "the destination location {id, usage}"},
     {"reference", "string", "free text, e.g. the order"},
+    {"partner", "object",
+     "the supplier of a receipt, the customer of a delivery {id, name}"},
+    {"uom", "string", "the quantity's unit: must be the product's"},
     {NULL, NULL, NULL}};
 
 const api_param api_location_fields[] = {
@@ -195,6 +259,17 @@ static int take_string(const json_t *obj, const char *key, const char *label,
     return -1;
   }
   *out = json_string_value(v);
+  return 0;
+}
+
+/* A string member of a nested object, copied; absent leaves *out NULL. */
+static int take_string_copy(const json_t *obj, const char *key,
+                            const char *label, char **out, api_reply *r) {
+  const char *text = NULL;
+  if (take_string(obj, key, label, "a string", &text, r) != 0)
+    return -1;
+  if (text != NULL)
+    *out = ll_strdup(text);
   return 0;
 }
 
@@ -343,6 +418,49 @@ static int take_quantity(const json_t *body, ll_event *ev, api_reply *r) {
   }
 }
 
+/* "properties": an object of strings. */
+static int take_properties(const json_t *body, ll_props *out, api_reply *r) {
+  const json_t *v = json_object_get(body, "properties");
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (!json_is_object(v)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "properties must be an object of strings");
+    return -1;
+  }
+  const char *key;
+  const json_t *value;
+  json_object_foreach((json_t *)v, key, value) {
+    if (!json_is_string(value)) {
+      api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                      "properties must be an object of strings");
+      return -1;
+    }
+    ll_props_add(out, key, json_string_value(value));
+  }
+  ll_props_sort(out);
+  return 0;
+}
+
+/* "partner": {"id", "name"}. */
+static int take_partner(const json_t *body, ll_event *ev, api_reply *r) {
+  const json_t *v = json_object_get(body, "partner");
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (!json_is_object(v)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "partner must be an object {\"id\": ..., \"name\": ...}");
+    return -1;
+  }
+  if (!api_check_fields(v, api_partner_fields, "partner", r) ||
+      take_string_copy(v, "id", "partner.id", &ev->partner_id, r) != 0 ||
+      take_string_copy(v, "name", "partner.name", &ev->partner_name, r) != 0)
+    return -1;
+  if (ev->partner_id == NULL)
+    ev->partner_id = ll_strdup(""); /* the rules answer MISSING_FIELD */
+  return 0;
+}
+
 static int created_from_json(const json_t *body, ll_event *ev, api_reply *r) {
   if (take_text(body, "lot_id", &ev->lot_id, r) != 0 ||
       take_text(body, "product_id", &ev->product_id, r) != 0 ||
@@ -350,7 +468,9 @@ static int created_from_json(const json_t *body, ll_event *ev, api_reply *r) {
       take_tracking(body, &ev->tracking, r) != 0 ||
       take_text(body, "reference", &ev->reference, r) != 0 ||
       take_text(body, "description", &ev->description, r) != 0 ||
-      take_dates(body, ev, r) != 0)
+      take_dates(body, ev, r) != 0 ||
+      take_text(body, "uom", &ev->uom, r) != 0 ||
+      take_properties(body, &ev->properties, r) != 0)
     return -1;
   return 0;
 }
@@ -376,7 +496,8 @@ static int updated_from_json(const json_t *body, const char *lot_id,
       take_text(body, "product_id", &ev->new_product_id, r) != 0 ||
       take_text(body, "reference", &ev->reference, r) != 0 ||
       take_text(body, "description", &ev->description, r) != 0 ||
-      take_dates(body, ev, r) != 0)
+      take_dates(body, ev, r) != 0 ||
+      take_properties(body, &ev->properties, r) != 0)
     return -1;
   const json_t *v = json_object_get(body, "expected_version");
   if (v != NULL && !json_is_null(v)) {
@@ -398,9 +519,20 @@ static int moved_from_json(const json_t *body, ll_event *ev, api_reply *r) {
       take_text(body, "reference", &ev->reference, r) != 0 ||
       take_quantity(body, ev, r) != 0 ||
       take_location(body, "from", &ev->from, r) != 0 ||
-      take_location(body, "to", &ev->to, r) != 0)
+      take_location(body, "to", &ev->to, r) != 0 ||
+      take_partner(body, ev, r) != 0 ||
+      take_text(body, "uom", &ev->uom, r) != 0)
     return -1;
   return 0;
+}
+
+/* POST .../hold and .../release: the lot from the path, the reason from
+ * the body. */
+static int hold_from_json(const json_t *body, const char *lot_id, ll_event *ev,
+                          api_reply *r) {
+  free(ev->lot_id);
+  ev->lot_id = ll_strdup(lot_id);
+  return take_text(body, "reason", &ev->reason, r);
 }
 
 int api_event_from_json(ll_event_type type, const json_t *body,
@@ -420,6 +552,12 @@ int api_event_from_json(ll_event_type type, const json_t *body,
     if (!api_check_fields(body, api_move_fields, "the body", r))
       return -1;
     return moved_from_json(body, ev, r);
+  case LL_EV_LOT_HELD:
+  case LL_EV_LOT_RELEASED:
+    assert(lot_id != NULL);
+    if (!api_check_fields(body, api_lot_hold_fields, "the body", r))
+      return -1;
+    return hold_from_json(body, lot_id, ev, r);
   case LL_EV_NONE:
   default:
     break;

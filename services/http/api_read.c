@@ -102,13 +102,17 @@ static void list_lots(api_request *rq, api_reply *r) {
       .q = api_query(rq, "q"),
       .cursor = api_query(rq, "cursor"),
   };
-  if (api_query_limit(rq, &f.limit, r) != 0)
+  char *property = NULL; /* ?property=KEY:VALUE (api_reports.c) */
+  if (api_query_limit(rq, &f.limit, r) != 0 ||
+      api_query_property(rq, &property, &f, r) != 0)
     return;
   ll_lot *lots = NULL;
   size_t n = 0;
   char *next = NULL;
   ll_err err = {0};
-  if (served_lots(rq->api, f, &lots, &n, &next, &err) != 0) {
+  int rc = served_lots(rq->api, f, &lots, &n, &next, &err);
+  free(property);
+  if (rc != 0) {
     api_reply_storage_error(r, &err);
     return;
   }

@@ -60,6 +60,8 @@ static const api_param lots_params[] = {
     {"product_id", "string", "only lots of this product"},
     {"name", "string", "only lots with this name (exact, after trimming)"},
     {"q", "string", "lots whose id, name or reference contains this text"},
+    {"property", "string",
+     "KEY:VALUE: only lots whose property KEY is exactly VALUE"},
     LIMIT_PARAM,
     CURSOR_PARAM,
     {"expiring_before", "string",
@@ -83,6 +85,8 @@ static const api_param trace_params[] = {
 
 static const api_param location_lots_params[] = {
     {"children", "boolean", "also the locations below this one"},
+    {"as_of", "string",
+     "a past moment: a log position (digits) or an RFC 3339 time"},
     LIMIT_PARAM,
     CURSOR_PARAM,
     END_PARAMS};
@@ -97,12 +101,38 @@ static const api_param genealogy_params[] = {
     {"deliveries", "boolean", "with a lot: also its deliveries"},
     END_PARAMS};
 
+#define WINDOW_PARAMS                                                          \
+  {"from", "string",                                                           \
+   "the window's start: a log position (digits) or an RFC 3339 time"},         \
+  {                                                                            \
+    "to", "string",                                                            \
+        "the window's end (inclusive): a log position or an RFC 3339 time"     \
+  }
+
+static const api_param alerts_params[] = {
+    {"since", "integer", "only alerts with a greater sequence number"},
+    LIMIT_PARAM,
+    END_PARAMS};
+
+static const api_param lot_balance_params[] = {
+    WINDOW_PARAMS,
+    {"all", "boolean", "also the virtual locations (SUPPLIER, CUSTOMER, ...)"},
+    END_PARAMS};
+
+static const api_param balance_params[] = {
+    {"location", "string", "the location (required)"},
+    {"children", "boolean", "also the locations below it"},
+    WINDOW_PARAMS,
+    END_PARAMS};
+
 static const unsigned healthz_statuses[] = {200, 400, 0};
 static const unsigned readyz_statuses[] = {200, 400, 503, 0};
 static const unsigned metrics_statuses[] = {200, 400, 401, 0};
 static const unsigned cluster_statuses[] = {200, 400, 401, 0};
 static const unsigned list_statuses[] = {200, 400, 401, 503, 0};
 static const unsigned genealogy_statuses[] = {200, 400, 401, 503, 0};
+/* Answered from this instance's views alone: 501 in a cluster of several. */
+static const unsigned local_list_statuses[] = {200, 400, 401, 501, 503, 0};
 /* The plain lot routes answer 409 AMBIGUOUS_LOT when two or more products
  * use the lot id (api_lot.c); the product-scoped ones cannot. */
 static const unsigned lot_read_statuses[] = {200, 400, 401, 404, 409, 503, 0};
@@ -114,6 +144,9 @@ static const unsigned update_statuses[] = {200, 400, 401, 403, 404,
                                            409, 422, 503, 0};
 static const unsigned backup_statuses[] = {200, 400, 401, 403,
                                            409, 422, 500, 0};
+/* Hold and release: a write on an existing lot, like PATCH. */
+static const unsigned hold_statuses[] = {200, 400, 401, 403, 404,
+                                         409, 422, 503, 0};
 static const unsigned ui_statuses[] = {200, 304, 400, 0};
 static const unsigned ui_file_statuses[] = {200, 304, 400, 404, 0};
 
@@ -142,6 +175,33 @@ const api_route api_routes[] = {
      paged_params, NULL, lot_read_statuses, "the lot's history, oldest first"},
     {"GET", "/v1/lots/{lot_id}/trace", api_get_lot_trace, READ | API_BY_LOT,
      trace_params, NULL, lot_read_statuses, "genealogy through production"},
+    {"POST", "/v1/lots/{lot_id}/hold", api_post_hold, API_WRITE | API_BY_LOT,
+     no_params, api_lot_hold_fields, hold_statuses,
+     "put a lot on hold: no delivery, no consumption"},
+    {"POST", "/v1/lots/{lot_id}/release", api_post_release,
+     API_WRITE | API_BY_LOT, no_params, api_lot_hold_fields, hold_statuses,
+     "release a held lot"},
+    {"POST", "/v1/products/{product_id}/lots/{lot_id}/hold", api_post_hold,
+     API_WRITE, no_params, api_lot_hold_fields, hold_statuses,
+     "put a lot of a product on hold"},
+    {"POST", "/v1/products/{product_id}/lots/{lot_id}/release",
+     api_post_release, API_WRITE, no_params, api_lot_hold_fields, hold_statuses,
+     "release a held lot of a product"},
+    {"GET", "/v1/lots/{lot_id}/partners", api_get_lot_partners,
+     READ | API_BY_LOT, no_params, NULL, lot_read_statuses,
+     "the lot's suppliers and customers with quantities"},
+    {"GET", "/v1/lots/{lot_id}/balance", api_get_lot_balance, READ | API_BY_LOT,
+     lot_balance_params, NULL, lot_read_statuses,
+     "per location: opening, in, out, closing over a window"},
+    {"GET", "/v1/products/{product_id}/lots/{lot_id}/balance",
+     api_get_lot_balance, READ, lot_balance_params, NULL,
+     product_lot_read_statuses, "the balance of a lot of a product"},
+    {"GET", "/v1/balance", api_get_balance, READ | API_LOCAL, balance_params,
+     NULL, local_list_statuses,
+     "per lot of a location: opening, in, out, closing"},
+    {"GET", "/v1/products/{product_id}/lots/{lot_id}/partners",
+     api_get_lot_partners, READ, no_params, NULL, product_lot_read_statuses,
+     "the suppliers and customers of a lot of a product"},
     {"GET", "/v1/products/{product_id}/lots/{lot_id}", api_get_lot, READ,
      no_params, NULL, product_lot_read_statuses, "one lot of a product"},
     {"PATCH", "/v1/products/{product_id}/lots/{lot_id}", patch_lot, API_WRITE,
@@ -158,7 +218,7 @@ const api_route api_routes[] = {
      READ, trace_params, NULL, product_lot_read_statuses,
      "genealogy of a lot of a product through production"},
     {"GET", "/v1/locations/{location_id}/lots", api_get_location_lots,
-     READ | API_SCATTER, location_lots_params, NULL, list_statuses,
+     READ | API_SCATTER, location_lots_params, NULL, local_list_statuses,
      "what is in a location"},
     {"POST", "/v1/moves", post_move, API_WRITE | API_BY_BODY, no_params,
      api_move_fields, create_statuses, "move a quantity of a lot"},
@@ -169,6 +229,8 @@ const api_route api_routes[] = {
     {"GET", "/v1/cluster/genealogy", api_get_cluster_genealogy, READ,
      genealogy_params, NULL, genealogy_statuses,
      "internal: what this instance's partitions hold of the genealogy"},
+    {"GET", "/v1/alerts", api_get_alerts, API_READ | API_LOCAL, alerts_params,
+     NULL, local_list_statuses, "date alerts (LotDateReached), oldest first"},
     {"POST", "/v1/admin/backup", api_admin_backup, API_WRITE | API_ADMIN,
      no_params, api_backup_fields, backup_statuses,
      "online backup of the views and the log"},

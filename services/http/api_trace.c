@@ -142,6 +142,7 @@ static json_t *json_history_entry(const ll_history_entry *h) {
                           json_integer(ev->expected_version));
     break;
   }
+  api_json_event_extras(j, ev);
   return j;
 }
 
@@ -177,6 +178,8 @@ static json_t *json_delivery(const ll_delivery *d) {
   json_object_set_new(j, "reference", api_json_text(d->reference));
   json_object_set_new(j, "occurred_at", api_json_time_ms(d->occurred_at_ms));
   json_object_set_new(j, "recorded_at", api_json_time_ms(d->recorded_at_ms));
+  json_object_set_new(j, "partner",
+                      api_json_partner(d->partner_id, d->partner_name));
   return j;
 }
 
@@ -276,6 +279,7 @@ static void current_locations(api_request *rq, const char *lot_id, bool all,
       json_object_set_new(body, "lot_id", api_json_text(lot.lot_id));
       json_object_set_new(body, "product_id", api_json_text(lot.product_id));
       json_object_set_new(body, "on_hand", api_json_decimal(lot.on_hand_micro));
+      json_object_set_new(body, "uom", api_json_text(lot.uom));
       json_object_set_new(body, "locations", json_lot_locations(locs, n));
       reply_read(r, vr, body);
     }
@@ -439,7 +443,7 @@ static int collect_trace(api_request *rq, ll_views_reader *vr,
                          const char *product, const char *lot_id,
                          ll_trace_direction dir, unsigned depth, ll_trace *t,
                          api_reply *r) {
-  if (api_trace_gathers(rq->api))
+  if (api_cluster_has_peers(rq->api))
     return api_trace_gather(rq, vr, product, lot_id, dir, depth, t, r);
   ll_err err = {0};
   if (ll_views_trace(vr, product, lot_id, dir, depth, t, &err) != 0) {
@@ -484,7 +488,7 @@ void api_get_lot_trace(api_request *rq, const char *lot_id, api_reply *r) {
     /* r is filled */
   } else if (t.n_nodes == 0) {
     api_reply_unknown_lot(r, api_path_param(rq, "product_id"), lot_id);
-  } else if (api_trace_gathers(rq->api)) {
+  } else if (api_cluster_has_peers(rq->api)) {
     /* Gathered from several logs: no one position stands for it. */
     api_reply_json(r, MHD_HTTP_OK, json_trace(lot_id, dir, depth, &t));
   } else {
@@ -577,6 +581,17 @@ static json_t *location_row_json(ll_views_reader *vr,
 
 void api_get_location_lots(api_request *rq, const char *location,
                            api_reply *r) {
+  if (api_query(rq, "as_of") != NULL) {
+    if (api_cluster_has_peers(rq->api)) {
+      api_reply_error(r, MHD_HTTP_NOT_IMPLEMENTED, "NOT_IN_CLUSTER",
+                      "as_of on a location's lots answers from one "
+                      "instance's data and is not gathered from every "
+                      "instance yet (docs/api.md)");
+      return;
+    }
+    api_get_location_lots_as_of(rq, location, r); /* api_reports.c */
+    return;
+  }
   location_query q = {.location = location, .cursor = api_query(rq, "cursor")};
   if (api_query_flag(rq, "children", &q.children, r) != 0 ||
       api_query_limit(rq, &q.limit, r) != 0)

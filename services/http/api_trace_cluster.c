@@ -20,8 +20,9 @@
  *       references the lot was consumed and produced under, with its
  *       totals; with deliveries=1 also "deliveries":[{"position",
  *       "location","quantity_micro","reference","occurred_at_ms",
- *       "recorded_at_ms"}] and "deliveries_more" (more than a trace
- *       takes). 503 when this instance does not own the lot's partition.
+ *       "recorded_at_ms","partner_id","partner_name"}] and
+ *       "deliveries_more" (more than a trace takes). 503 when this instance
+ * does not own the lot's partition.
  *
  * The instance that answers a trace (the owner of the lot's product, where
  * api_cluster.c routes it) walks the graph breadth-first exactly as
@@ -122,12 +123,13 @@ static json_t *lot_side_json(ll_views_reader *vr, const char *product_id,
 }
 
 static json_t *delivery_facts(const ll_delivery *d) {
-  return json_pack("{s:I, s:s, s:I, s:o, s:I, s:I}", "position",
-                   (json_int_t)d->position, "location", d->location,
-                   "quantity_micro", (json_int_t)d->quantity_micro, "reference",
-                   api_json_text(d->reference), "occurred_at_ms",
-                   (json_int_t)d->occurred_at_ms, "recorded_at_ms",
-                   (json_int_t)d->recorded_at_ms);
+  return json_pack(
+      "{s:I, s:s, s:I, s:o, s:I, s:I, s:o, s:o}", "position",
+      (json_int_t)d->position, "location", d->location, "quantity_micro",
+      (json_int_t)d->quantity_micro, "reference", api_json_text(d->reference),
+      "occurred_at_ms", (json_int_t)d->occurred_at_ms, "recorded_at_ms",
+      (json_int_t)d->recorded_at_ms, "partner_id", api_json_text(d->partner_id),
+      "partner_name", api_json_text(d->partner_name));
 }
 
 /* Add "deliveries" and "deliveries_more" to facts; -1 with err. */
@@ -610,24 +612,32 @@ static int expand(walk *w, ll_trace *tr, json_t *seen, size_t i,
   return rc;
 }
 
+/* A copy of d[key], NULL when it is null or absent. */
+static char *text_or_null(const json_t *d, const char *key) {
+  const char *v = json_string_value(json_object_get(d, key));
+  return v != NULL ? ll_strdup(v) : NULL;
+}
+
+static int64_t integer_of(const json_t *d, const char *key) {
+  return (int64_t)json_integer_value(json_object_get(d, key));
+}
+
 static void add_delivery(ll_trace *tr, const ll_trace_node *node,
                          const json_t *d) {
   const char *location = json_string_value(json_object_get(d, "location"));
-  const char *reference = json_string_value(json_object_get(d, "reference"));
   tr->deliveries = ll_xrealloc(tr->deliveries,
                                (tr->n_deliveries + 1) * sizeof *tr->deliveries);
   tr->deliveries[tr->n_deliveries++] = (ll_delivery){
-      .position = (uint64_t)json_integer_value(json_object_get(d, "position")),
+      .position = (uint64_t)integer_of(d, "position"),
       .product_id = ll_strdup(node->product_id),
       .lot_id = ll_strdup(node->lot_id),
       .location = ll_strdup(location != NULL ? location : ""),
-      .quantity_micro =
-          json_integer_value(json_object_get(d, "quantity_micro")),
-      .reference = reference != NULL ? ll_strdup(reference) : NULL,
-      .occurred_at_ms =
-          json_integer_value(json_object_get(d, "occurred_at_ms")),
-      .recorded_at_ms =
-          json_integer_value(json_object_get(d, "recorded_at_ms")),
+      .quantity_micro = integer_of(d, "quantity_micro"),
+      .reference = text_or_null(d, "reference"),
+      .occurred_at_ms = integer_of(d, "occurred_at_ms"),
+      .recorded_at_ms = integer_of(d, "recorded_at_ms"),
+      .partner_id = text_or_null(d, "partner_id"),
+      .partner_name = text_or_null(d, "partner_name"),
   };
 }
 
@@ -681,11 +691,6 @@ static int add_root(walk *w, ll_trace *tr, json_t *seen, const char *product_id,
   json_object_set_new(seen, key, json_true());
   free(key);
   return 0;
-}
-
-bool api_trace_gathers(ll_api *api) {
-  ll_cluster *c = api_cluster(api);
-  return c != NULL && ll_cluster_has_peers(c);
 }
 
 int api_trace_gather(api_request *rq, ll_views_reader *vr,

@@ -132,8 +132,9 @@ static int64_t published_time(const char *event_id) {
 unsigned int api_status_for_rejection(ll_event_type type, ll_code code) {
   switch (code) {
   case LL_UNKNOWN_LOT:
-    return type == LL_EV_LOT_UPDATED ? MHD_HTTP_NOT_FOUND
-                                     : MHD_HTTP_UNPROCESSABLE_CONTENT;
+    return type == LL_EV_STOCK_MOVED || type == LL_EV_LOT_CREATED
+               ? MHD_HTTP_UNPROCESSABLE_CONTENT
+               : MHD_HTTP_NOT_FOUND; /* the lot the path names */
   case LL_DUPLICATE_LOT:
   case LL_LOT_ID_TAKEN:
   case LL_VERSION_CONFLICT:
@@ -199,12 +200,17 @@ static int take_event_id(api_request *rq, ll_event *ev, api_reply *r) {
   return 0;
 }
 
+/* PATCH, hold and release name their lot in the path. */
+static bool lot_from_path(const ll_event *ev) {
+  return ev->type == LL_EV_LOT_UPDATED || ev->type == LL_EV_LOT_HELD ||
+         ev->type == LL_EV_LOT_RELEASED;
+}
+
 /* Does the event carry a product the API fills in itself (PATCH: the lot's
  * product; a move given only lot_id: the lot's product)? */
 static bool product_derived(const ll_event *ev) {
-  return ev->type == LL_EV_LOT_UPDATED ||
-         (ev->type == LL_EV_STOCK_MOVED && ev->product_id == NULL &&
-          ev->lot_id != NULL);
+  return lot_from_path(ev) || (ev->type == LL_EV_STOCK_MOVED &&
+                               ev->product_id == NULL && ev->lot_id != NULL);
 }
 
 /* A PATCH must name a lot the state has: 404 before anything is
@@ -246,7 +252,7 @@ static int fill_product(api_request *rq, ll_event *ev, api_reply *r) {
     return -1;
   free(ev->product_id);
   ev->product_id = product;
-  return ev->type == LL_EV_LOT_UPDATED ? require_state_lot(rq->api, ev, r) : 0;
+  return lot_from_path(ev) ? require_state_lot(rq->api, ev, r) : 0;
 }
 
 static int get_seen(ll_api *api, const ll_event *ev, ll_seen *seen,

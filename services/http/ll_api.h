@@ -43,6 +43,9 @@ typedef struct ll_api_deps {
   /* PEM certificate (chain) and key: both set = HTTPS. */
   const char *tls_cert_pem;
   const char *tls_key_pem;
+  /* The date alerts worker of this process (services/alerts), for GET
+   * /v1/alerts; NULL: that route answers 503. */
+  struct ll_alerts *alerts;
 } ll_api_deps;
 
 typedef struct ll_api ll_api;

@@ -30,6 +30,7 @@ void ll_topics_from_config(const ll_config *cfg, ll_topics *out) {
   out->rejected = ll_config_get(cfg, "topic.rejected");
   out->quantities = ll_config_get(cfg, "topic.quantities");
   out->members = ll_config_get(cfg, "topic.members");
+  out->alerts = ll_config_get(cfg, "topic.alerts");
 }
 
 /* Create one topic; -1 with err. */
@@ -80,15 +81,15 @@ ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
     ll_fail(err, LL_ERR_KAFKA, "cannot start the embedded broker");
     return NULL;
   }
-  const char *names[] = {topics->inbound, topics->events, topics->rejected,
-                         topics->quantities, topics->members};
+  const char *names[] = {topics->inbound,    topics->events,  topics->rejected,
+                         topics->quantities, topics->members, topics->alerts};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     /* The members topic is tiny: one partition keeps its claims in order. */
     bool members = names[i] == topics->members;
-    if (names[i] == NULL ||
+    if (names[i] == NULL || names[i][0] == '\0' ||
         create_topic(cluster, names[i], members ? 1 : partitions, broker_count,
                      err) == 0)
-      continue;
+      continue; /* absent: a caller that needs no such topic */
     rd_kafka_mock_cluster_destroy(cluster);
     rd_kafka_destroy(host);
     return NULL;

@@ -72,11 +72,14 @@ extern const cli_command cli_cmd_move;
 extern const cli_command cli_cmd_show;
 extern const cli_command cli_cmd_locations;
 extern const cli_command cli_cmd_lots;
+extern const cli_command cli_cmd_hold; /* cmd_hold.c */
+extern const cli_command cli_cmd_release;
 extern const cli_command cli_cmd_history; /* cmd_trace.c */
 extern const cli_command cli_cmd_trace;
 extern const cli_command cli_cmd_recall;
 extern const cli_command cli_cmd_stock;
 extern const cli_command cli_cmd_expiring;
+extern const cli_command cli_cmd_balance; /* cmd_balance.c */
 /* administration (cmd_admin.c); views-dump is hidden (summary NULL) */
 extern const cli_command cli_cmd_verify;
 extern const cli_command cli_cmd_rebuild;
@@ -84,6 +87,21 @@ extern const cli_command cli_cmd_backup;
 extern const cli_command cli_cmd_views_dump;
 extern const cli_command cli_cmd_generate; /* cmd_bulk.c */
 extern const cli_command cli_cmd_import;   /* cmd_bulk.c */
+
+/* POST .../hold or .../release of one lot (product_id may be NULL); on
+ * success *lot_out is the lot the API answers with. Errors are reported
+ * as cli_call does. */
+int cli_hold_lot(cli_ctx *ctx, const char *product_id, const char *lot_id,
+                 bool hold, const char *reason, const char *idempotency_key,
+                 json_t **lot_out);
+
+/* recall --hold: hold the recalled lot and every lot of the report's
+ * "lots" that still has stock on hand; report["held"] lists them (lot_id,
+ * product_id, on_hand, uom, reason, since; the reason and since of the
+ * hold in force, which an earlier hold may have set). Stops at the first
+ * failure, reported on stderr; report["held"] then lists the lots held
+ * before it. */
+int cli_recall_hold(cli_ctx *ctx, json_t *report, const char *reason);
 
 /* ---- option parsing (cli_args.c) ---- */
 
@@ -107,6 +125,7 @@ enum {
   CLI_ARGS_ERROR = -3, /* a usage error was printed: exit 2 */
 };
 
+#define CLI_REPEAT_MAX 64 /* values of a repeated option: LL_PROPERTIES_MAX */
 typedef struct cli_args {
   cli_ctx *ctx;
   const cli_command *cmd;
@@ -117,6 +136,11 @@ typedef struct cli_args {
   char short_options[8];
   const char *value; /* the current option's value, or NULL */
   int first_arg;     /* after CLI_ARGS_END: index of the first positional */
+  /* One option may be given several times (--property): every value, in
+   * order, besides the last one in its slot. 0 = none. */
+  int repeat_opt;
+  const char *repeated[CLI_REPEAT_MAX];
+  size_t n_repeated;
 } cli_args;
 
 /* Options shared by every command (and accepted before the command). */
@@ -172,6 +196,11 @@ extern const struct option cli_lot_detail_options[];
  * update clears it) rather than left out (a new lot has nothing to clear). */
 int cli_put_lot_details(const cli_command *cmd, json_t *body,
                         const char *const vals[CLI_OPT_SLOTS], bool clearable);
+
+/* --property KEY=VALUE, given a->n_repeated times: body["properties"] =
+ * {KEY: VALUE, ...}. clearable: an empty VALUE is sent (an update removes
+ * the key) rather than refused. */
+int cli_put_properties(const cli_args *a, json_t *body, bool clearable);
 
 /* Print the command's usage on stdout; returns CLI_EXIT_OK. */
 int cli_print_usage(const cli_command *cmd);

@@ -164,8 +164,43 @@ bool cli_args_parse(cli_args *a, const char *vals[CLI_OPT_SLOTS], int *rc) {
       return false;
     }
     CLI_VAL(vals, opt) = a->value != NULL ? a->value : "";
+    if (opt == a->repeat_opt && a->repeat_opt != 0) {
+      if (a->n_repeated == CLI_REPEAT_MAX) {
+        *rc =
+            cli_usage_error(a->cmd, "at most %d such options", CLI_REPEAT_MAX);
+        return false;
+      }
+      a->repeated[a->n_repeated++] = CLI_VAL(vals, opt);
+    }
   }
   return true;
+}
+
+int cli_put_properties(const cli_args *a, json_t *body, bool clearable) {
+  if (a->n_repeated == 0) {
+    return CLI_EXIT_OK;
+  }
+  json_t *props = json_object();
+  json_object_set_new(body, "properties", props);
+  for (size_t i = 0; i < a->n_repeated; i++) {
+    const char *kv = a->repeated[i];
+    const char *eq = strchr(kv, '=');
+    if (eq == NULL || eq == kv || (!clearable && eq[1] == '\0')) {
+      return cli_usage_error(a->cmd, "--property must be KEY=VALUE%s, not '%s'",
+                             clearable ? " (KEY= removes KEY)" : "", kv);
+    }
+    char *key = strndup(kv, (size_t)(eq - kv));
+    json_t *value = json_string(eq + 1);
+    int rc = key == NULL || value == NULL ||
+                     json_object_set_new(props, key, value) != 0
+                 ? cli_usage_error(a->cmd, "--property '%s' is not UTF-8", kv)
+                 : CLI_EXIT_OK;
+    free(key);
+    if (rc != CLI_EXIT_OK) {
+      return rc;
+    }
+  }
+  return CLI_EXIT_OK;
 }
 
 int cli_no_args(const cli_args *a) {

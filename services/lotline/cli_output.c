@@ -222,6 +222,26 @@ int cli_print_json(const json_t *value) {
   return CLI_EXIT_OK;
 }
 
+/* The hold and the properties, only when the lot has them: a lot without
+ * either reads as it always did. */
+static void print_lot_extras(FILE *out, const json_t *lot) {
+  const json_t *hold = json_object_get(lot, "hold");
+  if (json_is_object(hold)) {
+    char *text = cli_sprintf("since %s: %s", cli_json_str(hold, "since"),
+                             cli_json_str(hold, "reason"));
+    cli_view_line(out, VIEW_LABEL_WIDTH, "On hold", text);
+    free(text);
+  }
+  const json_t *props = json_object_get(lot, "properties");
+  const char *key;
+  const json_t *value;
+  json_object_foreach((json_t *)props, key, value) {
+    char *text = cli_sprintf("%s=%s", key, json_string_value(value));
+    cli_view_line(out, VIEW_LABEL_WIDTH, "Property", text);
+    free(text);
+  }
+}
+
 void cli_print_lot(FILE *out, const json_t *lot) {
   static const struct {
     const char *label;
@@ -248,6 +268,14 @@ void cli_print_lot(FILE *out, const json_t *lot) {
         strcmp(fields[i].key, "on_hand") == 0
             ? cli_json_quantity(lot, fields[i].key, buf)
             : cli_json_text(lot, fields[i].key, buf, sizeof buf);
-    cli_view_line(out, VIEW_LABEL_WIDTH, fields[i].label, value);
+    if (strcmp(fields[i].key, "on_hand") == 0 &&
+        cli_json_str(lot, "uom") != NULL) {
+      char *with_unit = cli_sprintf("%s %s", value, cli_json_str(lot, "uom"));
+      cli_view_line(out, VIEW_LABEL_WIDTH, fields[i].label, with_unit);
+      free(with_unit);
+    } else {
+      cli_view_line(out, VIEW_LABEL_WIDTH, fields[i].label, value);
+    }
   }
+  print_lot_extras(out, lot);
 }

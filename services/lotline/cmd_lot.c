@@ -19,6 +19,8 @@ enum {
   OPT_TRACKING,
   OPT_IDEMPOTENCY_KEY,
   OPT_EXPECTED_VERSION,
+  OPT_UOM,
+  OPT_PROPERTY,
 };
 
 /* create and update share the detail options (cli_lot_detail_options);
@@ -30,6 +32,8 @@ static const struct option create_options[] = {
     {"product", required_argument, NULL, OPT_PRODUCT},
     {"name", required_argument, NULL, OPT_NAME},
     {"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY_KEY},
+    {"uom", required_argument, NULL, OPT_UOM},
+    {"property", required_argument, NULL, OPT_PROPERTY},
     {NULL, 0, NULL, 0},
 };
 
@@ -37,6 +41,7 @@ static const struct option update_options[] = {
     {"expected-version", required_argument, NULL, OPT_EXPECTED_VERSION},
     {"name", required_argument, NULL, OPT_NAME},
     {"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY_KEY},
+    {"property", required_argument, NULL, OPT_PROPERTY},
     {NULL, 0, NULL, 0},
 };
 
@@ -96,6 +101,12 @@ static int build_create(const cli_command *cmd,
   if (rc == CLI_EXIT_OK) {
     rc = cli_put_lot_details(cmd, body, vals, false);
   }
+  if (rc == CLI_EXIT_OK && CLI_VAL(vals, OPT_UOM) != NULL) {
+    rc = cli_require(cmd, "--uom", CLI_VAL(vals, OPT_UOM));
+    if (rc == CLI_EXIT_OK) {
+      rc = cli_put_text(cmd, body, "uom", "--uom", CLI_VAL(vals, OPT_UOM));
+    }
+  }
   return rc;
 }
 
@@ -116,6 +127,7 @@ static int run_create(cli_ctx *ctx, const cli_command *cmd, int argc,
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, create_options);
   cli_args_add(&a, cli_lot_detail_options);
+  a.repeat_opt = OPT_PROPERTY;
   const char *vals[CLI_OPT_SLOTS] = {NULL};
   int rc = CLI_EXIT_OK;
   if (!cli_args_parse(&a, vals, &rc)) {
@@ -125,6 +137,9 @@ static int run_create(cli_ctx *ctx, const cli_command *cmd, int argc,
   json_t *body = json_object();
   if (rc == CLI_EXIT_OK) {
     rc = build_create(cmd, vals, body);
+  }
+  if (rc == CLI_EXIT_OK) {
+    rc = cli_put_properties(&a, body, false);
   }
   if (rc == CLI_EXIT_OK) {
     cli_request req = {.method = "POST",
@@ -163,8 +178,8 @@ static int build_update(const cli_command *cmd,
   }
   if (rc == CLI_EXIT_OK && json_object_size(body) == 0) {
     return cli_usage_error(cmd, "nothing to update: give at least one of "
-                                "--name, --reference, --description or a "
-                                "date");
+                                "--name, --reference, --description, a "
+                                "date or --property");
   }
   const char *expected = CLI_VAL(vals, OPT_EXPECTED_VERSION);
   if (rc == CLI_EXIT_OK && expected != NULL) {
@@ -183,6 +198,7 @@ static int run_update(cli_ctx *ctx, const cli_command *cmd, int argc,
   cli_args a;
   cli_args_init(&a, ctx, cmd, argc, argv, update_options);
   cli_args_add(&a, cli_lot_detail_options);
+  a.repeat_opt = OPT_PROPERTY;
   const char *vals[CLI_OPT_SLOTS] = {NULL};
   int rc = CLI_EXIT_OK;
   const char *lot_id = NULL;
@@ -190,7 +206,10 @@ static int run_update(cli_ctx *ctx, const cli_command *cmd, int argc,
     return rc;
   }
   json_t *body = json_object();
-  rc = build_update(cmd, vals, body);
+  rc = cli_put_properties(&a, body, true);
+  if (rc == CLI_EXIT_OK) {
+    rc = build_update(cmd, vals, body);
+  }
   if (rc == CLI_EXIT_OK) {
     char *path = cli_lot_path(CLI_VAL(vals, CLI_OPT_LOT_PRODUCT), lot_id, "");
     cli_request req = {.method = "PATCH",
@@ -251,6 +270,9 @@ static const char create_usage[] =
     "  --use-by-at T          RFC 3339 time (2027-03-01T08:00:00+02:00);\n"
     "  --removal-at T         use-by, removal and alert must not be later\n"
     "  --alert-at T           than the expiration\n"
+    "  --uom U                the unit of its quantities (kg, pcs); the\n"
+    "                         product's first lot with one fixes it\n"
+    "  --property KEY=VALUE   a property of the lot; repeat for more\n"
     "  --idempotency-key K    sending the same request again with the same\n"
     "                         key creates the lot only once\n"
     "  -h, --help             this text\n"
@@ -280,6 +302,8 @@ static const char update_usage[] =
     "  --alert-at T\n"
     "  --expected-version V   refuse (VERSION_CONFLICT) unless the lot is\n"
     "                         still at version V\n"
+    "  --property KEY=VALUE   set a property; KEY= removes it; repeat for\n"
+    "                         more (the others stay)\n"
     "  --idempotency-key K    the same key applies the change only once\n"
     "  -h, --help             this text\n"
     "Global options --api, --data, --json and --timeout-ms work here too.\n"

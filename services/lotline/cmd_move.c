@@ -19,6 +19,9 @@ enum {
   OPT_TO,
   OPT_REFERENCE,
   OPT_IDEMPOTENCY_KEY,
+  OPT_PARTNER,
+  OPT_PARTNER_NAME,
+  OPT_UOM,
 };
 
 static const struct option move_options[] = {
@@ -30,6 +33,9 @@ static const struct option move_options[] = {
     {"to", required_argument, NULL, OPT_TO},
     {"reference", required_argument, NULL, OPT_REFERENCE},
     {"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY_KEY},
+    {"partner", required_argument, NULL, OPT_PARTNER},
+    {"partner-name", required_argument, NULL, OPT_PARTNER_NAME},
+    {"uom", required_argument, NULL, OPT_UOM},
     {NULL, 0, NULL, 0},
 };
 
@@ -50,6 +56,37 @@ static int put_location(const cli_command *cmd, json_t *body, const char *key,
     json_object_set_new(body, key, loc);
   } else {
     json_decref(loc);
+  }
+  return rc;
+}
+
+/* --partner ID [--partner-name N] and --uom U, when given. */
+static int put_partner_and_uom(const cli_command *cmd,
+                               const char *const vals[CLI_OPT_SLOTS],
+                               json_t *body) {
+  const char *id = CLI_VAL(vals, OPT_PARTNER);
+  const char *name = CLI_VAL(vals, OPT_PARTNER_NAME);
+  const char *uom = CLI_VAL(vals, OPT_UOM);
+  int rc = CLI_EXIT_OK;
+  if (name != NULL && id == NULL) {
+    return cli_usage_error(cmd, "--partner-name needs --partner ID");
+  }
+  if (id != NULL) {
+    json_t *partner = json_object();
+    json_object_set_new(body, "partner", partner);
+    rc = cli_require(cmd, "--partner", id);
+    if (rc == CLI_EXIT_OK) {
+      rc = cli_put_text(cmd, partner, "id", "--partner", id);
+    }
+    if (rc == CLI_EXIT_OK && name != NULL) {
+      rc = cli_put_text(cmd, partner, "name", "--partner-name", name);
+    }
+  }
+  if (rc == CLI_EXIT_OK && uom != NULL) {
+    rc = cli_require(cmd, "--uom", uom);
+    if (rc == CLI_EXIT_OK) {
+      rc = cli_put_text(cmd, body, "uom", "--uom", uom);
+    }
   }
   return rc;
 }
@@ -111,6 +148,9 @@ static int build_move(const cli_command *cmd,
   if (rc == CLI_EXIT_OK && reference != NULL && reference[0] != '\0') {
     rc = cli_put_text(cmd, body, "reference", "--reference", reference);
   }
+  if (rc == CLI_EXIT_OK) {
+    rc = put_partner_and_uom(cmd, vals, body);
+  }
   return rc;
 }
 
@@ -132,7 +172,9 @@ static void print_summary(const char *const vals[CLI_OPT_SLOTS],
          ll_usage_name(from->usage), dst, ll_usage_name(to->usage));
   if (json_object_get(lot_json, "on_hand") != NULL) {
     char buf[LL_DECIMAL_STR_MAX];
-    printf("On hand: %s\n", cli_json_quantity(lot_json, "on_hand", buf));
+    const char *uom = cli_json_str(lot_json, "uom");
+    printf("On hand: %s%s%s\n", cli_json_quantity(lot_json, "on_hand", buf),
+           uom != NULL ? " " : "", uom != NULL ? uom : "");
   }
   free(dst);
   free(src);
@@ -196,6 +238,10 @@ static const char move_usage[] =
     "                       moves into and out of a PRODUCTION location with\n"
     "                       the same reference link consumed and produced "
     "lots\n"
+    "  --partner ID         the supplier of a receipt, the customer of a\n"
+    "                       delivery (shown by recall and partners)\n"
+    "  --partner-name N     that partner's name\n"
+    "  --uom U              the quantity's unit; must be the product's\n"
     "  --idempotency-key K  the same key applies the move only once\n"
     "  -h, --help           this text\n"
     "Global options --api, --data, --json and --timeout-ms work here too.\n"

@@ -19,6 +19,7 @@ enum {
   OPT_Q,
   OPT_LIMIT,
   OPT_CURSOR,
+  OPT_PROPERTY,
 };
 
 static const struct option locations_options[] = {
@@ -32,6 +33,7 @@ static const struct option lots_options[] = {
     {"q", required_argument, NULL, OPT_Q},
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"cursor", required_argument, NULL, OPT_CURSOR},
+    {"property", required_argument, NULL, OPT_PROPERTY},
     {NULL, 0, NULL, 0},
 };
 
@@ -55,7 +57,9 @@ static void print_locations(const json_t *answer, const json_t *locations) {
   cli_table_print(&t, stdout);
   cli_table_free(&t);
   char buf[LL_DECIMAL_STR_MAX];
-  printf("\nOn hand: %s\n", cli_json_quantity(answer, "on_hand", buf));
+  const char *uom = cli_json_str(answer, "uom");
+  printf("\nOn hand: %s%s%s\n", cli_json_quantity(answer, "on_hand", buf),
+         uom != NULL ? " " : "", uom != NULL ? uom : "");
 }
 
 /* GET path and show the answer: its JSON with --json, else its `key`
@@ -122,6 +126,17 @@ static char *lots_path(const char *const vals[CLI_OPT_SLOTS]) {
   query_add(q, &first, "q", CLI_VAL(vals, OPT_Q));
   query_add(q, &first, "limit", CLI_VAL(vals, OPT_LIMIT));
   query_add(q, &first, "cursor", CLI_VAL(vals, OPT_CURSOR));
+  /* --property KEY=VALUE is ?property=KEY:VALUE (the first '=' splits). */
+  const char *property = CLI_VAL(vals, OPT_PROPERTY);
+  if (property != NULL) {
+    char *kv = cli_sprintf("%s", property);
+    char *eq = strchr(kv, '=');
+    if (eq != NULL) {
+      *eq = ':';
+    }
+    query_add(q, &first, "property", kv);
+    free(kv);
+  }
   if (fclose(q) != 0) {
     abort(); /* open_memstream only fails on out of memory */
   }
@@ -151,7 +166,13 @@ static void print_lots(const json_t *answer, const json_t *lots) {
     };
     char qty[LL_DECIMAL_STR_MAX];
     cells[4] = cli_json_quantity(lot, "on_hand", qty);
+    char *with_unit = NULL;
+    if (cli_json_str(lot, "uom") != NULL) {
+      with_unit = cli_sprintf("%s %s", cells[4], cli_json_str(lot, "uom"));
+      cells[4] = with_unit;
+    }
     cli_table_add(&t, cells);
+    free(with_unit);
   }
   cli_table_print(&t, stdout);
   cli_table_free(&t);
@@ -173,6 +194,11 @@ static int run_lots(cli_ctx *ctx, const cli_command *cmd, int argc,
     return rc;
   }
   rc = cli_no_args(&a);
+  const char *property = CLI_VAL(vals, OPT_PROPERTY);
+  if (rc == CLI_EXIT_OK && property != NULL &&
+      (strchr(property, '=') == NULL || property[0] == '=')) {
+    rc = cli_usage_error(cmd, "--property must be KEY=VALUE");
+  }
   if (rc == CLI_EXIT_OK && CLI_VAL(vals, OPT_LIMIT) != NULL) {
     /* The API owns the upper bound; this only catches typos. */
     int64_t limit = 0;
@@ -210,7 +236,7 @@ static const char locations_usage[] =
 
 static const char lots_usage[] =
     "Usage: lotline lots [--product P] [--name N] [--q TEXT] [--limit N]\n"
-    "                    [--cursor C]\n"
+    "                    [--cursor C] [--property KEY=VALUE]\n"
     "\n"
     "List lots in lot id order as a table LOT_ID PRODUCT NAME TRACKING\n"
     "ON_HAND. When there are more, the next cursor is printed below the\n"
@@ -223,6 +249,7 @@ static const char lots_usage[] =
     "                case)\n"
     "  --limit N     at most N lots (the API's default otherwise)\n"
     "  --cursor C    continue after a previous page\n"
+    "  --property KEY=VALUE  only lots whose property KEY is VALUE\n"
     "  -h, --help    this text\n"
     "Global options --api, --data, --json and --timeout-ms work here too.\n"
     "\n"

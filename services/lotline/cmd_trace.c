@@ -31,6 +31,8 @@ enum {
   OPT_BEFORE,
   OPT_LOCATION,
   OPT_PRODUCT,
+  OPT_HOLD,
+  OPT_REASON,
 };
 
 /* ---- shared pieces ---- */
@@ -115,12 +117,22 @@ static const struct option history_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* What a LotCreated/LotUpdated sets, as "key=value" pairs. */
+/* What an event sets or says beyond the table's columns, as "key=value"
+ * pairs: a LotCreated's or LotUpdated's values, a hold's reason, a move's
+ * partner and unit. */
 static char *event_details(const json_t *ev) {
   static const char *const keys[] = {
-      "name",          "new_product_id", "description", "tracking",
-      "expiration_at", "use_by_at",      "removal_at",  "alert_at"};
+      "name",      "new_product_id", "description", "tracking", "expiration_at",
+      "use_by_at", "removal_at",     "alert_at",    "uom",      "reason"};
   char *out = cli_sprintf("%s", "");
+  const json_t *partner = json_object_get(ev, "partner");
+  if (json_is_object(partner)) {
+    const char *name = cli_json_str(partner, "name");
+    free(out);
+    out = cli_sprintf("partner=%s%s%s%s", cli_json_str(partner, "id"),
+                      name != NULL ? " (" : "", name != NULL ? name : "",
+                      name != NULL ? ")" : "");
+  }
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
     const char *v = cli_json_str(ev, keys[i]);
     if (v == NULL) {
@@ -151,11 +163,13 @@ static void print_history(const json_t *events) {
     bool moved = type != NULL && strcmp(type, "StockMoved") == 0;
     char *from = moved ? location_text(json_object_get(ev, "from")) : NULL;
     char *to = moved ? location_text(json_object_get(ev, "to")) : NULL;
-    char *details = moved ? NULL : event_details(ev);
-    const char *what = type == NULL                      ? "-"
-                       : moved                           ? "moved"
-                       : strcmp(type, "LotCreated") == 0 ? "created"
-                                                         : "updated";
+    char *details = event_details(ev);
+    const char *what = type == NULL                       ? "-"
+                       : moved                            ? "moved"
+                       : strcmp(type, "LotCreated") == 0  ? "created"
+                       : strcmp(type, "LotHeld") == 0     ? "held"
+                       : strcmp(type, "LotReleased") == 0 ? "released"
+                                                          : "updated";
     const char *cells[] = {
         cli_json_text(ev, "position", pos, sizeof pos),
         cli_json_text(ev, "occurred_at", when, sizeof when),
@@ -390,6 +404,8 @@ static int run_trace(cli_ctx *ctx, const cli_command *cmd, int argc,
 
 static const struct option recall_options[] = {
     {"format", required_argument, NULL, OPT_FORMAT},
+    {"hold", no_argument, NULL, OPT_HOLD},
+    {"reason", required_argument, NULL, OPT_REASON},
     {NULL, 0, NULL, 0},
 };
 
@@ -470,6 +486,9 @@ static json_t *recall_report(const json_t *answer) {
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
       json_object_set(row, keys[k], json_object_get(d, keys[k]));
     }
+    const json_t *partner = json_object_get(d, "partner");
+    json_object_set(row, "partner_id", json_object_get(partner, "id"));
+    json_object_set(row, "partner_name", json_object_get(partner, "name"));
     json_array_append_new(deliveries, row);
   }
   json_object_set_new(report, "deliveries", deliveries);
@@ -489,6 +508,9 @@ static char *refs_text(const json_t *row) {
   }
   return out;
 }
+
+static void print_recall_deliveries(const json_t *deliveries);
+static void print_recall_held(const json_t *report);
 
 static void print_recall_table(const json_t *report) {
   const json_t *lots = json_object_get(report, "lots");
@@ -532,37 +554,78 @@ static void print_recall_table(const json_t *report) {
   cli_table_print(&t, stdout);
   cli_table_free(&t);
 
-  static const char *const d_headers[] = {"CUSTOMER", "LOT",       "PRODUCT",
-                                          "QUANTITY", "REFERENCE", "DELIVERED",
-                                          "POS"};
+  print_recall_deliveries(deliveries);
+  print_recall_held(report);
+  if (json_is_true(json_object_get(report, "truncated"))) {
+    printf("\nINCOMPLETE: the genealogy was cut short by a size or depth "
+           "limit; more lots and deliveries exist.\n");
+  }
+}
+
+static void print_recall_deliveries(const json_t *deliveries) {
+  static const char *const d_headers[] = {
+      "CUSTOMER", "PARTNER",  "PARTNER NAME", "LOT",
+      "PRODUCT",  "QUANTITY", "REFERENCE",    "DELIVERED"};
   static const cli_align d_align[] = {
-      CLI_ALIGN_LEFT, CLI_ALIGN_LEFT, CLI_ALIGN_LEFT, CLI_ALIGN_RIGHT,
-      CLI_ALIGN_LEFT, CLI_ALIGN_LEFT, CLI_ALIGN_RIGHT};
-  cli_table_init(&t, 7, d_headers, d_align);
+      CLI_ALIGN_LEFT, CLI_ALIGN_LEFT,  CLI_ALIGN_LEFT, CLI_ALIGN_LEFT,
+      CLI_ALIGN_LEFT, CLI_ALIGN_RIGHT, CLI_ALIGN_LEFT, CLI_ALIGN_LEFT};
+  cli_table t;
+  cli_table_init(&t, 8, d_headers, d_align);
+  size_t i;
+  const json_t *row;
   json_array_foreach(deliveries, i, row) {
-    char q[LL_DECIMAL_STR_MAX], pos[32];
+    char q[LL_DECIMAL_STR_MAX];
     const char *cells[] = {
         cli_json_str(row, "location"),
+        cli_json_str(row, "partner_id"),
+        cli_json_str(row, "partner_name"),
         cli_json_str(row, "lot_id"),
         cli_json_str(row, "product_id"),
         cli_json_quantity(row, "quantity", q),
         cli_json_str(row, "reference"),
         cli_json_str(row, "occurred_at"),
-        cli_json_text(row, "position", pos, sizeof pos),
     };
     cli_table_add(&t, cells);
   }
-  printf("\nDeliveries to customers:\n");
+  printf("\nDeliveries to customers (already left):\n");
   if (json_array_size(deliveries) == 0) {
     printf("(none)\n");
   } else {
     cli_table_print(&t, stdout);
   }
   cli_table_free(&t);
-  if (json_is_true(json_object_get(report, "truncated"))) {
-    printf("\nINCOMPLETE: the genealogy was cut short by a size or depth "
-           "limit; more lots and deliveries exist.\n");
+}
+
+/* recall --hold: what it held (the report has "held" only then). */
+static void print_recall_held(const json_t *report) {
+  const json_t *held = json_object_get(report, "held");
+  if (!json_is_array(held)) {
+    return;
   }
+  static const char *const headers[] = {"LOT",  "PRODUCT",    "ON HAND",
+                                        "UNIT", "HELD SINCE", "REASON"};
+  static const cli_align align[] = {CLI_ALIGN_LEFT,  CLI_ALIGN_LEFT,
+                                    CLI_ALIGN_RIGHT, CLI_ALIGN_LEFT,
+                                    CLI_ALIGN_LEFT,  CLI_ALIGN_LEFT};
+  cli_table t;
+  cli_table_init(&t, 6, headers, align);
+  size_t i;
+  const json_t *row;
+  json_array_foreach(held, i, row) {
+    char q[LL_DECIMAL_STR_MAX];
+    const char *cells[] = {
+        cli_json_str(row, "lot_id"),          cli_json_str(row, "product_id"),
+        cli_json_quantity(row, "on_hand", q), cli_json_str(row, "uom"),
+        cli_json_str(row, "since"),           cli_json_str(row, "reason")};
+    cli_table_add(&t, cells);
+  }
+  printf("\nHeld (the recalled lot and every lot with stock on hand):\n");
+  if (json_array_size(held) == 0) {
+    printf("(none)\n");
+  } else {
+    cli_table_print(&t, stdout);
+  }
+  cli_table_free(&t);
 }
 
 /* One CSV field, quoted when it needs to be (RFC 4180). */
@@ -585,10 +648,36 @@ static void csv_field(const char *s, bool last) {
   fputs(last ? "\r\n" : ",", stdout);
 }
 
+/* recall --hold: one row per lot held (record=held; quantity = on hand,
+ * time = held since, reference = the reason). */
+static void print_recall_held_csv(const json_t *report) {
+  size_t i;
+  const json_t *row;
+  json_array_foreach(json_object_get(report, "held"), i, row) {
+    const char *cells[] = {"held",
+                           NULL,
+                           cli_json_str(row, "lot_id"),
+                           cli_json_str(row, "product_id"),
+                           NULL,
+                           cli_json_str(row, "reason"),
+                           cli_json_str(row, "on_hand"),
+                           NULL,
+                           NULL,
+                           NULL,
+                           cli_json_str(row, "since"),
+                           NULL};
+    enum { N = sizeof cells / sizeof cells[0] };
+    for (size_t k = 0; k < N; k++) {
+      csv_field(cells[k], k + 1 == N);
+    }
+  }
+}
+
 static void print_recall_csv(const json_t *report) {
   static const char *const header[] = {
-      "record",    "level",    "lot_id",   "product_id", "made_from",
-      "reference", "quantity", "customer", "time",       "position"};
+      "record",     "level",        "lot_id",   "product_id",
+      "made_from",  "reference",    "quantity", "customer",
+      "partner_id", "partner_name", "time",     "position"};
   enum { N = sizeof header / sizeof header[0] };
   for (size_t k = 0; k < N; k++) {
     csv_field(header[k], k + 1 == N);
@@ -609,6 +698,8 @@ static void print_recall_csv(const json_t *report) {
         NULL,
         NULL,
         NULL,
+        NULL,
+        NULL,
     };
     for (size_t k = 0; k < N; k++) {
       csv_field(cells[k], k + 1 == N);
@@ -626,6 +717,8 @@ static void print_recall_csv(const json_t *report) {
         cli_json_str(row, "reference"),
         cli_json_str(row, "quantity"),
         cli_json_str(row, "location"),
+        cli_json_str(row, "partner_id"),
+        cli_json_str(row, "partner_name"),
         cli_json_str(row, "occurred_at"),
         cli_json_text(row, "position", pos, sizeof pos),
     };
@@ -633,6 +726,7 @@ static void print_recall_csv(const json_t *report) {
       csv_field(cells[k], k + 1 == N);
     }
   }
+  print_recall_held_csv(report);
 }
 
 static int run_recall(cli_ctx *ctx, const cli_command *cmd, int argc,
@@ -658,6 +752,17 @@ static int run_recall(cli_ctx *ctx, const cli_command *cmd, int argc,
       return cli_usage_error(cmd, "--format must be table, csv or json");
     }
   }
+  bool hold = CLI_VAL(vals, OPT_HOLD) != NULL;
+  if (hold && CLI_VAL(vals, OPT_REASON) == NULL) {
+    return cli_usage_error(cmd, "--hold needs --reason: the hold's reason");
+  }
+  if (!hold && CLI_VAL(vals, OPT_REASON) != NULL) {
+    return cli_usage_error(cmd, "--reason goes with --hold");
+  }
+  if (hold && (rc = cli_require(cmd, "--reason", CLI_VAL(vals, OPT_REASON))) !=
+                  CLI_EXIT_OK) {
+    return rc;
+  }
   const char *lot_id = NULL;
   rc = cli_one_lot_id(&a, &lot_id);
   if (rc != CLI_EXIT_OK) {
@@ -670,6 +775,9 @@ static int run_recall(cli_ctx *ctx, const cli_command *cmd, int argc,
     return rc;
   }
   json_t *report = recall_report(answer);
+  if (hold) {
+    rc = cli_recall_hold(ctx, report, CLI_VAL(vals, OPT_REASON));
+  }
   switch (format) {
   case RECALL_JSON:
     rc = cli_print_json(report);
@@ -941,27 +1049,38 @@ static const char trace_usage[] =
 
 static const char recall_usage[] =
     "Usage: lotline recall LOT_ID [--product P] [--format table|csv|json]\n"
+    "                      [--hold --reason R]\n"
     "\n"
     "List everything a recall of the lot concerns: every lot made from it,\n"
     "transitively through production (level 1 was made from it, level 2\n"
     "from those, ...), and every delivery of any of them (the lot itself\n"
-    "included) to a CUSTOMER location: customer location, lot, product,\n"
-    "quantity, reference and time.\n"
+    "included) to a CUSTOMER location: customer location, partner id and\n"
+    "name (the customer the move named), lot, product, quantity, reference\n"
+    "and time.\n"
     "\n"
-    "The CSV has one row per lot (record=lot) and per delivery\n"
-    "(record=delivery). If the genealogy is too large for one answer the\n"
-    "output says INCOMPLETE (truncated=true) and a warning goes to stderr.\n"
+    "With --hold it also acts: it holds the lot and every lot of the list\n"
+    "that still has stock on hand (lotline hold), and lists them under\n"
+    "\"Held\" (JSON \"held\", CSV record=held); the deliveries are what had\n"
+    "already left.\n"
+    "\n"
+    "The CSV has one row per lot (record=lot), per delivery\n"
+    "(record=delivery) and per lot held (record=held). If the genealogy is\n"
+    "too large for one answer the output says INCOMPLETE (truncated=true)\n"
+    "and a warning goes to stderr.\n"
     "\n"
     "Options:\n"
     "  --product P  the lot's product: a lot is (product, LOT_ID); needed\n"
     "               when two or more products have a lot LOT_ID (else\n"
     "               AMBIGUOUS_LOT, which lists them)\n"
     "  --format F   table (default), csv or json (--json means json)\n"
+    "  --hold       hold the lot and every lot with stock on hand\n"
+    "  --reason R   the hold's reason (required with --hold)\n"
     "  -h, --help   this text\n"
     "Global options --api, --data, --json and --timeout-ms work here too.\n"
     "\n"
     "Examples:\n"
     "  lotline recall FLOUR-0001\n"
+    "  lotline recall FLOUR-0001 --hold --reason RC-7\n"
     "  lotline recall FLOUR-0001 --format csv > recall.csv\n";
 
 static const char stock_usage[] =

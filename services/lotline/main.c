@@ -19,6 +19,8 @@ static const cli_command *const commands[] = {
     &cli_cmd_show,
     &cli_cmd_locations,
     &cli_cmd_lots,
+    &cli_cmd_hold,
+    &cli_cmd_release,
     /* bulk (cmd_bulk.c) */
     &cli_cmd_generate,
     &cli_cmd_import,
@@ -28,6 +30,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_recall,
     &cli_cmd_stock,
     &cli_cmd_expiring,
+    &cli_cmd_balance,
     /* administration (cmd_admin.c) */
     &cli_cmd_verify,
     &cli_cmd_rebuild,

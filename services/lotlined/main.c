@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "command.h"
 #include "data_lock.h"
 #include "instance_id.h"
@@ -266,6 +267,10 @@ typedef struct daemon_ctx {
   publisher_thread pub;
   bool pub_started;
   bool pub_abandoned; /* its thread still runs: keep what it uses open */
+  ll_alerts *alerts;  /* the date alerts worker (services/alerts) */
+  pthread_t alerts_thread;
+  bool alerts_started;
+  bool alerts_abandoned; /* its thread still runs: keep the views open */
   ll_api *api;
   ll_api *ops_api;     /* metrics.listen */
   ll_cluster *cluster; /* `all` on Kafka: the ownership directory */
@@ -289,6 +294,21 @@ static bool join_publisher(daemon_ctx *d) {
   return false;
 }
 
+/* The alerts worker may wait on Kafka; like the publisher, it is left to
+ * the process exit after PUBLISHER_JOIN_MS (its unsent alerts are settled
+ * at the next start, services/alerts/alerts.c). */
+static void join_alerts(daemon_ctx *d) {
+  struct timespec deadline = ll_deadline_after_ms(PUBLISHER_JOIN_MS);
+  if (!d->alerts_started ||
+      pthread_timedjoin_np(d->alerts_thread, NULL, &deadline) == 0) {
+    ll_alerts_close(d->alerts);
+    return;
+  }
+  ll_log(LL_WARN, "alerts", "the alerts worker did not stop within %d ms",
+         PUBLISHER_JOIN_MS);
+  d->alerts_abandoned = true;
+}
+
 static void daemon_close(daemon_ctx *d) {
   stop = 1;
   if (d->api)
@@ -296,6 +316,7 @@ static void daemon_close(daemon_ctx *d) {
   if (d->ops_api)
     ll_api_stop(d->ops_api);
   ll_cluster_stop(d->cluster); /* after the API: no request uses it now */
+  join_alerts(d);
   if (d->pt_started)
     pthread_join(d->pt.thread, NULL);
   if (d->pub.collecting) /* the APIs are stopped: no scrape is running */
@@ -313,11 +334,11 @@ static void daemon_close(daemon_ctx *d) {
   if (d->rej_producer)
     ll_producer_free(d->rej_producer);
   ll_outbox_free(d->outbox);
-  if (d->views)
+  if (d->views && !d->alerts_abandoned)
     ll_views_close(d->views);
   if (d->store && !d->pub_abandoned)
     ll_store_close(d->store);
-  if (d->codec && !d->pub_abandoned)
+  if (d->codec && !d->pub_abandoned && !d->alerts_abandoned)
     ll_codec_close(d->codec);
   if (d->broker)
     ll_broker_stop(d->broker);
@@ -464,6 +485,39 @@ static int start_publisher(daemon_ctx *d) {
   return 0;
 }
 
+static void *alerts_main(void *arg) {
+  ll_alerts *a = arg;
+  ll_err e = {0};
+  if (ll_alerts_run(a, &stop, &e) != 0)
+    ll_log(LL_ERROR, "alerts", "stopped (%s): %s", ll_err_kind_name(e.kind),
+           e.message);
+  return NULL;
+}
+
+/* The date alerts worker, beside the projector: it reads the views and
+ * writes lots.alerts and its own store, <data>/alerts. */
+static int start_alerts(daemon_ctx *d) {
+  if (!d->brokers)
+    return 0;
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/alerts", d->data);
+  ll_err e;
+  ll_alerts_opts o = {.dir = path,
+                      .views = d->views,
+                      .codec = d->codec,
+                      .cfg = &d->set.cfg,
+                      .brokers = d->brokers,
+                      .topic = d->topics.alerts,
+                      .metrics = d->metrics};
+  d->alerts = ll_alerts_open(&o, &e);
+  if (!d->alerts)
+    return fail("starting the alerts worker", &e);
+  if (start_thread(&d->alerts_thread, alerts_main, d->alerts, "alerts") != 0)
+    return 1;
+  d->alerts_started = true;
+  return 0;
+}
+
 static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
   char path[PATH_MAX];
   ll_err e;
@@ -487,7 +541,7 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
   if (start_thread(&d->pt.thread, projector_main, &d->pt, "projector") != 0)
     return 1;
   d->pt_started = true;
-  if (start_publisher(d) != 0)
+  if (start_publisher(d) != 0 || start_alerts(d) != 0)
     return 1;
   if (d->brokers) {
     d->api_producer =
@@ -500,6 +554,7 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
   deps.producer = d->api_producer;
   deps.inbound_topic = d->topics.inbound;
   deps.write_timeout_ms = (int)timeout_ms;
+  deps.alerts = d->alerts;
   d->api = ll_api_start(ll_config_get(&d->set.cfg, "http.listen"), &deps, &e);
   if (!d->api)
     return fail("starting the HTTP API", &e);

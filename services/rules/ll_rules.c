@@ -10,16 +10,21 @@
  *                   INVALID_QUANTITY (<= 0, unreadable, above
  *                   LL_QUANTITY_MAX_MICRO), SAME_LOCATION,
  *                   INVALID_DATES (the event's own dates)
- *   LotCreated   DUPLICATE_LOT, LOT_ID_TAKEN, TRACKING_MISMATCH
+ *   LotCreated   DUPLICATE_LOT, LOT_ID_TAKEN, TRACKING_MISMATCH,
+ *                UOM_MISMATCH (a unit other than the one the product fixed)
  *   LotUpdated   UNKNOWN_LOT, VERSION_CONFLICT, PRODUCT_LOCKED (any
  *                new_product_id other than product_id), DUPLICATE_LOT,
  *                INVALID_DATES (the update merged with the lot's dates)
  *   StockMoved   UNKNOWN_LOT, INVALID_FIELD (lot_id and lot_name disagree),
- *                LOCATION_USAGE_CONFLICT (from, to),
+ *                UOM_MISMATCH, LOCATION_USAGE_CONFLICT (from, to),
  *                SERIAL_QUANTITY, SERIAL_NOT_AT_SOURCE,
- *                SERIAL_ALREADY_IN_STOCK, INSUFFICIENT_STOCK, EXPIRED_LOT,
+ *                SERIAL_ALREADY_IN_STOCK, INSUFFICIENT_STOCK, LOT_ON_HOLD,
+ *                EXPIRED_LOT,
  *                INVALID_QUANTITY (a quantity kept, at either location or
  *                on hand, would leave +-LL_QUANTITY_MAX_MICRO)
+ *   LotHeld,     UNKNOWN_LOT. Holding a held lot and releasing a lot that
+ *   LotReleased  is not held are accepted and change nothing but the
+ *                history (docs/rejections.md, "Holds").
  *
  * Every rule is local to the event's product: a lot is (product_id,
  * lot_id), event ids, names, tracking and location usages are scoped by
@@ -306,6 +311,40 @@ static ll_code check_moved_fields(const ll_event *ev, ll_err *err) {
   return LL_OK;
 }
 
+/* Properties: at most LL_PROPERTIES_MAX, keys are required texts, values
+ * optional ones (an empty value removes the key in an update, and is not
+ * kept on a create). */
+static ll_code check_properties(const ll_props *p, ll_err *err) {
+  ll_code code;
+  if (p->n > LL_PROPERTIES_MAX)
+    return err_set(err, LL_INVALID_FIELD,
+                   "The field properties has %zu keys, at most %d.", p->n,
+                   LL_PROPERTIES_MAX);
+  for (size_t i = 0; i < p->n; i++)
+    if ((code = check_text("properties key", p->items[i].key, &ID_RULE, err)) ||
+        (code = check_text("properties value", p->items[i].value,
+                           &OPT_TEXT_RULE, err)))
+      return code;
+  return LL_OK;
+}
+
+static ll_code check_hold_fields(const ll_event *ev, ll_err *err) {
+  ll_code code;
+  if ((code = check_text("lot_id", ev->lot_id, &ID_RULE, err)))
+    return code;
+  return check_text("reason", ev->reason, &ID_RULE, err);
+}
+
+/* A partner is optional; given, it needs an id. */
+static ll_code check_partner(const ll_event *ev, ll_err *err) {
+  ll_code code;
+  if (ev->partner_id == NULL && ev->partner_name == NULL)
+    return LL_OK;
+  if ((code = check_text("partner.id", ev->partner_id, &ID_RULE, err)))
+    return code;
+  return check_text("partner.name", ev->partner_name, &OPT_TEXT_RULE, err);
+}
+
 /* An update that gives no field to change (only expected_version, or
  * nothing) would still bump the version and take a place in the permanent
  * log: it is refused (docs/rejections.md, MISSING_FIELD). "" for reference
@@ -314,12 +353,11 @@ static bool update_changes_something(const ll_event *ev) {
   return ev->name != NULL || ev->new_product_id != NULL ||
          ev->reference != NULL || ev->description != NULL ||
          ev->expiration_at.set || ev->use_by_at.set || ev->removal_at.set ||
-         ev->alert_at.set;
+         ev->alert_at.set || ev->properties.n > 0;
 }
 
 ll_code ll_check_fields(const ll_event *ev, ll_err *err) {
-  if (ev->type != LL_EV_LOT_CREATED && ev->type != LL_EV_LOT_UPDATED &&
-      ev->type != LL_EV_STOCK_MOVED)
+  if (ev->type < LL_EV_LOT_CREATED || ev->type > LL_EV_LAST)
     return err_set(err, LL_MALFORMED, "The event type is not known.");
   ll_code code;
   if ((code = check_event_id(ev, err)) ||
@@ -327,18 +365,27 @@ ll_code ll_check_fields(const ll_event *ev, ll_err *err) {
     return code;
   switch (ev->type) {
   case LL_EV_LOT_CREATED:
-    return check_created_fields(ev, err);
+    if ((code = check_created_fields(ev, err)) ||
+        (code = check_text("uom", ev->uom, &OPT_TEXT_RULE, err)))
+      return code;
+    return check_properties(&ev->properties, err);
   case LL_EV_LOT_UPDATED:
-    if ((code = check_updated_fields(ev, err)))
+    if ((code = check_updated_fields(ev, err)) ||
+        (code = check_properties(&ev->properties, err)))
       return code;
     if (!update_changes_something(ev))
       return err_set(err, LL_MISSING_FIELD,
                      "LotUpdated changes nothing: give at least one of name, "
                      "new_product_id, reference, description, expiration_at, "
-                     "use_by_at, removal_at, alert_at.");
+                     "use_by_at, removal_at, alert_at, properties.");
     return LL_OK;
+  case LL_EV_LOT_HELD:
+  case LL_EV_LOT_RELEASED:
+    return check_hold_fields(ev, err);
   default:
-    return check_moved_fields(ev, err);
+    if ((code = check_moved_fields(ev, err)) || (code = check_partner(ev, err)))
+      return code;
+    return check_text("uom", ev->uom, &OPT_TEXT_RULE, err);
   }
 }
 
@@ -367,6 +414,11 @@ static void decide_created(const ll_facts *facts, const ll_event *ev,
            "'%s' (%s) cannot be tracked by %s.",
            ev->product_id, ll_tracking_name(facts->tracking), name, ev->lot_id,
            ll_tracking_name(ev->tracking));
+  } else if (ev->uom && facts->uom && strcmp(ev->uom, facts->uom) != 0) {
+    reject(d, LL_UOM_MISMATCH,
+           "Product '%s' is measured in '%s' (fixed by its first lot that "
+           "stated a unit), so lot '%s' (%s) cannot be measured in '%s'.",
+           ev->product_id, facts->uom, name, ev->lot_id, ev->uom);
   } else {
     ll_lot *lot = &d->lot;
     d->accepted = true;
@@ -387,6 +439,9 @@ static void decide_created(const ll_facts *facts, const ll_event *ev,
     lot->created_at_ms = ev->occurred_at_ms;
     lot->updated_at_ms = ev->occurred_at_ms;
     d->set_tracking = !facts->tracking_found;
+    lot->uom = ll_strdup(ev->uom ? ev->uom : facts->uom);
+    d->set_uom = ev->uom != NULL && facts->uom == NULL;
+    ll_props_merge(&lot->properties, &ev->properties);
   }
   free(name);
 }
@@ -482,9 +537,39 @@ static void decide_updated(const ll_facts *facts, const ll_event *ev,
   lot->use_by_at = use_by;
   lot->removal_at = removal;
   lot->alert_at = alert;
+  ll_props_merge(&lot->properties, &ev->properties);
   assert(cur->version >= 1 && cur->version < INT64_MAX);
   lot->version = cur->version + 1;
   lot->updated_at_ms = ev->occurred_at_ms;
+}
+
+/* ---- LotHeld, LotReleased ---- */
+
+/* A hold is a state, not a counter: holding a held lot keeps the first
+ * hold (its reason and since), releasing a lot that is not held leaves it
+ * free. Both are accepted so that overlapping recalls and retried releases
+ * succeed; the history keeps every event (docs/rejections.md, "Holds").
+ * The version is not raised: a hold is not an edit of the lot's fields, so
+ * an update written against the version it read still applies. */
+static void decide_hold(const ll_facts *facts, const ll_event *ev,
+                        ll_decision *d) {
+  const ll_lot *cur = &facts->lot;
+  if (!facts->lot_found) {
+    reject(d, LL_UNKNOWN_LOT, "Product '%s' has no lot with id '%s'.",
+           ev->product_id, ev->lot_id);
+    return;
+  }
+  d->accepted = true;
+  ll_lot_copy(&d->lot, cur);
+  if (ev->type == LL_EV_LOT_HELD && cur->hold_reason == NULL) {
+    d->lot.hold_reason = ll_strdup(ev->reason);
+    d->lot.hold_since_ms = ev->occurred_at_ms;
+  } else if (ev->type == LL_EV_LOT_RELEASED) {
+    free(d->lot.hold_reason);
+    d->lot.hold_reason = NULL;
+    d->lot.hold_since_ms = 0;
+  }
+  d->lot.updated_at_ms = ev->occurred_at_ms;
 }
 
 /* ---- StockMoved ---- */
@@ -553,6 +638,27 @@ static bool check_move_lot(const ll_facts *facts, const ll_event *ev,
   }
   assert(strcmp(ev->product_id, cur->product_id) == 0);
   return true;
+}
+
+/* A move states its unit only to have it checked: it must be the
+ * product's (a product without a unit has nothing to match). */
+static bool check_move_uom(const ll_facts *facts, const ll_event *ev,
+                           ll_decision *d) {
+  if (ev->uom == NULL || (facts->uom && strcmp(ev->uom, facts->uom) == 0))
+    return true;
+  const ll_lot *cur = &facts->lot;
+  if (facts->uom)
+    reject(d, LL_UOM_MISMATCH,
+           "Product '%s' is measured in '%s', but this move of %s '%s' (%s) "
+           "gives its quantity in '%s'.",
+           ev->product_id, facts->uom, kind_of(cur), cur->name, cur->lot_id,
+           ev->uom);
+  else
+    reject(d, LL_UOM_MISMATCH,
+           "Product '%s' has no unit of measure (none of its lots stated "
+           "one), but this move of %s '%s' (%s) gives its quantity in '%s'.",
+           ev->product_id, kind_of(cur), cur->name, cur->lot_id, ev->uom);
+  return false;
 }
 
 /* A location's usage is fixed by the product's first accepted move naming
@@ -630,6 +736,26 @@ static bool check_stock_at_source(const ll_facts *facts, const ll_event *ev,
          cur->lot_id, cur->product_id, ev->from.id,
          ll_decimal_format(facts->from_qty_micro, avail),
          ll_decimal_format(ev->quantity_micro, q));
+  return false;
+}
+
+/* A held lot stays in the company: what is on hand may not leave for a
+ * customer nor be consumed in production. Moves inside (to a quarantine
+ * location), to scrap and inventory adjustments stay allowed. */
+static bool check_hold(const ll_facts *facts, const ll_event *ev,
+                       ll_decision *d) {
+  const ll_lot *cur = &facts->lot;
+  if (cur->hold_reason == NULL || !ll_usage_is_stock(ev->from.usage) ||
+      (ev->to.usage != LL_USAGE_CUSTOMER &&
+       ev->to.usage != LL_USAGE_PRODUCTION))
+    return true;
+  char t[32];
+  reject(d, LL_LOT_ON_HOLD,
+         "%s '%s' (%s) of product '%s' is on hold since %s (%s); it cannot "
+         "be moved to %s location '%s'.",
+         kind_of(cur), cur->name, cur->lot_id, cur->product_id,
+         ll_time_format(cur->hold_since_ms, t), cur->hold_reason,
+         ll_usage_name(ev->to.usage), ev->to.id);
   return false;
 }
 
@@ -712,8 +838,9 @@ static void accept_move(const ll_facts *facts, const ll_event *ev,
 static void decide_moved(const ll_facts *facts, const ll_event *ev,
                          const ll_rule_opts *opts, ll_decision *d) {
   move_result m;
-  if (check_move_lot(facts, ev, d) && check_move_usages(facts, ev, d) &&
-      check_serial_move(facts, ev, d) && check_stock_at_source(facts, ev, d) &&
+  if (check_move_lot(facts, ev, d) && check_move_uom(facts, ev, d) &&
+      check_move_usages(facts, ev, d) && check_serial_move(facts, ev, d) &&
+      check_stock_at_source(facts, ev, d) && check_hold(facts, ev, d) &&
       check_expiry_for_customer(facts, ev, opts, d) &&
       sum_move_quantities(facts, ev, d, &m))
     accept_move(facts, ev, &m, d);
@@ -764,6 +891,10 @@ void ll_decide(const ll_facts *facts, const ll_event *ev,
     break;
   case LL_EV_STOCK_MOVED:
     decide_moved(facts, ev, opts, out);
+    break;
+  case LL_EV_LOT_HELD:
+  case LL_EV_LOT_RELEASED:
+    decide_hold(facts, ev, out);
     break;
   default:
     assert(!"ll_check_fields admits only known event types");

@@ -19,6 +19,8 @@
  *   "l" product_id "\x1f" lot_id  -> ll_lot_pack(lot)
  *   "n" product_id "\x1f" name    -> lot_id (raw bytes); name is trimmed
  *   "t" product_id                -> u8 ll_tracking, fixed by the first lot
+ *   "m" product_id                -> the unit of measure (raw bytes), fixed
+ *                                    by the first lot that states one
  *   "u" product_id "\x1f" location_id
  *                                 -> u8 ll_usage, fixed by the product's
  *                                    first accepted move naming it
@@ -66,6 +68,7 @@
 #define KEY_LOT 'l'
 #define KEY_NAME 'n'
 #define KEY_TRACKING 't'
+#define KEY_UOM 'm'
 #define KEY_USAGE 'u'
 #define KEY_QUANTITY 'q'
 #define KEY_SEPARATOR '\x1f'
@@ -347,6 +350,7 @@ void ll_facts_init(ll_facts *f) {
 void ll_facts_free(ll_facts *f) {
   ll_lot_free(&f->lot);
   free(f->name_owner_lot_id);
+  free(f->uom);
   ll_facts_init(f);
 }
 
@@ -359,6 +363,17 @@ static int load_tracking(const ll_state_reader *reader, const char *product_id,
                       value, err) != 0)
     return -1;
   facts->tracking = (ll_tracking)v;
+  return 0;
+}
+
+static int load_uom(const ll_state_reader *reader, const char *product_id,
+                    ll_facts *facts, ll_buf *key, ll_buf *value, ll_err *err) {
+  bool found = false;
+  key1(key, KEY_UOM, product_id);
+  if (state_get(reader, key, value, &found, err) != 0)
+    return -1;
+  if (found)
+    facts->uom = ll_strndup((const char *)value->data, value->len);
   return 0;
 }
 
@@ -379,7 +394,17 @@ static int load_created(const ll_state_reader *reader, const ll_event *ev,
     if (rc != 0)
       return -1;
   }
+  if (load_uom(reader, ev->product_id, facts, key, value, err) != 0)
+    return -1;
   return load_tracking(reader, ev->product_id, facts, key, value, err);
+}
+
+static int load_hold(const ll_state_reader *reader, const ll_event *ev,
+                     ll_facts *facts, ll_buf *key, ll_buf *value, ll_err *err) {
+  if (!present(ev->lot_id) || !present(ev->product_id))
+    return 0;
+  return read_lot(reader, ev->product_id, ev->lot_id, &facts->lot,
+                  &facts->lot_found, key, value, err);
 }
 
 static int load_updated(const ll_state_reader *reader, const ll_event *ev,
@@ -423,6 +448,8 @@ static int load_moved(const ll_state_reader *reader, const ll_event *ev,
       return -1;
   }
 
+  if (load_uom(reader, ev->product_id, facts, key, value, err) != 0)
+    return -1;
   unsigned v = 0;
   if (present(ev->from.id)) {
     if (read_small_enum(reader, KEY_USAGE, ev->product_id, ev->from.id,
@@ -469,6 +496,10 @@ int ll_facts_load(const ll_state_reader *reader, const ll_event *ev,
       break;
     case LL_EV_STOCK_MOVED:
       rc = load_moved(reader, ev, facts, &key, &value, err);
+      break;
+    case LL_EV_LOT_HELD:
+    case LL_EV_LOT_RELEASED:
+      rc = load_hold(reader, ev, facts, &key, &value, err);
       break;
     default:
       break; /* the rules reject it; nothing to read */
@@ -532,7 +563,11 @@ void ll_facts_prefetch_keys(const ll_event *ev, ll_buf *keys) {
     }
     key1(&key, KEY_TRACKING, ev->product_id);
     append_key(keys, &key);
+    key1(&key, KEY_UOM, ev->product_id);
+    append_key(keys, &key);
   } else if (ev->type == LL_EV_STOCK_MOVED) {
+    key1(&key, KEY_UOM, ev->product_id);
+    append_key(keys, &key);
     if (!lot && present(ev->lot_name)) {
       char *name = ll_text_trim_dup(ev->lot_name);
       append_key2(keys, &key, KEY_NAME, ev->product_id, name);
@@ -639,6 +674,10 @@ void ll_decision_mutations(const ll_event *ev, const ll_decision *d,
       if (d->set_tracking) {
         key1(&key, KEY_TRACKING, lot->product_id);
         put_u8(out, &key, (uint8_t)lot->tracking);
+      }
+      if (d->set_uom) {
+        key1(&key, KEY_UOM, lot->product_id);
+        ll_mutations_put(out, key.data, key.len, lot->uom, strlen(lot->uom));
       }
     } else if (ev->type == LL_EV_STOCK_MOVED) {
       if (d->set_from_usage) {

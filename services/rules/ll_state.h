@@ -97,6 +97,9 @@ typedef struct ll_facts {
   bool tracking_found;
   ll_tracking tracking;
 
+  /* LotCreated, StockMoved: the unit product_id fixed, or NULL. */
+  char *uom;
+
   /* StockMoved: the usages product_id fixed for from/to, and the lot's
    * quantity there. */
   bool from_usage_found;
@@ -135,6 +138,7 @@ typedef struct ll_decision {
   char *old_name_key_product; /* name index entry to drop (rename) */
   char *old_name_key_name;
   bool set_tracking;   /* first lot of a product fixes its tracking */
+  bool set_uom;        /* its first lot that states a unit fixes the unit */
   bool set_from_usage; /* the product's first move naming a location */
   bool set_to_usage;
   int64_t from_qty_micro; /* StockMoved: new quantities */

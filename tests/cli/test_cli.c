@@ -654,6 +654,49 @@ static void update_sends_only_what_changes(void **state) {
   run_result_free(&r);
 }
 
+/* hold and release POST {"reason"} to the lot's route and print the lot
+ * with its hold; without --reason nothing is sent. recall --hold needs a
+ * reason too. */
+static void hold_and_release_send_the_reason(void **state) {
+  (void)state;
+  size_t before = requests_seen();
+  run_result r = run_api("hold", "L-1", NULL);
+  assert_usage_error(&r, "missing --reason");
+  r = run_api("recall", "L-1", "--hold", NULL);
+  assert_usage_error(&r, "--hold needs --reason");
+  r = run_api("recall", "L-1", "--reason", "R", NULL);
+  assert_usage_error(&r, "--reason goes with --hold");
+  r = run_api("lots", "--property", "nokey", NULL);
+  assert_usage_error(&r, "--property must be KEY=VALUE");
+  assert_int_equal(requests_seen(), before);
+
+  static const char held[] =
+      "{\"lot_id\":\"L-1\",\"name\":\"0001\",\"product_id\":\"P\","
+      "\"on_hand\":\"5\",\"uom\":\"kg\",\"hold\":{\"reason\":\"RC-7\","
+      "\"since\":\"2027-01-10T09:00:00Z\"},\"properties\":{}}";
+  fake_answer(200, held);
+  r = run_api("hold", "L-1", "--product", "P", "--reason", "RC-7", NULL);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(api.method, "POST");
+  assert_string_equal(api.target, "/v1/products/P/lots/L-1/hold");
+  assert_non_null(strstr(r.out, "Lot L-1 held."));
+  assert_non_null(
+      strstr(r.out, "On hold:      since 2027-01-10T09:00:00Z: RC-7"));
+  assert_non_null(strstr(r.out, "On hand:      5 kg"));
+  json_t *sent = sent_json();
+  json_t *want = json_pack("{s:s}", "reason", "RC-7");
+  assert_true(json_equal(sent, want));
+  json_decref(sent);
+  json_decref(want);
+  run_result_free(&r);
+
+  fake_answer(200, lot_json);
+  r = run_api("release", "L-1", "--reason", "lab negative", NULL);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(api.target, "/v1/lots/L-1/release");
+  run_result_free(&r);
+}
+
 /* A lot is (product, LOT_ID): --product picks the product-scoped routes;
  * without it, an AMBIGUOUS_LOT answer shows its message and the products,
  * and the exit status is 1 like any other API error. */
@@ -796,6 +839,7 @@ int main(void) {
       cmocka_unit_test(api_errors_are_printed_as_code_and_message),
       cmocka_unit_test(update_sends_only_what_changes),
       cmocka_unit_test(product_option_names_the_lot),
+      cmocka_unit_test(hold_and_release_send_the_reason),
       cmocka_unit_test(move_sends_a_decimal_string_and_usages),
       cmocka_unit_test(unreachable_api_is_a_runtime_failure),
       cmocka_unit_test(data_dir_gives_the_address),

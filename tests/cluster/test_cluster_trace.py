@@ -157,12 +157,13 @@ class Events:
             "description": None, "expiration_at": None, "use_by_at": None,
             "removal_at": None, "alert_at": None})
 
-    def move(self, product, lot_id, qty, frm, to, ref=None):
+    def move(self, product, lot_id, qty, frm, to, ref=None, partner=None):
         self._add("StockMoved", product, lot_id, {
             "lot_name": None,
             "quantity": decimal.Decimal(qty).quantize(stream_model.SCALE),
             "from": {"id": frm[0], "usage": frm[1]},
-            "to": {"id": to[0], "usage": to[1]}, "reference": ref})
+            "to": {"id": to[0], "usage": to[1]}, "reference": ref,
+            "partner": partner})
 
 
 def chain(flour, dough, bread, salt):
@@ -188,7 +189,8 @@ def chain(flour, dough, bread, salt):
     ev.move(dough, "D1", "20", WH, PROD, "MO-3")
     ev.move(bread, "B1", "15", PROD, WH, "MO-3")
     # Deliveries to customers.
-    ev.move(bread, "B1", "30", WH, ACME, "SO-1")
+    ev.move(bread, "B1", "30", WH, ACME, "SO-1",
+            {"id": "C-ACME", "name": "Acme Ltd"})
     ev.move(bread, "B2", "10", WH, BETA, "SO-2")
     ev.move(bread, "B1", "5", WH, BETA, "SO-3")
     ev.move(flour, "F2", "1", WH, ACME, "SO-4")

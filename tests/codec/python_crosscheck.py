@@ -96,6 +96,8 @@ SAMPLES = {
         "use_by_at": None,
         "removal_at": ms(1827619200000),
         "alert_at": None,
+        "uom": "kg",
+        "properties": {"origin": "DE", "supplier_batch": "B-7"},
     },
     "StockMoved": {
         "event_id": "py-ev-2",
@@ -107,6 +109,8 @@ SAMPLES = {
         "from": {"id": "WH/Stock/Shelf-2", "usage": "INTERNAL"},
         "to": {"id": "Partners/Customers", "usage": "CUSTOMER"},
         "reference": "WH/OUT/0001",
+        "partner": {"id": "C-42", "name": "Caf\u00e9 Bob"},
+        "uom": "kg",
     },
 }
 

@@ -66,7 +66,7 @@ static void test_fingerprints_match_python(void **state) {
     free(text);
     files++;
   }
-  assert_int_equal(files, 5);
+  assert_int_equal(files, 11);
   ll_buf_free(&out);
 }
 
@@ -91,6 +91,9 @@ static void python_lot_created(ll_event *ev) {
   ev->reference = ll_strdup("PO-77");
   ev->expiration_at = (ll_opt_time){true, 1830297600000LL};
   ev->removal_at = (ll_opt_time){true, 1827619200000LL};
+  ev->uom = ll_strdup("kg");
+  ll_props_add(&ev->properties, "origin", "DE");
+  ll_props_add(&ev->properties, "supplier_batch", "B-7");
 }
 
 static void python_stock_moved(ll_event *ev) {
@@ -107,6 +110,9 @@ static void python_stock_moved(ll_event *ev) {
   ev->to.id = ll_strdup("Partners/Customers");
   ev->to.usage = LL_USAGE_CUSTOMER;
   ev->reference = ll_strdup("WH/OUT/0001");
+  ev->partner_id = ll_strdup("C-42");
+  ev->partner_name = ll_strdup("Caf\xc3\xa9 Bob");
+  ev->uom = ll_strdup("kg");
 }
 
 static void test_python_bytes_decode_here(void **state) {
@@ -152,7 +158,7 @@ static void test_python_bytes_decode_here(void **state) {
     /* And the other way: our bytes for the same record, read by Python. */
     ll_buf ours;
     ll_buf_init(&ours);
-    assert_int_equal(ll_codec_encode_version(c, &expected, 1, &ours, &err), 0);
+    assert_int_equal(ll_codec_encode_version(c, &expected, 0, &ours, &err), 0);
     assert_int_equal(ours.len, avro.len);
     assert_memory_equal(ours.data, avro.data, avro.len);
     ll_buf hexbuf, pyout;

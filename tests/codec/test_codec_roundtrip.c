@@ -179,7 +179,7 @@ static void test_bad_quantity_bytes_are_flagged_not_rejected(void **state) {
   ll_buf_put(&patched, avro.data + at + sizeof want,
              avro.len - at - sizeof want);
   uint64_t fp;
-  assert_true(ll_codec_fingerprint(codec, LL_EV_STOCK_MOVED, 0, &fp));
+  assert_true(ll_codec_fingerprint(codec, LL_EV_STOCK_MOVED, 1, &fp));
   single_object_frame(fp, &patched, &msg);
   ll_event out;
   ll_event_init(&out);

@@ -35,7 +35,9 @@ SRC = os.environ.get("LOTLINE_SOURCE",
                      os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("LOTLINE_BIN", os.path.join(SRC, "build", "bin"))
 DEPLOY = os.path.join(SRC, "deploy")
-TOPICS = ["lots.inbound", "lots.events", "lots.rejected", "lots.quantities"]
+TOPICS = ["lots.inbound", "lots.events", "lots.rejected", "lots.quantities",
+          "lots.members"]
+INSTANCES = 3  # the compose file's and the StatefulSet's cluster
 
 failures = []
 
@@ -108,14 +110,14 @@ def check_compose(compose):
     check("schema-registry" in reg.get("image", ""),
           "compose: a Confluent Schema Registry service")
 
-    mounts = {}
-    for name, mode in (("lotline-command", "command"),
-                       ("lotline-project", "project")):
+    volumes, urls, ports = set(), set(), set()
+    for i in range(1, INSTANCES + 1):
+        name = "lotline-%d" % i
         s = svcs.get(name)
         if not check(s is not None, "compose: service %s" % name):
             continue
-        check(s.get("command", [None])[0] == mode,
-              "compose: %s runs `lotlined %s`" % (name, mode))
+        check(s.get("command", [None])[0] == "all",
+              "compose: %s runs `lotlined all`" % name)
         env = s.get("environment", {})
         for var in env:
             check(var.startswith("LOTLINE_") and env_key(var) is not None,
@@ -125,35 +127,50 @@ def check_compose(compose):
                 if isinstance(v, str) and v.endswith(":" + str(data))]
         check(len(vols) == 1, "compose: %s mounts a volume at its data dir %s"
               % (name, data))
-        mounts[name] = vols[0].split(":")[0] if vols else None
+        if vols:
+            volumes.add(vols[0].split(":")[0])
         check(env.get("LOTLINE_BROKERS", "").startswith("kafka:"),
               "compose: %s uses the kafka service" % name)
         check("schema-registry:" in env.get("LOTLINE_SCHEMA_REGISTRY_URL",
                                             ""),
               "compose: %s uses the schema-registry service" % name)
-    check(mounts.get("lotline-command") is not None
-          and mounts.get("lotline-command") == mounts.get("lotline-project")
-          and mounts["lotline-command"] in compose.get("volumes", {}),
-          "compose: command and project share one named volume (%s)"
-          % mounts)
-    project = svcs.get("lotline-project", {})
-    check(project.get("environment", {}).get("LOTLINE_HTTP_LISTEN", "")
-          .startswith("0.0.0.0:"),
-          "compose: the API listens beyond the container's loopback")
-    token = str(project.get("environment", {})
-                .get("LOTLINE_HTTP_TOKEN_WRITE", ""))
-    check(re.match(r"^\$\{LOTLINE_HTTP_TOKEN_WRITE:\?.+\}$", token)
-          is not None,
-          "compose: so lotline-project takes a write token from the "
-          "environment, required (%s)" % token)
-    check("/readyz" in " ".join(project.get("healthcheck", {})
-                                .get("test", [])),
-          "compose: lotline-project's healthcheck is /readyz")
+        listen = env.get("LOTLINE_HTTP_LISTEN", "")
+        check(listen.startswith("0.0.0.0:"),
+              "compose: %s's API listens beyond the container's loopback"
+              % name)
+        url = env.get("LOTLINE_HTTP_ADVERTISE", "")
+        check(url == "http://%s:%s" % (name, listen.split(":")[-1]),
+              "compose: %s advertises its own service name and port (%s)"
+              % (name, url))
+        urls.add(url)
+        token = str(env.get("LOTLINE_HTTP_TOKEN_WRITE", ""))
+        check(re.match(r"^\$\{LOTLINE_HTTP_TOKEN_WRITE:\?.+\}$", token)
+              is not None,
+              "compose: %s takes the write token from the environment, "
+              "required (%s)" % (name, token))
+        check("/readyz" in " ".join(s.get("healthcheck", {})
+                                    .get("test", [])),
+              "compose: %s's healthcheck is /readyz" % name)
+        ports.update(str(p) for p in s.get("ports", []))
+    check(len(volumes) == INSTANCES and
+          all(v in compose.get("volumes", {}) for v in volumes),
+          "compose: every instance has a named volume of its own (%s)"
+          % sorted(volumes))
+    check(len(urls) == INSTANCES, "compose: distinct advertised URLs")
+    check(len(ports) == INSTANCES, "compose: distinct host ports (%s)"
+          % sorted(ports))
     init = " ".join(svcs.get("kafka-init", {}).get("command", []))
     for t in TOPICS:
         check("--topic %s " % t in init, "compose: kafka-init creates %s" % t)
     check(re.search(r"lots\.quantities[^\n]*cleanup\.policy=compact", init),
           "compose: lots.quantities is compacted")
+    check(re.search(r"lots\.members[^\n]*cleanup\.policy=compact", init),
+          "compose: lots.members is compacted")
+    parts = dict(re.findall(r"--topic (lots\.\w+) --partitions (\d+)", init))
+    check(parts.get("lots.inbound") == parts.get("lots.events") ==
+          parts.get("lots.quantities"),
+          "compose: lots.events and lots.quantities have the partitions of "
+          "lots.inbound (%s)" % parts)
 
     dc = shutil.which("docker-compose")
     if dc:
@@ -196,7 +213,8 @@ def check_k8s(docs):
         return
     sts = sts[0]
     spec = sts["spec"]
-    check(spec.get("replicas") == 1, "k8s: replicas 1 (one log writer)")
+    check(spec.get("replicas") == INSTANCES,
+          "k8s: replicas %d (a cluster)" % INSTANCES)
     pod = spec["template"]["spec"]
     labels = spec["template"]["metadata"]["labels"]
     check(spec["selector"]["matchLabels"].items() <= labels.items(),
@@ -205,36 +223,39 @@ def check_k8s(docs):
                                                       [])]
     check(len(claims) == 1, "k8s: one PVC template (%s)" % claims)
     containers = {c["name"]: c for c in pod["containers"]}
-    check(set(containers) == {"command", "project"},
-          "k8s: containers command and project (%s)" % sorted(containers))
-    data_paths = set()
-    for name, c in containers.items():
-        args = c.get("args", [])
-        check(args[:1] == [name], "k8s: container %s runs `lotlined %s`"
-              % (name, name))
-        mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts",
-                                                            [])}
-        data = args[args.index("--data") + 1] if "--data" in args else None
-        check(claims and mounts.get(claims[0]) == data,
-              "k8s: %s mounts the PVC where --data points (%s)"
-              % (name, data))
-        data_paths.add(data)
-        conf = args[args.index("--config") + 1] if "--config" in args \
-            else None
-        vol = next((v for v in pod.get("volumes", []) if "configMap" in v),
-                   None)
-        check(vol is not None and conf is not None
-              and conf == mounts.get(vol["name"], "") + "/lotline.conf",
-              "k8s: %s reads --config from the mounted ConfigMap" % name)
-        sc = c.get("securityContext", {})
-        check(sc.get("allowPrivilegeEscalation") is False
-              and sc.get("readOnlyRootFilesystem") is True,
-              "k8s: %s is locked down" % name)
-    check(len(data_paths) == 1, "k8s: both containers share one data path")
+    check(set(containers) == {"lotline"},
+          "k8s: one container, lotline (%s)" % sorted(containers))
+    project = containers.get("lotline", {})
+    args = project.get("args", [])
+    check(args[:1] == ["all"], "k8s: the container runs `lotlined all`")
+    mounts = {m["name"]: m["mountPath"] for m in project.get("volumeMounts",
+                                                              [])}
+    data = args[args.index("--data") + 1] if "--data" in args else None
+    check(claims and mounts.get(claims[0]) == data,
+          "k8s: the container mounts the PVC where --data points (%s)" % data)
+    conf = args[args.index("--config") + 1] if "--config" in args else None
+    cvol = next((v for v in pod.get("volumes", []) if "configMap" in v),
+                None)
+    check(cvol is not None and conf is not None
+          and conf == mounts.get(cvol["name"], "") + "/lotline.conf",
+          "k8s: the container reads --config from the mounted ConfigMap")
+    sc = project.get("securityContext", {})
+    check(sc.get("allowPrivilegeEscalation") is False
+          and sc.get("readOnlyRootFilesystem") is True,
+          "k8s: the container is locked down")
     check(pod.get("securityContext", {}).get("runAsNonRoot") is True,
           "k8s: runs as non-root")
+    env = {e["name"]: e for e in project.get("env", [])}
+    check(env.get("POD_NAME", {}).get("valueFrom", {}).get("fieldRef", {})
+          .get("fieldPath") == "metadata.name",
+          "k8s: POD_NAME from the downward API")
+    check(env.get("LOTLINE_CLUSTER_INSTANCE_ID", {}).get("value")
+          == "$(POD_NAME)", "k8s: the instance id is the pod's name")
+    advertise = env.get("LOTLINE_HTTP_ADVERTISE", {}).get("value", "")
+    check(advertise == "http://$(POD_NAME).%s:8080" % spec.get("serviceName"),
+          "k8s: each pod advertises its name in the headless Service (%s)"
+          % advertise)
 
-    project = containers.get("project", {})
     ports = {p.get("name"): p["containerPort"]
              for p in project.get("ports", [])}
 
@@ -247,7 +268,6 @@ def check_k8s(docs):
           "k8s: readiness probe GET /readyz on a declared port")
     check(probe_ok("livenessProbe", "/healthz"),
           "k8s: liveness probe GET /healthz on a declared port")
-
     vol = next((v for v in pod.get("volumes", []) if "configMap" in v), {})
     cm = objs.get(("ConfigMap", vol.get("configMap", {}).get("name")))
     if check(cm is not None and "lotline.conf" in cm.get("data", {}),
@@ -296,31 +316,31 @@ def check_config_with_lotlined(conf_text, what):
 
 
 def check_secure_start(conf_text, project):
-    """The ConfigMap's http.listen is beyond loopback, so `project` needs a
-    write token: it comes from a Secret, lotlined accepts the settings with
+    """The ConfigMap's http.listen is beyond loopback, so `lotlined all` needs
+    a write token: it comes from a Secret, lotlined accepts the settings with
     it and refuses them (exit 2, naming the key) without."""
     env = {e["name"]: e for e in project.get("env", [])}
     ref = env.get("LOTLINE_HTTP_TOKEN_WRITE", {}).get("valueFrom", {}) \
         .get("secretKeyRef", {})
     check(ref.get("name") and ref.get("key"),
-          "k8s: project's LOTLINE_HTTP_TOKEN_WRITE comes from a Secret (%s)"
+          "k8s: the pod's LOTLINE_HTTP_TOKEN_WRITE comes from a Secret (%s)"
           % ref)
     tmp = tempfile.mkdtemp(prefix="lotline-deploy-")
     try:
         path = os.path.join(tmp, "lotline.conf")
         with open(path, "w") as f:
             f.write(conf_text)
-        argv = [os.path.join(BIN, "lotlined"), "project", "--config", path,
+        argv = [os.path.join(BIN, "lotlined"), "all", "--config", path,
                 "--data", os.path.join(tmp, "data"), "--print-config"]
         base = {k: v for k, v in os.environ.items()
                 if k != "LOTLINE_HTTP_TOKEN_WRITE"}
         r = subprocess.run(argv, capture_output=True, text=True,
                            env=dict(base, LOTLINE_HTTP_TOKEN_WRITE="t0ken"))
-        check(r.returncode == 0, "k8s: project starts with the token (%s)"
+        check(r.returncode == 0, "k8s: all starts with the token (%s)"
               % r.stderr.strip())
         r = subprocess.run(argv, capture_output=True, text=True, env=base)
         check(r.returncode == 2 and "http.token.write" in r.stderr,
-              "k8s: project refuses the open API without it (exit %d: %s)"
+              "k8s: all refuses the open API without it (exit %d: %s)"
               % (r.returncode, r.stderr.strip()))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -272,8 +272,9 @@ static void test_named_unknown_parameters(void **state) {
                  (const char *const[]){"'as_of'", NULL});
   expect_refused("GET", "/v1/lots/L-1/trace?as_of=3", NULL,
                  (const char *const[]){"'as_of'", "direction", "depth", NULL});
-  expect_refused("GET", "/v1/locations/WH/lots?as_of=3", NULL,
-                 (const char *const[]){"'as_of'", NULL});
+  /* A location answers as of a moment (as_of); "at" is not its name. */
+  expect_refused("GET", "/v1/locations/WH/lots?at=3", NULL,
+                 (const char *const[]){"'at'", "as_of", NULL});
   expect_refused("GET", "/v1/lots/L-1/moves?direction=upstream", NULL,
                  (const char *const[]){"'direction'", "limit", "cursor", NULL});
   expect_refused("GET", "/v1/rejections?cursor=5", NULL,

@@ -3,17 +3,21 @@
 newer compatible version of LotCreated are both read correctly.
 
 lotlined runs with schemas.dir = a temp copy of schemas/ plus
-schemas-evolution/LotCreated.v2.avsc (v1 + an optional field with a
-default), so the reader schema is v2, as after a schema upgrade. Then:
-  - a v1 producer (the previous version, single-object encoding, known by
-    fingerprint from the schema directory),
-  - a v2 producer (the reader's own version, single-object encoding),
+schemas-evolution/LotCreated.v3.avsc (v2 + an optional field with a
+default), so the reader schema is v3, as after a schema upgrade. Then:
+  - a v1 producer (the schema of before units and properties, single-object
+    encoding, known by fingerprint from the schema directory),
+  - a v2 producer (schemas/LotCreated.v2.avsc: uom and properties, which
+    must arrive),
+  - a v3 producer (the reader's own version, single-object encoding),
   - a newer producer whose schema is not in the directory (fields in
     another order, an extra field, an extra enum symbol, a field left out)
     and reaches lotline through the Schema Registry (Confluent framing),
   - and the HTTP API (which encodes with the reader schema, v2)
 each create a lot; every field visible over HTTP must be what the producer
-wrote, and a move on each lot (written with StockMoved v1) must apply."""
+wrote, and a move on each lot must apply, written with StockMoved v1 (the
+schema of before partners) or v2 (with a partner, which the history
+shows)."""
 import json
 import os
 import shutil
@@ -54,13 +58,15 @@ def main():
     for f in os.listdir(SCHEMAS):
         if f.endswith(".avsc"):
             shutil.copy(os.path.join(SCHEMAS, f), schema_dir)
-    shutil.copy(os.path.join(EVOLUTION, "LotCreated.v2.avsc"), schema_dir)
+    shutil.copy(os.path.join(EVOLUTION, "LotCreated.v3.avsc"), schema_dir)
 
     v1 = avro.schema.parse(schema_text("LotCreated.v1.avsc"))
-    v2 = avro.schema.parse(schema_text("LotCreated.v2.avsc", EVOLUTION))
+    v2 = avro.schema.parse(schema_text("LotCreated.v2.avsc"))
+    v3_dir = avro.schema.parse(schema_text("LotCreated.v3.avsc", EVOLUTION))
     v3_text = schema_text("LotCreated.v3-registry.json", EVOLUTION)
     v3 = avro.schema.parse(v3_text)
     moved = avro.schema.parse(schema_text("StockMoved.v1.avsc"))
+    moved2 = avro.schema.parse(schema_text("StockMoved.v2.avsc"))
 
     reg = Registry()
     reg.schemas = {ID_V3: v3_text}
@@ -80,7 +86,11 @@ def main():
                 description="written with v1", **dates))),
             ("RESIN", single_object(v2, lot_created(
                 "evo-2", "RESIN", "EVO-2", "R-v2", now, reference="PO-2",
-                description="written with v2", origin_country="DE",
+                description="written with v2", uom="kg",
+                properties={"supplier_batch": "SB-2"}, **dates))),
+            ("RESIN", single_object(v3_dir, lot_created(
+                "evo-5", "RESIN", "EVO-5", "R-v3d", now, reference="PO-5",
+                description="written with v3", origin_country="DE",
                 **dates))),
             ("RESIN", confluent(ID_V3, v3, {
                 "event_id": "evo-3", "product_id": "RESIN",
@@ -104,6 +114,7 @@ def main():
             "EVO-2": ("R-v2", "PO-2", "written with v2"),
             "EVO-3": ("R-v3", "PO-3", "written with a newer schema"),
             "EVO-4": ("R-http", "PO-4", "written over HTTP"),
+            "EVO-5": ("R-v3d", "PO-5", "written with v3"),
         }
         for lot_id, (name, ref, desc) in expected.items():
             lot = wait_lot(d, lot_id)
@@ -117,14 +128,32 @@ def main():
             print("%s read correctly: %s / %s / %s" % (lot_id, name, ref,
                                                        desc))
 
-        # The lots work for the events that follow (StockMoved v1).
-        produce(d.brokers, [
-            ("RESIN", single_object(moved, stock_moved(
-                "evo-m-" + lot_id, "RESIN", lot_id, "2.5", now, VENDOR,
-                STOCK)))
-            for lot_id in expected])
+        # What v2 added arrived; the lots without a unit take the
+        # product's, which EVO-2 (the first lot stating one) fixed.
+        lot = wait_lot(d, "EVO-2")
+        assert lot["uom"] == "kg", lot
+        assert lot["properties"] == {"supplier_batch": "SB-2"}, lot
+        print("EVO-2 (v2) kept uom kg and its properties")
+
+        # The lots work for the events that follow: StockMoved v1 and, with
+        # a partner, v2.
+        def move(lot_id):
+            if lot_id in ("EVO-1", "EVO-3"):
+                return single_object(moved, stock_moved(
+                    "evo-m-" + lot_id, "RESIN", lot_id, "2.5", now, VENDOR,
+                    STOCK))
+            ev = stock_moved("evo-m-" + lot_id, "RESIN", lot_id, "2.5", now,
+                             VENDOR, STOCK)
+            ev["partner"] = {"id": "S-9", "name": "Resin Inc"}
+            ev["uom"] = "kg"
+            return single_object(moved2, ev)
+        produce(d.brokers, [("RESIN", move(lot_id)) for lot_id in expected])
         for lot_id in expected:
             wait_lot(d, lot_id, on_hand="2.5")
+        status, hist = d.get("/v1/lots/EVO-2/moves")
+        assert status == 200, hist
+        assert hist["events"][-1]["partner"] == {
+            "id": "S-9", "name": "Resin Inc"}, hist
         assert d.rejections() == [], d.rejections()
         assert reg.requests == [ID_V3], reg.requests
         print("moves applied to every lot; no rejection")

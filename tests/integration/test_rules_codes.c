@@ -169,6 +169,17 @@ static void ev_update(ll_event *ev, const char *id, const char *product,
   ev->lot_id = ll_strdup(lot);
 }
 
+static void ev_hold(ll_event *ev, const char *id, const char *product,
+                    const char *lot, const char *reason) {
+  ll_event_init(ev);
+  ev->type = LL_EV_LOT_HELD;
+  ev->event_id = ll_strdup(id);
+  ev->occurred_at_ms = OCCURRED_AT_MS;
+  ev->product_id = ll_strdup(product);
+  ev->lot_id = ll_strdup(lot);
+  ev->reason = ll_strdup(reason);
+}
+
 /* ---- Kafka: a producer that remembers where each message went ---- */
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
@@ -417,6 +428,15 @@ static void build_setup(sent_list *l) {
   ev_move(&ev, "rc-s6", "DRILL", "RC-S1", "1", "Vendors", LL_USAGE_SUPPLIER,
           "WH/Stock", LL_USAGE_INTERNAL);
   add_event(l, "setup: receive serial RC-S1", LL_OK, "DRILL", &ev);
+  /* A lot in kg (which fixes PAINT's unit), received, then held. */
+  ev_create(&ev, "rc-s7", "PAINT", "RC-LH", "LOT-HOLD", LL_TRACK_LOT);
+  ev.uom = ll_strdup("kg");
+  add_event(l, "setup: lot RC-LH in kg", LL_OK, "PAINT", &ev);
+  ev_move(&ev, "rc-s8", "PAINT", "RC-LH", "5", "Vendors", LL_USAGE_SUPPLIER,
+          "WH/Stock", LL_USAGE_INTERNAL);
+  add_event(l, "setup: receive 5 of RC-LH", LL_OK, "PAINT", &ev);
+  ev_hold(&ev, "rc-s9", "PAINT", "RC-LH", "RC-7 recall");
+  add_event(l, "setup: hold RC-LH", LL_OK, "PAINT", &ev);
 }
 
 /* One event per code, then the redeliveries. */
@@ -538,6 +558,18 @@ static void build_triggers(sent_list *l) {
   s = add_event(l, "expired lot to a customer", LL_EXPIRED_LOT, "PAINT", &ev);
   words(s, "'LOT-EXP' (RC-LX)", "2020-01-01T00:00:00Z", "'Customers/ACME'",
         NULL);
+
+  ev_move(&ev, "rc-t-held", "PAINT", "RC-LH", "1", "WH/Stock",
+          LL_USAGE_INTERNAL, "Customers/ACME", LL_USAGE_CUSTOMER);
+  s = add_event(l, "held lot to a customer", LL_LOT_ON_HOLD, "PAINT", &ev);
+  words(s, "'LOT-HOLD' (RC-LH)", "on hold since 2026-11-18T11:06:40Z",
+        "RC-7 recall", "'Customers/ACME'");
+
+  ev_create(&ev, "rc-t-uom", "PAINT", "RC-L10", "LOT-010", LL_TRACK_LOT);
+  ev.uom = ll_strdup("l");
+  s = add_event(l, "a lot in litres of a product in kg", LL_UOM_MISMATCH,
+                "PAINT", &ev);
+  words(s, "'PAINT' is measured in 'kg'", "'LOT-010' (RC-L10)", "'l'", NULL);
 
   ev_move(&ev, "rc-s2", "PAINT", "RC-L1", "11", "Vendors", LL_USAGE_SUPPLIER,
           "WH/Stock", LL_USAGE_INTERNAL);
@@ -687,6 +719,8 @@ static void check_state_unchanged(const char *http) {
   check_no_lot(http, "RC-L8");
   check_no_lot(http, "RC-L9");
   check_no_lot(http, "RC-S2");
+  check_no_lot(http, "RC-L10");
+  check_stock(http, "RC-LH", "WH/Stock", "5");
 }
 
 static void run_kafka_path(const char *brokers, const char *http) {
@@ -702,6 +736,7 @@ static void run_kafka_path(const char *brokers, const char *http) {
   wait_lot(http, "RC-L1", "10");
   wait_lot(http, "RC-LX", "5");
   wait_lot(http, "RC-S1", "1");
+  wait_lot(http, "RC-LH", "5");
   send_range(brokers, l, setup_end, triggers_end);
   send_range(brokers, l, triggers_end, l->len);
   wait_lot(http, "RC-END-P", NULL);
@@ -892,6 +927,22 @@ static void run_http_path(const char *http, bool covered[LL_CODE_COUNT]) {
        422,
        "EXPIRED_LOT",
        {"'LOT-EXP' (RC-LX)", "expired at 2020-01-01T00:00:00Z"}},
+      {"POST",
+       "/v1/moves",
+       MOVE_BODY("PAINT", "RC-LH", "1", "WH/Stock", "INTERNAL",
+                 "Customers/ACME", "CUSTOMER"),
+       NULL,
+       422,
+       "LOT_ON_HOLD",
+       {"'LOT-HOLD' (RC-LH)", "on hold since", "RC-7 recall"}},
+      {"POST",
+       "/v1/lots",
+       "{\"lot_id\":\"RC-H10\",\"product_id\":\"PAINT\",\"name\":\"LOT-H10\","
+       "\"uom\":\"l\"}",
+       NULL,
+       422,
+       "UOM_MISMATCH",
+       {"'PAINT' is measured in 'kg'", "'l'"}},
       /* The Kafka event rc-s1 created RC-L1; this is another request. */
       {"POST",
        "/v1/lots",

@@ -289,7 +289,11 @@ def wait_log(d, want, timeout_s=60):
 
 # ---- reading the topics ----
 
-def read_topic(brokers, topic, timeout_s=60):
+def read_topic(brokers, topic, timeout_s=60,
+               headers=("lotline-position",)):
+    """Every record of topic, from the beginning: (partition, offset, key,
+    value, lotline-position or None). headers: the header names every
+    record must carry, exactly (None: not checked)."""
     c = Consumer({"bootstrap.servers": brokers, "group.id": "sb-reader",
                   "enable.auto.commit": False, "enable.partition.eof": True,
                   "isolation.level": "read_committed"})
@@ -314,7 +318,7 @@ def read_topic(brokers, topic, timeout_s=60):
             continue
         # The position is the only header: consumers get no bookkeeping.
         names = [k for k, _ in (m.headers() or [])]
-        assert names == ["lotline-position"], \
+        assert headers is None or names == list(headers), \
             "%s [%d] offset %d: headers %s" % (topic, m.partition(),
                                                m.offset(), names)
         pos = dict(m.headers() or []).get("lotline-position")

@@ -369,8 +369,9 @@ static void test_chain_trace_and_recall(void **state) {
   const char *csv_args[] = {"recall", "FLOUR-1", "--format", "csv", NULL};
   assert_int_equal(run_cli(&out, csv_args), 0);
   assert_non_null(strstr(out, "record,level,lot_id,product_id,made_from,"
-                              "reference,quantity,customer,time,position\r\n"));
-  assert_non_null(strstr(out, "lot,2,BREAD-1,BREAD,DOUGH-1,MO-2,400,,,\r\n"));
+                              "reference,quantity,customer,partner_id,"
+                              "partner_name,time,position\r\n"));
+  assert_non_null(strstr(out, "lot,2,BREAD-1,BREAD,DOUGH-1,MO-2,400,,,,,\r\n"));
   assert_non_null(strstr(out, "delivery,,BREAD-1,BREAD,,SO-102,90.5,"
                               "Customers/Globex,"));
   free(out);

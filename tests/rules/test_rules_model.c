@@ -21,6 +21,14 @@
  * real state; every 1000 events the recent lots and every 10000 events the
  * whole state are compared.
  *
+ * Holds, units and partners: LotHeld and LotReleased events hold and
+ * release lots (a second hold keeps the first, a release of a free lot is
+ * no change), a held lot may not go from stock to a customer or into
+ * production (LOT_ON_HOLD); lots and moves state a unit now and then (the
+ * product's first lot with one fixes it: UOM_MISMATCH); moves name a
+ * partner now and then, which decides nothing but is part of the event's
+ * identity.
+ *
  * The seed is printed; LOTLINE_SEED=<n> replays a run, LOTLINE_MODEL_EVENTS
  * sets the number of events (default 100000). */
 #include <setjmp.h>
@@ -56,6 +64,9 @@
 
 static const char *const LOCS[N_LOCS] = {"S/A", "S/B", "T/1", "V",
                                          "C",   "I",   "M",   "X"};
+#define N_UOMS 2
+static const char *const UOMS[N_UOMS] = {"kg", "l"};
+
 static const ll_usage LOC_USAGE[N_LOCS] = {
     LL_USAGE_INTERNAL,   LL_USAGE_INTERNAL, LL_USAGE_TRANSIT,
     LL_USAGE_SUPPLIER,   LL_USAGE_CUSTOMER, LL_USAGE_INVENTORY,
@@ -90,6 +101,10 @@ typedef struct mlot {
   ll_opt_time expiration, use_by, removal, alert;
   int64_t version, move_count, created_at, updated_at;
   int64_t qty[N_LOCS];
+  bool held;
+  char hold_reason[16];
+  int64_t hold_since;
+  int uom; /* index into UOMS, -1 = none */
 } mlot;
 
 typedef struct model {
@@ -108,6 +123,7 @@ typedef struct model {
   int n_products;
   bool *usage_set; /* [product * N_LOCS + location]: fixed per product */
   ll_usage *usage;
+  int *uom_plus1; /* by product number: 1 + index into UOMS, 0 = none */
   /* "<product>/<event id>" -> index into recorded (uint32_t) */
   mem_state *seen;
   ll_event *recorded; /* the first event seen with each id: own copies */
@@ -276,6 +292,10 @@ typedef enum field {
   F_FROM_USAGE,
   F_TO_ID,
   F_TO_USAGE,
+  F_UOM,
+  F_REASON,
+  F_PARTNER_ID,
+  F_PARTNER_NAME,
   F_COUNT
 } field;
 
@@ -284,9 +304,10 @@ static const char *const FIELD_NAMES[F_COUNT] = {
     "name",        "tracking",    "new_product_id", "expected_version",
     "reference",   "description", "expiration_at",  "use_by_at",
     "removal_at",  "alert_at",    "quantity",       "from.id",
-    "from.usage",  "to.id",       "to.usage"};
+    "from.usage",  "to.id",       "to.usage",       "uom",
+    "reason",      "partner.id",  "partner.name"};
 
-#define TYPE_FIELDS_MAX 12
+#define TYPE_FIELDS_MAX 14
 typedef struct type_fields {
   ll_event_type type;
   int n;
@@ -295,18 +316,21 @@ typedef struct type_fields {
 
 static const type_fields FIELDS[] = {
     {LL_EV_LOT_CREATED,
-     11,
+     12,
      {F_OCCURRED_AT, F_PRODUCT, F_LOT_ID, F_NAME, F_TRACKING, F_REFERENCE,
-      F_DESCRIPTION, F_EXPIRATION, F_USE_BY, F_REMOVAL, F_ALERT}},
+      F_DESCRIPTION, F_EXPIRATION, F_USE_BY, F_REMOVAL, F_ALERT, F_UOM}},
     {LL_EV_LOT_UPDATED,
      12,
      {F_OCCURRED_AT, F_PRODUCT, F_LOT_ID, F_EXPECTED_VERSION, F_NAME,
       F_NEW_PRODUCT, F_REFERENCE, F_DESCRIPTION, F_EXPIRATION, F_USE_BY,
       F_REMOVAL, F_ALERT}},
     {LL_EV_STOCK_MOVED,
-     10,
+     13,
      {F_OCCURRED_AT, F_PRODUCT, F_LOT_ID, F_LOT_NAME, F_QUANTITY, F_FROM_ID,
-      F_FROM_USAGE, F_TO_ID, F_TO_USAGE, F_REFERENCE}},
+      F_FROM_USAGE, F_TO_ID, F_TO_USAGE, F_REFERENCE, F_PARTNER_ID,
+      F_PARTNER_NAME, F_UOM}},
+    {LL_EV_LOT_HELD, 4, {F_OCCURRED_AT, F_PRODUCT, F_LOT_ID, F_REASON}},
+    {LL_EV_LOT_RELEASED, 4, {F_OCCURRED_AT, F_PRODUCT, F_LOT_ID, F_REASON}},
 };
 #define N_TYPES (sizeof FIELDS / sizeof FIELDS[0])
 
@@ -371,6 +395,14 @@ static bool field_eq(const ll_event *a, const ll_event *b, field f) {
     return str_eq(a->to.id, b->to.id);
   case F_TO_USAGE:
     return a->to.usage == b->to.usage;
+  case F_UOM:
+    return str_eq(a->uom, b->uom);
+  case F_REASON:
+    return str_eq(a->reason, b->reason);
+  case F_PARTNER_ID:
+    return str_eq(a->partner_id, b->partner_id);
+  case F_PARTNER_NAME:
+    return str_eq(a->partner_name, b->partner_name);
   case F_COUNT:
     break;
   }
@@ -408,6 +440,11 @@ static void copy_event(ll_event *dst, const ll_event *src) {
   dst->description = dup_or_null(src->description);
   dst->from.id = dup_or_null(src->from.id);
   dst->to.id = dup_or_null(src->to.id);
+  dst->uom = dup_or_null(src->uom);
+  dst->reason = dup_or_null(src->reason);
+  dst->partner_id = dup_or_null(src->partner_id);
+  dst->partner_name = dup_or_null(src->partner_name);
+  memset(&dst->properties, 0, sizeof dst->properties); /* never generated */
 }
 
 /* The model's own key of an event id: ids are per product. */
@@ -450,7 +487,18 @@ static int expect_created(const model *m, const ll_event *ev, int *lot_out) {
     return LL_LOT_ID_TAKEN;
   if (m->tracking_set[product] && m->tracking[product] != ev->tracking)
     return LL_TRACKING_MISMATCH;
+  int fixed = m->uom_plus1[product] - 1;
+  if (ev->uom && fixed >= 0 && strcmp(ev->uom, UOMS[fixed]) != 0)
+    return LL_UOM_MISMATCH;
   return LL_OK;
+}
+
+static int expect_hold(const model *m, const ll_event *ev, int *lot_out) {
+  if (blank(ev->reason))
+    return LL_MISSING_FIELD;
+  int lot = lot_index(m, number_of(ev->product_id), number_of(ev->lot_id));
+  *lot_out = lot;
+  return m->lots[lot].exists ? LL_OK : LL_UNKNOWN_LOT;
 }
 
 static int expect_updated(const model *m, const ll_event *ev, int *lot_out) {
@@ -520,6 +568,9 @@ static int expect_moved(const model *m, const ll_event *ev, int *lot_out) {
     if (strcmp(name, l->name) != 0)
       return LL_INVALID_FIELD;
   }
+  int fixed = m->uom_plus1[product] - 1;
+  if (ev->uom && (fixed < 0 || strcmp(ev->uom, UOMS[fixed]) != 0))
+    return LL_UOM_MISMATCH;
   if (usage_known(m, product, from) &&
       usage_of(m, product, from) != ev->from.usage)
     return LL_LOCATION_USAGE_CONFLICT;
@@ -536,6 +587,10 @@ static int expect_moved(const model *m, const ll_event *ev, int *lot_out) {
     return LL_SERIAL_ALREADY_IN_STOCK;
   if (is_stock(ev->from.usage) && l->qty[from] < q)
     return LL_INSUFFICIENT_STOCK;
+  if (l->held && is_stock(ev->from.usage) &&
+      (ev->to.usage == LL_USAGE_CUSTOMER ||
+       ev->to.usage == LL_USAGE_PRODUCTION))
+    return LL_LOT_ON_HOLD;
   if (ev->to.usage == LL_USAGE_CUSTOMER && l->expiration.set &&
       l->expiration.ms <= ev->occurred_at_ms)
     return LL_EXPIRED_LOT;
@@ -562,6 +617,8 @@ static int model_expect(const model *m, const ll_event *ev, int *lot_out) {
     return expect_created(m, ev, lot_out);
   if (ev->type == LL_EV_LOT_UPDATED)
     return expect_updated(m, ev, lot_out);
+  if (ev->type == LL_EV_LOT_HELD || ev->type == LL_EV_LOT_RELEASED)
+    return expect_hold(m, ev, lot_out);
   return expect_moved(m, ev, lot_out);
 }
 
@@ -598,6 +655,19 @@ static void model_apply(model *m, const ll_event *ev, int lot) {
       m->tracking_set[product] = true;
       m->tracking[product] = ev->tracking;
     }
+    if (ev->uom && m->uom_plus1[product] == 0)
+      m->uom_plus1[product] = 1 + index_of(UOMS, N_UOMS, ev->uom);
+    l->uom = m->uom_plus1[product] - 1;
+  } else if (ev->type == LL_EV_LOT_HELD) {
+    if (!l->held) {
+      l->held = true;
+      snprintf(l->hold_reason, sizeof l->hold_reason, "%s", ev->reason);
+      l->hold_since = ev->occurred_at_ms;
+    }
+    l->updated_at = ev->occurred_at_ms;
+  } else if (ev->type == LL_EV_LOT_RELEASED) {
+    l->held = false;
+    l->updated_at = ev->occurred_at_ms;
   } else if (ev->type == LL_EV_LOT_UPDATED) {
     name_index_clear(m, lot);
     if (ev->name)
@@ -730,6 +800,16 @@ static void random_event(const model *m, ll_event *ev, uint64_t seq) {
     ev->alert_at = random_date(20, exp, -10, 1);
     ev->removal_at = random_date(20, exp, -10, 1);
     ev->use_by_at = random_date(20, exp, -10, 1);
+    if (chance(30))
+      ev_set(&ev->uom, UOMS[pick(N_UOMS)]);
+  } else if (kind >= 33 && kind < 40) {
+    /* Hold more often than release, so that held lots meet deliveries. */
+    ll_event_init(ev);
+    ev->type = kind < 37 ? LL_EV_LOT_HELD : LL_EV_LOT_RELEASED;
+    ev_set(&ev->event_id, id);
+    ev_set(&ev->product_id, product);
+    ev_set(&ev->lot_id, lot_str(k));
+    ev_set(&ev->reason, chance(2) ? " " : chance(50) ? "RC-1" : "QA");
   } else if (kind < 33) {
     ev_updated(ev, id, product, lot_str(k));
     if (chance(30))
@@ -767,6 +847,13 @@ static void random_event(const model *m, ll_event *ev, uint64_t seq) {
       ev_set(&ev->lot_name, chance(80) ? l->name : name_str(seq));
     } else if (by < 20 && l->exists) {
       ev_set(&ev->lot_name, chance(80) ? l->name : name_str(seq));
+    }
+    if (chance(10))
+      ev_set(&ev->uom, UOMS[pick(N_UOMS)]);
+    if (chance(30)) {
+      ev_set(&ev->partner_id, chance(50) ? "C1" : "S1");
+      if (chance(50))
+        ev_set(&ev->partner_name, "Acme");
     }
   }
   ev->occurred_at_ms = T0 + (int64_t)pick(40 * 24) * 3600000;
@@ -873,6 +960,23 @@ static void change_field(ll_event *ev, field f) {
   case F_TO_USAGE:
     change_location(&ev->to, f);
     break;
+  case F_UOM:
+    change_str(&ev->uom, "kg");
+    break;
+  case F_REASON:
+    change_str(&ev->reason, "R");
+    break;
+  case F_PARTNER_ID:
+    change_str(&ev->partner_id, "C1");
+    break;
+  case F_PARTNER_NAME:
+    /* A name needs an id to go with it, or the event is another kind of
+     * wrong (MISSING_FIELD): change the name alone only where there is
+     * one. */
+    change_str(&ev->partner_name, "Acme");
+    if (ev->partner_id == NULL)
+      ev_set(&ev->partner_id, "C1");
+    break;
   case F_COUNT:
     fail_msg("no field to change");
   }
@@ -957,6 +1061,18 @@ static void check_lot(rules_env *env, const model *m, int i) {
     CHECK(got.move_count == want->move_count, "lot %s: move_count", id);
     CHECK(got.created_at_ms == want->created_at, "lot %s: created_at", id);
     CHECK(got.updated_at_ms == want->updated_at, "lot %s: updated_at", id);
+    CHECK((got.hold_reason != NULL) == want->held, "lot %s: held %d, model %d",
+          id, got.hold_reason != NULL, want->held);
+    CHECK(!want->held || (strcmp(got.hold_reason, want->hold_reason) == 0 &&
+                          got.hold_since_ms == want->hold_since),
+          "lot %s: hold '%s' since %lld, model '%s' since %lld", id,
+          got.hold_reason, (long long)got.hold_since_ms, want->hold_reason,
+          (long long)want->hold_since);
+    CHECK(want->uom < 0
+              ? got.uom == NULL
+              : got.uom != NULL && strcmp(got.uom, UOMS[want->uom]) == 0,
+          "lot %s: unit %s, model %s", id, got.uom ? got.uom : "none",
+          want->uom < 0 ? "none" : UOMS[want->uom]);
     CHECK(opt_time_eq(got.expiration_at, want->expiration) &&
               opt_time_eq(got.use_by_at, want->use_by) &&
               opt_time_eq(got.removal_at, want->removal) &&
@@ -1068,6 +1184,7 @@ static void model_init(model *m, uint64_t n_events) {
   m->usage = ll_xcalloc((size_t)m->n_products * N_LOCS, sizeof *m->usage);
   m->tracking_set = ll_xcalloc((size_t)m->n_products, sizeof *m->tracking_set);
   m->tracking = ll_xcalloc((size_t)m->n_products, sizeof *m->tracking);
+  m->uom_plus1 = ll_xcalloc((size_t)m->n_products, sizeof *m->uom_plus1);
   m->n_names = (int)(n_events / SLIDE_NAMES) + WINDOW_NAMES + 1;
   m->name_owner_plus1 = ll_xcalloc((size_t)m->n_products * (size_t)m->n_names,
                                    sizeof *m->name_owner_plus1);
@@ -1084,6 +1201,7 @@ static void model_free(model *m) {
   free(m->usage);
   free(m->tracking_set);
   free(m->tracking);
+  free(m->uom_plus1);
   free(m->name_owner_plus1);
 }
 
@@ -1228,6 +1346,8 @@ static void check_every_rule_fired(const run *rn) {
       LL_INVALID_DATES,
       LL_EXPIRED_LOT,
       LL_EVENT_ID_REUSED,
+      LL_LOT_ON_HOLD,
+      LL_UOM_MISMATCH,
   };
   for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
     CHECK(rn->counts[expected[i]] > 0, "no event ended as %s",

@@ -1,0 +1,616 @@
+/* alerts.c — the date alerts worker (alerts.h).
+ *
+ * Its store, <data>/alerts (RocksDB, synced writes):
+ *   meta/format                  the format mark (1)
+ *   meta/next                    be64 the next sequence number
+ *   k/<P>\x1f<L>\x1f<kind>\x1f<be64 date>
+ *                                be64 sequence: "already emitted"; the
+ *                                kind is one digit, the date the date
+ *   s/<be64 sequence>            the alert: u8 sent, str product, str lot,
+ *                                u8 kind, svar at, svar on_hand, svar
+ *                                emitted_at
+ *   p/<be64 sequence>            (empty) while the alert is not known to
+ *                                be in Kafka
+ *
+ * Once per (lot, kind, date), across kill -9: a due alert is first
+ * recorded (k/, s/ and p/ in one synced write), then sent and
+ * acknowledged, then its p/ row is deleted. A restart, or a round after a
+ * failed send, finds p/ rows; the message may or may not have reached
+ * Kafka, so before sending any of them again the worker reads lots.alerts
+ * back from the start (read_committed) and drops the p/ rows whose
+ * records are there: the encoding is deterministic (the same alert, codec
+ * and schema give the same bytes), so a record is recognised by its
+ * bytes. What is not found is sent again. Hence each alert is in the
+ * topic once, and in the store once (the k/ row is written before
+ * anything else, so a date is never recorded twice).
+ *
+ * Due: a lot with on_hand > 0 in the views, and one of its four dates at
+ * or before the server's clock. The clock decides only when an alert is
+ * emitted, never a rule or a log entry. A lot whose date is moved later
+ * after an alert gets another one for the new date. */
+#include "alerts.h"
+
+#include <librdkafka/rdkafka.h>
+#include <rocksdb/c.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ll_buf.h"
+#include "ll_logging.h"
+#include "ll_mem.h"
+#include "ll_rocks.h"
+#include "ll_time.h"
+
+#define ALERTS_FORMAT 1
+#define KEY_SEP '\x1f'
+#define SLEEP_SLICE_MS 50
+#define READ_BACK_POLL_MS 100
+#define PARTITIONS_MAX 1024
+
+struct ll_alerts {
+  rocksdb_t *db;
+  rocksdb_options_t *options;
+  rocksdb_writeoptions_t *wo;
+  rocksdb_readoptions_t *ro;
+  _Atomic bool write_failed;
+  ll_views *views;
+  ll_codec *codec;
+  const ll_config *cfg;
+  char *brokers, *topic;
+  ll_producer *producer;
+  ll_series *m_emitted;
+  uint64_t next_seq; /* the worker thread's only */
+};
+
+/* ---- keys and values ---- */
+
+static void seq_key(ll_buf *k, char kind, uint64_t seq) {
+  ll_buf_reset(k);
+  ll_buf_put_u8(k, (uint8_t)kind);
+  ll_buf_put_u8(k, '/');
+  ll_buf_put_be64(k, seq);
+}
+
+static void done_key(ll_buf *k, const char *product, const char *lot,
+                     ll_date_kind kind, int64_t at_ms) {
+  ll_buf_reset(k);
+  ll_buf_printf(k, "k/%s%c%s%c%d%c", product, KEY_SEP, lot, KEY_SEP, (int)kind,
+                KEY_SEP);
+  ll_buf_put_be64(k, (uint64_t)at_ms);
+}
+
+static void pack_alert(const ll_alert *al, ll_buf *v) {
+  ll_buf_reset(v);
+  ll_buf_put_u8(v, al->sent ? 1 : 0);
+  ll_buf_put_str(v, al->product_id);
+  ll_buf_put_str(v, al->lot_id);
+  ll_buf_put_u8(v, (uint8_t)al->kind);
+  ll_buf_put_svar(v, al->at_ms);
+  ll_buf_put_svar(v, al->on_hand_micro);
+  ll_buf_put_svar(v, al->emitted_at_ms);
+}
+
+static bool unpack_alert(uint64_t seq, const void *p, size_t n, ll_alert *al) {
+  ll_rd r;
+  uint8_t sent = 0, kind = 0;
+  memset(al, 0, sizeof *al);
+  al->sequence = seq;
+  ll_rd_init(&r, p, n);
+  ll_rd_u8(&r, &sent);
+  ll_rd_str(&r, &al->product_id);
+  ll_rd_str(&r, &al->lot_id);
+  ll_rd_u8(&r, &kind);
+  ll_rd_svar(&r, &al->at_ms);
+  ll_rd_svar(&r, &al->on_hand_micro);
+  ll_rd_svar(&r, &al->emitted_at_ms);
+  al->sent = sent == 1;
+  al->kind = (ll_date_kind)kind;
+  if (r.bad || ll_rd_left(&r) != 0 || kind >= LL_DATE_KIND_COUNT ||
+      al->product_id == NULL || al->lot_id == NULL) {
+    free(al->product_id);
+    free(al->lot_id);
+    return false;
+  }
+  return true;
+}
+
+void ll_alerts_free(ll_alert *list, size_t n) {
+  for (size_t i = 0; list != NULL && i < n; i++) {
+    free(list[i].product_id);
+    free(list[i].lot_id);
+  }
+  free(list);
+}
+
+static int encode(ll_alerts *a, const ll_alert *al, ll_buf *out, ll_err *err) {
+  ll_date_reached r = {.lot_id = al->lot_id,
+                       .product_id = al->product_id,
+                       .kind = al->kind,
+                       .at_ms = al->at_ms,
+                       .on_hand_micro = al->on_hand_micro};
+  ll_buf_reset(out);
+  return ll_codec_encode_date_reached(a->codec, &r, out, err);
+}
+
+/* ---- the store ---- */
+
+static int write_batch(ll_alerts *a, rocksdb_writebatch_t *wb, ll_err *err) {
+  int rc = ll_rocks_write(a->db, a->wo, wb, &a->write_failed, err, "alerts");
+  rocksdb_writebatch_destroy(wb);
+  return rc;
+}
+
+/* Record a due alert: k/, s/, p/ and meta/next in one synced write. */
+static int record_alert(ll_alerts *a, ll_alert *al, const ll_buf *done,
+                        ll_err *err) {
+  al->sequence = a->next_seq;
+  ll_buf k, v;
+  ll_buf_init(&k);
+  ll_buf_init(&v);
+  rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+  uint8_t be[8];
+  ll_buf_put_be64(&v, al->sequence);
+  memcpy(be, v.data, sizeof be);
+  rocksdb_writebatch_put(wb, (const char *)done->data, done->len,
+                         (const char *)be, sizeof be);
+  pack_alert(al, &v);
+  seq_key(&k, 's', al->sequence);
+  rocksdb_writebatch_put(wb, (const char *)k.data, k.len, (const char *)v.data,
+                         v.len);
+  seq_key(&k, 'p', al->sequence);
+  rocksdb_writebatch_put(wb, (const char *)k.data, k.len, "", 0);
+  ll_buf_reset(&v);
+  ll_buf_put_be64(&v, al->sequence + 1);
+  rocksdb_writebatch_put(wb, "meta/next", 9, (const char *)v.data, v.len);
+  ll_buf_free(&k);
+  ll_buf_free(&v);
+  if (write_batch(a, wb, err) != 0)
+    return -1;
+  a->next_seq++;
+  return 0;
+}
+
+/* The alert is in Kafka: s/ says sent, p/ goes. */
+static int mark_sent(ll_alerts *a, ll_alert *al, ll_err *err) {
+  ll_buf k, v;
+  ll_buf_init(&k);
+  ll_buf_init(&v);
+  al->sent = true;
+  rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+  pack_alert(al, &v);
+  seq_key(&k, 's', al->sequence);
+  rocksdb_writebatch_put(wb, (const char *)k.data, k.len, (const char *)v.data,
+                         v.len);
+  seq_key(&k, 'p', al->sequence);
+  rocksdb_writebatch_delete(wb, (const char *)k.data, k.len);
+  ll_buf_free(&k);
+  ll_buf_free(&v);
+  return write_batch(a, wb, err);
+}
+
+static int get_alert(ll_alerts *a, uint64_t seq, ll_alert *al, ll_err *err) {
+  ll_buf k, v;
+  ll_buf_init(&k);
+  ll_buf_init(&v);
+  bool found = false;
+  seq_key(&k, 's', seq);
+  int rc = ll_rocks_get(a->db, a->ro, k.data, k.len, &v, &found, "alerts", err);
+  if (rc == 0 && (!found || !unpack_alert(seq, v.data, v.len, al)))
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "alerts: record %llu is missing or "
+                 "corrupt",
+                 (unsigned long long)seq);
+  ll_buf_free(&k);
+  ll_buf_free(&v);
+  return rc;
+}
+
+/* The alerts whose p/ row is there: recorded, not known to be in Kafka. */
+static int list_pending(ll_alerts *a, ll_alert **out, size_t *n, ll_err *err) {
+  *out = NULL;
+  *n = 0;
+  rocksdb_iterator_t *it = rocksdb_create_iterator(a->db, a->ro);
+  int rc = 0;
+  for (rocksdb_iter_seek(it, "p/", 2); rc == 0 && rocksdb_iter_valid(it);
+       rocksdb_iter_next(it)) {
+    size_t klen;
+    const char *k = rocksdb_iter_key(it, &klen);
+    if (klen != 10 || memcmp(k, "p/", 2) != 0)
+      break;
+    *out = ll_xrealloc(*out, (*n + 1) * sizeof **out);
+    rc = get_alert(a, ll_be64_decode(k + 2), &(*out)[*n], err);
+    if (rc == 0)
+      (*n)++;
+  }
+  if (ll_rocks_iter_end(it, "alerts: reading the pending alerts", err) != 0)
+    rc = -1;
+  return rc;
+}
+
+/* ---- reading lots.alerts back ---- */
+
+/* The pending alerts' encodings; found[i] when the topic holds pending[i]. */
+typedef struct read_back {
+  ll_buf *wanted;
+  bool *found;
+  size_t n;
+} read_back;
+
+static void match_record(read_back *rb, const rd_kafka_message_t *m) {
+  for (size_t i = 0; i < rb->n; i++)
+    if (!rb->found[i] && m->len == rb->wanted[i].len &&
+        memcmp(m->payload, rb->wanted[i].data, m->len) == 0)
+      rb->found[i] = true;
+}
+
+static rd_kafka_t *read_back_consumer(ll_alerts *a, ll_err *err) {
+  const char *settings[][2] = {{"bootstrap.servers", a->brokers},
+                               {"group.id", "lotline-alerts-read-back"},
+                               {"enable.auto.commit", "false"},
+                               {"isolation.level", "read_committed"}};
+  rd_kafka_conf_t *conf =
+      ll_kafka_conf_new(settings, sizeof settings / sizeof settings[0], a->cfg,
+                        "alerts read-back consumer", err);
+  if (conf == NULL)
+    return NULL;
+  char errstr[512];
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (rk == NULL) {
+    rd_kafka_conf_destroy(conf);
+    ll_fail(err, LL_ERR_KAFKA, "alerts: cannot create a consumer: %s", errstr);
+  }
+  return rk;
+}
+
+/* Assign every partition from its start; ends[p] = its high watermark. */
+static int assign_all(ll_alerts *a, rd_kafka_t *rk, int64_t *ends, int *n_parts,
+                      ll_err *err) {
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_topic_t *t = rd_kafka_topic_new(rk, a->topic, NULL);
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 5000);
+  rd_kafka_topic_destroy(t);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 ||
+      md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (md)
+      rd_kafka_metadata_destroy(md);
+    return ll_fail(err, LL_ERR_KAFKA, "alerts: no metadata for %s: %s",
+                   a->topic, rd_kafka_err2str(e));
+  }
+  int n = md->topics[0].partition_cnt;
+  rd_kafka_metadata_destroy(md);
+  if (n > PARTITIONS_MAX)
+    return ll_fail(err, LL_ERR_KAFKA, "alerts: %s has %d partitions", a->topic,
+                   n);
+  rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
+  for (int p = 0; p < n; p++) {
+    int64_t lo = 0, hi = 0;
+    if (rd_kafka_query_watermark_offsets(rk, a->topic, p, &lo, &hi, 5000) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_topic_partition_list_destroy(parts);
+      return ll_fail(err, LL_ERR_KAFKA, "alerts: no offsets for %s/%d",
+                     a->topic, p);
+    }
+    ends[p] = hi;
+    rd_kafka_topic_partition_list_add(parts, a->topic, p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  }
+  e = rd_kafka_assign(rk, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  *n_parts = n;
+  return e == RD_KAFKA_RESP_ERR_NO_ERROR
+             ? 0
+             : ll_fail(err, LL_ERR_KAFKA, "alerts: cannot assign %s: %s",
+                       a->topic, rd_kafka_err2str(e));
+}
+
+static bool all_read(const int64_t *next, const int64_t *ends, int n) {
+  for (int p = 0; p < n; p++)
+    if (next[p] < ends[p])
+      return false;
+  return true;
+}
+
+/* Read every partition up to its high watermark, matching the records. */
+static int read_topic(ll_alerts *a, read_back *rb, ll_err *err) {
+  rd_kafka_t *rk = read_back_consumer(a, err);
+  if (rk == NULL)
+    return -1;
+  int64_t ends[PARTITIONS_MAX], next[PARTITIONS_MAX] = {0};
+  int n = 0;
+  int rc = assign_all(a, rk, ends, &n, err);
+  uint64_t deadline = ll_mono_ns() + (uint64_t)LL_ALERTS_READ_BACK_MS * 1000000;
+  while (rc == 0 && !all_read(next, ends, n)) {
+    if (ll_mono_ns() > deadline) {
+      rc = ll_fail(err, LL_ERR_TIMEOUT,
+                   "alerts: reading %s back took too "
+                   "long",
+                   a->topic);
+      break;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, READ_BACK_POLL_MS);
+    if (m == NULL)
+      continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->partition >= 0 &&
+        m->partition < n) {
+      match_record(rb, m);
+      next[m->partition] = m->offset + 1;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return rc;
+}
+
+/* ---- sending ---- */
+
+static int send_alert(ll_alerts *a, const ll_buf *value, const ll_alert *al,
+                      ll_err *err) {
+  return ll_producer_send_sync(a->producer, a->topic, al->product_id,
+                               strlen(al->product_id), value->data, value->len,
+                               LL_ALERTS_SEND_TIMEOUT_MS, err);
+}
+
+/* Publish a recorded alert and mark it sent. */
+static int publish(ll_alerts *a, ll_alert *al, ll_err *err) {
+  ll_buf v;
+  ll_buf_init(&v);
+  int rc = encode(a, al, &v, err);
+  if (rc == 0)
+    rc = send_alert(a, &v, al, err);
+  ll_buf_free(&v);
+  if (rc != 0)
+    return -1;
+  if (mark_sent(a, al, err) != 0)
+    return -1;
+  if (a->m_emitted)
+    ll_counter_add(a->m_emitted, 1);
+  ll_log(LL_INFO, "alerts", "%s of lot %s (product %s) reached: %s",
+         ll_date_kind_name(al->kind), al->lot_id, al->product_id,
+         ll_time_format(al->at_ms, (char[32]){0}));
+  return 0;
+}
+
+/* What an earlier run or round left unsent: the ones already in the topic
+ * are marked sent, the others published. */
+static int settle_pending(ll_alerts *a, ll_err *err) {
+  ll_alert *pending = NULL;
+  size_t n = 0;
+  if (list_pending(a, &pending, &n, err) != 0) {
+    ll_alerts_free(pending, n);
+    return -1;
+  }
+  read_back rb = {.wanted = ll_xcalloc(n ? n : 1, sizeof *rb.wanted),
+                  .found = ll_xcalloc(n ? n : 1, sizeof *rb.found),
+                  .n = n};
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    ll_buf_init(&rb.wanted[i]);
+    rc = encode(a, &pending[i], &rb.wanted[i], err);
+  }
+  if (rc == 0 && n > 0)
+    rc = read_topic(a, &rb, err);
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = rb.found[i] ? mark_sent(a, &pending[i], err)
+                     : publish(a, &pending[i], err);
+  for (size_t i = 0; i < n; i++)
+    ll_buf_free(&rb.wanted[i]);
+  free(rb.wanted);
+  free(rb.found);
+  ll_alerts_free(pending, n);
+  return rc;
+}
+
+/* ---- finding what is due ---- */
+
+/* Record and publish the alert of (lot, kind, date) unless its k/ row
+ * says it was. 1 when it was published now. */
+static int emit_if_new(ll_alerts *a, const ll_lot *lot, ll_date_kind kind,
+                       int64_t at_ms, int64_t now_ms, ll_err *err) {
+  ll_buf done, v;
+  ll_buf_init(&done);
+  ll_buf_init(&v);
+  done_key(&done, lot->product_id, lot->lot_id, kind, at_ms);
+  bool found = false;
+  int rc = ll_rocks_get(a->db, a->ro, done.data, done.len, &v, &found, "alerts",
+                        err);
+  ll_alert al = {.product_id = lot->product_id,
+                 .lot_id = lot->lot_id,
+                 .kind = kind,
+                 .at_ms = at_ms,
+                 .on_hand_micro = lot->on_hand_micro,
+                 .emitted_at_ms = now_ms};
+  if (rc == 0 && !found) {
+    rc = record_alert(a, &al, &done, err);
+    if (rc == 0)
+      rc = publish(a, &al, err) == 0 ? 1 : -1;
+  }
+  ll_buf_free(&done);
+  ll_buf_free(&v);
+  return rc;
+}
+
+static int emit_due(ll_alerts *a, const ll_lot *lot, int64_t now_ms,
+                    ll_err *err) {
+  const ll_opt_time dates[LL_DATE_KIND_COUNT] = {
+      [LL_DATE_ALERT] = lot->alert_at,
+      [LL_DATE_USE_BY] = lot->use_by_at,
+      [LL_DATE_REMOVAL] = lot->removal_at,
+      [LL_DATE_EXPIRATION] = lot->expiration_at};
+  int emitted = 0;
+  if (lot->on_hand_micro <= 0)
+    return 0;
+  for (int k = 0; k < LL_DATE_KIND_COUNT; k++) {
+    if (!dates[k].set || dates[k].ms > now_ms)
+      continue;
+    int rc = emit_if_new(a, lot, (ll_date_kind)k, dates[k].ms, now_ms, err);
+    if (rc < 0)
+      return -1;
+    emitted += rc;
+  }
+  return emitted;
+}
+
+int ll_alerts_round(ll_alerts *a, int64_t now_ms, ll_err *err) {
+  if (settle_pending(a, err) != 0)
+    return -1;
+  int emitted = 0;
+  char *cursor = NULL;
+  do {
+    ll_lot_filter f = {.cursor = cursor, .limit = LL_LIST_LIMIT_MAX};
+    ll_lot *lots = NULL;
+    size_t n = 0;
+    char *next = NULL;
+    int rc = ll_views_list_lots(a->views, &f, &lots, &n, &next, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+      int e = emit_due(a, &lots[i], now_ms, err);
+      rc = e < 0 ? -1 : 0;
+      emitted += e > 0 ? e : 0;
+    }
+    ll_lots_free(lots, n);
+    free(cursor);
+    cursor = next;
+    if (rc != 0) {
+      free(cursor);
+      return -1;
+    }
+  } while (cursor != NULL);
+  return emitted;
+}
+
+int ll_alerts_run(ll_alerts *a, volatile sig_atomic_t *stop, ll_err *err) {
+  while (!*stop) {
+    ll_err e = {0};
+    if (ll_alerts_round(a, ll_now_ms(), &e) < 0) {
+      if (atomic_load(&a->write_failed)) {
+        *err = e;
+        return -1;
+      }
+      ll_log(LL_WARN, "alerts", "round failed, trying again (%s): %s",
+             ll_err_kind_name(e.kind), e.message);
+    }
+    for (int slept = 0; slept < LL_ALERTS_SCAN_INTERVAL_MS && !*stop;
+         slept += SLEEP_SLICE_MS)
+      usleep(SLEEP_SLICE_MS * 1000);
+  }
+  return 0;
+}
+
+/* ---- listing ---- */
+
+int ll_alerts_list(ll_alerts *a, uint64_t since, size_t limit, ll_alert **out,
+                   size_t *n_out, ll_err *err) {
+  *out = NULL;
+  *n_out = 0;
+  ll_buf k;
+  ll_buf_init(&k);
+  seq_key(&k, 's', since + 1);
+  rocksdb_iterator_t *it = rocksdb_create_iterator(a->db, a->ro);
+  bool corrupt = false;
+  for (rocksdb_iter_seek(it, (const char *)k.data, k.len);
+       rocksdb_iter_valid(it) && *n_out < limit; rocksdb_iter_next(it)) {
+    size_t klen, vlen;
+    const char *key = rocksdb_iter_key(it, &klen);
+    const char *v = rocksdb_iter_value(it, &vlen);
+    if (klen != 10 || memcmp(key, "s/", 2) != 0)
+      break;
+    *out = ll_xrealloc(*out, (*n_out + 1) * sizeof **out);
+    if (!unpack_alert(ll_be64_decode(key + 2), v, vlen, &(*out)[*n_out])) {
+      corrupt = true;
+      break;
+    }
+    (*n_out)++;
+  }
+  ll_buf_free(&k);
+  int rc = ll_rocks_iter_end(it, "alerts: listing", err);
+  if (rc == 0 && corrupt)
+    rc = ll_fail(err, LL_ERR_CORRUPT, "alerts: a corrupt record");
+  if (rc != 0) {
+    ll_alerts_free(*out, *n_out);
+    *out = NULL;
+    *n_out = 0;
+  }
+  return rc;
+}
+
+/* ---- open and close ---- */
+
+static int load_next_seq(ll_alerts *a, ll_err *err) {
+  ll_buf v;
+  ll_buf_init(&v);
+  bool found = false;
+  int rc =
+      ll_rocks_get(a->db, a->ro, "meta/next", 9, &v, &found, "alerts", err);
+  a->next_seq = 1;
+  if (rc == 0 && found && v.len == 8)
+    a->next_seq = ll_be64_decode(v.data);
+  else if (rc == 0 && found)
+    rc = ll_fail(err, LL_ERR_CORRUPT, "alerts: corrupt meta/next");
+  ll_buf_free(&v);
+  return rc;
+}
+
+static int open_store(ll_alerts *a, const char *dir, ll_err *err) {
+  a->options = rocksdb_options_create();
+  rocksdb_options_set_create_if_missing(a->options, 1);
+  a->wo = rocksdb_writeoptions_create();
+  rocksdb_writeoptions_set_sync(a->wo, 1);
+  a->ro = rocksdb_readoptions_create();
+  a->db = ll_rocks_open(a->options, dir, "alerts", err);
+  if (a->db == NULL)
+    return -1;
+  ll_rocks_format f = {.name = "alerts store",
+                       .dir = dir,
+                       .key = "meta/format",
+                       .version = ALERTS_FORMAT,
+                       .remedy = "; delete the directory to start over (every "
+                                 "alert due then is emitted again)"};
+  if (ll_rocks_check_format(a->db, a->ro, a->wo, &f, NULL, err) != 0)
+    return -1;
+  return load_next_seq(a, err);
+}
+
+ll_alerts *ll_alerts_open(const ll_alerts_opts *o, ll_err *err) {
+  ll_alerts *a = ll_xcalloc(1, sizeof *a);
+  a->views = o->views;
+  a->codec = o->codec;
+  a->cfg = o->cfg;
+  a->brokers = ll_strdup(o->brokers);
+  a->topic = ll_strdup(o->topic);
+  if (open_store(a, o->dir, err) != 0) {
+    ll_alerts_close(a);
+    return NULL;
+  }
+  a->producer =
+      ll_producer_new(o->cfg, o->brokers, LL_ALERTS_SEND_TIMEOUT_MS, err);
+  if (a->producer == NULL) {
+    ll_alerts_close(a);
+    return NULL;
+  }
+  if (o->metrics) {
+    ll_metric *m = ll_metrics_counter(
+        o->metrics, "lotline_alerts_emitted_total",
+        "LotDateReached alerts published to lots.alerts", NULL);
+    a->m_emitted = m ? ll_metric_with(m) : NULL;
+  }
+  return a;
+}
+
+void ll_alerts_close(ll_alerts *a) {
+  if (a == NULL)
+    return;
+  if (a->producer)
+    ll_producer_free(a->producer);
+  if (a->db)
+    rocksdb_close(a->db);
+  if (a->options)
+    rocksdb_options_destroy(a->options);
+  if (a->wo)
+    rocksdb_writeoptions_destroy(a->wo);
+  if (a->ro)
+    rocksdb_readoptions_destroy(a->ro);
+  free(a->brokers);
+  free(a->topic);
+  free(a);
+}

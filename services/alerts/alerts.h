@@ -1,0 +1,72 @@
+/* alerts.h — the date alerts worker: LotDateReached on lots.alerts.
+ *
+ * When a lot's alert, use-by, removal or expiration date passes while it
+ * has stock on hand, the worker publishes one LotDateReached {lot_id,
+ * product_id, kind, at, on_hand} to lots.alerts, once per (lot, kind,
+ * date), across restarts, and keeps it for GET /v1/alerts. It is an output
+ * driven by the clock, not a decision: it reads the views and writes only
+ * its own store (<data>/alerts) and the topic; nothing of it reaches the
+ * rules or the log (alerts.c says how "once" holds). */
+#ifndef LL_ALERTS_H
+#define LL_ALERTS_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "ll_codec.h"
+#include "ll_config.h"
+#include "ll_kafka.h"
+#include "ll_metrics.h"
+#include "ll_views.h"
+
+/* How often the dates are looked at; how long one record's acknowledgement
+ * and reading the topic back may take. */
+#define LL_ALERTS_SCAN_INTERVAL_MS 1000
+#define LL_ALERTS_SEND_TIMEOUT_MS 5000
+#define LL_ALERTS_READ_BACK_MS 30000
+
+typedef struct ll_alerts ll_alerts;
+
+typedef struct ll_alerts_opts {
+  const char *dir; /* its store, <data>/alerts */
+  ll_views *views;
+  ll_codec *codec;
+  const ll_config *cfg; /* kafka.* keys for the read-back consumer */
+  const char *brokers;
+  const char *topic; /* lots.alerts */
+  ll_metrics *metrics;
+} ll_alerts_opts;
+
+/* One alert as the store keeps it. sequence numbers run 1, 2, 3 ... in
+ * the order the alerts were found. */
+typedef struct ll_alert {
+  uint64_t sequence;
+  char *product_id;
+  char *lot_id;
+  ll_date_kind kind;
+  int64_t at_ms;
+  int64_t on_hand_micro;
+  int64_t emitted_at_ms; /* the server's clock when it was found */
+  bool sent;             /* acknowledged by Kafka */
+} ll_alert;
+
+ll_alerts *ll_alerts_open(const ll_alerts_opts *opts, ll_err *err);
+void ll_alerts_close(ll_alerts *a);
+
+/* The worker's loop until *stop: settle what an earlier run left unsent,
+ * then look at the dates every LL_ALERTS_SCAN_INTERVAL_MS. A failure
+ * (Kafka away, the views unreadable) is logged and tried again on the next
+ * round; only a failing store ends it (-1 with err). */
+int ll_alerts_run(ll_alerts *a, volatile sig_atomic_t *stop, ll_err *err);
+
+/* One round: settle, then find and publish what is due at now_ms. Returns
+ * the number published, or -1 with err. (The loop's body; tests call it.) */
+int ll_alerts_round(ll_alerts *a, int64_t now_ms, ll_err *err);
+
+/* The alerts with sequence > since, oldest first, at most limit. *out is
+ * malloc'd; free with ll_alerts_free. Thread-safe. */
+int ll_alerts_list(ll_alerts *a, uint64_t since, size_t limit, ll_alert **out,
+                   size_t *n_out, ll_err *err);
+void ll_alerts_free(ll_alert *list, size_t n);
+
+#endif

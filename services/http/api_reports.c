@@ -1,0 +1,385 @@
+/* api_reports.c — the reports of the recall and ERP work:
+ *   GET /v1/lots/{lot_id}/partners   a lot's suppliers and customers with
+ *                                    quantities (lot_partners.c)
+ *   GET /v1/lots?property=KEY:VALUE  the filter (the list is api_read.c's)
+ *   GET /v1/lots/{lot_id}/balance    per location: opening, in, out,
+ *                                    closing over ?from=&to= (lot_balance.c)
+ *   GET /v1/balance?location=        the same per lot of a location
+ *   GET /v1/locations/{location_id}/lots?as_of=
+ *                                    what the location held then (the
+ *                                    current list is api_trace.c's)
+ *   GET /v1/alerts?since=            the date alerts (services/alerts)
+ * and the product-scoped form. Each read opens one views snapshot and
+ * answers with its position, as the other reads do. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "alerts.h"
+#include "api_internal.h"
+#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_time.h"
+
+/* ---- shared by the reports ---- */
+
+static ll_views_reader *open_snapshot(api_request *rq, api_reply *r) {
+  ll_err err = {0};
+  ll_views_reader *vr = ll_views_reader_open(rq->api->deps.views, &err);
+  if (vr == NULL)
+    api_reply_storage_error(r, &err);
+  return vr;
+}
+
+static void reply_snapshot(api_reply *r, ll_views_reader *vr, json_t *body) {
+  api_reply_json(r, MHD_HTTP_OK, body);
+  r->position = ll_views_reader_position(vr);
+}
+
+/* The lot the route names, in the snapshot; 0, or non-zero with r filled
+ * (404, 409 AMBIGUOUS_LOT, 503). lot is initialised either way. */
+static int named_lot(api_request *rq, ll_views_reader *vr, const char *lot_id,
+                     ll_lot *lot, api_reply *r) {
+  ll_lot_init(lot);
+  char *product = api_lot_product(rq, vr, lot_id, r);
+  if (product == NULL)
+    return -1;
+  bool found = false;
+  ll_err err = {0};
+  int rc = ll_views_reader_get_lot(vr, product, lot_id, lot, &found, &err);
+  free(product);
+  if (rc != 0) {
+    api_reply_storage_error(r, &err);
+    return -1;
+  }
+  if (!found) {
+    api_reply_unknown_lot(r, api_path_param(rq, "product_id"), lot_id);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- GET /v1/lots?property=KEY:VALUE ---- */
+
+int api_query_property(const api_request *rq, char **held, ll_lot_filter *f,
+                       api_reply *r) {
+  *held = NULL;
+  const char *p = api_query(rq, "property");
+  if (p == NULL)
+    return 0;
+  const char *colon = strchr(p, ':');
+  if (colon == NULL || colon == p) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "property must be KEY:VALUE, e.g. supplier_batch:B-7");
+    return -1;
+  }
+  *held = ll_strdup(p);
+  (*held)[colon - p] = '\0';
+  f->property_key = *held;
+  f->property_value = *held + (colon - p) + 1;
+  return 0;
+}
+
+/* ---- /v1/lots/{lot_id}/partners ---- */
+
+static json_t *partners_json(const ll_partner_total *items, size_t n) {
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(
+        arr, json_pack("{s:o, s:o, s:o, s:I}", "id", api_json_text(items[i].id),
+                       "name", api_json_text(items[i].name), "quantity",
+                       api_json_decimal(items[i].quantity_micro), "moves",
+                       (json_int_t)items[i].moves));
+  return arr;
+}
+
+void api_get_lot_partners(api_request *rq, const char *lot_id, api_reply *r) {
+  ll_views_reader *vr = open_snapshot(rq, r);
+  if (vr == NULL)
+    return;
+  ll_lot lot;
+  ll_lot_partners p;
+  memset(&p, 0, sizeof p);
+  ll_err err = {0};
+  if (named_lot(rq, vr, lot_id, &lot, r) != 0) {
+    /* r is filled */
+  } else if (ll_views_lot_partners(vr, lot.product_id, lot_id, &p, &err) != 0) {
+    api_reply_storage_error(r, &err);
+  } else {
+    json_t *body = json_object();
+    json_object_set_new(body, "lot_id", api_json_text(lot.lot_id));
+    json_object_set_new(body, "product_id", api_json_text(lot.product_id));
+    json_object_set_new(body, "uom", api_json_text(lot.uom));
+    json_object_set_new(body, "suppliers",
+                        partners_json(p.suppliers, p.n_suppliers));
+    json_object_set_new(body, "customers",
+                        partners_json(p.customers, p.n_customers));
+    reply_snapshot(r, vr, body);
+  }
+  ll_lot_partners_free(&p);
+  ll_lot_free(&lot);
+  ll_views_reader_close(vr);
+}
+
+/* ---- balances ---- */
+
+/* A log position (digits) or an RFC 3339 time, as as_of takes. */
+static int parse_cut(const char *s, const char *name, ll_as_of *at,
+                     api_reply *r) {
+  memset(at, 0, sizeof *at);
+  if (api_parse_u64(s, &at->position))
+    return 0;
+  if (ll_time_parse(s, &at->time_ms)) {
+    at->by_time = true;
+    return 0;
+  }
+  api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                  "%s must be a log position (digits) or an RFC 3339 time "
+                  "such as 2027-03-01T00:00:00Z",
+                  name);
+  return -1;
+}
+
+static int parse_window(const api_request *rq, ll_window *w, api_reply *r) {
+  memset(w, 0, sizeof *w);
+  const char *from = api_query(rq, "from"), *to = api_query(rq, "to");
+  if (from != NULL && parse_cut(from, "from", &w->from, r) != 0)
+    return -1;
+  if (to != NULL && parse_cut(to, "to", &w->to, r) != 0)
+    return -1;
+  w->has_from = from != NULL;
+  w->has_to = to != NULL;
+  return 0;
+}
+
+static json_t *cut_json(bool set, const ll_as_of *at) {
+  if (!set)
+    return json_null();
+  return at->by_time ? api_json_time_ms(at->time_ms)
+                     : json_integer((json_int_t)at->position);
+}
+
+static json_t *balance_row_json(const ll_balance_row *row) {
+  json_t *j = json_object();
+  if (row->location != NULL) {
+    json_object_set_new(j, "location", api_json_text(row->location));
+    json_object_set_new(j, "usage", json_string(ll_usage_name(row->usage)));
+  } else {
+    json_object_set_new(j, "lot_id", api_json_text(row->lot_id));
+    json_object_set_new(j, "product_id", api_json_text(row->product_id));
+  }
+  json_object_set_new(j, "opening", api_json_decimal(row->opening_micro));
+  json_object_set_new(j, "in", api_json_decimal(row->in_micro));
+  json_object_set_new(j, "out", api_json_decimal(row->out_micro));
+  json_object_set_new(j, "closing", api_json_decimal(row->closing_micro));
+  return j;
+}
+
+static json_t *window_body(const ll_window *w) {
+  json_t *body = json_object();
+  json_object_set_new(body, "from", cut_json(w->has_from, &w->from));
+  json_object_set_new(body, "to", cut_json(w->has_to, &w->to));
+  return body;
+}
+
+void api_get_lot_balance(api_request *rq, const char *lot_id, api_reply *r) {
+  ll_window w;
+  bool all = false;
+  if (parse_window(rq, &w, r) != 0 || api_query_flag(rq, "all", &all, r) != 0)
+    return;
+  ll_views_reader *vr = open_snapshot(rq, r);
+  if (vr == NULL)
+    return;
+  ll_lot lot;
+  ll_balance b;
+  memset(&b, 0, sizeof b);
+  ll_err err = {0};
+  if (named_lot(rq, vr, lot_id, &lot, r) != 0) {
+    /* r is filled */
+  } else if (ll_views_lot_balance(vr, lot.product_id, lot_id, &w, all, &b,
+                                  &err) != 0) {
+    api_reply_storage_error(r, &err);
+  } else {
+    json_t *rows = json_array();
+    for (size_t i = 0; i < b.n; i++)
+      json_array_append_new(rows, balance_row_json(&b.rows[i]));
+    json_t *body = window_body(&w);
+    json_object_set_new(body, "lot_id", api_json_text(lot.lot_id));
+    json_object_set_new(body, "product_id", api_json_text(lot.product_id));
+    json_object_set_new(body, "uom", api_json_text(lot.uom));
+    json_object_set_new(body, "locations", rows);
+    reply_snapshot(r, vr, body);
+  }
+  ll_balance_free(&b);
+  ll_lot_free(&lot);
+  ll_views_reader_close(vr);
+}
+
+/* Each lot row with its unit, read from the lot. */
+static int balance_lots_json(ll_views_reader *vr, const ll_balance *b,
+                             json_t *rows, ll_err *err) {
+  for (size_t i = 0; i < b->n; i++) {
+    ll_lot lot;
+    bool found = false;
+    ll_lot_init(&lot);
+    if (ll_views_reader_get_lot(vr, b->rows[i].product_id, b->rows[i].lot_id,
+                                &lot, &found, err) != 0)
+      return -1;
+    json_t *j = balance_row_json(&b->rows[i]);
+    json_object_set_new(j, "uom", api_json_text(found ? lot.uom : NULL));
+    json_array_append_new(rows, j);
+    ll_lot_free(&lot);
+  }
+  return 0;
+}
+
+void api_get_balance(api_request *rq, const char *id, api_reply *r) {
+  (void)id; /* the path has no {parameter} */
+  ll_window w;
+  bool children = false;
+  const char *location = api_query(rq, "location");
+  if (location == NULL) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "location is required: GET /v1/balance?location=WH/Stock");
+    return;
+  }
+  if (parse_window(rq, &w, r) != 0 ||
+      api_query_flag(rq, "children", &children, r) != 0)
+    return;
+  ll_views_reader *vr = open_snapshot(rq, r);
+  if (vr == NULL)
+    return;
+  ll_balance b;
+  ll_err err = {0};
+  json_t *rows = json_array();
+  if (ll_views_location_balance(vr, location, children, &w, &b, &err) != 0 ||
+      balance_lots_json(vr, &b, rows, &err) != 0) {
+    json_decref(rows);
+    api_reply_storage_error(r, &err);
+  } else {
+    json_t *body = window_body(&w);
+    json_object_set_new(body, "location", api_json_text(location));
+    json_object_set_new(body, "children", json_boolean(children));
+    json_object_set_new(body, "lots", rows);
+    json_object_set_new(body, "truncated", json_boolean(b.truncated));
+    reply_snapshot(r, vr, body);
+  }
+  ll_balance_free(&b);
+  ll_views_reader_close(vr);
+}
+
+/* ---- GET /v1/locations/{location_id}/lots?as_of= ---- */
+
+static json_t *as_of_lots_json(ll_views_reader *vr, const ll_location_lot *rows,
+                               size_t n, bool children, ll_err *err) {
+  json_t *lots = json_array();
+  for (size_t i = 0; i < n; i++) {
+    ll_lot lot;
+    bool found = false;
+    ll_lot_init(&lot);
+    if (ll_views_reader_get_lot(vr, rows[i].product_id, rows[i].lot_id, &lot,
+                                &found, err) != 0) {
+      json_decref(lots);
+      return NULL;
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "lot_id", api_json_text(rows[i].lot_id));
+    json_object_set_new(j, "product_id", api_json_text(rows[i].product_id));
+    json_object_set_new(j, "name", api_json_text(found ? lot.name : NULL));
+    json_object_set_new(j, "usage",
+                        children ? json_null()
+                                 : json_string(ll_usage_name(rows[i].usage)));
+    json_object_set_new(j, "quantity",
+                        api_json_decimal(rows[i].quantity_micro));
+    json_object_set_new(j, "on_hand", api_json_decimal(rows[i].on_hand_micro));
+    json_array_append_new(lots, j);
+    ll_lot_free(&lot);
+  }
+  return lots;
+}
+
+void api_get_location_lots_as_of(api_request *rq, const char *location,
+                                 api_reply *r) {
+  ll_as_of at;
+  bool children = false;
+  if (parse_cut(api_query(rq, "as_of"), "as_of", &at, r) != 0 ||
+      api_query_flag(rq, "children", &children, r) != 0)
+    return;
+  ll_views_reader *vr = open_snapshot(rq, r);
+  if (vr == NULL)
+    return;
+  ll_location_lot *rows = NULL;
+  size_t n = 0;
+  bool truncated = false;
+  ll_err err = {0};
+  json_t *lots = NULL;
+  if (ll_views_location_lots_as_of(vr, location, children, &at, &rows, &n,
+                                   &truncated, &err) != 0 ||
+      (lots = as_of_lots_json(vr, rows, n, children, &err)) == NULL) {
+    api_reply_storage_error(r, &err);
+  } else {
+    json_t *body = json_object();
+    json_object_set_new(body, "location", api_json_text(location));
+    json_object_set_new(body, "children", json_boolean(children));
+    json_object_set_new(body, "lots", lots);
+    json_object_set_new(body, "next_cursor", json_null());
+    json_object_set_new(body, "as_of", cut_json(true, &at));
+    json_object_set_new(body, "truncated", json_boolean(truncated));
+    reply_snapshot(r, vr, body);
+  }
+  ll_location_lots_free(rows, n);
+  ll_views_reader_close(vr);
+}
+
+/* ---- GET /v1/alerts ---- */
+
+static json_t *alert_json(const ll_alert *al) {
+  json_t *j = json_object();
+  json_object_set_new(j, "sequence", json_integer((json_int_t)al->sequence));
+  json_object_set_new(j, "lot_id", api_json_text(al->lot_id));
+  json_object_set_new(j, "product_id", api_json_text(al->product_id));
+  json_object_set_new(j, "kind", json_string(ll_date_kind_name(al->kind)));
+  json_object_set_new(j, "at", api_json_time_ms(al->at_ms));
+  json_object_set_new(j, "on_hand", api_json_decimal(al->on_hand_micro));
+  json_object_set_new(j, "emitted_at", api_json_time_ms(al->emitted_at_ms));
+  json_object_set_new(j, "sent", json_boolean(al->sent));
+  return j;
+}
+
+void api_get_alerts(api_request *rq, const char *id, api_reply *r) {
+  (void)id; /* the path has no {parameter} */
+  size_t limit = 0;
+  uint64_t since = 0;
+  const char *s = api_query(rq, "since");
+  if (api_query_limit(rq, &limit, r) != 0)
+    return;
+  if (s != NULL && !api_parse_u64(s, &since)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "since must be a sequence number (digits), e.g. the "
+                    "next_since of the previous answer");
+    return;
+  }
+  if (rq->api->deps.alerts == NULL) {
+    api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                    "this process runs no alerts worker (lotlined all or "
+                    "project, with a broker)");
+    return;
+  }
+  ll_alert *list = NULL;
+  size_t n = 0;
+  ll_err err = {0};
+  if (ll_alerts_list(rq->api->deps.alerts, since, limit, &list, &n, &err) !=
+      0) {
+    api_reply_storage_error(r, &err);
+    return;
+  }
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(arr, alert_json(&list[i]));
+  json_t *body = json_object();
+  json_object_set_new(body, "alerts", arr);
+  json_object_set_new(
+      body, "next_since",
+      json_integer((json_int_t)(n > 0 ? list[n - 1].sequence : since)));
+  api_reply_json(r, MHD_HTTP_OK, body);
+  ll_alerts_free(list, n);
+}

@@ -1,0 +1,239 @@
+/* test_alerts_worker.c — the date alerts worker in-process, against the
+ * embedded broker, through the windows a kill -9 can hit.
+ *
+ * Views fed by hand: a lot with stock whose alert date passed, one whose
+ * expiration passed but has no stock, one whose use-by date passes later.
+ * Then, each time reading lots.alerts to its end:
+ *   - a round publishes the one due alert, a second round nothing;
+ *   - killed after Kafka acknowledged but before the store said so (the
+ *     alert put back to pending in the store): the next worker finds it in
+ *     the topic and does not send it again;
+ *   - killed after recording but before sending (a pending alert that is
+ *     not in the topic): the next worker sends it, once;
+ *   - the clock moves past the use-by date: one more, once. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <rocksdb/c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alerts.h"
+#include "harness.h"
+#include "ll_event.h"
+#include "ll_mem.h"
+#include "ll_views.h"
+
+#define T0 1800000000000LL
+#define DAY_MS 86400000LL
+
+typedef struct world {
+  char *dir;
+  ll_views *views;
+  ll_broker *broker;
+  ll_codec *codec;
+  ll_config cfg;
+  char alerts_dir[1024];
+} world;
+
+static ll_entry *push(ll_entry *e, size_t *n, ll_event_type type,
+                      const char *lot) {
+  ll_entry *x = &e[*n];
+  memset(x, 0, sizeof *x);
+  x->position = ++*n;
+  x->recorded_at_ms = T0 - DAY_MS;
+  ll_event_init(&x->event);
+  x->event.type = type;
+  char id[32];
+  snprintf(id, sizeof id, "e-%zu", *n);
+  x->event.event_id = ll_strdup(id);
+  x->event.occurred_at_ms = T0 - DAY_MS;
+  x->event.product_id = ll_strdup("MILK");
+  x->event.lot_id = ll_strdup(lot);
+  return x;
+}
+
+static void receive(ll_entry *e, size_t *n, const char *lot) {
+  ll_event *ev = &push(e, n, LL_EV_STOCK_MOVED, lot)->event;
+  ev->quantity_valid = true;
+  ev->quantity_micro = 5 * LL_MICRO;
+  ev->from = (ll_location){ll_strdup("V"), LL_USAGE_SUPPLIER};
+  ev->to = (ll_location){ll_strdup("WH"), LL_USAGE_INTERNAL};
+}
+
+static void fill_views(ll_views *v) {
+  ll_entry e[8];
+  size_t n = 0;
+  ll_event *a = &push(e, &n, LL_EV_LOT_CREATED, "A1")->event;
+  a->name = ll_strdup("A1");
+  a->alert_at = (ll_opt_time){true, T0 - DAY_MS};
+  receive(e, &n, "A1");
+  ll_event *b = &push(e, &n, LL_EV_LOT_CREATED, "A2")->event;
+  b->name = ll_strdup("A2");
+  b->expiration_at = (ll_opt_time){true, T0 - DAY_MS}; /* no stock */
+  ll_event *c = &push(e, &n, LL_EV_LOT_CREATED, "A3")->event;
+  c->name = ll_strdup("A3");
+  c->use_by_at = (ll_opt_time){true, T0 + DAY_MS};
+  receive(e, &n, "A3");
+  ll_err err = {0};
+  if (ll_views_apply(v, e, n, &err) != 0)
+    fail_msg("apply: %s", err.message);
+  for (size_t i = 0; i < n; i++)
+    ll_event_free(&e[i].event);
+}
+
+static ll_alerts *open_worker(world *w) {
+  ll_alerts_opts o = {.dir = w->alerts_dir,
+                      .views = w->views,
+                      .codec = w->codec,
+                      .cfg = &w->cfg,
+                      .brokers = ll_broker_bootstraps(w->broker),
+                      .topic = "lots.alerts"};
+  ll_err err = {0};
+  ll_alerts *a = ll_alerts_open(&o, &err);
+  if (a == NULL)
+    fail_msg("open: %s", err.message);
+  return a;
+}
+
+static int round_at(ll_alerts *a, int64_t now_ms) {
+  ll_err err = {0};
+  int n = ll_alerts_round(a, now_ms, &err);
+  if (n < 0)
+    fail_msg("round: %s", err.message);
+  return n;
+}
+
+static void count_record(const rd_kafka_message_t *m, void *arg) {
+  (void)m;
+  (*(int *)arg)++;
+}
+
+static int topic_count(world *w) {
+  int n = 0;
+  char why[256];
+  if (h_read_topic(ll_broker_bootstraps(w->broker), "lots.alerts", 20000,
+                   count_record, &n, why, sizeof why) != 0)
+    fail_msg("reading lots.alerts: %s", why);
+  return n;
+}
+
+/* Rewrite alert seq in the closed store as pending (sent 0, p/ row), as a
+ * kill -9 leaves it between recording and the acknowledgement. */
+static void put_pending(world *w, uint64_t seq, const char *lot,
+                        ll_date_kind kind, int64_t at_ms) {
+  rocksdb_options_t *o = rocksdb_options_create();
+  char *e = NULL;
+  rocksdb_t *db = rocksdb_open(o, w->alerts_dir, &e);
+  assert_null(e);
+  rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+  ll_buf k, v;
+  ll_buf_init(&k);
+  ll_buf_init(&v);
+  ll_buf_put_u8(&v, 0);
+  ll_buf_put_str(&v, "MILK");
+  ll_buf_put_str(&v, lot);
+  ll_buf_put_u8(&v, (uint8_t)kind);
+  ll_buf_put_svar(&v, at_ms);
+  ll_buf_put_svar(&v, 5 * LL_MICRO);
+  ll_buf_put_svar(&v, T0);
+  const char kinds[2] = {'s', 'p'};
+  for (int i = 0; i < 2; i++) {
+    ll_buf_reset(&k);
+    ll_buf_put_u8(&k, (uint8_t)kinds[i]);
+    ll_buf_put_u8(&k, '/');
+    ll_buf_put_be64(&k, seq);
+    rocksdb_put(db, wo, (const char *)k.data, k.len,
+                i == 0 ? (const char *)v.data : "", i == 0 ? v.len : 0, &e);
+    assert_null(e);
+  }
+  ll_buf_reset(&v);
+  ll_buf_put_be64(&v, seq + 1);
+  rocksdb_put(db, wo, "meta/next", 9, (const char *)v.data, v.len, &e);
+  assert_null(e);
+  ll_buf_free(&k);
+  ll_buf_free(&v);
+  rocksdb_writeoptions_destroy(wo);
+  rocksdb_close(db);
+  rocksdb_options_destroy(o);
+}
+
+static void expect_list(ll_alerts *a, size_t want) {
+  ll_alert *list = NULL;
+  size_t n = 0;
+  ll_err err = {0};
+  assert_int_equal(ll_alerts_list(a, 0, 100, &list, &n, &err), 0);
+  assert_int_equal(n, want);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(list[i].sequence, i + 1);
+    assert_true(list[i].sent);
+  }
+  ll_alerts_free(list, n);
+}
+
+static void test_once_through_the_crash_windows(void **state) {
+  (void)state;
+  world w;
+  memset(&w, 0, sizeof w);
+  w.dir = h_tempdir("alerts-worker");
+  char views_dir[1024];
+  snprintf(views_dir, sizeof views_dir, "%s/views", w.dir);
+  snprintf(w.alerts_dir, sizeof w.alerts_dir, "%s/alerts", w.dir);
+  ll_err err = {0};
+  w.views = ll_views_open(views_dir, &err);
+  assert_non_null(w.views);
+  fill_views(w.views);
+  ll_topics topics = {"lots.inbound", "lots.events", "lots.rejected",
+                      "lots.quantities", "lots.alerts"};
+  w.broker = ll_broker_start(&topics, 1, 4, &err);
+  assert_non_null(w.broker);
+  w.codec = h_codec_open();
+  assert_non_null(w.codec);
+  ll_config_init(&w.cfg);
+
+  ll_alerts *a = open_worker(&w);
+  assert_int_equal(round_at(a, T0), 1); /* A1's alert; A2 has no stock */
+  assert_int_equal(round_at(a, T0), 0);
+  assert_int_equal(topic_count(&w), 1);
+  ll_alerts_close(a);
+
+  /* Acknowledged, then killed before the store knew: not sent again. */
+  put_pending(&w, 1, "A1", LL_DATE_ALERT, T0 - DAY_MS);
+  a = open_worker(&w);
+  assert_int_equal(round_at(a, T0), 0);
+  assert_int_equal(topic_count(&w), 1);
+  expect_list(a, 1);
+  ll_alerts_close(a);
+
+  /* Recorded, then killed before sending: sent once. */
+  put_pending(&w, 2, "A9", LL_DATE_EXPIRATION, T0 - 2 * DAY_MS);
+  a = open_worker(&w);
+  assert_int_equal(round_at(a, T0), 0);
+  assert_int_equal(topic_count(&w), 2);
+  expect_list(a, 2);
+
+  /* The clock passes A3's use-by date: one more, once. */
+  assert_int_equal(round_at(a, T0 + 2 * DAY_MS), 1);
+  assert_int_equal(round_at(a, T0 + 2 * DAY_MS), 0);
+  assert_int_equal(topic_count(&w), 3);
+  expect_list(a, 3);
+  ll_alerts_close(a);
+
+  ll_config_free(&w.cfg);
+  ll_codec_close(w.codec);
+  ll_broker_stop(w.broker);
+  ll_views_close(w.views);
+  h_rmrf(w.dir);
+  free(w.dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_once_through_the_crash_windows),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -17,7 +17,9 @@ deliveries to customers. Then, through EVERY instance of the cluster:
     instance's report;
   - GET /v1/cluster/genealogy?reference=R: each instance answers for the
     partitions it owns, together every partition once; the per-lot form is
-    503 on an instance that does not own the lot.
+    503 on an instance that does not own the lot;
+  - an owner that does not answer (stopped with SIGSTOP) makes the trace
+    503 UNAVAILABLE, never a partial tree.
 
 A delivery's "position" is the position in the log of the instance that
 decided it (each instance has its own log, docs/cluster-design.md,
@@ -31,6 +33,7 @@ import decimal
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -331,6 +334,31 @@ def check_internal(cluster, flour):
     check(st == 400, "neither reference nor a lot: 400 (%s)" % st)
 
 
+def check_unanswered(cluster, flour, dough, bread):
+    """An owner that does not answer makes the trace 503, never a partial
+    tree: the owner of the bread (or the dough) stops (SIGSTOP) while the
+    flour's owner answers a downstream trace of F1."""
+    own = owners(cluster.instances[0])
+    by_id = {call(i, "GET", "/v1/cluster")[1]["self"]: i
+             for i in cluster.instances}
+    asker = by_id[own[partition_of(flour)]]
+    victim = next((by_id[own[partition_of(p)]] for p in (bread, dough)
+                   if by_id[own[partition_of(p)]] is not asker), None)
+    if not check(victim is not None, "an owner other than the flour's"):
+        return
+    path = "/v1/products/%s/lots/F1/trace" % flour
+    victim.proc.signal(signal.SIGSTOP)
+    try:
+        st, body = call(asker, "GET", path)
+    finally:
+        victim.proc.signal(signal.SIGCONT)
+    check(st == 503 and body.get("code") == "UNAVAILABLE",
+          "%s while %s does not answer: %s %s" % (path, victim.name, st,
+                                                  body))
+    wait_for("the trace answers again once %s is back" % victim.name,
+             lambda: call(asker, "GET", path)[0] == 200)
+
+
 def main():
     cluster = kit.Cluster(3, partitions=PARTITIONS, tag="trace")
     single = kit.Cluster(1, partitions=PARTITIONS, tag="trace1")
@@ -355,6 +383,7 @@ def main():
     check_traces(cluster, single.instances[0], queries(flour, dough, bread))
     check_recalls(cluster, single.instances[0])
     check_internal(cluster, flour)
+    check_unanswered(cluster, flour, dough, bread)
     rcs = cluster.stop_all()
     rcs.update(single.stop_all())
     check(all(rc == 0 for rc in rcs.values()), "clean stops: %s" % rcs)

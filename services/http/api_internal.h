@@ -14,6 +14,8 @@
  *   api_read.c    GET /v1/lots, /v1/lots/{lot_id}, /v1/rejections
  *   api_trace.c   the traceability reads: history, as-of, genealogy,
  *                 location contents, FEFO
+ *   api_trace_cluster.c  a trace walked over every owner of a cluster,
+ *                 and GET /v1/cluster/genealogy that it asks
  *   api_write.c   the write routes: event, field checks, publish, await
  *   api_admin.c   POST /v1/admin/backup
  *   api_ui.c      GET /ui/...: the web console's page and files

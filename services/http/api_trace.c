@@ -36,7 +36,9 @@
  *       deliveries (downstream only): [{"position","lot_id","product_id",
  *       "location","quantity","reference","occurred_at","recorded_at"}] of
  *       every lot in the tree to CUSTOMER locations. depth 1..32, default
- *       32 (LL_TRACE_DEPTH_MAX).
+ *       32 (LL_TRACE_DEPTH_MAX). In a cluster of several instances the
+ *       same answer is walked over every owner (api_trace_cluster.c),
+ *       without Lotline-Position.
  *   GET /v1/locations/{location_id}/lots[?children=1][&limit=&cursor=]
  *       {"location","children","lots":[{"lot_id","product_id","name",
  *       "usage","quantity","on_hand"}],"next_cursor"}: lots with a non-zero

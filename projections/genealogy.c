@@ -552,3 +552,168 @@ int ll_views_trace(ll_views_reader *r, const char *product_id,
     ll_trace_free(out);
   return rc;
 }
+
+/* ---- facts by reference and by lot (a trace gathered in a cluster) ----
+ *
+ * An edge joins two sides of one reference, which in a cluster belong to
+ * different products and so, in general, to different instances: no
+ * instance holds both, and its gdn/ and gup/ rows miss the link. The rows
+ * each side writes on its own instance are enough to join them
+ * elsewhere: gcon/ and gpro/ by reference give the lots of each side with
+ * their totals, and a lot's history gives the references it was consumed
+ * or produced under (the same rule as ll_genealogy_apply). */
+
+void ll_genealogy_rows_free(ll_genealogy_row *rows, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(rows[i].product_id);
+    free(rows[i].lot_id);
+    free(rows[i].reference);
+  }
+  free(rows);
+}
+
+int ll_views_reference_lots(ll_views_reader *r, const char *reference,
+                            bool consumed, ll_genealogy_row **out,
+                            size_t *n_out, ll_err *err) {
+  assert(r != NULL && reference != NULL && out != NULL && n_out != NULL);
+  *out = NULL;
+  *n_out = 0;
+  ll_buf prefix;
+  ll_buf_init(&prefix);
+  if (!ll_views_key1(&prefix, consumed ? LL_VK_CONSUMED : LL_VK_PRODUCED,
+                     reference)) {
+    ll_buf_free(&prefix);
+    return 0; /* a reference with the separator links nothing */
+  }
+  ll_buf_put_u8(&prefix, (uint8_t)LL_VK_SEP);
+  side_scan s = {.prefix_len = prefix.len};
+  int rc = ll_views_reader_scan(r, &prefix, NULL, collect_side, &s, err);
+  ll_buf_free(&prefix);
+  if (rc == 0 && s.corrupt)
+    rc = ll_fail(err, LL_ERR_CORRUPT,
+                 "views: corrupt production total under reference %s",
+                 reference);
+  ll_genealogy_row *rows = ll_xcalloc(s.n + 1, sizeof *rows);
+  for (size_t i = 0; i < s.n; i++)
+    rows[i] = (ll_genealogy_row){.product_id = s.lots[i].product_id,
+                                 .lot_id = s.lots[i].lot_id,
+                                 .total_micro = s.lots[i].total_micro};
+  free(s.lots);
+  if (rc != 0) {
+    ll_genealogy_rows_free(rows, s.n);
+    return rc;
+  }
+  *out = rows;
+  *n_out = s.n;
+  return 0;
+}
+
+static int compare_rows_by_reference(const void *a, const void *b) {
+  return strcmp(((const ll_genealogy_row *)a)->reference,
+                ((const ll_genealogy_row *)b)->reference);
+}
+
+/* Add the reference of a production move on the chosen side to rows
+ * (once each). */
+static void note_reference(const ll_event *ev, bool consumed,
+                           ll_genealogy_row **rows, size_t *n) {
+  if (ev->type != LL_EV_STOCK_MOVED || ev->reference == NULL ||
+      ev->reference[0] == '\0')
+    return;
+  bool into = ev->to.usage == LL_USAGE_PRODUCTION;
+  bool out_of = ev->from.usage == LL_USAGE_PRODUCTION;
+  if (into == out_of || into != consumed)
+    return; /* as ll_genealogy_apply: not this side of a production */
+  for (size_t i = 0; i < *n; i++)
+    if (strcmp((*rows)[i].reference, ev->reference) == 0)
+      return;
+  *rows = ll_xrealloc(*rows, (*n + 1) * sizeof **rows);
+  (*rows)[(*n)++] = (ll_genealogy_row){.reference = ll_strdup(ev->reference)};
+}
+
+/* The references of the lot on one side, from its history. */
+static int history_references(ll_views_reader *r, const char *product_id,
+                              const char *lot_id, bool consumed,
+                              ll_genealogy_row **rows, size_t *n, ll_err *err) {
+  uint64_t after = 0;
+  bool more = true;
+  while (more) {
+    ll_history_entry *page = NULL;
+    size_t pn = 0;
+    if (ll_views_lot_history(r, product_id, lot_id, after, LL_LIST_LIMIT_MAX,
+                             &page, &pn, &more, err) != 0)
+      return -1;
+    for (size_t i = 0; i < pn; i++)
+      note_reference(&page[i].event, consumed, rows, n);
+    if (pn > 0)
+      after = page[pn - 1].position;
+    more = more && pn > 0;
+    ll_history_free(page, pn);
+  }
+  return 0;
+}
+
+/* rows[i].total_micro from gcon/ or gpro/ <reference>\x1f<lot>. */
+static int read_totals(ll_views_reader *r, const char *product_id,
+                       const char *lot_id, bool consumed,
+                       ll_genealogy_row *rows, size_t n, ll_err *err) {
+  ll_buf key, val;
+  ll_buf_init(&key);
+  ll_buf_init(&val);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    bool found = false;
+    if (!ll_views_key3(&key, consumed ? LL_VK_CONSUMED : LL_VK_PRODUCED,
+                       rows[i].reference, product_id, lot_id))
+      rc =
+          ll_fail(err, LL_ERR_CORRUPT,
+                  "views: lot %s has an unusable production reference", lot_id);
+    else if (ll_views_reader_get(r, &key, &val, &found, err) != 0)
+      rc = -1;
+    else if (!found ||
+             !read_svar((const char *)val.data, val.len, &rows[i].total_micro))
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "views: lot %s has no production total under %s", lot_id,
+                   rows[i].reference);
+  }
+  ll_buf_free(&key);
+  ll_buf_free(&val);
+  return rc;
+}
+
+int ll_views_lot_references(ll_views_reader *r, const char *product_id,
+                            const char *lot_id, bool consumed,
+                            ll_genealogy_row **out, size_t *n_out,
+                            ll_err *err) {
+  assert(r != NULL && product_id != NULL && lot_id != NULL);
+  assert(out != NULL && n_out != NULL);
+  ll_genealogy_row *rows = NULL;
+  size_t n = 0;
+  *out = NULL;
+  *n_out = 0;
+  if (strchr(lot_id, LL_VK_SEP) != NULL ||
+      strchr(product_id, LL_VK_SEP) != NULL)
+    return 0; /* no such lot */
+  if (history_references(r, product_id, lot_id, consumed, &rows, &n, err) !=
+          0 ||
+      read_totals(r, product_id, lot_id, consumed, rows, n, err) != 0) {
+    ll_genealogy_rows_free(rows, n);
+    return -1;
+  }
+  if (n > 1)
+    qsort(rows, n, sizeof *rows, compare_rows_by_reference);
+  *out = rows;
+  *n_out = n;
+  return 0;
+}
+
+int ll_views_lot_deliveries(ll_views_reader *r, const char *product_id,
+                            const char *lot_id, ll_trace *into, ll_err *err) {
+  assert(r != NULL && product_id != NULL && lot_id != NULL && into != NULL);
+  if (strchr(lot_id, LL_VK_SEP) != NULL ||
+      strchr(product_id, LL_VK_SEP) != NULL)
+    return 0; /* no such lot */
+  ll_trace_node node = {.product_id = (char *)product_id,
+                        .lot_id = (char *)lot_id};
+  return add_deliveries(r, &node, into, err);
+}

@@ -297,6 +297,34 @@ int ll_views_trace(ll_views_reader *r, const char *product_id,
                    unsigned depth_limit, ll_trace *out, ll_err *err);
 void ll_trace_free(ll_trace *t);
 
+/* What one instance knows of the genealogy, for a trace gathered from
+ * every owner in a cluster (docs/traceability.md): a lot on one side of a
+ * reference (product_id, lot_id, total_micro), or a reference a lot is on
+ * one side of (reference, total_micro). Totals are those of the gcon/ and
+ * gpro/ rows, the quantities of a trace's links. */
+typedef struct ll_genealogy_row {
+  char *product_id; /* NULL in a reference of a lot */
+  char *lot_id;
+  char *reference; /* NULL in a lot of a reference */
+  int64_t total_micro;
+} ll_genealogy_row;
+
+void ll_genealogy_rows_free(ll_genealogy_row *rows, size_t n);
+/* The lots consumed (consumed true) or produced under reference, with
+ * their totals, in (product_id, lot_id) order; *out is malloc'd. */
+int ll_views_reference_lots(ll_views_reader *r, const char *reference,
+                            bool consumed, ll_genealogy_row **out,
+                            size_t *n_out, ll_err *err);
+/* The references the lot was consumed (consumed true) or produced under,
+ * with its totals, in reference order; none for an unknown lot. */
+int ll_views_lot_references(ll_views_reader *r, const char *product_id,
+                            const char *lot_id, bool consumed,
+                            ll_genealogy_row **out, size_t *n_out, ll_err *err);
+/* Append the lot's deliveries to into->deliveries in log order, as a
+ * trace does: at LL_TRACE_DELIVERIES_MAX it stops and sets truncated. */
+int ll_views_lot_deliveries(ll_views_reader *r, const char *product_id,
+                            const char *lot_id, ll_trace *into, ll_err *err);
+
 /* ---- what is in a location (location_tree.c) ---- */
 
 /* One lot in a location (or, with children, in its subtree). quantity sums

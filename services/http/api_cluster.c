@@ -25,8 +25,8 @@
  *     every owner, each answering for its own partitions, and merged: the
  *     rejections newest first, the lots in (lot_id, product_id) order
  *     (the expiry list in FEFO order) with a cursor every instance reads
- *     the same. Trace is not gathered yet (docs/cluster-design.md,
- *     decision 5).
+ *     the same. A trace goes to the lot's owner, which walks the
+ *     genealogy over every owner (api_trace_cluster.c).
  *
  * A forwarded request (LL_FORWARDED_HEADER) is never forwarded again: it
  * is answered here, or 503 when this instance does not own the partition

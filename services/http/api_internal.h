@@ -14,6 +14,8 @@
  *   api_read.c    GET /v1/lots, /v1/lots/{lot_id}, /v1/rejections
  *   api_trace.c   the traceability reads: history, as-of, genealogy,
  *                 location contents, FEFO
+ *   api_trace_cluster.c  a trace walked over every owner of a cluster,
+ *                 and GET /v1/cluster/genealogy that it asks
  *   api_write.c   the write routes: event, field checks, publish, await
  *   api_admin.c   POST /v1/admin/backup
  *   api_ui.c      GET /ui/...: the web console's page and files
@@ -276,6 +278,15 @@ void api_get_rejections(api_request *rq, const char *id, api_reply *r);
 void api_get_lot_locations(api_request *rq, const char *lot_id, api_reply *r);
 void api_get_lot_moves(api_request *rq, const char *lot_id, api_reply *r);
 void api_get_lot_trace(api_request *rq, const char *lot_id, api_reply *r);
+/* A trace in a cluster (api_trace_cluster.c): GET /v1/cluster/genealogy,
+ * what one owner knows; api_trace_gather, the trace walked over every
+ * owner (0 with out filled, n_nodes 0 for an unknown lot; -1 with r
+ * filled). */
+void api_get_cluster_genealogy(api_request *rq, const char *id, api_reply *r);
+int api_trace_gather(api_request *rq, ll_views_reader *vr,
+                     const char *product_id, const char *lot_id,
+                     ll_trace_direction direction, unsigned depth_limit,
+                     ll_trace *out, api_reply *r);
 void api_get_location_lots(api_request *rq, const char *location, api_reply *r);
 /* GET /v1/lots with expiring_before= or location=: the FEFO list. */
 bool api_wants_fefo(const api_request *rq);

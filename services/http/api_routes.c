@@ -93,6 +93,14 @@ static const api_param location_lots_params[] = {
 
 static const api_param rejections_params[] = {LIMIT_PARAM, END_PARAMS};
 
+static const api_param genealogy_params[] = {
+    {"reference", "string",
+     "the lots consumed and produced under this reference"},
+    {"product_id", "string", "with lot_id: the facts of this lot"},
+    {"lot_id", "string", "with product_id: the facts of this lot"},
+    {"deliveries", "boolean", "with a lot: also its deliveries"},
+    END_PARAMS};
+
 #define WINDOW_PARAMS                                                          \
   {"from", "string",                                                           \
    "the window's start: a log position (digits) or an RFC 3339 time"},         \
@@ -122,6 +130,7 @@ static const unsigned readyz_statuses[] = {200, 400, 503, 0};
 static const unsigned metrics_statuses[] = {200, 400, 401, 0};
 static const unsigned cluster_statuses[] = {200, 400, 401, 0};
 static const unsigned list_statuses[] = {200, 400, 401, 503, 0};
+static const unsigned genealogy_statuses[] = {200, 400, 401, 503, 0};
 /* Answered from this instance's views alone: 501 in a cluster of several. */
 static const unsigned local_list_statuses[] = {200, 400, 401, 501, 503, 0};
 /* The plain lot routes answer 409 AMBIGUOUS_LOT when two or more products
@@ -217,6 +226,9 @@ const api_route api_routes[] = {
      rejections_params, NULL, list_statuses, "recent rejections, newest first"},
     {"GET", "/v1/cluster", api_get_cluster, API_READ, no_params, NULL,
      cluster_statuses, "the instances of the cluster and their partitions"},
+    {"GET", "/v1/cluster/genealogy", api_get_cluster_genealogy, READ,
+     genealogy_params, NULL, genealogy_statuses,
+     "internal: what this instance's partitions hold of the genealogy"},
     {"GET", "/v1/alerts", api_get_alerts, API_READ | API_LOCAL, alerts_params,
      NULL, local_list_statuses, "date alerts (LotDateReached), oldest first"},
     {"POST", "/v1/admin/backup", api_admin_backup, API_WRITE | API_ADMIN,

@@ -36,7 +36,9 @@
  *       deliveries (downstream only): [{"position","lot_id","product_id",
  *       "location","quantity","reference","occurred_at","recorded_at"}] of
  *       every lot in the tree to CUSTOMER locations. depth 1..32, default
- *       32 (LL_TRACE_DEPTH_MAX).
+ *       32 (LL_TRACE_DEPTH_MAX). In a cluster of several instances the
+ *       same answer is walked over every owner (api_trace_cluster.c),
+ *       without Lotline-Position.
  *   GET /v1/locations/{location_id}/lots[?children=1][&limit=&cursor=]
  *       {"location","children","lots":[{"lot_id","product_id","name",
  *       "usage","quantity","on_hand"}],"next_cursor"}: lots with a non-zero
@@ -437,6 +439,41 @@ static json_t *json_deliveries(const ll_trace *t) {
   return arr;
 }
 
+/* The trace from this instance's views, or in a cluster walked over every
+ * owner (api_trace_cluster.c); -1 with r filled. */
+static int collect_trace(api_request *rq, ll_views_reader *vr,
+                         const char *product, const char *lot_id,
+                         ll_trace_direction dir, unsigned depth, ll_trace *t,
+                         api_reply *r) {
+  if (api_cluster_has_peers(rq->api))
+    return api_trace_gather(rq, vr, product, lot_id, dir, depth, t, r);
+  ll_err err = {0};
+  if (ll_views_trace(vr, product, lot_id, dir, depth, t, &err) != 0) {
+    api_reply_storage_error(r, &err);
+    return -1;
+  }
+  return 0;
+}
+
+static json_t *json_trace(const char *lot_id, ll_trace_direction dir,
+                          unsigned depth, const ll_trace *t) {
+  size_t lots = 0;
+  for (size_t i = 0; i < t->n_nodes; i++)
+    lots += t->nodes[i].repeat ? 0 : 1;
+  json_t *body = json_object();
+  json_object_set_new(body, "lot_id", api_json_text(lot_id));
+  json_object_set_new(
+      body, "direction",
+      json_string(dir == LL_TRACE_UPSTREAM ? "upstream" : "downstream"));
+  json_object_set_new(body, "depth_limit", json_integer(depth));
+  json_object_set_new(body, "truncated", json_boolean(t->truncated));
+  json_object_set_new(body, "lot_count", json_integer((json_int_t)lots));
+  json_object_set_new(body, "tree", json_trace_tree(t));
+  if (dir == LL_TRACE_DOWNSTREAM)
+    json_object_set_new(body, "deliveries", json_deliveries(t));
+  return body;
+}
+
 void api_get_lot_trace(api_request *rq, const char *lot_id, api_reply *r) {
   ll_trace_direction dir;
   unsigned depth = 0;
@@ -447,30 +484,17 @@ void api_get_lot_trace(api_request *rq, const char *lot_id, api_reply *r) {
     return;
   ll_trace t;
   memset(&t, 0, sizeof t);
-  ll_err err = {0};
   char *product = api_lot_product(rq, vr, lot_id, r);
-  if (product == NULL) {
+  if (product == NULL ||
+      collect_trace(rq, vr, product, lot_id, dir, depth, &t, r) != 0) {
     /* r is filled */
-  } else if (ll_views_trace(vr, product, lot_id, dir, depth, &t, &err) != 0) {
-    api_reply_storage_error(r, &err);
   } else if (t.n_nodes == 0) {
     api_reply_unknown_lot(r, api_path_param(rq, "product_id"), lot_id);
+  } else if (api_cluster_has_peers(rq->api)) {
+    /* Gathered from several logs: no one position stands for it. */
+    api_reply_json(r, MHD_HTTP_OK, json_trace(lot_id, dir, depth, &t));
   } else {
-    size_t lots = 0;
-    for (size_t i = 0; i < t.n_nodes; i++)
-      lots += t.nodes[i].repeat ? 0 : 1;
-    json_t *body = json_object();
-    json_object_set_new(body, "lot_id", api_json_text(lot_id));
-    json_object_set_new(
-        body, "direction",
-        json_string(dir == LL_TRACE_UPSTREAM ? "upstream" : "downstream"));
-    json_object_set_new(body, "depth_limit", json_integer(depth));
-    json_object_set_new(body, "truncated", json_boolean(t.truncated));
-    json_object_set_new(body, "lot_count", json_integer((json_int_t)lots));
-    json_object_set_new(body, "tree", json_trace_tree(&t));
-    if (dir == LL_TRACE_DOWNSTREAM)
-      json_object_set_new(body, "deliveries", json_deliveries(&t));
-    reply_read(r, vr, body);
+    reply_read(r, vr, json_trace(lot_id, dir, depth, &t));
   }
   free(product);
   ll_trace_free(&t);

@@ -634,6 +634,9 @@ void api_get_location_lots(api_request *rq, const char *location,
 /* ---- GET /v1/lots?expiring_before=&location= ---- */
 
 bool api_wants_fefo(const api_request *rq) {
+  /* Only GET /v1/lots takes these (other routes may not ask for them). */
+  if (!api_route_takes(rq->route, "expiring_before"))
+    return false;
   return api_query(rq, "expiring_before") != NULL ||
          api_query(rq, "location") != NULL;
 }

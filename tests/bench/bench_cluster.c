@@ -50,6 +50,9 @@
 #define BC_JOIN_TIMEOUT_S 120  /* group formed */
 #define BC_DRAIN_TIMEOUT_S 900 /* everything durable */
 #define BC_STOP_TIMEOUT_MS 15000
+/* About 110 bytes an event: 40,000 stay under the embedded broker's 5 MB
+ * per partition. */
+#define BC_EVENTS_PER_PARTITION_MAX 40000
 
 typedef struct bc_opts {
   int64_t events;
@@ -73,6 +76,9 @@ typedef struct bc_result {
   double join_s;      /* spawn to a stable group */
   double failover_s;  /* kill to every orphaned partition decided again */
   double caught_up_s; /* kill to those partitions back where they stood */
+  /* The events those partitions held at the kill, decided again by their
+   * new owners, over the time from failover to caught up. */
+  double takeover_eps;
 } bc_result;
 
 typedef struct bc_node {
@@ -285,6 +291,7 @@ typedef struct bc_kill {
   int64_t stood[BC_PARTITIONS_MAX];
   bool orphan[BC_PARTITIONS_MAX];
   double failover_at, caught_up_at;
+  int64_t orphan_events;
 } bc_kill;
 
 static void kill_first(bc_node *nodes, int partitions, const int64_t *per,
@@ -302,8 +309,11 @@ static void kill_first(bc_node *nodes, int partitions, const int64_t *per,
  * least as far on as the dead one was. */
 static void note_orphans(bc_kill *kl, int partitions, const int64_t *per,
                          const int64_t *alive) {
-  for (int p = 0; p < partitions; p++)
+  for (int p = 0; p < partitions; p++) {
     kl->orphan[p] = alive[p] < per[p];
+    if (kl->orphan[p])
+      kl->orphan_events += kl->stood[p];
+  }
 }
 
 static void watch_failover(bc_kill *kl, int partitions, const int64_t *alive) {
@@ -366,6 +376,9 @@ static void drain(bc_node *nodes, int k, const char *cluster, int partitions,
     }
     r->failover_s = kl->failover_at - kl->at;
     r->caught_up_s = kl->caught_up_at - kl->at;
+    if (kl->caught_up_at > kl->failover_at)
+      r->takeover_eps =
+          (double)kl->orphan_events / (kl->caught_up_at - kl->failover_at);
   }
   *t_end = now_s();
 }
@@ -489,6 +502,15 @@ static int parse_opts(int argc, char **argv, bc_opts *o) {
       return 2;
     }
   }
+  if (o->events > (int64_t)o->partitions * BC_EVENTS_PER_PARTITION_MAX) {
+    fprintf(stderr,
+            "bench_cluster: at most %d events per partition (%d partitions: "
+            "--events %lld at most): the embedded broker keeps about 5 MB "
+            "per partition and drops older records\n",
+            BC_EVENTS_PER_PARTITION_MAX, o->partitions,
+            (long long)o->partitions * BC_EVENTS_PER_PARTITION_MAX);
+    return 2;
+  }
   if (o->events < 1000 || o->partitions < 1 ||
       o->partitions > BC_PARTITIONS_MAX) {
     fprintf(stderr, "bench_cluster: --events >= 1000, --partitions 1..%d\n",
@@ -504,14 +526,15 @@ static void report(const bc_opts *o, const bc_result *r, int n, int64_t total) {
   printf("%-10s %12s %8s %14s %8s", "instances", "events/s", "ratio",
          "CPU us/event", "join s");
   if (o->kill)
-    printf(" %11s %12s", "failover s", "caught up s");
+    printf(" %11s %12s %15s", "failover s", "caught up s", "takeover ev/s");
   printf("\n");
   for (int i = 0; i < n; i++) {
     printf("%-10d %12.0f %8.2f %14.1f %8.1f", r[i].instances, r[i].events_per_s,
            r[i].events_per_s / r[0].events_per_s, r[i].cpu_us_per_event,
            r[i].join_s);
     if (o->kill && r[i].instances >= 2)
-      printf(" %11.1f %12.1f", r[i].failover_s, r[i].caught_up_s);
+      printf(" %11.1f %12.1f %15.0f", r[i].failover_s, r[i].caught_up_s,
+             r[i].takeover_eps);
     printf("\n");
   }
   if (!o->out)
@@ -527,10 +550,11 @@ static void report(const bc_opts *o, const bc_result *r, int n, int64_t total) {
     fprintf(f,
             "%s{\"instances\": %d, \"events_per_s\": %.0f, "
             "\"cpu_us_per_event\": %.2f, \"join_s\": %.2f, "
-            "\"failover_s\": %.2f, \"caught_up_s\": %.2f}",
+            "\"failover_s\": %.2f, \"caught_up_s\": %.2f, "
+            "\"takeover_eps\": %.0f}",
             i ? ", " : "", r[i].instances, r[i].events_per_s,
             r[i].cpu_us_per_event, r[i].join_s, r[i].failover_s,
-            r[i].caught_up_s);
+            r[i].caught_up_s, r[i].takeover_eps);
   fprintf(f, "]}\n");
   fclose(f);
 }

@@ -379,20 +379,6 @@ static int64_t consumed_offsets(ll_store *s, const char *cluster,
   return sum;
 }
 
-static char *cluster_id(const char *brokers) {
-  char err[256];
-  rd_kafka_conf_t *c = rd_kafka_conf_new();
-  rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof err);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-  char *id = rd_kafka_clusterid(rk, 10000);
-  rd_kafka_destroy(rk);
-  if (!id)
-    die("cluster id", "no answer");
-  char *copy = ll_strdup(id);
-  rd_kafka_mem_free(NULL, id);
-  return copy;
-}
-
 static void ingest(const char *bin, const char *brokers, const char *data,
                    const opts *o, int64_t total, results *r) {
   char log[2048], logdir[2048];
@@ -400,7 +386,7 @@ static void ingest(const char *bin, const char *brokers, const char *data,
   const char *argv[] = {bin,           "command",          "--data",
                         data,          "--brokers",        brokers,
                         "--log-level", daemon_log_level(), NULL};
-  char *cluster = cluster_id(brokers);
+  char *cluster = h_cluster_id(brokers, 10000);
   double t_spawn = now_s();
   h_proc p = h_spawn(log, argv);
   snprintf(logdir, sizeof logdir, "%s/log", data);

@@ -270,20 +270,6 @@ static int64_t progress(bc_node *nodes, int k, const char *cluster,
   return sum;
 }
 
-static char *cluster_id(const char *brokers) {
-  char err[256];
-  rd_kafka_conf_t *c = rd_kafka_conf_new();
-  rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof err);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-  char *id = rd_kafka_clusterid(rk, 10000);
-  rd_kafka_destroy(rk);
-  if (!id)
-    die("cluster id", "no answer");
-  char *copy = ll_strdup(id);
-  rd_kafka_mem_free(NULL, id);
-  return copy;
-}
-
 /* What the kill left to do: the partitions the killed instance was ahead
  * on, and where they stood. */
 typedef struct bc_kill {
@@ -392,7 +378,7 @@ static void run_count(const bc_opts *o, int k, const bc_msg *msgs,
   if (!broker)
     die("broker", e.message);
   const char *brokers = ll_broker_bootstraps(broker);
-  char *cluster = cluster_id(brokers);
+  char *cluster = h_cluster_id(brokers, 10000);
   char *root = h_tempdir("bench-cluster");
   bc_node nodes[BC_INSTANCES_MAX];
   memset(nodes, 0, sizeof nodes);

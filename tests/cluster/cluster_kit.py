@@ -294,3 +294,22 @@ class Cluster:
             print("kept %s" % self.tmp, file=sys.stderr, flush=True)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def http_call(inst, method, path, body=None, headers=None):
+    """(status, JSON body) of one request to an instance (the text when the
+    answer is not JSON)."""
+    data = json.dumps(body).encode() if body is not None else None
+    rq = urllib.request.Request(inst.http + path, data=data, method=method,
+                                headers=dict(headers or {}))
+    if data is not None:
+        rq.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(rq, timeout=15) as r:
+            return r.status, json.loads(r.read().decode() or "null")
+    except urllib.error.HTTPError as e:
+        text = e.read().decode(errors="replace")
+        try:
+            return e.code, json.loads(text)
+        except ValueError:
+            return e.code, text

@@ -25,7 +25,6 @@ missing (confluent_kafka, the binaries)."""
 import importlib.util
 import json
 import os
-import signal
 import sys
 import time
 import urllib.error
@@ -56,6 +55,7 @@ exit_if_missing()
 sys.path.insert(0, HERE)
 from confluent_kafka import Producer  # noqa: E402
 import cluster_kit as kit  # noqa: E402
+import stream_model  # noqa: E402
 
 failures = []
 
@@ -67,54 +67,11 @@ def check(cond, what):
     return cond
 
 
-def call(inst, method, path, body=None, headers=None):
-    """(status, JSON body) of one request to an instance."""
-    data = json.dumps(body).encode() if body is not None else None
-    rq = urllib.request.Request(inst.http + path, data=data, method=method,
-                                headers=dict(headers or {}))
-    if data is not None:
-        rq.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(rq, timeout=15) as r:
-            return r.status, json.loads(r.read().decode() or "null")
-    except urllib.error.HTTPError as e:
-        text = e.read().decode(errors="replace")
-        try:
-            return e.code, json.loads(text)
-        except ValueError:
-            return e.code, text
-
-
-def murmur2(data):
-    """Kafka's murmur2, as the Java client's default partitioner."""
-    m, r = 0x5bd1e995, 24
-    length = len(data)
-    h = (0x9747b28c ^ length) & 0xffffffff
-    i = 0
-    while length - i >= 4:
-        k = int.from_bytes(data[i:i + 4], "little")
-        k = (k * m) & 0xffffffff
-        k ^= k >> r
-        k = (k * m) & 0xffffffff
-        h = (h * m) & 0xffffffff
-        h ^= k
-        i += 4
-    rest = length - i
-    if rest == 3:
-        h ^= data[i + 2] << 16
-    if rest >= 2:
-        h ^= data[i + 1] << 8
-    if rest >= 1:
-        h ^= data[i]
-        h = (h * m) & 0xffffffff
-    h ^= h >> 13
-    h = (h * m) & 0xffffffff
-    h ^= h >> 15
-    return h
+call = kit.http_call
 
 
 def partition_of(product):
-    return (murmur2(product.encode()) & 0x7fffffff) % PARTITIONS
+    return stream_model.partition_of(product, PARTITIONS)
 
 
 def wait_for(what, cond, timeout_s=20):

@@ -37,8 +37,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SKIP_EXIT = 77
@@ -73,20 +71,7 @@ def check(cond, what):
     return cond
 
 
-def call(inst, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    rq = urllib.request.Request(inst.http + path, data=data, method=method)
-    if data is not None:
-        rq.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(rq, timeout=15) as r:
-            return r.status, json.loads(r.read().decode() or "null")
-    except urllib.error.HTTPError as e:
-        text = e.read().decode(errors="replace")
-        try:
-            return e.code, json.loads(text)
-        except ValueError:
-            return e.code, text
+call = kit.http_call
 
 
 def partition_of(product):

@@ -31,6 +31,22 @@ static void die(const char *fmt, const char *arg) {
   abort();
 }
 
+char *h_cluster_id(const char *brokers, int timeout_ms) {
+  char errstr[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (!rk)
+    die("producer: %s", errstr);
+  char *id = rd_kafka_clusterid(rk, timeout_ms);
+  rd_kafka_destroy(rk);
+  if (!id)
+    die("no cluster id from %s", brokers);
+  char *copy = ll_strdup(id); /* librdkafka's memory goes back to it */
+  rd_kafka_mem_free(NULL, id);
+  return copy;
+}
+
 rd_kafka_t *h_idempotent_producer(const char *brokers,
                                   void (*dr)(rd_kafka_t *rk,
                                              const rd_kafka_message_t *m,

@@ -63,6 +63,11 @@ json_t *h_http_wait(const char *base, const char *path,
 /* A plain idempotent librdkafka producer (order kept across retries)
  * calling dr for each delivery report; fails the test if it cannot be
  * made. For tests that send their own records with rd_kafka_producev. */
+/* The id of the Kafka cluster at brokers (malloc'd: free()); fails the
+ * test, or ends the program, when it does not answer within timeout_ms.
+ * The command consumer keys its stored offsets by it. */
+char *h_cluster_id(const char *brokers, int timeout_ms);
+
 rd_kafka_t *h_idempotent_producer(const char *brokers,
                                   void (*dr)(rd_kafka_t *rk,
                                              const rd_kafka_message_t *m,

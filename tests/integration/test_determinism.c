@@ -246,20 +246,6 @@ static void send_range(const char *brokers, input *in, size_t from, size_t to) {
   }
 }
 
-static char *cluster_id(const char *brokers) {
-  char errstr[256];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (!rk)
-    fail_msg("producer: %s", errstr);
-  char *id = rd_kafka_clusterid(rk, START_TIMEOUT_MS);
-  rd_kafka_destroy(rk);
-  if (!id)
-    fail_msg("no cluster id from %s", brokers);
-  return id; /* rd_kafka_clusterid: free with free() */
-}
-
 /* Offset -> the record's Kafka timestamp, as a consumer sees it. */
 typedef struct timestamps {
   int64_t at_ms[RECORDS_MAX];
@@ -485,7 +471,7 @@ static void test_same_input_same_log(void **state) {
     h_dump_log(&broker);
     fail_msg("the broker did not start");
   }
-  char *cluster = cluster_id(brokers);
+  char *cluster = h_cluster_id(brokers, START_TIMEOUT_MS);
 
   static input in;
   memset(&in, 0, sizeof in);

@@ -37,6 +37,7 @@
  * leftovers of a partition it no longer owns are never served. Without
  * peers (one instance, or the API of `lotlined project`) nothing changes:
  * everything is answered here, as a cluster of one. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -534,8 +535,9 @@ typedef void (*merge_fn)(json_t *mine, json_t **answers, size_t n, size_t limit,
  * the same request, merged; a partition without an owner, or an owner
  * that cannot answer, is a 503, never a partial answer. */
 static bool gather(api_request *rq, merge_fn merge, api_reply *r) {
-  size_t limit;
-  if (api_query_limit(rq, &limit, r) != 0)
+  size_t limit = SIZE_MAX; /* reports answer every row at once */
+  if (api_route_takes(rq->route, "limit") && api_query(rq, "as_of") == NULL &&
+      api_query_limit(rq, &limit, r) != 0)
     return true;
   if (!ll_cluster_complete(api_cluster(rq->api))) {
     api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
@@ -566,11 +568,30 @@ static bool gather(api_request *rq, merge_fn merge, api_reply *r) {
   return true;
 }
 
+/* A report over a location (GET /v1/balance, a location's lots as_of):
+ * every owner's rows for its products, in the views' order, truncated
+ * when any owner's was. */
+static void merge_reports(json_t *mine, json_t **answers, size_t n,
+                          size_t limit, api_reply *r) {
+  bool truncated = json_is_true(json_object_get(mine, "truncated"));
+  for (size_t i = 0; i < n; i++)
+    truncated |= json_is_true(json_object_get(answers[i], "truncated"));
+  json_t *rows = all_rows(mine, answers, n, "lots");
+  json_object_set_new(mine, "lots",
+                      first_sorted(rows, limit, by_lot_then_product));
+  json_decref(rows);
+  json_object_set_new(mine, "truncated", json_boolean(truncated));
+  api_reply_json(r, MHD_HTTP_OK, json_incref(mine));
+}
+
 static bool route_gathered(api_request *rq, api_reply *r) {
   if (is_forwarded(rq))
     return false; /* answered for this instance's partitions */
   if (strcmp(rq->route->pattern, "/v1/rejections") == 0)
     return gather(rq, merge_rejections, r);
+  if (strcmp(rq->route->pattern, "/v1/balance") == 0 ||
+      (api_route_takes(rq->route, "as_of") && api_query(rq, "as_of") != NULL))
+    return gather(rq, merge_reports, r);
   if (api_wants_fefo(rq))
     return gather(rq, merge_fefo_pages, r);
   return gather(rq, merge_lot_pages, r);

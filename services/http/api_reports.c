@@ -151,6 +151,29 @@ static int parse_window(const api_request *rq, ll_window *w, api_reply *r) {
   return 0;
 }
 
+/* A report over a location is gathered from every owner in a cluster of
+ * several instances (api_cluster.c), and a log position is one
+ * instance's (docs/cluster-design.md, decision 3): there its cuts must be
+ * times, which mean the same on every instance (the log clock). */
+static int check_cut_in_cluster(api_request *rq, const char *name,
+                                const ll_as_of *at, api_reply *r) {
+  if (at->by_time || !api_cluster_has_peers(rq->api))
+    return 0;
+  api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                  "%s must be an RFC 3339 time such as 2027-03-01T00:00:00Z "
+                  "in a cluster of several instances: a log position is one "
+                  "instance's (docs/api.md)",
+                  name);
+  return -1;
+}
+
+static int check_window_in_cluster(api_request *rq, const ll_window *w,
+                                   api_reply *r) {
+  if (w->has_from && check_cut_in_cluster(rq, "from", &w->from, r) != 0)
+    return -1;
+  return w->has_to ? check_cut_in_cluster(rq, "to", &w->to, r) : 0;
+}
+
 static json_t *cut_json(bool set, const ll_as_of *at) {
   if (!set)
     return json_null();
@@ -215,9 +238,13 @@ void api_get_lot_balance(api_request *rq, const char *lot_id, api_reply *r) {
 }
 
 /* Each lot row with its unit, read from the lot. */
-static int balance_lots_json(ll_views_reader *vr, const ll_balance *b,
-                             json_t *rows, ll_err *err) {
+/* The rows of the lots this instance serves (api_serves_product): in a
+ * cluster every owner answers for its own products. */
+static int balance_lots_json(api_request *rq, ll_views_reader *vr,
+                             const ll_balance *b, json_t *rows, ll_err *err) {
   for (size_t i = 0; i < b->n; i++) {
+    if (!api_serves_product(rq->api, b->rows[i].product_id))
+      continue;
     ll_lot lot;
     bool found = false;
     ll_lot_init(&lot);
@@ -242,7 +269,7 @@ void api_get_balance(api_request *rq, const char *id, api_reply *r) {
                     "location is required: GET /v1/balance?location=WH/Stock");
     return;
   }
-  if (parse_window(rq, &w, r) != 0 ||
+  if (parse_window(rq, &w, r) != 0 || check_window_in_cluster(rq, &w, r) != 0 ||
       api_query_flag(rq, "children", &children, r) != 0)
     return;
   ll_views_reader *vr = open_snapshot(rq, r);
@@ -252,7 +279,7 @@ void api_get_balance(api_request *rq, const char *id, api_reply *r) {
   ll_err err = {0};
   json_t *rows = json_array();
   if (ll_views_location_balance(vr, location, children, &w, &b, &err) != 0 ||
-      balance_lots_json(vr, &b, rows, &err) != 0) {
+      balance_lots_json(rq, vr, &b, rows, &err) != 0) {
     json_decref(rows);
     api_reply_storage_error(r, &err);
   } else {
@@ -269,10 +296,14 @@ void api_get_balance(api_request *rq, const char *id, api_reply *r) {
 
 /* ---- GET /v1/locations/{location_id}/lots?as_of= ---- */
 
-static json_t *as_of_lots_json(ll_views_reader *vr, const ll_location_lot *rows,
-                               size_t n, bool children, ll_err *err) {
+/* The lots this instance serves (api_serves_product), as balance. */
+static json_t *as_of_lots_json(api_request *rq, ll_views_reader *vr,
+                               const ll_location_lot *rows, size_t n,
+                               bool children, ll_err *err) {
   json_t *lots = json_array();
   for (size_t i = 0; i < n; i++) {
+    if (!api_serves_product(rq->api, rows[i].product_id))
+      continue;
     ll_lot lot;
     bool found = false;
     ll_lot_init(&lot);
@@ -302,6 +333,7 @@ void api_get_location_lots_as_of(api_request *rq, const char *location,
   ll_as_of at;
   bool children = false;
   if (parse_cut(api_query(rq, "as_of"), "as_of", &at, r) != 0 ||
+      check_cut_in_cluster(rq, "as_of", &at, r) != 0 ||
       api_query_flag(rq, "children", &children, r) != 0)
     return;
   ll_views_reader *vr = open_snapshot(rq, r);
@@ -314,7 +346,7 @@ void api_get_location_lots_as_of(api_request *rq, const char *location,
   json_t *lots = NULL;
   if (ll_views_location_lots_as_of(vr, location, children, &at, &rows, &n,
                                    &truncated, &err) != 0 ||
-      (lots = as_of_lots_json(vr, rows, n, children, &err)) == NULL) {
+      (lots = as_of_lots_json(rq, vr, rows, n, children, &err)) == NULL) {
     api_reply_storage_error(r, &err);
   } else {
     json_t *body = json_object();

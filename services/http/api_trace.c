@@ -584,13 +584,6 @@ static json_t *location_row_json(ll_views_reader *vr,
 void api_get_location_lots(api_request *rq, const char *location,
                            api_reply *r) {
   if (api_query(rq, "as_of") != NULL) {
-    if (api_cluster_has_peers(rq->api)) {
-      api_reply_error(r, MHD_HTTP_NOT_IMPLEMENTED, "NOT_IN_CLUSTER",
-                      "as_of on a location's lots answers from one "
-                      "instance's data and is not gathered from every "
-                      "instance yet (docs/api.md)");
-      return;
-    }
     api_get_location_lots_as_of(rq, location, r); /* api_reports.c */
     return;
   }

@@ -19,7 +19,10 @@ deliveries to customers. Then, through EVERY instance of the cluster:
     partitions it owns, together every partition once; the per-lot form is
     503 on an instance that does not own the lot;
   - an owner that does not answer (stopped with SIGSTOP) makes the trace
-    503 UNAVAILABLE, never a partial tree.
+    503 UNAVAILABLE, never a partial tree;
+  - a location's balance (GET /v1/balance) and its lots as of a time give
+    the single instance's JSON, gathered from every owner; a log position
+    as their cut is refused (400) in the cluster.
 
 A delivery's "position" is the position in the log of the instance that
 decided it (each instance has its own log, docs/cluster-design.md,
@@ -289,6 +292,50 @@ def check_recalls(cluster, single):
                                                 json.dumps(got[1])))
 
 
+def iso(ms):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
+
+
+def report_queries(events):
+    """A location's balance and its lots as of a moment, at times picked
+    from the records' timestamps (the log clock is the same on both
+    sides)."""
+    stamps = [ms for _, _, ms in events.records]
+    mid, late = iso(stamps[len(stamps) // 2]), iso(stamps[-3])
+    end = iso(stamps[-1] + 60000)
+    return ["/v1/balance?location=WH/Stock",
+            "/v1/balance?location=WH/Stock&from=%s&to=%s" % (mid, late),
+            "/v1/balance?location=Customers&children=1&to=%s" % late,
+            "/v1/balance?location=Production&from=%s" % mid,
+            "/v1/locations/WH%%2FStock/lots?as_of=%s" % mid,
+            "/v1/locations/WH%%2FStock/lots?as_of=%s" % end,
+            "/v1/locations/Customers/lots?children=1&as_of=%s" % late]
+
+
+def check_reports(cluster, single, events):
+    """Balances and as_of over a location: every instance of the cluster
+    gathers the single instance's answer; a log position, one instance's,
+    is refused there."""
+    for path in report_queries(events):
+        want = call(single, "GET", path)
+        got = {i.name: call(i, "GET", path) for i in cluster.instances}
+        check(want[0] == 200 and len(want[1]["lots"]) > 0 and
+              all(g == want for g in got.values()),
+              "%s: %d with %d lots through every instance" %
+              (path, want[0], len(want[1].get("lots", []))))
+        if not all(g == want for g in got.values()):
+            print("  single: %s" % json.dumps(want))
+            for name, g in got.items():
+                print("  %s: %s" % (name, json.dumps(g)))
+    for path in ("/v1/balance?location=WH/Stock&from=3",
+                 "/v1/locations/WH%2FStock/lots?as_of=5"):
+        st = {i.name: call(i, "GET", path)[0] for i in cluster.instances}
+        check(call(single, "GET", path)[0] == 200 and
+              set(st.values()) == {400},
+              "%s: 200 on a single instance, 400 in the cluster %s" %
+              (path, st))
+
+
 def check_internal(cluster, flour):
     seen = []
     rows = set()
@@ -367,6 +414,7 @@ def main():
                  lambda: settled(inst, events), 60)
     check_traces(cluster, single.instances[0], queries(flour, dough, bread))
     check_recalls(cluster, single.instances[0])
+    check_reports(cluster, single.instances[0], events)
     check_internal(cluster, flour)
     check_unanswered(cluster, flour, dough, bread)
     rcs = cluster.stop_all()

@@ -3,8 +3,9 @@
  * One pass over the log column family in key order, from position 1:
  * every key must be the next position, every value must carry the hash its
  * task's chain gives it (ll_store.h), at the next position of its task,
- * and decode as an entry; at the end, meta's last position must name the
- * last entry and each task's record its last entry. The first
+ * and decode as an entry, and the task index must lead to it; at the end,
+ * meta's last position must name the last entry, each task's record its
+ * last entry, and the task index hold no other key. The first
  * difference stops the pass and is reported with its position: a chain is
  * only as good as its first broken link, and everything after it hashes on
  * a value nobody can vouch for.
@@ -60,6 +61,7 @@ static int read_meta(ll_store *s, const char *key, void *out, size_t want,
 
 /* The tasks met so far: their last entry as the walk found it. */
 typedef struct walk_tasks {
+  ll_store *s; /* for the task index */
   ll_task_last *items;
   size_t n, cap;
 } walk_tasks;
@@ -74,6 +76,52 @@ static ll_task_last *walk_task(walk_tasks *w, int32_t partition) {
   }
   w->items[w->n] = (ll_task_last){.partition = partition};
   return &w->items[w->n++];
+}
+
+/* The task index must lead from (partition, task position) to the entry's
+ * log position: reads by task position (a token, the publisher) use it. */
+static bool check_index(walk_tasks *w, uint64_t position, int32_t partition,
+                        uint64_t task_position, ll_verify_report *r) {
+  uint64_t local = 0;
+  bool found = false;
+  ll_err err = {0};
+  if (ll_store_task_local(w->s, partition, task_position, &local, &found,
+                          &err) != 0) {
+    report_bad(r, position, "the task index cannot be read: %s", err.message);
+    return false;
+  }
+  if (!found || local != position) {
+    report_bad(r, position,
+               "the task index leads from task %d position %llu to %s, not "
+               "to this entry",
+               (int)partition, (unsigned long long)task_position,
+               found ? "another log position" : "nothing");
+    return false;
+  }
+  return true;
+}
+
+/* Every key of the task index must be an entry's: as many keys as
+ * entries, each entry's checked on the walk. */
+static void check_index_size(ll_store *s, ll_verify_report *r) {
+  rocksdb_iterator_t *it =
+      rocksdb_create_iterator_cf(s->db, s->read_opts, s->cf[LL_CF_DEFAULT]);
+  size_t prefix_len = strlen(LL_TASK_INDEX_PREFIX);
+  uint64_t keys = 0;
+  for (rocksdb_iter_seek(it, LL_TASK_INDEX_PREFIX, prefix_len);
+       rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    size_t n;
+    const char *k = rocksdb_iter_key(it, &n);
+    if (n < prefix_len || memcmp(k, LL_TASK_INDEX_PREFIX, prefix_len) != 0)
+      break;
+    keys++;
+  }
+  rocksdb_iter_destroy(it);
+  if (keys != r->entries)
+    report_bad(r, r->entries,
+               "the task index holds %llu keys for %llu entries: it names "
+               "entries the log does not hold",
+               (unsigned long long)keys, (unsigned long long)r->entries);
 }
 
 /* The hash and decoding of the value at position; the task it belongs to
@@ -121,6 +169,8 @@ static bool check_entry(uint64_t position, const char *value, size_t value_len,
                got_hex, (int)e.partition, want_hex);
     return false;
   }
+  if (!check_index(w, position, e.partition, e.task_position, r))
+    return false;
   t->position = e.task_position;
   t->local = position;
   memcpy(t->hash, want, sizeof want);
@@ -212,7 +262,7 @@ int ll_store_verify(const char *dir, ll_verify_progress progress, void *ctx,
 
   rocksdb_iterator_t *it =
       rocksdb_create_iterator_cf(s->db, s->read_opts, s->cf[LL_CF_LOG]);
-  walk_tasks w = {0};
+  walk_tasks w = {.s = s};
   check_entries(it, progress, ctx, &w, r);
   char *rerr = NULL;
   rocksdb_iter_get_error(it, &rerr);
@@ -245,6 +295,8 @@ int ll_store_verify(const char *dir, ll_verify_progress progress, void *ctx,
                  (unsigned long long)r->meta_last_position);
   }
   check_task_records(s, &w, r);
+  if (r->ok)
+    check_index_size(s, r);
   free(w.items);
   ll_store_close(s);
   return 0;

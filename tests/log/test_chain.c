@@ -439,6 +439,57 @@ static void test_missing_entry_is_found(void **state) {
   assert_non_null(strstr(rep.why, "missing"));
 }
 
+/* The task index key of the entry at log position pos (entry pos - 1 is
+ * from partition (pos - 1) % TASKS, at its task position (pos - 1) /
+ * TASKS + 1). */
+static void index_key_of(uint64_t pos, uint64_t task_pos_delta, char key[16]) {
+  memset(key, 0, 16);
+  memcpy(key, "tix/", 4);
+  key[7] = (char)((pos - 1) % TASKS);
+  be64((pos - 1) / TASKS + 1 + task_pos_delta, key + 8);
+}
+
+/* A task position must lead to its entry, and only entries have keys. */
+static void test_task_index_is_checked(void **state) {
+  log_fixture *f = *state;
+  write_log(f->dir);
+  raw r;
+  raw_open(&r, f->dir);
+  char key[16], value[8];
+  index_key_of(TAMPERED, 0, key);
+  be64(TAMPERED + TASKS, value); /* the next entry of the same task */
+  raw_put(&r, CF_DEFAULT, key, sizeof key, value, 8);
+  raw_close(&r);
+  ll_verify_report rep = verify(f->dir);
+  assert_false(rep.ok);
+  assert_int_equal(rep.bad_position, TAMPERED);
+  assert_non_null(strstr(rep.why, "task index"));
+
+  raw_open(&r, f->dir);
+  be64(TAMPERED, value);
+  raw_put(&r, CF_DEFAULT, key, sizeof key, value, 8); /* undo */
+  index_key_of(N_ENTRIES, TASKS, key); /* beyond the last entry's task */
+  raw_put(&r, CF_DEFAULT, key, sizeof key, value, 8);
+  raw_close(&r);
+  rep = verify(f->dir);
+  assert_false(rep.ok);
+  assert_int_equal(rep.entries, N_ENTRIES);
+  assert_non_null(strstr(rep.why, "task index holds"));
+
+  raw_open(&r, f->dir);
+  char *rerr = NULL;
+  rocksdb_delete_cf(r.db, r.wo, r.cf[CF_DEFAULT], key, sizeof key, &rerr);
+  assert_null(rerr);
+  index_key_of(TAMPERED, 0, key);
+  rocksdb_delete_cf(r.db, r.wo, r.cf[CF_DEFAULT], key, sizeof key, &rerr);
+  assert_null(rerr);
+  raw_close(&r);
+  rep = verify(f->dir);
+  assert_false(rep.ok);
+  assert_int_equal(rep.bad_position, TAMPERED);
+  assert_non_null(strstr(rep.why, "to nothing"));
+}
+
 static void test_meta_must_name_the_last_entry(void **state) {
   log_fixture *f = *state;
   write_log(f->dir);
@@ -574,6 +625,7 @@ int main(void) {
       T(test_one_flipped_byte_is_found),
       T(test_rehashed_entry_breaks_next_link),
       T(test_missing_entry_is_found),
+      T(test_task_index_is_checked),
       T(test_meta_must_name_the_last_entry),
       T(test_damaged_last_entry_refuses_open),
       T(test_verify_next_to_live_primary),

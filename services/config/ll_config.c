@@ -93,8 +93,16 @@ static const known_key known_keys[] = {
     {"topic.members", "lots.members",
      "cluster: compacted topic of the instances' partition claims", KIND_TOPIC},
     {"http.advertise", NULL,
-     "cluster: the API's URL other instances forward to (default: the bound "
-     "address)",
+     "cluster: the API's URL as others reach it (its host is "
+     "cluster.advertise's default)",
+     KIND_URL, true},
+    {"cluster.listen", NULL,
+     "cluster: where the other instances' forwarded requests are served "
+     "(default: http.listen's host, a free port)",
+     KIND_HOSTPORT, true},
+    {"cluster.advertise", NULL,
+     "cluster: the URL other instances forward to (default: http.advertise's "
+     "host or the bound address, cluster.listen's port)",
      KIND_URL, true},
     {"cluster.instance.id", NULL,
      "cluster: this instance's id (default: <data>/instance.id, made once)",
@@ -761,11 +769,24 @@ bool ll_config_is_loopback(const char *hostport) {
 /* Secure by default, as Redis's protected mode: an API that other hosts
  * can reach takes writes only with a token, unless http.insecure says the
  * risk is known (docs/operations.md, "Security of the API"). */
+/* The listener that is not loopback, http.listen first; NULL: none. */
+static const char *exposed_listener(const ll_config *c, const char **key) {
+  static const char *const keys[] = {"http.listen", "cluster.listen"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    const char *listen = ll_config_get(c, keys[i]);
+    if (listen != NULL && *listen != '\0' && !ll_config_is_loopback(listen)) {
+      *key = keys[i];
+      return listen;
+    }
+  }
+  return NULL;
+}
+
 int ll_config_check_exposure(const ll_config *c, bool *insecure, ll_err *err) {
   *insecure = false;
-  const char *listen = ll_config_get(c, "http.listen");
-  if (listen == NULL || ll_config_is_loopback(listen) ||
-      ll_config_has(c, "http.token.write") ||
+  const char *key = NULL;
+  const char *listen = exposed_listener(c, &key);
+  if (listen == NULL || ll_config_has(c, "http.token.write") ||
       ll_config_has(c, "http.token.write_file"))
     return 0;
   if (ll_config_get_bool(c, "http.insecure")) {
@@ -773,13 +794,13 @@ int ll_config_check_exposure(const ll_config *c, bool *insecure, ll_err *err) {
     return 0;
   }
   return ll_fail(err, LL_ERR_CONFIG,
-                 "config key 'http.listen' is %s, not a loopback address, "
+                 "config key '%s' is %s, not a loopback address, "
                  "and no write token is set: anyone who reaches it could "
                  "write. Set 'http.token.write_file' (a file holding the "
                  "token) or 'http.token.write' (environment "
                  "LOTLINE_HTTP_TOKEN_WRITE), or set 'http.insecure = true' "
                  "(LOTLINE_HTTP_INSECURE=true) to accept the risk knowingly",
-                 listen);
+                 key, listen);
 }
 
 /* ---- printing ---- */

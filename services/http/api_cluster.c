@@ -92,6 +92,10 @@ static bool is_forwarded(const api_request *rq) {
                                      LL_FORWARDED_HEADER) != NULL;
 }
 
+bool api_cluster_misdirected(const api_request *rq) {
+  return rq->on_cluster_listener && !is_forwarded(rq);
+}
+
 /* ---- forwarding ---- */
 
 static ll_forward_request forward_of(const api_request *rq, const char *base,

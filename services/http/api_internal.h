@@ -65,6 +65,9 @@ struct ll_api {
   char *inbound_topic;
   int write_timeout_ms; /* clamped to 1..LL_API_WRITE_TIMEOUT_MS_MAX */
   char address[LL_API_ADDRESS_MAX];
+  /* The other instances' listener (cluster.listen); NULL: none. */
+  struct MHD_Daemon *cluster_daemon;
+  char cluster_address[LL_API_ADDRESS_MAX];
   pthread_mutex_t codec_mu; /* the codec does not promise thread safety */
   atomic_bool stopping;     /* waits end early when the API stops */
   /* Operations (api_ops.c): metrics, bearer tokens, TLS. */
@@ -123,6 +126,7 @@ typedef struct api_request {
   char *raw_uri;      /* as sent, still percent-encoded */
   const char *method; /* MHD's string, valid during the request */
   bool started;
+  bool on_cluster_listener; /* came in on cluster.listen */
   bool body_too_large;
   ll_buf body;
   uint64_t started_ns;
@@ -266,6 +270,9 @@ bool api_serves_partition(ll_api *api, int32_t partition);
 /* Other instances are known: the API is one of a cluster of several. */
 bool api_cluster_has_peers(ll_api *api);
 bool api_serves_product(ll_api *api, const char *product_id);
+/* A request on the cluster listener (ll_api_listen_cluster) that another
+ * instance did not forward: that listener serves the instances only. */
+bool api_cluster_misdirected(const api_request *rq);
 /* GET /v1/cluster */
 void api_get_cluster(api_request *rq, const char *id, api_reply *r);
 

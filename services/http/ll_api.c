@@ -6,6 +6,14 @@
  * routes block it while they wait for the outcome (<= 5 s, api_write.c),
  * which is why the pool is not sized to the cores.
  *
+ * In a cluster a second daemon with a pool of its own (cluster.listen)
+ * serves the requests other instances forward: a worker of the API that
+ * forwards waits for the other instance, and if both instances' workers
+ * all waited for each other on one pool, nothing would be left to answer
+ * (every forward would end at its timeout). What arrives there is
+ * answered from this instance's data, never forwarded again, so its
+ * workers never wait for another instance.
+ *
  * Request life cycle: MHD's URI callback creates the api_request with the
  * URI exactly as sent; once method and headers are known the path is
  * matched against the route table (api_routes.c), since the token a
@@ -256,6 +264,14 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
   return rq;
 }
 
+/* The same on the cluster listener (ll_api_listen_cluster). */
+static void *on_cluster_uri(void *cls, const char *uri,
+                            struct MHD_Connection *conn) {
+  api_request *rq = on_uri(cls, uri, conn);
+  rq->on_cluster_listener = true;
+  return rq;
+}
+
 static enum MHD_Result queue_reply(api_request *rq, api_reply *r) {
   if (r->status == 0) /* every route fills a reply; never answer nothing */
     api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
@@ -364,6 +380,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
                     LL_API_QUERY_PARAMS_MAX);
   else if (allowed && rq->body_too_large)
     reply_too_large(&r);
+  else if (allowed && api_cluster_misdirected(rq))
+    api_reply_error(&r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "this address (cluster.listen) serves the other "
+                    "instances of the cluster only; send requests to the "
+                    "API's address (http.listen)");
   else if (allowed)
     dispatch(rq, &r);
   return queue_reply(rq, &r);
@@ -501,6 +522,52 @@ static int open_listener(const char *addr, int *fd_out, bool *v6_out,
   return 0;
 }
 
+/* One MHD daemon on listen with the API's callbacks and TLS; the bound
+ * address into address. */
+static int start_daemon(ll_api *api, const char *listen, bool cluster,
+                        struct MHD_Daemon **daemon, char *address,
+                        size_t address_cap, ll_err *err) {
+  int fd = -1;
+  bool v6 = false;
+  if (open_listener(listen, &fd, &v6, address, address_cap, err) != 0)
+    return -1;
+  unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  if (v6)
+    flags |= MHD_USE_IPv6;
+  struct MHD_OptionItem extra[] = {
+      {MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+       (intptr_t)LL_API_CONNECTION_MEMORY_BYTES, NULL},
+      {MHD_OPTION_END, 0, NULL}, /* the TLS options go here */
+      {MHD_OPTION_END, 0, NULL},
+      {MHD_OPTION_END, 0, NULL},
+      {MHD_OPTION_END, 0, NULL}};
+  if (api->tls) {
+    flags |= MHD_USE_TLS;
+    extra[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                       api->tls_cert_pem};
+    extra[2] =
+        (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, api->tls_key_pem};
+    extra[3] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                       (void *)api_tls_priorities()};
+  }
+  *daemon = MHD_start_daemon(
+      flags, 0, NULL, NULL, on_access, api, MHD_OPTION_EXTERNAL_LOGGER,
+      on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)LL_API_THREADS,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LL_API_CONNECTIONS_MAX,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)LL_API_IDLE_TIMEOUT_S,
+      MHD_OPTION_URI_LOG_CALLBACK, cluster ? on_cluster_uri : on_uri, api,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_ARRAY, extra,
+      MHD_OPTION_END);
+  if (*daemon == NULL) {
+    close(fd);
+    return ll_fail(err, LL_ERR_IO, "cannot start the HTTP server on %s%s",
+                   listen,
+                   api->tls ? " (HTTPS: see the log for GnuTLS's reason)" : "");
+  }
+  return 0;
+}
+
 ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err) {
   assert(listen != NULL && deps != NULL);
   assert((deps->views != NULL || deps->ops_only) && deps->log != NULL);
@@ -529,44 +596,9 @@ ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err) {
     return NULL;
   }
 
-  int fd = -1;
-  bool v6 = false;
-  if (open_listener(listen, &fd, &v6, api->address, sizeof api->address, err) !=
-      0)
+  if (start_daemon(api, listen, false, &api->daemon, api->address,
+                   sizeof api->address, err) != 0)
     goto fail;
-  unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
-  if (v6)
-    flags |= MHD_USE_IPv6;
-  struct MHD_OptionItem extra[] = {
-      {MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-       (intptr_t)LL_API_CONNECTION_MEMORY_BYTES, NULL},
-      {MHD_OPTION_END, 0, NULL}, /* the TLS options go here */
-      {MHD_OPTION_END, 0, NULL},
-      {MHD_OPTION_END, 0, NULL},
-      {MHD_OPTION_END, 0, NULL}};
-  if (api->tls) {
-    flags |= MHD_USE_TLS;
-    extra[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
-                                       api->tls_cert_pem};
-    extra[2] =
-        (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, api->tls_key_pem};
-    extra[3] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
-                                       (void *)api_tls_priorities()};
-  }
-  api->daemon = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_access, api, MHD_OPTION_EXTERNAL_LOGGER,
-      on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)LL_API_THREADS,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LL_API_CONNECTIONS_MAX,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)LL_API_IDLE_TIMEOUT_S,
-      MHD_OPTION_URI_LOG_CALLBACK, on_uri, api, MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, api, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
-  if (api->daemon == NULL) {
-    close(fd);
-    ll_fail(err, LL_ERR_IO, "cannot start the HTTP server on %s%s", listen,
-            api->tls ? " (HTTPS: see the log for GnuTLS's reason)" : "");
-    goto fail;
-  }
   ll_log(LL_INFO, "http", "listening on %s://%s", api->tls ? "https" : "http",
          api->address);
   return api;
@@ -582,6 +614,20 @@ const char *ll_api_address(const ll_api *api) {
   return api->address;
 }
 
+int ll_api_listen_cluster(ll_api *api, const char *listen, ll_err *err) {
+  assert(api->cluster_daemon == NULL);
+  if (start_daemon(api, listen, true, &api->cluster_daemon,
+                   api->cluster_address, sizeof api->cluster_address, err) != 0)
+    return -1;
+  ll_log(LL_INFO, "http", "serving the other instances on %s://%s",
+         api->tls ? "https" : "http", api->cluster_address);
+  return 0;
+}
+
+const char *ll_api_cluster_address(const ll_api *api) {
+  return api->cluster_address;
+}
+
 bool ll_api_tls(const ll_api *api) {
   return api->tls;
 }
@@ -591,6 +637,8 @@ void ll_api_stop(ll_api *api) {
     return;
   atomic_store(&api->stopping, true); /* waiting writes give up now */
   MHD_stop_daemon(api->daemon);       /* joins the workers, closes fd */
+  if (api->cluster_daemon != NULL)
+    MHD_stop_daemon(api->cluster_daemon);
   api_ops_stop(api);
   pthread_mutex_destroy(&api->codec_mu);
   free(api->inbound_topic);

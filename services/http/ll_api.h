@@ -54,7 +54,12 @@ typedef struct ll_api ll_api;
  * returned by ll_api_address(). */
 ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err);
 const char *ll_api_address(const ll_api *api); /* "127.0.0.1:41234" */
-bool ll_api_tls(const ll_api *api);            /* serving HTTPS */
+/* Serve the requests other instances of the cluster forward on listen
+ * ("HOST:PORT", port 0: a free one), with a pool of its own; the bound
+ * address is ll_api_cluster_address(). */
+int ll_api_listen_cluster(ll_api *api, const char *listen, ll_err *err);
+const char *ll_api_cluster_address(const ll_api *api);
+bool ll_api_tls(const ll_api *api); /* serving HTTPS */
 /* Can this build serve HTTPS with this PEM certificate and key (present,
  * unencrypted, belonging together)? -1 with err naming the config key. */
 int ll_api_check_tls(const char *cert_pem, const char *key_pem, ll_err *err);

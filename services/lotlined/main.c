@@ -570,16 +570,49 @@ static void on_assignment(void *ctx, const int32_t *parts, size_t n,
   ll_cluster_set_owned(ctx, parts, n, partition_count);
 }
 
-/* The URL other instances forward to: http.advertise, else the address
- * the API is bound to (right for loopback tests only: a deployment whose
- * API listens on 0.0.0.0 sets http.advertise). */
+/* cluster.listen, else http.listen's host with a free port: the same
+ * interface as the API (port 0: a free one, read back by advertised_url). */
+static void cluster_listen(daemon_ctx *d, char *out, size_t cap) {
+  const char *set = ll_config_get(&d->set.cfg, "cluster.listen");
+  if (set != NULL && *set != '\0') {
+    snprintf(out, cap, "%s", set);
+    return;
+  }
+  const char *api = ll_config_get(&d->set.cfg, "http.listen");
+  const char *colon = strrchr(api, ':');
+  int host_len = colon != NULL ? (int)(colon - api) : (int)strlen(api);
+  snprintf(out, cap, "%.*s:0", host_len, api);
+}
+
+/* base ("scheme://host[:port][/...]") with its port replaced by port. */
+static void with_port(const char *base, const char *port, char *out,
+                      size_t cap) {
+  const char *host = strstr(base, "://");
+  host = host != NULL ? host + 3 : base;
+  size_t host_len = strcspn(host, "/");
+  const char *bracket = memchr(host, ']', host_len); /* [v6]:port */
+  const char *from = bracket != NULL ? bracket : host;
+  const char *colon = memchr(from, ':', host_len - (size_t)(from - host));
+  size_t keep = (size_t)((colon != NULL ? colon : host + host_len) - base);
+  snprintf(out, cap, "%.*s:%s", (int)keep, base, port);
+}
+
+/* The URL other instances forward to: cluster.advertise; else
+ * http.advertise's scheme and host, or the bound address, with the
+ * cluster listener's port (a deployment whose listeners are on 0.0.0.0
+ * sets http.advertise or cluster.advertise). */
 static void advertised_url(daemon_ctx *d, char *out, size_t cap) {
-  const char *set = ll_config_get(&d->set.cfg, "http.advertise");
+  const char *set = ll_config_get(&d->set.cfg, "cluster.advertise");
+  const char *api = ll_config_get(&d->set.cfg, "http.advertise");
+  const char *bound = ll_api_cluster_address(d->api);
+  const char *port = strrchr(bound, ':');
+  port = port != NULL ? port + 1 : "0";
   if (set != NULL && *set != '\0')
     snprintf(out, cap, "%s", set);
+  else if (api != NULL && *api != '\0')
+    with_port(api, port, out, cap);
   else
-    snprintf(out, cap, "%s://%s", ll_api_tls(d->api) ? "https" : "http",
-             ll_api_address(d->api));
+    snprintf(out, cap, "%s://%s", ll_api_tls(d->api) ? "https" : "http", bound);
   size_t n = strlen(out);
   while (n > 0 && out[n - 1] == '/')
     out[--n] = '\0';
@@ -592,6 +625,10 @@ static int start_cluster(daemon_ctx *d) {
   ll_err e;
   if (ld_instance_id(&d->set.cfg, d->data, id, sizeof id, &e) != 0)
     return fail("reading the instance id", &e);
+  char listen[LL_MEMBER_URL_MAX];
+  cluster_listen(d, listen, sizeof listen);
+  if (ll_api_listen_cluster(d->api, listen, &e) != 0)
+    return fail("starting the cluster listener", &e);
   advertised_url(d, url, sizeof url);
   ll_cluster_opts o = {.cfg = &d->set.cfg,
                        .brokers = d->brokers,

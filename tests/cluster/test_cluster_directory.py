@@ -10,6 +10,10 @@ api_cluster.c), on two `lotlined all` instances of one group:
     other instance with its Idempotency-Key gives the recorded outcome;
   - a request carrying Lotline-Forwarded is never forwarded again: on the
     owner it is answered, on the other instance 503;
+  - 64 clients at once, each forwarded to the other instance, both ways:
+    every answer a 200, none waiting for the forward timeout (forwarded
+    requests have a listener of their own, cluster.listen); a client's
+    request on that listener is a 400;
   - a lot id used by products on both instances: 409 AMBIGUOUS_LOT on
     both; GET /v1/rejections lists each rejection once on both; GET
     /v1/lots, a location's lots and the expiry list (FEFO) list every lot
@@ -26,6 +30,7 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -33,6 +38,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 SKIP_EXIT = 77
 PARTITIONS = 4
+CLIENTS = 64
+CLIENT_REQUESTS = 20
 sys.dont_write_bytecode = True
 
 
@@ -160,6 +167,46 @@ def check_forwarding(a, b, mine, theirs):
     st, _ = call(b, "GET", "/v1/products/%s/lots/L-%s" % (theirs, theirs),
                  headers=fwd)
     check(st == 200, "a forwarded request to the owner is answered")
+
+
+def check_many_at_once(a, b, mine, theirs):
+    """64 clients at once, each asking one instance for a lot the other
+    owns: every request is forwarded, both ways. Each instance serves the
+    forwarded requests on a listener of its own (cluster.listen), so its
+    API workers waiting for the other instance never leave the other's
+    forwards unanswered: every answer is a 200, none waits for the
+    forward timeout (8 s)."""
+    results = []
+    lock = threading.Lock()
+
+    def client(inst, path):
+        for _ in range(CLIENT_REQUESTS):
+            t = time.time()
+            st, _ = call(inst, "GET", path)
+            with lock:
+                results.append((st, time.time() - t))
+    threads = [threading.Thread(target=client, args=(
+        (a, "/v1/lots/L-" + theirs) if k % 2 == 0 else
+        (b, "/v1/lots/L-" + mine))) for k in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = {}
+    for st, _ in results:
+        statuses[st] = statuses.get(st, 0) + 1
+    slowest = max(s for _, s in results)
+    check(statuses == {200: CLIENTS * CLIENT_REQUESTS} and slowest < 8,
+          "%d clients forwarding both ways: %s, slowest %.2f s" %
+          (CLIENTS, statuses, slowest))
+    url = [i["url"] for i in directory(a)["instances"] if i["self"]][0]
+    try:
+        with urllib.request.urlopen(url + "/v1/lots/L-" + mine, timeout=10):
+            st = 200
+    except urllib.error.HTTPError as e:
+        st = e.code
+    check(st == 400, "a client's request on the cluster listener "
+          "(%s): 400, %d" % (url, st))
 
 
 def check_spanning(a, b, mine, theirs):
@@ -317,6 +364,7 @@ def main():
     mine = by[directory(a)["self"]][0]
     theirs = by[directory(b)["self"]][0]
     check_forwarding(a, b, mine, theirs)
+    check_many_at_once(a, b, mine, theirs)
     check_spanning(a, b, mine, theirs)
     check_lists(a, b, mine, theirs)
     check_claims(cluster, a, b, theirs)

@@ -266,6 +266,34 @@ static void test_open_address_without_token_refused(void **state) {
   free(dir);
 }
 
+/* The cluster listener beyond loopback, the API on it: refused too. */
+static void test_open_cluster_listener_without_token_refused(void **state) {
+  (void)state;
+  char *dir = h_tempdir("open_cluster");
+  char data[600], log[600], bin[512];
+  snprintf(data, sizeof data, "%s/data", dir);
+  snprintf(log, sizeof log, "%s/refused.log", dir);
+  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
+                        "all",
+                        "--data",
+                        data,
+                        "--http",
+                        "127.0.0.1:0",
+                        "--set",
+                        "cluster.listen=0.0.0.0:0",
+                        NULL};
+  h_proc p = h_spawn(log, argv);
+  int status = 0;
+  assert_int_equal(waitpid(p.pid, &status, 0), p.pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 2);
+  assert_true(file_has(log, "'cluster.listen' is 0.0.0.0:0"));
+  assert_true(file_has(log, "'http.token.write'"));
+  assert_int_equal(access(data, F_OK), -1); /* nothing was started */
+  h_rmrf(dir);
+  free(dir);
+}
+
 static void test_open_address_with_token_starts(void **state) {
   (void)state;
   char *dir = h_tempdir("token");
@@ -310,6 +338,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_https_tokens_and_cli),
       cmocka_unit_test(test_open_address_without_token_refused),
+      cmocka_unit_test(test_open_cluster_listener_without_token_refused),
       cmocka_unit_test(test_open_address_with_token_starts),
       cmocka_unit_test(test_open_address_insecure_starts_with_warning),
       cmocka_unit_test(test_loopback_without_token_starts),

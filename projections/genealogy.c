@@ -25,7 +25,9 @@
  * Deliveries are the moves to a CUSTOMER location, one row each:
  *   dlv/<lot>\x1f<be64 position>   str location, svar quantity,
  *                                  str reference, svar occurred_at_ms,
- *                                  svar recorded_at_ms
+ *                                  svar recorded_at_ms, svar partition,
+ *                                  uvar task position[, str partner id,
+ *                                  str partner name]
  *
  * A trace walks the edges breadth-first from one lot, so each lot is
  * expanded at its shallowest place and shown again elsewhere only as a
@@ -65,8 +67,9 @@ static int put_delivery(ll_views_txn *t, const ll_entry *e, ll_err *err) {
     ll_buf_put_str(&val, ev->reference);
     ll_buf_put_svar(&val, ev->occurred_at_ms);
     ll_buf_put_svar(&val, e->recorded_at_ms);
-    /* The customer, when the move names it; rows written before partners
-     * end here. */
+    ll_buf_put_svar(&val, e->partition);
+    ll_buf_put_uvar(&val, e->task_position);
+    /* The customer, when the move names it. */
     if (ev->partner_id != NULL) {
       ll_buf_put_str(&val, ev->partner_id);
       ll_buf_put_str(&val, ev->partner_name);
@@ -261,13 +264,17 @@ static bool collect_delivery(const char *k, size_t klen, const char *v,
     return false;
   }
   ll_delivery d = {.lot_id = NULL};
+  int64_t partition = 0;
   ll_rd rd;
   ll_rd_init(&rd, v, vlen);
   bool ok = klen == s->prefix_len + 8 && ll_rd_str(&rd, &d.location) &&
             ll_rd_svar(&rd, &d.quantity_micro) &&
             ll_rd_str(&rd, &d.reference) &&
             ll_rd_svar(&rd, &d.occurred_at_ms) &&
-            ll_rd_svar(&rd, &d.recorded_at_ms) && d.location != NULL;
+            ll_rd_svar(&rd, &d.recorded_at_ms) && ll_rd_svar(&rd, &partition) &&
+            partition >= INT32_MIN && partition <= INT32_MAX &&
+            ll_rd_uvar(&rd, &d.task_position) && d.location != NULL;
+  d.partition = (int32_t)partition;
   if (ok && ll_rd_left(&rd) > 0)
     ok = ll_rd_str(&rd, &d.partner_id) && ll_rd_str(&rd, &d.partner_name);
   ok = ok && ll_rd_left(&rd) == 0;

@@ -115,7 +115,9 @@ void ll_views_lot_products_free(char **products, size_t n);
 
 /* One accepted event of a lot, as the log holds it. */
 typedef struct ll_history_entry {
-  uint64_t position;
+  uint64_t position;      /* this instance's log position */
+  int32_t partition;      /* the task: the input partition */
+  uint64_t task_position; /* the same on every instance (a token) */
   int64_t recorded_at_ms;
   ll_event event; /* owned */
 } ll_history_entry;
@@ -158,13 +160,20 @@ int ll_views_lot_partners(ll_views_reader *r, const char *product_id,
                           ll_err *err);
 void ll_lot_partners_free(ll_lot_partners *p);
 
-/* A past moment: a log position, or a time compared with each entry's
- * recorded_at (when the command consumer appended it to the log). */
+/* A past moment: a log position, a task position (a token, for the rows
+ * of one task), or a time compared with each entry's recorded_at (the log
+ * clock). */
 typedef struct ll_as_of {
   bool by_time;
-  uint64_t position; /* !by_time: entries with position <= this */
-  int64_t time_ms;   /* by_time: entries recorded at or before this */
+  bool by_task;
+  uint64_t position;      /* neither: entries with position <= this */
+  uint64_t task_position; /* by_task: entries with task position <= this */
+  int64_t time_ms;        /* by_time: entries recorded at or before this */
 } ll_as_of;
+
+/* Is the history row later than the cut / earlier than it? */
+bool ll_history_after(const ll_history_entry *h, const ll_as_of *at);
+bool ll_history_before(const ll_history_entry *h, const ll_as_of *at);
 
 /* What the Locations view showed for a lot at a past moment, replayed from
  * the lot's history. existed is false when the lot had not been created
@@ -172,9 +181,11 @@ typedef struct ll_as_of {
  * include_virtual, exactly as ll_views_lot_locations() lists them. */
 typedef struct ll_lot_as_of {
   bool existed;
+  int32_t partition; /* the task of the lot's events; -1: no event */
   char *product_id;
   int64_t on_hand_micro;
   uint64_t last_event_position; /* the lot's last event included, 0: none */
+  uint64_t last_event_task_position; /* the same, in its task */
   ll_lot_location *locations;
   size_t n_locations;
 } ll_lot_as_of;
@@ -266,7 +277,9 @@ typedef struct ll_trace_node {
 
 /* A move of a lot to a CUSTOMER location. */
 typedef struct ll_delivery {
-  uint64_t position;
+  uint64_t position;      /* the deciding instance's log position */
+  int32_t partition;      /* with task_position: the token, the same on */
+  uint64_t task_position; /* every instance */
   char *product_id;
   char *lot_id;
   char *location;

@@ -64,11 +64,9 @@ int ll_lot_balance_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
 enum { BEFORE = -1, INSIDE = 0, AFTER = 1 };
 
 static int place_of(const ll_history_entry *h, const ll_window *w) {
-  if (w->has_to && (w->to.by_time ? h->recorded_at_ms > w->to.time_ms
-                                  : h->position > w->to.position))
+  if (w->has_to && ll_history_after(h, &w->to))
     return AFTER;
-  if (w->has_from && (w->from.by_time ? h->recorded_at_ms < w->from.time_ms
-                                      : h->position < w->from.position))
+  if (w->has_from && ll_history_before(h, &w->from))
     return BEFORE;
   return INSIDE;
 }

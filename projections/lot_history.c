@@ -4,7 +4,8 @@
  * One row per event that names the lot (its LotCreated, every LotUpdated,
  * every StockMoved):
  *   hist/<product_id>\x1f<lot_id>\x1f<be64 position>
- *                                     svar recorded_at_ms, ll_event_pack()
+ *                                     svar recorded_at_ms, svar partition,
+ *                                     uvar task position, ll_event_pack()
  * The big-endian position sorts the rows in log order within the lot, so
  * the history is one prefix scan and a page starts with one seek. The
  * value is the event as the log holds it (normalized: moves carry lot_id),
@@ -15,12 +16,15 @@
  * showed at that moment, because that view is a sum of the same moves. The
  * cut is a log position (entries <= P), or a time: the rows are taken in
  * log order while recorded_at <= T, stopping at the first one recorded
- * later. recorded_at comes from the command consumer's wall clock; should
- * that clock ever step back, stopping at the first later entry still
+ * later. recorded_at is the log clock (docs/concepts.md, "Log time"),
+ * non-decreasing along a task, and stopping at the first later entry
  * yields a state the view really showed, never a mix of before and after.
+ * A task position (a token P:N) cuts the same way: the lot's rows are all
+ * of one task (its product's partition), in task order.
  * The replay sorts the moves' ends by location and adds them up, so it is
  * O(n log n) in the lot's moves whatever the number of locations. */
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +59,8 @@ int ll_lot_history_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   } else {
     ll_buf_put_be64(&key, e->position);
     ll_buf_put_svar(&val, e->recorded_at_ms);
+    ll_buf_put_svar(&val, e->partition);
+    ll_buf_put_uvar(&val, e->task_position);
     ll_event_pack(ev, &val);
     ll_views_txn_put(t, &key, val.data, val.len);
   }
@@ -74,9 +80,27 @@ static bool decode_row(const char *k, size_t klen, const ll_buf *prefix,
   ll_rd_init(&rd, v, vlen);
   memset(out, 0, sizeof *out);
   out->position = ll_be64_decode(k + prefix->len);
-  if (!ll_rd_svar(&rd, &out->recorded_at_ms))
+  int64_t partition;
+  if (!ll_rd_svar(&rd, &out->recorded_at_ms) || !ll_rd_svar(&rd, &partition) ||
+      partition < INT32_MIN || partition > INT32_MAX ||
+      !ll_rd_uvar(&rd, &out->task_position))
     return false;
+  out->partition = (int32_t)partition;
   return ll_event_unpack(rd.p, ll_rd_left(&rd), &out->event);
+}
+
+bool ll_history_after(const ll_history_entry *h, const ll_as_of *at) {
+  if (at->by_time)
+    return h->recorded_at_ms > at->time_ms;
+  return at->by_task ? h->task_position > at->task_position
+                     : h->position > at->position;
+}
+
+bool ll_history_before(const ll_history_entry *h, const ll_as_of *at) {
+  if (at->by_time)
+    return h->recorded_at_ms < at->time_ms;
+  return at->by_task ? h->task_position < at->task_position
+                     : h->position < at->position;
 }
 
 void ll_history_free(ll_history_entry *a, size_t n) {
@@ -224,9 +248,9 @@ static bool replay_row(const char *k, size_t klen, const char *v, size_t vlen,
     rp->corrupt = true;
     return false;
   }
-  bool past = rp->at->by_time ? h.recorded_at_ms > rp->at->time_ms
-                              : h.position > rp->at->position;
-  if (past) {
+  if (rp->out->partition < 0)
+    rp->out->partition = h.partition;
+  if (ll_history_after(&h, rp->at)) {
     ll_event_free(&h.event);
     return false;
   }
@@ -260,6 +284,7 @@ static bool replay_row(const char *k, size_t klen, const char *v, size_t vlen,
     out->product_id = ll_strdup(product);
   }
   out->last_event_position = h.position;
+  out->last_event_task_position = h.task_position;
   ll_event_free(&h.event);
   return !rp->corrupt && !rp->overflow;
 }
@@ -312,6 +337,7 @@ int ll_views_lot_as_of(ll_views_reader *r, const char *product_id,
                        bool include_virtual, ll_lot_as_of *out, ll_err *err) {
   assert(r != NULL && lot_id != NULL && at != NULL && out != NULL);
   memset(out, 0, sizeof *out);
+  out->partition = -1;
   ll_buf prefix;
   ll_buf_init(&prefix);
   if (!history_prefix(&prefix, product_id, lot_id)) {
@@ -333,7 +359,9 @@ int ll_views_lot_as_of(ll_views_reader *r, const char *product_id,
   free(rp.ends);
   ll_buf_free(&prefix);
   if (rc != 0 || !out->existed) {
+    int32_t partition = out->partition; /* the free clears it */
     ll_lot_as_of_free(out);
+    out->partition = partition;
     return rc;
   }
   return 0;

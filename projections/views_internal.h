@@ -54,9 +54,10 @@
 #include "views_rows.h"
 
 #define LL_VIEWS_FORMAT                                                        \
-  5 /* 2: history, genealogy, tree, fefo; 3: lots by (product, lot id);        \
+  6 /* 2: history, genealogy, tree, fefo; 3: lots by (product, lot id);        \
        4: units, holds, lots ever at a location (balances); 5: each task's     \
-       applied position */
+       applied position; 6: history rows and deliveries carry their task       \
+       position */
 
 #define LL_VK_POSITION "meta/position"
 #define LL_VK_TASK "meta/task/"

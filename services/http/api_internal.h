@@ -90,6 +90,8 @@ struct ll_api {
 /* A position token "partition:task position" (docs/api.md). */
 #define LL_API_TOKEN_MAX 48
 
+/* "P:N" as JSON. */
+json_t *api_json_token(int32_t partition, uint64_t task_position);
 /* Parse a token; false when text is not one. */
 bool api_parse_token(const char *text, int32_t *partition,
                      uint64_t *task_position);

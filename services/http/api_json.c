@@ -565,3 +565,10 @@ int api_event_from_json(ll_event_type type, const json_t *body,
   assert(!"api_event_from_json: unknown event type");
   return -1;
 }
+
+json_t *api_json_token(int32_t partition, uint64_t task_position) {
+  char token[LL_API_TOKEN_MAX];
+  snprintf(token, sizeof token, "%d:%llu", (int)partition,
+           (unsigned long long)task_position);
+  return json_string(token);
+}

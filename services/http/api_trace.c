@@ -107,6 +107,8 @@ static json_t *json_history_entry(const ll_history_entry *h) {
   const ll_event *ev = &h->event;
   json_t *j = json_object();
   json_object_set_new(j, "position", json_integer((json_int_t)h->position));
+  json_object_set_new(j, "token",
+                      api_json_token(h->partition, h->task_position));
   json_object_set_new(j, "type", json_string(ll_event_type_name(ev->type)));
   json_object_set_new(j, "event_id", api_json_text(ev->event_id));
   json_object_set_new(j, "occurred_at", api_json_time_ms(ev->occurred_at_ms));
@@ -173,6 +175,8 @@ static json_t *json_trace_node(const ll_trace_node *n) {
 static json_t *json_delivery(const ll_delivery *d) {
   json_t *j = json_object();
   json_object_set_new(j, "position", json_integer((json_int_t)d->position));
+  json_object_set_new(j, "token",
+                      api_json_token(d->partition, d->task_position));
   json_object_set_new(j, "lot_id", api_json_text(d->lot_id));
   json_object_set_new(j, "product_id", api_json_text(d->product_id));
   json_object_set_new(j, "location", api_json_text(d->location));
@@ -249,17 +253,24 @@ static int require_lot(api_request *rq, ll_views_reader *vr, const char *lot_id,
 
 /* ---- /v1/lots/{lot_id}/locations ---- */
 
-/* ?as_of=: digits are a log position, anything else an RFC 3339 time. */
-static int parse_as_of(const char *s, ll_as_of *at, api_reply *r) {
+/* ?as_of=: digits are a log position, P:N a token (task position N of
+ * partition P), anything else an RFC 3339 time. */
+static int parse_as_of(const char *s, ll_as_of *at, int32_t *partition,
+                       api_reply *r) {
   memset(at, 0, sizeof *at);
   if (api_parse_u64(s, &at->position))
     return 0;
+  if (api_parse_token(s, partition, &at->task_position)) {
+    at->by_task = true;
+    return 0;
+  }
   if (ll_time_parse(s, &at->time_ms)) {
     at->by_time = true;
     return 0;
   }
-  bad_request(r, "as_of must be a log position (digits) or an RFC 3339 time "
-                 "such as 2027-03-01T00:00:00Z");
+  bad_request(r, "as_of must be a log position (digits), a token P:N (as "
+                 "Lotline-Token carries) or an RFC 3339 time such as "
+                 "2027-03-01T00:00:00Z");
   return -1;
 }
 
@@ -291,20 +302,61 @@ static void current_locations(api_request *rq, const char *lot_id, bool all,
   ll_views_reader_close(vr);
 }
 
+/* The views cannot answer for a position they have not applied: wait for
+ * it like ?min_position= (a time needs no wait: it cuts what is there). */
+static int wait_for_cut(api_request *rq, const ll_as_of *at, int32_t partition,
+                        api_reply *r) {
+  if (at->by_time)
+    return 0;
+  uint64_t deadline_ns =
+      ll_mono_ns() + (uint64_t)LL_API_MIN_POSITION_WAIT_MS * NS_PER_MS;
+  if (at->by_task ? ll_views_wait_task(rq->api->deps.views, partition,
+                                       at->task_position, deadline_ns)
+                  : api_wait_views(rq->api, at->position, deadline_ns))
+    return 0;
+  api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                  "the views did not reach the as_of position within %d ms",
+                  LL_API_MIN_POSITION_WAIT_MS);
+  return -1;
+}
+
+static json_t *cut_json(const ll_as_of *at, int32_t partition) {
+  json_t *as_of = json_object();
+  if (at->by_time)
+    json_object_set_new(as_of, "time", api_json_time_ms(at->time_ms));
+  else if (at->by_task)
+    json_object_set_new(as_of, "token",
+                        api_json_token(partition, at->task_position));
+  else
+    json_object_set_new(as_of, "position",
+                        json_integer((json_int_t)at->position));
+  return as_of;
+}
+
+static json_t *past_json(const char *lot_id, const ll_lot_as_of *past,
+                         json_t *as_of) {
+  json_t *body = json_object();
+  json_object_set_new(body, "lot_id", api_json_text(lot_id));
+  json_object_set_new(body, "product_id", api_json_text(past->product_id));
+  json_object_set_new(body, "on_hand", api_json_decimal(past->on_hand_micro));
+  json_object_set_new(body, "locations",
+                      json_lot_locations(past->locations, past->n_locations));
+  json_object_set_new(body, "as_of", as_of);
+  json_object_set_new(body, "last_event_position",
+                      json_integer((json_int_t)past->last_event_position));
+  json_object_set_new(
+      body, "last_event_token",
+      past->last_event_position > 0
+          ? api_json_token(past->partition, past->last_event_task_position)
+          : json_null());
+  return body;
+}
+
 static void past_locations(api_request *rq, const char *lot_id, bool all,
-                           const ll_as_of *at, api_reply *r) {
-  if (!at->by_time) {
-    /* The views cannot answer for a position they have not applied. */
-    uint64_t deadline_ns =
-        ll_mono_ns() + (uint64_t)LL_API_MIN_POSITION_WAIT_MS * NS_PER_MS;
-    if (!api_wait_views(rq->api, at->position, deadline_ns)) {
-      api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
-                      "the views did not reach position %" PRIu64
-                      " within %d ms",
-                      at->position, LL_API_MIN_POSITION_WAIT_MS);
-      return;
-    }
-  }
+                           const ll_as_of *at, int32_t partition,
+                           api_reply *r) {
+  if (wait_for_cut(rq, at, partition, r) != 0)
+    return;
   ll_views_reader *vr = open_reader(rq, r);
   if (vr == NULL)
     return;
@@ -315,6 +367,9 @@ static void past_locations(api_request *rq, const char *lot_id, bool all,
   char when[64];
   if (at->by_time)
     ll_time_format(at->time_ms, when);
+  else if (at->by_task)
+    snprintf(when, sizeof when, "%d:%" PRIu64, (int)partition,
+             at->task_position);
   else
     snprintf(when, sizeof when, "position %" PRIu64, at->position);
   if (require_lot(rq, vr, lot_id, &lot, r) != 0) {
@@ -322,26 +377,18 @@ static void past_locations(api_request *rq, const char *lot_id, bool all,
   } else if (ll_views_lot_as_of(vr, lot.product_id, lot_id, at, all, &past,
                                 &err) != 0) {
     api_reply_storage_error(r, &err);
+  } else if (at->by_task && past.partition >= 0 &&
+             past.partition != partition) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "as_of names partition %d, but the events of lot %s of "
+                    "product %s are in partition %d",
+                    (int)partition, lot_id, lot.product_id,
+                    (int)past.partition);
   } else if (!past.existed) {
     api_reply_error(r, MHD_HTTP_NOT_FOUND, ll_code_name(LL_UNKNOWN_LOT),
                     "lot %s did not exist yet at %s", lot_id, when);
   } else {
-    json_t *as_of = json_object();
-    if (at->by_time)
-      json_object_set_new(as_of, "time", api_json_time_ms(at->time_ms));
-    else
-      json_object_set_new(as_of, "position",
-                          json_integer((json_int_t)at->position));
-    json_t *body = json_object();
-    json_object_set_new(body, "lot_id", api_json_text(lot_id));
-    json_object_set_new(body, "product_id", api_json_text(past.product_id));
-    json_object_set_new(body, "on_hand", api_json_decimal(past.on_hand_micro));
-    json_object_set_new(body, "locations",
-                        json_lot_locations(past.locations, past.n_locations));
-    json_object_set_new(body, "as_of", as_of);
-    json_object_set_new(body, "last_event_position",
-                        json_integer((json_int_t)past.last_event_position));
-    reply_read(r, vr, body);
+    reply_read(r, vr, past_json(lot_id, &past, cut_json(at, partition)));
   }
   ll_lot_as_of_free(&past);
   ll_lot_free(&lot);
@@ -358,8 +405,9 @@ void api_get_lot_locations(api_request *rq, const char *lot_id, api_reply *r) {
     return;
   }
   ll_as_of at;
-  if (parse_as_of(as_of, &at, r) == 0)
-    past_locations(rq, lot_id, all, &at, r);
+  int32_t partition = -1;
+  if (parse_as_of(as_of, &at, &partition, r) == 0)
+    past_locations(rq, lot_id, all, &at, partition, r);
 }
 
 /* ---- /v1/lots/{lot_id}/moves ---- */

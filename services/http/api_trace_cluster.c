@@ -124,8 +124,9 @@ static json_t *lot_side_json(ll_views_reader *vr, const char *product_id,
 
 static json_t *delivery_facts(const ll_delivery *d) {
   return json_pack(
-      "{s:I, s:s, s:I, s:o, s:I, s:I, s:o, s:o}", "position",
-      (json_int_t)d->position, "location", d->location, "quantity_micro",
+      "{s:I, s:i, s:I, s:s, s:I, s:o, s:I, s:I, s:o, s:o}", "position",
+      (json_int_t)d->position, "partition", (int)d->partition, "task_position",
+      (json_int_t)d->task_position, "location", d->location, "quantity_micro",
       (json_int_t)d->quantity_micro, "reference", api_json_text(d->reference),
       "occurred_at_ms", (json_int_t)d->occurred_at_ms, "recorded_at_ms",
       (json_int_t)d->recorded_at_ms, "partner_id", api_json_text(d->partner_id),
@@ -629,6 +630,8 @@ static void add_delivery(ll_trace *tr, const ll_trace_node *node,
                                (tr->n_deliveries + 1) * sizeof *tr->deliveries);
   tr->deliveries[tr->n_deliveries++] = (ll_delivery){
       .position = (uint64_t)integer_of(d, "position"),
+      .partition = (int32_t)integer_of(d, "partition"),
+      .task_position = (uint64_t)integer_of(d, "task_position"),
       .product_id = ll_strdup(node->product_id),
       .lot_id = ll_strdup(node->lot_id),
       .location = ll_strdup(location != NULL ? location : ""),

@@ -57,7 +57,10 @@ static uint64_t feed(ll_event *ev) {
   if (!d.accepted)
     fail_msg("%s rejected: %s %s", ev->event_id, ll_code_name(d.code),
              d.message);
-  ll_input in = {"lots.inbound", 0, next_offset++};
+  /* FLOUR's events on partition 1, the others on 0: task positions (the
+   * tokens) are then not the log positions. */
+  ll_input in = {"lots.inbound", strcmp(ev->product_id, "FLOUR") == 0,
+                 next_offset++};
   uint64_t pos = ll_store_batch_append(b, ev, &in, ev->occurred_at_ms + 1000);
   ll_log_at at = {pos, -1, pos};
   ll_decision_mutations(ev, &d, d.accepted ? &at : NULL, &muts);
@@ -238,6 +241,8 @@ static void test_history_route(void **state) {
                       "2027-05-31T00:00:00Z");
   const json_t *consumed = json_array_get(events, 3);
   assert_int_equal(ts_jint(consumed, "position"), (long long)pos_consumed);
+  /* FLOUR's fifth event: RAW, L-9 created, then three moves of RAW */
+  assert_string_equal(ts_jstr(consumed, "token"), "1:5");
   assert_string_equal(ts_jstr(consumed, "quantity"), "30");
   assert_string_equal(ts_jstr(consumed, "reference"), "MO-1");
   const json_t *to = json_object_get(consumed, "to");
@@ -308,6 +313,20 @@ static void test_locations_now_and_as_of(void **state) {
                    (long long)pos_shelf);
   ts_resp_free(&r);
 
+  /* the same moment by its token, the same on every instance of a
+   * cluster: FLOUR's fourth event */
+  r = get_ok("/v1/lots/RAW/locations?as_of=1:4");
+  join(ts_jarr(r.json, "locations"), "quantity", qtys, sizeof qtys);
+  assert_string_equal(qtys, "60 40 ");
+  assert_string_equal(ts_jstr(json_object_get(r.json, "as_of"), "token"),
+                      "1:4");
+  assert_string_equal(ts_jstr(r.json, "last_event_token"), "1:4");
+  assert_int_equal(ts_jint(r.json, "last_event_position"),
+                   (long long)pos_shelf);
+  ts_resp_free(&r);
+  expect_error("GET", "/v1/lots/RAW/locations?as_of=0:4", 400, "BAD_REQUEST");
+  expect_error("GET", "/v1/lots/RAW/locations?as_of=1:0", 404, "UNKNOWN_LOT");
+
   /* before it was created; never existed; nonsense */
   expect_error("GET", "/v1/lots/RAW/locations?as_of=0", 404, "UNKNOWN_LOT");
   expect_error("GET", "/v1/lots/RAW/locations?as_of=2026-12-31T00:00:00Z", 404,
@@ -355,6 +374,8 @@ static void test_trace_route(void **state) {
   join(dl, "quantity", qty, sizeof qty);
   assert_string_equal(where, "Customers/ACME Customers/Globex ");
   assert_string_equal(qty, "80 20 ");
+  join(dl, "token", qty, sizeof qty); /* partition 0's sixth and seventh */
+  assert_string_equal(qty, "0:6 0:7 ");
   assert_string_equal(ts_jstr(json_array_get(dl, 0), "product_id"), "BREAD");
   assert_string_equal(ts_jstr(json_array_get(dl, 0), "reference"), "SO-1");
   ts_resp_free(&r);

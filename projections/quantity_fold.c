@@ -1,5 +1,5 @@
 /* quantity_fold.c — one StockMoved folded into quantities per (lot,
- * location), for the views and the publisher (quantity_fold.h). */
+ * location), for the views (quantity_fold.h). */
 #include "quantity_fold.h"
 
 #include <assert.h>

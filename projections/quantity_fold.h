@@ -1,7 +1,7 @@
 /* quantity_fold.h — the change a StockMoved makes to the quantity of its
- * lot at each of its two locations: one fold for the views
- * (lot_locations.c) and for the downstream publisher's own quantities
- * (services/publisher/publisher_state.c), so both agree on every row.
+ * lot at each of its two locations, for the views (lot_locations.c). The
+ * publisher keeps no quantities: each move's entry carries what it left
+ * at its two ends, decided by the rules (docs/streams.md).
  *
  * A move takes its quantity from the lot's row at its source, then adds it
  * to the row at its destination. Quantities are exact int64 micro-units
@@ -14,9 +14,8 @@
  * INSUFFICIENT_STOCK and LOCATION_USAGE_CONFLICT). A holder that keeps the
  * usage has it checked; a holder that asks for the floor (the views) has
  * it checked too, and a log that breaks either stops the fold, because
- * rows built on a broken invariant would be wrong from then on. The
- * publisher does not ask: it publishes what the log says, and the views
- * are where a broken log is caught. */
+ * rows built on a broken invariant would be wrong from then on: the
+ * views are where a broken log is caught. */
 #ifndef LL_QUANTITY_FOLD_H
 #define LL_QUANTITY_FOLD_H
 
@@ -29,7 +28,7 @@
 /* Where the quantities are kept, and what the fold checks for it. The
  * fold reads a row, then writes its new value, one location at a time. */
 typedef struct ll_qty_holder {
-  const char *name;       /* "views", "publisher": starts each message */
+  const char *name;       /* "views": starts each message */
   bool check_stock_floor; /* refuse an INTERNAL/TRANSIT quantity below 0 */
   /* The quantity held for (e's lot, loc): *found false when none. *usage
    * is the usage the holder keeps for the row (loc->usage when it keeps

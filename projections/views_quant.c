@@ -250,10 +250,10 @@ static void pack(int family, int64_t a, int64_t b, ll_buf *out) {
     ll_views_tree_pack(a, b, out);
 }
 
-ll_vq_answer ll_views_quant_get_pair(ll_views_quant *q, int family,
-                                     const char *lot_id, size_t lot_len,
-                                     const char *place, size_t place_len,
-                                     int64_t *a, int64_t *b) {
+/* A row by its parts, its values unpacked. */
+static ll_vq_answer get_pair(ll_views_quant *q, int family, const char *lot_id,
+                             size_t lot_len, const char *place,
+                             size_t place_len, int64_t *a, int64_t *b) {
   assert(family == LL_VQ_QTY || family == LL_VQ_TREE);
   int64_t lot = names_lookup(&q->lots, lot_id, lot_len);
   int64_t pl = lot < 0 ? -1 : names_lookup(&q->places, place, place_len);
@@ -284,8 +284,8 @@ ll_vq_answer ll_views_quant_get(ll_views_quant *q, const void *key,
     return LL_VQ_UNKNOWN;
   }
   int64_t a = 0, b = 0;
-  ll_vq_answer ans = ll_views_quant_get_pair(q, k.family, k.lot, k.lot_len,
-                                             k.place, k.place_len, &a, &b);
+  ll_vq_answer ans =
+      get_pair(q, k.family, k.lot, k.lot_len, k.place, k.place_len, &a, &b);
   if (ans == LL_VQ_FOUND)
     pack(k.family, a, b, value);
   return ans;

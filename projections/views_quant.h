@@ -1,5 +1,4 @@
-/* views_quant.h — the quantity rows in memory, compact (the projector's,
- * and the downstream publisher's own).
+/* views_quant.h — the projector's quantity rows in memory, compact.
  *
  * The projector reads a quantity row before each change to it: qty/ (a lot
  * at a location, lot_locations.c) and tree/ (a lot under a path,
@@ -99,13 +98,6 @@ ll_vq_answer ll_views_quant_get(ll_views_quant *q, const void *key,
  * no longer complete, and the caller keeps the row elsewhere. */
 bool ll_views_quant_set(ll_views_quant *q, const void *key, size_t key_len,
                         const void *value, size_t value_len, bool present);
-/* The same by parts and values, for a holder of quantity rows that
- * packs them its own way (the downstream publisher's quantities,
- * publisher_state.c, use LL_VQ_QTY with b = 0). */
-ll_vq_answer ll_views_quant_get_pair(ll_views_quant *q, int family,
-                                     const char *lot_id, size_t lot_len,
-                                     const char *place, size_t place_len,
-                                     int64_t *a, int64_t *b);
 bool ll_views_quant_set_pair(ll_views_quant *q, int family, const char *lot_id,
                              size_t lot_len, const char *place,
                              size_t place_len, bool present, int64_t a,

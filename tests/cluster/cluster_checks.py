@@ -629,9 +629,11 @@ def expected_quantities(model):
 # ---- (d) lots.rejected ----
 
 def check_rejected(fail, brokers, model, decoder):
-    """lots.rejected: each expected (event id, code) at least once, nothing
-    unexpected; records naming the same original (topic, partition,
-    offset) byte-identical. Returns (records, distinct originals)."""
+    """lots.rejected: each expected (event id, code) from one original
+    input, nothing unexpected; records naming the same original (topic,
+    partition, offset) byte-identical (a redelivery of a rejected event is
+    a no-op, not a second rejection). Returns (records, distinct
+    originals)."""
     topic = "lots.rejected"
     want = model.expected_rejections()
     originals, found = {}, {}
@@ -659,6 +661,9 @@ def check_rejected(fail, brokers, model, decoder):
     for eid, code in sorted(want.items()):
         if eid not in found:
             fail(topic, eid, "-", code, "missing")
+        elif len(found[eid]) > 1:
+            fail(topic, eid, "-", "one original input",
+                 sorted(found[eid]))
     return len(records), len(originals)
 
 

@@ -122,9 +122,10 @@ class Crasher:
             else "", pause))
 
     def run(self):
-        """The kills spread over the stream: kill n waits for its share of
-        the stream, or, for every second kill, for the previous victim's
-        restart and then a short random moment."""
+        """The kills spread over the stream in pairs: the first of a pair
+        at a random moment in the first half of its share of the stream,
+        the second a short random moment after the first victim's
+        restart."""
         span = KILLS_UNTIL - KILLS_FROM
         for n in range(1, self.a.kills + 1):
             rebalance = n % 2 == 0
@@ -134,8 +135,9 @@ class Crasher:
                 delay = self.rng.uniform(0.2, self.a.rebalance_kill_max_s)
                 at = time.time() + delay
             else:
-                share = KILLS_FROM + span * (n - 1 + self.rng.random()) / \
-                    self.a.kills
+                pairs = (self.a.kills + 1) // 2
+                share = KILLS_FROM + span * (
+                    (n - 1) // 2 + self.rng.random() / 2) / pairs
                 self.wait(lambda: self.feeder.progress() >= share)
                 at = time.time()
             self.wait(lambda: time.time() >= at)
@@ -175,6 +177,7 @@ def main():
         c.start()
         feeder = cc.Feeder(c.brokers, "lots.inbound", stream, a.duration)
         feeder.start()
+        say("producing %d events over %.0fs" % (len(stream), a.duration))
         crasher = Crasher(a, c, feeder)
         crasher.run()
         feeder.finish(fail)

@@ -112,15 +112,25 @@ def longest_gap(times, start, end):
 
 
 def pauses(progress, start, end):
-    """(everything paused, one partition paused, that partition) within
-    (start, end]."""
-    whole = longest_gap(progress.total_rises, start, end)[0]
-    one, which = 0.0, None
+    """Within (start, end]: the longest time no partition advanced, and
+    the longest one partition did not, as text."""
+    whole, since = longest_gap(progress.total_rises, start, end)
+    one, which, one_since = 0.0, None, None
     for part, times in progress.rises.items():
-        gap = longest_gap(times, start, end)[0]
+        gap, at = longest_gap(times, start, end)
         if gap > one:
-            one, which = gap, part
-    return whole, one, which
+            one, which, one_since = gap, part, at
+    text = "longest with no partition advancing %.2fs%s" % (whole,
+                                                             clock(since))
+    if which is None:
+        return text
+    return text + ", one partition %.2fs (p%d%s)" % (
+        one, which, clock(one_since).replace(" (", " ").rstrip(")"))
+
+
+def clock(at):
+    """A moment on the kit's clock, as printed by say()."""
+    return "" if at is None else " (from %.2fs)" % (at - kit._T0)
 
 
 def cluster_view(inst):
@@ -168,7 +178,7 @@ def wait_membership(a, c, fail, what, must_own, gone=None):
         why = membership_wrong(c, a.partitions, must_own, gone)
     took = time.time() - t0
     if why is not None:
-        fail("membership", what, "-", "GET /v1/cluster right within %.0fs" %
+        fail("membership", what, "-", "GET /v1/cluster right within %gs" %
              a.membership_max_s, why)
     else:
         say("%s: GET /v1/cluster right on every instance after %.2fs" %
@@ -227,15 +237,11 @@ def figures(run):
     p = run.progress
     base_from = run.started + WARMUP_S
     first = run.events[0][1]
-    whole, one, part = pauses(p, base_from, first)
-    out = ["before the join (steady): longest with no partition advancing "
-           "%.2fs, one partition %.2fs (p%s)" % (whole, one, part)]
+    out = ["before the join (steady): " + pauses(p, base_from, first)]
     bounds = [e[1] for e in run.events[1:]] + [p.total_rises[-1]]
     for (name, at, took), end in zip(run.events, bounds):
-        whole, one, part = pauses(p, at, end)
-        out.append("%s: longest with no partition advancing %.2fs, one "
-                   "partition %.2fs (p%s); GET /v1/cluster right after "
-                   "%.2fs" % (name, whole, one, part, took))
+        out.append("%s%s: %s; GET /v1/cluster right after %.2fs" % (
+            name, clock(at), pauses(p, at, end), took))
     span = p.total_rises[-1] - p.total_rises[0]
     out.append("throughput: %d events accepted in %.1fs, %.0f/s (the "
                "stream sent %.0f/s); last accepted %.2fs after the stream "

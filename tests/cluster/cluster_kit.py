@@ -138,9 +138,9 @@ class Instance:
             os.unlink(addr)
         self.proc = Proc(self.argv(), self.log_path)
         self.expected_down = False
-        self.http = wait_line(addr, START_TIMEOUT_S, self.proc.popen)
-        if not self.http.startswith("http"):
-            self.http = "http://" + self.http
+        http = wait_line(addr, START_TIMEOUT_S, self.proc.popen)
+        # One assignment: another thread may be reading self.http.
+        self.http = http if http.startswith("http") else "http://" + http
 
     def alive(self):
         return self.proc is not None and self.proc.alive()
@@ -193,7 +193,7 @@ class Instance:
             with urllib.request.urlopen(self.http + "/metrics",
                                         timeout=HTTP_TIMEOUT_S) as r:
                 text = r.read().decode()
-        except (urllib.error.URLError, OSError):
+        except (urllib.error.URLError, OSError, ValueError):
             return {}
         out = {}
         for line in text.splitlines():

@@ -78,12 +78,15 @@ class Progress(threading.Thread):
         self.high = {}         # partition -> highest task position
         self.rises = {}        # partition -> [times it rose]
         self.total_rises = []  # times any partition rose
+        self.error = None      # why sampling stopped early
         self.stop = threading.Event()
 
     def sample(self):
         now = time.time()
         rose = False
         for inst in self.c.live():
+            if inst.http is None:     # joining: no address yet
+                continue
             for part, pos in inst.task_positions().items():
                 if pos > self.high.get(part, 0):
                     self.high[part] = pos
@@ -93,9 +96,13 @@ class Progress(threading.Thread):
             self.total_rises.append(now)
 
     def run(self):
-        while not self.stop.is_set():
-            self.sample()
-            self.stop.wait(SAMPLE_S)
+        try:
+            while not self.stop.is_set():
+                self.sample()
+                self.stop.wait(SAMPLE_S)
+        except Exception as e:  # noqa: BLE001 - reported as a failure
+            self.error = repr(e)
+            raise
 
     def accepted(self):
         return sum(self.high.values())
@@ -274,6 +281,9 @@ def main():
     run.progress.sample()
     run.progress.stop.set()
     run.progress.join()
+    if run.progress.error:
+        fail("progress", "sampling lotline_task_position", "-", "to the end",
+             run.progress.error)
     if run.progress.accepted() != model.accepted:
         fail("progress", "sum of lotline_task_position", "-", model.accepted,
              run.progress.accepted())

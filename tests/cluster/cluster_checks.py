@@ -507,12 +507,13 @@ def check_events(fail, brokers, model, decoder, unordered=frozenset()):
     repeats byte-identical, the accepted events exactly the model's, in its
     order except for the event ids in `unordered` (probes sent from
     another producer, whose place among the stream's is not known).
-    Returns (events, {partition: N}, repeats)."""
+    Returns (records, {partition: N}, {partition: positions of moves},
+    repeats)."""
     topic = "lots.events"
     records = read_topic(brokers, topic)
     firsts, repeats = first_copies(fail, topic, records, lambda r: b"")
     want = expected_accepted(model, decoder)
-    tops = {}
+    tops, moves = {}, {}
     for part in sorted(set(firsts) | set(want)):
         got = firsts.get(part, [])
         positions = [r.position for r in got]
@@ -520,9 +521,10 @@ def check_events(fail, brokers, model, decoder, unordered=frozenset()):
         if positions != list(range(1, len(got) + 1)):
             fail(topic, "p%d positions" % part, "-", "1..%d dense" % len(got),
                  summarize_gaps(positions))
-        check_partition_events(fail, part, got, want.get(part, []), decoder,
-                               unordered)
-    return len(records), tops, repeats
+        moves[part] = check_partition_events(fail, part, got,
+                                             want.get(part, []), decoder,
+                                             unordered)
+    return len(records), tops, moves, repeats
 
 
 def summarize_gaps(positions):
@@ -534,9 +536,10 @@ def summarize_gaps(positions):
 
 def check_partition_events(fail, part, got, want, decoder, unordered):
     """The decoded first copies of one partition against the model's
-    accepted events of that partition."""
+    accepted events of that partition; returns the positions of its
+    moves."""
     want_datum = dict(want)
-    got_ids = []
+    got_ids, moves = [], set()
     for r in got:
         name, datum = decoder.decode(r.value)
         if name is None:
@@ -545,6 +548,8 @@ def check_partition_events(fail, part, got, want, decoder, unordered):
             continue
         eid = datum.get("event_id")
         got_ids.append(eid)
+        if name == "StockMoved":
+            moves.add(r.position)
         if eid not in want_datum:
             fail("lots.events", "p%d position %d" % (part, r.position), "-",
                  "an accepted event of the model", "%s %s" % (name, eid))
@@ -574,33 +579,36 @@ def check_partition_events(fail, part, got, want, decoder, unordered):
         fail("lots.events", "p%d order" % part, "-",
              "the input's order: ... %s" % ordered_want[at:at + 3],
              "... %s" % ordered_got[at:at + 3])
+    return moves
 
 
 def quantity_key(r):
     return r.key
 
 
-def check_quantities(fail, brokers, model, decoder, event_tops):
-    """lots.quantities against the model: repeats byte-identical, the
-    positions those of lots.events, every (product, lot, location) last
-    at the model's quantity (virtual locations too, zero included).
-    Returns the count of records read."""
+def check_quantities(fail, brokers, model, decoder, moves):
+    """lots.quantities against the model: repeats byte-identical, two
+    records (source, destination) at the position of every move of
+    lots.events and none elsewhere, every (product, lot, location) last at
+    the model's quantity (virtual locations too, zero included). Returns
+    (records, repeats)."""
     topic = "lots.quantities"
     records = read_topic(brokers, topic)
     firsts, repeats = first_copies(fail, topic, records, quantity_key)
     last = {}
-    for part, recs in sorted(firsts.items()):
-        top = event_tops.get(part, 0)
+    for part in sorted(set(firsts) | set(moves)):
+        recs = firsts.get(part, [])
+        check_move_positions(fail, part, recs, moves.get(part, set()))
         for r in recs:
             name, q = decoder.decode(r.value)
             if name != "QuantityChanged":
                 fail(topic, "p%d offset %d" % (part, r.offset), "-",
                      "QuantityChanged", "%s %s" % (name, q))
                 continue
-            if not 1 <= r.position <= top or q["position"] != r.position:
+            if q["position"] != r.position:
                 fail(topic, "p%d offset %d" % (part, r.offset), "-",
-                     "position in 1..%d, equal to the header" % top,
-                     "header %d, record %d" % (r.position, q["position"]))
+                     "position equal to the header's %d" % r.position,
+                     q["position"])
             last[(q["product_id"], q["lot_id"], q["location"])] = (
                 q["usage"], q["quantity"])
     for (product, lot_id, loc), (usage, qty) in sorted(
@@ -612,6 +620,18 @@ def check_quantities(fail, brokers, model, decoder, event_tops):
     for k, v in sorted(last.items())[:SHOW_IN_FULL]:
         fail(topic, " ".join(k), "-", "no record", v)
     return len(records), repeats
+
+
+def check_move_positions(fail, part, recs, moves):
+    counts = {}
+    for r in recs:
+        counts[r.position] = counts.get(r.position, 0) + 1
+    wrong = sorted(p for p in set(counts) | moves
+                   if counts.get(p, 0) != (2 if p in moves else 0))
+    if wrong:
+        fail("lots.quantities", "p%d positions" % part, "-",
+             "2 records at each of the %d moves' positions" % len(moves),
+             ", ".join("%d: %d" % (p, counts.get(p, 0)) for p in wrong[:10]))
 
 
 def expected_quantities(model):
@@ -671,9 +691,9 @@ def check_streams(fail, brokers, model, schemas_dir, unordered=frozenset()):
     """(c) and (d); prints what it read."""
     decoder = Decoder(schemas_dir)
     try:
-        n_ev, tops, rep_ev = check_events(fail, brokers, model, decoder,
-                                          unordered)
-        n_q, rep_q = check_quantities(fail, brokers, model, decoder, tops)
+        n_ev, tops, moves, rep_ev = check_events(fail, brokers, model,
+                                                 decoder, unordered)
+        n_q, rep_q = check_quantities(fail, brokers, model, decoder, moves)
         n_rej, n_orig = check_rejected(fail, brokers, model, decoder)
     except RuntimeError as e:
         fail("topics", "read", "-", "every partition to its end", str(e))

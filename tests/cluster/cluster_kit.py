@@ -138,9 +138,9 @@ class Instance:
             os.unlink(addr)
         self.proc = Proc(self.argv(), self.log_path)
         self.expected_down = False
-        self.http = wait_line(addr, START_TIMEOUT_S, self.proc.popen)
-        if not self.http.startswith("http"):
-            self.http = "http://" + self.http
+        http = wait_line(addr, START_TIMEOUT_S, self.proc.popen)
+        # One assignment: another thread may be reading self.http.
+        self.http = http if http.startswith("http") else "http://" + http
 
     def alive(self):
         return self.proc is not None and self.proc.alive()
@@ -185,6 +185,26 @@ class Instance:
                 except ValueError:
                     pass
         return values, owned
+
+    def task_positions(self):
+        """{partition: lotline_task_position} of the partitions this
+        instance decides; empty when it does not answer."""
+        try:
+            with urllib.request.urlopen(self.http + "/metrics",
+                                        timeout=HTTP_TIMEOUT_S) as r:
+                text = r.read().decode()
+        except (urllib.error.URLError, OSError, ValueError):
+            return {}
+        out = {}
+        for line in text.splitlines():
+            if not line.startswith("lotline_task_position{"):
+                continue
+            name, _, value = line.rpartition(" ")
+            for label in name[name.index("{") + 1:-1].split(","):
+                k, _, v = label.partition("=")
+                if k == "partition":
+                    out[int(v.strip('"'))] = int(float(value))
+        return out
 
 
 class Cluster:
@@ -253,6 +273,24 @@ class Cluster:
         inst = self.instances[index]
         inst.start()
         say("%s restarted on %s: %s" % (inst.name, inst.data, inst.http))
+
+    def join(self):
+        """One more instance (its own data directory, the same settings)
+        joins the group; returns it once it is started."""
+        inst = Instance(self, len(self.instances))
+        self.instances.append(inst)
+        inst.start()
+        say("%s joined: %s (data %s)" % (inst.name, inst.http, inst.data))
+        return inst
+
+    def leave(self, index):
+        """SIGTERM one instance, a clean leave; its exit status (None when
+        it had to be killed)."""
+        inst = self.instances[index]
+        inst.expected_down = True
+        rc = inst.proc.stop()
+        say("%s left (SIGTERM): exit %s" % (inst.name, rc))
+        return rc
 
     def live(self):
         return [i for i in self.instances if i.alive()]

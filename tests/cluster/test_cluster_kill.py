@@ -13,6 +13,9 @@ in it is restarted on its data directory. Once the cluster has settled:
   - `GET /v1/rejections` lists each expected rejection exactly once per
     event id, and nothing else (on every instance, or: on some instance,
     never twice on one);
+  - lots.events, lots.quantities and lots.rejected hold exactly what the
+    model accepted and rejected, repeats only byte-identical
+    (cluster_checks.py);
   - after a clean stop (every instance exits 0), `lotline verify` passes on
     every instance's data directory.
 
@@ -26,18 +29,12 @@ when a prerequisite is missing (a failure instead under
 LOTLINE_TEST_REQUIRE_PREREQS=1).
 """
 import argparse
-import decimal
-import importlib.util
 import os
-import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SKIP_EXIT = 77
-SHOW_IN_FULL = 20
 POLL_S = 0.25
 
 
@@ -77,32 +74,10 @@ def parse_args():
     return a
 
 
-def missing_prereqs():
-    bins = os.environ.get("LOTLINE_BIN", "build/bin")
-    missing = [m for m in ("confluent_kafka", "avro")
-               if importlib.util.find_spec(m) is None]
-    for b in ("lotlined", "lotline"):
-        if not os.access(os.path.join(bins, b), os.X_OK):
-            missing.append(os.path.join(bins, b))
-    return missing
-
-
-def exit_if_missing():
-    missing = missing_prereqs()
-    if not missing:
-        return
-    required = os.environ.get("LOTLINE_TEST_REQUIRE_PREREQS", "")
-    if required not in ("", "0"):
-        print("ERROR: prerequisite missing: %s; LOTLINE_TEST_REQUIRE_PREREQS "
-              "is set, so this test must run" % ", ".join(missing))
-        sys.exit(1)
-    print("SKIPPED: prerequisite missing: %s" % ", ".join(missing))
-    sys.exit(SKIP_EXIT)
-
-
-exit_if_missing()
 sys.path.insert(0, HERE)
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+import cluster_checks as cc  # noqa: E402
+
+cc.exit_if_missing()
 import cluster_kit as kit  # noqa: E402
 import stream_model as sm  # noqa: E402
 
@@ -110,54 +85,6 @@ say = kit.say
 
 
 # ---- producing ----
-
-def new_producer(brokers):
-    return Producer({"bootstrap.servers": brokers, "enable.idempotence": True,
-                     "acks": "all", "partitioner": "murmur2_random",
-                     "linger.ms": 5, "log_level": 4})
-
-
-class Feeder(threading.Thread):
-    """Sends the stream at a steady rate; checks every record landed on the
-    partition the model computed."""
-
-    def __init__(self, brokers, topic, events, duration_s):
-        super().__init__(daemon=True)
-        self.p = new_producer(brokers)
-        self.topic, self.events, self.duration_s = topic, events, duration_s
-        self.sent = 0
-        self.errors = []
-        self.done = threading.Event()
-
-    def progress(self):
-        return self.sent / len(self.events)
-
-    def _report(self, ev):
-        def report(err, msg):
-            if err is not None:
-                self.errors.append("%s: %s" % (ev.event_id, err))
-            elif msg.partition() != ev.partition:
-                self.errors.append("%s: partition %d, model said %d" % (
-                    ev.event_id, msg.partition(), ev.partition))
-        return report
-
-    def run(self):
-        t0 = time.time()
-        gap_s = self.duration_s / len(self.events)
-        for i, ev in enumerate(self.events):
-            ahead = t0 + i * gap_s - time.time()
-            if ahead > 0:
-                time.sleep(ahead)
-            self.p.produce(self.topic, key=ev.product.encode(), value=ev.value,
-                           on_delivery=self._report(ev))
-            self.p.poll(0)
-            self.sent = i + 1
-        left = self.p.flush(60)
-        if left:
-            self.errors.append("%d records not delivered" % left)
-        self.p = None   # closed before the broker stops
-        self.done.set()
-
 
 def send_probes(p, topic, evs):
     for ev in evs:
@@ -206,7 +133,7 @@ class Run:
         self.rounds = []
         self.ready_after_restart_s = None
         self.log_positions = "-"
-        self.failures = []        # (kind, subject, instance, expected, got)
+        self.fail = cc.Failures()
         self.coverage_s = None    # kill -> live instances own every partition
 
     def probe(self, name, since=None, what="they were sent"):
@@ -241,10 +168,10 @@ class Run:
             time.sleep(POLL_S)
 
     def run(self):
-        self.feeder = Feeder(self.c.brokers, self.topic, self.stream,
+        self.feeder = cc.Feeder(self.c.brokers, self.topic, self.stream,
                              self.a.duration)
         # Connected before the kill, so probes leave at once.
-        self.prober = new_producer(self.c.brokers)
+        self.prober = cc.new_producer(self.c.brokers)
         self.prober.list_topics(self.topic, timeout=10)
         self.feeder.start()
         say("producing %d events over %.0fs" % (len(self.stream),
@@ -257,9 +184,7 @@ class Run:
         while not self.feeder.done.is_set():
             self.poll_rounds()
             time.sleep(POLL_S)
-        self.feeder.join()
-        for e in self.feeder.errors[:SHOW_IN_FULL]:
-            self.fail("produce", e, "-", "delivered", "not")
+        self.feeder.finish(self.fail)
         say("stream sent (%d events)" % len(self.stream))
 
     def kill_and_restart(self):
@@ -287,106 +212,19 @@ class Run:
                                                   self.ready_after_restart_s))
         self.probe("join", restarted_at, "the restart (sent once ready)")
 
-    def fail(self, kind, subject, instance, expected, got):
-        self.failures.append((kind, subject, instance, expected, got))
-
-
-# ---- settling ----
-
-def committed_lag(brokers, group, topic, partitions):
-    """Sum over partitions of (high watermark - the group's committed
-    offset), as any lag tool sees it; None when the broker cannot say."""
-    c = Consumer({"bootstrap.servers": brokers, "group.id": group,
-                  "enable.auto.commit": False})
-    try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        lag = 0
-        for tp in c.committed(tps, timeout=10):
-            lo, hi = c.get_watermark_offsets(tp, timeout=10)
-            done = tp.offset if tp.offset >= 0 else lo
-            lag += max(0, hi - done)
-        return lag
-    except Exception as e:  # noqa: BLE001 - the kit reports, never hides
-        say("committed offsets unavailable: %s" % e)
-        return None
-    finally:
-        c.close()
-
-
-def instance_state(inst):
-    status, _ = inst.get("/readyz")
-    values, owned = inst.metrics()
-    return {"ready": status == 200,
-            "log": values.get("lotline_log_position"),
-            "views": values.get("lotline_views_position"),
-            "owned": sorted(owned)}
-
-
-def settle(run):
-    """Until the group has consumed everything, every instance is ready
-    with its views at its log, and two looks a second apart agree; or
-    nothing moved for --quiet-s; or --settle-timeout."""
-    a, c = run.a, run.c
-    t0 = time.time()
-    last, last_change, stable = None, time.time(), 0
-    while True:
-        run.poll_rounds()
-        lag = committed_lag(c.brokers, c.group, run.topic, a.partitions)
-        states = {i.name: instance_state(i) for i in c.live()}
-        now = (lag, tuple((n, s["log"], s["views"]) for n, s in
-                          sorted(states.items())))
-        if now != last:
-            last, last_change = now, time.time()
-        caught_up = lag == 0 and all(
-            s["ready"] and s["log"] == s["views"] for s in states.values())
-        stable = stable + 1 if caught_up and now == last else 0
-        if int(time.time() - t0) % 2 == 0 or stable:
-            say("settling: committed lag %s; %s" % (lag, "; ".join(
-                "%s log %s views %s ready %s partitions %s" % (
-                    n, fmt_num(s["log"]), fmt_num(s["views"]), s["ready"],
-                    s["owned"]) for n, s in sorted(states.items()))))
-        if stable >= 2:
-            return "settled: group lag 0, views at the log"
-        if time.time() - last_change > a.quiet_s:
-            return "quiet for %.0fs (not caught up: lag %s)" % (a.quiet_s, lag)
-        if time.time() - t0 > a.settle_timeout:
-            run.fail("settle", "cluster", "-", "settled within %.0fs" %
-                     a.settle_timeout, "still moving")
-            return "not settled within %.0fs" % a.settle_timeout
-        time.sleep(1)
-
-
-def fmt_num(v):
-    return "-" if v is None else "%d" % v
+    def probe_ids(self):
+        return frozenset("ck-probe-%s-%d" % (r.name, p) for r in self.rounds
+                         for p in list(r.seen_s) + list(r.pending))
 
 
 # ---- checks ----
 
-def api_locations(body):
-    rows = {}
-    for r in body.get("locations", []):
-        rows[(r["location"], r["usage"])] = decimal.Decimal(r["quantity"])
-    return {"product_id": body.get("product_id"),
-            "on_hand": decimal.Decimal(body.get("on_hand", "NaN")),
-            "locations": rows}
-
-
-def show_locations(x):
-    if not isinstance(x, dict):
-        return str(x)
-    rows = ", ".join("%s(%s)=%s" % (loc, usage, q.normalize())
-                     for (loc, usage), q in sorted(x["locations"].items()))
-    return "product %s on_hand %s [%s]" % (x["product_id"],
-                                           x["on_hand"].normalize(), rows)
-
-
-def lot_answer(inst, lot_id):
-    status, body = inst.get("/v1/lots/%s/locations?all=1" %
-                            urllib.parse.quote(lot_id, safe=""))
-    if status != 200 or not isinstance(body, dict):
-        code = body.get("code") if isinstance(body, dict) else None
-        return "HTTP %d %s" % (status, code or "")
-    return api_locations(body)
+def judges_of(run, owners):
+    """--check every: each instance must be right; --check any: the
+    partition's owners, or one instance when no instance names it."""
+    if run.a.check == "every":
+        return cc.every_instance
+    return lambda partition, _names: owners.get(partition)
 
 
 def owners_of(instances):
@@ -397,81 +235,6 @@ def owners_of(instances):
         for p in inst.metrics()[1]:
             owners.setdefault(p, []).append(inst.name)
     return owners
-
-
-def judges(run, owners, partition, names):
-    """The instances whose answer must be right: every one for --check
-    every; for --check any the partition's owners, or None (then at least
-    one instance) when no instance says it owns it."""
-    if run.a.check == "every":
-        return names
-    return owners.get(partition)
-
-
-def check_lots(run, instances, owners):
-    wrong = {i.name: {"unknown": 0, "different": 0} for i in instances}
-    names = [i.name for i in instances]
-    for lot_id, lot in sorted(run.m.lots.items()):
-        want = lot.expected()
-        got = {i.name: lot_answer(i, lot_id) for i in instances}
-        bad = [n for n, g in got.items() if g != want]
-        for n in bad:
-            wrong[n]["different" if isinstance(got[n], dict) else
-                     "unknown"] += 1
-        judge = judges(run, owners,
-                       sm.partition_of(lot.product, run.a.partitions), names)
-        if judge is not None:
-            for n in judge:
-                if n in bad:
-                    run.fail("lot", lot_id, n, show_locations(want),
-                             show_locations(got[n]))
-        elif len(bad) == len(instances):
-            run.fail("lot", lot_id, "all", show_locations(want), "; ".join(
-                "%s: %s" % (n, show_locations(g)) for n, g in got.items()))
-    return wrong
-
-
-def rejections_of(inst):
-    status, body = inst.get("/v1/rejections?limit=1000")
-    if status != 200 or not isinstance(body, dict):
-        return None
-    return body.get("rejections", [])
-
-
-def check_rejections(run, instances, owners):
-    want = run.m.expected_rejections()
-    listed = {}          # instance -> {event_id: [codes]}
-    for inst in instances:
-        rows = rejections_of(inst)
-        if rows is None:
-            run.fail("rejections", "GET /v1/rejections", inst.name, "200",
-                     "no answer")
-            rows = []
-        if len(rows) >= 1000:
-            run.fail("rejections", "GET /v1/rejections", inst.name,
-                     "under 1000 rows", "truncated at %d" % len(rows))
-        by_id = {}
-        for r in rows:
-            by_id.setdefault(r.get("event_id"), []).append(r.get("code"))
-        listed[inst.name] = by_id
-    for name, by_id in listed.items():
-        for eid, codes in sorted(by_id.items(), key=lambda kv: str(kv[0])):
-            if eid not in want:
-                run.fail("rejection", eid, name, "none", ",".join(codes))
-            elif len(codes) > 1:
-                run.fail("rejection", eid, name, "once: " + want[eid],
-                         "%d times: %s" % (len(codes), ",".join(codes)))
-            elif codes[0] != want[eid]:
-                run.fail("rejection", eid, name, want[eid], codes[0])
-    for eid, code in sorted(want.items()):
-        have = [n for n, by_id in listed.items() if eid in by_id]
-        judge = judges(run, owners, run.m.partition[eid], sorted(listed))
-        if judge is not None:
-            for n in sorted(set(judge) - set(have)):
-                run.fail("rejection", eid, n, code, "missing")
-        elif not have:
-            run.fail("rejection", eid, "all", code, "missing")
-    return len(want)
 
 
 def check_failover(run):
@@ -493,23 +256,9 @@ def check_failover(run):
             " covered every partition %.2fs after the kill" % run.coverage_s)
 
 
-def verify_all(run):
-    for inst in run.c.instances:
-        out = subprocess.run(
-            [os.path.join(kit.BIN, "lotline"), "verify", "--data", inst.data],
-            capture_output=True, text=True, env=kit.child_env(), timeout=120)
-        line = (out.stdout + out.stderr).strip().splitlines()
-        say("lotline verify %s: exit %d: %s" % (inst.name, out.returncode,
-                                                line[-1] if line else ""))
-        if out.returncode != 0:
-            run.fail("verify", inst.data, inst.name, "exit 0",
-                     "exit %d: %s" % (out.returncode, " / ".join(line)))
-
-
 # ---- report ----
 
 def summarize(run, wrong_lots, n_rejections):
-    f = run.failures
     print()
     print("==== cluster check: %d instance(s), seed %d, check %s, %s ====" % (
         run.a.instances, run.a.seed, run.a.check,
@@ -517,11 +266,7 @@ def summarize(run, wrong_lots, n_rejections):
     print("lots %d, expected rejections %d, events sent %d (+%d probes)" % (
         len(run.m.lots), n_rejections, len(run.stream),
         sum(len(r.seen_s) + len(r.pending) for r in run.rounds)))
-    for name, n in sorted(wrong_lots.items()):
-        print("  %s: %d of %d lots wrong (%d not found or no answer, %d with "
-              "other quantities)" % (name, n["unknown"] + n["different"],
-                                     len(run.m.lots), n["unknown"],
-                                     n["different"]))
+    cc.print_wrong_lots(wrong_lots, len(run.m.lots))
     for r in run.rounds:
         print("  probes " + r.describe())
     if run.ready_after_restart_s is not None:
@@ -529,21 +274,7 @@ def summarize(run, wrong_lots, n_rejections):
               "restart" % run.ready_after_restart_s)
     print("  model: %d events accepted; log positions at the end: %s" % (
         run.m.accepted, run.log_positions))
-    if not f:
-        print("PASS")
-        return 0
-    print("FAIL: %d mismatch(es); the first %d:" % (len(f), min(len(f),
-                                                           SHOW_IN_FULL)))
-    for kind, subject, inst, want, got in f[:SHOW_IN_FULL]:
-        print("  [%s] %s on %s\n      expected: %s\n      got:      %s" % (
-            kind, subject, inst, want, got))
-    counts = {}
-    for kind, _, inst, _, _ in f:
-        counts[(kind, inst)] = counts.get((kind, inst), 0) + 1
-    print("all mismatches by kind and instance:")
-    for (kind, inst), n in sorted(counts.items()):
-        print("  %-12s %-5s %d" % (kind, inst, n))
-    return 1
+    return run.fail.report()
 
 
 def main():
@@ -564,26 +295,24 @@ def main():
     except (RuntimeError, AssertionError) as e:
         print("FAIL: %s\n%s" % (e, c.logs(15)))
         return 1
-    say("settle: " + settle(run))
-    for inst in c.died():
-        run.fail("process", "exited unexpectedly with %s" %
-                 inst.proc.popen.returncode, inst.name, "running", "dead")
+    say("settle: " + cc.settle(c, run.topic, a.partitions, run.fail,
+                                a.quiet_s, a.settle_timeout, run.poll_rounds))
+    cc.check_alive(c, run.fail)
     run.prober = None   # closed before the broker stops
     live = c.live()
-    run.log_positions = ", ".join("%s %s" % (i.name, fmt_num(
+    run.log_positions = ", ".join("%s %s" % (i.name, cc.fmt_num(
         i.metrics()[0].get("lotline_log_position"))) for i in live)
     owners = owners_of(live)
     if a.check == "any":
         say("owners (lotline_consumer_lag_messages): %s" % (", ".join(
             "p%d %s" % (p, "+".join(n)) for p, n in sorted(owners.items()))
             or "none known: a lot must be right on some instance"))
-    wrong = check_lots(run, live, owners)
-    n_rej = check_rejections(run, live, owners)
+    judges = judges_of(run, owners)
+    wrong = cc.check_lots(run.fail, model, live, judges)
+    n_rej = cc.check_rejections(run.fail, model, live, judges)
     check_failover(run)
-    for name, rc in sorted(c.stop_all().items()):
-        if rc != 0:
-            run.fail("stop", "SIGTERM", name, "exit 0", "exit %s" % rc)
-    verify_all(run)
+    cc.check_streams(run.fail, c.brokers, model, schemas, run.probe_ids())
+    cc.stop_and_verify(c, run.fail)
     code = summarize(run, wrong, n_rej)
     if code:
         print(c.logs(15))

@@ -27,10 +27,23 @@
  * Due: a lot with on_hand > 0 in the views, and one of its four dates at
  * or before the server's clock. The clock decides only when an alert is
  * emitted, never a rule or a log entry. A lot whose date is moved later
- * after an alert gets another one for the new date. */
+ * after an alert gets another one for the new date.
+ *
+ * In a cluster every instance runs a worker, and its views hold more than
+ * the partitions it owns (standbys, what it kept of partitions it lost):
+ * a worker alerts only for the lots of its own partitions (the filter,
+ * ll_alerts_serves), and follows lots.alerts (a consumer of its own, from
+ * the start, each round reading up to where the topic ended when the
+ * round began) to write a k/ row for every alert another instance
+ * published, so that a new owner does not publish again what the old one
+ * did. Two owners at once (a rebalance between the old owner's round and
+ * the new owner's reading of it) can still publish one alert twice: the
+ * same (lot, kind, date), which docs/events.md tells consumers to treat
+ * as one. */
 #include "alerts.h"
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +74,15 @@ struct ll_alerts {
   ll_producer *producer;
   ll_series *m_emitted;
   uint64_t next_seq; /* the worker thread's only */
+  /* lots.alerts as published by every instance (the worker thread's) */
+  rd_kafka_t *follower;
+  int follow_parts;
+  int64_t follow_next[PARTITIONS_MAX]; /* the next offset of each */
+  /* the filter (ll_alerts_serves), under filter_mu */
+  pthread_mutex_t filter_mu;
+  ll_alerts_serves_fn serves;
+  void *serves_ctx;
+  bool await_filter;
 };
 
 /* ---- keys and values ---- */
@@ -402,6 +424,107 @@ static int settle_pending(ll_alerts *a, ll_err *err) {
   return rc;
 }
 
+/* ---- what the other instances published ---- */
+
+/* A k/ row for the alert a record of lots.alerts is, unless there is one:
+ * that alert is published, by this instance or another. */
+static int note_published(ll_alerts *a, const rd_kafka_message_t *m,
+                          ll_err *err) {
+  ll_date_reached_key key;
+  if (!ll_codec_date_reached_peek(a->codec, m->payload, m->len, &key))
+    return 0; /* not one of ours: nothing to note */
+  char *product = ll_strndup(key.product_id, key.product_len);
+  char *lot = ll_strndup(key.lot_id, key.lot_len);
+  ll_buf done, v;
+  ll_buf_init(&done);
+  ll_buf_init(&v);
+  done_key(&done, product, lot, key.kind, key.at_ms);
+  bool found = false;
+  int rc = ll_rocks_get(a->db, a->ro, done.data, done.len, &v, &found, "alerts",
+                        err);
+  if (rc == 0 && !found) {
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    uint8_t elsewhere[8] = {0}; /* sequence 0: not this instance's */
+    rocksdb_writebatch_put(wb, (const char *)done.data, done.len,
+                           (const char *)elsewhere, sizeof elsewhere);
+    rc = write_batch(a, wb, err);
+  }
+  ll_buf_free(&done);
+  ll_buf_free(&v);
+  free(product);
+  free(lot);
+  return rc;
+}
+
+/* The high watermarks of the partitions the follower reads. */
+static int follow_ends(ll_alerts *a, int64_t *ends, ll_err *err) {
+  for (int p = 0; p < a->follow_parts; p++) {
+    int64_t lo = 0;
+    if (rd_kafka_query_watermark_offsets(a->follower, a->topic, p, &lo,
+                                         &ends[p],
+                                         5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return ll_fail(err, LL_ERR_KAFKA, "alerts: no offsets for %s/%d",
+                     a->topic, p);
+  }
+  return 0;
+}
+
+/* Take in every record of lots.alerts published before this round (the
+ * first round reads the topic from its start), so that what another
+ * instance published is known before this one looks for what is due. */
+static int follow_published(ll_alerts *a, ll_err *err) {
+  int64_t ends[PARTITIONS_MAX];
+  if (a->follower == NULL) {
+    a->follower = read_back_consumer(a, err);
+    if (a->follower == NULL ||
+        assign_all(a, a->follower, ends, &a->follow_parts, err) != 0) {
+      if (a->follower != NULL)
+        rd_kafka_destroy(a->follower);
+      a->follower = NULL;
+      return -1;
+    }
+  } else if (follow_ends(a, ends, err) != 0) {
+    return -1;
+  }
+  uint64_t deadline = ll_mono_ns() + (uint64_t)LL_ALERTS_READ_BACK_MS * 1000000;
+  while (!all_read(a->follow_next, ends, a->follow_parts)) {
+    if (ll_mono_ns() > deadline)
+      return ll_fail(err, LL_ERR_TIMEOUT, "alerts: following %s took too long",
+                     a->topic);
+    rd_kafka_message_t *m =
+        rd_kafka_consumer_poll(a->follower, READ_BACK_POLL_MS);
+    if (m == NULL)
+      continue;
+    int rc = 0;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->partition >= 0 &&
+        m->partition < a->follow_parts) {
+      a->follow_next[m->partition] = m->offset + 1;
+      rc = note_published(a, m, err);
+    }
+    rd_kafka_message_destroy(m);
+    if (rc != 0)
+      return -1;
+  }
+  return 0;
+}
+
+void ll_alerts_serves(ll_alerts *a, ll_alerts_serves_fn serves, void *ctx) {
+  pthread_mutex_lock(&a->filter_mu);
+  a->serves = serves;
+  a->serves_ctx = ctx;
+  a->await_filter = false;
+  pthread_mutex_unlock(&a->filter_mu);
+}
+
+/* Does this instance alert for the lot's product? */
+static bool serves(ll_alerts *a, const char *product_id) {
+  pthread_mutex_lock(&a->filter_mu);
+  bool yes = !a->await_filter &&
+             (a->serves == NULL || a->serves(a->serves_ctx, product_id));
+  pthread_mutex_unlock(&a->filter_mu);
+  return yes;
+}
+
 /* ---- finding what is due ---- */
 
 /* Record and publish the alert of (lot, kind, date) unless its k/ row
@@ -439,7 +562,7 @@ static int emit_due(ll_alerts *a, const ll_lot *lot, int64_t now_ms,
       [LL_DATE_REMOVAL] = lot->removal_at,
       [LL_DATE_EXPIRATION] = lot->expiration_at};
   int emitted = 0;
-  if (lot->on_hand_micro <= 0)
+  if (lot->on_hand_micro <= 0 || !serves(a, lot->product_id))
     return 0;
   for (int k = 0; k < LL_DATE_KIND_COUNT; k++) {
     if (!dates[k].set || dates[k].ms > now_ms)
@@ -453,7 +576,7 @@ static int emit_due(ll_alerts *a, const ll_lot *lot, int64_t now_ms,
 }
 
 int ll_alerts_round(ll_alerts *a, int64_t now_ms, ll_err *err) {
-  if (settle_pending(a, err) != 0)
+  if (settle_pending(a, err) != 0 || follow_published(a, err) != 0)
     return -1;
   int emitted = 0;
   char *cursor = NULL;
@@ -578,6 +701,8 @@ ll_alerts *ll_alerts_open(const ll_alerts_opts *o, ll_err *err) {
   a->cfg = o->cfg;
   a->brokers = ll_strdup(o->brokers);
   a->topic = ll_strdup(o->topic);
+  pthread_mutex_init(&a->filter_mu, NULL);
+  a->await_filter = o->await_filter;
   if (open_store(a, o->dir, err) != 0) {
     ll_alerts_close(a);
     return NULL;
@@ -602,6 +727,11 @@ void ll_alerts_close(ll_alerts *a) {
     return;
   if (a->producer)
     ll_producer_free(a->producer);
+  if (a->follower) {
+    rd_kafka_consumer_close(a->follower);
+    rd_kafka_destroy(a->follower);
+  }
+  pthread_mutex_destroy(&a->filter_mu);
   if (a->db)
     rocksdb_close(a->db);
   if (a->options)

@@ -6,7 +6,7 @@
  * date), across restarts, and keeps it for GET /v1/alerts. It is an output
  * driven by the clock, not a decision: it reads the views and writes only
  * its own store (<data>/alerts) and the topic; nothing of it reaches the
- * rules or the log (alerts.c says how "once" holds). */
+ * rules or the log (alerts.c says how "once" holds, also in a cluster). */
 #ifndef LL_ALERTS_H
 #define LL_ALERTS_H
 
@@ -27,6 +27,11 @@
 
 typedef struct ll_alerts ll_alerts;
 
+/* Which lots this instance alerts for: in a cluster, those of the
+ * partitions it owns (its views also hold what it stands by for, or kept
+ * of partitions it lost). */
+typedef bool (*ll_alerts_serves_fn)(void *ctx, const char *product_id);
+
 typedef struct ll_alerts_opts {
   const char *dir; /* its store, <data>/alerts */
   ll_views *views;
@@ -35,6 +40,9 @@ typedef struct ll_alerts_opts {
   const char *brokers;
   const char *topic; /* lots.alerts */
   ll_metrics *metrics;
+  /* A filter will be set (ll_alerts_serves): no lot is looked at until
+   * then. false: every lot of the views, as a single instance. */
+  bool await_filter;
 } ll_alerts_opts;
 
 /* One alert as the store keeps it. sequence numbers run 1, 2, 3 ... in
@@ -51,6 +59,8 @@ typedef struct ll_alert {
 } ll_alert;
 
 ll_alerts *ll_alerts_open(const ll_alerts_opts *opts, ll_err *err);
+/* Alert only for the lots serves(ctx, product) says; thread-safe. */
+void ll_alerts_serves(ll_alerts *a, ll_alerts_serves_fn serves, void *ctx);
 void ll_alerts_close(ll_alerts *a);
 
 /* The worker's loop until *stop: settle what an earlier run left unsent,

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ll_cluster.h"
+#include "ll_hash.h"
 #include "ll_kafka.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
@@ -288,6 +289,14 @@ static bool has_peers_locked(const ll_cluster *c) {
     if (strcmp(c->members.m[i].id, c->id) != 0)
       return true;
   return false;
+}
+
+bool ll_cluster_serves_product(ll_cluster *c, const char *product_id) {
+  if (!ll_cluster_has_peers(c))
+    return true;
+  int32_t n = ll_cluster_partitions(c);
+  return n <= 0 || ll_cluster_owns(c, ll_partition_of_key(
+                                          product_id, strlen(product_id), n));
 }
 
 bool ll_cluster_has_peers(ll_cluster *c) {

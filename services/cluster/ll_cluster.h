@@ -63,6 +63,10 @@ const char *ll_cluster_id(const ll_cluster *c);
 int32_t ll_cluster_partitions(ll_cluster *c);
 /* Does this instance's consumer hold partition p? */
 bool ll_cluster_owns(ll_cluster *c, int32_t p);
+/* Does this instance answer for the lots of product_id: it owns the
+ * product's partition, or it has no peers (a cluster of one), or the
+ * partition count is not known yet. */
+bool ll_cluster_serves_product(ll_cluster *c, const char *product_id);
 /* Is another instance known (it claimed partitions and has not stopped
  * cleanly, even if it owns none during a rebalance)? Without one this
  * instance is a cluster of one and answers everything from its views. */

@@ -1008,3 +1008,47 @@ int ll_codec_encode_date_reached(ll_codec *c, const ll_date_reached *a,
   return encode_with(c->current[LL_KIND_DATE_REACHED], write_date_reached_fn, a,
                      true, out, err);
 }
+
+/* A zig-zag varint of Avro binary; false past the end or beyond 64 bits. */
+static bool peek_varint(const uint8_t **p, const uint8_t *end, int64_t *out) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+    uint8_t b = *(*p)++;
+    v |= (uint64_t)(b & 0x7F) << shift;
+    if ((b & 0x80) == 0) {
+      *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+static bool peek_string(const uint8_t **p, const uint8_t *end, const char **s,
+                        size_t *len) {
+  int64_t n = 0;
+  if (!peek_varint(p, end, &n) || n < 0 || n > end - *p)
+    return false;
+  *s = (const char *)*p;
+  *len = (size_t)n;
+  *p += n;
+  return true;
+}
+
+bool ll_codec_date_reached_peek(ll_codec *c, const void *data, size_t n,
+                                ll_date_reached_key *out) {
+  const uint8_t *p = data, *end = p + n;
+  uint64_t fp = c->current[LL_KIND_DATE_REACHED]->fingerprint;
+  if (n < 10 || p[0] != 0xC3 || p[1] != 0x01)
+    return false;
+  for (int i = 0; i < 8; i++)
+    if (p[2 + i] != (uint8_t)(fp >> (8 * i)))
+      return false;
+  p += 10;
+  int64_t kind = 0;
+  if (!peek_string(&p, end, &out->lot_id, &out->lot_len) ||
+      !peek_string(&p, end, &out->product_id, &out->product_len) ||
+      !peek_varint(&p, end, &kind) || kind < 0 || kind >= LL_DATE_KIND_COUNT)
+    return false;
+  out->kind = (ll_date_kind)kind;
+  return peek_varint(&p, end, &out->at_ms);
+}

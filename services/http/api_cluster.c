@@ -81,10 +81,7 @@ static int32_t partition_of(ll_cluster *c, const char *product_id) {
 
 bool api_serves_product(ll_api *api, const char *product_id) {
   ll_cluster *c = api_cluster(api);
-  if (c == NULL || !ll_cluster_has_peers(c))
-    return true;
-  int32_t p = partition_of(c, product_id);
-  return p < 0 || ll_cluster_owns(c, p);
+  return c == NULL || ll_cluster_serves_product(c, product_id);
 }
 
 static bool is_forwarded(const api_request *rq) {

@@ -508,7 +508,8 @@ static int start_alerts(daemon_ctx *d) {
                       .cfg = &d->set.cfg,
                       .brokers = d->brokers,
                       .topic = d->topics.alerts,
-                      .metrics = d->metrics};
+                      .metrics = d->metrics,
+                      .await_filter = d->set.mode == LD_MODE_ALL};
   d->alerts = ll_alerts_open(&o, &e);
   if (!d->alerts)
     return fail("starting the alerts worker", &e);
@@ -618,6 +619,11 @@ static void advertised_url(daemon_ctx *d, char *out, size_t cap) {
     out[--n] = '\0';
 }
 
+/* The date alerts of a cluster's instance: its own partitions' lots. */
+static bool alerts_serve(void *ctx, const char *product_id) {
+  return ll_cluster_serves_product(ctx, product_id);
+}
+
 /* `all`: join the ownership directory (services/cluster), so that any
  * instance of the group answers any request. */
 static int start_cluster(daemon_ctx *d) {
@@ -639,6 +645,8 @@ static int start_cluster(daemon_ctx *d) {
   if (!d->cluster)
     return fail("starting the cluster directory", &e);
   ll_api_set_cluster(d->api, d->cluster);
+  if (d->alerts != NULL)
+    ll_alerts_serves(d->alerts, alerts_serve, d->cluster);
   return 0;
 }
 
@@ -875,6 +883,8 @@ static int run_service(daemon_ctx *d) {
     rc = start_projection_and_api(d, LL_STORE_PRIMARY);
   if (rc == 0 && mode == LD_MODE_ALL && d->api)
     rc = start_cluster(d);
+  else if (rc == 0 && mode == LD_MODE_ALL && d->alerts)
+    ll_alerts_serves(d->alerts, NULL, NULL); /* no cluster: every lot */
   if (rc == 0 && mode == LD_MODE_PROJECT) {
     rc = start_projection_and_api(d, LL_STORE_SECONDARY);
     if (rc == 0)

@@ -10,7 +10,9 @@
  *     the topic and does not send it again;
  *   - killed after recording but before sending (a pending alert that is
  *     not in the topic): the next worker sends it, once;
- *   - the clock moves past the use-by date: one more, once. */
+ *   - the clock moves past the use-by date: one more, once.
+ * And two workers of a cluster on the same views: only the owner alerts,
+ * and a new owner does not publish again what the old one did. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,18 +88,23 @@ static void fill_views(ll_views *v) {
     ll_event_free(&e[i].event);
 }
 
-static ll_alerts *open_worker(world *w) {
-  ll_alerts_opts o = {.dir = w->alerts_dir,
+static ll_alerts *open_worker_in(world *w, const char *dir, bool await_filter) {
+  ll_alerts_opts o = {.dir = dir,
                       .views = w->views,
                       .codec = w->codec,
                       .cfg = &w->cfg,
                       .brokers = ll_broker_bootstraps(w->broker),
-                      .topic = "lots.alerts"};
+                      .topic = "lots.alerts",
+                      .await_filter = await_filter};
   ll_err err = {0};
   ll_alerts *a = ll_alerts_open(&o, &err);
   if (a == NULL)
     fail_msg("open: %s", err.message);
   return a;
+}
+
+static ll_alerts *open_worker(world *w) {
+  return open_worker_in(w, w->alerts_dir, false);
 }
 
 static int round_at(ll_alerts *a, int64_t now_ms) {
@@ -175,25 +182,38 @@ static void expect_list(ll_alerts *a, size_t want) {
   ll_alerts_free(list, n);
 }
 
+static void world_open(world *w) {
+  memset(w, 0, sizeof *w);
+  w->dir = h_tempdir("alerts-worker");
+  char views_dir[1024];
+  snprintf(views_dir, sizeof views_dir, "%s/views", w->dir);
+  snprintf(w->alerts_dir, sizeof w->alerts_dir, "%s/alerts", w->dir);
+  ll_err err = {0};
+  w->views = ll_views_open(views_dir, &err);
+  assert_non_null(w->views);
+  fill_views(w->views);
+  ll_topics topics = {"lots.inbound", "lots.events", "lots.rejected",
+                      "lots.quantities", "lots.alerts"};
+  w->broker = ll_broker_start(&topics, 1, 4, &err);
+  assert_non_null(w->broker);
+  w->codec = h_codec_open();
+  assert_non_null(w->codec);
+  ll_config_init(&w->cfg);
+}
+
+static void world_close(world *w) {
+  ll_config_free(&w->cfg);
+  ll_codec_close(w->codec);
+  ll_broker_stop(w->broker);
+  ll_views_close(w->views);
+  h_rmrf(w->dir);
+  free(w->dir);
+}
+
 static void test_once_through_the_crash_windows(void **state) {
   (void)state;
   world w;
-  memset(&w, 0, sizeof w);
-  w.dir = h_tempdir("alerts-worker");
-  char views_dir[1024];
-  snprintf(views_dir, sizeof views_dir, "%s/views", w.dir);
-  snprintf(w.alerts_dir, sizeof w.alerts_dir, "%s/alerts", w.dir);
-  ll_err err = {0};
-  w.views = ll_views_open(views_dir, &err);
-  assert_non_null(w.views);
-  fill_views(w.views);
-  ll_topics topics = {"lots.inbound", "lots.events", "lots.rejected",
-                      "lots.quantities", "lots.alerts"};
-  w.broker = ll_broker_start(&topics, 1, 4, &err);
-  assert_non_null(w.broker);
-  w.codec = h_codec_open();
-  assert_non_null(w.codec);
-  ll_config_init(&w.cfg);
+  world_open(&w);
 
   ll_alerts *a = open_worker(&w);
   assert_int_equal(round_at(a, T0), 1); /* A1's alert; A2 has no stock */
@@ -222,18 +242,54 @@ static void test_once_through_the_crash_windows(void **state) {
   assert_int_equal(topic_count(&w), 3);
   expect_list(a, 3);
   ll_alerts_close(a);
+  world_close(&w);
+}
 
-  ll_config_free(&w.cfg);
-  ll_codec_close(w.codec);
-  ll_broker_stop(w.broker);
-  ll_views_close(w.views);
-  h_rmrf(w.dir);
-  free(w.dir);
+/* The filter of a cluster's instance: does it own the product now? */
+static bool owns(void *ctx, const char *product_id) {
+  (void)product_id;
+  return *(bool *)ctx;
+}
+
+/* Two instances of a cluster whose views both hold the lots (one owns
+ * them, the other stands by): only the owner alerts; after a failover the
+ * new owner does not publish again what the old one did, and publishes
+ * what falls due after. */
+static void test_a_cluster_alerts_once(void **state) {
+  (void)state;
+  world w;
+  world_open(&w);
+  char dir_b[1100];
+  snprintf(dir_b, sizeof dir_b, "%s/alerts-b", w.dir);
+  bool a_owns = true, b_owns = false;
+
+  ll_alerts *a = open_worker_in(&w, w.alerts_dir, true);
+  assert_int_equal(round_at(a, T0), 0); /* no filter yet: nothing looked at */
+  ll_alerts_serves(a, owns, &a_owns);
+  assert_int_equal(round_at(a, T0), 1); /* A1's alert */
+  ll_alerts *b = open_worker_in(&w, dir_b, true);
+  ll_alerts_serves(b, owns, &b_owns);
+  assert_int_equal(round_at(b, T0), 0); /* it stands by */
+  assert_int_equal(topic_count(&w), 1);
+
+  /* B takes the partition over (A is gone): A1's alert is in the topic. */
+  ll_alerts_close(a);
+  b_owns = true;
+  assert_int_equal(round_at(b, T0), 0);
+  assert_int_equal(topic_count(&w), 1);
+  expect_list(b, 0); /* B's own list: it published nothing */
+  /* A3's use-by date passes: B publishes it, once. */
+  assert_int_equal(round_at(b, T0 + 2 * DAY_MS), 1);
+  assert_int_equal(round_at(b, T0 + 2 * DAY_MS), 0);
+  assert_int_equal(topic_count(&w), 2);
+  ll_alerts_close(b);
+  world_close(&w);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_once_through_the_crash_windows),
+      cmocka_unit_test(test_a_cluster_alerts_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

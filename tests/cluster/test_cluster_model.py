@@ -56,7 +56,8 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import test_cluster_kill as tk  # noqa: E402  (exits 77 without prereqs)
+import cluster_checks as cc  # noqa: E402
+cc.exit_if_missing()
 import cluster_kit as kit  # noqa: E402
 from confluent_kafka import (OFFSET_BEGINNING, Consumer,  # noqa: E402
                              TopicPartition)
@@ -115,13 +116,13 @@ def exit_if_no_tool():
         print("ERROR: prerequisite missing: %s" % tool)
         sys.exit(1)
     print("SKIPPED: prerequisite missing: %s" % tool)
-    sys.exit(tk.SKIP_EXIT)
+    sys.exit(cc.SKIP_EXIT)
 
 
 # ---- the stream and what the model expects ----
 
 class Record:
-    """One record for lots.inbound: what test_cluster_kill's Feeder sends,
+    """One record for lots.inbound: what the cluster tests' Feeder sends,
     plus the model's outcome and, once delivered, its offset."""
     __slots__ = ("product", "value", "event_id", "partition", "expect",
                  "lot", "type", "offset")
@@ -168,8 +169,8 @@ def accepted_by_lot(stream):
     return out
 
 
-class Feeder(tk.Feeder):
-    """test_cluster_kill's steady-rate producer, which also keeps each
+class Feeder(cc.Feeder):
+    """The cluster tests' steady-rate producer, which also keeps each
     record's offset: a rejection names its record by (partition, offset)."""
 
     def _report(self, ev):
@@ -283,7 +284,7 @@ class Run:
             self.failures.append((kind, subject, instance, want, got))
 
     def poll_rounds(self):
-        """test_cluster_kill.settle calls it: no probes here."""
+        """cluster_checks.settle calls it at every look: no probes here."""
 
     def wait_progress(self, fraction):
         while self.feeder.progress() < fraction and \
@@ -618,7 +619,9 @@ def summarize(run, n_rej, stats):
 
 
 def check_all(run):
-    say("settle: " + tk.settle(run))
+    say("settle: " + cc.settle(run.c, run.topic, run.a.partitions, run.fail,
+                               run.a.quiet_s, run.a.settle_timeout,
+                               run.poll_rounds))
     run.watcher.finish()
     for inst in run.c.died():
         run.fail("process", "exited unexpectedly with %s" %
@@ -630,10 +633,7 @@ def check_all(run):
     n_rej, stats = check_rejections(run, (values, rows))
     say("checked %d lots and %d rejections on %d instances in %.1fs" % (
         len(run.expected["lots"]), n_rej, len(live), time.time() - t0))
-    for name, rc in sorted(run.c.stop_all().items()):
-        if rc != 0:
-            run.fail("stop", "SIGTERM", name, "exit 0", "exit %s" % rc)
-    tk.verify_all(run)
+    cc.stop_and_verify(run.c, run.fail)
     return n_rej, stats
 
 

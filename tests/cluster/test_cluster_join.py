@@ -141,37 +141,44 @@ def clock(at):
 
 
 def cluster_view(inst):
-    """GET /v1/cluster as {url: set of partitions}, or None."""
+    """GET /v1/cluster as {instance id: set of partitions}, or None."""
     status, body = inst.get("/v1/cluster")
     if status != 200 or not isinstance(body, dict):
         return None
-    return {m.get("url"): set(m.get("partitions") or [])
+    return {m.get("id"): set(m.get("partitions") or [])
             for m in body.get("instances", [])}
+
+
+def id_of(inst):
+    """The instance's id, as its data directory keeps it (made at its
+    first start): what GET /v1/cluster lists it by."""
+    with open(os.path.join(inst.data, "instance.id")) as f:
+        return f.read().strip()
 
 
 def membership_wrong(c, partitions, must_own, gone):
     """Why GET /v1/cluster is not yet right on every live instance, or
     None: every partition owned by exactly one live instance, must_own
     owning some, gone owning none."""
-    live_urls = {i.http for i in c.live()}
+    live_ids = {id_of(i) for i in c.live()}
     for inst in c.live():
         view = cluster_view(inst)
         if view is None:
             return "%s: no answer" % inst.name
         owners = {}
-        for url, parts in view.items():
+        for ident, parts in view.items():
             for p in parts:
-                owners.setdefault(p, []).append(url)
+                owners.setdefault(p, []).append(ident)
         bad = [p for p in range(partitions)
-               if len(owners.get(p, [])) != 1 or owners[p][0] not in live_urls]
+               if len(owners.get(p, [])) != 1 or owners[p][0] not in live_ids]
         if bad:
             return "%s: partitions %s not owned by one live instance: %s" % (
                 inst.name, bad, {p: owners.get(p) for p in bad[:4]})
-        if not view.get(must_own.http):
+        if not view.get(id_of(must_own)):
             return "%s: %s owns nothing" % (inst.name, must_own.name)
-        if gone is not None and view.get(gone.http):
+        if gone is not None and view.get(id_of(gone)):
             return "%s: %s still owns %s" % (inst.name, gone.name,
-                                             sorted(view[gone.http]))
+                                             sorted(view[id_of(gone)]))
     return None
 
 

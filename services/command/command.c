@@ -92,6 +92,10 @@
  * most this long, and no longer than this without any acknowledgement. */
 #define COMMAND_DRAIN_MAX_MS 2000
 #define COMMAND_DRAIN_STALL_MS 500
+/* An idle consumer commits its owned partitions' offsets again this often:
+ * an asynchronous commit refused during a rebalance is not retried by
+ * librdkafka, and with no new input no later commit would cover it. */
+#define COMMAND_RECOMMIT_IDLE_MS 2000
 
 typedef struct pending_offset {
   int32_t partition;
@@ -107,6 +111,7 @@ typedef struct commit_gate {
   bool has[2];
   uint64_t barrier[2];
   int64_t next[2];
+  int64_t passed; /* the last offset the gate let through (0: none) */
 } commit_gate;
 
 typedef struct loop {
@@ -138,6 +143,7 @@ typedef struct loop {
   bool closing;         /* finish(): no standby any more */
   bool standby_first;   /* which consumer the next poll starts with */
   uint64_t standby_checked_ns, standby_pruned_ns;
+  uint64_t recommitted_ns; /* the last idle commit again */
   bool fatal;
   ll_err fatal_err;
   command_metrics metrics;
@@ -355,20 +361,21 @@ static void pump_outbox(loop *l) {
 /* A durable batch's offsets of owned partitions wait at the gate for the
  * rejections up to now to be acknowledged. Standby partitions' offsets
  * are never committed: the group's offsets are the owner's. */
+static void gate_note(loop *l, int32_t p, int64_t next, uint64_t barrier) {
+  commit_gate *g = &l->gates[p];
+  int slot = g->has[0] ? 1 : 0;
+  if (!g->has[0])
+    l->gates_pending++;
+  g->has[slot] = true;
+  g->barrier[slot] = barrier;
+  g->next[slot] = next;
+}
+
 static void gate_offsets(loop *l) {
   uint64_t barrier = ll_store_last_rejection(l->o->store);
-  for (size_t i = 0; i < l->n_offsets; i++) {
-    int32_t p = l->offsets[i].partition;
-    if (!owns(l, p))
-      continue;
-    commit_gate *g = &l->gates[p];
-    int slot = g->has[0] ? 1 : 0;
-    if (!g->has[0])
-      l->gates_pending++;
-    g->has[slot] = true;
-    g->barrier[slot] = barrier;
-    g->next[slot] = l->offsets[i].next;
-  }
+  for (size_t i = 0; i < l->n_offsets; i++)
+    if (owns(l, l->offsets[i].partition))
+      gate_note(l, l->offsets[i].partition, l->offsets[i].next, barrier);
 }
 
 /* The next offset of g that every acknowledgement before lowest allows
@@ -376,7 +383,7 @@ static void gate_offsets(loop *l) {
 static int64_t gate_pass(commit_gate *g, uint64_t lowest) {
   int64_t next = -1;
   while (g->has[0] && g->barrier[0] < lowest) {
-    next = g->next[0];
+    next = g->passed = g->next[0];
     g->has[0] = g->has[1];
     g->barrier[0] = g->barrier[1];
     g->next[0] = g->next[1];
@@ -417,6 +424,23 @@ static void commit_kafka_offsets(loop *l) {
   if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
     ll_log(LL_DEBUG, "command", "informational offset commit: %s",
            rd_kafka_err2str(ce));
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Idle: commit again what the gates let through (see
+ * COMMAND_RECOMMIT_IDLE_MS). */
+static void recommit_idle(loop *l) {
+  uint64_t now = ll_mono_ns();
+  if (now - l->recommitted_ns < COMMAND_RECOMMIT_IDLE_MS * 1000000ull)
+    return;
+  l->recommitted_ns = now;
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+  for (int32_t p = 0; p < l->partitions && p < COMMAND_PARTITIONS_MAX; p++)
+    if (owns(l, p) && l->gates[p].passed > 0)
+      rd_kafka_topic_partition_list_add(list, l->o->topics.inbound, p)->offset =
+          l->gates[p].passed;
+  if (list->cnt > 0)
+    rd_kafka_commit(l->rk, list, 1 /* async */);
   rd_kafka_topic_partition_list_destroy(list);
 }
 
@@ -649,6 +673,11 @@ static void on_assigned(loop *l, rd_kafka_t *rk,
       continue;
     l->owned[p / 8] |= (uint8_t)(1u << (p % 8));
     release_parked(l, p);
+    /* What a standby decided is the owner's now: its offset goes to the
+     * group like any batch's. */
+    if (parts->elems[i].offset >= 0)
+      gate_note(l, p, parts->elems[i].offset,
+                ll_store_last_rejection(l->o->store));
   }
   rd_kafka_assign(rk, parts);
   command_metrics_assigned(&l->metrics, parts);
@@ -1019,6 +1048,7 @@ static void consume(loop *l, volatile sig_atomic_t *stop) {
     } else if (next->n == 0) {
       pump_outbox(l); /* idle: acknowledgements and retries */
       commit_kafka_offsets(l);
+      recommit_idle(l);
     }
     cur = next->n > 0 ? next : NULL;
   }

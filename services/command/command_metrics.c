@@ -128,7 +128,7 @@ void command_metrics_standby(command_metrics *cm, const int32_t *parts,
       cp->standby_lag = ll_metric_with(cm->standby_lag, cm->topic, id);
     }
     cp->standby = true;
-    cp->next = -1; /* unknown until its first batch or refresh */
+    cp->next = -1; /* from its start, until a stored offset says more */
   }
   cm->lag_refreshed_ns = 0;
 }
@@ -153,17 +153,18 @@ void command_metrics_committed(command_metrics *cm, int32_t p, int64_t next) {
     cp->next = next;
 }
 
-/* A standby partition's lag: its next offset is the one it was assigned
- * at or moved to by a batch; before either, nothing is shown. */
+/* A standby partition's lag: its next offset is the one stored when it
+ * was assigned or moved to by a batch; with none, the partition is read
+ * from its start, as for an owned one. */
 static void refresh_standby(command_metrics *cm, command_partition *cp,
                             rd_kafka_t *standby, int32_t p) {
   int64_t lo = 0, hi = 0;
-  if (cp->next < 0 ||
-      rd_kafka_get_watermark_offsets(standby, cm->topic, p, &lo, &hi) !=
+  if (rd_kafka_get_watermark_offsets(standby, cm->topic, p, &lo, &hi) !=
           RD_KAFKA_RESP_ERR_NO_ERROR ||
       hi < 0)
-    return;
-  ll_gauge_set(cp->standby_lag, hi > cp->next ? hi - cp->next : 0);
+    return; /* not fetched yet: no number rather than a wrong one */
+  int64_t next = cp->next >= 0 ? cp->next : (lo >= 0 ? lo : 0);
+  ll_gauge_set(cp->standby_lag, hi > next ? hi - next : 0);
 }
 
 void command_metrics_refresh_lag(command_metrics *cm, rd_kafka_t *rk,

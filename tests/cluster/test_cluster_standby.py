@@ -20,7 +20,8 @@ sent and decided; then:
     from its standby copy", X at the partition's end as it stood at the
     kill (not 0: nothing decided again);
   - a probe lot per partition, sent at the kill, becomes visible (the
-    failover time is reported);
+    failover time is reported), and lots.events goes on with no gap: the
+    promoted owners publish from where Kafka stood;
   - every lot equals the model on every live instance, every rejection is
     listed once per event id, a clean stop exits 0 and `lotline verify`
     passes on every data directory (the checks of test_cluster_kill.py).
@@ -190,6 +191,26 @@ def check_outputs_once(run, partitions, owner_positions):
             len(set(values))))
 
 
+def check_outputs_after(run, partitions):
+    """After the failover: every partition's positions still 1..n with no
+    gap, the promoted owners going on where Kafka stood; a repeat (the
+    dead owner's last transaction) only byte-identical."""
+    events = read_topic(run.c.brokers, "lots.events", partitions)
+    for p in range(partitions):
+        first = {}
+        for pos, value in events[p]:
+            if pos in first and first[pos] != value:
+                run.fail("published", "lots.events[%d] position %d" % (p, pos),
+                         "-", "repeats byte-identical", "two values")
+            first.setdefault(pos, value)
+        if sorted(first) != list(range(1, len(first) + 1)):
+            run.fail("published", "lots.events[%d]" % p, "-",
+                     "positions 1..n", "gaps: %d positions up to %d" % (
+                         len(first), max(first or [0])))
+    say("after the failover: lots.events %d records, positions dense on "
+        "every partition" % sum(len(v) for v in events.values()))
+
+
 def promotions_since(inst, offset):
     """{partition: (resumed offset, task position, behind)} logged after
     byte `offset` of the instance's log."""
@@ -288,6 +309,7 @@ def main():
         print("FAIL: %s\n%s" % (e, c.logs(15)))
         return 1
     say("settle: " + tk.settle(run))
+    check_outputs_after(run, a.partitions)
     run.prober = None
     live = c.live()
     owners = tk.owners_of(live)

@@ -29,9 +29,23 @@
  * The offsets in RocksDB are the truth: on assignment the consumer starts
  * each partition at its stored offset (or the beginning), so a crash
  * between the RocksDB commit and the Kafka commit neither loses nor doubles
- * an event. Kafka-side commits are informational (lag tools show them).
- * Offsets are keyed by the cluster id, so a new embedded broker (a new,
- * empty cluster) starts from its beginning.
+ * an event. Offsets are keyed by the cluster id, so a new embedded broker
+ * (a new, empty cluster) starts from its beginning. The group's committed
+ * offsets serve lag tools and standbys: an offset is committed only once
+ * every rejection before it is acknowledged by Kafka (a gate per
+ * partition), so a standby may forget the rejections it parked below it.
+ *
+ * Standbys (command_standby.c): a second consumer, outside the group,
+ * follows the partitions this instance keeps warm copies of, and this loop
+ * decides its messages too (the store keeps one writer), in the shadow:
+ * the same decisions into the log, but their rejections parked instead of
+ * sent, their offsets never committed to the group, the counters left to
+ * the owner. A chunk's standby messages polled under an earlier standby
+ * assignment are dropped like a rebalance's (they come again from the
+ * stored offsets). When the group hands over a partition this instance
+ * stood by for, the rebalance commits the open batch, starts it at its
+ * stored offset (the promotion: only the tail is left) and sends what it
+ * parked.
  *
  * Eager assignment with a rebalance callback: before partitions are taken
  * away the batch in flight is committed.

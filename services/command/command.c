@@ -106,9 +106,9 @@
  * most this long, and no longer than this without any acknowledgement. */
 #define COMMAND_DRAIN_MAX_MS 2000
 #define COMMAND_DRAIN_STALL_MS 500
-/* An idle consumer commits its owned partitions' offsets again this often:
- * an asynchronous commit refused during a rebalance is not retried by
- * librdkafka, and with no new input no later commit would cover it. */
+/* An idle consumer commits again, this often, the offsets Kafka refused
+ * (during a rebalance): librdkafka does not retry an asynchronous commit,
+ * and with no new input no later commit would cover it. */
 #define COMMAND_RECOMMIT_IDLE_MS 2000
 
 typedef struct pending_offset {
@@ -126,6 +126,7 @@ typedef struct commit_gate {
   uint64_t barrier[2];
   int64_t next[2];
   int64_t passed; /* the last offset the gate let through (0: none) */
+  bool refused;   /* Kafka refused its commit (a rebalance): again */
 } commit_gate;
 
 typedef struct loop {
@@ -441,18 +442,35 @@ static void commit_kafka_offsets(loop *l) {
   rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* Idle: commit again what the gates let through (see
- * COMMAND_RECOMMIT_IDLE_MS). */
+/* Kafka's answer to a commit (served by the consumer's poll, on this
+ * thread): a partition it refused is committed again when idle. */
+static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *offsets,
+                         void *opaque) {
+  (void)rk;
+  loop *l = opaque;
+  for (int i = 0; offsets != NULL && i < offsets->cnt; i++) {
+    int32_t p = offsets->elems[i].partition;
+    if ((err || offsets->elems[i].err) && p >= 0 &&
+        p < COMMAND_PARTITIONS_MAX && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+      l->gates[p].refused = true;
+  }
+}
+
+/* Idle: commit again what Kafka refused (see COMMAND_RECOMMIT_IDLE_MS). */
 static void recommit_idle(loop *l) {
   uint64_t now = ll_mono_ns();
   if (now - l->recommitted_ns < COMMAND_RECOMMIT_IDLE_MS * 1000000ull)
     return;
   l->recommitted_ns = now;
   rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
-  for (int32_t p = 0; p < l->partitions && p < COMMAND_PARTITIONS_MAX; p++)
-    if (owns(l, p) && l->gates[p].passed > 0)
+  for (int32_t p = 0; p < l->partitions && p < COMMAND_PARTITIONS_MAX; p++) {
+    commit_gate *g = &l->gates[p];
+    if (owns(l, p) && g->refused && g->passed > 0)
       rd_kafka_topic_partition_list_add(list, l->o->topics.inbound, p)->offset =
-          l->gates[p].passed;
+          g->passed;
+    g->refused = false;
+  }
   if (list->cnt > 0)
     rd_kafka_commit(l->rk, list, 1 /* async */);
   rd_kafka_topic_partition_list_destroy(list);
@@ -747,6 +765,7 @@ static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
   if (conf == NULL)
     return NULL;
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  rd_kafka_conf_set_offset_commit_cb(conf, on_committed);
   rd_kafka_conf_set_opaque(conf, l);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (!rk) {

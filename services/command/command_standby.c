@@ -110,6 +110,8 @@ int cmd_standby_assign(cmd_standby *s, ll_store *store, const char *cluster_id,
     return -1;
   rd_kafka_topic_partition_list_t *list =
       rd_kafka_topic_partition_list_new((int)n);
+  uint8_t before[sizeof s->held];
+  memcpy(before, s->held, sizeof before);
   memset(s->held, 0, sizeof s->held);
   s->n_held = 0;
   for (size_t i = 0; i < n; i++) {
@@ -121,8 +123,9 @@ int cmd_standby_assign(cmd_standby *s, ll_store *store, const char *cluster_id,
         start;
     s->held[parts[i] / 8] |= (uint8_t)(1u << (parts[i] % 8));
     s->n_held++;
-    ll_log(LL_INFO, "standby", "standing by for %s/%d from offset %lld",
-           s->o.topic, (int)parts[i], (long long)start);
+    if (!bit(before, parts[i])) /* a new copy, not one re-assigned */
+      ll_log(LL_INFO, "standby", "standing by for %s/%d from offset %lld",
+             s->o.topic, (int)parts[i], (long long)start);
   }
   rd_kafka_resp_err_t e = rd_kafka_assign(s->rk, list);
   rd_kafka_topic_partition_list_destroy(list);

@@ -127,6 +127,9 @@ struct ll_publisher {
   bool crashed;   /* the test hook fired: leave everything as it is */
   bool reread;    /* a transaction was aborted: read the ends again */
   uint64_t epoch; /* publish_epoch when the ends were last read */
+  /* The tasks published, as they were when the ends were read: a task
+   * handed over since waits for the next read of the ends. */
+  bool mine[PUB_PARTITIONS_MAX];
 };
 
 /* ---- small helpers ---- */
@@ -390,7 +393,8 @@ static int place_cursor(ll_publisher *p, ll_err *err) {
     return -1;
   p->cursor = ll_store_last_position(p->o.log) + 1;
   for (int32_t q = 0; q < p->partitions; q++) {
-    if (!publishes(p, q))
+    p->mine[q] = publishes(p, q);
+    if (!p->mine[q])
       continue; /* not this instance's: does not hold the cursor back */
     if (task_published(p, q, err) != 0)
       return -1;
@@ -641,7 +645,7 @@ static step_result select_run(ll_publisher *p, size_t n, size_t *m,
               (int)p->partitions);
       return STEP_FATAL;
     }
-    if (!publishes(p, e->partition))
+    if (!p->mine[e->partition])
       continue; /* another instance's task (this one stands by) */
     uint64_t next = p->staged[e->partition] + 1;
     if (e->task_position < next) {

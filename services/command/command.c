@@ -110,6 +110,9 @@
  * (during a rebalance): librdkafka does not retry an asynchronous commit,
  * and with no new input no later commit would cover it. */
 #define COMMAND_RECOMMIT_IDLE_MS 2000
+/* Offsets go to the group at most this often while batches follow each
+ * other (each look at the gates reads the outbox's first record). */
+#define COMMAND_COMMIT_EVERY_MS 100
 
 typedef struct pending_offset {
   int32_t partition;
@@ -158,7 +161,8 @@ typedef struct loop {
   bool closing;         /* finish(): no standby any more */
   bool standby_first;   /* which consumer the next poll starts with */
   uint64_t standby_checked_ns, standby_pruned_ns;
-  uint64_t recommitted_ns; /* the last idle commit again */
+  uint64_t recommitted_ns;   /* the last idle commit again */
+  uint64_t gates_checked_ns; /* the last look at the gates */
   bool fatal;
   ll_err fatal_err;
   command_metrics metrics;
@@ -411,9 +415,12 @@ static int64_t gate_pass(commit_gate *g, uint64_t lowest) {
  * acknowledged. The log's offsets are the truth for this instance; the
  * group's serve lag tools and tell a standby which of its parked
  * rejections the owner has had acknowledged (command_standby.c). */
-static void commit_kafka_offsets(loop *l) {
-  if (l->gates_pending == 0)
+static void commit_kafka_offsets(loop *l, bool now) {
+  uint64_t t = ll_mono_ns();
+  if (l->gates_pending == 0 ||
+      (!now && t - l->gates_checked_ns < COMMAND_COMMIT_EVERY_MS * 1000000ull))
     return;
+  l->gates_checked_ns = t;
   uint64_t lowest = UINT64_MAX;
   ll_err e = {0};
   if (l->o->outbox &&
@@ -553,7 +560,7 @@ static void commit_batch(loop *l) {
   l->batch_outbox = 0;
   gate_offsets(l);
   pump_outbox(l);
-  commit_kafka_offsets(l);
+  commit_kafka_offsets(l, false);
   l->n_offsets = 0;
 }
 
@@ -726,7 +733,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     on_assigned(l, rk, parts);
   } else {
     commit_batch(l); /* finish what we have before losing partitions */
-    commit_kafka_offsets(l);
+    commit_kafka_offsets(l, true);
     clear_gates(l);
     ll_log(LL_INFO, "command", "partitions revoked (%d)", parts->cnt);
     rd_kafka_assign(rk, NULL);
@@ -1080,7 +1087,7 @@ static void consume(loop *l, volatile sig_atomic_t *stop) {
       commit_batch(l); /* ran dry: group commit */
     } else if (next->n == 0) {
       pump_outbox(l); /* idle: acknowledgements and retries */
-      commit_kafka_offsets(l);
+      commit_kafka_offsets(l, false);
       recommit_idle(l);
     }
     cur = next->n > 0 ? next : NULL;
@@ -1107,7 +1114,7 @@ static void finish(loop *l) {
     ll_fail(&l->fatal_err, failure_kind(&drain_err), "rejections outbox: %s",
             drain_err.message);
   }
-  commit_kafka_offsets(l);
+  commit_kafka_offsets(l, true);
   ll_log(LL_INFO, "command", "closing consumer");
   if (close_consumer(l->rk, COMMAND_CLOSE_TIMEOUT_MS))
     rd_kafka_destroy(l->rk);

@@ -14,6 +14,10 @@
  * claim (the instance stays known, owning nothing); a clean stop a
  * tombstone, which removes it.
  *
+ * The directory also says which partitions this instance stands by for
+ * (ll_cluster_standby: warm copies, services/command/command_standby.c)
+ * and which tasks its publisher publishes (ll_cluster_publishes).
+ *
  * What this instance owns is never read back from the topic: it is what
  * its own consumer holds, the only sure answer. A claim of another
  * instance may be stale for a moment; the owner checks, so a stale one

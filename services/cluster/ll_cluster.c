@@ -36,6 +36,15 @@ struct ll_cluster {
   uint8_t owns[LL_MEMBERS_PARTITIONS_MAX / 8];
   int32_t partitions;
   int64_t generation; /* claims this instance has made */
+  int standby_replicas;
+  uint8_t standby[LL_MEMBERS_PARTITIONS_MAX / 8]; /* as last claimed */
+  /* The members topic read to its end once (every partition's EOF), so
+   * that "no peers" means none, not "not read yet". */
+  int32_t members_partitions;
+  uint8_t eof[LL_MEMBERS_PARTITIONS_MAX / 8];
+  int32_t n_eof;
+  atomic_bool caught_up;
+  atomic_uint_fast64_t publish_epoch; /* ll_cluster_publish_epoch */
 };
 
 /* ---- clients ---- */
@@ -57,12 +66,13 @@ static rd_kafka_t *make_client(const ll_cluster_opts *o, rd_kafka_type_t type,
       {"client.id", "lotline-members"},
       {"group.id", group},
       {"enable.auto.commit", "false"},
-      {"fetch.wait.max.ms", "100"}, /* a tiny topic: claims promptly */
+      {"fetch.wait.max.ms", "100"},     /* a tiny topic: claims promptly */
+      {"enable.partition.eof", "true"}, /* to know it was read through */
   };
   rd_kafka_conf_t *conf =
       producer
           ? ll_kafka_conf_new(producer_settings, 3, o->cfg, "members", err)
-          : ll_kafka_conf_new(consumer_settings, 5, o->cfg, "members", err);
+          : ll_kafka_conf_new(consumer_settings, 6, o->cfg, "members", err);
   if (conf == NULL)
     return NULL;
   char errstr[512];
@@ -75,15 +85,28 @@ static rd_kafka_t *make_client(const ll_cluster_opts *o, rd_kafka_type_t type,
 
 /* ---- claims out ---- */
 
+static bool has_bit(const uint8_t *bits, int32_t p) {
+  return p >= 0 && p < LL_MEMBERS_PARTITIONS_MAX &&
+         (bits[p / 8] & (1u << (p % 8))) != 0;
+}
+
+/* The partitions of bits (below n) into out; returns their count. */
+static size_t list_bits(const uint8_t *bits, int32_t n, int32_t *out) {
+  size_t k = 0;
+  for (int32_t p = 0; p < n && p < LL_MEMBERS_PARTITIONS_MAX; p++)
+    if (has_bit(bits, p))
+      out[k++] = p;
+  return k;
+}
+
 /* Send this instance's claim (called with mu held). */
 static void publish_claim_locked(ll_cluster *c) {
-  int32_t parts[LL_MEMBERS_PARTITIONS_MAX];
-  size_t n = 0;
-  for (int32_t p = 0; p < c->partitions && p < LL_MEMBERS_PARTITIONS_MAX; p++)
-    if (c->owns[p / 8] & (1u << (p % 8)))
-      parts[n++] = p;
+  int32_t parts[LL_MEMBERS_PARTITIONS_MAX], standby[LL_MEMBERS_PARTITIONS_MAX];
+  size_t n = list_bits(c->owns, c->partitions, parts);
+  size_t n_standby = list_bits(c->standby, c->partitions, standby);
   char *claim =
-      ll_claim_encode(c->id, c->url, parts, n, c->partitions, ++c->generation);
+      ll_claim_encode_standby(c->id, c->url, parts, n, standby, n_standby,
+                              c->partitions, ++c->generation);
   rd_kafka_resp_err_t e = rd_kafka_producev(
       c->producer, RD_KAFKA_V_TOPIC(c->topic),
       RD_KAFKA_V_KEY(c->id, strlen(c->id)),
@@ -93,8 +116,9 @@ static void publish_claim_locked(ll_cluster *c) {
     ll_log(LL_WARN, "cluster", "cannot send the claim of %zu partition(s): %s",
            n, rd_kafka_err2str(e));
   else
-    ll_log(LL_INFO, "cluster", "claimed %zu of %d partition(s) as %s at %s", n,
-           (int)c->partitions, c->id, c->url);
+    ll_log(LL_INFO, "cluster",
+           "claimed %zu of %d partition(s) as %s at %s, standing by for %zu", n,
+           (int)c->partitions, c->id, c->url, n_standby);
   free(claim);
 }
 
@@ -105,27 +129,73 @@ void ll_cluster_set_owned(ll_cluster *c, const int32_t *parts, size_t n,
   if (partition_count > 0 && partition_count <= LL_MEMBERS_PARTITIONS_MAX)
     c->partitions = partition_count;
   for (size_t i = 0; i < n; i++)
-    if (parts[i] >= 0 && parts[i] < LL_MEMBERS_PARTITIONS_MAX)
+    if (parts[i] >= 0 && parts[i] < LL_MEMBERS_PARTITIONS_MAX) {
       c->owns[parts[i] / 8] |= (uint8_t)(1u << (parts[i] % 8));
+      c->standby[parts[i] / 8] &= (uint8_t) ~(1u << (parts[i] % 8));
+    }
   publish_claim_locked(c);
+  atomic_fetch_add(&c->publish_epoch, 1);
   pthread_mutex_unlock(&c->mu);
+}
+
+static bool has_peers_locked(const ll_cluster *c);
+static int32_t partitions_locked(const ll_cluster *c);
+
+size_t ll_cluster_standby(ll_cluster *c, int32_t *out, size_t cap) {
+  uint8_t bits[LL_MEMBERS_PARTITIONS_MAX / 8];
+  pthread_mutex_lock(&c->mu);
+  int32_t n = partitions_locked(c);
+  ll_members_standby(&c->members, c->id, n, c->standby_replicas, bits);
+  for (size_t i = 0; i < sizeof bits; i++)
+    bits[i] &= (uint8_t)~c->owns[i];
+  if (memcmp(bits, c->standby, sizeof bits) != 0) {
+    memcpy(c->standby, bits, sizeof bits);
+    if (c->partitions > 0)
+      publish_claim_locked(c); /* GET /v1/cluster shows them */
+  }
+  int32_t all[LL_MEMBERS_PARTITIONS_MAX];
+  size_t k = list_bits(bits, n, all);
+  pthread_mutex_unlock(&c->mu);
+  if (k > cap)
+    k = cap;
+  memcpy(out, all, k * sizeof *out);
+  return k;
 }
 
 /* ---- claims in ---- */
 
+/* A partition of the members topic was read to its end. */
+static void note_eof(ll_cluster *c, int32_t p) {
+  if (atomic_load(&c->caught_up) || p < 0 || p >= LL_MEMBERS_PARTITIONS_MAX ||
+      has_bit(c->eof, p))
+    return;
+  c->eof[p / 8] |= (uint8_t)(1u << (p % 8));
+  if (++c->n_eof < c->members_partitions)
+    return;
+  atomic_store(&c->caught_up, true);
+  atomic_fetch_add(&c->publish_epoch, 1);
+  ll_log(LL_INFO, "cluster", "read %s through: the directory is complete",
+         c->topic);
+}
+
 static void apply_record(ll_cluster *c, const rd_kafka_message_t *m) {
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    note_eof(c, m->partition);
+    return;
+  }
   if (m->err) {
-    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-      ll_log(LL_WARN, "cluster", "members topic: %s",
-             rd_kafka_message_errstr(m));
+    ll_log(LL_WARN, "cluster", "members topic: %s", rd_kafka_message_errstr(m));
     return;
   }
   rd_kafka_timestamp_type_t tstype;
   int64_t ts = rd_kafka_message_timestamp(m, &tstype);
   ll_err e = {0};
   pthread_mutex_lock(&c->mu);
+  bool had_peers = has_peers_locked(c);
   int rc = ll_members_apply(&c->members, m->key, m->key_len, m->payload, m->len,
                             ts, m->offset, &e);
+  if (has_peers_locked(c) != had_peers)
+    atomic_fetch_add(&c->publish_epoch, 1);
   pthread_mutex_unlock(&c->mu);
   if (rc != 0)
     ll_log(LL_WARN, "cluster", "members topic offset %lld skipped (%s): %s",
@@ -151,6 +221,7 @@ static bool assign_all(ll_cluster *c) {
           RD_KAFKA_OFFSET_BEGINNING;
     ok = rd_kafka_assign(c->consumer, l) == RD_KAFKA_RESP_ERR_NO_ERROR;
     rd_kafka_topic_partition_list_destroy(l);
+    c->members_partitions = md->topics[0].partition_cnt;
   }
   if (md != NULL)
     rd_kafka_metadata_destroy(md);
@@ -207,6 +278,7 @@ ll_cluster *ll_cluster_start(const ll_cluster_opts *o, ll_err *err) {
   c->id = ll_strdup(o->instance_id);
   c->url = ll_strdup(o->url);
   c->topic = ll_strdup(o->members_topic);
+  c->standby_replicas = o->standby_replicas;
   pthread_mutex_init(&c->mu, NULL);
   atomic_init(&c->stopping, false);
   c->producer = make_client(o, RD_KAFKA_PRODUCER, err);
@@ -361,16 +433,19 @@ bool ll_cluster_complete(ll_cluster *c) {
 
 static json_t *instance_json(const char *id, const char *url, bool self,
                              const ll_cluster *c, int index, int32_t n) {
-  json_t *parts = json_array();
+  json_t *parts = json_array(), *standby = json_array();
+  const uint8_t *stands = self ? c->standby : c->members.m[index].standby;
   for (int32_t p = 0; p < n; p++) {
     int w;
     ll_owner_kind k = owner_locked(c, p, &w);
     if ((self && k == LL_OWNER_SELF) ||
         (!self && k == LL_OWNER_PEER && w == index))
       json_array_append_new(parts, json_integer(p));
+    if (has_bit(stands, p))
+      json_array_append_new(standby, json_integer(p));
   }
-  return json_pack("{s:s, s:s, s:o, s:b}", "id", id, "url", url, "partitions",
-                   parts, "self", self);
+  return json_pack("{s:s, s:s, s:o, s:o, s:b}", "id", id, "url", url,
+                   "partitions", parts, "standby", standby, "self", self);
 }
 
 json_t *ll_cluster_json(ll_cluster *c) {
@@ -387,4 +462,16 @@ json_t *ll_cluster_json(ll_cluster *c) {
                           (int)n, "instances", list);
   pthread_mutex_unlock(&c->mu);
   return out;
+}
+
+bool ll_cluster_publishes(ll_cluster *c, int32_t p) {
+  pthread_mutex_lock(&c->mu);
+  bool yes =
+      owns_locked(c, p) || (atomic_load(&c->caught_up) && !has_peers_locked(c));
+  pthread_mutex_unlock(&c->mu);
+  return yes;
+}
+
+uint64_t ll_cluster_publish_epoch(ll_cluster *c) {
+  return atomic_load(&c->publish_epoch);
 }

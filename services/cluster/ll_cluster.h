@@ -14,6 +14,10 @@
  * claim (the instance stays known, owning nothing); a clean stop a
  * tombstone, which removes it.
  *
+ * The directory also says which partitions this instance stands by for
+ * (ll_cluster_standby: warm copies, services/command/command_standby.c)
+ * and which tasks its publisher publishes (ll_cluster_publishes).
+ *
  * What this instance owns is never read back from the topic: it is what
  * its own consumer holds, the only sure answer. A claim of another
  * instance may be stale for a moment; the owner checks, so a stale one
@@ -44,7 +48,8 @@ typedef struct ll_cluster_opts {
   const char *brokers;
   const char *members_topic; /* lots.members */
   const char *instance_id;
-  const char *url; /* advertised base URL: "http://host:port" */
+  const char *url;      /* advertised base URL: "http://host:port" */
+  int standby_replicas; /* cluster.standby.replicas: 0 turns standbys off */
 } ll_cluster_opts;
 
 /* Start following the members topic; -1 (NULL) with err. */
@@ -57,6 +62,20 @@ void ll_cluster_stop(ll_cluster *c);
  * topic's. Thread-safe, never blocks (the claim is sent asynchronously). */
 void ll_cluster_set_owned(ll_cluster *c, const int32_t *parts, size_t n,
                           int32_t partition_count);
+
+/* The partitions this instance should stand by for now (into out, at most
+ * cap; returns the count): ll_members_standby over the directory, less
+ * what its consumer holds. When they change, the claim is sent again
+ * with them ("standby"). Thread-safe, never blocks. */
+size_t ll_cluster_standby(ll_cluster *c, int32_t *out, size_t cap);
+
+/* Does this instance publish task p's entries (services/publisher)? When
+ * its consumer holds p; or, once the directory was read through, when no
+ * other instance is known (a cluster of one publishes its whole log, as
+ * a single instance always did). A standby never does. */
+bool ll_cluster_publishes(ll_cluster *c, int32_t p);
+/* Moves whenever an answer of ll_cluster_publishes may have changed. */
+uint64_t ll_cluster_publish_epoch(ll_cluster *c);
 
 const char *ll_cluster_id(const ll_cluster *c);
 /* Partitions of the input topic, 0 while unknown. */

@@ -6,18 +6,32 @@
 
 #include "ll_members.h"
 
-char *ll_claim_encode(const char *id, const char *url, const int32_t *parts,
-                      size_t n, int32_t partition_count, int64_t generation) {
+static json_t *int_list(const int32_t *v, size_t n) {
   json_t *list = json_array();
   for (size_t i = 0; i < n; i++)
-    json_array_append_new(list, json_integer(parts[i]));
+    json_array_append_new(list, json_integer(v[i]));
+  return list;
+}
+
+char *ll_claim_encode_standby(const char *id, const char *url,
+                              const int32_t *parts, size_t n,
+                              const int32_t *standby, size_t n_standby,
+                              int32_t partition_count, int64_t generation) {
   json_t *claim =
       json_pack("{s:s, s:s, s:o, s:i, s:I}", "id", id, "url", url, "partitions",
-                list, "partition_count", (int)partition_count, "generation",
-                (json_int_t)generation);
+                int_list(parts, n), "partition_count", (int)partition_count,
+                "generation", (json_int_t)generation);
+  if (n_standby > 0)
+    json_object_set_new(claim, "standby", int_list(standby, n_standby));
   char *out = json_dumps(claim, JSON_COMPACT);
   json_decref(claim);
   return out;
+}
+
+char *ll_claim_encode(const char *id, const char *url, const int32_t *parts,
+                      size_t n, int32_t partition_count, int64_t generation) {
+  return ll_claim_encode_standby(id, url, parts, n, NULL, 0, partition_count,
+                                 generation);
 }
 
 static int find(const ll_members *ms, const char *id) {
@@ -38,8 +52,10 @@ bool ll_member_owns(const ll_member *m, int32_t p) {
          (m->owns[p / 8] & (1u << (p % 8))) != 0;
 }
 
-/* Fill m's partitions from the claim's array; -1 on a bad number. */
-static int read_partitions(ll_member *m, const json_t *list, ll_err *err) {
+/* Fill the bitmap from a claim's array (*n counts the new bits); -1 on a
+ * bad number. */
+static int read_partitions(ll_member *m, const json_t *list, uint8_t *bits,
+                           size_t *n, ll_err *err) {
   size_t i;
   json_t *v;
   json_array_foreach(list, i, v) {
@@ -48,9 +64,9 @@ static int read_partitions(ll_member *m, const json_t *list, ll_err *err) {
       return ll_fail(err, LL_ERR_CORRUPT,
                      "claim of %s: partition %zu is not 0..%d", m->id, i,
                      LL_MEMBERS_PARTITIONS_MAX - 1);
-    if (!ll_member_owns(m, (int32_t)p))
-      m->n_owned++;
-    m->owns[p / 8] |= (uint8_t)(1u << (p % 8));
+    if ((bits[p / 8] & (1u << (p % 8))) == 0)
+      (*n)++;
+    bits[p / 8] |= (uint8_t)(1u << (p % 8));
   }
   return 0;
 }
@@ -75,7 +91,11 @@ static int parse_claim(ll_member *m, const void *value, size_t len,
   }
   snprintf(m->url, sizeof m->url, "%s", url);
   m->partition_count = (int32_t)count;
-  int rc = read_partitions(m, list, err);
+  int rc = read_partitions(m, list, m->owns, &m->n_owned, err);
+  json_t *standby = json_object_get(claim, "standby");
+  size_t n_standby = 0;
+  if (rc == 0 && json_is_array(standby))
+    rc = read_partitions(m, standby, m->standby, &n_standby, err);
   json_decref(claim);
   return rc;
 }
@@ -134,4 +154,62 @@ int32_t ll_members_partition_count(const ll_members *ms) {
     if (ms->m[i].partition_count > n)
       n = ms->m[i].partition_count;
   return n;
+}
+
+bool ll_members_live(const ll_members *ms, size_t i) {
+  assert(i < ms->n);
+  const ll_member *m = &ms->m[i];
+  if (m->n_owned == 0)
+    return true;
+  for (int32_t p = 0; p < LL_MEMBERS_PARTITIONS_MAX; p++)
+    if (ll_member_owns(m, p) && ll_members_owner(ms, p, NULL) == (int)i)
+      return true;
+  return false;
+}
+
+/* The live members' indices, sorted by id; returns their count. */
+static size_t live_by_id(const ll_members *ms, int *order) {
+  size_t n = 0;
+  for (size_t i = 0; i < ms->n; i++) {
+    if (!ll_members_live(ms, i))
+      continue;
+    size_t at = n++;
+    while (at > 0 && strcmp(ms->m[order[at - 1]].id, ms->m[i].id) > 0) {
+      order[at] = order[at - 1];
+      at--;
+    }
+    order[at] = (int)i;
+  }
+  return n;
+}
+
+size_t ll_members_standby(const ll_members *ms, const char *self,
+                          int32_t partitions, int replicas, uint8_t *out) {
+  memset(out, 0, LL_MEMBERS_PARTITIONS_MAX / 8);
+  int order[LL_MEMBERS_MAX];
+  size_t live = live_by_id(ms, order);
+  size_t k = replicas > 0 ? (size_t)replicas : 0;
+  if (live < 2 || k == 0)
+    return 0;
+  if (k > live - 1)
+    k = live - 1;
+  if (partitions > LL_MEMBERS_PARTITIONS_MAX)
+    partitions = LL_MEMBERS_PARTITIONS_MAX;
+  size_t count = 0;
+  for (int32_t p = 0; p < partitions; p++) {
+    int owner = ll_members_owner(ms, p, NULL);
+    size_t at = 0;
+    while (at < live && order[at] != owner)
+      at++;
+    if (at == live)
+      continue; /* no owner, or one not live: no one stands by */
+    for (size_t step = 1; step <= k; step++) {
+      const ll_member *m = &ms->m[order[(at + step) % live]];
+      if (strcmp(m->id, self) == 0) {
+        out[p / 8] |= (uint8_t)(1u << (p % 8));
+        count++;
+      }
+    }
+  }
+  return count;
 }

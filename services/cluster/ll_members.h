@@ -41,6 +41,9 @@ typedef struct ll_member {
   int32_t partition_count;     /* of lots.inbound, as the claimer saw it */
   uint8_t owns[LL_MEMBERS_PARTITIONS_MAX / 8];
   size_t n_owned;
+  /* The partitions it stands by for, as its claim said (shown by GET
+   * /v1/cluster; every instance derives them itself). */
+  uint8_t standby[LL_MEMBERS_PARTITIONS_MAX / 8];
 } ll_member;
 
 typedef struct ll_members {
@@ -51,6 +54,11 @@ typedef struct ll_members {
 /* A claim as JSON (malloc'd): what an instance publishes. */
 char *ll_claim_encode(const char *id, const char *url, const int32_t *parts,
                       size_t n, int32_t partition_count, int64_t generation);
+/* The same with the partitions it stands by for ("standby": [...]). */
+char *ll_claim_encode_standby(const char *id, const char *url,
+                              const int32_t *parts, size_t n,
+                              const int32_t *standby, size_t n_standby,
+                              int32_t partition_count, int64_t generation);
 
 /* Apply one record of lots.members: key = instance id; value NULL (a
  * tombstone: the instance is removed) or a claim. -1 with err for a record that
@@ -65,6 +73,21 @@ bool ll_member_owns(const ll_member *m, int32_t p);
 /* The member whose claim of p is the latest, other than except_id (NULL:
  * none excluded); -1 when no one claims p. */
 int ll_members_owner(const ll_members *ms, int32_t p, const char *except_id);
+
+/* Is member i live? Yes, unless its claim names partitions and every one
+ * of them has a later claim by another member: it was killed (a claim is
+ * replaced at every assignment change and ended by a tombstone at a clean
+ * stop, so only a dead instance's claim is superseded and stays). */
+bool ll_members_live(const ll_members *ms, size_t i);
+
+/* The partitions member `self` stands by for (docs/cluster-design.md,
+ * "Standbys"), as a bitmap of LL_MEMBERS_PARTITIONS_MAX bits into out;
+ * returns their count. For each partition p < partitions with an owner O
+ * (ll_members_owner), the `replicas` live members that follow O in the
+ * order of their ids (wrapping around, O excluded) stand by for p. Every
+ * instance computes the same from the same table. */
+size_t ll_members_standby(const ll_members *ms, const char *self,
+                          int32_t partitions, int replicas, uint8_t *out);
 
 /* The largest partition count any claim carries (0: no claim). */
 int32_t ll_members_partition_count(const ll_members *ms);

@@ -29,9 +29,23 @@
  * The offsets in RocksDB are the truth: on assignment the consumer starts
  * each partition at its stored offset (or the beginning), so a crash
  * between the RocksDB commit and the Kafka commit neither loses nor doubles
- * an event. Kafka-side commits are informational (lag tools show them).
- * Offsets are keyed by the cluster id, so a new embedded broker (a new,
- * empty cluster) starts from its beginning.
+ * an event. Offsets are keyed by the cluster id, so a new embedded broker
+ * (a new, empty cluster) starts from its beginning. The group's committed
+ * offsets serve lag tools and standbys: an offset is committed only once
+ * every rejection before it is acknowledged by Kafka (a gate per
+ * partition), so a standby may forget the rejections it parked below it.
+ *
+ * Standbys (command_standby.c): a second consumer, outside the group,
+ * follows the partitions this instance keeps warm copies of, and this loop
+ * decides its messages too (the store keeps one writer), in the shadow:
+ * the same decisions into the log, but their rejections parked instead of
+ * sent, their offsets never committed to the group, the counters left to
+ * the owner. A chunk's standby messages polled under an earlier standby
+ * assignment are dropped like a rebalance's (they come again from the
+ * stored offsets). When the group hands over a partition this instance
+ * stood by for, the rebalance commits the open batch, starts it at its
+ * stored offset (the promotion: only the tail is left) and sends what it
+ * parked.
  *
  * Eager assignment with a rebalance callback: before partitions are taken
  * away the batch in flight is committed.
@@ -67,6 +81,7 @@
 
 #include "command_decode.h"
 #include "command_metrics.h"
+#include "command_standby.h"
 #include "command_topics.h"
 #include "ll_event.h"
 #include "ll_hash.h"
@@ -91,11 +106,31 @@
  * most this long, and no longer than this without any acknowledgement. */
 #define COMMAND_DRAIN_MAX_MS 2000
 #define COMMAND_DRAIN_STALL_MS 500
+/* An idle consumer commits again, this often, the offsets Kafka refused
+ * (during a rebalance): librdkafka does not retry an asynchronous commit,
+ * and with no new input no later commit would cover it. */
+#define COMMAND_RECOMMIT_IDLE_MS 2000
+/* Offsets go to the group at most this often while batches follow each
+ * other (each look at the gates reads the outbox's first record). */
+#define COMMAND_COMMIT_EVERY_MS 100
 
 typedef struct pending_offset {
   int32_t partition;
   int64_t next;
 } pending_offset;
+
+/* An owned partition's next offsets waiting to be committed to the group:
+ * each may be committed once every rejection up to its barrier (the last
+ * rejection sequence when its batch was durable) is acknowledged. Two
+ * slots: the older waits, the newer is overwritten by later batches, so
+ * a commit trails the acknowledgements by at most one step. */
+typedef struct commit_gate {
+  bool has[2];
+  uint64_t barrier[2];
+  int64_t next[2];
+  int64_t passed; /* the last offset the gate let through (0: none) */
+  bool refused;   /* Kafka refused its commit (a rebalance): again */
+} commit_gate;
 
 typedef struct loop {
   const ll_command_opts *o;
@@ -118,6 +153,16 @@ typedef struct loop {
   uint64_t seeks;       /* retries that sought a partition back */
   uint64_t partition_seek[COMMAND_PARTITIONS_MAX]; /* `seeks` at its last */
   int32_t partitions; /* of the input topic, checked at start */
+  uint8_t owned[COMMAND_PARTITIONS_MAX / 8]; /* assigned by the group */
+  commit_gate *gates;   /* COMMAND_PARTITIONS_MAX of them */
+  size_t gates_pending; /* partitions with an offset waiting */
+  cmd_standby *standby; /* NULL until a first standby partition */
+  bool shadow;          /* deciding a standby partition's message */
+  bool closing;         /* finish(): no standby any more */
+  bool standby_first;   /* which consumer the next poll starts with */
+  uint64_t standby_checked_ns, standby_pruned_ns;
+  uint64_t recommitted_ns;   /* the last idle commit again */
+  uint64_t gates_checked_ns; /* the last look at the gates */
   bool fatal;
   ll_err fatal_err;
   command_metrics metrics;
@@ -149,8 +194,14 @@ static void note_offset(loop *l, int32_t partition, int64_t next) {
   l->offsets[l->n_offsets++] = (pending_offset){partition, next};
 }
 
+static bool owns(const loop *l, int32_t p) {
+  return p >= 0 && p < COMMAND_PARTITIONS_MAX &&
+         (l->owned[p / 8] & (1u << (p % 8))) != 0;
+}
+
 /* The rejection's lots.rejected record goes into the outbox, in the same
- * batch as the rejection itself. */
+ * batch as the rejection itself; a standby parks it instead (the owner
+ * sends it: command_standby.c). */
 static void stage_rejection_record(loop *l, const rd_kafka_message_t *m,
                                    uint64_t sequence, const ll_rejection *r) {
   ll_err e = {0};
@@ -159,6 +210,12 @@ static void stage_rejection_record(loop *l, const rd_kafka_message_t *m,
     ll_log(LL_ERROR, "command", "cannot encode rejection at %s/%d@%lld: %s: %s",
            r->topic, r->partition, (long long)r->offset,
            ll_err_kind_name(e.kind), e.message);
+    return;
+  }
+  if (l->shadow) {
+    ll_store_batch_park(l->batch, m->partition, m->offset, sequence, m->key,
+                        m->key_len, m->key != NULL, l->scratch.data,
+                        l->scratch.len);
     return;
   }
   ll_store_batch_outbox(l->batch, sequence, m->key, m->key_len, m->key != NULL,
@@ -200,6 +257,8 @@ static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
                     .value = m->payload,
                     .value_len = m->len};
   stage_rejection_record(l, m, sequence, &r);
+  if (l->shadow)
+    return; /* the counters are the owner's */
   atomic_fetch_add(&l->stats->rejected, 1);
   command_metrics_rejected(&l->metrics, code);
   ll_log(LL_DEBUG, "command", "rejected %s/%d@%lld %s: %s", topic, m->partition,
@@ -223,8 +282,10 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
   }
   ll_decide(&facts, ev, &l->o->rule_opts, &d);
   if (d.duplicate) {
-    atomic_fetch_add(&l->stats->duplicates, 1);
-    ll_counter_add(l->metrics.duplicates, 1);
+    if (!l->shadow) {
+      atomic_fetch_add(&l->stats->duplicates, 1);
+      ll_counter_add(l->metrics.duplicates, 1);
+    }
     goto out;
   }
   if (d.accepted) {
@@ -249,8 +310,10 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
                     ll_store_batch_task_position(l->batch, m->partition)};
     ll_decision_mutations(ev, &d, &at, muts);
     ll_store_batch_mutate(l->batch, muts);
-    atomic_fetch_add(&l->stats->accepted, 1);
-    ll_counter_add(l->metrics.accepted, 1);
+    if (!l->shadow) {
+      atomic_fetch_add(&l->stats->accepted, 1);
+      ll_counter_add(l->metrics.accepted, 1);
+    }
   } else {
     ll_decision_mutations(ev, &d, NULL, muts);
     ll_store_batch_mutate(l->batch, muts);
@@ -314,18 +377,116 @@ static void pump_outbox(loop *l) {
   }
 }
 
-static void commit_kafka_offsets(loop *l) {
-  rd_kafka_topic_partition_list_t *list =
-      rd_kafka_topic_partition_list_new((int)l->n_offsets);
+/* A durable batch's offsets of owned partitions wait at the gate for the
+ * rejections up to now to be acknowledged. Standby partitions' offsets
+ * are never committed: the group's offsets are the owner's. */
+static void gate_note(loop *l, int32_t p, int64_t next, uint64_t barrier) {
+  commit_gate *g = &l->gates[p];
+  int slot = g->has[0] ? 1 : 0;
+  if (!g->has[0])
+    l->gates_pending++;
+  g->has[slot] = true;
+  g->barrier[slot] = barrier;
+  g->next[slot] = next;
+}
+
+static void gate_offsets(loop *l) {
+  uint64_t barrier = ll_store_last_rejection(l->o->store);
   for (size_t i = 0; i < l->n_offsets; i++)
-    rd_kafka_topic_partition_list_add(list, l->o->topics.inbound,
-                                      l->offsets[i].partition)
-        ->offset = l->offsets[i].next;
-  rd_kafka_resp_err_t e = rd_kafka_commit(l->rk, list, 1 /* async */);
-  if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    if (owns(l, l->offsets[i].partition))
+      gate_note(l, l->offsets[i].partition, l->offsets[i].next, barrier);
+}
+
+/* The next offset of g that every acknowledgement before lowest allows
+ * (-1: none yet); the gate moves on. */
+static int64_t gate_pass(commit_gate *g, uint64_t lowest) {
+  int64_t next = -1;
+  while (g->has[0] && g->barrier[0] < lowest) {
+    next = g->passed = g->next[0];
+    g->has[0] = g->has[1];
+    g->barrier[0] = g->barrier[1];
+    g->next[0] = g->next[1];
+    g->has[1] = false;
+  }
+  return next;
+}
+
+/* Commit to the group the offsets whose rejections Kafka has all
+ * acknowledged. The log's offsets are the truth for this instance; the
+ * group's serve lag tools and tell a standby which of its parked
+ * rejections the owner has had acknowledged (command_standby.c). */
+static void commit_kafka_offsets(loop *l, bool now) {
+  uint64_t t = ll_mono_ns();
+  if (l->gates_pending == 0 ||
+      (!now && t - l->gates_checked_ns < COMMAND_COMMIT_EVERY_MS * 1000000ull))
+    return;
+  l->gates_checked_ns = t;
+  uint64_t lowest = UINT64_MAX;
+  ll_err e = {0};
+  if (l->o->outbox &&
+      ll_outbox_lowest_unacked(l->o->outbox, &lowest, &e) != 0) {
+    l->fatal = true;
+    ll_fail(&l->fatal_err, failure_kind(&e), "rejections outbox: %s",
+            e.message);
+    return;
+  }
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+  for (int32_t p = 0; p < l->partitions && p < COMMAND_PARTITIONS_MAX; p++) {
+    commit_gate *g = &l->gates[p];
+    int64_t next = g->has[0] ? gate_pass(g, lowest) : -1;
+    if (next >= 0)
+      rd_kafka_topic_partition_list_add(list, l->o->topics.inbound, p)->offset =
+          next;
+    if (next >= 0 && !g->has[0])
+      l->gates_pending--;
+  }
+  rd_kafka_resp_err_t ce = list->cnt > 0
+                               ? rd_kafka_commit(l->rk, list, 1 /* async */)
+                               : RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
     ll_log(LL_DEBUG, "command", "informational offset commit: %s",
-           rd_kafka_err2str(e));
+           rd_kafka_err2str(ce));
   rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Kafka's answer to a commit (served by the consumer's poll, on this
+ * thread): a partition it refused is committed again when idle. */
+static void on_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *offsets,
+                         void *opaque) {
+  (void)rk;
+  loop *l = opaque;
+  for (int i = 0; offsets != NULL && i < offsets->cnt; i++) {
+    int32_t p = offsets->elems[i].partition;
+    if ((err || offsets->elems[i].err) && p >= 0 &&
+        p < COMMAND_PARTITIONS_MAX && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+      l->gates[p].refused = true;
+  }
+}
+
+/* Idle: commit again what Kafka refused (see COMMAND_RECOMMIT_IDLE_MS). */
+static void recommit_idle(loop *l) {
+  uint64_t now = ll_mono_ns();
+  if (now - l->recommitted_ns < COMMAND_RECOMMIT_IDLE_MS * 1000000ull)
+    return;
+  l->recommitted_ns = now;
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+  for (int32_t p = 0; p < l->partitions && p < COMMAND_PARTITIONS_MAX; p++) {
+    commit_gate *g = &l->gates[p];
+    if (owns(l, p) && g->refused && g->passed > 0)
+      rd_kafka_topic_partition_list_add(list, l->o->topics.inbound, p)->offset =
+          g->passed;
+    g->refused = false;
+  }
+  if (list->cnt > 0)
+    rd_kafka_commit(l->rk, list, 1 /* async */);
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Forget the gates of partitions no longer owned. */
+static void clear_gates(loop *l) {
+  memset(l->gates, 0, COMMAND_PARTITIONS_MAX * sizeof *l->gates);
+  l->gates_pending = 0;
 }
 
 /* Forget what the batch would have published and stored. */
@@ -397,8 +558,9 @@ static void commit_batch(loop *l) {
   if (l->o->outbox)
     ll_outbox_committed(l->o->outbox, l->batch_outbox);
   l->batch_outbox = 0;
+  gate_offsets(l);
   pump_outbox(l);
-  commit_kafka_offsets(l);
+  commit_kafka_offsets(l, false);
   l->n_offsets = 0;
 }
 
@@ -415,53 +577,171 @@ static void announce_assignment(const loop *l,
   l->o->on_assignment(l->o->assignment_ctx, held, n, l->partitions);
 }
 
+/* Stand by for the partitions the directory names, less those the group
+ * gave this instance. force: re-assign even when they did not change (a
+ * rebalance dropped what was polled: it must come again). */
+static void sync_standby(loop *l, bool force) {
+  if (l->o->standby_of == NULL || l->fatal || !l->cluster_id || l->closing)
+    return;
+  int32_t want[COMMAND_PARTITIONS_MAX];
+  size_t n =
+      l->o->standby_of(l->o->assignment_ctx, want, COMMAND_PARTITIONS_MAX);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!owns(l, want[i]) && want[i] < l->partitions)
+      want[k++] = want[i];
+  if (l->standby == NULL && k == 0)
+    return;
+  if (l->standby == NULL) {
+    cmd_standby_opts so = {.cfg = l->o->cfg,
+                           .brokers = l->o->brokers,
+                           .topic = l->o->topics.inbound,
+                           .fetch_wait_max_ms =
+                               l->o->embedded_broker
+                                   ? COMMAND_FETCH_WAIT_MAX_MS_EMBEDDED
+                                   : COMMAND_FETCH_WAIT_MAX_MS,
+                           .allow_truncated = l->o->allow_truncated};
+    l->standby = cmd_standby_new(&so);
+  }
+  bool differs = cmd_standby_differs(l->standby, want, k);
+  if (!differs && (!force || k == 0))
+    return;
+  commit_batch(l); /* the standby starts again from the stored offsets */
+  ll_err e = {0};
+  if (cmd_standby_assign(l->standby, l->o->store, l->cluster_id, want, k, &e) !=
+      0) {
+    l->fatal = true;
+    l->fatal_err = e;
+  }
+  command_metrics_standby(&l->metrics, want, k);
+  for (size_t i = 0; i < k; i++) {
+    int64_t next = 0;
+    bool found = false;
+    if (ll_store_get_offset(l->o->store, l->cluster_id, l->o->topics.inbound,
+                            want[i], &next, &found, &e) == 0 &&
+        found)
+      command_metrics_committed(&l->metrics, want[i], next);
+  }
+  if (differs)
+    ll_log(LL_INFO, "standby", "standing by for %zu partition(s) of %s",
+           cmd_standby_count(l->standby), l->o->topics.inbound);
+}
+
+/* This instance kept a warm copy of the partition it now owns: say from
+ * where it resumes and how far behind the partition's end that is. */
+static void log_promotion(loop *l, const rd_kafka_topic_partition_t *tp,
+                          int64_t next) {
+  int64_t high = cmd_standby_high(l->standby, tp->partition);
+  ll_task_last t;
+  ll_store_task_last(l->o->store, tp->partition, &t);
+  ll_log(LL_INFO, "command",
+         "promoted: %s/%d resumes at offset %lld from its standby copy "
+         "(task position %llu), %lld message(s) behind the partition's end",
+         tp->topic, (int)tp->partition, (long long)next,
+         (unsigned long long)t.position,
+         high >= 0 && high > next ? (long long)(high - next) : 0LL);
+  command_metrics_promoted(&l->metrics);
+}
+
+/* Start an assigned partition at its stored offset (or its beginning). */
+static void place_assigned(loop *l, rd_kafka_t *rk,
+                           rd_kafka_topic_partition_t *tp) {
+  if (tp->partition >= l->partitions) {
+    l->fatal = true;
+    ll_fail(&l->fatal_err, LL_ERR_CONFIG,
+            "%s now has more than the %d partitions it had at start: a "
+            "product's events now go to another partition than the one "
+            "that holds its lots (docs/operations.md, \"Partition "
+            "counts\")",
+            tp->topic, (int)l->partitions);
+  }
+  int64_t next = 0;
+  bool found = false;
+  ll_err e;
+  if (ll_store_get_offset(l->o->store, l->cluster_id, tp->topic, tp->partition,
+                          &next, &found, &e) != 0) {
+    l->fatal = true;
+    l->fatal_err = e;
+    found = false;
+  }
+  if (!found && !l->fatal &&
+      cmd_check_start(rk, tp->topic, tp->partition, l->o->allow_truncated,
+                      COMMAND_CLUSTER_ID_WAIT_MS, &next, &e) != 0) {
+    l->fatal = true;
+    l->fatal_err = e;
+  }
+  tp->offset = found ? next : RD_KAFKA_OFFSET_BEGINNING;
+  if (found && l->standby && cmd_standby_holds(l->standby, tp->partition))
+    log_promotion(l, tp, next);
+  else
+    ll_log(LL_INFO, "command", "assigned %s/%d from offset %s%lld", tp->topic,
+           tp->partition, found ? "" : "beginning ",
+           found ? (long long)next : 0LL);
+}
+
+/* The rejections this instance parked while it stood by for p go to the
+ * outbox now that it owns p (the old owner may have sent some: repeats
+ * are byte-identical, docs/streams.md). */
+static void release_parked(loop *l, int32_t p) {
+  uint64_t *seqs = NULL;
+  size_t n = 0;
+  ll_err e = {0};
+  if (ll_store_parked_release(l->o->store, p, &seqs, &n, &e) != 0) {
+    l->fatal = true;
+    ll_fail(&l->fatal_err, failure_kind(&e), "parked rejections: %s",
+            e.message);
+  } else if (n > 0) {
+    if (l->o->outbox)
+      ll_outbox_requeue(l->o->outbox, seqs, n);
+    ll_log(LL_INFO, "command",
+           "%s/%d: %zu rejection(s) decided as its standby go to %s",
+           l->o->topics.inbound, (int)p, n, l->o->topics.rejected);
+  }
+  free(seqs);
+}
+
+static void on_assigned(loop *l, rd_kafka_t *rk,
+                        rd_kafka_topic_partition_list_t *parts) {
+  commit_batch(l); /* the standby's decisions are durable: offsets current */
+  for (int i = 0; i < parts->cnt; i++)
+    place_assigned(l, rk, &parts->elems[i]);
+  memset(l->owned, 0, sizeof l->owned);
+  for (int i = 0; i < parts->cnt && !l->fatal; i++) {
+    int32_t p = parts->elems[i].partition;
+    if (p < 0 || p >= COMMAND_PARTITIONS_MAX)
+      continue;
+    l->owned[p / 8] |= (uint8_t)(1u << (p % 8));
+    release_parked(l, p);
+    /* What a standby decided is the owner's now: its offset goes to the
+     * group like any batch's. */
+    if (parts->elems[i].offset >= 0)
+      gate_note(l, p, parts->elems[i].offset,
+                ll_store_last_rejection(l->o->store));
+  }
+  rd_kafka_assign(rk, parts);
+  command_metrics_assigned(&l->metrics, parts);
+  atomic_store(&l->stats->assigned, parts->cnt > 0);
+  announce_assignment(l, parts);
+  sync_standby(l, true);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   loop *l = opaque;
   l->rebalances++;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    for (int i = 0; i < parts->cnt; i++) {
-      rd_kafka_topic_partition_t *tp = &parts->elems[i];
-      if (tp->partition >= l->partitions) {
-        l->fatal = true;
-        ll_fail(&l->fatal_err, LL_ERR_CONFIG,
-                "%s now has more than the %d partitions it had at start: a "
-                "product's events now go to another partition than the one "
-                "that holds its lots (docs/operations.md, \"Partition "
-                "counts\")",
-                tp->topic, (int)l->partitions);
-      }
-      int64_t next = 0;
-      bool found = false;
-      ll_err e;
-      if (ll_store_get_offset(l->o->store, l->cluster_id, tp->topic,
-                              tp->partition, &next, &found, &e) != 0) {
-        l->fatal = true;
-        l->fatal_err = e;
-        found = false;
-      }
-      if (!found && !l->fatal &&
-          cmd_check_start(rk, tp->topic, tp->partition, l->o->allow_truncated,
-                          COMMAND_CLUSTER_ID_WAIT_MS, &next, &e) != 0) {
-        l->fatal = true;
-        l->fatal_err = e;
-      }
-      tp->offset = found ? next : RD_KAFKA_OFFSET_BEGINNING;
-      ll_log(LL_INFO, "command", "assigned %s/%d from offset %s%lld", tp->topic,
-             tp->partition, found ? "" : "beginning ",
-             found ? (long long)next : 0LL);
-    }
-    rd_kafka_assign(rk, parts);
-    command_metrics_assigned(&l->metrics, parts);
-    atomic_store(&l->stats->assigned, parts->cnt > 0);
-    announce_assignment(l, parts);
+    on_assigned(l, rk, parts);
   } else {
     commit_batch(l); /* finish what we have before losing partitions */
+    commit_kafka_offsets(l, true);
+    clear_gates(l);
     ll_log(LL_INFO, "command", "partitions revoked (%d)", parts->cnt);
     rd_kafka_assign(rk, NULL);
+    memset(l->owned, 0, sizeof l->owned);
     command_metrics_revoked(&l->metrics);
     atomic_store(&l->stats->assigned, false);
     announce_assignment(l, NULL);
+    sync_standby(l, true);
   }
 }
 
@@ -492,6 +772,7 @@ static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
   if (conf == NULL)
     return NULL;
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  rd_kafka_conf_set_offset_commit_cb(conf, on_committed);
   rd_kafka_conf_set_opaque(conf, l);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (!rk) {
@@ -509,13 +790,14 @@ static void sleep_ms(int ms) {
 
 /* Registry down: keep what is decided, rewind the partition to the message
  * that could not be read, and wait before trying it again. */
-static void retry_later(loop *l, const rd_kafka_message_t *m) {
+static void retry_later(loop *l, const rd_kafka_message_t *m, bool standby) {
   commit_batch(l);
   rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(m->rkt),
                                     m->partition)
       ->offset = m->offset;
-  rd_kafka_error_t *e = rd_kafka_seek_partitions(l->rk, list, 5000);
+  rd_kafka_t *rk = standby ? cmd_standby_consumer(l->standby) : l->rk;
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(rk, list, 5000);
   if (e) {
     ll_log(LL_WARN, "command", "seek back failed: %s",
            rd_kafka_error_string(e));
@@ -525,34 +807,55 @@ static void retry_later(loop *l, const rd_kafka_message_t *m) {
   sleep_ms(COMMAND_RETRY_SLEEP_MS);
 }
 
-/* Poll up to max messages into c: the first poll waits up to timeout_ms,
- * then whatever else is ready. Messages polled before a rebalance (the
- * callback runs inside a poll) are dropped: see the top of the file. */
-static void poll_chunk(loop *l, cmd_chunk *c, int timeout_ms, size_t max) {
-  assert(c->n == 0 && max <= CMD_CHUNK_MAX);
+/* Poll up to max messages from rk into c: the first poll waits up to
+ * timeout_ms, then whatever else is ready. Messages polled before a
+ * rebalance (the callback runs inside a poll of the group's consumer) are
+ * dropped, the standby's too: see the top of the file. */
+static void poll_from(loop *l, cmd_chunk *c, rd_kafka_t *rk, bool standby,
+                      int timeout_ms, size_t max) {
+  size_t first = c->n;
   while (c->n < max) {
     uint64_t rebalances = l->rebalances;
     rd_kafka_message_t *m =
-        rd_kafka_consumer_poll(l->rk, c->n == 0 ? timeout_ms : 0);
+        rd_kafka_consumer_poll(rk, c->n == first ? timeout_ms : 0);
     if (l->rebalances != rebalances) {
       for (size_t i = 0; i < c->n; i++)
         rd_kafka_message_destroy(c->msgs[i]);
-      c->n = 0;
+      c->n = first = 0;
     }
     if (!m)
       break;
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-        ll_log(LL_WARN, "command", "consumer: %s", rd_kafka_message_errstr(m));
+        ll_log(LL_WARN, standby ? "standby" : "command", "consumer: %s",
+               rd_kafka_message_errstr(m));
       rd_kafka_message_destroy(m);
-      if (c->n == 0)
+      if (c->n == first)
         break; /* back to the loop: it decides how long to wait */
       continue;
     }
+    c->standby[c->n] = standby;
     c->msgs[c->n++] = m;
   }
+}
+
+/* Poll a chunk from the group's consumer and, with standbys, from the
+ * standby consumer, taking turns at who goes first so that neither starves
+ * the other; only the group's consumer is waited on. */
+static void poll_chunk(loop *l, cmd_chunk *c, int timeout_ms, size_t max) {
+  assert(c->n == 0 && max <= CMD_CHUNK_MAX);
+  rd_kafka_t *shadow = l->standby && cmd_standby_count(l->standby) > 0
+                           ? cmd_standby_consumer(l->standby)
+                           : NULL;
+  l->standby_first = !l->standby_first;
+  if (shadow && l->standby_first)
+    poll_from(l, c, shadow, true, 0, max);
+  poll_from(l, c, l->rk, false, c->n > 0 ? 0 : timeout_ms, max);
+  if (shadow && !l->standby_first)
+    poll_from(l, c, shadow, true, 0, max);
   c->rebalances = l->rebalances;
   c->seeks = l->seeks;
+  c->standby_epoch = l->standby ? cmd_standby_epoch(l->standby) : 0;
 }
 
 static void begin_batch(loop *l) {
@@ -562,9 +865,12 @@ static void begin_batch(loop *l) {
   l->batch_started_ns = ll_mono_ns();
 }
 
-/* Polled before its partition was sought back: it comes again. */
-static bool stale_after_seek(const loop *l, const cmd_chunk *c,
-                             const rd_kafka_message_t *m) {
+/* Polled before its partition was sought back, or by the standby
+ * consumer before it was re-assigned: it comes again. */
+static bool stale(const loop *l, const cmd_chunk *c, size_t i) {
+  const rd_kafka_message_t *m = c->msgs[i];
+  if (c->standby[i] && c->standby_epoch != cmd_standby_epoch(l->standby))
+    return true;
   return m->partition >= 0 && m->partition < COMMAND_PARTITIONS_MAX &&
          l->partition_seek[m->partition] > c->seeks;
 }
@@ -584,21 +890,23 @@ static void process_chunk(loop *l, cmd_chunk *c) {
   }
   for (size_t i = 0; i < c->n && !l->fatal; i++) {
     rd_kafka_message_t *m = c->msgs[i];
-    if (stale_after_seek(l, c, m))
+    if (stale(l, c, i))
       continue;
     if (c->retry[i]) {
       ll_counter_add(l->metrics.retries, 1);
       ll_log(LL_WARN, "command", "%s/%d@%lld: %s: %s; will retry",
              rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset,
              ll_err_kind_name(c->errs[i].kind), c->errs[i].message);
-      retry_later(l, m);
+      retry_later(l, m, c->standby[i]);
       if (m->partition >= 0 && m->partition < COMMAND_PARTITIONS_MAX)
         l->partition_seek[m->partition] = ++l->seeks;
       continue;
     }
     begin_batch(l);
     l->batch_msgs++;
+    l->shadow = c->standby[i];
     process_decoded(l, m, &c->events[i], c->codes[i], &c->errs[i]);
+    l->shadow = false;
   }
   cmd_chunk_release(c);
 }
@@ -706,6 +1014,32 @@ static void join_cluster(loop *l, volatile sig_atomic_t *stop) {
   }
 }
 
+/* Every CMD_STANDBY_CHECK_MS: follow the directory's standby partitions;
+ * every CMD_STANDBY_PRUNE_MS: forget the parked rejections the owners have
+ * had acknowledged. */
+static void tend_standby(loop *l) {
+  uint64_t now = ll_mono_ns();
+  if (l->o->standby_of == NULL)
+    return;
+  if (now - l->standby_checked_ns >= CMD_STANDBY_CHECK_MS * 1000000ull) {
+    l->standby_checked_ns = now;
+    sync_standby(l, false);
+  }
+  if (l->standby == NULL ||
+      now - l->standby_pruned_ns < CMD_STANDBY_PRUNE_MS * 1000000ull)
+    return;
+  l->standby_pruned_ns = now;
+  uint64_t parked = 0;
+  ll_err e = {0};
+  if (cmd_standby_prune(l->standby, l->rk, l->o->store, l->owned, l->partitions,
+                        &parked, &e) != 0) {
+    l->fatal = true;
+    ll_fail(&l->fatal_err, failure_kind(&e), "parked rejections: %s",
+            e.message);
+  }
+  command_metrics_parked(&l->metrics, parked);
+}
+
 /* A batch is closed by the consumer running dry (group commit), by its
  * event count, or by batch_max_ms of messages that keep coming. */
 static bool batch_must_close(const loop *l, uint64_t max_ns) {
@@ -724,7 +1058,10 @@ static void consume(loop *l, volatile sig_atomic_t *stop) {
   /* cur: polled and handed to the decoder, to be decided next. */
   cmd_chunk *cur = NULL;
   while (!*stop && !l->fatal && l->cluster_id) {
-    command_metrics_refresh_lag(&l->metrics, l->rk, opts->store);
+    command_metrics_refresh_lag(
+        &l->metrics, l->rk,
+        l->standby ? cmd_standby_consumer(l->standby) : NULL, opts->store);
+    tend_standby(l);
     if (l->batch && batch_must_close(l, max_ns)) {
       commit_batch(l);
       continue;
@@ -750,6 +1087,8 @@ static void consume(loop *l, volatile sig_atomic_t *stop) {
       commit_batch(l); /* ran dry: group commit */
     } else if (next->n == 0) {
       pump_outbox(l); /* idle: acknowledgements and retries */
+      commit_kafka_offsets(l, false);
+      recommit_idle(l);
     }
     cur = next->n > 0 ? next : NULL;
   }
@@ -762,6 +1101,9 @@ static void consume(loop *l, volatile sig_atomic_t *stop) {
 /* Commit what is left, deliver the last rejections, leave the group. */
 static void finish(loop *l) {
   commit_batch(l);
+  l->closing = true;
+  cmd_standby_free(l->standby); /* its messages are all released */
+  l->standby = NULL;
   /* A clean stop delivers the last rejections rather than leaving them to
    * the next start, unless Kafka does not answer. */
   ll_err drain_err = {0};
@@ -772,6 +1114,7 @@ static void finish(loop *l) {
     ll_fail(&l->fatal_err, failure_kind(&drain_err), "rejections outbox: %s",
             drain_err.message);
   }
+  commit_kafka_offsets(l, true);
   ll_log(LL_INFO, "command", "closing consumer");
   if (close_consumer(l->rk, COMMAND_CLOSE_TIMEOUT_MS))
     rd_kafka_destroy(l->rk);
@@ -787,16 +1130,20 @@ static void finish(loop *l) {
 int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
                    volatile sig_atomic_t *stop, ll_err *err) {
   loop l = {.o = opts, .stats = stats};
+  l.gates = ll_xcalloc(COMMAND_PARTITIONS_MAX, sizeof *l.gates);
   ll_buf_init(&l.scratch);
   ll_mutations_init(&l.muts);
 
   command_metrics_init(&l.metrics, opts->metrics, opts->topics.inbound);
   l.rk = make_consumer(&l, err);
-  if (!l.rk)
+  if (!l.rk) {
+    free(l.gates);
     return -1;
+  }
   l.decoder = cmd_decoder_start(opts->codec, err);
   if (!l.decoder) {
     rd_kafka_destroy(l.rk);
+    free(l.gates);
     return -1;
   }
   for (int i = 0; i < 2; i++) {
@@ -808,6 +1155,7 @@ int ll_command_run(const ll_command_opts *opts, ll_command_stats *stats,
   consume(&l, stop);
   finish(&l);
   free(l.cluster_id);
+  free(l.gates);
   ll_buf_free(&l.scratch);
   cmd_decoder_stop(l.decoder);
   ll_mutations_free(&l.muts);

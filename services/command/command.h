@@ -47,6 +47,12 @@ typedef struct ll_command_opts {
   void (*on_assignment)(void *ctx, const int32_t *parts, size_t n,
                         int32_t partition_count);
   void *assignment_ctx;
+  /* Standbys (command_standby.c): the partitions this instance should
+   * stand by for now, as the cluster directory derives them (written into
+   * out, at most cap; returns the count), asked from the loop every
+   * CMD_STANDBY_CHECK_MS with assignment_ctx. NULL: no standbys (no
+   * directory, or cluster.standby.replicas = 0). */
+  size_t (*standby_of)(void *ctx, int32_t *out, size_t cap);
 } ll_command_opts;
 
 /* Counters, readable from other threads (metrics, logs). */

@@ -32,9 +32,11 @@ typedef struct cmd_chunk {
   ll_err errs[CMD_CHUNK_MAX];
   ll_buf prefetch_keys; /* of the events worth deciding */
   /* The loop's own marks, taken when the chunk was polled. */
+  bool standby[CMD_CHUNK_MAX]; /* from the standby consumer (a shadow task) */
   uint64_t rebalances;
   uint64_t seeks;
-  bool done; /* decoded (under the decoder's lock) */
+  uint64_t standby_epoch; /* the standby consumer's assignment then */
+  bool done;              /* decoded (under the decoder's lock) */
 } cmd_chunk;
 
 typedef struct cmd_decoder cmd_decoder;

@@ -55,6 +55,19 @@ void command_metrics_init(command_metrics *cm, ll_metrics *m,
       m, "lotline_task_position",
       "Task position of the last log entry decided from the partition.",
       "topic,partition");
+  cm->standby_lag = ll_metrics_gauge(
+      m, "lotline_standby_lag_messages",
+      "Messages of a partition this instance stands by for not yet decided "
+      "in its shadow copy.",
+      "topic,partition");
+  cm->promotions = ll_metric_with(ll_metrics_counter(
+      m, "lotline_standby_promotions_total",
+      "Partitions this instance was handed while it stood by for them.", NULL));
+  cm->parked = ll_metric_with(ll_metrics_gauge(
+      m, "lotline_rejections_parked",
+      "Rejections decided as a standby, kept until their owner has had them "
+      "acknowledged or this instance is promoted.",
+      NULL));
 }
 
 void command_metrics_rejected(command_metrics *cm, ll_code code) {
@@ -98,6 +111,36 @@ void command_metrics_revoked(command_metrics *cm) {
   ll_gauge_set(cm->assigned, 0);
 }
 
+void command_metrics_standby(command_metrics *cm, const int32_t *parts,
+                             size_t n) {
+  for (size_t i = 0; i < LL_COMMAND_METRICS_PARTITIONS_MAX; i++) {
+    if (cm->parts[i].standby)
+      ll_series_hide(cm->parts[i].standby_lag);
+    cm->parts[i].standby = false;
+  }
+  for (size_t i = 0; i < n; i++) {
+    command_partition *cp = partition(cm, parts[i]);
+    if (cp == NULL || cm->standby_lag == NULL)
+      continue;
+    if (cp->standby_lag == NULL) {
+      char id[16];
+      snprintf(id, sizeof id, "%d", (int)parts[i]);
+      cp->standby_lag = ll_metric_with(cm->standby_lag, cm->topic, id);
+    }
+    cp->standby = true;
+    cp->next = -1; /* from its start, until a stored offset says more */
+  }
+  cm->lag_refreshed_ns = 0;
+}
+
+void command_metrics_promoted(command_metrics *cm) {
+  ll_counter_add(cm->promotions, 1);
+}
+
+void command_metrics_parked(command_metrics *cm, uint64_t parked) {
+  ll_gauge_set(cm->parked, (int64_t)parked);
+}
+
 void command_metrics_batch(command_metrics *cm, size_t messages,
                            uint64_t commit_ns) {
   ll_histogram_observe(cm->batch_size, messages);
@@ -110,8 +153,22 @@ void command_metrics_committed(command_metrics *cm, int32_t p, int64_t next) {
     cp->next = next;
 }
 
+/* A standby partition's lag: its next offset is the one stored when it
+ * was assigned or moved to by a batch; with none, the partition is read
+ * from its start, as for an owned one. */
+static void refresh_standby(command_metrics *cm, command_partition *cp,
+                            rd_kafka_t *standby, int32_t p) {
+  int64_t lo = 0, hi = 0;
+  if (rd_kafka_get_watermark_offsets(standby, cm->topic, p, &lo, &hi) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      hi < 0)
+    return; /* not fetched yet: no number rather than a wrong one */
+  int64_t next = cp->next >= 0 ? cp->next : (lo >= 0 ? lo : 0);
+  ll_gauge_set(cp->standby_lag, hi > next ? hi - next : 0);
+}
+
 void command_metrics_refresh_lag(command_metrics *cm, rd_kafka_t *rk,
-                                 ll_store *log) {
+                                 rd_kafka_t *standby, ll_store *log) {
   if (cm->lag == NULL)
     return;
   uint64_t now = ll_mono_ns();
@@ -121,6 +178,10 @@ void command_metrics_refresh_lag(command_metrics *cm, rd_kafka_t *rk,
   cm->lag_refreshed_ns = now;
   for (int32_t p = 0; p < LL_COMMAND_METRICS_PARTITIONS_MAX; p++) {
     command_partition *cp = &cm->parts[p];
+    if (cp->standby && standby != NULL) {
+      refresh_standby(cm, cp, standby, p);
+      continue;
+    }
     if (!cp->assigned)
       continue;
     if (log != NULL) {

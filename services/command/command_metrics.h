@@ -17,6 +17,12 @@
  *       from the partition (docs/cluster-design.md), refreshed with the
  *       lag, shown only while the partition is assigned: the same number
  *       on every instance that holds the task once it has caught up.
+ *   lotline_standby_lag_messages{topic,partition}
+ *       gauge: as the consumer lag, for the partitions this instance
+ *       stands by for (command_standby.c), shown only while it does.
+ *   lotline_standby_promotions_total    counter (standby -> owner)
+ *   lotline_rejections_parked           gauge (a standby's rejections,
+ *       waiting for their owner's acknowledgement or a promotion)
  * All of it is owned by the consumer's thread except the series' values. */
 #ifndef LL_COMMAND_METRICS_H
 #define LL_COMMAND_METRICS_H
@@ -36,8 +42,10 @@
 typedef struct command_partition {
   bool assigned;
   int64_t next; /* next offset durable in the log; < 0: from the start */
+  bool standby; /* stood by for, not assigned */
   ll_series *lag;
   ll_series *task_position;
+  ll_series *standby_lag;
 } command_partition;
 
 typedef struct command_metrics {
@@ -47,6 +55,8 @@ typedef struct command_metrics {
   ll_series *batch_size, *commit_latency, *assigned;
   ll_metric *lag;
   ll_metric *task_position;
+  ll_metric *standby_lag;
+  ll_series *promotions, *parked;
   command_partition parts[LL_COMMAND_METRICS_PARTITIONS_MAX];
   uint64_t lag_refreshed_ns;
 } command_metrics;
@@ -64,9 +74,16 @@ void command_metrics_batch(command_metrics *cm, size_t messages,
                            uint64_t commit_ns);
 void command_metrics_committed(command_metrics *cm, int32_t partition,
                                int64_t next);
+/* The partitions now stood by for (each from its stored offset, set by
+ * command_metrics_committed as batches go). */
+void command_metrics_standby(command_metrics *cm, const int32_t *parts,
+                             size_t n);
+void command_metrics_promoted(command_metrics *cm);
+void command_metrics_parked(command_metrics *cm, uint64_t parked);
 /* Recompute the lag and task position gauges if LL_COMMAND_LAG_REFRESH_MS
- * passed (log: where the task positions are read; may be NULL). */
+ * passed (log: where the task positions are read; may be NULL; standby:
+ * the standby consumer, NULL when none). */
 void command_metrics_refresh_lag(command_metrics *cm, rd_kafka_t *rk,
-                                 ll_store *log);
+                                 rd_kafka_t *standby, ll_store *log);
 
 #endif

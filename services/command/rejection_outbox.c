@@ -23,7 +23,10 @@
  * the same original topic, partition and offset (docs/streams.md).
  *
  * Memory is bounded: at most LL_OUTBOX_INFLIGHT_MAX sequences in flight;
- * the rest waits in the store.
+ * the rest waits in the store. Records a standby parked (ll_store_parked.c)
+ * join the outbox when it is promoted (ll_outbox_requeue); they may be
+ * sequenced before records already sent, so those are sent like records
+ * librdkafka gave up on, by their sequence.
  *
  * Metric: lotline_rejections_unpublished (gauge) — records in the outbox
  * that Kafka has not acknowledged yet. */
@@ -216,6 +219,36 @@ int ll_outbox_pump(ll_outbox *o, ll_err *err) {
       ll_outbox_record_free(&recs[j]);
     if (full || n < LL_OUTBOX_READ_MAX)
       break;
+  }
+  return 0;
+}
+
+void ll_outbox_requeue(ll_outbox *o, const uint64_t *seqs, size_t n) {
+  atomic_fetch_add(&o->held, n);
+  /* Those after sent_through are read from the store by the next pump;
+   * the others are sent like records librdkafka gave up on. */
+  pthread_mutex_lock(&o->mu);
+  for (size_t i = 0; i < n; i++) {
+    if (seqs[i] > o->sent_through)
+      continue;
+    seq_push(&o->failed, seqs[i]);
+    atomic_fetch_add(&o->inflight, 1);
+  }
+  pthread_mutex_unlock(&o->mu);
+  update_gauge(o);
+}
+
+int ll_outbox_lowest_unacked(ll_outbox *o, uint64_t *sequence, ll_err *err) {
+  *sequence = UINT64_MAX;
+  if (atomic_load(&o->held) == 0)
+    return 0;
+  ll_outbox_record r;
+  size_t n = 0;
+  if (ll_store_outbox_read(o->store, 0, &r, 1, &n, err) != 0)
+    return -1;
+  if (n == 1) {
+    *sequence = r.sequence;
+    ll_outbox_record_free(&r);
   }
   return 0;
 }

@@ -107,6 +107,10 @@ static const known_key known_keys[] = {
     {"cluster.instance.id", NULL,
      "cluster: this instance's id (default: <data>/instance.id, made once)",
      KIND_NAME, true},
+    {"cluster.standby.replicas", "1",
+     "cluster: instances that keep a warm copy of each partition, deciding "
+     "it in the shadow (0 off, 0..8)",
+     KIND_INT, false, 0, 8},
     {"topic.alerts", "lots.alerts", "date alerts topic (LotDateReached)",
      KIND_TOPIC},
     {"publish.enabled", "true",

@@ -613,6 +613,10 @@ int ll_store_catch_up(ll_store *s, ll_err *err) {
   return 0;
 }
 
+uint64_t ll_store_last_rejection(ll_store *s) {
+  return atomic_load_explicit(&s->last_rejection, memory_order_acquire);
+}
+
 uint64_t ll_store_last_position(ll_store *s) {
   return atomic_load_explicit(&s->last_position, memory_order_acquire);
 }

@@ -291,6 +291,31 @@ int ll_store_outbox_count(ll_store *s, uint64_t *count, ll_err *err);
 int ll_store_outbox_delete(ll_store *s, const uint64_t *sequences, size_t n,
                            ll_err *err);
 
+/* ---- rejections a standby decided (ll_store_parked.c) ----
+ * A standby stores its rejections like the owner but parks their
+ * lots.rejected records under (partition, input offset, sequence) instead
+ * of putting them in the outbox: the owner sends them. On a promotion they
+ * move to the outbox; once the owner's acknowledged progress passes them
+ * they are pruned. */
+void ll_store_batch_park(ll_store_batch *b, int32_t partition,
+                         int64_t input_offset, uint64_t sequence,
+                         const void *key, size_t key_len, bool has_key,
+                         const void *value, size_t value_len);
+/* Move every parked record of partition into the outbox under its
+ * sequence (in writes of at most a thousand records); *seqs (malloc'd, the
+ * caller frees it) and *n name the records moved. */
+int ll_store_parked_release(ll_store *s, int32_t partition, uint64_t **seqs,
+                            size_t *n, ll_err *err);
+/* Forget the parked records of partition whose input offset is below
+ * below_offset; *pruned says how many. */
+int ll_store_parked_prune(ll_store *s, int32_t partition, int64_t below_offset,
+                          size_t *pruned, ll_err *err);
+/* How many records of partition are parked. */
+int ll_store_parked_count(ll_store *s, int32_t partition, uint64_t *count,
+                          ll_err *err);
+/* The sequence of the last rejection stored (0: none). Any thread. */
+uint64_t ll_store_last_rejection(ll_store *s);
+
 /* RocksDB's own estimates for a whole database (ll_store_stats.c), for
  * metrics. A property RocksDB cannot give reads 0. */
 typedef struct ll_db_stats {

@@ -187,6 +187,19 @@ void ll_store_batch_outbox(ll_store_batch *b, uint64_t sequence,
                             (const char *)b->value.data, b->value.len);
 }
 
+void ll_store_batch_park(ll_store_batch *b, int32_t partition,
+                         int64_t input_offset, uint64_t sequence,
+                         const void *key, size_t key_len, bool has_key,
+                         const void *value, size_t value_len) {
+  assert(sequence > b->base_rejection &&
+         sequence <= b->base_rejection + b->rejected);
+  ll_store_parked_key(&b->key, partition, input_offset, sequence);
+  ll_store_encode_outbox(&b->value, key, key_len, has_key, value, value_len);
+  rocksdb_writebatch_put_cf(b->wb, b->store->cf[LL_CF_DEFAULT],
+                            (const char *)b->key.data, b->key.len,
+                            (const char *)b->value.data, b->value.len);
+}
+
 void ll_store_batch_offset(ll_store_batch *b, const char *cluster,
                            const char *topic, int32_t partition,
                            int64_t next_offset) {

@@ -280,6 +280,10 @@ void ll_store_outbox_key(ll_buf *key, uint64_t sequence);
 void ll_store_encode_outbox(ll_buf *out, const void *key, size_t key_len,
                             bool has_key, const void *value, size_t value_len);
 
+/* Parked rejections' keys (ll_store_parked.c). */
+void ll_store_parked_key(ll_buf *key, int32_t partition, int64_t input_offset,
+                         uint64_t sequence);
+
 void ll_store_batch_destroy(ll_store_batch *b); /* ll_store_batch.c */
 
 /* ---- ll_store_task.c: each task's last entry ---- */

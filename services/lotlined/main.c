@@ -447,7 +447,17 @@ static int publisher_instance_tag(const daemon_ctx *d, char *out, size_t n) {
   return 0;
 }
 
-/* The publisher follows the same log store as the projector. */
+static bool publishes_task(void *ctx, int32_t partition) {
+  return ll_cluster_publishes(ctx, partition);
+}
+
+static uint64_t publish_epoch(void *ctx) {
+  return ll_cluster_publish_epoch(ctx);
+}
+
+/* The publisher follows the same log store as the projector. In `all` it
+ * starts once the cluster directory does: it publishes the tasks this
+ * instance owns. */
 static int start_publisher(daemon_ctx *d) {
   if (!ll_config_get_bool(&d->set.cfg, "publish.enabled") || !d->brokers)
     return 0;
@@ -473,7 +483,10 @@ static int start_publisher(daemon_ctx *d) {
                          .topics = d->topics,
                          .transactional_id = txn_id,
                          .batch_max_events =
-                             batch < 1 || batch > INT32_MAX ? 0 : (int)batch};
+                             batch < 1 || batch > INT32_MAX ? 0 : (int)batch,
+                         .publishes = d->cluster ? publishes_task : NULL,
+                         .publish_epoch = d->cluster ? publish_epoch : NULL,
+                         .tasks_ctx = d->cluster};
   d->pub.publisher = ll_publisher_new(&o, &e);
   if (!d->pub.publisher)
     return fail("starting the publisher", &e);
@@ -542,7 +555,8 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
   if (start_thread(&d->pt.thread, projector_main, &d->pt, "projector") != 0)
     return 1;
   d->pt_started = true;
-  if (start_publisher(d) != 0 || start_alerts(d) != 0)
+  if ((d->set.mode != LD_MODE_ALL && start_publisher(d) != 0) ||
+      start_alerts(d) != 0)
     return 1;
   if (d->brokers) {
     d->api_producer =
@@ -569,6 +583,10 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
 static void on_assignment(void *ctx, const int32_t *parts, size_t n,
                           int32_t partition_count) {
   ll_cluster_set_owned(ctx, parts, n, partition_count);
+}
+
+static size_t standby_of(void *ctx, int32_t *out, size_t cap) {
+  return ll_cluster_standby(ctx, out, cap);
 }
 
 /* cluster.listen, else http.listen's host with a free port: the same
@@ -636,11 +654,16 @@ static int start_cluster(daemon_ctx *d) {
   if (ll_api_listen_cluster(d->api, listen, &e) != 0)
     return fail("starting the cluster listener", &e);
   advertised_url(d, url, sizeof url);
+  int64_t replicas = 0;
+  if (ll_config_get_int(&d->set.cfg, "cluster.standby.replicas", &replicas,
+                        &e) != 0)
+    return fail("config", &e);
   ll_cluster_opts o = {.cfg = &d->set.cfg,
                        .brokers = d->brokers,
                        .members_topic = d->topics.members,
                        .instance_id = id,
-                       .url = url};
+                       .url = url,
+                       .standby_replicas = (int)replicas};
   d->cluster = ll_cluster_start(&o, &e);
   if (!d->cluster)
     return fail("starting the cluster directory", &e);
@@ -690,6 +713,7 @@ static int run_command_loop(daemon_ctx *d) {
       .metrics = d->metrics,
       .on_assignment = d->cluster ? on_assignment : NULL,
       .assignment_ctx = d->cluster,
+      .standby_of = d->cluster ? standby_of : NULL,
   };
   if (ll_command_run(&opts, &d->stats, &stop, &e) != 0) {
     int rc = fail("command consumer", &e);
@@ -885,6 +909,8 @@ static int run_service(daemon_ctx *d) {
     rc = start_cluster(d);
   else if (rc == 0 && mode == LD_MODE_ALL && d->alerts)
     ll_alerts_serves(d->alerts, NULL, NULL); /* no cluster: every lot */
+  if (rc == 0 && mode == LD_MODE_ALL)
+    rc = start_publisher(d);
   if (rc == 0 && mode == LD_MODE_PROJECT) {
     rc = start_projection_and_api(d, LL_STORE_SECONDARY);
     if (rc == 0)

@@ -63,6 +63,12 @@
  * Never a skip: a task position counts as published only when all its
  * records are read back from Kafka.
  *
+ * In a cluster the publisher publishes only the tasks its instance owns
+ * (ll_publisher_opts.publishes): a standby decides a task in the shadow
+ * and publishes none of it; when the tasks owned change it reads where
+ * each task stands again, so a promoted instance continues a task where
+ * Kafka stands, whoever wrote it.
+ *
  * Broker errors are retried: abortable transaction errors abort the
  * transaction, a fatal producer error replaces the producer; either way
  * the publisher reads the ends again before it goes on. Fencing by another live
@@ -118,11 +124,25 @@ struct ll_publisher {
   const ll_entry **run; /* batch_max_events slots: what to publish */
   rd_kafka_resp_err_t txn_delivery_err;
   ll_buf key, value;
-  bool crashed; /* the test hook fired: leave everything as it is */
-  bool reread;  /* a transaction was aborted: read the ends again */
+  bool crashed;   /* the test hook fired: leave everything as it is */
+  bool reread;    /* a transaction was aborted: read the ends again */
+  uint64_t epoch; /* publish_epoch when the ends were last read */
+  /* The tasks published, as they were when the ends were read: a task
+   * handed over since waits for the next read of the ends. */
+  bool mine[PUB_PARTITIONS_MAX];
 };
 
 /* ---- small helpers ---- */
+
+static bool publishes(const ll_publisher *p, int32_t q) {
+  return p->o.publishes == NULL || p->o.publishes(p->o.tasks_ctx, q);
+}
+
+/* The tasks published may have changed since the ends were read. */
+static bool tasks_changed(const ll_publisher *p) {
+  return p->o.publish_epoch != NULL &&
+         p->o.publish_epoch(p->o.tasks_ctx) != p->epoch;
+}
 
 static void sleep_ms(volatile sig_atomic_t *stop, int ms) {
   for (int waited = 0; waited < ms && !*stop; waited += 50)
@@ -373,6 +393,9 @@ static int place_cursor(ll_publisher *p, ll_err *err) {
     return -1;
   p->cursor = ll_store_last_position(p->o.log) + 1;
   for (int32_t q = 0; q < p->partitions; q++) {
+    p->mine[q] = publishes(p, q);
+    if (!p->mine[q])
+      continue; /* not this instance's: does not hold the cursor back */
     if (task_published(p, q, err) != 0)
       return -1;
     uint64_t local = 0;
@@ -389,6 +412,9 @@ static int place_cursor(ll_publisher *p, ll_err *err) {
 
 /* Read the ends of both topics, then where to resume. */
 static step_result find_where_tasks_stand(ll_publisher *p, ll_err *err) {
+  /* Taken before reading: a change while reading reads again. */
+  if (p->o.publish_epoch != NULL)
+    p->epoch = p->o.publish_epoch(p->o.tasks_ctx);
   step_result r = count_partitions(p, err);
   if (r != STEP_OK)
     return r;
@@ -619,6 +645,8 @@ static step_result select_run(ll_publisher *p, size_t n, size_t *m,
               (int)p->partitions);
       return STEP_FATAL;
     }
+    if (!p->mine[e->partition])
+      continue; /* another instance's task (this one stands by) */
     uint64_t next = p->staged[e->partition] + 1;
     if (e->task_position < next) {
       atomic_fetch_add(&p->stats.skipped, 1);
@@ -701,7 +729,7 @@ int ll_publisher_run(ll_publisher *p, volatile sig_atomic_t *stop,
     step_result r;
     if (p->rk == NULL)
       r = pub_connect(p, stop, err);
-    else if (p->reread)
+    else if (p->reread || tasks_changed(p))
       r = find_where_tasks_stand(p, err);
     else
       r = step(p, err);

@@ -49,6 +49,13 @@ typedef struct ll_publisher_opts {
   int batch_max_events;         /* 1..LL_PUBLISH_BATCH_MAX_LIMIT */
   ll_publisher_crash_fn crash;  /* tests only; NULL in production */
   void *crash_ctx;
+  /* Which tasks this instance publishes (a cluster: those it owns, never
+   * those it stands by for), and a number that moves whenever that may
+   * have changed: the publisher then reads where each task stands again.
+   * NULL: every task its log holds. */
+  bool (*publishes)(void *ctx, int32_t partition);
+  uint64_t (*publish_epoch)(void *ctx);
+  void *tasks_ctx;
 } ll_publisher_opts;
 
 typedef struct ll_publisher_stats {

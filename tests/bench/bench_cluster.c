@@ -43,65 +43,20 @@
 #include "ll_store.h"
 #include "workload.h"
 
-#define BC_INSTANCES_MAX 8
-#define BC_PARTITIONS_MAX 256
-#define BC_POLL_MS 20
-#define BC_STABLE_MS 1000      /* assignment unchanged this long */
-#define BC_JOIN_TIMEOUT_S 120  /* group formed */
-#define BC_DRAIN_TIMEOUT_S 900 /* everything durable */
-#define BC_STOP_TIMEOUT_MS 15000
-/* About 110 bytes an event: 40,000 stay under the embedded broker's 5 MB
- * per partition. */
-#define BC_EVENTS_PER_PARTITION_MAX 40000
+#include "bench_cluster.h"
 
-typedef struct bc_opts {
-  int64_t events;
-  int partitions;
-  int counts[BC_INSTANCES_MAX];
-  int n_counts;
-  bool kill;
-  uint64_t seed;
-  const char *out;
-} bc_opts;
-
-typedef struct bc_msg {
-  char *key;
-  ll_buf value;
-} bc_msg;
-
-typedef struct bc_result {
-  int instances;
-  double events_per_s;
-  double cpu_us_per_event;
-  double join_s;      /* spawn to a stable group */
-  double failover_s;  /* kill to every orphaned partition decided again */
-  double caught_up_s; /* kill to those partitions back where they stood */
-  /* The events those partitions held at the kill, decided again by their
-   * new owners, over the time from failover to caught up. */
-  double takeover_eps;
-} bc_result;
-
-typedef struct bc_node {
-  h_proc proc;
-  char data[1024];
-  char *metrics; /* host:port of metrics.listen */
-  ll_store *log; /* secondary */
-  bool dead;
-  double cpu_at_death;
-} bc_node;
-
-static double now_s(void) {
+double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_ms(int ms) {
+void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
 }
 
-static void die(const char *what, const char *why) {
+void die(const char *what, const char *why) {
   fprintf(stderr, "bench_cluster: %s: %s\n", what, why);
   exit(1);
 }
@@ -126,7 +81,7 @@ static double cpu_s(pid_t pid) {
 
 /* ---- the workload, generated once ---- */
 
-static bc_msg *generate(const bc_opts *o, ll_codec *codec, int64_t *n_out) {
+bc_msg *generate(const bc_opts *o, ll_codec *codec, int64_t *n_out) {
   wl_config cfg = {.seed = o->seed,
                    .events = o->events,
                    .products = 2000,
@@ -152,7 +107,7 @@ static bc_msg *generate(const bc_opts *o, ll_codec *codec, int64_t *n_out) {
   return msgs;
 }
 
-static void produce_all(const char *brokers, const bc_msg *msgs, int64_t n) {
+void produce_all(const char *brokers, const bc_msg *msgs, int64_t n) {
   char err[256];
   rd_kafka_conf_t *c = rd_kafka_conf_new();
   const char *kv[][2] = {{"bootstrap.servers", brokers},
@@ -210,7 +165,7 @@ static void start_node(bc_node *node, const char *bin, const char *root, int i,
 
 /* Until the instances' assigned partitions add up to every partition and
  * stay so for BC_STABLE_MS. */
-static void wait_stable_group(bc_node *nodes, int k, int partitions) {
+void wait_stable_group(bc_node *nodes, int k, int partitions) {
   double deadline = now_s() + BC_JOIN_TIMEOUT_S, since = 0;
   for (;;) {
     long sum = 0;
@@ -235,9 +190,8 @@ static void wait_stable_group(bc_node *nodes, int k, int partitions) {
 
 /* Each partition's progress: the highest next offset any instance stored;
  * returns their sum. */
-static int64_t progress(bc_node *nodes, int k, const char *cluster,
-                        int partitions, int64_t *per_partition,
-                        int64_t *alive_per_partition) {
+int64_t progress(bc_node *nodes, int k, const char *cluster, int partitions,
+                 int64_t *per_partition, int64_t *alive_per_partition) {
   int64_t sum = 0;
   for (int p = 0; p < partitions; p++)
     per_partition[p] = alive_per_partition[p] = 0;
@@ -417,13 +371,17 @@ static void usage(FILE *out) {
           "Usage: lotline_bench_cluster [--events N] [--partitions P]\n"
           "                             [--instances 1,2,3] [--kill]\n"
           "                             [--seed S] [--out FILE]\n"
+          "       lotline_bench_cluster --standby [--histories 20000,80000]\n"
           "\n"
           "Throughput and CPU per event of N `lotlined command` instances in\n"
           "one consumer group on an embedded broker; with --kill, the cost\n"
           "of a SIGKILL of one instance halfway (runs of 2 instances or "
           "more).\n"
           "Needs LOTLINE_BIN (the build's bin/) and LOTLINE_SCHEMAS.\n"
-          "Defaults: 300000 events, 12 partitions, instances 1,2,3.\n");
+          "Defaults: 300000 events, 12 partitions, instances 1,2,3.\n"
+          "--standby: failover of 3 `lotlined all` instances after each\n"
+          "history, without standbys (cluster.standby.replicas 0) and with\n"
+          "(2: every instance warm), in one run.\n");
 }
 
 static int parse_counts(const char *arg, bc_opts *o) {
@@ -444,6 +402,23 @@ static int parse_counts(const char *arg, bc_opts *o) {
   return o->n_counts > 0 ? 0 : -1;
 }
 
+static int parse_histories(const char *arg, bc_opts *o) {
+  o->n_histories = 0;
+  char *copy = ll_strdup(arg), *save = NULL;
+  for (char *t = strtok_r(copy, ",", &save); t;
+       t = strtok_r(NULL, ",", &save)) {
+    char *end;
+    long long v = strtoll(t, &end, 10);
+    if (*end || v < 1000 || o->n_histories == BC_INSTANCES_MAX) {
+      free(copy);
+      return -1;
+    }
+    o->histories[o->n_histories++] = v;
+  }
+  free(copy);
+  return o->n_histories > 0 ? 0 : -1;
+}
+
 /* -1: go on; otherwise the exit status. */
 static int parse_opts(int argc, char **argv, bc_opts *o) {
   static const struct option longs[] = {
@@ -452,6 +427,8 @@ static int parse_opts(int argc, char **argv, bc_opts *o) {
       {"instances", required_argument, NULL, 'i'},
       {"kill", no_argument, NULL, 'k'},
       {"seed", required_argument, NULL, 's'},
+      {"standby", no_argument, NULL, 'S'},
+      {"histories", required_argument, NULL, 'H'},
       {"out", required_argument, NULL, 'o'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
@@ -477,6 +454,16 @@ static int parse_opts(int argc, char **argv, bc_opts *o) {
     case 's':
       o->seed = strtoull(optarg, NULL, 10);
       break;
+    case 'S':
+      o->standby = true;
+      break;
+    case 'H':
+      if (parse_histories(optarg, o) != 0) {
+        fprintf(stderr, "bench_cluster: --histories: event counts >= 1000, "
+                        "comma-separated\n");
+        return 2;
+      }
+      break;
     case 'o':
       o->out = optarg;
       break;
@@ -488,6 +475,11 @@ static int parse_opts(int argc, char **argv, bc_opts *o) {
       return 2;
     }
   }
+  if (o->standby)
+    o->events = 0; /* generate the longest history */
+  for (int i = 0; o->standby && i < o->n_histories; i++)
+    if (o->histories[i] > o->events)
+      o->events = o->histories[i];
   if (o->events > (int64_t)o->partitions * BC_EVENTS_PER_PARTITION_MAX) {
     fprintf(stderr,
             "bench_cluster: at most %d events per partition (%d partitions: "
@@ -550,7 +542,9 @@ int main(int argc, char **argv) {
                .partitions = 12,
                .counts = {1, 2, 3},
                .n_counts = 3,
-               .seed = 42};
+               .seed = 42,
+               .histories = {20000, 80000},
+               .n_histories = 2};
   int status = parse_opts(argc, argv, &o);
   if (status >= 0)
     return status;
@@ -566,11 +560,14 @@ int main(int argc, char **argv) {
   bc_msg *msgs = generate(&o, codec, &total);
   bc_result results[BC_INSTANCES_MAX];
   memset(results, 0, sizeof results);
-  for (int i = 0; i < o.n_counts; i++) {
+  if (o.standby)
+    bc_standby_bench(&o, msgs, total, bin);
+  for (int i = 0; i < o.n_counts && !o.standby; i++) {
     fprintf(stderr, "%d instance(s)\n", o.counts[i]);
     run_count(&o, o.counts[i], msgs, total, bin, &results[i]);
   }
-  report(&o, results, o.n_counts, total);
+  if (!o.standby)
+    report(&o, results, o.n_counts, total);
   for (int64_t i = 0; i < total; i++) {
     free(msgs[i].key);
     ll_buf_free(&msgs[i].value);

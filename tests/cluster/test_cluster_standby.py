@@ -24,7 +24,7 @@ sent and decided; then:
     promoted owners publish from where Kafka stood;
   - every lot equals the model on every live instance, every rejection is
     listed once per event id, a clean stop exits 0 and `lotline verify`
-    passes on every data directory (the checks of test_cluster_kill.py).
+    passes on every data directory (cluster_checks.py).
 
 Exits 0 on success, 1 with the mismatches, 77 when a prerequisite is
 missing (a failure under LOTLINE_TEST_REQUIRE_PREREQS=1).
@@ -38,6 +38,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_cluster_kill as tk  # noqa: E402  (exits 77 without prereqs)
+import cluster_checks as cc  # noqa: E402
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 import cluster_kit as kit  # noqa: E402
 import stream_model as sm  # noqa: E402
@@ -95,7 +96,7 @@ def cluster_view(inst):
 
 
 def produce_all(brokers, stream):
-    p = tk.new_producer(brokers)
+    p = cc.new_producer(brokers)
     for i, ev in enumerate(stream):
         p.produce("lots.inbound", key=ev.product.encode(), value=ev.value)
         if i % 500 == 0:
@@ -120,7 +121,7 @@ def warm(run, partitions):
     c = run.c
     t0 = time.time()
     while time.time() - t0 < WARM_TIMEOUT_S:
-        lag = tk.committed_lag(c.brokers, c.group, run.topic, partitions)
+        lag = cc.committed_lag(c.brokers, c.group, run.topic, partitions)
         views = {i.name: (cluster_view(i), labelled(
             i, "lotline_standby_lag_messages")) for i in c.live()}
         parked = {i.name: i.metrics()[0].get("lotline_rejections_parked")
@@ -279,7 +280,7 @@ def scenario(run, a, model):
         positions.update({p: tp.get(p, 0) for p in owned})
     check_outputs_once(run, a.partitions, positions)
     hw = high_watermarks(c.brokers, run.topic, a.partitions)
-    run.prober = tk.new_producer(c.brokers)
+    run.prober = cc.new_producer(c.brokers)
     run.prober.list_topics(run.topic, timeout=10)
     lost, marks = kill_owner(run, a, hw)
     say("killed i%d, which owned %s" % (a.kill_index, sorted(lost)))
@@ -308,17 +309,16 @@ def main():
     except (RuntimeError, AssertionError) as e:
         print("FAIL: %s\n%s" % (e, c.logs(15)))
         return 1
-    say("settle: " + tk.settle(run))
+    say("settle: " + cc.settle(c, run.topic, a.partitions, run.fail,
+                                args.quiet_s, args.settle_timeout,
+                                run.poll_rounds))
     check_outputs_after(run, a.partitions)
     run.prober = None
     live = c.live()
-    owners = tk.owners_of(live)
-    wrong = tk.check_lots(run, live, owners)
-    n_rej = tk.check_rejections(run, live, owners)
-    for name, rc in sorted(c.stop_all().items()):
-        if rc != 0:
-            run.fail("stop", "SIGTERM", name, "exit 0", "exit %s" % rc)
-    tk.verify_all(run)
+    judges = tk.judges_of(run, tk.owners_of(live))
+    wrong = cc.check_lots(run.fail, model, live, judges)
+    n_rej = cc.check_rejections(run.fail, model, live, judges)
+    cc.stop_and_verify(c, run.fail)
     code = tk.summarize(run, wrong, n_rej)
     if code:
         print(c.logs(20))

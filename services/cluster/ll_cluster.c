@@ -28,6 +28,7 @@
 
 struct ll_cluster {
   char *id, *url, *topic;
+  char member[LL_MEMBER_GROUP_ID_MAX]; /* the consumer's, in the group */
   rd_kafka_t *producer, *consumer;
   pthread_t thread;
   atomic_bool stopping;
@@ -104,9 +105,16 @@ static void publish_claim_locked(ll_cluster *c) {
   int32_t parts[LL_MEMBERS_PARTITIONS_MAX], standby[LL_MEMBERS_PARTITIONS_MAX];
   size_t n = list_bits(c->owns, c->partitions, parts);
   size_t n_standby = list_bits(c->standby, c->partitions, standby);
-  char *claim =
-      ll_claim_encode_standby(c->id, c->url, parts, n, standby, n_standby,
-                              c->partitions, ++c->generation);
+  ll_claim claim_of = {.id = c->id,
+                       .url = c->url,
+                       .member = c->member,
+                       .parts = parts,
+                       .n = n,
+                       .standby = standby,
+                       .n_standby = n_standby,
+                       .partition_count = c->partitions,
+                       .generation = ++c->generation};
+  char *claim = ll_claim_encode_full(&claim_of);
   rd_kafka_resp_err_t e = rd_kafka_producev(
       c->producer, RD_KAFKA_V_TOPIC(c->topic),
       RD_KAFKA_V_KEY(c->id, strlen(c->id)),
@@ -123,8 +131,10 @@ static void publish_claim_locked(ll_cluster *c) {
 }
 
 void ll_cluster_set_owned(ll_cluster *c, const int32_t *parts, size_t n,
-                          int32_t partition_count) {
+                          int32_t partition_count, const char *member_id) {
   pthread_mutex_lock(&c->mu);
+  snprintf(c->member, sizeof c->member, "%s",
+           member_id != NULL ? member_id : "");
   memset(c->owns, 0, sizeof c->owns);
   if (partition_count > 0 && partition_count <= LL_MEMBERS_PARTITIONS_MAX)
     c->partitions = partition_count;

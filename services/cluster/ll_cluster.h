@@ -61,7 +61,7 @@ void ll_cluster_stop(ll_cluster *c);
  * the input topic it now holds (n 0: revoked), partition_count the
  * topic's. Thread-safe, never blocks (the claim is sent asynchronously). */
 void ll_cluster_set_owned(ll_cluster *c, const int32_t *parts, size_t n,
-                          int32_t partition_count);
+                          int32_t partition_count, const char *member_id);
 
 /* The partitions this instance should stand by for now (into out, at most
  * cap; returns the count): ll_members_standby over the directory, less

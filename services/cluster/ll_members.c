@@ -13,16 +13,15 @@ static json_t *int_list(const int32_t *v, size_t n) {
   return list;
 }
 
-char *ll_claim_encode_standby(const char *id, const char *url,
-                              const int32_t *parts, size_t n,
-                              const int32_t *standby, size_t n_standby,
-                              int32_t partition_count, int64_t generation) {
-  json_t *claim =
-      json_pack("{s:s, s:s, s:o, s:i, s:I}", "id", id, "url", url, "partitions",
-                int_list(parts, n), "partition_count", (int)partition_count,
-                "generation", (json_int_t)generation);
-  if (n_standby > 0)
-    json_object_set_new(claim, "standby", int_list(standby, n_standby));
+char *ll_claim_encode_full(const ll_claim *c) {
+  json_t *claim = json_pack("{s:s, s:s, s:o, s:i, s:I}", "id", c->id, "url",
+                            c->url, "partitions", int_list(c->parts, c->n),
+                            "partition_count", (int)c->partition_count,
+                            "generation", (json_int_t)c->generation);
+  if (c->n_standby > 0)
+    json_object_set_new(claim, "standby", int_list(c->standby, c->n_standby));
+  if (c->member != NULL && c->member[0] != '\0')
+    json_object_set_new(claim, "member", json_string(c->member));
   char *out = json_dumps(claim, JSON_COMPACT);
   json_decref(claim);
   return out;
@@ -30,8 +29,13 @@ char *ll_claim_encode_standby(const char *id, const char *url,
 
 char *ll_claim_encode(const char *id, const char *url, const int32_t *parts,
                       size_t n, int32_t partition_count, int64_t generation) {
-  return ll_claim_encode_standby(id, url, parts, n, NULL, 0, partition_count,
-                                 generation);
+  ll_claim c = {.id = id,
+                .url = url,
+                .parts = parts,
+                .n = n,
+                .partition_count = partition_count,
+                .generation = generation};
+  return ll_claim_encode_full(&c);
 }
 
 static int find(const ll_members *ms, const char *id) {
@@ -96,6 +100,9 @@ static int parse_claim(ll_member *m, const void *value, size_t len,
   size_t n_standby = 0;
   if (rc == 0 && json_is_array(standby))
     rc = read_partitions(m, standby, m->standby, &n_standby, err);
+  const char *member = json_string_value(json_object_get(claim, "member"));
+  if (member != NULL && strlen(member) < sizeof m->member)
+    snprintf(m->member, sizeof m->member, "%s", member);
   json_decref(claim);
   return rc;
 }
@@ -183,8 +190,74 @@ static size_t live_by_id(const ll_members *ms, int *order) {
   return n;
 }
 
+/* The live members' indices sorted by group member id, as the range
+ * assignor lays them out; 0 when one of them has no member id. */
+static size_t live_by_member(const ll_members *ms, int *order) {
+  size_t n = 0;
+  for (size_t i = 0; i < ms->n; i++) {
+    if (!ll_members_live(ms, i))
+      continue;
+    if (ms->m[i].member[0] == '\0')
+      return 0;
+    size_t at = n++;
+    while (at > 0 && strcmp(ms->m[order[at - 1]].member, ms->m[i].member) > 0) {
+      order[at] = order[at - 1];
+      at--;
+    }
+    order[at] = (int)i;
+  }
+  return n;
+}
+
+/* The range assignor's share of the member at `rank` among `members`:
+ * partitions [*first, *first + *count). */
+static void range_share(int32_t partitions, size_t members, size_t rank,
+                        int32_t *first, int32_t *count) {
+  int32_t each = partitions / (int32_t)members;
+  int32_t extra = partitions % (int32_t)members;
+  int32_t r = (int32_t)rank;
+  *first = r * each + (r < extra ? r : extra);
+  *count = each + (r < extra ? 1 : 0);
+}
+
+/* One replica where the assignor will put the partitions (see the
+ * header); false when a member id is unknown. */
+static bool standby_by_assignor(const ll_members *ms, const char *self,
+                                int32_t partitions, uint8_t *out,
+                                size_t *count) {
+  int order[LL_MEMBERS_MAX];
+  size_t live = live_by_member(ms, order);
+  size_t me = live;
+  for (size_t i = 0; i < live; i++)
+    if (strcmp(ms->m[order[i]].id, self) == 0)
+      me = i;
+  if (live < 2 || me == live)
+    return false;
+  const ll_member *m = &ms->m[order[me]];
+  for (size_t gone = 0; gone < live; gone++) {
+    if (gone == me)
+      continue;
+    int32_t first, n; /* self's share if `gone` left: one rank fewer */
+    range_share(partitions, live - 1, me > gone ? me - 1 : me, &first, &n);
+    for (int32_t p = first; p < first + n; p++) {
+      if (ll_member_owns(m, p) || (out[p / 8] & (1u << (p % 8))) != 0)
+        continue;
+      out[p / 8] |= (uint8_t)(1u << (p % 8));
+      (*count)++;
+    }
+  }
+  return true;
+}
+
 size_t ll_members_standby(const ll_members *ms, const char *self,
                           int32_t partitions, int replicas, uint8_t *out) {
+  memset(out, 0, LL_MEMBERS_PARTITIONS_MAX / 8);
+  if (partitions > LL_MEMBERS_PARTITIONS_MAX)
+    partitions = LL_MEMBERS_PARTITIONS_MAX;
+  size_t by_assignor = 0;
+  if (replicas == 1 &&
+      standby_by_assignor(ms, self, partitions, out, &by_assignor))
+    return by_assignor;
   memset(out, 0, LL_MEMBERS_PARTITIONS_MAX / 8);
   int order[LL_MEMBERS_MAX];
   size_t live = live_by_id(ms, order);
@@ -193,8 +266,6 @@ size_t ll_members_standby(const ll_members *ms, const char *self,
     return 0;
   if (k > live - 1)
     k = live - 1;
-  if (partitions > LL_MEMBERS_PARTITIONS_MAX)
-    partitions = LL_MEMBERS_PARTITIONS_MAX;
   size_t count = 0;
   for (int32_t p = 0; p < partitions; p++) {
     int owner = ll_members_owner(ms, p, NULL);

@@ -32,6 +32,7 @@
 #define LL_MEMBER_URL_MAX 320          /* bytes of an advertised URL */
 #define LL_MEMBERS_PARTITIONS_MAX 1024 /* partitions of lots.inbound */
 #define LL_CLAIM_MAX_BYTES (16 * 1024) /* one claim record */
+#define LL_MEMBER_GROUP_ID_MAX 256     /* bytes of a group member id */
 
 typedef struct ll_member {
   char id[LL_MEMBER_ID_MAX];
@@ -44,6 +45,9 @@ typedef struct ll_member {
   /* The partitions it stands by for, as its claim said (shown by GET
    * /v1/cluster; every instance derives them itself). */
   uint8_t standby[LL_MEMBERS_PARTITIONS_MAX / 8];
+  /* Its consumer's member id in the group ("" when its claim has none):
+   * the group's assignor orders the members by it. */
+  char member[LL_MEMBER_GROUP_ID_MAX];
 } ll_member;
 
 typedef struct ll_members {
@@ -54,11 +58,18 @@ typedef struct ll_members {
 /* A claim as JSON (malloc'd): what an instance publishes. */
 char *ll_claim_encode(const char *id, const char *url, const int32_t *parts,
                       size_t n, int32_t partition_count, int64_t generation);
-/* The same with the partitions it stands by for ("standby": [...]). */
-char *ll_claim_encode_standby(const char *id, const char *url,
-                              const int32_t *parts, size_t n,
-                              const int32_t *standby, size_t n_standby,
-                              int32_t partition_count, int64_t generation);
+/* A claim with everything it may say. */
+typedef struct ll_claim {
+  const char *id, *url;
+  const char *member; /* the consumer's member id; NULL or "": none */
+  const int32_t *parts;
+  size_t n;
+  const int32_t *standby; /* the partitions it stands by for */
+  size_t n_standby;
+  int32_t partition_count;
+  int64_t generation;
+} ll_claim;
+char *ll_claim_encode_full(const ll_claim *c);
 
 /* Apply one record of lots.members: key = instance id; value NULL (a
  * tombstone: the instance is removed) or a claim. -1 with err for a record that
@@ -82,10 +93,20 @@ bool ll_members_live(const ll_members *ms, size_t i);
 
 /* The partitions member `self` stands by for (docs/cluster-design.md,
  * "Standbys"), as a bitmap of LL_MEMBERS_PARTITIONS_MAX bits into out;
- * returns their count. For each partition p < partitions with an owner O
- * (ll_members_owner), the `replicas` live members that follow O in the
- * order of their ids (wrapping around, O excluded) stand by for p. Every
- * instance computes the same from the same table. */
+ * returns their count. Every instance computes the same from the same
+ * table.
+ *
+ * One replica, when every live member's claim names its group member id:
+ * where the group will put the partitions. The group's range assignor
+ * lays the members out in the order of their member ids and gives each a
+ * contiguous range of partitions; so self stands by for every partition
+ * it would own, not owning it now, if any one other live member left.
+ * A single failure then always lands on warm copies.
+ *
+ * Otherwise (more replicas, or a member id unknown): for each partition p
+ * < partitions with an owner O (ll_members_owner), the `replicas` live
+ * members that follow O in the order of their instance ids (wrapping
+ * around, O excluded) stand by for p. */
 size_t ll_members_standby(const ll_members *ms, const char *self,
                           int32_t partitions, int replicas, uint8_t *out);
 

@@ -574,7 +574,12 @@ static void announce_assignment(const loop *l,
   for (int i = 0; parts != NULL && i < parts->cnt && n < COMMAND_PARTITIONS_MAX;
        i++)
     held[n++] = parts->elems[i].partition;
-  l->o->on_assignment(l->o->assignment_ctx, held, n, l->partitions);
+  /* The group's assignor orders members by this id (docs/cluster-design.md,
+   * "Standbys"): the directory places standbys by it. */
+  char *member = rd_kafka_memberid(l->rk);
+  l->o->on_assignment(l->o->assignment_ctx, held, n, l->partitions,
+                      member != NULL ? member : "");
+  rd_kafka_mem_free(l->rk, member);
 }
 
 /* Stand by for the partitions the directory names, less those the group

@@ -42,10 +42,11 @@ typedef struct ll_command_opts {
   ll_metrics *metrics;    /* NULL: none (command_metrics.h lists them) */
   /* Told every assignment change, from the rebalance callback: the
    * partitions of the input topic now held (n 0 on a revocation) and the
-   * topic's partition count. It must not block (the cluster directory
-   * only records it and sends a claim asynchronously). NULL: none. */
+   * topic's partition count, and the consumer's member id in the group
+   * ("" when unknown). It must not block (the cluster directory only
+   * records it and sends a claim asynchronously). NULL: none. */
   void (*on_assignment)(void *ctx, const int32_t *parts, size_t n,
-                        int32_t partition_count);
+                        int32_t partition_count, const char *member_id);
   void *assignment_ctx;
   /* Standbys (command_standby.c): the partitions this instance should
    * stand by for now, as the cluster directory derives them (written into

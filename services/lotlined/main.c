@@ -581,8 +581,8 @@ static int start_projection_and_api(daemon_ctx *d, ll_store_mode log_mode) {
 }
 
 static void on_assignment(void *ctx, const int32_t *parts, size_t n,
-                          int32_t partition_count) {
-  ll_cluster_set_owned(ctx, parts, n, partition_count);
+                          int32_t partition_count, const char *member_id) {
+  ll_cluster_set_owned(ctx, parts, n, partition_count, member_id);
 }
 
 static size_t standby_of(void *ctx, int32_t *out, size_t cap) {

@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Standbys: a failover resumes near the head, not from the first event.
 
-Three `lotlined all` instances with cluster.standby.replicas = 2 (every
-instance keeps a warm copy of every partition it does not own: librdkafka's
-assignors do not know standbys, so with fewer a partition lands on a warm
-copy only when the group happens to hand it to one of its standbys;
-docs/operations.md, "Standbys"). A history of some thousands of events is
-sent and decided; then:
+Three `lotlined all` instances with the default cluster.standby.replicas
+= 1: each instance stands by for the partitions the group's range
+assignor would give it if any one other instance left (the claims carry
+the consumers' member ids, by which the assignor orders them;
+docs/cluster-design.md, "Standbys"), so a single failure lands on warm
+copies. --replicas 2 checks the other placement (every instance a copy of
+every partition it does not own). A history of some thousands of events
+is sent and decided; then:
 
   - before any failure, the standbys published nothing: on lots.events
     every partition's lotline-position headers are exactly 1..n, once
@@ -58,7 +60,7 @@ def parse_args():
     p.add_argument("--products", type=int, default=24)
     p.add_argument("--lots", type=int, default=3, help="lots per product")
     p.add_argument("--partitions", type=int, default=6)
-    p.add_argument("--replicas", type=int, default=2)
+    p.add_argument("--replicas", type=int, default=1)
     p.add_argument("--kill-index", type=int, default=2)
     p.add_argument("--keep", action="store_true")
     return p.parse_args()
@@ -114,10 +116,13 @@ def high_watermarks(brokers, topic, partitions):
         c.close()
 
 
-def warm(run, partitions):
-    """Until the group's lag is 0 and every live instance stands by for
-    every partition it does not own, with no standby lag and no parked
-    rejection left (the owners had them all acknowledged: pruned)."""
+def warm(run, partitions, every):
+    """Until the group's lag is 0, every live instance's standby copies
+    are caught up (no standby lag) and no parked rejection is left (the
+    owners had them all acknowledged: pruned). every: each instance stands
+    by for every partition it does not own (replicas N - 1); else each
+    partition is stood by somewhere (one replica, where the group's
+    assignor would move it)."""
     c = run.c
     t0 = time.time()
     while time.time() - t0 < WARM_TIMEOUT_S:
@@ -127,10 +132,14 @@ def warm(run, partitions):
         parked = {i.name: i.metrics()[0].get("lotline_rejections_parked")
                   for i in c.live()}
         ok = lag == 0 and all(v == 0 for v in parked.values())
+        covered = set()
         for name, ((owned, standby), slag) in views.items():
-            want = set(range(partitions)) - (owned or set())
+            want = set(range(partitions)) - (owned or set()) if every \
+                else (standby or set())
+            covered |= standby or set()
             ok = ok and owned is not None and standby == want and \
                 set(slag) == want and all(v == 0 for v in slag.values())
+        ok = ok and covered == set(range(partitions))
         if ok:
             say("warm after %.1fs: %s" % (time.time() - t0, "; ".join(
                 "%s owns %s stands by for %s" % (n, sorted(o), sorted(s))
@@ -270,7 +279,7 @@ def scenario(run, a, model):
     c.start()
     produce_all(c.brokers, run.stream)
     say("stream of %d events sent" % len(run.stream))
-    views = warm(run, a.partitions)
+    views = warm(run, a.partitions, a.replicas >= 2)
     if views is None:
         return
     positions = {}

@@ -516,6 +516,13 @@ void ll_alerts_serves(ll_alerts *a, ll_alerts_serves_fn serves, void *ctx) {
   pthread_mutex_unlock(&a->filter_mu);
 }
 
+void ll_alerts_hold(ll_alerts *a) {
+  pthread_mutex_lock(&a->filter_mu);
+  a->await_filter = true;
+  a->serves = NULL;
+  pthread_mutex_unlock(&a->filter_mu);
+}
+
 /* Does this instance alert for the lot's product? */
 static bool serves(ll_alerts *a, const char *product_id) {
   pthread_mutex_lock(&a->filter_mu);

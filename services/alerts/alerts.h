@@ -61,6 +61,9 @@ typedef struct ll_alert {
 ll_alerts *ll_alerts_open(const ll_alerts_opts *opts, ll_err *err);
 /* Alert only for the lots serves(ctx, product) says; thread-safe. */
 void ll_alerts_serves(ll_alerts *a, ll_alerts_serves_fn serves, void *ctx);
+/* Look at no lot (and never call the filter) from now on: before what the
+ * filter reads goes away at a stop. Thread-safe. */
+void ll_alerts_hold(ll_alerts *a);
 void ll_alerts_close(ll_alerts *a);
 
 /* The worker's loop until *stop: settle what an earlier run left unsent,

@@ -537,7 +537,9 @@ typedef void (*merge_fn)(json_t *mine, json_t **answers, size_t n, size_t limit,
  * that cannot answer, is a 503, never a partial answer. */
 static bool gather(api_request *rq, merge_fn merge, api_reply *r) {
   size_t limit = SIZE_MAX; /* reports answer every row at once */
-  if (api_route_takes(rq->route, "limit") && api_query(rq, "as_of") == NULL &&
+  bool as_of = api_route_takes(rq->route, "as_of") &&
+               api_query(rq, "as_of") != NULL; /* every row at once */
+  if (api_route_takes(rq->route, "limit") && !as_of &&
       api_query_limit(rq, &limit, r) != 0)
     return true;
   if (!ll_cluster_complete(api_cluster(rq->api))) {

@@ -315,7 +315,8 @@ static void daemon_close(daemon_ctx *d) {
     ll_api_stop(d->api);
   if (d->ops_api)
     ll_api_stop(d->ops_api);
-  ll_cluster_stop(d->cluster); /* after the API: no request uses it now */
+  if (d->alerts)
+    ll_alerts_hold(d->alerts); /* its filter (the cluster) is not asked again */
   join_alerts(d);
   if (d->pt_started)
     pthread_join(d->pt.thread, NULL);
@@ -326,6 +327,10 @@ static void daemon_close(daemon_ctx *d) {
     d->pub.publisher = NULL; /* still busy: left to the process exit */
     d->pub_abandoned = true;
   }
+  /* After the API, the alerts worker and the publisher, which ask it whom
+   * they serve; a publisher still busy may ask it still: left to the exit. */
+  if (!d->pub_abandoned)
+    ll_cluster_stop(d->cluster);
   ll_publisher_free(d->pub.publisher);
   if (d->projector)
     ll_projector_free(d->projector);

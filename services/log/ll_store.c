@@ -626,6 +626,10 @@ uint64_t ll_store_wait_change(ll_store *s, uint64_t seen,
   return ll_notify_wait(&s->changed, seen, deadline_ns);
 }
 
+ll_notify *ll_store_notifier(ll_store *s) {
+  return &s->changed;
+}
+
 ll_store_mode ll_store_get_mode(const ll_store *s) {
   return s->mode;
 }

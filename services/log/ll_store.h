@@ -84,6 +84,8 @@ uint64_t ll_store_last_position(ll_store *s);
  * wait (ll_notify.h). Any thread. */
 uint64_t ll_store_changes(ll_store *s);
 uint64_t ll_store_wait_change(ll_store *s, uint64_t seen, uint64_t deadline_ns);
+/* That counter itself, for ll_notify_listen (ll_notify.h). */
+struct ll_notify *ll_store_notifier(ll_store *s);
 ll_store_mode ll_store_get_mode(const ll_store *s);
 
 /* Where an event came from. */

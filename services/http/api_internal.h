@@ -353,8 +353,11 @@ typedef struct api_pending {
   uint64_t deadline_ns; /* ll_mono_ns clock: answer by then */
   api_wait_phase phase;
   ll_seen seen;        /* the outcome, once found */
+  bool maybe_rejected; /* a rejection of its event id was stored */
   bool storage_failed; /* reading the state failed: err says why */
   ll_err err;
+  bool send_failed; /* the producer did not take it: send_error says why */
+  char send_error[LL_MESSAGE_MAX_BYTES + 32]; /* a message and its kind */
   /* Under api_wait.c's lock: */
   int refs;         /* the request's and the delivery report's */
   bool delivered;   /* the report came */
@@ -377,8 +380,12 @@ void api_pending_undelivered(api_pending *p);
 /* Whether the report came, and its code. */
 bool api_pending_delivery(api_pending *p, int *err);
 /* Suspend rq's connection until p can be answered; false (nothing
- * suspended) when the API is stopping. From the access handler only. */
+ * suspended) when the API is stopping. From the access handler only,
+ * before the event is sent: an outcome is looked for among what the log
+ * gets after this. */
 bool api_wait_suspend(api_request *rq, api_pending *p);
+/* The send of rq's suspended write failed: answer with why. */
+void api_wait_send_failed(api_request *rq, const char *why);
 /* The request is done with its pending write (answered, or the
  * connection ended). */
 void api_wait_release(api_request *rq);

@@ -30,6 +30,7 @@
  * waits (at most API_WAIT_DRAIN_MS) for them to be answered, because
  * libmicrohttpd must not be stopped with a suspended connection. */
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,8 @@
 #define API_WAIT_IDLE_MS 1000
 /* At stop, how long the resumed writes get to be answered. */
 #define API_WAIT_DRAIN_MS 1000
+/* Log entries or rejections read at a time while matching outcomes. */
+#define API_WAIT_SCAN_MAX 256
 
 struct api_waits {
   ll_api *api;
@@ -59,6 +62,12 @@ struct api_waits {
   size_t n_waiting;
   size_t suspended; /* connections suspended and not answered yet */
   size_t refs;      /* the API's and each pending write's */
+  /* Matching outcomes (the waker's): the last log position and rejection
+   * sequence looked at, and room to read the next ones. */
+  uint64_t log_seen;
+  uint64_t rejection_seen;
+  ll_entry entries[API_WAIT_SCAN_MAX];
+  ll_stored_rejection rejections[API_WAIT_SCAN_MAX];
 };
 
 /* Guards every api_pending's refs, delivered and delivery_err, and every
@@ -137,32 +146,142 @@ bool api_pending_delivery(api_pending *p, int *err) {
 
 /* ---- the waker ---- */
 
+/* An outcome is found without reading the state, which costs a look
+ * through every journal record for an event id not decided yet: the
+ * waker reads the entries appended since its last look and matches them
+ * against the waiting writes (accepted), and the new rejections' event
+ * ids (then one read of the state, which finds it in the newest record).
+ * A write still without an outcome at its deadline gets one last read of
+ * the state (a concurrent request with the same Idempotency-Key, decided
+ * before this one waited). */
+
+static bool same_event(const api_pending *p, const ll_event *ev) {
+  return ev->event_id != NULL && ev->product_id != NULL &&
+         strcmp(p->ev.event_id, ev->event_id) == 0 &&
+         strcmp(p->ev.product_id, ev->product_id) == 0;
+}
+
+static void match_entry(api_waits *w, const ll_entry *e) {
+  for (size_t i = 0; i < w->n_waiting; i++) {
+    api_pending *p = w->waiting[i];
+    if (p->seen.found || !same_event(p, &e->event))
+      continue;
+    p->seen.found = true;
+    p->seen.accepted = true;
+    p->seen.position = e->position;
+    p->seen.partition = e->partition;
+    p->seen.task_position = e->task_position;
+  }
+}
+
+/* Match the entries appended since the last look. */
+static void scan_log(api_waits *w) {
+  ll_store *log = w->api->deps.log;
+  uint64_t last = ll_store_last_position(log);
+  while (w->log_seen < last) {
+    uint64_t left = last - w->log_seen;
+    size_t want = left < API_WAIT_SCAN_MAX ? (size_t)left : API_WAIT_SCAN_MAX;
+    size_t n = 0;
+    ll_err err = {0};
+    if (ll_store_read_log(log, w->log_seen + 1, w->entries, want, &n, &err) !=
+        0) {
+      /* The deadline's read of the state still answers them. */
+      ll_log(LL_WARN, "http", "waiting writes: reading the log (%s): %s",
+             ll_err_kind_name(err.kind), err.message);
+      for (size_t i = 0; i < want; i++)
+        ll_entry_free(&w->entries[i]);
+      memset(w->entries, 0, want * sizeof *w->entries);
+      w->log_seen = last;
+      return;
+    }
+    if (n == 0)
+      return;
+    w->log_seen = w->entries[n - 1].position;
+    for (size_t i = 0; i < n; i++) {
+      match_entry(w, &w->entries[i]);
+      ll_entry_free(&w->entries[i]);
+    }
+    memset(w->entries, 0, n * sizeof *w->entries);
+  }
+}
+
+static void hint_rejected(api_waits *w, const char *event_id) {
+  for (size_t i = 0; i < w->n_waiting; i++) {
+    api_pending *p = w->waiting[i];
+    if (event_id == NULL || strcmp(p->ev.event_id, event_id) == 0)
+      p->maybe_rejected = true;
+  }
+}
+
+/* Flag the waiting writes whose event ids were rejected since the last
+ * look (all of them when more came than one look reads). */
+static void scan_rejections(api_waits *w) {
+  ll_store *log = w->api->deps.log;
+  uint64_t last = ll_store_last_rejection(log);
+  uint64_t from = w->rejection_seen; /* the last one looked at */
+  if (last <= from)
+    return;
+  w->rejection_seen = last;
+  if (last - from > API_WAIT_SCAN_MAX / 2) {
+    hint_rejected(w, NULL);
+    return;
+  }
+  /* Newest first; a few more than new, in case more came meanwhile. */
+  size_t want = (size_t)(last - from) + API_WAIT_SCAN_MAX / 2;
+  size_t n = 0;
+  ll_err err = {0};
+  if (ll_store_recent_rejections(log, want, w->rejections, &n, &err) != 0) {
+    hint_rejected(w, NULL);
+    return;
+  }
+  bool all_read = n < want || (n > 0 && w->rejections[n - 1].sequence <= from);
+  for (size_t i = 0; i < n; i++) {
+    if (w->rejections[i].sequence > from)
+      hint_rejected(w, w->rejections[i].event_id);
+    if (w->rejections[i].sequence > w->rejection_seen)
+      w->rejection_seen = w->rejections[i].sequence;
+    ll_stored_rejection_free(&w->rejections[i]);
+  }
+  if (!all_read)
+    hint_rejected(w, NULL);
+}
+
+/* Read p's outcome from the state. */
+static void read_outcome(api_waits *w, api_pending *p) {
+  ll_state_reader reader = ll_store_state_reader(w->api->deps.log);
+  if (ll_state_get_seen(&reader, p->ev.product_id, p->ev.event_id, &p->seen,
+                        &p->err) != 0)
+    p->storage_failed = true;
+}
+
 /* Move p on as far as it can go now; true when it can be answered. */
 static bool advance(api_waits *w, api_pending *p, uint64_t now_ns) {
-  if (w->closing || now_ns >= p->deadline_ns)
+  bool late = w->closing || now_ns >= p->deadline_ns;
+  if (p->send_failed)
     return true;
   if (p->phase == API_WAIT_DELIVERY) {
     int err = 0;
-    if (!api_pending_delivery(p, &err))
-      return false;
-    if (err != 0)
+    bool delivered = api_pending_delivery(p, &err);
+    if (delivered && err != 0)
       return true; /* Kafka refused it: say so */
+    if (!delivered && !p->seen.found && !late)
+      return false;
     p->phase = API_WAIT_OUTCOME;
   }
   if (p->phase == API_WAIT_OUTCOME) {
-    ll_state_reader reader = ll_store_state_reader(w->api->deps.log);
-    if (ll_state_get_seen(&reader, p->ev.product_id, p->ev.event_id, &p->seen,
-                          &p->err) != 0) {
-      p->storage_failed = true;
-      return true;
+    if (!p->seen.found && (p->maybe_rejected || late)) {
+      p->maybe_rejected = false;
+      read_outcome(w, p);
+      if (p->storage_failed)
+        return true;
     }
     if (!p->seen.found)
-      return false;
+      return late;
     if (!p->seen.accepted)
       return true;
     p->phase = API_WAIT_VIEWS;
   }
-  return ll_views_position(w->api->deps.views) >= p->seen.position;
+  return late || ll_views_position(w->api->deps.views) >= p->seen.position;
 }
 
 /* Take the writes that can be answered off the list into ready; returns
@@ -170,6 +289,13 @@ static bool advance(api_waits *w, api_pending *p, uint64_t now_ns) {
 static size_t take_ready(api_waits *w, api_pending **ready, uint64_t *next_ns) {
   uint64_t now = ll_mono_ns();
   *next_ns = now + API_WAIT_IDLE_MS * NS_PER_MS;
+  if (w->n_waiting == 0) { /* nothing to match: skip what was written */
+    w->log_seen = ll_store_last_position(w->api->deps.log);
+    w->rejection_seen = ll_store_last_rejection(w->api->deps.log);
+    return 0;
+  }
+  scan_log(w);
+  scan_rejections(w);
   size_t n_ready = 0;
   for (size_t i = 0; i < w->n_waiting;) {
     api_pending *p = w->waiting[i];
@@ -248,9 +374,16 @@ bool api_wait_suspend(api_request *rq, api_pending *p) {
     rq->pending = p;
   }
   pthread_mutex_unlock(&w->mu);
-  if (ok)
-    ll_notify_bump(&w->wake); /* it may be decided already */
   return ok;
+}
+
+void api_wait_send_failed(api_request *rq, const char *why) {
+  api_waits *w = rq->api->waits;
+  pthread_mutex_lock(&w->mu);
+  rq->pending->send_failed = true;
+  snprintf(rq->pending->send_error, sizeof rq->pending->send_error, "%s", why);
+  pthread_mutex_unlock(&w->mu);
+  ll_notify_bump(&w->wake);
 }
 
 void api_wait_release(api_request *rq) {

@@ -178,9 +178,13 @@ static int new_uuid_v4(char out[37]) {
   return 0;
 }
 
-static int take_event_id(api_request *rq, ll_event *ev, api_reply *r) {
+/* The event id: the Idempotency-Key, else a random UUID (*keyed false:
+ * no earlier request can have used it). */
+static int take_event_id(api_request *rq, ll_event *ev, bool *keyed,
+                         api_reply *r) {
   const char *key =
       MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Idempotency-Key");
+  *keyed = key != NULL;
   if (key != NULL) {
     if (ll_text_blank(key) ||
         ll_text_check(key, LL_TEXT_MAX_CHARS, 0, false) != LL_TEXT_OK) {
@@ -322,8 +326,19 @@ static void publish_and_wait(api_request *rq, ll_event *ev,
     ll_buf_free(&value);
     return;
   }
-  published_remember(ev->event_id, ev->occurred_at_ms);
   api_pending *p = api_pending_new(api, rq->conn, ev, deadline_ns);
+  if (!api_wait_suspend(rq, p)) {
+    api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                    "the API is stopping; event %s was not published",
+                    p->ev.event_id);
+    api_pending_undelivered(p); /* nothing sent */
+    api_pending_undelivered(p); /* and the request's reference */
+    ll_buf_free(&value);
+    return;
+  }
+  /* Even a random id: a 503 tells the client to retry with it as its
+   * key. */
+  published_remember(p->ev.event_id, p->ev.occurred_at_ms);
   ll_err err = {0};
   int rc = ll_producer_send_tracked(api->deps.producer, api->deps.inbound_topic,
                                     p->ev.product_id, strlen(p->ev.product_id),
@@ -334,14 +349,8 @@ static void publish_and_wait(api_request *rq, ll_event *ev,
     char why[LL_MESSAGE_MAX_BYTES + 32];
     snprintf(why, sizeof why, "%s (%s)", err.message,
              ll_err_kind_name(err.kind));
-    reply_unpublished(api, &p->ev, why, r);
-    api_pending_undelivered(p);
-    api_pending_undelivered(p); /* and the request's reference */
-    return;
-  }
-  if (!api_wait_suspend(rq, p)) { /* stopping */
-    reply_no_outcome(&p->ev, r);
-    api_pending_undelivered(p); /* the request's reference */
+    api_wait_send_failed(rq, why);
+    api_pending_undelivered(p); /* no report will come */
   }
 }
 
@@ -592,18 +601,22 @@ void api_write(api_request *rq, ll_event_type type, const char *lot_id,
                     "the body must be a JSON object");
     goto out;
   }
-  if (take_event_id(rq, &ev, r) != 0)
+  bool keyed = false;
+  if (take_event_id(rq, &ev, &keyed, r) != 0)
     goto out;
-  ev.occurred_at_ms = published_time(ev.event_id);
+  ev.occurred_at_ms = keyed ? published_time(ev.event_id) : ll_now_ms();
   if (api_event_from_json(type, body, lot_id, &ev, r) != 0)
     goto out;
 
   if (fill_product(rq, &ev, r) != 0)
     goto out;
+  /* Only a client's key can name an event id used before. Looking for
+   * one the state does not know reads every journal record not applied
+   * yet (ll_store_journal.c): a random id is spared that. */
   ll_seen seen;
-  if (get_seen(api, &ev, &seen, r) != 0)
+  if (keyed && get_seen(api, &ev, &seen, r) != 0)
     goto out;
-  if (seen.found) {
+  if (keyed && seen.found) {
     answer_replay(api, &ev, &seen, deadline_ns, r);
     goto out;
   }
@@ -632,7 +645,9 @@ void api_write_finish(api_request *rq, api_reply *r) {
   assert(p != NULL);
   int kafka_err = 0;
   bool delivered = api_pending_delivery(p, &kafka_err);
-  if (p->storage_failed)
+  if (p->send_failed)
+    reply_unpublished(rq->api, &p->ev, p->send_error, r);
+  else if (p->storage_failed)
     reply_storage_error(r, &p->err);
   else if (p->seen.found)
     answer_outcome(rq->api, &p->ev, &p->seen, p->deadline_ns, r);

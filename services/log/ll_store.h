@@ -78,6 +78,8 @@ void ll_store_close(ll_store *s);
 /* Secondary: see what the primary wrote since. Primary: no-op. */
 int ll_store_catch_up(ll_store *s, ll_err *err);
 uint64_t ll_store_last_position(ll_store *s);
+/* The sequence of the last stored rejection (0: none). Any thread. */
+uint64_t ll_store_last_rejection(ll_store *s);
 /* A counter that moves after each commit (primary) or each catch-up that
  * found new writes (secondary), and a wait for it to move past seen until
  * deadline_ns (ll_mono_ns clock): read the counter, look at the log, then

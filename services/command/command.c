@@ -91,6 +91,10 @@
  * most this long, and no longer than this without any acknowledgement. */
 #define COMMAND_DRAIN_MAX_MS 2000
 #define COMMAND_DRAIN_STALL_MS 500
+/* The informational offset commits to Kafka (the stored offsets are the
+ * truth): at most this often, and at a revoke and at stop. Per batch, they
+ * cost the broker and librdkafka a request for every sync. */
+#define COMMAND_KAFKA_COMMIT_MS 200
 
 typedef struct pending_offset {
   int32_t partition;
@@ -109,7 +113,11 @@ typedef struct loop {
   uint64_t batch_process_ns; /* time spent deciding them */
   pending_offset offsets[COMMAND_PARTITIONS_MAX];
   size_t n_offsets;
-  size_t batch_outbox; /* outbox records in the open batch */
+  /* Synced, not yet committed to Kafka (commit_kafka_offsets). */
+  pending_offset unsent[COMMAND_PARTITIONS_MAX];
+  size_t n_unsent;
+  uint64_t kafka_commit_ns; /* the last informational commit */
+  size_t batch_outbox;      /* outbox records in the open batch */
   ll_buf scratch;
   cmd_decoder *decoder;
   cmd_chunk *chunks[2]; /* one being decided, one being decoded */
@@ -314,18 +322,38 @@ static void pump_outbox(loop *l) {
   }
 }
 
-static void commit_kafka_offsets(loop *l) {
+/* Keep the synced batch's offsets for the next informational commit. */
+static void note_unsent(loop *l) {
+  for (size_t i = 0; i < l->n_offsets; i++) {
+    size_t k = 0;
+    while (k < l->n_unsent && l->unsent[k].partition != l->offsets[i].partition)
+      k++;
+    if (k == l->n_unsent)
+      l->unsent[l->n_unsent++] = l->offsets[i]; /* bounded like offsets */
+    else if (l->offsets[i].next > l->unsent[k].next)
+      l->unsent[k].next = l->offsets[i].next;
+  }
+}
+
+/* Tell Kafka the synced offsets (informational), when
+ * COMMAND_KAFKA_COMMIT_MS have passed since the last time, or now. */
+static void commit_kafka_offsets(loop *l, bool now) {
+  if (l->n_unsent == 0 || (!now && ll_mono_ns() - l->kafka_commit_ns <
+                                       COMMAND_KAFKA_COMMIT_MS * 1000000ull))
+    return;
   rd_kafka_topic_partition_list_t *list =
-      rd_kafka_topic_partition_list_new((int)l->n_offsets);
-  for (size_t i = 0; i < l->n_offsets; i++)
+      rd_kafka_topic_partition_list_new((int)l->n_unsent);
+  for (size_t i = 0; i < l->n_unsent; i++)
     rd_kafka_topic_partition_list_add(list, l->o->topics.inbound,
-                                      l->offsets[i].partition)
-        ->offset = l->offsets[i].next;
+                                      l->unsent[i].partition)
+        ->offset = l->unsent[i].next;
   rd_kafka_resp_err_t e = rd_kafka_commit(l->rk, list, 1 /* async */);
   if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
     ll_log(LL_DEBUG, "command", "informational offset commit: %s",
            rd_kafka_err2str(e));
   rd_kafka_topic_partition_list_destroy(list);
+  l->n_unsent = 0;
+  l->kafka_commit_ns = ll_mono_ns();
 }
 
 /* Forget what the batch would have published and stored. */
@@ -398,7 +426,8 @@ static void commit_batch(loop *l) {
     ll_outbox_committed(l->o->outbox, l->batch_outbox);
   l->batch_outbox = 0;
   pump_outbox(l);
-  commit_kafka_offsets(l);
+  note_unsent(l);
+  commit_kafka_offsets(l, false);
   l->n_offsets = 0;
 }
 
@@ -457,6 +486,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     announce_assignment(l, parts);
   } else {
     commit_batch(l); /* finish what we have before losing partitions */
+    commit_kafka_offsets(l, true);
     ll_log(LL_INFO, "command", "partitions revoked (%d)", parts->cnt);
     rd_kafka_assign(rk, NULL);
     command_metrics_revoked(&l->metrics);
@@ -750,6 +780,7 @@ static void consume(loop *l, volatile sig_atomic_t *stop) {
       commit_batch(l); /* ran dry: group commit */
     } else if (next->n == 0) {
       pump_outbox(l); /* idle: acknowledgements and retries */
+      commit_kafka_offsets(l, false);
     }
     cur = next->n > 0 ? next : NULL;
   }
@@ -762,6 +793,7 @@ static void consume(loop *l, volatile sig_atomic_t *stop) {
 /* Commit what is left, deliver the last rejections, leave the group. */
 static void finish(loop *l) {
   commit_batch(l);
+  commit_kafka_offsets(l, true);
   /* A clean stop delivers the last rejections rather than leaving them to
    * the next start, unless Kafka does not answer. */
   ll_err drain_err = {0};

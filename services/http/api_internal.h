@@ -43,7 +43,9 @@
 #define LL_API_BODY_MAX_BYTES (1024 * 1024) /* request bodies: 1 MiB */
 /* libmicrohttpd's workers. A write does not hold one while it waits
  * (api_wait.c), so the pool is sized for the reads. */
+#ifndef LL_API_THREADS
 #define LL_API_THREADS 4
+#endif
 #define LL_API_CONNECTIONS_MAX 1024
 #define LL_API_IDLE_TIMEOUT_S 60         /* idle keep-alive connections */
 #define LL_API_WRITE_TIMEOUT_MS_MAX 5000 /* docs/api.md: within 5 s */

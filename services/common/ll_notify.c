@@ -74,19 +74,3 @@ uint64_t ll_notify_wait(ll_notify *n, uint64_t seen, uint64_t deadline_ns) {
   pthread_mutex_unlock(&n->mu);
   return seq;
 }
-
-void ll_gather_before_step(ll_gather *g) {
-  uint64_t now = ll_mono_ns();
-  uint64_t due = g->step_ns + g->interval_ns;
-  if (g->busy && now < due) {
-    struct timespec ts = {.tv_sec = (time_t)((due - now) / NS_PER_S),
-                          .tv_nsec = (long)((due - now) % NS_PER_S)};
-    nanosleep(&ts, NULL);
-    now = ll_mono_ns();
-  }
-  g->step_ns = now;
-}
-
-void ll_gather_after_step(ll_gather *g, bool more_came, bool full) {
-  g->busy = more_came && !full;
-}

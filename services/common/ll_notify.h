@@ -43,24 +43,4 @@ void ll_notify_unlisten(ll_notify *n, ll_notify *also);
  * deadline_ns; returns the counter. */
 uint64_t ll_notify_wait(ll_notify *n, uint64_t seen, uint64_t deadline_ns);
 
-/* A follower that gathers: the projector and the publisher follow the
- * log's commits, and a step costs them about the same for one entry as
- * for a hundred (a views write, a Kafka transaction). While entries keep
- * coming (the log changed during the last step, which did not fill up)
- * the next step waits until interval_ns after the last one began; after
- * a quiet spell, or behind a backlog, it goes at once. So a lone change is
- * followed at once, and a steady stream in steps of at most one a
- * interval. */
-typedef struct ll_gather {
-  uint64_t interval_ns;
-  uint64_t step_ns; /* when the last step began (ll_mono_ns) */
-  bool busy;        /* entries kept coming during it */
-} ll_gather;
-
-/* Wait, if due, before the next step; then mark its start. */
-void ll_gather_before_step(ll_gather *g);
-/* After the step: did the counter move during it (more came), and did the
- * step take all it could (full: a backlog, go on at once)? */
-void ll_gather_after_step(ll_gather *g, bool more_came, bool full);
-
 #endif

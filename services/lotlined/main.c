@@ -40,7 +40,6 @@
 #include "ll_logging.h"
 #include "ll_mem.h"
 #include "ll_metrics.h"
-#include "ll_notify.h"
 #include "ll_sha256.h"
 #include "ll_time.h"
 #include "ll_types.h"
@@ -59,9 +58,6 @@
 #define PROJECTOR_IDLE_WAIT_MS 100
 #define PROJECTOR_FOLLOW_WAIT_MS 1
 #define PROJECTOR_FOLLOW_WAIT_MAX_MS 8
-/* While entries keep coming, a projection step at most this often (a
- * lone change is applied at once): ll_gather, ll_notify.h. */
-#define PROJECTOR_GATHER_MS 5
 #define PUBLISHER_JOIN_MS 500
 #define LOG_WAIT_SLEEP_US (200 * 1000)
 #define ADDR_LINE_MAX 400 /* "https://" + HOST:PORT */
@@ -170,10 +166,8 @@ static void *projector_main(void *arg) {
   bool follows = ll_store_get_mode(t->log) != LL_STORE_PRIMARY;
   uint64_t wait_ms =
       follows ? PROJECTOR_FOLLOW_WAIT_MS : PROJECTOR_IDLE_WAIT_MS;
-  ll_gather gather = {.interval_ns = PROJECTOR_GATHER_MS * 1000000ull};
   while (!stop) {
     size_t applied = 0;
-    ll_gather_before_step(&gather);
     uint64_t seen = ll_store_changes(t->log);
     uint64_t t0 = ll_mono_ns();
     if (ll_projector_step(t->projector, PROJECTOR_BATCH_MAX, &applied,
@@ -184,10 +178,6 @@ static void *projector_main(void *arg) {
       stop = 1;
       break;
     }
-    /* A follower sees the other process's commits by its own catch-ups,
-     * so any step that applied entries counts as "more came". */
-    bool more = applied > 0 && (follows || ll_store_changes(t->log) != seen);
-    ll_gather_after_step(&gather, more, applied >= PROJECTOR_BATCH_MAX);
     if (applied == 0) {
       ll_store_wait_change(t->log, seen, ll_mono_ns() + wait_ms * 1000000ull);
       if (follows && wait_ms < PROJECTOR_FOLLOW_WAIT_MAX_MS)

@@ -81,7 +81,6 @@
 #include "ll_buf.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
-#include "ll_notify.h"
 #include "ll_time.h"
 #include "ll_types.h"
 #include "publisher_tail.h"
@@ -93,10 +92,6 @@
 #define PUB_QUEUE_FULL_POLL_MS 50
 #define PUB_TRANSACTION_TIMEOUT_MS "60000"
 #define PUB_LINGER_MS "5"
-/* While entries keep coming, one transaction at most this often (a lone
- * entry is published at once): ll_gather, ll_notify.h. A transaction
- * costs several round trips to the broker whatever its size. */
-#define PUB_GATHER_MS 10
 #define PUB_TRANSACTIONAL_ID_MAX 255 /* bytes */
 
 /* What one attempt came to. */
@@ -125,7 +120,6 @@ struct ll_publisher {
   ll_buf key, value;
   bool crashed; /* the test hook fired: leave everything as it is */
   bool reread;  /* a transaction was aborted: read the ends again */
-  ll_gather gather;
 };
 
 /* ---- small helpers ---- */
@@ -645,7 +639,6 @@ static step_result select_run(ll_publisher *p, size_t n, size_t *m,
 
 /* Publish what the log holds from the cursor on (one transaction). */
 static step_result step(ll_publisher *p, ll_err *err) {
-  ll_gather_before_step(&p->gather);
   uint64_t seen = ll_store_changes(p->o.log);
   if (ll_store_catch_up(p->o.log, err) != 0)
     return STEP_FATAL;
@@ -654,7 +647,6 @@ static step_result step(ll_publisher *p, ll_err *err) {
                         (size_t)p->o.batch_max_events, &n, err) != 0)
     return STEP_FATAL;
   if (n == 0) {
-    ll_gather_after_step(&p->gather, false, false); /* quiet */
     /* Serve Kafka's callbacks, then sleep until the log changes. */
     rd_kafka_poll(p->rk, 0);
     ll_store_wait_change(p->o.log, seen,
@@ -664,11 +656,6 @@ static step_result step(ll_publisher *p, ll_err *err) {
   step_result r = select_run(p, n, &m, err);
   if (r == STEP_OK && m > 0)
     r = publish_run(p, m, err);
-  /* A follower's own catch-up moves the counter: applied entries count as
-   * "more came" there, as in the projector (lotlined's main.c). */
-  bool more = ll_store_get_mode(p->o.log) != LL_STORE_PRIMARY ||
-              ll_store_changes(p->o.log) != seen;
-  ll_gather_after_step(&p->gather, more, n >= (size_t)p->o.batch_max_events);
   if (r == STEP_OK) {
     p->cursor = p->entries[n - 1].position + 1;
     atomic_store(&p->stats.position, p->cursor - 1);
@@ -696,7 +683,6 @@ ll_publisher *ll_publisher_new(const ll_publisher_opts *o, ll_err *err) {
   }
   ll_publisher *p = ll_xcalloc(1, sizeof *p);
   p->o = *o;
-  p->gather.interval_ns = PUB_GATHER_MS * 1000000ull;
   p->o.brokers = ll_strdup(o->brokers);
   p->o.transactional_id = ll_strdup(o->transactional_id);
   p->entries = ll_xcalloc((size_t)o->batch_max_events, sizeof *p->entries);

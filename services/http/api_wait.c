@@ -11,11 +11,11 @@
  * can be answered; libmicrohttpd then calls the access handler again on
  * one of its workers, which builds the answer (api_write_finish).
  *
- * The waker waits on a counter of its own (ll_notify) that listens to the
- * log store's (each commit, or a follower's catch-up that found new
- * writes) and the views' (each apply); a Kafka acknowledgement bumps it
- * too. Nobody polls: between bumps the waker sleeps until the nearest
- * deadline of a waiting write.
+ * The waker waits on a counter of its own (ll_notify) that listens, while
+ * writes wait, to the log store's (each commit, or a follower's catch-up
+ * that found new writes) and the views' (each apply); a Kafka
+ * acknowledgement bumps it too. Nobody polls: between bumps the waker sleeps
+ * until the nearest deadline of a waiting write.
  *
  * Life of a waiting write (api_pending): created by the request with two
  * references, the request's and the delivery report's. The report can
@@ -66,6 +66,7 @@ struct api_waits {
    * sequence looked at, and room to read the next ones. */
   uint64_t log_seen;
   uint64_t rejection_seen;
+  bool listening; /* to the log's and the views' changes */
   ll_entry entries[API_WAIT_SCAN_MAX];
   ll_stored_rejection rejections[API_WAIT_SCAN_MAX];
 };
@@ -284,16 +285,35 @@ static bool advance(api_waits *w, api_pending *p, uint64_t now_ns) {
   return late || ll_views_position(w->api->deps.views) >= p->seen.position;
 }
 
+/* Listen to the log's and the views' changes only while writes wait: an
+ * idle waker woken by every commit and apply would take CPU from the
+ * projector it follows. Under w->mu. */
+static void listen_changes(api_waits *w, bool on) {
+  if (w->listening == on)
+    return;
+  ll_notify *log = ll_store_notifier(w->api->deps.log);
+  ll_notify *views = ll_views_notifier(w->api->deps.views);
+  if (!on) {
+    ll_notify_unlisten(log, &w->wake);
+    ll_notify_unlisten(views, &w->wake);
+  } else if (!ll_notify_listen(log, &w->wake) ||
+             !ll_notify_listen(views, &w->wake)) {
+    /* Only the deadlines wake the waker then: slow answers, not wrong. */
+    ll_notify_unlisten(log, &w->wake);
+    ll_log(LL_ERROR, "http", "waiting writes: %s",
+           "too many listeners on the log's or the views' changes");
+    return;
+  }
+  w->listening = on;
+}
+
 /* Take the writes that can be answered off the list into ready; returns
  * how many, and sets *next_ns to the nearest deadline of the others. */
 static size_t take_ready(api_waits *w, api_pending **ready, uint64_t *next_ns) {
   uint64_t now = ll_mono_ns();
   *next_ns = now + API_WAIT_IDLE_MS * NS_PER_MS;
-  if (w->n_waiting == 0) { /* nothing to match: skip what was written */
-    w->log_seen = ll_store_last_position(w->api->deps.log);
-    w->rejection_seen = ll_store_last_rejection(w->api->deps.log);
+  if (w->n_waiting == 0)
     return 0;
-  }
   scan_log(w);
   scan_rejections(w);
   size_t n_ready = 0;
@@ -308,6 +328,8 @@ static size_t take_ready(api_waits *w, api_pending **ready, uint64_t *next_ns) {
       *next_ns = p->deadline_ns;
     i++;
   }
+  if (w->n_waiting == 0)
+    listen_changes(w, false);
   return n_ready;
 }
 
@@ -346,15 +368,7 @@ int api_waits_start(ll_api *api, ll_err *err) {
   api->waits = w;
   if (api->deps.views == NULL)
     return 0; /* ops only: no writes, no waker */
-  if (!ll_notify_listen(ll_store_notifier(api->deps.log), &w->wake) ||
-      !ll_notify_listen(ll_views_notifier(api->deps.views), &w->wake)) {
-    api_waits_free(api);
-    return ll_fail(err, LL_ERR_INTERNAL,
-                   "too many listeners on the log's or the views' changes");
-  }
   if (pthread_create(&w->waker, NULL, waker_main, w) != 0) {
-    ll_notify_unlisten(ll_store_notifier(api->deps.log), &w->wake);
-    ll_notify_unlisten(ll_views_notifier(api->deps.views), &w->wake);
     api_waits_free(api);
     return ll_fail(err, LL_ERR_INTERNAL, "cannot start the writes' waker");
   }
@@ -367,6 +381,13 @@ bool api_wait_suspend(api_request *rq, api_pending *p) {
   pthread_mutex_lock(&w->mu);
   bool ok = !w->closing && w->api->waits_running &&
             w->n_waiting < LL_API_CONNECTIONS_MAX;
+  if (ok && w->n_waiting == 0) {
+    /* Nothing was matched meanwhile: what the log holds now cannot be
+     * this write's outcome, which comes after its send. */
+    w->log_seen = ll_store_last_position(w->api->deps.log);
+    w->rejection_seen = ll_store_last_rejection(w->api->deps.log);
+    listen_changes(w, true);
+  }
   if (ok) {
     MHD_suspend_connection(rq->conn);
     w->waiting[w->n_waiting++] = p;
@@ -441,8 +462,9 @@ void api_waits_close(ll_api *api) {
   if (api->waits_running) {
     ll_notify_bump(&w->wake);
     pthread_join(w->waker, NULL);
-    ll_notify_unlisten(ll_store_notifier(api->deps.log), &w->wake);
-    ll_notify_unlisten(ll_views_notifier(api->deps.views), &w->wake);
+    pthread_mutex_lock(&w->mu);
+    listen_changes(w, false);
+    pthread_mutex_unlock(&w->mu);
     api->waits_running = false;
   }
   drain(w);

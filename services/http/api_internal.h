@@ -42,9 +42,11 @@
 
 #define LL_API_BODY_MAX_BYTES (1024 * 1024) /* request bodies: 1 MiB */
 /* libmicrohttpd's workers. A write does not hold one while it waits
- * (api_wait.c), so the pool is sized for the reads. */
+ * (api_wait.c), so the pool is sized for the reads: 4 and 2 served fewer
+ * reads than 8 on a shared 2-core machine (docs/performance.md). -D for
+ * measurements. */
 #ifndef LL_API_THREADS
-#define LL_API_THREADS 4
+#define LL_API_THREADS 8
 #endif
 #define LL_API_CONNECTIONS_MAX 1024
 #define LL_API_IDLE_TIMEOUT_S 60         /* idle keep-alive connections */

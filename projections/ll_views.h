@@ -35,6 +35,9 @@ uint64_t ll_views_position(ll_views *v); /* last applied log position */
  * polling); false when deadline_ns (ll_mono_ns clock) comes first. */
 bool ll_views_wait_position(ll_views *v, uint64_t position,
                             uint64_t deadline_ns);
+/* The counter bumped after each apply, for ll_notify_listen
+ * (ll_notify.h). */
+struct ll_notify *ll_views_notifier(ll_views *v);
 int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n, ll_err *err);
 /* The task position of the last entry of the task of `partition` the views
  * have applied (0: none), and a wait for it like ll_views_wait_position:

@@ -225,6 +225,10 @@ bool ll_views_wait_position(ll_views *v, uint64_t position,
   }
 }
 
+ll_notify *ll_views_notifier(ll_views *v) {
+  return &v->applied;
+}
+
 /* ---- apply ---- */
 
 static int apply_entry(ll_views_txn *t, const ll_entry *e, ll_err *err) {

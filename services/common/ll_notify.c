@@ -18,6 +18,7 @@ void ll_notify_init(ll_notify *n) {
     abort();
   pthread_condattr_destroy(&attr);
   n->seq = 0;
+  n->n_listeners = 0;
 }
 
 void ll_notify_destroy(ll_notify *n) {
@@ -36,6 +37,30 @@ void ll_notify_bump(ll_notify *n) {
   pthread_mutex_lock(&n->mu);
   n->seq++;
   pthread_cond_broadcast(&n->cv);
+  /* Under n's lock, so that an unlisten that returned is never followed
+   * by a bump of the listener it removed. */
+  for (size_t i = 0; i < n->n_listeners; i++)
+    ll_notify_bump(n->listeners[i]);
+  pthread_mutex_unlock(&n->mu);
+}
+
+bool ll_notify_listen(ll_notify *n, ll_notify *also) {
+  pthread_mutex_lock(&n->mu);
+  bool room = n->n_listeners < LL_NOTIFY_LISTENERS_MAX;
+  if (room)
+    n->listeners[n->n_listeners++] = also;
+  pthread_mutex_unlock(&n->mu);
+  return room;
+}
+
+void ll_notify_unlisten(ll_notify *n, ll_notify *also) {
+  pthread_mutex_lock(&n->mu);
+  for (size_t i = 0; i < n->n_listeners; i++) {
+    if (n->listeners[i] == also) {
+      n->listeners[i] = n->listeners[--n->n_listeners];
+      break;
+    }
+  }
   pthread_mutex_unlock(&n->mu);
 }
 

@@ -34,12 +34,20 @@
 
 #include "ll_api.h"
 #include "ll_buf.h"
+#include "ll_event.h"
 #include "ll_metrics.h"
+#include "ll_state.h"
 #include "ll_types.h"
 #include "ll_views.h"
 
 #define LL_API_BODY_MAX_BYTES (1024 * 1024) /* request bodies: 1 MiB */
-#define LL_API_THREADS 8 /* writes block a worker up to 5 s */
+/* libmicrohttpd's workers. A write does not hold one while it waits
+ * (api_wait.c), so the pool is sized for the reads: 4 and 2 served fewer
+ * reads than 8 on a shared 2-core machine (docs/performance.md). -D for
+ * measurements. */
+#ifndef LL_API_THREADS
+#define LL_API_THREADS 8
+#endif
 #define LL_API_CONNECTIONS_MAX 1024
 #define LL_API_IDLE_TIMEOUT_S 60         /* idle keep-alive connections */
 #define LL_API_WRITE_TIMEOUT_MS_MAX 5000 /* docs/api.md: within 5 s */
@@ -85,6 +93,9 @@ struct ll_api {
   char *tls_cert_pem, *tls_key_pem; /* our copies, alive until MHD stops */
   /* The ownership directory (api_cluster.c); NULL: a single instance. */
   _Atomic(struct ll_cluster *) cluster;
+  /* Writes waiting for their outcome (api_wait.c). */
+  struct api_waits *waits;
+  bool waits_running; /* the waker thread is up */
 };
 
 /* A position token "partition:task position" (docs/api.md). */
@@ -141,6 +152,9 @@ typedef struct api_request {
   api_path path;                      /* the decoded segments */
   const struct api_route *route;      /* method and path match, else NULL */
   const struct api_route *path_route; /* the path matches (any method) */
+  /* A write waiting for its outcome, its connection suspended until it
+   * can be answered (api_wait.c); NULL otherwise. */
+  struct api_pending *pending;
 } api_request;
 
 /* ---- the route table (api_routes.c) ---- */
@@ -329,6 +343,65 @@ void api_write(api_request *rq, ll_event_type type, const char *lot_id,
 /* HTTP status for a rejection code of an event type (documented in
  * api_write.c). */
 unsigned int api_status_for_rejection(ll_event_type type, ll_code code);
+
+/* The answer of a write whose wait ended (its connection resumed). */
+void api_write_finish(api_request *rq, api_reply *r);
+
+/* ---- writes waiting for their outcome (api_wait.c) ---- */
+typedef struct api_waits api_waits;
+
+/* How far a waiting write got. */
+typedef enum api_wait_phase {
+  API_WAIT_DELIVERY, /* sent, Kafka has not acknowledged it yet */
+  API_WAIT_OUTCOME,  /* acknowledged: the command consumer decides */
+  API_WAIT_VIEWS,    /* accepted: the views have not reached it yet */
+} api_wait_phase;
+
+/* A published write waiting for its answer. The waker thread alone moves
+ * phase, seen and err on while the connection is suspended; the request
+ * reads them once resumed. */
+typedef struct api_pending {
+  struct MHD_Connection *conn;
+  ll_event ev;          /* what was published (owned) */
+  uint64_t deadline_ns; /* ll_mono_ns clock: answer by then */
+  api_wait_phase phase;
+  ll_seen seen;        /* the outcome, once found */
+  bool maybe_rejected; /* a rejection of its event id was stored */
+  bool storage_failed; /* reading the state failed: err says why */
+  ll_err err;
+  bool send_failed; /* the producer did not take it: send_error says why */
+  char send_error[LL_MESSAGE_MAX_BYTES + 32]; /* a message and its kind */
+  /* Under api_wait.c's lock: */
+  int refs;         /* the request's and the delivery report's */
+  bool delivered;   /* the report came */
+  int delivery_err; /* librdkafka's code, 0: acknowledged */
+  api_waits *waits; /* whose waker the report wakes (a reference) */
+} api_pending;
+
+/* Start / stop the waker (ll_api.c). close resumes every waiting write
+ * and waits a little for their answers; free after libmicrohttpd stopped. */
+int api_waits_start(ll_api *api, ll_err *err);
+void api_waits_close(ll_api *api);
+void api_waits_free(ll_api *api);
+/* A pending write for ev (moved into it), to publish with
+ * api_pending_delivered as the delivery callback and p as its argument;
+ * api_pending_undelivered when the send failed (no report will come). */
+api_pending *api_pending_new(ll_api *api, struct MHD_Connection *conn,
+                             ll_event *ev, uint64_t deadline_ns);
+void api_pending_delivered(void *arg, uint64_t tag, int err);
+void api_pending_undelivered(api_pending *p);
+/* Whether the report came, and its code. */
+bool api_pending_delivery(api_pending *p, int *err);
+/* Suspend rq's connection until p can be answered; false (nothing
+ * suspended) when the API is stopping. From the access handler only,
+ * before the event is sent: an outcome is looked for among what the log
+ * gets after this. */
+bool api_wait_suspend(api_request *rq, api_pending *p);
+/* The send of rq's suspended write failed: answer with why. */
+void api_wait_send_failed(api_request *rq, const char *why);
+/* The request is done with its pending write (answered, or the
+ * connection ended). */
+void api_wait_release(api_request *rq);
 
 /* ---- holds (api_hold.c) ---- */
 /* POST /v1/lots/{lot_id}/hold and /release (and the product-scoped

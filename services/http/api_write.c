@@ -25,13 +25,16 @@
  *      ll_check_fields(): what needs no state is answered at once (422),
  *      without publishing;
  *   4. encode (Avro single-object), send to the inbound topic keyed by
- *      product_id and wait for the broker's acknowledgement;
+ *      product_id; the broker's acknowledgement comes back on the
+ *      producer's thread;
  *   5. wait for the event id's outcome in the state, woken by each commit
  *      of the log (no polling);
  *   6. accepted: wait for the views to reach the event's log position so
  *      that a following GET sees the write, then answer with the lot.
  * All of it within write_timeout_ms (<= 5 s) from the moment the body is
- * read. A write holds one MHD worker thread while it waits.
+ * read. Steps 4 to 6 hold no MHD worker thread: the connection is
+ * suspended while the write waits (api_wait.c), and resumed to answer
+ * (api_write_finish).
  *
  * Status mapping:
  *   201  POST /v1/lots accepted: the lot. POST /v1/moves accepted:
@@ -63,6 +66,7 @@
  * invite a retry without an Idempotency-Key) and the Lotline-Position
  * header tells the client which ?min_position= to read at. */
 #include <assert.h>
+#include <librdkafka/rdkafka.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,9 +178,13 @@ static int new_uuid_v4(char out[37]) {
   return 0;
 }
 
-static int take_event_id(api_request *rq, ll_event *ev, api_reply *r) {
+/* The event id: the Idempotency-Key, else a random UUID (*keyed false:
+ * no earlier request can have used it). */
+static int take_event_id(api_request *rq, ll_event *ev, bool *keyed,
+                         api_reply *r) {
   const char *key =
       MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Idempotency-Key");
+  *keyed = key != NULL;
   if (key != NULL) {
     if (ll_text_blank(key) ||
         ll_text_check(key, LL_TEXT_MAX_CHARS, 0, false) != LL_TEXT_OK) {
@@ -268,67 +276,81 @@ static int get_seen(ll_api *api, const ll_event *ev, ll_seen *seen,
   return 0;
 }
 
-static uint64_t ms_left(uint64_t deadline_ns) {
-  uint64_t now = ll_mono_ns();
-  return now >= deadline_ns ? 0 : (deadline_ns - now) / NS_PER_MS;
+/* 503 for a write Kafka did not take: it may still arrive (librdkafka
+ * retries until its message timeout), so only a retry with the same event
+ * id is safe: say which. */
+static void reply_unpublished(ll_api *api, const ll_event *ev, const char *why,
+                              api_reply *r) {
+  ll_log(LL_WARN, "http", "publishing event %s failed: %s", ev->event_id, why);
+  api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                  "could not publish to %s: %s; the event may still be "
+                  "delivered: retry with Idempotency-Key: %s",
+                  api->deps.inbound_topic, why, ev->event_id);
 }
 
-static int publish(ll_api *api, const ll_event *ev, uint64_t deadline_ns,
-                   api_reply *r) {
+static void reply_no_outcome(const ll_event *ev, api_reply *r) {
+  api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                  "timed out waiting for the outcome of event %s; it "
+                  "may still be decided: retry with Idempotency-Key: %s",
+                  ev->event_id, ev->event_id);
+}
+
+static int encode_event(ll_api *api, const ll_event *ev, ll_buf *value,
+                        api_reply *r) {
+  ll_err err = {0};
+  pthread_mutex_lock(&api->codec_mu);
+  int rc = ll_codec_encode(api->deps.codec, ev, value, &err);
+  pthread_mutex_unlock(&api->codec_mu);
+  if (rc != 0)
+    api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
+                    ll_code_name(LL_INVALID_FIELD), "%s", err.message);
+  return rc;
+}
+
+/* Publish the event and suspend the connection until its answer is known
+ * (api_wait.c): no worker thread is held while Kafka acknowledges, the
+ * command consumer decides and the views catch up. ev is moved into the
+ * pending write. Without a suspension r is filled. */
+static void publish_and_wait(api_request *rq, ll_event *ev,
+                             uint64_t deadline_ns, api_reply *r) {
+  ll_api *api = rq->api;
   assert(ev->product_id != NULL); /* ll_check_fields requires it */
   ll_buf value;
   ll_buf_init(&value);
-  ll_err err = {0};
-  pthread_mutex_lock(&api->codec_mu);
-  int rc = ll_codec_encode(api->deps.codec, ev, &value, &err);
-  pthread_mutex_unlock(&api->codec_mu);
-  if (rc != 0) {
-    api_reply_error(r, MHD_HTTP_UNPROCESSABLE_CONTENT,
-                    ll_code_name(LL_INVALID_FIELD), "%s", err.message);
+  if (encode_event(api, ev, &value, r) != 0) {
     ll_buf_free(&value);
-    return -1;
+    return;
   }
-  uint64_t left_ms = ms_left(deadline_ns);
-  if (left_ms == 0) {
-    rc = ll_fail(&err, LL_ERR_TIMEOUT, "no time left to publish");
-  } else {
-    published_remember(ev->event_id, ev->occurred_at_ms);
-    rc = ll_producer_send_sync(api->deps.producer, api->deps.inbound_topic,
-                               ev->product_id, strlen(ev->product_id),
-                               value.data, value.len, (int)left_ms, &err);
+  if (ll_mono_ns() >= deadline_ns) {
+    reply_unpublished(api, ev, "no time left to publish", r);
+    ll_buf_free(&value);
+    return;
   }
+  api_pending *p = api_pending_new(api, rq->conn, ev, deadline_ns);
+  if (!api_wait_suspend(rq, p)) {
+    api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                    "the API is stopping; event %s was not published",
+                    p->ev.event_id);
+    api_pending_undelivered(p); /* nothing sent */
+    api_pending_undelivered(p); /* and the request's reference */
+    ll_buf_free(&value);
+    return;
+  }
+  /* Even a random id: a 503 tells the client to retry with it as its
+   * key. */
+  published_remember(p->ev.event_id, p->ev.occurred_at_ms);
+  ll_err err = {0};
+  int rc = ll_producer_send_tracked(api->deps.producer, api->deps.inbound_topic,
+                                    p->ev.product_id, strlen(p->ev.product_id),
+                                    value.data, value.len,
+                                    api_pending_delivered, p, 0, &err);
   ll_buf_free(&value);
   if (rc != 0) {
-    ll_log(LL_WARN, "http", "publishing event %s failed (%s): %s", ev->event_id,
-           ll_err_kind_name(err.kind), err.message);
-    /* An unacknowledged message may still reach Kafka later: only a retry
-     * with the same event id is safe, so say which. */
-    api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
-                    "could not publish to %s: %s; the event may still be "
-                    "delivered: retry with Idempotency-Key: %s",
-                    api->deps.inbound_topic, err.message, ev->event_id);
-    return -1;
-  }
-  return 0;
-}
-
-static int await_outcome(ll_api *api, const ll_event *ev, uint64_t deadline_ns,
-                         ll_seen *seen, api_reply *r) {
-  const char *event_id = ev->event_id;
-  for (;;) {
-    /* The counter first: a commit after the look wakes the wait. */
-    uint64_t changes = ll_store_changes(api->deps.log);
-    if (get_seen(api, ev, seen, r) != 0)
-      return -1;
-    if (seen->found)
-      return 0;
-    if (!api_wait_log(api, changes, deadline_ns)) {
-      api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
-                      "timed out waiting for the outcome of event %s; it "
-                      "may still be decided: retry with Idempotency-Key: %s",
-                      event_id, event_id);
-      return -1;
-    }
+    char why[LL_MESSAGE_MAX_BYTES + 32];
+    snprintf(why, sizeof why, "%s (%s)", err.message,
+             ll_err_kind_name(err.kind));
+    api_wait_send_failed(rq, why);
+    api_pending_undelivered(p); /* no report will come */
   }
 }
 
@@ -579,18 +601,22 @@ void api_write(api_request *rq, ll_event_type type, const char *lot_id,
                     "the body must be a JSON object");
     goto out;
   }
-  if (take_event_id(rq, &ev, r) != 0)
+  bool keyed = false;
+  if (take_event_id(rq, &ev, &keyed, r) != 0)
     goto out;
-  ev.occurred_at_ms = published_time(ev.event_id);
+  ev.occurred_at_ms = keyed ? published_time(ev.event_id) : ll_now_ms();
   if (api_event_from_json(type, body, lot_id, &ev, r) != 0)
     goto out;
 
   if (fill_product(rq, &ev, r) != 0)
     goto out;
+  /* Only a client's key can name an event id used before. Looking for
+   * one the state does not know reads every journal record not applied
+   * yet (ll_store_journal.c): a random id is spared that. */
   ll_seen seen;
-  if (get_seen(api, &ev, &seen, r) != 0)
+  if (keyed && get_seen(api, &ev, &seen, r) != 0)
     goto out;
-  if (seen.found) {
+  if (keyed && seen.found) {
     answer_replay(api, &ev, &seen, deadline_ns, r);
     goto out;
   }
@@ -608,12 +634,29 @@ void api_write(api_request *rq, ll_event_type type, const char *lot_id,
                     "producer");
     goto out;
   }
-  if (publish(api, &ev, deadline_ns, r) != 0)
-    goto out;
-  if (await_outcome(api, &ev, deadline_ns, &seen, r) != 0)
-    goto out;
-  answer_outcome(api, &ev, &seen, deadline_ns, r);
+  publish_and_wait(rq, &ev, deadline_ns, r);
 out:
   ll_event_free(&ev);
   json_decref(body);
+}
+
+void api_write_finish(api_request *rq, api_reply *r) {
+  api_pending *p = rq->pending;
+  assert(p != NULL);
+  int kafka_err = 0;
+  bool delivered = api_pending_delivery(p, &kafka_err);
+  if (p->send_failed)
+    reply_unpublished(rq->api, &p->ev, p->send_error, r);
+  else if (p->storage_failed)
+    reply_storage_error(r, &p->err);
+  else if (p->seen.found)
+    answer_outcome(rq->api, &p->ev, &p->seen, p->deadline_ns, r);
+  else if (delivered && kafka_err != 0)
+    reply_unpublished(rq->api, &p->ev, rd_kafka_err2str(kafka_err), r);
+  else if (!delivered)
+    reply_unpublished(rq->api, &p->ev, "Kafka did not acknowledge it in time",
+                      r);
+  else
+    reply_no_outcome(&p->ev, r);
+  api_wait_release(rq);
 }

@@ -2,9 +2,10 @@
  * dispatching on the route table (docs/api.md, docs/openapi.yaml).
  *
  * libmicrohttpd runs a pool of LL_API_THREADS worker threads, each with its
- * own epoll loop. A handler runs to completion on its worker; the write
- * routes block it while they wait for the outcome (<= 5 s, api_write.c),
- * which is why the pool is not sized to the cores.
+ * own epoll loop. A handler runs to completion on its worker, except a
+ * write once published: its connection is suspended while it waits for
+ * the outcome (<= 5 s, api_wait.c) and resumed to answer, so waiting
+ * writes hold no thread and the pool is sized for the reads.
  *
  * In a cluster a second daemon with a pool of its own (cluster.listen)
  * serves the requests other instances forward: a worker of the API that
@@ -21,8 +22,9 @@
  * (at most LL_API_BODY_MAX_BYTES: a larger one is read and dropped, then
  * answered 400, so the client always gets an answer rather than a reset
  * connection); once the body is complete, dispatch() fills an api_reply
- * and it is queued; the completion callback logs the request at debug
- * level and frees it.
+ * and it is queued (or a write suspends the connection, and the access
+ * handler, called again once it is resumed, queues the write's answer);
+ * the completion callback logs the request at debug level and frees it.
  *
  * Paths are routed on the raw URI, split on '/' and then percent-decoded
  * segment by segment, so a lot id containing '/' works when the client
@@ -336,6 +338,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
     rq = request_new(cls, url);
     *con_cls = rq;
   }
+  if (rq->pending != NULL) { /* a write's wait ended: resumed to answer */
+    api_reply r;
+    api_reply_init(&r);
+    api_write_finish(rq, &r);
+    return queue_reply(rq, &r);
+  }
   if (!rq->started) {
     rq->started = true;
     rq->conn = conn;
@@ -387,6 +395,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
                     "API's address (http.listen)");
   else if (allowed)
     dispatch(rq, &r);
+  if (rq->pending != NULL) { /* suspended: answered once resumed */
+    assert(r.status == 0);
+    api_reply_free(&r);
+    return MHD_YES;
+  }
   return queue_reply(rq, &r);
 }
 
@@ -398,6 +411,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   if (rq == NULL)
     return;
   *con_cls = NULL;
+  api_wait_release(rq); /* ended while suspended (the API stopping) */
   api_observe(rq);
   uint64_t took_us =
       rq->started_ns != 0 ? (ll_mono_ns() - rq->started_ns) / 1000 : 0;
@@ -531,7 +545,9 @@ static int start_daemon(ll_api *api, const char *listen, bool cluster,
   bool v6 = false;
   if (open_listener(listen, &fd, &v6, address, address_cap, err) != 0)
     return -1;
-  unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  unsigned int flags =
+      MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+      MHD_ALLOW_SUSPEND_RESUME; /* waiting writes, api_wait.c */
   if (v6)
     flags |= MHD_USE_IPv6;
   struct MHD_OptionItem extra[] = {
@@ -596,6 +612,8 @@ ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err) {
     return NULL;
   }
 
+  if (api_waits_start(api, err) != 0)
+    goto fail;
   if (start_daemon(api, listen, false, &api->daemon, api->address,
                    sizeof api->address, err) != 0)
     goto fail;
@@ -603,6 +621,8 @@ ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err) {
          api->address);
   return api;
 fail:
+  api_waits_close(api);
+  api_waits_free(api);
   api_ops_stop(api);
   pthread_mutex_destroy(&api->codec_mu);
   free(api->inbound_topic);
@@ -636,9 +656,11 @@ void ll_api_stop(ll_api *api) {
   if (api == NULL)
     return;
   atomic_store(&api->stopping, true); /* waiting writes give up now */
+  api_waits_close(api);               /* none may be suspended when MHD stops */
   MHD_stop_daemon(api->daemon);       /* joins the workers, closes fd */
   if (api->cluster_daemon != NULL)
     MHD_stop_daemon(api->cluster_daemon);
+  api_waits_free(api);
   api_ops_stop(api);
   pthread_mutex_destroy(&api->codec_mu);
   free(api->inbound_topic);

@@ -621,6 +621,10 @@ uint64_t ll_store_last_position(ll_store *s) {
   return atomic_load_explicit(&s->last_position, memory_order_acquire);
 }
 
+uint64_t ll_store_last_rejection(ll_store *s) {
+  return atomic_load_explicit(&s->last_rejection, memory_order_acquire);
+}
+
 uint64_t ll_store_changes(ll_store *s) {
   return ll_notify_seq(&s->changed);
 }
@@ -628,6 +632,10 @@ uint64_t ll_store_changes(ll_store *s) {
 uint64_t ll_store_wait_change(ll_store *s, uint64_t seen,
                               uint64_t deadline_ns) {
   return ll_notify_wait(&s->changed, seen, deadline_ns);
+}
+
+ll_notify *ll_store_notifier(ll_store *s) {
+  return &s->changed;
 }
 
 ll_store_mode ll_store_get_mode(const ll_store *s) {

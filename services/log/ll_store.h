@@ -78,12 +78,16 @@ void ll_store_close(ll_store *s);
 /* Secondary: see what the primary wrote since. Primary: no-op. */
 int ll_store_catch_up(ll_store *s, ll_err *err);
 uint64_t ll_store_last_position(ll_store *s);
+/* The sequence of the last stored rejection (0: none). Any thread. */
+uint64_t ll_store_last_rejection(ll_store *s);
 /* A counter that moves after each commit (primary) or each catch-up that
  * found new writes (secondary), and a wait for it to move past seen until
  * deadline_ns (ll_mono_ns clock): read the counter, look at the log, then
  * wait (ll_notify.h). Any thread. */
 uint64_t ll_store_changes(ll_store *s);
 uint64_t ll_store_wait_change(ll_store *s, uint64_t seen, uint64_t deadline_ns);
+/* That counter itself, for ll_notify_listen (ll_notify.h). */
+struct ll_notify *ll_store_notifier(ll_store *s);
 ll_store_mode ll_store_get_mode(const ll_store *s);
 
 /* Where an event came from. */

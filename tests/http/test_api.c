@@ -1216,6 +1216,75 @@ static void test_daemon_rejected_first(void **state) {
   assert_int_equal(n, 1);
 }
 
+/* Many writes waiting at once, more than the API has worker threads
+ * (their connections are suspended while they wait), each get their own
+ * outcome: an accepted move its own log position, a refused one its
+ * rejection, with or without an Idempotency-Key. */
+#define CW_WRITES 24
+#define CW_LOT(qty, from, from_usage, to, to_usage)                            \
+  "{\"product_id\": \"P-CW\", \"lot_id\": \"CW-1\", \"quantity\": \"" qty      \
+  "\", \"from\": {\"id\": \"" from "\", \"usage\": \"" from_usage "\"}, "      \
+  "\"to\": {\"id\": \"" to "\", \"usage\": \"" to_usage "\"}}"
+
+typedef struct cw_write {
+  int i;
+  pthread_t thread;
+  long status;
+  char code[64];
+  long long position;
+} cw_write;
+
+static void *cw_post(void *arg) {
+  cw_write *w = arg;
+  char key[32];
+  snprintf(key, sizeof key, "cw-%d", w->i);
+  /* Even: a receipt (accepted); odd: a pick of more than there is. */
+  const char *body =
+      w->i % 2 == 0
+          ? CW_LOT("1", "Vendors", "SUPPLIER", "WH/Stock", "INTERNAL")
+          : CW_LOT("5000", "WH/Stock", "INTERNAL", "Customers", "CUSTOMER");
+  ts_resp r =
+      daemon_request("POST", "/v1/moves", body, w->i % 4 < 2 ? key : NULL);
+  w->status = r.status;
+  const char *code = r.json != NULL ? ts_jstr(r.json, "code") : NULL;
+  snprintf(w->code, sizeof w->code, "%s", code != NULL ? code : "");
+  w->position = r.status == 201 ? ts_jint(r.json, "position") : 0;
+  ts_resp_free(&r);
+  return NULL;
+}
+
+static void test_daemon_concurrent_writes(void **state) {
+  (void)state;
+  daemon_expect(NULL, "POST", "/v1/lots",
+                "{\"lot_id\": \"CW-1\", \"product_id\": \"P-CW\", "
+                "\"name\": \"CW\"}",
+                201, NULL);
+  cw_write ws[CW_WRITES];
+  for (int i = 0; i < CW_WRITES; i++) {
+    ws[i] = (cw_write){.i = i};
+    assert_int_equal(pthread_create(&ws[i].thread, NULL, cw_post, &ws[i]), 0);
+  }
+  for (int i = 0; i < CW_WRITES; i++)
+    pthread_join(ws[i].thread, NULL);
+  for (int i = 0; i < CW_WRITES; i++) {
+    if (i % 2 == 0) {
+      if (ws[i].status != 201 || ws[i].position <= 0)
+        fail_msg("receipt %d: %ld %s", i, ws[i].status, ws[i].code);
+      for (int k = 0; k < i; k += 2)
+        assert_true(ws[k].position != ws[i].position);
+    } else if (ws[i].status != 422 ||
+               strcmp(ws[i].code, "INSUFFICIENT_STOCK") != 0) {
+      fail_msg("pick %d: %ld %s", i, ws[i].status, ws[i].code);
+    }
+  }
+  ts_resp r = daemon_request("GET", "/v1/products/P-CW/lots/CW-1", NULL, NULL);
+  assert_int_equal(r.status, 200);
+  char want[16];
+  snprintf(want, sizeof want, "%d", CW_WRITES / 2);
+  assert_string_equal(ts_jstr(r.json, "on_hand"), want);
+  ts_resp_free(&r);
+}
+
 /* A lot is (product_id, lot_id), and every rule is local to a product,
  * through the whole path: API, Kafka, command consumer, views. */
 #define K7_CREATE(product, name)                                               \
@@ -1316,6 +1385,7 @@ int main(void) {
       cmocka_unit_test(test_daemon_rejected_first),
       cmocka_unit_test(test_daemon_patch_that_changes_nothing),
       cmocka_unit_test(test_daemon_lots_are_scoped_by_product),
+      cmocka_unit_test(test_daemon_concurrent_writes),
   };
   int failed = cmocka_run_group_tests_name("without a producer", tests,
                                            group_setup, group_teardown);

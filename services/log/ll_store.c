@@ -621,10 +621,6 @@ uint64_t ll_store_last_position(ll_store *s) {
   return atomic_load_explicit(&s->last_position, memory_order_acquire);
 }
 
-uint64_t ll_store_last_rejection(ll_store *s) {
-  return atomic_load_explicit(&s->last_rejection, memory_order_acquire);
-}
-
 uint64_t ll_store_changes(ll_store *s) {
   return ll_notify_seq(&s->changed);
 }

@@ -317,8 +317,6 @@ int ll_store_parked_prune(ll_store *s, int32_t partition, int64_t below_offset,
 /* How many records of partition are parked. */
 int ll_store_parked_count(ll_store *s, int32_t partition, uint64_t *count,
                           ll_err *err);
-/* The sequence of the last rejection stored (0: none). Any thread. */
-uint64_t ll_store_last_rejection(ll_store *s);
 
 /* RocksDB's own estimates for a whole database (ll_store_stats.c), for
  * metrics. A property RocksDB cannot give reads 0. */

@@ -83,6 +83,7 @@ struct ll_alerts {
   ll_alerts_serves_fn serves;
   void *serves_ctx;
   bool await_filter;
+  volatile sig_atomic_t *stop; /* ll_alerts_run's: a round gives up at once */
 };
 
 /* ---- keys and values ---- */
@@ -471,7 +472,8 @@ static int follow_ends(ll_alerts *a, int64_t *ends, ll_err *err) {
 
 /* Take in every record of lots.alerts published before this round (the
  * first round reads the topic from its start), so that what another
- * instance published is known before this one looks for what is due. */
+ * instance published is known before this one looks for what is due.
+ * 1 when the worker is stopping before it got there. */
 static int follow_published(ll_alerts *a, ll_err *err) {
   int64_t ends[PARTITIONS_MAX];
   if (a->follower == NULL) {
@@ -488,6 +490,8 @@ static int follow_published(ll_alerts *a, ll_err *err) {
   }
   uint64_t deadline = ll_mono_ns() + (uint64_t)LL_ALERTS_READ_BACK_MS * 1000000;
   while (!all_read(a->follow_next, ends, a->follow_parts)) {
+    if (a->stop != NULL && *a->stop)
+      return 1; /* stopping: the next start reads the topic again */
     if (ll_mono_ns() > deadline)
       return ll_fail(err, LL_ERR_TIMEOUT, "alerts: following %s took too long",
                      a->topic);
@@ -583,8 +587,11 @@ static int emit_due(ll_alerts *a, const ll_lot *lot, int64_t now_ms,
 }
 
 int ll_alerts_round(ll_alerts *a, int64_t now_ms, ll_err *err) {
-  if (settle_pending(a, err) != 0 || follow_published(a, err) != 0)
+  if (settle_pending(a, err) != 0)
     return -1;
+  int followed = follow_published(a, err);
+  if (followed != 0)
+    return followed < 0 ? -1 : 0; /* stopping: nothing looked at */
   int emitted = 0;
   char *cursor = NULL;
   do {
@@ -610,6 +617,7 @@ int ll_alerts_round(ll_alerts *a, int64_t now_ms, ll_err *err) {
 }
 
 int ll_alerts_run(ll_alerts *a, volatile sig_atomic_t *stop, ll_err *err) {
+  a->stop = stop;
   while (!*stop) {
     ll_err e = {0};
     if (ll_alerts_round(a, ll_now_ms(), &e) < 0) {

@@ -163,6 +163,20 @@ class Feeder(threading.Thread):
             fail("produce", e, "-", "delivered", "not")
 
 
+# ---- the stream's arguments ----
+
+def add_stream_args(p, seed, events, duration_s):
+    """The arguments every cluster test's stream takes, with its defaults."""
+    p.add_argument("--instances", type=int, default=3)
+    p.add_argument("--seed", type=int, default=seed)
+    p.add_argument("--events", type=int, default=events)
+    p.add_argument("--products", type=int, default=20)
+    p.add_argument("--lots", type=int, default=3, help="lots per product")
+    p.add_argument("--duration", type=float, default=duration_s,
+                   help="seconds over which the stream is sent")
+    p.add_argument("--partitions", type=int, default=12)
+
+
 # ---- settling ----
 
 def committed_lag(brokers, group, topic, partitions):
@@ -414,28 +428,28 @@ def read_topic(brokers, topic, timeout_s=TOPIC_READ_TIMEOUT_S):
                   "isolation.level": "read_committed"})
     try:
         meta = c.list_topics(topic, timeout=10).topics[topic]
-        todo, tps = set(), []
+        unread, tps = set(), []
         for p in sorted(meta.partitions):
             lo, hi = c.get_watermark_offsets(TopicPartition(topic, p),
                                              timeout=10)
             if hi > lo:
-                todo.add(p)
+                unread.add(p)
                 tps.append(TopicPartition(topic, p, lo))
         out = []
         if tps:
             c.assign(tps)
         deadline = time.time() + timeout_s
-        while todo and time.time() < deadline:
+        while unread and time.time() < deadline:
             m = c.poll(0.5)
             if m is None:
                 continue
             if m.error():
-                todo.discard(m.partition())
+                unread.discard(m.partition())
                 continue
             out.append(Record(m))
-        if todo:
+        if unread:
             raise RuntimeError("could not read %s partitions %s to the end" %
-                               (topic, sorted(todo)))
+                               (topic, sorted(unread)))
         return out
     finally:
         c.close()

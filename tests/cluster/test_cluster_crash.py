@@ -45,15 +45,8 @@ KILLS_UNTIL = 0.85   # share by which the last kill has happened
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--instances", type=int, default=3)
-    p.add_argument("--seed", type=int, default=20270401)
+    cc.add_stream_args(p, seed=20270401, events=2400, duration_s=30.0)
     p.add_argument("--kills", type=int, default=4)
-    p.add_argument("--events", type=int, default=2400)
-    p.add_argument("--products", type=int, default=20)
-    p.add_argument("--lots", type=int, default=3, help="lots per product")
-    p.add_argument("--duration", type=float, default=30.0,
-                   help="seconds over which the stream is sent")
-    p.add_argument("--partitions", type=int, default=12)
     p.add_argument("--pause-min-s", type=float, default=1.0,
                    help="shortest time a killed instance stays down")
     p.add_argument("--pause-max-s", type=float, default=5.0)

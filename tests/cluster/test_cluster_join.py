@@ -40,14 +40,7 @@ WARMUP_S = 2.0    # the first seconds of the stream are not a baseline
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--instances", type=int, default=3)
-    p.add_argument("--seed", type=int, default=20270501)
-    p.add_argument("--events", type=int, default=2700)
-    p.add_argument("--products", type=int, default=20)
-    p.add_argument("--lots", type=int, default=3, help="lots per product")
-    p.add_argument("--duration", type=float, default=45.0,
-                   help="seconds over which the stream is sent")
-    p.add_argument("--partitions", type=int, default=12)
+    cc.add_stream_args(p, seed=20270501, events=2700, duration_s=45.0)
     p.add_argument("--leave-index", type=int, default=0,
                    help="the original instance that leaves")
     p.add_argument("--membership-max-s", type=float, default=30.0,

@@ -286,7 +286,16 @@ static rd_kafka_t *read_back_consumer(ll_alerts *a, ll_err *err) {
   return rk;
 }
 
-/* Assign every partition from its start; ends[p] = its high watermark. */
+/* Is the worker stopping? Every step of a round that waits on Kafka asks
+ * between its waits, so that a stop is never held by a round: what the
+ * round left (unsent alerts, records not followed) the next start takes
+ * up again. */
+static bool stopping(const ll_alerts *a) {
+  return a->stop != NULL && *a->stop;
+}
+
+/* Assign every partition from its start; ends[p] = its high watermark.
+ * 1 when the worker is stopping. */
 static int assign_all(ll_alerts *a, rd_kafka_t *rk, int64_t *ends, int *n_parts,
                       ll_err *err) {
   const struct rd_kafka_metadata *md = NULL;
@@ -308,6 +317,10 @@ static int assign_all(ll_alerts *a, rd_kafka_t *rk, int64_t *ends, int *n_parts,
   rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
   for (int p = 0; p < n; p++) {
     int64_t lo = 0, hi = 0;
+    if (stopping(a)) {
+      rd_kafka_topic_partition_list_destroy(parts);
+      return 1;
+    }
     if (rd_kafka_query_watermark_offsets(rk, a->topic, p, &lo, &hi, 5000) !=
         RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_topic_partition_list_destroy(parts);
@@ -334,7 +347,8 @@ static bool all_read(const int64_t *next, const int64_t *ends, int n) {
   return true;
 }
 
-/* Read every partition up to its high watermark, matching the records. */
+/* Read every partition up to its high watermark, matching the records.
+ * 1 when the worker is stopping before it got there. */
 static int read_topic(ll_alerts *a, read_back *rb, ll_err *err) {
   rd_kafka_t *rk = read_back_consumer(a, err);
   if (rk == NULL)
@@ -344,6 +358,10 @@ static int read_topic(ll_alerts *a, read_back *rb, ll_err *err) {
   int rc = assign_all(a, rk, ends, &n, err);
   uint64_t deadline = ll_mono_ns() + (uint64_t)LL_ALERTS_READ_BACK_MS * 1000000;
   while (rc == 0 && !all_read(next, ends, n)) {
+    if (stopping(a)) {
+      rc = 1;
+      break;
+    }
     if (ll_mono_ns() > deadline) {
       rc = ll_fail(err, LL_ERR_TIMEOUT,
                    "alerts: reading %s back took too "
@@ -396,7 +414,7 @@ static int publish(ll_alerts *a, ll_alert *al, ll_err *err) {
 }
 
 /* What an earlier run or round left unsent: the ones already in the topic
- * are marked sent, the others published. */
+ * are marked sent, the others published. 1 when the worker is stopping. */
 static int settle_pending(ll_alerts *a, ll_err *err) {
   ll_alert *pending = NULL;
   size_t n = 0;
@@ -414,9 +432,13 @@ static int settle_pending(ll_alerts *a, ll_err *err) {
   }
   if (rc == 0 && n > 0)
     rc = read_topic(a, &rb, err);
-  for (size_t i = 0; rc == 0 && i < n; i++)
-    rc = rb.found[i] ? mark_sent(a, &pending[i], err)
-                     : publish(a, &pending[i], err);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (stopping(a))
+      rc = 1; /* the rest stays pending for the next start */
+    else
+      rc = rb.found[i] ? mark_sent(a, &pending[i], err)
+                       : publish(a, &pending[i], err);
+  }
   for (size_t i = 0; i < n; i++)
     ll_buf_free(&rb.wanted[i]);
   free(rb.wanted);
@@ -457,10 +479,13 @@ static int note_published(ll_alerts *a, const rd_kafka_message_t *m,
   return rc;
 }
 
-/* The high watermarks of the partitions the follower reads. */
+/* The high watermarks of the partitions the follower reads; 1 when the
+ * worker is stopping. */
 static int follow_ends(ll_alerts *a, int64_t *ends, ll_err *err) {
   for (int p = 0; p < a->follow_parts; p++) {
     int64_t lo = 0;
+    if (stopping(a))
+      return 1;
     if (rd_kafka_query_watermark_offsets(a->follower, a->topic, p, &lo,
                                          &ends[p],
                                          5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -478,20 +503,24 @@ static int follow_published(ll_alerts *a, ll_err *err) {
   int64_t ends[PARTITIONS_MAX];
   if (a->follower == NULL) {
     a->follower = read_back_consumer(a, err);
-    if (a->follower == NULL ||
-        assign_all(a, a->follower, ends, &a->follow_parts, err) != 0) {
+    int rc = a->follower == NULL
+                 ? -1
+                 : assign_all(a, a->follower, ends, &a->follow_parts, err);
+    if (rc != 0) {
       if (a->follower != NULL)
         rd_kafka_destroy(a->follower);
       a->follower = NULL;
-      return -1;
+      return rc;
     }
-  } else if (follow_ends(a, ends, err) != 0) {
-    return -1;
+  } else {
+    int rc = follow_ends(a, ends, err);
+    if (rc != 0)
+      return rc;
   }
   uint64_t deadline = ll_mono_ns() + (uint64_t)LL_ALERTS_READ_BACK_MS * 1000000;
   while (!all_read(a->follow_next, ends, a->follow_parts)) {
-    if (a->stop != NULL && *a->stop)
-      return 1; /* stopping: the next start reads the topic again */
+    if (stopping(a))
+      return 1; /* the next start reads the topic again */
     if (ll_mono_ns() > deadline)
       return ll_fail(err, LL_ERR_TIMEOUT, "alerts: following %s took too long",
                      a->topic);
@@ -587,11 +616,12 @@ static int emit_due(ll_alerts *a, const ll_lot *lot, int64_t now_ms,
 }
 
 int ll_alerts_round(ll_alerts *a, int64_t now_ms, ll_err *err) {
-  if (settle_pending(a, err) != 0)
-    return -1;
+  int settled = settle_pending(a, err);
+  if (settled != 0)
+    return settled < 0 ? -1 : 0; /* stopping: nothing looked at */
   int followed = follow_published(a, err);
   if (followed != 0)
-    return followed < 0 ? -1 : 0; /* stopping: nothing looked at */
+    return followed < 0 ? -1 : 0;
   int emitted = 0;
   char *cursor = NULL;
   do {
@@ -600,7 +630,7 @@ int ll_alerts_round(ll_alerts *a, int64_t now_ms, ll_err *err) {
     size_t n = 0;
     char *next = NULL;
     int rc = ll_views_list_lots(a->views, &f, &lots, &n, &next, err);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; rc == 0 && i < n && !stopping(a); i++) {
       int e = emit_due(a, &lots[i], now_ms, err);
       rc = e < 0 ? -1 : 0;
       emitted += e > 0 ? e : 0;
@@ -612,7 +642,8 @@ int ll_alerts_round(ll_alerts *a, int64_t now_ms, ll_err *err) {
       free(cursor);
       return -1;
     }
-  } while (cursor != NULL);
+  } while (cursor != NULL && !stopping(a));
+  free(cursor);
   return emitted;
 }
 

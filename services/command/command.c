@@ -101,7 +101,8 @@
  * lone event waits before it is read: keep it short. */
 #define COMMAND_FETCH_WAIT_MAX_MS "10"
 #define COMMAND_FETCH_WAIT_MAX_MS_EMBEDDED "1"
-#define COMMAND_CLOSE_TIMEOUT_MS 1500 /* for leaving the group at shutdown */
+#define COMMAND_CLOSE_TIMEOUT_MS 1500   /* for leaving the group at shutdown */
+#define COMMAND_DESTROY_TIMEOUT_MS 2000 /* then for its threads to end */
 /* At shutdown, waiting for Kafka to acknowledge the last rejections: at
  * most this long, and no longer than this without any acknowledgement. */
 #define COMMAND_DRAIN_MAX_MS 2000
@@ -1122,7 +1123,7 @@ static void finish(loop *l) {
   commit_kafka_offsets(l, true);
   ll_log(LL_INFO, "command", "closing consumer");
   if (close_consumer(l->rk, COMMAND_CLOSE_TIMEOUT_MS))
-    rd_kafka_destroy(l->rk);
+    ll_kafka_destroy_within(l->rk, COMMAND_DESTROY_TIMEOUT_MS, "command");
   ll_store_state_stats ss;
   ll_store_get_state_stats(l->o->store, &ss);
   ll_log(LL_INFO, "command",

@@ -7,6 +7,7 @@
 #ifndef LL_KAFKA_H
 #define LL_KAFKA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,5 +73,10 @@ int ll_producer_send_tracked(ll_producer *p, const char *topic, const void *key,
                              uint64_t tag, ll_err *err);
 int ll_producer_flush(ll_producer *p, int timeout_ms, ll_err *err);
 void ll_producer_free(ll_producer *p);
+
+/* rd_kafka_destroy(rk) (an rd_kafka_t *), waiting for it at most
+ * timeout_ms: false when it is still running then (it is left to finish
+ * on its own thread; `what` names the client in the warning logged). */
+bool ll_kafka_destroy_within(void *rk, int timeout_ms, const char *what);
 
 #endif

@@ -59,6 +59,7 @@
 #define PROJECTOR_FOLLOW_WAIT_MS 1
 #define PROJECTOR_FOLLOW_WAIT_MAX_MS 8
 #define PUBLISHER_JOIN_MS 500
+#define ALERTS_JOIN_MS (LL_ALERTS_SEND_TIMEOUT_MS + 1000)
 #define LOG_WAIT_SLEEP_US (200 * 1000)
 #define ADDR_LINE_MAX 400 /* "https://" + HOST:PORT */
 
@@ -294,18 +295,20 @@ static bool join_publisher(daemon_ctx *d) {
   return false;
 }
 
-/* The alerts worker may wait on Kafka; like the publisher, it is left to
- * the process exit after PUBLISHER_JOIN_MS (its unsent alerts are settled
- * at the next start, services/alerts/alerts.c). */
+/* The alerts worker gives up a round between any two waits on Kafka when
+ * it stops, so the join waits at most for one call in flight (each is
+ * bounded by LL_ALERTS_SEND_TIMEOUT_MS); past ALERTS_JOIN_MS it is left to
+ * the process exit (its unsent alerts are settled at the next start,
+ * services/alerts/alerts.c). */
 static void join_alerts(daemon_ctx *d) {
-  struct timespec deadline = ll_deadline_after_ms(PUBLISHER_JOIN_MS);
+  struct timespec deadline = ll_deadline_after_ms(ALERTS_JOIN_MS);
   if (!d->alerts_started ||
       pthread_timedjoin_np(d->alerts_thread, NULL, &deadline) == 0) {
     ll_alerts_close(d->alerts);
     return;
   }
   ll_log(LL_WARN, "alerts", "the alerts worker did not stop within %d ms",
-         PUBLISHER_JOIN_MS);
+         ALERTS_JOIN_MS);
   d->alerts_abandoned = true;
 }
 

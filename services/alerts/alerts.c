@@ -59,6 +59,9 @@
 #define KEY_SEP '\x1f'
 #define SLEEP_SLICE_MS 50
 #define READ_BACK_POLL_MS 100
+/* A wait on Kafka is cut in slices of this, so that a stop is seen. */
+#define KAFKA_SLICE_MS 100
+#define SEND_POLL_US 1000 /* how often a send looks for its report */
 #define PARTITIONS_MAX 1024
 
 struct ll_alerts {
@@ -84,6 +87,9 @@ struct ll_alerts {
   void *serves_ctx;
   bool await_filter;
   volatile sig_atomic_t *stop; /* ll_alerts_run's: a round gives up at once */
+  uint64_t send_tag;           /* the worker's last send (its thread's) */
+  _Atomic uint64_t sent_tag;   /* the last send Kafka reported on */
+  _Atomic int sent_err;        /* and its outcome (rd_kafka_resp_err_t) */
 };
 
 /* ---- keys and values ---- */
@@ -294,50 +300,77 @@ static bool stopping(const ll_alerts *a) {
   return a->stop != NULL && *a->stop;
 }
 
+/* A partition's high watermark, asked in slices of KAFKA_SLICE_MS for at
+ * most LL_ALERTS_SEND_TIMEOUT_MS: 0, 1 when the worker is stopping, -1
+ * with err. */
+static int query_end(ll_alerts *a, rd_kafka_t *rk, int p, int64_t *end,
+                     ll_err *err) {
+  uint64_t deadline =
+      ll_mono_ns() + (uint64_t)LL_ALERTS_SEND_TIMEOUT_MS * 1000000;
+  for (;;) {
+    if (stopping(a))
+      return 1;
+    int64_t lo = 0;
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+        rk, a->topic, p, &lo, end, KAFKA_SLICE_MS);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+      return 0;
+    if (e != RD_KAFKA_RESP_ERR__TIMED_OUT || ll_mono_ns() > deadline)
+      return ll_fail(err, LL_ERR_KAFKA, "alerts: no offsets for %s/%d: %s",
+                     a->topic, p, rd_kafka_err2str(e));
+  }
+}
+
+/* The topic's partition count, asked like query_end. */
+static int count_partitions(ll_alerts *a, rd_kafka_t *rk, int *n, ll_err *err) {
+  uint64_t deadline =
+      ll_mono_ns() + (uint64_t)LL_ALERTS_SEND_TIMEOUT_MS * 1000000;
+  rd_kafka_topic_t *t = rd_kafka_topic_new(rk, a->topic, NULL);
+  int rc = 1;
+  while (rc == 1 && !stopping(a)) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, KAFKA_SLICE_MS);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+        md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      *n = md->topics[0].partition_cnt;
+      rc = 0;
+    } else if (e != RD_KAFKA_RESP_ERR__TIMED_OUT || ll_mono_ns() > deadline) {
+      rc = ll_fail(err, LL_ERR_KAFKA, "alerts: no metadata for %s: %s",
+                   a->topic, rd_kafka_err2str(e ? e : md->topics[0].err));
+    }
+    if (md)
+      rd_kafka_metadata_destroy(md);
+  }
+  rd_kafka_topic_destroy(t);
+  return rc;
+}
+
 /* Assign every partition from its start; ends[p] = its high watermark.
  * 1 when the worker is stopping. */
 static int assign_all(ll_alerts *a, rd_kafka_t *rk, int64_t *ends, int *n_parts,
                       ll_err *err) {
-  const struct rd_kafka_metadata *md = NULL;
-  rd_kafka_topic_t *t = rd_kafka_topic_new(rk, a->topic, NULL);
-  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 5000);
-  rd_kafka_topic_destroy(t);
-  if (e != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 ||
-      md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    if (md)
-      rd_kafka_metadata_destroy(md);
-    return ll_fail(err, LL_ERR_KAFKA, "alerts: no metadata for %s: %s",
-                   a->topic, rd_kafka_err2str(e));
-  }
-  int n = md->topics[0].partition_cnt;
-  rd_kafka_metadata_destroy(md);
+  int n = 0;
+  int rc = count_partitions(a, rk, &n, err);
+  if (rc != 0)
+    return rc;
   if (n > PARTITIONS_MAX)
     return ll_fail(err, LL_ERR_KAFKA, "alerts: %s has %d partitions", a->topic,
                    n);
   rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
-  for (int p = 0; p < n; p++) {
-    int64_t lo = 0, hi = 0;
-    if (stopping(a)) {
-      rd_kafka_topic_partition_list_destroy(parts);
-      return 1;
-    }
-    if (rd_kafka_query_watermark_offsets(rk, a->topic, p, &lo, &hi, 5000) !=
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
-      rd_kafka_topic_partition_list_destroy(parts);
-      return ll_fail(err, LL_ERR_KAFKA, "alerts: no offsets for %s/%d",
-                     a->topic, p);
-    }
-    ends[p] = hi;
+  for (int p = 0; p < n && rc == 0; p++) {
+    rc = query_end(a, rk, p, &ends[p], err);
     rd_kafka_topic_partition_list_add(parts, a->topic, p)->offset =
         RD_KAFKA_OFFSET_BEGINNING;
   }
-  e = rd_kafka_assign(rk, parts);
+  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (rc == 0)
+    e = rd_kafka_assign(rk, parts);
   rd_kafka_topic_partition_list_destroy(parts);
   *n_parts = n;
-  return e == RD_KAFKA_RESP_ERR_NO_ERROR
-             ? 0
-             : ll_fail(err, LL_ERR_KAFKA, "alerts: cannot assign %s: %s",
-                       a->topic, rd_kafka_err2str(e));
+  if (rc == 0 && e != RD_KAFKA_RESP_ERR_NO_ERROR)
+    rc = ll_fail(err, LL_ERR_KAFKA, "alerts: cannot assign %s: %s", a->topic,
+                 rd_kafka_err2str(e));
+  return rc;
 }
 
 static bool all_read(const int64_t *next, const int64_t *ends, int n) {
@@ -386,14 +419,45 @@ static int read_topic(ll_alerts *a, read_back *rb, ll_err *err) {
 
 /* ---- sending ---- */
 
-static int send_alert(ll_alerts *a, const ll_buf *value, const ll_alert *al,
-                      ll_err *err) {
-  return ll_producer_send_sync(a->producer, a->topic, al->product_id,
-                               strlen(al->product_id), value->data, value->len,
-                               LL_ALERTS_SEND_TIMEOUT_MS, err);
+/* The delivery report of the alert being sent (the producer's thread):
+ * a report of an earlier send the worker stopped waiting for is told
+ * apart by its tag. */
+static void on_sent(void *arg, uint64_t tag, int kafka_err) {
+  ll_alerts *a = arg;
+  atomic_store(&a->sent_err, kafka_err);
+  atomic_store(&a->sent_tag, tag);
 }
 
-/* Publish a recorded alert and mark it sent. */
+/* Send an alert and wait for Kafka's acknowledgement, at most
+ * LL_ALERTS_SEND_TIMEOUT_MS: 0, 1 when the worker is stopping first (the
+ * alert stays pending: the next start reads the topic back and sends it
+ * only if it is not there), -1 with err. */
+static int send_alert(ll_alerts *a, const ll_buf *value, const ll_alert *al,
+                      ll_err *err) {
+  uint64_t tag = ++a->send_tag;
+  if (ll_producer_send_tracked(a->producer, a->topic, al->product_id,
+                               strlen(al->product_id), value->data, value->len,
+                               on_sent, a, tag, err) != 0)
+    return -1;
+  uint64_t deadline =
+      ll_mono_ns() + (uint64_t)LL_ALERTS_SEND_TIMEOUT_MS * 1000000;
+  while (atomic_load(&a->sent_tag) != tag) {
+    if (stopping(a))
+      return 1;
+    if (ll_mono_ns() > deadline)
+      return ll_fail(err, LL_ERR_TIMEOUT,
+                     "alerts: %s did not acknowledge an alert within %d ms",
+                     a->topic, LL_ALERTS_SEND_TIMEOUT_MS);
+    usleep(SEND_POLL_US);
+  }
+  int e = atomic_load(&a->sent_err);
+  return e == 0 ? 0
+                : ll_fail(err, LL_ERR_KAFKA, "alerts: sending to %s: %s",
+                          a->topic, rd_kafka_err2str((rd_kafka_resp_err_t)e));
+}
+
+/* Publish a recorded alert and mark it sent; 1 when the worker is
+ * stopping before Kafka acknowledged it. */
 static int publish(ll_alerts *a, ll_alert *al, ll_err *err) {
   ll_buf v;
   ll_buf_init(&v);
@@ -402,7 +466,7 @@ static int publish(ll_alerts *a, ll_alert *al, ll_err *err) {
     rc = send_alert(a, &v, al, err);
   ll_buf_free(&v);
   if (rc != 0)
-    return -1;
+    return rc; /* 1: stopping, the alert stays pending */
   if (mark_sent(a, al, err) != 0)
     return -1;
   if (a->m_emitted)
@@ -483,14 +547,9 @@ static int note_published(ll_alerts *a, const rd_kafka_message_t *m,
  * worker is stopping. */
 static int follow_ends(ll_alerts *a, int64_t *ends, ll_err *err) {
   for (int p = 0; p < a->follow_parts; p++) {
-    int64_t lo = 0;
-    if (stopping(a))
-      return 1;
-    if (rd_kafka_query_watermark_offsets(a->follower, a->topic, p, &lo,
-                                         &ends[p],
-                                         5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-      return ll_fail(err, LL_ERR_KAFKA, "alerts: no offsets for %s/%d",
-                     a->topic, p);
+    int rc = query_end(a, a->follower, p, &ends[p], err);
+    if (rc != 0)
+      return rc;
   }
   return 0;
 }
@@ -586,8 +645,10 @@ static int emit_if_new(ll_alerts *a, const ll_lot *lot, ll_date_kind kind,
                  .emitted_at_ms = now_ms};
   if (rc == 0 && !found) {
     rc = record_alert(a, &al, &done, err);
-    if (rc == 0)
-      rc = publish(a, &al, err) == 0 ? 1 : -1;
+    if (rc == 0) {
+      int sent = publish(a, &al, err); /* 1: stopping, the alert pending */
+      rc = sent == 0 ? 1 : sent == 1 ? 0 : -1;
+    }
   }
   ll_buf_free(&done);
   ll_buf_free(&v);

@@ -59,7 +59,7 @@
 #define PROJECTOR_FOLLOW_WAIT_MS 1
 #define PROJECTOR_FOLLOW_WAIT_MAX_MS 8
 #define PUBLISHER_JOIN_MS 500
-#define ALERTS_JOIN_MS (LL_ALERTS_SEND_TIMEOUT_MS + 1000)
+#define ALERTS_JOIN_MS 1500
 #define LOG_WAIT_SLEEP_US (200 * 1000)
 #define ADDR_LINE_MAX 400 /* "https://" + HOST:PORT */
 
@@ -295,11 +295,10 @@ static bool join_publisher(daemon_ctx *d) {
   return false;
 }
 
-/* The alerts worker gives up a round between any two waits on Kafka when
- * it stops, so the join waits at most for one call in flight (each is
- * bounded by LL_ALERTS_SEND_TIMEOUT_MS); past ALERTS_JOIN_MS it is left to
- * the process exit (its unsent alerts are settled at the next start,
- * services/alerts/alerts.c). */
+/* The alerts worker gives up a round at a stop, never waiting on Kafka
+ * for more than a slice (services/alerts/alerts.c); past ALERTS_JOIN_MS
+ * it is left to the process exit (its unsent alerts are settled at the
+ * next start). */
 static void join_alerts(daemon_ctx *d) {
   struct timespec deadline = ll_deadline_after_ms(ALERTS_JOIN_MS);
   if (!d->alerts_started ||

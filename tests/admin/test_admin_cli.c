@@ -115,31 +115,12 @@ static void expect_status(const cli_run *r, int want, const char *what) {
 
 /* ---- services ---- */
 
-typedef struct service {
-  h_proc proc;
-  char *http;
-  char dir[512];
-} service;
-
-static service start_all(const char *dir) {
-  service s = {0};
-  snprintf(s.dir, sizeof s.dir, "%s", dir);
-  char bin[512], log[600];
+/* A lotlined all on a data directory; its log beside it (the directory
+ * itself is what a backup copies). */
+static h_all start_all(const char *dir) {
+  char log[600];
   snprintf(log, sizeof log, "%s.lotlined.log", dir);
-  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
-                        "all",
-                        "--data",
-                        dir,
-                        "--http",
-                        "127.0.0.1:0",
-                        NULL};
-  s.proc = h_spawn(log, argv);
-  s.http = h_wait_file(dir, "http.addr", START_TIMEOUT_MS);
-  if (!s.http) {
-    h_dump_log(&s.proc);
-    fail_msg("lotlined all on %s did not start", dir);
-  }
-  return s;
+  return h_start_all(dir, log, NULL, START_TIMEOUT_MS);
 }
 
 static void stop_proc(h_proc *p, const char *what) {
@@ -150,14 +131,10 @@ static void stop_proc(h_proc *p, const char *what) {
   }
 }
 
-static void stop_service(service *s) {
-  stop_proc(&s->proc, "lotlined all");
-  free(s->http);
-  s->http = NULL;
-  /* The next start writes a fresh address. */
-  char path[600];
-  snprintf(path, sizeof path, "%s/http.addr", s->dir);
-  remove(path);
+static void stop_service(h_all *s) {
+  int rc = h_stop_all(s, STOP_TIMEOUT_MS);
+  if (rc != 0)
+    fail_msg("lotlined all exited %d on SIGTERM", rc);
 }
 
 static void http_ok(const char *http, const char *method, const char *path,
@@ -301,7 +278,7 @@ static void test_backup_while_all_runs(void **state) {
   char data[512], backup[512];
   snprintf(data, sizeof data, "%s/data", root);
   snprintf(backup, sizeof backup, "%s/backup", root);
-  service a = start_all(data);
+  h_all a = start_all(data);
   load(a.http, "A");
 
   /* The endpoint itself: its own checks. */
@@ -349,7 +326,7 @@ static void test_backup_while_all_runs(void **state) {
   json_decref(j);
   free(body);
 
-  service b = start_all(backup);
+  h_all b = start_all(backup);
   assert_string_not_equal(a.http, b.http);
   compare_answers(a.http, b.http, "A", position);
   stop_service(&b);
@@ -364,7 +341,7 @@ static void test_rebuild_verify_backup_stopped(void **state) {
   char data[512], backup[512];
   snprintf(data, sizeof data, "%s/data", root);
   snprintf(backup, sizeof backup, "%s/backup", root);
-  service a = start_all(data);
+  h_all a = start_all(data);
   load(a.http, "S");
   json_t *lot_before = get(a.http, "/v1/lots/S-L04");
   /* views-dump reads a read-only view: fine next to the service */
@@ -416,7 +393,7 @@ static void test_rebuild_verify_backup_stopped(void **state) {
   expect_status(&r, 0, "verify the backup");
   cli_run_free(&r);
 
-  service b = start_all(backup);
+  h_all b = start_all(backup);
   json_t *lot_after = get(b.http, "/v1/lots/S-L04");
   assert_true(json_equal(lot_before, lot_after));
   json_decref(lot_before);
@@ -477,7 +454,7 @@ static void test_backup_split_mode(void **state) {
   expect_status(&r, 0, "verify the split-mode backup");
   cli_run_free(&r);
 
-  service b = start_all(backup);
+  h_all b = start_all(backup);
   compare_answers(http, b.http, "P", position);
   stop_service(&b);
   stop_proc(&project, "lotlined project");

@@ -216,6 +216,21 @@ static void test_https_tokens_and_cli(void **state) {
 
 /* ---- secure by default: who may start with which http.listen ---- */
 
+#define ALL_ARGV_MAX 16
+
+/* argv of `lotlined all --data data [extra...]`, NULL-terminated. */
+static void all_argv(const char *argv[ALL_ARGV_MAX], char *bin, size_t bin_size,
+                     const char *data, const char *const extra[]) {
+  size_t n = 0;
+  argv[n++] = h_bin("lotlined", bin, bin_size);
+  argv[n++] = "all";
+  argv[n++] = "--data";
+  argv[n++] = data;
+  for (size_t i = 0; extra[i] != NULL && n < ALL_ARGV_MAX - 1; i++)
+    argv[n++] = extra[i];
+  argv[n] = NULL;
+}
+
 /* Start `lotlined all` with extra args; true when it serves its API
  * (http.addr written) and stops cleanly on SIGTERM. log: its output. */
 static bool starts(const char *dir, const char *tag, const char *const extra[],
@@ -223,12 +238,8 @@ static bool starts(const char *dir, const char *tag, const char *const extra[],
   char data[600], bin[512];
   snprintf(data, sizeof data, "%s/%s", dir, tag);
   snprintf(log, log_size, "%s/%s.log", dir, tag);
-  const char *argv[16] = {h_bin("lotlined", bin, sizeof bin), "all", "--data",
-                          data};
-  size_t n = 4;
-  for (size_t i = 0; extra[i] != NULL && n < 15; i++)
-    argv[n++] = extra[i];
-  argv[n] = NULL;
+  const char *argv[ALL_ARGV_MAX];
+  all_argv(argv, bin, sizeof bin, data, extra);
   h_proc p = h_spawn(log, argv);
   char *addr = h_wait_file(data, "http.addr", START_TIMEOUT_MS);
   int rc = h_stop(&p, STOP_TIMEOUT_MS);
@@ -238,30 +249,34 @@ static bool starts(const char *dir, const char *tag, const char *const extra[],
   return addr != NULL && rc == 0;
 }
 
-static void test_open_address_without_token_refused(void **state) {
-  (void)state;
-  char *dir = h_tempdir("open");
-  char data[600], log[600], bin[512];
+/* Run `lotlined all` on <dir>/data with extra args, expecting it to refuse
+ * to start: exit 2, and nothing created. log: its output. */
+static void refuses(const char *dir, const char *const extra[], char *log,
+                    size_t log_size) {
+  char data[600], bin[512];
   snprintf(data, sizeof data, "%s/data", dir);
-  snprintf(log, sizeof log, "%s/refused.log", dir);
-  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
-                        "all",
-                        "--data",
-                        data,
-                        "--http",
-                        "0.0.0.0:0",
-                        NULL};
+  snprintf(log, log_size, "%s/refused.log", dir);
+  const char *argv[ALL_ARGV_MAX];
+  all_argv(argv, bin, sizeof bin, data, extra);
   h_proc p = h_spawn(log, argv);
   int status = 0;
   assert_int_equal(waitpid(p.pid, &status, 0), p.pid);
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 2);
+  assert_int_equal(access(data, F_OK), -1); /* nothing was started */
+}
+
+static void test_open_address_without_token_refused(void **state) {
+  (void)state;
+  char *dir = h_tempdir("open");
+  char log[700];
+  const char *extra[] = {"--http", "0.0.0.0:0", NULL};
+  refuses(dir, extra, log, sizeof log);
   /* the message says how to fix it: the key, its variable, the way out */
   assert_true(file_has(log, "'http.listen'"));
   assert_true(file_has(log, "'http.token.write'"));
   assert_true(file_has(log, "LOTLINE_HTTP_TOKEN_WRITE"));
   assert_true(file_has(log, "http.insecure = true"));
-  assert_int_equal(access(data, F_OK), -1); /* nothing was started */
   h_rmrf(dir);
   free(dir);
 }
@@ -270,26 +285,12 @@ static void test_open_address_without_token_refused(void **state) {
 static void test_open_cluster_listener_without_token_refused(void **state) {
   (void)state;
   char *dir = h_tempdir("open_cluster");
-  char data[600], log[600], bin[512];
-  snprintf(data, sizeof data, "%s/data", dir);
-  snprintf(log, sizeof log, "%s/refused.log", dir);
-  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
-                        "all",
-                        "--data",
-                        data,
-                        "--http",
-                        "127.0.0.1:0",
-                        "--set",
-                        "cluster.listen=0.0.0.0:0",
-                        NULL};
-  h_proc p = h_spawn(log, argv);
-  int status = 0;
-  assert_int_equal(waitpid(p.pid, &status, 0), p.pid);
-  assert_true(WIFEXITED(status));
-  assert_int_equal(WEXITSTATUS(status), 2);
+  char log[700];
+  const char *extra[] = {"--http", "127.0.0.1:0", "--set",
+                         "cluster.listen=0.0.0.0:0", NULL};
+  refuses(dir, extra, log, sizeof log);
   assert_true(file_has(log, "'cluster.listen' is 0.0.0.0:0"));
   assert_true(file_has(log, "'http.token.write'"));
-  assert_int_equal(access(data, F_OK), -1); /* nothing was started */
   h_rmrf(dir);
   free(dir);
 }

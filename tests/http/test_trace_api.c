@@ -73,20 +73,9 @@ static uint64_t feed(ll_event *ev) {
   return pos;
 }
 
+/* Apply to the views whatever the log holds beyond their position. */
 static void project(void) {
-  ll_entry entries[64];
-  for (;;) {
-    size_t n = 0;
-    ll_err err = {0};
-    uint64_t from = ll_views_position(F->views) + 1;
-    assert_int_equal(ll_store_read_log(F->store, from, entries, 64, &n, &err),
-                     0);
-    if (n == 0)
-      return;
-    assert_int_equal(ll_views_apply(F->views, entries, n, &err), 0);
-    for (size_t i = 0; i < n; i++)
-      ll_entry_free(&entries[i]);
-  }
+  assert_int_equal(ts_fixture_project(F), 0);
 }
 
 static int seconds_now;

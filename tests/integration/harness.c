@@ -230,6 +230,49 @@ char *h_wait_file(const char *dir, const char *name, int timeout_ms) {
   return NULL;
 }
 
+#define ALL_ARGS_MAX 24
+
+h_all h_start_all(const char *dir, const char *log, const char *const extra[],
+                  int timeout_ms) {
+  char bin[512];
+  const char *argv[ALL_ARGS_MAX] = {h_bin("lotlined", bin, sizeof bin),
+                                    "all",
+                                    "--data",
+                                    dir,
+                                    "--http",
+                                    "127.0.0.1:0"};
+  size_t n = 6;
+  for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+    if (n + 1 >= ALL_ARGS_MAX)
+      die("h_start_all: more than %s arguments", "18");
+    argv[n++] = extra[i];
+  }
+  argv[n] = NULL;
+  /* Addresses a previous run on dir left would be taken for this one's. */
+  char path[1024];
+  snprintf(path, sizeof path, "%s/http.addr", dir);
+  unlink(path);
+  h_all a = {.proc = h_spawn_tied(log, argv)};
+  a.brokers = h_wait_file(dir, "broker.addr", timeout_ms);
+  a.http = h_wait_file(dir, "http.addr", timeout_ms);
+  if (a.brokers == NULL || a.http == NULL) {
+    h_dump_log(&a.proc);
+    h_kill9(&a.proc);
+    die("lotlined all on %s did not write its addresses in time", dir);
+  }
+  return a;
+}
+
+int h_stop_all(h_all *a, int timeout_ms) {
+  int rc = h_stop(&a->proc, timeout_ms);
+  if (rc != 0)
+    h_dump_log(&a->proc);
+  free(a->brokers);
+  free(a->http);
+  a->brokers = a->http = NULL;
+  return rc;
+}
+
 typedef struct body_buf {
   char *data;
   size_t len;

@@ -46,6 +46,21 @@ void h_dump_log(const h_proc *p);
 /* Wait for <dir>/<name> to exist and hold a line; returns malloc'd line. */
 char *h_wait_file(const char *dir, const char *name, int timeout_ms);
 
+/* `lotlined all --data dir --http 127.0.0.1:0 [extra...]` on its embedded
+ * broker, output to log, tied to the test process (h_spawn_tied): started
+ * once it wrote its broker and HTTP addresses; the test program aborts
+ * (after the log's tail) when it did not within timeout_ms. */
+typedef struct h_all {
+  h_proc proc;
+  char *brokers; /* "127.0.0.1:port" (malloc'd) */
+  char *http;    /* "http://127.0.0.1:port" (malloc'd) */
+} h_all;
+h_all h_start_all(const char *dir, const char *log, const char *const extra[],
+                  int timeout_ms);
+/* SIGTERM and wait (h_stop); the log's tail when it did not exit 0; the
+ * addresses freed. Returns the exit status. */
+int h_stop_all(h_all *a, int timeout_ms);
+
 /* HTTP: returns status (or -1 on connection failure); body parsed as JSON
  * (NULL if not JSON) into *json (caller json_decref). */
 int h_http(const char *method, const char *base, const char *path,

@@ -89,22 +89,10 @@ static int run_to_exit(const char *dir, const char *mode, const char *log) {
 }
 
 static h_proc start_all(const char *dir, const char *log) {
-  char bin[512];
-  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
-                        "all",
-                        "--data",
-                        dir,
-                        "--http",
-                        "127.0.0.1:0",
-                        NULL};
-  h_proc p = h_spawn_tied(log, argv);
-  char *http = h_wait_file(dir, "http.addr", START_TIMEOUT_MS);
-  if (!http) {
-    h_dump_log(&p);
-    fail_msg("lotlined all did not start on %s", dir);
-  }
-  free(http);
-  return p;
+  h_all a = h_start_all(dir, log, NULL, START_TIMEOUT_MS);
+  free(a.brokers);
+  free(a.http);
+  return a.proc;
 }
 
 static void test_second_owner_is_refused(void **state) {
@@ -148,10 +136,7 @@ static void test_kill9_leaves_no_stale_lock(void **state) {
   snprintf(log, sizeof log, "%s/first.log", dir);
   h_proc first = start_all(dir, log);
   h_kill9(&first);
-  /* http.addr of the dead one must not pass for the new one's. */
-  char http_path[600];
-  snprintf(http_path, sizeof http_path, "%s/http.addr", dir);
-  unlink(http_path);
+  /* (h_start_all removes the dead one's http.addr first.) */
   snprintf(log, sizeof log, "%s/again.log", dir);
   h_proc again = start_all(dir, log);
   assert_int_equal(h_stop(&again, STOP_TIMEOUT_MS), 0);
@@ -175,9 +160,6 @@ static void test_log_of_another_group_is_refused(void **state) {
              said ? said : "(nothing)");
   free(said);
   snprintf(log, sizeof log, "%s/again.log", dir);
-  char http_path[600];
-  snprintf(http_path, sizeof http_path, "%s/http.addr", dir);
-  unlink(http_path);
   h_proc again = start_all(dir, log); /* its own group: it starts */
   assert_int_equal(h_stop(&again, STOP_TIMEOUT_MS), 0);
   h_rmrf(dir);

@@ -271,52 +271,30 @@ static void check_http_writes(const char *http) {
 
 static void test_all_in_one(void **state) {
   (void)state;
-  char bin[512], log[600];
+  char log[600];
   char *dir = h_tempdir("e2e");
   snprintf(log, sizeof log, "%s/lotlined.log", dir);
-  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
-                        "all",
-                        "--data",
-                        dir,
-                        "--http",
-                        "127.0.0.1:0",
-                        NULL};
-  h_proc p = h_spawn(log, argv);
-  char *brokers = h_wait_file(dir, "broker.addr", START_TIMEOUT_MS);
-  char *http = h_wait_file(dir, "http.addr", START_TIMEOUT_MS);
-  if (!brokers || !http) {
-    h_dump_log(&p);
-    fail_msg("lotlined all did not start");
-  }
-  produce_flow(brokers, "A");
-  check_locations(http, "A-L1");
-  produce_rejections(brokers, "A");
-  check_rejections_api(http);
-  check_locations(http, "A-L1"); /* the redelivered receipt changed nothing */
-  check_rejected_topic(brokers);
-  check_http_writes(http);
-  int rc = h_stop(&p, STOP_TIMEOUT_MS);
-  if (rc != 0)
-    h_dump_log(&p);
-  assert_int_equal(rc, 0);
+  h_all all = h_start_all(dir, log, NULL, START_TIMEOUT_MS);
+  produce_flow(all.brokers, "A");
+  check_locations(all.http, "A-L1");
+  produce_rejections(all.brokers, "A");
+  check_rejections_api(all.http);
+  check_locations(all.http,
+                  "A-L1"); /* the redelivered receipt changed nothing */
+  check_rejected_topic(all.brokers);
+  check_http_writes(all.http);
+  assert_int_equal(h_stop_all(&all, STOP_TIMEOUT_MS), 0);
 
   /* Restart on the same data: the views are still there. */
   remove(log);
-  char path[600];
-  snprintf(path, sizeof path, "%s/http.addr", dir);
-  remove(path);
-  p = h_spawn(log, argv);
-  free(http);
-  http = h_wait_file(dir, "http.addr", START_TIMEOUT_MS);
-  assert_non_null(http);
+  all = h_start_all(dir, log, NULL, START_TIMEOUT_MS);
   json_t *j = NULL;
-  assert_int_equal(h_http("GET", http, "/v1/lots/A-L1", NULL, NULL, &j), 200);
+  assert_int_equal(h_http("GET", all.http, "/v1/lots/A-L1", NULL, NULL, &j),
+                   200);
   assert_string_equal(json_string_value(json_object_get(j, "on_hand")), "7.5");
   assert_string_equal(json_string_value(json_object_get(j, "name")), "LOT-001");
   json_decref(j);
-  assert_int_equal(h_stop(&p, STOP_TIMEOUT_MS), 0);
-  free(brokers);
-  free(http);
+  assert_int_equal(h_stop_all(&all, STOP_TIMEOUT_MS), 0);
   h_rmrf(dir);
   free(dir);
 }

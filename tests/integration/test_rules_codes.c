@@ -1039,37 +1039,18 @@ static void run_http_quantities(const char *http, bool covered[LL_CODE_COUNT]) {
 
 static void test_every_code(void **state) {
   (void)state;
-  char bin[512], log[600];
+  char log[600];
   char *dir = h_tempdir("codes");
   snprintf(log, sizeof log, "%s/lotlined.log", dir);
-  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
-                        "all",
-                        "--data",
-                        dir,
-                        "--http",
-                        "127.0.0.1:0",
-                        NULL};
-  h_proc p = h_spawn(log, argv);
-  char *brokers = h_wait_file(dir, "broker.addr", START_TIMEOUT_MS);
-  char *http = h_wait_file(dir, "http.addr", START_TIMEOUT_MS);
-  if (!brokers || !http) {
-    h_dump_log(&p);
-    h_kill9(&p);
-    fail_msg("lotlined all did not start");
-  }
-  run_kafka_path(brokers, http);
+  h_all all = h_start_all(dir, log, NULL, START_TIMEOUT_MS);
+  run_kafka_path(all.brokers, all.http);
   bool covered[LL_CODE_COUNT] = {false};
-  run_http_path(http, covered);
-  run_http_quantities(http, covered);
+  run_http_path(all.http, covered);
+  run_http_quantities(all.http, covered);
   check_http_coverage(covered);
-  check_state_unchanged(http); /* no HTTP rejection changed anything */
+  check_state_unchanged(all.http); /* no HTTP rejection changed anything */
   fflush(stdout);
-  int rc = h_stop(&p, STOP_TIMEOUT_MS);
-  if (rc != 0)
-    h_dump_log(&p);
-  assert_int_equal(rc, 0);
-  free(brokers);
-  free(http);
+  assert_int_equal(h_stop_all(&all, STOP_TIMEOUT_MS), 0);
   h_rmrf(dir);
   free(dir);
 }

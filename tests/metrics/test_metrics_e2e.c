@@ -379,29 +379,16 @@ static void check_json_log(const char *path) {
 
 static void test_all_metrics_move(void **state) {
   (void)state;
-  char bin[512], log[600];
+  char log[600];
   char *dir = h_tempdir("metrics");
   snprintf(log, sizeof log, "%s/lotlined.log", dir);
-  const char *argv[] = {h_bin("lotlined", bin, sizeof bin),
-                        "all",
-                        "--data",
-                        dir,
-                        "--http",
-                        "127.0.0.1:0",
-                        "--log-format",
-                        "json",
-                        NULL};
-  h_proc p = h_spawn(log, argv);
-  char *brokers = h_wait_file(dir, "broker.addr", START_TIMEOUT_MS);
-  char *http = h_wait_file(dir, "http.addr", START_TIMEOUT_MS);
-  if (!brokers || !http) {
-    h_dump_log(&p);
-    fail_msg("lotlined all did not start");
-  }
+  const char *const json_logs[] = {"--log-format", "json", NULL};
+  h_all all = h_start_all(dir, log, json_logs, START_TIMEOUT_MS);
+  const char *http = all.http, *brokers = all.brokers;
   /* Ready once the consumer holds its partitions. */
   json_t *j = h_http_wait(http, "/readyz", is_ready, NULL, START_TIMEOUT_MS);
   if (!is_ready(j, NULL)) {
-    h_dump_log(&p);
+    h_dump_log(&all.proc);
     fail_msg("never ready");
   }
   assert_string_equal(json_string_value(json_object_get(j, "consumer")),
@@ -420,7 +407,7 @@ static void test_all_metrics_move(void **state) {
 
   produce_mix(brokers, "M");
   if (!scrape_until(http, &sc, mix_processed)) {
-    h_dump_log(&p);
+    h_dump_log(&all.proc);
     fail_msg("the event counters did not move");
   }
   scrape_free(&sc);
@@ -482,13 +469,8 @@ static void test_all_metrics_move(void **state) {
     assert_null(strstr(sc.s[i].labels, "M-L1"));
   scrape_free(&sc);
 
-  int rc = h_stop(&p, STOP_TIMEOUT_MS);
-  if (rc != 0)
-    h_dump_log(&p);
-  assert_int_equal(rc, 0);
+  assert_int_equal(h_stop_all(&all, STOP_TIMEOUT_MS), 0);
   check_json_log(log);
-  free(brokers);
-  free(http);
   h_rmrf(dir);
   free(dir);
 }

@@ -91,6 +91,10 @@ int ts_fixture_open(ts_api_fixture *f, const char *tag, bool with_codec);
  * NULL in deps are the fixture's. Returns 0, or -1 with the reason on
  * stderr. */
 int ts_fixture_start_api(ts_api_fixture *f, ll_api_deps deps);
+/* Apply to the views whatever the log holds beyond their position (the
+ * projector's work, in the test's thread). Returns 0, or -1 with the
+ * reason on stderr. */
+int ts_fixture_project(ts_api_fixture *f);
 /* Stop the API, close everything, remove the directory, curl cleanup. */
 void ts_fixture_close(ts_api_fixture *f);
 

@@ -54,6 +54,29 @@ int ts_fixture_start_api(ts_api_fixture *f, ll_api_deps deps) {
   return 0;
 }
 
+#define PROJECT_STEP 64 /* entries read and applied at a time */
+
+int ts_fixture_project(ts_api_fixture *f) {
+  ll_entry entries[PROJECT_STEP];
+  for (;;) {
+    size_t n = 0;
+    ll_err err = {0};
+    uint64_t from = ll_views_position(f->views) + 1;
+    int rc = ll_store_read_log(f->store, from, entries, PROJECT_STEP, &n, &err);
+    if (rc == 0 && n > 0)
+      rc = ll_views_apply(f->views, entries, n, &err);
+    for (size_t i = 0; i < n; i++)
+      ll_entry_free(&entries[i]);
+    if (rc != 0) {
+      fprintf(stderr, "projecting from position %llu: %s\n",
+              (unsigned long long)from, err.message);
+      return -1;
+    }
+    if (n == 0)
+      return 0;
+  }
+}
+
 void ts_fixture_close(ts_api_fixture *f) {
   ll_api_stop(f->api);
   ll_codec_close(f->codec);

@@ -273,6 +273,13 @@ static void match_record(read_back *rb, const rd_kafka_message_t *m) {
       rb->found[i] = true;
 }
 
+/* The readers assign partitions and commit nothing: they never join the
+ * group, so there is nothing to leave, and a consumer close would wait on
+ * the group coordinator (for long, with Kafka gone). */
+static void destroy_reader(rd_kafka_t *rk) {
+  rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+}
+
 static rd_kafka_t *read_back_consumer(ll_alerts *a, ll_err *err) {
   const char *settings[][2] = {{"bootstrap.servers", a->brokers},
                                {"group.id", "lotline-alerts-read-back"},
@@ -412,8 +419,7 @@ static int read_topic(ll_alerts *a, read_back *rb, ll_err *err) {
     }
     rd_kafka_message_destroy(m);
   }
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  destroy_reader(rk);
   return rc;
 }
 
@@ -567,7 +573,7 @@ static int follow_published(ll_alerts *a, ll_err *err) {
                  : assign_all(a, a->follower, ends, &a->follow_parts, err);
     if (rc != 0) {
       if (a->follower != NULL)
-        rd_kafka_destroy(a->follower);
+        destroy_reader(a->follower);
       a->follower = NULL;
       return rc;
     }
@@ -835,8 +841,7 @@ void ll_alerts_close(ll_alerts *a) {
   if (a->producer)
     ll_producer_free(a->producer);
   if (a->follower) {
-    rd_kafka_consumer_close(a->follower);
-    rd_kafka_destroy(a->follower);
+    destroy_reader(a->follower);
   }
   pthread_mutex_destroy(&a->filter_mu);
   if (a->db)

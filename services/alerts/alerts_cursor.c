@@ -106,7 +106,8 @@ size_t ll_alerts_merge_placed(ll_alert *rows, size_t n, size_t limit,
     free(rows[i].product_id);
     free(rows[i].lot_id);
   }
-  memcpy(rows, page, kept * sizeof *rows);
+  if (kept > 0)
+    memcpy(rows, page, kept * sizeof *rows);
   free(page);
   free(heads);
   free(starts);

@@ -96,6 +96,8 @@ struct ll_api {
   _Atomic(struct ll_cluster *) cluster;
   /* Writes waiting for their outcome (api_wait.c). */
   struct api_waits *waits;
+  /* The rejections' sequences per partition (api_rejections.c). */
+  struct api_rejection_index *rejections;
   bool waits_running; /* the waker thread is up */
 };
 
@@ -296,6 +298,9 @@ void api_get_lot(api_request *rq, const char *lot_id, api_reply *r);
 
 /* ---- rejections (api_rejections.c) ---- */
 void api_get_rejections(api_request *rq, const char *id, api_reply *r);
+typedef struct api_rejection_index api_rejection_index;
+api_rejection_index *api_rejection_index_new(void);
+void api_rejection_index_free(api_rejection_index *ix);
 
 /* Where a rejection stands in the rejections' order (newest first by
  * rejected_at, then partition, then offset), on one instance and merged

@@ -5,9 +5,10 @@
  * across partitions: a partition whose clock runs behind stores its
  * rejections later than newer ones of another. Paging with next_before
  * must still list every rejection exactly once, newest first by
- * (rejected_at, partition, offset), whatever the page size, also with a
- * partition that has entries and no rejection (which makes a page read
- * the whole store). A bad cursor is a 400 that says what it takes. */
+ * (rejected_at, partition, offset), whatever the page size, also after
+ * more were stored (the API's index of them catches up) and with a
+ * partition that has entries and no rejection. A bad cursor is a 400
+ * that says what it takes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,7 +24,7 @@
 #include "api_internal.h"
 #include "support.h"
 
-#define ROWS 600 /* more than a chunk the API reads at once */
+#define ROWS 1500 /* more than the API reads from the store at once */
 #define PARTITIONS 3
 #define BASE_MS 1796083200000LL /* 2026-12-01T00:00:00Z */
 
@@ -35,23 +36,27 @@ typedef struct row {
   int64_t offset;
 } row;
 
-static row rows[ROWS];
+#define LATER 40 /* stored after the first pages */
+
+static row rows[ROWS + LATER];
+static size_t n_rows = ROWS;
+static int64_t clock_ms[PARTITIONS] = {BASE_MS + 50000, BASE_MS,
+                                       BASE_MS + 20000};
+static int64_t next_offset[PARTITIONS];
 
 /* Rejections in batches of a few per partition, each partition's clock
  * moving forward at its own pace, so the store's order (sequence) mixes
  * the newest of one partition with older ones of another. */
-static void store_rejections(void) {
-  int64_t clock[PARTITIONS] = {BASE_MS + 50000, BASE_MS, BASE_MS + 20000};
-  int64_t offset[PARTITIONS] = {0};
-  int64_t step[PARTITIONS] = {700, 1900, 300};
-  for (int i = 0; i < ROWS; i++) {
+static void store_rejections(size_t from, size_t to) {
+  static const int64_t step[PARTITIONS] = {700, 1900, 300};
+  for (size_t i = from; i < to; i++) {
     int32_t p = (int32_t)((i / 4) % PARTITIONS);
-    clock[p] += step[p] * (i % 3 == 0 ? 0 : 1); /* some equal times */
-    rows[i] = (row){clock[p], p, offset[p]++};
+    clock_ms[p] += step[p] * (i % 3 == 0 ? 0 : 1); /* some equal times */
+    rows[i] = (row){clock_ms[p], p, next_offset[p]++};
     ll_store_batch *b = ll_store_batch_begin(F.store);
     char id[32], message[64];
-    snprintf(id, sizeof id, "ev-%d", i);
-    snprintf(message, sizeof message, "rejection %d", i);
+    snprintf(id, sizeof id, "ev-%zu", i);
+    snprintf(message, sizeof message, "rejection %zu", i);
     ll_stored_rejection r = {.rejected_at_ms = rows[i].at_ms,
                              .event_id = id,
                              .code = LL_INVALID_QUANTITY,
@@ -87,7 +92,7 @@ static int setup(void **state) {
   (void)state;
   if (ts_fixture_open(&F, "paging", false) != 0)
     return -1;
-  store_rejections();
+  store_rejections(0, ROWS);
   return ts_fixture_start_api(&F,
                               (ll_api_deps){.inbound_topic = "lots.inbound"});
 }
@@ -114,9 +119,9 @@ static int newest_first(const void *a, const void *b) {
 
 /* Page through with limit; every row once, in order. */
 static void page_through(size_t limit) {
-  row want[ROWS];
-  memcpy(want, rows, sizeof want);
-  qsort(want, ROWS, sizeof *want, newest_first);
+  row want[ROWS + LATER];
+  memcpy(want, rows, n_rows * sizeof *want);
+  qsort(want, n_rows, sizeof *want, newest_first);
   char before[API_REJECTION_KEY_MAX_BYTES] = "";
   size_t seen = 0, pages = 0;
   for (;;) {
@@ -128,7 +133,7 @@ static void page_through(size_t limit) {
     const json_t *list = ts_jarr(r.json, "rejections");
     assert_true(json_array_size(list) <= limit);
     for (size_t i = 0; i < json_array_size(list); i++, seen++) {
-      assert_true(seen < ROWS);
+      assert_true(seen < n_rows);
       const json_t *j = json_array_get(list, i);
       assert_int_equal(ts_jint(j, "partition"), want[seen].partition);
       assert_int_equal(ts_jint(j, "offset"), want[seen].offset);
@@ -140,10 +145,10 @@ static void page_through(size_t limit) {
     }
     snprintf(before, sizeof before, "%s", ts_jstr(r.json, "next_before"));
     ts_resp_free(&r);
-    assert_true(pages <= ROWS);
+    assert_true(pages <= n_rows);
   }
-  assert_int_equal(seen, ROWS);
-  assert_int_equal(pages, (ROWS + limit - 1) / limit); /* no empty last page */
+  assert_int_equal(seen, n_rows);
+  assert_int_equal(pages, (n_rows + limit - 1) / limit); /* no empty last */
 }
 
 static const size_t limits[] = {1, 7, 13, 299, 600, 1000};
@@ -154,11 +159,13 @@ static void test_pages_list_every_rejection_once_in_order(void **state) {
     page_through(limits[i]);
 }
 
-/* A partition with a clock and no rejection could still hold older ones
- * further back: the pages stay right (reading the whole store). */
-static void test_partition_without_rejections(void **state) {
+/* Entries of a partition without rejections, and rejections stored
+ * after the first pages were read: the pages take them in. */
+static void test_stored_since(void **state) {
   (void)state;
   store_entry_of_partition_3();
+  store_rejections(ROWS, ROWS + LATER);
+  n_rows = ROWS + LATER;
   for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
     page_through(limits[i]);
 }
@@ -204,7 +211,7 @@ static void test_key_text_round_trips(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pages_list_every_rejection_once_in_order),
-      cmocka_unit_test(test_partition_without_rejections),
+      cmocka_unit_test(test_stored_since),
       cmocka_unit_test(test_bad_cursor_is_400),
       cmocka_unit_test(test_key_text_round_trips),
   };

@@ -839,8 +839,10 @@ static int read_placed(ll_alerts *a, const ll_alerts_cursor *c, size_t limit,
       }
       rocksdb_iter_next(it);
     }
-    if (!corrupt && taken == limit && p + 1 < LL_ALERTS_PARTITIONS_MAX) {
-      place_key(&k, (int32_t)(p + 1), c->next[p + 1]); /* the next one */
+    if (!corrupt && taken == limit) { /* on to the next partition */
+      if (p + 1 == LL_ALERTS_PARTITIONS_MAX)
+        break;
+      place_key(&k, (int32_t)(p + 1), c->next[p + 1]);
       rocksdb_iter_seek(it, (const char *)k.data, k.len);
     }
   }

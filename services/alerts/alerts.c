@@ -481,21 +481,17 @@ static int settle_pending(ll_alerts *a, ll_err *err) {
 
 /* ---- what the other instances published ---- */
 
-/* The place a record of lots.alerts lists its alert from: l/ row's
- * value, or the record's own when there is none yet. */
-static int listed_place(ll_alerts *a, const ll_buf *listed,
-                        const rd_kafka_message_t *m, ll_buf *place,
-                        ll_err *err) {
-  bool found = false;
-  int rc = ll_rocks_get(a->db, a->ro, listed->data, listed->len, place, &found,
+/* Is the alert of the l/ row listed already (from this record or an
+ * earlier one)? */
+static int is_listed(ll_alerts *a, const ll_buf *listed, bool *yes,
+                     ll_err *err) {
+  ll_buf place;
+  ll_buf_init(&place);
+  int rc = ll_rocks_get(a->db, a->ro, listed->data, listed->len, &place, yes,
                         "alerts", err);
-  if (rc == 0 && found && place->len != 16)
+  if (rc == 0 && *yes && place.len != 16)
     rc = ll_fail(err, LL_ERR_CORRUPT, "alerts: a corrupt listing row");
-  if (rc == 0 && !found) {
-    ll_buf_reset(place);
-    ll_buf_put_be64(place, (uint64_t)m->partition);
-    ll_buf_put_be64(place, (uint64_t)m->offset);
-  }
+  ll_buf_free(&place);
   return rc;
 }
 
@@ -512,10 +508,26 @@ static void placed_alert(const ll_date_reached_key *key,
   al->sent = true;
 }
 
+/* Put the l/ and t/ rows that list the alert of record m. */
+static void put_listing(ll_buf *k, ll_buf *v, const ll_alert *al,
+                        const rd_kafka_message_t *m, rocksdb_writebatch_t *wb) {
+  uint8_t place[16];
+  ll_buf_reset(v);
+  ll_buf_put_be64(v, (uint64_t)m->partition);
+  ll_buf_put_be64(v, (uint64_t)m->offset);
+  memcpy(place, v->data, sizeof place);
+  rocksdb_writebatch_put(wb, (const char *)k->data, k->len, (const char *)place,
+                         sizeof place);
+  pack_alert(al, v);
+  place_key(k, m->partition, m->offset);
+  rocksdb_writebatch_put(wb, (const char *)k->data, k->len,
+                         (const char *)v->data, v->len);
+}
+
 /* A record of lots.alerts, by this instance or another: a k/ row for its
- * alert unless there is one (it is published), and, when it is the first
- * record of that alert, its l/ and t/ rows (it is listed). Reading the
- * topic again writes the same rows. */
+ * alert unless there is one (it is published), and, unless the alert is
+ * listed already, its l/ and t/ rows (listed from its first record).
+ * Reading the topic again at a start finds both and writes nothing. */
 static int note_published(ll_alerts *a, const rd_kafka_message_t *m,
                           ll_err *err) {
   ll_date_reached_key key;
@@ -523,37 +535,28 @@ static int note_published(ll_alerts *a, const rd_kafka_message_t *m,
     return 0; /* not one of ours: nothing to note */
   ll_alert al;
   placed_alert(&key, m, &al);
-  ll_buf k, v, place;
+  ll_buf k, v;
   ll_buf_init(&k);
   ll_buf_init(&v);
-  ll_buf_init(&place);
   rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
   done_key(&k, al.product_id, al.lot_id, al.kind, al.at_ms);
-  bool found = false;
-  int rc = ll_rocks_get(a->db, a->ro, k.data, k.len, &v, &found, "alerts", err);
+  bool done = false, listed = false;
+  int rc = ll_rocks_get(a->db, a->ro, k.data, k.len, &v, &done, "alerts", err);
   uint8_t elsewhere[8] = {0}; /* sequence 0: not this instance's */
-  if (rc == 0 && !found)
+  if (rc == 0 && !done)
     rocksdb_writebatch_put(wb, (const char *)k.data, k.len,
                            (const char *)elsewhere, sizeof elsewhere);
   listed_key(&k, al.product_id, al.lot_id, al.kind, al.at_ms);
   if (rc == 0)
-    rc = listed_place(a, &k, m, &place, err);
-  if (rc == 0 && ll_be64_decode(place.data) == (uint64_t)m->partition &&
-      ll_be64_decode(place.data + 8) == (uint64_t)m->offset) {
-    rocksdb_writebatch_put(wb, (const char *)k.data, k.len,
-                           (const char *)place.data, place.len);
-    pack_alert(&al, &v);
-    place_key(&k, m->partition, m->offset);
-    rocksdb_writebatch_put(wb, (const char *)k.data, k.len,
-                           (const char *)v.data, v.len);
-  }
-  if (rc == 0)
+    rc = is_listed(a, &k, &listed, err);
+  if (rc == 0 && !listed)
+    put_listing(&k, &v, &al, m, wb);
+  if (rc == 0 && rocksdb_writebatch_count(wb) > 0)
     rc = write_batch(a, wb, err);
   else
     rocksdb_writebatch_destroy(wb);
   ll_buf_free(&k);
   ll_buf_free(&v);
-  ll_buf_free(&place);
   free(al.product_id);
   free(al.lot_id);
   return rc;

@@ -17,7 +17,9 @@ group:
   - one instance killed (SIGKILL): the others still list every alert, its
     own included, and a cursor taken before the kill follows on with
     nothing lost or repeated; once its partitions have new owners the
-    rejections page through to the same set again.
+    rejections page through to the same set again;
+  - restarted on its data, it reads lots.alerts again from the start and
+    lists every alert once, like the others.
 
 Exits 0 on success, 1 with the failures, 77 when a prerequisite is
 missing (confluent_kafka, avro, the binaries)."""
@@ -281,6 +283,9 @@ def main():
     check_duplicate_record(cluster, want)
     check_rejections(cluster, ids)
     check_after_kill(cluster, want, ids)
+    cluster.restart(2)
+    cluster.wait_ready([cluster.instances[2]])
+    check_alerts(cluster, want)
     cluster.stop_all()
     if failures:
         print("FAIL: %d check(s):\n  %s" % (len(failures),

@@ -163,7 +163,8 @@ def check_alerts(c, want):
         places = [(r.get("partition"), r.get("offset")) for r in rows or []]
         check(None not in sum(places, ()) and len(set(places)) == len(got),
               "%s gives each alert its place in lots.alerts" % name)
-        check(all(r["sent"] for r in rows or []), "%s: every alert sent" % name)
+        check(all(r["sent"] and r["on_hand"] == "5" for r in rows or []),
+              "%s: every alert sent, with the stock seen (5)" % name)
     first = list(answers.values())[0]
     check(all(rows == first for rows in answers.values()),
           "every instance lists the same alerts in the same order")

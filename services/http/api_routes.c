@@ -137,7 +137,6 @@ static const unsigned metrics_statuses[] = {200, 400, 401, 0};
 static const unsigned cluster_statuses[] = {200, 400, 401, 0};
 static const unsigned list_statuses[] = {200, 400, 401, 503, 0};
 static const unsigned genealogy_statuses[] = {200, 400, 401, 503, 0};
-/* Answered from this instance's views alone: 501 in a cluster of several. */
 /* The plain lot routes answer 409 AMBIGUOUS_LOT when two or more products
  * use the lot id (api_lot.c); the product-scoped ones cannot. */
 static const unsigned lot_read_statuses[] = {200, 400, 401, 404, 409, 503, 0};

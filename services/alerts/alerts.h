@@ -113,7 +113,7 @@ char *ll_alerts_cursor_format(const ll_alerts_cursor *c);
  * partition whose next record is the oldest (emitted_at, then partition),
  * so that what is taken of each partition is a prefix of it. Keeps the
  * first limit in place (the rest freed), advances c past them; returns
- * how many were kept. Pure. */
+ * how many were kept. No store, no Kafka: unit-tested alone. */
 size_t ll_alerts_merge_placed(ll_alert *rows, size_t n, size_t limit,
                               ll_alerts_cursor *c);
 

@@ -25,10 +25,11 @@
  *     every owner, each answering for its own partitions, and merged: the
  *     rejections newest first (api_rejections.c), the lots in (lot_id,
  *     product_id) order (the expiry list in FEFO order), each with a
- *     cursor every instance reads the same. GET /v1/alerts is answered
- *     here: every instance keeps every instance's alerts (services/alerts). A
- * trace goes to the lot's owner, which walks the genealogy over every owner
- * (api_trace_cluster.c).
+ *     cursor every instance reads the same. A trace goes to the lot's
+ *     owner, which walks the genealogy over every owner
+ *     (api_trace_cluster.c).
+ *   - GET /v1/alerts is answered by the instance asked: every instance
+ *     keeps every instance's alerts (services/alerts).
  *
  * A forwarded request (LL_FORWARDED_HEADER) is never forwarded again: it
  * is answered here, or 503 when this instance does not own the partition

@@ -11,6 +11,13 @@
  *                                emitted_at
  *   p/<be64 sequence>            (empty) while the alert is not known to
  *                                be in Kafka
+ *   t/<be64 partition><be64 offset>
+ *                                a record of lots.alerts, by any instance:
+ *                                the alert as s/ holds it, emitted_at the
+ *                                record's timestamp
+ *   l/<P>\x1f<L>\x1f<kind>\x1f<be64 date>
+ *                                be64 partition, be64 offset: the t/ row
+ *                                that lists this alert (its first record)
  *
  * Once per (lot, kind, date), across kill -9: a due alert is first
  * recorded (k/, s/ and p/ in one synced write), then sent and
@@ -39,7 +46,15 @@
  * did. Two owners at once (a rebalance between the old owner's round and
  * the new owner's reading of it) can still publish one alert twice: the
  * same (lot, kind, date), which docs/events.md tells consumers to treat
- * as one. */
+ * as one.
+ *
+ * What it follows is also what GET /v1/alerts lists in a cluster of
+ * several (ll_alerts_list_placed): every record of lots.alerts, whoever
+ * published it, under its place in the topic, which every instance reads
+ * the same; so any instance lists the same alerts, also those of an
+ * instance that is gone. Of two records of one alert only the first is
+ * listed: both are in the partition of the product (the record's key),
+ * where every instance reads them in the same order. */
 #include "alerts.h"
 
 #include <librdkafka/rdkafka.h>
@@ -109,6 +124,22 @@ static void done_key(ll_buf *k, const char *product, const char *lot,
   ll_buf_put_be64(k, (uint64_t)at_ms);
 }
 
+/* t/<be64 partition><be64 offset>: a record of lots.alerts. */
+static void place_key(ll_buf *k, int32_t partition, int64_t offset) {
+  ll_buf_reset(k);
+  ll_buf_put(k, "t/", 2);
+  ll_buf_put_be64(k, (uint64_t)partition);
+  ll_buf_put_be64(k, (uint64_t)offset);
+}
+
+#define PLACE_KEY_BYTES 18
+
+static void listed_key(ll_buf *k, const char *product, const char *lot,
+                       ll_date_kind kind, int64_t at_ms) {
+  done_key(k, product, lot, kind, at_ms);
+  k->data[0] = 'l';
+}
+
 static void pack_alert(const ll_alert *al, ll_buf *v) {
   ll_buf_reset(v);
   ll_buf_put_u8(v, al->sent ? 1 : 0);
@@ -125,6 +156,7 @@ static bool unpack_alert(uint64_t seq, const void *p, size_t n, ll_alert *al) {
   uint8_t sent = 0, kind = 0;
   memset(al, 0, sizeof *al);
   al->sequence = seq;
+  al->partition = -1; /* listed by sequence; take_placed sets its place */
   ll_rd_init(&r, p, n);
   ll_rd_u8(&r, &sent);
   ll_rd_str(&r, &al->product_id);
@@ -519,33 +551,84 @@ static int settle_pending(ll_alerts *a, ll_err *err) {
 
 /* ---- what the other instances published ---- */
 
-/* A k/ row for the alert a record of lots.alerts is, unless there is one:
- * that alert is published, by this instance or another. */
+/* Is the alert of the l/ row listed already (from this record or an
+ * earlier one)? */
+static int is_listed(ll_alerts *a, const ll_buf *listed, bool *yes,
+                     ll_err *err) {
+  ll_buf place;
+  ll_buf_init(&place);
+  int rc = ll_rocks_get(a->db, a->ro, listed->data, listed->len, &place, yes,
+                        "alerts", err);
+  if (rc == 0 && *yes && place.len != 16)
+    rc = ll_fail(err, LL_ERR_CORRUPT, "alerts: a corrupt listing row");
+  ll_buf_free(&place);
+  return rc;
+}
+
+/* The alert of a record of lots.alerts, as t/ keeps it. */
+static void placed_alert(const ll_date_reached_key *key,
+                         const rd_kafka_message_t *m, ll_alert *al) {
+  memset(al, 0, sizeof *al);
+  al->product_id = ll_strndup(key->product_id, key->product_len);
+  al->lot_id = ll_strndup(key->lot_id, key->lot_len);
+  al->kind = key->kind;
+  al->at_ms = key->at_ms;
+  al->on_hand_micro = key->on_hand_micro;
+  al->emitted_at_ms = rd_kafka_message_timestamp(m, NULL);
+  al->sent = true;
+}
+
+/* Put the l/ and t/ rows that list the alert of record m. */
+static void put_listing(ll_buf *k, ll_buf *v, const ll_alert *al,
+                        const rd_kafka_message_t *m, rocksdb_writebatch_t *wb) {
+  uint8_t place[16];
+  ll_buf_reset(v);
+  ll_buf_put_be64(v, (uint64_t)m->partition);
+  ll_buf_put_be64(v, (uint64_t)m->offset);
+  memcpy(place, v->data, sizeof place);
+  rocksdb_writebatch_put(wb, (const char *)k->data, k->len, (const char *)place,
+                         sizeof place);
+  pack_alert(al, v);
+  place_key(k, m->partition, m->offset);
+  rocksdb_writebatch_put(wb, (const char *)k->data, k->len,
+                         (const char *)v->data, v->len);
+}
+
+/* A record of lots.alerts, by this instance or another: a k/ row for its
+ * alert unless there is one (it is published), and, unless the alert is
+ * listed already, its l/ and t/ rows (listed from its first record).
+ * Reading the topic again at a start finds both and writes nothing. */
 static int note_published(ll_alerts *a, const rd_kafka_message_t *m,
                           ll_err *err) {
   ll_date_reached_key key;
   if (!ll_codec_date_reached_peek(a->codec, m->payload, m->len, &key))
     return 0; /* not one of ours: nothing to note */
-  char *product = ll_strndup(key.product_id, key.product_len);
-  char *lot = ll_strndup(key.lot_id, key.lot_len);
-  ll_buf done, v;
-  ll_buf_init(&done);
+  ll_alert al;
+  placed_alert(&key, m, &al);
+  ll_buf k, v;
+  ll_buf_init(&k);
   ll_buf_init(&v);
-  done_key(&done, product, lot, key.kind, key.at_ms);
-  bool found = false;
-  int rc = ll_rocks_get(a->db, a->ro, done.data, done.len, &v, &found, "alerts",
-                        err);
-  if (rc == 0 && !found) {
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    uint8_t elsewhere[8] = {0}; /* sequence 0: not this instance's */
-    rocksdb_writebatch_put(wb, (const char *)done.data, done.len,
+  rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+  done_key(&k, al.product_id, al.lot_id, al.kind, al.at_ms);
+  bool done = false, listed = false;
+  int rc = ll_rocks_get(a->db, a->ro, k.data, k.len, &v, &done, "alerts", err);
+  uint8_t elsewhere[8] = {0}; /* sequence 0: not this instance's */
+  if (rc == 0 && !done)
+    rocksdb_writebatch_put(wb, (const char *)k.data, k.len,
                            (const char *)elsewhere, sizeof elsewhere);
+  listed_key(&k, al.product_id, al.lot_id, al.kind, al.at_ms);
+  if (rc == 0)
+    rc = is_listed(a, &k, &listed, err);
+  if (rc == 0 && !listed)
+    put_listing(&k, &v, &al, m, wb);
+  if (rc == 0 && rocksdb_writebatch_count(wb) > 0)
     rc = write_batch(a, wb, err);
-  }
-  ll_buf_free(&done);
+  else
+    rocksdb_writebatch_destroy(wb);
+  ll_buf_free(&k);
   ll_buf_free(&v);
-  free(product);
-  free(lot);
+  free(al.product_id);
+  free(al.lot_id);
   return rc;
 }
 
@@ -768,6 +851,90 @@ int ll_alerts_list(ll_alerts *a, uint64_t since, size_t limit, ll_alert **out,
     *n_out = 0;
   }
   return rc;
+}
+
+/* ---- listing by place ---- */
+
+/* Append the t/ row under the iterator to *out; false when corrupt. */
+static bool take_placed(rocksdb_iterator_t *it, ll_alert **out, size_t *n) {
+  size_t klen, vlen;
+  const char *key = rocksdb_iter_key(it, &klen);
+  const char *v = rocksdb_iter_value(it, &vlen);
+  *out = ll_xrealloc(*out, (*n + 1) * sizeof **out);
+  ll_alert *al = &(*out)[*n];
+  if (!unpack_alert(0, v, vlen, al))
+    return false;
+  al->partition = (int32_t)ll_be64_decode(key + 2);
+  al->offset = (int64_t)ll_be64_decode(key + 10);
+  (*n)++;
+  return true;
+}
+
+/* The partition of the t/ row under the iterator; -1 past the t/ rows. */
+static int64_t placed_partition(rocksdb_iterator_t *it) {
+  if (!rocksdb_iter_valid(it))
+    return -1;
+  size_t klen;
+  const char *key = rocksdb_iter_key(it, &klen);
+  if (klen != PLACE_KEY_BYTES || memcmp(key, "t/", 2) != 0)
+    return -1;
+  uint64_t p = ll_be64_decode(key + 2);
+  return p < LL_ALERTS_PARTITIONS_MAX ? (int64_t)p : -1;
+}
+
+/* Up to limit rows of each partition from its cursor offset on, grouped
+ * by partition in offset order. */
+static int read_placed(ll_alerts *a, const ll_alerts_cursor *c, size_t limit,
+                       ll_alert **out, size_t *n, ll_err *err) {
+  rocksdb_iterator_t *it = rocksdb_create_iterator(a->db, a->ro);
+  ll_buf k;
+  ll_buf_init(&k);
+  bool corrupt = false;
+  place_key(&k, 0, c->next[0]);
+  rocksdb_iter_seek(it, (const char *)k.data, k.len);
+  for (int64_t p = placed_partition(it); p >= 0 && !corrupt;
+       p = placed_partition(it)) {
+    size_t klen;
+    int64_t offset = (int64_t)ll_be64_decode(rocksdb_iter_key(it, &klen) + 10);
+    if (offset < c->next[p]) { /* before the cursor: skip to it */
+      place_key(&k, (int32_t)p, c->next[p]);
+      rocksdb_iter_seek(it, (const char *)k.data, k.len);
+      continue;
+    }
+    size_t taken = 0;
+    for (; placed_partition(it) == p && taken < limit; taken++) {
+      if (!take_placed(it, out, n)) {
+        corrupt = true;
+        break;
+      }
+      rocksdb_iter_next(it);
+    }
+    if (!corrupt && taken == limit) { /* on to the next partition */
+      if (p + 1 == LL_ALERTS_PARTITIONS_MAX)
+        break;
+      place_key(&k, (int32_t)(p + 1), c->next[p + 1]);
+      rocksdb_iter_seek(it, (const char *)k.data, k.len);
+    }
+  }
+  ll_buf_free(&k);
+  int rc = ll_rocks_iter_end(it, "alerts: listing by place", err);
+  return rc == 0 && corrupt
+             ? ll_fail(err, LL_ERR_CORRUPT, "alerts: a corrupt record")
+             : rc;
+}
+
+int ll_alerts_list_placed(ll_alerts *a, ll_alerts_cursor *c, size_t limit,
+                          ll_alert **out, size_t *n_out, ll_err *err) {
+  *out = NULL;
+  *n_out = 0;
+  size_t n = 0;
+  if (read_placed(a, c, limit, out, &n, err) != 0) {
+    ll_alerts_free(*out, n);
+    *out = NULL;
+    return -1;
+  }
+  *n_out = ll_alerts_merge_placed(*out, n, limit, c);
+  return 0;
 }
 
 /* ---- open and close ---- */

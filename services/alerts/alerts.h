@@ -46,9 +46,13 @@ typedef struct ll_alerts_opts {
 } ll_alerts_opts;
 
 /* One alert as the store keeps it. sequence numbers run 1, 2, 3 ... in
- * the order the alerts were found. */
+ * the order this instance found its alerts; an alert listed by its place
+ * in lots.alerts (ll_alerts_list_placed) has sequence 0, its partition and
+ * offset there, and the record's timestamp as emitted_at. */
 typedef struct ll_alert {
   uint64_t sequence;
+  int32_t partition; /* of lots.alerts; -1 when listed by sequence */
+  int64_t offset;
   char *product_id;
   char *lot_id;
   ll_date_kind kind;
@@ -81,5 +85,42 @@ int ll_alerts_round(ll_alerts *a, int64_t now_ms, ll_err *err);
 int ll_alerts_list(ll_alerts *a, uint64_t since, size_t limit, ll_alert **out,
                    size_t *n_out, ll_err *err);
 void ll_alerts_free(ll_alert *list, size_t n);
+
+/* ---- the alerts of every instance, by their place in lots.alerts ----
+ *
+ * Every instance follows all of lots.alerts, so each keeps every alert
+ * any instance published (the first record of each (lot, kind, date): a
+ * second one published during a rebalance is not listed again), keyed by
+ * its place (partition, offset). A cursor says, for each partition, the
+ * offset of the next record to list: the same cursor means the same on
+ * every instance, and new records are always past it. Its text is
+ * "P:O,P:O,..." (partitions ascending, those at offset 0 left out; "0:0"
+ * when all are). */
+#define LL_ALERTS_PARTITIONS_MAX 1024 /* of lots.alerts */
+#define LL_ALERTS_CURSOR_MAX_BYTES (LL_ALERTS_PARTITIONS_MAX * 26)
+
+typedef struct ll_alerts_cursor {
+  int64_t next[LL_ALERTS_PARTITIONS_MAX]; /* the next offset of each */
+} ll_alerts_cursor;
+
+/* false when text is not a cursor (then *c is unspecified). */
+bool ll_alerts_cursor_parse(const char *text, ll_alerts_cursor *c);
+/* The text of c, malloc'd. */
+char *ll_alerts_cursor_format(const ll_alerts_cursor *c);
+
+/* Order rows, grouped by partition and in offset order within each (as
+ * the store lists them), oldest first: repeatedly the head of the
+ * partition whose next record is the oldest (emitted_at, then partition),
+ * so that what is taken of each partition is a prefix of it. Keeps the
+ * first limit in place (the rest freed), advances c past them; returns
+ * how many were kept. No store, no Kafka: unit-tested alone. */
+size_t ll_alerts_merge_placed(ll_alert *rows, size_t n, size_t limit,
+                              ll_alerts_cursor *c);
+
+/* The alerts of every instance at or after cursor c, oldest first, at
+ * most limit (ll_alerts_merge_placed); c is advanced past them. *out as
+ * ll_alerts_list's. Thread-safe. */
+int ll_alerts_list_placed(ll_alerts *a, ll_alerts_cursor *c, size_t limit,
+                          ll_alert **out, size_t *n_out, ll_err *err);
 
 #endif

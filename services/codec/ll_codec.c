@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "ll_codec_internal.h"
+#include "ll_decimal.h"
 #include "ll_event.h"
 #include "ll_mem.h"
 
@@ -1050,5 +1051,11 @@ bool ll_codec_date_reached_peek(ll_codec *c, const void *data, size_t n,
       !peek_varint(&p, end, &kind) || kind < 0 || kind >= LL_DATE_KIND_COUNT)
     return false;
   out->kind = (ll_date_kind)kind;
-  return peek_varint(&p, end, &out->at_ms);
+  const char *on_hand = NULL;
+  size_t on_hand_len = 0;
+  return peek_varint(&p, end, &out->at_ms) &&
+         peek_string(&p, end, &on_hand, &on_hand_len) &&
+         ll_decimal_from_avro((const uint8_t *)on_hand, on_hand_len,
+                              &out->on_hand_micro) &&
+         p == end;
 }

@@ -119,18 +119,20 @@ const char *ll_date_kind_name(ll_date_kind kind); /* "ALERT" ... */
 int ll_codec_encode_date_reached(ll_codec *codec, const ll_date_reached *a,
                                  ll_buf *out, ll_err *err);
 
-/* What identifies a LotDateReached record: its lot, kind and date (its
- * on_hand is what was seen then). Strings point into the record. */
+/* What identifies a LotDateReached record: its lot, kind and date; and
+ * its on_hand, what was seen then (not part of its identity). Strings
+ * point into the record. */
 typedef struct ll_date_reached_key {
   const char *lot_id, *product_id; /* not NUL-terminated */
   size_t lot_len, product_len;
   ll_date_kind kind;
   int64_t at_ms;
+  int64_t on_hand_micro;
 } ll_date_reached_key;
 
-/* Read the key of a record of lots.alerts, as this codec encodes it (the
- * current LotDateReached schema, single-object encoding); false when the
- * bytes are not one. Reads only what the key needs. */
+/* Read a record of lots.alerts, as this codec encodes it (the current
+ * LotDateReached schema, single-object encoding); false when the bytes
+ * are not one. Reads its fields in place, without a schema walk. */
 bool ll_codec_date_reached_peek(ll_codec *codec, const void *data, size_t n,
                                 ll_date_reached_key *out);
 

@@ -23,10 +23,13 @@
  *     today), two or more 409 AMBIGUOUS_LOT, one goes to its owner.
  *   - GET /v1/rejections, GET /v1/lots and a location's lots are asked of
  *     every owner, each answering for its own partitions, and merged: the
- *     rejections newest first, the lots in (lot_id, product_id) order
- *     (the expiry list in FEFO order) with a cursor every instance reads
- *     the same. A trace goes to the lot's owner, which walks the
- *     genealogy over every owner (api_trace_cluster.c).
+ *     rejections newest first (api_rejections.c), the lots in (lot_id,
+ *     product_id) order (the expiry list in FEFO order), each with a
+ *     cursor every instance reads the same. A trace goes to the lot's
+ *     owner, which walks the genealogy over every owner
+ *     (api_trace_cluster.c).
+ *   - GET /v1/alerts is answered by the instance asked: every instance
+ *     keeps every instance's alerts (services/alerts).
  *
  * A forwarded request (LL_FORWARDED_HEADER) is never forwarded again: it
  * is answered here, or 503 when this instance does not own the partition
@@ -345,25 +348,22 @@ static bool route_write(api_request *rq, api_reply *r) {
 
 /* ---- rejections ---- */
 
-static json_int_t rejected_ms(const json_t *rej) {
+static api_rejection_key rejection_key_of(const json_t *rej) {
   int64_t ms = 0;
   const char *t = json_string_value(json_object_get(rej, "rejected_at"));
-  return t != NULL && ll_time_parse(t, &ms) ? ms : 0;
+  return (api_rejection_key){
+      .rejected_at_ms = t != NULL && ll_time_parse(t, &ms) ? ms : 0,
+      .partition =
+          (int32_t)json_integer_value(json_object_get(rej, "partition")),
+      .offset = json_integer_value(json_object_get(rej, "offset"))};
 }
 
-/* Newest first: by rejected_at, then partition and offset. */
+/* Newest first: by rejected_at, then partition and offset
+ * (api_rejection_key_compare, the order of every instance's page). */
 static int newest_first(const void *a, const void *b) {
-  const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-  json_int_t tx = rejected_ms(x), ty = rejected_ms(y);
-  if (tx != ty)
-    return tx > ty ? -1 : 1;
-  json_int_t px = json_integer_value(json_object_get(x, "partition"));
-  json_int_t py = json_integer_value(json_object_get(y, "partition"));
-  if (px != py)
-    return px > py ? -1 : 1;
-  json_int_t ox = json_integer_value(json_object_get(x, "offset"));
-  json_int_t oy = json_integer_value(json_object_get(y, "offset"));
-  return ox > oy ? -1 : ox < oy;
+  api_rejection_key x = rejection_key_of(*(json_t *const *)a);
+  api_rejection_key y = rejection_key_of(*(json_t *const *)b);
+  return api_rejection_key_compare(&x, &y);
 }
 
 /* ---- reads asked of every owner ---- */
@@ -393,12 +393,28 @@ static json_t *first_sorted(json_t *rows, size_t limit,
   return page;
 }
 
+/* Each owner gave its first limit rejections after ?before= and a
+ * next_before when it has more: the first limit of them all are the page,
+ * and its next_before the key of its last row, which pages on through
+ * every owner alike. */
 static void merge_rejections(json_t *mine, json_t **answers, size_t n,
                              size_t limit, api_reply *r) {
+  bool more = json_is_string(json_object_get(mine, "next_before"));
+  for (size_t i = 0; i < n; i++)
+    more |= json_is_string(json_object_get(answers[i], "next_before"));
   json_t *rows = all_rows(mine, answers, n, "rejections");
-  json_object_set_new(mine, "rejections",
-                      first_sorted(rows, limit, newest_first));
+  more |= json_array_size(rows) > limit;
+  json_t *page = first_sorted(rows, limit, newest_first);
   json_decref(rows);
+  size_t k = json_array_size(page);
+  char next[API_REJECTION_KEY_MAX_BYTES];
+  if (more && k > 0) {
+    api_rejection_key last = rejection_key_of(json_array_get(page, k - 1));
+    api_rejection_key_format(&last, next);
+  }
+  json_object_set_new(mine, "rejections", page);
+  json_object_set_new(mine, "next_before",
+                      more && k > 0 ? json_string(next) : json_null());
   api_reply_json(r, MHD_HTTP_OK, json_incref(mine));
 }
 
@@ -615,15 +631,7 @@ bool api_cluster_route(api_request *rq, api_reply *r) {
     return route_write(rq, r);
   if (flags & API_SCATTER)
     return route_gathered(rq, r);
-  if (flags & API_LOCAL) {
-    api_reply_error(r, MHD_HTTP_NOT_IMPLEMENTED, "NOT_IN_CLUSTER",
-                    "%s answers from one instance's data and is not gathered "
-                    "from every instance yet: in a cluster of several it would "
-                    "answer for part of the lots only (docs/api.md)",
-                    rq->route->pattern);
-    return true;
-  }
-  return false;
+  return false; /* answered here: GET /v1/alerts lists every instance's */
 }
 
 void api_get_cluster(api_request *rq, const char *id, api_reply *r) {

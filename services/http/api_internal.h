@@ -11,7 +11,8 @@
  *   api_cluster.c in a cluster, forwarding to the instance that owns
  *                 what a request names, and scatter-gather; GET
  *                 /v1/cluster
- *   api_read.c    GET /v1/lots, /v1/lots/{lot_id}, /v1/rejections
+ *   api_read.c    GET /v1/lots, /v1/lots/{lot_id}
+ *   api_rejections.c  GET /v1/rejections, paged by next_before
  *   api_trace.c   the traceability reads: history, as-of, genealogy,
  *                 location contents, FEFO
  *   api_trace_cluster.c  a trace walked over every owner of a cluster,
@@ -95,6 +96,8 @@ struct ll_api {
   _Atomic(struct ll_cluster *) cluster;
   /* Writes waiting for their outcome (api_wait.c). */
   struct api_waits *waits;
+  /* The rejections' sequences per partition (api_rejections.c). */
+  struct api_rejection_index *rejections;
   bool waits_running; /* the waker thread is up */
 };
 
@@ -184,9 +187,6 @@ enum {
   API_BY_LOT = 1 << 7,
   API_BY_BODY = 1 << 8,
   API_SCATTER = 1 << 9,
-  /* Answered from this instance's views alone (not gathered yet): 501
-   * NOT_IN_CLUSTER while other instances are known. */
-  API_LOCAL = 1 << 10,
 };
 
 typedef struct api_route {
@@ -292,10 +292,33 @@ bool api_cluster_misdirected(const api_request *rq);
 /* GET /v1/cluster */
 void api_get_cluster(api_request *rq, const char *id, api_reply *r);
 
-/* ---- lots and rejections (api_read.c) ---- */
+/* ---- lots (api_read.c) ---- */
 void api_get_lots(api_request *rq, const char *id, api_reply *r);
 void api_get_lot(api_request *rq, const char *lot_id, api_reply *r);
+
+/* ---- rejections (api_rejections.c) ---- */
 void api_get_rejections(api_request *rq, const char *id, api_reply *r);
+typedef struct api_rejection_index api_rejection_index;
+api_rejection_index *api_rejection_index_new(void);
+void api_rejection_index_free(api_rejection_index *ix);
+
+/* Where a rejection stands in the rejections' order (newest first by
+ * rejected_at, then partition, then offset), on one instance and merged
+ * in a cluster; its text "REJECTED_AT_MS:PARTITION:OFFSET" is next_before. */
+typedef struct api_rejection_key {
+  int64_t rejected_at_ms;
+  int32_t partition;
+  int64_t offset;
+} api_rejection_key;
+
+#define API_REJECTION_KEY_MAX_BYTES 64
+/* < 0 when a comes first (is newer), 0 when the same, > 0 after. */
+int api_rejection_key_compare(const api_rejection_key *a,
+                              const api_rejection_key *b);
+/* false when text is not a key (digits, no signs, as formatted). */
+bool api_rejection_key_parse(const char *text, api_rejection_key *k);
+void api_rejection_key_format(const api_rejection_key *k,
+                              char out[API_REJECTION_KEY_MAX_BYTES]);
 
 /* ---- traceability reads (api_trace.c) ---- */
 void api_get_lot_locations(api_request *rq, const char *lot_id, api_reply *r);

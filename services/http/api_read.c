@@ -1,4 +1,5 @@
-/* api_read.c — the plain read routes: lots and rejections.
+/* api_read.c — the plain read routes: lots (the rejections are
+ * api_rejections.c's).
  *
  *   GET /v1/lots[?product_id=&name=&q=&limit=&cursor=]
  *       {"lots":[lot],"next_cursor"} in (lot_id, product_id) order; with
@@ -8,8 +9,6 @@
  *   GET /v1/lots/{lot_id}, GET /v1/products/{product_id}/lots/{lot_id}
  *       the lot, 404 UNKNOWN_LOT when there is none; on the plain route 409
  *       AMBIGUOUS_LOT when two or more products have one (api_lot.c).
- *   GET /v1/rejections[?limit=]
- *       {"rejections":[rejection]}, newest first, from the log store.
  * docs/api.md and docs/openapi.yaml describe the shapes. */
 #include <assert.h>
 #include <stdlib.h>
@@ -141,49 +140,4 @@ void api_get_lots(api_request *rq, const char *id, api_reply *r) {
   } else {
     list_lots(rq, r);
   }
-}
-
-/* In a cluster, a page of rejections is read from this many times more
- * of the newest: those of partitions it no longer owns are left out. */
-#define REJECTIONS_SCAN_FACTOR 4
-
-/* Keep the rejections this instance serves (api_serves_partition). */
-static void keep_served(ll_api *api, ll_stored_rejection *rejs, size_t *n,
-                        size_t limit) {
-  size_t kept = 0;
-  for (size_t i = 0; i < *n; i++) {
-    if (kept < limit && api_serves_partition(api, rejs[i].partition))
-      rejs[kept++] = rejs[i];
-    else
-      ll_stored_rejection_free(&rejs[i]);
-  }
-  *n = kept;
-}
-
-void api_get_rejections(api_request *rq, const char *id, api_reply *r) {
-  (void)id;
-  size_t limit;
-  if (api_query_limit(rq, &limit, r) != 0)
-    return;
-  size_t scan =
-      api_cluster(rq->api) != NULL ? limit * REJECTIONS_SCAN_FACTOR : limit;
-  ll_stored_rejection *rejs = ll_xcalloc(scan, sizeof *rejs);
-  size_t n = 0;
-  ll_err err = {0};
-  if (ll_store_recent_rejections(rq->api->deps.log, scan, rejs, &n, &err) !=
-      0) {
-    api_reply_storage_error(r, &err);
-  } else {
-    assert(n <= scan);
-    keep_served(rq->api, rejs, &n, limit);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-      json_array_append_new(arr, api_json_rejection(&rejs[i]));
-    json_t *body = json_object();
-    json_object_set_new(body, "rejections", arr);
-    api_reply_json(r, MHD_HTTP_OK, body);
-  }
-  for (size_t i = 0; i < n; i++)
-    ll_stored_rejection_free(&rejs[i]);
-  free(rejs);
 }

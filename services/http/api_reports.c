@@ -8,7 +8,8 @@
  *   GET /v1/locations/{location_id}/lots?as_of=
  *                                    what the location held then (the
  *                                    current list is api_trace.c's)
- *   GET /v1/alerts?since=            the date alerts (services/alerts)
+ *   GET /v1/alerts?since=            the date alerts (services/alerts),
+ *                                    by sequence or by place
  * and the product-scoped form. Each read opens one views snapshot and
  * answers with its position, as the other reads do. */
 #include <stdlib.h>
@@ -362,11 +363,24 @@ void api_get_location_lots_as_of(api_request *rq, const char *location,
   ll_views_reader_close(vr);
 }
 
-/* ---- GET /v1/alerts ---- */
+/* ---- GET /v1/alerts ----
+ *
+ * Two ways to follow the alerts. By this instance's sequence numbers
+ * (since=N, next_since an integer): what its own worker found, as a
+ * single instance has always answered. By place in lots.alerts
+ * (since=P:O,..., next_since such a cursor, ll_alerts_cursor): every
+ * instance's alerts, the same on every instance; the answer of a cluster
+ * of several, where a sequence number is one instance's and lists only
+ * what that instance published. */
 
 static json_t *alert_json(const ll_alert *al) {
   json_t *j = json_object();
-  json_object_set_new(j, "sequence", json_integer((json_int_t)al->sequence));
+  if (al->partition < 0) {
+    json_object_set_new(j, "sequence", json_integer((json_int_t)al->sequence));
+  } else {
+    json_object_set_new(j, "partition", json_integer(al->partition));
+    json_object_set_new(j, "offset", json_integer((json_int_t)al->offset));
+  }
   json_object_set_new(j, "lot_id", api_json_text(al->lot_id));
   json_object_set_new(j, "product_id", api_json_text(al->product_id));
   json_object_set_new(j, "kind", json_string(ll_date_kind_name(al->kind)));
@@ -377,17 +391,77 @@ static json_t *alert_json(const ll_alert *al) {
   return j;
 }
 
+static void reply_alerts(api_reply *r, const ll_alert *list, size_t n,
+                         json_t *next_since) {
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(arr, alert_json(&list[i]));
+  json_t *body = json_object();
+  json_object_set_new(body, "alerts", arr);
+  json_object_set_new(body, "next_since", next_since);
+  api_reply_json(r, MHD_HTTP_OK, body);
+}
+
+static void list_by_sequence(api_request *rq, uint64_t since, size_t limit,
+                             api_reply *r) {
+  ll_alert *list = NULL;
+  size_t n = 0;
+  ll_err err = {0};
+  if (ll_alerts_list(rq->api->deps.alerts, since, limit, &list, &n, &err)) {
+    api_reply_storage_error(r, &err);
+    return;
+  }
+  uint64_t next = n > 0 ? list[n - 1].sequence : since;
+  reply_alerts(r, list, n, json_integer((json_int_t)next));
+  ll_alerts_free(list, n);
+}
+
+static void list_by_place(api_request *rq, const char *since, size_t limit,
+                          api_reply *r) {
+  ll_alerts_cursor *c = ll_xcalloc(1, sizeof *c);
+  if (since != NULL && !ll_alerts_cursor_parse(since, c)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "since must be the next_since of a previous answer: "
+                    "PARTITION:OFFSET pairs of lots.alerts, partitions "
+                    "ascending, separated by commas (e.g. 0:12,3:7)");
+    free(c);
+    return;
+  }
+  ll_alert *list = NULL;
+  size_t n = 0;
+  ll_err err = {0};
+  if (ll_alerts_list_placed(rq->api->deps.alerts, c, limit, &list, &n, &err)) {
+    api_reply_storage_error(r, &err);
+  } else {
+    char *next = ll_alerts_cursor_format(c);
+    reply_alerts(r, list, n, json_string(next));
+    free(next);
+  }
+  ll_alerts_free(list, n);
+  free(c);
+}
+
 void api_get_alerts(api_request *rq, const char *id, api_reply *r) {
   (void)id; /* the path has no {parameter} */
   size_t limit = 0;
   uint64_t since = 0;
   const char *s = api_query(rq, "since");
+  bool by_place = (s != NULL && strchr(s, ':') != NULL) ||
+                  (s == NULL && api_cluster_has_peers(rq->api));
   if (api_query_limit(rq, &limit, r) != 0)
     return;
-  if (s != NULL && !api_parse_u64(s, &since)) {
+  if (!by_place && s != NULL && !api_parse_u64(s, &since)) {
     api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
                     "since must be a sequence number (digits), e.g. the "
                     "next_since of the previous answer");
+    return;
+  }
+  if (!by_place && api_cluster_has_peers(rq->api)) {
+    api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
+                    "in a cluster of several instances since is the "
+                    "next_since of a previous answer (PARTITION:OFFSET,...): "
+                    "a sequence number is one instance's; leave since out to "
+                    "start from the first alert");
     return;
   }
   if (rq->api->deps.alerts == NULL) {
@@ -396,22 +470,8 @@ void api_get_alerts(api_request *rq, const char *id, api_reply *r) {
                     "project, with a broker)");
     return;
   }
-  ll_alert *list = NULL;
-  size_t n = 0;
-  ll_err err = {0};
-  if (ll_alerts_list(rq->api->deps.alerts, since, limit, &list, &n, &err) !=
-      0) {
-    api_reply_storage_error(r, &err);
-    return;
-  }
-  json_t *arr = json_array();
-  for (size_t i = 0; i < n; i++)
-    json_array_append_new(arr, alert_json(&list[i]));
-  json_t *body = json_object();
-  json_object_set_new(body, "alerts", arr);
-  json_object_set_new(
-      body, "next_since",
-      json_integer((json_int_t)(n > 0 ? list[n - 1].sequence : since)));
-  api_reply_json(r, MHD_HTTP_OK, body);
-  ll_alerts_free(list, n);
+  if (by_place)
+    list_by_place(rq, s, limit, r);
+  else
+    list_by_sequence(rq, since, limit, r);
 }

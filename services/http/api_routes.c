@@ -91,7 +91,11 @@ static const api_param location_lots_params[] = {
     CURSOR_PARAM,
     END_PARAMS};
 
-static const api_param rejections_params[] = {LIMIT_PARAM, END_PARAMS};
+static const api_param rejections_params[] = {
+    LIMIT_PARAM,
+    {"before", "string",
+     "the next_before of the previous page: the rejections after it"},
+    END_PARAMS};
 
 static const api_param genealogy_params[] = {
     {"reference", "string",
@@ -110,7 +114,9 @@ static const api_param genealogy_params[] = {
   }
 
 static const api_param alerts_params[] = {
-    {"since", "integer", "only alerts with a greater sequence number"},
+    {"since", "string",
+     "a sequence number (only alerts above it), or a next_since cursor "
+     "PARTITION:OFFSET,... of lots.alerts"},
     LIMIT_PARAM,
     END_PARAMS};
 
@@ -131,8 +137,6 @@ static const unsigned metrics_statuses[] = {200, 400, 401, 0};
 static const unsigned cluster_statuses[] = {200, 400, 401, 0};
 static const unsigned list_statuses[] = {200, 400, 401, 503, 0};
 static const unsigned genealogy_statuses[] = {200, 400, 401, 503, 0};
-/* Answered from this instance's views alone: 501 in a cluster of several. */
-static const unsigned local_list_statuses[] = {200, 400, 401, 501, 503, 0};
 /* The plain lot routes answer 409 AMBIGUOUS_LOT when two or more products
  * use the lot id (api_lot.c); the product-scoped ones cannot. */
 static const unsigned lot_read_statuses[] = {200, 400, 401, 404, 409, 503, 0};
@@ -222,14 +226,15 @@ const api_route api_routes[] = {
     {"POST", "/v1/moves", post_move, API_WRITE | API_BY_BODY, no_params,
      api_move_fields, create_statuses, "move a quantity of a lot"},
     {"GET", "/v1/rejections", api_get_rejections, READ | API_SCATTER,
-     rejections_params, NULL, list_statuses, "recent rejections, newest first"},
+     rejections_params, NULL, list_statuses,
+     "the rejections, newest first, paged by next_before"},
     {"GET", "/v1/cluster", api_get_cluster, API_READ, no_params, NULL,
      cluster_statuses, "the instances of the cluster and their partitions"},
     {"GET", "/v1/cluster/genealogy", api_get_cluster_genealogy, READ,
      genealogy_params, NULL, genealogy_statuses,
      "internal: what this instance's partitions hold of the genealogy"},
-    {"GET", "/v1/alerts", api_get_alerts, API_READ | API_LOCAL, alerts_params,
-     NULL, local_list_statuses, "date alerts (LotDateReached), oldest first"},
+    {"GET", "/v1/alerts", api_get_alerts, API_READ, alerts_params, NULL,
+     list_statuses, "date alerts (LotDateReached), oldest first"},
     {"POST", "/v1/admin/backup", api_admin_backup, API_WRITE | API_ADMIN,
      no_params, api_backup_fields, backup_statuses,
      "online backup of the views and the log"},

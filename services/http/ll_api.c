@@ -603,9 +603,11 @@ ll_api *ll_api_start(const char *listen, const ll_api_deps *deps, ll_err *err) {
       api->write_timeout_ms > LL_API_WRITE_TIMEOUT_MS_MAX)
     api->write_timeout_ms = LL_API_WRITE_TIMEOUT_MS_MAX;
   pthread_mutex_init(&api->codec_mu, NULL);
+  api->rejections = api_rejection_index_new();
   atomic_init(&api->stopping, false);
   atomic_init(&api->cluster, NULL);
   if (api_ops_start(api, deps, err) != 0) {
+    api_rejection_index_free(api->rejections);
     pthread_mutex_destroy(&api->codec_mu);
     free(api->inbound_topic);
     free(api);
@@ -624,6 +626,7 @@ fail:
   api_waits_close(api);
   api_waits_free(api);
   api_ops_stop(api);
+  api_rejection_index_free(api->rejections);
   pthread_mutex_destroy(&api->codec_mu);
   free(api->inbound_topic);
   free(api);
@@ -662,6 +665,7 @@ void ll_api_stop(ll_api *api) {
     MHD_stop_daemon(api->cluster_daemon);
   api_waits_free(api);
   api_ops_stop(api);
+  api_rejection_index_free(api->rejections);
   pthread_mutex_destroy(&api->codec_mu);
   free(api->inbound_topic);
   free(api);

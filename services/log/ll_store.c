@@ -787,15 +787,24 @@ int ll_store_read_log(ll_store *s, uint64_t from, ll_entry *entries, size_t max,
 int ll_store_recent_rejections(ll_store *s, size_t limit,
                                ll_stored_rejection *out, size_t *n_out,
                                ll_err *err) {
+  return ll_store_rejections_before(s, UINT64_MAX, limit, out, n_out, err);
+}
+
+int ll_store_rejections_before(ll_store *s, uint64_t before, size_t limit,
+                               ll_stored_rejection *out, size_t *n_out,
+                               ll_err *err) {
   *n_out = 0;
-  if (limit == 0)
+  if (limit == 0 || before == 0)
     return 0;
   rocksdb_iterator_t *it =
       rocksdb_create_iterator_cf(s->db, s->read_opts, s->cf[LL_CF_REJECTIONS]);
   size_t n = 0;
   int rc = 0;
-  for (rocksdb_iter_seek_to_last(it); n < limit && rocksdb_iter_valid(it);
-       rocksdb_iter_prev(it)) {
+  uint8_t last[8];
+  for (int i = 0; i < 8; i++)
+    last[i] = (uint8_t)((before - 1) >> (56 - 8 * i));
+  for (rocksdb_iter_seek_for_prev(it, (const char *)last, sizeof last);
+       n < limit && rocksdb_iter_valid(it); rocksdb_iter_prev(it)) {
     size_t key_len, value_len;
     const char *key = rocksdb_iter_key(it, &key_len);
     const char *value = rocksdb_iter_value(it, &value_len);

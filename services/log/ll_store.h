@@ -220,6 +220,10 @@ int ll_store_read_log(ll_store *s, uint64_t from, ll_entry *entries, size_t max,
 int ll_store_recent_rejections(ll_store *s, size_t limit,
                                ll_stored_rejection *out, size_t *n_out,
                                ll_err *err);
+/* The same for those with a sequence below before (paging back). */
+int ll_store_rejections_before(ll_store *s, uint64_t before, size_t limit,
+                               ll_stored_rejection *out, size_t *n_out,
+                               ll_err *err);
 
 /* A task's last entry and its clock, as last committed. */
 typedef struct ll_task_last {

@@ -23,8 +23,9 @@ Once the cluster has settled, through EVERY instance's API:
   - every rejected event is on lots.rejected with the model's code, under
     its own record (partition, offset), and nothing else is (a repeat
     after a kill or a takeover is byte for byte the same record);
-  - `GET /v1/rejections` shows only the newest 1000 (no cursor), and a run
-    rejects thousands, so the test reads it all along the stream, every
+  - `GET /v1/rejections`, paged with `next_before` after the stream, lists
+    on every live instance every expected rejection exactly once with its
+    code, and nothing else; the test also reads it all along the stream, every
     live instance in turn (the cluster's merged answer, and each
     instance's own partitions): every row listed must be a record the
     model rejects, with its code, never twice in one answer; after the
@@ -491,12 +492,37 @@ def check_final_listings(run):
                  "an answer from every instance", "from %s" % names)
 
 
+def check_paged(run, want):
+    """After the stream, every live instance paged with next_before lists
+    every expected rejection exactly once, with its code, and nothing
+    else."""
+    for inst in run.c.live():
+        rows = cc.rejections_of(inst)
+        if rows is None:
+            run.fail("paged", "GET /v1/rejections", inst.name, "200 pages",
+                     "a page failed")
+            continue
+        listed = {}
+        for row in rows:
+            key = (row.get("partition"), row.get("offset"))
+            listed.setdefault(key, []).append(row.get("code"))
+        for key, codes in sorted(listed.items(), key=str):
+            rec = want.get(key)
+            if rec is None or codes != [rec.expect]:
+                run.fail("paged", show_key(key, rec), inst.name,
+                         rec.expect if rec else "not rejected", codes)
+        for key in sorted(set(want) - set(listed)):
+            run.fail("paged", show_key(key, want[key]), inst.name,
+                     want[key].expect, "not listed")
+
+
 def check_rejections(run, on_topic):
     want = expected_rejections(run)
     check_listed(run, want)
     check_topic(run, want, on_topic)
     stats = check_coverage(run, want, on_topic[1])
     check_final_listings(run)
+    check_paged(run, want)
     return len(want), stats
 
 

@@ -83,6 +83,7 @@
 #include "command_metrics.h"
 #include "command_standby.h"
 #include "command_topics.h"
+#include "ll_changelog.h"
 #include "ll_event.h"
 #include "ll_hash.h"
 #include "ll_logging.h"
@@ -233,8 +234,33 @@ static int64_t stamp(loop *l, const rd_kafka_message_t *m) {
                               ts_ms);
 }
 
+/* The rejection's lots.changelog record, in task order beside the
+ * entries (services/log/ll_store_changelog.c): the publisher writes it to
+ * lots.changelog with the task's entries, so that a new owner can restore
+ * the rejection and its seen record (command_restore.c). */
+static void stage_changelog(loop *l, const rd_kafka_message_t *m,
+                            const ll_stored_rejection *sr,
+                            const ll_mutations *seen) {
+  ll_chg_rejection cr = {.offset = m->offset,
+                         .rejected_at_ms = sr->rejected_at_ms,
+                         .event_id = sr->event_id,
+                         .code = sr->code,
+                         .message = sr->message};
+  /* A rejection the rules remember writes exactly its seen record. */
+  assert(seen == NULL || seen->len <= 1);
+  if (seen != NULL && seen->len == 1 && !seen->items[0].is_delete) {
+    cr.seen_key = seen->items[0].key.data;
+    cr.seen_key_len = seen->items[0].key.len;
+    cr.seen_value = seen->items[0].value.data;
+    cr.seen_value_len = seen->items[0].value.len;
+  }
+  ll_store_batch_changelog(l->batch, m->partition, &cr);
+}
+
+/* seen: the state changes the rejection made (its seen record), or NULL. */
 static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
-                   ll_code code, const char *message) {
+                   ll_code code, const char *message,
+                   const ll_mutations *seen) {
   const char *topic = rd_kafka_topic_name(m->rkt);
   int64_t at_ms = stamp(l, m);
   ll_stored_rejection sr = {.rejected_at_ms = at_ms,
@@ -245,6 +271,7 @@ static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
                             .partition = m->partition,
                             .offset = m->offset};
   uint64_t sequence = ll_store_batch_reject(l->batch, &sr);
+  stage_changelog(l, m, &sr, seen);
   ll_rejection r = {.event_id = (char *)event_id,
                     .code = code,
                     .message = (char *)message,
@@ -317,7 +344,7 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
   } else {
     ll_decision_mutations(ev, &d, NULL, muts);
     ll_store_batch_mutate(l->batch, muts);
-    reject(l, m, ev->event_id, d.code, d.message);
+    reject(l, m, ev->event_id, d.code, d.message, muts);
   }
 out:
   ll_decision_free(&d);
@@ -342,14 +369,14 @@ static void reject_wrong_partition(loop *l, const rd_kafka_message_t *m,
            ev->product_id,
            (int)ll_partition_of_key(m->key, m->key_len, l->partitions),
            rd_kafka_topic_name(m->rkt), (int)l->partitions, (int)m->partition);
-  reject(l, m, ev->event_id, LL_WRONG_PARTITION, msg);
+  reject(l, m, ev->event_id, LL_WRONG_PARTITION, msg, NULL);
 }
 
 /* Decide one decoded message (code and e as the codec left them). */
 static void process_decoded(loop *l, const rd_kafka_message_t *m, ll_event *ev,
                             ll_code code, const ll_err *e) {
   if (code != LL_OK) {
-    reject(l, m, NULL, code, e->message);
+    reject(l, m, NULL, code, e->message, NULL);
   } else if (!cmd_key_matches(m, ev->product_id)) {
     char msg[LL_MESSAGE_MAX_BYTES];
     snprintf(msg, sizeof msg,
@@ -357,7 +384,7 @@ static void process_decoded(loop *l, const rd_kafka_message_t *m, ll_event *ev,
              "'%s': events of one product must be keyed by that product.",
              m->key ? (int)(m->key_len > 100 ? 100 : m->key_len) : 6,
              m->key ? (const char *)m->key : "(none)", ev->product_id);
-    reject(l, m, ev->event_id, LL_KEY_MISMATCH, msg);
+    reject(l, m, ev->event_id, LL_KEY_MISMATCH, msg, NULL);
   } else if (!on_own_partition(l, m)) {
     reject_wrong_partition(l, m, ev);
   } else {

@@ -62,6 +62,7 @@ typedef struct ll_publisher_stats {
   atomic_ullong position;    /* last local log position dealt with */
   atomic_llong events;       /* records written to lots.events */
   atomic_llong quantities;   /* records written to lots.quantities */
+  atomic_llong changelog;    /* records written to lots.changelog */
   atomic_llong transactions; /* committed */
   atomic_llong skipped;      /* entries found in Kafka already */
   atomic_llong producer_restarts;

@@ -81,6 +81,7 @@
 
 #include "command_decode.h"
 #include "command_metrics.h"
+#include "command_restore.h"
 #include "command_standby.h"
 #include "command_topics.h"
 #include "ll_changelog.h"
@@ -675,7 +676,34 @@ static void log_promotion(loop *l, const rd_kafka_topic_partition_t *tp,
   command_metrics_promoted(&l->metrics);
 }
 
-/* Start an assigned partition at its stored offset (or its beginning). */
+/* A new owner restores what Kafka holds of the task beyond its local copy
+ * (command_restore.c): *found and *next become where the input resumes. */
+static void restore_assigned(loop *l, int32_t p, bool *found, int64_t *next) {
+  cmd_restore_opts ro = {.cfg = l->o->cfg,
+                         .brokers = l->o->brokers,
+                         .topics = &l->o->topics,
+                         .store = l->o->store,
+                         .codec = l->o->codec,
+                         .rule_opts = &l->o->rule_opts,
+                         .cluster_id = l->cluster_id,
+                         .allow_truncated = l->o->allow_truncated,
+                         .metrics = &l->metrics};
+  cmd_restore_task t = {.partition = p, .have_offset = *found, .next = *next};
+  ll_err e = {0};
+  if (cmd_restore(&ro, &t, &e) != 0) {
+    l->fatal = true;
+    ll_fail(&l->fatal_err, failure_kind(&e), "%s", e.message);
+    return;
+  }
+  if (!t.restored)
+    return;
+  *found = true;
+  *next = t.next;
+  command_metrics_committed(&l->metrics, p, t.next);
+}
+
+/* Start an assigned partition at its stored offset (or its beginning),
+ * after restoring what Kafka holds beyond it. */
 static void place_assigned(loop *l, rd_kafka_t *rk,
                            rd_kafka_topic_partition_t *tp) {
   if (tp->partition >= l->partitions) {
@@ -696,6 +724,8 @@ static void place_assigned(loop *l, rd_kafka_t *rk,
     l->fatal_err = e;
     found = false;
   }
+  if (!l->fatal)
+    restore_assigned(l, tp->partition, &found, &next);
   if (!found && !l->fatal &&
       cmd_check_start(rk, tp->topic, tp->partition, l->o->allow_truncated,
                       COMMAND_CLUSTER_ID_WAIT_MS, &next, &e) != 0) {

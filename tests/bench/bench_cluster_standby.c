@@ -1,15 +1,21 @@
 /* bench_cluster_standby.c — failover with standbys against takeover
- * without them, at several history sizes (lotline_bench_cluster
- * --standby; figures in docs/performance.md).
+ * and restore without them, at several history sizes
+ * (lotline_bench_cluster --standby; figures in docs/performance.md).
  *
- * For each history size H and each of cluster.standby.replicas = 0 (no
- * standbys: a new owner decides a partition again from its first event)
- * and 2 (with 3 instances, every instance keeps a warm copy of every
- * partition it does not own): a fresh embedded broker, 3 `lotlined all`
- * instances (publishing off: the command consumer's failover alone), the
- * group stable, H events produced, then
- *   1. "warm": every partition decided to its end by its owner, and with
- *      standbys by every instance;
+ * For each history size H, three ways a partition comes to a new owner:
+ *   decide   cluster.standby.replicas = 0, publishing off: nothing in
+ *            lots.changelog, so a new owner decides the partition again
+ *            from its first event;
+ *   restore  replicas 0, publishing on: a new owner restores it from
+ *            lots.events and lots.changelog (services/command/
+ *            command_restore.c), then decides what follows the last mark;
+ *   standby  replicas 2 (with 3 instances every instance keeps a warm copy
+ *            of every partition it does not own), publishing off.
+ * A fresh embedded broker, 3 `lotlined all` instances, the group stable,
+ * H events produced, then
+ *   1. "warm": every partition decided to its end by its owner, with
+ *      standbys by every instance, and with publishing on published
+ *      (lotline_publish_lag 0 everywhere);
  *   2. SIGKILL of the first instance; its partitions are the orphans;
  *   3. "reassigned": every orphan owned by a live instance (its
  *      lotline_consumer_lag_messages series shown);
@@ -33,9 +39,13 @@
 #define SB_FAILOVER_TIMEOUT_S 900
 #define SB_POLL_MS 50
 
+typedef enum sb_mode { SB_DECIDE, SB_RESTORE, SB_STANDBY, SB_MODES } sb_mode;
+static const char *const sb_mode_names[SB_MODES] = {"decide", "restore",
+                                                    "standby"};
+
 typedef struct sb_result {
   int64_t history;
-  int replicas;
+  sb_mode mode;
   double warm_s; /* produced to warm */
   int64_t orphan_events;
   double reassigned_s; /* kill to every orphan owned again */
@@ -43,21 +53,31 @@ typedef struct sb_result {
 } sb_result;
 
 static void start_all(bc_node *node, const char *bin, const char *root, int i,
-                      const char *brokers, int replicas) {
+                      const char *brokers, sb_mode mode) {
   snprintf(node->data, sizeof node->data, "%s/i%d", root, i);
   char log[1200], set_replicas[64];
   snprintf(log, sizeof log, "%s.log", node->data);
   snprintf(set_replicas, sizeof set_replicas, "cluster.standby.replicas=%d",
-           replicas);
-  const char *argv[] = {bin,           "all",
-                        "--data",      node->data,
-                        "--brokers",   brokers,
-                        "--http",      "127.0.0.1:0",
-                        "--set",       "metrics.listen=127.0.0.1:0",
-                        "--set",       "group.id=bench-standby",
-                        "--set",       "publish.enabled=false",
-                        "--set",       set_replicas,
-                        "--log-level", "warn",
+           mode == SB_STANDBY ? SB_REPLICAS_WARM : 0);
+  const char *argv[] = {bin,
+                        "all",
+                        "--data",
+                        node->data,
+                        "--brokers",
+                        brokers,
+                        "--http",
+                        "127.0.0.1:0",
+                        "--set",
+                        "metrics.listen=127.0.0.1:0",
+                        "--set",
+                        "group.id=bench-standby",
+                        "--set",
+                        mode == SB_RESTORE ? "publish.enabled=true"
+                                           : "publish.enabled=false",
+                        "--set",
+                        set_replicas,
+                        "--log-level",
+                        "warn",
                         NULL};
   node->proc = h_spawn(log, argv);
   node->metrics = h_wait_file(node->data, "metrics.addr", 30000);
@@ -97,17 +117,20 @@ static int64_t stored(bc_node *n, const char *cluster, int p) {
   return next;
 }
 
-/* Every partition at its end at its owner, and with standbys at every
- * instance. */
+/* Every partition at its end at its owner, with standbys at every
+ * instance, and with publishing on in Kafka. */
 static bool warm(bc_node *nodes, const char *cluster, int partitions,
-                 const int64_t *end, bool everywhere) {
+                 const int64_t *end, sb_mode mode) {
   for (int p = 0; p < partitions; p++) {
     int at_end = 0;
     for (int i = 0; i < SB_INSTANCES; i++)
       at_end += stored(&nodes[i], cluster, p) >= end[p];
-    if (at_end < (everywhere ? SB_INSTANCES : 1))
+    if (at_end < (mode == SB_STANDBY ? SB_INSTANCES : 1))
       return false;
   }
+  for (int i = 0; mode == SB_RESTORE && i < SB_INSTANCES; i++)
+    if (h_metric(nodes[i].metrics, "lotline_publish_lag") != 0)
+      return false;
   return true;
 }
 
@@ -145,9 +168,10 @@ static void fail_over(bc_node *nodes, const char *cluster, int partitions,
 }
 
 static void run_one(const bc_opts *o, const bc_msg *msgs, int64_t history,
-                    int replicas, const char *bin, sb_result *r) {
+                    sb_mode mode, const char *bin, sb_result *r) {
   ll_topics topics = {"lots.inbound",    "lots.events",  "lots.rejected",
-                      "lots.quantities", "lots.members", "lots.alerts"};
+                      "lots.quantities", "lots.members", "lots.alerts",
+                      "lots.changelog"};
   ll_err e;
   ll_broker *broker = ll_broker_start(&topics, 1, o->partitions, &e);
   if (!broker)
@@ -158,19 +182,19 @@ static void run_one(const bc_opts *o, const bc_msg *msgs, int64_t history,
   bc_node nodes[SB_INSTANCES];
   memset(nodes, 0, sizeof nodes);
   for (int i = 0; i < SB_INSTANCES; i++)
-    start_all(&nodes[i], bin, root, i, brokers, replicas);
+    start_all(&nodes[i], bin, root, i, brokers, mode);
   wait_stable_group(nodes, SB_INSTANCES, o->partitions);
   int64_t end[BC_PARTITIONS_MAX] = {0};
   for (int64_t i = 0; i < history; i++)
     end[ll_partition_of_key(msgs[i].key, strlen(msgs[i].key), o->partitions)]++;
   produce_all(brokers, msgs, history);
   double t0 = now_s();
-  while (!warm(nodes, cluster, o->partitions, end, replicas > 0)) {
+  while (!warm(nodes, cluster, o->partitions, end, mode)) {
     if (now_s() - t0 > SB_WARM_TIMEOUT_S)
       die("warm", "the instances did not decide the history in time");
     sleep_ms(200);
   }
-  *r = (sb_result){.history = history, .replicas = replicas};
+  *r = (sb_result){.history = history, .mode = mode};
   r->warm_s = now_s() - t0;
   fail_over(nodes, cluster, o->partitions, end, r);
   for (int i = 0; i < SB_INSTANCES; i++) {
@@ -186,26 +210,33 @@ static void run_one(const bc_opts *o, const bc_msg *msgs, int64_t history,
   free(cluster);
 }
 
+/* The orphans' events over the time from their reassignment to their
+ * end: the rate of deciding again (decide) or of restoring (restore). */
+static double takeover_eps(const sb_result *r) {
+  double s = r->failover_s - r->reassigned_s;
+  return s > 0 ? (double)r->orphan_events / s : 0;
+}
+
 void bc_standby_bench(const bc_opts *o, const bc_msg *msgs, int64_t total,
                       const char *bin) {
-  sb_result r[2 * BC_INSTANCES_MAX];
+  sb_result r[SB_MODES * BC_INSTANCES_MAX];
   int n = 0;
   for (int h = 0; h < o->n_histories; h++) {
     int64_t history = o->histories[h] < total ? o->histories[h] : total;
-    for (int replicas = 0; replicas <= SB_REPLICAS_WARM;
-         replicas += SB_REPLICAS_WARM) {
-      fprintf(stderr, "history %" PRId64 ", cluster.standby.replicas %d\n",
-              history, replicas);
-      run_one(o, msgs, history, replicas, bin, &r[n++]);
+    for (int m = 0; m < SB_MODES; m++) {
+      fprintf(stderr, "history %" PRId64 ", %s\n", history, sb_mode_names[m]);
+      run_one(o, msgs, history, (sb_mode)m, bin, &r[n++]);
     }
   }
   printf("\nlotline cluster: %d instances, %d partitions, the first killed "
          "once the history is decided\n",
          SB_INSTANCES, o->partitions);
-  printf("%-10s %9s %15s %8s %13s %11s\n", "history", "replicas",
-         "orphan events", "warm s", "reassigned s", "failover s");
+  printf("%-10s %8s %15s %8s %13s %11s %14s\n", "history", "new owner",
+         "orphan events", "warm s", "reassigned s", "failover s",
+         "takeover ev/s");
   for (int i = 0; i < n; i++)
-    printf("%-10" PRId64 " %9d %15" PRId64 " %8.1f %13.1f %11.1f\n",
-           r[i].history, r[i].replicas, r[i].orphan_events, r[i].warm_s,
-           r[i].reassigned_s, r[i].failover_s);
+    printf("%-10" PRId64 " %8s %15" PRId64 " %8.1f %13.1f %11.1f %14.0f\n",
+           r[i].history, sb_mode_names[r[i].mode], r[i].orphan_events,
+           r[i].warm_s, r[i].reassigned_s, r[i].failover_s,
+           r[i].mode == SB_STANDBY ? 0.0 : takeover_eps(&r[i]));
 }

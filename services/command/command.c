@@ -686,6 +686,7 @@ static void restore_assigned(loop *l, int32_t p, bool *found, int64_t *next) {
                          .codec = l->o->codec,
                          .rule_opts = &l->o->rule_opts,
                          .cluster_id = l->cluster_id,
+                         .group = l->rk,
                          .allow_truncated = l->o->allow_truncated,
                          .metrics = &l->metrics};
   cmd_restore_task t = {.partition = p, .have_offset = *found, .next = *next};
@@ -697,6 +698,9 @@ static void restore_assigned(loop *l, int32_t p, bool *found, int64_t *next) {
   }
   if (!t.restored)
     return;
+  if (t.n_resend > 0 && l->o->outbox)
+    ll_outbox_requeue(l->o->outbox, t.resend, t.n_resend);
+  free(t.resend);
   *found = true;
   *next = t.next;
   command_metrics_committed(&l->metrics, p, t.next);

@@ -32,8 +32,15 @@
  * Restored items are committed in batches of RESTORE_BATCH_ITEMS with the
  * input offset after the last one: a crash mid-restore leaves the task as
  * deciding would have left it at that offset, and the next assignment
- * restores the rest. Rejections restored are not sent to lots.rejected
- * again: the owner that decided them sent them.
+ * restores the rest.
+ *
+ * lots.rejected: the old owner committed an input offset to the group
+ * only once every rejection before it was acknowledged by Kafka
+ * (command.c), so the restored rejections from the group's committed
+ * offset on may never have been sent. Their records are rebuilt from the
+ * input records at their offsets (the same bytes the old owner built) and
+ * go to the outbox with the rejection: a repeat at worst, never a loss,
+ * as long as the input still holds them (else a warning counts them).
  *
  * Nothing is decided from a truncated history: a changelog that begins
  * after its first record (retention), or a lots.events that begins after
@@ -171,6 +178,13 @@ typedef struct chg_rejection {
   size_t at, len; /* its record in changelog.bytes */
 } chg_rejection;
 
+/* An input record a restored rejection's lots.rejected record needs. */
+typedef struct input_rec {
+  int64_t offset;
+  bool has_key;
+  size_t at, key_len, value_len; /* key then value in changelog.inputs */
+} input_rec;
+
 typedef struct changelog {
   uint64_t base; /* the local task position L */
   int64_t after; /* the local input offset l: older rejections are held */
@@ -184,9 +198,17 @@ typedef struct changelog {
   chg_rejection *rej;
   size_t n_rej, cap_rej;
   ll_buf bytes;
+  /* The rejections from this input offset on are sent again (-1: none),
+   * with these input records (in offset order). */
+  int64_t resend_from;
+  input_rec *in;
+  size_t n_in, cap_in;
+  ll_buf inputs;
 } changelog;
 
 static void changelog_free(changelog *c) {
+  free(c->in);
+  ll_buf_free(&c->inputs);
   free(c->info);
   free(c->covered);
   free(c->rej);
@@ -294,6 +316,92 @@ static int read_changelog(const cmd_restore_opts *o, rd_kafka_t *rk, int32_t p,
   return 0;
 }
 
+/* ---- the rejections lots.rejected may lack ---- */
+
+/* The group's committed offset of p: the old owner's acknowledged
+ * progress (-1: none known, every rejection may be unsent). */
+static int64_t acknowledged(const cmd_restore_opts *o, int32_t p) {
+  if (o->group == NULL)
+    return -1;
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, o->topics->inbound, p);
+  int64_t at = -1;
+  if (rd_kafka_committed(o->group, list, RESTORE_WATERMARK_MS) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR &&
+      list->elems[0].err == 0 && list->elems[0].offset >= 0)
+    at = list->elems[0].offset;
+  rd_kafka_topic_partition_list_destroy(list);
+  return at;
+}
+
+static bool rejected_at(const changelog *c, int64_t offset) {
+  size_t lo = 0, hi = c->n_rej;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (c->rej[mid].offset < offset)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < c->n_rej && c->rej[lo].offset == offset;
+}
+
+static int take_input(void *ctx, const rd_kafka_message_t *m, ll_err *err) {
+  (void)err;
+  changelog *c = ctx;
+  if (m->offset > c->o)
+    return 1;
+  if (!rejected_at(c, m->offset))
+    return 0;
+  if (c->n_in == c->cap_in) {
+    c->cap_in = c->cap_in ? c->cap_in * 2 : 64;
+    c->in = ll_xrealloc(c->in, c->cap_in * sizeof *c->in);
+  }
+  c->in[c->n_in++] =
+      (input_rec){m->offset, m->key != NULL, c->inputs.len, m->key_len, m->len};
+  ll_buf_put(&c->inputs, m->key, m->key_len);
+  ll_buf_put(&c->inputs, m->payload, m->len);
+  return m->offset == c->o ? 1 : 0;
+}
+
+/* The input records of the restored rejections from the group's
+ * committed offset on. */
+static int read_unsent(const cmd_restore_opts *o, rd_kafka_t *rk, int32_t p,
+                       changelog *c, ll_err *err) {
+  int64_t from = acknowledged(o, p);
+  c->resend_from = from < 0 ? 0 : from;
+  if (c->resend_from < c->after + 1)
+    c->resend_from = c->after + 1;
+  if (c->n_rej == 0 || c->rej[c->n_rej - 1].offset < c->resend_from)
+    return 0;
+  int64_t lo = 0, hi = 0;
+  if (watermarks(rk, o->topics->inbound, p, &lo, &hi, err) != 0)
+    return -1;
+  if (lo > c->resend_from)
+    ll_log(LL_WARN, "restore",
+           "%s/%d begins at offset %lld: the rejections restored between "
+           "offsets %lld and %lld, which %s may not have received from the "
+           "old owner, cannot be sent again",
+           o->topics->inbound, (int)p, (long long)lo, (long long)c->resend_from,
+           (long long)lo, o->topics->rejected);
+  int64_t start = lo > c->resend_from ? lo : c->resend_from;
+  if (start > c->o || start >= hi)
+    return 0;
+  return read_partition(rk, o->topics->inbound, p, start, take_input, c, err);
+}
+
+static const input_rec *input_of(const changelog *c, int64_t offset) {
+  size_t lo = 0, hi = c->n_in;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (c->in[mid].offset < offset)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < c->n_in && c->in[lo].offset == offset ? &c->in[lo] : NULL;
+}
+
 /* ---- applying what is restored ---- */
 
 typedef struct restore_run {
@@ -307,6 +415,8 @@ typedef struct restore_run {
   size_t next_rej;     /* the next rejection of c->rej to apply */
   ll_mutations muts;
   uint64_t started_ns, logged_ns;
+  ll_buf record; /* a lots.rejected record being rebuilt */
+  size_t cap_resend;
 } restore_run;
 
 static int commit_restored(restore_run *r, bool sync, ll_err *err) {
@@ -345,6 +455,39 @@ static int check_stamp(restore_run *r, int64_t stamp_ms, int64_t offset,
                  (long long)stamp_ms, (long long)clock);
 }
 
+/* The rejection's lots.rejected record, rebuilt from its input record,
+ * into the outbox under its sequence (see the top of the file). */
+static int resend(restore_run *r, const ll_chg_rejection *rej,
+                  uint64_t sequence, ll_err *err) {
+  const input_rec *in = input_of(r->c, rej->offset);
+  if (rej->offset < r->c->resend_from || in == NULL)
+    return 0;
+  uint8_t *bytes = r->c->inputs.data + in->at;
+  ll_rejection out = {.event_id = rej->event_id,
+                      .code = rej->code,
+                      .message = rej->message,
+                      .topic = (char *)r->o->topics->inbound,
+                      .partition = r->t->partition,
+                      .offset = rej->offset,
+                      .rejected_at_ms = rej->rejected_at_ms,
+                      .key = in->has_key ? bytes : NULL,
+                      .key_len = in->key_len,
+                      .value = bytes + in->key_len,
+                      .value_len = in->value_len};
+  ll_buf_reset(&r->record);
+  if (ll_codec_encode_rejection(r->o->codec, &out, &r->record, err) != 0)
+    return -1;
+  ll_store_batch_outbox(r->batch, sequence, out.key, out.key_len, in->has_key,
+                        r->record.data, r->record.len);
+  cmd_restore_task *t = r->t;
+  if (t->n_resend == r->cap_resend) {
+    r->cap_resend = r->cap_resend ? r->cap_resend * 2 : 64;
+    t->resend = ll_xrealloc(t->resend, r->cap_resend * sizeof *t->resend);
+  }
+  t->resend[t->n_resend++] = sequence;
+  return 0;
+}
+
 static int apply_rejection(restore_run *r, const chg_rejection *cr,
                            ll_err *err) {
   ll_chg_rejection rej;
@@ -361,7 +504,8 @@ static int apply_rejection(restore_run *r, const chg_rejection *cr,
                               .topic = (char *)r->o->topics->inbound,
                               .partition = r->t->partition,
                               .offset = rej.offset};
-    ll_store_batch_reject(r->batch, &sr);
+    uint64_t sequence = ll_store_batch_reject(r->batch, &sr);
+    rc = resend(r, &rej, sequence, err);
     ll_mutations_reset(&r->muts);
     if (rej.seen_key_len > 0)
       ll_mutations_put(&r->muts, rej.seen_key, rej.seen_key_len, rej.seen_value,
@@ -448,7 +592,7 @@ static void log_progress(restore_run *r, bool done) {
   double s = (double)(now - r->started_ns) / 1e9;
   ll_log(LL_INFO, "restore",
          "%s %s/%d: %" PRIu64 " of %" PRIu64 " entries and %" PRIu64
-         " rejection(s) in %.1f s (%.0f entries/s)",
+         " rejection(s) in %.3f s (%.0f entries/s)",
          done ? "restored" : "restoring", r->o->topics->inbound,
          (int)r->t->partition, r->t->entries, r->c->n - r->c->base,
          r->t->rejections, s, s > 0 ? (double)r->t->entries / s : 0.0);
@@ -611,13 +755,16 @@ static int run_restore(const cmd_restore_opts *o, rd_kafka_t *rk,
   r.started_ns = t->started_ns;
   r.logged_ns = ll_mono_ns();
   ll_mutations_init(&r.muts);
+  ll_buf_init(&r.record);
   command_metrics_restoring(o->metrics, t->partition, true);
   ll_log(LL_INFO, "restore",
          "restoring %s/%d from %s and %s: task positions %" PRIu64 "..%" PRIu64
          ", %zu rejection(s), up to input offset %lld",
          o->topics->inbound, (int)t->partition, o->topics->events,
          o->topics->changelog, c->base + 1, c->n, c->n_rej, (long long)c->o);
-  int rc = c->n > c->base ? read_entries(&r, rk, err) : 0;
+  int rc = read_unsent(o, rk, t->partition, c, err);
+  if (rc == 0 && c->n > c->base)
+    rc = read_entries(&r, rk, err);
   if (rc == 0)
     rc = apply_rejections_before(&r, -1, err);
   if (rc == 0) {
@@ -631,8 +778,13 @@ static int run_restore(const cmd_restore_opts *o, rd_kafka_t *rk,
   command_metrics_restored(o->metrics, 0, t->rejections);
   command_metrics_restoring(o->metrics, t->partition, false);
   ll_mutations_free(&r.muts);
-  if (rc != 0)
+  ll_buf_free(&r.record);
+  if (rc != 0) {
+    free(t->resend);
+    t->resend = NULL;
+    t->n_resend = 0;
     return -1;
+  }
   log_progress(&r, true);
   t->restored = true;
   t->have_offset = true;
@@ -667,6 +819,7 @@ int cmd_restore(const cmd_restore_opts *o, cmd_restore_task *t, ll_err *err) {
   changelog c = {.base = last.position,
                  .after = t->have_offset ? t->next - 1 : -1};
   ll_buf_init(&c.bytes);
+  ll_buf_init(&c.inputs);
   rd_kafka_t *rk = new_reader(o, err);
   if (rk == NULL)
     return -1;

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "command_metrics.h"
 #include "ll_codec.h"
 #include "ll_config.h"
@@ -20,7 +22,10 @@ typedef struct cmd_restore_opts {
   ll_codec *codec;
   const ll_rule_opts *rule_opts;
   const char *cluster_id; /* the input offsets are stored under it */
-  bool allow_truncated;   /* input.allow_truncated */
+  /* The group's consumer: its committed offsets say which rejections the
+   * old owner had acknowledged on lots.rejected. */
+  rd_kafka_t *group;
+  bool allow_truncated; /* input.allow_truncated */
   command_metrics *metrics;
 } cmd_restore_opts;
 
@@ -34,6 +39,10 @@ typedef struct cmd_restore_task {
   bool restored;
   uint64_t entries, rejections;
   uint64_t started_ns; /* ll_mono_ns when the restore began */
+  /* Rejections restored into the outbox (their sequences, malloc'd: the
+   * caller hands them to the outbox and frees them). */
+  uint64_t *resend;
+  size_t n_resend;
 } cmd_restore_task;
 
 /* Restore task t->partition from lots.changelog, lots.events (and the
@@ -46,7 +55,11 @@ typedef struct cmd_restore_task {
  * again, if the input still holds what that needs. Fails LL_ERR_CONFIG
  * (lotlined exits 2) when neither can rebuild the task (retention), or
  * when the rules do not accept an entry of the changelog again; other
- * kinds for Kafka and the store. */
+ * kinds for Kafka and the store. The rejections at or after the group's
+ * committed offset (the old owner commits an offset only once every
+ * rejection before it is acknowledged) may not have reached
+ * lots.rejected: their records are rebuilt from the input, byte for byte,
+ * and put in the outbox (t->resend). */
 int cmd_restore(const cmd_restore_opts *o, cmd_restore_task *t, ll_err *err);
 
 #endif

@@ -21,6 +21,11 @@
  *      lotline_consumer_lag_messages series shown);
  *   4. "failover": every orphan owned by a live instance whose log
  *      (read through a RocksDB secondary) holds it to its end.
+ * A restore runs in the rebalance callback, before the partition shows as
+ * owned, so "reassigned" includes it there; its own rate is read from the
+ * new owners' logs ("restored lots.inbound/P: N of M entries ... in S s",
+ * partitions restored one after the other on each instance): the entries
+ * over the longest instance's total.
  * Without standbys failover grows with H (the orphans' events are decided
  * again); with them it is the group's reassignment plus the tail. */
 #include <inttypes.h>
@@ -50,6 +55,8 @@ typedef struct sb_result {
   int64_t orphan_events;
   double reassigned_s; /* kill to every orphan owned again */
   double failover_s;   /* kill to every orphan owned and decided to its end */
+  int64_t restored;    /* entries restored (restore) */
+  double restore_s;    /* the longest instance's restore time */
 } sb_result;
 
 static void start_all(bc_node *node, const char *bin, const char *root, int i,
@@ -77,7 +84,7 @@ static void start_all(bc_node *node, const char *bin, const char *root, int i,
                         "--set",
                         set_replicas,
                         "--log-level",
-                        "warn",
+                        mode == SB_RESTORE ? "info" : "warn",
                         NULL};
   node->proc = h_spawn(log, argv);
   node->metrics = h_wait_file(node->data, "metrics.addr", 30000);
@@ -167,6 +174,36 @@ static void fail_over(bc_node *nodes, const char *cluster, int partitions,
     die("failover", "orphans not decided to their end in time");
 }
 
+/* The restores the live instances logged (see the top of the file). */
+static void read_restores(bc_node *nodes, sb_result *r) {
+  for (int i = 0; i < SB_INSTANCES; i++) {
+    if (nodes[i].dead)
+      continue;
+    char path[1200], line[1024];
+    snprintf(path, sizeof path, "%s.log", nodes[i].data);
+    FILE *f = fopen(path, "r");
+    double total_s = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+      const char *at = strstr(line, "restored lots.inbound/");
+      int p = 0;
+      long long n = 0, m = 0, rej = 0;
+      double s = 0;
+      if (at != NULL &&
+          sscanf(at,
+                 "restored lots.inbound/%d: %lld of %lld entries and %lld "
+                 "rejection(s) in %lf s",
+                 &p, &n, &m, &rej, &s) == 5) {
+        r->restored += n;
+        total_s += s;
+      }
+    }
+    if (f != NULL)
+      fclose(f);
+    if (total_s > r->restore_s)
+      r->restore_s = total_s;
+  }
+}
+
 static void run_one(const bc_opts *o, const bc_msg *msgs, int64_t history,
                     sb_mode mode, const char *bin, sb_result *r) {
   ll_topics topics = {"lots.inbound",    "lots.events",  "lots.rejected",
@@ -197,6 +234,8 @@ static void run_one(const bc_opts *o, const bc_msg *msgs, int64_t history,
   *r = (sb_result){.history = history, .mode = mode};
   r->warm_s = now_s() - t0;
   fail_over(nodes, cluster, o->partitions, end, r);
+  if (mode == SB_RESTORE)
+    read_restores(nodes, r);
   for (int i = 0; i < SB_INSTANCES; i++) {
     if (nodes[i].log)
       ll_store_close(nodes[i].log);
@@ -210,9 +249,11 @@ static void run_one(const bc_opts *o, const bc_msg *msgs, int64_t history,
   free(cluster);
 }
 
-/* The orphans' events over the time from their reassignment to their
- * end: the rate of deciding again (decide) or of restoring (restore). */
+/* decide: the orphans' events over the time from their reassignment to
+ * their end; restore: the entries restored over the restore's time. */
 static double takeover_eps(const sb_result *r) {
+  if (r->mode == SB_RESTORE)
+    return r->restore_s > 0 ? (double)r->restored / r->restore_s : 0;
   double s = r->failover_s - r->reassigned_s;
   return s > 0 ? (double)r->orphan_events / s : 0;
 }
@@ -231,12 +272,13 @@ void bc_standby_bench(const bc_opts *o, const bc_msg *msgs, int64_t total,
   printf("\nlotline cluster: %d instances, %d partitions, the first killed "
          "once the history is decided\n",
          SB_INSTANCES, o->partitions);
-  printf("%-10s %8s %15s %8s %13s %11s %14s\n", "history", "new owner",
+  printf("%-10s %9s %15s %8s %13s %11s %17s %12s\n", "history", "new owner",
          "orphan events", "warm s", "reassigned s", "failover s",
-         "takeover ev/s");
+         "entries restored", "takeover/s");
   for (int i = 0; i < n; i++)
-    printf("%-10" PRId64 " %8s %15" PRId64 " %8.1f %13.1f %11.1f %14.0f\n",
+    printf("%-10" PRId64 " %9s %15" PRId64 " %8.1f %13.1f %11.1f %17" PRId64
+           " %12.0f\n",
            r[i].history, sb_mode_names[r[i].mode], r[i].orphan_events,
-           r[i].warm_s, r[i].reassigned_s, r[i].failover_s,
+           r[i].warm_s, r[i].reassigned_s, r[i].failover_s, r[i].restored,
            r[i].mode == SB_STANDBY ? 0.0 : takeover_eps(&r[i]));
 }

@@ -53,6 +53,12 @@ say = kit.say
 RESTORED = re.compile(r"restored lots\.inbound/(\d+): (\d+) of (\d+) entries")
 PAD_HEADER = "ck-pad"
 EXIT_TIMEOUT_S = 60
+# Records per slice of the padded stream: the next slice is sent once the
+# group has decided the last, so that the broker drops only what was
+# decided (a consumer that falls behind a dropped head is moved to the new
+# head by Kafka's auto.offset.reset, and would decide from the middle).
+SLICE_EVENTS = 100
+CAUGHT_UP_TIMEOUT_S = 60
 
 
 def parse_args():
@@ -87,6 +93,18 @@ def send(brokers, events, pad):
     left = p.flush(60)
     assert left == 0 and not errors, "not delivered: %d left, %s" % (
         left, errors[:3])
+
+
+def send_in_slices(c, events, pad):
+    for i in range(0, len(events), SLICE_EVENTS):
+        send(c.brokers, events[i:i + SLICE_EVENTS], pad)
+        deadline = time.time() + CAUGHT_UP_TIMEOUT_S
+        while cc.committed_lag(c.brokers, c.group, "lots.inbound",
+                               c.partitions) != 0:
+            if time.time() > deadline:
+                raise RuntimeError("the group did not decide a slice within "
+                                   "%ds" % CAUGHT_UP_TIMEOUT_S)
+            time.sleep(0.1)
 
 
 def low_watermarks(brokers, topic, partitions):
@@ -177,7 +195,7 @@ def check_rejections(fail, model, instances, reused):
 
 def run_good(a, c, model, stream, fail):
     c.start()
-    send(c.brokers, stream, a.pad_bytes)
+    send_in_slices(c, stream, a.pad_bytes)
     settle(c, fail, "i0 decided the stream")
     check_truncated(c, fail)
     i1 = c.join()
@@ -213,7 +231,7 @@ def run_bad(a, c, stream, fail):
     c.settings.append("publish.enabled=false")
     c.start()
     c.settings.remove("publish.enabled=false")
-    send(c.brokers, stream, a.pad_bytes)
+    send_in_slices(c, stream, a.pad_bytes)
     settle(c, fail, "i0 decided the stream (publishing nothing)")
     lows = low_watermarks(c.brokers, "lots.inbound", c.partitions)
     c.leave(0)

@@ -1,7 +1,9 @@
-/* publisher.c — publishes the log to lots.events and lots.quantities.
+/* publisher.c — publishes the log to lots.events and lots.quantities, and
+ * each task's rejections and progress marks to lots.changelog.
  *
- * Where it lives: services/publisher/ holds the publisher (this file) and
- * the reading of where each task stands in Kafka (publisher_tail.c). It
+ * Where it lives: services/publisher/ holds the publisher (this file),
+ * the reading of where each task stands in Kafka (publisher_tail.c) and
+ * the run's lots.changelog records (publisher_changelog.c). It
  * follows the log as the projector (projections/projector.c) does, but it
  * is not a read model: it writes to Kafka, and projections/ is linked by
  * readers (the HTTP API, the CLI's offline commands) that must not pull a
@@ -19,6 +21,11 @@
  *                      quantity AFTER the move (stored in the entry by the
  *                      command consumer: ll_entry.from/to_after_micro),
  *                      same header
+ *     lots.changelog   the task's rejections stored since its last mark,
+ *                      then a mark "decided up to input offset o, last
+ *                      task position n" (publisher_changelog.c), from
+ *                      which a new owner restores the task
+ *                      (services/command/command_restore.c)
  * A task's entries, their after-quantities, and so these records, are the
  * same bytes on every instance that decides the task.
  *
@@ -29,6 +36,9 @@
  * the last task position whose records are all there: X_p, unless a move
  * at or before X_p lacks its quantity records (lots.quantities p ends
  * before its destination record), then the position before that move.
+ * Every entry must also be named by a mark of lots.changelog p: when the
+ * last mark there names a position below published_p (an interrupted
+ * transaction left entries without their mark), published_p drops to it.
  * Whoever wrote them — this instance before a crash, or another instance
  * that held the task — does not matter.
  *
@@ -39,7 +49,9 @@
  * published_p = n. Entries at or below published_p were published already
  * (by another instance, or by this one before a crash) and are skipped.
  * Each run of up to publish.batch.max.events entries read from the log is
- * one Kafka transaction of the entries it publishes. After any producer
+ * one Kafka transaction of the entries it publishes, with the tasks'
+ * changelog records (also a run of rejections alone, when the store
+ * stored some since). After any producer
  * error the publisher reconnects and reads where each task stands again.
  *
  * The producer is transactional (idempotent: within a partition, records

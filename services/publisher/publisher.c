@@ -537,12 +537,13 @@ static step_result produce(ll_publisher *p, const char *topic,
   return produce_bytes(p, topic, key, value->data, value->len, at, err);
 }
 
-/* The run's lots.changelog records: each task's rejections, then its mark
- * (publisher_changelog.c). */
-static step_result produce_changelog(ll_publisher *p, ll_err *err) {
+/* The run's lots.changelog records of one kind (marks or rejections). */
+static step_result produce_chg_kind(ll_publisher *p, bool marks, ll_err *err) {
   step_result r = STEP_OK;
   for (size_t i = 0; i < p->chg.n_records && r == STEP_OK; i++) {
     const pub_chg_record *rec = &p->chg.records[i];
+    if (rec->mark != marks)
+      continue;
     pub_position at = {.partition = rec->partition};
     if (rec->mark)
       snprintf(at.task, sizeof at.task, "%" PRIu64, rec->mark_position);
@@ -550,6 +551,25 @@ static step_result produce_changelog(ll_publisher *p, ll_err *err) {
                       rec->len, &at, err);
   }
   return r;
+}
+
+/* The run's lots.changelog records (publisher_changelog.c): the tasks'
+ * rejections, then, once everything the run produced is delivered, their
+ * marks. A broker that does not abort an interrupted transaction (the
+ * embedded one) may keep part of it visible; the wait makes sure that a
+ * mark it keeps comes with everything the mark claims. */
+static step_result produce_changelog(ll_publisher *p, ll_err *err) {
+  if (p->chg.n_records == 0)
+    return STEP_OK;
+  step_result r = produce_chg_kind(p, false, err);
+  if (r == STEP_OK && rd_kafka_flush(p->rk, PUB_INIT_TIMEOUT_MS) !=
+                          RD_KAFKA_RESP_ERR_NO_ERROR) {
+    ll_fail(err, LL_ERR_KAFKA,
+            "publisher: the run's records were not delivered within %d ms",
+            PUB_INIT_TIMEOUT_MS);
+    r = STEP_AGAIN;
+  }
+  return r == STEP_OK ? produce_chg_kind(p, true, err) : r;
 }
 
 static step_result produce_quantity(ll_publisher *p, const ll_entry *e,

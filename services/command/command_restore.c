@@ -676,6 +676,25 @@ static uint64_t first_uncovered(const changelog *c) {
   return 0;
 }
 
+/* The first task position lots.events p holds (0: none). */
+static int take_first_position(void *ctx, const rd_kafka_message_t *m,
+                               ll_err *err) {
+  (void)err;
+  return record_position(m, (uint64_t *)ctx) ? 1 : 0;
+}
+
+static int events_begin(const cmd_restore_opts *o, rd_kafka_t *rk, int32_t p,
+                        uint64_t *first, ll_err *err) {
+  int64_t lo = 0, hi = 0;
+  *first = 0;
+  if (watermarks(rk, o->topics->events, p, &lo, &hi, err) != 0)
+    return -1;
+  if (lo == 0 || lo >= hi)
+    return 0; /* from its start: position 1 is there if any is */
+  return read_partition(rk, o->topics->events, p, lo, take_first_position,
+                        first, err);
+}
+
 /* *go: the changelog is beyond the local task and can restore it. */
 static int plan(const cmd_restore_opts *o, rd_kafka_t *rk,
                 const cmd_restore_task *t, const changelog *c, bool *go,
@@ -706,6 +725,17 @@ static int plan(const cmd_restore_opts *o, rd_kafka_t *rk,
              "no mark of %s/%d names the input offset of task position "
              "%" PRIu64 " (published by an older version)",
              o->topics->changelog, (int)t->partition, gap);
+    return fall_back(o, rk, t, c, why, err);
+  }
+  uint64_t first = 0;
+  if (events_begin(o, rk, t->partition, &first, err) != 0)
+    return -1;
+  if (first > c->base + 1) {
+    snprintf(why, sizeof why,
+             "%s/%d begins at task position %" PRIu64
+             " (retention deleted its first records) and the local task "
+             "stands at task position %" PRIu64,
+             o->topics->events, (int)t->partition, first, c->base);
     return fall_back(o, rk, t, c, why, err);
   }
   int64_t lo = 0, hi = 0;

@@ -848,13 +848,19 @@ int cmd_restore(const cmd_restore_opts *o, cmd_restore_task *t, ll_err *err) {
   ll_store_task_last(o->store, t->partition, &last);
   changelog c = {.base = last.position,
                  .after = t->have_offset ? t->next - 1 : -1};
+  bool go = false, local = false;
+  /* Asked through the group's consumer when there is one: a partition
+   * assigned again to the instance that holds it costs no new client. */
+  if (o->group != NULL && local_suffices(o, o->group, t, &local, err) != 0)
+    return -1;
+  if (local)
+    return 0;
   ll_buf_init(&c.bytes);
   ll_buf_init(&c.inputs);
   rd_kafka_t *rk = new_reader(o, err);
   if (rk == NULL)
     return -1;
-  bool go = false, local = false;
-  int rc = local_suffices(o, rk, t, &local, err);
+  int rc = o->group == NULL ? local_suffices(o, rk, t, &local, err) : 0;
   if (rc == 0 && !local)
     rc = read_changelog(o, rk, t->partition, &c, err);
   if (rc == 0 && !local)

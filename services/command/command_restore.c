@@ -10,6 +10,9 @@
  * ll_changelog.h). So when the group assigns p and the local task stands
  * at task position L, input offset l (nothing: 0 and -1):
  *
+ *   0. a local task whose input still holds what follows it (a standby's
+ *      copy, a former owner's) is decided from there: its tail is short,
+ *      and finding it in lots.events would read that from its start;
  *   1. read lots.changelog p (read_committed) to its end: the last mark
  *      (o, n), the entries' offsets and clocks after L, the rejections
  *      after l;
@@ -22,10 +25,11 @@
  *      restored so far: it must be accepted (a changelog that disagrees
  *      with the rules stops, naming the position), and it is appended and
  *      applied exactly as the consumer does (the rules give the
- *      quantities the move leaves; the mark gives its input offset and
- *      stamp). The rejections are applied between the entries in input
- *      offset order, as they were decided: stored, their seen records
- *      written, their changelog records kept;
+ *      quantities the move leaves, which lots.quantities carries too but
+ *      compaction removes its old records; the mark gives the input
+ *      offset and stamp). The rejections are applied between the entries in
+ * input offset order, as they were decided: stored, their seen records written,
+ * their changelog records kept;
  *   4. the input resumes at o + 1: what lies after the mark is decided
  *      again, identically (a task is deterministic).
  *
@@ -42,11 +46,12 @@
  * go to the outbox with the rejection: a repeat at worst, never a loss,
  * as long as the input still holds them (else a warning counts them).
  *
- * Nothing is decided from a truncated history: a changelog that begins
- * after its first record (retention), or a lots.events that begins after
- * task position L + 1, or an input that begins after o + 1, stops with
- * LL_ERR_CONFIG naming the partition, the positions and the offsets, never
- * a half task. */
+ * Nothing is decided from a truncated history: a changelog without a mark
+ * or that lost its head (retention), or a lots.events that begins after
+ * task position L + 1, leaves the input to be decided again when it still
+ * holds what that needs; otherwise, or when the input begins after o + 1,
+ * the restore stops with LL_ERR_CONFIG naming the partition, the
+ * positions and the offsets, never a half task. */
 #include "command_restore.h"
 
 #include <inttypes.h>

@@ -81,8 +81,10 @@
 
 #include "command_decode.h"
 #include "command_metrics.h"
+#include "command_restore.h"
 #include "command_standby.h"
 #include "command_topics.h"
+#include "ll_changelog.h"
 #include "ll_event.h"
 #include "ll_hash.h"
 #include "ll_logging.h"
@@ -234,8 +236,33 @@ static int64_t stamp(loop *l, const rd_kafka_message_t *m) {
                               ts_ms);
 }
 
+/* The rejection's lots.changelog record, in task order beside the
+ * entries (services/log/ll_store_changelog.c): the publisher writes it to
+ * lots.changelog with the task's entries, so that a new owner can restore
+ * the rejection and its seen record (command_restore.c). */
+static void stage_changelog(loop *l, const rd_kafka_message_t *m,
+                            const ll_stored_rejection *sr,
+                            const ll_mutations *seen) {
+  ll_chg_rejection cr = {.offset = m->offset,
+                         .rejected_at_ms = sr->rejected_at_ms,
+                         .event_id = sr->event_id,
+                         .code = sr->code,
+                         .message = sr->message};
+  /* A rejection the rules remember writes exactly its seen record. */
+  assert(seen == NULL || seen->len <= 1);
+  if (seen != NULL && seen->len == 1 && !seen->items[0].is_delete) {
+    cr.seen_key = seen->items[0].key.data;
+    cr.seen_key_len = seen->items[0].key.len;
+    cr.seen_value = seen->items[0].value.data;
+    cr.seen_value_len = seen->items[0].value.len;
+  }
+  ll_store_batch_changelog(l->batch, m->partition, &cr);
+}
+
+/* seen: the state changes the rejection made (its seen record), or NULL. */
 static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
-                   ll_code code, const char *message) {
+                   ll_code code, const char *message,
+                   const ll_mutations *seen) {
   const char *topic = rd_kafka_topic_name(m->rkt);
   int64_t at_ms = stamp(l, m);
   ll_stored_rejection sr = {.rejected_at_ms = at_ms,
@@ -246,6 +273,7 @@ static void reject(loop *l, const rd_kafka_message_t *m, const char *event_id,
                             .partition = m->partition,
                             .offset = m->offset};
   uint64_t sequence = ll_store_batch_reject(l->batch, &sr);
+  stage_changelog(l, m, &sr, seen);
   ll_rejection r = {.event_id = (char *)event_id,
                     .code = code,
                     .message = (char *)message,
@@ -318,7 +346,7 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
   } else {
     ll_decision_mutations(ev, &d, NULL, muts);
     ll_store_batch_mutate(l->batch, muts);
-    reject(l, m, ev->event_id, d.code, d.message);
+    reject(l, m, ev->event_id, d.code, d.message, muts);
   }
 out:
   ll_decision_free(&d);
@@ -343,14 +371,14 @@ static void reject_wrong_partition(loop *l, const rd_kafka_message_t *m,
            ev->product_id,
            (int)ll_partition_of_key(m->key, m->key_len, l->partitions),
            rd_kafka_topic_name(m->rkt), (int)l->partitions, (int)m->partition);
-  reject(l, m, ev->event_id, LL_WRONG_PARTITION, msg);
+  reject(l, m, ev->event_id, LL_WRONG_PARTITION, msg, NULL);
 }
 
 /* Decide one decoded message (code and e as the codec left them). */
 static void process_decoded(loop *l, const rd_kafka_message_t *m, ll_event *ev,
                             ll_code code, const ll_err *e) {
   if (code != LL_OK) {
-    reject(l, m, NULL, code, e->message);
+    reject(l, m, NULL, code, e->message, NULL);
   } else if (!cmd_key_matches(m, ev->product_id)) {
     char msg[LL_MESSAGE_MAX_BYTES];
     snprintf(msg, sizeof msg,
@@ -358,7 +386,7 @@ static void process_decoded(loop *l, const rd_kafka_message_t *m, ll_event *ev,
              "'%s': events of one product must be keyed by that product.",
              m->key ? (int)(m->key_len > 100 ? 100 : m->key_len) : 6,
              m->key ? (const char *)m->key : "(none)", ev->product_id);
-    reject(l, m, ev->event_id, LL_KEY_MISMATCH, msg);
+    reject(l, m, ev->event_id, LL_KEY_MISMATCH, msg, NULL);
   } else if (!on_own_partition(l, m)) {
     reject_wrong_partition(l, m, ev);
   } else {
@@ -649,7 +677,38 @@ static void log_promotion(loop *l, const rd_kafka_topic_partition_t *tp,
   command_metrics_promoted(&l->metrics);
 }
 
-/* Start an assigned partition at its stored offset (or its beginning). */
+/* A new owner restores what Kafka holds of the task beyond its local copy
+ * (command_restore.c): *found and *next become where the input resumes. */
+static void restore_assigned(loop *l, int32_t p, bool *found, int64_t *next) {
+  cmd_restore_opts ro = {.cfg = l->o->cfg,
+                         .brokers = l->o->brokers,
+                         .topics = &l->o->topics,
+                         .store = l->o->store,
+                         .codec = l->o->codec,
+                         .rule_opts = &l->o->rule_opts,
+                         .cluster_id = l->cluster_id,
+                         .group = l->rk,
+                         .allow_truncated = l->o->allow_truncated,
+                         .metrics = &l->metrics};
+  cmd_restore_task t = {.partition = p, .have_offset = *found, .next = *next};
+  ll_err e = {0};
+  if (cmd_restore(&ro, &t, &e) != 0) {
+    l->fatal = true;
+    ll_fail(&l->fatal_err, failure_kind(&e), "%s", e.message);
+    return;
+  }
+  if (!t.restored)
+    return;
+  if (t.n_resend > 0 && l->o->outbox)
+    ll_outbox_requeue(l->o->outbox, t.resend, t.n_resend);
+  free(t.resend);
+  *found = true;
+  *next = t.next;
+  command_metrics_committed(&l->metrics, p, t.next);
+}
+
+/* Start an assigned partition at its stored offset (or its beginning),
+ * after restoring what Kafka holds beyond it. */
 static void place_assigned(loop *l, rd_kafka_t *rk,
                            rd_kafka_topic_partition_t *tp) {
   if (tp->partition >= l->partitions) {
@@ -670,6 +729,8 @@ static void place_assigned(loop *l, rd_kafka_t *rk,
     l->fatal_err = e;
     found = false;
   }
+  if (!l->fatal)
+    restore_assigned(l, tp->partition, &found, &next);
   if (!found && !l->fatal &&
       cmd_check_start(rk, tp->topic, tp->partition, l->o->allow_truncated,
                       COMMAND_CLUSTER_ID_WAIT_MS, &next, &e) != 0) {

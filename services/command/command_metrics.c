@@ -68,6 +68,29 @@ void command_metrics_init(command_metrics *cm, ll_metrics *m,
       "Rejections decided as a standby, kept until their owner has had them "
       "acknowledged or this instance is promoted.",
       NULL));
+  cm->restore_entries = ll_metric_with(ll_metrics_counter(
+      m, "lotline_restore_entries_total",
+      "Entries a new owner restored from lots.events and lots.changelog.",
+      NULL));
+  cm->restore_rejections = ll_metric_with(ll_metrics_counter(
+      m, "lotline_restore_rejections_total",
+      "Rejections a new owner restored from lots.changelog.", NULL));
+  cm->restoring = ll_metrics_gauge(
+      m, "lotline_restore_in_progress",
+      "1 while the partition is being restored from the changelog.",
+      "topic,partition");
+}
+
+void command_metrics_restoring(command_metrics *cm, int32_t p, bool on) {
+  char id[16];
+  snprintf(id, sizeof id, "%d", (int)p);
+  ll_gauge_set(ll_metric_with(cm->restoring, cm->topic, id), on ? 1 : 0);
+}
+
+void command_metrics_restored(command_metrics *cm, uint64_t entries,
+                              uint64_t rejections) {
+  ll_counter_add(cm->restore_entries, entries);
+  ll_counter_add(cm->restore_rejections, rejections);
 }
 
 void command_metrics_rejected(command_metrics *cm, ll_code code) {

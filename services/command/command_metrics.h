@@ -23,6 +23,11 @@
  *   lotline_standby_promotions_total    counter (standby -> owner)
  *   lotline_rejections_parked           gauge (a standby's rejections,
  *       waiting for their owner's acknowledgement or a promotion)
+ *   lotline_restore_entries_total       counter (entries restored from
+ *       lots.events and lots.changelog: command_restore.c)
+ *   lotline_restore_rejections_total    counter (rejections restored)
+ *   lotline_restore_in_progress{topic,partition}
+ *       gauge: 1 while the partition is being restored, else 0
  * All of it is owned by the consumer's thread except the series' values. */
 #ifndef LL_COMMAND_METRICS_H
 #define LL_COMMAND_METRICS_H
@@ -57,6 +62,8 @@ typedef struct command_metrics {
   ll_metric *task_position;
   ll_metric *standby_lag;
   ll_series *promotions, *parked;
+  ll_series *restore_entries, *restore_rejections;
+  ll_metric *restoring;
   command_partition parts[LL_COMMAND_METRICS_PARTITIONS_MAX];
   uint64_t lag_refreshed_ns;
 } command_metrics;
@@ -80,6 +87,10 @@ void command_metrics_standby(command_metrics *cm, const int32_t *parts,
                              size_t n);
 void command_metrics_promoted(command_metrics *cm);
 void command_metrics_parked(command_metrics *cm, uint64_t parked);
+/* A restore of partition p starts (on) or ends (!on). */
+void command_metrics_restoring(command_metrics *cm, int32_t p, bool on);
+void command_metrics_restored(command_metrics *cm, uint64_t entries,
+                              uint64_t rejections);
 /* Recompute the lag and task position gauges if LL_COMMAND_LAG_REFRESH_MS
  * passed (log: where the task positions are read; may be NULL; standby:
  * the standby consumer, NULL when none). */

@@ -67,12 +67,19 @@ int cmd_check_topics(rd_kafka_t *rk, const ll_topics *topics, int timeout_ms,
   *inbound = partitions_of(md, topics->inbound);
   int32_t events = partitions_of(md, topics->events);
   int32_t quantities = partitions_of(md, topics->quantities);
+  int32_t changelog =
+      topics->changelog ? partitions_of(md, topics->changelog) : 0;
   rd_kafka_metadata_destroy(md);
   if (*inbound == 0)
     return 0;
   if (check_copartitioned(topics->inbound, *inbound, topics->events, events,
-                          err) != 0)
+                          err) != 0 ||
+      check_copartitioned(topics->inbound, *inbound, topics->quantities,
+                          quantities, err) != 0)
     return -1;
-  return check_copartitioned(topics->inbound, *inbound, topics->quantities,
-                             quantities, err);
+  /* Absent from the settings only in tools and tests that restore nothing. */
+  if (topics->changelog == NULL)
+    return 0;
+  return check_copartitioned(topics->inbound, *inbound, topics->changelog,
+                             changelog, err);
 }

@@ -11,12 +11,13 @@
 #include "ll_kafka.h"
 #include "ll_types.h"
 
-/* The partition counts of the input, events and quantities topics as the
- * cluster reports them. *inbound is 0 while the input topic does not exist
- * (the caller waits for it). Fails LL_ERR_CONFIG when the input exists but
- * the events or quantities topic does not, or has another partition count:
- * each partition of the input is a task whose accepted events and
- * quantity changes go to the same partition of those topics. Fails LL_ERR_KAFKA
+/* The partition counts of the input, events, quantities and changelog
+ * topics as the cluster reports them. *inbound is 0 while the input topic
+ * does not exist (the caller waits for it). Fails LL_ERR_CONFIG when the
+ * input exists but one of the others does not, or has another partition
+ * count: each partition of the input is a task whose accepted events,
+ * quantity changes and changelog go to the same partition of those
+ * topics (topics->changelog NULL: not checked). Fails LL_ERR_KAFKA
  * when the cluster does not answer within timeout_ms. */
 int cmd_check_topics(rd_kafka_t *rk, const ll_topics *topics, int timeout_ms,
                      int32_t *inbound, ll_err *err);

@@ -90,6 +90,10 @@ static const known_key known_keys[] = {
     {"topic.rejected", "lots.rejected", "rejections topic", KIND_TOPIC},
     {"topic.quantities", "lots.quantities", "quantity changes topic",
      KIND_TOPIC},
+    {"topic.changelog", "lots.changelog",
+     "cluster: internal topic of each task's rejections and progress marks "
+     "(as many partitions as the input)",
+     KIND_TOPIC},
     {"topic.members", "lots.members",
      "cluster: compacted topic of the instances' partition claims", KIND_TOPIC},
     {"http.advertise", NULL,

@@ -31,6 +31,7 @@ void ll_topics_from_config(const ll_config *cfg, ll_topics *out) {
   out->quantities = ll_config_get(cfg, "topic.quantities");
   out->members = ll_config_get(cfg, "topic.members");
   out->alerts = ll_config_get(cfg, "topic.alerts");
+  out->changelog = ll_config_get(cfg, "topic.changelog");
 }
 
 /* Create one topic; -1 with err. */
@@ -82,7 +83,8 @@ ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
     return NULL;
   }
   const char *names[] = {topics->inbound,    topics->events,  topics->rejected,
-                         topics->quantities, topics->members, topics->alerts};
+                         topics->quantities, topics->members, topics->alerts,
+                         topics->changelog};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     /* The members topic is tiny: one partition keeps its claims in order. */
     bool members = names[i] == topics->members;

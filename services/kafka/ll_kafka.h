@@ -22,6 +22,7 @@ typedef struct ll_topics {
   const char *quantities; /* lots.quantities */
   const char *members;    /* lots.members: the cluster's ownership claims */
   const char *alerts;     /* lots.alerts (services/alerts) */
+  const char *changelog;  /* lots.changelog: what restores a task */
 } ll_topics;
 
 void ll_topics_from_config(const ll_config *cfg, ll_topics *out);
@@ -30,8 +31,8 @@ void ll_topics_from_config(const ll_config *cfg, ll_topics *out);
 typedef struct ll_broker ll_broker;
 
 /* Start a mock cluster of broker_count brokers on loopback and create the
- * five topics with `partitions` partitions each, and the members topic
- * with one (the claims of the instances: services/cluster). */
+ * topics with `partitions` partitions each, and the members topic with one
+ * (the claims of the instances: services/cluster). */
 ll_broker *ll_broker_start(const ll_topics *topics, int broker_count,
                            int partitions, ll_err *err);
 const char *ll_broker_bootstraps(const ll_broker *b); /* "127.0.0.1:port,..." */

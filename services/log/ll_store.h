@@ -322,6 +322,23 @@ int ll_store_parked_prune(ll_store *s, int32_t partition, int64_t below_offset,
 int ll_store_parked_count(ll_store *s, int32_t partition, uint64_t *count,
                           ll_err *err);
 
+/* ---- each task's rejections for lots.changelog (ll_store_changelog.c) ----
+ * Every rejection's lots.changelog record (ll_changelog.h: the stored
+ * rejection and its seen record) is kept under (partition, input offset)
+ * in the batch that stores the rejection, so that the publisher finds a
+ * task's rejections in task order beside its entries. */
+struct ll_chg_rejection;
+void ll_store_batch_changelog(ll_store_batch *b, int32_t partition,
+                              const struct ll_chg_rejection *r);
+/* fn(ctx, input offset, record bytes, err) for each record of partition
+ * with after < offset < before (before -1: no bound), in offset order;
+ * fn returns 0 to go on, 1 to stop, -1 (err set) to fail. */
+typedef int (*ll_changelog_fn)(void *ctx, int64_t offset, const void *record,
+                               size_t len, ll_err *err);
+int ll_store_changelog_each(ll_store *s, int32_t partition, int64_t after,
+                            int64_t before, ll_changelog_fn fn, void *ctx,
+                            ll_err *err);
+
 /* RocksDB's own estimates for a whole database (ll_store_stats.c), for
  * metrics. A property RocksDB cannot give reads 0. */
 typedef struct ll_db_stats {

@@ -175,6 +175,11 @@ uint64_t ll_store_batch_reject(ll_store_batch *b,
   return sequence;
 }
 
+void ll_store_batch_changelog(ll_store_batch *b, int32_t partition,
+                              const struct ll_chg_rejection *r) {
+  ll_store_changelog_put(b->wb, b->store, &b->key, &b->value, partition, r);
+}
+
 void ll_store_batch_outbox(ll_store_batch *b, uint64_t sequence,
                            const void *key, size_t key_len, bool has_key,
                            const void *value, size_t value_len) {

@@ -286,6 +286,13 @@ void ll_store_parked_key(ll_buf *key, int32_t partition, int64_t input_offset,
 
 void ll_store_batch_destroy(ll_store_batch *b); /* ll_store_batch.c */
 
+/* Stage a rejection's lots.changelog record under (partition, its input
+ * offset) in wb (ll_store_changelog.c); key and value are scratch. */
+struct ll_chg_rejection;
+void ll_store_changelog_put(rocksdb_writebatch_t *wb, ll_store *s, ll_buf *key,
+                            ll_buf *value, int32_t partition,
+                            const struct ll_chg_rejection *r);
+
 /* ---- ll_store_task.c: each task's last entry ---- */
 /* Read every task record from meta (at open, and on a secondary's
  * catch-up). */

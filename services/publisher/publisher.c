@@ -1,7 +1,9 @@
-/* publisher.c — publishes the log to lots.events and lots.quantities.
+/* publisher.c — publishes the log to lots.events and lots.quantities, and
+ * each task's rejections and progress marks to lots.changelog.
  *
- * Where it lives: services/publisher/ holds the publisher (this file) and
- * the reading of where each task stands in Kafka (publisher_tail.c). It
+ * Where it lives: services/publisher/ holds the publisher (this file),
+ * the reading of where each task stands in Kafka (publisher_tail.c) and
+ * the run's lots.changelog records (publisher_changelog.c). It
  * follows the log as the projector (projections/projector.c) does, but it
  * is not a read model: it writes to Kafka, and projections/ is linked by
  * readers (the HTTP API, the CLI's offline commands) that must not pull a
@@ -19,6 +21,11 @@
  *                      quantity AFTER the move (stored in the entry by the
  *                      command consumer: ll_entry.from/to_after_micro),
  *                      same header
+ *     lots.changelog   the task's rejections stored since its last mark,
+ *                      then a mark "decided up to input offset o, last
+ *                      task position n" (publisher_changelog.c), from
+ *                      which a new owner restores the task
+ *                      (services/command/command_restore.c)
  * A task's entries, their after-quantities, and so these records, are the
  * same bytes on every instance that decides the task.
  *
@@ -29,6 +36,9 @@
  * the last task position whose records are all there: X_p, unless a move
  * at or before X_p lacks its quantity records (lots.quantities p ends
  * before its destination record), then the position before that move.
+ * Every entry must also be named by a mark of lots.changelog p: when the
+ * last mark there names a position below published_p (an interrupted
+ * transaction left entries without their mark), published_p drops to it.
  * Whoever wrote them — this instance before a crash, or another instance
  * that held the task — does not matter.
  *
@@ -39,7 +49,9 @@
  * published_p = n. Entries at or below published_p were published already
  * (by another instance, or by this one before a crash) and are skipped.
  * Each run of up to publish.batch.max.events entries read from the log is
- * one Kafka transaction of the entries it publishes. After any producer
+ * one Kafka transaction of the entries it publishes, with the tasks'
+ * changelog records (also a run of rejections alone, when the store
+ * stored some since). After any producer
  * error the publisher reconnects and reads where each task stands again.
  *
  * The producer is transactional (idempotent: within a partition, records
@@ -89,6 +101,7 @@
 #include "ll_mem.h"
 #include "ll_time.h"
 #include "ll_types.h"
+#include "publisher_changelog.h"
 #include "publisher_tail.h"
 
 #define PUB_IDLE_POLL_MS 5
@@ -130,6 +143,8 @@ struct ll_publisher {
   /* The tasks published, as they were when the ends were read: a task
    * handed over since waits for the next read of the ends. */
   bool mine[PUB_PARTITIONS_MAX];
+  pub_changelog chg;        /* lots.changelog (publisher_changelog.c) */
+  uint64_t rejections_seen; /* the store's last rejection, last looked at */
 };
 
 /* ---- small helpers ---- */
@@ -279,18 +294,23 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic, int32_t *n,
 
 /* ---- where each task stands in Kafka ---- */
 
-/* Both topics' partition count (they must agree: co-partitioned). */
+/* The topics' partition count (they must agree: co-partitioned). */
 static step_result count_partitions(ll_publisher *p, ll_err *err) {
   int32_t n[PUB_TOPICS];
-  const char *names[PUB_TOPICS] = {p->o.topics.events, p->o.topics.quantities};
-  for (int t = 0; t < PUB_TOPICS; t++)
-    if (topic_partitions(p->rk, names[t], &n[t], err) != 0)
+  const char *names[PUB_TOPICS] = {p->o.topics.events, p->o.topics.quantities,
+                                   p->o.topics.changelog};
+  for (int t = 0; t < PUB_TOPICS; t++) {
+    n[t] = 0;
+    if (names[t] != NULL && topic_partitions(p->rk, names[t], &n[t], err) != 0)
       return STEP_RECONNECT;
-  if (n[0] != n[1]) {
+  }
+  for (int t = 1; t < PUB_TOPICS; t++) {
+    if (names[t] == NULL || n[t] == n[0])
+      continue;
     ll_fail(err, LL_ERR_CONFIG,
             "publisher: %s has %d partitions and %s %d: they must have as "
             "many as the input topic (docs/operations.md)",
-            names[0], (int)n[0], names[1], (int)n[1]);
+            names[0], (int)n[0], names[t], (int)n[t]);
     return STEP_FATAL;
   }
   if (n[0] > PUB_PARTITIONS_MAX) {
@@ -357,6 +377,11 @@ static int task_published(ll_publisher *p, int32_t q, ll_err *err) {
   uint64_t x = p->tails[PUB_TOPIC_EVENTS][q].position;
   ll_task_last last;
   ll_store_task_last(p->o.log, q, &last);
+  /* Every entry must be covered by a mark of lots.changelog: entries an
+   * interrupted transaction left without their mark go again. */
+  int64_t covered = pub_chg_covered(&p->chg, q);
+  if (covered >= 0 && (uint64_t)covered < x)
+    x = (uint64_t)covered;
   p->published[q] = x;
   uint64_t done = 0;
   if (x == 0 || last.position == 0)
@@ -418,14 +443,16 @@ static step_result find_where_tasks_stand(ll_publisher *p, ll_err *err) {
   step_result r = count_partitions(p, err);
   if (r != STEP_OK)
     return r;
-  pub_tail *tails[PUB_TOPICS] = {p->tails[0], p->tails[1]};
+  pub_tail *tails[PUB_TOPICS] = {p->tails[0], p->tails[1], p->tails[2]};
   pub_tail_opts o = {.cfg = p->o.cfg,
                      .brokers = p->o.brokers,
-                     .topics = {p->o.topics.events, p->o.topics.quantities},
+                     .topics = {p->o.topics.events, p->o.topics.quantities,
+                                p->o.topics.changelog},
                      .partitions = p->partitions,
                      .client_id = p->o.transactional_id};
   if (pub_tails_read(&o, tails, err) != 0)
     return STEP_RECONNECT;
+  pub_chg_from_tails(&p->chg, p->tails[PUB_TOPIC_CHANGELOG], p->partitions);
   if (place_cursor(p, err) != 0)
     return STEP_FATAL;
   ll_log(LL_INFO, "publish",
@@ -462,22 +489,37 @@ static step_result pub_connect(ll_publisher *p, volatile sig_atomic_t *stop,
 
 /* ---- one transaction ---- */
 
-/* An entry's task position as the header's value, and its partition. */
+/* An entry's task position as the header's value (empty: no header),
+ * and its partition. */
 typedef struct pub_position {
   char task[PUB_POSITION_STR_MAX];
   int32_t partition;
 } pub_position;
 
-static step_result produce(ll_publisher *p, const char *topic,
-                           const ll_buf *key, const ll_buf *value,
-                           const pub_position *at, ll_err *err) {
-  for (;;) {
-    rd_kafka_resp_err_t e = rd_kafka_producev(
+static rd_kafka_resp_err_t producev(ll_publisher *p, const char *topic,
+                                    const ll_buf *key, const void *value,
+                                    size_t len, const pub_position *at) {
+  if (at->task[0] == '\0')
+    return rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(at->partition),
-        RD_KAFKA_V_KEY((void *)key->data, key->len),
-        RD_KAFKA_V_VALUE((void *)value->data, value->len),
-        RD_KAFKA_V_HEADER(LL_POSITION_HEADER, at->task, -1),
+        RD_KAFKA_V_KEY(key ? (void *)key->data : NULL, key ? key->len : 0),
+        RD_KAFKA_V_VALUE((void *)value, len),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+  return rd_kafka_producev(
+      p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(at->partition),
+      RD_KAFKA_V_KEY(key ? (void *)key->data : NULL, key ? key->len : 0),
+      RD_KAFKA_V_VALUE((void *)value, len),
+      RD_KAFKA_V_HEADER(LL_POSITION_HEADER, at->task, -1),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+}
+
+/* key NULL: a record without key. */
+static step_result produce_bytes(ll_publisher *p, const char *topic,
+                                 const ll_buf *key, const void *value,
+                                 size_t len, const pub_position *at,
+                                 ll_err *err) {
+  for (;;) {
+    rd_kafka_resp_err_t e = producev(p, topic, key, value, len, at);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
       return STEP_OK;
     if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -487,6 +529,47 @@ static step_result produce(ll_publisher *p, const char *topic,
     }
     rd_kafka_poll(p->rk, PUB_QUEUE_FULL_POLL_MS);
   }
+}
+
+static step_result produce(ll_publisher *p, const char *topic,
+                           const ll_buf *key, const ll_buf *value,
+                           const pub_position *at, ll_err *err) {
+  return produce_bytes(p, topic, key, value->data, value->len, at, err);
+}
+
+/* The run's lots.changelog records of one kind (marks or rejections). */
+static step_result produce_chg_kind(ll_publisher *p, bool marks, ll_err *err) {
+  step_result r = STEP_OK;
+  for (size_t i = 0; i < p->chg.n_records && r == STEP_OK; i++) {
+    const pub_chg_record *rec = &p->chg.records[i];
+    if (rec->mark != marks)
+      continue;
+    pub_position at = {.partition = rec->partition};
+    if (rec->mark)
+      snprintf(at.task, sizeof at.task, "%" PRIu64, rec->mark_position);
+    r = produce_bytes(p, p->chg.topic, NULL, p->chg.bytes.data + rec->at,
+                      rec->len, &at, err);
+  }
+  return r;
+}
+
+/* The run's lots.changelog records (publisher_changelog.c): the tasks'
+ * rejections, then, once everything the run produced is delivered, their
+ * marks. A broker that does not abort an interrupted transaction (the
+ * embedded one) may keep part of it visible; the wait makes sure that a
+ * mark it keeps comes with everything the mark claims. */
+static step_result produce_changelog(ll_publisher *p, ll_err *err) {
+  if (p->chg.n_records == 0)
+    return STEP_OK;
+  step_result r = produce_chg_kind(p, false, err);
+  if (r == STEP_OK && rd_kafka_flush(p->rk, PUB_INIT_TIMEOUT_MS) !=
+                          RD_KAFKA_RESP_ERR_NO_ERROR) {
+    ll_fail(err, LL_ERR_KAFKA,
+            "publisher: the run's records were not delivered within %d ms",
+            PUB_INIT_TIMEOUT_MS);
+    r = STEP_AGAIN;
+  }
+  return r == STEP_OK ? produce_chg_kind(p, true, err) : r;
 }
 
 static step_result produce_quantity(ll_publisher *p, const ll_entry *e,
@@ -588,6 +671,8 @@ static step_result produce_and_commit(ll_publisher *p, size_t n, uint64_t last,
       r = produce_entry(p, p->run[i], err);
   }
   if (r == STEP_OK)
+    r = produce_changelog(p, err);
+  if (r == STEP_OK)
     r = commit_transaction(p, err);
   else if (r == STEP_AGAIN)
     r = abort_transaction(p, err);
@@ -596,11 +681,11 @@ static step_result produce_and_commit(ll_publisher *p, size_t n, uint64_t last,
   return r;
 }
 
-/* Publish run[0..n) as one transaction; the tasks' published positions
- * move only once it committed. */
+/* Publish run[0..n) and the changelog's records as one transaction; the
+ * tasks' published positions move only once it committed. */
 static step_result publish_run(ll_publisher *p, size_t n, ll_err *err) {
-  assert(n > 0);
-  uint64_t last = p->run[n - 1]->position;
+  assert(n > 0 || p->chg.n_records > 0);
+  uint64_t last = n > 0 ? p->run[n - 1]->position : p->cursor - 1;
   p->txn_delivery_err = RD_KAFKA_RESP_ERR_NO_ERROR;
   uint64_t t0 = ll_mono_ns();
   txn_class c =
@@ -616,6 +701,8 @@ static step_result publish_run(ll_publisher *p, size_t n, ll_err *err) {
   assert(p->txn_delivery_err == RD_KAFKA_RESP_ERR_NO_ERROR);
   long long quantities = 0;
   memcpy(p->published, p->staged, (size_t)p->partitions * sizeof *p->staged);
+  atomic_fetch_add(&p->stats.changelog, (long long)p->chg.n_records);
+  pub_chg_committed(&p->chg);
   for (size_t i = 0; i < n; i++)
     quantities += p->run[i]->event.type == LL_EV_STOCK_MOVED ? 2 : 0;
   ll_log(LL_DEBUG, "publish",
@@ -665,16 +752,29 @@ static step_result select_run(ll_publisher *p, size_t n, size_t *m,
   return STEP_OK;
 }
 
-/* Publish what the log holds from the cursor on (one transaction). */
+/* The run's changelog records, after select_run. */
+static step_result gather_changelog(ll_publisher *p, size_t m, ll_err *err) {
+  pub_chg_run r = {.log = p->o.log,
+                   .run = p->run,
+                   .n = m,
+                   .staged = p->staged,
+                   .mine = p->mine};
+  return pub_chg_gather(&p->chg, &r, err) == 0 ? STEP_OK : STEP_FATAL;
+}
+
+/* Publish what the log holds from the cursor on (one transaction): its
+ * entries, and the rejections stored since with them. */
 static step_result step(ll_publisher *p, ll_err *err) {
   uint64_t seen = ll_store_changes(p->o.log);
   if (ll_store_catch_up(p->o.log, err) != 0)
     return STEP_FATAL;
   size_t n = 0, m = 0;
+  uint64_t rejections = ll_store_last_rejection(p->o.log);
   if (ll_store_read_log(p->o.log, p->cursor, p->entries,
                         (size_t)p->o.batch_max_events, &n, err) != 0)
     return STEP_FATAL;
-  if (n == 0) {
+  bool rejected = p->chg.topic != NULL && rejections != p->rejections_seen;
+  if (n == 0 && !rejected) {
     /* Serve Kafka's callbacks, then sleep until the log changes. */
     rd_kafka_poll(p->rk, 0);
     ll_store_wait_change(p->o.log, seen,
@@ -682,12 +782,16 @@ static step_result step(ll_publisher *p, ll_err *err) {
     return STEP_OK;
   }
   step_result r = select_run(p, n, &m, err);
-  if (r == STEP_OK && m > 0)
+  if (r == STEP_OK)
+    r = gather_changelog(p, m, err);
+  if (r == STEP_OK && (m > 0 || p->chg.n_records > 0))
     r = publish_run(p, m, err);
-  if (r == STEP_OK) {
+  if (r == STEP_OK && n > 0) {
     p->cursor = p->entries[n - 1].position + 1;
     atomic_store(&p->stats.position, p->cursor - 1);
   }
+  if (r == STEP_OK)
+    p->rejections_seen = rejections;
   release_entries(p, n);
   return r;
 }
@@ -716,10 +820,13 @@ ll_publisher *ll_publisher_new(const ll_publisher_opts *o, ll_err *err) {
   p->entries = ll_xcalloc((size_t)o->batch_max_events, sizeof *p->entries);
   p->run = ll_xcalloc((size_t)o->batch_max_events, sizeof *p->run);
   for (int t = 0; t < PUB_TOPICS; t++)
-    for (int q = 0; q < PUB_PARTITIONS_MAX; q++)
+    for (int q = 0; q < PUB_PARTITIONS_MAX; q++) {
       ll_buf_init(&p->tails[t][q].key);
+      ll_buf_init(&p->tails[t][q].value);
+    }
   ll_buf_init(&p->key);
   ll_buf_init(&p->value);
+  pub_chg_init(&p->chg, o->topics.changelog, o->batch_max_events);
   return p;
 }
 
@@ -784,8 +891,11 @@ void ll_publisher_free(ll_publisher *p) {
   }
   drop_producer(p);
   for (int t = 0; t < PUB_TOPICS; t++)
-    for (int q = 0; q < PUB_PARTITIONS_MAX; q++)
+    for (int q = 0; q < PUB_PARTITIONS_MAX; q++) {
       ll_buf_free(&p->tails[t][q].key);
+      ll_buf_free(&p->tails[t][q].value);
+    }
+  pub_chg_free(&p->chg);
   free(p->entries);
   free(p->run);
   ll_buf_free(&p->key);

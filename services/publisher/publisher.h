@@ -5,9 +5,11 @@
  * task position) and every quantity change to partition p of the
  * compacted lots.quantities (key product_id "\x1f" lot_id "\x1f" location
  * id, QuantityChanged with the quantity after the move), in task order,
- * through a transactional producer. The publisher keeps no state: Kafka
- * says where each task stands. The design and the exact guarantee are in
- * publisher.c's header and docs/streams.md. */
+ * through a transactional producer, and in the same transactions each
+ * task's rejections and progress marks to partition p of lots.changelog
+ * (restore: services/command/command_restore.c). The publisher keeps no
+ * state: Kafka says where each task stands. The design and the exact guarantee
+ * are in publisher.c's header and docs/streams.md. */
 #ifndef LL_PUBLISHER_H
 #define LL_PUBLISHER_H
 
@@ -62,6 +64,7 @@ typedef struct ll_publisher_stats {
   atomic_ullong position;    /* last local log position dealt with */
   atomic_llong events;       /* records written to lots.events */
   atomic_llong quantities;   /* records written to lots.quantities */
+  atomic_llong changelog;    /* records written to lots.changelog */
   atomic_llong transactions; /* committed */
   atomic_llong skipped;      /* entries found in Kafka already */
   atomic_llong producer_restarts;

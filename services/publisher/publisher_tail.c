@@ -1,8 +1,9 @@
 /* publisher_tail.c — where each task stands in Kafka.
  *
  * The publisher keeps no record of what it published: Kafka holds it. At
- * every (re)connect it reads, for every partition of lots.events and
- * lots.quantities, the last record that carries a lotline-position header,
+ * every (re)connect it reads, for every partition of lots.events,
+ * lots.quantities and lots.changelog (where only the marks carry one), the
+ * last record that carries a lotline-position header,
  * with isolation.level=read_committed (so an aborted or unfinished
  * transaction of another instance does not count on a real cluster).
  *
@@ -31,6 +32,14 @@
 #define TAIL_GROUP_MAX 300 /* bytes */
 
 #define POSITION_HEADER "lotline-position" /* = LL_POSITION_HEADER */
+
+/* The index of a topic among o->topics; -1 when not one of them. */
+static int topic_index(const pub_tail_opts *o, const char *name) {
+  for (int t = 0; t < PUB_TOPICS; t++)
+    if (o->topics[t] != NULL && strcmp(name, o->topics[t]) == 0)
+      return t;
+  return -1;
+}
 
 /* One partition as the rounds go. */
 typedef struct tail_part {
@@ -92,7 +101,7 @@ static int list_offsets(tail_scan *s, int64_t which, ll_err *err) {
   rd_kafka_topic_partition_list_t *list =
       rd_kafka_topic_partition_list_new(PUB_TOPICS * s->o->partitions);
   for (int t = 0; t < PUB_TOPICS; t++)
-    for (int32_t q = 0; q < s->o->partitions; q++)
+    for (int32_t q = 0; s->o->topics[t] != NULL && q < s->o->partitions; q++)
       rd_kafka_topic_partition_list_add(list, s->o->topics[t], q)->offset =
           which;
   rd_kafka_resp_err_t e =
@@ -104,9 +113,9 @@ static int list_offsets(tail_scan *s, int64_t which, ll_err *err) {
       e = tp->err;
       break;
     }
-    int t = strcmp(tp->topic, s->o->topics[PUB_TOPIC_EVENTS]) == 0
-                ? PUB_TOPIC_EVENTS
-                : PUB_TOPIC_QUANTITIES;
+    int t = topic_index(s->o, tp->topic);
+    if (t < 0)
+      continue;
     tail_part *part = &s->parts[t][tp->partition];
     if (which == RD_KAFKA_OFFSET_BEGINNING)
       part->lo = tp->offset < 0 ? 0 : tp->offset;
@@ -123,7 +132,7 @@ static int list_offsets(tail_scan *s, int64_t which, ll_err *err) {
 /* The first window of every partition; an empty one is done at once. */
 static void first_windows(tail_scan *s) {
   for (int t = 0; t < PUB_TOPICS; t++) {
-    for (int32_t q = 0; q < s->o->partitions; q++) {
+    for (int32_t q = 0; s->o->topics[t] != NULL && q < s->o->partitions; q++) {
       tail_part *part = &s->parts[t][q];
       part->stop = part->hi;
       part->start = part->hi - TAIL_FIRST_WINDOW;
@@ -151,13 +160,17 @@ static void note(tail_scan *s, const rd_kafka_message_t *m, int t) {
   if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
       rd_kafka_header_get_last(hdrs, POSITION_HEADER, &v, &n) !=
           RD_KAFKA_RESP_ERR_NO_ERROR ||
-      !pub_parse_position(v, n, &position))
-    return;
+      !(pub_parse_position(v, n, &position) || (n == 1 && *(char *)v == '0')))
+    return; /* a mark of a task without entries says 0 */
   pub_tail *tail = &s->tails[t][m->partition];
+  tail->found = true;
   tail->position = position;
   ll_buf_reset(&tail->key);
   if (m->key != NULL)
     ll_buf_put(&tail->key, m->key, m->key_len);
+  ll_buf_reset(&tail->value);
+  if (m->payload != NULL)
+    ll_buf_put(&tail->value, m->payload, m->len);
 }
 
 /* Assign the partitions not done yet at their window's start; how many. */
@@ -166,7 +179,7 @@ static int assign_round(tail_scan *s, ll_err *err) {
       rd_kafka_topic_partition_list_new(PUB_TOPICS * s->o->partitions);
   int pending = 0;
   for (int t = 0; t < PUB_TOPICS; t++) {
-    for (int32_t q = 0; q < s->o->partitions; q++) {
+    for (int32_t q = 0; s->o->topics[t] != NULL && q < s->o->partitions; q++) {
       tail_part *part = &s->parts[t][q];
       part->reached = part->done;
       if (part->done)
@@ -187,11 +200,7 @@ static int assign_round(tail_scan *s, ll_err *err) {
 static int topic_of(const tail_scan *s, const rd_kafka_message_t *m) {
   if (m->rkt == NULL || m->partition < 0 || m->partition >= s->o->partitions)
     return -1;
-  const char *name = rd_kafka_topic_name(m->rkt);
-  for (int t = 0; t < PUB_TOPICS; t++)
-    if (strcmp(name, s->o->topics[t]) == 0)
-      return t;
-  return -1;
+  return topic_index(s->o, rd_kafka_topic_name(m->rkt));
 }
 
 /* Read every assigned window to its stop (or the partition's end, for a
@@ -230,11 +239,11 @@ static int read_round(tail_scan *s, int pending, uint64_t deadline_ns,
  * ends where this one began. */
 static void widen(tail_scan *s) {
   for (int t = 0; t < PUB_TOPICS; t++) {
-    for (int32_t q = 0; q < s->o->partitions; q++) {
+    for (int32_t q = 0; s->o->topics[t] != NULL && q < s->o->partitions; q++) {
       tail_part *part = &s->parts[t][q];
       if (part->done)
         continue;
-      if (s->tails[t][q].position > 0 || part->start <= part->lo) {
+      if (s->tails[t][q].found || part->start <= part->lo) {
         part->done = true;
         continue;
       }
@@ -265,13 +274,17 @@ static int scan(tail_scan *s, ll_err *err) {
 int pub_tails_read(const pub_tail_opts *o, pub_tail *tails[PUB_TOPICS],
                    ll_err *err) {
   tail_scan s = {.o = o, .tails = NULL};
-  pub_tail *flat[PUB_TOPICS] = {tails[0], tails[1]};
+  pub_tail *flat[PUB_TOPICS];
+  for (int t = 0; t < PUB_TOPICS; t++)
+    flat[t] = tails[t];
   s.tails = flat;
   for (int t = 0; t < PUB_TOPICS; t++) {
     s.parts[t] = ll_xcalloc((size_t)o->partitions, sizeof *s.parts[t]);
     for (int32_t q = 0; q < o->partitions; q++) {
       tails[t][q].position = 0;
+      tails[t][q].found = false;
       ll_buf_reset(&tails[t][q].key);
+      ll_buf_reset(&tails[t][q].value);
     }
   }
   int rc = -1;

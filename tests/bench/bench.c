@@ -1188,6 +1188,7 @@ int main(int argc, char **argv) {
     die_err("schemas (set LOTLINE_SCHEMAS)", &e);
   ll_topics topics = {"lots.inbound", "lots.events", "lots.rejected",
                       "lots.quantities"};
+  topics.changelog = "lots.changelog"; /* lotlined checks it exists */
   ll_broker *broker = ll_broker_start(&topics, 1, o.partitions, &e);
   if (!broker)
     die_err("broker", &e);

@@ -327,6 +327,7 @@ static void run_count(const bc_opts *o, int k, const bc_msg *msgs,
                       int64_t total, const char *bin, bc_result *r) {
   ll_topics topics = {"lots.inbound", "lots.events", "lots.rejected",
                       "lots.quantities"};
+  topics.changelog = "lots.changelog"; /* lotlined checks it exists */
   ll_err e;
   ll_broker *broker = ll_broker_start(&topics, 1, o->partitions, &e);
   if (!broker)
@@ -380,8 +381,10 @@ static void usage(FILE *out) {
           "Needs LOTLINE_BIN (the build's bin/) and LOTLINE_SCHEMAS.\n"
           "Defaults: 300000 events, 12 partitions, instances 1,2,3.\n"
           "--standby: failover of 3 `lotlined all` instances after each\n"
-          "history, without standbys (cluster.standby.replicas 0) and with\n"
-          "(2: every instance warm), in one run.\n");
+          "history, without standbys (cluster.standby.replicas 0: the new\n"
+          "owner decides the input again, or with publishing on restores\n"
+          "from lots.changelog) and with (2: every instance warm), in one\n"
+          "run.\n");
 }
 
 static int parse_counts(const char *arg, bc_opts *o) {

@@ -1,20 +1,31 @@
 /* bench_cluster_standby.c — failover with standbys against takeover
- * without them, at several history sizes (lotline_bench_cluster
- * --standby; figures in docs/performance.md).
+ * and restore without them, at several history sizes
+ * (lotline_bench_cluster --standby; figures in docs/performance.md).
  *
- * For each history size H and each of cluster.standby.replicas = 0 (no
- * standbys: a new owner decides a partition again from its first event)
- * and 2 (with 3 instances, every instance keeps a warm copy of every
- * partition it does not own): a fresh embedded broker, 3 `lotlined all`
- * instances (publishing off: the command consumer's failover alone), the
- * group stable, H events produced, then
- *   1. "warm": every partition decided to its end by its owner, and with
- *      standbys by every instance;
+ * For each history size H, three ways a partition comes to a new owner:
+ *   decide   cluster.standby.replicas = 0, publishing off: nothing in
+ *            lots.changelog, so a new owner decides the partition again
+ *            from its first event;
+ *   restore  replicas 0, publishing on: a new owner restores it from
+ *            lots.events and lots.changelog (services/command/
+ *            command_restore.c), then decides what follows the last mark;
+ *   standby  replicas 2 (with 3 instances every instance keeps a warm copy
+ *            of every partition it does not own), publishing off.
+ * A fresh embedded broker, 3 `lotlined all` instances, the group stable,
+ * H events produced, then
+ *   1. "warm": every partition decided to its end by its owner, with
+ *      standbys by every instance, and with publishing on published
+ *      (lotline_publish_lag 0 everywhere);
  *   2. SIGKILL of the first instance; its partitions are the orphans;
  *   3. "reassigned": every orphan owned by a live instance (its
  *      lotline_consumer_lag_messages series shown);
  *   4. "failover": every orphan owned by a live instance whose log
  *      (read through a RocksDB secondary) holds it to its end.
+ * A restore runs in the rebalance callback, before the partition shows as
+ * owned, so "reassigned" includes it there; its own rate is read from the
+ * new owners' logs ("restored lots.inbound/P: N of M entries ... in S s",
+ * partitions restored one after the other on each instance): the entries
+ * over the longest instance's total.
  * Without standbys failover grows with H (the orphans' events are decided
  * again); with them it is the group's reassignment plus the tail. */
 #include <inttypes.h>
@@ -33,31 +44,47 @@
 #define SB_FAILOVER_TIMEOUT_S 900
 #define SB_POLL_MS 50
 
+typedef enum sb_mode { SB_DECIDE, SB_RESTORE, SB_STANDBY, SB_MODES } sb_mode;
+static const char *const sb_mode_names[SB_MODES] = {"decide", "restore",
+                                                    "standby"};
+
 typedef struct sb_result {
   int64_t history;
-  int replicas;
+  sb_mode mode;
   double warm_s; /* produced to warm */
   int64_t orphan_events;
   double reassigned_s; /* kill to every orphan owned again */
   double failover_s;   /* kill to every orphan owned and decided to its end */
+  int64_t restored;    /* entries restored (restore) */
+  double restore_s;    /* the longest instance's restore time */
 } sb_result;
 
 static void start_all(bc_node *node, const char *bin, const char *root, int i,
-                      const char *brokers, int replicas) {
+                      const char *brokers, sb_mode mode) {
   snprintf(node->data, sizeof node->data, "%s/i%d", root, i);
   char log[1200], set_replicas[64];
   snprintf(log, sizeof log, "%s.log", node->data);
   snprintf(set_replicas, sizeof set_replicas, "cluster.standby.replicas=%d",
-           replicas);
-  const char *argv[] = {bin,           "all",
-                        "--data",      node->data,
-                        "--brokers",   brokers,
-                        "--http",      "127.0.0.1:0",
-                        "--set",       "metrics.listen=127.0.0.1:0",
-                        "--set",       "group.id=bench-standby",
-                        "--set",       "publish.enabled=false",
-                        "--set",       set_replicas,
-                        "--log-level", "warn",
+           mode == SB_STANDBY ? SB_REPLICAS_WARM : 0);
+  const char *argv[] = {bin,
+                        "all",
+                        "--data",
+                        node->data,
+                        "--brokers",
+                        brokers,
+                        "--http",
+                        "127.0.0.1:0",
+                        "--set",
+                        "metrics.listen=127.0.0.1:0",
+                        "--set",
+                        "group.id=bench-standby",
+                        "--set",
+                        mode == SB_RESTORE ? "publish.enabled=true"
+                                           : "publish.enabled=false",
+                        "--set",
+                        set_replicas,
+                        "--log-level",
+                        mode == SB_RESTORE ? "info" : "warn",
                         NULL};
   node->proc = h_spawn(log, argv);
   node->metrics = h_wait_file(node->data, "metrics.addr", 30000);
@@ -97,17 +124,20 @@ static int64_t stored(bc_node *n, const char *cluster, int p) {
   return next;
 }
 
-/* Every partition at its end at its owner, and with standbys at every
- * instance. */
+/* Every partition at its end at its owner, with standbys at every
+ * instance, and with publishing on in Kafka. */
 static bool warm(bc_node *nodes, const char *cluster, int partitions,
-                 const int64_t *end, bool everywhere) {
+                 const int64_t *end, sb_mode mode) {
   for (int p = 0; p < partitions; p++) {
     int at_end = 0;
     for (int i = 0; i < SB_INSTANCES; i++)
       at_end += stored(&nodes[i], cluster, p) >= end[p];
-    if (at_end < (everywhere ? SB_INSTANCES : 1))
+    if (at_end < (mode == SB_STANDBY ? SB_INSTANCES : 1))
       return false;
   }
+  for (int i = 0; mode == SB_RESTORE && i < SB_INSTANCES; i++)
+    if (h_metric(nodes[i].metrics, "lotline_publish_lag") != 0)
+      return false;
   return true;
 }
 
@@ -144,10 +174,41 @@ static void fail_over(bc_node *nodes, const char *cluster, int partitions,
     die("failover", "orphans not decided to their end in time");
 }
 
+/* The restores the live instances logged (see the top of the file). */
+static void read_restores(bc_node *nodes, sb_result *r) {
+  for (int i = 0; i < SB_INSTANCES; i++) {
+    if (nodes[i].dead)
+      continue;
+    char path[1200], line[1024];
+    snprintf(path, sizeof path, "%s.log", nodes[i].data);
+    FILE *f = fopen(path, "r");
+    double total_s = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+      const char *at = strstr(line, "restored lots.inbound/");
+      int p = 0;
+      long long n = 0, m = 0, rej = 0;
+      double s = 0;
+      if (at != NULL &&
+          sscanf(at,
+                 "restored lots.inbound/%d: %lld of %lld entries and %lld "
+                 "rejection(s) in %lf s",
+                 &p, &n, &m, &rej, &s) == 5) {
+        r->restored += n;
+        total_s += s;
+      }
+    }
+    if (f != NULL)
+      fclose(f);
+    if (total_s > r->restore_s)
+      r->restore_s = total_s;
+  }
+}
+
 static void run_one(const bc_opts *o, const bc_msg *msgs, int64_t history,
-                    int replicas, const char *bin, sb_result *r) {
+                    sb_mode mode, const char *bin, sb_result *r) {
   ll_topics topics = {"lots.inbound",    "lots.events",  "lots.rejected",
-                      "lots.quantities", "lots.members", "lots.alerts"};
+                      "lots.quantities", "lots.members", "lots.alerts",
+                      "lots.changelog"};
   ll_err e;
   ll_broker *broker = ll_broker_start(&topics, 1, o->partitions, &e);
   if (!broker)
@@ -158,21 +219,23 @@ static void run_one(const bc_opts *o, const bc_msg *msgs, int64_t history,
   bc_node nodes[SB_INSTANCES];
   memset(nodes, 0, sizeof nodes);
   for (int i = 0; i < SB_INSTANCES; i++)
-    start_all(&nodes[i], bin, root, i, brokers, replicas);
+    start_all(&nodes[i], bin, root, i, brokers, mode);
   wait_stable_group(nodes, SB_INSTANCES, o->partitions);
   int64_t end[BC_PARTITIONS_MAX] = {0};
   for (int64_t i = 0; i < history; i++)
     end[ll_partition_of_key(msgs[i].key, strlen(msgs[i].key), o->partitions)]++;
   produce_all(brokers, msgs, history);
   double t0 = now_s();
-  while (!warm(nodes, cluster, o->partitions, end, replicas > 0)) {
+  while (!warm(nodes, cluster, o->partitions, end, mode)) {
     if (now_s() - t0 > SB_WARM_TIMEOUT_S)
       die("warm", "the instances did not decide the history in time");
     sleep_ms(200);
   }
-  *r = (sb_result){.history = history, .replicas = replicas};
+  *r = (sb_result){.history = history, .mode = mode};
   r->warm_s = now_s() - t0;
   fail_over(nodes, cluster, o->partitions, end, r);
+  if (mode == SB_RESTORE)
+    read_restores(nodes, r);
   for (int i = 0; i < SB_INSTANCES; i++) {
     if (nodes[i].log)
       ll_store_close(nodes[i].log);
@@ -186,26 +249,36 @@ static void run_one(const bc_opts *o, const bc_msg *msgs, int64_t history,
   free(cluster);
 }
 
+/* decide: the orphans' events over the time from their reassignment to
+ * their end; restore: the entries restored over the restore's time. */
+static double takeover_eps(const sb_result *r) {
+  if (r->mode == SB_RESTORE)
+    return r->restore_s > 0 ? (double)r->restored / r->restore_s : 0;
+  double s = r->failover_s - r->reassigned_s;
+  return s > 0 ? (double)r->orphan_events / s : 0;
+}
+
 void bc_standby_bench(const bc_opts *o, const bc_msg *msgs, int64_t total,
                       const char *bin) {
-  sb_result r[2 * BC_INSTANCES_MAX];
+  sb_result r[SB_MODES * BC_INSTANCES_MAX];
   int n = 0;
   for (int h = 0; h < o->n_histories; h++) {
     int64_t history = o->histories[h] < total ? o->histories[h] : total;
-    for (int replicas = 0; replicas <= SB_REPLICAS_WARM;
-         replicas += SB_REPLICAS_WARM) {
-      fprintf(stderr, "history %" PRId64 ", cluster.standby.replicas %d\n",
-              history, replicas);
-      run_one(o, msgs, history, replicas, bin, &r[n++]);
+    for (int m = 0; m < SB_MODES; m++) {
+      fprintf(stderr, "history %" PRId64 ", %s\n", history, sb_mode_names[m]);
+      run_one(o, msgs, history, (sb_mode)m, bin, &r[n++]);
     }
   }
   printf("\nlotline cluster: %d instances, %d partitions, the first killed "
          "once the history is decided\n",
          SB_INSTANCES, o->partitions);
-  printf("%-10s %9s %15s %8s %13s %11s\n", "history", "replicas",
-         "orphan events", "warm s", "reassigned s", "failover s");
+  printf("%-10s %9s %15s %8s %13s %11s %17s %12s\n", "history", "new owner",
+         "orphan events", "warm s", "reassigned s", "failover s",
+         "entries restored", "takeover/s");
   for (int i = 0; i < n; i++)
-    printf("%-10" PRId64 " %9d %15" PRId64 " %8.1f %13.1f %11.1f\n",
-           r[i].history, r[i].replicas, r[i].orphan_events, r[i].warm_s,
-           r[i].reassigned_s, r[i].failover_s);
+    printf("%-10" PRId64 " %9s %15" PRId64 " %8.1f %13.1f %11.1f %17" PRId64
+           " %12.0f\n",
+           r[i].history, sb_mode_names[r[i].mode], r[i].orphan_events,
+           r[i].warm_s, r[i].reassigned_s, r[i].failover_s, r[i].restored,
+           r[i].mode == SB_STANDBY ? 0.0 : takeover_eps(&r[i]));
 }

@@ -1199,6 +1199,7 @@ static void test_broker_faults(void **state) {
     fail_msg("codec: %s: %s", ll_err_kind_name(e.kind), e.message);
   ll_topics topics = {topic_names[0], topic_names[1], topic_names[2],
                       topic_names[3]};
+  topics.changelog = "lots.changelog"; /* lotlined checks it exists */
   fx.broker = ll_broker_start(&topics, BROKERS, PARTITIONS, &e);
   if (!fx.broker)
     fail_msg("broker: %s: %s", ll_err_kind_name(e.kind), e.message);

@@ -819,7 +819,10 @@ static rd_kafka_t *make_consumer(loop *l, ll_err *err) {
       {"group.id", ll_config_get(l->o->cfg, "group.id")},
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", "earliest"},
+      /* An offset the broker no longer holds (retention deleted events
+       * before they were decided) is an error, never a silent jump to
+       * what remains, unless the operator allowed it (on_offset_lost). */
+      {"auto.offset.reset", l->o->allow_truncated ? "earliest" : "error"},
       {"partition.assignment.strategy", "range,roundrobin"},
       {"client.id", "lotline-command"},
       {"fetch.wait.max.ms", l->o->embedded_broker
@@ -874,6 +877,34 @@ static void retry_later(loop *l, const rd_kafka_message_t *m, bool standby) {
   sleep_ms(COMMAND_RETRY_SLEEP_MS);
 }
 
+/* The next offset of a partition is no longer in Kafka: retention deleted
+ * events this instance had not decided yet. Deciding on from what remains
+ * would leave those events out of every lot they touch, silently, so the
+ * owner stops with exit 2 (input.allow_truncated = true makes the
+ * consumer go on from the oldest remaining event instead, and this is
+ * never called). A standby's copy of the partition stops where it is: on
+ * promotion the new owner finds its input gone past the copy and restores
+ * or stops there (command_restore.c). */
+static void on_offset_lost(loop *l, const rd_kafka_message_t *m, bool standby) {
+  const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "?";
+  if (standby) {
+    ll_log(LL_ERROR, "standby",
+           "%s/%d: the copy stops: %s (the broker dropped events it had not "
+           "decided yet)",
+           topic, (int)m->partition, rd_kafka_message_errstr(m));
+    return;
+  }
+  l->fatal = true;
+  ll_fail(&l->fatal_err, LL_ERR_CONFIG,
+          "%s/%d: the broker no longer holds the events this instance was to "
+          "decide next (%s): retention deleted them before they were "
+          "decided, and deciding on from the oldest remaining event would "
+          "leave them out. Give the topic a longer retention; to go on "
+          "without them, set input.allow_truncated = true "
+          "(docs/operations.md)",
+          topic, (int)m->partition, rd_kafka_message_errstr(m));
+}
+
 /* Poll up to max messages from rk into c: the first poll waits up to
  * timeout_ms, then whatever else is ready. Messages polled before a
  * rebalance (the callback runs inside a poll of the group's consumer) are
@@ -893,7 +924,9 @@ static void poll_from(loop *l, cmd_chunk *c, rd_kafka_t *rk, bool standby,
     if (!m)
       break;
     if (m->err) {
-      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET)
+        on_offset_lost(l, m, standby);
+      else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
         ll_log(LL_WARN, standby ? "standby" : "command", "consumer: %s",
                rd_kafka_message_errstr(m));
       rd_kafka_message_destroy(m);

@@ -65,7 +65,8 @@ static rd_kafka_t *make_consumer(const cmd_standby_opts *o, ll_err *err) {
       {"group.id", group},
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", "earliest"},
+      /* as the group's consumer (command.c, on_offset_lost) */
+      {"auto.offset.reset", o->allow_truncated ? "earliest" : "error"},
       {"client.id", "lotline-standby"},
       {"fetch.wait.max.ms", o->fetch_wait_max_ms},
       {"reconnect.backoff.max.ms", "1000"},

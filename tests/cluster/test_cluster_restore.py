@@ -30,6 +30,10 @@ holds nothing of the partitions it is handed.
      (Not the tasks' clocks: the rejections decided after the restore
      moved the clock of their task on the instance that owned it only.)
 
+With --behind: i0 is paused (SIGSTOP) while the input overflows, so the
+broker drops records it never decided; resumed, it must exit 2 naming the
+partition, never go on from the oldest remaining record.
+
 With --bad: i0 runs with publish.enabled = false, so lots.changelog holds
 nothing; i1, handed the partitions without their beginning, must exit 2
 with a message naming lots.changelog, the partition and the offsets,
@@ -41,6 +45,7 @@ missing (a failure under LOTLINE_TEST_REQUIRE_PREREQS=1).
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -56,12 +61,18 @@ import stream_model as sm  # noqa: E402
 
 say = kit.say
 RESTORED = re.compile(r"restored lots\.inbound/(\d+): (\d+) of (\d+) entries")
+# An owner whose next offset the broker dropped: the consumer's error, or
+# the restore's check when the group moved the partition meanwhile.
+BEHIND = re.compile(r"lots\.inbound/\d+: the broker no longer holds the "
+                    r"events this instance was to decide next|lots\.inbound/"
+                    r"\d+ cannot be restored[^\n]*|lots\.inbound/\d+[^\n]*"
+                    r"begins at offset \d+")
 PAD_HEADER = "ck-pad"
 EXIT_TIMEOUT_S = 60
 # Records per slice of the padded stream: the next slice is sent once the
 # group has decided the last, so that the broker drops only what was
-# decided (a consumer that falls behind a dropped head is moved to the new
-# head by Kafka's auto.offset.reset, and would decide from the middle).
+# decided (a consumer that falls behind a dropped head stops with exit 2:
+# --behind).
 SLICE_EVENTS = 100
 CAUGHT_UP_TIMEOUT_S = 60
 
@@ -77,6 +88,9 @@ def parse_args():
                    help="padding header per lots.inbound record")
     p.add_argument("--bad", action="store_true",
                    help="no changelog: the new owner must exit 2")
+    p.add_argument("--behind", action="store_true",
+                   help="an owner paused past the broker's retention must "
+                   "exit 2")
     p.add_argument("--keep", action="store_true")
     return p.parse_args()
 
@@ -287,6 +301,38 @@ def run_bad(a, c, stream, fail):
     say("i1 exit %s: %s" % (rc, m.group(0) if m else "-"))
 
 
+def run_behind(a, c, stream, fail):
+    """An owner that falls behind a head the broker dropped stops with exit
+    2, never jumping to what remains: i0 decides a first slice, is paused
+    (SIGSTOP) while the rest arrives at once (each partition overflows the
+    broker's 5 MB, dropping records i0 never decided), and resumed."""
+    c.start()
+    i0 = c.instances[0]
+    send_in_slices(c, stream[:SLICE_EVENTS], a.pad_bytes)
+    i0.proc.signal(signal.SIGSTOP)
+    try:
+        send(c.brokers, stream[SLICE_EVENTS:], a.pad_bytes)
+        lows = low_watermarks(c.brokers, "lots.inbound", c.partitions)
+        say("i0 paused; the rest sent; lots.inbound begins at %s" % lows)
+    finally:
+        i0.proc.signal(signal.SIGCONT)
+    i0.expected_down = True
+    try:
+        rc = i0.proc.popen.wait(EXIT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        rc = None
+    text = kit.tail(i0.log_path, 60)
+    m = BEHIND.search(text)
+    if rc != 2:
+        fail("behind", "owner behind a dropped head", i0.name, "exit 2",
+             "exit %s" % rc)
+    if m is None:
+        fail("behind", "exit message", i0.name,
+             "names the partition and the lost events",
+             text.strip().splitlines()[-1] if text.strip() else "nothing")
+    say("i0 exit %s: %s" % (rc, m.group(0) if m else "-"))
+
+
 def main():
     a = parse_args()
     schemas = os.environ.get("LOTLINE_SCHEMAS", "schemas")
@@ -300,6 +346,8 @@ def main():
     try:
         if a.bad:
             run_bad(a, c, stream, fail)
+        elif a.behind:
+            run_behind(a, c, stream, fail)
         else:
             run_good(a, c, model, stream, fail)
     except (RuntimeError, AssertionError) as e:

@@ -101,6 +101,9 @@ typedef struct fresh_figures {
   double offered_eps;
   double p50_ms, p99_ms, max_ms;
   int64_t samples;
+  /* CPU of each process per log entry over the phase: what the machine's
+   * other load does not change much, unlike the latencies. */
+  double command_cpu_us, project_cpu_us;
 } fresh_figures;
 
 typedef struct results {
@@ -153,6 +156,29 @@ static int64_t rss_peak_kb(pid_t pid) {
       break;
   fclose(f);
   return kb;
+}
+
+/* User + system CPU a process has used, in seconds (/proc/<pid>/stat,
+ * fields 14 and 15, in clock ticks); -1 when it cannot be read. */
+static double cpu_seconds(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* The command name, in parentheses, may hold spaces: fields count from
+   * after its closing one (field 3 first). */
+  const char *at = strrchr(buf, ')');
+  unsigned long long utime = 0, stime = 0;
+  if (at == NULL || sscanf(at + 2,
+                           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                           "%llu %llu",
+                           &utime, &stime) != 2)
+    return -1;
+  return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void rss_marks_init(rss_marks *m, int64_t total) {
@@ -967,6 +993,15 @@ static void check_log_count(const char *cmd_metrics, const workload *wl) {
   }
 }
 
+/* Until the views stand at position (the projector's CPU then covers every
+ * entry of the phase); given up on after a while. */
+static void wait_projected(const char *http, long position) {
+  double give_up = now_s() + 60;
+  while (h_metric(http, "lotline_views_position") < position &&
+         now_s() < give_up)
+    sleep_ms(BENCH_POLL_MS);
+}
+
 static void freshness(const char *bin, workload *wl, const char *brokers,
                       const char *data, const opts *o, int rate,
                       fresh_figures *f, results *r) {
@@ -984,6 +1019,8 @@ static void freshness(const char *bin, workload *wl, const char *brokers,
   c.latencies_ms = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof(double));
   pthread_t poller;
   pthread_create(&poller, NULL, fresh_poller, &c);
+  double cmd_cpu0 = cpu_seconds(cmdp.pid), proj_cpu0 = cpu_seconds(proj.pid);
+  long log0 = h_metric(cmd_metrics, "lotline_log_position");
   double t0 = now_s();
   int64_t sent = offer_load(wl, rk, &c, o, rate, cmd_metrics);
   f->rate = rate;
@@ -993,6 +1030,14 @@ static void freshness(const char *bin, workload *wl, const char *brokers,
   atomic_store(&c.producing_done, true);
   pthread_join(poller, NULL);
   check_log_count(cmd_metrics, wl);
+  long log1 = h_metric(cmd_metrics, "lotline_log_position");
+  wait_projected(http, log1);
+  if (log1 > log0) {
+    f->command_cpu_us =
+        (cpu_seconds(cmdp.pid) - cmd_cpu0) * 1e6 / (log1 - log0);
+    f->project_cpu_us =
+        (cpu_seconds(proj.pid) - proj_cpu0) * 1e6 / (log1 - log0);
+  }
   qsort(c.latencies_ms, (size_t)c.n_lat, sizeof(double), cmp_double);
   f->samples = c.n_lat;
   if (c.n_lat == 0)
@@ -1027,6 +1072,10 @@ static void print_fresh(const opts *o, const results *r) {
            f->rate == 10000 ? " <= 100" : "");
     printf("  %-42s %14.2f\n", "max, ms", f->max_ms);
     printf("  %-42s %14" PRId64 "\n", "samples", f->samples);
+    printf("  %-42s %14.1f\n", "CPU of command, us per entry",
+           f->command_cpu_us);
+    printf("  %-42s %14.1f\n", "CPU of project, us per entry",
+           f->project_cpu_us);
   }
 }
 
@@ -1044,9 +1093,11 @@ static void json_latency(FILE *f, const opts *o, const results *r) {
     const fresh_figures *x = &r->fresh[i];
     fprintf(f,
             ",\"fresh_%d_offered_eps\":%.0f,\"fresh_%d_p50_ms\":%.2f,"
-            "\"fresh_%d_p99_ms\":%.2f,\"fresh_%d_max_ms\":%.2f",
+            "\"fresh_%d_p99_ms\":%.2f,\"fresh_%d_max_ms\":%.2f,"
+            "\"fresh_%d_command_cpu_us\":%.1f,\"fresh_%d_project_cpu_us\":%.1f",
             x->rate, x->offered_eps, x->rate, x->p50_ms, x->rate, x->p99_ms,
-            x->rate, x->max_ms);
+            x->rate, x->max_ms, x->rate, x->command_cpu_us, x->rate,
+            x->project_cpu_us);
   }
   const write_figures *w[2] = {&r->write_one, &r->write_many};
   for (int i = 0; i < 2; i++)

@@ -16,7 +16,7 @@
  * size: a table file per step there put a level-0 file, a flush of the
  * memtable and soon a compaction behind every step of a projector that
  * fell a little behind, which made it fall further (docs/performance.md,
- * "Freshness").
+ * "Third round: where freshness goes").
  *
  * The views never run ahead of the log they follow: if the log ends before
  * the views' checkpoint, the views were built from another log (a restored

@@ -39,6 +39,11 @@ bool ll_views_wait_position(ll_views *v, uint64_t position,
  * (ll_notify.h). */
 struct ll_notify *ll_views_notifier(ll_views *v);
 int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n, ll_err *err);
+/* ll_views_apply for entries that reach the end of the log the projector
+ * follows: the run is written through RocksDB's memtable however big it
+ * is, never as a table file of its own (views_write.c says why). */
+int ll_views_apply_at_head(ll_views *v, const ll_entry *entries, size_t n,
+                           ll_err *err);
 /* The task position of the last entry of the task of `partition` the views
  * have applied (0: none), and a wait for it like ll_views_wait_position:
  * what a position token "partition:task_position" is read at. */

@@ -10,7 +10,13 @@
  * LL_PROJECTOR_BATCH_MAX of them, so a step never allocates more than the
  * entries' own strings, and a step's run (its rows in memory, its RocksDB
  * WriteBatch) stays bounded. Big steps are what make a backlog cheap to
- * work off: a row that many entries of a run rewrite is written once.
+ * work off: a row that many entries of a run rewrite is written once, and
+ * a full step (a backlog) may be written as a table file. A step that
+ * reaches the end of the log is written through the memtable whatever its
+ * size: a table file per step there put a level-0 file, a flush of the
+ * memtable and soon a compaction behind every step of a projector that
+ * fell a little behind, which made it fall further (docs/performance.md,
+ * "Third round: where freshness goes").
  *
  * The views never run ahead of the log they follow: if the log ends before
  * the views' checkpoint, the views were built from another log (a restored
@@ -105,7 +111,10 @@ int ll_projector_step(ll_projector *p, size_t max, size_t *applied,
                      (unsigned long long)before, (unsigned long long)last);
     return 0;
   }
-  int rc = ll_views_apply(p->views, p->entries, n, err);
+  /* A step that did not fill up reached the end of the log: the projector
+   * is keeping up, and its run goes through the memtable (views_write.c). */
+  int rc = n < max ? ll_views_apply_at_head(p->views, p->entries, n, err)
+                   : ll_views_apply(p->views, p->entries, n, err);
   release_entries(p, n);
   if (rc != 0)
     return -1;

@@ -299,8 +299,8 @@ static void load_quantities(ll_views *v) {
          all ? "" : "; not all of them: the rest are read from the database");
 }
 
-int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n,
-                   ll_err *err) {
+static int apply_run(ll_views *v, const ll_entry *entries, size_t n,
+                     bool at_head, ll_err *err) {
   assert(v != NULL);
   assert(entries != NULL || n == 0);
   pthread_mutex_lock(&v->apply_lock);
@@ -333,7 +333,7 @@ int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n,
   }
 
   if (rc == 0 && applied > 0) {
-    rc = ll_views_commit_run(v, position, err);
+    rc = ll_views_commit_run(v, position, at_head, err);
     if (rc == 0) {
       ll_views_tasks_committed(v, entries, n);
       atomic_store(&v->position, position);
@@ -346,4 +346,14 @@ int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n,
     ll_views_rows_reset(&v->rows);
   pthread_mutex_unlock(&v->apply_lock);
   return rc;
+}
+
+int ll_views_apply(ll_views *v, const ll_entry *entries, size_t n,
+                   ll_err *err) {
+  return apply_run(v, entries, n, false, err);
+}
+
+int ll_views_apply_at_head(ll_views *v, const ll_entry *entries, size_t n,
+                           ll_err *err) {
+  return apply_run(v, entries, n, true, err);
 }

@@ -158,8 +158,11 @@ struct ll_views {
 ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
                               ll_err *err);
 /* Write the run's rows and its checkpoint (views_write.c), then commit
- * them in the row table; -1 when RocksDB refused (nothing written). */
-int ll_views_commit_run(ll_views *v, uint64_t position, ll_err *err);
+ * them in the row table; -1 when RocksDB refused (nothing written).
+ * at_head: the run reaches the end of the log (a projector keeping up),
+ * so it goes through the memtable whatever its size. */
+int ll_views_commit_run(ll_views *v, uint64_t position, bool at_head,
+                        ll_err *err);
 
 /* One ll_views_apply() run: reads see the run's own writes (the overlay),
  * then the cache, then the database. */

@@ -3,6 +3,7 @@
  * /metrics. */
 #include <string.h>
 
+#include "ll_rocks.h"
 #include "views_internal.h"
 
 static uint64_t property(ll_views *v, const char *name) {
@@ -19,4 +20,6 @@ void ll_views_stats(ll_views *v, ll_db_stats *out) {
   out->block_cache_bytes = property(v, "rocksdb.block-cache-usage");
   out->compaction_pending_bytes =
       property(v, "rocksdb.estimate-pending-compaction-bytes");
+  out->l0_files = ll_rocks_l0_files(v->db, NULL);
+  out->stall_micros = ll_rocks_stall_micros(v->db);
 }

@@ -9,7 +9,13 @@
  * big one (a rebuild's, a projector's working off a backlog:
  * LL_VIEWS_FILE_MIN_ROWS) is written straight into one table file that
  * RocksDB ingests atomically, skipping the WAL, the memtable and its
- * flush (docs/performance.md has the measurements).
+ * flush (docs/performance.md has the measurements). Not at the head of
+ * the log, however big the run: each ingested file lands in level 0 and
+ * first forces a flush of the memtable it overlaps (writes wait for it),
+ * so a projector a few thousand entries behind that wrote every step as a
+ * file made a level-0 file per step and a compaction every few steps,
+ * and fell further behind; the memtable gathers many steps into one
+ * flush.
  *
  * Sorting: each row gets the first 16 bytes of its key as two big-endian
  * numbers, so most comparisons never touch the row itself, and the sort
@@ -245,9 +251,10 @@ static void hand_over_quantities(ll_views *v) {
   }
 }
 
-int ll_views_commit_run(ll_views *v, uint64_t position, ll_err *err) {
+int ll_views_commit_run(ll_views *v, uint64_t position, bool at_head,
+                        ll_err *err) {
   int rc = 0;
-  if (v->bulk_load || v->rows.n_dirty >= v->file_min_rows) {
+  if (v->bulk_load || (!at_head && v->rows.n_dirty >= v->file_min_rows)) {
     rc = write_file(v, position, err);
   } else {
     rocksdb_writebatch_clear(v->wb);

@@ -85,7 +85,7 @@ struct ll_api {
   ll_metric *m_requests;   /* lotline_http_requests_total */
   ll_metric *m_duration;   /* lotline_http_request_duration_seconds */
   ll_series *m_log_position, *m_views_position, *m_projection_lag;
-  ll_metric *m_db_memory, *m_db_sst, *m_db_compaction;
+  ll_metric *m_db_memory, *m_db_sst, *m_db_compaction, *m_db_l0, *m_db_stall;
   ll_series *m_log_size;
   bool read_protected, write_protected;
   unsigned char read_digest[LL_API_TOKEN_DIGEST_BYTES];

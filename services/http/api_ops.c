@@ -319,6 +319,8 @@ static void set_db_gauges(ll_api *api, const char *db, const ll_db_stats *st) {
   ll_gauge_set(ll_metric_with(api->m_db_sst, db), (int64_t)st->sst_bytes);
   ll_gauge_set(ll_metric_with(api->m_db_compaction, db),
                (int64_t)st->compaction_pending_bytes);
+  ll_gauge_set(ll_metric_with(api->m_db_l0, db), (int64_t)st->l0_files);
+  ll_gauge_set(ll_metric_with(api->m_db_stall, db), (int64_t)st->stall_micros);
 }
 
 static void collect(void *arg) {
@@ -376,6 +378,18 @@ static void register_metrics(ll_api *api) {
       "RocksDB's estimate of the compaction work owed, by database: high "
       "after a backlog was worked off, while reads pay for the extra "
       "files.",
+      "db");
+  api->m_db_l0 = ll_metrics_gauge(
+      m, "lotline_rocksdb_l0_files",
+      "RocksDB level-0 table files by database: each one is searched by "
+      "reads, and past RocksDB's limits (20 and 36 by default) writes are "
+      "slowed down, then stopped.",
+      "db");
+  api->m_db_stall = ll_metrics_gauge(
+      m, "lotline_rocksdb_write_stall_micros",
+      "Time RocksDB has held this process's writers back since the "
+      "database was opened (too many level-0 files, memtables waiting for "
+      "a flush, compaction owed), by database.",
       "db");
 }
 

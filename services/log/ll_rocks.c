@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* RocksDB's Status::ToString() starts with the code's name; ENOSPC reaches
@@ -94,6 +95,30 @@ int ll_rocks_get(rocksdb_t *db, const rocksdb_readoptions_t *ro,
   rocksdb_pinnableslice_destroy(p);
   *found = true;
   return 0;
+}
+
+uint64_t ll_rocks_stall_micros(rocksdb_t *db) {
+  /* No integer property holds it; rocksdb.dbstats prints it as
+   * "Cumulative stall: HH:MM:SS.sss H:M:S, P percent". */
+  char *stats = rocksdb_property_value(db, "rocksdb.dbstats");
+  const char *at = stats != NULL ? strstr(stats, "Cumulative stall: ") : NULL;
+  unsigned long long hours = 0, minutes = 0;
+  double seconds = 0;
+  uint64_t micros = 0;
+  if (at != NULL && sscanf(at, "Cumulative stall: %llu:%llu:%lf", &hours,
+                           &minutes, &seconds) == 3)
+    micros = (uint64_t)(((double)(hours * 60 + minutes) * 60 + seconds) * 1e6);
+  rocksdb_free(stats);
+  return micros;
+}
+
+uint64_t ll_rocks_l0_files(rocksdb_t *db, rocksdb_column_family_handle_t *cf) {
+  const char *name = "rocksdb.num-files-at-level0"; /* a string property */
+  char *v = cf != NULL ? rocksdb_property_value_cf(db, cf, name)
+                       : rocksdb_property_value(db, name);
+  uint64_t n = v != NULL ? strtoull(v, NULL, 10) : 0;
+  rocksdb_free(v);
+  return n;
 }
 
 static int stamp_format(rocksdb_t *db, const rocksdb_writeoptions_t *wo,

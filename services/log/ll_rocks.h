@@ -60,6 +60,16 @@ int ll_rocks_iter_end(rocksdb_iterator_t *it, const char *what, ll_err *err);
  * with errno from the first thing that could not be removed. */
 int ll_rocks_remove_dir(const char *dir);
 
+/* How long RocksDB has held the database's writers back (slowed down or
+ * stopped: too many level-0 files, memtables waiting for a flush,
+ * compaction owed) since it was opened, in microseconds; 0 when it cannot
+ * say. */
+uint64_t ll_rocks_stall_micros(rocksdb_t *db);
+
+/* The number of level-0 table files of one column family (cf NULL: the
+ * default one); 0 when RocksDB cannot say. */
+uint64_t ll_rocks_l0_files(rocksdb_t *db, rocksdb_column_family_handle_t *cf);
+
 /* A database's format mark. */
 typedef struct ll_rocks_format {
   const char *name;   /* "views", "log store": the start of a message */

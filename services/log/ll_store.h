@@ -349,6 +349,10 @@ typedef struct ll_db_stats {
   uint64_t block_cache_bytes;   /* the block cache's usage */
   /* rocksdb.estimate-pending-compaction-bytes: compaction work owed. */
   uint64_t compaction_pending_bytes;
+  uint64_t l0_files; /* rocksdb.num-files-at-level0 */
+  /* Time writers were held back (slowed or stopped) by RocksDB since the
+   * database was opened: the "Cumulative stall" of rocksdb.dbstats. */
+  uint64_t stall_micros;
 } ll_db_stats;
 
 void ll_store_stats(ll_store *s, ll_db_stats *out);

@@ -1,6 +1,7 @@
 /* ll_store_stats.c — RocksDB's size and memory estimates for the log
  * database, summed over its column families, for /metrics. The block cache
  * is shared by every column family, so it is read once from the cache. */
+#include "ll_rocks.h"
 #include "ll_store_internal.h"
 
 #include <string.h>
@@ -25,4 +26,7 @@ void ll_store_stats(ll_store *s, ll_db_stats *out) {
   out->block_cache_bytes = rocksdb_cache_get_usage(s->block_cache);
   out->compaction_pending_bytes =
       sum_property(s, "rocksdb.estimate-pending-compaction-bytes");
+  for (int i = 0; i < LL_CF_COUNT; i++)
+    out->l0_files += ll_rocks_l0_files(s->db, s->cf[i]);
+  out->stall_micros = ll_rocks_stall_micros(s->db);
 }

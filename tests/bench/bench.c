@@ -55,6 +55,11 @@
 #define BENCH_ROCKS_BATCH 2000
 #define BENCH_FRESH_SAMPLES_MAX 100000
 #define BENCH_FRESH_POLL_US 1000 /* between polls of a lot not visible yet */
+/* The offered load is sent in what came due since the last tick, not one
+ * wake-up per event (every 50 µs at 20,000 events/s) on the cores the
+ * service under test needs; the producer's linger.ms (5 ms) gathers the
+ * events anyway. */
+#define BENCH_OFFER_TICK_US 1000
 #define BENCH_FRESH_RATES_MAX 3
 #define BENCH_WRITE_ONE 500    /* one client's sequential writes */
 #define BENCH_WRITE_CLIENTS 32 /* clients writing at once */
@@ -62,6 +67,14 @@
 /* RSS is sampled every BENCH_RSS_STEP log entries (at least 5 samples). */
 #define BENCH_RSS_STEP 1000000
 #define BENCH_RSS_MARKS_MAX 64
+
+/* The phases --phases can leave out (the others feed them all). */
+#define BENCH_PHASE_CEILINGS (1u << 0)
+#define BENCH_PHASE_REBUILD (1u << 1)
+#define BENCH_PHASE_API (1u << 2)
+#define BENCH_PHASE_FRESH (1u << 3)
+#define BENCH_PHASE_WRITE (1u << 4)
+#define BENCH_PHASE_ALL 0x1fu
 
 /* A process's peak RSS as the log grows: kb[i] at entries at[i]. */
 typedef struct rss_marks {
@@ -83,6 +96,7 @@ typedef struct opts {
   int n_fresh_rates;
   int fresh_seconds;
   int write_one, write_clients, write_seconds;
+  unsigned phases; /* BENCH_PHASE_* to run; ingest and projection always */
   bool keep;
 } opts;
 
@@ -92,6 +106,9 @@ typedef struct fresh_figures {
   double offered_eps;
   double p50_ms, p99_ms, max_ms;
   int64_t samples;
+  /* CPU of each process per log entry over the phase: what the machine's
+   * other load does not change much, unlike the latencies. */
+  double command_cpu_us, project_cpu_us;
 } fresh_figures;
 
 typedef struct results {
@@ -144,6 +161,29 @@ static int64_t rss_peak_kb(pid_t pid) {
       break;
   fclose(f);
   return kb;
+}
+
+/* User + system CPU a process has used, in seconds (/proc/<pid>/stat,
+ * fields 14 and 15, in clock ticks); -1 when it cannot be read. */
+static double cpu_seconds(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* The command name, in parentheses, may hold spaces: fields count from
+   * after its closing one (field 3 first). */
+  const char *at = strrchr(buf, ')');
+  unsigned long long utime = 0, stime = 0;
+  if (at == NULL || sscanf(at + 2,
+                           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                           "%llu %llu",
+                           &utime, &stime) != 2)
+    return -1;
+  return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void rss_marks_init(rss_marks *m, int64_t total) {
@@ -787,56 +827,195 @@ static void warm_up(workload *wl, rd_kafka_t *probe, const char *http) {
     die("freshness", "the first new lot never became visible");
 }
 
-/* Where each stage stands: what the command consumer appended, what the
- * projector applied (its lag behind the log it sees), what the downstream
- * publisher has left. */
-static void print_progress(double t0, int64_t sent, const char *cmd_metrics,
-                           const char *http, long log_at_start) {
-  long cmd_pos = h_metric(cmd_metrics, "lotline_log_position");
-  long views_pos = h_metric(http, "lotline_views_position");
-  fprintf(stderr,
-          "  %2.0f s: sent %" PRId64 ", appended %ld, projected %ld, "
-          "publish lag %ld\n",
-          now_s() - t0, sent, cmd_pos - log_at_start, views_pos - log_at_start,
-          h_metric(http, "lotline_publish_lag"));
+/* One /metrics page, so that the series read from it are of one moment
+ * and one request loads the API once. */
+typedef struct scrape {
+  char *text;
+  size_t len;
+} scrape;
+
+static size_t scrape_body(char *p, size_t size, size_t n, void *arg) {
+  scrape *s = arg;
+  s->text = ll_xrealloc(s->text, s->len + size * n + 1);
+  memcpy(s->text + s->len, p, size * n);
+  s->len += size * n;
+  s->text[s->len] = '\0';
+  return size * n;
 }
 
-/* Produce the fixed offered load, handing every 20th new lot to the
- * poller; returns the events sent. */
-static int64_t offer_load(workload *wl, rd_kafka_t *rk, fresh_ctx *c,
-                          const opts *o, int rate, const char *cmd_metrics) {
-  ll_buf v;
-  ll_buf_init(&v);
-  const char *key;
-  int64_t sent = 0, total = (int64_t)rate * o->fresh_seconds;
+static void scrape_get(const char *base, scrape *s) {
+  char url[256];
+  snprintf(url, sizeof url, "http://%s/metrics", base);
+  s->len = 0;
+  if (s->text != NULL)
+    s->text[0] = '\0';
+  CURL *c = curl_easy_init();
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, scrape_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+  if (curl_easy_perform(c) != CURLE_OK)
+    s->len = 0;
+  curl_easy_cleanup(c);
+}
+
+/* The value of one series ("name" or "name{labels}"), -1 when absent. */
+static double scrape_value(const scrape *s, const char *series) {
+  if (s->len == 0)
+    return -1;
+  char needle[256];
+  snprintf(needle, sizeof needle, "\n%s ", series);
+  const char *at = strstr(s->text, needle);
+  return at != NULL ? strtod(at + strlen(needle), NULL) : -1;
+}
+
+/* The upper bound, in seconds, of the histogram bucket that holds the
+ * longest of the observations made since `before` (0: none made). */
+static double scrape_max_since(const scrape *now, const scrape *before,
+                               const char *histogram) {
+  char count[128];
+  snprintf(count, sizeof count, "%s_count", histogram);
+  double total = scrape_value(now, count) - scrape_value(before, count);
+  if (total <= 0)
+    return 0;
+  char prefix[128];
+  int plen = snprintf(prefix, sizeof prefix, "\n%s_bucket{le=\"", histogram);
+  for (const char *at = strstr(now->text, prefix); at != NULL;
+       at = strstr(at + 1, prefix)) {
+    char *end = NULL;
+    double le = strtod(at + plen, &end);
+    if (end == at + plen) /* "+Inf" */
+      break;
+    char series[160];
+    snprintf(series, sizeof series, "%s_bucket{le=\"%.*s\"}", histogram,
+             (int)(end - (at + plen)), at + plen);
+    if (scrape_value(now, series) - scrape_value(before, series) >= total)
+      return le;
+  }
+  return INFINITY;
+}
+
+/* What the `project` process's projector did in the last second, and
+ * what RocksDB did to it: steps, entries a step, the longest step, the
+ * views' level-0 files and the time their writers were stalled. */
+static void print_project_second(const scrape *now, const scrape *before) {
+  const char *step = "lotline_projection_step_seconds";
+  double steps = scrape_value(now, "lotline_projection_step_seconds_count") -
+                 scrape_value(before, "lotline_projection_step_seconds_count");
+  double secs = scrape_value(now, "lotline_projection_step_seconds_sum") -
+                scrape_value(before, "lotline_projection_step_seconds_sum");
+  double applied = scrape_value(now, "lotline_projection_applied_total") -
+                   scrape_value(before, "lotline_projection_applied_total");
+  const char *stall = "lotline_rocksdb_write_stall_micros{db=\"views\"}";
+  fprintf(stderr,
+          "        steps %.0f, %.0f entries and %.1f ms each, longest "
+          "<= %.0f ms; views L0 %.0f, stalled %.0f ms; log L0 %.0f\n",
+          steps, steps > 0 ? applied / steps : 0,
+          steps > 0 ? secs * 1000 / steps : 0,
+          scrape_max_since(now, before, step) * 1000,
+          scrape_value(now, "lotline_rocksdb_l0_files{db=\"views\"}"),
+          (scrape_value(now, stall) - scrape_value(before, stall)) / 1000,
+          scrape_value(now, "lotline_rocksdb_l0_files{db=\"log\"}"));
+}
+
+/* Where each stage stands: what the command consumer appended, what the
+ * projector applied (its lag behind the log it sees), what the downstream
+ * publisher has left; then print_project_second. */
+static void print_progress(double t0, int64_t sent, const char *cmd_metrics,
+                           const char *http, long log_at_start,
+                           scrape *project[2]) {
+  long cmd_pos = h_metric(cmd_metrics, "lotline_log_position");
+  scrape_get(http, project[0]);
+  double views_pos = scrape_value(project[0], "lotline_views_position");
+  fprintf(stderr,
+          "  %2.0f s: sent %" PRId64 ", appended %ld, projected %.0f, "
+          "publish lag %.0f\n",
+          now_s() - t0, sent, cmd_pos - log_at_start, views_pos - log_at_start,
+          scrape_value(project[0], "lotline_publish_lag"));
+  if (project[1]->len > 0)
+    print_project_second(project[0], project[1]);
+  scrape *swap = project[0];
+  project[0] = project[1];
+  project[1] = swap;
+}
+
+/* The offered load, generated before it is sent, so that encoding it
+ * does not take the cores from the service while it is measured. */
+typedef struct offered {
+  char **keys;
+  ll_buf *values;
+  char (*sample_lot)[32]; /* "": no sample; else the lot it creates */
+  int64_t n;
+} offered;
+
+/* Generates up to total events; every 20th new lot is marked a sample. */
+static void offered_make(workload *wl, int64_t total, offered *out) {
+  out->keys = ll_xcalloc((size_t)total, sizeof *out->keys);
+  out->values = ll_xcalloc((size_t)total, sizeof *out->values);
+  out->sample_lot = ll_xcalloc((size_t)total, sizeof *out->sample_lot);
+  out->n = 0;
   int64_t created_before = wl_lots_created(wl);
   wl_extend(wl, total);
+  const char *key;
+  while (out->n < total) {
+    ll_buf *v = &out->values[out->n];
+    ll_buf_init(v);
+    if (!wl_next(wl, &key, v)) {
+      ll_buf_free(v);
+      break;
+    }
+    out->keys[out->n] = ll_strdup(key);
+    int64_t created = wl_lots_created(wl);
+    if (created != created_before && created % 20 == 0)
+      wl_lot_id(wl, created - 1, out->sample_lot[out->n],
+                sizeof out->sample_lot[out->n]);
+    created_before = created;
+    out->n++;
+  }
+}
+
+static void offered_free(offered *o) {
+  for (int64_t i = 0; i < o->n; i++) {
+    free(o->keys[i]);
+    ll_buf_free(&o->values[i]);
+  }
+  free(o->keys);
+  free(o->values);
+  free(o->sample_lot);
+}
+
+/* Produce the fixed offered load, handing the sampled new lots to the
+ * poller; returns the events sent. */
+static int64_t offer_load(const offered *load, rd_kafka_t *rk, fresh_ctx *c,
+                          int rate, const char *cmd_metrics) {
+  int64_t sent = 0;
   double t0 = now_s(), next_report = t0 + 1;
   long log_at_start = h_metric(cmd_metrics, "lotline_log_position");
-  while (sent < total) {
+  scrape pages[2] = {{0}}, *project[2] = {&pages[0], &pages[1]};
+  scrape_get(c->http, project[1]);
+  while (sent < load->n) {
     if (now_s() >= next_report) {
-      print_progress(t0, sent, cmd_metrics, c->http, log_at_start);
+      print_progress(t0, sent, cmd_metrics, c->http, log_at_start, project);
       next_report += 1;
     }
-    double due = t0 + (double)sent / rate;
-    while (now_s() < due)
-      usleep(50);
-    if (!wl_next(wl, &key, &v))
-      break;
-    int64_t created = wl_lots_created(wl);
-    produce_one(rk, key, v.data, v.len);
+    if (now_s() < t0 + (double)sent / rate) {
+      usleep(BENCH_OFFER_TICK_US);
+      continue;
+    }
+    produce_one(rk, load->keys[sent], load->values[sent].data,
+                load->values[sent].len);
     rd_kafka_poll(rk, 0);
-    if (created != created_before && created % 20 == 0 &&
+    if (load->sample_lot[sent][0] != '\0' &&
         atomic_load(&c->n_produced) < BENCH_FRESH_SAMPLES_MAX) {
       fresh_sample *s = &c->samples[atomic_load(&c->n_produced)];
-      wl_lot_id(wl, created - 1, s->lot_id, sizeof s->lot_id);
+      memcpy(s->lot_id, load->sample_lot[sent], sizeof s->lot_id);
       s->produced_s = now_s();
       atomic_fetch_add(&c->n_produced, 1);
     }
-    created_before = created;
     sent++;
   }
-  ll_buf_free(&v);
+  free(pages[0].text);
+  free(pages[1].text);
   return sent;
 }
 
@@ -856,6 +1035,15 @@ static void check_log_count(const char *cmd_metrics, const workload *wl) {
   }
 }
 
+/* Until the views stand at position (the projector's CPU then covers every
+ * entry of the phase); given up on after a while. */
+static void wait_projected(const char *http, long position) {
+  double give_up = now_s() + 60;
+  while (h_metric(http, "lotline_views_position") < position &&
+         now_s() < give_up)
+    sleep_ms(BENCH_POLL_MS);
+}
+
 static void freshness(const char *bin, workload *wl, const char *brokers,
                       const char *data, const opts *o, int rate,
                       fresh_figures *f, results *r) {
@@ -868,13 +1056,21 @@ static void freshness(const char *bin, workload *wl, const char *brokers,
    * that (see docs/performance.md). */
   rd_kafka_t *rk = make_producer(brokers, BENCH_CLIENT_LINGER_MS);
   warm_up(wl, rk, http);
+  /* On a caught-up service: a publisher still working off what the
+   * earlier phases left would take the cores from the projector. */
+  wait_publisher(http);
+  offered load;
+  offered_make(wl, (int64_t)rate * o->fresh_seconds, &load);
   fresh_ctx c = {.http = http};
   c.samples = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof *c.samples);
   c.latencies_ms = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof(double));
   pthread_t poller;
   pthread_create(&poller, NULL, fresh_poller, &c);
+  double cmd_cpu0 = cpu_seconds(cmdp.pid), proj_cpu0 = cpu_seconds(proj.pid);
+  long log0 = h_metric(cmd_metrics, "lotline_log_position");
   double t0 = now_s();
-  int64_t sent = offer_load(wl, rk, &c, o, rate, cmd_metrics);
+  int64_t sent = offer_load(&load, rk, &c, rate, cmd_metrics);
+  offered_free(&load);
   f->rate = rate;
   f->offered_eps = (double)sent / (now_s() - t0);
   if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -882,6 +1078,14 @@ static void freshness(const char *bin, workload *wl, const char *brokers,
   atomic_store(&c.producing_done, true);
   pthread_join(poller, NULL);
   check_log_count(cmd_metrics, wl);
+  long log1 = h_metric(cmd_metrics, "lotline_log_position");
+  wait_projected(http, log1);
+  if (log1 > log0) {
+    f->command_cpu_us =
+        (cpu_seconds(cmdp.pid) - cmd_cpu0) * 1e6 / (log1 - log0);
+    f->project_cpu_us =
+        (cpu_seconds(proj.pid) - proj_cpu0) * 1e6 / (log1 - log0);
+  }
   qsort(c.latencies_ms, (size_t)c.n_lat, sizeof(double), cmp_double);
   f->samples = c.n_lat;
   if (c.n_lat == 0)
@@ -916,6 +1120,10 @@ static void print_fresh(const opts *o, const results *r) {
            f->rate == 10000 ? " <= 100" : "");
     printf("  %-42s %14.2f\n", "max, ms", f->max_ms);
     printf("  %-42s %14" PRId64 "\n", "samples", f->samples);
+    printf("  %-42s %14.1f\n", "CPU of command, us per entry",
+           f->command_cpu_us);
+    printf("  %-42s %14.1f\n", "CPU of project, us per entry",
+           f->project_cpu_us);
   }
 }
 
@@ -933,9 +1141,11 @@ static void json_latency(FILE *f, const opts *o, const results *r) {
     const fresh_figures *x = &r->fresh[i];
     fprintf(f,
             ",\"fresh_%d_offered_eps\":%.0f,\"fresh_%d_p50_ms\":%.2f,"
-            "\"fresh_%d_p99_ms\":%.2f,\"fresh_%d_max_ms\":%.2f",
+            "\"fresh_%d_p99_ms\":%.2f,\"fresh_%d_max_ms\":%.2f,"
+            "\"fresh_%d_command_cpu_us\":%.1f,\"fresh_%d_project_cpu_us\":%.1f",
             x->rate, x->offered_eps, x->rate, x->p50_ms, x->rate, x->p99_ms,
-            x->rate, x->max_ms);
+            x->rate, x->max_ms, x->rate, x->command_cpu_us, x->rate,
+            x->project_cpu_us);
   }
   const write_figures *w[2] = {&r->write_one, &r->write_many};
   for (int i = 0; i < 2; i++)
@@ -944,6 +1154,11 @@ static void json_latency(FILE *f, const opts *o, const results *r) {
             "\"write_%d_max_ms\":%.3f,\"write_%d_per_s\":%.0f",
             w[i]->clients, w[i]->p50_ms, w[i]->clients, w[i]->p99_ms,
             w[i]->clients, w[i]->max_ms, w[i]->clients, w[i]->writes_per_s);
+}
+
+/* a / b, 0 when b was not measured (a phase left out). */
+static double ratio(double a, double b) {
+  return b > 0 ? a / b : 0;
 }
 
 static void report(const opts *o, const wl_stats *ws, const results *r) {
@@ -962,9 +1177,9 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
          r->rocks_ceiling_eps);
   printf("%-44s %14.0f >= 150000\n", "durable ingest, events/s", r->ingest_eps);
   printf("%-44s %13.1f%% >= 35%%\n", "ingest / consume ceiling",
-         100 * r->ingest_eps / r->consume_ceiling_eps);
+         100 * ratio(r->ingest_eps, r->consume_ceiling_eps));
   printf("%-44s %13.1f%%\n", "ingest / RocksDB ceiling",
-         100 * r->ingest_eps / r->rocks_ceiling_eps);
+         100 * ratio(r->ingest_eps, r->rocks_ceiling_eps));
   printf("%-44s %14.2f\n", "ingest start-up (spawn -> first batch), s",
          r->ingest_startup_s);
   printf("%-44s %14.0f >= 300000\n", "projection, events/s", r->projection_eps);
@@ -1001,7 +1216,7 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
             ",\"rejections\":%" PRId64,
             ws->generated, (unsigned long long)o->seed, o->partitions,
             r->produce_eps, r->consume_ceiling_eps, r->rocks_ceiling_eps,
-            r->ingest_eps, r->ingest_eps / r->consume_ceiling_eps,
+            r->ingest_eps, ratio(r->ingest_eps, r->consume_ceiling_eps),
             r->projection_eps, r->rebuild_s, r->api_rps, r->api_p50_ms,
             r->api_p99_ms, r->rss_command_kb / 1024.0,
             r->rss_project_kb / 1024.0, r->disk_bytes_per_event, r->log_entries,
@@ -1033,8 +1248,37 @@ static void usage(FILE *out) {
           "  --write-seconds S 32 clients' writing time (default 5)\n"
           "  --workdir DIR     where data goes (default a temp dir)\n"
           "  --keep            keep the data directory\n"
+          "  --phases LIST     run only these of ceilings,rebuild,api,fresh,\n"
+          "                    write (ingest and projection always run)\n"
           "  --out FILE        write the figures as JSON\n"
           "  --smoke           a tiny run (20,000 events, short phases)\n");
+}
+
+/* "api,fresh" -> BENCH_PHASE_API | BENCH_PHASE_FRESH; -1 on a name it
+ * does not know. */
+static int parse_phases(const char *list, unsigned *out) {
+  static const struct {
+    const char *name;
+    unsigned bit;
+  } names[] = {{"ceilings", BENCH_PHASE_CEILINGS},
+               {"rebuild", BENCH_PHASE_REBUILD},
+               {"api", BENCH_PHASE_API},
+               {"fresh", BENCH_PHASE_FRESH},
+               {"write", BENCH_PHASE_WRITE}};
+  *out = 0;
+  for (const char *p = list; *p != '\0';) {
+    size_t len = strcspn(p, ",");
+    size_t i = 0;
+    while (
+        i < sizeof names / sizeof names[0] &&
+        !(strlen(names[i].name) == len && strncmp(names[i].name, p, len) == 0))
+      i++;
+    if (i == sizeof names / sizeof names[0])
+      return -1;
+    *out |= names[i].bit;
+    p += len + (p[len] == ',');
+  }
+  return 0;
 }
 
 /* Reads the options into *o; returns -1 to go on, else the exit status. */
@@ -1053,6 +1297,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"keep", no_argument, NULL, 'k'},
       {"out", required_argument, NULL, 'o'},
       {"smoke", no_argument, NULL, 'S'},
+      {"phases", required_argument, NULL, 'P'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int ch;
@@ -1098,6 +1343,12 @@ static int parse_opts(int argc, char **argv, opts *o) {
       break;
     case 'o':
       o->out = optarg;
+      break;
+    case 'P':
+      if (parse_phases(optarg, &o->phases) != 0) {
+        usage(stderr);
+        return 2;
+      }
       break;
     case 'S':
       o->events = 20000;
@@ -1172,7 +1423,8 @@ int main(int argc, char **argv) {
             .fresh_seconds = 10,
             .write_one = BENCH_WRITE_ONE,
             .write_clients = BENCH_WRITE_CLIENTS,
-            .write_seconds = BENCH_WRITE_SECONDS};
+            .write_seconds = BENCH_WRITE_SECONDS,
+            .phases = BENCH_PHASE_ALL};
   int status = parse_opts(argc, argv, &o);
   if (status >= 0)
     return status;
@@ -1201,27 +1453,37 @@ int main(int argc, char **argv) {
           o.events);
   produce_workload(wl, brokers, &c, &r);
   wl_stats ws = *wl_stats_get(wl); /* the pre-produced stream */
-  fprintf(stderr, "2/8 ceilings\n");
-  consume_ceiling(brokers, &o, c.n, &r);
-  rocks_ceiling(&c, dir, &r);
+  if (o.phases & BENCH_PHASE_CEILINGS) {
+    fprintf(stderr, "2/8 ceilings\n");
+    consume_ceiling(brokers, &o, c.n, &r);
+    rocks_ceiling(&c, dir, &r);
+  }
   fprintf(stderr, "3/8 durable ingest (lotlined command)\n");
   ingest(bin, brokers, data, &o, c.n, &r);
   check_ingest(&r, &ws);
   r.disk_bytes_per_event = (double)dir_bytes(data) / (double)c.n;
   fprintf(stderr, "4/8 projection (lotlined project)\n");
   projection(bin, brokers, data, &r);
-  fprintf(stderr, "5/8 rebuild (lotline rebuild)\n");
-  rebuild(cli, data, &r);
-  fprintf(stderr, "6/8 API load (wrk)\n");
-  api_load(bin, brokers, data, &o, wl_lots_created(wl), &r);
+  if (o.phases & BENCH_PHASE_REBUILD) {
+    fprintf(stderr, "5/8 rebuild (lotline rebuild)\n");
+    rebuild(cli, data, &r);
+  }
+  if (o.phases & BENCH_PHASE_API) {
+    fprintf(stderr, "6/8 API load (wrk)\n");
+    api_load(bin, brokers, data, &o, wl_lots_created(wl), &r);
+  }
+  if (!(o.phases & BENCH_PHASE_FRESH))
+    o.n_fresh_rates = 0;
   for (int i = 0; i < o.n_fresh_rates; i++) {
     fprintf(stderr, "7/8 freshness at %d events/s\n", o.fresh_rates[i]);
     freshness(bin, wl, brokers, data, &o, o.fresh_rates[i], &r.fresh[i], &r);
   }
-  fprintf(stderr, "8/8 write latency (lotlined all, 1 and %d clients)\n",
-          o.write_clients);
-  bench_write_latency(bin, dir, o.write_one, o.write_clients, o.write_seconds,
-                      &r.write_one, &r.write_many);
+  if (o.phases & BENCH_PHASE_WRITE) {
+    fprintf(stderr, "8/8 write latency (lotlined all, 1 and %d clients)\n",
+            o.write_clients);
+    bench_write_latency(bin, dir, o.write_one, o.write_clients, o.write_seconds,
+                        &r.write_one, &r.write_many);
+  }
   report(&o, &ws, &r);
   wl_free(wl);
   ll_broker_stop(broker);

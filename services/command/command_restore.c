@@ -665,7 +665,8 @@ static int fall_back(const cmd_restore_opts *o, rd_kafka_t *rk,
                  "offset %lld, after offset %lld that deciding it again "
                  "needs (retention). Start from a backup of a data directory "
                  "that holds the partition (docs/operations.md, \"Backup and "
-                 "restore\")",
+                 "restore\"), or set input.allow_truncated = true to decide "
+                 "it from its oldest remaining event, knowingly",
                  o->topics->inbound, (int)t->partition, why, (long long)lo,
                  (long long)need);
 }
@@ -754,7 +755,8 @@ static int plan(const cmd_restore_opts *o, rd_kafka_t *rk,
                    "between were deleted by retention before any instance "
                    "published them. Start from a backup of a data directory "
                    "that holds the partition (docs/operations.md, \"Backup "
-                   "and restore\")",
+                   "and restore\"), or set input.allow_truncated = true to go "
+                   "on without them, knowingly",
                    o->topics->inbound, (int)t->partition, o->topics->changelog,
                    (int)t->partition, (long long)c->o, c->n, (long long)lo);
   *go = true;

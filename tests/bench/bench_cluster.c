@@ -373,6 +373,7 @@ static void usage(FILE *out) {
           "                             [--instances 1,2,3] [--kill]\n"
           "                             [--seed S] [--out FILE]\n"
           "       lotline_bench_cluster --standby [--histories 20000,80000]\n"
+          "                             [--replicas 2]\n"
           "\n"
           "Throughput and CPU per event of N `lotlined command` instances in\n"
           "one consumer group on an embedded broker; with --kill, the cost\n"
@@ -383,8 +384,8 @@ static void usage(FILE *out) {
           "--standby: failover of 3 `lotlined all` instances after each\n"
           "history, without standbys (cluster.standby.replicas 0: the new\n"
           "owner decides the input again, or with publishing on restores\n"
-          "from lots.changelog) and with (2: every instance warm), in one\n"
-          "run.\n");
+          "from lots.changelog) and with (--replicas, default 2: every\n"
+          "instance warm; 1 is the shipped default), in one run.\n");
 }
 
 static int parse_counts(const char *arg, bc_opts *o) {
@@ -432,6 +433,7 @@ static int parse_opts(int argc, char **argv, bc_opts *o) {
       {"seed", required_argument, NULL, 's'},
       {"standby", no_argument, NULL, 'S'},
       {"histories", required_argument, NULL, 'H'},
+      {"replicas", required_argument, NULL, 'r'},
       {"out", required_argument, NULL, 'o'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
@@ -464,6 +466,14 @@ static int parse_opts(int argc, char **argv, bc_opts *o) {
       if (parse_histories(optarg, o) != 0) {
         fprintf(stderr, "bench_cluster: --histories: event counts >= 1000, "
                         "comma-separated\n");
+        return 2;
+      }
+      break;
+    case 'r':
+      o->replicas = atoi(optarg);
+      if (o->replicas < 1 || o->replicas > BC_STANDBY_INSTANCES - 1) {
+        fprintf(stderr, "bench_cluster: --replicas: 1..%d\n",
+                BC_STANDBY_INSTANCES - 1);
         return 2;
       }
       break;
@@ -547,7 +557,8 @@ int main(int argc, char **argv) {
                .n_counts = 3,
                .seed = 42,
                .histories = {20000, 80000},
-               .n_histories = 2};
+               .n_histories = 2,
+               .replicas = BC_STANDBY_INSTANCES - 1};
   int status = parse_opts(argc, argv, &o);
   if (status >= 0)
     return status;

@@ -13,6 +13,7 @@
 #include "ll_store.h"
 
 #define BC_INSTANCES_MAX 8
+#define BC_STANDBY_INSTANCES 3 /* the instances of the --standby runs */
 #define BC_PARTITIONS_MAX 256
 #define BC_POLL_MS 20
 #define BC_STABLE_MS 1000      /* assignment unchanged this long */
@@ -37,6 +38,7 @@ typedef struct bc_opts {
   bool standby;
   int64_t histories[BC_INSTANCES_MAX];
   int n_histories;
+  int replicas; /* cluster.standby.replicas of the standby runs */
 } bc_opts;
 
 typedef struct bc_msg {

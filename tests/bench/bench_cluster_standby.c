@@ -38,8 +38,7 @@
 #include "ll_kafka.h"
 #include "ll_mem.h"
 
-#define SB_INSTANCES 3
-#define SB_REPLICAS_WARM (SB_INSTANCES - 1)
+#define SB_INSTANCES BC_STANDBY_INSTANCES
 #define SB_WARM_TIMEOUT_S 900
 #define SB_FAILOVER_TIMEOUT_S 900
 #define SB_POLL_MS 50
@@ -60,12 +59,12 @@ typedef struct sb_result {
 } sb_result;
 
 static void start_all(bc_node *node, const char *bin, const char *root, int i,
-                      const char *brokers, sb_mode mode) {
+                      const char *brokers, sb_mode mode, int replicas) {
   snprintf(node->data, sizeof node->data, "%s/i%d", root, i);
   char log[1200], set_replicas[64];
   snprintf(log, sizeof log, "%s.log", node->data);
   snprintf(set_replicas, sizeof set_replicas, "cluster.standby.replicas=%d",
-           mode == SB_STANDBY ? SB_REPLICAS_WARM : 0);
+           mode == SB_STANDBY ? replicas : 0);
   const char *argv[] = {bin,
                         "all",
                         "--data",
@@ -124,15 +123,15 @@ static int64_t stored(bc_node *n, const char *cluster, int p) {
   return next;
 }
 
-/* Every partition at its end at its owner, with standbys at every
- * instance, and with publishing on in Kafka. */
+/* Every partition at its end at its owner, with standbys at as many
+ * instances as there are replicas, and with publishing on in Kafka. */
 static bool warm(bc_node *nodes, const char *cluster, int partitions,
-                 const int64_t *end, sb_mode mode) {
+                 const int64_t *end, sb_mode mode, int replicas) {
   for (int p = 0; p < partitions; p++) {
     int at_end = 0;
     for (int i = 0; i < SB_INSTANCES; i++)
       at_end += stored(&nodes[i], cluster, p) >= end[p];
-    if (at_end < (mode == SB_STANDBY ? SB_INSTANCES : 1))
+    if (at_end < (mode == SB_STANDBY ? 1 + replicas : 1))
       return false;
   }
   for (int i = 0; mode == SB_RESTORE && i < SB_INSTANCES; i++)
@@ -219,14 +218,14 @@ static void run_one(const bc_opts *o, const bc_msg *msgs, int64_t history,
   bc_node nodes[SB_INSTANCES];
   memset(nodes, 0, sizeof nodes);
   for (int i = 0; i < SB_INSTANCES; i++)
-    start_all(&nodes[i], bin, root, i, brokers, mode);
+    start_all(&nodes[i], bin, root, i, brokers, mode, o->replicas);
   wait_stable_group(nodes, SB_INSTANCES, o->partitions);
   int64_t end[BC_PARTITIONS_MAX] = {0};
   for (int64_t i = 0; i < history; i++)
     end[ll_partition_of_key(msgs[i].key, strlen(msgs[i].key), o->partitions)]++;
   produce_all(brokers, msgs, history);
   double t0 = now_s();
-  while (!warm(nodes, cluster, o->partitions, end, mode)) {
+  while (!warm(nodes, cluster, o->partitions, end, mode, o->replicas)) {
     if (now_s() - t0 > SB_WARM_TIMEOUT_S)
       die("warm", "the instances did not decide the history in time");
     sleep_ms(200);

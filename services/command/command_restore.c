@@ -297,6 +297,8 @@ static int by_offset(const void *a, const void *b) {
  * written again) is the same rejection. Those after the last mark are
  * decided again from the input. */
 static void settle_rejections(changelog *c) {
+  if (c->n_rej == 0)
+    return; /* c->rej may be NULL, which qsort may not be given */
   qsort(c->rej, c->n_rej, sizeof *c->rej, by_offset);
   size_t k = 0;
   for (size_t i = 0; i < c->n_rej; i++) {

@@ -16,22 +16,7 @@
 #include "alerts.h"
 #include "ll_buf.h"
 #include "ll_mem.h"
-
-/* A non-negative decimal without sign or leading zeros; *s past it. */
-static bool parse_count(const char **s, int64_t max, int64_t *out) {
-  const char *p = *s;
-  int64_t v = 0;
-  if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
-    return false;
-  for (; *p >= '0' && *p <= '9'; p++) {
-    if (v > (max - (*p - '0')) / 10)
-      return false;
-    v = v * 10 + (*p - '0');
-  }
-  *s = p;
-  *out = v;
-  return true;
-}
+#include "ll_text.h"
 
 bool ll_alerts_cursor_parse(const char *text, ll_alerts_cursor *c) {
   memset(c, 0, sizeof *c);
@@ -41,8 +26,8 @@ bool ll_alerts_cursor_parse(const char *text, ll_alerts_cursor *c) {
     return false;
   do {
     int64_t partition = 0, offset = 0;
-    if (!parse_count(&p, LL_ALERTS_PARTITIONS_MAX - 1, &partition) ||
-        *p++ != ':' || !parse_count(&p, INT64_MAX, &offset))
+    if (!ll_text_parse_count(&p, LL_ALERTS_PARTITIONS_MAX - 1, &partition) ||
+        *p++ != ':' || !ll_text_parse_count(&p, INT64_MAX, &offset))
       return false;
     if (partition <= last) /* ascending, each once: one text per cursor */
       return false;

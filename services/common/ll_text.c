@@ -144,3 +144,18 @@ bool ll_text_upper(const char *s, char *out, size_t out_size) {
     out[i] = (char)toupper((unsigned char)s[i]);
   return true;
 }
+
+bool ll_text_parse_count(const char **s, int64_t max, int64_t *out) {
+  const char *p = *s;
+  int64_t v = 0;
+  if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
+    return false;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (v > (max - (*p - '0')) / 10)
+      return false;
+    v = v * 10 + (*p - '0');
+  }
+  *s = p;
+  *out = v;
+  return true;
+}

@@ -36,5 +36,9 @@ char *ll_text_trim_dup(const char *s);
 bool ll_text_upper(const char *s, char *out, size_t out_size);
 /* Is s NULL or empty after trimming? */
 bool ll_text_blank(const char *s);
+/* A count in decimal at *s: digits only (no sign, no leading zero but
+ * "0" itself), at most max. True with *out and *s moved past the digits;
+ * false (nothing moved) otherwise. For the parts of a cursor or token. */
+bool ll_text_parse_count(const char **s, int64_t max, int64_t *out);
 
 #endif

@@ -27,6 +27,7 @@
 #include "api_internal.h"
 #include "ll_mem.h"
 #include "ll_store.h"
+#include "ll_text.h"
 
 #define REJECTIONS_CATCH_UP_CHUNK 1024 /* rows read from the store at once */
 #define REJECTIONS_PARTITIONS_MAX 1024 /* of the input topic, indexed */
@@ -44,28 +45,12 @@ int api_rejection_key_compare(const api_rejection_key *a,
   return 0;
 }
 
-/* Digits (no sign, no leading zero but "0") up to max; *s past them. */
-static bool parse_digits(const char **s, int64_t max, int64_t *out) {
-  const char *p = *s;
-  int64_t v = 0;
-  if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
-    return false;
-  for (; *p >= '0' && *p <= '9'; p++) {
-    if (v > (max - (*p - '0')) / 10)
-      return false;
-    v = v * 10 + (*p - '0');
-  }
-  *s = p;
-  *out = v;
-  return true;
-}
-
 bool api_rejection_key_parse(const char *text, api_rejection_key *k) {
   const char *p = text;
   int64_t partition = 0;
-  if (!parse_digits(&p, INT64_MAX, &k->rejected_at_ms) || *p++ != ':' ||
-      !parse_digits(&p, INT32_MAX, &partition) || *p++ != ':' ||
-      !parse_digits(&p, INT64_MAX, &k->offset) || *p != '\0')
+  if (!ll_text_parse_count(&p, INT64_MAX, &k->rejected_at_ms) || *p++ != ':' ||
+      !ll_text_parse_count(&p, INT32_MAX, &partition) || *p++ != ':' ||
+      !ll_text_parse_count(&p, INT64_MAX, &k->offset) || *p != '\0')
     return false;
   k->partition = (int32_t)partition;
   return true;

@@ -151,12 +151,40 @@ static void test_trim_and_blank(void **state) {
   assert_false(ll_text_blank("\xc2\xa0"));
 }
 
+/* The counts of cursors and tokens: digits only, no leading zero, bounded;
+ * the position moves past them only when they are taken. */
+static void test_parse_count(void **state) {
+  (void)state;
+  int64_t v = -1;
+  const char *p = "1234:5";
+  assert_true(ll_text_parse_count(&p, INT64_MAX, &v));
+  assert_int_equal(v, 1234);
+  assert_string_equal(p, ":5");
+  p = "0";
+  assert_true(ll_text_parse_count(&p, 10, &v));
+  assert_int_equal(v, 0);
+  assert_string_equal(p, "");
+  p = "9223372036854775807";
+  assert_true(ll_text_parse_count(&p, INT64_MAX, &v));
+  assert_true(v == INT64_MAX);
+  static const char *const refused[] = {
+      "", "-1", "+1", "01", ":", "x1", "9223372036854775808"};
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    p = refused[i];
+    assert_false(ll_text_parse_count(&p, INT64_MAX, &v));
+    assert_ptr_equal(p, refused[i]);
+  }
+  p = "1024";
+  assert_false(ll_text_parse_count(&p, 1023, &v)); /* above max */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_utf8_table),
       cmocka_unit_test(test_newlines_only_when_allowed),
       cmocka_unit_test(test_limits),
       cmocka_unit_test(test_trim_and_blank),
+      cmocka_unit_test(test_parse_count),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -202,6 +202,7 @@ class Listing:
     def __init__(self):
         self.seen = {}        # (partition, offset) -> set of (code, event_id)
         self.twice = []       # (time, key, count) listed twice in one answer
+        self.messages = {}    # (partition, offset) -> the message listed
         self.last_merged = None   # keys of its latest merged answer
 
 
@@ -230,6 +231,7 @@ class Watcher(threading.Thread):
             counts[key] = counts.get(key, 0) + 1
             listing.seen.setdefault(key, set()).add(
                 (row.get("code"), row.get("event_id")))
+            listing.messages[key] = row.get("message")
         listing.twice += [(now, k, n) for k, n in counts.items() if n > 1]
         if merged:
             listing.last_merged = set(counts)
@@ -446,7 +448,8 @@ def check_listed(run, want):
             rec = want.get(key)
             if rec is None:
                 run.fail("unexpected", show_key(key, None), name,
-                         "not rejected", sorted(seen))
+                         "not rejected", "%s: %s" % (
+                             sorted(seen), listing.messages.get(key)))
             elif seen != {(rec.expect, rec.event_id)}:
                 run.fail("code", show_key(key, rec), name, rec.expect,
                          sorted(seen))

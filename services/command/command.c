@@ -80,6 +80,7 @@
 #include <unistd.h>
 
 #include "command_decode.h"
+#include "command_entry.h"
 #include "command_metrics.h"
 #include "command_restore.h"
 #include "command_standby.h"
@@ -320,19 +321,15 @@ static void decide_event(loop *l, const rd_kafka_message_t *m, ll_event *ev) {
   if (d.accepted) {
     /* The log holds the event as validated: addressed by lot_id. */
     ll_event normalized;
-    const ll_event *logged = ev;
-    if (!ev->lot_id) {
-      ll_event_copy(&normalized, ev);
-      normalized.lot_id = ll_strdup(d.lot.lot_id);
-      logged = &normalized;
-    }
+    uint8_t flags;
+    const ll_event *logged = cmd_entry_event(ev, &d, &normalized, &flags);
     ll_input in = {rd_kafka_topic_name(m->rkt), m->partition, m->offset};
     /* The quantities the move leaves go into the entry: the publisher
      * writes them to lots.quantities without a fold of its own. */
     ll_move_after after = {d.from_qty_micro, d.to_qty_micro};
     uint64_t position = ll_store_batch_append_decided(
         l->batch, logged, &in, stamp(l, m),
-        ev->type == LL_EV_STOCK_MOVED ? &after : NULL);
+        ev->type == LL_EV_STOCK_MOVED ? &after : NULL, flags);
     if (logged != ev)
       ll_event_free(&normalized);
     ll_log_at at = {position, m->partition,

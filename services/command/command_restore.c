@@ -60,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command_entry.h"
 #include "ll_changelog.h"
 #include "ll_event.h"
 #include "ll_logging.h"
@@ -554,10 +555,11 @@ static int disagree(restore_run *r, uint64_t n, int64_t offset,
                  d->duplicate ? "" : ": ", d->duplicate ? "" : d->message);
 }
 
-/* Decide entry n again, then append and apply it as the consumer does. */
-static int apply_entry(restore_run *r, uint64_t n, const ll_event *ev,
-                       ll_err *err) {
+/* Decide entry n again, from the event as it arrived (command_entry.h),
+ * then append and apply it as the consumer does. */
+static int apply_entry(restore_run *r, uint64_t n, ll_event *ev, ll_err *err) {
   const ll_chg_entry *info = &r->c->info[n - r->c->base - 1];
+  cmd_entry_as_received(ev, info->flags);
   if (apply_rejections_before(r, info->offset, err) != 0 ||
       open_batch(r, err) != 0 ||
       check_stamp(r, info->recorded_at_ms, info->offset, err) != 0)
@@ -573,11 +575,16 @@ static int apply_entry(restore_run *r, uint64_t n, const ll_event *ev,
   if (rc == 0 && (d.duplicate || !d.accepted))
     rc = disagree(r, n, info->offset, &d, err);
   if (rc == 0) {
+    ll_event filled;
+    uint8_t flags;
+    const ll_event *logged = cmd_entry_event(ev, &d, &filled, &flags);
     ll_input in = {r->o->topics->inbound, r->t->partition, info->offset};
     ll_move_after after = {d.from_qty_micro, d.to_qty_micro};
     uint64_t local = ll_store_batch_append_decided(
-        r->batch, ev, &in, info->recorded_at_ms,
-        ev->type == LL_EV_STOCK_MOVED ? &after : NULL);
+        r->batch, logged, &in, info->recorded_at_ms,
+        ev->type == LL_EV_STOCK_MOVED ? &after : NULL, flags);
+    if (logged != ev)
+      ll_event_free(&filled);
     ll_log_at at = {local, r->t->partition, n};
     ll_mutations_reset(&r->muts);
     ll_decision_mutations(ev, &d, &at, &r->muts);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ll_mem.h"
+#include "ll_store.h"
 
 static void put_head(ll_buf *out, char kind) {
   ll_buf_reset(out);
@@ -30,17 +31,19 @@ void ll_chg_encode_mark(ll_buf *out, const ll_chg_mark *m) {
   ll_buf_put_svar(out, m->offset);
   ll_buf_put_uvar(out, m->position);
   ll_buf_put_uvar(out, m->n_entries);
-  ll_chg_entry prev = {0, 0};
+  ll_chg_entry prev = {0, 0, 0};
   for (size_t i = 0; i < m->n_entries; i++) {
     ll_buf_put_svar(out, m->entries[i].offset - prev.offset);
     ll_buf_put_svar(out, m->entries[i].recorded_at_ms - prev.recorded_at_ms);
+    ll_buf_put_u8(out, m->entries[i].flags);
     prev = m->entries[i];
   }
 }
 
 char ll_chg_kind(const void *p, size_t n) {
   const uint8_t *v = p;
-  if (n < 2 || v[0] != LL_CHANGELOG_VERSION)
+  if (n < 2 ||
+      (v[0] != LL_CHANGELOG_VERSION && v[0] != LL_CHANGELOG_VERSION_NO_FLAGS))
     return 0;
   return v[1] == LL_CHANGELOG_REJECTION || v[1] == LL_CHANGELOG_MARK
              ? (char)v[1]
@@ -80,8 +83,8 @@ bool ll_chg_decode_rejection(const void *p, size_t n, ll_chg_rejection *r) {
   return ok;
 }
 
-static bool decode_entries(ll_rd *rd, ll_chg_mark *m) {
-  ll_chg_entry prev = {0, 0};
+static bool decode_entries(ll_rd *rd, bool with_flags, ll_chg_mark *m) {
+  ll_chg_entry prev = {0, 0, 0};
   m->entries =
       m->n_entries ? ll_xcalloc(m->n_entries, sizeof *m->entries) : NULL;
   for (size_t i = 0; i < m->n_entries; i++) {
@@ -90,6 +93,10 @@ static bool decode_entries(ll_rd *rd, ll_chg_mark *m) {
       return false;
     prev.offset += d_offset;
     prev.recorded_at_ms += d_clock;
+    prev.flags = 0;
+    if (with_flags && (!ll_rd_u8(rd, &prev.flags) ||
+                       (prev.flags & ~LL_ENTRY_FLAGS_KNOWN) != 0))
+      return false;
     m->entries[i] = prev;
   }
   return true;
@@ -107,7 +114,8 @@ bool ll_chg_decode_mark(const void *p, size_t n, ll_chg_mark *m) {
             k <= m->position && m->offset >= -1;
   if (ok) {
     m->n_entries = (size_t)k;
-    ok = decode_entries(&rd, m) && ll_rd_left(&rd) == 0;
+    bool with_flags = ((const uint8_t *)p)[0] != LL_CHANGELOG_VERSION_NO_FLAGS;
+    ok = decode_entries(&rd, with_flags, m) && ll_rd_left(&rd) == 0;
   }
   if (!ok)
     ll_chg_mark_free(m);

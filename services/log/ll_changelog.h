@@ -20,9 +20,13 @@
  *      empty when the rejection is not remembered under its event id)
  *   M  svar o, uvar n, uvar k (the entries n-k+1..n this mark carries),
  *      then per entry: svar input offset, svar recorded_at_ms, each as
- *      the difference from the entry before (the first from 0)
+ *      the difference from the entry before (the first from 0), and u8
+ *      the entry's flags (LL_ENTRY_*, log/ll_store.h: how the event as
+ *      received differs from the one on lots.events)
  * Marks carry the header lotline-position = n; rejections carry none.
- * The format is internal: consumers must not rely on it. Pure code. */
+ * Version 1 records (marks without flags) are still read, their entries'
+ * flags 0; they are written as version 2. The format is internal:
+ * consumers must not rely on it. Pure code. */
 #ifndef LL_CHANGELOG_H
 #define LL_CHANGELOG_H
 
@@ -33,7 +37,8 @@
 #include "ll_buf.h"
 #include "ll_types.h"
 
-#define LL_CHANGELOG_VERSION 1
+#define LL_CHANGELOG_VERSION 2
+#define LL_CHANGELOG_VERSION_NO_FLAGS 1
 #define LL_CHANGELOG_REJECTION 'R'
 #define LL_CHANGELOG_MARK 'M'
 /* Entries one mark carries: a publisher run's, at most. */
@@ -58,6 +63,7 @@ typedef struct ll_chg_rejection {
 typedef struct ll_chg_entry {
   int64_t offset;
   int64_t recorded_at_ms;
+  uint8_t flags; /* LL_ENTRY_* */
 } ll_chg_entry;
 
 typedef struct ll_chg_mark {
@@ -69,8 +75,8 @@ typedef struct ll_chg_mark {
 
 void ll_chg_encode_rejection(ll_buf *out, const ll_chg_rejection *r);
 void ll_chg_encode_mark(ll_buf *out, const ll_chg_mark *m);
-/* The kind of a record ('R', 'M'), or 0 when it is not a record of this
- * version. */
+/* The kind of a record ('R', 'M'), or 0 when it is not a record of a
+ * version this code reads. */
 char ll_chg_kind(const void *p, size_t n);
 /* False when the bytes are not exactly one record of that kind. */
 bool ll_chg_decode_rejection(const void *p, size_t n, ll_chg_rejection *r);

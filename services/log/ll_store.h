@@ -112,8 +112,19 @@ typedef struct ll_entry {
    * depend on the task's input alone, so every instance holds the same. */
   int64_t from_after_micro;
   int64_t to_after_micro;
+  uint8_t flags;  /* LL_ENTRY_* */
   ll_event event; /* owned: ll_entry_free */
 } ll_entry;
+
+/* An entry's flags: what the event as received looked like where the log
+ * holds it otherwise. A redelivery is recognised by the digest of the
+ * event as received (rules/ll_state.c), so whoever decides the entry again
+ * from the log's form (a restore from lots.events) must undo these first.
+ *   LL_ENTRY_LOT_ID_FILLED  the event named its lot by lot_name alone
+ *                           (lot_id absent); the log holds the lot_id the
+ *                           rules found (ll_decision_logged_event). */
+#define LL_ENTRY_LOT_ID_FILLED 0x01
+#define LL_ENTRY_FLAGS_KNOWN LL_ENTRY_LOT_ID_FILLED
 
 void ll_entry_free(ll_entry *e);
 
@@ -151,11 +162,13 @@ typedef struct ll_move_after {
  * when in is NULL), and indexes it under (task, task position)
  * (ll_store_task_local). recorded_at_ms must not be earlier than the
  * task's clock, which it becomes. For a StockMoved, after holds the
- * quantities the move left (NULL: other events). */
+ * quantities the move left (NULL: other events); flags are the entry's
+ * LL_ENTRY_* flags. */
 uint64_t ll_store_batch_append_decided(ll_store_batch *b, const ll_event *ev,
                                        const ll_input *in,
                                        int64_t recorded_at_ms,
-                                       const ll_move_after *after);
+                                       const ll_move_after *after,
+                                       uint8_t flags);
 /* The same without the quantities (stored as 0): for logs written by
  * tests and tools whose moves are never published downstream. */
 uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,

@@ -109,7 +109,7 @@ ll_state_reader ll_store_batch_reader(ll_store_batch *b) {
 
 uint64_t ll_store_batch_append(ll_store_batch *b, const ll_event *ev,
                                const ll_input *in, int64_t recorded_at_ms) {
-  return ll_store_batch_append_decided(b, ev, in, recorded_at_ms, NULL);
+  return ll_store_batch_append_decided(b, ev, in, recorded_at_ms, NULL, 0);
 }
 
 /* The task index: (task, task position) -> local position, in the same
@@ -129,7 +129,8 @@ static void put_task_index(ll_store_batch *b, int32_t partition,
 uint64_t ll_store_batch_append_decided(ll_store_batch *b, const ll_event *ev,
                                        const ll_input *in,
                                        int64_t recorded_at_ms,
-                                       const ll_move_after *after) {
+                                       const ll_move_after *after,
+                                       uint8_t flags) {
   assert(ev && ev->type != LL_EV_NONE);
   assert(b->appended < LL_STORE_BATCH_MAX_ENTRIES);
   uint64_t position = b->base_position + b->appended + 1;
@@ -139,7 +140,7 @@ uint64_t ll_store_batch_append_decided(ll_store_batch *b, const ll_event *ev,
   put_be64_key(&b->key, position);
   uint8_t hash[LL_ENTRY_HASH_BYTES];
   ll_store_encode_log_value(&b->value, t->position + 1, t->hash, ev, in,
-                            recorded_at_ms, after, hash);
+                            recorded_at_ms, after, flags, hash);
   t->position++;
   t->local = position;
   memcpy(t->hash, hash, sizeof t->hash);

@@ -376,7 +376,7 @@ void ll_store_encode_log_value(ll_buf *out, uint64_t task_position,
                                const uint8_t prev_hash[LL_ENTRY_HASH_BYTES],
                                const ll_event *ev, const ll_input *in,
                                int64_t recorded_at_ms,
-                               const ll_move_after *after,
+                               const ll_move_after *after, uint8_t flags,
                                uint8_t hash_out[LL_ENTRY_HASH_BYTES]);
 /* The task index's key of (partition, task_position). */
 void ll_store_task_index_key(ll_buf *key, int32_t partition,

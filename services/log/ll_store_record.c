@@ -3,7 +3,7 @@
  * zig-zag signed varints, NULL-preserving strings).
  *
  *   log         key   position, 8-byte big-endian, dense from 1
- *               value u8 version (3)
+ *               value u8 version (4)
  *                     32 bytes: the task's chain hash (ll_store.h),
  *                       SHA-256 of the task's previous hash || the task
  *                       position as 8 bytes big-endian || this value
@@ -13,6 +13,8 @@
  *                     svar partition   (-1 when not from Kafka): the task
  *                     svar offset      (-1 when not from Kafka)
  *                     uvar task position (dense from 1 within the task)
+ *                     u8 flags (LL_ENTRY_*, ll_store.h; version 4 on:
+ *                       version 3 values have none and read as 0)
  *                     uvar n: 2 for a StockMoved, 0 for other events
  *                     n svars: the lot's quantity (micro) after the move
  *                       at the source, then at the destination
@@ -38,7 +40,9 @@
  * value parses. The local position (the key) is not hashed: a task's
  * entries hash the same on every instance that holds them, whatever else
  * its log holds. Versions 1 and 2 (no hash; one chain over the whole log)
- * were never deployed: stores of those formats are refused at open. */
+ * were never deployed: stores of those formats are refused at open.
+ * Version 3 values (no flags) are read as they are and keep their hashes;
+ * new entries are written as version 4. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +52,8 @@
 #include "ll_sha256.h"
 #include "ll_store_internal.h"
 
-#define LOG_VALUE_VERSION 3
+#define LOG_VALUE_VERSION 4
+#define LOG_VALUE_VERSION_NO_FLAGS 3
 #define LOG_HASH_OFFSET 1 /* after the version byte */
 #define LOG_BODY_OFFSET (LOG_HASH_OFFSET + LL_ENTRY_HASH_BYTES)
 #define REJECTION_VERSION 1
@@ -56,7 +61,8 @@
 
 const uint8_t *ll_store_log_value_hash(const void *p, size_t n) {
   const uint8_t *v = p;
-  if (n < LOG_BODY_OFFSET || v[0] != LOG_VALUE_VERSION)
+  if (n < LOG_BODY_OFFSET ||
+      (v[0] != LOG_VALUE_VERSION && v[0] != LOG_VALUE_VERSION_NO_FLAGS))
     return NULL;
   return v + LOG_HASH_OFFSET;
 }
@@ -82,11 +88,12 @@ void ll_store_encode_log_value(ll_buf *out, uint64_t task_position,
                                const uint8_t prev_hash[LL_ENTRY_HASH_BYTES],
                                const ll_event *ev, const ll_input *in,
                                int64_t recorded_at_ms,
-                               const ll_move_after *after,
+                               const ll_move_after *after, uint8_t flags,
                                uint8_t hash_out[LL_ENTRY_HASH_BYTES]) {
   /* Room for the chain hash, filled in once the rest is encoded. */
   static const uint8_t hash_slot[LL_ENTRY_HASH_BYTES];
   assert(task_position >= 1);
+  assert((flags & ~LL_ENTRY_FLAGS_KNOWN) == 0);
   ll_buf_reset(out);
   ll_buf_put_u8(out, LOG_VALUE_VERSION);
   ll_buf_put(out, hash_slot, sizeof hash_slot);
@@ -94,6 +101,7 @@ void ll_store_encode_log_value(ll_buf *out, uint64_t task_position,
   ll_buf_put_svar(out, in ? in->partition : -1);
   ll_buf_put_svar(out, in ? in->offset : -1);
   ll_buf_put_uvar(out, task_position);
+  ll_buf_put_u8(out, flags);
   if (ev->type == LL_EV_STOCK_MOVED) {
     static const ll_move_after none;
     const ll_move_after *a = after ? after : &none;
@@ -119,6 +127,10 @@ bool ll_store_decode_log_value(const void *p, size_t n, ll_entry *e) {
   if (!ll_rd_svar(&rd, &e->recorded_at_ms) || !ll_rd_svar(&rd, &partition) ||
       !ll_rd_svar(&rd, &e->offset) || !ll_rd_uvar(&rd, &e->task_position) ||
       e->task_position == 0)
+    return false;
+  e->flags = 0;
+  if (((const uint8_t *)p)[0] == LOG_VALUE_VERSION &&
+      (!ll_rd_u8(&rd, &e->flags) || (e->flags & ~LL_ENTRY_FLAGS_KNOWN) != 0))
     return false;
   if (partition < INT32_MIN || partition > INT32_MAX)
     return false;

@@ -168,7 +168,7 @@ static void group_entries(pub_changelog *c, const pub_chg_run *r,
   for (size_t i = 0; i < r->n; i++) {
     const ll_entry *e = r->run[i];
     c->entries[start[e->partition] + fill[e->partition]++] =
-        (ll_chg_entry){e->offset, e->recorded_at_ms};
+        (ll_chg_entry){e->offset, e->recorded_at_ms, e->flags};
   }
   free(fill);
 }

@@ -202,12 +202,16 @@ class Model:
             self.lots[lot_id] = Lot(product, name)
         return ev
 
-    def move(self, product, lot_id, qty, src, dst, event_id, kind="move"):
+    def move(self, product, lot_id, qty, src, dst, event_id, kind="move",
+             by_name=False):
+        """by_name: the event names its lot by lot_name alone (the log
+        and lots.events hold it with the lot_id the rules found)."""
         lot = self.lots[lot_id]
         if kind == "move":
             assert LOCATIONS[src] not in ON_HAND_USAGES or lot.at(src) >= qty
         ev = self._event(product, event_id, kind, "StockMoved", {
-            "lot_id": lot_id, "lot_name": None,
+            "lot_id": None if by_name else lot_id,
+            "lot_name": lot.name if by_name else None,
             # python3-avro writes a Decimal's own digits: give it scale 6.
             "quantity": qty.quantize(SCALE),
             "from": {"id": src, "usage": LOCATIONS[src]},
@@ -230,8 +234,10 @@ class Generator:
     """The seeded stream: products, their lots, moves, and the deliberate
     rejections and redeliveries."""
 
-    def __init__(self, model, seed, products, lots_per_product):
+    def __init__(self, model, seed, products, lots_per_product,
+                 by_name_share=0.0):
         self.m, self.rng = model, random.Random(seed)
+        self.by_name_share = by_name_share  # of the good moves
         self.products = ["CK-P%02d" % i for i in range(products)]
         self.lots_per_product = lots_per_product
         self.created = {p: [] for p in self.products}    # lot ids
@@ -322,8 +328,12 @@ class Generator:
             else:
                 cents = self.rng.randint(1, max(1, int(have * 100) // 2))
                 qty = decimal.Decimal(cents) / 100
+        # No draw when no share: the other tests' streams stay as they were.
+        by_name = (self.by_name_share > 0 and
+                   self.rng.random() < self.by_name_share)
         return self.remember(self.m.move(product, lot_id, qty, src, dst,
-                                         self.next_id(product)))
+                                         self.next_id(product),
+                                         by_name=by_name))
 
     def stream(self, count):
         out = []
@@ -359,10 +369,12 @@ def probes(model, round_name):
     return out
 
 
-def build(schemas_dir, seed, events, products, lots_per_product, partitions):
-    """The model and the stream (its events already applied to the model)."""
+def build(schemas_dir, seed, events, products, lots_per_product, partitions,
+          by_name_share=0.0):
+    """The model and the stream (its events already applied to the model);
+    by_name_share of the good moves name their lot by lot_name alone."""
     model = Model(Wire(schemas_dir), partitions)
-    gen = Generator(model, seed, products, lots_per_product)
+    gen = Generator(model, seed, products, lots_per_product, by_name_share)
     stream = gen.stream(events)
     per_partition = {}
     for ev in stream:

@@ -16,10 +16,13 @@ holds nothing of the partitions it is handed.
      lots.changelog (deciding the input again is impossible, and would
      stop it with exit 2); its log says "restored lots.inbound/P" and
      lotline_restore_entries_total counts the entries;
-  3. every remembered rejection is delivered again, byte-identical (a
-     no-op after the restore), and one rejected event id is reused with
-     other content (EVENT_ID_REUSED): the restored seen records decide
-     both;
+  3. every remembered rejection and every accepted event is delivered
+     again, byte-identical (a no-op after the restore: a third of the
+     good moves name their lot by lot_name alone, which the log and
+     lots.events hold with the lot_id filled in, so the restore must
+     decide them as they arrived), and one rejected event id is reused
+     with other content (EVENT_ID_REUSED): the restored seen records
+     decide all of them;
   4. i0 comes back (it takes some partitions over from its own log);
      every lot's locations equal the model through both instances' API,
      each rejection is listed once per event id (the reused one: its
@@ -83,6 +86,9 @@ def parse_args():
     p.add_argument("--events", type=int, default=1600)
     p.add_argument("--products", type=int, default=12)
     p.add_argument("--lots", type=int, default=3)
+    p.add_argument("--by-name", type=float, default=0.3,
+                   help="share of the good moves naming their lot by "
+                   "lot_name alone")
     p.add_argument("--partitions", type=int, default=4)
     p.add_argument("--pad-bytes", type=int, default=24576,
                    help="padding header per lots.inbound record")
@@ -174,19 +180,30 @@ def rejected_events(stream, model):
     return list(out.values())
 
 
+def accepted_events(stream):
+    """The stream's accepted events, first copy each."""
+    out = {}
+    for ev in stream:
+        if ev.kind in ("create", "move") and ev.event_id not in out:
+            out[ev.event_id] = ev
+    return list(out.values())
+
+
 def redeliver_and_reuse(c, model, stream):
-    """Every remembered rejection again (no-ops), then one reused with
-    other content; returns the reused event id and its first code."""
-    again = rejected_events(stream, model)
+    """Every remembered rejection and every accepted event again
+    (no-ops), then one rejected id reused with other content; returns the
+    reused event id and its first code."""
+    rejected = rejected_events(stream, model)
+    again = rejected + accepted_events(stream)
     for ev in again:
         model.decide(ev)
-    target = next(ev for ev in again
+    target = next(ev for ev in rejected
                   if model.rejections[ev.event_id] == "LOT_ID_TAKEN")
     reuse = model.create(target.product, "CK-REUSED-LOT", "reused name",
                          target.event_id)
     send(c.brokers, again + [reuse], 0)
-    say("%d rejected events delivered again, %s reused" % (
-        len(again), target.event_id))
+    say("%d rejected and %d accepted events delivered again, %s reused" % (
+        len(rejected), len(again) - len(rejected), target.event_id))
     return target.event_id, model.rejections[target.event_id]
 
 
@@ -337,7 +354,7 @@ def main():
     a = parse_args()
     schemas = os.environ.get("LOTLINE_SCHEMAS", "schemas")
     model, stream, _ = sm.build(schemas, a.seed, a.events, a.products, a.lots,
-                                a.partitions)
+                                a.partitions, by_name_share=a.by_name)
     say("stream: %d events, %d lots, %d remembered rejections" % (
         len(stream), len(model.lots), len(model.rejections)))
     c = kit.Cluster(1, a.partitions, keep=a.keep, tag="restore",

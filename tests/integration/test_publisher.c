@@ -119,7 +119,7 @@ static void append(node *n, int32_t partition, ll_event *ev) {
   ll_input in = {.topic = topics.inbound,
                  .partition = partition,
                  .offset = w->offsets[partition]++};
-  ll_store_batch_append_decided(b, ev, &in, T0_MS + ++w->clock_ms, &after);
+  ll_store_batch_append_decided(b, ev, &in, T0_MS + ++w->clock_ms, &after, 0);
   assert_int_equal(ll_store_batch_commit(b, false, &e), 0);
   ll_event_free(ev);
 }

@@ -26,6 +26,7 @@
 #include "ll_event.h"
 #include "ll_mem.h"
 #include "ll_store.h"
+#include "ll_store_internal.h"
 #include "log_fixture.h"
 
 #define N_ENTRIES 300 /* in batches of 1, 7, 92 and 200 */
@@ -50,6 +51,11 @@ static void make_event(ll_event *ev, int i) {
   ev->to.usage = LL_USAGE_INTERNAL;
 }
 
+/* Every third entry as if its event had named its lot by lot_name. */
+static uint8_t entry_flags(int i) {
+  return i % 3 == 0 ? LL_ENTRY_LOT_ID_FILLED : 0;
+}
+
 static void append(ll_store *s, int first, int n) {
   ll_err err = {0};
   ll_store_batch *b = ll_store_batch_begin(s);
@@ -60,7 +66,8 @@ static void append(ll_store *s, int first, int n) {
         .topic = "lots.inbound", .partition = i % TASKS, .offset = i / TASKS};
     ll_move_after after = {.from_after_micro = -(int64_t)(i + 1) * LL_MICRO,
                            .to_after_micro = (int64_t)(i + 1) * LL_MICRO / 2};
-    ll_store_batch_append_decided(b, &ev, &in, 1900000000000LL + i, &after);
+    ll_store_batch_append_decided(b, &ev, &in, 1900000000000LL + i, &after,
+                                  entry_flags(i));
     ll_event_free(&ev);
   }
   if (ll_store_batch_commit(b, false, &err) != 0)
@@ -202,9 +209,9 @@ static int64_t read_svar(const uint8_t *p, size_t n, size_t *i) {
 }
 
 /* The fields after the hash, as ll_store_record.c documents them: svar
- * recorded_at, svar partition, svar offset, uvar task position, uvar 2 and
- * the two quantities a move left (what the publisher writes downstream),
- * then the packed event. */
+ * recorded_at, svar partition, svar offset, uvar task position, u8 flags,
+ * uvar 2 and the two quantities a move left (what the publisher writes
+ * downstream), then the packed event. */
 static void check_value_fields(const char *v, size_t n, uint64_t pos,
                                uint64_t task_pos) {
   const uint8_t *p = (const uint8_t *)v;
@@ -214,6 +221,8 @@ static void check_value_fields(const char *v, size_t n, uint64_t pos,
   assert_int_equal(read_svar(p, n, &i), entry % TASKS);
   assert_int_equal(read_svar(p, n, &i), entry / TASKS);
   assert_int_equal(read_uvar(p, n, &i), task_pos);
+  assert_true(i < n);
+  assert_int_equal(p[i++], entry_flags((int)entry));
   assert_int_equal(read_uvar(p, n, &i), 2);
   assert_int_equal(read_svar(p, n, &i), -(entry + 1) * LL_MICRO);
   assert_int_equal(read_svar(p, n, &i), (entry + 1) * LL_MICRO / 2);
@@ -258,7 +267,7 @@ static void test_chain_matches_documented_format(void **state) {
     char *v = raw_get(&r, pos, &n);
     assert_non_null(v);
     assert_true(n > 33);
-    assert_int_equal((unsigned char)v[0], 3); /* value version */
+    assert_int_equal((unsigned char)v[0], 4); /* value version */
     size_t in_len = 32 + 8 + (n - 32);
     uint8_t *in = malloc(in_len);
     memcpy(in, prev[task], 32);
@@ -309,12 +318,62 @@ static void test_chain_matches_documented_format(void **state) {
   assert_int_equal(e.task_position, 10);
   assert_int_equal(e.from_after_micro, -(int64_t)local * LL_MICRO);
   assert_int_equal(e.to_after_micro, (int64_t)local * LL_MICRO / 2);
+  assert_int_equal(e.flags, entry_flags((int)local - 1));
   ll_entry_free(&e);
   assert_int_equal(
       ll_store_task_local(s, 1, N_ENTRIES / TASKS + 1, &local, &found, &err),
       0);
   assert_false(found);
   ll_store_close(s);
+}
+
+/* A version 3 value (written before entries had flags) is read as it is:
+ * the same fields, flags 0, its stored hash where it was. Built from a
+ * version 4 value by dropping the flags byte. */
+static void test_version_3_value_is_read(void **state) {
+  (void)state;
+  ll_event ev;
+  make_event(&ev, 4);
+  ll_input in = {.topic = "lots.inbound", .partition = 1, .offset = 77};
+  ll_move_after after = {.from_after_micro = 5, .to_after_micro = 6};
+  uint8_t prev[LL_ENTRY_HASH_BYTES] = {0}, hash[LL_ENTRY_HASH_BYTES];
+  ll_buf v4;
+  ll_buf_init(&v4);
+  ll_store_encode_log_value(&v4, 3, prev, &ev, &in, 1900000000000LL, &after,
+                            LL_ENTRY_LOT_ID_FILLED, hash);
+  ll_entry e;
+  memset(&e, 0, sizeof e);
+  assert_true(ll_store_decode_log_value(v4.data, v4.len, &e));
+  assert_int_equal(e.flags, LL_ENTRY_LOT_ID_FILLED);
+  ll_entry_free(&e);
+  /* After the hash: svar clock (6 bytes here), svar partition, svar
+   * offset, uvar task position (1 byte each), then the flags byte. */
+  size_t flags_at = 33;
+  for (int field = 0; field < 4; field++)
+    while (v4.data[flags_at++] & 0x80)
+      ;
+  assert_int_equal(v4.data[flags_at], LL_ENTRY_LOT_ID_FILLED);
+  ll_buf v3;
+  ll_buf_init(&v3);
+  ll_buf_put(&v3, v4.data, flags_at);
+  ll_buf_put(&v3, v4.data + flags_at + 1, v4.len - flags_at - 1);
+  v3.data[0] = 3;
+  memset(&e, 0, sizeof e);
+  assert_true(ll_store_decode_log_value(v3.data, v3.len, &e));
+  assert_int_equal(e.flags, 0);
+  assert_int_equal(e.offset, 77);
+  assert_int_equal(e.task_position, 3);
+  assert_int_equal(e.to_after_micro, 6);
+  assert_string_equal(e.event.event_id, "ev-4");
+  assert_non_null(ll_store_log_value_hash(v3.data, v3.len));
+  ll_entry_free(&e);
+  /* An unknown flag is not read as if it were known. */
+  v4.data[flags_at] = 0x80;
+  memset(&e, 0, sizeof e);
+  assert_false(ll_store_decode_log_value(v4.data, v4.len, &e));
+  ll_buf_free(&v3);
+  ll_buf_free(&v4);
+  ll_event_free(&ev);
 }
 
 /* The chain continues across restarts and over aborted batches. */
@@ -620,6 +679,7 @@ int main(void) {
 #define T(fn)                                                                  \
   cmocka_unit_test_setup_teardown(fn, log_fixture_setup, log_fixture_teardown)
       T(test_chain_matches_documented_format),
+      T(test_version_3_value_is_read),
       T(test_chain_survives_reopen_and_abort),
       T(test_empty_log_verifies),
       T(test_one_flipped_byte_is_found),

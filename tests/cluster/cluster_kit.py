@@ -334,6 +334,39 @@ class Cluster:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class Checks:
+    """A test's checks: an "ok"/"FAIL" line for each, the failures kept,
+    and the verdict at the end (the exit status)."""
+
+    def __init__(self):
+        self.failures = []
+
+    def check(self, cond, what):
+        print("ok  " if cond else "FAIL", what, flush=True)
+        if not cond:
+            self.failures.append(what)
+        return cond
+
+    def wait_for(self, what, cond, timeout_s=30, every_s=0.2):
+        """Polls cond until it holds; a check that fails at the deadline."""
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if cond():
+                return True
+            time.sleep(every_s)
+        return self.check(False, what)
+
+    def verdict(self, cluster):
+        """PASS and 0, or the failures and the cluster's logs and 1."""
+        if self.failures:
+            print("FAIL: %d check(s):\n  %s" % (len(self.failures),
+                                                "\n  ".join(self.failures)))
+            print(cluster.logs())
+            return 1
+        print("PASS")
+        return 0
+
+
 def http_call(inst, method, path, body=None, headers=None):
     """(status, JSON body) of one request to an instance (the text when the
     answer is not JSON)."""

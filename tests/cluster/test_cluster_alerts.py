@@ -42,24 +42,14 @@ checks.exit_if_missing()
 import cluster_kit as kit  # noqa: E402
 import stream_model  # noqa: E402
 
-failures = []
+CHECKS = kit.Checks()
+check = CHECKS.check
 call = kit.http_call
 
 
-def check(cond, what):
-    print("ok  " if cond else "FAIL", what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
 
 def wait_for(what, cond, timeout_s=30):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.3)
-    return check(False, what)
+    return CHECKS.wait_for(what, cond, timeout_s, every_s=0.3)
 
 
 def rfc3339(ms):
@@ -288,13 +278,7 @@ def main():
     cluster.wait_ready([cluster.instances[2]])
     check_alerts(cluster, want)
     cluster.stop_all()
-    if failures:
-        print("FAIL: %d check(s):\n  %s" % (len(failures),
-                                            "\n  ".join(failures)))
-        print(cluster.logs())
-        return 1
-    print("PASS")
-    return 0
+    return CHECKS.verdict(cluster)
 
 
 if __name__ == "__main__":

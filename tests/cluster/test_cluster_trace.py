@@ -64,14 +64,9 @@ import cluster_kit as kit  # noqa: E402
 import stream_model  # noqa: E402
 from confluent_kafka import Producer  # noqa: E402
 
-failures = []
+CHECKS = kit.Checks()
+check = CHECKS.check
 
-
-def check(cond, what):
-    print("ok  " if cond else "FAIL", what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
 
 
 call = kit.http_call
@@ -90,12 +85,7 @@ def owners(inst):
 
 
 def wait_for(what, cond, timeout_s=30):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return check(False, what)
+    return CHECKS.wait_for(what, cond, timeout_s, every_s=0.2)
 
 
 def pick_products(own):
@@ -420,13 +410,7 @@ def main():
     rcs = cluster.stop_all()
     rcs.update(single.stop_all())
     check(all(rc == 0 for rc in rcs.values()), "clean stops: %s" % rcs)
-    if failures:
-        print("FAIL: %d check(s):\n  %s" % (len(failures),
-                                            "\n  ".join(failures)))
-        print(cluster.logs())
-        return 1
-    print("PASS")
-    return 0
+    return CHECKS.verdict(cluster)
 
 
 if __name__ == "__main__":

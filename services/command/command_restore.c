@@ -56,6 +56,7 @@
 
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,16 +343,28 @@ static int64_t acknowledged(const cmd_restore_opts *o, int32_t p) {
   return at;
 }
 
-static bool rejected_at(const changelog *c, int64_t offset) {
-  size_t lo = 0, hi = c->n_rej;
+/* The index of the first of n items (each `size` bytes, sorted by the
+ * int64_t input offset at byte `at` of each) whose offset is not below
+ * `offset`; n when there is none. */
+static size_t first_at_or_after(const void *items, size_t n, size_t size,
+                                size_t at, int64_t offset) {
+  size_t lo = 0, hi = n;
   while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (c->rej[mid].offset < offset)
+    size_t mid = lo + (hi - lo) / 2;
+    int64_t o;
+    memcpy(&o, (const char *)items + mid * size + at, sizeof o);
+    if (o < offset)
       lo = mid + 1;
     else
       hi = mid;
   }
-  return lo < c->n_rej && c->rej[lo].offset == offset;
+  return lo;
+}
+
+static bool rejected_at(const changelog *c, int64_t offset) {
+  size_t i = first_at_or_after(c->rej, c->n_rej, sizeof *c->rej,
+                               offsetof(chg_rejection, offset), offset);
+  return i < c->n_rej && c->rej[i].offset == offset;
 }
 
 static int take_input(void *ctx, const rd_kafka_message_t *m, ll_err *err) {
@@ -399,15 +412,9 @@ static int read_unsent(const cmd_restore_opts *o, rd_kafka_t *rk, int32_t p,
 }
 
 static const input_rec *input_of(const changelog *c, int64_t offset) {
-  size_t lo = 0, hi = c->n_in;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (c->in[mid].offset < offset)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < c->n_in && c->in[lo].offset == offset ? &c->in[lo] : NULL;
+  size_t i = first_at_or_after(c->in, c->n_in, sizeof *c->in,
+                               offsetof(input_rec, offset), offset);
+  return i < c->n_in && c->in[i].offset == offset ? &c->in[i] : NULL;
 }
 
 /* ---- applying what is restored ---- */

@@ -25,6 +25,7 @@
 #include "ll_decimal.h"
 #include "ll_event.h"
 #include "ll_mem.h"
+#include "ll_text.h"
 #include "ll_types.h"
 
 /* ---- JSON helpers ---- */
@@ -480,6 +481,18 @@ static ll_code read_dates(const ll_rec *r, ll_event *ev, ll_err *err) {
   return LL_OK;
 }
 
+/* A move's blank lot_id is an absent one (docs/rejections.md,
+ * MISSING_FIELD): the move names its lot by lot_name, and the log holds it
+ * with the lot_id the rules find (command_entry.h). Made absent here,
+ * before anything takes the event's digest, so that a blank and a missing
+ * lot_id are the same event, and the log never holds a blank lot id. */
+static void absent_if_blank(char **s) {
+  if (*s != NULL && ll_text_blank(*s)) {
+    free(*s);
+    *s = NULL;
+  }
+}
+
 ll_code ll_map_read_event(ll_kind kind, const ll_rec *r, ll_event *ev,
                           ll_err *err) {
   TRY(read_common(r, ev, err));
@@ -517,6 +530,7 @@ ll_code ll_map_read_event(ll_kind kind, const ll_rec *r, ll_event *ev,
     return LL_OK;
   case LL_KIND_STOCK_MOVED:
     ev->type = LL_EV_STOCK_MOVED;
+    absent_if_blank(&ev->lot_id);
     TRY(get_str(r, "lot_name", &ev->lot_name, err));
     TRY(get_quantity(r, "quantity", &ev->quantity_valid, &ev->quantity_micro,
                      err));

@@ -570,6 +570,36 @@ async function main() {
     await shot('expiring');
   });
 
+  await step('rejections page by page, older and newer', [], async () => {
+    // More rejections than a page of 50: moves of more than LOC-1 has.
+    const have = (await apiCall('GET', '/v1/rejections?limit=1000')).json.rejections.length;
+    for (let i = have; i < 57; i++) {
+      const r = await apiCall('POST', '/v1/moves', { lot_id: 'LOC-1', quantity: '999',
+        from: loc('WH/Stock/A', 'INTERNAL'), to: loc('WH/Stock/B', 'INTERNAL'), reference: `RJ-${i}` });
+      assert.equal(r.json.code, 'INSUFFICIENT_STOCK', JSON.stringify(r.json));
+    }
+    const all = (await apiCall('GET', '/v1/rejections?limit=1000')).json.rejections
+      .map((r) => `${r.topic}[${r.partition}]@${r.offset}`);
+    assert.ok(all.length > 50 && all.length <= 100, `${all.length} rejections`);
+    await open('/ui/rejections');
+    await page.select('#limit', '50');
+    await clearResults();
+    await page.click('.filters button[type=submit]');
+    await waitCaption('50 rejections, newest first');
+    const first = (await tableRows('.results')).map((r) => r[4]);
+    await clickText('.pager button', 'Older');
+    const rest = all.length - 50;
+    await waitCaption(`${rest} rejection${rest === 1 ? '' : 's'}, newest first`);
+    const second = (await tableRows('.results')).map((r) => r[4]);
+    assert.deepEqual([...first, ...second], all);
+    assert.ok(await page.$eval('.pager', (n) => [...n.querySelectorAll('button')]
+      .find((b) => b.textContent === 'Older').disabled), 'Older on the last page');
+    await clickText('.pager button', 'Newer');
+    await waitCaption('50 rejections, newest first');
+    assert.deepEqual((await tableRows('.results')).map((r) => r[4]), first);
+    await shot('rejections-pages');
+  });
+
   await step('a lot id two products use: the plain link offers each product\'s lot', [409], async () => {
     await seedShared();
     const plain = await apiCall('GET', `/v1/lots/${SHARED}`);

@@ -127,6 +127,7 @@ export function createMove(fields, key) {
   return call('POST', '/v1/moves', { body: fields, key });
 }
 
-export function rejections(limit) {
-  return call('GET', '/v1/rejections', { query: { limit } });
+// before: a next_before of an earlier page (null: the newest)
+export function rejections(limit, before) {
+  return call('GET', '/v1/rejections', { query: { limit, before } });
 }

@@ -95,8 +95,12 @@ export async function rejectionsPage(main) {
   const form = h('form', { class: 'filters', role: 'search' },
     field('Code', codeSelect),
     field('Contains', input('text', { type: 'search' }), 'in the message or the event id'),
-    field('How many', select('limit', [['50', 'last 50'], ['200', 'last 200'], ['1000', 'last 1000']], '200')),
+    field('Per page', select('limit', [['50', '50'], ['200', '200'], ['1000', '1000']], '200')),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Filter')));
+  // Page i starts before cursors[i] (null: the newest); the filters apply
+  // to the page shown.
+  const cursors = [null];
+  let index = 0;
   function show() {
     const code = form.elements.code.value;
     const text = form.elements.text.value.trim().toLowerCase();
@@ -105,12 +109,20 @@ export async function rejectionsPage(main) {
     results.replaceChildren(table(`${rows.length} rejection${rows.length === 1 ? '' : 's'}, newest first`,
       ['Code', 'Message', 'Event ID', 'Rejected', 'Input'],
       rows.map((r) => [h('code', {}, r.code), r.message, r.event_id || '—', showTime(r.rejected_at),
-        `${r.topic}[${r.partition}]@${r.offset}`])));
+        `${r.topic}[${r.partition}]@${r.offset}`])),
+    h('nav', { class: 'pager', 'aria-label': 'Pages' },
+      h('button', { type: 'button', disabled: index === 0, onclick: () => load(index - 1) }, 'Newer'),
+      h('span', {}, `Page ${index + 1}`),
+      h('button', { type: 'button', disabled: cursors.length <= index + 1, onclick: () => load(index + 1) },
+        'Older')));
   }
-  const load = latest(async (current) => {
+  const load = latest(async (current, page = 0) => {
     try {
-      const { body } = await api.rejections(Number(form.elements.limit.value));
+      const { body } = await api.rejections(Number(form.elements.limit.value), cursors[page]);
       if (!current()) return;
+      index = page;
+      cursors.length = page + 1;
+      if (body.next_before) cursors.push(body.next_before);
       all = body.rejections;
       const codes = [...new Set(all.map((r) => r.code))].sort();
       const keep = codeSelect.value;

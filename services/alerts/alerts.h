@@ -80,6 +80,14 @@ int ll_alerts_run(ll_alerts *a, volatile sig_atomic_t *stop, ll_err *err);
  * the number published, or -1 with err. (The loop's body; tests call it.) */
 int ll_alerts_round(ll_alerts *a, int64_t now_ms, ll_err *err);
 
+/* Rows of the views' dates index the rounds read (what
+ * lotline_alerts_rows_read_total counts): a round reads what can be due,
+ * not every lot. Thread-safe. */
+uint64_t ll_alerts_rows_read(ll_alerts *a);
+/* Past this many products passed as not served, every round walks all
+ * the due dates again (alerts.c, "products skipped"). */
+#define LL_ALERTS_SKIPPED_MAX 65536
+
 /* The alerts with sequence > since, oldest first, at most limit. *out is
  * malloc'd; free with ll_alerts_free. Thread-safe. */
 int ll_alerts_list(ll_alerts *a, uint64_t since, size_t limit, ll_alert **out,

@@ -34,7 +34,9 @@
  * Due: a lot with on_hand > 0 in the views, and one of its four dates at
  * or before the server's clock. The clock decides only when an alert is
  * emitted, never a rule or a log entry. A lot whose date is moved later
- * after an alert gets another one for the new date.
+ * after an alert gets another one for the new date. A round finds what is
+ * due in the views' dates index, reading from where the last round stood
+ * ("finding what is due" below), and checks each date on the lot row.
  *
  * In a cluster every instance runs a worker, and its views hold more than
  * the partitions it owns (standbys, what it kept of partitions it lost):

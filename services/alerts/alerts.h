@@ -71,7 +71,8 @@ void ll_alerts_hold(ll_alerts *a);
 void ll_alerts_close(ll_alerts *a);
 
 /* The worker's loop until *stop: settle what an earlier run left unsent,
- * then look at the dates every LL_ALERTS_SCAN_INTERVAL_MS. A failure
+ * then look at the dates every LL_ALERTS_SCAN_INTERVAL_MS (at once again
+ * when a round had more index rows to read than it takes in one). A failure
  * (Kafka away, the views unreadable) is logged and tried again on the next
  * round; only a failing store ends it (-1 with err). */
 int ll_alerts_run(ll_alerts *a, volatile sig_atomic_t *stop, ll_err *err);

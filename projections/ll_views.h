@@ -412,12 +412,13 @@ char *ll_views_fefo_page_cursor(const ll_lot *lot);
  * worker walks them from where it stood to "now" instead of listing every
  * lot. A walk reads at most limit index rows and can be taken up again
  * where it stopped, by another reader. */
-typedef enum ll_views_date_kind { /* the values of ll_date_kind (ll_codec.h) */
-                                  LL_VIEWS_DATE_ALERT = 0,
-                                  LL_VIEWS_DATE_USE_BY,
-                                  LL_VIEWS_DATE_REMOVAL,
-                                  LL_VIEWS_DATE_EXPIRATION,
-                                  LL_VIEWS_DATE_KINDS,
+/* The kinds have the values of ll_date_kind (ll_codec.h). */
+typedef enum ll_views_date_kind {
+  LL_VIEWS_DATE_ALERT = 0,
+  LL_VIEWS_DATE_USE_BY,
+  LL_VIEWS_DATE_REMOVAL,
+  LL_VIEWS_DATE_EXPIRATION,
+  LL_VIEWS_DATE_KINDS,
 } ll_views_date_kind;
 
 typedef struct ll_lot_date {

@@ -11,6 +11,7 @@
  *   genealogy.c      production links between lots, customer deliveries
  *   location_tree.c  quantities rolled up the location path tree
  *   lot_expiry.c     on-hand lots in FEFO order
+ *   lot_dates.c      the dates of on-hand lots, by date (date alerts)
  * Reads are thread-safe. A reader (views_read.c) reads several of them
  * from one snapshot, together with the log position it stands at.
  *
@@ -23,6 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ll_buf.h"
 #include "ll_store.h"
 #include "ll_types.h"
 
@@ -401,6 +403,58 @@ void ll_fefo_lots_free(ll_fefo_lot *a, size_t n);
  * by (lot_id, product_id). The API merges the pages of several instances
  * with it. */
 char *ll_views_fefo_page_cursor(const ll_lot *lot);
+
+/* ---- the dates of lots on hand (lot_dates.c) ----
+ *
+ * Each date (alert, use-by, removal, expiration) of each lot with stock on
+ * hand, in date order, and which lots entered that index after a log
+ * position (a date set or moved, the lot back on hand): the date alerts
+ * worker walks them from where it stood to "now" instead of listing every
+ * lot. A walk reads at most limit index rows and can be taken up again
+ * where it stopped, by another reader. */
+/* The kinds have the values of ll_date_kind (ll_codec.h). */
+typedef enum ll_views_date_kind {
+  LL_VIEWS_DATE_ALERT = 0,
+  LL_VIEWS_DATE_USE_BY,
+  LL_VIEWS_DATE_REMOVAL,
+  LL_VIEWS_DATE_EXPIRATION,
+  LL_VIEWS_DATE_KINDS,
+} ll_views_date_kind;
+
+typedef struct ll_lot_date {
+  char *product_id;
+  char *lot_id;
+  ll_views_date_kind kind;
+  int64_t at_ms;
+} ll_lot_date;
+
+typedef struct ll_dates_walk {
+  /* in */
+  int64_t until_ms; /* dates after this are not taken */
+  size_t limit;     /* index rows a walk reads at most */
+  /* out: appended by each walk until ll_dates_walk_clear */
+  ll_lot_date *dates;
+  size_t n, cap;
+  bool done;          /* the last walk reached its end (else: the limit) */
+  uint64_t rows_read; /* index rows read by every walk, added up */
+  ll_buf from;        /* where the next walk starts (opaque) */
+} ll_dates_walk;
+
+void ll_dates_walk_init(ll_dates_walk *w, size_t limit);
+/* Drop the dates taken; the position stays. */
+void ll_dates_walk_clear(ll_dates_walk *w);
+/* Start again from the beginning (the earliest date; for a walk of what
+ * entered, the reader's position). */
+void ll_dates_walk_restart(ll_dates_walk *w);
+void ll_dates_walk_free(ll_dates_walk *w);
+/* The dates at or before until_ms, in date order, from where the last
+ * walk stopped (a walk that reached its end stops right after until_ms:
+ * the next one reads what has come due since). */
+int ll_views_dates_due(ll_views_reader *r, ll_dates_walk *w, ll_err *err);
+/* The dates at or before until_ms of the lots that entered the index (got
+ * a date row) after the position where the last walk stopped, up to the
+ * reader's position; the first walk only notes the reader's position. */
+int ll_views_dates_entered(ll_views_reader *r, ll_dates_walk *w, ll_err *err);
 
 /* RocksDB's estimates for the views database (views_stats.c). */
 void ll_views_stats(ll_views *v, ll_db_stats *out);

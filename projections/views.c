@@ -251,6 +251,7 @@ static int apply_entry(ll_views_txn *t, const ll_entry *e, ll_err *err) {
       ll_genealogy_apply(t, e, err) != 0 ||
       ll_location_tree_apply(t, e, err) != 0 ||
       ll_lot_expiry_apply(t, e, err) != 0 ||
+      ll_lot_dates_apply(t, e, err) != 0 ||
       ll_lot_balance_apply(t, e, err) != 0)
     return -1;
   ll_views_task_note(t, e);

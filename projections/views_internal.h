@@ -27,6 +27,11 @@
  *   tree/<path>\x1f<L>\x1f<P>      svar quantity, svar on_hand under path
  *   fefo/<be64 removal><be64 expiration><L>\x1f<P>  (empty)  on-hand lots
  *   fefok/<P>\x1f<L>              the lot's fefo/ key, while it has one
+ *   dates/<be64 at><u8 kind><P>\x1f<L>  (empty)  each date of a lot on hand
+ *   datesk/<P>\x1f<L>             be64 position, the lot's dates (u8 kind,
+ *                                 be64 at each), while it has dates/ rows
+ *   datesn/<be64 position><P>\x1f<L>  the lot's dates: the position of the
+ *                                 entry that last gave it a dates/ row
  *   puom/<P>                      the product's unit of measure
  *   locl/<location>\x1f<L>\x1f<P>  (empty)  every lot a move ever took to
  *                                 or from the location (never deleted)
@@ -54,10 +59,10 @@
 #include "views_rows.h"
 
 #define LL_VIEWS_FORMAT                                                        \
-  6 /* 2: history, genealogy, tree, fefo; 3: lots by (product, lot id);        \
+  7 /* 2: history, genealogy, tree, fefo; 3: lots by (product, lot id);        \
        4: units, holds, lots ever at a location (balances); 5: each task's     \
        applied position; 6: history rows and deliveries carry their task       \
-       position */
+       position; 7: the dates index (lot_dates.c) */
 
 #define LL_VK_POSITION "meta/position"
 #define LL_VK_TASK "meta/task/"
@@ -77,6 +82,9 @@
 #define LL_VK_TREE "tree/"
 #define LL_VK_FEFO "fefo/"
 #define LL_VK_FEFO_OF "fefok/"
+#define LL_VK_DATES "dates/"
+#define LL_VK_DATES_OF "datesk/"
+#define LL_VK_DATES_ENTERED "datesn/"
 #define LL_VK_PRODUCT_UOM "puom/"
 #define LL_VK_LOC_EVER "locl/"
 #define LL_VK_SEP '\x1f'
@@ -242,13 +250,15 @@ int ll_views_reader_scan(ll_views_reader *r, const ll_buf *prefix,
                          ll_err *err);
 
 /* Per-read-model appliers, called in log order inside one run, in this
- * order (lot_expiry reads the lot row lot_details has just written). */
+ * order (lot_expiry and lot_dates read the lot row lot_details has just
+ * written). */
 int ll_lot_details_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_lot_locations_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_lot_history_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_genealogy_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_location_tree_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_lot_expiry_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
+int ll_lot_dates_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_lot_balance_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 
 /* Read paths the readers share with the older entry points. */

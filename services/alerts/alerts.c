@@ -34,7 +34,9 @@
  * Due: a lot with on_hand > 0 in the views, and one of its four dates at
  * or before the server's clock. The clock decides only when an alert is
  * emitted, never a rule or a log entry. A lot whose date is moved later
- * after an alert gets another one for the new date.
+ * after an alert gets another one for the new date. A round finds what is
+ * due in the views' dates index, reading from where the last round stood
+ * ("finding what is due" below), and checks each date on the lot row.
  *
  * In a cluster every instance runs a worker, and its views hold more than
  * the partitions it owns (standbys, what it kept of partitions it lost):
@@ -65,6 +67,8 @@
 #include <unistd.h>
 
 #include "ll_buf.h"
+#include "ll_event.h"
+#include "ll_hash.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
 #include "ll_rocks.h"
@@ -78,6 +82,9 @@
 #define KAFKA_SLICE_MS 100
 #define SEND_POLL_US 1000 /* how often a send looks for its report */
 #define PARTITIONS_MAX 1024
+/* Index rows a walk reads in one round; a round that has more to read
+ * goes on at once. */
+#define ROUND_ROWS_MAX 4096
 
 struct ll_alerts {
   rocksdb_t *db;
@@ -105,6 +112,14 @@ struct ll_alerts {
   uint64_t send_tag;           /* the worker's last send (its thread's) */
   _Atomic uint64_t sent_tag;   /* the last send Kafka reported on */
   _Atomic int sent_err;        /* and its outcome (rd_kafka_resp_err_t) */
+  /* the walks of the views' dates index (the worker thread's) */
+  ll_dates_walk due, entered;
+  bool more;      /* the last round stopped at a walk's limit */
+  char **skipped; /* products passed, not served (open addressing) */
+  size_t skipped_mask, n_skipped;
+  bool skipped_overflow;
+  _Atomic uint64_t rows_read; /* index rows the walks read */
+  ll_series *m_rows_read;
 };
 
 /* ---- keys and values ---- */
@@ -713,7 +728,110 @@ static bool serves(ll_alerts *a, const char *product_id) {
   return yes;
 }
 
-/* ---- finding what is due ---- */
+/* Is the worker to look at no lot (no filter yet, or held)? */
+static bool holding(ll_alerts *a) {
+  pthread_mutex_lock(&a->filter_mu);
+  bool yes = a->await_filter;
+  pthread_mutex_unlock(&a->filter_mu);
+  return yes;
+}
+
+/* ---- products skipped ----
+ *
+ * A due date of a lot this instance does not serve is passed by the walk
+ * and not read again. The instance may come to serve the lot's product
+ * later (a partition handed over): so the products passed so are kept,
+ * and when the filter says yes to one of them, the walk of due dates
+ * starts again from the earliest date. Past LL_ALERTS_SKIPPED_MAX
+ * products it starts again at every round. */
+
+static void skipped_grow(ll_alerts *a) {
+  size_t cap = a->skipped_mask ? (a->skipped_mask + 1) * 2 : 64;
+  char **old = a->skipped;
+  size_t old_cap = a->skipped_mask ? a->skipped_mask + 1 : 0;
+  a->skipped = ll_xcalloc(cap, sizeof *a->skipped);
+  a->skipped_mask = cap - 1;
+  for (size_t i = 0; i < old_cap; i++) {
+    if (old[i] == NULL)
+      continue;
+    size_t j = ll_hash64(old[i], strlen(old[i])) & a->skipped_mask;
+    while (a->skipped[j] != NULL)
+      j = (j + 1) & a->skipped_mask;
+    a->skipped[j] = old[i];
+  }
+  free(old);
+}
+
+static void note_skipped(ll_alerts *a, const char *product_id) {
+  if (a->skipped_overflow)
+    return;
+  if (a->n_skipped == LL_ALERTS_SKIPPED_MAX) {
+    a->skipped_overflow = true;
+    return;
+  }
+  if ((a->n_skipped + 1) * 2 > (a->skipped_mask ? a->skipped_mask + 1 : 0))
+    skipped_grow(a);
+  size_t len = strlen(product_id);
+  size_t i = ll_hash64(product_id, len) & a->skipped_mask;
+  for (; a->skipped[i] != NULL; i = (i + 1) & a->skipped_mask)
+    if (strcmp(a->skipped[i], product_id) == 0)
+      return;
+  a->skipped[i] = ll_strdup(product_id);
+  a->n_skipped++;
+}
+
+static void skipped_clear(ll_alerts *a) {
+  for (size_t i = 0; a->skipped != NULL && i <= a->skipped_mask; i++) {
+    free(a->skipped[i]);
+    a->skipped[i] = NULL;
+  }
+  a->n_skipped = 0;
+  a->skipped_overflow = false;
+}
+
+/* Does the filter now say yes to a product a walk passed? Then the walk
+ * of due dates starts again (and notes anew what it passes). */
+static bool skipped_served(ll_alerts *a) {
+  bool again = a->skipped_overflow;
+  for (size_t i = 0; !again && a->skipped != NULL && i <= a->skipped_mask; i++)
+    again = a->skipped[i] != NULL && serves(a, a->skipped[i]);
+  if (again)
+    skipped_clear(a);
+  return again;
+}
+
+static void count_rows_read(ll_alerts *a, uint64_t n) {
+  atomic_fetch_add(&a->rows_read, n);
+  if (a->m_rows_read != NULL && n > 0)
+    ll_counter_add(a->m_rows_read, n);
+}
+
+static void copy_buf(ll_buf *to, const ll_buf *from) {
+  ll_buf_reset(to);
+  ll_buf_put(to, from->data, from->len);
+}
+
+/* ---- finding what is due ----
+ *
+ * The views keep every date of the lots on hand in date order, and which
+ * lots entered that index after a log position (lot_dates.c). A round
+ * walks the dates from where the last one stopped (just after its clock)
+ * to its own clock, and the lots that entered since the views position
+ * the last one read: between them every date at or before the clock has
+ * been read once since it was last put in the index (moved earlier, the
+ * lot back on hand after it passed, a lot created with a date gone by).
+ * The first round after a start walks every date from the earliest: the
+ * k/ rows say what was published. So a round reads what can be due, not
+ * every lot. */
+
+enum { CHECK_STOPPED = -2 }; /* check_dates: the worker is stopping */
+
+_Static_assert(LL_VIEWS_DATE_ALERT == (int)LL_DATE_ALERT &&
+                   LL_VIEWS_DATE_USE_BY == (int)LL_DATE_USE_BY &&
+                   LL_VIEWS_DATE_REMOVAL == (int)LL_DATE_REMOVAL &&
+                   LL_VIEWS_DATE_EXPIRATION == (int)LL_DATE_EXPIRATION &&
+                   LL_VIEWS_DATE_KINDS == (int)LL_DATE_KIND_COUNT,
+               "the views' date kinds are the alerts' kinds");
 
 /* Record and publish the alert of (lot, kind, date) unless its k/ row
  * says it was. 1 when it was published now. */
@@ -744,20 +862,47 @@ static int emit_if_new(ll_alerts *a, const ll_lot *lot, ll_date_kind kind,
   return rc;
 }
 
-static int emit_due(ll_alerts *a, const ll_lot *lot, int64_t now_ms,
-                    ll_err *err) {
-  const ll_opt_time dates[LL_DATE_KIND_COUNT] = {
-      [LL_DATE_ALERT] = lot->alert_at,
-      [LL_DATE_USE_BY] = lot->use_by_at,
-      [LL_DATE_REMOVAL] = lot->removal_at,
-      [LL_DATE_EXPIRATION] = lot->expiration_at};
+/* Is the lot's date of d still d's, on hand and at or before the clock?
+ * The index and the lot row come from one snapshot, so they agree; the
+ * check makes the alert follow the lot row whatever the index says. */
+static bool still_due(const ll_lot *lot, const ll_lot_date *d, int64_t now_ms) {
+  const ll_opt_time *dates[LL_DATE_KIND_COUNT] = {
+      [LL_DATE_ALERT] = &lot->alert_at,
+      [LL_DATE_USE_BY] = &lot->use_by_at,
+      [LL_DATE_REMOVAL] = &lot->removal_at,
+      [LL_DATE_EXPIRATION] = &lot->expiration_at};
+  const ll_opt_time *t = dates[d->kind];
+  return lot->on_hand_micro > 0 && t->set && t->ms == d->at_ms &&
+         t->ms <= now_ms;
+}
+
+/* A date the walks found: alert unless the lot moved on since, or it is
+ * another instance's (then its product is noted, see skipped_served). 1
+ * when it was published now. */
+static int check_date(ll_alerts *a, ll_views_reader *r, const ll_lot_date *d,
+                      int64_t now_ms, ll_err *err) {
+  ll_lot lot;
+  ll_lot_init(&lot);
+  bool found = false;
+  int rc =
+      ll_views_reader_get_lot(r, d->product_id, d->lot_id, &lot, &found, err);
+  if (rc == 0 && found && still_due(&lot, d, now_ms)) {
+    if (serves(a, lot.product_id))
+      rc = emit_if_new(a, &lot, (ll_date_kind)d->kind, d->at_ms, now_ms, err);
+    else
+      note_skipped(a, lot.product_id);
+  }
+  ll_lot_free(&lot);
+  return rc;
+}
+
+static int check_dates(ll_alerts *a, ll_views_reader *r, const ll_dates_walk *w,
+                       int64_t now_ms, ll_err *err) {
   int emitted = 0;
-  if (lot->on_hand_micro <= 0 || !serves(a, lot->product_id))
-    return 0;
-  for (int k = 0; k < LL_DATE_KIND_COUNT; k++) {
-    if (!dates[k].set || dates[k].ms > now_ms)
-      continue;
-    int rc = emit_if_new(a, lot, (ll_date_kind)k, dates[k].ms, now_ms, err);
+  for (size_t i = 0; i < w->n; i++) {
+    if (stopping(a))
+      return CHECK_STOPPED;
+    int rc = check_date(a, r, &w->dates[i], now_ms, err);
     if (rc < 0)
       return -1;
     emitted += rc;
@@ -765,36 +910,62 @@ static int emit_due(ll_alerts *a, const ll_lot *lot, int64_t now_ms,
   return emitted;
 }
 
+/* Walk both indexes from where the last round stood to now_ms and check
+ * what they give. A round that fails (or is stopped) puts the walks back
+ * where they were, so that the next one reads the same rows again: what
+ * this one published has its k/ row then. */
+static int walk_due(ll_alerts *a, int64_t now_ms, ll_err *err) {
+  ll_views_reader *r = ll_views_reader_open(a->views, err);
+  if (r == NULL)
+    return -1;
+  ll_buf due_from, entered_from;
+  ll_buf_init(&due_from);
+  ll_buf_init(&entered_from);
+  ll_buf_put(&due_from, a->due.from.data, a->due.from.len);
+  ll_buf_put(&entered_from, a->entered.from.data, a->entered.from.len);
+  uint64_t read_before = a->due.rows_read + a->entered.rows_read;
+  a->due.until_ms = now_ms;
+  a->entered.until_ms = now_ms;
+  int rc = ll_views_dates_due(r, &a->due, err);
+  if (rc == 0)
+    rc = ll_views_dates_entered(r, &a->entered, err);
+  int emitted = 0;
+  for (int i = 0; i < 2 && rc == 0; i++) {
+    int e = check_dates(a, r, i == 0 ? &a->due : &a->entered, now_ms, err);
+    rc = e < 0 ? e : 0;
+    emitted += e > 0 ? e : 0;
+  }
+  a->more = rc == 0 && (!a->due.done || !a->entered.done);
+  if (rc != 0) {
+    copy_buf(&a->due.from, &due_from);
+    copy_buf(&a->entered.from, &entered_from);
+  }
+  count_rows_read(a, a->due.rows_read + a->entered.rows_read - read_before);
+  ll_dates_walk_clear(&a->due);
+  ll_dates_walk_clear(&a->entered);
+  ll_buf_free(&due_from);
+  ll_buf_free(&entered_from);
+  ll_views_reader_close(r);
+  return rc == CHECK_STOPPED ? 0 : rc < 0 ? -1 : emitted;
+}
+
 int ll_alerts_round(ll_alerts *a, int64_t now_ms, ll_err *err) {
+  a->more = false;
   int settled = settle_pending(a, err);
   if (settled != 0)
     return settled < 0 ? -1 : 0; /* stopping: nothing looked at */
   int followed = follow_published(a, err);
   if (followed != 0)
     return followed < 0 ? -1 : 0;
-  int emitted = 0;
-  char *cursor = NULL;
-  do {
-    ll_lot_filter f = {.cursor = cursor, .limit = LL_LIST_LIMIT_MAX};
-    ll_lot *lots = NULL;
-    size_t n = 0;
-    char *next = NULL;
-    int rc = ll_views_list_lots(a->views, &f, &lots, &n, &next, err);
-    for (size_t i = 0; rc == 0 && i < n && !stopping(a); i++) {
-      int e = emit_due(a, &lots[i], now_ms, err);
-      rc = e < 0 ? -1 : 0;
-      emitted += e > 0 ? e : 0;
-    }
-    ll_lots_free(lots, n);
-    free(cursor);
-    cursor = next;
-    if (rc != 0) {
-      free(cursor);
-      return -1;
-    }
-  } while (cursor != NULL && !stopping(a));
-  free(cursor);
-  return emitted;
+  if (holding(a))
+    return 0; /* no filter yet: the walks wait where they are */
+  if (skipped_served(a))
+    ll_dates_walk_restart(&a->due);
+  return walk_due(a, now_ms, err);
+}
+
+uint64_t ll_alerts_rows_read(ll_alerts *a) {
+  return atomic_load(&a->rows_read);
 }
 
 int ll_alerts_run(ll_alerts *a, volatile sig_atomic_t *stop, ll_err *err) {
@@ -809,7 +980,9 @@ int ll_alerts_run(ll_alerts *a, volatile sig_atomic_t *stop, ll_err *err) {
       ll_log(LL_WARN, "alerts", "round failed, trying again (%s): %s",
              ll_err_kind_name(e.kind), e.message);
     }
-    for (int slept = 0; slept < LL_ALERTS_SCAN_INTERVAL_MS && !*stop;
+    /* A round that stopped at a walk's limit goes on at once. */
+    for (int slept = 0;
+         !a->more && slept < LL_ALERTS_SCAN_INTERVAL_MS && !*stop;
          slept += SLEEP_SLICE_MS)
       usleep(SLEEP_SLICE_MS * 1000);
   }
@@ -983,6 +1156,8 @@ ll_alerts *ll_alerts_open(const ll_alerts_opts *o, ll_err *err) {
   a->topic = ll_strdup(o->topic);
   pthread_mutex_init(&a->filter_mu, NULL);
   a->await_filter = o->await_filter;
+  ll_dates_walk_init(&a->due, ROUND_ROWS_MAX);
+  ll_dates_walk_init(&a->entered, ROUND_ROWS_MAX);
   if (open_store(a, o->dir, err) != 0) {
     ll_alerts_close(a);
     return NULL;
@@ -998,6 +1173,11 @@ ll_alerts *ll_alerts_open(const ll_alerts_opts *o, ll_err *err) {
         o->metrics, "lotline_alerts_emitted_total",
         "LotDateReached alerts published to lots.alerts", NULL);
     a->m_emitted = m ? ll_metric_with(m) : NULL;
+    m = ll_metrics_counter(o->metrics, "lotline_alerts_rows_read_total",
+                           "Rows of the views' dates index the date alerts "
+                           "worker read",
+                           NULL);
+    a->m_rows_read = m ? ll_metric_with(m) : NULL;
   }
   return a;
 }
@@ -1011,6 +1191,10 @@ void ll_alerts_close(ll_alerts *a) {
     destroy_reader(a->follower);
   }
   pthread_mutex_destroy(&a->filter_mu);
+  ll_dates_walk_free(&a->due);
+  ll_dates_walk_free(&a->entered);
+  skipped_clear(a);
+  free(a->skipped);
   if (a->db)
     rocksdb_close(a->db);
   if (a->options)

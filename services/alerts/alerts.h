@@ -71,7 +71,8 @@ void ll_alerts_hold(ll_alerts *a);
 void ll_alerts_close(ll_alerts *a);
 
 /* The worker's loop until *stop: settle what an earlier run left unsent,
- * then look at the dates every LL_ALERTS_SCAN_INTERVAL_MS. A failure
+ * then look at the dates every LL_ALERTS_SCAN_INTERVAL_MS (at once again
+ * when a round had more index rows to read than it takes in one). A failure
  * (Kafka away, the views unreadable) is logged and tried again on the next
  * round; only a failing store ends it (-1 with err). */
 int ll_alerts_run(ll_alerts *a, volatile sig_atomic_t *stop, ll_err *err);
@@ -79,6 +80,14 @@ int ll_alerts_run(ll_alerts *a, volatile sig_atomic_t *stop, ll_err *err);
 /* One round: settle, then find and publish what is due at now_ms. Returns
  * the number published, or -1 with err. (The loop's body; tests call it.) */
 int ll_alerts_round(ll_alerts *a, int64_t now_ms, ll_err *err);
+
+/* Rows of the views' dates index the rounds read (what
+ * lotline_alerts_rows_read_total counts): a round reads what can be due,
+ * not every lot. Thread-safe. */
+uint64_t ll_alerts_rows_read(ll_alerts *a);
+/* Past this many products passed as not served, every round walks all
+ * the due dates again (alerts.c, "products skipped"). */
+#define LL_ALERTS_SKIPPED_MAX 65536
 
 /* The alerts with sequence > since, oldest first, at most limit. *out is
  * malloc'd; free with ll_alerts_free. Thread-safe. */

@@ -257,6 +257,9 @@ static void one_event(gen *g) {
     ev.reference = ll_strdup(text);
     if (rnd(g, 2) == 0)
       ev.description = ll_strdup(rnd(g, 2) ? "" : "checked by QA");
+    if (rnd(g, 3) == 0) /* the dates index: a date moved either way */
+      ev.alert_at = (ll_opt_time){true, ev.occurred_at_ms +
+                                            86400000LL * (int64_t)rnd(g, 200)};
     (void)offer(g, &ev);
   } else { /* invalid on purpose: more than there is */
     move(g, l, at, CUSTOMERS, l->qty[at] + LL_MICRO, "SO-BAD");

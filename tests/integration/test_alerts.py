@@ -143,6 +143,10 @@ def check(d, brokers, want):
     assert [a["sequence"] for a in api] == list(range(1, len(api) + 1)), api
     status, metrics = d.call("GET", "/metrics")
     assert "lotline_alerts_emitted_total" in metrics, metrics[:2000]
+    # The rounds read the dates index: at least the due dates' rows.
+    rows = [line for line in metrics.splitlines()
+            if line.startswith("lotline_alerts_rows_read_total ")]
+    assert rows and int(rows[0].split()[1]) >= len(want), metrics[:2000]
     print("lots.alerts and GET /v1/alerts: %s, each once" % sorted(got))
 
 

@@ -12,7 +12,11 @@
  *     not in the topic): the next worker sends it, once;
  *   - the clock moves past the use-by date: one more, once.
  * And two workers of a cluster on the same views: only the owner alerts,
- * and a new owner does not publish again what the old one did. */
+ * and a new owner does not publish again what the old one did, nor misses
+ * what came due while it did not own the lots. And what a round reads of
+ * the views' dates index: a date moved later or earlier, a lot back on
+ * hand after its date, and many lots with one due (the round reads the
+ * due rows, not every lot). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,6 +90,42 @@ static void fill_views(ll_views *v) {
     fail_msg("apply: %s", err.message);
   for (size_t i = 0; i < n; i++)
     ll_event_free(&e[i].event);
+}
+
+/* Apply entries after what the views hold (positions follow on). */
+static void apply_more(ll_views *v, ll_entry *e, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    e[i].position = ll_views_position(v) + 1 + i;
+  ll_err err = {0};
+  if (ll_views_apply(v, e, n, &err) != 0)
+    fail_msg("apply: %s", err.message);
+  for (size_t i = 0; i < n; i++)
+    ll_event_free(&e[i].event);
+}
+
+static void create_with_alert(ll_views *v, const char *lot, int64_t at_ms) {
+  ll_entry e[2];
+  size_t n = 0;
+  ll_event *c = &push(e, &n, LL_EV_LOT_CREATED, lot)->event;
+  c->name = ll_strdup(lot);
+  c->alert_at = (ll_opt_time){true, at_ms};
+  receive(e, &n, lot);
+  apply_more(v, e, n);
+}
+
+static void move_alert(ll_views *v, const char *lot, int64_t at_ms) {
+  ll_entry e[1];
+  size_t n = 0;
+  ll_event *u = &push(e, &n, LL_EV_LOT_UPDATED, lot)->event;
+  u->alert_at = (ll_opt_time){true, at_ms};
+  apply_more(v, e, n);
+}
+
+static void receive_more(ll_views *v, const char *lot) {
+  ll_entry e[1];
+  size_t n = 0;
+  receive(e, &n, lot);
+  apply_more(v, e, n);
 }
 
 static ll_alerts *open_worker_in(world *w, const char *dir, bool await_filter) {
@@ -286,10 +326,118 @@ static void test_a_cluster_alerts_once(void **state) {
   world_close(&w);
 }
 
+/* A due date moved later before the round saw it alerts at the new date
+ * only; one moved earlier than where the rounds stand alerts at once. */
+static void test_dates_moved_later_and_earlier(void **state) {
+  (void)state;
+  world w;
+  world_open(&w);
+  ll_alerts *a = open_worker(&w);
+  assert_int_equal(round_at(a, T0), 1); /* A1's alert */
+  create_with_alert(w.views, "B1", T0 + DAY_MS);
+  create_with_alert(w.views, "B2", T0 + 20 * DAY_MS);
+  assert_int_equal(round_at(a, T0), 0);
+  move_alert(w.views, "B1", T0 + 5 * DAY_MS);        /* later */
+  move_alert(w.views, "B2", T0 - 2 * DAY_MS);        /* earlier: passed */
+  assert_int_equal(round_at(a, T0), 1);              /* B2 */
+  assert_int_equal(round_at(a, T0 + 2 * DAY_MS), 1); /* A3's use-by */
+  assert_int_equal(round_at(a, T0 + 4 * DAY_MS), 0); /* B1's old date */
+  assert_int_equal(round_at(a, T0 + 5 * DAY_MS), 1); /* B1's new date */
+  assert_int_equal(round_at(a, T0 + 5 * DAY_MS), 0);
+  assert_int_equal(topic_count(&w), 4);
+  expect_list(a, 4);
+  ll_alerts_close(a);
+  world_close(&w);
+}
+
+/* A2's expiration passed while it had no stock: received later, it
+ * alerts once, at the round after. */
+static void test_back_on_hand_after_the_date(void **state) {
+  (void)state;
+  world w;
+  world_open(&w);
+  ll_alerts *a = open_worker(&w);
+  assert_int_equal(round_at(a, T0), 1); /* A1 only */
+  assert_int_equal(round_at(a, T0 + DAY_MS / 2), 0);
+  receive_more(w.views, "A2");
+  assert_int_equal(round_at(a, T0 + DAY_MS / 2), 1);
+  receive_more(w.views, "A2"); /* more stock: nothing new */
+  assert_int_equal(round_at(a, T0 + DAY_MS / 2), 0);
+  ll_alert *list = NULL;
+  size_t n = 0;
+  ll_err err = {0};
+  assert_int_equal(ll_alerts_list(a, 1, 10, &list, &n, &err), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(list[0].lot_id, "A2");
+  assert_int_equal(list[0].kind, LL_DATE_EXPIRATION);
+  ll_alerts_free(list, n);
+  ll_alerts_close(a);
+  world_close(&w);
+}
+
+#define MANY_LOTS 2000
+
+/* Many lots, one due: a round reads the rows that can be due, not the
+ * lots; a round with nothing new reads one row (the next date). */
+static void test_a_round_reads_what_can_be_due(void **state) {
+  (void)state;
+  world w;
+  world_open(&w);
+  ll_entry *e = ll_xcalloc(2 * MANY_LOTS, sizeof *e);
+  size_t n = 0;
+  for (int i = 0; i < MANY_LOTS; i++) {
+    char lot[16];
+    snprintf(lot, sizeof lot, "M%04d", i);
+    ll_event *c = &push(e, &n, LL_EV_LOT_CREATED, lot)->event;
+    c->name = ll_strdup(lot);
+    c->expiration_at = (ll_opt_time){true, T0 + (30 + i) * DAY_MS};
+    receive(e, &n, lot);
+  }
+  apply_more(w.views, e, n);
+  free(e);
+  ll_alerts *a = open_worker(&w);
+  /* The first round walks every date from the earliest: A1's, which is
+   * due, and the first one to come (A3's). */
+  assert_int_equal(round_at(a, T0), 1);
+  assert_int_equal(ll_alerts_rows_read(a), 2);
+  assert_int_equal(round_at(a, T0), 0);
+  assert_int_equal(ll_alerts_rows_read(a), 3);
+  /* One lot of many comes due: the round reads it and the next date. */
+  assert_int_equal(round_at(a, T0 + 30 * DAY_MS), 2); /* A3, M0000 */
+  uint64_t before = ll_alerts_rows_read(a);
+  assert_int_equal(round_at(a, T0 + 31 * DAY_MS), 1); /* M0001 */
+  assert_int_equal(ll_alerts_rows_read(a) - before, 2);
+  ll_alerts_close(a);
+  world_close(&w);
+}
+
+/* An instance that did not own the lots when their dates passed, and
+ * nobody published them: once it owns them, it does. */
+static void test_a_new_owner_alerts_what_came_due_before(void **state) {
+  (void)state;
+  world w;
+  world_open(&w);
+  bool b_owns = false;
+  ll_alerts *b = open_worker_in(&w, w.alerts_dir, true);
+  ll_alerts_serves(b, owns, &b_owns);
+  assert_int_equal(round_at(b, T0 + 2 * DAY_MS), 0);
+  assert_int_equal(round_at(b, T0 + 2 * DAY_MS), 0);
+  b_owns = true;
+  assert_int_equal(round_at(b, T0 + 2 * DAY_MS), 2); /* A1, A3 */
+  assert_int_equal(round_at(b, T0 + 2 * DAY_MS), 0);
+  assert_int_equal(topic_count(&w), 2);
+  ll_alerts_close(b);
+  world_close(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_once_through_the_crash_windows),
       cmocka_unit_test(test_a_cluster_alerts_once),
+      cmocka_unit_test(test_dates_moved_later_and_earlier),
+      cmocka_unit_test(test_back_on_hand_after_the_date),
+      cmocka_unit_test(test_a_round_reads_what_can_be_due),
+      cmocka_unit_test(test_a_new_owner_alerts_what_came_due_before),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -247,8 +247,7 @@ void ll_views_readers_close(ll_views *v) {
   ll_views_snap *s = v->snap_shared;
   v->snap_shared = NULL;
   pthread_mutex_unlock(&v->snap_mu);
-  if (s != NULL)
-    assert(atomic_load(&s->refs) == 1); /* no reader outlives the views */
+  assert(s == NULL || atomic_load(&s->refs) == 1); /* no reader outlives */
   snap_release(v, s);
 }
 

@@ -99,7 +99,8 @@ char *ll_views_lot_page_cursor(const char *lot_id, const char *product_id);
  * A reader sees the views as of one moment: every query made through it
  * reads the same RocksDB snapshot, and ll_views_reader_position() is the
  * log position that snapshot stands at (the checkpoint written in the same
- * batch as the rows). Readers are cheap; open one per request. */
+ * batch as the rows). Readers are cheap; open one per request: readers
+ * opened while the views stand still share one snapshot. */
 typedef struct ll_views_reader ll_views_reader;
 
 ll_views_reader *ll_views_reader_open(ll_views *v, ll_err *err);

@@ -149,6 +149,7 @@ ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
   v->dir = ll_strdup(dir);
   pthread_mutex_init(&v->apply_lock, NULL);
   pthread_mutex_init(&v->tasks_mu, NULL);
+  pthread_mutex_init(&v->snap_mu, NULL);
   atomic_init(&v->position, 0);
   ll_notify_init(&v->applied);
   ll_views_rows_init(&v->rows, tuning->cache_max_entries,
@@ -183,8 +184,10 @@ ll_views *ll_views_open(const char *dir, ll_err *err) {
 void ll_views_close(ll_views *v) {
   if (v == NULL)
     return;
-  if (v->db != NULL)
+  if (v->db != NULL) {
+    ll_views_readers_close(v);
     rocksdb_close(v->db);
+  }
   rocksdb_writebatch_destroy(v->wb);
   free(v->sorted);
   free(v->dir);
@@ -203,6 +206,7 @@ void ll_views_close(ll_views *v) {
     rocksdb_cache_destroy(v->block_cache);
   pthread_mutex_destroy(&v->apply_lock);
   pthread_mutex_destroy(&v->tasks_mu);
+  pthread_mutex_destroy(&v->snap_mu);
   free(v->tasks);
   ll_notify_destroy(&v->applied);
   free(v);

@@ -157,6 +157,10 @@ struct ll_views {
   rocksdb_envoptions_t *env_opts;
   rocksdb_ingestexternalfileoptions_t *ingest_opts;
   rocksdb_readoptions_t *scan_opts; /* upper-bounded prefix scans */
+  /* The snapshot readers share (views_read.c); snap_mu guards the
+   * pointer, the snapshot's refs its life. */
+  pthread_mutex_t snap_mu;
+  struct ll_views_snap *snap_shared;
   /* Each task's last applied task position (views_tasks.c), any thread. */
   pthread_mutex_t tasks_mu;
   ll_views_task *tasks;
@@ -233,13 +237,23 @@ int ll_views_txn_scan(ll_views_txn *t, const ll_buf *prefix, ll_views_row_fn fn,
  * family is not scannable. */
 size_t ll_views_scan_group_len(const void *key, size_t key_len);
 
+/* A snapshot readers share while the views stand still (views_read.c). */
+typedef struct ll_views_snap {
+  const rocksdb_snapshot_t *snap;
+  rocksdb_readoptions_t *ro; /* reads the snapshot */
+  uint64_t published;        /* ll_views.position when it was taken */
+  uint64_t position;         /* the checkpoint in the snapshot */
+  _Atomic uint32_t refs;     /* its readers, + 1 while it is shared */
+} ll_views_snap;
+
 /* A consistent read (views_read.c). */
 struct ll_views_reader {
   ll_views *v;
-  const rocksdb_snapshot_t *snap;
-  rocksdb_readoptions_t *ro; /* reads the snapshot */
-  uint64_t position;         /* the checkpoint in the snapshot */
+  ll_views_snap *snap;
 };
+
+/* Release the shared snapshot: before the database closes. */
+void ll_views_readers_close(ll_views *v);
 
 int ll_views_reader_get(ll_views_reader *r, const ll_buf *key, ll_buf *value,
                         bool *found, ll_err *err);

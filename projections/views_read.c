@@ -163,62 +163,134 @@ int ll_views_txn_scan(ll_views_txn *t, const ll_buf *prefix, ll_views_row_fn fn,
   return rc;
 }
 
-/* ---- readers ---- */
+/* ---- readers ----
+ *
+ * Readers share one snapshot while the views stand still. Taking a
+ * snapshot and releasing it each lock RocksDB's database mutex, which
+ * every API worker would otherwise take twice a request (a worker
+ * descheduled while holding it stalls the others), and the checkpoint is
+ * read once per snapshot instead of once per request. The first reader
+ * after the projector publishes a new position (ll_views.position, stored
+ * after the batch is written) takes a new snapshot and shares it from then
+ * on, so a reader never stands before the position published when it
+ * opened: ?min_position= and the writes' waits keep their meaning. While
+ * no reader comes, the shared snapshot keeps the row versions it sees from
+ * compaction: at most one older version of each row. */
 
-ll_views_reader *ll_views_reader_open(ll_views *v, ll_err *err) {
-  assert(v != NULL);
-  ll_views_reader *r = ll_xcalloc(1, sizeof *r);
-  r->v = v;
-  r->snap = rocksdb_create_snapshot(v->db);
-  r->ro = rocksdb_readoptions_create();
-  rocksdb_readoptions_set_snapshot(r->ro, r->snap);
+static void snap_release(ll_views *v, ll_views_snap *s) {
+  if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+    return;
+  rocksdb_readoptions_destroy(s->ro);
+  rocksdb_release_snapshot(v->db, s->snap);
+  free(s);
+}
+
+/* A new snapshot, with one reference, and the checkpoint it stands at. */
+static ll_views_snap *snap_take(ll_views *v, uint64_t published, ll_err *err) {
+  ll_views_snap *s = ll_xcalloc(1, sizeof *s);
+  atomic_init(&s->refs, 1);
+  s->published = published;
+  s->snap = rocksdb_create_snapshot(v->db);
+  s->ro = rocksdb_readoptions_create();
+  rocksdb_readoptions_set_snapshot(s->ro, s->snap);
 
   ll_buf val;
   ll_buf_init(&val);
   bool found = false;
-  int rc = ll_rocks_get(v->db, r->ro, LL_VK_POSITION, strlen(LL_VK_POSITION),
+  int rc = ll_rocks_get(v->db, s->ro, LL_VK_POSITION, strlen(LL_VK_POSITION),
                         &val, &found, "views: the checkpoint", err);
   if (rc == 0 && found && val.len != 8)
     rc = ll_fail(err, LL_ERR_CORRUPT, "views: corrupt checkpoint record");
   else if (rc == 0)
-    r->position = found ? ll_be64_decode(val.data) : 0;
+    s->position = found ? ll_be64_decode(val.data) : 0;
   ll_buf_free(&val);
   if (rc != 0) {
-    ll_views_reader_close(r);
+    snap_release(v, s);
     return NULL;
   }
+  assert(s->position >= published); /* written before it was published */
+  return s;
+}
+
+/* The shared snapshot when it was taken at the position published now,
+ * else a new one that is shared from now on; one reference for the
+ * caller. */
+static ll_views_snap *snap_acquire(ll_views *v, ll_err *err) {
+  uint64_t published = atomic_load(&v->position);
+  pthread_mutex_lock(&v->snap_mu);
+  ll_views_snap *s = v->snap_shared;
+  if (s != NULL && s->published == published)
+    atomic_fetch_add(&s->refs, 1);
+  else
+    s = NULL;
+  pthread_mutex_unlock(&v->snap_mu);
+  if (s != NULL)
+    return s;
+
+  s = snap_take(v, published, err);
+  if (s == NULL)
+    return NULL;
+  ll_views_snap *old = NULL;
+  pthread_mutex_lock(&v->snap_mu);
+  if (v->snap_shared == NULL || v->snap_shared->published != published) {
+    old = v->snap_shared;
+    atomic_fetch_add(&s->refs, 1); /* the share's */
+    v->snap_shared = s;
+  }
+  pthread_mutex_unlock(&v->snap_mu);
+  snap_release(v, old); /* its readers keep it until they close */
+  return s;
+}
+
+void ll_views_readers_close(ll_views *v) {
+  pthread_mutex_lock(&v->snap_mu);
+  ll_views_snap *s = v->snap_shared;
+  v->snap_shared = NULL;
+  pthread_mutex_unlock(&v->snap_mu);
+  assert(s == NULL || atomic_load(&s->refs) == 1); /* no reader outlives */
+  snap_release(v, s);
+}
+
+ll_views_reader *ll_views_reader_open(ll_views *v, ll_err *err) {
+  assert(v != NULL);
+  ll_views_snap *s = snap_acquire(v, err);
+  if (s == NULL)
+    return NULL;
+  ll_views_reader *r = ll_xmalloc(sizeof *r);
+  r->v = v;
+  r->snap = s;
   return r;
 }
 
 void ll_views_reader_close(ll_views_reader *r) {
   if (r == NULL)
     return;
-  rocksdb_readoptions_destroy(r->ro);
-  rocksdb_release_snapshot(r->v->db, r->snap);
+  snap_release(r->v, r->snap);
   free(r);
 }
 
 uint64_t ll_views_reader_position(const ll_views_reader *r) {
-  return r->position;
+  return r->snap->position;
 }
 
 int ll_views_reader_get_lot(ll_views_reader *r, const char *product_id,
                             const char *lot_id, ll_lot *lot, bool *found,
                             ll_err *err) {
-  return ll_lot_details_get(r->v, r->ro, product_id, lot_id, lot, found, err);
+  return ll_lot_details_get(r->v, r->snap->ro, product_id, lot_id, lot, found,
+                            err);
 }
 
 int ll_views_reader_lot_locations(ll_views_reader *r, const char *product_id,
                                   const char *lot_id, bool include_virtual,
                                   ll_lot_location **out, size_t *n_out,
                                   ll_err *err) {
-  return ll_lot_locations_get(r->v, r->ro, product_id, lot_id, include_virtual,
-                              out, n_out, err);
+  return ll_lot_locations_get(r->v, r->snap->ro, product_id, lot_id,
+                              include_virtual, out, n_out, err);
 }
 
 int ll_views_reader_get(ll_views_reader *r, const ll_buf *key, ll_buf *value,
                         bool *found, ll_err *err) {
-  return ll_rocks_get(r->v->db, r->ro, key->data, key->len, value, found,
+  return ll_rocks_get(r->v->db, r->snap->ro, key->data, key->len, value, found,
                       "views", err);
 }
 
@@ -226,5 +298,5 @@ int ll_views_reader_scan(ll_views_reader *r, const ll_buf *prefix,
                          const ll_buf *start, ll_views_row_fn fn, void *arg,
                          ll_err *err) {
   const ll_buf *from = start != NULL ? start : prefix;
-  return iterate(r->v->db, r->ro, prefix, from, fn, arg, err);
+  return iterate(r->v->db, r->snap->ro, prefix, from, fn, arg, err);
 }

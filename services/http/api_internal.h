@@ -61,8 +61,11 @@
 #define LL_API_SEGMENTS_MAX 6     /* path segments we route on */
 /* Per-connection memory of libmicrohttpd: the request line and headers
  * must fit in it (beyond, MHD answers 431 or 414 itself); the body is
- * streamed through it in pieces. */
-#define LL_API_CONNECTION_MEMORY_BYTES (64 * 1024)
+ * streamed through it in pieces. MHD clears all of it before each request
+ * of a kept-alive connection, so it costs CPU on every read: 16 KiB holds
+ * the longest path or query a lot, product or location id makes (255
+ * characters, percent-encoded) with room for the headers. */
+#define LL_API_CONNECTION_MEMORY_BYTES (16 * 1024)
 #define LL_API_TOKEN_DIGEST_BYTES 32 /* SHA-256 */
 #define LL_API_QUERY_PARAMS_MAX 64   /* routes take a handful */
 #define LL_API_ALLOW_MAX 48          /* "GET, HEAD, PATCH, POST" */

@@ -40,7 +40,10 @@
 #include "support.h"
 
 #define BODY_LIMIT_BYTES (1024 * 1024)
-#define HEADER_OVER_LIMIT_BYTES (80 * 1024) /* the API allows 64 KiB */
+/* The request line and headers share the connection's 16 KiB
+ * (LL_API_CONNECTION_MEMORY_BYTES). */
+#define HEADER_OVER_LIMIT_BYTES (17 * 1024)
+#define HEADER_ROOM_BYTES (8 * 1024) /* fits, with the longest ids */
 #define RAW_TIMEOUT_S 10
 #define RAW_ANSWER_MAX (256 * 1024)
 
@@ -397,7 +400,7 @@ static void test_what_libmicrohttpd_answers(void **state) {
   cap = 40000;
   s = malloc(cap);
   len = (size_t)snprintf(s, cap, "GET /v1/lots?");
-  for (int i = 0; i < 2000; i++)
+  for (int i = 0; i < 500; i++) /* 3.4 KB: within the connection's memory */
     len += (size_t)snprintf(s + len, cap - len, "a%d=1&", i);
   len += (size_t)snprintf(s + len, cap - len,
                           " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -405,6 +408,32 @@ static void test_what_libmicrohttpd_answers(void **state) {
   free(s);
   assert_int_equal(a.status, 400); /* not a hang until the idle timeout */
   assert_non_null(strstr(a.head, "application/json"));
+}
+
+/* The longest ids a path names (255 characters of four UTF-8 bytes each,
+ * percent-encoded: 3,060 bytes apiece) fit in the connection's memory
+ * together with an 8 KiB header: the API answers (404 UNKNOWN_LOT, JSON),
+ * libmicrohttpd does not refuse it (414, 431). */
+static void test_longest_ids_fit(void **state) {
+  (void)state;
+  char id[LL_TEXT_MAX_CHARS * 12 + 1];
+  for (int i = 0; i < LL_TEXT_MAX_CHARS; i++)
+    memcpy(id + i * 12, "%F0%9F%93%A6", 12); /* U+1F4E6 */
+  id[LL_TEXT_MAX_CHARS * 12] = '\0';
+  size_t cap = 4 * sizeof id + HEADER_ROOM_BYTES + 256;
+  char *s = malloc(cap);
+  int len = snprintf(s, cap,
+                     "GET /v1/products/%s/lots/%s/locations HTTP/1.1\r\n"
+                     "Host: x\r\nConnection: close\r\nX-Room: ",
+                     id, id);
+  memset(s + len, 'a', HEADER_ROOM_BYTES);
+  len += HEADER_ROOM_BYTES;
+  len += snprintf(s + len, cap - (size_t)len, "\r\n\r\n");
+  raw_answer a = raw_request(s, (size_t)len);
+  free(s);
+  if (a.status != 404 || strstr(a.head, "UNKNOWN_LOT") == NULL)
+    fail_msg("longest ids: want 404 UNKNOWN_LOT, got %d: %.300s", a.status,
+             a.head);
 }
 
 /* Last: after all of the above, the server answers, and nothing it
@@ -435,6 +464,7 @@ int main(void) {
       cmocka_unit_test(test_query_parameters),
       cmocka_unit_test(test_bad_headers_the_api_sees),
       cmocka_unit_test(test_what_libmicrohttpd_answers),
+      cmocka_unit_test(test_longest_ids_fit),
       cmocka_unit_test(test_still_up_and_no_5xx),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

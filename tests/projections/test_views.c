@@ -323,6 +323,58 @@ static void test_same_lot_id_in_two_products(void **state) {
   ll_views_reader_close(r);
 }
 
+/* Is the lot there for the reader (its snapshot)? */
+static bool reader_has_lot(ll_views_reader *r, const char *product_id,
+                           const char *lot_id) {
+  ll_lot lot;
+  ll_lot_init(&lot);
+  bool found = false;
+  ll_err err = {0};
+  assert_int_equal(
+      ll_views_reader_get_lot(r, product_id, lot_id, &lot, &found, &err), 0);
+  ll_lot_free(&lot);
+  return found;
+}
+
+static ll_views_reader *open_reader(ll_views *v) {
+  ll_err err = {0};
+  ll_views_reader *r = ll_views_reader_open(v, &err);
+  if (r == NULL)
+    fail_msg("reader: %s", err.message);
+  return r;
+}
+
+/* Readers opened while the position stands still share one snapshot; the
+ * first after an apply stands at the new position, and a reader opened
+ * before keeps its own moment until it closes. */
+static void
+test_readers_share_a_snapshot_until_the_position_moves(void **state) {
+  ctx *c = *state;
+  tlog_created(&c->log, "L1", "P1", "A", "PO-1");
+  apply_ok(c->v, c->log.e, 1);
+  ll_views_reader *r1 = open_reader(c->v), *r2 = open_reader(c->v);
+  assert_ptr_equal(r1->snap, r2->snap);
+  assert_int_equal(ll_views_reader_position(r1), 1);
+
+  tlog_created(&c->log, "L2", "P1", "B", "PO-2");
+  apply_ok(c->v, &c->log.e[1], 1);
+  ll_views_reader *r3 = open_reader(c->v);
+  assert_ptr_not_equal(r3->snap, r1->snap);
+  assert_int_equal(ll_views_reader_position(r3), 2);
+  assert_true(reader_has_lot(r3, "P1", "L2"));
+  assert_false(reader_has_lot(r1, "P1", "L2"));
+  assert_true(reader_has_lot(r2, "P1", "L1"));
+  ll_views_reader_close(r1);
+  ll_views_reader_close(r2); /* the last of the old snapshot's readers */
+
+  ll_views_reader *r4 = open_reader(c->v);
+  assert_ptr_equal(r4->snap, r3->snap);
+  assert_int_equal(ll_views_reader_position(r4), 2);
+  ll_views_reader_close(r3);
+  ll_views_reader_close(r4);
+  /* The views close with the shared snapshot still held (teardown). */
+}
+
 static void test_update_keeps_what_it_does_not_name(void **state) {
   ctx *c = *state;
   ll_event *ev = tlog_created(&c->log, "L1", "P1", "A", "PO-7");
@@ -715,6 +767,9 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_log_that_does_not_fit_is_an_error,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_readers_share_a_snapshot_until_the_position_moves, setup,
+          teardown),
       cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list_pages_with_cursor, setup,
                                       teardown),

@@ -104,12 +104,7 @@
 #include "publisher_changelog.h"
 #include "publisher_tail.h"
 
-/* An idle publisher sleeps until the log changes. A commit in this
- * process wakes it at once, so on the consumer's own (primary) store it
- * only looks again after PUB_IDLE_WAIT_MS; a secondary sees the primary's
- * writes only when it catches up, so it looks every PUB_IDLE_POLL_MS. */
 #define PUB_IDLE_POLL_MS 5
-#define PUB_IDLE_WAIT_MS 100
 #define PUB_RETRY_BACKOFF_MS 1000
 #define PUB_INIT_TIMEOUT_MS 10000
 #define PUB_METADATA_TIMEOUT_MS 5000
@@ -150,8 +145,6 @@ struct ll_publisher {
   bool mine[PUB_PARTITIONS_MAX];
   pub_changelog chg;        /* lots.changelog (publisher_changelog.c) */
   uint64_t rejections_seen; /* the store's last rejection, last looked at */
-  uint64_t txn_began_ns;    /* ll_mono_ns of the last transaction's begin */
-  bool at_head;             /* the last run read the log to its end */
 };
 
 /* ---- small helpers ---- */
@@ -695,7 +688,6 @@ static step_result publish_run(ll_publisher *p, size_t n, ll_err *err) {
   uint64_t last = n > 0 ? p->run[n - 1]->position : p->cursor - 1;
   p->txn_delivery_err = RD_KAFKA_RESP_ERR_NO_ERROR;
   uint64_t t0 = ll_mono_ns();
-  p->txn_began_ns = t0;
   txn_class c =
       classify(p, rd_kafka_begin_transaction(p->rk), "begin_transaction", err);
   if (c == TXN_FENCED)
@@ -770,37 +762,9 @@ static step_result gather_changelog(ll_publisher *p, size_t m, ll_err *err) {
   return pub_chg_gather(&p->chg, &r, err) == 0 ? STEP_OK : STEP_FATAL;
 }
 
-/* At the end of the log, let LL_PUBLISH_TXN_GAP_MS pass since the last
- * transaction began: what the log gains meanwhile goes in the next one.
- * Each transaction costs the producer the same fixed work whatever it
- * carries (registering its partitions with the coordinator, a flush, the
- * commit's round trips, waking librdkafka's threads for each of them);
- * woken by every commit of the command consumer, a hundred or more a
- * second under load, the publisher paid it for a few dozen entries at a
- * time. lots.events is at most that much later. */
-static void pace(const ll_publisher *p) {
-  if (!p->at_head || p->txn_began_ns == 0)
-    return;
-  uint64_t due = p->txn_began_ns + LL_PUBLISH_TXN_GAP_MS * 1000000ull;
-  uint64_t now = ll_mono_ns();
-  if (now < due)
-    usleep((useconds_t)((due - now) / 1000));
-}
-
-/* Sleep until the log changes (see PUB_IDLE_WAIT_MS). */
-static void wait_idle(ll_publisher *p, uint64_t seen) {
-  uint64_t wait_ms = ll_store_get_mode(p->o.log) == LL_STORE_PRIMARY
-                         ? PUB_IDLE_WAIT_MS
-                         : PUB_IDLE_POLL_MS;
-  /* Serve Kafka's callbacks first. */
-  rd_kafka_poll(p->rk, 0);
-  ll_store_wait_change(p->o.log, seen, ll_mono_ns() + wait_ms * 1000000ull);
-}
-
 /* Publish what the log holds from the cursor on (one transaction): its
  * entries, and the rejections stored since with them. */
 static step_result step(ll_publisher *p, ll_err *err) {
-  pace(p);
   uint64_t seen = ll_store_changes(p->o.log);
   if (ll_store_catch_up(p->o.log, err) != 0)
     return STEP_FATAL;
@@ -811,10 +775,12 @@ static step_result step(ll_publisher *p, ll_err *err) {
     return STEP_FATAL;
   bool rejected = p->chg.topic != NULL && rejections != p->rejections_seen;
   if (n == 0 && !rejected) {
-    wait_idle(p, seen);
+    /* Serve Kafka's callbacks, then sleep until the log changes. */
+    rd_kafka_poll(p->rk, 0);
+    ll_store_wait_change(p->o.log, seen,
+                         ll_mono_ns() + PUB_IDLE_POLL_MS * 1000000ull);
     return STEP_OK;
   }
-  p->at_head = n < (size_t)p->o.batch_max_events;
   step_result r = select_run(p, n, &m, err);
   if (r == STEP_OK)
     r = gather_changelog(p, m, err);

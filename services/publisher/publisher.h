@@ -25,9 +25,6 @@
 #include "ll_types.h"
 
 #define LL_PUBLISH_BATCH_MAX_LIMIT 10000 /* log entries per transaction */
-/* At the end of the log, at most one transaction begins per this long
- * (why: publisher.c); the entries committed meanwhile go in the next. */
-#define LL_PUBLISH_TXN_GAP_MS 20
 #define LL_POSITION_HEADER "lotline-position"
 
 /* Points where a test may make the publisher stop as if the process had

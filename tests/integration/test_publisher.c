@@ -656,35 +656,6 @@ static void test_publishes_each_task_in_order(void **state) {
   assert_int_equal(check_topics(f, &f->a), 0);
 }
 
-/* Following a busy log (a commit every millisecond, as the command
- * consumer makes under load), the publisher gathers what was committed
- * since its last transaction: at the end of the log it begins one at most
- * every LL_PUBLISH_TXN_GAP_MS, not one per commit, and still publishes
- * every entry in order. */
-static void test_busy_log_is_published_in_gathered_transactions(void **state) {
-  fixture *f = *state;
-  write_lots(&f->a);
-  runner r;
-  start(&r, f, &f->a, "pub-a", ll_broker_bootstraps(f->broker), 1000, NULL);
-  wait_done(&r); /* the lots: one transaction */
-  uint64_t t0 = ll_mono_ns();
-  for (int i = 0; i < 200; i++) {
-    write_moves(&f->a, 1);
-    usleep(1000);
-  }
-  wait_done(&r);
-  uint64_t elapsed_ms = (ll_mono_ns() - t0) / 1000000;
-  assert_int_equal(finish(&r), 0);
-  assert_int_equal(r.events, 224);
-  /* The lots' transaction, then at most one per gap from t0 on. */
-  long long most = 2 + (long long)(elapsed_ms / LL_PUBLISH_TXN_GAP_MS);
-  if (r.transactions > most)
-    fail_msg("%lld transactions in %" PRIu64 " ms for 200 commits; at most "
-             "%lld expected",
-             r.transactions, elapsed_ms, most);
-  assert_int_equal(check_topics(f, &f->a), 0);
-}
-
 static void test_clean_restart_neither_skips_nor_repeats(void **state) {
   fixture *f = *state;
   write_lots(&f->a);
@@ -866,8 +837,6 @@ static void test_instance_behind_kafka_waits_for_the_end(void **state) {
 int main(void) {
   ll_log_set_level(getenv("LOTLINE_TEST_DEBUG") ? LL_DEBUG : LL_ERROR);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(
-          test_busy_log_is_published_in_gathered_transactions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_publishes_each_task_in_order, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(

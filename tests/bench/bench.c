@@ -69,6 +69,7 @@
 #define BENCH_FRESH_SPLIT 0 /* lotlined command + lotlined project */
 #define BENCH_FRESH_ALL 1   /* lotlined all */
 #define BENCH_FRESH_MODES 2
+#define BENCH_ALL_SETS_MAX 4   /* --all-set settings passed to lotlined all */
 #define BENCH_WRITE_ONE 500    /* one client's sequential writes */
 #define BENCH_WRITE_CLIENTS 32 /* clients writing at once */
 #define BENCH_WRITE_SECONDS 5  /* how long they write */
@@ -104,6 +105,8 @@ typedef struct opts {
   int n_fresh_rates;
   int fresh_seconds;
   unsigned fresh_modes; /* bit BENCH_FRESH_SPLIT, BENCH_FRESH_ALL */
+  const char *all_sets[BENCH_ALL_SETS_MAX]; /* "KEY=VALUE", for --set */
+  int n_all_sets;
   int write_one, write_clients, write_seconds;
   unsigned phases; /* BENCH_PHASE_* to run; ingest and projection always */
   bool keep;
@@ -1067,15 +1070,20 @@ typedef struct fresh_service {
 /* `lotlined all` on the benchmark's broker, as a user runs it against a
  * Kafka: its cluster directory, publisher and alerts worker included. */
 static h_proc start_all(const char *bin, const char *brokers, const char *data,
-                        char **http) {
+                        const opts *o, char **http) {
   char log[2048], addr[2048];
   snprintf(log, sizeof log, "%s/all-fresh.log", data);
   snprintf(addr, sizeof addr, "%s/http.addr", data);
   remove(addr);
-  const char *argv[] = {
+  const char *argv[11 + 2 * BENCH_ALL_SETS_MAX] = {
       bin,     "all",    "--data",      data,          "--brokers",
-      brokers, "--http", "127.0.0.1:0", "--log-level", daemon_log_level(),
-      NULL};
+      brokers, "--http", "127.0.0.1:0", "--log-level", daemon_log_level()};
+  int argc = 10;
+  for (int i = 0; i < o->n_all_sets; i++) {
+    argv[argc++] = "--set";
+    argv[argc++] = o->all_sets[i];
+  }
+  argv[argc] = NULL;
   h_proc p = h_spawn(log, argv);
   *http = h_wait_file(data, "http.addr", 30000);
   if (!*http) {
@@ -1086,11 +1094,11 @@ static h_proc start_all(const char *bin, const char *brokers, const char *data,
 }
 
 static void fresh_start(fresh_service *s, int mode, const char *bin,
-                        const char *brokers, const char *data) {
+                        const char *brokers, const char *data, const opts *o) {
   memset(s, 0, sizeof *s);
   s->mode = mode;
   if (mode == BENCH_FRESH_ALL) {
-    s->proj = start_all(bin, brokers, data, &s->http);
+    s->proj = start_all(bin, brokers, data, o, &s->http);
     s->log_http = ll_strdup(s->http);
     return;
   }
@@ -1141,7 +1149,7 @@ static void freshness(const char *bin, workload *wl, const char *brokers,
                       const char *data, const opts *o, int mode, int rate,
                       fresh_figures *f, results *r) {
   fresh_service svc;
-  fresh_start(&svc, mode, bin, brokers, data);
+  fresh_start(&svc, mode, bin, brokers, data, o);
   /* The producer of the offered load is the one that warmed up: connected,
    * with its producer id and the topic's metadata, as a running client's
    * would be. A new one would make the first second's events wait for
@@ -1345,6 +1353,7 @@ static void usage(FILE *out) {
           "                    (lotlined command + project) and all\n"
           "                    (lotlined all on the bench's broker);\n"
           "                    default split,all\n"
+          "  --all-set K=V     a setting for lotlined all (--set; up to 4)\n"
           "  --write-one N     one client's sequential writes (default "
           "500)\n"
           "  --write-seconds S 32 clients' writing time (default 5)\n"
@@ -1401,6 +1410,28 @@ static int parse_fresh_modes(const char *list, unsigned *out) {
   return *out != 0 ? 0 : -1;
 }
 
+/* --all-set (A) and --fresh-mode (M); -1 on a value it does not take. */
+static int parse_all_opt(int ch, const char *arg, opts *o) {
+  if (ch == 'M')
+    return parse_fresh_modes(arg, &o->fresh_modes);
+  if (o->n_all_sets == BENCH_ALL_SETS_MAX || strchr(arg, '=') == NULL)
+    return -1;
+  o->all_sets[o->n_all_sets++] = arg;
+  return 0;
+}
+
+/* --smoke: a tiny run of every phase. */
+static void set_smoke(opts *o) {
+  o->events = 20000;
+  o->api_seconds = 2;
+  o->fresh_rates[0] = 2000;
+  o->n_fresh_rates = 1;
+  o->fresh_seconds = 2;
+  o->write_one = 50;
+  o->write_seconds = 1;
+  o->partitions = 8;
+}
+
 /* Reads the options into *o; returns -1 to go on, else the exit status. */
 static int parse_opts(int argc, char **argv, opts *o) {
   static const struct option lo[] = {
@@ -1412,6 +1443,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"fresh-rate", required_argument, NULL, 'r'},
       {"fresh-seconds", required_argument, NULL, 'f'},
       {"fresh-mode", required_argument, NULL, 'M'},
+      {"all-set", required_argument, NULL, 'A'},
       {"write-one", required_argument, NULL, 'W'},
       {"write-seconds", required_argument, NULL, 'T'},
       {"workdir", required_argument, NULL, 'w'},
@@ -1456,8 +1488,9 @@ static int parse_opts(int argc, char **argv, opts *o) {
     case 'f':
       o->fresh_seconds = atoi(optarg);
       break;
+    case 'A':
     case 'M':
-      if (parse_fresh_modes(optarg, &o->fresh_modes) != 0) {
+      if (parse_all_opt(ch, optarg, o) != 0) {
         usage(stderr);
         return 2;
       }
@@ -1478,15 +1511,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
       }
       break;
     case 'S':
-      o->events = 20000;
-      o->api_seconds = 2;
-      o->fresh_rates[0] = 2000;
-      o->n_fresh_rates = 1;
+      set_smoke(o);
       rates_given = true;
-      o->fresh_seconds = 2;
-      o->write_one = 50;
-      o->write_seconds = 1;
-      o->partitions = 8;
       break;
     case 'h':
       usage(stdout);

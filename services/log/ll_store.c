@@ -483,6 +483,7 @@ static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
   atomic_init(&s->last_rejection, 0);
   ll_notify_init(&s->changed);
   pthread_mutex_init(&s->tasks_mu, NULL);
+  pthread_mutex_init(&s->catch_up_mu, NULL);
   s->block_cache = rocksdb_cache_create_lru(mode == LL_STORE_PRIMARY
                                                 ? BLOCK_CACHE_BYTES
                                                 : FOLLOWER_BLOCK_CACHE_BYTES);
@@ -594,23 +595,37 @@ void ll_store_close(ll_store *s) {
   ll_notify_destroy(&s->changed);
   ll_store_tasks_free(s);
   pthread_mutex_destroy(&s->tasks_mu);
+  pthread_mutex_destroy(&s->catch_up_mu);
   free(s);
+}
+
+/* Under catch_up_mu: what it loads is never older than the sequence it
+ * records, whichever of the followers (projector, publisher) comes first. */
+static int catch_up_locked(ll_store *s, ll_err *err) {
+  char *rerr = NULL;
+  rocksdb_try_catch_up_with_primary(s->db, &rerr);
+  if (rerr)
+    return ll_store_fail(s, err, "catch up with primary", rerr);
+  /* Nothing written since the last catch-up: the counters and the task
+   * records loaded then still hold. An idle follower polls every few ms,
+   * and reading them again (a scan of the task rows) would only cost. */
+  uint64_t seq = rocksdb_get_latest_sequence_number(s->db);
+  if (seq == atomic_load(&s->caught_up_seq))
+    return 0;
+  if (load_meta(s, err) != 0 || ll_store_tasks_load(s, err) != 0)
+    return -1;
+  atomic_store(&s->caught_up_seq, seq);
+  ll_notify_bump(&s->changed); /* waiters: the primary wrote something */
+  return 0;
 }
 
 int ll_store_catch_up(ll_store *s, ll_err *err) {
   if (s->mode == LL_STORE_PRIMARY)
     return 0;
-  char *rerr = NULL;
-  rocksdb_try_catch_up_with_primary(s->db, &rerr);
-  if (rerr)
-    return ll_store_fail(s, err, "catch up with primary", rerr);
-  if (load_meta(s, err) != 0 || ll_store_tasks_load(s, err) != 0)
-    return -1;
-  /* Wake waiters only when the primary wrote something since. */
-  uint64_t seq = rocksdb_get_latest_sequence_number(s->db);
-  if (atomic_exchange(&s->caught_up_seq, seq) != seq)
-    ll_notify_bump(&s->changed);
-  return 0;
+  pthread_mutex_lock(&s->catch_up_mu);
+  int rc = catch_up_locked(s, err);
+  pthread_mutex_unlock(&s->catch_up_mu);
+  return rc;
 }
 
 uint64_t ll_store_last_rejection(ll_store *s) {

@@ -257,6 +257,7 @@ struct ll_store {
    * writes (secondary): what waiters for the log sleep on. */
   ll_notify changed;
   _Atomic uint64_t caught_up_seq; /* secondary: RocksDB sequence last seen */
+  pthread_mutex_t catch_up_mu;    /* secondary: one catch-up at a time */
 };
 
 /* Turn a RocksDB error string into err ("log store DIR: OP: why"), free it,

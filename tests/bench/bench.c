@@ -13,9 +13,13 @@
  *   5. rebuild: `lotline rebuild` (when the CLI has it);
  *   6. API: wrk on GET /v1/lots/{id}/locations, random lots, concurrent,
  *      once the publisher has caught up and the views' compaction settled;
- *   7. freshness: `lotlined command` + `project` running, a fixed offered
- *      load (2,000, 10,000 and 20,000 events/s, each on a fresh start),
- *      produced -> visible through the API for sampled new lots;
+ *   7. freshness: a fixed offered load (2,000, 10,000 and 20,000
+ *      events/s, each on a fresh start), produced -> visible through the
+ *      API for sampled new lots, on each deployment --fresh-mode names:
+ *      `split`, `lotlined command` + `project` (the projector follows the
+ *      log as a RocksDB secondary), and `all`, one `lotlined all --brokers`
+ *      on this process's broker (the projector reads the consumer's
+ *      primary store, woken by each commit: what a user runs);
  *   8. write latency (bench_write.c): POST /v1/moves on a fresh `lotlined
  *      all`, one client, then 32 at once;
  *   and the peak RSS of each process, bytes on disk per event.
@@ -61,6 +65,11 @@
  * events anyway. */
 #define BENCH_OFFER_TICK_US 1000
 #define BENCH_FRESH_RATES_MAX 3
+/* The deployments the freshness phase measures (--fresh-mode). */
+#define BENCH_FRESH_SPLIT 0 /* lotlined command + lotlined project */
+#define BENCH_FRESH_ALL 1   /* lotlined all */
+#define BENCH_FRESH_MODES 2
+#define BENCH_ALL_SETS_MAX 4   /* --all-set settings passed to lotlined all */
 #define BENCH_WRITE_ONE 500    /* one client's sequential writes */
 #define BENCH_WRITE_CLIENTS 32 /* clients writing at once */
 #define BENCH_WRITE_SECONDS 5  /* how long they write */
@@ -95,6 +104,9 @@ typedef struct opts {
   int fresh_rates[BENCH_FRESH_RATES_MAX]; /* offered loads, events/s */
   int n_fresh_rates;
   int fresh_seconds;
+  unsigned fresh_modes; /* bit BENCH_FRESH_SPLIT, BENCH_FRESH_ALL */
+  const char *all_sets[BENCH_ALL_SETS_MAX]; /* "KEY=VALUE", for --set */
+  int n_all_sets;
   int write_one, write_clients, write_seconds;
   unsigned phases; /* BENCH_PHASE_* to run; ingest and projection always */
   bool keep;
@@ -107,8 +119,9 @@ typedef struct fresh_figures {
   double p50_ms, p99_ms, max_ms;
   int64_t samples;
   /* CPU of each process per log entry over the phase: what the machine's
-   * other load does not change much, unlike the latencies. */
-  double command_cpu_us, project_cpu_us;
+   * other load does not change much, unlike the latencies. split: command
+   * and project; all: the one process. */
+  double command_cpu_us, project_cpu_us, all_cpu_us;
 } fresh_figures;
 
 typedef struct results {
@@ -121,7 +134,7 @@ typedef struct results {
   double rebuild_s;
   double api_rps;
   double api_p50_ms, api_p99_ms;
-  fresh_figures fresh[BENCH_FRESH_RATES_MAX];
+  fresh_figures fresh[BENCH_FRESH_MODES][BENCH_FRESH_RATES_MAX];
   write_figures write_one, write_many;
   int64_t rss_command_kb, rss_project_kb, rss_all_project_kb;
   rss_marks rss_command_marks, rss_project_marks;
@@ -1044,32 +1057,120 @@ static void wait_projected(const char *http, long position) {
     sleep_ms(BENCH_POLL_MS);
 }
 
+/* The service under test in the freshness phase: one process (`all`) or
+ * two (`command` + `project`). */
+typedef struct fresh_service {
+  int mode;       /* BENCH_FRESH_* */
+  h_proc cmd;     /* split: lotlined command */
+  h_proc proj;    /* split: lotlined project; all: lotlined all */
+  char *http;     /* the API, and the projector's metrics */
+  char *log_http; /* where lotline_log_position is served */
+} fresh_service;
+
+/* `lotlined all` on the benchmark's broker, as a user runs it against a
+ * Kafka: its cluster directory, publisher and alerts worker included. */
+static h_proc start_all(const char *bin, const char *brokers, const char *data,
+                        const opts *o, char **http) {
+  char log[2048], addr[2048];
+  snprintf(log, sizeof log, "%s/all-fresh.log", data);
+  snprintf(addr, sizeof addr, "%s/http.addr", data);
+  remove(addr);
+  const char *argv[11 + 2 * BENCH_ALL_SETS_MAX] = {
+      bin,     "all",    "--data",      data,          "--brokers",
+      brokers, "--http", "127.0.0.1:0", "--log-level", daemon_log_level()};
+  int argc = 10;
+  for (int i = 0; i < o->n_all_sets; i++) {
+    argv[argc++] = "--set";
+    argv[argc++] = o->all_sets[i];
+  }
+  argv[argc] = NULL;
+  h_proc p = h_spawn(log, argv);
+  *http = h_wait_file(data, "http.addr", 30000);
+  if (!*http) {
+    h_dump_log(&p);
+    die("freshness", "lotlined all did not start");
+  }
+  return p;
+}
+
+static void fresh_start(fresh_service *s, int mode, const char *bin,
+                        const char *brokers, const char *data, const opts *o) {
+  memset(s, 0, sizeof *s);
+  s->mode = mode;
+  if (mode == BENCH_FRESH_ALL) {
+    s->proj = start_all(bin, brokers, data, o, &s->http);
+    s->log_http = ll_strdup(s->http);
+    return;
+  }
+  s->cmd = start_command(bin, brokers, data, &s->log_http);
+  s->proj = start_project(bin, brokers, data, "project-fresh", &s->http);
+}
+
+/* CPU seconds of the service's processes: [0] command, [1] project or all. */
+static void fresh_cpu(const fresh_service *s, double cpu[2]) {
+  cpu[0] = s->mode == BENCH_FRESH_SPLIT ? cpu_seconds(s->cmd.pid) : 0;
+  cpu[1] = cpu_seconds(s->proj.pid);
+}
+
+static void fresh_stop(fresh_service *s, results *r) {
+  int64_t rss = rss_peak_kb(s->proj.pid);
+  if (rss > r->rss_all_project_kb)
+    r->rss_all_project_kb = rss;
+  if (h_stop(&s->proj, 10000) != 0)
+    die("freshness", s->mode == BENCH_FRESH_ALL
+                         ? "lotlined all did not stop cleanly"
+                         : "lotlined project did not stop cleanly");
+  if (s->mode == BENCH_FRESH_SPLIT && h_stop(&s->cmd, 10000) != 0)
+    die("freshness", "lotlined command did not stop cleanly");
+  free(s->http);
+  free(s->log_http);
+}
+
+/* p50, p99, max of the sampled latencies, and the CPU per log entry. */
+static void fresh_figures_fill(fresh_ctx *c, const double cpu0[2],
+                               const double cpu1[2], long entries, int mode,
+                               fresh_figures *f) {
+  if (entries > 0 && mode == BENCH_FRESH_SPLIT) {
+    f->command_cpu_us = (cpu1[0] - cpu0[0]) * 1e6 / (double)entries;
+    f->project_cpu_us = (cpu1[1] - cpu0[1]) * 1e6 / (double)entries;
+  } else if (entries > 0) {
+    f->all_cpu_us = (cpu1[1] - cpu0[1]) * 1e6 / (double)entries;
+  }
+  qsort(c->latencies_ms, (size_t)c->n_lat, sizeof(double), cmp_double);
+  f->samples = c->n_lat;
+  if (c->n_lat == 0)
+    die("freshness", "no lot was sampled");
+  f->p50_ms = c->latencies_ms[c->n_lat / 2];
+  f->p99_ms = c->latencies_ms[(c->n_lat * 99) / 100];
+  f->max_ms = c->latencies_ms[c->n_lat - 1];
+}
+
 static void freshness(const char *bin, workload *wl, const char *brokers,
-                      const char *data, const opts *o, int rate,
+                      const char *data, const opts *o, int mode, int rate,
                       fresh_figures *f, results *r) {
-  char *cmd_metrics = NULL, *http = NULL;
-  h_proc cmdp = start_command(bin, brokers, data, &cmd_metrics);
-  h_proc proj = start_project(bin, brokers, data, "project-fresh", &http);
+  fresh_service svc;
+  fresh_start(&svc, mode, bin, brokers, data, o);
   /* The producer of the offered load is the one that warmed up: connected,
    * with its producer id and the topic's metadata, as a running client's
    * would be. A new one would make the first second's events wait for
    * that (see docs/performance.md). */
   rd_kafka_t *rk = make_producer(brokers, BENCH_CLIENT_LINGER_MS);
-  warm_up(wl, rk, http);
+  warm_up(wl, rk, svc.http);
   /* On a caught-up service: a publisher still working off what the
    * earlier phases left would take the cores from the projector. */
-  wait_publisher(http);
+  wait_publisher(svc.http);
   offered load;
   offered_make(wl, (int64_t)rate * o->fresh_seconds, &load);
-  fresh_ctx c = {.http = http};
+  fresh_ctx c = {.http = svc.http};
   c.samples = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof *c.samples);
   c.latencies_ms = ll_xcalloc(BENCH_FRESH_SAMPLES_MAX, sizeof(double));
   pthread_t poller;
   pthread_create(&poller, NULL, fresh_poller, &c);
-  double cmd_cpu0 = cpu_seconds(cmdp.pid), proj_cpu0 = cpu_seconds(proj.pid);
-  long log0 = h_metric(cmd_metrics, "lotline_log_position");
+  double cpu0[2], cpu1[2];
+  fresh_cpu(&svc, cpu0);
+  long log0 = h_metric(svc.log_http, "lotline_log_position");
   double t0 = now_s();
-  int64_t sent = offer_load(&load, rk, &c, rate, cmd_metrics);
+  int64_t sent = offer_load(&load, rk, &c, rate, svc.log_http);
   offered_free(&load);
   f->rate = rate;
   f->offered_eps = (double)sent / (now_s() - t0);
@@ -1077,54 +1178,43 @@ static void freshness(const char *bin, workload *wl, const char *brokers,
     die("freshness", "the offered load was not all delivered");
   atomic_store(&c.producing_done, true);
   pthread_join(poller, NULL);
-  check_log_count(cmd_metrics, wl);
-  long log1 = h_metric(cmd_metrics, "lotline_log_position");
-  wait_projected(http, log1);
-  if (log1 > log0) {
-    f->command_cpu_us =
-        (cpu_seconds(cmdp.pid) - cmd_cpu0) * 1e6 / (log1 - log0);
-    f->project_cpu_us =
-        (cpu_seconds(proj.pid) - proj_cpu0) * 1e6 / (log1 - log0);
-  }
-  qsort(c.latencies_ms, (size_t)c.n_lat, sizeof(double), cmp_double);
-  f->samples = c.n_lat;
-  if (c.n_lat == 0)
-    die("freshness", "no lot was sampled");
-  f->p50_ms = c.latencies_ms[c.n_lat / 2];
-  f->p99_ms = c.latencies_ms[(c.n_lat * 99) / 100];
-  f->max_ms = c.latencies_ms[c.n_lat - 1];
-  int64_t rss = rss_peak_kb(proj.pid);
-  if (rss > r->rss_all_project_kb)
-    r->rss_all_project_kb = rss;
-  if (h_stop(&proj, 10000) != 0)
-    die("freshness", "lotlined project did not stop cleanly");
-  if (h_stop(&cmdp, 10000) != 0)
-    die("freshness", "lotlined command did not stop cleanly");
+  check_log_count(svc.log_http, wl);
+  long log1 = h_metric(svc.log_http, "lotline_log_position");
+  wait_projected(svc.http, log1);
+  fresh_cpu(&svc, cpu1);
+  fresh_figures_fill(&c, cpu0, cpu1, log1 - log0, mode, f);
+  fresh_stop(&svc, r);
   rd_kafka_destroy(rk);
   free(c.samples);
   free(c.latencies_ms);
-  free(http);
-  free(cmd_metrics);
 }
 
 /* ---- report ---- */
 
-static void print_fresh(const opts *o, const results *r) {
-  for (int i = 0; i < o->n_fresh_rates; i++) {
-    const fresh_figures *f = &r->fresh[i];
-    char what[64];
-    snprintf(what, sizeof what, "freshness at %d/s offered", f->rate);
-    printf("%-44s %14.0f\n", what, f->offered_eps);
-    printf("  %-42s %14.2f\n", "p50, ms", f->p50_ms);
-    printf("  %-42s %14.2f%s\n", "p99, ms", f->p99_ms,
-           f->rate == 10000 ? " <= 100" : "");
-    printf("  %-42s %14.2f\n", "max, ms", f->max_ms);
-    printf("  %-42s %14" PRId64 "\n", "samples", f->samples);
-    printf("  %-42s %14.1f\n", "CPU of command, us per entry",
-           f->command_cpu_us);
-    printf("  %-42s %14.1f\n", "CPU of project, us per entry",
-           f->project_cpu_us);
+static const char *const fresh_mode_names[BENCH_FRESH_MODES] = {"split", "all"};
+
+static void print_fresh_one(int mode, const fresh_figures *f) {
+  char what[64];
+  snprintf(what, sizeof what, "freshness (%s) at %d/s offered",
+           fresh_mode_names[mode], f->rate);
+  printf("%-44s %14.0f\n", what, f->offered_eps);
+  printf("  %-42s %14.2f\n", "p50, ms", f->p50_ms);
+  printf("  %-42s %14.2f%s\n", "p99, ms", f->p99_ms,
+         f->rate == 10000 ? " <= 100" : "");
+  printf("  %-42s %14.2f\n", "max, ms", f->max_ms);
+  printf("  %-42s %14" PRId64 "\n", "samples", f->samples);
+  if (mode == BENCH_FRESH_ALL) {
+    printf("  %-42s %14.1f\n", "CPU of all, us per entry", f->all_cpu_us);
+    return;
   }
+  printf("  %-42s %14.1f\n", "CPU of command, us per entry", f->command_cpu_us);
+  printf("  %-42s %14.1f\n", "CPU of project, us per entry", f->project_cpu_us);
+}
+
+static void print_fresh(const opts *o, const results *r) {
+  for (int m = 0; m < BENCH_FRESH_MODES; m++)
+    for (int i = 0; i < o->n_fresh_rates && (o->fresh_modes & (1u << m)); i++)
+      print_fresh_one(m, &r->fresh[m][i]);
 }
 
 static void print_write(const char *what, const write_figures *w,
@@ -1136,9 +1226,14 @@ static void print_write(const char *what, const write_figures *w,
 }
 
 /* The figures the text table has, as JSON members (after "{" and others). */
+/* The figures the text table has, as JSON members (after "{" and others).
+ * split keeps the keys it had before `all` was measured ("fresh_<rate>_"),
+ * so that earlier figures stay comparable; all's are "fresh_all_<rate>_". */
 static void json_latency(FILE *f, const opts *o, const results *r) {
-  for (int i = 0; i < o->n_fresh_rates; i++) {
-    const fresh_figures *x = &r->fresh[i];
+  for (int i = 0;
+       i < o->n_fresh_rates && (o->fresh_modes & (1u << BENCH_FRESH_SPLIT));
+       i++) {
+    const fresh_figures *x = &r->fresh[BENCH_FRESH_SPLIT][i];
     fprintf(f,
             ",\"fresh_%d_offered_eps\":%.0f,\"fresh_%d_p50_ms\":%.2f,"
             "\"fresh_%d_p99_ms\":%.2f,\"fresh_%d_max_ms\":%.2f,"
@@ -1146,6 +1241,17 @@ static void json_latency(FILE *f, const opts *o, const results *r) {
             x->rate, x->offered_eps, x->rate, x->p50_ms, x->rate, x->p99_ms,
             x->rate, x->max_ms, x->rate, x->command_cpu_us, x->rate,
             x->project_cpu_us);
+  }
+  for (int i = 0;
+       i < o->n_fresh_rates && (o->fresh_modes & (1u << BENCH_FRESH_ALL));
+       i++) {
+    const fresh_figures *x = &r->fresh[BENCH_FRESH_ALL][i];
+    fprintf(f,
+            ",\"fresh_all_%d_offered_eps\":%.0f,\"fresh_all_%d_p50_ms\":%.2f,"
+            "\"fresh_all_%d_p99_ms\":%.2f,\"fresh_all_%d_max_ms\":%.2f,"
+            "\"fresh_all_%d_cpu_us\":%.1f",
+            x->rate, x->offered_eps, x->rate, x->p50_ms, x->rate, x->p99_ms,
+            x->rate, x->max_ms, x->rate, x->all_cpu_us);
   }
   const write_figures *w[2] = {&r->write_one, &r->write_many};
   for (int i = 0; i < 2; i++)
@@ -1243,6 +1349,11 @@ static void usage(FILE *out) {
           "(default\n"
           "                    2000, 10000 and 20000; repeat for several)\n"
           "  --fresh-seconds S (default 10)\n"
+          "  --fresh-mode LIST freshness of these deployments: split\n"
+          "                    (lotlined command + project) and all\n"
+          "                    (lotlined all on the bench's broker);\n"
+          "                    default split,all\n"
+          "  --all-set K=V     a setting for lotlined all (--set; up to 4)\n"
           "  --write-one N     one client's sequential writes (default "
           "500)\n"
           "  --write-seconds S 32 clients' writing time (default 5)\n"
@@ -1281,6 +1392,46 @@ static int parse_phases(const char *list, unsigned *out) {
   return 0;
 }
 
+/* "split,all" -> the BENCH_FRESH_* bits; -1 on a name it does not know. */
+static int parse_fresh_modes(const char *list, unsigned *out) {
+  *out = 0;
+  for (const char *p = list; *p != '\0';) {
+    size_t len = strcspn(p, ",");
+    int m = 0;
+    while (m < BENCH_FRESH_MODES &&
+           !(strlen(fresh_mode_names[m]) == len &&
+             strncmp(fresh_mode_names[m], p, len) == 0))
+      m++;
+    if (m == BENCH_FRESH_MODES)
+      return -1;
+    *out |= 1u << m;
+    p += len + (p[len] == ',');
+  }
+  return *out != 0 ? 0 : -1;
+}
+
+/* --all-set (A) and --fresh-mode (M); -1 on a value it does not take. */
+static int parse_all_opt(int ch, const char *arg, opts *o) {
+  if (ch == 'M')
+    return parse_fresh_modes(arg, &o->fresh_modes);
+  if (o->n_all_sets == BENCH_ALL_SETS_MAX || strchr(arg, '=') == NULL)
+    return -1;
+  o->all_sets[o->n_all_sets++] = arg;
+  return 0;
+}
+
+/* --smoke: a tiny run of every phase. */
+static void set_smoke(opts *o) {
+  o->events = 20000;
+  o->api_seconds = 2;
+  o->fresh_rates[0] = 2000;
+  o->n_fresh_rates = 1;
+  o->fresh_seconds = 2;
+  o->write_one = 50;
+  o->write_seconds = 1;
+  o->partitions = 8;
+}
+
 /* Reads the options into *o; returns -1 to go on, else the exit status. */
 static int parse_opts(int argc, char **argv, opts *o) {
   static const struct option lo[] = {
@@ -1291,6 +1442,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"connections", required_argument, NULL, 'c'},
       {"fresh-rate", required_argument, NULL, 'r'},
       {"fresh-seconds", required_argument, NULL, 'f'},
+      {"fresh-mode", required_argument, NULL, 'M'},
+      {"all-set", required_argument, NULL, 'A'},
       {"write-one", required_argument, NULL, 'W'},
       {"write-seconds", required_argument, NULL, 'T'},
       {"workdir", required_argument, NULL, 'w'},
@@ -1335,6 +1488,13 @@ static int parse_opts(int argc, char **argv, opts *o) {
     case 'f':
       o->fresh_seconds = atoi(optarg);
       break;
+    case 'A':
+    case 'M':
+      if (parse_all_opt(ch, optarg, o) != 0) {
+        usage(stderr);
+        return 2;
+      }
+      break;
     case 'w':
       o->workdir = optarg;
       break;
@@ -1351,15 +1511,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
       }
       break;
     case 'S':
-      o->events = 20000;
-      o->api_seconds = 2;
-      o->fresh_rates[0] = 2000;
-      o->n_fresh_rates = 1;
+      set_smoke(o);
       rates_given = true;
-      o->fresh_seconds = 2;
-      o->write_one = 50;
-      o->write_seconds = 1;
-      o->partitions = 8;
       break;
     case 'h':
       usage(stdout);
@@ -1421,6 +1574,7 @@ int main(int argc, char **argv) {
             .fresh_rates = {2000, 10000, 20000},
             .n_fresh_rates = 3,
             .fresh_seconds = 10,
+            .fresh_modes = (1u << BENCH_FRESH_SPLIT) | (1u << BENCH_FRESH_ALL),
             .write_one = BENCH_WRITE_ONE,
             .write_clients = BENCH_WRITE_CLIENTS,
             .write_seconds = BENCH_WRITE_SECONDS,
@@ -1438,9 +1592,12 @@ int main(int argc, char **argv) {
   ll_codec *codec = ll_codec_open(getenv("LOTLINE_SCHEMAS"), NULL, &e);
   if (!codec)
     die_err("schemas (set LOTLINE_SCHEMAS)", &e);
-  ll_topics topics = {"lots.inbound", "lots.events", "lots.rejected",
-                      "lots.quantities"};
-  topics.changelog = "lots.changelog"; /* lotlined checks it exists */
+  /* Every topic lotlined's defaults name: `lotlined all` joins the
+   * cluster directory (lots.members) and its alerts worker writes
+   * lots.alerts. */
+  ll_topics topics = {"lots.inbound",    "lots.events",  "lots.rejected",
+                      "lots.quantities", "lots.members", "lots.alerts",
+                      "lots.changelog"};
   ll_broker *broker = ll_broker_start(&topics, 1, o.partitions, &e);
   if (!broker)
     die_err("broker", &e);
@@ -1474,10 +1631,13 @@ int main(int argc, char **argv) {
   }
   if (!(o.phases & BENCH_PHASE_FRESH))
     o.n_fresh_rates = 0;
-  for (int i = 0; i < o.n_fresh_rates; i++) {
-    fprintf(stderr, "7/8 freshness at %d events/s\n", o.fresh_rates[i]);
-    freshness(bin, wl, brokers, data, &o, o.fresh_rates[i], &r.fresh[i], &r);
-  }
+  for (int m = 0; m < BENCH_FRESH_MODES; m++)
+    for (int i = 0; i < o.n_fresh_rates && (o.fresh_modes & (1u << m)); i++) {
+      fprintf(stderr, "7/8 freshness (%s) at %d events/s\n",
+              fresh_mode_names[m], o.fresh_rates[i]);
+      freshness(bin, wl, brokers, data, &o, m, o.fresh_rates[i], &r.fresh[m][i],
+                &r);
+    }
   if (o.phases & BENCH_PHASE_WRITE) {
     fprintf(stderr, "8/8 write latency (lotlined all, 1 and %d clients)\n",
             o.write_clients);

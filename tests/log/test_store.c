@@ -589,6 +589,45 @@ static void test_secondary_follows_primary(void **state) {
   assert_int_equal(stat(secondary_dir, &st), -1);
 }
 
+/* A follower (the projector and the publisher of `lotlined project`) polls
+ * the primary every few ms. A catch-up that finds nothing new keeps what
+ * the last one loaded and wakes nobody; the next one after a commit shows
+ * the new entries, counters and task records, and wakes the waiters. */
+static void test_follower_catch_up_sees_each_write_once(void **state) {
+  log_fixture *f = *state;
+  ll_err err = {0};
+  ll_store *p = log_open_ok(f->dir, LL_STORE_PRIMARY);
+  append_events(p, 0, 2, false);
+  ll_store *sec = log_open_ok(f->dir, LL_STORE_SECONDARY);
+  assert_int_equal(ll_store_catch_up(sec, &err), 0);
+  uint64_t seen = ll_store_changes(sec);
+  for (int i = 0; i < 3; i++) /* nothing written meanwhile */
+    assert_int_equal(ll_store_catch_up(sec, &err), 0);
+  assert_int_equal(ll_store_changes(sec), seen);
+  ll_task_last t;
+  ll_store_task_last(sec, 3, &t);
+  assert_int_equal(t.position, 2);
+  assert_int_equal(t.local, 2);
+
+  append_events(p, 2, 3, false);
+  assert_int_equal(ll_store_catch_up(sec, &err), 0);
+  assert_int_not_equal(ll_store_changes(sec), seen);
+  assert_int_equal(ll_store_last_position(sec), 5);
+  ll_store_task_last(sec, 3, &t);
+  assert_int_equal(t.position, 5);
+  assert_int_equal(t.local, 5);
+  uint64_t local = 0;
+  bool found = false;
+  assert_int_equal(ll_store_task_local(sec, 3, 4, &local, &found, &err), 0);
+  assert_true(found);
+  assert_int_equal(local, 4);
+  seen = ll_store_changes(sec);
+  assert_int_equal(ll_store_catch_up(sec, &err), 0);
+  assert_int_equal(ll_store_changes(sec), seen);
+  ll_store_close(sec);
+  ll_store_close(p);
+}
+
 static void test_secondary_of_missing_store_fails(void **state) {
   log_fixture *f = *state;
   ll_err err = {0};
@@ -806,6 +845,7 @@ int main(void) {
       T(test_rejections_newest_first_with_limit),
       T(test_readers_on_other_threads),
       T(test_secondary_follows_primary),
+      T(test_follower_catch_up_sees_each_write_once),
       T(test_secondary_of_missing_store_fails),
       T(test_second_primary_is_refused),
       T(test_commit_with_sync),

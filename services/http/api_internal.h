@@ -42,13 +42,14 @@
 #include "ll_views.h"
 
 #define LL_API_BODY_MAX_BYTES (1024 * 1024) /* request bodies: 1 MiB */
-/* libmicrohttpd's workers. A write does not hold one while it waits
- * (api_wait.c), so the pool is sized for the reads: 4 and 2 served fewer
- * reads than 8 on a shared 2-core machine (docs/performance.md). -D for
- * measurements. */
-#ifndef LL_API_THREADS
-#define LL_API_THREADS 8
-#endif
+/* libmicrohttpd's workers (http.threads; 0: one per core, at least
+ * LL_API_THREADS_MIN). A write does not hold one while it waits, nor a
+ * read waiting for ?min_position= (api_wait.c), so the pool is sized for
+ * the work: more runnable workers than cores only lengthen the tail of the
+ * reads (docs/performance.md). What still holds one: a forward to another
+ * instance of a cluster, a read `as_of` a position. */
+#define LL_API_THREADS_MIN 2
+#define LL_API_THREADS_MAX 64
 #define LL_API_CONNECTIONS_MAX 1024
 #define LL_API_IDLE_TIMEOUT_S 60         /* idle keep-alive connections */
 #define LL_API_WRITE_TIMEOUT_MS_MAX 5000 /* docs/api.md: within 5 s */
@@ -158,9 +159,13 @@ typedef struct api_request {
   api_path path;                      /* the decoded segments */
   const struct api_route *route;      /* method and path match, else NULL */
   const struct api_route *path_route; /* the path matches (any method) */
-  /* A write waiting for its outcome, its connection suspended until it
-   * can be answered (api_wait.c); NULL otherwise. */
+  /* A write waiting for its outcome, or a read for ?min_position=, its
+   * connection suspended until it can be answered (api_wait.c); NULL
+   * otherwise. */
   struct api_pending *pending;
+  /* The read's wait ended (reached, timed out or stopping): it is
+   * answered now, never suspended again. */
+  bool read_resumed;
 } api_request;
 
 /* ---- the route table (api_routes.c) ---- */
@@ -376,12 +381,22 @@ void api_write_finish(api_request *rq, api_reply *r);
 /* ---- writes waiting for their outcome (api_wait.c) ---- */
 typedef struct api_waits api_waits;
 
-/* How far a waiting write got. */
+/* How far a waiting write got; or a read waiting for ?min_position=. */
 typedef enum api_wait_phase {
   API_WAIT_DELIVERY, /* sent, Kafka has not acknowledged it yet */
   API_WAIT_OUTCOME,  /* acknowledged: the command consumer decides */
   API_WAIT_VIEWS,    /* accepted: the views have not reached it yet */
+  API_WAIT_READ,     /* a read: the views have not reached its position */
 } api_wait_phase;
+
+/* Where a read waits for the views to be: a log position of this
+ * instance, or a task position (a token P:N). */
+typedef struct api_read_target {
+  bool token;
+  uint64_t position;      /* !token */
+  int32_t partition;      /* token */
+  uint64_t task_position; /* token */
+} api_read_target;
 
 /* A published write waiting for its answer. The waker thread alone moves
  * phase, seen and err on while the connection is suspended; the request
@@ -391,9 +406,10 @@ typedef struct api_pending {
   ll_event ev;          /* what was published (owned) */
   uint64_t deadline_ns; /* ll_mono_ns clock: answer by then */
   api_wait_phase phase;
-  ll_seen seen;        /* the outcome, once found */
-  bool maybe_rejected; /* a rejection of its event id was stored */
-  bool storage_failed; /* reading the state failed: err says why */
+  api_read_target read; /* API_WAIT_READ: where the views must be */
+  ll_seen seen;         /* the outcome, once found */
+  bool maybe_rejected;  /* a rejection of its event id was stored */
+  bool storage_failed;  /* reading the state failed: err says why */
   ll_err err;
   bool send_failed; /* the producer did not take it: send_error says why */
   char send_error[LL_MESSAGE_MAX_BYTES + 32]; /* a message and its kind */
@@ -416,6 +432,15 @@ api_pending *api_pending_new(ll_api *api, struct MHD_Connection *conn,
                              ll_event *ev, uint64_t deadline_ns);
 void api_pending_delivered(void *arg, uint64_t tag, int err);
 void api_pending_undelivered(api_pending *p);
+/* A read that waits until the views reach *t (API_WAIT_READ): nothing is
+ * sent, so no report holds it; api_pending_drop it when it could not be
+ * suspended. */
+api_pending *api_pending_new_read(ll_api *api, struct MHD_Connection *conn,
+                                  const api_read_target *t,
+                                  uint64_t deadline_ns);
+void api_pending_drop(api_pending *p);
+/* Whether the views have reached *t. */
+bool api_read_reached(ll_api *api, const api_read_target *t);
 /* Whether the report came, and its code. */
 bool api_pending_delivery(api_pending *p, int *err);
 /* Suspend rq's connection until p can be answered; false (nothing

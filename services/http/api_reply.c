@@ -178,29 +178,34 @@ bool api_parse_token(const char *text, int32_t *partition,
 
 /* ?min_position=N (this instance's log position) or =P:N (a token: task
  * position N of partition P, the same on every instance): read-your-writes
- * for clients that know a position. */
+ * for clients that know a position. Views behind it: the request is
+ * suspended without holding a worker (api_wait.c) until they reach it or
+ * LL_API_MIN_POSITION_WAIT_MS pass, then dispatched again. 0: read now;
+ * 1: suspended; -1: r holds the answer. */
 int api_await_min_position(api_request *rq, api_reply *r) {
   const char *s = api_query(rq, "min_position");
   if (s == NULL)
     return 0;
-  uint64_t position = 0, task_position = 0;
-  int32_t partition = -1;
-  bool token = strchr(s, ':') != NULL;
-  if (token ? !api_parse_token(s, &partition, &task_position)
-            : !api_parse_u64(s, &position)) {
+  api_read_target t = {.token = strchr(s, ':') != NULL, .partition = -1};
+  if (t.token ? !api_parse_token(s, &t.partition, &t.task_position)
+              : !api_parse_u64(s, &t.position)) {
     api_reply_error(r, MHD_HTTP_BAD_REQUEST, "BAD_REQUEST",
                     "min_position must be a log position (a non-negative "
                     "integer) or a token P:N (partition P of lots.inbound, "
                     "task position N), as Lotline-Token carries");
     return -1;
   }
-  uint64_t deadline_ns =
-      ll_mono_ns() + (uint64_t)LL_API_MIN_POSITION_WAIT_MS * NS_PER_MS;
-  if (token ? ll_views_wait_task(rq->api->deps.views, partition, task_position,
-                                 deadline_ns)
-            : api_wait_views(rq->api, position, deadline_ns))
+  if (api_read_reached(rq->api, &t))
     return 0;
-  if (token) {
+  if (!rq->read_resumed) {
+    uint64_t deadline_ns =
+        ll_mono_ns() + (uint64_t)LL_API_MIN_POSITION_WAIT_MS * NS_PER_MS;
+    api_pending *p = api_pending_new_read(rq->api, rq->conn, &t, deadline_ns);
+    if (api_wait_suspend(rq, p))
+      return 1;
+    api_pending_drop(p); /* the API is stopping: answer now */
+  }
+  if (t.token) {
     api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
                     "the views did not reach %s in time", s);
     return -1;
@@ -208,7 +213,7 @@ int api_await_min_position(api_request *rq, api_reply *r) {
   api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
                   "the views did not reach position %" PRIu64
                   " within %d ms (at %" PRIu64 ")",
-                  position, LL_API_MIN_POSITION_WAIT_MS,
+                  t.position, LL_API_MIN_POSITION_WAIT_MS,
                   ll_views_position(rq->api->deps.views));
   return -1;
 }

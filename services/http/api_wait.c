@@ -1,4 +1,5 @@
-/* api_wait.c — writes waiting for their outcome, without a thread each.
+/* api_wait.c — writes waiting for their outcome, and reads waiting for
+ * ?min_position=, without a thread each.
  *
  * A write (api_write.c) is published to Kafka and then waits: for the
  * broker's acknowledgement, for the command consumer's decision, then
@@ -24,6 +25,11 @@
  * it holds a reference to the waker's state (api_waits), which the API
  * drops when it stops: the last one frees it. All these counts and the
  * delivery fields are guarded by one process-wide lock.
+ *
+ * A read with ?min_position= beyond the views waits the same way
+ * (API_WAIT_READ, api_reply.c): suspended until the views reach the
+ * position or its deadline passes, then dispatched again and answered;
+ * so a few such reads cannot hold every worker of a small pool.
  *
  * Stopping: no write is suspended any more, every waiting one is resumed
  * to be answered as timed out (as a blocked one was before), and the stop
@@ -94,6 +100,29 @@ api_pending *api_pending_new(ll_api *api, struct MHD_Connection *conn,
   return p;
 }
 
+api_pending *api_pending_new_read(ll_api *api, struct MHD_Connection *conn,
+                                  const api_read_target *t,
+                                  uint64_t deadline_ns) {
+  api_pending *p = ll_xcalloc(1, sizeof *p);
+  p->conn = conn;
+  ll_event_init(&p->ev);
+  p->deadline_ns = deadline_ns;
+  p->phase = API_WAIT_READ;
+  p->read = *t;
+  p->refs = 1; /* the request's: nothing is sent */
+  p->waits = api->waits;
+  pthread_mutex_lock(&delivery_mu);
+  p->waits->refs++;
+  pthread_mutex_unlock(&delivery_mu);
+  return p;
+}
+
+bool api_read_reached(ll_api *api, const api_read_target *t) {
+  return t->token ? ll_views_task_position(api->deps.views, t->partition) >=
+                        t->task_position
+                  : ll_views_position(api->deps.views) >= t->position;
+}
+
 static void waits_destroy(api_waits *w) {
   ll_notify_destroy(&w->wake);
   pthread_cond_destroy(&w->drained);
@@ -137,6 +166,10 @@ void api_pending_undelivered(api_pending *p) {
   pending_unref(p); /* no report will come */
 }
 
+void api_pending_drop(api_pending *p) {
+  pending_unref(p);
+}
+
 bool api_pending_delivery(api_pending *p, int *err) {
   pthread_mutex_lock(&delivery_mu);
   bool delivered = p->delivered;
@@ -156,8 +189,20 @@ bool api_pending_delivery(api_pending *p, int *err) {
  * the state (a concurrent request with the same Idempotency-Key, decided
  * before this one waited). */
 
+static bool is_write(const api_pending *p) {
+  return p->phase != API_WAIT_READ;
+}
+
+/* Whether a write waits: only writes look for outcomes. Under w->mu. */
+static bool writes_wait(const api_waits *w) {
+  for (size_t i = 0; i < w->n_waiting; i++)
+    if (is_write(w->waiting[i]))
+      return true;
+  return false;
+}
+
 static bool same_event(const api_pending *p, const ll_event *ev) {
-  return ev->event_id != NULL && ev->product_id != NULL &&
+  return is_write(p) && ev->event_id != NULL && ev->product_id != NULL &&
          strcmp(p->ev.event_id, ev->event_id) == 0 &&
          strcmp(p->ev.product_id, ev->product_id) == 0;
 }
@@ -209,7 +254,8 @@ static void scan_log(api_waits *w) {
 static void hint_rejected(api_waits *w, const char *event_id) {
   for (size_t i = 0; i < w->n_waiting; i++) {
     api_pending *p = w->waiting[i];
-    if (event_id == NULL || strcmp(p->ev.event_id, event_id) == 0)
+    if (is_write(p) &&
+        (event_id == NULL || strcmp(p->ev.event_id, event_id) == 0))
       p->maybe_rejected = true;
   }
 }
@@ -258,6 +304,8 @@ static void read_outcome(api_waits *w, api_pending *p) {
 /* Move p on as far as it can go now; true when it can be answered. */
 static bool advance(api_waits *w, api_pending *p, uint64_t now_ns) {
   bool late = w->closing || now_ns >= p->deadline_ns;
+  if (p->phase == API_WAIT_READ)
+    return late || api_read_reached(w->api, &p->read);
   if (p->send_failed)
     return true;
   if (p->phase == API_WAIT_DELIVERY) {
@@ -314,8 +362,10 @@ static size_t take_ready(api_waits *w, api_pending **ready, uint64_t *next_ns) {
   *next_ns = now + API_WAIT_IDLE_MS * NS_PER_MS;
   if (w->n_waiting == 0)
     return 0;
-  scan_log(w);
-  scan_rejections(w);
+  if (writes_wait(w)) {
+    scan_log(w);
+    scan_rejections(w);
+  }
   size_t n_ready = 0;
   for (size_t i = 0; i < w->n_waiting;) {
     api_pending *p = w->waiting[i];
@@ -381,13 +431,14 @@ bool api_wait_suspend(api_request *rq, api_pending *p) {
   pthread_mutex_lock(&w->mu);
   bool ok = !w->closing && w->api->waits_running &&
             w->n_waiting < LL_API_CONNECTIONS_MAX;
-  if (ok && w->n_waiting == 0) {
+  if (ok && is_write(p) && !writes_wait(w)) {
     /* Nothing was matched meanwhile: what the log holds now cannot be
      * this write's outcome, which comes after its send. */
     w->log_seen = ll_store_last_position(w->api->deps.log);
     w->rejection_seen = ll_store_last_rejection(w->api->deps.log);
-    listen_changes(w, true);
   }
+  if (ok && w->n_waiting == 0)
+    listen_changes(w, true);
   if (ok) {
     MHD_suspend_connection(rq->conn);
     w->waiting[w->n_waiting++] = p;
@@ -395,6 +446,10 @@ bool api_wait_suspend(api_request *rq, api_pending *p) {
     rq->pending = p;
   }
   pthread_mutex_unlock(&w->mu);
+  /* A read looked at the views before it was listed: the waker looks
+   * again, so an apply in between is not missed. */
+  if (ok && p->phase == API_WAIT_READ)
+    ll_notify_bump(&w->wake);
   return ok;
 }
 

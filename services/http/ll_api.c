@@ -1,11 +1,12 @@
 /* ll_api.c — the HTTP API daemon: listening, the request life cycle and
  * dispatching on the route table (docs/api.md, docs/openapi.yaml).
  *
- * libmicrohttpd runs a pool of LL_API_THREADS worker threads, each with its
- * own epoll loop. A handler runs to completion on its worker, except a
- * write once published: its connection is suspended while it waits for
- * the outcome (<= 5 s, api_wait.c) and resumed to answer, so waiting
- * writes hold no thread and the pool is sized for the reads.
+ * libmicrohttpd runs a pool of worker threads (http.threads: one per core
+ * by default), each with its own epoll loop. A handler runs to completion
+ * on its worker, except a write once published and a read waiting for
+ * ?min_position=: the connection is suspended while it waits (<= 5 s,
+ * api_wait.c) and resumed to answer, so waits hold no thread and the pool
+ * is sized for the work.
  *
  * In a cluster a second daemon with a pool of its own (cluster.listen)
  * serves the requests other instances forward: a worker of the API that
@@ -338,6 +339,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
     rq = request_new(cls, url);
     *con_cls = rq;
   }
+  if (rq->pending != NULL && rq->pending->phase == API_WAIT_READ) {
+    /* a read's wait ended: dispatched again, answered now */
+    api_wait_release(rq);
+    rq->read_resumed = true;
+    api_reply r;
+    api_reply_init(&r);
+    dispatch(rq, &r);
+    return queue_reply(rq, &r);
+  }
   if (rq->pending != NULL) { /* a write's wait ended: resumed to answer */
     api_reply r;
     api_reply_init(&r);
@@ -440,6 +450,16 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 }
 
 /* ---- listening ---- */
+
+/* http.threads, or one worker per core (at least LL_API_THREADS_MIN). */
+static unsigned int pool_size(const ll_api_deps *deps) {
+  long n = deps->threads;
+  if (n <= 0)
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n < LL_API_THREADS_MIN)
+    n = LL_API_THREADS_MIN;
+  return (unsigned int)(n > LL_API_THREADS_MAX ? LL_API_THREADS_MAX : n);
+}
 
 /* "HOST:PORT" or "[V6]:PORT" into host and port. */
 static int parse_listen(const char *addr, char *host, size_t host_cap,
@@ -569,7 +589,7 @@ static int start_daemon(ll_api *api, const char *listen, bool cluster,
   *daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, on_access, api, MHD_OPTION_EXTERNAL_LOGGER,
       on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-      MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)LL_API_THREADS,
+      MHD_OPTION_THREAD_POOL_SIZE, pool_size(&api->deps),
       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LL_API_CONNECTIONS_MAX,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)LL_API_IDLE_TIMEOUT_S,
       MHD_OPTION_URI_LOG_CALLBACK, cluster ? on_cluster_uri : on_uri, api,

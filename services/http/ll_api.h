@@ -34,6 +34,9 @@ typedef struct ll_api_deps {
   const atomic_bool *consumer_assigned;
   /* /readyz: most positions the views may trail; 0: LL_API_READY_LAG_MAX */
   uint64_t ready_lag_max;
+  /* libmicrohttpd's workers (http.threads); 0: one per core, at least
+   * LL_API_THREADS_MIN. */
+  int threads;
   /* Serve /healthz, /readyz and /metrics only (views may be NULL). */
   bool ops_only;
   /* Bearer tokens: reads need read_token (or write_token), writes need

@@ -408,16 +408,19 @@ static ll_store *open_log(const char *path, ll_store_mode mode, ll_err *e) {
 
 /* What every API of this process shares: metrics, readiness, tokens, TLS. */
 static ll_api_deps ops_deps(daemon_ctx *d) {
-  int64_t lag_max = 0;
+  int64_t lag_max = 0, threads = 0;
   ll_err e;
   if (ll_config_get_int(&d->set.cfg, "ready.lag.max", &lag_max, &e) != 0)
     lag_max = 0; /* checked at start-up; 0 = the API's default */
+  if (ll_config_get_int(&d->set.cfg, "http.threads", &threads, &e) != 0)
+    threads = 0; /* checked at start-up; 0 = one per core */
   return (ll_api_deps){
       .log = d->store,
       .views = d->views,
       .metrics = d->metrics,
       .consumer_assigned = d->has_consumer ? &d->stats.assigned : NULL,
       .ready_lag_max = (uint64_t)lag_max,
+      .threads = (int)threads,
       .read_token = d->set.read_token,
       .write_token = d->set.write_token,
       .tls_cert_pem = d->set.tls_cert,

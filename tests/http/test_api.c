@@ -37,6 +37,7 @@
 #include "ll_rules.h"
 #include "ll_state.h"
 #include "ll_store.h"
+#include "ll_time.h"
 #include "ll_views.h"
 #include "support.h"
 
@@ -547,6 +548,54 @@ static void test_min_position_waits_for_the_views(void **state) {
                 "UNAVAILABLE");
   /* never reached: 503 after the 5 s wait */
   expect_status("GET", "/v1/lots?min_position=100", NULL, 503, "UNAVAILABLE");
+}
+
+/* Reads waiting for ?min_position= hold no worker: more of them than the
+ * pool could ever have (http.threads at most 64) wait at once, and a
+ * plain read is still answered at once; each waiting one gets its 503
+ * when its wait ends. Holding a worker each, they would keep every
+ * other read waiting for the 5 s. */
+#define WAITING_READS 70
+#define PLAIN_READ_MAX_MS 1500
+
+typedef struct waiting_read {
+  pthread_t thread;
+  long status;
+  char code[32];
+} waiting_read;
+
+static void *read_far_ahead(void *arg) {
+  waiting_read *w = arg;
+  resp r = get("/v1/lots/L-2?min_position=1000000");
+  w->status = r.status;
+  snprintf(w->code, sizeof w->code, "%s",
+           r.json != NULL && ts_jstr(r.json, "code") ? ts_jstr(r.json, "code")
+                                                     : "-");
+  ts_resp_free(&r);
+  return NULL;
+}
+
+static void test_waiting_reads_hold_no_worker(void **state) {
+  (void)state;
+  waiting_read ws[WAITING_READS];
+  for (int i = 0; i < WAITING_READS; i++)
+    assert_int_equal(
+        pthread_create(&ws[i].thread, NULL, read_far_ahead, &ws[i]), 0);
+  struct timespec settle = {0, 500 * 1000000L}; /* the reads are waiting */
+  nanosleep(&settle, NULL);
+  uint64_t t0 = ll_mono_ns();
+  resp r = get("/v1/lots/L-1");
+  uint64_t took_ms = (ll_mono_ns() - t0) / 1000000;
+  assert_int_equal(r.status, 200);
+  ts_resp_free(&r);
+  if (took_ms > PLAIN_READ_MAX_MS)
+    fail_msg("a plain read took %llu ms while %d reads waited",
+             (unsigned long long)took_ms, WAITING_READS);
+  for (int i = 0; i < WAITING_READS; i++) {
+    pthread_join(ws[i].thread, NULL);
+    if (ws[i].status != 503 || strcmp(ws[i].code, "UNAVAILABLE") != 0)
+      fail_msg("waiting read %d: %ld %s", i, ws[i].status, ws[i].code);
+  }
 }
 
 /* ---- writes: what is answered before publishing ---- */
@@ -1357,6 +1406,7 @@ int main(void) {
       cmocka_unit_test(test_rejections),
       cmocka_unit_test(test_unknown_routes_and_methods),
       cmocka_unit_test(test_min_position_waits_for_the_views),
+      cmocka_unit_test(test_waiting_reads_hold_no_worker),
       cmocka_unit_test(test_write_body_errors_are_400),
       cmocka_unit_test(test_oversized_body_is_400),
       cmocka_unit_test(test_field_checks_are_422_before_publishing),

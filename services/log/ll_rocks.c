@@ -61,6 +61,24 @@ int ll_rocks_iter_end(rocksdb_iterator_t *it, const char *what, ll_err *err) {
   return rerr != NULL ? ll_rocks_fail(err, rerr, "%s", what) : 0;
 }
 
+int ll_rocks_options_apply(rocksdb_options_t **options, const char *spec,
+                           ll_err *err) {
+  assert(options != NULL && *options != NULL && spec != NULL);
+  char *rerr = NULL;
+  rocksdb_options_t *next = rocksdb_options_create();
+  rocksdb_get_options_from_string(*options, spec, next, &rerr);
+  if (rerr != NULL) {
+    rocksdb_options_destroy(next);
+    int rc = ll_fail(err, LL_ERR_CONFIG, "RocksDB refuses options \"%s\": %s",
+                     spec, rerr);
+    free(rerr);
+    return rc;
+  }
+  rocksdb_options_destroy(*options);
+  *options = next;
+  return 0;
+}
+
 rocksdb_t *ll_rocks_open(const rocksdb_options_t *options, const char *dir,
                          const char *name, ll_err *err) {
   assert(options != NULL && dir != NULL && name != NULL);

@@ -40,6 +40,13 @@ int ll_rocks_write(rocksdb_t *db, const rocksdb_writeoptions_t *wo,
                    rocksdb_writebatch_t *wb, _Atomic bool *failed, ll_err *err,
                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* Apply RocksDB options given as a string ("name=value;name=value"), for
+ * the options the C API has no setter for; *options is replaced by the
+ * result. 0, or -1 with err (LL_ERR_CONFIG) when RocksDB refuses the
+ * string, *options then unchanged. */
+int ll_rocks_options_apply(rocksdb_options_t **options, const char *spec,
+                           ll_err *err);
+
 /* rocksdb_open(); NULL with err ("<name>: cannot open <dir>: ...") when
  * RocksDB refuses. */
 rocksdb_t *ll_rocks_open(const rocksdb_options_t *options, const char *dir,

@@ -18,8 +18,10 @@
  *      API for sampled new lots, on each deployment --fresh-mode names:
  *      `split`, `lotlined command` + `project` (the projector follows the
  *      log as a RocksDB secondary), and `all`, one `lotlined all --brokers`
- *      on this process's broker (the projector reads the consumer's
- *      primary store, woken by each commit: what a user runs);
+ *      (the projector reads the consumer's primary store, woken by each
+ *      commit: what a user runs) on this process's broker;
+ *      LOTLINE_BENCH_FRESH_TRACE=<file> keeps every sample with the time
+ *      it was produced;
  *   8. write latency (bench_write.c): POST /v1/moves on a fresh `lotlined
  *      all`, one client, then 32 at once;
  *   and the peak RSS of each process, bytes on disk per event.
@@ -1126,6 +1128,32 @@ static void fresh_stop(fresh_service *s, results *r) {
   free(s->log_http);
 }
 
+/* With LOTLINE_BENCH_FRESH_TRACE=<file>, each sample of the phase as a
+ * line "<seconds since the first sample> <latency ms>" appended to the
+ * file, so that where a tail comes from (the phase's start, a flush, a
+ * compaction) can be seen against the service's own logs. */
+static void fresh_trace(const fresh_ctx *c, int mode, int rate) {
+  const char *path = getenv("LOTLINE_BENCH_FRESH_TRACE");
+  if (path == NULL || *path == '\0' || c->n_lat == 0)
+    return;
+  FILE *f = fopen(path, "a");
+  if (f == NULL) {
+    fprintf(stderr, "bench: cannot append to %s\n", path);
+    return;
+  }
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  double first_wall = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 -
+                      (now_s() - c->samples[0].produced_s);
+  fprintf(f, "# %s at %d/s, first sample at %.3f (Unix time)\n",
+          mode == BENCH_FRESH_SPLIT ? "split" : "all", rate, first_wall);
+  for (int64_t i = 0; i < c->n_lat; i++)
+    fprintf(f, "%.3f %.1f\n",
+            c->samples[i].produced_s - c->samples[0].produced_s,
+            c->latencies_ms[i]);
+  fclose(f);
+}
+
 /* p50, p99, max of the sampled latencies, and the CPU per log entry. */
 static void fresh_figures_fill(fresh_ctx *c, const double cpu0[2],
                                const double cpu1[2], long entries, int mode,
@@ -1182,6 +1210,7 @@ static void freshness(const char *bin, workload *wl, const char *brokers,
   long log1 = h_metric(svc.log_http, "lotline_log_position");
   wait_projected(svc.http, log1);
   fresh_cpu(&svc, cpu1);
+  fresh_trace(&c, mode, rate);
   fresh_figures_fill(&c, cpu0, cpu1, log1 - log0, mode, f);
   fresh_stop(&svc, r);
   rd_kafka_destroy(rk);
@@ -1253,13 +1282,15 @@ static void json_latency(FILE *f, const opts *o, const results *r) {
             x->rate, x->offered_eps, x->rate, x->p50_ms, x->rate, x->p99_ms,
             x->rate, x->max_ms, x->rate, x->all_cpu_us);
   }
+  /* Keyed by client count: nothing when the write phase did not run. */
   const write_figures *w[2] = {&r->write_one, &r->write_many};
   for (int i = 0; i < 2; i++)
-    fprintf(f,
-            ",\"write_%d_p50_ms\":%.3f,\"write_%d_p99_ms\":%.3f,"
-            "\"write_%d_max_ms\":%.3f,\"write_%d_per_s\":%.0f",
-            w[i]->clients, w[i]->p50_ms, w[i]->clients, w[i]->p99_ms,
-            w[i]->clients, w[i]->max_ms, w[i]->clients, w[i]->writes_per_s);
+    if (w[i]->clients > 0)
+      fprintf(f,
+              ",\"write_%d_p50_ms\":%.3f,\"write_%d_p99_ms\":%.3f,"
+              "\"write_%d_max_ms\":%.3f,\"write_%d_per_s\":%.0f",
+              w[i]->clients, w[i]->p50_ms, w[i]->clients, w[i]->p99_ms,
+              w[i]->clients, w[i]->max_ms, w[i]->clients, w[i]->writes_per_s);
 }
 
 /* a / b, 0 when b was not measured (a phase left out). */

@@ -270,17 +270,13 @@ static void test_batching_gives_the_same_index(void **state) {
   for (size_t i = 0; i < c->log.n; i++) /* one entry per run */
     if (ll_views_apply(v2, &c->log.e[i], 1, &err) != 0)
       fail_msg("apply: %s", err.message);
-  ll_buf a, b;
+  ll_buf a;
   ll_buf_init(&a);
-  ll_buf_init(&b);
   views_dump(c->v, &a);
-  views_dump(v2, &b);
-  assert_int_equal(a.len, b.len);
-  assert_memory_equal(a.data, b.data, a.len);
+  assert_views_dump(v2, &a);
   assert_int_equal(count_rows(c->v, LL_VK_DATES), 3);
   assert_int_equal(count_rows(c->v, LL_VK_DATES_ENTERED), 2);
   ll_buf_free(&a);
-  ll_buf_free(&b);
   ll_views_close(v2);
   rm_tree(dir2);
 }

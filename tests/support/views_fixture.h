@@ -4,6 +4,12 @@
 #ifndef LL_TEST_VIEWS_FIXTURE_H
 #define LL_TEST_VIEWS_FIXTURE_H
 
+#include <setjmp.h> /* cmocka needs these first */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +127,37 @@ static inline void views_dump(ll_views *v, ll_buf *out) {
   ll_buf_reset(out);
   ll_buf_put(out, text, len);
   free(text);
+}
+
+/* One line of a dump, from `at` to its end, for a message. */
+static inline int views_dump_line(const ll_buf *d, size_t at,
+                                  const uint8_t **line) {
+  *line = d->data + at;
+  const uint8_t *nl = at < d->len ? memchr(*line, '\n', d->len - at) : NULL;
+  return (int)((nl != NULL ? nl : d->data + d->len) - *line);
+}
+
+/* v holds exactly the rows of the dump want (views_dump()): the test
+ * fails otherwise, after printing the first line where the two differ. */
+static inline void assert_views_dump(ll_views *v, const ll_buf *want) {
+  ll_buf got;
+  ll_buf_init(&got);
+  views_dump(v, &got);
+  size_t n = got.len < want->len ? got.len : want->len, at = 0;
+  while (at < n && got.data[at] == want->data[at])
+    at++;
+  if (at < n || got.len != want->len) {
+    while (at > 0 && want->data[at - 1] != '\n')
+      at--;
+    const uint8_t *w, *g;
+    int wn = views_dump_line(want, at, &w), gn = views_dump_line(&got, at, &g);
+    print_error("the views differ from byte %zu of the dump on:\n"
+                "want: %.*s\ngot:  %.*s\n",
+                at, wn, (const char *)w, gn, (const char *)g);
+    ll_buf_free(&got);
+    fail();
+  }
+  ll_buf_free(&got);
 }
 
 #endif

@@ -51,8 +51,9 @@
  * next to the previous one, which is nearly always in a memtable that
  * already holds many steps. With an insert hint per first key byte (one
  * per row family, near enough) it climbs only as far up as the distance
- * to the previous key needs: about a third less CPU in the projector at
- * the head of the log (docs/performance.md, fifth round). */
+ * to the previous key needs: at 10,000 entries/s the skip list's searches
+ * went from 12.5 % to 4.4 % of lotlined all's CPU (docs/performance.md,
+ * fifth round). */
 #define VIEWS_MEMTABLE_HINT                                                    \
   "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.1"
 

@@ -56,7 +56,15 @@
 
 #define BENCH_POLL_MS 20
 #define BENCH_BACKLOG_LINGER_MS "20" /* pre-produced: big requests */
-#define BENCH_CLIENT_LINGER_MS "5"   /* offered load: librdkafka default */
+/* The offered load's producer lingers this long to fill a batch (the time
+ * counts in every freshness sample: its clock starts at produce()). Not
+ * librdkafka's 5 ms: the embedded broker finds the batch a fetch asks for
+ * by walking the partition's batches from the oldest, so its cost grows
+ * with the square of the batches a phase leaves, and at 5 ms (about 2,000
+ * batches a partition in a 10 s phase at 10,000 events/s) it took 0.2-0.3
+ * of a core from the service (docs/performance.md, sixth round). */
+#define BENCH_FRESH_LINGER_MS 20
+#define BENCH_FRESH_LINGER_MAX_MS 1000
 #define BENCH_PHASE_TIMEOUT_S 1800
 #define BENCH_ROCKS_BATCH 2000
 #define BENCH_FRESH_SAMPLES_MAX 100000
@@ -106,6 +114,7 @@ typedef struct opts {
   int fresh_rates[BENCH_FRESH_RATES_MAX]; /* offered loads, events/s */
   int n_fresh_rates;
   int fresh_seconds;
+  int fresh_linger_ms;  /* the offered load's producer linger.ms */
   unsigned fresh_modes; /* bit BENCH_FRESH_SPLIT, BENCH_FRESH_ALL */
   const char *all_sets[BENCH_ALL_SETS_MAX]; /* "KEY=VALUE", for --set */
   int n_all_sets;
@@ -1182,7 +1191,9 @@ static void freshness(const char *bin, workload *wl, const char *brokers,
    * with its producer id and the topic's metadata, as a running client's
    * would be. A new one would make the first second's events wait for
    * that (see docs/performance.md). */
-  rd_kafka_t *rk = make_producer(brokers, BENCH_CLIENT_LINGER_MS);
+  char linger[16];
+  snprintf(linger, sizeof linger, "%d", o->fresh_linger_ms);
+  rd_kafka_t *rk = make_producer(brokers, linger);
   warm_up(wl, rk, svc.http);
   /* On a caught-up service: a publisher still working off what the
    * earlier phases left would take the cores from the projector. */
@@ -1241,6 +1252,9 @@ static void print_fresh_one(int mode, const fresh_figures *f) {
 }
 
 static void print_fresh(const opts *o, const results *r) {
+  if ((o->phases & BENCH_PHASE_FRESH) && o->fresh_modes != 0)
+    printf("%-44s %14d\n", "freshness: offered with linger.ms",
+           o->fresh_linger_ms);
   for (int m = 0; m < BENCH_FRESH_MODES; m++)
     for (int i = 0; i < o->n_fresh_rates && (o->fresh_modes & (1u << m)); i++)
       print_fresh_one(m, &r->fresh[m][i]);
@@ -1343,6 +1357,7 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
       die("cannot write", o->out);
     fprintf(f,
             "{\"events\":%" PRId64 ",\"seed\":%llu,\"partitions\":%d,"
+            "\"fresh_linger_ms\":%d,"
             "\"produce_eps\":%.0f,\"consume_ceiling_eps\":%.0f,"
             "\"rocks_ceiling_eps\":%.0f,\"ingest_eps\":%.0f,"
             "\"ingest_vs_consume\":%.3f,\"projection_eps\":%.0f,"
@@ -1352,12 +1367,12 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
             "\"disk_bytes_per_event\":%.1f,\"log_entries\":%" PRId64
             ",\"rejections\":%" PRId64,
             ws->generated, (unsigned long long)o->seed, o->partitions,
-            r->produce_eps, r->consume_ceiling_eps, r->rocks_ceiling_eps,
-            r->ingest_eps, ratio(r->ingest_eps, r->consume_ceiling_eps),
-            r->projection_eps, r->rebuild_s, r->api_rps, r->api_p50_ms,
-            r->api_p99_ms, r->rss_command_kb / 1024.0,
-            r->rss_project_kb / 1024.0, r->disk_bytes_per_event, r->log_entries,
-            r->rejections);
+            o->fresh_linger_ms, r->produce_eps, r->consume_ceiling_eps,
+            r->rocks_ceiling_eps, r->ingest_eps,
+            ratio(r->ingest_eps, r->consume_ceiling_eps), r->projection_eps,
+            r->rebuild_s, r->api_rps, r->api_p50_ms, r->api_p99_ms,
+            r->rss_command_kb / 1024.0, r->rss_project_kb / 1024.0,
+            r->disk_bytes_per_event, r->log_entries, r->rejections);
     json_latency(f, o, r);
     rss_marks_json(f, "rss_command_marks", &r->rss_command_marks);
     rss_marks_json(f, "rss_project_marks", &r->rss_project_marks);
@@ -1380,6 +1395,8 @@ static void usage(FILE *out) {
           "(default\n"
           "                    2000, 10000 and 20000; repeat for several)\n"
           "  --fresh-seconds S (default 10)\n"
+          "  --fresh-linger-ms MS  linger.ms of the offered load's producer,\n"
+          "                    counted in freshness (default 20)\n"
           "  --fresh-mode LIST freshness of these deployments: split\n"
           "                    (lotlined command + project) and all\n"
           "                    (lotlined all on the bench's broker);\n"
@@ -1463,6 +1480,22 @@ static void set_smoke(opts *o) {
   o->partitions = 8;
 }
 
+/* --fresh-linger-ms: a whole number of milliseconds, 0 to
+ * BENCH_FRESH_LINGER_MAX_MS; -1 (with a message) otherwise. */
+static int parse_linger(const char *arg, int *out) {
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(arg, &end, 10);
+  if (errno != 0 || end == arg || *end != '\0' || v < 0 ||
+      v > BENCH_FRESH_LINGER_MAX_MS) {
+    fprintf(stderr, "lotline_bench: --fresh-linger-ms wants 0 to %d, not %s\n",
+            BENCH_FRESH_LINGER_MAX_MS, arg);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
 /* Reads the options into *o; returns -1 to go on, else the exit status. */
 static int parse_opts(int argc, char **argv, opts *o) {
   static const struct option lo[] = {
@@ -1473,6 +1506,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
       {"connections", required_argument, NULL, 'c'},
       {"fresh-rate", required_argument, NULL, 'r'},
       {"fresh-seconds", required_argument, NULL, 'f'},
+      {"fresh-linger-ms", required_argument, NULL, 'L'},
       {"fresh-mode", required_argument, NULL, 'M'},
       {"all-set", required_argument, NULL, 'A'},
       {"write-one", required_argument, NULL, 'W'},
@@ -1518,6 +1552,12 @@ static int parse_opts(int argc, char **argv, opts *o) {
       break;
     case 'f':
       o->fresh_seconds = atoi(optarg);
+      break;
+    case 'L':
+      if (parse_linger(optarg, &o->fresh_linger_ms) != 0) {
+        usage(stderr);
+        return 2;
+      }
       break;
     case 'A':
     case 'M':
@@ -1605,6 +1645,7 @@ int main(int argc, char **argv) {
             .fresh_rates = {2000, 10000, 20000},
             .n_fresh_rates = 3,
             .fresh_seconds = 10,
+            .fresh_linger_ms = BENCH_FRESH_LINGER_MS,
             .fresh_modes = (1u << BENCH_FRESH_SPLIT) | (1u << BENCH_FRESH_ALL),
             .write_one = BENCH_WRITE_ONE,
             .write_clients = BENCH_WRITE_CLIENTS,

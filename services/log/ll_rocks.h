@@ -67,6 +67,18 @@ int ll_rocks_iter_end(rocksdb_iterator_t *it, const char *what, ll_err *err);
  * with errno from the first thing that could not be removed. */
 int ll_rocks_remove_dir(const char *dir);
 
+/* Compactions of every database in the process (RocksDB's shared
+ * low-priority pool) run at the lowest CPU priority from now on, so that
+ * under a load the cores cannot all carry, the threads a client waits on
+ * (deciding, projecting, answering) run first. A views compaction
+ * rewrites all of level 1 (a second or two of a core); at normal priority
+ * it took half of a 2-core machine from them (docs/performance.md, sixth
+ * round). Compactions cannot starve: when they fall behind, level-0 files
+ * pile up and RocksDB slows the writes down, which gives them the cores.
+ * Flushes (the high-priority pool) keep their priority: a late flush
+ * stops the writes at once. */
+void ll_rocks_compactions_yield(void);
+
 /* How long RocksDB has held the database's writers back (slowed down or
  * stopped: too many level-0 files, memtables waiting for a flush,
  * compaction owed) since it was opened, in microseconds; 0 when it cannot

@@ -40,7 +40,9 @@
 #include "ll_logging.h"
 #include "ll_mem.h"
 #include "ll_metrics.h"
+#include "ll_rocks.h"
 #include "ll_sha256.h"
+#include "ll_thread.h"
 #include "ll_time.h"
 #include "ll_types.h"
 #include "ll_views.h"
@@ -59,6 +61,12 @@
 #define PROJECTOR_FOLLOW_WAIT_MS 1
 #define PROJECTOR_FOLLOW_WAIT_MAX_MS 8
 #define PUBLISHER_JOIN_MS 500
+/* The publisher feeds the downstream topics; nobody waits on it the way a
+ * client waits on the consumer, the projector and the API. When the cores
+ * are all busy it yields to them (a burst is then published a little
+ * later: lotline_publish_lag shows it), and its producer's threads, which
+ * it starts, inherit the priority. With a core free it runs as before. */
+#define PUBLISHER_NICE 10
 #define ALERTS_JOIN_MS 500
 #define LOG_WAIT_SLEEP_US (200 * 1000)
 #define ADDR_LINE_MAX 400 /* "https://" + HOST:PORT */
@@ -176,6 +184,7 @@ typedef struct projector_thread {
 
 static void *projector_main(void *arg) {
   projector_thread *t = arg;
+  ll_thread_set_name("ll:project");
   bool follows = ll_store_get_mode(t->log) != LL_STORE_PRIMARY;
   uint64_t wait_ms =
       follows ? PROJECTOR_FOLLOW_WAIT_MS : PROJECTOR_IDLE_WAIT_MS;
@@ -252,6 +261,12 @@ static void publisher_metrics(publisher_thread *t, ll_metrics *m) {
 
 static void *publisher_main(void *arg) {
   publisher_thread *t = arg;
+  ll_thread_set_name("ll:publish");
+  if (ll_thread_lower_priority(PUBLISHER_NICE) != 0)
+    ll_log(LL_WARN, "publish",
+           "cannot lower the publisher's CPU priority (%s): it competes with "
+           "the projector for the cores",
+           strerror(errno));
   if (ll_publisher_run(t->publisher, &stop, &t->err) != 0) {
     t->failed = true;
     ll_log(LL_ERROR, "publish", "publishing stopped (%s): %s",
@@ -530,6 +545,7 @@ static int start_publisher(daemon_ctx *d) {
 
 static void *alerts_main(void *arg) {
   ll_alerts *a = arg;
+  ll_thread_set_name("ll:alerts");
   ll_err e = {0};
   if (ll_alerts_run(a, &stop, &e) != 0)
     ll_log(LL_ERROR, "alerts", "stopped (%s): %s", ll_err_kind_name(e.kind),
@@ -926,6 +942,7 @@ static int run_service(daemon_ctx *d) {
            "http.insecure = true: the API on %s takes writes from anyone who "
            "reaches it (no http.token.write); docs/operations.md",
            ll_config_get(&d->set.cfg, "http.listen"));
+  ll_rocks_compactions_yield();
   d->has_consumer = mode == LD_MODE_ALL || mode == LD_MODE_COMMAND;
   if (d->has_consumer)
     rc = open_own_log(d);

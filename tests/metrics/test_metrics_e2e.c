@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,6 +378,59 @@ static void check_json_log(const char *path) {
   assert_true(lines >= 3);
 }
 
+/* How many threads of pid are called name, and the nice value of the last
+ * one (field 19 of /proc/<pid>/task/<tid>/stat, after the name's ")"). */
+static int threads_named(pid_t pid, const char *name, long *nice) {
+  char path[128];
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  DIR *d = opendir(path);
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.')
+      continue;
+    char file[512], comm[64] = "", stat[1024] = "";
+    snprintf(file, sizeof file, "%s/%s/comm", path, de->d_name);
+    FILE *f = fopen(file, "r");
+    if (f == NULL)
+      continue; /* the thread ended meanwhile */
+    if (fgets(comm, sizeof comm, f) == NULL)
+      comm[0] = '\0';
+    fclose(f);
+    comm[strcspn(comm, "\n")] = '\0';
+    if (strcmp(comm, name) != 0)
+      continue;
+    snprintf(file, sizeof file, "%s/%s/stat", path, de->d_name);
+    f = fopen(file, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(stat, sizeof stat, f));
+    fclose(f);
+    const char *p = strrchr(stat, ')');
+    assert_non_null(p);
+    /* fields 3..18 after the name, then the nice value */
+    for (int field = 3; field <= 19 && p != NULL; field++)
+      p = strchr(p + 1, ' ');
+    assert_non_null(p);
+    *nice = strtol(p + 1, NULL, 10);
+    n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* `top -H` tells the pieces apart, and the publisher (nobody waits on it)
+ * yields the cores to the projector when they are all busy. */
+static void check_threads(pid_t pid) {
+  long nice = -100;
+  assert_int_equal(threads_named(pid, "ll:project", &nice), 1);
+  assert_int_equal(nice, 0);
+  assert_int_equal(threads_named(pid, "ll:publish", &nice), 1);
+  assert_int_equal(nice, 10);
+  assert_int_equal(threads_named(pid, "ll:alerts", &nice), 1);
+  assert_int_equal(nice, 0);
+}
+
 static void test_all_metrics_move(void **state) {
   (void)state;
   char log[600];
@@ -431,6 +485,7 @@ static void test_all_metrics_move(void **state) {
   assert_true(value(&sc, "lotline_views_position", "") == 2);
   /* both accepted events are on lots.events (committed) */
   assert_true(value(&sc, "lotline_publish_position", "") == 2);
+  check_threads(all.proc.pid);
   assert_true(value(&sc, "lotline_projection_applied_total", "") == 2);
   assert_int_equal(count_samples(&sc, "lotline_consumer_lag_messages"), 16);
   assert_int_equal(count_samples(&sc, "lotline_task_position"), 16);

@@ -71,8 +71,8 @@
 #define BENCH_FRESH_POLL_US 1000 /* between polls of a lot not visible yet */
 /* The offered load is sent in what came due since the last tick, not one
  * wake-up per event (every 50 µs at 20,000 events/s) on the cores the
- * service under test needs; the producer's linger.ms (5 ms) gathers the
- * events anyway. */
+ * service under test needs; the producer's linger.ms
+ * (BENCH_FRESH_LINGER_MS) gathers the events anyway. */
 #define BENCH_OFFER_TICK_US 1000
 #define BENCH_FRESH_RATES_MAX 3
 /* The deployments the freshness phase measures (--fresh-mode). */
@@ -270,7 +270,8 @@ typedef struct corpus {
 } corpus;
 
 /* linger_ms: what the producer waits to fill a request (the pre-produced
- * backlog wants big requests, the offered load a client's latency). */
+ * backlog wants big requests, the offered load a client's latency, and
+ * batches the embedded broker can serve: BENCH_FRESH_LINGER_MS). */
 static rd_kafka_t *make_producer(const char *brokers, const char *linger_ms) {
   char err[256];
   rd_kafka_conf_t *c = rd_kafka_conf_new();

@@ -186,8 +186,14 @@ async function open(p) {
   await page.waitForSelector('main h1');
 }
 
-// Click a console link or button by its text and wait for the result.
+// Click a console link or button by its text and wait for the result. The
+// element may come a moment later (a page the console is still drawing after
+// a link was followed): wait for it, up to WAIT_MS.
 async function clickText(selector, text) {
+  await page
+    .waitForFunction((s, t) => [...document.querySelectorAll(s)].some((e) => e.textContent.trim() === t),
+      { timeout: WAIT_MS }, selector, text)
+    .catch(() => {});
   const handles = await page.$$(selector);
   for (const el of handles)
     if ((await el.evaluate((e) => e.textContent.trim())) === text) return el.click();

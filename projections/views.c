@@ -40,6 +40,7 @@
 #include "ll_logging.h"
 #include "ll_mem.h"
 #include "ll_rocks.h"
+#include "ll_rocks_logger.h"
 #include "ll_time.h"
 #include "ll_types.h"
 #include "views_internal.h"
@@ -107,7 +108,7 @@ ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
   ll_views *v = ll_xcalloc(1, sizeof *v);
   v->options = rocksdb_options_create();
   rocksdb_options_set_create_if_missing(v->options, 1);
-  rocksdb_options_set_keep_log_file_num(v->options, 4);
+  ll_rocks_log_to_service(v->options, "views");
   /* Most reads the cache misses are first lookups of rows that do not
    * exist yet (a lot's first quantity at a location): bloom filters in the
    * table files and the memtable answer those without a search. */
@@ -160,6 +161,7 @@ ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
   pthread_mutex_init(&v->apply_lock, NULL);
   pthread_mutex_init(&v->tasks_mu, NULL);
   pthread_mutex_init(&v->snap_mu, NULL);
+  ll_rocks_latch_init(&v->write_latch);
   atomic_init(&v->position, 0);
   ll_notify_init(&v->applied);
   ll_views_rows_init(&v->rows, tuning->cache_max_entries,
@@ -221,6 +223,7 @@ void ll_views_close(ll_views *v) {
   pthread_mutex_destroy(&v->apply_lock);
   pthread_mutex_destroy(&v->tasks_mu);
   pthread_mutex_destroy(&v->snap_mu);
+  ll_rocks_latch_destroy(&v->write_latch);
   free(v->tasks);
   ll_notify_destroy(&v->applied);
   free(v);

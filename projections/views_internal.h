@@ -54,6 +54,7 @@
 
 #include "ll_buf.h"
 #include "ll_notify.h"
+#include "ll_rocks.h"
 #include "ll_views.h"
 #include "views_quant.h"
 #include "views_rows.h"
@@ -139,7 +140,7 @@ struct ll_views {
   rocksdb_cache_t *block_cache;
   rocksdb_readoptions_t *read_opts;
   rocksdb_writeoptions_t *write_opts;
-  _Atomic bool write_failed;  /* sticky: see ll_rocks_write */
+  ll_rocks_latch write_latch; /* sticky: see ll_rocks_latch */
   pthread_mutex_t apply_lock; /* one ll_views_apply() at a time */
   _Atomic uint64_t position;  /* published after the batch is written */
   ll_notify applied;          /* bumped after position moves */

@@ -260,7 +260,7 @@ int ll_views_commit_run(ll_views *v, uint64_t position, bool at_head,
     rocksdb_writebatch_clear(v->wb);
     const run_sink sink = {.put = batch_put, .del = batch_delete, .arg = v->wb};
     emit_run(v, position, &sink);
-    rc = ll_rocks_write(v->db, v->write_opts, v->wb, &v->write_failed, err,
+    rc = ll_rocks_write(v->db, v->write_opts, v->wb, &v->write_latch, err,
                         "views: write failed");
     rocksdb_writebatch_clear(v->wb);
   }

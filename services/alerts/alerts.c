@@ -72,6 +72,7 @@
 #include "ll_logging.h"
 #include "ll_mem.h"
 #include "ll_rocks.h"
+#include "ll_rocks_logger.h"
 #include "ll_time.h"
 
 #define ALERTS_FORMAT 1
@@ -91,7 +92,7 @@ struct ll_alerts {
   rocksdb_options_t *options;
   rocksdb_writeoptions_t *wo;
   rocksdb_readoptions_t *ro;
-  _Atomic bool write_failed;
+  ll_rocks_latch write_latch;
   ll_views *views;
   ll_codec *codec;
   const ll_config *cfg;
@@ -212,7 +213,7 @@ static int encode(ll_alerts *a, const ll_alert *al, ll_buf *out, ll_err *err) {
 /* ---- the store ---- */
 
 static int write_batch(ll_alerts *a, rocksdb_writebatch_t *wb, ll_err *err) {
-  int rc = ll_rocks_write(a->db, a->wo, wb, &a->write_failed, err, "alerts");
+  int rc = ll_rocks_write(a->db, a->wo, wb, &a->write_latch, err, "alerts");
   rocksdb_writebatch_destroy(wb);
   return rc;
 }
@@ -973,7 +974,7 @@ int ll_alerts_run(ll_alerts *a, volatile sig_atomic_t *stop, ll_err *err) {
   while (!*stop) {
     ll_err e = {0};
     if (ll_alerts_round(a, ll_now_ms(), &e) < 0) {
-      if (atomic_load(&a->write_failed)) {
+      if (ll_rocks_latch_failed(&a->write_latch)) {
         *err = e;
         return -1;
       }
@@ -1130,6 +1131,7 @@ static int load_next_seq(ll_alerts *a, ll_err *err) {
 static int open_store(ll_alerts *a, const char *dir, ll_err *err) {
   a->options = rocksdb_options_create();
   rocksdb_options_set_create_if_missing(a->options, 1);
+  ll_rocks_log_to_service(a->options, "alerts");
   a->wo = rocksdb_writeoptions_create();
   rocksdb_writeoptions_set_sync(a->wo, 1);
   a->ro = rocksdb_readoptions_create();
@@ -1155,6 +1157,7 @@ ll_alerts *ll_alerts_open(const ll_alerts_opts *o, ll_err *err) {
   a->brokers = ll_strdup(o->brokers);
   a->topic = ll_strdup(o->topic);
   pthread_mutex_init(&a->filter_mu, NULL);
+  ll_rocks_latch_init(&a->write_latch);
   a->await_filter = o->await_filter;
   ll_dates_walk_init(&a->due, ROUND_ROWS_MAX);
   ll_dates_walk_init(&a->entered, ROUND_ROWS_MAX);
@@ -1191,6 +1194,7 @@ void ll_alerts_close(ll_alerts *a) {
     destroy_reader(a->follower);
   }
   pthread_mutex_destroy(&a->filter_mu);
+  ll_rocks_latch_destroy(&a->write_latch);
   ll_dates_walk_free(&a->due);
   ll_dates_walk_free(&a->entered);
   skipped_clear(a);

@@ -2,12 +2,14 @@
 #include "ll_rocks.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* RocksDB's Status::ToString() starts with the code's name; ENOSPC reaches
  * us inside an "IO error" as the system's words. */
@@ -33,25 +35,42 @@ int ll_rocks_fail(ll_err *err, char *rerr, const char *fmt, ...) {
   return -1;
 }
 
+void ll_rocks_latch_init(ll_rocks_latch *latch) {
+  pthread_mutex_init(&latch->mu, NULL);
+  atomic_init(&latch->failed, false);
+}
+
+void ll_rocks_latch_destroy(ll_rocks_latch *latch) {
+  pthread_mutex_destroy(&latch->mu);
+}
+
+bool ll_rocks_latch_failed(ll_rocks_latch *latch) {
+  return atomic_load(&latch->failed);
+}
+
 int ll_rocks_write(rocksdb_t *db, const rocksdb_writeoptions_t *wo,
-                   rocksdb_writebatch_t *wb, _Atomic bool *failed, ll_err *err,
+                   rocksdb_writebatch_t *wb, ll_rocks_latch *latch, ll_err *err,
                    const char *fmt, ...) {
   char context[LL_MESSAGE_MAX_BYTES];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(context, sizeof context, fmt, ap);
   va_end(ap);
-  if (atomic_load(failed))
+  char *rerr = NULL;
+  pthread_mutex_lock(&latch->mu);
+  bool refused = atomic_load(&latch->failed);
+  if (!refused) {
+    rocksdb_write(db, wo, wb, &rerr);
+    if (rerr != NULL)
+      atomic_store(&latch->failed, true);
+  }
+  pthread_mutex_unlock(&latch->mu);
+  if (refused)
     return ll_fail(err, LL_ERR_IO,
                    "%s: refused, an earlier write failed (restart to resume "
                    "from what was synced)",
                    context);
-  char *rerr = NULL;
-  rocksdb_write(db, wo, wb, &rerr);
-  if (rerr == NULL)
-    return 0;
-  atomic_store(failed, true);
-  return ll_rocks_fail(err, rerr, "%s", context);
+  return rerr == NULL ? 0 : ll_rocks_fail(err, rerr, "%s", context);
 }
 
 void ll_rocks_compactions_yield(void) {
@@ -86,9 +105,19 @@ int ll_rocks_options_apply(rocksdb_options_t **options, const char *spec,
   return 0;
 }
 
-rocksdb_t *ll_rocks_open(const rocksdb_options_t *options, const char *dir,
+int ll_rocks_create_dir(const char *dir, const char *name, ll_err *err) {
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    return ll_fail(err, errno == ENOSPC ? LL_ERR_FULL : LL_ERR_IO,
+                   "%s: cannot create %s: %s", name, dir, strerror(errno));
+  return 0;
+}
+
+rocksdb_t *ll_rocks_open(rocksdb_options_t *options, const char *dir,
                          const char *name, ll_err *err) {
   assert(options != NULL && dir != NULL && name != NULL);
+  if (rocksdb_options_get_create_if_missing(options) &&
+      ll_rocks_create_dir(dir, name, err) != 0)
+    return NULL;
   char *rerr = NULL;
   rocksdb_t *db = rocksdb_open(options, dir, &rerr);
   if (rerr != NULL) {

@@ -12,6 +12,7 @@
 #ifndef LL_ROCKS_H
 #define LL_ROCKS_H
 
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -28,16 +29,33 @@
 int ll_rocks_fail(ll_err *err, char *rerr, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* rocksdb_write() behind a latch. After a failed write (typically a full
- * disk), RocksDB 7.8's write-ahead-log writer is left in an error state in
- * which the next WAL write trips an assertion inside RocksDB and aborts the
+/* A database's write latch. After a failed write (typically a full disk),
+ * RocksDB 7.8's write-ahead-log writer is left in an error state in which
+ * the next WAL write trips an assertion inside RocksDB and aborts the
  * process, where an error was due (fixed upstream in 9.x: "Don't write to
- * WAL after previous WAL write error"). So the first failure sets *failed,
- * and from then on every write through the same latch is refused without
+ * WAL after previous WAL write error"). So the first failure closes the
+ * latch, and from then on every write through it is refused without
  * calling RocksDB: the owner stops with the first error, and a restart
- * resumes from what was synced. fmt is the context of messages. */
+ * resumes from what was synced. The check and the write are one step under
+ * the latch's mutex: with several writing threads (the log store's), a
+ * write that passed the check can never reach RocksDB after another one
+ * failed. RocksDB serialises writes to the WAL anyway, so the mutex costs
+ * the writers no concurrency they had. */
+typedef struct ll_rocks_latch {
+  pthread_mutex_t mu;
+  _Atomic bool failed;
+} ll_rocks_latch;
+
+void ll_rocks_latch_init(ll_rocks_latch *latch);
+void ll_rocks_latch_destroy(ll_rocks_latch *latch);
+
+/* True once a write through the latch has failed. */
+bool ll_rocks_latch_failed(ll_rocks_latch *latch);
+
+/* rocksdb_write() behind the latch (above). fmt is the context of
+ * messages. 0, or -1 with err. */
 int ll_rocks_write(rocksdb_t *db, const rocksdb_writeoptions_t *wo,
-                   rocksdb_writebatch_t *wb, _Atomic bool *failed, ll_err *err,
+                   rocksdb_writebatch_t *wb, ll_rocks_latch *latch, ll_err *err,
                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* Apply RocksDB options given as a string ("name=value;name=value"), for
@@ -47,9 +65,16 @@ int ll_rocks_write(rocksdb_t *db, const rocksdb_writeoptions_t *wo,
 int ll_rocks_options_apply(rocksdb_options_t **options, const char *spec,
                            ll_err *err);
 
-/* rocksdb_open(); NULL with err ("<name>: cannot open <dir>: ...") when
- * RocksDB refuses. */
-rocksdb_t *ll_rocks_open(const rocksdb_options_t *options, const char *dir,
+/* mkdir(dir) unless it exists. Before an open that creates the database:
+ * RocksDB reads the directory before creating it and reports the missing
+ * one as an error in its log (ll_rocks_logger.h), which a first start
+ * should not show. 0, or -1 with err. */
+int ll_rocks_create_dir(const char *dir, const char *name, ll_err *err);
+
+/* rocksdb_open(), creating dir first when the options create the database
+ * (create_if_missing); NULL with err ("<name>: cannot open <dir>: ...")
+ * when RocksDB refuses. */
+rocksdb_t *ll_rocks_open(rocksdb_options_t *options, const char *dir,
                          const char *name, ll_err *err);
 
 /* Read key from the default column family into value (reset first);

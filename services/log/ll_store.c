@@ -59,6 +59,7 @@
 #include "ll_event.h"
 #include "ll_mem.h"
 #include "ll_rocks.h"
+#include "ll_rocks_logger.h"
 #include "ll_store_internal.h"
 
 #define BLOCK_CACHE_BYTES (64u * 1024 * 1024)
@@ -67,23 +68,12 @@
  * to the views. */
 #define FOLLOWER_BLOCK_CACHE_BYTES (16u * 1024 * 1024)
 #define STATE_BLOOM_BITS_PER_KEY 10.0
-#define INFO_LOG_FILES_KEPT 5
-#define INFO_LOG_FILE_MAX_BYTES (16u * 1024 * 1024)
 #define BACKGROUND_JOBS 2
 /* Meta and offsets are written with every batch but stay tiny, so their
  * memtables never fill and would keep every WAL file alive (hundreds of MB
  * that each restart and each secondary open replays). Past this total the
  * column families holding the oldest WAL are flushed. */
 #define WAL_TOTAL_MAX_BYTES (64u * 1024 * 1024)
-
-/* RocksDB's info LOG keeps warnings and errors only (rocksdb::WARN_LEVEL).
- * The LOG sits on the same filesystem as the data: when that fills up, a
- * failed LOG append followed by another one trips an assertion inside
- * RocksDB 7.8 as Debian builds it (WritableFileWriter, "sync_without_flush_
- * called_"), aborting the process before the write error reaches us. Few
- * LOG lines make that unlikely; the command consumer also stops while
- * there is still room (storage.min.free.mb). */
-#define INFO_LOG_LEVEL_WARN 2
 
 static const char *const cf_names[LL_CF_COUNT] = {
     [LL_CF_DEFAULT] = "default",       [LL_CF_LOG] = "log",
@@ -97,8 +87,8 @@ int ll_store_fail(const ll_store *s, ll_err *err, const char *op, char *rerr) {
 
 int ll_store_write(ll_store *s, const rocksdb_writeoptions_t *wo,
                    rocksdb_writebatch_t *wb, const char *op, ll_err *err) {
-  return ll_rocks_write(s->db, wo, wb, &s->write_failed, err,
-                        "log store %s: %s", s->dir, op);
+  return ll_rocks_write(s->db, wo, wb, &s->write_latch, err, "log store %s: %s",
+                        s->dir, op);
 }
 
 /* ---- options ---------------------------------------------------------- */
@@ -142,9 +132,7 @@ static void open_opts_build(open_opts *o, ll_store *s, bool compress) {
   rocksdb_options_set_paranoid_checks(o->db, 1);
   rocksdb_options_set_max_background_jobs(o->db, BACKGROUND_JOBS);
   rocksdb_options_set_max_total_wal_size(o->db, WAL_TOTAL_MAX_BYTES);
-  rocksdb_options_set_keep_log_file_num(o->db, INFO_LOG_FILES_KEPT);
-  rocksdb_options_set_info_log_level(o->db, INFO_LOG_LEVEL_WARN);
-  rocksdb_options_set_max_log_file_size(o->db, INFO_LOG_FILE_MAX_BYTES);
+  ll_rocks_log_to_service(o->db, "log store");
   if (!primary) {
     rocksdb_options_set_max_open_files(o->db, -1);
     /* Each catch-up that finds new table files (every flush, compaction
@@ -484,6 +472,7 @@ static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
   ll_notify_init(&s->changed);
   pthread_mutex_init(&s->tasks_mu, NULL);
   pthread_mutex_init(&s->catch_up_mu, NULL);
+  ll_rocks_latch_init(&s->write_latch);
   s->block_cache = rocksdb_cache_create_lru(mode == LL_STORE_PRIMARY
                                                 ? BLOCK_CACHE_BYTES
                                                 : FOLLOWER_BLOCK_CACHE_BYTES);
@@ -515,7 +504,8 @@ static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
   /* Only the owner judges the format: a secondary may look while the
    * primary is still creating the column families one by one (its open
    * then fails with "Column family not found", which the caller retries). */
-  if (mode == LL_STORE_PRIMARY && check_column_families(dir, err) != 0)
+  if (mode == LL_STORE_PRIMARY && (check_column_families(dir, err) != 0 ||
+                                   ll_rocks_create_dir(dir, "log store", err)))
     goto fail;
   char *rerr = NULL;
   if (open_db(s, true, &rerr) != 0 && is_missing_codec(rerr)) {
@@ -596,6 +586,7 @@ void ll_store_close(ll_store *s) {
   ll_store_tasks_free(s);
   pthread_mutex_destroy(&s->tasks_mu);
   pthread_mutex_destroy(&s->catch_up_mu);
+  ll_rocks_latch_destroy(&s->write_latch);
   free(s);
 }
 

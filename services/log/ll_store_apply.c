@@ -67,7 +67,7 @@ static int apply_fail(ll_store *s, ll_err *err, const char *op, char *rerr) {
 /* Steps 1 and 2: the job's changes into `state`. */
 static int ingest_changes(ll_store *s, ll_apply_job *job, uint64_t file_no,
                           ll_err *err) {
-  if (atomic_load(&s->write_failed))
+  if (ll_rocks_latch_failed(&s->write_latch))
     return ll_fail(err, LL_ERR_IO,
                    "log store %s: applying the journal: refused, an earlier "
                    "write failed",

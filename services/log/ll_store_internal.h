@@ -17,6 +17,7 @@
 
 #include "ll_hash.h"
 #include "ll_notify.h"
+#include "ll_rocks.h"
 #include "ll_store.h"
 
 /* Column families, in the order they are opened. */
@@ -252,7 +253,7 @@ struct ll_store {
   bool apply_failed;                /* sticky: commits refuse from then on */
   ll_err apply_err;
   /* Sticky, any thread: a write failed (see ll_store_write). */
-  _Atomic bool write_failed;
+  ll_rocks_latch write_latch;
   /* Bumped after each commit (primary) or each catch-up that found new
    * writes (secondary): what waiters for the log sleep on. */
   ll_notify changed;

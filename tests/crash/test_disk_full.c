@@ -11,7 +11,9 @@
  *      command` commits no further batch and exits 1 ("disk almost full");
  *   2. the write error: with the guard off (storage.min.free.mb=0) RocksDB
  *      itself fails to append to its WAL; the process exits 1 naming it
- *      ("No space left on device").
+ *      ("No space left on device");
+ *   3. the same on a disk without a free byte (a filler file): the open
+ *      fails, and the process exits 1 naming it.
  * After each stop the rig records what the failed process left durable.
  * Then the tmpfs is remounted bigger and `lotlined all` finishes the
  * stream; the checks are those of the crash test (crash_check.h), both
@@ -23,13 +25,16 @@
 
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crash_rig.h"
 #include "ll_types.h"
@@ -46,6 +51,7 @@
 #define NO_SPACE "No space left on device"
 #define GUARD_MB "2"
 #define GUARD_REASON "disk almost full"
+#define FILLER_BLOCK_BYTES 65536
 
 static rig r;
 static bool mounted;
@@ -95,6 +101,30 @@ static void run_until_stopped(const char *setting, const char *reason) {
   show_reason(reason);
 }
 
+static char filler_path[4096];
+
+/* Take every free byte of the tmpfs with one file. */
+static void fill_disk(void) {
+  snprintf(filler_path, sizeof filler_path, "%s/filler", r.svc_dir);
+  int fd = open(filler_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0)
+    fail_msg("create %s: %s", filler_path, strerror(errno));
+  static const char block[FILLER_BLOCK_BYTES];
+  size_t chunk = sizeof block;
+  while (chunk > 0) {
+    ssize_t n = write(fd, block, chunk);
+    if (n < 0 && errno != ENOSPC)
+      fail_msg("write %s: %s", filler_path, strerror(errno));
+    if (n <= 0)
+      chunk /= 2; /* the last bytes, in smaller writes */
+  }
+  close(fd);
+  struct statvfs st;
+  if (statvfs(r.svc_dir, &st) == 0)
+    printf("filled the disk: %llu bytes free\n",
+           (unsigned long long)st.f_bavail * st.f_frsize);
+}
+
 /* What the stopped process left durable (the log store needs a little
  * room for a read-only look: take it after a remount when full). */
 static void record(const char *after) {
@@ -133,6 +163,12 @@ static void test_full_disk_stops_then_resumes(void **state) {
   record("the guard");
   /* 2. No guard: RocksDB's write fails on the full disk. */
   run_until_stopped("storage.min.free.mb=0", NO_SPACE);
+  /* 3. A start on a disk without a free byte: the open itself fails, and
+   * says so (RocksDB must not abort on a second failed write of its own,
+   * its info log's included). */
+  fill_disk();
+  run_until_stopped("storage.min.free.mb=0", NO_SPACE);
+  unlink(filler_path);
   /* Clear the fault. */
   if (mount(NULL, r.svc_dir, NULL, MS_REMOUNT, TMPFS_BIG) != 0)
     fail_msg("remount %s: %s", r.svc_dir, strerror(errno));

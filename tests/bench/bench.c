@@ -462,6 +462,12 @@ static void ingest(const char *bin, const char *brokers, const char *data,
   rss_marks_init(&r->rss_command_marks, total);
   while (done < total && now_s() < deadline) {
     sleep_ms(BENCH_POLL_MS);
+    /* Before anything else: a command that refused to start never opens
+     * the store. */
+    if (waitpid(p.pid, NULL, WNOHANG) == p.pid) {
+      h_dump_log(&p);
+      die("ingest", "lotlined command exited");
+    }
     if (!s) {
       s = ll_store_open(logdir, LL_STORE_SECONDARY, &e);
       continue;
@@ -475,10 +481,6 @@ static void ingest(const char *bin, const char *brokers, const char *data,
     if (done - last_report >= 250000) {
       fprintf(stderr, "  ingested %" PRId64 " / %" PRId64 "\n", done, total);
       last_report = done;
-    }
-    if (waitpid(p.pid, NULL, WNOHANG) == p.pid) {
-      h_dump_log(&p);
-      die("ingest", "lotlined command exited");
     }
   }
   double t_end = now_s();

@@ -68,13 +68,14 @@ enum {
  * threads scan those, so they must stay few); a commit waits for the
  * running apply when LL_STATE_DIRTY_MAX_ENTRIES are dirty. The command
  * thread copies an apply's changes out and later marks them clean, both
- * in proportion to their number: at 10,000 events/s with 256 records an
- * apply held 120,000-130,000 changes and each step stopped the consumer
- * 10-38 ms; with 64 it holds 35,000-45,000 and the steps take 2-14 ms
- * (docs/performance.md, seventh round). */
+ * in proportion to their number: at 10,000 events/s an apply holds
+ * 120,000-130,000 changes and each step stops the consumer 10-38 ms.
+ * Smaller applies (64 records) made the steps 2-14 ms, but cost the
+ * 32-client writes 5-17 % of their rate (docs/performance.md, seventh
+ * round). */
 #define LL_STATE_CACHE_MAX_ENTRIES (512u * 1024)
 #define LL_STATE_APPLY_MIN_ENTRIES (256u * 1024)
-#define LL_STATE_APPLY_MAX_RECORDS 64u
+#define LL_STATE_APPLY_MAX_RECORDS 256u
 #define LL_STATE_DIRTY_MAX_ENTRIES (768u * 1024)
 
 #define LL_TABLE_ABSENT UINT32_MAX /* value_len of a key without value */

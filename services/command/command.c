@@ -787,6 +787,10 @@ static void on_assigned(loop *l, rd_kafka_t *rk,
   atomic_store(&l->stats->assigned, parts->cnt > 0);
   announce_assignment(l, parts);
   sync_standby(l, true);
+  /* The per-partition lines above can take a while (a partition without a
+   * stored offset asks Kafka where it starts): this one says it is done. */
+  ll_log(LL_INFO, "command", "assignment in place: consuming %d partition(s)",
+         parts->cnt);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,

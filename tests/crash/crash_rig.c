@@ -258,7 +258,7 @@ bool rig_file_contains(const char *path, const char *text) {
 
 bool rig_wait_assigned(rig *r, int timeout_ms) {
   for (int waited = 0; waited <= timeout_ms; waited += RIG_POLL_MS / 2) {
-    if (rig_log_contains(r, "command: assigned "))
+    if (rig_log_contains(r, "command: assignment in place"))
       return true;
     if (!rig_service_running(r))
       return false;

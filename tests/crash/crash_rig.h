@@ -71,7 +71,8 @@ bool rig_service_running(rig *r);
  * API in a process of their own, following the log as a secondary. */
 void rig_start_projector(rig *r);
 bool rig_projector_running(rig *r);
-/* Wait until the run's log says its partitions were assigned. */
+/* Wait until the run's log says its assignment is in place (every
+ * partition placed at its offset and handed to librdkafka). */
 bool rig_wait_assigned(rig *r, int timeout_ms);
 /* Wait for the service to exit by itself; its status, -1 on timeout. */
 int rig_wait_service_exit(rig *r, int timeout_ms);

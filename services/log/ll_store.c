@@ -504,8 +504,9 @@ static ll_store *store_open(const char *dir, ll_store_mode mode, bool check,
   /* Only the owner judges the format: a secondary may look while the
    * primary is still creating the column families one by one (its open
    * then fails with "Column family not found", which the caller retries). */
-  if (mode == LL_STORE_PRIMARY && (check_column_families(dir, err) != 0 ||
-                                   ll_rocks_create_dir(dir, "log store", err)))
+  if (mode == LL_STORE_PRIMARY &&
+      (check_column_families(dir, err) != 0 ||
+       ll_rocks_create_dir(dir, "log store", err) != 0))
     goto fail;
   char *rerr = NULL;
   if (open_db(s, true, &rerr) != 0 && is_missing_codec(rerr)) {

@@ -2,10 +2,11 @@
  * a thread of its own (ll_store.h says why there is a journal).
  *
  * Between batches, once enough state changes are dirty, the batch thread
- * copies them (one final value per key: ll_state_mem_snapshot) and hands
- * the copy to the applier thread, which
- *   1. sorts it and writes it as one SST file in "<dir>.ingest" with the
- *      state column family's options (bloom filter, compression);
+ * hands the journal records committed since the last apply to the applier
+ * thread (ll_state_mem_snapshot: a buffer changes hands), which
+ *   1. sorts their changes by key, keeps each key's newest value, and
+ *      writes them as one SST file in "<dir>.ingest" with the state column
+ *      family's options (bloom filter, compression);
  *   2. ingests the file into `state` (RocksDB links it into the database,
  *      syncs it and records it in the MANIFEST: durable when this returns;
  *      the file gets a sequence number above every write so far, so it
@@ -19,9 +20,9 @@
  *
  * The batch thread collects a finished job between batches and tells the
  * state layer, which turns the entries not changed since into clean cache
- * entries. A failed job (disk full, I/O error) is sticky: every commit
- * fails from then on with its reason, so the command consumer stops with
- * nothing lost (the journal still holds every change).
+ * entries (by moving a counter past them). A failed job (disk full, I/O error)
+ * is sticky: every commit fails from then on with its reason, so the command
+ * consumer stops with nothing lost (the journal still holds every change).
  *
  * The applier is background work: nobody waits for a job while the state
  * layer has room for dirty entries, and a job comes in bursts (a few
@@ -48,19 +49,25 @@
 
 #define APPLIER_NICE 10
 
-/* Sorting by key: the first eight bytes as a big-endian integer decide
- * most comparisons without touching the keys again. */
-typedef struct sort_item {
+/* One change of the job, where it came from, and its place in key order:
+ * the first eight bytes as a big-endian integer decide most comparisons
+ * without touching the keys again; among a key's changes the newest
+ * record's comes last. */
+typedef struct ll_apply_item {
   uint64_t prefix;
-  const ll_state_change *change;
-} sort_item;
+  uint32_t record; /* ordinal in the job: later is newer */
+  ll_state_change change;
+} ll_apply_item;
 
 static int cmp_items(const void *a, const void *b) {
-  const sort_item *x = a, *y = b;
+  const ll_apply_item *x = a, *y = b;
   if (x->prefix != y->prefix)
     return x->prefix < y->prefix ? -1 : 1;
-  return ll_state_key_cmp(x->change->key, x->change->key_len, y->change->key,
-                          y->change->key_len);
+  int c = ll_state_key_cmp(x->change.key, x->change.key_len, y->change.key,
+                           y->change.key_len);
+  if (c != 0)
+    return c;
+  return x->record < y->record ? -1 : x->record > y->record;
 }
 
 static uint64_t key_prefix(const ll_state_change *c) {
@@ -68,6 +75,50 @@ static uint64_t key_prefix(const ll_state_change *c) {
   for (size_t i = 0; i < 8; i++)
     v = v << 8 | (i < c->key_len ? c->key[i] : 0);
   return v;
+}
+
+typedef struct collect_ctx {
+  ll_apply_job *job;
+  size_t n;
+  uint32_t record;
+} collect_ctx;
+
+static void collect_change(void *ctx, const ll_state_change *c) {
+  collect_ctx *cc = ctx;
+  assert(cc->n < cc->job->n_changes);
+  cc->job->items[cc->n++] = (ll_apply_item){key_prefix(c), cc->record, *c};
+}
+
+/* The job's changes in key order, one per key (its newest): *n of them
+ * in job->items. False when a record does not parse. */
+static bool order_changes(ll_apply_job *job, size_t *n) {
+  if (job->n_changes > job->cap_items) {
+    job->cap_items = job->n_changes;
+    job->items = ll_xrealloc(job->items, job->cap_items * sizeof *job->items);
+  }
+  collect_ctx cc = {job, 0, 0};
+  size_t off = 0;
+  const uint8_t *rec;
+  size_t len;
+  while (ll_journal_list_next(&job->records, &off, &rec, &len)) {
+    if (!ll_journal_each_own(rec, len, collect_change, &cc))
+      return false;
+    cc.record++;
+  }
+  assert(cc.n == job->n_changes);
+  qsort(job->items, cc.n, sizeof *job->items, cmp_items);
+  size_t kept = 0;
+  for (size_t i = 0; i < cc.n; i++) {
+    const ll_state_change *c = &job->items[i].change;
+    const ll_state_change *next =
+        i + 1 < cc.n ? &job->items[i + 1].change : NULL;
+    if (next &&
+        ll_state_key_cmp(c->key, c->key_len, next->key, next->key_len) == 0)
+      continue; /* a newer record changed it again */
+    job->items[kept++] = job->items[i];
+  }
+  *n = kept;
+  return true;
 }
 
 static int apply_fail(ll_store *s, ll_err *err, const char *op, char *rerr) {
@@ -83,10 +134,12 @@ static int ingest_changes(ll_store *s, ll_apply_job *job, uint64_t file_no,
                    "log store %s: applying the journal: refused, an earlier "
                    "write failed",
                    s->dir);
-  sort_item *order = ll_xmalloc(job->n_changes * sizeof *order);
-  for (size_t i = 0; i < job->n_changes; i++)
-    order[i] = (sort_item){key_prefix(&job->changes[i]), &job->changes[i]};
-  qsort(order, job->n_changes, sizeof *order, cmp_items);
+  size_t n;
+  if (!order_changes(job, &n))
+    return ll_fail(err, LL_ERR_INTERNAL,
+                   "log store %s: applying the journal: a journal record in "
+                   "memory does not parse",
+                   s->dir);
   ll_buf path;
   ll_buf_init(&path);
   ll_buf_printf(&path, "%s/state-%llu-%llu.sst", s->ingest_dir,
@@ -99,8 +152,8 @@ static int ingest_changes(ll_store *s, ll_apply_job *job, uint64_t file_no,
   rocksdb_sstfilewriter_t *w =
       rocksdb_sstfilewriter_create(env, s->state_cf_opts);
   rocksdb_sstfilewriter_open(w, file, &rerr);
-  for (size_t i = 0; !rerr && i < job->n_changes; i++) {
-    const ll_state_change *c = order[i].change;
+  for (size_t i = 0; !rerr && i < n; i++) {
+    const ll_state_change *c = &job->items[i].change;
     if (c->present)
       rocksdb_sstfilewriter_put(w, (const char *)c->key, c->key_len,
                                 (const char *)c->value, c->value_len, &rerr);
@@ -132,7 +185,6 @@ static int ingest_changes(ll_store *s, ll_apply_job *job, uint64_t file_no,
   /* Moved into the database on success; a leftover on failure. */
   (void)unlink(file);
   ll_buf_free(&path);
-  free(order);
   return rc;
 }
 
@@ -215,12 +267,12 @@ int ll_applier_start(ll_store *s, ll_err *err) {
       return -1;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
-    ll_buf_init(&a->job.bytes);
+    ll_buf_init(&a->job.records);
     int e = pthread_create(&a->thread, NULL, applier_main, s);
     if (e != 0) {
       pthread_cond_destroy(&a->cv);
       pthread_mutex_destroy(&a->mu);
-      ll_buf_free(&a->job.bytes);
+      ll_buf_free(&a->job.records);
       return ll_fail(err, LL_ERR_INTERNAL,
                      "log store %s: start the applier: %s", s->dir,
                      strerror(e));
@@ -297,8 +349,8 @@ void ll_applier_shutdown(ll_store *s) {
   pthread_join(a->thread, NULL);
   pthread_cond_destroy(&a->cv);
   pthread_mutex_destroy(&a->mu);
-  free(a->job.changes);
-  free(a->job.entries);
-  ll_buf_free(&a->job.bytes);
+  free(a->job.items);
+  free(a->job.once);
+  ll_buf_free(&a->job.records);
   memset(a, 0, sizeof *a);
 }

@@ -281,13 +281,12 @@ int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
   ll_task_pending_write(&b->tasks, s, b->wb, &b->key, &b->value);
   if (b->rejected > 0)
     put_meta_u64(b, LL_META_LAST_REJECTION, last_rejection);
-  ll_state_mem_encode_batch(s, &b->value);
-  bool record = b->value.len > 0;
-  if (record) {
+  const ll_buf *record = ll_state_mem_encode_batch(s);
+  if (record->len > 0) {
     put_be64_key(&b->key, mem->batch_gen);
     rocksdb_writebatch_put_cf(b->wb, s->cf[LL_CF_JOURNAL],
                               (const char *)b->key.data, b->key.len,
-                              (const char *)b->value.data, b->value.len);
+                              (const char *)record->data, record->len);
     put_meta_u64(b, LL_META_LAST_JOURNAL, mem->batch_gen);
   }
 
@@ -302,10 +301,10 @@ int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
   atomic_store_explicit(&s->last_position, last_position, memory_order_release);
   atomic_store_explicit(&s->last_rejection, last_rejection,
                         memory_order_release);
-  ll_state_mem_committed(s, record);
+  ll_state_mem_committed(s);
   batch_free(b);
-  ll_store_state_maintain(s);
   ll_notify_bump(&s->changed); /* after the state shows the batch */
+  ll_store_state_maintain(s);
   return 0;
 done:
   ll_state_mem_abort(s);

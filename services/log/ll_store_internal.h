@@ -66,25 +66,25 @@ enum {
  * an apply starts at LL_STATE_APPLY_MIN_ENTRIES of them, or when
  * LL_STATE_APPLY_MAX_RECORDS journal records wait (readers on other
  * threads scan those, so they must stay few); a commit waits for the
- * running apply when LL_STATE_DIRTY_MAX_ENTRIES are dirty. The command
- * thread copies an apply's changes out and later marks them clean, both
- * in proportion to their number: at 10,000 events/s an apply holds
- * 120,000-130,000 changes and each step stops the consumer 10-38 ms.
- * Smaller applies (64 records) made the steps 2-14 ms, but cost the
- * 32-client writes 5-17 % of their rate (docs/performance.md, seventh
- * round). */
+ * running apply when LL_STATE_DIRTY_MAX_ENTRIES are dirty, or when the
+ * records waiting hold LL_STATE_RECORD_CHANGES_PER_DIRTY times as many
+ * changes (a workload that rewrites few keys). Handing an apply over and
+ * taking it back cost the command thread a constant, not a pass over the
+ * job's changes (docs/performance.md, eighth round). */
 #define LL_STATE_CACHE_MAX_ENTRIES (512u * 1024)
 #define LL_STATE_APPLY_MIN_ENTRIES (256u * 1024)
 #define LL_STATE_APPLY_MAX_RECORDS 256u
 #define LL_STATE_DIRTY_MAX_ENTRIES (768u * 1024)
+#define LL_STATE_RECORD_CHANGES_PER_DIRTY 4u
 
 #define LL_TABLE_ABSENT UINT32_MAX /* value_len of a key without value */
 
 typedef struct ll_table_entry {
   uint64_t hash;
-  /* 0: the state column family holds this value (a clean cache entry).
-   * Otherwise the journal record that changed it last, or the open batch's
-   * record-to-be. */
+  /* The journal record that changed it last, or the open batch's
+   * record-to-be. Below the state layer's first_journal (0 for what was
+   * read from the column family): the column family holds this value and
+   * the entry is a clean cache entry. */
   uint64_t gen;
   uint8_t *bytes; /* key_len bytes of key, then the value; NULL: unused */
   uint32_t key_len;
@@ -157,14 +157,20 @@ typedef struct ll_state_undo {
   size_t old_off;   /* in undo_bytes */
 } ll_state_undo;
 
-/* A snapshot of dirty state handed to the applier. */
+/* The journal records handed to the applier, and what it needs to take
+ * them back. */
 typedef struct ll_apply_job {
-  ll_state_change *changes;
-  size_t n_changes;
-  uint32_t *entries; /* the table entries they came from (batch thread's) */
-  ll_buf bytes;      /* the keys and values changes point into */
+  ll_buf records;   /* each: u32 length (host order), then the record */
+  size_t n_changes; /* in all records; a key may be in several */
+  /* The event-id entries among the records' keys (batch thread's table
+   * indexes): they leave the table once applied. */
+  uint32_t *once;
+  size_t n_once, cap_once;
   uint64_t first_journal; /* journal records [first, through] it covers */
   uint64_t through_journal;
+  /* The applier's own: the changes, in key order. */
+  struct ll_apply_item *items;
+  size_t cap_items;
 } ll_apply_job;
 
 /* The bounds above, per store so that tests can make them small. */
@@ -178,10 +184,15 @@ typedef struct ll_state_limits {
 typedef struct ll_state_mem {
   ll_state_limits limits;
   ll_table table;
-  uint32_t *dirty; /* entries with gen > snap_through, each once */
-  size_t n_dirty, cap_dirty;
+  size_t n_dirty; /* entries with gen > snap_through */
+  /* The event-id entries among them, each once. */
+  uint32_t *once;
+  size_t n_once, cap_once;
+  /* The journal records after snap_through, as ll_apply_job.records. */
+  ll_buf records;
+  size_t record_changes;
   uint64_t last_journal;  /* newest journal record committed */
-  uint64_t first_journal; /* oldest record not yet deleted by an apply */
+  uint64_t first_journal; /* oldest record not yet applied */
   uint64_t snap_through;  /* records up to here are in an apply job */
   size_t in_flight;       /* entries of the job being applied */
   /* The open batch: it writes journal record batch_gen when it commits. */
@@ -189,7 +200,7 @@ typedef struct ll_state_mem {
   ll_state_undo *undo;
   size_t n_undo, cap_undo;
   ll_buf undo_bytes;
-  size_t dirty_at_begin;
+  size_t dirty_at_begin, once_at_begin;
   ll_state_reader below; /* the state column family itself */
   /* Column-family answers fetched ahead for the keys the next events will
    * read (ll_store_batch_prefetch), gen 0. A write removes its key here:
@@ -209,7 +220,7 @@ typedef struct ll_state_mem {
   rocksdb_pinnableslice_t **pf_values;
   char **pf_errs;
   size_t cap_pf_list;
-  ll_buf scratch;
+  ll_buf record; /* the open batch's journal record, once encoded */
   ll_store_state_stats stats;
 } ll_state_mem;
 
@@ -336,12 +347,14 @@ void ll_state_mem_begin(ll_store *s);
 ll_state_reader ll_state_mem_reader(ll_store *s);
 void ll_state_mem_mutate(ll_store *s, const ll_mutations *m);
 int ll_state_mem_prefetch(ll_store *s, const ll_buf *keys, ll_err *err);
-/* The open batch's changes as a journal record (out is reset; empty when
- * the batch changed no state). */
-void ll_state_mem_encode_batch(ll_store *s, ll_buf *out);
-void ll_state_mem_committed(ll_store *s, bool wrote_record);
+/* The open batch's changes as a journal record (empty when the batch
+ * changed no state), valid until the batch ends. */
+const ll_buf *ll_state_mem_encode_batch(ll_store *s);
+/* The batch and its record are durable. */
+void ll_state_mem_committed(ll_store *s);
 void ll_state_mem_abort(ll_store *s);
-/* Copy every dirty entry into a job, records [first, last_journal]. */
+/* Hand the records after the last snapshot over to a job (no copy):
+ * records [first, last_journal]. */
 void ll_state_mem_snapshot(ll_store *s, ll_apply_job *job);
 /* The job is in the state column family and its records are deleted. */
 void ll_state_mem_applied(ll_store *s, const ll_apply_job *job);
@@ -356,11 +369,21 @@ void ll_journal_encode(ll_buf *out, const ll_state_change *changes, size_t n);
  * record). False when the record is corrupt. */
 bool ll_journal_lookup(const void *rec, size_t n, const void *key,
                        size_t key_len, ll_state_change *change, bool *found);
-/* Call fn for every change of a record, in key order. False when the
+/* Call fn for every change of a record, in hash order. False when the
  * record is corrupt. */
 bool ll_journal_each(const void *rec, size_t n,
                      void (*fn)(void *ctx, const ll_state_change *c),
                      void *ctx);
+/* The same for a record this process encoded: lengths are checked (false
+ * when one is wrong), hashes and their order are not. */
+bool ll_journal_each_own(const void *rec, size_t n,
+                         void (*fn)(void *ctx, const ll_state_change *c),
+                         void *ctx);
+/* Append rec to a job's list of records (ll_apply_job.records). */
+void ll_journal_list_put(ll_buf *list, const void *rec, size_t n);
+/* The next record of a list at *off (advanced): false at the end. */
+bool ll_journal_list_next(const ll_buf *list, size_t *off, const uint8_t **rec,
+                          size_t *n);
 /* Reader of the state column family alone (no journal). */
 ll_state_reader ll_store_cf_state_reader(ll_store *s);
 

@@ -230,6 +230,43 @@ bool ll_journal_each(const void *rec, size_t n,
   return true;
 }
 
+bool ll_journal_each_own(const void *rec, size_t n,
+                         void (*fn)(void *ctx, const ll_state_change *c),
+                         void *ctx) {
+  const uint8_t *p = rec;
+  uint32_t count;
+  if (!read_header(p, n, &count) || count == 0)
+    return false;
+  for (uint32_t i = 0; i < count; i++) {
+    ll_state_change c;
+    if (!read_change(p, n, i, &c))
+      return false;
+    fn(ctx, &c);
+  }
+  return true;
+}
+
+void ll_journal_list_put(ll_buf *list, const void *rec, size_t n) {
+  assert(n > 0 && n < UINT32_MAX);
+  uint32_t len = (uint32_t)n;
+  ll_buf_put(list, &len, sizeof len);
+  ll_buf_put(list, rec, n);
+}
+
+bool ll_journal_list_next(const ll_buf *list, size_t *off, const uint8_t **rec,
+                          size_t *n) {
+  if (*off >= list->len)
+    return false;
+  uint32_t len;
+  assert(list->len - *off >= sizeof len);
+  memcpy(&len, list->data + *off, sizeof len);
+  assert(list->len - *off - sizeof len >= len);
+  *rec = list->data + *off + sizeof len;
+  *n = len;
+  *off += sizeof len + len;
+  return true;
+}
+
 /* ---- readers ---- */
 
 static int cf_state_get(void *ctx, const void *key, size_t key_len, ll_buf *out,

@@ -2,24 +2,29 @@
  * the journal it stands for).
  *
  * One hash table (ll_store_table.c) holds, per key, the newest value the
- * command consumer knows:
+ * command consumer knows, tagged with the journal record that changed it
+ * last (gen):
  *   - dirty entries: changed by a committed batch and not yet applied to
- *     the state column family (gen = the journal record that changed them
- *     last). They must stay: the column family does not hold them yet.
- *   - clean entries (gen 0): a cache of what was read from the column
- *     family, negative answers included; dropped all at once when there
- *     are more than LL_STATE_CACHE_MAX_ENTRIES of them. Event-id records
- *     are not kept clean (ll_state_key_cacheable): each is read once.
+ *     the state column family (gen >= first_journal). They must stay: the
+ *     column family does not hold them yet.
+ *   - clean entries (gen < first_journal; 0 when read from the column
+ *     family): a cache of what the column family holds, negative answers
+ *     included; dropped all at once when there are more than
+ *     LL_STATE_CACHE_MAX_ENTRIES of them. Event-id records are not kept
+ *     clean (ll_state_key_cacheable): each is read once.
  *   - the open batch's writes (gen = the record it will write), with an
  *     undo list to put back what they replaced if it aborts.
  * So a batch read is one hash lookup, and a key reaches RocksDB only when
  * it is neither changed since the last apply nor cached.
  *
- * The dirty list names every entry with gen > snap_through exactly once:
- * a snapshot copies those entries into an apply job and empties it; when
- * the job is applied, the entries it covered that were not changed since
- * become clean. At open, the journal records still in the column family
- * are read back into the table as dirty entries. */
+ * An apply costs the batch thread no pass over its changes. The committed
+ * journal records are kept in memory, as written; a snapshot hands them
+ * to the applier (which sorts them and keeps each key's newest value) by
+ * swapping a buffer. When the job is applied, first_journal moves past it,
+ * which makes every entry it covered and that was not changed since clean
+ * at once; only the event-id entries among them (the `once` list) are
+ * visited, to leave the table. At open, the journal records still in the
+ * column family are read back into the table as dirty entries. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +45,22 @@ static ll_table_entry *entry_at(ll_state_mem *m, uint32_t idx) {
   return &m->table.entries[idx];
 }
 
-static void push_dirty(ll_state_mem *m, uint32_t idx) {
-  if (m->n_dirty == m->cap_dirty) {
-    m->cap_dirty = m->cap_dirty ? m->cap_dirty * 2 : 1024;
-    m->dirty = ll_xrealloc(m->dirty, m->cap_dirty * sizeof *m->dirty);
+static bool is_clean(const ll_state_mem *m, const ll_table_entry *e) {
+  return e->gen < m->first_journal;
+}
+
+/* Entry idx (key) turned dirty: count it, and list it when it must leave
+ * the table once applied. */
+static void mark_dirty(ll_state_mem *m, uint32_t idx, const void *key,
+                       size_t key_len) {
+  m->n_dirty++;
+  if (ll_state_key_cacheable(key, key_len))
+    return;
+  if (m->n_once == m->cap_once) {
+    m->cap_once = m->cap_once ? m->cap_once * 2 : 1024;
+    m->once = ll_xrealloc(m->once, m->cap_once * sizeof *m->once);
   }
-  m->dirty[m->n_dirty++] = idx;
+  m->once[m->n_once++] = idx;
 }
 
 /* ---- open / close: the journal comes back as dirty entries ---- */
@@ -53,6 +68,7 @@ static void push_dirty(ll_state_mem *m, uint32_t idx) {
 typedef struct load_ctx {
   ll_state_mem *m;
   uint64_t gen;
+  size_t changes;
 } load_ctx;
 
 static void load_change(void *ctx, const ll_state_change *c) {
@@ -61,12 +77,13 @@ static void load_change(void *ctx, const ll_state_change *c) {
   bool created;
   uint64_t h = ll_hash64(c->key, c->key_len);
   ll_table_entry *old = ll_table_find(&m->table, c->key, c->key_len, h);
-  bool listed = old != NULL; /* loaded from an earlier record: listed */
+  bool listed = old != NULL; /* loaded from an earlier record: counted */
   uint32_t idx = ll_table_put(
       &m->table, c->key, c->key_len, h, c->value,
       c->present ? (uint32_t)c->value_len : LL_TABLE_ABSENT, lc->gen, &created);
   if (!listed)
-    push_dirty(m, idx);
+    mark_dirty(m, idx, c->key, c->key_len);
+  lc->changes++;
 }
 
 int ll_state_mem_open(ll_store *s, ll_err *err) {
@@ -82,7 +99,8 @@ int ll_state_mem_open(ll_store *s, ll_err *err) {
   ll_table_init(&m->table);
   ll_buf_init(&m->prefetched.bytes);
   ll_buf_init(&m->undo_bytes);
-  ll_buf_init(&m->scratch);
+  ll_buf_init(&m->record);
+  ll_buf_init(&m->records);
   m->below = ll_store_cf_state_reader(s);
 
   char *rerr = NULL;
@@ -111,7 +129,7 @@ int ll_state_mem_open(ll_store *s, ll_err *err) {
     const char *key = rocksdb_iter_key(it, &key_len);
     const char *value = rocksdb_iter_value(it, &value_len);
     uint64_t seq = key_len == 8 ? ll_be64_decode(key) : 0;
-    load_ctx lc = {m, seq};
+    load_ctx lc = {m, seq, 0};
     /* Records are dense (applies delete the oldest ones) and never newer
      * than meta's counter (both are written in the same batch). */
     if (seq == 0 || seq > m->last_journal || (prev && seq != prev + 1) ||
@@ -126,6 +144,8 @@ int ll_state_mem_open(ll_store *s, ll_err *err) {
     if (!m->first_journal)
       m->first_journal = seq;
     prev = seq;
+    ll_journal_list_put(&m->records, value, value_len);
+    m->record_changes += lc.changes;
   }
   if (rc == 0) {
     rocksdb_iter_get_error(it, &rerr);
@@ -135,6 +155,7 @@ int ll_state_mem_open(ll_store *s, ll_err *err) {
   rocksdb_iter_destroy(it);
   if (!m->first_journal)
     m->first_journal = m->last_journal + 1;
+  m->snap_through = m->first_journal - 1;
   return rc;
 }
 
@@ -151,10 +172,11 @@ void ll_state_mem_close(ll_store *s) {
   free(m->pf_slots);
   free(m->pf_values);
   free(m->pf_errs);
-  free(m->dirty);
+  free(m->once);
+  ll_buf_free(&m->records);
   free(m->undo);
   ll_buf_free(&m->undo_bytes);
-  ll_buf_free(&m->scratch);
+  ll_buf_free(&m->record);
   free(m);
   s->mem = NULL;
 }
@@ -166,7 +188,7 @@ void ll_state_mem_close(ll_store *s) {
 static void evict_clean(ll_state_mem *m) {
   for (size_t i = 0; i < m->table.n_entries; i++) {
     ll_table_entry *e = entry_at(m, (uint32_t)i);
-    if (e->bytes && e->gen == 0)
+    if (e->bytes && is_clean(m, e))
       ll_table_remove(&m->table, (uint32_t)i);
   }
   m->stats.evictions++;
@@ -227,6 +249,7 @@ void ll_state_mem_begin(ll_store *s) {
     evict_clean(m);
   m->batch_gen = m->last_journal + 1;
   m->dirty_at_begin = m->n_dirty;
+  m->once_at_begin = m->n_once;
   clear_prefetched(m);
   ll_buf_reset(&m->undo_bytes);
 }
@@ -304,7 +327,7 @@ static void write_one(ll_state_mem *m, const void *key, size_t key_len,
     e->gen = m->batch_gen;
     ll_table_set_value(e, value, value_len);
     if (!listed)
-      push_dirty(m, idx);
+      mark_dirty(m, idx, key, key_len);
     return;
   }
   bool created;
@@ -312,7 +335,7 @@ static void write_one(ll_state_mem *m, const void *key, size_t key_len,
                               m->batch_gen, &created);
   assert(created);
   push_undo(m, idx, true);
-  push_dirty(m, idx);
+  mark_dirty(m, idx, key, key_len);
 }
 
 void ll_state_mem_mutate(ll_store *s, const ll_mutations *muts) {
@@ -336,24 +359,29 @@ static ll_state_change change_of(const ll_table_entry *e) {
                            .present = present};
 }
 
-void ll_state_mem_encode_batch(ll_store *s, ll_buf *out) {
+const ll_buf *ll_state_mem_encode_batch(ll_store *s) {
   ll_state_mem *m = s->mem;
+  ll_buf *out = &m->record;
   ll_buf_reset(out);
   if (m->n_undo == 0)
-    return;
+    return out;
   /* The undo list names each entry the batch changed exactly once. */
   ll_state_change *changes = ll_xmalloc(m->n_undo * sizeof *changes);
   for (size_t i = 0; i < m->n_undo; i++)
     changes[i] = change_of(entry_at(m, m->undo[i].idx));
   ll_journal_encode(out, changes, m->n_undo);
   free(changes);
+  return out;
 }
 
-void ll_state_mem_committed(ll_store *s, bool wrote_record) {
+void ll_state_mem_committed(ll_store *s) {
   ll_state_mem *m = s->mem;
-  assert(wrote_record == (m->n_undo > 0));
-  if (wrote_record)
+  assert((m->record.len > 0) == (m->n_undo > 0));
+  if (m->record.len > 0) {
     m->last_journal = m->batch_gen;
+    ll_journal_list_put(&m->records, m->record.data, m->record.len);
+    m->record_changes += m->n_undo;
+  }
   m->n_undo = 0;
   m->batch_gen = 0;
 }
@@ -370,8 +398,9 @@ void ll_state_mem_abort(ll_store *s) {
     e->gen = u->old_gen;
     ll_table_set_value(e, m->undo_bytes.data + u->old_off, u->old_len);
   }
-  /* What the batch added to the dirty list is exactly what it undid. */
+  /* What the batch made dirty is exactly what it undid. */
   m->n_dirty = m->dirty_at_begin;
+  m->n_once = m->once_at_begin;
   m->n_undo = 0;
   m->batch_gen = 0;
 }
@@ -481,7 +510,10 @@ bool ll_state_mem_wants_apply(const ll_store *s) {
 }
 
 bool ll_state_mem_must_wait(const ll_store *s) {
-  return s->mem->n_dirty >= s->mem->limits.dirty_max_entries;
+  const ll_state_mem *m = s->mem;
+  return m->n_dirty >= m->limits.dirty_max_entries ||
+         m->record_changes >=
+             LL_STATE_RECORD_CHANGES_PER_DIRTY * m->limits.dirty_max_entries;
 }
 
 void ll_state_mem_set_limits(ll_store *s, const ll_state_limits *limits) {
@@ -493,54 +525,48 @@ void ll_state_mem_snapshot(ll_store *s, ll_apply_job *job) {
   ll_state_mem *m = s->mem;
   assert(m->batch_gen == 0);
   assert(m->last_journal >= m->first_journal);
-  ll_buf_reset(&job->bytes);
-  job->n_changes = m->n_dirty;
-  size_t cap = m->n_dirty ? m->n_dirty : 1;
-  job->changes = ll_xrealloc(job->changes, cap * sizeof *job->changes);
-  job->entries = ll_xrealloc(job->entries, cap * sizeof *job->entries);
-  memcpy(job->entries, m->dirty, m->n_dirty * sizeof *m->dirty);
-  /* Copy first, point after: the buffer may move while it grows. */
-  for (size_t i = 0; i < m->n_dirty; i++) {
-    const ll_table_entry *e = entry_at(m, m->dirty[i]);
-    assert(e->gen > m->snap_through && e->gen <= m->last_journal);
-    ll_state_change *c = &job->changes[i];
-    *c = change_of(e);
-    size_t off = job->bytes.len;
-    ll_buf_put(&job->bytes, c->key, c->key_len);
-    if (c->present)
-      ll_buf_put(&job->bytes, c->value, c->value_len);
-    c->key = (const uint8_t *)(uintptr_t)off;
-  }
-  for (size_t i = 0; i < job->n_changes; i++) {
-    ll_state_change *c = &job->changes[i];
-    size_t off = (size_t)(uintptr_t)c->key;
-    c->key = job->bytes.data + off;
-    c->value = c->present ? c->key + c->key_len : NULL;
-  }
+  assert(m->snap_through == m->first_journal - 1); /* no job in flight */
+  ll_buf spare = job->records;
+  job->records = m->records;
+  m->records = spare;
+  ll_buf_reset(&m->records);
+  job->n_changes = m->record_changes;
+  uint32_t *once = job->once;
+  size_t cap_once = job->cap_once;
+  job->once = m->once;
+  job->n_once = m->n_once;
+  job->cap_once = m->cap_once;
+  m->once = once;
+  m->cap_once = cap_once;
   job->first_journal = m->first_journal;
   job->through_journal = m->last_journal;
   m->snap_through = m->last_journal;
   m->in_flight = m->n_dirty;
   m->n_dirty = 0;
+  m->n_once = 0;
+  m->record_changes = 0;
 }
+
+/* How many entries ahead the loop below asks for. */
+#define APPLIED_PREFETCH 16
 
 void ll_state_mem_applied(ll_store *s, const ll_apply_job *job) {
   ll_state_mem *m = s->mem;
-  /* The job's entries are still there, under the same index: nothing
-   * removes an entry that is not clean, except an abort (entries its batch
-   * created) and this loop. */
-  for (size_t i = 0; i < job->n_changes; i++) {
-    uint32_t idx = job->entries[i];
+  assert(job->first_journal == m->first_journal);
+  /* Every entry the job covered and nobody changed since is clean now. */
+  m->first_journal = job->through_journal + 1;
+  /* The event-id entries among them leave. They are still there, under
+   * the same index: nothing removes an entry that is not clean, except
+   * an abort (entries its batch created) and this loop. */
+  for (size_t i = 0; i < job->n_once; i++) {
+    if (i + APPLIED_PREFETCH < job->n_once)
+      __builtin_prefetch(entry_at(m, job->once[i + APPLIED_PREFETCH]));
+    uint32_t idx = job->once[i];
     ll_table_entry *e = entry_at(m, idx);
-    assert(e->bytes != NULL && e->gen != 0);
-    if (e->gen > job->through_journal)
-      continue; /* changed again since: still dirty */
-    if (ll_state_key_cacheable(e->bytes, e->key_len))
-      e->gen = 0;
-    else
+    assert(e->bytes != NULL && e->gen >= job->first_journal);
+    if (is_clean(m, e)) /* else changed again since: still dirty */
       ll_table_remove(&m->table, idx);
   }
-  m->first_journal = job->through_journal + 1;
   m->in_flight = 0;
   m->stats.applies++;
 }

@@ -312,6 +312,7 @@ bool ll_applier_collect(ll_store *s, bool wait) {
 void ll_store_state_maintain(ll_store *s) {
   if (s->apply_failed)
     return;
+  ll_state_mem_drop_leaving(s, s->mem->limits.leaving_per_commit);
   (void)ll_applier_collect(s, false);
   if (s->applier.busy || s->apply_failed || !ll_state_mem_wants_apply(s))
     return;

@@ -95,6 +95,7 @@ int ll_state_mem_open(ll_store *s, ll_err *err) {
       .apply_min_entries = LL_STATE_APPLY_MIN_ENTRIES,
       .apply_max_records = LL_STATE_APPLY_MAX_RECORDS,
       .dirty_max_entries = LL_STATE_DIRTY_MAX_ENTRIES,
+      .leaving_per_commit = LL_STATE_LEAVING_PER_COMMIT,
   };
   ll_table_init(&m->table);
   ll_buf_init(&m->prefetched.bytes);
@@ -173,6 +174,7 @@ void ll_state_mem_close(ll_store *s) {
   free(m->pf_values);
   free(m->pf_errs);
   free(m->once);
+  free(m->leaving);
   ll_buf_free(&m->records);
   free(m->undo);
   ll_buf_free(&m->undo_bytes);
@@ -245,8 +247,12 @@ static const ll_prefetch_slot *prefetch_find(ll_prefetch *p, const void *key,
 void ll_state_mem_begin(ll_store *s) {
   ll_state_mem *m = s->mem;
   assert(m->batch_gen == 0 && m->n_undo == 0);
-  if (m->table.live > m->limits.cache_max_entries + m->n_dirty + m->in_flight)
+  if (m->table.live > m->limits.cache_max_entries + m->n_dirty + m->in_flight) {
+    /* The leaving entries are clean: the pass below would free their
+     * indexes, which the list must not name then. */
+    ll_state_mem_drop_leaving(s, SIZE_MAX);
     evict_clean(m);
+  }
   m->batch_gen = m->last_journal + 1;
   m->dirty_at_begin = m->n_dirty;
   m->once_at_begin = m->n_once;
@@ -517,7 +523,8 @@ bool ll_state_mem_must_wait(const ll_store *s) {
 }
 
 void ll_state_mem_set_limits(ll_store *s, const ll_state_limits *limits) {
-  assert(limits->apply_min_entries > 0 && limits->apply_max_records > 0);
+  assert(limits->apply_min_entries > 0 && limits->apply_max_records > 0 &&
+         limits->leaving_per_commit > 0);
   s->mem->limits = *limits;
 }
 
@@ -547,28 +554,53 @@ void ll_state_mem_snapshot(ll_store *s, ll_apply_job *job) {
   m->record_changes = 0;
 }
 
-/* How many entries ahead the loop below asks for. */
-#define APPLIED_PREFETCH 16
-
-void ll_state_mem_applied(ll_store *s, const ll_apply_job *job) {
+void ll_state_mem_applied(ll_store *s, ll_apply_job *job) {
   ll_state_mem *m = s->mem;
   assert(job->first_journal == m->first_journal);
   /* Every entry the job covered and nobody changed since is clean now. */
   m->first_journal = job->through_journal + 1;
-  /* The event-id entries among them leave. They are still there, under
-   * the same index: nothing removes an entry that is not clean, except
-   * an abort (entries its batch created) and this loop. */
-  for (size_t i = 0; i < job->n_once; i++) {
-    if (i + APPLIED_PREFETCH < job->n_once)
-      __builtin_prefetch(entry_at(m, job->once[i + APPLIED_PREFETCH]));
-    uint32_t idx = job->once[i];
+  /* The event-id entries among them leave, a few per commit from now on:
+   * the job's list changes hands. */
+  ll_state_mem_drop_leaving(s, SIZE_MAX); /* the last job's, long done */
+  uint32_t *spare = m->leaving;
+  size_t cap = m->cap_leaving;
+  m->leaving = job->once;
+  m->cap_leaving = job->cap_once;
+  m->n_leaving = job->n_once;
+  m->leaving_at = 0;
+  job->once = spare;
+  job->cap_once = cap;
+  job->n_once = 0;
+  m->in_flight = 0;
+  m->stats.applies++;
+}
+
+/* How many entries ahead the loop below asks for each of them, and then
+ * for its slot and bytes. */
+#define LEAVING_WARM_ENTRY 16
+#define LEAVING_WARM_SLOT 8
+
+void ll_state_mem_drop_leaving(ll_store *s, size_t max) {
+  ll_state_mem *m = s->mem;
+  size_t end =
+      m->n_leaving - m->leaving_at <= max ? m->n_leaving : m->leaving_at + max;
+  /* Still there, under the same index: nothing removes an entry that is
+   * not clean, except an abort (entries its batch created) and this loop,
+   * and the pass over clean entries runs this first. */
+  for (size_t i = m->leaving_at; i < end; i++) {
+    if (i + LEAVING_WARM_ENTRY < end)
+      ll_table_warm_entry_at(&m->table, m->leaving[i + LEAVING_WARM_ENTRY]);
+    if (i + LEAVING_WARM_SLOT < end)
+      ll_table_warm_removal(&m->table, m->leaving[i + LEAVING_WARM_SLOT]);
+    uint32_t idx = m->leaving[i];
     ll_table_entry *e = entry_at(m, idx);
-    assert(e->bytes != NULL && e->gen >= job->first_journal);
+    assert(e->bytes != NULL);
     if (is_clean(m, e)) /* else changed again since: still dirty */
       ll_table_remove(&m->table, idx);
   }
-  m->in_flight = 0;
-  m->stats.applies++;
+  m->leaving_at = end;
+  if (m->leaving_at == m->n_leaving)
+    m->n_leaving = m->leaving_at = 0;
 }
 
 void ll_store_get_state_stats(ll_store *s, ll_store_state_stats *out) {

@@ -89,6 +89,16 @@ void ll_table_warm_entry(const ll_table *t, uint64_t hash) {
     __builtin_prefetch(&t->entries[slot_idx(slot)]);
 }
 
+void ll_table_warm_entry_at(const ll_table *t, uint32_t idx) {
+  __builtin_prefetch(&t->entries[idx]);
+}
+
+void ll_table_warm_removal(const ll_table *t, uint32_t idx) {
+  const ll_table_entry *e = &t->entries[idx];
+  __builtin_prefetch(&t->slots[slot_of(t, e->hash)]);
+  __builtin_prefetch(e->bytes);
+}
+
 static void grow_slots(ll_table *t) {
   free(t->slots);
   t->n_slots *= 2;

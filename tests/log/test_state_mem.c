@@ -368,8 +368,10 @@ static void test_reapplied_records_change_nothing(void **state) {
 }
 
 /* Applies start on their own under the limits, and memory stays bounded:
- * clean entries are dropped, event-id records leave once applied, dirty
- * entries never. A model checks every value along the way. */
+ * clean entries are dropped, event-id records leave once applied (a few
+ * per commit), dirty entries never. Now and then an event-id record is
+ * read and written again, also while it waits to leave. A model checks
+ * every value along the way. */
 static void test_background_applies_keep_state_exact(void **state) {
   log_fixture *f = *state;
   static char model[RANDOM_KEYS][16];
@@ -378,10 +380,14 @@ static void test_background_applies_keep_state_exact(void **state) {
   ll_state_limits limits = {.cache_max_entries = 50,
                             .apply_min_entries = 64,
                             .apply_max_records = 7,
-                            .dirty_max_entries = 128};
+                            .dirty_max_entries = 128,
+                            .leaving_per_commit = 3};
   ll_state_mem_set_limits(s, &limits);
   uint64_t rng = 7;
   char key[32], value[16], buf[64], last_event_key[32] = "";
+  enum { EVENT_RING = 64 };
+  static char ev_key[EVENT_RING][32], ev_value[EVENT_RING][16];
+  int n_ev = 0;
   for (int batch = 0; batch < RANDOM_BATCHES; batch++) {
     ll_store_batch *b = ll_store_batch_begin(s);
     ll_state_reader r = ll_store_batch_reader(b);
@@ -412,6 +418,20 @@ static void test_background_applies_keep_state_exact(void **state) {
       ll_mutations_reset(&m);
       ll_mutations_put(&m, key, strlen(key), "seen", 4);
       ll_store_batch_mutate(b, &m);
+      int slot = n_ev++ % EVENT_RING;
+      snprintf(ev_key[slot], sizeof ev_key[slot], "%s", key);
+      snprintf(ev_value[slot], sizeof ev_value[slot], "seen");
+      /* An earlier one again: read, then rewritten. */
+      if (rng_next(&rng) % 5 == 0) {
+        int o = (int)(rng_next(&rng) %
+                      (uint64_t)(n_ev < EVENT_RING ? n_ev : EVENT_RING));
+        expect(r, ev_key[o], ev_value[o]);
+        snprintf(ev_value[o], sizeof ev_value[o], "again%d", batch);
+        ll_mutations_reset(&m);
+        ll_mutations_put(&m, ev_key[o], strlen(ev_key[o]), ev_value[o],
+                         strlen(ev_value[o]));
+        ll_store_batch_mutate(b, &m);
+      }
     }
     ll_mutations_free(&m);
     ll_err err = {0};
@@ -446,6 +466,8 @@ static void test_background_applies_keep_state_exact(void **state) {
   }
   assert_true(last_event_key[0] != '\0');
   expect(r, last_event_key, "seen");
+  for (int i = 0; i < EVENT_RING; i++)
+    expect(r, ev_key[i], ev_value[i]);
   ll_store_batch_abort(b);
   apply_ok(s);
   ll_store_get_state_stats(s, &st);

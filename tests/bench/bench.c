@@ -14,7 +14,8 @@
  *   6. API: wrk on GET /v1/lots/{id}/locations, random lots, concurrent,
  *      once the publisher has caught up and the views' compaction settled;
  *   7. freshness: a fixed offered load (2,000, 10,000 and 20,000
- *      events/s, each on a fresh start), produced -> visible through the
+ *      events/s, each on a fresh start once the publisher has caught up
+ *      and the views' compaction settled), produced -> visible through the
  *      API for sampled new lots, on each deployment --fresh-mode names:
  *      `split`, `lotlined command` + `project` (the projector follows the
  *      log as a RocksDB secondary), and `all`, one `lotlined all --brokers`
@@ -606,10 +607,10 @@ static void wait_publisher(const char *http) {
     die("api", "the publisher did not catch up with the log");
 }
 
-/* And once RocksDB has merged the table files the projection wrote (a
+/* And once RocksDB has merged the table files an earlier phase wrote (a
  * backlog is written as big runs, merged in the background): the figures
- * are the reads', not those of a compaction sharing the cores. Printed,
- * and given up on after a while. */
+ * are the phase's own, not those of a compaction it inherited sharing the
+ * cores. Printed, and given up on after a while. */
 static void wait_compaction(const char *http) {
   const char *owed = "lotline_rocksdb_compaction_pending_bytes{db=\"views\"}";
   long bytes = h_metric(http, owed);
@@ -1199,8 +1200,11 @@ static void freshness(const char *bin, workload *wl, const char *brokers,
   rd_kafka_t *rk = make_producer(brokers, linger);
   warm_up(wl, rk, svc.http);
   /* On a caught-up service: a publisher still working off what the
-   * earlier phases left would take the cores from the projector. */
+   * earlier phases left would take the cores from the projector, and so
+   * would the compactions of the rows an earlier phase wrote (a 10 s phase
+   * at 10,000/s leaves 100,000 entries' worth). */
   wait_publisher(svc.http);
+  wait_compaction(svc.http);
   offered load;
   offered_make(wl, (int64_t)rate * o->fresh_seconds, &load);
   fresh_ctx c = {.http = svc.http};

@@ -6,10 +6,10 @@
  * Open addressing with linear probing over a slot array of entry indexes,
  * each with the top 32 bits of its key's hash as a tag, so that probing
  * past other keys reads only the slot array; the entries themselves sit in
- * a dense array so that an index stays valid
- * for the entry's whole life (the state layer keeps lists of them: the
- * open batch's undo list, the dirty list). Removal shifts the following
- * probe run back (no tombstones), and the freed entry goes on a free list.
+ * a dense array so that an index stays valid for the entry's whole life
+ * (the state layer keeps lists of them: the open batch's undo list, the
+ * event-id entries to remove). Removal shifts the following probe run
+ * back (no tombstones), and the freed entry goes on a free list.
  * Each entry's key and value share one malloc'd block; a new value is
  * written in place when it fits, so rewriting a lot's record does not
  * allocate. */

@@ -206,9 +206,11 @@ bool ll_journal_lookup(const void *rec, size_t n, const void *key,
   return true;
 }
 
-bool ll_journal_each(const void *rec, size_t n,
-                     void (*fn)(void *ctx, const ll_state_change *c),
-                     void *ctx) {
+/* Every change of a record to fn; check_index: also each slot's hash and
+ * their order (what a record read from disk must pass). */
+static bool each_change(const void *rec, size_t n, bool check_index,
+                        void (*fn)(void *ctx, const ll_state_change *c),
+                        void *ctx) {
   const uint8_t *p = rec;
   uint32_t count;
   if (!read_header(p, n, &count) || count == 0)
@@ -220,8 +222,8 @@ bool ll_journal_each(const void *rec, size_t n,
       return false;
     cur = (slot){slot_hash(p, i), &c};
     /* A wrong hash, or slots out of order, and lookups would miss keys. */
-    if (cur.hash != ll_hash64(c.key, c.key_len) ||
-        (i > 0 && cmp_slots(&prev, &cur) >= 0))
+    if (check_index && (cur.hash != ll_hash64(c.key, c.key_len) ||
+                        (i > 0 && cmp_slots(&prev, &cur) >= 0)))
       return false;
     fn(ctx, &c);
     last = c;
@@ -230,20 +232,16 @@ bool ll_journal_each(const void *rec, size_t n,
   return true;
 }
 
+bool ll_journal_each(const void *rec, size_t n,
+                     void (*fn)(void *ctx, const ll_state_change *c),
+                     void *ctx) {
+  return each_change(rec, n, true, fn, ctx);
+}
+
 bool ll_journal_each_own(const void *rec, size_t n,
                          void (*fn)(void *ctx, const ll_state_change *c),
                          void *ctx) {
-  const uint8_t *p = rec;
-  uint32_t count;
-  if (!read_header(p, n, &count) || count == 0)
-    return false;
-  for (uint32_t i = 0; i < count; i++) {
-    ll_state_change c;
-    if (!read_change(p, n, i, &c))
-      return false;
-    fn(ctx, &c);
-  }
-  return true;
+  return each_change(rec, n, false, fn, ctx);
 }
 
 void ll_journal_list_put(ll_buf *list, const void *rec, size_t n) {

@@ -75,7 +75,7 @@ enum {
 #define LL_STATE_APPLY_MIN_ENTRIES (256u * 1024)
 #define LL_STATE_APPLY_MAX_RECORDS 256u
 #define LL_STATE_DIRTY_MAX_ENTRIES (768u * 1024)
-#define LL_STATE_RECORD_CHANGES_PER_DIRTY 4u
+#define LL_STATE_RECORD_CHANGES_PER_DIRTY 2u
 /* Event-id entries an apply leaves are removed this many per commit
  * (about 0.2 µs each: a free and a probe run's shift), so that taking an
  * apply back is no stop of its own (tens of thousands of them at 10,000

@@ -386,7 +386,7 @@ static void test_background_applies_keep_state_exact(void **state) {
   uint64_t rng = 7;
   char key[32], value[16], buf[64], last_event_key[32] = "";
   enum { EVENT_RING = 64 };
-  static char ev_key[EVENT_RING][32], ev_value[EVENT_RING][16];
+  static char ev_key[EVENT_RING][32], ev_value[EVENT_RING][24];
   int n_ev = 0;
   for (int batch = 0; batch < RANDOM_BATCHES; batch++) {
     ll_store_batch *b = ll_store_batch_begin(s);

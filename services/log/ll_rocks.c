@@ -73,13 +73,6 @@ int ll_rocks_write(rocksdb_t *db, const rocksdb_writeoptions_t *wo,
   return rerr == NULL ? 0 : ll_rocks_fail(err, rerr, "%s", context);
 }
 
-void ll_rocks_compactions_yield(void) {
-  rocksdb_env_t *env = rocksdb_create_default_env();
-  /* Each pool thread lowers its own priority before its next job. */
-  rocksdb_env_lower_thread_pool_cpu_priority(env);
-  rocksdb_env_destroy(env); /* the wrapper only: the default env stays */
-}
-
 int ll_rocks_iter_end(rocksdb_iterator_t *it, const char *what, ll_err *err) {
   char *rerr = NULL;
   rocksdb_iter_get_error(it, &rerr);

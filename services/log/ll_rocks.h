@@ -93,15 +93,18 @@ int ll_rocks_iter_end(rocksdb_iterator_t *it, const char *what, ll_err *err);
 int ll_rocks_remove_dir(const char *dir);
 
 /* Compactions of every database in the process (RocksDB's shared
- * low-priority pool) run at the lowest CPU priority from now on, so that
+ * low-priority pool) run on idle time from now on (SCHED_IDLE), so that
  * under a load the cores cannot all carry, the threads a client waits on
  * (deciding, projecting, answering) run first. A views compaction
  * rewrites all of level 1 (a second or two of a core); at normal priority
  * it took half of a 2-core machine from them (docs/performance.md, sixth
- * round). Compactions cannot starve: when they fall behind, level-0 files
- * pile up and RocksDB slows the writes down, which gives them the cores.
- * Flushes (the high-priority pool) keep their priority: a late flush
- * stops the writes at once. */
+ * round). At nice 19 it still did, one core at a time: the scheduler
+ * placed waking threads beside the other busy ones rather than on the
+ * compaction's core, which it counts as idle only under SCHED_IDLE
+ * (eighth round). Compactions cannot starve: when they fall behind,
+ * level-0 files pile up and RocksDB slows the writes down, which gives
+ * them the cores. Flushes (the high-priority pool) keep their priority: a
+ * late flush stops the writes at once. In ll_rocks_env.cc. */
 void ll_rocks_compactions_yield(void);
 
 /* How long RocksDB has held the database's writers back (slowed down or

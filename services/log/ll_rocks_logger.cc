@@ -1,5 +1,5 @@
 /* ll_rocks_logger.cc — RocksDB's info log through the service's log
- * (ll_rocks_logger.h says why). The only C++ of the project: RocksDB 7.8's
+ * (ll_rocks_logger.h says why). C++ (as ll_rocks_env.cc): RocksDB 7.8's
  * C API can hand a logger to the options (rocksdb_options_set_info_log) but
  * cannot make one; later releases add rocksdb_logger_create_callback_logger
  * for that, and this file goes away with them. */

@@ -42,15 +42,29 @@ ID_V3 = 42
 DAY_MS = 86400000
 
 
-def post_json(http, path, doc):
+def post_once(http, path, doc, key):
     req = urllib.request.Request(
         "http://%s%s" % (http, path), data=json.dumps(doc).encode(),
-        headers={"Content-Type": "application/json"}, method="POST")
+        headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        method="POST")
     try:
         with urllib.request.urlopen(req, timeout=15) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"null")
+
+
+def post_json(http, path, doc, key, attempts=3):
+    """POST as a careful client does (docs/api.md, Idempotency): a 503
+    (no outcome within the write timeout, e.g. while the consumer still
+    joins its group and a registry fetch is retried) is sent again with
+    the same Idempotency-Key, which cannot apply the write twice."""
+    for attempt in range(1, attempts + 1):
+        status, body = post_once(http, path, doc, key)
+        if status != 503 or attempt == attempts:
+            return status, body
+        print("POST %s: 503 (%s); retrying with Idempotency-Key %s"
+              % (path, body.get("message"), key))
 
 
 def main():
@@ -106,7 +120,7 @@ def main():
             "tracking": "LOT", "reference": "PO-4",
             "description": "written over HTTP",
             "expiration_at": rfc3339(exp), "use_by_at": rfc3339(use_by),
-            "alert_at": rfc3339(alert)})
+            "alert_at": rfc3339(alert)}, key="evo-4")
         assert status == 201, (status, body)
 
         expected = {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ll_buf.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
 #include "ll_rocks.h"
@@ -29,8 +30,7 @@ void ll_views_task_note(ll_views_txn *t, const ll_entry *e) {
   ll_buf_init(&key);
   task_key(&key, e->partition);
   uint8_t be[8];
-  for (int i = 0; i < 8; i++)
-    be[i] = (uint8_t)(e->task_position >> (56 - 8 * i));
+  ll_be64_encode(be, e->task_position);
   ll_views_txn_put(t, &key, be, sizeof be);
   ll_buf_free(&key);
 }

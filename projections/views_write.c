@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ll_buf.h"
 #include "ll_logging.h"
 #include "ll_mem.h"
 #include "ll_rocks.h"
@@ -136,8 +137,7 @@ static void emit_run(ll_views *v, uint64_t position, const run_sink *sink) {
   sort_recs(v->sorted, n);
 
   uint8_t pos[8];
-  for (int i = 7; i >= 0; i--)
-    pos[i] = (uint8_t)(position >> (8 * (7 - i)));
+  ll_be64_encode(pos, position);
   const uint8_t *pos_key = (const uint8_t *)LL_VK_POSITION;
   const size_t pos_key_len = strlen(LL_VK_POSITION);
   bool pos_done = false;

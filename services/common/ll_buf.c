@@ -192,6 +192,12 @@ bool ll_rd_bytes(ll_rd *r, const uint8_t **p, size_t *n) {
   return true;
 }
 
+void ll_be64_encode(void *p, uint64_t v) {
+  uint8_t *b = p;
+  for (int i = 0; i < 8; i++)
+    b[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
 uint64_t ll_be64_decode(const void *p) {
   const uint8_t *b = p;
   uint64_t v = 0;

@@ -62,5 +62,7 @@ bool ll_rd_bytes(ll_rd *r, const uint8_t **p, size_t *n); /* borrowed */
 size_t ll_rd_left(const ll_rd *r);
 
 uint64_t ll_be64_decode(const void *p);
+/* v as 8 big-endian bytes at p (keys that sort as numbers). */
+void ll_be64_encode(void *p, uint64_t v);
 
 #endif

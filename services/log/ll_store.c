@@ -56,6 +56,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ll_buf.h"
 #include "ll_event.h"
 #include "ll_mem.h"
 #include "ll_rocks.h"
@@ -735,8 +736,7 @@ int ll_store_read_log(ll_store *s, uint64_t from, ll_entry *entries, size_t max,
     return 0;
 
   uint8_t start[8];
-  for (int i = 7; i >= 0; i--)
-    start[i] = (uint8_t)(from >> (8 * (7 - i)));
+  ll_be64_encode(start, from);
   rocksdb_iterator_t *it =
       rocksdb_create_iterator_cf(s->db, s->read_opts, s->cf[LL_CF_LOG]);
   size_t n = 0;
@@ -808,8 +808,7 @@ int ll_store_rejections_before(ll_store *s, uint64_t before, size_t limit,
   size_t n = 0;
   int rc = 0;
   uint8_t last[8];
-  for (int i = 0; i < 8; i++)
-    last[i] = (uint8_t)((before - 1) >> (56 - 8 * i));
+  ll_be64_encode(last, before - 1);
   for (rocksdb_iter_seek_for_prev(it, (const char *)last, sizeof last);
        n < limit && rocksdb_iter_valid(it); rocksdb_iter_prev(it)) {
     size_t key_len, value_len;

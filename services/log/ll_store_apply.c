@@ -193,8 +193,7 @@ static int delete_records(ll_store *s, const ll_apply_job *job, ll_err *err) {
   rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
   for (uint64_t seq = job->first_journal; seq <= job->through_journal; seq++) {
     uint8_t key[8];
-    for (int i = 0; i < 8; i++)
-      key[i] = (uint8_t)(seq >> (56 - 8 * i));
+    ll_be64_encode(key, seq);
     rocksdb_writebatch_delete_cf(wb, s->cf[LL_CF_JOURNAL], (const char *)key,
                                  sizeof key);
   }
@@ -223,8 +222,10 @@ static void *applier_main(void *arg) {
     int rc = 0;
     if (a->job.n_changes > 0)
       rc = ingest_changes(s, &a->job, file_no, &err);
-    if (rc == 0)
+    if (rc == 0) {
+      atomic_store(&s->journal_applied, a->job.through_journal);
       rc = delete_records(s, &a->job, &err);
+    }
 
     pthread_mutex_lock(&a->mu);
     a->rc = rc;

@@ -119,8 +119,7 @@ static void put_task_index(ll_store_batch *b, int32_t partition,
                            uint64_t task_position, uint64_t position) {
   ll_store_task_index_key(&b->key, partition, task_position);
   uint8_t local[8];
-  for (int i = 0; i < 8; i++)
-    local[i] = (uint8_t)(position >> (56 - 8 * i));
+  ll_be64_encode(local, position);
   rocksdb_writebatch_put_cf(b->wb, b->store->cf[LL_CF_DEFAULT],
                             (const char *)b->key.data, b->key.len,
                             (const char *)local, sizeof local);
@@ -295,6 +294,12 @@ int ll_store_batch_commit(ll_store_batch *b, bool sync, ll_err *err) {
     rc = -1;
     goto done;
   }
+  /* Readers on other threads find the record through the index from
+   * now on, before anyone learns of the commit. A record that cannot be
+   * indexed (it can only be corrupt) turns the index off: they scan. */
+  if (record->len > 0)
+    (void)ll_jindex_add(&s->jindex, mem->batch_gen, record->data, record->len,
+                        atomic_load(&s->journal_applied));
   /* Single writer: nobody moved the counters since begin. */
   assert(atomic_load(&s->last_position) == b->base_position);
   ll_task_pending_adopt(&b->tasks, s);

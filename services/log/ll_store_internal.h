@@ -253,6 +253,31 @@ typedef struct ll_applier {
   uint64_t next_file; /* names the SST files */
 } ll_applier;
 
+/* ---- ll_store_jindex.c: a filter of each record not applied yet ---- */
+#define LL_JINDEX_BITS_PER_KEY 16 /* about 0.3 % false candidates */
+#define LL_JINDEX_PROBES 6        /* bits a key sets in its block */
+/* Records a lookup reads at most; more candidates: it scans instead. */
+#define LL_JINDEX_CANDIDATES_MAX 16
+typedef struct ll_jfilter ll_jfilter;
+typedef struct ll_jindex {
+  pthread_mutex_t mu;
+  ll_jfilter *items; /* a ring, oldest record at head */
+  size_t head, n, cap;
+  /* A record could not be indexed: lookups scan the records instead. */
+  _Atomic bool broken;
+} ll_jindex;
+void ll_jindex_init(ll_jindex *x);
+void ll_jindex_free(ll_jindex *x);
+/* Index record seq (newer than every record indexed), dropping the ones at
+ * or below applied. False when the record is corrupt (nothing indexed). */
+bool ll_jindex_add(ll_jindex *x, uint64_t seq, const void *rec, size_t n,
+                   uint64_t applied);
+/* The records above applied whose filters may hold the key of hash h,
+ * newest first, at most cap of them in out; *complete is false when
+ * there were more. */
+size_t ll_jindex_candidates(ll_jindex *x, uint64_t h, uint64_t applied,
+                            uint64_t *out, size_t cap, bool *complete);
+
 struct ll_store {
   char *dir;
   ll_store_mode mode;
@@ -289,6 +314,14 @@ struct ll_store {
    * writes (secondary): what waiters for the log sleep on. */
   ll_notify changed;
   _Atomic uint64_t caught_up_seq; /* secondary: RocksDB sequence last seen */
+  /* Primary: every journal record up to this one has its changes in
+   * `state` (set once the applier's ingest is done, before it deletes the
+   * records). Readers' journal scans stop there instead of walking back
+   * through the applied records' deletions; 0 on a secondary: all. */
+  _Atomic uint64_t journal_applied;
+  /* Primary: which records above journal_applied may hold a key
+   * (ll_store_jindex.c); the command thread adds each one it commits. */
+  ll_jindex jindex;
   pthread_mutex_t catch_up_mu;    /* secondary: one catch-up at a time */
 };
 
@@ -403,6 +436,13 @@ bool ll_journal_list_next(const ll_buf *list, size_t *off, const uint8_t **rec,
                           size_t *n);
 /* Reader of the state column family alone (no journal). */
 ll_state_reader ll_store_cf_state_reader(ll_store *s);
+/* A record's change count; false when its header is not one. */
+bool ll_journal_count(const void *rec, size_t n, uint32_t *count);
+/* Call fn with the key hash of every change of a record, from its index.
+ * False when the record is corrupt. */
+bool ll_journal_hashes(const void *rec, size_t n,
+                       void (*fn)(void *ctx, uint64_t hash), void *ctx);
+
 
 /* ---- ll_store_apply.c ---- */
 /* Hand a job to the applier thread (starting it if needed). Precondition:

@@ -177,6 +177,20 @@ static bool read_change(const uint8_t *p, size_t n, uint32_t i,
   return true;
 }
 
+bool ll_journal_count(const void *rec, size_t n, uint32_t *count) {
+  return read_header(rec, n, count);
+}
+
+bool ll_journal_hashes(const void *rec, size_t n,
+                       void (*fn)(void *ctx, uint64_t hash), void *ctx) {
+  uint32_t count;
+  if (!read_header(rec, n, &count))
+    return false;
+  for (uint32_t i = 0; i < count; i++)
+    fn(ctx, slot_hash(rec, i));
+  return true;
+}
+
 bool ll_journal_lookup(const void *rec, size_t n, const void *key,
                        size_t key_len, ll_state_change *change, bool *found) {
   const uint8_t *p = rec;
@@ -290,12 +304,19 @@ ll_state_reader ll_store_cf_state_reader(ll_store *s) {
   return (ll_state_reader){.ctx = s, .get = cf_state_get};
 }
 
-/* Look key up in the journal, newest record first. */
+/* Look key up in the journal, newest record first, down to the oldest
+ * record not applied yet: an applied one's changes are in `state`, and its
+ * deletion (until a compaction drops it) would cost a step back each. */
 static int journal_get(ll_store *s, const void *key, size_t key_len,
                        ll_buf *out, bool *found, bool *in_journal,
                        ll_err *err) {
+  uint8_t lower[8];
+  ll_be64_encode(lower, atomic_load(&s->journal_applied) + 1);
+  rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+  rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lower,
+                                              sizeof lower);
   rocksdb_iterator_t *it =
-      rocksdb_create_iterator_cf(s->db, s->read_opts, s->cf[LL_CF_JOURNAL]);
+      rocksdb_create_iterator_cf(s->db, ro, s->cf[LL_CF_JOURNAL]);
   int rc = 0;
   *in_journal = false;
   for (rocksdb_iter_seek_to_last(it); rocksdb_iter_valid(it);
@@ -325,14 +346,63 @@ static int journal_get(ll_store *s, const void *key, size_t key_len,
       rc = ll_store_fail(s, err, "read journal", rerr);
   }
   rocksdb_iter_destroy(it);
+  rocksdb_readoptions_destroy(ro);
   return rc;
+}
+
+/* The primary's way: read only the records its index names
+ * (ll_store_jindex.c), newest first. *answered is false when the index
+ * cannot say (journal_get then scans). A named record found deleted was
+ * applied since the index was asked, and so was every older one: `state`
+ * has their changes. */
+static int journal_get_indexed(ll_store *s, const void *key, size_t key_len,
+                               ll_buf *out, bool *found, bool *in_journal,
+                               bool *answered, ll_err *err) {
+  uint64_t seqs[LL_JINDEX_CANDIDATES_MAX];
+  size_t n = ll_jindex_candidates(
+      &s->jindex, ll_hash64(key, key_len), atomic_load(&s->journal_applied),
+      seqs, LL_JINDEX_CANDIDATES_MAX, answered);
+  *in_journal = false;
+  for (size_t i = 0; *answered && i < n && !*in_journal; i++) {
+    uint8_t seq_key[8];
+    ll_be64_encode(seq_key, seqs[i]);
+    char *rerr = NULL;
+    rocksdb_pinnableslice_t *v =
+        rocksdb_get_pinned_cf(s->db, s->read_opts, s->cf[LL_CF_JOURNAL],
+                              (const char *)seq_key, sizeof seq_key, &rerr);
+    if (rerr)
+      return ll_store_fail(s, err, "read journal", rerr);
+    if (v == NULL)
+      break;
+    size_t len;
+    const char *rec = rocksdb_pinnableslice_value(v, &len);
+    ll_state_change c;
+    bool ok = ll_journal_lookup(rec, len, key, key_len, &c, in_journal);
+    if (ok && *in_journal) {
+      ll_buf_reset(out);
+      *found = c.present;
+      if (c.present)
+        ll_buf_put(out, c.value, c.value_len);
+    }
+    rocksdb_pinnableslice_destroy(v);
+    if (!ok)
+      return ll_fail(err, LL_ERR_CORRUPT,
+                     "log store %s: journal record %llu is corrupt", s->dir,
+                     (unsigned long long)seqs[i]);
+  }
+  return 0;
 }
 
 static int state_get(void *ctx, const void *key, size_t key_len, ll_buf *out,
                      bool *found, ll_err *err) {
   ll_store *s = ctx;
-  bool in_journal;
-  if (journal_get(s, key, key_len, out, found, &in_journal, err) != 0)
+  bool in_journal = false, answered = false;
+  if (s->mem != NULL &&
+      journal_get_indexed(s, key, key_len, out, found, &in_journal, &answered,
+                          err) != 0)
+    return -1;
+  if (!answered &&
+      journal_get(s, key, key_len, out, found, &in_journal, err) != 0)
     return -1;
   if (in_journal)
     return 0;

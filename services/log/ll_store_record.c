@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ll_buf.h"
 #include "ll_event.h"
 #include "ll_sha256.h"
 #include "ll_store_internal.h"
@@ -73,8 +74,7 @@ void ll_store_chain_hash(const void *p, size_t n, uint64_t task_position,
   const uint8_t *v = p;
   assert(n >= LOG_BODY_OFFSET);
   uint8_t key[8];
-  for (int i = 0; i < 8; i++)
-    key[i] = (uint8_t)(task_position >> (56 - 8 * i));
+  ll_be64_encode(key, task_position);
   ll_sha256_part parts[4] = {
       {prev_hash, LL_ENTRY_HASH_BYTES},
       {key, sizeof key},

@@ -98,6 +98,7 @@ int ll_state_mem_open(ll_store *s, ll_err *err) {
       .leaving_per_commit = LL_STATE_LEAVING_PER_COMMIT,
   };
   ll_table_init(&m->table);
+  ll_jindex_init(&s->jindex);
   ll_buf_init(&m->prefetched.bytes);
   ll_buf_init(&m->undo_bytes);
   ll_buf_init(&m->record);
@@ -145,6 +146,7 @@ int ll_state_mem_open(ll_store *s, ll_err *err) {
     if (!m->first_journal)
       m->first_journal = seq;
     prev = seq;
+    (void)ll_jindex_add(&s->jindex, seq, value, value_len, 0); /* checked */
     ll_journal_list_put(&m->records, value, value_len);
     m->record_changes += lc.changes;
   }
@@ -157,6 +159,7 @@ int ll_state_mem_open(ll_store *s, ll_err *err) {
   if (!m->first_journal)
     m->first_journal = m->last_journal + 1;
   m->snap_through = m->first_journal - 1;
+  atomic_store(&s->journal_applied, m->first_journal - 1);
   return rc;
 }
 
@@ -165,6 +168,7 @@ void ll_state_mem_close(ll_store *s) {
   if (!m)
     return;
   ll_table_free(&m->table);
+  ll_jindex_free(&s->jindex);
   free(m->prefetched.slots);
   ll_buf_free(&m->prefetched.bytes);
   free(m->pf_keys);

@@ -147,7 +147,7 @@ typedef struct results {
   double api_rps;
   double api_p50_ms, api_p99_ms;
   fresh_figures fresh[BENCH_FRESH_MODES][BENCH_FRESH_RATES_MAX];
-  write_figures write_one, write_many;
+  write_figures write_one, write_many, write_keyed;
   int64_t rss_command_kb, rss_project_kb, rss_all_project_kb;
   rss_marks rss_command_marks, rss_project_marks;
   double disk_bytes_per_event;
@@ -1303,15 +1303,19 @@ static void json_latency(FILE *f, const opts *o, const results *r) {
             x->rate, x->offered_eps, x->rate, x->p50_ms, x->rate, x->p99_ms,
             x->rate, x->max_ms, x->rate, x->all_cpu_us);
   }
-  /* Keyed by client count: nothing when the write phase did not run. */
-  const write_figures *w[2] = {&r->write_one, &r->write_many};
-  for (int i = 0; i < 2; i++)
-    if (w[i]->clients > 0)
+  /* Keyed by client count ("write_keyed_" with an Idempotency-Key):
+   * nothing when the write phase did not run. */
+  const write_figures *w[3] = {&r->write_one, &r->write_many, &r->write_keyed};
+  for (int i = 0; i < 3; i++)
+    if (w[i]->clients > 0) {
+      const char *k = i == 2 ? "keyed_" : "";
       fprintf(f,
-              ",\"write_%d_p50_ms\":%.3f,\"write_%d_p99_ms\":%.3f,"
-              "\"write_%d_max_ms\":%.3f,\"write_%d_per_s\":%.0f",
-              w[i]->clients, w[i]->p50_ms, w[i]->clients, w[i]->p99_ms,
-              w[i]->clients, w[i]->max_ms, w[i]->clients, w[i]->writes_per_s);
+              ",\"write_%s%d_p50_ms\":%.3f,\"write_%s%d_p99_ms\":%.3f,"
+              "\"write_%s%d_max_ms\":%.3f,\"write_%s%d_per_s\":%.0f",
+              k, w[i]->clients, w[i]->p50_ms, k, w[i]->clients, w[i]->p99_ms, k,
+              w[i]->clients, w[i]->max_ms, k, w[i]->clients,
+              w[i]->writes_per_s);
+    }
 }
 
 /* a / b, 0 when b was not measured (a phase left out). */
@@ -1351,6 +1355,10 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
   print_write("write latency, 32 clients", &r->write_many, "", "<= 50");
   printf("%-44s %14.0f >= 5000\n", "writes/s, 32 clients",
          r->write_many.writes_per_s);
+  print_write("write latency, 32 clients, Idempotency-Key", &r->write_keyed, "",
+              "");
+  printf("%-44s %14.0f\n", "writes/s, 32 clients, Idempotency-Key",
+         r->write_keyed.writes_per_s);
   printf("%-44s %14.1f <= 512\n", "peak RSS command, MB",
          r->rss_command_kb / 1024.0);
   printf("%-44s %14.1f <= 512\n", "peak RSS project, MB",
@@ -1390,34 +1398,36 @@ static void report(const opts *o, const wl_stats *ws, const results *r) {
 }
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: lotline_bench [options]\n"
-          "  --events N        events to generate (default 1000000)\n"
-          "  --seed S          workload seed (default 42)\n"
-          "  --partitions P    lots.inbound partitions (default 32; the\n"
-          "                    embedded broker keeps ~5 MB per partition)\n"
-          "  --api-seconds S   wrk duration (default 10)\n"
-          "  --connections C   wrk connections (default 32)\n"
-          "  --fresh-rate R    offered load for freshness, events/s "
-          "(default\n"
-          "                    2000, 10000 and 20000; repeat for several)\n"
-          "  --fresh-seconds S (default 10)\n"
-          "  --fresh-linger-ms MS  linger.ms of the offered load's producer,\n"
-          "                    counted in freshness (default 20)\n"
-          "  --fresh-mode LIST freshness of these deployments: split\n"
-          "                    (lotlined command + project) and all\n"
-          "                    (lotlined all on the bench's broker);\n"
-          "                    default split,all\n"
-          "  --all-set K=V     a setting for lotlined all (--set; up to 4)\n"
-          "  --write-one N     one client's sequential writes (default "
-          "500)\n"
-          "  --write-seconds S 32 clients' writing time (default 5)\n"
-          "  --workdir DIR     where data goes (default a temp dir)\n"
-          "  --keep            keep the data directory\n"
-          "  --phases LIST     run only these of ceilings,rebuild,api,fresh,\n"
-          "                    write (ingest and projection always run)\n"
-          "  --out FILE        write the figures as JSON\n"
-          "  --smoke           a tiny run (20,000 events, short phases)\n");
+  fprintf(
+      out,
+      "usage: lotline_bench [options]\n"
+      "  --events N        events to generate (default 1000000)\n"
+      "  --seed S          workload seed (default 42)\n"
+      "  --partitions P    lots.inbound partitions (default 32; the\n"
+      "                    embedded broker keeps ~5 MB per partition)\n"
+      "  --api-seconds S   wrk duration (default 10)\n"
+      "  --connections C   wrk connections (default 32)\n"
+      "  --fresh-rate R    offered load for freshness, events/s "
+      "(default\n"
+      "                    2000, 10000 and 20000; repeat for several)\n"
+      "  --fresh-seconds S (default 10)\n"
+      "  --fresh-linger-ms MS  linger.ms of the offered load's producer,\n"
+      "                    counted in freshness (default 20)\n"
+      "  --fresh-mode LIST freshness of these deployments: split\n"
+      "                    (lotlined command + project) and all\n"
+      "                    (lotlined all on the bench's broker);\n"
+      "                    default split,all\n"
+      "  --all-set K=V     a setting for lotlined all (--set; up to 4)\n"
+      "  --write-one N     one client's sequential writes (default "
+      "500)\n"
+      "  --write-seconds S 32 clients' writing time, without and then with\n"
+      "                    an Idempotency-Key (default 5 each)\n"
+      "  --workdir DIR     where data goes (default a temp dir)\n"
+      "  --keep            keep the data directory\n"
+      "  --phases LIST     run only these of ceilings,rebuild,api,fresh,\n"
+      "                    write (ingest and projection always run)\n"
+      "  --out FILE        write the figures as JSON\n"
+      "  --smoke           a tiny run (20,000 events, short phases)\n");
 }
 
 /* "api,fresh" -> BENCH_PHASE_API | BENCH_PHASE_FRESH; -1 on a name it
@@ -1718,10 +1728,12 @@ int main(int argc, char **argv) {
                 &r);
     }
   if (o.phases & BENCH_PHASE_WRITE) {
-    fprintf(stderr, "8/8 write latency (lotlined all, 1 and %d clients)\n",
-            o.write_clients);
+    fprintf(stderr,
+            "8/8 write latency (lotlined all, 1 and %d clients, then %d "
+            "with keys)\n",
+            o.write_clients, o.write_clients);
     bench_write_latency(bin, dir, o.write_one, o.write_clients, o.write_seconds,
-                        &r.write_one, &r.write_many);
+                        &r.write_one, &r.write_many, &r.write_keyed);
   }
   report(&o, &ws, &r);
   wl_free(wl);

@@ -7,10 +7,14 @@
  * clients' events spread over the partitions) and then moves quantities
  * from a supplier into stock, which every state accepts. One client posts
  * one write after another; then many clients post at once, each one write
- * after another, for a fixed time. */
+ * after another, for a fixed time; then as many other clients the same
+ * way, each write with an Idempotency-Key of its own, as docs/api.md asks
+ * of every write a client may retry (the API then looks the key up
+ * before it publishes). */
 #include "bench_write.h"
 
 #include <curl/curl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +30,7 @@
 #define WRITE_HTTP_TIMEOUT_MS 10000L
 #define WRITE_BODY_MAX_BYTES 512
 #define WRITE_URL_MAX_BYTES 320
+#define WRITE_KEY_MAX_BYTES 64
 #define WRITE_SAMPLES_MAX 200000 /* per client */
 #define WRITE_STOP_TIMEOUT_MS 15000
 
@@ -34,6 +39,7 @@ typedef struct client {
   int id;
   double until_s; /* many clients: post until then */
   int writes;     /* one client: this many */
+  bool keyed;     /* each write with an Idempotency-Key of its own */
   double *ms;     /* round trips */
   int64_t n;
   pthread_t thread;
@@ -54,12 +60,14 @@ static size_t discard(char *p, size_t size, size_t n, void *arg) {
   return size * n;
 }
 
-/* POST body to path on a keep-alive handle; the HTTP status. */
+/* POST body to path on a keep-alive handle, with headers; the HTTP
+ * status. */
 static long post(CURL *h, const char *http, const char *path,
-                 const char *body) {
+                 struct curl_slist *headers, const char *body) {
   char url[WRITE_URL_MAX_BYTES];
   snprintf(url, sizeof url, "http://%s%s", http, path);
   curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
   long status = 0;
   if (curl_easy_perform(h) == CURLE_OK)
@@ -67,11 +75,23 @@ static long post(CURL *h, const char *http, const char *path,
   return status;
 }
 
-static CURL *client_handle(struct curl_slist *headers) {
+/* A move of client c, keyed when the client is: its headers, to free. */
+static struct curl_slist *move_headers(const client *c) {
+  struct curl_slist *h =
+      curl_slist_append(NULL, "Content-Type: application/json");
+  if (c->keyed) {
+    char key[WRITE_KEY_MAX_BYTES];
+    snprintf(key, sizeof key, "Idempotency-Key: bench-%d-%" PRId64, c->id,
+             c->n);
+    h = curl_slist_append(h, key);
+  }
+  return h;
+}
+
+static CURL *client_handle(void) {
   CURL *h = curl_easy_init();
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, WRITE_HTTP_TIMEOUT_MS);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
   return h;
 }
 
@@ -79,13 +99,13 @@ static void *run_client(void *arg) {
   client *c = arg;
   struct curl_slist *headers =
       curl_slist_append(NULL, "Content-Type: application/json");
-  CURL *h = client_handle(headers);
+  CURL *h = client_handle();
   char body[WRITE_BODY_MAX_BYTES];
   snprintf(body, sizeof body,
            "{\"lot_id\":\"BW-LOT-%d\",\"product_id\":\"BW-P-%d\","
            "\"name\":\"bench %d\",\"tracking\":\"LOT\"}",
            c->id, c->id, c->id);
-  if (post(h, c->http, "/v1/lots", body) != 201)
+  if (post(h, c->http, "/v1/lots", headers, body) != 201)
     fail("creating a client's lot was not answered 201");
   snprintf(body, sizeof body,
            "{\"product_id\":\"BW-P-%d\",\"lot_id\":\"BW-LOT-%d\","
@@ -95,10 +115,14 @@ static void *run_client(void *arg) {
            c->id, c->id);
   while (c->n < WRITE_SAMPLES_MAX &&
          (c->writes > 0 ? c->n < c->writes : now_s() < c->until_s)) {
+    struct curl_slist *move = move_headers(c);
     double t0 = now_s();
-    if (post(h, c->http, "/v1/moves", body) != 201)
+    long status = post(h, c->http, "/v1/moves", move, body);
+    c->ms[c->n] = (now_s() - t0) * 1000;
+    curl_slist_free_all(move);
+    if (status != 201)
       fail("a move was not answered 201");
-    c->ms[c->n++] = (now_s() - t0) * 1000;
+    c->n++;
   }
   curl_easy_cleanup(h);
   curl_slist_free_all(headers);
@@ -173,25 +197,30 @@ static h_proc start_all(const char *bin, const char *data, char **http) {
 
 void bench_write_latency(const char *bin, const char *dir, int one_writes,
                          int many_clients, int many_seconds, write_figures *one,
-                         write_figures *many) {
+                         write_figures *many, write_figures *keyed) {
   char data[2048];
   snprintf(data, sizeof data, "%s/write", dir);
   char *http = NULL;
   h_proc p = start_all(bin, data, &http);
-  client *cs = ll_xcalloc((size_t)many_clients + 1, sizeof *cs);
-  for (int i = 0; i <= many_clients; i++) {
-    cs[i] = (client){.http = http, .id = i};
+  /* One client, many, and as many keyed ones: each its own lot. */
+  int n_clients = 1 + 2 * many_clients;
+  client *cs = ll_xcalloc((size_t)n_clients, sizeof *cs);
+  for (int i = 0; i < n_clients; i++) {
+    cs[i] = (client){.http = http, .id = i, .keyed = i > many_clients};
     cs[i].ms = ll_xcalloc(WRITE_SAMPLES_MAX, sizeof *cs[i].ms);
   }
   cs[0].writes = one_writes;
   run_clients(cs, 1, one);
-  double until_s = now_s() + many_seconds;
-  for (int i = 1; i <= many_clients; i++)
-    cs[i].until_s = until_s;
-  run_clients(cs + 1, many_clients, many);
+  for (int round = 0; round < 2; round++) {
+    client *group = cs + 1 + round * many_clients;
+    double until_s = now_s() + many_seconds;
+    for (int i = 0; i < many_clients; i++)
+      group[i].until_s = until_s;
+    run_clients(group, many_clients, round == 0 ? many : keyed);
+  }
   if (h_stop(&p, WRITE_STOP_TIMEOUT_MS) != 0)
     fail("lotlined all did not stop cleanly");
-  for (int i = 0; i <= many_clients; i++)
+  for (int i = 0; i < n_clients; i++)
     free(cs[i].ms);
   free(cs);
   free(http);

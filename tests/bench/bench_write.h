@@ -14,9 +14,10 @@ typedef struct write_figures {
 
 /* On a fresh `lotlined all` (its own embedded broker) in dir: one client
  * posting one_writes moves one after another, then many_clients posting
- * at once for many_seconds. Exits the benchmark on any failure. */
+ * at once for many_seconds, then as many again with an Idempotency-Key on
+ * each write (keyed). Exits the benchmark on any failure. */
 void bench_write_latency(const char *bin, const char *dir, int one_writes,
                          int many_clients, int many_seconds, write_figures *one,
-                         write_figures *many);
+                         write_figures *many, write_figures *keyed);
 
 #endif

@@ -242,6 +242,11 @@ static void test_journal_survives_reopen_and_is_read_by_all(void **state) {
   expect(r, "lB", NULL);
   expect(r, "lC", "c1");
   ll_store_batch_abort(b);
+  /* The other readers' journal scans, which stop at the records applied,
+   * still read the two left from before the restart. */
+  expect(ll_store_state_reader(s), "lA", "a2");
+  expect(ll_store_state_reader(s), "lB", NULL);
+  expect(ll_store_state_reader(s), "lC", "c1");
 
   /* Applied: the journal is gone, the state is the same everywhere. */
   apply_ok(s);
@@ -367,6 +372,66 @@ static void test_reapplied_records_change_nothing(void **state) {
   ll_store_close(s);
 }
 
+/* Every key of 200 records not applied yet, through the store's reader
+ * (which asks the records' filters, ll_store_jindex.c), against what was
+ * written: keys in one record each, one key in every record (more records
+ * than a lookup reads: it scans them), deleted keys, keys never written;
+ * then after an apply with more records on top, and after a reopen. */
+static void check_records(ll_state_reader r, int batches, int rewritten) {
+  char key[32], value[32];
+  for (int i = 0; i < batches; i++) {
+    snprintf(key, sizeof key, "k%d", i);
+    snprintf(value, sizeof value, "v%d", i);
+    if (i < rewritten)
+      snprintf(value, sizeof value, "w%d", i);
+    bool deleted = i % 10 == 5 && i + 5 < batches && i >= rewritten;
+    expect(r, key, deleted ? NULL : value);
+    snprintf(key, sizeof key, "never%d", i);
+    expect(r, key, NULL);
+  }
+  snprintf(value, sizeof value, "h%d", batches - 1 + rewritten);
+  expect(r, "hot", value);
+}
+
+static void test_readers_find_keys_in_records_not_applied(void **state) {
+  log_fixture *f = *state;
+  enum { BATCHES = 200, REWRITTEN = 30 };
+  ll_store *s = log_open_ok(f->dir, LL_STORE_PRIMARY);
+  ll_state_limits limits = {.cache_max_entries = 1 << 20,
+                            .apply_min_entries = 1 << 20,
+                            .apply_max_records = 1 << 20,
+                            .dirty_max_entries = 1 << 20,
+                            .leaving_per_commit = 64};
+  ll_state_mem_set_limits(s, &limits);
+  char key[32], value[32], hot[32], gone[32];
+  for (int i = 0; i < BATCHES; i++) {
+    snprintf(key, sizeof key, "k%d", i);
+    snprintf(value, sizeof value, "v%d", i);
+    snprintf(hot, sizeof hot, "h%d", i);
+    snprintf(gone, sizeof gone, "k%d", i - 5);
+    const char *kv[] = {key, value, "hot", hot, gone, NULL};
+    write_batch(s, kv, i % 10 == 0 && i >= 10 ? 6 : 4);
+  }
+  assert_int_equal(journal_records(s), BATCHES);
+  check_records(ll_store_state_reader(s), BATCHES, 0);
+
+  apply_ok(s);
+  for (int i = 0; i < REWRITTEN; i++) {
+    snprintf(key, sizeof key, "k%d", i);
+    snprintf(value, sizeof value, "w%d", i);
+    snprintf(hot, sizeof hot, "h%d", BATCHES + i);
+    const char *kv[] = {key, value, "hot", hot};
+    write_batch(s, kv, 4);
+  }
+  assert_int_equal(journal_records(s), REWRITTEN);
+  check_records(ll_store_state_reader(s), BATCHES, REWRITTEN);
+
+  ll_store_close(s);
+  s = log_open_ok(f->dir, LL_STORE_PRIMARY);
+  check_records(ll_store_state_reader(s), BATCHES, REWRITTEN);
+  ll_store_close(s);
+}
+
 /* Applies start on their own under the limits, and memory stays bounded:
  * clean entries are dropped, event-id records leave once applied (a few
  * per commit), dirty entries never. Now and then an event-id record is
@@ -437,6 +502,18 @@ static void test_background_applies_keep_state_exact(void **state) {
     ll_err err = {0};
     if (ll_store_batch_commit(b, false, &err) != 0)
       fail_msg("commit: %s", err.message);
+    /* The store's reader (another thread's), while applies run. */
+    ll_state_reader sr = ll_store_state_reader(s);
+    for (int i = 0; i < 4; i++) {
+      int k = (int)(rng_next(&rng) % RANDOM_KEYS);
+      snprintf(key, sizeof key, "l%d", k);
+      expect(sr, key, present[k] ? model[k] : NULL);
+    }
+    if (n_ev > 0) {
+      int o = (int)(rng_next(&rng) %
+                    (uint64_t)(n_ev < EVENT_RING ? n_ev : EVENT_RING));
+      expect(sr, ev_key[o], ev_value[o]);
+    }
     ll_store_state_stats st;
     ll_store_get_state_stats(s, &st);
     /* Bounded: dirty below its limit plus a batch, the rest below the
@@ -619,6 +696,7 @@ int main(void) {
       T(test_journal_survives_reopen_and_is_read_by_all),
       T(test_large_record_is_searchable),
       T(test_reapplied_records_change_nothing),
+      T(test_readers_find_keys_in_records_not_applied),
       T(test_background_applies_keep_state_exact),
       T(test_prefetch_answers_like_reads),
       T(test_older_store_is_refused_untouched),

@@ -322,7 +322,7 @@ struct ll_store {
   /* Primary: which records above journal_applied may hold a key
    * (ll_store_jindex.c); the command thread adds each one it commits. */
   ll_jindex jindex;
-  pthread_mutex_t catch_up_mu;    /* secondary: one catch-up at a time */
+  pthread_mutex_t catch_up_mu; /* secondary: one catch-up at a time */
 };
 
 /* Turn a RocksDB error string into err ("log store DIR: OP: why"), free it,
@@ -442,7 +442,6 @@ bool ll_journal_count(const void *rec, size_t n, uint32_t *count);
  * False when the record is corrupt. */
 bool ll_journal_hashes(const void *rec, size_t n,
                        void (*fn)(void *ctx, uint64_t hash), void *ctx);
-
 
 /* ---- ll_store_apply.c ---- */
 /* Hand a job to the applier thread (starting it if needed). Precondition:

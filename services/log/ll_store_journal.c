@@ -359,9 +359,9 @@ static int journal_get_indexed(ll_store *s, const void *key, size_t key_len,
                                ll_buf *out, bool *found, bool *in_journal,
                                bool *answered, ll_err *err) {
   uint64_t seqs[LL_JINDEX_CANDIDATES_MAX];
-  size_t n = ll_jindex_candidates(
-      &s->jindex, ll_hash64(key, key_len), atomic_load(&s->journal_applied),
-      seqs, LL_JINDEX_CANDIDATES_MAX, answered);
+  size_t n = ll_jindex_candidates(&s->jindex, ll_hash64(key, key_len),
+                                  atomic_load(&s->journal_applied), seqs,
+                                  LL_JINDEX_CANDIDATES_MAX, answered);
   *in_journal = false;
   for (size_t i = 0; *answered && i < n && !*in_journal; i++) {
     uint8_t seq_key[8];
@@ -397,9 +397,8 @@ static int state_get(void *ctx, const void *key, size_t key_len, ll_buf *out,
                      bool *found, ll_err *err) {
   ll_store *s = ctx;
   bool in_journal = false, answered = false;
-  if (s->mem != NULL &&
-      journal_get_indexed(s, key, key_len, out, found, &in_journal, &answered,
-                          err) != 0)
+  if (s->mem != NULL && journal_get_indexed(s, key, key_len, out, found,
+                                            &in_journal, &answered, err) != 0)
     return -1;
   if (!answered &&
       journal_get(s, key, key_len, out, found, &in_journal, err) != 0)

@@ -68,6 +68,9 @@
  * it starts, inherit the priority. With a core free it runs as before. */
 #define PUBLISHER_NICE 10
 #define ALERTS_JOIN_MS 500
+/* A step of the stop that takes longer than this is logged (which one,
+ * how long): the stop as a whole should take well under 5 s. */
+#define STOP_STEP_SLOW_MS 1000
 #define LOG_WAIT_SLEEP_US (200 * 1000)
 #define ADDR_LINE_MAX 400 /* "https://" + HOST:PORT */
 
@@ -339,17 +342,31 @@ static void join_alerts(daemon_ctx *d) {
   d->alerts_abandoned = true;
 }
 
+/* Log a step of the stop that took longer than STOP_STEP_SLOW_MS; the
+ * start of the next one. */
+static uint64_t stop_step_done(const char *what, uint64_t started_ns) {
+  uint64_t now = ll_mono_ns();
+  uint64_t ms = (now - started_ns) / 1000000u;
+  if (ms > STOP_STEP_SLOW_MS)
+    ll_log(LL_WARN, "lotlined", "stopping: %s took %llu ms", what,
+           (unsigned long long)ms);
+  return now;
+}
+
 static void daemon_close(daemon_ctx *d) {
   stop = 1;
+  uint64_t t = ll_mono_ns();
   if (d->api)
     ll_api_stop(d->api);
   if (d->ops_api)
     ll_api_stop(d->ops_api);
+  t = stop_step_done("the HTTP API", t);
   if (d->alerts)
     ll_alerts_hold(d->alerts); /* its filter (the cluster) is not asked again */
   join_alerts(d);
   if (d->pt_started)
     pthread_join(d->pt.thread, NULL);
+  t = stop_step_done("the alerts worker and the projector", t);
   if (d->pub.collecting) /* the APIs are stopped: no scrape is running */
     ll_metrics_remove_collector(d->metrics, publisher_collect, &d->pub);
   d->pub.collecting = false;
@@ -362,6 +379,7 @@ static void daemon_close(daemon_ctx *d) {
    * they serve; a publisher still busy may ask it still: left to the exit. */
   if (!d->pub_abandoned)
     ll_cluster_stop(d->cluster);
+  t = stop_step_done("the publisher and the cluster directory", t);
   ll_publisher_free(d->pub.publisher);
   if (d->projector)
     ll_projector_free(d->projector);
@@ -370,20 +388,26 @@ static void daemon_close(daemon_ctx *d) {
   if (d->rej_producer)
     ll_producer_free(d->rej_producer);
   ll_outbox_free(d->outbox);
+  t = stop_step_done("the producers", t);
+  /* Closing a RocksDB database waits for its running flushes and
+   * compactions (at idle priority: ll_rocks_compactions_yield). */
   if (d->views && !d->alerts_abandoned)
     ll_views_close(d->views);
   else
     left_to_exit.views = d->views;
+  t = stop_step_done("closing the views", t);
   if (d->store && !d->pub_abandoned)
     ll_store_close(d->store);
   else
     left_to_exit.store = d->store;
+  t = stop_step_done("closing the log", t);
   if (d->codec && !d->pub_abandoned && !d->alerts_abandoned)
     ll_codec_close(d->codec);
   else
     left_to_exit.codec = d->codec;
   if (d->broker)
     ll_broker_stop(d->broker);
+  (void)stop_step_done("the embedded broker", t);
   free(d->brokers);
   ll_metrics_free(d->metrics);
   ld_locks_release(&d->locks); /* last: everything using data is closed */

@@ -218,8 +218,14 @@ void bench_write_latency(const char *bin, const char *dir, int one_writes,
       group[i].until_s = until_s;
     run_clients(group, many_clients, round == 0 ? many : keyed);
   }
-  if (h_stop(&p, WRITE_STOP_TIMEOUT_MS) != 0)
+  int rc = h_stop(&p, WRITE_STOP_TIMEOUT_MS);
+  if (rc != 0) {
+    h_dump_log(&p);
+    fprintf(stderr, "bench: write latency: lotlined all %s\n",
+            rc < 0 ? "did not stop within the timeout (killed)"
+                   : "exited with an error");
     fail("lotlined all did not stop cleanly");
+  }
   for (int i = 0; i < n_clients; i++)
     free(cs[i].ms);
   free(cs);

@@ -8,10 +8,11 @@
  * every record: a few hundred memtable steps, which held the API's workers
  * (docs/performance.md, ninth round). Here each record gets a filter of
  * its keys when it is committed (and at open for the records left): a
- * blocked Bloom filter, one 64-byte block per key, LL_JINDEX_BITS_PER_KEY
- * bits a key and LL_JINDEX_PROBES bits set in that block, built from the
- * hashes the record's own index holds (ll_journal_hashes). A lookup asks
- * the filters, newest first, and reads only the records they name.
+ * blocked Bloom filter of LL_JINDEX_BITS_PER_KEY bits a key, each key
+ * setting LL_JINDEX_PROBES bits within one 64-byte block (one cache line
+ * to ask), built from the hashes the record's own index holds
+ * (ll_journal_hashes). A lookup asks the filters, newest first, and reads
+ * only the records they name.
  *
  * The command thread adds a record after its commit and drops the ones
  * the applier has put into `state` (journal_applied); readers take the

@@ -363,7 +363,9 @@ static int journal_get_indexed(ll_store *s, const void *key, size_t key_len,
                                   atomic_load(&s->journal_applied), seqs,
                                   LL_JINDEX_CANDIDATES_MAX, answered);
   *in_journal = false;
-  for (size_t i = 0; *answered && i < n && !*in_journal; i++) {
+  if (!*answered)
+    return 0;
+  for (size_t i = 0; i < n && !*in_journal; i++) {
     uint8_t seq_key[8];
     ll_be64_encode(seq_key, seqs[i]);
     char *rerr = NULL;

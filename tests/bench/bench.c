@@ -4,7 +4,7 @@
  *   1. generate a deterministic workload (workload.c) and PRE-PRODUCE it
  *      into lots.inbound on an embedded broker hosted in this process, with
  *      enough partitions that the broker's per-partition retention (~5 MB)
- *      keeps every message;
+ *      keeps every message, and no more (backlog_partitions);
  *   2. ceilings: a bare librdkafka consumer reading the same messages, and
  *      synced, batched RocksDB appends of the same bytes;
  *   3. durable ingest: `lotlined command` consumes everything (rate from its
@@ -65,6 +65,20 @@
  * batches a partition in a 10 s phase at 10,000 events/s) it took 0.2-0.3
  * of a core from the service (docs/performance.md, sixth round). */
 #define BENCH_FRESH_LINGER_MS 20
+/* The pre-produced backlog must stay in the embedded broker until the
+ * command consumer has read it: each partition keeps its last 5 MiB. An
+ * event takes about 120 bytes there (87 of Avro on average, its key and
+ * the record's framing); the backlog may fill 80 % of what the partitions
+ * keep. More partitions than that cost the freshness phases: a fetch finds
+ * each partition's batch by walking that partition's batches from the
+ * oldest, and every produce request of the offered load leaves one batch
+ * in each partition it touches, so the walks grow with the partitions
+ * times the batches the phases left (docs/performance.md, tenth round). */
+#define BENCH_BROKER_PARTITION_BYTES (5 << 20)
+#define BENCH_BACKLOG_RECORD_BYTES 128
+#define BENCH_BACKLOG_FILL_PCT 80
+#define BENCH_PARTITIONS_MIN 8
+#define BENCH_PARTITIONS_MAX 256
 #define BENCH_FRESH_LINGER_MAX_MS 1000
 #define BENCH_PHASE_TIMEOUT_S 1800
 #define BENCH_ROCKS_BATCH 2000
@@ -310,8 +324,32 @@ static void produce_one(rd_kafka_t *rk, const char *key, const void *v,
   }
 }
 
-static void produce_workload(workload *wl, const char *brokers, corpus *c,
-                             results *r) {
+/* Every pre-produced event is still in the broker: no partition's start
+ * moved (its retention dropped nothing) and the partitions hold n. */
+static void check_backlog_kept(rd_kafka_t *rk, int partitions, int64_t n) {
+  int64_t held = 0;
+  for (int p = 0; p < partitions; p++) {
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+        rk, "lots.inbound", p, &lo, &hi, 10000);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+      die("produce", rd_kafka_err2str(e));
+    if (lo != 0) {
+      fprintf(stderr,
+              "bench: lots.inbound [%d] dropped its first %" PRId64
+              " events (the embedded broker keeps ~5 MB a partition): "
+              "give more --partitions\n",
+              p, lo);
+      exit(1);
+    }
+    held += hi;
+  }
+  if (held != n)
+    die("produce", "the broker holds a different number of events");
+}
+
+static void produce_workload(workload *wl, const char *brokers, int partitions,
+                             corpus *c, results *r) {
   rd_kafka_t *rk = make_producer(brokers, BENCH_BACKLOG_LINGER_MS);
   ll_buf v;
   const char *key;
@@ -334,6 +372,7 @@ static void produce_workload(workload *wl, const char *brokers, corpus *c,
   }
   if (rd_kafka_flush(rk, 120000))
     die("produce", "flush timed out");
+  check_backlog_kept(rk, partitions, n);
   c->n = n;
   r->produce_eps = (double)n / (now_s() - t0);
   rd_kafka_destroy(rk);
@@ -1403,8 +1442,10 @@ static void usage(FILE *out) {
       "usage: lotline_bench [options]\n"
       "  --events N        events to generate (default 1000000)\n"
       "  --seed S          workload seed (default 42)\n"
-      "  --partitions P    lots.inbound partitions (default 32; the\n"
-      "                    embedded broker keeps ~5 MB per partition)\n"
+      "  --partitions P    lots.inbound partitions (default: the fewest,\n"
+      "                    from 8 up in powers of two, whose ~5 MB each\n"
+      "                    hold the backlog: 8 at 200,000 events, 32 at\n"
+      "                    1,000,000)\n"
       "  --api-seconds S   wrk duration (default 10)\n"
       "  --connections C   wrk connections (default 32)\n"
       "  --fresh-rate R    offered load for freshness, events/s "
@@ -1494,7 +1535,6 @@ static void set_smoke(opts *o) {
   o->fresh_seconds = 2;
   o->write_one = 50;
   o->write_seconds = 1;
-  o->partitions = 8;
 }
 
 /* --fresh-linger-ms: a whole number of milliseconds, 0 to
@@ -1514,6 +1554,19 @@ static int parse_linger(const char *arg, int *out) {
 }
 
 /* Reads the options into *o; returns -1 to go on, else the exit status. */
+/* The fewest partitions, from BENCH_PARTITIONS_MIN up in powers of two,
+ * whose retention holds a backlog of events (BENCH_BACKLOG_FILL_PCT of
+ * it at most). */
+static int backlog_partitions(int64_t events) {
+  int64_t bytes = events * BENCH_BACKLOG_RECORD_BYTES;
+  int p = BENCH_PARTITIONS_MIN;
+  while (p < BENCH_PARTITIONS_MAX &&
+         bytes * 100 >
+             (int64_t)p * BENCH_BROKER_PARTITION_BYTES * BENCH_BACKLOG_FILL_PCT)
+    p *= 2;
+  return p;
+}
+
 static int parse_opts(int argc, char **argv, opts *o) {
   static const struct option lo[] = {
       {"events", required_argument, NULL, 'n'},
@@ -1610,8 +1663,11 @@ static int parse_opts(int argc, char **argv, opts *o) {
       return 2;
     }
   }
-  if (o->events < 1000 || o->partitions < 1 || o->partitions > 256 ||
-      o->write_one < 1 || o->write_seconds < 1) {
+  if (o->partitions == 0)
+    o->partitions = backlog_partitions(o->events);
+  if (o->events < 1000 || o->partitions < 1 ||
+      o->partitions > BENCH_PARTITIONS_MAX || o->write_one < 1 ||
+      o->write_seconds < 1) {
     usage(stderr);
     return 2;
   }
@@ -1656,7 +1712,7 @@ static workload *make_workload(const opts *o, ll_codec *codec) {
 int main(int argc, char **argv) {
   opts o = {.events = 1000000,
             .seed = 42,
-            .partitions = 32,
+            .partitions = 0, /* backlog_partitions */
             .api_seconds = 10,
             .api_connections = 32,
             .fresh_rates = {2000, 10000, 20000},
@@ -1697,7 +1753,7 @@ int main(int argc, char **argv) {
   results r = {0};
   fprintf(stderr, "1/8 generating and producing %" PRId64 " events\n",
           o.events);
-  produce_workload(wl, brokers, &c, &r);
+  produce_workload(wl, brokers, o.partitions, &c, &r);
   wl_stats ws = *wl_stats_get(wl); /* the pre-produced stream */
   if (o.phases & BENCH_PHASE_CEILINGS) {
     fprintf(stderr, "2/8 ceilings\n");

@@ -7,10 +7,15 @@
  * clients' events spread over the partitions) and then moves quantities
  * from a supplier into stock, which every state accepts. One client posts
  * one write after another; then many clients post at once, each one write
- * after another, for a fixed time; then as many other clients the same
- * way, each write with an Idempotency-Key of its own, as docs/api.md asks
- * of every write a client may retry (the API then looks the key up
- * before it publishes). */
+ * after another, for a fixed time. Then, on another fresh `lotlined all`,
+ * as many other clients the same way, each write with an Idempotency-Key
+ * of its own, as docs/api.md asks of every write a client may retry (the
+ * API then looks the key up before it publishes). Each group has a broker
+ * of its own because the embedded broker gets slower with every batch it
+ * holds (a fetch walks a partition's batches from the oldest, and each
+ * write is a batch): its thread went from 0.2 to 0.5 of a core within
+ * the first group's 5 s, so on that broker the second group would pay
+ * for the first group's writes. */
 #include "bench_write.h"
 
 #include <curl/curl.h>
@@ -191,39 +196,54 @@ static h_proc start_all(const char *bin, const char *data, char **http) {
   return p;
 }
 
-void bench_write_latency(const char *bin, const char *dir, int one_writes,
-                         int many_clients, int many_seconds, write_figures *one,
-                         write_figures *many, write_figures *keyed) {
-  char data[2048];
-  snprintf(data, sizeof data, "%s/write", dir);
-  char *http = NULL;
-  h_proc p = start_all(bin, data, &http);
-  /* One client, many, and as many keyed ones: each its own lot. */
-  int n_clients = 1 + 2 * many_clients;
-  client *cs = ll_xcalloc((size_t)n_clients, sizeof *cs);
-  for (int i = 0; i < n_clients; i++) {
-    cs[i] = (client){.http = http, .id = i, .keyed = i > many_clients};
-    cs[i].ms = ll_xcalloc(WRITE_SAMPLES_MAX, sizeof *cs[i].ms);
-  }
-  cs[0].writes = one_writes;
-  run_clients(cs, 1, one);
-  for (int round = 0; round < 2; round++) {
-    client *group = cs + 1 + round * many_clients;
-    double until_s = now_s() + many_seconds;
-    for (int i = 0; i < many_clients; i++)
-      group[i].until_s = until_s;
-    run_clients(group, many_clients, round == 0 ? many : keyed);
-  }
-  int rc = h_stop(&p, WRITE_STOP_TIMEOUT_MS);
+static void stop_all(h_proc *p) {
+  int rc = h_stop(p, WRITE_STOP_TIMEOUT_MS);
   if (rc != 0) {
-    h_dump_log(&p);
+    h_dump_log(p);
     fprintf(stderr, "bench: write latency: lotlined all %s\n",
             rc < 0 ? "did not stop within the timeout (killed)"
                    : "exited with an error");
     fail("lotlined all did not stop cleanly");
   }
+}
+
+/* many clients at once on http for seconds, into *f. */
+static void run_group(client *group, int many, const char *http, int seconds,
+                      write_figures *f) {
+  double until_s = now_s() + seconds;
+  for (int i = 0; i < many; i++) {
+    group[i].http = http;
+    group[i].until_s = until_s;
+  }
+  run_clients(group, many, f);
+}
+
+void bench_write_latency(const char *bin, const char *dir, int one_writes,
+                         int many_clients, int many_seconds, write_figures *one,
+                         write_figures *many, write_figures *keyed) {
+  char data[2048], data_keyed[2048];
+  snprintf(data, sizeof data, "%s/write", dir);
+  snprintf(data_keyed, sizeof data_keyed, "%s/write-keyed", dir);
+  /* One client, many, and as many keyed ones: each its own lot. */
+  int n_clients = 1 + 2 * many_clients;
+  client *cs = ll_xcalloc((size_t)n_clients, sizeof *cs);
+  for (int i = 0; i < n_clients; i++) {
+    cs[i] = (client){.id = i, .keyed = i > many_clients};
+    cs[i].ms = ll_xcalloc(WRITE_SAMPLES_MAX, sizeof *cs[i].ms);
+  }
+  char *http = NULL;
+  h_proc p = start_all(bin, data, &http);
+  cs[0].http = http;
+  cs[0].writes = one_writes;
+  run_clients(cs, 1, one);
+  run_group(cs + 1, many_clients, http, many_seconds, many);
+  stop_all(&p);
+  free(http);
+  p = start_all(bin, data_keyed, &http);
+  run_group(cs + 1 + many_clients, many_clients, http, many_seconds, keyed);
+  stop_all(&p);
+  free(http);
   for (int i = 0; i < n_clients; i++)
     free(cs[i].ms);
   free(cs);
-  free(http);
 }

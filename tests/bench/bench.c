@@ -67,13 +67,14 @@
 #define BENCH_FRESH_LINGER_MS 20
 /* The pre-produced backlog must stay in the embedded broker until the
  * command consumer has read it: each partition keeps its last 5 MiB. An
- * event takes about 120 bytes there (87 of Avro on average, its key and
- * the record's framing); the backlog may fill 80 % of what the partitions
- * keep. More partitions than that cost the freshness phases: a fetch finds
- * each partition's batch by walking that partition's batches from the
- * oldest, and every produce request of the offered load leaves one batch
- * in each partition it touches, so the walks grow with the partitions
- * times the batches the phases left (docs/performance.md, tenth round). */
+ * event takes about 100 bytes there (87 of them Avro, on average: a
+ * partition kept about 54,000 of them), counted as 128; the
+ * backlog may fill 80 % of what the partitions keep. More partitions than that
+ * cost the freshness phases: a fetch finds each partition's batch by walking
+ * that partition's batches from the oldest, and every produce request of the
+ * offered load leaves one batch in each partition it touches, so the walks grow
+ * with the partitions times the batches the phases left (docs/performance.md,
+ * tenth round). */
 #define BENCH_BROKER_PARTITION_BYTES (5 << 20)
 #define BENCH_BACKLOG_RECORD_BYTES 128
 #define BENCH_BACKLOG_FILL_PCT 80
@@ -1553,7 +1554,6 @@ static int parse_linger(const char *arg, int *out) {
   return 0;
 }
 
-/* Reads the options into *o; returns -1 to go on, else the exit status. */
 /* The fewest partitions, from BENCH_PARTITIONS_MIN up in powers of two,
  * whose retention holds a backlog of events (BENCH_BACKLOG_FILL_PCT of
  * it at most). */
@@ -1567,6 +1567,7 @@ static int backlog_partitions(int64_t events) {
   return p;
 }
 
+/* Reads the options into *o; returns -1 to go on, else the exit status. */
 static int parse_opts(int argc, char **argv, opts *o) {
   static const struct option lo[] = {
       {"events", required_argument, NULL, 'n'},

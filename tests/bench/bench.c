@@ -4,7 +4,8 @@
  *   1. generate a deterministic workload (workload.c) and PRE-PRODUCE it
  *      into lots.inbound on an embedded broker hosted in this process, with
  *      enough partitions that the broker's per-partition retention (~5 MB)
- *      keeps every message, and no more (backlog_partitions);
+ *      keeps every message, and no more partitions than that takes
+ *      (backlog_partitions);
  *   2. ceilings: a bare librdkafka consumer reading the same messages, and
  *      synced, batched RocksDB appends of the same bytes;
  *   3. durable ingest: `lotlined command` consumes everything (rate from its
@@ -68,13 +69,13 @@
 /* The pre-produced backlog must stay in the embedded broker until the
  * command consumer has read it: each partition keeps its last 5 MiB. An
  * event takes about 100 bytes there (87 of them Avro, on average: a
- * partition kept about 54,000 of them), counted as 128; the
- * backlog may fill 80 % of what the partitions keep. More partitions than that
- * cost the freshness phases: a fetch finds each partition's batch by walking
- * that partition's batches from the oldest, and every produce request of the
- * offered load leaves one batch in each partition it touches, so the walks grow
- * with the partitions times the batches the phases left (docs/performance.md,
- * tenth round). */
+ * partition kept about 54,000 of them), counted as 128; the backlog may
+ * fill 80 % of what the partitions keep. More partitions than that cost
+ * the freshness phases: a fetch finds each partition's batch by walking
+ * that partition's batches from the oldest, and every produce request of
+ * the offered load leaves one batch in each partition it touches, so the
+ * walks grow with the partitions times the batches the phases left
+ * (docs/performance.md, tenth round). */
 #define BENCH_BROKER_PARTITION_BYTES (5 << 20)
 #define BENCH_BACKLOG_RECORD_BYTES 128
 #define BENCH_BACKLOG_FILL_PCT 80
@@ -336,12 +337,13 @@ static void check_backlog_kept(rd_kafka_t *rk, int partitions, int64_t n) {
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
       die("produce", rd_kafka_err2str(e));
     if (lo != 0) {
-      fprintf(stderr,
-              "bench: lots.inbound [%d] dropped its first %" PRId64
-              " events (the embedded broker keeps ~5 MB a partition): "
-              "give more --partitions\n",
-              p, lo);
-      exit(1);
+      char why[160];
+      snprintf(why, sizeof why,
+               "lots.inbound [%d] dropped its first %" PRId64
+               " events (the embedded broker keeps ~5 MB a partition): "
+               "give more --partitions",
+               p, lo);
+      die("produce", why);
     }
     held += hi;
   }

@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_http.h"
 #include "bench_write.h"
 #include "harness.h"
 #include "ll_buf.h"
@@ -86,6 +87,7 @@
 #define BENCH_ROCKS_BATCH 2000
 #define BENCH_FRESH_SAMPLES_MAX 100000
 #define BENCH_FRESH_POLL_US 1000 /* between polls of a lot not visible yet */
+#define BENCH_FRESH_POLL_TIMEOUT_MS 5000 /* for one poll's answer */
 /* The offered load is sent in what came due since the last tick, not one
  * wake-up per event (every 50 µs at 20,000 events/s) on the cores the
  * service under test needs; the producer's linger.ms
@@ -792,34 +794,22 @@ typedef struct fresh_ctx {
   int64_t n_lat;
 } fresh_ctx;
 
-static size_t discard(char *p, size_t size, size_t n, void *arg) {
-  (void)p;
-  (void)arg;
-  return size * n;
-}
-
 /* One keep-alive connection for all the polls: a new connection per poll
- * would load the API (and this process) far more than the reads do. */
-static bool lot_visible(CURL *c, const char *http, const char *lot_id) {
-  char url[256];
-  snprintf(url, sizeof url, "http://%s/v1/lots/%s", http, lot_id);
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  long status = 0;
-  if (curl_easy_perform(c) == CURLE_OK)
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  return status == 200;
-}
-
-static CURL *poll_handle(void) {
-  CURL *c = curl_easy_init();
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-  return c;
+ * would load the API (and this process) far more than the reads do; and
+ * the benchmark's own client (bench_http.c), which takes a fraction of
+ * libcurl's CPU from the cores the service has. */
+static bool lot_visible(bench_http *c, const char *lot_id) {
+  char path[160], why[256];
+  snprintf(path, sizeof path, "/v1/lots/%s", lot_id);
+  return bench_http_request(c, "GET", path, "", NULL,
+                            BENCH_FRESH_POLL_TIMEOUT_MS, why,
+                            sizeof why) == 200;
 }
 
 static void *fresh_poller(void *arg) {
   fresh_ctx *c = arg;
-  CURL *h = poll_handle();
+  bench_http h;
+  bench_http_init(&h, c->http);
   int64_t next = 0;
   for (;;) {
     int64_t avail = atomic_load(&c->n_produced);
@@ -832,12 +822,12 @@ static void *fresh_poller(void *arg) {
     }
     fresh_sample *s = &c->samples[next];
     double give_up = s->produced_s + 10;
-    while (!lot_visible(h, c->http, s->lot_id) && now_s() < give_up)
+    while (!lot_visible(&h, s->lot_id) && now_s() < give_up)
       usleep(BENCH_FRESH_POLL_US);
     c->latencies_ms[c->n_lat++] = (now_s() - s->produced_s) * 1000;
     next++;
   }
-  curl_easy_cleanup(h);
+  bench_http_close(&h);
   return NULL;
 }
 
@@ -887,11 +877,12 @@ static void warm_up(workload *wl, rd_kafka_t *probe, const char *http) {
   rd_kafka_flush(probe, 10000);
   wl_lot_id(wl, wl_lots_created(wl) - 1, lot, sizeof lot);
   double give_up = now_s() + 120;
-  CURL *h = poll_handle();
+  bench_http h;
+  bench_http_init(&h, http);
   bool visible;
-  while (!(visible = lot_visible(h, http, lot)) && now_s() < give_up)
+  while (!(visible = lot_visible(&h, lot)) && now_s() < give_up)
     sleep_ms(50);
-  curl_easy_cleanup(h);
+  bench_http_close(&h);
   ll_buf_free(&pv);
   if (!visible)
     die("freshness", "the first new lot never became visible");

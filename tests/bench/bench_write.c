@@ -15,10 +15,11 @@
  * holds (a fetch walks a partition's batches from the oldest, and each
  * write is a batch): its thread went from 0.2 to 0.5 of a core within
  * the first group's 5 s, so on that broker the second group would pay
- * for the first group's writes. */
+ * for the first group's writes. Each client is a thread with one
+ * keep-alive connection (bench_http.c: the clients share the service's
+ * two cores, and libcurl took several times that client's CPU). */
 #include "bench_write.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -27,14 +28,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bench_http.h"
 #include "harness.h"
 #include "ll_mem.h"
 #include "ll_time.h"
 
 #define WRITE_READY_TIMEOUT_MS 60000
-#define WRITE_HTTP_TIMEOUT_MS 10000L
+#define WRITE_HTTP_TIMEOUT_MS 10000
 #define WRITE_BODY_MAX_BYTES 512
-#define WRITE_URL_MAX_BYTES 320
 #define WRITE_KEY_MAX_BYTES 64
 #define WRITE_SAMPLES_MAX 200000 /* per client */
 #define WRITE_STOP_TIMEOUT_MS 15000
@@ -59,53 +60,30 @@ static void fail(const char *why) {
   exit(1);
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *arg) {
-  (void)p;
-  (void)arg;
-  return size * n;
-}
-
-/* POST body to path on a keep-alive handle, with headers; the HTTP
- * status. */
-static long post(CURL *h, const char *http, const char *path,
-                 struct curl_slist *headers, const char *body) {
-  char url[WRITE_URL_MAX_BYTES];
-  snprintf(url, sizeof url, "http://%s%s", http, path);
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-  long status = 0;
-  if (curl_easy_perform(h) == CURLE_OK)
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+/* POST body to path on the client's keep-alive connection, with extra
+ * headers ("" or lines ending in "\r\n"); the HTTP status. */
+static int post(bench_http *h, const char *path, const char *headers,
+                const char *body) {
+  char why[256];
+  int status = bench_http_request(h, "POST", path, headers, body,
+                                  WRITE_HTTP_TIMEOUT_MS, why, sizeof why);
+  if (status < 0) {
+    fprintf(stderr, "bench: write latency: POST %s: %s\n", path, why);
+    fail("a write got no answer");
+  }
   return status;
-}
-
-/* The headers of a keyed client's next move (to free): its own key. */
-static struct curl_slist *keyed_headers(const client *c) {
-  char key[WRITE_KEY_MAX_BYTES];
-  snprintf(key, sizeof key, "Idempotency-Key: bench-%d-%" PRId64, c->id, c->n);
-  return curl_slist_append(
-      curl_slist_append(NULL, "Content-Type: application/json"), key);
-}
-
-static CURL *client_handle(void) {
-  CURL *h = curl_easy_init();
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, WRITE_HTTP_TIMEOUT_MS);
-  return h;
 }
 
 static void *run_client(void *arg) {
   client *c = arg;
-  struct curl_slist *headers =
-      curl_slist_append(NULL, "Content-Type: application/json");
-  CURL *h = client_handle();
+  bench_http h;
+  bench_http_init(&h, c->http);
   char body[WRITE_BODY_MAX_BYTES];
   snprintf(body, sizeof body,
            "{\"lot_id\":\"BW-LOT-%d\",\"product_id\":\"BW-P-%d\","
            "\"name\":\"bench %d\",\"tracking\":\"LOT\"}",
            c->id, c->id, c->id);
-  if (post(h, c->http, "/v1/lots", headers, body) != 201)
+  if (post(&h, "/v1/lots", "", body) != 201)
     fail("creating a client's lot was not answered 201");
   snprintf(body, sizeof body,
            "{\"product_id\":\"BW-P-%d\",\"lot_id\":\"BW-LOT-%d\","
@@ -113,20 +91,21 @@ static void *run_client(void *arg) {
            "\"usage\":\"SUPPLIER\"},\"to\":{\"id\":\"WH/Bench\","
            "\"usage\":\"INTERNAL\"},\"reference\":\"bench\"}",
            c->id, c->id);
+  char key[WRITE_KEY_MAX_BYTES] = "";
   while (c->n < WRITE_SAMPLES_MAX &&
          (c->writes > 0 ? c->n < c->writes : now_s() < c->until_s)) {
     /* Clients without keys send the same headers every time. */
-    struct curl_slist *keyed = c->keyed ? keyed_headers(c) : NULL;
+    if (c->keyed)
+      snprintf(key, sizeof key, "Idempotency-Key: bench-%d-%" PRId64 "\r\n",
+               c->id, c->n);
     double t0 = now_s();
-    long status = post(h, c->http, "/v1/moves", keyed ? keyed : headers, body);
+    int status = post(&h, "/v1/moves", key, body);
     c->ms[c->n] = (now_s() - t0) * 1000;
-    curl_slist_free_all(keyed);
     if (status != 201)
       fail("a move was not answered 201");
     c->n++;
   }
-  curl_easy_cleanup(h);
-  curl_slist_free_all(headers);
+  bench_http_close(&h);
   return NULL;
 }
 

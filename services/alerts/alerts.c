@@ -476,10 +476,10 @@ static int read_topic(ll_alerts *a, read_back *rb, ll_err *err) {
 /* The delivery report of the alert being sent (the producer's thread):
  * a report of an earlier send the worker stopped waiting for is told
  * apart by its tag. */
-static void on_sent(void *arg, uint64_t tag, int kafka_err) {
+static void on_sent(void *arg, const ll_delivery_report *d) {
   ll_alerts *a = arg;
-  atomic_store(&a->sent_err, kafka_err);
-  atomic_store(&a->sent_tag, tag);
+  atomic_store(&a->sent_err, d->err);
+  atomic_store(&a->sent_tag, d->tag);
 }
 
 /* Send an alert and wait for Kafka's acknowledgement, at most

@@ -78,18 +78,22 @@ static void update_gauge(ll_outbox *o) {
   ll_gauge_set(o->unpublished_gauge, (int64_t)atomic_load(&o->held));
 }
 
-static void on_delivered(void *arg, uint64_t sequence, int err) {
+static void on_delivered(void *arg, const ll_delivery_report *d) {
   ll_outbox *o = arg;
   pthread_mutex_lock(&o->mu);
-  seq_push(err ? &o->failed : &o->acked, sequence);
+  seq_push(d->err ? &o->failed : &o->acked, d->tag);
   pthread_mutex_unlock(&o->mu);
-  bool purged = err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
-                err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT; /* at shutdown */
-  if (err && !purged)
+  bool purged = d->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                d->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT; /* at shutdown */
+  if (d->err && !purged)
     ll_log(LL_WARN, "outbox",
            "rejection %" PRIu64 " was not delivered to %s (%s); sending "
            "it again",
-           sequence, o->topic, rd_kafka_err2str((rd_kafka_resp_err_t)err));
+           d->tag, o->topic, rd_kafka_err2str((rd_kafka_resp_err_t)d->err));
+  else if (!d->err)
+    ll_log(LL_DEBUG, "outbox",
+           "rejection %" PRIu64 " is on %s [%d] at offset %" PRId64, d->tag,
+           o->topic, (int)d->partition, d->offset);
 }
 
 ll_outbox *ll_outbox_new(ll_store *store, ll_producer *producer,

@@ -430,7 +430,7 @@ void api_waits_free(ll_api *api);
  * api_pending_undelivered when the send failed (no report will come). */
 api_pending *api_pending_new(ll_api *api, struct MHD_Connection *conn,
                              ll_event *ev, uint64_t deadline_ns);
-void api_pending_delivered(void *arg, uint64_t tag, int err);
+void api_pending_delivered(void *arg, const ll_delivery_report *d);
 void api_pending_undelivered(api_pending *p);
 /* A read that waits until the views reach *t (API_WAIT_READ): nothing is
  * sent, so no report holds it; api_pending_drop it when it could not be

@@ -151,12 +151,11 @@ static void pending_unref(api_pending *p) {
   free(p);
 }
 
-void api_pending_delivered(void *arg, uint64_t tag, int err) {
-  (void)tag;
+void api_pending_delivered(void *arg, const ll_delivery_report *d) {
   api_pending *p = arg;
   pthread_mutex_lock(&delivery_mu);
   p->delivered = true;
-  p->delivery_err = err;
+  p->delivery_err = d->err;
   ll_notify_bump(&p->waits->wake); /* harmless once the API stopped */
   pthread_mutex_unlock(&delivery_mu);
   pending_unref(p);

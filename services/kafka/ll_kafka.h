@@ -67,7 +67,13 @@ int ll_producer_send_sync(ll_producer *p, const char *topic, const void *key,
  * on it (err = librdkafka's error code). Returns -1 with err when the
  * message could not even be queued (say the local queue is full): nothing
  * was sent and fn will not run. */
-typedef void (*ll_delivery_fn)(void *arg, uint64_t tag, int err);
+typedef struct ll_delivery_report {
+  uint64_t tag;      /* the sender's, as given to ll_producer_send_tracked */
+  int err;           /* 0, or librdkafka's error code */
+  int32_t partition; /* where Kafka put it (err 0), else -1 */
+  int64_t offset;    /* its offset there (err 0), else -1 */
+} ll_delivery_report;
+typedef void (*ll_delivery_fn)(void *arg, const ll_delivery_report *d);
 int ll_producer_send_tracked(ll_producer *p, const char *topic, const void *key,
                              size_t key_len, const void *value,
                              size_t value_len, ll_delivery_fn fn, void *arg,

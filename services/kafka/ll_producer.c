@@ -76,7 +76,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
   assert(m->_private); /* every send has a waiter or a tracker */
   if (*(const delivery_kind *)m->_private == DELIVERY_TRACKER) {
     tracker *t = m->_private;
-    t->fn(t->arg, t->tag, (int)m->err);
+    ll_delivery_report d = {.tag = t->tag,
+                            .err = (int)m->err,
+                            .partition = m->err ? -1 : m->partition,
+                            .offset = m->err ? -1 : m->offset};
+    t->fn(t->arg, &d);
     free(t);
     return;
   }

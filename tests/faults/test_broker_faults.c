@@ -428,6 +428,8 @@ typedef struct fixture {
   long extra_api_units;     /* accepted writes made by the main thread */
   long api_creates;         /* accepted POST /v1/lots */
   keyset stored_rejections; /* input positions, sorted (check_log) */
+  keyset stored_sequences;  /* the same rejections' sequences, unsorted */
+  keyset stored_inputs;     /* and their input positions, in that order */
   bool passed;
 } fixture;
 
@@ -987,6 +989,8 @@ static void check_log(const char *brokers, long api_units) {
   for (size_t i = 0; i < n_rej; i++) {
     keyset_add(&fx.stored_rejections,
                input_key(rej[i].partition, rej[i].offset));
+    keyset_add(&fx.stored_sequences, (int64_t)rej[i].sequence);
+    keyset_add(&fx.stored_inputs, input_key(rej[i].partition, rej[i].offset));
     if (rej[i].code == LL_MALFORMED)
       malformed++;
     else if (rej[i].code == LL_INSUFFICIENT_STOCK)
@@ -1018,6 +1022,8 @@ static void check_log(const char *brokers, long api_units) {
 typedef struct rejected_scan {
   keyset keys;
   uint64_t *hashes; /* parallel to keys, before sorting */
+  keyset at;        /* parallel too: where each was read (partition,
+                       offset of lots.rejected, as input_key makes them) */
   size_t cap;
 } rejected_scan;
 
@@ -1039,12 +1045,73 @@ static void on_rejected(const rd_kafka_message_t *m, void *arg) {
   assert_int_equal(
       ll_codec_decode_rejection(fx.codec, m->payload, m->len, &r, &e), LL_OK);
   keyset_add(&sc->keys, input_key(r.partition, r.offset));
+  keyset_add(&sc->at, input_key(m->partition, m->offset));
   if (sc->cap < sc->keys.cap) {
     sc->cap = sc->keys.cap;
     sc->hashes = ll_xrealloc(sc->hashes, sc->cap * sizeof *sc->hashes);
   }
   sc->hashes[sc->keys.n - 1] = fnv64(m->payload, m->len);
   ll_rejection_free(&r);
+}
+
+static bool keyset_has(const keyset *sorted, int64_t k) {
+  size_t lo = 0, hi = sorted->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (sorted->k[mid] < k)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < sorted->n && sorted->k[lo] == k;
+}
+
+/* For a stored rejection lots.rejected does not hold: where lotline's
+ * outbox was told Kafka put it (its debug line in lotlined.log), and what
+ * was read at that place, so that a failure says whose it is. */
+static void explain_one(const rejected_scan *sc, int64_t input, int64_t seq) {
+  char path[700], want[64], line[512];
+  snprintf(path, sizeof path, "%s/lotlined.log", fx.dir);
+  snprintf(want, sizeof want, "rejection %lld is on ", (long long)seq);
+  fprintf(stderr, "rejection %lld (input partition %lld offset %lld):\n",
+          (long long)seq, (long long)(input >> 40),
+          (long long)(input & 0xFFFFFFFFFF));
+  FILE *f = fopen(path, "r");
+  bool acked = false;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+    char *at = strstr(line, want);
+    int part = -1;
+    long long off = -1;
+    if (at == NULL || sscanf(strchr(at + strlen(want), '[') + 1,
+                             "%d] at offset %lld", &part, &off) != 2)
+      continue;
+    acked = true;
+    fprintf(stderr, "  lotline: %s", at);
+    int64_t where = input_key(part, off);
+    bool read = false;
+    for (size_t i = 0; i < sc->at.n; i++)
+      if (sc->at.k[i] == where) {
+        read = true;
+        fprintf(stderr,
+                "  read back there: the rejection of input partition %lld "
+                "offset %lld\n",
+                (long long)(sc->keys.k[i] >> 40),
+                (long long)(sc->keys.k[i] & 0xFFFFFFFFFF));
+      }
+    if (!read)
+      fprintf(stderr, "  nothing was read back at that place\n");
+  }
+  if (f != NULL)
+    fclose(f);
+  if (!acked)
+    fprintf(stderr, "  lotline's log says no acknowledgement of it\n");
+}
+
+static void explain_unpublished(const rejected_scan *sc,
+                                const keyset *distinct) {
+  for (size_t i = 0; i < fx.stored_inputs.n; i++)
+    if (!keyset_has(distinct, fx.stored_inputs.k[i]))
+      explain_one(sc, fx.stored_inputs.k[i], fx.stored_sequences.k[i]);
 }
 
 static void check_rejected_topic(const char *brokers) {
@@ -1074,12 +1141,14 @@ static void check_rejected_topic(const char *brokers) {
     }
     keyset_add(&distinct, pairs[i].key);
   }
+  explain_unpublished(&sc, &distinct);
   keyset_expect_equal(&fx.stored_rejections, &distinct, "lots.rejected");
   printf("lots.rejected: %zu rejections, each published once (%ld "
          "transport copies)\n",
          distinct.n, copies);
   keyset_free(&distinct);
   keyset_free(&sc.keys);
+  keyset_free(&sc.at);
   free(sc.hashes);
   free(pairs);
 }
@@ -1097,25 +1166,14 @@ static void start_daemon(const char *brokers) {
    * completes a rebalance (a real broker completes it once every member
    * has rejoined): a short session keeps the group phase short. */
   const char *argv[] = {
-      h_bin("lotlined", bin, sizeof bin),
-      "all",
-      "--data",
-      fx.dir,
-      "--brokers",
-      brokers,
-      "--http",
-      "127.0.0.1:0",
-      "--set",
-      timeout,
-      "--set",
-      "kafka.session.timeout.ms=" SESSION_TIMEOUT_MS,
-      "--set",
-      "kafka.heartbeat.interval.ms=" HEARTBEAT_INTERVAL_MS,
-      "--set",
+      h_bin("lotlined", bin, sizeof bin), "all", "--data", fx.dir, "--brokers",
+      brokers, "--http", "127.0.0.1:0", "--set", timeout, "--set",
+      "kafka.session.timeout.ms=" SESSION_TIMEOUT_MS, "--set",
+      "kafka.heartbeat.interval.ms=" HEARTBEAT_INTERVAL_MS, "--set",
       "kafka.max.in.flight.requests.per.connection=" MAX_IN_FLIGHT,
-      NULL,
-      NULL,
-      NULL};
+      /* Debug: the outbox names where Kafka put each rejection, which a
+       * failed lots.rejected check prints (explain_unpublished). */
+      "--log-level", "debug", NULL, NULL, NULL};
   /* FAULTS_KAFKA_DEBUG=eos,msg (say) turns on librdkafka's debug logs. */
   char debug[128];
   const char *dbg = getenv("FAULTS_KAFKA_DEBUG");
@@ -1249,6 +1307,8 @@ static int teardown(void **state) {
     rd_kafka_destroy(fx.s.rk);
   free(fx.s.kinds);
   keyset_free(&fx.stored_rejections);
+  keyset_free(&fx.stored_sequences);
+  keyset_free(&fx.stored_inputs);
   free(fx.http);
   if (fx.broker)
     ll_broker_stop(fx.broker);

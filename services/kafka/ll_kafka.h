@@ -62,9 +62,10 @@ void *ll_kafka_conf_new(const char *(*settings)[2], size_t n_settings,
 int ll_producer_send_sync(ll_producer *p, const char *topic, const void *key,
                           size_t key_len, const void *value, size_t value_len,
                           int timeout_ms, ll_err *err);
-/* Send without waiting; fn(arg, tag, err) runs on the producer's delivery
- * thread when Kafka acknowledged the message (err 0) or librdkafka gave up
- * on it (err = librdkafka's error code). Returns -1 with err when the
+/* Send without waiting; fn(arg, report) runs on the producer's delivery
+ * thread when Kafka acknowledged the message (report->err 0, and where it
+ * put it) or librdkafka gave up on it (report->err = librdkafka's error
+ * code); report->tag is the sender's tag. Returns -1 with err when the
  * message could not even be queued (say the local queue is full): nothing
  * was sent and fn will not run. */
 typedef struct ll_delivery_report {

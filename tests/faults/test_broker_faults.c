@@ -1080,10 +1080,11 @@ static void explain_one(const rejected_scan *sc, int64_t input, int64_t seq) {
   bool acked = false;
   while (f != NULL && fgets(line, sizeof line, f) != NULL) {
     char *at = strstr(line, want);
+    char *bracket = at != NULL ? strchr(at + strlen(want), '[') : NULL;
     int part = -1;
     long long off = -1;
-    if (at == NULL || sscanf(strchr(at + strlen(want), '[') + 1,
-                             "%d] at offset %lld", &part, &off) != 2)
+    if (bracket == NULL ||
+        sscanf(bracket + 1, "%d] at offset %lld", &part, &off) != 2)
       continue;
     acked = true;
     fprintf(stderr, "  lotline: %s", at);
@@ -1164,16 +1165,31 @@ static void start_daemon(const char *brokers) {
   snprintf(timeout, sizeof timeout, "write.timeout.ms=%d", WRITE_TIMEOUT_MS);
   /* The mock group coordinator waits session.timeout.ms - 1 s before it
    * completes a rebalance (a real broker completes it once every member
-   * has rejoined): a short session keeps the group phase short. */
+   * has rejoined): a short session keeps the group phase short. At debug
+   * level the outbox names where Kafka put each rejection, which a failed
+   * lots.rejected check prints (explain_unpublished). */
   const char *argv[] = {
-      h_bin("lotlined", bin, sizeof bin), "all", "--data", fx.dir, "--brokers",
-      brokers, "--http", "127.0.0.1:0", "--set", timeout, "--set",
-      "kafka.session.timeout.ms=" SESSION_TIMEOUT_MS, "--set",
-      "kafka.heartbeat.interval.ms=" HEARTBEAT_INTERVAL_MS, "--set",
+      h_bin("lotlined", bin, sizeof bin),
+      "all",
+      "--data",
+      fx.dir,
+      "--brokers",
+      brokers,
+      "--http",
+      "127.0.0.1:0",
+      "--set",
+      timeout,
+      "--set",
+      "kafka.session.timeout.ms=" SESSION_TIMEOUT_MS,
+      "--set",
+      "kafka.heartbeat.interval.ms=" HEARTBEAT_INTERVAL_MS,
+      "--set",
       "kafka.max.in.flight.requests.per.connection=" MAX_IN_FLIGHT,
-      /* Debug: the outbox names where Kafka put each rejection, which a
-       * failed lots.rejected check prints (explain_unpublished). */
-      "--log-level", "debug", NULL, NULL, NULL};
+      "--log-level",
+      "debug",
+      NULL,
+      NULL,
+      NULL};
   /* FAULTS_KAFKA_DEBUG=eos,msg (say) turns on librdkafka's debug logs. */
   char debug[128];
   const char *dbg = getenv("FAULTS_KAFKA_DEBUG");

@@ -9,7 +9,8 @@
  *     1. delete from the store the records Kafka acknowledged since the last
  *        pump (one unsynced write: a record that comes back after a crash
  *        is sent again, never lost);
- *     2. send again the ones librdkafka gave up on;
+ *     2. send again the ones librdkafka gave up on, or acknowledged only
+ *        by inference (see on_delivered);
  *     3. read the records after the highest sequence sent so far and send
  *        them, while fewer than LL_OUTBOX_INFLIGHT_MAX are in flight.
  *   delivery report (producer thread): the sequence goes on the acked or
@@ -78,10 +79,18 @@ static void update_gauge(ll_outbox *o) {
   ll_gauge_set(o->unpublished_gauge, (int64_t)atomic_load(&o->held));
 }
 
+/* A report without an offset is an implicit acknowledgement: the
+ * record's own request failed with an uncertain outcome (a timeout, a
+ * lost connection) and librdkafka took a later request's acknowledgement
+ * as proof that it was written, which holds only where the broker checks
+ * the idempotent producer's sequence numbers. The embedded broker checks
+ * none, and so can lose such a record: it is sent again, a byte-identical
+ * repeat where Kafka did have it (docs/streams.md). */
 static void on_delivered(void *arg, const ll_delivery_report *d) {
   ll_outbox *o = arg;
+  bool implicit = d->err == 0 && d->offset < 0;
   pthread_mutex_lock(&o->mu);
-  seq_push(d->err ? &o->failed : &o->acked, d->tag);
+  seq_push(d->err || implicit ? &o->failed : &o->acked, d->tag);
   pthread_mutex_unlock(&o->mu);
   bool purged = d->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
                 d->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT; /* at shutdown */
@@ -90,6 +99,11 @@ static void on_delivered(void *arg, const ll_delivery_report *d) {
            "rejection %" PRIu64 " was not delivered to %s (%s); sending "
            "it again",
            d->tag, o->topic, rd_kafka_err2str((rd_kafka_resp_err_t)d->err));
+  else if (implicit)
+    ll_log(LL_INFO, "outbox",
+           "rejection %" PRIu64 " was acknowledged by %s [%d] only "
+           "implicitly, after its request failed; sending it again",
+           d->tag, o->topic, (int)d->partition);
   else if (!d->err)
     ll_log(LL_DEBUG, "outbox",
            "rejection %" PRIu64 " is on %s [%d] at offset %" PRId64, d->tag,

@@ -1,4 +1,5 @@
-/* bench_http.c — a minimal HTTP/1.1 client for the write clients.
+/* bench_http.c — a minimal HTTP/1.1 client for the write clients and the
+ * freshness poller.
  *
  * The benchmark's clients run on the two cores the service under test
  * has. libcurl's easy interface took about 100 µs of CPU a request there

@@ -1,6 +1,6 @@
-/* bench_http.h — the write clients' HTTP/1.1: one keep-alive connection,
- * one request at a time, as little of the client's own CPU as it takes
- * (bench_http.c). */
+/* bench_http.h — the benchmark's HTTP/1.1 client (the write clients, the
+ * freshness poller): one keep-alive connection, one request at a time, as
+ * little of the client's own CPU as it takes (bench_http.c). */
 #ifndef BENCH_HTTP_H
 #define BENCH_HTTP_H
 

@@ -79,18 +79,14 @@ static void update_gauge(ll_outbox *o) {
   ll_gauge_set(o->unpublished_gauge, (int64_t)atomic_load(&o->held));
 }
 
-/* A report without an offset is an implicit acknowledgement: the
- * record's own request failed with an uncertain outcome (a timeout, a
- * lost connection) and librdkafka took a later request's acknowledgement
- * as proof that it was written, which holds only where the broker checks
- * the idempotent producer's sequence numbers. The embedded broker checks
- * none, and so can lose such a record: it is sent again, a byte-identical
- * repeat where Kafka did have it (docs/streams.md). */
+/* An acknowledgement librdkafka only inferred (ll_delivery_report) is
+ * not trusted: the embedded broker can have lost such a record, so it is
+ * sent again, a byte-identical repeat where Kafka did have it
+ * (docs/streams.md). */
 static void on_delivered(void *arg, const ll_delivery_report *d) {
   ll_outbox *o = arg;
-  bool implicit = d->err == 0 && d->offset < 0;
   pthread_mutex_lock(&o->mu);
-  seq_push(d->err || implicit ? &o->failed : &o->acked, d->tag);
+  seq_push(d->err || d->inferred ? &o->failed : &o->acked, d->tag);
   pthread_mutex_unlock(&o->mu);
   bool purged = d->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
                 d->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT; /* at shutdown */
@@ -99,7 +95,7 @@ static void on_delivered(void *arg, const ll_delivery_report *d) {
            "rejection %" PRIu64 " was not delivered to %s (%s); sending "
            "it again",
            d->tag, o->topic, rd_kafka_err2str((rd_kafka_resp_err_t)d->err));
-  else if (implicit)
+  else if (d->inferred)
     ll_log(LL_INFO, "outbox",
            "rejection %" PRIu64 " was acknowledged by %s [%d] only "
            "implicitly, after its request failed; sending it again",

@@ -72,9 +72,13 @@ typedef struct ll_delivery_report {
   uint64_t tag;      /* the sender's, as given to ll_producer_send_tracked */
   int err;           /* 0, or librdkafka's error code */
   int32_t partition; /* where Kafka put it (err 0), else -1 */
-  int64_t offset;    /* its offset there (err 0), else -1; also negative
-                        (-1001) with err 0 when librdkafka inferred the
-                        acknowledgement from a later request's */
+  int64_t offset;    /* its offset there (err 0), else negative */
+  /* err 0 without an offset: the message's own request failed with an
+   * uncertain outcome (a timeout, a lost connection) and librdkafka took
+   * a later request's acknowledgement as proof that it was written, which
+   * holds only on a broker that checks the idempotent producer's sequence
+   * numbers (the embedded broker checks none). */
+  bool inferred;
 } ll_delivery_report;
 typedef void (*ll_delivery_fn)(void *arg, const ll_delivery_report *d);
 int ll_producer_send_tracked(ll_producer *p, const char *topic, const void *key,

@@ -79,7 +79,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     ll_delivery_report d = {.tag = t->tag,
                             .err = (int)m->err,
                             .partition = m->err ? -1 : m->partition,
-                            .offset = m->err ? -1 : m->offset};
+                            .offset = m->err ? -1 : m->offset,
+                            .inferred = !m->err && m->offset < 0};
     t->fn(t->arg, &d);
     free(t);
     return;

@@ -137,6 +137,13 @@ ll_views *ll_views_open_tuned(const char *dir, const ll_views_tuning *tuning,
   if (tuning->write_buffer_bytes > 0)
     rocksdb_options_set_write_buffer_size(v->options,
                                           tuning->write_buffer_bytes);
+  if (tuning->memtables_merged > 1) {
+    /* Two more than a flush takes: writes go on while one runs. */
+    rocksdb_options_set_min_write_buffer_number_to_merge(
+        v->options, tuning->memtables_merged);
+    rocksdb_options_set_max_write_buffer_number(v->options,
+                                                tuning->memtables_merged + 2);
+  }
   v->read_opts = rocksdb_readoptions_create();
   v->scan_opts = rocksdb_readoptions_create();
   v->write_opts = rocksdb_writeoptions_create();
@@ -193,6 +200,7 @@ ll_views *ll_views_open(const char *dir, ll_err *err) {
       .cache_max_entries = LL_VIEWS_CACHE_MAX_ENTRIES,
       .cache_max_bytes = LL_VIEWS_CACHE_MAX_BYTES,
       .write_buffer_bytes = LL_VIEWS_WRITE_BUFFER_BYTES,
+      .memtables_merged = LL_VIEWS_MEMTABLES_MERGED,
   };
   return ll_views_open_tuned(dir, &tuning, err);
 }

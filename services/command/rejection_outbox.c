@@ -61,13 +61,14 @@ struct ll_outbox {
   uint64_t sent_through; /* highest sequence sent (command thread) */
   _Atomic uint64_t held; /* records in the store's outbox */
   _Atomic uint64_t inflight;
-  pthread_mutex_t mu; /* guards acked, failed and floor */
-  seq_list acked, failed;
-  /* No record below this sequence is in the store's outbox: the lowest
-   * one found last, or lower where a requeue brought older ones. A seek
-   * from 0 would walk the tombstones of every record deleted since the
-   * last compaction, thousands after a burst of rejections. */
+  /* No record below this sequence is in the store's outbox (command
+   * thread): the lowest one found last, or lower where a requeue brought
+   * older ones. A seek from 0 would walk the tombstones of every record
+   * deleted since the last compaction, thousands after a burst of
+   * rejections. */
   uint64_t floor;
+  pthread_mutex_t mu; /* guards acked and failed */
+  seq_list acked, failed;
   seq_list scratch; /* the pump's own copy */
   bool warned_refused;
 };
@@ -263,21 +264,15 @@ int ll_outbox_lowest_unacked(ll_outbox *o, uint64_t *sequence, ll_err *err) {
   *sequence = UINT64_MAX;
   if (atomic_load(&o->held) == 0)
     return 0;
-  pthread_mutex_lock(&o->mu);
-  uint64_t floor = o->floor;
-  pthread_mutex_unlock(&o->mu);
   ll_outbox_record r;
   size_t n = 0;
-  if (ll_store_outbox_read(o->store, floor > 0 ? floor - 1 : 0, &r, 1, &n,
+  if (ll_store_outbox_read(o->store, o->floor > 0 ? o->floor - 1 : 0, &r, 1, &n,
                            err) != 0)
     return -1;
   if (n == 1) {
     *sequence = r.sequence;
+    o->floor = r.sequence;
     ll_outbox_record_free(&r);
-    pthread_mutex_lock(&o->mu);
-    if (o->floor == floor) /* else a requeue came in between */
-      o->floor = *sequence;
-    pthread_mutex_unlock(&o->mu);
   }
   return 0;
 }

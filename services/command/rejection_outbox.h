@@ -32,11 +32,13 @@ int ll_outbox_pump(ll_outbox *o, ll_err *err);
  * (Kafka unreachable: the rest stays for the next start). Returns the
  * pump's error, else 0. */
 int ll_outbox_drain(ll_outbox *o, int max_ms, int stall_ms, ll_err *err);
-/* Records were moved into the store's outbox under these sequences (a
- * standby promoted: ll_store_parked_release): send them too. */
+/* From the store's owner thread: records were moved into the store's
+ * outbox under these sequences (a standby promoted:
+ * ll_store_parked_release): send them too. */
 void ll_outbox_requeue(ll_outbox *o, const uint64_t *seqs, size_t n);
-/* The lowest sequence the outbox still holds (UINT64_MAX: none): every
- * rejection before it was acknowledged by Kafka. Store errors. */
+/* From the store's owner thread: the lowest sequence the outbox still
+ * holds (UINT64_MAX: none): every rejection before it was acknowledged by
+ * Kafka. Store errors. */
 int ll_outbox_lowest_unacked(ll_outbox *o, uint64_t *sequence, ll_err *err);
 /* Records not yet acknowledged by Kafka (thread-safe). */
 uint64_t ll_outbox_unpublished(ll_outbox *o);

@@ -157,12 +157,7 @@ static void reject_batch(ll_store *s, int32_t p, const int64_t *offsets,
                          size_t n) {
   ll_store_batch *b = ll_store_batch_begin(s);
   for (size_t i = 0; i < n; i++) {
-    ll_stored_rejection r = {.code = LL_MALFORMED,
-                             .message = "bad bytes",
-                             .topic = "lots.inbound",
-                             .partition = p,
-                             .offset = offsets[i]};
-    ll_store_batch_reject(b, &r);
+    log_reject_malformed(b, p, offsets[i]);
     ll_chg_rejection c = {
         .offset = offsets[i], .code = LL_MALFORMED, .message = "bad bytes"};
     ll_store_batch_changelog(b, p, &c);

@@ -39,12 +39,7 @@ typedef struct rig {
 static void reject_batch(ll_store *s, int first, int n, bool park) {
   ll_store_batch *b = ll_store_batch_begin(s);
   for (int i = first; i < first + n; i++) {
-    ll_stored_rejection r = {.code = LL_MALFORMED,
-                             .message = "bad bytes",
-                             .topic = "lots.inbound",
-                             .partition = 0,
-                             .offset = i};
-    uint64_t seq = ll_store_batch_reject(b, &r);
+    uint64_t seq = log_reject_malformed(b, 0, i);
     char value[32];
     snprintf(value, sizeof value, "value-%d", i);
     if (park)

@@ -244,12 +244,7 @@ static void test_abort_leaves_nothing(void **state) {
   put_state(&m, "lot/X", "x");
   ll_store_batch_mutate(b, &m);
   ll_mutations_free(&m);
-  ll_stored_rejection r = {.code = LL_MALFORMED,
-                           .message = "bad bytes",
-                           .topic = "lots.inbound",
-                           .partition = 0,
-                           .offset = 7};
-  ll_store_batch_reject(b, &r);
+  log_reject_malformed(b, 0, 7);
   ll_store_batch_offset(b, "c1", "lots.inbound", 0, 8);
   ll_store_batch_abort(b);
 

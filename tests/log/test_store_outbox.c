@@ -19,12 +19,7 @@
 static void reject_batch(ll_store *s, int first, int n, bool commit) {
   ll_store_batch *b = ll_store_batch_begin(s);
   for (int i = first; i < first + n; i++) {
-    ll_stored_rejection r = {.code = LL_MALFORMED,
-                             .message = "bad bytes",
-                             .topic = "lots.inbound",
-                             .partition = 0,
-                             .offset = i};
-    uint64_t seq = ll_store_batch_reject(b, &r);
+    uint64_t seq = log_reject_malformed(b, 0, i);
     char key[32], value[32];
     snprintf(key, sizeof key, "key-%d", i);
     snprintf(value, sizeof value, "value-%d", i);

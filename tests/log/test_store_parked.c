@@ -21,12 +21,7 @@
 static void park_batch(ll_store *s, int32_t p, int first, int n) {
   ll_store_batch *b = ll_store_batch_begin(s);
   for (int i = first; i < first + n; i++) {
-    ll_stored_rejection r = {.code = LL_MALFORMED,
-                             .message = "bad bytes",
-                             .topic = "lots.inbound",
-                             .partition = p,
-                             .offset = i};
-    uint64_t seq = ll_store_batch_reject(b, &r);
+    uint64_t seq = log_reject_malformed(b, p, i);
     char value[48];
     snprintf(value, sizeof value, "value-%d-%d", (int)p, i);
     ll_store_batch_park(b, p, i, seq, "k", 1, true, value, strlen(value));

@@ -36,3 +36,13 @@ ll_store *log_open_ok(const char *dir, ll_store_mode mode) {
     fail_msg("open %s: %s", dir, err.message);
   return s;
 }
+
+uint64_t log_reject_malformed(ll_store_batch *b, int32_t partition,
+                              int64_t offset) {
+  ll_stored_rejection r = {.code = LL_MALFORMED,
+                           .message = "bad bytes",
+                           .topic = "lots.inbound",
+                           .partition = partition,
+                           .offset = offset};
+  return ll_store_batch_reject(b, &r);
+}

@@ -18,4 +18,9 @@ int log_fixture_teardown(void **state);
 /* Open the store at dir, or fail the test with the store's message. */
 ll_store *log_open_ok(const char *dir, ll_store_mode mode);
 
+/* Reject the message at offset of lots.inbound's partition in b as
+ * malformed ("bad bytes"); returns the rejection's sequence. */
+uint64_t log_reject_malformed(ll_store_batch *b, int32_t partition,
+                              int64_t offset);
+
 #endif

@@ -1,9 +1,11 @@
 /* lot_balance.c — balances over a window of the log, and what a location
  * held at a past moment.
  *
- * One index of its own, written by every move for both of its ends:
+ * One index of its own, for both ends of every move:
  *   locl/<location>\x1f<lot_id>\x1f<product_id>   (empty)
- * "this lot was once at this location". It is never deleted, so a report
+ * "this lot was once at this location", written by the quantity fold
+ * (lot_locations.c) when the lot comes to or leaves a location where it
+ * had no row. It is never deleted, so a report
  * about the past finds lots that have left since. Everything else is
  * replayed from the lots' histories (lot_history.c), which hold every move
  * in log order with its recorded_at:
@@ -32,31 +34,11 @@
 
 /* ---- apply ---- */
 
-static int put_ever(ll_views_txn *t, const ll_entry *e, const char *location,
-                    ll_err *err) {
+bool ll_lot_balance_ever_key(ll_buf *key, const ll_entry *e,
+                             const ll_location *loc) {
   const ll_event *ev = &e->event;
-  ll_buf key;
-  ll_buf_init(&key);
-  bool ok =
-      ll_views_key3(&key, LL_VK_LOC_EVER, location, ev->lot_id, ev->product_id);
-  if (ok)
-    ll_views_txn_put(t, &key, "", 0);
-  ll_buf_free(&key);
-  return ok ? 0
-            : ll_fail(err, LL_ERR_CORRUPT,
-                      "views: log position %llu: a move with an unusable "
-                      "location or lot id",
-                      (unsigned long long)e->position);
-}
-
-int ll_lot_balance_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
-  const ll_event *ev = &e->event;
-  if (ev->type != LL_EV_STOCK_MOVED)
-    return 0;
-  if (put_ever(t, e, ev->from.id, err) != 0 ||
-      put_ever(t, e, ev->to.id, err) != 0)
-    return -1;
-  return 0;
+  return ll_views_key3(key, LL_VK_LOC_EVER, loc->id, ev->lot_id,
+                       ev->product_id);
 }
 
 /* ---- the window ---- */

@@ -266,7 +266,9 @@ static int apply_moved(const ll_entry *e, ll_lot *lot, ll_err *err) {
   return 0;
 }
 
-int ll_lot_details_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
+int ll_lot_details_apply(ll_views_txn *t, const ll_entry *e,
+                         bool *indexed_changed, ll_err *err) {
+  *indexed_changed = true;
   ll_buf key, val;
   ll_buf_init(&key);
   ll_buf_init(&val);
@@ -293,10 +295,13 @@ int ll_lot_details_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
                    e->event.lot_id);
     if (rc == 0 && e->event.type == LL_EV_LOT_UPDATED)
       rc = apply_updated(t, e, &lot, err);
-    else if (rc == 0 && e->event.type == LL_EV_STOCK_MOVED)
+    else if (rc == 0 && e->event.type == LL_EV_STOCK_MOVED) {
+      bool had_stock = lot.on_hand_micro > 0;
       rc = apply_moved(e, &lot, err);
-    else if (rc == 0)
+      *indexed_changed = (lot.on_hand_micro > 0) != had_stock;
+    } else if (rc == 0) {
       apply_hold(&e->event, &lot);
+    }
     if (rc == 0)
       store_lot(t, &key, &lot, &val);
     ll_lot_free(&lot);

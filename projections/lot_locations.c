@@ -15,7 +15,16 @@
  * quantities without filtering, and the rows present depend only on the
  * log, not on how it was batched. The views keep each location's usage and
  * ask the fold to check the stock floor: a log that breaks either stops
- * the projection. */
+ * the projection.
+ *
+ * The fold also writes lot_balance.c's locl/ row ("the lot was once at
+ * this location") when the lot had no row at the location before the
+ * move. Only moves make qty/ rows, each move of a lot to or from a
+ * location writes its locl/ row, and locl/ rows are never deleted: so
+ * when a qty/ row is there, its locl/ row is too, and writing it again
+ * would change nothing. The rows are those of writing it for every end
+ * of every move (test_balance, test_rebuild), at about 0.6 rows
+ * an entry fewer (docs/performance.md, thirteenth round). */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +40,8 @@
 typedef struct views_rows_at {
   ll_views_txn *t;
   ll_buf qty_key, loc_key, val;
+  ll_buf ever_key; /* lot_balance.c's locl/ row of the lot at the location */
+  bool first_at;   /* the lot had no row at the location before the move */
 } views_rows_at;
 
 static int views_qty_get(void *ctx, const ll_entry *e, const ll_location *loc,
@@ -40,13 +51,15 @@ static int views_qty_get(void *ctx, const ll_entry *e, const ll_location *loc,
   const char *lot_id = e->event.lot_id;
   const char *product_id = e->event.product_id;
   if (!ll_views_key3(&at->qty_key, LL_VK_QTY, lot_id, product_id, loc->id) ||
-      !ll_views_key3(&at->loc_key, LL_VK_LOC, loc->id, lot_id, product_id))
+      !ll_views_key3(&at->loc_key, LL_VK_LOC, loc->id, lot_id, product_id) ||
+      !ll_lot_balance_ever_key(&at->ever_key, e, loc))
     return ll_fail(err, LL_ERR_CORRUPT,
                    "views: log position %llu: StockMoved with an unusable "
                    "lot or location id",
                    (unsigned long long)e->position);
   if (ll_views_txn_get(at->t, &at->qty_key, &at->val, found, err) != 0)
     return -1;
+  at->first_at = !*found;
   if (*found &&
       !ll_views_qty_unpack(at->val.data, at->val.len, usage, qty_micro))
     return ll_fail(err, LL_ERR_CORRUPT,
@@ -55,10 +68,13 @@ static int views_qty_get(void *ctx, const ll_entry *e, const ll_location *loc,
   return 0;
 }
 
-/* Both rows, qty/ and its mirror loc/, with the same value. */
+/* Both rows, qty/ and its mirror loc/, with the same value; and the
+ * lot's locl/ row at the location when it had no row there before. */
 static void views_qty_put(void *ctx, const ll_location *loc,
                           int64_t qty_micro) {
   views_rows_at *at = ctx;
+  if (at->first_at)
+    ll_views_txn_put(at->t, &at->ever_key, "", 0);
   if (qty_micro == 0) {
     ll_views_txn_del(at->t, &at->qty_key);
     ll_views_txn_del(at->t, &at->loc_key);
@@ -83,10 +99,12 @@ int ll_lot_locations_apply(ll_views_txn *t, const ll_entry *e, ll_err *err) {
   ll_buf_init(&at.qty_key);
   ll_buf_init(&at.loc_key);
   ll_buf_init(&at.val);
+  ll_buf_init(&at.ever_key);
   int rc = ll_quantity_fold(&views_holder, &at, e, NULL, NULL, err);
   ll_buf_free(&at.qty_key);
   ll_buf_free(&at.loc_key);
   ll_buf_free(&at.val);
+  ll_buf_free(&at.ever_key);
   return rc;
 }
 

@@ -274,14 +274,15 @@ static int apply_entry(ll_views_txn *t, const ll_entry *e, ll_err *err) {
                    "type %d",
                    (unsigned long long)e->position, (int)e->event.type);
   }
-  if (ll_lot_details_apply(t, e, err) != 0 ||
+  bool indexed_changed = true;
+  if (ll_lot_details_apply(t, e, &indexed_changed, err) != 0 ||
       ll_lot_locations_apply(t, e, err) != 0 ||
       ll_lot_history_apply(t, e, err) != 0 ||
       ll_genealogy_apply(t, e, err) != 0 ||
-      ll_location_tree_apply(t, e, err) != 0 ||
-      ll_lot_expiry_apply(t, e, err) != 0 ||
-      ll_lot_dates_apply(t, e, err) != 0 ||
-      ll_lot_balance_apply(t, e, err) != 0)
+      ll_location_tree_apply(t, e, err) != 0)
+    return -1;
+  if (indexed_changed && (ll_lot_expiry_apply(t, e, err) != 0 ||
+                          ll_lot_dates_apply(t, e, err) != 0))
     return -1;
   ll_views_task_note(t, e);
   return 0;

@@ -270,15 +270,24 @@ int ll_views_reader_scan(ll_views_reader *r, const ll_buf *prefix,
 
 /* Per-read-model appliers, called in log order inside one run, in this
  * order (lot_expiry and lot_dates read the lot row lot_details has just
- * written). */
-int ll_lot_details_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
+ * written). lot_details says whether the entry may have changed what
+ * those two indexes follow, the lot's dates and whether it has stock on
+ * hand: false for a move that leaves the lot with stock on hand as it
+ * was, which leaves both indexes as they are, so they are not called
+ * (five moves in six at the head of the benchmark's log). */
+int ll_lot_details_apply(ll_views_txn *t, const ll_entry *e,
+                         bool *indexed_changed, ll_err *err);
 int ll_lot_locations_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_lot_history_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_genealogy_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_location_tree_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_lot_expiry_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
 int ll_lot_dates_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
-int ll_lot_balance_apply(ll_views_txn *t, const ll_entry *e, ll_err *err);
+/* The locl/ key of e's lot at loc (one end of its move), which the
+ * quantity fold writes (lot_locations.c); false when an id holds the
+ * separator. */
+bool ll_lot_balance_ever_key(ll_buf *key, const ll_entry *e,
+                             const ll_location *loc);
 
 /* Read paths the readers share with the older entry points. */
 int ll_lot_details_get(ll_views *v, const rocksdb_readoptions_t *ro,

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ll_decimal.h"
 #include "ll_event.h"
 #include "ll_mem.h"
 #include "views_internal.h"
@@ -187,24 +188,23 @@ typedef struct fefo_scan {
   ll_buf key, val; /* scratch */
 } fefo_scan;
 
-/* The lot's on-hand quantity at the filter's location (0 if none). */
-static int on_hand_at(fefo_scan *s, const ll_lot *lot, int64_t *out) {
+/* The lot's on-hand quantity in one family's row of the filter's location
+ * (loc/: at it, tree/: below it; 0 when there is none). */
+static int on_hand_in(fefo_scan *s, const ll_lot *lot, bool below,
+                      int64_t *out) {
   const ll_fefo_filter *f = s->f;
   bool found = false;
   *out = 0;
-  if (!ll_views_key3(&s->key, f->children ? LL_VK_TREE : LL_VK_LOC, f->location,
+  if (!ll_views_key3(&s->key, below ? LL_VK_TREE : LL_VK_LOC, f->location,
                      lot->lot_id, lot->product_id))
     return 0; /* a location with the separator holds nothing */
   if (ll_views_reader_get(s->r, &s->key, &s->val, &found, s->err) != 0)
     return -1;
   if (!found)
     return 0;
-  ll_rd rd;
-  ll_rd_init(&rd, s->val.data, s->val.len);
-  if (f->children) {
+  if (below) {
     int64_t quantity = 0;
-    if (!ll_rd_svar(&rd, &quantity) || !ll_rd_svar(&rd, out) ||
-        ll_rd_left(&rd) != 0)
+    if (!ll_views_tree_unpack(s->val.data, s->val.len, &quantity, out))
       return ll_fail(s->err, LL_ERR_CORRUPT, "views: corrupt rollup record");
     return 0;
   }
@@ -213,6 +213,20 @@ static int on_hand_at(fefo_scan *s, const ll_lot *lot, int64_t *out) {
   if (!ll_views_qty_unpack(s->val.data, s->val.len, &usage, &quantity))
     return ll_fail(s->err, LL_ERR_CORRUPT, "views: corrupt quantity record");
   *out = ll_usage_is_stock(usage) ? quantity : 0;
+  return 0;
+}
+
+/* The lot's on-hand quantity at the filter's location (and below it, with
+ * children). */
+static int on_hand_at(fefo_scan *s, const ll_lot *lot, int64_t *out) {
+  int64_t below = 0;
+  if (on_hand_in(s, lot, false, out) != 0 ||
+      (s->f->children && on_hand_in(s, lot, true, &below) != 0))
+    return -1;
+  if (!ll_decimal_add(*out, below, out))
+    return ll_fail(s->err, LL_ERR_CORRUPT,
+                   "views: on hand of lot %s under %s overflows", lot->lot_id,
+                   s->f->location);
   return 0;
 }
 

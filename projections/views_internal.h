@@ -24,7 +24,8 @@
  *   gpro/<reference>\x1f<lot>     svar quantity produced under reference
  *   gdn/<lot>\x1f<made>\x1f<ref>   svar consumed, svar produced (edge down)
  *   gup/<made>\x1f<lot>\x1f<ref>   the same value (edge up)
- *   tree/<path>\x1f<L>\x1f<P>      svar quantity, svar on_hand under path
+ *   tree/<path>\x1f<L>\x1f<P>      svar quantity, svar on_hand below path
+ *                                 (not at it: loc/ says that)
  *   fefo/<be64 removal><be64 expiration><L>\x1f<P>  (empty)  on-hand lots
  *   fefok/<P>\x1f<L>              the lot's fefo/ key, while it has one
  *   dates/<be64 at><u8 kind><P>\x1f<L>  (empty)  each date of a lot on hand
@@ -60,10 +61,11 @@
 #include "views_rows.h"
 
 #define LL_VIEWS_FORMAT                                                        \
-  7 /* 2: history, genealogy, tree, fefo; 3: lots by (product, lot id);        \
+  8 /* 2: history, genealogy, tree, fefo; 3: lots by (product, lot id);        \
        4: units, holds, lots ever at a location (balances); 5: each task's     \
        applied position; 6: history rows and deliveries carry their task       \
-       position; 7: the dates index (lot_dates.c) */
+       position; 7: the dates index (lot_dates.c); 8: tree/ rows sum what is   \
+       below a path, not at it (location_tree.c) */
 
 #define LL_VK_POSITION "meta/position"
 #define LL_VK_TASK "meta/task/"

@@ -3,7 +3,7 @@
  *
  * A few lots of two products (one lot id under both) move at random
  * between a small tree of stock locations (WH, WH/A, WH/A/1, WH/B, WH2)
- * and virtual ones (a supplier, a customer, production, scrap), never
+ * and virtual ones (suppliers V and V/2, a customer, production, scrap), never
  * below zero in stock. Entries are recorded at non-decreasing times, often
  * equal, so that a cut by time and a cut by position differ. The model is
  * the list of moves and nothing else: every answer is summed from it
@@ -11,7 +11,8 @@
  * random cuts and windows, by position and by time:
  *   ll_views_location_lots_as_of (with and without children),
  *   ll_views_lot_balance (stock locations, and all with all),
- *   ll_views_location_balance (with and without children).
+ *   ll_views_location_balance (with and without children);
+ * and what each location holds now, page by page (ll_views_location_lots).
  * The seed is printed; LOTLINE_SEED=<n> replays a run. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,19 +25,22 @@
 #include "views_fixture.h"
 
 #define N_LOTS 6
-#define N_LOCS 9
+#define N_LOCS 10
 #define N_MOVES 400
 #define N_CHECKS 60
 
 static const char *const LOTS[N_LOTS][2] = {{"L1", "P1"}, {"L2", "P1"},
                                             {"L3", "P1"}, {"L1", "P2"},
                                             {"L4", "P2"}, {"L5", "P2"}};
+/* V/2 lies under V: a move between them leaves V with children at zero
+ * while both rows (V's own, the one below it) are there. */
 static const char *const LOCS[N_LOCS] = {"WH", "WH/A", "WH/A/1", "WH/B", "WH2",
-                                         "V",  "C",    "M",      "X"};
-static const ll_usage USAGE[N_LOCS] = {
-    LL_USAGE_INTERNAL, LL_USAGE_INTERNAL,   LL_USAGE_TRANSIT,
-    LL_USAGE_INTERNAL, LL_USAGE_INTERNAL,   LL_USAGE_SUPPLIER,
-    LL_USAGE_CUSTOMER, LL_USAGE_PRODUCTION, LL_USAGE_SCRAP};
+                                         "V",  "C",    "M",      "X",    "V/2"};
+static const ll_usage USAGE[N_LOCS] = {LL_USAGE_INTERNAL, LL_USAGE_INTERNAL,
+                                       LL_USAGE_TRANSIT,  LL_USAGE_INTERNAL,
+                                       LL_USAGE_INTERNAL, LL_USAGE_SUPPLIER,
+                                       LL_USAGE_CUSTOMER, LL_USAGE_PRODUCTION,
+                                       LL_USAGE_SCRAP,    LL_USAGE_SUPPLIER};
 #define N_STOCK 5 /* LOCS[0..4] */
 
 static uint64_t rng;
@@ -158,14 +162,14 @@ static int lot_of(const char *lot_id, const char *product_id) {
   return -1;
 }
 
-static void check_location_as_of(const world *w, ll_views_reader *r) {
-  int root = pick(N_LOCS);
-  bool children = pick(2);
-  ll_as_of at = random_cut(w);
-  int64_t want[N_LOTS] = {0}, want_hand[N_LOTS] = {0};
+/* What each lot holds at root (and below it, with children), in all and on
+ * hand, after the moves up to the cut at (NULL: all of them). */
+static void model_at(const world *w, int root, bool children,
+                     const ll_as_of *at, int64_t want[N_LOTS],
+                     int64_t want_hand[N_LOTS]) {
   for (int i = 0; i < w->n; i++) {
     const mmove *m = &w->moves[i];
-    if (!at_or_before(m, &at))
+    if (at != NULL && !at_or_before(m, at))
       continue;
     int ends[2] = {m->from, m->to};
     for (int j = 0; j < 2; j++) {
@@ -177,6 +181,14 @@ static void check_location_as_of(const world *w, ll_views_reader *r) {
         want_hand[m->lot] += d;
     }
   }
+}
+
+static void check_location_as_of(const world *w, ll_views_reader *r) {
+  int root = pick(N_LOCS);
+  bool children = pick(2);
+  ll_as_of at = random_cut(w);
+  int64_t want[N_LOTS] = {0}, want_hand[N_LOTS] = {0};
+  model_at(w, root, children, &at, want, want_hand);
   ll_location_lot *rows = NULL;
   size_t n = 0;
   bool truncated = true;
@@ -314,6 +326,54 @@ static void check_location_balance(const world *w, ll_views_reader *r) {
   ll_balance_free(&b);
 }
 
+/* What is in a location now (and below it), page after page. */
+static void check_location_lots(const world *w, ll_views_reader *r) {
+  int root = pick(N_LOCS);
+  bool children = pick(2);
+  int64_t want[N_LOTS] = {0}, want_hand[N_LOTS] = {0};
+  model_at(w, root, children, NULL, want, want_hand);
+  size_t limit = 1 + (size_t)pick(3), seen = 0;
+  char *cursor = NULL;
+  int last = -1;
+  do {
+    ll_location_lot *rows = NULL;
+    size_t n = 0;
+    char *next = NULL;
+    ll_err err = {0};
+    if (ll_views_location_lots(r, LOCS[root], children, cursor, limit, &rows,
+                               &n, &next, &err) != 0)
+      fail_msg("location lots: %s", err.message);
+    for (size_t i = 0; i < n; i++) {
+      int k = lot_of(rows[i].lot_id, rows[i].product_id);
+      int order = last < 0 ? 1 : strcmp(LOTS[k][0], LOTS[last][0]);
+      if (order < 0 || (order == 0 && strcmp(LOTS[k][1], LOTS[last][1]) <= 0))
+        fail_msg("%s: lot %s/%s out of (lot_id, product_id) order", LOCS[root],
+                 LOTS[k][1], LOTS[k][0]);
+      last = k;
+      if (rows[i].quantity_micro != want[k] ||
+          rows[i].on_hand_micro != want_hand[k])
+        fail_msg("%s%s: lot %s/%s holds %lld (%lld on hand), model %lld "
+                 "(%lld)",
+                 LOCS[root], children ? " (children)" : "", LOTS[k][1],
+                 LOTS[k][0], (long long)rows[i].quantity_micro,
+                 (long long)rows[i].on_hand_micro, (long long)want[k],
+                 (long long)want_hand[k]);
+      seen++;
+    }
+    assert_true(n <= limit);
+    assert_true(next == NULL || n == limit);
+    ll_location_lots_free(rows, n);
+    free(cursor);
+    cursor = next;
+  } while (cursor != NULL);
+  size_t expected = 0;
+  for (int k = 0; k < N_LOTS; k++)
+    expected += want[k] != 0 || want_hand[k] != 0;
+  if (seen != expected)
+    fail_msg("%s%s: %zu lots, model %zu", LOCS[root],
+             children ? " (children)" : "", seen, expected);
+}
+
 static void test_balances_against_model(void **state) {
   (void)state;
   const char *env_seed = getenv("LOTLINE_SEED");
@@ -353,6 +413,7 @@ static void test_balances_against_model(void **state) {
     check_location_as_of(w, r);
     check_lot_balance(w, r);
     check_location_balance(w, r);
+    check_location_lots(w, r);
   }
   ll_views_reader_close(r);
   ll_views_close(v);

@@ -592,13 +592,57 @@ static void test_location_contents_and_rollup(void **state) {
   assert_int_equal(n, 0);
   ll_location_lots_free(rows, n);
   ll_views_reader_close(r);
-  /* moves within a subtree leave its rollup unchanged, and rows that come
-   * back to zero are gone */
-  assert_int_equal(count_rows(c->v, "tree/WH/Stock/Shelf-2/Bin-1\x1f"), 1);
+  /* a rollup row sums what lies below its path (Bin-1 under Shelf-2),
+   * not what is at it (L1 on Shelf-2 itself, the loc/ row); a location
+   * with nothing below has none; rows that come back to zero are gone */
+  assert_int_equal(count_rows(c->v, "tree/WH/Stock/Shelf-2\x1f"), 1);
+  assert_int_equal(count_rows(c->v, "tree/WH/Stock/Shelf-2\x1fL2\x1f"), 1);
+  assert_int_equal(count_rows(c->v, "tree/WH/Stock/Shelf-2/Bin-1\x1f"), 0);
   move(l, "L2", "P", Q(3), "WH/Stock/Shelf-2/Bin-1", LL_USAGE_INTERNAL, "V",
        LL_USAGE_SUPPLIER, NULL);
   apply_all(c);
-  assert_int_equal(count_rows(c->v, "tree/WH/Stock/Shelf-2/Bin-1\x1f"), 0);
+  assert_int_equal(count_rows(c->v, "tree/WH/Stock/Shelf-2\x1f"), 0);
+}
+
+/* A lot whose quantity under a location sums to zero (a supplier's own
+ * row and the one of a supplier below it) is not on the location's page,
+ * and the page goes on past it. */
+static void test_subtree_page_skips_lots_at_zero(void **state) {
+  ctx *c = *state;
+  tlog *l = &c->log;
+  tlog_created(l, "L1", "P", "1", NULL);
+  tlog_created(l, "L2", "P", "2", NULL);
+  tlog_created(l, "L3", "P", "3", NULL);
+  move(l, "L1", "P", Q(2), "S", LL_USAGE_SUPPLIER, "S/1", LL_USAGE_SUPPLIER,
+       NULL);
+  move(l, "L2", "P", Q(5), "S", LL_USAGE_SUPPLIER, "S/1", LL_USAGE_SUPPLIER,
+       NULL);
+  move(l, "L3", "P", Q(4), "S", LL_USAGE_SUPPLIER, "WH", LL_USAGE_INTERNAL,
+       NULL);
+  apply_all(c);
+  ll_views_reader *r = reader(c->v);
+  ll_location_lot *rows = NULL;
+  size_t n = 0;
+  char *next = NULL;
+  ll_err err = {0};
+  for (size_t limit = 1; limit <= 3; limit++) {
+    assert_int_equal(ll_views_location_lots(r, "S", true, NULL, limit, &rows,
+                                            &n, &next, &err),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].lot_id, "L3");
+    assert_int_equal(rows[0].quantity_micro, -Q(4));
+    assert_int_equal(rows[0].on_hand_micro, 0);
+    assert_null(next);
+    ll_location_lots_free(rows, n);
+  }
+  /* S alone: every lot left it */
+  assert_int_equal(
+      ll_views_location_lots(r, "S", false, NULL, 50, &rows, &n, &next, &err),
+      0);
+  assert_int_equal(n, 3);
+  ll_location_lots_free(rows, n);
+  ll_views_reader_close(r);
 }
 
 /* ---- FEFO ---- */
@@ -796,6 +840,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_location_contents_and_rollup, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_subtree_page_skips_lots_at_zero,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(test_fefo_order_filters_and_pages, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_reader_sees_one_moment, setup,

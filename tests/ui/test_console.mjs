@@ -47,7 +47,18 @@ async function startLotlined() {
       throw new Error('lotlined did not start:\n' + fs.readFileSync(path.join(tmp, 'lotlined.log'), 'utf8'));
     await sleep(50);
   }
-  return { proc, tmp, base: 'http://' + fs.readFileSync(addrFile, 'utf8').trim() };
+  const base = 'http://' + fs.readFileSync(addrFile, 'utf8').trim();
+  // Ready once the command consumer holds its partitions (a first join
+  // takes about 3 s, more on a busy machine): a write before that waits
+  // for it and can run out of its 5 s.
+  for (;;) {
+    const ready = await fetch(base + '/readyz').then((r) => r.status === 200, () => false);
+    if (ready) break;
+    if (Date.now() > deadline || proc.exitCode !== null)
+      throw new Error('lotlined did not get ready:\n' + fs.readFileSync(path.join(tmp, 'lotlined.log'), 'utf8'));
+    await sleep(50);
+  }
+  return { proc, tmp, base };
 }
 
 function stopLotlined(srv) {

@@ -242,6 +242,63 @@ static int own_lots(ll_views_reader *r, const char *location,
   return rc;
 }
 
+/* The smaller of the last rows of the families read only in part: every
+ * lot up to it is complete in both (NULL: both were read to their end). */
+static const ll_location_lot *complete_through(const lots_scan fam[2]) {
+  const ll_location_lot *bound = NULL;
+  for (int f = 0; f < 2; f++) {
+    const ll_location_lot *end =
+        fam[f].more ? &fam[f].rows[fam[f].n - 1] : NULL;
+    if (end != NULL && (bound == NULL || compare_lots(end, bound) < 0))
+      bound = end;
+  }
+  return bound;
+}
+
+static bool add_sums(ll_location_lot *sum, const ll_location_lot *row) {
+  return ll_decimal_add(sum->quantity_micro, row->quantity_micro,
+                        &sum->quantity_micro) &&
+         ll_decimal_add(sum->on_hand_micro, row->on_hand_micro,
+                        &sum->on_hand_micro);
+}
+
+/* One pass over the two families' rows read after the cursor: each lot up
+ * to the bound summed into out, a lot at zero left out, until out holds
+ * limit. *last is the last lot looked at (NULL: none); *unread says rows
+ * were read but not looked at. */
+static int merge_pass(const lots_scan fam[2], const char *location,
+                      size_t limit, lots_scan *out,
+                      const ll_location_lot **last, bool *unread, ll_err *err) {
+  const ll_location_lot *bound = complete_through(fam);
+  size_t i = 0, j = 0;
+  *last = NULL;
+  int rc = 0;
+  while (rc == 0 && (i < fam[0].n || j < fam[1].n)) {
+    const ll_location_lot *a = i < fam[0].n ? &fam[0].rows[i] : NULL;
+    const ll_location_lot *b = j < fam[1].n ? &fam[1].rows[j] : NULL;
+    int order = a == NULL ? 1 : b == NULL ? -1 : compare_lots(a, b);
+    const ll_location_lot *lot = order <= 0 ? a : b;
+    if ((bound != NULL && compare_lots(lot, bound) > 0) || out->n == limit)
+      break;
+    ll_location_lot sum = {.usage = LL_USAGE_INTERNAL};
+    if ((order <= 0 && !add_sums(&sum, a)) ||
+        (order >= 0 && !add_sums(&sum, b)))
+      rc = ll_fail(err, LL_ERR_CORRUPT,
+                   "views: quantity of lot %s at and under %s overflows",
+                   lot->lot_id, location);
+    else if (sum.quantity_micro != 0 || sum.on_hand_micro != 0) {
+      sum.lot_id = ll_strdup(lot->lot_id);
+      sum.product_id = ll_strdup(lot->product_id);
+      out->rows[out->n++] = sum;
+    }
+    *last = lot;
+    i += order <= 0;
+    j += order >= 0;
+  }
+  *unread = i < fam[0].n || j < fam[1].n;
+  return rc;
+}
+
 /* The page of a location and below it: its loc/ and tree/ rows after the
  * cursor, summed lot by lot. Each family is read limit + 1 rows ahead, so
  * every lot up to the first family's last row read is complete; a sum
@@ -256,57 +313,20 @@ static int subtree_lots(ll_views_reader *r, const char *location,
   int rc = 0;
   bool more = true;
   while (rc == 0 && more && out->n < limit) {
-    lots_scan fam[2];
+    lots_scan fam[2] = {{0}, {0}};
+    const ll_location_lot *last = NULL;
+    bool unread = false;
     rc = scan_family(r, location, false, c, limit + 1, &fam[0], err);
     if (rc == 0)
       rc = scan_family(r, location, true, c, limit + 1, &fam[1], err);
-    /* Complete up to the smaller of the two last rows of a family cut. */
-    const ll_location_lot *bound = NULL;
-    for (int f = 0; rc == 0 && f < 2; f++)
-      if (fam[f].more && (bound == NULL ||
-                          compare_lots(&fam[f].rows[fam[f].n - 1], bound) < 0))
-        bound = &fam[f].rows[fam[f].n - 1];
-    size_t i = 0, j = 0;
-    const ll_location_lot *last = NULL;
-    while (rc == 0 && (i < fam[0].n || j < fam[1].n)) {
-      const ll_location_lot *a = i < fam[0].n ? &fam[0].rows[i] : NULL;
-      const ll_location_lot *b = j < fam[1].n ? &fam[1].rows[j] : NULL;
-      int order = a == NULL ? 1 : b == NULL ? -1 : compare_lots(a, b);
-      const ll_location_lot *lot = order <= 0 ? a : b;
-      if ((bound != NULL && compare_lots(lot, bound) > 0) || out->n == limit)
-        break;
-      ll_location_lot sum = {.usage = LL_USAGE_INTERNAL};
-      bool ok = true;
-      if (order <= 0)
-        sum = (ll_location_lot){.usage = LL_USAGE_INTERNAL,
-                                .quantity_micro = a->quantity_micro,
-                                .on_hand_micro = a->on_hand_micro};
-      if (order >= 0)
-        ok = ll_decimal_add(sum.quantity_micro, b->quantity_micro,
-                            &sum.quantity_micro) &&
-             ll_decimal_add(sum.on_hand_micro, b->on_hand_micro,
-                            &sum.on_hand_micro);
-      if (!ok)
-        rc = ll_fail(err, LL_ERR_CORRUPT,
-                     "views: quantity of lot %s at and under %s overflows",
-                     lot->lot_id, location);
-      else if (sum.quantity_micro != 0 || sum.on_hand_micro != 0) {
-        sum.lot_id = ll_strdup(lot->lot_id);
-        sum.product_id = ll_strdup(lot->product_id);
-        out->rows[out->n++] = sum;
-      }
-      last = lot;
-      i += order <= 0;
-      j += order >= 0;
-    }
-    bool unread = i < fam[0].n || j < fam[1].n;
+    if (rc == 0)
+      rc = merge_pass(fam, location, limit, out, &last, &unread, err);
     more = rc == 0 && (unread || fam[0].more || fam[1].more);
     if (more && out->n < limit) {
-      assert(last != NULL); /* the bound is a row, read on every pass */
-      char *at = ll_lot_cursor_format(last->lot_id, last->product_id);
-      ll_lot_cursor_free(c);
-      ll_lot_cursor_parse(at, c);
-      free(at);
+      assert(last != NULL);  /* the bound is a row, looked at on every pass */
+      ll_lot_cursor_free(c); /* the next pass starts after last */
+      c->lot_id = ll_strdup(last->lot_id);
+      c->product_id = ll_strdup(last->product_id);
     }
     for (int f = 0; f < 2; f++)
       ll_location_lots_free(fam[f].rows, fam[f].n);
